@@ -1,0 +1,132 @@
+"""What step of which agent a request belongs to.
+
+Adapters fill a `StepContext` from their framework (LangGraph metadata, LlamaIndex agent history, MCP
+tool arguments); callers may also build one explicitly. Policies read it; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ._errors import InvalidRequestError
+
+__all__ = ["CallerHints", "StepContext", "StepType", "ToolRecord", "hash_arguments"]
+
+
+class StepType(str, Enum):
+    """The kind of step an agent is on."""
+
+    PLAN = "plan"
+    ACT = "act"
+    OBSERVE = "observe"
+    REFLECT = "reflect"
+    RESPOND = "respond"
+    SUMMARIZE = "summarize"
+    OTHER = "other"
+
+    @classmethod
+    def parse(cls, value: str | StepType, *, where: str = "step type") -> StepType:
+        """Parse a step type; an unknown one is an error that lists the known ones."""
+        if isinstance(value, StepType):
+            return value
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            known = ", ".join(s.value for s in cls)
+            raise InvalidRequestError(f"{where}: unknown step type {value!r}; use one of {known}") from None
+
+
+def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
+    """A short stable hash of tool-call arguments (key order and whitespace do not matter)."""
+    value: object = arguments
+    if isinstance(arguments, str):
+        try:
+            value = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            return hashlib.sha256(arguments.encode()).hexdigest()[:16]
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRecord:
+    """One tool call an agent made so far: its name, whether it succeeded, its arguments' hash."""
+
+    name: str
+    ok: bool = True
+    args_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHints:
+    """What the caller demands of the decision: a forced model, a tier range, a cost cap."""
+
+    force_model: str | None = None
+    min_tier: int | None = None
+    max_tier: int | None = None
+    max_cost_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_tier is not None and self.max_tier is not None and self.min_tier > self.max_tier:
+            raise InvalidRequestError(
+                f"caller hints: min_tier {self.min_tier} is above max_tier {self.max_tier}"
+            )
+        if self.max_cost_usd is not None and self.max_cost_usd < 0:
+            raise InvalidRequestError(f"caller hints: max_cost_usd must be >= 0, got {self.max_cost_usd}")
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """Where a request stands in an agent's run.
+
+    `step_index` counts model calls in the run so far (0 for the first). `tool_history` lists the
+    run's tool calls in order. `budget_left_share` is the share of the run's budget still unspent
+    (None when no budget applies); the router fills it from the ledger when one is configured.
+    """
+
+    agent_id: str | None = None
+    run_id: str | None = None
+    step_type: StepType = StepType.OTHER
+    step_index: int = 0
+    tool_history: tuple[ToolRecord, ...] = ()
+    hints: CallerHints = field(default_factory=CallerHints)
+    budget_left_share: float | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.step_type, StepType):
+            object.__setattr__(self, "step_type", StepType.parse(self.step_type))
+        if self.step_index < 0:
+            raise InvalidRequestError(f"step_index must be >= 0, got {self.step_index}")
+
+    @property
+    def consecutive_tool_errors(self) -> int:
+        """How many of the most recent tool calls failed in a row."""
+        count = 0
+        for record in reversed(self.tool_history):
+            if record.ok:
+                break
+            count += 1
+        return count
+
+    @property
+    def repeated_tool_calls(self) -> int:
+        """How many times the latest tool call repeats the one before it with the same arguments.
+
+        0 means the last call was new; 2 means the same call (name and arguments) ran three times in a row.
+        """
+        history = self.tool_history
+        if not history:
+            return 0
+        last = history[-1]
+        count = 0
+        for record in reversed(history[:-1]):
+            if (record.name, record.args_hash) != (last.name, last.args_hash):
+                break
+            count += 1
+        return count

@@ -1,0 +1,66 @@
+"""Which models can serve a request at all: capabilities, context window, caller hints. Pure."""
+
+from __future__ import annotations
+
+from ._context import StepContext
+from ._errors import NoEligibleModel
+from ._messages import ChatRequest
+from ._models import ModelRegistry, ModelSpec
+
+__all__ = ["eligible_models"]
+
+
+def _why_not(
+    model: ModelSpec, request: ChatRequest, context: StepContext, input_tokens: int, output_tokens: int
+) -> str | None:
+    hints = context.hints
+    if hints.force_model is not None and model.id != hints.force_model:
+        return f"the caller forced model '{hints.force_model}'"
+    if hints.min_tier is not None and model.tier < hints.min_tier:
+        return f"tier {model.tier} is below the caller's min_tier {hints.min_tier}"
+    if hints.max_tier is not None and model.tier > hints.max_tier:
+        return f"tier {model.tier} is above the caller's max_tier {hints.max_tier}"
+    if request.tools and request.tool_choice != "none" and not model.supports_tools:
+        return "it cannot call tools and the request offers tools"
+    if any(m.has_images for m in request.messages) and not model.supports_vision:
+        return "it does not accept images"
+    if request.response_schema is not None and not model.supports_json:
+        return "it cannot be asked for JSON output"
+    if input_tokens + output_tokens > model.context_window:
+        return (
+            f"about {input_tokens + output_tokens} tokens do not fit its context window of "
+            f"{model.context_window}"
+        )
+    if hints.max_cost_usd is not None:
+        cost = model.estimate_cost(input_tokens, output_tokens)
+        if cost > hints.max_cost_usd:
+            return f"estimated ${cost:.6f} is above the caller's max_cost_usd ${hints.max_cost_usd}"
+    return None
+
+
+def eligible_models(
+    registry: ModelRegistry,
+    request: ChatRequest,
+    context: StepContext,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+) -> tuple[ModelSpec, ...]:
+    """The registry's models that can serve `request`, weakest and cheapest first.
+
+    Raises `NoEligibleModel`, with the reason for each model, when none can. A forced model that is
+    not in the registry raises `UnknownModelError`.
+    """
+    if context.hints.force_model is not None:
+        registry[context.hints.force_model]  # raises UnknownModelError naming the known ids
+    why: dict[str, str] = {}
+    fit: list[ModelSpec] = []
+    for model in registry:
+        reason = _why_not(model, request, context, input_tokens, output_tokens)
+        if reason is None:
+            fit.append(model)
+        else:
+            why[model.id] = reason
+    if not fit:
+        raise NoEligibleModel(why)
+    return tuple(fit)

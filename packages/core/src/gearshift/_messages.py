@@ -1,0 +1,314 @@
+"""Provider-neutral chat messages, tools, tool calls, usage and stream events.
+
+Every adapter (LangChain, LlamaIndex, MCP) and every provider converts to and from these types at its
+edge, and only there. Internal values are frozen dataclasses; `ToolSpec` is a pydantic model because
+users write tool schemas by hand and deserve a validation error that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._errors import InvalidRequestError
+
+__all__ = [
+    "ChatRequest",
+    "ChatResponse",
+    "ContentPart",
+    "ImagePart",
+    "Message",
+    "Role",
+    "StreamDone",
+    "StreamEvent",
+    "TextDelta",
+    "TextPart",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "ToolSpec",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+ToolChoice = Literal["auto", "none", "required"] | str
+"""`auto`, `none`, `required`, or the name of the one tool the model must call."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """A piece of text inside a multi-part message."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image inside a message: a URL (`https:` or `data:`) or base64 data with its media type."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str = "image/png"
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call one tool. `arguments` is the raw JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; raises `InvalidRequestError` naming the tool if not a JSON object."""
+        try:
+            value = json.loads(self.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise InvalidRequestError(
+                f"tool call '{self.name}' ({self.id}): arguments are not valid JSON: {exc.msg} "
+                f"at position {exc.pos}"
+            ) from None
+        if not isinstance(value, dict):
+            raise InvalidRequestError(
+                f"tool call '{self.name}' ({self.id}): arguments must be a JSON object, "
+                f"got {type(value).__name__}"
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message.
+
+    `content` is plain text or a tuple of parts (text and images). An assistant message may carry
+    `tool_calls`; a `tool` message answers one call and names it in `tool_call_id`. `is_error` marks a
+    tool result that reports a failure (adapters set it from the framework's status field).
+    """
+
+    role: Role
+    content: str | tuple[ContentPart, ...] = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    is_error: bool = False
+
+    @property
+    def text(self) -> str:
+        """The message's text, parts joined with newlines; images are left out."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def has_images(self) -> bool:
+        """Whether any part of the content is an image."""
+        return not isinstance(self.content, str) and any(isinstance(part, ImagePart) for part in self.content)
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        """A system message."""
+        return cls("system", text)
+
+    @classmethod
+    def user(cls, content: str | Sequence[ContentPart]) -> Message:
+        """A user message."""
+        return cls("user", content if isinstance(content, str) else tuple(content))
+
+    @classmethod
+    def assistant(cls, text: str = "", tool_calls: Sequence[ToolCall] = ()) -> Message:
+        """An assistant message, optionally with tool calls."""
+        return cls("assistant", text, tuple(tool_calls))
+
+    @classmethod
+    def tool(
+        cls, tool_call_id: str, content: str, *, name: str | None = None, is_error: bool = False
+    ) -> Message:
+        """The result of one tool call."""
+        return cls("tool", content, tool_call_id=tool_call_id, name=name, is_error=is_error)
+
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class ToolSpec(BaseModel):
+    """A tool the model may call: a name, what it does, and a JSON schema of its arguments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Letters, digits, '_' or '-', at most 64 characters.")
+    description: str = Field(default="", description="What the tool does, for the model.")
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON schema of the arguments; its top level must be an object schema.",
+    )
+    strict: bool | None = Field(default=None, description="Ask the provider for strict schema adherence.")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _TOOL_NAME.match(value):
+            raise ValueError(
+                f"tool name {value!r} must be 1-64 letters, digits, '_' or '-' (providers refuse others)"
+            )
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _check_parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") != "object":
+            raise ValueError(
+                f'the top level of a tool\'s parameters must be a JSON schema with "type": "object", '
+                f"got type {value.get('type')!r}"
+            )
+        properties = value.get("properties", {})
+        if not isinstance(properties, Mapping):
+            raise ValueError("'properties' must be an object mapping argument names to schemas")
+        for prop, schema in properties.items():
+            if not isinstance(schema, Mapping):
+                raise ValueError(f"the schema of argument {prop!r} must be an object, got {schema!r}")
+        required = value.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise ValueError("'required' must be a list of argument names")
+        missing = [name for name in required if name not in properties]
+        if missing:
+            raise ValueError(f"'required' names arguments that are not in 'properties': {missing}")
+        return value
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], *, where: str = "tool") -> ToolSpec:
+        """Validate a tool definition from user data; errors name `where` and the bad field.
+
+        Accepts both the plain form (`name`, `description`, `parameters`) and OpenAI's
+        `{"type": "function", "function": {...}}` wrapper.
+        """
+        data = dict(raw)
+        if data.get("type") == "function" and isinstance(data.get("function"), Mapping):
+            data = dict(data["function"])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'tool'}: {err['msg']}" for err in exc.errors()
+            )
+            name = data.get("name", "?")
+            raise InvalidRequestError(f"{where} '{name}' is malformed: {problems}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one call consumed, as the provider reported them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What the caller asks of a model, before gearshift has chosen one.
+
+    `response_schema`, when set, asks for JSON output matching that JSON schema.
+    """
+
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    response_schema: Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise InvalidRequestError("the request has no messages; send at least one user message")
+        if all(m.role == "system" for m in self.messages):
+            raise InvalidRequestError("the request has only system messages; add a user message")
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise InvalidRequestError(f"max_tokens must be positive, got {self.max_tokens}")
+        names = [tool.name for tool in self.tools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidRequestError(f"tool names must be unique; repeated: {', '.join(dupes)}")
+        choice = self.tool_choice
+        if choice not in (None, "auto", "none", "required") and choice not in names:
+            raise InvalidRequestError(
+                f"tool_choice names tool {choice!r}, which is not among the request's tools "
+                f"({', '.join(names) or 'none'})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResponse:
+    """One model's answer.
+
+    `model_id` is the gearshift registry id, `provider_model` the name the provider reported.
+    `metadata` carries provider extras (the replay provider puts the recorded `score` there).
+    """
+
+    message: Message
+    model_id: str
+    provider_model: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    cost_usd: float = 0.0
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The answer's text."""
+        return self.message.text
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls the model made."""
+        return self.message.tool_calls
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of streamed text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call; `index` ties the pieces of one call together."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """The last event of every stream: the assembled response, with usage and cost."""
+
+    response: ChatResponse
+
+
+StreamEvent = TextDelta | ToolCallDelta | StreamDone

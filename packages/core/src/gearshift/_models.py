@@ -1,0 +1,137 @@
+"""Model specs and the registry the router chooses from.
+
+A `ModelSpec` names one model gearshift may route to: its id (unique in the registry), the provider
+configuration that serves it, the provider's own model name, its tier (capability rank: higher is
+stronger), its prices, context window and capabilities.
+
+Money is float US dollars everywhere in gearshift; prices are dollars per million tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._errors import ConfigError, UnknownModelError
+from ._messages import Usage
+
+__all__ = ["ModelPrices", "ModelRegistry", "ModelSpec"]
+
+
+class ModelPrices(BaseModel):
+    """List prices in US dollars per million tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float = Field(ge=0, description="Dollars per million input tokens.")
+    output: float = Field(ge=0, description="Dollars per million output tokens.")
+    cache_read: float | None = Field(
+        default=None, ge=0, description="Dollars per million cached input tokens (default: input)."
+    )
+
+    def cost(self, usage: Usage) -> float:
+        """The cost in dollars of a call with this usage."""
+        cache_read = self.input if self.cache_read is None else self.cache_read
+        uncached = max(usage.input_tokens - usage.cache_read_tokens, 0)
+        return (
+            uncached * self.input + usage.cache_read_tokens * cache_read + usage.output_tokens * self.output
+        ) / 1_000_000
+
+
+class ModelSpec(BaseModel):
+    """One model gearshift may route to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, description="Unique id in the registry, used in decisions and logs.")
+    provider: str = Field(
+        min_length=1, description="Name of the provider configuration that serves it (openai, ...)."
+    )
+    model: str = Field(min_length=1, description="The model name the provider's API expects.")
+    tier: int = Field(ge=0, description="Capability rank: higher is stronger.")
+    prices: ModelPrices = Field(description="List prices; filled from genai-prices when not configured.")
+    context_window: int = Field(default=128_000, gt=0, description="Input plus output tokens it accepts.")
+    max_output_tokens: int | None = Field(default=None, gt=0, description="Cap on output tokens.")
+    supports_tools: bool = Field(default=True, description="Can call tools.")
+    supports_vision: bool = Field(default=False, description="Accepts images.")
+    supports_json: bool = Field(default=True, description="Can be asked for JSON matching a schema.")
+
+    def cost(self, usage: Usage) -> float:
+        """The cost in dollars of a call to this model with this usage."""
+        return self.prices.cost(usage)
+
+    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
+        """The cost in dollars of a call of this size."""
+        return self.prices.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+
+
+class ModelRegistry:
+    """The models the router may choose from, by id, ordered from weakest and cheapest up."""
+
+    def __init__(self, models: Iterable[ModelSpec]) -> None:
+        ordered = sorted(models, key=lambda m: (m.tier, m.prices.input + m.prices.output, m.id))
+        by_id: dict[str, ModelSpec] = {}
+        for spec in ordered:
+            if spec.id in by_id:
+                raise ConfigError(f"model id '{spec.id}' is defined twice", key="models")
+            by_id[spec.id] = spec
+        if not by_id:
+            raise ConfigError("the registry needs at least one model", key="models")
+        self._by_id = by_id
+
+    @classmethod
+    def from_dicts(cls, rows: Iterable[Mapping[str, Any]], *, source: str = "<python>") -> ModelRegistry:
+        """Build a registry from plain dicts; errors name the source and the bad key."""
+        specs = []
+        for index, row in enumerate(rows):
+            try:
+                specs.append(ModelSpec.model_validate(dict(row)))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                raise ConfigError(err["msg"], source=source, key=f"models[{index}].{loc}") from None
+        return cls(specs)
+
+    def __getitem__(self, model_id: str) -> ModelSpec:
+        try:
+            return self._by_id[model_id]
+        except KeyError:
+            raise UnknownModelError(model_id, self._by_id) from None
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._by_id
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({', '.join(self._by_id)})"
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Model ids, weakest and cheapest first."""
+        return tuple(self._by_id)
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        """The distinct tiers, ascending."""
+        return tuple(sorted({m.tier for m in self._by_id.values()}))
+
+    def in_tier(self, tier: int) -> tuple[ModelSpec, ...]:
+        """Models of one tier, cheapest first."""
+        return tuple(m for m in self._by_id.values() if m.tier == tier)
+
+    @property
+    def strongest(self) -> ModelSpec:
+        """The cheapest model of the top tier."""
+        return self.in_tier(self.tiers[-1])[0]
+
+    @property
+    def cheapest(self) -> ModelSpec:
+        """The cheapest model of the bottom tier."""
+        return next(iter(self._by_id.values()))

@@ -1,0 +1,37 @@
+"""The one seam between the router and the outside world.
+
+A provider serves the models of one provider configuration (OpenAI, Anthropic, an Ollama server...).
+It turns a provider-neutral `ChatRequest` into an SDK call for one `ModelSpec`, and the SDK's answer
+back into a `ChatResponse` or a stream of events. It raises only `ProviderError` (SDK exceptions are
+translated here, at the boundary) and never puts a secret in a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from .._messages import ChatRequest, ChatResponse, StreamEvent
+from .._models import ModelSpec
+
+__all__ = ["Provider"]
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Serves chat calls for the models of one provider configuration."""
+
+    name: str
+    """The provider configuration's name, as `ModelSpec.provider` refers to it."""
+
+    async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
+        """One non-streamed call. `ChatResponse.usage` holds the provider's reported usage."""
+        ...
+
+    def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """A streamed call: text and tool-call deltas, then exactly one `StreamDone` with usage.
+
+        A failure before the first delta raises `ProviderError` from the first `__anext__`; a break
+        after it raises `ProviderError(kind="stream")`.
+        """
+        ...

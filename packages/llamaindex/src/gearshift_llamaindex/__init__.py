@@ -1,0 +1,3 @@
+"""LlamaIndex integration for gearshift (the routed LLM lands in its own issue)."""
+
+__all__: list[str] = []
