@@ -1,0 +1,59 @@
+"""The pure decide pipeline: request and context in, `Decision` out, no I/O.
+
+The router calls this before every provider call; `gearshift route` calls it alone. Budget-aware
+adjustments (issue: budgets) plug in after the policy, as a second pure step over the decision.
+"""
+
+from __future__ import annotations
+
+from ._context import StepContext
+from ._decision import Decision
+from ._eligibility import eligible_models
+from ._messages import ChatRequest
+from ._models import ModelRegistry
+from ._signals import extract_signals
+from ._tokens import estimate_request_tokens
+from .policies import Policy, RouteInput
+
+__all__ = ["DEFAULT_OUTPUT_TOKENS", "decide", "route_input"]
+
+DEFAULT_OUTPUT_TOKENS = 512
+"""Expected output tokens when the request sets no `max_tokens`: used for cost estimates only."""
+
+
+def route_input(
+    registry: ModelRegistry,
+    request: ChatRequest,
+    context: StepContext,
+    *,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> RouteInput:
+    """Everything a policy looks at: signals, eligible candidates and size estimates."""
+    input_tokens = estimate_request_tokens(request)
+    output_tokens = request.max_tokens if request.max_tokens is not None else default_output_tokens
+    candidates = eligible_models(
+        registry, request, context, input_tokens=input_tokens, output_tokens=output_tokens
+    )
+    return RouteInput(
+        request=request,
+        context=context,
+        signals=extract_signals(request, context),
+        candidates=candidates,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
+
+
+def decide(
+    registry: ModelRegistry,
+    policy: Policy,
+    request: ChatRequest,
+    context: StepContext | None = None,
+    *,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> Decision:
+    """Route one request: compute its `RouteInput` and ask the policy."""
+    route = route_input(
+        registry, request, context or StepContext(), default_output_tokens=default_output_tokens
+    )
+    return policy.decide(route)
