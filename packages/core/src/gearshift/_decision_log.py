@@ -1,0 +1,176 @@
+"""The decision log: one structured record per routing decision and per provider attempt.
+
+Records are plain JSON-ready dicts. Writing never blocks the caller's event loop: `write` puts the
+record on a queue and one background thread appends batches to the file (JSONL) or database (SQLite).
+Prompt text is left out unless `include_prompts=True`; secrets are never part of a record.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from ._errors import ConfigError
+
+__all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
+
+_STOP = object()
+
+
+@runtime_checkable
+class DecisionLog(Protocol):
+    """Where the router writes its records."""
+
+    include_prompts: bool
+    """Whether records may carry prompt text."""
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Queue one record; must not block on I/O."""
+        ...
+
+    def flush(self) -> None:
+        """Wait until every queued record is written."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the file or database."""
+        ...
+
+
+class _BackgroundLog:
+    """A queue drained by one writer thread in batches; subclasses say how a batch is stored."""
+
+    def __init__(self, path: str | Path, *, include_prompts: bool = False) -> None:
+        self.path = Path(path)
+        self.include_prompts = include_prompts
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._closed = False
+        self._open()
+        self._thread = threading.Thread(target=self._drain, name="gearshift-decision-log", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _store(self, batch: list[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Queue one record for the writer thread."""
+        if self._closed:
+            raise RuntimeError(f"the decision log {self.path} is closed")
+        self._queue.put(dict(record))
+
+    def flush(self) -> None:
+        """Block until every record queued so far is stored."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Store what is queued, stop the writer thread and release the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _drain(self) -> None:
+        stopping = False
+        while not stopping:
+            items = [self._queue.get()]
+            while True:  # take whatever else is waiting, so a burst becomes one write
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            batch = [item for item in items if item is not _STOP]
+            stopping = len(batch) != len(items)
+            try:
+                if batch:
+                    self._store(batch)  # type: ignore[arg-type]
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+        self._release()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, include_prompts={self.include_prompts})"
+
+
+class JSONLDecisionLog(_BackgroundLog):
+    """Appends one JSON object per line to a file."""
+
+    def _open(self) -> None:
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def _store(self, batch: list[Mapping[str, Any]]) -> None:
+        self._file.write("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in batch))
+        self._file.flush()
+
+    def _release(self) -> None:
+        self._file.close()
+
+
+class SQLiteDecisionLog(_BackgroundLog):
+    """Stores records in a SQLite table `records(id, ts, kind, request_id, data)`; `data` is the JSON."""
+
+    def _open(self) -> None:
+        # check_same_thread is off because __init__ opens the connection and the writer thread alone
+        # uses it afterwards.
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, ts REAL, kind TEXT, "
+            "request_id TEXT, data TEXT NOT NULL)"
+        )
+        self._db.commit()
+
+    def _store(self, batch: list[Mapping[str, Any]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO records (ts, kind, request_id, data) VALUES (?, ?, ?, ?)",
+                [
+                    (r.get("ts"), r.get("kind"), r.get("request_id"), json.dumps(r, default=str))
+                    for r in batch
+                ],
+            )
+
+    def _release(self) -> None:
+        self._db.close()
+
+
+def open_decision_log(path: str | Path, *, include_prompts: bool = False) -> DecisionLog:
+    """A JSONL log for `*.jsonl`, a SQLite log for `*.db`, `*.sqlite` or `*.sqlite3`."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jsonl":
+        return JSONLDecisionLog(path, include_prompts=include_prompts)
+    if suffix in (".db", ".sqlite", ".sqlite3"):
+        return SQLiteDecisionLog(path, include_prompts=include_prompts)
+    raise ConfigError(
+        f"cannot tell the log format of {str(path)!r}: use a .jsonl, .db or .sqlite file", key="log.path"
+    )
+
+
+def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every record of a JSONL or SQLite decision log, oldest first."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+        return
+    db = sqlite3.connect(path)
+    try:
+        for (data,) in db.execute("SELECT data FROM records ORDER BY id"):
+            yield json.loads(data)
+    finally:
+        db.close()

@@ -1,0 +1,92 @@
+"""What the router tells the decision log: pure builders of JSON-ready records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._context import StepContext
+from ._decision import Decision
+from ._errors import ProviderError
+from ._messages import ChatRequest, Usage
+
+__all__ = ["Attempt", "attempt_record", "decision_record"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One provider call the router made for a request.
+
+    `usage_estimated` is true when the provider could not report usage (a stream that broke or was
+    cancelled): the tokens are then gearshift's estimate, so the spend is still accounted for.
+    """
+
+    model_id: str
+    provider: str
+    ok: bool
+    usage: Usage
+    cost_usd: float
+    latency_ms: float
+    streamed: bool = False
+    error: ProviderError | None = None
+    cancelled: bool = False
+    usage_estimated: bool = False
+
+
+def _last_user_text(request: ChatRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message.text
+    return ""
+
+
+def decision_record(
+    *,
+    request_id: str,
+    ts: float,
+    decision: Decision,
+    context: StepContext,
+    request: ChatRequest,
+    include_prompt: bool,
+) -> dict[str, Any]:
+    """The record of one routing decision."""
+    record: dict[str, Any] = {
+        "kind": "decision",
+        "ts": ts,
+        "request_id": request_id,
+        "agent_id": context.agent_id,
+        "run_id": context.run_id,
+        "step_type": context.step_type.value,
+        "step_index": context.step_index,
+        **decision.to_dict(),
+        "messages": len(request.messages),
+        "tools": len(request.tools),
+    }
+    if include_prompt:
+        record["prompt"] = _last_user_text(request)
+    return record
+
+
+def attempt_record(*, request_id: str, ts: float, attempt: Attempt, context: StepContext) -> dict[str, Any]:
+    """The record of one provider attempt, failed ones included."""
+    error = attempt.error
+    return {
+        "kind": "attempt",
+        "ts": ts,
+        "request_id": request_id,
+        "agent_id": context.agent_id,
+        "run_id": context.run_id,
+        "model": attempt.model_id,
+        "provider": attempt.provider,
+        "ok": attempt.ok,
+        "streamed": attempt.streamed,
+        "cancelled": attempt.cancelled,
+        "input_tokens": attempt.usage.input_tokens,
+        "output_tokens": attempt.usage.output_tokens,
+        "usage_estimated": attempt.usage_estimated,
+        "cost_usd": attempt.cost_usd,
+        "latency_ms": round(attempt.latency_ms, 3),
+        "error_kind": error.kind if error else None,
+        "status_code": error.status_code if error else None,
+        "error": str(error) if error else None,
+    }
