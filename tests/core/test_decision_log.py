@@ -1,0 +1,38 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gearshift._decision_log import open_decision_log, read_records
+from gearshift._errors import ConfigError
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.db", "log.sqlite"])
+def test_records_round_trip_in_order(tmp_path: Path, name: str) -> None:
+    log = open_decision_log(tmp_path / "sub" / name)
+    for i in range(250):
+        log.write({"kind": "attempt", "ts": float(i), "request_id": f"r{i}", "n": i})
+    log.flush()
+    assert [r["n"] for r in read_records(tmp_path / "sub" / name)] == list(range(250))
+    log.close()
+    log.close()  # closing twice is harmless
+
+
+def test_sqlite_log_is_a_queryable_table(tmp_path: Path) -> None:
+    log = open_decision_log(tmp_path / "d.db")
+    log.write({"kind": "decision", "ts": 1.0, "request_id": "x", "model": "m"})
+    log.close()
+    rows = sqlite3.connect(tmp_path / "d.db").execute("SELECT kind, request_id FROM records").fetchall()
+    assert rows == [("decision", "x")]
+
+
+def test_writing_after_close_is_an_error(tmp_path: Path) -> None:
+    log = open_decision_log(tmp_path / "d.jsonl")
+    log.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        log.write({"kind": "x"})
+
+
+def test_unknown_extension_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"log\.path.*\.jsonl"):
+        open_decision_log(tmp_path / "log.txt")
