@@ -1,0 +1,71 @@
+"""Provider objects built from a `GearshiftConfig`, and the API keys the config still lacks.
+
+The adapters are imported inside the functions: this module is imported by the CLI before it knows
+which kinds a config uses, and the adapters pull in their SDK support code.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ._base import Provider
+
+if TYPE_CHECKING:
+    from .._config import GearshiftConfig, ProviderConfig
+
+__all__ = ["build_providers", "missing_keys"]
+
+
+def build_providers(config: GearshiftConfig) -> dict[str, Provider]:
+    """One provider per provider configuration that serves at least one of the config's models.
+
+    Building one is cheap and offline: keys are read and SDK clients made on the first call.
+    """
+    used = _used(config)
+    return {name: _build(name, settings) for name, settings in config.providers.items() if name in used}
+
+
+def missing_keys(config: GearshiftConfig) -> dict[str, str]:
+    """Provider name -> the environment variable to set, for providers the models need whose key is unset.
+
+    Keyless providers (`require_key = false`) never appear; neither do providers no model uses.
+    """
+    used = _used(config)
+    return {
+        name: settings.api_key_env
+        for name, settings in sorted(config.providers.items())
+        if name in used
+        and settings.require_key
+        and settings.api_key_env
+        and not os.environ.get(settings.api_key_env)
+    }
+
+
+def _used(config: GearshiftConfig) -> set[str]:
+    return {model.provider for model in config.models}
+
+
+def _build(name: str, settings: ProviderConfig) -> Provider:
+    headers = settings.headers or None
+    if settings.kind == "openai":
+        from ._openai import OpenAIProvider
+
+        return OpenAIProvider(
+            name,
+            api_key_env=settings.api_key_env,
+            base_url=settings.base_url,
+            timeout=settings.timeout,
+            require_key=settings.require_key,
+            max_tokens_field=settings.max_tokens_field,
+            default_headers=headers,
+        )
+    from ._anthropic import AnthropicProvider
+
+    return AnthropicProvider(
+        name,
+        api_key_env=settings.api_key_env,
+        base_url=settings.base_url,
+        timeout=settings.timeout,
+        default_headers=headers,
+    )

@@ -1,0 +1,106 @@
+"""Price lookups through genai-prices: offline, cached, per-token prices from the base tier."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from genai_prices import Usage as GenaiUsage
+from genai_prices import calc_price
+
+from gearshift._messages import Usage
+from gearshift._models import ModelPrices
+from gearshift._pricing import lookup_context_window, lookup_model, lookup_prices
+
+
+def test_known_model_has_its_list_prices() -> None:
+    assert lookup_prices("openai", "gpt-4o-mini") == ModelPrices(input=0.15, output=0.6, cache_read=0.075)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("openai", "gpt-5-nano"), ("openai", "gpt-4.1"), ("anthropic", "claude-haiku-4-5")],
+)
+def test_our_cost_matches_genai_prices_for_a_mid_sized_call(provider: str, model: str) -> None:
+    prices = lookup_prices(provider, model)
+    assert prices is not None
+    usage = Usage(input_tokens=12_345, output_tokens=678, cache_read_tokens=2_000)
+    theirs = calc_price(
+        GenaiUsage(input_tokens=12_345, output_tokens=678, cache_read_tokens=2_000),
+        model,
+        provider_id=provider,
+    )
+    assert prices.cost(usage) == pytest.approx(float(theirs.total_price), rel=1e-9)
+
+
+def test_tiered_model_gets_its_base_tier_price() -> None:
+    prices = lookup_prices("anthropic", "claude-sonnet-4-5")
+    assert prices == ModelPrices(input=3.0, output=15.0, cache_read=0.3)
+    # Above 200k input tokens genai-prices charges more: the base price must not be the long-context one.
+    long_call = calc_price(GenaiUsage(input_tokens=300_000), "claude-sonnet-4-5", provider_id="anthropic")
+    assert float(long_call.input_price) > 300_000 * prices.input / 1_000_000
+
+
+def test_dated_model_names_resolve_to_the_model() -> None:
+    assert lookup_prices("openai", "gpt-5-nano-2025-08-07") == lookup_prices("openai", "gpt-5-nano")
+
+
+def test_model_without_a_cache_price_leaves_cache_read_unset() -> None:
+    prices = lookup_prices("openai", "llama-3.3-70b-versatile", base_url="https://api.groq.com/openai/v1")
+    assert prices is not None
+    assert prices.input > 0
+    assert prices.cache_read is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "base_url"),
+    [
+        ("openai", "my-finetune-v3", None),  # unknown model
+        ("no-such-provider", "gpt-5", None),  # unknown provider
+        ("openai", "claude-haiku-4-5", None),  # another vendor's model
+        ("openai", "gpt-5", "http://localhost:11434/v1"),  # a local server: its calls are not OpenAI's
+        ("openai", "moderation", None),  # known, but has no per-token prices
+    ],
+)
+def test_unknown_prices_are_none(provider: str, model: str, base_url: str | None) -> None:
+    assert lookup_prices(provider, model, base_url=base_url) is None
+
+
+def test_base_url_picks_the_provider_by_host() -> None:
+    assert lookup_prices("openai", "gpt-5", base_url="https://api.openai.com/v1") == lookup_prices(
+        "openai", "gpt-5"
+    )
+
+
+def test_context_window_when_known() -> None:
+    assert lookup_context_window("openai", "gpt-5") == 400_000
+    assert lookup_context_window("anthropic", "claude-opus-4-5") == 200_000
+    assert lookup_context_window("openai", "my-finetune-v3") is None
+
+
+def test_lookups_are_cached() -> None:
+    lookup_model.cache_clear()
+    first = lookup_model("openai", "gpt-5-mini")
+    assert lookup_model("openai", "gpt-5-mini") is first
+    assert lookup_model.cache_info().hits == 1
+
+
+def test_lookups_never_touch_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a price lookup opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    lookup_model.cache_clear()
+    assert lookup_prices("openai", "o3") is not None
+    assert lookup_prices("anthropic", "claude-opus-4-1") is not None
+
+
+def test_importing_gearshift_config_does_not_load_genai_prices() -> None:
+    code = (
+        "import sys, gearshift, gearshift._config, gearshift._defaults, gearshift.providers._factory\n"
+        "assert 'genai_prices' not in sys.modules, 'genai_prices was imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
