@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from importlib import resources
 
 import pytest
@@ -16,7 +15,6 @@ from gearshift.datasets import (
     ROUTELLM_WEAK_MODEL,
     OutcomeTable,
     OutcomeTableError,
-    _routellm,
     load_routellm,
     routellm_models,
 )
@@ -24,23 +22,8 @@ from gearshift.datasets import (
 WEAK, STRONG = ROUTELLM_WEAK_MODEL, ROUTELLM_STRONG_MODEL
 
 
-@pytest.fixture(scope="module")
-def load_seconds() -> dict[str, float]:
-    """Each table loaded once, from a cold cache, with the CPU seconds it took; later loads hit the cache.
-
-    CPU time rather than wall time, so a busy CI machine does not make the speed test flaky.
-    """
-    _routellm._load.cache_clear()
-    seconds: dict[str, float] = {}
-    for name in ROUTELLM_DATASETS:
-        started = time.process_time()
-        load_routellm(name)
-        seconds[name] = time.process_time() - started
-    return seconds
-
-
 @pytest.fixture
-def tables(load_seconds: dict[str, float]) -> dict[str, OutcomeTable]:
+def tables() -> dict[str, OutcomeTable]:
     return {name: load_routellm(name) for name in ROUTELLM_DATASETS}
 
 
@@ -191,10 +174,9 @@ def test_pinned_prices_are_genai_prices_list_prices() -> None:
         )
 
 
-def test_tables_are_cached_per_process_and_load_fast(load_seconds: dict[str, float]) -> None:
+def test_tables_are_cached_per_process() -> None:
+    # Load speed is a benchmark figure (the demo prints its wall time), not a timed assert.
     assert load_routellm("mmlu") is load_routellm("mmlu")
-    assert load_seconds["mmlu"] < 2.0, f"loading MMLU took {load_seconds['mmlu']:.2f} s"
-    assert load_seconds["gsm8k"] + load_seconds["mt-bench"] < 1.0, load_seconds
 
 
 def test_unknown_dataset_names_the_choices() -> None:
