@@ -1,0 +1,361 @@
+"""`AnthropicProvider`: Anthropic's Messages API through the official `anthropic` SDK.
+
+The conversion rules that differ from OpenAI's:
+
+- System messages, wherever they appear, are joined into the `system` parameter.
+- Tool results travel as `tool_result` blocks inside a user message (`is_error` kept); consecutive
+  messages of one role are merged, since the API wants user and assistant turns to alternate.
+- Tool-call ids from other providers may contain characters Anthropic refuses (it wants
+  `^[a-zA-Z0-9_-]+$`); they are rewritten by one deterministic function, so a call and its result
+  still pair up.
+- `response_schema` uses a forced tool, which every Claude model supports: the request offers an extra
+  tool whose input schema is the wanted schema, the model is made to call a tool, and that tool's
+  input comes back as the answer's JSON text (never as a tool call). A schema whose top level is not
+  an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
+- `temperature` was dropped from the typed SDK signature (the API still takes it on the models that
+  support it), so it goes through `extra_body`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
+from .._models import ModelSpec
+from ._anthropic_convert import AnswerTool, request_params, tool_call_id
+from ._assembly import StreamAssembler
+from ._sdk import (
+    LoopClients,
+    Secret,
+    close_quietly,
+    error_text,
+    import_sdk,
+    load_sdk,
+    malformed_response,
+    parse_retry_after,
+    resolve_api_key,
+    secret_header_values,
+    status_kind,
+    transport_kind,
+)
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+    from anthropic.types import Message as AnthropicMessage
+    from anthropic.types import RawMessageStreamEvent
+
+__all__ = ["AnthropicProvider", "tool_call_id"]
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_ERROR_TYPES: dict[str, ProviderErrorKind] = {
+    "rate_limit_error": "rate_limit",
+    "overloaded_error": "server",
+    "api_error": "server",
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "billing_error": "auth",
+    "invalid_request_error": "bad_request",
+    "timeout_error": "timeout",
+}
+
+
+class AnthropicProvider:
+    """Serves Claude models through the official `anthropic` SDK (Messages API).
+
+    The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
+    of each event loop. The API requires `max_tokens`: a request without one gets `default_max_tokens`,
+    capped by the model's `max_output_tokens`. SDK retries are off: the router falls back instead.
+    """
+
+    def __init__(
+        self,
+        name: str = "anthropic",
+        *,
+        api_key: str | None = None,
+        api_key_env: str | None = "ANTHROPIC_API_KEY",
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        default_max_tokens: int = 4096,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        self.timeout = timeout
+        self.default_max_tokens = default_max_tokens
+        self._api_key = Secret(api_key) if api_key else None
+        self._headers = dict(default_headers or {})
+        self._used_key: Secret | None = None
+        self._clients: LoopClients[AsyncAnthropic] = LoopClients()
+
+    def __repr__(self) -> str:
+        key = "***" if self._api_key else None
+        return (
+            f"AnthropicProvider(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
+            f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
+        )
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
+        """One non-streamed Messages call."""
+        client = await self._client(model)
+        params, answer = self._params(model, request)
+        try:
+            message = await client.messages.create(**params)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        try:
+            return _response(model, message, answer)
+        except Exception as exc:  # a response the SDK accepted but that breaks our reading of it
+            raise malformed_response(exc, model.id, self._secrets()) from None
+
+    async def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """A streamed Messages call: deltas as they arrive, then one `StreamDone` with usage."""
+        client = await self._client(model)
+        params, answer = self._params(model, request)
+        try:
+            events = await client.messages.create(**params, stream=True)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        state = _StreamState(answer)
+        try:
+            async for event in events:
+                for delta in state.feed(event):
+                    yield delta
+            if not state.stopped:
+                raise ProviderError(
+                    "the stream ended before message_stop",
+                    model_id=model.id,
+                    kind="stream" if state.started else "connection",
+                )
+            done = StreamDone(state.response(model))
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, model, after_output=state.started) from None
+        finally:
+            await close_quietly(events)
+        yield done
+
+    async def aclose(self) -> None:
+        """Close the running event loop's SDK client; clients made on other loops go with their loop."""
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def _client(self, model: ModelSpec) -> AsyncAnthropic:
+        sdk = await load_sdk("anthropic", extra="anthropic", model_id=model.id)
+
+        def build() -> AsyncAnthropic:
+            key = resolve_api_key(
+                self._api_key, self.api_key_env, provider=self.name, model_id=model.id, required=True
+            )
+            self._used_key = key
+            client: AsyncAnthropic = sdk.AsyncAnthropic(
+                api_key=key.get_secret_value() if key else None,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,
+                default_headers=self._headers or None,
+            )
+            return client
+
+        return self._clients.get(build)
+
+    def _params(self, model: ModelSpec, request: ChatRequest) -> tuple[dict[str, Any], AnswerTool | None]:
+        try:
+            return request_params(model, request, default_max_tokens=self.default_max_tokens)
+        except InvalidRequestError as exc:
+            raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        keys = (self._api_key, self._used_key)
+        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
+
+    def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
+        """Translate an SDK or transport exception; secrets never reach the message."""
+        if isinstance(exc, ProviderError):
+            return exc
+        sdk = import_sdk("anthropic", extra="anthropic", model_id=model.id)
+        status: int | None = None
+        retry_after: float | None = None
+        kind: ProviderErrorKind
+        if isinstance(exc, sdk.APIStatusError) and exc.status_code >= 400:
+            status = exc.status_code
+            kind = status_kind(exc.status_code)
+            retry_after = parse_retry_after(exc.response.headers)
+        elif isinstance(exc, sdk.APIStatusError):
+            # An `error` event inside a 200 stream: only the body says what went wrong.
+            kind = _body_kind(exc.body)
+        elif isinstance(exc, sdk.APITimeoutError):
+            kind = "timeout"
+        elif isinstance(exc, sdk.APIConnectionError):
+            kind = "connection"
+        elif isinstance(exc, sdk.APIError):
+            kind = "server"
+        else:
+            kind = transport_kind(exc) or "other"
+        if after_output:
+            kind = "stream"
+        return ProviderError(
+            error_text(exc, self._secrets()),
+            model_id=model.id,
+            kind=kind,
+            status_code=status,
+            retry_after=retry_after,
+        )
+
+
+class _StreamState:
+    """What one streamed message has produced so far, from Anthropic's raw event stream."""
+
+    def __init__(self, answer: AnswerTool | None) -> None:
+        self.answer = answer
+        self.assembler = StreamAssembler()
+        self.blocks: dict[int, int | None] = {}  # content block index -> tool-call index (None: answer)
+        self.answer_json: list[str] = []
+        self.provider_model = ""
+        self.message_id = ""
+        self.stop_reason: str | None = None
+        self.tokens: dict[str, int | None] = {}
+        self.stopped = False
+        self.started = False
+
+    def feed(self, event: RawMessageStreamEvent) -> list[TextDelta | ToolCallDelta]:
+        """The deltas one event carries; records model, usage and stop reason on the way."""
+        out: list[TextDelta | ToolCallDelta] = []
+        if event.type == "message_start":
+            self.provider_model = event.message.model
+            self.message_id = event.message.id
+            self._tokens(event.message.usage)
+        elif event.type == "content_block_start":
+            block = event.content_block
+            if block.type == "text" and block.text:
+                out.append(TextDelta(block.text))
+            elif block.type == "tool_use" and self.answer is not None and block.name == self.answer.name:
+                self.blocks[event.index] = None
+            elif block.type == "tool_use":
+                index = sum(1 for i in self.blocks.values() if i is not None)
+                self.blocks[event.index] = index
+                out.append(ToolCallDelta(index, block.id, block.name, ""))
+        elif event.type == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                out.append(TextDelta(delta.text))
+            elif delta.type == "input_json_delta" and event.index in self.blocks:
+                call_index = self.blocks[event.index]
+                if call_index is not None:
+                    out.append(ToolCallDelta(call_index, arguments=delta.partial_json))
+                elif self.answer is not None and self.answer.wrapped:
+                    self.answer_json.append(delta.partial_json)  # unwrapped once complete
+                else:
+                    out.append(TextDelta(delta.partial_json))
+        elif event.type == "content_block_stop":
+            if self.blocks.get(event.index, 0) is None and self.answer is not None and self.answer.wrapped:
+                out.append(TextDelta(self.answer.text(json.loads("".join(self.answer_json) or "{}"))))
+        elif event.type == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            self._tokens(event.usage)
+        elif event.type == "message_stop":
+            self.stopped = True
+        out = [d for d in out if not isinstance(d, TextDelta) or d.text]
+        self.assembler.extend(out)
+        self.started = self.started or bool(out)
+        return out
+
+    def _tokens(self, usage: Any) -> None:
+        # message_delta repeats the counts cumulatively (input ones only on newer API versions).
+        for field in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ):
+            value = getattr(usage, field, None)
+            if value is not None:
+                self.tokens[field] = value
+
+    def response(self, model: ModelSpec) -> ChatResponse:
+        """The final response, once `message_stop` arrived."""
+        t = self.tokens
+        usage = _usage(
+            t.get("input_tokens") or 0,
+            t.get("output_tokens") or 0,
+            t.get("cache_read_input_tokens"),
+            t.get("cache_creation_input_tokens"),
+        )
+        calls = sum(1 for i in self.blocks.values() if i is not None)
+        reason = _finish_reason(self.stop_reason, tool_calls=calls)
+        metadata = {"response_id": self.message_id, "stop_reason": self.stop_reason}
+        return self.assembler.finish(model, self.provider_model, usage, reason, metadata)
+
+
+def _response(model: ModelSpec, message: AnthropicMessage, answer: AnswerTool | None) -> ChatResponse:
+    assembler = StreamAssembler()
+    texts: list[str] = []
+    answer_text: str | None = None
+    calls = 0
+    for block in message.content:
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use" and answer is not None and block.name == answer.name:
+            answer_text = answer.text(block.input)
+        elif block.type == "tool_use":
+            assembler.add(ToolCallDelta(calls, block.id, block.name, json.dumps(block.input)))
+            calls += 1
+        # thinking and server-tool blocks carry nothing the caller asked for
+    # With the answer tool, any text beside it is preamble, not part of the JSON answer.
+    text = answer_text if answer_text is not None else "".join(texts)
+    if text:
+        assembler.add(TextDelta(text))
+    usage = _usage(
+        message.usage.input_tokens,
+        message.usage.output_tokens,
+        message.usage.cache_read_input_tokens,
+        message.usage.cache_creation_input_tokens,
+    )
+    reason = _finish_reason(message.stop_reason, tool_calls=calls)
+    metadata = {"response_id": message.id, "stop_reason": message.stop_reason}
+    return assembler.finish(model, message.model, usage, reason, metadata)
+
+
+def _usage(input_tokens: int, output_tokens: int, cache_read: int | None, cache_write: int | None) -> Usage:
+    # Anthropic's input_tokens leaves out cached tokens; gearshift's input_tokens counts every input token.
+    read, write = cache_read or 0, cache_write or 0
+    return Usage(
+        input_tokens=input_tokens + read + write,
+        output_tokens=output_tokens,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+def _finish_reason(stop_reason: str | None, *, tool_calls: int) -> str | None:
+    """Anthropic's stop reason in OpenAI's words, which the rest of gearshift uses.
+
+    A `tool_use` stop caused only by the forced answer tool is a normal stop for the caller.
+    """
+    if stop_reason is None:
+        return None
+    if stop_reason == "tool_use" and not tool_calls:
+        return "stop"
+    return _FINISH.get(stop_reason, stop_reason)
+
+
+def _body_kind(body: object) -> ProviderErrorKind:
+    error = body.get("error") if isinstance(body, Mapping) else None
+    error_type = error.get("type") if isinstance(error, Mapping) else None
+    return _ERROR_TYPES.get(str(error_type), "server")

@@ -1,0 +1,206 @@
+"""gearshift requests in Anthropic Messages API form (pure functions; see `_anthropic` for the rules)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._messages import ChatRequest, ContentPart, ImagePart, Message, ToolSpec
+from .._models import ModelSpec
+
+__all__ = ["AnswerTool", "request_params", "tool_call_id"]
+
+_VALID_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+_INVALID_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+_DATA_URL = re.compile(r"^data:(?P<media>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)
+_ANSWER_NAME = "json_response"
+_ANSWER_DESCRIPTION = (
+    "Give your final answer by calling this tool. Its input is the answer itself and must match "
+    "the schema exactly."
+)
+
+
+def tool_call_id(raw: str) -> str:
+    """An id Anthropic accepts (`^[a-zA-Z0-9_-]+$`) for a tool call id from any provider.
+
+    Valid ids pass unchanged. Others keep their legal characters and gain a hash of the original, so
+    the rewrite is deterministic (a call and its result still match) and two different ids never
+    collapse into one.
+    """
+    if _VALID_ID.match(raw):
+        return raw
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+    cleaned = _INVALID_ID_CHARS.sub("_", raw)[:48]
+    return f"{cleaned}_{digest}" if cleaned else f"toolu_{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTool:
+    """The forced tool that carries a `response_schema` answer; `wrapped` for non-object schemas."""
+
+    name: str
+    schema: Mapping[str, Any]
+    wrapped: bool
+
+    @classmethod
+    def for_schema(cls, schema: Mapping[str, Any], taken: Sequence[str]) -> AnswerTool:
+        """The answer tool for `schema`, named so as not to clash with the request's own tools."""
+        name, n = _ANSWER_NAME, 1
+        while name in taken:
+            n += 1
+            name = f"{_ANSWER_NAME}_{n}"
+        if schema.get("type") == "object":
+            return cls(name, schema, wrapped=False)
+        wrapper = {"type": "object", "properties": {"value": dict(schema)}, "required": ["value"]}
+        return cls(name, wrapper, wrapped=True)
+
+    def param(self) -> dict[str, Any]:
+        """The tool definition sent to the API."""
+        return {"name": self.name, "description": _ANSWER_DESCRIPTION, "input_schema": dict(self.schema)}
+
+    def text(self, tool_input: object) -> str:
+        """The answer's JSON text from the tool's input."""
+        value = tool_input
+        if self.wrapped and isinstance(tool_input, Mapping):
+            value = tool_input.get("value")
+        return json.dumps(value, ensure_ascii=False)
+
+
+def request_params(
+    model: ModelSpec, request: ChatRequest, *, default_max_tokens: int
+) -> tuple[dict[str, Any], AnswerTool | None]:
+    """The keyword arguments of `messages.create`, and the answer tool if the request wants JSON.
+
+    Raises `InvalidRequestError` when an assistant tool call's arguments are not a JSON object.
+    """
+    system, messages = convert_messages(request.messages)
+    max_tokens = request.max_tokens or default_max_tokens
+    if model.max_output_tokens:
+        max_tokens = min(max_tokens, model.max_output_tokens)
+    params: dict[str, Any] = {"model": model.model, "max_tokens": max_tokens, "messages": messages}
+    if system:
+        params["system"] = system
+    if request.stop:
+        params["stop_sequences"] = list(request.stop)
+    if request.temperature is not None:
+        params["extra_body"] = {"temperature": request.temperature}
+    answer = None
+    if request.response_schema is not None:
+        answer = AnswerTool.for_schema(request.response_schema, [t.name for t in request.tools])
+    tools = [_tool(tool) for tool in request.tools]
+    if answer is not None:
+        tools.append(answer.param())
+    if tools:
+        params["tools"] = tools
+        choice = _tool_choice(request, answer)
+        if choice is not None:
+            params["tool_choice"] = choice
+    return params, answer
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "input_schema": dict(tool.parameters)}
+    if tool.description:
+        out["description"] = tool.description
+    if tool.strict is not None:
+        out["strict"] = tool.strict
+    return out
+
+
+def _tool_choice(request: ChatRequest, answer: AnswerTool | None) -> dict[str, Any] | None:
+    """Map auto/none/required/<name> to Anthropic's auto/none/any/tool.
+
+    With an answer tool the model must call some tool: one of the caller's (unless the caller said
+    `none`), or the answer tool, which ends the turn with JSON instead of free text.
+    """
+    choice = request.tool_choice
+    named = choice not in (None, "auto", "none", "required")
+    result: dict[str, Any] | None
+    if answer is not None:
+        if named:
+            result = {"type": "tool", "name": choice}
+        elif not request.tools or choice == "none":
+            result = {"type": "tool", "name": answer.name}
+        else:
+            result = {"type": "any"}
+    elif choice is None:
+        result = None
+    elif named:
+        result = {"type": "tool", "name": choice}
+    else:
+        result = {"type": {"auto": "auto", "none": "none", "required": "any"}[str(choice)]}
+    if request.parallel_tool_calls is False and (result is None or result["type"] != "none"):
+        result = {"type": "auto"} if result is None else result
+        result["disable_parallel_tool_use"] = True
+    return result
+
+
+def convert_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """The system text and the alternating user/assistant messages Anthropic expects."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            if message.text:
+                system.append(message.text)
+            continue
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if not blocks:
+            continue  # the API refuses empty content
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    for turn in out:
+        # The API wants a user turn's tool results before anything else in it.
+        turn["content"].sort(key=lambda block: block["type"] != "tool_result")
+    return "\n\n".join(system), out
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        result: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": tool_call_id(message.tool_call_id or ""),
+            "content": _content(message.content) if message.has_images else message.text,
+        }
+        if message.is_error:
+            result["is_error"] = True
+        return [result]
+    blocks = _content(message.content)
+    for call in message.tool_calls:
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": tool_call_id(call.id),
+                "name": call.name,
+                "input": call.parsed_arguments(),
+            }
+        )
+    return blocks
+
+
+def _content(content: str | tuple[ContentPart, ...]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, ImagePart):
+            blocks.append({"type": "image", "source": _image_source(part)})
+        elif part.text:
+            blocks.append({"type": "text", "text": part.text})
+    return blocks
+
+
+def _image_source(part: ImagePart) -> dict[str, Any]:
+    if part.url:
+        match = _DATA_URL.match(part.url)
+        if match:
+            return {"type": "base64", "media_type": match["media"], "data": match["data"]}
+        return {"type": "url", "url": part.url}
+    return {"type": "base64", "media_type": part.media_type, "data": part.data or ""}

@@ -1,0 +1,387 @@
+"""`OpenAIProvider`: OpenAI's Chat Completions API, and every server that speaks it.
+
+Ollama, vLLM, LM Studio, llama.cpp, Groq, Together and the rest are reached through `base_url`;
+`require_key=False` serves the ones that need no key. The `openai` SDK is imported on the first call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._errors import ProviderError, ProviderErrorKind
+from .._messages import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    StreamDone,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from .._models import ModelSpec
+from .._tokens import estimate_request_tokens, estimate_tokens
+from ._assembly import StreamAssembler
+from ._sdk import (
+    LoopClients,
+    Secret,
+    close_quietly,
+    error_text,
+    import_sdk,
+    load_sdk,
+    malformed_response,
+    parse_retry_after,
+    resolve_api_key,
+    secret_header_values,
+    status_kind,
+    transport_kind,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+__all__ = ["OpenAIProvider"]
+
+# Keyless OpenAI-compatible servers ignore the key, but the SDK refuses to build a client without one.
+_PLACEHOLDER_KEY = "not-needed"
+_OPENAI_ENV = "OPENAI_API_KEY"
+_SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+class OpenAIProvider:
+    """Serves models through the official `openai` SDK (Chat Completions).
+
+    The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
+    of each event loop. With `require_key=False` (Ollama, vLLM, LM Studio, llama.cpp) a missing key is
+    fine and a placeholder is sent; such a provider never picks up `OPENAI_API_KEY` implicitly, so an
+    OpenAI key is not handed to another server (name the variable in `api_key_env` explicitly, or pass
+    `api_key`, for a keyless-by-default server that should get it).
+
+    `max_tokens_field` picks the request field newer OpenAI reasoning models require
+    (`max_completion_tokens`); compatible servers mostly expect `max_tokens`. SDK retries are off: on
+    failure the router falls back to the next model instead.
+    """
+
+    def __init__(
+        self,
+        name: str = "openai",
+        *,
+        api_key: str | None = None,
+        api_key_env: str | None = _OPENAI_ENV,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        require_key: bool = True,
+        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        self.timeout = timeout
+        self.require_key = require_key
+        self.max_tokens_field = max_tokens_field
+        self._api_key = Secret(api_key) if api_key else None
+        self._headers = dict(default_headers or {})
+        self._used_key: Secret | None = None
+        self._clients: LoopClients[AsyncOpenAI] = LoopClients()
+
+    def __repr__(self) -> str:
+        key = "***" if self._api_key else None
+        return (
+            f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
+            f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
+        )
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
+        """One non-streamed chat completion."""
+        client = await self._client(model)
+        params = self._params(model, request)
+        try:
+            completion = await client.chat.completions.create(**params)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        try:
+            return _response(model, request, completion)
+        except Exception as exc:  # a response the SDK accepted but that breaks our reading of it
+            raise malformed_response(exc, model.id, self._secrets()) from None
+
+    async def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """A streamed chat completion: deltas as they arrive, then one `StreamDone` with usage."""
+        client = await self._client(model)
+        params = self._params(model, request)
+        try:
+            chunks = await client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        state = _StreamState()
+        try:
+            async for chunk in chunks:
+                for event in state.feed(chunk):
+                    yield event
+            if state.finish_reason is None:
+                raise ProviderError(
+                    "the stream ended before the model finished",
+                    model_id=model.id,
+                    kind="stream" if state.started else "connection",
+                )
+            done = StreamDone(state.response(model, request))
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, model, after_output=state.started) from None
+        finally:
+            await close_quietly(chunks)
+        yield done
+
+    async def aclose(self) -> None:
+        """Close the running event loop's SDK client; clients made on other loops go with their loop."""
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def _client(self, model: ModelSpec) -> AsyncOpenAI:
+        sdk = await load_sdk("openai", extra="openai", model_id=model.id)
+
+        def build() -> AsyncOpenAI:
+            key = resolve_api_key(
+                self._api_key,
+                self.api_key_env if self.require_key or self.api_key_env != _OPENAI_ENV else None,
+                provider=self.name,
+                model_id=model.id,
+                required=self.require_key,
+            )
+            self._used_key = key
+            client: AsyncOpenAI = sdk.AsyncOpenAI(
+                api_key=key.get_secret_value() if key else _PLACEHOLDER_KEY,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,
+                default_headers=self._headers or None,
+            )
+            return client
+
+        return self._clients.get(build)
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        keys = (self._api_key, self._used_key)
+        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
+
+    def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
+        """Translate an SDK or transport exception; secrets never reach the message."""
+        if isinstance(exc, ProviderError):
+            return exc
+        sdk = import_sdk("openai", extra="openai", model_id=model.id)
+        status: int | None = None
+        retry_after: float | None = None
+        kind: ProviderErrorKind
+        if isinstance(exc, sdk.APIStatusError):
+            status = exc.status_code
+            kind = status_kind(exc.status_code)
+            retry_after = parse_retry_after(exc.response.headers)
+        elif isinstance(exc, sdk.APITimeoutError):
+            kind = "timeout"
+        elif isinstance(exc, sdk.APIConnectionError):
+            kind = "connection"
+        elif isinstance(exc, sdk.APIError):
+            kind = "server"  # an error event inside a stream: the server gave up mid-answer
+        else:
+            kind = transport_kind(exc) or "other"
+        if after_output:
+            kind = "stream"
+        return ProviderError(
+            error_text(exc, self._secrets()),
+            model_id=model.id,
+            kind=kind,
+            status_code=status,
+            retry_after=retry_after,
+        )
+
+    def _params(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
+        max_tokens = _cap(request.max_tokens, model.max_output_tokens)
+        if max_tokens is not None:
+            params[self.max_tokens_field] = max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.stop:
+            params["stop"] = list(request.stop)
+        if request.tools:
+            params["tools"] = [
+                _tool(tool.name, tool.description, tool.parameters, tool.strict) for tool in request.tools
+            ]
+            if request.tool_choice is not None:
+                params["tool_choice"] = _tool_choice(request.tool_choice)
+            if request.parallel_tool_calls is not None:
+                params["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.response_schema is not None:
+            params["response_format"] = _response_format(request.response_schema)
+        return params
+
+
+class _StreamState:
+    """What one streamed completion has produced so far."""
+
+    def __init__(self) -> None:
+        self.assembler = StreamAssembler()
+        self.provider_model = ""
+        self.response_id = ""
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.started = False
+
+    def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta | ToolCallDelta]:
+        """The deltas in one chunk; records model name, finish reason and usage on the way."""
+        self.provider_model = self.provider_model or chunk.model
+        self.response_id = self.response_id or chunk.id
+        if chunk.usage is not None:
+            self.usage = _usage(chunk.usage)
+        events: list[TextDelta | ToolCallDelta] = []
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue  # gearshift never asks for n > 1
+            delta = choice.delta
+            if delta.content:
+                events.append(TextDelta(delta.content))
+            if delta.refusal:
+                events.append(TextDelta(delta.refusal))
+            for call in delta.tool_calls or ():
+                name = call.function.name if call.function else None
+                arguments = (call.function.arguments if call.function else None) or ""
+                if call.id or name or arguments:
+                    events.append(ToolCallDelta(call.index, call.id, name, arguments))
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+        self.assembler.extend(events)
+        self.started = self.started or bool(events)
+        return events
+
+    def response(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
+        """The final response; usage is estimated (and says so) if the server sent none."""
+        metadata: dict[str, Any] = {"response_id": self.response_id}
+        usage = self.usage
+        if usage is None:
+            usage = _estimated_usage(request, self.assembler)
+            metadata["usage_estimated"] = True
+        return self.assembler.finish(model, self.provider_model, usage, self.finish_reason, metadata)
+
+
+# -- conversion: gearshift -> OpenAI ----------------------------------------------------------------
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """One message in Chat Completions form.
+
+    OpenAI has no error flag for tool results, so a failed tool's result is prefixed with `Error: `
+    to keep that information in front of the model.
+    """
+    if message.role == "tool":
+        text = message.text
+        if message.is_error and not text.lower().startswith("error"):
+            text = f"Error: {text}"
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": text}
+    out: dict[str, Any] = {"role": message.role}
+    if message.name:
+        out["name"] = message.name
+    if message.role == "assistant":
+        out["content"] = message.text or None
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments or "{}"},
+                }
+                for c in message.tool_calls
+            ]
+        return out
+    if message.role == "user" and message.has_images and not isinstance(message.content, str):
+        out["content"] = [_part(part) for part in message.content]
+    else:
+        out["content"] = message.text
+    return out
+
+
+def _part(part: Any) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        url = part.url or f"data:{part.media_type};base64,{part.data or ''}"
+        return {"type": "image_url", "image_url": {"url": url}}
+    return {"type": "text", "text": part.text}
+
+
+def _tool(name: str, description: str, parameters: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": name, "parameters": dict(parameters)}
+    if description:
+        function["description"] = description
+    if strict is not None:
+        function["strict"] = strict
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(choice: str) -> Any:
+    if choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+    # The name is required and restricted to [a-zA-Z0-9_-]{1,64}; derive it from the schema's title.
+    title = str(schema.get("title") or "response")
+    name = _SCHEMA_NAME.sub("_", title)[:64] or "response"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema)}}
+
+
+def _cap(requested: int | None, limit: int | None) -> int | None:
+    if requested is None:
+        return None
+    return min(requested, limit) if limit else requested
+
+
+# -- conversion: OpenAI -> gearshift ----------------------------------------------------------------
+
+
+def _response(model: ModelSpec, request: ChatRequest, completion: ChatCompletion) -> ChatResponse:
+    if not completion.choices:
+        raise ValueError("the response has no choices")
+    choice = completion.choices[0]
+    assembler = StreamAssembler()
+    text = choice.message.content or choice.message.refusal or ""
+    if text:
+        assembler.add(TextDelta(text))
+    for index, call in enumerate(choice.message.tool_calls or ()):
+        function = getattr(call, "function", None)  # custom (non-function) tools carry no function
+        if function is not None:
+            assembler.add(ToolCallDelta(index, call.id, function.name, function.arguments or ""))
+    metadata: dict[str, Any] = {"response_id": completion.id}
+    if choice.message.refusal:
+        metadata["refusal"] = choice.message.refusal
+    usage = _usage(completion.usage) if completion.usage else None
+    if usage is None:  # some compatible servers report no usage: estimate, and say so
+        usage = _estimated_usage(request, assembler)
+        metadata["usage_estimated"] = True
+    return assembler.finish(model, completion.model, usage, choice.finish_reason, metadata)
+
+
+def _usage(usage: CompletionUsage) -> Usage:
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details is not None else 0
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cache_read_tokens=cached,
+    )
+
+
+def _estimated_usage(request: ChatRequest, assembler: StreamAssembler) -> Usage:
+    output = assembler.text + "".join(c.name + c.arguments for c in assembler.tool_calls)
+    return Usage(input_tokens=estimate_request_tokens(request), output_tokens=estimate_tokens(output))

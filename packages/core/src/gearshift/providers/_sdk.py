@@ -1,0 +1,238 @@
+"""What the OpenAI and Anthropic adapters share: lazy SDK import, keys, per-loop clients, error kinds.
+
+Nothing here imports an SDK at module level: `import gearshift` must stay cheap, and a missing SDK
+is reported on the first call with the pip command that installs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import importlib
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
+from typing import Generic, Protocol, TypeVar
+
+from .._errors import ProviderError, ProviderErrorKind, redact
+
+__all__ = [
+    "LoopClients",
+    "Secret",
+    "close_quietly",
+    "error_text",
+    "import_sdk",
+    "load_sdk",
+    "malformed_response",
+    "parse_retry_after",
+    "resolve_api_key",
+    "secret_header_values",
+    "status_kind",
+    "transport_kind",
+]
+
+C = TypeVar("C")
+
+_LOADED: dict[str, ModuleType] = {}
+_SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class Secret:
+    """A credential that never shows itself in `repr`, `str`, f-strings or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        """The real value, for the one place that must send it: the SDK client."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+
+def import_sdk(module: str, *, extra: str, model_id: str) -> ModuleType:
+    """Import an optional SDK, or raise `ProviderError` naming the pip command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ProviderError(
+            f"the '{module}' package is not installed; install it with: pip install 'gearshift[{extra}]'",
+            model_id=model_id,
+            kind="other",
+        ) from None
+
+
+async def load_sdk(module: str, *, extra: str, model_id: str) -> ModuleType:
+    """`import_sdk` without blocking the event loop.
+
+    The SDKs take seconds to import (anthropic builds thousands of pydantic models), so the first
+    import runs in a worker thread; later calls find the module already loaded.
+    """
+    loaded = _LOADED.get(module)
+    if loaded is None:
+        # Not sys.modules: it holds a module while another thread is still importing it. Concurrent
+        # imports in threads wait on the import lock and get the complete module.
+        loaded = await asyncio.to_thread(import_sdk, module, extra=extra, model_id=model_id)
+        _LOADED[module] = loaded
+    return loaded
+
+
+def resolve_api_key(
+    api_key: Secret | None,
+    api_key_env: str | None,
+    *,
+    provider: str,
+    model_id: str,
+    required: bool,
+) -> Secret | None:
+    """The key given to the provider, else the one in the environment variable it names.
+
+    Read at call time rather than construction so that a key exported after the config was loaded
+    still counts. A missing required key raises `ProviderError(kind="auth")` naming the variable.
+    """
+    if api_key is not None:
+        return api_key
+    value = os.environ.get(api_key_env) if api_key_env else None
+    if value:
+        return Secret(value)
+    if not required:
+        return None
+    where = (
+        f"set the environment variable {api_key_env}"
+        if api_key_env
+        else "pass api_key= (no environment variable is configured)"
+    )
+    raise ProviderError(f"no API key for provider '{provider}': {where}", model_id=model_id, kind="auth")
+
+
+def secret_header_values(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """Values of headers that look like credentials, so that errors can redact them too."""
+    return tuple(
+        value for name, value in headers.items() if any(hint in name.lower() for hint in _SECRET_HEADER_HINTS)
+    )
+
+
+class LoopClients(Generic[C]):
+    """One SDK client per running event loop.
+
+    An async client owns a connection pool bound to the loop that first used it; sharing it with
+    another loop (the sync bridge runs its own loop in a thread) fails in obscure ways. Entries are
+    weakly keyed, so a closed and collected loop takes its client with it.
+    """
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, factory: Callable[[], C]) -> C:
+        """The running loop's client, created by `factory` on first use."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                client = factory()
+                self._clients[loop] = client
+            return client
+
+    def pop_current(self) -> C | None:
+        """Forget and return the running loop's client, if it has one."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            return self._clients.pop(loop, None)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait, from `retry-after-ms`, or `retry-after` as seconds or as an HTTP date."""
+    if not headers:
+        return None
+    lowered = {name.lower(): value for name, value in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass  # fall through to the standard header
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(when.timestamp() - current, 0.0)
+
+
+def status_kind(status: int) -> ProviderErrorKind:
+    """The kind of failure an HTTP status means for the router.
+
+    404 is `other`, not `bad_request`: it means this provider does not know the model (not pulled on
+    Ollama, a typo in one model's config), which says nothing about the next model of the chain.
+    """
+    if status == 429:
+        return "rate_limit"
+    if status in (401, 402, 403):
+        return "auth"
+    if status == 408:
+        return "timeout"
+    if status == 404:
+        return "other"
+    if status >= 500:
+        return "server"
+    if 400 <= status < 500:
+        return "bad_request"
+    return "other"
+
+
+def transport_kind(exc: BaseException) -> ProviderErrorKind | None:
+    """`timeout` or `connection` for an httpx / httpx2 transport error, else None.
+
+    The SDKs wrap most of these, but some escape unwrapped while a stream is read. Matching on the
+    class names of the exception's ancestry covers both httpx generations without importing either.
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.split(".")[0].startswith("httpx")}
+    if "TimeoutException" in names:
+        return "timeout"
+    if names & {"TransportError", "NetworkError", "ProtocolError", "RequestError", "StreamError"}:
+        return "connection"
+    return None
+
+
+def malformed_response(exc: Exception, model_id: str, secrets: Iterable[str | None]) -> ProviderError:
+    """The error for a response that could not be read (a compatible server that strays from the API)."""
+    return ProviderError(
+        f"could not read the response: {error_text(exc, secrets)}", model_id=model_id, kind="server"
+    )
+
+
+async def close_quietly(stream: _Closable) -> None:
+    """Release a streamed response; a failure to close must not hide the call's own outcome."""
+    with contextlib.suppress(Exception):
+        await stream.close()
+
+
+def error_text(exc: BaseException, secrets: Iterable[str | None]) -> str:
+    """An exception's class and message, with every secret replaced by `***`."""
+    message = getattr(exc, "message", None) or str(exc) or "no details"
+    return redact(f"{type(exc).__name__}: {message}", secrets)

@@ -1,0 +1,286 @@
+"""The local servers in `gearshift.testing`, through the raw SDKs and plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from enum import Enum
+from typing import Any, Literal
+
+import anthropic
+import openai
+import pytest
+from pydantic import BaseModel, Field
+
+from gearshift.testing import (
+    CutStream,
+    Delay,
+    Fail,
+    LocalAnthropicServer,
+    LocalOpenAIServer,
+    Reply,
+    example_from_schema,
+)
+
+
+class Color(str, Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Address(BaseModel):
+    street: str = Field(min_length=12)
+    zip_code: str = Field(max_length=5)
+    country: Literal["FR", "DE"]
+
+
+class Node(BaseModel):
+    label: str
+    children: list[Node] = Field(default_factory=list)
+
+
+class Order(BaseModel):
+    id: int = Field(gt=100, multiple_of=7)
+    ratio: float = Field(ge=0.0, lt=1.0)
+    color: Color
+    address: Address
+    lines: list[Address] = Field(min_length=2)
+    note: str | None
+    tags: set[str] = Field(min_length=3)
+    tree: Node
+    paid: bool
+    maybe_count: int | None = None
+
+
+def test_schema_examples_validate_against_pydantic_models() -> None:
+    schema = Order.model_json_schema()
+    value = example_from_schema(schema)
+    order = Order.model_validate(value)  # raises if any generated value breaks the schema
+    assert order.color is Color.RED
+    assert order.address.country == "FR"
+    assert len(order.lines) == 2
+    assert len(order.tags) == 3
+    assert order.id % 7 == 0
+    assert order.id > 100
+    assert "maybe_count" not in value  # optional properties are left out
+
+
+def test_schema_examples_for_scalars_and_formats() -> None:
+    assert example_from_schema({"type": "string", "format": "date-time"}) == "2024-01-01T00:00:00Z"
+    assert example_from_schema({"type": ["null", "integer"], "maximum": -3}) == -3
+    assert example_from_schema({"const": 42}) == 42
+    assert example_from_schema({"type": "object", "properties": {"a": {}}, "required": ["a"]}) == {
+        "a": "example a"
+    }
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_openai_errors_use_openais_shape() -> None:
+    with LocalOpenAIServer(models=("small",), api_key="sk-abc-123") as server:
+        url = f"{server.base_url}/chat/completions"
+        body = {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+        status, payload = _post(url, body)
+        assert status == 401
+        assert payload["error"]["code"] == "invalid_api_key"
+        status, payload = _post(url, {**body, "model": "huge"}, {"Authorization": "Bearer sk-abc-123"})
+        assert status == 404
+        assert payload["error"]["code"] == "model_not_found"
+        status, payload = _post(url, body, {"Authorization": "Bearer sk-abc-123"})
+        assert status == 200
+        assert payload["object"] == "chat.completion"
+        assert [r.model for r in server.requests] == ["small", "huge", "small"]
+        assert all("authorization" not in r.headers for r in server.requests)
+
+
+def test_anthropic_errors_use_anthropics_shape() -> None:
+    with LocalAnthropicServer(api_key="ak-1234") as server:
+        url = f"{server.base_url}/v1/messages"
+        body = {"model": "claude-small", "messages": [{"role": "user", "content": "hi"}]}
+        status, payload = _post(url, {**body, "max_tokens": 5}, {"x-api-key": "nope"})
+        assert status == 401
+        assert payload["error"]["type"] == "authentication_error"
+        status, payload = _post(url, body, {"x-api-key": "ak-1234"})
+        assert status == 400
+        assert payload == {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
+            "request_id": "req_local",
+        }
+
+
+async def test_openai_sdk_stream_shape_and_model_list() -> None:
+    with LocalOpenAIServer() as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        assert [m.id async for m in client.models.list()] == ["small", "large"]
+        stream = await client.chat.completions.create(
+            model="large",
+            messages=[{"role": "user", "content": "Say something long enough to stream"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+        await client.close()
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens > 0
+    assert all(c.usage is None for c in chunks[:-1])
+    text = "".join(c.choices[0].delta.content or "" for c in chunks[:-1])
+    assert text.startswith("Simulated answer from model 'large'")
+
+
+async def test_anthropic_sdk_event_sequence() -> None:
+    tool = {
+        "name": "add",
+        "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+    }
+    with LocalAnthropicServer() as server:
+        server.script("claude-large", Reply(text="Adding.", tool_calls=[("add", {"a": 2})]))
+        client = anthropic.AsyncAnthropic(base_url=server.base_url, api_key="unused", max_retries=0)
+        stream = await client.messages.create(
+            model="claude-large",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "add"}],
+            tools=[tool],  # type: ignore[list-item]
+            stream=True,
+        )
+        events: list[Any] = [event async for event in stream]  # type: ignore[union-attr]
+        await client.close()
+    kinds = [e.type for e in events]
+    assert kinds[0] == "message_start"
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+    assert kinds.count("content_block_start") == kinds.count("content_block_stop") == 2
+    deltas = [e.delta for e in events if e.type == "content_block_delta"]
+    assert {d.type for d in deltas} == {"text_delta", "input_json_delta"}
+    assert json.loads("".join(d.partial_json for d in deltas if d.type == "input_json_delta")) == {"a": 2}
+    final = events[-2]
+    assert final.type == "message_delta"
+    assert final.delta.stop_reason == "tool_use"
+    assert final.usage.output_tokens > 0
+
+
+def test_stop_sequences_max_tokens_and_json_mode() -> None:
+    with LocalOpenAIServer() as server:
+        url = f"{server.base_url}/chat/completions"
+        base = {"model": "small", "messages": [{"role": "user", "content": "one two three"}]}
+        _, stopped = _post(url, {**base, "stop": "model"})
+        assert stopped["choices"][0]["message"]["content"] == "Simulated answer from "
+        _, short = _post(url, {**base, "max_tokens": 3})
+        assert short["choices"][0]["finish_reason"] == "length"
+        assert short["usage"]["completion_tokens"] <= 3
+        _, as_json = _post(url, {**base, "response_format": {"type": "json_object"}})
+        assert "one two three" in json.loads(as_json["choices"][0]["message"]["content"])["answer"]
+
+
+def test_required_tool_choice_moves_on_to_a_tool_not_called_yet() -> None:
+    tools = [
+        {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+        for name in ("search", "finish")
+    ]
+    messages = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "search", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "found"},
+    ]
+    with LocalOpenAIServer() as server:
+        url = f"{server.base_url}/chat/completions"
+        _, forced = _post(
+            url, {"model": "small", "messages": messages, "tools": tools, "tool_choice": "required"}
+        )
+        _, free = _post(url, {"model": "small", "messages": messages, "tools": tools})
+    assert forced["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "finish"
+    assert free["choices"][0]["message"]["content"].endswith('search returned "found"')
+
+
+def test_scripts_are_per_model_and_consumed_in_order() -> None:
+    with LocalOpenAIServer() as server:
+        url = f"{server.base_url}/chat/completions"
+        server.script("large", Fail(status=503), Reply(text="scripted"))
+        body = {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+        assert _post(url, body)[0] == 200  # small is unscripted
+        assert server.pending("large") == 2
+        assert _post(url, {**body, "model": "large"})[0] == 503
+        assert _post(url, {**body, "model": "large"})[1]["choices"][0]["message"]["content"] == "scripted"
+        assert server.pending("large") == 0
+
+
+def test_requests_are_recorded_from_many_threads() -> None:
+    with LocalOpenAIServer() as server:
+        url = f"{server.base_url}/chat/completions"
+        body = {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+        threads = [threading.Thread(target=_post, args=(url, body)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(server.requests) == 8
+
+
+def test_close_does_not_wait_for_a_delayed_answer() -> None:
+    server = LocalOpenAIServer()
+    server.script("small", Delay(30.0))
+    url = f"{server.base_url}/chat/completions"
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            _post(url, {"model": "small", "messages": [{"role": "user", "content": "hi"}]})
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    while not server.requests:
+        time.sleep(0.01)
+    started = time.monotonic()
+    server.close()
+    thread.join(timeout=5)
+    assert time.monotonic() - started < 2
+    assert not thread.is_alive()
+    assert errors
+
+
+def test_cut_stream_on_a_plain_request_drops_the_connection() -> None:
+    with LocalOpenAIServer() as server:
+        server.script("small", CutStream(after_chunks=1))
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            _post(
+                f"{server.base_url}/chat/completions",
+                {"model": "small", "messages": [{"role": "user", "content": "x"}]},
+            )
+
+
+def test_public_names() -> None:
+    import gearshift.testing
+
+    assert sorted(gearshift.testing.__all__) == [
+        "Action",
+        "CutStream",
+        "Delay",
+        "Fail",
+        "LocalAnthropicServer",
+        "LocalOpenAIServer",
+        "LocalServer",
+        "RecordedRequest",
+        "Reply",
+        "example_from_schema",
+    ]
