@@ -1,16 +1,46 @@
 """Signals: pure features of a request that policies route on.
 
-`extract_signals` is implemented in this module; the `Signals` fields are the contract every policy
-relies on.
+`extract_signals` reads the messages, the request's options and the `StepContext`; the `Signals`
+fields are the contract every policy relies on.
+
+Cost stays bounded whatever the conversation's length: token counts walk every message once, but the
+content features (code, math, reasoning, task) only read the last user message and the few messages
+around it, each clipped to its head and tail. Words are found with one set intersection over the
+ASCII-folded instruction, and structure (code fences, stack traces, diffs, LaTeX) with one regex
+whose alternatives start on rare characters: a regex of many word alternatives costs about 100
+microseconds per 2,000 characters on a small machine, too much for a decision made before every call.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ._context import StepType
+from ._context import StepContext, StepType
+from ._messages import ChatRequest, ImagePart, Message, ToolCall
+from ._tokens import _message_tokens, estimate_tokens
 
-__all__ = ["Signals"]
+__all__ = ["MARKER_THRESHOLD", "TASKS", "Signals", "extract_signals"]
+
+TASKS = (
+    "chat",
+    "code",
+    "math",
+    "reasoning",
+    "extraction",
+    "classification",
+    "summarize",
+    "translate",
+    "creative",
+    "tool_use",
+)
+"""Every value `Signals.task` takes."""
+
+MARKER_THRESHOLD = 0.5
+"""Strength at which code, math or reasoning counts as present (task labels, rules' `has_code`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +50,13 @@ class Signals:
     Token counts cover the conversation's messages only: tool schemas attached to the request are
     left out on purpose, so that an agent that always sends its tools is not pushed to a stronger tier.
     Strengths (`code`, `math`, `reasoning`) are in [0, 1].
+
+    As `extract_signals` fills them: `prompt_tokens` is the estimate for every message (text, images,
+    tool calls), `last_user_tokens` the last user message's text alone, `turns` the number of user
+    messages. `consecutive_tool_errors` and `repeated_tool_calls` keep the meaning of the
+    `StepContext` properties of the same name and take the larger of the context's count and the one
+    read from the messages. `run_depth` is how many model calls the current run has made so far.
+    `task` is one of `TASKS`.
     """
 
     prompt_tokens: int
@@ -37,3 +74,450 @@ class Signals:
     has_tools: bool
     needs_json: bool
     has_images: bool
+
+
+# --- Which text the content features read ------------------------------------------------------------
+# The instruction is where reasoning and task words live: the head of the last user message, and its
+# tail for prompts that end with the question ("... Summarize the above.").
+_INSTRUCTION_HEAD, _INSTRUCTION_TAIL = 500, 200
+# Code and math structure can sit anywhere in the prompt or in a recent tool result.
+_PROMPT_HEAD, _PROMPT_TAIL = 800, 200
+_RECENT_MESSAGES = 3
+_RECENT_HEAD, _RECENT_TAIL = 200, 100
+# Walks back over an agent's history stop here: a longer streak does not change the routing.
+_MAX_WALK = 64
+_ERROR_HEAD = 200
+_BARE_USER = Message("user")
+
+# Folds ASCII to lowercase and every ASCII punctuation or whitespace byte to a space, so that word
+# tests are set lookups, phrase tests are substring tests on b" two words ", and "step-by-step"
+# reads as "step by step".
+_FOLD = bytes(
+    32 if chr(b) in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ \t\n\r\x0b\x0c" else b + 32 if 65 <= b <= 90 else b
+    for b in range(256)
+)
+
+# --- Cue words and phrases, read from the instruction --------------------------------------------------
+# One set intersection finds every cue word; a phrase is only looked for when its key word is there.
+_CUES: dict[str, str] = {
+    "code": "python javascript typescript java rust golang kotlin swift ruby php sql regex bash shell "
+    "powershell html css react django flask docker kubernetes git repo repository api endpoint sdk "
+    "function functions method class variable loop array bug bugs debug debugging compile compiler "
+    "refactor algorithm recursion recursive implement implementation script code coding program "
+    "programming segfault exception unittest pytest npm pip",
+    "code_noun": "function method class script program code query regex test tests api endpoint",
+    "code_verb": "write implement create fix debug refactor optimize port",
+    "math": "solve equation equations integral derivative differentiate integrate probability theorem "
+    "lemma prime primes polynomial matrix matrices eigenvalue eigenvalues logarithm factorial modulo "
+    "divisible calculate compute percent percentage average ratio remainder irrational rational "
+    "integer integers geometry triangle circle radius area volume perimeter sum product mean median "
+    "variance combinatorics permutation permutations combinations fraction fractions arithmetic "
+    "algebra calculus vector vectors sqrt inequality proportion",
+    # Spelled-out quantities only count inside a word problem ("she eats three for breakfast").
+    "quantity": "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty "
+    "forty fifty hundred thousand million dozen twice half double triple",
+    "proof": "prove proof derive justify rigorous rigorously formally counterexample",
+    "analysis": "why compare comparison contrast analyze analyse analysis evaluate assess tradeoff "
+    "tradeoffs critique design architecture optimize optimise optimal strategy implications "
+    "consequences argue diagnose recommend reasoning",
+    "constraint": "must ensure exactly constraint constraints requirement requirements assume",
+    "summarize": "summarize summarise summary summarization tldr recap condense gist",
+    "translate": "translate translation translating translated",
+    "extraction": "extract extraction",
+    "classification": "classify classification categorize categorise label sentiment spam",
+    "creative": "poem story haiku limerick song lyrics fiction sonnet screenplay slogan joke creative tale",
+}
+_CUE_PHRASES: dict[str, tuple[str, ...]] = {
+    "word_problem": ("how many", "how much", "how long", "how far", "what is the total", "in total"),
+    "proof": (
+        "step by step",
+        "show that",
+        "think carefully",
+        "think through",
+        "reason about",
+        "from first principles",
+        "counter example",
+    ),
+    "analysis": (
+        "trade off",
+        "trade offs",
+        "pros and cons",
+        "root cause",
+        "what if",
+        "edge case",
+        "edge cases",
+        "in depth",
+    ),
+    "constraint": (
+        "at most",
+        "at least",
+        "no more than",
+        "without using",
+        "do not",
+        "don t",
+        "should not",
+        "given that",
+        "subject to",
+        "only use",
+    ),
+    "summarize": ("sum up", "key points", "tl dr"),
+    "extraction": ("pull out", "list all", "find all", "named entities", "fill in the"),
+    "classification": ("which category", "positive or negative"),
+    "json": (
+        "in json",
+        "as json",
+        "json object",
+        "json only",
+        "only json",
+        "valid json",
+        "json format",
+        "json schema",
+        "return json",
+        "output json",
+        "with json",
+    ),
+}
+
+
+# Too common to key a phrase on.
+_COMMON_WORDS = "a an and as at by do don for from how in is no not of on only or should t than that the to"
+_COMMON_WORDS += " what which with"
+
+
+def _cue_index() -> dict[bytes, tuple[tuple[str, bytes | None], ...]]:
+    """Each key word, with the groups it is a cue for: directly (no phrase), or when a phrase holds."""
+    index: dict[bytes, tuple[tuple[str, bytes | None], ...]] = {}
+    for group, text in _CUES.items():
+        for word in text.split():
+            index[word.encode()] = (*index.get(word.encode(), ()), (group, None))
+    common = _COMMON_WORDS.split()
+    for group, items in _CUE_PHRASES.items():
+        for item in items:
+            # Keyed by its least common word, so that "in", "at" or "how" in a prompt do not each
+            # set off substring tests.
+            key = next((w for w in item.split() if w not in common), item.split()[0]).encode()
+            index[key] = (*index.get(key, ()), (group, f" {item} ".encode()))
+    return index
+
+
+_CUE_INDEX = _cue_index()
+_CUE_KEYS = frozenset(_CUE_INDEX)
+_TASK_CUES = ("summarize", "translate", "extraction", "classification", "creative")
+
+# --- Structure, read from the recent prompt ------------------------------------------------------------
+# Literal markers by kind; one regex finds them all in a single pass over the prompt.
+_MARKER_KINDS: dict[str, tuple[str, ...]] = {
+    # Markers start with a symbol, a newline or a capital where they can: the regex engine only stops
+    # at characters that start some marker, and lowercase letters would stop it everywhere in prose.
+    "fence": ("```", "~~~"),
+    "trace": (
+        "Traceback (most recent call last)",
+        "Error: ",
+        "Exception: ",
+        "Exception in thread",
+        "Segmentation fault",
+        "ERR!",
+        "RUST_BACKTRACE",
+    ),
+    "diff": ("diff --git", "\n@@ ", "\n+++ "),
+    "syntax": (
+        "\ndef ",
+        "\nimport ",
+        "\nfrom ",
+        "\nclass ",
+        "#include",
+        "(self",
+        "=>",
+        "</",
+        "::",
+        ");",
+        "){",
+        ") {",
+        "==",
+        "!=",
+        "&&",
+        "||",
+    ),
+    "latex": (
+        "\\frac",
+        "\\sqrt",
+        "\\int",
+        "\\sum",
+        "\\prod",
+        "\\lim",
+        "\\begin{",
+        "\\mathbb",
+        "\\cdot",
+        "\\times",
+        "\\leq",
+        "\\geq",
+        "\\infty",
+        "\\partial",
+        "\\pi",
+        "\\theta",
+        "\\alpha",
+        "\\binom",
+        "\\(",
+    ),
+}
+_MARKER_KIND = {marker: kind for kind, markers in _MARKER_KINDS.items() for marker in markers}
+# Longest first: the first alternative that matches wins, so no marker may follow one of its prefixes.
+_MARKERS = re.compile("|".join(re.escape(m) for m in sorted(_MARKER_KIND, key=len, reverse=True)))
+# Code is dense in these; prose (~2% of its non-blank characters) and JSON tool results are not.
+_CODE_SYMBOLS = b"();=<>|&"
+_BLANKS = b" \t\r\n"
+_INDENT_SPACES, _INDENT_TAB = "\n    ", "\n\t"
+# Every branch starts on a digit, so the regex engine skips ahead to digits. Dates ("2024-01-15") and
+# paths ("1/2/3") are kept out by asking for spaces around '-' and '/'. The right operand is a
+# lookahead so that chained operations ("3x + 4 = 19") count every operator. Powers ("x^2") are only
+# looked for when a caret is there.
+_ARITHMETIC = re.compile(
+    r"\d\s*[+*×÷^=<>≤≥]\s*(?=\(?-?\d)|\d\s+[-/−]\s+(?=\(?\d)|\d[a-z]\s*[-+=^]\s*(?=\(?\d)"
+)
+_POWER = re.compile(r"[a-z]\^\d")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# Line starts are found as "\n" (a literal the engine jumps to), on the text with a newline prepended.
+_LIST_ITEM = re.compile(r"\n[ \t]*(?:\d+[.)]|[-*•]|\(?[a-z]\))[ \t]")
+_CHOICE = re.compile(r"\n[ \t]*\(?[A-E][).:][ \t]")
+
+# --- Tool errors -----------------------------------------------------------------------------------------
+# Read on the lowercased head of a tool result. The start of the text is matched in place; the
+# JSON fields and exit statuses start on a literal, so searching for them stays cheap.
+_ERROR_START = re.compile(
+    r"[^\w\"']*(?:\w*(?:error|exception)|traceback|fatal|failed|failure|permission denied|"
+    r"no such file|not found|invalid|timed? ?out)\b"
+)
+_ERROR_FIELD = re.compile(
+    r'"error"\s*:\s*(?:\{|"[^"]|true)|"status"\s*:\s*"(?:error|fail)|"(?:ok|success)"\s*:\s*false'
+)
+_ERROR_STATUS = re.compile(r"exit (?:code|status):? *[1-9]|status(?: code)?:? *[45]\d\d\b")
+
+
+def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
+    """The routing features of one request at one step of a run. Pure, and fast on long histories.
+
+    Tool schemas attached to the request never count towards the size. Tool errors and repeated
+    identical tool calls are read both from `context.tool_history` and from the messages (tool
+    results marked `is_error` or that read like an error; assistant turns repeating the same calls),
+    so callers that pass only a history get the same escalation as those that fill the context.
+    """
+    messages = request.messages
+    roles = [m.role for m in messages]
+    # Index of the last user message; -1 (no user message: an assistant-led history) reads as "none".
+    last_user_index = len(roles) - 1 - roles[::-1].index("user") if "user" in roles else -1
+    after_user = messages[last_user_index + 1 :]
+
+    if last_user_index >= 0:
+        last_user = messages[last_user_index]
+        last_user_text = last_user.text
+        last_user_tokens = estimate_tokens(last_user_text)
+        prompt_tokens = last_user_tokens + _message_tokens_without_text(last_user)
+        prompt_tokens += sum(map(_message_tokens, messages[:last_user_index]))
+    else:
+        last_user_text, last_user_tokens, prompt_tokens = "", 0, 0
+    prompt_tokens += sum(map(_message_tokens, after_user))
+
+    instruction = _clip(last_user_text, _INSTRUCTION_HEAD, _INSTRUCTION_TAIL)
+    cues = _cue_counts(instruction)
+    prompt = _recent_text(messages, last_user_index, last_user_text)
+    structure = _structure(prompt)
+    code = _code_strength(prompt, structure, cues)
+    math = _math_strength(instruction, structure, cues, code)
+    reasoning = _reasoning_strength(instruction, cues)
+    budget = context.budget_left_share
+    return Signals(
+        prompt_tokens=prompt_tokens,
+        last_user_tokens=last_user_tokens,
+        turns=roles.count("user"),
+        code=code,
+        math=math,
+        reasoning=reasoning,
+        task=_task(request, cues, code=code, math=math, reasoning=reasoning),
+        step_type=context.step_type,
+        consecutive_tool_errors=max(context.consecutive_tool_errors, _trailing_tool_errors(after_user)),
+        repeated_tool_calls=max(context.repeated_tool_calls, _repeated_tool_calls(after_user)),
+        run_depth=max(context.step_index, roles[last_user_index + 1 :].count("assistant")),
+        budget_left_share=None if budget is None else min(max(budget, 0.0), 1.0),
+        has_tools=bool(request.tools) and request.tool_choice != "none",
+        needs_json=request.response_schema is not None or "json" in cues or _system_asks_for_json(messages),
+        has_images=any(not isinstance(m.content, str) and m.has_images for m in messages),
+    )
+
+
+def _message_tokens_without_text(message: Message) -> int:
+    # The same estimate as for any other message, with the text (already counted) taken out.
+    if isinstance(message.content, str) and not message.tool_calls:
+        return _message_tokens(_BARE_USER)
+    images = () if isinstance(message.content, str) else message.content
+    bare = Message(message.role, tuple(p for p in images if isinstance(p, ImagePart)), message.tool_calls)
+    return _message_tokens(bare)
+
+
+def _clip(text: str, head: int, tail: int) -> str:
+    if len(text) <= head + tail:
+        return text
+    return f"{text[:head]}\n{text[-tail:]}"
+
+
+def _recent_text(messages: Sequence[Message], last_user_index: int, last_user_text: str) -> str:
+    """The last user message and the few latest other messages, each clipped to head and tail."""
+    parts = [_clip(last_user_text, _PROMPT_HEAD, _PROMPT_TAIL)]
+    for index in range(len(messages) - 1, -1, -1):
+        if len(parts) > _RECENT_MESSAGES:
+            break
+        message = messages[index]
+        if index != last_user_index and message.role != "system":
+            parts.append(_clip(message.text, _RECENT_HEAD, _RECENT_TAIL))
+    return "\n".join(parts)
+
+
+def _cue_counts(text: str) -> dict[str, int]:
+    """How many cue words and phrases of each group `text` contains (each counted once)."""
+    folded = b" " + text.encode().translate(_FOLD) + b" "
+    counts: dict[str, int] = {}
+    for word in _CUE_KEYS.intersection(folded.split()):
+        for group, phrase in _CUE_INDEX[word]:
+            if phrase is None or phrase in folded:
+                counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+def _structure(prompt: str) -> dict[str, int]:
+    """How many distinct markers of each kind (fence, trace, diff, syntax, latex) `prompt` holds."""
+    kinds: dict[str, int] = {}
+    for marker in set(_MARKERS.findall(prompt)):
+        kind = _MARKER_KIND[marker]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def _code_strength(prompt: str, structure: dict[str, int], cues: dict[str, int]) -> float:
+    score = 0.5 * ("fence" in structure) + 0.4 * ("trace" in structure) + 0.4 * ("diff" in structure)
+    score += min(0.21, 0.07 * structure.get("syntax", 0))
+    if len(prompt) >= 40:
+        data = prompt.encode()
+        filled = len(data.translate(None, _BLANKS)) or 1
+        density = (len(data) - len(data.translate(None, _CODE_SYMBOLS))) / filled
+        score += min(0.25, max(0.0, (density - 0.04) * 4))
+        if prompt.count(_INDENT_SPACES) + prompt.count(_INDENT_TAB) >= 2:
+            score += 0.15
+    score += min(0.3, 0.1 * cues.get("code", 0))
+    if "code_noun" in cues and "code_verb" in cues:
+        score += 0.3  # "write a function", "fix this script": asked to produce or change code
+    return min(score, 1.0)
+
+
+def _math_strength(instruction: str, structure: dict[str, int], cues: dict[str, int], code: float) -> float:
+    score = 0.4 * ("latex" in structure)
+    # Expressions are read from the instruction only, and not from code: tool output and programs are
+    # full of digits next to operators ("items[3] * 7") that are not math.
+    if code < MARKER_THRESHOLD:
+        expressions = len(_ARITHMETIC.findall(instruction))
+        if "^" in instruction:
+            expressions += len(_POWER.findall(instruction))
+        score += min(0.3, 0.1 * expressions)
+    score += min(0.4, 0.1 * cues.get("math", 0))
+    if "word_problem" in cues:
+        quantities = len(_NUMBER.findall(instruction)) + cues.get("quantity", 0)
+        if quantities >= 2:
+            score += 0.4 if quantities == 2 else 0.5
+    return min(score, 1.0)
+
+
+def _reasoning_strength(instruction: str, cues: dict[str, int]) -> float:
+    score = 0.3 * cues.get("proof", 0) + 0.15 * cues.get("analysis", 0)
+    score += min(0.3, 0.08 * cues.get("constraint", 0))
+    questions = instruction.count("?")
+    if questions >= 2:
+        score += min(0.3, 0.1 * (questions - 1))  # multi-part questions
+    if "\n" in instruction:  # lists and answer choices need several lines
+        lines = "\n" + instruction
+        items = len(_LIST_ITEM.findall(lines))
+        if items >= 2:
+            score += 0.1 if items < 4 else 0.2
+        if ("\nB" in lines or "\n(B" in lines) and len(_CHOICE.findall(lines)) >= 3:
+            score += 0.15  # multiple choice: pick one answer among several
+    return min(score, 1.0)
+
+
+def _task(request: ChatRequest, cues: dict[str, int], *, code: float, math: float, reasoning: float) -> str:
+    if request.messages[-1].role == "tool" or (
+        request.tools and request.tool_choice not in (None, "auto", "none")
+    ):
+        return "tool_use"  # reading a tool result, or made to call a tool
+    if code >= MARKER_THRESHOLD:
+        return "code"
+    # An explicit verb ("summarize", "translate") beats math words a document happens to contain.
+    for task in _TASK_CUES:
+        if task in cues:
+            return task
+    if math >= MARKER_THRESHOLD:
+        return "math"
+    if reasoning >= MARKER_THRESHOLD:
+        return "reasoning"
+    return "chat"
+
+
+def _system_asks_for_json(messages: Sequence[Message]) -> bool:
+    # Agents often ask for JSON once, in the system prompt that opens the conversation.
+    if messages[0].role != "system":
+        return False
+    text = _clip(messages[0].text, _INSTRUCTION_HEAD, _INSTRUCTION_TAIL)
+    return "json" in text.lower() and "json" in _cue_counts(text)
+
+
+def _is_error_result(message: Message) -> bool:
+    if message.is_error:
+        return True
+    head = message.text[:_ERROR_HEAD].lower()
+    return bool(
+        _ERROR_START.match(head)
+        or ('"' in head and _ERROR_FIELD.search(head))
+        or (("exit" in head or "status" in head) and _ERROR_STATUS.search(head))
+    )
+
+
+def _trailing_tool_errors(messages: Sequence[Message]) -> int:
+    """Failed tool results at the end of the run, up to the first success (assistant turns skipped)."""
+    count = 0
+    for message in reversed(messages[-_MAX_WALK:]):
+        if message.role == "tool":
+            if not _is_error_result(message):
+                break
+            count += 1
+    return count
+
+
+def _repeated_tool_calls(messages: Sequence[Message]) -> int:
+    """How many assistant turns in a row before the latest one made exactly its tool calls."""
+    latest: tuple[ToolCall, ...] | None = None
+    count = 0
+    for message in reversed(messages[-_MAX_WALK:]):
+        if message.role != "assistant":
+            continue
+        if latest is None:
+            if not message.tool_calls:
+                return 0
+            latest = message.tool_calls
+        elif _same_calls(message.tool_calls, latest):
+            count += 1
+        else:
+            break
+    return count
+
+
+def _same_calls(a: Sequence[ToolCall], b: Sequence[ToolCall]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(
+        x.name == y.name and (x.arguments == y.arguments or _parsed(x.arguments) == _parsed(y.arguments))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _parsed(arguments: str) -> Any:
+    # Parsed JSON compares equal whatever the key order or spacing; unparseable text compares as is.
+    try:
+        return json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return arguments.strip()

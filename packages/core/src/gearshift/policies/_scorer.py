@@ -1,0 +1,274 @@
+"""`SignalScorer`: the zero-training policy.
+
+It adds up transparent weighted components of the signals (code, math and reasoning strength, prompt
+length, JSON output, the task and the step type) into a difficulty in [0, 1], cuts that range into as
+many bands as there are eligible tiers, and takes the cheapest model of the band's tier. An agent that
+is stuck (a streak of tool errors, the same tool call again and again) goes at least one tier above
+what the difficulty alone would give. Every weight lives in `ScorerConfig`, so gearshift.toml can tune it.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .._context import StepType
+from .._decision import Decision
+from .._errors import ConfigError
+from .._signals import TASKS, Signals
+from ._protocol import RouteInput, make_decision
+
+__all__ = ["ScorerConfig", "SignalScorer"]
+
+# A strength below this is not worth naming in the reasons.
+_NOTABLE = 0.25
+
+
+def _default_step_bias() -> dict[StepType, float]:
+    return {
+        StepType.PLAN: 0.2,
+        StepType.REFLECT: 0.15,
+        StepType.OBSERVE: -0.25,
+        StepType.SUMMARIZE: -0.15,
+    }
+
+
+class ScorerConfig(BaseModel):
+    """Weights and thresholds of `SignalScorer` (the `[routing.scorer]` table of gearshift.toml).
+
+    Difficulty is the sum of the components, clamped to [0, 1]: `code_weight * code` and the same for
+    math and reasoning, the length component, `json_weight` when JSON output is asked for, the task's
+    bias and the step type's bias.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code_weight: float = Field(default=0.6, ge=0, le=1, description="Weight of the code strength.")
+    math_weight: float = Field(default=0.6, ge=0, le=1, description="Weight of the math strength.")
+    reasoning_weight: float = Field(
+        default=0.6, ge=0, le=1, description="Weight of the reasoning-marker strength."
+    )
+    length_weight: float = Field(
+        default=0.2, ge=0, le=1, description="Component of a prompt at or above `length_ceiling_tokens`."
+    )
+    length_floor_tokens: int = Field(
+        default=200, gt=0, description="Prompts up to this many tokens add nothing for their length."
+    )
+    length_ceiling_tokens: int = Field(
+        default=8_000,
+        gt=0,
+        description="Prompts this long add the whole `length_weight`; between floor and ceiling the "
+        "component grows with the logarithm of the length.",
+    )
+    json_weight: float = Field(
+        default=0.05, ge=0, le=1, description="Added when the request asks for JSON output."
+    )
+    step_bias: dict[StepType, float] = Field(
+        default_factory=_default_step_bias,
+        description="Added per step type: planning and reflecting lean up, observing and summarizing "
+        "lean down. Step types not listed add nothing.",
+    )
+    task_bias: dict[str, float] = Field(
+        default_factory=dict, description="Added per task label (see `gearshift.TASKS`)."
+    )
+    thresholds: tuple[float, ...] | None = Field(
+        default=None,
+        description="Difficulty cut points between tiers, ascending in (0, 1), one fewer than the tiers "
+        "they are written for. With a different number of eligible tiers the cut points are "
+        "interpolated along the same curve. Unset: the cut points spread evenly.",
+    )
+    escalate_after_errors: int = Field(
+        default=2, ge=1, description="Consecutive tool errors that move the step up one tier."
+    )
+    escalate_after_repeats: int = Field(
+        default=1,
+        ge=1,
+        description="Repeats of the same tool call (same name and arguments, back to back) that move "
+        "the step up one tier: 1 means the second identical call.",
+    )
+
+    @field_validator("step_bias", "task_bias")
+    @classmethod
+    def _check_bias(cls, value: dict[Any, float]) -> dict[Any, float]:
+        for key, bias in value.items():
+            if not -1 <= bias <= 1:
+                raise ValueError(f"the bias for {str(getattr(key, 'value', key))!r} must be in [-1, 1]")
+        return value
+
+    @field_validator("task_bias")
+    @classmethod
+    def _check_tasks(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(TASKS))
+        if unknown:
+            raise ValueError(f"unknown task {unknown[0]!r}; use one of {', '.join(TASKS)}")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        if not all(0 < cut < 1 for cut in value):
+            raise ValueError("every threshold must be strictly between 0 and 1")
+        if any(a >= b for a, b in pairwise(value)):
+            raise ValueError("thresholds must be strictly ascending")
+        return value
+
+    @model_validator(mode="after")
+    def _check_length_range(self) -> ScorerConfig:
+        if self.length_ceiling_tokens <= self.length_floor_tokens:
+            raise ValueError("length_ceiling_tokens must be above length_floor_tokens")
+        return self
+
+    @classmethod
+    def from_config(
+        cls, data: Mapping[str, Any], *, source: str = "<python>", key: str = "routing.scorer"
+    ) -> ScorerConfig:
+        """Validate user-written settings; a `ConfigError` names the offending key and why."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            # pydantic appends "[key]" to the location of a bad dict key; the key itself says enough.
+            loc = [part for part in err["loc"] if part != "[key]"]
+            path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = f"unknown setting; the scorer accepts: {', '.join(cls.model_fields)}"
+            raise ConfigError(message, source=source, key=f"{key}{path}") from None
+
+    def cut_points(self, tier_count: int) -> tuple[float, ...]:
+        """The difficulty cut points between `tier_count` tiers, ascending."""
+        return tuple(self._curve(i / tier_count) for i in range(1, tier_count))
+
+    def _curve(self, x: float) -> float:
+        # Piecewise linear through (0, 0), the configured cut points at even spacing, and (1, 1): with
+        # as many tiers as the thresholds were written for, this returns them exactly.
+        if self.thresholds is None:
+            return x
+        knots = (0.0, *self.thresholds, 1.0)
+        position = x * (len(knots) - 1)
+        index = min(int(position), len(knots) - 2)
+        return knots[index] + (knots[index + 1] - knots[index]) * (position - index)
+
+
+class SignalScorer:
+    """The zero-training policy: a difficulty score over the signals, cut into tiers.
+
+    Pure and cheap: the same route always gets the same decision.
+    """
+
+    name = "scorer"
+
+    def __init__(self, config: ScorerConfig | None = None) -> None:
+        self.config = config if config is not None else ScorerConfig()
+        config = self.config
+        self._length_span = math.log(config.length_ceiling_tokens / config.length_floor_tokens)
+        self._bands: dict[tuple[int, ...], tuple[tuple[float, ...], str]] = {}
+
+    def __repr__(self) -> str:
+        return f"SignalScorer({self.config!r})"
+
+    def components(self, signals: Signals) -> dict[str, float]:
+        """Each weighted component of the difficulty, by name."""
+        config = self.config
+        return {
+            "code": config.code_weight * signals.code,
+            "math": config.math_weight * signals.math,
+            "reasoning": config.reasoning_weight * signals.reasoning,
+            "length": config.length_weight * self._length_share(signals.prompt_tokens),
+            "json": config.json_weight if signals.needs_json else 0.0,
+            "task": config.task_bias.get(signals.task, 0.0),
+            "step": config.step_bias.get(signals.step_type, 0.0),
+        }
+
+    def difficulty(self, signals: Signals) -> float:
+        """The difficulty of a request in [0, 1]: its components summed and clamped."""
+        return min(max(sum(self.components(signals).values()), 0.0), 1.0)
+
+    def decide(self, route: RouteInput) -> Decision:
+        """Pick the cheapest model of the tier the difficulty (and any escalation) calls for."""
+        signals = route.signals
+        scores = self.components(signals)
+        difficulty = min(max(sum(scores.values()), 0.0), 1.0)
+        tiers = route.tiers
+        cuts, bands = self._tier_bands(tiers)
+        base = bisect_right(cuts, difficulty)
+        escalations = self._escalations(signals)
+        chosen = min(base + len(escalations), len(tiers) - 1)
+
+        reasons = [_content_reason(signals)]
+        if signals.step_type is StepType.OBSERVE and chosen == 0:
+            reading = " reading a tool result" if signals.task == "tool_use" else ""
+            reasons.append(f"observe step{reading}: cheapest tier is enough")
+        elif scores["step"]:
+            bias = scores["step"]
+            reasons.append(
+                f"{signals.step_type.value} step: leaning {'up' if bias > 0 else 'down'} ({bias:+.2f})"
+            )
+        reasons.append(f"difficulty {difficulty:.2f} -> tier {tiers[base]}{bands}")
+        for index, why in enumerate(escalations):
+            if base + index < chosen:
+                reasons.append(f"{why}: escalating one tier")
+            else:
+                reasons.append(f"{why}: already at the top eligible tier ({tiers[-1]})")
+        model = route.cheapest_in_tier(tiers[chosen])
+        reasons.append(f"cheapest eligible model of tier {model.tier}: {model.id}")
+        scores["difficulty"] = difficulty
+        scores["escalation"] = float(chosen - base)
+        return make_decision(route, model, policy=self.name, reasons=reasons, scores=scores)
+
+    def _escalations(self, signals: Signals) -> list[str]:
+        """Why the step must go above the tier its difficulty gives: a tool error streak, a loop."""
+        escalations = []
+        if signals.consecutive_tool_errors >= self.config.escalate_after_errors:
+            escalations.append(f"{signals.consecutive_tool_errors} consecutive tool errors")
+        if signals.repeated_tool_calls >= self.config.escalate_after_repeats:
+            calls = signals.repeated_tool_calls + 1
+            escalations.append(f"repeated identical tool call (loop suspected: {calls} in a row)")
+        return escalations
+
+    def _length_share(self, tokens: int) -> float:
+        if tokens <= self.config.length_floor_tokens:
+            return 0.0
+        return min(math.log(tokens / self.config.length_floor_tokens) / self._length_span, 1.0)
+
+    def _tier_bands(self, tiers: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
+        # Few distinct tier sets occur in a process: keep their cut points and how the reasons word them.
+        bands = self._bands.get(tiers)
+        if bands is None:
+            cuts = self.config.cut_points(len(tiers))
+            if len(tiers) == 1:
+                text = " (the only eligible tier)"
+            else:
+                points = ", ".join(f"{cut:.2f}" for cut in cuts)
+                text = f" of {', '.join(map(str, tiers))} (cut points {points})"
+            bands = self._bands[tiers] = (cuts, text)
+        return bands
+
+
+def _content_reason(signals: Signals) -> str:
+    strengths = (("code", signals.code), ("math", signals.math), ("reasoning", signals.reasoning))
+    notable = [f"{name} ({strength:.2f})" for name, strength in strengths if strength >= _NOTABLE]
+    markers = f"{_join(notable)} markers" if notable else "no code, math or reasoning markers"
+    tokens = f"{signals.prompt_tokens:,}"
+    notes = [] if signals.task == "chat" else [f"{signals.task.replace('_', ' ')} task"]
+    if signals.has_tools:
+        notes.append("tool schemas not counted")
+    extra = f" ({', '.join(notes)})" if notes else ""
+    return f"{markers} in {_article(tokens)} {tokens}-token prompt{extra}"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _article(number: str) -> str:
+    # Said aloud: "an 8-token", "an 11-token", "an 18,000-token"; but "a 110-token", "a 1,100-token".
+    group = number.split(",")[0]
+    return "an" if group[0] == "8" or group in ("11", "18") else "a"
