@@ -1,3 +1,112 @@
-"""gearshift: route every LLM call to the cheapest model that will do the job."""
+"""gearshift: route every LLM call to the cheapest model that will do the job.
 
-__all__: list[str] = []
+```python
+from gearshift import Router
+
+router = Router.from_config()  # ./gearshift.toml, $GEARSHIFT_CONFIG, or the built-in model ladder
+decision = router.decide("Prove that there are infinitely many primes")
+answer = await router.acomplete("What is the capital of France?")
+```
+
+Money is float US dollars everywhere; model prices are dollars per million tokens.
+"""
+
+from ._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
+from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
+from ._cooldown import CooldownTracker
+from ._decision import Decision
+from ._decision_log import DecisionLog, JSONLDecisionLog, SQLiteDecisionLog, open_decision_log, read_records
+from ._defaults import default_models, default_registry
+from ._errors import (
+    AllModelsFailed,
+    BudgetExceeded,
+    ConfigError,
+    GearshiftError,
+    InvalidRequestError,
+    NoEligibleModel,
+    ProviderError,
+    RoutingError,
+    UnknownModelError,
+)
+from ._messages import (
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    ImagePart,
+    Message,
+    StreamDone,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+from ._models import ModelPrices, ModelRegistry, ModelSpec
+from ._records import Attempt
+from ._router import RoutedResponse, RoutedStream, Router, SyncRoutedStream
+from ._signals import Signals, extract_signals
+from ._tokens import estimate_request_tokens, estimate_tokens
+from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
+
+__all__ = [
+    "AllModelsFailed",
+    "Attempt",
+    "BudgetExceeded",
+    "CallerHints",
+    "ChatRequest",
+    "ChatResponse",
+    "ConfigError",
+    "ContentPart",
+    "CooldownTracker",
+    "Decision",
+    "DecisionLog",
+    "GearshiftConfig",
+    "GearshiftError",
+    "ImagePart",
+    "InvalidRequestError",
+    "JSONLDecisionLog",
+    "LogConfig",
+    "Message",
+    "ModelPrices",
+    "ModelRegistry",
+    "ModelSpec",
+    "NoEligibleModel",
+    "Policy",
+    "ProviderConfig",
+    "ProviderError",
+    "RouteInput",
+    "RoutedResponse",
+    "RoutedStream",
+    "Router",
+    "RoutingConfig",
+    "RoutingError",
+    "RulesPolicy",
+    "SQLiteDecisionLog",
+    "ScorerConfig",
+    "SignalScorer",
+    "Signals",
+    "StepContext",
+    "StepType",
+    "StreamDone",
+    "StreamEvent",
+    "SyncRoutedStream",
+    "TextDelta",
+    "TextPart",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolRecord",
+    "ToolSpec",
+    "UnknownModelError",
+    "Usage",
+    "default_models",
+    "default_registry",
+    "estimate_request_tokens",
+    "estimate_tokens",
+    "extract_signals",
+    "hash_arguments",
+    "load_config",
+    "open_decision_log",
+    "read_records",
+]

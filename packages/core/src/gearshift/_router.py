@@ -14,7 +14,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ._bridge import iterate_sync, run_sync
 from ._context import StepContext
@@ -39,6 +41,9 @@ from ._tokens import estimate_tokens
 from .policies import Policy, RouteInput
 from .providers import Provider
 
+if TYPE_CHECKING:
+    from ._config import GearshiftConfig
+
 __all__ = ["RoutedResponse", "RoutedStream", "Router", "SyncRoutedStream", "as_request"]
 
 RequestLike = ChatRequest | str | Sequence[Message]
@@ -50,9 +55,8 @@ def as_request(request: RequestLike) -> ChatRequest:
         return request
     if isinstance(request, str):
         return ChatRequest(messages=(Message.user(request),))
-    messages: tuple[object, ...] = tuple(request) if isinstance(request, (list, tuple)) else ()
-    if messages and all(isinstance(m, Message) for m in messages):
-        return ChatRequest(messages=tuple(m for m in messages if isinstance(m, Message)))
+    if isinstance(request, (list, tuple)) and all(isinstance(m, Message) for m in request):
+        return ChatRequest(messages=tuple(request))
     raise InvalidRequestError(
         f"cannot route a {type(request).__name__}: pass a ChatRequest, a prompt string or a list of Message"
     )
@@ -142,6 +146,40 @@ class Router:
         self.fallback_to_lower_tiers = fallback_to_lower_tiers
         self._clock = clock
 
+    @classmethod
+    def from_config(cls, config: GearshiftConfig | str | Path | None = None) -> Router:
+        """A router built from a `GearshiftConfig` or a gearshift.toml.
+
+        `None` looks for `$GEARSHIFT_CONFIG`, then `./gearshift.toml`, then uses the built-in registry
+        of OpenAI and Anthropic models. Building does no network I/O and reads no key yet.
+        """
+        from ._config import GearshiftConfig, load_config
+        from ._decision_log import open_decision_log
+        from .policies import RulesPolicy, ScorerConfig, SignalScorer
+        from .providers._factory import build_providers
+
+        if not isinstance(config, GearshiftConfig):
+            config = load_config(config)
+        registry = config.registry()
+        routing = config.routing
+        policy: Policy = SignalScorer(ScorerConfig.from_config(routing.scorer, source=config.source))
+        if routing.policy == "rules":
+            policy = RulesPolicy.from_config(
+                routing.rules, fallback=policy, source=config.source, registry=registry
+            )
+        log = config.log
+        return cls(
+            registry,
+            policy=policy,
+            providers=build_providers(config),
+            decision_log=(
+                open_decision_log(log.path, include_prompts=log.include_prompts) if log.path else None
+            ),
+            cooldowns=CooldownTracker(routing.cooldown_seconds, routing.max_cooldown_seconds),
+            default_output_tokens=routing.default_output_tokens,
+            fallback_to_lower_tiers=routing.fallback_to_lower_tiers,
+        )
+
     def __repr__(self) -> str:
         return (
             f"Router(models={list(self.registry.ids)}, policy={self.policy.name!r}, "
@@ -151,10 +189,10 @@ class Router:
     # -- deciding -------------------------------------------------------------------------------
 
     def decide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
-        """The decision for a request, without calling any model."""
-        return self._plan(as_request(request), context or StepContext()).decision
+        """The decision for a request, without calling any model (and without a log record)."""
+        return self._plan(as_request(request), context or StepContext(), log=False).decision
 
-    def _plan(self, request: ChatRequest, context: StepContext) -> _Call:
+    def _plan(self, request: ChatRequest, context: StepContext, *, log: bool = True) -> _Call:
         route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
         decision = self.policy.decide(route)
         chain = decision.chain
@@ -162,7 +200,8 @@ class Router:
             lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
             chain = (*chain, *lower)
         call = _Call(uuid.uuid4().hex, request, context, route, decision, chain)
-        self._log_decision(call)
+        if log:
+            self._log_decision(call)
         return call
 
     # -- calling --------------------------------------------------------------------------------

@@ -1,0 +1,249 @@
+"""`gearshift demo`: replay real recorded traffic through the router and report what routing saved.
+
+The bundled RouteLLM data records, for every GSM8K and MMLU prompt, whether Mixtral-8x7B and GPT-4
+answered it correctly, plus token-derived costs at list prices. The demo sends every prompt through the
+real `Router` (real policy, real fallback machinery, a real SQLite decision log) with the replay
+provider answering from the recorded outcomes, then compares the routed traffic with sending
+everything to the strongest model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ._context import StepContext
+from ._decision_log import open_decision_log
+from ._errors import InvalidRequestError
+from ._messages import ChatRequest
+from ._models import ModelRegistry
+from ._router import RoutedResponse, Router
+from .datasets import OutcomeTable, RoutellmDataset, load_routellm, routellm_models
+from .policies import Policy
+from .providers._replay import ReplayProvider
+
+__all__ = ["DatasetReport", "replay_table", "run_demo", "run_demo_cli"]
+
+_CONCURRENCY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetReport:
+    """What routing one dataset's traffic did, against always calling the strongest model."""
+
+    dataset: str
+    requests: int
+    share: dict[str, float]
+    quality: float
+    strongest_quality: float
+    cheapest_quality: float
+    cost_usd: float
+    strongest_cost_usd: float
+
+    @property
+    def quality_kept(self) -> float:
+        """Routed quality as a share of the strongest model's."""
+        return self.quality / self.strongest_quality if self.strongest_quality else 1.0
+
+    @property
+    def cost_share(self) -> float:
+        """Routed cost as a share of the strongest model's."""
+        return self.cost_usd / self.strongest_cost_usd if self.strongest_cost_usd else 0.0
+
+
+async def replay_table(
+    router: Router,
+    table: OutcomeTable,
+    *,
+    run_id: str,
+    on_done: Callable[[], None] | None = None,
+    concurrency: int = _CONCURRENCY,
+) -> list[RoutedResponse]:
+    """Send every prompt of `table` through `router`, `concurrency` at a time, in table order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> RoutedResponse:
+        row = table[index]
+        async with gate:
+            result = await router.acomplete(
+                ChatRequest(messages=row.as_messages()),
+                StepContext(agent_id="demo", run_id=run_id, metadata={"task": row.task}),
+            )
+        if on_done is not None:
+            on_done()
+        return result
+
+    return list(await asyncio.gather(*(one(i) for i in range(len(table)))))
+
+
+def _report(
+    name: str, table: OutcomeTable, results: Sequence[RoutedResponse], strongest: str, cheapest: str
+) -> DatasetReport:
+    counts = Counter(r.model_id for r in results)
+    n = len(results)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    return DatasetReport(
+        dataset=name,
+        requests=n,
+        share={model: counts.get(model, 0) / n for model in table.models},
+        quality=mean([float(r.response.metadata["score"]) for r in results]),
+        strongest_quality=mean([row.outcomes[strongest].score for row in table]),
+        cheapest_quality=mean([row.outcomes[cheapest].score for row in table]),
+        cost_usd=sum(r.cost_usd for r in results),
+        strongest_cost_usd=sum(row.outcomes[strongest].cost_usd or 0.0 for row in table),
+    )
+
+
+def run_demo(
+    *,
+    datasets: Sequence[RoutellmDataset],
+    limit: int | None,
+    log_path: Path,
+    policy: Policy | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> list[DatasetReport]:
+    """Replay the bundled datasets through a router over the two recorded models."""
+    from .policies import SignalScorer
+
+    tables = {name: load_routellm(name) for name in datasets}
+    if limit is not None:
+        tables = {name: table.subset(range(min(limit, len(table)))) for name, table in tables.items()}
+    if on_progress is not None:
+        on_progress(sum(len(t) for t in tables.values()))
+    cheapest, strongest = routellm_models()
+    log_path.unlink(missing_ok=True)
+    reports = []
+    with Router(
+        _registry(),
+        policy=policy or SignalScorer(),
+        providers=[ReplayProvider(OutcomeTable([row for t in tables.values() for row in t]))],
+        decision_log=open_decision_log(log_path),
+    ) as router:
+        for name, table in tables.items():
+            results = asyncio.run(replay_table(router, table, run_id=name, on_done=on_done))
+            reports.append(_report(name, table, results, strongest.id, cheapest.id))
+    return reports
+
+
+def _registry() -> ModelRegistry:
+    return ModelRegistry(routellm_models())
+
+
+def default_log_path() -> Path:
+    """Where the demo writes its decision log unless told otherwise: the user's data folder."""
+    import platformdirs
+
+    return platformdirs.user_data_path("gearshift") / "demo" / "decisions.db"
+
+
+def run_demo_cli(
+    *,
+    datasets: Sequence[RoutellmDataset],
+    limit: int | None,
+    log_path: Path | None,
+    as_json: bool,
+    progress: bool,
+) -> int:
+    """`gearshift demo`: run the replay with a progress bar, then print the report table."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if limit is not None and limit <= 0:
+        raise InvalidRequestError(f"--limit must be a positive number of prompts, got {limit}")
+    log_path = log_path or default_log_path()
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("replaying recorded traffic"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=None)
+        reports = run_demo(
+            datasets=datasets,
+            limit=limit,
+            log_path=log_path,
+            on_progress=lambda total: bar.update(task, total=total),
+            on_done=lambda: bar.advance(task),
+        )
+    elapsed = time.perf_counter() - started
+    _print_table(reports, log_path, elapsed)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "datasets": [
+                        asdict(r) | {"quality_kept": r.quality_kept, "cost_share": r.cost_share}
+                        for r in reports
+                    ],
+                    "log": str(log_path),
+                    "seconds": round(elapsed, 2),
+                }
+            )
+        )
+    return 0
+
+
+def _combined(reports: Sequence[DatasetReport]) -> DatasetReport:
+    total = sum(r.requests for r in reports)
+
+    def weighted(field: Callable[[DatasetReport], float]) -> float:
+        return sum(field(r) * r.requests for r in reports) / total if total else 0.0
+
+    models = {model for r in reports for model in r.share}
+    return DatasetReport(
+        dataset="all",
+        requests=total,
+        share={m: weighted(lambda r, m=m: r.share.get(m, 0.0)) for m in sorted(models)},  # type: ignore[misc]
+        quality=weighted(lambda r: r.quality),
+        strongest_quality=weighted(lambda r: r.strongest_quality),
+        cheapest_quality=weighted(lambda r: r.cheapest_quality),
+        cost_usd=sum(r.cost_usd for r in reports),
+        strongest_cost_usd=sum(r.strongest_cost_usd for r in reports),
+    )
+
+
+def _print_table(reports: Sequence[DatasetReport], log_path: Path, elapsed: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cheapest, strongest = routellm_models()
+    columns = [*reports, _combined(reports)] if len(reports) > 1 else list(reports)
+    table = Table(title="gearshift demo: routed traffic vs always calling the strongest model")
+    table.add_column("")
+    for r in columns:
+        table.add_column(r.dataset, justify="right")
+    rows: list[tuple[str, Callable[[DatasetReport], str]]] = [
+        ("requests", lambda r: f"{r.requests:,}"),
+        (f"sent to {cheapest.id}", lambda r: f"{r.share.get(cheapest.id, 0):.1%}"),
+        (f"sent to {strongest.id}", lambda r: f"{r.share.get(strongest.id, 0):.1%}"),
+        ("quality, routed", lambda r: f"{r.quality:.2%}"),
+        ("quality, always strongest", lambda r: f"{r.strongest_quality:.2%}"),
+        ("quality, always cheapest", lambda r: f"{r.cheapest_quality:.2%}"),
+        ("quality kept vs strongest", lambda r: f"{r.quality_kept:.1%}"),
+        ("cost, routed", lambda r: f"${r.cost_usd:,.2f}"),
+        ("cost, always strongest", lambda r: f"${r.strongest_cost_usd:,.2f}"),
+        ("cost saved vs strongest", lambda r: f"{1 - r.cost_share:.1%}"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(r) for r in columns))
+    console = Console()
+    console.print(table)
+    console.print(
+        "Quality is the share of prompts answered correctly (recorded scores). Cost uses list prices per "
+        "token with the recorded answer lengths (see gearshift/datasets/routellm/PROVENANCE.md).\n"
+        f"Decision log (SQLite): {log_path}\nReplayed in {elapsed:.1f} s."
+    )

@@ -1,0 +1,146 @@
+"""The `gearshift` command line: `route`, `chat` and `demo`.
+
+Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
+the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._context import StepContext, StepType
+from ._errors import GearshiftError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gearshift",
+        description="Route every LLM call to the cheapest model that will do the job.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    route = commands.add_parser("route", help="print the routing decision for a prompt (no model call)")
+    route.add_argument("prompt", help="the prompt to route")
+    route.add_argument("--step", help="the agent step type: plan, act, observe, reflect, respond, ...")
+    route.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    route.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+
+    chat = commands.add_parser("chat", help="route a prompt and stream the chosen model's answer")
+    chat.add_argument("prompt", help="the prompt to send")
+    chat.add_argument("--step", help="the agent step type")
+    chat.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+
+    demo = commands.add_parser(
+        "demo", help="replay real GSM8K and MMLU outcomes through the router, offline, and report"
+    )
+    demo.add_argument(
+        "--dataset",
+        action="append",
+        choices=["gsm8k", "mmlu"],
+        help="replay only this dataset (repeatable; default: both)",
+    )
+    demo.add_argument("--limit", type=int, help="replay at most this many prompts per dataset")
+    demo.add_argument("--log", type=Path, help="decision log path (.db or .jsonl)")
+    demo.add_argument("--json", action="store_true", help="also print the report as one JSON object")
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "route":
+            return _route(args)
+        if args.command == "chat":
+            return _chat(args)
+        from ._demo import run_demo_cli
+
+        return run_demo_cli(
+            datasets=tuple(args.dataset or ("gsm8k", "mmlu")),
+            limit=args.limit,
+            log_path=args.log,
+            as_json=args.json,
+            progress=not args.no_progress,
+        )
+    except GearshiftError as error:
+        print(f"gearshift: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _context(step: str | None) -> StepContext:
+    return StepContext(step_type=StepType.parse(step, where="--step")) if step else StepContext()
+
+
+def _route(args: argparse.Namespace) -> int:
+    from ._config import load_config
+    from ._router import Router
+
+    config = load_config(args.config)
+    router = Router.from_config(config)
+    context = _context(args.step)
+    decision = router.decide(args.prompt, context)
+    if args.json:
+        print(json.dumps(decision.to_dict(), indent=2))
+        return 0
+    spec = router.registry[decision.model]
+    print(f"model:     {decision.model}  ({spec.provider}:{spec.model}, tier {decision.tier})")
+    print(f"est. cost: ${decision.estimated_cost_usd:.6f}")
+    print(f"fallbacks: {', '.join(decision.fallbacks) or 'none'}")
+    print(f"policy:    {decision.policy}")
+    print("why:")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from ._config import load_config
+    from ._messages import StreamDone, TextDelta, ToolCallDelta
+    from ._router import Router
+    from .providers._factory import missing_keys
+
+    config = load_config(args.config)
+    router = Router.from_config(config)
+    context = _context(args.step)
+    decision = router.decide(args.prompt, context)
+    missing = missing_keys(config)
+    needed = {router.registry[m].provider for m in decision.chain}
+    if needed and needed <= set(missing):
+        wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+        print(
+            f"gearshift: no API key for the models this prompt routes to ({', '.join(decision.chain)}). "
+            f"Set {wanted}, or pass --config with a gearshift.toml that points at a local server "
+            "(see examples/ollama.toml).",
+            file=sys.stderr,
+        )
+        return 2
+    stream = router.stream(args.prompt, context)
+    with router:
+        for event in stream:
+            if isinstance(event, TextDelta):
+                print(event.text, end="", flush=True)
+            elif isinstance(event, ToolCallDelta):
+                continue
+            elif isinstance(event, StreamDone):
+                print()
+    result = stream.result
+    if result is not None:
+        print(
+            f"[{result.model_id} · {result.usage.input_tokens} in / {result.usage.output_tokens} out · "
+            f"${result.cost_usd:.6f}]",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The `gearshift` command line, run in-process through `main(argv)`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gearshift import read_records
+from gearshift.cli import main
+from gearshift.testing import LocalOpenAIServer
+
+
+@pytest.fixture(autouse=True)
+def _no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEARSHIFT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray ./gearshift.toml
+
+
+def test_route_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "What is the capital of France?", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert {"model", "tier", "reasons", "estimated_cost_usd", "fallbacks"} <= decision.keys()
+    assert isinstance(decision["reasons"], list) and decision["reasons"]
+    assert decision["estimated_cost_usd"] > 0
+
+
+def test_a_hard_prompt_routes_above_an_easy_one(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["route", "hi", "--json"])
+    easy = json.loads(capsys.readouterr().out)
+    hard = (
+        "Prove rigorously, step by step, that the following concurrent lock-free queue is linearizable, "
+        "analyze the trade-offs against a mutex-based design, and derive its amortized complexity:\n"
+        "```rust\nimpl<T> Queue<T> { fn push(&self, v: T) { loop { let tail = self.tail.load(Acquire); "
+        "if self.tail.compare_exchange(tail, new, AcqRel, Acquire).is_ok() { break; } } } }\n```"
+    )
+    main(["route", hard, "--step", "plan", "--json"])
+    assert json.loads(capsys.readouterr().out)["tier"] > easy["tier"]
+
+
+def test_route_prints_reasons_for_people(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "hello"]) == 0
+    out = capsys.readouterr().out
+    assert "model:" in out and "why:" in out
+
+
+def test_an_unknown_step_type_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "hello", "--step", "ponder"]) == 2
+    err = capsys.readouterr().err
+    assert "--step" in err and "ponder" in err and "plan" in err
+
+
+def test_a_missing_config_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "hello", "--config", "nope.toml"]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+def test_chat_without_keys_says_which_variable_to_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chat", "hello"]) == 2
+    err = capsys.readouterr().err
+    assert "OPENAI_API_KEY" in err and "ANTHROPIC_API_KEY" in err
+
+
+def test_chat_streams_from_a_configured_local_server(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with LocalOpenAIServer(models=("tiny",)) as server:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(
+            f"""
+[providers.local]
+kind = "openai"
+base_url = "{server.base_url}"
+require_key = false
+
+[[models]]
+id = "tiny"
+provider = "local"
+model = "tiny"
+tier = 1
+prices = {{ input = 0.1, output = 0.2 }}
+
+[log]
+path = "decisions.jsonl"
+include_prompts = true
+"""
+        )
+        assert main(["chat", "hello from the cli", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert "hello from the cli" in captured.out  # the simulated model quotes the prompt
+    assert "tiny" in captured.err
+    kinds = [r["kind"] for r in read_records(tmp_path / "decisions.jsonl")]
+    assert kinds == ["decision", "attempt"]
+
+
+def test_demo_replays_real_outcomes_and_reports(tmp_path: Path) -> None:
+    log = tmp_path / "demo.db"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gearshift.cli",
+            "demo",
+            "--limit",
+            "40",
+            "--no-progress",
+            "--log",
+            str(log),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [d["dataset"] for d in report["datasets"]] == ["gsm8k", "mmlu"]
+    for dataset in report["datasets"]:
+        assert dataset["requests"] == 40
+        assert sum(dataset["share"].values()) == pytest.approx(1.0)
+        assert 0 < dataset["strongest_cost_usd"]
+    assert report["log"] == str(log)
+    records = list(read_records(log))
+    assert sum(r["kind"] == "decision" for r in records) == 80
+    assert "quality kept" in result.stdout
+
+
+def test_demo_refuses_a_non_positive_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--limit", "0", "--no-progress"]) == 2
+    assert "--limit" in capsys.readouterr().err
