@@ -11,7 +11,12 @@ __all__ = ["eligible_models"]
 
 
 def _why_not(
-    model: ModelSpec, request: ChatRequest, context: StepContext, input_tokens: int, output_tokens: int
+    model: ModelSpec,
+    request: ChatRequest,
+    context: StepContext,
+    input_tokens: int,
+    output_tokens: int,
+    has_images: bool,
 ) -> str | None:
     hints = context.hints
     if hints.force_model is not None and model.id != hints.force_model:
@@ -22,7 +27,7 @@ def _why_not(
         return f"tier {model.tier} is above the caller's max_tier {hints.max_tier}"
     if request.tools and request.tool_choice != "none" and not model.supports_tools:
         return "it cannot call tools and the request offers tools"
-    if any(m.has_images for m in request.messages) and not model.supports_vision:
+    if has_images and not model.supports_vision:
         return "it does not accept images"
     if request.response_schema is not None and not model.supports_json:
         return "it cannot be asked for JSON output"
@@ -55,8 +60,9 @@ def eligible_models(
         registry[context.hints.force_model]  # raises UnknownModelError naming the known ids
     why: dict[str, str] = {}
     fit: list[ModelSpec] = []
+    has_images = any(m.has_images for m in request.messages)
     for model in registry:
-        reason = _why_not(model, request, context, input_tokens, output_tokens)
+        reason = _why_not(model, request, context, input_tokens, output_tokens, has_images)
         if reason is None:
             fit.append(model)
         else:

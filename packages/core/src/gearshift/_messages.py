@@ -7,6 +7,7 @@ users write tool schemas by hand and deserve a validation error that names the f
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -181,6 +182,13 @@ class ToolSpec(BaseModel):
         if missing:
             raise ValueError(f"'required' names arguments that are not in 'properties': {missing}")
         return value
+
+    @functools.cached_property
+    def token_estimate(self) -> int:
+        """Estimated tokens this definition adds to a request (computed once: agents resend tools)."""
+        from ._tokens import tool_spec_tokens  # _tokens imports this module
+
+        return tool_spec_tokens(self)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], *, where: str = "tool") -> ToolSpec:

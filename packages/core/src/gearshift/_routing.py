@@ -12,7 +12,7 @@ from ._eligibility import eligible_models
 from ._messages import ChatRequest
 from ._models import ModelRegistry
 from ._signals import extract_signals
-from ._tokens import estimate_request_tokens
+from ._tokens import tool_tokens
 from .policies import Policy, RouteInput
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "decide", "route_input"]
@@ -29,7 +29,9 @@ def route_input(
     default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
 ) -> RouteInput:
     """Everything a policy looks at: signals, eligible candidates and size estimates."""
-    input_tokens = estimate_request_tokens(request)
+    signals = extract_signals(request, context)
+    # signals.prompt_tokens already counts every message; only the tool definitions are left to add.
+    input_tokens = signals.prompt_tokens + tool_tokens(request.tools)
     output_tokens = request.max_tokens if request.max_tokens is not None else default_output_tokens
     candidates = eligible_models(
         registry, request, context, input_tokens=input_tokens, output_tokens=output_tokens
@@ -37,7 +39,7 @@ def route_input(
     return RouteInput(
         request=request,
         context=context,
-        signals=extract_signals(request, context),
+        signals=signals,
         candidates=candidates,
         input_tokens=input_tokens,
         output_tokens=output_tokens,

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._context import StepContext, StepType
 from ._messages import ChatRequest, ImagePart, Message, ToolCall
-from ._tokens import _message_tokens, estimate_tokens
+from ._tokens import estimate_tokens, message_tokens
 
 __all__ = ["MARKER_THRESHOLD", "TASKS", "Signals", "extract_signals"]
 
@@ -311,11 +311,11 @@ def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
         last_user = messages[last_user_index]
         last_user_text = last_user.text
         last_user_tokens = estimate_tokens(last_user_text)
-        prompt_tokens = last_user_tokens + _message_tokens_without_text(last_user)
-        prompt_tokens += sum(map(_message_tokens, messages[:last_user_index]))
+        prompt_tokens = last_user_tokens + message_tokens_without_text(last_user)
+        prompt_tokens += sum(map(message_tokens, messages[:last_user_index]))
     else:
         last_user_text, last_user_tokens, prompt_tokens = "", 0, 0
-    prompt_tokens += sum(map(_message_tokens, after_user))
+    prompt_tokens += sum(map(message_tokens, after_user))
 
     instruction = _clip(last_user_text, _INSTRUCTION_HEAD, _INSTRUCTION_TAIL)
     cues = _cue_counts(instruction)
@@ -344,13 +344,13 @@ def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
     )
 
 
-def _message_tokens_without_text(message: Message) -> int:
+def message_tokens_without_text(message: Message) -> int:
     # The same estimate as for any other message, with the text (already counted) taken out.
     if isinstance(message.content, str) and not message.tool_calls:
-        return _message_tokens(_BARE_USER)
+        return message_tokens(_BARE_USER)
     images = () if isinstance(message.content, str) else message.content
     bare = Message(message.role, tuple(p for p in images if isinstance(p, ImagePart)), message.tool_calls)
-    return _message_tokens(bare)
+    return message_tokens(bare)
 
 
 def _clip(text: str, head: int, tail: int) -> str:
