@@ -204,7 +204,9 @@ class ToolSpec(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'tool'}: {err['msg']}" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or 'tool'}: "
+                + err["msg"].removeprefix("Value error, ")
+                for err in exc.errors()
             )
             name = data.get("name", "?")
             raise InvalidRequestError(f"{where} '{name}' is malformed: {problems}") from None
