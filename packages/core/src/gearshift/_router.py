@@ -340,18 +340,7 @@ class Router:
     ) -> None:
         # A stream that broke after output was produced was billed for it: estimate, never drop it.
         usage = self._estimated_usage(call, output) if output else Usage()
-        attempt = Attempt(
-            spec.id,
-            spec.provider,
-            False,
-            usage,
-            spec.cost(usage),
-            self._ms(started),
-            streamed,
-            error=error,
-            usage_estimated=bool(output),
-        )
-        self._record(call, attempts, attempt)
+        self._record(call, attempts, self._unanswered(spec, started, usage, streamed, error=error))
         errors.append(error)
         self.cooldowns.on_failure(error, self._clock())
 
@@ -367,7 +356,20 @@ class Router:
     ) -> None:
         # The provider may have processed (and billed) the input before the caller gave up.
         usage = self._estimated_usage(call, output)
-        attempt = Attempt(
+        self._record(call, attempts, self._unanswered(spec, started, usage, streamed, cancelled=True))
+
+    def _unanswered(
+        self,
+        spec: ModelSpec,
+        started: float,
+        usage: Usage,
+        streamed: bool,
+        *,
+        error: ProviderError | None = None,
+        cancelled: bool = False,
+    ) -> Attempt:
+        """An attempt that produced no answer; any usage it has is gearshift's estimate."""
+        return Attempt(
             spec.id,
             spec.provider,
             False,
@@ -375,10 +377,10 @@ class Router:
             spec.cost(usage),
             self._ms(started),
             streamed,
-            cancelled=True,
-            usage_estimated=True,
+            error=error,
+            cancelled=cancelled,
+            usage_estimated=usage != Usage(),
         )
-        self._record(call, attempts, attempt)
 
     def _record(self, call: _Call, attempts: list[Attempt], attempt: Attempt) -> None:
         attempts.append(attempt)
