@@ -1,0 +1,74 @@
+"""The public surface: every exported name exists, and the adapters install with their frameworks."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
+
+import gearshift
+import gearshift.datasets
+import gearshift.policies
+import gearshift.providers
+import gearshift.testing
+
+PACKAGES = [gearshift, gearshift.datasets, gearshift.policies, gearshift.providers, gearshift.testing]
+
+
+@pytest.mark.parametrize("module", PACKAGES, ids=lambda m: m.__name__)
+def test_every_exported_name_exists_and_is_documented(module: object) -> None:
+    names = module.__all__  # type: ignore[attr-defined]
+    assert len(set(names)) == len(names)
+    for name in names:
+        value = getattr(module, name)
+        if callable(value) or isinstance(value, type):
+            assert getattr(value, "__doc__", None), f"{module.__name__}.{name} has no docstring"  # type: ignore[attr-defined]
+
+
+def test_the_core_api() -> None:
+    for name in (
+        "Router",
+        "Decision",
+        "StepContext",
+        "ModelSpec",
+        "ChatRequest",
+        "Message",
+        "ToolSpec",
+        "GearshiftError",
+        "ConfigError",
+        "BudgetExceeded",
+        "ProviderError",
+        "AllModelsFailed",
+    ):
+        assert name in gearshift.__all__
+
+
+@pytest.mark.parametrize(
+    ("distribution", "module", "framework"),
+    [
+        ("gearshift-langchain", "gearshift_langchain", "langchain-core"),
+        ("gearshift-llamaindex", "gearshift_llamaindex", "llama-index-core"),
+        ("gearshift-mcp", "gearshift_mcp", "mcp"),
+    ],
+)
+def test_adapters_depend_on_the_core_and_their_framework(
+    distribution: str, module: str, framework: str
+) -> None:
+    importlib.import_module(module)
+    requires = importlib.metadata.requires(distribution) or []
+    assert any(r.startswith("gearshift") for r in requires)
+    assert any(r.startswith(framework) for r in requires)
+
+
+def test_importing_gearshift_loads_no_sdk_and_no_framework() -> None:
+    # Optional SDKs import lazily, and the core never imports an adapter's framework.
+    code = (
+        "import sys, gearshift, gearshift.providers, gearshift.cli; "
+        "bad = [m for m in ('openai', 'anthropic', 'langchain_core', 'llama_index', 'mcp', 'genai_prices') "
+        "if m in sys.modules]; print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
