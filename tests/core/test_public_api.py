@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import importlib.metadata
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def test_every_exported_name_exists_and_is_documented(module: object) -> None:
     assert len(set(names)) == len(names)
     for name in names:
         value = getattr(module, name)
-        if callable(value) or isinstance(value, type):
+        if inspect.isclass(value) or inspect.isfunction(value):
             assert getattr(value, "__doc__", None), f"{module.__name__}.{name} has no docstring"  # type: ignore[attr-defined]
 
 
