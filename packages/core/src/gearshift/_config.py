@@ -1,4 +1,4 @@
-"""`gearshift.toml`: the schema of the config file, where it is found, and errors that name the key.
+"""`gearshift.toml`: the schema of the config file, and where it is found and how it is read.
 
 ```toml
 [providers.<name>]   # how to reach one provider; `openai` and `anthropic` exist undeclared
@@ -8,23 +8,22 @@
 ```
 
 Each section is one field of `GearshiftConfig`, so a new section (budgets) is one more field. Every
-model is frozen and forbids unknown keys; `load_config` turns pydantic's errors into a `ConfigError`
-that names the file, the dotted key (`models[2].tier`) and what is wrong, and never echoes what
-could be a secret. Prices and context windows missing from `[[models]]` are filled from
-`genai-prices` while the file is validated, so a loaded config is complete.
+model is frozen and forbids unknown keys; a validator that faults a key below its own raises
+`KeyedError`, and `_config_errors` turns pydantic's errors into a `ConfigError` that names the file,
+the dotted key (`models[2].tier`) and what is wrong. Prices and context windows missing from
+`[[models]]` are filled from `genai-prices` while the file is validated, so a loaded config is
+complete.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
 import sys
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,8 +35,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
+from ._config_errors import INLINE_KEY_REFUSAL, KeyedError, config_error, show_value, suggestion
 from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
@@ -65,18 +64,6 @@ _DEFAULTS_SOURCE = "<defaults>"
 _CONFIG_NAME = "gearshift.toml"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
-_INLINE_KEY = (
-    "API keys are never read from the config file; put the key in an environment variable and "
-    'name it with api_key_env = "MY_PROVIDER_API_KEY"'
-)
-
-
-class _KeyedError(ValueError):
-    """A validator's complaint about a key below the one pydantic reports it at."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 class ProviderConfig(BaseModel):
@@ -114,7 +101,7 @@ class ProviderConfig(BaseModel):
     @classmethod
     def _refuse_inline_key(cls, data: Any) -> Any:
         if isinstance(data, Mapping) and "api_key" in data:
-            raise _KeyedError(("api_key",), _INLINE_KEY)
+            raise KeyedError(("api_key",), INLINE_KEY_REFUSAL)
         return data
 
     @field_validator("api_key_env")
@@ -137,11 +124,11 @@ class ProviderConfig(BaseModel):
     @model_validator(mode="after")
     def _check_kind(self) -> ProviderConfig:
         if self.kind == "anthropic" and "max_tokens_field" in self.model_fields_set:
-            raise _KeyedError(("max_tokens_field",), "applies to kind = 'openai' only")
+            raise KeyedError(("max_tokens_field",), "applies to kind = 'openai' only")
         if self.kind == "anthropic" and not self.require_key:
-            raise _KeyedError(("require_key",), "keyless servers need kind = 'openai'")
+            raise KeyedError(("require_key",), "keyless servers need kind = 'openai'")
         if self.require_key and self.api_key_env is None:
-            raise _KeyedError(
+            raise KeyedError(
                 ("api_key_env",),
                 'is required when require_key is true: set api_key_env = "NAME_OF_THE_VARIABLE", '
                 "or require_key = false for a keyless local server",
@@ -194,12 +181,12 @@ class RoutingConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> RoutingConfig:
         if self.policy == "rules" and not self.rules:
-            raise _KeyedError(("rules",), "policy = 'rules' needs at least one [[routing.rules]] table")
+            raise KeyedError(("rules",), "policy = 'rules' needs at least one [[routing.rules]] table")
         if self.max_cooldown_seconds < self.cooldown_seconds:
-            raise _KeyedError(
+            raise KeyedError(
                 ("max_cooldown_seconds",),
-                f"must be >= cooldown_seconds ({_show(self.cooldown_seconds)}), "
-                f"got {_show(self.max_cooldown_seconds)}",
+                f"must be >= cooldown_seconds ({show_value(self.cooldown_seconds)}), "
+                f"got {show_value(self.max_cooldown_seconds)}",
             )
         return self
 
@@ -273,7 +260,7 @@ class GearshiftConfig(BaseModel):
         try:
             config = cls.model_validate(dict(data), context={"base_dir": base_dir})
         except ValidationError as exc:
-            raise _config_error(exc, source) from None
+            raise config_error(exc, source, schema=GearshiftConfig) from None
         config._source = source
         return config
 
@@ -309,9 +296,9 @@ class GearshiftConfig(BaseModel):
         first: dict[str, int] = {}
         for index, spec in enumerate(self.models):
             if spec.provider not in self.providers:  # rows from TOML were checked before pricing
-                raise _KeyedError(("models", index, "provider"), _undeclared(spec.provider, self.providers))
+                raise KeyedError(("models", index, "provider"), _undeclared(spec.provider, self.providers))
             if spec.id in first:
-                raise _KeyedError(
+                raise KeyedError(
                     ("models", index, "id"),
                     f"model id '{spec.id}' is already used by models[{first[spec.id]}]; ids must be unique",
                 )
@@ -328,14 +315,14 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
         return row  # pydantic reports the missing or mistyped field
     provider = providers.get(provider_name)
     if provider is None:
-        raise _KeyedError((index, "provider"), _undeclared(provider_name, providers))
+        raise KeyedError((index, "provider"), _undeclared(provider_name, providers))
     if "prices" in row and "context_window" in row:
         return row
     known = lookup_model(provider.kind, model, base_url=provider.base_url)
     if known is None:
         if "prices" in row:
             return row
-        raise _KeyedError(
+        raise KeyedError(
             (index, "prices"),
             f"genai-prices has no price for model '{model}' of provider '{provider_name}'; "
             f"set models[{index}].prices = {{input = .., output = ..}} (dollars per million tokens)",
@@ -350,7 +337,7 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
 def _undeclared(provider: str, providers: Mapping[str, ProviderConfig]) -> str:
     return (
         f"provider '{provider}' is not declared; add a [providers.{provider}] table"
-        f"{_suggest(provider, providers)}"
+        f"{suggestion(provider, providers)}"
     )
 
 
@@ -394,120 +381,3 @@ def _read_toml(file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror}", source=str(file)) from None
     return data
-
-
-# -- turning pydantic's errors into ConfigError ----------------------------------------------------
-
-
-def _config_error(exc: ValidationError, source: str) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    # A misspelt key is reported both as unknown and as a missing required field: the unknown key,
-    # with its suggested spelling, is the one that helps.
-    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(error["loc"])
-    reason = error.get("ctx", {}).get("error")
-    if isinstance(reason, _KeyedError):
-        loc += reason.loc
-    message = _describe(error, loc)
-    if len(errors) > 1:
-        more = len(errors) - 1
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(message, source=source, key=_dotted(loc))
-
-
-def _describe(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    if kind == "extra_forbidden":
-        name = str(loc[-1])
-        return _INLINE_KEY if name == "api_key" else f"unknown key '{name}'{_suggest(name, _known(loc[:-1]))}"
-    if kind == "missing":
-        return "is required"
-    if kind == "value_error":
-        return str(ctx["error"])
-    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
-    if kind in bounds:
-        limit = next(iter(ctx.values()))
-        what = f"must be {bounds[kind]} {_show(limit)}"
-    elif kind.startswith("int_"):
-        what = "must be an integer"
-    elif kind.startswith("float_"):
-        what = "must be a number"
-    elif kind.startswith("bool_"):
-        what = "must be true or false"
-    elif kind == "string_type":
-        what = "must be a string"
-    elif kind == "string_too_short":
-        return "must not be empty"
-    elif kind == "literal_error":
-        what = f"must be one of {ctx['expected']}"
-    elif kind in ("dict_type", "model_type", "model_attributes_type"):
-        what = "must be a table"
-    elif kind in ("list_type", "tuple_type"):
-        what = "must be an array"
-    else:
-        what = error["msg"]
-    return f"{what}, got {_show(error['input'])}" if _echo_safe(loc) else what
-
-
-def _echo_safe(loc: tuple[str | int, ...]) -> bool:
-    # Any value under [providers] may be a key pasted into the wrong field, or a secret header.
-    return loc[:1] != ("providers",)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value if len(value) <= 60 else value[:57] + "...")
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    return type(value).__name__
-
-
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    key = ""
-    for part in loc:
-        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
-    return key
-
-
-def _suggest(name: str, known: Sequence[str] | Mapping[str, Any]) -> str:
-    names = list(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    return f" (known: {', '.join(names)})" if names else ""
-
-
-def _known(loc: tuple[str | int, ...]) -> list[str]:
-    """The keys allowed at `loc`, found by walking the schema from `GearshiftConfig`."""
-    node: Any = GearshiftConfig
-    for part in loc:
-        node = _model_in(node)
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            field = node.model_fields.get(str(part))
-            if field is None:
-                return []
-            node = field.annotation
-        elif get_origin(node) is dict:
-            node = get_args(node)[1]
-        elif get_origin(node) in (tuple, list):
-            node = get_args(node)[0]
-        else:
-            return []
-    node = _model_in(node)
-    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
-
-
-def _model_in(annotation: Any) -> Any:
-    """`X` out of `X | None`; anything else unchanged."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        members = [arg for arg in get_args(annotation) if arg is not type(None)]
-        return members[0] if len(members) == 1 else annotation
-    return annotation

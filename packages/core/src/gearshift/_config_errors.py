@@ -1,0 +1,163 @@
+"""Turning pydantic's `ValidationError` into a `ConfigError` that a person can act on.
+
+A config error names the file, the dotted key (`models[2].tier`, `providers.local.base_url`) and
+what is wrong, in the words of the TOML file rather than pydantic's: "must be an integer, got
+\"a\"", "unknown key 'teir'; did you mean 'tier'?". It never echoes a value found under
+`[providers]`, where a pasted API key or a secret header may sit.
+
+This module knows no gearshift section: the schema's validators raise `KeyedError` to point below
+the key pydantic reports, and `config_error` is given the root model to walk for known keys, so
+`_config` imports this module and never the other way round.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from ._errors import ConfigError
+
+__all__ = ["INLINE_KEY_REFUSAL", "KeyedError", "config_error", "show_value", "suggestion"]
+
+INLINE_KEY_REFUSAL = (
+    "API keys are never read from the config file; put the key in an environment variable and "
+    'name it with api_key_env = "MY_PROVIDER_API_KEY"'
+)
+"""The answer to an `api_key` key anywhere in the file."""
+
+_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+
+
+class KeyedError(ValueError):
+    """A validator's complaint about a key below the one pydantic reports it at."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) -> ConfigError:
+    """The `ConfigError` for the first problem in `exc`, counting the others.
+
+    `schema` is the root model that was validated; unknown keys are matched against its fields.
+    """
+    errors = exc.errors(include_url=False)
+    # A misspelt key is reported both as unknown and as a missing required field: the unknown key,
+    # with its suggested spelling, is the one that helps.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = tuple(error["loc"])
+    reason = error.get("ctx", {}).get("error")
+    if isinstance(reason, KeyedError):
+        loc += reason.loc
+    message = _describe(error, loc, schema)
+    if len(errors) > 1:
+        more = len(errors) - 1
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, source=source, key=_dotted(loc))
+
+
+def show_value(value: Any) -> str:
+    """`value` as the TOML file spells it, shortened; tables and arrays by kind only."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return type(value).__name__
+
+
+def suggestion(name: str, known: Sequence[str] | Mapping[str, Any]) -> str:
+    """A tail for a message about `name`: the closest known name, or the list of them."""
+    names = list(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f" (known: {', '.join(names)})" if names else ""
+
+
+def _describe(error: ErrorDetails, loc: tuple[str | int, ...], schema: type[BaseModel]) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        if name == "api_key":
+            return INLINE_KEY_REFUSAL
+        return f"unknown key '{name}'{suggestion(name, _known(schema, loc[:-1]))}"
+    if kind == "missing":
+        return "is required"
+    if kind == "value_error":
+        return str(ctx["error"])
+    if kind in _BOUNDS:
+        limit = next(iter(ctx.values()))
+        what = f"must be {_BOUNDS[kind]} {show_value(limit)}"
+    elif kind.startswith("int_"):
+        what = "must be an integer"
+    elif kind.startswith("float_"):
+        what = "must be a number"
+    elif kind.startswith("bool_"):
+        what = "must be true or false"
+    elif kind == "string_type":
+        what = "must be a string"
+    elif kind == "string_too_short":
+        return "must not be empty"
+    elif kind == "literal_error":
+        what = f"must be one of {ctx['expected']}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        what = "must be a table"
+    elif kind in ("list_type", "tuple_type"):
+        what = "must be an array"
+    else:
+        what = error["msg"]
+    return f"{what}, got {show_value(error['input'])}" if _echo_safe(loc) else what
+
+
+def _echo_safe(loc: tuple[str | int, ...]) -> bool:
+    # Any value under [providers] may be a key pasted into the wrong field, or a secret header.
+    return loc[:1] != ("providers",)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key
+
+
+def _known(schema: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys allowed at `loc`, found by walking the schema from the root model."""
+    node: Any = schema
+    for part in loc:
+        node = _model_in(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return []
+            node = field.annotation
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+        elif get_origin(node) in (tuple, list):
+            node = get_args(node)[0]
+        else:
+            return []
+    node = _model_in(node)
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    """`X` out of `X | None`; anything else unchanged."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation
