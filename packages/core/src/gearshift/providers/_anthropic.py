@@ -19,28 +19,16 @@ The conversion rules that differ from OpenAI's:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
-from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
+from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
 from ._anthropic_convert import AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
-from ._sdk import (
-    LoopClients,
-    Secret,
-    close_quietly,
-    error_text,
-    import_sdk,
-    load_sdk,
-    malformed_response,
-    parse_retry_after,
-    resolve_api_key,
-    secret_header_values,
-    status_kind,
-    transport_kind,
-)
+from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -48,6 +36,8 @@ if TYPE_CHECKING:
     from anthropic.types import RawMessageStreamEvent
 
 __all__ = ["AnthropicProvider", "tool_call_id"]
+
+_Call = tuple[dict[str, Any], AnswerTool | None]  # messages.create's arguments, and the answer tool
 
 _FINISH = {
     "end_turn": "stop",
@@ -69,13 +59,17 @@ _ERROR_TYPES: dict[str, ProviderErrorKind] = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage", "RawMessageStreamEvent"]):
     """Serves Claude models through the official `anthropic` SDK (Messages API).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
     of each event loop. The API requires `max_tokens`: a request without one gets `default_max_tokens`,
     capped by the model's `max_output_tokens`. SDK retries are off: the router falls back instead.
     """
+
+    _SDK = "anthropic"
+    _CLIENT = "AsyncAnthropic"
+    _UNFINISHED_STREAM = "the stream ended before message_stop"
 
     def __init__(
         self,
@@ -88,141 +82,52 @@ class AnthropicProvider:
         default_max_tokens: int = 4096,
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.api_key_env = api_key_env
-        self.base_url = base_url
-        self.timeout = timeout
-        self.default_max_tokens = default_max_tokens
-        self._api_key = Secret(api_key) if api_key else None
-        self._headers = dict(default_headers or {})
-        self._used_key: Secret | None = None
-        self._clients: LoopClients[AsyncAnthropic] = LoopClients()
-
-    def __repr__(self) -> str:
-        key = "***" if self._api_key else None
-        return (
-            f"AnthropicProvider(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
-            f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
+        super().__init__(
+            name,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            base_url=base_url,
+            timeout=timeout,
+            default_headers=default_headers,
         )
+        self.default_max_tokens = default_max_tokens
 
-    # -- calls ----------------------------------------------------------------------------------
-
-    async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
-        """One non-streamed Messages call."""
-        client = await self._client(model)
-        params, answer = self._params(model, request)
-        try:
-            message = await client.messages.create(**params)
-        except Exception as exc:
-            raise self._error(exc, model) from None
-        try:
-            return _response(model, message, answer)
-        except Exception as exc:  # a response the SDK accepted but that breaks our reading of it
-            raise malformed_response(exc, model.id, self._secrets()) from None
-
-    async def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        """A streamed Messages call: deltas as they arrive, then one `StreamDone` with usage."""
-        client = await self._client(model)
-        params, answer = self._params(model, request)
-        try:
-            events = await client.messages.create(**params, stream=True)
-        except Exception as exc:
-            raise self._error(exc, model) from None
-        state = _StreamState(answer)
-        try:
-            async for event in events:
-                for delta in state.feed(event):
-                    yield delta
-            if not state.stopped:
-                raise ProviderError(
-                    "the stream ended before message_stop",
-                    model_id=model.id,
-                    kind="stream" if state.started else "connection",
-                )
-            done = StreamDone(state.response(model))
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, model, after_output=state.started) from None
-        finally:
-            await close_quietly(events)
-        yield done
-
-    async def aclose(self) -> None:
-        """Close the running event loop's SDK client; clients made on other loops go with their loop."""
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    async def _client(self, model: ModelSpec) -> AsyncAnthropic:
-        sdk = await load_sdk("anthropic", extra="anthropic", model_id=model.id)
-
-        def build() -> AsyncAnthropic:
-            key = resolve_api_key(
-                self._api_key, self.api_key_env, provider=self.name, model_id=model.id, required=True
-            )
-            self._used_key = key
-            client: AsyncAnthropic = sdk.AsyncAnthropic(
-                api_key=key.get_secret_value() if key else None,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                max_retries=0,
-                default_headers=self._headers or None,
-            )
-            return client
-
-        return self._clients.get(build)
-
-    def _params(self, model: ModelSpec, request: ChatRequest) -> tuple[dict[str, Any], AnswerTool | None]:
+    def _prepare(self, model: ModelSpec, request: ChatRequest) -> _Call:
         try:
             return request_params(model, request, default_max_tokens=self.default_max_tokens)
         except InvalidRequestError as exc:
             raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
 
-    def _secrets(self) -> tuple[str | None, ...]:
-        keys = (self._api_key, self._used_key)
-        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
+    async def _send(self, client: AsyncAnthropic, call: _Call) -> AnthropicMessage:
+        params, _ = call
+        return await client.messages.create(**params)
 
-    def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
-        """Translate an SDK or transport exception; secrets never reach the message."""
-        if isinstance(exc, ProviderError):
-            return exc
-        sdk = import_sdk("anthropic", extra="anthropic", model_id=model.id)
-        status: int | None = None
-        retry_after: float | None = None
-        kind: ProviderErrorKind
-        if isinstance(exc, sdk.APIStatusError) and exc.status_code >= 400:
-            status = exc.status_code
-            kind = status_kind(exc.status_code)
-            retry_after = parse_retry_after(exc.response.headers)
-        elif isinstance(exc, sdk.APIStatusError):
-            # An `error` event inside a 200 stream: only the body says what went wrong.
-            kind = _body_kind(exc.body)
-        elif isinstance(exc, sdk.APITimeoutError):
-            kind = "timeout"
-        elif isinstance(exc, sdk.APIConnectionError):
-            kind = "connection"
-        elif isinstance(exc, sdk.APIError):
-            kind = "server"
-        else:
-            kind = transport_kind(exc) or "other"
-        if after_output:
-            kind = "stream"
-        return ProviderError(
-            error_text(exc, self._secrets()),
-            model_id=model.id,
-            kind=kind,
-            status_code=status,
-            retry_after=retry_after,
-        )
+    def _read(
+        self, model: ModelSpec, request: ChatRequest, call: _Call, response: AnthropicMessage
+    ) -> ChatResponse:
+        _, answer = call
+        return _response(model, response, answer)
+
+    async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[RawMessageStreamEvent]:
+        params, _ = call
+        return await client.messages.create(**params, stream=True)
+
+    def _stream_state(self, model: ModelSpec, request: ChatRequest, call: _Call) -> _StreamState:
+        _, answer = call
+        return _StreamState(model, answer)
+
+    def _error_event_kind(self, sdk: ModuleType, exc: Exception) -> ProviderErrorKind | None:
+        # The SDK raises an `error` event inside a 200 stream as a status error: only the body says what.
+        if isinstance(exc, sdk.APIStatusError) and exc.status_code < 400:
+            return _body_kind(exc.body)
+        return None
 
 
 class _StreamState:
     """What one streamed message has produced so far, from Anthropic's raw event stream."""
 
-    def __init__(self, answer: AnswerTool | None) -> None:
+    def __init__(self, model: ModelSpec, answer: AnswerTool | None) -> None:
+        self.model = model
         self.answer = answer
         self.assembler = StreamAssembler()
         self.blocks: dict[int, int | None] = {}  # content block index -> tool-call index (None: answer)
@@ -231,7 +136,7 @@ class _StreamState:
         self.message_id = ""
         self.stop_reason: str | None = None
         self.tokens: dict[str, int | None] = {}
-        self.stopped = False
+        self.finished = False
         self.started = False
 
     def feed(self, event: RawMessageStreamEvent) -> list[TextDelta | ToolCallDelta]:
@@ -270,7 +175,7 @@ class _StreamState:
             self.stop_reason = event.delta.stop_reason or self.stop_reason
             self._tokens(event.usage)
         elif event.type == "message_stop":
-            self.stopped = True
+            self.finished = True
         out = [d for d in out if not isinstance(d, TextDelta) or d.text]
         self.assembler.extend(out)
         self.started = self.started or bool(out)
@@ -288,7 +193,7 @@ class _StreamState:
             if value is not None:
                 self.tokens[field] = value
 
-    def response(self, model: ModelSpec) -> ChatResponse:
+    def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived."""
         t = self.tokens
         usage = _usage(
@@ -300,7 +205,7 @@ class _StreamState:
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
         metadata = {"response_id": self.message_id, "stop_reason": self.stop_reason}
-        return self.assembler.finish(model, self.provider_model, usage, reason, metadata)
+        return self.assembler.finish(self.model, self.provider_model, usage, reason, metadata)
 
 
 def _response(model: ModelSpec, message: AnthropicMessage, answer: AnswerTool | None) -> ChatResponse:

@@ -7,53 +7,28 @@ Ollama, vLLM, LM Studio, llama.cpp, Groq, Together and the rest are reached thro
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._errors import ProviderError, ProviderErrorKind
-from .._messages import (
-    ChatRequest,
-    ChatResponse,
-    ImagePart,
-    Message,
-    StreamDone,
-    StreamEvent,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-)
+from .._messages import ChatRequest, ChatResponse, ImagePart, Message, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
 from .._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
-from ._sdk import (
-    LoopClients,
-    Secret,
-    close_quietly,
-    error_text,
-    import_sdk,
-    load_sdk,
-    malformed_response,
-    parse_retry_after,
-    resolve_api_key,
-    secret_header_values,
-    status_kind,
-    transport_kind,
-)
+from ._sdk import Secret, resolve_api_key
+from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+    from openai import AsyncOpenAI, AsyncStream
     from openai.types import CompletionUsage
     from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 __all__ = ["OpenAIProvider"]
 
-# Keyless OpenAI-compatible servers ignore the key, but the SDK refuses to build a client without one.
-_PLACEHOLDER_KEY = "not-needed"
 _OPENAI_ENV = "OPENAI_API_KEY"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion", "ChatCompletionChunk"]):
     """Serves models through the official `openai` SDK (Chat Completions).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
@@ -67,6 +42,12 @@ class OpenAIProvider:
     failure the router falls back to the next model instead.
     """
 
+    _SDK = "openai"
+    _CLIENT = "AsyncOpenAI"
+    # Keyless OpenAI-compatible servers ignore the key, but the SDK refuses to build a client without one.
+    _KEYLESS = "not-needed"
+    _UNFINISHED_STREAM = "the stream ended before the model finished"
+
     def __init__(
         self,
         name: str = "openai",
@@ -79,135 +60,18 @@ class OpenAIProvider:
         max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.api_key_env = api_key_env
-        self.base_url = base_url
-        self.timeout = timeout
+        super().__init__(
+            name,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            base_url=base_url,
+            timeout=timeout,
+            default_headers=default_headers,
+        )
         self.require_key = require_key
         self.max_tokens_field = max_tokens_field
-        self._api_key = Secret(api_key) if api_key else None
-        self._headers = dict(default_headers or {})
-        self._used_key: Secret | None = None
-        self._clients: LoopClients[AsyncOpenAI] = LoopClients()
 
-    def __repr__(self) -> str:
-        key = "***" if self._api_key else None
-        return (
-            f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
-            f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
-        )
-
-    # -- calls ----------------------------------------------------------------------------------
-
-    async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
-        """One non-streamed chat completion."""
-        client = await self._client(model)
-        params = self._params(model, request)
-        try:
-            completion = await client.chat.completions.create(**params)
-        except Exception as exc:
-            raise self._error(exc, model) from None
-        try:
-            return _response(model, request, completion)
-        except Exception as exc:  # a response the SDK accepted but that breaks our reading of it
-            raise malformed_response(exc, model.id, self._secrets()) from None
-
-    async def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        """A streamed chat completion: deltas as they arrive, then one `StreamDone` with usage."""
-        client = await self._client(model)
-        params = self._params(model, request)
-        try:
-            chunks = await client.chat.completions.create(
-                **params, stream=True, stream_options={"include_usage": True}
-            )
-        except Exception as exc:
-            raise self._error(exc, model) from None
-        state = _StreamState()
-        try:
-            async for chunk in chunks:
-                for event in state.feed(chunk):
-                    yield event
-            if state.finish_reason is None:
-                raise ProviderError(
-                    "the stream ended before the model finished",
-                    model_id=model.id,
-                    kind="stream" if state.started else "connection",
-                )
-            done = StreamDone(state.response(model, request))
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, model, after_output=state.started) from None
-        finally:
-            await close_quietly(chunks)
-        yield done
-
-    async def aclose(self) -> None:
-        """Close the running event loop's SDK client; clients made on other loops go with their loop."""
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    async def _client(self, model: ModelSpec) -> AsyncOpenAI:
-        sdk = await load_sdk("openai", extra="openai", model_id=model.id)
-
-        def build() -> AsyncOpenAI:
-            key = resolve_api_key(
-                self._api_key,
-                self.api_key_env if self.require_key or self.api_key_env != _OPENAI_ENV else None,
-                provider=self.name,
-                model_id=model.id,
-                required=self.require_key,
-            )
-            self._used_key = key
-            client: AsyncOpenAI = sdk.AsyncOpenAI(
-                api_key=key.get_secret_value() if key else _PLACEHOLDER_KEY,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                max_retries=0,
-                default_headers=self._headers or None,
-            )
-            return client
-
-        return self._clients.get(build)
-
-    def _secrets(self) -> tuple[str | None, ...]:
-        keys = (self._api_key, self._used_key)
-        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
-
-    def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
-        """Translate an SDK or transport exception; secrets never reach the message."""
-        if isinstance(exc, ProviderError):
-            return exc
-        sdk = import_sdk("openai", extra="openai", model_id=model.id)
-        status: int | None = None
-        retry_after: float | None = None
-        kind: ProviderErrorKind
-        if isinstance(exc, sdk.APIStatusError):
-            status = exc.status_code
-            kind = status_kind(exc.status_code)
-            retry_after = parse_retry_after(exc.response.headers)
-        elif isinstance(exc, sdk.APITimeoutError):
-            kind = "timeout"
-        elif isinstance(exc, sdk.APIConnectionError):
-            kind = "connection"
-        elif isinstance(exc, sdk.APIError):
-            kind = "server"  # an error event inside a stream: the server gave up mid-answer
-        else:
-            kind = transport_kind(exc) or "other"
-        if after_output:
-            kind = "stream"
-        return ProviderError(
-            error_text(exc, self._secrets()),
-            model_id=model.id,
-            kind=kind,
-            status_code=status,
-            retry_after=retry_after,
-        )
-
-    def _params(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
+    def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
         max_tokens = _cap(request.max_tokens, model.max_output_tokens)
         if max_tokens is not None:
@@ -228,11 +92,41 @@ class OpenAIProvider:
             params["response_format"] = _response_format(request.response_schema)
         return params
 
+    async def _send(self, client: AsyncOpenAI, call: dict[str, Any]) -> ChatCompletion:
+        completion: ChatCompletion = await client.chat.completions.create(**call)
+        return completion
+
+    def _read(
+        self, model: ModelSpec, request: ChatRequest, call: dict[str, Any], response: ChatCompletion
+    ) -> ChatResponse:
+        return _response(model, request, response)
+
+    async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[ChatCompletionChunk]:
+        chunks: AsyncStream[ChatCompletionChunk] = await client.chat.completions.create(
+            **call, stream=True, stream_options={"include_usage": True}
+        )
+        return chunks
+
+    def _stream_state(self, model: ModelSpec, request: ChatRequest, call: dict[str, Any]) -> _StreamState:
+        return _StreamState(model, request)
+
+    def _resolve_key(self, model: ModelSpec) -> Secret | None:
+        # A keyless provider reads only a variable named for it, never the default OPENAI_API_KEY.
+        return resolve_api_key(
+            self._api_key,
+            self.api_key_env if self.require_key or self.api_key_env != _OPENAI_ENV else None,
+            provider=self.name,
+            model_id=model.id,
+            required=self.require_key,
+        )
+
 
 class _StreamState:
     """What one streamed completion has produced so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: ModelSpec, request: ChatRequest) -> None:
+        self.model = model
+        self.request = request
         self.assembler = StreamAssembler()
         self.provider_model = ""
         self.response_id = ""
@@ -266,14 +160,19 @@ class _StreamState:
         self.started = self.started or bool(events)
         return events
 
-    def response(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
+    @property
+    def finished(self) -> bool:
+        """Whether the model finished (a chunk carried a finish reason)."""
+        return self.finish_reason is not None
+
+    def response(self) -> ChatResponse:
         """The final response; usage is estimated (and says so) if the server sent none."""
         metadata: dict[str, Any] = {"response_id": self.response_id}
         usage = self.usage
         if usage is None:
-            usage = _estimated_usage(request, self.assembler)
+            usage = _estimated_usage(self.request, self.assembler)
             metadata["usage_estimated"] = True
-        return self.assembler.finish(model, self.provider_model, usage, self.finish_reason, metadata)
+        return self.assembler.finish(self.model, self.provider_model, usage, self.finish_reason, metadata)
 
 
 # -- conversion: gearshift -> OpenAI ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What the OpenAI and Anthropic adapters share: lazy SDK import, keys, per-loop clients, error kinds.
+"""What `SDKProvider` is built from: lazy SDK import, keys, per-loop clients, error kinds.
 
 Nothing here imports an SDK at module level: `import gearshift` must stay cheap, and a missing SDK
 is reported on the first call with the pip command that installs it.

@@ -1,0 +1,265 @@
+"""`SDKProvider`: one provider over an official async SDK, less the SDK's own request and response forms.
+
+It owns what every SDK adapter does the same way: connection settings, the key (resolved on the first
+call of each event loop and kept out of reprs and error messages), one client per event loop, and the
+error handling of a call. A non-streamed call fails with the SDK's exception translated; a response
+that cannot be read is a `server` error. A stream that fails before its first delta raises from the
+first `__anext__` with the failure's own kind; after it, with kind `stream`. A stream that ends
+without its terminal event is a `connection` error before the first delta and a `stream` error after.
+
+A subclass names its SDK (`_SDK`, `_CLIENT`) and supplies the conversions: `_prepare` (request to
+call arguments), `_send` and `_read` (one call), `_open_stream` and `_stream_state` (one stream).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import ModuleType
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from .._errors import ProviderError, ProviderErrorKind
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
+from .._models import ModelSpec
+from ._sdk import (
+    LoopClients,
+    Secret,
+    close_quietly,
+    error_text,
+    import_sdk,
+    load_sdk,
+    malformed_response,
+    parse_retry_after,
+    resolve_api_key,
+    secret_header_values,
+    status_kind,
+    transport_kind,
+)
+
+__all__ = ["SDKProvider", "SDKStream", "StreamState"]
+
+ClientT = TypeVar("ClientT", bound="_Client")
+CallT = TypeVar("CallT")
+ResponseT = TypeVar("ResponseT")
+EventT = TypeVar("EventT")
+EventT_contra = TypeVar("EventT_contra", contravariant=True)
+EventT_co = TypeVar("EventT_co", covariant=True)
+
+
+class _Client(Protocol):
+    async def close(self) -> None: ...
+
+
+class SDKStream(Protocol[EventT_co]):
+    """A streamed response as the SDKs return it: its events, and a way to release the connection."""
+
+    def __aiter__(self) -> AsyncIterator[EventT_co]: ...
+
+    async def close(self) -> None: ...
+
+
+class StreamState(Protocol[EventT_contra]):
+    """What one stream has produced so far, fed its SDK events one at a time."""
+
+    @property
+    def started(self) -> bool:
+        """Whether a delta has been produced: from then on a failure is a `stream` error."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """Whether the event that ends a complete stream has arrived."""
+        ...
+
+    def feed(self, event: EventT_contra) -> list[TextDelta | ToolCallDelta]:
+        """The deltas one event carries, in order."""
+        ...
+
+    def response(self) -> ChatResponse:
+        """The final response, once the stream is finished."""
+        ...
+
+
+class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
+    """The shared part of a provider over an async SDK client (`ClientT`).
+
+    `CallT` is what `_prepare` makes of a request (the SDK call's keyword arguments, and anything
+    needed to read the answer), `ResponseT` the SDK's non-streamed response and `EventT` one event of
+    its stream. SDK retries are off: on failure the router falls back to the next model instead.
+    """
+
+    _SDK: ClassVar[str]
+    """The SDK's module, which is also the name of the pip extra that installs it."""
+    _CLIENT: ClassVar[str]
+    """The SDK's async client class."""
+    _KEYLESS: ClassVar[str | None] = None
+    """What the client is given as its key when there is none (some SDKs refuse to go without)."""
+    _UNFINISHED_STREAM: ClassVar[str]
+    """The error message for a stream that ended without its terminal event."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        api_key: str | None,
+        api_key_env: str | None,
+        base_url: str | None,
+        timeout: float,
+        default_headers: Mapping[str, str] | None,
+    ) -> None:
+        self.name = name
+        self.api_key_env = api_key_env
+        self.base_url = base_url
+        self.timeout = timeout
+        self._api_key = Secret(api_key) if api_key else None
+        self._headers = dict(default_headers or {})
+        self._used_key: Secret | None = None
+        self._clients: LoopClients[ClientT] = LoopClients()
+
+    def __repr__(self) -> str:
+        key = "***" if self._api_key else None
+        return (
+            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
+            f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
+        )
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
+        """One non-streamed call."""
+        client = await self._client(model)
+        call = self._prepare(model, request)
+        try:
+            response = await self._send(client, call)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        try:
+            return self._read(model, request, call, response)
+        except Exception as exc:  # a response the SDK accepted but that breaks our reading of it
+            raise malformed_response(exc, model.id, self._secrets()) from None
+
+    async def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """A streamed call: deltas as they arrive, then one `StreamDone` with usage."""
+        client = await self._client(model)
+        call = self._prepare(model, request)
+        try:
+            events = await self._open_stream(client, call)
+        except Exception as exc:
+            raise self._error(exc, model) from None
+        state = self._stream_state(model, request, call)
+        try:
+            async for event in events:
+                for delta in state.feed(event):
+                    yield delta
+            if not state.finished:
+                raise ProviderError(
+                    self._UNFINISHED_STREAM,
+                    model_id=model.id,
+                    kind="stream" if state.started else "connection",
+                )
+            done = StreamDone(state.response())
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, model, after_output=state.started) from None
+        finally:
+            await close_quietly(events)
+        yield done
+
+    async def aclose(self) -> None:
+        """Close the running event loop's SDK client; clients made on other loops go with their loop."""
+        client = self._clients.pop_current()
+        if client is not None:
+            await client.close()
+
+    # -- what a subclass supplies ---------------------------------------------------------------
+
+    @abstractmethod
+    def _prepare(self, model: ModelSpec, request: ChatRequest) -> CallT:
+        """The SDK call for `request`; raises `ProviderError(kind="bad_request")` for one it cannot send."""
+
+    @abstractmethod
+    async def _send(self, client: ClientT, call: CallT) -> ResponseT:
+        """Make the non-streamed call."""
+
+    @abstractmethod
+    def _read(self, model: ModelSpec, request: ChatRequest, call: CallT, response: ResponseT) -> ChatResponse:
+        """The non-streamed response in gearshift's form; any exception means it could not be read."""
+
+    @abstractmethod
+    async def _open_stream(self, client: ClientT, call: CallT) -> SDKStream[EventT]:
+        """Make the streamed call."""
+
+    @abstractmethod
+    def _stream_state(self, model: ModelSpec, request: ChatRequest, call: CallT) -> StreamState[EventT]:
+        """A fresh reader for one stream's events."""
+
+    def _resolve_key(self, model: ModelSpec) -> Secret | None:
+        """The key for a new client: required, from `api_key` or else the `api_key_env` variable."""
+        return resolve_api_key(
+            self._api_key, self.api_key_env, provider=self.name, model_id=model.id, required=True
+        )
+
+    def _error_event_kind(self, sdk: ModuleType, exc: Exception) -> ProviderErrorKind | None:
+        """The kind of `exc` if it reports an error event inside an accepted stream, else None.
+
+        For SDKs that raise such an event as a status error carrying the stream's own (2xx) status;
+        the others raise a plain API error, which is a `server` error.
+        """
+        return None
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def _client(self, model: ModelSpec) -> ClientT:
+        sdk = await load_sdk(self._SDK, extra=self._SDK, model_id=model.id)
+
+        def build() -> ClientT:
+            key = self._resolve_key(model)
+            self._used_key = key
+            client: ClientT = getattr(sdk, self._CLIENT)(
+                api_key=key.get_secret_value() if key else self._KEYLESS,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,
+                default_headers=self._headers or None,
+            )
+            return client
+
+        return self._clients.get(build)
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        keys = (self._api_key, self._used_key)
+        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
+
+    def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
+        """Translate an SDK or transport exception; secrets never reach the message."""
+        if isinstance(exc, ProviderError):
+            return exc
+        sdk = import_sdk(self._SDK, extra=self._SDK, model_id=model.id)
+        status: int | None = None
+        retry_after: float | None = None
+        kind: ProviderErrorKind
+        event_kind = self._error_event_kind(sdk, exc)
+        if event_kind is not None:
+            kind = event_kind
+        elif isinstance(exc, sdk.APIStatusError):
+            status = exc.status_code
+            kind = status_kind(exc.status_code)
+            retry_after = parse_retry_after(exc.response.headers)
+        elif isinstance(exc, sdk.APITimeoutError):
+            kind = "timeout"
+        elif isinstance(exc, sdk.APIConnectionError):
+            kind = "connection"
+        elif isinstance(exc, sdk.APIError):
+            kind = "server"  # an error event inside a stream: the server gave up mid-answer
+        else:
+            kind = transport_kind(exc) or "other"
+        if after_output:
+            kind = "stream"
+        return ProviderError(
+            error_text(exc, self._secrets()),
+            model_id=model.id,
+            kind=kind,
+            status_code=status,
+            retry_after=retry_after,
+        )
