@@ -315,3 +315,23 @@ def test_routing_a_bad_value_names_what_was_passed() -> None:
         router.decide(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no messages"):
         router.decide([])
+
+
+async def test_async_with_closes_clients_and_the_log(
+    servers: tuple[LocalOpenAIServer, LocalAnthropicServer], tmp_path: Path
+) -> None:
+    openai_server, anthropic_server = servers
+    log = open_decision_log(tmp_path / "log.db")
+    provider = OpenAIProvider(api_key=OPENAI_KEY, base_url=openai_server.base_url)
+    async with Router(
+        REGISTRY,
+        policy=SignalScorer(),
+        providers=[provider, AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url)],
+        decision_log=log,
+    ) as router:
+        await router.acomplete("hi")
+        client = await provider._client(REGISTRY["small"])
+    assert client.is_closed()
+    with pytest.raises(RuntimeError, match="closed"):
+        log.write({"kind": "late"})
+    assert [r["kind"] for r in read_records(tmp_path / "log.db")] == ["decision", "attempt"]

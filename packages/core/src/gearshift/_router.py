@@ -411,6 +411,22 @@ class Router:
         if self.decision_log is not None:
             self.decision_log.close()
 
+    async def aclose(self) -> None:
+        """Close the providers' SDK clients of the running event loop, then the decision log."""
+        for provider in self.providers.values():
+            aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
+            if aclose is not None:
+                await aclose()
+        self.close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
     def __enter__(self) -> Router:
         return self
 
