@@ -120,7 +120,6 @@ def run_demo(
     if on_progress is not None:
         on_progress(sum(len(t) for t in tables.values()))
     cheapest, strongest = routellm_models()
-    log_path.unlink(missing_ok=True)
     reports = []
     with Router(
         _registry(),
@@ -159,7 +158,10 @@ def run_demo_cli(
 
     if limit is not None and limit <= 0:
         raise InvalidRequestError(f"--limit must be a positive number of prompts, got {limit}")
-    log_path = log_path or default_log_path()
+    if log_path is None:
+        # The demo's own log is replaced on each run; a log the user named is appended to.
+        log_path = default_log_path()
+        log_path.unlink(missing_ok=True)
     console = Console(stderr=True)
     started = time.perf_counter()
     with Progress(
