@@ -45,7 +45,8 @@ from ._messages import (
 )
 from ._models import ModelPrices, ModelRegistry, ModelSpec
 from ._records import Attempt
-from ._router import RoutedResponse, RoutedStream, Router, SyncRoutedStream
+from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
+from ._router import Router
 from ._signals import Signals, extract_signals
 from ._tokens import estimate_request_tokens, estimate_tokens
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer

@@ -22,7 +22,8 @@ from ._decision_log import open_decision_log
 from ._errors import InvalidRequestError
 from ._messages import ChatRequest
 from ._models import ModelRegistry
-from ._router import RoutedResponse, Router
+from ._routed import RoutedResponse
+from ._router import Router
 from .datasets import OutcomeTable, RoutellmDataset, load_routellm, routellm_models
 from .policies import Policy
 from .providers._replay import ReplayProvider

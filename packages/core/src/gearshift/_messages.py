@@ -24,6 +24,7 @@ __all__ = [
     "ContentPart",
     "ImagePart",
     "Message",
+    "RequestLike",
     "Role",
     "StreamDone",
     "StreamEvent",
@@ -34,6 +35,7 @@ __all__ = [
     "ToolChoice",
     "ToolSpec",
     "Usage",
+    "as_request",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -322,3 +324,20 @@ class StreamDone:
 
 
 StreamEvent = TextDelta | ToolCallDelta | StreamDone
+
+
+RequestLike = ChatRequest | str | Sequence[Message]
+"""What the router accepts as a request: a `ChatRequest`, a prompt string, or a list of messages."""
+
+
+def as_request(request: RequestLike) -> ChatRequest:
+    """A `ChatRequest` from a request, a prompt string, or a list of messages."""
+    if isinstance(request, ChatRequest):
+        return request
+    if isinstance(request, str):
+        return ChatRequest(messages=(Message.user(request),))
+    if isinstance(request, (list, tuple)) and all(isinstance(m, Message) for m in request):
+        return ChatRequest(messages=tuple(request))
+    raise InvalidRequestError(
+        f"cannot route a {type(request).__name__}: pass a ChatRequest, a prompt string or a list of Message"
+    )

@@ -12,30 +12,31 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._bridge import iterate_sync, run_sync
+from ._bridge import run_sync
 from ._context import StepContext
 from ._cooldown import CooldownTracker
 from ._decision import Decision
 from ._decision_log import DecisionLog
-from ._errors import AllModelsFailed, ConfigError, InvalidRequestError, ProviderError
+from ._errors import AllModelsFailed, ConfigError, ProviderError
 from ._messages import (
     ChatRequest,
-    ChatResponse,
-    Message,
+    RequestLike,
     StreamDone,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
     Usage,
+    as_request,
 )
 from ._models import ModelRegistry, ModelSpec
 from ._records import Attempt, attempt_record, decision_record
+from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream, aclose_events
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
 from ._tokens import estimate_tokens
 from .policies import Policy, RouteInput
@@ -44,50 +45,7 @@ from .providers import Provider
 if TYPE_CHECKING:
     from ._config import GearshiftConfig
 
-__all__ = ["RoutedResponse", "RoutedStream", "Router", "SyncRoutedStream", "as_request"]
-
-RequestLike = ChatRequest | str | Sequence[Message]
-
-
-def as_request(request: RequestLike) -> ChatRequest:
-    """A `ChatRequest` from a request, a prompt string, or a list of messages."""
-    if isinstance(request, ChatRequest):
-        return request
-    if isinstance(request, str):
-        return ChatRequest(messages=(Message.user(request),))
-    if isinstance(request, (list, tuple)) and all(isinstance(m, Message) for m in request):
-        return ChatRequest(messages=tuple(request))
-    raise InvalidRequestError(
-        f"cannot route a {type(request).__name__}: pass a ChatRequest, a prompt string or a list of Message"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RoutedResponse:
-    """A routed call's answer, with the decision behind it and every attempt it took."""
-
-    response: ChatResponse
-    decision: Decision
-    attempts: tuple[Attempt, ...]
-    request_id: str
-
-    @property
-    def model_id(self) -> str:
-        """The model that actually answered (differs from `decision.model` after a fallback)."""
-        return self.response.model_id
-
-    @property
-    def cost_usd(self) -> float:
-        """What the whole call cost, failed attempts included."""
-        return sum(a.cost_usd for a in self.attempts)
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens over all attempts."""
-        total = Usage()
-        for attempt in self.attempts:
-            total = total + attempt.usage
-        return total
+__all__ = ["Router"]
 
 
 @dataclass(slots=True)
@@ -247,7 +205,7 @@ class Router:
         `ProviderError(kind="stream")`, since the caller has already seen part of an answer.
         """
         call = self._plan(as_request(request), context or StepContext())
-        return RoutedStream(call, self._stream(call))
+        return RoutedStream(call.decision, call.request_id, self._stream(call))
 
     def stream(self, request: RequestLike, context: StepContext | None = None) -> SyncRoutedStream:
         """`astream` for synchronous callers."""
@@ -267,13 +225,13 @@ class Router:
                         "the stream ended before any event", model_id=spec.id, kind="stream"
                     ) from None
             except ProviderError as error:
-                await _aclose(events)
+                await aclose_events(events)
                 self._failed(call, attempts, errors, spec, error, started, streamed=True)
                 if not error.allows_fallback:
                     raise
                 continue
             except asyncio.CancelledError:
-                await _aclose(events)
+                await aclose_events(events)
                 self._cancelled(call, attempts, spec, started, output="", streamed=True)
                 raise
             # The caller sees this model's output from here on: no more fallback.
@@ -309,7 +267,7 @@ class Router:
                     self._cancelled(call, attempts, spec, started, output="".join(output), streamed=True)
                 raise
             finally:
-                await _aclose(events)
+                await aclose_events(events)
         raise _all_failed(call, errors)
 
     # -- bookkeeping ----------------------------------------------------------------------------
@@ -445,66 +403,3 @@ def _all_failed(call: _Call, errors: list[ProviderError]) -> AllModelsFailed:
 
 def _delta_text(delta: ToolCallDelta) -> str:
     return (delta.name or "") + delta.arguments
-
-
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-class RoutedStream:
-    """One routed streaming call: iterate it for `StreamEvent`s; `StreamDone` comes last.
-
-    `decision` is known before the first event; `result` (the `RoutedResponse`, with every attempt)
-    once the stream has finished.
-    """
-
-    def __init__(self, call: _Call, events: AsyncIterator[StreamEvent | RoutedResponse]) -> None:
-        self.decision = call.decision
-        self.request_id = call.request_id
-        self.result: RoutedResponse | None = None
-        self._events = events
-
-    def __aiter__(self) -> RoutedStream:
-        return self
-
-    async def __anext__(self) -> StreamEvent:
-        item = await self._events.__anext__()
-        if isinstance(item, RoutedResponse):
-            self.result = item
-            await _aclose(self._events)  # type: ignore[arg-type]
-            raise StopAsyncIteration
-        return item
-
-    async def aclose(self) -> None:
-        """Stop the stream early; the attempt is recorded as cancelled."""
-        await _aclose(self._events)  # type: ignore[arg-type]
-
-
-class SyncRoutedStream:
-    """A `RoutedStream` for synchronous callers (iterates through the sync bridge)."""
-
-    def __init__(self, stream: RoutedStream) -> None:
-        self._stream = stream
-        self._events = iterate_sync(stream)
-
-    @property
-    def decision(self) -> Decision:
-        """The routing decision, known before the first event."""
-        return self._stream.decision
-
-    @property
-    def result(self) -> RoutedResponse | None:
-        """The routed response once the stream has finished."""
-        return self._stream.result
-
-    def __iter__(self) -> SyncRoutedStream:
-        return self
-
-    def __next__(self) -> StreamEvent:
-        return next(self._events)
-
-    def close(self) -> None:
-        """Stop the stream early."""
-        self._events.close()  # type: ignore[attr-defined]
