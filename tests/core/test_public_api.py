@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import importlib.metadata
+import inspect
 import subprocess
 import sys
 
