@@ -33,10 +33,15 @@ class ModelPrices(BaseModel):
 
     def cost(self, usage: Usage) -> float:
         """The cost in dollars of a call with this usage."""
+        return self._cost(usage.input_tokens, usage.cache_read_tokens, usage.output_tokens)
+
+    def _cost(self, input_tokens: int, cache_read_tokens: int, output_tokens: int) -> float:
+        # Shared by `cost` and `ModelSpec.estimate_cost`, which is on every routing decision and need
+        # not build a `Usage` for it.
         cache_read = self.input if self.cache_read is None else self.cache_read
-        uncached = max(usage.input_tokens - usage.cache_read_tokens, 0)
+        uncached = max(input_tokens - cache_read_tokens, 0)
         return (
-            uncached * self.input + usage.cache_read_tokens * cache_read + usage.output_tokens * self.output
+            uncached * self.input + cache_read_tokens * cache_read + output_tokens * self.output
         ) / 1_000_000
 
 
@@ -64,7 +69,7 @@ class ModelSpec(BaseModel):
 
     def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
         """The cost in dollars of a call of this size."""
-        return self.prices.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        return self.prices._cost(input_tokens, 0, output_tokens)
 
 
 class ModelRegistry:
@@ -80,6 +85,9 @@ class ModelRegistry:
         if not by_id:
             raise ConfigError("the registry needs at least one model", key="models")
         self._by_id = by_id
+        # Built once: eligibility returns this very tuple when every model fits, so that a policy can
+        # recognise the candidates it has already worked on by identity.
+        self._models = tuple(by_id.values())
 
     @classmethod
     def from_dicts(cls, rows: Iterable[Mapping[str, Any]], *, source: str = "<python>") -> ModelRegistry:

@@ -31,19 +31,18 @@ def route_input(
     """Everything a policy looks at: signals, eligible candidates and size estimates."""
     signals = extract_signals(request, context)
     # signals.prompt_tokens already counts every message; only the tool definitions are left to add.
-    input_tokens = signals.prompt_tokens + tool_tokens(request.tools)
+    input_tokens = signals.prompt_tokens + (tool_tokens(request.tools) if request.tools else 0)
     output_tokens = request.max_tokens if request.max_tokens is not None else default_output_tokens
     candidates = eligible_models(
-        registry, request, context, input_tokens=input_tokens, output_tokens=output_tokens
-    )
-    return RouteInput(
-        request=request,
-        context=context,
-        signals=signals,
-        candidates=candidates,
+        registry,
+        request,
+        context,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        has_images=signals.has_images,
     )
+    # Positional, in the order of the fields (named alike): keywords cost more on every decision.
+    return RouteInput(request, context, signals, candidates, input_tokens, output_tokens)
 
 
 def decide(

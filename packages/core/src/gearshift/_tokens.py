@@ -22,6 +22,7 @@ __all__ = [
     "estimate_request_tokens",
     "estimate_tokens",
     "message_tokens",
+    "messages_tokens",
     "tool_spec_tokens",
     "tool_tokens",
 ]
@@ -35,29 +36,34 @@ _SAMPLE_WINDOWS = 4
 _WINDOW_CHARS = 1024
 _EXACT_UP_TO = _SAMPLE_WINDOWS * _WINDOW_CHARS
 
-# ASCII fast path: the same count as `_PIECES`, from bytes.translate/count/split, which run in C.
+# ASCII fast path: the same count as `_PIECES`, from bytes.translate/replace/count, which run in C.
 _LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _NOT_SYMBOLS = _LETTERS + b"0123456789" + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # \s in ASCII
 _LETTER_RUNS = bytes(97 if b in _LETTERS else 32 for b in range(256))
 _DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-_SHORT = 48  # below this, one regex pass is cheaper than three translations
-
-
-def _run_pieces(runs: bytes, mark: bytes, size: int) -> int:
-    """Pieces of at most `size` in the runs of `mark` (runs are separated by spaces)."""
-    count = runs.count(b" " + mark)
-    if mark * (size + 1) in runs:  # rare long runs split into (n - 1) // size more pieces
-        count += sum((n - 1) // size for n in map(len, runs.split()) if n > size)
-    return count
+# A run splits into pieces of 8 letters or 3 digits: a space after every full piece makes each piece a
+# run of its own, so that the pieces are counted as run starts, without splitting into a list.
+_LETTER_PIECE, _LETTER_PIECE_END = b"a" * 8, b"a" * 8 + b" "
+_LONG_LETTER_RUN = b"a" * 9
+_DIGIT_PIECE, _DIGIT_PIECE_END = b"0" * 3, b"0" * 3 + b" "
+_SHORT = 24  # below this, one regex pass is cheaper than the translations
 
 
 def _count(text: str) -> int:
     if len(text) >= _SHORT and text.isascii():
         data = text.encode("ascii")
         symbols = len(data.translate(None, _NOT_SYMBOLS))
-        letters = _run_pieces(b" " + data.translate(_LETTER_RUNS), b"a", 8)
-        digits = _run_pieces(b" " + data.translate(_DIGIT_RUNS), b"0", 3)
-        return symbols + letters + digits
+        letters = data.translate(_LETTER_RUNS)
+        # replace() scans the text twice (once to size the result), and a repetitive pattern makes
+        # that scan slow: one scan first tells whether any word is long enough to split at all.
+        if letters.find(_LONG_LETTER_RUN) >= 0:
+            letters = letters.replace(_LETTER_PIECE, _LETTER_PIECE_END)
+        digits = data.translate(_DIGIT_RUNS).replace(_DIGIT_PIECE, _DIGIT_PIECE_END)
+        # Letter runs are counted by their starts (after a space, or at the start of the text); digit
+        # runs by their ends, as b"0 " is the quicker search in a text of mostly spaces.
+        letter_pieces = letters.count(b" a") + (letters[0] == 97)
+        digit_pieces = digits.count(b"0 ") + (digits[-1] == 48)
+        return symbols + letter_pieces + digit_pieces
     return len(_PIECES.findall(text))
 
 
@@ -67,7 +73,7 @@ def estimate_tokens(text: str) -> int:
         return 0
     size = len(text)
     if size <= _EXACT_UP_TO:
-        return max(1, _count(text))
+        return _count(text) or 1
     stride = (size - _WINDOW_CHARS) // (_SAMPLE_WINDOWS - 1)
     sampled = sum(
         _count(text[start : start + _WINDOW_CHARS]) for start in range(0, stride * _SAMPLE_WINDOWS, stride)
@@ -77,12 +83,55 @@ def estimate_tokens(text: str) -> int:
 
 def message_tokens(message: Message) -> int:
     """Estimated tokens of one message: its text, images and tool calls, plus the chat template's overhead."""
-    tokens = _MESSAGE_OVERHEAD + estimate_tokens(message.text)
-    if not isinstance(message.content, str):
-        tokens += _IMAGE_TOKENS * sum(isinstance(part, ImagePart) for part in message.content)
+    content = message.content
+    if isinstance(content, str):
+        tokens = _MESSAGE_OVERHEAD + estimate_tokens(content)
+    else:
+        tokens = _MESSAGE_OVERHEAD + estimate_tokens(message.text)
+        tokens += _IMAGE_TOKENS * sum(isinstance(part, ImagePart) for part in content)
     for call in message.tool_calls:
         tokens += estimate_tokens(call.name) + estimate_tokens(call.arguments) + _MESSAGE_OVERHEAD
     return tokens
+
+
+def messages_tokens(messages: Iterable[Message]) -> int:
+    """`sum(map(message_tokens, messages))`, with the texts of all the messages counted in one pass.
+
+    A conversation is many short texts (turns, tool results, tool-call names and arguments), and
+    counting each one costs more in calls than in counting: see `_texts_tokens`.
+    """
+    tokens = 0
+    texts: list[str] = []
+    for message in messages:
+        content = message.content
+        if not isinstance(content, str):
+            tokens += message_tokens(message)  # images: rare enough to take the plain path
+            continue
+        tokens += _MESSAGE_OVERHEAD
+        texts.append(content)
+        for call in message.tool_calls:
+            tokens += _MESSAGE_OVERHEAD
+            texts.append(call.name)
+            texts.append(call.arguments)
+    return tokens + _texts_tokens(texts)
+
+
+def _texts_tokens(texts: list[str]) -> int:
+    """`sum(map(estimate_tokens, texts))`, counting the texts joined by newlines.
+
+    No piece spans whitespace, so the pieces of texts joined by newlines are the sum of their pieces.
+    Only the texts `estimate_tokens` treats apart are estimated one by one: long ones (sampled) and
+    non-ASCII ones (kept off the ASCII fast path of the others). A blank text has no pieces but
+    counts 1, as `estimate_tokens` never says 0 for a non-empty text.
+    """
+    if len(texts) == 1:
+        return estimate_tokens(texts[0])  # nothing to join (a system prompt before the user's turn)
+    apart = 0
+    if max(map(len, texts), default=0) > _EXACT_UP_TO or not all(map(str.isascii, texts)):
+        alone = [text for text in texts if len(text) > _EXACT_UP_TO or not text.isascii()]
+        apart = sum(map(estimate_tokens, alone))
+        texts = [text for text in texts if len(text) <= _EXACT_UP_TO and text.isascii()]
+    return apart + _count("\n".join(texts)) + sum(map(str.isspace, texts))
 
 
 def tool_tokens(tools: Iterable[ToolSpec]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -20,13 +21,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .._context import StepType
 from .._decision import Decision
 from .._errors import ConfigError
+from .._models import ModelSpec
 from .._signals import TASKS, Signals
-from ._protocol import RouteInput, make_decision
+from ._protocol import RouteInput, fallback_chain, make_decision
 
 __all__ = ["ScorerConfig", "SignalScorer"]
 
 # A strength below this is not worth naming in the reasons.
 _NOTABLE = 0.25
+# Looked up once: reading an enum member off its class costs an attribute lookup through the metaclass.
+_OBSERVE = StepType.OBSERVE
+# How a task reads in the reasons ("tool use task"); formatted once rather than per decision.
+_TASK_NOTES = {task: f"{task.replace('_', ' ')} task" for task in TASKS}
+# Distinct candidate sets seen by one scorer stay few (the registry and the caller's hints decide them);
+# past this many, the cache starts over rather than grow.
+_MAX_SLATES = 64
 
 
 def _default_step_bias() -> dict[StepType, float]:
@@ -157,6 +166,24 @@ class ScorerConfig(BaseModel):
         return knots[index] + (knots[index + 1] - knots[index]) * (position - index)
 
 
+@dataclass(frozen=True, slots=True)
+class _Slate:
+    """What a decision needs from one candidates tuple, worked out once per tuple.
+
+    `tiers` are `RouteInput.tiers`; `picks[i]` is the cheapest candidate of `tiers[i]`, with its
+    fallback chain and its reason at the same index; `cuts` and `bands` are the difficulty cut points
+    between those tiers and how the reasons word them.
+    """
+
+    candidates: tuple[ModelSpec, ...]
+    tiers: tuple[int, ...]
+    cuts: tuple[float, ...]
+    bands: str
+    picks: tuple[ModelSpec, ...]
+    fallbacks: tuple[tuple[str, ...], ...]
+    pick_reasons: tuple[str, ...]
+
+
 class SignalScorer:
     """The zero-training policy: a difficulty score over the signals, cut into tiers.
 
@@ -169,7 +196,10 @@ class SignalScorer:
         self.config = config if config is not None else ScorerConfig()
         config = self.config
         self._length_span = math.log(config.length_ceiling_tokens / config.length_floor_tokens)
-        self._bands: dict[tuple[int, ...], tuple[tuple[float, ...], str]] = {}
+        # Keyed by the ids of the candidate specs (hashing the specs themselves is slow), and checked
+        # against the candidates on a hit, so that a reused id can never return another set's slate.
+        self._slates: dict[tuple[int, ...], _Slate] = {}
+        self._last_slate: _Slate | None = None
 
     def __repr__(self) -> str:
         return f"SignalScorer({self.config!r})"
@@ -177,11 +207,16 @@ class SignalScorer:
     def components(self, signals: Signals) -> dict[str, float]:
         """Each weighted component of the difficulty, by name."""
         config = self.config
+        tokens = signals.prompt_tokens
+        # Prompts up to the floor (most of them) add nothing for their length: no logarithm to take.
+        length = 0.0
+        if tokens > config.length_floor_tokens:
+            length = min(math.log(tokens / config.length_floor_tokens) / self._length_span, 1.0)
         return {
             "code": config.code_weight * signals.code,
             "math": config.math_weight * signals.math,
             "reasoning": config.reasoning_weight * signals.reasoning,
-            "length": config.length_weight * self._length_share(signals.prompt_tokens),
+            "length": config.length_weight * length,
             "json": config.json_weight if signals.needs_json else 0.0,
             "task": config.task_bias.get(signals.task, 0.0),
             "step": config.step_bias.get(signals.step_type, 0.0),
@@ -196,32 +231,39 @@ class SignalScorer:
         signals = route.signals
         scores = self.components(signals)
         difficulty = min(max(sum(scores.values()), 0.0), 1.0)
-        tiers = route.tiers
-        cuts, bands = self._tier_bands(tiers)
-        base = bisect_right(cuts, difficulty)
+        slate = self._last_slate
+        if slate is None or slate.candidates is not route.candidates:
+            slate = self._slate(route)
+        tiers = slate.tiers
+        base = bisect_right(slate.cuts, difficulty)
         escalations = self._escalations(signals)
         chosen = min(base + len(escalations), len(tiers) - 1)
 
         reasons = [_content_reason(signals)]
-        if signals.step_type is StepType.OBSERVE and chosen == 0:
+        step_bias = scores["step"]
+        if signals.step_type is _OBSERVE and chosen == 0:
             reading = " reading a tool result" if signals.task == "tool_use" else ""
             reasons.append(f"observe step{reading}: cheapest tier is enough")
-        elif scores["step"]:
-            bias = scores["step"]
-            reasons.append(
-                f"{signals.step_type.value} step: leaning {'up' if bias > 0 else 'down'} ({bias:+.2f})"
-            )
-        reasons.append(f"difficulty {difficulty:.2f} -> tier {tiers[base]}{bands}")
+        elif step_bias:
+            lean = "up" if step_bias > 0 else "down"
+            reasons.append(f"{signals.step_type.value} step: leaning {lean} ({step_bias:+.2f})")
+        reasons.append(f"difficulty {difficulty:.2f} -> tier {tiers[base]}{slate.bands}")
         for index, why in enumerate(escalations):
             if base + index < chosen:
                 reasons.append(f"{why}: escalating one tier")
             else:
                 reasons.append(f"{why}: already at the top eligible tier ({tiers[-1]})")
-        model = route.cheapest_in_tier(tiers[chosen])
-        reasons.append(f"cheapest eligible model of tier {model.tier}: {model.id}")
+        reasons.append(slate.pick_reasons[chosen])
         scores["difficulty"] = difficulty
         scores["escalation"] = float(chosen - base)
-        return make_decision(route, model, policy=self.name, reasons=reasons, scores=scores)
+        return make_decision(
+            route,
+            slate.picks[chosen],
+            policy=self.name,
+            reasons=reasons,
+            scores=scores,
+            fallbacks=slate.fallbacks[chosen],
+        )
 
     def _escalations(self, signals: Signals) -> list[str]:
         """Why the step must go above the tier its difficulty gives: a tool error streak, a loop."""
@@ -233,34 +275,55 @@ class SignalScorer:
             escalations.append(f"repeated identical tool call (loop suspected: {calls} in a row)")
         return escalations
 
-    def _length_share(self, tokens: int) -> float:
-        if tokens <= self.config.length_floor_tokens:
-            return 0.0
-        return min(math.log(tokens / self.config.length_floor_tokens) / self._length_span, 1.0)
-
-    def _tier_bands(self, tiers: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
-        # Few distinct tier sets occur in a process: keep their cut points and how the reasons word them.
-        bands = self._bands.get(tiers)
-        if bands is None:
+    def _slate(self, route: RouteInput) -> _Slate:
+        # The same few candidate sets come back request after request: their tiers, picks, fallback
+        # chains and cut points are worked out once instead of on every decision. The last one used is
+        # also checked first, by identity (`decide`): when every model fits, eligibility returns the
+        # registry's own tuple, so the usual request needs no key at all.
+        candidates = route.candidates
+        key = tuple(map(id, candidates))
+        slate = self._slates.get(key)
+        if slate is None or slate.candidates != candidates:
+            tiers = route.tiers
             cuts = self.config.cut_points(len(tiers))
             if len(tiers) == 1:
-                text = " (the only eligible tier)"
+                bands = " (the only eligible tier)"
             else:
                 points = ", ".join(f"{cut:.2f}" for cut in cuts)
-                text = f" of {', '.join(map(str, tiers))} (cut points {points})"
-            bands = self._bands[tiers] = (cuts, text)
-        return bands
+                bands = f" of {', '.join(map(str, tiers))} (cut points {points})"
+            picks = tuple(route.cheapest_in_tier(tier) for tier in tiers)
+            slate = _Slate(
+                candidates=candidates,
+                tiers=tiers,
+                cuts=cuts,
+                bands=bands,
+                picks=picks,
+                fallbacks=tuple(fallback_chain(candidates, pick) for pick in picks),
+                pick_reasons=tuple(f"cheapest eligible model of tier {m.tier}: {m.id}" for m in picks),
+            )
+            if len(self._slates) >= _MAX_SLATES:
+                self._slates.clear()
+            self._slates[key] = slate
+        self._last_slate = slate
+        return slate
 
 
 def _content_reason(signals: Signals) -> str:
-    strengths = (("code", signals.code), ("math", signals.math), ("reasoning", signals.reasoning))
-    notable = [f"{name} ({strength:.2f})" for name, strength in strengths if strength >= _NOTABLE]
+    notable = []
+    if signals.code >= _NOTABLE:
+        notable.append(f"code ({signals.code:.2f})")
+    if signals.math >= _NOTABLE:
+        notable.append(f"math ({signals.math:.2f})")
+    if signals.reasoning >= _NOTABLE:
+        notable.append(f"reasoning ({signals.reasoning:.2f})")
     markers = f"{_join(notable)} markers" if notable else "no code, math or reasoning markers"
     tokens = f"{signals.prompt_tokens:,}"
-    notes = [] if signals.task == "chat" else [f"{signals.task.replace('_', ' ')} task"]
-    if signals.has_tools:
-        notes.append("tool schemas not counted")
-    extra = f" ({', '.join(notes)})" if notes else ""
+    task = signals.task
+    if task == "chat":
+        extra = " (tool schemas not counted)" if signals.has_tools else ""
+    else:
+        note = _TASK_NOTES.get(task) or f"{task.replace('_', ' ')} task"
+        extra = f" ({note}, tool schemas not counted)" if signals.has_tools else f" ({note})"
     return f"{markers} in {_article(tokens)} {tokens}-token prompt{extra}"
 
 
@@ -270,5 +333,5 @@ def _join(items: list[str]) -> str:
 
 def _article(number: str) -> str:
     # Said aloud: "an 8-token", "an 11-token", "an 18,000-token"; but "a 110-token", "a 1,100-token".
-    group = number.split(",")[0]
+    group = number.partition(",")[0]
     return "an" if group[0] == "8" or group in ("11", "18") else "a"
