@@ -131,3 +131,16 @@ def test_demo_replays_real_outcomes_and_reports(tmp_path: Path) -> None:
 def test_demo_refuses_a_non_positive_limit(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--limit", "0", "--no-progress"]) == 2
     assert "--limit" in capsys.readouterr().err
+
+
+def test_the_demo_total_weights_each_dataset_by_its_requests() -> None:
+    from gearshift._demo import DatasetReport, _combined
+
+    small = DatasetReport("a", 100, {"w": 1.0, "s": 0.0}, 0.5, 0.9, 0.4, 1.0, 10.0)
+    large = DatasetReport("b", 300, {"w": 0.5, "s": 0.5}, 0.7, 0.8, 0.6, 3.0, 20.0)
+    total = _combined([small, large])
+    assert total.requests == 400
+    assert total.share == pytest.approx({"s": 0.375, "w": 0.625})
+    assert total.quality == pytest.approx(0.65)
+    assert total.cost_usd == pytest.approx(4.0)
+    assert total.strongest_cost_usd == pytest.approx(30.0)

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,7 +123,7 @@ def run_demo(
     cheapest, strongest = routellm_models()
     reports = []
     with Router(
-        _registry(),
+        ModelRegistry(routellm_models()),
         policy=policy or SignalScorer(),
         providers=[ReplayProvider(OutcomeTable([row for t in tables.values() for row in t]))],
         decision_log=open_decision_log(log_path),
@@ -132,10 +132,6 @@ def run_demo(
             results = asyncio.run(replay_table(router, table, run_id=name, on_done=on_done))
             reports.append(_report(name, table, results, strongest.id, cheapest.id))
     return reports
-
-
-def _registry() -> ModelRegistry:
-    return ModelRegistry(routellm_models())
 
 
 def default_log_path() -> Path:
@@ -203,17 +199,17 @@ def run_demo_cli(
 def _combined(reports: Sequence[DatasetReport]) -> DatasetReport:
     total = sum(r.requests for r in reports)
 
-    def weighted(field: Callable[[DatasetReport], float]) -> float:
-        return sum(field(r) * r.requests for r in reports) / total if total else 0.0
+    def weighted(values: Iterable[float]) -> float:
+        return sum(v * r.requests for v, r in zip(values, reports, strict=True)) / total if total else 0.0
 
-    models = {model for r in reports for model in r.share}
+    models = sorted({model for r in reports for model in r.share})
     return DatasetReport(
         dataset="all",
         requests=total,
-        share={m: weighted(lambda r, m=m: r.share.get(m, 0.0)) for m in sorted(models)},  # type: ignore[misc]
-        quality=weighted(lambda r: r.quality),
-        strongest_quality=weighted(lambda r: r.strongest_quality),
-        cheapest_quality=weighted(lambda r: r.cheapest_quality),
+        share={m: weighted(r.share.get(m, 0.0) for r in reports) for m in models},
+        quality=weighted(r.quality for r in reports),
+        strongest_quality=weighted(r.strongest_quality for r in reports),
+        cheapest_quality=weighted(r.cheapest_quality for r in reports),
         cost_usd=sum(r.cost_usd for r in reports),
         strongest_cost_usd=sum(r.strongest_cost_usd for r in reports),
     )

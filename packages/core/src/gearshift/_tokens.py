@@ -150,4 +150,4 @@ def tool_spec_tokens(tool: ToolSpec) -> int:
 
 def estimate_request_tokens(request: ChatRequest) -> int:
     """Estimated input tokens of a whole request: messages and the tool schemas sent with it."""
-    return sum(message_tokens(m) for m in request.messages) + tool_tokens(request.tools)
+    return messages_tokens(request.messages) + tool_tokens(request.tools)

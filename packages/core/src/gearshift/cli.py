@@ -104,7 +104,7 @@ def _route(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from ._config import load_config
-    from ._messages import StreamDone, TextDelta, ToolCallDelta
+    from ._messages import StreamDone, TextDelta
     from ._router import Router
     from .providers._factory import missing_keys
 
@@ -128,8 +128,6 @@ def _chat(args: argparse.Namespace) -> int:
         for event in stream:
             if isinstance(event, TextDelta):
                 print(event.text, end="", flush=True)
-            elif isinstance(event, ToolCallDelta):
-                continue
             elif isinstance(event, StreamDone):
                 print()
     result = stream.result
