@@ -87,6 +87,11 @@ class StepContext:
     `step_index` counts model calls in the run so far (0 for the first). `tool_history` lists the
     run's tool calls in order. `budget_left_share` is the share of the run's budget still unspent
     (None when no budget applies); the router fills it from the ledger when one is configured.
+
+    Spend is charged to `agent:<agent_id>`, `run:<run_id>` and every key of `budget_keys` (for
+    example `team:search`), so a run's spend also counts against its agent's and team's limits.
+    `expected_steps` is how many model calls the caller expects the whole run to take; budget pacing
+    divides what is left of the run's budget by the steps still to come.
     """
 
     agent_id: str | None = None
@@ -97,12 +102,28 @@ class StepContext:
     hints: CallerHints = field(default_factory=CallerHints)
     budget_left_share: float | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    budget_keys: tuple[str, ...] = ()
+    expected_steps: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.step_type, StepType):
             object.__setattr__(self, "step_type", StepType.parse(self.step_type))
         if self.step_index < 0:
             raise InvalidRequestError(f"step_index must be >= 0, got {self.step_index}")
+        if self.expected_steps is not None and self.expected_steps <= 0:
+            raise InvalidRequestError(f"expected_steps must be positive, got {self.expected_steps}")
+        if isinstance(self.budget_keys, str):
+            raise InvalidRequestError("budget_keys must be a sequence of keys, not one string")
+        object.__setattr__(self, "budget_keys", tuple(self.budget_keys))
+
+    @property
+    def spend_keys(self) -> tuple[str, ...]:
+        """The ledger keys this step's spend counts against: agent, run, then the caller's keys."""
+        keys = [f"agent:{self.agent_id}"] if self.agent_id else []
+        if self.run_id:
+            keys.append(f"run:{self.run_id}")
+        keys.extend(k for k in self.budget_keys if k not in keys)
+        return tuple(keys)
 
     @property
     def consecutive_tool_errors(self) -> int:

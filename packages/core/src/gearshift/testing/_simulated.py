@@ -6,7 +6,9 @@ The rules, in order:
 1. Tools offered and `tool_choice` is not `none`: a named `tool_choice` calls that tool; `required`
    calls the first tool not called yet in the conversation (else the first), since a forced model
    that keeps calling the same tool would never finish; otherwise, when the last message is the
-   user's, the first tool is called. Arguments come from the tool's JSON schema.
+   user's, the first tool is called. Arguments come from the tool's JSON schema. The simulation
+   never volunteers to call gearshift's injected `escalate` tool: a test that wants a model to
+   escalate scripts it (`Reply(tool_calls=[("escalate", {"reason": ...})])`).
 2. A JSON schema response format: a JSON answer generated from that schema.
 3. The last message is a tool result: a text answer summarizing the tool results.
 4. Otherwise: a text answer that names the model and quotes the start of the last user message.
@@ -38,6 +40,7 @@ __all__ = [
     "words",
 ]
 
+ESCALATE_TOOL_NAME = "escalate"  # the tool gearshift's router offers to models below the top tier
 _MESSAGE_OVERHEAD = 4
 _QUOTE_CHARS = 80
 _RESULT_CHARS = 200
@@ -67,7 +70,7 @@ class Prompt:
 
 def simulate(prompt: Prompt) -> Reply:
     """The simulated model's answer to `prompt` (see the module docstring for the rules)."""
-    names = [name for name, _ in prompt.tools]
+    names = [name for name, _ in prompt.tools if name != ESCALATE_TOOL_NAME]
     last = prompt.turns[-1] if prompt.turns else Turn("user")
     choice = prompt.tool_choice
     if names and choice != "none":

@@ -1,0 +1,121 @@
+"""The storage seam of budgets: what every ledger store (memory, SQLite, Redis) must do atomically.
+
+The `BudgetLedger` turns limits, windows and modes into plain `LimitCheck`s; a store only sums,
+compares and records. Each method is one atomic step against the store, so parallel callers in
+threads, processes or hosts never both pass a check that only one of them fits.
+
+Times are Unix seconds (float). Money is float US dollars; tokens are ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["BudgetStore", "KeyUsage", "LimitCheck", "ReserveResult", "UsageQuery"]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """One limit a reservation is checked against.
+
+    `key` is the spend key it sums (`agent:researcher`), `since` the start of its window (0.0 for a
+    lifetime limit). A reservation fits when, for every check with `enforce=True`, the spend recorded
+    at or after `since` plus the live (unexpired) reservations of the key plus the request stays at
+    or under `max_usd` and `max_tokens` (a `None` cap is not checked). Checks with `enforce=False`
+    (soft and downgrade limits) never refuse; the store only reports their usage.
+    """
+
+    limit_name: str
+    key: str
+    since: float
+    max_usd: float | None
+    max_tokens: int | None
+    enforce: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    """Ask for a key's spend since a time, and its live reservations."""
+
+    key: str
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUsage:
+    """A key's spend since a window start and its live reservations, as the store saw them."""
+
+    key: str
+    since: float
+    spent_usd: float
+    spent_tokens: int
+    reserved_usd: float
+    reserved_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    """The outcome of `BudgetStore.reserve`.
+
+    `usage[i]` is the usage of `checks[i]` before this reservation (whether or not it was made).
+    `refused_by` is the first enforced check the request did not fit; then nothing was recorded.
+    """
+
+    ok: bool
+    usage: tuple[KeyUsage, ...]
+    refused_by: LimitCheck | None = None
+
+
+@runtime_checkable
+class BudgetStore(Protocol):
+    """Where spend and reservations live. Every method is atomic on its own."""
+
+    @property
+    def url(self) -> str:
+        """Where the store is, with any password removed (`memory://`, `sqlite:///...`, `redis://...`)."""
+        ...
+
+    async def reserve(
+        self,
+        reservation_id: str,
+        keys: Sequence[str],
+        usd: float,
+        tokens: int,
+        checks: Sequence[LimitCheck],
+        *,
+        now: float,
+        expires_at: float,
+    ) -> ReserveResult:
+        """In one atomic step: forget expired reservations, check every enforced check, and if all fit,
+        record a reservation of (`usd`, `tokens`) against every key of `keys` until `expires_at`."""
+        ...
+
+    async def commit(
+        self, reservation_id: str, keys: Sequence[str], usd: float, tokens: int, *, now: float
+    ) -> None:
+        """In one atomic step: record a spend of (`usd`, `tokens`) at `now` against every key and drop
+        the reservation. The spend is recorded even if the reservation already expired (a late commit
+        must not lose money). Committing the same `reservation_id` twice records it once."""
+        ...
+
+    async def release(self, reservation_id: str) -> None:
+        """Drop a reservation without recording spend (the call failed or was cancelled). Idempotent."""
+        ...
+
+    async def usage(self, queries: Sequence[UsageQuery], *, now: float) -> tuple[KeyUsage, ...]:
+        """Each query's spend since its window start and live reservations, read in one snapshot."""
+        ...
+
+    async def keys(self) -> tuple[str, ...]:
+        """Every key with recorded spend or a live reservation, sorted."""
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Forget a key's spend and reservations."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and files. Idempotent."""
+        ...
