@@ -177,6 +177,14 @@ class RoutingConfig(BaseModel):
         default=False,
         description="When every model at or above the chosen tier failed, also try weaker ones.",
     )
+    self_escalation: bool = Field(
+        default=False,
+        description="Offer models below the top tier an `escalate` tool that hands the step to a "
+        "stronger model; the caller sees one answer.",
+    )
+    max_escalations: int = Field(
+        default=2, ge=0, description="The most hand-overs to stronger models in one call."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RoutingConfig:

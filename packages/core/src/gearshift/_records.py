@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._context import StepContext
 from ._decision import Decision
 from ._errors import ProviderError
 from ._messages import ChatRequest, Usage
 
-__all__ = ["Attempt", "attempt_record", "decision_record"]
+if TYPE_CHECKING:
+    from ._routed import Escalation
+
+__all__ = ["Attempt", "attempt_record", "decision_record", "escalation_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,4 +92,18 @@ def attempt_record(*, request_id: str, ts: float, attempt: Attempt, context: Ste
         "error_kind": error.kind if error else None,
         "status_code": error.status_code if error else None,
         "error": str(error) if error else None,
+    }
+
+
+def escalation_record(
+    *, request_id: str, ts: float, escalation: Escalation, context: StepContext
+) -> dict[str, Any]:
+    """The record of one hand-over to a stronger model (self-escalation or a cascade gate)."""
+    return {
+        "kind": "escalation",
+        "ts": ts,
+        "request_id": request_id,
+        "agent_id": context.agent_id,
+        "run_id": context.run_id,
+        **escalation.to_dict(),
     }

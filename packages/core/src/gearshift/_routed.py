@@ -70,12 +70,17 @@ async def aclose_events(events: AsyncIterator[StreamEvent]) -> None:
 class RoutedStream:
     """One routed streaming call: iterate it for `StreamEvent`s; `StreamDone` comes last.
 
-    `decision` is known before the first event; `result` (the `RoutedResponse`, with every attempt)
-    once the stream has finished.
+    `decision` is known before the first event when the router keeps no budget; with a budget ledger
+    the router reads the ledger first, so `decision` is None until iteration has started.
+    `result` (the `RoutedResponse`, with every attempt and escalation) is set once the stream has
+    finished; after an escalation `result.decision` is the decision that produced the answer.
     """
 
     def __init__(
-        self, decision: Decision, request_id: str, events: AsyncIterator[StreamEvent | RoutedResponse]
+        self,
+        decision: Decision | None,
+        request_id: str | None,
+        events: AsyncIterator[StreamEvent | RoutedResponse | Decision],
     ) -> None:
         self.decision = decision
         self.request_id = request_id
@@ -87,10 +92,15 @@ class RoutedStream:
 
     async def __anext__(self) -> StreamEvent:
         item = await self._events.__anext__()
+        if isinstance(item, Decision):  # a budgeted stream decides once iteration starts
+            self.decision = item
+            item = await self._events.__anext__()
         if isinstance(item, RoutedResponse):
             self.result = item
+            self.request_id = item.request_id
             await aclose_events(self._events)  # type: ignore[arg-type]
             raise StopAsyncIteration
+        assert not isinstance(item, Decision)  # only the first item may be a decision
         return item
 
     async def aclose(self) -> None:
@@ -106,8 +116,8 @@ class SyncRoutedStream:
         self._events = iterate_sync(stream)
 
     @property
-    def decision(self) -> Decision:
-        """The routing decision, known before the first event."""
+    def decision(self) -> Decision | None:
+        """The routing decision (see `RoutedStream.decision` for when it is known)."""
         return self._stream.decision
 
     @property

@@ -1,64 +1,48 @@
-"""The router: decide, call the provider, fall back, record every attempt.
+"""The router: decide, call the provider, fall back, escalate, keep the budget, record every attempt.
 
 `Router` is the only part of the core that awaits providers. Decisions come from the pure pipeline in
-`_routing`; which model to try next after a failure comes from the decision's chain and the
-`CooldownTracker`. Every decision and every attempt (failed, cancelled and streamed ones included)
-becomes a record in the decision log when one is configured, and is returned to the caller in
-`RoutedResponse.attempts`.
+`_routing` (fitted to the budget by `_budget_fit`); `ChainRun` (`_chain`) carries a decision out along
+its fallback chain with budget reservations; `ReviewLoop` (`_review`) hands an answer to a stronger
+model when the answering model asked to escalate or a cascade's gate rejected it. Every decision,
+attempt and escalation becomes a record in the decision log when one is configured, and is returned
+to the caller in the `RoutedResponse`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._bridge import run_sync
+from ._budget_fit import fit_to_allowance
+from ._chain import ChainRun
 from ._context import StepContext
 from ._cooldown import CooldownTracker
 from ._decision import Decision
 from ._decision_log import DecisionLog
-from ._errors import AllModelsFailed, ConfigError, ProviderError
-from ._messages import (
-    ChatRequest,
-    RequestLike,
-    StreamDone,
-    StreamEvent,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
-    as_request,
-)
-from ._models import ModelRegistry, ModelSpec
-from ._records import Attempt, attempt_record, decision_record
-from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream, aclose_events
+from ._errors import ConfigError
+from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
+from ._models import ModelRegistry
+from ._records import decision_record, escalation_record
+from ._review import ReviewLoop
+from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
-from ._tokens import estimate_tokens
-from .policies import Policy, RouteInput
+from ._self_escalation import offer_escalation
+from .policies import Policy
 from .providers import Provider
 
 if TYPE_CHECKING:
     from ._config import GearshiftConfig
+    from .budgets import Allowance, BudgetLedger
+    from .cascades import QualityGate
 
 __all__ = ["Router"]
-
-
-@dataclass(slots=True)
-class _Call:
-    """One routed call in flight."""
-
-    request_id: str
-    request: ChatRequest
-    context: StepContext
-    route: RouteInput
-    decision: Decision
-    chain: tuple[str, ...]
-    skipped: tuple[str, ...] = ()
 
 
 class Router:
@@ -67,6 +51,11 @@ class Router:
     Build one from `gearshift.toml` with `Router.from_config()`, or in Python from a registry, a
     policy and providers keyed by the provider name their models use. Async methods are the real
     ones; `complete` and `stream` run them through gearshift's single sync bridge.
+
+    `budgets` is a `BudgetLedger`: each attempt's estimated cost is reserved against the step's spend
+    keys before the call and the real cost committed after it. `self_escalation` offers models below
+    the top tier an `escalate` tool; `cascade` is a quality gate for cheaper models' answers.
+    `max_escalations` caps the hand-overs of one call.
     """
 
     def __init__(
@@ -79,6 +68,10 @@ class Router:
         cooldowns: CooldownTracker | None = None,
         default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
         fallback_to_lower_tiers: bool = False,
+        budgets: BudgetLedger | None = None,
+        self_escalation: bool = False,
+        cascade: QualityGate | None = None,
+        max_escalations: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -98,10 +91,16 @@ class Router:
             raise ConfigError(
                 f"must be positive, got {default_output_tokens}", key="routing.default_output_tokens"
             )
+        if max_escalations < 0:
+            raise ConfigError(f"must be 0 or more, got {max_escalations}", key="routing.max_escalations")
         self.decision_log = decision_log
         self.cooldowns = cooldowns or CooldownTracker()
         self.default_output_tokens = default_output_tokens
         self.fallback_to_lower_tiers = fallback_to_lower_tiers
+        self.budgets = budgets
+        self.self_escalation = self_escalation
+        self.cascade = cascade
+        self.max_escalations = max_escalations
         self._clock = clock
 
     @classmethod
@@ -136,6 +135,8 @@ class Router:
             cooldowns=CooldownTracker(routing.cooldown_seconds, routing.max_cooldown_seconds),
             default_output_tokens=routing.default_output_tokens,
             fallback_to_lower_tiers=routing.fallback_to_lower_tiers,
+            self_escalation=routing.self_escalation,
+            max_escalations=routing.max_escalations,
         )
 
     def __repr__(self) -> str:
@@ -147,218 +148,177 @@ class Router:
     # -- deciding -------------------------------------------------------------------------------
 
     def decide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
-        """The decision for a request, without calling any model (and without a log record)."""
+        """The decision for a request, without calling any model (and without a log record).
+
+        Pure: it does not read the budget ledger. `adecide` also fits the choice to the budget.
+        """
         return self._plan(as_request(request), context or StepContext(), log=False).decision
 
-    def _plan(self, request: ChatRequest, context: StepContext, *, log: bool = True) -> _Call:
+    async def adecide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
+        """The decision a call would get now, budget included, without calling any model."""
+        run = await self._aplan(as_request(request), context or StepContext(), escalate=False, log=False)
+        return run.decision
+
+    async def _aplan(
+        self,
+        request: ChatRequest,
+        context: StepContext,
+        *,
+        escalate: bool,
+        log: bool = True,
+        request_id: str | None = None,
+    ) -> ChainRun:
+        allowance = await self._allowance(context)
+        if allowance is not None and allowance.left_share is not None:
+            context = replace(context, budget_left_share=allowance.left_share)
+        return self._plan(
+            request, context, allowance=allowance, escalate=escalate, log=log, request_id=request_id
+        )
+
+    async def _allowance(self, context: StepContext) -> Allowance | None:
+        ledger = self.budgets
+        keys = context.spend_keys
+        if ledger is None or not keys or not ledger.applies(keys):
+            return None
+        return await ledger.allowance(
+            keys, step_index=context.step_index, expected_steps=context.expected_steps
+        )
+
+    def _plan(
+        self,
+        request: ChatRequest,
+        context: StepContext,
+        *,
+        allowance: Allowance | None = None,
+        escalate: bool = False,
+        log: bool = True,
+        request_id: str | None = None,
+    ) -> ChainRun:
         route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
         decision = self.policy.decide(route)
+        if allowance is not None:
+            decision = fit_to_allowance(route, decision, self.policy, allowance)
         chain = decision.chain
         if self.fallback_to_lower_tiers:
             lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
             chain = (*chain, *lower)
-        call = _Call(uuid.uuid4().hex, request, context, route, decision, chain)
+        sent = None
+        if escalate and any(m.tier > decision.tier for m in route.candidates):
+            sent = offer_escalation(request)
+        run = ChainRun(
+            self,
+            request_id or uuid.uuid4().hex,
+            request,
+            sent or request,
+            context,
+            route,
+            decision,
+            chain,
+            escalation_offered=sent is not None,
+        )
         if log:
-            self._log_decision(call)
-        return call
+            self._log_decision(run)
+        return run
 
     # -- calling --------------------------------------------------------------------------------
 
-    async def acomplete(self, request: RequestLike, context: StepContext | None = None) -> RoutedResponse:
-        """Route the request and return the first model's answer that succeeds along the chain.
+    async def acomplete(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> RoutedResponse:
+        """Route the request and return the first answer that succeeds along the chain.
 
-        Raises `ProviderError` at once for a request the provider refuses as malformed, and
-        `AllModelsFailed` when every model of the chain failed.
+        With self-escalation on (the router's `self_escalation`, or this call's override) a model below
+        the top tier may hand the step to a stronger one; with a `cascade`, a cheaper model's answer
+        that fails its quality gate is escalated. Either way the caller gets one answer, and
+        `RoutedResponse.escalations` says what happened.
+
+        Raises `ProviderError` at once for a request the provider refuses as malformed,
+        `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
+        budget limit refuses the call (nothing is charged for a refused call).
         """
-        call = self._plan(as_request(request), context or StepContext())
-        attempts: list[Attempt] = []
-        errors: list[ProviderError] = []
-        for spec, provider in self._targets(call):
-            started = self._clock()
-            try:
-                response = await provider.complete(spec, call.request)
-            except ProviderError as error:
-                self._failed(call, attempts, errors, spec, error, started)
-                if not error.allows_fallback:
-                    raise
-                continue
-            except asyncio.CancelledError:
-                self._cancelled(call, attempts, spec, started, output="", streamed=False)
-                raise
-            attempt = Attempt(
-                spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started)
-            )
-            self._record(call, attempts, attempt)
-            self.cooldowns.on_success(spec.id)
-            return RoutedResponse(response, call.decision, tuple(attempts), call.request_id)
-        raise _all_failed(call, errors)
+        escalation = ReviewLoop(self, self._escalates(self_escalation))
+        run = await self._aplan(as_request(request), context or StepContext(), escalate=escalation.offer)
+        return await escalation.complete(run)
 
-    def complete(self, request: RequestLike, context: StepContext | None = None) -> RoutedResponse:
+    def complete(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> RoutedResponse:
         """`acomplete` for synchronous callers."""
-        return run_sync(self.acomplete(request, context))
+        return run_sync(self.acomplete(request, context, self_escalation=self_escalation))
 
-    def astream(self, request: RequestLike, context: StepContext | None = None) -> RoutedStream:
+    def astream(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> RoutedStream:
         """Route the request and stream the answer: text and tool-call deltas, then one `StreamDone`.
 
-        The decision is made at once (`RoutedStream.decision`). A model that fails before its first
-        delta is replaced by the next one of the chain; a break after the first delta raises
-        `ProviderError(kind="stream")`, since the caller has already seen part of an answer.
+        Without a budget ledger the decision is made at once (`RoutedStream.decision`); with one, it
+        is made when iteration starts, since the ledger is read first. A model that fails before its
+        first delta is replaced by the next one of the chain; a break after the first delta raises
+        `ProviderError(kind="stream")`, since the caller has already seen part of an answer. When
+        escalation or a cascade may replace a lower-tier model's answer, that model's events are held
+        back until its answer is accepted, so the caller never sees an answer that was replaced.
         """
-        call = self._plan(as_request(request), context or StepContext())
-        return RoutedStream(call.decision, call.request_id, self._stream(call))
+        chat = as_request(request)
+        step = context or StepContext()
+        escalation = ReviewLoop(self, self._escalates(self_escalation))
+        if self.budgets is None:
+            run = self._plan(chat, step, escalate=escalation.offer)
+            return RoutedStream(run.decision, run.request_id, escalation.stream(run))
 
-    def stream(self, request: RequestLike, context: StepContext | None = None) -> SyncRoutedStream:
+        async def planned() -> AsyncIterator[StreamEvent | RoutedResponse | Decision]:
+            first = await self._aplan(chat, step, escalate=escalation.offer)
+            yield first.decision
+            async with aclosing(escalation.stream(first)) as events:
+                async for item in events:
+                    yield item
+
+        return RoutedStream(None, None, planned())
+
+    def stream(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> SyncRoutedStream:
         """`astream` for synchronous callers."""
-        return SyncRoutedStream(self.astream(request, context))
+        return SyncRoutedStream(self.astream(request, context, self_escalation=self_escalation))
 
-    async def _stream(self, call: _Call) -> AsyncIterator[StreamEvent | RoutedResponse]:
-        attempts: list[Attempt] = []
-        errors: list[ProviderError] = []
-        for spec, provider in self._targets(call):
-            started = self._clock()
-            events = provider.stream(spec, call.request)
-            try:
-                try:
-                    event = await events.__anext__()
-                except StopAsyncIteration:
-                    raise ProviderError(
-                        "the stream ended before any event", model_id=spec.id, kind="stream"
-                    ) from None
-            except ProviderError as error:
-                await aclose_events(events)
-                self._failed(call, attempts, errors, spec, error, started, streamed=True)
-                if not error.allows_fallback:
-                    raise
-                continue
-            except asyncio.CancelledError:
-                await aclose_events(events)
-                self._cancelled(call, attempts, spec, started, output="", streamed=True)
-                raise
-            # The caller sees this model's output from here on: no more fallback.
-            output: list[str] = []
-            done = False
-            try:
-                while not isinstance(event, StreamDone):
-                    output.append(event.text if isinstance(event, TextDelta) else _delta_text(event))
-                    yield event
-                    try:
-                        event = await events.__anext__()
-                    except StopAsyncIteration:
-                        raise ProviderError(
-                            "the stream ended without its final event", model_id=spec.id, kind="stream"
-                        ) from None
-                response = event.response
-                attempt = Attempt(
-                    spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started), True
-                )
-                self._record(call, attempts, attempt)
-                self.cooldowns.on_success(spec.id)
-                done = True
-                yield event
-                yield RoutedResponse(response, call.decision, tuple(attempts), call.request_id)
-                return
-            except ProviderError as error:
-                self._failed(
-                    call, attempts, errors, spec, error, started, streamed=True, output="".join(output)
-                )
-                raise
-            except (GeneratorExit, asyncio.CancelledError):
-                if not done:
-                    self._cancelled(call, attempts, spec, started, output="".join(output), streamed=True)
-                raise
-            finally:
-                await aclose_events(events)
-        raise _all_failed(call, errors)
+    def _escalates(self, override: bool | None) -> bool:
+        return self.self_escalation if override is None else override
 
-    # -- bookkeeping ----------------------------------------------------------------------------
+    # -- records --------------------------------------------------------------------------------
 
-    def _targets(self, call: _Call) -> Iterator[tuple[ModelSpec, Provider]]:
-        ready, call.skipped = self.cooldowns.order(call.chain, self._clock())
-        for model_id in ready:
-            spec = self.registry[model_id]
-            yield spec, self.providers[spec.provider]
-
-    def _ms(self, started: float) -> float:
-        return (self._clock() - started) * 1000.0
-
-    def _estimated_usage(self, call: _Call, output: str) -> Usage:
-        return Usage(input_tokens=call.route.input_tokens, output_tokens=estimate_tokens(output))
-
-    def _failed(
-        self,
-        call: _Call,
-        attempts: list[Attempt],
-        errors: list[ProviderError],
-        spec: ModelSpec,
-        error: ProviderError,
-        started: float,
-        *,
-        streamed: bool = False,
-        output: str = "",
-    ) -> None:
-        # A stream that broke after output was produced was billed for it: estimate, never drop it.
-        usage = self._estimated_usage(call, output) if output else Usage()
-        self._record(call, attempts, self._unanswered(spec, started, usage, streamed, error=error))
-        errors.append(error)
-        self.cooldowns.on_failure(error, self._clock())
-
-    def _cancelled(
-        self,
-        call: _Call,
-        attempts: list[Attempt],
-        spec: ModelSpec,
-        started: float,
-        *,
-        output: str,
-        streamed: bool,
-    ) -> None:
-        # The provider may have processed (and billed) the input before the caller gave up.
-        usage = self._estimated_usage(call, output)
-        self._record(call, attempts, self._unanswered(spec, started, usage, streamed, cancelled=True))
-
-    def _unanswered(
-        self,
-        spec: ModelSpec,
-        started: float,
-        usage: Usage,
-        streamed: bool,
-        *,
-        error: ProviderError | None = None,
-        cancelled: bool = False,
-    ) -> Attempt:
-        """An attempt that produced no answer; any usage it has is gearshift's estimate."""
-        return Attempt(
-            spec.id,
-            spec.provider,
-            False,
-            usage,
-            spec.cost(usage),
-            self._ms(started),
-            streamed,
-            error=error,
-            cancelled=cancelled,
-            usage_estimated=usage != Usage(),
-        )
-
-    def _record(self, call: _Call, attempts: list[Attempt], attempt: Attempt) -> None:
-        attempts.append(attempt)
-        if self.decision_log is not None:
-            self.decision_log.write(
-                attempt_record(
-                    request_id=call.request_id, ts=time.time(), attempt=attempt, context=call.context
-                )
-            )
-
-    def _log_decision(self, call: _Call) -> None:
+    def _log_decision(self, run: ChainRun) -> None:
         if self.decision_log is not None:
             self.decision_log.write(
                 decision_record(
-                    request_id=call.request_id,
+                    request_id=run.request_id,
                     ts=time.time(),
-                    decision=call.decision,
-                    context=call.context,
-                    request=call.request,
+                    decision=run.decision,
+                    context=run.context,
+                    request=run.request,
                     include_prompt=self.decision_log.include_prompts,
+                )
+            )
+
+    def _log_escalation(self, run: ChainRun, escalation: Escalation) -> None:
+        if self.decision_log is not None:
+            self.decision_log.write(
+                escalation_record(
+                    request_id=run.request_id, ts=time.time(), escalation=escalation, context=run.context
                 )
             )
 
@@ -370,11 +330,14 @@ class Router:
             self.decision_log.close()
 
     async def aclose(self) -> None:
-        """Close the providers' SDK clients of the running event loop, then the decision log."""
+        """Close the providers' SDK clients of the running event loop, the budget ledger, then the
+        decision log."""
         for provider in self.providers.values():
             aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
             if aclose is not None:
                 await aclose()
+        if self.budgets is not None:
+            await self.budgets.aclose()
         self.close()
 
     async def __aenter__(self) -> Router:
@@ -392,14 +355,3 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _all_failed(call: _Call, errors: list[ProviderError]) -> AllModelsFailed:
-    message = f"all {len(errors)} models tried for this request failed"
-    if call.skipped:
-        message += f" (skipped while cooling down after recent failures: {', '.join(call.skipped)})"
-    return AllModelsFailed(message, errors)
-
-
-def _delta_text(delta: ToolCallDelta) -> str:
-    return (delta.name or "") + delta.arguments

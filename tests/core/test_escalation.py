@@ -1,0 +1,229 @@
+"""Self-escalation and cascade gates in the router, through the real openai SDK and a local server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from gearshift import (
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    StreamDone,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+    read_records,
+)
+from gearshift._decision_log import open_decision_log
+from gearshift._routed import Escalation
+from gearshift.cascades._gate import AnswerCheck, Verdict
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import LocalOpenAIServer, Reply
+
+KEY = "sk-escalation-test-3c1f"
+
+
+def _spec(model_id: str, tier: int, price: float) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        provider="local",
+        model=model_id,
+        tier=tier,
+        prices=ModelPrices(input=price, output=price * 4),
+    )
+
+
+REGISTRY = ModelRegistry([_spec("small", 1, 0.1), _spec("medium", 2, 1.0), _spec("large", 3, 5.0)])
+EASY = "What is the capital of France?"
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "medium", "large"), api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+async def provider(server: LocalOpenAIServer) -> AsyncIterator[OpenAIProvider]:
+    provider = OpenAIProvider(name="local", api_key=KEY, base_url=server.base_url, timeout=5.0)
+    yield provider
+    await provider.aclose()
+
+
+def _router(provider: OpenAIProvider, **options: object) -> Router:
+    return Router(REGISTRY, policy=SignalScorer(), providers=[provider], **options)  # type: ignore[arg-type]
+
+
+def _tools_sent(server: LocalOpenAIServer, model: str) -> list[list[str]]:
+    return [
+        [t["function"]["name"] for t in r.body.get("tools", [])] for r in server.requests if r.model == model
+    ]
+
+
+async def test_a_model_that_escalates_is_replaced_and_the_caller_sees_one_answer(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "this needs a careful proof"})]))
+    router = _router(provider, self_escalation=True)
+
+    result = await router.acomplete(EASY)
+
+    assert result.model_id == "medium"
+    assert result.escalations == (Escalation("small", "medium", "this needs a careful proof", "self"),)
+    assert result.response.tool_calls == ()
+    assert [a.model_id for a in result.attempts] == ["small", "medium"]
+    assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.attempts))
+    assert result.cost_usd > result.response.cost_usd  # the escalated call's cost is counted too
+    assert _tools_sent(server, "small") == [["escalate"]]
+    assert _tools_sent(server, "medium") == [["escalate"]]  # medium can still escalate to large
+
+
+async def test_the_top_tier_is_never_offered_the_tool_and_the_callers_tools_are_kept(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    lookup = ToolSpec(name="lookup", description="Look a word up.")
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "r1"})]))
+    server.script("medium", Reply(tool_calls=[("escalate", {"reason": "r2"})]))
+    router = _router(provider, self_escalation=True)
+    request = ChatRequest(messages=(Message.user(EASY),), tools=(lookup,))
+
+    result = await router.acomplete(request)
+
+    assert [e.to_model for e in result.escalations] == ["medium", "large"]
+    assert _tools_sent(server, "small") == [["lookup", "escalate"]]
+    assert _tools_sent(server, "large") == [["lookup"]]
+    assert [c.name for c in result.response.tool_calls] == ["lookup"]  # large's own answer, untouched
+
+
+@pytest.mark.parametrize(
+    ("request_", "why"),
+    [
+        (ChatRequest(messages=(Message.user(EASY),), tools=(ToolSpec(name="a"),), tool_choice="a"), "pinned"),
+        (
+            ChatRequest(messages=(Message.user(EASY),), tools=(ToolSpec(name="a"),), tool_choice="none"),
+            "none",
+        ),
+        (ChatRequest(messages=(Message.user(EASY),), tools=(ToolSpec(name="escalate"),)), "shadowed"),
+    ],
+)
+async def test_the_tool_is_not_offered_when_the_caller_controls_tools(
+    server: LocalOpenAIServer, provider: OpenAIProvider, request_: ChatRequest, why: str
+) -> None:
+    router = _router(provider, self_escalation=True)
+    await router.acomplete(request_)
+    sent = _tools_sent(server, "small")
+    assert sent == [[t.name for t in request_.tools]], why
+
+
+async def test_self_escalation_is_off_unless_asked_and_can_be_set_per_call(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider)
+    await router.acomplete(EASY)
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "hard"})]))
+    result = await router.acomplete(EASY, self_escalation=True)
+    assert _tools_sent(server, "small") == [[], ["escalate"]]
+    assert result.model_id == "medium"
+
+
+async def test_max_escalations_caps_the_hand_overs(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "r1"})]))
+    router = _router(provider, self_escalation=True, max_escalations=1)
+    result = await router.acomplete(EASY)
+    assert result.model_id == "medium"
+    assert _tools_sent(server, "medium") == [[]]  # no second hand-over was possible, so none offered
+
+
+async def test_a_streamed_escalation_shows_only_the_stronger_models_events(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(text="let me think", tool_calls=[("escalate", {"reason": "too hard"})]))
+    server.script("medium", Reply(text="Paris, from the medium model"))
+    router = _router(provider, self_escalation=True)
+
+    stream = router.astream(EASY)
+    events = [event async for event in stream]
+
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == "Paris, from the medium model"
+    assert not [e for e in events if isinstance(e, ToolCallDelta)]
+    assert isinstance(events[-1], StreamDone)
+    assert stream.result is not None
+    assert stream.result.escalations[0].reason == "too hard"
+    assert [a.model_id for a in stream.result.attempts] == ["small", "medium"]
+    assert all(a.streamed for a in stream.result.attempts)
+
+
+async def test_a_held_back_stream_is_released_when_the_model_does_not_escalate(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider, self_escalation=True)
+    stream = router.astream(EASY)
+    events = [event async for event in stream]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert stream.result is not None and stream.result.model_id == "small"
+    assert stream.result.escalations == ()
+
+
+class _RejectShortAnswers:
+    """A gate for these tests: rejects answers shorter than `min_chars`, and asks a judge once."""
+
+    name = "short"
+
+    def __init__(self, min_chars: int, judge: str | None = None) -> None:
+        self.min_chars = min_chars
+        self.judge = judge
+        self.checked: list[str] = []
+
+    async def check(self, answer: AnswerCheck) -> Verdict:
+        self.checked.append(answer.response.model_id)
+        if self.judge is not None:
+            graded = await answer.ask(self.judge, ChatRequest(messages=(Message.user("grade it"),)))
+            assert graded.model_id == self.judge
+        if len(answer.response.text) < self.min_chars:
+            return Verdict(False, self.name, f"only {len(answer.response.text)} characters")
+        return Verdict(True, self.name)
+
+
+async def test_a_cascade_gate_escalates_a_rejected_answer_and_its_judge_calls_are_counted(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
+) -> None:
+    server.script("small", Reply(text="no"))
+    server.script("medium", Reply(text="Paris is the capital of France."))
+    gate = _RejectShortAnswers(10, judge="large")
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, cascade=gate, decision_log=log)
+
+    result = await router.acomplete(EASY)
+    router.close()
+
+    assert result.model_id == "medium"
+    assert result.escalations == (Escalation("small", "medium", "only 2 characters", "gate:short"),)
+    assert gate.checked == ["small", "medium"]
+    assert [a.model_id for a in result.attempts] == ["small", "large", "medium", "large"]
+    records = list(read_records(tmp_path / "log.jsonl"))
+    kinds = [r["kind"] for r in records]
+    assert kinds.count("escalation") == 1
+    assert {r["request_id"] for r in records} == {result.request_id}
+    escalation = next(r for r in records if r["kind"] == "escalation")
+    assert (escalation["from"], escalation["to"], escalation["source"]) == ("small", "medium", "gate:short")
+    json.dumps(records)  # every record is JSON-ready
+
+
+async def test_the_top_tier_answer_is_not_gated(server: LocalOpenAIServer, provider: OpenAIProvider) -> None:
+    gate = _RejectShortAnswers(10_000)
+    router = _router(provider, cascade=gate, max_escalations=5)
+    result = await router.acomplete(EASY)
+    assert result.model_id == "large"
+    assert gate.checked == ["small", "medium"]
+    assert [e.source for e in result.escalations] == ["gate:short", "gate:short"]
