@@ -1,0 +1,394 @@
+"""`RoutedChatModel`: a LangChain chat model whose every call gearshift routes.
+
+One async implementation does the work (`_acomplete`, `_achunks`); the sync methods run it through
+gearshift's single sync bridge, so LangChain's sync `invoke`, `stream` and `batch` share the event
+loop, the SDK clients and the code path of the async ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from gearshift import (
+    BudgetExceeded,
+    CallerHints,
+    ChatRequest,
+    InvalidRequestError,
+    RoutedResponse,
+    Router,
+    RoutingError,
+    StepContext,
+    StepType,
+    TextDelta,
+    ToolCallDelta,
+)
+from gearshift._bridge import iterate_sync, run_sync
+
+from ._context import StepDefaults, describe_step, loop_model, step_context
+from ._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
+from ._output import chat_result, delta_chunk, final_chunk
+from ._profile import routed_profile
+from ._structured import StructuredMethod, structured_output
+
+__all__ = ["RoutedChatModel"]
+
+ROUTED_MODEL_NAME = "gearshift-router"
+"""What tracers see as the model name before the router has chosen one (`ls_model_name`)."""
+
+# Per-call options `_generate` understands, besides `stop`; anything else is refused by name rather
+# than silently dropped (a `seed` or `top_p` that does nothing would mislead).
+_CALL_OPTIONS = frozenset(
+    {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One model call, ready to route."""
+
+    request: ChatRequest
+    context: StepContext
+
+
+class RoutedChatModel(BaseChatModel):
+    """A chat model that routes every call to the cheapest model that will do the job.
+
+    Use it wherever LangChain takes a chat model (`create_agent(model=RoutedChatModel(...))`, a
+    LangGraph graph, a chain). Pass a `Router`, or a gearshift.toml path in `config` (default:
+    `$GEARSHIFT_CONFIG`, then `./gearshift.toml`, then the built-in model ladder). Tools, tool choice,
+    structured output, streaming (tool-call chunks included) and usage work whichever model answers;
+    `response_metadata["model_name"]` names it and `response_metadata["gearshift"]` tells how it was
+    chosen (reasons, tier, cost, attempts, escalations).
+
+    Each call's `StepContext` comes from LangGraph's metadata (`thread_id` is the run, the node's
+    name hints at the step type), the history (a `ToolMessage` last: reading a tool result; failed
+    tools and repeated identical calls are counted, and move the step up a tier) and the run config's
+    `metadata`, where a caller may set `agent_id`, `run_id`, `step_type`, `budget_keys`,
+    `expected_steps`, `min_tier`, `max_tier` and `max_cost_usd` per call. A per-call `model="<id>"`
+    (`invoke(..., model=...)` or `bind(model=...)`) sends the call to that registry model.
+    LangChain's standard `api_key` and `max_retries` are not settings here: keys belong to the
+    providers of the config, and gearshift falls back along the decision's chain instead of retrying.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
+
+    config: str | Path | None = None
+    """Path of the gearshift.toml to build the router from; unused when a `router` is passed."""
+    model: str | None = None
+    """A registry model id to send every call to, bypassing the routing decision (None: route)."""
+    agent_id: str | None = None
+    """The agent these calls belong to: spend counts against `agent:<agent_id>`."""
+    budget_keys: tuple[str, ...] = ()
+    """More ledger keys every call's spend counts against (`team:search`, `customer:42`)."""
+    expected_steps: int | None = None
+    """How many model calls a run of this agent is expected to take (budget pacing)."""
+    step_type: StepType | None = None
+    """The step type of every call, when this model serves one kind of step (None: inferred)."""
+    min_tier: int | None = None
+    """The weakest tier any call may go to."""
+    max_tier: int | None = None
+    """The strongest tier any call may go to."""
+    max_cost_usd: float | None = None
+    """The most one call may be expected to cost, in US dollars."""
+    self_escalation: bool = True
+    """Offer models below the top tier an `escalate` tool; the agent still sees one ordinary answer."""
+    sticky_tool_loops: bool = False
+    """Keep the model that made a tool call for reading its results, unless escalation moves it up."""
+    temperature: float | None = None
+    """Sampling temperature sent to whichever model answers."""
+    max_tokens: int | None = None
+    """Cap on output tokens."""
+    stop: list[str] | None = None
+    """Stop sequences."""
+    timeout: float | None = None
+    """Seconds one call may take, fallbacks and escalation included (None: the providers' own timeouts)."""
+    streaming: bool = False
+    """Stream from the provider even when called with `invoke` (LangChain's standard flag)."""
+
+    _router: Router = PrivateAttr()
+
+    def __init__(self, *, router: Router | None = None, **data: Any) -> None:
+        if router is not None and data.get("config") is not None:
+            raise InvalidRequestError("RoutedChatModel takes a router or a config path, not both")
+        if router is None and data.get("config") is None:
+            data["config"] = os.environ.get("GEARSHIFT_CONFIG") or None
+        super().__init__(**data)
+        self._router = router if router is not None else Router.from_config(self.config)
+        if self.profile is None:
+            self.profile = routed_profile(self._router.registry)
+
+    @property
+    def router(self) -> Router:
+        """The router every call goes through."""
+        return self._router
+
+    # -- what LangChain asks of every chat model ---------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "gearshift-routed"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "models": list(self._router.registry.ids),
+            "policy": self._router.policy.name,
+            "model": self.model,
+            "agent_id": self.agent_id,
+            "self_escalation": self.self_escalation,
+            "sticky_tool_loops": self.sticky_tool_loops,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "stop": self.stop,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        model = kwargs.get("model") or self.model
+        params = LangSmithParams(
+            ls_provider="gearshift",
+            ls_model_name=model if isinstance(model, str) else ROUTED_MODEL_NAME,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        stop = stop or self.stop
+        if stop:
+            params["ls_stop"] = list(stop)
+        return params
+
+    def bind_tools(
+        self,
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | Mapping[str, Any] | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer these tools to whichever model the router picks.
+
+        `tool_choice`: `"auto"`, `"none"`, `"any"`/`"required"`/`True` (some tool must be called), or a
+        tool's name. `strict` asks providers that support it to keep to the argument schemas.
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        specs = to_tool_specs(formatted)  # malformed tools fail here, at bind time, not mid-run
+        choice = to_tool_choice(tool_choice, specs)
+        if choice not in (None, "auto", "none", "required") and choice not in {t.name for t in specs}:
+            raise InvalidRequestError(
+                f"tool_choice names tool {choice!r}, which is not among the tools "
+                f"({', '.join(t.name for t in specs) or 'none'})"
+            )
+        options: dict[str, Any] = {"tools": formatted}
+        if choice is not None:
+            options["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            options["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(**options, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: StructuredMethod = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Answers parsed into `schema` (a pydantic model, a TypedDict, or a JSON schema).
+
+        `method`: `function_calling` (a forced tool call; the default, since every tool-calling model
+        can), `json_schema` (an answer matching the schema), or `json_mode` (any JSON object, parsed
+        with the schema). With `include_raw`, the result is `{"raw", "parsed", "parsing_error"}`.
+        """
+        if kwargs:
+            raise InvalidRequestError(f"with_structured_output got unknown arguments: {', '.join(kwargs)}")
+        return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict)
+
+    # -- the calls ---------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        return run_sync(self._acomplete(step))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        return await self._acomplete(step)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        for chunk in iterate_sync(self._achunks(step)):
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        async for chunk in self._achunks(step):
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _acomplete(self, step: _Step) -> ChatResult:
+        call = self._router.acomplete(step.request, step.context, self_escalation=self.self_escalation)
+        try:
+            routed = await (asyncio.wait_for(call, self.timeout) if self.timeout is not None else call)
+        except BudgetExceeded as exc:
+            raise _for_agent(exc, step.context) from None
+        return chat_result(routed, self._tier(routed))
+
+    async def _achunks(self, step: _Step) -> AsyncIterator[ChatGenerationChunk]:
+        stream = self._router.astream(step.request, step.context, self_escalation=self.self_escalation)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout if self.timeout is not None else None
+        try:
+            while True:
+                pending = stream.__anext__()
+                try:
+                    if deadline is None:
+                        event = await pending
+                    else:
+                        event = await asyncio.wait_for(pending, max(deadline - loop.time(), 0.0))
+                except StopAsyncIteration:
+                    break
+                except BudgetExceeded as exc:
+                    raise _for_agent(exc, step.context) from None
+                if isinstance(event, (TextDelta, ToolCallDelta)):
+                    yield delta_chunk(event)
+        finally:
+            await stream.aclose()
+        if stream.result is None:  # pragma: no cover - the router always ends a stream with its result
+            raise RoutingError("the routed stream ended without its result")
+        yield final_chunk(stream.result, self._tier(stream.result))
+
+    # -- building one step -------------------------------------------------------------------------
+
+    def _step(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        metadata: Mapping[str, Any],
+        options: dict[str, Any],
+    ) -> _Step:
+        unknown = sorted(k for k, v in options.items() if k not in _CALL_OPTIONS and v is not None)
+        if unknown:
+            raise InvalidRequestError(
+                f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
+                f"it accepts stop, {', '.join(sorted(_CALL_OPTIONS))}"
+            )
+        tools = to_tool_specs(options.get("tools"))
+        request = ChatRequest(
+            messages=to_messages(messages),
+            tools=tools,
+            tool_choice=to_tool_choice(options.get("tool_choice"), tools) if tools else None,
+            max_tokens=_first(options.get("max_tokens"), self.max_tokens),
+            temperature=_first(options.get("temperature"), self.temperature),
+            stop=tuple(stop if stop is not None else self.stop or ()),
+            response_schema=to_response_schema(options.get("response_format")),
+            parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
+        )
+        defaults = StepDefaults(
+            agent_id=self.agent_id,
+            budget_keys=tuple(self.budget_keys),
+            expected_steps=self.expected_steps,
+            step_type=self.step_type,
+            hints=CallerHints(
+                force_model=self.model,
+                min_tier=self.min_tier,
+                max_tier=self.max_tier,
+                max_cost_usd=self.max_cost_usd,
+            ),
+        )
+        force = options.get("model")
+        context = step_context(
+            metadata,
+            messages,
+            defaults,
+            has_tools=bool(tools) and request.tool_choice != "none",
+            force_model=force if isinstance(force, str) else None,
+        )
+        if self.sticky_tool_loops and context.hints.force_model is None:
+            context = self._stick(request, context, loop_model(messages))
+        return _Step(request, context)
+
+    def _stick(self, request: ChatRequest, context: StepContext, prior: str | None) -> StepContext:
+        """Keep a tool loop on the model that started it: never a lower tier, and the same model at its tier.
+
+        The scorer can still move the step up (tool errors, a loop), and fallback still applies when
+        the policy's own choice at that tier is the prior model.
+        """
+        registry = self._router.registry
+        if prior is None or prior not in registry:
+            return context
+        tier = registry[prior].tier
+        hints = context.hints
+        if hints.max_tier is not None and hints.max_tier < tier:
+            return context  # the caller's cap wins over stickiness
+        lifted = replace(context, hints=replace(hints, min_tier=max(hints.min_tier or 0, tier)))
+        try:
+            decision = self._router.decide(request, lifted)
+        except RoutingError:
+            return context  # the prior model cannot serve this step: route it freely
+        if decision.tier == tier and decision.model != prior:
+            lifted = replace(lifted, hints=replace(lifted.hints, force_model=prior))
+        return lifted
+
+    def _tier(self, routed: RoutedResponse) -> int | None:
+        registry = self._router.registry
+        return registry[routed.model_id].tier if routed.model_id in registry else None
+
+
+def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:
+    """The ledger's refusal, prefixed with which agent's call, in which thread and step, it stopped.
+
+    The same exception (type, limit, spent, requested) is raised again: an agent developer's
+    `except BudgetExceeded` still catches it, and the message now says where the run was stopped.
+    """
+    exc.args = (f"{describe_step(context)} was stopped by its budget: {exc.args[0]}",)
+    return exc
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)

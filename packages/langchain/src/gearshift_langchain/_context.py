@@ -1,0 +1,208 @@
+"""The `StepContext` of one model call, read from LangGraph's metadata and the message history.
+
+Nothing here asks the user for extra code. LangGraph puts `thread_id`, `langgraph_node` and
+`langgraph_step` into every call's metadata, next to whatever the caller put in the run config's
+`metadata`; the history says the rest: a `ToolMessage` last means the model is reading a tool
+result, `status="error"` marks a failed tool, and the `AIMessage`s list every tool call so far.
+
+A caller may steer a call through the run config's metadata (`config={"metadata": {...}}`):
+
+| key             | meaning                                                        |
+|-----------------|----------------------------------------------------------------|
+| `agent_id`      | whose budget the call counts against (`agent:<id>`)            |
+| `run_id`        | the run (`run:<id>`); default: LangGraph's `thread_id`         |
+| `step_type`     | plan, act, observe, reflect, respond, summarize or other       |
+| `budget_keys`   | more ledger keys the spend counts against (`["team:search"]`)  |
+| `expected_steps`| how many model calls the run is expected to take               |
+| `min_tier`, `max_tier`, `max_cost_usd` | bounds on the decision                  |
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from gearshift import CallerHints, InvalidRequestError, StepContext, StepType, ToolRecord, hash_arguments
+
+from ._output import GEARSHIFT_KEY
+
+__all__ = ["StepDefaults", "describe_step", "loop_model", "step_context"]
+
+# A hand-written graph names its nodes after what they do: a word of a node's name that starts with
+# one of these says which step it is ("planner", "final_answer", "summarize_findings"). The prebuilt
+# agent's node is called "model" and says nothing: the history decides.
+_NODE_WORDS: tuple[tuple[tuple[str, ...], StepType], ...] = (
+    (("plan",), StepType.PLAN),
+    (("reflect", "critic", "critique", "review", "verify"), StepType.REFLECT),
+    (("summar",), StepType.SUMMARIZE),
+    (("respond", "answer", "final", "report", "write"), StepType.RESPOND),
+    (("observe",), StepType.OBSERVE),
+    (("act", "tool", "execut"), StepType.ACT),
+)
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_TIER_KEYS = ("min_tier", "max_tier")
+
+
+@dataclass(frozen=True, slots=True)
+class StepDefaults:
+    """What the chat model's own settings contribute; per-call metadata overrides each of them."""
+
+    agent_id: str | None = None
+    budget_keys: tuple[str, ...] = ()
+    expected_steps: int | None = None
+    step_type: StepType | None = None
+    hints: CallerHints = field(default_factory=CallerHints)
+
+
+def step_context(
+    metadata: Mapping[str, Any],
+    history: Sequence[BaseMessage],
+    defaults: StepDefaults,
+    *,
+    has_tools: bool,
+    force_model: str | None = None,
+) -> StepContext:
+    """The context of a call with this run metadata and this history.
+
+    `has_tools` is whether the request offers tools (a user turn then means the agent is acting);
+    `force_model` pins the call to one registry id (LangChain's per-call `model=` override).
+    """
+    agent_id = _text(metadata, "agent_id") or defaults.agent_id
+    run_id = _text(metadata, "run_id") or _text(metadata, "thread_id")
+    step_type = _step_type(metadata, history, defaults, has_tools=has_tools)
+    budget_keys = defaults.budget_keys + tuple(
+        key for key in _keys(metadata) if key not in defaults.budget_keys
+    )
+    expected_steps = _positive(metadata, "expected_steps") or defaults.expected_steps
+    extra: dict[str, Any] = {"framework": "langchain"}
+    for key in ("langgraph_node", "langgraph_step"):
+        if key in metadata:
+            extra[key] = metadata[key]
+    return StepContext(
+        agent_id=agent_id,
+        run_id=run_id,
+        step_type=step_type,
+        step_index=sum(isinstance(m, AIMessage) for m in history),
+        tool_history=tool_history(history),
+        hints=_hints(metadata, defaults.hints, force_model),
+        metadata=extra,
+        budget_keys=budget_keys,
+        expected_steps=expected_steps,
+    )
+
+
+def tool_history(history: Sequence[BaseMessage]) -> tuple[ToolRecord, ...]:
+    """Every tool call of the history in order, failed where its `ToolMessage` says `status="error"`."""
+    failed = {m.tool_call_id for m in history if isinstance(m, ToolMessage) and m.status == "error"}
+    return tuple(
+        ToolRecord(call["name"], call.get("id") not in failed, hash_arguments(call.get("args") or {}))
+        for message in history
+        if isinstance(message, AIMessage)
+        for call in message.tool_calls
+    )
+
+
+def loop_model(history: Sequence[BaseMessage]) -> str | None:
+    """The registry id of the model that made the tool calls the history ends with, if gearshift routed it.
+
+    None unless the model is about to read tool results (the history ends with `ToolMessage`s).
+    """
+    if not history or not isinstance(history[-1], ToolMessage):
+        return None
+    for message in reversed(history):
+        if isinstance(message, AIMessage):
+            routed = message.response_metadata.get(GEARSHIFT_KEY)
+            model_id = routed.get("model_id") if isinstance(routed, Mapping) else None
+            return model_id if isinstance(model_id, str) else None
+        if not isinstance(message, ToolMessage):
+            return None
+    return None
+
+
+def describe_step(context: StepContext) -> str:
+    """The step in words, for messages: `agent 'researcher' in thread 't-1' at step 3 (node 'model')`."""
+    where = [f"agent '{context.agent_id}'" if context.agent_id else "a model call"]
+    if context.run_id:
+        where.append(f"in thread '{context.run_id}'")
+    node = context.metadata.get("langgraph_node")
+    where.append(f"at step {context.step_index + 1}" + (f" (node '{node}')" if node else ""))
+    return " ".join(where)
+
+
+def _step_type(
+    metadata: Mapping[str, Any], history: Sequence[BaseMessage], defaults: StepDefaults, *, has_tools: bool
+) -> StepType:
+    value = metadata.get("step_type")
+    if value is not None:
+        if not isinstance(value, (str, StepType)):
+            raise InvalidRequestError(f"run metadata 'step_type' must be a string, got {value!r}")
+        return StepType.parse(value, where="run metadata 'step_type'")
+    if defaults.step_type is not None:
+        return defaults.step_type
+    node = metadata.get("langgraph_node")
+    if isinstance(node, str):
+        words = [word.lower() for word in _WORD.findall(node)]
+        for prefixes, step in _NODE_WORDS:
+            if any(word.startswith(prefixes) for word in words):
+                return step
+    last = history[-1] if history else None
+    if isinstance(last, ToolMessage):
+        return StepType.OBSERVE
+    if isinstance(last, HumanMessage) and has_tools:
+        return StepType.ACT
+    return StepType.OTHER
+
+
+def _hints(metadata: Mapping[str, Any], defaults: CallerHints, force_model: str | None) -> CallerHints:
+    tiers = {key: _tier(metadata, key) for key in _TIER_KEYS}
+    cost = metadata.get("max_cost_usd")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))):
+        raise InvalidRequestError(f"run metadata 'max_cost_usd' must be a number, got {cost!r}")
+    return CallerHints(
+        force_model=force_model or defaults.force_model,
+        min_tier=tiers["min_tier"] if tiers["min_tier"] is not None else defaults.min_tier,
+        max_tier=tiers["max_tier"] if tiers["max_tier"] is not None else defaults.max_tier,
+        max_cost_usd=float(cost) if cost is not None else defaults.max_cost_usd,
+    )
+
+
+def _text(metadata: Mapping[str, Any], key: str) -> str | None:
+    value = metadata.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidRequestError(f"run metadata '{key}' must be a string, got {value!r}")
+
+
+def _keys(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    value = metadata.get("budget_keys")
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(key, str) for key in value):
+        raise InvalidRequestError(f"run metadata 'budget_keys' must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _tier(metadata: Mapping[str, Any], key: str) -> int | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequestError(f"run metadata '{key}' must be a tier (an int >= 0), got {value!r}")
+    return value
+
+
+def _positive(metadata: Mapping[str, Any], key: str) -> int | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidRequestError(f"run metadata '{key}' must be a positive int, got {value!r}")
+    return value

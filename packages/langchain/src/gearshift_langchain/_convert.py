@@ -1,0 +1,258 @@
+"""LangChain's side of a request in gearshift's terms: messages, tools, tool choice, response format.
+
+This is the only place LangChain input meets gearshift's provider-neutral types. Message content
+may be a string or a list of blocks in any of the shapes LangChain carries (OpenAI's, Anthropic's,
+LangChain's own standard blocks); text and images go through, reasoning and tool-use blocks are left
+to the fields that already hold them (`AIMessage.tool_calls`). The history is then passed through
+`pair_tool_results`, so that it stays valid for whichever provider answers next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall, ToolSpec
+
+from ._pairing import pair_tool_results
+
+__all__ = ["to_messages", "to_response_schema", "to_tool_choice", "to_tool_specs"]
+
+_ROLES = {"human": "user", "user": "user", "system": "system", "developer": "system", "ai": "assistant"}
+_ROLES |= {"assistant": "assistant", "tool": "tool"}
+# Blocks an assistant turn carries besides its text: the calls are read from `tool_calls`, and
+# reasoning is the provider's own business.
+_SKIPPED_AI_BLOCKS = frozenset(
+    {"tool_use", "tool_call", "tool_call_chunk", "function_call", "reasoning", "thinking"}
+    | {"redacted_thinking", "server_tool_call", "server_tool_result", "invalid_tool_call"}
+)
+_JSON_OBJECT_SCHEMA: Mapping[str, Any] = {"type": "object"}
+
+
+def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
+    """gearshift messages for a LangChain history, with tool calls and results paired for any provider."""
+    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
+
+
+def _message(message: BaseMessage, index: int) -> Message:
+    if isinstance(message, ToolMessage):
+        return Message.tool(
+            message.tool_call_id or "",
+            _tool_text(message.content),
+            name=message.name,
+            is_error=message.status == "error",
+        )
+    if isinstance(message, AIMessage):
+        return Message.assistant(_ai_text(message.content), _tool_calls(message))
+    if isinstance(message, SystemMessage):
+        return Message.system(_plain_text(message.content, where=f"system message {index}"))
+    if isinstance(message, HumanMessage):
+        return Message("user", _user_content(message.content, index), name=message.name)
+    if isinstance(message, ChatMessage) and message.role in _ROLES:
+        role = _ROLES[message.role]
+        if role == "user":
+            return Message("user", _user_content(message.content, index), name=message.name)
+        if role == "assistant":
+            return Message.assistant(_ai_text(message.content))
+        if role == "tool":
+            raise InvalidRequestError(f"message {index}: a tool result must be a ToolMessage")
+        return Message.system(_plain_text(message.content, where=f"message {index}"))
+    raise InvalidRequestError(
+        f"message {index}: cannot route a {type(message).__name__} "
+        f"(role {getattr(message, 'role', message.type)!r}); use System, Human, AI or Tool messages"
+    )
+
+
+def _tool_calls(message: AIMessage) -> tuple[ToolCall, ...]:
+    calls = [
+        ToolCall(call.get("id") or "", call["name"], json.dumps(call.get("args") or {}, ensure_ascii=False))
+        for call in message.tool_calls
+    ]
+    # A call the model got wrong (arguments that are not JSON) was still made: the provider must see
+    # it, with the arguments as they were, so that the tool result that reports the error pairs up.
+    calls.extend(
+        ToolCall(call.get("id") or "", call.get("name") or "unknown_tool", call.get("args") or "{}")
+        for call in message.invalid_tool_calls
+    )
+    return tuple(calls)
+
+
+def _blocks(content: str | list[str | dict[Any, Any]]) -> list[str | dict[Any, Any]]:
+    return [content] if isinstance(content, str) else list(content)
+
+
+def _block_text(block: str | Mapping[Any, Any]) -> str | None:
+    if isinstance(block, str):
+        return block
+    if block.get("type") == "text" or ("text" in block and "type" not in block):
+        return str(block.get("text", ""))
+    return None
+
+
+def _plain_text(content: str | list[str | dict[Any, Any]], *, where: str) -> str:
+    texts = []
+    for block in _blocks(content):
+        text = _block_text(block)
+        if text is None:
+            raise InvalidRequestError(
+                f"{where}: a {_kind(block)} block cannot go in this message; only text can"
+            )
+        texts.append(text)
+    return "".join(texts) if isinstance(content, str) else "\n".join(texts)
+
+
+def _ai_text(content: str | list[str | dict[Any, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    texts = []
+    for block in content:
+        text = _block_text(block)
+        if text is not None:
+            texts.append(text)
+        elif isinstance(block, Mapping) and block.get("type") not in _SKIPPED_AI_BLOCKS:
+            raise InvalidRequestError(
+                f"an AI message holds a {_kind(block)} block, which gearshift cannot send"
+            )
+    return "".join(texts)
+
+
+def _tool_text(content: str | list[str | dict[Any, Any]]) -> str:
+    """A tool result as text: text blocks joined; other blocks named, since results are sent as text."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        text = _block_text(block)
+        if text is not None:
+            parts.append(text)
+        elif isinstance(block, Mapping) and block.get("type") in (None, "json"):
+            parts.append(json.dumps(block.get("json", block), ensure_ascii=False, default=str))
+        else:
+            kind = block.get("type", "block") if isinstance(block, Mapping) else "block"
+            parts.append(f"[{kind} omitted: gearshift sends tool results as text]")
+    return "\n".join(parts)
+
+
+def _user_content(
+    content: str | list[str | dict[Any, Any]], index: int
+) -> str | tuple[TextPart | ImagePart, ...]:
+    if isinstance(content, str):
+        return content
+    parts: list[TextPart | ImagePart] = []
+    for block in content:
+        text = _block_text(block)
+        if text is not None:
+            parts.append(TextPart(text))
+            continue
+        image = _image(block)
+        if image is None:
+            raise InvalidRequestError(
+                f"message {index}: a {_kind(block)} block cannot be routed; gearshift sends text and images"
+            )
+        parts.append(image)
+    if all(isinstance(part, TextPart) for part in parts):
+        return "\n".join(part.text for part in parts if isinstance(part, TextPart))
+    return tuple(parts)
+
+
+def _image(block: str | Mapping[Any, Any]) -> ImagePart | None:
+    """An image block in OpenAI's, Anthropic's or LangChain's standard shape; None for anything else."""
+    if isinstance(block, str):
+        return None
+    kind = block.get("type")
+    if kind == "image_url":
+        url = block.get("image_url")
+        url = url.get("url") if isinstance(url, Mapping) else url
+        return _image_from_url(str(url or ""))
+    if kind != "image":
+        return None
+    source = block.get("source")
+    if isinstance(source, Mapping):  # Anthropic
+        if source.get("type") == "url":
+            return ImagePart(url=str(source.get("url", "")))
+        return ImagePart(
+            data=str(source.get("data", "")), media_type=str(source.get("media_type", "image/png"))
+        )
+    mime = str(block.get("mime_type") or "image/png")
+    if block.get("url"):
+        return _image_from_url(str(block["url"]))
+    data = block.get("base64") or block.get("data")
+    if data:
+        return ImagePart(data=str(data), media_type=mime)
+    return None
+
+
+def _image_from_url(url: str) -> ImagePart:
+    if url.startswith("data:") and ";base64," in url:
+        head, data = url[5:].split(";base64,", 1)
+        return ImagePart(data=data, media_type=head or "image/png")
+    return ImagePart(url=url)
+
+
+def _kind(block: str | Mapping[Any, Any]) -> str:
+    return "text" if isinstance(block, str) else repr(block.get("type", "untyped"))
+
+
+def to_tool_specs(tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
+    """gearshift tool definitions from the OpenAI-format tools `bind_tools` stored."""
+    return tuple(ToolSpec.parse(tool, where=f"tool {index}") for index, tool in enumerate(tools or ()))
+
+
+def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
+    """gearshift's tool choice for any form LangChain users pass to `bind_tools(tool_choice=...)`.
+
+    `"any"`, `"required"` and `True` force some tool call; a tool name (or OpenAI's
+    `{"type": "function", "function": {"name": ...}}`) forces that tool; `"auto"`, `"none"` pass through.
+    """
+    if choice is None or choice is False:
+        return None
+    if choice is True or choice in ("any", "required"):
+        return "required"
+    if isinstance(choice, Mapping):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+        if not name:
+            raise InvalidRequestError(f"tool_choice {dict(choice)!r} names no tool")
+        return str(name)
+    if isinstance(choice, str):
+        return choice
+    raise InvalidRequestError(
+        f"tool_choice must be 'auto', 'any', 'none', a tool name or True, got {choice!r} "
+        f"(tools: {', '.join(t.name for t in tools) or 'none'})"
+    )
+
+
+def to_response_schema(response_format: Any) -> Mapping[str, Any] | None:
+    """The JSON schema an OpenAI-style `response_format` asks the answer to match.
+
+    `{"type": "json_schema", "json_schema": {"schema": ...}}` gives its schema; `{"type": "json_object"}`
+    (JSON mode) asks for any JSON object; `{"type": "text"}` or None asks for nothing.
+    """
+    if response_format is None:
+        return None
+    if not isinstance(response_format, Mapping):
+        raise InvalidRequestError(f"response_format must be a dict, got {type(response_format).__name__}")
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        if not isinstance(schema, Mapping):
+            raise InvalidRequestError("response_format of type json_schema needs json_schema.schema")
+        return schema
+    if kind == "json_object":
+        return _JSON_OBJECT_SCHEMA
+    if kind in (None, "text"):
+        return None
+    raise InvalidRequestError(
+        f"response_format type {kind!r} is not supported; use json_schema or json_object"
+    )

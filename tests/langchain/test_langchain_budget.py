@@ -1,0 +1,121 @@
+"""Budgets through the LangChain adapter: kept per agent and per thread, and a hard limit stops the agent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
+
+from gearshift import BudgetExceeded, Router
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.testing import LocalOpenAIServer, Reply
+from gearshift_langchain import RoutedChatModel
+
+TASK = "Look up the three latest releases and compare them."
+
+
+@tool
+def lookup(name: str) -> str:
+    """Look up a release by name."""
+    return f"{name}: released, 12 changes"
+
+
+def _agent(router: Router) -> Any:
+    return create_agent(model=RoutedChatModel(router=router), tools=[lookup])
+
+
+def _config(thread: str, agent: str = "researcher") -> dict[str, dict[str, str]]:
+    return {"configurable": {"thread_id": thread}, "metadata": {"agent_id": agent}}
+
+
+async def test_a_hard_limit_refuses_the_first_call_with_a_message_naming_agent_thread_and_limit(
+    make_router: Callable[..., Router],
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="thread cap", key="run:*", usd=0.0001)])
+    agent = _agent(make_router(budgets=ledger))
+
+    with pytest.raises(BudgetExceeded) as refused:
+        await agent.ainvoke({"messages": [HumanMessage(TASK)]}, _config("t-1"))
+
+    message = str(refused.value)
+    assert message.startswith(
+        "agent 'researcher' in thread 't-1' at step 1 (node 'model') was stopped by its budget: "
+        "budget 'thread cap' on key 'run:t-1' refuses this call: limit $0.0001"
+    )
+    assert "To go on:" in message
+    assert (refused.value.limit_name, refused.value.key, refused.value.spent) == (
+        "thread cap",
+        "run:t-1",
+        0.0,
+    )
+    (usage,) = await ledger.usage(["run:t-1"])
+    assert usage.spent_usd == usage.reserved_usd == 0.0  # a refused call costs nothing
+
+
+async def test_a_stream_is_refused_the_same_way(make_router: Callable[..., Router]) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="agent cap", key="agent:*", usd=0.0001)])
+    model = RoutedChatModel(router=make_router(budgets=ledger), agent_id="streamer")
+    with pytest.raises(BudgetExceeded, match=r"^agent 'streamer' at step 1 was stopped by its budget"):
+        async for _ in model.astream("hello"):
+            pass
+
+
+async def test_a_run_is_stopped_mid_way_once_what_is_left_cannot_pay_for_a_step(
+    server: LocalOpenAIServer, make_router: Callable[..., Router]
+) -> None:
+    # Each step is estimated at ~$0.0003 (512 output tokens on `small`) and really costs a tenth of
+    # that: a $0.0004 limit lets a few steps through, then refuses the one it can no longer cover.
+    server.script("small", *[Reply(tool_calls=[("lookup", {"name": f"v{i}"})]) for i in range(20)])
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="thread cap", key="run:*", usd=0.0004)])
+    agent = _agent(make_router(budgets=ledger))
+
+    done: list[AIMessage] = []
+    with pytest.raises(BudgetExceeded) as refused:
+        async for update in agent.astream(
+            {"messages": [HumanMessage(TASK)]}, _config("t-2"), stream_mode="updates"
+        ):
+            done.extend(m for m in update.get("model", {}).get("messages", []) if isinstance(m, AIMessage))
+
+    assert len(done) >= 2
+    assert f"at step {len(done) + 1} (node 'model')" in str(refused.value)
+    (usage,) = await ledger.usage(["run:t-2"])
+    assert usage.spent_usd == pytest.approx(sum(m.response_metadata["gearshift"]["cost_usd"] for m in done))
+    assert usage.reserved_usd == 0.0
+
+
+async def test_an_agent_limit_spans_its_threads_and_each_thread_keeps_its_own_spend(
+    make_router: Callable[..., Router],
+) -> None:
+    store = MemoryStore()  # one store: the spend of every thread and agent, whichever ledger reads it
+    unlimited = _agent(make_router(budgets=BudgetLedger(store)))
+    first = await unlimited.ainvoke({"messages": [HumanMessage(TASK)]}, _config("t-a"))
+    spent = sum(
+        m.response_metadata["gearshift"]["cost_usd"] for m in first["messages"] if isinstance(m, AIMessage)
+    )
+
+    # The researcher may spend a little more than thread t-a cost: not enough for another ~$0.0003 step.
+    capped = BudgetLedger(store, [BudgetLimit(name="agent cap", key="agent:researcher", usd=spent + 0.0001)])
+    agent = _agent(make_router(budgets=capped))
+    with pytest.raises(
+        BudgetExceeded, match=r"^agent 'researcher' in thread 't-b' at step 1 .* key 'agent:researcher'"
+    ):
+        await agent.ainvoke({"messages": [HumanMessage(TASK)]}, _config("t-b"))
+    other = await agent.ainvoke({"messages": [HumanMessage(TASK)]}, _config("t-c", agent="editor"))
+    assert isinstance(other["messages"][-1], AIMessage)  # another agent is not held by that limit
+    spent_other = sum(
+        m.response_metadata["gearshift"]["cost_usd"] for m in other["messages"] if isinstance(m, AIMessage)
+    )
+
+    keys = ["run:t-a", "run:t-b", "agent:researcher", "run:t-c", "agent:editor"]
+    usage = {u.key: u.spent_usd for u in await capped.usage(keys)}
+    assert usage == {
+        "run:t-a": pytest.approx(spent),
+        "run:t-b": 0.0,
+        "agent:researcher": pytest.approx(spent),
+        "run:t-c": pytest.approx(spent_other),
+        "agent:editor": pytest.approx(spent_other),
+    }

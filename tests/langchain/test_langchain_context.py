@@ -1,0 +1,130 @@
+"""The StepContext of a call: from LangGraph's metadata, the caller's run metadata and the history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+from gearshift import CallerHints, InvalidRequestError, Router, StepType, ToolRecord, hash_arguments
+from gearshift_langchain import RoutedChatModel
+from gearshift_langchain._context import StepDefaults, loop_model, step_context
+
+LANGGRAPH = {"thread_id": "t-7", "langgraph_node": "model", "langgraph_step": 3, "agent_id": "scout"}
+
+
+def _call(call_id: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "search", "args": args, "id": call_id, "type": "tool_call"}
+
+
+HISTORY: list[BaseMessage] = [
+    HumanMessage("find it"),
+    AIMessage("", tool_calls=[_call("c1", {"q": "a"})]),
+    ToolMessage("timeout", tool_call_id="c1", status="error"),
+    AIMessage("", tool_calls=[_call("c2", {"q": "a"}), _call("c3", {"q": "b"})]),
+    ToolMessage("ok", tool_call_id="c2"),
+    ToolMessage("ok", tool_call_id="c3"),
+]
+
+
+def test_langgraph_metadata_and_the_history_fill_the_context() -> None:
+    context = step_context(LANGGRAPH, HISTORY, StepDefaults(budget_keys=("team:a",)), has_tools=True)
+    assert (context.agent_id, context.run_id) == ("scout", "t-7")
+    assert context.step_type is StepType.OBSERVE  # a ToolMessage last: reading tool results
+    assert context.step_index == 2  # two model calls so far
+    assert context.tool_history == (
+        ToolRecord("search", False, hash_arguments({"q": "a"})),
+        ToolRecord("search", True, hash_arguments({"q": "a"})),
+        ToolRecord("search", True, hash_arguments({"q": "b"})),
+    )
+    assert context.spend_keys == ("agent:scout", "run:t-7", "team:a")
+    assert context.metadata == {"framework": "langchain", "langgraph_node": "model", "langgraph_step": 3}
+
+
+@pytest.mark.parametrize(
+    ("node", "history", "has_tools", "expected"),
+    [
+        ("model", [HumanMessage("go")], True, StepType.ACT),
+        ("model", [HumanMessage("hi")], False, StepType.OTHER),
+        ("planner", [HumanMessage("go")], True, StepType.PLAN),
+        ("final_answer", HISTORY, True, StepType.RESPOND),
+        ("summarizeFindings", [HumanMessage("go")], False, StepType.SUMMARIZE),
+        ("critic", [HumanMessage("go")], False, StepType.REFLECT),
+        ("extract_facts", [HumanMessage("go")], False, StepType.OTHER),  # "extract" is not "act"
+    ],
+)
+def test_the_step_type_is_read_from_the_node_name_then_the_history(
+    node: str, history: list[BaseMessage], has_tools: bool, expected: StepType
+) -> None:
+    context = step_context({"langgraph_node": node}, history, StepDefaults(), has_tools=has_tools)
+    assert context.step_type is expected
+
+
+def test_the_caller_sets_the_step_type_and_bounds_in_run_metadata() -> None:
+    metadata = {
+        **LANGGRAPH,
+        "step_type": "Plan",
+        "min_tier": 2,
+        "budget_keys": ["team:b"],
+        "expected_steps": 8,
+    }
+    defaults = StepDefaults(
+        agent_id="fallback", budget_keys=("team:a",), step_type=StepType.ACT, hints=CallerHints(max_tier=3)
+    )
+    context = step_context(metadata, HISTORY, defaults, has_tools=True, force_model=None)
+    assert context.step_type is StepType.PLAN
+    assert context.agent_id == "scout"
+    assert context.budget_keys == ("team:a", "team:b")
+    assert context.expected_steps == 8
+    assert context.hints == CallerHints(min_tier=2, max_tier=3)
+    assert step_context({}, HISTORY, defaults, has_tools=True).step_type is StepType.ACT  # the model's own
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"step_type": "ponder"}, "unknown step type 'ponder'; use one of plan, act"),
+        ({"min_tier": "2"}, "'min_tier' must be a tier"),
+        ({"budget_keys": "team:a"}, "'budget_keys' must be a list of strings"),
+        ({"expected_steps": 0}, "'expected_steps' must be a positive int"),
+        ({"max_cost_usd": "cheap"}, "'max_cost_usd' must be a number"),
+        ({"agent_id": ["a"]}, "'agent_id' must be a string"),
+    ],
+)
+def test_bad_run_metadata_is_refused_with_the_key_named(metadata: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        step_context(metadata, HISTORY, StepDefaults(), has_tools=True)
+
+
+def test_the_model_that_started_a_tool_loop_is_known_from_its_metadata() -> None:
+    routed = AIMessage(
+        "", tool_calls=[_call("c9", {})], response_metadata={"gearshift": {"model_id": "large"}}
+    )
+    assert loop_model([HumanMessage("q"), routed, ToolMessage("r", tool_call_id="c9")]) == "large"
+    assert loop_model([HumanMessage("q"), routed]) is None  # not reading tool results
+    assert (
+        loop_model(
+            [
+                HumanMessage("q"),
+                AIMessage("", tool_calls=[_call("c9", {})]),
+                ToolMessage("r", tool_call_id="c9"),
+            ]
+        )
+        is None
+    )
+
+
+async def test_a_hand_written_graph_gets_its_node_step_and_run_metadata_routed(router: Router) -> None:
+    model = RoutedChatModel(router=router, agent_id="writer")
+
+    async def planner(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState).add_node("planner", planner)
+    app = graph.add_edge(START, "planner").add_edge("planner", END).compile()
+    result = await app.ainvoke({"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": "t-9"}})
+
+    reasons = result["messages"][-1].response_metadata["gearshift"]["reasons"]
+    assert "plan step: leaning up (+0.20)" in reasons  # the node's name made it a plan step
