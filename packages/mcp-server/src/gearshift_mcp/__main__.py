@@ -1,0 +1,7 @@
+"""`python -m gearshift_mcp`: the `gearshift-mcp` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -1,0 +1,122 @@
+"""Streamable HTTP: where the server may listen, the bearer token it then demands, and serving it.
+
+Anyone who reaches the server can spend its model budget, so it binds to loopback by default and
+refuses any other address unless a bearer token is set (`$GEARSHIFT_MCP_TOKEN`). With a token, every
+request needs `Authorization: Bearer <token>`, checked by the SDK's bearer middleware through a
+`TokenVerifier` that compares in constant time; without one, the SDK answers 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import sys
+from typing import TYPE_CHECKING, Any
+
+from gearshift import ConfigError
+
+if TYPE_CHECKING:
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.mcpserver import MCPServer
+    from starlette.applications import Starlette
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "MCP_PATH",
+    "TOKEN_ENV",
+    "StaticTokenVerifier",
+    "bearer_auth",
+    "check_bind",
+    "http_app",
+    "is_loopback",
+    "serve_http",
+]
+
+TOKEN_ENV = "GEARSHIFT_MCP_TOKEN"
+"""Environment variable holding the bearer token HTTP clients must send."""
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MCP_PATH = "/mcp"
+
+_MIN_TOKEN_CHARS = 16
+
+
+class StaticTokenVerifier:
+    """Accepts exactly one bearer token (the SDK's `TokenVerifier` protocol)."""
+
+    def __init__(self, token: str) -> None:
+        if len(token) < _MIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"${TOKEN_ENV} is too short: use a random secret of at least {_MIN_TOKEN_CHARS} "
+                "characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        self._token = token.encode()
+
+    def __repr__(self) -> str:
+        return "StaticTokenVerifier(token=***)"
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """The access grant for the configured token, None for any other (compared in constant time)."""
+        from mcp.server.auth.provider import AccessToken
+
+        if not hmac.compare_digest(token.encode(), self._token):
+            return None
+        # The grant never carries the token itself: nothing downstream needs it, and it may be logged.
+        return AccessToken(token="***", client_id="gearshift-mcp-client", scopes=[])
+
+
+def bearer_auth(token: str) -> dict[str, Any]:
+    """`MCPServer` keyword arguments that make every HTTP request present `token`."""
+    from mcp.server.auth.settings import AuthSettings
+    from pydantic import AnyHttpUrl
+
+    return {
+        "token_verifier": StaticTokenVerifier(token),
+        # The SDK insists on an OAuth issuer URL; with no authorization-server provider and no
+        # resource_server_url it publishes it nowhere, and a static token has no issuer to name.
+        "auth": AuthSettings(issuer_url=AnyHttpUrl("http://127.0.0.1"), resource_server_url=None),
+    }
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (127.0.0.0/8, ::1) or `localhost`."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse, with a message that says what to do, to listen beyond loopback without a token."""
+    if token or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to serve HTTP on {host} without a bearer token: anyone who can reach that address "
+        f"could spend your model budget. Set {TOKEN_ENV} to a long random secret (clients then send "
+        f"'Authorization: Bearer <token>'), or listen on {DEFAULT_HOST} (the default)"
+    )
+
+
+def http_app(server: MCPServer[Any], *, host: str = DEFAULT_HOST) -> Starlette:
+    """The ASGI app serving `server` at `/mcp` for a listener on `host`.
+
+    Given the host, the SDK turns on DNS-rebinding protection for loopback addresses.
+    """
+    return server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+
+
+async def serve_http(server: MCPServer[Any], *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Serve `server` over streamable HTTP at `http://host:port/mcp` until cancelled."""
+    import uvicorn
+
+    app = http_app(server, host=host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"gearshift-mcp: serving MCP over streamable HTTP at http://{shown}:{port}{MCP_PATH}", file=sys.stderr
+    )
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,311 @@
+"""The MCP server: gearshift's `route`, `escalate` and `budget_status` tools, and its resources.
+
+`build_server` wires an `MCPServer` over one `Router`. The router reaches the tools through the
+server's lifespan context (a `RouterTools`), never through a global: a router built from config is
+opened when the server starts and closed when it stops; a router passed in belongs to the caller.
+
+Resources: `gearshift://models` (the registry), `gearshift://decisions/recent` (what the tools
+decided lately, prompt text only when `log.include_prompts` allows it) and `gearshift://budgets/{key}`
+(one agent's or spend key's budget).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, load_config
+
+from ._recent import RecentDecisions
+from ._schemas import (
+    AgentId,
+    BudgetStatusResult,
+    EscalateResult,
+    RouteConstraints,
+    RouteResult,
+    RunId,
+    StepTypeName,
+    ToolUse,
+)
+from ._service import RouterTools, registry_document
+
+__all__ = ["SERVER_INSTRUCTIONS", "build_server"]
+
+T = TypeVar("T")
+
+SERVER_INSTRUCTIONS = (
+    "gearshift routes LLM calls to the cheapest model that will do the job and keeps agents inside "
+    "their budgets. Call `route` before a step to learn which model should take it (it calls no model "
+    "and costs nothing). When you are stuck (a step failed, you keep repeating the same failing tool "
+    "call, or it needs more reasoning than you can give) call `escalate` with the problem, what you "
+    "tried and why: a stronger model answers, charged to your agent's budget. `budget_status` shows "
+    "what an agent has spent and has left. The resource gearshift://models lists the models and tiers."
+)
+
+_JSON = "application/json"
+
+
+def build_server(
+    config: GearshiftConfig | str | Path | None = None,
+    *,
+    router: Router | None = None,
+    self_escalation: bool | None = True,
+    recent_decisions: int = 100,
+    bearer_token: str | None = None,
+) -> MCPServer[RouterTools]:
+    """An MCP server over a router built from `config` (a `GearshiftConfig` or a gearshift.toml path;
+    None: `$GEARSHIFT_CONFIG`, then `./gearshift.toml`, then the built-in models), or over `router`.
+
+    The config is loaded here, so a bad file fails at once with a `ConfigError`; the router itself is
+    built when the server starts. `self_escalation` lets the model that answers an `escalate` call
+    hand it on to an even stronger one (None: the router's own `self_escalation` setting).
+    `recent_decisions` is how many decisions the `gearshift://decisions/recent` resource keeps.
+    `bearer_token`, when set, is required from every HTTP client (`Authorization: Bearer <token>`);
+    it has no effect over stdio.
+    """
+    loaded: GearshiftConfig | None = None
+    if router is None:
+        loaded = _load(config)
+        registry = loaded.registry()
+    elif config is not None:
+        raise TypeError("pass either config or router, not both")
+    else:
+        registry = router.registry
+    recent = RecentDecisions(recent_decisions, include_prompts=_include_prompts(loaded, router))
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[RouterTools]) -> AsyncIterator[RouterTools]:
+        if router is not None:
+            yield RouterTools(router, recent=recent, self_escalation=self_escalation)
+            return
+        owned = Router.from_config(loaded)
+        try:
+            yield RouterTools(owned, recent=recent, config=loaded, self_escalation=self_escalation)
+        finally:
+            await owned.aclose()
+
+    auth: dict[str, Any] = {}
+    if bearer_token is not None:
+        from ._http import bearer_auth
+
+        auth = bearer_auth(bearer_token)
+    server: MCPServer[RouterTools] = MCPServer(
+        "gearshift",
+        title="gearshift",
+        instructions=SERVER_INSTRUCTIONS,
+        version=_version(),
+        lifespan=lifespan,
+        log_level="WARNING",
+        **auth,
+    )
+    _add_tools(server)
+    _add_resources(server, registry, recent)
+    return server
+
+
+def _load(config: GearshiftConfig | str | Path | None) -> GearshiftConfig:
+    return config if isinstance(config, GearshiftConfig) else load_config(config)
+
+
+def _include_prompts(config: GearshiftConfig | None, router: Router | None) -> bool:
+    if config is not None:
+        return config.log.include_prompts
+    log = router.decision_log if router is not None else None
+    return log is not None and log.include_prompts
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gearshift-mcp")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+        return "0"
+
+
+async def _answer(work: Awaitable[T]) -> T:
+    """Await a tool's work; a gearshift error becomes an error result the calling model can read."""
+    try:
+        return await work
+    except GearshiftError as error:
+        raise ToolError(str(error)) from None
+
+
+def _add_tools(server: MCPServer[RouterTools]) -> None:
+    @server.tool(
+        title="Pick the model for a step",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def route(
+        prompt: Annotated[
+            str,
+            Field(min_length=1, description="The step's task description, or the prompt a model would get."),
+        ],
+        ctx: Context[RouterTools],
+        step_type: Annotated[
+            StepTypeName | None, Field(description="The kind of step the agent is on; default other.")
+        ] = None,
+        agent_id: AgentId = None,
+        run_id: RunId = None,
+        step_index: Annotated[
+            int | None,
+            Field(
+                ge=0, description="Model calls made in this run so far (default: the tool_history length)."
+            ),
+        ] = None,
+        tool_history: Annotated[
+            tuple[ToolUse, ...],
+            Field(description="The run's tool calls so far, oldest first, with whether each failed."),
+        ] = (),
+        constraints: Annotated[
+            RouteConstraints | None, Field(description="Cost cap and tier range the choice must respect.")
+        ] = None,
+    ) -> RouteResult:
+        """Pick the cheapest model that will do a step well, without calling any model (free).
+
+        Describe the step, or paste the prompt, in `prompt`. Say where the agent stands: `step_type`,
+        `agent_id` and `run_id` (so its budget is taken into account), and `tool_history` (the tool
+        calls so far and whether they failed: failures or identical calls in a row move the step to a
+        stronger tier). `constraints` caps the cost or bounds the tier. Returns the model, its tier,
+        the reasons, the estimated cost, the fallbacks and the budget left.
+        """
+        tools = ctx.request_context.lifespan_context
+        return await _answer(
+            tools.route(
+                prompt,
+                step_type=step_type,
+                agent_id=agent_id,
+                run_id=run_id,
+                step_index=step_index,
+                tool_history=tool_history,
+                constraints=constraints,
+            )
+        )
+
+    @server.tool(
+        title="Ask a stronger model",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
+    )
+    async def escalate(
+        problem: Annotated[
+            str, Field(min_length=1, description="The problem you are stuck on, stated fully.")
+        ],
+        reason: Annotated[
+            str, Field(min_length=1, description="Why you are escalating, in a sentence or two.")
+        ],
+        ctx: Context[RouterTools],
+        tried: Annotated[
+            str, Field(description="What you already tried and how each attempt failed (error messages).")
+        ] = "",
+        material: Annotated[
+            str,
+            Field(description="Code, data, documents or tool output the stronger model needs to solve it."),
+        ] = "",
+        agent_id: AgentId = None,
+        run_id: RunId = None,
+        min_tier: Annotated[
+            int | None,
+            Field(ge=0, description="Weakest tier that may answer; default: the strongest tier configured."),
+        ] = None,
+        max_cost_usd: Annotated[
+            float | None, Field(ge=0, description="Refuse models whose estimated cost is above this (USD).")
+        ] = None,
+        max_tokens: Annotated[
+            int | None, Field(gt=0, description="Cap on the answer's length in tokens.")
+        ] = None,
+    ) -> EscalateResult:
+        """Hand a problem you are stuck on to a stronger model and get its answer.
+
+        Use it when a step failed, you keep repeating the same failing tool call, or the step needs
+        more reasoning or knowledge than you have. Give the `problem`, what you `tried`, and the
+        `reason`; put everything the stronger model needs in `material`, since it sees nothing else
+        of your conversation. The call is charged to `agent_id`'s budget and refused, at no cost,
+        when that budget cannot cover it. Returns the answer, the model that gave it, its cost and
+        the budget left.
+        """
+        tools = ctx.request_context.lifespan_context
+        return await _answer(
+            tools.escalate(
+                problem,
+                reason,
+                tried=tried,
+                material=material,
+                agent_id=agent_id,
+                run_id=run_id,
+                min_tier=min_tier,
+                max_cost_usd=max_cost_usd,
+                max_tokens=max_tokens,
+            )
+        )
+
+    @server.tool(
+        title="Budget status",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def budget_status(
+        ctx: Context[RouterTools],
+        agent_id: Annotated[
+            str | None, Field(min_length=1, description="An agent's id: its `agent:<id>` key is shown.")
+        ] = None,
+        key: Annotated[
+            str | None,
+            Field(min_length=1, description="A spend key such as run:<id> or team:search."),
+        ] = None,
+    ) -> BudgetStatusResult:
+        """Show spend, reservations and limits of an agent (`agent_id`), of one spend key (`key`), or,
+        with neither, of every key the budget ledger has seen.
+
+        Each limit gives its cap, what was spent and reserved in its window, and what is left.
+        """
+        tools = ctx.request_context.lifespan_context
+        return await _answer(tools.budget_status(agent_id=agent_id, key=key))
+
+
+def _add_resources(server: MCPServer[RouterTools], registry: ModelRegistry, recent: RecentDecisions) -> None:
+    # Static resources get no Context from the SDK, so these two read values fixed when the server
+    # was built (the registry, and the decision record the lifespan's RouterTools also writes to).
+    @server.resource(
+        "gearshift://models",
+        name="models",
+        title="Model registry",
+        description="The models gearshift routes between: tier, prices ($ per million tokens), "
+        "context window and capabilities, weakest and cheapest first.",
+        mime_type=_JSON,
+    )
+    def models() -> str:
+        return json.dumps(registry_document(registry), indent=2)
+
+    @server.resource(
+        "gearshift://decisions/recent",
+        name="recent-decisions",
+        title="Recent decisions",
+        description="The latest decisions of the route and escalate tools, oldest first (prompt text "
+        "only when the config's log.include_prompts allows it).",
+        mime_type=_JSON,
+    )
+    def recent_decisions() -> str:
+        return json.dumps(recent.snapshot(), indent=2)
+
+    @server.resource(
+        "gearshift://budgets/{key}",
+        name="budget",
+        title="Budget of an agent or spend key",
+        description="Spend, reservations and limits of one spend key (agent:<id>, run:<id>, ...); a bare "
+        "agent id means agent:<id>.",
+        mime_type=_JSON,
+    )
+    async def budget(key: str, ctx: Context[RouterTools]) -> str:
+        tools = ctx.request_context.lifespan_context
+        try:
+            document = await tools.budget_document(key)
+        except GearshiftError as error:
+            raise ResourceError(str(error)) from None
+        return json.dumps(document, indent=2)

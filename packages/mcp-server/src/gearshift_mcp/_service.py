@@ -1,0 +1,278 @@
+"""What the MCP tools do, over one `Router`: route a step, escalate a problem, report budgets.
+
+Nothing here knows MCP: `_server` registers these methods as tools and turns a `GearshiftError` into
+an error result. Keeping the logic apart lets it be read (and changed) without the SDK in view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gearshift import (
+    CallerHints,
+    ChatRequest,
+    ConfigError,
+    Decision,
+    GearshiftError,
+    InvalidRequestError,
+    Message,
+    ModelRegistry,
+    RoutedResponse,
+    Router,
+    StepContext,
+    StepType,
+    ToolRecord,
+    hash_arguments,
+)
+
+from ._recent import RecentDecisions
+from ._schemas import (
+    AttemptView,
+    BudgetStatusResult,
+    EscalateResult,
+    EscalationView,
+    KeyBudget,
+    LimitView,
+    RouteConstraints,
+    RouteResult,
+    ToolUse,
+)
+
+if TYPE_CHECKING:
+    from gearshift import GearshiftConfig
+
+__all__ = ["ESCALATION_SYSTEM_PROMPT", "RouterTools", "escalation_request", "registry_document"]
+
+ESCALATION_SYSTEM_PROMPT = (
+    "Another AI model working on a task got stuck and handed this problem to you because you are "
+    "stronger. It tells you what the problem is, what it already tried and why it is escalating. "
+    "Solve the problem itself: give a complete, correct answer it can act on directly, and say "
+    "briefly where its attempts went wrong when that helps."
+)
+
+
+def escalation_request(
+    problem: str, reason: str, *, tried: str = "", material: str = "", max_tokens: int | None = None
+) -> ChatRequest:
+    """The request the stronger model receives for an escalated problem."""
+    parts = [f"## Problem\n{problem.strip()}"]
+    if tried.strip():
+        parts.append(f"## What was tried\n{tried.strip()}")
+    parts.append(f"## Why it is escalating\n{reason.strip()}")
+    if material.strip():
+        parts.append(f"## Material\n{material.strip()}")
+    return ChatRequest(
+        messages=(Message.system(ESCALATION_SYSTEM_PROMPT), Message.user("\n\n".join(parts))),
+        max_tokens=max_tokens,
+    )
+
+
+class RouterTools:
+    """The logic behind the server's tools, over one router.
+
+    `recent` records what the tools decide (for the recent-decisions resource). `config`, when the
+    router was built from one, lets `escalate` say which API key is missing before it calls
+    anything. `self_escalation` is passed to the router on `escalate` calls, so a model below the
+    top tier may hand the problem on again (None: the router's own setting).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        recent: RecentDecisions | None = None,
+        config: GearshiftConfig | None = None,
+        self_escalation: bool | None = True,
+    ) -> None:
+        self.router = router
+        self.recent = recent if recent is not None else RecentDecisions()
+        self.config = config
+        self.self_escalation = self_escalation
+
+    # -- route ----------------------------------------------------------------------------------
+
+    async def route(
+        self,
+        prompt: str,
+        *,
+        step_type: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        step_index: int | None = None,
+        tool_history: Sequence[ToolUse] = (),
+        constraints: RouteConstraints | None = None,
+    ) -> RouteResult:
+        """The decision for one step, budget included, without calling any model."""
+        context = StepContext(
+            agent_id=agent_id,
+            run_id=run_id,
+            step_type=StepType.parse(step_type or "other", where="step_type"),
+            # Each tool call in the history took at least one model call before it.
+            step_index=len(tool_history) if step_index is None else step_index,
+            tool_history=tuple(_tool_record(use) for use in tool_history),
+            hints=self._hints(constraints),
+        )
+        request = ChatRequest(messages=(Message.user(prompt),))
+        decision = await self.router.adecide(request, context)
+        self.recent.add("route", decision, context, prompt=prompt)
+        spec = self.router.registry[decision.model]
+        return RouteResult(
+            model=decision.model,
+            provider=spec.provider,
+            provider_model=spec.model,
+            tier=decision.tier,
+            reasons=list(decision.reasons),
+            estimated_cost_usd=decision.estimated_cost_usd,
+            fallbacks=list(decision.fallbacks),
+            policy=decision.policy,
+            budget_changed=decision.budget_changed,
+            budget_left_usd=await self._budget_left(context),
+        )
+
+    # -- escalate -------------------------------------------------------------------------------
+
+    async def escalate(
+        self,
+        problem: str,
+        reason: str,
+        *,
+        tried: str = "",
+        material: str = "",
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        min_tier: int | None = None,
+        max_cost_usd: float | None = None,
+        max_tokens: int | None = None,
+    ) -> EscalateResult:
+        """Ask a stronger model (the top tier unless `min_tier` says otherwise) and return its answer.
+
+        Raises `BudgetExceeded` when a hard limit refuses the call (nothing is charged),
+        `AllModelsFailed` listing every attempt, or `ConfigError` when no model it could ask has its
+        API key set.
+        """
+        tiers = self.router.registry.tiers
+        hints = self._hints(
+            RouteConstraints(min_tier=tiers[-1] if min_tier is None else min_tier, max_cost_usd=max_cost_usd)
+        )
+        context = StepContext(agent_id=agent_id, run_id=run_id, step_type=StepType.REFLECT, hints=hints)
+        request = escalation_request(problem, reason, tried=tried, material=material, max_tokens=max_tokens)
+        decision = await self.router.adecide(request, context)
+        self._check_keys(decision)
+        prompt = request.messages[-1].text
+        try:
+            result = await self.router.acomplete(request, context, self_escalation=self.self_escalation)
+        except GearshiftError as error:  # refused by the budget, or every model failed
+            self.recent.add("escalate", decision, context, prompt=prompt, outcome={"error": str(error)})
+            raise
+        outcome = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
+        self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)
+        return _escalate_result(result, self.router, await self._budget_left(context))
+
+    def _check_keys(self, decision: Decision) -> None:
+        if self.config is None:
+            return
+        from gearshift.providers import missing_keys
+
+        missing = missing_keys(self.config)
+        registry = self.router.registry
+        needed = {registry[model].provider for model in decision.chain}
+        if needed and needed <= set(missing):
+            wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+            raise ConfigError(
+                f"escalate cannot ask a stronger model: no API key is set for the models it would use "
+                f"({', '.join(decision.chain)}). Set {wanted} in the server's environment (the `env` "
+                "block of the MCP client's config), then restart the server"
+            )
+
+    # -- budgets --------------------------------------------------------------------------------
+
+    async def budget_status(
+        self, *, agent_id: str | None = None, key: str | None = None
+    ) -> BudgetStatusResult:
+        """Spend, reservations and limits of an agent, of one spend key, or of every key the ledger knows."""
+        ledger = self.router.budgets
+        if ledger is None:
+            return BudgetStatusResult(budgets_configured=False, keys=[])
+        keys = [k for k in (f"agent:{agent_id}" if agent_id else None, key) if k]
+        if not keys:
+            keys = list(await ledger.keys())
+        views = []
+        for spend_key in dict.fromkeys(keys):  # in order, without repeats
+            status = await ledger.status((spend_key,))
+            views.append(
+                KeyBudget(
+                    key=spend_key,
+                    remaining_usd=status.remaining_usd,
+                    limits=[LimitView.model_validate(limit.to_dict()) for limit in status.limits],
+                )
+            )
+        return BudgetStatusResult(budgets_configured=True, keys=views)
+
+    async def budget_document(self, key: str) -> dict[str, Any]:
+        """One spend key's budget as a JSON-ready dict; a bare agent id means `agent:<id>`."""
+        spend_key = key if ":" in key else f"agent:{key}"
+        return (await self.budget_status(key=spend_key)).model_dump(mode="json")
+
+    async def _budget_left(self, context: StepContext) -> float | None:
+        ledger = self.router.budgets
+        keys = context.spend_keys
+        if ledger is None or not keys:
+            return None
+        return (await ledger.status(keys)).remaining_usd
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _hints(self, constraints: RouteConstraints | None) -> CallerHints:
+        if constraints is None:
+            return CallerHints()
+        tiers = self.router.registry.tiers
+        for name in ("min_tier", "max_tier"):
+            tier = getattr(constraints, name)
+            if tier is not None and tier not in tiers:
+                raise InvalidRequestError(
+                    f"{name}: unknown tier {tier}; the models have tiers {', '.join(map(str, tiers))} "
+                    "(see the gearshift://models resource)"
+                )
+        return CallerHints(
+            min_tier=constraints.min_tier,
+            max_tier=constraints.max_tier,
+            max_cost_usd=constraints.max_cost_usd,
+        )
+
+
+def registry_document(registry: ModelRegistry) -> list[dict[str, Any]]:
+    """The registry's models as JSON-ready dicts, weakest and cheapest first."""
+    return [spec.model_dump(mode="json") for spec in registry]
+
+
+def _tool_record(use: ToolUse) -> ToolRecord:
+    return ToolRecord(
+        name=use.name, ok=use.ok, args_hash=hash_arguments(use.arguments) if use.arguments is not None else ""
+    )
+
+
+def _escalate_result(result: RoutedResponse, router: Router, budget_left: float | None) -> EscalateResult:
+    usage = result.usage
+    return EscalateResult(
+        answer=result.response.text,
+        model=result.model_id,
+        tier=router.registry[result.model_id].tier,
+        cost_usd=result.cost_usd,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        attempts=[
+            AttemptView(
+                model=a.model_id,
+                ok=a.ok,
+                cost_usd=a.cost_usd,
+                error=str(a.error) if a.error is not None else None,
+            )
+            for a in result.attempts
+        ],
+        escalations=[
+            EscalationView(from_model=e.from_model, to_model=e.to_model, reason=e.reason)
+            for e in result.escalations
+        ],
+        budget_left_usd=budget_left,
+    )

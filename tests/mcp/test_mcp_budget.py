@@ -1,0 +1,84 @@
+"""Budgets through the MCP tools: a refused escalation charges nothing; spend shows in every tool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from mcp import Client
+from mcp_testbed import EASY, error_text, local_router, resource_json, structured
+
+from gearshift import Router
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.testing import LocalOpenAIServer
+from gearshift_mcp import build_server
+
+PROBLEM = {"problem": "Explain why the cache misses.", "reason": "stuck", "agent_id": "importer"}
+
+
+async def _budgeted(llm_server: LocalOpenAIServer, usd: float) -> Router:
+    limits = [BudgetLimit(name="per agent", key="agent:*", usd=usd)]
+    return local_router(llm_server, budgets=BudgetLedger(MemoryStore(), limits))
+
+
+@pytest.fixture
+async def tight(llm_server: LocalOpenAIServer) -> AsyncIterator[Router]:
+    router = await _budgeted(llm_server, 0.000_01)
+    yield router
+    await router.aclose()
+
+
+@pytest.fixture
+async def roomy(llm_server: LocalOpenAIServer) -> AsyncIterator[Router]:
+    router = await _budgeted(llm_server, 1.0)
+    yield router
+    await router.aclose()
+
+
+async def test_an_escalation_the_budget_cannot_cover_is_refused_and_charges_nothing(
+    tight: Router, llm_server: LocalOpenAIServer
+) -> None:
+    async with Client(build_server(router=tight)) as client:
+        result = await client.call_tool("escalate", PROBLEM)
+        assert result.is_error
+        text = error_text(result)
+        # It names the limit, what was spent and what the call needed.
+        for part in ("budget 'per agent'", "agent:importer", "limit $0.00001", "spent $0", "call needs"):
+            assert part in text
+        assert llm_server.requests == []  # no model was called
+        status = structured(await client.call_tool("budget_status", {"agent_id": "importer"}))
+    (key,) = status["keys"]
+    (limit,) = key["limits"]
+    assert (limit["spent_usd"], limit["reserved_usd"], limit["remaining_usd"]) == (0.0, 0.0, 0.000_01)
+
+
+async def test_an_escalation_is_charged_to_the_agent_and_shows_in_every_tool(
+    roomy: Router, llm_server: LocalOpenAIServer
+) -> None:
+    async with Client(build_server(router=roomy)) as client:
+        before = structured(await client.call_tool("route", {"prompt": EASY, "agent_id": "importer"}))
+        assert before["budget_left_usd"] == 1.0
+        answer = structured(await client.call_tool("escalate", PROBLEM))
+        cost = answer["cost_usd"]
+        assert cost > 0
+        assert answer["budget_left_usd"] == pytest.approx(1.0 - cost)
+
+        status = structured(await client.call_tool("budget_status", {"agent_id": "importer"}))
+        assert status["budgets_configured"] is True
+        (key,) = status["keys"]
+        assert key["key"] == "agent:importer"
+        (limit,) = key["limits"]
+        assert limit["name"] == "per agent" and limit["mode"] == "hard" and limit["window"] == "lifetime"
+        assert limit["spent_usd"] == pytest.approx(cost) and limit["reserved_usd"] == 0.0
+        assert key["remaining_usd"] == pytest.approx(1.0 - cost)
+
+        after = structured(await client.call_tool("route", {"prompt": EASY, "agent_id": "importer"}))
+        assert after["budget_left_usd"] == pytest.approx(1.0 - cost)
+        other = structured(await client.call_tool("route", {"prompt": EASY, "agent_id": "planner"}))
+        assert other["budget_left_usd"] == 1.0  # each agent has its own limit
+
+        everyone = structured(await client.call_tool("budget_status", {}))
+        assert [k["key"] for k in everyone["keys"]] == ["agent:importer"]  # keys with spend so far
+        document = resource_json(await client.read_resource("gearshift://budgets/importer"))
+        assert document["keys"][0]["limits"][0]["spent_usd"] == pytest.approx(cost)
+        assert resource_json(await client.read_resource("gearshift://budgets/agent:importer")) == document

@@ -1,0 +1,80 @@
+"""`gearshift-mcp config claude-desktop` and the command's handling of a bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from mcp_testbed import KEY_ENV, LOCAL_KEY, write_config
+
+from gearshift.testing import LocalOpenAIServer
+from gearshift_mcp import claude_desktop_config, main
+
+REAL_KEY = "sk-real-openai-key-that-must-stay-put-0042"
+
+
+def _printed_block(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
+    assert main(["config", "claude-desktop", *argv]) == 0
+    captured = capsys.readouterr()
+    assert "claude_desktop_config.json" in captured.err  # the how-to goes to stderr, the JSON alone to stdout
+    block: dict[str, object] = json.loads(captured.out)
+    return block
+
+
+def test_the_claude_desktop_block_runs_the_installed_command_on_the_given_config(
+    llm_server: LocalOpenAIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(KEY_ENV, LOCAL_KEY)
+    config = write_config(tmp_path, llm_server)
+    block = _printed_block(capsys, "--config", str(config))
+    assert list(block) == ["mcpServers"]
+    server = block["mcpServers"]["gearshift"]  # type: ignore[index]
+    assert set(server) == {"command", "args", "env"}
+    command = Path(server["command"])
+    # Claude Desktop starts it without the shell's PATH or working directory: absolute paths only.
+    assert command.is_absolute() and os.access(command, os.X_OK)
+    assert server["args"][-2:] == ["--config", str(config.resolve())]
+    assert server["env"] == {KEY_ENV: "<paste your key here>"}  # named, never copied
+    assert LOCAL_KEY not in json.dumps(block)
+
+
+def test_with_the_built_in_models_the_block_names_both_vendor_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./gearshift.toml here
+    monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", REAL_KEY)
+    block = _printed_block(capsys, "--name", "router")
+    server = block["mcpServers"]["router"]  # type: ignore[index]
+    assert "--config" not in server["args"]
+    assert server["env"] == {
+        "ANTHROPIC_API_KEY": "<paste your key here>",
+        "OPENAI_API_KEY": "<paste your key here>",
+    }
+    assert REAL_KEY not in json.dumps(block)
+
+
+def test_the_config_named_by_the_environment_is_used(
+    llm_server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, llm_server)
+    monkeypatch.setenv("GEARSHIFT_CONFIG", str(config))
+    server = claude_desktop_config()["mcpServers"]["gearshift"]
+    assert server["args"][-2:] == ["--config", str(config.resolve())]
+
+
+def test_a_bad_config_is_one_line_on_stderr_and_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "gearshift.toml"
+    broken.write_text("[routing]\npolicy = 'coin-flip'\n")
+    assert main(["--config", str(broken)]) == 2
+    assert main(["config", "claude-desktop", "--config", str(tmp_path / "missing.toml")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("gearshift-mcp: error: ") and "routing.policy" in err[0]
+    assert err[1].startswith("gearshift-mcp: error: ") and "no such config file" in err[1]

@@ -1,0 +1,144 @@
+"""`escalate` through the real router and the real `openai` SDK against a local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp_testbed import LOCAL_KEY, REGISTRY, error_text, resource_json, structured
+
+from gearshift import GearshiftConfig, Usage
+from gearshift.testing import Fail, LocalOpenAIServer, Reply
+from gearshift_mcp import RouterTools, build_server
+
+PROBLEM = {
+    "problem": "The integration test for the CSV importer fails with UnicodeDecodeError on row 3.",
+    "tried": "Opened the file with encoding='utf-8'; retried with errors='ignore', which drops data.",
+    "reason": "I do not know how to detect the file's encoding reliably.",
+    "material": "Row 3 holds the bytes 0xE9 0x74 0xE9.",
+    "agent_id": "importer",
+}
+
+
+def _sent_text(request_body: Any) -> str:
+    return "\n".join(str(message.get("content")) for message in request_body["messages"])
+
+
+async def test_escalate_asks_the_strongest_tier_and_returns_its_answer(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    async with Client(server) as client:
+        answer = structured(await client.call_tool("escalate", PROBLEM))
+    assert (answer["model"], answer["tier"]) == ("large", 2)
+    assert "large" in answer["answer"]  # the simulated model names itself
+    (sent,) = llm_server.requests
+    assert sent.model == "large"
+    text = _sent_text(sent.body)
+    for part in ("problem", "tried", "reason", "material"):
+        assert str(PROBLEM[part]) in text  # the stronger model sees the whole hand-over
+    assert "got stuck and handed this problem to you" in text
+    usage = Usage(answer["input_tokens"], answer["output_tokens"])
+    assert usage.input_tokens > 0 and usage.output_tokens > 0
+    assert answer["cost_usd"] == pytest.approx(REGISTRY["large"].cost(usage))
+    assert answer["attempts"] == [
+        {"model": "large", "ok": True, "cost_usd": answer["cost_usd"], "error": None}
+    ]
+    assert answer["escalations"] == [] and answer["budget_left_usd"] is None
+
+
+async def test_a_provider_failure_falls_back_along_the_chain(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    llm_server.script("large", Fail(status=503))
+    async with Client(server) as client:
+        answer = structured(await client.call_tool("escalate", PROBLEM))
+    assert answer["model"] == "large-b"
+    failed, answered = answer["attempts"]
+    assert (failed["model"], failed["ok"], answered["model"], answered["ok"]) == (
+        "large",
+        False,
+        "large-b",
+        True,
+    )
+    assert "server (HTTP 503)" in failed["error"]
+    assert [r.model for r in llm_server.requests] == ["large", "large-b"]
+
+
+async def test_when_every_model_fails_the_error_lists_the_attempts_without_the_key(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    llm_server.script("large", Fail(status=500, body=f"upstream rejected key {LOCAL_KEY}"))
+    llm_server.script("large-b", Fail(status=429, retry_after=3.0))
+    async with Client(server) as client:
+        result = await client.call_tool("escalate", PROBLEM)
+        assert result.is_error
+        text = error_text(result)
+        assert "all 2 models tried for this request failed" in text
+        assert "large: server (HTTP 500)" in text and "large-b: rate_limit (HTTP 429)" in text
+        assert LOCAL_KEY not in text
+        recent = resource_json(await client.read_resource("gearshift://decisions/recent"))
+    assert recent[-1]["tool"] == "escalate" and "HTTP 500" in recent[-1]["error"]
+    assert LOCAL_KEY not in str(recent)
+
+
+async def test_a_weaker_answering_model_may_hand_the_problem_on(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    llm_server.script("small", Reply(tool_calls=[("escalate", {"reason": "needs a charset detector"})]))
+    easy = {"problem": "Which encoding uses 0xE9 for e-acute?", "reason": "unsure", "min_tier": 1}
+    async with Client(server) as client:
+        answer = structured(await client.call_tool("escalate", easy))
+    assert answer["model"] == "large"
+    assert answer["escalations"] == [
+        {"from_model": "small", "to_model": "large", "reason": "needs a charset detector"}
+    ]
+    assert [a["model"] for a in answer["attempts"]] == ["small", "large"]
+    assert [r.model for r in llm_server.requests] == ["small", "large"]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"reason": ""}, "reason"),
+        ({"max_cost_usd": -1}, "max_cost_usd"),
+        ({"min_tier": 5}, "unknown tier 5"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_cost_usd": 1e-9}, "above the caller's max_cost_usd"),
+    ],
+)
+async def test_bad_escalate_arguments_give_an_error_result_and_call_no_model(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer, change: dict[str, Any], says: str
+) -> None:
+    async with Client(server) as client:
+        result = await client.call_tool("escalate", {**PROBLEM, **change})
+    assert result.is_error and says in error_text(result)
+    assert llm_server.requests == []
+
+
+def _config(llm_server: LocalOpenAIServer, key_env: str) -> GearshiftConfig:
+    return GearshiftConfig.from_dict(
+        {
+            "providers": {
+                "local": {"kind": "openai", "base_url": llm_server.base_url, "api_key_env": key_env}
+            },
+            "models": [s.model_dump() for s in REGISTRY],
+        }
+    )
+
+
+async def test_without_the_key_route_works_and_escalate_names_the_missing_variable(
+    llm_server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GEARSHIFT_MCP_TEST_KEY", raising=False)
+    async with Client(build_server(_config(llm_server, "GEARSHIFT_MCP_TEST_KEY"))) as client:
+        assert structured(await client.call_tool("route", {"prompt": "hello"}))["model"] == "small"
+        result = await client.call_tool("escalate", PROBLEM)
+        assert result.is_error
+        assert "Set GEARSHIFT_MCP_TEST_KEY (provider 'local')" in error_text(result)
+        assert llm_server.requests == []  # refused before any call: no model is left cooling down
+
+        monkeypatch.setenv("GEARSHIFT_MCP_TEST_KEY", LOCAL_KEY)  # keys are read at call time
+        answer = structured(await client.call_tool("escalate", PROBLEM))
+    assert answer["model"] == "large"

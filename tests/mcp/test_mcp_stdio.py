@@ -1,0 +1,47 @@
+"""The `gearshift-mcp` script as a subprocess, spoken to over stdio by the SDK's stdio client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp_testbed import (
+    KEY_ENV,
+    error_text,
+    gearshift_mcp_command,
+    resource_json,
+    server_env,
+    structured,
+    write_config,
+)
+
+from gearshift.testing import LocalOpenAIServer
+
+
+async def test_the_stdio_server_routes_and_names_the_missing_key(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    budgets = '\n[budgets]\nstore = "memory://"\n\n[[budgets.limits]]\nkey = "agent:*"\nusd = 0.25\n'
+    config = write_config(tmp_path, llm_server, extra=budgets)
+    params = StdioServerParameters(
+        command=gearshift_mcp_command(), args=["--config", str(config)], env=server_env(), cwd=str(tmp_path)
+    )
+    with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert names == {"route", "escalate", "budget_status"}
+            decided = structured(
+                await client.call_tool("route", {"prompt": "Say hello", "step_type": "respond"})
+            )
+            assert (decided["model"], decided["tier"]) == ("small", 1)
+            refused = await client.call_tool("escalate", {"problem": "p", "reason": "r"})
+            assert refused.is_error and f"Set {KEY_ENV} (provider 'local')" in error_text(refused)
+            models = resource_json(await client.read_resource("gearshift://models"))
+            assert [m["id"] for m in models] == ["small", "large", "large-b"]
+        errlog.seek(0)
+        stderr = errlog.read()
+    # The server says at start-up which key is missing, on stderr (stdout is the protocol's).
+    assert f"no API key set for {KEY_ENV} (provider 'local')" in stderr
+    assert "`route` works without keys" in stderr
+    assert llm_server.requests == []

@@ -1,0 +1,182 @@
+"""The server in-process through `mcp.Client`: tool schemas, `route` decisions, resources, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp_testbed import EASY, HARD, error_text, local_router, resource_json, structured
+
+from gearshift import Router, open_decision_log
+from gearshift.testing import LocalOpenAIServer
+from gearshift_mcp import RouterTools, build_server
+
+
+async def test_the_tools_are_listed_with_input_and_output_schemas(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) == {"route", "escalate", "budget_status"}
+        for tool in tools.values():
+            assert tool.description and len(tool.description) > 100  # written for the calling model
+            assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+            for name, schema in tool.input_schema["properties"].items():
+                assert schema.get("description"), f"{tool.name}.{name} has no description"
+        route = tools["route"].input_schema
+        assert route["required"] == ["prompt"]
+        assert route["properties"]["step_type"]["anyOf"][0]["enum"] == [
+            "plan", "act", "observe", "reflect", "respond", "summarize", "other"
+        ]  # fmt: skip
+        # A misspelt constraint must be refused, not silently ignored.
+        assert route["$defs"]["RouteConstraints"]["additionalProperties"] is False
+        assert set(tools["escalate"].input_schema["required"]) == {"problem", "reason"}
+        assert {"answer", "model", "cost_usd", "budget_left_usd"} <= set(
+            tools["escalate"].output_schema["properties"]
+        )
+        assert tools["route"].annotations is not None and tools["route"].annotations.read_only_hint
+
+
+async def test_an_easy_task_routes_to_the_cheap_model_and_a_hard_one_to_the_strong(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    async with Client(server) as client:
+        easy = structured(await client.call_tool("route", {"prompt": EASY}))
+        assert (easy["model"], easy["tier"], easy["provider"]) == ("small", 1, "local")
+        assert easy["fallbacks"] == ["large", "large-b"]
+        assert easy["estimated_cost_usd"] > 0 and easy["reasons"]
+        assert easy["budget_left_usd"] is None  # this router keeps no budget
+
+        hard = structured(await client.call_tool("route", {"prompt": HARD, "step_type": "plan"}))
+        assert (hard["model"], hard["tier"]) == ("large", 2)
+        assert hard["estimated_cost_usd"] > easy["estimated_cost_usd"]
+        assert any("plan step" in reason for reason in hard["reasons"])
+        assert llm_server.requests == []  # routing calls no model
+
+
+async def test_failing_tool_calls_move_the_step_up_a_tier(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        calm = [{"name": "search", "ok": True}]
+        failing = [
+            {"name": "search", "ok": True},
+            {"name": "fetch", "ok": False},
+            {"name": "fetch", "ok": False},
+        ]
+        before = structured(await client.call_tool("route", {"prompt": EASY, "tool_history": calm}))
+        after = structured(await client.call_tool("route", {"prompt": EASY, "tool_history": failing}))
+        assert before["tier"] == 1
+        assert after["tier"] == 2
+        assert any("consecutive tool errors" in reason for reason in after["reasons"])
+
+
+async def test_repeating_the_same_tool_call_moves_the_step_up_a_tier(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        same = {"name": "fetch", "ok": True, "arguments": {"url": "https://example.com", "page": 1}}
+        loop = [
+            same,
+            {**same, "arguments": {"page": 1, "url": "https://example.com"}},
+            same,
+        ]  # key order differs
+        decided = structured(await client.call_tool("route", {"prompt": EASY, "tool_history": loop}))
+        assert decided["tier"] == 2
+        assert any("loop suspected" in reason for reason in decided["reasons"])
+
+
+async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        capped = structured(await client.call_tool("route", {"prompt": HARD, "constraints": {"max_tier": 1}}))
+        assert capped["model"] == "small"
+        raised = structured(await client.call_tool("route", {"prompt": EASY, "constraints": {"min_tier": 2}}))
+        assert raised["model"] == "large"
+        cheap = structured(
+            await client.call_tool("route", {"prompt": HARD, "constraints": {"max_cost_usd": 0.0005}})
+        )
+        assert cheap["model"] == "small" and cheap["estimated_cost_usd"] <= 0.0005
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"prompt": EASY, "constraints": {"min_tier": 7}}, "unknown tier 7; the models have tiers 1, 2"),
+        ({"prompt": EASY, "constraints": {"max_tier": 3}}, "max_tier: unknown tier 3"),
+        (
+            {"prompt": EASY, "constraints": {"min_tier": 2, "max_tier": 1}},
+            "min_tier 2 is above max_tier 1",
+        ),
+        ({"prompt": EASY, "constraints": {"max_cost_usd": -0.5}}, "constraints.max_cost_usd"),
+        ({"prompt": EASY, "constraints": {"max_cost_usd": 1e-12}}, "above the caller's max_cost_usd"),
+        ({"prompt": EASY, "constraints": {"max_teir": 2}}, "constraints.max_teir"),
+        ({"prompt": EASY, "step_type": "dance"}, "step_type"),
+        ({"prompt": EASY, "step_index": -1}, "step_index"),
+        ({"prompt": ""}, "prompt"),
+        ({"step_type": "plan"}, "prompt\n  Field required"),
+        ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history.0.name"),
+    ],
+)
+async def test_bad_arguments_give_an_error_result_that_says_what_is_wrong(
+    server: MCPServer[RouterTools], arguments: dict[str, object], says: str
+) -> None:
+    async with Client(server) as client:
+        result = await client.call_tool("route", arguments)
+        assert result.is_error
+        assert says in error_text(result)
+        # The server keeps serving.
+        assert structured(await client.call_tool("route", {"prompt": EASY}))["model"] == "small"
+
+
+async def test_an_unknown_tool_is_an_error_result(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        result = await client.call_tool("rout", {"prompt": EASY})
+        assert result.is_error and "rout" in error_text(result)
+
+
+async def test_the_registry_resource_lists_every_model_with_tier_and_prices(
+    server: MCPServer[RouterTools],
+) -> None:
+    async with Client(server) as client:
+        listed = {str(r.uri) for r in (await client.list_resources()).resources}
+        assert listed == {"gearshift://models", "gearshift://decisions/recent"}
+        templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+        assert templates == {"gearshift://budgets/{key}"}
+        models = resource_json(await client.read_resource("gearshift://models"))
+        assert [(m["id"], m["tier"]) for m in models] == [("small", 1), ("large", 2), ("large-b", 2)]
+        assert models[1]["prices"] == {"input": 2.0, "output": 8.0, "cache_read": None}
+
+
+async def test_recent_decisions_leave_the_prompt_out_by_default(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        await client.call_tool("route", {"prompt": EASY, "agent_id": "researcher", "step_type": "act"})
+        await client.call_tool("route", {"prompt": HARD})
+        recent = resource_json(await client.read_resource("gearshift://decisions/recent"))
+        assert [(d["tool"], d["model"], d["agent_id"]) for d in recent] == [
+            ("route", "small", "researcher"),
+            ("route", "large", None),
+        ]
+        assert recent[0]["step_type"] == "act" and recent[0]["reasons"]
+        assert all("prompt" not in d for d in recent)
+        assert EASY not in str(recent)
+
+
+async def test_recent_decisions_keep_the_prompt_when_the_log_includes_prompts(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    router = local_router(
+        llm_server, decision_log=open_decision_log(tmp_path / "log.jsonl", include_prompts=True)
+    )
+    async with router, Client(build_server(router=router)) as client:
+        await client.call_tool("route", {"prompt": EASY})
+        recent = resource_json(await client.read_resource("gearshift://decisions/recent"))
+    assert recent[0]["prompt"] == EASY
+
+
+async def test_budget_status_says_when_no_budget_is_configured(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        status = structured(await client.call_tool("budget_status", {"agent_id": "researcher"}))
+        assert status == {"budgets_configured": False, "keys": []}
+        document = resource_json(await client.read_resource("gearshift://budgets/researcher"))
+        assert document == {"budgets_configured": False, "keys": []}
+
+
+def test_a_server_takes_a_config_or_a_router_not_both(router: Router) -> None:
+    with pytest.raises(TypeError, match="either config or router"):
+        build_server("gearshift.toml", router=router)
