@@ -1,0 +1,160 @@
+"""Where a LlamaIndex agent stands in its run, read from the chat history it sends.
+
+LlamaIndex agents keep no step counter the LLM can see, so the `StepContext` is read from the
+messages: the run starts at the last message the user wrote; every assistant message after it was
+one model call (`step_index`); tool calls and their results make the `tool_history`. Both agent
+styles are read:
+
+- function calling (`FunctionAgent`, `AgentWorkflow`): `ToolCallBlock`s on assistant messages, answered
+  by `tool` messages that name the call in `additional_kwargs["tool_call_id"]`;
+- ReAct (`ReActAgent`): assistant text with `Action:` and `Action Input:` lines, answered by a user
+  message that starts with `Observation:`.
+
+LlamaIndex keeps no error flag on a tool's result: an agent puts the text of the tool's exception
+where its output would be. A result counts as failed when `additional_kwargs["is_error"]` is true,
+when it is in one of LlamaIndex's own error formats, or when it reads like an error to gearshift's
+signals (it starts with "Error", "failed", "timed out", a traceback...). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
+
+from gearshift import CallerHints, Message, StepContext, StepType, ToolRecord, hash_arguments
+from gearshift._signals import _is_error_result
+
+__all__ = ["failed", "step_context"]
+
+_USER = MessageRole.USER
+_ASSISTANT = (MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL)
+_TOOL = (MessageRole.TOOL, MessageRole.FUNCTION)
+# What a ReAct agent sends back as a user message; the run goes on through them.
+_OBSERVATION = "Observation:"
+_REACT_RETRIES = ("FAILURE: Your previous response was empty", "Error while parsing the output")
+_REACT_ACTION = re.compile(
+    r"^Action:[ \t]*(?P<name>[^\n]+?)[ \t]*\nAction Input:[ \t]*(?P<args>.*)", re.M | re.S
+)
+# Errors LlamaIndex itself writes into a tool's result (tools/calling.py, agent/workflow/base_agent.py).
+_LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
+
+
+def step_context(
+    messages: Sequence[ChatMessage],
+    *,
+    has_tools: bool,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    budget_keys: Sequence[str] = (),
+    expected_steps: int | None = None,
+    step_type: StepType | str | None = None,
+    hints: CallerHints | None = None,
+) -> StepContext:
+    """The `StepContext` of a call that sends `messages` (see the module docstring for how it is read).
+
+    The step type is `observe` when the last message is a tool result, `reflect` when it is a ReAct
+    agent's request to fix a malformed answer, `act` when the model may call tools (or follows the
+    ReAct format), and `respond` otherwise; `step_type` overrides it.
+    """
+    start = _run_start(messages)
+    run = messages[start + 1 :]
+    react = _is_react(messages)
+    history = _react_history(run) if react else _function_history(run)
+    steps = sum(1 for m in run if m.role in _ASSISTANT)
+    return StepContext(
+        agent_id=agent_id,
+        run_id=run_id,
+        step_type=StepType.parse(step_type) if step_type is not None else _step_type(run, has_tools or react),
+        step_index=steps,
+        tool_history=history,
+        hints=hints or CallerHints(),
+        budget_keys=tuple(budget_keys),
+        expected_steps=expected_steps,
+        metadata={"framework": "llama_index"},
+    )
+
+
+def _text(message: ChatMessage) -> str:
+    return "\n".join(block.text for block in message.blocks if isinstance(block, TextBlock))
+
+
+def _is_agent_feedback(message: ChatMessage) -> bool:
+    """A user-role message a ReAct agent wrote (an observation or a retry request), not the user."""
+    text = _text(message)
+    return text.startswith(_OBSERVATION) or text.startswith(_REACT_RETRIES)
+
+
+def _run_start(messages: Sequence[ChatMessage]) -> int:
+    """Index of the last message the user wrote; -1 when there is none."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.role == _USER and not _is_agent_feedback(message):
+            return index
+    return -1
+
+
+def _is_react(messages: Sequence[ChatMessage]) -> bool:
+    # ReAct agents state their output format in the system prompt they open every call with.
+    return bool(messages) and messages[0].role == MessageRole.SYSTEM and "Action Input:" in _text(messages[0])
+
+
+def _step_type(run: Sequence[ChatMessage], acting: bool) -> StepType:
+    if run:
+        last = run[-1]
+        if last.role in _TOOL:
+            return StepType.OBSERVE
+        if last.role == _USER:
+            text = _text(last)
+            if text.startswith(_OBSERVATION):
+                return StepType.OBSERVE
+            if text.startswith(_REACT_RETRIES):
+                return StepType.REFLECT
+    return StepType.ACT if acting else StepType.RESPOND
+
+
+def failed(text: str, extra: Mapping[str, Any] | None = None) -> bool:
+    """Whether a tool's result reports a failure (see the module docstring)."""
+    if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
+        return True
+    return bool(_LLAMAINDEX_ERRORS.match(text)) or _is_error_result(Message.tool("", text))
+
+
+def _function_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:
+    """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order."""
+    calls: dict[str, tuple[str, str]] = {}
+    records: list[ToolRecord] = []
+    for message in run:
+        if message.role in _ASSISTANT:
+            for block in message.blocks:
+                if isinstance(block, ToolCallBlock):
+                    calls[block.tool_call_id or block.tool_name] = (
+                        block.tool_name,
+                        hash_arguments(block.tool_kwargs),
+                    )
+        elif message.role in _TOOL:
+            extra = message.additional_kwargs
+            call_id = str(extra.get("tool_call_id") or "")
+            name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
+            records.append(ToolRecord(name, not failed(_text(message), extra), args_hash))
+    return tuple(records)
+
+
+def _react_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:
+    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them."""
+    pending: tuple[str, str] | None = None
+    records: list[ToolRecord] = []
+    for message in run:
+        text = _text(message)
+        if message.role in _ASSISTANT:
+            match = _REACT_ACTION.search(text)
+            pending = (match["name"], hash_arguments(match["args"].strip())) if match else None
+        elif pending is not None and text.startswith(_OBSERVATION):
+            observation = text[len(_OBSERVATION) :].lstrip()
+            records.append(
+                ToolRecord(pending[0], not failed(observation, message.additional_kwargs), pending[1])
+            )
+            pending = None
+    return tuple(records)

@@ -1,0 +1,355 @@
+"""LlamaIndex chat messages, tools and responses to and from gearshift's neutral types.
+
+This is the adapter's only edge with LlamaIndex's message model: `ChatMessage` blocks become
+`gearshift.Message` content and tool calls, `BaseTool` metadata becomes a `ToolSpec`, and a routed
+answer (or stream) becomes LlamaIndex `ChatResponse`s whose `raw` and `additional_kwargs` carry the
+usage (in the keys LlamaIndex's token counter reads) and the routing record (model, decision,
+escalations, cost).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from io import IOBase
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.types import (
+    CachePoint,
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    CompletionResponse,
+    ImageBlock,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+)
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.utils import parse_partial_json
+
+from gearshift import ChatResponse as RoutedChatResponse
+from gearshift import (
+    ContentPart,
+    ImagePart,
+    InvalidRequestError,
+    Message,
+    StreamDone,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from gearshift._messages import Role, ToolChoice
+from gearshift.providers import StreamAssembler
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+    from gearshift import ModelRegistry, RoutedResponse, RoutedStream
+
+__all__ = [
+    "ROUTING_KEY",
+    "chat_chunks",
+    "chat_message",
+    "chat_response",
+    "completion",
+    "completion_chunks",
+    "reads_files",
+    "routing_record",
+    "to_messages",
+    "to_tool_choice",
+    "tool_selections",
+    "tool_spec",
+]
+
+ROUTING_KEY = "gearshift"
+"""The key of the routing record in a response's `additional_kwargs`."""
+
+_ROLES: dict[str, Role] = {
+    MessageRole.SYSTEM.value: "system",
+    MessageRole.DEVELOPER.value: "system",
+    MessageRole.USER.value: "user",
+    MessageRole.ASSISTANT.value: "assistant",
+    MessageRole.CHATBOT.value: "assistant",
+    MessageRole.MODEL.value: "assistant",
+    MessageRole.TOOL.value: "tool",
+    MessageRole.FUNCTION.value: "tool",
+}
+
+
+# -- LlamaIndex -> gearshift --------------------------------------------------------------------------
+
+
+def reads_files(messages: Sequence[ChatMessage]) -> bool:
+    """Whether converting these messages reads image files or streams (blocking I/O)."""
+    return any(
+        isinstance(block, ImageBlock) and _image_needs_reading(block)
+        for message in messages
+        for block in message.blocks
+    )
+
+
+def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
+    """gearshift messages from LlamaIndex chat messages.
+
+    Text and image blocks become content, `ToolCallBlock`s (and the older `tool_calls` in
+    `additional_kwargs`) become tool calls, and a tool message's `tool_call_id` and `name` come from its
+    `additional_kwargs`; `is_error=True` there marks a failed tool result. Thinking blocks and cache
+    points are provider hints gearshift does not route on and are left out; any other block (audio,
+    video, documents, citations) is refused with an error naming it, since no gearshift provider
+    sends them.
+    """
+    return tuple(_message(message, index) for index, message in enumerate(messages))
+
+
+def _message(message: ChatMessage, index: int) -> Message:
+    role = _ROLES.get(str(getattr(message.role, "value", message.role)))
+    if role is None:
+        raise InvalidRequestError(f"message {index}: unknown role {message.role!r}")
+    parts: list[ContentPart] = []
+    calls: list[ToolCall] = []
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            parts.append(TextPart(block.text))
+        elif isinstance(block, ImageBlock):
+            parts.append(_image(block))
+        elif isinstance(block, ToolCallBlock):
+            calls.append(_call(block.tool_call_id, block.tool_name, block.tool_kwargs, len(calls)))
+        elif not isinstance(block, (ThinkingBlock, CachePoint)):
+            raise InvalidRequestError(
+                f"message {index}: gearshift routes text, images and tool calls; a "
+                f"{getattr(block, 'block_type', type(block).__name__)} block cannot be sent"
+            )
+    extra = message.additional_kwargs
+    if not calls and extra.get("tool_calls"):
+        calls = [_legacy_call(raw, n) for n, raw in enumerate(extra["tool_calls"])]
+    text = "\n".join(part.text for part in parts if isinstance(part, TextPart))
+    content: str | tuple[ContentPart, ...] = (
+        tuple(parts) if any(isinstance(part, ImagePart) for part in parts) else text
+    )
+    if role == "tool":
+        return Message.tool(
+            str(extra.get("tool_call_id") or ""),
+            text,
+            name=extra.get("name") or extra.get("tool_name"),
+            is_error=bool(extra.get("is_error")),
+        )
+    if role == "assistant":
+        return Message("assistant", content, tuple(calls))
+    return Message(role, content, name=extra.get("name") if role == "user" else None)
+
+
+def _image_needs_reading(block: ImageBlock) -> bool:
+    return block.url is None and (
+        isinstance(block.image, IOBase) or (not block.image and block.path is not None)
+    )
+
+
+def _image(block: ImageBlock) -> ImagePart:
+    media_type = block.image_mimetype or "image/png"
+    if isinstance(block.image, bytes) and block.image:
+        return ImagePart(data=block.image.decode("ascii"), media_type=media_type)  # base64 once validated
+    if block.url is not None:
+        return ImagePart(url=str(block.url), media_type=media_type)
+    if _image_needs_reading(block):
+        return ImagePart(
+            data=block.resolve_image(as_base64=True).read().decode("ascii"), media_type=media_type
+        )
+    raise InvalidRequestError("an image block has no url, data or path")
+
+
+def _call(call_id: str | None, name: str, arguments: Mapping[str, Any] | str, position: int) -> ToolCall:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return ToolCall(id=call_id or f"call_{position}", name=name, arguments=text or "{}")
+
+
+def _legacy_call(raw: Any, position: int) -> ToolCall:
+    # Older integrations stored OpenAI's tool-call objects (or their dicts) in additional_kwargs.
+    data = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+    function = data.get("function") or {}
+    return _call(data.get("id"), function.get("name", ""), function.get("arguments") or "{}", position)
+
+
+def tool_spec(tool: BaseTool) -> ToolSpec:
+    """The `ToolSpec` of a LlamaIndex tool: its name, description and argument schema."""
+    metadata = tool.metadata
+    return ToolSpec.parse(
+        {
+            "name": metadata.get_name(),
+            "description": metadata.description,
+            "parameters": metadata.get_parameters_dict(),
+        },
+        where="LlamaIndex tool",
+    )
+
+
+def to_tool_choice(
+    tool_choice: str | Mapping[str, Any] | None, *, tool_required: bool, has_tools: bool
+) -> ToolChoice | None:
+    """gearshift's tool choice from LlamaIndex's `tool_choice` (a name or OpenAI's dict) and `tool_required`.
+
+    A named tool wins; otherwise `tool_required` asks for `required`. Without tools there is no choice.
+    """
+    if not has_tools:
+        return None
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
+        if not isinstance(name, str):
+            raise InvalidRequestError(f"tool_choice {dict(tool_choice)!r} names no tool")
+        return name
+    if tool_choice in (None, "auto") and tool_required:
+        return "required"
+    return tool_choice
+
+
+# -- gearshift -> LlamaIndex --------------------------------------------------------------------------
+
+
+def chat_message(text: str, calls: Sequence[ToolCall], *, partial: bool = False) -> ChatMessage:
+    """An assistant `ChatMessage`: the text, then one `ToolCallBlock` per call.
+
+    Finished calls carry their arguments parsed; calls still streaming (`partial`) carry the JSON text
+    so far, which `tool_selections` reads leniently. The calls are also listed in OpenAI's shape under
+    `additional_kwargs["tool_calls"]`, where parts of LlamaIndex still look for them (streamed
+    structured output reads partial objects only when that list is there).
+    """
+    blocks: list[Any] = [TextBlock(text=text)] if text or not calls else []
+    for call in calls:
+        arguments: dict[str, Any] | str = call.arguments
+        if not partial:
+            try:
+                arguments = call.parsed_arguments()
+            except InvalidRequestError:
+                arguments = call.arguments  # kept as text: the agent reports the bad arguments
+        blocks.append(ToolCallBlock(tool_call_id=call.id, tool_name=call.name, tool_kwargs=arguments))
+    if not calls:
+        return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
+    listed = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in calls
+    ]
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs={"tool_calls": listed})
+
+
+def routing_record(result: RoutedResponse, registry: ModelRegistry) -> dict[str, Any]:
+    """How gearshift served one call, JSON-ready (the same fields as the LangChain adapter's record).
+
+    `model_id` and `tier` are the model that answered; `decided_model`, `decided_tier` and `reasons`
+    the decision behind the answer (after an escalation, the stronger model's: the first choice is the
+    escalation's `from`). `attempts` lists every provider call with its tokens and cost; `cost_usd` is
+    their sum and `usage` their tokens. The decision's scores stay in the decision log.
+    """
+    response = result.response
+    decision = result.decision
+    return {
+        "model_id": response.model_id,
+        "provider_model": response.provider_model,
+        "tier": registry[response.model_id].tier if response.model_id in registry else None,
+        "decided_model": decision.model,
+        "decided_tier": decision.tier,
+        "reasons": list(decision.reasons),
+        "escalations": [e.to_dict() for e in result.escalations],
+        "attempts": [
+            {
+                "model_id": a.model_id,
+                "ok": a.ok,
+                "input_tokens": a.usage.input_tokens,
+                "output_tokens": a.usage.output_tokens,
+                "cost_usd": a.cost_usd,
+            }
+            for a in result.attempts
+        ],
+        "cost_usd": result.cost_usd,
+        "usage": usage_dict(result.usage),
+        "finish_reason": response.finish_reason,
+        "request_id": result.request_id,
+    }
+
+
+def usage_dict(usage: Usage) -> dict[str, int]:
+    """Token counts under the names LlamaIndex's token counter reads."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def chat_response(
+    result: RoutedResponse, registry: ModelRegistry, *, delta: str | None = None
+) -> ChatResponse:
+    """A LlamaIndex `ChatResponse` for a routed answer, with its usage and routing record."""
+    response: RoutedChatResponse = result.response
+    record = routing_record(result, registry)
+    return ChatResponse(
+        message=chat_message(response.text, response.tool_calls),
+        raw=record,
+        delta=delta,
+        additional_kwargs={**record["usage"], ROUTING_KEY: record},
+    )
+
+
+def tool_selections(response: ChatResponse) -> list[ToolSelection]:
+    """The tool calls of a response as LlamaIndex `ToolSelection`s (partial JSON is read leniently)."""
+    selections = []
+    for block in response.message.blocks:
+        if not isinstance(block, ToolCallBlock):
+            continue
+        arguments = block.tool_kwargs
+        if isinstance(arguments, str):
+            try:
+                arguments = parse_partial_json(arguments) if arguments.strip() else {}
+            except (ValueError, TypeError):
+                arguments = {}
+        selections.append(
+            ToolSelection(
+                tool_id=block.tool_call_id or "",
+                tool_name=block.tool_name,
+                tool_kwargs=arguments if isinstance(arguments, dict) else {},
+            )
+        )
+    return selections
+
+
+async def chat_chunks(stream: RoutedStream, registry: ModelRegistry) -> AsyncGenerator[ChatResponse, None]:
+    """One `ChatResponse` per delta (the message so far, and the new text), then the final one.
+
+    The final response carries the whole answer with its usage and routing record, and `delta=""`.
+    """
+    assembler = StreamAssembler()
+    try:
+        async for event in stream:
+            if isinstance(event, StreamDone):
+                continue  # the final response, with usage and escalations, follows from `stream.result`
+            assembler.add(event)
+            yield ChatResponse(
+                message=chat_message(assembler.text, assembler.tool_calls, partial=True),
+                delta=event.text if isinstance(event, TextDelta) else "",
+            )
+        if stream.result is not None:
+            yield chat_response(stream.result, registry, delta="")
+    finally:
+        await stream.aclose()  # a caller that stops early: the attempt is recorded as cancelled
+
+
+def completion(response: ChatResponse) -> CompletionResponse:
+    """A chat response as LlamaIndex's completion response (text, delta, usage, routing record)."""
+    return CompletionResponse(
+        text=response.message.content or "",
+        raw=response.raw,
+        delta=response.delta,
+        additional_kwargs=response.additional_kwargs,
+    )
+
+
+async def completion_chunks(chunks: ChatResponseAsyncGen) -> AsyncGenerator[CompletionResponse, None]:
+    """Streamed chat responses as streamed completion responses."""
+    try:
+        async for chunk in chunks:
+            yield completion(chunk)
+    finally:
+        await chunks.aclose()

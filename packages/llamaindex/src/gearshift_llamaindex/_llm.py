@@ -1,0 +1,377 @@
+"""`RoutedLLM`: a LlamaIndex function-calling LLM whose every call is routed by gearshift.
+
+Pass it wherever LlamaIndex takes an LLM (`FunctionAgent`, `ReActAgent`, `AgentWorkflow`, query and
+chat engines, `Settings.llm`). Each call becomes a `ChatRequest` and a `StepContext` read from the
+agent's history; the core `Router` picks the model, falls back, escalates and keeps the budget. The
+async methods are the real ones; the sync ones run them through gearshift's one sync bridge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+    ToolCallBlock,
+)
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.types import PydanticProgramMode
+
+from gearshift import ConfigError, GearshiftConfig, Router
+from gearshift._bridge import iterate_sync, run_sync
+
+from ._calls import ToolSpecCache, plan_call
+from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
+
+if TYPE_CHECKING:
+    from llama_index.core.prompts import PromptTemplate
+    from llama_index.core.tools.types import BaseTool
+    from llama_index.core.types import Model
+
+__all__ = ["RoutedLLM"]
+
+_Chunk = TypeVar("_Chunk")
+
+
+class _Core:
+    """What a `RoutedLLM` holds besides its fields: the router and what is worked out from it once."""
+
+    __slots__ = ("payload", "router", "smallest_window", "tools")
+
+    def __init__(self, router: Router, class_name: str) -> None:
+        self.router = router
+        self.tools = ToolSpecCache()
+        self.smallest_window = min((m.context_window for m in router.registry), default=128_000)
+        # Tuples inside: callers get a shallow copy, and nothing in it can be changed under us.
+        self.payload: dict[str, Any] = {"class_name": class_name, "models": tuple(router.registry.ids)}
+
+
+class RoutedLLM(FunctionCallingLLM):
+    """A LlamaIndex LLM that routes every call to the cheapest model that will do the job.
+
+    Build it from a gearshift.toml (`RoutedLLM(config="gearshift.toml")`; no config: `$GEARSHIFT_CONFIG`,
+    then `./gearshift.toml`, then the built-in model ladder) or around a `Router` built in Python
+    (`RoutedLLM(router)`). Each response carries the routing record (model, decision, attempts,
+    escalations, cost) in `additional_kwargs["gearshift"]` and in `raw`, and its token counts under
+    `prompt_tokens` and `completion_tokens` in `additional_kwargs`.
+
+    Every call may also take, as keyword arguments: `agent_id`, `run_id` and `budget_keys` (who pays;
+    see also `run_scope`), `step_type` (a `StepType` or its name, instead of the one read from the
+    history), `hints` (a `CallerHints`: force a model, bound the tier or the cost), `self_escalation`,
+    `max_tokens`, `temperature`, `stop`, and `response_format` (a pydantic class or a JSON schema).
+    """
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    config: str | None = None
+    """The gearshift.toml the router was built from, when one was given (None: a router passed in, or
+    `$GEARSHIFT_CONFIG` / `./gearshift.toml` / the built-in ladder found at construction)."""
+    agent_id: str | None = None
+    """The agent these calls belong to: spend is charged to `agent:<agent_id>`."""
+    run_id: str | None = None
+    """The run (task, thread) these calls belong to: spend is charged to `run:<run_id>`."""
+    budget_keys: tuple[str, ...] = ()
+    """More ledger keys every call's spend counts against, such as `team:search`."""
+    expected_steps: int | None = Field(default=None, gt=0)
+    """How many model calls a run is expected to take; budget pacing spreads the run's budget over them."""
+    self_escalation: bool = True
+    """Let models below the top tier hand a step to a stronger one through an `escalate` tool the agent
+    never sees."""
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Cap on output tokens per call (None: each model's default)."""
+    temperature: float | None = Field(default=None, ge=0)
+    """Sampling temperature sent with every call (None: each model's default)."""
+    context_window: int | None = Field(default=None, gt=0)
+    """Context window reported to LlamaIndex; None: the smallest in the registry. LlamaIndex sizes its
+    memory and packs retrieved text up to this window, so the smallest keeps every step small enough for
+    every model, the cheapest included; raise it to let long contexts go to the models that fit them."""
+
+    # One private attribute, read once per call: pydantic serves private attributes through a slow
+    # __getattr__, and this path runs before every model call.
+    _core: _Core = PrivateAttr()
+
+    def __init__(
+        self,
+        router: Router | None = None,
+        *,
+        config: GearshiftConfig | str | Path | None = None,
+        **fields: Any,
+    ) -> None:
+        if router is not None and config is not None:
+            raise ConfigError("pass either a Router or a config, not both", key="config")
+        source = config.source if isinstance(config, GearshiftConfig) else config
+        super().__init__(config=None if source is None else str(source), **fields)
+        self._core = _Core(router if router is not None else Router.from_config(config), self.class_name())
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's name for this class."""
+        return "gearshift_routed_llm"
+
+    @property
+    def router(self) -> Router:
+        """The gearshift router every call goes through."""
+        return self._core.router
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """A function-calling chat model; its context window is `context_window`'s."""
+        return LLMMetadata(
+            context_window=self.context_window or self._core.smallest_window,
+            num_output=self.max_tokens or DEFAULT_NUM_OUTPUTS,
+            is_chat_model=True,
+            is_function_calling_model=True,
+            model_name="gearshift",
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """What LlamaIndex's callbacks and instrumentation record about this LLM (no secrets)."""
+        return dict(self._core.payload)
+
+    # -- chat -------------------------------------------------------------------------------------
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Route one chat call (sync, through the bridge)."""
+        return run_sync(self._achat(messages, kwargs))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Route one chat call."""
+        return await self._achat(messages, kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """Route one chat call and stream the answer (sync, through the bridge)."""
+        return _blocking(run_sync(self._astream_chat(messages, kwargs)))
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        """Route one chat call and stream the answer: one response per delta, then one with the usage."""
+        return await self._astream_chat(messages, kwargs)
+
+    # -- complete ---------------------------------------------------------------------------------
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Route one completion: the prompt is sent as a user message (sync, through the bridge)."""
+        return run_sync(self._acomplete(prompt, kwargs))
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """Route one completion: the prompt is sent as a user message."""
+        return await self._acomplete(prompt, kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        """Route one completion and stream it (sync, through the bridge)."""
+        return _blocking(run_sync(self._astream_complete(prompt, kwargs)))
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        """Route one completion and stream it."""
+        return await self._astream_complete(prompt, kwargs)
+
+    # -- tools ------------------------------------------------------------------------------------
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The `chat` arguments of a call with tools (LlamaIndex's hook behind `chat_with_tools`)."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
+        elif user_msg is not None:
+            messages.append(user_msg)
+        return {
+            "messages": messages,
+            "tools": tools,
+            "tool_choice": tool_choice,
+            "tool_required": tool_required,
+            "parallel_tool_calls": allow_parallel_tool_calls,
+            **kwargs,
+        }
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Keep only the first tool call when parallel calls were not allowed (as LlamaIndex expects)."""
+        if not allow_parallel_tool_calls:
+            seen = False
+            kept = []
+            for block in response.message.blocks:
+                if isinstance(block, ToolCallBlock):
+                    if seen:
+                        continue
+                    seen = True
+                kept.append(block)
+            response.message.blocks = kept
+        return response
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """The tool calls of a response (also of a partial streamed one)."""
+        selections = tool_selections(response)
+        if not selections and error_on_no_tool_call:
+            # LlamaIndex's callers expect a ValueError here (predict_and_call, structured programs).
+            raise ValueError("the model answered without calling a tool")
+        return selections
+
+    # -- structured prediction --------------------------------------------------------------------
+
+    def structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        """An instance of `output_cls`, asked for as JSON matching its schema (sync, through the bridge).
+
+        With `pydantic_program_mode` other than the default, LlamaIndex's program of that mode is used.
+        """
+        if self.pydantic_program_mode != PydanticProgramMode.DEFAULT:
+            result: Model = super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+            return result
+        return run_sync(self._astructured(output_cls, prompt, llm_kwargs, prompt_args))
+
+    async def astructured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        """An instance of `output_cls`, asked for as JSON matching its schema.
+
+        The request carries the schema, so only models that support JSON output are routed to.
+        """
+        if self.pydantic_program_mode != PydanticProgramMode.DEFAULT:
+            result: Model = await super().astructured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+            return result
+        return await self._astructured(output_cls, prompt, llm_kwargs, prompt_args)
+
+    async def _astructured(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None,
+        prompt_args: dict[str, Any],
+    ) -> Model:
+        messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
+        response = await self.achat(messages, **{**(llm_kwargs or {}), "response_format": output_cls})
+        return output_cls.model_validate_json(response.message.content or "")
+
+    def _structured_stream_call(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Generator[Any, None, None]:
+        """Partial objects as the JSON streams in (behind `stream_structured_predict`; sync, bridged)."""
+        if self.pydantic_program_mode != PydanticProgramMode.DEFAULT:
+            partials: Generator[Any, None, None] = super()._structured_stream_call(
+                output_cls, prompt, llm_kwargs, **prompt_args
+            )
+            return partials
+        return _blocking(run_sync(self._astructured_stream(output_cls, prompt, llm_kwargs, prompt_args)))
+
+    async def _structured_astream_call(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> AsyncGenerator[Any, None]:
+        """Partial objects as the JSON streams in (behind `astream_structured_predict`)."""
+        if self.pydantic_program_mode != PydanticProgramMode.DEFAULT:
+            partials: AsyncGenerator[Any, None] = await super()._structured_astream_call(
+                output_cls, prompt, llm_kwargs, **prompt_args
+            )
+            return partials
+        return await self._astructured_stream(output_cls, prompt, llm_kwargs, prompt_args)
+
+    async def _astructured_stream(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None,
+        prompt_args: dict[str, Any],
+    ) -> AsyncGenerator[Any, None]:
+        messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
+        chunks = await self.astream_chat(messages, **{**(llm_kwargs or {}), "response_format": output_cls})
+        return _partial_objects(chunks, output_cls)
+
+    # -- the one code path ------------------------------------------------------------------------
+
+    async def _achat(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatResponse:
+        core = self._core
+        call = await plan_call(messages, options, self, core.tools)
+        result = await core.router.acomplete(call.request, call.context, self_escalation=call.self_escalation)
+        return chat_response(result, core.router.registry)
+
+    async def _astream_chat(
+        self, messages: Sequence[ChatMessage], options: dict[str, Any]
+    ) -> ChatResponseAsyncGen:
+        core = self._core
+        call = await plan_call(messages, options, self, core.tools)
+        stream = core.router.astream(call.request, call.context, self_escalation=call.self_escalation)
+        return chat_chunks(stream, core.router.registry)
+
+    async def _acomplete(self, prompt: str, options: dict[str, Any]) -> CompletionResponse:
+        response = await self._achat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
+        return completion(response)
+
+    async def _astream_complete(self, prompt: str, options: dict[str, Any]) -> CompletionResponseAsyncGen:
+        chunks = await self._astream_chat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
+        return completion_chunks(chunks)
+
+
+async def _partial_objects(
+    chunks: ChatResponseAsyncGen, output_cls: type[Model]
+) -> AsyncGenerator[Any, None]:
+    """Ever more complete `output_cls` objects (LlamaIndex's flexible partials) from streamed JSON."""
+    from llama_index.core.program.streaming_utils import process_streaming_content_incremental
+
+    current = None
+    try:
+        async for chunk in chunks:
+            current = process_streaming_content_incremental(chunk, output_cls, current)
+            yield current
+    finally:
+        await chunks.aclose()
+
+
+def _blocking(chunks: AsyncIterator[_Chunk]) -> Generator[_Chunk, None, None]:
+    """Iterate streamed responses from sync code, through the bridge (a generator, as LlamaIndex expects)."""
+    yield from iterate_sync(chunks)

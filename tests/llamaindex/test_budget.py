@@ -1,0 +1,82 @@
+"""Budgets through `RoutedLLM`: spend per agent and per run, and hard limits refusing calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.base.llms.types import ChatMessage
+from llamaindex_support import MakeRouter, Observed
+
+from gearshift import BudgetExceeded
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.testing import LocalOpenAIServer
+from gearshift_llamaindex import RoutedLLM, run_scope
+
+# LlamaIndex's workflows look their steps up with inspect.getmembers on the agent, a pydantic model,
+# which touches pydantic's deprecated attributes: noise from the framework, not from this package.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")
+
+USER = [ChatMessage(role="user", content="Say hello to the team")]
+
+
+def lookup_order(order_id: str) -> str:
+    """The items and payment state of an order."""
+    return f"Order {order_id}: 2 x SKU-9, paid"
+
+
+async def test_spend_is_kept_per_agent_and_per_run_for_concurrent_runs(make_router: MakeRouter) -> None:
+    ledger = BudgetLedger(
+        MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0), BudgetLimit(key="run:*", usd=1.0)]
+    )
+    llm = RoutedLLM(make_router(budgets=ledger), agent_id="writer")  # one LLM shared by both runs
+
+    async def run(run_id: str, calls: int) -> float:
+        cost = 0.0
+        with run_scope(run_id=run_id):
+            for _ in range(calls):
+                cost += (await llm.achat(USER)).raw["cost_usd"]
+        return cost
+
+    cost_a, cost_b = await asyncio.gather(run("a", 2), run("b", 1))
+
+    async def spent(key: str) -> float:
+        (limit,) = (await ledger.status([key])).limits
+        return limit.spent_usd
+
+    assert await spent("run:a") == pytest.approx(cost_a)
+    assert await spent("run:b") == pytest.approx(cost_b)
+    assert await spent("agent:writer") == pytest.approx(cost_a + cost_b)
+    assert cost_a > cost_b > 0
+
+
+async def test_a_hard_limit_refuses_calls_with_budget_exceeded(
+    make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed
+) -> None:
+    limit = 0.0001
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="per-run", key="run:*", usd=limit)])
+    llm = RoutedLLM(make_router(budgets=ledger), run_id="tight", max_tokens=50)
+    answered = 0
+    with pytest.raises(BudgetExceeded) as refused:
+        for _ in range(50):
+            await llm.achat(USER)
+            answered += 1
+    assert answered >= 1 and refused.value.limit_name == "per-run"
+    assert len(server.requests) == answered  # the refused call never reached a model
+    (status,) = (await ledger.status(["run:tight"])).limits
+    assert status.spent_usd == pytest.approx(observed.spent())
+    assert status.spent_usd <= limit
+    assert status.reserved_usd == 0  # nothing held for the refused call
+
+    # Every entry point surfaces the same refusal.
+    with pytest.raises(BudgetExceeded):
+        llm.chat(USER)
+    with pytest.raises(BudgetExceeded):
+        _ = [chunk async for chunk in await llm.astream_chat(USER)]
+    with pytest.raises(BudgetExceeded):
+        list(llm.stream_complete("hello"))
+    agent = FunctionAgent(tools=[lookup_order], llm=llm)
+    with pytest.raises(BudgetExceeded):
+        await agent.run("Where is order A-17?")
+    assert len(server.requests) == answered
