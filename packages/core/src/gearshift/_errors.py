@@ -8,7 +8,8 @@ GearshiftError
 │   └── UnknownModelError     a model id that is not in the registry; also a KeyError
 ├── RoutingError              no decision could be made
 │   ├── NoEligibleModel       every model was ruled out; says why for each
-│   └── BudgetExceeded        a hard budget limit refuses the call (limit, spent, requested)
+│   └── BudgetExceeded        a budget limit refuses the call (limit, key, spent, reserved, requested)
+├── LedgerUnavailable         the budget ledger's store cannot be reached (names it, never its password)
 ├── ProviderError             one provider call failed (model id, kind, status, retry-after)
 └── AllModelsFailed           every model of the chain failed; an ExceptionGroup of the attempts
 ```
@@ -19,6 +20,7 @@ carries an API key: providers pass their error text through `redact` before rais
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -32,6 +34,7 @@ __all__ = [
     "ConfigError",
     "GearshiftError",
     "InvalidRequestError",
+    "LedgerUnavailable",
     "NoEligibleModel",
     "ProviderError",
     "ProviderErrorKind",
@@ -91,7 +94,11 @@ class NoEligibleModel(RoutingError):
 
 
 class BudgetExceeded(RoutingError):
-    """A hard budget limit refuses the call."""
+    """A budget limit refuses the call: what it allows, what is spent and held, what the call needs.
+
+    `limit_name` names the limit, `key` the spend key it was checked on (`agent:researcher`),
+    `unit` is `usd` or `tokens`. `reserved` is what calls in flight hold against the same key.
+    """
 
     def __init__(
         self,
@@ -102,6 +109,8 @@ class BudgetExceeded(RoutingError):
         requested: float,
         reserved: float = 0.0,
         unit: str = "usd",
+        key: str | None = None,
+        window: str | None = None,
     ) -> None:
         self.limit_name = limit_name
         self.limit = limit
@@ -109,15 +118,52 @@ class BudgetExceeded(RoutingError):
         self.reserved = reserved
         self.requested = requested
         self.unit = unit
+        self.key = key
+        self.window = window
         fmt = _money if unit == "usd" else _tokens
+        on_key = f" on key '{key}'" if key and key != limit_name else ""
+        windowed = bool(window) and window != "lifetime"
+        per = f" per {window}" if windowed else ""
+        left = max(0.0, limit - spent - reserved)
+        advice = "lower max_tokens, route to a cheaper model or raise the limit"
+        if windowed:
+            advice += ", or wait for the window to roll over"
         super().__init__(
-            f"budget '{limit_name}' would be exceeded: limit {fmt(limit)}, spent {fmt(spent)}, "
-            f"reserved {fmt(reserved)}, this call needs {fmt(requested)}"
+            f"budget '{limit_name}'{on_key} refuses this call: limit {fmt(limit)}{per}, spent "
+            f"{fmt(spent)}, held by calls in flight {fmt(reserved)}, left {fmt(left)}; this call "
+            f"needs up to {fmt(requested)}. To go on: {advice}"
         )
 
 
+class LedgerUnavailable(GearshiftError):
+    """The budget ledger's store cannot be reached, so spend can be neither checked nor recorded.
+
+    Calls are refused rather than let through unlimited; `budgets.fail_open = true` lets them go
+    ahead unaccounted instead. `url` is the store's URL with any password removed.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = _without_password(url)
+        super().__init__(
+            f"the budget ledger at {self.url} cannot be reached ({_without_password(reason)}); calls "
+            "are refused while it is down (set budgets.fail_open = true to let them through unaccounted)"
+        )
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/?#@\s]*):[^/?#\s]*@")
+_QUERY_PASSWORD = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+def _without_password(text: str) -> str:
+    """`text` with the password of every URL in it (`redis://:secret@host`, `?password=...`) masked."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+
+
 def _money(value: float) -> str:
-    return f"${value:.6f}".rstrip("0").rstrip(".") if value else "$0"
+    """`$0.60`, `$12.00`, `$0.000125`: cents always shown, sub-cent digits when there are any."""
+    digits = f"{value:.6f}".rstrip("0")
+    whole, _, cents = digits.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def _tokens(value: float) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["BudgetStore", "KeyUsage", "LimitCheck", "ReserveResult", "UsageQuery"]
+__all__ = ["BudgetStore", "KeyUsage", "LimitCheck", "ReserveResult", "UsageQuery", "exceeded_cap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +23,10 @@ class LimitCheck:
     `key` is the spend key it sums (`agent:researcher`), `since` the start of its window (0.0 for a
     lifetime limit). A reservation fits when, for every check with `enforce=True`, the spend recorded
     at or after `since` plus the live (unexpired) reservations of the key plus the request stays at
-    or under `max_usd` and `max_tokens` (a `None` cap is not checked). Checks with `enforce=False`
-    (soft and downgrade limits) never refuse; the store only reports their usage.
+    or under `max_usd` and `max_tokens` (a `None` cap is not checked; `exceeded_cap` is the
+    comparison). Checks with `enforce=False` (soft limits) never refuse; the store only reports
+    their usage. Hard and downgrade limits are enforced: a downgrade limit steers the router to
+    cheaper models first, and refuses only a call that even the cheapest model cannot fit.
     """
 
     limit_name: str
@@ -33,6 +35,30 @@ class LimitCheck:
     max_usd: float | None
     max_tokens: int | None
     enforce: bool
+
+
+_NANO = 1_000_000_000
+
+
+def exceeded_cap(
+    max_usd: float | None,
+    max_tokens: int | None,
+    used_usd: float,
+    used_tokens: int,
+    usd: float,
+    tokens: int,
+) -> Literal["usd", "tokens"] | None:
+    """Which cap a request of (`usd`, `tokens`) would pass on top of what is used (spent plus
+    reserved), dollars first; None when it fits. Every store applies this rule to `LimitCheck`s.
+
+    Dollars are compared as whole nano-dollars, so float sums (0.1 + 0.2 against 0.3) never refuse
+    a call that fits exactly; tokens are ints and compared exactly.
+    """
+    if max_usd is not None and round(used_usd * _NANO) + round(usd * _NANO) > round(max_usd * _NANO):
+        return "usd"
+    if max_tokens is not None and used_tokens + tokens > max_tokens:
+        return "tokens"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from ._actions import Action, CutStream, Delay, Fail, RecordedRequest, Reply
 from ._anthropic_server import LocalAnthropicServer
 from ._http import LocalServer
 from ._openai_server import LocalOpenAIServer
+from ._redis import LocalRedisServer, RedisServerMissing
 from ._schema_values import example_from_schema
 
 __all__ = [
@@ -28,8 +29,10 @@ __all__ = [
     "Fail",
     "LocalAnthropicServer",
     "LocalOpenAIServer",
+    "LocalRedisServer",
     "LocalServer",
     "RecordedRequest",
+    "RedisServerMissing",
     "Reply",
     "example_from_schema",
 ]

@@ -1,0 +1,152 @@
+"""`gearshift budget show` and `gearshift budget reset`: read and clear the ledger from a shell.
+
+```
+gearshift budget show [--key K] [--config PATH] [--json]
+gearshift budget reset --key K [--yes] [--config PATH]
+```
+
+Both read the `[budgets]` section of the config file (`--config`, `$GEARSHIFT_CONFIG` or
+`./gearshift.toml`; without one, the SQLite ledger in the user's data folder). `show` lists every key
+with spend or a reservation, plus every exact key a limit names; `reset` asks `y/N` unless `--yes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._bridge import run_sync
+from ._ledger import BudgetLedger
+from ._pacing import format_usd
+from ._settings import load_budgets_config
+from ._status import LimitStatus
+from ._store import KeyUsage
+
+__all__ = ["add_budget_parser", "run_budget"]
+
+
+def add_budget_parser(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add `budget show` and `budget reset` to the `gearshift` parser's sub-commands."""
+    budget = subcommands.add_parser("budget", help="show or reset budget spend")
+    actions = budget.add_subparsers(dest="budget_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="spend, reservations and what is left, per key and limit")
+    show.add_argument("--key", help="only this spend key (e.g. agent:researcher)")
+    show.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    reset = actions.add_parser("reset", help="forget a key's spend and reservations")
+    reset.add_argument("--key", required=True, help="the spend key to reset (e.g. run:42)")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    return budget
+
+
+def run_budget(args: argparse.Namespace) -> int:
+    """Run `budget show` or `budget reset`; returns the exit code. Errors are `GearshiftError`s."""
+    config, source = load_budgets_config(args.config)
+    ledger = BudgetLedger.from_config(config, source=source)
+    try:
+        if args.budget_command == "show":
+            return _show(ledger, key=args.key, as_json=args.json)
+        return _reset(ledger, key=args.key, confirmed=args.yes)
+    finally:
+        run_sync(ledger.aclose())
+
+
+def _show(ledger: BudgetLedger, *, key: str | None, as_json: bool) -> int:
+    rows = run_sync(_read(ledger, key))
+    if as_json:
+        print(json.dumps({"store": ledger.store.url, "keys": [_row_dict(*row) for row in rows]}, indent=2))
+        return 0
+    if not rows:
+        print(f"No spend recorded in {ledger.store.url}" + (f" for key {key!r}." if key else "."))
+        return 0
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=escape(f"gearshift budgets · {ledger.store.url}"), box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for column in ("key", "limit", "window", "mode", "spent", "reserved", "left"):
+        table.add_column(
+            column, no_wrap=column == "key", justify="left" if column in ("key", "mode") else "right"
+        )
+    for usage, statuses in rows:
+        if not statuses:  # dollars only, to fit 80 columns; --json has the tokens too
+            spent, held = format_usd(usage.spent_usd), format_usd(usage.reserved_usd)
+            table.add_row(escape(usage.key), "none", "lifetime", "-", spent, held, "-")
+        for s in statuses:
+            usd, tokens = s.limit_usd is not None, s.limit_tokens is not None
+            table.add_row(
+                escape(s.key),
+                _amount(s.limit_usd or 0.0, s.limit_tokens or 0, usd, tokens),
+                s.window,
+                s.mode.value,
+                _amount(s.spent_usd, s.spent_tokens, usd, tokens),
+                _amount(s.reserved_usd, s.reserved_tokens, usd, tokens),
+                _amount(s.remaining_usd or 0.0, s.remaining_tokens or 0, usd, tokens),
+            )
+    Console().print(table)
+    return 0
+
+
+async def _read(ledger: BudgetLedger, key: str | None) -> list[tuple[KeyUsage, tuple[LimitStatus, ...]]]:
+    """(lifetime usage, limit statuses) of each key to show, in key order."""
+    if key is not None:
+        keys: list[str] = [key]
+    else:
+        named = {limit.key for limit in ledger.limits if not limit.is_pattern}
+        keys = sorted(set(await ledger.keys()) | named)
+    usage = await ledger.usage(keys)
+    return [(used, (await ledger.status([used.key])).limits) for used in usage]
+
+
+def _row_dict(usage: KeyUsage, statuses: tuple[LimitStatus, ...]) -> dict[str, Any]:
+    return {
+        "key": usage.key,
+        "spent_usd": usage.spent_usd,
+        "spent_tokens": usage.spent_tokens,
+        "reserved_usd": usage.reserved_usd,
+        "reserved_tokens": usage.reserved_tokens,
+        "limits": [s.to_dict() for s in statuses],
+    }
+
+
+def _amount(usd: float, tokens: int, show_usd: bool, show_tokens: bool) -> str:
+    parts = [format_usd(usd) if show_usd else "", _tokens(tokens) if show_tokens else ""]
+    return " + ".join(p for p in parts if p)
+
+
+def _tokens(count: int) -> str:
+    """`900 tok`, `45.9k tok`, `1.2M tok`: short enough for a table cell."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= size:
+            return f"{count / size:.1f}".rstrip("0").rstrip(".") + f"{suffix} tok"
+    return f"{count} tok"
+
+
+def _reset(ledger: BudgetLedger, *, key: str, confirmed: bool) -> int:
+    known = run_sync(ledger.keys())
+    if key not in known:
+        print(f"gearshift: nothing is recorded under key {key!r} in {ledger.store.url}", file=sys.stderr)
+        return 1
+    if not confirmed and not _confirm(f"Forget all spend and reservations of {key!r}? [y/N] "):
+        print("Nothing was reset.")
+        return 1
+    run_sync(ledger.reset(key))
+    print(f"Reset {key!r}.")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    print(question, end="", flush=True)
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n"):  # end of input: nobody said yes
+        print()
+    return answer.strip().lower() in ("y", "yes")

@@ -1,0 +1,97 @@
+"""Opening the budget store a URL names: `memory://`, `sqlite:///path` or `redis://host:port/db`.
+
+SQLite URLs follow SQLAlchemy's spelling: what follows `sqlite:///` is the path, so
+`sqlite:///budgets.db` is relative and `sqlite:////var/lib/gearshift/budgets.db` absolute. Redis URLs
+are redis-py's (`redis://`, `rediss://` for TLS, `unix://` for a socket; a password may sit in the
+URL and is never shown). The SQLite and Redis stores are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from .._errors import ConfigError, _without_password
+
+if TYPE_CHECKING:
+    from ._store import BudgetStore
+
+__all__ = ["StoreURL", "open_store", "parse_store_url", "safe_url"]
+
+_HELP = "use memory://, sqlite:///path/to/budgets.db or redis://host:port/db"
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed store URL: which store, and its file path (SQLite) or full URL (Redis)."""
+
+    kind: Literal["memory", "sqlite", "redis"]
+    target: str
+
+
+def safe_url(url: str) -> str:
+    """`url` with any password masked (`redis://:***@host:6379/0`): for messages, logs and reprs."""
+    return _without_password(url)
+
+
+def parse_store_url(url: str) -> StoreURL:
+    """Check a store URL's shape (no I/O); a bad one is a `ValueError` that never shows the password."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"must be a store URL; {_HELP}")
+    url = url.strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "memory":
+        if url.lower() != "memory://":
+            raise ValueError(f"a memory store takes nothing after memory://, got {safe_url(url)!r}")
+        return StoreURL("memory", url)
+    if scheme == "sqlite":
+        if not url.lower().startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ValueError(
+                f"a SQLite URL is sqlite:/// followed by a file path (sqlite:///budgets.db, "
+                f"sqlite:////abs/path.db), got {url!r}"
+            )
+        if "?" in url:
+            raise ValueError(f"a SQLite store URL takes no query, got {url!r}")
+        return StoreURL("sqlite", url[len("sqlite:///") :])
+    if scheme in _REDIS_SCHEMES:
+        parts = urlsplit(url)
+        if scheme != "unix" and not parts.hostname:
+            raise ValueError(f"a Redis URL needs a host (redis://localhost:6379/0), got {safe_url(url)!r}")
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError:
+            raise ValueError(f"the port of {safe_url(url)!r} is not a number") from None
+        return StoreURL("redis", url)
+    raise ValueError(f"unknown budget store URL {safe_url(url)!r}; {_HELP}")
+
+
+def open_store(url: str, *, source: str | None = None, key: str = "budgets.store") -> BudgetStore:
+    """The store `url` names. A bad URL, or a missing optional dependency, is a `ConfigError`
+    naming `source` (the config file) and `key`. Opening does no network I/O."""
+    try:
+        parsed = parse_store_url(url)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=source, key=key) from None
+    if parsed.kind == "memory":
+        from ._memory import MemoryStore
+
+        return MemoryStore()
+    if parsed.kind == "sqlite":
+        from ._sqlite import SQLiteStore
+
+        return SQLiteStore(Path(parsed.target).expanduser())
+    try:
+        from ._redis import RedisStore
+
+        return RedisStore(parsed.target)
+    except ModuleNotFoundError as exc:
+        if exc.name != "redis":
+            raise
+        raise ConfigError(
+            "a Redis budget store needs the redis client: pip install 'gearshift[redis]'",
+            source=source,
+            key=key,
+        ) from None

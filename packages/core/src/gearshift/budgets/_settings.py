@@ -1,0 +1,157 @@
+"""The `[budgets]` section of `gearshift.toml`.
+
+```toml
+[budgets]
+store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file), redis://host:port/db
+reservation_ttl_seconds = 600    # a crashed call's reservation is forgotten after this long
+fail_open = false                # true: let calls through unaccounted while the store is down
+timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
+expected_steps = 20              # default run length for budget pacing (callers may say otherwise)
+
+[[budgets.limits]]
+key = "run:*"
+usd = 1.0
+mode = "downgrade"
+```
+
+Every bad value is a `ConfigError` naming the file and the dotted key (`budgets.limits[1].usd`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .._config_errors import KeyedError, config_error
+from ._limits import BudgetLimit, repeated_name, time_zone
+from ._open import parse_store_url, safe_url
+
+__all__ = ["BudgetsConfig", "default_store_url", "load_budgets_config"]
+
+
+def default_store_url() -> str:
+    """`sqlite:///` + `budgets.db` in the user's data folder (e.g. `~/.local/share/gearshift`)."""
+    from platformdirs import user_data_dir
+
+    return f"sqlite:///{Path(user_data_dir('gearshift')) / 'budgets.db'}"
+
+
+class BudgetsConfig(BaseModel):
+    """Where spend is kept, how the ledger behaves, and the limits it enforces."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store: str = Field(
+        default_factory=default_store_url,
+        description="memory://, sqlite:///path (relative paths start at the config file's folder) or "
+        "redis://host:port/db. Default: budgets.db in the user's data folder.",
+    )
+    reservation_ttl_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,
+        description="How long a reservation lives without a commit or release; a crashed process's "
+        "reservations stop counting after this long.",
+    )
+    fail_open: bool = Field(
+        default=False,
+        strict=True,
+        description="When the store cannot be reached: false refuses calls (LedgerUnavailable); true "
+        "lets them through unaccounted and logs the fault.",
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA time zone in which calendar windows (day, month) start."
+    )
+    expected_steps: int | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        description="How many model calls a run is expected to take, for budget pacing; callers may "
+        "give their own per run.",
+    )
+    limits: tuple[BudgetLimit, ...] = Field(default=(), description="The limits, as [[budgets.limits]].")
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A Redis URL may carry a password, and reprs end up in logs.
+        for name, value in super().__repr_args__():
+            yield name, safe_url(value) if name == "store" else value
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str, info: ValidationInfo) -> str:
+        parsed = parse_store_url(value)
+        if parsed.kind != "sqlite" or parsed.target == ":memory:":
+            return value.strip()
+        path = Path(parsed.target).expanduser()
+        base_dir = (info.context or {}).get("base_dir")
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        return f"sqlite:///{path}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        time_zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_names(self) -> BudgetsConfig:
+        repeated = repeated_name(self.limits)
+        if repeated is not None:
+            first, second = repeated
+            raise KeyedError(
+                ("limits", second, "name"),
+                f"limits[{first}] is already named {self.limits[first].name!r}; give each limit a "
+                "distinct name",
+            )
+        return self
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str = "<python>", base_dir: str | Path | None = None
+    ) -> BudgetsConfig:
+        """Validate a `[budgets]` table; errors are `ConfigError`s naming `source` and `budgets.<key>`."""
+        try:
+            section = _Section.model_validate({"budgets": dict(data)}, context={"base_dir": base_dir})
+        except ValidationError as exc:
+            raise config_error(exc, source, schema=_Section) from None
+        return section.budgets
+
+
+class _Section(BaseModel):
+    """The file's view of the section, so errors carry the `budgets.` prefix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    budgets: BudgetsConfig
+
+
+def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, str]:
+    """The `[budgets]` section of the config file `load_config` would read, and that file's name.
+
+    Only this section is validated, so `gearshift budget` works whatever the rest of the file says.
+    Without a file, or without the section: the defaults (the SQLite store in the user's data folder).
+    """
+    from .._config import _locate, _read_toml
+
+    file = _locate(path)
+    if file is None:
+        return BudgetsConfig(), "<defaults>"
+    table = _read_toml(file).get("budgets", {})
+    if not isinstance(table, Mapping):
+        from .._errors import ConfigError
+
+        raise ConfigError("must be a table ([budgets])", source=str(file), key="budgets")
+    return BudgetsConfig.from_dict(table, source=str(file), base_dir=file.resolve().parent), str(file)

@@ -1,0 +1,163 @@
+"""`gearshift budget show` and `gearshift budget reset`, against a SQLite ledger file on disk."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from gearshift import ConfigError
+from gearshift._bridge import run_sync
+from gearshift.budgets import BudgetLedger, BudgetsConfig
+from gearshift.budgets._cli import add_budget_parser, run_budget
+
+CONFIG = """\
+[budgets]
+store = "sqlite:///ledger/budgets.db"
+
+[[budgets.limits]]
+key = "agent:*"
+usd = 2.0
+window = "day"
+
+[[budgets.limits]]
+name = "search team tokens"
+key = "team:search"
+tokens = 50000
+mode = "soft"
+
+[[budgets.limits]]
+key = "team:idle"
+usd = 1.0
+"""
+
+
+def budget(argv: Sequence[str]) -> int:
+    """What `gearshift budget ...` runs, with the parser the lead wires into `gearshift`."""
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_budget_parser(parser.add_subparsers(dest="command", required=True))
+    return run_budget(parser.parse_args(["budget", *argv]))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    file = tmp_path / "gearshift.toml"
+    file.write_text(CONFIG)
+    return file
+
+
+@pytest.fixture
+def spent(config_file: Path) -> Path:
+    """The ledger of `config_file` after one call of agent:researcher in run:7 for the search team."""
+    config = BudgetsConfig.from_dict({"store": "sqlite:///ledger/budgets.db"}, base_dir=config_file.parent)
+    ledger = BudgetLedger.from_config(config)
+
+    async def record() -> None:
+        done = await ledger.reserve(("agent:researcher", "run:7", "team:search"), usd=0.5, tokens=4000)
+        await ledger.commit(done, usd=0.4, tokens=3200)
+        await ledger.reserve(("agent:researcher", "run:7", "team:search"), usd=0.1, tokens=900)
+        await ledger.aclose()
+
+    run_sync(record())
+    return config_file
+
+
+def test_show_json_lists_every_key_and_limit(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert budget(["show", "--config", str(spent), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["store"] == f"sqlite:///{spent.parent / 'ledger' / 'budgets.db'}"
+    rows = {row["key"]: row for row in shown["keys"]}
+    assert list(rows) == ["agent:researcher", "run:7", "team:idle", "team:search"]
+    agent = rows["agent:researcher"]
+    assert (agent["spent_usd"], agent["spent_tokens"], agent["reserved_usd"]) == (0.4, 3200, 0.1)
+    (daily,) = agent["limits"]
+    assert (daily["name"], daily["window"], daily["mode"], daily["limit_usd"]) == (
+        "agent:* day hard",
+        "day",
+        "hard",
+        2.0,
+    )
+    assert daily["remaining_usd"] == pytest.approx(1.5)
+    assert rows["run:7"]["limits"] == []  # spend without a limit is still shown
+    (tokens,) = rows["team:search"]["limits"]
+    assert (tokens["name"], tokens["remaining_tokens"]) == ("search team tokens", 50000 - 3200 - 900)
+    assert rows["team:idle"]["spent_usd"] == 0.0  # a limit on an exact key shows before any spend
+
+
+def test_show_prints_a_table_for_people(
+    spent: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # the table fits a classic terminal without wrapping
+    assert budget(["show", "--config", str(spent)]) == 0
+    out = capsys.readouterr().out
+    for header in ("key", "limit", "window", "mode", "spent", "reserved", "left"):
+        assert header in out
+    agent = next(line for line in out.splitlines() if "agent:researcher" in line)
+    for cell in ("$2.00", "day", "hard", "$0.40", "$0.10", "$1.50"):
+        assert cell in agent
+    team = next(line for line in out.splitlines() if "team:search" in line)
+    for cell in ("50k tok", "soft", "3.2k tok", "900 tok", "45.9k tok"):
+        assert cell in team
+    run = next(line for line in out.splitlines() if "run:7" in line)
+    assert run.split() == ["run:7", "none", "lifetime", "-", "$0.40", "$0.10", "-"]
+
+
+def test_show_one_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert budget(["show", "--config", str(spent), "--key", "run:7", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["keys"]
+    assert (row["key"], row["spent_tokens"]) == ("run:7", 3200)
+
+
+def test_show_an_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "gearshift.toml"
+    file.write_text('[budgets]\nstore = "sqlite:///empty.db"\n')
+    assert budget(["show", "--config", str(file)]) == 0
+    assert "No spend recorded in sqlite:///" in capsys.readouterr().out
+
+
+def test_reset_with_yes_forgets_the_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert budget(["reset", "--key", "run:7", "--yes", "--config", str(spent)]) == 0
+    assert "Reset 'run:7'." in capsys.readouterr().out
+    budget(["show", "--config", str(spent), "--json"])
+    keys = [row["key"] for row in json.loads(capsys.readouterr().out)["keys"]]
+    assert keys == ["agent:researcher", "team:idle", "team:search"]
+
+
+@pytest.mark.parametrize(("answer", "code", "kept"), [("y\n", 0, False), ("n\n", 1, True), ("", 1, True)])
+def test_reset_asks_first(
+    spent: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    code: int,
+    kept: bool,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    assert budget(["reset", "--key", "agent:researcher", "--config", str(spent)]) == code
+    out = capsys.readouterr().out
+    assert "Forget all spend and reservations of 'agent:researcher'? [y/N]" in out
+    budget(["show", "--config", str(spent), "--json"])
+    keys = [row["key"] for row in json.loads(capsys.readouterr().out)["keys"]]
+    assert ("agent:researcher" in keys) is kept
+
+
+def test_reset_of_an_unknown_key_changes_nothing(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert budget(["reset", "--key", "run:8", "--yes", "--config", str(spent)]) == 1
+    assert "nothing is recorded under key 'run:8'" in capsys.readouterr().err
+
+
+def test_reset_needs_a_key() -> None:
+    with pytest.raises(SystemExit):
+        budget(["reset", "--yes"])
+
+
+def test_a_bad_config_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    file = tmp_path / "gearshift.toml"
+    file.write_text('[[budgets.limits]]\nkey = "run:*"\nusd = 1\nmode = "hardest"\n')
+    with pytest.raises(ConfigError) as caught:
+        budget(["show", "--config", str(file)])
+    assert caught.value.key == "budgets.limits[0].mode"
