@@ -200,8 +200,8 @@ def test_validation_error_names_key_and_problem(tmp_path: Path, text: str, key: 
 
 
 def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path: Path) -> None:
-    error = config_error(tmp_path, "[budgets]\ndaily = 5\n")
-    assert "unknown key 'budgets' (known: providers, models, routing, log)" in str(error)
+    error = config_error(tmp_path, "[quotas]\ndaily = 5\n")
+    assert "unknown key 'quotas' (known: providers, models, routing, log, budgets)" in str(error)
 
 
 def test_every_problem_is_counted(tmp_path: Path) -> None:

@@ -11,12 +11,20 @@ import sys
 import pytest
 
 import gearshift
+import gearshift.budgets
 import gearshift.datasets
 import gearshift.policies
 import gearshift.providers
 import gearshift.testing
 
-PACKAGES = [gearshift, gearshift.datasets, gearshift.policies, gearshift.providers, gearshift.testing]
+PACKAGES = [
+    gearshift,
+    gearshift.budgets,
+    gearshift.datasets,
+    gearshift.policies,
+    gearshift.providers,
+    gearshift.testing,
+]
 
 
 @pytest.mark.parametrize("module", PACKAGES, ids=lambda m: m.__name__)

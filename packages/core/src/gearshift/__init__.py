@@ -8,6 +8,9 @@ decision = router.decide("Prove that there are infinitely many primes")
 answer = await router.acomplete("What is the capital of France?")
 ```
 
+Budgets live in `gearshift.budgets`, learned routers in `gearshift.learning`, quality gates for
+cascades in `gearshift.cascades`, router evaluation in `gearshift.evaluation`.
+
 Money is float US dollars everywhere; model prices are dollars per million tokens.
 """
 
@@ -23,6 +26,7 @@ from ._errors import (
     ConfigError,
     GearshiftError,
     InvalidRequestError,
+    LedgerUnavailable,
     NoEligibleModel,
     ProviderError,
     RoutingError,
@@ -45,7 +49,7 @@ from ._messages import (
 )
 from ._models import ModelPrices, ModelRegistry, ModelSpec
 from ._records import Attempt
-from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
+from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
 from ._signals import Signals, extract_signals
 from ._tokens import estimate_request_tokens, estimate_tokens
@@ -63,11 +67,13 @@ __all__ = [
     "CooldownTracker",
     "Decision",
     "DecisionLog",
+    "Escalation",
     "GearshiftConfig",
     "GearshiftError",
     "ImagePart",
     "InvalidRequestError",
     "JSONLDecisionLog",
+    "LedgerUnavailable",
     "LogConfig",
     "Message",
     "ModelPrices",

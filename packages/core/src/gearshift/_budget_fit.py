@@ -1,11 +1,11 @@
 """Budget-aware routing: fit a policy's choice to what the budget allows for this step. Pure.
 
 The ledger's `Allowance` says how much one call may cost now: `max_usd` from pacing and downgrade
-limits, `hard_max_usd` from hard limits. When the policy's preferred model costs more, the policy is
-asked again with only the candidates that fit, so it still picks the best model the budget affords.
-When none fits, the cheapest candidate is chosen: a downgrade never refuses by itself; the ledger's
-reservation refuses (with the limit, spent, reserved and requested) when even that model does not fit
-a limit that refuses.
+limits, `hard_max_usd` from the limits that refuse (hard and downgrade). When the policy's preferred
+model costs more, the policy is asked again with only the candidates that fit, so it still picks the
+best model the budget affords. When none fits, the cheapest candidate is chosen; the ledger's
+reservation then refuses (naming the limit, spent, reserved and requested) only if even that model
+does not fit a limit that refuses.
 """
 
 from __future__ import annotations

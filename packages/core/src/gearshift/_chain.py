@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -87,7 +87,7 @@ class ChainRun:
 
     # -- stream ---------------------------------------------------------------------------------
 
-    async def stream(self) -> AsyncIterator[StreamEvent]:
+    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
         """The answer as events, `StreamDone` last. A model that fails before its first event is
         replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`."""
         errors: list[ProviderError] = []

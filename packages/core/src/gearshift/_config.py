@@ -5,6 +5,7 @@
 [[models]]           # the registry (fields of ModelSpec); none listed: the built-in ladder
 [routing]            # the policy and the router's knobs
 [log]                # the decision log
+[budgets]            # the budget ledger: store, limits, pacing (absent: no budgets)
 ```
 
 Each section is one field of `GearshiftConfig`, so a new section (budgets) is one more field. Every
@@ -41,6 +42,7 @@ from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
+from .budgets._settings import BudgetsConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -185,6 +187,11 @@ class RoutingConfig(BaseModel):
     max_escalations: int = Field(
         default=2, ge=0, description="The most hand-overs to stronger models in one call."
     )
+    cascade: dict[str, Any] | None = Field(
+        default=None,
+        description="A cascade: quality gates that check cheaper models' answers and escalate the "
+        "ones that fail; validated by `gearshift.cascades.CascadeConfig`.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RoutingConfig:
@@ -245,6 +252,9 @@ class GearshiftConfig(BaseModel):
     )
     routing: RoutingConfig = Field(default_factory=RoutingConfig, description="Policy and router settings.")
     log: LogConfig = Field(default_factory=LogConfig, description="The decision log.")
+    budgets: BudgetsConfig | None = Field(
+        default=None, description="The budget ledger and its limits; absent: calls are not budgeted."
+    )
 
     _source: str = PrivateAttr(default="<python>")
 

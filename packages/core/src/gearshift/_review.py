@@ -9,7 +9,7 @@ out on the same account (attempts, budget, records) and reviews the new answer i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -44,7 +44,7 @@ class ReviewLoop:
                 return self._result(run, response)
             run = await self._escalate(run, response, *reason)
 
-    async def stream(self, run: ChainRun) -> AsyncIterator[StreamEvent | RoutedResponse]:
+    async def stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
         """Carry out `run` as a stream; a lower-tier model's events are held back while its answer
         may still be handed over, then released once it is accepted."""
         while True:

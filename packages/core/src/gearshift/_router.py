@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
@@ -125,6 +125,22 @@ class Router:
                 routing.rules, fallback=policy, source=config.source, registry=registry
             )
         log = config.log
+        cascade = None
+        if routing.cascade is not None:
+            from .cascades import CascadeConfig, build_cascade
+
+            source = config.source
+            cascade = build_cascade(
+                CascadeConfig.from_config(routing.cascade, source=source),
+                registry=registry,
+                source=source,
+                base_dir=Path(source).parent if Path(source).is_file() else None,
+            )
+        ledger = None
+        if config.budgets is not None:
+            from .budgets import BudgetLedger
+
+            ledger = BudgetLedger.from_config(config.budgets, source=config.source)
         return cls(
             registry,
             policy=policy,
@@ -135,6 +151,8 @@ class Router:
             cooldowns=CooldownTracker(routing.cooldown_seconds, routing.max_cooldown_seconds),
             default_output_tokens=routing.default_output_tokens,
             fallback_to_lower_tiers=routing.fallback_to_lower_tiers,
+            budgets=ledger,
+            cascade=cascade,
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
         )
@@ -277,7 +295,7 @@ class Router:
             run = self._plan(chat, step, escalate=escalation.offer)
             return RoutedStream(run.decision, run.request_id, escalation.stream(run))
 
-        async def planned() -> AsyncIterator[StreamEvent | RoutedResponse | Decision]:
+        async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
             first = await self._aplan(chat, step, escalate=escalation.offer)
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:

@@ -1,4 +1,4 @@
-"""The `gearshift` command line: `route`, `chat` and `demo`.
+"""The `gearshift` command line: `route`, `chat`, `demo` and `budget`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--log", type=Path, help="decision log path (.db or .jsonl)")
     demo.add_argument("--json", action="store_true", help="also print the report as one JSON object")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    from .budgets._cli import add_budget_parser
+
+    add_budget_parser(commands)
     return parser
 
 
@@ -60,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _route(args)
         if args.command == "chat":
             return _chat(args)
+        if args.command == "budget":
+            from .budgets._cli import run_budget
+
+            return run_budget(args)
         from ._demo import run_demo_cli
 
         return run_demo_cli(

@@ -1,0 +1,180 @@
+"""The router keeps the budget: reserve before, commit after, release on failure, pace the choice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from gearshift import (
+    BudgetExceeded,
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    StepContext,
+    TextDelta,
+)
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Fail, LocalOpenAIServer, Reply
+
+KEY = "sk-budget-router-test-8d2e"
+HARD = (
+    "Prove that the sum of the first n odd numbers is n squared, then derive a closed form for the sum "
+    "of the first n squares step by step, and analyse the complexity of computing it."
+)
+
+
+def _spec(model_id: str, tier: int, price: float) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        provider="local",
+        model=model_id,
+        tier=tier,
+        prices=ModelPrices(input=price, output=price * 4),
+    )
+
+
+REGISTRY = ModelRegistry([_spec("small", 1, 0.5), _spec("large", 2, 20.0)])
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+async def provider(server: LocalOpenAIServer) -> AsyncIterator[OpenAIProvider]:
+    provider = OpenAIProvider(name="local", api_key=KEY, base_url=server.base_url, timeout=5.0)
+    yield provider
+    await provider.aclose()
+
+
+def _router(provider: OpenAIProvider, *limits: BudgetLimit, **options: object) -> Router:
+    ledger = BudgetLedger(MemoryStore(), limits)
+    return Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger, **options)  # type: ignore[arg-type]
+
+
+def _request(text: str = "What is the capital of France?") -> ChatRequest:
+    return ChatRequest(messages=(Message.user(text),), max_tokens=64)
+
+
+async def _spent(router: Router, key: str) -> float:
+    assert router.budgets is not None
+    status = await router.budgets.status([key])
+    return sum(limit.spent_usd for limit in status.limits)
+
+
+async def test_the_spend_in_the_ledger_is_the_sum_of_the_attempts_costs(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider, BudgetLimit(key="run:*", usd=10.0))
+    context = StepContext(agent_id="a1", run_id="r1")
+    results = [await router.acomplete(_request(), context) for _ in range(3)]
+    stream = router.astream(_request(), context)
+    assert "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+    assert stream.result is not None
+
+    costs = sum(r.cost_usd for r in results) + stream.result.cost_usd
+    assert await _spent(router, "run:r1") == pytest.approx(costs)
+    status = await router.budgets.status(["run:r1"])  # type: ignore[union-attr]
+    assert status.limits[0].reserved_usd == 0  # every reservation was settled
+
+
+async def test_a_failed_attempt_releases_its_reservation_and_only_the_answer_is_charged(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Fail(status=503))
+    router = _router(provider, BudgetLimit(key="run:*", usd=10.0))
+    result = await router.acomplete(_request(), StepContext(run_id="r2"))
+    assert [a.ok for a in result.attempts] == [False, True]
+    assert await _spent(router, "run:r2") == pytest.approx(result.response.cost_usd)
+    status = await router.budgets.status(["run:r2"])  # type: ignore[union-attr]
+    assert status.limits[0].reserved_usd == 0
+
+
+async def test_a_hard_limit_refuses_before_any_model_is_called(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider, BudgetLimit(name="tiny", key="agent:*", usd=0.00001))
+    with pytest.raises(BudgetExceeded) as refused:
+        await router.acomplete(_request(), StepContext(agent_id="broke"))
+    assert server.requests == []  # nothing was sent, so nothing can be billed
+    assert "tiny" in str(refused.value)
+    assert await _spent(router, "agent:broke") == 0
+
+
+async def test_parallel_calls_never_take_a_hard_limit_past_its_cap(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    limit = 0.0005
+    router = _router(provider, BudgetLimit(key="run:*", usd=limit))
+    context = StepContext(run_id="parallel")
+
+    async def one() -> float | None:
+        try:
+            return (await router.acomplete(_request(), context)).cost_usd
+        except BudgetExceeded:
+            return None
+
+    outcomes = await asyncio.gather(*(one() for _ in range(40)))
+    answered = [c for c in outcomes if c is not None]
+    assert answered and None in outcomes  # some fit, the rest were refused
+    spent = await _spent(router, "run:parallel")
+    assert spent == pytest.approx(sum(answered))
+    assert spent <= limit
+
+
+async def test_a_downgrade_budget_moves_a_step_to_a_cheaper_model_and_says_so(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider, BudgetLimit(key="run:*", usd=0.01, mode="downgrade"))
+    unbudgeted = router.decide(_request(HARD), StepContext())
+    assert unbudgeted.model == "large"
+
+    context = StepContext(run_id="paced", step_index=0, expected_steps=50)
+    decision = await router.adecide(_request(HARD), context)
+    assert decision.model == "small"
+    assert decision.budget_changed
+    assert any(reason.startswith("budget:") for reason in decision.reasons)
+
+    result = await router.acomplete(_request(HARD), context)
+    assert result.model_id == "small" and result.decision.budget_changed
+
+
+async def test_a_budgeted_stream_decides_once_iteration_starts(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider, BudgetLimit(key="run:*", usd=1.0))
+    stream = router.astream(_request(), StepContext(run_id="s"))
+    assert stream.decision is None
+    first = await stream.__anext__()
+    assert stream.decision is not None and stream.decision.model == "small"
+    assert isinstance(first, TextDelta)
+    async for _ in stream:
+        pass
+    assert stream.result is not None
+
+
+async def test_an_escalation_is_charged_to_the_same_run(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "needs the large model"})]))
+    router = _router(provider, BudgetLimit(key="run:*", usd=10.0), self_escalation=True)
+    result = await router.acomplete(_request(), StepContext(run_id="esc"))
+    assert result.model_id == "large"
+    assert await _spent(router, "run:esc") == pytest.approx(result.cost_usd)
+
+
+async def test_steps_without_spend_keys_are_not_budgeted(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _router(provider, BudgetLimit(key="run:*", usd=0.0))
+    result = await router.acomplete(_request())  # no agent, no run: nothing to charge it to
+    assert result.model_id == "small"
