@@ -279,8 +279,10 @@ def test_public_names() -> None:
         "Fail",
         "LocalAnthropicServer",
         "LocalOpenAIServer",
+        "LocalRedisServer",
         "LocalServer",
         "RecordedRequest",
+        "RedisServerMissing",
         "Reply",
         "example_from_schema",
     ]
