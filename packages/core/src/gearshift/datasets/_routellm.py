@@ -9,6 +9,12 @@ Scores: GSM8K and MMLU record whether the final answer was right (1.0 or 0.0). M
 first turn, so the prompt is the first turn's text and the score is the mean of GPT-4's 1-10 judgements
 of the model's two turns, divided by 10.
 
+Task labels: by default every row's `task` is the benchmark's name (`gsm8k`, `mmlu`, `mt-bench`). With
+`task_labels="category"` it is the benchmark and the source category the prompt was drawn from, as the
+RouteLLM files record it: `mmlu/<subject>` (the subject file the question came from, e.g.
+`mmlu/abstract_algebra`) and `mt-bench/<category>` (e.g. `mt-bench/writing`); GSM8K has no categories.
+An application that knows what kind of request it sends can pass such a label to a learned router.
+
 Costs are estimated, since RouteLLM records none: tokens are counted with `estimate_tokens` and priced
 at the list prices of `_routellm_models`.
 
@@ -45,10 +51,13 @@ if TYPE_CHECKING:
     else:
         from importlib.abc import Traversable
 
-__all__ = ["ROUTELLM_DATASETS", "RoutellmDataset", "load_routellm"]
+__all__ = ["ROUTELLM_DATASETS", "RoutellmDataset", "TaskLabels", "load_routellm"]
 
 RoutellmDataset = Literal["gsm8k", "mmlu", "mt-bench"]
 """The names of the bundled RouteLLM benchmarks."""
+
+TaskLabels = Literal["dataset", "category"]
+"""What a bundled row's `task` holds: the benchmark's name, or the benchmark and the prompt's category."""
 
 ROUTELLM_DATASETS: tuple[RoutellmDataset, ...] = get_args(RoutellmDataset)
 """Every bundled RouteLLM benchmark, in the order `load_routellm` knows them."""
@@ -112,7 +121,7 @@ def _csv_rows(path: str) -> Iterator[dict[str, str]]:
     return csv.DictReader(io.StringIO(_read(path), newline=""))
 
 
-def _load_gsm8k() -> OutcomeTable:
+def _load_gsm8k(categories: bool) -> OutcomeTable:
     path = "gsm8k/gsm8k_responses.csv.gz"
     contaminated = _contaminated("gsm8k/contaminated_prompts.jsonl")
     specs = _specs()
@@ -136,7 +145,7 @@ def _load_gsm8k() -> OutcomeTable:
     return OutcomeTable(rows)
 
 
-def _load_mmlu() -> OutcomeTable:
+def _load_mmlu(categories: bool) -> OutcomeTable:
     contaminated = _contaminated("mmlu/contaminated_prompts.jsonl")
     specs = _specs()
 
@@ -152,6 +161,7 @@ def _load_mmlu() -> OutcomeTable:
         if not (name.startswith("mmlu_") and name.endswith(".csv.gz")):
             continue
         subject = name[len("mmlu_") : -len(".csv.gz")]
+        task = f"mmlu/{subject}" if categories else "mmlu"
         path = f"mmlu/responses/{name}"
         for index, record in enumerate(_csv_rows(path)):
             prompt = record["prompt"]
@@ -162,7 +172,7 @@ def _load_mmlu() -> OutcomeTable:
                 model: outcome(model, _score(record[source], path, index), input_tokens)
                 for source, model in SOURCE_MODEL_NAMES.items()
             }
-            rows.append(OutcomeRow(f"mmlu-{subject}-{index}", "mmlu", prompt, outcomes))
+            rows.append(OutcomeRow(f"mmlu-{subject}-{index}", task, prompt, outcomes))
     return OutcomeTable(rows)
 
 
@@ -188,7 +198,7 @@ def _answers(judge_prompt: str, turns: tuple[str, str], where: str) -> tuple[str
     return judge_prompt[start + len(first) : middle], judge_prompt[middle + len(second) : end]
 
 
-def _load_mt_bench() -> OutcomeTable:
+def _load_mt_bench(categories: bool) -> OutcomeTable:
     contaminated = _contaminated("mt_bench/contaminated_prompts.jsonl")
     specs = _specs()
     judgements: dict[tuple[int, str, int], dict[str, object]] = {}
@@ -218,7 +228,8 @@ def _load_mt_bench() -> OutcomeTable:
             answer1, answer2 = _answers(str(second["user_prompt"]), turns, f"question {qid}, {model}")
             t1, a1, t2, a2 = (estimate_tokens(text) for text in (turns[0], answer1, turns[1], answer2))
             outcomes[model] = _outcome(spec, score, t1 + (t1 + a1 + t2), a1 + a2, answer1)
-        rows.append(OutcomeRow(f"mt-bench-{qid}", "mt-bench", turns[0], outcomes))
+        task = f"mt-bench/{question['category']}" if categories else "mt-bench"
+        rows.append(OutcomeRow(f"mt-bench-{qid}", task, turns[0], outcomes))
     return OutcomeTable(rows)
 
 
@@ -226,20 +237,23 @@ _LOADERS = {"gsm8k": _load_gsm8k, "mmlu": _load_mmlu, "mt-bench": _load_mt_bench
 
 
 @functools.cache
-def _load(name: str) -> OutcomeTable:
-    return _LOADERS[name]()
+def _load(name: str, categories: bool) -> OutcomeTable:
+    return _LOADERS[name](categories)
 
 
-def load_routellm(name: RoutellmDataset) -> OutcomeTable:
+def load_routellm(name: RoutellmDataset, *, task_labels: TaskLabels = "dataset") -> OutcomeTable:
     """The bundled RouteLLM outcomes of one benchmark, contaminated prompts dropped.
 
     `name` is `gsm8k`, `mmlu` or `mt-bench`. Rows hold the weak (`mixtral-8x7b-instruct`) and strong
     (`gpt-4-1106-preview`) model, in that order, with score, estimated cost and token counts filled
-    in, and GSM8K's and MT-Bench's recorded responses. Tables are built once per process and shared
-    (they are immutable).
+    in, and GSM8K's and MT-Bench's recorded responses. `task_labels="category"` labels each row with
+    its source category (`mmlu/<subject>`, `mt-bench/<category>`) instead of the benchmark's name.
+    Tables are built once per process and shared (they are immutable).
     """
     if name not in _LOADERS:
         raise OutcomeTableError(
             f"no bundled RouteLLM dataset named {name!r}; choose one of {', '.join(ROUTELLM_DATASETS)}"
         )
-    return _load(name)
+    if task_labels not in ("dataset", "category"):
+        raise OutcomeTableError(f"task_labels must be 'dataset' or 'category', got {task_labels!r}")
+    return _load(name, task_labels == "category")

@@ -1,0 +1,143 @@
+"""`gearshift train`: train a learned router on an outcome table, calibrate it, and save the artifact.
+
+    gearshift train --data OUTCOMES.jsonl --out ROUTER.json [--method auto|linear|knn|blend]
+                    [--target-strong-share X | --quality-floor Q | --max-cost USD] [--seed N] [--json]
+
+The operating point is calibrated on the router's out-of-fold predictions over the training table
+(predictions from models that did not see the row), so the expected figures it prints are honest.
+Point `[routing.learned] path` of gearshift.toml at the file to route with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_train_parser", "run_train"]
+
+
+def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
+    """Add the `train` sub-command to the CLI's sub-parsers; returns its parser."""
+    train = subcommands.add_parser(
+        "train",
+        help="train a learned router on an outcome table (JSONL) and save it as JSON",
+        description="Train a learned router on an outcome table, calibrate its operating point and "
+        "save it. Needs scikit-learn: pip install 'gearshift[train]'.",
+    )
+    train.add_argument("--data", type=Path, required=True, help="outcome table (JSONL, optionally .gz)")
+    train.add_argument("--out", type=Path, required=True, help="where to write the router (JSON)")
+    train.add_argument(
+        "--method",
+        choices=["auto", "linear", "knn", "blend"],
+        default="auto",
+        help="the quality predictor; auto picks by internal cross-validation (default)",
+    )
+    target = train.add_mutually_exclusive_group()
+    target.add_argument(
+        "--target-strong-share",
+        type=float,
+        metavar="X",
+        help="send this share (0-1) of calls to the most expensive model",
+    )
+    target.add_argument(
+        "--quality-floor", type=float, metavar="Q", help="the cheapest point whose mean quality is at least Q"
+    )
+    target.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="the best point whose mean cost per request is at most USD",
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed of the internal cross-validation split")
+    train.add_argument("--json", action="store_true", help="also print a summary as one JSON object")
+    return train  # type: ignore[no-any-return]
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run `gearshift train`; returns the exit code. Errors are `GearshiftError`s for the CLI to print."""
+    from .._errors import ConfigError
+    from ..datasets import load_outcomes
+    from ._training import train_router
+
+    started = time.perf_counter()
+    if not Path(args.data).is_file():
+        raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
+    table = load_outcomes(args.data)
+    print(
+        f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
+        f"from {args.data}"
+    )
+    router = train_router(table, method=args.method, seed=args.seed)
+    targets = {
+        "target_strong_share": args.target_strong_share,
+        "quality_floor": args.quality_floor,
+        "max_cost_per_request": args.max_cost,
+    }
+    chosen = {name: value for name, value in targets.items() if value is not None}
+    if chosen:
+        router = router.with_operating_point(router.operating_point_for(**chosen))
+    router = replace(router, training=replace(router.training, source=str(args.data)))
+    router.save(args.out)
+    elapsed = time.perf_counter() - started
+    _print_summary(router, args.out, elapsed)
+    if args.json:
+        print(json.dumps(_summary(router, args.out, elapsed)))
+    return 0
+
+
+def _print_summary(router: Any, out: Path, elapsed: float) -> None:
+    training = router.training
+    print(f"models, cheapest first: {', '.join(_model_line(router, i) for i in range(len(router.models)))}")
+    if training.scores:
+        print(
+            f"internal {training.folds}-fold cross-validation (area under the cost-quality sweep, "
+            "0.5 = random routing, 1 = oracle):"
+        )
+        for label, score in sorted(training.scores.items(), key=lambda item: -item[1]):
+            mark = "  <- kept" if label.startswith(training.method) and _is_kept(training, label) else ""
+            print(f"  {label:24s} {score:.3f}{mark}")
+    else:
+        print("too few prompts for internal cross-validation; the operating point is calibrated in-sample")
+    print(f"method: {training.method} {training.details}")
+    print(f"operating point: {router.operating_point.describe()}")
+    print(f"saved {out} ({os.path.getsize(out):,} bytes) in {elapsed:.1f} s")
+
+
+def _is_kept(training: Any, label: str) -> bool:
+    details = training.details
+    if training.method == "linear":
+        return label == f"linear(C={details.get('C', 0):g})"
+    if training.method == "knn":
+        return label == f"knn(k={int(details.get('k', 0))})"
+    return label == f"blend(weight={details.get('weight', 0):g})"
+
+
+def _model_line(router: Any, index: int) -> str:
+    model = router.models[index]
+    return f"{model} (${router.costs[index]:.6f}/request)" if router.costs_known else model
+
+
+def _summary(router: Any, out: Path, elapsed: float) -> dict[str, Any]:
+    point = router.operating_point
+    return {
+        "out": str(out),
+        "rows": router.training.rows,
+        "models": list(router.models),
+        "costs": list(router.costs) if router.costs_known else None,
+        "method": router.training.method,
+        "cv_scores": router.training.scores,
+        "operating_point": {
+            "target": point.target,
+            "tradeoff": point.tradeoff,
+            "strong_share": point.strong_share,
+            "quality": point.quality,
+            "cost_per_request": point.cost_per_request,
+            "met": point.met,
+        },
+        "seconds": round(elapsed, 2),
+    }

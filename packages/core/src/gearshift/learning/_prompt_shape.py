@@ -1,0 +1,63 @@
+"""The shape of a prompt's text: how many numbers, sentences and words, and what kind of numbers.
+
+How hard a word problem is shows less in its words than in its structure: how many quantities it
+juggles, how many steps (sentences) it takes, whether it involves percentages, fractions, money or
+decimals. These few counts complement the hashed n-grams, which see each term but not how many there
+are. Bounded cost: the text is clipped like the n-grams' (`normalize_text` limits).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+__all__ = ["SHAPE_FEATURES", "shape_vector"]
+
+SHAPE_FEATURES: tuple[str, ...] = (
+    "log_numbers",
+    "log_number_digits",
+    "log_longest_number",
+    "log_sentences",
+    "log_words",
+    "log_questions",
+    "has_percent",
+    "has_money",
+    "has_fraction",
+    "has_decimal",
+    "has_choices",
+)
+"""Names of the shape features, in the order `shape_vector` gives them."""
+
+_HEAD, _TAIL = 3000, 1000
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_FRACTION = re.compile(r"\d\s*/\s*\d")
+_DECIMAL = re.compile(r"\d\.\d")
+# Multiple-choice options on their own lines ("A. ...", "(b) ..."), as in MMLU-style prompts.
+_CHOICE = re.compile(r"(?m)^\s*\(?[A-Ea-e][.)]\s")
+
+
+def shape_vector(text: str) -> np.ndarray:
+    """The shape features of `text`, in the order of `SHAPE_FEATURES` (counts as log(1 + count))."""
+    if len(text) > _HEAD + _TAIL:
+        text = text[:_HEAD] + "\n" + text[-_TAIL:]
+    numbers = _NUMBER.findall(text)
+    digits = sum(len(n) for n in numbers)
+    return np.array(
+        [
+            math.log1p(len(numbers)),
+            math.log1p(digits),
+            math.log1p(max((len(n) for n in numbers), default=0)),
+            math.log1p(len(_SENTENCE_END.findall(text))),
+            math.log1p(text.count(" ") + 1 if text.strip() else 0),
+            math.log1p(text.count("?")),
+            float("%" in text or "percent" in text),
+            float("$" in text),
+            float(_FRACTION.search(text) is not None),
+            float(_DECIMAL.search(text) is not None),
+            float(len(_CHOICE.findall(text)) >= 2),
+        ],
+        dtype=np.float64,
+    )

@@ -1,0 +1,284 @@
+"""`train_router`: a `LearnedRouter` from an outcome table, its method picked by internal cross-validation.
+
+Every candidate (logistic regressions per model, nearest neighbours with several k, and blends of
+the best of each) predicts each training row from a model fitted without that row's fold. The
+candidates are scored on what routing is for: the area under the cost-quality sweep of their
+out-of-fold predictions, normalized so that random routing scores 0.5 and a perfect router about 1
+(for two models this is RouteLLM's APGR). The best is refitted on the whole table, and its out-of-fold
+sweep becomes the calibration curve, so the default operating point is set on predictions the router
+did not fit. Nothing here ever sees data outside the table it is given.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from ..datasets import OutcomeTable, OutcomeTableError
+from ._calibration import OperatingPoint, curve_of, pick_operating_point
+from ._choice import choose_by_tradeoff, relative_costs, tradeoff_grid
+from ._features import Embedder, FeatureSpec, build_features, prompt_inputs
+from ._fitting import KNN_DIMS, Design, FitData, fill_missing, fit_knn, fit_logistic, knn_out_of_fold
+from ._predictors import BlendPredictor, Predictor, knn_keys
+from ._router_model import LearnedRouter, TrainingSummary
+from ._text_hashing import DEFAULT_TEXT_DIMS
+
+__all__ = ["DEFAULT_QUALITY_SHARE", "METHODS", "Method", "sweep_score", "train_router"]
+
+Method = Literal["auto", "linear", "knn", "blend"]
+METHODS: tuple[str, ...] = ("auto", "linear", "knn", "blend")
+"""The methods `train_router` accepts; `auto` picks the best of the others by internal cross-validation."""
+
+ROUTER_TEXT_DIMS = 2 * DEFAULT_TEXT_DIMS
+"""Width of the hashed text block of a trained router: 8,192 columns, 64 KB of weights per model.
+
+Wider than `text_features`' default because a router has room for it: on the bundled MMLU data it
+ranked prompts a little better than 4,096 columns (5-fold CV) at the same training time."""
+
+DEFAULT_QUALITY_SHARE = 0.95
+"""The default operating point keeps this share of the best single model's quality, at the least cost."""
+
+_BLEND_WEIGHTS = (0.25, 0.5, 0.75)
+_SIMPLER_MARGIN = 0.01
+"""`auto` keeps the linear model unless a neighbour-based candidate beats it by this much in internal CV.
+
+A neighbour search reads every training prompt on each decision (milliseconds on a large table,
+against microseconds for the linear model), so it has to pay for itself in routing quality."""
+_MIN_ROWS = 10
+_MIN_CV_ROWS = 30
+
+
+def sweep_score(predicted: np.ndarray, scores: np.ndarray, rel_costs: np.ndarray) -> float:
+    """The normalized area under the sweep of the trade-off rule over `predicted`, judged by `scores`.
+
+    The x axis is the mean relative cost of the chosen models (cheapest model to the most expensive),
+    the y axis the mean recorded score, normalized by the cheapest and the most expensive model's
+    scores: random routing scores 0.5; for two models this is APGR.
+    """
+    n, _m = predicted.shape
+    rows = np.arange(n)
+    xs, ys = [rel_costs[0], rel_costs[-1]], [scores[:, 0].mean(), scores[:, -1].mean()]
+    for tradeoff in tradeoff_grid(predicted, rel_costs, points=101):
+        chosen = choose_by_tradeoff(predicted, rel_costs, float(tradeoff))
+        xs.append(float(rel_costs[chosen].mean()))
+        ys.append(float(scores[rows, chosen].mean()))
+    x, y = np.asarray(xs), np.asarray(ys)
+    order = np.lexsort((y, x))
+    x, y = x[order], y[order]
+    span = float(rel_costs[-1] - rel_costs[0])
+    area = float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2) / span if span > 0 else float(y.max())
+    low, high = float(scores[:, 0].mean()), float(scores[:, -1].mean())
+    return (area - low) / (high - low) if abs(high - low) > 1e-9 else area
+
+
+def _model_order(
+    table: OutcomeTable, costs: Mapping[str, float] | None
+) -> tuple[tuple[str, ...], tuple[float, ...], bool]:
+    models = table.models
+    if costs is not None:
+        missing = [m for m in models if m not in costs]
+        if missing:
+            raise OutcomeTableError(f"costs names no cost for model '{missing[0]}'")
+        means = {m: float(costs[m]) for m in models}
+    else:
+        means = {}
+        for model in models:
+            recorded = [r.outcomes[model].cost_usd for r in table if model in r.outcomes]
+            known = [c for c in recorded if c is not None]
+            if known:
+                means[model] = math.fsum(known) / len(known)
+    if len(means) == len(models) and any(v > 0 for v in means.values()):
+        ordered = tuple(sorted(models, key=lambda m: means[m]))  # stable: equal costs keep table order
+        return ordered, tuple(means[m] for m in ordered), True
+    return models, (0.0,) * len(models), False
+
+
+def _folds(n: int, k: int, seed: int) -> np.ndarray:
+    fold = np.arange(n) % k
+    np.random.default_rng(seed).shuffle(fold)
+    return fold
+
+
+_STRENGTHS = (0.3,)
+"""Inverse L2 strengths (scikit-learn's C) of the logistic regressions internal cross-validation compares.
+
+One value keeps training on 14k prompts under a minute; 0.3 was the best of 0.1 to 3 on the bundled
+data's cross-validation and is a moderate setting for the standardized, unit-norm features.
+"""
+
+
+def _knn_settings(rows: int) -> list[tuple[int, float]]:
+    """(k, shrink) pairs internal cross-validation compares; k grows with the table, up to a point."""
+    ks = sorted({max(3, min(k, rows // 4)) for k in (25, 100)})
+    return [(k, k / 4) for k in ks]
+
+
+@dataclass(frozen=True, eq=False)
+class _Candidate:
+    method: str
+    settings: dict[str, float]
+    predicted: np.ndarray
+
+
+def _candidates(data: FitData, design: Design, method: str, fold: np.ndarray) -> dict[str, _Candidate]:
+    """Out-of-fold predictions of every candidate `method` asks for (`auto` and `blend`: all)."""
+    wanted = ("linear", "knn") if method in ("auto", "blend") else (method,)
+    found: dict[str, _Candidate] = {}
+    if "linear" in wanted:
+        for strength in _STRENGTHS:
+            predicted = np.empty(data.filled.shape)
+            for f in range(int(fold.max()) + 1):
+                test, train = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+                weights, intercept = fit_logistic(design, data.scores, train, strength)
+                predicted[test] = _sigmoid(design.x[test] @ weights + intercept)
+            found[f"linear(C={strength:g})"] = _Candidate("linear", {"C": strength}, predicted)
+    if "knn" in wanted:
+        keys = knn_keys(data.spec, data.features, KNN_DIMS)
+        settings = _knn_settings(len(fold))
+        for (k, shrink), predicted in zip(
+            settings, knn_out_of_fold(keys, data.filled, fold, settings), strict=False
+        ):
+            found[f"knn(k={k})"] = _Candidate("knn", {"k": float(k), "shrink": shrink}, predicted)
+    return found
+
+
+def _sigmoid(margin: np.ndarray) -> np.ndarray:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * margin)))
+
+
+def _choose(
+    data: FitData, design: Design, method: str, fold: np.ndarray, rel: np.ndarray
+) -> tuple[_Candidate, dict[str, float]]:
+    """The best candidate by internal cross-validation, and every candidate's score."""
+    found = _candidates(data, design, method, fold)
+    scores = {label: sweep_score(c.predicted, data.filled, rel) for label, c in found.items()}
+    if method in ("auto", "blend"):
+        linear = max((label for label in found if found[label].method == "linear"), key=scores.__getitem__)
+        knn = max((label for label in found if found[label].method == "knn"), key=scores.__getitem__)
+        for weight in _BLEND_WEIGHTS:
+            predicted = weight * found[linear].predicted + (1 - weight) * found[knn].predicted
+            settings = {**found[linear].settings, **found[knn].settings, "weight": weight}
+            label = f"blend(weight={weight:g})"
+            found[label] = _Candidate("blend", settings, predicted)
+            scores[label] = sweep_score(predicted, data.filled, rel)
+    pool = [label for label in found if method == "auto" or found[label].method == method]
+    best = max(pool, key=scores.__getitem__)
+    if method == "auto" and found[best].method != "linear":
+        linear = max((label for label in pool if found[label].method == "linear"), key=scores.__getitem__)
+        if scores[best] - scores[linear] < _SIMPLER_MARGIN:
+            best = linear
+    return found[best], scores
+
+
+def _fit(data: FitData, design: Design, method: str, settings: Mapping[str, float]) -> Predictor:
+    """The chosen predictor, refitted on every row."""
+    linear = knn = None
+    if method in ("linear", "blend"):
+        weights, intercept = fit_logistic(design, data.scores, np.arange(len(data.scores)), settings["C"])
+        linear = design.predictor(data.spec, weights, intercept)
+    if method in ("knn", "blend"):
+        knn = fit_knn(data, int(settings["k"]), settings["shrink"])
+    if linear is not None and knn is not None:
+        return BlendPredictor(linear, knn, settings["weight"])
+    predictor = linear if linear is not None else knn
+    assert predictor is not None
+    return predictor
+
+
+def train_router(
+    table: OutcomeTable,
+    *,
+    method: str = "auto",
+    embedder: Embedder | None = None,
+    seed: int = 0,
+    costs: Mapping[str, float] | None = None,
+    folds: int = 3,
+) -> LearnedRouter:
+    """Train a router on `table`: any number of models, with or without recorded costs.
+
+    `method` is `linear` (a logistic regression per model over hashed text n-grams, the core's
+    signals, the text's shape and the task label), `knn` (nearest neighbours), `blend`, or `auto` (the
+    best of all by `folds`-fold internal cross-validation on `table` alone, `seed` fixing the split;
+    it keeps the linear model unless a neighbour-based one is clearly better). `embedder` replaces the
+    hashed text with your own vectors. `costs` gives each model's cost per request in USD instead of
+    the table's mean recorded cost. The router's default operating point is the cheapest one expected to
+    keep 95% of the best single model's mean quality; pick another with `calibrate` or
+    `LearnedRouter.operating_point_for`. Needs scikit-learn (`pip install 'gearshift[train]'`).
+    """
+    started = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if len(table) < _MIN_ROWS:
+        raise OutcomeTableError(f"training needs at least {_MIN_ROWS} rows, the table has {len(table)}")
+    models, mean_costs, costs_known = _model_order(table, costs)
+    if len(models) < 2:
+        raise OutcomeTableError(f"routing needs at least two models; the table has {len(models)}")
+    inputs = prompt_inputs(table.rows)
+    probe = np.asarray(embedder([inputs[0].text]), dtype=np.float64) if embedder is not None else None
+    if probe is not None and (probe.ndim != 2 or probe.shape[0] != 1):
+        raise ValueError(
+            f"the embedder must return shape (len(texts), d); for one text it gave {probe.shape}"
+        )
+    embed_dims = int(probe.shape[1]) if probe is not None else 0
+    spec = FeatureSpec(
+        text_dims=0 if embedder is not None else ROUTER_TEXT_DIMS,
+        embedder=getattr(embedder, "__name__", type(embedder).__name__) if embedder is not None else None,
+        embed_dims=embed_dims,
+        content=True,
+        tasks=table.tasks if len(table.tasks) > 1 else (),
+    )
+    scores = np.array([[r.outcomes[m].score if m in r.outcomes else np.nan for m in models] for r in table])
+    data = FitData(spec, build_features(spec, inputs, embedder), scores, fill_missing(scores))
+    design = Design.of(data)
+    rel = relative_costs(mean_costs if costs_known else (0.0,) * len(models))
+    k = min(folds, len(table)) if len(table) >= _MIN_CV_ROWS else 0
+    if k >= 2:
+        best, cv_scores = _choose(data, design, method, _folds(len(table), k, seed), rel)
+        name, setting, out_of_fold = best.method, best.settings, best.predicted
+    else:
+        # Too few rows to hold any out: fit middle settings and calibrate on the fitted rows.
+        name = "knn" if method == "knn" else "linear"
+        setting = {"C": _STRENGTHS[0], "k": float(max(1, len(table) // 3)), "shrink": 1.0}
+        out_of_fold, cv_scores = None, {}
+    predictor = _fit(data, design, name, setting)
+    router = LearnedRouter(
+        models,
+        mean_costs,
+        costs_known,
+        spec,
+        predictor,
+        OperatingPoint(0.0, "tradeoff=0"),
+        None,
+        TrainingSummary(len(table), table.tasks, name, {}, k, 0.0),
+        embedder,
+    )
+    predicted = out_of_fold if out_of_fold is not None else predictor.predict(spec, data.features)
+    curve = curve_of(router, table, predicted)
+    best_single = float(np.nanmax(np.nanmean(scores, axis=0)))
+    point = pick_operating_point(curve, quality_floor=min(1.0, DEFAULT_QUALITY_SHARE * best_single))
+    point = OperatingPoint(
+        point.tradeoff,
+        f"{point.target} ({DEFAULT_QUALITY_SHARE:.0%} of the best single model's quality)",
+        point.strong_share,
+        point.quality,
+        point.cost_per_request,
+        point.met,
+    )
+    summary = TrainingSummary(
+        rows=len(table),
+        tasks=table.tasks,
+        method=name,
+        scores=cv_scores,
+        folds=k,
+        seconds=round(time.perf_counter() - started, 3),
+        details={key: value for key, value in setting.items() if key in _USED[name]},
+    )
+    return replace(router, operating_point=point, curve=curve, training=summary)
+
+
+_USED = {"linear": ("C",), "knn": ("k", "shrink"), "blend": ("C", "k", "shrink", "weight")}
