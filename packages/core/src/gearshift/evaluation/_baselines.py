@@ -1,0 +1,106 @@
+"""The baselines every router is measured against: random, always-cheapest, always-strongest, oracle,
+and a prompt-length heuristic.
+
+Each is a `RouterCurve` on an `OutcomeMatrix`. None of them learns from the outcomes except the
+oracle, which reads them: it is the bound no router can pass, not a router one can run.
+
+- **random** sends each request to the strong model with probability p, else to the cheapest. Its
+  expected curve is exactly the straight line between the two (RouteLLM's random baseline), so its
+  APGR is 0.5 and its CPT(x%) is x%; the points are that line at p = 0, 0.1, ..., 1.
+- **always-cheapest** and **always-strongest** are single points: the first model and the strong one
+  (the costlier of two models; of more, the best single model).
+- **oracle** routes each request to the cheapest model that achieves the row's best score; its curve is
+  the tradeoff sweep over the true scores and costs (`sweep_tradeoff`), from that point down to the
+  cheapest model. Its point at tradeoff 0 is the oracle point of the plots.
+- **length** takes longer prompts to stronger models: the difficulty is a prompt's length percentile
+  in the table, cut into equal bands, one per model; the knob shifts the bands (`sweep_difficulty`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._tokens import estimate_tokens
+from ..datasets import OutcomeRow
+from ._metrics import RouterCurve
+from ._sweep import OutcomeMatrix, sweep_difficulty, sweep_tradeoff
+
+__all__ = [
+    "always_cheapest",
+    "always_strongest",
+    "length_percentiles",
+    "oracle",
+    "prompt_length",
+    "prompt_lengths",
+    "random_router",
+]
+
+_RANDOM_STEPS = 10
+
+
+def _fixed(matrix: OutcomeMatrix, name: str, model: int) -> RouterCurve:
+    cost, quality, share = matrix.point(np.full(matrix.rows, model))
+    return RouterCurve(name, np.array([cost]), np.array([quality]), np.array([share]), operating=0)
+
+
+def always_cheapest(matrix: OutcomeMatrix) -> RouterCurve:
+    """Every request to the cheapest model (the weakest, when costs are unknown)."""
+    return _fixed(matrix, "always-cheapest", 0)
+
+
+def always_strongest(matrix: OutcomeMatrix) -> RouterCurve:
+    """Every request to the strong model: the costlier of two, else the best single model."""
+    return _fixed(matrix, "always-strongest", matrix.strong)
+
+
+def random_router(matrix: OutcomeMatrix) -> RouterCurve:
+    """The expected curve of sending each request to the strong model with probability p, else the cheapest.
+
+    Expectation is linear, so at every p the point is exactly `(1 - p) * cheapest + p * strong`.
+    """
+    weak_cost, weak_quality, _ = matrix.point(np.zeros(matrix.rows, dtype=np.intp))
+    strong_cost, strong_quality, _ = matrix.point(np.full(matrix.rows, matrix.strong, dtype=np.intp))
+    p = np.linspace(0.0, 1.0, _RANDOM_STEPS + 1)
+    return RouterCurve(
+        "random",
+        weak_cost + p * (strong_cost - weak_cost),
+        weak_quality + p * (strong_quality - weak_quality),
+        p,
+        tradeoffs=1.0 - p,
+        operating=None,
+    )
+
+
+def oracle(matrix: OutcomeMatrix) -> RouterCurve:
+    """The best any router could do: the true scores, swept against the true costs.
+
+    At tradeoff 0 each row goes to the cheapest model with the row's best score (the oracle point, the
+    curve's operating point); as the tradeoff grows rows give up score for cost where it costs least.
+    """
+    return sweep_tradeoff(matrix, "oracle", matrix.scores, matrix.penalties(), operating=0.0)
+
+
+def length_percentiles(lengths: ArrayLike) -> NDArray[np.float64]:
+    """Each prompt's length as the share of prompts strictly shorter, in [0, 1); equal lengths tie."""
+    values = np.asarray(lengths, dtype=np.float64)
+    ordered = np.sort(values)
+    return np.searchsorted(ordered, values, side="left") / max(values.size, 1)
+
+
+def prompt_lengths(rows: Sequence[OutcomeRow]) -> NDArray[np.float64]:
+    """Estimated tokens of each row's prompt."""
+    return np.array([estimate_tokens(row.prompt_text) for row in rows], dtype=np.float64)
+
+
+def prompt_length(matrix: OutcomeMatrix, lengths: ArrayLike) -> RouterCurve:
+    """Longer prompts to stronger models: length percentiles cut into equal bands, swept.
+
+    With m models the cut points are 1/m, ..., (m-1)/m, so at the operating point (no shift) each model
+    gets an equal share of the prompts, the longest to the last model.
+    """
+    m = len(matrix.models)
+    cuts = [i / m for i in range(1, m)]
+    return sweep_difficulty(matrix, "length", length_percentiles(lengths), cuts, operating=0.0)

@@ -1,0 +1,176 @@
+"""`gearshift eval`: evaluate routing policies and the baselines on an outcome table.
+
+```
+gearshift eval [--dataset gsm8k|mmlu|mt-bench | --data FILE] [--train FILE] [--policy NAME ...]
+               [--folds K] [--seed N] [--json] [--plot FILE.png]
+```
+
+It prints one table (a row per policy: APGR, CPT(50%), CPT(80%), AIQ, quality and cost at the
+operating point, decision latency) and, with `--json`, one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import GearshiftError
+from ..datasets import ROUTELLM_DATASETS, OutcomeTable, load_outcomes, load_routellm
+from ._names import POLICIES
+
+if TYPE_CHECKING:
+    from ._evaluate import EvalReport, PolicyResult
+
+__all__ = ["add_eval_parser", "run_eval"]
+
+DEFAULT_POLICIES = ("learned", "scorer")
+"""What `gearshift eval` evaluates, besides the baselines, when no --policy is given."""
+
+
+def add_eval_parser(subcommands: Any) -> argparse.ArgumentParser:
+    """Add the `eval` sub-command to an argparse sub-parsers object; returns its parser."""
+    parser: argparse.ArgumentParser = subcommands.add_parser(
+        "eval",
+        help="measure routing policies against the baselines on an outcome table (APGR, CPT, AIQ)",
+        description="Evaluate routing policies and the baselines (random, always-cheapest, "
+        "always-strongest, oracle, prompt length) on an outcome table: K-fold cross-validation, or "
+        "training on --train and evaluating on the table.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=ROUTELLM_DATASETS, help="a bundled RouteLLM table")
+    source.add_argument("--data", type=Path, metavar="FILE", help="an outcome table (JSONL, .gz allowed)")
+    parser.add_argument(
+        "--train", type=Path, metavar="FILE", help="train learned policies on this table instead of K folds"
+    )
+    parser.add_argument(
+        "--policy",
+        action="append",
+        choices=POLICIES,
+        metavar="NAME",
+        help=f"a policy to evaluate: {', '.join(POLICIES)} (repeatable; default: "
+        f"{' and '.join(DEFAULT_POLICIES)}); the baselines are always included",
+    )
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for folds, training and random (default 0)")
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON object, last")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="write the cost-quality chart here")
+    return parser
+
+
+def _load(path: Path) -> OutcomeTable:
+    try:
+        return load_outcomes(path)
+    except FileNotFoundError:
+        raise GearshiftError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise GearshiftError(f"{path}: is a directory, not an outcome table") from None
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Run `gearshift eval` with parsed arguments; returns the exit code (2 for a bad input)."""
+    # numpy and the evaluation code load only when `eval` runs, not whenever the parser is built.
+    from ._evaluate import evaluate
+
+    try:
+        table = load_routellm(args.dataset) if args.dataset else _load(args.data)
+        train = _load(args.train) if args.train is not None else None
+        report = evaluate(
+            table,
+            policies=tuple(args.policy or DEFAULT_POLICIES),
+            folds=args.folds,
+            train=train,
+            seed=args.seed,
+        )
+        plotted = None
+        if args.plot is not None:
+            from ._plot import plot_report
+
+            name = args.dataset or args.data.name
+            plotted = plot_report(report, args.plot, title=f"gearshift eval: {name}")
+    except GearshiftError as error:
+        print(f"gearshift: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"gearshift: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    _print_table(report, args.dataset or str(args.data))
+    if plotted is not None:
+        print(f"chart written to {plotted}")
+    if args.json:
+        print(json.dumps(_finite(report.to_dict())))
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN or infinity; an undefined figure is null.
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _num(value: float | None, spec: str, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _cost(value: float | None, usd: bool) -> str:
+    if value is None:
+        return "-"
+    return f"${value:.6f}" if usd else f"{value:.1%}"
+
+
+def _latency(result: PolicyResult) -> str:
+    if result.latency is None:
+        return "-"
+    return f"{result.latency.median_us:,.1f} / {result.latency.p99_us:,.1f}"
+
+
+def _print_table(report: EvalReport, source: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    usd = report.costs_known
+    how = (
+        f"{report.folds}-fold cross-validation" if report.folds else f"trained on {report.train_rows:,} rows"
+    )
+    table = Table(title=f"gearshift eval: {escape(source)}, {report.rows:,} prompts, {how}")
+    columns = ["policy", "APGR", "CPT(50%)", "CPT(80%)", "AIQ", "quality", "strong share"]
+    if usd:
+        columns.insert(6, "cost/request")
+    for column in (*columns, "decision µs (median / p99)"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for name, result in report.policies.items():
+        cells = [
+            f"[dim]{escape(name)}[/dim]" if result.baseline else escape(name),
+            _num(result.apgr, ".3f"),
+            _num(result.cpt50, ".1f", "%"),
+            _num(result.cpt80, ".1f", "%"),
+            _num(result.aiq, ".3f"),
+            _num(result.quality, ".3f"),
+            _num(None if result.strong_share is None else 100 * result.strong_share, ".1f", "%"),
+            _latency(result),
+        ]
+        if usd:
+            cells.insert(6, _cost(result.cost, usd))
+        table.add_row(*cells)
+    console = Console(width=max(Console().width, 140))
+    console.print(table)
+    models = ", ".join(f"{m} {q:.3f} at {_cost(c, usd)}" for m, (c, q) in report.models.items())
+    console.print(
+        f"Single models (quality at cost): {models}. Quality and cost are at each policy's default "
+        "operating point; CPT is the strong-call share"
+        + (
+            " (for more than two models: % of the cheapest-to-best cost range)"
+            if len(report.models) > 2
+            else ""
+        )
+        + f" that recovers 50%/80% of the quality gap. Evaluated in {report.seconds:.1f} s."
+    )

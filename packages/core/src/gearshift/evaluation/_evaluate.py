@@ -1,0 +1,350 @@
+"""`evaluate`: every policy and baseline on one outcome table, as curves and metrics.
+
+Learned policies are trained either on a separate table (`train=`) or by K-fold cross-validation:
+each fold's router is trained on the other K-1 folds and predicts the held-out one, and the out-of-fold
+predictions of all folds make one curve over the whole table, so every prompt is scored by a router
+that never saw it. The scorer and the baselines need no training and run on the table directly.
+
+The metrics' cost axis (documented in `_metrics`): for two models the strong-call share, RouteLLM's;
+for more models with costs, mean dollars per request from the cheapest model's cost to the best single
+model's. AIQ (RouterBench) needs costs and uses the range from the cheapest to the costliest model.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._tokens import estimate_tokens
+from ..datasets import OutcomeRow, OutcomeTable
+from ..policies import SignalScorer
+from ._baselines import (
+    always_cheapest,
+    always_strongest,
+    oracle,
+    prompt_length,
+    prompt_lengths,
+    random_router,
+)
+from ._learned import LearnedRun, run_learned
+from ._metrics import RouterCurve, aiq, apgr, cpt
+from ._names import BASELINES, LEARNED_METHODS, POLICIES
+from ._sweep import EvaluationError, OutcomeMatrix, band_choices, scorer_difficulty, sweep_scorer
+
+__all__ = ["EvalReport", "Latency", "PolicyResult", "evaluate"]
+
+_LATENCY_SAMPLES = 200
+_QUALITY_KEPT = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Time one routing decision takes, per request, in microseconds, over `samples` requests."""
+
+    median_us: float
+    p99_us: float
+    samples: int
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyResult:
+    """One policy's curve and metrics on the evaluated table.
+
+    `apgr`, `cpt50` and `cpt80` (percent) are None for a policy without a knob (one point), or when
+    undefined; `aiq` is None without costs. `quality`, `cost` and `strong_share` are at the operating
+    point the policy runs at by default (None for random, which has none). `cost_for_95` is the least
+    cost on the policy's hull that reaches 95% of the best single model's quality, as a share of that
+    model's cost; `above_models` says whether the hull lies on or above every single model's point.
+    """
+
+    name: str
+    curve: RouterCurve
+    baseline: bool
+    apgr: float | None
+    cpt50: float | None
+    cpt80: float | None
+    aiq: float | None
+    quality: float | None
+    cost: float | None
+    strong_share: float | None
+    latency: Latency | None
+    cost_for_95: float | None
+    above_models: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view; the curve as [[cost, quality], ...] in sweep order."""
+        return {
+            "apgr": self.apgr,
+            "cpt50": self.cpt50,
+            "cpt80": self.cpt80,
+            "aiq": self.aiq,
+            "quality": self.quality,
+            "cost": self.cost,
+            "strong_share": self.strong_share,
+            "latency_us": None
+            if self.latency is None
+            else {"median": self.latency.median_us, "p99": self.latency.p99_us},
+            "cost_for_95": self.cost_for_95,
+            "above_models": self.above_models,
+            "baseline": self.baseline,
+            "curve": [[c, q] for c, q in self.curve.points],
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class EvalReport:
+    """What `evaluate` measured: the table's models and every policy's result, baselines first.
+
+    `costs_known` says whether the cost axis is dollars (mean per request) or the strong-call share.
+    `models` maps each model, cheapest first, to its (cost, quality) when it serves every request.
+    `folds` is the number of cross-validation folds, or None when a training table was given.
+    """
+
+    rows: int
+    models: dict[str, tuple[float, float]]
+    strong: str
+    costs_known: bool
+    folds: int | None
+    train_rows: int | None
+    policies: dict[str, PolicyResult]
+    seconds: float
+
+    @property
+    def cost_unit(self) -> str:
+        """What the cost numbers are: `usd` (mean per request) or `strong_share`."""
+        return "usd" if self.costs_known else "strong_share"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object `gearshift eval --json` prints."""
+        return {
+            "policies": {name: result.to_dict() for name, result in self.policies.items()},
+            "models": {m: {"cost": c, "quality": q} for m, (c, q) in self.models.items()},
+            "strong_model": self.strong,
+            "cost_unit": self.cost_unit,
+            "rows": self.rows,
+            "folds": self.folds,
+            "train_rows": self.train_rows,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Axes:
+    """How the metrics read a curve on this table."""
+
+    pgr_on_shares: bool
+    pgr_range: tuple[float, float]
+    weak_quality: float
+    strong_quality: float
+    aiq_range: tuple[float, float] | None
+
+
+def _axes(matrix: OutcomeMatrix) -> _Axes:
+    quality = matrix.mean_scores
+    costs = matrix.mean_costs
+    best = matrix.best
+    aiq_range = None
+    if costs is not None and costs.max() > costs[0]:
+        aiq_range = (float(costs[0]), float(costs.max()))
+    if len(matrix.models) == 2 or costs is None:
+        return _Axes(True, (0.0, 1.0), float(quality[0]), float(quality[matrix.strong]), aiq_range)
+    return _Axes(
+        False, (float(costs[0]), float(costs[best])), float(quality[0]), float(quality[best]), aiq_range
+    )
+
+
+def _latency(decide: Callable[[OutcomeRow], object], rows: Sequence[OutcomeRow]) -> Latency:
+    sample = list(rows[:_LATENCY_SAMPLES])
+    for row in sample[:5]:
+        decide(row)  # warm caches and lazy imports before timing
+    timings = []
+    clock = time.perf_counter_ns
+    # As timeit does: a collection that happens to fall in one call is not that decision's cost.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for row in sample:
+            start = clock()
+            decide(row)
+            timings.append(clock() - start)
+    finally:
+        if collecting:
+            gc.enable()
+    micro = np.asarray(timings, dtype=np.float64) / 1000.0
+    return Latency(float(np.median(micro)), float(np.percentile(micro, 99)), len(sample))
+
+
+def _result(
+    matrix: OutcomeMatrix,
+    axes: _Axes,
+    curve: RouterCurve,
+    *,
+    baseline: bool,
+    latency: Latency | None,
+    operating: tuple[float, float, float] | None = None,
+) -> PolicyResult:
+    if operating is None and curve.operating is not None:
+        i = curve.operating
+        operating = (float(curve.costs[i]), float(curve.qualities[i]), float(curve.strong_shares[i]))
+    apgr_value = cpt50 = cpt80 = aiq_value = None
+    if len(curve) > 1:
+        x = curve.strong_shares if axes.pgr_on_shares else curve.costs
+        gap = {"weak_quality": axes.weak_quality, "strong_quality": axes.strong_quality}
+        if axes.pgr_range[1] > axes.pgr_range[0]:
+            apgr_value = apgr(x, curve.qualities, cost_range=axes.pgr_range, **gap)
+            cpt50 = cpt(x, curve.qualities, target=0.5, cost_range=axes.pgr_range, **gap)
+            cpt80 = cpt(x, curve.qualities, target=0.8, cost_range=axes.pgr_range, **gap)
+        if axes.aiq_range is not None:
+            aiq_value = aiq(curve.costs, curve.qualities, cost_range=axes.aiq_range)
+    cost_for_95 = above = None
+    if matrix.costs is not None:
+        costs, quality = matrix.mean_costs, matrix.mean_scores
+        assert costs is not None
+        best = matrix.best
+        needed = curve.cost_at_quality(_QUALITY_KEPT * float(quality[best]))
+        if needed is not None and costs[best] > 0:
+            cost_for_95 = needed / float(costs[best])
+        reached = [curve.quality_at_cost(float(c)) for c in costs]
+        above = all(r is not None and r >= q - 1e-12 for r, q in zip(reached, quality, strict=True))
+    return PolicyResult(
+        name=curve.name,
+        curve=curve,
+        baseline=baseline,
+        apgr=apgr_value,
+        cpt50=cpt50,
+        cpt80=cpt80,
+        aiq=aiq_value,
+        quality=None if operating is None else operating[1],
+        cost=None if operating is None else operating[0],
+        strong_share=None if operating is None else operating[2],
+        latency=latency,
+        cost_for_95=cost_for_95,
+        above_models=above,
+    )
+
+
+def _check_policies(policies: Sequence[str]) -> tuple[str, ...]:
+    unknown = [p for p in policies if p not in POLICIES and p not in BASELINES]
+    if unknown:
+        raise EvaluationError(
+            f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)} "
+            f"(the baselines {', '.join(BASELINES)} are always evaluated)"
+        )
+    return tuple(dict.fromkeys(p for p in policies if p not in BASELINES))
+
+
+def _baseline_results(
+    table: OutcomeTable, matrix: OutcomeMatrix, axes: _Axes, seed: int
+) -> dict[str, PolicyResult]:
+    rows = table.rows
+    lengths = prompt_lengths(rows)
+    median_length = float(np.median(lengths))
+    rng = random.Random(seed)
+    strong = matrix.strong
+    cheapest_id, strong_id = matrix.models[0], matrix.models[strong]
+
+    def coin(row: OutcomeRow) -> str:
+        return strong_id if rng.random() < 0.5 else cheapest_id
+
+    def by_length(row: OutcomeRow) -> bool:
+        return estimate_tokens(row.prompt_text) >= median_length
+
+    return {
+        "random": _result(matrix, axes, random_router(matrix), baseline=True, latency=_latency(coin, rows)),
+        "always-cheapest": _result(
+            matrix,
+            axes,
+            always_cheapest(matrix),
+            baseline=True,
+            latency=_latency(lambda r: cheapest_id, rows),
+        ),
+        "always-strongest": _result(
+            matrix, axes, always_strongest(matrix), baseline=True, latency=_latency(lambda r: strong_id, rows)
+        ),
+        # The oracle reads the outcomes: it bounds routers, it is not one, so it has no latency.
+        "oracle": _result(matrix, axes, oracle(matrix), baseline=True, latency=None),
+        "length": _result(
+            matrix, axes, prompt_length(matrix, lengths), baseline=True, latency=_latency(by_length, rows)
+        ),
+    }
+
+
+def _scorer_result(
+    table: OutcomeTable, matrix: OutcomeMatrix, axes: _Axes, scorer: SignalScorer
+) -> PolicyResult:
+    cuts = scorer.config.cut_points(len(matrix.models))
+
+    def decide(row: OutcomeRow) -> int:
+        return int(band_choices([scorer_difficulty(scorer, row)], cuts)[0])
+
+    curve = sweep_scorer(matrix, table.rows, scorer)
+    return _result(matrix, axes, curve, baseline=False, latency=_latency(decide, table.rows))
+
+
+def _learned_result(matrix: OutcomeMatrix, axes: _Axes, run: LearnedRun) -> PolicyResult:
+    return _result(
+        matrix,
+        axes,
+        run.curve,
+        baseline=False,
+        latency=_latency(run.decide, run.sample_rows),
+        operating=matrix.point(run.operating_choices),
+    )
+
+
+def evaluate(
+    table: OutcomeTable,
+    *,
+    policies: Sequence[str] = ("learned", "scorer"),
+    folds: int = 5,
+    train: OutcomeTable | None = None,
+    seed: int = 0,
+    scorer: SignalScorer | None = None,
+) -> EvalReport:
+    """Evaluate `policies` and every baseline on `table`.
+
+    `policies` are names from `POLICIES`: `learned` (the router `train_router` picks), `knn` and
+    `linear` (that method), `scorer` (the zero-training `SignalScorer`, default settings unless
+    `scorer` is given) and `length`. Learned policies train on `train` when it is given, else by
+    `folds`-fold cross-validation on `table` (folds and training shuffled with `seed`).
+    """
+    started = time.perf_counter()
+    wanted = _check_policies(policies)
+    matrix = OutcomeMatrix.from_table(table)
+    bad_folds = isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= matrix.rows
+    if train is None and bad_folds:
+        raise EvaluationError(
+            f"folds must be between 2 and the number of rows ({matrix.rows}), got {folds!r}"
+        )
+    axes = _axes(matrix)
+    results = _baseline_results(table, matrix, axes, seed)
+    for name in wanted:
+        if name == "scorer":
+            results[name] = _scorer_result(table, matrix, axes, scorer or SignalScorer())
+        elif name in LEARNED_METHODS:
+            run = run_learned(name, table, matrix, train=train, folds=folds, seed=seed)
+            results[name] = _learned_result(matrix, axes, run)
+    costs = matrix.mean_costs
+    models = {
+        model: (
+            float(costs[i]) if costs is not None else float(i == matrix.strong),
+            float(matrix.mean_scores[i]),
+        )
+        for i, model in enumerate(matrix.models)
+    }
+    return EvalReport(
+        rows=matrix.rows,
+        models=models,
+        strong=matrix.models[matrix.strong],
+        costs_known=matrix.costs is not None,
+        folds=None if train is not None else folds,
+        train_rows=len(train) if train is not None else None,
+        policies=results,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,110 @@
+"""`gearshift eval`, run in-process through its parser and `run_eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from eval_tables import hand_table
+
+from gearshift.datasets import save_outcomes
+from gearshift.evaluation import BASELINES, add_eval_parser, run_eval
+
+
+def _eval(argv: list[str]) -> int:
+    # The lead wires `add_eval_parser` into `gearshift.cli`; this is the same parser, built alone.
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    return run_eval(parser.parse_args(["eval", *argv]))
+
+
+def test_json_is_the_last_line_and_holds_every_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _eval(["--dataset", "mt-bench", "--policy", "scorer", "--folds", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    assert set(report["policies"]) == {*BASELINES, "scorer"}
+    assert "APGR" in out and "CPT(50%)" in out  # the table came first
+    random = report["policies"]["random"]
+    assert random["apgr"] == pytest.approx(0.5) and random["cpt50"] == pytest.approx(50.0)
+    scorer = report["policies"]["scorer"]
+    assert {"apgr", "cpt50", "cpt80", "aiq", "curve"} <= scorer.keys()
+    # The curve is in dollars per request: from all-strong down to all-weak.
+    models = report["models"]
+    strong = models["gpt-4-1106-preview"]
+    weak = models["mixtral-8x7b-instruct"]
+    assert scorer["curve"][0] == pytest.approx([strong["cost"], strong["quality"]])
+    assert scorer["curve"][-1] == pytest.approx([weak["cost"], weak["quality"]])
+    assert report["cost_unit"] == "usd" and report["rows"] == 72
+    assert 0 < scorer["latency_us"]["median"] <= scorer["latency_us"]["p99"]
+    assert report["policies"]["always-strongest"]["apgr"] is None  # no knob, no curve metrics
+
+
+def test_a_table_without_costs_uses_the_strong_call_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hand.jsonl"
+    save_outcomes(hand_table(costs=False), path)
+    assert _eval(["--data", str(path), "--policy", "length", "--folds", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["cost_unit"] == "strong_share"
+    assert report["policies"]["oracle"]["aiq"] is None  # AIQ needs dollars
+    assert report["policies"]["oracle"]["cpt50"] == pytest.approx(12.5)
+    assert report["policies"]["length"]["curve"][0] == [1.0, 0.75]
+
+
+def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "chart.png"
+    assert _eval(["--dataset", "mt-bench", "--policy", "scorer", "--plot", str(chart)]) == 0
+    data = chart.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000  # a drawn chart, not an empty canvas
+    assert str(chart) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ('{"id": "a", "task": "t", "prompt": "hi", "outcomes": {"m": {"score": 2}}}\n', "score"),
+        ('{"id": "a", "task": "t", "prompt": "hi", "outcomes": {"m": {"score": 1}}}\n', "two models"),
+        ("not json\n", "line 1"),
+    ],
+)
+def test_a_bad_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, message: str
+) -> None:
+    path = tmp_path / "table.jsonl"
+    if content is not None:
+        path.write_text(content)
+    assert _eval(["--data", str(path), "--policy", "scorer"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gearshift: error:") and message in err and "Traceback" not in err
+
+
+def test_bad_folds_and_an_unwritable_chart_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _eval(["--dataset", "mt-bench", "--folds", "1", "--policy", "scorer"]) == 2
+    assert "folds" in capsys.readouterr().err
+    chart = tmp_path / "missing-dir" / "chart.png"
+    assert _eval(["--dataset", "mt-bench", "--policy", "scorer", "--plot", str(chart)]) == 2
+    assert "missing-dir" in capsys.readouterr().err
+
+
+def test_an_unknown_policy_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _eval(["--dataset", "mt-bench", "--policy", "magic"])
+    assert exit_info.value.code == 2
+    assert "magic" in capsys.readouterr().err
+
+
+def test_a_learned_policy_is_cross_validated(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _eval(["--dataset", "mt-bench", "--policy", "knn", "--folds", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "2-fold cross-validation" in out
+    knn = json.loads(out.strip().splitlines()[-1])["policies"]["knn"]
+    assert knn["baseline"] is False
+    assert knn["apgr"] is not None and knn["aiq"] is not None
+    assert knn["quality"] is not None and knn["cost"] is not None
+    assert len(knn["curve"]) > 10  # every kink of 72 out-of-fold predictions, not a coarse grid
+    assert knn["latency_us"]["median"] > 0
