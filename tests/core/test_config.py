@@ -173,7 +173,12 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
             "kind = 'openai'",
         ),
         ("[providers.openai]\ntimout = 5\n", "providers.openai.timout", "did you mean 'timeout'?"),
-        ('[routing]\npolicy = "learned"\n', "routing.policy", "must be one of 'scorer' or 'rules'"),
+        (
+            '[routing]\npolicy = "psychic"\n',
+            "routing.policy",
+            "must be one of 'scorer', 'rules' or 'learned'",
+        ),
+        ('[routing]\npolicy = "learned"\n', "routing.learned", "needs a [routing.learned] table"),
         ('[routing]\npolicy = "rules"\n', "routing.rules", "needs at least one"),
         ("[routing]\ndefault_output_tokens = 0\n", "routing.default_output_tokens", "must be > 0"),
         ("[routing]\ncooldown_seconds = -1\n", "routing.cooldown_seconds", "must be >= 0, got -1"),

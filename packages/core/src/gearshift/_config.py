@@ -154,10 +154,10 @@ class RoutingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policy: Literal["scorer", "rules"] = Field(
+    policy: Literal["scorer", "rules", "learned"] = Field(
         default="scorer",
         description="`scorer`: the zero-training scorer over the request's signals; `rules`: the "
-        "declarative `rules` below.",
+        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below).",
     )
     default_output_tokens: int = Field(
         default=512, gt=0, description="Expected output tokens when a request sets no max_tokens (estimates)."
@@ -187,6 +187,11 @@ class RoutingConfig(BaseModel):
     max_escalations: int = Field(
         default=2, ge=0, description="The most hand-overs to stronger models in one call."
     )
+    learned: dict[str, Any] | None = Field(
+        default=None,
+        description="The learned policy: its artifact `path` and operating point; validated by "
+        "`gearshift.learning.LearnedConfig`.",
+    )
     cascade: dict[str, Any] | None = Field(
         default=None,
         description="A cascade: quality gates that check cheaper models' answers and escalate the "
@@ -197,6 +202,12 @@ class RoutingConfig(BaseModel):
     def _check(self) -> RoutingConfig:
         if self.policy == "rules" and not self.rules:
             raise KeyedError(("rules",), "policy = 'rules' needs at least one [[routing.rules]] table")
+        if self.policy == "learned" and self.learned is None:
+            raise KeyedError(
+                ("learned",),
+                "policy = 'learned' needs a [routing.learned] table with the `path` of a trained router "
+                "(gearshift train --data OUTCOMES.jsonl --out ROUTER.json)",
+            )
         if self.max_cooldown_seconds < self.cooldown_seconds:
             raise KeyedError(
                 ("max_cooldown_seconds",),

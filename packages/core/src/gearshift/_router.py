@@ -124,6 +124,10 @@ class Router:
             policy = RulesPolicy.from_config(
                 routing.rules, fallback=policy, source=config.source, registry=registry
             )
+        elif routing.policy == "learned" and routing.learned is not None:
+            from .learning import LearnedPolicy
+
+            policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
         log = config.log
         cascade = None
         if routing.cascade is not None:

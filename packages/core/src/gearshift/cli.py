@@ -1,4 +1,4 @@
-"""The `gearshift` command line: `route`, `chat`, `demo` and `budget`.
+"""The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval` and `budget`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -51,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     from .budgets._cli import add_budget_parser
+    from .evaluation import add_eval_parser
+    from .learning._cli import add_train_parser
 
+    add_train_parser(commands)
+    add_eval_parser(commands)
     add_budget_parser(commands)
     return parser
 
@@ -64,6 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _route(args)
         if args.command == "chat":
             return _chat(args)
+        if args.command == "train":
+            from .learning._cli import run_train
+
+            return run_train(args)
+        if args.command == "eval":
+            from .evaluation import run_eval
+
+            return run_eval(args)
         if args.command == "budget":
             from .budgets._cli import run_budget
 
