@@ -253,4 +253,3 @@ def calibrate(
         quality_floor=quality_floor,
         max_cost_per_request=max_cost_per_request,
     )
-
