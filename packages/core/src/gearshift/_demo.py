@@ -10,7 +10,7 @@ The policy is the learned router, and its figures are held out: each dataset is 
 every prompt is routed by a router trained only on the other half of its dataset (2-fold
 cross-fitting, `gearshift.learning.cross_fit_policy`), at the operating point calibrated in training
 (the cheapest one expected to keep 95% of the strongest model's quality). MMLU prompts carry their
-subject as the task label. Training is capped at 3,000 prompts per router, with 2-fold internal
+subject as the task label. Training is capped at 2,000 prompts per router, with 2-fold internal
 cross-validation, to keep the demo fast.
 """
 
@@ -38,7 +38,7 @@ from .providers._replay import ReplayProvider
 __all__ = ["DatasetReport", "replay_table", "run_demo", "run_demo_cli"]
 
 _CONCURRENCY = 64
-_TRAIN_ROWS = 3_000
+_TRAIN_ROWS = 2_000
 """Training prompts per cross-fitted router: enough to route well, few enough to train in seconds."""
 _MIN_TRAIN_ROWS = 1_000
 

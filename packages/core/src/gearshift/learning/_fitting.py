@@ -117,14 +117,19 @@ class Design:
 
 
 def fit_logistic(
-    design: Design, scores: np.ndarray, rows: np.ndarray, strength: float
+    design: Design,
+    scores: np.ndarray,
+    rows: np.ndarray,
+    strength: float,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per model, an L2-regularized logistic regression of its scores on the design's `rows`.
 
     Scores in [0, 1] that are not all 0 or 1 are fitted as soft labels: each row counts as a success
     with weight `score` and a failure with weight `1 - score`. Rows without an outcome for a model
     (NaN) are left out of its fit. `strength` is the inverse regularization (scikit-learn's C).
-    Returns weights (d, models) and intercepts (models,).
+    `start` (weights, intercepts), e.g. the mean of cross-validation fits, is where the solver starts:
+    the same optimum, reached in fewer steps. Returns weights (d, models) and intercepts (models,).
     """
     logistic = _sklearn_logistic()
     import scipy.sparse as sparse  # type: ignore[import-untyped,unused-ignore]
@@ -148,7 +153,11 @@ def fit_logistic(
             x = sparse.vstack([x, x], format="csr")
             labels = np.concatenate([np.ones(y.size), np.zeros(y.size)])
             sample_weight = np.concatenate([y, 1 - y])
-        fitted = logistic(C=strength, max_iter=500, tol=1e-4).fit(x, labels, sample_weight=sample_weight)
+        fitted = logistic(C=strength, max_iter=500, tol=1e-4, warm_start=start is not None)
+        if start is not None:
+            fitted.coef_ = start[0][:, model][None, :].copy()
+            fitted.intercept_ = np.array([start[1][model]])
+        fitted.fit(x, labels, sample_weight=sample_weight)
         weights[:, model] = fitted.coef_[0]
         intercepts[model] = fitted.intercept_[0]
     return weights, intercepts
