@@ -34,42 +34,18 @@ import statistics
 import time
 from collections.abc import Callable
 
+from _local_pair import PROMPT, local_router
 from openai import AsyncOpenAI, OpenAI
 
-from gearshift import ChatRequest, Message, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer
+from gearshift import ChatRequest, Message
 from gearshift._bridge import run_sync
-from gearshift.providers import OpenAIProvider
 from gearshift.testing import LocalOpenAIServer
 from gearshift_langchain import RoutedChatModel
-
-PROMPT = "Summarise the main idea of the following paragraph in one sentence: routing saves money."
 
 
 def measure(n: int) -> dict[str, float]:
     with LocalOpenAIServer(models=("small", "large")) as server:
-        registry = ModelRegistry(
-            [
-                ModelSpec(
-                    id="small",
-                    provider="local",
-                    model="small",
-                    tier=1,
-                    prices=ModelPrices(input=0.1, output=0.4),
-                ),
-                ModelSpec(
-                    id="large",
-                    provider="local",
-                    model="large",
-                    tier=2,
-                    prices=ModelPrices(input=2.0, output=8.0),
-                ),
-            ]
-        )
-        router = Router(
-            registry,
-            policy=SignalScorer(),
-            providers=[OpenAIProvider("local", base_url=server.base_url, require_key=False)],
-        )
+        router = local_router(server)
         model = RoutedChatModel(router=router, self_escalation=False)
         offering = RoutedChatModel(router=router)
         sync_client = OpenAI(api_key="unused", base_url=server.base_url, max_retries=0)
