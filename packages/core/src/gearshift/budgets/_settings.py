@@ -7,6 +7,7 @@ reservation_ttl_seconds = 600    # a crashed call's reservation is forgotten aft
 fail_open = false                # true: let calls through unaccounted while the store is down
 timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
 expected_steps = 20              # default run length for budget pacing (callers may say otherwise)
+default_agent = "anonymous"      # calls that name no agent are charged to agent:anonymous
 
 [[budgets.limits]]
 key = "run:*"
@@ -80,6 +81,15 @@ class BudgetsConfig(BaseModel):
         strict=True,
         description="How many model calls a run is expected to take, for budget pacing; callers may "
         "give their own per run.",
+    )
+    default_agent: str = Field(
+        default="anonymous",
+        min_length=1,
+        max_length=200,
+        pattern=r"^\S+$",
+        strict=True,
+        description="The agent a call that names none is charged to (`agent:<default_agent>`), so "
+        'catch-all limits (`key = "*"`, `agent:*`) apply to every call.',
     )
     limits: tuple[BudgetLimit, ...] = Field(default=(), description="The limits, as [[budgets.limits]].")
 
