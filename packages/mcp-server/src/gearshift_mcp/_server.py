@@ -153,9 +153,10 @@ class _KnownArguments(ArgModelBase):
             known = [field.alias or name for name, field in cls.model_fields.items()]
             unknown = [str(name) for name in data if name not in known]
             if unknown:
+                plural = "s" if len(unknown) > 1 else ""
                 raise ValueError(
-                    f"unknown argument {', '.join(map(repr, unknown))}; the known arguments are "
-                    f"{', '.join(known)}"
+                    f"unknown argument{plural} {', '.join(map(repr, unknown))}; the known arguments "
+                    f"are {', '.join(known)}"
                 )
         return data
 
