@@ -29,6 +29,7 @@ from gearshift import (
     TextDelta,
     open_decision_log,
 )
+from gearshift._budget_fit import USEFUL_OUTPUT_TOKENS
 from gearshift._routing import DEFAULT_OUTPUT_TOKENS
 from gearshift.budgets import BudgetLedger, BudgetLimit, BudgetStore, MemoryStore
 from gearshift.budgets._spend_index import to_nano
@@ -174,7 +175,7 @@ async def test_the_cap_shrinks_to_what_the_budget_still_affords(server: LocalOpe
     finally:
         await provider.aclose()
     cap = server.requests[0].body["max_tokens"]
-    assert 16 <= cap < DEFAULT_OUTPUT_TOKENS
+    assert USEFUL_OUTPUT_TOKENS <= cap < DEFAULT_OUTPUT_TOKENS
     assert answer.usage.output_tokens <= cap
     assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(0.00025)
 

@@ -35,8 +35,9 @@ __all__ = [
     "per_call_cap",
 ]
 
-USEFUL_OUTPUT_TOKENS = 16
-"""The smallest output cap worth paying for (unless the caller or the default asks for less)."""
+USEFUL_OUTPUT_TOKENS = 64
+"""The smallest output cap worth paying for: a short answer or one tool call (unless the caller or the
+default asks for less)."""
 
 
 def per_call_cap(allowance: Allowance) -> float | None:

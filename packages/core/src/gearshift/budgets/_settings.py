@@ -86,7 +86,6 @@ class BudgetsConfig(BaseModel):
         default="anonymous",
         min_length=1,
         max_length=200,
-        pattern=r"^\S+$",
         strict=True,
         description="The agent a call that names none is charged to (`agent:<default_agent>`), so "
         'catch-all limits (`key = "*"`, `agent:*`) apply to every call.',
@@ -109,6 +108,13 @@ class BudgetsConfig(BaseModel):
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
         return f"sqlite:///{path}"
+
+    @field_validator("default_agent")
+    @classmethod
+    def _check_default_agent(cls, value: str) -> str:
+        if value != "".join(value.split()):
+            raise ValueError(f"must be an agent id with no spaces, got {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod
