@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -342,3 +344,15 @@ async def test_calls_that_name_no_agent_are_charged_to_the_default_agent(server:
     assert answers
     spent = await _spent_usd(ledger, "agent:anon")
     assert spent == pytest.approx(sum(a.cost_usd for a in answers)) and to_nano(spent) <= to_nano(0.004)
+
+
+def test_the_benchmarks_no_max_tokens_run_keeps_its_verdicts() -> None:
+    benchmark = Path(__file__).parents[2] / "benchmarks" / "budget_contention.py"
+    args = [sys.executable, str(benchmark), "--no-max-tokens", "--store", "memory", "--json"]
+    args += ["--limit", "0.02"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["overspend_usd"] == 0.0 and figures["lost_usd"] == 0.0
+    assert figures["calls"] > 0 and figures["calls_cut_at_cap"] == figures["calls"]
+    assert figures["refusals"] == figures["callers"] == CALLERS
