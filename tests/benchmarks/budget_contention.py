@@ -19,6 +19,15 @@ object last: {"limit_usd", "committed_usd", "overspend_usd", "refusals", "ops_pe
 is ready (spawn, imports and connecting excluded); `worker_cpu_us_per_op` is the CPU the workers
 spent per pair, which, unlike `ops_per_s`, does not depend on what else the machine is running.
 Exits 1 when the limit was passed, spend was lost or a dead process's reservations did not expire.
+
+    uv run python tests/benchmarks/budget_contention.py --no-max-tokens --store memory|sqlite|redis
+        [--callers 8] [--limit 0.05] [--json]
+
+`--no-max-tokens` attacks the limit through the router instead (see `_verbose_attack`): concurrent
+callers without `max_tokens` against models scripted to write 10x the expected output. Figures:
+{"limit_usd", "committed_usd", "overspend_usd", "refusals", "calls", "calls_cut_at_cap",
+"largest_cap_sent", "uncapped_requests", "lost_usd", "billed_usd", ...}; exits 1 when the limit was
+passed, spend was lost, or a request went out without an output cap.
 """
 
 from __future__ import annotations
@@ -296,20 +305,57 @@ def kill_mid_way(target: Target, victim: Any, at_usd: float) -> tuple[int | None
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (also how the tests run the benchmark in a small form)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--store", choices=("sqlite", "redis"), required=True)
+    parser.add_argument("--store", choices=("memory", "sqlite", "redis"), required=True)
+    parser.add_argument(
+        "--no-max-tokens",
+        action="store_true",
+        help="attack through the router: verbose models, no max_tokens",
+    )
+    parser.add_argument("--callers", type=int, default=8, help="concurrent callers (--no-max-tokens)")
     parser.add_argument("--kill-one", action="store_true", help="SIGKILL one process mid-way")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON last")
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--limit", type=float, default=1.0, help="the hard limit, in dollars")
+    parser.add_argument(
+        "--limit",
+        type=float,
+        default=None,
+        help="the hard limit, in dollars (1.0; 0.05 with --no-max-tokens)",
+    )
     parser.add_argument("--ttl", type=float, default=10.0, help="reservation ttl, in seconds")
     parser.add_argument("--kill-at", type=float, default=0.5, help="share of the limit spent at the kill")
     parser.add_argument("--seed", type=int, default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.store == "memory" and not args.no_max_tokens:
+        parser.error("--store memory holds no spend across processes: use it with --no-max-tokens")
+    if args.limit is None:
+        args.limit = 0.05 if args.no_max_tokens else 1.0
+    return args
+
+
+def main_no_max_tokens(args: argparse.Namespace) -> None:
+    from _verbose_attack import attack
+
+    figures = asyncio.run(attack(args.store, args.callers, args.limit))
+    print(
+        f"{args.store}: {args.callers} callers without max_tokens, models writing 10x, "
+        f"against ${args.limit:g}"
+    )
+    print(f"  committed       ${figures['committed_usd']:.9f} (overspend ${figures['overspend_usd']:.9f})")
+    print(f"  calls           {figures['calls']} ({figures['calls_cut_at_cap']} cut at their cap)")
+    print(f"  caps sent       largest {figures['largest_cap_sent']}, uncapped {figures['uncapped_requests']}")
+    print(f"  refusals        {figures['refusals']}")
+    print(f"  lost            ${figures['lost_usd']:.9f}")
+    if args.json:
+        print(json.dumps(figures))
+    failed = figures["overspend_usd"] > 0 or figures["lost_usd"] != 0 or figures["uncapped_requests"] != 0
+    sys.exit(1 if failed else 0)
 
 
 def main() -> None:
     args = parse_args()
+    if args.no_max_tokens:
+        main_no_max_tokens(args)
     figures = run(args)
     print(
         f"{args.store}: {args.processes} processes x {args.threads} threads against ${args.limit:g}"

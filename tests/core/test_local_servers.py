@@ -185,6 +185,43 @@ def test_stop_sequences_max_tokens_and_json_mode() -> None:
         assert "one two three" in json.loads(as_json["choices"][0]["message"]["content"])["answer"]
 
 
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_openai_cuts_a_scripted_reply_to_the_output_cap(field: str) -> None:
+    with LocalOpenAIServer() as server:
+        url = f"{server.base_url}/chat/completions"
+        body = {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+        server.script("small", Reply(text="word " * 500), Reply(text="word " * 500), Reply(text="short"))
+        _, capped = _post(url, {**body, field: 40})
+        _, free = _post(url, body)
+        _, fits = _post(url, {**body, field: 40})
+    assert capped["choices"][0]["finish_reason"] == "length"
+    assert capped["usage"]["completion_tokens"] == 40
+    assert capped["choices"][0]["message"]["content"].split() == ["word"] * 40
+    assert free["usage"]["completion_tokens"] == 500  # no cap: the script as written
+    assert (fits["choices"][0]["finish_reason"], fits["choices"][0]["message"]["content"]) == (
+        "stop",
+        "short",
+    )
+
+
+def test_anthropic_cuts_a_scripted_reply_to_max_tokens_and_drops_a_tool_call_that_no_longer_fits() -> None:
+    with LocalAnthropicServer() as server:
+        url = f"{server.base_url}/v1/messages"
+        body = {"model": "claude-small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+        server.script(
+            "claude-small",
+            Reply(text="word " * 300),
+            Reply(text="one two", tool_calls=[("search", {"query": "a long query " * 10})]),
+        )
+        _, capped = _post(url, body)
+        _, called = _post(url, body)
+    assert capped["stop_reason"] == "max_tokens"
+    assert capped["usage"]["output_tokens"] == 10
+    assert capped["content"][0]["text"].split() == ["word"] * 10
+    assert called["stop_reason"] == "max_tokens"
+    assert [block["type"] for block in called["content"]] == ["text"]
+
+
 def test_required_tool_choice_moves_on_to_a_tool_not_called_yet() -> None:
     tools = [
         {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}

@@ -172,9 +172,12 @@ async def test_an_escalation_is_charged_to_the_same_run(
     assert await _spent(router, "run:esc") == pytest.approx(result.cost_usd)
 
 
-async def test_steps_without_spend_keys_are_not_budgeted(
+async def test_steps_without_an_agent_are_charged_to_the_default_one_and_only_its_limits_apply(
     server: LocalOpenAIServer, provider: OpenAIProvider
 ) -> None:
     router = _router(provider, BudgetLimit(key="run:*", usd=0.0))
-    result = await router.acomplete(_request())  # no agent, no run: nothing to charge it to
+    result = await router.acomplete(_request())  # no agent, no run: charged to agent:anonymous
     assert result.model_id == "small"
+    assert router.budgets is not None
+    (usage,) = await router.budgets.usage(["agent:anonymous"])
+    assert usage.spent_usd == pytest.approx(result.cost_usd)

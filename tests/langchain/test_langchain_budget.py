@@ -35,7 +35,8 @@ def _config(thread: str, agent: str = "researcher") -> dict[str, dict[str, str]]
 async def test_a_hard_limit_refuses_the_first_call_with_a_message_naming_agent_thread_and_limit(
     make_router: Callable[..., Router],
 ) -> None:
-    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="thread cap", key="run:*", usd=0.0001)])
+    # $0.00003 pays for the prompt and a few words: not for a useful answer on any model.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="thread cap", key="run:*", usd=0.000_03)])
     agent = _agent(make_router(budgets=ledger))
 
     with pytest.raises(BudgetExceeded) as refused:
@@ -44,7 +45,7 @@ async def test_a_hard_limit_refuses_the_first_call_with_a_message_naming_agent_t
     message = str(refused.value)
     assert message.startswith(
         "agent 'researcher' in thread 't-1' at step 1 (node 'model') was stopped by its budget: "
-        "budget 'thread cap' on key 'run:t-1' refuses this call: limit $0.0001"
+        "budget 'thread cap' on key 'run:t-1' refuses this call: limit $0.00003"
     )
     assert "To go on:" in message
     assert (refused.value.limit_name, refused.value.key, refused.value.spent) == (
@@ -57,7 +58,7 @@ async def test_a_hard_limit_refuses_the_first_call_with_a_message_naming_agent_t
 
 
 async def test_a_stream_is_refused_the_same_way(make_router: Callable[..., Router]) -> None:
-    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="agent cap", key="agent:*", usd=0.0001)])
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="agent cap", key="agent:*", usd=0.000_03)])
     model = RoutedChatModel(router=make_router(budgets=ledger), agent_id="streamer")
     with pytest.raises(BudgetExceeded, match=r"^agent 'streamer' at step 1 was stopped by its budget"):
         async for _ in model.astream("hello"):
@@ -67,8 +68,9 @@ async def test_a_stream_is_refused_the_same_way(make_router: Callable[..., Route
 async def test_a_run_is_stopped_mid_way_once_what_is_left_cannot_pay_for_a_step(
     server: LocalOpenAIServer, make_router: Callable[..., Router]
 ) -> None:
-    # Each step is estimated at ~$0.0003 (512 output tokens on `small`) and really costs a tenth of
-    # that: a $0.0004 limit lets a few steps through, then refuses the one it can no longer cover.
+    # Each step reserves up to ~$0.0003 (512 output tokens on `small`, fewer as the budget runs low)
+    # and really costs a tenth of that: a $0.0004 limit lets steps through until what is left cannot
+    # pay for even a short answer, then refuses.
     server.script("small", *[Reply(tool_calls=[("lookup", {"name": f"v{i}"})]) for i in range(20)])
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="thread cap", key="run:*", usd=0.0004)])
     agent = _agent(make_router(budgets=ledger))
@@ -97,8 +99,8 @@ async def test_an_agent_limit_spans_its_threads_and_each_thread_keeps_its_own_sp
         m.response_metadata["gearshift"]["cost_usd"] for m in first["messages"] if isinstance(m, AIMessage)
     )
 
-    # The researcher may spend a little more than thread t-a cost: not enough for another ~$0.0003 step.
-    capped = BudgetLedger(store, [BudgetLimit(name="agent cap", key="agent:researcher", usd=spent + 0.0001)])
+    # The researcher may spend a little more than thread t-a cost: not enough for a useful answer.
+    capped = BudgetLedger(store, [BudgetLimit(name="agent cap", key="agent:researcher", usd=spent + 0.00002)])
     agent = _agent(make_router(budgets=capped))
     with pytest.raises(
         BudgetExceeded, match=r"^agent 'researcher' in thread 't-b' at step 1 .* key 'agent:researcher'"
@@ -119,3 +121,14 @@ async def test_an_agent_limit_spans_its_threads_and_each_thread_keeps_its_own_sp
         "run:t-c": pytest.approx(spent_other),
         "agent:editor": pytest.approx(spent_other),
     }
+
+
+async def test_a_model_without_an_agent_is_charged_to_the_default_agent(
+    make_router: Callable[..., Router],
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="everyone", key="*", usd=1.0)])
+    model = RoutedChatModel(router=make_router(budgets=ledger))
+    answer = await model.ainvoke([HumanMessage("Say hello")])
+    (usage,) = await ledger.usage(["agent:anonymous"])
+    cost = answer.response_metadata["gearshift"]["cost_usd"]
+    assert usage.spent_usd == pytest.approx(cost) and cost > 0

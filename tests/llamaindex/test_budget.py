@@ -80,3 +80,11 @@ async def test_a_hard_limit_refuses_calls_with_budget_exceeded(
     with pytest.raises(BudgetExceeded):
         await agent.run("Where is order A-17?")
     assert len(server.requests) == answered
+
+
+async def test_an_llm_without_an_agent_is_charged_to_the_default_agent(make_router: MakeRouter) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="everyone", key="*", usd=1.0)])
+    llm = RoutedLLM(make_router(budgets=ledger))
+    cost = (await llm.achat(USER)).raw["cost_usd"]
+    (usage,) = await ledger.usage(["agent:anonymous"])
+    assert usage.spent_usd == pytest.approx(cost) and cost > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,8 @@ from mcp_testbed import EASY, error_text, local_router, resource_json, structure
 
 from gearshift import Router
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
-from gearshift.testing import LocalOpenAIServer
+from gearshift.budgets._spend_index import to_nano
+from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_mcp import build_server
 
 PROBLEM = {"problem": "Explain why the cache misses.", "reason": "stuck", "agent_id": "importer"}
@@ -82,3 +84,60 @@ async def test_an_escalation_is_charged_to_the_agent_and_shows_in_every_tool(
         document = resource_json(await client.read_resource("gearshift://budgets/importer"))
         assert document["keys"][0]["limits"][0]["spent_usd"] == pytest.approx(cost)
         assert resource_json(await client.read_resource("gearshift://budgets/agent:importer")) == document
+
+
+# -- attempts to spend past a limit ----------------------------------------------------------------
+
+VERBOSE = Reply(text="word " * 5120)  # ten times the output the router expects of a call
+
+
+async def test_escalations_without_an_agent_are_charged_and_cannot_pass_a_catch_all_limit(
+    llm_server: LocalOpenAIServer,
+) -> None:
+    limit = 0.02
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="everyone", key="*", usd=limit)])
+    router = local_router(llm_server, budgets=ledger)
+    for model in ("large", "large-b"):
+        llm_server.script(model, *[VERBOSE] * 40)
+    anonymous = {"problem": "Explain why the cache misses.", "reason": "stuck"}
+    try:
+        async with Client(build_server(router=router)) as client:
+
+            async def caller() -> list[float]:
+                costs = []
+                for _ in range(40):
+                    result = await client.call_tool("escalate", anonymous)
+                    if result.is_error:
+                        assert "budget 'everyone'" in error_text(result)
+                        return costs
+                    costs.append(structured(result)["cost_usd"])
+                raise AssertionError("the limit never refused an escalation")
+
+            costs = [c for run in await asyncio.gather(*(caller() for _ in range(8))) for c in run]
+            status = structured(await client.call_tool("budget_status", {"agent_id": "anonymous"}))
+    finally:
+        await router.aclose()
+    assert costs
+    (key,) = status["keys"]
+    (used,) = key["limits"]
+    assert used["spent_usd"] == pytest.approx(sum(costs)) and used["reserved_usd"] == 0
+    assert to_nano(used["spent_usd"]) <= to_nano(limit)  # not one nano-dollar past it
+    assert all(r.body["max_tokens"] <= 512 for r in llm_server.requests)
+
+
+@pytest.mark.parametrize("tool", ["route", "escalate", "budget_status"])
+async def test_a_misspelt_argument_is_refused_with_the_known_ones_not_ignored(
+    roomy: Router, llm_server: LocalOpenAIServer, tool: str
+) -> None:
+    arguments = {"route": {"prompt": EASY}, "escalate": dict(PROBLEM), "budget_status": {}}[tool]
+    arguments.pop("agent_id", None)
+    async with Client(build_server(router=roomy)) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        assert listed[tool].input_schema["additionalProperties"] is False
+        result = await client.call_tool(tool, {**arguments, "agentId": "importer"})
+        assert result.is_error
+        text = error_text(result)
+        assert "unknown argument 'agentId'" in text and "agent_id" in text
+        status = structured(await client.call_tool("budget_status", {}))
+    assert llm_server.requests == []  # nothing was called, nothing charged
+    assert status["keys"] == []

@@ -161,3 +161,16 @@ def test_without_a_file_the_defaults_apply(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
     config, source = load_budgets_config()
     assert (config, source) == (BudgetsConfig(), "<defaults>")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "must not be empty"), ("two words", "no spaces, got 'two words'"), (7, "must be a string")],
+)
+def test_a_bad_default_agent_names_the_key(value: object, message: str) -> None:
+    assert BudgetsConfig().default_agent == "anonymous"
+    assert BudgetsConfig.from_dict({"default_agent": "guest"}).default_agent == "guest"
+    with pytest.raises(ConfigError) as caught:
+        BudgetsConfig.from_dict({"default_agent": value}, source="gearshift.toml")
+    assert caught.value.key == "budgets.default_agent"
+    assert message in str(caught.value)

@@ -5,22 +5,29 @@ cooldown), reserves each attempt's estimated cost in the budget ledger before th
 commits the real cost after it (streams too) and releases the reservation of a call that produced
 nothing. Calls that broke mid-stream or were cancelled are committed at gearshift's estimate, since the
 provider has likely billed them. Every attempt becomes an `Attempt` and a decision-log record.
+
+Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
+output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
+whole cost recorded (the limit is then spent and refuses what follows) and a `budget_overrun` record
+in the decision log. A model the budget refused is not replaced by a pricier one of the chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from ._budget_fit import output_cap
 from ._context import StepContext
 from ._decision import Decision
 from ._errors import AllModelsFailed, BudgetExceeded, ProviderError
 from ._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._models import ModelSpec
-from ._records import Attempt, attempt_record
+from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
 from ._tokens import estimate_tokens
 from .policies import RouteInput
@@ -28,15 +35,18 @@ from .providers import Provider
 
 if TYPE_CHECKING:
     from ._router import Router
-    from .budgets import Reservation
+    from .budgets import Allowance, Reservation
 
 __all__ = ["ChainRun"]
+
+logger = logging.getLogger("gearshift.budgets")
 
 
 @dataclass(slots=True)
 class ChainRun:
     """One decision being carried out. `sent` is what the models get (the caller's request, plus the
-    `escalate` tool when it is offered); `attempts` is shared by every chain of one routed call."""
+    `escalate` tool when it is offered); `attempts` is shared by every chain of one routed call.
+    `allowance` is what the budget allowed when the decision was made (None: no limit applies)."""
 
     router: Router
     request_id: str
@@ -49,6 +59,7 @@ class ChainRun:
     attempts: list[Attempt] = field(default_factory=list)
     escalation_offered: bool = False
     skipped: tuple[str, ...] = ()
+    allowance: Allowance | None = None
 
     # -- complete -------------------------------------------------------------------------------
 
@@ -56,16 +67,19 @@ class ChainRun:
         """The first answer along the chain; raises `AllModelsFailed`, or `BudgetExceeded` when the
         budget refused every model it could have tried."""
         errors: list[ProviderError] = []
-        refusal: BudgetExceeded | None = None
+        refusal: _Refusal | None = None
         for spec, provider in self._targets():
+            hold = self._hold(spec)
+            if refusal is not None and hold.usd > refusal.usd:
+                continue  # the budget refused a cheaper model: it must not move the step up in price
             try:
-                reservation = await self._reserve(spec)
+                reservation = await self._reserve(spec, hold)
             except BudgetExceeded as exc:
-                refusal = refusal or exc  # a pricier fallback may not fit where a cheaper one would
+                refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
                 continue
             started = self.router._clock()
             try:
-                response = await provider.complete(spec, self.sent)
+                response = await provider.complete(spec, hold.request)
             except ProviderError as error:
                 await self._settle(reservation, spec, Usage())
                 self._failed(errors, spec, error, started)
@@ -83,7 +97,7 @@ class ChainRun:
             )
             self.router.cooldowns.on_success(spec.id)
             return response
-        raise self._exhausted(errors, refusal)
+        raise self._exhausted(errors, refusal.error if refusal else None)
 
     # -- stream ---------------------------------------------------------------------------------
 
@@ -91,15 +105,18 @@ class ChainRun:
         """The answer as events, `StreamDone` last. A model that fails before its first event is
         replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`."""
         errors: list[ProviderError] = []
-        refusal: BudgetExceeded | None = None
+        refusal: _Refusal | None = None
         for spec, provider in self._targets():
+            hold = self._hold(spec)
+            if refusal is not None and hold.usd > refusal.usd:
+                continue
             try:
-                reservation = await self._reserve(spec)
+                reservation = await self._reserve(spec, hold)
             except BudgetExceeded as exc:
-                refusal = refusal or exc
+                refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
                 continue
             started = self.router._clock()
-            events = provider.stream(spec, self.sent)
+            events = provider.stream(spec, hold.request)
             try:
                 try:
                     event = await events.__anext__()
@@ -164,22 +181,32 @@ class ChainRun:
                 raise
             finally:
                 await aclose_events(events)
-        raise self._exhausted(errors, refusal)
+        raise self._exhausted(errors, refusal.error if refusal else None)
 
     # -- budget ---------------------------------------------------------------------------------
 
-    async def _reserve(self, spec: ModelSpec) -> Reservation | None:
-        ledger = self.router.budgets
-        keys = self.context.spend_keys
-        if ledger is None or not keys:
-            return None
+    def _hold(self, spec: ModelSpec) -> _Hold:
+        """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
         route = self.route
-        return await ledger.reserve(
-            keys,
-            usd=spec.estimate_cost(route.input_tokens, route.output_tokens),
-            tokens=route.input_tokens + route.output_tokens,
-            model_id=spec.id,
+        cap = output_cap(
+            spec,
+            route.input_tokens,
+            self.allowance,
+            requested=self.request.max_tokens,
+            default=self.router.default_output_tokens,
         )
+        output = route.output_tokens if cap is None else cap
+        request = self.sent
+        if cap is not None and request.max_tokens is None:
+            request = replace(request, max_tokens=cap)
+        return _Hold(spec.estimate_cost(route.input_tokens, output), route.input_tokens + output, request)
+
+    async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
+        ledger = self.router.budgets
+        if ledger is None:
+            return None
+        keys = self.router.spend_keys(self.context)
+        return await ledger.reserve(keys, usd=hold.usd, tokens=hold.tokens, model_id=spec.id)
 
     async def _settle(
         self, reservation: Reservation | None, spec: ModelSpec, usage: Usage, cost: float | None = None
@@ -190,9 +217,38 @@ class ChainRun:
             return
         if usage == Usage():
             await ledger.release(reservation)
-        else:
-            usd = spec.cost(usage) if cost is None else cost
-            await ledger.commit(reservation, usd=usd, tokens=usage.total_tokens)
+            return
+        usd = spec.cost(usage) if cost is None else cost
+        await ledger.commit(reservation, usd=usd, tokens=usage.total_tokens)
+        if self.allowance is not None and self.allowance.refuses and _overran(reservation, usd, usage):
+            self._overrun(reservation, spec, usd, usage)
+
+    def _overrun(self, reservation: Reservation, spec: ModelSpec, usd: float, usage: Usage) -> None:
+        """A provider billed more than the reservation that was to bound it: all of it was recorded
+        (so the limit refuses what follows once passed); say so in the log and the decision log."""
+        keys = ", ".join(reservation.keys)
+        logger.warning(
+            "budget overrun: %s billed $%.9f and %d tokens for a call reserved at $%.9f and %d tokens on %s",
+            spec.id,
+            usd,
+            usage.total_tokens,
+            reservation.usd,
+            reservation.tokens,
+            keys,
+        )
+        log = self.router.decision_log
+        if log is not None:
+            log.write(
+                overrun_record(
+                    request_id=self.request_id,
+                    ts=time.time(),
+                    context=self.context,
+                    model_id=spec.id,
+                    keys=reservation.keys,
+                    reserved=(reservation.usd, reservation.tokens),
+                    billed=(usd, usage.total_tokens),
+                )
+            )
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
@@ -273,6 +329,28 @@ class ChainRun:
                     request_id=self.request_id, ts=time.time(), attempt=attempt, context=self.context
                 )
             )
+
+
+def _overran(reservation: Reservation, usd: float, usage: Usage) -> bool:
+    # Whole nano-dollars, as the stores compare: float noise is not an overrun.
+    return round(usd * 1e9) > round(reservation.usd * 1e9) or usage.total_tokens > reservation.tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """What one attempt reserves (`usd`, `tokens`) and the request it sends."""
+
+    usd: float
+    tokens: int
+    request: ChatRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """The first reservation the budget refused in a chain, and the dollars it asked for."""
+
+    error: BudgetExceeded
+    usd: float
 
 
 def _delta_text(delta: ToolCallDelta) -> str:

@@ -160,7 +160,10 @@ class RoutingConfig(BaseModel):
         "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below).",
     )
     default_output_tokens: int = Field(
-        default=512, gt=0, description="Expected output tokens when a request sets no max_tokens (estimates)."
+        default=512,
+        gt=0,
+        description="Expected output tokens when a request sets no max_tokens (estimates); under a "
+        "budget limit that refuses, also the output cap sent to the model.",
     )
     rules: tuple[dict[str, Any], ...] = Field(
         default=(), description="The rules of the `rules` policy, in order; validated by that policy."

@@ -125,6 +125,12 @@ class StepContext:
         keys.extend(k for k in self.budget_keys if k not in keys)
         return tuple(keys)
 
+    def charged_keys(self, default_agent: str) -> tuple[str, ...]:
+        """`spend_keys`, led by `agent:<default_agent>` when the step names no agent: every call is then
+        charged to at least one key a catch-all limit (`key = "*"`, `agent:*`) matches."""
+        keys = self.spend_keys
+        return keys if self.agent_id else (f"agent:{default_agent}", *keys)
+
     @property
     def consecutive_tool_errors(self) -> int:
         """How many of the most recent tool calls failed in a row."""

@@ -13,7 +13,7 @@ from ._messages import ChatRequest, Usage
 if TYPE_CHECKING:
     from ._routed import Escalation
 
-__all__ = ["Attempt", "attempt_record", "decision_record", "escalation_record"]
+__all__ = ["Attempt", "attempt_record", "decision_record", "escalation_record", "overrun_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +106,32 @@ def escalation_record(
         "agent_id": context.agent_id,
         "run_id": context.run_id,
         **escalation.to_dict(),
+    }
+
+
+def overrun_record(
+    *,
+    request_id: str,
+    ts: float,
+    context: StepContext,
+    model_id: str,
+    keys: tuple[str, ...],
+    reserved: tuple[float, int],
+    billed: tuple[float, int],
+) -> dict[str, Any]:
+    """The record of a budget violation: under a limit that refuses, a provider billed more (dollars
+    or tokens) than the reservation that was to bound the call. The whole bill was recorded."""
+    return {
+        "kind": "budget_overrun",
+        "ts": ts,
+        "request_id": request_id,
+        "agent_id": context.agent_id,
+        "run_id": context.run_id,
+        "model": model_id,
+        "keys": list(keys),
+        "reserved_usd": reserved[0],
+        "reserved_tokens": reserved[1],
+        "billed_usd": billed[0],
+        "billed_tokens": billed[1],
+        "excess_usd": max(0.0, billed[0] - reserved[0]),
     }

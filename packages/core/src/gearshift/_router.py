@@ -53,9 +53,10 @@ class Router:
     ones; `complete` and `stream` run them through gearshift's single sync bridge.
 
     `budgets` is a `BudgetLedger`: each attempt's estimated cost is reserved against the step's spend
-    keys before the call and the real cost committed after it. `self_escalation` offers models below
-    the top tier an `escalate` tool; `cascade` is a quality gate for cheaper models' answers.
-    `max_escalations` caps the hand-overs of one call.
+    keys before the call and the real cost committed after it. Under a limit that refuses, the
+    reservation is a bound: the call's output is capped at what was reserved for it.
+    `self_escalation` offers models below the top tier an `escalate` tool; `cascade` is a quality
+    gate for cheaper models' answers. `max_escalations` caps the hand-overs of one call.
     """
 
     def __init__(
@@ -197,10 +198,16 @@ class Router:
             request, context, allowance=allowance, escalate=escalate, log=log, request_id=request_id
         )
 
+    def spend_keys(self, context: StepContext) -> tuple[str, ...]:
+        """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
+        `agent:<default_agent>` (the ledger's) when it names no agent; none without a ledger."""
+        ledger = self.budgets
+        return () if ledger is None else context.charged_keys(ledger.default_agent)
+
     async def _allowance(self, context: StepContext) -> Allowance | None:
         ledger = self.budgets
-        keys = context.spend_keys
-        if ledger is None or not keys or not ledger.applies(keys):
+        keys = self.spend_keys(context)
+        if ledger is None or not ledger.applies(keys):
             return None
         return await ledger.allowance(
             keys, step_index=context.step_index, expected_steps=context.expected_steps
@@ -237,6 +244,7 @@ class Router:
             decision,
             chain,
             escalation_offered=sent is not None,
+            allowance=allowance,
         )
         if log:
             self._log_decision(run)

@@ -18,7 +18,8 @@ from .policies import Policy, RouteInput
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "decide", "route_input"]
 
 DEFAULT_OUTPUT_TOKENS = 512
-"""Expected output tokens when the request sets no `max_tokens`: used for cost estimates only."""
+"""Expected output tokens when the request sets no `max_tokens`: the cost estimate, and under a budget
+limit that refuses, the output cap the router sends (lowered to what the budget affords)."""
 
 
 def route_input(

@@ -35,7 +35,8 @@ AgentId = Annotated[
         min_length=1,
         max_length=200,
         description="Your agent's id. Spend is charged to `agent:<id>` and its budget applies; "
-        "leave it out when no budget should apply.",
+        "without it, spend is charged to the server's default agent (`agent:anonymous` unless "
+        "configured otherwise).",
     ),
 ]
 RunId = Annotated[

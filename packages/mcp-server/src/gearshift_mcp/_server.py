@@ -12,15 +12,17 @@ decided lately, prompt text only when `log.include_prompts` allows it) and `gear
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, create_model, model_validator
 
 from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, load_config
 
@@ -40,6 +42,7 @@ from ._service import RouterTools, registry_document
 __all__ = ["SERVER_INSTRUCTIONS", "build_server"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 SERVER_INSTRUCTIONS = (
     "gearshift routes LLM calls to the cheapest model that will do the job and keeps agents inside "
@@ -104,9 +107,9 @@ def build_server(
         version=_version(),
         lifespan=lifespan,
         log_level="WARNING",
+        tools=_tools(),
         **auth,
     )
-    _add_tools(server)
     _add_resources(server, registry, recent)
     return server
 
@@ -139,8 +142,46 @@ async def _answer(work: Awaitable[T]) -> T:
         raise ToolError(str(error)) from None
 
 
-def _add_tools(server: MCPServer[RouterTools]) -> None:
-    @server.tool(
+class _KnownArguments(ArgModelBase):
+    """Refuses argument names the tool does not take: a misspelt `agentId` must not be ignored (the
+    call would then go uncharged to the agent it meant), so the error lists the names it knows."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_only(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known = [field.alias or name for name, field in cls.model_fields.items()]
+            unknown = [str(name) for name in data if name not in known]
+            if unknown:
+                plural = "s" if len(unknown) > 1 else ""
+                raise ValueError(
+                    f"unknown argument{plural} {', '.join(map(repr, unknown))}; the known arguments "
+                    f"are {', '.join(known)}"
+                )
+        return data
+
+
+def _strict(tool: Tool) -> Tool:
+    """`tool`, refusing unknown argument names (and saying so in its input schema)."""
+    metadata = tool.fn_metadata
+    base = metadata.arg_model
+    metadata.arg_model = create_model(base.__name__, __base__=(base, _KnownArguments))
+    tool.parameters["additionalProperties"] = False
+    return tool
+
+
+def _tools() -> list[Tool]:
+    """The server's tools: `route`, `escalate` and `budget_status`, each refusing unknown arguments."""
+    registered: list[Tool] = []
+
+    def tool(*, title: str, annotations: ToolAnnotations) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            registered.append(_strict(Tool.from_function(fn, title=title, annotations=annotations)))
+            return fn
+
+        return register
+
+    @tool(
         title="Pick the model for a step",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
@@ -190,7 +231,7 @@ def _add_tools(server: MCPServer[RouterTools]) -> None:
             )
         )
 
-    @server.tool(
+    @tool(
         title="Ask a stronger model",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
     )
@@ -227,9 +268,9 @@ def _add_tools(server: MCPServer[RouterTools]) -> None:
         Use it when a step failed, you keep repeating the same failing tool call, or the step needs
         more reasoning or knowledge than you have. Give the `problem`, what you `tried`, and the
         `reason`; put everything the stronger model needs in `material`, since it sees nothing else
-        of your conversation. The call is charged to `agent_id`'s budget and refused, at no cost,
-        when that budget cannot cover it. Returns the answer, the model that gave it, its cost and
-        the budget left.
+        of your conversation. The call is charged to `agent_id`'s budget (without one, to the
+        server's default agent) and refused, at no cost, when that budget cannot cover it. Returns
+        the answer, the model that gave it, its cost and the budget left.
         """
         tools = ctx.request_context.lifespan_context
         return await _answer(
@@ -246,7 +287,7 @@ def _add_tools(server: MCPServer[RouterTools]) -> None:
             )
         )
 
-    @server.tool(
+    @tool(
         title="Budget status",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
@@ -267,6 +308,8 @@ def _add_tools(server: MCPServer[RouterTools]) -> None:
         """
         tools = ctx.request_context.lifespan_context
         return await _answer(tools.budget_status(agent_id=agent_id, key=key))
+
+    return registered
 
 
 def _add_resources(server: MCPServer[RouterTools], registry: ModelRegistry, recent: RecentDecisions) -> None:

@@ -216,10 +216,9 @@ class RouterTools:
 
     async def _budget_left(self, context: StepContext) -> float | None:
         ledger = self.router.budgets
-        keys = context.spend_keys
-        if ledger is None or not keys:
+        if ledger is None:
             return None
-        return (await ledger.status(keys)).remaining_usd
+        return (await ledger.status(self.router.spend_keys(context))).remaining_usd
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -45,8 +45,9 @@ class BudgetLedger:
 
     `limits` apply to the spend keys they match; `reservation_ttl` is how long (seconds) an unsettled
     reservation holds budget; `timezone` is where calendar windows start; `expected_steps` is the
-    default run length for pacing; `on_alert` hears about soft limits passed (default: a logged
-    warning); `clock` gives Unix time and is there for tests.
+    default run length for pacing; `default_agent` is the agent a step that names none is charged to;
+    `on_alert` hears about soft limits passed (default: a logged warning); `clock` gives Unix time and
+    is there for tests.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class BudgetLedger:
         fail_open: bool = False,
         timezone: str = "UTC",
         expected_steps: int | None = None,
+        default_agent: str = "anonymous",
         on_alert: Callable[[BudgetAlert], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -67,6 +69,10 @@ class BudgetLedger:
             )
         if expected_steps is not None and expected_steps <= 0:
             raise ConfigError(f"must be positive, got {expected_steps}", key="expected_steps")
+        if not default_agent or default_agent != "".join(default_agent.split()):
+            raise ConfigError(
+                f"must be a non-empty agent id without spaces, got {default_agent!r}", key="default_agent"
+            )
         try:
             self._tz = time_zone(timezone)
         except ValueError as exc:
@@ -84,6 +90,7 @@ class BudgetLedger:
         self.fail_open = fail_open
         self.timezone = timezone
         self.expected_steps = expected_steps
+        self.default_agent = default_agent
         self._on_alert = on_alert
         self._clock = clock
 
@@ -105,6 +112,7 @@ class BudgetLedger:
             fail_open=config.fail_open,
             timezone=config.timezone,
             expected_steps=config.expected_steps,
+            default_agent=config.default_agent,
             on_alert=on_alert,
         )
 

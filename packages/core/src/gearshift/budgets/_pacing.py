@@ -13,10 +13,11 @@ For every limit that applies to a step's spend keys, with `remaining` = limit - 
 - **Hard** (no expected steps): the call may take at most what is left (it would be refused above).
 - **Soft** (no expected steps): no constraint; passing it only raises an alert.
 
-`max_usd`/`max_tokens` are the smallest of these. `hard_max_usd` is the smallest `remaining` of the
-limits that refuse (hard, and downgrade, which refuses only when even the cheapest model does not
-fit): a call above it would be refused. The router picks the best model under `max_usd`, falls back
-to the cheapest when none fits, and lets the ledger's reservation refuse when even that is too dear.
+`max_usd`/`max_tokens` are the smallest of these. `hard_max_usd` (`hard_max_tokens`) is the smallest
+`remaining` of the limits that refuse (hard, and downgrade, which refuses only when even the cheapest
+model does not fit): a call above it would be refused. The router picks the best model under
+`max_usd`, falls back to the cheapest when none fits, and lets the ledger's reservation refuse when
+even that is too dear; under a limit that refuses it caps the call's output to what it reserved.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ class Allowance:
     """True when pacing or a downgrade limit (not only a hard cap) constrains the call."""
     reason: str
     """E.g. "run:abc has $0.40 of $1.00 left for ~8 more steps: $0.05 per step"."""
+    hard_max_tokens: int | None = None
+    """What refusing limits still allow in tokens (input plus output): a call above it would be refused."""
+
+    @property
+    def refuses(self) -> bool:
+        """Whether a limit that refuses (hard or downgrade) applies: reservations must then bound spend."""
+        return self.hard_max_usd is not None or self.hard_max_tokens is not None
 
 
 UNCONSTRAINED = Allowance(None, None, None, None, False, "no budget limit applies")
@@ -68,6 +76,7 @@ def pace(status: BudgetStatus, *, step_index: int = 0, expected_steps: int | Non
     by_usd = min((c for c in caps if c.usd is not None), key=lambda c: c.usd or 0.0, default=None)
     by_tokens = min((c for c in caps if c.tokens is not None), key=lambda c: c.tokens or 0, default=None)
     refusing = [r for s in status.limits if s.mode.refuses and (r := s.remaining_usd) is not None]
+    refusing_tokens = [r for s in status.limits if s.mode.refuses and (r := s.remaining_tokens) is not None]
     binding = by_usd or by_tokens
     return Allowance(
         max_usd=by_usd.usd if by_usd else None,
@@ -76,6 +85,7 @@ def pace(status: BudgetStatus, *, step_index: int = 0, expected_steps: int | Non
         left_share=status.left_share,
         downgrade=any(c.paced for c in caps),
         reason=binding.reason if binding else "only soft limits apply; they alert and never constrain",
+        hard_max_tokens=min(refusing_tokens, default=None),
     )
 
 

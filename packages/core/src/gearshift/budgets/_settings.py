@@ -7,6 +7,7 @@ reservation_ttl_seconds = 600    # a crashed call's reservation is forgotten aft
 fail_open = false                # true: let calls through unaccounted while the store is down
 timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
 expected_steps = 20              # default run length for budget pacing (callers may say otherwise)
+default_agent = "anonymous"      # calls that name no agent are charged to agent:anonymous
 
 [[budgets.limits]]
 key = "run:*"
@@ -81,6 +82,14 @@ class BudgetsConfig(BaseModel):
         description="How many model calls a run is expected to take, for budget pacing; callers may "
         "give their own per run.",
     )
+    default_agent: str = Field(
+        default="anonymous",
+        min_length=1,
+        max_length=200,
+        strict=True,
+        description="The agent a call that names none is charged to (`agent:<default_agent>`), so "
+        'catch-all limits (`key = "*"`, `agent:*`) apply to every call.',
+    )
     limits: tuple[BudgetLimit, ...] = Field(default=(), description="The limits, as [[budgets.limits]].")
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -99,6 +108,13 @@ class BudgetsConfig(BaseModel):
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
         return f"sqlite:///{path}"
+
+    @field_validator("default_agent")
+    @classmethod
+    def _check_default_agent(cls, value: str) -> str:
+        if value != "".join(value.split()):
+            raise ValueError(f"must be an agent id with no spaces, got {value!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod

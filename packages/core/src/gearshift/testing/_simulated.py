@@ -172,15 +172,24 @@ def piece_json(text: str, pieces: int = 3) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+def _capped(reply: Reply, max_tokens: int | None) -> tuple[Reply, str | None, str | None]:
+    if max_tokens is None or output_tokens(reply) <= max_tokens:
+        return reply, None, None
+    text, _, _ = limit_text(reply.text, max_tokens, ())
+    return Reply(text), "length", None
+
+
 def respond(
     prompt: Prompt, scripted: Reply | None, *, max_tokens: int | None, stop: Sequence[str]
 ) -> tuple[Reply, str | None, str | None]:
-    """The reply to send: a scripted one as given, else the simulated one within the request's limits.
+    """The reply to send: a scripted one, else the simulated one, within the request's limits.
 
-    Returns `(reply, "stop" | "length" | None, matched stop sequence)`.
+    A scripted reply is cut to `max_tokens` as the real APIs cut a model's output (its stop sequences
+    are the test's own business); a tool call that no longer fits is dropped with the rest of the
+    output. Returns `(reply, "stop" | "length" | None, matched stop sequence)`.
     """
     if scripted is not None:
-        return scripted, None, None
+        return _capped(scripted, max_tokens)
     reply = simulate(prompt)
     if not reply.text:
         return reply, None, None

@@ -1,0 +1,358 @@
+"""Attacks on a hard limit through the router: a verbose model, no `max_tokens`, parallel callers.
+
+The reservation must be a true bound on every store: the router asks each provider for no more output
+than it reserved, so a model that would write 10x the estimate is cut off and spend stays within the
+limit to the nano-dollar. A provider that bills more anyway is recorded in full, reported, and the
+limit refuses what follows. A step the budget refuses is never moved to a pricier model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gearshift import (
+    BudgetExceeded,
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    RoutedResponse,
+    Router,
+    SignalScorer,
+    StepContext,
+    TextDelta,
+    open_decision_log,
+)
+from gearshift._budget_fit import USEFUL_OUTPUT_TOKENS
+from gearshift._routing import DEFAULT_OUTPUT_TOKENS
+from gearshift.budgets import BudgetLedger, BudgetLimit, BudgetStore, MemoryStore
+from gearshift.budgets._spend_index import to_nano
+from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
+
+KEY = "sk-spend-bound-5e1f"
+PROMPT = "What is the capital of France?"
+HARD = (
+    "Prove that the sum of the first n odd numbers is n squared, then derive a closed form for the sum "
+    "of the first n squares step by step, and analyse the complexity of computing it."
+)
+VERBOSE = Reply(text="word " * (10 * DEFAULT_OUTPUT_TOKENS))  # 10x the output the router estimates
+CALLERS = 8
+
+
+def _spec(model_id: str, tier: int, price: float, provider: str = "local", **extra: object) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        provider=provider,
+        model=model_id,
+        tier=tier,
+        prices=ModelPrices(input=price, output=price * 4),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+REGISTRY = ModelRegistry([_spec("small", 1, 0.5), _spec("large", 2, 2.5)])
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        yield server
+
+
+def _provider(server: LocalOpenAIServer, field: str = "max_tokens") -> OpenAIProvider:
+    return OpenAIProvider(
+        name="local",
+        api_key=KEY,
+        base_url=server.base_url,
+        timeout=5.0,
+        max_tokens_field=field,  # type: ignore[arg-type]
+    )
+
+
+def _router(provider: OpenAIProvider | AnthropicProvider, ledger: BudgetLedger, **options: object) -> Router:
+    registry = options.pop("registry", REGISTRY)
+    return Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger, **options)  # type: ignore[arg-type]
+
+
+async def _until_refused(
+    router: Router, context: StepContext, callers: int = CALLERS
+) -> list[RoutedResponse]:
+    """`callers` concurrent loops of calls without `max_tokens`, each until the budget refuses it."""
+    answers: list[RoutedResponse] = []
+
+    async def caller() -> None:
+        while True:
+            try:
+                answers.append(await router.acomplete(ChatRequest(messages=(Message.user(PROMPT),)), context))
+            except BudgetExceeded:
+                return
+
+    await asyncio.wait_for(asyncio.gather(*(caller() for _ in range(callers))), timeout=60)
+    return answers
+
+
+async def _spent_usd(ledger: BudgetLedger, key: str) -> float:
+    (usage,) = await ledger.usage([key])
+    assert usage.reserved_usd == 0  # every reservation was settled
+    return usage.spent_usd
+
+
+# -- the overrun attack, on every store ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+async def test_parallel_verbose_calls_without_max_tokens_never_pass_a_hard_limit(
+    store: BudgetStore, server: LocalOpenAIServer, field: str
+) -> None:
+    limit = 0.005  # about 4 calls of the default 512 output tokens on `small`
+    ledger = BudgetLedger(store, [BudgetLimit(name="cap", key="agent:researcher", usd=limit)])
+    server.script("small", *[VERBOSE] * 100)
+    server.script("large", *[VERBOSE] * 100)
+    provider = _provider(server, field)
+    try:
+        answers = await _until_refused(_router(provider, ledger), StepContext(agent_id="researcher"))
+    finally:
+        await provider.aclose()
+
+    assert answers, "the limit fits a few calls"
+    spent = await _spent_usd(ledger, "agent:researcher")
+    assert to_nano(spent) <= to_nano(limit)  # overspend exactly 0
+    assert spent == pytest.approx(sum(a.cost_usd for a in answers))  # and every bill was recorded
+    for recorded in server.requests:
+        cap = recorded.body[field]
+        assert 0 < cap <= DEFAULT_OUTPUT_TOKENS
+        assert recorded.body.get("max_tokens" if field != "max_tokens" else "max_completion_tokens") is None
+    for answer in answers:
+        assert answer.usage.output_tokens <= DEFAULT_OUTPUT_TOKENS  # cut off, not 10x
+        assert answer.response.finish_reason == "length"
+
+
+async def test_an_anthropic_model_is_capped_at_the_reservation_not_at_its_default_4096(
+    anthropic_server: LocalAnthropicServer, anthropic_provider: AnthropicProvider
+) -> None:
+    registry = ModelRegistry([_spec("claude-small", 1, 0.5, provider="anthropic")])
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=0.004)])
+    anthropic_server.script("claude-small", *[VERBOSE] * 50)
+    router = _router(anthropic_provider, ledger, registry=registry)
+    answers = await _until_refused(router, StepContext(agent_id="writer"))
+
+    assert answers
+    assert to_nano(await _spent_usd(ledger, "agent:writer")) <= to_nano(0.004)
+    caps = {r.body["max_tokens"] for r in anthropic_server.requests}
+    assert caps and max(caps) <= DEFAULT_OUTPUT_TOKENS
+    assert all(a.response.finish_reason == "length" for a in answers)  # stop_reason max_tokens
+
+
+async def test_a_stream_is_capped_at_its_reservation_too(server: LocalOpenAIServer) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
+    server.script("small", VERBOSE)
+    provider = _provider(server)
+    try:
+        stream = _router(provider, ledger).astream(PROMPT, StepContext(agent_id="streamer"))
+        text = "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+    finally:
+        await provider.aclose()
+    assert stream.result is not None
+    assert server.requests[0].body["max_tokens"] == DEFAULT_OUTPUT_TOKENS
+    assert stream.result.usage.output_tokens <= DEFAULT_OUTPUT_TOKENS
+    assert 0 < len(text.split()) <= DEFAULT_OUTPUT_TOKENS  # a tenth of what the model would write
+
+
+async def test_the_cap_shrinks_to_what_the_budget_still_affords(server: LocalOpenAIServer) -> None:
+    # $0.00025 affords the input and about 100 output tokens on `small` ($2 per million out).
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=0.00025)])
+    server.script("small", VERBOSE)
+    provider = _provider(server)
+    try:
+        answer = await _router(provider, ledger).acomplete(PROMPT, StepContext(agent_id="frugal"))
+    finally:
+        await provider.aclose()
+    cap = server.requests[0].body["max_tokens"]
+    assert USEFUL_OUTPUT_TOKENS <= cap < DEFAULT_OUTPUT_TOKENS
+    assert answer.usage.output_tokens <= cap
+    assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(0.00025)
+
+
+async def test_a_step_that_cannot_afford_a_useful_answer_is_refused_before_any_call(
+    server: LocalOpenAIServer,
+) -> None:
+    # Enough for the prompt and a handful of output tokens: not for a useful answer on any model.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="crumbs", key="agent:*", usd=0.000_03)])
+    provider = _provider(server)
+    try:
+        with pytest.raises(BudgetExceeded, match="crumbs"):
+            await _router(provider, ledger).acomplete(PROMPT, StepContext(agent_id="poor"))
+    finally:
+        await provider.aclose()
+    assert server.requests == []
+
+
+async def test_a_callers_max_tokens_is_what_is_reserved_and_sent(server: LocalOpenAIServer) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
+    server.script("small", VERBOSE)
+    provider = _provider(server)
+    try:
+        request = ChatRequest(messages=(Message.user(PROMPT),), max_tokens=40)
+        answer = await _router(provider, ledger).acomplete(request, StepContext(agent_id="exact"))
+    finally:
+        await provider.aclose()
+    assert server.requests[0].body["max_tokens"] == 40
+    assert answer.usage.output_tokens <= 40
+
+
+async def test_without_a_refusing_limit_the_request_goes_out_as_the_caller_wrote_it(
+    server: LocalOpenAIServer,
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0, mode="soft")])
+    provider = _provider(server)
+    try:
+        await _router(provider, ledger).acomplete(PROMPT, StepContext(agent_id="free"))
+    finally:
+        await provider.aclose()
+    assert "max_tokens" not in server.requests[0].body
+
+
+# -- a provider that ignores the cap -----------------------------------------------------------
+
+
+def _overbilled_completion(output_tokens: int) -> dict[str, object]:
+    """What an OpenAI-compatible server that ignores `max_tokens` sends back: a long, billed answer."""
+    return {
+        "id": "chatcmpl-overrun",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "small",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "word " * output_tokens},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": output_tokens,
+            "total_tokens": 12 + output_tokens,
+        },
+    }
+
+
+async def test_a_provider_that_bills_past_the_reservation_is_recorded_reported_and_closes_the_limit(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    limit = 0.002
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="cap", key="agent:*", usd=limit)])
+    server.script("small", Fail(200, body=_overbilled_completion(6000)))
+    log_path = tmp_path / "decisions.jsonl"
+    provider = _provider(server)
+    router = _router(provider, ledger, decision_log=open_decision_log(log_path))
+    try:
+        answer = await router.acomplete(PROMPT, StepContext(agent_id="victim"))
+        # The whole bill was recorded, never trimmed to the reservation: the limit is passed...
+        spent = await _spent_usd(ledger, "agent:victim")
+        assert spent == pytest.approx(answer.cost_usd) and spent > limit
+        # ...so it is closed: the next call is refused before reaching any model.
+        with pytest.raises(BudgetExceeded, match="cap"):
+            await router.acomplete(PROMPT, StepContext(agent_id="victim"))
+        assert len(server.requests) == 1
+    finally:
+        router.close()
+        await provider.aclose()
+
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    (overrun,) = [r for r in records if r["kind"] == "budget_overrun"]
+    assert overrun["model"] == "small" and overrun["agent_id"] == "victim"
+    assert overrun["billed_tokens"] == 6012 and overrun["reserved_tokens"] < overrun["billed_tokens"]
+    assert overrun["billed_usd"] == pytest.approx(answer.cost_usd)
+    assert overrun["excess_usd"] == pytest.approx(answer.cost_usd - overrun["reserved_usd"])
+
+
+# -- a refusal does not fall through to a pricier model ----------------------------------------
+
+
+class _SteppingClock:
+    """Unix time that moves on `step` seconds at every reading: each ledger call happens later."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 1_000_000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+async def test_a_step_the_budget_refused_on_the_cheap_model_is_not_answered_by_a_pricier_one(
+    server: LocalOpenAIServer,
+) -> None:
+    # A rolling minute, and a clock that moves 30 s per ledger call: the spend that fills the limit
+    # counts when the step plans and reserves on `small`, and has left the window by the time the
+    # chain would reserve on `large`, just as other callers' reservations come and go under contention.
+    clock = _SteppingClock(30.0)
+    limit = BudgetLimit(name="minute", key="agent:*", usd=0.002, window="rolling:60s")
+    ledger = BudgetLedger(MemoryStore(), [limit], clock=clock)
+    filler = await ledger.reserve(["agent:busy"], usd=0.002, tokens=0)
+    await ledger.commit(filler, usd=0.002, tokens=0)
+    provider = _provider(server)
+    try:
+        with pytest.raises(BudgetExceeded, match="minute"):
+            await _router(provider, ledger).acomplete(PROMPT, StepContext(agent_id="busy"))
+    finally:
+        await provider.aclose()
+    assert server.requests == []  # `large` (5x the price) was not asked instead
+
+
+async def test_a_cheaper_model_of_the_chain_may_still_take_a_refused_step(server: LocalOpenAIServer) -> None:
+    # A token limit: `large` (chosen for a hard prompt) must reserve 400 output tokens and is refused;
+    # `small` (a lower tier the chain may fall back to, and cheaper) caps its output at 50 and fits.
+    registry = ModelRegistry([_spec("small", 1, 0.5, max_output_tokens=50), _spec("large", 2, 2.5)])
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", tokens=300)])
+    provider = _provider(server)
+    request = ChatRequest(messages=(Message.user(HARD),), max_tokens=400)
+    router = _router(provider, ledger, registry=registry, fallback_to_lower_tiers=True)
+    try:
+        assert router.decide(request).model == "large"
+        answer = await router.acomplete(request, StepContext(agent_id="thrifty"))
+    finally:
+        await provider.aclose()
+    assert answer.model_id == "small"
+    assert [r.model for r in server.requests] == ["small"]
+
+
+# -- every call is charged to some key ---------------------------------------------------------
+
+
+async def test_calls_that_name_no_agent_are_charged_to_the_default_agent(server: LocalOpenAIServer) -> None:
+    ledger = BudgetLedger(
+        MemoryStore(), [BudgetLimit(name="everyone", key="*", usd=0.004)], default_agent="anon"
+    )
+    server.script("small", *[VERBOSE] * 50)
+    provider = _provider(server)
+    try:
+        answers = await _until_refused(_router(provider, ledger), StepContext())
+    finally:
+        await provider.aclose()
+    assert answers
+    spent = await _spent_usd(ledger, "agent:anon")
+    assert spent == pytest.approx(sum(a.cost_usd for a in answers)) and to_nano(spent) <= to_nano(0.004)
+
+
+def test_the_benchmarks_no_max_tokens_run_keeps_its_verdicts() -> None:
+    benchmark = Path(__file__).parents[2] / "benchmarks" / "budget_contention.py"
+    args = [sys.executable, str(benchmark), "--no-max-tokens", "--store", "memory", "--json"]
+    args += ["--limit", "0.02"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["overspend_usd"] == 0.0 and figures["lost_usd"] == 0.0
+    assert figures["calls"] > 0 and figures["calls_cut_at_cap"] == figures["calls"]
+    assert figures["refusals"] == figures["callers"] == CALLERS
