@@ -276,6 +276,7 @@ def test_public_names() -> None:
         "Action",
         "CutStream",
         "Delay",
+        "Drip",
         "Fail",
         "LocalAnthropicServer",
         "LocalOpenAIServer",

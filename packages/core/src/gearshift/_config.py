@@ -87,7 +87,13 @@ class ProviderConfig(BaseModel):
         default=True,
         description="Whether a key is needed; false for keyless local servers (kind `openai` only).",
     )
-    timeout: float = Field(default=60.0, gt=0, description="Seconds before a call gives up and falls back.")
+    timeout: float = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a call may take before it gives up and falls back: the whole answer, or "
+        "for a stream its start and each gap between its events.",
+    )
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
         description="Kind `openai` only: the request field carrying the output cap. OpenAI's reasoning "

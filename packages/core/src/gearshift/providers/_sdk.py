@@ -10,19 +10,22 @@ import asyncio
 import contextlib
 import email.utils
 import importlib
+import math
 import os
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Generic, Protocol, TypeVar
 
-from .._errors import ProviderError, ProviderErrorKind, redact
+from .._errors import ConfigError, ProviderError, ProviderErrorKind, redact
 
 __all__ = [
     "LoopClients",
     "Secret",
+    "check_timeout",
     "close_quietly",
     "error_text",
     "import_sdk",
@@ -33,9 +36,11 @@ __all__ = [
     "secret_header_values",
     "status_kind",
     "transport_kind",
+    "within",
 ]
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 _LOADED: dict[str, ModuleType] = {}
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
@@ -156,6 +161,29 @@ class LoopClients(Generic[C]):
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+def check_timeout(timeout: object, *, provider: str) -> float:
+    """`timeout` as seconds, or `ConfigError` naming the provider's key when it is not a positive,
+    finite number: an infinite timeout would let a server that trickles its answer hold a call forever."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        problem = f"must be a number of seconds, got {type(timeout).__name__}"
+    elif not math.isfinite(timeout) or timeout <= 0:
+        problem = f"must be a positive, finite number of seconds, got {timeout!r}"
+    else:
+        return float(timeout)
+    raise ConfigError(problem, key=f"providers.{provider}.timeout")
+
+
+async def within(seconds: float, call: Awaitable[T]) -> T:
+    """`call`'s result, or `TimeoutError` once `seconds` have passed (`call` is then cancelled)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await call
+    try:  # pragma: no cover - Python 3.10 only, where asyncio's TimeoutError is not the builtin one
+        return await asyncio.wait_for(call, seconds)
+    except asyncio.TimeoutError:  # pragma: no cover
+        raise TimeoutError from None
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
