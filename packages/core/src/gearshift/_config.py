@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
+from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
 
 if sys.version_info >= (3, 11):
@@ -105,6 +106,11 @@ class ProviderConfig(BaseModel):
         description="Extra HTTP headers for every call.",
     )
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A base URL may carry user:password (a gateway's basic auth), and reprs end up in logs.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "base_url" and isinstance(value, str) else value
+
     @model_validator(mode="before")
     @classmethod
     def _refuse_inline_key(cls, data: Any) -> Any:
@@ -127,6 +133,8 @@ class ProviderConfig(BaseModel):
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if value is not None and unencoded_userinfo(value):
+            raise ValueError(f"does not parse as a URL: {ENCODE_HINT}")
         return value
 
     @model_validator(mode="after")
@@ -177,10 +185,13 @@ class RoutingConfig(BaseModel):
     cooldown_seconds: float = Field(
         default=30.0,
         ge=0,
+        allow_inf_nan=False,
         description="How long a failed model is skipped when the provider gave no retry-after; "
         "doubles with each consecutive failure.",
     )
-    max_cooldown_seconds: float = Field(default=300.0, ge=0, description="The longest cooldown.")
+    max_cooldown_seconds: float = Field(
+        default=300.0, ge=0, allow_inf_nan=False, description="The longest cooldown."
+    )
     fallback_to_lower_tiers: bool = Field(
         default=False,
         description="When every model at or above the chosen tier failed, also try weaker ones.",

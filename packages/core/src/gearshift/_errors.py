@@ -20,10 +20,11 @@ carries an API key: providers pass their error text through `redact` before rais
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Literal
+
+from ._url_secrets import mask_text, mask_url
 
 if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
     from exceptiongroup import ExceptionGroup
@@ -139,24 +140,16 @@ class LedgerUnavailable(GearshiftError):
     """The budget ledger's store cannot be reached, so spend can be neither checked nor recorded.
 
     Calls are refused rather than let through unlimited; `budgets.fail_open = true` lets them go
-    ahead unaccounted instead. `url` is the store's URL with any password removed.
+    ahead unaccounted instead. `url` is the store's URL with any password masked; the password
+    never shows in the message either, raw or percent-decoded.
     """
 
     def __init__(self, url: str, reason: str) -> None:
-        self.url = _without_password(url)
+        self.url = mask_url(url)
         super().__init__(
-            f"the budget ledger at {self.url} cannot be reached ({_without_password(reason)}); calls "
+            f"the budget ledger at {self.url} cannot be reached ({mask_text(reason, [url])}); calls "
             "are refused while it is down (set budgets.fail_open = true to let them through unaccounted)"
         )
-
-
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/?#@\s]*):[^/?#\s]*@")
-_QUERY_PASSWORD = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-
-
-def _without_password(text: str) -> str:
-    """`text` with the password of every URL in it (`redis://:secret@host`, `?password=...`) masked."""
-    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
 
 
 def _money(value: float) -> str:

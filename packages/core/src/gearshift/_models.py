@@ -28,7 +28,10 @@ class ModelPrices(BaseModel):
     input: float = Field(ge=0, allow_inf_nan=False, description="Dollars per million input tokens.")
     output: float = Field(ge=0, allow_inf_nan=False, description="Dollars per million output tokens.")
     cache_read: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="Dollars per million cached input tokens (default: input)."
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Dollars per million cached input tokens (default: input).",
     )
 
     def cost(self, usage: Usage) -> float:

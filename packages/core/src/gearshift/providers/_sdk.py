@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import email.utils
 import importlib
+import logging
 import math
 import os
 import sys
@@ -21,6 +22,7 @@ from types import ModuleType
 from typing import Generic, Protocol, TypeVar
 
 from .._errors import ConfigError, ProviderError, ProviderErrorKind, redact
+from .._url_secrets import mask_text
 
 __all__ = [
     "LoopClients",
@@ -31,6 +33,7 @@ __all__ = [
     "import_sdk",
     "load_sdk",
     "malformed_response",
+    "mask_sdk_logs",
     "parse_retry_after",
     "resolve_api_key",
     "secret_header_values",
@@ -43,6 +46,8 @@ C = TypeVar("C")
 T = TypeVar("T")
 
 _LOADED: dict[str, ModuleType] = {}
+# The loggers that write request URLs: the SDKs' clients at DEBUG, httpx at INFO for each response.
+_URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx2")
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
 
 
@@ -94,6 +99,28 @@ async def load_sdk(module: str, *, extra: str, model_id: str) -> ModuleType:
         loaded = await asyncio.to_thread(import_sdk, module, extra=extra, model_id=model_id)
         _LOADED[module] = loaded
     return loaded
+
+
+class _URLCredentialFilter(logging.Filter):
+    """Masks the credentials of URLs in a log record (a `base_url` may carry `user:password@`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_URL_FILTER = _URLCredentialFilter()
+
+
+def mask_sdk_logs() -> None:
+    """Keep URL passwords out of what the SDKs and httpx log about each request (idempotent)."""
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if _URL_FILTER not in logger.filters:
+            logger.addFilter(_URL_FILTER)
 
 
 def resolve_api_key(
@@ -261,6 +288,6 @@ async def close_quietly(stream: _Closable) -> None:
 
 
 def error_text(exc: BaseException, secrets: Iterable[str | None]) -> str:
-    """An exception's class and message, with every secret replaced by `***`."""
+    """An exception's class and message, with every secret and URL password replaced by `***`."""
     message = getattr(exc, "message", None) or str(exc) or "no details"
-    return redact(f"{type(exc).__name__}: {message}", secrets)
+    return mask_text(redact(f"{type(exc).__name__}: {message}", secrets))

@@ -22,9 +22,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import ModuleType
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from .._errors import ProviderError, ProviderErrorKind
+from .._errors import ConfigError, GearshiftError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from .._models import ModelSpec
+from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
 from ._sdk import (
     LoopClients,
     Secret,
@@ -34,6 +35,7 @@ from ._sdk import (
     import_sdk,
     load_sdk,
     malformed_response,
+    mask_sdk_logs,
     parse_retry_after,
     resolve_api_key,
     secret_header_values,
@@ -113,6 +115,10 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         timeout: float,
         default_headers: Mapping[str, str] | None,
     ) -> None:
+        if base_url is not None and unencoded_userinfo(base_url):
+            raise ConfigError(
+                f"{mask_url(base_url)!r} does not parse: {ENCODE_HINT}", key=f"providers.{name}.base_url"
+            )
         self.name = name
         self.api_key_env = api_key_env
         self.base_url = base_url
@@ -124,8 +130,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
+        base_url = mask_url(self.base_url) if self.base_url else None
         return (
-            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
+            f"{type(self).__name__}(name={self.name!r}, base_url={base_url!r}, api_key={key}, "
             f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
         )
 
@@ -233,6 +240,8 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         sdk = await load_sdk(self._SDK, extra=self._SDK, model_id=model.id)
 
         def build() -> ClientT:
+            if self.base_url and url_secrets(self.base_url):
+                mask_sdk_logs()
             key = self._resolve_key(model)
             self._used_key = key
             client: ClientT = getattr(sdk, self._CLIENT)(
@@ -244,11 +253,21 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             )
             return client
 
-        return self._clients.get(build)
+        try:
+            return self._clients.get(build)
+        except GearshiftError:
+            raise
+        except Exception as exc:  # the SDK refused its settings (a base URL it cannot parse...)
+            message = f"cannot make the SDK client: {error_text(exc, self._secrets())}"
+            raise ProviderError(message, model_id=model.id, kind="other") from None
 
     def _secrets(self) -> tuple[str | None, ...]:
         keys = (self._api_key, self._used_key)
-        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
+        return (
+            *(k.get_secret_value() for k in keys if k),
+            *secret_header_values(self._headers),
+            *url_secrets(self.base_url),
+        )
 
     def _overdue(self, model: ModelSpec, what: str, *, after_output: bool = False) -> ProviderError:
         """The error for a call that missed its deadline: the server was too slow, maybe trickling."""
