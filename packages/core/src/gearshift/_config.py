@@ -424,6 +424,10 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"not valid TOML: {exc}", source=str(file)) from None
     except UnicodeDecodeError:
         raise ConfigError("not valid TOML: the file is not UTF-8 text", source=str(file)) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(
+            "not a usable config: arrays or inline tables are nested too deeply", source=str(file)
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror}", source=str(file)) from None
     return data

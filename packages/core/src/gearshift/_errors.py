@@ -146,10 +146,16 @@ class LedgerUnavailable(GearshiftError):
 
     def __init__(self, url: str, reason: str) -> None:
         self.url = mask_url(url)
+        self.reason = mask_text(reason, [url])
         super().__init__(
-            f"the budget ledger at {self.url} cannot be reached ({mask_text(reason, [url])}); calls "
-            "are refused while it is down (set budgets.fail_open = true to let them through unaccounted)"
+            f"{self.summary}; calls are refused while it is down (set budgets.fail_open = true to let "
+            "them through unaccounted)"
         )
+
+    @property
+    def summary(self) -> str:
+        """What is wrong, without the advice about `fail_open` (for when it is already on)."""
+        return f"the budget ledger at {self.url} cannot be reached ({self.reason})"
 
 
 def _money(value: float) -> str:

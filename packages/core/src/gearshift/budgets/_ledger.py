@@ -277,7 +277,9 @@ class BudgetLedger:
         error = self._unavailable(exc)
         if not self.fail_open:
             raise error from exc
-        logger.warning("budget %s went unrecorded (fail_open): %s", step, error)
+        # Not the error's own text: it advises turning fail_open on, which it already is.
+        what = error.summary if isinstance(error, LedgerUnavailable) else error
+        logger.warning("budget %s went unrecorded (fail_open is on, the call goes ahead): %s", step, what)
 
 
 def _keys(keys: Sequence[str]) -> tuple[str, ...]:
