@@ -61,20 +61,21 @@ async def _answer(provider: OpenAIProvider | AnthropicProvider, model: ModelSpec
 async def test_a_dripping_server_fails_the_call_at_its_deadline(sdk: str, streamed: bool) -> None:
     provider_type, server_type = PROVIDERS[sdk]
     with server_type(models=("m",), api_key=KEY) as server:
-        server.script("m", Drip(interval=1.0))
         provider = provider_type(api_key=KEY, base_url=server.base_url, timeout=1.0)
-        started = time.monotonic()
         try:
+            await _answer(provider, _spec("m", sdk), streamed=streamed)  # the SDK imported and connected
+            server.script("m", Drip(interval=1.0))
+            started = time.monotonic()
             with pytest.raises(ProviderError) as caught:
                 await _answer(provider, _spec("m", sdk), streamed=streamed)
+            elapsed = time.monotonic() - started
         finally:
             await provider.aclose()
-        elapsed = time.monotonic() - started
     assert caught.value.kind == "timeout"
     assert "within the 1 s timeout" in str(caught.value)
     assert caught.value.allows_fallback
-    # The deadline, plus the SDK's first-call set-up: far from the ~10 minutes the drip would take.
-    assert elapsed < 4.0, elapsed
+    # Not a speed target: the dripped answer would take about ten minutes; the deadline ends it at 1 s.
+    assert elapsed < 10.0, elapsed
 
 
 @BOTH_SDKS
@@ -127,7 +128,7 @@ async def test_the_router_moves_on_when_a_model_misses_its_deadline(
     finally:
         await router.aclose()
     assert "'strong'" in text
-    assert time.monotonic() - started < 6.0
+    assert time.monotonic() - started < 30.0  # the drip alone would take about ten minutes
     assert [r.model for r in openai_server.requests] == ["cheap"]
 
 
