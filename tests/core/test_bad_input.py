@@ -141,3 +141,22 @@ async def test_a_read_only_ledger_error_advises_permissions_never_a_new_ledger(s
     finally:
         await store.aclose()
     assert status.remaining_usd == pytest.approx(0.75)  # the spend recorded before is all there
+
+
+@pytest.mark.parametrize(
+    ("store", "problem"),
+    [
+        ("redis://:Sekr1t-pw@127.0.0.1:6379/0?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
+        ("redis://:Sekr1t-pw@127.0.0.1:6379/zero", "the database of a Redis URL is a number"),
+        ("redis://:Sekr1t/pw@127.0.0.1:6379/0", "percent-encode"),
+    ],
+)
+def test_a_store_url_redis_cannot_use_is_a_config_error_at_load(
+    tmp_path: Path, store: str, problem: str
+) -> None:
+    path = _write(tmp_path, f'[budgets]\nstore = "{store}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (caught.value.source, caught.value.key) == (str(path), "budgets.store")
+    assert problem in str(caught.value)
+    assert "Sekr1t" not in str(caught.value)

@@ -79,8 +79,22 @@ def parse_store_url(url: str) -> StoreURL:
                 f"the database of a Redis URL is a number (redis://localhost:6379/0), got "
                 f"{safe_url(url)!r}{hint}"
             )
+        _check_redis_options(url)
         return StoreURL("redis", url)
     raise ValueError(f"unknown budget store URL {safe_url(url)!r}; {_HELP}")
+
+
+def _check_redis_options(url: str) -> None:
+    """What redis-py will make of the URL's query (`?socket_timeout=...`), checked now rather than
+    on the first call; without redis-py installed, opening the store reports that instead."""
+    try:
+        from redis.connection import parse_url
+    except ImportError:
+        return
+    try:
+        parse_url(url)
+    except ValueError as exc:  # its messages name the option, never the URL or password
+        raise ValueError(f"{safe_url(url)!r} is not a usable Redis URL: {exc}") from None
 
 
 def open_store(url: str, *, source: str | None = None, key: str = "budgets.store") -> BudgetStore:
