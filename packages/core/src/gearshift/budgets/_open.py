@@ -92,7 +92,7 @@ def _check_redis_options(url: str) -> None:
     except ImportError:
         return
     try:
-        parse_url(url)
+        parse_url(url)  # type: ignore[no-untyped-call]  # redis-py ships no types for it
     except ValueError as exc:  # its messages name the option, never the URL or password
         raise ValueError(f"{safe_url(url)!r} is not a usable Redis URL: {exc}") from None
 
