@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gearshift import ConfigError, Router, load_config
+from gearshift import ConfigError, LedgerUnavailable, Router, load_config
 from gearshift._decision_log import open_decision_log
 from gearshift.budgets import BudgetLedger, BudgetLimit, open_store
 
@@ -76,11 +76,14 @@ async def test_with_fail_open_on_the_warning_does_not_advise_turning_it_on(
     try:
         reservation = await ledger.reserve(("agent:a",), usd=0.01, tokens=10)
         await ledger.commit(reservation, usd=0.01, tokens=10)
+        with pytest.raises(LedgerUnavailable) as caught:  # status has nothing true to report
+            await ledger.status(("agent:a",))
     finally:
         await store.aclose()
     assert "went unrecorded (fail_open is on" in caplog.text
     assert "cannot be reached" in caplog.text
     assert "fail_open = true" not in caplog.text
+    assert "fail_open is on" in str(caught.value) and "fail_open = true" not in str(caught.value)
 
 
 # What a user whose ledger file is read-only runs; as root (which may write any file) it runs as nobody.

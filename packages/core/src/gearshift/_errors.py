@@ -140,17 +140,22 @@ class LedgerUnavailable(GearshiftError):
     """The budget ledger's store cannot be reached, so spend can be neither checked nor recorded.
 
     Calls are refused rather than let through unlimited; `budgets.fail_open = true` lets them go
-    ahead unaccounted instead. `url` is the store's URL with any password masked; the password
+    ahead unaccounted instead (`fail_open` says it is on: then only what needs the store's figures,
+    such as `status`, raises this). `url` is the store's URL with any password masked; the password
     never shows in the message either, raw or percent-decoded.
     """
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, *, fail_open: bool = False) -> None:
         self.url = mask_url(url)
         self.reason = mask_text(reason, [url])
-        super().__init__(
-            f"{self.summary}; calls are refused while it is down (set budgets.fail_open = true to let "
-            "them through unaccounted)"
+        self.fail_open = fail_open
+        advice = (
+            "budgets.fail_open is on, but this needs the store's own figures: try again once it answers"
+            if fail_open
+            else "calls are refused while it is down (set budgets.fail_open = true to let them through "
+            "unaccounted)"
         )
+        super().__init__(f"{self.summary}; {advice}")
 
     @property
     def summary(self) -> str:
