@@ -313,6 +313,7 @@ def test_public_names() -> None:
         "Action",
         "CutStream",
         "Delay",
+        "Drip",
         "Fail",
         "LocalAnthropicServer",
         "LocalOpenAIServer",

@@ -76,6 +76,18 @@ def resource_json(contents: Any) -> Any:
     return json.loads(item.text)
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+"""A raw JSON-RPC `initialize` request, for tests that speak to the server without the SDK's client."""
+
 KEY_ENV = "GEARSHIFT_MCP_TEST_KEY"
 """The variable the written config reads the local server's key from."""
 

@@ -16,7 +16,15 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp_testbed import KEY_ENV, LOCAL_KEY, gearshift_mcp_command, server_env, structured, write_config
+from mcp_testbed import (
+    INITIALIZE,
+    KEY_ENV,
+    LOCAL_KEY,
+    gearshift_mcp_command,
+    server_env,
+    structured,
+    write_config,
+)
 
 from gearshift import ConfigError
 from gearshift.testing import LocalOpenAIServer
@@ -24,16 +32,6 @@ from gearshift_mcp import TOKEN_ENV, build_server, main
 from gearshift_mcp._http import check_bind, http_app, is_loopback
 
 TOKEN = "t0k3n-for-the-mcp-http-tests-5f1c9a"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 
 
 def _free_port() -> int:

@@ -131,6 +131,10 @@ _DROP = object()
         (lambda d: _corrupt(d, "features", {**d["features"], "recipe": 99}), "feature recipe 99"),
         (lambda d: _corrupt(d, "features", _DROP), "the 'features' table is missing"),
         (lambda d: _corrupt(d, "models", "weak"), "'models' must be a list"),
+        (lambda d: _corrupt(d, "features", {**d["features"], "shape": -1}), "answer-shape columns"),
+        (lambda d: _corrupt(d, "label_threshold", "high"), "'label_threshold' is 'high'"),
+        (lambda d: _corrupt(d, "label_threshold", 7), "expected a number in [0, 1]"),
+        (lambda d: _corrupt(d, "trained_on", -3), "'trained_on' is -3"),
     ],
 )
 def test_a_foreign_or_corrupt_file_is_refused(

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
+from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
 
 if sys.version_info >= (3, 11):
@@ -87,7 +88,13 @@ class ProviderConfig(BaseModel):
         default=True,
         description="Whether a key is needed; false for keyless local servers (kind `openai` only).",
     )
-    timeout: float = Field(default=60.0, gt=0, description="Seconds before a call gives up and falls back.")
+    timeout: float = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a call may take before it gives up and falls back: the whole answer, or "
+        "for a stream its start and each gap between its events.",
+    )
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
         description="Kind `openai` only: the request field carrying the output cap. OpenAI's reasoning "
@@ -98,6 +105,11 @@ class ProviderConfig(BaseModel):
         repr=False,  # a gateway's auth header may sit here; reprs end up in logs
         description="Extra HTTP headers for every call.",
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A base URL may carry user:password (a gateway's basic auth), and reprs end up in logs.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "base_url" and isinstance(value, str) else value
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +133,8 @@ class ProviderConfig(BaseModel):
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if value is not None and unencoded_userinfo(value):
+            raise ValueError(f"does not parse as a URL: {ENCODE_HINT}")
         return value
 
     @model_validator(mode="after")
@@ -174,10 +188,13 @@ class RoutingConfig(BaseModel):
     cooldown_seconds: float = Field(
         default=30.0,
         ge=0,
+        allow_inf_nan=False,
         description="How long a failed model is skipped when the provider gave no retry-after; "
         "doubles with each consecutive failure.",
     )
-    max_cooldown_seconds: float = Field(default=300.0, ge=0, description="The longest cooldown.")
+    max_cooldown_seconds: float = Field(
+        default=300.0, ge=0, allow_inf_nan=False, description="The longest cooldown."
+    )
     fallback_to_lower_tiers: bool = Field(
         default=False,
         description="When every model at or above the chosen tier failed, also try weaker ones.",
@@ -410,6 +427,10 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"not valid TOML: {exc}", source=str(file)) from None
     except UnicodeDecodeError:
         raise ConfigError("not valid TOML: the file is not UTF-8 text", source=str(file)) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(
+            "not a usable config: arrays or inline tables are nested too deeply", source=str(file)
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror}", source=str(file)) from None
     return data

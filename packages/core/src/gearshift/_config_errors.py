@@ -102,6 +102,8 @@ def _describe(error: ErrorDetails, loc: tuple[str | int, ...], schema: type[Base
     if kind in _BOUNDS:
         limit = next(iter(ctx.values()))
         what = f"must be {_BOUNDS[kind]} {show_value(limit)}"
+    elif kind == "finite_number":
+        what = "must be a finite number"
     elif kind.startswith("int_"):
         what = "must be an integer"
     elif kind.startswith("float_"):

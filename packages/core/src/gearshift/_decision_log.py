@@ -147,16 +147,33 @@ class SQLiteDecisionLog(_BackgroundLog):
         self._db.close()
 
 
-def open_decision_log(path: str | Path, *, include_prompts: bool = False) -> DecisionLog:
-    """A JSONL log for `*.jsonl`, a SQLite log for `*.db`, `*.sqlite` or `*.sqlite3`."""
+def open_decision_log(
+    path: str | Path, *, include_prompts: bool = False, source: str | None = None
+) -> DecisionLog:
+    """A JSONL log for `*.jsonl`, a SQLite log for `*.db`, `*.sqlite` or `*.sqlite3`.
+
+    A path that cannot be opened (a folder, no permission, not a SQLite file) is a `ConfigError`
+    on `log.path`, naming `source` (the config file) when given.
+    """
     suffix = Path(path).suffix.lower()
+    kind: type[_BackgroundLog]
     if suffix == ".jsonl":
-        return JSONLDecisionLog(path, include_prompts=include_prompts)
-    if suffix in (".db", ".sqlite", ".sqlite3"):
-        return SQLiteDecisionLog(path, include_prompts=include_prompts)
-    raise ConfigError(
-        f"cannot tell the log format of {str(path)!r}: use a .jsonl, .db or .sqlite file", key="log.path"
-    )
+        kind = JSONLDecisionLog
+    elif suffix in (".db", ".sqlite", ".sqlite3"):
+        kind = SQLiteDecisionLog
+    else:
+        raise ConfigError(
+            f"cannot tell the log format of {str(path)!r}: use a .jsonl, .db or .sqlite file",
+            source=source,
+            key="log.path",
+        )
+    try:
+        return kind(path, include_prompts=include_prompts)
+    except (OSError, sqlite3.Error) as exc:
+        reason = "it is a folder" if Path(path).is_dir() else getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"cannot open the decision log {str(path)!r}: {reason}", source=source, key="log.path"
+        ) from None
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:

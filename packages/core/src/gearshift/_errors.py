@@ -20,10 +20,11 @@ carries an API key: providers pass their error text through `redact` before rais
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Literal
+
+from ._url_secrets import mask_text, mask_url
 
 if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
     from exceptiongroup import ExceptionGroup
@@ -139,24 +140,27 @@ class LedgerUnavailable(GearshiftError):
     """The budget ledger's store cannot be reached, so spend can be neither checked nor recorded.
 
     Calls are refused rather than let through unlimited; `budgets.fail_open = true` lets them go
-    ahead unaccounted instead. `url` is the store's URL with any password removed.
+    ahead unaccounted instead (`fail_open` says it is on: then only what needs the store's figures,
+    such as `status`, raises this). `url` is the store's URL with any password masked; the password
+    never shows in the message either, raw or percent-decoded.
     """
 
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = _without_password(url)
-        super().__init__(
-            f"the budget ledger at {self.url} cannot be reached ({_without_password(reason)}); calls "
-            "are refused while it is down (set budgets.fail_open = true to let them through unaccounted)"
+    def __init__(self, url: str, reason: str, *, fail_open: bool = False) -> None:
+        self.url = mask_url(url)
+        self.reason = mask_text(reason, [url])
+        self.fail_open = fail_open
+        advice = (
+            "budgets.fail_open is on, but this needs the store's own figures: try again once it answers"
+            if fail_open
+            else "calls are refused while it is down (set budgets.fail_open = true to let them through "
+            "unaccounted)"
         )
+        super().__init__(f"{self.summary}; {advice}")
 
-
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/?#@\s]*):[^/?#\s]*@")
-_QUERY_PASSWORD = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-
-
-def _without_password(text: str) -> str:
-    """`text` with the password of every URL in it (`redis://:secret@host`, `?password=...`) masked."""
-    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+    @property
+    def summary(self) -> str:
+        """What is wrong, without the advice about `fail_open` (for when it is already on)."""
+        return f"the budget ledger at {self.url} cannot be reached ({self.reason})"
 
 
 def _money(value: float) -> str:

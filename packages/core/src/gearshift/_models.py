@@ -25,10 +25,13 @@ class ModelPrices(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    input: float = Field(ge=0, description="Dollars per million input tokens.")
-    output: float = Field(ge=0, description="Dollars per million output tokens.")
+    input: float = Field(ge=0, allow_inf_nan=False, description="Dollars per million input tokens.")
+    output: float = Field(ge=0, allow_inf_nan=False, description="Dollars per million output tokens.")
     cache_read: float | None = Field(
-        default=None, ge=0, description="Dollars per million cached input tokens (default: input)."
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Dollars per million cached input tokens (default: input).",
     )
 
     def cost(self, usage: Usage) -> float:

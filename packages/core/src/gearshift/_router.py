@@ -151,7 +151,9 @@ class Router:
             policy=policy,
             providers=build_providers(config),
             decision_log=(
-                open_decision_log(log.path, include_prompts=log.include_prompts) if log.path else None
+                open_decision_log(log.path, include_prompts=log.include_prompts, source=config.source)
+                if log.path
+                else None
             ),
             cooldowns=CooldownTracker(routing.cooldown_seconds, routing.max_cooldown_seconds),
             default_output_tokens=routing.default_output_tokens,

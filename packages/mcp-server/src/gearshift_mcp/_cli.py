@@ -22,7 +22,7 @@ from typing import Any
 
 from gearshift import GearshiftConfig, GearshiftError, load_config
 
-from ._http import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, check_bind
+from ._http import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, check_bind, check_token
 
 __all__ = ["claude_desktop_config", "main"]
 
@@ -73,9 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    token = os.environ.get(TOKEN_ENV) or None
+    token = os.environ.get(TOKEN_ENV)
     if args.http:
-        check_bind(args.host, token)  # before the slow imports: a refusal should be instant
+        # Before the slow imports: a refusal should be instant. A variable that is set but blank is
+        # a mistake to report, not a request for no token.
+        if token is not None:
+            check_token(token)
+        check_bind(args.host, token)
     if not 0 <= args.port <= 65535:
         print(f"gearshift-mcp: error: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2
@@ -87,7 +91,9 @@ def _serve(args: argparse.Namespace) -> int:
     from ._server import build_server
 
     if not args.http:
-        anyio.run(build_server(config).run_stdio_async)
+        from ._stdio import run_stdio
+
+        anyio.run(run_stdio, build_server(config))
         return 0
     from ._http import serve_http
 

@@ -28,6 +28,7 @@ __all__ = [
     "StaticTokenVerifier",
     "bearer_auth",
     "check_bind",
+    "check_token",
     "http_app",
     "is_loopback",
     "serve_http",
@@ -41,18 +42,14 @@ DEFAULT_PORT = 8000
 MCP_PATH = "/mcp"
 
 _MIN_TOKEN_CHARS = 16
+_MIN_DISTINCT_CHARS = 8
 
 
 class StaticTokenVerifier:
     """Accepts exactly one bearer token (the SDK's `TokenVerifier` protocol)."""
 
     def __init__(self, token: str) -> None:
-        if len(token) < _MIN_TOKEN_CHARS:
-            raise ConfigError(
-                f"${TOKEN_ENV} is too short: use a random secret of at least {_MIN_TOKEN_CHARS} "
-                "characters (for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-            )
-        self._token = token.encode()
+        self._token = check_token(token).encode()
 
     def __repr__(self) -> str:
         return "StaticTokenVerifier(token=***)"
@@ -88,6 +85,29 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to anything
+
+
+def check_token(token: str) -> str:
+    """`token`, or a `ConfigError` (that never shows it) when it is blank, holds spaces or is weak.
+
+    Weak is fewer than 16 characters, or fewer than 8 different ones (`aaaa...`, `abab...`): a
+    token guards the model budget of everyone who can reach the server.
+    """
+    advice = (
+        f"set ${TOKEN_ENV} to a random secret of at least {_MIN_TOKEN_CHARS} characters (for example: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+    if not token.strip():
+        problem = "is blank"
+    elif any(char.isspace() for char in token):
+        problem = "contains spaces or other whitespace, which HTTP clients do not send intact"
+    elif len(token) < _MIN_TOKEN_CHARS:
+        problem = f"is too short ({len(token)} characters)"
+    elif len(set(token)) < _MIN_DISTINCT_CHARS:
+        problem = f"is too weak (only {len(set(token))} different characters)"
+    else:
+        return token
+    raise ConfigError(f"${TOKEN_ENV} {problem}: {advice}")
 
 
 def check_bind(host: str, token: str | None) -> None:

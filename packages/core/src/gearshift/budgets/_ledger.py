@@ -276,16 +276,20 @@ class BudgetLedger:
                 self._on_alert(alert)
 
     def _unavailable(self, exc: Exception) -> GearshiftError:
+        if isinstance(exc, LedgerUnavailable) and self.fail_open and not exc.fail_open:
+            return LedgerUnavailable(exc.url, exc.reason, fail_open=True)  # no advice to turn it on
         if isinstance(exc, GearshiftError):  # the store already said what is wrong, safely
             return exc
-        return LedgerUnavailable(self.store.url, f"{type(exc).__name__}: {exc}")
+        return LedgerUnavailable(self.store.url, f"{type(exc).__name__}: {exc}", fail_open=self.fail_open)
 
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""
         error = self._unavailable(exc)
         if not self.fail_open:
             raise error from exc
-        logger.warning("budget %s went unrecorded (fail_open): %s", step, error)
+        # Not the error's own text: it advises turning fail_open on, which it already is.
+        what = error.summary if isinstance(error, LedgerUnavailable) else error
+        logger.warning("budget %s went unrecorded (fail_open is on, the call goes ahead): %s", step, what)
 
 
 def _keys(keys: Sequence[str]) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from .._errors import ConfigError, _without_password
+from .._errors import ConfigError
+from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 
 if TYPE_CHECKING:
     from ._store import BudgetStore
@@ -22,6 +23,9 @@ __all__ = ["StoreURL", "open_store", "parse_store_url", "safe_url"]
 
 _HELP = "use memory://, sqlite:///path/to/budgets.db or redis://host:port/db"
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_ENCODE_HINT = (
+    "if the password holds any of / ? # @ : % or a space, percent-encode them (%2F %3F %23 %40 %3A %25 %20)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,7 @@ class StoreURL:
 
 def safe_url(url: str) -> str:
     """`url` with any password masked (`redis://:***@host:6379/0`): for messages, logs and reprs."""
-    return _without_password(url)
+    return mask_url(url)
 
 
 def parse_store_url(url: str) -> StoreURL:
@@ -58,14 +62,39 @@ def parse_store_url(url: str) -> StoreURL:
         return StoreURL("sqlite", url[len("sqlite:///") :])
     if scheme in _REDIS_SCHEMES:
         parts = urlsplit(url)
+        # A raw / ? # in the password ends the host part early: what looks like no host or a bad
+        # port then really is an unencoded password, and the hint says how to write it.
+        hint = f"; {ENCODE_HINT}" if unencoded_userinfo(url) else ""
         if scheme != "unix" and not parts.hostname:
-            raise ValueError(f"a Redis URL needs a host (redis://localhost:6379/0), got {safe_url(url)!r}")
+            raise ValueError(
+                f"a Redis URL needs a host (redis://localhost:6379/0), got {safe_url(url)!r}{hint}"
+            )
         try:
             parts.port  # noqa: B018 - parsing it is the check
         except ValueError:
-            raise ValueError(f"the port of {safe_url(url)!r} is not a number") from None
+            raise ValueError(f"the port of {safe_url(url)!r} is not a number{hint}") from None
+        database = parts.path.strip("/")
+        if scheme != "unix" and database and not database.isdigit():
+            raise ValueError(
+                f"the database of a Redis URL is a number (redis://localhost:6379/0), got "
+                f"{safe_url(url)!r}{hint}"
+            )
+        _check_redis_options(url)
         return StoreURL("redis", url)
     raise ValueError(f"unknown budget store URL {safe_url(url)!r}; {_HELP}")
+
+
+def _check_redis_options(url: str) -> None:
+    """What redis-py will make of the URL's query (`?socket_timeout=...`), checked now rather than
+    on the first call; without redis-py installed, opening the store reports that instead."""
+    try:
+        from redis.connection import parse_url
+    except ImportError:
+        return
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]  # redis-py ships no types for it
+    except ValueError as exc:  # its messages name the option, never the URL or password
+        raise ValueError(f"{safe_url(url)!r} is not a usable Redis URL: {exc}") from None
 
 
 def open_store(url: str, *, source: str | None = None, key: str = "budgets.store") -> BudgetStore:

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._errors import LedgerUnavailable, redact
+from .._errors import LedgerUnavailable
 from ._open import safe_url
 from ._redis_scripts import COMMIT, RELEASE, RESERVE, RESET, USAGE
 from ._spend_index import bucket_starts, from_nano, split_window, to_nano
@@ -215,13 +215,8 @@ class RedisStore:
         return list(out) if isinstance(out, list) else [out]
 
     def _unavailable(self, exc: Exception) -> LedgerUnavailable:
-        from urllib.parse import urlsplit
-
-        try:
-            password = urlsplit(self._url).password
-        except ValueError:
-            password = None
-        return LedgerUnavailable(self._url, redact(f"{type(exc).__name__}: {exc}", [password]))
+        # LedgerUnavailable masks the URL and takes its password out of the reason, raw or decoded.
+        return LedgerUnavailable(self._url, f"{type(exc).__name__}: {exc}")
 
 
 def _connect(url: str) -> Redis:

@@ -288,10 +288,19 @@ class LedgerFile:
             return self._error(f"cannot open {self.path}: {exc}")
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
             return self._error(f"{self.path} stayed locked for more than {self._busy_timeout:g} s ({exc})")
+        if isinstance(exc, sqlite3.OperationalError):
+            # Read-only files or folders, a full disk, I/O errors: the ledger itself is fine, so the
+            # advice must never be to replace it (that would lose the spend it records).
+            return self._error(
+                f"cannot use {self.path} ({exc}); check that this user may read and write the file and "
+                "its folder (SQLite writes its journal next to it) and that the disk has room; the "
+                "spend recorded in the file is intact"
+            )
         if isinstance(exc, sqlite3.DatabaseError):
             return self._error(
                 f"{self.path} is not a usable gearshift budget ledger ({exc}); it may be corrupt or "
-                "another kind of file: move it aside and gearshift starts a new, empty ledger"
+                "another kind of file: restore it from a backup, or move it aside (keep it: it holds "
+                "the spend recorded so far) and gearshift starts a new, empty ledger"
             )
         return self._error(str(exc))
 

@@ -251,7 +251,8 @@ def _parse(data: object, source: str) -> AnswerJudge:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise bad(f"features.{key} is {value!r}, expected a positive integer")
         dims[key] = value
-    if list(features.get("shape") or ()) != list(SHAPE_FEATURES):
+    shape = features.get("shape")
+    if not isinstance(shape, list) or shape != list(SHAPE_FEATURES):
         raise bad("its answer-shape columns differ from this gearshift's")
     weights = data.get("weights")
     if not isinstance(weights, list) or not all(
@@ -270,8 +271,12 @@ def _parse(data: object, source: str) -> AnswerJudge:
     label_threshold = data.get("label_threshold", 0.5)
     trained_on = data.get("trained_on", 0)
     regularization = data.get("regularization", 1.0)
-    if not isinstance(label_threshold, (int, float)) or not isinstance(trained_on, int):
-        raise bad("'label_threshold' and 'trained_on' must be numbers")
+    if isinstance(label_threshold, bool) or not isinstance(label_threshold, (int, float)):
+        raise bad(f"'label_threshold' is {label_threshold!r}, expected a number in [0, 1]")
+    if not 0.0 <= label_threshold <= 1.0:
+        raise bad(f"'label_threshold' is {label_threshold!r}, expected a number in [0, 1]")
+    if isinstance(trained_on, bool) or not isinstance(trained_on, int) or trained_on < 0:
+        raise bad(f"'trained_on' is {trained_on!r}, expected a count of answers")
     return AnswerJudge(
         models=tuple(models),
         weights=np.array(weights, dtype=np.float64),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +43,7 @@ ARTIFACT_VERSION = 1
 """The artifact version this gearshift writes, and the newest it reads."""
 
 _DTYPES = {"float16", "float32", "float64", "int32", "int64"}
+_MAX_DIM = 2**31 - 1  # larger is no real array, and overflows NumPy's shape arithmetic
 
 
 def encode_array(array: np.ndarray, dtype: str = "float32") -> dict[str, Any]:
@@ -114,10 +116,18 @@ def decode_array(
     dtype = spec.get("dtype")
     dims = spec.get("shape")
     data = spec.get("base64")
-    if dtype not in _DTYPES or not isinstance(dims, list) or not isinstance(data, str):
+    if (
+        not isinstance(dtype, str)
+        or dtype not in _DTYPES
+        or not isinstance(dims, list)
+        or not isinstance(data, str)
+    ):
         raise reader.fail(f"{where} is not an encoded array")
     if len(dims) != len(shape) or any(
-        not isinstance(d, int) or isinstance(d, bool) or d < 0 or (want is not None and d != want)
+        not isinstance(d, int)
+        or isinstance(d, bool)
+        or not 0 <= d <= _MAX_DIM
+        or (want is not None and d != want)
         for d, want in zip(dims, shape, strict=False)
     ):
         raise reader.fail(
@@ -128,7 +138,7 @@ def decode_array(
     except ValueError:
         raise reader.fail(f"{where} holds invalid base64") from None
     item = np.dtype(dtype).newbyteorder("<")
-    if len(raw) != item.itemsize * int(np.prod(dims, dtype=np.int64)):
+    if len(raw) != item.itemsize * math.prod(dims):
         raise reader.fail(f"{where} holds {len(raw)} bytes, not the {dims} {dtype} values it declares")
     array = np.frombuffer(raw, dtype=item).reshape(dims).astype(np.dtype(dtype).newbyteorder("="))
     if array.dtype.kind == "f" and not np.isfinite(array).all():

@@ -15,6 +15,8 @@ from ._router_model import LearnedRouter, TrainingSummary
 
 __all__ = ["router_body", "router_from_body"]
 
+_MAX_FEATURE_DIMS = 2**24  # far above any hashing width or embedding size in use
+
 
 def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
@@ -107,6 +109,8 @@ def _features(reader: ArtifactReader, body: dict[str, Any]) -> FeatureSpec:
     tasks = reader.get(raw, "tasks", list, "features")
     if text_dims < 0 or embed_dims < 0 or (text_dims == 0) == (embed_dims == 0):
         raise reader.fail("features must use either hashed text or an embedder")
+    if max(text_dims, embed_dims) > _MAX_FEATURE_DIMS:
+        raise reader.fail(f"features.text_dims and embed_dims must be at most {_MAX_FEATURE_DIMS}")
     if embedder is not None and not isinstance(embedder, str):
         raise reader.fail("features.embedder must be a name or null")
     if content and content != list(CONTENT_FEATURES):
@@ -149,6 +153,10 @@ def _predictor(
             raise reader.fail(f"{where} must blend a linear and a knn predictor with a weight in [0, 1]")
         return BlendPredictor(linear, knn, weight)
     raise reader.fail(f"{where}.kind {kind!r} is not one this gearshift knows (linear, knn, blend)")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _optional_float(reader: ArtifactReader, raw: dict[str, Any], key: str) -> float | None:
@@ -215,13 +223,24 @@ def router_from_body(reader: ArtifactReader, embedder: Embedder | None) -> Learn
     curve = _curve(reader, raw_curve if isinstance(raw_curve, dict) else None)
     raw_training = reader.get(body, "training", dict, "body")
     scores = raw_training.get("scores", {})
+    tasks = raw_training.get("tasks", [])
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise reader.fail("training.tasks must be a list of task names")
+    if not isinstance(scores, dict) or not all(_is_number(v) for v in scores.values()):
+        raise reader.fail("training.scores must map each candidate to a number")
+    folds = raw_training.get("folds", 0)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0:
+        raise reader.fail(f"training.folds must be a non-negative integer, got {folds!r}")
+    seconds = raw_training.get("seconds", 0.0)
+    if not _is_number(seconds):
+        raise reader.fail(f"training.seconds must be a number, got {seconds!r}")
     training = TrainingSummary(
         rows=reader.get(raw_training, "rows", int, "training"),
-        tasks=tuple(str(t) for t in raw_training.get("tasks", [])),
+        tasks=tuple(tasks),
         method=reader.get(raw_training, "method", str, "training"),
-        scores={str(k): float(v) for k, v in scores.items()} if isinstance(scores, dict) else {},
-        folds=int(raw_training.get("folds", 0)),
-        seconds=float(raw_training.get("seconds", 0.0)),
+        scores={str(k): float(v) for k, v in scores.items()},
+        folds=folds,
+        seconds=float(seconds),
         source=raw_training.get("source") if isinstance(raw_training.get("source"), str) else None,
         details=raw_training.get("details") if isinstance(raw_training.get("details"), dict) else {},
     )

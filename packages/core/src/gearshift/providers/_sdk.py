@@ -10,34 +10,44 @@ import asyncio
 import contextlib
 import email.utils
 import importlib
+import logging
+import math
 import os
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Generic, Protocol, TypeVar
 
-from .._errors import ProviderError, ProviderErrorKind, redact
+from .._errors import ConfigError, ProviderError, ProviderErrorKind, redact
+from .._url_secrets import mask_text
 
 __all__ = [
     "LoopClients",
     "Secret",
+    "check_timeout",
     "close_quietly",
     "error_text",
     "import_sdk",
     "load_sdk",
     "malformed_response",
+    "mask_sdk_logs",
     "parse_retry_after",
     "resolve_api_key",
     "secret_header_values",
     "status_kind",
     "transport_kind",
+    "within",
 ]
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 _LOADED: dict[str, ModuleType] = {}
+# The loggers that write request URLs: the SDKs' clients at DEBUG, httpx at INFO for each response.
+_URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx2")
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
 
 
@@ -89,6 +99,28 @@ async def load_sdk(module: str, *, extra: str, model_id: str) -> ModuleType:
         loaded = await asyncio.to_thread(import_sdk, module, extra=extra, model_id=model_id)
         _LOADED[module] = loaded
     return loaded
+
+
+class _URLCredentialFilter(logging.Filter):
+    """Masks the credentials of URLs in a log record (a `base_url` may carry `user:password@`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_URL_FILTER = _URLCredentialFilter()
+
+
+def mask_sdk_logs() -> None:
+    """Keep URL passwords out of what the SDKs and httpx log about each request (idempotent)."""
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if _URL_FILTER not in logger.filters:
+            logger.addFilter(_URL_FILTER)
 
 
 def resolve_api_key(
@@ -156,6 +188,29 @@ class LoopClients(Generic[C]):
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+def check_timeout(timeout: object, *, provider: str) -> float:
+    """`timeout` as seconds, or `ConfigError` naming the provider's key when it is not a positive,
+    finite number: an infinite timeout would let a server that trickles its answer hold a call forever."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        problem = f"must be a number of seconds, got {type(timeout).__name__}"
+    elif not math.isfinite(timeout) or timeout <= 0:
+        problem = f"must be a positive, finite number of seconds, got {timeout!r}"
+    else:
+        return float(timeout)
+    raise ConfigError(problem, key=f"providers.{provider}.timeout")
+
+
+async def within(seconds: float, call: Awaitable[T]) -> T:
+    """`call`'s result, or `TimeoutError` once `seconds` have passed (`call` is then cancelled)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await call
+    try:  # pragma: no cover - Python 3.10 only, where asyncio's TimeoutError is not the builtin one
+        return await asyncio.wait_for(call, seconds)
+    except asyncio.TimeoutError:  # pragma: no cover
+        raise TimeoutError from None
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
@@ -233,6 +288,6 @@ async def close_quietly(stream: _Closable) -> None:
 
 
 def error_text(exc: BaseException, secrets: Iterable[str | None]) -> str:
-    """An exception's class and message, with every secret replaced by `***`."""
+    """An exception's class and message, with every secret and URL password replaced by `***`."""
     message = getattr(exc, "message", None) or str(exc) or "no details"
-    return redact(f"{type(exc).__name__}: {message}", secrets)
+    return mask_text(redact(f"{type(exc).__name__}: {message}", secrets))

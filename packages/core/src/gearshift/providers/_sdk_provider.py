@@ -2,10 +2,14 @@
 
 It owns what every SDK adapter does the same way: connection settings, the key (resolved on the first
 call of each event loop and kept out of reprs and error messages), one client per event loop, and the
-error handling of a call. A non-streamed call fails with the SDK's exception translated; a response
-that cannot be read is a `server` error. A stream that fails before its first delta raises from the
-first `__anext__` with the failure's own kind; after it, with kind `stream`. A stream that ends
-without its terminal event is a `connection` error before the first delta and a `stream` error after.
+error handling of a call. `timeout` is a deadline: a non-streamed call must end within it (connect,
+headers and the whole body), a stream must open within it and each event must follow the previous
+one within it; a server that trickles its answer byte by byte fails the call with kind `timeout`
+(`stream` once deltas were produced), so the router moves on. A non-streamed call fails with the
+SDK's exception translated; a response that cannot be read is a `server` error. A stream that fails
+before its first delta raises from the first `__anext__` with the failure's own kind; after it, with
+kind `stream`. A stream that ends without its terminal event is a `connection` error before the
+first delta and a `stream` error after.
 
 A subclass names its SDK (`_SDK`, `_CLIENT`) and supplies the conversions: `_prepare` (request to
 call arguments), `_send` and `_read` (one call), `_open_stream` and `_stream_state` (one stream).
@@ -18,22 +22,26 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import ModuleType
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from .._errors import ProviderError, ProviderErrorKind
+from .._errors import ConfigError, GearshiftError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from .._models import ModelSpec
+from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
 from ._sdk import (
     LoopClients,
     Secret,
+    check_timeout,
     close_quietly,
     error_text,
     import_sdk,
     load_sdk,
     malformed_response,
+    mask_sdk_logs,
     parse_retry_after,
     resolve_api_key,
     secret_header_values,
     status_kind,
     transport_kind,
+    within,
 )
 
 __all__ = ["SDKProvider", "SDKStream", "StreamState"]
@@ -107,10 +115,14 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         timeout: float,
         default_headers: Mapping[str, str] | None,
     ) -> None:
+        if base_url is not None and unencoded_userinfo(base_url):
+            raise ConfigError(
+                f"{mask_url(base_url)!r} does not parse: {ENCODE_HINT}", key=f"providers.{name}.base_url"
+            )
         self.name = name
         self.api_key_env = api_key_env
         self.base_url = base_url
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, provider=name)
         self._api_key = Secret(api_key) if api_key else None
         self._headers = dict(default_headers or {})
         self._used_key: Secret | None = None
@@ -118,8 +130,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
+        base_url = mask_url(self.base_url) if self.base_url else None
         return (
-            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, api_key={key}, "
+            f"{type(self).__name__}(name={self.name!r}, base_url={base_url!r}, api_key={key}, "
             f"api_key_env={self.api_key_env!r}, headers={sorted(self._headers)})"
         )
 
@@ -130,7 +143,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         client = await self._client(model)
         call = self._prepare(model, request)
         try:
-            response = await self._send(client, call)
+            response = await within(self.timeout, self._send(client, call))
+        except TimeoutError:
+            raise self._overdue(model, "a complete answer") from None
         except Exception as exc:
             raise self._error(exc, model) from None
         try:
@@ -143,12 +158,23 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         client = await self._client(model)
         call = self._prepare(model, request)
         try:
-            events = await self._open_stream(client, call)
+            events = await within(self.timeout, self._open_stream(client, call))
+        except TimeoutError:
+            raise self._overdue(model, "the stream's start") from None
         except Exception as exc:
             raise self._error(exc, model) from None
         state = self._stream_state(model, request, call)
+        iterator = aiter(events)
         try:
-            async for event in events:
+            while True:
+                try:
+                    event = await within(self.timeout, anext(iterator))
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise self._overdue(
+                        model, "the stream's next event", after_output=state.started
+                    ) from None
                 for delta in state.feed(event):
                     yield delta
             if not state.finished:
@@ -214,6 +240,8 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         sdk = await load_sdk(self._SDK, extra=self._SDK, model_id=model.id)
 
         def build() -> ClientT:
+            if self.base_url and url_secrets(self.base_url):
+                mask_sdk_logs()
             key = self._resolve_key(model)
             self._used_key = key
             client: ClientT = getattr(sdk, self._CLIENT)(
@@ -225,11 +253,29 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             )
             return client
 
-        return self._clients.get(build)
+        try:
+            return self._clients.get(build)
+        except GearshiftError:
+            raise
+        except Exception as exc:  # the SDK refused its settings (a base URL it cannot parse...)
+            message = f"cannot make the SDK client: {error_text(exc, self._secrets())}"
+            raise ProviderError(message, model_id=model.id, kind="other") from None
 
     def _secrets(self) -> tuple[str | None, ...]:
         keys = (self._api_key, self._used_key)
-        return (*(k.get_secret_value() for k in keys if k), *secret_header_values(self._headers))
+        return (
+            *(k.get_secret_value() for k in keys if k),
+            *secret_header_values(self._headers),
+            *url_secrets(self.base_url),
+        )
+
+    def _overdue(self, model: ModelSpec, what: str, *, after_output: bool = False) -> ProviderError:
+        """The error for a call that missed its deadline: the server was too slow, maybe trickling."""
+        return ProviderError(
+            f"no {what} within the {self.timeout:g} s timeout",
+            model_id=model.id,
+            kind="stream" if after_output else "timeout",
+        )
 
     def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
         """Translate an SDK or transport exception; secrets never reach the message."""

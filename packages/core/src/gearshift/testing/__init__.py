@@ -15,7 +15,7 @@ with LocalOpenAIServer(models=("small", "large")) as server:
 ```
 """
 
-from ._actions import Action, CutStream, Delay, Fail, RecordedRequest, Reply
+from ._actions import Action, CutStream, Delay, Drip, Fail, RecordedRequest, Reply
 from ._anthropic_server import LocalAnthropicServer
 from ._http import LocalServer
 from ._openai_server import LocalOpenAIServer
@@ -26,6 +26,7 @@ __all__ = [
     "Action",
     "CutStream",
     "Delay",
+    "Drip",
     "Fail",
     "LocalAnthropicServer",
     "LocalOpenAIServer",

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Action", "CutStream", "Delay", "Fail", "RecordedRequest", "Reply"]
+__all__ = ["Action", "CutStream", "Delay", "Drip", "Fail", "RecordedRequest", "Reply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,18 @@ class Delay:
 
 
 @dataclass(frozen=True, slots=True)
+class Drip:
+    """Answer normally, but trickle the body out one byte every `interval` seconds.
+
+    The status line and headers go at once; then each byte of the JSON body (or of every event of a
+    stream) is written and flushed on its own. A client whose timeout is per read never times out on
+    such a server: it lets a test check that a call's timeout is a deadline.
+    """
+
+    interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class CutStream:
     """Drop the connection after `after_chunks` content chunks, with no end of stream.
 
@@ -56,7 +68,7 @@ class CutStream:
     after_chunks: int = 1
 
 
-Action = Reply | Fail | Delay | CutStream
+Action = Reply | Fail | Delay | Drip | CutStream
 
 
 @dataclass(frozen=True, slots=True)

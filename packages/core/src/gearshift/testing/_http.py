@@ -16,12 +16,12 @@ import socket
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._actions import Action, CutStream, Delay, Fail, RecordedRequest, Reply
+from ._actions import Action, CutStream, Delay, Drip, Fail, RecordedRequest, Reply
 
 __all__ = ["Exchange", "LocalServer"]
 
@@ -41,6 +41,11 @@ class Exchange:
         self.path = handler.path.split("?", 1)[0]
         self.headers = {name.lower(): value for name, value in handler.headers.items()}
         self.body = body
+        self._drip: tuple[float, Callable[[float], bool]] | None = None
+
+    def drip(self, interval: float, sleep: Callable[[float], bool]) -> None:
+        """From now on write the body one byte at a time, `sleep(interval)` after each (False: stop)."""
+        self._drip = (interval, sleep)
 
     def send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
         """A complete JSON response (a string payload is sent as is)."""
@@ -51,7 +56,7 @@ class Exchange:
         for name, value in (headers or {}).items():
             self._handler.send_header(name, value)
         self._handler.end_headers()
-        self._handler.wfile.write(data)
+        self._write(data)
 
     def start_stream(self, headers: Mapping[str, str] | None = None) -> None:
         """Begin a server-sent event stream."""
@@ -66,13 +71,24 @@ class Exchange:
     def send_event(self, text: str) -> None:
         """One piece of the stream, sent at once as its own HTTP chunk."""
         data = text.encode("utf-8")
-        self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self._write(b"%x\r\n%s\r\n" % (len(data), data))
         self._handler.wfile.flush()
 
     def end_stream(self) -> None:
         """The terminating chunk: a clean end of the stream."""
         self._handler.wfile.write(b"0\r\n\r\n")
         self._handler.wfile.flush()
+
+    def _write(self, data: bytes) -> None:
+        if self._drip is None:
+            self._handler.wfile.write(data)
+            return
+        interval, sleep = self._drip
+        for index in range(len(data)):
+            self._handler.wfile.write(data[index : index + 1])
+            self._handler.wfile.flush()
+            if not sleep(interval):
+                raise ConnectionAbortedError("the server closed while dripping an answer")
 
     def drop(self) -> None:
         """Close the connection now, mid-response or before any: what a network failure looks like."""
@@ -230,6 +246,9 @@ class LocalServer(ABC):
             if not self._sleep(action.seconds):
                 exchange.drop()
                 return True, None
+            action = None
+        if isinstance(action, Drip):
+            exchange.drip(action.interval, self._sleep)
             action = None
         if isinstance(action, Fail):
             headers = {"retry-after": f"{action.retry_after:g}"} if action.retry_after is not None else {}

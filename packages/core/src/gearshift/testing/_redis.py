@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 __all__ = ["LocalRedisServer", "RedisServerMissing", "find_redis_server"]
 
@@ -82,8 +83,8 @@ class LocalRedisServer:
 
     @property
     def url(self) -> str:
-        """`redis://[:password@]127.0.0.1:<port>/0`."""
-        auth = f":{self._password}@" if self._password else ""
+        """`redis://[:password@]127.0.0.1:<port>/0`, the password percent-encoded."""
+        auth = f":{quote(self._password, safe='')}@" if self._password else ""
         return f"redis://{auth}127.0.0.1:{self._port}/0"
 
     @property
@@ -127,7 +128,9 @@ class LocalRedisServer:
             # On the command line the password would show in `ps`: read it from a private file.
             config = self._dir / "redis.conf"
             config.touch(mode=0o600)
-            config.write_text(f"requirepass {self._password}\n", encoding="utf-8")
+            # Every byte escaped, so that spaces, quotes and non-ASCII reach redis-server intact.
+            escaped = "".join(f"\\x{byte:02x}" for byte in self._password.encode("utf-8"))
+            config.write_text(f'requirepass "{escaped}"\n', encoding="utf-8")
             args.insert(1, str(config))
         return subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
