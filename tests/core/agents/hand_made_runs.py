@@ -74,3 +74,15 @@ def write(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Write rows as JSONL."""
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def looping_table(path: Path, tasks: int = 24) -> Path:
+    """Half the tasks: the cheap model loops on a failing tool and fails where the strong one succeeds;
+    the other half: both succeed on clean runs. Errors are what tell them apart."""
+    rows = []
+    for i in range(tasks):
+        if i % 2:
+            rows.append(row(i, (0.0, failing_run(3 + i % 3, 0.001)), (1.0, smooth_run(3, 0.01))))
+        else:
+            rows.append(row(i, (1.0, smooth_run(3 + i % 4, 0.001)), (1.0, smooth_run(3, 0.01))))
+    return write(path, rows)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hand_made_runs import failing_run, row, smooth_run, write
+from hand_made_runs import looping_table
 
 from gearshift import ConfigError
 from gearshift.datasets import AgentRuns, load_agent_runs
@@ -23,15 +23,7 @@ from gearshift.evaluation._agent_replay import StepPrefixes, replay_steps
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> AgentRuns:
-    # Half the tasks: the cheap model loops on a failing tool and fails where the strong one succeeds.
-    # The other half: both succeed on clean runs. Errors are what tell them apart.
-    rows = []
-    for i in range(24):
-        if i % 2:
-            rows.append(row(i, (0.0, failing_run(3 + i % 3, 0.001)), (1.0, smooth_run(3, 0.01))))
-        else:
-            rows.append(row(i, (1.0, smooth_run(3 + i % 4, 0.001)), (1.0, smooth_run(3, 0.01))))
-    return load_agent_runs(write(tmp_path_factory.mktemp("esc") / "runs.jsonl", rows))
+    return load_agent_runs(looping_table(tmp_path_factory.mktemp("esc") / "runs.jsonl"))
 
 
 def test_errors_raise_the_risk_and_the_calibrated_policy_keeps_strong_success(runs: AgentRuns) -> None:

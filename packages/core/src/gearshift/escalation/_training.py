@@ -21,7 +21,7 @@ import numpy as np
 
 from .._errors import ConfigError
 from ..datasets import AgentRuns
-from ..evaluation._agent_replay import StepPrefixes, replay_handovers
+from ..evaluation._agent_replay import StepPrefixes, handover_steps, replay_handovers
 from ._features import FEATURE_NAMES, facts_of, feature_vector
 from ._model import EscalationModel, EscalationTraining
 
@@ -82,15 +82,6 @@ def _risks(model: tuple[np.ndarray, np.ndarray, np.ndarray, float], features: np
     return np.asarray(
         1.0 / (1.0 + np.exp(-(((features - mean) / scale) @ weights + intercept))), dtype=np.float64
     )
-
-
-def handover_steps(risks: Sequence[np.ndarray], threshold: float) -> list[int]:
-    """Per task, the first step whose risk is above `threshold` (-1: none)."""
-    steps = []
-    for r in risks:
-        above = np.flatnonzero(r > threshold)
-        steps.append(int(above[0]) if above.size else -1)
-    return steps
 
 
 def _out_of_fold(

@@ -91,6 +91,15 @@ class StepPrefixes:
                 [self._route(task, (*task.prompt, *chat[:index]), tools) for index in task.weak.run.steps]
             )
 
+    def subset(self, indices: Sequence[int]) -> StepPrefixes:
+        """The prefixes of the tasks at `indices` (shared, not rebuilt), over `runs.subset(indices)`."""
+        part = object.__new__(StepPrefixes)
+        part.runs = self.runs.subset(indices)
+        part.registry = self.registry
+        part.openings = [self.openings[i] for i in indices]
+        part.steps = [self.steps[i] for i in indices]
+        return part
+
     def _route(self, task: AgentTask, messages: Sequence[Message], tools: tuple[ToolSpec, ...]) -> RouteInput:
         request = ChatRequest(tuple(messages), tools=tools)
         context: StepContext = context_from_messages(request.messages, has_tools=bool(tools), run_id=task.id)
@@ -204,13 +213,10 @@ def replay_steps(name: str, prefixes: StepPrefixes, policies: Sequence[Policy] |
     return replay_handovers(name, runs, steps)
 
 
-def threshold_curve(
-    runs: AgentRuns, risks: Sequence[np.ndarray], thresholds: np.ndarray
-) -> tuple[tuple[float, float], ...]:
-    """(cost per task, success) when a task hands over at the first step whose risk exceeds each threshold."""
-    points = []
-    for threshold in thresholds:
-        steps = [int(np.argmax(r > threshold)) if r.size and (r > threshold).any() else -1 for r in risks]
-        replay = replay_handovers("", runs, steps)
-        points.append((replay.cost_per_task, replay.success_rate))
-    return tuple(points)
+def handover_steps(risks: Sequence[np.ndarray], threshold: float) -> list[int]:
+    """Per task, the first step whose risk is above `threshold` (-1: none): where a threshold hands over."""
+    steps = []
+    for r in risks:
+        above = np.flatnonzero(r > threshold)
+        steps.append(int(above[0]) if above.size else -1)
+    return steps
