@@ -84,3 +84,17 @@ def test_train_escalation_writes_an_artifact(tmp_path: Path, capsys: pytest.Capt
     assert EscalationModel.load(out).target.startswith("hand-over share 50%")
     assert main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"]) == 2
     assert "success_floor must be in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_the_demo_replays_the_bundled_agent_runs() -> None:
+    from gearshift._agent_demo import agent_demo
+
+    result = agent_demo()
+    assert (result["tasks"], result["weak"], result["strong"]) == (115, "gpt-4o-mini", "gpt-4o")
+    rows = result["policies"]
+    assert list(rows) == ["always-strong", "always-weak", "scorer-steps", "learned-escalation"]
+    assert rows["always-strong"]["success"] == pytest.approx(72 / 115)
+    assert rows["always-weak"]["success"] == pytest.approx(49 / 115)
+    assert rows["always-strong"]["cost_per_success"] == pytest.approx(
+        rows["always-strong"]["cost_per_task"] * 115 / 72
+    )

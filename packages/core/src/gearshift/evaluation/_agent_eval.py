@@ -145,22 +145,30 @@ def evaluate_agents(
     train: AgentRuns | None = None,
     folds: int = 5,
     seed: int = 0,
+    with_task_router: bool = True,
 ) -> AgentEvalReport:
-    """Replay the baselines and `policies` over `runs` (see the module docstring)."""
+    """Replay the baselines and `policies` over `runs` (see the module docstring).
+
+    `with_task_router=False` skips the task router (its training is most of the time an evaluation
+    takes) and every policy that needs it: the demo's quick replay.
+    """
     chosen = _check(policies)
     if train is None and not 2 <= folds <= len(runs):
         raise AgentEvalError(f"--folds must be between 2 and the {len(runs)} tasks, got {folds}")
     prefixes = StepPrefixes(runs)
     splits = task_folds(runs, folds, seed) if train is None else []
-    router = cross_fit_task_router(runs, prefixes, folds=splits or None, train=train, seed=seed)
     results: dict[str, PolicyReplay] = {
         "always-weak": replay_fixed(runs, strong=False),
         "always-strong": replay_fixed(runs, strong=True),
         "oracle": replay_oracle(runs),
-        "task-router": replay_task_choice(
-            "task-router", runs, router.strong, _router_curve(runs, router.gains)
-        ),
     }
+    router = None
+    if with_task_router:
+        router = cross_fit_task_router(runs, prefixes, folds=splits or None, train=train, seed=seed)
+        curve = _router_curve(runs, router.gains)
+        results["task-router"] = replay_task_choice("task-router", runs, router.strong, curve)
+    else:
+        chosen = tuple(name for name in chosen if name != "task-router+escalation")
     if "scorer-steps" in chosen:
         from ..policies import SignalScorer
 
@@ -174,7 +182,7 @@ def evaluate_agents(
             results["learned-escalation"] = replay_handovers(
                 "learned-escalation", runs, held.steps, _curve(runs, sweeps)
             )
-        if "task-router+escalation" in chosen:
+        if "task-router+escalation" in chosen and router is not None:
             front = [0 if strong else step for strong, step in zip(router.strong, held.steps, strict=True)]
             swept = [
                 [0 if strong else step for strong, step in zip(router.strong, steps, strict=True)]
