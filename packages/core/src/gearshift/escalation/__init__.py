@@ -14,13 +14,13 @@
 from ._features import FEATURE_NAMES, RunFacts, facts_of, feature_vector
 from ._model import ESCALATION_FORMAT, EscalationModel, EscalationTraining
 from ._policy import CheapestPolicy, EscalationPolicy
-from ._training import DEFAULT_PENALTY, DEFAULT_SUCCESS_FLOOR, run_features, train_escalation
+from ._training import DEFAULT_SUCCESS_FLOOR, PENALTIES, run_features, train_escalation
 
 __all__ = [
-    "DEFAULT_PENALTY",
     "DEFAULT_SUCCESS_FLOOR",
     "ESCALATION_FORMAT",
     "FEATURE_NAMES",
+    "PENALTIES",
     "CheapestPolicy",
     "EscalationModel",
     "EscalationPolicy",
