@@ -176,8 +176,11 @@ def print_agent_table(report: AgentEvalReport, source: str) -> None:
     )
     if overlaps:
         console.print(f"Success intervals overlapping always-strong's: {', '.join(overlaps)}.")
-    weak, strong = report.policies["always-weak"].success, report.policies["always-strong"].success
-    differ = float(np.mean(np.abs(weak - strong) >= 0.5))
+    differ = float(
+        np.mean(
+            np.abs(report.policies["always-weak"].success - report.policies["always-strong"].success) >= 0.5
+        )
+    )
     console.print(
         "Self-disagreement (two runs of one model on one task) cannot be measured: the table holds one run "
         f"per model and task. The two models' runs disagree on {differ:.0%} of the tasks; part of that is "
