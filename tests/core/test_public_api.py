@@ -13,6 +13,7 @@ import pytest
 import gearshift
 import gearshift.budgets
 import gearshift.datasets
+import gearshift.escalation
 import gearshift.policies
 import gearshift.providers
 import gearshift.testing
@@ -21,6 +22,7 @@ PACKAGES = [
     gearshift,
     gearshift.budgets,
     gearshift.datasets,
+    gearshift.escalation,
     gearshift.policies,
     gearshift.providers,
     gearshift.testing,

@@ -51,6 +51,7 @@ from ._models import ModelPrices, ModelRegistry, ModelSpec
 from ._records import Attempt
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
+from ._run_context import context_from_messages
 from ._signals import Signals, extract_signals
 from ._tokens import estimate_request_tokens, estimate_tokens
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
@@ -107,6 +108,7 @@ __all__ = [
     "ToolSpec",
     "UnknownModelError",
     "Usage",
+    "context_from_messages",
     "default_models",
     "default_registry",
     "estimate_request_tokens",

@@ -216,6 +216,10 @@ def run_demo_cli(
         )
     elapsed = time.perf_counter() - started
     _print_table(reports, log_path, elapsed, notes)
+    from ._agent_demo import agent_demo, print_agent_demo
+
+    agents = agent_demo()
+    print_agent_demo(agents)
     if as_json:
         print(
             json.dumps(
@@ -227,6 +231,7 @@ def run_demo_cli(
                     "log": str(log_path),
                     "policy": " ".join(notes),
                     "seconds": round(elapsed, 2),
+                    "agents": agents,
                 }
             )
         )

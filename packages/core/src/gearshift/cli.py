@@ -1,4 +1,5 @@
-"""The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval` and `budget`.
+"""The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
+`train-escalation` and `budget`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -52,10 +53,12 @@ def _parser() -> argparse.ArgumentParser:
 
     from .budgets._cli import add_budget_parser
     from .evaluation import add_eval_parser
+    from .evaluation._agent_cli import add_agent_parsers
     from .learning._cli import add_train_parser
 
     add_train_parser(commands)
     add_eval_parser(commands)
+    add_agent_parsers(commands)
     add_budget_parser(commands)
     return parser
 
@@ -76,6 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .evaluation import run_eval
 
             return run_eval(args)
+        if args.command in ("eval-agents", "train-escalation"):
+            from .evaluation import _agent_cli
+
+            run = (
+                _agent_cli.run_eval_agents
+                if args.command == "eval-agents"
+                else _agent_cli.run_train_escalation
+            )
+            return run(args)
         if args.command == "budget":
             from .budgets._cli import run_budget
 

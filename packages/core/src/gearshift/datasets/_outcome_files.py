@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._messages import Message
+from ._agent_runs import RunFieldError, parse_run, run_json
 from ._outcomes import OUTCOME_FIELDS, PROMPT_ROLES, Outcome, OutcomeRow, OutcomeTable, OutcomeTableError
 
 __all__ = ["load_outcomes", "save_outcomes"]
@@ -75,10 +76,11 @@ def _parse_outcome(model: str, value: object) -> Outcome:
     where = f"outcomes.{model}"
     if not isinstance(value, dict):
         raise _FieldError(f"{where} must be an object with at least a score, got {_describe(value)}")
-    unknown = sorted(set(value) - set(OUTCOME_FIELDS))
+    unknown = sorted(set(value) - set(OUTCOME_FIELDS) - {"messages"})
     if unknown:
         raise _FieldError(
-            f"{where} has unknown field '{unknown[0]}' (an outcome has {', '.join(OUTCOME_FIELDS)})"
+            f"{where} has unknown field '{unknown[0]}' (an outcome has {', '.join(OUTCOME_FIELDS)}, "
+            "and in an agent table messages)"
         )
     if "score" not in value:
         raise _FieldError(f"{where}.score is missing")
@@ -86,7 +88,13 @@ def _parse_outcome(model: str, value: object) -> Outcome:
         problem = check(value.get(name))
         if problem is not None:
             raise _FieldError(f"{where}.{name} {problem}")
-    return Outcome(**value)
+    fields = {name: value[name] for name in OUTCOME_FIELDS if name in value}
+    if "messages" in value:
+        try:
+            fields["run"] = parse_run(value["messages"], f"{where}.messages")
+        except RunFieldError as exc:
+            raise _FieldError(str(exc)) from None
+    return Outcome(**fields)
 
 
 def _parse_row(data: object) -> OutcomeRow:
@@ -134,6 +142,11 @@ def load_outcomes(path: str | os.PathLike[str]) -> OutcomeTable:
     Blank lines are skipped. Raises `OutcomeTableError` naming the file, line and field for anything
     malformed, including a file without rows and an id used twice.
     """
+    return load_outcome_lines(path)[0]
+
+
+def load_outcome_lines(path: str | os.PathLike[str]) -> tuple[OutcomeTable, tuple[int, ...]]:
+    """`load_outcomes`, with the line number of each row (for checks that span rows)."""
     rows: list[OutcomeRow] = []
     first_line: dict[str, int] = {}
     for number, raw in _read_lines(path):
@@ -159,7 +172,7 @@ def load_outcomes(path: str | os.PathLike[str]) -> OutcomeTable:
         rows.append(row)
     if not rows:
         raise OutcomeTableError("holds no rows; an outcome table needs at least one prompt", path=path)
-    return OutcomeTable(rows)
+    return OutcomeTable(rows), tuple(first_line.values())
 
 
 def _row_json(row: OutcomeRow) -> dict[str, Any]:
@@ -168,10 +181,12 @@ def _row_json(row: OutcomeRow) -> dict[str, Any]:
         prompt = row.prompt
     else:
         prompt = [{"role": m.role, "content": m.text} for m in row.prompt]
-    outcomes: dict[str, Mapping[str, Any]] = {
-        model: {name: getattr(o, name) for name in OUTCOME_FIELDS if getattr(o, name) is not None}
-        for model, o in row.outcomes.items()
-    }
+    outcomes: dict[str, Mapping[str, Any]] = {}
+    for model, o in row.outcomes.items():
+        fields = {name: getattr(o, name) for name in OUTCOME_FIELDS if getattr(o, name) is not None}
+        if o.run is not None:
+            fields["messages"] = run_json(o.run)
+        outcomes[model] = fields
     return {"id": row.id, "task": row.task, "prompt": prompt, "outcomes": outcomes}
 
 

@@ -16,9 +16,13 @@ import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .._errors import GearshiftError
 from .._messages import Message, Role
+
+if TYPE_CHECKING:
+    from ._agent_runs import AgentRun
 
 __all__ = ["Outcome", "OutcomeRow", "OutcomeTable", "OutcomeTableError", "normalize_prompt"]
 
@@ -93,7 +97,8 @@ class Outcome:
 
     `score` is quality in [0, 1] (1 = a correct or perfect answer). `cost_usd` is what the call cost
     in US dollars; `input_tokens` and `output_tokens` its size; `response` the model's answer text.
-    Each of the last four is None when the table does not record it.
+    Each of the last four is None when the table does not record it. `run`, in an agent outcome table,
+    is the model's whole run on the task after the opening prompt (see `AgentRun`).
     """
 
     score: float
@@ -101,12 +106,20 @@ class Outcome:
     input_tokens: int | None = None
     output_tokens: int | None = None
     response: str | None = None
+    run: AgentRun | None = None
 
     def __post_init__(self) -> None:
         for name, check in OUTCOME_FIELDS.items():
             problem = check(getattr(self, name))
             if problem is not None:
                 raise OutcomeTableError(f"Outcome.{name} {problem}")
+        if self.run is not None:
+            from ._agent_runs import AgentRun
+
+            if not isinstance(self.run, AgentRun):
+                raise OutcomeTableError(
+                    f"Outcome.run must be an AgentRun or None, got {type(self.run).__name__}"
+                )
         # Keep money and scores floats even when built from JSON integers (0, 1).
         object.__setattr__(self, "score", float(self.score))
         if self.cost_usd is not None:

@@ -62,11 +62,13 @@ def _canonical(body: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
-def write_artifact(path: str | os.PathLike[str], body: Mapping[str, Any]) -> None:
-    """Write `body` with its format tag, version and checksum; atomically (a temp file, then a rename)."""
+def write_artifact(
+    path: str | os.PathLike[str], body: Mapping[str, Any], *, kind: str = ARTIFACT_FORMAT
+) -> None:
+    """Write `body` with its format tag (`kind`), version and checksum, atomically (temp file, rename)."""
     canonical = _canonical(body)
     document = {
-        "format": ARTIFACT_FORMAT,
+        "format": kind,
         "version": ARTIFACT_VERSION,
         "sha256": hashlib.sha256(canonical).hexdigest(),
         "body": json.loads(canonical),
@@ -82,13 +84,14 @@ def write_artifact(path: str | os.PathLike[str], body: Mapping[str, Any]) -> Non
 class ArtifactReader:
     """Typed access to an artifact body; every problem becomes a `ConfigError` naming the file and field."""
 
-    def __init__(self, path: str, body: Mapping[str, Any]) -> None:
+    def __init__(self, path: str, body: Mapping[str, Any], noun: str = "router artifact") -> None:
         self.path = path
         self.body = body
+        self.noun = noun
 
     def fail(self, message: str) -> ConfigError:
         """The error for a malformed field."""
-        return ConfigError(f"router artifact is malformed: {message}", source=self.path)
+        return ConfigError(f"{self.noun} is malformed: {message}", source=self.path)
 
     def get(self, mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
         """`mapping[key]`, checked to be of `kind`."""
@@ -146,57 +149,61 @@ def decode_array(
     return array
 
 
-def read_artifact(path: str | os.PathLike[str]) -> ArtifactReader:
+def read_artifact(
+    path: str | os.PathLike[str],
+    *,
+    kind: str = ARTIFACT_FORMAT,
+    noun: str = "router artifact",
+    how: str = "`gearshift train` or LearnedRouter.save",
+) -> ArtifactReader:
     """The checked body of the artifact at `path`.
 
     Refuses, with a `ConfigError` naming the file: a missing or unreadable file, text that is not
     JSON (a truncated file), JSON of another kind, an artifact of a newer version than this gearshift
-    reads, and a body whose checksum does not match (a corrupt or hand-edited file).
+    reads, and a body whose checksum does not match (a corrupt or hand-edited file). `kind` is the
+    format tag expected, `noun` what the messages call the file and `how` how to write one.
     """
     source = os.fspath(path)
     try:
         with open(source, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        raise ConfigError(
-            "router artifact not found (train one with `gearshift train`)", source=source
-        ) from None
+        raise ConfigError(f"{noun} not found (write one with {how})", source=source) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read router artifact: {exc.strerror or exc}", source=source) from None
+        raise ConfigError(f"cannot read {noun}: {exc.strerror or exc}", source=source) from None
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         detail = f"{exc.msg} at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise ConfigError(
-            f"not a gearshift router artifact: the file is not valid JSON ({detail}); it may be truncated",
+            f"not a gearshift {noun}: the file is not valid JSON ({detail}); it may be truncated",
             source=source,
         ) from None
-    if not isinstance(document, dict) or document.get("format") != ARTIFACT_FORMAT:
+    if not isinstance(document, dict) or document.get("format") != kind:
         raise ConfigError(
-            f"not a gearshift router artifact: expected a JSON object with format '{ARTIFACT_FORMAT}' "
-            "(write one with `gearshift train` or LearnedRouter.save)",
+            f"not a gearshift {noun}: expected a JSON object with format '{kind}' (write one with {how})",
             source=source,
         )
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ConfigError(f"router artifact has an invalid version {version!r}", source=source)
+        raise ConfigError(f"{noun} has an invalid version {version!r}", source=source)
     if version > ARTIFACT_VERSION:
         raise ConfigError(
-            f"router artifact has format version {version}, newer than this gearshift reads "
-            f"(version {ARTIFACT_VERSION}); upgrade gearshift or retrain the router",
+            f"{noun} has format version {version}, newer than this gearshift reads "
+            f"(version {ARTIFACT_VERSION}); upgrade gearshift or write it again",
             source=source,
         )
     body = document.get("body")
     if not isinstance(body, dict):
-        raise ConfigError("router artifact is malformed: it has no body", source=source)
+        raise ConfigError(f"{noun} is malformed: it has no body", source=source)
     try:
         digest = hashlib.sha256(_canonical(body)).hexdigest()
     except ValueError:
         digest = ""
     if document.get("sha256") != digest:
         raise ConfigError(
-            "router artifact is corrupt: its checksum does not match its contents (damaged or edited "
+            f"{noun} is corrupt: its checksum does not match its contents (damaged or edited "
             "by hand); retrain or restore it",
             source=source,
         )
-    return ArtifactReader(source, body)
+    return ArtifactReader(source, body, noun)

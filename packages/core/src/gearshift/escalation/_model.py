@@ -1,0 +1,146 @@
+"""The learned escalation model: a logistic risk over run features, a calibrated threshold, one JSON file.
+
+```json
+{"format": "gearshift.learned-escalation", "version": 1, "sha256": "<hex of the canonical body>",
+ "body": {"features": ["consecutive_tool_errors", ...], "mean": {...array}, "scale": {...array},
+          "weights": {...array}, "intercept": -1.2, "threshold": 0.4, "target": "success floor ...",
+          "training": {"tasks": 92, "steps": 1500, "positive_share": 0.26, "penalty": 5.0},
+          "curve": [[threshold, handover_share, success, cost_per_task], ...]}}
+```
+
+Loading needs only NumPy; a file that is missing, cut short, edited by hand, of another kind or for
+other features is refused with a `ConfigError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .._errors import ConfigError
+from ..learning._artifact import encode_array, read_artifact, write_artifact
+from ._features import FEATURE_NAMES
+
+__all__ = ["ESCALATION_FORMAT", "EscalationModel", "EscalationTraining"]
+
+ESCALATION_FORMAT = "gearshift.learned-escalation"
+"""The `format` tag of every escalation artifact."""
+
+_NOUN = "escalation artifact"
+_HOW = "`gearshift train-escalation` or EscalationModel.save"
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationTraining:
+    """What a model was trained on: tasks, steps (prefixes), the share of steps labelled 'hand over'."""
+
+    tasks: int
+    steps: int
+    positive_share: float
+    penalty: float
+
+
+@dataclass(frozen=True, eq=False)
+class EscalationModel:
+    """Predicts, from a run's features so far, the risk that the cheap run fails where the strong succeeds.
+
+    `risk(x) = sigmoid(weights . (x - mean) / scale + intercept)`. `threshold` is the calibrated point
+    above which a step is handed to the next tier up; `target` says how it was chosen. `curve` holds
+    the training replay at each candidate threshold: (threshold, hand-over share, success, cost per task).
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    intercept: float
+    threshold: float
+    target: str
+    training: EscalationTraining
+    curve: tuple[tuple[float, float, float, float], ...] = ()
+    features: tuple[str, ...] = field(default=FEATURE_NAMES)
+
+    def risks(self, features: np.ndarray) -> np.ndarray:
+        """The risk for each row of a (steps, features) array."""
+        margin = ((features - self.mean) / self.scale) @ self.weights + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-margin)), dtype=np.float64)
+
+    def risk(self, features: np.ndarray) -> float:
+        """The risk of one feature vector."""
+        margin = float(((features - self.mean) / self.scale) @ self.weights) + self.intercept
+        return 1.0 / (1.0 + math.exp(-margin)) if margin > -700 else 0.0
+
+    def with_threshold(self, threshold: float, target: str) -> EscalationModel:
+        """The same model operating at another threshold."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"an escalation threshold must be in [0, 1], got {threshold}")
+        return replace(self, threshold=float(threshold), target=target)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model as one portable JSON file (never a pickle)."""
+        body: dict[str, Any] = {
+            "features": list(self.features),
+            "mean": encode_array(self.mean, "float64"),
+            "scale": encode_array(self.scale, "float64"),
+            "weights": encode_array(self.weights, "float64"),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "target": self.target,
+            "training": {
+                "tasks": self.training.tasks,
+                "steps": self.training.steps,
+                "positive_share": self.training.positive_share,
+                "penalty": self.training.penalty,
+            },
+            "curve": [list(point) for point in self.curve],
+        }
+        write_artifact(path, body, kind=ESCALATION_FORMAT)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> EscalationModel:
+        """Read a model `save` wrote; `ConfigError` names the file and what is wrong with it."""
+        reader = read_artifact(path, kind=ESCALATION_FORMAT, noun=_NOUN, how=_HOW)
+        body = reader.body
+        features = tuple(reader.get(body, "features", list, "body"))
+        if features != FEATURE_NAMES:
+            raise reader.fail(
+                f"body.features are {list(features)}, but this gearshift computes {list(FEATURE_NAMES)}; "
+                "train it again with this version"
+            )
+        width = (len(FEATURE_NAMES),)
+        mean = reader.array(body, "mean", "body", width)
+        scale = reader.array(body, "scale", "body", width)
+        if (scale <= 0).any():
+            raise reader.fail("body.scale holds a value that is not positive")
+        weights = reader.array(body, "weights", "body", width)
+        intercept = float(reader.get(body, "intercept", (int, float), "body"))
+        threshold = float(reader.get(body, "threshold", (int, float), "body"))
+        if not (math.isfinite(intercept) and 0.0 <= threshold <= 1.0):
+            raise reader.fail("body.intercept must be finite and body.threshold in [0, 1]")
+        raw = reader.get(body, "training", dict, "body")
+        training = EscalationTraining(
+            int(reader.get(raw, "tasks", int, "body.training")),
+            int(reader.get(raw, "steps", int, "body.training")),
+            float(reader.get(raw, "positive_share", (int, float), "body.training")),
+            float(reader.get(raw, "penalty", (int, float), "body.training")),
+        )
+        curve = []
+        for index, point in enumerate(reader.get(body, "curve", list, "body")):
+            if (
+                not isinstance(point, list)
+                or len(point) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
+            ):
+                raise reader.fail(f"body.curve[{index}] must be [threshold, share, success, cost]")
+            curve.append((float(point[0]), float(point[1]), float(point[2]), float(point[3])))
+        target = reader.get(body, "target", str, "body")
+        return cls(mean, scale, weights, intercept, threshold, target, training, tuple(curve))
+
+    def __repr__(self) -> str:
+        return (
+            f"EscalationModel(threshold={self.threshold:.3f}, target={self.target!r}, "
+            f"trained on {self.training.tasks} tasks)"
+        )

@@ -1,0 +1,199 @@
+"""`evaluate_agents`: every policy replayed over agent runs, cross-fitted by task, with 95% intervals.
+
+Baselines, always: `always-weak`, `always-strong`, `oracle`, `task-router`. Step-aware policies, on
+request (all by default): `scorer-steps` (the hand-set `SignalScorer` with its step biases and
+escalation triggers), `learned-escalation` (the cheap model, handed up by `EscalationPolicy` when the
+learned risk crosses its calibrated threshold) and `task-router+escalation` (the task router first;
+tasks it keeps on the cheap model then run under the learned escalation).
+
+Learned parts are cross-fitted: the tasks are split into `folds` (seeded) and each task is routed by
+models trained on the other folds only; with `train`, they are trained on that table instead and
+every task of the evaluated one is routed by them. The replay itself is `_agent_replay`'s (restart
+rule, the shipped policies asked through the live code path). Thresholded policies also get a curve:
+their (cost per task, success) at every threshold, over the same held-out risks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._errors import GearshiftError
+from ..datasets import AgentRuns
+from ._agent_replay import (
+    PolicyReplay,
+    StepPrefixes,
+    handover_steps,
+    replay_fixed,
+    replay_handovers,
+    replay_oracle,
+    replay_steps,
+    replay_task_choice,
+)
+from ._agent_task_router import cross_fit_task_router, task_folds
+
+__all__ = ["AGENT_BASELINES", "AGENT_POLICIES", "AgentEvalReport", "evaluate_agents"]
+
+AGENT_BASELINES: tuple[str, ...] = ("always-weak", "always-strong", "oracle", "task-router")
+"""What every agent evaluation reports."""
+
+AGENT_POLICIES: tuple[str, ...] = ("scorer-steps", "learned-escalation", "task-router+escalation")
+"""The step-aware policies `evaluate_agents` can replay (all of them by default)."""
+
+_CURVE_POINTS = 101
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvalReport:
+    """The replayed policies of one evaluation, in report order, and where the data came from."""
+
+    weak: str
+    strong: str
+    tasks: int
+    policies: dict[str, PolicyReplay]
+    notes: tuple[str, ...]
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object `gearshift eval-agents --json` prints."""
+        policies: dict[str, Any] = {}
+        for name, replay in self.policies.items():
+            success_ci, cost_ci = replay.intervals()
+            entry: dict[str, Any] = {
+                "success": replay.success_rate,
+                "cost_per_task": replay.cost_per_task,
+                "cost_per_success": replay.cost_per_success,
+                "handover_rate": replay.handover_rate,
+                "success_ci": list(success_ci),
+                "cost_ci": list(cost_ci),
+            }
+            if replay.curve is not None:
+                entry["curve"] = [list(point) for point in replay.curve]
+            policies[name] = entry
+        return {"models": {"weak": self.weak, "strong": self.strong}, "policies": policies}
+
+
+class AgentEvalError(GearshiftError, ValueError):
+    """An agent evaluation that cannot run as asked (unknown policy, too few tasks for the folds)."""
+
+
+def _check(policies: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(AGENT_POLICIES if policies is None else policies)
+    unknown = [name for name in chosen if name not in AGENT_POLICIES and name not in AGENT_BASELINES]
+    if unknown:
+        raise AgentEvalError(
+            f"unknown policy '{unknown[0]}'; agent policies are {', '.join(AGENT_POLICIES)} "
+            f"(the baselines {', '.join(AGENT_BASELINES)} are always included)"
+        )
+    return tuple(name for name in AGENT_POLICIES if name in chosen)
+
+
+def _curve(runs: AgentRuns, steps_at: Sequence[Sequence[int]]) -> tuple[tuple[float, float], ...]:
+    points = []
+    for steps in steps_at:
+        replay = replay_handovers("", runs, steps)
+        points.append((replay.cost_per_task, replay.success_rate))
+    return tuple(points)
+
+
+def _router_curve(runs: AgentRuns, gains: np.ndarray) -> tuple[tuple[float, float], ...]:
+    cuts = np.unique(np.concatenate([[-np.inf], gains]))
+    return _curve(runs, [[0 if g > cut else -1 for g in gains] for cut in cuts])
+
+
+@dataclass(slots=True)
+class _Escalation:
+    steps: list[int]
+    risks: list[np.ndarray]
+
+
+def _escalation(
+    runs: AgentRuns, prefixes: StepPrefixes, folds: list[np.ndarray], train: AgentRuns | None, seed: int
+) -> _Escalation:
+    """The held-out hand-over steps (through `EscalationPolicy`) and per-step risks of every task."""
+    from ..escalation import CheapestPolicy, EscalationPolicy, run_features, train_escalation
+
+    features = run_features(prefixes)
+    steps = [-1] * len(runs)
+    risks: list[np.ndarray] = [np.empty(0)] * len(runs)
+    if train is not None:
+        plan = [(train_escalation(train, seed=seed), np.arange(len(runs)))]
+    else:
+        plan = []
+        for test in folds:
+            held = set(test.tolist())
+            kept = [i for i in range(len(runs)) if i not in held]
+            model = train_escalation(runs.subset(kept), seed=seed, prefixes=prefixes.subset(kept))
+            plan.append((model, test))
+    for model, test in plan:
+        policy = EscalationPolicy(CheapestPolicy(), model)
+        indices = test.tolist()
+        replay = replay_steps("", prefixes.subset(indices), policy)
+        for i, step in zip(indices, replay.handover_steps.tolist(), strict=True):
+            steps[i] = step
+            risks[i] = model.risks(features[i]) if len(features[i]) else np.empty(0)
+    return _Escalation(steps, risks)
+
+
+def evaluate_agents(
+    runs: AgentRuns,
+    *,
+    policies: Sequence[str] | None = None,
+    train: AgentRuns | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    with_task_router: bool = True,
+) -> AgentEvalReport:
+    """Replay the baselines and `policies` over `runs` (see the module docstring).
+
+    `with_task_router=False` skips the task router (its training is most of the time an evaluation
+    takes) and every policy that needs it: the demo's quick replay.
+    """
+    chosen = _check(policies)
+    if train is None and not 2 <= folds <= len(runs):
+        raise AgentEvalError(f"--folds must be between 2 and the {len(runs)} tasks, got {folds}")
+    prefixes = StepPrefixes(runs)
+    splits = task_folds(runs, folds, seed) if train is None else []
+    results: dict[str, PolicyReplay] = {
+        "always-weak": replay_fixed(runs, strong=False),
+        "always-strong": replay_fixed(runs, strong=True),
+        "oracle": replay_oracle(runs),
+    }
+    router = None
+    if with_task_router:
+        router = cross_fit_task_router(runs, prefixes, folds=splits or None, train=train, seed=seed)
+        curve = _router_curve(runs, router.gains)
+        results["task-router"] = replay_task_choice("task-router", runs, router.strong, curve)
+    else:
+        chosen = tuple(name for name in chosen if name != "task-router+escalation")
+    if "scorer-steps" in chosen:
+        from ..policies import SignalScorer
+
+        results["scorer-steps"] = replay_steps("scorer-steps", prefixes, SignalScorer())
+    if "learned-escalation" in chosen or "task-router+escalation" in chosen:
+        held = _escalation(runs, prefixes, splits, train, seed)
+        grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, _CURVE_POINTS), *held.risks]))
+        grid = grid[:: max(1, len(grid) // 400)]
+        sweeps = [handover_steps(held.risks, float(t)) for t in grid]
+        if "learned-escalation" in chosen:
+            results["learned-escalation"] = replay_handovers(
+                "learned-escalation", runs, held.steps, _curve(runs, sweeps)
+            )
+        if "task-router+escalation" in chosen and router is not None:
+            front = [0 if strong else step for strong, step in zip(router.strong, held.steps, strict=True)]
+            swept = [
+                [0 if strong else step for strong, step in zip(router.strong, steps, strict=True)]
+                for steps in sweeps
+            ]
+            results["task-router+escalation"] = replay_handovers(
+                "task-router+escalation", runs, front, _curve(runs, swept)
+            )
+    method = (
+        f"trained on {len(train)} tasks of {train.source}, replayed on all {len(runs)}"
+        if train is not None
+        else f"{folds}-fold cross-fitting by task (seed {seed}): each task routed by models that never saw it"
+    )
+    return AgentEvalReport(runs.weak, runs.strong, len(runs), results, runs.notes, method)

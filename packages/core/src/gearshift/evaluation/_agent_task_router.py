@@ -1,0 +1,99 @@
+"""The task router over agent runs: one model per task, chosen from the opening prompt, cross-fitted.
+
+The learned router of `gearshift.learning` is trained on a single-turn table made from the agent
+table (each task's opening prompt; each model's task success and whole-run cost), with the two models
+named by role (`weak`, `strong`) so a router trained on one model pair can route another. Each task is
+routed by a router that never saw it: trained on the other folds, or on a separate training table.
+The operating decision is the shipped `LearnedPolicy`'s, asked about the opening prompt's `RouteInput`;
+the curve sweeps the threshold on the router's predicted gain of the strong model over the cheap one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..datasets import AgentRuns, Outcome, OutcomeRow, OutcomeTable
+from ._agent_replay import StepPrefixes
+
+__all__ = ["TaskRouterFit", "cross_fit_task_router", "role_table"]
+
+ROLES = ("weak", "strong")
+
+
+def role_table(runs: AgentRuns) -> OutcomeTable:
+    """A single-turn outcome table of the tasks' opening prompts, the models named `weak` and `strong`."""
+    return OutcomeTable(
+        OutcomeRow(
+            task.id,
+            row.task,
+            task.prompt,
+            {
+                "weak": Outcome(task.weak.score, cost_usd=task.weak.cost_usd),
+                "strong": Outcome(task.strong.score, cost_usd=task.strong.cost_usd),
+            },
+        )
+        for task, row in zip(runs.tasks, runs.table, strict=True)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRouterFit:
+    """Per task: whether the router sends it to the strong model, its predicted gain, and the tasks its
+    router was trained on (none of which is the task itself)."""
+
+    strong: tuple[bool, ...]
+    gains: np.ndarray
+    trained_on: tuple[frozenset[str], ...]
+
+
+def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(order[fold::k]) for fold in range(k)]
+
+
+def task_folds(runs: AgentRuns, folds: int, seed: int) -> list[np.ndarray]:
+    """The test tasks of each fold (split by task, seeded); every task is in exactly one."""
+    if folds < 2 or folds > len(runs):
+        raise ValueError(f"cross-fitting needs 2 <= folds <= {len(runs)} tasks, got {folds}")
+    return _folds(len(runs), folds, seed)
+
+
+def cross_fit_task_router(
+    runs: AgentRuns,
+    prefixes: StepPrefixes,
+    *,
+    folds: Sequence[np.ndarray] | None = None,
+    train: AgentRuns | None = None,
+    seed: int = 0,
+) -> TaskRouterFit:
+    """Route each task of `runs` with a learned router that never saw it (see the module docstring)."""
+    from ..learning import LearnedPolicy, train_router
+
+    n = len(runs)
+    table = role_table(runs)
+    splits: list[tuple[OutcomeTable, frozenset[str], np.ndarray]] = []
+    if train is not None:
+        training = role_table(train)
+        splits.append((training, frozenset(r.id for r in training), np.arange(n)))
+    else:
+        for test in folds if folds is not None else task_folds(runs, 5, seed):
+            held = set(test.tolist())
+            kept = [i for i in range(n) if i not in held]
+            splits.append((table.subset(kept), frozenset(table[i].id for i in kept), test))
+    strong = [False] * n
+    gains = np.zeros(n)
+    trained_on: list[frozenset[str]] = [frozenset()] * n
+    mapping = {"weak": runs.weak, "strong": runs.strong}
+    for training, ids, test in splits:
+        router = train_router(training, method="linear", seed=seed)
+        policy = LearnedPolicy(router, model_map=mapping, registry=prefixes.registry)
+        weak_at, strong_at = router.models.index("weak"), router.models.index("strong")
+        predicted = router.predict([table[int(i)].prompt for i in test])
+        for row, i in enumerate(test.tolist()):
+            strong[i] = policy.decide(prefixes.openings[i]).tier > prefixes.openings[i].candidates[0].tier
+            gains[i] = predicted[row, strong_at] - predicted[row, weak_at]
+            trained_on[i] = ids
+    return TaskRouterFit(tuple(strong), gains, tuple(trained_on))

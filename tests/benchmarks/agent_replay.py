@@ -1,0 +1,148 @@
+"""Step-aware routing on logged agent runs: replay speed, escalation decision latency, held-out figures.
+
+    uv run python tests/benchmarks/agent_replay.py [--json] [--folds 5] [--seed 0] [--tasks 600]
+
+1. Figures on the bundled tau-bench retail runs (115 tasks, gpt-4o-mini -> gpt-4o), every policy
+   cross-fitted by task (`evaluate_agents`, `--folds` folds): success, cost per task, cost per finished
+   task, hand-over rate, 95% bootstrap intervals over tasks, and the success and cost relative to
+   always-strong; which success intervals overlap always-strong's.
+2. Replay speed: `--tasks` tasks (the bundled 115 repeated under new ids) x 2 models through every
+   policy, cross-fitted, wall seconds (target: 600 tasks under 60 s).
+3. Decision latency: `EscalationPolicy.decide` (the cheapest model as base, the model trained on all
+   bundled runs) on the `RouteInput` of every step of the bundled cheap runs, p50 and p99 in ms; and the
+   whole pure decide step (`route_input` then the policy), as a live `Router.decide` runs it.
+
+Self-disagreement (two runs of one model on the same task) cannot be measured here: the data holds one
+trial per model and task. Prints one line per figure, then (with --json) one JSON object last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from gearshift._routing import route_input
+from gearshift.datasets import AgentRuns, OutcomeRow, OutcomeTable, load_tau_retail
+from gearshift.escalation import CheapestPolicy, EscalationPolicy, train_escalation
+from gearshift.evaluation._agent_eval import evaluate_agents
+from gearshift.evaluation._agent_replay import StepPrefixes
+
+
+def figures(runs: AgentRuns, folds: int, seed: int) -> dict[str, Any]:
+    """Every policy's held-out figures on `runs`."""
+    report = evaluate_agents(runs, folds=folds, seed=seed)
+    strong = report.policies["always-strong"]
+    (strong_lo, strong_hi), _ = strong.intervals()
+    out: dict[str, Any] = {}
+    for name, replay in report.policies.items():
+        (s_lo, s_hi), (c_lo, c_hi) = replay.intervals()
+        out[name] = {
+            "success": round(replay.success_rate, 4),
+            "success_ci": [round(s_lo, 4), round(s_hi, 4)],
+            "cost_per_task": round(replay.cost_per_task, 5),
+            "cost_ci": [round(c_lo, 5), round(c_hi, 5)],
+            "cost_per_success": None
+            if replay.cost_per_success is None
+            else round(replay.cost_per_success, 5),
+            "handover_rate": round(replay.handover_rate, 4),
+            "success_vs_strong": round(replay.success_rate / strong.success_rate, 4),
+            "cost_vs_strong": round(replay.cost_per_task / strong.cost_per_task, 4),
+            "overlaps_strong": bool(s_hi >= strong_lo and s_lo <= strong_hi),
+        }
+    return out
+
+
+def repeated(runs: AgentRuns, tasks: int) -> AgentRuns:
+    """`tasks` tasks: the bundled ones again and again, each copy under a new id."""
+    picks = [i % len(runs) for i in range(tasks)]
+    rows = [runs.table[i] for i in picks]
+    table = OutcomeTable(
+        OutcomeRow(f"{row.id}-{n}", row.task, row.prompt, row.outcomes) for n, row in enumerate(rows)
+    )
+    copies = tuple(
+        type(runs.tasks[i])(
+            f"{runs.tasks[i].id}-{n}", runs.tasks[i].prompt, runs.tasks[i].weak, runs.tasks[i].strong
+        )
+        for n, i in enumerate(picks)
+    )
+    return AgentRuns(table, runs.weak, runs.strong, copies, runs.notes, runs.source)
+
+
+def replay_speed(runs: AgentRuns, tasks: int, folds: int, seed: int) -> dict[str, Any]:
+    """Wall seconds to replay `tasks` tasks through every policy, cross-fitted."""
+    big = repeated(runs, tasks)
+    started = time.perf_counter()
+    evaluate_agents(big, folds=folds, seed=seed)
+    return {"tasks": tasks, "runs": 2 * tasks, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def latency(runs: AgentRuns) -> dict[str, Any]:
+    """p50/p99 of the escalation decision alone and of the whole pure decide step, in ms."""
+    prefixes = StepPrefixes(runs)
+    policy = EscalationPolicy(CheapestPolicy(), train_escalation(runs, prefixes=prefixes))
+    routes = [route for steps in prefixes.steps for route in steps]
+    alone = []
+    for route in routes:
+        started = time.perf_counter()
+        policy.decide(route)
+        alone.append(time.perf_counter() - started)
+    whole = []
+    for route in routes[::4]:
+        started = time.perf_counter()
+        policy.decide(route_input(prefixes.registry, route.request, route.context))
+        whole.append(time.perf_counter() - started)
+    ms = 1000.0
+    return {
+        "steps": len(routes),
+        "policy_p50_ms": round(float(np.percentile(alone, 50)) * ms, 4),
+        "policy_p99_ms": round(float(np.percentile(alone, 99)) * ms, 4),
+        "decide_p50_ms": round(float(np.percentile(whole, 50)) * ms, 4),
+        "decide_p99_ms": round(float(np.percentile(whole, 99)) * ms, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", type=int, default=600)
+    args = parser.parse_args()
+    runs = load_tau_retail()
+    result: dict[str, Any] = {"bundled": figures(runs, args.folds, args.seed)}
+    for name, row in result["bundled"].items():
+        print(
+            f"{name:24s} success {row['success']:.3f} {row['success_ci']}  "
+            f"cost/task ${row['cost_per_task']:.4f} "
+            f"{row['cost_ci']}  hand-over {row['handover_rate']:.0%}  = {row['success_vs_strong']:.0%} of "
+            f"strong's success at {row['cost_vs_strong']:.0%} of its cost"
+            + (
+                "  (interval overlaps always-strong's)"
+                if row["overlaps_strong"] and name != "always-strong"
+                else ""
+            )
+        )
+    result["replay"] = replay_speed(runs, args.tasks, args.folds, args.seed)
+    print(
+        f"replay: {result['replay']['tasks']} tasks x 2 models, every policy: {result['replay']['seconds']} s"
+    )
+    result["latency"] = latency(runs)
+    lat = result["latency"]
+    print(
+        f"escalation decision on {lat['steps']} steps: p50 {lat['policy_p50_ms']} ms, "
+        f"p99 {lat['policy_p99_ms']} ms; "
+        f"whole decide step p50 {lat['decide_p50_ms']} ms, p99 {lat['decide_p99_ms']} ms"
+    )
+    result["self_disagreement"] = "not measurable: one trial per model and task in the bundled data"
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""`gearshift eval-agents` and `gearshift train-escalation` on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hand_made_runs import looping_table
+
+from gearshift.cli import main
+from gearshift.escalation import EscalationModel
+
+KEYS = {"success", "cost_per_task", "cost_per_success", "handover_rate", "success_ci", "cost_ci"}
+THRESHOLDED = {"task-router", "learned-escalation", "task-router+escalation"}
+
+
+def test_eval_agents_json_is_one_object_of_the_documented_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = looping_table(tmp_path / "runs.jsonl")
+    assert main(["eval-agents", "--data", str(data), "--folds", "3", "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out)  # the whole of stdout is one object
+    assert set(report) == {"models", "policies"}
+    assert report["models"] == {"weak": "w", "strong": "s"}
+    assert set(report["policies"]) == {
+        "always-weak",
+        "always-strong",
+        "oracle",
+        "task-router",
+        "scorer-steps",
+        *THRESHOLDED,
+    }
+    for name, entry in report["policies"].items():
+        assert set(entry) >= KEYS, name
+        assert ("curve" in entry) == (name in THRESHOLDED), name
+        lo, hi = entry["success_ci"]
+        assert lo <= entry["success"] <= hi
+    assert report["policies"]["always-strong"]["success"] == 1.0
+    assert report["policies"]["always-weak"]["success"] == 0.5
+    # Held-out escalation on this table finds the loops: it keeps strong's success for less.
+    learned = report["policies"]["learned-escalation"]
+    assert learned["success"] == 1.0
+    assert learned["cost_per_task"] < report["policies"]["always-strong"]["cost_per_task"]
+
+
+def test_eval_agents_with_a_training_table_and_a_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = looping_table(tmp_path / "train.jsonl")
+    data = looping_table(tmp_path / "data.jsonl", tasks=12)
+    code = main(["eval-agents", "--data", str(data), "--train", str(train), "--policy", "scorer-steps"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "trained on 24 tasks" in out
+    assert "scorer-steps" in out
+    assert "learned-escalation" not in out
+    assert "cannot be measured: the table holds one run per model and task" in out
+
+
+def test_eval_agents_reports_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval-agents", "--data", str(tmp_path / "none.jsonl")]) == 2
+    assert "none.jsonl: no such file" in capsys.readouterr().err
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(
+        json.dumps({"id": "a", "task": "t", "prompt": "hi", "outcomes": {"m": {"score": 1}}}) + "\n"
+    )
+    assert main(["eval-agents", "--data", str(plain)]) == 2
+    assert "holds no agent runs" in capsys.readouterr().err
+
+
+def test_train_escalation_writes_an_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = looping_table(tmp_path / "runs.jsonl")
+    out = tmp_path / "escalation.json"
+    assert (
+        main(["train-escalation", "--data", str(data), "--out", str(out), "--target-handover-share", "0.5"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "hand-over share 50%" in printed
+    assert EscalationModel.load(out).target.startswith("hand-over share 50%")
+    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"]) == 2
+    assert "success_floor must be in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_the_demo_replays_the_bundled_agent_runs() -> None:
+    from gearshift._agent_demo import agent_demo
+
+    result = agent_demo()
+    assert (result["tasks"], result["weak"], result["strong"]) == (115, "gpt-4o-mini", "gpt-4o")
+    rows = result["policies"]
+    assert list(rows) == ["always-strong", "always-weak", "scorer-steps", "learned-escalation"]
+    assert rows["always-strong"]["success"] == pytest.approx(72 / 115)
+    assert rows["always-weak"]["success"] == pytest.approx(49 / 115)
+    assert rows["always-strong"]["cost_per_success"] == pytest.approx(
+        rows["always-strong"]["cost_per_task"] * 115 / 72
+    )
