@@ -1,4 +1,4 @@
-"""An agent routing each step with the MCP `route` tool,: the learned escalation from gearshift.toml.
+"""An agent routing each step with the MCP `route` tool, under the learned escalation of gearshift.toml.
 
 The agent is this test: it asks `route` for each step (its run id, step index and tool history),
 calls the chosen model itself through the real `openai` SDK on the local server, and runs the tool.
