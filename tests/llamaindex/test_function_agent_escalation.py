@@ -33,14 +33,15 @@ def find_order(order_id: str) -> str:
     return f"order {order_id}: ships tomorrow"
 
 
+@pytest.mark.parametrize("streaming", [True, False], ids=["streaming", "plain"])
 async def test_a_failing_run_is_handed_up_by_the_learned_escalation_and_stays_up(
-    make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed
+    streaming: bool, make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed
 ) -> None:
     model = EscalationModel.load(ARTIFACT)
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=1.0)])
     router = make_router(policy=CheapestPolicy(), budgets=ledger, escalation=model)
     llm = RoutedLLM(router, agent_id="shop", self_escalation=False)
-    agent = FunctionAgent(tools=[FunctionTool.from_defaults(find_order)], llm=llm, streaming=False)
+    agent = FunctionAgent(tools=[FunctionTool.from_defaults(find_order)], llm=llm, streaming=streaming)
     server.script("small", *[Reply(tool_calls=[("find_order", {"order_id": "7"})])] * 3)
     server.script("large", Reply(tool_calls=[("find_order", {"order_id": "07"})]), Reply(text=ANSWER))
 

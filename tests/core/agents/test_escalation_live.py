@@ -327,3 +327,30 @@ def test_an_artifact_of_another_kind_is_refused_naming_the_file(
     (tmp_path / "models" / "escalation.json").write_text('{"format": "gearshift.learned-router"}')
     with pytest.raises(ConfigError, match=r"escalation\.json"):
         Router.from_config(path)
+
+
+async def test_on_a_longer_ladder_a_held_run_still_moves_up_one_tier_at_a_time(
+    openai_provider: OpenAIProvider, model: EscalationModel
+) -> None:
+    ladder = ModelRegistry(
+        [
+            *REGISTRY,
+            ModelSpec(
+                id="top", provider="openai", model="large", tier=3, prices=ModelPrices(input=10, output=40)
+            ),
+        ]
+    )
+    router = Router(ladder, policy=CheapestPolicy(), providers=[openai_provider], escalation=model)
+    failing = (ToolRecord("search", False, hash_arguments(FAILING)),) * 3
+    first = await router.adecide(
+        TASK, StepContext(run_id="r", step_index=3, tool_history=failing), remember=True
+    )
+    assert first.model == "large"  # the next tier up, not the top
+    # Held at tier 2; one more failure keeps the risk above the threshold: tier 3, held from then on.
+    worse = StepContext(run_id="r", step_index=4, tool_history=(*failing, failing[0]))
+    second = await router.adecide(TASK, worse, remember=True)
+    assert second.model == "top"
+    assert second.reasons[0].startswith("4 tool errors in a row")
+    assert "run 'r' was handed up to tier 2 at step 4" in " ".join(second.reasons)
+    calm = await router.adecide(TASK, StepContext(run_id="r", step_index=5))
+    assert calm.model == "top" and "handed up to tier 3 at step 5" in calm.reasons[0]
