@@ -126,6 +126,8 @@ def test_demo_replays_real_outcomes_and_reports(tmp_path: Path) -> None:
     records = list(read_records(log))
     assert sum(r["kind"] == "decision" for r in records) == 80
     assert "quality kept" in result.stdout
+    assert report["agents"]["tasks"] == 115
+    assert "cost per finished task" in result.stdout
 
 
 def test_demo_refuses_a_non_positive_limit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -169,3 +169,34 @@ def test_the_pinned_prices_are_genai_prices_list_prices() -> None:
         listed = lookup_prices("openai", model)
         assert listed is not None
         assert (listed.input, listed.output) == (prices.input, prices.output)
+
+
+def test_a_recorded_run_cost_is_split_over_steps_when_no_price_is_known(tmp_path: Path) -> None:
+    messages = smooth_run(2, 0.0)
+    for m in messages:
+        m.pop("cost_usd", None)
+    rows = [row(0, (1.0, messages), (1.0, smooth_run(2, 0.05)))]
+    rows[0]["outcomes"]["w"]["cost_usd"] = 0.004
+    agent = load_agent_runs(write(tmp_path / "split.jsonl", rows))
+    weak = agent.tasks[0].weak
+    assert sum(weak.step_costs) == pytest.approx(0.004)
+    assert all(cost > 0 for cost in weak.step_costs)
+    assert any("split from the recorded run cost for 1 runs" in note for note in agent.notes)
+
+
+def test_tool_calls_may_use_the_openai_spelling(tmp_path: Path) -> None:
+    messages = smooth_run(2, 0.001)
+    call = messages[0]["tool_calls"][0]
+    messages[0]["tool_calls"] = [
+        {"id": call["id"], "type": "function", "function": {"name": "lookup", "arguments": call["arguments"]}}
+    ]
+    rows = [row(0, (1.0, messages), (1.0, smooth_run(2, 0.01)))]
+    run = load_agent_runs(write(tmp_path / "openai.jsonl", rows)).tasks[0].weak.run
+    assert run.chat[0].tool_calls[0].name == "lookup"
+
+
+def test_a_run_without_steps_is_kept_as_it_is(tmp_path: Path) -> None:
+    rows = [row(0, (0.0, []), (1.0, smooth_run(2, 0.01)))]
+    rows[0]["outcomes"]["w"]["cost_usd"] = 0.0
+    agent = load_agent_runs(write(tmp_path / "empty.jsonl", rows))
+    assert agent.tasks[0].weak.step_costs == ()

@@ -42,21 +42,21 @@ def test_errors_raise_the_risk_and_the_calibrated_policy_keeps_strong_success(ru
 
 
 def test_the_decision_says_why_in_plain_words(runs: AgentRuns) -> None:
-    model = train_escalation(runs).with_threshold(0.4, "test")
+    model = train_escalation(runs).with_threshold(0.6, "test")
     prefixes = StepPrefixes(runs)
     policy = EscalationPolicy(CheapestPolicy(), model)
     stuck = prefixes.steps[1][3]  # three failed identical calls so far
     decision = policy.decide(stuck)
     assert decision.model == runs.strong
     risk = decision.scores["escalation_risk"]
-    assert risk > 0.4
+    assert risk > 0.6
     assert (
         decision.reasons[0]
-        == f"3 tool errors in a row and the same call 3 times: predicted failure {risk:.2f} > 0.40"
+        == f"3 tool errors in a row and the same call 3 times: predicted failure {risk:.2f} > 0.60"
     )
     calm = policy.decide(prefixes.steps[0][0])
     assert calm.model == runs.weak
-    assert calm.scores["escalation_risk"] <= 0.4
+    assert calm.scores["escalation_risk"] <= 0.6
     assert "no hand-over" in calm.reasons[-1]
 
 

@@ -14,7 +14,8 @@ tool results name the call they answer (`tool_call_id`) and may say `is_error`. 
 ```
 
 `parse_run` reads that list and `run_json` writes it back; both keep every field. A tool result that
-does not say `is_error` is read from its content, as the signals read a live tool result.
+does not say `is_error` is read from its content, as the signals read a live tool result. A tool call
+may also be written the OpenAI way, `{"id", "type": "function", "function": {"name", "arguments"}}`.
 """
 
 from __future__ import annotations
@@ -145,6 +146,11 @@ def _tool_calls(value: object, where: str) -> tuple[ToolCall, ...]:
         at = f"{where}[{index}]"
         if not isinstance(raw, dict):
             raise RunFieldError(f"{at} must be an object with id, name and arguments")
+        if isinstance(raw.get("function"), dict) and "name" not in raw:
+            # The OpenAI spelling: {"id", "type": "function", "function": {"name", "arguments"}}.
+            raw = (
+                {"id": raw.get("id"), **raw["function"]} if raw.get("type", "function") == "function" else raw
+            )
         unknown = sorted(set(raw) - {"id", "name", "arguments"})
         if unknown:
             raise RunFieldError(

@@ -13,7 +13,8 @@ What it can fill in, it fills in and counts in `AgentRuns.notes` ("cost estimate
 runs"): an assistant turn without `cost_usd` is priced from its `usage`, or, without usage, from the
 tokens gearshift's estimator counts in its text and in everything sent before it (the prompt and the
 run so far; tool definitions are not recorded, so not counted). A run without `cost_usd` costs the
-sum of its steps; a run with one but with estimated steps has its steps scaled to it.
+sum of its steps; a run with one but with estimated steps has its steps scaled to it, and a run
+with one whose model has no known price has it split over its steps by their estimated size.
 
 The cheap model is the one whose runs cost less on average, unless `weak` and `strong` say otherwise.
 Money is float dollars throughout, as in every outcome table.
@@ -113,12 +114,17 @@ def _genai_prices(model: str) -> ModelPrices | None:
     return None
 
 
+_SPLIT_WEIGHTS = ModelPrices(input=1.0, output=4.0)
+"""Relative weights of input and output tokens when a run's recorded cost is split over its steps."""
+
+
 @dataclass(slots=True)
 class _Counts:
     estimated: int = 0
     priced: int = 0
     scaled: int = 0
     summed: int = 0
+    split: int = 0
 
 
 def _costed(
@@ -131,18 +137,23 @@ def _costed(
 ) -> CostedRun:
     run = outcome.run
     assert run is not None
+    # Without a list price, a recorded run cost can still be split over its steps by their size.
+    split = prices is None and outcome.cost_usd is not None
+    rates = _SPLIT_WEIGHTS if split else prices
     estimates: tuple[Usage, ...] | None = None
     costs: list[float] = []
+    derived: list[int] = []
     estimated = priced = False
     for number, index in enumerate(run.steps):
         item = run.messages[index]
         if item.cost_usd is not None:
             costs.append(item.cost_usd)
             continue
-        if prices is None:
+        if rates is None:
             raise fail(
                 f"outcomes.{model}.messages[{index}] has no cost_usd, and no list price is known for "
-                f"'{model}' to price it; record cost_usd (or usage) or pass the model's prices"
+                f"'{model}' to price it; record cost_usd (or usage, or the run's cost_usd) or pass the "
+                "model's prices"
             )
         usage = item.usage
         if usage is None:
@@ -150,17 +161,24 @@ def _costed(
             usage, estimated = estimates[number], True
         else:
             priced = True
-        costs.append(prices.cost(usage))
+        derived.append(len(costs))
+        costs.append(rates.cost(usage))
     total = outcome.cost_usd
     if total is None:
         total = math.fsum(costs)
         counts.summed += 1
-    elif estimated and costs and math.fsum(costs) > 0:
-        scale = total / math.fsum(costs)
-        costs = [cost * scale for cost in costs]
-        counts.scaled += 1
-    counts.estimated += estimated
-    counts.priced += priced and not estimated
+    elif derived and (estimated or split):
+        recorded = math.fsum(costs) - math.fsum(costs[i] for i in derived)
+        weight = math.fsum(costs[i] for i in derived)
+        scale = max(total - recorded, 0.0) / weight if weight > 0 else 0.0
+        for i in derived:
+            costs[i] *= scale
+        if split:
+            counts.split += 1
+        else:
+            counts.scaled += 1
+    counts.estimated += estimated and not split
+    counts.priced += priced and not estimated and not split
     return CostedRun(run, outcome.score, total, tuple(costs))
 
 
@@ -183,6 +201,11 @@ def _notes(counts: _Counts) -> tuple[str, ...]:
         notes.append(f"cost priced from recorded usage for {counts.priced} runs")
     if counts.scaled:
         notes.append(f"estimated step costs scaled to the recorded run cost for {counts.scaled} runs")
+    if counts.split:
+        notes.append(
+            f"step costs split from the recorded run cost for {counts.split} runs, in proportion to their "
+            "estimated tokens (output weighted 4x), as no list price is known for their model"
+        )
     if counts.summed:
         notes.append(f"run cost is the sum of its steps for {counts.summed} runs (no run cost_usd)")
     return tuple(notes)

@@ -18,14 +18,14 @@ from ._features import FEATURE_NAMES, RunFacts, facts_of, feature_vector
 from ._live import DEFAULT_MAX_RUNS, EscalationConfig, LiveEscalation
 from ._model import ESCALATION_FORMAT, EscalationModel, EscalationTraining
 from ._policy import CheapestPolicy, EscalationPolicy, RunFloor
-from ._training import DEFAULT_PENALTY, DEFAULT_SUCCESS_FLOOR, run_features, train_escalation
+from ._training import DEFAULT_SUCCESS_FLOOR, PENALTIES, run_features, train_escalation
 
 __all__ = [
     "DEFAULT_MAX_RUNS",
-    "DEFAULT_PENALTY",
     "DEFAULT_SUCCESS_FLOOR",
     "ESCALATION_FORMAT",
     "FEATURE_NAMES",
+    "PENALTIES",
     "CheapestPolicy",
     "EscalationConfig",
     "EscalationModel",

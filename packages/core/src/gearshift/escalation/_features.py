@@ -25,6 +25,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "consecutive_tool_errors",
     "tool_errors",
     "tool_error_share",
+    "recent_error_share",
     "repeated_call_streak",
     "repeated_calls",
     "steps",
@@ -37,6 +38,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 """The features, in the order of the model's weights."""
 
+RECENT_CALLS = 5
+"""How many of the latest tool calls `recent_error_share` looks at: a run that is failing now."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunFacts:
@@ -45,6 +49,8 @@ class RunFacts:
     consecutive_tool_errors: int
     tool_errors: int
     tool_calls: int
+    recent_errors: int
+    recent_calls: int
     repeated_call_streak: int
     repeated_calls: int
     steps: int
@@ -112,10 +118,13 @@ def facts_of(route: RouteInput) -> RunFacts:
         repeated += key in seen
         seen.add(key)
     empty, malformed = _reply_facts(route.request.messages)
+    recent = history[-RECENT_CALLS:]
     return RunFacts(
         consecutive_tool_errors=signals.consecutive_tool_errors,
         tool_errors=sum(not record.ok for record in history),
         tool_calls=len(history),
+        recent_errors=sum(not record.ok for record in recent),
+        recent_calls=len(recent),
         repeated_call_streak=signals.repeated_tool_calls,
         repeated_calls=repeated,
         steps=max(context.step_index, signals.run_depth),
@@ -135,6 +144,7 @@ def feature_vector(facts: RunFacts) -> np.ndarray:
             log(facts.consecutive_tool_errors),
             log(facts.tool_errors),
             facts.tool_errors / facts.tool_calls if facts.tool_calls else 0.0,
+            facts.recent_errors / facts.recent_calls if facts.recent_calls else 0.0,
             log(facts.repeated_call_streak),
             log(facts.repeated_calls),
             log(facts.steps),

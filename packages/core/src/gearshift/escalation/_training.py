@@ -25,10 +25,11 @@ from ..evaluation._agent_replay import StepPrefixes, handover_steps, replay_hand
 from ._features import FEATURE_NAMES, facts_of, feature_vector
 from ._model import EscalationModel, EscalationTraining
 
-__all__ = ["DEFAULT_PENALTY", "DEFAULT_SUCCESS_FLOOR", "run_features", "train_escalation"]
+__all__ = ["DEFAULT_SUCCESS_FLOOR", "PENALTIES", "run_features", "train_escalation"]
 
-DEFAULT_PENALTY = 5.0
-"""L2 penalty on the standardized weights, against a total example weight of one per task."""
+PENALTIES: tuple[float, ...] = (2.0, 8.0, 32.0)
+"""The L2 penalties on the standardized weights (against a total example weight of one per task) that
+training chooses from by out-of-fold log-loss on the training tasks: all of them strong."""
 
 DEFAULT_SUCCESS_FLOOR = 0.95
 """Default calibration: keep 95% of always-strong's success on the training runs, as cheaply as possible."""
@@ -103,6 +104,16 @@ def _out_of_fold(
     return risks
 
 
+def _log_loss(risks: Sequence[np.ndarray], labels: np.ndarray) -> float:
+    """Out-of-fold log-loss, each task weighing one whatever its number of steps."""
+    total = 0.0
+    for r, label in zip(risks, labels, strict=True):
+        if r.size:
+            p = np.clip(r, 1e-6, 1 - 1e-6)
+            total += float(np.mean(-(label * np.log(p) + (1 - label) * np.log(1 - p))))
+    return total
+
+
 def calibration_curve(
     runs: AgentRuns, risks: Sequence[np.ndarray]
 ) -> tuple[tuple[float, float, float, float], ...]:
@@ -147,7 +158,7 @@ def train_escalation(
     *,
     success_floor: float | None = None,
     target_handover_share: float | None = None,
-    penalty: float = DEFAULT_PENALTY,
+    penalty: float | None = None,
     seed: int = 0,
     prefixes: StepPrefixes | None = None,
 ) -> EscalationModel:
@@ -155,6 +166,7 @@ def train_escalation(
 
     Give at most one target: `success_floor` (a share of always-strong's success on these runs,
     default 0.95) or `target_handover_share` (the share of tasks handed to the strong model).
+    `penalty` fixes the L2 penalty; by default it is chosen from `PENALTIES` by out-of-fold log-loss.
     `prefixes` reuses prefixes already built for these runs.
     """
     if success_floor is not None and target_handover_share is not None:
@@ -162,14 +174,16 @@ def train_escalation(
     for name, value in (("success_floor", success_floor), ("target_handover_share", target_handover_share)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise ConfigError(f"{name} must be in [0, 1], got {value}", key=name)
-    if penalty <= 0:
+    if penalty is not None and not penalty > 0:
         raise ConfigError(f"penalty must be positive, got {penalty}", key="penalty")
     if len(runs) < 4:
         raise ConfigError(f"training the escalation needs at least 4 tasks, got {len(runs)}")
     prefixes = prefixes if prefixes is not None else StepPrefixes(runs)
     features = run_features(prefixes)
     labels = _labels(runs)
-    risks = _out_of_fold(features, labels, penalty, seed)
+    tried = {p: _out_of_fold(features, labels, p, seed) for p in ((penalty,) if penalty else PENALTIES)}
+    penalty = min(tried, key=lambda p: (_log_loss(tried[p], labels), -p))
+    risks = tried[penalty]
     curve = calibration_curve(runs, risks)
     strong_success = float(np.mean([t.strong.score for t in runs.tasks]))
     threshold, target = pick_threshold(

@@ -133,6 +133,7 @@ def _eval_agents(args: argparse.Namespace) -> int:
 
 def print_agent_table(report: AgentEvalReport, source: str) -> None:
     """The human-readable report of an agent evaluation."""
+    import numpy as np
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -175,9 +176,15 @@ def print_agent_table(report: AgentEvalReport, source: str) -> None:
     )
     if overlaps:
         console.print(f"Success intervals overlapping always-strong's: {', '.join(overlaps)}.")
+    differ = float(
+        np.mean(
+            np.abs(report.policies["always-weak"].success - report.policies["always-strong"].success) >= 0.5
+        )
+    )
     console.print(
         "Self-disagreement (two runs of one model on one task) cannot be measured: the table holds one run "
-        "per model and task."
+        f"per model and task. The two models' runs disagree on {differ:.0%} of the tasks; part of that is "
+        "each model's own run-to-run variation, which one trial per model cannot separate."
     )
     for note in report.notes:
         console.print(f"Note: {escape(note)}")
