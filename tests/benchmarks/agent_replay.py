@@ -9,8 +9,10 @@
 2. Replay speed: `--tasks` tasks (the bundled 115 repeated under new ids) x 2 models through every
    policy, cross-fitted, wall seconds (target: 600 tasks under 60 s).
 3. Decision latency: `EscalationPolicy.decide` (the cheapest model as base, the model trained on all
-   bundled runs) on the `RouteInput` of every step of the bundled cheap runs, p50 and p99 in ms; and the
-   whole pure decide step (`route_input` then the policy), as a live `Router.decide` runs it.
+   bundled runs) on the `RouteInput` of every step of the bundled cheap runs, p50 and p99 in ms; the
+   whole pure decide step (`route_input` then the policy), as a live `Router.decide` runs it; and the
+   live escalation step a `Router(..., escalation=...)` adds to each call (`LiveEscalation.policy_for`
+   with the run's floor, the decision, `remember`), each task's steps under its own run id.
 
 Self-disagreement (two runs of one model on the same task) cannot be measured here: the data holds one
 trial per model and task. Prints one line per figure, then (with --json) one JSON object last.
@@ -21,15 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from gearshift._routing import route_input
 from gearshift.datasets import AgentRuns, OutcomeRow, OutcomeTable, load_tau_retail
-from gearshift.escalation import CheapestPolicy, EscalationPolicy, train_escalation
+from gearshift.escalation import CheapestPolicy, EscalationPolicy, LiveEscalation, train_escalation
 from gearshift.evaluation._agent_eval import evaluate_agents
 from gearshift.evaluation._agent_replay import StepPrefixes
+from gearshift.policies import RouteInput
 
 
 def figures(runs: AgentRuns, folds: int, seed: int) -> dict[str, Any]:
@@ -83,7 +87,8 @@ def replay_speed(runs: AgentRuns, tasks: int, folds: int, seed: int) -> dict[str
 def latency(runs: AgentRuns) -> dict[str, Any]:
     """p50/p99 of the escalation decision alone and of the whole pure decide step, in ms."""
     prefixes = StepPrefixes(runs)
-    policy = EscalationPolicy(CheapestPolicy(), train_escalation(runs, prefixes=prefixes))
+    model = train_escalation(runs, prefixes=prefixes)
+    policy = EscalationPolicy(CheapestPolicy(), model)
     routes = [route for steps in prefixes.steps for route in steps]
     alone = []
     for route in routes:
@@ -95,6 +100,14 @@ def latency(runs: AgentRuns) -> dict[str, Any]:
         started = time.perf_counter()
         policy.decide(route_input(prefixes.registry, route.request, route.context))
         whole.append(time.perf_counter() - started)
+    steps = [
+        replace(route, context=replace(route.context, run_id=task.id))
+        for task, routes in zip(runs.tasks, prefixes.steps, strict=True)
+        for route in routes
+    ]
+    # Sticky, a held run's later steps skip the risk (the top tier is reached); not sticky, none does.
+    live, held = _live_steps(LiveEscalation(model), steps)
+    _, unheld = _live_steps(LiveEscalation(model, sticky=False), steps)
     ms = 1000.0
     return {
         "steps": len(routes),
@@ -102,7 +115,23 @@ def latency(runs: AgentRuns) -> dict[str, Any]:
         "policy_p99_ms": round(float(np.percentile(alone, 99)) * ms, 4),
         "decide_p50_ms": round(float(np.percentile(whole, 50)) * ms, 4),
         "decide_p99_ms": round(float(np.percentile(whole, 99)) * ms, 4),
+        "live_p50_ms": round(float(np.percentile(held, 50)) * ms, 4),
+        "live_p99_ms": round(float(np.percentile(held, 99)) * ms, 4),
+        "live_runs_held": live.runs_held,
+        "live_unsticky_p50_ms": round(float(np.percentile(unheld, 50)) * ms, 4),
+        "live_unsticky_p99_ms": round(float(np.percentile(unheld, 99)) * ms, 4),
     }
+
+
+def _live_steps(live: LiveEscalation, steps: list[RouteInput]) -> tuple[LiveEscalation, list[float]]:
+    """Seconds of the escalation a live router adds to each step: its policy, the decision, `remember`."""
+    base = CheapestPolicy()
+    seconds = []
+    for route in steps:
+        started = time.perf_counter()
+        live.remember(route.context, live.policy_for(base, route.context).decide(route))
+        seconds.append(time.perf_counter() - started)
+    return live, seconds
 
 
 def main() -> None:
@@ -137,7 +166,10 @@ def main() -> None:
     print(
         f"escalation decision on {lat['steps']} steps: p50 {lat['policy_p50_ms']} ms, "
         f"p99 {lat['policy_p99_ms']} ms; "
-        f"whole decide step p50 {lat['decide_p50_ms']} ms, p99 {lat['decide_p99_ms']} ms"
+        f"whole decide step p50 {lat['decide_p50_ms']} ms, p99 {lat['decide_p99_ms']} ms; "
+        f"live escalation step (run floors kept) p50 {lat['live_p50_ms']} ms, p99 {lat['live_p99_ms']} ms "
+        f"({lat['live_runs_held']} runs handed up and held), "
+        f"not sticky p50 {lat['live_unsticky_p50_ms']} ms, p99 {lat['live_unsticky_p99_ms']} ms"
     )
     result["self_disagreement"] = "not measurable: one trial per model and task in the bundled data"
     if args.json:

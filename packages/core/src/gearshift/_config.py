@@ -168,10 +168,11 @@ class RoutingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policy: Literal["scorer", "rules", "learned"] = Field(
+    policy: Literal["scorer", "rules", "learned", "cheapest"] = Field(
         default="scorer",
         description="`scorer`: the zero-training scorer over the request's signals; `rules`: the "
-        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below).",
+        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below); "
+        "`cheapest`: always the cheapest model, for the learned `escalation` alone to move steps up.",
     )
     default_output_tokens: int = Field(
         default=512,
@@ -211,6 +212,11 @@ class RoutingConfig(BaseModel):
         default=None,
         description="The learned policy: its artifact `path` and operating point; validated by "
         "`gearshift.learning.LearnedConfig`.",
+    )
+    escalation: dict[str, Any] | None = Field(
+        default=None,
+        description="The learned escalation applied on every step of a run: its artifact `path`, "
+        "threshold and stickiness; validated by `gearshift.escalation.EscalationConfig`.",
     )
     cascade: dict[str, Any] | None = Field(
         default=None,

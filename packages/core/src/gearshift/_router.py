@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._config import GearshiftConfig
     from .budgets import Allowance, BudgetLedger
     from .cascades import QualityGate
+    from .escalation import EscalationModel, LiveEscalation
 
 __all__ = ["Router"]
 
@@ -57,6 +58,10 @@ class Router:
     reservation is a bound: the call's output is capped at what was reserved for it.
     `self_escalation` offers models below the top tier an `escalate` tool; `cascade` is a quality
     gate for cheaper models' answers. `max_escalations` caps the hand-overs of one call.
+
+    `escalation` is the learned escalation (an `EscalationModel`, or a `LiveEscalation` to set
+    stickiness): on every step, when the run so far predicts failure above its threshold, the step
+    goes to the next tier up, and the run (told apart by `StepContext.run_id`) stays there.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Router:
         self_escalation: bool = False,
         cascade: QualityGate | None = None,
         max_escalations: int = 2,
+        escalation: EscalationModel | LiveEscalation | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -102,6 +108,7 @@ class Router:
         self.self_escalation = self_escalation
         self.cascade = cascade
         self.max_escalations = max_escalations
+        self.escalation = _live_escalation(escalation)
         self._clock = clock
 
     @classmethod
@@ -129,6 +136,15 @@ class Router:
             from .learning import LearnedPolicy
 
             policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+        elif routing.policy == "cheapest":
+            from .escalation import CheapestPolicy
+
+            policy = CheapestPolicy()
+        escalation = None
+        if routing.escalation is not None:
+            from .escalation import LiveEscalation
+
+            escalation = LiveEscalation.from_config(routing.escalation, source=config.source)
         log = config.log
         cascade = None
         if routing.cascade is not None:
@@ -162,6 +178,7 @@ class Router:
             cascade=cascade,
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
+            escalation=escalation,
         )
 
     def __repr__(self) -> str:
@@ -175,13 +192,22 @@ class Router:
     def decide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
         """The decision for a request, without calling any model (and without a log record).
 
-        Pure: it does not read the budget ledger. `adecide` also fits the choice to the budget.
+        Pure: it does not read the budget ledger, nor remember a learned hand-over for the run.
+        `adecide` also fits the choice to the budget.
         """
         return self._plan(as_request(request), context or StepContext(), log=False).decision
 
-    async def adecide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
-        """The decision a call would get now, budget included, without calling any model."""
-        run = await self._aplan(as_request(request), context or StepContext(), escalate=False, log=False)
+    async def adecide(
+        self, request: RequestLike, context: StepContext | None = None, *, remember: bool = False
+    ) -> Decision:
+        """The decision a call would get now, budget included, without calling any model.
+
+        `remember=True` is for callers that call the chosen model themselves (the MCP `route` tool):
+        the decision counts as the step's, so a learned hand-over holds the run's later steps.
+        """
+        run = await self._aplan(
+            as_request(request), context or StepContext(), escalate=False, log=False, remember=remember
+        )
         return run.decision
 
     async def _aplan(
@@ -192,12 +218,19 @@ class Router:
         escalate: bool,
         log: bool = True,
         request_id: str | None = None,
+        remember: bool | None = None,
     ) -> ChainRun:
         allowance = await self._allowance(context)
         if allowance is not None and allowance.left_share is not None:
             context = replace(context, budget_left_share=allowance.left_share)
         return self._plan(
-            request, context, allowance=allowance, escalate=escalate, log=log, request_id=request_id
+            request,
+            context,
+            allowance=allowance,
+            escalate=escalate,
+            log=log,
+            request_id=request_id,
+            remember=remember,
         )
 
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
@@ -224,11 +257,17 @@ class Router:
         escalate: bool = False,
         log: bool = True,
         request_id: str | None = None,
+        remember: bool | None = None,
     ) -> ChainRun:
+        """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
         route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
-        decision = self.policy.decide(route)
+        live = self.escalation
+        policy = self.policy if live is None else live.policy_for(self.policy, context)
+        decision = policy.decide(route)
         if allowance is not None:
-            decision = fit_to_allowance(route, decision, self.policy, allowance)
+            decision = fit_to_allowance(route, decision, policy, allowance)
+        if live is not None and (log if remember is None else remember):
+            live.remember(context, decision)
         chain = decision.chain
         if self.fallback_to_lower_tiers:
             lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
@@ -387,3 +426,15 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _live_escalation(escalation: EscalationModel | LiveEscalation | None) -> LiveEscalation | None:
+    if escalation is None:
+        return None
+    from .escalation import EscalationModel, LiveEscalation
+
+    if isinstance(escalation, EscalationModel):
+        return LiveEscalation(escalation)
+    if not isinstance(escalation, LiveEscalation):
+        raise TypeError(f"escalation must be an EscalationModel or a LiveEscalation, got {escalation!r}")
+    return escalation

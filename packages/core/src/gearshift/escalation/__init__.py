@@ -9,23 +9,31 @@
 - `model.save(path)` / `EscalationModel.load(path)` write and read one portable JSON file (NumPy only).
 - `EscalationPolicy(base, model)` is a policy: the base's decision, moved to the next tier up when the
   risk crosses the threshold, with the reasons in plain words and the risk in `Decision.scores`.
+- `LiveEscalation(model)` is what a `Router(..., escalation=...)` (or `[routing.escalation]` in
+  gearshift.toml, `EscalationConfig`) holds: that policy on every step, and each run's `RunFloor`, so a
+  run handed up stays up.
 """
 
 from ._features import FEATURE_NAMES, RunFacts, facts_of, feature_vector
+from ._live import DEFAULT_MAX_RUNS, EscalationConfig, LiveEscalation
 from ._model import ESCALATION_FORMAT, EscalationModel, EscalationTraining
-from ._policy import CheapestPolicy, EscalationPolicy
+from ._policy import CheapestPolicy, EscalationPolicy, RunFloor
 from ._training import DEFAULT_SUCCESS_FLOOR, PENALTIES, run_features, train_escalation
 
 __all__ = [
+    "DEFAULT_MAX_RUNS",
     "DEFAULT_SUCCESS_FLOOR",
     "ESCALATION_FORMAT",
     "FEATURE_NAMES",
     "PENALTIES",
     "CheapestPolicy",
+    "EscalationConfig",
     "EscalationModel",
     "EscalationPolicy",
     "EscalationTraining",
+    "LiveEscalation",
     "RunFacts",
+    "RunFloor",
     "facts_of",
     "feature_vector",
     "run_features",
