@@ -254,6 +254,13 @@ class LogConfig(BaseModel):
         "at the config file's folder. Unset: no log.",
     )
     include_prompts: bool = Field(default=False, description="Also record prompts and answers.")
+    max_age_days: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Delete records older than this many days (on opening the log, then hourly). "
+        "Unset: keep every record.",
+    )
 
     @field_validator("path")
     @classmethod

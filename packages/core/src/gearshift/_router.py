@@ -28,7 +28,7 @@ from ._decision import Decision
 from ._decision_log import DecisionLog
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
-from ._models import ModelRegistry
+from ._models import ModelRegistry, ModelSpec
 from ._records import decision_record, escalation_record
 from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
@@ -167,7 +167,12 @@ class Router:
             policy=policy,
             providers=build_providers(config),
             decision_log=(
-                open_decision_log(log.path, include_prompts=log.include_prompts, source=config.source)
+                open_decision_log(
+                    log.path,
+                    include_prompts=log.include_prompts,
+                    source=config.source,
+                    max_age_days=log.max_age_days,
+                )
                 if log.path
                 else None
             ),
@@ -382,6 +387,7 @@ class Router:
                     context=run.context,
                     request=run.request,
                     include_prompt=self.decision_log.include_prompts,
+                    reference=_reference(run),
                 )
             )
 
@@ -426,6 +432,12 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _reference(run: ChainRun) -> ModelSpec | None:
+    """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
+    candidates = run.route.candidates
+    return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
 
 
 def _live_escalation(escalation: EscalationModel | LiveEscalation | None) -> LiveEscalation | None:
