@@ -1,5 +1,5 @@
 """The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
-`train-escalation` and `budget`.
+`train-escalation`, `budget` and `report`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -55,11 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     from .evaluation import add_eval_parser
     from .evaluation._agent_cli import add_agent_parsers
     from .learning._cli import add_train_parser
+    from .reporting._cli import add_report_parser
 
     add_train_parser(commands)
     add_eval_parser(commands)
     add_agent_parsers(commands)
     add_budget_parser(commands)
+    add_report_parser(commands)
     return parser
 
 
@@ -92,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .budgets._cli import run_budget
 
             return run_budget(args)
+        if args.command == "report":
+            from .reporting._cli import run_report
+
+            return run_report(args)
         from ._demo import run_demo_cli
 
         return run_demo_cli(
