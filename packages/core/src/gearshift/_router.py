@@ -34,6 +34,7 @@ from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
 from ._self_escalation import offer_escalation
+from ._tracing import CallTrace
 from .policies import Policy
 from .providers import Provider
 
@@ -317,8 +318,17 @@ class Router:
         budget limit refuses the call (nothing is charged for a refused call).
         """
         escalation = ReviewLoop(self, self._escalates(self_escalation))
-        run = await self._aplan(as_request(request), context or StepContext(), escalate=escalation.offer)
-        return await escalation.complete(run)
+        step = context or StepContext()
+        trace = CallTrace(self, step)
+        with trace.current():
+            try:
+                run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
+                result = await escalation.complete(run)
+            except BaseException as exc:
+                trace.fail(exc)
+                raise
+        trace.finish(result)
+        return result
 
     def complete(
         self,
@@ -349,18 +359,23 @@ class Router:
         chat = as_request(request)
         step = context or StepContext()
         escalation = ReviewLoop(self, self._escalates(self_escalation))
+        trace = CallTrace(self, step)
         if self.budgets is None:
-            run = self._plan(chat, step, escalate=escalation.offer)
-            return RoutedStream(run.decision, run.request_id, escalation.stream(run))
+            try:
+                run = trace.run = self._plan(chat, step, escalate=escalation.offer)
+            except BaseException as exc:
+                trace.fail(exc)
+                raise
+            return RoutedStream(run.decision, run.request_id, trace.stream(escalation.stream(run)))
 
         async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
-            first = await self._aplan(chat, step, escalate=escalation.offer)
+            first = trace.run = await self._aplan(chat, step, escalate=escalation.offer)
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:
                 async for item in events:
                     yield item
 
-        return RoutedStream(None, None, planned())
+        return RoutedStream(None, None, trace.stream(planned()))
 
     def stream(
         self,
