@@ -210,14 +210,17 @@ def _summarize(
     tier_cost: defaultdict[int, float] = defaultdict(float)
     causes: Counter[str] = Counter()
     fallbacks: Counter[str] = Counter()
+    calendar: dict[int, tuple[str, str]] = {}
     for call in calls.values():
         tier = tiers.get(call.model) if call.model is not None else None
         total.add(call, tier)
         by_agent[call.agent or "(none)"].add(call, tier)
-        day = dt.datetime.fromtimestamp(call.ts, dt.timezone.utc)
-        by_day[day.date().isoformat()].add(call, tier)
-        year, week, _ = day.isocalendar()
-        by_week[f"{year}-W{week:02d}"].add(call)
+        day_number = int(call.ts // 86400)
+        keys = calendar.get(day_number)
+        if keys is None:
+            keys = calendar[day_number] = _calendar_keys(day_number)
+        by_day[keys[0]].add(call, tier)
+        by_week[keys[1]].add(call)
         if call.model is not None:
             answers[call.model] += 1
             if tier is not None:
@@ -295,6 +298,13 @@ def _summarize(
         "weeks": weeks,
         "drift": _drift(weeks),
     }
+
+
+def _calendar_keys(day_number: int) -> tuple[str, str]:
+    """The UTC date (2026-11-30) and ISO week (2026-W49) of the `day_number`th day since 1970."""
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=day_number)
+    year, week, _ = day.isocalendar()
+    return day.isoformat(), f"{year}-W{week:02d}"
 
 
 class _Week:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,15 +36,25 @@ def iter_log(path: str | Path, *, since: float | None = None) -> Iterator[dict[s
 
 
 def _jsonl(path: Path, since: float | None) -> Iterator[dict[str, Any]]:
-    loads = json.loads
+    # The C scanner first: `json.loads` adds two whitespace regexes per line, a third of the parse
+    # time of a large log. Whatever the scanner does not take whole (blank lines, indentation, bad
+    # JSON) goes through `json.loads`, which says what is wrong.
+    scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
             try:
-                record = loads(line)
-            except ValueError as exc:
-                raise ConfigError(f"line {number} is not JSON ({exc.args[0]})", source=str(path)) from None
+                record, end = scan(line, 0)
+                if line[end:].strip():
+                    raise ValueError(line)
+            except (StopIteration, ValueError):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"line {number} is not JSON ({exc.args[0]})", source=str(path)
+                    ) from None
             if not isinstance(record, dict):
                 raise ConfigError(f"line {number} is not a JSON object", source=str(path))
             if since is not None and not record.get("ts", 0) >= since:
