@@ -390,6 +390,20 @@ class Router:
     def _escalates(self, override: bool | None) -> bool:
         return self.self_escalation if override is None else override
 
+    # -- feedback -------------------------------------------------------------------------------
+
+    def feedback(
+        self, request_id: str, score: float, *, source: str = "user", comment: str | None = None
+    ) -> None:
+        """Record a score in [0, 1] for the answer of a routed call (`RoutedResponse.request_id`).
+
+        `source` says who scored (`user`, an evaluator's name). The score goes to the decision log
+        as a `feedback` record (a `ConfigError` without a log); it never blocks on I/O.
+        """
+        from ._feedback import record_feedback
+
+        record_feedback(self.decision_log, request_id, score, source=source, comment=comment)
+
     # -- records --------------------------------------------------------------------------------
 
     def _log_decision(self, run: ChainRun) -> None:
