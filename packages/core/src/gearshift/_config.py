@@ -223,6 +223,11 @@ class RoutingConfig(BaseModel):
         description="A cascade: quality gates that check cheaper models' answers and escalate the "
         "ones that fail; validated by `gearshift.cascades.CascadeConfig`.",
     )
+    shadow: dict[str, Any] | None = Field(
+        default=None,
+        description="Shadow evaluation: a sampled share of calls also answered by a reference model in "
+        "the background and judged; validated by `gearshift.ShadowConfig`.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RoutingConfig:

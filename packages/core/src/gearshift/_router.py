@@ -40,6 +40,7 @@ from .providers import Provider
 
 if TYPE_CHECKING:
     from ._config import GearshiftConfig
+    from ._shadow import ShadowConfig, ShadowEvaluator
     from .budgets import Allowance, BudgetLedger
     from .cascades import QualityGate
     from .escalation import EscalationModel, LiveEscalation
@@ -63,6 +64,9 @@ class Router:
     `escalation` is the learned escalation (an `EscalationModel`, or a `LiveEscalation` to set
     stickiness): on every step, when the run so far predicts failure above its threshold, the step
     goes to the next tier up, and the run (told apart by `StepContext.run_id`) stays there.
+
+    `shadow` (a `ShadowConfig`) has a sampled share of answered calls also answered by a reference
+    model in the background and both answers judged, recorded as `shadow` records (see `_shadow`).
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class Router:
         cascade: QualityGate | None = None,
         max_escalations: int = 2,
         escalation: EscalationModel | LiveEscalation | None = None,
+        shadow: ShadowConfig | ShadowEvaluator | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -110,6 +115,7 @@ class Router:
         self.cascade = cascade
         self.max_escalations = max_escalations
         self.escalation = _live_escalation(escalation)
+        self.shadow = _shadow_evaluator(shadow, registry, decision_log)
         self._clock = clock
 
     @classmethod
@@ -158,6 +164,24 @@ class Router:
                 source=source,
                 base_dir=Path(source).parent if Path(source).is_file() else None,
             )
+        shadow = None
+        if routing.shadow is not None:
+            from ._shadow import ShadowConfig, ShadowEvaluator
+
+            source = config.source
+            shadow = ShadowEvaluator(
+                ShadowConfig.from_config(routing.shadow, source=source),
+                registry=registry,
+                source=source,
+                base_dir=Path(source).parent if Path(source).is_file() else None,
+            )
+            if not log.include_prompts:
+                raise ConfigError(
+                    "shadow evaluation records prompts (they train routers): "
+                    "set [log] include_prompts = true",
+                    source=source,
+                    key="routing.shadow",
+                )
         ledger = None
         if config.budgets is not None:
             from .budgets import BudgetLedger
@@ -185,6 +209,7 @@ class Router:
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
             escalation=escalation,
+            shadow=shadow,
         )
 
     def __repr__(self) -> str:
@@ -328,6 +353,8 @@ class Router:
                 trace.fail(exc)
                 raise
         trace.finish(result)
+        if self.shadow is not None:
+            self.shadow.consider(self, run.request, step, result)
         return result
 
     def complete(
@@ -442,6 +469,8 @@ class Router:
             aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
             if aclose is not None:
                 await aclose()
+        if self.shadow is not None:
+            await self.shadow.drain()
         if self.budgets is not None:
             await self.budgets.aclose()
         self.close()
@@ -467,6 +496,20 @@ def _reference(run: ChainRun) -> ModelSpec | None:
     """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
     candidates = run.route.candidates
     return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
+
+
+def _shadow_evaluator(
+    shadow: ShadowConfig | ShadowEvaluator | None, registry: ModelRegistry, log: DecisionLog | None
+) -> ShadowEvaluator | None:
+    if shadow is None:
+        return None
+    from ._shadow import ShadowConfig, ShadowEvaluator
+
+    if log is None:
+        raise ConfigError(
+            "shadow evaluation writes to the decision log: set [log] path", key="routing.shadow"
+        )
+    return ShadowEvaluator(shadow, registry=registry) if isinstance(shadow, ShadowConfig) else shadow
 
 
 def _live_escalation(escalation: EscalationModel | LiveEscalation | None) -> LiveEscalation | None:

@@ -1,5 +1,5 @@
 """The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
-`train-escalation`, `budget` and `report`.
+`train-escalation`, `budget`, `report` and `export-outcomes`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -55,13 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     from .evaluation import add_eval_parser
     from .evaluation._agent_cli import add_agent_parsers
     from .learning._cli import add_train_parser
-    from .reporting._cli import add_report_parser
+    from .reporting._cli import add_export_parser, add_report_parser
 
     add_train_parser(commands)
     add_eval_parser(commands)
     add_agent_parsers(commands)
     add_budget_parser(commands)
     add_report_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
@@ -98,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .reporting._cli import run_report
 
             return run_report(args)
+        if args.command == "export-outcomes":
+            from .reporting._cli import run_export
+
+            return run_export(args)
         from ._demo import run_demo_cli
 
         return run_demo_cli(

@@ -1,6 +1,7 @@
 """`gearshift train`: train a learned router on an outcome table, calibrate it, and save the artifact.
 
-    gearshift train --data OUTCOMES.jsonl --out ROUTER.json [--method auto|linear|knn|blend]
+    gearshift train (--data OUTCOMES.jsonl | --from-log LOG [--min-rows N]) --out ROUTER.json
+                    [--method auto|linear|knn|blend]
                     [--target-strong-share X | --quality-floor Q | --max-cost USD] [--seed N] [--json]
 
 The operating point is calibrated on the router's out-of-fold predictions over the training table
@@ -29,7 +30,17 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
         description="Train a learned router on an outcome table, calibrate its operating point and "
         "save it. Needs scikit-learn: pip install 'gearshift[train]'.",
     )
-    train.add_argument("--data", type=Path, required=True, help="outcome table (JSONL, optionally .gz)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="outcome table (JSONL, optionally .gz)")
+    source.add_argument(
+        "--from-log",
+        type=Path,
+        metavar="LOG",
+        help="a decision log: train on its shadow pairs and feedback (see gearshift export-outcomes)",
+    )
+    train.add_argument(
+        "--min-rows", type=int, default=50, help="with --from-log, refuse to train on fewer rows (default 50)"
+    )
     train.add_argument("--out", type=Path, required=True, help="where to write the router (JSON)")
     train.add_argument(
         "--method",
@@ -65,9 +76,15 @@ def run_train(args: argparse.Namespace) -> int:
     from ._training import train_router
 
     started = time.perf_counter()
-    if not Path(args.data).is_file():
-        raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
-    table = load_outcomes(args.data)
+    if args.from_log is not None:
+        from ..reporting._log_outcomes import table_from_log
+
+        table, _ = table_from_log(args.from_log, min_rows=args.min_rows)
+        args.data = args.from_log
+    else:
+        if not Path(args.data).is_file():
+            raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
+        table = load_outcomes(args.data)
     print(
         f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
         f"from {args.data}"

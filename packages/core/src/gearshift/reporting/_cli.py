@@ -18,7 +18,7 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["add_report_parser", "parse_since", "run_report"]
+__all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([dhw])$")
 _UNIT_SECONDS = {"h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
@@ -43,6 +43,50 @@ def add_report_parser(subcommands: Any) -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print only the report as one JSON object")
     report.add_argument("--html", type=Path, metavar="FILE", help="also write the report as one HTML page")
     return report
+
+
+def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
+    """Add the `export-outcomes` sub-command; returns its parser."""
+    export: argparse.ArgumentParser = subcommands.add_parser(
+        "export-outcomes",
+        help="write the outcome rows of the decision log's shadow pairs and feedback (JSONL)",
+        description="Build an outcome table from the shadow pairs and feedback in the decision log "
+        "(the rows `gearshift train --from-log` trains on) and write it as JSONL for inspection.",
+    )
+    export.add_argument("--log", type=Path, required=True, help="the decision log (JSONL or SQLite)")
+    export.add_argument("--out", type=Path, required=True, help="where to write the rows (JSONL)")
+    export.add_argument("--json", action="store_true", help="print only a JSON summary")
+    return export
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run `gearshift export-outcomes`; returns the exit code."""
+    from ._log_outcomes import outcomes_from_log
+    from ._reader import iter_log
+
+    read = outcomes_from_log(iter_log(args.log))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in read.rows)
+    summary = {
+        "out": str(args.out),
+        "rows": len(read.rows),
+        "pairs": len(read.pairs()),
+        "shadow_records": read.shadow_records,
+        "feedback_records": read.feedback_records,
+        "without_prompt": read.without_prompt,
+        "feedback_without_call": read.feedback_without_call,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"wrote {summary['rows']:,} outcome rows ({summary['pairs']:,} with two or more models) "
+            f"to {args.out}; "
+            f"{read.shadow_records:,} shadow and {read.feedback_records:,} feedback records read, "
+            f"{read.without_prompt:,} left out for want of a prompt"
+        )
+    return 0
 
 
 def parse_since(text: str, *, now: float | None = None) -> float:
