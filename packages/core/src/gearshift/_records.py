@@ -34,7 +34,16 @@ __all__ = [
 SCHEMA_VERSION = 1
 """The version of the decision log's record schema (the `schema` field of every record)."""
 
-RECORD_KINDS = ("decision", "attempt", "escalation", "budget_overrun", "budget_refusal", "feedback")
+RECORD_KINDS = (
+    "decision",
+    "attempt",
+    "escalation",
+    "budget_overrun",
+    "budget_refusal",
+    "feedback",
+    "shadow",
+    "recalibration",
+)
 """Every `kind` a record of this schema version may have."""
 
 

@@ -29,7 +29,7 @@ from ._decision_log import DecisionLog
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
 from ._models import ModelRegistry, ModelSpec
-from ._records import decision_record, escalation_record
+from ._records import SCHEMA_VERSION, decision_record, escalation_record
 from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
@@ -107,6 +107,11 @@ class Router:
         if max_escalations < 0:
             raise ConfigError(f"must be 0 or more, got {max_escalations}", key="routing.max_escalations")
         self.decision_log = decision_log
+        if decision_log is not None and getattr(policy, "on_recalibrate", False) is None:
+            # A recalibrating policy reports each recalibration; the log keeps it.
+            policy.on_recalibrate = lambda record: decision_log.write(  # type: ignore[attr-defined]
+                {"schema": SCHEMA_VERSION, **record}
+            )
         self.cooldowns = cooldowns or CooldownTracker()
         self.default_output_tokens = default_output_tokens
         self.fallback_to_lower_tiers = fallback_to_lower_tiers
@@ -143,6 +148,18 @@ class Router:
             from .learning import LearnedPolicy
 
             policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+            if routing.learned.get("recalibrate"):
+                from .learning import LearnedConfig
+                from .learning._recalibration import RecalibratingPolicy
+
+                settings = LearnedConfig.from_config(routing.learned, source=config.source)
+                assert settings.target_strong_share is not None  # from_config saw to it
+                policy = RecalibratingPolicy(
+                    policy,
+                    target_strong_share=settings.target_strong_share,
+                    window=settings.recalibration_window,
+                    every=settings.recalibrate_every,
+                )
         elif routing.policy == "cheapest":
             from .escalation import CheapestPolicy
 
