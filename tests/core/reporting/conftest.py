@@ -124,13 +124,17 @@ def _make_records() -> list[dict[str, Any]]:
             "comment": None,
         }
     )
+    for rid, (routed, reference) in (("w2-2", (0.0, 1.0)), ("w2-3", (1.0, 1.0))):
+        records.append({"schema": 1, "kind": "shadow", "ts": WEEK2 + 9, "request_id": rid, "agent_id": "b",
+                        "task": "live", "prompt": None, "judge": "heuristic", "shadow_request_id": f"s-{rid}",
+                        "outcomes": {"small": {"score": routed}, "big": {"score": reference}}})  # fmt: skip
     return records
 
 
 @pytest.fixture
 def records() -> list[dict[str, Any]]:
     """Eight requests over two ISO weeks (2026-W47 easy, 2026-W48 hard and escalated), a refusal,
-    an overrun and a feedback."""
+    an overrun, a feedback and two shadow pairs."""
     return _make_records()
 
 

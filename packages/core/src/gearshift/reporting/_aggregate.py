@@ -6,6 +6,7 @@ counterfactual prices the answering attempt's tokens at the `reference` of its f
 cheapest model of the top eligible tier). Escalation causes: `gate` and `self` from escalation
 records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
 tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
+Shadow pairs give the judged quality of the answers callers got against the reference model's.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
     error_kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
     budget: dict[str, float] = {"refusals": 0, "overruns": 0, "overrun_excess_usd": 0.0}
     feedback: list[float] = []
+    shadow = _Shadow()
     kinds: Counter[str] = Counter()
     first_ts: float | None = None
     last_ts: float | None = None
@@ -171,6 +173,8 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
             budget["overrun_excess_usd"] += float(record.get("excess_usd") or 0.0)
         elif kind == "feedback" and (agent is None or rid in calls):
             feedback.append(float(record["score"]))
+        elif kind == "shadow":
+            shadow.add(record)
     return _summarize(
         calls,
         tiers,
@@ -181,6 +185,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         error_kinds=error_kinds,
         budget=budget,
         feedback=feedback,
+        shadow=shadow,
         kinds=kinds,
         span=(first_ts, last_ts),
         agent=agent,
@@ -198,6 +203,7 @@ def _summarize(
     error_kinds: Mapping[str, Counter[str]],
     budget: Mapping[str, float],
     feedback: list[float],
+    shadow: _Shadow,
     kinds: Mapping[str, int],
     span: tuple[float | None, float | None],
     agent: str | None,
@@ -286,6 +292,7 @@ def _summarize(
             "count": len(feedback),
             "mean_score": sum(feedback) / len(feedback) if feedback else None,
         },
+        "shadow": shadow.to_dict(),
         "agents": {name: by_agent[name].to_dict() for name in sorted(by_agent)},
         "days": [
             {
@@ -305,6 +312,37 @@ def _calendar_keys(day_number: int) -> tuple[str, str]:
     day = dt.date(1970, 1, 1) + dt.timedelta(days=day_number)
     year, week, _ = day.isocalendar()
     return day.isoformat(), f"{year}-W{week:02d}"
+
+
+class _Shadow:
+    """Shadow pairs: the judged quality of the answers callers got against the reference's answers."""
+
+    __slots__ = ("pairs", "reference", "routed")
+
+    def __init__(self) -> None:
+        self.pairs = 0
+        self.routed = 0.0
+        self.reference = 0.0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        outcomes = record.get("outcomes") or {}
+        if len(outcomes) != 2:
+            return
+        (_, routed), (_, reference) = list(outcomes.items())  # the caller's model first, then the reference
+        self.pairs += 1
+        self.routed += float(routed["score"])
+        self.reference += float(reference["score"])
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.pairs:
+            return {"pairs": 0, "quality": None, "reference_quality": None, "quality_kept": None}
+        quality, reference = self.routed / self.pairs, self.reference / self.pairs
+        return {
+            "pairs": self.pairs,
+            "quality": quality,
+            "reference_quality": reference,
+            "quality_kept": quality / reference if reference > 0 else None,
+        }
 
 
 class _Week:

@@ -151,6 +151,13 @@ def _print_text(report: dict[str, Any]) -> None:
     causes = ", ".join(f"{c} {v['rate']:.1%}" for c, v in report["escalation"]["by_cause"].items())
     print(f"escalations:  {report['escalation']['rate']:.1%} of requests ({causes})")
     print(f"budgets:      {report['budget']['refusals']} refused, {report['budget']['overruns']} overruns")
+    shadow = report["shadow"]
+    if shadow["pairs"]:
+        print(
+            f"shadow:       {shadow['pairs']:,} pairs; judged quality {shadow['quality']:.3f} against "
+            f"{shadow['reference_quality']:.3f} for the reference"
+            + (f" ({shadow['quality_kept']:.1%} kept)" if shadow["quality_kept"] is not None else "")
+        )
     print("models:")
     for model, v in report["models"].items():
         p50 = "-" if v["latency_p50_ms"] is None else f"{v['latency_p50_ms']:.0f} ms"

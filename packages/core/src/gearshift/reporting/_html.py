@@ -98,6 +98,7 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
                 )
             ],
         ),
+        _shadow(report["shadow"], report["feedback"]),
         "<h2>Agents</h2>",
         _table(
             ("agent", "requests", "cost", "always-strongest", "saved", "escalation rate"),
@@ -136,6 +137,21 @@ def _span(report: Mapping[str, Any]) -> str:
         for k in ("first_ts", "last_ts")
     )
     return f"{log['records']:,} records from {first} to {last}"
+
+
+def _shadow(shadow: Mapping[str, Any], feedback: Mapping[str, Any]) -> str:
+    parts = ["<h2>Quality</h2>"]
+    if shadow["pairs"]:
+        kept = f" ({_pct(shadow['quality_kept'])} kept)" if shadow["quality_kept"] is not None else ""
+        parts.append(
+            f"<p>{shadow['pairs']:,} shadow pairs: judged quality {_num(shadow['quality'])} against "
+            f"{_num(shadow['reference_quality'])} for the reference model{kept}.</p>"
+        )
+    else:
+        parts.append("<p>No shadow pairs: turn on [routing.shadow] to compare against the reference.</p>")
+    if feedback["count"]:
+        parts.append(f"<p>{feedback['count']:,} feedback scores, mean {_num(feedback['mean_score'])}.</p>")
+    return "".join(parts)
 
 
 def _drift(drift: Mapping[str, Any] | None) -> str:
