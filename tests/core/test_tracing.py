@@ -48,11 +48,14 @@ _EXPORTER = InMemorySpanExporter()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _tracer_provider() -> None:
-    # The global provider can be set once per process; later tests' spans go to the same exporter.
+def _tracer_provider() -> Iterator[None]:
+    # The global provider can be set once per process: after this module it is shut down, so the
+    # spans of later tests are dropped instead of piling up in the exporter.
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
     trace.set_tracer_provider(provider)
+    yield
+    provider.shutdown()
 
 
 @pytest.fixture

@@ -106,6 +106,9 @@ class CallTrace:
                     ended = True
                     self.finish(item)
                 yield item
+            if not ended:  # cannot happen with the router's streams, which end with their answer
+                ended = True
+                self.fail(RuntimeError("the routed stream ended without an answer"))
         except BaseException as exc:
             if not ended:
                 ended = True
