@@ -187,3 +187,57 @@ def test_shadow_settings_are_checked(tmp_path: Path) -> None:
             providers=[ReplayProvider(TABLE)],
             shadow=ShadowConfig(),
         )
+
+
+async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topics = ("what is the capital of", "prove the theorem about", "integrate the function")
+    rows = [
+        OutcomeRow(
+            f"p{i}",
+            "quiz",
+            f"{topics[i % 3]} item {i}",
+            {
+                "weak": Outcome(score=float(i % 3 == 0), cost_usd=0.001),
+                "strong": Outcome(score=1.0, cost_usd=0.02),
+            },
+        )
+        for i in range(90)
+    ]
+    table = OutcomeTable(rows)
+    log = tmp_path / "log.jsonl"
+    router = Router(
+        ModelRegistry([WEAK, STRONG]),
+        policy=CheapestPolicy(),
+        providers=[ReplayProvider(table)],
+        decision_log=open_decision_log(log, include_prompts=True),
+        shadow=ShadowConfig(share=1.0, judge="recorded", max_in_flight=100),
+    )
+    for row in table:
+        await router.acomplete(row.prompt_text)
+    await router.aclose()
+    out = tmp_path / "router.json"
+    argv = [
+        "train",
+        "--from-log",
+        str(log),
+        "--out",
+        str(out),
+        "--method",
+        "linear",
+        "--min-rows",
+        "60",
+        "--json",
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["rows"] == 90 and sorted(summary["models"]) == ["strong", "weak"]
+    from gearshift.learning import LearnedRouter
+
+    trained = LearnedRouter.load(out)
+    predicted = trained.predict(table.rows)
+    weak = trained.models.index("weak")
+    easy = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" in row.prompt_text]
+    hard = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" not in row.prompt_text]
+    assert sum(easy) / len(easy) > sum(hard) / len(hard)  # it learned where the weak model is right
