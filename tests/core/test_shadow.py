@@ -241,3 +241,14 @@ async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
     easy = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" in row.prompt_text]
     hard = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" not in row.prompt_text]
     assert sum(easy) / len(easy) > sum(hard) / len(hard)  # it learned where the weak model is right
+
+
+async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:
+    router = _replay_router(tmp_path / "log.jsonl")
+    stream = router.astream(TABLE[1].prompt_text)
+    text = "".join([event.text async for event in stream if hasattr(event, "text")])
+    await router.aclose()
+    assert stream.result is not None and text == "weak says 1"
+    (shadow,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert shadow["request_id"] == stream.result.request_id
+    assert shadow["outcomes"]["strong"]["score"] == 1.0 and shadow["outcomes"]["weak"]["score"] == 1.0

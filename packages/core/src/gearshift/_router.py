@@ -370,8 +370,6 @@ class Router:
                 trace.fail(exc)
                 raise
         trace.finish(result)
-        if self.shadow is not None:
-            self.shadow.consider(self, run.request, step, result)
         return result
 
     def complete(

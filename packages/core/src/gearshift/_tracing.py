@@ -9,7 +9,8 @@
   `gen_ai.response.model`, `gen_ai.usage.*`, `error.type`) plus `gearshift.*` attributes for the
   decision (tier, policy, reasons, estimated and actual cost, escalations, budget keys). Spans are
   made only when `opentelemetry` is imported by the application and a tracer provider is set;
-- a `budget_refusal` record in the decision log when a hard budget limit refused the call.
+- a `budget_refusal` record in the decision log when a hard budget limit refused the call;
+- and, with shadow evaluation on, it hands the answered call to the router's `ShadowEvaluator`.
 
 Prompts and answers go into spans only when the decision log's `include_prompts` allows it; log lines
 never carry them (nor the model's own escalation reasons, which may quote the prompt).
@@ -139,6 +140,9 @@ class CallTrace:
             )
         if self.span is not None:
             self._end_span(attempts, result)
+        shadow = self.router.shadow
+        if shadow is not None and self.run is not None:
+            shadow.consider(self.router, self.run.request, self.context, result)
 
     def fail(self, error: BaseException | None) -> None:
         """The call ended without an answer: `error`, or None (or a cancellation) when the caller
