@@ -67,3 +67,11 @@ def test_retention_deletes_records_older_than_max_age_days_and_keeps_the_rest(
 def test_max_age_days_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_age_days"):
         open_decision_log(tmp_path / "d.jsonl", max_age_days=0)
+
+
+def test_every_record_kind_of_the_schema_is_documented() -> None:
+    from gearshift._records import RECORD_KINDS, SCHEMA_VERSION
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "decision-log.md").read_text(encoding="utf-8")
+    assert f"record schema, version {SCHEMA_VERSION}" in doc
+    assert [kind for kind in RECORD_KINDS if f"**`{kind}`**" not in doc] == []
