@@ -161,7 +161,7 @@ async def test_streams_end_their_span_when_done_or_closed(
     await router.aclose()
 
 
-async def test_a_failed_call_is_an_error_span_and_a_warning(
+async def test_a_failed_call_is_an_error_span_and_one_info_line(
     server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
 ) -> None:
     router = _router(server, tmp_path)
@@ -173,8 +173,9 @@ async def test_a_failed_call_is_an_error_span_and_a_warning(
     call, attempts = _by_name(spans.get_finished_spans())
     assert call.status.status_code == StatusCode.ERROR
     assert dict(call.attributes or {})["error.type"] == "AllModelsFailed" and len(attempts) == 2
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "gearshift"]
-    assert len(warnings) == 1 and "2 attempts" in warnings[0].getMessage()
+    infos = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "gearshift"]
+    assert len(infos) == 1 and "failed (AllModelsFailed" in infos[0].getMessage()
+    assert "2 attempts" in infos[0].getMessage()
 
 
 async def test_one_info_line_per_call_and_debug_lines_per_attempt_and_fallback(

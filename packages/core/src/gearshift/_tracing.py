@@ -2,8 +2,9 @@
 
 `CallTrace` follows one routed call from start to answer (or error). When it ends it writes:
 
-- one line on the `gearshift` logger: INFO for an answer (model, tier, cost, latency, why), WARNING
-  for a call that failed; DEBUG lines for each attempt and fallback before it;
+- one INFO line on the `gearshift` logger: the answer's model, tier, cost, latency and why, or why
+  the call failed (the caller gets the error too, so it is not a warning); DEBUG lines for each
+  attempt and fallback before it;
 - with OpenTelemetry, one span per call and a child span per provider attempt, following the GenAI
   semantic conventions (`gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
   `gen_ai.response.model`, `gen_ai.usage.*`, `error.type`) plus `gearshift.*` attributes for the
@@ -155,10 +156,10 @@ class CallTrace:
             self._record_refusal(request_id, error)
         if logger.isEnabledFor(logging.DEBUG):
             self._debug(attempts)
-        if logger.isEnabledFor(logging.WARNING):
+        if logger.isEnabledFor(logging.INFO):
             ms = (time.perf_counter() - self._started) * 1000.0
             what = "was cancelled" if error is None else f"failed ({type(error).__name__}: {error})"
-            logger.warning(
+            logger.info(
                 "routed call %s %s after %.0f ms and %d attempts", request_id or "-", what, ms, len(attempts)
             )
         if self.span is not None:
