@@ -252,3 +252,47 @@ async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:
     (shadow,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
     assert shadow["request_id"] == stream.result.request_id
     assert shadow["outcomes"]["strong"]["score"] == 1.0 and shadow["outcomes"]["weak"]["score"] == 1.0
+
+
+async def test_an_llm_judge_grades_both_answers_on_the_shadow_account(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
+        registry = ModelRegistry(
+            [
+                ModelSpec(
+                    id="small",
+                    provider="openai",
+                    model="small",
+                    tier=1,
+                    prices=ModelPrices(input=0.1, output=0.4),
+                ),
+                ModelSpec(
+                    id="large",
+                    provider="openai",
+                    model="large",
+                    tier=2,
+                    prices=ModelPrices(input=2, output=8),
+                ),
+            ]
+        )
+        log_path = tmp_path / "log.jsonl"
+        router = Router(
+            registry,
+            policy=SignalScorer(),
+            providers=[provider],
+            decision_log=open_decision_log(log_path, include_prompts=True),
+            shadow=ShadowConfig(share=1.0, judge="llm-judge", judge_model="large"),
+        )
+        result = await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await router.aclose()
+        judged = [r for r in server.requests if r.model == "large"]
+    records = list(read_records(log_path))
+    (shadow,) = [r for r in records if r["kind"] == "shadow"]
+    assert shadow["judge"] == "llm-judge" and shadow["request_id"] == result.request_id
+    assert all(0.0 <= o["score"] <= 1.0 for o in shadow["outcomes"].values())
+    assert len(judged) == 3  # the reference's answer, then one grade per answer
+    shadow_calls = [r for r in records if r["kind"] == "decision" and r["agent_id"] == "shadow"]
+    assert len(shadow_calls) == 3
+    assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(
+        sum(r["cost_usd"] for r in records if r["kind"] == "attempt" and r["agent_id"] == "shadow")
+    )
