@@ -9,22 +9,26 @@ stops counting after `reservation_ttl` seconds.
 
 The ledger turns limits, windows and modes into `LimitCheck`s; the store only sums, compares and
 records. Hard and downgrade limits refuse (`BudgetExceeded`); soft limits call `on_alert` and go on.
-A store that cannot be reached raises `LedgerUnavailable`, unless `fail_open` lets calls through
-unaccounted (logged, without secrets).
+A store that cannot be reached at reserve time raises `LedgerUnavailable`, unless `fail_open` lets
+calls through unaccounted (logged, without secrets).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, LedgerUnavailable
+from ._journal import JournaledSpend, SpendJournal, default_journal_path
 from ._limits import BudgetLimit, BudgetMode, repeated_name, time_zone
 from ._pacing import Allowance, format_usd, pace
+from ._settings import MAX_RESERVATION_TTL, MIN_RESERVATION_TTL
 from ._status import BudgetAlert, BudgetStatus, LimitStatus, Reservation
 from ._store import BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
 
@@ -35,6 +39,12 @@ __all__ = ["BudgetLedger"]
 
 logger = logging.getLogger("gearshift.budgets")
 
+_RENEW_AFTER = 0.4  # share of the ttl after which a running call renews: two tries before it lapses
+MAX_HOLD_SECONDS = 6 * 3600.0
+"""The longest a heartbeat keeps an unsettled reservation alive: no model call runs this long, so a
+reservation still unsettled by then was forgotten by its caller, and is left to expire."""
+_JOURNAL_CHECK_EVERY = 1.0  # seconds between looks at the journal file for other processes' spend
+
 _UNCHECKED = Allowance(
     None, None, None, None, False, "the budget ledger cannot be reached; calls go unaccounted (fail_open)"
 )
@@ -43,10 +53,12 @@ _UNCHECKED = Allowance(
 class BudgetLedger:
     """Spend and reservations against budget limits, kept in a `BudgetStore`.
 
-    `limits` apply to the spend keys they match; `reservation_ttl` is how long (seconds) an unsettled
-    reservation holds budget; `timezone` is where calendar windows start; `expected_steps` is the
-    default run length for pacing; `on_alert` hears about soft limits passed (default: a logged
-    warning); `clock` gives Unix time and is there for tests.
+    `limits` apply to the spend keys they match; `reservation_ttl` is how long (seconds, 1 to 86,400)
+    a reservation holds budget after its last renewal (a running call renews its own); `timezone` is
+    where calendar windows start; `expected_steps` is the default run length for pacing; `on_alert`
+    hears about soft limits passed (default: a logged warning); `journal` is the file that keeps
+    spend the store could not take (default: next to a SQLite ledger, else in the user's data
+    folder); `clock` gives Unix time and is there for tests.
     """
 
     def __init__(
@@ -59,11 +71,14 @@ class BudgetLedger:
         timezone: str = "UTC",
         expected_steps: int | None = None,
         on_alert: Callable[[BudgetAlert], None] | None = None,
+        journal: str | Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not reservation_ttl > 0 or math.isinf(reservation_ttl):
+        if not MIN_RESERVATION_TTL <= reservation_ttl <= MAX_RESERVATION_TTL:
             raise ConfigError(
-                f"must be a positive number of seconds, got {reservation_ttl}", key="reservation_ttl"
+                f"must be between {MIN_RESERVATION_TTL:g} and {MAX_RESERVATION_TTL:g} seconds, got "
+                f"{reservation_ttl}",
+                key="reservation_ttl",
             )
         if expected_steps is not None and expected_steps <= 0:
             raise ConfigError(f"must be positive, got {expected_steps}", key="expected_steps")
@@ -86,6 +101,9 @@ class BudgetLedger:
         self.expected_steps = expected_steps
         self._on_alert = on_alert
         self._clock = clock
+        self.journal = SpendJournal(Path(journal) if journal is not None else _journal_path(store))
+        self._journal_checked = -math.inf  # monotonic time of the last look at the journal
+        self._heartbeats: dict[str, asyncio.TimerHandle | asyncio.Task[None] | None] = {}
 
     @classmethod
     def from_config(
@@ -132,6 +150,8 @@ class BudgetLedger:
         )
         if not keys:
             return reservation
+        if self._journal_due():
+            await self._replay_quietly()
         pairs = self._matching(keys)
         checks = [self._check(limit, key, now) for limit, key in pairs]
         try:
@@ -152,22 +172,60 @@ class BudgetLedger:
         except BaseException:
             await self.release(reservation)  # the hook refused the call: hold nothing for it
             raise
+        self._start_heartbeat(reservation.id)
         return reservation
 
     async def commit(self, reservation: Reservation, *, usd: float, tokens: int) -> None:
         """Record what the call really cost on the reservation's keys, and drop the reservation.
 
         A late commit (after the reservation expired) is still recorded; a second commit of the same
-        reservation is not. Raises `LedgerUnavailable` when the store cannot be reached (unless
-        `fail_open`: then the spend goes unrecorded, and a warning is logged).
+        reservation is not. When the store cannot take it, the spend goes to the journal (fsynced)
+        and is recorded when the store answers again; the caller keeps its answer. Only when the
+        journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning).
         """
         _check_amounts(usd, tokens)
+        self._stop_heartbeat(reservation.id)
         if not reservation.keys:
             return
+        now = self._clock()
         try:
-            await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=self._clock())
+            await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=now)
         except Exception as exc:
-            self._unreachable(exc, "commit")
+            await self._journal_commit(
+                JournaledSpend(reservation.id, reservation.keys, usd, tokens, now), exc
+            )
+            return
+        if self._journal_due():
+            await self._replay_quietly()
+
+    async def replay_journal(self) -> int:
+        """Record the journal's spend in the store (each commit once, however often it is replayed)
+        and drop it from the journal; how many commits were replayed. `LedgerUnavailable` when the
+        store still cannot take them (those stay in the journal)."""
+        pending = await asyncio.to_thread(self.journal.pending)
+        done: list[str] = []
+        try:
+            for spend in pending:
+                await self.store.commit(
+                    spend.reservation_id, spend.keys, spend.usd, spend.tokens, now=spend.at
+                )
+                done.append(spend.reservation_id)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            if done:
+                await asyncio.to_thread(self.journal.forget, done)
+                logger.info(
+                    "budget ledger at %s: %d journaled commit(s) recorded from %s",
+                    self.store.url,
+                    len(done),
+                    self.journal.path,
+                )
+        return len(done)
+
+    async def journaled(self) -> tuple[JournaledSpend, ...]:
+        """Spend kept in the journal and not yet recorded in the store (see `replay_journal`)."""
+        return await asyncio.to_thread(self.journal.pending)
 
     async def release(self, reservation: Reservation) -> None:
         """Drop a reservation without recording spend (the call failed or was cancelled). Idempotent.
@@ -175,6 +233,7 @@ class BudgetLedger:
         A store fault is logged, never raised: the reservation then expires after `reservation_ttl`,
         and raising here would hide the error that made the caller release.
         """
+        self._stop_heartbeat(reservation.id)
         if not reservation.recorded or not reservation.keys:
             return
         try:
@@ -272,12 +331,99 @@ class BudgetLedger:
             return exc
         return LedgerUnavailable(self.store.url, f"{type(exc).__name__}: {exc}")
 
+    # -- the journal ----------------------------------------------------------------------------
+
+    def _journal_due(self) -> bool:
+        """Whether to look for journaled spend now: at most once a second, and only when there is."""
+        checked = time.monotonic()
+        if checked - self._journal_checked < _JOURNAL_CHECK_EVERY:
+            return False
+        self._journal_checked = checked
+        return self.journal.maybe_pending()
+
+    async def _replay_quietly(self) -> None:
+        try:
+            await self.replay_journal()
+        except Exception as exc:  # the store is still down: the spend waits in the journal
+            logger.warning("budget journal %s not replayed yet: %s", self.journal.path, exc)
+
+    async def _journal_commit(self, spend: JournaledSpend, exc: Exception) -> None:
+        error = self._unavailable(exc)
+        try:
+            await asyncio.to_thread(self.journal.append, spend)
+        except OSError as journal_error:
+            if not self.fail_open:
+                raise LedgerUnavailable(
+                    self.store.url,
+                    f"{error}; and the spend could not be journaled in {self.journal.path} "
+                    f"({type(journal_error).__name__}: {journal_error})",
+                ) from exc
+            logger.warning("budget commit went unrecorded (fail_open): %s", error)
+            return
+        self._journal_checked = -math.inf  # replay as soon as the store answers again
+        logger.warning(
+            "budget commit of reservation %s (%s) kept in the journal %s until the store answers: %s",
+            spend.reservation_id,
+            format_usd(spend.usd),
+            self.journal.path,
+            error,
+        )
+
+    # -- the heartbeat ----------------------------------------------------------------------------
+
+    def _start_heartbeat(self, reservation_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + MAX_HOLD_SECONDS
+        self._heartbeats[reservation_id] = None
+        self._schedule_beat(reservation_id, loop, deadline)
+
+    def _schedule_beat(self, reservation_id: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if reservation_id not in self._heartbeats or time.monotonic() >= deadline:
+            self._heartbeats.pop(reservation_id, None)
+            return
+        self._heartbeats[reservation_id] = loop.call_later(
+            self.reservation_ttl * _RENEW_AFTER, self._beat, reservation_id, loop, deadline
+        )
+
+    def _beat(self, reservation_id: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if reservation_id in self._heartbeats:
+            self._heartbeats[reservation_id] = loop.create_task(self._renew(reservation_id, loop, deadline))
+
+    async def _renew(self, reservation_id: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        now = self._clock()
+        try:
+            renewed = await self.store.renew(reservation_id, now=now, expires_at=now + self.reservation_ttl)
+        except Exception as exc:  # try again at the next beat; the reservation lapses if none lands
+            logger.warning(
+                "budget ledger at %s: cannot renew reservation %s (%s)",
+                self.store.url,
+                reservation_id,
+                type(exc).__name__,
+            )
+            renewed = True
+        if renewed:
+            self._schedule_beat(reservation_id, loop, deadline)
+        else:  # settled or lapsed meanwhile: nothing left to keep alive
+            self._heartbeats.pop(reservation_id, None)
+
+    def _stop_heartbeat(self, reservation_id: str) -> None:
+        beat = self._heartbeats.pop(reservation_id, None)
+        if isinstance(beat, asyncio.TimerHandle):
+            beat.cancel()  # a renewal already under way finds it settled, and stops there
+
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""
         error = self._unavailable(exc)
         if not self.fail_open:
             raise error from exc
         logger.warning("budget %s went unrecorded (fail_open): %s", step, error)
+
+
+def _journal_path(store: BudgetStore) -> Path:
+    """The journal next to a SQLite ledger file, else one in the user's data folder for the store."""
+    path = getattr(store, "path", None)
+    sqlite_path = path if isinstance(path, Path) and store.url.startswith("sqlite:") else None
+    return default_journal_path(store.url, sqlite_path=sqlite_path, prefix=str(getattr(store, "prefix", "")))
 
 
 def _keys(keys: Sequence[str]) -> tuple[str, ...]:

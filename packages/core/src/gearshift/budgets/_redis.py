@@ -113,7 +113,8 @@ class RedisStore:
 
     async def renew(self, reservation_id: str, *, now: float, expires_at: float) -> bool:
         """Move a live reservation's expiry to `expires_at`; False when it is gone or expired."""
-        return bool(await self._run("renew", [reservation_id, repr(now), repr(expires_at)]))
+        (renewed,) = await self._run("renew", [reservation_id, repr(now), repr(expires_at)])
+        return bool(renewed)
 
     async def release(self, reservation_id: str) -> None:
         """Drop the reservation (if still there) without recording spend."""
