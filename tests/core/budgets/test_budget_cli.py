@@ -14,6 +14,7 @@ from gearshift import ConfigError
 from gearshift._bridge import run_sync
 from gearshift.budgets import BudgetLedger, BudgetsConfig
 from gearshift.budgets._cli import add_budget_parser, run_budget
+from gearshift.budgets._journal import JournaledSpend, SpendJournal
 
 CONFIG = """\
 [budgets]
@@ -104,6 +105,29 @@ def test_show_prints_a_table_for_people(
         assert cell in team
     run = next(line for line in out.splitlines() if "run:7" in line)
     assert run.split() == ["run:7", "none", "lifetime", "-", "$0.40", "$0.10", "-"]
+
+
+def test_show_reports_spend_still_in_the_journal(
+    spent: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = SpendJournal(spent.parent / "ledger" / "budgets.db.pending-spend.jsonl")
+    journal.append(JournaledSpend("r1", ("agent:researcher", "run:7"), 0.25, 900, 1_700_000_000.0))
+    journal.append(JournaledSpend("r2", ("agent:researcher",), 0.5, 100, 1_700_000_001.0))
+    assert budget(["show", "--config", str(spent), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["journaled"]
+    assert shown == {
+        "path": str(journal.path),
+        "calls": 2,
+        "usd": 0.75,
+        "tokens": 1000,
+        "keys": {"agent:researcher": 0.75, "run:7": 0.25},
+    }
+    assert budget(["show", "--config", str(spent), "--key", "run:7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["journaled"]["usd"] == 0.25
+    monkeypatch.setenv("COLUMNS", "200")
+    assert budget(["show", "--config", str(spent)]) == 0
+    out = capsys.readouterr().out
+    assert "Not yet in the store: $0.75 over 2 calls (agent:researcher, run:7)" in out
 
 
 def test_show_one_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -414,6 +414,7 @@ def test_the_public_names_are_exactly_these() -> None:
         "BudgetStatus",
         "BudgetStore",
         "BudgetsConfig",
+        "JournaledSpend",
         "KeyUsage",
         "LimitCheck",
         "LimitStatus",
