@@ -21,7 +21,7 @@ P k:<key>:total   hash  usd, tok               lifetime running total (O(1) life
 P k:<key>:m|h     hash  <start> -> usd, <start>t -> tokens   minute / hour spend buckets
 P k:<key>:mi|hi   zset  <start> scored by start             which buckets exist, for range reads
 P k:<key>:rows    zset  "<id> <usd> <tok>" scored by time   each spend, for a window's first minute
-P k:<key>:held    hash  usd, tok, n             what the key's live reservations hold, and how many
+P k:<key>:held    hash  usd, tok                what the key's live reservations hold
 P r:<id>          hash  usd, tok, keys (a JSON list)        one reservation
 P expiry          zset  reservation id scored by expires_at (server time)
 P spent           set   keys with spend (for `keys()`, with the keys of live reservations)
@@ -55,9 +55,10 @@ local function drop(rid)
   if not fields[3] then return end
   for _, key in ipairs(cjson.decode(fields[3])) do
     local held = k(key, 'held')
-    redis.call('HINCRBY', held, 'usd', int(-tonumber(fields[1])))
-    redis.call('HINCRBY', held, 'tok', int(-tonumber(fields[2])))
-    if redis.call('HINCRBY', held, 'n', -1) <= 0 then redis.call('DEL', held) end
+    local usd = redis.call('HINCRBY', held, 'usd', int(-tonumber(fields[1])))
+    if redis.call('HINCRBY', held, 'tok', int(-tonumber(fields[2]))) <= 0 and usd <= 0 then
+      redis.call('DEL', held)  -- nothing held any more (a key holding zeros reads the same as none)
+    end
   end
   redis.call('DEL', r)
   redis.call('ZREM', P .. 'expiry', rid)
@@ -132,7 +133,6 @@ function ops.reserve(a)
     local h = k(key, 'held')
     redis.call('HINCRBY', h, 'usd', usd_text)
     redis.call('HINCRBY', h, 'tok', tok_text)
-    redis.call('HINCRBY', h, 'n', 1)
   end
   return out
 end
@@ -146,7 +146,10 @@ function ops.commit(a)
   local minute, hour = int(math.floor(t / 60) * 60), int(math.floor(t / 3600) * 3600)
   local row = rid .. ' ' .. usd .. ' ' .. tok
   for _, key in ipairs(a[5]) do
-    redis.call('HINCRBY', k(key, 'total'), 'usd', usd)
+    -- A key's first spend lists it in `spent` (later ones find it there already).
+    if redis.call('HINCRBY', k(key, 'total'), 'usd', usd) == tonumber(usd) then
+      redis.call('SADD', P .. 'spent', key)
+    end
     redis.call('HINCRBY', k(key, 'total'), 'tok', tok)
     for _, level in ipairs({{'m', minute}, {'h', hour}}) do
       -- A bucket's first spend lists it in the index (the other spends find it there already).
@@ -156,7 +159,6 @@ function ops.commit(a)
       redis.call('HINCRBY', k(key, level[1]), level[2] .. 't', tok)
     end
     redis.call('ZADD', k(key, 'rows'), now, row)
-    redis.call('SADD', P .. 'spent', key)
   end
   return 1
 end
