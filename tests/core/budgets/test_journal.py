@@ -21,11 +21,14 @@ from pathlib import Path
 
 import pytest
 
+import gearshift as gs
 from gearshift._errors import LedgerUnavailable
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore, UsageQuery
 from gearshift.budgets._journal import JournaledSpend, SpendJournal
 from gearshift.budgets._redis import RedisStore
 from gearshift.budgets._sqlite import SQLiteStore
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Delay, LocalOpenAIServer
 from gearshift.testing._redis import LocalRedisServer
 
 KEYS = ("agent:a", "run:1")
@@ -99,6 +102,52 @@ async def test_a_commit_while_redis_is_killed_is_journaled_and_replayed_when_it_
             assert (round(agent.spent_usd, 9), agent.spent_tokens) == (0.25, 8)
         finally:
             await ledger.aclose()
+
+
+async def test_the_router_hands_over_a_paid_answer_when_redis_dies_during_the_call(
+    redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
+) -> None:
+    registry = gs.ModelRegistry(
+        [
+            gs.ModelSpec(
+                id="small",
+                provider="local",
+                model="small",
+                tier=1,
+                prices=gs.ModelPrices(input=1.0, output=4.0),
+            )
+        ]
+    )
+    with LocalRedisServer() as ledger_server, LocalOpenAIServer(models=("small",)) as model_server:
+        ledger = BudgetLedger(RedisStore(ledger_server.url), [LIMIT], reservation_ttl=60)
+        provider = OpenAIProvider(name="local", api_key="sk-test", base_url=model_server.base_url, timeout=10)
+        router = gs.Router(registry, policy=gs.SignalScorer(), providers=[provider], budgets=ledger)
+        model_server.script("small", Delay(0.5))
+        request = gs.ChatRequest(messages=(gs.Message.user("What is the capital of France?"),), max_tokens=32)
+
+        async def kill_the_ledger_mid_call() -> None:
+            # The reservation is made and the model is answering (the server records, never signals).
+            while not model_server.requests:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            assert ledger_server.pid is not None
+            os.kill(ledger_server.pid, signal.SIGKILL)
+
+        try:
+            killer = asyncio.create_task(kill_the_ledger_mid_call())
+            routed = await router.acomplete(request, gs.StepContext(agent_id="a", run_id="1"))
+            await killer
+            response = routed.response
+            assert response.text  # the caller has the answer it paid for
+            (kept,) = await ledger.journaled()
+            assert kept.usd == pytest.approx(response.cost_usd) and set(kept.keys) >= {"agent:a", "run:1"}
+
+            ledger_server.restart()
+            await router.acomplete(request, gs.StepContext(agent_id="a", run_id="1"))  # replays first
+            assert await ledger.journaled() == ()
+            (run,) = await ledger.usage(["run:1"])
+            assert run.spent_usd == pytest.approx(2 * (response.cost_usd or 0.0))
+        finally:
+            await router.aclose()
 
 
 async def test_when_the_journal_cannot_be_written_either_the_commit_is_an_error(

@@ -72,7 +72,7 @@ def default_journal_path(store_url: str, *, sqlite_path: Path | None = None, pre
     from platformdirs import user_data_dir
 
     digest = hashlib.sha256(f"{store_url}\n{prefix}".encode()).hexdigest()[:16]
-    return Path(user_data_dir("gearshift")) / "pending-spend" / f"{digest}{_SUFFIX[1:]}"
+    return Path(user_data_dir("gearshift")) / "pending-spend" / f"{digest}{_SUFFIX}"
 
 
 class SpendJournal:

@@ -366,7 +366,7 @@ class BudgetLedger:
             spend.reservation_id,
             format_usd(spend.usd),
             self.journal.path,
-            error,
+            str(error).split("; calls are refused", 1)[0],  # they are not: the spend is kept
         )
 
     # -- the heartbeat ----------------------------------------------------------------------------
