@@ -4,28 +4,38 @@ Every step is one step of a Lua script (`_redis_scripts`), loaded once and then 
 so a reserve on one host can never interleave with another host's. Reservations expire by a sorted
 set scored by `expires_at` in the server's time: each reserve first drops those whose time has
 come, and a client whose clock is off has its times moved to the server's (see `_redis_scripts`).
-The steps of every store, thread and event loop of a process that name one URL go through one
-connection, batched (`_redis_writer`).
+Each event loop has its own connection (`_redis_link`), which its steps may overlap on.
 
-The `redis` package is the `gearshift[redis]` extra and is imported on first use. Connection faults,
-timeouts and refused logins surface as `LedgerUnavailable`, naming the URL without its password.
+The `redis` package is the `gearshift[redis]` extra and is imported on first use (for its URL
+parsing). Connection faults, timeouts and refused logins surface as `LedgerUnavailable`, naming the
+URL without its password.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import threading
+import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from .._errors import LedgerUnavailable, redact
 from ._open import safe_url
-from ._redis_writer import RedisWriter, open_writer
+from ._redis_link import RedisLink, ReplyError, connect_link, pack
+from ._redis_scripts import BATCH
 from ._spend_index import from_nano, to_nano
 from ._store import KeyUsage, LimitCheck, ReserveResult, UsageQuery
 
 __all__ = ["RedisStore"]
 
-_ANSWER_TIMEOUT = 10.0  # seconds for the server to answer a batch of steps
+_CONNECT_TIMEOUT = 5.0  # seconds; a URL's own socket_connect_timeout= wins
+_ANSWER_TIMEOUT = 10.0  # seconds for the server to answer a step
+_RETRIES = 2  # after a dropped connection; every step is safe to run twice (ids make them idempotent)
+_SHA = hashlib.sha1(BATCH.encode("utf-8"), usedforsecurity=False).hexdigest()
+_EVALSHA = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + _SHA.encode() + b"\r\n$1\r\n0\r\n"
 
 
 class RedisStore:
@@ -48,7 +58,9 @@ class RedisStore:
 
         self._url = url
         self._prefix = prefix
-        self._writer: RedisWriter | None = None
+        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[RedisLink]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
         self._closed = False
 
@@ -135,31 +147,81 @@ class RedisStore:
         await self._run("reset", [key])
 
     async def aclose(self) -> None:
-        """Let go of the connection (the last store of the process to do so closes it). Idempotent;
-        the store cannot be used afterwards."""
+        """Close every loop's connection. Idempotent; the store cannot be used afterwards."""
         with self._lock:
-            writer, self._writer = self._writer, None
             self._closed = True
-        if writer is not None:
-            await writer.close()
+            links = list(self._links.items())
+            self._links.clear()
+        for owner, connecting in links:
+            if not connecting.done():
+                connecting.cancel()
+            elif not connecting.cancelled() and connecting.exception() is None:
+                link = connecting.result()
+                if owner is asyncio.get_running_loop():
+                    link.close()
+                elif not owner.is_closed():  # another thread's loop owns the transport
+                    owner.call_soon_threadsafe(link.close)
 
     # -- plumbing -------------------------------------------------------------------------------
 
     async def _run(self, op: str, args: list[Any]) -> list[Any]:
         """Run one step of the script; its answer as a list."""
+        steps = json.dumps([[op, self._prefix, args]], separators=(",", ":")).encode("utf-8")
+        attempt = 0
+        while True:
+            try:
+                link = await self._link()
+                # The wall clock goes with the step: the script moves times by the server's clock.
+                wall = repr(time.time()).encode()
+                command = b"".join(
+                    (_EVALSHA, b"$%d\r\n" % len(wall), wall, b"\r\n$%d\r\n" % len(steps), steps, b"\r\n")
+                )
+                try:
+                    reply = await link.call(command, _ANSWER_TIMEOUT)
+                except ReplyError as exc:
+                    if not str(exc).startswith("NOSCRIPT"):
+                        raise
+                    await link.call(pack("SCRIPT", "LOAD", BATCH), _ANSWER_TIMEOUT)  # a new server
+                    continue
+            except LedgerUnavailable:
+                raise
+            except (ConnectionError, OSError) as exc:
+                if isinstance(exc, TimeoutError) or attempt >= _RETRIES:
+                    raise self._unavailable(exc) from exc
+                attempt += 1
+                await asyncio.sleep(0.01 * 2**attempt)
+                continue
+            except Exception as exc:
+                raise self._unavailable(exc) from exc
+            (answer,) = json.loads(reply)
+            if isinstance(answer, list) and len(answer) == 2 and answer[0] == "!":
+                raise self._unavailable(ReplyError(str(answer[1])))
+            if isinstance(answer, dict):  # Lua's empty table: JSON has no way to say it was a list
+                return []
+            return answer if isinstance(answer, list) else [answer]
+
+    async def _link(self) -> RedisLink:
+        """This loop's connection, opened (again) when there is none that works."""
+        loop = asyncio.get_running_loop()
         with self._lock:
             if self._closed:
-                raise LedgerUnavailable(self.url, "the store is closed")
-            writer = self._writer
-            if writer is None or not writer.serving:
-                writer = self._writer = open_writer(self._url, _ANSWER_TIMEOUT)
-        try:
-            out = await writer.run(op, self._prefix, args)
-        except Exception as exc:
-            raise self._unavailable(exc) from exc
-        if isinstance(out, dict):  # Lua's empty table: JSON has no way to say it was a list
-            return []
-        return out if isinstance(out, list) else [out]
+                raise LedgerUnavailable(self._url, "the store is closed")
+            connecting = self._links.get(loop)
+            if connecting is None or (
+                connecting.done()
+                and (
+                    connecting.cancelled()
+                    or connecting.exception() is not None
+                    or not connecting.result().usable
+                )
+            ):
+                opening = connect_link(
+                    self._url, connect_timeout=_CONNECT_TIMEOUT, answer_timeout=_ANSWER_TIMEOUT
+                )
+                connecting = self._links[loop] = loop.create_task(opening)
+        if connecting.done():
+            return connecting.result()
+        return await asyncio.shield(connecting)  # a caller that gives up must not undo the connect
 
     def _unavailable(self, exc: Exception) -> LedgerUnavailable:
         from urllib.parse import urlsplit

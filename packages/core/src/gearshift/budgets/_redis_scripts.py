@@ -1,9 +1,9 @@
 """The Lua script behind `RedisStore`: every store step runs inside it, so each is atomic on the server.
 
 Redis runs a script to the end before any other command, so a reserve on one host can never read a
-total another host's reserve is about to change. One script (`BATCH`) carries a list of steps (from
-every thread of a process, see `_redis_writer`) and runs them one after the other, each whole: a
-batch shares one round trip, never a check. Its ARGV is the client's wall clock and one JSON array
+total another host's reserve is about to change. One script (`BATCH`) carries a list of steps and
+runs them one after the other, each whole (so several steps may share a call, never a check); the
+store sends one step per call today. Its ARGV is the client's wall clock and one JSON array
 of steps `[op, prefix, args]`, numbers as text so none loses a digit (Lua prints numbers with 14).
 Scripts build their keys from the prefix, so Redis Cluster is not supported (the keys a reserve
 touches depend on what it finds; a cluster needs them declared up front): use one primary, with
