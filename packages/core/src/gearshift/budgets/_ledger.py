@@ -44,6 +44,7 @@ MAX_HOLD_SECONDS = 6 * 3600.0
 """The longest a heartbeat keeps an unsettled reservation alive: no model call runs this long, so a
 reservation still unsettled by then was forgotten by its caller, and is left to expire."""
 _JOURNAL_CHECK_EVERY = 1.0  # seconds between looks at the journal file for other processes' spend
+_REPLAY_BACKOFF = 10.0  # seconds before replaying again after a replay the store refused
 
 _UNCHECKED = Allowance(
     None, None, None, None, False, "the budget ledger cannot be reached; calls go unaccounted (fail_open)"
@@ -345,6 +346,7 @@ class BudgetLedger:
         try:
             await self.replay_journal()
         except Exception as exc:  # the store is still down: the spend waits in the journal
+            self._journal_checked = time.monotonic() + _REPLAY_BACKOFF - _JOURNAL_CHECK_EVERY
             logger.warning("budget journal %s not replayed yet: %s", self.journal.path, exc)
 
     async def _journal_commit(self, spend: JournaledSpend, exc: Exception) -> None:
