@@ -4,8 +4,14 @@ Before a call the router reserves its estimated cost on the step's spend keys (`
 `run:<id>`, caller keys such as `team:search`); the store checks every refusing limit and records
 the reservation in one atomic step, so parallel steps can never all pass a check only some of them
 fit. After the call the router commits the real cost (streamed calls too) and the reservation is
-dropped; a failed or cancelled call releases it. A reservation nobody settles (a crashed process)
-stops counting after `reservation_ttl` seconds.
+dropped; a failed or cancelled call releases it. While the call runs, a heartbeat renews the
+reservation every 0.4 x `reservation_ttl`, so a call longer than the ttl keeps what it holds; a
+reservation nobody settles (a crashed process) stops counting `reservation_ttl` seconds after its
+last renewal.
+
+Spend is never lost to a store fault: a commit the store cannot take goes to a local, fsynced
+journal (`_journal`) and the caller keeps the answer it paid for; the next call that finds the store
+answering replays the journal into it (idempotently: commits carry their reservation id).
 
 The ledger turns limits, windows and modes into `LimitCheck`s; the store only sums, compares and
 records. Hard and downgrade limits refuse (`BudgetExceeded`); soft limits call `on_alert` and go on.
