@@ -12,6 +12,7 @@ import pytest
 
 from gearshift import ConfigError
 from gearshift._bridge import run_sync
+from gearshift._errors import LedgerUnavailable
 from gearshift.budgets import BudgetLedger, BudgetsConfig
 from gearshift.budgets._cli import add_budget_parser, run_budget
 from gearshift.budgets._journal import JournaledSpend, SpendJournal
@@ -128,6 +129,20 @@ def test_show_reports_spend_still_in_the_journal(
     assert budget(["show", "--config", str(spent)]) == 0
     out = capsys.readouterr().out
     assert "Not yet in the store: $0.75 over 2 calls (agent:researcher, run:7)" in out
+
+
+def test_show_names_journaled_spend_even_when_the_store_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "gearshift.toml"
+    file.write_text('[budgets]\nstore = "sqlite:///broken.db"\n')
+    (tmp_path / "broken.db").mkdir()  # no SQLite file can be opened there
+    SpendJournal(tmp_path / "broken.db.pending-spend.jsonl").append(
+        JournaledSpend("r1", ("run:7",), 0.25, 900, 1_700_000_000.0)
+    )
+    with pytest.raises(LedgerUnavailable):
+        budget(["show", "--config", str(file)])
+    assert "Not yet in the store: $0.25 over 1 call (run:7)" in capsys.readouterr().err
 
 
 def test_show_one_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:
