@@ -5,7 +5,7 @@ Before a call the router reserves its estimated cost on the step's spend keys (`
 the reservation in one atomic step, so parallel steps can never all pass a check only some of them
 fit. After the call the router commits the real cost (streamed calls too) and the reservation is
 dropped; a failed or cancelled call releases it. While the call runs, a heartbeat renews the
-reservation every 0.4 x `reservation_ttl`, so a call longer than the ttl keeps what it holds; a
+reservation within every 0.6 x `reservation_ttl`, so a call longer than the ttl keeps what it holds; a
 reservation nobody settles (a crashed process) stops counting `reservation_ttl` seconds after its
 last renewal.
 
@@ -27,6 +27,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,8 @@ __all__ = ["BudgetLedger"]
 
 logger = logging.getLogger("gearshift.budgets")
 
-_RENEW_AFTER = 0.4  # share of the ttl after which a running call renews: two tries before it lapses
+_RENEW_AFTER = 0.4  # share of the ttl after which a running call renews
+_SWEEP_EVERY = 0.2  # share of the ttl between looks for reservations to renew
 MAX_HOLD_SECONDS = 6 * 3600.0
 """The longest a heartbeat keeps an unsettled reservation alive: no model call runs this long, so a
 reservation still unsettled by then was forgotten by its caller, and is left to expire."""
@@ -110,7 +112,9 @@ class BudgetLedger:
         self._clock = clock
         self.journal = SpendJournal(Path(journal) if journal is not None else _journal_path(store))
         self._journal_checked = -math.inf  # monotonic time of the last look at the journal
-        self._heartbeats: dict[str, asyncio.TimerHandle | asyncio.Task[None] | None] = {}
+        self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running
+        self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
+        self._renewals: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_config(
@@ -378,46 +382,51 @@ class BudgetLedger:
         )
 
     # -- the heartbeat ----------------------------------------------------------------------------
+    # One sweep per event loop, every 0.2 ttl, renews the reservations of that loop last renewed at
+    # least 0.4 ttl ago: each is renewed within 0.6 ttl, long before it lapses, and a reserve and a
+    # commit cost a dict entry, not a timer each.
 
     def _start_heartbeat(self, reservation_id: str) -> None:
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + MAX_HOLD_SECONDS
-        self._heartbeats[reservation_id] = None
-        self._schedule_beat(reservation_id, loop, deadline)
+        now = time.monotonic()
+        self._heartbeats[reservation_id] = _Heartbeat(loop, now, now + MAX_HOLD_SECONDS)
+        if loop not in self._sweeps:
+            for stale in [other for other in self._sweeps if other.is_closed()]:
+                self._sweeps.pop(stale, None)
+            self._sweeps[loop] = loop.call_later(self.reservation_ttl * _SWEEP_EVERY, self._sweep, loop)
 
-    def _schedule_beat(self, reservation_id: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        if reservation_id not in self._heartbeats or time.monotonic() >= deadline:
-            self._heartbeats.pop(reservation_id, None)
-            return
-        self._heartbeats[reservation_id] = loop.call_later(
-            self.reservation_ttl * _RENEW_AFTER, self._beat, reservation_id, loop, deadline
-        )
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeps.pop(loop, None)
+        now = time.monotonic()
+        mine = [(rid, beat) for rid, beat in list(self._heartbeats.items()) if beat.loop is loop]
+        for reservation_id, beat in mine:
+            if now >= beat.deadline:  # held this long, it was forgotten: let it lapse
+                self._heartbeats.pop(reservation_id, None)
+            elif now - beat.renewed_at >= self.reservation_ttl * _RENEW_AFTER:
+                beat.renewed_at = now
+                renewal = loop.create_task(self._renew(reservation_id))
+                self._renewals.add(renewal)  # a task nobody holds may be collected mid-way
+                renewal.add_done_callback(self._renewals.discard)
+        if any(now < beat.deadline for _, beat in mine):
+            self._sweeps[loop] = loop.call_later(self.reservation_ttl * _SWEEP_EVERY, self._sweep, loop)
 
-    def _beat(self, reservation_id: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        if reservation_id in self._heartbeats:
-            self._heartbeats[reservation_id] = loop.create_task(self._renew(reservation_id, loop, deadline))
-
-    async def _renew(self, reservation_id: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+    async def _renew(self, reservation_id: str) -> None:
         now = self._clock()
         try:
             renewed = await self.store.renew(reservation_id, now=now, expires_at=now + self.reservation_ttl)
-        except Exception as exc:  # try again at the next beat; the reservation lapses if none lands
+        except Exception as exc:  # tried again at the next sweep; the reservation lapses if none lands
             logger.warning(
                 "budget ledger at %s: cannot renew reservation %s (%s)",
                 self.store.url,
                 reservation_id,
                 type(exc).__name__,
             )
-            renewed = True
-        if renewed:
-            self._schedule_beat(reservation_id, loop, deadline)
-        else:  # settled or lapsed meanwhile: nothing left to keep alive
+            return
+        if not renewed:  # settled or lapsed meanwhile: nothing left to keep alive
             self._heartbeats.pop(reservation_id, None)
 
     def _stop_heartbeat(self, reservation_id: str) -> None:
-        beat = self._heartbeats.pop(reservation_id, None)
-        if isinstance(beat, asyncio.TimerHandle):
-            beat.cancel()  # a renewal already under way finds it settled, and stops there
+        self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops
 
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""
@@ -425,6 +434,15 @@ class BudgetLedger:
         if not self.fail_open:
             raise error from exc
         logger.warning("budget %s went unrecorded (fail_open): %s", step, error)
+
+
+@dataclass(slots=True)
+class _Heartbeat:
+    """A running call's reservation: the loop that renews it, when it last did, and until when."""
+
+    loop: asyncio.AbstractEventLoop
+    renewed_at: float  # time.monotonic()
+    deadline: float  # time.monotonic(): renewed no longer after this (see MAX_HOLD_SECONDS)
 
 
 def _journal_path(store: BudgetStore) -> Path:

@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 MIN_RESERVATION_TTL = 1.0
-"""Seconds; a shorter ttl would lapse between a call's heartbeats (one every 0.4 ttl)."""
+"""Seconds; a shorter ttl would leave a running call's heartbeat (a renewal within every 0.6 ttl)
+too little time to land."""
 MAX_RESERVATION_TTL = 86_400.0
 """Seconds (a day); a crashed process's reservations would block budget longer than anyone waits."""
 
