@@ -391,8 +391,7 @@ class BudgetLedger:
         now = time.monotonic()
         self._heartbeats[reservation_id] = _Heartbeat(loop, now, now + MAX_HOLD_SECONDS)
         if loop not in self._sweeps:
-            for stale in [other for other in self._sweeps if other.is_closed()]:
-                self._sweeps.pop(stale, None)
+            self._forget_closed_loops()
             self._sweeps[loop] = loop.call_later(self.reservation_ttl * _SWEEP_EVERY, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -424,6 +423,14 @@ class BudgetLedger:
             return
         if not renewed:  # settled or lapsed meanwhile: nothing left to keep alive
             self._heartbeats.pop(reservation_id, None)
+
+    def _forget_closed_loops(self) -> None:
+        """Drop the sweeps and heartbeats of event loops that have closed (nothing runs them now)."""
+        for loop in [loop for loop in self._sweeps if loop.is_closed()]:
+            self._sweeps.pop(loop, None)
+        for reservation_id, beat in list(self._heartbeats.items()):
+            if beat.loop.is_closed():
+                self._heartbeats.pop(reservation_id, None)
 
     def _stop_heartbeat(self, reservation_id: str) -> None:
         self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops

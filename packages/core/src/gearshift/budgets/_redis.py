@@ -215,6 +215,8 @@ class RedisStore:
                     or not connecting.result().usable
                 )
             ):
+                for closed in [other for other in self._links if other.is_closed()]:
+                    del self._links[closed]  # no use any more, and its task would keep the loop alive
                 opening = connect_link(
                     self._url, connect_timeout=_CONNECT_TIMEOUT, answer_timeout=_ANSWER_TIMEOUT
                 )
