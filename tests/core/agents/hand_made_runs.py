@@ -56,13 +56,20 @@ def smooth_run(steps: int, step_cost: float) -> list[dict[str, Any]]:
 
 
 def row(
-    task: int, weak: tuple[float, list[dict[str, Any]]], strong: tuple[float, list[dict[str, Any]]]
+    task: int,
+    weak: tuple[float, list[dict[str, Any]]],
+    strong: tuple[float, list[dict[str, Any]]],
+    trial: int | None = None,
 ) -> dict[str, Any]:
-    """One task: the cheap model `w` and the strong model `s`, each (score, messages)."""
+    """One task: the cheap model `w` and the strong model `s`, each (score, messages).
+
+    Each task has its own opening prompt; `trial` makes the row another trial of task `task` (the same
+    prompt, its own id)."""
+    prompt = [PROMPT[0], {"role": "user", "content": f"{PROMPT[1]['content']} Ticket {task}."}]
     return {
-        "id": f"t{task}",
+        "id": f"t{task}" if trial is None else f"t{task}-trial{trial}",
         "task": "shop",
-        "prompt": PROMPT,
+        "prompt": prompt,
         "outcomes": {
             "w": {"score": weak[0], "messages": weak[1]},
             "s": {"score": strong[0], "messages": strong[1]},

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from ._agent_replay import (
     replay_task_choice,
 )
 from ._agent_task_router import cross_fit_task_router, task_folds
+
+if TYPE_CHECKING:
+    from ..learning import LearnedRouter
 
 __all__ = ["AGENT_BASELINES", "AGENT_POLICIES", "AgentEvalReport", "evaluate_agents"]
 
@@ -110,31 +113,84 @@ class _Escalation:
     risks: list[np.ndarray]
 
 
+def _pair_gains(runs: AgentRuns, folds: list[np.ndarray], seed: int) -> dict[tuple[int, int], np.ndarray]:
+    """`gains[f, g]`: the prior gain of fold g's tasks from a router that saw neither fold f nor fold g.
+
+    Model f's training tasks in fold g get their gain from it: held out from that task, as the nested
+    cross-fitting asks, and from the held-out fold f too. One router per pair of folds serves both
+    models f and g.
+    """
+    from ..escalation._prior import train_prior
+
+    gains: dict[tuple[int, int], np.ndarray] = {}
+    for f in range(len(folds)):
+        for g in range(f + 1, len(folds)):
+            held = set(folds[f].tolist()) | set(folds[g].tolist())
+            prior = train_prior(runs.subset([i for i in range(len(runs)) if i not in held]), seed=seed)
+            gains[f, g] = prior.gains([runs.tasks[int(i)].prompt for i in folds[g]])
+            gains[g, f] = prior.gains([runs.tasks[int(i)].prompt for i in folds[f]])
+    return gains
+
+
 def _escalation(
-    runs: AgentRuns, prefixes: StepPrefixes, folds: list[np.ndarray], train: AgentRuns | None, seed: int
+    runs: AgentRuns,
+    prefixes: StepPrefixes,
+    folds: list[np.ndarray],
+    train: AgentRuns | None,
+    seed: int,
+    prior: bool | None,
+    routers: Sequence[LearnedRouter] = (),
 ) -> _Escalation:
-    """The held-out hand-over steps (through `EscalationPolicy`) and per-step risks of every task."""
+    """The held-out hand-over steps (through `EscalationPolicy`) and per-step risks of every task.
+
+    With the task prior, each fold's model embeds the router trained on the other folds (the task
+    router's, when it was fitted) and its training tasks carry gains from routers that never saw them.
+    """
     from ..escalation import CheapestPolicy, EscalationPolicy, run_features, train_escalation
+    from ..escalation._prior import TaskPrior, train_prior
+    from ..escalation._training import use_prior, with_gains
 
     features = run_features(prefixes)
     steps = [-1] * len(runs)
     risks: list[np.ndarray] = [np.empty(0)] * len(runs)
     if train is not None:
-        plan = [(train_escalation(train, seed=seed), np.arange(len(runs)))]
+        plan = [(train_escalation(train, seed=seed, prior=prior), np.arange(len(runs)))]
     else:
         plan = []
-        for test in folds:
-            held = set(test.tolist())
-            kept = [i for i in range(len(runs)) if i not in held]
-            model = train_escalation(runs.subset(kept), seed=seed, prefixes=prefixes.subset(kept))
+        n = len(runs)
+        kept_of = [[i for i in range(n) if i not in set(test.tolist())] for test in folds]
+        prior_on = use_prior(prior, runs.subset(kept_of[0]))
+        pairs = _pair_gains(runs, folds, seed) if prior_on else {}
+        for f, test in enumerate(folds):
+            kept = kept_of[f]
+            gains = fold_prior = None
+            if prior_on:
+                at = {int(i): k for k, i in enumerate(kept)}
+                gains = np.zeros(len(kept))
+                for g, other in enumerate(folds):
+                    if g != f:
+                        gains[[at[int(i)] for i in other]] = pairs[f, g]
+                sub = runs.subset(kept)
+                fold_prior = TaskPrior(routers[f]) if routers else train_prior(sub, seed=seed)
+            model = train_escalation(
+                runs.subset(kept),
+                seed=seed,
+                prefixes=prefixes.subset(kept),
+                prior=prior_on,
+                prior_gains=gains,
+                task_prior=fold_prior,
+            )
             plan.append((model, test))
     for model, test in plan:
         policy = EscalationPolicy(CheapestPolicy(), model)
         indices = test.tolist()
         replay = replay_steps("", prefixes.subset(indices), policy)
-        for i, step in zip(indices, replay.handover_steps.tolist(), strict=True):
+        held = [features[i] for i in indices]
+        if model.prior is not None:
+            held = with_gains(held, model.prior.gains([runs.tasks[i].prompt for i in indices]))
+        for i, step, x in zip(indices, replay.handover_steps.tolist(), held, strict=True):
             steps[i] = step
-            risks[i] = model.risks(features[i]) if len(features[i]) else np.empty(0)
+            risks[i] = model.risks(x) if len(x) else np.empty(0)
     return _Escalation(steps, risks)
 
 
@@ -146,17 +202,22 @@ def evaluate_agents(
     folds: int = 5,
     seed: int = 0,
     with_task_router: bool = True,
+    prior: bool | None = None,
 ) -> AgentEvalReport:
     """Replay the baselines and `policies` over `runs` (see the module docstring).
 
     `with_task_router=False` skips the task router (its training is most of the time an evaluation
-    takes) and every policy that needs it: the demo's quick replay.
+    takes) and every policy that needs it: the demo's quick replay. `prior` turns the learned
+    escalation's task prior on or off (default: `train_escalation`'s).
     """
     chosen = _check(policies)
     if train is None and not 2 <= folds <= len(runs):
         raise AgentEvalError(f"--folds must be between 2 and the {len(runs)} tasks, got {folds}")
     prefixes = StepPrefixes(runs)
-    splits = task_folds(runs, folds, seed) if train is None else []
+    try:
+        splits = task_folds(runs, folds, seed) if train is None else []
+    except ValueError as error:
+        raise AgentEvalError(f"--folds: {error}") from None
     results: dict[str, PolicyReplay] = {
         "always-weak": replay_fixed(runs, strong=False),
         "always-strong": replay_fixed(runs, strong=True),
@@ -174,7 +235,8 @@ def evaluate_agents(
 
         results["scorer-steps"] = replay_steps("scorer-steps", prefixes, SignalScorer())
     if "learned-escalation" in chosen or "task-router+escalation" in chosen:
-        held = _escalation(runs, prefixes, splits, train, seed)
+        routers = router.routers if router is not None else ()
+        held = _escalation(runs, prefixes, splits, train, seed, prior, routers)
         grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, _CURVE_POINTS), *held.risks]))
         grid = grid[:: max(1, len(grid) // 400)]
         sweeps = [handover_steps(held.risks, float(t)) for t in grid]

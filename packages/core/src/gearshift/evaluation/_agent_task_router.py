@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..datasets import AgentRuns, Outcome, OutcomeRow, OutcomeTable
 from ._agent_replay import StepPrefixes
 
-__all__ = ["TaskRouterFit", "cross_fit_task_router", "role_table"]
+if TYPE_CHECKING:
+    from ..learning import LearnedRouter
+
+__all__ = ["TaskRouterFit", "cross_fit_task_router", "role_table", "task_folds", "task_groups"]
 
 ROLES = ("weak", "strong")
 
@@ -47,18 +51,29 @@ class TaskRouterFit:
     strong: tuple[bool, ...]
     gains: np.ndarray
     trained_on: tuple[frozenset[str], ...]
+    routers: tuple[LearnedRouter, ...] = ()
+    """The router of each split, in the order of the folds (one when trained on a separate table)."""
 
 
-def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(order[fold::k]) for fold in range(k)]
+def task_groups(runs: AgentRuns) -> np.ndarray:
+    """Per task, the index of its group: tasks with the same opening prompt (repeated trials) share one."""
+    seen: dict[tuple[object, ...], int] = {}
+    return np.array([seen.setdefault(tuple(task.prompt), len(seen)) for task in runs.tasks], dtype=np.int64)
 
 
 def task_folds(runs: AgentRuns, folds: int, seed: int) -> list[np.ndarray]:
-    """The test tasks of each fold (split by task, seeded); every task is in exactly one."""
-    if folds < 2 or folds > len(runs):
-        raise ValueError(f"cross-fitting needs 2 <= folds <= {len(runs)} tasks, got {folds}")
-    return _folds(len(runs), folds, seed)
+    """The test tasks of each fold (split by task, seeded); every task is in exactly one.
+
+    Tasks with the same opening prompt (several trials of one task) always fall in the same fold, so
+    no task is routed by a model that saw another trial of it. `folds` may not exceed the number of
+    distinct tasks.
+    """
+    groups = task_groups(runs)
+    distinct = int(groups.max()) + 1 if len(groups) else 0
+    if folds < 2 or folds > distinct:
+        raise ValueError(f"cross-fitting needs 2 <= folds <= {distinct} distinct tasks, got {folds}")
+    order = np.random.default_rng(seed).permutation(distinct)
+    return [np.flatnonzero(np.isin(groups, order[fold::folds])) for fold in range(folds)]
 
 
 def cross_fit_task_router(
@@ -87,8 +102,10 @@ def cross_fit_task_router(
     gains = np.zeros(n)
     trained_on: list[frozenset[str]] = [frozenset()] * n
     mapping = {"weak": runs.weak, "strong": runs.strong}
+    routers = []
     for training, ids, test in splits:
         router = train_router(training, method="linear", seed=seed)
+        routers.append(router)
         policy = LearnedPolicy(router, model_map=mapping, registry=prefixes.registry)
         weak_at, strong_at = router.models.index("weak"), router.models.index("strong")
         predicted = router.predict([table[int(i)].prompt for i in test])
@@ -96,4 +113,4 @@ def cross_fit_task_router(
             strong[i] = policy.decide(prefixes.openings[i]).tier > prefixes.openings[i].candidates[0].tier
             gains[i] = predicted[row, strong_at] - predicted[row, weak_at]
             trained_on[i] = ids
-    return TaskRouterFit(tuple(strong), gains, tuple(trained_on))
+    return TaskRouterFit(tuple(strong), gains, tuple(trained_on), tuple(routers))
