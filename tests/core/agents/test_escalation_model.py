@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hand_made_runs import looping_table
+from hand_made_runs import looping_table, prompted_table
 
 from gearshift import ConfigError
 from gearshift.datasets import AgentRuns, load_agent_runs
@@ -16,6 +16,7 @@ from gearshift.escalation import (
     CheapestPolicy,
     EscalationModel,
     EscalationPolicy,
+    facts_of,
     train_escalation,
 )
 from gearshift.evaluation._agent_replay import StepPrefixes, replay_steps
@@ -100,3 +101,39 @@ def test_bad_artifacts_are_refused(runs: AgentRuns, tmp_path: Path) -> None:
         ConfigError, match=r"expected a JSON object with format .gearshift\.learned-escalation."
     ):
         EscalationModel.load(tmp_path / "router.json")
+
+
+def test_the_task_prior_hands_over_what_only_the_opening_prompt_tells_apart(tmp_path: Path) -> None:
+    runs = load_agent_runs(prompted_table(tmp_path / "prompted.jsonl"))
+    model = train_escalation(runs, prior=True)
+    assert model.prior is not None
+    assert model.features == (*FEATURE_NAMES, "task_prior")
+    assert dict(zip(model.features, model.weights, strict=True))["task_prior"] > 0
+    prefixes = StepPrefixes(runs)
+    replay = replay_steps("learned-escalation", prefixes, EscalationPolicy(CheapestPolicy(), model))
+    # Every run is clean: the hard requests go up at their first step, from the prompt alone.
+    assert (replay.handover_steps[1::2] == 0).all()
+    assert (replay.handover_steps[::2] == -1).all()
+    path = tmp_path / "escalation.json"
+    model.save(path)
+    loaded = EscalationModel.load(path)
+    assert loaded.prior is not None
+    for route in (prefixes.steps[0][1], prefixes.steps[1][0]):
+        facts = facts_of(route)
+        assert loaded.risk(loaded.vector(route, facts)) == pytest.approx(
+            model.risk(model.vector(route, facts))
+        )
+    # The same table without the prior cannot tell the tasks apart: it keeps success only by handing
+    # over (nearly) every task.
+    blind = train_escalation(runs, prior=False)
+    blind_replay = replay_steps("blind", prefixes, EscalationPolicy(CheapestPolicy(), blind))
+    assert blind.prior is None
+    assert blind_replay.cost_per_task > replay.cost_per_task
+
+
+def test_runs_beyond_the_training_range_are_read_as_its_extremes(runs: AgentRuns) -> None:
+    model = train_escalation(runs)
+    assert model.lower is not None and model.upper is not None
+    far = model.upper * 100 + 10  # a run far longer and more error-ridden than any training run
+    assert model.risk(far) == pytest.approx(model.risk(model.upper))
+    assert model.risk(model.lower - 10) == pytest.approx(model.risk(model.lower))

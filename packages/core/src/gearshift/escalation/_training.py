@@ -7,10 +7,11 @@ Each task weighs 1 in total however long its run, so long runs do not drown shor
 logistic regression with a strong L2 penalty on standardized features (NumPy Newton steps, no
 scikit-learn): a few domain-general features and a heavy penalty generalize to agents it never saw.
 
-With the task prior (`prior=True`, the default on tables of at least `PRIOR_MIN_TASKS` tasks), each
-task's steps also carry the task router's predicted gain on its opening prompt; for training, that
-gain comes from a router that never saw the task (cross-fitted over the inner folds), as it will be
-for a task met live, and the router trained on every training task is embedded in the model.
+With the task prior (`prior=True`; by default tried on tables of at least `PRIOR_MIN_TASKS` tasks
+and kept when it lowers the out-of-fold log-loss, as the penalty is chosen), each task's steps also
+carry the task router's predicted gain on its opening prompt; for training, that gain comes from a
+router that never saw the task (cross-fitted over the inner folds), as it will be for a task met
+live, and the router trained on every training task is embedded in the model.
 
 Tasks with the same opening prompt (repeated trials) stay in one inner fold. The threshold is
 calibrated on the training runs only, on out-of-fold risks (each task scored by a model fitted
@@ -212,8 +213,9 @@ def train_escalation(
     Give at most one target: `success_floor` (a share of always-strong's success on these runs,
     default 0.95) or `target_handover_share` (the share of tasks handed to the strong model).
     `penalty` fixes the L2 penalty; by default it is chosen from `PENALTIES` by out-of-fold log-loss.
-    `prefixes` reuses prefixes already built for these runs. `prior` turns the task prior on or off
-    (default: on from `PRIOR_MIN_TASKS` distinct tasks when scikit-learn is installed); an evaluation
+    `prefixes` reuses prefixes already built for these runs. `prior` forces the task prior on or off;
+    by default it is tried from `PRIOR_MIN_TASKS` distinct tasks (when scikit-learn is installed) and
+    kept only when it lowers the out-of-fold log-loss on the training tasks. An evaluation
     that has them already may pass each training task's held-out gain (`prior_gains`, from routers
     that never saw that task) and the prior to embed (`task_prior`, trained on all of `runs`).
     """
@@ -230,18 +232,28 @@ def train_escalation(
     features = run_features(prefixes)
     labels = _labels(runs)
     folds = inner_folds(runs, seed)
-    names = FEATURE_NAMES
+    penalties = (penalty,) if penalty else PENALTIES
+    # Every candidate (with or without the prior, at each penalty) is judged by out-of-fold log-loss
+    # on the training tasks; with `prior=None` the prior is kept only when it lowers that loss.
+    candidates: dict[tuple[bool, float], list[np.ndarray]] = {}
+    sets = {False: features}
     if use_prior(prior, runs):
         if prior_gains is None:
             prior_gains = cross_fitted_gains(runs, folds or task_folds(runs, 2, seed), seed=seed)
-        task_prior = task_prior if task_prior is not None else train_prior(runs, seed=seed)
-        features = with_gains(features, np.asarray(prior_gains, dtype=np.float64))
-        names = (*FEATURE_NAMES, PRIOR_FEATURE)
-    else:
+        sets[True] = with_gains(features, np.asarray(prior_gains, dtype=np.float64))
+        if prior:
+            del sets[False]
+    for with_prior, x in sets.items():
+        for p in penalties:
+            candidates[with_prior, p] = _out_of_fold(x, labels, p, folds)
+    chosen, penalty = min(candidates, key=lambda c: (_log_loss(candidates[c], labels), c[0], -c[1]))
+    risks = candidates[chosen, penalty]
+    features = sets[chosen]
+    names = (*FEATURE_NAMES, PRIOR_FEATURE) if chosen else FEATURE_NAMES
+    if not chosen:
         task_prior = None
-    tried = {p: _out_of_fold(features, labels, p, folds) for p in ((penalty,) if penalty else PENALTIES)}
-    penalty = min(tried, key=lambda p: (_log_loss(tried[p], labels), -p))
-    risks = tried[penalty]
+    elif task_prior is None:
+        task_prior = train_prior(runs, seed=seed)
     curve = calibration_curve(runs, risks)
     strong_success = float(np.mean([t.strong.score for t in runs.tasks]))
     threshold, target = pick_threshold(

@@ -181,11 +181,19 @@ def print_agent_table(report: AgentEvalReport, source: str) -> None:
             np.abs(report.policies["always-weak"].success - report.policies["always-strong"].success) >= 0.5
         )
     )
-    console.print(
-        "Self-disagreement (two runs of one model on one task) cannot be measured: the table holds one run "
-        f"per model and task. The two models' runs disagree on {differ:.0%} of the tasks; part of that is "
-        "each model's own run-to-run variation, which one trial per model cannot separate."
-    )
+    agree = report.self_disagreement
+    if agree is None:
+        console.print(
+            "Self-disagreement (two runs of one model on one task) cannot be measured: the table holds one "
+            f"run per model and task. The two models' runs disagree on {differ:.0%} of the tasks; part of "
+            "that is each model's own run-to-run variation, which one trial per model cannot separate."
+        )
+    else:
+        console.print(
+            f"Self-disagreement over the {agree.tasks} tasks run more than once ({agree.runs} rows): "
+            f"{report.weak}'s runs of the same task disagree on {agree.weak:.0%} of them, {report.strong}'s "
+            f"on {agree.strong:.0%}. The two models' runs disagree on {differ:.0%} of the rows."
+        )
     for note in report.notes:
         console.print(f"Note: {escape(note)}")
 

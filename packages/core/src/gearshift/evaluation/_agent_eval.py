@@ -33,12 +33,19 @@ from ._agent_replay import (
     replay_steps,
     replay_task_choice,
 )
-from ._agent_task_router import cross_fit_task_router, task_folds
+from ._agent_task_router import cross_fit_task_router, task_folds, task_groups
 
 if TYPE_CHECKING:
     from ..learning import LearnedRouter
 
-__all__ = ["AGENT_BASELINES", "AGENT_POLICIES", "AgentEvalReport", "evaluate_agents"]
+__all__ = [
+    "AGENT_BASELINES",
+    "AGENT_POLICIES",
+    "AgentEvalReport",
+    "SelfDisagreement",
+    "evaluate_agents",
+    "self_disagreement",
+]
 
 AGENT_BASELINES: tuple[str, ...] = ("always-weak", "always-strong", "oracle", "task-router")
 """What every agent evaluation reports."""
@@ -47,6 +54,36 @@ AGENT_POLICIES: tuple[str, ...] = ("scorer-steps", "learned-escalation", "task-r
 """The step-aware policies `evaluate_agents` can replay (all of them by default)."""
 
 _CURVE_POINTS = 101
+
+
+@dataclass(frozen=True, slots=True)
+class SelfDisagreement:
+    """How often one model's runs of the same task disagree, over the tasks run more than once.
+
+    Tasks are the same when their opening prompts are; two runs disagree when their scores differ by
+    0.5 or more (one succeeds, the other fails). `weak` and `strong` are each model's share of
+    repeated tasks whose runs do not all agree.
+    """
+
+    tasks: int
+    runs: int
+    weak: float
+    strong: float
+
+
+def self_disagreement(runs: AgentRuns) -> SelfDisagreement | None:
+    """The self-disagreement of each model where the table holds several trials of a task, else None."""
+    groups = task_groups(runs)
+    repeated = [np.flatnonzero(groups == g) for g in np.unique(groups) if (groups == g).sum() > 1]
+    if not repeated:
+        return None
+
+    def share(scores: np.ndarray) -> float:
+        return float(np.mean([np.ptp(scores[members]) >= 0.5 for members in repeated]))
+
+    weak = np.array([t.weak.score for t in runs.tasks])
+    strong = np.array([t.strong.score for t in runs.tasks])
+    return SelfDisagreement(len(repeated), int(sum(len(m) for m in repeated)), share(weak), share(strong))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +96,10 @@ class AgentEvalReport:
     policies: dict[str, PolicyReplay]
     notes: tuple[str, ...]
     method: str
+    self_disagreement: SelfDisagreement | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object `gearshift eval-agents --json` prints."""
+        """The JSON object `gearshift eval-agents --json` prints (`self_disagreement` where measurable)."""
         policies: dict[str, Any] = {}
         for name, replay in self.policies.items():
             success_ci, cost_ci = replay.intervals()
@@ -76,7 +114,16 @@ class AgentEvalReport:
             if replay.curve is not None:
                 entry["curve"] = [list(point) for point in replay.curve]
             policies[name] = entry
-        return {"models": {"weak": self.weak, "strong": self.strong}, "policies": policies}
+        out: dict[str, Any] = {"models": {"weak": self.weak, "strong": self.strong}, "policies": policies}
+        if self.self_disagreement is not None:
+            agree = self.self_disagreement
+            out["self_disagreement"] = {
+                "tasks": agree.tasks,
+                "runs": agree.runs,
+                "weak": agree.weak,
+                "strong": agree.strong,
+            }
+        return out
 
 
 class AgentEvalError(GearshiftError, ValueError):
@@ -258,4 +305,6 @@ def evaluate_agents(
         if train is not None
         else f"{folds}-fold cross-fitting by task (seed {seed}): each task routed by models that never saw it"
     )
-    return AgentEvalReport(runs.weak, runs.strong, len(runs), results, runs.notes, method)
+    return AgentEvalReport(
+        runs.weak, runs.strong, len(runs), results, runs.notes, method, self_disagreement(runs)
+    )
