@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,11 +32,26 @@ from gearshift.escalation import CheapestPolicy, EscalationPolicy, train_escalat
 from gearshift.evaluation._agent_eval import evaluate_agents
 from gearshift.evaluation._agent_replay import StepPrefixes
 
+Curve = Sequence[Sequence[float]]
+
+
+def best_success_within(curve: Curve, cost: float) -> float:
+    """The highest success along `curve` at a cost per task of at most `cost` (0 when none is)."""
+    return max((s for c, s in curve if c <= cost + 1e-12), default=0.0)
+
+
+def mean_gap(curve: Curve, reference: Curve, strong_cost: float) -> float:
+    """Mean over 5%-100% of always-strong's cost of (best success within the cost) on `curve` minus
+    on `reference`."""
+    grid = np.linspace(0.05, 1.0, 40) * strong_cost
+    return float(np.mean([best_success_within(curve, x) - best_success_within(reference, x) for x in grid]))
+
 
 def figures(runs: AgentRuns, folds: int, seed: int) -> dict[str, Any]:
     """Every policy's held-out figures on `runs`."""
     report = evaluate_agents(runs, folds=folds, seed=seed)
     strong = report.policies["always-strong"]
+    router = report.policies["task-router"].curve or ()
     (strong_lo, strong_hi), _ = strong.intervals()
     out: dict[str, Any] = {}
     for name, replay in report.policies.items():
@@ -53,6 +69,11 @@ def figures(runs: AgentRuns, folds: int, seed: int) -> dict[str, Any]:
             "cost_vs_strong": round(replay.cost_per_task / strong.cost_per_task, 4),
             "overlaps_strong": bool(s_hi >= strong_lo and s_lo <= strong_hi),
         }
+        if replay.curve is not None:
+            for share in (50, 35):
+                best = best_success_within(replay.curve, share / 100 * strong.cost_per_task)
+                out[name][f"best_within_{share}"] = round(best / strong.success_rate, 4)
+            out[name]["gap_vs_task_router"] = round(mean_gap(replay.curve, router, strong.cost_per_task), 4)
     return out
 
 
@@ -125,6 +146,12 @@ def main() -> None:
             + (
                 "  (interval overlaps always-strong's)"
                 if row["overlaps_strong"] and name != "always-strong"
+                else ""
+            )
+            + (
+                f"  curve: best {row['best_within_50']:.0%} of strong's success within 50% of its cost, "
+                f"{row['best_within_35']:.0%} within 35%, gap vs task router {row['gap_vs_task_router']:+.3f}"
+                if "best_within_50" in row
                 else ""
             )
         )

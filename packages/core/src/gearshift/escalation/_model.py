@@ -48,7 +48,8 @@ _HOW = "`gearshift train-escalation` or EscalationModel.save"
 
 @dataclass(frozen=True, slots=True)
 class EscalationTraining:
-    """What a model was trained on: tasks, steps (prefixes), the share of steps labelled 'hand over'."""
+    """What a model was trained on: tasks, steps (prefixes), the share of tasks the cheap run failed
+    (the label), the L2 penalty chosen."""
 
     tasks: int
     steps: int
@@ -58,7 +59,7 @@ class EscalationTraining:
 
 @dataclass(frozen=True, eq=False)
 class EscalationModel:
-    """Predicts, from a run's features so far, the risk that the cheap run fails where the strong succeeds.
+    """Predicts, from a run's features so far, the risk that the cheap run fails.
 
     `risk(x) = sigmoid(weights . (clip(x, lower, upper) - mean) / scale + intercept)`. `threshold` is
     the calibrated point above which a step is handed to the next tier up; `target` says how it was

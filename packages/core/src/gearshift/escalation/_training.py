@@ -1,11 +1,16 @@
 """Training the learned escalation on the prefixes of logged agent runs, and calibrating its threshold.
 
 Every step of every cheap training run is one example: its features (`feature_vector`, read from the
-prefix through the live code path) and a label that is the same for all steps of a task, 1 when the
-strong run did better than the cheap one (the cheap run will fail where a hand-over would succeed).
-Each task weighs 1 in total however long its run, so long runs do not drown short ones. The fit is a
-logistic regression with a strong L2 penalty on standardized features (NumPy Newton steps, no
-scikit-learn): a few domain-general features and a heavy penalty generalize to agents it never saw.
+prefix through the live code path) and a label that is the same for all steps of a task: how far the
+cheap run fell short (1 - its score). The label is the cheap run's failure, not "the strong run did
+better": what the cheap prefix shows is the cheap run's trouble, and whether the strong model would
+then succeed hardly depends on the cheap prefix, so both labels rank steps alike, while failure has
+about twice the positive tasks and far less noise (two trials of one model often disagree, and
+"strong did better" compounds the noise of both). Whether the strong model helps on this kind of
+task is the task prior's part. Each task weighs 1 in total however long its run, so long runs do
+not drown short ones. The fit is a logistic regression with a strong L2 penalty on standardized
+features (NumPy Newton steps, no scikit-learn): a few domain-general features and a heavy penalty
+generalize to agents it never saw.
 
 With the task prior (`prior=True`; by default tried on tables of at least `PRIOR_MIN_TASKS` tasks
 and kept when it lowers the out-of-fold log-loss, as the penalty is chosen), each task's steps also
@@ -82,7 +87,8 @@ def inner_folds(runs: AgentRuns, seed: int) -> list[np.ndarray]:
 
 
 def _labels(runs: AgentRuns) -> np.ndarray:
-    return np.array([min(max(t.strong.score - t.weak.score, 0.0), 1.0) for t in runs.tasks])
+    """Per task, how far the cheap run fell short of success."""
+    return np.array([min(max(1.0 - t.weak.score, 0.0), 1.0) for t in runs.tasks])
 
 
 def _fit(

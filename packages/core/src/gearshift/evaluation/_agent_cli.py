@@ -247,7 +247,7 @@ def _train_escalation(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(
         f"trained on {model.training.tasks} tasks ({model.training.steps} steps of {runs.weak}; "
-        f"{model.training.positive_share:.0%} of tasks where {runs.strong} did better)"
+        f"{model.training.positive_share:.0%} of tasks where {runs.weak} failed)"
     )
     print(f"threshold {model.threshold:.3f}: {model.target}")
     print(f"wrote {args.out}")
