@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hand_made_runs import looping_table, repeated_trials_table
+from hand_made_runs import looping_table, prompted_table, repeated_trials_table
 
 from gearshift.cli import main
 from gearshift.datasets import load_agent_runs
@@ -88,6 +88,19 @@ def test_train_escalation_writes_an_artifact(tmp_path: Path, capsys: pytest.Capt
     assert EscalationModel.load(out).target.startswith("hand-over share 50%")
     assert main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"]) == 2
     assert "success_floor must be in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_train_escalation_embeds_the_task_prior_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = prompted_table(tmp_path / "prompted.jsonl")
+    out = tmp_path / "escalation.json"
+    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--task-prior", "on"]) == 0
+    assert "task prior: kept" in capsys.readouterr().out
+    assert EscalationModel.load(out).features[-1] == "task_prior"
+    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--task-prior", "off"]) == 0
+    assert "task prior: not used" in capsys.readouterr().out
+    assert EscalationModel.load(out).prior is None
 
 
 def test_the_demo_replays_the_bundled_agent_runs() -> None:
