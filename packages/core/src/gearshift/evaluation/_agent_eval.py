@@ -254,10 +254,13 @@ def evaluate_agents(
     """Replay the baselines and `policies` over `runs` (see the module docstring).
 
     `with_task_router=False` skips the task router (its training is most of the time an evaluation
-    takes) and every policy that needs it: the demo's quick replay. `prior` turns the learned
-    escalation's task prior on or off (default: `train_escalation`'s).
+    takes) and every policy that needs it, the escalation's task prior included unless `prior` asks
+    for it: the demo's quick replay. `prior` turns the learned escalation's task prior on or off
+    (default: `train_escalation`'s).
     """
     chosen = _check(policies)
+    if not with_task_router and prior is None:
+        prior = False
     if train is None and not 2 <= folds <= len(runs):
         raise AgentEvalError(f"--folds must be between 2 and the {len(runs)} tasks, got {folds}")
     prefixes = StepPrefixes(runs)
