@@ -12,6 +12,7 @@ from hand_made_runs import looping_table, prompted_table
 from gearshift import ConfigError
 from gearshift.datasets import AgentRuns, load_agent_runs
 from gearshift.escalation import (
+    ESCALATION_FORMAT,
     FEATURE_NAMES,
     CheapestPolicy,
     EscalationModel,
@@ -20,6 +21,7 @@ from gearshift.escalation import (
     train_escalation,
 )
 from gearshift.evaluation._agent_replay import StepPrefixes, replay_steps
+from gearshift.learning._artifact import write_artifact
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +139,24 @@ def test_runs_beyond_the_training_range_are_read_as_its_extremes(runs: AgentRuns
     far = model.upper * 100 + 10  # a run far longer and more error-ridden than any training run
     assert model.risk(far) == pytest.approx(model.risk(model.upper))
     assert model.risk(model.lower - 10) == pytest.approx(model.risk(model.lower))
+
+
+def test_a_damaged_embedded_prior_or_feature_range_is_refused(tmp_path: Path) -> None:
+    runs = load_agent_runs(prompted_table(tmp_path / "prompted.jsonl"))
+    path = tmp_path / "escalation.json"
+    train_escalation(runs, prior=True).save(path)
+    body = json.loads(path.read_text())["body"]
+
+    def refused(edit: dict[str, object], match: str) -> None:
+        damaged = tmp_path / "damaged.json"
+        write_artifact(damaged, {**body, **edit}, kind=ESCALATION_FORMAT)  # a valid checksum
+        with pytest.raises(ConfigError, match=match) as caught:
+            EscalationModel.load(damaged)
+        assert str(damaged) in str(caught.value)
+
+    refused({"prior": {**body["prior"], "models": ["a", "b"]}}, r"body\.prior: a task prior needs a router")
+    refused(
+        {"prior": {**body["prior"], "predictor": "x"}}, r"escalation artifact \(body\.prior\) is malformed"
+    )
+    refused({"prior": None}, r"body\.features are .*task_prior.*train it again")
+    refused({"lower": body["upper"], "upper": body["lower"]}, r"body\.lower holds a value above body\.upper")
