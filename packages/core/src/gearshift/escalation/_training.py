@@ -178,7 +178,13 @@ def pick_threshold(
         return best[0], f"hand-over share {target_handover_share:.0%} (training: {best[1]:.0%})"
     floor = DEFAULT_SUCCESS_FLOOR if success_floor is None else success_floor
     need = floor * strong_success
-    meeting = [p for p in curve if p[2] >= need - 1e-12]
+    # A threshold counts only when every lower one (more hand-overs) meets the floor too: on a small
+    # table a lucky high threshold can meet it alone, and held out it would not.
+    meeting = []
+    for point in sorted(curve):
+        if point[2] < need - 1e-12:
+            break
+        meeting.append(point)
     if meeting:
         best = min(meeting, key=lambda p: (p[3], -p[0]))
         met = "met"
