@@ -134,5 +134,8 @@ def test_trials_of_one_task_share_a_fold_and_their_self_disagreement_is_reported
     assert main(["eval-agents", "--data", str(data), "--folds", "3", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["self_disagreement"] == {"tasks": 8, "runs": 16, "weak": 0.25, "strong": 0.0}
-    assert main(["eval-agents", "--data", str(data), "--folds", "9"]) == 2
-    assert "2 <= folds <= 8 distinct tasks, got 9" in capsys.readouterr().err
+    # More folds than distinct tasks: the folds split rows, and the report says so.
+    assert main(["eval-agents", "--data", str(data), "--folds", "9", "--json"]) == 0
+    assert "only 8 distinct opening prompts among 16 tasks, fewer than the 9 folds" in capsys.readouterr().err
+    assert main(["eval-agents", "--data", str(data), "--folds", "17"]) == 2
+    assert "--folds must be between 2 and the 16 tasks, got 17" in capsys.readouterr().err

@@ -82,7 +82,8 @@ def with_gains(features: Sequence[np.ndarray], gains: np.ndarray) -> list[np.nda
 def inner_folds(runs: AgentRuns, seed: int) -> list[np.ndarray]:
     """The folds training holds tasks out with (repeated trials together); none when too few tasks."""
     distinct = int(task_groups(runs).max()) + 1 if len(runs) else 0
-    folds = min(_INNER_FOLDS, distinct // 4)
+    # Rows when too few distinct opening prompts to fold them (`task_folds` then splits rows).
+    folds = min(_INNER_FOLDS, (distinct if distinct >= 8 else len(runs)) // 4)
     return task_folds(runs, folds, seed) if folds >= 2 else []
 
 

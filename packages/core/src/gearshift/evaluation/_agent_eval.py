@@ -33,7 +33,7 @@ from ._agent_replay import (
     replay_steps,
     replay_task_choice,
 )
-from ._agent_task_router import cross_fit_task_router, task_folds, task_groups
+from ._agent_task_router import cross_fit_task_router, shared_prompts, task_folds, task_groups
 
 if TYPE_CHECKING:
     from ..learning import LearnedRouter
@@ -308,6 +308,6 @@ def evaluate_agents(
         if train is not None
         else f"{folds}-fold cross-fitting by task (seed {seed}): each task routed by models that never saw it"
     )
-    return AgentEvalReport(
-        runs.weak, runs.strong, len(runs), results, runs.notes, method, self_disagreement(runs)
-    )
+    split_note = shared_prompts(runs, folds) if train is None else None
+    notes = (*runs.notes, split_note) if split_note else runs.notes
+    return AgentEvalReport(runs.weak, runs.strong, len(runs), results, notes, method, self_disagreement(runs))

@@ -22,7 +22,14 @@ from ._agent_replay import StepPrefixes
 if TYPE_CHECKING:
     from ..learning import LearnedRouter
 
-__all__ = ["TaskRouterFit", "cross_fit_task_router", "role_table", "task_folds", "task_groups"]
+__all__ = [
+    "TaskRouterFit",
+    "cross_fit_task_router",
+    "role_table",
+    "shared_prompts",
+    "task_folds",
+    "task_groups",
+]
 
 ROLES = ("weak", "strong")
 
@@ -65,15 +72,29 @@ def task_folds(runs: AgentRuns, folds: int, seed: int) -> list[np.ndarray]:
     """The test tasks of each fold (split by task, seeded); every task is in exactly one.
 
     Tasks with the same opening prompt (several trials of one task) always fall in the same fold, so
-    no task is routed by a model that saw another trial of it. `folds` may not exceed the number of
-    distinct tasks.
+    no task is routed by a model that saw another trial of it. When the table has fewer distinct
+    opening prompts than `folds` (an agent whose runs all open alike), the folds split rows instead:
+    `shared_prompts` says when, for the report to state it.
     """
     groups = task_groups(runs)
     distinct = int(groups.max()) + 1 if len(groups) else 0
-    if folds < 2 or folds > distinct:
-        raise ValueError(f"cross-fitting needs 2 <= folds <= {distinct} distinct tasks, got {folds}")
+    if folds < 2 or folds > len(runs):
+        raise ValueError(f"cross-fitting needs 2 <= folds <= {len(runs)} tasks, got {folds}")
+    if folds > distinct:
+        groups, distinct = np.arange(len(runs)), len(runs)
     order = np.random.default_rng(seed).permutation(distinct)
     return [np.flatnonzero(np.isin(groups, order[fold::folds])) for fold in range(folds)]
+
+
+def shared_prompts(runs: AgentRuns, folds: int) -> str | None:
+    """The note to report when `task_folds` had to split rows sharing an opening prompt, else None."""
+    distinct = len(set(task_groups(runs).tolist()))
+    if distinct >= folds or distinct == len(runs):
+        return None
+    return (
+        f"only {distinct} distinct opening prompts among {len(runs)} tasks, fewer than the {folds} folds: "
+        "folds split rows, so rows sharing an opening prompt (repeated trials?) may fall in different folds"
+    )
 
 
 def cross_fit_task_router(
