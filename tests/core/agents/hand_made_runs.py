@@ -113,12 +113,25 @@ HARD = "Exchange the damaged international bundle across three orders with parti
 EASY = "Refund order 7."
 
 
-def prompted_table(path: Path, tasks: int = 48) -> Path:
+def greeting_only(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the same `prompt` as every other (the system message and a greeting): each run
+    starts with the user's actual request."""
+    system, *request = row["prompt"]
+    outcomes = {
+        model: {**outcome, "messages": [*request, *outcome["messages"]]}
+        for model, outcome in row["outcomes"].items()
+    }
+    return {**row, "prompt": [system, {"role": "user", "content": "Hello."}], "outcomes": outcomes}
+
+
+def prompted_table(path: Path, tasks: int = 48, *, request_in_runs: bool = False) -> Path:
     """Every run is clean, but on the odd tasks (a long multi-order request) the cheap model fails and the
-    strong one succeeds: only the opening prompt, the task prior, tells them apart."""
+    strong one succeeds: only the opening prompt, the task prior, tells them apart. `request_in_runs`
+    gives every row the same greeting as `prompt` and starts each run with the request."""
     rows = []
     for i in range(tasks):
         weak_score = 0.0 if i % 2 else 1.0
         request = HARD if i % 2 else EASY
-        rows.append(row(i, (weak_score, smooth_run(3, 0.001)), (1.0, smooth_run(3, 0.01)), request=request))
+        made = row(i, (weak_score, smooth_run(3, 0.001)), (1.0, smooth_run(3, 0.01)), request=request)
+        rows.append(greeting_only(made) if request_in_runs else made)
     return write(path, rows)

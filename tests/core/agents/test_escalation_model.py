@@ -21,6 +21,7 @@ from gearshift.escalation import (
     train_escalation,
 )
 from gearshift.evaluation._agent_replay import StepPrefixes, replay_steps
+from gearshift.evaluation._agent_task_router import task_groups
 from gearshift.learning._artifact import write_artifact
 
 
@@ -160,3 +161,13 @@ def test_a_damaged_embedded_prior_or_feature_range_is_refused(tmp_path: Path) ->
     )
     refused({"prior": None}, r"body\.features are .*task_prior.*train it again")
     refused({"lower": body["upper"], "upper": body["lower"]}, r"body\.lower holds a value above body\.upper")
+
+
+def test_the_prior_reads_the_opening_a_live_call_sees_when_the_request_is_in_the_runs(tmp_path: Path) -> None:
+    runs = load_agent_runs(prompted_table(tmp_path / "prompted.jsonl", request_in_runs=True))
+    assert len({task.prompt for task in runs.tasks}) == 1  # every table prompt is the same greeting
+    assert len(set(task_groups(runs).tolist())) == len(runs)  # the requests still tell tasks apart
+    model = train_escalation(runs, prior=True)
+    replay = replay_steps("learned-escalation", StepPrefixes(runs), EscalationPolicy(CheapestPolicy(), model))
+    assert (replay.handover_steps[1::2] == 0).all()
+    assert (replay.handover_steps[::2] == -1).all()

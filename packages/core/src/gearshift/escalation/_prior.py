@@ -6,8 +6,10 @@ later steps add what the run shows. The router is `gearshift.learning`'s, traine
 opening prompts with the two models named by role (`weak`, `strong`), so it transfers across model
 pairs; it is embedded in the escalation artifact and computed with NumPy only.
 
-The opening prompt of a live run is every message before the first assistant turn: what the tables
-record as `prompt`. Its gain is computed once per distinct opening and remembered (a run asks at
+The opening prompt of a live run is every message before the first assistant turn; for a logged task
+it is read the same way from the table's `prompt` and the cheap run (a table whose `prompt` holds only
+the system message and whose runs start with the user's turn still gives the prior what a live call
+will see). Its gain is computed once per distinct opening and remembered (a run asks at
 every step), so a step pays for a dictionary look-up, not for hashing the system prompt's n-grams.
 """
 
@@ -19,23 +21,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._messages import Message
+from ..evaluation._agent_task_router import opening_prompt, task_opening
 
 if TYPE_CHECKING:
-    from ..datasets import AgentRuns
+    from ..datasets import AgentRuns, AgentTask
     from ..learning import LearnedRouter
 
-__all__ = ["TaskPrior", "cross_fitted_gains", "opening_prompt", "train_prior"]
+__all__ = ["TaskPrior", "cross_fitted_gains", "opening_prompt", "task_opening", "train_prior"]
 
 _REMEMBERED = 256
 """Openings whose gain a `TaskPrior` keeps: the runs in flight at once, with room to spare."""
-
-
-def opening_prompt(messages: Sequence[Message]) -> tuple[Message, ...]:
-    """The messages before the first assistant turn: the prompt the run opened with."""
-    for index, message in enumerate(messages):
-        if message.role == "assistant":
-            return tuple(messages[:index])
-    return tuple(messages)
 
 
 class TaskPrior:
@@ -61,6 +56,10 @@ class TaskPrior:
         predicted = self.router.predict([tuple(p) for p in prompts])
         return np.asarray(predicted[:, self._strong] - predicted[:, self._weak], dtype=np.float64)
 
+    def task_gains(self, tasks: Sequence[AgentTask]) -> np.ndarray:
+        """The gain of each logged task, from its opening prompt (`task_opening`)."""
+        return self.gains([task_opening(task) for task in tasks])
+
     def gain(self, messages: Sequence[Message]) -> float:
         """The gain of the run whose messages so far are `messages` (read from its opening prompt)."""
         opening = opening_prompt(messages)
@@ -78,7 +77,8 @@ def train_prior(runs: AgentRuns, *, seed: int = 0) -> TaskPrior:
     from ..evaluation._agent_task_router import role_table
     from ..learning import train_router
 
-    return TaskPrior(train_router(role_table(runs), method="linear", seed=seed))
+    table = role_table(runs, [task_opening(task) for task in runs.tasks])
+    return TaskPrior(train_router(table, method="linear", seed=seed))
 
 
 def cross_fitted_gains(runs: AgentRuns, folds: Sequence[np.ndarray], *, seed: int = 0) -> np.ndarray:
@@ -88,5 +88,5 @@ def cross_fitted_gains(runs: AgentRuns, folds: Sequence[np.ndarray], *, seed: in
         held = set(test.tolist())
         kept = [i for i in range(len(runs)) if i not in held]
         prior = train_prior(runs.subset(kept), seed=seed)
-        gains[test] = prior.gains([runs.tasks[int(i)].prompt for i in test])
+        gains[test] = prior.task_gains([runs.tasks[int(i)] for i in test])
     return gains

@@ -174,8 +174,8 @@ def _pair_gains(runs: AgentRuns, folds: list[np.ndarray], seed: int) -> dict[tup
         for g in range(f + 1, len(folds)):
             held = set(folds[f].tolist()) | set(folds[g].tolist())
             prior = train_prior(runs.subset([i for i in range(len(runs)) if i not in held]), seed=seed)
-            gains[f, g] = prior.gains([runs.tasks[int(i)].prompt for i in folds[g]])
-            gains[g, f] = prior.gains([runs.tasks[int(i)].prompt for i in folds[f]])
+            gains[f, g] = prior.task_gains([runs.tasks[int(i)] for i in folds[g]])
+            gains[g, f] = prior.task_gains([runs.tasks[int(i)] for i in folds[f]])
     return gains
 
 
@@ -194,7 +194,7 @@ def _escalation(
     router's, when it was fitted) and its training tasks carry gains from routers that never saw them.
     """
     from ..escalation import CheapestPolicy, EscalationPolicy, run_features, train_escalation
-    from ..escalation._prior import TaskPrior, train_prior
+    from ..escalation._prior import TaskPrior, task_opening, train_prior
     from ..escalation._training import use_prior, with_gains
 
     features = run_features(prefixes)
@@ -207,6 +207,10 @@ def _escalation(
         n = len(runs)
         kept_of = [[i for i in range(n) if i not in set(test.tolist())] for test in folds]
         prior_on = use_prior(prior, runs.subset(kept_of[0]))
+        # The task router's routers read the tables' prompts; they serve as priors when those are
+        # the openings a live call sees.
+        if any(task_opening(task) != tuple(task.prompt) for task in runs.tasks):
+            routers = ()
         pairs = _pair_gains(runs, folds, seed) if prior_on else {}
         for f, test in enumerate(folds):
             kept = kept_of[f]
@@ -234,7 +238,7 @@ def _escalation(
         replay = replay_steps("", prefixes.subset(indices), policy)
         held = [features[i] for i in indices]
         if model.prior is not None:
-            held = with_gains(held, model.prior.gains([runs.tasks[i].prompt for i in indices]))
+            held = with_gains(held, model.prior.task_gains([runs.tasks[i] for i in indices]))
         for i, step, x in zip(indices, replay.handover_steps.tolist(), held, strict=True):
             steps[i] = step
             risks[i] = model.risks(x) if len(x) else np.empty(0)

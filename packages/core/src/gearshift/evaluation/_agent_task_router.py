@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..datasets import AgentRuns, Outcome, OutcomeRow, OutcomeTable
+from .._messages import Message
+from ..datasets import AgentRuns, AgentTask, Outcome, OutcomeRow, OutcomeTable
 from ._agent_replay import StepPrefixes
 
 if TYPE_CHECKING:
@@ -25,28 +26,31 @@ if TYPE_CHECKING:
 __all__ = [
     "TaskRouterFit",
     "cross_fit_task_router",
+    "opening_prompt",
     "role_table",
     "shared_prompts",
     "task_folds",
     "task_groups",
+    "task_opening",
 ]
 
 ROLES = ("weak", "strong")
 
 
-def role_table(runs: AgentRuns) -> OutcomeTable:
-    """A single-turn outcome table of the tasks' opening prompts, the models named `weak` and `strong`."""
+def role_table(runs: AgentRuns, prompts: Sequence[Sequence[Message]] | None = None) -> OutcomeTable:
+    """A single-turn outcome table of the tasks' opening prompts (or of `prompts`, one per task), the
+    models named `weak` and `strong`."""
     return OutcomeTable(
         OutcomeRow(
             task.id,
             row.task,
-            task.prompt,
+            task.prompt if prompts is None else tuple(prompts[index]),
             {
                 "weak": Outcome(task.weak.score, cost_usd=task.weak.cost_usd),
                 "strong": Outcome(task.strong.score, cost_usd=task.strong.cost_usd),
             },
         )
-        for task, row in zip(runs.tasks, runs.table, strict=True)
+        for index, (task, row) in enumerate(zip(runs.tasks, runs.table, strict=True))
     )
 
 
@@ -62,10 +66,24 @@ class TaskRouterFit:
     """The router of each split, in the order of the folds (one when trained on a separate table)."""
 
 
+def opening_prompt(messages: Sequence[Message]) -> tuple[Message, ...]:
+    """The messages before the first assistant turn: the prompt a run opened with."""
+    for index, message in enumerate(messages):
+        if message.role == "assistant":
+            return tuple(messages[:index])
+    return tuple(messages)
+
+
+def task_opening(task: AgentTask) -> tuple[Message, ...]:
+    """A logged task's opening prompt as a live call of its cheap run sees it: the table's `prompt` and
+    any user turns its cheap run starts with (a table may keep only the system message as `prompt`)."""
+    return opening_prompt((*task.prompt, *task.weak.run.chat))
+
+
 def task_groups(runs: AgentRuns) -> np.ndarray:
     """Per task, the index of its group: tasks with the same opening prompt (repeated trials) share one."""
-    seen: dict[tuple[object, ...], int] = {}
-    return np.array([seen.setdefault(tuple(task.prompt), len(seen)) for task in runs.tasks], dtype=np.int64)
+    seen: dict[tuple[Message, ...], int] = {}
+    return np.array([seen.setdefault(task_opening(task), len(seen)) for task in runs.tasks], dtype=np.int64)
 
 
 def task_folds(runs: AgentRuns, folds: int, seed: int) -> list[np.ndarray]:
