@@ -12,8 +12,9 @@
    bundled runs) on the `RouteInput` of every step of the bundled cheap runs, p50 and p99 in ms; and the
    whole pure decide step (`route_input` then the policy), as a live `Router.decide` runs it.
 
-Self-disagreement (two runs of one model on the same task) cannot be measured here: the data holds one
-trial per model and task. Prints one line per figure, then (with --json) one JSON object last.
+Self-disagreement (two runs of one model on the same task) is printed where the data holds repeated
+trials; the bundled data holds one trial per model and task. Prints one line per figure, then (with
+--json) one JSON object last.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -29,7 +31,7 @@ import numpy as np
 from gearshift._routing import route_input
 from gearshift.datasets import AgentRuns, OutcomeRow, OutcomeTable, load_tau_retail
 from gearshift.escalation import CheapestPolicy, EscalationPolicy, train_escalation
-from gearshift.evaluation._agent_eval import evaluate_agents
+from gearshift.evaluation._agent_eval import evaluate_agents, self_disagreement
 from gearshift.evaluation._agent_replay import StepPrefixes
 
 Curve = Sequence[Sequence[float]]
@@ -166,7 +168,14 @@ def main() -> None:
         f"p99 {lat['policy_p99_ms']} ms; "
         f"whole decide step p50 {lat['decide_p50_ms']} ms, p99 {lat['decide_p99_ms']} ms"
     )
-    result["self_disagreement"] = "not measurable: one trial per model and task in the bundled data"
+    agree = self_disagreement(runs)  # None: one trial per model and task, nothing to compare
+    result["self_disagreement"] = None if agree is None else asdict(agree)
+    print(
+        "self-disagreement: not measurable, one trial per model and task"
+        if agree is None
+        else f"self-disagreement over {agree.tasks} repeated tasks: "
+        f"weak {agree.weak:.0%}, strong {agree.strong:.0%}"
+    )
     if args.json:
         print(json.dumps(result))
 
