@@ -104,9 +104,19 @@ def replay_speed(runs: AgentRuns, tasks: int, folds: int, seed: int) -> dict[str
 
 
 def latency(runs: AgentRuns) -> dict[str, Any]:
-    """p50/p99 of the escalation decision alone and of the whole pure decide step, in ms."""
+    """p50/p99 of the escalation decision alone and of the whole pure decide step, in ms; and, with the
+    task prior forced on, of the decision at a run's first step (where the prior is computed) and at
+    every step."""
     prefixes = StepPrefixes(runs)
     policy = EscalationPolicy(CheapestPolicy(), train_escalation(runs, prefixes=prefixes))
+    with_prior = EscalationPolicy(CheapestPolicy(), train_escalation(runs, prefixes=prefixes, prior=True))
+    first, every = [], []
+    for steps in prefixes.steps:
+        for index, route in enumerate(steps):
+            started = time.perf_counter()
+            with_prior.decide(route)
+            (first if index == 0 else every).append(time.perf_counter() - started)
+    every += first
     routes = [route for steps in prefixes.steps for route in steps]
     alone = []
     for route in routes:
@@ -125,6 +135,9 @@ def latency(runs: AgentRuns) -> dict[str, Any]:
         "policy_p99_ms": round(float(np.percentile(alone, 99)) * ms, 4),
         "decide_p50_ms": round(float(np.percentile(whole, 50)) * ms, 4),
         "decide_p99_ms": round(float(np.percentile(whole, 99)) * ms, 4),
+        "prior_first_step_p50_ms": round(float(np.percentile(first, 50)) * ms, 4),
+        "prior_p50_ms": round(float(np.percentile(every, 50)) * ms, 4),
+        "prior_p99_ms": round(float(np.percentile(every, 99)) * ms, 4),
     }
 
 
@@ -167,6 +180,10 @@ def main() -> None:
         f"escalation decision on {lat['steps']} steps: p50 {lat['policy_p50_ms']} ms, "
         f"p99 {lat['policy_p99_ms']} ms; "
         f"whole decide step p50 {lat['decide_p50_ms']} ms, p99 {lat['decide_p99_ms']} ms"
+    )
+    print(
+        f"with the task prior: p50 {lat['prior_p50_ms']} ms, p99 {lat['prior_p99_ms']} ms; at a run's "
+        f"first step (the prior computed) p50 {lat['prior_first_step_p50_ms']} ms"
     )
     agree = self_disagreement(runs)  # None: one trial per model and task, nothing to compare
     result["self_disagreement"] = None if agree is None else asdict(agree)
