@@ -47,7 +47,7 @@ from ._messages import (
     ToolSpec,
     Usage,
 )
-from ._models import ModelPrices, ModelRegistry, ModelSpec
+from ._models import ModelPrices, ModelRegistry, ModelSpec, PriceTier
 from ._records import Attempt
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
@@ -82,6 +82,7 @@ __all__ = [
     "ModelSpec",
     "NoEligibleModel",
     "Policy",
+    "PriceTier",
     "ProviderConfig",
     "ProviderError",
     "RouteInput",

@@ -67,6 +67,8 @@ _DEFAULTS_SOURCE = "<defaults>"
 _CONFIG_NAME = "gearshift.toml"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
+_ANTHROPIC_CACHE_WRITE_FACTOR = 1.25
+"""Anthropic bills a prompt-cache write (5-minute cache) at 1.25x the input price."""
 
 
 class ProviderConfig(BaseModel):
@@ -365,6 +367,7 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
     provider = providers.get(provider_name)
     if provider is None:
         raise KeyedError((index, "provider"), _undeclared(provider_name, providers))
+    row = _anthropic_cache_writes(row, provider)
     if "prices" in row and "context_window" in row:
         return row
     known = lookup_model(provider.kind, model, base_url=provider.base_url)
@@ -381,6 +384,17 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
     if known.context_window:
         filled.setdefault("context_window", known.context_window)
     return filled
+
+
+def _anthropic_cache_writes(row: Mapping[str, Any], provider: ProviderConfig) -> Mapping[str, Any]:
+    """Configured Anthropic prices without `cache_write` bill writes as Anthropic does: 1.25x input."""
+    prices = row.get("prices")
+    if provider.kind != "anthropic" or not isinstance(prices, Mapping) or "cache_write" in prices:
+        return row
+    price = prices.get("input")
+    if not isinstance(price, (int, float)) or isinstance(price, bool):
+        return row  # pydantic reports the missing or mistyped price
+    return {**row, "prices": {**prices, "cache_write": price * _ANTHROPIC_CACHE_WRITE_FACTOR}}
 
 
 def _undeclared(provider: str, providers: Mapping[str, ProviderConfig]) -> str:
