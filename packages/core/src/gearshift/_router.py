@@ -38,6 +38,7 @@ from .policies import Policy
 from .providers import Provider
 
 if TYPE_CHECKING:
+    from ._batch import BatchItem, BatchResult
     from ._config import GearshiftConfig
     from .budgets import Allowance, BudgetLedger
     from .cascades import QualityGate
@@ -327,6 +328,29 @@ class Router:
     ) -> SyncRoutedStream:
         """`astream` for synchronous callers."""
         return SyncRoutedStream(self.astream(request, context, self_escalation=self_escalation))
+
+    async def abatch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """Answer a batch of requests, at most `concurrency` at a time, waiting out rate limits.
+
+        With `cascade`, the bottom tier answers the whole batch, `gate` (default: the router's cascade
+        gate, else the heuristic gate) checks every answer, and only the rejected ones go to the top
+        tier; otherwise each request is routed as `acomplete` would. Returns one `BatchResult` per
+        finished stage (a rejected cheap answer, then its strong one), also handed to `on_result` as
+        each finishes. See `gearshift._batch` for resuming an interrupted batch.
+        """
+        from ._batch import run_batch
+
+        return await run_batch(
+            self, requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result
+        )
 
     def _escalates(self, override: bool | None) -> bool:
         return self.self_escalation if override is None else override
