@@ -47,7 +47,7 @@ from ._messages import (
     ToolSpec,
     Usage,
 )
-from ._models import ModelPrices, ModelRegistry, ModelSpec, PriceTier
+from ._models import Deployment, ModelPrices, ModelRegistry, ModelSpec, PriceTier
 from ._records import Attempt
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
@@ -68,6 +68,7 @@ __all__ = [
     "CooldownTracker",
     "Decision",
     "DecisionLog",
+    "Deployment",
     "Escalation",
     "GearshiftConfig",
     "GearshiftError",

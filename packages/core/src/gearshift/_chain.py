@@ -10,6 +10,10 @@ Under a limit that refuses, each attempt's reservation is a bound: the model is 
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
 whole cost recorded (the limit is then spent and refuses what follows) and a `budget_overrun` record
 in the decision log. A model the budget refused is not replaced by a pricier one of the chain.
+
+A model with several deployments is tried deployment by deployment, healthiest and fastest first
+(`_deployments`); each call's latency and failure feeds their health, and the model itself cools
+down only once every deployment is tripped.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ._budget_fit import output_cap
 from ._context import StepContext
 from ._decision import Decision
+from ._deployments import PROBE_REQUEST
 from ._errors import AllModelsFailed, BudgetExceeded, ProviderError
 from ._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._models import ModelSpec
@@ -68,7 +73,7 @@ class ChainRun:
         budget refused every model it could have tried."""
         errors: list[ProviderError] = []
         refusal: _Refusal | None = None
-        for spec, provider in self._targets():
+        async for spec, provider in self._targets():
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
                 continue  # the budget refused a cheaper model: it must not move the step up in price
@@ -92,10 +97,10 @@ class ChainRun:
                 self._cancelled(spec, started, usage, streamed=False)
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
-            self._record(
-                Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started))
-            )
+            latency = self._ms(started)
+            self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
             self.router.cooldowns.on_success(spec.id)
+            self.router.deployments.on_success(spec, latency)
             return response
         raise self._exhausted(errors, refusal.error if refusal else None)
 
@@ -106,7 +111,7 @@ class ChainRun:
         replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`."""
         errors: list[ProviderError] = []
         refusal: _Refusal | None = None
-        for spec, provider in self._targets():
+        async for spec, provider in self._targets():
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
                 continue
@@ -138,6 +143,7 @@ class ChainRun:
                 self._cancelled(spec, started, usage, streamed=True)
                 raise
             # The caller sees this model's output from here on: no more fallback.
+            first_event_ms = self._ms(started)
             output: list[str] = []
             done = False
             try:
@@ -165,6 +171,7 @@ class ChainRun:
                     )
                 )
                 self.router.cooldowns.on_success(spec.id)
+                self.router.deployments.on_success(spec, first_event_ms)
                 yield event
                 return
             except ProviderError as error:
@@ -252,12 +259,34 @@ class ChainRun:
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
-    def _targets(self) -> Iterator[tuple[ModelSpec, Provider]]:
+    async def _targets(self) -> AsyncIterator[tuple[ModelSpec, Provider]]:
+        """The models of the chain not cooling down, each as its deployments in the order to try
+        them; a tripped deployment whose probe is due answers the probe first (`_deployments`)."""
         router = self.router
         ready, self.skipped = router.cooldowns.order(self.chain, router._clock())
         for model_id in ready:
-            spec = router.registry[model_id]
-            yield spec, router.providers[spec.provider]
+            model = router.registry[model_id]
+            order, due = router.deployments.order(model, router._clock())
+            if due:
+                for deployment in due:
+                    await self._probe(deployment, router.providers[deployment.provider])
+                order, _ = router.deployments.order(model, router._clock())
+            for spec in order:
+                yield spec, router.providers[spec.provider]
+
+    async def _probe(self, spec: ModelSpec, provider: Provider) -> None:
+        """One tiny call to a tripped deployment: it closes the breaker or trips it again. Recorded
+        as an attempt, since the provider bills it."""
+        started = self.router._clock()
+        try:
+            response = await provider.complete(spec, PROBE_REQUEST)
+        except ProviderError as error:
+            self._record(self._unanswered(spec, started, Usage(), False, error=error))
+            self.router.deployments.on_failure(spec, error, self.router._clock())
+            return
+        latency = self._ms(started)
+        self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+        self.router.deployments.on_success(spec, latency)
 
     def _exhausted(
         self, errors: list[ProviderError], refusal: BudgetExceeded | None
@@ -291,7 +320,12 @@ class ChainRun:
         # A stream that broke after output was produced was billed for it: estimated, never dropped.
         self._record(self._unanswered(spec, started, usage or Usage(), streamed, error=error))
         errors.append(error)
-        self.router.cooldowns.on_failure(error, self.router._clock())
+        router, now = self.router, self.router._clock()
+        router.deployments.on_failure(spec, error, now)
+        model = router.registry[spec.id]
+        # A model with other deployments cools down only once all of them are tripped.
+        if not model.deployments or router.deployments.all_tripped(model, now):
+            router.cooldowns.on_failure(error, now)
 
     def _cancelled(self, spec: ModelSpec, started: float, usage: Usage, *, streamed: bool) -> None:
         self._record(self._unanswered(spec, started, usage, streamed, cancelled=True))

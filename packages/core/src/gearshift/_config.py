@@ -209,6 +209,24 @@ class RoutingConfig(BaseModel):
     max_escalations: int = Field(
         default=2, ge=0, description="The most hand-overs to stronger models in one call."
     )
+    prefer: Literal["cost", "latency"] = Field(
+        default="cost",
+        description="Among models of the tier the policy chose: `cost` takes the cheapest, `latency` "
+        "the one that has answered fastest so far.",
+    )
+    breaker_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Failures in a row after which a deployment of a model with several is tripped "
+        "(skipped, then probed before it gets traffic again).",
+    )
+    breaker_open_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long a tripped deployment is skipped before its probe; doubles with each "
+        "failed probe, up to max_cooldown_seconds.",
+    )
     learned: dict[str, Any] | None = Field(
         default=None,
         description="The learned policy: its artifact `path` and operating point; validated by "
@@ -348,6 +366,12 @@ class GearshiftConfig(BaseModel):
         for index, spec in enumerate(self.models):
             if spec.provider not in self.providers:  # rows from TOML were checked before pricing
                 raise KeyedError(("models", index, "provider"), _undeclared(spec.provider, self.providers))
+            for number, deployment in enumerate(spec.deployments):
+                if deployment.provider not in self.providers:
+                    raise KeyedError(
+                        ("models", index, "deployments", number, "provider"),
+                        _undeclared(deployment.provider, self.providers),
+                    )
             if spec.id in first:
                 raise KeyedError(
                     ("models", index, "id"),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._errors import ConfigError, UnknownModelError
 from ._messages import Usage
 
-__all__ = ["ModelPrices", "ModelRegistry", "ModelSpec", "PriceTier"]
+__all__ = ["Deployment", "ModelPrices", "ModelRegistry", "ModelSpec", "PriceTier"]
 
 
 class PriceTier(BaseModel):
@@ -110,6 +110,20 @@ class ModelPrices(BaseModel):
         ) / 1_000_000
 
 
+class Deployment(BaseModel):
+    """One more place that serves a model: another provider configuration (base URL, key, region)
+    and, when it names the model differently, its own model name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str = Field(min_length=1, description="Name of the provider configuration that serves it.")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The model name this deployment expects (default: the model's).",
+    )
+
+
 class ModelSpec(BaseModel):
     """One model gearshift may route to."""
 
@@ -127,6 +141,11 @@ class ModelSpec(BaseModel):
     supports_tools: bool = Field(default=True, description="Can call tools.")
     supports_vision: bool = Field(default=False, description="Accepts images.")
     supports_json: bool = Field(default=True, description="Can be asked for JSON matching a schema.")
+    deployments: tuple[Deployment, ...] = Field(
+        default=(),
+        description="More deployments of this model besides `provider`; calls go to the healthiest "
+        "and fastest (see `gearshift._deployments`).",
+    )
 
     def cost(self, usage: Usage) -> float:
         """The cost in dollars of a call to this model with this usage."""

@@ -26,6 +26,7 @@ from ._context import StepContext
 from ._cooldown import CooldownTracker
 from ._decision import Decision
 from ._decision_log import DecisionLog
+from ._deployments import DeploymentHealth, Prefer, prefer_latency
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
 from ._models import ModelRegistry
@@ -58,6 +59,9 @@ class Router:
     reservation is a bound: the call's output is capped at what was reserved for it.
     `self_escalation` offers models below the top tier an `escalate` tool; `cascade` is a quality
     gate for cheaper models' answers. `max_escalations` caps the hand-overs of one call.
+    `deployments` tracks the health and latency of every deployment of every model (a model served
+    from several places is called where it is healthiest and fastest); `prefer = "latency"` moves a
+    decision to the fastest model of its tier.
     """
 
     def __init__(
@@ -74,6 +78,8 @@ class Router:
         self_escalation: bool = False,
         cascade: QualityGate | None = None,
         max_escalations: int = 2,
+        deployments: DeploymentHealth | None = None,
+        prefer: Prefer = "cost",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -81,14 +87,22 @@ class Router:
         self.providers: dict[str, Provider] = (
             dict(providers) if isinstance(providers, Mapping) else {p.name: p for p in providers}
         )
-        missing = {m.id: m.provider for m in registry if m.provider not in self.providers}
+        served = [(m.id, m.provider, f"models.{m.id}.provider") for m in registry]
+        served += [
+            (m.id, d.provider, f"models.{m.id}.deployments[{i}].provider")
+            for m in registry
+            for i, d in enumerate(m.deployments)
+        ]
+        missing = [(model_id, name, key) for model_id, name, key in served if name not in self.providers]
         if missing:
-            model_id, provider = next(iter(missing.items()))
+            model_id, provider, key = missing[0]
             raise ConfigError(
                 f"model '{model_id}' is served by provider '{provider}', but no provider of that name "
                 f"was given (have: {', '.join(sorted(self.providers)) or 'none'})",
-                key=f"models.{model_id}.provider",
+                key=key,
             )
+        if prefer not in ("cost", "latency"):
+            raise ConfigError(f"must be 'cost' or 'latency', got {prefer!r}", key="routing.prefer")
         if default_output_tokens <= 0:
             raise ConfigError(
                 f"must be positive, got {default_output_tokens}", key="routing.default_output_tokens"
@@ -103,6 +117,8 @@ class Router:
         self.self_escalation = self_escalation
         self.cascade = cascade
         self.max_escalations = max_escalations
+        self.deployments = deployments or DeploymentHealth()
+        self.prefer = prefer
         self._clock = clock
 
     @classmethod
@@ -163,6 +179,12 @@ class Router:
             cascade=cascade,
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
+            deployments=DeploymentHealth(
+                failures=routing.breaker_failures,
+                open_seconds=routing.breaker_open_seconds,
+                max_open_seconds=max(routing.breaker_open_seconds, routing.max_cooldown_seconds),
+            ),
+            prefer=routing.prefer,
         )
 
     def __repr__(self) -> str:
@@ -228,6 +250,8 @@ class Router:
     ) -> ChainRun:
         route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
         decision = self.policy.decide(route)
+        if self.prefer == "latency" and context.hints.force_model is None:
+            decision = prefer_latency(route, decision, self.deployments)
         if allowance is not None:
             decision = fit_to_allowance(route, decision, self.policy, allowance)
         chain = decision.chain
