@@ -356,6 +356,10 @@ class ChainRun:
 
     def _record(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
+        if attempt.ok:
+            self.router.warm_caches.note(
+                self.context.run_id, attempt.model_id, attempt.usage, self.router._clock()
+            )
         log = self.router.decision_log
         if log is not None:
             log.write(

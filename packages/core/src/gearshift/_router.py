@@ -35,6 +35,7 @@ from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
 from ._self_escalation import offer_escalation
+from ._warm_cache import WarmCaches, stay_warm
 from .policies import Policy
 from .providers import Provider
 
@@ -61,7 +62,9 @@ class Router:
     gate for cheaper models' answers. `max_escalations` caps the hand-overs of one call.
     `deployments` tracks the health and latency of every deployment of every model (a model served
     from several places is called where it is healthiest and fastest); `prefer = "latency"` moves a
-    decision to the fastest model of its tier.
+    decision to the fastest model of its tier. Within a run (`StepContext.run_id`), a decision stays
+    on the model whose prompt cache is warm when that is no weaker and cheaper than moving
+    (`_warm_cache`).
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class Router:
         self.max_escalations = max_escalations
         self.deployments = deployments or DeploymentHealth()
         self.prefer = prefer
+        self.warm_caches = WarmCaches()
         self._clock = clock
 
     @classmethod
@@ -250,8 +254,12 @@ class Router:
     ) -> ChainRun:
         route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
         decision = self.policy.decide(route)
-        if self.prefer == "latency" and context.hints.force_model is None:
-            decision = prefer_latency(route, decision, self.deployments)
+        if context.hints.force_model is None:
+            if self.prefer == "latency":
+                decision = prefer_latency(route, decision, self.deployments)
+            warm = self.warm_caches.get(context.run_id, self._clock())
+            if warm is not None:
+                decision = stay_warm(route, decision, warm)
         if allowance is not None:
             decision = fit_to_allowance(route, decision, self.policy, allowance)
         chain = decision.chain
