@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from gearshift import ChatRequest, Message, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer
-from gearshift._batch import BatchItem, StageRecord, summarize_batch
+from gearshift._batch import BatchItem, stage_record, summarize_batch
 from gearshift._batch_cli import read_batch
+from gearshift.cascades import HeuristicGate
 from gearshift.datasets import OutcomeTableError
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
@@ -73,15 +74,7 @@ async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_m
     assert [r.id for r in rejected] == ["1", "3"]
     assert "refused" in rejected[0].reason
     assert all(r.cost_usd > 0 for r in results)
-    summary = summarize_batch(
-        [
-            StageRecord(
-                r.id, r.stage, r.accepted, False, r.cost_usd, r.usage.input_tokens, r.usage.output_tokens
-            )
-            for r in results
-        ],
-        _registry(),
-    )
+    summary = summarize_batch(map(stage_record, results), _registry())
     assert (summary.items, summary.answered, summary.escalated) == (4, 4, 2)
     assert summary.escalation_rate == 0.5
     assert 0 < summary.cost_usd < summary.strongest_cost_usd
@@ -109,6 +102,31 @@ async def test_without_cascade_each_item_is_routed_and_failures_do_not_stop_the_
     by_id = {r.id: r for r in results}
     assert by_id["bad"].error is not None and by_id["bad"].response is None
     assert by_id["good"].error is None and by_id["good"].stage == "routed"
+
+
+async def test_without_cascade_the_routers_own_gate_escalations_are_counted(
+    server: LocalOpenAIServer,
+) -> None:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    router = Router(_registry(), policy=SignalScorer(), providers=[provider], cascade=HeuristicGate())
+    server.script("small", Reply("Fine."), Reply(REFUSAL))
+    async with router:
+        results = await router.abatch(["one", "two"], concurrency=1)
+    assert [(r.stage, r.response.model_id if r.response else None) for r in results] == [
+        ("routed", "small"),
+        ("routed", "large"),
+    ]
+    summary = summarize_batch(map(stage_record, results), _registry())
+    assert (summary.answered, summary.escalated) == (2, 1)
+
+
+async def test_a_single_tier_batch_has_nothing_to_escalate_to(server: LocalOpenAIServer) -> None:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    registry = ModelRegistry([_registry()["small"]])
+    server.script("small", Reply(REFUSAL))
+    async with Router(registry, policy=SignalScorer(), providers=[provider]) as router:
+        results = await router.abatch(["one"], cascade=True)
+    assert [(r.stage, r.accepted) for r in results] == [("cheap", True)]
 
 
 def _request(text: str) -> ChatRequest:

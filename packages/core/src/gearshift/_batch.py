@@ -108,6 +108,7 @@ class StageRecord:
     cost_usd: float
     input_tokens: int
     output_tokens: int
+    escalated: bool = False  # a routed answer the router's own review handed to a stronger model
 
 
 def summarize_batch(records: Iterable[StageRecord], registry: ModelRegistry) -> BatchSummary:
@@ -130,8 +131,9 @@ def summarize_batch(records: Iterable[StageRecord], registry: ModelRegistry) -> 
             failed += 1
             continue
         answered += 1
-        if final.stage == "strong":
+        if final.stage == "strong" or final.escalated:
             escalated += 1
+        if final.stage == "strong":
             strongest_cost += final.cost_usd
         else:
             usage = Usage(final.input_tokens, final.output_tokens)
@@ -153,6 +155,7 @@ def stage_record(result: BatchResult) -> StageRecord:
         result.cost_usd,
         usage.input_tokens,
         usage.output_tokens,
+        result.response is not None and bool(result.response.escalations),
     )
 
 
@@ -237,9 +240,12 @@ class _Batch:
         return True
 
     async def cheap(self, item: BatchItem) -> bool | None:
-        bottom = self.router.registry.tiers[0]
+        tiers = self.router.registry.tiers
         try:
-            routed, review = await self._planned(item, CallerHints(max_tier=bottom))
+            routed, review = await self._planned(item, CallerHints(max_tier=tiers[0]))
+            if len(tiers) == 1:  # nothing stronger to send a rejected answer to
+                self._emit(BatchResult(item.id, "cheap", True, routed))
+                return True
             assert self.gate is not None  # set before the cheap stage runs
             check = AnswerCheck(item.request, routed.response, routed.decision, item.context, review)
             verdict = await self.gate.check(check)

@@ -182,6 +182,7 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
                 float(row["cost_usd"]),
                 int(row["input_tokens"]),
                 int(row["output_tokens"]),
+                bool(row.get("escalated", False)),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             if number == len(lines):
@@ -207,6 +208,8 @@ def _write(journal: IO[str], result: BatchResult) -> None:
         "input_tokens": record.input_tokens,
         "output_tokens": record.output_tokens,
     }
+    if record.escalated:
+        row["escalated"] = True
     if result.reason:
         row["reason"] = result.reason
     if result.error is not None:
