@@ -14,9 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from gearshift import ChatRequest, Message, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer
-from gearshift._batch import BatchItem, stage_record, summarize_batch
+from gearshift import (
+    BatchItem,
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    summarize_batch,
+)
 from gearshift._batch_cli import read_batch
+from gearshift._bridge import run_sync
 from gearshift.cascades import HeuristicGate
 from gearshift.datasets import OutcomeTableError
 from gearshift.providers import OpenAIProvider
@@ -74,7 +84,7 @@ async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_m
     assert [r.id for r in rejected] == ["1", "3"]
     assert "refused" in rejected[0].reason
     assert all(r.cost_usd > 0 for r in results)
-    summary = summarize_batch(map(stage_record, results), _registry())
+    summary = summarize_batch(results, _registry())
     assert (summary.items, summary.answered, summary.escalated) == (4, 4, 2)
     assert summary.escalation_rate == 0.5
     assert 0 < summary.cost_usd < summary.strongest_cost_usd
@@ -116,16 +126,19 @@ async def test_without_cascade_the_routers_own_gate_escalations_are_counted(
         ("routed", "small"),
         ("routed", "large"),
     ]
-    summary = summarize_batch(map(stage_record, results), _registry())
+    summary = summarize_batch(results, _registry())
     assert (summary.answered, summary.escalated) == (2, 1)
 
 
-async def test_a_single_tier_batch_has_nothing_to_escalate_to(server: LocalOpenAIServer) -> None:
+def test_a_single_tier_batch_has_nothing_to_escalate_to(server: LocalOpenAIServer) -> None:
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
     registry = ModelRegistry([_registry()["small"]])
     server.script("small", Reply(REFUSAL))
-    async with Router(registry, policy=SignalScorer(), providers=[provider]) as router:
-        results = await router.abatch(["one"], cascade=True)
+    router = Router(registry, policy=SignalScorer(), providers=[provider])
+    try:
+        results = router.batch(["one"], cascade=True)  # the sync bridge
+    finally:
+        run_sync(router.aclose())  # the clients live on the bridge's loop
     assert [(r.stage, r.accepted) for r in results] == [("cheap", True)]
 
 

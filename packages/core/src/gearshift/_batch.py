@@ -111,8 +111,9 @@ class StageRecord:
     escalated: bool = False  # a routed answer the router's own review handed to a stronger model
 
 
-def summarize_batch(records: Iterable[StageRecord], registry: ModelRegistry) -> BatchSummary:
-    """The summary of a batch from its stage records (of one run, or of every run of a resumed batch).
+def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: ModelRegistry) -> BatchSummary:
+    """The summary of a batch from its results, or the stage records `gearshift batch` journals (of one
+    run, or of every run of a resumed batch).
 
     Always-strongest is priced on the tokens each item really used: a strong answer at what it cost,
     any other at the strongest model's prices for the input and output tokens of its final stage
@@ -120,7 +121,8 @@ def summarize_batch(records: Iterable[StageRecord], registry: ModelRegistry) -> 
     """
     strongest = registry.strongest
     by_item: dict[str, list[StageRecord]] = {}
-    for record in records:
+    for item in records:
+        record = stage_record(item) if isinstance(item, BatchResult) else item
         by_item.setdefault(record.id, []).append(record)
     cost = strongest_cost = 0.0
     answered = failed = escalated = 0

@@ -384,6 +384,20 @@ class Router:
             self, requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result
         )
 
+    def batch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """`abatch` for synchronous callers."""
+        return run_sync(
+            self.abatch(requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result)
+        )
+
     def _escalates(self, override: bool | None) -> bool:
         return self.self_escalation if override is None else override
 
