@@ -211,7 +211,7 @@ def test_an_interrupted_batch_resumes_without_paying_twice(server: LocalOpenAISe
             time.sleep(0.05)  # delta's call is on the wire
     finally:
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()  # reaps it and closes its pipes
     first = _journal(out)
     assert [(r["id"], r["stage"], r["accepted"]) for r in first] == [
         ("alpha", "cheap", True),
