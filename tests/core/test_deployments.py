@@ -23,6 +23,7 @@ from gearshift import (
     load_config,
 )
 from gearshift._deployments import DeploymentHealth
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer
 
@@ -227,3 +228,33 @@ deployments = [{ provider = "west", model = "small-west" }]
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.key == "routing.prefer"
+
+
+async def test_a_probe_is_charged_to_the_budget_like_any_call(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    router = Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        budgets=ledger,
+        clock=clock,
+    )
+    run = StepContext(run_id="r1")
+    async with router:
+        east.script("small", Fail(503))
+        first = await router.acomplete("trip east", run)
+        clock.jump += 6.0
+        answer = await router.acomplete("probe east", run)
+        status = await ledger.status(["run:r1"])
+    probe = answer.attempts[0]
+    assert (probe.provider, probe.ok, probe.usage.output_tokens) == ("east", True, 1)
+    assert probe.cost_usd > 0
+    assert len(answer.attempts) == 2 and answer.attempts[-1].ok  # the probe, then the answer
+    assert status.limits[0].spent_usd == pytest.approx(first.cost_usd + answer.cost_usd)
+    assert answer.cost_usd == pytest.approx(probe.cost_usd + answer.attempts[-1].cost_usd)
+    assert status.limits[0].reserved_usd == 0

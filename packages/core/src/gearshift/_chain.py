@@ -34,7 +34,7 @@ from ._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextD
 from ._models import ModelSpec
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
-from ._tokens import estimate_tokens
+from ._tokens import estimate_request_tokens, estimate_tokens
 from .policies import RouteInput
 from .providers import Provider
 
@@ -275,15 +275,24 @@ class ChainRun:
                 yield spec, router.providers[spec.provider]
 
     async def _probe(self, spec: ModelSpec, provider: Provider) -> None:
-        """One tiny call to a tripped deployment: it closes the breaker or trips it again. Recorded
-        as an attempt, since the provider bills it."""
+        """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
+        billed, so it is budgeted and recorded as an attempt like any call; a budget that refuses it
+        leaves the deployment tripped."""
+        tokens = estimate_request_tokens(PROBE_REQUEST)
+        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
+        try:
+            reservation = await self._reserve(spec, hold)
+        except BudgetExceeded:
+            return
         started = self.router._clock()
         try:
             response = await provider.complete(spec, PROBE_REQUEST)
         except ProviderError as error:
+            await self._settle(reservation, spec, Usage())
             self._record(self._unanswered(spec, started, Usage(), False, error=error))
             self.router.deployments.on_failure(spec, error, self.router._clock())
             return
+        await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
         self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
         self.router.deployments.on_success(spec, latency)
