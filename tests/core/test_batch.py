@@ -28,6 +28,7 @@ from gearshift import (
 from gearshift._batch_cli import read_batch
 from gearshift._bridge import run_sync
 from gearshift.cascades import HeuristicGate
+from gearshift.cli import main
 from gearshift.datasets import OutcomeTableError
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
@@ -249,3 +250,17 @@ def test_a_bad_batch_line_names_the_file_line_and_field(tmp_path: Path) -> None:
     path.write_text('{"prompt": "x", "max_tokens": 0}\n')
     with pytest.raises(OutcomeTableError, match=r"line 1: max_tokens must be a positive integer, got 0"):
         list(read_batch(path))
+
+
+def test_batch_without_any_key_says_which_variables_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"prompt": "hi"}\n')
+    assert main(["batch", "in.jsonl", "out.jsonl", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "ANTHROPIC_API_KEY (provider 'anthropic')" in error and "OPENAI_API_KEY" in error
+    assert not (tmp_path / "out.jsonl").exists()

@@ -59,6 +59,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     from ._bridge import run_sync
     from ._config import load_config
     from ._router import Router
+    from .providers._factory import missing_keys
 
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
@@ -69,7 +70,15 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         for item in items
         if item.id not in done
     ]
-    router = Router.from_config(load_config(args.config))
+    config = load_config(args.config)
+    missing = missing_keys(config)
+    if missing and set(missing) >= {spec.provider for spec in config.models}:
+        wanted = ", ".join(f"{variable} (provider '{name}')" for name, variable in missing.items())
+        raise GearshiftError(
+            f"no API key for any model of the config: set {wanted}, or pass --config with a "
+            "gearshift.toml that points at a local server (see examples/ollama.toml)"
+        )
+    router = Router.from_config(config)
     console = Console(stderr=True)
     if len(todo) < len(items):
         console.print(
