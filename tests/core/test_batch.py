@@ -27,7 +27,7 @@ from gearshift import (
 )
 from gearshift._batch_cli import read_batch
 from gearshift._bridge import run_sync
-from gearshift.cascades import HeuristicGate
+from gearshift.cascades import HeuristicGate, LLMJudgeGate
 from gearshift.cli import main
 from gearshift.datasets import OutcomeTableError
 from gearshift.providers import OpenAIProvider
@@ -89,6 +89,25 @@ async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_m
     assert (summary.items, summary.answered, summary.escalated) == (4, 4, 2)
     assert summary.escalation_rate == 0.5
     assert 0 < summary.cost_usd < summary.strongest_cost_usd
+
+
+async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: LocalOpenAIServer) -> None:
+    server.script("small", Reply("Paris."), Reply("Lyon."))
+    # The judge (the large model) passes the first answer and fails the second.
+    server.script("large", Reply('{"score": 9}'), Reply('{"score": 2, "reason": "wrong city"}'))
+    gate = LLMJudgeGate("large")
+    async with _router(server) as router:
+        results = await router.abatch(
+            ["capital of France?", "capital of France, again?"], concurrency=1, cascade=True, gate=gate
+        )
+    cheap = [r for r in results if r.stage == "cheap"]
+    assert [(r.id, r.accepted) for r in cheap] == [("0", True), ("1", False)]
+    for result in cheap:
+        assert result.response is not None
+        assert [a.model_id for a in result.response.attempts] == ["small", "large"]  # answer, then judge
+        assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.response.attempts))
+    assert "wrong city" in cheap[1].reason
+    assert [r.id for r in results if r.stage == "strong"] == ["1"]
 
 
 async def test_a_rate_limited_batch_waits_and_then_finishes(server: LocalOpenAIServer) -> None:

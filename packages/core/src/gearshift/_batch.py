@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ._context import CallerHints, StepContext
 from ._errors import AllModelsFailed, GearshiftError, ProviderError
-from ._messages import ChatRequest, RequestLike, Usage, as_request
+from ._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from ._models import ModelRegistry
 from ._review import ReviewLoop
 from ._routed import RoutedResponse
-from .cascades._gate import AnswerCheck, AskModel, QualityGate
+from .cascades._gate import AnswerCheck, QualityGate
 
 if TYPE_CHECKING:
+    from ._chain import ChainRun
     from ._router import Router
 
 __all__ = ["BatchItem", "BatchResult", "BatchSummary", "run_batch", "summarize_batch"]
@@ -197,6 +198,11 @@ async def run_batch(
     return batch.results
 
 
+def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
+    """The stage's answer with every attempt so far: its calls, and any its gate made."""
+    return RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
+
+
 def _item(index: int, item: BatchItem | RequestLike) -> BatchItem:
     return item if isinstance(item, BatchItem) else BatchItem(str(index), as_request(item))
 
@@ -244,33 +250,34 @@ class _Batch:
     async def cheap(self, item: BatchItem) -> bool | None:
         tiers = self.router.registry.tiers
         try:
-            routed, review = await self._planned(item, CallerHints(max_tier=tiers[0]))
+            run, response = await self._planned(item, CallerHints(max_tier=tiers[0]))
             if len(tiers) == 1:  # nothing stronger to send a rejected answer to
-                self._emit(BatchResult(item.id, "cheap", True, routed))
+                self._emit(BatchResult(item.id, "cheap", True, _routed(run, response)))
                 return True
             assert self.gate is not None  # set before the cheap stage runs
-            check = AnswerCheck(item.request, routed.response, routed.decision, item.context, review)
+            ask = ReviewLoop(self.router, False)._ask(run)  # a judge's calls join this item's account
+            check = AnswerCheck(item.request, response, run.decision, item.context, ask)
             verdict = await self.gate.check(check)
         except GearshiftError as error:
             self._emit(BatchResult(item.id, "cheap", True, error=str(error)))
             return None
         reason = "" if verdict.accept else verdict.reason or f"the {verdict.gate} gate rejected the answer"
-        self._emit(BatchResult(item.id, "cheap", verdict.accept, routed, reason))
+        self._emit(BatchResult(item.id, "cheap", verdict.accept, _routed(run, response), reason))
         return verdict.accept
 
     async def strong(self, item: BatchItem) -> bool | None:
         top = self.router.registry.tiers[-1]
         try:
-            routed, _ = await self._planned(item, CallerHints(min_tier=top))
+            run, response = await self._planned(item, CallerHints(min_tier=top))
         except GearshiftError as error:
             self._emit(BatchResult(item.id, "strong", True, error=str(error)))
             return None
-        self._emit(BatchResult(item.id, "strong", True, routed))
+        self._emit(BatchResult(item.id, "strong", True, _routed(run, response)))
         return True
 
-    async def _planned(self, item: BatchItem, hints: CallerHints) -> tuple[RoutedResponse, AskModel]:
+    async def _planned(self, item: BatchItem, hints: CallerHints) -> tuple[ChainRun, ChatResponse]:
         """One answer from the tier range of `hints`, with no escalation of its own (the batch's gate
-        decides), and the `ask` its gate may use on the same account."""
+        decides), and the run that made it."""
         given = item.context.hints
         hints = replace(
             given,
@@ -280,11 +287,9 @@ class _Batch:
         context = replace(item.context, hints=hints)
         router = self.router
 
-        async def call() -> tuple[RoutedResponse, AskModel]:
+        async def call() -> tuple[ChainRun, ChatResponse]:
             run = await router._aplan(item.request, context, escalate=False)
-            response = await run.complete()
-            routed = RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
-            return routed, ReviewLoop(router, False)._ask(run)
+            return run, await run.complete()
 
         return await self._call(call)
 
