@@ -18,6 +18,7 @@ from gearshift import (
     ModelRegistry,
     ModelSpec,
     Router,
+    RulesPolicy,
     SignalScorer,
     StepContext,
     load_config,
@@ -184,6 +185,18 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     cost_router = Router(registry, policy=SignalScorer(), providers=_providers(east, west))
     cost_router.deployments = router.deployments
     assert cost_router.decide("hi").model == "cheap"  # prefer = cost ignores latency
+
+    # A rule that names a dearer, slower model of the tier is obeyed: only a choice of tier gives
+    # way to latency.
+    pricey = ModelSpec(
+        id="pricey", provider="east", model="other", tier=1, prices=ModelPrices(input=5, output=9)
+    )
+    named_registry = ModelRegistry([cheap, fast, pricey])
+    rule = RulesPolicy.from_config([{"model": "pricey"}], fallback=SignalScorer(), registry=named_registry)
+    named = Router(named_registry, policy=rule, providers=_providers(east, west), prefer="latency")
+    named.deployments = router.deployments
+    named.deployments.on_success(pricey, 150.0)  # measured slower than `fast`
+    assert named.decide("hi").model == "pricey"
 
 
 def test_deployments_and_prefer_from_the_config_file(tmp_path: Path) -> None:

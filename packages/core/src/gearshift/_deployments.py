@@ -207,10 +207,12 @@ def prefer_latency(route: RouteInput, decision: Decision, health: DeploymentHeal
     """The decision moved to the fastest model of its tier, when one is measurably faster.
 
     Only models of the chosen tier compete, so quality is unchanged; a model never measured does not
-    displace a measured one (the cheaper one keeps its place until latencies are known).
+    displace a measured one (the cheaper one keeps its place until latencies are known). A policy
+    that named a model other than the cheapest of its tier (a rule's `model = ...`) meant that model:
+    it is kept.
     """
     peers: Sequence[ModelSpec] = [m for m in route.candidates if m.tier == decision.tier]
-    if len(peers) < 2:
+    if len(peers) < 2 or peers[0].id != decision.model:
         return decision
     timed = [(latency, m) for m in peers if (latency := health.best_latency(m)) is not None]
     if not timed:

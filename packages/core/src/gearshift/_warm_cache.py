@@ -67,8 +67,15 @@ class WarmCaches:
 
 def stay_warm(route: RouteInput, decision: Decision, warm: WarmCache) -> Decision:
     """The decision moved back to the model with the warm cache, when that is no weaker than the
-    policy's choice and costs less with the cached tokens at the cached rate than moving does."""
+    policy's choice and costs less with the cached tokens at the cached rate than moving does.
+
+    Only a choice of tier is revisited: a policy that named a model other than the cheapest of its
+    tier (a rule's `model = ...`) meant that model, and keeps it.
+    """
     if warm.model_id == decision.model:
+        return decision
+    peers = [m for m in route.candidates if m.tier == decision.tier]
+    if peers and peers[0].id != decision.model:
         return decision
     spec = next((m for m in route.candidates if m.id == warm.model_id), None)
     if spec is None or spec.tier < decision.tier:
