@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gearshift import (
+    AllModelsFailed,
     CallerHints,
     ConfigError,
     Deployment,
@@ -271,3 +272,28 @@ async def test_a_probe_is_charged_to_the_budget_like_any_call(
     assert status.limits[0].spent_usd == pytest.approx(first.cost_usd + answer.cost_usd)
     assert answer.cost_usd == pytest.approx(probe.cost_usd + answer.attempts[-1].cost_usd)
     assert status.limits[0].reserved_usd == 0
+
+
+async def test_when_every_deployment_fails_its_probe_the_call_fails_with_every_error(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    router = Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        clock=clock,
+    )
+    async with router:
+        east.script("small", *[Fail(503)] * 3)
+        west.script("small-west", *[Fail(503)] * 3)
+        with pytest.raises(AllModelsFailed):
+            await router.acomplete("both down")
+        clock.jump += 6.0
+        with pytest.raises(AllModelsFailed) as caught:
+            await router.acomplete("both probed, both still down")
+    # Both probes failed; with nothing healthy left, both were still tried for real.
+    assert len(caught.value.exceptions) == 2
+    assert _wire(east) == [None, 1, None] and _wire(west) == [None, 1, None]

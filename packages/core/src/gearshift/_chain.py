@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ._budget_fit import output_cap
 from ._context import StepContext
 from ._decision import Decision
-from ._deployments import PROBE_REQUEST
+from ._deployments import PROBE_REQUEST, deployment_key
 from ._errors import AllModelsFailed, BudgetExceeded, ProviderError
 from ._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._models import ModelSpec
@@ -268,22 +268,27 @@ class ChainRun:
             model = router.registry[model_id]
             order, due = router.deployments.order(model, router._clock())
             if due:
+                failed: set[str] = set()
                 for deployment in due:
-                    await self._probe(deployment, router.providers[deployment.provider])
+                    if not await self._probe(deployment, router.providers[deployment.provider]):
+                        failed.add(deployment_key(deployment))
                 order, _ = router.deployments.order(model, router._clock())
+                # A deployment that has just failed its probe gets no real call in the same breath,
+                # unless nothing else is left (then a call that might succeed beats a sure failure).
+                order = [d for d in order if deployment_key(d) not in failed] or order
             for spec in order:
                 yield spec, router.providers[spec.provider]
 
-    async def _probe(self, spec: ModelSpec, provider: Provider) -> None:
+    async def _probe(self, spec: ModelSpec, provider: Provider) -> bool:
         """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
         billed, so it is budgeted and recorded as an attempt like any call; a budget that refuses it
-        leaves the deployment tripped."""
+        leaves the deployment tripped. Returns whether it answered."""
         tokens = estimate_request_tokens(PROBE_REQUEST)
         hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
         try:
             reservation = await self._reserve(spec, hold)
         except BudgetExceeded:
-            return
+            return False
         started = self.router._clock()
         try:
             response = await provider.complete(spec, PROBE_REQUEST)
@@ -291,11 +296,12 @@ class ChainRun:
             await self._settle(reservation, spec, Usage())
             self._record(self._unanswered(spec, started, Usage(), False, error=error))
             self.router.deployments.on_failure(spec, error, self.router._clock())
-            return
+            return False
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
         self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
         self.router.deployments.on_success(spec, latency)
+        return True
 
     def _exhausted(
         self, errors: list[ProviderError], refusal: BudgetExceeded | None

@@ -29,7 +29,7 @@ from ._messages import ChatRequest, Message
 from ._models import ModelSpec
 from .policies import RouteInput
 
-__all__ = ["PROBE_REQUEST", "DeploymentHealth", "Prefer", "prefer_latency"]
+__all__ = ["PROBE_REQUEST", "DeploymentHealth", "Prefer", "deployment_key", "deployments", "prefer_latency"]
 
 Prefer = Literal["cost", "latency"]
 
