@@ -79,6 +79,21 @@ def _two_deployments(east: LocalOpenAIServer, west: LocalOpenAIServer) -> tuple[
     return spec, Router(ModelRegistry([spec]), policy=SignalScorer(), providers=_providers(east, west))
 
 
+def _quick_breaker(
+    east: LocalOpenAIServer, west: LocalOpenAIServer, clock: Clock, budgets: BudgetLedger | None = None
+) -> Router:
+    """East and west deployments of one model, tripped by one failure for 5 s."""
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    return Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        budgets=budgets,
+        clock=clock,
+    )
+
+
 def _latencies(router: Router, spec: ModelSpec) -> list[float]:
     """Each deployment's latency EWMA in ms; every one must have been measured."""
     measured = [s.latency_ms for s in router.deployments.state(spec, time.monotonic())]
@@ -248,16 +263,8 @@ async def test_a_probe_is_charged_to_the_budget_like_any_call(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
     clock = Clock()
-    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
-    router = Router(
-        ModelRegistry([spec]),
-        policy=SignalScorer(),
-        providers=_providers(east, west),
-        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
-        budgets=ledger,
-        clock=clock,
-    )
+    router = _quick_breaker(east, west, clock, budgets=ledger)
     run = StepContext(run_id="r1")
     async with router:
         east.script("small", Fail(503))
@@ -278,14 +285,7 @@ async def test_when_every_deployment_fails_its_probe_the_call_fails_with_every_e
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
     clock = Clock()
-    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
-    router = Router(
-        ModelRegistry([spec]),
-        policy=SignalScorer(),
-        providers=_providers(east, west),
-        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
-        clock=clock,
-    )
+    router = _quick_breaker(east, west, clock)
     async with router:
         east.script("small", *[Fail(503)] * 3)
         west.script("small-west", *[Fail(503)] * 3)
