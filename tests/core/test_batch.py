@@ -25,7 +25,7 @@ from gearshift import (
     SignalScorer,
     summarize_batch,
 )
-from gearshift._batch_cli import read_batch
+from gearshift._batch_cli import read_batch, read_journal
 from gearshift._bridge import run_sync
 from gearshift.cascades import HeuristicGate, LLMJudgeGate
 from gearshift.cli import main
@@ -283,3 +283,23 @@ def test_batch_without_any_key_says_which_variables_to_set(
     error = capsys.readouterr().err
     assert "ANTHROPIC_API_KEY (provider 'anthropic')" in error and "OPENAI_API_KEY" in error
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_torn_last_journal_line_is_done_again_and_a_torn_middle_line_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = {
+        "id": "a",
+        "stage": "cheap",
+        "accepted": True,
+        "cost_usd": 0.001,
+        "input_tokens": 9,
+        "output_tokens": 3,
+    }
+    rejected = {**done, "id": "b", "accepted": False}
+    out.write_text(json.dumps(done) + "\n" + json.dumps(rejected) + "\n" + '{"id": "c", "sta')
+    finished, to_escalate, records = read_journal(out)
+    assert (finished, to_escalate) == ({"a"}, {"b"})
+    assert [r.id for r in records] == ["a", "b"]
+    out.write_text('{"id": "c", "sta\n' + json.dumps(done) + "\n")
+    with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
+        read_journal(out)

@@ -17,6 +17,7 @@ from gearshift import (
     ModelSpec,
     PriceTier,
     Router,
+    RulesPolicy,
     SignalScorer,
     StepContext,
     Usage,
@@ -163,3 +164,23 @@ async def test_a_long_request_is_priced_at_its_long_context_tier(server: LocalAn
     assert long.cost_usd == pytest.approx(_by_hand(long_rates, long.usage), rel=1e-12)
     # The estimate is made at the request's own size, so it is in the long-context tier too.
     assert decision.estimated_cost_usd > _by_hand(LARGE, Usage(long.usage.input_tokens, 40)) * 1.5
+
+
+async def test_a_model_a_rule_named_is_kept_even_when_another_cache_is_warm(
+    server: LocalAnthropicServer,
+) -> None:
+    provider = AnthropicProvider(api_key=KEY, base_url=server.base_url, timeout=10.0)
+    registry = ModelRegistry(
+        [
+            *_registry(),
+            ModelSpec(id="small-b", provider="anthropic", model="claude-small", tier=1, prices=LARGE),
+        ]
+    )
+    rule = RulesPolicy.from_config([{"model": "small-b"}], fallback=SignalScorer(), registry=registry)
+    async with Router(registry, policy=rule, providers=[provider]) as router:
+        run = StepContext(run_id="run-9")
+        await router.acomplete(
+            _cached_request("Plan."), StepContext(run_id="run-9", hints=CallerHints(min_tier=2))
+        )
+        assert router.warm_caches.get("run-9", router._clock()) is not None
+        assert router.decide(_cached_request("Summarise rule 3."), run).model == "small-b"
