@@ -177,7 +177,8 @@ async def test_a_stream_measures_the_time_to_its_first_event(
             async for _ in stream:
                 pass
     east_ms, west_ms = _latencies(router, spec)
-    assert west_ms >= 200 > east_ms
+    assert west_ms >= 200  # the scripted delay is measured, to the first event
+    assert west_ms > east_ms  # relative, not timed: a loaded machine slows both
 
 
 async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
