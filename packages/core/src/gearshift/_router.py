@@ -26,6 +26,7 @@ from ._context import StepContext
 from ._cooldown import CooldownTracker
 from ._decision import Decision
 from ._decision_log import DecisionLog
+from ._deployments import DeploymentHealth, Prefer, prefer_latency
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
 from ._models import ModelRegistry, ModelSpec
@@ -35,10 +36,12 @@ from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
 from ._self_escalation import offer_escalation
 from ._tracing import CallTrace
+from ._warm_cache import WarmCaches, stay_warm
 from .policies import Policy
 from .providers import Provider
 
 if TYPE_CHECKING:
+    from ._batch import BatchItem, BatchResult
     from ._config import GearshiftConfig
     from ._shadow import ShadowConfig, ShadowEvaluator
     from .budgets import Allowance, BudgetLedger
@@ -64,6 +67,11 @@ class Router:
     `escalation` is the learned escalation (an `EscalationModel`, or a `LiveEscalation` to set
     stickiness): on every step, when the run so far predicts failure above its threshold, the step
     goes to the next tier up, and the run (told apart by `StepContext.run_id`) stays there.
+    `deployments` tracks the health and latency of every deployment of every model (a model served
+    from several places is called where it is healthiest and fastest); `prefer = "latency"` moves a
+    decision to the fastest model of its tier. Within a run (`StepContext.run_id`), a decision stays
+    on the model whose prompt cache is warm when that is no weaker and cheaper than moving
+    (`_warm_cache`).
 
     `shadow` (a `ShadowConfig`) has a sampled share of answered calls also answered by a reference
     model in the background and both answers judged, recorded as `shadow` records (see `_shadow`).
@@ -85,6 +93,8 @@ class Router:
         max_escalations: int = 2,
         escalation: EscalationModel | LiveEscalation | None = None,
         shadow: ShadowConfig | ShadowEvaluator | None = None,
+        deployments: DeploymentHealth | None = None,
+        prefer: Prefer = "cost",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -92,14 +102,22 @@ class Router:
         self.providers: dict[str, Provider] = (
             dict(providers) if isinstance(providers, Mapping) else {p.name: p for p in providers}
         )
-        missing = {m.id: m.provider for m in registry if m.provider not in self.providers}
+        served = [(m.id, m.provider, f"models.{m.id}.provider") for m in registry]
+        served += [
+            (m.id, d.provider, f"models.{m.id}.deployments[{i}].provider")
+            for m in registry
+            for i, d in enumerate(m.deployments)
+        ]
+        missing = [(model_id, name, key) for model_id, name, key in served if name not in self.providers]
         if missing:
-            model_id, provider = next(iter(missing.items()))
+            model_id, provider, key = missing[0]
             raise ConfigError(
                 f"model '{model_id}' is served by provider '{provider}', but no provider of that name "
                 f"was given (have: {', '.join(sorted(self.providers)) or 'none'})",
-                key=f"models.{model_id}.provider",
+                key=key,
             )
+        if prefer not in ("cost", "latency"):
+            raise ConfigError(f"must be 'cost' or 'latency', got {prefer!r}", key="routing.prefer")
         if default_output_tokens <= 0:
             raise ConfigError(
                 f"must be positive, got {default_output_tokens}", key="routing.default_output_tokens"
@@ -121,6 +139,9 @@ class Router:
         self.max_escalations = max_escalations
         self.escalation = _live_escalation(escalation)
         self.shadow = _shadow_evaluator(shadow, registry, decision_log)
+        self.deployments = deployments or DeploymentHealth()
+        self.prefer = prefer
+        self.warm_caches = WarmCaches()
         self._clock = clock
 
     @classmethod
@@ -227,6 +248,12 @@ class Router:
             max_escalations=routing.max_escalations,
             escalation=escalation,
             shadow=shadow,
+            deployments=DeploymentHealth(
+                failures=routing.breaker_failures,
+                open_seconds=routing.breaker_open_seconds,
+                max_open_seconds=max(routing.breaker_open_seconds, routing.max_cooldown_seconds),
+            ),
+            prefer=routing.prefer,
         )
 
     def __repr__(self) -> str:
@@ -312,6 +339,12 @@ class Router:
         live = self.escalation
         policy = self.policy if live is None else live.policy_for(self.policy, context)
         decision = policy.decide(route)
+        if context.hints.force_model is None:
+            if self.prefer == "latency":
+                decision = prefer_latency(route, decision, self.deployments)
+            warm = self.warm_caches.get(context.run_id, self._clock())
+            if warm is not None:
+                decision = stay_warm(route, decision, warm)
         if allowance is not None:
             decision = fit_to_allowance(route, decision, policy, allowance)
         if live is not None and (log if remember is None else remember):
@@ -428,6 +461,43 @@ class Router:
     ) -> SyncRoutedStream:
         """`astream` for synchronous callers."""
         return SyncRoutedStream(self.astream(request, context, self_escalation=self_escalation))
+
+    async def abatch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """Answer a batch of requests, at most `concurrency` at a time, waiting out rate limits.
+
+        With `cascade`, the bottom tier answers the whole batch, `gate` (default: the router's cascade
+        gate, else the heuristic gate) checks every answer, and only the rejected ones go to the top
+        tier; otherwise each request is routed as `acomplete` would. Returns one `BatchResult` per
+        finished stage (a rejected cheap answer, then its strong one), also handed to `on_result` as
+        each finishes. See `gearshift._batch` for resuming an interrupted batch.
+        """
+        from ._batch import run_batch
+
+        return await run_batch(
+            self, requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result
+        )
+
+    def batch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """`abatch` for synchronous callers."""
+        return run_sync(
+            self.abatch(requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result)
+        )
 
     def _escalates(self, override: bool | None) -> bool:
         return self.self_escalation if override is None else override

@@ -1,11 +1,11 @@
 """Learned escalation: learn from logged agent runs when a cheap model must hand a step up.
 
 - `train_escalation(runs)` fits an `EscalationModel` on the prefixes of a cheap and a strong model's
-  runs (`gearshift.datasets.AgentRuns`): a logistic risk that the cheap run fails where the strong one
-  succeeds, over domain-general features of the run so far (tool errors in a row and in total,
-  repeated identical calls, steps and tokens so far, empty replies, malformed tool calls, user turns,
-  the step type), with a threshold calibrated on the training runs to a success floor or a share of
-  hand-overs.
+  runs (`gearshift.datasets.AgentRuns`): a logistic risk that the cheap run fails, over
+  domain-general features of the run so far (tool errors in a row and in total, repeated identical
+  calls, steps and tokens so far, empty replies, malformed tool calls, user turns, the step type, the
+  assistant saying it cannot) and, where it helps, the task router's prior on the opening prompt,
+  with a threshold calibrated on the training runs to a success floor or a share of hand-overs.
 - `model.save(path)` / `EscalationModel.load(path)` write and read one portable JSON file (NumPy only).
 - `EscalationPolicy(base, model)` is a policy: the base's decision, moved to the next tier up when the
   risk crosses the threshold, with the reasons in plain words and the risk in `Decision.scores`.

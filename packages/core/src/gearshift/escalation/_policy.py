@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from .._decision import Decision
 from ..policies import Policy, RouteInput, make_decision
-from ._features import facts_of, feature_vector
+from ._features import facts_of
 from ._model import EscalationModel
 
 __all__ = ["CheapestPolicy", "EscalationPolicy", "RunFloor"]
@@ -83,7 +83,7 @@ class EscalationPolicy:
         if not above:
             return decision
         facts = facts_of(route)
-        risk = self.model.risk(feature_vector(facts))
+        risk = self.model.risk(self.model.vector(route, facts))
         threshold = self.model.threshold
         scores = {**decision.scores, "escalation_risk": risk, "escalation_threshold": threshold}
         if risk <= threshold:
