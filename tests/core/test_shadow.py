@@ -242,6 +242,17 @@ async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
     hard = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" not in row.prompt_text]
     assert sum(easy) / len(easy) > sum(hard) / len(hard)  # it learned where the weak model is right
 
+    # Fine-tune only the operating point of the trained router on the live rows, for another target.
+    tuned = tmp_path / "tuned.json"
+    argv = ["train", "--from-log", str(log), "--router", str(out), "--target-strong-share", "0.5"]
+    assert main([*argv, "--out", str(tuned), "--min-rows", "60", "--json"]) == 0
+    point = json.loads(capsys.readouterr().out.splitlines()[-1])["operating_point"]
+    # Three kinds of prompt, so three predicted gains: the nearest reachable share is a third away.
+    assert "0.5" in str(point["target"]) and abs(point["strong_share"] - 0.5) <= 1 / 6 + 1e-9
+    assert LearnedRouter.load(tuned).training == trained.training  # the predictor itself was kept
+    assert main([*argv[:-2], "--out", str(tuned)]) == 2
+    assert "--target-strong-share" in capsys.readouterr().err
+
 
 async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:
     router = _replay_router(tmp_path / "log.jsonl")
