@@ -70,3 +70,5 @@ def test_the_html_report_renders_without_console_errors(
     assert "Share per tier over time" in dom and "Cost against always-strongest" in dom
     assert "2026-W47" in dom and "2026-W48" in dom
     assert "2 shadow pairs: judged quality 0.500 against 1.000" in dom
+    lines = re.findall(r'<polyline[^>]*points="([^"]*)"', dom)
+    assert len(lines) == 2 and all(len(points.split()) == 3 for points in lines)  # zero, then two days

@@ -209,7 +209,8 @@ def _tier_share_plot(days: Sequence[Mapping[str, Any]]) -> str:
 def _cost_plot(days: Sequence[Mapping[str, Any]]) -> str:
     if not days:
         return "<p>No requests.</p>"
-    actual, reference = [], []
+    # Both lines start at zero, so a log of one day still draws them.
+    actual, reference = [0.0], [0.0]
     spent = strongest = 0.0
     for day in days:
         spent += day["cost_usd"]
@@ -217,7 +218,7 @@ def _cost_plot(days: Sequence[Mapping[str, Any]]) -> str:
         actual.append(spent)
         reference.append(strongest)
     top = max(max(actual), max(reference)) or 1.0
-    step = (_W - 2 * _PAD) / max(len(days) - 1, 1)
+    step = (_W - 2 * _PAD) / len(days)
 
     def line(values: list[float], color: str, label: str) -> str:
         points = " ".join(
