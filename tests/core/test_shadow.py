@@ -307,3 +307,11 @@ async def test_an_llm_judge_grades_both_answers_on_the_shadow_account(tmp_path: 
     assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(
         sum(r["cost_usd"] for r in records if r["kind"] == "attempt" and r["agent_id"] == "shadow")
     )
+
+
+def test_sync_callers_get_their_shadows_once_the_router_closes(tmp_path: Path) -> None:
+    router = _replay_router(tmp_path / "log.jsonl")
+    result = router.complete(TABLE[2].prompt_text)  # through the sync bridge's loop
+    router.close()  # waits for the shadow running on that loop, then closes the log
+    shadows = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert [s["request_id"] for s in shadows] == [result.request_id]

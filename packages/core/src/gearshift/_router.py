@@ -543,7 +543,10 @@ class Router:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush and close the decision log."""
+        """Wait for running shadow evaluations (see `ShadowEvaluator.wait`), then flush and close the
+        decision log."""
+        if self.shadow is not None:
+            self.shadow.wait()
         if self.decision_log is not None:
             self.decision_log.close()
 

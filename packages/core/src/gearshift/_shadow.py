@@ -157,9 +157,23 @@ class ShadowEvaluator:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
-        """Wait for the shadows still running (the router does before closing its log)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for the shadows still running on this event loop (`Router.aclose` does, before it
+        closes the log)."""
+        loop = asyncio.get_running_loop()
+        while pending := [t for t in self._tasks if t.get_loop() is loop]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Wait for the running shadows from synchronous code (`Router.close`): those whose event
+        loop runs in another thread, like the sync bridge's. Shadows on the calling thread's own
+        running loop cannot be waited for here; use `aclose`."""
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        for loop in {task.get_loop() for task in self._tasks}:
+            if loop is not here and loop.is_running():
+                asyncio.run_coroutine_threadsafe(self.drain(), loop).result(timeout)
 
     def _reference(self, router: Router, request: ChatRequest, context: StepContext) -> str | None:
         if self.config.reference != "top":
@@ -181,6 +195,21 @@ class ShadowEvaluator:
         result: RoutedResponse,
         reference: str,
     ) -> None:
+        """One shadow, in the background: whatever goes wrong skips it and never reaches the caller."""
+        try:
+            await self._run(router, request, context, result, reference)
+        except Exception as exc:  # a background task: nothing may escape it
+            self.skipped += 1
+            logger.debug("shadow of %s skipped: %r", result.request_id, exc)
+
+    async def _run(
+        self,
+        router: Router,
+        request: ChatRequest,
+        context: StepContext,
+        result: RoutedResponse,
+        reference: str,
+    ) -> None:
         config = self.config
         shadow_context = StepContext(
             agent_id=config.agent,
@@ -188,16 +217,11 @@ class ShadowEvaluator:
             metadata=context.metadata,
             hints=CallerHints(force_model=reference),
         )
-        try:
-            answer = await router.acomplete(request, shadow_context, self_escalation=False)
-            self.spent_usd += answer.cost_usd
-            routed_score, routed_judge_cost = await self._score(router, request, result, shadow_context)
-            reference_score, reference_judge_cost = await self._score(router, request, answer, shadow_context)
-            self.spent_usd += routed_judge_cost + reference_judge_cost
-        except GearshiftError as exc:
-            self.skipped += 1
-            logger.debug("shadow of %s skipped: %s", result.request_id, exc)
-            return
+        answer = await router.acomplete(request, shadow_context, self_escalation=False)
+        self.spent_usd += answer.cost_usd
+        routed_score, routed_judge_cost = await self._score(router, request, result, shadow_context)
+        reference_score, reference_judge_cost = await self._score(router, request, answer, shadow_context)
+        self.spent_usd += routed_judge_cost + reference_judge_cost
         log = router.decision_log
         if log is None:
             return
