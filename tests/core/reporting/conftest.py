@@ -124,6 +124,8 @@ def _make_records() -> list[dict[str, Any]]:
             "comment": None,
         }
     )
+    for record in _call("s-w2-2", WEEK2 + 9, agent="shadow", model="big", tier=2, cost=0.012):
+        records.append({**record, "run_id": "shadow:w2-2"})
     for rid, (routed, reference) in (("w2-2", (0.0, 1.0)), ("w2-3", (1.0, 1.0))):
         records.append({"schema": 1, "kind": "shadow", "ts": WEEK2 + 9, "request_id": rid, "agent_id": "b",
                         "task": "live", "prompt": None, "judge": "heuristic", "shadow_request_id": f"s-{rid}",

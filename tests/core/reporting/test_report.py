@@ -27,7 +27,13 @@ def test_escalations_by_cause_budgets_feedback_and_savings(records: list[dict[st
     assert report["escalation"]["rate"] == pytest.approx(4 / 8)
     assert report["budget"] == {"refusals": 1, "overruns": 1, "overrun_excess_usd": pytest.approx(0.002)}
     assert report["feedback"] == {"count": 1, "mean_score": 0.25}
-    assert report["shadow"] == {"pairs": 2, "quality": 0.5, "reference_quality": 1.0, "quality_kept": 0.5}
+    assert report["shadow"] == {
+        "pairs": 2,
+        "cost_usd": pytest.approx(0.012),  # the shadow's own call: spend, not traffic
+        "quality": 0.5,
+        "reference_quality": 1.0,
+        "quality_kept": 0.5,
+    }
     strongest = 8 * (1000 * 10.0 + 100 * 20.0) / 1e6
     spent = 6 * 0.001 + 2 * 0.012
     assert report["cost"]["always_strongest_usd"] == pytest.approx(strongest)

@@ -6,7 +6,8 @@ counterfactual prices the answering attempt's tokens at the `reference` of its f
 cheapest model of the top eligible tier). Escalation causes: `gate` and `self` from escalation
 records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
 tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
-Shadow pairs give the judged quality of the answers callers got against the reference model's.
+Shadow pairs give the judged quality of the answers callers got against the reference model's; a
+shadow's own calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic.
 """
 
 from __future__ import annotations
@@ -118,13 +119,20 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
     for record in records:
         kind = record.get("kind")
         rid = record.get("request_id")
-        if agent is not None and kind != "feedback" and record.get("agent_id") != agent:
-            continue
         kinds[str(kind)] += 1
         ts = record.get("ts")
         if isinstance(ts, (int, float)):
             first_ts = ts if first_ts is None else first_ts
             last_ts = ts
+        if str(record.get("run_id") or "").startswith("shadow:"):
+            # A shadow's own calls (reference answer, judge) are spend, not live traffic.
+            if kind == "attempt":
+                shadow.spend(float(record.get("cost_usd") or 0.0))
+            continue
+        if agent is not None and kind not in ("feedback", "shadow") and record.get("agent_id") != agent:
+            continue
+        if agent is not None and kind == "shadow" and rid not in calls:
+            continue
         if kind == "decision":
             call = calls.get(rid)  # type: ignore[arg-type]
             if call is None:
@@ -317,12 +325,16 @@ def _calendar_keys(day_number: int) -> tuple[str, str]:
 class _Shadow:
     """Shadow pairs: the judged quality of the answers callers got against the reference's answers."""
 
-    __slots__ = ("pairs", "reference", "routed")
+    __slots__ = ("cost", "pairs", "reference", "routed")
 
     def __init__(self) -> None:
         self.pairs = 0
         self.routed = 0.0
         self.reference = 0.0
+        self.cost = 0.0
+
+    def spend(self, usd: float) -> None:
+        self.cost += usd
 
     def add(self, record: Mapping[str, Any]) -> None:
         outcomes = record.get("outcomes") or {}
@@ -335,10 +347,17 @@ class _Shadow:
 
     def to_dict(self) -> dict[str, Any]:
         if not self.pairs:
-            return {"pairs": 0, "quality": None, "reference_quality": None, "quality_kept": None}
+            return {
+                "pairs": 0,
+                "quality": None,
+                "reference_quality": None,
+                "quality_kept": None,
+                "cost_usd": self.cost,
+            }
         quality, reference = self.routed / self.pairs, self.reference / self.pairs
         return {
             "pairs": self.pairs,
+            "cost_usd": self.cost,
             "quality": quality,
             "reference_quality": reference,
             "quality_kept": quality / reference if reference > 0 else None,

@@ -155,7 +155,7 @@ def _print_text(report: dict[str, Any]) -> None:
     if shadow["pairs"]:
         print(
             f"shadow:       {shadow['pairs']:,} pairs; judged quality {shadow['quality']:.3f} against "
-            f"{shadow['reference_quality']:.3f} for the reference"
+            f"{shadow['reference_quality']:.3f} for the reference, ${shadow['cost_usd']:.4f} spent on shadows"
             + (f" ({shadow['quality_kept']:.1%} kept)" if shadow["quality_kept"] is not None else "")
         )
     print("models:")

@@ -145,7 +145,8 @@ def _shadow(shadow: Mapping[str, Any], feedback: Mapping[str, Any]) -> str:
         kept = f" ({_pct(shadow['quality_kept'])} kept)" if shadow["quality_kept"] is not None else ""
         parts.append(
             f"<p>{shadow['pairs']:,} shadow pairs: judged quality {_num(shadow['quality'])} against "
-            f"{_num(shadow['reference_quality'])} for the reference model{kept}.</p>"
+            f"{_num(shadow['reference_quality'])} for the reference model{kept}; "
+            f"{_usd(shadow['cost_usd'])} spent on shadows.</p>"
         )
     else:
         parts.append("<p>No shadow pairs: turn on [routing.shadow] to compare against the reference.</p>")
