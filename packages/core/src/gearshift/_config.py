@@ -44,6 +44,7 @@ from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
 from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
+from .policies._default import DEFAULT_UPPER_SHARE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -168,10 +169,19 @@ class RoutingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policy: Literal["scorer", "rules", "learned"] = Field(
-        default="scorer",
-        description="`scorer`: the zero-training scorer over the request's signals; `rules`: the "
-        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below).",
+    policy: Literal["default", "scorer", "rules", "learned"] = Field(
+        default="default",
+        description="`default`: the learned difficulty estimate shipped with gearshift plus the step "
+        "signals; `scorer`: the zero-training scorer over the request's signals; `rules`: the "
+        "declarative `rules` below (the default policy decides what no rule matches); `learned`: a "
+        "router trained on your outcomes (`learned` below).",
+    )
+    upper_share: float = Field(
+        default=DEFAULT_UPPER_SHARE,
+        gt=0,
+        lt=1,
+        description="The default policy: the share of plain requests sent above the cheapest tier "
+        "(the hardest-looking ones); step biases and escalations move single steps on top of it.",
     )
     default_output_tokens: int = Field(
         default=512,

@@ -113,14 +113,19 @@ class Router:
         """
         from ._config import GearshiftConfig, load_config
         from ._decision_log import open_decision_log
-        from .policies import RulesPolicy, ScorerConfig, SignalScorer
+        from .policies import DefaultPolicy, RulesPolicy, ScorerConfig, SignalScorer
         from .providers._factory import build_providers
 
         if not isinstance(config, GearshiftConfig):
             config = load_config(config)
         registry = config.registry()
         routing = config.routing
-        policy: Policy = SignalScorer(ScorerConfig.from_config(routing.scorer, source=config.source))
+        scorer = ScorerConfig.from_config(routing.scorer, source=config.source)
+        policy: Policy = (
+            SignalScorer(scorer)
+            if routing.policy == "scorer"
+            else DefaultPolicy(upper_share=routing.upper_share, config=scorer)
+        )
         if routing.policy == "rules":
             policy = RulesPolicy.from_config(
                 routing.rules, fallback=policy, source=config.source, registry=registry

@@ -1,10 +1,13 @@
 """Routing policies: one protocol, `decide(route) -> Decision`, pure and synchronous."""
 
+from ._default import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
 from ._protocol import Policy, RouteInput, fallback_chain, make_decision
 from ._rules import Rule, RuleConditions, RulesPolicy
 from ._scorer import ScorerConfig, SignalScorer
 
 __all__ = [
+    "DEFAULT_UPPER_SHARE",
+    "DefaultPolicy",
     "Policy",
     "RouteInput",
     "Rule",
@@ -12,6 +15,7 @@ __all__ = [
     "RulesPolicy",
     "ScorerConfig",
     "SignalScorer",
+    "default_router",
     "fallback_chain",
     "make_decision",
 ]
