@@ -14,8 +14,9 @@ import numpy as np
 
 from .._context import StepContext
 from .._messages import ChatRequest
-from .._signals import extract_signals
+from .._signals import Signals, extract_signals
 from ..datasets import ROUTELLM_DATASETS, OutcomeRow, OutcomeTable, load_routellm, normalize_prompt
+from ..learning._features import PromptInput
 from ..policies import DefaultPolicy
 from ..policies._default import rank_of, upper_cut_points
 from ._metrics import RouterCurve
@@ -47,24 +48,20 @@ class DefaultRun:
         self.excluded = tuple(excluded)
         self.sample_rows = table.rows
         texts = [_user_text(row) for row in table.rows]
-        inputs = [
-            policy._input(text, extract_signals(ChatRequest(messages=row.as_messages()), StepContext()), None)
-            for text, row in zip(texts, table.rows, strict=True)
-        ]
+        inputs = [PromptInput(text, _signals(row), None) for text, row in zip(texts, table.rows, strict=True)]
         predicted = policy.router.predict_inputs(inputs)
-        quantiles = [float(b) for b in policy.router.curve.breakpoints] if policy.router.curve else []
         gains = predicted[:, -1] - predicted[:, 0]
-        self.ranks = np.array([rank_of(float(g), quantiles) for g in gains], dtype=np.float64)
+        self.ranks = np.array([rank_of(float(g), policy.quantiles) for g in gains], dtype=np.float64)
         cuts = upper_cut_points(len(matrix.models), policy.upper_share)
         self.curve: RouterCurve = sweep_difficulty(matrix, "default", self.ranks, cuts, operating=0.0)
 
     def decide(self, row: OutcomeRow) -> float:
-        """The rank of one row, computed the way a live decision computes it (for timing)."""
-        signals = extract_signals(ChatRequest(messages=row.as_messages()), StepContext())
-        predicted = self.policy.router.predict_inputs((self.policy._input(_user_text(row), signals, None),))[
-            0
-        ]
-        return rank_of(float(predicted[-1] - predicted[0]), self.policy._quantiles)
+        """The rank of one row, computed as a live decision computes it (for timing)."""
+        return self.policy.rank_text(_user_text(row), _signals(row))[1]
+
+
+def _signals(row: OutcomeRow) -> Signals:
+    return extract_signals(ChatRequest(messages=row.as_messages()), StepContext())
 
 
 def _user_text(row: OutcomeRow) -> str:

@@ -22,6 +22,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
+from .._signals import Signals
 from ._protocol import RouteInput
 from ._scorer import ScorerConfig, SignalScorer
 
@@ -76,14 +77,17 @@ class DefaultPolicy(SignalScorer):
             raise ConfigError(f"must be between 0 and 1, got {upper_share!r}", key="routing.upper_share")
         super().__init__(config)
         from ..learning._features import PromptInput
+        from ..learning._single_prompt import SinglePromptScorer
 
         self.router = router if router is not None else default_router()
         if self.router.curve is None or len(self.router.models) < 2:
             raise ConfigError("the default policy needs a calibrated router over at least two models")
         self.upper_share = upper_share
         self._input = PromptInput
+        spec, predictor = self.router.features, self.router.predictor
+        self._fast = SinglePromptScorer(spec, predictor) if SinglePromptScorer.fits(spec, predictor) else None  # type: ignore[arg-type]
         # Quantiles (0%, 0.5%, ..., 100%) of the held-out gains of the training prompts.
-        self._quantiles = [float(b) for b in self.router.curve.breakpoints]
+        self.quantiles = [float(b) for b in self.router.curve.breakpoints]
         self._about = f"learned difficulty ({self.router.training.rows:,} bundled prompts)"
 
     def __repr__(self) -> str:
@@ -92,9 +96,16 @@ class DefaultPolicy(SignalScorer):
     def rank(self, route: RouteInput) -> tuple[float, float]:
         """The predicted gain of the strongest model over the cheapest, and its rank in [0, 1]."""
         text = "\n\n".join(m.text for m in route.request.messages if m.role == "user")
-        predicted = self.router.predict_inputs((self._input(text, route.signals, None),))[0]
+        return self.rank_text(text, route.signals)
+
+    def rank_text(self, text: str, signals: Signals) -> tuple[float, float]:
+        """`rank` for the user text of a request and its signals."""
+        if self._fast is not None:
+            predicted = self._fast.predict(text, signals)
+        else:
+            predicted = self.router.predict_inputs((self._input(text, signals, None),))[0]
         gain = float(predicted[-1] - predicted[0])
-        return gain, rank_of(gain, self._quantiles)
+        return gain, rank_of(gain, self.quantiles)
 
     def _content(self, route: RouteInput) -> tuple[dict[str, float], str]:
         gain, rank = self.rank(route)
