@@ -12,7 +12,7 @@ from gearshift import GearshiftConfig, Router
 from gearshift._context import StepContext, StepType, ToolRecord
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message
-from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
+from gearshift._models import ModelRegistry
 from gearshift._routing import decide
 from gearshift.datasets import (
     ROUTELLM_DATASETS,
@@ -31,19 +31,9 @@ from gearshift.policies._default import rank_of, upper_cut_points
 SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/policies/default_router.json"
 
 
-def _spec(model_id: str, tier: int, price: float) -> ModelSpec:
-    return ModelSpec(
-        id=model_id,
-        provider="openai",
-        model=model_id,
-        tier=tier,
-        prices=ModelPrices(input=price, output=price),
-    )
-
-
 @pytest.fixture
-def registry() -> ModelRegistry:
-    return ModelRegistry([_spec("mini", 0, 0.2), _spec("mid", 1, 3.0), _spec("large", 2, 20.0)])
+def registry(three_tiers: ModelRegistry) -> ModelRegistry:
+    return three_tiers
 
 
 def _ask(registry: ModelRegistry, policy: DefaultPolicy, text: str, context: StepContext | None = None):  # type: ignore[no-untyped-def]

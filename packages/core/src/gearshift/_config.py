@@ -31,6 +31,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictInt,
+    StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -42,6 +44,7 @@ from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
+from ._signals import TASKS
 from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
 from .policies._default import DEFAULT_UPPER_SHARE
@@ -192,6 +195,11 @@ class RoutingConfig(BaseModel):
     rules: tuple[dict[str, Any], ...] = Field(
         default=(), description="The rules of the `rules` policy, in order; validated by that policy."
     )
+    tasks: dict[str, StrictStr | StrictInt] = Field(
+        default_factory=dict,
+        description='Task label -> model id (or tier number): `code = "model-a"` routes requests the '
+        "signals label `code` there, as rules tried before `rules` and the policy (see `gearshift.TASKS`).",
+    )
     scorer: dict[str, Any] = Field(
         default_factory=dict, description="Settings of the scorer policy; validated by that policy."
     )
@@ -228,9 +236,17 @@ class RoutingConfig(BaseModel):
         "ones that fail; validated by `gearshift.cascades.CascadeConfig`.",
     )
 
+    @field_validator("tasks")
+    @classmethod
+    def _check_tasks(cls, value: dict[str, str | int]) -> dict[str, str | int]:
+        for task in value:
+            if task not in TASKS:
+                raise KeyedError((task,), f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> RoutingConfig:
-        if self.policy == "rules" and not self.rules:
+        if self.policy == "rules" and not self.rules and not self.tasks:
             raise KeyedError(("rules",), "policy = 'rules' needs at least one [[routing.rules]] table")
         if self.policy == "learned" and self.learned is None:
             raise KeyedError(

@@ -113,7 +113,7 @@ class Router:
         """
         from ._config import GearshiftConfig, load_config
         from ._decision_log import open_decision_log
-        from .policies import DefaultPolicy, RulesPolicy, ScorerConfig, SignalScorer
+        from .policies import DefaultPolicy, RulesPolicy, ScorerConfig, SignalScorer, task_rules
         from .providers._factory import build_providers
 
         if not isinstance(config, GearshiftConfig):
@@ -134,6 +134,14 @@ class Router:
             from .learning import LearnedPolicy
 
             policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+        if routing.tasks:
+            policy = RulesPolicy.from_config(
+                task_rules(routing.tasks),
+                fallback=policy,
+                source=config.source,
+                registry=registry,
+                key="routing.tasks",
+            )
         log = config.log
         cascade = None
         if routing.cascade is not None:

@@ -2,7 +2,7 @@
 
 from ._default import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
 from ._protocol import Policy, RouteInput, fallback_chain, make_decision
-from ._rules import Rule, RuleConditions, RulesPolicy
+from ._rules import Rule, RuleConditions, RulesPolicy, task_rules
 from ._scorer import ScorerConfig, SignalScorer
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "default_router",
     "fallback_chain",
     "make_decision",
+    "task_rules",
 ]
