@@ -172,12 +172,13 @@ class RoutingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policy: Literal["default", "scorer", "rules", "learned"] = Field(
+    policy: Literal["default", "scorer", "rules", "learned", "classifier"] = Field(
         default="default",
         description="`default`: the learned difficulty estimate shipped with gearshift plus the step "
         "signals; `scorer`: the zero-training scorer over the request's signals; `rules`: the "
         "declarative `rules` below (the default policy decides what no rule matches); `learned`: a "
-        "router trained on your outcomes (`learned` below).",
+        "router trained on your outcomes (`learned` below); `classifier`: a small model names the tier "
+        "(`classifier` below).",
     )
     upper_share: float = Field(
         default=DEFAULT_UPPER_SHARE,
@@ -230,6 +231,11 @@ class RoutingConfig(BaseModel):
         description="The learned policy: its artifact `path` and operating point; validated by "
         "`gearshift.learning.LearnedConfig`.",
     )
+    classifier: dict[str, Any] | None = Field(
+        default=None,
+        description="The classifier policy: its `model`, prompt, labels, timeout and cache; validated by "
+        "`gearshift.policies.ClassifierConfig`.",
+    )
     cascade: dict[str, Any] | None = Field(
         default=None,
         description="A cascade: quality gates that check cheaper models' answers and escalate the "
@@ -253,6 +259,10 @@ class RoutingConfig(BaseModel):
                 ("learned",),
                 "policy = 'learned' needs a [routing.learned] table with the `path` of a trained router "
                 "(gearshift train --data OUTCOMES.jsonl --out ROUTER.json)",
+            )
+        if self.policy == "classifier" and self.classifier is None:
+            raise KeyedError(
+                ("classifier",), "policy = 'classifier' needs a [routing.classifier] table naming its `model`"
             )
         if self.max_cooldown_seconds < self.cooldown_seconds:
             raise KeyedError(

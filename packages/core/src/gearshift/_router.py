@@ -29,7 +29,7 @@ from ._decision_log import DecisionLog
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
 from ._models import ModelRegistry
-from ._records import decision_record, escalation_record
+from ._records import Attempt, decision_record, escalation_record
 from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
@@ -134,6 +134,17 @@ class Router:
             from .learning import LearnedPolicy
 
             policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+        elif routing.policy == "classifier" and routing.classifier is not None:
+            from .policies import ClassifierConfig, ClassifierPolicy
+
+            settings = ClassifierConfig.from_config(routing.classifier, source=config.source)
+            if settings.model not in registry:
+                raise ConfigError(
+                    f"unknown model id '{settings.model}'; the registry has: {', '.join(registry.ids)}",
+                    source=config.source,
+                    key="routing.classifier.model",
+                )
+            policy = ClassifierPolicy(settings, fallback=policy, tiers=registry.tiers)
         if routing.tasks:
             policy = RulesPolicy.from_config(
                 task_rules(routing.tasks),
@@ -206,12 +217,20 @@ class Router:
         log: bool = True,
         request_id: str | None = None,
     ) -> ChainRun:
+        # A policy that must call a model before deciding (the classifier) does it here, through this
+        # router, so that call is budgeted and recorded; its decision stays pure.
+        prepared: tuple[Attempt, ...] = ()
+        prepare = getattr(self.policy, "aprepare", None)
+        if prepare is not None:
+            context, prepared = await prepare(self, request, context)
         allowance = await self._allowance(context)
         if allowance is not None and allowance.left_share is not None:
             context = replace(context, budget_left_share=allowance.left_share)
-        return self._plan(
+        run = self._plan(
             request, context, allowance=allowance, escalate=escalate, log=log, request_id=request_id
         )
+        run.attempts.extend(prepared)
+        return run
 
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
         """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
@@ -285,6 +304,12 @@ class Router:
         `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
         budget limit refuses the call (nothing is charged for a refused call).
         """
+        if getattr(self.policy, "speculative", False):
+            from ._speculative import complete_speculatively
+
+            return await complete_speculatively(
+                self, as_request(request), context or StepContext(), self_escalation
+            )
         escalation = ReviewLoop(self, self._escalates(self_escalation))
         run = await self._aplan(as_request(request), context or StepContext(), escalate=escalation.offer)
         return await escalation.complete(run)
