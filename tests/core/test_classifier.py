@@ -106,10 +106,13 @@ async def test_verdicts_are_cached_by_prompt_and_decide_never_calls_a_model(
 async def test_speculation_keeps_the_fast_answer_when_the_classifier_picks_its_tier(
     server: LocalOpenAIServer,
 ) -> None:
-    server.script("judge", Delay(0.3), Reply("0"))
+    server.script("judge", Reply("0"))
     router = _router(server, speculative=True)
     answer = await router.acomplete(PROMPT)
     assert answer.model_id == "mini"
+    assert (
+        answer.decision.reasons[0].startswith("classifier judge (") and answer.decision.policy == "classifier"
+    )
     assert answer.decision.reasons[-1] == "speculative: tier 0 is the fast model's; mini's answer is kept"
     assert sorted(a.model_id for a in answer.attempts) == ["judge", "mini"]
     assert sorted(_models(server)) == ["judge", "mini"]
