@@ -100,6 +100,8 @@ async def test_verdicts_are_cached_by_prompt_and_decide_never_calls_a_model(
     assert _models(server) == ["judge", "large", "large"]
     offline = router.decide(PROMPT)
     assert offline.reasons[0].startswith("no classification (this decision calls no model)")
+    assert (await router.adecide("Another prompt")).policy == "default"
+    assert len(server.requests) == 3  # neither decision called the classifier
     await router.aclose()
 
 

@@ -205,7 +205,9 @@ class Router:
 
     async def adecide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
         """The decision a call would get now, budget included, without calling any model."""
-        run = await self._aplan(as_request(request), context or StepContext(), escalate=False, log=False)
+        run = await self._aplan(
+            as_request(request), context or StepContext(), escalate=False, log=False, prepare=False
+        )
         return run.decision
 
     async def _aplan(
@@ -216,13 +218,14 @@ class Router:
         escalate: bool,
         log: bool = True,
         request_id: str | None = None,
+        prepare: bool = True,
     ) -> ChainRun:
         # A policy that must call a model before deciding (the classifier) does it here, through this
         # router, so that call is budgeted and recorded; its decision stays pure.
         prepared: tuple[Attempt, ...] = ()
-        prepare = getattr(self.policy, "aprepare", None)
-        if prepare is not None:
-            context, prepared = await prepare(self, request, context)
+        classify = getattr(self.policy, "aprepare", None) if prepare else None
+        if classify is not None:
+            context, prepared = await classify(self, request, context)
         allowance = await self._allowance(context)
         if allowance is not None and allowance.left_share is not None:
             context = replace(context, budget_left_share=allowance.left_share)

@@ -17,7 +17,7 @@ recorded, in the decision log and in the answer's `attempts`) and writes the ver
 context's metadata; `decide` reads it there. A reply that names no tier, a timeout or an error leaves
 the decision to the fallback policy (the default one), and the reasons say why. Verdicts are kept in an
 LRU cache keyed by a hash of the request's messages, so a prompt seen again costs no second call.
-`Router.decide`, which calls no model, always falls back and says so.
+`Router.decide` and `Router.adecide`, which call no model, always fall back and say so.
 """
 
 from __future__ import annotations
