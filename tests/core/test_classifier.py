@@ -11,7 +11,7 @@ import pytest
 from gearshift import ConfigError, GearshiftConfig, Router, StepContext
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
-from gearshift.policies import ClassifierConfig, ClassifierPolicy, DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy, DefaultPolicy, RulesPolicy, task_rules
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
@@ -162,3 +162,21 @@ def test_the_classifier_is_configured_from_gearshift_toml() -> None:
     assert bad.value.key == "routing.classifier.prompt"
     with pytest.raises(ConfigError, match=r"needs a \[routing\.classifier\] table"):
         GearshiftConfig.from_dict({"routing": {"policy": "classifier"}})
+
+
+async def test_a_task_map_in_front_of_the_classifier_still_lets_it_classify(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("1"))
+    classifier = _router(server).policy
+    rules = RulesPolicy.from_config(task_rules({"translate": "mini"}), fallback=classifier, registry=REGISTRY)
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    router = Router(REGISTRY, policy=rules, providers=[provider])
+    answer = await router.acomplete(PROMPT)
+    assert answer.model_id == "large"
+    assert answer.decision.reasons[:2] == (
+        "no rule matched: the classifier policy decides",
+        answer.decision.reasons[1],
+    )
+    assert answer.decision.reasons[1].startswith("classifier judge (")
+    await router.aclose()

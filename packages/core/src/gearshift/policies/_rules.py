@@ -269,6 +269,11 @@ class RulesPolicy:
                 )
         self.rules = tuple(rules)
         self.fallback = fallback
+        # A fallback that must call a model before deciding (the classifier) still gets to: the router
+        # awaits `aprepare` on the policy it holds, which is this one.
+        prepare = getattr(fallback, "aprepare", None)
+        if prepare is not None:
+            self.aprepare = prepare
         self._compiled = tuple(_compile(index, rule) for index, rule in enumerate(self.rules))
 
     def __repr__(self) -> str:
