@@ -174,9 +174,6 @@ async def test_a_task_map_in_front_of_the_classifier_still_lets_it_classify(
     router = Router(REGISTRY, policy=rules, providers=[provider])
     answer = await router.acomplete(PROMPT)
     assert answer.model_id == "large"
-    assert answer.decision.reasons[:2] == (
-        "no rule matched: the classifier policy decides",
-        answer.decision.reasons[1],
-    )
+    assert answer.decision.reasons[0] == "no rule matched: the classifier policy decides"
     assert answer.decision.reasons[1].startswith("classifier judge (")
     await router.aclose()
