@@ -19,62 +19,58 @@ from gearshift.policies import RulesPolicy, SignalScorer
 from gearshift.policies._text_conditions import REGEX_TIMEOUT
 
 
-@pytest.fixture(autouse=True)
-def _registry(three_tiers: ModelRegistry) -> None:
-    global REGISTRY
-    REGISTRY = three_tiers
+def _rules(registry: ModelRegistry, *raw: Mapping[str, Any]) -> RulesPolicy:
+    return RulesPolicy.from_config(raw, fallback=SignalScorer(), registry=registry)
 
 
-REGISTRY: ModelRegistry
-
-
-def _rules(*raw: Mapping[str, Any]) -> RulesPolicy:
-    return RulesPolicy.from_config(raw, fallback=SignalScorer(), registry=REGISTRY)
-
-
-def _route(policy: RulesPolicy, *texts: str) -> str:
+def _route(registry: ModelRegistry, policy: RulesPolicy, *texts: str) -> str:
     messages = tuple(
         Message.user(text) if i % 2 == 0 else Message.assistant(text) for i, text in enumerate(texts)
     )
-    return decide(REGISTRY, policy, ChatRequest(messages=messages)).model
+    return decide(registry, policy, ChatRequest(messages=messages)).model
 
 
-def test_keywords_match_whole_words_in_any_case() -> None:
-    policy = _rules({"name": "billing", "when": {"keywords": ["refund", "charged twice"]}, "model": "mid"})
-    assert _route(policy, "I want a REFUND now") == "mid"
-    assert _route(policy, "I was Charged  Twice this month") == "mid"
-    assert _route(policy, "refunded already, thanks") == "mini"  # not the word itself
-    decision = decide(REGISTRY, policy, ChatRequest(messages=(Message.user("refund please"),)))
+def test_keywords_match_whole_words_in_any_case(three_tiers: ModelRegistry) -> None:
+    policy = _rules(
+        three_tiers, {"name": "billing", "when": {"keywords": ["refund", "charged twice"]}, "model": "mid"}
+    )
+    assert _route(three_tiers, policy, "I want a REFUND now") == "mid"
+    assert _route(three_tiers, policy, "I was Charged  Twice this month") == "mid"
+    assert _route(three_tiers, policy, "refunded already, thanks") == "mini"  # not the word itself
+    decision = decide(three_tiers, policy, ChatRequest(messages=(Message.user("refund please"),)))
     assert (
         decision.reasons[0]
         == "rule 0 'billing' matched (prompt has keyword 'refund' or 'charged twice'): model mid"
     )
 
 
-def test_substrings_and_only_the_last_user_message() -> None:
-    policy = _rules({"when": {"contains": "STACK TRACE"}, "tier": 2})
-    assert _route(policy, "here is the stack trace:") == "large"
+def test_substrings_and_only_the_last_user_message(three_tiers: ModelRegistry) -> None:
+    policy = _rules(three_tiers, {"when": {"contains": "STACK TRACE"}, "tier": 2})
+    assert _route(three_tiers, policy, "here is the stack trace:") == "large"
     # An earlier user turn no longer decides: the latest one does.
-    assert _route(policy, "here is the stack trace:", "ok", "thanks, all good now") == "mini"
+    assert _route(three_tiers, policy, "here is the stack trace:", "ok", "thanks, all good now") == "mini"
 
 
-def test_regular_expressions_match_and_a_runaway_one_gives_up_in_time() -> None:
+def test_regular_expressions_match_and_a_runaway_one_gives_up_in_time(three_tiers: ModelRegistry) -> None:
     policy = _rules(
+        three_tiers,
         {"when": {"regex": r"(a|aa)+$"}, "tier": 1},
         {"when": {"regex": [r"\bTICKET-\d{4}\b"]}, "tier": 2},
     )
-    assert _route(policy, "see ticket-1234 please") == "large"
+    assert _route(three_tiers, policy, "see ticket-1234 please") == "large"
     started = time.perf_counter()
     # Exponential backtracking on the `re` engine; the `regex` engine's timeout stops it.
-    assert _route(policy, "a" * 5000 + "!" + " TICKET-0042") == "large"
+    assert _route(three_tiers, policy, "a" * 5000 + "!" + " TICKET-0042") == "large"
     assert time.perf_counter() - started < 10 * REGEX_TIMEOUT + 1
 
 
-def test_the_language_condition_reads_the_prompt_language() -> None:
-    policy = _rules({"when": {"language": ["fr", "de"]}, "model": "mid"})
-    assert _route(policy, "Bonjour, pouvez-vous m'aider avec ma facture du mois dernier ?") == "mid"
-    assert _route(policy, "Wie spät ist es gerade in Berlin und in Tokio?") == "mid"
-    assert _route(policy, "Hello, could you help me with last month's invoice?") == "mini"
+def test_the_language_condition_reads_the_prompt_language(three_tiers: ModelRegistry) -> None:
+    policy = _rules(three_tiers, {"when": {"language": ["fr", "de"]}, "model": "mid"})
+    assert (
+        _route(three_tiers, policy, "Bonjour, pouvez-vous m'aider avec ma facture du mois dernier ?") == "mid"
+    )
+    assert _route(three_tiers, policy, "Wie spät ist es gerade in Berlin und in Tokio?") == "mid"
+    assert _route(three_tiers, policy, "Hello, could you help me with last month's invoice?") == "mini"
 
 
 @pytest.mark.parametrize(
