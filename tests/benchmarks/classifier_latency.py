@@ -30,7 +30,8 @@ from typing import Any
 
 from gearshift import Router
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
-from gearshift.policies import ClassifierConfig, ClassifierPolicy, DefaultPolicy, Policy
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy, Policy
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import Delay, LocalOpenAIServer, Reply
 

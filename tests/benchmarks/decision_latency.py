@@ -30,7 +30,8 @@ from gearshift._context import StepContext, StepType, ToolRecord, hash_arguments
 from gearshift._messages import ChatRequest, Message, ToolCall, ToolSpec
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift._routing import decide
-from gearshift.policies import DefaultPolicy, Policy, SignalScorer
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import Policy, SignalScorer
 
 _WORDS = tuple(
     " ".join(

@@ -11,7 +11,8 @@ import pytest
 from gearshift import ConfigError, GearshiftConfig, Router, StepContext
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
-from gearshift.policies import ClassifierConfig, ClassifierPolicy, DefaultPolicy, RulesPolicy, task_rules
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, task_rules
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 

@@ -24,11 +24,12 @@ from gearshift.datasets import (
 )
 from gearshift.evaluation import add_eval_parser, run_eval
 from gearshift.evaluation._default_eval import bundled_overlap
+from gearshift.learning import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
+from gearshift.learning._default_policy import rank_of, upper_cut_points
 from gearshift.learning._default_training import default_training_table, train_default_router
-from gearshift.policies import DEFAULT_UPPER_SHARE, DefaultPolicy, RulesPolicy, default_router
-from gearshift.policies._default import rank_of, upper_cut_points
+from gearshift.policies import RulesPolicy
 
-SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/policies/default_router.json"
+SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/learning/default_router.json"
 
 
 @pytest.fixture

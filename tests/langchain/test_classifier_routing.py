@@ -6,7 +6,8 @@ from conftest import two_tier_registry
 
 from gearshift import Router
 from gearshift._bridge import run_sync
-from gearshift.policies import ClassifierConfig, ClassifierPolicy, DefaultPolicy, RulesPolicy
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel

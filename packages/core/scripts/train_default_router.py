@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gearshift.learning._default_training import save_default_router, train_default_router
 
-SHIPPED = Path(__file__).resolve().parents[1] / "src" / "gearshift" / "policies" / "default_router.json"
+SHIPPED = Path(__file__).resolve().parents[1] / "src" / "gearshift" / "learning" / "default_router.json"
 
 
 def main() -> int:

@@ -47,7 +47,6 @@ from ._pricing import lookup_model
 from ._signals import TASKS
 from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
-from .policies._default import DEFAULT_UPPER_SHARE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -181,7 +180,7 @@ class RoutingConfig(BaseModel):
         "(`classifier` below).",
     )
     upper_share: float = Field(
-        default=DEFAULT_UPPER_SHARE,
+        default=0.3,  # gearshift.learning.DEFAULT_UPPER_SHARE; not imported: the config loads no policy
         gt=0,
         lt=1,
         description="The default policy: the share of plain requests sent above the cheapest tier "

@@ -113,7 +113,8 @@ class Router:
         """
         from ._config import GearshiftConfig, load_config
         from ._decision_log import open_decision_log
-        from .policies import DefaultPolicy, RulesPolicy, ScorerConfig, SignalScorer, task_rules
+        from .learning import DefaultPolicy
+        from .policies import RulesPolicy, ScorerConfig, SignalScorer, task_rules
         from .providers._factory import build_providers
 
         if not isinstance(config, GearshiftConfig):

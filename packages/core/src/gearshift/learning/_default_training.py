@@ -1,6 +1,6 @@
 """How the default policy's difficulty estimate is trained: on every bundled outcome table, reproducibly.
 
-The shipped artifact (`gearshift/policies/default_router.json`) is the output of
+The shipped artifact (`gearshift/learning/default_router.json`) is the output of
 `train_default_router()` saved with `save_default_router`; `packages/core/scripts/train_default_router.py`
 writes it, and writing it again gives the same bytes: fixed seed, rows sorted by id, one task label
 for every row (users' requests carry none, so the estimate must not lean on one), the fixed `linear`

@@ -1,17 +1,14 @@
 """Routing policies: one protocol, `decide(route) -> Decision`, pure and synchronous."""
 
 from ._classifier import CLASSIFICATION_KEY, ClassifierConfig, ClassifierPolicy
-from ._default import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
 from ._protocol import Policy, RouteInput, fallback_chain, make_decision
 from ._rules import Rule, RuleConditions, RulesPolicy, task_rules
 from ._scorer import ScorerConfig, SignalScorer
 
 __all__ = [
     "CLASSIFICATION_KEY",
-    "DEFAULT_UPPER_SHARE",
     "ClassifierConfig",
     "ClassifierPolicy",
-    "DefaultPolicy",
     "Policy",
     "RouteInput",
     "Rule",
@@ -19,7 +16,6 @@ __all__ = [
     "RulesPolicy",
     "ScorerConfig",
     "SignalScorer",
-    "default_router",
     "fallback_chain",
     "make_decision",
     "task_rules",

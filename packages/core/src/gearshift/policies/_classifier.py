@@ -29,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -39,10 +39,19 @@ from .._decision import Decision
 from .._errors import GearshiftError
 from .._messages import ChatRequest, Message
 from .._records import Attempt
+from .._routed import RoutedResponse
 from ._protocol import Policy, RouteInput, make_decision
 
-if TYPE_CHECKING:
-    from .._router import Router
+
+class Completer(Protocol):
+    """What the classifier needs of the router: a routed, budgeted, recorded completion."""
+
+    async def acomplete(
+        self, request: ChatRequest, context: StepContext | None = None, *, self_escalation: bool | None = None
+    ) -> RoutedResponse:
+        """Route `request` and answer it."""
+        ...
+
 
 __all__ = ["CLASSIFICATION_KEY", "ClassifierConfig", "ClassifierPolicy"]
 
@@ -176,7 +185,7 @@ class ClassifierPolicy:
         return replace(decision, reasons=(lead, *decision.reasons))
 
     async def aprepare(
-        self, router: Router, request: ChatRequest, context: StepContext
+        self, router: Completer, request: ChatRequest, context: StepContext
     ) -> tuple[StepContext, tuple[Attempt, ...]]:
         """The context with the classifier's verdict in its metadata, and the classification's attempts.
 

@@ -1,13 +1,13 @@
 """`DefaultPolicy`: what routes when nothing is configured.
 
-A learned difficulty estimate shipped inside the core (`default_router.json`, trained on every bundled
-outcome table by `packages/core/scripts/train_default_router.py`) predicts how much the strong model
-gains over the weak one on the request's text. The gain becomes a rank in [0, 1] against the gains of
-the training prompts (held out when they were predicted), so a rank of 0.7 means "harder than 70% of
-the training prompts". The rank is cut into tiers so that about `upper_share` of calls go above the
-cheapest tier (`DEFAULT_UPPER_SHARE`), and the step signals apply on top exactly as in `SignalScorer`:
-the step type's bias shifts the rank, and a streak of tool errors or a repeated tool call moves the
-step up a tier. Budgets apply after the policy, as for every policy.
+A learned difficulty estimate shipped inside the core (`default_router.json` beside this module, trained
+on every bundled outcome table by `packages/core/scripts/train_default_router.py`) predicts how much the
+strong model gains over the weak one on the request's text. The gain becomes a rank in [0, 1] against
+the gains of the training prompts (held out when they were predicted), so a rank of 0.7 means "harder
+than 70% of the training prompts". The rank is cut into tiers so that about `upper_share` of calls go
+above the cheapest tier (`DEFAULT_UPPER_SHARE`), and the step signals apply on top exactly as in
+`SignalScorer`: the step type's bias shifts the rank, and a streak of tool errors or a repeated tool
+call moves the step up a tier. Budgets apply after the policy, as for every policy.
 
 What it can know: how hard a prompt's wording looks next to GSM8K, MMLU and MT-Bench prompts that a
 Mixtral-class and a GPT-4-class model answered. What it cannot: the user's own models, domain or
@@ -19,15 +19,13 @@ from __future__ import annotations
 import functools
 from bisect import bisect_right
 from importlib import resources
-from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
 from .._signals import Signals
-from ._protocol import RouteInput
-from ._scorer import ScorerConfig, SignalScorer
-
-if TYPE_CHECKING:
-    from ..learning import LearnedRouter
+from ..policies import RouteInput, ScorerConfig, SignalScorer
+from ._features import PromptInput
+from ._router_model import LearnedRouter
+from ._single_prompt import SinglePromptScorer
 
 __all__ = ["DEFAULT_UPPER_SHARE", "DefaultPolicy", "default_router"]
 
@@ -41,8 +39,6 @@ _ARTIFACT = "default_router.json"
 @functools.cache
 def default_router() -> LearnedRouter:
     """The difficulty estimate shipped with gearshift (loaded once per process, NumPy only)."""
-    from ..learning import LearnedRouter
-
     with resources.as_file(resources.files(__package__) / _ARTIFACT) as path:
         return LearnedRouter.load(path)
 
@@ -76,9 +72,6 @@ class DefaultPolicy(SignalScorer):
         if not 0 < upper_share < 1:
             raise ConfigError(f"must be between 0 and 1, got {upper_share!r}", key="routing.upper_share")
         super().__init__(config)
-        from ..learning._features import PromptInput
-        from ..learning._single_prompt import SinglePromptScorer
-
         self.router = router if router is not None else default_router()
         if self.router.curve is None or len(self.router.models) < 2:
             raise ConfigError("the default policy needs a calibrated router over at least two models")
