@@ -44,3 +44,19 @@ def test_a_keyword_rule_routes_a_langchain_call(server: LocalOpenAIServer) -> No
     )
     assert model.invoke("Say hello").response_metadata["gearshift"]["model_id"] == "small"
     run_sync(router.aclose())
+
+
+async def test_speculative_routing_behind_the_chat_model_returns_the_strong_answer(
+    server: LocalOpenAIServer,
+) -> None:
+    registry = two_tier_registry()
+    config = ClassifierConfig(model="small", speculative=True)
+    policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=registry.tiers)
+    server.script("small", Reply("2"), Reply("2"))  # the classification and the fast call, in either order
+    router = Router(registry, policy=policy, providers=[_provider(server)])
+    message = await RoutedChatModel(router=router).ainvoke("Plan the rollout of our new search index.")
+    routed = message.response_metadata["gearshift"]
+    assert routed["model_id"] == "large"
+    assert routed["reasons"][-1] == "speculative: small cancelled, the classifier picked tier 2"
+    assert sorted(a["model_id"] for a in routed["attempts"]) == ["large", "small", "small"]
+    await router.aclose()
