@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import two_tier_registry
-
-from gearshift import Router
+from gearshift import ModelRegistry, Router
 from gearshift._bridge import run_sync
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy
@@ -18,9 +16,8 @@ def _provider(server: LocalOpenAIServer) -> OpenAIProvider:
 
 
 async def test_a_classified_request_is_answered_by_the_tier_the_classifier_names(
-    server: LocalOpenAIServer,
+    server: LocalOpenAIServer, registry: ModelRegistry
 ) -> None:
-    registry = two_tier_registry()
     policy = ClassifierPolicy(ClassifierConfig(model="small"), fallback=DefaultPolicy(), tiers=registry.tiers)
     server.script("small", Reply("2"))
     router = Router(registry, policy=policy, providers=[_provider(server)])
@@ -33,8 +30,7 @@ async def test_a_classified_request_is_answered_by_the_tier_the_classifier_names
     await router.aclose()
 
 
-def test_a_keyword_rule_routes_a_langchain_call(server: LocalOpenAIServer) -> None:
-    registry = two_tier_registry()
+def test_a_keyword_rule_routes_a_langchain_call(server: LocalOpenAIServer, registry: ModelRegistry) -> None:
     rules = [{"name": "incidents", "when": {"keywords": ["outage", "sev1"]}, "model": "large"}]
     policy = RulesPolicy.from_config(rules, fallback=DefaultPolicy(), registry=registry)
     router = Router(registry, policy=policy, providers=[_provider(server)])
@@ -47,9 +43,8 @@ def test_a_keyword_rule_routes_a_langchain_call(server: LocalOpenAIServer) -> No
 
 
 async def test_speculative_routing_behind_the_chat_model_returns_the_strong_answer(
-    server: LocalOpenAIServer,
+    server: LocalOpenAIServer, registry: ModelRegistry
 ) -> None:
-    registry = two_tier_registry()
     config = ClassifierConfig(model="small", speculative=True)
     policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=registry.tiers)
     server.script("small", Reply("2"), Reply("2"))  # the classification and the fast call, in either order
