@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from gearshift._models import ModelPrices, ModelSpec
+from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.providers._anthropic import AnthropicProvider
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
@@ -25,6 +25,17 @@ def openai_server() -> Iterator[LocalOpenAIServer]:
 def anthropic_server() -> Iterator[LocalAnthropicServer]:
     with LocalAnthropicServer(models=("claude-small", "claude-large"), api_key=ANTHROPIC_KEY) as server:
         yield server
+
+
+@pytest.fixture
+def three_tiers() -> ModelRegistry:
+    """mini (tier 0), mid (tier 1) and large (tier 2), each priced alike for input and output."""
+    return ModelRegistry(
+        ModelSpec(
+            id=name, provider="openai", model=name, tier=tier, prices=ModelPrices(input=price, output=price)
+        )
+        for name, tier, price in (("mini", 0, 0.2), ("mid", 1, 3.0), ("large", 2, 20.0))
+    )
 
 
 @pytest.fixture

@@ -176,7 +176,7 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
         (
             '[routing]\npolicy = "psychic"\n',
             "routing.policy",
-            "must be one of 'scorer', 'rules', 'learned' or 'cheapest'",
+            "must be one of 'default', 'scorer', 'rules', 'learned', 'classifier' or 'cheapest'",
         ),
         ('[routing]\npolicy = "learned"\n', "routing.learned", "needs a [routing.learned] table"),
         ('[routing]\npolicy = "rules"\n', "routing.rules", "needs at least one"),

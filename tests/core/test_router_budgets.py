@@ -15,6 +15,7 @@ from gearshift import (
     ModelRegistry,
     ModelSpec,
     Router,
+    ScorerConfig,
     SignalScorer,
     StepContext,
     TextDelta,
@@ -28,6 +29,8 @@ HARD = (
     "Prove that the sum of the first n odd numbers is n squared, then derive a closed form for the sum "
     "of the first n squares step by step, and analyse the complexity of computing it."
 )
+# A scorer that weighs math and reasoning markers (off by default), so that HARD goes to the top tier.
+MARKERS = ScorerConfig(math_weight=0.6, reasoning_weight=0.6)
 
 
 def _spec(model_id: str, tier: int, price: float) -> ModelSpec:
@@ -58,7 +61,7 @@ async def provider(server: LocalOpenAIServer) -> AsyncIterator[OpenAIProvider]:
 
 def _router(provider: OpenAIProvider, *limits: BudgetLimit, **options: object) -> Router:
     ledger = BudgetLedger(MemoryStore(), limits)
-    return Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger, **options)  # type: ignore[arg-type]
+    return Router(REGISTRY, policy=SignalScorer(MARKERS), providers=[provider], budgets=ledger, **options)  # type: ignore[arg-type]
 
 
 def _request(text: str = "What is the capital of France?") -> ChatRequest:

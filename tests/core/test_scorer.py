@@ -52,6 +52,11 @@ def registry() -> ModelRegistry:
     )
 
 
+# The scorer's mechanics (bands, step biases, escalations, thresholds) are checked with math and
+# reasoning markers weighed as a config may weigh them; by default they weigh nothing (see below).
+MARKERS = ScorerConfig(math_weight=0.6, reasoning_weight=0.6)
+
+
 def route(
     registry: ModelRegistry,
     *messages: Message,
@@ -60,7 +65,7 @@ def route(
     tools: tuple[ToolSpec, ...] = (),
 ) -> Decision:
     request = ChatRequest(messages=messages, tools=tools)
-    return decide(registry, policy or SignalScorer(), request, context)
+    return decide(registry, policy or SignalScorer(MARKERS), request, context)
 
 
 def ask(registry: ModelRegistry, text: str, **kwargs: object) -> Decision:
@@ -115,6 +120,16 @@ def test_a_medium_request_goes_to_the_cheapest_model_of_the_middle_tier(registry
     assert decision.model == "mid"
     assert decision.fallbacks == ("mid-pricey", "large")
     assert decision.reasons[0].startswith("reasoning (0.70) markers in a ")
+
+
+def test_by_default_math_and_reasoning_markers_are_read_but_weigh_nothing(registry: ModelRegistry) -> None:
+    # On recorded weak/strong outcomes (GSM8K, MMLU) these markers anti-correlate with the strong model
+    # winning; the default scorer names them in its reasons but does not route on them.
+    decision = ask(registry, LONG_PROOF, policy=SignalScorer())
+    assert decision.scores["math"] == decision.scores["reasoning"] == 0.0
+    assert decision.reasons[0].startswith("math (")
+    assert decision.tier < ask(registry, LONG_PROOF).tier
+    assert ask(registry, HARD_CODE, policy=SignalScorer()).scores["code"] > 0.5  # code still weighs
 
 
 def test_scores_hold_the_difficulty_and_every_component(registry: ModelRegistry) -> None:
@@ -244,7 +259,7 @@ def test_cut_points_follow_the_configured_curve(
 def test_lower_thresholds_send_more_to_strong_tiers(registry: ModelRegistry) -> None:
     prompt = "Why is the sky blue?"
     assert ask(registry, prompt).tier == 0
-    eager = SignalScorer(ScorerConfig(thresholds=(0.05, 0.5)))
+    eager = SignalScorer(ScorerConfig(math_weight=0.6, reasoning_weight=0.6, thresholds=(0.05, 0.5)))
     assert ask(registry, prompt, policy=eager).tier == 1
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer
+from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, ScorerConfig, SignalScorer
 from gearshift._bridge import run_sync
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import LocalOpenAIServer
@@ -40,10 +40,15 @@ def two_tier_registry() -> ModelRegistry:
     )
 
 
+# The scorer weighing math and reasoning markers (off by default), so that the hard proofs of these
+# tests go to the top tier: they check the adapter, not the policy.
+MARKERS = ScorerConfig(math_weight=0.6, reasoning_weight=0.6)
+
+
 def build_router(server: LocalOpenAIServer, **options: object) -> Router:
     """A router over `two_tier_registry()` whose provider is the local server (policy: the scorer)."""
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
-    options.setdefault("policy", SignalScorer())
+    options.setdefault("policy", SignalScorer(MARKERS))
     return Router(two_tier_registry(), providers=[provider], **options)  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp.types import CallToolResult, TextContent
 
-from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer
+from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, ScorerConfig, SignalScorer
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import LocalOpenAIServer
 
@@ -48,11 +48,16 @@ def spec(model_id: str, tier: int, price: float) -> ModelSpec:
 REGISTRY = ModelRegistry([spec("small", 1, 0.1), spec("large", 2, 2.0), spec("large-b", 2, 3.0)])
 
 
+# The scorer weighing math and reasoning markers (off by default), so that the hard proofs of these
+# tests go to the top tier: they check the adapter, not the policy.
+MARKERS = ScorerConfig(math_weight=0.6, reasoning_weight=0.6)
+
+
 def local_router(llm_server: LocalOpenAIServer, **options: Any) -> Router:
     """A router over `REGISTRY`, reaching the local server through the real `openai` SDK."""
     return Router(
         REGISTRY,
-        policy=SignalScorer(),
+        policy=SignalScorer(MARKERS),
         providers=[OpenAIProvider("local", api_key=LOCAL_KEY, base_url=llm_server.base_url, timeout=5.0)],
         **options,
     )

@@ -26,6 +26,7 @@ from gearshift import (
     ModelSpec,
     RoutedResponse,
     Router,
+    ScorerConfig,
     SignalScorer,
     StepContext,
     TextDelta,
@@ -44,6 +45,8 @@ HARD = (
     "Prove that the sum of the first n odd numbers is n squared, then derive a closed form for the sum "
     "of the first n squares step by step, and analyse the complexity of computing it."
 )
+# A scorer that weighs math and reasoning markers (off by default), so that HARD goes to the top tier.
+MARKERS = ScorerConfig(math_weight=0.6, reasoning_weight=0.6)
 VERBOSE = Reply(text="word " * (10 * DEFAULT_OUTPUT_TOKENS))  # 10x the output the router estimates
 CALLERS = 8
 
@@ -80,7 +83,7 @@ def _provider(server: LocalOpenAIServer, field: str = "max_tokens") -> OpenAIPro
 
 def _router(provider: OpenAIProvider | AnthropicProvider, ledger: BudgetLedger, **options: object) -> Router:
     registry = options.pop("registry", REGISTRY)
-    return Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger, **options)  # type: ignore[arg-type]
+    return Router(registry, policy=SignalScorer(MARKERS), providers=[provider], budgets=ledger, **options)  # type: ignore[arg-type]
 
 
 async def _until_refused(

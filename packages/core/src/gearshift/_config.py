@@ -31,6 +31,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictInt,
+    StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -42,6 +44,7 @@ from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
+from ._signals import TASKS
 from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
 
@@ -170,11 +173,21 @@ class RoutingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policy: Literal["scorer", "rules", "learned", "cheapest"] = Field(
-        default="scorer",
-        description="`scorer`: the zero-training scorer over the request's signals; `rules`: the "
-        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below); "
-        "`cheapest`: always the cheapest model, for the learned `escalation` alone to move steps up.",
+    policy: Literal["default", "scorer", "rules", "learned", "classifier", "cheapest"] = Field(
+        default="default",
+        description="`default`: the learned difficulty estimate shipped with gearshift plus the step "
+        "signals; `scorer`: the zero-training scorer over the request's signals; `rules`: the "
+        "declarative `rules` below (the default policy decides what no rule matches); `learned`: a "
+        "router trained on your outcomes (`learned` below); `classifier`: a small model names the tier "
+        "(`classifier` below); `cheapest`: always the cheapest model, for the learned `escalation` "
+        "alone to move steps up.",
+    )
+    upper_share: float = Field(
+        default=0.3,  # gearshift.learning.DEFAULT_UPPER_SHARE; not imported: the config loads no policy
+        gt=0,
+        lt=1,
+        description="The default policy: the share of plain requests sent above the cheapest tier "
+        "(the hardest-looking ones); step biases and escalations move single steps on top of it.",
     )
     default_output_tokens: int = Field(
         default=512,
@@ -184,6 +197,11 @@ class RoutingConfig(BaseModel):
     )
     rules: tuple[dict[str, Any], ...] = Field(
         default=(), description="The rules of the `rules` policy, in order; validated by that policy."
+    )
+    tasks: dict[str, StrictStr | StrictInt] = Field(
+        default_factory=dict,
+        description='Task label -> model id (or tier number): `code = "model-a"` routes requests the '
+        "signals label `code` there, as rules tried before `rules` and the policy (see `gearshift.TASKS`).",
     )
     scorer: dict[str, Any] = Field(
         default_factory=dict, description="Settings of the scorer policy; validated by that policy."
@@ -238,6 +256,11 @@ class RoutingConfig(BaseModel):
         description="The learned escalation applied on every step of a run: its artifact `path`, "
         "threshold and stickiness; validated by `gearshift.escalation.EscalationConfig`.",
     )
+    classifier: dict[str, Any] | None = Field(
+        default=None,
+        description="The classifier policy: its `model`, prompt, labels, timeout and cache; validated by "
+        "`gearshift.policies.ClassifierConfig`.",
+    )
     cascade: dict[str, Any] | None = Field(
         default=None,
         description="A cascade: quality gates that check cheaper models' answers and escalate the "
@@ -249,15 +272,27 @@ class RoutingConfig(BaseModel):
         "the background and judged; validated by `gearshift.ShadowConfig`.",
     )
 
+    @field_validator("tasks")
+    @classmethod
+    def _check_tasks(cls, value: dict[str, str | int]) -> dict[str, str | int]:
+        for task in value:
+            if task not in TASKS:
+                raise KeyedError((task,), f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> RoutingConfig:
-        if self.policy == "rules" and not self.rules:
+        if self.policy == "rules" and not self.rules and not self.tasks:
             raise KeyedError(("rules",), "policy = 'rules' needs at least one [[routing.rules]] table")
         if self.policy == "learned" and self.learned is None:
             raise KeyedError(
                 ("learned",),
                 "policy = 'learned' needs a [routing.learned] table with the `path` of a trained router "
                 "(gearshift train --data OUTCOMES.jsonl --out ROUTER.json)",
+            )
+        if self.policy == "classifier" and self.classifier is None:
+            raise KeyedError(
+                ("classifier",), "policy = 'classifier' needs a [routing.classifier] table naming its `model`"
             )
         if self.max_cooldown_seconds < self.cooldown_seconds:
             raise KeyedError(

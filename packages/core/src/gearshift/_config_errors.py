@@ -23,7 +23,7 @@ from pydantic_core import ErrorDetails
 
 from ._errors import ConfigError
 
-__all__ = ["INLINE_KEY_REFUSAL", "KeyedError", "config_error", "show_value", "suggestion"]
+__all__ = ["INLINE_KEY_REFUSAL", "KeyedError", "config_error", "settings_error", "show_value", "suggestion"]
 
 INLINE_KEY_REFUSAL = (
     "API keys are never read from the config file; put the key in an environment variable and "
@@ -40,6 +40,19 @@ class KeyedError(ValueError):
     def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc
+
+
+def settings_error(
+    exc: ValidationError, schema: type[BaseModel], *, source: str, key: str, noun: str
+) -> ConfigError:
+    """The `ConfigError` for the first problem of a settings table validated on its own (`key` is where
+    the table sits in the file, `noun` what the table configures: "the classifier")."""
+    err = exc.errors()[0]
+    path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown setting; {noun} accepts: {', '.join(schema.model_fields)}"
+    return ConfigError(message, source=source, key=f"{key}{path}")
 
 
 def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) -> ConfigError:

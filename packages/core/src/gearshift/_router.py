@@ -30,7 +30,7 @@ from ._deployments import DeploymentHealth, Prefer, prefer_latency
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
 from ._models import ModelRegistry, ModelSpec
-from ._records import SCHEMA_VERSION, decision_record, escalation_record
+from ._records import SCHEMA_VERSION, Attempt, decision_record, escalation_record
 from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
@@ -153,14 +153,20 @@ class Router:
         """
         from ._config import GearshiftConfig, load_config
         from ._decision_log import open_decision_log
-        from .policies import RulesPolicy, ScorerConfig, SignalScorer
+        from .learning import DefaultPolicy
+        from .policies import RulesPolicy, ScorerConfig, SignalScorer, task_rules
         from .providers._factory import build_providers
 
         if not isinstance(config, GearshiftConfig):
             config = load_config(config)
         registry = config.registry()
         routing = config.routing
-        policy: Policy = SignalScorer(ScorerConfig.from_config(routing.scorer, source=config.source))
+        scorer = ScorerConfig.from_config(routing.scorer, source=config.source)
+        policy: Policy = (
+            SignalScorer(scorer)
+            if routing.policy == "scorer"
+            else DefaultPolicy(upper_share=routing.upper_share, config=scorer)
+        )
         if routing.policy == "rules":
             policy = RulesPolicy.from_config(
                 routing.rules, fallback=policy, source=config.source, registry=registry
@@ -173,18 +179,37 @@ class Router:
                 from .learning import LearnedConfig
                 from .learning._recalibration import RecalibratingPolicy
 
-                settings = LearnedConfig.from_config(routing.learned, source=config.source)
-                assert settings.target_strong_share is not None  # from_config saw to it
+                learned = LearnedConfig.from_config(routing.learned, source=config.source)
+                assert learned.target_strong_share is not None  # from_config saw to it
                 policy = RecalibratingPolicy(
                     policy,
-                    target_strong_share=settings.target_strong_share,
-                    window=settings.recalibration_window,
-                    every=settings.recalibrate_every,
+                    target_strong_share=learned.target_strong_share,
+                    window=learned.recalibration_window,
+                    every=learned.recalibrate_every,
                 )
         elif routing.policy == "cheapest":
             from .escalation import CheapestPolicy
 
             policy = CheapestPolicy()
+        elif routing.policy == "classifier" and routing.classifier is not None:
+            from .policies import ClassifierConfig, ClassifierPolicy
+
+            settings = ClassifierConfig.from_config(routing.classifier, source=config.source)
+            if settings.model not in registry:
+                raise ConfigError(
+                    f"unknown model id '{settings.model}'; the registry has: {', '.join(registry.ids)}",
+                    source=config.source,
+                    key="routing.classifier.model",
+                )
+            policy = ClassifierPolicy(settings, fallback=policy, tiers=registry.tiers)
+        if routing.tasks:
+            policy = RulesPolicy.from_config(
+                task_rules(routing.tasks),
+                fallback=policy,
+                source=config.source,
+                registry=registry,
+                key="routing.tasks",
+            )
         escalation = None
         if routing.escalation is not None:
             from .escalation import LiveEscalation
@@ -281,7 +306,12 @@ class Router:
         the decision counts as the step's, so a learned hand-over holds the run's later steps.
         """
         run = await self._aplan(
-            as_request(request), context or StepContext(), escalate=False, log=False, remember=remember
+            as_request(request),
+            context or StepContext(),
+            escalate=False,
+            log=False,
+            remember=remember,
+            prepare=False,
         )
         return run.decision
 
@@ -294,11 +324,18 @@ class Router:
         log: bool = True,
         request_id: str | None = None,
         remember: bool | None = None,
+        prepare: bool = True,
     ) -> ChainRun:
+        # A policy that must call a model before deciding (the classifier) does it here, through this
+        # router, so that call is budgeted and recorded; its decision stays pure.
+        prepared: tuple[Attempt, ...] = ()
+        classify = getattr(self.policy, "aprepare", None) if prepare else None
+        if classify is not None:
+            context, prepared = await classify(self, request, context)
         allowance = await self._allowance(context)
         if allowance is not None and allowance.left_share is not None:
             context = replace(context, budget_left_share=allowance.left_share)
-        return self._plan(
+        run = self._plan(
             request,
             context,
             allowance=allowance,
@@ -307,6 +344,8 @@ class Router:
             request_id=request_id,
             remember=remember,
         )
+        run.attempts.extend(prepared)
+        return run
 
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
         """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
@@ -392,6 +431,12 @@ class Router:
         `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
         budget limit refuses the call (nothing is charged for a refused call).
         """
+        if getattr(self.policy, "speculative", False):
+            from ._speculative import complete_speculatively
+
+            return await complete_speculatively(
+                self, as_request(request), context or StepContext(), self_escalation
+            )
         escalation = ReviewLoop(self, self._escalates(self_escalation))
         step = context or StepContext()
         trace = CallTrace(self, step)

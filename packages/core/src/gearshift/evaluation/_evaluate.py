@@ -311,8 +311,10 @@ def evaluate(
 
     `policies` are names from `POLICIES`: `learned` (the router `train_router` picks), `knn` and
     `linear` (that method), `scorer` (the zero-training `SignalScorer`, default settings unless
-    `scorer` is given) and `length`. Learned policies train on `train` when it is given, else by
-    `folds`-fold cross-validation on `table` (folds and training shuffled with `seed`).
+    `scorer` is given), `default` (the policy used when none is configured, its estimate trained
+    without any bundled table that shares prompts with `table`) and `length`. Learned policies train
+    on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds and training
+    shuffled with `seed`).
     """
     started = time.perf_counter()
     wanted = _check_policies(policies)
@@ -327,6 +329,12 @@ def evaluate(
     for name in wanted:
         if name == "scorer":
             results[name] = _scorer_result(table, matrix, axes, scorer or SignalScorer())
+        elif name == "default":
+            from ._default_eval import run_default
+
+            default = run_default(table, matrix)
+            latency = _latency(default.decide, default.sample_rows)
+            results[name] = _result(matrix, axes, default.curve, baseline=False, latency=latency)
         elif name in LEARNED_METHODS:
             run = run_learned(name, table, matrix, train=train, folds=folds, seed=seed)
             results[name] = _learned_result(matrix, axes, run)

@@ -10,7 +10,7 @@ __all__ = ["BASELINES", "LEARNED_METHODS", "POLICIES"]
 LEARNED_METHODS: dict[str, str] = {"learned": "auto", "knn": "knn", "linear": "linear"}
 """Learned policy name -> the `train_router` method it evaluates."""
 
-POLICIES: tuple[str, ...] = (*LEARNED_METHODS, "scorer", "length")
+POLICIES: tuple[str, ...] = (*LEARNED_METHODS, "default", "scorer", "length")
 """Policy names `evaluate` accepts; the baselines are evaluated whatever is asked."""
 
 BASELINES: tuple[str, ...] = ("random", "always-cheapest", "always-strongest", "oracle", "length")

@@ -8,6 +8,7 @@
   sets the operating point, as RouteLLM calibrates its thresholds.
 - `router.save(path)` / `LearnedRouter.load(path)` write and read one JSON file (never a pickle).
 - `LearnedPolicy(router)` routes with it inside the core `Router`; `LearnedConfig` is its config.
+- `DefaultPolicy` routes when nothing is configured, with the router shipped in `default_router.json`.
 
 Training needs scikit-learn (`pip install 'gearshift[train]'`); routing needs only NumPy. Names load
 on first use, so that building the command line's parser (`add_train_parser`) imports nothing heavy.
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._calibration import CalibrationCurve, OperatingPoint, calibrate
     from ._cli import add_train_parser, run_train
+    from ._default_policy import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
     from ._features import CONTENT_FEATURES, Embedder, FeatureSpec, PromptLike
     from ._policy import LearnedConfig, LearnedPolicy
     from ._router_model import LearnedRouter, TrainingSummary
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "CONTENT_FEATURES": "_features",
     "DEFAULT_TEXT_DIMS": "_text_hashing",
+    "DEFAULT_UPPER_SHARE": "_default_policy",
+    "DefaultPolicy": "_default_policy",
+    "default_router": "_default_policy",
     "METHODS": "_training",
     "CalibrationCurve": "_calibration",
     "Embedder": "_features",
@@ -50,8 +55,10 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "CONTENT_FEATURES",
     "DEFAULT_TEXT_DIMS",
+    "DEFAULT_UPPER_SHARE",
     "METHODS",
     "CalibrationCurve",
+    "DefaultPolicy",
     "Embedder",
     "FeatureSpec",
     "LearnedConfig",
@@ -62,6 +69,7 @@ __all__ = [
     "TrainingSummary",
     "add_train_parser",
     "calibrate",
+    "default_router",
     "run_train",
     "text_features",
     "train_router",

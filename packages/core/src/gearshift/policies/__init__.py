@@ -1,10 +1,14 @@
 """Routing policies: one protocol, `decide(route) -> Decision`, pure and synchronous."""
 
+from ._classifier import CLASSIFICATION_KEY, ClassifierConfig, ClassifierPolicy
 from ._protocol import Policy, RouteInput, fallback_chain, make_decision
-from ._rules import Rule, RuleConditions, RulesPolicy
+from ._rules import Rule, RuleConditions, RulesPolicy, task_rules
 from ._scorer import ScorerConfig, SignalScorer
 
 __all__ = [
+    "CLASSIFICATION_KEY",
+    "ClassifierConfig",
+    "ClassifierPolicy",
     "Policy",
     "RouteInput",
     "Rule",
@@ -14,4 +18,5 @@ __all__ = [
     "SignalScorer",
     "fallback_chain",
     "make_decision",
+    "task_rules",
 ]

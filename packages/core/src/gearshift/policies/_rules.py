@@ -47,8 +47,10 @@ from .._errors import ConfigError
 from .._models import ModelRegistry, ModelSpec
 from .._signals import MARKER_THRESHOLD, TASKS
 from ._protocol import Policy, RouteInput, make_decision
+from ._text_conditions import Check as _Check
+from ._text_conditions import compile_pattern, text_checks
 
-__all__ = ["Rule", "RuleConditions", "RulesPolicy"]
+__all__ = ["Rule", "RuleConditions", "RulesPolicy", "task_rules"]
 
 
 def _as_tuple(value: Any) -> Any:
@@ -88,6 +90,23 @@ class RuleConditions(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description="Keys of the step context's metadata and the values they must equal."
     )
+    keywords: tuple[str, ...] | None = Field(
+        default=None,
+        description="The last user message holds one of these words or phrases (whole words, any case).",
+    )
+    contains: tuple[str, ...] | None = Field(
+        default=None, description="The last user message holds one of these substrings (any case)."
+    )
+    regex: tuple[str, ...] | None = Field(
+        default=None,
+        description="One of these regular expressions matches the last user message; each search gives "
+        "up after 50 ms (a pattern that backtracks without end counts as no match).",
+    )
+    language: tuple[str, ...] | None = Field(
+        default=None,
+        description="The last user message is in one of these languages (ISO 639-1 codes such as "
+        "'fr'); needs `pip install 'gearshift[language]'`.",
+    )
 
     @field_validator("step", mode="before")
     @classmethod
@@ -126,6 +145,40 @@ class RuleConditions(BaseModel):
             if not isinstance(item, str) or not item:
                 raise ValueError(f"an agent must be a non-empty id or glob, got {item!r}")
         return agents
+
+    @field_validator("keywords", "contains", mode="before")
+    @classmethod
+    def _parse_texts(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        items = _as_tuple(value)
+        for item in items:
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError(f"each entry must be a non-empty string, got {item!r}")
+        return items
+
+    @field_validator("regex", mode="before")
+    @classmethod
+    def _parse_patterns(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        patterns = _as_tuple(value)
+        for item in patterns:
+            if not isinstance(item, str) or not item:
+                raise ValueError(f"a pattern must be a non-empty string, got {item!r}")
+            compile_pattern(item)
+        return patterns
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _parse_languages(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        codes = _as_tuple(value)
+        for item in codes:
+            if not isinstance(item, str) or not re.fullmatch(r"[a-z]{2,3}", item):
+                raise ValueError(f"a language is an ISO 639-1 code such as 'fr', got {item!r}")
+        return codes
 
     @field_validator("has_code", "has_math", mode="before")
     @classmethod
@@ -188,12 +241,6 @@ class Rule(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class _Check:
-    text: str
-    holds: Callable[[RouteInput], bool]
-
-
-@dataclass(frozen=True, slots=True)
 class _CompiledRule:
     index: int
     rule: Rule
@@ -222,6 +269,11 @@ class RulesPolicy:
                 )
         self.rules = tuple(rules)
         self.fallback = fallback
+        # A fallback that must call a model before deciding (the classifier) still gets to: the router
+        # awaits `aprepare` on the policy it holds, which is this one.
+        prepare = getattr(fallback, "aprepare", None)
+        if prepare is not None:
+            self.aprepare = prepare
         self._compiled = tuple(_compile(index, rule) for index, rule in enumerate(self.rules))
 
     def __repr__(self) -> str:
@@ -329,6 +381,18 @@ class RulesPolicy:
         )
 
 
+def task_rules(tasks: Mapping[str, str | int]) -> list[dict[str, Any]]:
+    """Rules for a task map (`[routing.tasks] code = "model-a"`): one per task, a model id or a tier."""
+    return [
+        {
+            "name": f"task {task}",
+            "when": {"task": task},
+            ("tier" if isinstance(target, int) else "model"): target,
+        }
+        for task, target in tasks.items()
+    ]
+
+
 def _strongest_at_most(route: RouteInput, tier: int) -> ModelSpec:
     """The cheapest candidate of the highest tier at or below `tier` (the weakest tier if none is)."""
     below = [m.tier for m in route.candidates if m.tier <= tier]
@@ -390,6 +454,7 @@ def _checks(when: RuleConditions) -> list[_Check]:
             checks.append(_flag_check(field, wanted, yes if wanted else no))
     for key, value in (when.metadata or {}).items():
         checks.append(_metadata_check(key, value))
+    checks.extend(text_checks(when.keywords, when.contains, when.regex, when.language))
     return checks
 
 

@@ -41,9 +41,11 @@ class Fail:
 
 @dataclass(frozen=True, slots=True)
 class Delay:
-    """Wait this many seconds, then answer normally: lets a test provoke a client timeout."""
+    """Wait this many seconds, then answer normally (or with `then`): lets a test provoke a client
+    timeout, or give a scripted reply a latency."""
 
     seconds: float
+    then: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,7 +246,7 @@ class LocalServer(ABC):
             if not self._sleep(action.seconds):
                 exchange.drop()
                 return True, None
-            action = None
+            action = action.then
         if isinstance(action, Drip):
             exchange.drip(action.interval, self._sleep)
             action = None

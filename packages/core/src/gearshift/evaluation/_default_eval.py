@@ -1,0 +1,78 @@
+"""The default policy on an outcome table, scored by a difficulty estimate that never saw the table.
+
+The shipped estimate was trained on every bundled table. When the evaluated table shares prompts with
+one of them (it is that table, or holds some of its prompts), the estimate is trained again here
+without those tables (leave-one-dataset-out), so no prompt is scored by a router that was fitted on
+it; a table with no bundled prompt is scored with the shipped estimate as users get it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._context import StepContext
+from .._messages import ChatRequest
+from .._signals import Signals, extract_signals
+from ..datasets import ROUTELLM_DATASETS, OutcomeRow, OutcomeTable, load_routellm, normalize_prompt
+from ..learning._default_policy import DefaultPolicy, rank_of, upper_cut_points
+from ..learning._features import PromptInput
+from ._metrics import RouterCurve
+from ._sweep import OutcomeMatrix, sweep_difficulty
+
+__all__ = ["DefaultRun", "bundled_overlap", "run_default"]
+
+
+def bundled_overlap(table: OutcomeTable) -> tuple[str, ...]:
+    """The bundled tables that share at least one prompt with `table`."""
+    prompts = {normalize_prompt(row.prompt_text) for row in table}
+    return tuple(
+        name
+        for name in ROUTELLM_DATASETS
+        if any(normalize_prompt(row.prompt_text) in prompts for row in load_routellm(name))
+    )
+
+
+class DefaultRun:
+    """The default policy's difficulty rank for every row of a table, and its curve.
+
+    `excluded` names the bundled tables its estimate was trained without (empty: the shipped one).
+    """
+
+    def __init__(
+        self, table: OutcomeTable, matrix: OutcomeMatrix, policy: DefaultPolicy, excluded: Sequence[str]
+    ):
+        self.policy = policy
+        self.excluded = tuple(excluded)
+        self.sample_rows = table.rows
+        texts = [_user_text(row) for row in table.rows]
+        inputs = [PromptInput(text, _signals(row), None) for text, row in zip(texts, table.rows, strict=True)]
+        predicted = policy.router.predict_inputs(inputs)
+        gains = predicted[:, -1] - predicted[:, 0]
+        self.ranks = np.array([rank_of(float(g), policy.quantiles) for g in gains], dtype=np.float64)
+        cuts = upper_cut_points(len(matrix.models), policy.upper_share)
+        self.curve: RouterCurve = sweep_difficulty(matrix, "default", self.ranks, cuts, operating=0.0)
+
+    def decide(self, row: OutcomeRow) -> float:
+        """The rank of one row, computed as a live decision computes it (for timing)."""
+        return self.policy.rank_text(_user_text(row), _signals(row))[1]
+
+
+def _signals(row: OutcomeRow) -> Signals:
+    return extract_signals(ChatRequest(messages=row.as_messages()), StepContext())
+
+
+def _user_text(row: OutcomeRow) -> str:
+    return "\n\n".join(m.text for m in row.as_messages() if m.role == "user")
+
+
+def run_default(table: OutcomeTable, matrix: OutcomeMatrix) -> DefaultRun:
+    """The default policy on `table`, its estimate trained without any bundled table it overlaps."""
+    excluded = bundled_overlap(table)
+    if not excluded:
+        return DefaultRun(table, matrix, DefaultPolicy(), ())
+    from ..learning._default_training import train_default_router
+
+    router = train_default_router(exclude=excluded)
+    return DefaultRun(table, matrix, DefaultPolicy(router), excluded)

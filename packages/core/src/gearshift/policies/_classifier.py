@@ -1,0 +1,262 @@
+"""`ClassifierPolicy`: a small model reads the request and names the tier that should answer it.
+
+```toml
+[routing]
+policy = "classifier"
+
+[routing.classifier]
+model = "gpt-5-nano"            # the registry model that classifies
+labels = { easy = 1, medium = 2, hard = 3 }   # reply word -> tier (default: the tier numbers)
+timeout = 3.0                   # seconds; then the default policy decides
+speculative = false             # true: start the cheapest model while the classifier reads
+```
+
+Deciding stays pure. Before the router plans a call it awaits `aprepare`, which asks the classifier
+model through the router itself (so the call is charged to the step's budget keys and its attempt is
+recorded, in the decision log and in the answer's `attempts`) and writes the verdict into the step
+context's metadata; `decide` reads it there. A reply that names no tier, a timeout or an error leaves
+the decision to the fallback policy (the default one), and the reasons say why. Verdicts are kept in an
+LRU cache keyed by a hash of the request's messages, so a prompt seen again costs no second call.
+`Router.decide` and `Router.adecide`, which call no model, always fall back and say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .._config_errors import settings_error
+from .._context import CallerHints, StepContext
+from .._decision import Decision
+from .._errors import GearshiftError
+from .._messages import ChatRequest, Message
+from .._records import Attempt
+from .._routed import RoutedResponse
+from ._protocol import Policy, RouteInput, make_decision
+
+
+class Completer(Protocol):
+    """What the classifier needs of the router: a routed, budgeted, recorded completion."""
+
+    async def acomplete(
+        self, request: ChatRequest, context: StepContext | None = None, *, self_escalation: bool | None = None
+    ) -> RoutedResponse:
+        """Route `request` and answer it."""
+        ...
+
+
+__all__ = ["CLASSIFICATION_KEY", "ClassifierConfig", "ClassifierPolicy"]
+
+CLASSIFICATION_KEY = "gearshift.classification"
+"""The step-context metadata key holding the classifier's verdict: {"tier": int | None, "reason": str}."""
+
+_DEFAULT_PROMPT = (
+    "You route requests to language models. Tiers: {tiers}. Higher tiers are stronger and pricier. "
+    "Name the lowest tier that will answer this request well. Reply with the tier's label only.\n\n"
+    "Request:\n{request}"
+)
+_REQUEST_CHARS = 4000
+
+
+class ClassifierConfig(BaseModel):
+    """Settings of the classifier policy (the `[routing.classifier]` table of gearshift.toml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1, description="Registry id of the model that classifies.")
+    prompt: str = Field(
+        default=_DEFAULT_PROMPT,
+        description="The classification prompt; `{tiers}` becomes the labels and their tiers, "
+        "`{request}` the request's user text (its first 4,000 characters).",
+    )
+    labels: dict[str, int] | None = Field(
+        default=None, description="Reply label -> tier. Unset: each tier's number is its label."
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="A regular expression whose first group is the label in the reply. Unset: the first "
+        "whole word of the reply that is a label.",
+    )
+    timeout: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False, description="Seconds the classifier may take."
+    )
+    max_tokens: int = Field(default=16, gt=0, description="Output cap of the classification call.")
+    cache_size: int = Field(default=1024, ge=0, description="Verdicts kept, by prompt hash (0: none).")
+    speculative: bool = Field(
+        default=False,
+        description="Start the cheapest eligible model while the classifier reads; keep its answer when "
+        "the classifier picks its tier, cancel it (and pay what it cost) when it picks a stronger one.",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _check_prompt(cls, value: str) -> str:
+        if "{request}" not in value:
+            raise ValueError("must contain {request}, where the request's text goes")
+        try:
+            value.format(tiers="", request="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"has a placeholder other than {{tiers}} and {{request}}: {exc}") from None
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _check_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        if compiled.groups < 1:
+            raise ValueError("needs one group, (...), around the label")
+        return value
+
+    @classmethod
+    def from_config(
+        cls, data: Mapping[str, Any], *, source: str = "<python>", key: str = "routing.classifier"
+    ) -> ClassifierConfig:
+        """Validate user-written settings; a `ConfigError` names the offending key and why."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise settings_error(exc, cls, source=source, key=key, noun="the classifier") from None
+
+
+class ClassifierPolicy:
+    """Routes to the tier a classifier model names; `fallback` decides when it names none.
+
+    `tiers` are the registry's tiers (the default labels). Pure in `decide`; the classification call
+    happens in `aprepare`, which the router awaits before planning a call.
+    """
+
+    name = "classifier"
+
+    def __init__(self, config: ClassifierConfig, fallback: Policy, tiers: tuple[int, ...]) -> None:
+        self.config = config
+        self.fallback = fallback
+        labels = config.labels if config.labels is not None else {str(tier): tier for tier in tiers}
+        self.labels = {label.casefold(): tier for label, tier in labels.items()}
+        self.speculative = config.speculative
+        self._pattern = re.compile(config.pattern) if config.pattern else None
+        self._words = re.compile(r"[\w.-]+")
+        shown = ", ".join(f"{label} = tier {tier}" for label, tier in labels.items())
+        self._tiers_text = shown
+        self._cache: OrderedDict[str, int] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"ClassifierPolicy(model={self.config.model!r}, fallback={self.fallback.name!r})"
+
+    def parse(self, reply: str) -> int | None:
+        """The tier a reply names, or None when it names none."""
+        if self._pattern is not None:
+            found = self._pattern.search(reply)
+            return None if found is None else self.labels.get((found.group(1) or "").strip().casefold())
+        for word in self._words.findall(reply):
+            tier = self.labels.get(word.strip(".").casefold())
+            if tier is not None:
+                return tier
+        return None
+
+    def decide(self, route: RouteInput) -> Decision:
+        """The cheapest eligible model of the classified tier, else the fallback's decision."""
+        verdict = route.context.metadata.get(CLASSIFICATION_KEY)
+        if not isinstance(verdict, Mapping):
+            verdict = {"tier": None, "reason": "no classification (this decision calls no model)"}
+        tier, reason = verdict.get("tier"), str(verdict.get("reason"))
+        if isinstance(tier, int):
+            spec = route.cheapest_in_tier(tier)
+            picked = f"cheapest eligible model of tier {spec.tier}: {spec.id}"
+            if spec.tier != tier:
+                picked = f"tier {tier} has no eligible model; nearest is tier {spec.tier}: {spec.id}"
+            return make_decision(
+                route, spec, policy=self.name, reasons=(reason, picked), scores={"tier": tier}
+            )
+        decision = self.fallback.decide(route)
+        lead = f"{reason}: the {self.fallback.name} policy decides"
+        return replace(decision, reasons=(lead, *decision.reasons))
+
+    async def aprepare(
+        self, router: Completer, request: ChatRequest, context: StepContext
+    ) -> tuple[StepContext, tuple[Attempt, ...]]:
+        """The context with the classifier's verdict in its metadata, and the classification's attempts.
+
+        Skipped (context unchanged) for the classification call itself and when a verdict is already
+        there. Never raises for the classifier's own failures: they become the verdict's reason.
+        """
+        if CLASSIFICATION_KEY in context.metadata:
+            return context, ()
+        model = self.config.model
+        key = _prompt_hash(request)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            verdict = {"tier": cached, "reason": f"classifier {model} (cached): tier {cached}"}
+            return _with(context, verdict), ()
+        text = "\n\n".join(m.text for m in request.messages if m.role == "user")[:_REQUEST_CHARS]
+        asked = ChatRequest(
+            messages=(Message.user(self.config.prompt.format(tiers=self._tiers_text, request=text)),),
+            max_tokens=self.config.max_tokens,
+        )
+        step = replace(
+            context,
+            hints=CallerHints(force_model=model),
+            metadata={
+                **context.metadata,
+                CLASSIFICATION_KEY: {"tier": None, "reason": "classification call"},
+            },
+        )
+        started = time.monotonic()
+        attempts: tuple[Attempt, ...] = ()
+        try:
+            answer = await asyncio.wait_for(
+                router.acomplete(asked, step, self_escalation=False), self.config.timeout
+            )
+        except asyncio.TimeoutError:
+            verdict = {
+                "tier": None,
+                "reason": f"classifier {model} timed out after {self.config.timeout:g} s",
+            }
+            return _with(context, verdict), attempts
+        except GearshiftError as error:
+            verdict = {"tier": None, "reason": f"classifier {model} failed ({type(error).__name__}: {error})"}
+            return _with(context, verdict), attempts
+        attempts = answer.attempts
+        reply = answer.response.text.strip()
+        tier = self.parse(reply)
+        ms = (time.monotonic() - started) * 1000
+        if tier is None:
+            shown = reply if len(reply) <= 60 else reply[:57] + "..."
+            verdict = {"tier": None, "reason": f"classifier {model} replied {shown!r}, which names no tier"}
+            return _with(context, verdict), attempts
+        if self.config.cache_size:
+            self._cache[key] = tier
+            if len(self._cache) > self.config.cache_size:
+                self._cache.popitem(last=False)
+        verdict = {
+            "tier": tier,
+            "reason": f"classifier {model} ({ms:.0f} ms, ${answer.cost_usd:.6f}): {reply!r} -> tier {tier}",
+        }
+        return _with(context, verdict), attempts
+
+
+def _with(context: StepContext, verdict: dict[str, Any]) -> StepContext:
+    return replace(context, metadata={**context.metadata, CLASSIFICATION_KEY: verdict})
+
+
+def _prompt_hash(request: ChatRequest) -> str:
+    digest = hashlib.sha256()
+    for message in request.messages:
+        digest.update(message.role.encode())
+        digest.update(b"\x00")
+        digest.update(message.text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x01")
+    return digest.hexdigest()

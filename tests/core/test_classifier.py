@@ -1,0 +1,180 @@
+"""The classifier policy and speculative routing, end to end through `Router` on a local OpenAI server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gearshift import ConfigError, GearshiftConfig, Router, StepContext
+from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, task_rules
+from gearshift.providers._openai import OpenAIProvider
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
+
+PROMPT = "Summarise the plot of Hamlet in two sentences."
+
+
+def _spec(model_id: str, tier: int, price: float) -> ModelSpec:
+    prices = ModelPrices(input=price, output=price)
+    return ModelSpec(id=model_id, provider="local", model=model_id, tier=tier, prices=prices)
+
+
+# The classifier ("judge") is a tier-0 model dearer than "mini", so the fast model is always "mini".
+REGISTRY = ModelRegistry([_spec("mini", 0, 0.1), _spec("judge", 0, 0.3), _spec("large", 1, 5.0)])
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("mini", "judge", "large")) as local:
+        yield local
+
+
+def _router(server: LocalOpenAIServer, **settings: Any) -> Router:
+    config = ClassifierConfig(model="judge", **settings)
+    policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=REGISTRY.tiers)
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=10.0)])
+    return Router(REGISTRY, policy=policy, providers=[provider], budgets=ledger)
+
+
+def _models(server: LocalOpenAIServer) -> list[str]:
+    return [request.body["model"] for request in server.requests]
+
+
+async def test_the_classified_tier_answers_and_the_classification_is_charged_and_recorded(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("1"))
+    router = _router(server)
+    answer = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
+    assert answer.model_id == "large" and answer.decision.policy == "classifier"
+    assert answer.decision.reasons[0].startswith("classifier judge (")
+    assert answer.decision.reasons[0].endswith("'1' -> tier 1")
+    assert [a.model_id for a in answer.attempts] == ["judge", "large"]
+    assert _models(server) == ["judge", "large"]
+    assert "Summarise the plot of Hamlet" in server.requests[0].body["messages"][0]["content"]
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:writer"])
+    assert status.limits[0].spent_usd == pytest.approx(answer.cost_usd)  # both calls charged to the step
+    await router.aclose()
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        (
+            Reply("Hard to say, it depends on the reader."),
+            "replied 'Hard to say, it depends on the reader.', which names no tier",
+        ),
+        (Delay(3.0), "timed out after 0.4 s"),
+        (Fail(500), "failed (AllModelsFailed"),
+    ],
+    ids=["garbage", "timeout", "error"],
+)
+async def test_a_bad_classification_falls_back_to_the_default_policy_and_says_so(
+    server: LocalOpenAIServer, action: Any, reason: str
+) -> None:
+    server.script("judge", action)
+    router = _router(server, timeout=0.4)
+    answer = await router.acomplete(PROMPT)
+    assert answer.decision.policy == "default"
+    assert reason in answer.decision.reasons[0]
+    assert answer.decision.reasons[0].endswith(": the default policy decides")
+    assert answer.model_id == answer.decision.model
+    await router.aclose()
+
+
+async def test_verdicts_are_cached_by_prompt_and_decide_never_calls_a_model(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("tier: 1"))
+    router = _router(server, pattern=r"tier:\s*(\d)")
+    first = await router.acomplete(PROMPT)
+    second = await router.acomplete(PROMPT)
+    assert first.model_id == second.model_id == "large"
+    assert second.decision.reasons[0] == "classifier judge (cached): tier 1"
+    assert _models(server) == ["judge", "large", "large"]
+    offline = router.decide(PROMPT)
+    assert offline.reasons[0].startswith("no classification (this decision calls no model)")
+    assert (await router.adecide("Another prompt")).policy == "default"
+    assert len(server.requests) == 3  # neither decision called the classifier
+    await router.aclose()
+
+
+async def test_speculation_keeps_the_fast_answer_when_the_classifier_picks_its_tier(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("0"))
+    router = _router(server, speculative=True)
+    answer = await router.acomplete(PROMPT)
+    assert answer.model_id == "mini"
+    assert (
+        answer.decision.reasons[0].startswith("classifier judge (") and answer.decision.policy == "classifier"
+    )
+    assert answer.decision.reasons[-1] == "speculative: tier 0 is the fast model's; mini's answer is kept"
+    assert sorted(a.model_id for a in answer.attempts) == ["judge", "mini"]
+    assert sorted(_models(server)) == ["judge", "mini"]
+    await router.aclose()
+
+
+async def test_speculation_cancels_the_fast_call_when_the_classifier_picks_a_stronger_tier(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", Delay(5.0))
+    server.script("judge", Reply("1"))
+    router = _router(server, speculative=True)
+    started = time.perf_counter()
+    answer = await router.acomplete(PROMPT)
+    assert time.perf_counter() - started < 4.0  # the slow fast answer was not waited for
+    assert answer.model_id == "large"
+    assert answer.decision.reasons[-1] == "speculative: mini cancelled, the classifier picked tier 1"
+    cancelled = [a for a in answer.attempts if a.model_id == "mini"]
+    assert len(cancelled) == 1 and cancelled[0].cancelled and cancelled[0].cost_usd > 0  # paid, estimated
+    assert answer.cost_usd == pytest.approx(sum(a.cost_usd for a in answer.attempts))
+    assert sorted(_models(server)) == ["judge", "large", "mini"]  # the fast call did reach the wire
+    await router.aclose()
+
+
+def test_the_classifier_is_configured_from_gearshift_toml() -> None:
+    data = {
+        "routing": {
+            "policy": "classifier",
+            "classifier": {"model": "gpt-5-nano", "labels": {"easy": 1, "hard": 3}},
+        }
+    }
+    router = Router.from_config(GearshiftConfig.from_dict(data))
+    assert isinstance(router.policy, ClassifierPolicy)
+    assert router.policy.parse("Easy.") == 1 and router.policy.parse("HARD") == 3
+    assert router.policy.parse("medium") is None
+    with pytest.raises(ConfigError, match="unknown model id 'gpt-17'") as unknown:
+        Router.from_config(
+            GearshiftConfig.from_dict(
+                {"routing": {"policy": "classifier", "classifier": {"model": "gpt-17"}}}
+            )
+        )
+    assert unknown.value.key == "routing.classifier.model"
+    with pytest.raises(ConfigError, match=r"must contain \{request\}") as bad:
+        ClassifierConfig.from_config({"model": "m", "prompt": "Classify."}, source="gearshift.toml")
+    assert bad.value.key == "routing.classifier.prompt"
+    with pytest.raises(ConfigError, match=r"needs a \[routing\.classifier\] table"):
+        GearshiftConfig.from_dict({"routing": {"policy": "classifier"}})
+
+
+async def test_a_task_map_in_front_of_the_classifier_still_lets_it_classify(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("1"))
+    classifier = _router(server).policy
+    rules = RulesPolicy.from_config(task_rules({"translate": "mini"}), fallback=classifier, registry=REGISTRY)
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    router = Router(REGISTRY, policy=rules, providers=[provider])
+    answer = await router.acomplete(PROMPT)
+    assert answer.model_id == "large"
+    assert answer.decision.reasons[0] == "no rule matched: the classifier policy decides"
+    assert answer.decision.reasons[1].startswith("classifier judge (")
+    await router.aclose()

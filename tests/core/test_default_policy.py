@@ -1,0 +1,153 @@
+"""The default policy: the shipped difficulty estimate, its share above tier 1, the step signals on top."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from gearshift import GearshiftConfig, Router
+from gearshift._context import StepContext, StepType, ToolRecord
+from gearshift._errors import ConfigError
+from gearshift._messages import ChatRequest, Message
+from gearshift._models import ModelRegistry
+from gearshift._routing import decide
+from gearshift.datasets import (
+    ROUTELLM_DATASETS,
+    Outcome,
+    OutcomeRow,
+    OutcomeTable,
+    load_routellm,
+    save_outcomes,
+)
+from gearshift.evaluation import add_eval_parser, run_eval
+from gearshift.evaluation._default_eval import bundled_overlap
+from gearshift.learning import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
+from gearshift.learning._default_policy import rank_of, upper_cut_points
+from gearshift.learning._default_training import default_training_table, train_default_router
+from gearshift.policies import RulesPolicy
+
+SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/learning/default_router.json"
+
+
+@pytest.fixture
+def registry(three_tiers: ModelRegistry) -> ModelRegistry:
+    return three_tiers
+
+
+def _ask(registry: ModelRegistry, policy: DefaultPolicy, text: str, context: StepContext | None = None):  # type: ignore[no-untyped-def]
+    return decide(registry, policy, ChatRequest(messages=(Message.user(text),)), context)
+
+
+def test_a_router_built_without_a_config_routes_with_the_default_policy() -> None:
+    router = Router.from_config(GearshiftConfig.from_dict({}))
+    assert router.policy.name == "default"
+    decision = router.decide("What is the capital of France?")
+    assert decision.policy == "default"
+    assert decision.reasons[0].startswith("learned difficulty (15,416 bundled prompts): predicted gain")
+    assert 0.0 <= decision.scores["learned"] <= 1.0
+
+
+def test_rules_fall_back_to_the_default_policy_and_the_scorer_stays_a_policy() -> None:
+    rules = {"routing": {"policy": "rules", "rules": [{"when": {"has_code": True}, "tier": 3}]}}
+    router = Router.from_config(GearshiftConfig.from_dict(rules))
+    assert isinstance(router.policy, RulesPolicy)
+    assert router.decide("Hello there").policy == "default"
+    scorer = Router.from_config(GearshiftConfig.from_dict({"routing": {"policy": "scorer"}}))
+    assert scorer.decide("Hello there").policy == "scorer"
+
+
+def test_about_the_configured_share_of_training_prompts_goes_above_tier_one(registry: ModelRegistry) -> None:
+    prompts = [row.prompt_text for row in load_routellm("gsm8k").rows[::4]]
+    prompts += [row.prompt_text for row in load_routellm("mmlu").rows[::40]]
+
+    def share_up(policy: DefaultPolicy) -> float:
+        return sum(_ask(registry, policy, text).tier > 0 for text in prompts) / len(prompts)
+
+    default, eager = share_up(DefaultPolicy()), share_up(DefaultPolicy(upper_share=0.6))
+    # The ranks are calibrated on held-out predictions, the shipped router predicts on prompts it saw.
+    assert 0.15 <= default <= 0.5
+    assert eager > default + 0.15
+
+
+def test_the_step_signals_apply_on_top_of_the_learned_rank(registry: ModelRegistry) -> None:
+    policy = DefaultPolicy()
+    text = "Summarise this paragraph about the water cycle in one sentence."
+    plain = _ask(registry, policy, text)
+    plan = _ask(registry, policy, text, StepContext(step_type=StepType.PLAN))
+    observe = _ask(registry, policy, text, StepContext(step_type=StepType.OBSERVE))
+    assert plan.scores["difficulty"] == pytest.approx(min(1.0, plain.scores["difficulty"] + 0.2))
+    assert observe.scores["difficulty"] == pytest.approx(max(0.0, plain.scores["difficulty"] - 0.25))
+    assert "plan step: leaning up (+0.20)" in plan.reasons
+    stuck = StepContext(tool_history=(ToolRecord("read", ok=False), ToolRecord("list", ok=False)))
+    escalated = _ask(registry, policy, text, stuck)
+    assert escalated.tier == plain.tier + 1
+    assert "2 consecutive tool errors: escalating one tier" in escalated.reasons
+
+
+def test_cut_points_put_the_configured_share_above_the_cheapest_tier() -> None:
+    assert upper_cut_points(1, 0.3) == ()
+    assert upper_cut_points(2, 0.3) == pytest.approx((0.7,))
+    assert upper_cut_points(3, 0.3) == pytest.approx((0.7, 0.85))
+    assert rank_of(-1.0, [0.0, 0.5, 1.0]) == 0.0
+    assert rank_of(0.25, [0.0, 0.5, 1.0]) == pytest.approx(0.25)
+    assert rank_of(2.0, [0.0, 0.5, 1.0]) == 1.0
+    with pytest.raises(ConfigError, match=r"routing\.upper_share"):
+        DefaultPolicy(upper_share=1.0)
+    with pytest.raises(ConfigError, match=r"routing\.upper_share"):
+        GearshiftConfig.from_dict({"routing": {"upper_share": 0}})
+    assert GearshiftConfig.from_dict({}).routing.upper_share == DEFAULT_UPPER_SHARE
+
+
+def test_the_shipped_estimate_is_small_and_trained_on_every_bundled_row() -> None:
+    router = default_router()
+    assert SHIPPED.stat().st_size < 150_000
+    assert router.training.rows == sum(len(load_routellm(name)) for name in ROUTELLM_DATASETS)
+    assert router.training.method == "linear" and router.training.seconds == 0.0
+    assert router.features.tasks == ()  # users' requests carry no task label
+
+
+def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
+    # The smallest leave-one-out set, trained twice: the shipped file is written by the same code
+    # (packages/core/scripts/train_default_router.py --check compares the full one).
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in paths:
+        train_default_router(exclude=("mmlu",)).save(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    table = default_training_table(exclude=("mmlu",))
+    assert [row.id for row in table] == sorted(row.id for row in table)
+    with pytest.raises(ValueError, match="no bundled table named 'gsm9k'"):
+        default_training_table(exclude=("gsm9k",))
+
+
+def test_evaluation_leaves_out_every_bundled_table_that_shares_prompts() -> None:
+    gsm8k = load_routellm("gsm8k")
+    assert bundled_overlap(OutcomeTable(gsm8k.rows[:5])) == ("gsm8k",)
+    assert bundled_overlap(load_routellm("mt-bench")) == ("mt-bench",)
+
+
+def test_gearshift_eval_scores_the_default_policy_on_an_unseen_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        OutcomeRow(
+            f"unseen-{i}",
+            "unseen",
+            f"Ticket {i}: " + "the export job drops a row when the queue is full " * (1 + i % 7),
+            {"weak": Outcome(float(i % 3 != 0), 0.001), "strong": Outcome(float(i % 5 != 0), 0.01)},
+        )
+        for i in range(60)
+    ]
+    table = OutcomeTable(rows)
+    assert bundled_overlap(table) == ()
+    path = tmp_path / "unseen.jsonl"
+    save_outcomes(table, path)
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    assert run_eval(parser.parse_args(["eval", "--data", str(path), "--policy", "default", "--json"])) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    default = report["policies"]["default"]
+    assert default["apgr"] is None or 0.0 <= default["apgr"] <= 1.2
+    assert default["latency_us"]["median"] > 0 and len(default["curve"]) > 2
