@@ -91,3 +91,12 @@ def test_bad_input_says_what_and_where(
     not_sqlite.write_text("hello", encoding="utf-8")
     assert main(["report", "--log", str(not_sqlite)]) == 2
     assert "x.db" in capsys.readouterr().err
+
+
+def test_a_log_being_written_is_read_up_to_its_last_whole_line(
+    sample_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sample_log.open("a", encoding="utf-8") as file:
+        file.write('{"schema": 1, "kind": "decision", "ts": 1.0, "requ')  # a router mid-write
+    assert main(["report", "--log", str(sample_log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 8

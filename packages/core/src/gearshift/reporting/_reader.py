@@ -20,7 +20,8 @@ def iter_log(path: str | Path, *, since: float | None = None) -> Iterator[dict[s
     """The records of a JSONL or SQLite decision log with `ts >= since` (all without it), oldest first.
 
     A missing file, an unknown format or a line that is not a JSON object is a `ConfigError` naming
-    the file (and the line); nothing is skipped silently.
+    the file (and the line); nothing is skipped silently, except an unfinished last line (no newline
+    yet) of a log a router is writing.
     """
     path = Path(path)
     if not path.is_file():
@@ -52,6 +53,8 @@ def _jsonl(path: Path, since: float | None) -> Iterator[dict[str, Any]]:
                 try:
                     record = json.loads(line)
                 except ValueError as exc:
+                    if not line.endswith("\n"):  # the last line, still being written by a live router
+                        return
                     raise ConfigError(
                         f"line {number} is not JSON ({exc.args[0]})", source=str(path)
                     ) from None
