@@ -19,7 +19,7 @@ echo "-- tools/list"
 tools="$(inspect --method tools/list)"
 names="$(printf '%s' "$tools" | uv run --no-sync python -c 'import json, sys; print(" ".join(sorted(t["name"] for t in json.load(sys.stdin)["tools"])))')"
 echo "tools: $names"
-[ "$names" = "budget_status escalate route" ] || { echo "unexpected tools: $names" >&2; exit 1; }
+[ "$names" = "budget_status escalate feedback route" ] || { echo "unexpected tools: $names" >&2; exit 1; }
 
 echo "-- tools/call route"
 answer="$(inspect --method tools/call --tool-name route \

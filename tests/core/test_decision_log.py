@@ -1,4 +1,6 @@
+import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,40 @@ def test_writing_after_close_is_an_error(tmp_path: Path) -> None:
 def test_unknown_extension_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"log\.path.*\.jsonl"):
         open_decision_log(tmp_path / "log.txt")
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.db"])
+def test_retention_deletes_records_older_than_max_age_days_and_keeps_the_rest(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    now = time.time()
+    log = open_decision_log(path)
+    for age_days in (40, 31, 29, 1):
+        log.write({"kind": "attempt", "ts": now - age_days * 86400, "request_id": f"r{age_days}"})
+    log.close()
+    if name.endswith(".jsonl"):
+        with path.open("a", encoding="utf-8") as file:
+            file.write("not a record\n")  # what retention cannot read, it keeps
+    log = open_decision_log(path, max_age_days=30)
+    log.write({"kind": "attempt", "ts": now, "request_id": "new"})
+    log.close()
+    kept = [r["request_id"] for r in read_records(path)] if name.endswith(".db") else None
+    if kept is None:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert "not a record" in lines
+        kept = [json.loads(line)["request_id"] for line in lines if line.startswith("{")]
+    assert kept == ["r29", "r1", "new"]
+
+
+def test_max_age_days_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_age_days"):
+        open_decision_log(tmp_path / "d.jsonl", max_age_days=0)
+
+
+def test_every_record_kind_of_the_schema_is_documented() -> None:
+    from gearshift._records import RECORD_KINDS, SCHEMA_VERSION
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "decision-log.md").read_text(encoding="utf-8")
+    assert f"record schema, version {SCHEMA_VERSION}" in doc
+    assert [kind for kind in RECORD_KINDS if f"**`{kind}`**" not in doc] == []

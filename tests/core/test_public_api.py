@@ -16,6 +16,7 @@ import gearshift.datasets
 import gearshift.escalation
 import gearshift.policies
 import gearshift.providers
+import gearshift.reporting
 import gearshift.testing
 
 PACKAGES = [
@@ -25,6 +26,7 @@ PACKAGES = [
     gearshift.escalation,
     gearshift.policies,
     gearshift.providers,
+    gearshift.reporting,
     gearshift.testing,
 ]
 

@@ -117,6 +117,14 @@ async def test_an_easy_request_goes_to_the_cheapest_model_and_is_recorded(
     assert {r["request_id"] for r in records} == {result.request_id}
     assert records[1]["cost_usd"] == pytest.approx(result.cost_usd)
     assert "prompt" not in records[0]  # prompts are left out unless include_prompts is set
+    assert {r["schema"] for r in records} == {1}
+    # The always-strongest counterfactual: the cheapest model of the top eligible tier, with its prices.
+    assert records[0]["reference"] == {
+        "model": "large",
+        "tier": 2,
+        "input_per_mtok": 2.0,
+        "output_per_mtok": 8.0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,7 @@ async def test_with_a_token_only_requests_that_carry_it_are_served(
                 "route",
                 "escalate",
                 "budget_status",
+                "feedback",
             }
             decided = structured(await client.call_tool("route", {"prompt": "hello"}))
             assert decided["model"] == "small"

@@ -14,6 +14,7 @@ def test_the_exact_public_names() -> None:
         "BudgetStatusResult",
         "EscalateResult",
         "EscalationView",
+        "FeedbackResult",
         "KeyBudget",
         "LimitView",
         "RouteConstraints",

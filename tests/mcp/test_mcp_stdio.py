@@ -30,7 +30,7 @@ async def test_the_stdio_server_routes_and_names_the_missing_key(
     with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as errlog:
         async with Client(stdio_client(params, errlog=errlog)) as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
-            assert names == {"route", "escalate", "budget_status"}
+            assert names == {"route", "escalate", "budget_status", "feedback"}
             decided = structured(
                 await client.call_tool("route", {"prompt": "Say hello", "step_type": "respond"})
             )

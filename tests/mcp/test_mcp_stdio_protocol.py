@@ -120,4 +120,9 @@ async def test_a_burst_of_bad_lines_is_answered_in_order_among_good_ones(stdio: 
         (None, -32600),
     ]
     tools = await stdio.ask(json.dumps({"jsonrpc": "2.0", "id": 21, "method": "tools/list"}))
-    assert {tool["name"] for tool in tools["result"]["tools"]} == {"route", "escalate", "budget_status"}
+    assert {tool["name"] for tool in tools["result"]["tools"]} == {
+        "route",
+        "escalate",
+        "budget_status",
+        "feedback",
+    }

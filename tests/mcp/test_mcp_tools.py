@@ -17,7 +17,7 @@ from gearshift_mcp import RouterTools, build_server
 async def test_the_tools_are_listed_with_input_and_output_schemas(server: MCPServer[RouterTools]) -> None:
     async with Client(server) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(tools) == {"route", "escalate", "budget_status"}
+        assert set(tools) == {"route", "escalate", "budget_status", "feedback"}
         for tool in tools.values():
             assert tool.description and len(tool.description) > 100  # written for the calling model
             assert tool.output_schema is not None and tool.output_schema["type"] == "object"

@@ -54,6 +54,7 @@ from ._records import Attempt
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
 from ._run_context import context_from_messages
+from ._shadow import ShadowConfig
 from ._signals import Signals, extract_signals
 from ._tokens import estimate_request_tokens, estimate_tokens
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
@@ -101,6 +102,7 @@ __all__ = [
     "RulesPolicy",
     "SQLiteDecisionLog",
     "ScorerConfig",
+    "ShadowConfig",
     "SignalScorer",
     "Signals",
     "StepContext",

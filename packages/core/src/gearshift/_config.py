@@ -266,6 +266,11 @@ class RoutingConfig(BaseModel):
         description="A cascade: quality gates that check cheaper models' answers and escalate the "
         "ones that fail; validated by `gearshift.cascades.CascadeConfig`.",
     )
+    shadow: dict[str, Any] | None = Field(
+        default=None,
+        description="Shadow evaluation: a sampled share of calls also answered by a reference model in "
+        "the background and judged; validated by `gearshift.ShadowConfig`.",
+    )
 
     @field_validator("tasks")
     @classmethod
@@ -309,6 +314,13 @@ class LogConfig(BaseModel):
         "at the config file's folder. Unset: no log.",
     )
     include_prompts: bool = Field(default=False, description="Also record prompts and answers.")
+    max_age_days: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Delete records older than this many days (on opening the log, then hourly). "
+        "Unset: keep every record.",
+    )
 
     @field_validator("path")
     @classmethod

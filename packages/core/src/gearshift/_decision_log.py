@@ -3,14 +3,19 @@
 Records are plain JSON-ready dicts. Writing never blocks the caller's event loop: `write` puts the
 record on a queue and one background thread appends batches to the file (JSONL) or database (SQLite).
 Prompt text is left out unless `include_prompts=True`; secrets are never part of a record.
+
+With `max_age_days`, records older than that are deleted when the log opens and then hourly by the
+writer thread (the record schema is in `docs/decision-log.md`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -20,6 +25,7 @@ from ._errors import ConfigError
 __all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
 
 _STOP = object()
+_PRUNE_EVERY_S = 3600.0
 
 
 @runtime_checkable
@@ -45,13 +51,20 @@ class DecisionLog(Protocol):
 class _BackgroundLog:
     """A queue drained by one writer thread in batches; subclasses say how a batch is stored."""
 
-    def __init__(self, path: str | Path, *, include_prompts: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, include_prompts: bool = False, max_age_days: float | None = None
+    ) -> None:
+        if max_age_days is not None and not max_age_days > 0:
+            raise ValueError(f"max_age_days must be positive, got {max_age_days!r}")
         self.path = Path(path)
         self.include_prompts = include_prompts
+        self.max_age_days = max_age_days
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._queue: queue.Queue[object] = queue.Queue()
         self._closed = False
         self._open()
+        self._pruned_at = time.monotonic()
+        self.prune()
         self._thread = threading.Thread(target=self._drain, name="gearshift-decision-log", daemon=True)
         self._thread.start()
 
@@ -63,6 +76,18 @@ class _BackgroundLog:
 
     def _release(self) -> None:
         raise NotImplementedError
+
+    def _drop_before(self, cutoff: float) -> None:
+        raise NotImplementedError
+
+    def prune(self) -> None:
+        """Delete the records older than `max_age_days` (nothing without it).
+
+        Called when the log opens and hourly from the writer thread; call it yourself only before
+        the first `write` or after `flush`, as the writer thread owns the file once records flow."""
+        if self.max_age_days is not None:
+            self._drop_before(time.time() - self.max_age_days * 86400.0)
+        self._pruned_at = time.monotonic()
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Queue one record for the writer thread."""
@@ -96,6 +121,8 @@ class _BackgroundLog:
             try:
                 if batch:
                     self._store(batch)  # type: ignore[arg-type]
+                if self.max_age_days is not None and time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
+                    self.prune()
             finally:
                 for _ in items:
                     self._queue.task_done()
@@ -118,6 +145,21 @@ class JSONLDecisionLog(_BackgroundLog):
     def _release(self) -> None:
         self._file.close()
 
+    def _drop_before(self, cutoff: float) -> None:
+        # Records are appended in time order, so the first line says whether anything is old enough;
+        # only then is the file rewritten (to a temporary file, swapped in atomically). A line that is
+        # not a record with a time is kept: retention never loses what it cannot read.
+        with self.path.open(encoding="utf-8") as lines:
+            first = next((ts for ts in map(_line_ts, lines) if ts is not None), None)
+        if first is None or first >= cutoff:
+            return
+        self._file.close()
+        kept = self.path.with_name(self.path.name + ".pruning")
+        with self.path.open(encoding="utf-8") as lines, kept.open("w", encoding="utf-8") as out:
+            out.writelines(line for line in lines if line.strip() and not _older(line, cutoff))
+        os.replace(kept, self.path)
+        self._file = self.path.open("a", encoding="utf-8")
+
 
 class SQLiteDecisionLog(_BackgroundLog):
     """Stores records in a SQLite table `records(id, ts, kind, request_id, data)`; `data` is the JSON."""
@@ -131,6 +173,7 @@ class SQLiteDecisionLog(_BackgroundLog):
             "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, ts REAL, kind TEXT, "
             "request_id TEXT, data TEXT NOT NULL)"
         )
+        self._db.execute("CREATE INDEX IF NOT EXISTS records_ts ON records (ts)")
         self._db.commit()
 
     def _store(self, batch: list[Mapping[str, Any]]) -> None:
@@ -146,11 +189,35 @@ class SQLiteDecisionLog(_BackgroundLog):
     def _release(self) -> None:
         self._db.close()
 
+    def _drop_before(self, cutoff: float) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
+
+
+def _line_ts(line: str) -> float | None:
+    """The `ts` of a JSONL line, or None when the line is not a record with a time."""
+    try:
+        ts = json.loads(line).get("ts")
+    except (ValueError, AttributeError):
+        return None
+    return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+
+
+def _older(line: str, cutoff: float) -> bool:
+    ts = _line_ts(line)
+    return ts is not None and ts < cutoff
+
 
 def open_decision_log(
-    path: str | Path, *, include_prompts: bool = False, source: str | None = None
+    path: str | Path,
+    *,
+    include_prompts: bool = False,
+    source: str | None = None,
+    max_age_days: float | None = None,
 ) -> DecisionLog:
     """A JSONL log for `*.jsonl`, a SQLite log for `*.db`, `*.sqlite` or `*.sqlite3`.
+
+    `max_age_days` (the `log.max_age_days` setting) deletes older records on opening and hourly.
 
     A path that cannot be opened (a folder, no permission, not a SQLite file) is a `ConfigError`
     on `log.path`, naming `source` (the config file) when given.
@@ -168,7 +235,7 @@ def open_decision_log(
             key="log.path",
         )
     try:
-        return kind(path, include_prompts=include_prompts)
+        return kind(path, include_prompts=include_prompts, max_age_days=max_age_days)
     except (OSError, sqlite3.Error) as exc:
         reason = "it is a folder" if Path(path).is_dir() else getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(

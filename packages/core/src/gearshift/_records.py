@@ -1,4 +1,9 @@
-"""What the router tells the decision log: pure builders of JSON-ready records."""
+"""What the router tells the decision log: pure builders of JSON-ready records.
+
+Every record carries `schema` (`SCHEMA_VERSION`), `kind`, `ts` (Unix seconds) and `request_id`, which
+joins the records of one routed call. The kinds and their fields are documented in
+`docs/decision-log.md`; a field is only ever added within one schema version, never renamed or removed.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,35 @@ from ._errors import ProviderError
 from ._messages import ChatRequest, Usage
 
 if TYPE_CHECKING:
+    from ._models import ModelSpec
     from ._routed import Escalation
 
-__all__ = ["Attempt", "attempt_record", "decision_record", "escalation_record", "overrun_record"]
+__all__ = [
+    "RECORD_KINDS",
+    "SCHEMA_VERSION",
+    "Attempt",
+    "attempt_record",
+    "decision_record",
+    "escalation_record",
+    "feedback_record",
+    "overrun_record",
+    "refusal_record",
+]
+
+SCHEMA_VERSION = 1
+"""The version of the decision log's record schema (the `schema` field of every record)."""
+
+RECORD_KINDS = (
+    "decision",
+    "attempt",
+    "escalation",
+    "budget_overrun",
+    "budget_refusal",
+    "feedback",
+    "shadow",
+    "recalibration",
+)
+"""Every `kind` a record of this schema version may have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +82,15 @@ def decision_record(
     context: StepContext,
     request: ChatRequest,
     include_prompt: bool,
+    reference: ModelSpec | None = None,
 ) -> dict[str, Any]:
-    """The record of one routing decision."""
+    """The record of one routing decision.
+
+    `reference` is the always-strongest counterfactual: the cheapest model of the top eligible tier;
+    its prices go into the record so a report can price the call's tokens at it without the config.
+    """
     record: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
         "kind": "decision",
         "ts": ts,
         "request_id": request_id,
@@ -64,6 +101,14 @@ def decision_record(
         **decision.to_dict(),
         "messages": len(request.messages),
         "tools": len(request.tools),
+        "reference": None
+        if reference is None
+        else {
+            "model": reference.id,
+            "tier": reference.tier,
+            "input_per_mtok": reference.prices.input,
+            "output_per_mtok": reference.prices.output,
+        },
     }
     if include_prompt:
         record["prompt"] = _last_user_text(request)
@@ -74,6 +119,7 @@ def attempt_record(*, request_id: str, ts: float, attempt: Attempt, context: Ste
     """The record of one provider attempt, failed ones included."""
     error = attempt.error
     return {
+        "schema": SCHEMA_VERSION,
         "kind": "attempt",
         "ts": ts,
         "request_id": request_id,
@@ -100,6 +146,7 @@ def escalation_record(
 ) -> dict[str, Any]:
     """The record of one hand-over to a stronger model (self-escalation or a cascade gate)."""
     return {
+        "schema": SCHEMA_VERSION,
         "kind": "escalation",
         "ts": ts,
         "request_id": request_id,
@@ -122,6 +169,7 @@ def overrun_record(
     """The record of a budget violation: under a limit that refuses, a provider billed more (dollars
     or tokens) than the reservation that was to bound the call. The whole bill was recorded."""
     return {
+        "schema": SCHEMA_VERSION,
         "kind": "budget_overrun",
         "ts": ts,
         "request_id": request_id,
@@ -134,4 +182,35 @@ def overrun_record(
         "billed_usd": billed[0],
         "billed_tokens": billed[1],
         "excess_usd": max(0.0, billed[0] - reserved[0]),
+    }
+
+
+def refusal_record(
+    *, request_id: str, ts: float, context: StepContext, keys: tuple[str, ...], error: str
+) -> dict[str, Any]:
+    """The record of a call a hard budget limit refused before any model was called."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "budget_refusal",
+        "ts": ts,
+        "request_id": request_id,
+        "agent_id": context.agent_id,
+        "run_id": context.run_id,
+        "keys": list(keys),
+        "error": error,
+    }
+
+
+def feedback_record(
+    *, request_id: str, ts: float, score: float, source: str, comment: str | None
+) -> dict[str, Any]:
+    """The record of a score given to a routed call's answer after the fact (a user, an evaluator)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "feedback",
+        "ts": ts,
+        "request_id": request_id,
+        "score": score,
+        "source": source,
+        "comment": comment,
     }

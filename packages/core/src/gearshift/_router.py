@@ -29,12 +29,13 @@ from ._decision_log import DecisionLog
 from ._deployments import DeploymentHealth, Prefer, prefer_latency
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
-from ._models import ModelRegistry
-from ._records import Attempt, decision_record, escalation_record
+from ._models import ModelRegistry, ModelSpec
+from ._records import SCHEMA_VERSION, Attempt, decision_record, escalation_record
 from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
 from ._self_escalation import offer_escalation
+from ._tracing import CallTrace
 from ._warm_cache import WarmCaches, stay_warm
 from .policies import Policy
 from .providers import Provider
@@ -42,6 +43,7 @@ from .providers import Provider
 if TYPE_CHECKING:
     from ._batch import BatchItem, BatchResult
     from ._config import GearshiftConfig
+    from ._shadow import ShadowConfig, ShadowEvaluator
     from .budgets import Allowance, BudgetLedger
     from .cascades import QualityGate
     from .escalation import EscalationModel, LiveEscalation
@@ -70,6 +72,9 @@ class Router:
     decision to the fastest model of its tier. Within a run (`StepContext.run_id`), a decision stays
     on the model whose prompt cache is warm when that is no weaker and cheaper than moving
     (`_warm_cache`).
+
+    `shadow` (a `ShadowConfig`) has a sampled share of answered calls also answered by a reference
+    model in the background and both answers judged, recorded as `shadow` records (see `_shadow`).
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class Router:
         cascade: QualityGate | None = None,
         max_escalations: int = 2,
         escalation: EscalationModel | LiveEscalation | None = None,
+        shadow: ShadowConfig | ShadowEvaluator | None = None,
         deployments: DeploymentHealth | None = None,
         prefer: Prefer = "cost",
         clock: Callable[[], float] = time.monotonic,
@@ -119,6 +125,11 @@ class Router:
         if max_escalations < 0:
             raise ConfigError(f"must be 0 or more, got {max_escalations}", key="routing.max_escalations")
         self.decision_log = decision_log
+        if decision_log is not None and getattr(policy, "on_recalibrate", False) is None:
+            # A recalibrating policy reports each recalibration; the log keeps it.
+            policy.on_recalibrate = lambda record: decision_log.write(  # type: ignore[attr-defined]
+                {"schema": SCHEMA_VERSION, **record}
+            )
         self.cooldowns = cooldowns or CooldownTracker()
         self.default_output_tokens = default_output_tokens
         self.fallback_to_lower_tiers = fallback_to_lower_tiers
@@ -127,6 +138,7 @@ class Router:
         self.cascade = cascade
         self.max_escalations = max_escalations
         self.escalation = _live_escalation(escalation)
+        self.shadow = _shadow_evaluator(shadow, registry, decision_log)
         self.deployments = deployments or DeploymentHealth()
         self.prefer = prefer
         self.warm_caches = WarmCaches()
@@ -163,6 +175,18 @@ class Router:
             from .learning import LearnedPolicy
 
             policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+            if routing.learned.get("recalibrate"):
+                from .learning import LearnedConfig
+                from .learning._recalibration import RecalibratingPolicy
+
+                learned = LearnedConfig.from_config(routing.learned, source=config.source)
+                assert learned.target_strong_share is not None  # from_config saw to it
+                policy = RecalibratingPolicy(
+                    policy,
+                    target_strong_share=learned.target_strong_share,
+                    window=learned.recalibration_window,
+                    every=learned.recalibrate_every,
+                )
         elif routing.policy == "cheapest":
             from .escalation import CheapestPolicy
 
@@ -203,6 +227,24 @@ class Router:
                 source=source,
                 base_dir=Path(source).parent if Path(source).is_file() else None,
             )
+        shadow = None
+        if routing.shadow is not None:
+            from ._shadow import ShadowConfig, ShadowEvaluator
+
+            source = config.source
+            shadow = ShadowEvaluator(
+                ShadowConfig.from_config(routing.shadow, source=source),
+                registry=registry,
+                source=source,
+                base_dir=Path(source).parent if Path(source).is_file() else None,
+            )
+            if not log.include_prompts:
+                raise ConfigError(
+                    "shadow evaluation records prompts (they train routers): "
+                    "set [log] include_prompts = true",
+                    source=source,
+                    key="routing.shadow",
+                )
         ledger = None
         if config.budgets is not None:
             from .budgets import BudgetLedger
@@ -213,7 +255,12 @@ class Router:
             policy=policy,
             providers=build_providers(config),
             decision_log=(
-                open_decision_log(log.path, include_prompts=log.include_prompts, source=config.source)
+                open_decision_log(
+                    log.path,
+                    include_prompts=log.include_prompts,
+                    source=config.source,
+                    max_age_days=log.max_age_days,
+                )
                 if log.path
                 else None
             ),
@@ -225,6 +272,7 @@ class Router:
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
             escalation=escalation,
+            shadow=shadow,
             deployments=DeploymentHealth(
                 failures=routing.breaker_failures,
                 open_seconds=routing.breaker_open_seconds,
@@ -390,8 +438,17 @@ class Router:
                 self, as_request(request), context or StepContext(), self_escalation
             )
         escalation = ReviewLoop(self, self._escalates(self_escalation))
-        run = await self._aplan(as_request(request), context or StepContext(), escalate=escalation.offer)
-        return await escalation.complete(run)
+        step = context or StepContext()
+        trace = CallTrace(self, step)
+        with trace.current():
+            try:
+                run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
+                result = await escalation.complete(run)
+            except BaseException as exc:
+                trace.fail(exc)
+                raise
+        trace.finish(result)
+        return result
 
     def complete(
         self,
@@ -422,18 +479,23 @@ class Router:
         chat = as_request(request)
         step = context or StepContext()
         escalation = ReviewLoop(self, self._escalates(self_escalation))
+        trace = CallTrace(self, step)
         if self.budgets is None:
-            run = self._plan(chat, step, escalate=escalation.offer)
-            return RoutedStream(run.decision, run.request_id, escalation.stream(run))
+            try:
+                run = trace.run = self._plan(chat, step, escalate=escalation.offer)
+            except BaseException as exc:
+                trace.fail(exc)
+                raise
+            return RoutedStream(run.decision, run.request_id, trace.stream(escalation.stream(run)))
 
         async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
-            first = await self._aplan(chat, step, escalate=escalation.offer)
+            first = trace.run = await self._aplan(chat, step, escalate=escalation.offer)
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:
                 async for item in events:
                     yield item
 
-        return RoutedStream(None, None, planned())
+        return RoutedStream(None, None, trace.stream(planned()))
 
     def stream(
         self,
@@ -485,6 +547,20 @@ class Router:
     def _escalates(self, override: bool | None) -> bool:
         return self.self_escalation if override is None else override
 
+    # -- feedback -------------------------------------------------------------------------------
+
+    def feedback(
+        self, request_id: str, score: float, *, source: str = "user", comment: str | None = None
+    ) -> None:
+        """Record a score in [0, 1] for the answer of a routed call (`RoutedResponse.request_id`).
+
+        `source` says who scored (`user`, an evaluator's name). The score goes to the decision log
+        as a `feedback` record (a `ConfigError` without a log); it never blocks on I/O.
+        """
+        from ._feedback import record_feedback
+
+        record_feedback(self.decision_log, request_id, score, source=source, comment=comment)
+
     # -- records --------------------------------------------------------------------------------
 
     def _log_decision(self, run: ChainRun) -> None:
@@ -497,6 +573,7 @@ class Router:
                     context=run.context,
                     request=run.request,
                     include_prompt=self.decision_log.include_prompts,
+                    reference=_reference(run),
                 )
             )
 
@@ -511,7 +588,10 @@ class Router:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush and close the decision log."""
+        """Wait for running shadow evaluations (see `ShadowEvaluator.wait`), then flush and close the
+        decision log."""
+        if self.shadow is not None:
+            self.shadow.wait()
         if self.decision_log is not None:
             self.decision_log.close()
 
@@ -522,6 +602,8 @@ class Router:
             aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
             if aclose is not None:
                 await aclose()
+        if self.shadow is not None:
+            await self.shadow.drain()
         if self.budgets is not None:
             await self.budgets.aclose()
         self.close()
@@ -541,6 +623,26 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _reference(run: ChainRun) -> ModelSpec | None:
+    """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
+    candidates = run.route.candidates
+    return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
+
+
+def _shadow_evaluator(
+    shadow: ShadowConfig | ShadowEvaluator | None, registry: ModelRegistry, log: DecisionLog | None
+) -> ShadowEvaluator | None:
+    if shadow is None:
+        return None
+    from ._shadow import ShadowConfig, ShadowEvaluator
+
+    if log is None:
+        raise ConfigError(
+            "shadow evaluation writes to the decision log: set [log] path", key="routing.shadow"
+        )
+    return ShadowEvaluator(shadow, registry=registry) if isinstance(shadow, ShadowConfig) else shadow
 
 
 def _live_escalation(escalation: EscalationModel | LiveEscalation | None) -> LiveEscalation | None:

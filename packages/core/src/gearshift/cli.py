@@ -1,5 +1,5 @@
 """The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
-`train-escalation`, `budget` and `batch`.
+`train-escalation`, `budget`, `batch`, `report` and `export-outcomes`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,12 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     from .evaluation import add_eval_parser
     from .evaluation._agent_cli import add_agent_parsers
     from .learning._cli import add_train_parser
+    from .reporting._cli import add_export_parser, add_report_parser
 
     add_train_parser(commands)
     add_eval_parser(commands)
     add_agent_parsers(commands)
     add_budget_parser(commands)
     add_batch_parser(commands)
+    add_report_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
@@ -98,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .budgets._cli import run_budget
 
             return run_budget(args)
+        if args.command == "report":
+            from .reporting._cli import run_report
+
+            return run_report(args)
+        if args.command == "export-outcomes":
+            from .reporting._cli import run_export
+
+            return run_export(args)
         from ._demo import run_demo_cli
 
         return run_demo_cli(
@@ -112,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`gearshift report | head`): not an error. Point stdout at devnull so
+        # that flushing it at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _context(step: str | None) -> StepContext:

@@ -38,6 +38,7 @@ from gearshift import (
     ToolCallDelta,
 )
 from gearshift._bridge import iterate_sync, run_sync
+from gearshift._feedback import request_id_of
 
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
@@ -136,6 +137,22 @@ class RoutedChatModel(BaseChatModel):
     def router(self) -> Router:
         """The router every call goes through."""
         return self._router
+
+    def feedback(
+        self, answer: BaseMessage | str, score: float, *, source: str = "user", comment: str | None = None
+    ) -> None:
+        """Record a score in [0, 1] for an answer of this model: the `AIMessage` (its routing record's
+        request id is read from `response_metadata["gearshift"]`) or the request id itself.
+
+        The score goes to the router's decision log as a `feedback` record (see `Router.feedback`).
+        """
+        request_id = answer if isinstance(answer, str) else request_id_of(answer.response_metadata)
+        if request_id is None:
+            raise InvalidRequestError(
+                "this message carries no gearshift request id in response_metadata['gearshift']: "
+                "give feedback on a message this model returned, or pass the request id"
+            )
+        self._router.feedback(request_id, score, source=source, comment=comment)
 
     # -- what LangChain asks of every chat model ---------------------------------------------------
 

@@ -31,8 +31,9 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
 
-from gearshift import ConfigError, GearshiftConfig, Router
+from gearshift import ConfigError, GearshiftConfig, InvalidRequestError, Router
 from gearshift._bridge import iterate_sync, run_sync
+from gearshift._feedback import request_id_of
 
 from ._calls import ToolSpecCache, plan_call
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
@@ -126,6 +127,26 @@ class RoutedLLM(FunctionCallingLLM):
     def router(self) -> Router:
         """The gearshift router every call goes through."""
         return self._core.router
+
+    def feedback(
+        self,
+        answer: ChatResponse | CompletionResponse | str,
+        score: float,
+        *,
+        source: str = "user",
+        comment: str | None = None,
+    ) -> None:
+        """Record a score in [0, 1] for an answer of this LLM: the `ChatResponse` or
+        `CompletionResponse` (its request id is read from `additional_kwargs["gearshift"]`) or the
+        request id itself. The score goes to the router's decision log (see `Router.feedback`).
+        """
+        request_id = answer if isinstance(answer, str) else request_id_of(answer.additional_kwargs)
+        if request_id is None:
+            raise InvalidRequestError(
+                "this response carries no gearshift request id in additional_kwargs['gearshift']: "
+                "give feedback on a response this LLM returned, or pass the request id"
+            )
+        self._core.router.feedback(request_id, score, source=source, comment=comment)
 
     @property
     def metadata(self) -> LLMMetadata:

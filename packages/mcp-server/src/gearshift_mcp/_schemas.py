@@ -17,6 +17,7 @@ __all__ = [
     "BudgetStatusResult",
     "EscalateResult",
     "EscalationView",
+    "FeedbackResult",
     "KeyBudget",
     "LimitView",
     "RouteConstraints",
@@ -137,6 +138,18 @@ class EscalateResult(_Output):
         description="Dollars the agent may still spend under its tightest limit after this call; null when "
         "no budget limit applies."
     )
+    request_id: str = Field(
+        default="",
+        description="The call's id in gearshift's decision log: pass it to `feedback` to score this answer.",
+    )
+
+
+class FeedbackResult(_Output):
+    """The feedback as recorded."""
+
+    request_id: str = Field(description="The call the score is for.")
+    score: float = Field(description="The score recorded, in [0, 1].")
+    source: str = Field(description="Who scored.")
 
 
 class LimitView(_Output):

@@ -1,4 +1,5 @@
-"""The MCP server: gearshift's `route`, `escalate` and `budget_status` tools, and its resources.
+"""The MCP server: gearshift's `route`, `escalate`, `budget_status` and `feedback` tools, and its
+resources.
 
 `build_server` wires an `MCPServer` over one `Router`. The router reaches the tools through the
 server's lifespan context (a `RouterTools`), never through a global: a router built from config is
@@ -31,6 +32,7 @@ from ._schemas import (
     AgentId,
     BudgetStatusResult,
     EscalateResult,
+    FeedbackResult,
     RouteConstraints,
     RouteResult,
     RunId,
@@ -171,7 +173,8 @@ def _strict(tool: Tool) -> Tool:
 
 
 def _tools() -> list[Tool]:
-    """The server's tools: `route`, `escalate` and `budget_status`, each refusing unknown arguments."""
+    """The server's tools: `route`, `escalate`, `budget_status` and `feedback`, each refusing unknown
+    arguments."""
     registered: list[Tool] = []
 
     def tool(*, title: str, annotations: ToolAnnotations) -> Callable[[F], F]:
@@ -308,6 +311,36 @@ def _tools() -> list[Tool]:
         """
         tools = ctx.request_context.lifespan_context
         return await _answer(tools.budget_status(agent_id=agent_id, key=key))
+
+    @tool(
+        title="Score an answer",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False),
+    )
+    async def feedback(
+        request_id: Annotated[
+            str,
+            Field(min_length=1, max_length=200, description="The `request_id` of an `escalate` answer."),
+        ],
+        score: Annotated[
+            float,
+            Field(ge=0, le=1, description="How good the answer was: 0 wrong or useless, 1 fully right."),
+        ],
+        ctx: Context[RouterTools],
+        source: Annotated[
+            str,
+            Field(
+                min_length=1, max_length=100, description="Who scored: agent (default), user, a check's name."
+            ),
+        ] = "agent",
+        comment: Annotated[
+            str | None, Field(max_length=2000, description="Why, in a few words (optional).")
+        ] = None,
+    ) -> FeedbackResult:
+        """Score an answer gearshift gave (by its `request_id`) once you know how good it was, e.g.
+        after a test ran or the user replied. Scores teach gearshift which model each kind of step needs.
+        """
+        tools = ctx.request_context.lifespan_context
+        return await _answer(tools.feedback(request_id, score, source=source, comment=comment))
 
     return registered
 

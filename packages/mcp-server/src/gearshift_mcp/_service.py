@@ -32,6 +32,7 @@ from ._schemas import (
     BudgetStatusResult,
     EscalateResult,
     EscalationView,
+    FeedbackResult,
     KeyBudget,
     LimitView,
     RouteConstraints,
@@ -173,6 +174,13 @@ class RouterTools:
         self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)
         return _escalate_result(result, self.router, await self._budget_left(context))
 
+    async def feedback(
+        self, request_id: str, score: float, *, source: str = "agent", comment: str | None = None
+    ) -> FeedbackResult:
+        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`)."""
+        self.router.feedback(request_id, score, source=source, comment=comment)
+        return FeedbackResult(request_id=request_id, score=float(score), source=source)
+
     def _check_keys(self, decision: Decision) -> None:
         if self.config is None:
             return
@@ -278,4 +286,5 @@ def _escalate_result(result: RoutedResponse, router: Router, budget_left: float 
             for e in result.escalations
         ],
         budget_left_usd=budget_left,
+        request_id=result.request_id,
     )

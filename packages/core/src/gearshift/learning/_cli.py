@@ -1,11 +1,14 @@
 """`gearshift train`: train a learned router on an outcome table, calibrate it, and save the artifact.
 
-    gearshift train --data OUTCOMES.jsonl --out ROUTER.json [--method auto|linear|knn|blend]
+    gearshift train (--data OUTCOMES.jsonl | --from-log LOG [--min-rows N]) --out ROUTER.json
+                    [--method auto|linear|knn|blend] [--router TRAINED.json]
                     [--target-strong-share X | --quality-floor Q | --max-cost USD] [--seed N] [--json]
 
 The operating point is calibrated on the router's out-of-fold predictions over the training table
 (predictions from models that did not see the row), so the expected figures it prints are honest.
-Point `[routing.learned] path` of gearshift.toml at the file to route with it.
+Point `[routing.learned] path` of gearshift.toml at the file to route with it. `--router` keeps a
+trained router and only re-calibrates its operating point on the rows (live traffic's, with
+`--from-log`), for a target given with `--target-strong-share`, `--quality-floor` or `--max-cost`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,24 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
         description="Train a learned router on an outcome table, calibrate its operating point and "
         "save it. Needs scikit-learn: pip install 'gearshift[train]'.",
     )
-    train.add_argument("--data", type=Path, required=True, help="outcome table (JSONL, optionally .gz)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="outcome table (JSONL, optionally .gz)")
+    source.add_argument(
+        "--from-log",
+        type=Path,
+        metavar="LOG",
+        help="a decision log: train on its shadow pairs and feedback (see gearshift export-outcomes)",
+    )
+    train.add_argument(
+        "--min-rows", type=int, default=50, help="with --from-log, refuse to train on fewer rows (default 50)"
+    )
+    train.add_argument(
+        "--router",
+        type=Path,
+        metavar="ROUTER.json",
+        help="keep this trained router and only re-calibrate its operating point on the rows "
+        "(give a target: --target-strong-share, --quality-floor or --max-cost)",
+    )
     train.add_argument("--out", type=Path, required=True, help="where to write the router (JSON)")
     train.add_argument(
         "--method",
@@ -65,22 +85,31 @@ def run_train(args: argparse.Namespace) -> int:
     from ._training import train_router
 
     started = time.perf_counter()
-    if not Path(args.data).is_file():
-        raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
-    table = load_outcomes(args.data)
+    if args.from_log is not None:
+        from ..reporting._log_outcomes import table_from_log
+
+        table, _ = table_from_log(args.from_log, min_rows=args.min_rows)
+        args.data = args.from_log
+    else:
+        if not Path(args.data).is_file():
+            raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
+        table = load_outcomes(args.data)
     print(
         f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
         f"from {args.data}"
     )
-    router = train_router(table, method=args.method, seed=args.seed)
     targets = {
         "target_strong_share": args.target_strong_share,
         "quality_floor": args.quality_floor,
         "max_cost_per_request": args.max_cost,
     }
     chosen = {name: value for name, value in targets.items() if value is not None}
-    if chosen:
-        router = router.with_operating_point(router.operating_point_for(**chosen))
+    if args.router is not None:
+        router = _recalibrated(args.router, table, chosen)
+    else:
+        router = train_router(table, method=args.method, seed=args.seed)
+        if chosen:
+            router = router.with_operating_point(router.operating_point_for(**chosen))
     router = replace(router, training=replace(router.training, source=str(args.data)))
     router.save(args.out)
     elapsed = time.perf_counter() - started
@@ -88,6 +117,39 @@ def run_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_summary(router, args.out, elapsed)))
     return 0
+
+
+def _recalibrated(path: Path, table: Any, targets: dict[str, float]) -> Any:
+    """The router saved at `path`, its operating point re-calibrated on `table` (live rows)."""
+    from .._errors import ConfigError
+    from ._calibration import calibrate
+    from ._router_model import LearnedRouter
+
+    if not targets:
+        raise ConfigError(
+            "re-calibrates the router's operating point: give --target-strong-share, --quality-floor or "
+            "--max-cost",
+            key="--router",
+        )
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such file (a router saved by gearshift train)", key="--router")
+    router = LearnedRouter.load(path)
+    missing = sorted(set(router.models) - set(table.models))
+    if missing:
+        raise ConfigError(
+            f"the rows have no outcomes for the router's model '{missing[0]}' (they have: "
+            f"{', '.join(table.models)})",
+            key="--router",
+        )
+    print(f"re-calibrating the operating point of {path} on the rows; its quality predictor is kept")
+    point = calibrate(
+        router,
+        table,
+        target_strong_share=targets.get("target_strong_share"),
+        quality_floor=targets.get("quality_floor"),
+        max_cost_per_request=targets.get("max_cost_per_request"),
+    )
+    return router.with_operating_point(point)
 
 
 def _print_summary(router: Any, out: Path, elapsed: float) -> None:

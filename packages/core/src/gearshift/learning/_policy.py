@@ -72,6 +72,13 @@ class LearnedConfig(ArtifactSettings):
         default_factory=dict,
         description="Artifact model name -> registry model id, for models registered under other ids.",
     )
+    recalibrate: bool = Field(
+        default=False,
+        description="Hold target_strong_share on live traffic by re-thresholding on a sliding window "
+        "of recent decisions (needs target_strong_share).",
+    )
+    recalibration_window: int = Field(default=500, ge=10, description="Decisions in the sliding window.")
+    recalibrate_every: int = Field(default=100, ge=1, description="Decisions between two recalibrations.")
 
     @classmethod
     def from_config(
@@ -79,6 +86,12 @@ class LearnedConfig(ArtifactSettings):
     ) -> LearnedConfig:
         """Validate user-written settings; a `ConfigError` names the offending key and why."""
         settings: LearnedConfig = cls.validate_table(data, source=source, key=key)
+        if settings.recalibrate and settings.target_strong_share is None:
+            raise ConfigError(
+                "recalibrate = true holds target_strong_share on live traffic: set target_strong_share",
+                source=source,
+                key=f"{key}.recalibrate",
+            )
         return settings
 
     def operating_point(self, router: LearnedRouter) -> OperatingPoint:
@@ -134,6 +147,17 @@ class LearnedPolicy:
         training = router.training
         self._about = f"learned router ({training.method}, trained on {training.rows:,} prompts)"
         self._point = f"trade-off {self._tradeoff:.3g} ({self.operating_point.target})"
+
+    @property
+    def tradeoff(self) -> float:
+        """The trade-off it routes at: quality given up per unit of relative cost."""
+        return self._tradeoff
+
+    def retune(self, tradeoff: float, why: str) -> None:
+        """Route at `tradeoff` from now on (recalibration on live traffic); `why` goes in the reasons."""
+        self._tradeoff = float(tradeoff)
+        self._penalty = self._tradeoff * self.router.relative_costs
+        self._point = f"trade-off {self._tradeoff:.3g} ({why})"
 
     @classmethod
     def from_config(

@@ -1,0 +1,422 @@
+"""The report's figures: one pass over decision-log records, joined by request id (pure, no I/O).
+
+A *request* is one routed call (one `request_id`). Its answer is its last successful attempt, its cost
+the sum of its attempts', its tier the tier of the model that answered. Its always-strongest
+counterfactual prices the answering attempt's tokens at the `reference` of its first decision (the
+cheapest model of the top eligible tier). Escalation causes: `gate` and `self` from escalation
+records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
+tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
+Shadow pairs give the judged quality of the answers callers got against the reference model's; a
+shadow's own calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["CAUSES", "build_report"]
+
+CAUSES = ("gate", "self", "step_signals", "learned")
+"""The escalation causes the report tells apart."""
+
+_BINS = 10  # of the predicted-difficulty histograms (difficulty is in [0, 1])
+
+
+class _Call:
+    """What the report keeps of one request while reading."""
+
+    __slots__ = ("agent", "causes", "cost", "difficulty", "failed", "model", "out", "reference", "tin", "ts")
+
+    def __init__(self, ts: float, agent: str | None) -> None:
+        self.ts = ts
+        self.agent = agent
+        self.model: str | None = None
+        self.cost = 0.0
+        self.tin = 0
+        self.out = 0
+        self.reference: Mapping[str, Any] | None = None
+        self.difficulty: float | None = None
+        self.causes: set[str] | None = None
+        self.failed: list[str] | None = None
+
+    def cause(self, cause: str) -> None:
+        if self.causes is None:
+            self.causes = set()
+        self.causes.add(cause)
+
+    def counterfactual(self) -> float | None:
+        ref = self.reference
+        if ref is None or self.model is None:
+            return None
+        return (self.tin * float(ref["input_per_mtok"]) + self.out * float(ref["output_per_mtok"])) / 1e6
+
+
+class _Totals:
+    """Requests, cost and the counterfactual of a group of requests (all, one agent, one day)."""
+
+    __slots__ = ("cost", "escalated", "priced", "reference_cost", "requests", "tiers", "unpriced_cost")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.escalated = 0
+        self.cost = 0.0
+        self.priced = 0
+        self.reference_cost = 0.0
+        self.unpriced_cost = 0.0
+        self.tiers: Counter[int] = Counter()
+
+    def add(self, call: _Call, tier: int | None) -> None:
+        self.requests += 1
+        self.cost += call.cost
+        self.escalated += call.causes is not None
+        if tier is not None:
+            self.tiers[tier] += 1
+        reference = call.counterfactual()
+        if reference is None:
+            self.unpriced_cost += call.cost
+        else:
+            self.priced += 1
+            self.reference_cost += reference
+
+    def to_dict(self) -> dict[str, Any]:
+        # Savings compare like with like: the requests that have a counterfactual price.
+        priced_cost = self.cost - self.unpriced_cost
+        savings = self.reference_cost - priced_cost
+        return {
+            "requests": self.requests,
+            "cost_usd": self.cost,
+            "cost_per_request_usd": self.cost / self.requests if self.requests else 0.0,
+            "escalation_rate": self.escalated / self.requests if self.requests else 0.0,
+            "always_strongest_usd": self.reference_cost,
+            "savings_usd": savings,
+            "savings_share": savings / self.reference_cost if self.reference_cost > 0 else None,
+            "requests_without_counterfactual": self.requests - self.priced,
+        }
+
+
+def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = None) -> dict[str, Any]:
+    """The report over `records` (oldest first), for one agent's requests when `agent` is given.
+
+    Returns a JSON-ready dict; `gearshift report --json` prints it and `--html` renders it.
+    """
+    calls: dict[str, _Call] = {}
+    tiers: dict[str, int] = {}
+    latencies: defaultdict[str, list[float]] = defaultdict(list)
+    model_cost: defaultdict[str, float] = defaultdict(float)
+    attempts: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    error_kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    budget: dict[str, float] = {"refusals": 0, "overruns": 0, "overrun_excess_usd": 0.0}
+    feedback: list[float] = []
+    shadow = _Shadow()
+    kinds: Counter[str] = Counter()
+    first_ts: float | None = None
+    last_ts: float | None = None
+    for record in records:
+        kind = record.get("kind")
+        rid = record.get("request_id")
+        kinds[str(kind)] += 1
+        ts = record.get("ts")
+        if isinstance(ts, (int, float)):
+            first_ts = ts if first_ts is None else first_ts
+            last_ts = ts
+        if str(record.get("run_id") or "").startswith("shadow:"):
+            # A shadow's own calls (reference answer, judge) are spend, not live traffic.
+            if kind == "attempt":
+                shadow.spend(float(record.get("cost_usd") or 0.0))
+            continue
+        if agent is not None and kind not in ("feedback", "shadow") and record.get("agent_id") != agent:
+            continue
+        if agent is not None and kind == "shadow" and rid not in calls:
+            continue
+        if kind == "decision":
+            call = calls.get(rid)  # type: ignore[arg-type]
+            if call is None:
+                call = calls[rid] = _Call(float(ts or 0.0), record.get("agent_id"))  # type: ignore[index]
+                call.reference = record.get("reference")
+                difficulty = (record.get("scores") or {}).get("difficulty")
+                if isinstance(difficulty, (int, float)):
+                    call.difficulty = min(max(float(difficulty), 0.0), 1.0)
+            tiers[record["model"]] = record["tier"]
+            scores = record.get("scores") or {}
+            if scores.get("escalation", 0) > 0:
+                call.cause("step_signals")
+            risk = scores.get("escalation_risk")
+            if record.get("policy") == "learned-escalation" or (
+                risk is not None and risk > scores.get("escalation_threshold", 1.0)
+            ):
+                call.cause("learned")
+        elif kind == "attempt":
+            call = calls.get(rid)  # type: ignore[arg-type]
+            model = record["model"]
+            provider = record.get("provider", "?")
+            cost = float(record.get("cost_usd") or 0.0)
+            attempts[provider] += 1
+            model_cost[model] += cost
+            if call is not None:
+                call.cost += cost
+            if record.get("ok"):
+                latencies[model].append(float(record.get("latency_ms") or 0.0))
+                if call is not None:
+                    call.model = model
+                    call.tin = int(record.get("input_tokens") or 0)
+                    call.out = int(record.get("output_tokens") or 0)
+            elif not record.get("cancelled"):
+                errors[provider] += 1
+                error_kinds[provider][str(record.get("error_kind"))] += 1
+                if call is not None:
+                    call.failed = [*(call.failed or ()), provider]
+        elif kind == "escalation":
+            call = calls.get(rid)  # type: ignore[arg-type]
+            if call is not None:
+                call.cause("gate" if str(record.get("source", "")).startswith("gate") else "self")
+        elif kind == "budget_refusal":
+            budget["refusals"] += 1
+        elif kind == "budget_overrun":
+            budget["overruns"] += 1
+            budget["overrun_excess_usd"] += float(record.get("excess_usd") or 0.0)
+        elif kind == "feedback" and (agent is None or rid in calls):
+            feedback.append(float(record["score"]))
+        elif kind == "shadow":
+            shadow.add(record)
+    return _summarize(
+        calls,
+        tiers,
+        latencies=latencies,
+        model_cost=model_cost,
+        attempts=attempts,
+        errors=errors,
+        error_kinds=error_kinds,
+        budget=budget,
+        feedback=feedback,
+        shadow=shadow,
+        kinds=kinds,
+        span=(first_ts, last_ts),
+        agent=agent,
+    )
+
+
+def _summarize(
+    calls: Mapping[str, _Call],
+    tiers: Mapping[str, int],
+    *,
+    latencies: Mapping[str, list[float]],
+    model_cost: Mapping[str, float],
+    attempts: Mapping[str, int],
+    errors: Mapping[str, int],
+    error_kinds: Mapping[str, Counter[str]],
+    budget: Mapping[str, float],
+    feedback: list[float],
+    shadow: _Shadow,
+    kinds: Mapping[str, int],
+    span: tuple[float | None, float | None],
+    agent: str | None,
+) -> dict[str, Any]:
+    total = _Totals()
+    by_agent: defaultdict[str, _Totals] = defaultdict(_Totals)
+    by_day: defaultdict[str, _Totals] = defaultdict(_Totals)
+    by_week: defaultdict[str, _Week] = defaultdict(_Week)
+    answers: Counter[str] = Counter()
+    tier_cost: defaultdict[int, float] = defaultdict(float)
+    causes: Counter[str] = Counter()
+    fallbacks: Counter[str] = Counter()
+    calendar: dict[int, tuple[str, str]] = {}
+    for call in calls.values():
+        tier = tiers.get(call.model) if call.model is not None else None
+        total.add(call, tier)
+        by_agent[call.agent or "(none)"].add(call, tier)
+        day_number = int(call.ts // 86400)
+        keys = calendar.get(day_number)
+        if keys is None:
+            keys = calendar[day_number] = _calendar_keys(day_number)
+        by_day[keys[0]].add(call, tier)
+        by_week[keys[1]].add(call)
+        if call.model is not None:
+            answers[call.model] += 1
+            if tier is not None:
+                tier_cost[tier] += call.cost
+            for provider in call.failed or ():
+                fallbacks[provider] += 1
+        for cause in call.causes or ():
+            causes[cause] += 1
+    requests = total.requests
+    answered = sum(answers.values())
+    weeks = [{"week": key, **by_week[key].to_dict()} for key in sorted(by_week)]
+    return {
+        "agent": agent,
+        "log": {
+            "records": sum(kinds.values()),
+            "kinds": dict(kinds),
+            "first_ts": span[0],
+            "last_ts": span[1],
+        },
+        "requests": requests,
+        "answered": answered,
+        "failed": requests - answered,
+        "cost": total.to_dict(),
+        "models": {
+            model: {
+                "tier": tiers.get(model),
+                "requests": answers[model],
+                "share": answers[model] / answered if answered else 0.0,
+                "cost_usd": model_cost.get(model, 0.0),
+                "latency_p50_ms": _quantile(latencies.get(model, []), 0.50),
+                "latency_p95_ms": _quantile(latencies.get(model, []), 0.95),
+            }
+            for model in sorted(set(answers) | set(model_cost), key=lambda m: (tiers.get(m, 0), m))
+        },
+        "tiers": {
+            str(tier): {
+                "requests": count,
+                "share": count / answered if answered else 0.0,
+                "cost_usd": tier_cost[tier],
+                "cost_per_request_usd": tier_cost[tier] / count,
+            }
+            for tier, count in sorted(total.tiers.items())
+        },
+        "escalation": {
+            "rate": total.escalated / requests if requests else 0.0,
+            "by_cause": {
+                c: {"requests": causes[c], "rate": causes[c] / requests if requests else 0.0} for c in CAUSES
+            },
+        },
+        "providers": {
+            provider: {
+                "attempts": count,
+                "errors": errors.get(provider, 0),
+                "error_rate": errors.get(provider, 0) / count,
+                "fallbacks": fallbacks[provider],
+                "fallback_rate": fallbacks[provider] / count,
+                "error_kinds": dict(error_kinds.get(provider, {})),
+            }
+            for provider, count in sorted(attempts.items())
+        },
+        "budget": dict(budget),
+        "feedback": {
+            "count": len(feedback),
+            "mean_score": sum(feedback) / len(feedback) if feedback else None,
+        },
+        "shadow": shadow.to_dict(),
+        "agents": {name: by_agent[name].to_dict() for name in sorted(by_agent)},
+        "days": [
+            {
+                "day": key,
+                **by_day[key].to_dict(),
+                "tiers": {str(t): n for t, n in sorted(by_day[key].tiers.items())},
+            }
+            for key in sorted(by_day)
+        ],
+        "weeks": weeks,
+        "drift": _drift(weeks),
+    }
+
+
+def _calendar_keys(day_number: int) -> tuple[str, str]:
+    """The UTC date (2026-11-30) and ISO week (2026-W49) of the `day_number`th day since 1970."""
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=day_number)
+    year, week, _ = day.isocalendar()
+    return day.isoformat(), f"{year}-W{week:02d}"
+
+
+class _Shadow:
+    """Shadow pairs: the judged quality of the answers callers got against the reference's answers."""
+
+    __slots__ = ("cost", "pairs", "reference", "routed")
+
+    def __init__(self) -> None:
+        self.pairs = 0
+        self.routed = 0.0
+        self.reference = 0.0
+        self.cost = 0.0
+
+    def spend(self, usd: float) -> None:
+        self.cost += usd
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        outcomes = record.get("outcomes") or {}
+        if len(outcomes) != 2:
+            return
+        (_, routed), (_, reference) = list(outcomes.items())  # the caller's model first, then the reference
+        self.pairs += 1
+        self.routed += float(routed["score"])
+        self.reference += float(reference["score"])
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.pairs:
+            return {
+                "pairs": 0,
+                "quality": None,
+                "reference_quality": None,
+                "quality_kept": None,
+                "cost_usd": self.cost,
+            }
+        quality, reference = self.routed / self.pairs, self.reference / self.pairs
+        return {
+            "pairs": self.pairs,
+            "cost_usd": self.cost,
+            "quality": quality,
+            "reference_quality": reference,
+            "quality_kept": quality / reference if reference > 0 else None,
+        }
+
+
+class _Week:
+    """One ISO week's requests: escalation rate and the predicted-difficulty histogram."""
+
+    __slots__ = ("difficulty_sum", "escalated", "histogram", "requests", "scored")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.escalated = 0
+        self.scored = 0
+        self.difficulty_sum = 0.0
+        self.histogram = [0] * _BINS
+
+    def add(self, call: _Call) -> None:
+        self.requests += 1
+        self.escalated += call.causes is not None
+        if call.difficulty is not None:
+            self.scored += 1
+            self.difficulty_sum += call.difficulty
+            self.histogram[min(int(call.difficulty * _BINS), _BINS - 1)] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "escalation_rate": self.escalated / self.requests if self.requests else 0.0,
+            "difficulty_mean": self.difficulty_sum / self.scored if self.scored else None,
+            "difficulty_histogram": [n / self.scored for n in self.histogram] if self.scored else None,
+        }
+
+
+def _drift(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The change from the week before last to the last week: escalation rate (points), mean
+    predicted difficulty, and the total-variation distance between their difficulty histograms."""
+    if len(weeks) < 2:
+        return None
+    before, last = weeks[-2], weeks[-1]
+    mean_change = None
+    distance = None
+    if before["difficulty_histogram"] is not None and last["difficulty_histogram"] is not None:
+        mean_change = last["difficulty_mean"] - before["difficulty_mean"]
+        pairs = zip(before["difficulty_histogram"], last["difficulty_histogram"], strict=True)
+        distance = sum(abs(a - b) for a, b in pairs) / 2
+    return {
+        "from_week": before["week"],
+        "to_week": last["week"],
+        "escalation_rate_change": last["escalation_rate"] - before["escalation_rate"],
+        "difficulty_mean_change": mean_change,
+        "difficulty_distance": distance,
+    }
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """The nearest-rank quantile, None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(q * len(ordered)))) - 1]

@@ -1,0 +1,179 @@
+"""`gearshift report`: what the router did, from its decision log.
+
+    gearshift report [--log PATH] [--since DATE] [--agent ID] [--json] [--html FILE] [--config TOML]
+
+Without `--log` the log is `log.path` of gearshift.toml. `--json` prints only the report's JSON;
+`--html FILE` also writes one self-contained page with the tables and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError
+
+__all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([dhw])$")
+_UNIT_SECONDS = {"h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+
+def add_report_parser(subcommands: Any) -> argparse.ArgumentParser:
+    """Add the `report` sub-command to the CLI's sub-parsers; returns its parser."""
+    report: argparse.ArgumentParser = subcommands.add_parser(
+        "report",
+        help="summarise the decision log: shares, cost and savings, escalations, errors, drift",
+        description="Read the decision log (JSONL or SQLite) and report requests, share and cost per "
+        "model and tier, escalation rate by cause, fallbacks and errors per provider, budget refusals, "
+        "latency, cost against always calling the strongest model, per agent, and week-over-week drift.",
+    )
+    report.add_argument("--log", type=Path, help="the decision log (default: log.path of gearshift.toml)")
+    report.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    report.add_argument(
+        "--since",
+        help="only records from then on: a date (2026-11-30), a UTC time (2026-11-30T08:00) or 7d, 12h, 2w",
+    )
+    report.add_argument("--agent", help="only this agent's requests")
+    report.add_argument("--json", action="store_true", help="print only the report as one JSON object")
+    report.add_argument("--html", type=Path, metavar="FILE", help="also write the report as one HTML page")
+    return report
+
+
+def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
+    """Add the `export-outcomes` sub-command; returns its parser."""
+    export: argparse.ArgumentParser = subcommands.add_parser(
+        "export-outcomes",
+        help="write the outcome rows of the decision log's shadow pairs and feedback (JSONL)",
+        description="Build an outcome table from the shadow pairs and feedback in the decision log "
+        "(the rows `gearshift train --from-log` trains on) and write it as JSONL for inspection.",
+    )
+    export.add_argument("--log", type=Path, required=True, help="the decision log (JSONL or SQLite)")
+    export.add_argument("--out", type=Path, required=True, help="where to write the rows (JSONL)")
+    export.add_argument("--json", action="store_true", help="print only a JSON summary")
+    return export
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run `gearshift export-outcomes`; returns the exit code."""
+    from ._log_outcomes import outcomes_from_log
+    from ._reader import iter_log
+
+    read = outcomes_from_log(iter_log(args.log))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in read.rows)
+    summary = {
+        "out": str(args.out),
+        "rows": len(read.rows),
+        "pairs": len(read.pairs()),
+        "shadow_records": read.shadow_records,
+        "feedback_records": read.feedback_records,
+        "without_prompt": read.without_prompt,
+        "feedback_without_call": read.feedback_without_call,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"wrote {summary['rows']:,} outcome rows ({summary['pairs']:,} with two or more models) "
+            f"to {args.out}; "
+            f"{read.shadow_records:,} shadow and {read.feedback_records:,} feedback records read, "
+            f"{read.without_prompt:,} left out for want of a prompt"
+        )
+    return 0
+
+
+def parse_since(text: str, *, now: float | None = None) -> float:
+    """A Unix time from `--since`: an ISO date or time (UTC unless it names an offset) or an age."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        return (time.time() if now is None else now) - float(relative.group(1)) * _UNIT_SECONDS[
+            relative.group(2)
+        ]
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read {text!r} as a date: use 2026-11-30, 2026-11-30T08:00 or an age like 7d, 12h, 2w",
+            key="--since",
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run `gearshift report`; returns the exit code."""
+    from ._aggregate import build_report
+    from ._reader import iter_log
+
+    path = args.log
+    if path is None:
+        from .._config import load_config
+
+        path = load_config(args.config).log.path
+        if path is None:
+            raise ConfigError(
+                "no decision log: pass --log PATH or set [log] path in gearshift.toml", key="--log"
+            )
+    since = parse_since(args.since) if args.since else None
+    report = build_report(iter_log(path, since=since), agent=args.agent)
+    report["log"]["path"] = str(path)
+    if args.html:
+        from ._html import render_html
+
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(render_html(report), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    _print_text(report)
+    if args.html:
+        print(f"\nwrote {args.html}")
+    return 0
+
+
+def _print_text(report: dict[str, Any]) -> None:
+    cost = report["cost"]
+    share = cost["savings_share"]
+    print(f"decision log: {report['log']['path']} ({report['log']['records']:,} records)")
+    print(f"requests:     {report['requests']:,} ({report['failed']:,} unanswered)")
+    print(
+        f"cost:         ${cost['cost_usd']:.4f}; always-strongest ${cost['always_strongest_usd']:.4f}; "
+        f"saved ${cost['savings_usd']:.4f}" + (f" ({share:.1%})" if share is not None else "")
+    )
+    causes = ", ".join(f"{c} {v['rate']:.1%}" for c, v in report["escalation"]["by_cause"].items())
+    print(f"escalations:  {report['escalation']['rate']:.1%} of requests ({causes})")
+    print(f"budgets:      {report['budget']['refusals']} refused, {report['budget']['overruns']} overruns")
+    shadow = report["shadow"]
+    if shadow["pairs"]:
+        print(
+            f"shadow:       {shadow['pairs']:,} pairs; judged quality {shadow['quality']:.3f} against "
+            f"{shadow['reference_quality']:.3f} for the reference, ${shadow['cost_usd']:.4f} spent on shadows"
+            + (f" ({shadow['quality_kept']:.1%} kept)" if shadow["quality_kept"] is not None else "")
+        )
+    print("models:")
+    for model, v in report["models"].items():
+        p50 = "-" if v["latency_p50_ms"] is None else f"{v['latency_p50_ms']:.0f} ms"
+        p95 = "-" if v["latency_p95_ms"] is None else f"{v['latency_p95_ms']:.0f} ms"
+        print(
+            f"  {model:<28} tier {v['tier']}  {v['share']:6.1%}  ${v['cost_usd']:.4f}  p50 {p50}  p95 {p95}"
+        )
+    print("providers:")
+    for provider, v in report["providers"].items():
+        print(
+            f"  {provider:<28} {v['attempts']:,} attempts  errors {v['error_rate']:.1%}  "
+            f"fallbacks {v['fallback_rate']:.1%}"
+        )
+    drift = report["drift"]
+    if drift is not None:
+        print(
+            f"drift:        {drift['from_week']} -> {drift['to_week']}: escalation rate "
+            f"{drift['escalation_rate_change'] * 100:+.1f} points"
+        )

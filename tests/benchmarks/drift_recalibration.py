@@ -1,0 +1,114 @@
+"""Drift: GSM8K traffic followed by MMLU traffic through a learned router calibrated to a target
+strong-call share, with and without recalibration on live traffic (`RecalibratingPolicy`).
+
+Each bundled dataset (`load_routellm(..., task_labels="category")`) is split in two halves by
+`OutcomeTable.kfold(2, seed)`. A linear learned router is trained on the first halves of both and
+calibrated to `--target` (the share of calls to GPT-4) on them. The second halves are the live
+traffic: all GSM8K prompts, then all MMLU prompts, each decided by a real `Router` (`Router.decide`,
+the same pure path a call takes). The strong share is measured in consecutive windows of 500
+requests, for the router as calibrated and for the same router recalibrating (window and interval
+from the `[routing.learned]` defaults unless given).
+
+    uv run python tests/benchmarks/drift_recalibration.py [--target 0.3] [--window 500] [--every 100]
+                                                          [--order bundled|shuffled] [--json]
+
+Prints a JSON object last: {"target", "static": {...}, "recalibrated": {...}} where each has the
+per-window shares, "max_abs_error" (points) and "windows_within_3_points".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from typing import Any
+
+from gearshift import ModelRegistry, Router, StepContext
+from gearshift._messages import ChatRequest
+from gearshift.datasets import ROUTELLM_STRONG_MODEL, OutcomeTable, load_routellm, routellm_models
+from gearshift.learning import LearnedPolicy, train_router
+from gearshift.learning._recalibration import RecalibratingPolicy
+from gearshift.policies import Policy
+from gearshift.providers import ReplayProvider
+
+WINDOW = 500
+
+
+def strong_shares(policy: Policy, traffic: OutcomeTable) -> list[float]:
+    """The share of calls routed to the strong model in each window of 500 consecutive requests."""
+    router = Router(ModelRegistry(routellm_models()), policy=policy, providers=[ReplayProvider(traffic)])
+    strong = [
+        router.decide(ChatRequest(messages=row.as_messages()), StepContext(metadata={"task": row.task})).model
+        == ROUTELLM_STRONG_MODEL
+        for row in traffic
+    ]
+    return [sum(strong[i : i + WINDOW]) / len(strong[i : i + WINDOW]) for i in range(0, len(strong), WINDOW)]
+
+
+def summary(shares: list[float], target: float) -> dict[str, Any]:
+    errors = [abs(s - target) * 100 for s in shares]
+    return {
+        "shares": [round(s, 4) for s in shares],
+        "max_abs_error_points": round(max(errors), 2),
+        "windows_within_3_points": sum(e <= 3 for e in errors),
+        "windows": len(shares),
+    }
+
+
+def measure(target: float, window: int, every: int, seed: int, order: str) -> dict[str, Any]:
+    halves = {
+        name: load_routellm(name, task_labels="category").kfold(2, seed=seed)[0] for name in ("gsm8k", "mmlu")
+    }  # type: ignore[arg-type]
+    train = OutcomeTable([row for first, _ in halves.values() for row in first])
+    live = {name: list(halves[name][1]) for name in ("gsm8k", "mmlu")}
+    if order == "shuffled":  # one drift (GSM8K -> MMLU), not also MMLU's subject-by-subject file order
+        for rows in live.values():
+            random.Random(seed).shuffle(rows)
+    traffic = OutcomeTable([row for name in ("gsm8k", "mmlu") for row in live[name]])
+    trained = train_router(train, method="linear", seed=seed)
+    point = trained.operating_point_for(target_strong_share=target)
+    static = strong_shares(LearnedPolicy(trained, operating_point=point), traffic)
+    recalibrating = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=target, window=window, every=every
+    )
+    recalibrated = strong_shares(recalibrating, traffic)
+    gsm8k_rows = len(halves["gsm8k"][1])
+    return {
+        "target": target,
+        "order": order,
+        "traffic": {"gsm8k_rows_first": gsm8k_rows, "mmlu_rows_then": len(traffic) - gsm8k_rows},
+        "recalibration": {"window": window, "every": every, "count": recalibrating.recalibrations},
+        "static": summary(static, target),
+        "recalibrated": summary(recalibrated, target),
+        "seed": seed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=float, default=0.3)
+    parser.add_argument("--window", type=int, default=500, help="recalibration window (decisions)")
+    parser.add_argument("--every", type=int, default=100, help="decisions between recalibrations")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--order",
+        choices=["bundled", "shuffled"],
+        default="bundled",
+        help="bundled: each dataset in file order (MMLU subject by subject); shuffled: each dataset shuffled",
+    )
+    parser.add_argument("--json", action="store_true", help="print only the JSON figures")
+    args = parser.parse_args()
+    figures = measure(args.target, args.window, args.every, args.seed, args.order)
+    if not args.json:
+        for name in ("static", "recalibrated"):
+            f = figures[name]
+            print(
+                f"{name:13s} strong share per 500 requests: {', '.join(f'{s:.2f}' for s in f['shares'])}; "
+                f"max error {f['max_abs_error_points']} points, "
+                f"{f['windows_within_3_points']}/{f['windows']} windows within 3 points"
+            )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

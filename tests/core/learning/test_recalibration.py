@@ -1,0 +1,100 @@
+"""Recalibration holds the strong-call share on live traffic: easy traffic, then hard traffic, through a
+learned policy calibrated to a target; each recalibration is reported and written to the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from learning_tables import two_model_table
+
+from gearshift import (
+    ConfigError,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    StepContext,
+    default_registry,
+    load_config,
+    read_records,
+)
+from gearshift._decision_log import open_decision_log
+from gearshift._messages import ChatRequest
+from gearshift.learning import LearnedPolicy, LearnedRouter
+from gearshift.learning._recalibration import RecalibratingPolicy
+from gearshift.providers import ReplayProvider
+
+TARGET = 0.3
+TRAFFIC = two_model_table(n=600, seed=7)
+EASY = [row for i, row in enumerate(TRAFFIC) if i % 3 == 0]  # the table cycles easy, medium, hard
+HARD = [row for i, row in enumerate(TRAFFIC) if i % 3 == 2]
+
+
+def _router(policy: object, log: Path | None = None) -> Router:
+    specs = [
+        ModelSpec(
+            id=name, provider="replay", model=name, tier=tier, prices=ModelPrices(input=price, output=price)
+        )
+        for name, tier, price in (("weak-model", 1, 0.2), ("strong-model", 2, 4.0))
+    ]
+    return Router(
+        ModelRegistry(specs),
+        policy=policy,  # type: ignore[arg-type]
+        providers=[ReplayProvider(TRAFFIC)],
+        decision_log=open_decision_log(log) if log is not None else None,
+    )
+
+
+def _strong(router: Router, rows: list) -> list[bool]:  # type: ignore[type-arg]
+    return [
+        router.decide(ChatRequest(messages=row.as_messages()), StepContext()).model == "strong-model"
+        for row in rows
+    ]
+
+
+def test_the_share_drifts_without_recalibration_and_is_held_with_it(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    static = _router(LearnedPolicy(trained, operating_point=point))
+    static_hard = np.mean(_strong(static, EASY)[-60:]), np.mean(_strong(static, HARD)[-60:])
+    assert static_hard[0] < TARGET - 0.1 and static_hard[1] > TARGET + 0.1  # the mix moved the share
+
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=60, every=20
+    )
+    router = _router(policy, tmp_path / "log.jsonl")
+    _strong(router, EASY)
+    hard = _strong(router, HARD)
+    router.close()
+    # Once the window holds only hard traffic, its last recalibration sends the target share up.
+    assert abs(np.mean(hard[-40:]) - TARGET) <= 0.1
+    records = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "recalibration"]
+    assert len(records) == policy.recalibrations > 0 and records[0]["schema"] == 1
+    last = records[-1]
+    assert last["window"] == 60 and last["target_strong_share"] == TARGET
+    assert last["tradeoff_before"] != last["tradeoff_after"]
+    assert abs(last["window_strong_share_after"] - TARGET) <= 1 / 60 + 1e-9
+
+
+def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter) -> None:
+    artifact = tmp_path / "router.json"
+    trained.save(artifact)
+    config = tmp_path / "gearshift.toml"
+    config.write_text(
+        f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "{artifact}"\nrecalibrate = true\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"routing\.learned\.recalibrate.*target_strong_share"):
+        Router.from_config(load_config(config))
+    cheap, strong = default_registry().ids[0], default_registry().ids[-1]
+    config.write_text(
+        f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "{artifact}"\n'
+        "target_strong_share = 0.3\nrecalibrate = true\nrecalibration_window = 50\n"
+        f'models = {{ "weak-model" = "{cheap}", "strong-model" = "{strong}" }}\n',
+        encoding="utf-8",
+    )
+    router = Router.from_config(load_config(config))
+    assert isinstance(router.policy, RecalibratingPolicy) and router.policy.target_strong_share == 0.3

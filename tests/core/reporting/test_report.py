@@ -1,0 +1,102 @@
+"""The report's figures over hand-made records of every kind, and the command's input handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gearshift.cli import main
+from gearshift.reporting import build_report
+from gearshift.reporting._cli import parse_since
+
+
+def test_escalations_by_cause_budgets_feedback_and_savings(records: list[dict[str, Any]]) -> None:
+    report = build_report(records)
+    assert report["requests"] == 8
+    causes = report["escalation"]["by_cause"]
+    assert {c: v["requests"] for c, v in causes.items()} == {
+        "gate": 1,
+        "self": 1,
+        "step_signals": 1,
+        "learned": 1,
+    }
+    assert report["escalation"]["rate"] == pytest.approx(4 / 8)
+    assert report["budget"] == {"refusals": 1, "overruns": 1, "overrun_excess_usd": pytest.approx(0.002)}
+    assert report["feedback"] == {"count": 1, "mean_score": 0.25}
+    assert report["shadow"] == {
+        "pairs": 2,
+        "cost_usd": pytest.approx(0.012),  # the shadow's own call: spend, not traffic
+        "quality": 0.5,
+        "reference_quality": 1.0,
+        "quality_kept": 0.5,
+    }
+    strongest = 8 * (1000 * 10.0 + 100 * 20.0) / 1e6
+    spent = 6 * 0.001 + 2 * 0.012
+    assert report["cost"]["always_strongest_usd"] == pytest.approx(strongest)
+    assert report["cost"]["savings_usd"] == pytest.approx(strongest - spent)
+    assert report["tiers"]["2"]["cost_per_request_usd"] == pytest.approx(0.012)
+    assert report["agents"]["b"]["escalation_rate"] == 1.0
+
+
+def test_week_over_week_drift_of_escalations_and_predicted_difficulty(records: list[dict[str, Any]]) -> None:
+    report = build_report(records)
+    assert [w["week"] for w in report["weeks"]] == ["2026-W47", "2026-W48"]
+    drift = report["drift"]
+    assert drift["escalation_rate_change"] == pytest.approx(1.0)
+    assert drift["difficulty_mean_change"] == pytest.approx(0.8)
+    assert drift["difficulty_distance"] == pytest.approx(1.0)  # the two histograms do not overlap
+    assert build_report(records[:8])["drift"] is None  # one week: no drift to tell
+
+
+def test_since_and_agent_narrow_the_report(sample_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = sample_log
+    assert main(["report", "--log", str(log), "--since", "2026-11-23", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 4
+    assert main(["report", "--log", str(log), "--agent", "b", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["requests"] == 2 and report["feedback"]["count"] == 1
+    assert main(["report", "--log", str(log)]) == 0
+    text = capsys.readouterr().out
+    assert "8 (0 unanswered)" in text and "escalations:  50.0%" in text
+
+
+def test_since_takes_dates_times_and_ages() -> None:
+    assert parse_since("2026-11-23") == dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).timestamp()
+    assert (
+        parse_since("2026-11-23T08:30+01:00")
+        == dt.datetime(2026, 11, 23, 7, 30, tzinfo=dt.timezone.utc).timestamp()
+    )
+    assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86400
+
+
+def test_bad_input_says_what_and_where(
+    tmp_path: Path, records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "short.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records[:2]), encoding="utf-8")
+    assert main(["report", "--log", str(log), "--since", "last tuesday"]) == 2
+    assert "--since" in capsys.readouterr().err
+    with log.open("a", encoding="utf-8") as file:
+        file.write("{not json\n")
+    assert main(["report", "--log", str(log), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "short.jsonl" in captured.err and "line 3" in captured.err
+    assert main(["report", "--log", str(tmp_path / "missing.jsonl")]) == 2
+    assert "no decision log" in capsys.readouterr().err
+    not_sqlite = tmp_path / "x.db"
+    not_sqlite.write_text("hello", encoding="utf-8")
+    assert main(["report", "--log", str(not_sqlite)]) == 2
+    assert "x.db" in capsys.readouterr().err
+
+
+def test_a_log_being_written_is_read_up_to_its_last_whole_line(
+    sample_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sample_log.open("a", encoding="utf-8") as file:
+        file.write('{"schema": 1, "kind": "decision", "ts": 1.0, "requ')  # a router mid-write
+    assert main(["report", "--log", str(sample_log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 8

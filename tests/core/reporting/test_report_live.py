@@ -1,0 +1,73 @@
+"""`gearshift report` over a log written by a real router (real SDK, local server): its figures match
+what the router returned to the callers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, StepContext
+from gearshift._decision_log import open_decision_log
+from gearshift.cli import main
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Fail, LocalOpenAIServer
+
+KEY = "sk-report-test-4d1e9b"
+REGISTRY = ModelRegistry(
+    [
+        ModelSpec(
+            id="small", provider="openai", model="small", tier=1, prices=ModelPrices(input=0.1, output=0.4)
+        ),
+        ModelSpec(
+            id="large", provider="openai", model="large", tier=2, prices=ModelPrices(input=2.0, output=8.0)
+        ),
+    ]
+)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".db"])
+async def test_report_figures_match_the_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    log_path = tmp_path / f"log{suffix}"
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+        router = Router(
+            REGISTRY, policy=SignalScorer(), providers=[provider], decision_log=open_decision_log(log_path)
+        )
+        results = [
+            await router.acomplete("hello", StepContext(agent_id="a1")),
+            await router.acomplete("what is 2+2?", StepContext(agent_id="a2")),
+        ]
+        server.script("small", Fail(status=500))  # the third call falls back to large
+        results.append(await router.acomplete("hi there", StepContext(agent_id="a1")))
+        await router.aclose()
+    capsys.readouterr()
+    assert main(["report", "--log", str(log_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)  # --json prints nothing but the JSON
+
+    assert report["requests"] == 3 and report["answered"] == 3
+    assert report["cost"]["cost_usd"] == pytest.approx(sum(r.cost_usd for r in results))
+    answered = [r.model_id for r in results]
+    assert answered == ["small", "small", "large"]
+    assert report["models"]["small"]["requests"] == 2
+    assert report["models"]["large"]["requests"] == 1
+    assert report["tiers"]["1"]["share"] == pytest.approx(2 / 3)
+    # The counterfactual prices each answer's tokens at the top tier's model.
+    strongest = sum(REGISTRY["large"].cost(r.attempts[-1].usage) for r in results)
+    assert report["cost"]["always_strongest_usd"] == pytest.approx(strongest)
+    assert report["cost"]["savings_usd"] == pytest.approx(strongest - sum(r.cost_usd for r in results))
+    openai = report["providers"]["openai"]
+    assert (openai["attempts"], openai["errors"], openai["fallbacks"]) == (4, 1, 1)
+    assert openai["error_kinds"] == {"server": 1}
+    assert report["models"]["large"]["latency_p50_ms"] == pytest.approx(
+        results[2].attempts[-1].latency_ms, abs=0.01
+    )
+    assert report["agents"]["a1"]["requests"] == 2 and report["agents"]["a2"]["requests"] == 1
+
+    assert main(["report", "--log", str(log_path), "--agent", "a2", "--json"]) == 0
+    only = json.loads(capsys.readouterr().out)
+    assert only["requests"] == 1
+    assert only["cost"]["cost_usd"] == pytest.approx(results[1].cost_usd)

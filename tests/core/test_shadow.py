@@ -1,0 +1,317 @@
+"""Shadow evaluation: sampled calls also go to the reference model in the background, a judge scores
+both answers, and the pair becomes an outcome row that `export-outcomes` and `train --from-log` read.
+The caller's answer is never delayed or changed, and a refused shadow is skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gearshift import (
+    ConfigError,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    ShadowConfig,
+    SignalScorer,
+    StepContext,
+    load_config,
+    read_records,
+)
+from gearshift._decision_log import open_decision_log
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.cli import main
+from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable
+from gearshift.escalation import CheapestPolicy
+from gearshift.providers import OpenAIProvider, ReplayProvider
+from gearshift.testing import Delay, LocalOpenAIServer
+
+WEAK = ModelSpec(
+    id="weak", provider="replay", model="weak", tier=1, prices=ModelPrices(input=0.1, output=0.2)
+)
+STRONG = ModelSpec(
+    id="strong", provider="replay", model="strong", tier=2, prices=ModelPrices(input=5, output=10)
+)
+TABLE = OutcomeTable(
+    OutcomeRow(
+        f"q{i}",
+        "quiz",
+        f"Question number {i}: what is {i} plus {i}?",
+        {
+            "weak": Outcome(score=float(i % 2), cost_usd=0.001 * (i + 1), response=f"weak says {i}"),
+            "strong": Outcome(score=1.0, cost_usd=0.01 * (i + 1), response=f"strong says {2 * i}"),
+        },
+    )
+    for i in range(6)
+)
+
+
+def _replay_router(log: Path, **shadow: object) -> Router:
+    return Router(
+        ModelRegistry([WEAK, STRONG]),
+        policy=CheapestPolicy(),
+        providers=[ReplayProvider(TABLE)],
+        decision_log=open_decision_log(log, include_prompts=True),
+        shadow=ShadowConfig(**{"share": 1.0, "judge": "recorded", **shadow}),  # type: ignore[arg-type]
+    )
+
+
+async def test_every_sampled_call_gets_a_judged_pair_and_the_caller_keeps_its_answer(tmp_path: Path) -> None:
+    router = _replay_router(tmp_path / "log.jsonl")
+    results = [await router.acomplete(row.prompt_text) for row in TABLE]
+    await router.aclose()
+    assert [r.model_id for r in results] == ["weak"] * len(TABLE)  # shadows change no answer
+    shadows = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert [s["request_id"] for s in shadows] == [r.request_id for r in results]
+    for row, shadow in zip(TABLE, shadows, strict=True):
+        assert shadow["prompt"] == [{"role": "user", "content": row.prompt_text}]
+        assert shadow["task"] == "quiz" and shadow["judge"] == "recorded"
+        for model in ("weak", "strong"):
+            assert shadow["outcomes"][model]["score"] == row.outcomes[model].score
+            assert shadow["outcomes"][model]["cost_usd"] == pytest.approx(row.outcomes[model].cost_usd)
+    # The shadow calls are charged and logged as the shadow agent's own requests.
+    decisions = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "decision"]
+    assert sum(d["agent_id"] == "shadow" for d in decisions) == len(TABLE)
+    assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(
+        sum(row.outcomes["strong"].cost_usd or 0 for row in TABLE)
+    )
+
+
+async def test_export_outcomes_and_train_from_log_read_the_pairs_and_feedback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.jsonl"
+    router = _replay_router(log, share=0.5, seed=3)
+    results = [await router.acomplete(row.prompt_text) for row in TABLE]
+    router.feedback(results[0].request_id, 0.25)  # a user's score beats the judge's
+    await router.aclose()
+    shadowed = {r["request_id"] for r in read_records(log) if r["kind"] == "shadow"}
+    assert 0 < len(shadowed) < len(TABLE)
+    out = tmp_path / "rows.jsonl"
+    assert main(["export-outcomes", "--log", str(log), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = {row["id"]: row for row in map(json.loads, out.read_text().splitlines())}
+    expected = shadowed | {results[0].request_id}
+    assert set(rows) == expected and summary["rows"] == len(expected)
+    assert rows[results[0].request_id]["outcomes"]["weak"]["score"] == 0.25
+    by_prompt = {row.prompt_text: row for row in TABLE}
+    for rid in shadowed - {results[0].request_id}:
+        recorded = by_prompt[rows[rid]["prompt"]]
+        assert rows[rid]["outcomes"]["strong"]["score"] == recorded.outcomes["strong"].score
+    too_few = ["train", "--from-log", str(log), "--out", str(tmp_path / "r.json"), "--min-rows", "50"]
+    assert main(too_few) == 2
+    assert "at least 50" in capsys.readouterr().err
+
+
+async def test_a_shadow_runs_after_the_caller_has_its_answer(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("large", Delay(seconds=0.5))
+        provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
+        registry = ModelRegistry(
+            [
+                ModelSpec(
+                    id="small",
+                    provider="openai",
+                    model="small",
+                    tier=1,
+                    prices=ModelPrices(input=0.1, output=0.4),
+                ),
+                ModelSpec(
+                    id="large",
+                    provider="openai",
+                    model="large",
+                    tier=2,
+                    prices=ModelPrices(input=2, output=8),
+                ),
+            ]
+        )
+        log_path = tmp_path / "log.jsonl"
+        router = Router(
+            registry,
+            policy=SignalScorer(),
+            providers=[provider],
+            decision_log=open_decision_log(log_path, include_prompts=True),
+            shadow=ShadowConfig(share=1.0, judge="heuristic"),
+        )
+        result = await router.acomplete("hello there", StepContext(agent_id="caller"))
+        assert result.model_id == "small"
+        assert router.shadow is not None and router.shadow.recorded == 0  # still waiting on large
+        await router.aclose()
+    assert router.shadow.recorded == 1
+    (shadow,) = [r for r in read_records(log_path) if r["kind"] == "shadow"]
+    assert set(shadow["outcomes"]) == {"small", "large"} and shadow["agent_id"] == "caller"
+    assert all(0.0 <= o["score"] <= 1.0 for o in shadow["outcomes"].values())
+
+
+async def test_a_shadow_the_budget_refuses_is_skipped(tmp_path: Path) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="shadow cap", key="agent:shadow", usd=0.0000001)])
+    router = Router(
+        ModelRegistry([WEAK, STRONG]),
+        policy=CheapestPolicy(),
+        providers=[ReplayProvider(TABLE)],
+        decision_log=open_decision_log(tmp_path / "log.jsonl", include_prompts=True),
+        budgets=ledger,
+        shadow=ShadowConfig(share=1.0, judge="recorded"),
+    )
+    result = await router.acomplete(TABLE[0].prompt_text)
+    await router.aclose()
+    assert result.model_id == "weak"
+    assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (0, 1)
+    assert not [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+
+
+def test_shadow_settings_are_checked(tmp_path: Path) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text('[log]\npath = "log.jsonl"\n\n[routing.shadow]\nshare = 0.05\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"routing\.shadow.*include_prompts"):
+        Router.from_config(load_config(config))
+    config.write_text(
+        '[log]\npath = "log.jsonl"\ninclude_prompts = true\n\n[routing.shadow]\njudge = "llm-judge"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"routing\.shadow\.judge_model"):
+        Router.from_config(load_config(config))
+    config.write_text(
+        '[log]\npath = "log.jsonl"\ninclude_prompts = true\n\n[routing.shadow]\nreference = "nope"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"routing\.shadow\.reference.*nope"):
+        Router.from_config(load_config(config))
+    with pytest.raises(ConfigError, match="decision log"):
+        Router(
+            ModelRegistry([WEAK, STRONG]),
+            policy=CheapestPolicy(),
+            providers=[ReplayProvider(TABLE)],
+            shadow=ShadowConfig(),
+        )
+
+
+async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topics = ("what is the capital of", "prove the theorem about", "integrate the function")
+    rows = [
+        OutcomeRow(
+            f"p{i}",
+            "quiz",
+            f"{topics[i % 3]} item {i}",
+            {
+                "weak": Outcome(score=float(i % 3 == 0), cost_usd=0.001),
+                "strong": Outcome(score=1.0, cost_usd=0.02),
+            },
+        )
+        for i in range(90)
+    ]
+    table = OutcomeTable(rows)
+    log = tmp_path / "log.jsonl"
+    router = Router(
+        ModelRegistry([WEAK, STRONG]),
+        policy=CheapestPolicy(),
+        providers=[ReplayProvider(table)],
+        decision_log=open_decision_log(log, include_prompts=True),
+        shadow=ShadowConfig(share=1.0, judge="recorded", max_in_flight=100),
+    )
+    for row in table:
+        await router.acomplete(row.prompt_text)
+    await router.aclose()
+    out = tmp_path / "router.json"
+    argv = [
+        "train",
+        "--from-log",
+        str(log),
+        "--out",
+        str(out),
+        "--method",
+        "linear",
+        "--min-rows",
+        "60",
+        "--json",
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["rows"] == 90 and sorted(summary["models"]) == ["strong", "weak"]
+    from gearshift.learning import LearnedRouter
+
+    trained = LearnedRouter.load(out)
+    predicted = trained.predict(table.rows)
+    weak = trained.models.index("weak")
+    easy = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" in row.prompt_text]
+    hard = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" not in row.prompt_text]
+    assert sum(easy) / len(easy) > sum(hard) / len(hard)  # it learned where the weak model is right
+
+    # Fine-tune only the operating point of the trained router on the live rows, for another target.
+    tuned = tmp_path / "tuned.json"
+    argv = ["train", "--from-log", str(log), "--router", str(out), "--target-strong-share", "0.5"]
+    assert main([*argv, "--out", str(tuned), "--min-rows", "60", "--json"]) == 0
+    point = json.loads(capsys.readouterr().out.splitlines()[-1])["operating_point"]
+    # Three kinds of prompt, so three predicted gains: the nearest reachable share is a third away.
+    assert "0.5" in str(point["target"]) and abs(point["strong_share"] - 0.5) <= 1 / 6 + 1e-9
+    assert LearnedRouter.load(tuned).training == trained.training  # the predictor itself was kept
+    assert main([*argv[:-2], "--out", str(tuned)]) == 2
+    assert "--target-strong-share" in capsys.readouterr().err
+
+
+async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:
+    router = _replay_router(tmp_path / "log.jsonl")
+    stream = router.astream(TABLE[1].prompt_text)
+    text = "".join([event.text async for event in stream if hasattr(event, "text")])
+    await router.aclose()
+    assert stream.result is not None and text == "weak says 1"
+    (shadow,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert shadow["request_id"] == stream.result.request_id
+    assert shadow["outcomes"]["strong"]["score"] == 1.0 and shadow["outcomes"]["weak"]["score"] == 1.0
+
+
+async def test_an_llm_judge_grades_both_answers_on_the_shadow_account(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
+        registry = ModelRegistry(
+            [
+                ModelSpec(
+                    id="small",
+                    provider="openai",
+                    model="small",
+                    tier=1,
+                    prices=ModelPrices(input=0.1, output=0.4),
+                ),
+                ModelSpec(
+                    id="large",
+                    provider="openai",
+                    model="large",
+                    tier=2,
+                    prices=ModelPrices(input=2, output=8),
+                ),
+            ]
+        )
+        log_path = tmp_path / "log.jsonl"
+        router = Router(
+            registry,
+            policy=SignalScorer(),
+            providers=[provider],
+            decision_log=open_decision_log(log_path, include_prompts=True),
+            shadow=ShadowConfig(share=1.0, judge="llm-judge", judge_model="large"),
+        )
+        result = await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await router.aclose()
+        judged = [r for r in server.requests if r.model == "large"]
+    records = list(read_records(log_path))
+    (shadow,) = [r for r in records if r["kind"] == "shadow"]
+    assert shadow["judge"] == "llm-judge" and shadow["request_id"] == result.request_id
+    assert all(0.0 <= o["score"] <= 1.0 for o in shadow["outcomes"].values())
+    assert len(judged) == 3  # the reference's answer, then one grade per answer
+    shadow_calls = [r for r in records if r["kind"] == "decision" and r["agent_id"] == "shadow"]
+    assert len(shadow_calls) == 3
+    assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(
+        sum(r["cost_usd"] for r in records if r["kind"] == "attempt" and r["agent_id"] == "shadow")
+    )
+
+
+def test_sync_callers_get_their_shadows_once_the_router_closes(tmp_path: Path) -> None:
+    router = _replay_router(tmp_path / "log.jsonl")
+    result = router.complete(TABLE[2].prompt_text)  # through the sync bridge's loop
+    router.close()  # waits for the shadow running on that loop, then closes the log
+    shadows = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert [s["request_id"] for s in shadows] == [result.request_id]

@@ -1,0 +1,217 @@
+"""OpenTelemetry spans (SDK, in-memory exporter) and Python log lines of routed calls, against a real
+SDK and a local server: GenAI attributes, one child per attempt, errors, no prompt and no key unless
+allowed; and the `budget_refusal` record of a refused call."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from gearshift import (
+    AllModelsFailed,
+    BudgetExceeded,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    StepContext,
+    read_records,
+)
+from gearshift._decision_log import open_decision_log
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Fail, LocalOpenAIServer
+
+KEY = "sk-tracing-test-3f9a1c"
+PROMPT = "Tell me about the secret lighthouse of Ouessant"
+REGISTRY = ModelRegistry(
+    [
+        ModelSpec(
+            id="small", provider="openai", model="small", tier=1, prices=ModelPrices(input=0.1, output=0.4)
+        ),
+        ModelSpec(
+            id="large", provider="openai", model="large", tier=2, prices=ModelPrices(input=2.0, output=8.0)
+        ),
+    ]
+)
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tracer_provider() -> Iterator[None]:
+    # The global provider can be set once per process: after this module it is shut down, so the
+    # spans of later tests are dropped instead of piling up in the exporter.
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+    trace.set_tracer_provider(provider)
+    yield
+    provider.shutdown()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    _EXPORTER.clear()
+    yield _EXPORTER
+    _EXPORTER.clear()
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        yield server
+
+
+def _router(server: LocalOpenAIServer, tmp_path: Path, *, prompts: bool = False, **options: object) -> Router:
+    provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+    log = open_decision_log(tmp_path / "log.jsonl", include_prompts=prompts)
+    return Router(REGISTRY, policy=SignalScorer(), providers=[provider], decision_log=log, **options)  # type: ignore[arg-type]
+
+
+def _by_name(finished: tuple[ReadableSpan, ...]) -> tuple[ReadableSpan, list[ReadableSpan]]:
+    calls = [s for s in finished if s.parent is None]
+    assert len(calls) == 1
+    children = sorted((s for s in finished if s.parent is not None), key=lambda s: s.start_time or 0)
+    assert all(c.parent is not None and c.parent.span_id == calls[0].context.span_id for c in children)
+    return calls[0], children
+
+
+def _all_values(finished: tuple[ReadableSpan, ...]) -> str:
+    return " ".join(str(v) for s in finished for v in (s.attributes or {}).values()) + " ".join(
+        str(s.status.description) for s in finished
+    )
+
+
+async def test_a_call_with_a_fallback_is_one_span_with_a_child_per_attempt(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    router = _router(server, tmp_path)
+    server.script("small", Fail(status=500))
+    result = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
+    await router.aclose()
+    call, attempts = _by_name(spans.get_finished_spans())
+    attrs = dict(call.attributes or {})
+    assert call.name == "chat small"
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.request.model"] == "small"
+    assert attrs["gen_ai.response.model"] == result.response.provider_model == "large"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.usage.input_tokens"] == result.usage.input_tokens
+    assert attrs["gen_ai.usage.output_tokens"] == result.usage.output_tokens
+    assert attrs["gearshift.cost.actual_usd"] == pytest.approx(result.cost_usd)
+    assert attrs["gearshift.cost.estimated_usd"] == pytest.approx(result.decision.estimated_cost_usd)
+    assert attrs["gearshift.tier"] == 1 and attrs["gearshift.policy"] == result.decision.policy
+    assert list(attrs["gearshift.reasons"]) == list(result.decision.reasons)  # type: ignore[arg-type]
+    assert attrs["gearshift.request_id"] == result.request_id and attrs["gearshift.agent_id"] == "writer"
+    assert call.status.status_code != StatusCode.ERROR
+    assert [a.name for a in attempts] == ["chat small", "chat large"]
+    failed, answered = (dict(a.attributes or {}) for a in attempts)
+    assert failed["error.type"] == "server" and attempts[0].status.status_code == StatusCode.ERROR
+    assert answered["gen_ai.response.model"] == "large"
+    assert answered["gen_ai.usage.output_tokens"] == result.attempts[1].usage.output_tokens
+    assert call.start_time is not None and call.end_time is not None
+    assert all(call.start_time <= (a.start_time or 0) <= (a.end_time or 0) <= call.end_time for a in attempts)
+    finished = spans.get_finished_spans()
+    assert PROMPT not in _all_values(finished) and KEY not in _all_values(finished)
+
+
+async def test_prompts_and_answers_go_into_spans_only_when_the_log_allows(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    router = _router(server, tmp_path, prompts=True)
+    result = await router.acomplete(PROMPT)
+    await router.aclose()
+    call, _ = _by_name(spans.get_finished_spans())
+    attrs = dict(call.attributes or {})
+    assert json.loads(str(attrs["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "text", "content": PROMPT}]}
+    ]
+    assert json.loads(str(attrs["gen_ai.output.messages"]))[0]["parts"][0]["content"] == result.response.text
+
+
+async def test_streams_end_their_span_when_done_or_closed(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    router = _router(server, tmp_path)
+    stream = router.astream(PROMPT)
+    async for _ in stream:
+        pass
+    assert stream.result is not None
+    call, attempts = _by_name(spans.get_finished_spans())
+    assert call.status.status_code != StatusCode.ERROR and len(attempts) == 1
+    assert dict(attempts[0].attributes or {})["gearshift.streamed"] is True
+    spans.clear()
+    stream = router.astream(PROMPT)
+    await stream.__anext__()
+    await stream.aclose()
+    call, _ = _by_name(spans.get_finished_spans())
+    assert (
+        call.status.status_code == StatusCode.ERROR
+        and dict(call.attributes or {})["error.type"] == "cancelled"
+    )
+    await router.aclose()
+
+
+async def test_a_failed_call_is_an_error_span_and_one_info_line(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = _router(server, tmp_path)
+    server.script("small", Fail(status=500))
+    server.script("large", Fail(status=503))
+    with caplog.at_level(logging.DEBUG, logger="gearshift"), pytest.raises(AllModelsFailed):
+        await router.acomplete(PROMPT)
+    await router.aclose()
+    call, attempts = _by_name(spans.get_finished_spans())
+    assert call.status.status_code == StatusCode.ERROR
+    assert dict(call.attributes or {})["error.type"] == "AllModelsFailed" and len(attempts) == 2
+    infos = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "gearshift"]
+    assert len(infos) == 1 and "failed (AllModelsFailed" in infos[0].getMessage()
+    assert "2 attempts" in infos[0].getMessage()
+
+
+async def test_one_info_line_per_call_and_debug_lines_per_attempt_and_fallback(
+    server: LocalOpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = _router(server, tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="gearshift"):
+        first = await router.acomplete(PROMPT)
+        server.script("small", Fail(status=500))
+        second = await router.acomplete(PROMPT)
+    await router.aclose()
+    lines = [r for r in caplog.records if r.name == "gearshift"]
+    infos = [r.getMessage() for r in lines if r.levelno == logging.INFO]
+    assert len(infos) == 2
+    assert infos[0].startswith(f"routed {first.request_id} to small (tier 1)")
+    assert f"${first.cost_usd:.6f}" in infos[0] and first.decision.reasons[0] in infos[0]
+    assert infos[1].startswith(f"routed {second.request_id} to large") and "after 1 fallback" in infos[1]
+    debugs = [r.getMessage() for r in lines if r.levelno == logging.DEBUG]
+    assert sum("attempt" in d for d in debugs) == 3
+    assert any(d.startswith("fallback from small to large after server") for d in debugs)
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert PROMPT not in text and KEY not in text
+
+
+async def test_a_refused_call_is_a_budget_refusal_record(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="tiny", key="agent:*", usd=0.0000001)])
+    router = _router(server, tmp_path, budgets=ledger)
+    with pytest.raises(BudgetExceeded):
+        await router.acomplete(PROMPT, StepContext(agent_id="a1"))
+    await router.aclose()
+    records = list(read_records(tmp_path / "log.jsonl"))
+    refusals = [r for r in records if r["kind"] == "budget_refusal"]
+    assert len(refusals) == 1 and refusals[0]["keys"] == ["agent:a1"]
+    assert refusals[0]["request_id"] == records[0]["request_id"]
+    call, attempts = _by_name(spans.get_finished_spans())
+    assert dict(call.attributes or {})["error.type"] == "BudgetExceeded" and attempts == []
+    assert list(dict(call.attributes or {})["gearshift.budget.keys"]) == ["agent:a1"]  # type: ignore[arg-type]

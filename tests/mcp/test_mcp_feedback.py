@@ -1,0 +1,43 @@
+"""The `feedback` tool: an agent scores an `escalate` answer by its request id; the score lands in the
+decision log; bad scores and a router without a log are error results that say what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp_testbed import error_text, local_router, structured
+
+from gearshift import open_decision_log, read_records
+from gearshift.testing import LocalOpenAIServer
+from gearshift_mcp import RouterTools, build_server
+
+PROBLEM = {"problem": "Explain why the cache misses.", "reason": "stuck", "agent_id": "importer"}
+
+
+async def test_an_escalate_answer_is_scored_by_its_request_id(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    router = local_router(llm_server, decision_log=open_decision_log(tmp_path / "log.jsonl"))
+    async with router, Client(build_server(router=router)) as client:
+        answer = structured(await client.call_tool("escalate", PROBLEM))
+        scored = structured(
+            await client.call_tool(
+                "feedback", {"request_id": answer["request_id"], "score": 0.75, "comment": "close"}
+            )
+        )
+    assert scored == {"request_id": answer["request_id"], "score": 0.75, "source": "agent"}
+    records = list(read_records(tmp_path / "log.jsonl"))
+    feedback = [r for r in records if r["kind"] == "feedback"]
+    assert len(feedback) == 1
+    assert (feedback[0]["score"], feedback[0]["source"], feedback[0]["comment"]) == (0.75, "agent", "close")
+    assert feedback[0]["request_id"] in {r["request_id"] for r in records if r["kind"] == "attempt"}
+
+
+async def test_bad_feedback_is_an_error_result(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        out_of_range = await client.call_tool("feedback", {"request_id": "abc", "score": 1.5})
+        assert out_of_range.is_error and "score" in error_text(out_of_range)
+        no_log = await client.call_tool("feedback", {"request_id": "abc", "score": 1})
+        assert no_log.is_error and "log.path" in error_text(no_log)
