@@ -139,3 +139,14 @@ def test_trials_of_one_task_share_a_fold_and_their_self_disagreement_is_reported
     assert "only 8 distinct opening prompts among 16 tasks, fewer than the 9 folds" in capsys.readouterr().err
     assert main(["eval-agents", "--data", str(data), "--folds", "17"]) == 2
     assert "--folds must be between 2 and the 16 tasks, got 17" in capsys.readouterr().err
+
+
+def test_eval_agents_replays_the_pair_named_with_weak_and_strong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = looping_table(tmp_path / "runs.jsonl")
+    args = ["eval-agents", "--data", str(data), "--folds", "3", "--policy", "scorer-steps", "--json"]
+    assert main([*args, "--weak", "s", "--strong", "w"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"] == {"weak": "s", "strong": "w"}
+    assert main([*args, "--weak", "nobody"]) == 2
+    assert "model 'nobody' is not in the table" in capsys.readouterr().err

@@ -200,3 +200,36 @@ def test_a_run_without_steps_is_kept_as_it_is(tmp_path: Path) -> None:
     rows[0]["outcomes"]["w"]["cost_usd"] = 0.0
     agent = load_agent_runs(write(tmp_path / "empty.jsonl", rows))
     assert agent.tasks[0].weak.step_costs == ()
+
+
+def _three_models(tmp_path: Path, *, costs: bool = True) -> Path:
+    """Two tasks run by a cheap 'w', a middling 'm' and a strong 's' (success 0, 1/2 and 1)."""
+    rows = []
+    for task in range(2):
+        base = row(task, (0.0, failing_run(1, 0.01)), (1.0, smooth_run(2, 0.2)))
+        base["outcomes"]["m"] = {"score": float(task), "messages": smooth_run(2, 0.05)}
+        if costs:
+            for model, cost in (("w", 0.02), ("m", 0.1), ("s", 0.4)):
+                base["outcomes"][model]["cost_usd"] = cost
+        rows.append(base)
+    return write(tmp_path / "three.jsonl", rows)
+
+
+def test_of_several_models_the_cheapest_meets_the_most_successful(tmp_path: Path) -> None:
+    agent = load_agent_runs(_three_models(tmp_path))
+    assert (agent.weak, agent.strong) == ("w", "s")
+    assert [t.strong.score for t in agent.tasks] == [1.0, 1.0]
+    assert any("holds 3 models" in note and "compared 'w' with 's'" in note for note in agent.notes)
+
+
+def test_the_pair_can_be_named_among_several_models(tmp_path: Path) -> None:
+    agent = load_agent_runs(_three_models(tmp_path), weak="m", strong="s")
+    assert (agent.weak, agent.strong) == ("m", "s")
+    assert [t.weak.score for t in agent.tasks] == [0.0, 1.0]
+    agent = load_agent_runs(_three_models(tmp_path), strong="m")
+    assert (agent.weak, agent.strong) == ("w", "m")
+
+
+def test_several_models_without_recorded_costs_ask_for_the_pair(tmp_path: Path) -> None:
+    with pytest.raises(OutcomeTableError, match="name the pair"):
+        load_agent_runs(_three_models(tmp_path, costs=False))

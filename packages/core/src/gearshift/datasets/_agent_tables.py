@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._messages import Message, Usage
 from .._models import ModelPrices
@@ -234,10 +234,9 @@ def agent_runs(
             "use `gearshift eval` for it",
             path=where,
         )
-    if len(models) != 2:
+    if len(models) < 2:
         raise OutcomeTableError(
-            f"an agent table compares a cheap and a strong model, but this one has {len(models)}: "
-            f"{', '.join(models)}",
+            f"an agent table compares a cheap and a strong model, but this one has only {', '.join(models)}",
             path=where,
         )
     if weak is not None or strong is not None:
@@ -246,6 +245,18 @@ def agent_runs(
                 raise OutcomeTableError(
                     f"model '{name}' is not in the table ({', '.join(models)})", path=where
                 )
+    if len(models) > 2:
+        weak, strong = _pair(table, models, weak, strong, where)
+        notes = (
+            *notes,
+            f"the table holds {len(models)} models ({', '.join(models)}); compared '{weak}' with "
+            f"'{strong}' (choose the pair with weak= and strong=, or --weak and --strong)",
+        )
+        table = OutcomeTable(
+            replace(row, outcomes={m: o for m, o in row.outcomes.items() if m in (weak, strong)})
+            for row in table
+        )
+        models = table.models
     counts = _Counts()
     known = dict(prices or {})
     price_of = {m: known[m] if m in known else _genai_prices(m) for m in models}
@@ -274,6 +285,39 @@ def agent_runs(
         for i, row in enumerate(table)
     )
     return AgentRuns(table, weak, strong, tasks, (*notes, *_notes(counts)), where or "<python>")
+
+
+def _pair(
+    table: OutcomeTable, models: Sequence[str], weak: str | None, strong: str | None, where: str | None
+) -> tuple[str, str]:
+    """The two models a table of several is replayed with: the ones named, else the cheap model is the
+    one whose recorded runs cost least on average and the strong one the most successful of the others
+    (ties: the costlier). Only recorded costs and scores are read here, before any step is priced."""
+
+    def mean(model: str, field: str) -> float | None:
+        values = [
+            getattr(row.outcomes[model], field)
+            for row in table
+            if model in row.outcomes and getattr(row.outcomes[model], field) is not None
+        ]
+        return math.fsum(values) / len(values) if values else None
+
+    cost = {m: mean(m, "cost_usd") for m in models}
+    score = {m: mean(m, "score") or 0.0 for m in models}
+    if weak is None:
+        others = [m for m in models if m != strong]
+        if any(cost[m] is None for m in others):
+            raise OutcomeTableError(
+                f"the table holds {len(models)} models ({', '.join(models)}) and not every run records "
+                "its cost_usd, so the cheap one cannot be told: name the pair (--weak and --strong)",
+                path=where,
+            )
+        weak = min(others, key=lambda m: (cost[m] or 0.0, models.index(m)))
+    if strong is None:
+        strong = max(
+            (m for m in models if m != weak), key=lambda m: (score[m], cost[m] or 0.0, -models.index(m))
+        )
+    return weak, strong
 
 
 def load_agent_runs(

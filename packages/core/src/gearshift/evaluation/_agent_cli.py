@@ -63,6 +63,7 @@ def add_agent_parsers(subcommands: Any) -> None:
     )
     evaluate.add_argument("--seed", type=int, default=0, help="seed for folds and bootstrap (default 0)")
     _add_prior_option(evaluate)
+    _add_pair_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="draw success against cost per task")
 
@@ -84,6 +85,7 @@ def add_agent_parsers(subcommands: Any) -> None:
         help="keep this share of always-strong's success on the training runs (default 0.95)",
     )
     _add_prior_option(train)
+    _add_pair_options(train)
 
 
 _PRIOR = {"auto": None, "on": True, "off": False}
@@ -99,13 +101,24 @@ def _add_prior_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _runs(name: str) -> AgentRuns:
+def _add_pair_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weak", metavar="ID", help="the cheap model of the table (default: its runs cost least on average)"
+    )
+    parser.add_argument(
+        "--strong",
+        metavar="ID",
+        help="the strong model (default: the other one; of several, the most successful)",
+    )
+
+
+def _runs(name: str, args: argparse.Namespace) -> AgentRuns:
     from ..datasets import load_agent_runs, load_tau_retail
 
     if name == BUNDLED:
         return load_tau_retail()
     try:
-        return load_agent_runs(name)
+        return load_agent_runs(name, weak=args.weak, strong=args.strong)
     except FileNotFoundError:
         raise GearshiftError(f"{name}: no such file") from None
     except IsADirectoryError:
@@ -131,8 +144,8 @@ def run_eval_agents(args: argparse.Namespace) -> int:
 def _eval_agents(args: argparse.Namespace) -> int:
     from ._agent_eval import evaluate_agents
 
-    runs = _runs(args.dataset or args.data)
-    train = _runs(args.train) if args.train else None
+    runs = _runs(args.dataset or args.data, args)
+    train = _runs(args.train, args) if args.train else None
     report = evaluate_agents(
         runs,
         policies=args.policy,
@@ -260,7 +273,7 @@ def run_train_escalation(args: argparse.Namespace) -> int:
 def _train_escalation(args: argparse.Namespace) -> int:
     from ..escalation import train_escalation
 
-    runs = _runs(args.data)
+    runs = _runs(args.data, args)
     model = train_escalation(
         runs,
         success_floor=args.success_floor,
