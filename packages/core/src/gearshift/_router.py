@@ -309,14 +309,16 @@ class Router:
             run = self._plan(chat, step, escalate=escalation.offer)
             return RoutedStream(run.decision, run.request_id, escalation.stream(run))
 
+        request_id = uuid.uuid4().hex  # known before the plan, so a proxy can name it in its headers
+
         async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
-            first = await self._aplan(chat, step, escalate=escalation.offer)
+            first = await self._aplan(chat, step, escalate=escalation.offer, request_id=request_id)
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:
                 async for item in events:
                     yield item
 
-        return RoutedStream(None, None, planned())
+        return RoutedStream(None, request_id, planned())
 
     def stream(
         self,

@@ -1,5 +1,5 @@
 """The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
-`train-escalation` and `budget`.
+`train-escalation`, `budget` and `serve`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_parser(commands)
     add_agent_parsers(commands)
     add_budget_parser(commands)
+    from .serve._cli import add_serve_parser
+
+    add_serve_parser(commands)
     return parser
 
 
@@ -92,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .budgets._cli import run_budget
 
             return run_budget(args)
+        if args.command == "serve":
+            from .serve._cli import run_serve
+
+            return run_serve(args)
         from ._demo import run_demo_cli
 
         return run_demo_cli(

@@ -1,0 +1,341 @@
+"""The proxy's ASGI app: authenticate, read the body, hand the request to the core `Router`, answer
+in the API's own format. No routing logic lives here: every decision, fallback, escalation and budget
+check is the router's; this module only translates at the edge and counts what happened.
+
+Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` and, when the whole call is known
+before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A stream's first event is
+awaited before its headers are sent, so a refused or failing call still gets its proper status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .._config import GearshiftConfig, load_config
+from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
+from .._messages import ChatRequest, StreamDone, StreamEvent
+from .._routed import RoutedResponse, RoutedStream
+from .._router import Router
+from ._access import ProxyKey, ProxyKeys
+from ._failures import Failure, failure_from
+from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
+from ._openai_wire import OpenAIStream, completion_body, models_body, parse_chat
+from ._openai_wire import error_body as openai_error
+from ._settings import ServeSettings
+from ._step import model_aliases, step_context
+
+__all__ = ["ProxyApp", "app_from_environment", "create_app"]
+
+access_log = logging.getLogger("gearshift.serve.access")
+
+
+class _StreamRenderer(Protocol):
+    model: str
+
+    def events(self, event: StreamEvent) -> Iterator[str]: ...
+
+    def error(self, failure: Failure) -> str: ...
+
+
+class _Refused(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+@dataclass
+class _Call:
+    """What the access log and the metrics learn about one request as it is served."""
+
+    api: str
+    key: ProxyKey | None = None
+    agent: str | None = None
+    model: str | None = None
+    tier: int | None = None
+    cost_usd: float | None = None
+    request_id: str | None = None
+
+
+class ProxyApp:
+    """The routing proxy over one `Router`; `app` is the Starlette application to serve."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        keys: ProxyKeys | None = None,
+        settings: ServeSettings | None = None,
+        config: GearshiftConfig | None = None,
+    ) -> None:
+        self.router = router
+        self.keys = keys or ProxyKeys()
+        self.settings = settings or ServeSettings()
+        if self.settings.require_keys and not self.keys:
+            raise ConfigError(
+                "serving beyond loopback needs proxy keys: pass --keys FILE or set "
+                "GEARSHIFT_PROXY_KEY_<NAME>, or bind 127.0.0.1",
+                key="--host",
+            )
+        self.config = config
+        self.metrics = ProxyMetrics()
+        self.aliases = model_aliases(router.registry)
+        self.timezone = router.budgets.timezone if router.budgets is not None else "UTC"
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/health", self._health, methods=["GET"]),
+                Route("/ready", self._ready, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.router.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> ProxyKey | None:
+        if not self.keys:
+            return None
+        presented = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            presented = auth[7:].strip()
+        key = self.keys.match(presented)
+        if key is None:
+            why = "no proxy key was sent" if not presented else "the proxy key is not valid"
+            raise _Refused(Failure(401, "authentication", f"{why}: send 'Authorization: Bearer <proxy key>'"))
+        return key
+
+    async def _json_body(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        too_large = _Refused(
+            Failure(413, "too_large", f"the request body is larger than this proxy's limit of {limit} bytes")
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            return json.loads(raw)
+        except UnicodeDecodeError:
+            raise InvalidRequestError("the request body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidRequestError(
+                f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+
+    async def _serve(
+        self,
+        request: Request,
+        api: str,
+        error_body: Callable[[Failure], dict[str, Any]],
+        handle: Callable[[_Call, Any], Awaitable[Response]],
+    ) -> Response:
+        started = time.perf_counter()
+        call = _Call(api)
+        try:
+            call.key = self._authorize(request)
+            body = await self._json_body(request)
+            response = await handle(call, body)
+        except _Refused as refused:
+            response = self._error(call, refused.failure, error_body)
+        except GearshiftError as error:
+            failure = failure_from(error, timezone=self.timezone)
+            response = self._error(call, failure, error_body, budget=isinstance(error, BudgetExceeded))
+        except ClientDisconnect:
+            response = Response(status_code=499)
+        self._log(request, call, response.status_code, started)
+        return response
+
+    def _error(
+        self,
+        call: _Call,
+        failure: Failure,
+        body: Callable[[Failure], dict[str, Any]],
+        *,
+        budget: bool = False,
+    ) -> Response:
+        self.metrics.failed(call.api, failure.status, budget=budget)
+        return JSONResponse(body(failure), status_code=failure.status, headers=failure.headers)
+
+    def _log(self, request: Request, call: _Call, status: int, started: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        record = {
+            "method": request.method,
+            "path": request.url.path,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "api": call.api,
+            "key": call.key.name if call.key else None,
+            "agent": call.agent,
+            "model": call.model,
+            "tier": call.tier,
+            "cost_usd": call.cost_usd,
+            "request_id": call.request_id,
+        }
+        access_log.info(json.dumps(record, separators=(",", ":")))
+
+    def _headers(self, result: RoutedResponse) -> dict[str, str]:
+        return {
+            "x-gearshift-model": result.model_id,
+            "x-gearshift-tier": str(self.router.registry[result.model_id].tier),
+            "x-gearshift-cost-usd": f"{result.cost_usd:.8f}",
+            "x-gearshift-decision-id": result.request_id,
+            "x-gearshift-escalated": "true" if result.escalations else "false",
+        }
+
+    async def _complete(self, call: _Call, request: ChatRequest, context: Any) -> RoutedResponse:
+        started = time.perf_counter()
+        result = await self.router.acomplete(request, context)
+        self.metrics.answered(call.api, result, time.perf_counter() - started, streamed=False)
+        call.model, call.tier = result.model_id, self.router.registry[result.model_id].tier
+        call.cost_usd, call.request_id = result.cost_usd, result.request_id
+        return result
+
+    async def _stream(
+        self,
+        call: _Call,
+        request: ChatRequest,
+        context: Any,
+        renderer: Callable[[str, str], _StreamRenderer],
+    ) -> Response:
+        started = time.perf_counter()
+        stream = self.router.astream(request, context)
+        try:
+            first = await stream.__anext__()
+        except BaseException:
+            await stream.aclose()
+            raise
+        decision = stream.decision
+        assert decision is not None  # known once the first event has arrived
+        request_id = stream.request_id or ""
+        call.model, call.tier, call.request_id = decision.model, decision.tier, request_id
+        out = renderer(request_id, decision.model)
+        headers = {
+            "x-gearshift-model": decision.model,
+            "x-gearshift-tier": str(decision.tier),
+            "x-gearshift-decision-id": request_id,
+            "cache-control": "no-cache",
+        }
+        return StreamingResponse(
+            self._relay(call, stream, first, out, started), media_type="text/event-stream", headers=headers
+        )
+
+    async def _relay(
+        self, call: _Call, stream: RoutedStream, first: StreamEvent, out: _StreamRenderer, started: float
+    ) -> AsyncIterator[str]:
+        try:
+            for line in out.events(first):
+                yield line
+            if not isinstance(first, StreamDone):
+                async for event in stream:
+                    for line in out.events(event):
+                        yield line
+        except GearshiftError as error:  # after the first event: the status line is already sent
+            yield out.error(failure_from(error, timezone=self.timezone))
+        finally:
+            # A client that hangs up cancels this generator; the router must still record and charge
+            # the attempt, so closing the stream is shielded from that cancellation.
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            if stream.result is not None:
+                self.metrics.answered(call.api, stream.result, time.perf_counter() - started, streamed=True)
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    async def _openai_chat(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_chat(body)
+            context = step_context(
+                chat.request,
+                model=chat.model,
+                registry=self.router.registry,
+                headers=request.headers,
+                key=call.key,
+                caller=chat.caller,
+            )
+            call.agent = context.agent_id
+            if chat.stream:
+                return await self._stream(
+                    call,
+                    chat.request,
+                    context,
+                    lambda rid, model: OpenAIStream(rid, model, chat.include_usage),
+                )
+            result = await self._complete(call, chat.request, context)
+            body_out = completion_body(result.response, result.request_id, result.usage)
+            return JSONResponse(body_out, headers=self._headers(result))
+
+        return await self._serve(request, "openai", openai_error, handle)
+
+    async def _models(self, request: Request) -> Response:
+        try:
+            self._authorize(request)
+        except _Refused as refused:
+            return JSONResponse(openai_error(refused.failure), status_code=401)
+        return JSONResponse(models_body(self.aliases))
+
+    async def _health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _ready(self, request: Request) -> Response:
+        problems: list[str] = []
+        if self.config is not None:
+            from ..providers._factory import missing_keys
+
+            problems += [
+                f"provider '{p}' has no key: set {env}" for p, env in missing_keys(self.config).items()
+            ]
+        ledger = self.router.budgets
+        if ledger is not None:
+            try:
+                await ledger.usage((f"agent:{ledger.default_agent}",))
+            except GearshiftError as exc:
+                problems.append(str(exc))
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: ServeSettings | None = None) -> Starlette:
+    """The proxy's ASGI app, built from `settings` (config file, proxy keys, body limit)."""
+    settings = settings or ServeSettings()
+    config = load_config(settings.config)
+    router = Router.from_config(config)
+    keys = ProxyKeys.load(settings.keys_file)
+    return ProxyApp(router, keys=keys, settings=settings, config=config).app
+
+
+def app_from_environment() -> Starlette:
+    """`create_app` with settings from the environment: what each uvicorn worker process calls."""
+    return create_app(ServeSettings.from_environ())
