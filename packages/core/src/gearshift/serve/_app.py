@@ -9,19 +9,20 @@ awaited before its headers are sent, so a refused or failing call still gets its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import anyio
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .._config import GearshiftConfig, load_config
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
@@ -47,6 +48,47 @@ class _StreamRenderer(Protocol):
     def events(self, event: StreamEvent) -> Iterator[str]: ...
 
     def error(self, failure: Failure) -> str: ...
+
+
+class _RelayResponse(Response):
+    """A streamed answer that stops, and lets the router record and charge the attempt, as soon as the
+    client hangs up.
+
+    Starlette's `StreamingResponse` stops a stream through an anyio cancel scope, which cancels again
+    at every await, also those of the router's cleanup; this response cancels the relay once, as
+    asyncio does, and then closes it, so the interrupted attempt is settled at once.
+    """
+
+    def __init__(self, relay: AsyncGenerator[str, None], headers: Mapping[str, str]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
+        ]
+        self.relay = relay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sending = asyncio.ensure_future(self._send(send))
+        hang_up = asyncio.ensure_future(self._hang_up(receive))
+        try:
+            await asyncio.wait((sending, hang_up), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sending, hang_up):
+                task.cancel()
+            await asyncio.gather(sending, hang_up, return_exceptions=True)
+            await self.relay.aclose()
+
+    async def _send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async for line in self.relay:
+            await send({"type": "http.response.body", "body": line.encode("utf-8"), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _hang_up(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
 
 class _Refused(Exception):
@@ -244,13 +286,11 @@ class ProxyApp:
             "x-gearshift-decision-id": request_id,
             "cache-control": "no-cache",
         }
-        return StreamingResponse(
-            self._relay(call, stream, first, out, started), media_type="text/event-stream", headers=headers
-        )
+        return _RelayResponse(self._relay(call, stream, first, out, started), headers)
 
     async def _relay(
         self, call: _Call, stream: RoutedStream, first: StreamEvent, out: _StreamRenderer, started: float
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         try:
             for line in out.events(first):
                 yield line
@@ -261,10 +301,7 @@ class ProxyApp:
         except GearshiftError as error:  # after the first event: the status line is already sent
             yield out.error(failure_from(error, timezone=self.timezone))
         finally:
-            # A client that hangs up cancels this generator; the router must still record and charge
-            # the attempt, so closing the stream is shielded from that cancellation.
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+            await stream.aclose()  # records and charges an attempt the client hung up on
             if stream.result is not None:
                 self.metrics.answered(call.api, stream.result, time.perf_counter() - started, streamed=True)
 
