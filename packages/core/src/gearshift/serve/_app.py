@@ -29,7 +29,10 @@ from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidReques
 from .._messages import ChatRequest, StreamDone, StreamEvent
 from .._routed import RoutedResponse, RoutedStream
 from .._router import Router
+from .._tokens import estimate_request_tokens
 from ._access import ProxyKey, ProxyKeys
+from ._anthropic_wire import AnthropicStream, message_body, parse_messages
+from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIStream, completion_body, models_body, parse_chat
@@ -137,6 +140,8 @@ class ProxyApp:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
+                Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._anthropic_count, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/ready", self._ready, methods=["GET"]),
@@ -331,6 +336,33 @@ class ProxyApp:
             return JSONResponse(body_out, headers=self._headers(result))
 
         return await self._serve(request, "openai", openai_error, handle)
+
+    async def _anthropic_messages(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_messages(body)
+            context = step_context(
+                chat.request,
+                model=chat.model,
+                registry=self.router.registry,
+                headers=request.headers,
+                key=call.key,
+                caller=chat.caller,
+            )
+            call.agent = context.agent_id
+            if chat.stream:
+                return await self._stream(call, chat.request, context, AnthropicStream)
+            result = await self._complete(call, chat.request, context)
+            body_out = message_body(result.response, result.request_id, result.usage)
+            return JSONResponse(body_out, headers=self._headers(result))
+
+        return await self._serve(request, "anthropic", anthropic_error, handle)
+
+    async def _anthropic_count(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_messages(body, count_only=True)
+            return JSONResponse({"input_tokens": estimate_request_tokens(chat.request)})
+
+        return await self._serve(request, "anthropic", anthropic_error, handle)
 
     async def _models(self, request: Request) -> Response:
         try:
