@@ -152,10 +152,24 @@ class ProxyApp:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self._load_sdks()
         try:
             yield
         finally:
             await self.router.aclose()
+
+    async def _load_sdks(self) -> None:
+        """Import the SDKs the registry's providers use before serving: an SDK takes seconds to import,
+        which the first request would otherwise wait for."""
+        from ..providers._sdk import load_sdk
+        from ..providers._sdk_provider import SDKProvider
+
+        used = {spec.provider: spec.id for spec in self.router.registry}
+        for name, model_id in used.items():
+            provider = self.router.providers.get(name)
+            if isinstance(provider, SDKProvider):
+                with contextlib.suppress(GearshiftError):  # a missing SDK fails its calls, clearly
+                    await load_sdk(provider._SDK, extra=provider._SDK, model_id=model_id)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
