@@ -29,6 +29,7 @@ def write_config(
     *,
     budgets: str = "",
     name: str = "gearshift.toml",
+    log: str = "decisions.db",
 ) -> Path:
     """A gearshift.toml: `small` (tier 1) and `large` (tier 2) on the local OpenAI server, and
     `claude-large` (tier 3) on the local Anthropic server when given; decisions logged to SQLite."""
@@ -76,7 +77,7 @@ def write_config(
             "prices = { input = 15.0, output = 75.0 }",
             "",
         ]
-    lines += ["[log]", f'path = "{folder / "decisions.db"}"', "", budgets]
+    lines += ["[log]", f'path = "{folder / log}"', "", budgets]
     path = folder / name
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -91,7 +92,8 @@ class ProxyProcess:
         *args: str,
         env: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
-        start_timeout: float = 30.0,
+        start_timeout: float = 60.0,
+        wait: bool = True,
     ) -> None:
         self.port = free_port()
         self.host = host
@@ -103,7 +105,13 @@ class ProxyProcess:
         self.process = subprocess.Popen(
             command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        deadline = time.monotonic() + start_timeout
+        self._start_timeout = start_timeout
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Block until the process answers `/health` (start several, then wait for each)."""
+        deadline = time.monotonic() + self._start_timeout
         while True:
             if self.process.poll() is not None:
                 out, err = self.process.communicate()
