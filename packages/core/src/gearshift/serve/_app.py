@@ -37,6 +37,7 @@ from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIStream, completion_body, models_body, parse_chat
 from ._openai_wire import error_body as openai_error
+from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
 from ._step import model_aliases, step_context
 
@@ -140,6 +141,7 @@ class ProxyApp:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
+                Route("/v1/responses", self._openai_responses, methods=["POST"]),
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._anthropic_count, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
@@ -350,6 +352,26 @@ class ProxyApp:
             return JSONResponse(body_out, headers=self._headers(result))
 
         return await self._serve(request, "openai", openai_error, handle)
+
+    async def _openai_responses(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_responses(body)
+            context = step_context(
+                chat.request,
+                model=chat.model,
+                registry=self.router.registry,
+                headers=request.headers,
+                key=call.key,
+                caller=chat.caller,
+            )
+            call.agent = context.agent_id
+            if chat.stream:
+                return await self._stream(call, chat.request, context, ResponsesStream)
+            result = await self._complete(call, chat.request, context)
+            body_out = response_body(result.request_id, result.model_id, result.response, result.usage)
+            return JSONResponse(body_out, headers=self._headers(result))
+
+        return await self._serve(request, "responses", openai_error, handle)
 
     async def _anthropic_messages(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
