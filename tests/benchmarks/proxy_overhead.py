@@ -104,6 +104,7 @@ async def _load(base_url: str, clients: int, seconds: float) -> tuple[float, flo
 async def _throughput(config: Path, workers: int, seconds: float) -> dict[str, float]:
     best = {"rps": 0.0, "p99_ms": 0.0, "clients": 0}
     with ProxyProcess(config, "--workers", str(workers)) as proxy:
+        await _load(proxy.base_url, 4, 2.0)  # every worker up, its SDK imported and connections open
         for clients in (1, 2, 4, 8, 16, 32):
             rps, p99 = await _load(proxy.base_url, clients, seconds)
             if p99 < 50 and rps > best["rps"]:
