@@ -12,8 +12,24 @@ app = create_app(ServeSettings(config=Path("gearshift.toml")))  # any ASGI serve
 ```
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._access import ProxyKey, ProxyKeys, key_hash
-from ._app import ProxyApp, create_app
 from ._settings import ServeSettings
 
+if TYPE_CHECKING:
+    from ._app import ProxyApp, create_app
+
 __all__ = ["ProxyApp", "ProxyKey", "ProxyKeys", "ServeSettings", "create_app", "key_hash"]
+
+
+def __getattr__(name: str) -> Any:
+    # The ASGI app needs the `serve` extra (Starlette, prometheus-client); the CLI and the key
+    # helpers do not, so `gearshift --help` neither loads nor needs it.
+    if name in ("ProxyApp", "create_app"):
+        from . import _app
+
+        return getattr(_app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,7 +45,14 @@ def add_serve_parser(
 
 def run_serve(args: argparse.Namespace) -> int:
     """Check the settings, then serve until interrupted; returns the exit code."""
-    import uvicorn
+    try:
+        import prometheus_client  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn
+    except ModuleNotFoundError as missing:
+        raise ConfigError(
+            f"gearshift serve needs the '{missing.name}' package: pip install 'gearshift[serve]'", key="serve"
+        ) from None
 
     from .._config import load_config
     from .._router import Router
