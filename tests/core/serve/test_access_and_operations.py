@@ -121,6 +121,20 @@ def test_health_ready_and_metrics(keyed: tuple[ProxyProcess, Path]) -> None:
     assert 'gearshift_proxy_tokens_total{direction="output",model="small",tier="1"}' in metrics
 
 
+def test_a_budgeted_stream_names_its_decision_before_the_first_token(
+    keyed: tuple[ProxyProcess, Path],
+) -> None:
+    proxy, folder = keyed
+    client = _client(proxy, AGENT_KEY)
+    with client.chat.completions.with_streaming_response.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}], stream=True
+    ) as response:
+        decision_id = response.headers["x-gearshift-decision-id"]
+        text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+    assert decision_id and "model 'small'" in text
+    assert _decision(folder, decision_id)["agent_id"] == "writer"
+
+
 def test_the_access_log_has_one_json_line_per_request_and_no_prompt(keyed: tuple[ProxyProcess, Path]) -> None:
     proxy, _ = keyed
     _client(proxy, AGENT_KEY).chat.completions.create(
