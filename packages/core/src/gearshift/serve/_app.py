@@ -313,12 +313,12 @@ class ProxyApp:
         self, call: _Call, stream: RoutedStream, first: StreamEvent, out: _StreamRenderer, started: float
     ) -> AsyncGenerator[str, None]:
         try:
-            for line in out.events(first):
-                yield line
+            yield "".join(out.events(first))  # one write per core event, however many SSE events
             if not isinstance(first, StreamDone):
                 async for event in stream:
-                    for line in out.events(event):
-                        yield line
+                    chunk = "".join(out.events(event))
+                    if chunk:  # an empty text delta has no event of its own
+                        yield chunk
         except GearshiftError as error:  # after the first event: the status line is already sent
             yield out.error(failure_from(error, timezone=self.timezone))
         finally:
