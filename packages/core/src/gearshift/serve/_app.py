@@ -31,11 +31,11 @@ from .._routed import RoutedResponse, RoutedStream
 from .._router import Router
 from .._tokens import estimate_request_tokens
 from ._access import ProxyKey, ProxyKeys
-from ._anthropic_wire import AnthropicStream, message_body, parse_messages
+from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
 from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
-from ._openai_wire import OpenAIStream, completion_body, models_body, parse_chat
+from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, models_body, parse_chat
 from ._openai_wire import error_body as openai_error
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
@@ -328,68 +328,65 @@ class ProxyApp:
 
     # -- routes -----------------------------------------------------------------------------------
 
+    async def _answer(
+        self,
+        call: _Call,
+        request: Request,
+        chat: OpenAIChat | AnthropicChat,
+        renderer: Callable[[str, str], _StreamRenderer],
+        body_of: Callable[[RoutedResponse], dict[str, Any]],
+    ) -> Response:
+        """Route one parsed request: stream it through `renderer`, or answer with `body_of(result)`."""
+        context = step_context(
+            chat.request,
+            model=chat.model,
+            registry=self.router.registry,
+            headers=request.headers,
+            key=call.key,
+            caller=chat.caller,
+        )
+        call.agent = context.agent_id
+        if chat.stream:
+            return await self._stream(call, chat.request, context, renderer)
+        result = await self._complete(call, chat.request, context)
+        return JSONResponse(body_of(result), headers=self._headers(result))
+
     async def _openai_chat(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
             chat = parse_chat(body)
-            context = step_context(
-                chat.request,
-                model=chat.model,
-                registry=self.router.registry,
-                headers=request.headers,
-                key=call.key,
-                caller=chat.caller,
+            return await self._answer(
+                call,
+                request,
+                chat,
+                lambda request_id, model: OpenAIStream(request_id, model, chat.include_usage),
+                lambda result: completion_body(result.response, result.request_id, result.usage),
             )
-            call.agent = context.agent_id
-            if chat.stream:
-                return await self._stream(
-                    call,
-                    chat.request,
-                    context,
-                    lambda rid, model: OpenAIStream(rid, model, chat.include_usage),
-                )
-            result = await self._complete(call, chat.request, context)
-            body_out = completion_body(result.response, result.request_id, result.usage)
-            return JSONResponse(body_out, headers=self._headers(result))
 
         return await self._serve(request, "openai", openai_error, handle)
 
     async def _openai_responses(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
-            chat = parse_responses(body)
-            context = step_context(
-                chat.request,
-                model=chat.model,
-                registry=self.router.registry,
-                headers=request.headers,
-                key=call.key,
-                caller=chat.caller,
+            return await self._answer(
+                call,
+                request,
+                parse_responses(body),
+                ResponsesStream,
+                lambda result: response_body(
+                    result.request_id, result.model_id, result.response, result.usage
+                ),
             )
-            call.agent = context.agent_id
-            if chat.stream:
-                return await self._stream(call, chat.request, context, ResponsesStream)
-            result = await self._complete(call, chat.request, context)
-            body_out = response_body(result.request_id, result.model_id, result.response, result.usage)
-            return JSONResponse(body_out, headers=self._headers(result))
 
         return await self._serve(request, "responses", openai_error, handle)
 
     async def _anthropic_messages(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
-            chat = parse_messages(body)
-            context = step_context(
-                chat.request,
-                model=chat.model,
-                registry=self.router.registry,
-                headers=request.headers,
-                key=call.key,
-                caller=chat.caller,
+            return await self._answer(
+                call,
+                request,
+                parse_messages(body),
+                AnthropicStream,
+                lambda result: message_body(result.response, result.request_id, result.usage),
             )
-            call.agent = context.agent_id
-            if chat.stream:
-                return await self._stream(call, chat.request, context, AnthropicStream)
-            result = await self._complete(call, chat.request, context)
-            body_out = message_body(result.response, result.request_id, result.usage)
-            return JSONResponse(body_out, headers=self._headers(result))
 
         return await self._serve(request, "anthropic", anthropic_error, handle)
 
