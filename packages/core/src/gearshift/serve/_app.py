@@ -9,20 +9,18 @@ awaited before its headers are sent, so a refused or failing call still gets its
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from .._config import GearshiftConfig, load_config
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
@@ -37,6 +35,7 @@ from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, models_body, parse_chat
 from ._openai_wire import error_body as openai_error
+from ._relay import RelayResponse, StreamRenderer
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
 from ._step import model_aliases, step_context
@@ -44,55 +43,6 @@ from ._step import model_aliases, step_context
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
 
 access_log = logging.getLogger("gearshift.serve.access")
-
-
-class _StreamRenderer(Protocol):
-    model: str
-
-    def events(self, event: StreamEvent) -> Iterator[str]: ...
-
-    def error(self, failure: Failure) -> str: ...
-
-
-class _RelayResponse(Response):
-    """A streamed answer that stops, and lets the router record and charge the attempt, as soon as the
-    client hangs up.
-
-    Starlette's `StreamingResponse` stops a stream through an anyio cancel scope, which cancels again
-    at every await, also those of the router's cleanup; this response cancels the relay once, as
-    asyncio does, and then closes it, so the interrupted attempt is settled at once.
-    """
-
-    def __init__(self, relay: AsyncGenerator[str, None], headers: Mapping[str, str]) -> None:
-        self.status_code = 200
-        self.background = None
-        self.raw_headers = [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
-        ]
-        self.relay = relay
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sending = asyncio.ensure_future(self._send(send))
-        hang_up = asyncio.ensure_future(self._hang_up(receive))
-        try:
-            await asyncio.wait((sending, hang_up), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sending, hang_up):
-                task.cancel()
-            await asyncio.gather(sending, hang_up, return_exceptions=True)
-            await self.relay.aclose()
-
-    async def _send(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        async for line in self.relay:
-            await send({"type": "http.response.body", "body": line.encode("utf-8"), "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _hang_up(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
 
 
 class _Refused(Exception):
@@ -287,7 +237,7 @@ class ProxyApp:
         call: _Call,
         request: ChatRequest,
         context: Any,
-        renderer: Callable[[str, str], _StreamRenderer],
+        renderer: Callable[[str, str], StreamRenderer],
     ) -> Response:
         started = time.perf_counter()
         stream = self.router.astream(request, context)
@@ -307,10 +257,10 @@ class ProxyApp:
             "x-gearshift-decision-id": request_id,
             "cache-control": "no-cache",
         }
-        return _RelayResponse(self._relay(call, stream, first, out, started), headers)
+        return RelayResponse(self._relay(call, stream, first, out, started), headers)
 
     async def _relay(
-        self, call: _Call, stream: RoutedStream, first: StreamEvent, out: _StreamRenderer, started: float
+        self, call: _Call, stream: RoutedStream, first: StreamEvent, out: StreamRenderer, started: float
     ) -> AsyncGenerator[str, None]:
         try:
             yield "".join(out.events(first))  # one write per core event, however many SSE events
@@ -333,7 +283,7 @@ class ProxyApp:
         call: _Call,
         request: Request,
         chat: OpenAIChat | AnthropicChat,
-        renderer: Callable[[str, str], _StreamRenderer],
+        renderer: Callable[[str, str], StreamRenderer],
         body_of: Callable[[RoutedResponse], dict[str, Any]],
     ) -> Response:
         """Route one parsed request: stream it through `renderer`, or answer with `body_of(result)`."""
