@@ -212,7 +212,7 @@ def test_malformed_json_and_oversized_bodies(proxy: ProxyProcess) -> None:
 
 
 def test_all_models_failing_is_a_502_listing_the_attempts(
-    client: openai.OpenAI, openai_server: LocalOpenAIServer
+    client: openai.OpenAI, openai_server: LocalOpenAIServer, proxy: ProxyProcess
 ) -> None:
     openai_server.script("large", Fail(500), Fail(503))
     with pytest.raises(openai.APIStatusError) as caught:
@@ -224,6 +224,9 @@ def test_all_models_failing_is_a_502_listing_the_attempts(
     openai_server.script("small", Fail(500))
     fell_back = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
     assert fell_back.headers["x-gearshift-model"] != "small"
+    metrics = httpx.get(f"{proxy.url}/metrics").text
+    assert 'gearshift_proxy_fallbacks_total{model="small"} 1.0' in metrics
+    assert 'gearshift_proxy_requests_total{api="openai",model="",status="502",tier=""} 1.0' in metrics
 
 
 def test_a_client_that_hangs_up_mid_stream_is_charged(

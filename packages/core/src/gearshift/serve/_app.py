@@ -87,6 +87,7 @@ class ProxyApp:
         self.config = config
         self.metrics = ProxyMetrics()
         self.aliases = model_aliases(router.registry)
+        self.tiers = {spec.id: spec.tier for spec in router.registry}
         self.timezone = router.budgets.timezone if router.budgets is not None else "UTC"
         self.app = Starlette(
             routes=[
@@ -227,7 +228,9 @@ class ProxyApp:
     async def _complete(self, call: _Call, request: ChatRequest, context: Any) -> RoutedResponse:
         started = time.perf_counter()
         result = await self.router.acomplete(request, context)
-        self.metrics.answered(call.api, result, time.perf_counter() - started, streamed=False)
+        self.metrics.answered(
+            call.api, result, time.perf_counter() - started, streamed=False, tiers=self.tiers
+        )
         call.model, call.tier = result.model_id, self.router.registry[result.model_id].tier
         call.cost_usd, call.request_id = result.cost_usd, result.request_id
         return result
@@ -274,7 +277,9 @@ class ProxyApp:
         finally:
             await stream.aclose()  # records and charges an attempt the client hung up on
             if stream.result is not None:
-                self.metrics.answered(call.api, stream.result, time.perf_counter() - started, streamed=True)
+                self.metrics.answered(
+                    call.api, stream.result, time.perf_counter() - started, streamed=True, tiers=self.tiers
+                )
 
     # -- routes -----------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ fallbacks, budget refusals and latency, on a registry of its own (one per app)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -48,19 +50,20 @@ class ProxyMetrics:
             ["api", "streamed"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
 
-    def answered(self, api: str, result: RoutedResponse, seconds: float, *, streamed: bool) -> None:
-        """Count one routed call that produced an answer."""
-        model, tier = result.model_id, str(result.decision.tier)
+    def answered(
+        self, api: str, result: RoutedResponse, seconds: float, *, streamed: bool, tiers: Mapping[str, int]
+    ) -> None:
+        """Count one routed call that produced an answer; `tiers` maps model ids to their tiers."""
+        model = result.model_id
         for attempt in result.attempts:
-            if attempt.model_id == model:
-                continue
+            tier = str(tiers.get(attempt.model_id, ""))
             self.cost.labels(attempt.model_id, tier).inc(attempt.cost_usd)
-            if not attempt.ok:
+            if not attempt.ok and attempt.model_id != model:
                 self.fallbacks.labels(attempt.model_id).inc()
+        tier = str(tiers.get(model, ""))
         self.requests.labels(api, model, tier, "200").inc()
         self.tokens.labels(model, tier, "input").inc(result.usage.input_tokens)
         self.tokens.labels(model, tier, "output").inc(result.usage.output_tokens)
-        self.cost.labels(model, tier).inc(sum(a.cost_usd for a in result.attempts if a.model_id == model))
         for escalation in result.escalations:
             self.escalations.labels(escalation.source).inc()
         self.latency.labels(api, str(streamed).lower()).observe(seconds)
