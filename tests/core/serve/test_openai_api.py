@@ -12,7 +12,7 @@ import pytest
 from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
-from gearshift.testing import Drip, Fail, LocalOpenAIServer, Reply
+from gearshift.testing import CutStream, Drip, Fail, LocalOpenAIServer, Reply
 
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER = {
@@ -243,3 +243,15 @@ def test_a_client_that_hangs_up_mid_stream_is_charged(
     # The proxy notices the hang-up, closes the routed stream, and the router records the attempt.
     attempts = [r for r in records(decision_id) if r["kind"] == "attempt"]
     assert attempts and attempts[0]["cancelled"] and attempts[0]["cost_usd"] > 0
+
+
+def test_a_stream_that_breaks_after_its_first_token_ends_with_an_error_event(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    openai_server.script("small", CutStream(after_chunks=3))
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in client.chat.completions.create(model="small", messages=HELLO, stream=True):
+            received.extend(c.delta.content or "" for c in chunk.choices)
+    assert "".join(received)  # the caller saw part of the answer before the break
+    assert "small: stream" in caught.value.message
