@@ -220,8 +220,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         survivors = [i for i in range(args.processes) if i != killed]
         reports: dict[int, list[dict[str, Any]]] = {}
         cpu_seconds: dict[int, float] = {}
-        while len(reports) < len(survivors):
+        # The killed process may have reported before the kill landed: wait for every survivor by index.
+        while any(i not in reports for i in survivors):
             index, out, cpu = results.get(timeout=300)
+            if index == killed:
+                continue
             reports[index] = out
             cpu_seconds[index] = cpu
         seconds = time.perf_counter() - started

@@ -176,7 +176,7 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
         (
             '[routing]\npolicy = "psychic"\n',
             "routing.policy",
-            "must be one of 'scorer', 'rules' or 'learned'",
+            "must be one of 'scorer', 'rules', 'learned' or 'cheapest'",
         ),
         ('[routing]\npolicy = "learned"\n', "routing.learned", "needs a [routing.learned] table"),
         ('[routing]\npolicy = "rules"\n', "routing.rules", "needs at least one"),
@@ -277,8 +277,31 @@ def test_written_prices_alone_still_get_the_known_context_window(tmp_path: Path)
         "prices = {input = 1, output = 1}\n",
     )
     spec = load_config(path).registry()["o"]
-    assert spec.prices == ModelPrices(input=1, output=1)
+    # Anthropic bills prompt-cache writes at 1.25x input: written prices without one say so too.
+    assert spec.prices == ModelPrices(input=1, output=1, cache_write=1.25)
     assert spec.context_window == 200_000
+
+
+def test_written_long_context_prices_apply_above_their_threshold(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        LOCAL + '[[models]]\nid = "big"\nprovider = "local"\nmodel = "big"\ntier = 1\n'
+        "prices = {input = 1, output = 2, long_context = [{above = 1000, input = 3, output = 4}]}\n",
+    )
+    spec = load_config(path).registry()["big"]
+    assert spec.estimate_cost(1000, 100) == pytest.approx((1000 * 1 + 100 * 2) / 1e6)
+    assert spec.estimate_cost(1001, 100) == pytest.approx((1001 * 3 + 100 * 4) / 1e6)
+
+
+def test_long_context_tiers_out_of_order_name_the_key(tmp_path: Path) -> None:
+    error = config_error(
+        tmp_path,
+        LOCAL + '[[models]]\nid = "big"\nprovider = "local"\nmodel = "big"\ntier = 1\n'
+        "prices = {input = 1, output = 2, long_context = [{above = 9, input = 3, output = 4}, "
+        "{above = 5, input = 3, output = 4}]}\n",
+    )
+    assert error.key == "models[0].prices.long_context"
+    assert "ascending" in str(error)
 
 
 def test_model_genai_prices_does_not_know_needs_prices(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ import sys
 import pytest
 from genai_prices import Usage as GenaiUsage
 from genai_prices import calc_price
+from pydantic import ValidationError
 
 from gearshift._messages import Usage
-from gearshift._models import ModelPrices
+from gearshift._models import ModelPrices, PriceTier
 from gearshift._pricing import lookup_context_window, lookup_model, lookup_prices
 
 
@@ -35,12 +36,66 @@ def test_our_cost_matches_genai_prices_for_a_mid_sized_call(provider: str, model
     assert prices.cost(usage) == pytest.approx(float(theirs.total_price), rel=1e-9)
 
 
-def test_tiered_model_gets_its_base_tier_price() -> None:
+def test_tiered_model_gets_its_base_and_long_context_prices() -> None:
     prices = lookup_prices("anthropic", "claude-sonnet-4-5")
-    assert prices == ModelPrices(input=3.0, output=15.0, cache_read=0.3)
-    # Above 200k input tokens genai-prices charges more: the base price must not be the long-context one.
-    long_call = calc_price(GenaiUsage(input_tokens=300_000), "claude-sonnet-4-5", provider_id="anthropic")
-    assert float(long_call.input_price) > 300_000 * prices.input / 1_000_000
+    assert prices == ModelPrices(
+        input=3.0,
+        output=15.0,
+        cache_read=0.3,
+        cache_write=3.75,
+        long_context=(PriceTier(above=200_000, input=6.0, output=22.5, cache_read=0.6, cache_write=7.5),),
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"), [("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-pro")]
+)
+@pytest.mark.parametrize(
+    ("input_tokens", "cache_read", "cache_write", "output_tokens"),
+    [
+        (12_000, 0, 0, 500),
+        (200_000, 50_000, 10_000, 900),  # at the threshold: still the base tier
+        (200_001, 0, 0, 900),  # one past it: the whole call at the long-context rates
+        (350_000, 120_000, 30_000, 4_000),
+    ],
+)
+def test_long_context_calls_cost_what_genai_prices_bills(
+    provider: str, model: str, input_tokens: int, cache_read: int, cache_write: int, output_tokens: int
+) -> None:
+    prices = lookup_prices(provider, model)
+    assert prices is not None
+    if prices.cache_write is None:
+        cache_write = 0  # this vendor bills no cache writes
+    theirs = calc_price(
+        GenaiUsage(
+            input_tokens=input_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            output_tokens=output_tokens,
+        ),
+        model,
+        provider_id=provider,
+    )
+    usage = Usage(input_tokens, output_tokens, cache_read_tokens=cache_read, cache_write_tokens=cache_write)
+    assert prices.cost(usage) == pytest.approx(float(theirs.total_price), rel=1e-9)
+
+
+def test_anthropic_cache_writes_cost_a_quarter_more_than_input() -> None:
+    prices = lookup_prices("anthropic", "claude-haiku-4-5")
+    assert prices is not None
+    assert prices.cache_write == pytest.approx(1.25 * prices.input)
+    write = prices.cost(Usage(input_tokens=10_000, cache_write_tokens=10_000))
+    plain = prices.cost(Usage(input_tokens=10_000))
+    assert write == pytest.approx(1.25 * plain)
+
+
+def test_long_context_tiers_must_ascend() -> None:
+    with pytest.raises(ValidationError, match="ascending"):
+        ModelPrices(
+            input=1,
+            output=2,
+            long_context=(PriceTier(above=500, input=3, output=4), PriceTier(above=100, input=2, output=3)),
+        )
 
 
 def test_dated_model_names_resolve_to_the_model() -> None:

@@ -41,9 +41,10 @@ def two_tier_registry() -> ModelRegistry:
 
 
 def build_router(server: LocalOpenAIServer, **options: object) -> Router:
-    """A router over `two_tier_registry()` whose provider is the local server."""
+    """A router over `two_tier_registry()` whose provider is the local server (policy: the scorer)."""
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
-    return Router(two_tier_registry(), policy=SignalScorer(), providers=[provider], **options)  # type: ignore[arg-type]
+    options.setdefault("policy", SignalScorer())
+    return Router(two_tier_registry(), providers=[provider], **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -45,13 +45,8 @@ async def make_router(server: LocalOpenAIServer, decision_log: JSONLDecisionLog)
     def make(registry: ModelRegistry = REGISTRY, **options: Any) -> Router:
         provider = OpenAIProvider("local", api_key=KEY, base_url=server.base_url, timeout=10.0)
         providers.append(provider)
-        return Router(
-            registry,
-            policy=SignalScorer(ScorerConfig(escalate_after_errors=1)),
-            providers=[provider],
-            decision_log=decision_log,
-            **options,
-        )
+        options.setdefault("policy", SignalScorer(ScorerConfig(escalate_after_errors=1)))
+        return Router(registry, providers=[provider], decision_log=decision_log, **options)
 
     yield make
     for provider in providers:  # the SDK clients of this test's event loop

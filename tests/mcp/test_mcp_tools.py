@@ -140,7 +140,13 @@ async def test_the_registry_resource_lists_every_model_with_tier_and_prices(
         assert templates == {"gearshift://budgets/{key}"}
         models = resource_json(await client.read_resource("gearshift://models"))
         assert [(m["id"], m["tier"]) for m in models] == [("small", 1), ("large", 2), ("large-b", 2)]
-        assert models[1]["prices"] == {"input": 2.0, "output": 8.0, "cache_read": None}
+        assert models[1]["prices"] == {
+            "input": 2.0,
+            "output": 8.0,
+            "cache_read": None,
+            "cache_write": None,
+            "long_context": [],
+        }
 
 
 async def test_recent_decisions_leave_the_prompt_out_by_default(server: MCPServer[RouterTools]) -> None:

@@ -56,13 +56,22 @@ def smooth_run(steps: int, step_cost: float) -> list[dict[str, Any]]:
 
 
 def row(
-    task: int, weak: tuple[float, list[dict[str, Any]]], strong: tuple[float, list[dict[str, Any]]]
+    task: int,
+    weak: tuple[float, list[dict[str, Any]]],
+    strong: tuple[float, list[dict[str, Any]]],
+    trial: int | None = None,
+    request: str | None = None,
 ) -> dict[str, Any]:
-    """One task: the cheap model `w` and the strong model `s`, each (score, messages)."""
+    """One task: the cheap model `w` and the strong model `s`, each (score, messages).
+
+    Each task has its own opening prompt (`request` replaces the user's words); `trial` makes the row
+    another trial of task `task` (the same prompt, its own id)."""
+    words = request if request is not None else PROMPT[1]["content"]
+    prompt = [PROMPT[0], {"role": "user", "content": f"{words} Ticket {task}."}]
     return {
-        "id": f"t{task}",
+        "id": f"t{task}" if trial is None else f"t{task}-trial{trial}",
         "task": "shop",
-        "prompt": PROMPT,
+        "prompt": prompt,
         "outcomes": {
             "w": {"score": weak[0], "messages": weak[1]},
             "s": {"score": strong[0], "messages": strong[1]},
@@ -85,4 +94,44 @@ def looping_table(path: Path, tasks: int = 24) -> Path:
             rows.append(row(i, (0.0, failing_run(3 + i % 3, 0.001)), (1.0, smooth_run(3, 0.01))))
         else:
             rows.append(row(i, (1.0, smooth_run(3 + i % 4, 0.001)), (1.0, smooth_run(3, 0.01))))
+    return write(path, rows)
+
+
+def repeated_trials_table(path: Path) -> Path:
+    """Eight tasks run twice by each model (the same prompt, two ids). The cheap model's two trials
+    disagree on tasks 0 and 1 (one fails on a looping tool, one succeeds); the strong model's never do."""
+    rows = []
+    for task in range(8):
+        for trial in range(2):
+            flaky = task < 2 and trial == 1
+            weak = (0.0, failing_run(3, 0.001)) if flaky else (1.0, smooth_run(3, 0.001))
+            rows.append(row(task, weak, (1.0, smooth_run(3, 0.01)), trial=trial))
+    return write(path, rows)
+
+
+HARD = "Exchange the damaged international bundle across three orders with partial credit."
+EASY = "Refund order 7."
+
+
+def greeting_only(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the same `prompt` as every other (the system message and a greeting): each run
+    starts with the user's actual request."""
+    system, *request = row["prompt"]
+    outcomes = {
+        model: {**outcome, "messages": [*request, *outcome["messages"]]}
+        for model, outcome in row["outcomes"].items()
+    }
+    return {**row, "prompt": [system, {"role": "user", "content": "Hello."}], "outcomes": outcomes}
+
+
+def prompted_table(path: Path, tasks: int = 48, *, request_in_runs: bool = False) -> Path:
+    """Every run is clean, but on the odd tasks (a long multi-order request) the cheap model fails and the
+    strong one succeeds: only the opening prompt, the task prior, tells them apart. `request_in_runs`
+    gives every row the same greeting as `prompt` and starts each run with the request."""
+    rows = []
+    for i in range(tasks):
+        weak_score = 0.0 if i % 2 else 1.0
+        request = HARD if i % 2 else EASY
+        made = row(i, (weak_score, smooth_run(3, 0.001)), (1.0, smooth_run(3, 0.01)), request=request)
+        rows.append(greeting_only(made) if request_in_runs else made)
     return write(path, rows)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hand_made_runs import looping_table
+from hand_made_runs import looping_table, prompted_table, repeated_trials_table
 
 from gearshift.cli import main
+from gearshift.datasets import load_agent_runs
 from gearshift.escalation import EscalationModel
+from gearshift.evaluation._agent_eval import self_disagreement
+from gearshift.evaluation._agent_task_router import task_folds, task_groups
 
 KEYS = {"success", "cost_per_task", "cost_per_success", "handover_rate", "success_ci", "cost_ci"}
 THRESHOLDED = {"task-router", "learned-escalation", "task-router+escalation"}
@@ -86,6 +90,19 @@ def test_train_escalation_writes_an_artifact(tmp_path: Path, capsys: pytest.Capt
     assert "success_floor must be in [0, 1], got 2.0" in capsys.readouterr().err
 
 
+def test_train_escalation_embeds_the_task_prior_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = prompted_table(tmp_path / "prompted.jsonl")
+    out = tmp_path / "escalation.json"
+    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--task-prior", "on"]) == 0
+    assert "task prior: kept" in capsys.readouterr().out
+    assert EscalationModel.load(out).features[-1] == "task_prior"
+    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--task-prior", "off"]) == 0
+    assert "task prior: not used" in capsys.readouterr().out
+    assert EscalationModel.load(out).prior is None
+
+
 def test_the_demo_replays_the_bundled_agent_runs() -> None:
     from gearshift._agent_demo import agent_demo
 
@@ -98,3 +115,27 @@ def test_the_demo_replays_the_bundled_agent_runs() -> None:
     assert rows["always-strong"]["cost_per_success"] == pytest.approx(
         rows["always-strong"]["cost_per_task"] * 115 / 72
     )
+
+
+def test_trials_of_one_task_share_a_fold_and_their_self_disagreement_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = repeated_trials_table(tmp_path / "trials.jsonl")
+    runs = load_agent_runs(data)
+    groups = task_groups(runs)
+    assert len(set(groups.tolist())) == 8
+    folds = task_folds(runs, 3, seed=0)
+    for test in folds:
+        inside = set(groups[test].tolist())
+        assert all(set(np.flatnonzero(groups == g).tolist()) <= set(test.tolist()) for g in inside)
+    agree = self_disagreement(runs)
+    assert agree is not None
+    assert (agree.tasks, agree.runs, agree.weak, agree.strong) == (8, 16, 0.25, 0.0)
+    assert main(["eval-agents", "--data", str(data), "--folds", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["self_disagreement"] == {"tasks": 8, "runs": 16, "weak": 0.25, "strong": 0.0}
+    # More folds than distinct tasks: the folds split rows, and the report says so.
+    assert main(["eval-agents", "--data", str(data), "--folds", "9", "--json"]) == 0
+    assert "only 8 distinct opening prompts among 16 tasks, fewer than the 9 folds" in capsys.readouterr().err
+    assert main(["eval-agents", "--data", str(data), "--folds", "17"]) == 2
+    assert "--folds must be between 2 and the 16 tasks, got 17" in capsys.readouterr().err

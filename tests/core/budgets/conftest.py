@@ -46,6 +46,12 @@ STORE_FACTORIES: list[tuple[str, StoreFactory]] = [
 """(id, factory) of every store the contract suite runs against."""
 
 
+@pytest.fixture(autouse=True)
+def _private_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's data folder (where journals of non-SQLite stores go) is the test's own."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+
+
 @pytest.fixture(params=[factory for _, factory in STORE_FACTORIES], ids=[i for i, _ in STORE_FACTORIES])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[BudgetStore]:
     """A fresh, empty store of each kind in `STORE_FACTORIES`; closed after the test."""

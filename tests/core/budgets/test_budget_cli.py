@@ -12,8 +12,10 @@ import pytest
 
 from gearshift import ConfigError
 from gearshift._bridge import run_sync
+from gearshift._errors import LedgerUnavailable
 from gearshift.budgets import BudgetLedger, BudgetsConfig
 from gearshift.budgets._cli import add_budget_parser, run_budget
+from gearshift.budgets._journal import JournaledSpend, SpendJournal
 
 CONFIG = """\
 [budgets]
@@ -104,6 +106,43 @@ def test_show_prints_a_table_for_people(
         assert cell in team
     run = next(line for line in out.splitlines() if "run:7" in line)
     assert run.split() == ["run:7", "none", "lifetime", "-", "$0.40", "$0.10", "-"]
+
+
+def test_show_reports_spend_still_in_the_journal(
+    spent: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = SpendJournal(spent.parent / "ledger" / "budgets.db.pending-spend.jsonl")
+    journal.append(JournaledSpend("r1", ("agent:researcher", "run:7"), 0.25, 900, 1_700_000_000.0))
+    journal.append(JournaledSpend("r2", ("agent:researcher",), 0.5, 100, 1_700_000_001.0))
+    assert budget(["show", "--config", str(spent), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["journaled"]
+    assert shown == {
+        "path": str(journal.path),
+        "calls": 2,
+        "usd": 0.75,
+        "tokens": 1000,
+        "keys": {"agent:researcher": 0.75, "run:7": 0.25},
+    }
+    assert budget(["show", "--config", str(spent), "--key", "run:7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["journaled"]["usd"] == 0.25
+    monkeypatch.setenv("COLUMNS", "200")
+    assert budget(["show", "--config", str(spent)]) == 0
+    out = capsys.readouterr().out
+    assert "Not yet in the store: $0.75 over 2 calls (agent:researcher, run:7)" in out
+
+
+def test_show_names_journaled_spend_even_when_the_store_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "gearshift.toml"
+    file.write_text('[budgets]\nstore = "sqlite:///broken.db"\n')
+    (tmp_path / "broken.db").mkdir()  # no SQLite file can be opened there
+    SpendJournal(tmp_path / "broken.db.pending-spend.jsonl").append(
+        JournaledSpend("r1", ("run:7",), 0.25, 900, 1_700_000_000.0)
+    )
+    with pytest.raises(LedgerUnavailable):
+        budget(["show", "--config", str(file)])
+    assert "Not yet in the store: $0.25 over 1 call (run:7)" in capsys.readouterr().err
 
 
 def test_show_one_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -305,9 +305,7 @@ async def test_an_unreachable_store_is_an_error_that_hides_the_password() -> Non
     assert PASSWORD not in message
     assert message.startswith("the budget ledger at redis://:***@cache.internal:6379/0 cannot be reached")
     assert "ConnectionError" in message and "fail_open" in message
-    reservation = await ledger().reserve(KEYS, usd=0.1, tokens=0)
     for call in (
-        budgets.commit(reservation, usd=0.1, tokens=0),
         budgets.status(KEYS),
         budgets.allowance(KEYS),
         budgets.keys(),
@@ -327,7 +325,9 @@ async def test_fail_open_lets_calls_through_unaccounted_and_logs_it(caplog: pyte
     assert not reservation.recorded
     assert (allowance.max_usd, allowance.hard_max_usd, allowance.downgrade) == (None, None, False)
     assert "fail_open" in allowance.reason
-    assert "budget reserve went unrecorded" in caplog.text and "budget commit went unrecorded" in caplog.text
+    assert "budget reserve went unrecorded" in caplog.text
+    assert "kept in the journal" in caplog.text  # the spend itself is never let go
+    assert [spend.usd for spend in await budgets.journaled()] == [5.0]
     assert PASSWORD not in caplog.text
 
 
@@ -359,6 +359,11 @@ async def test_bad_amounts_and_keys_are_caller_errors() -> None:
     ("options", "key"),
     [
         ({"reservation_ttl": 0.0}, "reservation_ttl"),
+        ({"reservation_ttl": 1e-9}, "reservation_ttl"),
+        ({"reservation_ttl": 0.5}, "reservation_ttl"),
+        ({"reservation_ttl": 86_401.0}, "reservation_ttl"),
+        ({"reservation_ttl": float("inf")}, "reservation_ttl"),
+        ({"reservation_ttl": float("nan")}, "reservation_ttl"),
         ({"expected_steps": 0}, "expected_steps"),
         ({"timezone": "Nowhere/City"}, "timezone"),
     ],
@@ -409,6 +414,7 @@ def test_the_public_names_are_exactly_these() -> None:
         "BudgetStatus",
         "BudgetStore",
         "BudgetsConfig",
+        "JournaledSpend",
         "KeyUsage",
         "LimitCheck",
         "LimitStatus",

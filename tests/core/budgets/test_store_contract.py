@@ -134,6 +134,28 @@ async def test_a_window_check_ignores_older_spend(store: BudgetStore) -> None:
     assert not (await store.reserve("s", ["k"], 0.5, 0, [lifetime], now=NOW, expires_at=NOW + TTL)).ok
 
 
+async def test_a_renewed_reservation_holds_past_its_first_expiry(store: BudgetStore) -> None:
+    limit = [cap("k", usd=1.0)]
+    assert (await store.reserve("long", ["k", "run:1"], 0.8, 5, limit, now=NOW, expires_at=NOW + 10)).ok
+    assert await store.renew("long", now=NOW + 9, expires_at=NOW + 19)
+    # Past the first expiry the call still holds its $0.80 on every key: a second one does not fit.
+    assert not (await store.reserve("other", ["k"], 0.8, 0, limit, now=NOW + 15, expires_at=NOW + 25)).ok
+    assert (await usage_of(store, "run:1", now=NOW + 15)).reserved_usd == 0.8
+    assert (await usage_of(store, "k", now=NOW + 19)).reserved_usd == 0.0  # the renewed expiry holds too
+
+
+async def test_an_expired_or_settled_reservation_is_not_renewed(store: BudgetStore) -> None:
+    assert (await store.reserve("late", ["k"], 0.5, 0, [], now=NOW, expires_at=NOW + 10)).ok
+    assert not await store.renew("late", now=NOW + 10, expires_at=NOW + 30)  # expired: stays so
+    assert (await usage_of(store, "k", now=NOW + 11)).reserved_usd == 0.0
+    assert (await store.reserve("done", ["k"], 0.5, 0, [], now=NOW, expires_at=NOW + 10)).ok
+    await store.commit("done", ["k"], 0.25, 0, now=NOW + 1)
+    assert not await store.renew("done", now=NOW + 2, expires_at=NOW + 30)
+    assert not await store.renew("never-made", now=NOW, expires_at=NOW + 30)
+    assert (await usage_of(store, "k", now=NOW + 2)).reserved_usd == 0.5  # "late", until NOW + 10
+    assert (await usage_of(store, "k", now=NOW + 11)).reserved_usd == 0.0
+
+
 async def test_expired_reservations_stop_counting(store: BudgetStore) -> None:
     assert (await store.reserve("r1", ["k"], 0.8, 0, [cap("k", usd=1.0)], now=NOW, expires_at=NOW + 10)).ok
     assert not (

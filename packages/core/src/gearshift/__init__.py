@@ -14,12 +14,14 @@ cascades in `gearshift.cascades`, router evaluation in `gearshift.evaluation`.
 Money is float US dollars everywhere; model prices are dollars per million tokens.
 """
 
+from ._batch import BatchItem, BatchResult, BatchSummary, summarize_batch
 from ._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
 from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
 from ._cooldown import CooldownTracker
 from ._decision import Decision
 from ._decision_log import DecisionLog, JSONLDecisionLog, SQLiteDecisionLog, open_decision_log, read_records
 from ._defaults import default_models, default_registry
+from ._deployments import DeploymentHealth
 from ._errors import (
     AllModelsFailed,
     BudgetExceeded,
@@ -47,7 +49,7 @@ from ._messages import (
     ToolSpec,
     Usage,
 )
-from ._models import ModelPrices, ModelRegistry, ModelSpec
+from ._models import Deployment, ModelPrices, ModelRegistry, ModelSpec, PriceTier
 from ._records import Attempt
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
@@ -59,6 +61,9 @@ from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScore
 __all__ = [
     "AllModelsFailed",
     "Attempt",
+    "BatchItem",
+    "BatchResult",
+    "BatchSummary",
     "BudgetExceeded",
     "CallerHints",
     "ChatRequest",
@@ -68,6 +73,8 @@ __all__ = [
     "CooldownTracker",
     "Decision",
     "DecisionLog",
+    "Deployment",
+    "DeploymentHealth",
     "Escalation",
     "GearshiftConfig",
     "GearshiftError",
@@ -82,6 +89,7 @@ __all__ = [
     "ModelSpec",
     "NoEligibleModel",
     "Policy",
+    "PriceTier",
     "ProviderConfig",
     "ProviderError",
     "RouteInput",
@@ -118,4 +126,5 @@ __all__ = [
     "load_config",
     "open_decision_log",
     "read_records",
+    "summarize_batch",
 ]

@@ -10,6 +10,10 @@ Under a limit that refuses, each attempt's reservation is a bound: the model is 
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
 whole cost recorded (the limit is then spent and refuses what follows) and a `budget_overrun` record
 in the decision log. A model the budget refused is not replaced by a pricier one of the chain.
+
+A model with several deployments is tried deployment by deployment, healthiest and fastest first
+(`_deployments`); each call's latency and failure feeds their health, and the model itself cools
+down only once every deployment is tripped.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ._budget_fit import output_cap
 from ._context import StepContext
 from ._decision import Decision
+from ._deployments import PROBE_REQUEST, deployment_key
 from ._errors import AllModelsFailed, BudgetExceeded, ProviderError
 from ._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._models import ModelSpec
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
-from ._tokens import estimate_tokens
+from ._tokens import estimate_request_tokens, estimate_tokens
 from .policies import RouteInput
 from .providers import Provider
 
@@ -68,7 +73,7 @@ class ChainRun:
         budget refused every model it could have tried."""
         errors: list[ProviderError] = []
         refusal: _Refusal | None = None
-        for spec, provider in self._targets():
+        async for spec, provider in self._targets():
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
                 continue  # the budget refused a cheaper model: it must not move the step up in price
@@ -92,10 +97,10 @@ class ChainRun:
                 self._cancelled(spec, started, usage, streamed=False)
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
-            self._record(
-                Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started))
-            )
+            latency = self._ms(started)
+            self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
             self.router.cooldowns.on_success(spec.id)
+            self.router.deployments.on_success(spec, latency)
             return response
         raise self._exhausted(errors, refusal.error if refusal else None)
 
@@ -106,7 +111,7 @@ class ChainRun:
         replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`."""
         errors: list[ProviderError] = []
         refusal: _Refusal | None = None
-        for spec, provider in self._targets():
+        async for spec, provider in self._targets():
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
                 continue
@@ -138,6 +143,7 @@ class ChainRun:
                 self._cancelled(spec, started, usage, streamed=True)
                 raise
             # The caller sees this model's output from here on: no more fallback.
+            first_event_ms = self._ms(started)
             output: list[str] = []
             done = False
             try:
@@ -165,6 +171,7 @@ class ChainRun:
                     )
                 )
                 self.router.cooldowns.on_success(spec.id)
+                self.router.deployments.on_success(spec, first_event_ms)
                 yield event
                 return
             except ProviderError as error:
@@ -252,12 +259,49 @@ class ChainRun:
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
-    def _targets(self) -> Iterator[tuple[ModelSpec, Provider]]:
+    async def _targets(self) -> AsyncIterator[tuple[ModelSpec, Provider]]:
+        """The models of the chain not cooling down, each as its deployments in the order to try
+        them; a tripped deployment whose probe is due answers the probe first (`_deployments`)."""
         router = self.router
         ready, self.skipped = router.cooldowns.order(self.chain, router._clock())
         for model_id in ready:
-            spec = router.registry[model_id]
-            yield spec, router.providers[spec.provider]
+            model = router.registry[model_id]
+            order, due = router.deployments.order(model, router._clock())
+            if due:
+                failed: set[str] = set()
+                for deployment in due:
+                    if not await self._probe(deployment, router.providers[deployment.provider]):
+                        failed.add(deployment_key(deployment))
+                order, _ = router.deployments.order(model, router._clock())
+                # A deployment that has just failed its probe gets no real call in the same breath,
+                # unless nothing else is left (then a call that might succeed beats a sure failure).
+                order = [d for d in order if deployment_key(d) not in failed] or order
+            for spec in order:
+                yield spec, router.providers[spec.provider]
+
+    async def _probe(self, spec: ModelSpec, provider: Provider) -> bool:
+        """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
+        billed, so it is budgeted and recorded as an attempt like any call; a budget that refuses it
+        leaves the deployment tripped. Returns whether it answered."""
+        tokens = estimate_request_tokens(PROBE_REQUEST)
+        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
+        try:
+            reservation = await self._reserve(spec, hold)
+        except BudgetExceeded:
+            return False
+        started = self.router._clock()
+        try:
+            response = await provider.complete(spec, PROBE_REQUEST)
+        except ProviderError as error:
+            await self._settle(reservation, spec, Usage())
+            self._record(self._unanswered(spec, started, Usage(), False, error=error))
+            self.router.deployments.on_failure(spec, error, self.router._clock())
+            return False
+        await self._settle(reservation, spec, response.usage, response.cost_usd)
+        latency = self._ms(started)
+        self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+        self.router.deployments.on_success(spec, latency)
+        return True
 
     def _exhausted(
         self, errors: list[ProviderError], refusal: BudgetExceeded | None
@@ -291,7 +335,12 @@ class ChainRun:
         # A stream that broke after output was produced was billed for it: estimated, never dropped.
         self._record(self._unanswered(spec, started, usage or Usage(), streamed, error=error))
         errors.append(error)
-        self.router.cooldowns.on_failure(error, self.router._clock())
+        router, now = self.router, self.router._clock()
+        router.deployments.on_failure(spec, error, now)
+        model = router.registry[spec.id]
+        # A model with other deployments cools down only once all of them are tripped.
+        if not model.deployments or router.deployments.all_tripped(model, now):
+            router.cooldowns.on_failure(error, now)
 
     def _cancelled(self, spec: ModelSpec, started: float, usage: Usage, *, streamed: bool) -> None:
         self._record(self._unanswered(spec, started, usage, streamed, cancelled=True))
@@ -322,6 +371,10 @@ class ChainRun:
 
     def _record(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
+        if attempt.ok:
+            self.router.warm_caches.note(
+                self.context.run_id, attempt.model_id, attempt.usage, self.router._clock()
+            )
         log = self.router.decision_log
         if log is not None:
             log.write(

@@ -67,6 +67,8 @@ _DEFAULTS_SOURCE = "<defaults>"
 _CONFIG_NAME = "gearshift.toml"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
+_ANTHROPIC_CACHE_WRITE_FACTOR = 1.25
+"""Anthropic bills a prompt-cache write (5-minute cache) at 1.25x the input price."""
 
 
 class ProviderConfig(BaseModel):
@@ -168,10 +170,11 @@ class RoutingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policy: Literal["scorer", "rules", "learned"] = Field(
+    policy: Literal["scorer", "rules", "learned", "cheapest"] = Field(
         default="scorer",
         description="`scorer`: the zero-training scorer over the request's signals; `rules`: the "
-        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below).",
+        "declarative `rules` below; `learned`: a router trained on outcomes (`learned` below); "
+        "`cheapest`: always the cheapest model, for the learned `escalation` alone to move steps up.",
     )
     default_output_tokens: int = Field(
         default=512,
@@ -207,10 +210,33 @@ class RoutingConfig(BaseModel):
     max_escalations: int = Field(
         default=2, ge=0, description="The most hand-overs to stronger models in one call."
     )
+    prefer: Literal["cost", "latency"] = Field(
+        default="cost",
+        description="Among models of the tier the policy chose: `cost` takes the cheapest, `latency` "
+        "the one that has answered fastest so far.",
+    )
+    breaker_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Failures in a row after which a deployment of a model with several is tripped "
+        "(skipped, then probed before it gets traffic again).",
+    )
+    breaker_open_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long a tripped deployment is skipped before its probe; doubles with each "
+        "failed probe, up to max_cooldown_seconds.",
+    )
     learned: dict[str, Any] | None = Field(
         default=None,
         description="The learned policy: its artifact `path` and operating point; validated by "
         "`gearshift.learning.LearnedConfig`.",
+    )
+    escalation: dict[str, Any] | None = Field(
+        default=None,
+        description="The learned escalation applied on every step of a run: its artifact `path`, "
+        "threshold and stickiness; validated by `gearshift.escalation.EscalationConfig`.",
     )
     cascade: dict[str, Any] | None = Field(
         default=None,
@@ -346,6 +372,12 @@ class GearshiftConfig(BaseModel):
         for index, spec in enumerate(self.models):
             if spec.provider not in self.providers:  # rows from TOML were checked before pricing
                 raise KeyedError(("models", index, "provider"), _undeclared(spec.provider, self.providers))
+            for number, deployment in enumerate(spec.deployments):
+                if deployment.provider not in self.providers:
+                    raise KeyedError(
+                        ("models", index, "deployments", number, "provider"),
+                        _undeclared(deployment.provider, self.providers),
+                    )
             if spec.id in first:
                 raise KeyedError(
                     ("models", index, "id"),
@@ -365,6 +397,7 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
     provider = providers.get(provider_name)
     if provider is None:
         raise KeyedError((index, "provider"), _undeclared(provider_name, providers))
+    row = _anthropic_cache_writes(row, provider)
     if "prices" in row and "context_window" in row:
         return row
     known = lookup_model(provider.kind, model, base_url=provider.base_url)
@@ -381,6 +414,17 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
     if known.context_window:
         filled.setdefault("context_window", known.context_window)
     return filled
+
+
+def _anthropic_cache_writes(row: Mapping[str, Any], provider: ProviderConfig) -> Mapping[str, Any]:
+    """Configured Anthropic prices without `cache_write` bill writes as Anthropic does: 1.25x input."""
+    prices = row.get("prices")
+    if provider.kind != "anthropic" or not isinstance(prices, Mapping) or "cache_write" in prices:
+        return row
+    price = prices.get("input")
+    if not isinstance(price, (int, float)) or isinstance(price, bool):
+        return row  # pydantic reports the missing or mistyped price
+    return {**row, "prices": {**prices, "cache_write": price * _ANTHROPIC_CACHE_WRITE_FACTOR}}
 
 
 def _undeclared(provider: str, providers: Mapping[str, ProviderConfig]) -> str:

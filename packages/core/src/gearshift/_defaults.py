@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
@@ -67,7 +68,7 @@ def default_models() -> tuple[ModelSpec, ...]:
                 source="<defaults>",
                 key="models",
             )
-        window = {"context_window": known.context_window} if known.context_window else {}
+        window: dict[str, Any] = {"context_window": known.context_window} if known.context_window else {}
         specs.append(
             ModelSpec(
                 id=entry.id,

@@ -94,6 +94,9 @@ class Message:
     `content` is plain text or a tuple of parts (text and images). An assistant message may carry
     `tool_calls`; a `tool` message answers one call and names it in `tool_call_id`. `is_error` marks a
     tool result that reports a failure (adapters set it from the framework's status field).
+    `cache_control` (Anthropic's, e.g. `{"type": "ephemeral"}`) marks a prompt-cache breakpoint after
+    this message: the prompt up to here is cached and read back at the cached price by later calls.
+    Providers that cache on their own (OpenAI) ignore it.
     """
 
     role: Role
@@ -102,6 +105,7 @@ class Message:
     tool_call_id: str | None = None
     name: str | None = None
     is_error: bool = False
+    cache_control: Mapping[str, Any] | None = field(default=None, hash=False)
 
     @property
     def text(self) -> str:

@@ -12,16 +12,42 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._errors import ConfigError, UnknownModelError
 from ._messages import Usage
 
-__all__ = ["ModelPrices", "ModelRegistry", "ModelSpec"]
+__all__ = ["Deployment", "ModelPrices", "ModelRegistry", "ModelSpec", "PriceTier"]
+
+
+class PriceTier(BaseModel):
+    """Long-context prices: what every token of a call costs once its input passes `above` tokens.
+
+    As genai-prices and the vendors bill them, crossing the threshold moves the whole call (input,
+    cached input and output) to these rates, not just the tokens above it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    above: int = Field(gt=0, description="Input tokens (cached ones included) above which these apply.")
+    input: float = Field(ge=0, allow_inf_nan=False, description="Dollars per million input tokens.")
+    output: float = Field(ge=0, allow_inf_nan=False, description="Dollars per million output tokens.")
+    cache_read: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Cached input (default: this tier's input)."
+    )
+    cache_write: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Cache writes (default: this tier's input)."
+    )
 
 
 class ModelPrices(BaseModel):
-    """List prices in US dollars per million tokens."""
+    """List prices in US dollars per million tokens.
+
+    Cached input is billed at `cache_read`, input written to the prompt cache at `cache_write`
+    (Anthropic bills writes at 1.25x input; OpenAI caches for free), the rest of the input at `input`.
+    `long_context` lists the tiers whose higher prices apply to a call whose input is longer than
+    their threshold.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,19 +59,69 @@ class ModelPrices(BaseModel):
         allow_inf_nan=False,
         description="Dollars per million cached input tokens (default: input).",
     )
+    cache_write: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Dollars per million input tokens written to the prompt cache (default: input).",
+    )
+    long_context: tuple[PriceTier, ...] = Field(
+        default=(), description="Higher prices for calls whose input passes a threshold, ascending."
+    )
+
+    @field_validator("long_context")
+    @classmethod
+    def _check_tiers(cls, value: tuple[PriceTier, ...]) -> tuple[PriceTier, ...]:
+        thresholds = [tier.above for tier in value]
+        if thresholds != sorted(set(thresholds)):
+            raise ValueError(
+                f"tiers must have distinct `above` thresholds in ascending order, got {thresholds}"
+            )
+        return value
 
     def cost(self, usage: Usage) -> float:
-        """The cost in dollars of a call with this usage."""
-        return self._cost(usage.input_tokens, usage.cache_read_tokens, usage.output_tokens)
+        """The cost in dollars of a call with this usage (its input size picks the price tier)."""
+        return self._cost(
+            usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.cache_write_tokens
+        )
 
-    def _cost(self, input_tokens: int, cache_read_tokens: int, output_tokens: int) -> float:
+    def rates(self, input_tokens: int) -> ModelPrices | PriceTier:
+        """The prices that apply to a call with this many input tokens: the base or a long-context tier."""
+        rates: ModelPrices | PriceTier = self
+        for tier in self.long_context:
+            if input_tokens > tier.above:
+                rates = tier
+        return rates
+
+    def _cost(
+        self, input_tokens: int, cache_read_tokens: int, output_tokens: int, cache_write_tokens: int = 0
+    ) -> float:
         # Shared by `cost` and `ModelSpec.estimate_cost`, which is on every routing decision and need
         # not build a `Usage` for it.
-        cache_read = self.input if self.cache_read is None else self.cache_read
-        uncached = max(input_tokens - cache_read_tokens, 0)
+        rates = self.rates(input_tokens) if self.long_context else self
+        cache_read = rates.input if rates.cache_read is None else rates.cache_read
+        cache_write = rates.input if rates.cache_write is None else rates.cache_write
+        uncached = max(input_tokens - cache_read_tokens - cache_write_tokens, 0)
         return (
-            uncached * self.input + cache_read_tokens * cache_read + output_tokens * self.output
+            uncached * rates.input
+            + cache_read_tokens * cache_read
+            + cache_write_tokens * cache_write
+            + output_tokens * rates.output
         ) / 1_000_000
+
+
+class Deployment(BaseModel):
+    """One more place that serves a model: another provider configuration (base URL, key, region)
+    and, when it names the model differently, its own model name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str = Field(min_length=1, description="Name of the provider configuration that serves it.")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The model name this deployment expects (default: the model's).",
+    )
 
 
 class ModelSpec(BaseModel):
@@ -65,14 +141,19 @@ class ModelSpec(BaseModel):
     supports_tools: bool = Field(default=True, description="Can call tools.")
     supports_vision: bool = Field(default=False, description="Accepts images.")
     supports_json: bool = Field(default=True, description="Can be asked for JSON matching a schema.")
+    deployments: tuple[Deployment, ...] = Field(
+        default=(),
+        description="More deployments of this model besides `provider`; calls go to the healthiest "
+        "and fastest (see `gearshift._deployments`).",
+    )
 
     def cost(self, usage: Usage) -> float:
         """The cost in dollars of a call to this model with this usage."""
         return self.prices.cost(usage)
 
-    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
-        """The cost in dollars of a call of this size."""
-        return self.prices._cost(input_tokens, 0, output_tokens)
+    def estimate_cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """The cost in dollars of a call of this size, `cached_tokens` of its input read from the cache."""
+        return self.prices._cost(input_tokens, cached_tokens, output_tokens)
 
 
 class ModelRegistry:

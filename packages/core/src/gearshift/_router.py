@@ -26,6 +26,7 @@ from ._context import StepContext
 from ._cooldown import CooldownTracker
 from ._decision import Decision
 from ._decision_log import DecisionLog
+from ._deployments import DeploymentHealth, Prefer, prefer_latency
 from ._errors import ConfigError
 from ._messages import ChatRequest, RequestLike, StreamEvent, as_request
 from ._models import ModelRegistry
@@ -34,13 +35,16 @@ from ._review import ReviewLoop
 from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._routing import DEFAULT_OUTPUT_TOKENS, route_input
 from ._self_escalation import offer_escalation
+from ._warm_cache import WarmCaches, stay_warm
 from .policies import Policy
 from .providers import Provider
 
 if TYPE_CHECKING:
+    from ._batch import BatchItem, BatchResult
     from ._config import GearshiftConfig
     from .budgets import Allowance, BudgetLedger
     from .cascades import QualityGate
+    from .escalation import EscalationModel, LiveEscalation
 
 __all__ = ["Router"]
 
@@ -57,6 +61,15 @@ class Router:
     reservation is a bound: the call's output is capped at what was reserved for it.
     `self_escalation` offers models below the top tier an `escalate` tool; `cascade` is a quality
     gate for cheaper models' answers. `max_escalations` caps the hand-overs of one call.
+
+    `escalation` is the learned escalation (an `EscalationModel`, or a `LiveEscalation` to set
+    stickiness): on every step, when the run so far predicts failure above its threshold, the step
+    goes to the next tier up, and the run (told apart by `StepContext.run_id`) stays there.
+    `deployments` tracks the health and latency of every deployment of every model (a model served
+    from several places is called where it is healthiest and fastest); `prefer = "latency"` moves a
+    decision to the fastest model of its tier. Within a run (`StepContext.run_id`), a decision stays
+    on the model whose prompt cache is warm when that is no weaker and cheaper than moving
+    (`_warm_cache`).
     """
 
     def __init__(
@@ -73,6 +86,9 @@ class Router:
         self_escalation: bool = False,
         cascade: QualityGate | None = None,
         max_escalations: int = 2,
+        escalation: EscalationModel | LiveEscalation | None = None,
+        deployments: DeploymentHealth | None = None,
+        prefer: Prefer = "cost",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -80,14 +96,22 @@ class Router:
         self.providers: dict[str, Provider] = (
             dict(providers) if isinstance(providers, Mapping) else {p.name: p for p in providers}
         )
-        missing = {m.id: m.provider for m in registry if m.provider not in self.providers}
+        served = [(m.id, m.provider, f"models.{m.id}.provider") for m in registry]
+        served += [
+            (m.id, d.provider, f"models.{m.id}.deployments[{i}].provider")
+            for m in registry
+            for i, d in enumerate(m.deployments)
+        ]
+        missing = [(model_id, name, key) for model_id, name, key in served if name not in self.providers]
         if missing:
-            model_id, provider = next(iter(missing.items()))
+            model_id, provider, key = missing[0]
             raise ConfigError(
                 f"model '{model_id}' is served by provider '{provider}', but no provider of that name "
                 f"was given (have: {', '.join(sorted(self.providers)) or 'none'})",
-                key=f"models.{model_id}.provider",
+                key=key,
             )
+        if prefer not in ("cost", "latency"):
+            raise ConfigError(f"must be 'cost' or 'latency', got {prefer!r}", key="routing.prefer")
         if default_output_tokens <= 0:
             raise ConfigError(
                 f"must be positive, got {default_output_tokens}", key="routing.default_output_tokens"
@@ -102,6 +126,10 @@ class Router:
         self.self_escalation = self_escalation
         self.cascade = cascade
         self.max_escalations = max_escalations
+        self.escalation = _live_escalation(escalation)
+        self.deployments = deployments or DeploymentHealth()
+        self.prefer = prefer
+        self.warm_caches = WarmCaches()
         self._clock = clock
 
     @classmethod
@@ -129,6 +157,15 @@ class Router:
             from .learning import LearnedPolicy
 
             policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+        elif routing.policy == "cheapest":
+            from .escalation import CheapestPolicy
+
+            policy = CheapestPolicy()
+        escalation = None
+        if routing.escalation is not None:
+            from .escalation import LiveEscalation
+
+            escalation = LiveEscalation.from_config(routing.escalation, source=config.source)
         log = config.log
         cascade = None
         if routing.cascade is not None:
@@ -162,6 +199,13 @@ class Router:
             cascade=cascade,
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
+            escalation=escalation,
+            deployments=DeploymentHealth(
+                failures=routing.breaker_failures,
+                open_seconds=routing.breaker_open_seconds,
+                max_open_seconds=max(routing.breaker_open_seconds, routing.max_cooldown_seconds),
+            ),
+            prefer=routing.prefer,
         )
 
     def __repr__(self) -> str:
@@ -175,13 +219,22 @@ class Router:
     def decide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
         """The decision for a request, without calling any model (and without a log record).
 
-        Pure: it does not read the budget ledger. `adecide` also fits the choice to the budget.
+        Pure: it does not read the budget ledger, nor remember a learned hand-over for the run.
+        `adecide` also fits the choice to the budget.
         """
         return self._plan(as_request(request), context or StepContext(), log=False).decision
 
-    async def adecide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
-        """The decision a call would get now, budget included, without calling any model."""
-        run = await self._aplan(as_request(request), context or StepContext(), escalate=False, log=False)
+    async def adecide(
+        self, request: RequestLike, context: StepContext | None = None, *, remember: bool = False
+    ) -> Decision:
+        """The decision a call would get now, budget included, without calling any model.
+
+        `remember=True` is for callers that call the chosen model themselves (the MCP `route` tool):
+        the decision counts as the step's, so a learned hand-over holds the run's later steps.
+        """
+        run = await self._aplan(
+            as_request(request), context or StepContext(), escalate=False, log=False, remember=remember
+        )
         return run.decision
 
     async def _aplan(
@@ -192,12 +245,19 @@ class Router:
         escalate: bool,
         log: bool = True,
         request_id: str | None = None,
+        remember: bool | None = None,
     ) -> ChainRun:
         allowance = await self._allowance(context)
         if allowance is not None and allowance.left_share is not None:
             context = replace(context, budget_left_share=allowance.left_share)
         return self._plan(
-            request, context, allowance=allowance, escalate=escalate, log=log, request_id=request_id
+            request,
+            context,
+            allowance=allowance,
+            escalate=escalate,
+            log=log,
+            request_id=request_id,
+            remember=remember,
         )
 
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
@@ -224,11 +284,23 @@ class Router:
         escalate: bool = False,
         log: bool = True,
         request_id: str | None = None,
+        remember: bool | None = None,
     ) -> ChainRun:
+        """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
         route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
-        decision = self.policy.decide(route)
+        live = self.escalation
+        policy = self.policy if live is None else live.policy_for(self.policy, context)
+        decision = policy.decide(route)
+        if context.hints.force_model is None:
+            if self.prefer == "latency":
+                decision = prefer_latency(route, decision, self.deployments)
+            warm = self.warm_caches.get(context.run_id, self._clock())
+            if warm is not None:
+                decision = stay_warm(route, decision, warm)
         if allowance is not None:
-            decision = fit_to_allowance(route, decision, self.policy, allowance)
+            decision = fit_to_allowance(route, decision, policy, allowance)
+        if live is not None and (log if remember is None else remember):
+            live.remember(context, decision)
         chain = decision.chain
         if self.fallback_to_lower_tiers:
             lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
@@ -330,6 +402,43 @@ class Router:
         """`astream` for synchronous callers."""
         return SyncRoutedStream(self.astream(request, context, self_escalation=self_escalation))
 
+    async def abatch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """Answer a batch of requests, at most `concurrency` at a time, waiting out rate limits.
+
+        With `cascade`, the bottom tier answers the whole batch, `gate` (default: the router's cascade
+        gate, else the heuristic gate) checks every answer, and only the rejected ones go to the top
+        tier; otherwise each request is routed as `acomplete` would. Returns one `BatchResult` per
+        finished stage (a rejected cheap answer, then its strong one), also handed to `on_result` as
+        each finishes. See `gearshift._batch` for resuming an interrupted batch.
+        """
+        from ._batch import run_batch
+
+        return await run_batch(
+            self, requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result
+        )
+
+    def batch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """`abatch` for synchronous callers."""
+        return run_sync(
+            self.abatch(requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result)
+        )
+
     def _escalates(self, override: bool | None) -> bool:
         return self.self_escalation if override is None else override
 
@@ -389,3 +498,15 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _live_escalation(escalation: EscalationModel | LiveEscalation | None) -> LiveEscalation | None:
+    if escalation is None:
+        return None
+    from .escalation import EscalationModel, LiveEscalation
+
+    if isinstance(escalation, EscalationModel):
+        return LiveEscalation(escalation)
+    if not isinstance(escalation, LiveEscalation):
+        raise TypeError(f"escalation must be an EscalationModel or a LiveEscalation, got {escalation!r}")
+    return escalation

@@ -1,5 +1,5 @@
 """The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
-`train-escalation`, `budget` and `serve`.
+`train-escalation`, `budget`, `batch` and `serve`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="also print the report as one JSON object")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    from ._batch_cli import add_batch_parser
     from .budgets._cli import add_budget_parser
     from .evaluation import add_eval_parser
     from .evaluation._agent_cli import add_agent_parsers
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_parser(commands)
     add_agent_parsers(commands)
     add_budget_parser(commands)
+    add_batch_parser(commands)
     from .serve._cli import add_serve_parser
 
     add_serve_parser(commands)
@@ -91,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else _agent_cli.run_train_escalation
             )
             return run(args)
+        if args.command == "batch":
+            from ._batch_cli import run_batch_cli
+
+            return run_batch_cli(args)
         if args.command == "budget":
             from .budgets._cli import run_budget
 

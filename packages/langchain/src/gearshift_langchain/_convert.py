@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import (
@@ -45,6 +46,20 @@ def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
 
 
 def _message(message: BaseMessage, index: int) -> Message:
+    converted = _converted(message, index)
+    cache = _cache_control(message.content)
+    return converted if cache is None else replace(converted, cache_control=cache)
+
+
+def _cache_control(content: str | list[str | dict[Any, Any]]) -> Mapping[str, Any] | None:
+    """The prompt-cache breakpoint a content block carries (`cache_control`, as for ChatAnthropic)."""
+    if isinstance(content, str):
+        return None
+    marked = [b["cache_control"] for b in content if isinstance(b, Mapping) and b.get("cache_control")]
+    return dict(marked[-1]) if marked else None
+
+
+def _converted(message: BaseMessage, index: int) -> Message:
     if isinstance(message, ToolMessage):
         return Message.tool(
             message.tool_call_id or "",

@@ -19,9 +19,11 @@ allowance = await ledger.allowance(keys, step_index=3, expected_steps=10)  # wha
 Limits (`BudgetLimit`) cap dollars and/or tokens per spend key or key pattern, over a window
 (`lifetime`, `rolling:1h`, `day`, `month`), in a mode (`hard`, `soft`, `downgrade`). The store is
 `MemoryStore`, SQLite (the embedded default, safe across processes) or Redis (many hosts), chosen by
-a URL with `open_store`; `[budgets]` in `gearshift.toml` is `BudgetsConfig`.
+a URL with `open_store`; `[budgets]` in `gearshift.toml` is `BudgetsConfig`. A commit the store
+cannot take is kept in a local journal (`JournaledSpend` records) and replayed when it answers.
 """
 
+from ._journal import JournaledSpend
 from ._ledger import BudgetLedger
 from ._limits import BudgetLimit, BudgetMode, Window
 from ._memory import MemoryStore
@@ -42,6 +44,7 @@ __all__ = [
     "BudgetStatus",
     "BudgetStore",
     "BudgetsConfig",
+    "JournaledSpend",
     "KeyUsage",
     "LimitCheck",
     "LimitStatus",

@@ -7,7 +7,9 @@ gearshift budget reset --key K [--yes] [--config PATH]
 
 Both read the `[budgets]` section of the config file (`--config`, `$GEARSHIFT_CONFIG` or
 `./gearshift.toml`; without one, the SQLite ledger in the user's data folder). `show` lists every key
-with spend or a reservation, plus every exact key a limit names; `reset` asks `y/N` unless `--yes`.
+with spend or a reservation, plus every exact key a limit names, and the spend still waiting in the
+ledger's journal (commits the store could not take, recorded by the next call that finds it
+answering); `reset` asks `y/N` unless `--yes`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._bridge import run_sync
+from ._journal import JournaledSpend
 from ._ledger import BudgetLedger
 from ._pacing import format_usd
 from ._settings import load_budgets_config
@@ -58,12 +61,21 @@ def run_budget(args: argparse.Namespace) -> int:
 
 
 def _show(ledger: BudgetLedger, *, key: str | None, as_json: bool) -> int:
-    rows = run_sync(_read(ledger, key))
+    journaled = [s for s in run_sync(ledger.journaled()) if key is None or key in s.keys]
+    try:
+        rows = run_sync(_read(ledger, key))
+    except Exception:
+        if journaled:  # the store is down: what the journal keeps is all there is to say
+            print(_journal_line(ledger, journaled), file=sys.stderr)
+        raise
     if as_json:
-        print(json.dumps({"store": ledger.store.url, "keys": [_row_dict(*row) for row in rows]}, indent=2))
+        shown = {"store": ledger.store.url, "keys": [_row_dict(*row) for row in rows]}
+        print(json.dumps({**shown, "journaled": _journal_dict(ledger, journaled)}, indent=2))
         return 0
     if not rows:
         print(f"No spend recorded in {ledger.store.url}" + (f" for key {key!r}." if key else "."))
+        if journaled:
+            print(_journal_line(ledger, journaled))
         return 0
     from rich import box
     from rich.console import Console
@@ -93,7 +105,34 @@ def _show(ledger: BudgetLedger, *, key: str | None, as_json: bool) -> int:
                 _amount(s.remaining_usd or 0.0, s.remaining_tokens or 0, usd, tokens),
             )
     Console().print(table)
+    if journaled:
+        print(_journal_line(ledger, journaled))
     return 0
+
+
+def _journal_dict(ledger: BudgetLedger, journaled: list[JournaledSpend]) -> dict[str, Any]:
+    """Spend kept in the journal, not yet in the store: in total and per key."""
+    per_key: dict[str, float] = {}
+    for spend in journaled:
+        for key in spend.keys:
+            per_key[key] = per_key.get(key, 0.0) + spend.usd
+    return {
+        "path": str(ledger.journal.path),
+        "calls": len(journaled),
+        "usd": sum(spend.usd for spend in journaled),
+        "tokens": sum(spend.tokens for spend in journaled),
+        "keys": dict(sorted(per_key.items())),
+    }
+
+
+def _journal_line(ledger: BudgetLedger, journaled: list[JournaledSpend]) -> str:
+    summary = _journal_dict(ledger, journaled)
+    calls = f"{summary['calls']} call" + ("s" if summary["calls"] != 1 else "")
+    return (
+        f"Not yet in the store: {format_usd(summary['usd'])} over {calls} "
+        f"({', '.join(summary['keys'])}), kept in {summary['path']}; the next call that finds the "
+        "store answering records it."
+    )
 
 
 async def _read(ledger: BudgetLedger, key: str | None) -> list[tuple[KeyUsage, tuple[LimitStatus, ...]]]:

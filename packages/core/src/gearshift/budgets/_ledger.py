@@ -4,27 +4,38 @@ Before a call the router reserves its estimated cost on the step's spend keys (`
 `run:<id>`, caller keys such as `team:search`); the store checks every refusing limit and records
 the reservation in one atomic step, so parallel steps can never all pass a check only some of them
 fit. After the call the router commits the real cost (streamed calls too) and the reservation is
-dropped; a failed or cancelled call releases it. A reservation nobody settles (a crashed process)
-stops counting after `reservation_ttl` seconds.
+dropped; a failed or cancelled call releases it. While the call runs, a heartbeat renews the
+reservation within every 0.6 x `reservation_ttl`, so a call longer than the ttl keeps what it holds; a
+reservation nobody settles (a crashed process) stops counting `reservation_ttl` seconds after its
+last renewal.
+
+Spend is never lost to a store fault: a commit the store cannot take goes to a local, fsynced
+journal (`_journal`) and the caller keeps the answer it paid for; the next call that finds the store
+answering replays the journal into it (idempotently: commits carry their reservation id).
 
 The ledger turns limits, windows and modes into `LimitCheck`s; the store only sums, compares and
 records. Hard and downgrade limits refuse (`BudgetExceeded`); soft limits call `on_alert` and go on.
-A store that cannot be reached raises `LedgerUnavailable`, unless `fail_open` lets calls through
-unaccounted (logged, without secrets).
+A store that cannot be reached at reserve time raises `LedgerUnavailable`, unless `fail_open` lets
+calls through unaccounted (logged, without secrets).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, LedgerUnavailable
+from ._journal import JournaledSpend, SpendJournal, default_journal_path
 from ._limits import BudgetLimit, BudgetMode, repeated_name, time_zone
 from ._pacing import Allowance, format_usd, pace
+from ._settings import MAX_RESERVATION_TTL, MIN_RESERVATION_TTL
 from ._status import BudgetAlert, BudgetStatus, LimitStatus, Reservation
 from ._store import BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
 
@@ -35,6 +46,14 @@ __all__ = ["BudgetLedger"]
 
 logger = logging.getLogger("gearshift.budgets")
 
+_RENEW_AFTER = 0.4  # share of the ttl after which a running call renews
+_SWEEP_EVERY = 0.2  # share of the ttl between looks for reservations to renew
+MAX_HOLD_SECONDS = 6 * 3600.0
+"""The longest a heartbeat keeps an unsettled reservation alive: no model call runs this long, so a
+reservation still unsettled by then was forgotten by its caller, and is left to expire."""
+_JOURNAL_CHECK_EVERY = 1.0  # seconds between looks at the journal file for other processes' spend
+_REPLAY_BACKOFF = 10.0  # seconds before replaying again after a replay the store refused
+
 _UNCHECKED = Allowance(
     None, None, None, None, False, "the budget ledger cannot be reached; calls go unaccounted (fail_open)"
 )
@@ -43,11 +62,13 @@ _UNCHECKED = Allowance(
 class BudgetLedger:
     """Spend and reservations against budget limits, kept in a `BudgetStore`.
 
-    `limits` apply to the spend keys they match; `reservation_ttl` is how long (seconds) an unsettled
-    reservation holds budget; `timezone` is where calendar windows start; `expected_steps` is the
-    default run length for pacing; `default_agent` is the agent a step that names none is charged to;
-    `on_alert` hears about soft limits passed (default: a logged warning); `clock` gives Unix time and
-    is there for tests.
+    `limits` apply to the spend keys they match; `reservation_ttl` is how long (seconds, 1 to 86,400)
+    a reservation holds budget after its last renewal (a running call renews its own); `timezone` is
+    where calendar windows start; `expected_steps` is the default run length for pacing;
+    `default_agent` is the agent a step that names none is charged to; `on_alert` hears about soft
+    limits passed (default: a logged warning); `journal` is the file that keeps spend the store could
+    not take (default: next to a SQLite ledger, else in the user's data folder); `clock` gives Unix
+    time and is there for tests.
     """
 
     def __init__(
@@ -61,11 +82,14 @@ class BudgetLedger:
         expected_steps: int | None = None,
         default_agent: str = "anonymous",
         on_alert: Callable[[BudgetAlert], None] | None = None,
+        journal: str | Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not reservation_ttl > 0 or math.isinf(reservation_ttl):
+        if not MIN_RESERVATION_TTL <= reservation_ttl <= MAX_RESERVATION_TTL:
             raise ConfigError(
-                f"must be a positive number of seconds, got {reservation_ttl}", key="reservation_ttl"
+                f"must be between {MIN_RESERVATION_TTL:g} and {MAX_RESERVATION_TTL:g} seconds, got "
+                f"{reservation_ttl}",
+                key="reservation_ttl",
             )
         if expected_steps is not None and expected_steps <= 0:
             raise ConfigError(f"must be positive, got {expected_steps}", key="expected_steps")
@@ -93,6 +117,11 @@ class BudgetLedger:
         self.default_agent = default_agent
         self._on_alert = on_alert
         self._clock = clock
+        self.journal = SpendJournal(Path(journal) if journal is not None else _journal_path(store))
+        self._journal_checked = -math.inf  # monotonic time of the last look at the journal
+        self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running
+        self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
+        self._renewals: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_config(
@@ -140,6 +169,8 @@ class BudgetLedger:
         )
         if not keys:
             return reservation
+        if self._journal_due():
+            await self._replay_quietly()
         pairs = self._matching(keys)
         checks = [self._check(limit, key, now) for limit, key in pairs]
         try:
@@ -160,22 +191,60 @@ class BudgetLedger:
         except BaseException:
             await self.release(reservation)  # the hook refused the call: hold nothing for it
             raise
+        self._start_heartbeat(reservation.id)
         return reservation
 
     async def commit(self, reservation: Reservation, *, usd: float, tokens: int) -> None:
         """Record what the call really cost on the reservation's keys, and drop the reservation.
 
         A late commit (after the reservation expired) is still recorded; a second commit of the same
-        reservation is not. Raises `LedgerUnavailable` when the store cannot be reached (unless
-        `fail_open`: then the spend goes unrecorded, and a warning is logged).
+        reservation is not. When the store cannot take it, the spend goes to the journal (fsynced)
+        and is recorded when the store answers again; the caller keeps its answer. Only when the
+        journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning).
         """
         _check_amounts(usd, tokens)
+        self._stop_heartbeat(reservation.id)
         if not reservation.keys:
             return
+        now = self._clock()
         try:
-            await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=self._clock())
+            await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=now)
         except Exception as exc:
-            self._unreachable(exc, "commit")
+            await self._journal_commit(
+                JournaledSpend(reservation.id, reservation.keys, usd, tokens, now), exc
+            )
+            return
+        if self._journal_due():
+            await self._replay_quietly()
+
+    async def replay_journal(self) -> int:
+        """Record the journal's spend in the store (each commit once, however often it is replayed)
+        and drop it from the journal; how many commits were replayed. `LedgerUnavailable` when the
+        store still cannot take them (those stay in the journal)."""
+        pending = await asyncio.to_thread(self.journal.pending)
+        done: list[str] = []
+        try:
+            for spend in pending:
+                await self.store.commit(
+                    spend.reservation_id, spend.keys, spend.usd, spend.tokens, now=spend.at
+                )
+                done.append(spend.reservation_id)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            if done:
+                await asyncio.to_thread(self.journal.forget, done)
+                logger.info(
+                    "budget ledger at %s: %d journaled commit(s) recorded from %s",
+                    self.store.url,
+                    len(done),
+                    self.journal.path,
+                )
+        return len(done)
+
+    async def journaled(self) -> tuple[JournaledSpend, ...]:
+        """Spend kept in the journal and not yet recorded in the store (see `replay_journal`)."""
+        return await asyncio.to_thread(self.journal.pending)
 
     async def release(self, reservation: Reservation) -> None:
         """Drop a reservation without recording spend (the call failed or was cancelled). Idempotent.
@@ -183,6 +252,7 @@ class BudgetLedger:
         A store fault is logged, never raised: the reservation then expires after `reservation_ttl`,
         and raising here would hide the error that made the caller release.
         """
+        self._stop_heartbeat(reservation.id)
         if not reservation.recorded or not reservation.keys:
             return
         try:
@@ -282,6 +352,99 @@ class BudgetLedger:
             return exc
         return LedgerUnavailable(self.store.url, f"{type(exc).__name__}: {exc}", fail_open=self.fail_open)
 
+    # -- the journal ----------------------------------------------------------------------------
+
+    def _journal_due(self) -> bool:
+        """Whether to look for journaled spend now: at most once a second, and only when there is."""
+        checked = time.monotonic()
+        if checked - self._journal_checked < _JOURNAL_CHECK_EVERY:
+            return False
+        self._journal_checked = checked
+        return self.journal.maybe_pending()
+
+    async def _replay_quietly(self) -> None:
+        try:
+            await self.replay_journal()
+        except Exception as exc:  # the store is still down: the spend waits in the journal
+            self._journal_checked = time.monotonic() + _REPLAY_BACKOFF - _JOURNAL_CHECK_EVERY
+            logger.warning("budget journal %s not replayed yet: %s", self.journal.path, exc)
+
+    async def _journal_commit(self, spend: JournaledSpend, exc: Exception) -> None:
+        error = self._unavailable(exc)
+        try:
+            await asyncio.to_thread(self.journal.append, spend)
+        except OSError as journal_error:
+            if not self.fail_open:
+                raise LedgerUnavailable(
+                    self.store.url,
+                    f"{error}; and the spend could not be journaled in {self.journal.path} "
+                    f"({type(journal_error).__name__}: {journal_error})",
+                ) from exc
+            logger.warning("budget commit went unrecorded (fail_open): %s", error)
+            return
+        self._journal_checked = -math.inf  # replay as soon as the store answers again
+        logger.warning(
+            "budget commit of reservation %s (%s) kept in the journal %s until the store answers: %s",
+            spend.reservation_id,
+            format_usd(spend.usd),
+            self.journal.path,
+            str(error).split("; calls are refused", 1)[0],  # they are not: the spend is kept
+        )
+
+    # -- the heartbeat ----------------------------------------------------------------------------
+    # One sweep per event loop, every 0.2 ttl, renews the reservations of that loop last renewed at
+    # least 0.4 ttl ago: each is renewed within 0.6 ttl, long before it lapses, and a reserve and a
+    # commit cost a dict entry, not a timer each.
+
+    def _start_heartbeat(self, reservation_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        self._heartbeats[reservation_id] = _Heartbeat(loop, now, now + MAX_HOLD_SECONDS)
+        if loop not in self._sweeps:
+            self._forget_closed_loops()
+            self._sweeps[loop] = loop.call_later(self.reservation_ttl * _SWEEP_EVERY, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeps.pop(loop, None)
+        now = time.monotonic()
+        mine = [(rid, beat) for rid, beat in list(self._heartbeats.items()) if beat.loop is loop]
+        for reservation_id, beat in mine:
+            if now >= beat.deadline:  # held this long, it was forgotten: let it lapse
+                self._heartbeats.pop(reservation_id, None)
+            elif now - beat.renewed_at >= self.reservation_ttl * _RENEW_AFTER:
+                beat.renewed_at = now
+                renewal = loop.create_task(self._renew(reservation_id))
+                self._renewals.add(renewal)  # a task nobody holds may be collected mid-way
+                renewal.add_done_callback(self._renewals.discard)
+        if any(now < beat.deadline for _, beat in mine):
+            self._sweeps[loop] = loop.call_later(self.reservation_ttl * _SWEEP_EVERY, self._sweep, loop)
+
+    async def _renew(self, reservation_id: str) -> None:
+        now = self._clock()
+        try:
+            renewed = await self.store.renew(reservation_id, now=now, expires_at=now + self.reservation_ttl)
+        except Exception as exc:  # tried again at the next sweep; the reservation lapses if none lands
+            logger.warning(
+                "budget ledger at %s: cannot renew reservation %s (%s)",
+                self.store.url,
+                reservation_id,
+                type(exc).__name__,
+            )
+            return
+        if not renewed:  # settled or lapsed meanwhile: nothing left to keep alive
+            self._heartbeats.pop(reservation_id, None)
+
+    def _forget_closed_loops(self) -> None:
+        """Drop the sweeps and heartbeats of event loops that have closed (nothing runs them now)."""
+        for loop in [loop for loop in self._sweeps if loop.is_closed()]:
+            self._sweeps.pop(loop, None)
+        for reservation_id, beat in list(self._heartbeats.items()):
+            if beat.loop.is_closed():
+                self._heartbeats.pop(reservation_id, None)
+
+    def _stop_heartbeat(self, reservation_id: str) -> None:
+        self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops
+
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""
         error = self._unavailable(exc)
@@ -290,6 +453,22 @@ class BudgetLedger:
         # Not the error's own text: it advises turning fail_open on, which it already is.
         what = error.summary if isinstance(error, LedgerUnavailable) else error
         logger.warning("budget %s went unrecorded (fail_open is on, the call goes ahead): %s", step, what)
+
+
+@dataclass(slots=True)
+class _Heartbeat:
+    """A running call's reservation: the loop that renews it, when it last did, and until when."""
+
+    loop: asyncio.AbstractEventLoop
+    renewed_at: float  # time.monotonic()
+    deadline: float  # time.monotonic(): renewed no longer after this (see MAX_HOLD_SECONDS)
+
+
+def _journal_path(store: BudgetStore) -> Path:
+    """The journal next to a SQLite ledger file, else one in the user's data folder for the store."""
+    path = getattr(store, "path", None)
+    sqlite_path = path if isinstance(path, Path) and store.url.startswith("sqlite:") else None
+    return default_journal_path(store.url, sqlite_path=sqlite_path, prefix=str(getattr(store, "prefix", "")))
 
 
 def _keys(keys: Sequence[str]) -> tuple[str, ...]:

@@ -90,6 +90,15 @@ class MemoryStore:
             for key in dict.fromkeys(keys):
                 self._spends.setdefault(key, []).append(_Spend(now, usd, tokens))
 
+    async def renew(self, reservation_id: str, *, now: float, expires_at: float) -> bool:
+        """Move the reservation's expiry, if it is still live at `now`."""
+        with self._lock:
+            held = self._held.get(reservation_id)
+            if held is None or held.expires_at <= now:
+                return False
+            held.expires_at = expires_at
+            return True
+
     async def release(self, reservation_id: str) -> None:
         """Drop the reservation, if it is still held."""
         with self._lock:

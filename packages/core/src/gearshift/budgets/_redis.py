@@ -1,13 +1,14 @@
 """`RedisStore`: the ledger store shared by many hosts, one Redis server (or primary) between them.
 
-Every step is one Lua script (`_redis_scripts`), loaded once and then called by its SHA (EVALSHA),
+Every step is one step of a Lua script (`_redis_scripts`), loaded once and then called by its SHA,
 so a reserve on one host can never interleave with another host's. Reservations expire by a sorted
-set scored by `expires_at`: each reserve first drops those whose time has come.
+set scored by `expires_at` in the server's time: each reserve first drops those whose time has
+come, and a client whose clock is off has its times moved to the server's (see `_redis_scripts`).
+Each event loop has its own connection (`_redis_link`), which its steps may overlap on.
 
-The `redis` package is the `gearshift[redis]` extra and is imported on first use. A `redis.asyncio`
-client belongs to the event loop that made it, so the store keeps one client per loop: the same
-store serves the caller's loop and the sync bridge's alike. Connection faults, timeouts and refused
-logins surface as `LedgerUnavailable`, naming the URL without its password.
+The `redis` package is the `gearshift[redis]` extra and is imported on first use (for its URL
+parsing). Connection faults, timeouts and refused logins surface as `LedgerUnavailable`, naming the
+URL without its password.
 """
 
 from __future__ import annotations
@@ -15,48 +16,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sys
 import threading
+import time
 import weakref
-from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from .._errors import LedgerUnavailable
 from ._open import safe_url
-from ._redis_scripts import COMMIT, RELEASE, RESERVE, RESET, USAGE
-from ._spend_index import bucket_starts, from_nano, split_window, to_nano
+from ._redis_link import RedisLink, ReplyError, connect_link, pack
+from ._redis_scripts import BATCH
+from ._spend_index import from_nano, to_nano
 from ._store import KeyUsage, LimitCheck, ReserveResult, UsageQuery
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["RedisStore"]
 
-T = TypeVar("T")
-
 _CONNECT_TIMEOUT = 5.0  # seconds; a URL's own socket_connect_timeout= wins
-_ANSWER_TIMEOUT = 10.0  # seconds for a script's answer (the whole call, not one socket read)
-_RETRIES = 2  # after a dropped connection; every script is safe to run twice (ids make them idempotent)
-
-
-class _Script:
-    """One Lua script: its SHA is computed once; the server loads the text only when it lacks it."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.sha = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-    async def __call__(self, client: Redis, *args: Any) -> Any:
-        from redis.exceptions import NoScriptError
-
-        try:
-            return await client.evalsha(self.sha, 0, *args)
-        except NoScriptError:  # a new or restarted server: load once, then go on by SHA
-            await client.script_load(self.text)
-            return await client.evalsha(self.sha, 0, *args)
-
-
-_RESERVE, _COMMIT, _RELEASE, _USAGE, _RESET = (_Script(s) for s in (RESERVE, COMMIT, RELEASE, USAGE, RESET))
+_ANSWER_TIMEOUT = 10.0  # seconds for the server to answer a step
+_RETRIES = 2  # after a dropped connection; every step is safe to run twice (ids make them idempotent)
+_SHA = hashlib.sha1(BATCH.encode("utf-8"), usedforsecurity=False).hexdigest()
+_EVALSHA = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + _SHA.encode() + b"\r\n$1\r\n0\r\n"
 
 
 class RedisStore:
@@ -69,7 +48,7 @@ class RedisStore:
 
     def __init__(self, url: str, *, prefix: str = "gearshift:") -> None:
         try:  # fail now, with the install command, if the extra is missing
-            import redis.asyncio  # noqa: F401
+            import redis  # noqa: F401
         except ModuleNotFoundError as exc:
             if exc.name is None or exc.name.split(".")[0] != "redis":
                 raise
@@ -79,7 +58,7 @@ class RedisStore:
 
         self._url = url
         self._prefix = prefix
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (
+        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[RedisLink]] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
@@ -111,8 +90,8 @@ class RedisStore:
         now: float,
         expires_at: float,
     ) -> ReserveResult:
-        """Drop expired reservations, check, and reserve against every key: one script."""
-        payload = [
+        """Drop expired reservations, check, and reserve against every key: one script step."""
+        args = [
             reservation_id,
             repr(now),
             repr(expires_at),
@@ -130,7 +109,7 @@ class RedisStore:
                 for check in checks
             ],
         ]
-        out = await self._run(_RESERVE, payload)
+        out = await self._run("reserve", args)
         usage = _usages(out[2:], [(check.key, check.since) for check in checks])
         refused = int(out[1])
         return ReserveResult(
@@ -141,113 +120,119 @@ class RedisStore:
         self, reservation_id: str, keys: Sequence[str], usd: float, tokens: int, *, now: float
     ) -> None:
         """Record the spend against every key and drop the reservation, once per reservation id."""
-        minute, hour = bucket_starts(now)
-        payload = [
-            reservation_id,
-            repr(now),
-            str(to_nano(usd)),
-            str(tokens),
-            str(minute),
-            str(hour),
-            list(dict.fromkeys(keys)),
-        ]
-        await self._run(_COMMIT, payload)
+        args = [reservation_id, repr(now), str(to_nano(usd)), str(tokens), list(dict.fromkeys(keys))]
+        await self._run("commit", args)
+
+    async def renew(self, reservation_id: str, *, now: float, expires_at: float) -> bool:
+        """Move a live reservation's expiry to `expires_at`; False when it is gone or expired."""
+        (renewed,) = await self._run("renew", [reservation_id, repr(now), repr(expires_at)])
+        return bool(renewed)
 
     async def release(self, reservation_id: str) -> None:
         """Drop the reservation (if still there) without recording spend."""
-        await self._run(_RELEASE, reservation_id)
+        await self._run("release", [reservation_id])
 
     async def usage(self, queries: Sequence[UsageQuery], *, now: float) -> tuple[KeyUsage, ...]:
-        """Every query's spend and live reservations, read by one script (one snapshot)."""
-        payload = [repr(now), [[query.key, _window(query.since)] for query in queries]]
-        out = await self._run(_USAGE, payload)
+        """Every query's spend and live reservations, read by one script step (one snapshot)."""
+        out = await self._run("usage", [repr(now), [[query.key, _window(query.since)] for query in queries]])
         return _usages(out, [(query.key, query.since) for query in queries])
 
     async def keys(self) -> tuple[str, ...]:
         """Every key with recorded spend or a reservation not yet forgotten, sorted."""
-        client = self._client()
-        try:
-            members = await client.sunion([f"{self._prefix}spent", f"{self._prefix}held"])
-        except Exception as exc:
-            raise self._unavailable(exc) from exc
-        return tuple(sorted(m.decode("utf-8") if isinstance(m, bytes) else str(m) for m in members))
+        members = await self._run("keys", [])
+        return tuple(sorted(set(members)))
 
     async def reset(self, key: str) -> None:
         """Forget the key's spend and take it off every reservation (other keys keep theirs)."""
-        await self._run(_RESET, key)
+        await self._run("reset", [key])
 
     async def aclose(self) -> None:
-        """Close this loop's connections (and drop other loops'). Idempotent."""
+        """Close every loop's connection. Idempotent; the store cannot be used afterwards."""
         with self._lock:
             self._closed = True
-            clients = list(self._clients.items())
-            self._clients.clear()
-        loop = asyncio.get_running_loop()
-        for owner, client in clients:
-            if owner is loop:
-                await client.aclose()
-            elif owner.is_running() and not owner.is_closed():
-                # Another thread's loop: close there, and wait for it without blocking this loop.
-                future = asyncio.run_coroutine_threadsafe(client.aclose(), owner)
-                await asyncio.wrap_future(future)
+            links = list(self._links.items())
+            self._links.clear()
+        for owner, connecting in links:
+            if not connecting.done():
+                connecting.cancel()
+            elif not connecting.cancelled() and connecting.exception() is None:
+                link = connecting.result()
+                if owner is asyncio.get_running_loop():
+                    link.close()
+                elif not owner.is_closed():  # another thread's loop owns the transport
+                    owner.call_soon_threadsafe(link.close)
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _client(self) -> Redis:
+    async def _run(self, op: str, args: list[Any]) -> list[Any]:
+        """Run one step of the script; its answer as a list."""
+        steps = json.dumps([[op, self._prefix, args]], separators=(",", ":")).encode("utf-8")
+        attempt = 0
+        while True:
+            try:
+                link = await self._link()
+                # The wall clock goes with the step: the script moves times by the server's clock.
+                wall = repr(time.time()).encode()
+                command = b"".join(
+                    (_EVALSHA, b"$%d\r\n" % len(wall), wall, b"\r\n$%d\r\n" % len(steps), steps, b"\r\n")
+                )
+                try:
+                    reply = await link.call(command, _ANSWER_TIMEOUT)
+                except ReplyError as exc:
+                    if not str(exc).startswith("NOSCRIPT"):
+                        raise
+                    await link.call(pack("SCRIPT", "LOAD", BATCH), _ANSWER_TIMEOUT)  # a new server
+                    continue
+            except LedgerUnavailable:
+                raise
+            except (ConnectionError, OSError) as exc:
+                if isinstance(exc, TimeoutError) or attempt >= _RETRIES:
+                    raise self._unavailable(exc) from exc
+                attempt += 1
+                await asyncio.sleep(0.01 * 2**attempt)
+                continue
+            except Exception as exc:
+                raise self._unavailable(exc) from exc
+            (answer,) = json.loads(reply)
+            if isinstance(answer, list) and len(answer) == 2 and answer[0] == "!":
+                raise self._unavailable(ReplyError(str(answer[1])))
+            if isinstance(answer, dict):  # Lua's empty table: JSON has no way to say it was a list
+                return []
+            return answer if isinstance(answer, list) else [answer]
+
+    async def _link(self) -> RedisLink:
+        """This loop's connection, opened (again) when there is none that works."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._closed:
                 raise LedgerUnavailable(self._url, "the store is closed")
-            client = self._clients.get(loop)
-            if client is None:
-                client = self._clients[loop] = _connect(self._url)
-            return client
-
-    async def _run(self, script: _Script, argument: str | list[Any]) -> list[Any]:
-        """Run `script` with the prefix and one argument (a list goes as JSON)."""
-        client = self._client()
-        if not isinstance(argument, str):
-            argument = json.dumps(argument, separators=(",", ":"))
-        try:
-            out = await _within(_ANSWER_TIMEOUT, script(client, self._prefix, argument))
-        except Exception as exc:
-            raise self._unavailable(exc) from exc
-        return list(out) if isinstance(out, list) else [out]
+            connecting = self._links.get(loop)
+            if connecting is None or (
+                connecting.done()
+                and (
+                    connecting.cancelled()
+                    or connecting.exception() is not None
+                    or not connecting.result().usable
+                )
+            ):
+                for closed in [other for other in self._links if other.is_closed()]:
+                    del self._links[closed]  # no use any more, and its task would keep the loop alive
+                opening = connect_link(
+                    self._url, connect_timeout=_CONNECT_TIMEOUT, answer_timeout=_ANSWER_TIMEOUT
+                )
+                connecting = self._links[loop] = loop.create_task(opening)
+        if connecting.done():
+            return connecting.result()
+        return await asyncio.shield(connecting)  # a caller that gives up must not undo the connect
 
     def _unavailable(self, exc: Exception) -> LedgerUnavailable:
         # LedgerUnavailable masks the URL and takes its password out of the reason, raw or decoded.
         return LedgerUnavailable(self._url, f"{type(exc).__name__}: {exc}")
 
 
-def _connect(url: str) -> Redis:
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialWithJitterBackoff
-
-    # No socket_timeout: redis-py would wrap every socket write in `asyncio.wait_for`, a task per
-    # command that cost more CPU than the command itself; `_within` bounds the whole call instead.
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=_CONNECT_TIMEOUT,
-        socket_timeout=None,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), _RETRIES),
-    )
-
-
-async def _within(seconds: float, call: Awaitable[T]) -> T:
-    """`call`'s result, or `TimeoutError` after `seconds`."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await call
-    return await asyncio.wait_for(call, seconds)  # pragma: no cover - Python 3.10 only
-
-
 def _window(since: float) -> list[str]:
-    """How a script sums a window: [] for a lifetime, else [since, rows_until, minutes_until]."""
-    split = split_window(since)
-    if split is None:
-        return []
-    return [repr(split.since), str(split.rows_until), str(split.minutes_until)]
+    """How a script sums a window: [] for a lifetime (the running total), else [since]."""
+    return [] if since <= 0.0 else [repr(since)]
 
 
 def _usages(flat: Sequence[Any], windows: Sequence[tuple[str, float]]) -> tuple[KeyUsage, ...]:

@@ -3,7 +3,7 @@
 ```toml
 [budgets]
 store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file), redis://host:port/db
-reservation_ttl_seconds = 600    # a crashed call's reservation is forgotten after this long
+reservation_ttl_seconds = 600    # 1..86400; a crashed call's reservation is forgotten after this long
 fail_open = false                # true: let calls through unaccounted while the store is down
 timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
 expected_steps = 20              # default run length for budget pacing (callers may say otherwise)
@@ -38,7 +38,19 @@ from .._config_errors import KeyedError, config_error
 from ._limits import BudgetLimit, repeated_name, time_zone
 from ._open import parse_store_url, safe_url
 
-__all__ = ["BudgetsConfig", "default_store_url", "load_budgets_config"]
+__all__ = [
+    "MAX_RESERVATION_TTL",
+    "MIN_RESERVATION_TTL",
+    "BudgetsConfig",
+    "default_store_url",
+    "load_budgets_config",
+]
+
+MIN_RESERVATION_TTL = 1.0
+"""Seconds; a shorter ttl would leave a running call's heartbeat (a renewal within every 0.6 ttl)
+too little time to land."""
+MAX_RESERVATION_TTL = 86_400.0
+"""Seconds (a day); a crashed process's reservations would block budget longer than anyone waits."""
 
 
 def default_store_url() -> str:
@@ -60,11 +72,13 @@ class BudgetsConfig(BaseModel):
     )
     reservation_ttl_seconds: float = Field(
         default=600.0,
-        gt=0,
+        ge=MIN_RESERVATION_TTL,
+        le=MAX_RESERVATION_TTL,
         allow_inf_nan=False,
         strict=True,
-        description="How long a reservation lives without a commit or release; a crashed process's "
-        "reservations stop counting after this long.",
+        description="How long a reservation lives after its last renewal (1 to 86,400 seconds): a "
+        "running call renews its own, and a crashed process's reservations stop counting this long "
+        "after it died.",
     )
     fail_open: bool = Field(
         default=False,

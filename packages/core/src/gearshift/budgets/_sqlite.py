@@ -141,6 +141,18 @@ class SQLiteStore:
 
         await self._ledger_file().write(work)
 
+    async def renew(self, reservation_id: str, *, now: float, expires_at: float) -> bool:
+        """Move the reservation's expiry on every key, if it is still live at `now`."""
+
+        def work(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE reservations SET expires_at = ? WHERE reservation_id = ? AND expires_at > ?",
+                (expires_at, reservation_id, now),
+            )
+            return cursor.rowcount > 0
+
+        return await self._ledger_file().write(work)
+
     async def release(self, reservation_id: str) -> None:
         """Drop the reservation (if still there) without recording spend."""
 

@@ -126,6 +126,12 @@ class BudgetStore(Protocol):
         must not lose money). Committing the same `reservation_id` twice records it once."""
         ...
 
+    async def renew(self, reservation_id: str, *, now: float, expires_at: float) -> bool:
+        """Move a reservation that is still live at `now` to expire at `expires_at` instead (a call
+        still running keeps its budget); False when it is gone or already expired, and then nothing
+        changes: an expired reservation may already have been counted as free by another caller."""
+        ...
+
     async def release(self, reservation_id: str) -> None:
         """Drop a reservation without recording spend (the call failed or was cancelled). Idempotent."""
         ...

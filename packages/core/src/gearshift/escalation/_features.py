@@ -4,12 +4,19 @@ Every feature comes from the values a live call has (`RouteInput`: the signals, 
 and the request's messages), never from words of a domain or names of tools, so a model trained on
 one agent's runs can be applied to another's. Counts are squashed with `log1p`: the tenth error in a
 row says less than the second.
+
+Besides tool errors and repeats, a few cues read the conversation's own words, in any domain: the
+assistant saying it cannot do something or apologising, and a user correcting the agent or saying
+the same thing again. They are plain English patterns with no domain or tool vocabulary; an agent
+that speaks another language simply never shows them. Each was kept because leaving it out lowered
+the held-out figures on the bundled runs (tests/benchmarks/agent_replay.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,11 +42,26 @@ FEATURE_NAMES: tuple[str, ...] = (
     "user_turns",
     "step_observe",
     "step_act",
+    "assistant_cannot",
+    "assistant_apologies",
+    "user_corrections",
+    "user_repeats",
 )
 """The features, in the order of the model's weights."""
 
 RECENT_CALLS = 5
 """How many of the latest tool calls `recent_error_share` looks at: a run that is failing now."""
+
+_CANNOT = re.compile(r"\b(?:cannot|can ?not|can't|can’t|unable|not able)\b", re.IGNORECASE)
+_APOLOGY = re.compile(r"\b(?:sorry|apologi[sz]e|apologies)\b", re.IGNORECASE)
+_CORRECTION = re.compile(
+    r"^\W*(?:no\b|nope\b)|\b(?:that's not|that is not|not what i|i said|i already|wrong|incorrect|"
+    r"still\b|again\b|actually\b)",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+_SAME_WORDS = 0.8
+"""Share of shared words (Jaccard) from which a later user turn counts as saying an earlier one again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +81,10 @@ class RunFacts:
     malformed_calls: int
     user_turns: int
     step_type: StepType
+    assistant_cannot: int = 0
+    assistant_apologies: int = 0
+    user_corrections: int = 0
+    user_repeats: int = 0
 
     def describe(self) -> str:
         """The notable facts in plain words: `3 tool errors in a row and a repeated call`."""
@@ -79,6 +105,12 @@ class RunFacts:
             parts.append(_count(self.empty_replies, "empty reply"))
         if self.malformed_calls:
             parts.append(_count(self.malformed_calls, "malformed tool call"))
+        if self.assistant_cannot:
+            parts.append(f"the assistant said it cannot {_times(self.assistant_cannot)}")
+        if self.user_corrections or self.user_repeats:
+            parts.append(
+                f"the user corrected or repeated {_times(self.user_corrections + self.user_repeats)}"
+            )
         if not parts:
             parts.append(f"step {self.steps + 1} with {self.tokens:,} tokens so far")
         return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -88,6 +120,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+
+
 def _malformed(arguments: str) -> bool:
     try:
         return not isinstance(json.loads(arguments or "{}"), dict)
@@ -95,16 +131,40 @@ def _malformed(arguments: str) -> bool:
         return True
 
 
-def _reply_facts(messages: Sequence[Message]) -> tuple[int, int]:
-    """(empty replies, malformed tool calls) among the assistant turns of the run."""
-    empty = malformed = 0
+@dataclass(frozen=True, slots=True)
+class _TextFacts:
+    empty_replies: int = 0
+    malformed_calls: int = 0
+    assistant_cannot: int = 0
+    assistant_apologies: int = 0
+    user_corrections: int = 0
+    user_repeats: int = 0
+
+
+def _same_words(words: set[str], earlier: Sequence[set[str]]) -> bool:
+    return bool(words) and any(len(words & before) >= _SAME_WORDS * len(words | before) for before in earlier)
+
+
+def _text_facts(messages: Sequence[Message]) -> _TextFacts:
+    """Replies and cues of the run's own words: one pass over the assistant and user turns."""
+    empty = malformed = cannot = apologies = corrections = repeats = 0
+    users: list[set[str]] = []
     for message in messages:
-        if message.role != "assistant":
-            continue
-        if not message.tool_calls and not message.text.strip():
-            empty += 1
-        malformed += sum(_malformed(call.arguments) for call in message.tool_calls)
-    return empty, malformed
+        if message.role == "assistant":
+            text = message.text
+            if not message.tool_calls and not text.strip():
+                empty += 1
+            malformed += sum(_malformed(call.arguments) for call in message.tool_calls)
+            cannot += _CANNOT.search(text) is not None
+            apologies += _APOLOGY.search(text) is not None
+        elif message.role == "user":
+            text = message.text
+            words = set(_WORD.findall(text.lower()))
+            if users:  # the opening request is never a correction
+                corrections += _CORRECTION.search(text) is not None
+                repeats += _same_words(words, users)
+            users.append(words)
+    return _TextFacts(empty, malformed, cannot, apologies, corrections, repeats)
 
 
 def facts_of(route: RouteInput) -> RunFacts:
@@ -117,7 +177,7 @@ def facts_of(route: RouteInput) -> RunFacts:
         key = (record.name, record.args_hash)
         repeated += key in seen
         seen.add(key)
-    empty, malformed = _reply_facts(route.request.messages)
+    text = _text_facts(route.request.messages)
     recent = history[-RECENT_CALLS:]
     return RunFacts(
         consecutive_tool_errors=signals.consecutive_tool_errors,
@@ -129,10 +189,14 @@ def facts_of(route: RouteInput) -> RunFacts:
         repeated_calls=repeated,
         steps=max(context.step_index, signals.run_depth),
         tokens=signals.prompt_tokens,
-        empty_replies=empty,
-        malformed_calls=malformed,
+        empty_replies=text.empty_replies,
+        malformed_calls=text.malformed_calls,
         user_turns=signals.turns,
         step_type=signals.step_type,
+        assistant_cannot=text.assistant_cannot,
+        assistant_apologies=text.assistant_apologies,
+        user_corrections=text.user_corrections,
+        user_repeats=text.user_repeats,
     )
 
 
@@ -154,6 +218,10 @@ def feature_vector(facts: RunFacts) -> np.ndarray:
             log(facts.user_turns),
             float(facts.step_type is StepType.OBSERVE),
             float(facts.step_type is StepType.ACT),
+            log(facts.assistant_cannot),
+            log(facts.assistant_apologies),
+            log(facts.user_corrections),
+            log(facts.user_repeats),
         ),
         dtype=np.float64,
     )

@@ -1,14 +1,26 @@
 """Training the learned escalation on the prefixes of logged agent runs, and calibrating its threshold.
 
 Every step of every cheap training run is one example: its features (`feature_vector`, read from the
-prefix through the live code path) and a label that is the same for all steps of a task, 1 when the
-strong run did better than the cheap one (the cheap run will fail where a hand-over would succeed).
-Each task weighs 1 in total however long its run, so long runs do not drown short ones. The fit is a
-logistic regression with a strong L2 penalty on standardized features (NumPy Newton steps, no
-scikit-learn): a few domain-general features and a heavy penalty generalize to agents it never saw.
+prefix through the live code path) and a label that is the same for all steps of a task: how far the
+cheap run fell short (1 - its score). The label is the cheap run's failure, not "the strong run did
+better": what the cheap prefix shows is the cheap run's trouble, and whether the strong model would
+then succeed hardly depends on the cheap prefix, so both labels rank steps alike, while failure has
+about twice the positive tasks and far less noise (two trials of one model often disagree, and
+"strong did better" compounds the noise of both). Whether the strong model helps on this kind of
+task is the task prior's part. Each task weighs 1 in total however long its run, so long runs do
+not drown short ones. The fit is a logistic regression with a strong L2 penalty on standardized
+features (NumPy Newton steps, no scikit-learn): a few domain-general features and a heavy penalty
+generalize to agents it never saw.
 
-The threshold is calibrated on the training runs only, on out-of-fold risks (each task scored by a
-model fitted without it), by replaying the restart rule at every candidate threshold:
+With the task prior (`prior=True`; by default tried on tables of at least `PRIOR_MIN_TASKS` tasks
+and kept when it lowers the out-of-fold log-loss, as the penalty is chosen), each task's steps also
+carry the task router's predicted gain on its opening prompt; for training, that gain comes from a
+router that never saw the task (cross-fitted over the inner folds), as it will be for a task met
+live, and the router trained on every training task is embedded in the model.
+
+Tasks with the same opening prompt (repeated trials) stay in one inner fold. The threshold is
+calibrated on the training runs only, on out-of-fold risks (each task scored by a model fitted
+without it), by replaying the restart rule at every candidate threshold:
 `success_floor` keeps the cheapest threshold whose success is at least that share of always-strong's;
 `target_handover_share` the one whose share of tasks handed over is nearest to it.
 """
@@ -22,10 +34,21 @@ import numpy as np
 from .._errors import ConfigError
 from ..datasets import AgentRuns
 from ..evaluation._agent_replay import StepPrefixes, handover_steps, replay_handovers
+from ..evaluation._agent_task_router import task_folds, task_groups
 from ._features import FEATURE_NAMES, facts_of, feature_vector
-from ._model import EscalationModel, EscalationTraining
+from ._model import PRIOR_FEATURE, EscalationModel, EscalationTraining
+from ._prior import TaskPrior, cross_fitted_gains, train_prior
 
-__all__ = ["DEFAULT_SUCCESS_FLOOR", "PENALTIES", "run_features", "train_escalation"]
+__all__ = [
+    "DEFAULT_SUCCESS_FLOOR",
+    "PENALTIES",
+    "PRIOR_MIN_TASKS",
+    "inner_folds",
+    "run_features",
+    "train_escalation",
+    "use_prior",
+    "with_gains",
+]
 
 PENALTIES: tuple[float, ...] = (2.0, 8.0, 32.0)
 """The L2 penalties on the standardized weights (against a total example weight of one per task) that
@@ -33,6 +56,10 @@ training chooses from by out-of-fold log-loss on the training tasks: all of them
 
 DEFAULT_SUCCESS_FLOOR = 0.95
 """Default calibration: keep 95% of always-strong's success on the training runs, as cheaply as possible."""
+
+PRIOR_MIN_TASKS = 40
+"""From how many distinct training tasks the task prior is used by default: a router trained on fewer
+opening prompts (and cross-fitted on fewer still) predicts little beyond noise."""
 
 _NEWTON_STEPS = 30
 _INNER_FOLDS = 5
@@ -47,8 +74,22 @@ def run_features(prefixes: StepPrefixes) -> list[np.ndarray]:
     ]
 
 
+def with_gains(features: Sequence[np.ndarray], gains: np.ndarray) -> list[np.ndarray]:
+    """Each task's (steps, features) array with its prior gain appended as the last column."""
+    return [np.hstack([f, np.full((len(f), 1), g)]) for f, g in zip(features, gains, strict=True)]
+
+
+def inner_folds(runs: AgentRuns, seed: int) -> list[np.ndarray]:
+    """The folds training holds tasks out with (repeated trials together); none when too few tasks."""
+    distinct = int(task_groups(runs).max()) + 1 if len(runs) else 0
+    # Rows when too few distinct opening prompts to fold them (`task_folds` then splits rows).
+    folds = min(_INNER_FOLDS, (distinct if distinct >= 8 else len(runs)) // 4)
+    return task_folds(runs, folds, seed) if folds >= 2 else []
+
+
 def _labels(runs: AgentRuns) -> np.ndarray:
-    return np.array([min(max(t.strong.score - t.weak.score, 0.0), 1.0) for t in runs.tasks])
+    """Per task, how far the cheap run fell short of success."""
+    return np.array([min(max(1.0 - t.weak.score, 0.0), 1.0) for t in runs.tasks])
 
 
 def _fit(
@@ -86,20 +127,18 @@ def _risks(model: tuple[np.ndarray, np.ndarray, np.ndarray, float], features: np
 
 
 def _out_of_fold(
-    features: list[np.ndarray], labels: np.ndarray, penalty: float, seed: int
+    features: list[np.ndarray], labels: np.ndarray, penalty: float, folds: Sequence[np.ndarray]
 ) -> list[np.ndarray]:
     n = len(features)
-    folds = min(_INNER_FOLDS, n // 4)
-    if folds < 2:
+    if not folds:
         model = _fit(features, labels, penalty)
         return [_risks(model, f) for f in features]
-    order = np.random.default_rng(seed).permutation(n)
     risks: list[np.ndarray] = [np.empty(0)] * n
-    for fold in range(folds):
-        test = set(order[fold::folds].tolist())
-        train = [i for i in range(n) if i not in test]
+    for test in folds:
+        held = set(test.tolist())
+        train = [i for i in range(n) if i not in held]
         model = _fit([features[i] for i in train], labels[train], penalty)
-        for i in test:
+        for i in held:
             risks[i] = _risks(model, features[i])
     return risks
 
@@ -140,7 +179,13 @@ def pick_threshold(
         return best[0], f"hand-over share {target_handover_share:.0%} (training: {best[1]:.0%})"
     floor = DEFAULT_SUCCESS_FLOOR if success_floor is None else success_floor
     need = floor * strong_success
-    meeting = [p for p in curve if p[2] >= need - 1e-12]
+    # A threshold counts only when every lower one (more hand-overs) meets the floor too: on a small
+    # table a lucky high threshold can meet it alone, and held out it would not.
+    meeting = []
+    for point in sorted(curve):
+        if point[2] < need - 1e-12:
+            break
+        meeting.append(point)
     if meeting:
         best = min(meeting, key=lambda p: (p[3], -p[0]))
         met = "met"
@@ -153,6 +198,17 @@ def pick_threshold(
     )
 
 
+def use_prior(prior: bool | None, runs: AgentRuns) -> bool:
+    """Whether training on `runs` uses the task prior: as asked, else by the table's size."""
+    if prior is not None:
+        return prior
+    if int(task_groups(runs).max()) + 1 < PRIOR_MIN_TASKS:
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("sklearn") is not None
+
+
 def train_escalation(
     runs: AgentRuns,
     *,
@@ -161,13 +217,20 @@ def train_escalation(
     penalty: float | None = None,
     seed: int = 0,
     prefixes: StepPrefixes | None = None,
+    prior: bool | None = None,
+    prior_gains: np.ndarray | None = None,
+    task_prior: TaskPrior | None = None,
 ) -> EscalationModel:
     """Fit the escalation on `runs` (a cheap and a strong model's runs) and calibrate its threshold.
 
     Give at most one target: `success_floor` (a share of always-strong's success on these runs,
     default 0.95) or `target_handover_share` (the share of tasks handed to the strong model).
     `penalty` fixes the L2 penalty; by default it is chosen from `PENALTIES` by out-of-fold log-loss.
-    `prefixes` reuses prefixes already built for these runs.
+    `prefixes` reuses prefixes already built for these runs. `prior` forces the task prior on or off;
+    by default it is tried from `PRIOR_MIN_TASKS` distinct tasks (when scikit-learn is installed) and
+    kept only when it lowers the out-of-fold log-loss on the training tasks. An evaluation
+    that has them already may pass each training task's held-out gain (`prior_gains`, from routers
+    that never saw that task) and the prior to embed (`task_prior`, trained on all of `runs`).
     """
     if success_floor is not None and target_handover_share is not None:
         raise ConfigError("give one calibration target: success_floor or target_handover_share, not both")
@@ -181,15 +244,49 @@ def train_escalation(
     prefixes = prefixes if prefixes is not None else StepPrefixes(runs)
     features = run_features(prefixes)
     labels = _labels(runs)
-    tried = {p: _out_of_fold(features, labels, p, seed) for p in ((penalty,) if penalty else PENALTIES)}
-    penalty = min(tried, key=lambda p: (_log_loss(tried[p], labels), -p))
-    risks = tried[penalty]
+    folds = inner_folds(runs, seed)
+    penalties = (penalty,) if penalty else PENALTIES
+    # Every candidate (with or without the prior, at each penalty) is judged by out-of-fold log-loss
+    # on the training tasks; with `prior=None` the prior is kept only when it lowers that loss.
+    candidates: dict[tuple[bool, float], list[np.ndarray]] = {}
+    sets = {False: features}
+    if use_prior(prior, runs):
+        if prior_gains is None:
+            prior_gains = cross_fitted_gains(runs, folds or task_folds(runs, 2, seed), seed=seed)
+        sets[True] = with_gains(features, np.asarray(prior_gains, dtype=np.float64))
+        if prior:
+            del sets[False]
+    for with_prior, x in sets.items():
+        for p in penalties:
+            candidates[with_prior, p] = _out_of_fold(x, labels, p, folds)
+    chosen, penalty = min(candidates, key=lambda c: (_log_loss(candidates[c], labels), c[0], -c[1]))
+    risks = candidates[chosen, penalty]
+    features = sets[chosen]
+    names = (*FEATURE_NAMES, PRIOR_FEATURE) if chosen else FEATURE_NAMES
+    if not chosen:
+        task_prior = None
+    elif task_prior is None:
+        task_prior = train_prior(runs, seed=seed)
     curve = calibration_curve(runs, risks)
     strong_success = float(np.mean([t.strong.score for t in runs.tasks]))
     threshold, target = pick_threshold(
         curve, strong_success, success_floor=success_floor, target_handover_share=target_handover_share
     )
     mean, scale, weights, intercept = _fit(features, labels, penalty)
+    stacked = np.vstack([f for f in features if len(f)])
     steps = sum(len(f) for f in features)
     training = EscalationTraining(len(runs), steps, float(labels.mean()), penalty)
-    return EscalationModel(mean, scale, weights, intercept, threshold, target, training, curve)
+    return EscalationModel(
+        mean,
+        scale,
+        weights,
+        intercept,
+        threshold,
+        target,
+        training,
+        curve,
+        names,
+        stacked.min(axis=0),
+        stacked.max(axis=0),
+        task_prior,
+    )

@@ -2,9 +2,9 @@
 
 ```
 gearshift eval-agents (--dataset tau-retail | --data FILE) [--train FILE] [--folds K] [--policy NAME ...]
-                      [--seed N] [--json] [--plot FILE.png]
+                      [--seed N] [--task-prior auto|on|off] [--json] [--plot FILE.png]
 gearshift train-escalation --data FILE --out ESCALATION.json
-                           [--target-handover-share X | --success-floor S]
+                           [--target-handover-share X | --success-floor S] [--task-prior auto|on|off]
 ```
 
 `eval-agents` prints a table (per policy: success, cost per task, cost per successful task, hand-over
@@ -62,6 +62,7 @@ def add_agent_parsers(subcommands: Any) -> None:
         "the baselines are always included",
     )
     evaluate.add_argument("--seed", type=int, default=0, help="seed for folds and bootstrap (default 0)")
+    _add_prior_option(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="draw success against cost per task")
 
@@ -81,6 +82,20 @@ def add_agent_parsers(subcommands: Any) -> None:
         type=float,
         metavar="S",
         help="keep this share of always-strong's success on the training runs (default 0.95)",
+    )
+    _add_prior_option(train)
+
+
+_PRIOR = {"auto": None, "on": True, "off": False}
+
+
+def _add_prior_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task-prior",
+        choices=tuple(_PRIOR),
+        default="auto",
+        help="the task router's prior on the opening prompt as an escalation feature: on, off, or auto "
+        "(default: tried from 40 tasks, kept when it lowers the held-out log-loss on the training tasks)",
     )
 
 
@@ -118,7 +133,14 @@ def _eval_agents(args: argparse.Namespace) -> int:
 
     runs = _runs(args.dataset or args.data)
     train = _runs(args.train) if args.train else None
-    report = evaluate_agents(runs, policies=args.policy, train=train, folds=args.folds, seed=args.seed)
+    report = evaluate_agents(
+        runs,
+        policies=args.policy,
+        train=train,
+        folds=args.folds,
+        seed=args.seed,
+        prior=_PRIOR[args.task_prior],
+    )
     plotted = plot_agents(report, args.plot) if args.plot is not None else None
     if args.json:
         for note in (report.method, *report.notes):
@@ -181,11 +203,19 @@ def print_agent_table(report: AgentEvalReport, source: str) -> None:
             np.abs(report.policies["always-weak"].success - report.policies["always-strong"].success) >= 0.5
         )
     )
-    console.print(
-        "Self-disagreement (two runs of one model on one task) cannot be measured: the table holds one run "
-        f"per model and task. The two models' runs disagree on {differ:.0%} of the tasks; part of that is "
-        "each model's own run-to-run variation, which one trial per model cannot separate."
-    )
+    agree = report.self_disagreement
+    if agree is None:
+        console.print(
+            "Self-disagreement (two runs of one model on one task) cannot be measured: the table holds one "
+            f"run per model and task. The two models' runs disagree on {differ:.0%} of the tasks; part of "
+            "that is each model's own run-to-run variation, which one trial per model cannot separate."
+        )
+    else:
+        console.print(
+            f"Self-disagreement over the {agree.tasks} tasks run more than once ({agree.runs} rows): "
+            f"{report.weak}'s runs of the same task disagree on {agree.weak:.0%} of them, {report.strong}'s "
+            f"on {agree.strong:.0%}. The two models' runs disagree on {differ:.0%} of the rows."
+        )
     for note in report.notes:
         console.print(f"Note: {escape(note)}")
 
@@ -232,15 +262,22 @@ def _train_escalation(args: argparse.Namespace) -> int:
 
     runs = _runs(args.data)
     model = train_escalation(
-        runs, success_floor=args.success_floor, target_handover_share=args.target_handover_share
+        runs,
+        success_floor=args.success_floor,
+        target_handover_share=args.target_handover_share,
+        prior=_PRIOR[args.task_prior],
     )
     model.save(args.out)
     for note in runs.notes:
         print(f"note: {note}")
     print(
         f"trained on {model.training.tasks} tasks ({model.training.steps} steps of {runs.weak}; "
-        f"{model.training.positive_share:.0%} of tasks where {runs.strong} did better)"
+        f"{model.training.positive_share:.0%} of tasks where {runs.weak} failed)"
     )
     print(f"threshold {model.threshold:.3f}: {model.target}")
+    print(
+        "task prior: "
+        + ("kept (the task router's gain on the opening prompt is a feature)" if model.prior else "not used")
+    )
     print(f"wrote {args.out}")
     return 0

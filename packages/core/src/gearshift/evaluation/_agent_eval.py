@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,9 +33,19 @@ from ._agent_replay import (
     replay_steps,
     replay_task_choice,
 )
-from ._agent_task_router import cross_fit_task_router, task_folds
+from ._agent_task_router import cross_fit_task_router, shared_prompts, task_folds, task_groups
 
-__all__ = ["AGENT_BASELINES", "AGENT_POLICIES", "AgentEvalReport", "evaluate_agents"]
+if TYPE_CHECKING:
+    from ..learning import LearnedRouter
+
+__all__ = [
+    "AGENT_BASELINES",
+    "AGENT_POLICIES",
+    "AgentEvalReport",
+    "SelfDisagreement",
+    "evaluate_agents",
+    "self_disagreement",
+]
 
 AGENT_BASELINES: tuple[str, ...] = ("always-weak", "always-strong", "oracle", "task-router")
 """What every agent evaluation reports."""
@@ -44,6 +54,36 @@ AGENT_POLICIES: tuple[str, ...] = ("scorer-steps", "learned-escalation", "task-r
 """The step-aware policies `evaluate_agents` can replay (all of them by default)."""
 
 _CURVE_POINTS = 101
+
+
+@dataclass(frozen=True, slots=True)
+class SelfDisagreement:
+    """How often one model's runs of the same task disagree, over the tasks run more than once.
+
+    Tasks are the same when their opening prompts are; two runs disagree when their scores differ by
+    0.5 or more (one succeeds, the other fails). `weak` and `strong` are each model's share of
+    repeated tasks whose runs do not all agree.
+    """
+
+    tasks: int
+    runs: int
+    weak: float
+    strong: float
+
+
+def self_disagreement(runs: AgentRuns) -> SelfDisagreement | None:
+    """The self-disagreement of each model where the table holds several trials of a task, else None."""
+    groups = task_groups(runs)
+    repeated = [np.flatnonzero(groups == g) for g in np.unique(groups) if (groups == g).sum() > 1]
+    if not repeated:
+        return None
+
+    def share(scores: np.ndarray) -> float:
+        return float(np.mean([np.ptp(scores[members]) >= 0.5 for members in repeated]))
+
+    weak = np.array([t.weak.score for t in runs.tasks])
+    strong = np.array([t.strong.score for t in runs.tasks])
+    return SelfDisagreement(len(repeated), int(sum(len(m) for m in repeated)), share(weak), share(strong))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +96,10 @@ class AgentEvalReport:
     policies: dict[str, PolicyReplay]
     notes: tuple[str, ...]
     method: str
+    self_disagreement: SelfDisagreement | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object `gearshift eval-agents --json` prints."""
+        """The JSON object `gearshift eval-agents --json` prints (`self_disagreement` where measurable)."""
         policies: dict[str, Any] = {}
         for name, replay in self.policies.items():
             success_ci, cost_ci = replay.intervals()
@@ -73,7 +114,16 @@ class AgentEvalReport:
             if replay.curve is not None:
                 entry["curve"] = [list(point) for point in replay.curve]
             policies[name] = entry
-        return {"models": {"weak": self.weak, "strong": self.strong}, "policies": policies}
+        out: dict[str, Any] = {"models": {"weak": self.weak, "strong": self.strong}, "policies": policies}
+        if self.self_disagreement is not None:
+            agree = self.self_disagreement
+            out["self_disagreement"] = {
+                "tasks": agree.tasks,
+                "runs": agree.runs,
+                "weak": agree.weak,
+                "strong": agree.strong,
+            }
+        return out
 
 
 class AgentEvalError(GearshiftError, ValueError):
@@ -110,31 +160,88 @@ class _Escalation:
     risks: list[np.ndarray]
 
 
+def _pair_gains(runs: AgentRuns, folds: list[np.ndarray], seed: int) -> dict[tuple[int, int], np.ndarray]:
+    """`gains[f, g]`: the prior gain of fold g's tasks from a router that saw neither fold f nor fold g.
+
+    Model f's training tasks in fold g get their gain from it: held out from that task, as the nested
+    cross-fitting asks, and from the held-out fold f too. One router per pair of folds serves both
+    models f and g.
+    """
+    from ..escalation._prior import train_prior
+
+    gains: dict[tuple[int, int], np.ndarray] = {}
+    for f in range(len(folds)):
+        for g in range(f + 1, len(folds)):
+            held = set(folds[f].tolist()) | set(folds[g].tolist())
+            prior = train_prior(runs.subset([i for i in range(len(runs)) if i not in held]), seed=seed)
+            gains[f, g] = prior.task_gains([runs.tasks[int(i)] for i in folds[g]])
+            gains[g, f] = prior.task_gains([runs.tasks[int(i)] for i in folds[f]])
+    return gains
+
+
 def _escalation(
-    runs: AgentRuns, prefixes: StepPrefixes, folds: list[np.ndarray], train: AgentRuns | None, seed: int
+    runs: AgentRuns,
+    prefixes: StepPrefixes,
+    folds: list[np.ndarray],
+    train: AgentRuns | None,
+    seed: int,
+    prior: bool | None,
+    routers: Sequence[LearnedRouter] = (),
 ) -> _Escalation:
-    """The held-out hand-over steps (through `EscalationPolicy`) and per-step risks of every task."""
+    """The held-out hand-over steps (through `EscalationPolicy`) and per-step risks of every task.
+
+    With the task prior, each fold's model embeds the router trained on the other folds (the task
+    router's, when it was fitted) and its training tasks carry gains from routers that never saw them.
+    """
     from ..escalation import CheapestPolicy, EscalationPolicy, run_features, train_escalation
+    from ..escalation._prior import TaskPrior, task_opening, train_prior
+    from ..escalation._training import use_prior, with_gains
 
     features = run_features(prefixes)
     steps = [-1] * len(runs)
     risks: list[np.ndarray] = [np.empty(0)] * len(runs)
     if train is not None:
-        plan = [(train_escalation(train, seed=seed), np.arange(len(runs)))]
+        plan = [(train_escalation(train, seed=seed, prior=prior), np.arange(len(runs)))]
     else:
         plan = []
-        for test in folds:
-            held = set(test.tolist())
-            kept = [i for i in range(len(runs)) if i not in held]
-            model = train_escalation(runs.subset(kept), seed=seed, prefixes=prefixes.subset(kept))
+        n = len(runs)
+        kept_of = [[i for i in range(n) if i not in set(test.tolist())] for test in folds]
+        prior_on = use_prior(prior, runs.subset(kept_of[0]))
+        # The task router's routers read the tables' prompts; they serve as priors when those are
+        # the openings a live call sees.
+        if any(task_opening(task) != tuple(task.prompt) for task in runs.tasks):
+            routers = ()
+        pairs = _pair_gains(runs, folds, seed) if prior_on else {}
+        for f, test in enumerate(folds):
+            kept = kept_of[f]
+            gains = fold_prior = None
+            if prior_on:
+                at = {int(i): k for k, i in enumerate(kept)}
+                gains = np.zeros(len(kept))
+                for g, other in enumerate(folds):
+                    if g != f:
+                        gains[[at[int(i)] for i in other]] = pairs[f, g]
+                sub = runs.subset(kept)
+                fold_prior = TaskPrior(routers[f]) if routers else train_prior(sub, seed=seed)
+            model = train_escalation(
+                runs.subset(kept),
+                seed=seed,
+                prefixes=prefixes.subset(kept),
+                prior=prior_on,
+                prior_gains=gains,
+                task_prior=fold_prior,
+            )
             plan.append((model, test))
     for model, test in plan:
         policy = EscalationPolicy(CheapestPolicy(), model)
         indices = test.tolist()
         replay = replay_steps("", prefixes.subset(indices), policy)
-        for i, step in zip(indices, replay.handover_steps.tolist(), strict=True):
+        held = [features[i] for i in indices]
+        if model.prior is not None:
+            held = with_gains(held, model.prior.task_gains([runs.tasks[i] for i in indices]))
+        for i, step, x in zip(indices, replay.handover_steps.tolist(), held, strict=True):
             steps[i] = step
-            risks[i] = model.risks(features[i]) if len(features[i]) else np.empty(0)
+            risks[i] = model.risks(x) if len(x) else np.empty(0)
     return _Escalation(steps, risks)
 
 
@@ -146,17 +253,25 @@ def evaluate_agents(
     folds: int = 5,
     seed: int = 0,
     with_task_router: bool = True,
+    prior: bool | None = None,
 ) -> AgentEvalReport:
     """Replay the baselines and `policies` over `runs` (see the module docstring).
 
     `with_task_router=False` skips the task router (its training is most of the time an evaluation
-    takes) and every policy that needs it: the demo's quick replay.
+    takes) and every policy that needs it, the escalation's task prior included unless `prior` asks
+    for it: the demo's quick replay. `prior` turns the learned escalation's task prior on or off
+    (default: `train_escalation`'s).
     """
     chosen = _check(policies)
+    if not with_task_router and prior is None:
+        prior = False
     if train is None and not 2 <= folds <= len(runs):
         raise AgentEvalError(f"--folds must be between 2 and the {len(runs)} tasks, got {folds}")
     prefixes = StepPrefixes(runs)
-    splits = task_folds(runs, folds, seed) if train is None else []
+    try:
+        splits = task_folds(runs, folds, seed) if train is None else []
+    except ValueError as error:
+        raise AgentEvalError(f"--folds: {error}") from None
     results: dict[str, PolicyReplay] = {
         "always-weak": replay_fixed(runs, strong=False),
         "always-strong": replay_fixed(runs, strong=True),
@@ -174,7 +289,8 @@ def evaluate_agents(
 
         results["scorer-steps"] = replay_steps("scorer-steps", prefixes, SignalScorer())
     if "learned-escalation" in chosen or "task-router+escalation" in chosen:
-        held = _escalation(runs, prefixes, splits, train, seed)
+        routers = router.routers if router is not None else ()
+        held = _escalation(runs, prefixes, splits, train, seed, prior, routers)
         grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, _CURVE_POINTS), *held.risks]))
         grid = grid[:: max(1, len(grid) // 400)]
         sweeps = [handover_steps(held.risks, float(t)) for t in grid]
@@ -196,4 +312,6 @@ def evaluate_agents(
         if train is not None
         else f"{folds}-fold cross-fitting by task (seed {seed}): each task routed by models that never saw it"
     )
-    return AgentEvalReport(runs.weak, runs.strong, len(runs), results, runs.notes, method)
+    split_note = shared_prompts(runs, folds) if train is None else None
+    notes = (*runs.notes, split_note) if split_note else runs.notes
+    return AgentEvalReport(runs.weak, runs.strong, len(runs), results, notes, method, self_disagreement(runs))

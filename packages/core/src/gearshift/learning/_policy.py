@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field
 
 from .._decision import Decision
 from .._errors import ConfigError
@@ -28,6 +27,7 @@ from ..policies import RouteInput, fallback_chain, make_decision
 from ._calibration import OperatingPoint
 from ._features import PromptInput
 from ._router_model import LearnedRouter
+from ._settings import ArtifactSettings
 
 __all__ = ["LearnedConfig", "LearnedPolicy"]
 
@@ -36,14 +36,15 @@ _TARGETS = ("target_strong_share", "quality_floor", "max_cost_per_request", "tra
 _MAX_SLATES = 64
 
 
-class LearnedConfig(BaseModel):
+class LearnedConfig(ArtifactSettings):
     """Settings of the learned policy (the `[routing.learned]` table of gearshift.toml).
 
     At most one of `target_strong_share`, `quality_floor`, `max_cost_per_request` and `tradeoff`;
     with none, the router routes at the operating point calibrated when it was trained.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    targets = _TARGETS
+    accepted_by = "the learned policy"
 
     path: str = Field(
         description="The router artifact written by `gearshift train` (JSON); relative paths start at "
@@ -72,34 +73,13 @@ class LearnedConfig(BaseModel):
         description="Artifact model name -> registry model id, for models registered under other ids.",
     )
 
-    @model_validator(mode="after")
-    def _one_target(self) -> LearnedConfig:
-        given = [name for name in _TARGETS if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise ValueError(f"set at most one of {', '.join(_TARGETS)}; got {' and '.join(given)}")
-        return self
-
     @classmethod
     def from_config(
         cls, data: Mapping[str, Any], *, source: str = "<python>", key: str = "routing.learned"
     ) -> LearnedConfig:
         """Validate user-written settings; a `ConfigError` names the offending key and why."""
-        try:
-            return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = f"unknown setting; the learned policy accepts: {', '.join(cls.model_fields)}"
-            raise ConfigError(message, source=source, key=f"{key}{path}") from None
-
-    def artifact_path(self, source: str) -> Path:
-        """`path`, resolved against the folder of the config file `source` (when it is a file)."""
-        path = Path(self.path).expanduser()
-        if path.is_absolute() or source.startswith("<"):
-            return path
-        return Path(source).parent / path
+        settings: LearnedConfig = cls.validate_table(data, source=source, key=key)
+        return settings
 
     def operating_point(self, router: LearnedRouter) -> OperatingPoint:
         """The operating point these settings ask for (the artifact's own when none is set)."""

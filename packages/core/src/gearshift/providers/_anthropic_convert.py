@@ -139,17 +139,22 @@ def _tool_choice(request: ChatRequest, answer: AnswerTool | None) -> dict[str, A
     return result
 
 
-def convert_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
-    """The system text and the alternating user/assistant messages Anthropic expects."""
-    system: list[str] = []
+def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
+    """The system prompt and the alternating user/assistant messages Anthropic expects.
+
+    The system prompt is one text, or, when a system message carries `cache_control`, a list of text
+    blocks (one per system message) so the breakpoint can sit on its block. A message's
+    `cache_control` goes on its last block, where Anthropic ends the cached prefix.
+    """
+    system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "system":
             if message.text:
-                system.append(message.text)
+                system.append(_cached([{"type": "text", "text": message.text}], message)[0])
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
+        blocks = _cached(_blocks(message), message)
         if not blocks:
             continue  # the API refuses empty content
         if out and out[-1]["role"] == role:
@@ -159,7 +164,16 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str, list[dict[str, A
     for turn in out:
         # The API wants a user turn's tool results before anything else in it.
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
-    return "\n\n".join(system), out
+    if any("cache_control" in block for block in system):
+        return system, out
+    return "\n\n".join(block["text"] for block in system), out
+
+
+def _cached(blocks: list[dict[str, Any]], message: Message) -> list[dict[str, Any]]:
+    """The message's blocks, its `cache_control` (if any) on the last one."""
+    if message.cache_control is not None and blocks:
+        blocks[-1] = {**blocks[-1], "cache_control": dict(message.cache_control)}
+    return blocks
 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:

@@ -43,7 +43,9 @@ def missing_keys(config: GearshiftConfig) -> dict[str, str]:
 
 
 def _used(config: GearshiftConfig) -> set[str]:
-    return {model.provider for model in config.models}
+    return {model.provider for model in config.models} | {
+        deployment.provider for model in config.models for deployment in model.deployments
+    }
 
 
 def _build(name: str, settings: ProviderConfig) -> Provider:

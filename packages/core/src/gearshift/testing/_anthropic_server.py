@@ -3,15 +3,19 @@
 It speaks `POST /v1/messages`, plain and streamed with the real event sequence (message_start, ping,
 content_block_start / content_block_delta with text_delta and input_json_delta / content_block_stop,
 message_delta with stop_reason and usage, message_stop), and `GET /v1/models`, with errors in
-Anthropic's JSON shape. Point the `anthropic` SDK, or gearshift's `AnthropicProvider`, at `base_url`.
+Anthropic's JSON shape. Prompt caching is simulated: a prefix ending at a `cache_control` breakpoint
+is written on its first request and read on later ones, and usage reports both. Point the
+`anthropic` SDK, or gearshift's `AnthropicProvider`, at `base_url`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._tokens import estimate_tokens
 from ._actions import CutStream, Reply
 from ._http import Exchange, LocalServer
 from ._simulated import Prompt, Turn, input_tokens, output_tokens, piece_json, respond, words
@@ -44,6 +48,33 @@ class LocalAnthropicServer(LocalServer):
         self, models: Iterable[str] = ("claude-small", "claude-large"), api_key: str | None = None
     ) -> None:
         super().__init__(models, api_key)
+        self._cached_prefixes: set[tuple[str, str]] = set()
+
+    def _prompt_cache(self, model: str, body: Mapping[str, Any], total: int) -> tuple[int, int]:
+        """(tokens read from the cache, tokens written to it) for a request, as Anthropic bills them.
+
+        The prompt up to its last `cache_control` breakpoint (tools, then system, then messages) is
+        the cached prefix, per model: the first request with a given prefix writes it, later ones
+        read it. There is no minimum length and no expiry: the cache lives as long as the server.
+        """
+        prefix: list[Any] = []
+        cut: list[Any] | None = None
+        parts = [*(body.get("tools") or ()), *_system_blocks(body.get("system"))]
+        parts += [block for message in body["messages"] for block in _message_blocks(message)]
+        for part in parts:
+            prefix.append(part)
+            if isinstance(part, Mapping) and part.get("cache_control"):
+                cut = list(prefix)
+        if cut is None:
+            return 0, 0
+        text = json.dumps(cut, sort_keys=True)
+        tokens = min(total, sum(estimate_tokens(_block_text(part)) for part in cut))
+        key = (model, hashlib.sha256(text.encode()).hexdigest())
+        with self._lock:
+            if key in self._cached_prefixes:
+                return tokens, 0
+            self._cached_prefixes.add(key)
+        return 0, tokens
 
     def _error_payload(self, status: int, message: str) -> Any:
         kind = _ERRORS.get(status, "api_error")
@@ -89,11 +120,13 @@ class LocalAnthropicServer(LocalServer):
             for i, (name, args) in enumerate(reply.tool_calls)
         )
         stop_reason = "tool_use" if reply.tool_calls else _STOP_REASONS.get(reason or "", "end_turn")
+        total = input_tokens(prompt)
+        read, write = self._prompt_cache(model, body, total)
         usage = {
-            "input_tokens": input_tokens(prompt),
+            "input_tokens": total - read - write,
             "output_tokens": output_tokens(reply),
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
         }
         message = {
             "id": f"msg_{n:06d}",
@@ -151,6 +184,28 @@ class LocalAnthropicServer(LocalServer):
         exchange.send_event(event({"type": "message_delta", "delta": delta, "usage": usage}))
         exchange.send_event(event({"type": "message_stop"}))
         exchange.end_stream()
+
+
+def _system_blocks(system: Any) -> list[Any]:
+    if isinstance(system, str):
+        return [{"type": "text", "text": system}] if system else []
+    return list(system) if isinstance(system, list) else []
+
+
+def _message_blocks(message: Any) -> list[Any]:
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return list(content) if isinstance(content, list) else []
+
+
+def _block_text(block: Any) -> str:
+    """What a prompt block weighs in tokens: its text, or its JSON for tools and tool calls."""
+    if isinstance(block, Mapping) and isinstance(block.get("text"), str):
+        return str(block["text"])
+    if isinstance(block, Mapping) and isinstance(block.get("content"), str):
+        return str(block["content"])
+    return json.dumps(block)
 
 
 def _model_card(model: str) -> dict[str, Any]:

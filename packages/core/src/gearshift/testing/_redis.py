@@ -58,6 +58,8 @@ class LocalRedisServer:
         if binary is None:
             raise RedisServerMissing(f"redis-server is not installed; {_INSTALL}")
         self._password = password
+        self._binary = binary
+        self._start_timeout = start_timeout
         self._dir = Path(tempfile.mkdtemp(prefix="gearshift-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
         try:
@@ -96,6 +98,15 @@ class LocalRedisServer:
     def pid(self) -> int | None:
         """The server's process id while it runs."""
         return self._process.pid if self._process is not None else None
+
+    def restart(self) -> None:
+        """Start the server again on the same port, e.g. after a test killed it; it starts empty
+        (there is no persistence). Raises `RuntimeError` when it does not come back."""
+        self._stop_process()
+        self._process = self._spawn(self._binary)
+        if not self._wait_ready(self._start_timeout):
+            self._stop_process()
+            raise RuntimeError(f"redis-server did not start again; its log: {self._log_tail()}")
 
     def close(self) -> None:
         """Stop the server and remove its folder. Idempotent."""

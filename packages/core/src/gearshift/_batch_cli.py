@@ -1,0 +1,254 @@
+"""`gearshift batch IN.jsonl OUT.jsonl [--concurrency N] [--cascade]`: a batch through the router, resumable.
+
+IN holds one request a line: `{"id": "q1", "prompt": "text, or a list of {role, content} messages"}`,
+with optional `max_tokens` and `agent_id` (`id` defaults to the line number). OUT is an append-only
+journal: one line per finished stage of an item (`stage` routed, cheap or strong; `accepted` true for
+the item's final answer). Run the same command again after an interruption: items with a final line
+are skipped, and items whose cheap answer the gate already rejected go straight to the strong model,
+so nothing finished is paid for twice. The summary (escalation rate, cost, the always-strongest
+estimate) covers every line of OUT, earlier runs included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
+from ._context import StepContext
+from ._errors import GearshiftError
+from ._messages import ChatRequest, Message
+from .datasets._outcome_files import _FieldError, _parse_prompt
+from .datasets._outcomes import OutcomeTableError
+
+__all__ = ["add_batch_parser", "run_batch_cli"]
+
+_FIELDS = ("id", "prompt", "max_tokens", "agent_id")
+
+
+def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `gearshift batch` to the CLI."""
+    batch = commands.add_parser(
+        "batch",
+        help="answer a JSONL file of requests (resumable), optionally as a batched cascade",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument("input", type=Path, help="requests, one JSON object a line")
+    batch.add_argument("output", type=Path, help="results journal (appended to; re-run to resume)")
+    batch.add_argument("--concurrency", type=int, default=8, help="calls in flight at once (default 8)")
+    batch.add_argument(
+        "--cascade",
+        action="store_true",
+        help="cheapest tier first; only answers the quality gate rejects go to the top tier",
+    )
+    batch.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    batch.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    batch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run_batch_cli(args: argparse.Namespace) -> int:
+    """Run `gearshift batch`; returns the exit code (1 when some items have no answer)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ._bridge import run_sync
+    from ._config import load_config
+    from ._router import Router
+    from .providers._factory import missing_keys
+
+    if args.concurrency < 1:
+        raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    items = list(read_batch(args.input))
+    done, rejected, earlier = read_journal(args.output)
+    todo = [
+        BatchItem(item.id, item.request, item.context, escalate=item.id in rejected)
+        for item in items
+        if item.id not in done
+    ]
+    config = load_config(args.config)
+    missing = missing_keys(config)
+    if missing and set(missing) >= {spec.provider for spec in config.models}:
+        wanted = ", ".join(f"{variable} (provider '{name}')" for name, variable in missing.items())
+        raise GearshiftError(
+            f"no API key for any model of the config: set {wanted}, or pass --config with a "
+            "gearshift.toml that points at a local server (see examples/ollama.toml)"
+        )
+    router = Router.from_config(config)
+    console = Console(stderr=True)
+    if len(todo) < len(items):
+        console.print(
+            f"resuming: {len(items) - len(todo)} of {len(items)} items already answered in {args.output}"
+        )
+    records = list(earlier)
+    with (
+        args.output.open("a", encoding="utf-8") as journal,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=args.no_progress,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("answering", total=len(todo))
+
+        def on_result(result: BatchResult) -> None:
+            _write(journal, result)
+            records.append(stage_record(result))
+            if result.accepted or result.error is not None:
+                bar.advance(task)
+
+        async def work() -> None:
+            async with router:
+                await router.abatch(
+                    todo, concurrency=args.concurrency, cascade=args.cascade, on_result=on_result
+                )
+
+        run_sync(work())
+    summary = summarize_batch(records, router.registry)
+    _print_summary(summary, router.registry.strongest.id, as_json=args.json)
+    return 1 if summary.failed else 0
+
+
+def read_batch(path: Path) -> Iterator[BatchItem]:
+    """The items of a batch file; raises `OutcomeTableError` naming the file, line and field."""
+    seen: dict[str, int] = {}
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise OutcomeTableError(f"cannot read the file: {exc.strerror}", path=path) from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = _parse_item(json.loads(raw), number)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise OutcomeTableError(f"not valid JSON ({exc})", path=path, line=number) from None
+            except (_FieldError, GearshiftError) as exc:
+                raise OutcomeTableError(str(exc), path=path, line=number) from None
+            if item.id in seen:
+                raise OutcomeTableError(
+                    f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
+                )
+            seen[item.id] = number
+            yield item
+
+
+def _parse_item(data: object, number: int) -> BatchItem:
+    if not isinstance(data, dict):
+        raise _FieldError("each line must be a JSON object with a prompt")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise _FieldError(f"unknown field '{unknown[0]}' (a line has {', '.join(_FIELDS)})")
+    if "prompt" not in data:
+        raise _FieldError("missing field 'prompt'")
+    raw_id = data.get("id", str(number))
+    if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
+        raise _FieldError(f"id must be a string or a number, got {raw_id!r}")
+    prompt = _parse_prompt(data["prompt"])
+    messages = (Message.user(prompt),) if isinstance(prompt, str) else prompt
+    max_tokens = data.get("max_tokens")
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+    ):
+        raise _FieldError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    agent = data.get("agent_id")
+    if agent is not None and not isinstance(agent, str):
+        raise _FieldError(f"agent_id must be a string, got {agent!r}")
+    request = ChatRequest(messages, max_tokens=max_tokens)
+    return BatchItem(str(raw_id), request, StepContext(agent_id=agent))
+
+
+def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
+    """What an earlier run wrote: ids with a final answer, ids whose cheap answer was rejected (and
+    have no final answer yet), and every stage's figures. A torn last line (the run was killed while
+    writing it) is ignored: that stage is done again."""
+    done: set[str] = set()
+    rejected: set[str] = set()
+    records: list[StageRecord] = []
+    if not path.exists():
+        return done, rejected, records
+    with path.open(encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            record = StageRecord(
+                str(row["id"]),
+                row["stage"],
+                bool(row["accepted"]),
+                row.get("error") is not None,
+                float(row["cost_usd"]),
+                int(row["input_tokens"]),
+                int(row["output_tokens"]),
+                bool(row.get("escalated", False)),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if number == len(lines):
+                continue
+            raise OutcomeTableError(f"not a gearshift batch result ({exc})", path=path, line=number) from None
+        records.append(record)
+        if record.accepted and not record.failed:
+            done.add(record.id)
+        elif record.stage == "cheap" and not record.failed:
+            rejected.add(record.id)
+    return done, rejected - done, records
+
+
+def _write(journal: IO[str], result: BatchResult) -> None:
+    record = stage_record(result)
+    row: dict[str, Any] = {
+        "id": result.id,
+        "stage": result.stage,
+        "accepted": result.accepted,
+        "model": result.response.model_id if result.response else None,
+        "text": result.response.response.text if result.response else None,
+        "cost_usd": result.cost_usd,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+    }
+    if record.escalated:
+        row["escalated"] = True
+    if result.reason:
+        row["reason"] = result.reason
+    if result.error is not None:
+        row["error"] = result.error
+    journal.write(json.dumps(row, ensure_ascii=False) + "\n")
+    journal.flush()  # a line on disk is a stage that will not be paid for again
+
+
+def _print_summary(summary: BatchSummary, strongest: str, *, as_json: bool) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "items": summary.items,
+                    "answered": summary.answered,
+                    "failed": summary.failed,
+                    "escalated": summary.escalated,
+                    "escalation_rate": summary.escalation_rate,
+                    "cost_usd": summary.cost_usd,
+                    "always_strongest_usd": summary.strongest_cost_usd,
+                    "savings": summary.savings,
+                },
+                indent=2,
+            )
+        )
+        return
+    print(f"items:            {summary.items} ({summary.answered} answered, {summary.failed} failed)")
+    print(f"escalated:        {summary.escalated} ({summary.escalation_rate:.1%} of answered)")
+    print(f"cost:             ${summary.cost_usd:.6f}")
+    print(f"always {strongest}: ${summary.strongest_cost_usd:.6f} (estimated on the same tokens)")
+    print(f"saved:            {summary.savings:.1%}")
+    if summary.failed:
+        print("some items have no answer: run the same command again to retry them", file=sys.stderr)

@@ -1,0 +1,305 @@
+"""Batched cascades through the router and `gearshift batch` on a local server: only rejected answers go
+to the strong model, rate limits are waited out, and an interrupted batch resumes without paying twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gearshift import (
+    BatchItem,
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    summarize_batch,
+)
+from gearshift._batch_cli import read_batch, read_journal
+from gearshift._bridge import run_sync
+from gearshift.cascades import HeuristicGate, LLMJudgeGate
+from gearshift.cli import main
+from gearshift.datasets import OutcomeTableError
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
+
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "large")) as local:
+        yield local
+
+
+def _registry() -> ModelRegistry:
+    return ModelRegistry(
+        [
+            ModelSpec(
+                id="small", provider="local", model="small", tier=1, prices=ModelPrices(input=0.1, output=0.4)
+            ),
+            ModelSpec(
+                id="large", provider="local", model="large", tier=2, prices=ModelPrices(input=2.0, output=8.0)
+            ),
+        ]
+    )
+
+
+def _router(server: LocalOpenAIServer) -> Router:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    return Router(_registry(), policy=SignalScorer(), providers=[provider])
+
+
+def _asked(server: LocalOpenAIServer, model: str) -> list[str]:
+    """The last user message of every request `model` received, in order."""
+    return [r.body["messages"][-1]["content"] for r in server.requests if r.model == model]
+
+
+async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_model(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("small", Reply("Paris."), Reply(REFUSAL), Reply("4"), Reply(""))
+    prompts = [f"question {n}" for n in range(4)]
+    async with _router(server) as router:
+        results = await router.abatch(prompts, concurrency=1, cascade=True)
+    assert _asked(server, "small") == prompts
+    assert _asked(server, "large") == ["question 1", "question 3"]
+    final = {r.id: r for r in results if r.accepted}
+    assert {i: r.stage for i, r in final.items()} == {
+        "0": "cheap",
+        "1": "strong",
+        "2": "cheap",
+        "3": "strong",
+    }
+    rejected = [r for r in results if not r.accepted]
+    assert [r.id for r in rejected] == ["1", "3"]
+    assert "refused" in rejected[0].reason
+    assert all(r.cost_usd > 0 for r in results)
+    summary = summarize_batch(results, _registry())
+    assert (summary.items, summary.answered, summary.escalated) == (4, 4, 2)
+    assert summary.escalation_rate == 0.5
+    assert 0 < summary.cost_usd < summary.strongest_cost_usd
+
+
+async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: LocalOpenAIServer) -> None:
+    server.script("small", Reply("Paris."), Reply("Lyon."))
+    # The judge (the large model) passes the first answer and fails the second.
+    server.script("large", Reply('{"score": 9}'), Reply('{"score": 2, "reason": "wrong city"}'))
+    gate = LLMJudgeGate("large")
+    async with _router(server) as router:
+        results = await router.abatch(
+            ["capital of France?", "capital of France, again?"], concurrency=1, cascade=True, gate=gate
+        )
+    cheap = [r for r in results if r.stage == "cheap"]
+    assert [(r.id, r.accepted) for r in cheap] == [("0", True), ("1", False)]
+    for result in cheap:
+        assert result.response is not None
+        assert [a.model_id for a in result.response.attempts] == ["small", "large"]  # answer, then judge
+        assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.response.attempts))
+    assert "wrong city" in cheap[1].reason
+    assert [r.id for r in results if r.stage == "strong"] == ["1"]
+
+
+async def test_a_rate_limited_batch_waits_and_then_finishes(server: LocalOpenAIServer) -> None:
+    server.script("small", Fail(429, retry_after=0.2), Fail(429, retry_after=0.2))
+    started = time.perf_counter()
+    async with _router(server) as router:
+        results = await router.abatch(["a", "b", "c"], concurrency=3, cascade=True)
+    assert sorted(r.id for r in results if r.accepted and r.error is None) == ["0", "1", "2"]
+    assert time.perf_counter() - started >= 0.2  # the retry-after was honoured
+    # Two calls were refused and tried again: five calls to the cheap model, none to the strong one.
+    assert len(_asked(server, "small")) == 5
+    assert _asked(server, "large") == []
+
+
+async def test_without_cascade_each_item_is_routed_and_failures_do_not_stop_the_batch(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("small", Fail(400))  # the caller's fault: no retry, no fallback
+    items = [BatchItem("bad", _request("hello")), BatchItem("good", _request("hi there"))]
+    async with _router(server) as router:
+        results = await router.abatch(items, concurrency=1)
+    by_id = {r.id: r for r in results}
+    assert by_id["bad"].error is not None and by_id["bad"].response is None
+    assert by_id["good"].error is None and by_id["good"].stage == "routed"
+
+
+async def test_without_cascade_the_routers_own_gate_escalations_are_counted(
+    server: LocalOpenAIServer,
+) -> None:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    router = Router(_registry(), policy=SignalScorer(), providers=[provider], cascade=HeuristicGate())
+    server.script("small", Reply("Fine."), Reply(REFUSAL))
+    async with router:
+        results = await router.abatch(["one", "two"], concurrency=1)
+    assert [(r.stage, r.response.model_id if r.response else None) for r in results] == [
+        ("routed", "small"),
+        ("routed", "large"),
+    ]
+    summary = summarize_batch(results, _registry())
+    assert (summary.answered, summary.escalated) == (2, 1)
+
+
+def test_a_single_tier_batch_has_nothing_to_escalate_to(server: LocalOpenAIServer) -> None:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    registry = ModelRegistry([_registry()["small"]])
+    server.script("small", Reply(REFUSAL))
+    router = Router(registry, policy=SignalScorer(), providers=[provider])
+    try:
+        results = router.batch(["one"], cascade=True)  # the sync bridge
+    finally:
+        run_sync(router.aclose())  # the clients live on the bridge's loop
+    assert [(r.stage, r.accepted) for r in results] == [("cheap", True)]
+
+
+def _request(text: str) -> ChatRequest:
+    return ChatRequest((Message.user(text),))
+
+
+CONFIG = """
+[providers.local]
+kind = "openai"
+base_url = "{url}"
+require_key = false
+
+[[models]]
+id = "small"
+provider = "local"
+model = "small"
+tier = 1
+prices = {{ input = 0.1, output = 0.4 }}
+
+[[models]]
+id = "large"
+provider = "local"
+model = "large"
+tier = 2
+prices = {{ input = 2.0, output = 8.0 }}
+"""
+
+
+def _batch_cli(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gearshift.cli",
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        str(tmp_path / "out.jsonl"),
+        "--config",
+        str(tmp_path / "gearshift.toml"),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def _journal(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def test_an_interrupted_batch_resumes_without_paying_twice(server: LocalOpenAIServer, tmp_path: Path) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    prompts = ["alpha", "beta", "gamma", "delta"]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in prompts))
+    # beta's cheap answer is a refusal; delta's cheap call hangs until the process is killed.
+    server.script("small", Reply("A."), Reply(REFUSAL), Reply("G."), Delay(60))
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        _batch_cli(tmp_path, "--cascade", "--concurrency", "1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_journal(out)) < 3 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert len(_journal(out)) == 3, process.stderr.read().decode() if process.poll() is not None else ""
+        while len(_asked(server, "small")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)  # delta's call is on the wire
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()  # reaps it and closes its pipes
+    first = _journal(out)
+    assert [(r["id"], r["stage"], r["accepted"]) for r in first] == [
+        ("alpha", "cheap", True),
+        ("beta", "cheap", False),
+        ("gamma", "cheap", True),
+    ]
+    before = len(server.requests)
+
+    resumed = subprocess.run(
+        _batch_cli(tmp_path, "--cascade", "--json"), capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming: 2 of 4 items already answered" in resumed.stderr
+    again = [(r.model, r.body["messages"][-1]["content"]) for r in server.requests[before:]]
+    # Only delta is asked of the cheap model again; beta goes straight to the strong one.
+    assert sorted(again) == [("large", "beta"), ("small", "delta")]
+    final = {r["id"]: r for r in _journal(out) if r["accepted"]}
+    assert set(final) == set(prompts)
+    assert final["beta"]["model"] == "large"
+    summary = json.loads(resumed.stdout)
+    assert summary["items"] == 4 and summary["answered"] == 4 and summary["escalated"] == 1
+    assert summary["escalation_rate"] == 0.25
+    assert summary["cost_usd"] == pytest.approx(sum(float(r["cost_usd"]) for r in _journal(out)))  # type: ignore[arg-type]
+    assert summary["cost_usd"] < summary["always_strongest_usd"]
+
+
+def test_a_bad_batch_line_names_the_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a", "prompt": "fine"}\n\n{"id": "b", "promt": "typo"}\n')
+    with pytest.raises(OutcomeTableError, match=r"in\.jsonl line 3: unknown field 'promt'"):
+        list(read_batch(path))
+    path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n')
+    with pytest.raises(OutcomeTableError, match=r"line 2: id 'a' is already used on line 1"):
+        list(read_batch(path))
+    path.write_text('{"prompt": "x", "max_tokens": 0}\n')
+    with pytest.raises(OutcomeTableError, match=r"line 1: max_tokens must be a positive integer, got 0"):
+        list(read_batch(path))
+
+
+def test_batch_without_any_key_says_which_variables_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"prompt": "hi"}\n')
+    assert main(["batch", "in.jsonl", "out.jsonl", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "ANTHROPIC_API_KEY (provider 'anthropic')" in error and "OPENAI_API_KEY" in error
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_torn_last_journal_line_is_done_again_and_a_torn_middle_line_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    done = {
+        "id": "a",
+        "stage": "cheap",
+        "accepted": True,
+        "cost_usd": 0.001,
+        "input_tokens": 9,
+        "output_tokens": 3,
+    }
+    rejected = {**done, "id": "b", "accepted": False}
+    out.write_text(json.dumps(done) + "\n" + json.dumps(rejected) + "\n" + '{"id": "c", "sta')
+    finished, to_escalate, records = read_journal(out)
+    assert (finished, to_escalate) == ({"a"}, {"b"})
+    assert [r.id for r in records] == ["a", "b"]
+    out.write_text('{"id": "c", "sta\n' + json.dumps(done) + "\n")
+    with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
+        read_journal(out)

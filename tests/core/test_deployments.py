@@ -1,0 +1,300 @@
+"""Several deployments of one model, on two local servers: a failing one is tripped, probed and brought
+back; the faster one gets the traffic; `prefer = "latency"` moves a decision to the fastest model of its
+tier and says so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gearshift import (
+    AllModelsFailed,
+    CallerHints,
+    ConfigError,
+    Deployment,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    RulesPolicy,
+    SignalScorer,
+    StepContext,
+    load_config,
+)
+from gearshift._deployments import DeploymentHealth
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Delay, Fail, LocalOpenAIServer
+
+
+class Clock:
+    """Real time plus a jump the test makes, so latencies are measured and breakers need no sleeping."""
+
+    def __init__(self) -> None:
+        self.jump = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.jump
+
+
+@pytest.fixture
+def east() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "other")) as server:
+        yield server
+
+
+@pytest.fixture
+def west() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small-west",)) as server:
+        yield server
+
+
+def _spec(
+    model_id: str = "small", provider: str = "east", model: str = "small", **extra: object
+) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "id": model_id,
+            "provider": provider,
+            "model": model,
+            "tier": 1,
+            "prices": ModelPrices(input=1.0, output=2.0),
+            **extra,
+        }
+    )
+
+
+def _providers(east: LocalOpenAIServer, west: LocalOpenAIServer) -> list[OpenAIProvider]:
+    return [
+        OpenAIProvider("east", base_url=east.base_url, require_key=False, timeout=10.0),
+        OpenAIProvider("west", base_url=west.base_url, require_key=False, timeout=10.0),
+    ]
+
+
+def _two_deployments(east: LocalOpenAIServer, west: LocalOpenAIServer) -> tuple[ModelSpec, Router]:
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    return spec, Router(ModelRegistry([spec]), policy=SignalScorer(), providers=_providers(east, west))
+
+
+def _quick_breaker(
+    east: LocalOpenAIServer, west: LocalOpenAIServer, clock: Clock, budgets: BudgetLedger | None = None
+) -> Router:
+    """East and west deployments of one model, tripped by one failure for 5 s."""
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    return Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        budgets=budgets,
+        clock=clock,
+    )
+
+
+def _latencies(router: Router, spec: ModelSpec) -> list[float]:
+    """Each deployment's latency EWMA in ms; every one must have been measured."""
+    measured = [s.latency_ms for s in router.deployments.state(spec, time.monotonic())]
+    assert all(ms is not None for ms in measured), measured
+    return [ms for ms in measured if ms is not None]
+
+
+def _wire(server: LocalOpenAIServer) -> list[int | None]:
+    """The max_tokens of every chat request the server received (1: a probe)."""
+    return [r.body.get("max_tokens") for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+async def test_a_failing_deployment_is_tripped_probed_and_brought_back(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    health = DeploymentHealth(failures=2, open_seconds=10.0)
+    router = Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        deployments=health,
+        clock=clock,
+    )
+    async with router:
+        east.script("small", Fail(503), Fail(503))
+        # Both failures fall over to the west deployment within the call: the caller sees answers.
+        for _ in range(2):
+            answer = await router.acomplete("hello")
+            assert [(a.provider, a.ok) for a in answer.attempts][-1] == ("west", True)
+            assert answer.model_id == "small"
+        assert [s.state for s in health.state(spec, clock())] == ["open", "closed"]
+        assert router.cooldowns.cooling("small", clock()) == 0.0  # the model is still served
+
+        seen = len(_wire(east))
+        answer = await router.acomplete("while east is tripped")
+        assert [a.provider for a in answer.attempts] == ["west"]
+        assert len(_wire(east)) == seen  # a tripped deployment gets no traffic
+
+        clock.jump += 11.0  # the breaker's open period is over: east must answer a probe first
+        east.script("small", Fail(503))
+        answer = await router.acomplete("east is probed and still down")
+        assert _wire(east)[seen:] == [1]
+        assert [(a.provider, a.ok) for a in answer.attempts] == [("east", False), ("west", True)]
+        assert [s.state for s in health.state(spec, clock())] == ["open", "closed"]
+
+        clock.jump += 15.0  # less than the doubled open period: still skipped
+        await router.acomplete("still tripped")
+        assert _wire(east)[seen:] == [1]
+
+        clock.jump += 10.0  # past 20 s: probed again, and this time east answers
+        answer = await router.acomplete("east is back")
+        assert _wire(east)[seen + 1] == 1
+        assert answer.attempts[0].provider == "east" and answer.attempts[0].ok  # the probe, billed
+        assert [s.state for s in health.state(spec, clock())] == ["closed", "closed"]
+
+
+async def test_the_faster_deployment_gets_the_traffic(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec, router = _two_deployments(east, west)
+    async with router:
+        east.script("small", *[Delay(0.15)] * 10)
+        for n in range(2):  # each deployment is measured once: the one never measured goes first
+            await router.acomplete(f"measure {n}")
+        served = [(await router.acomplete(f"call {n}")).attempts[0].provider for n in range(4)]
+    assert served == ["west"] * 4
+    east_ms, west_ms = _latencies(router, spec)
+    assert east_ms > west_ms + 100
+
+
+async def test_a_stream_measures_the_time_to_its_first_event(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec, router = _two_deployments(east, west)
+    async with router:
+        west.script("small-west", Delay(0.2))
+        for n in range(2):
+            stream = router.astream(f"stream {n}")
+            async for _ in stream:
+                pass
+    east_ms, west_ms = _latencies(router, spec)
+    assert west_ms >= 200  # the scripted delay is measured, to the first event
+    assert west_ms > east_ms  # relative, not timed: a loaded machine slows both
+
+
+async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    cheap = _spec("cheap", "east", "small")
+    fast = ModelSpec(
+        id="fast", provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
+    )
+    registry = ModelRegistry([cheap, fast])
+    router = Router(registry, policy=SignalScorer(), providers=_providers(east, west), prefer="latency")
+    async with router:
+        assert router.decide("hi").model == "cheap"  # nothing measured yet: the cheapest
+        east.script("small", Delay(0.15))
+        await router.acomplete("hi", StepContext(hints=CallerHints(force_model="cheap")))
+        await router.acomplete("hi", StepContext(hints=CallerHints(force_model="fast")))
+        decision = router.decide("hi")
+    assert decision.model == "fast"
+    assert decision.fallbacks[0] == "cheap"
+    assert any(r.startswith("prefer = latency: fast answers fastest in tier 1") for r in decision.reasons)
+    cost_router = Router(registry, policy=SignalScorer(), providers=_providers(east, west))
+    cost_router.deployments = router.deployments
+    assert cost_router.decide("hi").model == "cheap"  # prefer = cost ignores latency
+
+    # A rule that names a dearer, slower model of the tier is obeyed: only a choice of tier gives
+    # way to latency.
+    pricey = ModelSpec(
+        id="pricey", provider="east", model="other", tier=1, prices=ModelPrices(input=5, output=9)
+    )
+    named_registry = ModelRegistry([cheap, fast, pricey])
+    rule = RulesPolicy.from_config([{"model": "pricey"}], fallback=SignalScorer(), registry=named_registry)
+    named = Router(named_registry, policy=rule, providers=_providers(east, west), prefer="latency")
+    named.deployments = router.deployments
+    named.deployments.on_success(pricey, 150.0)  # measured slower than `fast`
+    assert named.decide("hi").model == "pricey"
+
+
+def test_deployments_and_prefer_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "gearshift.toml"
+    path.write_text(
+        """
+[providers.east]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+require_key = false
+
+[providers.west]
+kind = "openai"
+base_url = "http://127.0.0.1:10/v1"
+require_key = false
+
+[routing]
+prefer = "latency"
+breaker_failures = 5
+breaker_open_seconds = 12
+
+[[models]]
+id = "small"
+provider = "east"
+model = "small"
+tier = 1
+prices = { input = 1, output = 2 }
+deployments = [{ provider = "west", model = "small-west" }]
+"""
+    )
+    router = Router.from_config(path)
+    assert router.prefer == "latency"
+    assert (router.deployments.failures, router.deployments.open_seconds) == (5, 12.0)
+    assert router.registry["small"].deployments == (Deployment(provider="west", model="small-west"),)
+
+    path.write_text(path.read_text().replace('provider = "west", model', 'provider = "north", model'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "models[0].deployments[0].provider"
+    assert "provider 'north' is not declared" in str(caught.value)
+    path.write_text(path.read_text().replace('prefer = "latency"', 'prefer = "speed"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "routing.prefer"
+
+
+async def test_a_probe_is_charged_to_the_budget_like_any_call(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    router = _quick_breaker(east, west, clock, budgets=ledger)
+    run = StepContext(run_id="r1")
+    async with router:
+        east.script("small", Fail(503))
+        first = await router.acomplete("trip east", run)
+        clock.jump += 6.0
+        answer = await router.acomplete("probe east", run)
+        status = await ledger.status(["run:r1"])
+    probe = answer.attempts[0]
+    assert (probe.provider, probe.ok, probe.usage.output_tokens) == ("east", True, 1)
+    assert probe.cost_usd > 0
+    assert len(answer.attempts) == 2 and answer.attempts[-1].ok  # the probe, then the answer
+    assert status.limits[0].spent_usd == pytest.approx(first.cost_usd + answer.cost_usd)
+    assert answer.cost_usd == pytest.approx(probe.cost_usd + answer.attempts[-1].cost_usd)
+    assert status.limits[0].reserved_usd == 0
+
+
+async def test_when_every_deployment_fails_its_probe_the_call_fails_with_every_error(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        east.script("small", *[Fail(503)] * 3)
+        west.script("small-west", *[Fail(503)] * 3)
+        with pytest.raises(AllModelsFailed):
+            await router.acomplete("both down")
+        clock.jump += 6.0
+        with pytest.raises(AllModelsFailed) as caught:
+            await router.acomplete("both probed, both still down")
+    # Both probes failed; with nothing healthy left, both were still tried for real.
+    assert len(caught.value.exceptions) == 2
+    assert _wire(east) == [None, 1, None] and _wire(west) == [None, 1, None]
