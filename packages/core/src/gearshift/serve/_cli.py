@@ -84,6 +84,9 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        # The stdlib loop the core is built and tested on (the Redis budget link needs its transports).
+        loop="asyncio",
+        http="httptools",
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
