@@ -86,7 +86,7 @@ def run_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         # The stdlib loop the core is built and tested on (the Redis budget link needs its transports).
         loop="asyncio",
-        http="httptools",
+        http="gearshift.serve._http:NoDelayHTTPProtocol",
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
