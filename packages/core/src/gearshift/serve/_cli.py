@@ -84,8 +84,9 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        # The stdlib loop the core is built and tested on (the Redis budget link needs its transports).
-        loop="asyncio",
+        # uvloop where installed: under the stdlib loop, clients that hang up mid-stream by the hundred
+        # wedged the proxy (tests/benchmarks/proxy_overhead.py's time-to-first-token loop).
+        loop="auto",
         http="gearshift.serve._http:NoDelayHTTPProtocol",
         access_log=False,
         log_level="warning",
