@@ -17,6 +17,7 @@ import gearshift.escalation
 import gearshift.policies
 import gearshift.providers
 import gearshift.reporting
+import gearshift.serve
 import gearshift.testing
 
 PACKAGES = [
@@ -27,6 +28,7 @@ PACKAGES = [
     gearshift.policies,
     gearshift.providers,
     gearshift.reporting,
+    gearshift.serve,
     gearshift.testing,
 ]
 
@@ -80,7 +82,9 @@ def test_importing_gearshift_loads_no_sdk_and_no_framework() -> None:
     # Optional SDKs import lazily, and the core never imports an adapter's framework.
     code = (
         "import sys, gearshift, gearshift.providers, gearshift.cli; "
-        "bad = [m for m in ('openai', 'anthropic', 'langchain_core', 'llama_index', 'mcp', 'genai_prices') "
+        "gearshift.cli._parser(); "
+        "bad = [m for m in ('openai', 'anthropic', 'langchain_core', 'llama_index', 'mcp', 'genai_prices', "
+        "'starlette', 'uvicorn', 'prometheus_client') "
         "if m in sys.modules]; print(bad)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

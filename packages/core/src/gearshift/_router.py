@@ -488,14 +488,18 @@ class Router:
                 raise
             return RoutedStream(run.decision, run.request_id, trace.stream(escalation.stream(run)))
 
+        request_id = uuid.uuid4().hex  # known before the plan, so a proxy can name it in its headers
+
         async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
-            first = trace.run = await self._aplan(chat, step, escalate=escalation.offer)
+            first = trace.run = await self._aplan(
+                chat, step, escalate=escalation.offer, request_id=request_id
+            )
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:
                 async for item in events:
                     yield item
 
-        return RoutedStream(None, None, trace.stream(planned()))
+        return RoutedStream(None, request_id, trace.stream(planned()))
 
     def stream(
         self,

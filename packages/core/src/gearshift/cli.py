@@ -1,5 +1,5 @@
 """The `gearshift` command line: `route`, `chat`, `demo`, `train`, `eval`, `eval-agents`,
-`train-escalation`, `budget`, `batch`, `report` and `export-outcomes`.
+`train-escalation`, `budget`, `batch`, `report`, `export-outcomes` and `serve`.
 
 Each sub-command is a thin shell over the library: it parses arguments, calls the core, and renders
 the result. Errors from gearshift become one line on stderr and a non-zero exit, never a traceback.
@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_parser(commands)
     add_report_parser(commands)
     add_export_parser(commands)
+    from .serve._cli import add_serve_parser
+
+    add_serve_parser(commands)
     return parser
 
 
@@ -110,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .reporting._cli import run_export
 
             return run_export(args)
+        if args.command == "serve":
+            from .serve._cli import run_serve
+
+            return run_serve(args)
         from ._demo import run_demo_cli
 
         return run_demo_cli(

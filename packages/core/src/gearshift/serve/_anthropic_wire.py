@@ -1,0 +1,344 @@
+"""Anthropic's Messages wire format: a request body to a core `ChatRequest`, an answer or a stream of
+core events back to Anthropic's JSON and its event sequence (message_start, content blocks,
+message_delta, message_stop). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import InvalidRequestError
+from .._messages import (
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    ImagePart,
+    Message,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+from ._failures import Failure
+from ._step import CallerIdentity
+from ._wire_fields import check_fields, field_error, optional, required
+
+__all__ = ["AnthropicChat", "AnthropicStream", "error_body", "message_body", "parse_messages"]
+
+_KNOWN = frozenset(
+    {
+        "model", "messages", "max_tokens", "system", "stream", "tools", "tool_choice", "temperature",
+        "top_p", "top_k", "stop_sequences", "metadata", "thinking", "service_tier",
+    }
+)  # fmt: skip
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+_ERROR_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "not_found": "not_found_error",
+    "authentication": "authentication_error",
+    "budget_exceeded": "rate_limit_error",
+    "too_large": "request_too_large",
+    "unavailable": "overloaded_error",
+    "upstream": "api_error",
+    "server": "api_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicChat:
+    """A parsed Messages request: the core request plus how to route and answer it."""
+
+    request: ChatRequest
+    model: str
+    stream: bool = False
+    caller: CallerIdentity = field(default_factory=CallerIdentity)
+
+
+def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
+    """A Messages request body (or a count_tokens one, which has no `max_tokens`), field by field."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    check_fields(body, _KNOWN)
+    model = required(body, "model", str)
+    max_tokens = None if count_only else required(body, "max_tokens", int)
+    raw = required(body, "messages", list)
+    messages: list[Message] = []
+    system = body.get("system")
+    if system is not None:
+        messages.append(Message.system(_system(system)))
+    for index, item in enumerate(raw):
+        messages.extend(_message(item, f"messages[{index}]"))
+    if not raw:
+        raise field_error("messages", "must hold at least one message")
+    tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(optional(body, "tools", list) or ()))
+    choice, parallel = _tool_choice(optional(body, "tool_choice", dict))
+    stops = optional(body, "stop_sequences", list) or []
+    if not all(isinstance(s, str) for s in stops):
+        raise field_error("stop_sequences", "must be an array of strings")
+    metadata = optional(body, "metadata", dict) or {}
+    try:
+        request = ChatRequest(
+            messages=tuple(messages),
+            tools=tools,
+            tool_choice=choice,
+            max_tokens=max_tokens,
+            temperature=optional(body, "temperature", float),
+            stop=tuple(stops),
+            parallel_tool_calls=parallel,
+        )
+    except InvalidRequestError as exc:
+        text = str(exc)
+        raise (field_error("max_tokens", text) if text.startswith("max_tokens") else exc) from None
+    user = metadata.get("user_id")
+    return AnthropicChat(
+        request=request,
+        model=model,
+        stream=bool(optional(body, "stream", bool)),
+        caller=CallerIdentity(user=user if isinstance(user, str) else None),
+    )
+
+
+def _system(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, list) and all(isinstance(b, dict) and isinstance(b.get("text"), str) for b in raw):
+        return "\n".join(b["text"] for b in raw)
+    raise field_error("system", "must be a string or an array of text blocks")
+
+
+def _message(raw: Any, path: str) -> list[Message]:
+    if not isinstance(raw, dict):
+        raise field_error(path, "must be an object")
+    role = required(raw, "role", str, f"{path}.")
+    if role not in ("user", "assistant"):
+        raise field_error(f"{path}.role", f'must be "user" or "assistant", got {role!r}')
+    content = raw.get("content")
+    if isinstance(content, str):
+        return [Message(role, content)]  # type: ignore[arg-type]
+    if not isinstance(content, list):
+        raise field_error(f"{path}.content", "must be a string or an array of content blocks")
+    results: list[Message] = []
+    parts: list[ContentPart] = []
+    calls: list[ToolCall] = []
+    for index, block in enumerate(content):
+        where = f"{path}.content[{index}]"
+        if not isinstance(block, dict):
+            raise field_error(where, "must be an object")
+        kind = block.get("type")
+        if kind == "text":
+            parts.append(TextPart(required(block, "text", str, f"{where}.")))
+        elif kind == "image":
+            parts.append(_image(block, where))
+        elif kind == "tool_use" and role == "assistant":
+            arguments = block.get("input", {})
+            if not isinstance(arguments, dict):
+                raise field_error(f"{where}.input", "must be an object")
+            calls.append(
+                ToolCall(
+                    required(block, "id", str, f"{where}."),
+                    required(block, "name", str, f"{where}."),
+                    json.dumps(arguments),
+                )
+            )
+        elif kind == "tool_result" and role == "user":
+            results.append(
+                Message.tool(
+                    required(block, "tool_use_id", str, f"{where}."),
+                    _result_text(block.get("content"), f"{where}.content"),
+                    is_error=bool(optional(block, "is_error", bool, f"{where}.")),
+                )
+            )
+        elif kind in ("thinking", "redacted_thinking") and role == "assistant":
+            continue  # the next model does not need another model's reasoning
+        else:
+            raise field_error(f"{where}.type", f"unsupported content block type {kind!r} in a {role} message")
+    if role == "assistant":
+        text = "".join(p.text for p in parts if isinstance(p, TextPart))
+        return [Message.assistant(text, calls)]
+    if parts:
+        only_text = all(isinstance(p, TextPart) for p in parts)
+        body: str | tuple[ContentPart, ...] = (
+            "\n".join(p.text for p in parts if isinstance(p, TextPart)) if only_text else tuple(parts)
+        )
+        results.append(Message("user", body))
+    return results
+
+
+def _image(block: Mapping[str, Any], where: str) -> ImagePart:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise field_error(f"{where}.source", "must be an object")
+    if source.get("type") == "base64":
+        return ImagePart(
+            data=required(source, "data", str, f"{where}.source."),
+            media_type=required(source, "media_type", str, f"{where}.source."),
+        )
+    if source.get("type") == "url":
+        return ImagePart(url=required(source, "url", str, f"{where}.source."))
+    raise field_error(f"{where}.source.type", 'must be "base64" or "url"')
+
+
+def _result_text(raw: Any, where: str) -> str:
+    if raw is None or isinstance(raw, str):
+        return raw or ""
+    if isinstance(raw, list):
+        return "\n".join(
+            str(b.get("text", "")) for b in raw if isinstance(b, dict) and b.get("type") == "text"
+        )
+    raise field_error(where, "must be a string or an array of content blocks")
+
+
+def _tool(raw: Any, where: str) -> ToolSpec:
+    if not isinstance(raw, dict):
+        raise field_error(where, "must be an object")
+    if raw.get("type") not in (None, "custom"):
+        raise field_error(
+            f"{where}.type", f"server tools ({raw.get('type')!r}) are not supported by the proxy"
+        )
+    plain = {
+        "name": raw.get("name"),
+        "description": raw.get("description", ""),
+        "parameters": raw.get("input_schema", {"type": "object", "properties": {}}),
+    }
+    return ToolSpec.parse(plain, where=where)
+
+
+def _tool_choice(raw: dict[str, Any] | None) -> tuple[str | None, bool | None]:
+    if raw is None:
+        return None, None
+    parallel = False if raw.get("disable_parallel_tool_use") else None
+    kind = raw.get("type")
+    if kind in ("auto", "none"):
+        return kind, parallel
+    if kind == "any":
+        return "required", parallel
+    if kind == "tool":
+        return required(raw, "name", str, "tool_choice."), parallel
+    raise field_error("tool_choice.type", 'must be "auto", "any", "tool" or "none"')
+
+
+# -- answers --------------------------------------------------------------------------------------
+
+
+def _stop_reason(response: ChatResponse) -> str:
+    if response.tool_calls:
+        return "tool_use"
+    return _STOP_REASONS.get(response.finish_reason or "stop", "end_turn")
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    }
+
+
+def message_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[str, Any]:
+    """A `message` object; `model` is the registry id of the model that answered."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": response.text}] if response.text else []
+    content += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.parsed_arguments()}
+        for c in response.tool_calls
+    ]
+    return {
+        "id": f"msg_{request_id}",
+        "type": "message",
+        "role": "assistant",
+        "model": response.model_id,
+        "content": content,
+        "stop_reason": _stop_reason(response),
+        "stop_sequence": None,
+        "usage": _usage(usage),
+    }
+
+
+class AnthropicStream:
+    """Turns core stream events into Anthropic's server-sent events."""
+
+    def __init__(self, request_id: str, model: str) -> None:
+        self._id = f"msg_{request_id}"
+        self.model = model
+        self._started = False
+        self._open: int | None = None  # the content block being streamed
+        self._blocks = 0
+        self._tool_blocks: dict[int, int] = {}
+
+    def events(self, event: StreamEvent) -> Iterator[str]:
+        """The events for one core event (`StreamDone` closes the message)."""
+        if not self._started:
+            self._started = True
+            message: dict[str, Any] = {
+                "id": self._id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+                "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
+            }  # fmt: skip
+            yield _event("message_start", {"message": message})
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return
+            if self._open is None or self._open in self._tool_blocks.values():
+                yield from self._start({"type": "text", "text": ""})
+            yield _event(
+                "content_block_delta",
+                {"index": self._open, "delta": {"type": "text_delta", "text": event.text}},
+            )
+        elif isinstance(event, ToolCallDelta):
+            if event.index not in self._tool_blocks:
+                block = {
+                    "type": "tool_use",
+                    "id": event.id or f"toolu_{event.index}",
+                    "name": event.name or "",
+                    "input": {},
+                }
+                yield from self._start(block)
+                self._tool_blocks[event.index] = self._open  # type: ignore[assignment]
+            if event.arguments:
+                delta = {"type": "input_json_delta", "partial_json": event.arguments}
+                yield _event("content_block_delta", {"index": self._tool_blocks[event.index], "delta": delta})
+        else:
+            response = event.response
+            self.model = response.model_id
+            yield from self._stop()
+            ending = {"stop_reason": _stop_reason(response), "stop_sequence": None}
+            yield _event("message_delta", {"delta": ending, "usage": _usage(response.usage)})
+            yield _event("message_stop", {})
+
+    def _start(self, block: dict[str, Any]) -> Iterator[str]:
+        yield from self._stop()
+        self._open = self._blocks
+        self._blocks += 1
+        yield _event("content_block_start", {"index": self._open, "content_block": block})
+
+    def _stop(self) -> Iterator[str]:
+        if self._open is not None:
+            yield _event("content_block_stop", {"index": self._open})
+            self._open = None
+
+    def error(self, failure: Failure) -> str:
+        """A failure after the stream started: an `error` event."""
+        return _event("error", error_body(failure))
+
+
+def _event(kind: str, payload: Mapping[str, Any]) -> str:
+    data = json.dumps({"type": kind, **payload}, separators=(",", ":"))
+    return f"event: {kind}\ndata: {data}\n\n"
+
+
+def error_body(failure: Failure) -> dict[str, Any]:
+    """Anthropic's error object for a failure."""
+    return {
+        "type": "error",
+        "error": {"type": _ERROR_TYPES.get(failure.kind, "api_error"), "message": failure.message},
+    }

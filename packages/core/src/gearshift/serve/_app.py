@@ -1,0 +1,398 @@
+"""The proxy's ASGI app: authenticate, read the body, hand the request to the core `Router`, answer
+in the API's own format. No routing logic lives here: every decision, fallback, escalation and budget
+check is the router's; this module only translates at the edge and counts what happened.
+
+Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` and, when the whole call is known
+before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A stream's first event is
+awaited before its headers are sent, so a refused or failing call still gets its proper status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .._config import GearshiftConfig, load_config
+from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
+from .._messages import ChatRequest, StreamDone, StreamEvent
+from .._routed import RoutedResponse, RoutedStream
+from .._router import Router
+from .._tokens import estimate_request_tokens
+from ._access import ProxyKey, ProxyKeys
+from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
+from ._anthropic_wire import error_body as anthropic_error
+from ._failures import Failure, failure_from
+from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
+from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, models_body, parse_chat
+from ._openai_wire import error_body as openai_error
+from ._relay import RelayResponse, StreamRenderer
+from ._responses_wire import ResponsesStream, parse_responses, response_body
+from ._settings import ServeSettings
+from ._step import model_aliases, step_context
+
+__all__ = ["ProxyApp", "app_from_environment", "create_app"]
+
+access_log = logging.getLogger("gearshift.serve.access")
+
+
+class _Refused(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+@dataclass
+class _Call:
+    """What the access log and the metrics learn about one request as it is served."""
+
+    api: str
+    key: ProxyKey | None = None
+    agent: str | None = None
+    model: str | None = None
+    tier: int | None = None
+    cost_usd: float | None = None
+    request_id: str | None = None
+
+
+class ProxyApp:
+    """The routing proxy over one `Router`; `app` is the Starlette application to serve."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        keys: ProxyKeys | None = None,
+        settings: ServeSettings | None = None,
+        config: GearshiftConfig | None = None,
+    ) -> None:
+        self.router = router
+        self.keys = keys or ProxyKeys()
+        self.settings = settings or ServeSettings()
+        if self.settings.require_keys and not self.keys:
+            raise ConfigError(
+                "serving beyond loopback needs proxy keys: pass --keys FILE or set "
+                "GEARSHIFT_PROXY_KEY_<NAME>, or bind 127.0.0.1",
+                key="--host",
+            )
+        self.config = config
+        self.metrics = ProxyMetrics()
+        self.aliases = model_aliases(router.registry)
+        self.tiers = {spec.id: spec.tier for spec in router.registry}
+        self.timezone = router.budgets.timezone if router.budgets is not None else "UTC"
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
+                Route("/v1/responses", self._openai_responses, methods=["POST"]),
+                Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._anthropic_count, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/health", self._health, methods=["GET"]),
+                Route("/ready", self._ready, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self._load_sdks()
+        try:
+            yield
+        finally:
+            await self.router.aclose()
+
+    async def _load_sdks(self) -> None:
+        """Import the SDKs the registry's providers use before serving: an SDK takes seconds to import,
+        which the first request would otherwise wait for."""
+        from ..providers._sdk import load_sdk
+        from ..providers._sdk_provider import SDKProvider
+
+        used = {spec.provider: spec.id for spec in self.router.registry}
+        for name, model_id in used.items():
+            provider = self.router.providers.get(name)
+            if isinstance(provider, SDKProvider):
+                with contextlib.suppress(GearshiftError):  # a missing SDK fails its calls, clearly
+                    await load_sdk(provider._SDK, extra=provider._SDK, model_id=model_id)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> ProxyKey | None:
+        if not self.keys:
+            return None
+        presented = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            presented = auth[7:].strip()
+        key = self.keys.match(presented)
+        if key is None:
+            why = "no proxy key was sent" if not presented else "the proxy key is not valid"
+            raise _Refused(Failure(401, "authentication", f"{why}: send 'Authorization: Bearer <proxy key>'"))
+        return key
+
+    async def _json_body(self, request: Request) -> Any:
+        limit = self.settings.max_body_bytes
+        too_large = _Refused(
+            Failure(413, "too_large", f"the request body is larger than this proxy's limit of {limit} bytes")
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            return json.loads(raw)
+        except UnicodeDecodeError:
+            raise InvalidRequestError("the request body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidRequestError(
+                f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+
+    async def _serve(
+        self,
+        request: Request,
+        api: str,
+        error_body: Callable[[Failure], dict[str, Any]],
+        handle: Callable[[_Call, Any], Awaitable[Response]],
+    ) -> Response:
+        started = time.perf_counter()
+        call = _Call(api)
+        try:
+            call.key = self._authorize(request)
+            body = await self._json_body(request)
+            response = await handle(call, body)
+        except _Refused as refused:
+            response = self._error(call, refused.failure, error_body)
+        except GearshiftError as error:
+            failure = failure_from(error, timezone=self.timezone)
+            response = self._error(call, failure, error_body, budget=isinstance(error, BudgetExceeded))
+        except ClientDisconnect:
+            response = Response(status_code=499)
+        self._log(request, call, response.status_code, started)
+        return response
+
+    def _error(
+        self,
+        call: _Call,
+        failure: Failure,
+        body: Callable[[Failure], dict[str, Any]],
+        *,
+        budget: bool = False,
+    ) -> Response:
+        self.metrics.failed(call.api, failure.status, budget=budget)
+        return JSONResponse(body(failure), status_code=failure.status, headers=failure.headers)
+
+    def _log(self, request: Request, call: _Call, status: int, started: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        record = {
+            "method": request.method,
+            "path": request.url.path,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "api": call.api,
+            "key": call.key.name if call.key else None,
+            "agent": call.agent,
+            "model": call.model,
+            "tier": call.tier,
+            "cost_usd": call.cost_usd,
+            "request_id": call.request_id,
+        }
+        access_log.info(json.dumps(record, separators=(",", ":")))
+
+    def _headers(self, result: RoutedResponse) -> dict[str, str]:
+        return {
+            "x-gearshift-model": result.model_id,
+            "x-gearshift-tier": str(self.router.registry[result.model_id].tier),
+            "x-gearshift-cost-usd": f"{result.cost_usd:.8f}",
+            "x-gearshift-decision-id": result.request_id,
+            "x-gearshift-escalated": "true" if result.escalations else "false",
+        }
+
+    async def _complete(self, call: _Call, request: ChatRequest, context: Any) -> RoutedResponse:
+        started = time.perf_counter()
+        result = await self.router.acomplete(request, context)
+        self.metrics.answered(
+            call.api, result, time.perf_counter() - started, streamed=False, tiers=self.tiers
+        )
+        call.model, call.tier = result.model_id, self.router.registry[result.model_id].tier
+        call.cost_usd, call.request_id = result.cost_usd, result.request_id
+        return result
+
+    async def _stream(
+        self,
+        call: _Call,
+        request: ChatRequest,
+        context: Any,
+        renderer: Callable[[str, str], StreamRenderer],
+    ) -> Response:
+        started = time.perf_counter()
+        stream = self.router.astream(request, context)
+        try:
+            first = await stream.__anext__()
+        except BaseException:
+            await stream.aclose()
+            raise
+        decision = stream.decision
+        assert decision is not None  # known once the first event has arrived
+        request_id = stream.request_id or ""
+        call.model, call.tier, call.request_id = decision.model, decision.tier, request_id
+        out = renderer(request_id, decision.model)
+        headers = {
+            "x-gearshift-model": decision.model,
+            "x-gearshift-tier": str(decision.tier),
+            "x-gearshift-decision-id": request_id,
+            "cache-control": "no-cache",
+        }
+        return RelayResponse(self._relay(call, stream, first, out, started), headers)
+
+    async def _relay(
+        self, call: _Call, stream: RoutedStream, first: StreamEvent, out: StreamRenderer, started: float
+    ) -> AsyncGenerator[str, None]:
+        try:
+            yield "".join(out.events(first))  # one write per core event, however many SSE events
+            if not isinstance(first, StreamDone):
+                async for event in stream:
+                    chunk = "".join(out.events(event))
+                    if chunk:  # an empty text delta has no event of its own
+                        yield chunk
+        except GearshiftError as error:  # after the first event: the status line is already sent
+            yield out.error(failure_from(error, timezone=self.timezone))
+        finally:
+            await stream.aclose()  # records and charges an attempt the client hung up on
+            if stream.result is not None:
+                self.metrics.answered(
+                    call.api, stream.result, time.perf_counter() - started, streamed=True, tiers=self.tiers
+                )
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    async def _answer(
+        self,
+        call: _Call,
+        request: Request,
+        chat: OpenAIChat | AnthropicChat,
+        renderer: Callable[[str, str], StreamRenderer],
+        body_of: Callable[[RoutedResponse], dict[str, Any]],
+    ) -> Response:
+        """Route one parsed request: stream it through `renderer`, or answer with `body_of(result)`."""
+        context = step_context(
+            chat.request,
+            model=chat.model,
+            registry=self.router.registry,
+            headers=request.headers,
+            key=call.key,
+            caller=chat.caller,
+        )
+        call.agent = context.agent_id
+        if chat.stream:
+            return await self._stream(call, chat.request, context, renderer)
+        result = await self._complete(call, chat.request, context)
+        return JSONResponse(body_of(result), headers=self._headers(result))
+
+    async def _openai_chat(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_chat(body)
+            return await self._answer(
+                call,
+                request,
+                chat,
+                lambda request_id, model: OpenAIStream(request_id, model, chat.include_usage),
+                lambda result: completion_body(result.response, result.request_id, result.usage),
+            )
+
+        return await self._serve(request, "openai", openai_error, handle)
+
+    async def _openai_responses(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            return await self._answer(
+                call,
+                request,
+                parse_responses(body),
+                ResponsesStream,
+                lambda result: response_body(
+                    result.request_id, result.model_id, result.response, result.usage
+                ),
+            )
+
+        return await self._serve(request, "responses", openai_error, handle)
+
+    async def _anthropic_messages(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            return await self._answer(
+                call,
+                request,
+                parse_messages(body),
+                AnthropicStream,
+                lambda result: message_body(result.response, result.request_id, result.usage),
+            )
+
+        return await self._serve(request, "anthropic", anthropic_error, handle)
+
+    async def _anthropic_count(self, request: Request) -> Response:
+        async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_messages(body, count_only=True)
+            return JSONResponse({"input_tokens": estimate_request_tokens(chat.request)})
+
+        return await self._serve(request, "anthropic", anthropic_error, handle)
+
+    async def _models(self, request: Request) -> Response:
+        try:
+            self._authorize(request)
+        except _Refused as refused:
+            return JSONResponse(openai_error(refused.failure), status_code=401)
+        return JSONResponse(models_body(self.aliases))
+
+    async def _health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _ready(self, request: Request) -> Response:
+        problems: list[str] = []
+        if self.config is not None:
+            from ..providers._factory import missing_keys
+
+            problems += [
+                f"provider '{p}' has no key: set {env}" for p, env in missing_keys(self.config).items()
+            ]
+        ledger = self.router.budgets
+        if ledger is not None:
+            try:
+                await ledger.usage((f"agent:{ledger.default_agent}",))
+            except GearshiftError as exc:
+                problems.append(str(exc))
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: ServeSettings | None = None) -> Starlette:
+    """The proxy's ASGI app, built from `settings` (config file, proxy keys, body limit)."""
+    settings = settings or ServeSettings()
+    config = load_config(settings.config)
+    router = Router.from_config(config)
+    keys = ProxyKeys.load(settings.keys_file)
+    return ProxyApp(router, keys=keys, settings=settings, config=config).app
+
+
+def app_from_environment() -> Starlette:
+    """`create_app` with settings from the environment: what each uvicorn worker process calls."""
+    return create_app(ServeSettings.from_environ())

@@ -1,0 +1,95 @@
+"""`gearshift serve`: run the routing proxy under uvicorn, one or several worker processes.
+
+Everything is checked before uvicorn starts (the config, the proxy keys, a bind beyond loopback
+without keys), so a mistake is one line on stderr, not a traceback from a worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .._errors import ConfigError
+from ._access import ProxyKeys, is_loopback
+from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
+
+__all__ = ["add_serve_parser", "run_serve"]
+
+
+def add_serve_parser(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add `serve` to the `gearshift` parser's sub-commands."""
+    serve = subcommands.add_parser(
+        "serve", help="an OpenAI- and Anthropic-compatible proxy that routes every call"
+    )
+    serve.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4000, help="port to bind (default: 4000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument(
+        "--keys", type=Path, help="a TOML file of proxy keys (hashed); required beyond loopback"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body accepted, else 413 (default: {DEFAULT_MAX_BODY_BYTES})",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log one JSON line per request (no prompts)")
+    return serve
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check the settings, then serve until interrupted; returns the exit code."""
+    try:
+        import prometheus_client  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn
+    except ModuleNotFoundError as missing:
+        raise ConfigError(
+            f"gearshift serve needs the '{missing.name}' package: pip install 'gearshift[serve]'", key="serve"
+        ) from None
+
+    from .._config import load_config
+    from .._router import Router
+
+    if args.workers < 1:
+        raise ConfigError(f"must be 1 or more, got {args.workers}", key="--workers")
+    settings = ServeSettings(
+        config=args.config.resolve() if args.config else None,
+        keys_file=args.keys.resolve() if args.keys else None,
+        max_body_bytes=args.max_body_bytes,
+        require_keys=not is_loopback(args.host),
+    )
+    keys = ProxyKeys.load(settings.keys_file)
+    if settings.require_keys and not keys:
+        raise ConfigError(
+            f"refusing to serve on {args.host} without proxy keys: anyone who can reach it could spend "
+            "your provider keys. Pass --keys FILE or set GEARSHIFT_PROXY_KEY_<NAME>, or bind 127.0.0.1",
+            key="--host",
+        )
+    Router.from_config(load_config(settings.config)).close()  # a bad config fails here, once
+    os.environ.update(settings.to_environ())
+    if args.access_log:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+        logging.getLogger("gearshift.serve.access").setLevel(logging.INFO)
+    print(f"gearshift serve: http://{args.host}:{args.port}/v1 ({args.workers} worker(s))", file=sys.stderr)
+    uvicorn.run(
+        "gearshift.serve._app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        # uvloop where installed: under the stdlib loop, clients that hang up mid-stream by the hundred
+        # wedged the proxy (tests/benchmarks/proxy_overhead.py's time-to-first-token loop).
+        loop="auto",
+        http="gearshift.serve._http:NoDelayHTTPProtocol",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    return 0

@@ -1,0 +1,66 @@
+"""Relaying a routed stream to a client as server-sent events, and stopping it when the client leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from typing import Protocol
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .._messages import StreamEvent
+from ._failures import Failure
+
+__all__ = ["RelayResponse", "StreamRenderer"]
+
+
+class StreamRenderer(Protocol):
+    """Renders core stream events in one API's event format (see the `*_wire` modules)."""
+
+    model: str
+
+    def events(self, event: StreamEvent) -> Iterator[str]: ...
+
+    def error(self, failure: Failure) -> str: ...
+
+
+class RelayResponse(Response):
+    """A streamed answer that stops, and lets the router record and charge the attempt, as soon as the
+    client hangs up.
+
+    Starlette's `StreamingResponse` stops a stream through an anyio cancel scope, which cancels again
+    at every await, also those of the router's cleanup; this response cancels the relay once, as
+    asyncio does, and then closes it, so the interrupted attempt is settled at once.
+    """
+
+    def __init__(self, relay: AsyncGenerator[str, None], headers: Mapping[str, str]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
+        ]
+        self.relay = relay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sending = asyncio.ensure_future(self._send(send))
+        hang_up = asyncio.ensure_future(self._hang_up(receive))
+        try:
+            await asyncio.wait((sending, hang_up), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sending, hang_up):
+                task.cancel()
+            await asyncio.gather(sending, hang_up, return_exceptions=True)
+            await self.relay.aclose()
+
+    async def _send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async for line in self.relay:
+            await send({"type": "http.response.body", "body": line.encode("utf-8"), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _hang_up(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass

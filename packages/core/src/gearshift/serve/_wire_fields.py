@@ -1,0 +1,72 @@
+"""Reading a JSON request body field by field, with errors that name the field's path. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from .._errors import InvalidRequestError
+
+__all__ = ["check_fields", "field_error", "optional", "required"]
+
+T = TypeVar("T")
+
+_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def field_error(path: str, problem: str) -> InvalidRequestError:
+    """An `InvalidRequestError` whose message starts with the quoted field path (the 400's `param`)."""
+    return InvalidRequestError(f"'{path}': {problem}")
+
+
+def _is(value: Any, kind: type[Any]) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def optional(body: Mapping[str, Any], name: str, kind: type[T], path: str = "") -> T | None:
+    """`body[name]` when present and not null, checked to be of `kind`."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not _is(value, kind):
+        raise field_error(
+            f"{path}{name}", f"must be {_NAMES.get(kind, kind.__name__)}, got {_json_type(value)}"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def required(body: Mapping[str, Any], name: str, kind: type[T], path: str = "") -> T:
+    """`body[name]`, which must be present and of `kind`."""
+    value = optional(body, name, kind, path)
+    if value is None:
+        raise field_error(f"{path}{name}", "is required")
+    return value
+
+
+def check_fields(body: Mapping[str, Any], known: frozenset[str], path: str = "") -> None:
+    """Refuse a field the API does not define, as the APIs themselves do."""
+    for name in body:
+        if name not in known:
+            raise field_error(f"{path}{name}", "unrecognized request argument")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, name in _NAMES.items():
+        if kind is not bool and isinstance(value, kind):
+            return name
+    return type(value).__name__

@@ -1,0 +1,148 @@
+"""Proxy overhead: what `gearshift serve` adds over calling the model server directly, same client.
+
+One `openai.AsyncOpenAI` configuration calls the local OpenAI-compatible server on 127.0.0.1 once
+directly and once through a `gearshift serve` process routing to it, interleaved so drift in load
+hits both sides alike. Reports added latency (p50, p99) for plain calls, added time to first token
+for streamed calls, and throughput of the proxy with 1 and 2 worker processes: the highest request
+rate of closed-loop clients at which p99 stays under 50 ms. The load generator, the proxy and the
+model server share this machine's cores, so throughput is a floor, not a ceiling.
+
+    uv run python tests/benchmarks/proxy_overhead.py [--n 1000] [--seconds 3] [--json]
+
+Prints a JSON object last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from openai import AsyncOpenAI
+
+from gearshift.testing import LocalOpenAIServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "serve"))
+from proxy_support import ProxyProcess, write_config
+
+PROMPT = "Summarise the main idea of the following paragraph in one sentence: routing saves money."
+MESSAGES = [{"role": "user", "content": PROMPT}]
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _timed(call: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+async def _latency(direct: AsyncOpenAI, proxied: AsyncOpenAI, n: int) -> dict[str, float]:
+    def plain(client: AsyncOpenAI, model: str) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            await client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+
+        return call
+
+    def first_token(client: AsyncOpenAI, model: str) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            stream = await client.chat.completions.create(model=model, messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    break
+            await stream.close()
+
+        return call
+
+    figures: dict[str, float] = {}
+    for name, make in (("plain", plain), ("ttft", first_token)):
+        for _ in range(50):  # warm up connections and caches on both paths
+            await make(direct, "small")()
+            await make(proxied, "auto")()
+        direct_ms: list[float] = []
+        proxy_ms: list[float] = []
+        for _ in range(n):
+            direct_ms.append(await _timed(make(direct, "small")))
+            proxy_ms.append(await _timed(make(proxied, "auto")))
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            figures[f"{name}_direct_{label}_ms"] = round(_quantile(direct_ms, q), 3)
+            figures[f"{name}_proxy_{label}_ms"] = round(_quantile(proxy_ms, q), 3)
+            figures[f"{name}_added_{label}_ms"] = round(_quantile(proxy_ms, q) - _quantile(direct_ms, q), 3)
+        figures[f"{name}_added_mean_ms"] = round(statistics.fmean(proxy_ms) - statistics.fmean(direct_ms), 3)
+    return figures
+
+
+async def _load(base_url: str, clients: int, seconds: float) -> tuple[float, float]:
+    """Requests per second and p99 (ms) of `clients` closed-loop clients for `seconds`."""
+    latencies: list[float] = []
+    client = AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+    call = lambda: client.chat.completions.create(model="auto", messages=MESSAGES)  # type: ignore[arg-type]  # noqa: E731
+    for _ in range(clients):
+        await call()
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            latencies.append(await _timed(call))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return len(latencies) / elapsed, _quantile(latencies, 0.99)
+
+
+async def _throughput(config: Path, workers: int, seconds: float) -> dict[str, float]:
+    best = {"rps": 0.0, "p99_ms": 0.0, "clients": 0}
+    with ProxyProcess(config, "--workers", str(workers)) as proxy:
+        await _load(proxy.base_url, 4, 2.0)  # every worker up, its SDK imported and connections open
+        for clients in (1, 2, 4, 8, 16, 32):
+            rps, p99 = await _load(proxy.base_url, clients, seconds)
+            if p99 < 50 and rps > best["rps"]:
+                best = {"rps": round(rps, 1), "p99_ms": round(p99, 2), "clients": clients}
+    return best
+
+
+async def measure(n: int, seconds: float) -> dict[str, object]:
+    with LocalOpenAIServer(models=("small", "large")) as server, tempfile.TemporaryDirectory() as folder:
+        config = write_config(Path(folder), server.base_url)
+        config.write_text(config.read_text().replace(f'[log]\npath = "{Path(folder) / "decisions.db"}"', ""))
+        with ProxyProcess(config) as proxy:
+            direct = AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+            proxied = AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0)
+            figures: dict[str, object] = dict(await _latency(direct, proxied, n))
+            await direct.close()
+            await proxied.close()
+        for workers in (1, 2):
+            figures[f"throughput_{workers}_worker"] = await _throughput(config, workers, seconds)
+    figures["n"] = n
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="interleaved calls per path and kind")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput step")
+    parser.add_argument("--json", action="store_true", help="print only the JSON figures")
+    args = parser.parse_args()
+    figures = asyncio.run(measure(args.n, args.seconds))
+    if not args.json:
+        for name in ("plain", "ttft"):
+            added = f"p50 {figures[f'{name}_added_p50_ms']} ms, p99 {figures[f'{name}_added_p99_ms']} ms"
+            print(f"{name:5s} added {added} (direct p50 {figures[f'{name}_direct_p50_ms']} ms)")
+        for workers in (1, 2):
+            print(f"throughput, {workers} worker(s): {figures[f'throughput_{workers}_worker']}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

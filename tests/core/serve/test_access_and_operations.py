@@ -1,0 +1,173 @@
+"""Proxy keys, a bind beyond loopback, budget refusals as 429s, /health, /ready, /metrics and the
+access log, against a `gearshift serve` process with keys and a budget."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from proxy_support import ProxyProcess, write_config
+
+from gearshift import read_records
+from gearshift.cli import main
+from gearshift.serve import ProxyKeys, key_hash
+from gearshift.testing import LocalOpenAIServer
+
+TEAM_KEY = "gs-team-search-0123456789abcdef"
+AGENT_KEY = "gs-agent-writer-fedcba9876543210"
+ENV_KEY = "gs-env-reviewer-55aa55aa55aa55aa"
+SECRET_PROMPT = "the launch code is swordfish"
+BUDGET = """
+[budgets]
+store = "sqlite:///{db}"
+
+[[budgets.limits]]
+key = "team:search"
+usd = 0.0001
+window = "day"
+mode = "hard"
+"""
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyProcess, Path]]:
+    folder = tmp_path_factory.mktemp("keyed")
+    keys = folder / "keys.toml"
+    keys.write_text(
+        f'[[keys]]\nname = "search"\nsha256 = "{key_hash(TEAM_KEY)}"\nteam = "search"\n\n'
+        f'[[keys]]\nname = "writer"\nsha256 = "{key_hash(AGENT_KEY)}"\nagent = "writer"\n'
+        'budget_keys = ["project:apollo"]\n'
+    )
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        config = write_config(folder, server.base_url, budgets=BUDGET.format(db=folder / "budgets.db"))
+        env = {"GEARSHIFT_PROXY_KEY_REVIEWER": ENV_KEY}
+        with ProxyProcess(config, "--keys", str(keys), "--access-log", env=env) as proxy:
+            yield proxy, folder
+
+
+def _client(proxy: ProxyProcess, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url, api_key=key, max_retries=0)
+
+
+def _decision(folder: Path, request_id: str) -> dict[str, Any]:
+    for _ in range(200):
+        found = [r for r in read_records(folder / "decisions.db") if r["request_id"] == request_id]
+        if any(r["kind"] == "decision" for r in found):
+            return next(r for r in found if r["kind"] == "decision")
+        import time
+
+        time.sleep(0.05)
+    raise AssertionError(f"no decision record for {request_id}")
+
+
+def test_missing_or_wrong_keys_are_401(keyed: tuple[ProxyProcess, Path]) -> None:
+    proxy, _ = keyed
+    with pytest.raises(openai.AuthenticationError) as caught:
+        _client(proxy, "gs-team-search-0123456789abcdeX").chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == 401 and "the proxy key is not valid" in caught.value.message
+    missing = httpx.post(f"{proxy.base_url}/chat/completions", json={"model": "auto", "messages": []})
+    assert missing.status_code == 401 and "no proxy key was sent" in missing.json()["error"]["message"]
+    assert httpx.get(f"{proxy.base_url}/models").status_code == 401
+
+
+def test_an_agent_key_is_that_agent_whatever_the_headers_say(keyed: tuple[ProxyProcess, Path]) -> None:
+    proxy, folder = keyed
+    raw = _client(proxy, AGENT_KEY).chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[{"role": "user", "content": SECRET_PROMPT}],
+        extra_headers={"x-gearshift-agent-id": "someone-else", "x-gearshift-run-id": "run-7"},
+    )
+    decision = _decision(folder, raw.headers["x-gearshift-decision-id"])
+    assert decision["agent_id"] == "writer" and decision["run_id"] == "run-7"
+    env = _client(proxy, ENV_KEY).chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert _decision(folder, env.headers["x-gearshift-decision-id"])["agent_id"] == "reviewer"
+
+
+def test_a_team_budget_refusal_is_a_429_with_the_figures_and_retry_after(
+    keyed: tuple[ProxyProcess, Path],
+) -> None:
+    proxy, _ = keyed
+    client = _client(proxy, TEAM_KEY)
+    messages = [{"role": "user", "content": "Summarise the causes of the French revolution"}]
+    with pytest.raises(openai.RateLimitError) as caught:
+        for _ in range(20):
+            client.chat.completions.create(model="auto", messages=messages, max_tokens=5)  # type: ignore[arg-type]
+    error = caught.value
+    assert error.status_code == 429 and error.code == "budget_exceeded"
+    assert "team:search" in error.message and "limit $0.0001 per day" in error.message
+    assert "spent" in error.message and "needs up to" in error.message
+    assert 0 < int(error.response.headers["retry-after"]) <= 25 * 3600
+
+
+def test_health_ready_and_metrics(keyed: tuple[ProxyProcess, Path]) -> None:
+    proxy, _ = keyed
+    assert httpx.get(f"{proxy.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{proxy.url}/ready").json() == {"status": "ready"}
+    _client(proxy, AGENT_KEY).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}]
+    )
+    metrics = httpx.get(f"{proxy.url}/metrics").text
+    assert 'gearshift_proxy_requests_total{api="openai",model="small",status="200",tier="1"}' in metrics
+    assert "gearshift_proxy_cost_usd_total" in metrics and "gearshift_proxy_request_seconds_bucket" in metrics
+    assert 'gearshift_proxy_tokens_total{direction="output",model="small",tier="1"}' in metrics
+
+
+def test_a_budgeted_stream_names_its_decision_before_the_first_token(
+    keyed: tuple[ProxyProcess, Path],
+) -> None:
+    proxy, folder = keyed
+    client = _client(proxy, AGENT_KEY)
+    with client.chat.completions.with_streaming_response.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}], stream=True
+    ) as response:
+        decision_id = response.headers["x-gearshift-decision-id"]
+        text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
+    assert decision_id and "model 'small'" in text
+    assert _decision(folder, decision_id)["agent_id"] == "writer"
+
+
+def test_the_access_log_has_one_json_line_per_request_and_no_prompt(keyed: tuple[ProxyProcess, Path]) -> None:
+    proxy, _ = keyed
+    _client(proxy, AGENT_KEY).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": SECRET_PROMPT}]
+    )
+    log = proxy.close()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert any(line["status"] == 200 and line["key"] == "writer" and line["model"] for line in lines)
+    assert any(line["status"] == 401 for line in lines)
+    assert "swordfish" not in log and AGENT_KEY not in log and TEAM_KEY not in log
+
+
+def test_beyond_loopback_without_keys_it_refuses_to_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GEARSHIFT_PROXY_KEY_REVIEWER", raising=False)
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    assert main(["serve", "--config", str(config), "--host", "0.0.0.0"]) == 2
+    assert "refusing to serve on 0.0.0.0 without proxy keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[[keys]]\nname = "a"\nkey = "plain"\n', "keys[0].key"),
+        ('[[keys]]\nname = "a"\nsha256 = "abc"\n', "keys[0].sha256"),
+        (f'[[keys]]\nname = "a"\nsha256 = "{"0" * 64}"\nagent = "x"\nteam = "y"\n', "keys[0]"),
+        ("[[keys]]\nname = ", "not valid TOML"),
+    ],
+)
+def test_a_bad_keys_file_names_the_field(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text(text)
+    with pytest.raises(Exception, match="keys") as caught:
+        ProxyKeys.load(path, environ={})
+    assert where in str(caught.value) and str(path) in str(caught.value)

@@ -1,0 +1,105 @@
+"""The real `anthropic` SDK against `gearshift serve`: plain, streamed, tools, system, images,
+count_tokens, and errors in Anthropic's format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import pytest
+from proxy_support import ProxyProcess
+
+from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer, Reply
+
+HELLO: list[Any] = [{"role": "user", "content": "What is the capital of France?"}]
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+
+
+def test_plain_message_routed_to_an_openai_model(client: anthropic.Anthropic, records: Any) -> None:
+    raw = client.messages.with_raw_response.create(
+        model="auto", max_tokens=200, system="Be brief.", messages=HELLO, metadata={"user_id": "bob"}
+    )
+    message = raw.parse()
+    assert message.model == "small" == raw.headers["x-gearshift-model"]
+    assert message.content[0].type == "text" and "model 'small'" in message.content[0].text
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens > 0
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    assert decision["agent_id"] == "bob"
+
+
+def test_forced_anthropic_model(client: anthropic.Anthropic, anthropic_server: LocalAnthropicServer) -> None:
+    message = client.messages.create(model="claude-large", max_tokens=100, messages=HELLO)
+    assert message.model == "claude-large"
+    assert anthropic_server.requests[-1].body["model"] == "claude-large"
+
+
+def test_stream_matches_the_plain_answer(client: anthropic.Anthropic) -> None:
+    plain = client.messages.create(model="auto", max_tokens=200, messages=HELLO)
+    with client.messages.stream(model="auto", max_tokens=200, messages=HELLO) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == plain.content[0].text  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn" and final.model == "small"
+
+
+def test_tools_plain_and_streamed(client: anthropic.Anthropic, openai_server: LocalOpenAIServer) -> None:
+    openai_server.script("small", Reply(text="Checking.", tool_calls=[("get_weather", {"city": "Paris"})]))
+    message = client.messages.create(model="tier-1", max_tokens=200, messages=HELLO, tools=[WEATHER])
+    assert message.stop_reason == "tool_use"
+    use = next(b for b in message.content if b.type == "tool_use")
+    assert use.name == "get_weather" and use.input == {"city": "Paris"}  # type: ignore[union-attr]
+    openai_server.script("small", Reply(text="Checking.", tool_calls=[("get_weather", {"city": "Rome"})]))
+    with client.messages.stream(
+        model="tier-1", max_tokens=200, messages=HELLO, tools=[WEATHER], tool_choice={"type": "any"}
+    ) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["text", "tool_use"]
+    assert final.content[1].input == {"city": "Rome"}  # type: ignore[union-attr]
+    assert openai_server.requests[-1].body["tool_choice"] == "required"
+
+
+def test_tool_results_and_images_reach_the_model(
+    client: anthropic.Anthropic, openai_server: LocalOpenAIServer, records: Any
+) -> None:
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "timeout", "is_error": True}
+    history: list[Any] = [
+        *HELLO,
+        {"role": "assistant", "content": [use]},
+        {"role": "user", "content": [result, image, {"type": "text", "text": "And this picture?"}]},
+    ]
+    raw = client.messages.with_raw_response.create(
+        model="auto", max_tokens=100, messages=history, tools=[WEATHER]
+    )
+    sent = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    assert any(p["type"] == "image_url" for p in sent[-1]["content"])
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    assert decision["step_index"] == 1
+
+
+def test_count_tokens(client: anthropic.Anthropic) -> None:
+    short = client.messages.count_tokens(model="auto", messages=HELLO)
+    longer = client.messages.count_tokens(model="auto", messages=HELLO, tools=[WEATHER], system="Be brief.")
+    assert 0 < short.input_tokens < longer.input_tokens
+
+
+def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="auto", max_tokens=100, messages=[{"role": "system", "content": "x"}])  # type: ignore[list-item]
+    error = caught.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "invalid_request_error" and error["message"].startswith("'messages[0].role'")
+    with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
+        client.post("/v1/messages", body={"model": "auto", "messages": HELLO}, cast_to=object)
+    with pytest.raises(anthropic.NotFoundError, match="claude-9"):
+        client.messages.create(model="claude-9", max_tokens=100, messages=HELLO)

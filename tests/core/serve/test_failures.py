@@ -1,0 +1,68 @@
+"""How core errors become HTTP answers (pure: no server)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gearshift import (
+    AllModelsFailed,
+    BudgetExceeded,
+    InvalidRequestError,
+    LedgerUnavailable,
+    NoEligibleModel,
+    ProviderError,
+    UnknownModelError,
+)
+from gearshift.serve._failures import failure_from
+
+
+def _refusal(window: str) -> BudgetExceeded:
+    return BudgetExceeded(limit_name="agent:* day hard", limit=1.0, spent=0.99, requested=0.05, window=window)
+
+
+def test_a_day_window_reopens_at_the_next_local_midnight() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    now = datetime(2026, 3, 28, 23, 0, tzinfo=paris).timestamp()  # the DST night follows
+    failure = failure_from(_refusal("day"), timezone="Europe/Paris", now=now)
+    assert failure.status == 429 and failure.kind == "budget_exceeded"
+    assert failure.headers == {"retry-after": "3600"}
+    assert "limit $1.00 per day" in failure.message and "$0.05" in failure.message
+
+
+def test_a_month_window_reopens_on_the_first() -> None:
+    now = datetime(2026, 2, 27, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert failure_from(_refusal("month"), now=now).headers == {"retry-after": str(36 * 3600)}
+
+
+@pytest.mark.parametrize("window", ["lifetime", "rolling:1h"])
+def test_windows_that_never_reopen_at_one_moment_send_no_retry_after(window: str) -> None:
+    assert failure_from(_refusal(window)).headers == {}
+
+
+def test_each_core_error_has_its_status() -> None:
+    failed = AllModelsFailed(
+        "every model failed",
+        [
+            ProviderError("boom", model_id="a", kind="server", status_code=500),
+            ProviderError("slow", model_id="b", kind="timeout"),
+        ],
+    )
+    cases = [
+        (UnknownModelError("x", ["a", "b"]), 404, "model"),
+        (InvalidRequestError("'messages[1].content': must be a string"), 400, "messages[1].content"),
+        (NoEligibleModel({"a": "it cannot call tools"}), 400, None),
+        (LedgerUnavailable("redis://:hunter2@db:6379/0", "refused"), 503, None),
+        (ProviderError("bad schema", model_id="a", kind="bad_request", status_code=400), 400, None),
+        (failed, 502, None),
+    ]
+    for error, status, param in cases:
+        failure = failure_from(error)
+        assert (failure.status, failure.param) == (status, param), error
+    assert (
+        "a: server (HTTP 500)" in failure_from(failed).message
+        and "b: timeout" in failure_from(failed).message
+    )
+    assert "hunter2" not in failure_from(cases[3][0]).message

@@ -1,0 +1,257 @@
+"""The real `openai` SDK against `gearshift serve`: plain, async, streamed, tools, structured output,
+model aliases, step headers, and errors in OpenAI's format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from proxy_support import ProxyProcess
+from pydantic import BaseModel
+
+from gearshift.testing import CutStream, Drip, Fail, LocalOpenAIServer, Reply
+
+HELLO = [{"role": "user", "content": "What is the capital of France?"}]
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+
+
+def test_plain_answer_names_the_model_and_matches_the_decision_log(
+    client: openai.OpenAI, records: Any
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO, user="alice")
+    completion = raw.parse()
+    assert completion.model == "small" == raw.headers["x-gearshift-model"]
+    assert "Simulated answer from model 'small'" in (completion.choices[0].message.content or "")
+    assert raw.headers["x-gearshift-tier"] == "1"
+    assert raw.headers["x-gearshift-escalated"] == "false"
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+    logged = records(raw.headers["x-gearshift-decision-id"])
+    decision = next(r for r in logged if r["kind"] == "decision")
+    attempt = next(r for r in logged if r["kind"] == "attempt")
+    assert decision["model"] == "small" and decision["agent_id"] == "alice"
+    assert float(raw.headers["x-gearshift-cost-usd"]) == pytest.approx(attempt["cost_usd"])
+    expected = (completion.usage.prompt_tokens * 1.0 + completion.usage.completion_tokens * 4.0) / 1e6
+    assert attempt["cost_usd"] == pytest.approx(expected)
+
+
+async def test_async_client(proxy: ProxyProcess) -> None:
+    async with openai.AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0) as client:
+        completion = await client.chat.completions.create(model="large", messages=HELLO)
+    assert completion.model == "large"
+
+
+def test_stream_with_usage_matches_the_plain_answer(client: openai.OpenAI, records: Any) -> None:
+    plain = client.chat.completions.create(model="auto", messages=HELLO)
+    with client.chat.completions.with_streaming_response.create(
+        model="auto", messages=HELLO, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        assert response.headers["x-gearshift-model"] == "small"
+        decision_id = response.headers["x-gearshift-decision-id"]
+        chunks = list(response.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    attempts = [r for r in records(decision_id) if r["kind"] == "attempt"]
+    assert len(attempts) == 1 and attempts[0]["streamed"] and attempts[0]["ok"]
+
+
+def test_tools_and_parallel_calls(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:
+    openai_server.script(
+        "small", Reply(tool_calls=[("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})])
+    )
+    completion = client.chat.completions.create(
+        model="tier-1",
+        messages=HELLO,
+        tools=[WEATHER],
+        tool_choice="auto",
+        parallel_tool_calls=True,  # type: ignore[list-item]
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert [json.loads(c.function.arguments)["city"] for c in calls] == ["Paris", "Rome"]  # type: ignore[union-attr]
+    sent = openai_server.requests[-1].body
+    assert sent["tools"][0]["function"]["name"] == "get_weather" and sent["parallel_tool_calls"] is True
+
+
+def test_streamed_tool_call_is_assembled_by_the_sdk(client: openai.OpenAI) -> None:
+    with client.chat.completions.stream(
+        model="auto",
+        messages=HELLO,
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    ) as stream:
+        final = stream.get_final_completion()
+    call = (final.choices[0].message.tool_calls or [])[0]
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert isinstance(json.loads(call.function.arguments)["city"], str)  # type: ignore[union-attr]
+
+
+def test_a_tool_result_in_the_history_is_an_observe_step(client: openai.OpenAI, records: Any) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city":"P"}'},
+    }
+    messages: list[Any] = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Error: the weather service timed out"},
+    ]  # fmt: skip
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=messages, tools=[WEATHER], extra_headers={"x-gearshift-agent-id": "planner"}
+    )
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    assert decision["step_type"] == "observe" and decision["step_index"] == 1
+    assert decision["agent_id"] == "planner"
+
+
+class City(BaseModel):
+    name: str
+    population: int
+
+
+def test_structured_output(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:
+    parsed = client.chat.completions.parse(model="auto", messages=HELLO, response_format=City)
+    city = parsed.choices[0].message.parsed
+    assert isinstance(city, City)
+    assert openai_server.requests[-1].body["response_format"]["type"] == "json_schema"
+    plain = client.chat.completions.create(
+        model="auto", messages=HELLO, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(plain.choices[0].message.content or ""), dict)
+
+
+def test_image_parts_reach_the_model(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}],  # type: ignore[list-item]
+    )
+    parts = openai_server.requests[-1].body["messages"][-1]["content"]
+    assert any(p["type"] == "image_url" for p in parts)
+
+
+def test_aliases_and_step_headers_steer_the_decision(client: openai.OpenAI) -> None:
+    assert client.chat.completions.create(model="large", messages=HELLO).model == "large"
+    assert client.chat.completions.create(model="claude-large", messages=HELLO).model == "claude-large"
+    hinted = client.chat.completions.create(
+        model="auto", messages=HELLO, extra_headers={"x-gearshift-min-tier": "2", "x-gearshift-max-tier": "2"}
+    )
+    assert hinted.model == "large"
+    capped = client.chat.completions.create(
+        model="tier-1", messages=HELLO, extra_headers={"x-gearshift-min-tier": "1"}
+    )
+    assert capped.model == "small"
+    listed = [m.id for m in client.models.list()]
+    assert listed == ["auto", "tier-1", "tier-2", "tier-3", "small", "large", "claude-large"]
+
+
+def test_unknown_model_is_a_404_listing_the_models(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-17", messages=HELLO)
+    assert "gpt-17" in caught.value.message and "large" in caught.value.message
+    assert caught.value.code == "model_not_found"
+
+
+@pytest.mark.parametrize(
+    ("extra", "headers", "param"),
+    [
+        ({"messages": [{"role": "robot", "content": "hi"}]}, {}, "messages[0].role"),
+        ({"temperature": "hot"}, {}, "temperature"),
+        ({"max_tokens": 0}, {}, "max_tokens"),
+        ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, {}, None),
+        ({"frobnicate": 1}, {}, "frobnicate"),
+        ({}, {"x-gearshift-step-type": "dance"}, None),
+        ({}, {"x-gearshift-max-tier": "-1"}, None),
+    ],
+)
+def test_bad_requests_are_400s_naming_the_field(
+    client: openai.OpenAI, extra: dict[str, Any], headers: dict[str, str], param: str | None
+) -> None:
+    body: dict[str, Any] = {"model": "auto", "messages": HELLO, **extra}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.post("/chat/completions", body=body, cast_to=httpx.Response, options={"headers": headers})
+    error = caught.value
+    assert error.status_code == 400 and error.type == "invalid_request_error"
+    if param is not None:
+        assert error.param == param and param in error.message
+    else:
+        named = {"x-gearshift-step-type": "step-type", "x-gearshift-max-tier": "max-tier"}
+        assert any(n in error.message for n in named.values()) or "bad name!" in error.message
+
+
+def test_malformed_json_and_oversized_bodies(proxy: ProxyProcess) -> None:
+    url = f"{proxy.base_url}/chat/completions"
+    broken = httpx.post(
+        url, content=b'{"model": "auto", "messages": [', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.json()["error"]["message"]
+    big = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x" * 300_000}]})
+    assert httpx.post(url, content=big).status_code == 413
+    chunked = httpx.post(url, content=iter([big[:150_000].encode(), big[150_000:].encode()]))
+    assert chunked.status_code == 413
+    assert "200000 bytes" in chunked.json()["error"]["message"]
+
+
+def test_all_models_failing_is_a_502_listing_the_attempts(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer, proxy: ProxyProcess
+) -> None:
+    openai_server.script("large", Fail(500), Fail(503))
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="large", messages=HELLO, extra_headers={"x-gearshift-max-tier": "2"}
+        )
+    assert caught.value.status_code == 502
+    assert "large" in caught.value.message and "HTTP 500" in caught.value.message
+    openai_server.script("small", Fail(500))
+    fell_back = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    assert fell_back.headers["x-gearshift-model"] != "small"
+    metrics = httpx.get(f"{proxy.url}/metrics").text
+    assert 'gearshift_proxy_fallbacks_total{model="small"} 1.0' in metrics
+    assert 'gearshift_proxy_requests_total{api="openai",model="",status="502",tier=""} 1.0' in metrics
+
+
+def test_a_client_that_hangs_up_mid_stream_is_charged(
+    proxy: ProxyProcess, openai_server: LocalOpenAIServer, records: Any
+) -> None:
+    openai_server.script("small", Drip(0.002))
+    with httpx.stream(
+        "POST", f"{proxy.base_url}/chat/completions",
+        json={"model": "small", "messages": HELLO, "stream": True}, timeout=10,
+    ) as response:  # fmt: skip
+        decision_id = response.headers["x-gearshift-decision-id"]
+        lines = response.iter_lines()
+        assert next(lines).startswith("data: ")
+    # The proxy notices the hang-up, closes the routed stream, and the router records the attempt.
+    attempts = [r for r in records(decision_id) if r["kind"] == "attempt"]
+    assert attempts and attempts[0]["cancelled"] and attempts[0]["cost_usd"] > 0
+
+
+def test_a_stream_that_breaks_after_its_first_token_ends_with_an_error_event(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    openai_server.script("small", CutStream(after_chunks=3))
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in client.chat.completions.create(model="small", messages=HELLO, stream=True):
+            received.extend(c.delta.content or "" for c in chunk.choices)
+    assert "".join(received)  # the caller saw part of the answer before the break
+    assert "small: stream" in caught.value.message

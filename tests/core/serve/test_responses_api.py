@@ -1,0 +1,69 @@
+"""The stateless part of OpenAI's Responses API through `gearshift serve`, with the real SDK."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+from proxy_support import ProxyProcess
+
+from gearshift.testing import LocalOpenAIServer, Reply
+
+WEATHER: Any = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0)
+
+
+def test_plain_and_streamed(client: openai.OpenAI) -> None:
+    plain = client.responses.create(
+        model="auto", input="What is the capital of France?", instructions="Be brief."
+    )
+    assert plain.model == "small" and "model 'small'" in plain.output_text
+    assert plain.usage is not None and plain.usage.output_tokens > 0
+    events = list(client.responses.create(model="auto", input="What is the capital of France?", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == events[-1].response.output_text == plain.output_text  # type: ignore[union-attr]
+
+
+def test_function_calls_and_their_outputs(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:
+    openai_server.script("small", Reply(tool_calls=[("get_weather", {"city": "Oslo"})]))
+    first = client.responses.create(model="tier-1", input="Weather in Oslo?", tools=[WEATHER])
+    call = next(item for item in first.output if item.type == "function_call")
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Oslo"}  # type: ignore[union-attr]
+    follow_up: Any = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {
+            "type": "function_call",
+            "call_id": call.call_id,
+            "name": "get_weather",
+            "arguments": call.arguments,
+        },  # type: ignore[union-attr]
+        {"type": "function_call_output", "call_id": call.call_id, "output": "rain, 4 C"},  # type: ignore[union-attr]
+    ]
+    client.responses.create(model="tier-1", input=follow_up, tools=[WEATHER])
+    sent = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"] and sent[2]["content"] == "rain, 4 C"
+    openai_server.script("small", Reply(tool_calls=[("get_weather", {"city": "Rome"})]))
+    events = list(
+        client.responses.create(model="tier-1", input="Weather in Rome?", tools=[WEATHER], stream=True)
+    )
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert json.loads(done[0].arguments) == {"city": "Rome"}  # type: ignore[union-attr]
+
+
+def test_stored_state_is_a_clear_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="auto", input="and then?", previous_response_id="resp_123")
+    assert caught.value.param == "previous_response_id" and "whole conversation" in caught.value.message
