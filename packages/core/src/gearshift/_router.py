@@ -232,11 +232,10 @@ class Router:
             from ._shadow import ShadowConfig, ShadowEvaluator
 
             source = config.source
+            # The judge's relative paths start at the config file's folder, which the cascade
+            # settings derive from `source` themselves.
             shadow = ShadowEvaluator(
-                ShadowConfig.from_config(routing.shadow, source=source),
-                registry=registry,
-                source=source,
-                base_dir=Path(source).parent if Path(source).is_file() else None,
+                ShadowConfig.from_config(routing.shadow, source=source), registry=registry, source=source
             )
             if not log.include_prompts:
                 raise ConfigError(
