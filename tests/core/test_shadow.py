@@ -106,36 +106,37 @@ async def test_export_outcomes_and_train_from_log_read_the_pairs_and_feedback(
     assert "at least 50" in capsys.readouterr().err
 
 
+def _local_router(server: LocalOpenAIServer, log_path: Path, shadow: ShadowConfig) -> Router:
+    """A scorer router over the local server's `small` (tier 1) and `large` (tier 2), logging prompts."""
+    provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
+    registry = ModelRegistry(
+        [
+            ModelSpec(
+                id="small",
+                provider="openai",
+                model="small",
+                tier=1,
+                prices=ModelPrices(input=0.1, output=0.4),
+            ),
+            ModelSpec(
+                id="large", provider="openai", model="large", tier=2, prices=ModelPrices(input=2, output=8)
+            ),
+        ]
+    )
+    return Router(
+        registry,
+        policy=SignalScorer(),
+        providers=[provider],
+        decision_log=open_decision_log(log_path, include_prompts=True),
+        shadow=shadow,
+    )
+
+
 async def test_a_shadow_runs_after_the_caller_has_its_answer(tmp_path: Path) -> None:
     with LocalOpenAIServer(models=("small", "large")) as server:
         server.script("large", Delay(seconds=0.5))
-        provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
-        registry = ModelRegistry(
-            [
-                ModelSpec(
-                    id="small",
-                    provider="openai",
-                    model="small",
-                    tier=1,
-                    prices=ModelPrices(input=0.1, output=0.4),
-                ),
-                ModelSpec(
-                    id="large",
-                    provider="openai",
-                    model="large",
-                    tier=2,
-                    prices=ModelPrices(input=2, output=8),
-                ),
-            ]
-        )
         log_path = tmp_path / "log.jsonl"
-        router = Router(
-            registry,
-            policy=SignalScorer(),
-            providers=[provider],
-            decision_log=open_decision_log(log_path, include_prompts=True),
-            shadow=ShadowConfig(share=1.0, judge="heuristic"),
-        )
+        router = _local_router(server, log_path, ShadowConfig(share=1.0, judge="heuristic"))
         result = await router.acomplete("hello there", StepContext(agent_id="caller"))
         assert result.model_id == "small"
         assert router.shadow is not None and router.shadow.recorded == 0  # still waiting on large
@@ -267,32 +268,9 @@ async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:
 
 async def test_an_llm_judge_grades_both_answers_on_the_shadow_account(tmp_path: Path) -> None:
     with LocalOpenAIServer(models=("small", "large")) as server:
-        provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
-        registry = ModelRegistry(
-            [
-                ModelSpec(
-                    id="small",
-                    provider="openai",
-                    model="small",
-                    tier=1,
-                    prices=ModelPrices(input=0.1, output=0.4),
-                ),
-                ModelSpec(
-                    id="large",
-                    provider="openai",
-                    model="large",
-                    tier=2,
-                    prices=ModelPrices(input=2, output=8),
-                ),
-            ]
-        )
         log_path = tmp_path / "log.jsonl"
-        router = Router(
-            registry,
-            policy=SignalScorer(),
-            providers=[provider],
-            decision_log=open_decision_log(log_path, include_prompts=True),
-            shadow=ShadowConfig(share=1.0, judge="llm-judge", judge_model="large"),
+        router = _local_router(
+            server, log_path, ShadowConfig(share=1.0, judge="llm-judge", judge_model="large")
         )
         result = await router.acomplete("hello there", StepContext(agent_id="caller"))
         await router.aclose()
