@@ -15,6 +15,7 @@ Money is float US dollars everywhere; model prices are dollars per million token
 """
 
 from ._batch import BatchItem, BatchResult, BatchSummary, summarize_batch
+from ._bridge import iterate_sync, run_sync
 from ._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
 from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
 from ._cooldown import CooldownTracker
@@ -34,18 +35,21 @@ from ._errors import (
     RoutingError,
     UnknownModelError,
 )
+from ._feedback import request_id_of
 from ._messages import (
     ChatRequest,
     ChatResponse,
     ContentPart,
     ImagePart,
     Message,
+    Role,
     StreamDone,
     StreamEvent,
     TextDelta,
     TextPart,
     ToolCall,
     ToolCallDelta,
+    ToolChoice,
     ToolSpec,
     Usage,
 )
@@ -55,7 +59,7 @@ from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
 from ._run_context import context_from_messages
 from ._shadow import ShadowConfig
-from ._signals import Signals, extract_signals
+from ._signals import Signals, extract_signals, is_error_result
 from ._tokens import estimate_request_tokens, estimate_tokens
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
 
@@ -93,6 +97,7 @@ __all__ = [
     "PriceTier",
     "ProviderConfig",
     "ProviderError",
+    "Role",
     "RouteInput",
     "RoutedResponse",
     "RoutedStream",
@@ -114,6 +119,7 @@ __all__ = [
     "TextPart",
     "ToolCall",
     "ToolCallDelta",
+    "ToolChoice",
     "ToolRecord",
     "ToolSpec",
     "UnknownModelError",
@@ -125,8 +131,12 @@ __all__ = [
     "estimate_tokens",
     "extract_signals",
     "hash_arguments",
+    "is_error_result",
+    "iterate_sync",
     "load_config",
     "open_decision_log",
     "read_records",
+    "request_id_of",
+    "run_sync",
     "summarize_batch",
 ]

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
+"""Who speaks a message: `system`, `user`, `assistant`, or `tool` (a tool result)."""
 ToolChoice = Literal["auto", "none", "required"] | str
 """`auto`, `none`, `required`, or the name of the one tool the model must call."""
 

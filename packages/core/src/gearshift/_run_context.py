@@ -15,7 +15,7 @@ from typing import Any
 
 from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
 from ._messages import Message
-from ._signals import _is_error_result
+from ._signals import is_error_result
 
 __all__ = ["context_from_messages"]
 
@@ -39,7 +39,7 @@ def context_from_messages(
     counts as succeeded). The step type is `step_type` when given, else `observe` after a tool result,
     `act` after a user turn when the call offers tools (`has_tools`), and `other` otherwise.
     """
-    failed = {m.tool_call_id for m in messages if m.role == "tool" and (m.is_error or _is_error_result(m))}
+    failed = {m.tool_call_id for m in messages if m.role == "tool" and (m.is_error or is_error_result(m))}
     history = tuple(
         ToolRecord(call.name, call.id not in failed, hash_arguments(call.arguments))
         for m in messages

@@ -23,7 +23,7 @@ from ._context import StepContext, StepType
 from ._messages import ChatRequest, ImagePart, Message, ToolCall
 from ._tokens import estimate_tokens, message_tokens, messages_tokens
 
-__all__ = ["MARKER_THRESHOLD", "TASKS", "Signals", "extract_signals"]
+__all__ = ["MARKER_THRESHOLD", "TASKS", "Signals", "extract_signals", "is_error_result"]
 
 TASKS = (
     "chat",
@@ -529,7 +529,9 @@ def _system_asks_for_json(messages: Sequence[Message]) -> bool:
     return "json" in text.lower() and "json" in _cue_counts(text)
 
 
-def _is_error_result(message: Message) -> bool:
+def is_error_result(message: Message) -> bool:
+    """Whether a tool result reports a failure: flagged `is_error`, or its text reads as an error
+    (`Error: ...`, a JSON `"error"` field, a non-zero exit status)."""
     if message.is_error:
         return True
     head = message.text[:_ERROR_HEAD].lower()
@@ -545,7 +547,7 @@ def _trailing_tool_errors(messages: Sequence[Message]) -> int:
     count = 0
     for message in reversed(messages[-_MAX_WALK:]):
         if message.role == "tool":
-            if not _is_error_result(message):
+            if not is_error_result(message):
                 break
             count += 1
     return count

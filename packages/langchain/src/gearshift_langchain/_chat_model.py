@@ -36,9 +36,10 @@ from gearshift import (
     StepType,
     TextDelta,
     ToolCallDelta,
+    iterate_sync,
+    request_id_of,
+    run_sync,
 )
-from gearshift._bridge import iterate_sync, run_sync
-from gearshift._feedback import request_id_of
 
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs

@@ -24,8 +24,15 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
 
-from gearshift import CallerHints, Message, StepContext, StepType, ToolRecord, hash_arguments
-from gearshift._signals import _is_error_result
+from gearshift import (
+    CallerHints,
+    Message,
+    StepContext,
+    StepType,
+    ToolRecord,
+    hash_arguments,
+    is_error_result,
+)
 
 __all__ = ["failed", "step_context"]
 
@@ -119,7 +126,7 @@ def failed(text: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Whether a tool's result reports a failure (see the module docstring)."""
     if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
         return True
-    return bool(_LLAMAINDEX_ERRORS.match(text)) or _is_error_result(Message.tool("", text))
+    return bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(Message.tool("", text))
 
 
 def _function_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:

@@ -35,14 +35,15 @@ from gearshift import (
     ImagePart,
     InvalidRequestError,
     Message,
+    Role,
     StreamDone,
     TextDelta,
     TextPart,
     ToolCall,
+    ToolChoice,
     ToolSpec,
     Usage,
 )
-from gearshift._messages import Role, ToolChoice
 from gearshift.providers import StreamAssembler
 
 if TYPE_CHECKING:

@@ -31,9 +31,15 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
 
-from gearshift import ConfigError, GearshiftConfig, InvalidRequestError, Router
-from gearshift._bridge import iterate_sync, run_sync
-from gearshift._feedback import request_id_of
+from gearshift import (
+    ConfigError,
+    GearshiftConfig,
+    InvalidRequestError,
+    Router,
+    iterate_sync,
+    request_id_of,
+    run_sync,
+)
 
 from ._calls import ToolSpecCache, plan_call
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
