@@ -209,9 +209,47 @@ def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path: Path) 
     assert "unknown key 'quotas' (known: providers, models, routing, log, budgets)" in str(error)
 
 
-def test_every_problem_is_counted(tmp_path: Path) -> None:
-    error = config_error(tmp_path, "[routing]\ncooldown_seconds = -1\ndefault_output_tokens = -1\n")
-    assert "(and 1 more problem)" in str(error)
+def test_every_problem_is_listed_with_its_line_and_key(tmp_path: Path) -> None:
+    text = (
+        "[routing]\n"
+        "cooldown_seconds = -1\n"
+        "\n"
+        "[[models]]\n"
+        'id = "small"\n'
+        'provider = "openai"\n'
+        'model = "gpt-4o-mini"\n'
+        'tier = "a"\n'
+        "\n"
+        "[log]\n"
+        'pth = "decisions.jsonl"\n'
+    )
+    error = config_error(tmp_path, text)
+    found = [(p.source, p.line, p.key) for p in error.problems]
+    source = str(tmp_path / "gearshift.toml")
+    assert sorted(found, key=str) == sorted(
+        [(source, 2, "routing.cooldown_seconds"), (source, 8, "models[0].tier"), (source, 11, "log.pth")],
+        key=str,
+    )
+    assert (error.line, error.key) == (error.problems[0].line, error.problems[0].key)
+    message = str(error).splitlines()
+    assert message[0] == f"{source}: 3 problems"
+    assert "  line 8, key 'models[0].tier': must be an integer, got \"a\"" in message
+    assert "  line 11, key 'log.pth': unknown key 'pth'; did you mean 'path'?" in message
+    assert any(line.startswith("  line 2, key 'routing.cooldown_seconds': must be >= 0") for line in message)
+
+
+def test_one_problem_names_its_line(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[routing]\n\n# the policy\npolicy = "dice"\n')
+    assert (error.line, error.key, len(error.problems)) == (4, "routing.policy", 1)
+    assert str(error).startswith(f"{tmp_path / 'gearshift.toml'}, line 4, key 'routing.policy': ")
+
+
+def test_a_misspelt_required_key_is_one_problem(tmp_path: Path) -> None:
+    error = config_error(
+        tmp_path, '[[models]]\nid = "a"\nprovider = "openai"\nmodel = "gpt-4o-mini"\nteir = 1\n'
+    )
+    assert [(p.line, p.key) for p in error.problems] == [(5, "models[0].teir")]
+    assert "did you mean 'tier'?" in str(error)
 
 
 def test_api_key_in_the_file_is_refused_without_repeating_it(tmp_path: Path) -> None:

@@ -18,9 +18,7 @@ complete.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +38,7 @@ from pydantic import (
 )
 
 from ._config_errors import INLINE_KEY_REFUSAL, KeyedError, config_error, show_value, suggestion
+from ._config_file import CONFIG_ENV, locate_config, read_config
 from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
@@ -47,11 +46,6 @@ from ._pricing import lookup_model
 from ._signals import TASKS
 from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
 from .budgets._settings import BudgetsConfig
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -63,11 +57,7 @@ __all__ = [
     "load_config",
 ]
 
-CONFIG_ENV = "GEARSHIFT_CONFIG"
-"""Environment variable naming the config file when `load_config` is given no path."""
-
 _DEFAULTS_SOURCE = "<defaults>"
-_CONFIG_NAME = "gearshift.toml"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
 _ANTHROPIC_CACHE_WRITE_FACTOR = 1.25
@@ -486,42 +476,13 @@ def load_config(path: str | Path | None = None) -> GearshiftConfig:
 
     The file is `path` when given, else `$GEARSHIFT_CONFIG`, else `./gearshift.toml` when it exists;
     without any, the built-in defaults (providers `openai` and `anthropic`, the built-in ladder).
-    Raises `ConfigError` naming the file, the key and the problem.
+    Raises `ConfigError` listing every problem, each with the file, the line, the key and what is wrong.
     """
-    file = _locate(path)
+    file = locate_config(path)
     if file is None:
         return GearshiftConfig.from_dict({}, source=_DEFAULTS_SOURCE)
-    return GearshiftConfig.from_dict(_read_toml(file), source=str(file), base_dir=file.resolve().parent)
-
-
-def _locate(path: str | Path | None) -> Path | None:
-    if path is not None:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise ConfigError("no such config file", source=str(file))
-        return file
-    from_env = os.environ.get(CONFIG_ENV)
-    if from_env:
-        file = Path(from_env).expanduser()
-        if not file.is_file():
-            raise ConfigError(f"no such config file (named by ${CONFIG_ENV})", source=str(file))
-        return file
-    local = Path(_CONFIG_NAME)
-    return local if local.is_file() else None
-
-
-def _read_toml(file: Path) -> dict[str, Any]:
+    read = read_config(file)
     try:
-        with file.open("rb") as stream:
-            data: dict[str, Any] = tomllib.load(stream)
-    except tomllib.TOMLDecodeError as exc:  # its message ends with "(at line L, column C)"
-        raise ConfigError(f"not valid TOML: {exc}", source=str(file)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not valid TOML: the file is not UTF-8 text", source=str(file)) from None
-    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise ConfigError(
-            "not a usable config: arrays or inline tables are nested too deeply", source=str(file)
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror}", source=str(file)) from None
-    return data
+        return GearshiftConfig.from_dict(read.data, source=read.source, base_dir=read.base_dir)
+    except ConfigError as exc:
+        raise read.located(exc) from None

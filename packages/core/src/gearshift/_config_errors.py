@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Union, get_args, get_origin
@@ -22,8 +23,17 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ._errors import ConfigError
+from ._key_lines import key_lines, line_of
 
-__all__ = ["INLINE_KEY_REFUSAL", "KeyedError", "config_error", "settings_error", "show_value", "suggestion"]
+__all__ = [
+    "INLINE_KEY_REFUSAL",
+    "KeyedError",
+    "config_error",
+    "settings_error",
+    "show_value",
+    "suggestion",
+    "with_lines",
+]
 
 INLINE_KEY_REFUSAL = (
     "API keys are never read from the config file; put the key in an environment variable and "
@@ -31,6 +41,7 @@ INLINE_KEY_REFUSAL = (
 )
 """The answer to an `api_key` key anywhere in the file."""
 
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 
 
@@ -45,34 +56,68 @@ class KeyedError(ValueError):
 def settings_error(
     exc: ValidationError, schema: type[BaseModel], *, source: str, key: str, noun: str
 ) -> ConfigError:
-    """The `ConfigError` for the first problem of a settings table validated on its own (`key` is where
+    """The `ConfigError` listing every problem of a settings table validated on its own (`key` is where
     the table sits in the file, `noun` what the table configures: "the classifier")."""
-    err = exc.errors()[0]
-    path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
-    message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        message = f"unknown setting; {noun} accepts: {', '.join(schema.model_fields)}"
-    return ConfigError(message, source=source, key=f"{key}{path}")
+    problems = []
+    for err in exc.errors():
+        path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = f"unknown setting; {noun} accepts: {', '.join(schema.model_fields)}"
+        problems.append(ConfigError(message, source=source, key=f"{key}{path}"))
+    return ConfigError.listing(problems)
 
 
 def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) -> ConfigError:
-    """The `ConfigError` for the first problem in `exc`, counting the others.
+    """The `ConfigError` listing every problem in `exc`, each with its key (`with_lines` adds lines).
 
     `schema` is the root model that was validated; unknown keys are matched against its fields.
     """
     errors = exc.errors(include_url=False)
-    # A misspelt key is reported both as unknown and as a missing required field: the unknown key,
-    # with its suggested spelling, is the one that helps.
-    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(error["loc"])
-    reason = error.get("ctx", {}).get("error")
-    if isinstance(reason, KeyedError):
-        loc += reason.loc
-    message = _describe(error, loc, schema)
-    if len(errors) > 1:
-        more = len(errors) - 1
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(message, source=source, key=_dotted(loc))
+    problems = []
+    for error in errors:
+        if _misspelt(error, errors):
+            continue
+        loc = tuple(error["loc"])
+        reason = error.get("ctx", {}).get("error")
+        if isinstance(reason, KeyedError):
+            loc += reason.loc
+        message = _describe(error, loc, schema)
+        problems.append(ConfigError(message, source=source, key=_dotted(loc)))
+    return ConfigError.listing(problems)
+
+
+def with_lines(error: ConfigError, text: str) -> ConfigError:
+    """`error` with the line of each of its problems' keys in `text` (the file the problems are in)."""
+    lines = key_lines(text)
+    problems = [
+        ConfigError(
+            p.reason, source=p.source, key=p.key, line=line_of(lines, _path(p.key)) if p.key else None
+        )
+        if p.line is None
+        else p
+        for p in error.problems
+    ]
+    return ConfigError.listing(problems)
+
+
+def _path(key: str) -> tuple[str | int, ...]:
+    """`models[2].tier` as `("models", 2, "tier")`."""
+    return tuple(int(index) if index else name for name, index in _KEY_PART.findall(key))
+
+
+def _misspelt(error: ErrorDetails, errors: Sequence[ErrorDetails]) -> bool:
+    """Whether `error` is a required key reported missing only because an unknown key beside it is
+    its misspelling: the unknown key, with its suggested spelling, is the one that helps."""
+    if error["type"] != "missing":
+        return False
+    parent, name = tuple(error["loc"][:-1]), str(error["loc"][-1])
+    return any(
+        other["type"] == "extra_forbidden"
+        and tuple(other["loc"][:-1]) == parent
+        and difflib.get_close_matches(str(other["loc"][-1]), [name], n=1)
+        for other in errors
+    )
 
 
 def show_value(value: Any) -> str:
