@@ -61,6 +61,8 @@ from ._run_context import context_from_messages
 from ._shadow import ShadowConfig
 from ._signals import Signals, extract_signals, is_error_result
 from ._tokens import estimate_request_tokens, estimate_tokens
+from ._tool_loop import keep_tool_loop_model
+from ._tool_pairing import pair_tool_results
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
 
 __all__ = [
@@ -133,8 +135,10 @@ __all__ = [
     "hash_arguments",
     "is_error_result",
     "iterate_sync",
+    "keep_tool_loop_model",
     "load_config",
     "open_decision_log",
+    "pair_tool_results",
     "read_records",
     "request_id_of",
     "run_sync",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from gearshift import (
     TextDelta,
     ToolCallDelta,
     iterate_sync,
+    keep_tool_loop_model,
     request_id_of,
     run_sync,
 )
@@ -367,31 +368,9 @@ class RoutedChatModel(BaseChatModel):
             has_tools=bool(tools) and request.tool_choice != "none",
             force_model=force if isinstance(force, str) else None,
         )
-        if self.sticky_tool_loops and context.hints.force_model is None:
-            context = self._stick(request, context, loop_model(messages))
+        if self.sticky_tool_loops:
+            context = keep_tool_loop_model(self._router, request, context, loop_model(messages))
         return _Step(request, context)
-
-    def _stick(self, request: ChatRequest, context: StepContext, prior: str | None) -> StepContext:
-        """Keep a tool loop on the model that started it: never a lower tier, and the same model at its tier.
-
-        The scorer can still move the step up (tool errors, a loop), and fallback still applies when
-        the policy's own choice at that tier is the prior model.
-        """
-        registry = self._router.registry
-        if prior is None or prior not in registry:
-            return context
-        tier = registry[prior].tier
-        hints = context.hints
-        if hints.max_tier is not None and hints.max_tier < tier:
-            return context  # the caller's cap wins over stickiness
-        lifted = replace(context, hints=replace(hints, min_tier=max(hints.min_tier or 0, tier)))
-        try:
-            decision = self._router.decide(request, lifted)
-        except RoutingError:
-            return context  # the prior model cannot serve this step: route it freely
-        if decision.tier == tier and decision.model != prior:
-            lifted = replace(lifted, hints=replace(lifted.hints, force_model=prior))
-        return lifted
 
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry

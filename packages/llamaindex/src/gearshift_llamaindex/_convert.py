@@ -43,6 +43,7 @@ from gearshift import (
     ToolChoice,
     ToolSpec,
     Usage,
+    pair_tool_results,
 )
 from gearshift.providers import StreamAssembler
 
@@ -101,9 +102,10 @@ def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
     `additional_kwargs`; `is_error=True` there marks a failed tool result. Thinking blocks and cache
     points are provider hints gearshift does not route on and are left out; any other block (audio,
     video, documents, citations) is refused with an error naming it, since no gearshift provider
-    sends them.
+    sends them. Tool calls and results are then paired for any provider (`pair_tool_results`), so a
+    step may go to another provider than the one that made the calls it reads.
     """
-    return tuple(_message(message, index) for index, message in enumerate(messages))
+    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
 
 
 def _message(message: ChatMessage, index: int) -> Message:

@@ -10,7 +10,9 @@ break those rules: ids from a third provider (`toolu_...`, Gemini's), the same `
 
 `pair_tool_results` rewrites a provider-neutral history so that all of it holds. It is pure and
 deterministic: the same history always gets the same ids, so nothing needs to be remembered between
-steps, and an id that is already valid is never changed.
+steps, and an id that is already valid is never changed. Every edge that takes a history from a
+framework or a client (the LangChain and LlamaIndex adapters, the proxy) passes it through here, so
+a step may move to another provider mid tool-loop.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from gearshift import Message, ToolCall
+from ._messages import Message, ToolCall
 
 __all__ = ["MISSING_RESULT", "is_portable_id", "pair_tool_results", "portable_id"]
 
