@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,36 +23,27 @@ from gearshift import (
 )
 from gearshift._tool_pairing import portable_id
 from gearshift.providers import OpenAIProvider
-from gearshift.testing import LocalOpenAIServer
 
 PORTABLE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-KEY = "sk-test-tool-loop"
-
-
-def _spec(model_id: str, tier: int, price: float) -> ModelSpec:
-    return ModelSpec(
-        id=model_id,
-        provider="openai",
-        model=model_id,
-        tier=tier,
-        prices=ModelPrices(input=price, output=price),
+# Two models share tier 2 (both served as the local server's `large`); the scorer prefers the cheaper
+# one there, so keeping the other shows as a forced model.
+REGISTRY = ModelRegistry(
+    ModelSpec(
+        id=name, provider="openai", model=served, tier=tier, prices=ModelPrices(input=price, output=price)
     )
-
-
-# Two models share tier 2; the scorer prefers the cheaper one there, so stickiness shows by forcing.
-REGISTRY = ModelRegistry([_spec("small", 1, 0.1), _spec("large", 2, 2.0), _spec("large-b", 2, 1.0)])
+    for name, served, tier, price in (
+        ("small", "small", 1, 0.1),
+        ("large", "large", 2, 2.0),
+        ("large-b", "large", 2, 1.0),
+    )
+)
 
 
 @pytest.fixture
-async def router() -> AsyncIterator[tuple[Router, LocalOpenAIServer]]:
-    with LocalOpenAIServer(models=("small", "large", "large-b"), api_key=KEY) as server:
-        router = Router(
-            REGISTRY,
-            policy=SignalScorer(),
-            providers=[OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)],
-        )
-        yield router, server
-        router.close()
+def router(openai_provider: OpenAIProvider) -> Iterator[Router]:
+    router = Router(REGISTRY, policy=SignalScorer(), providers=[openai_provider])
+    yield router
+    router.close()
 
 
 def _reading_results() -> ChatRequest:
@@ -96,26 +87,23 @@ def test_portable_id_is_stable_and_valid() -> None:
 
 
 async def test_a_tool_loop_stays_on_the_model_that_made_the_calls(
-    router: tuple[Router, LocalOpenAIServer],
+    router: Router,
 ) -> None:
-    routed, server = router
     request = _reading_results()
-    assert routed.decide(request).model == "small"  # free routing would drop the loop to tier 1
-    lifted = keep_tool_loop_model(routed, request, StepContext(), "large")
+    assert router.decide(request).model == "small"  # free routing would drop the loop to tier 1
+    lifted = keep_tool_loop_model(router, request, StepContext(), "large")
     assert lifted.hints.min_tier == 2
     assert lifted.hints.force_model == "large"  # the policy's pick at tier 2 is large-b
-    answer = await routed.acomplete(request, context=lifted)
+    answer = await router.acomplete(request, context=lifted)
     assert answer.model_id == "large"
-    assert [r.model for r in server.requests] == ["large"]
 
 
 def test_the_prior_model_is_kept_only_when_it_is_the_policys_pick_at_its_tier(
-    router: tuple[Router, LocalOpenAIServer],
+    router: Router,
 ) -> None:
-    routed, _ = router
-    lifted = keep_tool_loop_model(routed, _reading_results(), StepContext(), "large-b")
+    lifted = keep_tool_loop_model(router, _reading_results(), StepContext(), "large-b")
     assert (lifted.hints.min_tier, lifted.hints.force_model) == (2, None)
-    assert routed.decide(_reading_results(), lifted).model == "large-b"
+    assert router.decide(_reading_results(), lifted).model == "large-b"
 
 
 @pytest.mark.parametrize(
@@ -127,17 +115,13 @@ def test_the_prior_model_is_kept_only_when_it_is_the_policys_pick_at_its_tier(
         (CallerHints(force_model="small"), "large"),  # so does a forced model
     ],
 )
-def test_stickiness_gives_way(
-    router: tuple[Router, LocalOpenAIServer], hints: CallerHints, prior: str | None
-) -> None:
-    routed, _ = router
+def test_stickiness_gives_way(router: Router, hints: CallerHints, prior: str | None) -> None:
     context = StepContext(hints=hints)
-    assert keep_tool_loop_model(routed, _reading_results(), context, prior) is context
+    assert keep_tool_loop_model(router, _reading_results(), context, prior) is context
 
 
 def test_a_prior_model_that_cannot_serve_the_step_leaves_it_to_route_freely(
-    router: tuple[Router, LocalOpenAIServer],
+    router: Router,
 ) -> None:
-    routed, _ = router
     context = StepContext(hints=CallerHints(max_cost_usd=0.0))  # nothing at tier 2 fits a zero cap
-    assert keep_tool_loop_model(routed, _reading_results(), context, "large") is context
+    assert keep_tool_loop_model(router, _reading_results(), context, "large") is context
