@@ -1,4 +1,4 @@
-"""`gearshift.toml`: the schema of the config file, and where it is found and how it is read.
+"""`gearshift.toml`: the whole config file's schema, and `load_config`.
 
 ```toml
 [providers.<name>]   # how to reach one provider; `openai` and `anthropic` exist undeclared
@@ -8,43 +8,40 @@
 [budgets]            # the budget ledger: store, limits, pacing (absent: no budgets)
 ```
 
-Each section is one field of `GearshiftConfig`, so a new section (budgets) is one more field. Every
-model is frozen and forbids unknown keys; a validator that faults a key below its own raises
-`KeyedError`, and `_config_errors` turns pydantic's errors into a `ConfigError` that names the file,
-the dotted key (`models[2].tier`) and what is wrong. Prices and context windows missing from
-`[[models]]` are filled from `genai-prices` while the file is validated, so a loaded config is
-complete.
+Each section is one field of `GearshiftConfig`, so a new section (budgets) is one more field; the
+larger sections have their own module (`_provider_config`, `_routing_config`, `budgets._settings`),
+and finding and reading the file is `_config_file`'s. Every model is frozen and forbids unknown keys;
+a validator that faults a key below its own raises `KeyedError`, and `_config_errors` turns pydantic's
+errors into one `ConfigError` listing every problem with the file, the line, the dotted key
+(`models[2].tier`) and what is wrong. Prices and context windows missing from `[[models]]` are filled
+from `genai-prices` while the file is validated, so a loaded config is complete.
 """
 
 from __future__ import annotations
 
-import re
-import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    StrictInt,
-    StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from ._config_errors import INLINE_KEY_REFUSAL, KeyedError, config_error, show_value, suggestion
+from ._config_errors import KeyedError, config_error, suggestion
 from ._config_file import CONFIG_ENV, locate_config, read_config
 from ._defaults import default_models
 from ._errors import ConfigError
 from ._models import ModelRegistry, ModelSpec
 from ._pricing import lookup_model
-from ._signals import TASKS
-from ._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
+from ._provider_config import BUILTIN_PROVIDERS, ProviderConfig
+from ._routing_config import RoutingConfig
 from .budgets._settings import BudgetsConfig
 
 __all__ = [
@@ -58,239 +55,9 @@ __all__ = [
 ]
 
 _DEFAULTS_SOURCE = "<defaults>"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
 _ANTHROPIC_CACHE_WRITE_FACTOR = 1.25
 """Anthropic bills a prompt-cache write (5-minute cache) at 1.25x the input price."""
-
-
-class ProviderConfig(BaseModel):
-    """How to reach one provider: which SDK speaks to it, where, and with which key."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
-
-    kind: Literal["openai", "anthropic"] = Field(
-        description="The SDK that speaks to it. `openai` also serves every OpenAI-compatible server "
-        "(Ollama, vLLM, LM Studio, llama.cpp, Groq...) through `base_url`."
-    )
-    base_url: str | None = Field(default=None, description="API base URL; unset: the vendor's public API.")
-    api_key_env: str | None = Field(
-        default=None,
-        description="Name of the environment variable holding the API key; the key itself never "
-        "appears in the file.",
-    )
-    require_key: bool = Field(
-        default=True,
-        description="Whether a key is needed; false for keyless local servers (kind `openai` only).",
-    )
-    timeout: float = Field(
-        default=60.0,
-        gt=0,
-        allow_inf_nan=False,
-        description="Seconds a call may take before it gives up and falls back: the whole answer, or "
-        "for a stream its start and each gap between its events.",
-    )
-    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
-        default="max_tokens",
-        description="Kind `openai` only: the request field carrying the output cap. OpenAI's reasoning "
-        "models need `max_completion_tokens`; compatible servers mostly expect `max_tokens`.",
-    )
-    headers: dict[str, str] = Field(
-        default_factory=dict,
-        repr=False,  # a gateway's auth header may sit here; reprs end up in logs
-        description="Extra HTTP headers for every call.",
-    )
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # A base URL may carry user:password (a gateway's basic auth), and reprs end up in logs.
-        for name, value in super().__repr_args__():
-            yield name, mask_url(value) if name == "base_url" and isinstance(value, str) else value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_inline_key(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "api_key" in data:
-            raise KeyedError(("api_key",), INLINE_KEY_REFUSAL)
-        return data
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _check_env_name(cls, value: str | None) -> str | None:
-        # The classic slip is pasting the key itself here, so the message must not repeat the value.
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(
-                "must be the name of an environment variable (letters, digits and '_'), not the key itself"
-            )
-        return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        if value is not None and unencoded_userinfo(value):
-            raise ValueError(f"does not parse as a URL: {ENCODE_HINT}")
-        return value
-
-    @model_validator(mode="after")
-    def _check_kind(self) -> ProviderConfig:
-        if self.kind == "anthropic" and "max_tokens_field" in self.model_fields_set:
-            raise KeyedError(("max_tokens_field",), "applies to kind = 'openai' only")
-        if self.kind == "anthropic" and not self.require_key:
-            raise KeyedError(("require_key",), "keyless servers need kind = 'openai'")
-        if self.require_key and self.api_key_env is None:
-            raise KeyedError(
-                ("api_key_env",),
-                'is required when require_key is true: set api_key_env = "NAME_OF_THE_VARIABLE", '
-                "or require_key = false for a keyless local server",
-            )
-        return self
-
-
-BUILTIN_PROVIDERS: Mapping[str, ProviderConfig] = types.MappingProxyType(
-    {
-        "openai": ProviderConfig(
-            kind="openai", api_key_env="OPENAI_API_KEY", max_tokens_field="max_completion_tokens"
-        ),
-        "anthropic": ProviderConfig(kind="anthropic", api_key_env="ANTHROPIC_API_KEY"),
-    }
-)
-"""Providers that exist without being declared; a `[providers.openai]` table overrides single fields."""
-
-
-class RoutingConfig(BaseModel):
-    """How requests are routed and how the router reacts to failures."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    policy: Literal["default", "scorer", "rules", "learned", "classifier", "cheapest"] = Field(
-        default="default",
-        description="`default`: the learned difficulty estimate shipped with gearshift plus the step "
-        "signals; `scorer`: the zero-training scorer over the request's signals; `rules`: the "
-        "declarative `rules` below (the default policy decides what no rule matches); `learned`: a "
-        "router trained on your outcomes (`learned` below); `classifier`: a small model names the tier "
-        "(`classifier` below); `cheapest`: always the cheapest model, for the learned `escalation` "
-        "alone to move steps up.",
-    )
-    upper_share: float = Field(
-        default=0.3,  # gearshift.learning.DEFAULT_UPPER_SHARE; not imported: the config loads no policy
-        gt=0,
-        lt=1,
-        description="The default policy: the share of plain requests sent above the cheapest tier "
-        "(the hardest-looking ones); step biases and escalations move single steps on top of it.",
-    )
-    default_output_tokens: int = Field(
-        default=512,
-        gt=0,
-        description="Expected output tokens when a request sets no max_tokens (estimates); under a "
-        "budget limit that refuses, also the output cap sent to the model.",
-    )
-    rules: tuple[dict[str, Any], ...] = Field(
-        default=(), description="The rules of the `rules` policy, in order; validated by that policy."
-    )
-    tasks: dict[str, StrictStr | StrictInt] = Field(
-        default_factory=dict,
-        description='Task label -> model id (or tier number): `code = "model-a"` routes requests the '
-        "signals label `code` there, as rules tried before `rules` and the policy (see `gearshift.TASKS`).",
-    )
-    scorer: dict[str, Any] = Field(
-        default_factory=dict, description="Settings of the scorer policy; validated by that policy."
-    )
-    cooldown_seconds: float = Field(
-        default=30.0,
-        ge=0,
-        allow_inf_nan=False,
-        description="How long a failed model is skipped when the provider gave no retry-after; "
-        "doubles with each consecutive failure.",
-    )
-    max_cooldown_seconds: float = Field(
-        default=300.0, ge=0, allow_inf_nan=False, description="The longest cooldown."
-    )
-    fallback_to_lower_tiers: bool = Field(
-        default=False,
-        description="When every model at or above the chosen tier failed, also try weaker ones.",
-    )
-    self_escalation: bool = Field(
-        default=False,
-        description="Offer models below the top tier an `escalate` tool that hands the step to a "
-        "stronger model; the caller sees one answer.",
-    )
-    max_escalations: int = Field(
-        default=2, ge=0, description="The most hand-overs to stronger models in one call."
-    )
-    prefer: Literal["cost", "latency"] = Field(
-        default="cost",
-        description="Among models of the tier the policy chose: `cost` takes the cheapest, `latency` "
-        "the one that has answered fastest so far.",
-    )
-    breaker_failures: int = Field(
-        default=3,
-        ge=1,
-        description="Failures in a row after which a deployment of a model with several is tripped "
-        "(skipped, then probed before it gets traffic again).",
-    )
-    breaker_open_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        allow_inf_nan=False,
-        description="How long a tripped deployment is skipped before its probe; doubles with each "
-        "failed probe, up to max_cooldown_seconds.",
-    )
-    learned: dict[str, Any] | None = Field(
-        default=None,
-        description="The learned policy: its artifact `path` and operating point; validated by "
-        "`gearshift.learning.LearnedConfig`.",
-    )
-    escalation: dict[str, Any] | None = Field(
-        default=None,
-        description="The learned escalation applied on every step of a run: its artifact `path`, "
-        "threshold and stickiness; validated by `gearshift.escalation.EscalationConfig`.",
-    )
-    classifier: dict[str, Any] | None = Field(
-        default=None,
-        description="The classifier policy: its `model`, prompt, labels, timeout and cache; validated by "
-        "`gearshift.policies.ClassifierConfig`.",
-    )
-    cascade: dict[str, Any] | None = Field(
-        default=None,
-        description="A cascade: quality gates that check cheaper models' answers and escalate the "
-        "ones that fail; validated by `gearshift.cascades.CascadeConfig`.",
-    )
-    shadow: dict[str, Any] | None = Field(
-        default=None,
-        description="Shadow evaluation: a sampled share of calls also answered by a reference model in "
-        "the background and judged; validated by `gearshift.ShadowConfig`.",
-    )
-
-    @field_validator("tasks")
-    @classmethod
-    def _check_tasks(cls, value: dict[str, str | int]) -> dict[str, str | int]:
-        for task in value:
-            if task not in TASKS:
-                raise KeyedError((task,), f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-        return value
-
-    @model_validator(mode="after")
-    def _check(self) -> RoutingConfig:
-        if self.policy == "rules" and not self.rules and not self.tasks:
-            raise KeyedError(("rules",), "policy = 'rules' needs at least one [[routing.rules]] table")
-        if self.policy == "learned" and self.learned is None:
-            raise KeyedError(
-                ("learned",),
-                "policy = 'learned' needs a [routing.learned] table with the `path` of a trained router "
-                "(gearshift train --data OUTCOMES.jsonl --out ROUTER.json)",
-            )
-        if self.policy == "classifier" and self.classifier is None:
-            raise KeyedError(
-                ("classifier",), "policy = 'classifier' needs a [routing.classifier] table naming its `model`"
-            )
-        if self.max_cooldown_seconds < self.cooldown_seconds:
-            raise KeyedError(
-                ("max_cooldown_seconds",),
-                f"must be >= cooldown_seconds ({show_value(self.cooldown_seconds)}), "
-                f"got {show_value(self.max_cooldown_seconds)}",
-            )
-        return self
 
 
 class LogConfig(BaseModel):
