@@ -54,8 +54,8 @@ from ._messages import (
     Usage,
 )
 from ._models import Deployment, ModelPrices, ModelRegistry, ModelSpec, PriceTier
-from ._records import Attempt
-from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
+from ._records import Attempt, Escalation
+from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
 from ._router import Router
 from ._run_context import context_from_messages
 from ._shadow import ShadowConfig

@@ -1,4 +1,5 @@
-"""What the router tells the decision log: pure builders of JSON-ready records.
+"""What the router tells the decision log: pure builders of JSON-ready records, and the values
+they record (`Attempt`, one provider call; `Escalation`, one hand-over to a stronger model).
 
 Every record carries `schema` (`SCHEMA_VERSION`), `kind`, `ts` (Unix seconds) and `request_id`, which
 joins the records of one routed call. The kinds and their fields are documented in
@@ -17,12 +18,12 @@ from ._messages import ChatRequest, Usage
 
 if TYPE_CHECKING:
     from ._models import ModelSpec
-    from ._routed import Escalation
 
 __all__ = [
     "RECORD_KINDS",
     "SCHEMA_VERSION",
     "Attempt",
+    "Escalation",
     "attempt_record",
     "decision_record",
     "escalation_record",
@@ -45,6 +46,24 @@ RECORD_KINDS = (
     "recalibration",
 )
 """Every `kind` a record of this schema version may have."""
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """One hand-over to a stronger model during a routed call.
+
+    `source` is `"self"` when the model called the injected `escalate` tool (then `reason` is the
+    model's own words), or `"gate:<name>"` when a cascade's quality gate rejected its answer.
+    """
+
+    from_model: str
+    to_model: str
+    reason: str
+    source: str
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-ready dict for records."""
+        return {"from": self.from_model, "to": self.to_model, "reason": self.reason, "source": self.source}
 
 
 @dataclass(frozen=True, slots=True)

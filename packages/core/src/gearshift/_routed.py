@@ -8,27 +8,9 @@ from dataclasses import dataclass
 from ._bridge import iterate_sync
 from ._decision import Decision
 from ._messages import ChatResponse, StreamEvent, Usage
-from ._records import Attempt
+from ._records import Attempt, Escalation
 
 __all__ = ["Escalation", "RoutedResponse", "RoutedStream", "SyncRoutedStream", "aclose_events"]
-
-
-@dataclass(frozen=True, slots=True)
-class Escalation:
-    """One hand-over to a stronger model during a routed call.
-
-    `source` is `"self"` when the model called the injected `escalate` tool (then `reason` is the
-    model's own words), or `"gate:<name>"` when a cascade's quality gate rejected its answer.
-    """
-
-    from_model: str
-    to_model: str
-    reason: str
-    source: str
-
-    def to_dict(self) -> dict[str, str]:
-        """A JSON-ready dict for records."""
-        return {"from": self.from_model, "to": self.to_model, "reason": self.reason, "source": self.source}
 
 
 @dataclass(frozen=True, slots=True)
