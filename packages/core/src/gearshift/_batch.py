@@ -29,7 +29,7 @@ from .cascades._gate import AnswerCheck, QualityGate
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
-    from ._router import Router
+    from ._router_host import RouterHost
 
 __all__ = ["BatchItem", "BatchResult", "BatchSummary", "run_batch", "summarize_batch"]
 
@@ -163,7 +163,7 @@ def stage_record(result: BatchResult) -> StageRecord:
 
 
 async def run_batch(
-    router: Router,
+    router: RouterHost,
     items: Iterable[BatchItem | RequestLike],
     *,
     concurrency: int = 8,
@@ -212,7 +212,7 @@ class _Batch:
 
     def __init__(
         self,
-        router: Router,
+        router: RouterHost,
         concurrency: int,
         max_waits: int,
         base_wait: float,

@@ -22,7 +22,7 @@ from .cascades._gate import AnswerCheck
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
-    from ._router import Router
+    from ._router_host import RouterHost
 
 __all__ = ["ReviewLoop"]
 
@@ -31,7 +31,7 @@ __all__ = ["ReviewLoop"]
 class ReviewLoop:
     """One routed call's answers and hand-overs. `offer` is whether self-escalation is on."""
 
-    router: Router
+    router: RouterHost
     offer: bool
     escalations: list[Escalation] = field(default_factory=list)
 

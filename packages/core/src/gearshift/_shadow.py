@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._messages import ChatRequest, ChatResponse
     from ._models import ModelRegistry
     from ._routed import RoutedResponse
-    from ._router import Router
+    from ._router_host import RouterHost
     from .cascades import QualityGate
 
 __all__ = ["ShadowConfig", "ShadowEvaluator"]
@@ -136,7 +136,7 @@ class ShadowEvaluator:
         return f"ShadowEvaluator(share={c.share}, reference={c.reference!r}, judge={c.judge!r})"
 
     def consider(
-        self, router: Router, request: ChatRequest, context: StepContext, result: RoutedResponse
+        self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
     ) -> None:
         """Maybe start a shadow of a call that was just answered (never blocks, never raises)."""
         config = self.config
@@ -175,7 +175,7 @@ class ShadowEvaluator:
             if loop is not here and loop.is_running():
                 asyncio.run_coroutine_threadsafe(self.drain(), loop).result(timeout)
 
-    def _reference(self, router: Router, request: ChatRequest, context: StepContext) -> str | None:
+    def _reference(self, router: RouterHost, request: ChatRequest, context: StepContext) -> str | None:
         if self.config.reference != "top":
             return self.config.reference
         from ._routing import route_input
@@ -189,7 +189,7 @@ class ShadowEvaluator:
 
     async def _shadow(
         self,
-        router: Router,
+        router: RouterHost,
         request: ChatRequest,
         context: StepContext,
         result: RoutedResponse,
@@ -204,7 +204,7 @@ class ShadowEvaluator:
 
     async def _run(
         self,
-        router: Router,
+        router: RouterHost,
         request: ChatRequest,
         context: StepContext,
         result: RoutedResponse,
@@ -248,7 +248,7 @@ class ShadowEvaluator:
         self.recorded += 1
 
     async def _score(
-        self, router: Router, request: ChatRequest, answer: RoutedResponse, context: StepContext
+        self, router: RouterHost, request: ChatRequest, answer: RoutedResponse, context: StepContext
     ) -> tuple[float, float]:
         """The judge's score of one answer in [0, 1], and what judging it cost."""
         if self._gate is None:  # "recorded": the replayed answer carries its recorded score

@@ -25,13 +25,13 @@ from .policies._classifier import CLASSIFICATION_KEY, ClassifierPolicy
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
-    from ._router import Router
+    from ._router_host import RouterHost
 
 __all__ = ["complete_speculatively"]
 
 
 async def complete_speculatively(
-    router: Router, request: ChatRequest, context: StepContext, self_escalation: bool | None
+    router: RouterHost, request: ChatRequest, context: StepContext, self_escalation: bool | None
 ) -> RoutedResponse:
     """`Router.acomplete` with the cheapest model started while the classifier decides."""
     policy = router.policy
@@ -84,7 +84,7 @@ async def complete_speculatively(
 
 
 async def _plain(
-    router: Router,
+    router: RouterHost,
     request: ChatRequest,
     context: StepContext,
     self_escalation: bool | None,

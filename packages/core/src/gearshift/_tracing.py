@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ._chain import ChainRun
     from ._context import StepContext
     from ._records import Attempt
-    from ._router import Router
+    from ._router_host import RouterHost
 
 __all__ = ["CallTrace"]
 
@@ -72,7 +72,7 @@ class CallTrace:
 
     __slots__ = ("_start_ns", "_started", "_tracer", "context", "router", "run", "span")
 
-    def __init__(self, router: Router, context: StepContext) -> None:
+    def __init__(self, router: RouterHost, context: StepContext) -> None:
         self.router = router
         self.context = context
         self.run: ChainRun | None = None
