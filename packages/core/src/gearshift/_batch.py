@@ -187,7 +187,7 @@ async def run_batch(
         await batch.each(work, batch.routed)
         return batch.results
     if gate is None:
-        from .cascades import HeuristicGate
+        from .cascades._heuristic import HeuristicGate
 
         gate = router.cascade or HeuristicGate()
     batch.gate = gate

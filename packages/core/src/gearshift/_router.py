@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ._config import GearshiftConfig
     from ._shadow import ShadowConfig, ShadowEvaluator
     from .budgets import Allowance, BudgetLedger
-    from .cascades import QualityGate
+    from .cascades._gate import QualityGate
     from .escalation import EscalationModel, LiveEscalation
 
 __all__ = ["Router"]
@@ -218,7 +218,7 @@ class Router:
         log = config.log
         cascade = None
         if routing.cascade is not None:
-            from .cascades import CascadeConfig, build_cascade
+            from .cascades._settings import CascadeConfig, build_cascade
 
             source = config.source
             cascade = build_cascade(

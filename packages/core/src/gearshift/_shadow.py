@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ._models import ModelRegistry
     from ._routed import RoutedResponse
     from ._router_host import RouterHost
-    from .cascades import QualityGate
+    from .cascades._gate import QualityGate
 
 __all__ = ["ShadowConfig", "ShadowEvaluator"]
 
@@ -256,7 +256,7 @@ class ShadowEvaluator:
             if not isinstance(score, (int, float)):
                 raise _NoScore(f"the answer of {answer.model_id} carries no recorded score")
             return float(score), 0.0
-        from .cascades import AnswerCheck
+        from .cascades._gate import AnswerCheck
 
         cost = 0.0
 
@@ -299,7 +299,7 @@ def _build_judge(
 ) -> QualityGate | None:
     if config.judge == "recorded":
         return None
-    from .cascades import CascadeConfig, build_cascade
+    from .cascades._settings import CascadeConfig, build_cascade
 
     settings: dict[str, Any] = {"gates": (config.judge,)}
     if config.judge_model is not None:

@@ -1,4 +1,4 @@
-"""Running a cascade offline on an outcome table: what it would have cost, and what quality it kept.
+"""Replaying a cascade on an outcome table: what it would have cost, and what quality it kept.
 
 `run_cascade_offline` sends every row of the table through the real `Router`, with the cascade as its
 quality gate and a `ReplayProvider` answering each model with its recorded response. Every call starts
@@ -26,10 +26,10 @@ from .._context import StepContext
 from .._decision import Decision
 from .._messages import ChatRequest
 from .._models import ModelPrices, ModelRegistry, ModelSpec
+from ..cascades._gate import QualityGate
 from ..datasets import OutcomeRow, OutcomeTable, OutcomeTableError
 from ..policies import Policy, RouteInput, make_decision
 from ..providers._replay import ReplayProvider
-from ._gate import QualityGate
 
 __all__ = ["CascadeReport", "arun_cascade_offline", "run_cascade_offline"]
 
@@ -147,7 +147,7 @@ async def arun_cascade_offline(
     model keys. `policy` replaces the default start at the cheapest model, to try a cascade behind a
     router's own choice. Rows lacking an outcome of either model are left out.
     """
-    from .._router import Router  # the router imports the gate contract from this package
+    from .._router import Router
 
     provider_name = weak.provider if isinstance(weak, ModelSpec) else "replay"
     weak_spec, strong_spec = _spec(weak, 0, provider_name), _spec(strong, 1, provider_name)
