@@ -243,6 +243,21 @@ async def test_a_history_from_other_providers_reaches_the_model_with_paired_port
     assert sent[6]["tool_call_id"] == ids[2]  # answered, so OpenAI takes the turn
 
 
+@pytest.mark.parametrize("sticky", [True, False])
+async def test_a_sticky_tool_loop_reads_its_results_with_the_model_that_made_the_calls(
+    make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed, sticky: bool
+) -> None:
+    llm = RoutedLLM(make_router(), sticky_tool_loops=sticky, self_escalation=False)
+    server.script("large", Reply(tool_calls=[("get_weather", {"city": "Oslo"})]))
+    asked = await llm.achat_with_tools(TOOLS, "Weather in Oslo?", hints=CallerHints(force_model="large"))
+    call_id = llm.get_tool_calls_from_response(asked)[0].tool_id
+    result = ChatMessage(role="tool", content="sunny", additional_kwargs={"tool_call_id": call_id})
+    history = [ChatMessage(role="user", content="Weather in Oslo?"), asked.message, result]
+    await llm.achat_with_tools(TOOLS, chat_history=history)
+    # Reading a short tool result is an easy step: only stickiness keeps it on the model that asked.
+    assert observed.served() == ["large", "large" if sticky else "small"]
+
+
 async def test_no_tool_call_is_an_error_only_when_asked(llm: RoutedLLM) -> None:
     response = await llm.achat(USER)
     assert llm.get_tool_calls_from_response(response, error_on_no_tool_call=False) == []

@@ -34,7 +34,9 @@ from gearshift import (
     is_error_result,
 )
 
-__all__ = ["failed", "step_context"]
+from ._convert import ROUTING_KEY
+
+__all__ = ["failed", "loop_model", "step_context"]
 
 _USER = MessageRole.USER
 _ASSISTANT = (MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL)
@@ -82,6 +84,21 @@ def step_context(
         expected_steps=expected_steps,
         metadata={"framework": "llama_index"},
     )
+
+
+def loop_model(history: Sequence[ChatMessage]) -> str | None:
+    """The registry id of the model whose tool calls the history ends with the results of, if gearshift
+    routed that call (its message carries `additional_kwargs["gearshift"]["model_id"]`); else None."""
+    if not history or history[-1].role not in _TOOL:
+        return None
+    for message in reversed(history):
+        if message.role in _ASSISTANT:
+            record = message.additional_kwargs.get(ROUTING_KEY)
+            model_id = record.get("model_id") if isinstance(record, Mapping) else None
+            return model_id if isinstance(model_id, str) else None
+        if message.role not in _TOOL:
+            return None
+    return None
 
 
 def _text(message: ChatMessage) -> str:

@@ -288,8 +288,12 @@ def chat_response(
     """A LlamaIndex `ChatResponse` for a routed answer, with its usage and routing record."""
     response: RoutedChatResponse = result.response
     record = routing_record(result, registry)
+    message = chat_message(response.text, response.tool_calls)
+    if response.tool_calls:
+        # Agents keep only the message: it says which model made the calls, for a sticky tool loop.
+        message.additional_kwargs[ROUTING_KEY] = {"model_id": response.model_id}
     return ChatResponse(
-        message=chat_message(response.text, response.tool_calls),
+        message=message,
         raw=record,
         delta=delta,
         additional_kwargs={**record["usage"], ROUTING_KEY: record},
