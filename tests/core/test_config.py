@@ -14,6 +14,7 @@ from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelPrices, ModelSpec
 from gearshift._pricing import lookup_prices
+from gearshift._router import Router
 from gearshift.providers._anthropic import AnthropicProvider
 from gearshift.providers._factory import build_providers, missing_keys
 from gearshift.providers._openai import OpenAIProvider
@@ -578,3 +579,19 @@ async def test_anthropic_kind_provider_is_wired_from_the_config(
         await provider.aclose()
     assert response.text
     assert anthropic_server.requests[-1].headers["x-team"] == "routing"
+
+
+def test_a_problem_in_a_policy_table_names_its_line(tmp_path: Path) -> None:
+    # [routing.scorer] is validated when the router builds the scorer, after the file has loaded.
+    path = write(
+        tmp_path,
+        '[routing]\npolicy = "scorer"\n\n[routing.scorer]\nthresholds = [0.3, 0.6]\ncode_weight = 2\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        Router.from_config(path)
+    assert (caught.value.source, caught.value.line, caught.value.key) == (
+        str(path),
+        6,
+        "routing.scorer.code_weight",
+    )
+    assert str(caught.value).startswith(f"{path}, line 6, key 'routing.scorer.code_weight': ")

@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from ._config_errors import KeyedError, config_error, suggestion
+from ._config_errors import KeyedError, config_error, suggestion, with_lines
 from ._config_file import CONFIG_ENV, locate_config, read_config
 from ._defaults import default_models
 from ._errors import ConfigError
@@ -118,11 +118,17 @@ class GearshiftConfig(BaseModel):
     )
 
     _source: str = PrivateAttr(default="<python>")
+    _text: str | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str:
         """Where this config came from: a file path, `<defaults>`, or `<python>`."""
         return self._source
+
+    def located(self, error: ConfigError) -> ConfigError:
+        """`error`, raised while building something from this config (a policy from its table), with
+        the line of each of its problems in the file the config was read from, when it was read from one."""
+        return error if self._text is None else with_lines(error, self._text, source=self._source)
 
     def registry(self) -> ModelRegistry:
         """The model registry, prices resolved."""
@@ -250,6 +256,8 @@ def load_config(path: str | Path | None = None) -> GearshiftConfig:
         return GearshiftConfig.from_dict({}, source=_DEFAULTS_SOURCE)
     read = read_config(file)
     try:
-        return GearshiftConfig.from_dict(read.data, source=read.source, base_dir=read.base_dir)
+        config = GearshiftConfig.from_dict(read.data, source=read.source, base_dir=read.base_dir)
     except ConfigError as exc:
         raise read.located(exc) from None
+    config._text = read.text
+    return config

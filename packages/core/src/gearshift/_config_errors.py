@@ -87,17 +87,17 @@ def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) 
     return ConfigError.listing(problems)
 
 
-def with_lines(error: ConfigError, text: str) -> ConfigError:
-    """`error` with the line of each of its problems' keys in `text` (the file the problems are in)."""
+def with_lines(error: ConfigError, text: str, *, source: str | None = None) -> ConfigError:
+    """`error` with the line of each of its problems' keys in `text`, the file the problems are in (only
+    the problems naming `source`, when given: a problem in another file keeps no line from this one)."""
+    if source is not None and all(p.source != source for p in error.problems):
+        return error
     lines = key_lines(text)
-    problems = [
-        ConfigError(
-            p.reason, source=p.source, key=p.key, line=line_of(lines, _path(p.key)) if p.key else None
-        )
-        if p.line is None
-        else p
-        for p in error.problems
-    ]
+    problems = []
+    for p in error.problems:
+        if p.line is None and p.key and (source is None or p.source == source):
+            p = ConfigError(p.reason, source=p.source, key=p.key, line=line_of(lines, _path(p.key)))
+        problems.append(p)
     return ConfigError.listing(problems)
 
 

@@ -152,13 +152,21 @@ class Router:
         of OpenAI and Anthropic models. Building does no network I/O and reads no key yet.
         """
         from ._config import GearshiftConfig, load_config
+
+        if not isinstance(config, GearshiftConfig):
+            config = load_config(config)
+        try:
+            return cls._from_loaded(config)
+        except ConfigError as exc:  # a policy's table, validated as the policy is built
+            raise config.located(exc) from None
+
+    @classmethod
+    def _from_loaded(cls, config: GearshiftConfig) -> Router:
         from ._decision_log import open_decision_log
         from .learning import DefaultPolicy
         from .policies import RulesPolicy, ScorerConfig, SignalScorer, task_rules
         from .providers._factory import build_providers
 
-        if not isinstance(config, GearshiftConfig):
-            config = load_config(config)
         registry = config.registry()
         routing = config.routing
         scorer = ScorerConfig.from_config(routing.scorer, source=config.source)
