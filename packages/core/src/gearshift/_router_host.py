@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from ._chain import ChainHost
+from ._chain_host import ChainHost
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
