@@ -1,7 +1,7 @@
 """`routing.policy = "learned"` in a gearshift.toml: the router built from it routes by the learned score.
 
-The two prompts are ones where the learned router and the zero-training policies disagree, so a
-router that silently fell back to the scorer (or the default policy) would pick the other model.
+The two prompts are ones where the learned router and the signal scorer disagree, so a router that
+silently fell back to the scorer would pick the other model.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gearshift import Router, SignalScorer, load_config
-from gearshift.learning import DefaultPolicy, LearnedRouter
+from gearshift.learning import LearnedRouter
 from gearshift.testing import LocalOpenAIServer
 
 # Shaped like the synthetic training table's hard topic, but not in it: the learned router sends it to
@@ -81,10 +81,10 @@ async def test_a_learned_policy_in_the_config_routes_by_the_learned_score(
 ) -> None:
     router = Router.from_config(load_config(config))
     prompts = (HARD_FOR_THE_LEARNED_ROUTER, HARD_FOR_THE_SCORER)
-    # The zero-training policies disagree with the learned router on both prompts: this test has teeth.
-    for fallback in (SignalScorer(), DefaultPolicy()):
-        other = Router(router.registry, policy=fallback, providers=list(router.providers.values()))
-        assert [other.decide(p).model for p in prompts] == ["cheap", "smart"]
+    # The scorer disagrees with the learned router on both prompts, so a fallback to it would pick the
+    # other model; a fallback to the default policy shows in the decisions' policy name.
+    scorer = Router(router.registry, policy=SignalScorer(), providers=list(router.providers.values()))
+    assert [scorer.decide(p).model for p in prompts] == ["cheap", "smart"]
 
     decisions = [router.decide(p) for p in prompts]
     assert [d.policy for d in decisions] == ["learned", "learned"]
