@@ -45,14 +45,24 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.tools import FunctionTool
 
-from gearshift import Router
-from gearshift._context import StepContext, StepType, ToolRecord, hash_arguments
-from gearshift._messages import ChatRequest, Message, ToolCall, ToolSpec
-from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
+from gearshift import (
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    StepContext,
+    StepType,
+    ToolCall,
+    ToolRecord,
+    ToolSpec,
+    hash_arguments,
+)
 from gearshift.datasets import OutcomeTable
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import Policy, SignalScorer
-from gearshift.providers._replay import ReplayProvider
+from gearshift.providers import ReplayProvider
 from gearshift_langchain import RoutedChatModel
 from gearshift_llamaindex import RoutedLLM
 from gearshift_llamaindex._calls import plan_call

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gearshift import ChatRequest, ModelRegistry, Router, StepContext
-from gearshift._decision_log import read_records
+from gearshift import ChatRequest, ModelRegistry, Router, StepContext, read_records
 from gearshift._demo import run_demo
 from gearshift.datasets import OutcomeTable, load_routellm, routellm_models
 from gearshift.learning import DefaultPolicy
-from gearshift.providers._replay import ReplayProvider
+from gearshift.providers import ReplayProvider
 
 SLICE = 30
 """Prompts per dataset: the demo's `--limit`, so its first rows."""
