@@ -4,10 +4,11 @@ The models are the local OpenAI-compatible server's `small` (tier 1) and `large`
 call is really routed: simple prompts go to `small`, `model="large"` overrides the decision.
 
 The simulated model behind the server barely reads prompts: it fills tool arguments from the
-tool's JSON schema, and in JSON mode answers with the keys the prompt names. Where a standard test checks that the arguments follow the prompt ("the value of
-magic_function(3)", a customer named '你好啊集团'), the server is scripted to answer what a model
-reading the prompt would; the HTTP exchange, the SDK, the router and the conversion to LangChain
-messages run unchanged, so the test still checks that those arguments arrive intact.
+tool's JSON schema, and in JSON mode answers with the keys the prompt names. Where a standard test
+checks that the arguments follow the prompt ("the value of magic_function(3)", a customer named
+'你好啊集团'), the server is scripted to answer what a model reading the prompt would; the HTTP
+exchange, the SDK, the router and the conversion to LangChain messages run unchanged, so the test
+still checks that those arguments arrive intact.
 """
 
 from __future__ import annotations
