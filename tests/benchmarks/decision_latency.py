@@ -1,37 +1,74 @@
-"""How long one routing decision takes: `gearshift._routing.decide` with the default policy or the scorer.
+"""How long one call takes to be decided, per adapter, on requests built anew as users' calls build them.
 
     uv run python tests/benchmarks/decision_latency.py [--json] [--n 1000] [--seed 7] [--cpu-time]
                                                        [--policy default|scorer]
 
 Builds a registry of four models in three tiers (explicit prices, no network) and `n` mixed requests,
 generated deterministically from the seed: short chat, code, math, reasoning, long documents, and
-agent histories with tools, tool calls, tool errors and repeated calls. Every request is decided once
-untimed (warm-up), then once more timed with `time.perf_counter_ns` (wall time), or with
-`time.thread_time_ns` under `--cpu-time`, which leaves out the time other processes took the CPU on a
-shared machine. The last line printed is a JSON object: {"p50_us": ..., "p99_us": ..., "n": ...} plus
-the clock, mean, max and the median per kind of request.
-Targets: p50 under 100 microseconds (scorer) or 200 microseconds (default: the learned difficulty
-hashes the prompt's n-grams), p99 under 1 millisecond.
+agent histories with tools, tool calls, tool errors and repeated calls. Each request is then held the
+way each framework holds it (untimed), and one call's work up to the decision is timed per adapter:
+
+- `core`: a new `ChatRequest` over the application's messages and its `ToolSpec`s (defined once, as an
+  application defines its tools), then `Router.decide`;
+- `langchain`: `RoutedChatModel` builds the request and step context from LangChain messages and the
+  OpenAI-format tool dicts `bind_tools` passes (new `ToolSpec`s on every call), then `Router.decide`;
+- `llamaindex`: `RoutedLLM` builds them from `ChatMessage`s and `FunctionTool`s (its tool specs are
+  kept per tool object, as on a real agent's steps), then `Router.decide`;
+- `mcp`: the `route` tool's work for its arguments (the prompt, the step type and the tool history,
+  validated from JSON as the SDK does), `Router.adecide` included.
+
+Nothing is warmed up on the objects timed: a warm-up pass over other requests, with their own tool
+objects, loads imports and caches first. Calls are interleaved across adapters so drift on a shared
+machine hits each alike, and timed with `time.perf_counter_ns` (wall time), or with
+`time.thread_time_ns` under `--cpu-time`, which leaves out the time other processes took the CPU.
+The last line printed is a JSON object: per adapter {"p50_us", "p99_us", "mean_us", "max_us",
+"decide_p50_us" (the decision alone, where it is apart from building the request), "p50_us_by_kind"},
+plus "n", "policy" and "clock".
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from gearshift._context import StepContext, StepType, ToolRecord, hash_arguments
-from gearshift._messages import ChatRequest, Message, ToolCall, ToolSpec
-from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
-from gearshift._routing import decide
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.tools import FunctionTool
+
+from gearshift import (
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    StepContext,
+    StepType,
+    ToolCall,
+    ToolRecord,
+    ToolSpec,
+    hash_arguments,
+)
+from gearshift.datasets import OutcomeTable
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import Policy, SignalScorer
+from gearshift.providers import ReplayProvider
+from gearshift_langchain import RoutedChatModel
+from gearshift_llamaindex import RoutedLLM
+from gearshift_llamaindex._calls import plan_call
+from gearshift_llamaindex._convert import chat_message
+from gearshift_mcp._schemas import ToolUse
+from gearshift_mcp._service import RouterTools
 
 _WORDS = tuple(
     " ".join(
@@ -43,6 +80,7 @@ _WORDS = tuple(
         )
     ).split()
 )
+_TOOLSET = 15  # an agent's tools; each agent request offers the first 5 to 15 of them
 _TOPICS = ("databases", "caching", "message queues", "unit testing", "type systems", "observability")
 _LANGUAGES = ("Python", "TypeScript", "Go", "Rust", "Java")
 
@@ -62,7 +100,7 @@ def registry() -> ModelRegistry:
     def spec(model_id: str, tier: int, price_in: float, price_out: float, window: int) -> ModelSpec:
         return ModelSpec(
             id=model_id,
-            provider="openai",
+            provider="replay",  # nothing is called: the router only decides
             model=model_id,
             tier=tier,
             prices=ModelPrices(input=price_in, output=price_out),
@@ -178,7 +216,7 @@ def _tools(count: int) -> tuple[ToolSpec, ...]:
 
 
 def _agent(rng: random.Random) -> Case:
-    tools = _tools(rng.randint(5, 15))
+    tools = _tools(rng.randint(5, _TOOLSET))
     messages: list[Message] = [
         Message.system("You are a coding agent. Use the tools to inspect and fix the repository."),
         Message.user("The nightly build fails; find out why and fix it."),
@@ -230,6 +268,151 @@ def _percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[index]
 
 
+# -- each framework's view of a request, built untimed -----------------------------------------------
+
+Timed = Callable[[], Awaitable[float | None]]
+"""One call's work up to the decision; returns the decision's own share in ns when it is apart."""
+
+
+def _tool_fn(path: str, query: str | None = None) -> str:
+    """Reads or changes part of the workspace."""
+    return path
+
+
+class Frameworks:
+    """One agent's tools as each framework holds them, and the adapters over one router.
+
+    A warm-up pass gets its own instance, so the timed pass starts on tool objects nothing has seen.
+    """
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.specs = _tools(_TOOLSET)
+        self.langchain_tools = [
+            convert_to_openai_tool({"name": t.name, "description": t.description, "parameters": t.parameters})
+            for t in self.specs
+        ]
+        self.llamaindex_tools = [
+            FunctionTool.from_defaults(fn=_tool_fn, name=t.name, description=t.description)
+            for t in self.specs
+        ]
+        self.langchain = RoutedChatModel(router=router, agent_id="coder", self_escalation=False)
+        self.llamaindex = RoutedLLM(router, agent_id="coder", self_escalation=False)
+        self.mcp = RouterTools(router)
+
+    def calls(self, case: Case, clock: Callable[[], int]) -> dict[str, Timed]:
+        """The four adapters' calls for `case`, each building its request anew when run."""
+        router = self.router
+        messages, context, count = case.request.messages, case.context, len(case.request.tools)
+        specs = self.specs[:count]
+        lc_messages = [_langchain_message(m) for m in messages]
+        lc_options: dict[str, Any] = {"tools": self.langchain_tools[:count]} if count else {}
+        lc_metadata: dict[str, Any] = (
+            {"thread_id": context.run_id, "langgraph_node": "model", "langgraph_step": context.step_index}
+            if context.run_id
+            else {}
+        )
+        li_messages = [_llamaindex_message(m) for m in messages]
+        li_options: dict[str, Any] = (
+            {"tools": self.llamaindex_tools[:count], "tool_required": False, "parallel_tool_calls": False}
+            if count
+            else {}
+        )
+        prompt = next(m.text for m in reversed(messages) if m.role == "user")
+        history = [{"name": r.name, "ok": r.ok} for r in context.tool_history]
+
+        async def core() -> float:
+            request = ChatRequest(messages=messages, tools=specs)
+            start = clock()
+            router.decide(request, context)
+            return clock() - start
+
+        async def langchain() -> float:
+            step = self.langchain._step(lc_messages, None, lc_metadata, dict(lc_options))
+            start = clock()
+            router.decide(step.request, step.context)
+            return clock() - start
+
+        async def llamaindex() -> float:
+            call = await plan_call(li_messages, li_options, self.llamaindex, self.llamaindex._core.tools)
+            start = clock()
+            router.decide(call.request, call.context)
+            return clock() - start
+
+        async def mcp() -> None:
+            uses = tuple(ToolUse.model_validate(use) for use in history)
+            await self.mcp.route(
+                prompt,
+                step_type=context.step_type.value,
+                agent_id=context.agent_id,
+                run_id=context.run_id,
+                step_index=context.step_index,
+                tool_history=uses,
+            )
+
+        return {"core": core, "langchain": langchain, "llamaindex": llamaindex, "mcp": mcp}
+
+
+def _langchain_message(message: Message) -> BaseMessage:
+    if message.role == "system":
+        return SystemMessage(message.text)
+    if message.role == "user":
+        return HumanMessage(message.text)
+    if message.role == "assistant":
+        calls = [{"name": c.name, "args": json.loads(c.arguments), "id": c.id} for c in message.tool_calls]
+        return AIMessage(message.text, tool_calls=calls)
+    return ToolMessage(
+        message.text,
+        tool_call_id=message.tool_call_id or "",
+        name=message.name,
+        status="error" if message.is_error else "success",
+    )
+
+
+def _llamaindex_message(message: Message) -> ChatMessage:
+    if message.role == "assistant":
+        return chat_message(message.text, message.tool_calls)
+    if message.role == "tool":
+        extra = {"tool_call_id": message.tool_call_id, "name": message.name, "is_error": message.is_error}
+        return ChatMessage(role=MessageRole.TOOL, content=message.text, additional_kwargs=extra)
+    return ChatMessage(role=MessageRole(message.role), content=message.text)
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+async def _run(
+    batch: list[Case], frameworks: Frameworks, clock: Callable[[], int]
+) -> dict[str, list[tuple[str, float, float | None]]]:
+    """Per adapter, (kind, call time in us, decision time in us or None) for every case, interleaved."""
+    timings: dict[str, list[tuple[str, float, float | None]]] = {}
+    for case in batch:
+        for adapter, call in frameworks.calls(case, clock).items():
+            start = clock()
+            decided = await call()
+            total = (clock() - start) / 1_000
+            timings.setdefault(adapter, []).append(
+                (case.kind, total, decided / 1_000 if decided is not None else None)
+            )
+    return timings
+
+
+def _summary(timings: list[tuple[str, float, float | None]]) -> dict[str, Any]:
+    values = sorted(t for _, t, _ in timings)
+    decided = sorted(d for _, _, d in timings if d is not None)
+    return {
+        "p50_us": round(_percentile(values, 0.50), 1),
+        "p99_us": round(_percentile(values, 0.99), 1),
+        "mean_us": round(statistics.fmean(values), 1),
+        "max_us": round(values[-1], 1),
+        "decide_p50_us": round(_percentile(decided, 0.50), 1) if decided else None,
+        "p50_us_by_kind": {
+            kind: round(statistics.median(t for k, t, _ in timings if k == kind), 1)
+            for kind in sorted({k for k, _, _ in timings})
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; prints a summary (unless --json) and the JSON result last."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -247,41 +430,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    models = registry()
     policy: Policy = DefaultPolicy() if args.policy == "default" else SignalScorer()
-    batch = cases(args.n, args.seed)
-    for case in batch:  # warm-up: imports, regex caches, branch predictors
-        decide(models, policy, case.request, case.context)
-
-    gc.collect()
-    timings: list[tuple[str, float]] = []
+    router = Router(registry(), policy=policy, providers=[ReplayProvider(OutcomeTable([]))])
     clock = time.thread_time_ns if args.cpu_time else time.perf_counter_ns
-    for case in batch:
-        start = clock()
-        decide(models, policy, case.request, case.context)
-        timings.append((case.kind, (clock() - start) / 1_000))
+    # Warm-up on other requests and other tool objects: imports, regex caches, branch predictors.
+    asyncio.run(_run(cases(min(args.n, 200), args.seed + 1), Frameworks(router), clock))
+    batch, frameworks = cases(args.n, args.seed), Frameworks(router)
+    gc.collect()
+    timings = asyncio.run(_run(batch, frameworks, clock))
 
-    values = sorted(t for _, t in timings)
-    by_kind = {
-        kind: round(statistics.median(t for k, t in timings if k == kind), 1)
-        for kind in sorted({k for k, _ in timings})
-    }
-    result = {
-        "p50_us": round(_percentile(values, 0.50), 1),
-        "p99_us": round(_percentile(values, 0.99), 1),
-        "n": len(values),
-        "policy": args.policy,
-        "clock": clock.__name__,
-        "mean_us": round(statistics.fmean(values), 1),
-        "max_us": round(values[-1], 1),
-        "p50_us_by_kind": by_kind,
-    }
+    adapters = {adapter: _summary(rows) for adapter, rows in timings.items()}
+    result = {"n": len(batch), "policy": args.policy, "clock": clock.__name__, "adapters": adapters}
     if not args.json:
-        counts = {kind: sum(k == kind for k, _ in timings) for kind in by_kind}
-        for kind, median in by_kind.items():
-            print(f"{kind:<10} n={counts[kind]:<4} p50 {median:>8.1f} us")
-        p50, p99 = result["p50_us"], result["p99_us"]
-        print(f"{'all':<10} n={len(values):<4} p50 {p50:>8.1f} us   p99 {p99:>8.1f} us")
+        print(f"{'adapter':<11} {'p50 us':>8} {'p99 us':>8} {'decide p50':>11}   p50 us by kind")
+        for adapter, figures in adapters.items():
+            decided = figures["decide_p50_us"]
+            kinds = " ".join(f"{k} {v:.0f}" for k, v in figures["p50_us_by_kind"].items())
+            shown = "-" if decided is None else f"{decided:.1f}"
+            print(f"{adapter:<11} {figures['p50_us']:>8.1f} {figures['p99_us']:>8.1f} {shown:>11}   {kinds}")
     print(json.dumps(result))
     return 0
 

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from gearshift import Router, load_config
 from gearshift._decision_log import open_decision_log, read_records
 from gearshift._errors import ConfigError
+from gearshift.testing import LocalOpenAIServer
 
 
 @pytest.mark.parametrize("name", ["log.jsonl", "log.db", "log.sqlite"])
@@ -75,3 +77,31 @@ def test_every_record_kind_of_the_schema_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "decision-log.md").read_text(encoding="utf-8")
     assert f"record schema, version {SCHEMA_VERSION}" in doc
     assert [kind for kind in RECORD_KINDS if f"**`{kind}`**" not in doc] == []
+
+
+@pytest.mark.parametrize("name", ["decisions.jsonl", "decisions.db"])
+@pytest.mark.parametrize("include_prompts", [True, False])
+async def test_include_prompts_in_the_config_records_the_prompt_in_the_decision_log(
+    tmp_path: Path, name: str, include_prompts: bool
+) -> None:
+    prompt = "Which of the moons of Jupiter is the largest? (include_prompts check)"
+    with LocalOpenAIServer(models=("small",)) as server:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(
+            f'[providers.local]\nkind = "openai"\nbase_url = "{server.base_url}"\nrequire_key = false\n\n'
+            '[[models]]\nid = "small"\nprovider = "local"\nmodel = "small"\ntier = 1\n'
+            "prices = { input = 0.1, output = 0.2 }\n\n"
+            f'[log]\npath = "{name}"\ninclude_prompts = {str(include_prompts).lower()}\n',
+            encoding="utf-8",
+        )
+        router = Router.from_config(load_config(config))
+        result = await router.acomplete(prompt)
+        await router.aclose()
+    records = list(read_records(tmp_path / name))
+    decisions = [r for r in records if r["kind"] == "decision"]
+    assert [r["request_id"] for r in decisions] == [result.request_id]
+    if include_prompts:
+        assert decisions[0]["prompt"] == prompt
+    else:
+        assert "prompt" not in decisions[0]
+        assert all(prompt not in json.dumps(r) for r in records)

@@ -185,6 +185,48 @@ def test_stop_sequences_max_tokens_and_json_mode() -> None:
         assert "one two three" in json.loads(as_json["choices"][0]["message"]["content"])["answer"]
 
 
+JOKE = "Tell me a joke about cats. Return the result as a JSON with 'setup' and 'punchline' keys."
+
+
+class Joke(BaseModel):
+    setup: str
+    punchline: str
+    rating: int = Field(ge=1, le=5)
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "json_object"},
+        # JSON mode in schema form (how gearshift's OpenAI provider asks for any JSON object).
+        {"type": "json_schema", "json_schema": {"name": "response", "schema": {"type": "object"}}},
+    ],
+)
+def test_json_mode_answers_an_object_with_the_keys_the_prompt_names(response_format: dict[str, Any]) -> None:
+    with LocalOpenAIServer() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="local")
+        messages: Any = [{"role": "user", "content": JOKE}]
+        answer = client.chat.completions.create(
+            model="small", messages=messages, response_format=response_format
+        )  # type: ignore[arg-type]
+        assert set(json.loads(answer.choices[0].message.content or "")) == {"setup", "punchline"}
+        # Without JSON mode, the same prompt gets plain text, as from a real model asked nothing special.
+        plain = client.chat.completions.create(model="small", messages=messages)
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(plain.choices[0].message.content or "")
+        client.close()
+
+
+def test_a_json_schema_with_properties_gets_an_answer_matching_it() -> None:
+    with LocalOpenAIServer() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="local")
+        parsed = client.beta.chat.completions.parse(
+            model="small", messages=[{"role": "user", "content": JOKE}], response_format=Joke
+        )
+        assert isinstance(parsed.choices[0].message.parsed, Joke)
+        client.close()
+
+
 @pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
 def test_openai_cuts_a_scripted_reply_to_the_output_cap(field: str) -> None:
     with LocalOpenAIServer() as server:

@@ -3,11 +3,12 @@
 The models are the local OpenAI-compatible server's `small` (tier 1) and `large` (tier 2), so every
 call is really routed: simple prompts go to `small`, `model="large"` overrides the decision.
 
-The simulated model behind the server does not read prompts: it fills tool arguments from the
-tool's JSON schema. Where a standard test checks that the arguments follow the prompt ("the value of
-magic_function(3)", a customer named '你好啊集团'), the server is scripted to answer what a model
-reading the prompt would; the HTTP exchange, the SDK, the router and the conversion to LangChain
-messages run unchanged, so the test still checks that those arguments arrive intact.
+The simulated model behind the server barely reads prompts: it fills tool arguments from the
+tool's JSON schema, and in JSON mode answers with the keys the prompt names. Where a standard test
+checks that the arguments follow the prompt ("the value of magic_function(3)", a customer named
+'你好啊集团'), the server is scripted to answer what a model reading the prompt would; the HTTP
+exchange, the SDK, the router and the conversion to LangChain messages run unchanged, so the test
+still checks that those arguments arrive intact.
 """
 
 from __future__ import annotations
@@ -89,9 +90,9 @@ class TestRoutedChatModelIntegration(ChatModelIntegrationTests):
 
     @property
     def supports_json_mode(self) -> bool:
-        # JSON mode asks for any JSON object; the local simulated model answers {"answer": ...} and
-        # cannot follow the prompt's instruction to use the keys 'setup' and 'punchline'.
-        return False
+        # JSON mode asks for any JSON object; as a real model would, the local simulated model answers
+        # with the keys the prompt names ('setup' and 'punchline').
+        return True
 
     @property
     def supports_anthropic_inputs(self) -> bool:

@@ -9,7 +9,10 @@ The rules, in order:
    user's, the first tool is called. Arguments come from the tool's JSON schema. The simulation
    never volunteers to call gearshift's injected `escalate` tool: a test that wants a model to
    escalate scripts it (`Reply(tool_calls=[("escalate", {"reason": ...})])`).
-2. A JSON schema response format: a JSON answer generated from that schema.
+2. JSON output asked for: with a schema that names properties, a JSON answer generated from that
+   schema; in JSON mode (`json_object`, or a schema allowing any object), a JSON object as a model
+   reading the prompt would write it: one string per key the last user message quotes when it asks
+   for JSON keys or fields ("a JSON with 'setup' and 'punchline' keys"), else `{"answer": ...}`.
 3. The last message is a tool result: a text answer summarizing the tool results.
 4. Otherwise: a text answer that names the model and quotes the start of the last user message.
 
@@ -44,6 +47,8 @@ ESCALATE_TOOL_NAME = "escalate"  # the tool gearshift's router offers to models 
 _MESSAGE_OVERHEAD = 4
 _QUOTE_CHARS = 80
 _RESULT_CHARS = 200
+_ASKS_FOR_KEYS = re.compile(r"\bjson\b.*\b(?:keys?|fields?|properties)\b", re.IGNORECASE | re.DOTALL)
+_QUOTED_NAME = re.compile(r"""['"`]([A-Za-z_][A-Za-z0-9_]*)['"`]""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +86,10 @@ def simulate(prompt: Prompt) -> Reply:
             return _call(prompt, next((n for n in names if n not in called), names[0]))
         if last.role == "user":
             return _call(prompt, names[0])
-    if prompt.response_schema is not None:
+    if prompt.response_schema is not None and not _any_object(prompt.response_schema):
         return Reply(text=json.dumps(example_from_schema(prompt.response_schema)))
-    if prompt.json_object:
-        return Reply(text=json.dumps({"answer": _echo(prompt)}))
+    if prompt.json_object or prompt.response_schema is not None:
+        return Reply(text=json.dumps(_json_object(prompt)))
     if last.role == "tool":
         return Reply(text=_summary(prompt))
     return Reply(text=_echo(prompt))
@@ -96,11 +101,32 @@ def _call(prompt: Prompt, name: str) -> Reply:
     return Reply(tool_calls=[(name, arguments if isinstance(arguments, dict) else {})])
 
 
+def _any_object(schema: Mapping[str, Any]) -> bool:
+    """Whether a response schema is JSON mode in schema form: an object with no properties named."""
+    return (
+        schema.get("type") == "object"
+        and not schema.get("properties")
+        and not schema.get("required")
+        and schema.get("additionalProperties", True) is not False
+    )
+
+
+def _json_object(prompt: Prompt) -> dict[str, Any]:
+    said = _last_user_text(prompt)
+    keys = _QUOTED_NAME.findall(said) if _ASKS_FOR_KEYS.search(said) else []
+    if not keys:
+        return {"answer": _echo(prompt)}
+    return {key: f"{key} from model '{prompt.model}' (gearshift.testing)" for key in dict.fromkeys(keys)}
+
+
+def _last_user_text(prompt: Prompt) -> str:
+    return next((t.text for t in reversed(prompt.turns) if t.role == "user" and t.text), "")
+
+
 def _echo(prompt: Prompt) -> str:
-    said = next((t.text for t in reversed(prompt.turns) if t.role == "user" and t.text), "")
     return (
         f"Simulated answer from model '{prompt.model}' (gearshift.testing). "
-        f'Your last message began: "{_clip(said, _QUOTE_CHARS)}"'
+        f'Your last message began: "{_clip(_last_user_text(prompt), _QUOTE_CHARS)}"'
     )
 
 
