@@ -7,7 +7,10 @@ so no task is routed by a model that saw it), each as success and cost per finis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["agent_demo", "print_agent_demo"]
 
@@ -31,9 +34,8 @@ def agent_demo() -> dict[str, Any]:
     return {"tasks": len(runs), "weak": runs.weak, "strong": runs.strong, "policies": rows}
 
 
-def print_agent_demo(result: dict[str, Any]) -> None:
-    """Print `agent_demo`'s figures as a table."""
-    from rich.console import Console
+def print_agent_demo(result: dict[str, Any], console: Console) -> None:
+    """Print `agent_demo`'s figures as a table on `console`."""
     from rich.table import Table
 
     table = Table(
@@ -57,7 +59,6 @@ def print_agent_demo(result: dict[str, Any]) -> None:
             "-" if per is None else f"${per:.4f}",
             f"{row['handover_rate']:.0%}",
         )
-    console = Console(width=max(Console().width, 110))
     console.print(table)
     console.print(
         "Replayed step by step with the restart rule (a hand-over at step k pays the cheap run's first k "

@@ -142,8 +142,10 @@ def run_eval_agents(args: argparse.Namespace) -> int:
 
 
 def _eval_agents(args: argparse.Namespace) -> int:
+    from .._cli_output import check_output
     from ._agent_eval import evaluate_agents
 
+    check_output(args.plot, "--plot")
     runs = _runs(args.dataset or args.data, args)
     train = _runs(args.train, args) if args.train else None
     report = evaluate_agents(
@@ -271,8 +273,10 @@ def run_train_escalation(args: argparse.Namespace) -> int:
 
 
 def _train_escalation(args: argparse.Namespace) -> int:
+    from .._cli_output import check_output
     from ..escalation import train_escalation
 
+    check_output(args.out, "--out")
     runs = _runs(args.data, args)
     model = train_escalation(
         runs,
