@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_configs import local_config
+from cli_support import local_config
 
 from gearshift import read_records
 from gearshift.cli import main

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_configs import local_config
+from cli_support import local_config
 from rich.console import Console
 
 from gearshift.cli import main

@@ -1,6 +1,15 @@
-"""gearshift.toml texts the CLI tests write: one model on a local OpenAI-compatible server."""
+"""What the CLI tests share: a gearshift.toml for one model on a local server, a port nobody serves."""
 
 from __future__ import annotations
+
+import socket
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound once, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def local_config(url: str, extra: str = "") -> str:
