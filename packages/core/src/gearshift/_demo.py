@@ -184,10 +184,11 @@ def _learned_policy(
 
 
 def default_log_path() -> Path:
-    """Where the demo writes its decision log unless told otherwise: the user's data folder."""
-    import platformdirs
+    """Where the demo writes its decision log unless told otherwise: `$GEARSHIFT_HOME` or the user's
+    data folder."""
+    from ._data_dir import data_dir
 
-    return platformdirs.user_data_path("gearshift") / "demo" / "decisions.db"
+    return data_dir() / "demo" / "decisions.db"
 
 
 def run_demo_cli(
