@@ -48,11 +48,13 @@ def read_prompt(prompt: str) -> str:
 def human_console(as_json: bool = False, *, min_width: int = 140) -> Console:
     """Where tables and notes for people go: stdout, or stderr when stdout carries `--json`.
 
-    At least `min_width` columns wide, so that wide tables are not squeezed in a pipe (80 columns).
+    A terminal's own width; elsewhere (a pipe, a file) at least `min_width` columns, so that wide
+    tables are not squeezed into rich's default of 80.
     """
     from rich.console import Console
 
-    return Console(stderr=as_json, width=max(Console(stderr=as_json).width, min_width))
+    console = Console(stderr=as_json)
+    return console if console.is_terminal else Console(stderr=as_json, width=max(console.width, min_width))
 
 
 class Stages:
