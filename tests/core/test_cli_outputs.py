@@ -131,19 +131,25 @@ def test_the_demo_names_a_jsonl_log_as_jsonl() -> None:
     assert "Decision log (SQLite): x.db" in console.export_text()
 
 
-def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "gearshift.cli", "eval", "--dataset", "mt-bench", "--policy", "scorer"]
-    quiet = subprocess.run(argv, capture_output=True, text=True, check=True)
-    assert "evaluating policies" not in quiet.stderr
-    terminal = subprocess.run(
-        argv, capture_output=True, text=True, check=True, env={**os.environ, "FORCE_COLOR": "1"}
-    )
-    assert "evaluating policies" in terminal.stderr and "2/2" in terminal.stderr
+@pytest.mark.parametrize(
+    ("argv", "stage", "count"),
+    [
+        (["eval", "--dataset", "mt-bench", "--policy", "scorer"], "evaluating policies", "2/2"),
+        (
+            ["eval-agents", "--dataset", "tau-retail", "--policy", "scorer-steps", "--folds", "2", "--json"],
+            "replaying agent runs",
+            "3/3",
+        ),
+    ],
+)
+def test_progress_shows_on_a_terminal_only(argv: list[str], stage: str, count: str) -> None:
+    command = [sys.executable, "-m", "gearshift.cli", *argv]
+    quiet = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert stage not in quiet.stderr
+    terminal = {**os.environ, "FORCE_COLOR": "1"}  # rich then takes stderr for a terminal
+    shown = subprocess.run(command, capture_output=True, text=True, check=True, env=terminal)
+    assert stage in shown.stderr and count in shown.stderr
     hidden = subprocess.run(
-        [*argv, "--no-progress"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "FORCE_COLOR": "1"},
+        [*command, "--no-progress"], capture_output=True, text=True, check=True, env=terminal
     )
-    assert "evaluating policies" not in hidden.stderr
+    assert stage not in hidden.stderr

@@ -7,6 +7,7 @@ so no task is routed by a model that saw it), each as success and cost per finis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,13 +16,21 @@ if TYPE_CHECKING:
 __all__ = ["agent_demo", "print_agent_demo"]
 
 
-def agent_demo() -> dict[str, Any]:
-    """Replay the bundled agent runs; per policy its success, cost per task and per finished task."""
+def agent_demo(on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Replay the bundled agent runs; per policy its success, cost per task and per finished task.
+
+    `on_progress(done, total)` follows the replay's stages (see `evaluate_agents`).
+    """
     from .datasets import load_tau_retail
     from .evaluation._agent_eval import evaluate_agents
 
     runs = load_tau_retail()
-    report = evaluate_agents(runs, policies=("scorer-steps", "learned-escalation"), with_task_router=False)
+    report = evaluate_agents(
+        runs,
+        policies=("scorer-steps", "learned-escalation"),
+        with_task_router=False,
+        on_progress=on_progress,
+    )
     rows = {}
     for name in ("always-strong", "always-weak", "scorer-steps", "learned-escalation"):
         replay = report.policies[name]

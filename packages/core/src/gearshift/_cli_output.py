@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -101,6 +102,19 @@ class Stages:
         if self._task is not None:
             self._progress.remove_task(self._task)
         self._task = self._progress.add_task(description, total=total)
+
+    def counter(self, description: str) -> Callable[[int, int], None]:
+        """An `on_progress(done, total)` callback: the first call starts a stage of `total` units."""
+        started = False
+
+        def on_progress(done: int, total: int) -> None:
+            nonlocal started
+            if not started:
+                self.stage(description, total)
+                started = True
+            self.advance()
+
+        return on_progress
 
     def advance(self, units: int = 1) -> None:
         """Count `units` of the current stage as done."""

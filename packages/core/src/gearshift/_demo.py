@@ -228,8 +228,7 @@ def run_demo_cli(
         )
         from ._agent_demo import agent_demo, print_agent_demo
 
-        stages.stage("replaying logged agent runs", 1)
-        agents = agent_demo()
+        agents = agent_demo(on_progress=stages.counter("replaying logged agent runs"))
     elapsed = time.perf_counter() - started
     console = human_console(as_json)
     _print_table(console, reports, log_path, elapsed, notes)

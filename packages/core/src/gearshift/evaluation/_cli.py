@@ -87,22 +87,13 @@ def run_eval(args: argparse.Namespace) -> int:
         table = load_routellm(args.dataset) if args.dataset else _load(args.data)
         train = _load(args.train) if args.train is not None else None
         with Stages(enabled=not args.no_progress) as stages:
-            started = False
-
-            def on_progress(done: int, total: int) -> None:
-                nonlocal started
-                if not started:
-                    stages.stage("evaluating policies", total)
-                    started = True
-                stages.advance()
-
             report = evaluate(
                 table,
                 policies=tuple(args.policy or DEFAULT_POLICIES),
                 folds=args.folds,
                 train=train,
                 seed=args.seed,
-                on_progress=on_progress,
+                on_progress=stages.counter("evaluating policies"),
             )
         plotted = None
         if args.plot is not None:

@@ -35,6 +35,7 @@ from ._baselines import (
 from ._learned import LearnedRun, run_learned
 from ._metrics import RouterCurve, aiq, apgr, cpt
 from ._names import BASELINES, LEARNED_METHODS, POLICIES
+from ._progress import WorkCounter
 from ._sweep import EvaluationError, OutcomeMatrix, band_choices, scorer_difficulty, sweep_scorer
 
 __all__ = ["EvalReport", "Latency", "PolicyResult", "evaluate"]
@@ -328,14 +329,8 @@ def evaluate(
         )
     axes = _axes(matrix)
     splits = 1 if train is not None else folds
-    total = 1 + sum(splits if name in LEARNED_METHODS else 1 for name in wanted)
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(done, total)
+    work = WorkCounter(1 + sum(splits if name in LEARNED_METHODS else 1 for name in wanted), on_progress)
+    step = work.step
 
     results = _baseline_results(table, matrix, axes, seed)
     step()
