@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import GearshiftError
+from .._progress import WorkCounter
 from ..datasets import AgentRuns
 from ._agent_replay import (
     PolicyReplay,
@@ -34,7 +35,6 @@ from ._agent_replay import (
     replay_task_choice,
 )
 from ._agent_task_router import cross_fit_task_router, shared_prompts, task_folds, task_groups
-from ._progress import WorkCounter
 
 if TYPE_CHECKING:
     from ..learning import LearnedRouter

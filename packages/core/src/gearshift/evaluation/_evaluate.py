@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import WorkCounter
 from .._tokens import estimate_tokens
 from ..datasets import OutcomeRow, OutcomeTable
 from ..policies import SignalScorer
@@ -35,7 +36,6 @@ from ._baselines import (
 from ._learned import LearnedRun, run_learned
 from ._metrics import RouterCurve, aiq, apgr, cpt
 from ._names import BASELINES, LEARNED_METHODS, POLICIES
-from ._progress import WorkCounter
 from ._sweep import EvaluationError, OutcomeMatrix, band_choices, scorer_difficulty, sweep_scorer
 
 __all__ = ["EvalReport", "Latency", "PolicyResult", "evaluate"]

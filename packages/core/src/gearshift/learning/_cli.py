@@ -94,7 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
     say = _printer(args.json)
     started = time.perf_counter()
     with Stages(enabled=not args.no_progress) as stages:
-        stages.stage("training a learned router (read, fit, save)", 3)
+        stages.stage("reading the outcome table", 1)
         if args.from_log is not None:
             from ..reporting._log_outcomes import table_from_log
 
@@ -104,11 +104,11 @@ def run_train(args: argparse.Namespace) -> int:
             if not Path(args.data).is_file():
                 raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
             table = load_outcomes(args.data)
+        stages.advance()
         say(
             f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
             f"from {args.data}"
         )
-        stages.advance()
         targets = {
             "target_strong_share": args.target_strong_share,
             "quality_floor": args.quality_floor,
@@ -116,15 +116,15 @@ def run_train(args: argparse.Namespace) -> int:
         }
         chosen = {name: value for name, value in targets.items() if value is not None}
         if args.router is not None:
+            stages.stage("re-calibrating the operating point", 1)
             router = _recalibrated(args.router, table, chosen, say)
         else:
-            router = train_router(table, method=args.method, seed=args.seed)
+            counter = stages.counter("training (internal cross-validation, then the final fit)")
+            router = train_router(table, method=args.method, seed=args.seed, on_progress=counter)
             if chosen:
                 router = router.with_operating_point(router.operating_point_for(**chosen))
-        stages.advance()
         router = replace(router, training=replace(router.training, source=str(args.data)))
         router.save(args.out)
-        stages.advance()
     elapsed = time.perf_counter() - started
     _print_summary(router, args.out, elapsed, say)
     if args.json:

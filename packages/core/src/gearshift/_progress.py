@@ -1,4 +1,4 @@
-"""Counting an evaluation's units of work for an `on_progress(done, total)` callback."""
+"""Counting units of long work (an evaluation, a training) for an `on_progress(done, total)` callback."""
 
 from __future__ import annotations
 
