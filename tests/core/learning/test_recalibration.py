@@ -63,7 +63,11 @@ def test_the_share_drifts_without_recalibration_and_is_held_with_it(
     assert static_hard[0] < TARGET - 0.1 and static_hard[1] > TARGET + 0.1  # the mix moved the share
 
     policy = RecalibratingPolicy(
-        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=60, every=20
+        LearnedPolicy(trained, operating_point=point),
+        target_strong_share=TARGET,
+        window=60,
+        every=20,
+        feedback_horizon=0,  # the window's quantile re-fit alone
     )
     router = _router(policy, tmp_path / "log.jsonl")
     _strong(router, EASY)
@@ -77,6 +81,48 @@ def test_the_share_drifts_without_recalibration_and_is_held_with_it(
     assert last["window"] == 60 and last["target_strong_share"] == TARGET
     assert last["tradeoff_before"] != last["tradeoff_after"]
     assert abs(last["window_strong_share_after"] - TARGET) <= 1 / 60 + 1e-9
+
+
+def _worst_window(strong: list[bool], size: int) -> float:
+    """The largest distance, in decisions, of any `size` consecutive decisions' strong count from the
+    target's count."""
+    counts = np.convolve(np.asarray(strong, dtype=float), np.ones(size), mode="valid")
+    return float(np.max(np.abs(counts - TARGET * size)))
+
+
+async def test_share_feedback_holds_every_window_of_live_calls_where_the_refit_alone_drifts(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    traffic = EASY + HARD  # the mix moves halfway
+
+    async def run(horizon: float, log: Path) -> tuple[list[bool], RecalibratingPolicy]:
+        policy = RecalibratingPolicy(
+            LearnedPolicy(trained, operating_point=point),
+            target_strong_share=TARGET,
+            window=60,
+            every=20,
+            feedback_horizon=horizon,
+        )
+        router = _router(policy, log)
+        answers = [
+            await router.acomplete(ChatRequest(messages=row.as_messages()), StepContext()) for row in traffic
+        ]
+        await router.aclose()
+        return [answer.model_id == "strong-model" for answer in answers], policy
+
+    refit, _ = await run(0, tmp_path / "refit.jsonl")
+    held, policy = await run(5, tmp_path / "held.jsonl")
+    assert policy.controller is not None and policy.controller.decisions == len(traffic)
+    # The refit lags a window behind the drift; the feedback keeps every 60 calls within a few of 18.
+    assert _worst_window(refit, 60) > 8
+    assert _worst_window(held, 60) <= 2 * abs(policy.controller.debt) + 6
+    assert _worst_window(held, 60) <= 6
+    records = [r for r in read_records(tmp_path / "held.jsonl") if r["kind"] == "recalibration"]
+    assert len(records) == policy.recalibrations == (len(traffic) - 60) // 20 + 1
+    moved = [r for r in records if r["tradeoff_before"] != r["tradeoff_after"]]
+    assert moved and all(r["share_feedback"]["horizon"] == 5 for r in records)
+    assert all(abs(r["window_realised_strong_share"] - TARGET) <= 6 / 60 for r in records)
 
 
 def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter) -> None:

@@ -186,6 +186,7 @@ class Router:
                     target_strong_share=learned.target_strong_share,
                     window=learned.recalibration_window,
                     every=learned.recalibrate_every,
+                    feedback_horizon=learned.share_feedback_horizon,
                 )
         elif routing.policy == "cheapest":
             from .escalation import CheapestPolicy

@@ -79,6 +79,13 @@ class LearnedConfig(ArtifactSettings):
     )
     recalibration_window: int = Field(default=500, ge=10, description="Decisions in the sliding window.")
     recalibrate_every: int = Field(default=100, ge=1, description="Decisions between two recalibrations.")
+    share_feedback_horizon: float = Field(
+        default=10,
+        ge=0,
+        description="With recalibrate: correct the threshold before every decision by the realised excess "
+        "of strong decisions over the target's count, paid back over about this many decisions "
+        "(0: the window's quantile re-fit alone).",
+    )
 
     @classmethod
     def from_config(
@@ -91,6 +98,12 @@ class LearnedConfig(ArtifactSettings):
                 "recalibrate = true holds target_strong_share on live traffic: set target_strong_share",
                 source=source,
                 key=f"{key}.recalibrate",
+            )
+        if 0 < settings.share_feedback_horizon < 1:
+            raise ConfigError(
+                f"must be 0 (off) or at least 1 decision, got {settings.share_feedback_horizon}",
+                source=source,
+                key=f"{key}.share_feedback_horizon",
             )
         return settings
 
