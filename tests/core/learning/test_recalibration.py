@@ -125,6 +125,29 @@ async def test_share_feedback_holds_every_window_of_live_calls_where_the_refit_a
     assert all(abs(r["window_realised_strong_share"] - TARGET) <= 6 / 60 for r in records)
 
 
+def test_a_quality_floor_sends_more_calls_up_once_the_traffic_gets_harder(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), quality_floor=0.8, window=60, every=20
+    )
+    router = _router(policy, tmp_path / "log.jsonl")
+    easy = _strong(router, EASY)
+    hard = _strong(router, HARD)
+    router.close()
+    assert np.mean(hard[-60:]) > np.mean(easy[-60:]) + 0.2
+    records = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "recalibration"]
+    assert records and all(r["quality_floor"] == 0.8 for r in records)
+    # Each recalibration asks the share whose predicted quality on its window reaches the floor.
+    for record in records:
+        quality, best = record["window_predicted_quality"], record["window_best_predicted_quality"]
+        assert quality >= 0.8 - 1e-9 or quality == pytest.approx(best)
+    assert records[-1]["target_strong_share"] > records[len(records) // 3]["target_strong_share"]
+    with pytest.raises(ConfigError, match="one target"):
+        RecalibratingPolicy(LearnedPolicy(trained), target_strong_share=0.3, quality_floor=0.8)
+
+
 def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter) -> None:
     artifact = tmp_path / "router.json"
     trained.save(artifact)
@@ -136,11 +159,20 @@ def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter
     with pytest.raises(ConfigError, match=r"routing\.learned\.recalibrate.*target_strong_share"):
         Router.from_config(load_config(config))
     cheap, strong = default_registry().ids[0], default_registry().ids[-1]
-    config.write_text(
-        f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "{artifact}"\n'
-        "target_strong_share = 0.3\nrecalibrate = true\nrecalibration_window = 50\n"
-        f'models = {{ "weak-model" = "{cheap}", "strong-model" = "{strong}" }}\n',
-        encoding="utf-8",
-    )
-    router = Router.from_config(load_config(config))
+
+    def learned(settings: str) -> Router:
+        config.write_text(
+            f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "{artifact}"\n{settings}'
+            f'models = {{ "weak-model" = "{cheap}", "strong-model" = "{strong}" }}\n',
+            encoding="utf-8",
+        )
+        return Router.from_config(load_config(config))
+
+    router = learned("target_strong_share = 0.3\nrecalibrate = true\nrecalibration_window = 50\n")
     assert isinstance(router.policy, RecalibratingPolicy) and router.policy.target_strong_share == 0.3
+    assert router.policy.controller is not None and router.policy.controller.horizon == 10
+    router = learned("quality_floor = 0.8\nrecalibrate = true\nshare_feedback_horizon = 0\n")
+    assert isinstance(router.policy, RecalibratingPolicy) and router.policy.quality_floor == 0.8
+    assert router.policy.controller is None
+    with pytest.raises(ConfigError, match=r"routing\.learned\.share_feedback_horizon"):
+        learned("quality_floor = 0.8\nrecalibrate = true\nshare_feedback_horizon = 0.5\n")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gearshift.learning._share_control import StrongShareController
+from gearshift.learning._share_control import StrongShareController, strong_share_for_quality_floor
 
 
 def test_an_excess_of_strong_decisions_lowers_the_asked_share_and_a_shortfall_raises_it() -> None:
@@ -58,3 +58,14 @@ def test_bad_settings_are_refused() -> None:
         StrongShareController(0.3, horizon=0.5)
     with pytest.raises(ValueError, match="bound"):
         StrongShareController(0.3, horizon=10, bound=5)
+
+
+def test_a_quality_floor_sends_up_the_fewest_requests_with_the_largest_gains() -> None:
+    weak = [0.5, 0.5, 0.5, 0.5]
+    gains = [0.4, 0.0, 0.2, -0.1]
+    assert strong_share_for_quality_floor(weak, gains, 0.5) == 0.0
+    assert strong_share_for_quality_floor(weak, gains, 0.6) == 0.25  # 0.5 + 0.4 / 4
+    assert strong_share_for_quality_floor(weak, gains, 0.65) == 0.5  # 0.5 + 0.6 / 4
+    # Out of reach: every request the strong model improves, and no more.
+    assert strong_share_for_quality_floor(weak, gains, 0.9) == 0.5
+    assert strong_share_for_quality_floor([], [], 0.9) == 0.0

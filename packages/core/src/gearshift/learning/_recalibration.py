@@ -17,6 +17,10 @@ set to the window's quantile for the target share corrected by the excess or sho
 decisions so far, paid back over about that many decisions. Every `every` decisions the move since
 the last record is logged the same way, with the controller's state.
 
+`quality_floor` instead of `target_strong_share` holds the window's mean *predicted* quality at the
+floor: each recalibration finds the strong share the floor needs on the window, and that share is
+held the same way.
+
 ```toml
 [routing.learned]
 path = "router.json"
@@ -43,7 +47,7 @@ from .._decision import Decision
 from .._errors import ConfigError
 from ..policies import RouteInput
 from ._policy import LearnedPolicy
-from ._share_control import StrongShareController
+from ._share_control import StrongShareController, strong_share_for_quality_floor
 
 __all__ = ["RecalibratingPolicy"]
 
@@ -55,19 +59,39 @@ the feedback corrects what it gets wrong)."""
 
 
 class RecalibratingPolicy:
-    """A `LearnedPolicy` whose trade-off follows live traffic to hold `target_strong_share`."""
+    """A `LearnedPolicy` whose trade-off follows live traffic to hold `target_strong_share`, or the
+    mean predicted quality at `quality_floor` (give one).
+
+    With a quality floor, each recalibration turns the floor into a strong share on the window: the
+    fewest of its requests, those with the largest predicted gain, whose sending to the strong model
+    lifts the window's mean predicted quality to the floor. That share is then held like a target
+    share. It relies on the router's predicted quality: shadow outcomes check it (`gearshift report`).
+    """
 
     def __init__(
         self,
         policy: LearnedPolicy,
         *,
-        target_strong_share: float,
+        target_strong_share: float | None = None,
+        quality_floor: float | None = None,
         window: int = 500,
         every: int = 100,
         min_window: int | None = None,
         on_recalibrate: Callable[[dict[str, Any]], None] | None = None,
         feedback_horizon: float = 10,
     ) -> None:
+        if (target_strong_share is None) == (quality_floor is None):
+            raise ConfigError(
+                "recalibration holds one target: give target_strong_share or quality_floor",
+                key="routing.learned.recalibrate",
+            )
+        if quality_floor is not None and not 0 <= quality_floor <= 1:
+            raise ConfigError(f"must be in [0, 1], got {quality_floor}", key="routing.learned.quality_floor")
+        if quality_floor is not None:
+            # Until the first window is in, hold the share the router's operating point expects.
+            known = policy.operating_point.strong_share
+            target_strong_share = 0.5 if known is None else float(known)
+        assert target_strong_share is not None
         if not 0 <= target_strong_share <= 1:
             raise ConfigError(
                 f"must be in [0, 1], got {target_strong_share}", key="routing.learned.target_strong_share"
@@ -86,6 +110,8 @@ class RecalibratingPolicy:
         self.policy = policy
         self.name = policy.name
         self.target_strong_share = target_strong_share
+        """The share held; with a quality floor, the share each recalibration finds the floor needs."""
+        self.quality_floor = quality_floor
         self.every = every
         self.min_window = window if min_window is None else min_window
         self.on_recalibrate = on_recalibrate
@@ -97,6 +123,7 @@ class RecalibratingPolicy:
         self._cost_gap = float(np.max(costs) - np.min(costs)) or 1.0
         self._strong_id = policy.registry_ids[int(np.argmax(costs))]
         self._flips: deque[float] = deque(maxlen=window)
+        self._weak_quality: deque[float] = deque(maxlen=window)
         self._sorted: list[float] = []
         self._recent: deque[bool] = deque(maxlen=window)
         self._seen = 0
@@ -107,7 +134,12 @@ class RecalibratingPolicy:
         self._logged_tradeoff = policy.tradeoff
 
     def __repr__(self) -> str:
-        return f"RecalibratingPolicy({self.policy!r}, target_strong_share={self.target_strong_share})"
+        target = (
+            f"quality_floor={self.quality_floor}"
+            if self.quality_floor is not None
+            else f"target_strong_share={self.target_strong_share}"
+        )
+        return f"RecalibratingPolicy({self.policy!r}, {target})"
 
     def decide(self, route: RouteInput) -> Decision:
         """The learned policy's decision; the decision's predicted gain joins the window."""
@@ -124,6 +156,7 @@ class RecalibratingPolicy:
             if len(self._flips) == self._flips.maxlen:
                 del self._sorted[bisect.bisect_left(self._sorted, self._flips[0])]
             self._flips.append(flip)
+            self._weak_quality.append(scores[self._weak])
             bisect.insort(self._sorted, flip)
             strong = decision.model == self._strong_id
             self._recent.append(strong)
@@ -149,6 +182,12 @@ class RecalibratingPolicy:
     def _recalibrate(self) -> None:
         flips = np.fromiter(self._flips, dtype=np.float64)
         control = self.controller
+        floor = self.quality_floor
+        if floor is not None:
+            share = strong_share_for_quality_floor(self._weak_quality, flips * self._cost_gap, floor)
+            self.target_strong_share = share
+            if control is not None:
+                control.target = share
         if control is None:
             before = self.policy.tradeoff
             # Strong iff flip > trade-off: the (1 - target) quantile sends `target` of the window up.
@@ -173,6 +212,14 @@ class RecalibratingPolicy:
             "window_strong_share_after": share_after,
             "window_realised_strong_share": sum(self._recent) / len(self._recent),
         }
+        if floor is not None:
+            gains = np.sort(flips * self._cost_gap)[::-1]
+            base = float(np.mean(self._weak_quality))
+            sent = round(self.target_strong_share * gains.size)
+            record["quality_floor"] = floor
+            # The window's mean predicted quality at the share asked, and at best (every positive gain).
+            record["window_predicted_quality"] = base + float(gains[:sent].sum()) / gains.size
+            record["window_best_predicted_quality"] = base + float(gains[gains > 0].sum()) / gains.size
         if control is not None:
             record["share_feedback"] = {
                 "horizon": control.horizon,

@@ -14,7 +14,11 @@ cannot follow does not wind it up without end.
 
 from __future__ import annotations
 
-__all__ = ["StrongShareController"]
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["StrongShareController", "strong_share_for_quality_floor"]
 
 
 class StrongShareController:
@@ -52,3 +56,19 @@ class StrongShareController:
         self.decisions += 1
         self.strong += strong
         self.debt = min(self.bound, max(-self.bound, self.debt + float(strong) - self.target))
+
+
+def strong_share_for_quality_floor(
+    weak_quality: Iterable[float], gains: Iterable[float], quality_floor: float
+) -> float:
+    """The smallest share of these requests to send to the strong model for their mean predicted
+    quality to reach `quality_floor`, sending first those with the largest predicted `gains` (strong
+    minus weak quality). When no share reaches it, the share that gets closest (every positive gain)."""
+    weak = np.fromiter(weak_quality, dtype=np.float64)
+    if weak.size == 0:
+        return 0.0
+    ordered = np.sort(np.fromiter(gains, dtype=np.float64))[::-1]
+    quality = weak.mean() + np.concatenate(([0.0], np.cumsum(ordered))) / weak.size
+    reached = np.flatnonzero(quality >= quality_floor - 1e-12)
+    count = int(reached[0]) if reached.size else int(np.sum(ordered > 0))
+    return count / weak.size
