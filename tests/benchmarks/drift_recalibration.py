@@ -10,12 +10,14 @@ requests, for the router as calibrated and for the same router recalibrating (wi
 from the `[routing.learned]` defaults unless given, with the share feedback on).
 
     uv run python tests/benchmarks/drift_recalibration.py [--target 0.3] [--window 500] [--every 100]
-                                                          [--feedback-horizon 10]
+                                                          [--feedback-horizon 10] [--quality-floor Q]
                                                           [--order bundled|shuffled] [--json]
 
 Prints a JSON object last: {"target", "static": {...}, "recalibrated": {...}} where each has the
 per-window shares, "max_abs_error" (points), "windows_within_3_points" and "mean_quality" (the mean
 recorded score of the chosen models). `--feedback-horizon 0` measures the quantile re-fit alone.
+`--quality-floor Q` adds "quality_floor": the same traffic through recalibration holding a mean
+predicted quality of Q, with each window's mean recorded score (and the static router's).
 """
 
 from __future__ import annotations
@@ -36,24 +38,25 @@ from gearshift.providers import ReplayProvider
 WINDOW = 500
 
 
-def strong_shares(policy: Policy, traffic: OutcomeTable) -> tuple[list[float], float]:
-    """The share of calls routed to the strong model in each window of 500 consecutive requests, and
-    the mean recorded score of the models chosen (what holding the share costs in quality)."""
+def strong_shares(policy: Policy, traffic: OutcomeTable) -> tuple[list[float], float, list[float]]:
+    """The share of calls routed to the strong model in each window of 500 consecutive requests, the
+    mean recorded score of the models chosen (what holding the share costs in quality), and that mean
+    in each window."""
     router = Router(ModelRegistry(routellm_models()), policy=policy, providers=[ReplayProvider(traffic)])
     chosen = [
         router.decide(ChatRequest(messages=row.as_messages()), StepContext(metadata={"task": row.task})).model
         for row in traffic
     ]
     strong = [model == ROUTELLM_STRONG_MODEL for model in chosen]
-    quality = sum(row.outcomes[model].score for row, model in zip(traffic, chosen, strict=True)) / len(chosen)
-    shares = [
-        sum(strong[i : i + WINDOW]) / len(strong[i : i + WINDOW]) for i in range(0, len(strong), WINDOW)
-    ]
-    return shares, quality
+    scores = [row.outcomes[model].score for row, model in zip(traffic, chosen, strict=True)]
+    starts = range(0, len(strong), WINDOW)
+    shares = [sum(strong[i : i + WINDOW]) / len(strong[i : i + WINDOW]) for i in starts]
+    qualities = [sum(scores[i : i + WINDOW]) / len(scores[i : i + WINDOW]) for i in starts]
+    return shares, sum(scores) / len(scores), qualities
 
 
-def summary(result: tuple[list[float], float], target: float) -> dict[str, Any]:
-    shares, quality = result
+def summary(result: tuple[list[float], float, list[float]], target: float) -> dict[str, Any]:
+    shares, quality, _ = result
     errors = [abs(s - target) * 100 for s in shares]
     return {
         "mean_quality": round(quality, 4),
@@ -64,7 +67,15 @@ def summary(result: tuple[list[float], float], target: float) -> dict[str, Any]:
     }
 
 
-def measure(target: float, window: int, every: int, horizon: float, seed: int, order: str) -> dict[str, Any]:
+def measure(
+    target: float,
+    window: int,
+    every: int,
+    horizon: float,
+    seed: int,
+    order: str,
+    quality_floor: float | None = None,
+) -> dict[str, Any]:
     halves = {
         name: load_routellm(name, task_labels="category").kfold(2, seed=seed)[0] for name in ("gsm8k", "mmlu")
     }  # type: ignore[arg-type]
@@ -86,6 +97,24 @@ def measure(target: float, window: int, every: int, horizon: float, seed: int, o
     )
     recalibrated = strong_shares(recalibrating, traffic)
     gsm8k_rows = len(halves["gsm8k"][1])
+    floor: dict[str, Any] | None = None
+    if quality_floor is not None:
+        holding = RecalibratingPolicy(
+            LearnedPolicy(trained, operating_point=point),
+            quality_floor=quality_floor,
+            window=window,
+            every=every,
+            feedback_horizon=horizon,
+        )
+        shares, quality, qualities = strong_shares(holding, traffic)
+        floor = {
+            "quality_floor": quality_floor,
+            "mean_quality": round(quality, 4),
+            "window_quality": [round(q, 4) for q in qualities],
+            "windows_at_least_floor_minus_3_points": sum(q >= quality_floor - 0.03 for q in qualities),
+            "shares": [round(x, 4) for x in shares],
+            "static_window_quality": [round(q, 4) for q in static[2]],
+        }
     return {
         "target": target,
         "order": order,
@@ -98,6 +127,7 @@ def measure(target: float, window: int, every: int, horizon: float, seed: int, o
         },
         "static": summary(static, target),
         "recalibrated": summary(recalibrated, target),
+        "quality_floor": floor,
         "seed": seed,
     }
 
@@ -113,6 +143,11 @@ def main() -> None:
         default=10,
         help="share feedback horizon in decisions (0: the quantile re-fit alone)",
     )
+    parser.add_argument(
+        "--quality-floor",
+        type=float,
+        help="also measure recalibration holding this mean predicted quality instead of the share",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--order",
@@ -122,7 +157,9 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()
-    figures = measure(args.target, args.window, args.every, args.feedback_horizon, args.seed, args.order)
+    figures = measure(
+        args.target, args.window, args.every, args.feedback_horizon, args.seed, args.order, args.quality_floor
+    )
     if not args.json:
         for name in ("static", "recalibrated"):
             f = figures[name]
