@@ -88,25 +88,17 @@ def measure(
     trained = train_router(train, method="linear", seed=seed)
     point = trained.operating_point_for(target_strong_share=target)
     static = strong_shares(LearnedPolicy(trained, operating_point=point), traffic)
-    recalibrating = RecalibratingPolicy(
-        LearnedPolicy(trained, operating_point=point),
-        target_strong_share=target,
-        window=window,
-        every=every,
-        feedback_horizon=horizon,
-    )
+
+    def recalibrating_to(**held: float) -> RecalibratingPolicy:
+        policy = LearnedPolicy(trained, operating_point=point)
+        return RecalibratingPolicy(policy, window=window, every=every, feedback_horizon=horizon, **held)
+
+    recalibrating = recalibrating_to(target_strong_share=target)
     recalibrated = strong_shares(recalibrating, traffic)
     gsm8k_rows = len(halves["gsm8k"][1])
     floor: dict[str, Any] | None = None
     if quality_floor is not None:
-        holding = RecalibratingPolicy(
-            LearnedPolicy(trained, operating_point=point),
-            quality_floor=quality_floor,
-            window=window,
-            every=every,
-            feedback_horizon=horizon,
-        )
-        shares, quality, qualities = strong_shares(holding, traffic)
+        shares, quality, qualities = strong_shares(recalibrating_to(quality_floor=quality_floor), traffic)
         floor = {
             "quality_floor": quality_floor,
             "mean_quality": round(quality, 4),
