@@ -24,7 +24,8 @@ from gearshift._decision_log import open_decision_log
 from gearshift._messages import ChatRequest
 from gearshift.learning import LearnedPolicy, LearnedRouter
 from gearshift.learning._recalibration import RecalibratingPolicy
-from gearshift.providers import ReplayProvider
+from gearshift.providers import OpenAIProvider, ReplayProvider
+from gearshift.testing import LocalOpenAIServer
 
 TARGET = 0.3
 TRAFFIC = two_model_table(n=600, seed=7)
@@ -123,6 +124,38 @@ async def test_share_feedback_holds_every_window_of_live_calls_where_the_refit_a
     moved = [r for r in records if r["tradeoff_before"] != r["tradeoff_after"]]
     assert moved and all(r["share_feedback"]["horizon"] == 5 for r in records)
     assert all(abs(r["window_realised_strong_share"] - TARGET) <= 6 / 60 for r in records)
+
+
+async def test_share_feedback_holds_the_share_of_calls_answered_by_a_local_server(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=40, every=10
+    )
+    specs = [
+        ModelSpec(
+            id=name, provider="openai", model=name, tier=tier, prices=ModelPrices(input=price, output=price)
+        )
+        for name, tier, price in (("weak-model", 1, 0.2), ("strong-model", 2, 4.0))
+    ]
+    traffic = EASY[:100] + HARD[:100]
+    with LocalOpenAIServer(models=("weak-model", "strong-model")) as server:
+        router = Router(
+            ModelRegistry(specs),
+            policy=policy,
+            providers=[OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)],
+            decision_log=open_decision_log(tmp_path / "log.jsonl"),
+        )
+        answers = [await router.acomplete(row.prompt_text) for row in traffic]
+        await router.aclose()
+    strong = [answer.model_id == "strong-model" for answer in answers]
+    assert all(answer.response.text for answer in answers)  # the server answered every call
+    # Every 40 consecutive calls hold 12 strong ones give or take 7, across the drift (the window
+    # re-fit alone is off by 27 of 60 on this traffic: the test above).
+    assert _worst_window(strong, 40) <= 7
+    records = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "recalibration"]
+    assert len(records) == policy.recalibrations > 0 and "share_feedback" in records[-1]
 
 
 def test_a_quality_floor_sends_more_calls_up_once_the_traffic_gets_harder(
