@@ -7,7 +7,13 @@ for streamed calls, and throughput of the proxy with 1 and 2 worker processes: t
 rate of closed-loop clients at which p99 stays under 50 ms. The load generator, the proxy and the
 model server share this machine's cores, so throughput is a floor, not a ceiling.
 
+Other proxies already running (LiteLLM's, an older gearshift) join the same interleaved loop with
+`--proxy NAME=URL` (their `model` with `--proxy-model`); they must route to the same model server,
+so pass `--upstream URL` to use one already running instead of starting one in this process.
+Nothing here installs or starts another proxy.
+
     uv run python tests/benchmarks/proxy_overhead.py [--n 1000] [--seconds 3] [--json]
+        [--upstream URL] [--proxy NAME=URL ...] [--proxy-model auto] [--no-throughput]
 
 Prints a JSON object last.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -46,7 +53,11 @@ async def _timed(call: Callable[[], Awaitable[None]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def _latency(direct: AsyncOpenAI, proxied: AsyncOpenAI, n: int) -> dict[str, float]:
+async def _latency(
+    direct: AsyncOpenAI, proxies: dict[str, tuple[AsyncOpenAI, str]], n: int
+) -> dict[str, float]:
+    """Added latency of each proxy over `direct`, calls interleaved: direct, then each proxy, n times."""
+
     def plain(client: AsyncOpenAI, model: str) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             await client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
@@ -65,19 +76,27 @@ async def _latency(direct: AsyncOpenAI, proxied: AsyncOpenAI, n: int) -> dict[st
 
     figures: dict[str, float] = {}
     for name, make in (("plain", plain), ("ttft", first_token)):
-        for _ in range(50):  # warm up connections and caches on both paths
+        for _ in range(50):  # warm up connections and caches on every path
             await make(direct, "small")()
-            await make(proxied, "auto")()
+            for client, model in proxies.values():
+                await make(client, model)()
         direct_ms: list[float] = []
-        proxy_ms: list[float] = []
+        proxy_ms: dict[str, list[float]] = {label: [] for label in proxies}
         for _ in range(n):
             direct_ms.append(await _timed(make(direct, "small")))
-            proxy_ms.append(await _timed(make(proxied, "auto")))
+            for label, (client, model) in proxies.items():
+                proxy_ms[label].append(await _timed(make(client, model)))
         for q, label in ((0.5, "p50"), (0.99, "p99")):
             figures[f"{name}_direct_{label}_ms"] = round(_quantile(direct_ms, q), 3)
-            figures[f"{name}_proxy_{label}_ms"] = round(_quantile(proxy_ms, q), 3)
-            figures[f"{name}_added_{label}_ms"] = round(_quantile(proxy_ms, q) - _quantile(direct_ms, q), 3)
-        figures[f"{name}_added_mean_ms"] = round(statistics.fmean(proxy_ms) - statistics.fmean(direct_ms), 3)
+        for proxy, times in proxy_ms.items():
+            tag = "" if proxy == "proxy" else f"{proxy}_"
+            for q, label in ((0.5, "p50"), (0.99, "p99")):
+                figures[f"{name}_{tag}proxy_{label}_ms"] = round(_quantile(times, q), 3)
+                added = _quantile(times, q) - _quantile(direct_ms, q)
+                figures[f"{name}_{tag}added_{label}_ms"] = round(added, 3)
+            figures[f"{name}_{tag}added_mean_ms"] = round(
+                statistics.fmean(times) - statistics.fmean(direct_ms), 3
+            )
     return figures
 
 
@@ -112,20 +131,44 @@ async def _throughput(config: Path, workers: int, seconds: float) -> dict[str, f
     return best
 
 
-async def measure(n: int, seconds: float) -> dict[str, object]:
-    with LocalOpenAIServer(models=("small", "large")) as server, tempfile.TemporaryDirectory() as folder:
-        config = write_config(Path(folder), server.base_url)
+async def measure(
+    n: int,
+    seconds: float,
+    *,
+    upstream: str | None,
+    others: dict[str, str],
+    other_model: str,
+    throughput: bool,
+) -> dict[str, object]:
+    with contextlib.ExitStack() as stack:
+        if upstream is None:
+            upstream = stack.enter_context(LocalOpenAIServer(models=("small", "large"))).base_url
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        config = write_config(Path(folder), upstream)
         config.write_text(config.read_text().replace(f'[log]\npath = "{Path(folder) / "decisions.db"}"', ""))
         with ProxyProcess(config) as proxy:
-            direct = AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-            proxied = AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0)
-            figures: dict[str, object] = dict(await _latency(direct, proxied, n))
-            await direct.close()
-            await proxied.close()
-        for workers in (1, 2):
-            figures[f"throughput_{workers}_worker"] = await _throughput(config, workers, seconds)
+            clients = {"proxy": (AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0), "auto")}
+            for name, url in others.items():
+                clients[name] = (AsyncOpenAI(base_url=url, api_key="x", max_retries=0), other_model)
+            direct = AsyncOpenAI(base_url=upstream, api_key="x", max_retries=0)
+            figures: dict[str, object] = dict(await _latency(direct, clients, n))
+            for client, _ in (*clients.values(), (direct, "")):
+                await client.close()
+        if throughput:
+            for workers in (1, 2):
+                figures[f"throughput_{workers}_worker"] = await _throughput(config, workers, seconds)
     figures["n"] = n
+    figures["others"] = others
     return figures
+
+
+def _named_url(text: str) -> tuple[str, str]:
+    name, sep, url = text.partition("=")
+    if not sep or not name or not url.startswith("http"):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=URL (e.g. litellm=http://127.0.0.1:4001/v1), got {text!r}"
+        )
+    return name, url
 
 
 def main() -> None:
@@ -133,14 +176,37 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="interleaved calls per path and kind")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput step")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
+    parser.add_argument("--upstream", help="an OpenAI-compatible model server already running (its /v1 URL)")
+    parser.add_argument(
+        "--proxy", type=_named_url, action="append", default=[], help="NAME=URL of another running proxy"
+    )
+    parser.add_argument("--proxy-model", default="auto", help="the model name sent to the --proxy proxies")
+    parser.add_argument("--no-throughput", action="store_true", help="measure latency only")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.n, args.seconds))
+    others = dict(args.proxy)
+    if "proxy" in others:
+        parser.error("--proxy: the name 'proxy' is this run's own gearshift serve; pick another")
+    figures = asyncio.run(
+        measure(
+            args.n,
+            args.seconds,
+            upstream=args.upstream,
+            others=others,
+            other_model=args.proxy_model,
+            throughput=not args.no_throughput,
+        )
+    )
     if not args.json:
         for name in ("plain", "ttft"):
-            added = f"p50 {figures[f'{name}_added_p50_ms']} ms, p99 {figures[f'{name}_added_p99_ms']} ms"
-            print(f"{name:5s} added {added} (direct p50 {figures[f'{name}_direct_p50_ms']} ms)")
-        for workers in (1, 2):
-            print(f"throughput, {workers} worker(s): {figures[f'throughput_{workers}_worker']}")
+            for tag in ("", *(f"{other}_" for other in others)):
+                p50, p99 = (figures[f"{name}_{tag}added_{q}_ms"] for q in ("p50", "p99"))
+                direct = figures[f"{name}_direct_p50_ms"]
+                print(
+                    f"{name:5s} {tag or 'gearshift_'}added p50 {p50} ms, p99 {p99} ms (direct: {direct} ms)"
+                )
+        if not args.no_throughput:
+            for workers in (1, 2):
+                print(f"throughput, {workers} worker(s): {figures[f'throughput_{workers}_worker']}")
     print(json.dumps(figures))
 
 
