@@ -10,10 +10,12 @@ model server share this machine's cores, so throughput is a floor, not a ceiling
 Other proxies already running (LiteLLM's, an older gearshift) join the same interleaved loop with
 `--proxy NAME=URL` (their `model` with `--proxy-model`); they must route to the same model server,
 so pass `--upstream URL` to use one already running instead of starting one in this process.
+`--proxy-pid NAME=PID` adds that proxy's CPU time per call (this run's own proxy always has it).
 Nothing here installs or starts another proxy.
 
     uv run python tests/benchmarks/proxy_overhead.py [--n 1000] [--seconds 3] [--json]
-        [--upstream URL] [--proxy NAME=URL ...] [--proxy-model auto] [--no-throughput]
+        [--upstream URL] [--proxy NAME=URL ...] [--proxy-pid NAME=PID ...] [--proxy-model auto]
+        [--no-throughput]
 
 Prints a JSON object last.
 """
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -53,10 +56,21 @@ async def _timed(call: Callable[[], Awaitable[None]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process `pid` has used, from /proc; None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _latency(
-    direct: AsyncOpenAI, proxies: dict[str, tuple[AsyncOpenAI, str]], n: int
+    direct: AsyncOpenAI, proxies: dict[str, tuple[AsyncOpenAI, str]], n: int, pids: dict[str, int]
 ) -> dict[str, float]:
-    """Added latency of each proxy over `direct`, calls interleaved: direct, then each proxy, n times."""
+    """Added latency of each proxy over `direct`, calls interleaved: direct, then each proxy, n times;
+    and the CPU time each proxy with a known process id spent per call, which load on the machine
+    inflates far less than it does latency."""
 
     def plain(client: AsyncOpenAI, model: str) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
@@ -82,10 +96,16 @@ async def _latency(
                 await make(client, model)()
         direct_ms: list[float] = []
         proxy_ms: dict[str, list[float]] = {label: [] for label in proxies}
+        cpu_before = {label: _cpu_seconds(pid) for label, pid in pids.items()}
         for _ in range(n):
             direct_ms.append(await _timed(make(direct, "small")))
             for label, (client, model) in proxies.items():
                 proxy_ms[label].append(await _timed(make(client, model)))
+        for label, pid in pids.items():
+            before, after = cpu_before[label], _cpu_seconds(pid)
+            if before is not None and after is not None:
+                tag = "" if label == "proxy" else f"{label}_"
+                figures[f"{name}_{tag}proxy_cpu_ms"] = round((after - before) / n * 1000, 3)
         for q, label in ((0.5, "p50"), (0.99, "p99")):
             figures[f"{name}_direct_{label}_ms"] = round(_quantile(direct_ms, q), 3)
         for proxy, times in proxy_ms.items():
@@ -137,6 +157,7 @@ async def measure(
     *,
     upstream: str | None,
     others: dict[str, str],
+    other_pids: dict[str, int],
     other_model: str,
     throughput: bool,
 ) -> dict[str, object]:
@@ -151,7 +172,8 @@ async def measure(
             for name, url in others.items():
                 clients[name] = (AsyncOpenAI(base_url=url, api_key="x", max_retries=0), other_model)
             direct = AsyncOpenAI(base_url=upstream, api_key="x", max_retries=0)
-            figures: dict[str, object] = dict(await _latency(direct, clients, n))
+            pids = {"proxy": proxy.process.pid, **{k: v for k, v in other_pids.items() if k in others}}
+            figures: dict[str, object] = dict(await _latency(direct, clients, n, pids))
             for client, _ in (*clients.values(), (direct, "")):
                 await client.close()
         if throughput:
@@ -160,6 +182,13 @@ async def measure(
     figures["n"] = n
     figures["others"] = others
     return figures
+
+
+def _named_pid(text: str) -> tuple[str, int]:
+    name, sep, pid = text.partition("=")
+    if not sep or not name or not pid.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PID (e.g. litellm=12345), got {text!r}")
+    return name, int(pid)
 
 
 def _named_url(text: str) -> tuple[str, str]:
@@ -181,6 +210,9 @@ def main() -> None:
         "--proxy", type=_named_url, action="append", default=[], help="NAME=URL of another running proxy"
     )
     parser.add_argument("--proxy-model", default="auto", help="the model name sent to the --proxy proxies")
+    parser.add_argument(
+        "--proxy-pid", type=_named_pid, action="append", default=[], help="NAME=PID: report its CPU per call"
+    )
     parser.add_argument("--no-throughput", action="store_true", help="measure latency only")
     args = parser.parse_args()
     others = dict(args.proxy)
@@ -192,6 +224,7 @@ def main() -> None:
             args.seconds,
             upstream=args.upstream,
             others=others,
+            other_pids=dict(args.proxy_pid),
             other_model=args.proxy_model,
             throughput=not args.no_throughput,
         )
@@ -200,9 +233,10 @@ def main() -> None:
         for name in ("plain", "ttft"):
             for tag in ("", *(f"{other}_" for other in others)):
                 p50, p99 = (figures[f"{name}_{tag}added_{q}_ms"] for q in ("p50", "p99"))
-                direct = figures[f"{name}_direct_p50_ms"]
+                direct, cpu = figures[f"{name}_direct_p50_ms"], figures.get(f"{name}_{tag}proxy_cpu_ms")
                 print(
                     f"{name:5s} {tag or 'gearshift_'}added p50 {p50} ms, p99 {p99} ms (direct: {direct} ms)"
+                    + (f", proxy CPU {cpu} ms per call" if cpu is not None else "")
                 )
         if not args.no_throughput:
             for workers in (1, 2):
