@@ -7,7 +7,15 @@ for streamed calls, and throughput of the proxy with 1 and 2 worker processes: t
 rate of closed-loop clients at which p99 stays under 50 ms. The load generator, the proxy and the
 model server share this machine's cores, so throughput is a floor, not a ceiling.
 
+Other proxies already running (LiteLLM's, an older gearshift) join the same interleaved loop with
+`--proxy NAME=URL` (their `model` with `--proxy-model`); they must route to the same model server,
+so pass `--upstream URL` to use one already running instead of starting one in this process.
+`--proxy-pid NAME=PID` adds that proxy's CPU time per call (this run's own proxy always has it).
+Nothing here installs or starts another proxy.
+
     uv run python tests/benchmarks/proxy_overhead.py [--n 1000] [--seconds 3] [--json]
+        [--upstream URL] [--proxy NAME=URL ...] [--proxy-pid NAME=PID ...] [--proxy-model auto]
+        [--no-throughput]
 
 Prints a JSON object last.
 """
@@ -16,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -46,7 +56,22 @@ async def _timed(call: Callable[[], Awaitable[None]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def _latency(direct: AsyncOpenAI, proxied: AsyncOpenAI, n: int) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process `pid` has used, from /proc; None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _latency(
+    direct: AsyncOpenAI, proxies: dict[str, tuple[AsyncOpenAI, str]], n: int, pids: dict[str, int]
+) -> dict[str, float]:
+    """Added latency of each proxy over `direct`, calls interleaved: direct, then each proxy, n times;
+    and the CPU time each proxy with a known process id spent per call, which load on the machine
+    inflates far less than it does latency."""
+
     def plain(client: AsyncOpenAI, model: str) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             await client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
@@ -65,19 +90,33 @@ async def _latency(direct: AsyncOpenAI, proxied: AsyncOpenAI, n: int) -> dict[st
 
     figures: dict[str, float] = {}
     for name, make in (("plain", plain), ("ttft", first_token)):
-        for _ in range(50):  # warm up connections and caches on both paths
+        for _ in range(50):  # warm up connections and caches on every path
             await make(direct, "small")()
-            await make(proxied, "auto")()
+            for client, model in proxies.values():
+                await make(client, model)()
         direct_ms: list[float] = []
-        proxy_ms: list[float] = []
+        proxy_ms: dict[str, list[float]] = {label: [] for label in proxies}
+        cpu_before = {label: _cpu_seconds(pid) for label, pid in pids.items()}
         for _ in range(n):
             direct_ms.append(await _timed(make(direct, "small")))
-            proxy_ms.append(await _timed(make(proxied, "auto")))
+            for label, (client, model) in proxies.items():
+                proxy_ms[label].append(await _timed(make(client, model)))
+        for label, pid in pids.items():
+            before, after = cpu_before[label], _cpu_seconds(pid)
+            if before is not None and after is not None:
+                tag = "" if label == "proxy" else f"{label}_"
+                figures[f"{name}_{tag}proxy_cpu_ms"] = round((after - before) / n * 1000, 3)
         for q, label in ((0.5, "p50"), (0.99, "p99")):
             figures[f"{name}_direct_{label}_ms"] = round(_quantile(direct_ms, q), 3)
-            figures[f"{name}_proxy_{label}_ms"] = round(_quantile(proxy_ms, q), 3)
-            figures[f"{name}_added_{label}_ms"] = round(_quantile(proxy_ms, q) - _quantile(direct_ms, q), 3)
-        figures[f"{name}_added_mean_ms"] = round(statistics.fmean(proxy_ms) - statistics.fmean(direct_ms), 3)
+        for proxy, times in proxy_ms.items():
+            tag = "" if proxy == "proxy" else f"{proxy}_"
+            for q, label in ((0.5, "p50"), (0.99, "p99")):
+                figures[f"{name}_{tag}proxy_{label}_ms"] = round(_quantile(times, q), 3)
+                added = _quantile(times, q) - _quantile(direct_ms, q)
+                figures[f"{name}_{tag}added_{label}_ms"] = round(added, 3)
+            figures[f"{name}_{tag}added_mean_ms"] = round(
+                statistics.fmean(times) - statistics.fmean(direct_ms), 3
+            )
     return figures
 
 
@@ -112,20 +151,53 @@ async def _throughput(config: Path, workers: int, seconds: float) -> dict[str, f
     return best
 
 
-async def measure(n: int, seconds: float) -> dict[str, object]:
-    with LocalOpenAIServer(models=("small", "large")) as server, tempfile.TemporaryDirectory() as folder:
-        config = write_config(Path(folder), server.base_url)
+async def measure(
+    n: int,
+    seconds: float,
+    *,
+    upstream: str | None,
+    others: dict[str, str],
+    other_pids: dict[str, int],
+    other_model: str,
+    throughput: bool,
+) -> dict[str, object]:
+    with contextlib.ExitStack() as stack:
+        if upstream is None:
+            upstream = stack.enter_context(LocalOpenAIServer(models=("small", "large"))).base_url
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        config = write_config(Path(folder), upstream)
         config.write_text(config.read_text().replace(f'[log]\npath = "{Path(folder) / "decisions.db"}"', ""))
         with ProxyProcess(config) as proxy:
-            direct = AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-            proxied = AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0)
-            figures: dict[str, object] = dict(await _latency(direct, proxied, n))
-            await direct.close()
-            await proxied.close()
-        for workers in (1, 2):
-            figures[f"throughput_{workers}_worker"] = await _throughput(config, workers, seconds)
+            clients = {"proxy": (AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0), "auto")}
+            for name, url in others.items():
+                clients[name] = (AsyncOpenAI(base_url=url, api_key="x", max_retries=0), other_model)
+            direct = AsyncOpenAI(base_url=upstream, api_key="x", max_retries=0)
+            pids = {"proxy": proxy.process.pid, **{k: v for k, v in other_pids.items() if k in others}}
+            figures: dict[str, object] = dict(await _latency(direct, clients, n, pids))
+            for client, _ in (*clients.values(), (direct, "")):
+                await client.close()
+        if throughput:
+            for workers in (1, 2):
+                figures[f"throughput_{workers}_worker"] = await _throughput(config, workers, seconds)
     figures["n"] = n
+    figures["others"] = others
     return figures
+
+
+def _named_pid(text: str) -> tuple[str, int]:
+    name, sep, pid = text.partition("=")
+    if not sep or not name or not pid.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PID (e.g. litellm=12345), got {text!r}")
+    return name, int(pid)
+
+
+def _named_url(text: str) -> tuple[str, str]:
+    name, sep, url = text.partition("=")
+    if not sep or not name or not url.startswith("http"):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=URL (e.g. litellm=http://127.0.0.1:4001/v1), got {text!r}"
+        )
+    return name, url
 
 
 def main() -> None:
@@ -133,14 +205,42 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="interleaved calls per path and kind")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput step")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
+    parser.add_argument("--upstream", help="an OpenAI-compatible model server already running (its /v1 URL)")
+    parser.add_argument(
+        "--proxy", type=_named_url, action="append", default=[], help="NAME=URL of another running proxy"
+    )
+    parser.add_argument("--proxy-model", default="auto", help="the model name sent to the --proxy proxies")
+    parser.add_argument(
+        "--proxy-pid", type=_named_pid, action="append", default=[], help="NAME=PID: report its CPU per call"
+    )
+    parser.add_argument("--no-throughput", action="store_true", help="measure latency only")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.n, args.seconds))
+    others = dict(args.proxy)
+    if "proxy" in others:
+        parser.error("--proxy: the name 'proxy' is this run's own gearshift serve; pick another")
+    figures = asyncio.run(
+        measure(
+            args.n,
+            args.seconds,
+            upstream=args.upstream,
+            others=others,
+            other_pids=dict(args.proxy_pid),
+            other_model=args.proxy_model,
+            throughput=not args.no_throughput,
+        )
+    )
     if not args.json:
         for name in ("plain", "ttft"):
-            added = f"p50 {figures[f'{name}_added_p50_ms']} ms, p99 {figures[f'{name}_added_p99_ms']} ms"
-            print(f"{name:5s} added {added} (direct p50 {figures[f'{name}_direct_p50_ms']} ms)")
-        for workers in (1, 2):
-            print(f"throughput, {workers} worker(s): {figures[f'throughput_{workers}_worker']}")
+            for tag in ("", *(f"{other}_" for other in others)):
+                p50, p99 = (figures[f"{name}_{tag}added_{q}_ms"] for q in ("p50", "p99"))
+                direct, cpu = figures[f"{name}_direct_p50_ms"], figures.get(f"{name}_{tag}proxy_cpu_ms")
+                print(
+                    f"{name:5s} {tag or 'gearshift_'}added p50 {p50} ms, p99 {p99} ms (direct: {direct} ms)"
+                    + (f", proxy CPU {cpu} ms per call" if cpu is not None else "")
+                )
+        if not args.no_throughput:
+            for workers in (1, 2):
+                print(f"throughput, {workers} worker(s): {figures[f'throughput_{workers}_worker']}")
     print(json.dumps(figures))
 
 

@@ -10,7 +10,12 @@ prompts) with `[routing.shadow] share = 0.05, judge = "recorded"`. `train --from
 the whole first half. Both predict the second half, never seen by either; sweeping the threshold on the
 predicted strong-minus-weak gain gives each one's APGR there (gearshift.evaluation's metric).
 
-    uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--method linear] [--seed 0] [--json]
+`--feedback-share F` also sends `Router.feedback` for that share of the live calls (the routed answer's
+recorded score standing in for a user's), which `train --from-log` trains on as one-model rows; the
+default, 0, is shadow pairs alone.
+
+    uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
+                                                    [--seed 0] [--json]
 
 Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...}.
 The target: ratio >= 0.90. Needs `gearshift[train]`.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -63,7 +69,7 @@ def held_out_apgr(router: Any, held: OutcomeTable) -> float:
     )
 
 
-def measure(share: float, method: str, seed: int) -> dict[str, Any]:
+def measure(share: float, feedback_share: float, method: str, seed: int) -> dict[str, Any]:
     table = OutcomeTable(
         [row for name in ("gsm8k", "mmlu") for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
     )
@@ -80,14 +86,18 @@ def measure(share: float, method: str, seed: int) -> dict[str, Any]:
             shadow=ShadowConfig(share=share, judge="recorded", seed=seed, max_in_flight=len(live)),
         )
 
+        sampler = random.Random(seed + 1)
+
         async def replay() -> None:
-            await replay_table(router, live, run_id="live")
+            for result in await replay_table(router, live, run_id="live"):
+                if sampler.random() < feedback_share:
+                    router.feedback(result.request_id, result.response.metadata["score"], source="replay")
             await router.aclose()
 
         asyncio.run(replay())
         replay_s = time.perf_counter() - started
         assert router.shadow is not None
-        shadow_table, _ = table_from_log(log_path, min_rows=10)
+        shadow_table, read = table_from_log(log_path, min_rows=10)
     started = time.perf_counter()
     from_shadow = train_router(shadow_table, method=method, seed=seed)
     full = train_router(live, method=method, seed=seed)
@@ -107,7 +117,9 @@ def measure(share: float, method: str, seed: int) -> dict[str, Any]:
         "live_rows": len(live),
         "held_out_rows": len(held),
         "share": share,
-        "shadow_rows": len(shadow_table),
+        "shadow_rows": len(read.pairs()),
+        "feedback_share": feedback_share,
+        "feedback_rows": len(shadow_table) - len(read.pairs()),
         "shadow_skipped": router.shadow.skipped,
         "shadow_spent_usd": round(router.shadow.spent_usd, 4),
         "method": method,
@@ -124,15 +136,19 @@ def measure(share: float, method: str, seed: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--share", type=float, default=0.05)
+    parser.add_argument(
+        "--feedback-share", type=float, default=0.0, help="share of live calls that get feedback (default 0)"
+    )
     parser.add_argument("--method", default="linear", choices=["auto", "linear", "knn", "blend"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()
-    figures = measure(args.share, args.method, args.seed)
+    figures = measure(args.share, args.feedback_share, args.method, args.seed)
     if not args.json:
         print(
             f"replayed {figures['live_rows']:,} live rows with shadow at {figures['share']:.0%}: "
-            f"{figures['shadow_rows']:,} shadow pairs ({figures['replay_s']} s)"
+            f"{figures['shadow_rows']:,} shadow pairs, {figures['feedback_rows']:,} feedback rows "
+            f"({figures['replay_s']} s)"
         )
         print(
             f"held-out APGR ({figures['held_out_rows']:,} rows), router from the shadow log: "

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import local_config
 
 from gearshift import read_records
 from gearshift.cli import main
@@ -71,23 +72,7 @@ def test_chat_streams_from_a_configured_local_server(
     with LocalOpenAIServer(models=("tiny",)) as server:
         config = tmp_path / "gearshift.toml"
         config.write_text(
-            f"""
-[providers.local]
-kind = "openai"
-base_url = "{server.base_url}"
-require_key = false
-
-[[models]]
-id = "tiny"
-provider = "local"
-model = "tiny"
-tier = 1
-prices = {{ input = 0.1, output = 0.2 }}
-
-[log]
-path = "decisions.jsonl"
-include_prompts = true
-"""
+            local_config(server.base_url, '[log]\npath = "decisions.jsonl"\ninclude_prompts = true\n')
         )
         assert main(["chat", "hello from the cli", "--config", str(config)]) == 0
     captured = capsys.readouterr()
@@ -116,7 +101,7 @@ def test_demo_replays_real_outcomes_and_reports(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout)  # with --json, stdout is the JSON and nothing else
     assert [d["dataset"] for d in report["datasets"]] == ["gsm8k", "mmlu"]
     for dataset in report["datasets"]:
         assert dataset["requests"] == 40
@@ -125,9 +110,10 @@ def test_demo_replays_real_outcomes_and_reports(tmp_path: Path) -> None:
     assert report["log"] == str(log)
     records = list(read_records(log))
     assert sum(r["kind"] == "decision" for r in records) == 80
-    assert "quality kept" in result.stdout
+    assert "quality kept" in result.stderr
+    assert "Decision log (SQLite)" in result.stderr
     assert report["agents"]["tasks"] == 115
-    assert "cost per finished task" in result.stdout
+    assert "cost per finished task" in result.stderr
 
 
 def test_demo_refuses_a_non_positive_limit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,6 +31,14 @@ WEATHER = ToolSpec(
     },
 )
 
+# A history with every kind of part and turn the conversion handles.
+HISTORY = (
+    Message.system("Be brief."),
+    Message.user((TextPart("What is here?"), ImagePart(data="aGk=", media_type="image/jpeg"))),
+    Message.assistant("Checking.", [ToolCall("call_1", "get_weather", '{"city": "Paris"}')]),
+    Message.tool("call_1", "service down", is_error=True),
+)
+
 
 def ask(text: str = "What is the capital of France?", **kwargs: Any) -> ChatRequest:
     return ChatRequest(messages=(Message.user(text),), **kwargs)
@@ -53,12 +61,7 @@ async def test_request_conversion(
     openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
 ) -> None:
     request = ChatRequest(
-        messages=(
-            Message.system("Be brief."),
-            Message.user((TextPart("What is here?"), ImagePart(data="aGk=", media_type="image/jpeg"))),
-            Message.assistant("Checking.", [ToolCall("call_1", "get_weather", '{"city": "Paris"}')]),
-            Message.tool("call_1", "service down", is_error=True),
-        ),
+        messages=HISTORY,
         tools=(WEATHER,),
         tool_choice="get_weather",
         parallel_tool_calls=False,
@@ -107,6 +110,37 @@ async def test_request_conversion(
     assert body["stop"] == ["END"]
     assert body["temperature"] == 0.2
     assert body["max_tokens"] == 50
+
+
+async def test_request_is_what_the_sdks_create_sends(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    """The provider posts through the SDK's client without `create`'s parameter transform (it costs
+    time and changes nothing for Chat Completions); an SDK whose transform starts to change a field
+    fails here, with the field in the diff."""
+    from openai import AsyncOpenAI
+
+    request = ChatRequest(
+        messages=(*HISTORY, Message.user("And tomorrow?")),
+        tools=(WEATHER,),
+        tool_choice="required",
+        parallel_tool_calls=True,
+        stop=("END",),
+        temperature=0.0,
+        max_tokens=40,
+        response_schema={"title": "Forecast", "type": "object", "properties": {"sky": {"type": "string"}}},
+    )
+    await openai_provider.complete(small, request)
+    sdk = AsyncOpenAI(
+        api_key=openai_server.api_key, base_url=openai_server.base_url, max_retries=0, timeout=5.0
+    )
+    try:
+        await sdk.chat.completions.create(**openai_provider._prepare(small, request))
+    finally:
+        await sdk.close()
+    ours, theirs = openai_server.requests
+    assert (ours.method, ours.path, ours.body) == (theirs.method, theirs.path, theirs.body)
+    assert ours.headers.keys() == theirs.headers.keys()
 
 
 async def test_max_tokens_field_and_model_cap(openai_server: LocalOpenAIServer, small: ModelSpec) -> None:

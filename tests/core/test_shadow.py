@@ -49,11 +49,11 @@ TABLE = OutcomeTable(
 )
 
 
-def _replay_router(log: Path, **shadow: object) -> Router:
+def _replay_router(log: Path, table: OutcomeTable = TABLE, **shadow: object) -> Router:
     return Router(
         ModelRegistry([WEAK, STRONG]),
         policy=CheapestPolicy(),
-        providers=[ReplayProvider(TABLE)],
+        providers=[ReplayProvider(table)],
         decision_log=open_decision_log(log, include_prompts=True),
         shadow=ShadowConfig(**{"share": 1.0, "judge": "recorded", **shadow}),  # type: ignore[arg-type]
     )
@@ -190,31 +190,30 @@ def test_shadow_settings_are_checked(tmp_path: Path) -> None:
         )
 
 
-async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _topic_table(n: int, *, tasks: bool) -> OutcomeTable:
+    """Three kinds of prompt; the weak model answers only the first kind, the strong one all. With
+    `tasks`, each kind has its own task label (else all are `quiz`)."""
     topics = ("what is the capital of", "prove the theorem about", "integrate the function")
-    rows = [
+    return OutcomeTable(
         OutcomeRow(
             f"p{i}",
-            "quiz",
+            f"topic-{i % 3}" if tasks else "quiz",
             f"{topics[i % 3]} item {i}",
             {
                 "weak": Outcome(score=float(i % 3 == 0), cost_usd=0.001),
                 "strong": Outcome(score=1.0, cost_usd=0.02),
             },
         )
-        for i in range(90)
-    ]
-    table = OutcomeTable(rows)
-    log = tmp_path / "log.jsonl"
-    router = Router(
-        ModelRegistry([WEAK, STRONG]),
-        policy=CheapestPolicy(),
-        providers=[ReplayProvider(table)],
-        decision_log=open_decision_log(log, include_prompts=True),
-        shadow=ShadowConfig(share=1.0, judge="recorded", max_in_flight=100),
+        for i in range(n)
     )
+
+
+async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _topic_table(90, tasks=False)
+    log = tmp_path / "log.jsonl"
+    router = _replay_router(log, table, max_in_flight=100)
     for row in table:
         await router.acomplete(row.prompt_text)
     await router.aclose()
@@ -253,6 +252,37 @@ async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
     assert LearnedRouter.load(tuned).training == trained.training  # the predictor itself was kept
     assert main([*argv[:-2], "--out", str(tuned)]) == 2
     assert "--target-strong-share" in capsys.readouterr().err
+
+
+async def test_train_from_log_learns_from_feedback_rows_beside_the_few_shadow_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _topic_table(120, tasks=True)
+    log = tmp_path / "log.jsonl"
+    router = _replay_router(log, table, share=0.15, seed=1, max_in_flight=200)
+    for row in table:
+        answer = await router.acomplete(row.prompt_text, StepContext(metadata={"task": row.task}))
+        router.feedback(answer.request_id, answer.response.metadata["score"], source="test")
+    await router.aclose()
+    from gearshift.reporting._log_outcomes import table_from_log
+
+    pairs, read = table_from_log(log, min_rows=5, feedback_rows=False)
+    both, _ = table_from_log(log, min_rows=5)
+    assert 5 <= len(pairs) < 40 and len(both) == len(table)  # every call is a row, the pairs first
+    # The feedback rows keep the caller's task label (the decision record has it with the prompt).
+    by_prompt = {row.prompt_text: row for row in table}
+    for row in both:
+        assert row.task == by_prompt[row.prompt_text].task
+        assert row.outcomes["weak"].score == by_prompt[row.prompt_text].outcomes["weak"].score
+    assert (
+        sum(len(row.outcomes) == 1 for row in both)
+        == len(table) - len(pairs)
+        == read.feedback_records - len(pairs)
+    )
+    out = tmp_path / "router.json"
+    argv = ["train", "--from-log", str(log), "--out", str(out), "--method", "linear", "--min-rows", "5"]
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["rows"] == len(table)
 
 
 async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:

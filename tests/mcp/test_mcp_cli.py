@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,41 @@ def test_a_bad_config_is_one_line_on_stderr_and_exit_code_2(
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("gearshift-mcp: error: ") and "routing.policy" in err[0]
     assert err[1].startswith("gearshift-mcp: error: ") and "no such config file" in err[1]
+
+
+def test_a_busy_port_is_one_line_before_anything_is_served(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--http", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gearshift-mcp: error: ") and f"127.0.0.1:{port}" in err[0]
+    assert "serving at" not in err[0] and "in use" in err[0]
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gearshift-mcp {version('gearshift-mcp')}"
+
+
+def test_the_readme_config_command_works_in_a_fresh_clone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    (line,) = [
+        line.split("#")[0].split()
+        for line in (root / "README.md").read_text().splitlines()
+        if "gearshift-mcp config claude-desktop" in line
+    ]
+    monkeypatch.chdir(root)  # as a reader runs it, from the clone's root, with only tracked files
+    monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+    argv = line[line.index("gearshift-mcp") + 1 :]
+    config = Path(argv[argv.index("--config") + 1])
+    assert config.parts[0] == "examples" and (root / config).is_file()  # shipped with the clone
+    block = _printed_block(capsys, *argv[2:])
+    assert block["mcpServers"]["gearshift"]["args"][-1] == str((root / config).resolve())  # type: ignore[index]

@@ -76,7 +76,7 @@ async def test_when_every_model_fails_the_error_lists_the_attempts_without_the_k
         assert result.is_error
         text = error_text(result)
         assert "all 2 models tried for this request failed" in text
-        assert "large: server (HTTP 500)" in text and "large-b: rate_limit (HTTP 429)" in text
+        assert "[server (HTTP 500): large]" in text and "[rate_limit (HTTP 429): large-b]" in text
         assert LOCAL_KEY not in text
         recent = resource_json(await client.read_resource("gearshift://decisions/recent"))
     assert recent[-1]["tool"] == "escalate" and "HTTP 500" in recent[-1]["error"]

@@ -20,12 +20,12 @@ def _eval(argv: list[str]) -> int:
     return run_eval(parser.parse_args(["eval", *argv]))
 
 
-def test_json_is_the_last_line_and_holds_every_policy(capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_is_all_of_stdout_and_holds_every_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert _eval(["--dataset", "mt-bench", "--policy", "scorer", "--folds", "2", "--json"]) == 0
-    out = capsys.readouterr().out
-    report = json.loads(out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # nothing but the JSON on stdout
     assert set(report["policies"]) == {*BASELINES, "scorer"}
-    assert "APGR" in out and "CPT(50%)" in out  # the table came first
+    assert "APGR" in captured.err and "CPT(50%)" in captured.err  # the table went to stderr
     random = report["policies"]["random"]
     assert random["apgr"] == pytest.approx(0.5) and random["cpt50"] == pytest.approx(50.0)
     scorer = report["policies"]["scorer"]
@@ -100,9 +100,9 @@ def test_an_unknown_policy_is_refused_by_the_parser(capsys: pytest.CaptureFixtur
 
 def test_a_learned_policy_is_cross_validated(capsys: pytest.CaptureFixture[str]) -> None:
     assert _eval(["--dataset", "mt-bench", "--policy", "knn", "--folds", "2", "--json"]) == 0
-    out = capsys.readouterr().out
-    assert "2-fold cross-validation" in out
-    knn = json.loads(out.strip().splitlines()[-1])["policies"]["knn"]
+    captured = capsys.readouterr()
+    assert "2-fold cross-validation" in captured.err
+    knn = json.loads(captured.out)["policies"]["knn"]
     assert knn["baseline"] is False
     assert knn["apgr"] is not None and knn["aiq"] is not None
     assert knn["quality"] is not None and knn["cost"] is not None

@@ -24,7 +24,8 @@ from gearshift._decision_log import open_decision_log
 from gearshift._messages import ChatRequest
 from gearshift.learning import LearnedPolicy, LearnedRouter
 from gearshift.learning._recalibration import RecalibratingPolicy
-from gearshift.providers import ReplayProvider
+from gearshift.providers import OpenAIProvider, ReplayProvider
+from gearshift.testing import LocalOpenAIServer
 
 TARGET = 0.3
 TRAFFIC = two_model_table(n=600, seed=7)
@@ -63,7 +64,11 @@ def test_the_share_drifts_without_recalibration_and_is_held_with_it(
     assert static_hard[0] < TARGET - 0.1 and static_hard[1] > TARGET + 0.1  # the mix moved the share
 
     policy = RecalibratingPolicy(
-        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=60, every=20
+        LearnedPolicy(trained, operating_point=point),
+        target_strong_share=TARGET,
+        window=60,
+        every=20,
+        feedback_horizon=0,  # the window's quantile re-fit alone
     )
     router = _router(policy, tmp_path / "log.jsonl")
     _strong(router, EASY)
@@ -79,6 +84,103 @@ def test_the_share_drifts_without_recalibration_and_is_held_with_it(
     assert abs(last["window_strong_share_after"] - TARGET) <= 1 / 60 + 1e-9
 
 
+def _worst_window(strong: list[bool], size: int) -> float:
+    """The largest distance, in decisions, of any `size` consecutive decisions' strong count from the
+    target's count."""
+    counts = np.convolve(np.asarray(strong, dtype=float), np.ones(size), mode="valid")
+    return float(np.max(np.abs(counts - TARGET * size)))
+
+
+async def test_share_feedback_holds_every_window_of_live_calls_where_the_refit_alone_drifts(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    traffic = EASY + HARD  # the mix moves halfway
+
+    async def run(horizon: float, log: Path) -> tuple[list[bool], RecalibratingPolicy]:
+        policy = RecalibratingPolicy(
+            LearnedPolicy(trained, operating_point=point),
+            target_strong_share=TARGET,
+            window=60,
+            every=20,
+            feedback_horizon=horizon,
+        )
+        router = _router(policy, log)
+        answers = [
+            await router.acomplete(ChatRequest(messages=row.as_messages()), StepContext()) for row in traffic
+        ]
+        await router.aclose()
+        return [answer.model_id == "strong-model" for answer in answers], policy
+
+    refit, _ = await run(0, tmp_path / "refit.jsonl")
+    held, policy = await run(5, tmp_path / "held.jsonl")
+    assert policy.controller is not None and policy.controller.decisions == len(traffic)
+    # The refit lags a window behind the drift; the feedback keeps every 60 calls within a few of 18.
+    assert _worst_window(refit, 60) > 8
+    assert _worst_window(held, 60) <= 2 * abs(policy.controller.debt) + 6
+    assert _worst_window(held, 60) <= 6
+    records = [r for r in read_records(tmp_path / "held.jsonl") if r["kind"] == "recalibration"]
+    assert len(records) == policy.recalibrations == (len(traffic) - 60) // 20 + 1
+    moved = [r for r in records if r["tradeoff_before"] != r["tradeoff_after"]]
+    assert moved and all(r["share_feedback"]["horizon"] == 5 for r in records)
+    assert all(abs(r["window_realised_strong_share"] - TARGET) <= 6 / 60 for r in records)
+
+
+async def test_share_feedback_holds_the_share_of_calls_answered_by_a_local_server(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=40, every=10
+    )
+    specs = [
+        ModelSpec(
+            id=name, provider="openai", model=name, tier=tier, prices=ModelPrices(input=price, output=price)
+        )
+        for name, tier, price in (("weak-model", 1, 0.2), ("strong-model", 2, 4.0))
+    ]
+    traffic = EASY[:100] + HARD[:100]
+    with LocalOpenAIServer(models=("weak-model", "strong-model")) as server:
+        router = Router(
+            ModelRegistry(specs),
+            policy=policy,
+            providers=[OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)],
+            decision_log=open_decision_log(tmp_path / "log.jsonl"),
+        )
+        answers = [await router.acomplete(row.prompt_text) for row in traffic]
+        await router.aclose()
+    strong = [answer.model_id == "strong-model" for answer in answers]
+    assert all(answer.response.text for answer in answers)  # the server answered every call
+    # Every 40 consecutive calls hold 12 strong ones give or take 7, across the drift (the window
+    # re-fit alone is off by 27 of 60 on this traffic: the test above).
+    assert _worst_window(strong, 40) <= 7
+    records = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "recalibration"]
+    assert len(records) == policy.recalibrations > 0 and "share_feedback" in records[-1]
+
+
+def test_a_quality_floor_sends_more_calls_up_once_the_traffic_gets_harder(
+    trained: LearnedRouter, tmp_path: Path
+) -> None:
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), quality_floor=0.8, window=60, every=20
+    )
+    router = _router(policy, tmp_path / "log.jsonl")
+    easy = _strong(router, EASY)
+    hard = _strong(router, HARD)
+    router.close()
+    assert np.mean(hard[-60:]) > np.mean(easy[-60:]) + 0.2
+    records = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "recalibration"]
+    assert records and all(r["quality_floor"] == 0.8 for r in records)
+    # Each recalibration asks the share whose predicted quality on its window reaches the floor.
+    for record in records:
+        quality, best = record["window_predicted_quality"], record["window_best_predicted_quality"]
+        assert quality >= 0.8 - 1e-9 or quality == pytest.approx(best)
+    assert records[-1]["target_strong_share"] > records[len(records) // 3]["target_strong_share"]
+    with pytest.raises(ConfigError, match="one target"):
+        RecalibratingPolicy(LearnedPolicy(trained), target_strong_share=0.3, quality_floor=0.8)
+
+
 def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter) -> None:
     artifact = tmp_path / "router.json"
     trained.save(artifact)
@@ -90,11 +192,20 @@ def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter
     with pytest.raises(ConfigError, match=r"routing\.learned\.recalibrate.*target_strong_share"):
         Router.from_config(load_config(config))
     cheap, strong = default_registry().ids[0], default_registry().ids[-1]
-    config.write_text(
-        f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "{artifact}"\n'
-        "target_strong_share = 0.3\nrecalibrate = true\nrecalibration_window = 50\n"
-        f'models = {{ "weak-model" = "{cheap}", "strong-model" = "{strong}" }}\n',
-        encoding="utf-8",
-    )
-    router = Router.from_config(load_config(config))
+
+    def learned(settings: str) -> Router:
+        config.write_text(
+            f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "{artifact}"\n{settings}'
+            f'models = {{ "weak-model" = "{cheap}", "strong-model" = "{strong}" }}\n',
+            encoding="utf-8",
+        )
+        return Router.from_config(load_config(config))
+
+    router = learned("target_strong_share = 0.3\nrecalibrate = true\nrecalibration_window = 50\n")
     assert isinstance(router.policy, RecalibratingPolicy) and router.policy.target_strong_share == 0.3
+    assert router.policy.controller is not None and router.policy.controller.horizon == 10
+    router = learned("quality_floor = 0.8\nrecalibrate = true\nshare_feedback_horizon = 0\n")
+    assert isinstance(router.policy, RecalibratingPolicy) and router.policy.quality_floor == 0.8
+    assert router.policy.controller is None
+    with pytest.raises(ConfigError, match=r"routing\.learned\.share_feedback_horizon"):
+        learned("quality_floor = 0.8\nrecalibrate = true\nshare_feedback_horizon = 0.5\n")

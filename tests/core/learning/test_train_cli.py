@@ -35,11 +35,12 @@ def test_train_writes_a_calibrated_router_and_says_what_it_did(
         run_train(_parse(["--data", str(data), "--out", str(out), "--target-strong-share", "0.4", "--json"]))
         == 0
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)  # with --json, stdout is the JSON and nothing else
+    printed = captured.err
     assert "read 150 prompts, 2 models" in printed
     assert "internal 3-fold cross-validation" in printed and "<- kept" in printed
     assert "operating point: target_strong_share=0.4" in printed
-    summary = json.loads(printed.strip().splitlines()[-1])
     assert summary["models"] == ["weak-model", "strong-model"]
     assert abs(summary["operating_point"]["strong_share"] - 0.4) <= 0.02
     router = LearnedRouter.load(out)

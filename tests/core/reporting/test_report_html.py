@@ -59,7 +59,7 @@ def test_the_html_report_renders_without_console_errors(
     tmp_path: Path, sample_log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = sample_log
-    page = tmp_path / "out" / "report.html"
+    page = tmp_path / "report.html"
     assert main(["report", "--log", str(log), "--html", str(page), "--json"]) == 0
     json.loads(capsys.readouterr().out)  # with --html, --json still prints only JSON
     html = page.read_text(encoding="utf-8")

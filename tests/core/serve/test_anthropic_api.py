@@ -51,6 +51,20 @@ def test_stream_matches_the_plain_answer(client: anthropic.Anthropic) -> None:
     assert final.stop_reason == "end_turn" and final.model == "small"
 
 
+def test_a_streams_final_figures_ride_in_its_message_delta(client: anthropic.Anthropic, records: Any) -> None:
+    """`message_delta` carries the call's final figures as an extra `gearshift` object, which the
+    SDK's raw events keep and its stream helper ignores."""
+    events = list(client.messages.create(model="auto", max_tokens=200, messages=HELLO, stream=True))
+    [delta] = [e for e in events if e.type == "message_delta"]
+    figures = delta.model_extra["gearshift"]  # type: ignore[index]
+    attempt = next(r for r in records(figures["decision_id"]) if r["kind"] == "attempt")
+    assert figures["model"] == "small" and figures["tier"] == 1 and figures["escalated"] is False
+    assert figures["cost_usd"] == pytest.approx(attempt["cost_usd"]) and figures["cost_usd"] > 0
+    with client.messages.stream(model="auto", max_tokens=200, messages=HELLO) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
 def test_tools_plain_and_streamed(client: anthropic.Anthropic, openai_server: LocalOpenAIServer) -> None:
     openai_server.script("small", Reply(text="Checking.", tool_calls=[("get_weather", {"city": "Paris"})]))
     message = client.messages.create(model="tier-1", max_tokens=200, messages=HELLO, tools=[WEATHER])

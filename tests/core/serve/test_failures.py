@@ -62,7 +62,7 @@ def test_each_core_error_has_its_status() -> None:
         failure = failure_from(error)
         assert (failure.status, failure.param) == (status, param), error
     assert (
-        "a: server (HTTP 500)" in failure_from(failed).message
-        and "b: timeout" in failure_from(failed).message
+        "boom [server (HTTP 500): a]" in failure_from(failed).message
+        and "slow [timeout: b]" in failure_from(failed).message
     )
     assert "hunter2" not in failure_from(cases[3][0]).message

@@ -71,6 +71,31 @@ def test_stream_with_usage_matches_the_plain_answer(client: openai.OpenAI, recor
     assert len(attempts) == 1 and attempts[0]["streamed"] and attempts[0]["ok"]
 
 
+def test_a_streams_final_figures_ride_in_its_last_chunk(client: openai.OpenAI, records: Any) -> None:
+    """Headers leave before a stream ends, so its cost comes in the stream: an extra `gearshift`
+    object on the usage chunk (on the finishing chunk without `include_usage`), which the SDK keeps."""
+    for options in ({"include_usage": True}, None):
+        with client.chat.completions.with_streaming_response.create(
+            model="auto", messages=HELLO, stream=True, stream_options=options
+        ) as response:
+            decision_id = response.headers["x-gearshift-decision-id"]
+            assert "x-gearshift-cost-usd" not in response.headers
+            chunks = list(response.parse())
+        carrying = [c for c in chunks if c.model_extra and "gearshift" in c.model_extra]
+        assert carrying == [chunks[-1]]
+        assert (chunks[-1].usage is not None) == (options is not None)
+        figures = chunks[-1].model_extra["gearshift"]  # type: ignore[index]
+        attempt = next(r for r in records(decision_id) if r["kind"] == "attempt")
+        assert figures == {
+            "model": "small",
+            "tier": 1,
+            "cost_usd": pytest.approx(attempt["cost_usd"]),
+            "decision_id": decision_id,
+            "escalated": False,
+        }
+        assert figures["cost_usd"] > 0
+
+
 def test_tools_and_parallel_calls(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:
     openai_server.script(
         "small", Reply(tool_calls=[("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})])

@@ -35,6 +35,8 @@ def test_plain_and_streamed(client: openai.OpenAI) -> None:
     assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == events[-1].response.output_text == plain.output_text  # type: ignore[union-attr]
+    figures = events[-1].model_extra["gearshift"]  # type: ignore[index]
+    assert figures["model"] == "small" and figures["cost_usd"] > 0 and figures["escalated"] is False
 
 
 def test_function_calls_and_their_outputs(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:

@@ -7,18 +7,30 @@ so no task is routed by a model that saw it), each as success and cost per finis
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["agent_demo", "print_agent_demo"]
 
 
-def agent_demo() -> dict[str, Any]:
-    """Replay the bundled agent runs; per policy its success, cost per task and per finished task."""
+def agent_demo(on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Replay the bundled agent runs; per policy its success, cost per task and per finished task.
+
+    `on_progress(done, total)` follows the replay's stages (see `evaluate_agents`).
+    """
     from .datasets import load_tau_retail
     from .evaluation._agent_eval import evaluate_agents
 
     runs = load_tau_retail()
-    report = evaluate_agents(runs, policies=("scorer-steps", "learned-escalation"), with_task_router=False)
+    report = evaluate_agents(
+        runs,
+        policies=("scorer-steps", "learned-escalation"),
+        with_task_router=False,
+        on_progress=on_progress,
+    )
     rows = {}
     for name in ("always-strong", "always-weak", "scorer-steps", "learned-escalation"):
         replay = report.policies[name]
@@ -31,9 +43,8 @@ def agent_demo() -> dict[str, Any]:
     return {"tasks": len(runs), "weak": runs.weak, "strong": runs.strong, "policies": rows}
 
 
-def print_agent_demo(result: dict[str, Any]) -> None:
-    """Print `agent_demo`'s figures as a table."""
-    from rich.console import Console
+def print_agent_demo(result: dict[str, Any], console: Console) -> None:
+    """Print `agent_demo`'s figures as a table on `console`."""
     from rich.table import Table
 
     table = Table(
@@ -57,7 +68,6 @@ def print_agent_demo(result: dict[str, Any]) -> None:
             "-" if per is None else f"${per:.4f}",
             f"{row['handover_rate']:.0%}",
         )
-    console = Console(width=max(Console().width, 110))
     console.print(table)
     console.print(
         "Replayed step by step with the restart rule (a hand-over at step k pays the cheap run's first k "

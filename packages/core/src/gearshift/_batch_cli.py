@@ -54,15 +54,16 @@ def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def run_batch_cli(args: argparse.Namespace) -> int:
     """Run `gearshift batch`; returns the exit code (1 when some items have no answer)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ._bridge import run_sync
+    from ._cli_output import Stages, check_output
     from ._config import load_config
     from ._router import Router
     from .providers._factory import missing_keys
 
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    check_output(args.output, "OUT")
     items = list(read_batch(args.input))
     done, rejected, earlier = read_journal(args.output)
     todo = [
@@ -87,23 +88,15 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     records = list(earlier)
     with (
         args.output.open("a", encoding="utf-8") as journal,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=args.no_progress,
-            transient=True,
-        ) as bar,
+        Stages(enabled=not args.no_progress) as stages,
     ):
-        task = bar.add_task("answering", total=len(todo))
+        stages.stage("answering", len(todo))
 
         def on_result(result: BatchResult) -> None:
             _write(journal, result)
             records.append(stage_record(result))
             if result.accepted or result.error is not None:
-                bar.advance(task)
+                stages.advance()
 
         async def work() -> None:
             async with router:

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._context import StepContext
 from ._decision_log import open_decision_log
@@ -35,12 +36,17 @@ from .datasets import OutcomeTable, RoutellmDataset, load_routellm, routellm_mod
 from .policies import Policy
 from .providers._replay import ReplayProvider
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["DatasetReport", "replay_table", "run_demo", "run_demo_cli"]
 
 _CONCURRENCY = 64
 _TRAIN_ROWS = 2_000
 """Training prompts per cross-fitted router: enough to route well, few enough to train in seconds."""
 _MIN_TRAIN_ROWS = 1_000
+_TRAIN_FOLDS = 2
+"""Held-out routers per dataset: each routes the half of the prompts it did not see."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,18 +128,20 @@ def run_demo(
     on_progress: Callable[[int], None] | None = None,
     on_done: Callable[[], None] | None = None,
     on_policy: Callable[[str], None] | None = None,
+    on_trained: Callable[[str, int], None] | None = None,
 ) -> list[DatasetReport]:
     """Replay the bundled datasets through a router over the two recorded models.
 
     Without a `policy`, routes with held-out learned routers (see the module docstring) and calls
-    `on_policy` with a sentence saying what they were trained on.
+    `on_policy` with a sentence saying what they were trained on, and `on_trained(dataset, rows)`
+    after each router is trained.
     """
     full: dict[str, OutcomeTable] = {name: load_routellm(name, task_labels="category") for name in datasets}
     tables = full
     if limit is not None:
         tables = {name: table.subset(range(min(limit, len(table)))) for name, table in full.items()}
     if policy is None:
-        policy = _learned_policy(full, tables, limit, on_policy)
+        policy = _learned_policy(full, tables, limit, on_policy, on_trained)
     if on_progress is not None:
         on_progress(sum(len(t) for t in tables.values()))
     cheapest, strongest = routellm_models()
@@ -155,13 +163,20 @@ def _learned_policy(
     routed: dict[str, OutcomeTable],
     limit: int | None,
     on_policy: Callable[[str], None] | None,
+    on_trained: Callable[[str, int], None] | None = None,
 ) -> Policy:
     """Held-out learned routers for the routed prompts; a short replay trains on fewer prompts."""
     from .learning._cross_fit import cross_fit_policy
 
     rows = _TRAIN_ROWS if limit is None else min(_TRAIN_ROWS, max(_MIN_TRAIN_ROWS, 20 * limit))
     policy, summary = cross_fit_policy(
-        full, routed=routed, folds=2, max_train_rows=rows, method="linear", internal_folds=2
+        full,
+        routed=routed,
+        folds=_TRAIN_FOLDS,
+        max_train_rows=rows,
+        method="linear",
+        internal_folds=2,
+        on_trained=on_trained,
     )
     if on_policy is not None:
         on_policy(summary.describe())
@@ -169,10 +184,11 @@ def _learned_policy(
 
 
 def default_log_path() -> Path:
-    """Where the demo writes its decision log unless told otherwise: the user's data folder."""
-    import platformdirs
+    """Where the demo writes its decision log unless told otherwise: `$GEARSHIFT_HOME` or the user's
+    data folder."""
+    from ._data_dir import data_dir
 
-    return platformdirs.user_data_path("gearshift") / "demo" / "decisions.db"
+    return data_dir() / "demo" / "decisions.db"
 
 
 def run_demo_cli(
@@ -183,43 +199,40 @@ def run_demo_cli(
     as_json: bool,
     progress: bool,
 ) -> int:
-    """`gearshift demo`: run the replay with a progress bar, then print the report table."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """`gearshift demo`: run the replay with a progress bar, then print the report tables.
+
+    With `as_json` stdout carries only the JSON report; the tables go to stderr.
+    """
+    from ._cli_output import Stages, check_output, human_console
 
     if limit is not None and limit <= 0:
         raise InvalidRequestError(f"--limit must be a positive number of prompts, got {limit}")
+    check_output(log_path, "--log")
     if log_path is None:
         # The demo's own log is replaced on each run; a log the user named is appended to.
         log_path = default_log_path()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.unlink(missing_ok=True)
-    console = Console(stderr=True)
     started = time.perf_counter()
     notes: list[str] = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("training held-out learned routers", total=None)
+    with Stages(enabled=progress) as stages:
+        stages.stage("training held-out learned routers", _TRAIN_FOLDS * len(datasets))
         reports = run_demo(
             datasets=datasets,
             limit=limit,
             log_path=log_path,
-            on_progress=lambda total: bar.update(task, total=total, description="replaying recorded traffic"),
-            on_done=lambda: bar.advance(task),
+            on_progress=lambda total: stages.stage("replaying recorded traffic", total),
+            on_done=stages.advance,
             on_policy=notes.append,
+            on_trained=lambda _name, _rows: stages.advance(),
         )
-    elapsed = time.perf_counter() - started
-    _print_table(reports, log_path, elapsed, notes)
-    from ._agent_demo import agent_demo, print_agent_demo
+        from ._agent_demo import agent_demo, print_agent_demo
 
-    agents = agent_demo()
-    print_agent_demo(agents)
+        agents = agent_demo(on_progress=stages.counter("replaying logged agent runs"))
+    elapsed = time.perf_counter() - started
+    console = human_console(as_json)
+    _print_table(console, reports, log_path, elapsed, notes)
+    print_agent_demo(agents, console)
     if as_json:
         print(
             json.dumps(
@@ -236,6 +249,10 @@ def run_demo_cli(
             )
         )
     return 0
+
+
+def _log_format(path: Path) -> str:
+    return "JSONL" if path.suffix.lower() == ".jsonl" else "SQLite"  # as `open_decision_log` reads it
 
 
 def _combined(reports: Sequence[DatasetReport]) -> DatasetReport:
@@ -258,9 +275,12 @@ def _combined(reports: Sequence[DatasetReport]) -> DatasetReport:
 
 
 def _print_table(
-    reports: Sequence[DatasetReport], log_path: Path, elapsed: float, notes: Sequence[str] = ()
+    console: Console,
+    reports: Sequence[DatasetReport],
+    log_path: Path,
+    elapsed: float,
+    notes: Sequence[str] = (),
 ) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     cheapest, strongest = routellm_models()
@@ -283,11 +303,10 @@ def _print_table(
     ]
     for label, cell in rows:
         table.add_row(label, *(cell(r) for r in columns))
-    console = Console()
     console.print(table)
     routing = "".join(f"Routing: {note}.\n" for note in notes)
     console.print(
         f"{routing}Quality is the share of prompts answered correctly (recorded scores). Cost uses list "
         "prices per token with the recorded answer lengths (see gearshift/datasets/routellm/PROVENANCE.md).\n"
-        f"Decision log (SQLite): {log_path}\nTrained and replayed in {elapsed:.1f} s."
+        f"Decision log ({_log_format(log_path)}): {log_path}\nTrained and replayed in {elapsed:.1f} s."
     )

@@ -222,6 +222,7 @@ class ProviderError(GearshiftError):
         retry_after: float | None = None,
     ) -> None:
         self.model_id = model_id
+        self.reason = message
         self.kind: ProviderErrorKind = kind
         self.status_code = status_code
         self.retry_after = retry_after
@@ -235,20 +236,46 @@ class ProviderError(GearshiftError):
 
 
 class AllModelsFailed(GearshiftError, ExceptionGroup):  # type: ignore[type-arg,misc,unused-ignore]
-    """Every model of the decision's chain failed; the group holds one `ProviderError` per attempt."""
+    """Every model of the decision's chain failed; the group holds one `ProviderError` per attempt.
+
+    Its message leads with the causes, each once with the models it stopped ("all 2 models tried for
+    this request failed: no API key for provider 'openai': set ... [auth: gpt-5-nano, gpt-5]"). The
+    attempts keep no traceback of their own: each is a provider's translated error whose message says
+    everything, and a traceback apiece made an uncaught failure print hundreds of lines.
+    """
 
     def __new__(cls, message: str, errors: Sequence[ProviderError]) -> AllModelsFailed:
         return super().__new__(cls, message, list(errors))
 
     def __init__(self, message: str, errors: Sequence[ProviderError]) -> None:
+        for error in errors:
+            error.__traceback__ = None
         super().__init__(message, list(errors))
 
     def derive(self, excs: Sequence[Exception]) -> AllModelsFailed:
         return AllModelsFailed(self.message, [e for e in excs if isinstance(e, ProviderError)])
 
     def __str__(self) -> str:
-        attempts = "; ".join(str(e) for e in self.exceptions)
-        return f"{self.message}: {attempts}"
+        causes: dict[str, list[str]] = {}
+        for error in self.exceptions:
+            status = f" (HTTP {error.status_code})" if error.status_code is not None else ""
+            causes.setdefault(error.reason, []).append(f"{error.kind}{status}: {error.model_id}")
+        parts = [f"{reason} [{', '.join(_merged(models))}]" for reason, models in causes.items()]
+        return f"{self.message}: {'; '.join(parts)}"
+
+
+def _merged(attempts: list[str]) -> list[str]:
+    """`["auth: a", "auth: b"]` -> `["auth: a, b"]`: the kind once per run of attempts that share it."""
+    merged: list[str] = []
+    last = None
+    for attempt in attempts:
+        kind, _, model = attempt.partition(": ")
+        if kind == last:
+            merged[-1] += f", {model}"
+        else:
+            merged.append(attempt)
+            last = kind
+    return merged
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

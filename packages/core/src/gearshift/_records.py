@@ -131,6 +131,10 @@ def decision_record(
     }
     if include_prompt:
         record["prompt"] = _last_user_text(request)
+        task = context.metadata.get("task")
+        if isinstance(task, str):
+            # With the prompt, the caller's task label: a feedback row trains on both.
+            record["task"] = task
     return record
 
 

@@ -188,12 +188,13 @@ class Router:
                 from .learning._recalibration import RecalibratingPolicy
 
                 learned = LearnedConfig.from_config(routing.learned, source=config.source)
-                assert learned.target_strong_share is not None  # from_config saw to it
                 policy = RecalibratingPolicy(
                     policy,
                     target_strong_share=learned.target_strong_share,
+                    quality_floor=learned.quality_floor,
                     window=learned.recalibration_window,
                     every=learned.recalibrate_every,
+                    feedback_horizon=learned.share_feedback_horizon,
                 )
         elif routing.policy == "cheapest":
             from .escalation import CheapestPolicy

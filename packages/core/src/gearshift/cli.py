@@ -14,10 +14,27 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._cli_output import read_prompt
 from ._context import StepContext, StepType
 from ._errors import GearshiftError
 
 __all__ = ["main"]
+
+_STEP_ALIASES = {"recover": StepType.REFLECT}
+"""CLI words for step types: `recover` (the step after a failing tool) is the core's `reflect`."""
+_STEP_HELP = (
+    "the agent step type: plan, act, observe, reflect, respond, summarize, other; "
+    "recover (after a failing tool) is taken as reflect"
+)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gearshift")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,17 +42,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="gearshift",
         description="Route every LLM call to the cheapest model that will do the job.",
     )
+    parser.add_argument("--version", action="version", version=f"gearshift {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     route = commands.add_parser("route", help="print the routing decision for a prompt (no model call)")
-    route.add_argument("prompt", help="the prompt to route")
-    route.add_argument("--step", help="the agent step type: plan, act, observe, reflect, respond, ...")
+    route.add_argument("prompt", help="the prompt to route (- reads it from stdin)")
+    route.add_argument("--step", help=_STEP_HELP)
     route.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
     route.add_argument("--json", action="store_true", help="print the decision as one JSON object")
 
     chat = commands.add_parser("chat", help="route a prompt and stream the chosen model's answer")
-    chat.add_argument("prompt", help="the prompt to send")
-    chat.add_argument("--step", help="the agent step type")
+    chat.add_argument("prompt", help="the prompt to send (- reads it from stdin)")
+    chat.add_argument("--step", help=_STEP_HELP)
     chat.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
 
     demo = commands.add_parser(
@@ -139,17 +157,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _context(step: str | None) -> StepContext:
-    return StepContext(step_type=StepType.parse(step, where="--step")) if step else StepContext()
+    if not step:
+        return StepContext()
+    alias = _STEP_ALIASES.get(step.strip().lower())
+    return StepContext(step_type=alias or StepType.parse(step, where="--step"))
 
 
 def _route(args: argparse.Namespace) -> int:
     from ._config import load_config
     from ._router import Router
 
+    prompt = read_prompt(args.prompt)
     config = load_config(args.config)
-    router = Router.from_config(config)
     context = _context(args.step)
-    decision = router.decide(args.prompt, context)
+    # Closed on the way out, so a SQLite decision log is checkpointed and leaves no -wal/-shm files.
+    with Router.from_config(config) as router:
+        decision = router.decide(prompt, context)
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))
         return 0
@@ -170,23 +193,23 @@ def _chat(args: argparse.Namespace) -> int:
     from ._router import Router
     from .providers._factory import missing_keys
 
+    prompt = read_prompt(args.prompt)
     config = load_config(args.config)
-    router = Router.from_config(config)
     context = _context(args.step)
-    decision = router.decide(args.prompt, context)
-    missing = missing_keys(config)
-    needed = {router.registry[m].provider for m in decision.chain}
-    if needed and needed <= set(missing):
-        wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
-        print(
-            f"gearshift: no API key for the models this prompt routes to ({', '.join(decision.chain)}). "
-            f"Set {wanted}, or pass --config with a gearshift.toml that points at a local server "
-            "(see examples/ollama.toml).",
-            file=sys.stderr,
-        )
-        return 2
-    stream = router.stream(args.prompt, context)
-    with router:
+    with Router.from_config(config) as router:
+        decision = router.decide(prompt, context)
+        missing = missing_keys(config)
+        needed = {router.registry[m].provider for m in decision.chain}
+        if needed and needed <= set(missing):
+            wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+            print(
+                f"gearshift: no API key for the models this prompt routes to ({', '.join(decision.chain)}). "
+                f"Set {wanted}, or pass --config with a gearshift.toml that points at a local server "
+                "(see examples/ollama.toml).",
+                file=sys.stderr,
+            )
+            return 2
+        stream = router.stream(prompt, context)
         for event in stream:
             if isinstance(event, TextDelta):
                 print(event.text, end="", flush=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from gearshift import GearshiftConfig, GearshiftError, load_config
 
-from ._http import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, check_bind, check_token
+from ._http import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, check_bind, check_token, listen
 
 __all__ = ["claude_desktop_config", "main"]
 
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="gearshift-mcp",
         description="MCP server for gearshift: the route, escalate and budget_status tools.",
     )
+    parser.add_argument("--version", action="version", version=f"gearshift-mcp {_version()}")
     parser.add_argument(
         "--config", type=Path, help=f"a gearshift.toml (default: ${_CONFIG_ENV}, then ./gearshift.toml)"
     )
@@ -83,6 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"gearshift-mcp: error: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2
+    # Bound first: a port in use is one line, before the config is read or "serving at" is printed.
+    sock = listen(args.host, args.port) if args.http else None
     config = load_config(args.config)
     _warn_missing_keys(config)
 
@@ -100,10 +103,19 @@ def _serve(args: argparse.Namespace) -> int:
     server = build_server(config, bearer_token=token)
 
     async def serve() -> None:
-        await serve_http(server, host=args.host, port=args.port)
+        await serve_http(server, host=args.host, port=args.port, sock=sock)
 
     anyio.run(serve)
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gearshift-mcp")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "unknown"
 
 
 def _warn_missing_keys(config: GearshiftConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "check_token",
     "http_app",
     "is_loopback",
+    "listen",
     "serve_http",
 ]
 
@@ -129,14 +131,45 @@ def http_app(server: MCPServer[Any], *, host: str = DEFAULT_HOST) -> Starlette:
     return server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
 
 
-async def serve_http(server: MCPServer[Any], *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Serve `server` over streamable HTTP at `http://host:port/mcp` until cancelled."""
+def listen(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
+    """A socket bound to `host:port`, or a `ConfigError` naming the address (a port in use...).
+
+    Bound before anything says "serving at", so a busy port is one line and exit code 2, not a
+    success message followed by uvicorn's own failure.
+    """
+    shown = f"[{host}]" if ":" in host else host
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {shown}:{port}: {exc.strerror or exc}", key="--port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve_http(
+    server: MCPServer[Any],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve `server` over streamable HTTP at `http://host:port/mcp` until cancelled.
+
+    `sock` is a socket `listen` bound already; without one, it is bound here (and a busy port raises
+    `ConfigError` before anything is printed).
+    """
     import uvicorn
 
+    sock = sock or listen(host, port)
+    port = sock.getsockname()[1]
     app = http_app(server, host=host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     shown = f"[{host}]" if ":" in host else host
     print(
         f"gearshift-mcp: serving MCP over streamable HTTP at http://{shown}:{port}{MCP_PATH}", file=sys.stderr
     )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(config).serve(sockets=[sock])

@@ -56,10 +56,10 @@ MAX_RESERVATION_TTL = 86_400.0
 
 
 def default_store_url() -> str:
-    """`sqlite:///` + `budgets.db` in the user's data folder (e.g. `~/.local/share/gearshift`)."""
-    from platformdirs import user_data_dir
+    """`sqlite:///` + `budgets.db` in `$GEARSHIFT_HOME`, else the user's data folder."""
+    from .._data_dir import data_dir
 
-    return f"sqlite:///{Path(user_data_dir('gearshift')) / 'budgets.db'}"
+    return f"sqlite:///{data_dir() / 'budgets.db'}"
 
 
 class BudgetsConfig(BaseModel):

@@ -65,6 +65,7 @@ def add_agent_parsers(subcommands: Any) -> None:
     _add_prior_option(evaluate)
     _add_pair_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     evaluate.add_argument("--plot", type=Path, metavar="FILE.png", help="draw success against cost per task")
 
     train: argparse.ArgumentParser = subcommands.add_parser(
@@ -142,18 +143,22 @@ def run_eval_agents(args: argparse.Namespace) -> int:
 
 
 def _eval_agents(args: argparse.Namespace) -> int:
+    from .._cli_output import Stages, check_output
     from ._agent_eval import evaluate_agents
 
+    check_output(args.plot, "--plot")
     runs = _runs(args.dataset or args.data, args)
     train = _runs(args.train, args) if args.train else None
-    report = evaluate_agents(
-        runs,
-        policies=args.policy,
-        train=train,
-        folds=args.folds,
-        seed=args.seed,
-        prior=_PRIOR[args.task_prior],
-    )
+    with Stages(enabled=not args.no_progress) as stages:
+        report = evaluate_agents(
+            runs,
+            policies=args.policy,
+            train=train,
+            folds=args.folds,
+            seed=args.seed,
+            prior=_PRIOR[args.task_prior],
+            on_progress=stages.counter("replaying agent runs"),
+        )
     plotted = plot_agents(report, args.plot) if args.plot is not None else None
     if args.json:
         for note in (report.method, *report.notes):
@@ -271,8 +276,10 @@ def run_train_escalation(args: argparse.Namespace) -> int:
 
 
 def _train_escalation(args: argparse.Namespace) -> int:
+    from .._cli_output import check_output
     from ..escalation import train_escalation
 
+    check_output(args.out, "--out")
     runs = _runs(args.data, args)
     model = train_escalation(
         runs,

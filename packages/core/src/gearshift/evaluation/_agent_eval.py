@@ -15,13 +15,14 @@ their (cost per task, success) at every threshold, over the same held-out risks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._errors import GearshiftError
+from .._progress import WorkCounter
 from ..datasets import AgentRuns
 from ._agent_replay import (
     PolicyReplay,
@@ -254,17 +255,24 @@ def evaluate_agents(
     seed: int = 0,
     with_task_router: bool = True,
     prior: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> AgentEvalReport:
     """Replay the baselines and `policies` over `runs` (see the module docstring).
 
     `with_task_router=False` skips the task router (its training is most of the time an evaluation
     takes) and every policy that needs it, the escalation's task prior included unless `prior` asks
     for it: the demo's quick replay. `prior` turns the learned escalation's task prior on or off
-    (default: `train_escalation`'s).
+    (default: `train_escalation`'s). `on_progress(done, total)` is called as each stage ends (the
+    baselines, the task router, the step scorer, the learned escalation).
     """
     chosen = _check(policies)
-    if not with_task_router and prior is None:
-        prior = False
+    if not with_task_router:
+        chosen = tuple(name for name in chosen if name != "task-router+escalation")
+        if prior is None:
+            prior = False
+    escalating = "learned-escalation" in chosen or "task-router+escalation" in chosen
+    step = WorkCounter(1 + with_task_router + ("scorer-steps" in chosen) + escalating, on_progress).step
+
     if train is None and not 2 <= folds <= len(runs):
         raise AgentEvalError(f"--folds must be between 2 and the {len(runs)} tasks, got {folds}")
     prefixes = StepPrefixes(runs)
@@ -277,18 +285,19 @@ def evaluate_agents(
         "always-strong": replay_fixed(runs, strong=True),
         "oracle": replay_oracle(runs),
     }
+    step()
     router = None
     if with_task_router:
         router = cross_fit_task_router(runs, prefixes, folds=splits or None, train=train, seed=seed)
         curve = _router_curve(runs, router.gains)
         results["task-router"] = replay_task_choice("task-router", runs, router.strong, curve)
-    else:
-        chosen = tuple(name for name in chosen if name != "task-router+escalation")
+        step()
     if "scorer-steps" in chosen:
         from ..policies import SignalScorer
 
         results["scorer-steps"] = replay_steps("scorer-steps", prefixes, SignalScorer())
-    if "learned-escalation" in chosen or "task-router+escalation" in chosen:
+        step()
+    if escalating:
         routers = router.routers if router is not None else ()
         held = _escalation(runs, prefixes, splits, train, seed, prior, routers)
         grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, _CURVE_POINTS), *held.risks]))
@@ -307,6 +316,7 @@ def evaluate_agents(
             results["task-router+escalation"] = replay_handovers(
                 "task-router+escalation", runs, front, _curve(runs, swept)
             )
+        step()
     method = (
         f"trained on {len(train)} tasks of {train.source}, replayed on all {len(runs)}"
         if train is not None

@@ -6,7 +6,8 @@ gearshift eval [--dataset gsm8k|mmlu|mt-bench | --data FILE] [--train FILE] [--p
 ```
 
 It prints one table (a row per policy: APGR, CPT(50%), CPT(80%), AIQ, quality and cost at the
-operating point, decision latency) and, with `--json`, one JSON object as the last line.
+operating point, decision latency); with `--json`, stdout carries only one JSON object and the table
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from ..datasets import ROUTELLM_DATASETS, OutcomeTable, load_outcomes, load_rout
 from ._names import POLICIES
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ._evaluate import EvalReport, PolicyResult
 
 __all__ = ["add_eval_parser", "run_eval"]
@@ -56,8 +59,11 @@ def add_eval_parser(subcommands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed for folds, training and random (default 0)")
-    parser.add_argument("--json", action="store_true", help="also print the results as one JSON object, last")
+    parser.add_argument(
+        "--json", action="store_true", help="print only the results as one JSON object (the table to stderr)"
+    )
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="write the cost-quality chart here")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -73,18 +79,22 @@ def _load(path: Path) -> OutcomeTable:
 def run_eval(args: argparse.Namespace) -> int:
     """Run `gearshift eval` with parsed arguments; returns the exit code (2 for a bad input)."""
     # numpy and the evaluation code load only when `eval` runs, not whenever the parser is built.
+    from .._cli_output import Stages, check_output, human_console
     from ._evaluate import evaluate
 
     try:
+        check_output(args.plot, "--plot")
         table = load_routellm(args.dataset) if args.dataset else _load(args.data)
         train = _load(args.train) if args.train is not None else None
-        report = evaluate(
-            table,
-            policies=tuple(args.policy or DEFAULT_POLICIES),
-            folds=args.folds,
-            train=train,
-            seed=args.seed,
-        )
+        with Stages(enabled=not args.no_progress) as stages:
+            report = evaluate(
+                table,
+                policies=tuple(args.policy or DEFAULT_POLICIES),
+                folds=args.folds,
+                train=train,
+                seed=args.seed,
+                on_progress=stages.counter("evaluating policies"),
+            )
         plotted = None
         if args.plot is not None:
             from ._plot import plot_report
@@ -97,9 +107,10 @@ def run_eval(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"gearshift: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
         return 2
-    _print_table(report, args.dataset or str(args.data))
+    console = human_console(args.json)
+    _print_table(report, args.dataset or str(args.data), console)
     if plotted is not None:
-        print(f"chart written to {plotted}")
+        console.print(f"chart written to {plotted}", highlight=False)
     if args.json:
         print(json.dumps(_finite(report.to_dict())))
     return 0
@@ -132,7 +143,7 @@ def _latency(result: PolicyResult) -> str:
     return f"{result.latency.median_us:,.1f} / {result.latency.p99_us:,.1f}"
 
 
-def _print_table(report: EvalReport, source: str) -> None:
+def _print_table(report: EvalReport, source: str, console: Console | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -161,7 +172,7 @@ def _print_table(report: EvalReport, source: str) -> None:
         if usd:
             cells.insert(6, _cost(result.cost, usd))
         table.add_row(*cells)
-    console = Console(width=max(Console().width, 140))
+    console = console or Console(width=max(Console().width, 140))
     console.print(table)
     models = ", ".join(f"{m} {q:.3f} at {_cost(c, usd)}" for m, (c, q) in report.models.items())
     console.print(

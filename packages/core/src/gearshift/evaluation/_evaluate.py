@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import WorkCounter
 from .._tokens import estimate_tokens
 from ..datasets import OutcomeRow, OutcomeTable
 from ..policies import SignalScorer
@@ -306,6 +307,7 @@ def evaluate(
     train: OutcomeTable | None = None,
     seed: int = 0,
     scorer: SignalScorer | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
     """Evaluate `policies` and every baseline on `table`.
 
@@ -314,7 +316,8 @@ def evaluate(
     `scorer` is given), `default` (the policy used when none is configured, its estimate trained
     without any bundled table that shares prompts with `table`) and `length`. Learned policies train
     on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds and training
-    shuffled with `seed`).
+    shuffled with `seed`). `on_progress(done, total)` is called as each unit of work ends (the
+    baselines, each other policy, each fold of a learned one).
     """
     started = time.perf_counter()
     wanted = _check_policies(policies)
@@ -325,18 +328,25 @@ def evaluate(
             f"folds must be between 2 and the number of rows ({matrix.rows}), got {folds!r}"
         )
     axes = _axes(matrix)
+    splits = 1 if train is not None else folds
+    work = WorkCounter(1 + sum(splits if name in LEARNED_METHODS else 1 for name in wanted), on_progress)
+    step = work.step
+
     results = _baseline_results(table, matrix, axes, seed)
+    step()
     for name in wanted:
         if name == "scorer":
             results[name] = _scorer_result(table, matrix, axes, scorer or SignalScorer())
+            step()
         elif name == "default":
             from ._default_eval import run_default
 
             default = run_default(table, matrix)
             latency = _latency(default.decide, default.sample_rows)
             results[name] = _result(matrix, axes, default.curve, baseline=False, latency=latency)
+            step()
         elif name in LEARNED_METHODS:
-            run = run_learned(name, table, matrix, train=train, folds=folds, seed=seed)
+            run = run_learned(name, table, matrix, train=train, folds=folds, seed=seed, on_fold=step)
             results[name] = _learned_result(matrix, axes, run)
     costs = matrix.mean_costs
     models = {

@@ -75,11 +75,12 @@ def run_learned(
     train: OutcomeTable | None,
     folds: int,
     seed: int,
+    on_fold: Callable[[], None] | None = None,
 ) -> LearnedRun:
     """Train the `name` policy's router per split and sweep its out-of-sample predictions.
 
     Needs `gearshift[train]` for methods that use scikit-learn; a missing extra is reported by
-    `train_router` with the install command.
+    `train_router` with the install command. `on_fold()` is called after each split's router.
     """
     from ..learning import train_router
 
@@ -102,6 +103,8 @@ def run_learned(
             raise EvaluationError(f"the {name} router chose a model the evaluated table does not have")
         operating[where] = to_matrix[chosen]
         held_rows = held.rows
+        if on_fold is not None:
+            on_fold()
     assert router is not None
     # One knob for the whole table: the folds' routers priced the models alike (the same table's costs).
     curve = sweep_tradeoff(matrix, name, predicted, np.mean(penalties, axis=0), operating=None)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,52 +76,69 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
         help="the best point whose mean cost per request is at most USD",
     )
     train.add_argument("--seed", type=int, default=0, help="seed of the internal cross-validation split")
-    train.add_argument("--json", action="store_true", help="also print a summary as one JSON object")
+    train.add_argument(
+        "--json", action="store_true", help="print only a summary as one JSON object (the rest to stderr)"
+    )
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return train  # type: ignore[no-any-return]
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Run `gearshift train`; returns the exit code. Errors are `GearshiftError`s for the CLI to print."""
+    from .._cli_output import Stages, check_output
     from .._errors import ConfigError
     from ..datasets import load_outcomes
     from ._training import train_router
 
+    check_output(args.out, "--out")
+    say = _printer(args.json)
     started = time.perf_counter()
-    if args.from_log is not None:
-        from ..reporting._log_outcomes import table_from_log
+    with Stages(enabled=not args.no_progress) as stages:
+        stages.stage("reading the outcome table", 1)
+        if args.from_log is not None:
+            from ..reporting._log_outcomes import table_from_log
 
-        table, _ = table_from_log(args.from_log, min_rows=args.min_rows)
-        args.data = args.from_log
-    else:
-        if not Path(args.data).is_file():
-            raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
-        table = load_outcomes(args.data)
-    print(
-        f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
-        f"from {args.data}"
-    )
-    targets = {
-        "target_strong_share": args.target_strong_share,
-        "quality_floor": args.quality_floor,
-        "max_cost_per_request": args.max_cost,
-    }
-    chosen = {name: value for name, value in targets.items() if value is not None}
-    if args.router is not None:
-        router = _recalibrated(args.router, table, chosen)
-    else:
-        router = train_router(table, method=args.method, seed=args.seed)
-        if chosen:
-            router = router.with_operating_point(router.operating_point_for(**chosen))
-    router = replace(router, training=replace(router.training, source=str(args.data)))
-    router.save(args.out)
+            table, _ = table_from_log(args.from_log, min_rows=args.min_rows)
+            args.data = args.from_log
+        else:
+            if not Path(args.data).is_file():
+                raise ConfigError(f"--data {args.data}: no such file (an outcome table in JSONL)")
+            table = load_outcomes(args.data)
+        stages.advance()
+        say(
+            f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
+            f"from {args.data}"
+        )
+        targets = {
+            "target_strong_share": args.target_strong_share,
+            "quality_floor": args.quality_floor,
+            "max_cost_per_request": args.max_cost,
+        }
+        chosen = {name: value for name, value in targets.items() if value is not None}
+        if args.router is not None:
+            stages.stage("re-calibrating the operating point", 1)
+            router = _recalibrated(args.router, table, chosen, say)
+        else:
+            counter = stages.counter("training (internal cross-validation, then the final fit)")
+            router = train_router(table, method=args.method, seed=args.seed, on_progress=counter)
+            if chosen:
+                router = router.with_operating_point(router.operating_point_for(**chosen))
+        router = replace(router, training=replace(router.training, source=str(args.data)))
+        router.save(args.out)
     elapsed = time.perf_counter() - started
-    _print_summary(router, args.out, elapsed)
+    _print_summary(router, args.out, elapsed, say)
     if args.json:
         print(json.dumps(_summary(router, args.out, elapsed)))
     return 0
 
 
-def _recalibrated(path: Path, table: Any, targets: dict[str, float]) -> Any:
+def _printer(as_json: bool) -> Callable[[str], None]:
+    """`print` for people: to stdout, or to stderr when stdout carries `--json`."""
+    stream = sys.stderr if as_json else sys.stdout
+    return lambda line: print(line, file=stream)
+
+
+def _recalibrated(path: Path, table: Any, targets: dict[str, float], say: Callable[[str], None]) -> Any:
     """The router saved at `path`, its operating point re-calibrated on `table` (live rows)."""
     from .._errors import ConfigError
     from ._calibration import calibrate
@@ -141,7 +160,7 @@ def _recalibrated(path: Path, table: Any, targets: dict[str, float]) -> Any:
             f"{', '.join(table.models)})",
             key="--router",
         )
-    print(f"re-calibrating the operating point of {path} on the rows; its quality predictor is kept")
+    say(f"re-calibrating the operating point of {path} on the rows; its quality predictor is kept")
     point = calibrate(
         router,
         table,
@@ -152,22 +171,22 @@ def _recalibrated(path: Path, table: Any, targets: dict[str, float]) -> Any:
     return router.with_operating_point(point)
 
 
-def _print_summary(router: Any, out: Path, elapsed: float) -> None:
+def _print_summary(router: Any, out: Path, elapsed: float, say: Callable[[str], None]) -> None:
     training = router.training
-    print(f"models, cheapest first: {', '.join(_model_line(router, i) for i in range(len(router.models)))}")
+    say(f"models, cheapest first: {', '.join(_model_line(router, i) for i in range(len(router.models)))}")
     if training.scores:
-        print(
+        say(
             f"internal {training.folds}-fold cross-validation (area under the cost-quality sweep, "
             "0.5 = random routing, 1 = oracle):"
         )
         for label, score in sorted(training.scores.items(), key=lambda item: -item[1]):
             mark = "  <- kept" if label.startswith(training.method) and _is_kept(training, label) else ""
-            print(f"  {label:24s} {score:.3f}{mark}")
+            say(f"  {label:24s} {score:.3f}{mark}")
     else:
-        print("too few prompts for internal cross-validation; the operating point is calibrated in-sample")
-    print(f"method: {training.method} {training.details}")
-    print(f"operating point: {router.operating_point.describe()}")
-    print(f"saved {out} ({os.path.getsize(out):,} bytes) in {elapsed:.1f} s")
+        say("too few prompts for internal cross-validation; the operating point is calibrated in-sample")
+    say(f"method: {training.method} {training.details}")
+    say(f"operating point: {router.operating_point.describe()}")
+    say(f"saved {out} ({os.path.getsize(out):,} bytes) in {elapsed:.1f} s")
 
 
 def _is_kept(training: Any, label: str) -> bool:

@@ -74,11 +74,18 @@ class LearnedConfig(ArtifactSettings):
     )
     recalibrate: bool = Field(
         default=False,
-        description="Hold target_strong_share on live traffic by re-thresholding on a sliding window "
-        "of recent decisions (needs target_strong_share).",
+        description="Hold target_strong_share (or quality_floor) on live traffic by re-thresholding on a "
+        "sliding window of recent decisions (needs one of them).",
     )
     recalibration_window: int = Field(default=500, ge=10, description="Decisions in the sliding window.")
     recalibrate_every: int = Field(default=100, ge=1, description="Decisions between two recalibrations.")
+    share_feedback_horizon: float = Field(
+        default=10,
+        ge=0,
+        description="With recalibrate: correct the threshold before every decision by the realised excess "
+        "of strong decisions over the target's count, paid back over about this many decisions "
+        "(0: the window's quantile re-fit alone).",
+    )
 
     @classmethod
     def from_config(
@@ -86,11 +93,18 @@ class LearnedConfig(ArtifactSettings):
     ) -> LearnedConfig:
         """Validate user-written settings; a `ConfigError` names the offending key and why."""
         settings: LearnedConfig = cls.validate_table(data, source=source, key=key)
-        if settings.recalibrate and settings.target_strong_share is None:
+        if settings.recalibrate and settings.target_strong_share is None and settings.quality_floor is None:
             raise ConfigError(
-                "recalibrate = true holds target_strong_share on live traffic: set target_strong_share",
+                "recalibrate = true holds target_strong_share (or quality_floor) on live traffic: set "
+                "target_strong_share or quality_floor",
                 source=source,
                 key=f"{key}.recalibrate",
+            )
+        if 0 < settings.share_feedback_horizon < 1:
+            raise ConfigError(
+                f"must be 0 (off) or at least 1 decision, got {settings.share_feedback_horizon}",
+                source=source,
+                key=f"{key}.share_feedback_horizon",
             )
         return settings
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
+from .._progress import WorkCounter
 from ..datasets import OutcomeTable, OutcomeTableError
 from ._calibration import OperatingPoint, curve_of, pick_operating_point
 from ._choice import choose_by_tradeoff, relative_costs, tradeoff_grid
@@ -127,7 +128,9 @@ class _Candidate:
     start: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _candidates(data: FitData, design: Design, method: str, fold: np.ndarray) -> dict[str, _Candidate]:
+def _candidates(
+    data: FitData, design: Design, method: str, fold: np.ndarray, work: WorkCounter
+) -> dict[str, _Candidate]:
     """Out-of-fold predictions of every candidate `method` asks for (`auto` and `blend`: all)."""
     wanted = ("linear", "knn") if method in ("auto", "blend") else (method,)
     found: dict[str, _Candidate] = {}
@@ -140,6 +143,7 @@ def _candidates(data: FitData, design: Design, method: str, fold: np.ndarray) ->
                 weights, intercept = fit_logistic(design, data.scores, train, strength)
                 predicted[test] = _sigmoid(design.x[test] @ weights + intercept)
                 fits.append((weights, intercept))
+                work.step()
             # The folds' mean fit starts the final fit on every row close to where it will end.
             start = (np.mean([w for w, _ in fits], axis=0), np.mean([b for _, b in fits], axis=0))
             found[f"linear(C={strength:g})"] = _Candidate("linear", {"C": strength}, predicted, start)
@@ -150,6 +154,7 @@ def _candidates(data: FitData, design: Design, method: str, fold: np.ndarray) ->
             settings, knn_out_of_fold(keys, data.filled, fold, settings), strict=False
         ):
             found[f"knn(k={k})"] = _Candidate("knn", {"k": float(k), "shrink": shrink}, predicted)
+        work.step()
     return found
 
 
@@ -158,10 +163,10 @@ def _sigmoid(margin: np.ndarray) -> np.ndarray:
 
 
 def _choose(
-    data: FitData, design: Design, method: str, fold: np.ndarray, rel: np.ndarray
+    data: FitData, design: Design, method: str, fold: np.ndarray, rel: np.ndarray, work: WorkCounter
 ) -> tuple[_Candidate, dict[str, float]]:
     """The best candidate by internal cross-validation, and every candidate's score."""
-    found = _candidates(data, design, method, fold)
+    found = _candidates(data, design, method, fold, work)
     scores = {label: sweep_score(c.predicted, data.filled, rel) for label, c in found.items()}
     if method in ("auto", "blend"):
         linear = max((label for label in found if found[label].method == "linear"), key=scores.__getitem__)
@@ -211,6 +216,7 @@ def train_router(
     seed: int = 0,
     costs: Mapping[str, float] | None = None,
     folds: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> LearnedRouter:
     """Train a router on `table`: any number of models, with or without recorded costs.
 
@@ -223,6 +229,8 @@ def train_router(
     the table's mean recorded cost. The router's default operating point is the cheapest one expected to
     keep 95% of the best single model's mean quality; pick another with `calibrate` or
     `LearnedRouter.operating_point_for`. Needs scikit-learn (`pip install 'gearshift[train]'`).
+    `on_progress(done, total)` is called as each fit ends (every fold of every candidate, then the
+    final fit).
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -253,8 +261,10 @@ def train_router(
     if folds is None:
         folds = 3 if len(table) < _LARGE_TABLE else 2
     k = min(folds, len(table)) if len(table) >= _MIN_CV_ROWS else 0
+    linear_fits = len(_STRENGTHS) * k if method in ("auto", "blend", "linear") else 0
+    work = WorkCounter((linear_fits + (method != "linear") if k >= 2 else 0) + 1, on_progress)
     if k >= 2:
-        best, cv_scores = _choose(data, design, method, _folds(len(table), k, seed), rel)
+        best, cv_scores = _choose(data, design, method, _folds(len(table), k, seed), rel, work)
         name, setting, out_of_fold, start = best.method, best.settings, best.predicted, best.start
     else:
         # Too few rows to hold any out: fit middle settings and calibrate on the fitted rows.
@@ -262,6 +272,7 @@ def train_router(
         setting = {"C": _STRENGTHS[0], "k": float(max(1, len(table) // 3)), "shrink": 1.0}
         out_of_fold, cv_scores, start = None, {}, None
     predictor = _fit(data, design, name, setting, start)
+    work.step()
     router = LearnedRouter(
         models,
         mean_costs,

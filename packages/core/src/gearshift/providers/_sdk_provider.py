@@ -26,6 +26,7 @@ from .._errors import ConfigError, GearshiftError, ProviderError, ProviderErrorK
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from .._models import ModelSpec
 from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
+from ._connection_hint import connection_message
 from ._sdk import (
     LoopClients,
     Secret,
@@ -302,8 +303,11 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             kind = transport_kind(exc) or "other"
         if after_output:
             kind = "stream"
+        text = error_text(exc, self._secrets())
+        if kind == "connection":
+            text = connection_message(text, base_url=self.base_url, provider=self.name)
         return ProviderError(
-            error_text(exc, self._secrets()),
+            text,
             model_id=model.id,
             kind=kind,
             status_code=status,

@@ -61,11 +61,12 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run `gearshift export-outcomes`; returns the exit code."""
+    from .._cli_output import check_output
     from ._log_outcomes import outcomes_from_log
     from ._reader import iter_log
 
+    check_output(args.out, "--out")
     read = outcomes_from_log(iter_log(args.log))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in read.rows)
     summary = {
@@ -110,9 +111,11 @@ def parse_since(text: str, *, now: float | None = None) -> float:
 
 def run_report(args: argparse.Namespace) -> int:
     """Run `gearshift report`; returns the exit code."""
+    from .._cli_output import check_output
     from ._aggregate import build_report
     from ._reader import iter_log
 
+    check_output(args.html, "--html")
     path = args.log
     if path is None:
         from .._config import load_config
@@ -128,7 +131,6 @@ def run_report(args: argparse.Namespace) -> int:
     if args.html:
         from ._html import render_html
 
-        args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(render_html(report), encoding="utf-8")
     if args.json:
         print(json.dumps(report, indent=2))

@@ -3,8 +3,14 @@
 A `shadow` record is one row: its prompt and both models' judged scores, tokens and costs. A
 `feedback` record scores the model that answered its call: it overrides that model's judged score
 in the call's shadow row, or, without one, makes a one-model row from the call's decision record
-(which carries the prompt only under `log.include_prompts`). Several feedbacks on one call are
-averaged. Rows without a prompt cannot train a router and are counted, not kept.
+(which carries the prompt, and the caller's task label, only under `log.include_prompts`). Several
+feedbacks on one call are averaged. Rows without a prompt cannot train a router and are counted, not
+kept.
+
+A router trains on the pairs and on the one-model rows of the pairs' models: a one-model row says
+nothing about the other model, but it does tell how the model that answered does on prompts like it,
+and at a 5% shadow share feedback on the other calls can outnumber the pairs many times over
+(`tests/benchmarks/shadow_replay.py --feedback-share` measures what it adds).
 """
 
 from __future__ import annotations
@@ -30,11 +36,22 @@ class LogOutcomes:
 
     def pairs(self) -> list[dict[str, Any]]:
         """The rows with the most common set of two or more models (what a router trains on)."""
-        sets = Counter(frozenset(r["outcomes"]) for r in self.rows if len(r["outcomes"]) >= 2)
-        if not sets:
-            return []
-        common = sets.most_common(1)[0][0]
+        common = self._common_models()
         return [r for r in self.rows if frozenset(r["outcomes"]) == common]
+
+    def training_rows(self) -> list[dict[str, Any]]:
+        """The `pairs`, then the one-model rows (feedback) of a model among theirs."""
+        common = self._common_models()
+        return [
+            r
+            for r in self.rows
+            if frozenset(r["outcomes"]) == common
+            or (len(r["outcomes"]) == 1 and set(r["outcomes"]) <= common)
+        ]
+
+    def _common_models(self) -> frozenset[str]:
+        sets = Counter(frozenset(r["outcomes"]) for r in self.rows if len(r["outcomes"]) >= 2)
+        return sets.most_common(1)[0][0] if sets else frozenset()
 
 
 def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
@@ -54,6 +71,8 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         if kind == "decision":
             if "prompt" in record and rid not in prompts:
                 prompts[rid] = record["prompt"]
+                if isinstance(record.get("task"), str):
+                    tasks[rid] = record["task"]
         elif kind == "attempt":
             cost[rid] += float(record.get("cost_usd") or 0.0)
             if record.get("ok"):
@@ -65,7 +84,7 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         elif kind == "shadow":
             result.shadow_records += 1
             shadows[rid] = dict(record)
-            tasks[rid] = str(record.get("task") or "live")
+            tasks[rid] = str(record.get("task") or tasks.get(rid) or "live")
         elif kind == "feedback":
             result.feedback_records += 1
             scores[rid].append(float(record["score"]))
@@ -95,7 +114,8 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
             "input_tokens": tokens_in,
             "output_tokens": tokens_out,
         }
-        result.rows.append({"id": rid, "task": "live", "prompt": prompt, "outcomes": {model: outcome}})
+        row = {"id": rid, "task": tasks.get(rid, "live"), "prompt": prompt, "outcomes": {model: outcome}}
+        result.rows.append(row)
     return result
 
 
@@ -110,9 +130,10 @@ def _prompt(value: Any) -> str | list[dict[str, str]] | None:
     return None
 
 
-def table_from_log(path: Any, *, min_rows: int = 50) -> tuple[Any, LogOutcomes]:
-    """The outcome table a router trains on from the decision log at `path` (its `pairs`), and the
-    whole reading. Fewer than `min_rows` pairs is a `ConfigError` that says what the log holds."""
+def table_from_log(path: Any, *, min_rows: int = 50, feedback_rows: bool = True) -> tuple[Any, LogOutcomes]:
+    """The outcome table a router trains on from the decision log at `path` (its `training_rows`, or
+    only its `pairs` without `feedback_rows`), and the whole reading. Fewer than `min_rows` pairs is a
+    `ConfigError` that says what the log holds."""
     from .._errors import ConfigError
     from ..datasets import OutcomeTable
     from ..datasets._outcome_files import _parse_row
@@ -128,4 +149,5 @@ def table_from_log(path: Any, *, min_rows: int = 50) -> tuple[Any, LogOutcomes]:
             "log.include_prompts = true and let traffic run",
             key="--from-log",
         )
-    return OutcomeTable(_parse_row(row) for row in pairs), read
+    rows = read.training_rows() if feedback_rows else pairs
+    return OutcomeTable(_parse_row(row) for row in rows), read

@@ -276,8 +276,9 @@ class AnthropicStream:
         self._blocks = 0
         self._tool_blocks: dict[int, int] = {}
 
-    def events(self, event: StreamEvent) -> Iterator[str]:
-        """The events for one core event (`StreamDone` closes the message)."""
+    def events(self, event: StreamEvent, figures: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """The events for one core event (`StreamDone` closes the message); `message_delta` carries
+        the call's final `figures` as an extra `gearshift` object."""
         if not self._started:
             self._started = True
             message: dict[str, Any] = {
@@ -312,7 +313,8 @@ class AnthropicStream:
             self.model = response.model_id
             yield from self._stop()
             ending = {"stop_reason": _stop_reason(response), "stop_sequence": None}
-            yield _event("message_delta", {"delta": ending, "usage": _usage(response.usage)})
+            extra = {"gearshift": dict(figures)} if figures is not None else {}
+            yield _event("message_delta", {"delta": ending, "usage": _usage(response.usage), **extra})
             yield _event("message_stop", {})
 
     def _start(self, block: dict[str, Any]) -> Iterator[str]:

@@ -4,7 +4,9 @@ check is the router's; this module only translates at the edge and counts what h
 
 Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` and, when the whole call is known
 before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A stream's first event is
-awaited before its headers are sent, so a refused or failing call still gets its proper status.
+awaited before its headers are sent, so a refused or failing call still gets its proper status; its
+final figures (the same five) ride in its closing event as an extra `gearshift` object, once the
+router has recorded and charged the call.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, models_body, parse_chat
 from ._openai_wire import error_body as openai_error
-from ._relay import RelayResponse, StreamRenderer
+from ._relay import RelayResponse, StreamRenderer, settle
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
 from ._step import model_aliases, step_context
@@ -216,14 +218,21 @@ class ProxyApp:
         }
         access_log.info(json.dumps(record, separators=(",", ":")))
 
-    def _headers(self, result: RoutedResponse) -> dict[str, str]:
+    def _figures(self, result: RoutedResponse) -> dict[str, Any]:
+        """The call's final figures: the headers of a plain answer, the `gearshift` object of a stream."""
         return {
-            "x-gearshift-model": result.model_id,
-            "x-gearshift-tier": str(self.router.registry[result.model_id].tier),
-            "x-gearshift-cost-usd": f"{result.cost_usd:.8f}",
-            "x-gearshift-decision-id": result.request_id,
-            "x-gearshift-escalated": "true" if result.escalations else "false",
+            "model": result.model_id,
+            "tier": self.tiers[result.model_id],
+            "cost_usd": round(result.cost_usd, 8),
+            "decision_id": result.request_id,
+            "escalated": bool(result.escalations),
         }
+
+    def _headers(self, result: RoutedResponse) -> dict[str, str]:
+        figures = self._figures(result)
+        figures["cost_usd"] = f"{result.cost_usd:.8f}"
+        figures["escalated"] = "true" if result.escalations else "false"
+        return {f"x-gearshift-{name.replace('_', '-')}": str(value) for name, value in figures.items()}
 
     async def _complete(self, call: _Call, request: ChatRequest, context: Any) -> RoutedResponse:
         started = time.perf_counter()
@@ -266,12 +275,16 @@ class ProxyApp:
         self, call: _Call, stream: RoutedStream, first: StreamEvent, out: StreamRenderer, started: float
     ) -> AsyncGenerator[str, None]:
         try:
-            yield "".join(out.events(first))  # one write per core event, however many SSE events
-            if not isinstance(first, StreamDone):
-                async for event in stream:
-                    chunk = "".join(out.events(event))
-                    if chunk:  # an empty text delta has no event of its own
-                        yield chunk
+            event: StreamEvent | None = first
+            while event is not None:
+                figures = None
+                if isinstance(event, StreamDone):
+                    result = await settle(stream)
+                    figures = self._figures(result) if result is not None else None
+                chunk = "".join(out.events(event, figures))  # one write per core event
+                if chunk or event is first:  # an empty text delta has no event of its own
+                    yield chunk
+                event = None if isinstance(event, StreamDone) else await anext(stream, None)
         except GearshiftError as error:  # after the first event: the status line is already sent
             yield out.error(failure_from(error, timezone=self.timezone))
         finally:

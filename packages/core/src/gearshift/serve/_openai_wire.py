@@ -258,12 +258,17 @@ class OpenAIStream:
         self._include_usage = include_usage
         self._started = False
 
-    def _chunk(self, delta: Mapping[str, Any], finish: str | None = None) -> str:
+    def _chunk(
+        self, delta: Mapping[str, Any], finish: str | None = None, extra: Mapping[str, Any] | None = None
+    ) -> str:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _sse({**self._head, "model": self.model, "choices": [choice]})
+        return _sse({**self._head, "model": self.model, "choices": [choice], **(extra or {})})
 
-    def events(self, event: StreamEvent) -> Iterator[str]:
-        """The SSE lines for one core event (`StreamDone` closes the stream)."""
+    def events(self, event: StreamEvent, figures: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """The SSE lines for one core event (`StreamDone` closes the stream).
+
+        The last chunk (the usage chunk when the client asked for it) carries the call's final
+        `figures` as an extra `gearshift` object, which the SDKs keep as an extra field."""
         if not self._started:
             self._started = True
             yield self._chunk({"role": "assistant", "content": ""})
@@ -281,11 +286,11 @@ class OpenAIStream:
             response = event.response
             self.model = response.model_id
             finish = "tool_calls" if response.tool_calls else response.finish_reason or "stop"
-            yield self._chunk({}, finish)
+            extra = {"gearshift": dict(figures)} if figures is not None else {}
+            yield self._chunk({}, finish, {} if self._include_usage else extra)
             if self._include_usage:
-                yield _sse(
-                    {**self._head, "model": self.model, "choices": [], "usage": _usage(response.usage)}
-                )
+                usage = _usage(response.usage)
+                yield _sse({**self._head, "model": self.model, "choices": [], "usage": usage, **extra})
             yield "data: [DONE]\n\n"
 
     def error(self, failure: Failure) -> str:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._messages import StreamEvent
+from .._routed import RoutedResponse, RoutedStream
 from ._failures import Failure
 
-__all__ = ["RelayResponse", "StreamRenderer"]
+__all__ = ["RelayResponse", "StreamRenderer", "settle"]
 
 
 class StreamRenderer(Protocol):
@@ -20,9 +21,20 @@ class StreamRenderer(Protocol):
 
     model: str
 
-    def events(self, event: StreamEvent) -> Iterator[str]: ...
+    def events(self, event: StreamEvent, figures: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """The wire events for one core event; `figures` (the call's final model, tier, cost,
+        decision id and escalation) comes with `StreamDone` and rides in its closing event."""
+        ...
 
     def error(self, failure: Failure) -> str: ...
+
+
+async def settle(stream: RoutedStream) -> RoutedResponse | None:
+    """Run `stream` past its `StreamDone` to its end, where the router has recorded and charged the
+    call: its `result` (cost, escalations) is known from there on."""
+    async for _ in stream:  # nothing follows `StreamDone`; this only lets the router finish
+        pass
+    return stream.result
 
 
 class RelayResponse(Response):

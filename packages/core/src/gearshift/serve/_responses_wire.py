@@ -246,8 +246,9 @@ class ResponsesStream:
         self._sequence += 1
         return f"event: {kind}\ndata: {data}\n\n"
 
-    def events(self, event: StreamEvent) -> Iterator[str]:
-        """The events for one core event (`StreamDone` completes the response)."""
+    def events(self, event: StreamEvent, figures: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """The events for one core event (`StreamDone` completes the response); `response.completed`
+        carries the call's final `figures` as an extra `gearshift` object."""
         if not self._started:
             self._started = True
             shell = response_body(self._id, self.model, None, None, status="in_progress")
@@ -292,7 +293,8 @@ class ResponsesStream:
             response = event.response
             self.model = response.model_id
             body = response_body(self._id, self.model, response, response.usage)
-            yield self._event("response.completed", {"response": body})
+            extra = {"gearshift": dict(figures)} if figures is not None else {}
+            yield self._event("response.completed", {"response": body, **extra})
 
     def _where(self) -> dict[str, Any]:
         return {"item_id": f"msg_{self._id}", "output_index": self._text_at, "content_index": 0}

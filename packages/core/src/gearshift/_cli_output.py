@@ -1,0 +1,122 @@
+"""What every `gearshift` sub-command does the same way with its outputs and its prompt.
+
+- A file the command will write is checked before any work: its folder must exist and the path must
+  not be a folder. A bad one fails at once with one line naming the option and the path (exit 2);
+  gearshift never creates a missing folder for it, so a typo in a path cannot scatter files.
+- Progress is one mechanism, `Stages`: a rich progress bar on stderr, with a total for every stage,
+  shown only when stderr is a terminal (and `--no-progress` is not given); quiet otherwise.
+- With `--json`, stdout carries only the JSON: `human_console(as_json)` sends the tables to stderr.
+- A prompt argument of `-` is read from stdin; an empty prompt is refused before any routing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ._errors import GearshiftError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+__all__ = ["Stages", "check_output", "human_console", "read_prompt"]
+
+
+def check_output(path: Path | None, option: str) -> None:
+    """Raise `GearshiftError` (one line naming `option` and `path`) when `path` cannot be written."""
+    if path is None:
+        return
+    folder = path.expanduser().parent
+    if path.is_dir():
+        raise GearshiftError(f"{option} {path}: is a folder; give a file path")
+    if not folder.is_dir():
+        raise GearshiftError(f"{option} {path}: the folder {folder} does not exist (create it first)")
+
+
+def read_prompt(prompt: str) -> str:
+    """The prompt argument, or stdin for `-`; an empty or blank prompt is an error (nothing is billed)."""
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise GearshiftError("the prompt is empty: pass the text, or - to read it from stdin")
+    return prompt
+
+
+def human_console(as_json: bool = False, *, min_width: int = 140) -> Console:
+    """Where tables and notes for people go: stdout, or stderr when stdout carries `--json`.
+
+    A terminal's own width; elsewhere (a pipe, a file) at least `min_width` columns, so that wide
+    tables are not squeezed into rich's default of 80.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=as_json)
+    return console if console.is_terminal else Console(stderr=as_json, width=max(console.width, min_width))
+
+
+class Stages:
+    """A progress bar on stderr for long work, one stage at a time, each with its total.
+
+    Shown only when stderr is a terminal and `enabled`; otherwise every call is a no-op, so a
+    command's output in a pipe or a log file stays clean.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        self.shown = enabled and console.is_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        if self.shown:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self) -> Stages:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def stage(self, description: str, total: int) -> None:
+        """Start a stage of `total` units (the previous stage's bar is replaced)."""
+        if self._progress is None:
+            return
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(description, total=total)
+
+    def counter(self, description: str) -> Callable[[int, int], None]:
+        """An `on_progress(done, total)` callback: the first call starts a stage of `total` units."""
+        started = False
+
+        def on_progress(done: int, total: int) -> None:
+            nonlocal started
+            if not started:
+                self.stage(description, total)
+                started = True
+            self.advance()
+
+        return on_progress
+
+    def advance(self, units: int = 1) -> None:
+        """Count `units` of the current stage as done."""
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, units)

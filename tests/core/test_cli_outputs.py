@@ -1,0 +1,155 @@
+"""What every `gearshift` sub-command does alike: outputs checked before any work, prompts from stdin,
+empty prompts refused, `--json` alone on stdout, progress only on a terminal, `--version`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_support import local_config
+from rich.console import Console
+
+from gearshift.cli import main
+from gearshift.testing import LocalOpenAIServer
+
+
+@pytest.fixture(autouse=True)
+def _no_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEARSHIFT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+MISSING = "missing/sub"  # under the test's own folder (the fixture changes into it)
+
+
+# Each command names an input that does not exist either: the output check must come first, so the
+# error names the output (before the fix, these read the input, or worked, and failed after).
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["train", "--data", "none.jsonl", "--out", f"{MISSING}/r.json"], "--out"),
+        (["eval", "--data", "none.jsonl", "--plot", f"{MISSING}/c.png"], "--plot"),
+        (["eval-agents", "--data", "none.jsonl", "--plot", f"{MISSING}/c.png"], "--plot"),
+        (["train-escalation", "--data", "none.jsonl", "--out", f"{MISSING}/e.json"], "--out"),
+        (["demo", "--log", f"{MISSING}/x.db", "--no-progress"], "--log"),
+        (["export-outcomes", "--log", "none.jsonl", "--out", f"{MISSING}/rows.jsonl"], "--out"),
+        (["report", "--log", "none.jsonl", "--html", f"{MISSING}/r.html"], "--html"),
+        (["batch", "none.jsonl", f"{MISSING}/out.jsonl", "--no-progress"], "OUT"),
+    ],
+)
+def test_an_output_in_a_missing_folder_fails_first_with_one_line(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert option in lines[0] and f"{MISSING}" in lines[0] and "does not exist" in lines[0]
+    assert captured.out == ""
+    assert not Path("missing").exists()  # nothing was created on the way
+
+
+def test_an_output_that_is_a_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", "none.jsonl", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["route", "chat"])
+@pytest.mark.parametrize("prompt", ["", "  \n"])
+def test_an_empty_prompt_is_refused_before_any_call(
+    command: str, prompt: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with LocalOpenAIServer(models=("tiny",)) as server:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(local_config(server.base_url))
+        assert main([command, prompt, "--config", str(config)]) == 2
+        assert server.requests == []  # nothing was sent, so nothing billed
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "prompt is empty" in err[0]
+
+
+def test_a_dash_reads_the_prompt_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    long_prompt = "Summarise this log line by line:\n" + "ERROR disk full on /var\n" * 2_000
+    monkeypatch.setattr(sys, "stdin", io.StringIO(long_prompt))
+    assert main(["route", "-", "--json"]) == 0
+    from_stdin = json.loads(capsys.readouterr().out)
+    assert main(["route", "hi", "--json"]) == 0
+    short = json.loads(capsys.readouterr().out)
+    # The estimate prices the 48,000 characters read from stdin, not the one character "-".
+    assert from_stdin["estimated_cost_usd"] > 10 * short["estimated_cost_usd"]
+
+    with LocalOpenAIServer(models=("tiny",)) as server:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(local_config(server.base_url))
+        monkeypatch.setattr(sys, "stdin", io.StringIO("hello from stdin"))
+        assert main(["chat", "-", "--config", str(config)]) == 0
+        assert server.requests[0].body["messages"][-1]["content"] == "hello from stdin"
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gearshift {version('gearshift')}"
+
+
+def test_recover_is_taken_as_the_reflect_step(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "The tool failed again; what now?", "--step", "recover", "--json"]) == 0
+    recover = json.loads(capsys.readouterr().out)
+    assert main(["route", "The tool failed again; what now?", "--step", "reflect", "--json"]) == 0
+    reflect = json.loads(capsys.readouterr().out)
+    assert main(["route", "The tool failed again; what now?", "--step", "act", "--json"]) == 0
+    act = json.loads(capsys.readouterr().out)
+    assert recover["reasons"] == reflect["reasons"] != act["reasons"]
+
+
+def test_route_leaves_no_sqlite_side_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text('[log]\npath = "decisions.db"\n')
+    assert main(["route", "hello", "--config", str(config)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decisions.db", "gearshift.toml"]
+
+
+def test_the_demo_names_a_jsonl_log_as_jsonl() -> None:
+    from gearshift._demo import DatasetReport, _print_table
+
+    console = Console(record=True, width=160)
+    report = DatasetReport("gsm8k", 10, {"a": 0.5, "b": 0.5}, 0.5, 0.9, 0.4, 1.0, 10.0)
+    _print_table(console, [report], Path("x.jsonl"), 1.0)
+    assert "Decision log (JSONL): x.jsonl" in console.export_text()
+    _print_table(console, [report], Path("x.db"), 1.0)
+    assert "Decision log (SQLite): x.db" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "stage", "count"),
+    [
+        (["eval", "--dataset", "mt-bench", "--policy", "scorer"], "evaluating policies", "2/2"),
+        (
+            ["eval-agents", "--dataset", "tau-retail", "--policy", "scorer-steps", "--folds", "2", "--json"],
+            "replaying agent runs",
+            "3/3",
+        ),
+    ],
+)
+def test_progress_shows_on_a_terminal_only(argv: list[str], stage: str, count: str) -> None:
+    command = [sys.executable, "-m", "gearshift.cli", *argv]
+    quiet = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert stage not in quiet.stderr
+    terminal = {**os.environ, "FORCE_COLOR": "1"}  # rich then takes stderr for a terminal
+    shown = subprocess.run(command, capture_output=True, text=True, check=True, env=terminal)
+    assert stage in shown.stderr and count in shown.stderr
+    hidden = subprocess.run(
+        [*command, "--no-progress"], capture_output=True, text=True, check=True, env=terminal
+    )
+    assert stage not in hidden.stderr
