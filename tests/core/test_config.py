@@ -472,7 +472,7 @@ def test_example_full_config_loads() -> None:
     assert {m.provider for m in registry} == {"openai", "anthropic", "ollama"}
     assert registry.cheapest.prices == ModelPrices(input=0, output=0)
     assert config.providers["ollama"].require_key is False
-    assert config.log.path == EXAMPLES / "gearshift-decisions.jsonl"
+    assert config.log.path is None  # the example shows `path` commented out: no file beside it
 
 
 def test_example_local_config_is_keyless_and_free(monkeypatch: pytest.MonkeyPatch) -> None:
