@@ -89,7 +89,8 @@ def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) 
 
 def with_lines(error: ConfigError, text: str, *, source: str | None = None) -> ConfigError:
     """`error` with the line of each of its problems' keys in `text`, the file the problems are in (only
-    the problems naming `source`, when given: a problem in another file keeps no line from this one)."""
+    the problems naming `source`, when given: a problem in another file keeps no line from this one),
+    its problems listed in the order of their lines."""
     if source is not None and all(p.source != source for p in error.problems):
         return error
     lines = key_lines(text)
@@ -98,6 +99,7 @@ def with_lines(error: ConfigError, text: str, *, source: str | None = None) -> C
         if p.line is None and p.key and (source is None or p.source == source):
             p = ConfigError(p.reason, source=p.source, key=p.key, line=line_of(lines, _path(p.key)))
         problems.append(p)
+    problems.sort(key=lambda p: (p.line is None, p.line or 0))  # in the order the file reads
     return ConfigError.listing(problems)
 
 
