@@ -473,12 +473,20 @@ class Router:
         first delta is replaced by the next one of the chain; a break after the first delta raises
         `ProviderError(kind="stream")`, since the caller has already seen part of an answer. When
         escalation or a cascade may replace a lower-tier model's answer, that model's events are held
-        back until its answer is accepted, so the caller never sees an answer that was replaced.
+        back until its answer is accepted, so the caller never sees an answer that was replaced. With a
+        speculative classifier the cheapest model's stream starts with the classification and is kept or
+        cancelled on its verdict (`gearshift._speculative`); the decision is known once iteration starts.
         """
         chat = as_request(request)
         step = context or StepContext()
         escalation = ReviewLoop(self, self._escalates(self_escalation))
         trace = CallTrace(self, step)
+        if getattr(self.policy, "speculative", False):
+            from ._speculative import stream_speculatively
+
+            speculating = uuid.uuid4().hex
+            events = stream_speculatively(self, chat, step, self_escalation, speculating)
+            return RoutedStream(None, speculating, trace.stream(events))
         if self.budgets is None:
             try:
                 run = trace.run = self._plan(chat, step, escalate=escalation.offer)
