@@ -297,12 +297,19 @@ class Router:
         return self._plan(as_request(request), context or StepContext(), log=False).decision
 
     async def adecide(
-        self, request: RequestLike, context: StepContext | None = None, *, remember: bool = False
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        remember: bool = False,
+        classify: bool = False,
     ) -> Decision:
         """The decision a call would get now, budget included, without calling any model.
 
         `remember=True` is for callers that call the chosen model themselves (the MCP `route` tool):
         the decision counts as the step's, so a learned hand-over holds the run's later steps.
+        `classify=True` lets a policy that asks a model before deciding (the LLM classifier) ask it;
+        that call is charged to the step's budget and recorded like any other.
         """
         run = await self._aplan(
             as_request(request),
@@ -310,7 +317,7 @@ class Router:
             escalate=False,
             log=False,
             remember=remember,
-            prepare=False,
+            prepare=classify,
         )
         return run.decision
 
