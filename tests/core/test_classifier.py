@@ -36,6 +36,9 @@ def server() -> Iterator[LocalOpenAIServer]:
 
 
 def _router(server: LocalOpenAIServer, **settings: Any) -> Router:
+    # A generous classification timeout unless a test sets one: a test's first call also imports the
+    # SDK, which takes seconds on a loaded machine and must not read as a classifier timeout.
+    settings.setdefault("timeout", 30.0)
     config = ClassifierConfig(model="judge", **settings)
     policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=REGISTRY.tiers)
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
@@ -141,6 +144,21 @@ async def test_speculation_cancels_the_fast_call_when_the_classifier_picks_a_str
     await router.aclose()
 
 
+async def test_a_stream_without_a_ledger_asks_the_classifier_before_it_starts(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("1"))
+    classified = _router(server)
+    router = Router(REGISTRY, policy=classified.policy, providers=list(classified.providers.values()))
+    stream = router.astream(PROMPT)
+    assert stream.decision is None  # decided once iteration starts, after the classification
+    text = "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+    assert text and stream.result is not None and stream.result.model_id == "large"
+    assert stream.result.decision.reasons[0].endswith("'1' -> tier 1")
+    assert _models(server) == ["judge", "large"]
+    await router.aclose()
+
+
 async def _hangups(server: LocalOpenAIServer, model: str) -> list[str]:
     """The models whose client hung up, once `model`'s hang-up reached the server (or after 5 s)."""
     for _ in range(500):
@@ -155,7 +173,7 @@ async def test_a_speculative_stream_holds_the_fast_chunks_until_the_classifier_k
 ) -> None:
     server.script("judge", Delay(0.3, Reply("0")))
     server.script("mini", Reply("Hamlet avenges his father and dies."))
-    router = _router(server, speculative=True, timeout=30.0)  # the first call imports the SDK
+    router = _router(server, speculative=True)
     stream = router.astream(PROMPT)
     chunks = [event.text async for event in stream if isinstance(event, TextDelta)]
     assert "".join(chunks) == "Hamlet avenges his father and dies."
@@ -176,7 +194,7 @@ async def test_a_speculative_stream_is_cancelled_on_the_wire_when_the_classifier
     server.script("mini", Drip(0.01))  # the fast stream trickles: it is still open at the verdict
     server.script("judge", Reply("1"))
     server.script("large", Reply("A prince feigns madness to expose his uncle."))
-    router = _router(server, speculative=True, timeout=30.0)  # the first call imports the SDK
+    router = _router(server, speculative=True)
     stream = router.astream(PROMPT)
     chunks = [event.text async for event in stream if isinstance(event, TextDelta)]
     assert "".join(chunks) == "A prince feigns madness to expose his uncle."  # only the chosen model's
@@ -198,7 +216,7 @@ async def test_a_speculative_stream_whose_fast_call_fails_is_answered_by_the_cha
 ) -> None:
     server.script("mini", Fail(400))  # refused outright: no fallback inside the speculative call
     server.script("judge", Reply("0"))
-    router = _router(server, speculative=True, timeout=30.0)  # the first call imports the SDK
+    router = _router(server, speculative=True)
     stream = router.astream(PROMPT)
     text = "".join([event.text async for event in stream if isinstance(event, TextDelta)])
     assert text and stream.result is not None and stream.result.model_id == "mini"

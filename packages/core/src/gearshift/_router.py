@@ -475,14 +475,14 @@ class Router:
     ) -> RoutedStream:
         """Route the request and stream the answer: text and tool-call deltas, then one `StreamDone`.
 
-        Without a budget ledger the decision is made at once (`RoutedStream.decision`); with one, it
-        is made when iteration starts, since the ledger is read first. A model that fails before its
-        first delta is replaced by the next one of the chain; a break after the first delta raises
-        `ProviderError(kind="stream")`, since the caller has already seen part of an answer. When
-        escalation or a cascade may replace a lower-tier model's answer, that model's events are held
-        back until its answer is accepted, so the caller never sees an answer that was replaced. With a
-        speculative classifier the cheapest model's stream starts with the classification and is kept or
-        cancelled on its verdict (`gearshift._speculative`); the decision is known once iteration starts.
+        Without a budget ledger the decision is made at once (`RoutedStream.decision`); with one, or
+        with a policy that asks a model first (the classifier), it is made when iteration starts. A
+        model that fails before its first delta is replaced by the next one of the chain; a break after
+        the first delta raises `ProviderError(kind="stream")`, since the caller has already seen part of
+        an answer. When escalation or a cascade may replace a lower-tier model's answer, that model's
+        events are held back until its answer is accepted, so the caller never sees an answer that was
+        replaced. With a speculative classifier the cheapest model's stream starts with the
+        classification and is kept or cancelled on its verdict (`gearshift._speculative`).
         """
         chat = as_request(request)
         step = context or StepContext()
@@ -494,7 +494,8 @@ class Router:
             speculating = uuid.uuid4().hex
             events = stream_speculatively(self, chat, step, self_escalation, speculating)
             return RoutedStream(None, speculating, trace.stream(events))
-        if self.budgets is None:
+        # A policy that asks a model first (the classifier) is awaited, as a ledger is, once iteration starts.
+        if self.budgets is None and getattr(self.policy, "aprepare", None) is None:
             try:
                 run = trace.run = self._plan(chat, step, escalate=escalation.offer)
             except BaseException as exc:
