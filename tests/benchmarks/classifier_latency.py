@@ -1,7 +1,7 @@
 """The classifier's added latency, and speculative routing's, on a scripted local run.
 
     uv run python tests/benchmarks/classifier_latency.py [--json] [--n 40] [--fast-ms 300] [--strong-ms 900]
-                                                         [--judge-ms 0]
+                                                         [--judge-ms 0] [--stream]
 
 One `LocalOpenAIServer` on 127.0.0.1 serves three models through the real `openai` SDK: `mini`
 (tier 0, the fast model, answering after `--fast-ms`), `judge` (tier 0, the classifier, answering after
@@ -16,7 +16,10 @@ Every request is a distinct prompt (no cache hits). Three routers answer the sam
 Reported per router: median and p90 wall time per request, and for the classifier routers the added
 latency per tier (their median minus the default router's median for calls answered by the same
 tier: what classifying costs in time), the share of spend on classification, and for speculative routing
-the wasted spend (cancelled fast calls) as a share of all spend. The last line is one JSON object.
+the wasted spend (cancelled fast calls) as a share of all spend. With `--stream` every call is a
+`Router.astream` and the times are to the first text chunk (a speculative stream holds the fast
+model's chunks until the verdict, and closes that stream when the verdict is tier 1).
+The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import statistics
 import time
 from typing import Any
 
-from gearshift import Router
+from gearshift import RoutedResponse, Router, TextDelta
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy, Policy
@@ -52,8 +55,29 @@ def _prompt(i: int) -> str:
     )
 
 
+async def _call(router: Router, prompt: str, stream: bool) -> tuple[RoutedResponse, float]:
+    """The answer, and the seconds to it (to its first text chunk when streamed)."""
+    started = time.perf_counter()
+    if not stream:
+        answer = await router.acomplete(prompt)
+        return answer, time.perf_counter() - started
+    first = None
+    routed = router.astream(prompt)
+    async for event in routed:
+        if first is None and isinstance(event, TextDelta):
+            first = time.perf_counter() - started
+    assert routed.result is not None and first is not None
+    return routed.result, first
+
+
 async def _run(
-    server: LocalOpenAIServer, policy: Policy, n: int, fast_s: float, strong_s: float, judge_s: float
+    server: LocalOpenAIServer,
+    policy: Policy,
+    n: int,
+    fast_s: float,
+    strong_s: float,
+    judge_s: float,
+    stream: bool = False,
 ) -> dict[str, Any]:
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=30.0)
     router = Router(REGISTRY, policy=policy, providers=[provider])
@@ -66,9 +90,7 @@ async def _run(
         # Every answering call gets its scripted latency; a cancelled one consumes its Delay too.
         server.script("mini", Delay(fast_s))
         server.script("large", Delay(strong_s))
-        started = time.perf_counter()
-        answer = await router.acomplete(_prompt(i))
-        elapsed = time.perf_counter() - started
+        answer, elapsed = await _call(router, _prompt(i), stream)
         times.append(elapsed)
         by_tier[REGISTRY[answer.model_id].tier].append(elapsed)
         spend += answer.cost_usd
@@ -94,11 +116,12 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     fast_s, strong_s, judge_s = args.fast_ms / 1000, args.strong_ms / 1000, args.judge_ms / 1000
     results: dict[str, Any] = {}
     with LocalOpenAIServer(models=("mini", "judge", "large")) as server:
-        results["default"] = await _run(server, DefaultPolicy(), args.n, fast_s, strong_s, judge_s)
+        timing = (args.n, fast_s, strong_s, judge_s, args.stream)
+        results["default"] = await _run(server, DefaultPolicy(), *timing)
         for name, speculative in (("classifier", False), ("speculative", True)):
             config = ClassifierConfig(model="judge", cache_size=0, speculative=speculative)
             policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=REGISTRY.tiers)
-            results[name] = await _run(server, policy, args.n, fast_s, strong_s, judge_s)
+            results[name] = await _run(server, policy, *timing)
     plain = results["default"]["median_ms_by_tier"]
     for name in ("classifier", "speculative"):
         tiers = results[name]["median_ms_by_tier"]
@@ -110,7 +133,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         results["speculative"]["median_ms"] - results["classifier"]["median_ms"], 1
     )
     scripted = {"fast_ms": args.fast_ms, "strong_ms": args.strong_ms, "judge_ms": args.judge_ms}
-    return {"n": args.n, **scripted, "routers": results}
+    return {"n": args.n, "stream": args.stream, **scripted, "routers": results}
 
 
 def main() -> None:
@@ -124,6 +147,7 @@ def main() -> None:
         default=0.0,
         help="scripted latency of the classifier (default 0: local only)",
     )
+    parser.add_argument("--stream", action="store_true", help="stream every call; time to the first chunk")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args()
     figures = asyncio.run(_main(args))

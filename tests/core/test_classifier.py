@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gearshift import ConfigError, GearshiftConfig, Router, StepContext
+from gearshift import ConfigError, GearshiftConfig, Router, StepContext, TextDelta
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, task_rules
 from gearshift.providers._openai import OpenAIProvider
-from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
+from gearshift.testing import Delay, Drip, Fail, LocalOpenAIServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two sentences."
 
@@ -35,6 +36,9 @@ def server() -> Iterator[LocalOpenAIServer]:
 
 
 def _router(server: LocalOpenAIServer, **settings: Any) -> Router:
+    # A generous classification timeout unless a test sets one: a test's first call also imports the
+    # SDK, which takes seconds on a loaded machine and must not read as a classifier timeout.
+    settings.setdefault("timeout", 30.0)
     config = ClassifierConfig(model="judge", **settings)
     policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=REGISTRY.tiers)
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
@@ -137,6 +141,87 @@ async def test_speculation_cancels_the_fast_call_when_the_classifier_picks_a_str
     assert len(cancelled) == 1 and cancelled[0].cancelled and cancelled[0].cost_usd > 0  # paid, estimated
     assert answer.cost_usd == pytest.approx(sum(a.cost_usd for a in answer.attempts))
     assert sorted(_models(server)) == ["judge", "large", "mini"]  # the fast call did reach the wire
+    await router.aclose()
+
+
+async def test_a_stream_without_a_ledger_asks_the_classifier_before_it_starts(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Reply("1"))
+    classified = _router(server)
+    router = Router(REGISTRY, policy=classified.policy, providers=list(classified.providers.values()))
+    stream = router.astream(PROMPT)
+    assert stream.decision is None  # decided once iteration starts, after the classification
+    text = "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+    assert text and stream.result is not None and stream.result.model_id == "large"
+    assert stream.result.decision.reasons[0].endswith("'1' -> tier 1")
+    assert _models(server) == ["judge", "large"]
+    await router.aclose()
+
+
+async def _hangups(server: LocalOpenAIServer, model: str) -> list[str]:
+    """The models whose client hung up, once `model`'s hang-up reached the server (or after 5 s)."""
+    for _ in range(500):
+        if any(request.model == model for request in server.hangups):
+            break
+        await asyncio.sleep(0.01)
+    return [request.model or "" for request in server.hangups]
+
+
+async def test_a_speculative_stream_holds_the_fast_chunks_until_the_classifier_keeps_them(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Delay(0.3, Reply("0")))
+    server.script("mini", Reply("Hamlet avenges his father and dies."))
+    router = _router(server, speculative=True)
+    stream = router.astream(PROMPT)
+    chunks = [event.text async for event in stream if isinstance(event, TextDelta)]
+    assert "".join(chunks) == "Hamlet avenges his father and dies."
+    assert stream.decision is not None and stream.decision.policy == "classifier"
+    assert stream.decision.reasons[0].startswith("classifier judge (")  # decided before the first chunk
+    assert stream.decision.reasons[-1] == "speculative: tier 0 is the fast model's; mini's stream is kept"
+    result = stream.result
+    assert result is not None and result.model_id == "mini"
+    assert sorted(a.model_id for a in result.attempts) == ["judge", "mini"]
+    assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.attempts))
+    assert sorted(_models(server)) == ["judge", "mini"] and server.hangups == []
+    await router.aclose()
+
+
+async def test_a_speculative_stream_is_cancelled_on_the_wire_when_the_classifier_picks_a_stronger_tier(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", Drip(0.01))  # the fast stream trickles: it is still open at the verdict
+    server.script("judge", Reply("1"))
+    server.script("large", Reply("A prince feigns madness to expose his uncle."))
+    router = _router(server, speculative=True)
+    stream = router.astream(PROMPT)
+    chunks = [event.text async for event in stream if isinstance(event, TextDelta)]
+    assert "".join(chunks) == "A prince feigns madness to expose his uncle."  # only the chosen model's
+    assert await _hangups(server, "mini") == ["mini"]  # the fast stream's connection was dropped
+    result = stream.result
+    assert result is not None and result.model_id == "large"
+    assert result.decision.reasons[-1] == "speculative: mini's stream cancelled, the classifier picked tier 1"
+    cancelled = [a for a in result.attempts if a.model_id == "mini"]
+    assert len(cancelled) == 1 and cancelled[0].cancelled and cancelled[0].cost_usd > 0  # paid, estimated
+    assert sorted(a.model_id for a in result.attempts) == ["judge", "large", "mini"]
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:anonymous"])
+    assert status.limits[0].spent_usd == pytest.approx(result.cost_usd)  # the wasted stream is charged
+    await router.aclose()
+
+
+async def test_a_speculative_stream_whose_fast_call_fails_is_answered_by_the_chain(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", Fail(400))  # refused outright: no fallback inside the speculative call
+    server.script("judge", Reply("0"))
+    router = _router(server, speculative=True)
+    stream = router.astream(PROMPT)
+    text = "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+    assert text and stream.result is not None and stream.result.model_id == "mini"
+    assert stream.result.decision.reasons[-1].startswith("speculative: mini's stream failed (")
+    assert [a.model_id for a in stream.result.attempts].count("mini") == 2
     await router.aclose()
 
 

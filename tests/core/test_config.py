@@ -474,7 +474,8 @@ def test_example_full_config_loads() -> None:
     assert {m.provider for m in registry} == {"openai", "anthropic", "ollama"}
     assert registry.cheapest.prices == ModelPrices(input=0, output=0)
     assert config.providers["ollama"].require_key is False
-    assert config.log.path is None  # the example shows `path` commented out: no file beside it
+    # The example writes no file beside itself: its log path is left commented out.
+    assert config.log.path is None
 
 
 def test_example_local_config_is_keyless_and_free(monkeypatch: pytest.MonkeyPatch) -> None:

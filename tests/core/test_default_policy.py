@@ -118,8 +118,19 @@ def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     assert paths[0].read_bytes() == paths[1].read_bytes()
     table = default_training_table(exclude=("mmlu",))
     assert [row.id for row in table] == sorted(row.id for row in table)
-    with pytest.raises(ValueError, match="no bundled table named 'gsm9k'"):
+    with pytest.raises(ValueError, match="no bundled table or category named 'gsm9k'"):
         default_training_table(exclude=("gsm9k",))
+
+
+def test_training_can_leave_out_one_category_of_a_table() -> None:
+    # MMLU's subjects as pseudo-unseen topics (tests/benchmarks/default_policy.py --groups).
+    anatomy = {row.id for row in load_routellm("mmlu", task_labels="category") if row.task == "mmlu/anatomy"}
+    left = default_training_table(exclude=("mmlu/anatomy", "gsm8k", "mt-bench"))
+    assert anatomy and not anatomy & {row.id for row in left}
+    assert len(left) == len(load_routellm("mmlu")) - len(anatomy)
+    assert {row.task for row in left} == {"general"}  # no category label reaches the estimate
+    with pytest.raises(ValueError, match="no bundled table or category named 'mmlu/anatomyy'"):
+        default_training_table(exclude=("mmlu/anatomyy",))
 
 
 def test_evaluation_leaves_out_every_bundled_table_that_shares_prompts() -> None:

@@ -306,12 +306,19 @@ class Router:
         return self._plan(as_request(request), context or StepContext(), log=False).decision
 
     async def adecide(
-        self, request: RequestLike, context: StepContext | None = None, *, remember: bool = False
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        remember: bool = False,
+        classify: bool = False,
     ) -> Decision:
         """The decision a call would get now, budget included, without calling any model.
 
         `remember=True` is for callers that call the chosen model themselves (the MCP `route` tool):
         the decision counts as the step's, so a learned hand-over holds the run's later steps.
+        `classify=True` lets a policy that asks a model before deciding (the LLM classifier) ask it;
+        that call is charged to the step's budget and recorded like any other.
         """
         run = await self._aplan(
             as_request(request),
@@ -319,7 +326,7 @@ class Router:
             escalate=False,
             log=False,
             remember=remember,
-            prepare=False,
+            prepare=classify,
         )
         return run.decision
 
@@ -477,18 +484,27 @@ class Router:
     ) -> RoutedStream:
         """Route the request and stream the answer: text and tool-call deltas, then one `StreamDone`.
 
-        Without a budget ledger the decision is made at once (`RoutedStream.decision`); with one, it
-        is made when iteration starts, since the ledger is read first. A model that fails before its
-        first delta is replaced by the next one of the chain; a break after the first delta raises
-        `ProviderError(kind="stream")`, since the caller has already seen part of an answer. When
-        escalation or a cascade may replace a lower-tier model's answer, that model's events are held
-        back until its answer is accepted, so the caller never sees an answer that was replaced.
+        Without a budget ledger the decision is made at once (`RoutedStream.decision`); with one, or
+        with a policy that asks a model first (the classifier), it is made when iteration starts. A
+        model that fails before its first delta is replaced by the next one of the chain; a break after
+        the first delta raises `ProviderError(kind="stream")`, since the caller has already seen part of
+        an answer. When escalation or a cascade may replace a lower-tier model's answer, that model's
+        events are held back until its answer is accepted, so the caller never sees an answer that was
+        replaced. With a speculative classifier the cheapest model's stream starts with the
+        classification and is kept or cancelled on its verdict (`gearshift._speculative`).
         """
         chat = as_request(request)
         step = context or StepContext()
         escalation = ReviewLoop(self, self._escalates(self_escalation))
         trace = CallTrace(self, step)
-        if self.budgets is None:
+        if getattr(self.policy, "speculative", False):
+            from ._speculative import stream_speculatively
+
+            speculating = uuid.uuid4().hex
+            events = stream_speculatively(self, chat, step, self_escalation, speculating)
+            return RoutedStream(None, speculating, trace.stream(events))
+        # A policy that asks a model first (the classifier) is awaited, as a ledger is, once iteration starts.
+        if self.budgets is None and getattr(self.policy, "aprepare", None) is None:
             try:
                 run = trace.run = self._plan(chat, step, escalate=escalation.offer)
             except BaseException as exc:

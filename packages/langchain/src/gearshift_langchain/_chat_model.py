@@ -12,14 +12,14 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -42,6 +42,7 @@ from gearshift import (
     run_sync,
 )
 
+from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
 from ._output import chat_result, delta_chunk, final_chunk
@@ -122,6 +123,9 @@ class RoutedChatModel(BaseChatModel):
     """Seconds one call may take, fallbacks and escalation included (None: the providers' own timeouts)."""
     streaming: bool = False
     """Stream from the provider even when called with `invoke` (LangChain's standard flag)."""
+    batch_cascade: bool = False
+    """Send `batch`/`abatch` through the router's batched cascade: the cheapest tier answers every
+    input, the cascade gate checks each answer and only rejected ones go to the top tier."""
 
     _router: Router = PrivateAttr()
 
@@ -243,6 +247,40 @@ class RoutedChatModel(BaseChatModel):
         return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict)
 
     # -- the calls ---------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[AIMessage]:
+        """LangChain's `batch`; with `batch_cascade`, one cascaded `Router.abatch` run (`_batch`)."""
+        if not self.batch_cascade:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        return run_sync(self.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs))
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[AIMessage]:
+        """LangChain's `abatch`; with `batch_cascade`, one cascaded `Router.abatch` run (`_batch`)."""
+        if not self.batch_cascade:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        stop = kwargs.pop("stop", None)
+
+        def step(value: LanguageModelInput, metadata: dict[str, Any]) -> tuple[ChatRequest, StepContext]:
+            messages = self._convert_input(value).to_messages()
+            call = self._step(messages, stop if isinstance(stop, list) else None, metadata, dict(kwargs))
+            return call.request, call.context
+
+        answers = await cascade_batch(self.router, inputs, config, step, return_exceptions=return_exceptions)
+        return cast("list[AIMessage]", answers)  # LangChain's own batch types its exceptions so too
 
     def _generate(
         self,

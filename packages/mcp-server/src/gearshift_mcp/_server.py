@@ -213,7 +213,8 @@ def _tools() -> list[Tool]:
             RouteConstraints | None, Field(description="Cost cap and tier range the choice must respect.")
         ] = None,
     ) -> RouteResult:
-        """Pick the cheapest model that will do a step well, without calling any model (free).
+        """Pick the cheapest model that will do a step well, without calling any model (free; a server
+        set up with an LLM classifier asks it once per new prompt, charged to the step's budget).
 
         Describe the step, or paste the prompt, in `prompt`. Say where the agent stands: `step_type`,
         `agent_id` and `run_id` (so its budget is taken into account), and `tool_history` (the tool

@@ -104,7 +104,7 @@ class RouterTools:
         tool_history: Sequence[ToolUse] = (),
         constraints: RouteConstraints | None = None,
     ) -> RouteResult:
-        """The decision for one step, budget included, without calling any model.
+        """The decision for one step, budget included, calling no model but the router's classifier.
 
         The caller calls the chosen model itself, so the decision counts as the step's: with the
         router's learned escalation, a hand-over holds the run's later steps (`run_id`).
@@ -119,7 +119,7 @@ class RouterTools:
             hints=self._hints(constraints),
         )
         request = ChatRequest(messages=(Message.user(prompt),))
-        decision = await self.router.adecide(request, context, remember=True)
+        decision = await self.router.adecide(request, context, remember=True, classify=True)
         self.recent.add("route", decision, context, prompt=prompt)
         spec = self.router.registry[decision.model]
         return RouteResult(

@@ -26,16 +26,29 @@ _SEED = 0
 
 
 def default_training_table(exclude: Iterable[str] = ()) -> OutcomeTable:
-    """The bundled RouteLLM tables but those in `exclude`, as one table sorted by row id, one task label."""
+    """The bundled RouteLLM tables but what `exclude` names, as one table sorted by row id, one task label.
+
+    `exclude` names whole tables (`mmlu`) or categories of one (`mmlu/abstract_algebra`, `mt-bench/writing`:
+    the labels `load_routellm(..., task_labels="category")` gives), so an evaluation can hold out a topic.
+    """
     left_out = set(exclude)
-    unknown = sorted(left_out - set(ROUTELLM_DATASETS))
+    categories: dict[str, set[str]] = {}
+    for name in ROUTELLM_DATASETS:
+        if any(item.startswith(f"{name}/") for item in left_out):
+            categories[name] = {row.task for row in load_routellm(name, task_labels="category")}
+    known = set(ROUTELLM_DATASETS).union(*categories.values())
+    unknown = sorted(left_out - known)
     if unknown:
-        raise ValueError(f"no bundled table named {unknown[0]!r}; choose from {', '.join(ROUTELLM_DATASETS)}")
+        raise ValueError(
+            f"no bundled table or category named {unknown[0]!r}; choose from {', '.join(ROUTELLM_DATASETS)} "
+            "or one of their categories (e.g. 'mmlu/anatomy')"
+        )
     rows = [
         OutcomeRow(row.id, DEFAULT_TRAINING_TASK, row.prompt, row.outcomes)
         for name in ROUTELLM_DATASETS
         if name not in left_out
-        for row in load_routellm(name)
+        for row in load_routellm(name, task_labels="category" if name in categories else "dataset")
+        if row.task not in left_out
     ]
     if not rows:
         raise ValueError("every bundled table was excluded: nothing left to train on")

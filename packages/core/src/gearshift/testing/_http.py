@@ -145,6 +145,7 @@ class LocalServer(ABC):
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Action]] = {}
         self._requests: list[RecordedRequest] = []
+        self._hangups: list[RecordedRequest] = []
         self._connections: set[socket.socket] = set()
         self._ids = itertools.count(1)
         self._closed = threading.Event()
@@ -186,6 +187,13 @@ class LocalServer(ABC):
         """A snapshot of every request received so far, oldest first."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def hangups(self) -> list[RecordedRequest]:
+        """The requests whose client went away before their answer was written out, oldest first: a
+        cancelled or timed-out call, as the server saw it on the wire."""
+        with self._lock:
+            return list(self._hangups)
 
     def script(self, model: str, *actions: Action) -> None:
         """Queue actions for `model`; each request for it consumes one, in order."""
@@ -282,6 +290,7 @@ class LocalServer(ABC):
                 self._connections.discard(connection)
 
     def _dispatch(self, handler: BaseHTTPRequestHandler) -> None:
+        recorded: RecordedRequest | None = None
         try:
             length = int(handler.headers.get("Content-Length") or 0)
             raw = handler.rfile.read(length) if length else b""
@@ -290,7 +299,7 @@ class LocalServer(ABC):
             except ValueError:
                 body = raw.decode("utf-8", "replace")
             exchange = Exchange(handler, body)
-            self._record(exchange)
+            recorded = self._record(exchange)
             if isinstance(body, str):
                 self._send_error(exchange, 400, "the request body is not valid JSON")
             elif not self._authorized(exchange.headers):
@@ -299,17 +308,21 @@ class LocalServer(ABC):
                 self._handle(exchange)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             handler.close_connection = True  # the client went away (e.g. it timed out first)
+            if recorded is not None and not self._closed.is_set():
+                with self._lock:
+                    self._hangups.append(recorded)
         except Exception:
             log.exception("local server failed while answering %s %s", handler.command, handler.path)
             handler.close_connection = True
 
-    def _record(self, exchange: Exchange) -> None:
+    def _record(self, exchange: Exchange) -> RecordedRequest:
         body = exchange.body
         model = body.get("model") if isinstance(body, dict) else None
         headers = {k: v for k, v in exchange.headers.items() if k not in _CREDENTIAL_HEADERS}
         request = RecordedRequest(exchange.method, exchange.path, model, body, headers)
         with self._lock:
             self._requests.append(request)
+        return request
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         if self._api_key is None:

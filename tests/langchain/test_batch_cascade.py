@@ -1,0 +1,80 @@
+"""`RoutedChatModel.batch` and `abatch` with `batch_cascade`: one `Router.abatch` cascade, local server."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from gearshift import Router, RoutingError
+from gearshift.testing import Fail, LocalOpenAIServer, Reply
+from gearshift_langchain import RoutedChatModel
+
+QUESTIONS = ["Name the capital of France.", "Explain the Hamlet plot.", "Give the boiling point of water."]
+
+
+def _script_cheap_answers(server: LocalOpenAIServer) -> None:
+    # One input at a time (max_concurrency=1), so the cheap answers arrive in the inputs' order.
+    server.script(
+        "small",
+        Reply("Paris."),
+        Reply("I'm sorry, but I can't help with that."),  # the heuristic gate rejects a refusal
+        Reply("100 degrees Celsius at sea level."),
+    )
+    server.script("large", Reply("A prince avenges his father's murder and dies doing it."))
+
+
+async def test_abatch_sends_only_the_rejected_cheap_answers_to_the_top_tier(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    _script_cheap_answers(server)
+    model = RoutedChatModel(router=router, batch_cascade=True)
+    answers = await model.abatch(QUESTIONS, {"max_concurrency": 1, "metadata": {"agent_id": "nightly"}})
+    assert [a.content for a in answers] == [
+        "Paris.",
+        "A prince avenges his father's murder and dies doing it.",
+        "100 degrees Celsius at sea level.",
+    ]
+    records = [a.response_metadata["gearshift"] for a in answers]
+    assert [r["model_id"] for r in records] == ["small", "large", "small"]
+    assert [r["batch_stage"] for r in records] == ["cheap", "strong", "cheap"]
+    assert "refus" in records[1]["batch_rejected"]
+    assert [r.model for r in server.requests] == [
+        "small",
+        "small",
+        "small",
+        "large",
+    ]  # one cascade, no re-asks
+    assert all(r["cost_usd"] > 0 for r in records)
+
+
+def test_sync_batch_takes_messages_and_goes_through_the_same_cascade(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    _script_cheap_answers(server)
+    model = RoutedChatModel(router=router, batch_cascade=True)
+    answers = model.batch([[HumanMessage(q)] for q in QUESTIONS], {"max_concurrency": 1})
+    assert [a.response_metadata["gearshift"]["model_id"] for a in answers] == ["small", "large", "small"]
+
+
+async def test_a_failed_input_raises_or_stands_as_its_error(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    model = RoutedChatModel(router=router, batch_cascade=True)
+    # The cheap call is refused as malformed (no fallback for a 400): that input has no answer.
+    server.script("small", Fail(400))
+    answers = await model.abatch(QUESTIONS[:2], {"max_concurrency": 1}, return_exceptions=True)
+    assert isinstance(answers[0], RoutingError) and "batch input 0 got no answer" in str(answers[0])
+    assert answers[1].response_metadata["gearshift"]["batch_stage"] == "cheap"
+    server.script("small", Fail(400))
+    with pytest.raises(RoutingError, match="batch input 0 got no answer"):
+        await model.abatch(QUESTIONS[:2], {"max_concurrency": 1})
+
+
+async def test_without_batch_cascade_a_batch_is_routed_call_by_call(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    model = RoutedChatModel(router=router)
+    server.script("small", Reply("I'm sorry, but I can't help with that."))
+    (answer,) = await model.abatch(QUESTIONS[:1])
+    assert answer.content == "I'm sorry, but I can't help with that."  # no gate without the cascade
+    assert "batch_stage" not in answer.response_metadata["gearshift"]
