@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gearshift._config import BUILTIN_PROVIDERS, CONFIG_ENV, GearshiftConfig, load_config
-from gearshift._defaults import DEFAULT_LADDER
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelPrices, ModelSpec
-from gearshift._pricing import lookup_prices
-from gearshift._router import Router
+from gearshift.config._config import BUILTIN_PROVIDERS, CONFIG_ENV, GearshiftConfig, load_config
+from gearshift.config._defaults import DEFAULT_LADDER
+from gearshift.config._pricing import lookup_prices
 from gearshift.providers._anthropic import AnthropicProvider
 from gearshift.providers._factory import build_providers, missing_keys
 from gearshift.providers._openai import OpenAIProvider
+from gearshift.routing._router import Router
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
 
 OPENAI_KEY = "sk-local-openai-7f3a9c"  # the key the openai_server fixture requires
@@ -391,7 +391,7 @@ def test_no_models_in_the_file_means_the_default_ladder_with_the_files_providers
 
 
 def test_default_output_tokens_matches_the_routing_default() -> None:
-    from gearshift._routing import DEFAULT_OUTPUT_TOKENS
+    from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
 
     assert load_config().routing.default_output_tokens == DEFAULT_OUTPUT_TOKENS
 

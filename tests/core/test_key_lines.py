@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gearshift._key_lines import key_lines, line_of
+from gearshift.config._key_lines import key_lines, line_of
 
 TEXT = '''# gearshift.toml
 [providers.local]

@@ -27,9 +27,9 @@ from gearshift import (
     ToolCallDelta,
     Usage,
 )
-from gearshift._records import Attempt
-from gearshift._routed import Escalation
 from gearshift._tool_pairing import MISSING_RESULT
+from gearshift.routing._records import Attempt
+from gearshift.routing._routed import Escalation
 from gearshift_langchain._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
 from gearshift_langchain._output import chat_result, delta_chunk, final_chunk
 

@@ -7,7 +7,6 @@ import pytest
 
 from gearshift import ModelRegistry, Router, SignalScorer, StreamDone, TextDelta
 from gearshift._messages import ChatRequest, ChatResponse, Message
-from gearshift._routed import Escalation
 from gearshift.cascades import (
     DEFAULT_CHECKS,
     AnswerJudge,
@@ -27,6 +26,7 @@ from gearshift.datasets import (
 )
 from gearshift.evaluation import arun_cascade_offline, run_cascade_offline
 from gearshift.providers._replay import ReplayProvider
+from gearshift.routing._routed import Escalation
 
 WEAK, STRONG = routellm_models()
 # Rows 0 and 1 of the bundled GSM8K data: Mixtral concludes "#### 540" on the first and is cut off

@@ -14,15 +14,9 @@ cascades in `gearshift.cascades`, router evaluation in `gearshift.evaluation`.
 Money is float US dollars everywhere; model prices are dollars per million tokens.
 """
 
-from ._batch import BatchItem, BatchResult, BatchSummary, summarize_batch
 from ._bridge import iterate_sync, run_sync
-from ._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
 from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
-from ._cooldown import CooldownTracker
 from ._decision import Decision
-from ._decision_log import DecisionLog, JSONLDecisionLog, SQLiteDecisionLog, open_decision_log, read_records
-from ._defaults import default_models, default_registry
-from ._deployments import DeploymentHealth
 from ._errors import (
     AllModelsFailed,
     BudgetExceeded,
@@ -35,7 +29,6 @@ from ._errors import (
     RoutingError,
     UnknownModelError,
 )
-from ._feedback import request_id_of
 from ._messages import (
     ChatRequest,
     ChatResponse,
@@ -54,16 +47,29 @@ from ._messages import (
     Usage,
 )
 from ._models import Deployment, ModelPrices, ModelRegistry, ModelSpec, PriceTier
-from ._records import Attempt, Escalation
-from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
-from ._router import Router
-from ._run_context import context_from_messages
-from ._shadow import ShadowConfig
-from ._signals import Signals, extract_signals, is_error_result
-from ._tokens import estimate_request_tokens, estimate_tokens
-from ._tool_loop import keep_tool_loop_model
 from ._tool_pairing import pair_tool_results
+from .config._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
+from .config._defaults import default_models, default_registry
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
+from .routing._batch import BatchItem, BatchResult, BatchSummary, summarize_batch
+from .routing._cooldown import CooldownTracker
+from .routing._decision_log import (
+    DecisionLog,
+    JSONLDecisionLog,
+    SQLiteDecisionLog,
+    open_decision_log,
+    read_records,
+)
+from .routing._deployments import DeploymentHealth
+from .routing._feedback import request_id_of
+from .routing._records import Attempt, Escalation
+from .routing._routed import RoutedResponse, RoutedStream, SyncRoutedStream
+from .routing._router import Router
+from .routing._shadow import ShadowConfig
+from .routing._tool_loop import keep_tool_loop_model
+from .signals._run_context import context_from_messages
+from .signals._signals import Signals, extract_signals, is_error_result
+from .signals._tokens import estimate_request_tokens, estimate_tokens
 
 __all__ = [
     "AllModelsFailed",

@@ -34,9 +34,9 @@ from pydantic import (
     model_validator,
 )
 
-from .._config_errors import KeyedError, config_error
-from .._config_file import locate_config, read_config
 from .._errors import ConfigError
+from ..config._config_errors import KeyedError, config_error
+from ..config._config_file import locate_config, read_config
 from ._limits import BudgetLimit, repeated_name, time_zone
 from ._open import parse_store_url, safe_url
 
@@ -57,7 +57,7 @@ MAX_RESERVATION_TTL = 86_400.0
 
 def default_store_url() -> str:
     """`sqlite:///` + `budgets.db` in `$GEARSHIFT_HOME`, else the user's data folder."""
-    from .._data_dir import data_dir
+    from ..config._data_dir import data_dir
 
     return f"sqlite:///{data_dir() / 'budgets.db'}"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._errors import GearshiftError
 from .._messages import Message, Role, ToolCall, Usage
-from .._signals import is_error_result
+from ..signals._signals import is_error_result
 
 __all__ = ["AgentRun", "RunMessage", "parse_run", "run_json"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._messages import Message, ToolCall
 from .._models import ModelPrices, ModelSpec
-from .._signals import is_error_result
+from ..signals._signals import is_error_result
 from ._agent_runs import AgentRun, RunMessage
 from ._agent_tables import AgentRuns, agent_runs, estimate_step_usage
 from ._outcomes import Outcome, OutcomeRow, OutcomeTable

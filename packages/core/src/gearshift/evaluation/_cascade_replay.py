@@ -147,7 +147,7 @@ async def arun_cascade_offline(
     model keys. `policy` replaces the default start at the cheapest model, to try a cascade behind a
     router's own choice. Rows lacking an outcome of either model are left out.
     """
-    from .._router import Router
+    from ..routing._router import Router
 
     provider_name = weak.provider if isinstance(weak, ModelSpec) else "replay"
     weak_spec, strong_spec = _spec(weak, 0, provider_name), _spec(strong, 1, provider_name)

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from .._context import StepType
-from .._signals import MARKER_THRESHOLD, TASKS
+from ..signals._signals import MARKER_THRESHOLD, TASKS
 from ._protocol import RouteInput
 from ._text_conditions import Check, compile_pattern, text_checks
 
