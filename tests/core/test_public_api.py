@@ -115,3 +115,13 @@ def test_adapters_import_only_public_core_names(source: str) -> None:
                 if parts[0] == "gearshift" and any(part.startswith("_") for part in parts[1:]):
                     private.append(f"{path.relative_to(root)}:{node.lineno}: {module}")
     assert private == []
+
+
+@pytest.mark.parametrize("folder", ["config", "routing", "signals"])
+def test_the_core_folders_group_private_modules_and_export_nothing(folder: str) -> None:
+    # They show the architecture; every public name they hold is exported from `gearshift` itself.
+    module = importlib.import_module(f"gearshift.{folder}")
+    assert module.__all__ == []
+    assert module.__doc__ and "exported from `gearshift`" in module.__doc__
+    root = pathlib.Path(module.__file__).parent  # type: ignore[arg-type]
+    assert all(p.name.startswith("_") for p in root.glob("*.py"))
