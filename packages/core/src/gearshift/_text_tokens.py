@@ -8,7 +8,7 @@ roughly 15% on prose and code, and never returns 0 for non-empty text.
 ASCII text is counted with byte translations that run in C. Texts over 4,096 characters are sampled:
 the pieces in four evenly spaced windows give a pieces-per-character rate for the whole text, so
 counting stays O(1) per message at an error of a few percent that no routing decision notices.
-Messages, tools and requests are counted from these in `_tokens`.
+Messages, tools and requests are counted from these in `signals._tokens`.
 """
 
 from __future__ import annotations

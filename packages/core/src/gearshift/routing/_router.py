@@ -1,7 +1,7 @@
 """The router: decide, call the provider, fall back, escalate, keep the budget, record every attempt.
 
 `Router` is the only part of the core that awaits providers. Decisions come from the pure pipeline in
-`_routing` (fitted to the budget by `_budget_fit`); `ChainRun` (`_chain`) carries a decision out along
+`_decide` (fitted to the budget by `_budget_fit`); `ChainRun` (`_chain`) carries a decision out along
 its fallback chain with budget reservations; `ReviewLoop` (`_review`) hands an answer to a stronger
 model when the answering model asked to escalate or a cascade's gate rejected it. Every decision,
 attempt and escalation becomes a record in the decision log when one is configured, and is returned

@@ -2,7 +2,7 @@
 
 Each message adds the chat template's overhead, each image a fixed estimate and each tool call its
 name and arguments; a conversation's texts are counted in one pass (`texts_tokens`). The estimate of
-plain text itself is `_text_tokens`'s.
+plain text itself is `gearshift._text_tokens`'s.
 """
 
 from __future__ import annotations
