@@ -76,6 +76,21 @@ def test_calls_and_results_without_ids_are_paired_in_order() -> None:
     ]
 
 
+def test_a_history_that_already_holds_is_kept_as_it_is() -> None:
+    history = [
+        Message.user("q"),
+        Message.assistant(tool_calls=[ToolCall("call_a", "a"), ToolCall("call_b", "b")]),
+        Message.tool("call_a", "ra", name="a"),
+        Message.tool("call_b", "rb", name="b"),
+        Message.assistant("done"),
+    ]
+    paired = pair_tool_results(history)
+    assert all(p is m for p, m in zip(paired, history, strict=True))
+    # A result without its tool's name is not left as it is: it gets the call's name.
+    unnamed = pair_tool_results([*history[:3], Message.tool("call_b", "rb")])
+    assert unnamed[3].name == "b" and unnamed[3].tool_call_id == "call_b"
+
+
 def test_portable_id_is_stable_and_valid() -> None:
     assert portable_id("toolu_01A09q90qw90lq917835lq9") == "toolu_01A09q90qw90lq917835lq9"
     long = "x" * 64

@@ -55,6 +55,8 @@ def pair_tool_results(messages: Sequence[Message]) -> tuple[Message, ...]:
     - A tool result that answers no call of the turn before it becomes a user message quoting it, so
       what the tool said is kept without breaking the provider's pairing rules.
     """
+    if _paired(messages):
+        return tuple(messages)  # the common case, checked without rebuilding a message
     out: list[Message] = []
     seen: set[str] = set()
     index = 0
@@ -78,6 +80,29 @@ def pair_tool_results(messages: Sequence[Message]) -> tuple[Message, ...]:
         out.extend(paired)
         out.extend(_orphan(result) for result in orphans)
     return tuple(out)
+
+
+def _paired(messages: Sequence[Message]) -> bool:
+    """Whether the history already holds: portable unique ids, and each call's named result right after
+    its turn, in call order, with no other tool message anywhere."""
+    seen: set[str] = set()
+    index, size = 0, len(messages)
+    while index < size:
+        message = messages[index]
+        index += 1
+        if message.role == "tool":
+            return False
+        if message.role != "assistant" or not message.tool_calls:
+            continue
+        for call in message.tool_calls:
+            if call.id in seen or not _PORTABLE.match(call.id):
+                return False
+            seen.add(call.id)
+            result = messages[index] if index < size else None
+            if result is None or result.role != "tool" or result.tool_call_id != call.id or not result.name:
+                return False
+            index += 1
+    return True
 
 
 def _pair_turn(
