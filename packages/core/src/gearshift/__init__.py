@@ -9,7 +9,10 @@ answer = await router.acomplete("What is the capital of France?")
 ```
 
 Budgets live in `gearshift.budgets`, learned routers in `gearshift.learning`, quality gates for
-cascades in `gearshift.cascades`, router evaluation in `gearshift.evaluation`.
+cascades in `gearshift.cascades`, router evaluation (and offline cascade replays) in
+`gearshift.evaluation`. The private modules behind this namespace are grouped by concern: `config/`,
+`signals/` and `routing/` (the router and what carries out its decisions), with the values
+(messages, models, step context, decisions, errors) at the top.
 
 Money is float US dollars everywhere; model prices are dollars per million tokens.
 """
