@@ -168,14 +168,23 @@ def _chat(args: argparse.Namespace) -> int:
     from ._config import load_config
     from ._messages import StreamDone, TextDelta
     from ._router import Router
-    from .providers._factory import missing_keys
+    from .providers._factory import missing_keys, missing_sdks
 
     config = load_config(args.config)
     router = Router.from_config(config)
     context = _context(args.step)
     decision = router.decide(args.prompt, context)
-    missing = missing_keys(config)
     needed = {router.registry[m].provider for m in decision.chain}
+    sdkless = missing_sdks(config)
+    if needed and needed <= set(sdkless):
+        extras = ",".join(sorted({sdkless[p] for p in needed}))
+        print(
+            "gearshift: the models this prompt routes to need their provider SDKs: "
+            f"pip install 'gearshift[{extras}]'",
+            file=sys.stderr,
+        )
+        return 2
+    missing = missing_keys(config)
     if needed and needed <= set(missing):
         wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
         print(
