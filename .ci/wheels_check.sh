@@ -50,20 +50,9 @@ OPENAI_API_KEY=unused ANTHROPIC_API_KEY=unused \
 cd "$repo"
 
 # Every `pip install` line of the README's Install section, in one resolve.
-mapfile -t requirements < <("$bin/python" - README.md <<'PY'
-import re, shlex, sys
-text = open(sys.argv[1]).read()
-section = re.search(r"^## Install\n(.*?)^## ", text, flags=re.S | re.M)
-if section is None:
-    sys.exit("README.md has no '## Install' section")
-for line in section.group(1).splitlines():
-    words = shlex.split(line, comments=True)
-    if words[:2] == ["pip", "install"]:
-        print("\n".join(words[2:]))
-PY
-)
-[ "${#requirements[@]}" -gt 0 ] || { echo "wheels check: no pip install line in README's Install section" >&2; exit 1; }
+mapfile -t requirements < <("$bin/python" .ci/wheels_quickstarts.py requirements README.md)
+[ "${#requirements[@]}" -gt 0 ] || exit 1
 run "${pip[@]}" "${requirements[@]}"
 
-run "$bin/python" .ci/wheels_quickstarts.py README.md packages/*/README.md
+run "$bin/python" .ci/wheels_quickstarts.py run README.md packages/*/README.md
 echo "wheels check: done in $((SECONDS - started)) s"

@@ -5,7 +5,8 @@ import comes from the installed wheels. The models are the local OpenAI and Anth
 `gearshift.testing` on 127.0.0.1; the quick starts reach them through the variables the README tells
 users to set (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`) plus the SDKs' own base URL variables.
 
-Usage: python wheels_quickstarts.py README.md [packages/*/README.md ...]
+Usage: python wheels_quickstarts.py requirements README.md   (the Install section's pip arguments)
+       python wheels_quickstarts.py run README.md [packages/*/README.md ...]
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import metadata
 from pathlib import Path
-
-from gearshift import default_models
-from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
 
 # Each quick start is the README's Python block that contains its marker.
 PYTHON_QUICK_STARTS = {
@@ -37,6 +36,31 @@ TIMEOUT_S = 240
 
 def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
+
+
+def install_requirements(readme: str) -> list[str]:
+    """The arguments of every `pip install` line of the README's Install section."""
+    section = re.search(r"^## Install\n(.*?)^## ", readme, flags=re.S | re.M)
+    if section is None:
+        sys.exit("README.md has no '## Install' section")
+    lines = [shlex.split(line, comments=True) for line in section.group(1).splitlines()]
+    requirements = [word for words in lines if words[:2] == ["pip", "install"] for word in words[2:]]
+    if not requirements:
+        sys.exit("README.md's Install section has no `pip install` line")
+    return requirements
+
+
+def check_extras(requirements: list[str]) -> None:
+    """pip only warns about an extra a package lacks; a README line naming one is a mistake."""
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[(.*)\])?", requirement)
+        if match is None:
+            sys.exit(f"README.md's Install section: cannot read the requirement {requirement!r}")
+        name, extras = match[1], {e.strip() for e in (match[2] or "").split(",") if e.strip()}
+        provided = set(metadata(name).get_all("Provides-Extra") or [])
+        if extras - provided:
+            sys.exit(f"README.md installs {requirement}, but {name} has no extra {sorted(extras - provided)}")
+    print(f"-- every extra of the README's Install lines exists: {' '.join(requirements)}")
 
 
 def quick_start_block(blocks: list[str], marker: str) -> str:
@@ -86,8 +110,12 @@ async def mcp_tools(server: str, env: dict[str, str], cwd: Path) -> set[str]:
     return names
 
 
-def main(readme_path: str, *package_readmes: str) -> None:
+def run_quick_starts(readme_path: str, *package_readmes: str) -> None:
+    from gearshift import default_models
+    from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
+
     readme = Path(readme_path).read_text()
+    check_extras(install_requirements(readme))
     blocks = python_blocks(readme)
     # What PyPI shows must be what runs here: each package page's Python blocks are the README's.
     for page in package_readmes:
@@ -130,4 +158,8 @@ def main(readme_path: str, *package_readmes: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    command, *paths = sys.argv[1:]
+    if command == "requirements":
+        print("\n".join(install_requirements(Path(paths[0]).read_text())))
+    else:
+        run_quick_starts(*paths)
