@@ -27,10 +27,14 @@ tested=""
 for wanted in 3.10 3.13; do
     python="$(python_for "$wanted")"
     if [ -z "$python" ]; then
-        if [ "$wanted" = 3.10 ]; then
-            python="$(available | head -n 1)"
+        # Read whole: `available | head` would end it with SIGPIPE, which pipefail turns into an exit.
+        mapfile -t others < <(available)
+        if [ "${#others[@]}" -eq 0 ]; then
+            python=""
+        elif [ "$wanted" = 3.10 ]; then
+            python="${others[0]}"
         else
-            python="$(available | tail -n 1)"
+            python="${others[-1]}"
         fi
         if [ -z "$python" ]; then
             echo "== python $wanted: NOT FOUND (pyenv root $root, PATH), and no other Python >= 3.10 either" >&2
