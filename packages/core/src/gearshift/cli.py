@@ -191,15 +191,24 @@ def _chat(args: argparse.Namespace) -> int:
     from ._config import load_config
     from ._messages import StreamDone, TextDelta
     from ._router import Router
-    from .providers._factory import missing_keys
+    from .providers._factory import missing_keys, missing_sdks
 
     prompt = read_prompt(args.prompt)
     config = load_config(args.config)
     context = _context(args.step)
     with Router.from_config(config) as router:
         decision = router.decide(prompt, context)
-        missing = missing_keys(config)
         needed = {router.registry[m].provider for m in decision.chain}
+        sdkless = missing_sdks(config)
+        if needed and needed <= set(sdkless):
+            extras = ",".join(sorted({sdkless[p] for p in needed}))
+            print(
+                "gearshift: the models this prompt routes to need their provider SDKs: "
+                f"pip install 'gearshift[{extras}]'",
+                file=sys.stderr,
+            )
+            return 2
+        missing = missing_keys(config)
         if needed and needed <= set(missing):
             wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
             print(
