@@ -129,6 +129,12 @@ async def test_a_read_only_ledger_error_advises_permissions_never_a_new_ledger(s
         if setpriv is None:
             pytest.skip("running as root without setpriv: no user here is refused a write")
         command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        # An interpreter under a private home (pyenv's under /root) may load its libpython from there.
+        probe = await asyncio.to_thread(
+            subprocess.run, [*command[:4], sys.executable, "-c", "pass"], capture_output=True, text=True
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"user 65534 cannot run {sys.executable}: {probe.stderr.strip()}")
     run = await asyncio.to_thread(
         subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
     )

@@ -64,6 +64,7 @@ def budgeted(make_router: Callable[..., Router], ledger: BudgetLedger, tmp_path:
     return make_router(budgets=ledger, decision_log=open_decision_log(tmp_path / "log.jsonl"))
 
 
+@pytest.mark.async_run_config
 async def test_the_agent_escalates_on_tool_errors_loops_and_its_own_request_and_the_ledger_adds_up(
     server: LocalOpenAIServer, budgeted: Router, ledger: BudgetLedger, registry: ModelRegistry, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ def search(query: str) -> str:
 search.handle_tool_error = True  # a failed search becomes a ToolMessage with status="error"
 
 
+@pytest.mark.async_run_config
 async def test_a_failing_thread_is_handed_up_by_the_learned_escalation_and_stays_up(
     server: LocalOpenAIServer, make_router: Callable[..., Router], registry: ModelRegistry
 ) -> None:

@@ -32,6 +32,7 @@ def _config(thread: str, agent: str = "researcher") -> dict[str, dict[str, str]]
     return {"configurable": {"thread_id": thread}, "metadata": {"agent_id": agent}}
 
 
+@pytest.mark.async_run_config
 async def test_a_hard_limit_refuses_the_first_call_with_a_message_naming_agent_thread_and_limit(
     make_router: Callable[..., Router],
 ) -> None:
@@ -65,6 +66,7 @@ async def test_a_stream_is_refused_the_same_way(make_router: Callable[..., Route
             pass
 
 
+@pytest.mark.async_run_config
 async def test_a_run_is_stopped_mid_way_once_what_is_left_cannot_pay_for_a_step(
     server: LocalOpenAIServer, make_router: Callable[..., Router]
 ) -> None:
@@ -89,6 +91,7 @@ async def test_a_run_is_stopped_mid_way_once_what_is_left_cannot_pay_for_a_step(
     assert usage.reserved_usd == 0.0
 
 
+@pytest.mark.async_run_config
 async def test_an_agent_limit_spans_its_threads_and_each_thread_keeps_its_own_spend(
     make_router: Callable[..., Router],
 ) -> None:

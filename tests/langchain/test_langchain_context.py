@@ -116,6 +116,7 @@ def test_the_model_that_started_a_tool_loop_is_known_from_its_metadata() -> None
     )
 
 
+@pytest.mark.async_run_config
 async def test_a_hand_written_graph_gets_its_node_step_and_run_metadata_routed(router: Router) -> None:
     model = RoutedChatModel(router=router, agent_id="writer")
 

@@ -190,7 +190,7 @@ def _route(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from ._messages import StreamDone, TextDelta
     from .config._config import load_config
-    from .providers._factory import missing_keys
+    from .providers._factory import missing_keys, missing_sdks
     from .routing._router import Router
 
     prompt = read_prompt(args.prompt)
@@ -198,8 +198,17 @@ def _chat(args: argparse.Namespace) -> int:
     context = _context(args.step)
     with Router.from_config(config) as router:
         decision = router.decide(prompt, context)
-        missing = missing_keys(config)
         needed = {router.registry[m].provider for m in decision.chain}
+        sdkless = missing_sdks(config)
+        if needed and needed <= set(sdkless):
+            extras = ",".join(sorted({sdkless[p] for p in needed}))
+            print(
+                "gearshift: the models this prompt routes to need their provider SDKs: "
+                f"pip install 'gearshift[{extras}]'",
+                file=sys.stderr,
+            )
+            return 2
+        missing = missing_keys(config)
         if needed and needed <= set(missing):
             wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
             print(

@@ -42,6 +42,9 @@ from gearshift import (
     run_sync,
 )
 
+# asyncio.wait_for raises asyncio's own TimeoutError before Python 3.11; `within` raises the builtin one.
+from gearshift.providers import within
+
 from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
@@ -331,7 +334,7 @@ class RoutedChatModel(BaseChatModel):
     async def _acomplete(self, step: _Step) -> ChatResult:
         call = self._router.acomplete(step.request, step.context, self_escalation=self.self_escalation)
         try:
-            routed = await (asyncio.wait_for(call, self.timeout) if self.timeout is not None else call)
+            routed = await (within(self.timeout, call) if self.timeout is not None else call)
         except BudgetExceeded as exc:
             raise _for_agent(exc, step.context) from None
         return chat_result(routed, self._tier(routed))
@@ -347,7 +350,7 @@ class RoutedChatModel(BaseChatModel):
                     if deadline is None:
                         event = await pending
                     else:
-                        event = await asyncio.wait_for(pending, max(deadline - loop.time(), 0.0))
+                        event = await within(max(deadline - loop.time(), 0.0), pending)
                 except StopAsyncIteration:
                     break
                 except BudgetExceeded as exc:

@@ -1,4 +1,4 @@
-"""Provider objects built from a `GearshiftConfig`, and the API keys the config still lacks.
+"""Provider objects built from a `GearshiftConfig`, and the API keys and SDKs the config still lacks.
 
 The adapters are imported inside the functions: this module is imported by the CLI before it knows
 which kinds a config uses, and the adapters pull in their SDK support code.
@@ -6,6 +6,7 @@ which kinds a config uses, and the adapters pull in their SDK support code.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from ._base import Provider
 if TYPE_CHECKING:
     from ..config._config import GearshiftConfig, ProviderConfig
 
-__all__ = ["build_providers", "missing_keys"]
+__all__ = ["build_providers", "missing_keys", "missing_sdks"]
 
 
 def build_providers(config: GearshiftConfig) -> dict[str, Provider]:
@@ -39,6 +40,20 @@ def missing_keys(config: GearshiftConfig) -> dict[str, str]:
         and settings.require_key
         and settings.api_key_env
         and not os.environ.get(settings.api_key_env)
+    }
+
+
+def missing_sdks(config: GearshiftConfig) -> dict[str, str]:
+    """Provider name -> the `gearshift[...]` extra to install, for the needed providers without their SDK.
+
+    A provider's kind names both its SDK's module and the extra that installs it. Checked without
+    importing the SDK (that takes seconds), so a command can say it once before it calls any model.
+    """
+    used = _used(config)
+    return {
+        name: settings.kind
+        for name, settings in sorted(config.providers.items())
+        if name in used and importlib.util.find_spec(settings.kind) is None
     }
 
 
