@@ -31,10 +31,10 @@ from gearshift import (
     SignalScorer,
     StepContext,
 )
-from gearshift._routing import DEFAULT_OUTPUT_TOKENS
 from gearshift.budgets import BudgetLedger, BudgetLimit, BudgetStore, MemoryStore, UsageQuery
 from gearshift.budgets._spend_index import from_nano, to_nano
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
 from gearshift.testing import LocalOpenAIServer, Reply
 
 AGENT = "bench-verbose"

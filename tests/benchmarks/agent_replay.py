@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from gearshift._routing import route_input
 from gearshift.datasets import AgentRuns, OutcomeRow, OutcomeTable, load_tau_retail
 from gearshift.escalation import CheapestPolicy, EscalationPolicy, LiveEscalation, train_escalation
 from gearshift.evaluation._agent_eval import evaluate_agents, self_disagreement
 from gearshift.evaluation._agent_replay import StepPrefixes
 from gearshift.policies import RouteInput
+from gearshift.routing._decide import route_input
 
 Curve = Sequence[Sequence[float]]
 

@@ -4,7 +4,7 @@
 
 Every GSM8K prompt goes through the real `Router` with a `ReplayProvider`: Mixtral-8x7B answers first
 with its recorded answer, the gate judges that answer, and a rejected one is handed to GPT-4 Turbo,
-whose recorded answer is returned (`gearshift.cascades.run_cascade_offline`). Quality is the recorded
+whose recorded answer is returned (`gearshift.evaluation.run_cascade_offline`). Quality is the recorded
 score of the answer returned, cost every attempt's recorded cost at list prices.
 
 Five-fold cross-validation: the learned answer judge is trained on the weak model's recorded answers
@@ -44,16 +44,15 @@ from gearshift.cascades import (
     AnswerCheck,
     AnswerJudge,
     Cascade,
-    CascadeReport,
     FinalAnswerCheck,
     HeuristicGate,
     LearnedJudgeGate,
     QualityGate,
     Verdict,
     check_arithmetic,
-    run_cascade_offline,
 )
 from gearshift.datasets import OutcomeTable, load_routellm, routellm_models
+from gearshift.evaluation import CascadeReport, run_cascade_offline
 
 WEAK, STRONG = routellm_models()
 THRESHOLDS = (0.5, 0.6, 0.7)

@@ -12,7 +12,7 @@
 2. Training time: `train_router` on all 14,037 MMLU prompts (subject labels), wall seconds.
 3. Decision latency: `LearnedPolicy.decide` on `RouteInput`s built exactly as `Router.decide` builds
    them (`route_input`), for 1,000 MMLU prompts: p50 and p99 in milliseconds; and the same for the
-   whole pure decide step (`gearshift._routing.decide`: signals, eligibility, then the policy).
+   whole pure decide step (`gearshift.routing._decide.decide`: signals, eligibility, then the policy).
 
 Prints one line per figure, then (with --json) one JSON object last. Needs `gearshift[train]`.
 """
@@ -29,7 +29,6 @@ import numpy as np
 
 from gearshift import ModelRegistry, StepContext
 from gearshift._messages import ChatRequest
-from gearshift._routing import decide, route_input
 from gearshift.datasets import (
     ROUTELLM_STRONG_MODEL,
     ROUTELLM_WEAK_MODEL,
@@ -39,6 +38,7 @@ from gearshift.datasets import (
 )
 from gearshift.evaluation import apgr, cpt
 from gearshift.learning import LearnedPolicy, train_router
+from gearshift.routing._decide import decide, route_input
 
 
 def threshold_curve(gain: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gearshift._decision_log import open_decision_log
 from gearshift.cli import main as gearshift
+from gearshift.routing._decision_log import open_decision_log
 
 START = 1_790_000_000.0  # a fixed start, four weeks of traffic from it
 REFERENCE = {"model": "large", "tier": 2, "input_per_mtok": 2.5, "output_per_mtok": 10.0}

@@ -36,7 +36,6 @@ import numpy as np
 from learned_router import threshold_curve
 
 from gearshift import ModelRegistry, Router, ShadowConfig, SignalScorer
-from gearshift._decision_log import open_decision_log
 from gearshift._demo import replay_table
 from gearshift.datasets import (
     ROUTELLM_STRONG_MODEL,
@@ -49,6 +48,7 @@ from gearshift.evaluation import apgr
 from gearshift.learning import train_router
 from gearshift.providers import ReplayProvider
 from gearshift.reporting._log_outcomes import table_from_log
+from gearshift.routing._decision_log import open_decision_log
 
 
 def held_out_apgr(router: Any, held: OutcomeTable) -> float:

@@ -32,8 +32,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from gearshift import ChatRequest, Message, Router, StepContext, _tracing
-from gearshift._routed import RoutedResponse
-from gearshift._tracing import CallTrace
+from gearshift.routing._routed import RoutedResponse
+from gearshift.routing._tracing import CallTrace
 from gearshift.testing import LocalOpenAIServer
 
 

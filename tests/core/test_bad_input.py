@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from gearshift import ConfigError, LedgerUnavailable, Router, load_config
-from gearshift._decision_log import open_decision_log
 from gearshift.budgets import BudgetLedger, BudgetLimit, open_store
+from gearshift.routing._decision_log import open_decision_log
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gearshift._config import BUILTIN_PROVIDERS, CONFIG_ENV, GearshiftConfig, load_config
-from gearshift._defaults import DEFAULT_LADDER
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelPrices, ModelSpec
-from gearshift._pricing import lookup_prices
+from gearshift.config._config import BUILTIN_PROVIDERS, CONFIG_ENV, GearshiftConfig, load_config
+from gearshift.config._defaults import DEFAULT_LADDER
+from gearshift.config._pricing import lookup_prices
 from gearshift.providers._anthropic import AnthropicProvider
 from gearshift.providers._factory import build_providers, missing_keys
 from gearshift.providers._openai import OpenAIProvider
+from gearshift.routing._router import Router
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
 
 OPENAI_KEY = "sk-local-openai-7f3a9c"  # the key the openai_server fixture requires
@@ -209,9 +210,49 @@ def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path: Path) 
     assert "unknown key 'quotas' (known: providers, models, routing, log, budgets)" in str(error)
 
 
-def test_every_problem_is_counted(tmp_path: Path) -> None:
-    error = config_error(tmp_path, "[routing]\ncooldown_seconds = -1\ndefault_output_tokens = -1\n")
-    assert "(and 1 more problem)" in str(error)
+def test_every_problem_is_listed_with_its_line_and_key(tmp_path: Path) -> None:
+    text = (
+        "[routing]\n"
+        "cooldown_seconds = -1\n"
+        "\n"
+        "[[models]]\n"
+        'id = "small"\n'
+        'provider = "openai"\n'
+        'model = "gpt-4o-mini"\n'
+        'tier = "a"\n'
+        "\n"
+        "[log]\n"
+        'pth = "decisions.jsonl"\n'
+    )
+    error = config_error(tmp_path, text)
+    found = [(p.source, p.line, p.key) for p in error.problems]
+    source = str(tmp_path / "gearshift.toml")
+    # In the order the file reads, whatever order the schema checks them in.
+    assert found == [
+        (source, 2, "routing.cooldown_seconds"),
+        (source, 8, "models[0].tier"),
+        (source, 11, "log.pth"),
+    ]
+    assert (error.line, error.key) == (2, "routing.cooldown_seconds")
+    message = str(error).splitlines()
+    assert message[0] == f"{source}: 3 problems"
+    assert "  line 8, key 'models[0].tier': must be an integer, got \"a\"" in message
+    assert "  line 11, key 'log.pth': unknown key 'pth'; did you mean 'path'?" in message
+    assert any(line.startswith("  line 2, key 'routing.cooldown_seconds': must be >= 0") for line in message)
+
+
+def test_one_problem_names_its_line(tmp_path: Path) -> None:
+    error = config_error(tmp_path, '[routing]\n\n# the policy\npolicy = "dice"\n')
+    assert (error.line, error.key, len(error.problems)) == (4, "routing.policy", 1)
+    assert str(error).startswith(f"{tmp_path / 'gearshift.toml'}, line 4, key 'routing.policy': ")
+
+
+def test_a_misspelt_required_key_is_one_problem(tmp_path: Path) -> None:
+    error = config_error(
+        tmp_path, '[[models]]\nid = "a"\nprovider = "openai"\nmodel = "gpt-4o-mini"\nteir = 1\n'
+    )
+    assert [(p.line, p.key) for p in error.problems] == [(5, "models[0].teir")]
+    assert "did you mean 'tier'?" in str(error)
 
 
 def test_api_key_in_the_file_is_refused_without_repeating_it(tmp_path: Path) -> None:
@@ -350,7 +391,7 @@ def test_no_models_in_the_file_means_the_default_ladder_with_the_files_providers
 
 
 def test_default_output_tokens_matches_the_routing_default() -> None:
-    from gearshift._routing import DEFAULT_OUTPUT_TOKENS
+    from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
 
     assert load_config().routing.default_output_tokens == DEFAULT_OUTPUT_TOKENS
 
@@ -541,3 +582,19 @@ async def test_anthropic_kind_provider_is_wired_from_the_config(
         await provider.aclose()
     assert response.text
     assert anthropic_server.requests[-1].headers["x-team"] == "routing"
+
+
+def test_a_problem_in_a_policy_table_names_its_line(tmp_path: Path) -> None:
+    # [routing.scorer] is validated when the router builds the scorer, after the file has loaded.
+    path = write(
+        tmp_path,
+        '[routing]\npolicy = "scorer"\n\n[routing.scorer]\nthresholds = [0.3, 0.6]\ncode_weight = 2\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        Router.from_config(path)
+    assert (caught.value.source, caught.value.line, caught.value.key) == (
+        str(path),
+        6,
+        "routing.scorer.code_weight",
+    )
+    assert str(caught.value).startswith(f"{path}, line 6, key 'routing.scorer.code_weight': ")

@@ -1,5 +1,5 @@
-from gearshift._cooldown import CooldownTracker
 from gearshift._errors import ProviderError
+from gearshift.routing._cooldown import CooldownTracker
 
 
 def _error(model: str, kind: str = "server", retry_after: float | None = None) -> ProviderError:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from gearshift import Router, load_config
-from gearshift._decision_log import open_decision_log, read_records
 from gearshift._errors import ConfigError
+from gearshift.routing._decision_log import open_decision_log, read_records
 from gearshift.testing import LocalOpenAIServer
 
 
@@ -72,7 +72,7 @@ def test_max_age_days_must_be_positive(tmp_path: Path) -> None:
 
 
 def test_every_record_kind_of_the_schema_is_documented() -> None:
-    from gearshift._records import RECORD_KINDS, SCHEMA_VERSION
+    from gearshift.routing._records import RECORD_KINDS, SCHEMA_VERSION
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "decision-log.md").read_text(encoding="utf-8")
     assert f"record schema, version {SCHEMA_VERSION}" in doc

@@ -13,7 +13,6 @@ from gearshift._context import StepContext, StepType, ToolRecord
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelRegistry
-from gearshift._routing import decide
 from gearshift.datasets import (
     ROUTELLM_DATASETS,
     Outcome,
@@ -28,6 +27,7 @@ from gearshift.learning import DEFAULT_UPPER_SHARE, DefaultPolicy, default_route
 from gearshift.learning._default_policy import rank_of, upper_cut_points
 from gearshift.learning._default_training import default_training_table, train_default_router
 from gearshift.policies import RulesPolicy
+from gearshift.routing._decide import decide
 
 SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/learning/default_router.json"
 

@@ -24,9 +24,9 @@ from gearshift import (
     StepContext,
     load_config,
 )
-from gearshift._deployments import DeploymentHealth
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._deployments import DeploymentHealth
 from gearshift.testing import Delay, Fail, LocalOpenAIServer
 
 

@@ -22,10 +22,10 @@ from gearshift import (
     ToolSpec,
     read_records,
 )
-from gearshift._decision_log import open_decision_log
-from gearshift._routed import Escalation
 from gearshift.cascades._gate import AnswerCheck, Verdict
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
+from gearshift.routing._routed import Escalation
 from gearshift.testing import LocalOpenAIServer, Reply
 
 KEY = "sk-escalation-test-3c1f"

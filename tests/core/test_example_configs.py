@@ -10,14 +10,14 @@ import pytest
 import tomllib
 
 from gearshift import GearshiftConfig, Router, load_config
-from gearshift._data_dir import data_dir
-from gearshift._shadow import ShadowConfig
 from gearshift.budgets._settings import default_store_url
 from gearshift.cascades import CascadeConfig
 from gearshift.cli import main
+from gearshift.config._data_dir import data_dir
 from gearshift.escalation._live import EscalationConfig
 from gearshift.learning._policy import LearnedConfig
 from gearshift.policies._classifier import ClassifierConfig
+from gearshift.routing._shadow import ShadowConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FULL = EXAMPLES / "gearshift.toml"

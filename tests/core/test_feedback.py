@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gearshift import ConfigError, InvalidRequestError, Router, SignalScorer, default_registry, read_records
-from gearshift._decision_log import open_decision_log
 from gearshift.providers import OpenAIProvider
 from gearshift.reporting import build_report
+from gearshift.routing._decision_log import open_decision_log
 
 
 def _router(tmp_path: Path | None) -> Router:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gearshift._config import load_config
 from gearshift.cli import main
+from gearshift.config._config import load_config
 from gearshift.providers._factory import missing_sdks
 
 

@@ -24,7 +24,7 @@ from gearshift import (
     Usage,
     hash_arguments,
 )
-from gearshift._eligibility import eligible_models
+from gearshift.routing._eligibility import eligible_models
 
 
 def _spec(model_id: str, tier: int, price: float, **extra: object) -> ModelSpec:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from gearshift._messages import Usage
 from gearshift._models import ModelPrices, PriceTier
-from gearshift._pricing import lookup_context_window, lookup_model, lookup_prices
+from gearshift.config._pricing import lookup_context_window, lookup_model, lookup_prices
 
 
 def test_known_model_has_its_list_prices() -> None:
@@ -155,7 +155,8 @@ def test_lookups_never_touch_the_network(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_importing_gearshift_config_does_not_load_genai_prices() -> None:
     code = (
-        "import sys, gearshift, gearshift._config, gearshift._defaults, gearshift.providers._factory\n"
+        "import sys, gearshift, gearshift.config._config, gearshift.config._defaults\n"
+        "import gearshift.providers._factory\n"
         "assert 'genai_prices' not in sys.modules, 'genai_prices was imported eagerly'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.metadata
 import inspect
+import pathlib
 import subprocess
 import sys
 import typing
@@ -91,3 +93,37 @@ def test_importing_gearshift_loads_no_sdk_and_no_framework() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+ADAPTER_SOURCES = [
+    "langchain/src/gearshift_langchain",
+    "llamaindex/src/gearshift_llamaindex",
+    "mcp-server/src/gearshift_mcp",
+]
+
+
+@pytest.mark.parametrize("source", ADAPTER_SOURCES)
+def test_adapters_import_only_public_core_names(source: str) -> None:
+    # An adapter is a user of the core like any other: a private name it needs is a public name missing.
+    root = pathlib.Path(__file__).parents[2] / "packages" / source
+    private = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "gearshift" and any(part.startswith("_") for part in parts[1:]):
+                    private.append(f"{path.relative_to(root)}:{node.lineno}: {module}")
+    assert private == []
+
+
+@pytest.mark.parametrize("folder", ["config", "routing", "signals"])
+def test_the_core_folders_group_private_modules_and_export_nothing(folder: str) -> None:
+    # They show the architecture; every public name they hold is exported from `gearshift` itself.
+    module = importlib.import_module(f"gearshift.{folder}")
+    assert module.__all__ == []
+    assert module.__doc__ and "exported from `gearshift`" in module.__doc__
+    root = pathlib.Path(module.__file__).parent  # type: ignore[arg-type]
+    assert all(p.name.startswith("_") for p in root.glob("*.py"))

@@ -11,12 +11,12 @@ from gearshift._decision import Decision
 from gearshift._errors import ProviderError
 from gearshift._messages import ChatRequest, Message, StreamDone, StreamEvent, TextDelta, Usage
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
-from gearshift._router import Router
-from gearshift._tokens import estimate_tokens
 from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable, load_routellm, routellm_models
 from gearshift.policies import RouteInput, make_decision
 from gearshift.providers import Provider
 from gearshift.providers._replay import ReplayProvider
+from gearshift.routing._router import Router
+from gearshift.signals._tokens import estimate_tokens
 
 ANSWER = "Janet sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * $2 = $18.\n#### 18"
 

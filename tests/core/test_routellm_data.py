@@ -6,7 +6,6 @@ from importlib import resources
 
 import pytest
 
-from gearshift._tokens import estimate_tokens
 from gearshift.datasets import (
     MMLU_OUTPUT_TOKENS,
     ROUTELLM_DATASETS,
@@ -18,6 +17,7 @@ from gearshift.datasets import (
     load_routellm,
     routellm_models,
 )
+from gearshift.signals._tokens import estimate_tokens
 
 WEAK, STRONG = ROUTELLM_WEAK_MODEL, ROUTELLM_STRONG_MODEL
 

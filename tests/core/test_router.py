@@ -26,8 +26,8 @@ from gearshift import (
     TextDelta,
     read_records,
 )
-from gearshift._decision_log import open_decision_log
 from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import CutStream, Delay, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 OPENAI_KEY = "sk-router-test-openai-91c4e2"

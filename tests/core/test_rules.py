@@ -8,8 +8,8 @@ from gearshift._decision import Decision
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, ImagePart, Message, TextPart, ToolCall, ToolSpec
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
-from gearshift._routing import decide
 from gearshift.policies import Rule, RuleConditions, RulesPolicy, SignalScorer
+from gearshift.routing._decide import decide
 
 CODE = "Why does this fail?\n```python\ndef f(x):\n    return x / 0\n```\nZeroDivisionError: division by zero"
 

@@ -5,8 +5,8 @@ from gearshift._decision import Decision
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message, ToolCall, ToolSpec
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
-from gearshift._routing import decide
 from gearshift.policies import Policy, ScorerConfig, SignalScorer
+from gearshift.routing._decide import decide
 
 HARD_CODE = """Our async job runner deadlocks under load and I need a fix that must not lose jobs.
 ```python

@@ -21,12 +21,12 @@ from gearshift import (
     load_config,
     read_records,
 )
-from gearshift._decision_log import open_decision_log
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cli import main
 from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable
 from gearshift.escalation import CheapestPolicy
 from gearshift.providers import OpenAIProvider, ReplayProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import Delay, LocalOpenAIServer
 
 WEAK = ModelSpec(

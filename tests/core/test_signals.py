@@ -5,8 +5,8 @@ import pytest
 
 from gearshift._context import StepContext, StepType, ToolRecord
 from gearshift._messages import ChatRequest, ImagePart, Message, TextPart, ToolCall, ToolSpec
-from gearshift._signals import TASKS, Signals, extract_signals
-from gearshift._tokens import estimate_request_tokens, estimate_tokens
+from gearshift.signals._signals import TASKS, Signals, extract_signals
+from gearshift.signals._tokens import estimate_request_tokens, estimate_tokens
 
 HARD_CODE = """My worker pool deadlocks under load:
 ```python

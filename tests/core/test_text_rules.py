@@ -14,9 +14,9 @@ from gearshift import GearshiftConfig, Router
 from gearshift._errors import ConfigError
 from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelRegistry
-from gearshift._routing import decide
 from gearshift.policies import RulesPolicy, SignalScorer
 from gearshift.policies._text_conditions import REGEX_TIMEOUT
+from gearshift.routing._decide import decide
 
 
 def _rules(registry: ModelRegistry, *raw: Mapping[str, Any]) -> RulesPolicy:

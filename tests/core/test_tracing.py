@@ -27,9 +27,9 @@ from gearshift import (
     StepContext,
     read_records,
 )
-from gearshift._decision_log import open_decision_log
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import Fail, LocalOpenAIServer
 
 KEY = "sk-tracing-test-3f9a1c"

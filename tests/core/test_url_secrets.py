@@ -30,13 +30,13 @@ from gearshift import (
     load_config,
     read_records,
 )
-from gearshift._decision_log import open_decision_log
 from gearshift._messages import ChatRequest
 from gearshift._url_secrets import mask_text, mask_url, url_secrets
 from gearshift.budgets import BudgetLedger, BudgetsConfig, open_store
 from gearshift.budgets._open import safe_url
 from gearshift.cli import main
 from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import LocalOpenAIServer, LocalRedisServer, RedisServerMissing
 
 HEAD, TAIL = "Kq7vHEAD", "TAILz9w"

@@ -19,9 +19,9 @@ from langchain_core.tools import ToolException, tool
 from pydantic import BaseModel
 
 from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, read_records
-from gearshift._decision_log import open_decision_log
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import Delay, LocalAnthropicServer, LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
 

@@ -27,11 +27,11 @@ from gearshift import (
     ToolCallDelta,
     Usage,
 )
-from gearshift._records import Attempt
-from gearshift._routed import Escalation
+from gearshift._tool_pairing import MISSING_RESULT
+from gearshift.routing._records import Attempt
+from gearshift.routing._routed import Escalation
 from gearshift_langchain._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
 from gearshift_langchain._output import chat_result, delta_chunk, final_chunk
-from gearshift_langchain._pairing import MISSING_RESULT, pair_tool_results, portable_id
 
 PORTABLE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -205,30 +205,6 @@ def test_unanswered_calls_get_a_result_and_stray_results_become_user_text() -> N
     assert messages[1].text == "[Result of an earlier call to tool 'search']\nleft over"
     assert (messages[3].tool_call_id, messages[3].text) == ("c1", MISSING_RESULT)
     assert (messages[4].tool_call_id, messages[4].text) == ("c2", "answer 2")
-
-
-def test_calls_and_results_without_ids_are_paired_in_order() -> None:
-    paired = pair_tool_results(
-        [
-            Message.user("q"),
-            Message.assistant(tool_calls=[ToolCall("", "a"), ToolCall("", "b")]),
-            Message.tool("", "ra"),
-            Message.tool("", "rb"),
-        ]
-    )
-    ids = [c.id for c in paired[1].tool_calls]
-    assert all(PORTABLE.match(i) for i in ids) and len(set(ids)) == 2
-    assert [(m.tool_call_id, m.text, m.name) for m in paired[2:]] == [
-        (ids[0], "ra", "a"),
-        (ids[1], "rb", "b"),
-    ]
-
-
-def test_portable_id_is_stable_and_valid() -> None:
-    assert portable_id("toolu_01A09q90qw90lq917835lq9") == "toolu_01A09q90qw90lq917835lq9"
-    long = "x" * 64
-    assert portable_id(long) == portable_id(long) != long
-    assert PORTABLE.match(portable_id(long))
 
 
 # -- tools, tool choice, response format ---------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,56 @@ async def test_a_repeated_identical_tool_call_moves_the_step_up(llm: RoutedLLM, 
     sent = observed.body(1)["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "tool"]
     assert sent[3]["tool_calls"][0]["id"] == sent[4]["tool_call_id"] == "b"
+
+
+async def test_a_history_from_other_providers_reaches_the_model_with_paired_portable_ids(
+    llm: RoutedLLM, observed: Observed
+) -> None:
+    # Small local servers number every turn's call `call_0`; other providers use ids OpenAI refuses.
+    def call(call_id: str) -> ChatMessage:
+        block = ToolCallBlock(tool_call_id=call_id, tool_name="get_weather", tool_kwargs={"city": "Oslo"})
+        return ChatMessage(role="assistant", blocks=[block])
+
+    def result(call_id: str, text: str) -> ChatMessage:
+        return ChatMessage(role="tool", content=text, additional_kwargs={"tool_call_id": call_id})
+
+    history = [ChatMessage(role="user", content="Weather in Oslo, twice?")]
+    history += [call("call_0"), result("call_0", "sunny"), call("call_0"), result("call_0", "rainy")]
+    history += [call("functions.get_weather:2")]  # a call whose result the history lost
+    await llm.achat_with_tools(TOOLS, chat_history=history)
+    sent = observed.body(0)["messages"]
+    assert [m["role"] for m in sent] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+    ]
+    ids = [sent[i]["tool_calls"][0]["id"] for i in (1, 3, 5)]
+    assert ids[0] == "call_0" and len(set(ids)) == 3
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", i) for i in ids)
+    assert [(sent[i]["tool_call_id"], sent[i]["content"]) for i in (2, 4)] == [
+        (ids[0], "sunny"),
+        (ids[1], "rainy"),
+    ]
+    assert sent[6]["tool_call_id"] == ids[2]  # answered, so OpenAI takes the turn
+
+
+@pytest.mark.parametrize("sticky", [True, False])
+async def test_a_sticky_tool_loop_reads_its_results_with_the_model_that_made_the_calls(
+    make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed, sticky: bool
+) -> None:
+    llm = RoutedLLM(make_router(), sticky_tool_loops=sticky, self_escalation=False)
+    server.script("large", Reply(tool_calls=[("get_weather", {"city": "Oslo"})]))
+    asked = await llm.achat_with_tools(TOOLS, "Weather in Oslo?", hints=CallerHints(force_model="large"))
+    call_id = llm.get_tool_calls_from_response(asked)[0].tool_id
+    result = ChatMessage(role="tool", content="sunny", additional_kwargs={"tool_call_id": call_id})
+    history = [ChatMessage(role="user", content="Weather in Oslo?"), asked.message, result]
+    await llm.achat_with_tools(TOOLS, chat_history=history)
+    # Reading a short tool result is an easy step: only stickiness keeps it on the model that asked.
+    assert observed.served() == ["large", "large" if sticky else "small"]
 
 
 async def test_no_tool_call_is_an_error_only_when_asked(llm: RoutedLLM) -> None:

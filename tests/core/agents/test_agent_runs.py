@@ -12,7 +12,7 @@ import pytest
 from hand_made_runs import PROMPT, assistant, failing_run, row, smooth_run, tool, write
 
 from gearshift import ModelPrices
-from gearshift._pricing import lookup_prices
+from gearshift.config._pricing import lookup_prices
 from gearshift.datasets import (
     TAU_RETAIL_PRICES,
     OutcomeTableError,

@@ -32,11 +32,11 @@ from gearshift import (
     TextDelta,
     open_decision_log,
 )
-from gearshift._budget_fit import USEFUL_OUTPUT_TOKENS
-from gearshift._routing import DEFAULT_OUTPUT_TOKENS
 from gearshift.budgets import BudgetLedger, BudgetLimit, BudgetStore, MemoryStore
 from gearshift.budgets._spend_index import to_nano
 from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.routing._budget_fit import USEFUL_OUTPUT_TOKENS
+from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
 from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 KEY = "sk-spend-bound-5e1f"

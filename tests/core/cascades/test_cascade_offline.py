@@ -7,7 +7,6 @@ import pytest
 
 from gearshift import ModelRegistry, Router, SignalScorer, StreamDone, TextDelta
 from gearshift._messages import ChatRequest, ChatResponse, Message
-from gearshift._routed import Escalation
 from gearshift.cascades import (
     DEFAULT_CHECKS,
     AnswerJudge,
@@ -15,8 +14,6 @@ from gearshift.cascades import (
     FinalAnswerCheck,
     HeuristicGate,
     LearnedJudgeGate,
-    arun_cascade_offline,
-    run_cascade_offline,
 )
 from gearshift.cascades._answer_features import SHAPE_FEATURES
 from gearshift.datasets import (
@@ -27,7 +24,9 @@ from gearshift.datasets import (
     load_routellm,
     routellm_models,
 )
+from gearshift.evaluation import arun_cascade_offline, run_cascade_offline
 from gearshift.providers._replay import ReplayProvider
+from gearshift.routing._routed import Escalation
 
 WEAK, STRONG = routellm_models()
 # Rows 0 and 1 of the bundled GSM8K data: Mixtral concludes "#### 540" on the first and is cut off
@@ -154,3 +153,11 @@ def test_a_table_without_recorded_answers_is_refused() -> None:
         run_cascade_offline(table, HeuristicGate(), weak="w", strong="x")
     with pytest.raises(ValueError, match="tier"):
         run_cascade_offline(table, HeuristicGate(), weak=STRONG, strong=WEAK)
+
+
+def test_the_replay_is_still_served_from_gearshift_cascades() -> None:
+    import gearshift.cascades as cascades
+    import gearshift.evaluation as evaluation
+
+    for name in ("CascadeReport", "arun_cascade_offline", "run_cascade_offline"):
+        assert getattr(cascades, name) is getattr(evaluation, name)

@@ -12,6 +12,7 @@ def test_the_exact_public_names() -> None:
     assert evaluation.__all__ == [
         "BASELINES",
         "POLICIES",
+        "CascadeReport",
         "EvalReport",
         "EvaluationError",
         "Latency",
@@ -23,6 +24,7 @@ def test_the_exact_public_names() -> None:
         "always_cheapest",
         "always_strongest",
         "apgr",
+        "arun_cascade_offline",
         "convex_hull_nondecreasing",
         "cpt",
         "curve_integral",
@@ -32,6 +34,7 @@ def test_the_exact_public_names() -> None:
         "plot_report",
         "prompt_length",
         "random_router",
+        "run_cascade_offline",
         "run_eval",
         "sweep_difficulty",
         "sweep_scorer",

@@ -7,10 +7,10 @@ from learning_tables import two_model_table
 from gearshift import ModelRegistry, Router, StepContext
 from gearshift._messages import ChatRequest
 from gearshift._models import ModelPrices, ModelSpec
-from gearshift._routing import route_input
 from gearshift.datasets import load_routellm, normalize_prompt
 from gearshift.learning._cross_fit import cross_fit_policy
 from gearshift.providers._replay import ReplayProvider
+from gearshift.routing._decide import route_input
 
 
 def test_each_prompt_is_routed_by_a_router_that_never_saw_it() -> None:

@@ -20,11 +20,11 @@ from gearshift import (
     load_config,
     read_records,
 )
-from gearshift._decision_log import open_decision_log
 from gearshift._messages import ChatRequest
 from gearshift.learning import LearnedPolicy, LearnedRouter
 from gearshift.learning._recalibration import RecalibratingPolicy
 from gearshift.providers import OpenAIProvider, ReplayProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import LocalOpenAIServer
 
 TARGET = 0.3

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, StepContext
-from gearshift._decision_log import open_decision_log
 from gearshift.cli import main
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import Fail, LocalOpenAIServer
 
 KEY = "sk-report-test-4d1e9b"

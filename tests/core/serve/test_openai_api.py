@@ -147,6 +147,33 @@ def test_a_tool_result_in_the_history_is_an_observe_step(client: openai.OpenAI, 
     assert decision["agent_id"] == "planner"
 
 
+def test_a_history_from_other_providers_reaches_the_model_with_unique_paired_ids(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    # Small local servers number every turn's call `call_0`; Anthropic refuses a repeated id.
+    def turn(result: str) -> list[Any]:
+        call = {
+            "id": "call_0",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"P"}'},
+        }
+        return [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_0", "content": result},
+        ]
+
+    client.chat.completions.create(
+        model="small", messages=[*HELLO, *turn("sunny"), *turn("rainy")], tools=[WEATHER]
+    )  # type: ignore[list-item]
+    sent = openai_server.requests[-1].body["messages"]
+    ids = [m["tool_calls"][0]["id"] for m in sent if m.get("tool_calls")]
+    assert ids[0] == "call_0" and len(set(ids)) == 2
+    assert [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"] == [
+        (ids[0], "sunny"),
+        (ids[1], "rainy"),
+    ]
+
+
 class City(BaseModel):
     name: str
     population: int

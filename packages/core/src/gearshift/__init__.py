@@ -9,19 +9,17 @@ answer = await router.acomplete("What is the capital of France?")
 ```
 
 Budgets live in `gearshift.budgets`, learned routers in `gearshift.learning`, quality gates for
-cascades in `gearshift.cascades`, router evaluation in `gearshift.evaluation`.
+cascades in `gearshift.cascades`, router evaluation (and offline cascade replays) in
+`gearshift.evaluation`. The private modules behind this namespace are grouped by concern: `config/`,
+`signals/` and `routing/` (the router and what carries out its decisions), with the values
+(messages, models, step context, decisions, errors) at the top.
 
 Money is float US dollars everywhere; model prices are dollars per million tokens.
 """
 
-from ._batch import BatchItem, BatchResult, BatchSummary, summarize_batch
-from ._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
+from ._bridge import iterate_sync, run_sync
 from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
-from ._cooldown import CooldownTracker
 from ._decision import Decision
-from ._decision_log import DecisionLog, JSONLDecisionLog, SQLiteDecisionLog, open_decision_log, read_records
-from ._defaults import default_models, default_registry
-from ._deployments import DeploymentHealth
 from ._errors import (
     AllModelsFailed,
     BudgetExceeded,
@@ -40,24 +38,41 @@ from ._messages import (
     ContentPart,
     ImagePart,
     Message,
+    Role,
     StreamDone,
     StreamEvent,
     TextDelta,
     TextPart,
     ToolCall,
     ToolCallDelta,
+    ToolChoice,
     ToolSpec,
     Usage,
 )
 from ._models import Deployment, ModelPrices, ModelRegistry, ModelSpec, PriceTier
-from ._records import Attempt
-from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
-from ._router import Router
-from ._run_context import context_from_messages
-from ._shadow import ShadowConfig
-from ._signals import Signals, extract_signals
-from ._tokens import estimate_request_tokens, estimate_tokens
+from ._tool_pairing import pair_tool_results
+from .config._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
+from .config._defaults import default_models, default_registry
 from .policies import Policy, RouteInput, RulesPolicy, ScorerConfig, SignalScorer
+from .routing._batch import BatchItem, BatchResult, BatchSummary, summarize_batch
+from .routing._cooldown import CooldownTracker
+from .routing._decision_log import (
+    DecisionLog,
+    JSONLDecisionLog,
+    SQLiteDecisionLog,
+    open_decision_log,
+    read_records,
+)
+from .routing._deployments import DeploymentHealth
+from .routing._feedback import request_id_of
+from .routing._records import Attempt, Escalation
+from .routing._routed import RoutedResponse, RoutedStream, SyncRoutedStream
+from .routing._router import Router
+from .routing._shadow import ShadowConfig
+from .routing._tool_loop import keep_tool_loop_model
+from .signals._run_context import context_from_messages
+from .signals._signals import Signals, extract_signals, is_error_result
+from .signals._tokens import estimate_request_tokens, estimate_tokens
 
 __all__ = [
     "AllModelsFailed",
@@ -93,6 +108,7 @@ __all__ = [
     "PriceTier",
     "ProviderConfig",
     "ProviderError",
+    "Role",
     "RouteInput",
     "RoutedResponse",
     "RoutedStream",
@@ -114,6 +130,7 @@ __all__ = [
     "TextPart",
     "ToolCall",
     "ToolCallDelta",
+    "ToolChoice",
     "ToolRecord",
     "ToolSpec",
     "UnknownModelError",
@@ -125,8 +142,14 @@ __all__ = [
     "estimate_tokens",
     "extract_signals",
     "hash_arguments",
+    "is_error_result",
+    "iterate_sync",
+    "keep_tool_loop_model",
     "load_config",
     "open_decision_log",
+    "pair_tool_results",
     "read_records",
+    "request_id_of",
+    "run_sync",
     "summarize_batch",
 ]

@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._context import StepContext
-from ._decision_log import open_decision_log
 from ._errors import InvalidRequestError
 from ._messages import ChatRequest
 from ._models import ModelRegistry
-from ._routed import RoutedResponse
-from ._router import Router
 from .datasets import OutcomeTable, RoutellmDataset, load_routellm, routellm_models
 from .policies import Policy
 from .providers._replay import ReplayProvider
+from .routing._decision_log import open_decision_log
+from .routing._routed import RoutedResponse
+from .routing._router import Router
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -186,7 +186,7 @@ def _learned_policy(
 def default_log_path() -> Path:
     """Where the demo writes its decision log unless told otherwise: `$GEARSHIFT_HOME` or the user's
     data folder."""
-    from ._data_dir import data_dir
+    from .config._data_dir import data_dir
 
     return data_dir() / "demo" / "decisions.db"
 

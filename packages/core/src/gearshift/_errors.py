@@ -53,14 +53,40 @@ class ConfigError(GearshiftError):
     """Configuration that gearshift cannot use.
 
     `source` is the file (or "<python>" for config built in code), `key` the dotted path of the
-    offending setting, and the message says what is wrong with it.
+    offending setting, `line` its line in the file when known, and the message says what is wrong
+    with it. A file with several problems raises one error listing them all: `problems` holds one
+    `ConfigError` per problem (just this one when there is one), and `key` and `line` are the first's.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str | None = None, key: str | None = None, line: int | None = None
+    ) -> None:
         self.source = source
         self.key = key
-        where = ", ".join(part for part in (source, f"key '{key}'" if key else None) if part)
+        self.line = line
+        self.reason = message
+        self.problems: tuple[ConfigError, ...] = (self,)
+        where = _where(source, line, key)
         super().__init__(f"{where}: {message}" if where else message)
+
+    @classmethod
+    def listing(cls, problems: Sequence[ConfigError]) -> ConfigError:
+        """One error for every problem found in one source, each on its own line with its line and key."""
+        if len(problems) == 1:
+            return problems[0]
+        first = problems[0]
+        lines = [f"  {_where(None, e.line, e.key)}: {e.reason}" for e in problems]
+        error = cls(f"{len(problems)} problems", source=first.source)
+        error.key, error.line, error.problems = first.key, first.line, tuple(problems)
+        head = f"{first.source}: {len(problems)} problems" if first.source else f"{len(problems)} problems"
+        error.args = ("\n".join([head, *lines]),)
+        return error
+
+
+def _where(source: str | None, line: int | None, key: str | None) -> str:
+    """`gearshift.toml, line 4, key 'models[0].tier'`, leaving out what is not known."""
+    parts = (source, None if line is None else f"line {line}", None if key is None else f"key '{key}'")
+    return ", ".join(part for part in parts if part)
 
 
 class InvalidRequestError(GearshiftError, ValueError):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._errors import InvalidRequestError
+from ._text_tokens import estimate_tokens
 
 __all__ = [
     "ChatRequest",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
+"""Who speaks a message: `system`, `user`, `assistant`, or `tool` (a tool result)."""
 ToolChoice = Literal["auto", "none", "required"] | str
 """`auto`, `none`, `required`, or the name of the one tool the model must call."""
 
@@ -192,9 +194,11 @@ class ToolSpec(BaseModel):
     @functools.cached_property
     def token_estimate(self) -> int:
         """Estimated tokens this definition adds to a request (computed once: agents resend tools)."""
-        from ._tokens import tool_spec_tokens  # _tokens imports this module
-
-        return tool_spec_tokens(self)
+        return (
+            estimate_tokens(self.name)
+            + estimate_tokens(self.description)
+            + estimate_tokens(json.dumps(self.parameters, separators=(",", ":")))
+        )
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], *, where: str = "tool") -> ToolSpec:

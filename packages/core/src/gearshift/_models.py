@@ -144,7 +144,7 @@ class ModelSpec(BaseModel):
     deployments: tuple[Deployment, ...] = Field(
         default=(),
         description="More deployments of this model besides `provider`; calls go to the healthiest "
-        "and fastest (see `gearshift._deployments`).",
+        "and fastest (see `gearshift.routing._deployments`).",
     )
 
     def cost(self, usage: Usage) -> float:

@@ -164,8 +164,8 @@ def _context(step: str | None) -> StepContext:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from ._config import load_config
-    from ._router import Router
+    from .config._config import load_config
+    from .routing._router import Router
 
     prompt = read_prompt(args.prompt)
     config = load_config(args.config)
@@ -188,10 +188,10 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ._config import load_config
     from ._messages import StreamDone, TextDelta
-    from ._router import Router
+    from .config._config import load_config
     from .providers._factory import missing_keys, missing_sdks
+    from .routing._router import Router
 
     prompt = read_prompt(args.prompt)
     config = load_config(args.config)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list
 
@@ -24,7 +24,7 @@ from gearshift import BatchItem, BatchResult, RoutingError
 from ._output import chat_result
 
 if TYPE_CHECKING:
-    from ._chat_model import RoutedChatModel, _Step
+    from gearshift import ChatRequest, ModelRegistry, Router, StepContext
 
 __all__ = ["cascade_batch"]
 
@@ -32,45 +32,44 @@ _DEFAULT_CONCURRENCY = 8
 
 
 async def cascade_batch(
-    model: RoutedChatModel,
+    router: Router,
     inputs: Sequence[LanguageModelInput],
     config: RunnableConfig | Sequence[RunnableConfig] | None,
-    step: Callable[[list[BaseMessage], dict[str, Any]], _Step],
+    step: Callable[[LanguageModelInput, dict[str, Any]], tuple[ChatRequest, StepContext]],
     *,
     return_exceptions: bool,
 ) -> list[AIMessage | Exception]:
     """The answers of `inputs`, in their order, from one cascaded `Router.abatch` run.
 
-    `step` builds one call's request and context from its messages and run metadata, as `invoke`
+    `step` builds one call's request and context from its input and run metadata, as `invoke`
     does. A failed input raises `RoutingError` naming it, or stands as that error in the list with
     `return_exceptions`.
     """
     configs = get_config_list(config, len(inputs))
     items = []
     for index, (value, settings) in enumerate(zip(inputs, configs, strict=True)):
-        call = step(model._convert_input(value).to_messages(), dict(settings.get("metadata") or {}))
-        items.append(BatchItem(str(index), call.request, call.context))
+        request, context = step(value, dict(settings.get("metadata") or {}))
+        items.append(BatchItem(str(index), request, context))
     concurrency = configs[0].get("max_concurrency") if configs else None
-    results = await model.router.abatch(items, concurrency=concurrency or _DEFAULT_CONCURRENCY, cascade=True)
+    results = await router.abatch(items, concurrency=concurrency or _DEFAULT_CONCURRENCY, cascade=True)
     stages: dict[str, list[BatchResult]] = {}
     for result in results:
         stages.setdefault(result.id, []).append(result)
     answers: list[AIMessage | Exception] = []
     for index in range(len(items)):
-        answer = _answer(model, index, stages.get(str(index), []))
+        answer = _answer(router.registry, index, stages.get(str(index), []))
         if isinstance(answer, Exception) and not return_exceptions:
             raise answer
         answers.append(answer)
     return answers
 
 
-def _answer(model: RoutedChatModel, index: int, stages: list[BatchResult]) -> AIMessage | Exception:
+def _answer(registry: ModelRegistry, index: int, stages: list[BatchResult]) -> AIMessage | Exception:
     final = stages[-1] if stages else None
     if final is None or final.response is None:
         why = final.error if final is not None else "no answer"
         return RoutingError(f"batch input {index} got no answer: {why}")
     routed = final.response
-    registry = model.router.registry
     tier = registry[routed.model_id].tier if routed.model_id in registry else None
     message = chat_result(routed, tier).generations[0].message
     assert isinstance(message, AIMessage)

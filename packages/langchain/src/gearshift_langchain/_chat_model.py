@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,12 +36,14 @@ from gearshift import (
     StepType,
     TextDelta,
     ToolCallDelta,
+    iterate_sync,
+    keep_tool_loop_model,
+    request_id_of,
+    run_sync,
 )
-from gearshift._bridge import iterate_sync, run_sync
-from gearshift._feedback import request_id_of
 
 # asyncio.wait_for raises asyncio's own TimeoutError before Python 3.11; `within` raises the builtin one.
-from gearshift.providers._sdk import within
+from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
@@ -275,10 +277,12 @@ class RoutedChatModel(BaseChatModel):
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         stop = kwargs.pop("stop", None)
 
-        def step(messages: list[BaseMessage], metadata: dict[str, Any]) -> _Step:
-            return self._step(messages, stop if isinstance(stop, list) else None, metadata, dict(kwargs))
+        def step(value: LanguageModelInput, metadata: dict[str, Any]) -> tuple[ChatRequest, StepContext]:
+            messages = self._convert_input(value).to_messages()
+            call = self._step(messages, stop if isinstance(stop, list) else None, metadata, dict(kwargs))
+            return call.request, call.context
 
-        answers = await cascade_batch(self, inputs, config, step, return_exceptions=return_exceptions)
+        answers = await cascade_batch(self.router, inputs, config, step, return_exceptions=return_exceptions)
         return cast("list[AIMessage]", answers)  # LangChain's own batch types its exceptions so too
 
     def _generate(
@@ -405,31 +409,9 @@ class RoutedChatModel(BaseChatModel):
             has_tools=bool(tools) and request.tool_choice != "none",
             force_model=force if isinstance(force, str) else None,
         )
-        if self.sticky_tool_loops and context.hints.force_model is None:
-            context = self._stick(request, context, loop_model(messages))
+        if self.sticky_tool_loops:
+            context = keep_tool_loop_model(self._router, request, context, loop_model(messages))
         return _Step(request, context)
-
-    def _stick(self, request: ChatRequest, context: StepContext, prior: str | None) -> StepContext:
-        """Keep a tool loop on the model that started it: never a lower tier, and the same model at its tier.
-
-        The scorer can still move the step up (tool errors, a loop), and fallback still applies when
-        the policy's own choice at that tier is the prior model.
-        """
-        registry = self._router.registry
-        if prior is None or prior not in registry:
-            return context
-        tier = registry[prior].tier
-        hints = context.hints
-        if hints.max_tier is not None and hints.max_tier < tier:
-            return context  # the caller's cap wins over stickiness
-        lifted = replace(context, hints=replace(hints, min_tier=max(hints.min_tier or 0, tier)))
-        try:
-            decision = self._router.decide(request, lifted)
-        except RoutingError:
-            return context  # the prior model cannot serve this step: route it freely
-        if decision.tier == tier and decision.model != prior:
-            lifted = replace(lifted, hints=replace(lifted.hints, force_model=prior))
-        return lifted
 
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry

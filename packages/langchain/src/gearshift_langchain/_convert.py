@@ -23,9 +23,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall, ToolSpec
-
-from ._pairing import pair_tool_results
+from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall, ToolSpec, pair_tool_results
 
 __all__ = ["to_messages", "to_response_schema", "to_tool_choice", "to_tool_specs"]
 

@@ -24,10 +24,19 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
 
-from gearshift import CallerHints, Message, StepContext, StepType, ToolRecord, hash_arguments
-from gearshift._signals import _is_error_result
+from gearshift import (
+    CallerHints,
+    Message,
+    StepContext,
+    StepType,
+    ToolRecord,
+    hash_arguments,
+    is_error_result,
+)
 
-__all__ = ["failed", "step_context"]
+from ._convert import ROUTING_KEY
+
+__all__ = ["failed", "loop_model", "step_context"]
 
 _USER = MessageRole.USER
 _ASSISTANT = (MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL)
@@ -77,6 +86,21 @@ def step_context(
     )
 
 
+def loop_model(history: Sequence[ChatMessage]) -> str | None:
+    """The registry id of the model whose tool calls the history ends with the results of, if gearshift
+    routed that call (its message carries `additional_kwargs["gearshift"]["model_id"]`); else None."""
+    if not history or history[-1].role not in _TOOL:
+        return None
+    for message in reversed(history):
+        if message.role in _ASSISTANT:
+            record = message.additional_kwargs.get(ROUTING_KEY)
+            model_id = record.get("model_id") if isinstance(record, Mapping) else None
+            return model_id if isinstance(model_id, str) else None
+        if message.role not in _TOOL:
+            return None
+    return None
+
+
 def _text(message: ChatMessage) -> str:
     return "\n".join(block.text for block in message.blocks if isinstance(block, TextBlock))
 
@@ -119,7 +143,7 @@ def failed(text: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Whether a tool's result reports a failure (see the module docstring)."""
     if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
         return True
-    return bool(_LLAMAINDEX_ERRORS.match(text)) or _is_error_result(Message.tool("", text))
+    return bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(Message.tool("", text))
 
 
 def _function_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:

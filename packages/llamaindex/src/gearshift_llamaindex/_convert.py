@@ -35,14 +35,16 @@ from gearshift import (
     ImagePart,
     InvalidRequestError,
     Message,
+    Role,
     StreamDone,
     TextDelta,
     TextPart,
     ToolCall,
+    ToolChoice,
     ToolSpec,
     Usage,
+    pair_tool_results,
 )
-from gearshift._messages import Role, ToolChoice
 from gearshift.providers import StreamAssembler
 
 if TYPE_CHECKING:
@@ -100,9 +102,10 @@ def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
     `additional_kwargs`; `is_error=True` there marks a failed tool result. Thinking blocks and cache
     points are provider hints gearshift does not route on and are left out; any other block (audio,
     video, documents, citations) is refused with an error naming it, since no gearshift provider
-    sends them.
+    sends them. Tool calls and results are then paired for any provider (`pair_tool_results`), so a
+    step may go to another provider than the one that made the calls it reads.
     """
-    return tuple(_message(message, index) for index, message in enumerate(messages))
+    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
 
 
 def _message(message: ChatMessage, index: int) -> Message:
@@ -285,8 +288,12 @@ def chat_response(
     """A LlamaIndex `ChatResponse` for a routed answer, with its usage and routing record."""
     response: RoutedChatResponse = result.response
     record = routing_record(result, registry)
+    message = chat_message(response.text, response.tool_calls)
+    if response.tool_calls:
+        # Agents keep only the message: it says which model made the calls, for a sticky tool loop.
+        message.additional_kwargs[ROUTING_KEY] = {"model_id": response.model_id}
     return ChatResponse(
-        message=chat_message(response.text, response.tool_calls),
+        message=message,
         raw=record,
         delta=delta,
         additional_kwargs={**record["usage"], ROUTING_KEY: record},

@@ -9,6 +9,7 @@ async methods are the real ones; the sync ones run them through gearshift's one 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,11 +32,19 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
 
-from gearshift import ConfigError, GearshiftConfig, InvalidRequestError, Router
-from gearshift._bridge import iterate_sync, run_sync
-from gearshift._feedback import request_id_of
+from gearshift import (
+    ConfigError,
+    GearshiftConfig,
+    InvalidRequestError,
+    Router,
+    iterate_sync,
+    keep_tool_loop_model,
+    request_id_of,
+    run_sync,
+)
 
-from ._calls import ToolSpecCache, plan_call
+from ._calls import PlannedCall, ToolSpecCache, plan_call
+from ._context import loop_model
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
 
 if TYPE_CHECKING:
@@ -92,6 +101,9 @@ class RoutedLLM(FunctionCallingLLM):
     self_escalation: bool = True
     """Let models below the top tier hand a step to a stronger one through an `escalate` tool the agent
     never sees."""
+    sticky_tool_loops: bool = False
+    """Keep the model that made a tool call for reading its results, unless routing moves the step up
+    (`gearshift.keep_tool_loop_model`)."""
     max_tokens: int | None = Field(default=None, gt=0)
     """Cap on output tokens per call (None: each model's default)."""
     temperature: float | None = Field(default=None, ge=0)
@@ -355,9 +367,17 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- the one code path ------------------------------------------------------------------------
 
-    async def _achat(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatResponse:
+    async def _plan(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> PlannedCall:
         core = self._core
         call = await plan_call(messages, options, self, core.tools)
+        if not self.sticky_tool_loops:
+            return call
+        context = keep_tool_loop_model(core.router, call.request, call.context, loop_model(messages))
+        return replace(call, context=context)
+
+    async def _achat(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatResponse:
+        core = self._core
+        call = await self._plan(messages, options)
         result = await core.router.acomplete(call.request, call.context, self_escalation=call.self_escalation)
         return chat_response(result, core.router.registry)
 
@@ -365,7 +385,7 @@ class RoutedLLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], options: dict[str, Any]
     ) -> ChatResponseAsyncGen:
         core = self._core
-        call = await plan_call(messages, options, self, core.tools)
+        call = await self._plan(messages, options)
         stream = core.router.astream(call.request, call.context, self_escalation=call.self_escalation)
         return chat_chunks(stream, core.router.registry)
 

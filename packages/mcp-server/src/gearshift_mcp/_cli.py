@@ -26,7 +26,7 @@ from ._http import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, check_bind, check_toke
 
 __all__ = ["claude_desktop_config", "main"]
 
-_CONFIG_ENV = "GEARSHIFT_CONFIG"  # the core's variable (gearshift._config.CONFIG_ENV)
+_CONFIG_ENV = "GEARSHIFT_CONFIG"  # the core's variable (gearshift.config._config.CONFIG_ENV)
 _KEY_PLACEHOLDER = "<paste your key here>"
 
 

@@ -69,7 +69,7 @@ def default_journal_path(store_url: str, *, sqlite_path: Path | None = None, pre
     """Where a store's journal lives: next to a SQLite file, else in the user's data folder."""
     if sqlite_path is not None:
         return sqlite_path.with_name(sqlite_path.name + _SUFFIX)
-    from .._data_dir import data_dir
+    from ..config._data_dir import data_dir
 
     digest = hashlib.sha256(f"{store_url}\n{prefix}".encode()).hexdigest()[:16]
     return data_dir() / "pending-spend" / f"{digest}{_SUFFIX}"

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator, model_validator
 from pydantic_core import core_schema
 
-from .._config_errors import KeyedError
+from ..config._config_errors import KeyedError
 
 __all__ = ["BudgetLimit", "BudgetMode", "Window", "repeated_name", "time_zone"]
 

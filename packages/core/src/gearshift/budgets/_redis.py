@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import LedgerUnavailable
-from ._open import safe_url
+from .._url_secrets import mask_url
 from ._redis_link import RedisLink, ReplyError, connect_link, pack
 from ._redis_scripts import BATCH
 from ._spend_index import from_nano, to_nano
@@ -70,7 +70,7 @@ class RedisStore:
     @property
     def url(self) -> str:
         """The server's URL with any password masked."""
-        return safe_url(self._url)
+        return mask_url(self._url)
 
     @property
     def prefix(self) -> str:

@@ -34,7 +34,9 @@ from pydantic import (
     model_validator,
 )
 
-from .._config_errors import KeyedError, config_error
+from .._errors import ConfigError
+from ..config._config_errors import KeyedError, config_error
+from ..config._config_file import locate_config, read_config
 from ._limits import BudgetLimit, repeated_name, time_zone
 from ._open import parse_store_url, safe_url
 
@@ -55,7 +57,7 @@ MAX_RESERVATION_TTL = 86_400.0
 
 def default_store_url() -> str:
     """`sqlite:///` + `budgets.db` in `$GEARSHIFT_HOME`, else the user's data folder."""
-    from .._data_dir import data_dir
+    from ..config._data_dir import data_dir
 
     return f"sqlite:///{data_dir() / 'budgets.db'}"
 
@@ -174,14 +176,14 @@ def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, 
     Only this section is validated, so `gearshift budget` works whatever the rest of the file says.
     Without a file, or without the section: the defaults (the SQLite store in the user's data folder).
     """
-    from .._config import _locate, _read_toml
-
-    file = _locate(path)
+    file = locate_config(path)
     if file is None:
         return BudgetsConfig(), "<defaults>"
-    table = _read_toml(file).get("budgets", {})
+    read = read_config(file)
+    table = read.data.get("budgets", {})
     if not isinstance(table, Mapping):
-        from .._errors import ConfigError
-
-        raise ConfigError("must be a table ([budgets])", source=str(file), key="budgets")
-    return BudgetsConfig.from_dict(table, source=str(file), base_dir=file.resolve().parent), str(file)
+        raise read.located(ConfigError("must be a table ([budgets])", source=read.source, key="budgets"))
+    try:
+        return BudgetsConfig.from_dict(table, source=read.source, base_dir=read.base_dir), read.source
+    except ConfigError as exc:
+        raise read.located(exc) from None

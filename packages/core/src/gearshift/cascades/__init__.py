@@ -10,9 +10,14 @@ router escalates a rejected answer to a stronger model. Built-in gates:
 - `SelfConsistencyGate`: the answering model is asked again; disagreement escalates (live providers).
 
 `Cascade` composes gates (and the router's own pre-call estimate) into one gate; `build_cascade`
-makes one from the `[routing.cascade]` table (`CascadeConfig`); `run_cascade_offline` replays an
-outcome table through a cascaded router to measure quality, cost and escalation rate.
+makes one from the `[routing.cascade]` table (`CascadeConfig`). Replaying an outcome table through a
+cascaded router (`run_cascade_offline`) is evaluation, and lives in `gearshift.evaluation`; its names
+are still served here, on first use, for code written before it moved.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from ._answer_judge import ANSWER_JUDGE_FORMAT, AnswerJudge, LearnedJudgeGate
 from ._cascade import Cascade, PriorEstimate, router_prior
@@ -32,7 +37,6 @@ from ._heuristic import (
     check_tool_calls,
 )
 from ._judge import DEFAULT_JUDGE_PROMPT, LLMJudgeGate, parse_grade
-from ._offline import CascadeReport, arun_cascade_offline, run_cascade_offline
 from ._settings import CascadeConfig, GateName, build_cascade
 
 __all__ = [
@@ -71,3 +75,20 @@ __all__ = [
     "run_cascade_offline",
     "same_answer",
 ]
+
+_REPLAY = ("CascadeReport", "arun_cascade_offline", "run_cascade_offline")
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on use: the replay runs the router, which imports this package's gates.
+    if name in _REPLAY:
+        from ..evaluation import _cascade_replay
+
+        value = getattr(_cascade_replay, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_REPLAY))

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._errors import GearshiftError
 from .._messages import Message, Role, ToolCall, Usage
-from .._signals import _is_error_result
+from ..signals._signals import is_error_result
 
 __all__ = ["AgentRun", "RunMessage", "parse_run", "run_json"]
 
@@ -201,7 +201,7 @@ def _message(raw: object, where: str) -> RunMessage:
         if flag is not None and not isinstance(flag, bool):
             raise RunFieldError(f"{where}.is_error must be true, false or absent, got {flag!r}")
         message = Message.tool(call_id, content, name=name)
-        is_error = _is_error_result(message) if flag is None else flag
+        is_error = is_error_result(message) if flag is None else flag
         return RunMessage(Message.tool(call_id, content, name=name, is_error=is_error))
     return RunMessage(Message(role, content))
 

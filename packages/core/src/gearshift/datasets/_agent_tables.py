@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from .._messages import Message, Usage
 from .._models import ModelPrices
-from .._tokens import message_tokens
+from ..signals._tokens import message_tokens
 from ._agent_runs import AgentRun
 from ._outcome_files import load_outcome_lines
 from ._outcomes import Outcome, OutcomeRow, OutcomeTable, OutcomeTableError
@@ -105,7 +105,7 @@ def estimate_step_usage(prompt: Sequence[Message], run: AgentRun) -> tuple[Usage
 
 def _genai_prices(model: str) -> ModelPrices | None:
     """List prices of a model id genai-prices can match without being told the provider."""
-    from .._pricing import lookup_prices
+    from ..config._pricing import lookup_prices
 
     for provider in ("openai", "anthropic", "google", "mistral", "deepseek", "groq", "together"):
         prices = lookup_prices(provider, model)

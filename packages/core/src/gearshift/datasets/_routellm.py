@@ -41,7 +41,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Literal, get_args
 
 from .._models import ModelSpec
-from .._tokens import estimate_tokens
+from ..signals._tokens import estimate_tokens
 from ._outcomes import Outcome, OutcomeRow, OutcomeTable, OutcomeTableError
 from ._routellm_models import SOURCE_MODEL_NAMES, routellm_models
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .._messages import Message, ToolCall
 from .._models import ModelPrices, ModelSpec
-from .._signals import _is_error_result
+from ..signals._signals import is_error_result
 from ._agent_runs import AgentRun, RunMessage
 from ._agent_tables import AgentRuns, agent_runs, estimate_step_usage
 from ._outcomes import Outcome, OutcomeRow, OutcomeTable
@@ -83,7 +83,7 @@ def _message(raw: dict[str, Any]) -> Message:
     if role == "tool":
         message = Message.tool(raw["tool_call_id"], content, name=raw.get("name"))
         return Message.tool(
-            raw["tool_call_id"], content, name=raw.get("name"), is_error=_is_error_result(message)
+            raw["tool_call_id"], content, name=raw.get("name"), is_error=is_error_result(message)
         )
     return Message(role, content)
 

@@ -132,7 +132,7 @@ class EscalationModel:
             body["lower"] = encode_array(self.lower, "float64")
             body["upper"] = encode_array(self.upper, "float64")
         if self.prior is not None:
-            from ..learning._serialization import router_body
+            from ..learning._router_model import router_body
 
             body["prior"] = router_body(self.prior.router)
         write_artifact(path, body, kind=ESCALATION_FORMAT)
@@ -212,7 +212,7 @@ def _prior(reader: ArtifactReader, raw: object) -> TaskPrior | None:
         return None
     if not isinstance(raw, dict):
         raise reader.fail("body.prior must be a learned router's body or null")
-    from ..learning._serialization import router_from_body
+    from ..learning._router_model import router_from_body
 
     router = router_from_body(ArtifactReader(reader.path, raw, f"{_NOUN} (body.prior)"), None)
     try:

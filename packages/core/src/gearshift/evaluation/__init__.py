@@ -1,7 +1,8 @@
 """Router evaluation: metrics (APGR, CPT, AIQ), baselines, cross-validated evaluation and plots.
 
 `evaluate` runs every policy on an outcome table (K-fold cross-validation, or a separate training
-table) and returns an `EvalReport`; `gearshift eval` prints it and `plot_report` draws it. The metric
+table) and returns an `EvalReport`; `gearshift eval` prints it and `plot_report` draws it.
+`run_cascade_offline` replays a cascade of quality gates on a table the same way. The metric
 functions are plain numpy over (cost, quality) points and follow RouteLLM (APGR, CPT) and RouterBench
 (AIQ); see `gearshift.evaluation._metrics` for the exact definitions.
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         prompt_length,
         random_router,
     )
+    from ._cascade_replay import CascadeReport, arun_cascade_offline, run_cascade_offline
     from ._cli import add_eval_parser, run_eval
     from ._evaluate import EvalReport, Latency, PolicyResult, evaluate
     from ._metrics import (
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "BASELINES": "_names",
+    "CascadeReport": "_cascade_replay",
+    "arun_cascade_offline": "_cascade_replay",
+    "run_cascade_offline": "_cascade_replay",
     "POLICIES": "_names",
     "EvalReport": "_evaluate",
     "EvaluationError": "_sweep",
@@ -68,6 +73,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "BASELINES",
     "POLICIES",
+    "CascadeReport",
     "EvalReport",
     "EvaluationError",
     "Latency",
@@ -79,6 +85,7 @@ __all__ = [
     "always_cheapest",
     "always_strongest",
     "apgr",
+    "arun_cascade_offline",
     "convex_hull_nondecreasing",
     "cpt",
     "curve_integral",
@@ -88,6 +95,7 @@ __all__ = [
     "plot_report",
     "prompt_length",
     "random_router",
+    "run_cascade_offline",
     "run_eval",
     "sweep_difficulty",
     "sweep_scorer",

@@ -24,10 +24,10 @@ import numpy as np
 from .._context import StepContext
 from .._messages import _TOOL_NAME, ChatRequest, Message, ToolSpec
 from .._models import ModelPrices, ModelRegistry, ModelSpec
-from .._routing import route_input
-from .._run_context import context_from_messages
 from ..datasets import AgentRuns, AgentTask
 from ..policies import Policy, RouteInput
+from ..routing._decide import route_input
+from ..signals._run_context import context_from_messages
 
 __all__ = [
     "PolicyReplay",

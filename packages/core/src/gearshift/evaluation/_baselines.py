@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._tokens import estimate_tokens
 from ..datasets import OutcomeRow
+from ..signals._tokens import estimate_tokens
 from ._metrics import RouterCurve
 from ._sweep import OutcomeMatrix, sweep_difficulty, sweep_tradeoff
 

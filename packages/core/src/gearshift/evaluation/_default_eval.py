@@ -14,10 +14,10 @@ import numpy as np
 
 from .._context import StepContext
 from .._messages import ChatRequest
-from .._signals import Signals, extract_signals
 from ..datasets import ROUTELLM_DATASETS, OutcomeRow, OutcomeTable, load_routellm, normalize_prompt
 from ..learning._default_policy import DefaultPolicy, rank_of, upper_cut_points
 from ..learning._features import PromptInput
+from ..signals._signals import Signals, extract_signals
 from ._metrics import RouterCurve
 from ._sweep import OutcomeMatrix, sweep_difficulty
 

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from .._progress import WorkCounter
-from .._tokens import estimate_tokens
 from ..datasets import OutcomeRow, OutcomeTable
 from ..policies import SignalScorer
+from ..signals._tokens import estimate_tokens
 from ._baselines import (
     always_cheapest,
     always_strongest,

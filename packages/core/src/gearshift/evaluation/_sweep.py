@@ -28,9 +28,9 @@ from numpy.typing import ArrayLike, NDArray
 from .._context import StepContext
 from .._errors import GearshiftError
 from .._messages import ChatRequest
-from .._signals import extract_signals
 from ..datasets import OutcomeRow, OutcomeTable
 from ..policies import SignalScorer
+from ..signals._signals import extract_signals
 from ._metrics import RouterCurve
 
 __all__ = [

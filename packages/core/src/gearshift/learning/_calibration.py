@@ -13,19 +13,53 @@ caps are met on the curve's points.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from .._errors import ConfigError
-from ..datasets import OutcomeTable
+from ..datasets import OutcomeRow, OutcomeTable
 from ._choice import choose_by_tradeoff, strongest_breakpoints, tradeoff_grid
 
-if TYPE_CHECKING:
-    from ._router_model import LearnedRouter
+__all__ = [
+    "CalibrationCurve",
+    "OperatingPoint",
+    "QualityRouter",
+    "calibrate",
+    "curve_of",
+    "pick_operating_point",
+]
 
-__all__ = ["CalibrationCurve", "OperatingPoint", "calibrate", "curve_of", "pick_operating_point"]
+
+class QualityRouter(Protocol):
+    """What calibration needs of a router: its models and costs, and its quality predictions
+    (`LearnedRouter` is one; calibration never needs to know more of it)."""
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The router's models, cheapest first."""
+        ...
+
+    @property
+    def costs(self) -> tuple[float, ...]:
+        """Each model's mean cost per request, in USD."""
+        ...
+
+    @property
+    def costs_known(self) -> bool:
+        """Whether `costs` were recorded (else they are all 0.0)."""
+        ...
+
+    @property
+    def relative_costs(self) -> np.ndarray:
+        """Costs scaled so the most expensive model is 1."""
+        ...
+
+    def predict(self, prompts: Sequence[OutcomeRow], *, task: str | None = None) -> np.ndarray:
+        """Predicted quality of each model on each prompt, shape (len(prompts), len(models))."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +110,7 @@ class CalibrationCurve:
     rows: int
 
 
-def _outcome_matrices(router: LearnedRouter, table: OutcomeTable) -> tuple[np.ndarray, np.ndarray]:
+def _outcome_matrices(router: QualityRouter, table: OutcomeTable) -> tuple[np.ndarray, np.ndarray]:
     """Scores and costs of the router's models on every row (NaN score where a row lacks a model).
 
     A missing cost is the model's mean cost, so that tables with partial costs still give a curve.
@@ -95,7 +129,7 @@ def _outcome_matrices(router: LearnedRouter, table: OutcomeTable) -> tuple[np.nd
 
 
 def curve_of(
-    router: LearnedRouter, table: OutcomeTable, predicted: np.ndarray | None = None
+    router: QualityRouter, table: OutcomeTable, predicted: np.ndarray | None = None
 ) -> CalibrationCurve:
     """The router's sweep over `table`; `predicted` replaces `router.predict(table)` (e.g. out-of-fold).
 
@@ -211,7 +245,7 @@ def pick_operating_point(
 
 
 def calibrate(
-    router: LearnedRouter,
+    router: QualityRouter,
     table: OutcomeTable,
     *,
     target_strong_share: float | None = None,

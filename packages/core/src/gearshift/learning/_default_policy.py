@@ -21,8 +21,8 @@ from bisect import bisect_right
 from importlib import resources
 
 from .._errors import ConfigError
-from .._signals import Signals
 from ..policies import RouteInput, ScorerConfig, SignalScorer
+from ..signals._signals import Signals
 from ._features import PromptInput
 from ._router_model import LearnedRouter
 from ._single_prompt import SinglePromptScorer

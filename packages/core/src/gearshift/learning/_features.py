@@ -24,8 +24,8 @@ import numpy as np
 
 from .._context import StepContext
 from .._messages import ChatRequest, Message
-from .._signals import TASKS, Signals, extract_signals
 from ..datasets import OutcomeRow
+from ..signals._signals import TASKS, Signals, extract_signals
 from ._prompt_shape import SHAPE_FEATURES, shape_vector
 from ._text_hashing import hashed_terms
 

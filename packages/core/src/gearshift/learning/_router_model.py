@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from ._artifact import ArtifactReader
 from ._calibration import CalibrationCurve, OperatingPoint, pick_operating_point
 from ._choice import choose_by_floor, choose_by_tradeoff, relative_costs
 from ._features import (
@@ -27,26 +28,10 @@ from ._features import (
     prompt_inputs,
 )
 from ._predictors import Predictor
+from ._serialization import RouterParts, parts_body, parts_from_body
+from ._summary import TrainingSummary
 
-__all__ = ["LearnedRouter", "TrainingSummary"]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSummary:
-    """What a router was trained on and how each method scored in internal cross-validation.
-
-    `scores` maps each method tried to its mean internal-CV score (normalized area under the
-    cost-quality sweep: 0.5 is random routing, 1.0 is the oracle); `chosen` is the method kept.
-    """
-
-    rows: int
-    tasks: tuple[str, ...]
-    method: str
-    scores: dict[str, float]
-    folds: int
-    seconds: float
-    source: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+__all__ = ["LearnedRouter", "TrainingSummary", "router_body", "router_from_body"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +129,6 @@ class LearnedRouter:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the router to `path` as one JSON file (the embedder itself is not saved, only its name)."""
         from ._artifact import write_artifact
-        from ._serialization import router_body
 
         write_artifact(path, router_body(self))
 
@@ -156,7 +140,6 @@ class LearnedRouter:
         router artifact, of a newer format version, corrupt (checksum mismatch) or malformed.
         """
         from ._artifact import read_artifact
-        from ._serialization import router_from_body
 
         return router_from_body(read_artifact(path), embedder)
 
@@ -171,3 +154,24 @@ class LearnedRouter:
             f"LearnedRouter(method={self.training.method!r}, models={list(self.models)}, "
             f"operating_point={self.operating_point.target!r})"
         )
+
+
+def router_body(router: LearnedRouter) -> dict[str, Any]:
+    """The JSON body of `router`'s artifact."""
+    return parts_body(
+        RouterParts(
+            router.models,
+            router.costs,
+            router.costs_known,
+            router.features,
+            router.predictor,
+            router.operating_point,
+            router.curve,
+            router.training,
+        )
+    )
+
+
+def router_from_body(reader: ArtifactReader, embedder: Embedder | None) -> LearnedRouter:
+    """The router an artifact body describes; `embedder` is required when it was trained with one."""
+    return LearnedRouter(*parts_from_body(reader, embedder), embedder)

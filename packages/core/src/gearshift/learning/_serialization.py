@@ -1,9 +1,13 @@
-"""A `LearnedRouter` to and from the JSON body of its artifact (the file format is `_artifact`'s)."""
+"""A learned router's parts to and from the JSON body of its artifact (the file format is `_artifact`'s).
+
+`RouterParts` is everything a `LearnedRouter` is made of but its embedder; `_router_model` builds the
+router from them, so this module never needs the router class itself.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -11,9 +15,23 @@ from ._artifact import ArtifactReader, encode_array
 from ._calibration import CalibrationCurve, OperatingPoint
 from ._features import CONTENT_FEATURES, Embedder, FeatureSpec
 from ._predictors import BlendPredictor, KnnPredictor, LinearPredictor, Predictor
-from ._router_model import LearnedRouter, TrainingSummary
+from ._summary import TrainingSummary
 
-__all__ = ["router_body", "router_from_body"]
+__all__ = ["RouterParts", "parts_body", "parts_from_body"]
+
+
+class RouterParts(NamedTuple):
+    """What a learned router's artifact holds, in `LearnedRouter`'s field order (its embedder aside)."""
+
+    models: tuple[str, ...]
+    costs: tuple[float, ...]
+    costs_known: bool
+    features: FeatureSpec
+    predictor: Predictor
+    operating_point: OperatingPoint
+    curve: CalibrationCurve | None
+    training: TrainingSummary
+
 
 _MAX_FEATURE_DIMS = 2**24  # far above any hashing width or embedding size in use
 
@@ -63,8 +81,8 @@ def _curve_body(curve: CalibrationCurve | None) -> dict[str, Any] | None:
     }
 
 
-def router_body(router: LearnedRouter) -> dict[str, Any]:
-    """The JSON body of `router`'s artifact."""
+def parts_body(router: RouterParts) -> dict[str, Any]:
+    """The JSON body of the artifact of a router made of these parts."""
     spec, point, training = router.features, router.operating_point, router.training
     return {
         "models": list(router.models),
@@ -187,8 +205,9 @@ def _curve(reader: ArtifactReader, raw: dict[str, Any] | None) -> CalibrationCur
     )
 
 
-def router_from_body(reader: ArtifactReader, embedder: Embedder | None) -> LearnedRouter:
-    """The router an artifact body describes; `embedder` is required when it was trained with one."""
+def parts_from_body(reader: ArtifactReader, embedder: Embedder | None) -> RouterParts:
+    """The parts of the router an artifact body describes; `embedder` (not kept in the parts) is
+    required when the router was trained with one."""
     body = dict(reader.body)
     models = reader.get(body, "models", list, "body")
     costs = reader.get(body, "costs", list, "body")
@@ -244,7 +263,7 @@ def router_from_body(reader: ArtifactReader, embedder: Embedder | None) -> Learn
         source=raw_training.get("source") if isinstance(raw_training.get("source"), str) else None,
         details=raw_training.get("details") if isinstance(raw_training.get("details"), dict) else {},
     )
-    return LearnedRouter(
+    return RouterParts(
         tuple(models),
         tuple(float(c) for c in costs),
         bool(body.get("costs_known", False)),
@@ -253,5 +272,4 @@ def router_from_body(reader: ArtifactReader, embedder: Embedder | None) -> Learn
         point,
         curve,
         training,
-        embedder,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._signals import Signals
+from ..signals._signals import Signals
 from ._features import FeatureSpec, signal_vector
 from ._predictors import LinearPredictor, Predictor
 from ._prompt_shape import shape_vector

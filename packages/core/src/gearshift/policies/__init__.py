@@ -2,7 +2,8 @@
 
 from ._classifier import CLASSIFICATION_KEY, ClassifierConfig, ClassifierPolicy
 from ._protocol import Policy, RouteInput, fallback_chain, make_decision
-from ._rules import Rule, RuleConditions, RulesPolicy, task_rules
+from ._rule_conditions import RuleConditions
+from ._rules import Rule, RulesPolicy, task_rules
 from ._scorer import ScorerConfig, SignalScorer
 
 __all__ = [

@@ -33,13 +33,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .._config_errors import settings_error
 from .._context import CallerHints, StepContext
 from .._decision import Decision
 from .._errors import GearshiftError
 from .._messages import ChatRequest, Message
-from .._records import Attempt
-from .._routed import RoutedResponse
+from ..config._config_errors import settings_error
+from ..routing._records import Attempt
+from ..routing._routed import RoutedResponse
 from ._protocol import Policy, RouteInput, make_decision
 
 

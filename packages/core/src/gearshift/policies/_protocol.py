@@ -14,7 +14,7 @@ from .._context import StepContext
 from .._decision import Decision
 from .._messages import ChatRequest
 from .._models import ModelSpec
-from .._signals import Signals
+from ..signals._signals import Signals
 
 __all__ = ["Policy", "RouteInput", "fallback_chain", "make_decision"]
 

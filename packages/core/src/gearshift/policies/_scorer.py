@@ -31,7 +31,7 @@ from .._context import StepType
 from .._decision import Decision
 from .._errors import ConfigError
 from .._models import ModelSpec
-from .._signals import TASKS, Signals
+from ..signals._signals import TASKS, Signals
 from ._protocol import RouteInput, fallback_chain, make_decision
 
 __all__ = ["ScorerConfig", "SignalScorer"]

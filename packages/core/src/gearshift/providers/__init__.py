@@ -9,6 +9,7 @@ from ._base import Provider
 from ._factory import build_providers, missing_keys
 from ._openai import OpenAIProvider
 from ._replay import ReplayProvider
+from ._sdk import within
 
 __all__ = [
     "AnthropicProvider",
@@ -18,4 +19,5 @@ __all__ = [
     "StreamAssembler",
     "build_providers",
     "missing_keys",
+    "within",
 ]

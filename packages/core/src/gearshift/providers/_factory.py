@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ._base import Provider
 
 if TYPE_CHECKING:
-    from .._config import GearshiftConfig, ProviderConfig
+    from ..config._config import GearshiftConfig, ProviderConfig
 
 __all__ = ["build_providers", "missing_keys", "missing_sdks"]
 

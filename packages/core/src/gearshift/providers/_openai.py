@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._messages import ChatRequest, ChatResponse, ImagePart, Message, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
-from .._tokens import estimate_request_tokens, estimate_tokens
+from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
 from ._sdk import Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream

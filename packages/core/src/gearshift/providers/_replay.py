@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 from .._errors import ProviderError
 from .._messages import ChatRequest, ChatResponse, Message, StreamDone, StreamEvent, TextDelta, Usage
 from .._models import ModelSpec
-from .._tokens import estimate_tokens
 from ..datasets._outcomes import Outcome, OutcomeRow, OutcomeTable, normalize_prompt
+from ..signals._tokens import estimate_tokens
 
 __all__ = ["ReplayProvider"]
 

@@ -118,7 +118,7 @@ def run_report(args: argparse.Namespace) -> int:
     check_output(args.html, "--html")
     path = args.log
     if path is None:
-        from .._config import load_config
+        from ..config._config import load_config
 
         path = load_config(args.config).log.path
         if path is None:

@@ -25,6 +25,7 @@ from .._messages import (
     ToolSpec,
     Usage,
 )
+from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
 from ._wire_fields import check_fields, field_error, optional, required
@@ -89,7 +90,7 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     metadata = optional(body, "metadata", dict) or {}
     try:
         request = ChatRequest(
-            messages=tuple(messages),
+            messages=pair_tool_results(messages),
             tools=tools,
             tool_choice=choice,
             max_tokens=max_tokens,

@@ -24,12 +24,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._config import GearshiftConfig, load_config
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
 from .._messages import ChatRequest, StreamDone, StreamEvent
-from .._routed import RoutedResponse, RoutedStream
-from .._router import Router
-from .._tokens import estimate_request_tokens
+from ..config._config import GearshiftConfig, load_config
+from ..routing._routed import RoutedResponse, RoutedStream
+from ..routing._router import Router
+from ..signals._tokens import estimate_request_tokens
 from ._access import ProxyKey, ProxyKeys
 from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
 from ._anthropic_wire import error_body as anthropic_error

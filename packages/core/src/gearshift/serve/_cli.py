@@ -54,8 +54,8 @@ def run_serve(args: argparse.Namespace) -> int:
             f"gearshift serve needs the '{missing.name}' package: pip install 'gearshift[serve]'", key="serve"
         ) from None
 
-    from .._config import load_config
-    from .._router import Router
+    from ..config._config import load_config
+    from ..routing._router import Router
 
     if args.workers < 1:
         raise ConfigError(f"must be 1 or more, got {args.workers}", key="--workers")

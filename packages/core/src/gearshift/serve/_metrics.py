@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .._routed import RoutedResponse
+from ..routing._routed import RoutedResponse
 
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
 

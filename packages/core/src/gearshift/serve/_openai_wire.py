@@ -25,6 +25,7 @@ from .._messages import (
     ToolSpec,
     Usage,
 )
+from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
 from ._wire_fields import check_fields, field_error, optional, required
@@ -90,7 +91,7 @@ def parse_chat(body: Any) -> OpenAIChat:
     metadata = optional(body, "metadata", dict)
     try:
         request = ChatRequest(
-            messages=messages,
+            messages=pair_tool_results(messages),
             tools=tools,
             tool_choice=_tool_choice(body.get("tool_choice")),
             max_tokens=max_tokens,

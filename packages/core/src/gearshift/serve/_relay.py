@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._messages import StreamEvent
-from .._routed import RoutedResponse, RoutedStream
+from ..routing._routed import RoutedResponse, RoutedStream
 from ._failures import Failure
 
 __all__ = ["RelayResponse", "StreamRenderer", "settle"]

@@ -27,6 +27,7 @@ from .._messages import (
     ToolSpec,
     Usage,
 )
+from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._openai_wire import OpenAIChat
 from ._step import CallerIdentity
@@ -73,7 +74,7 @@ def parse_responses(body: Any) -> OpenAIChat:
     metadata = optional(body, "metadata", dict) or {}
     try:
         request = ChatRequest(
-            messages=tuple(messages),
+            messages=pair_tool_results(messages),
             tools=tools,
             tool_choice=_tool_choice(body.get("tool_choice")),
             max_tokens=optional(body, "max_output_tokens", int),

@@ -16,7 +16,7 @@ from .._context import CallerHints, StepContext, StepType
 from .._errors import InvalidRequestError
 from .._messages import ChatRequest
 from .._models import ModelRegistry
-from .._run_context import context_from_messages
+from ..signals._run_context import context_from_messages
 from ._access import ProxyKey
 
 __all__ = ["AUTO", "HEADER_PREFIX", "CallerIdentity", "model_aliases", "step_context"]

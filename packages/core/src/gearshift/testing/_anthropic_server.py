@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._tokens import estimate_tokens
+from ..signals._tokens import estimate_tokens
 from ._actions import CutStream, Reply
 from ._http import Exchange, LocalServer
 from ._simulated import Prompt, Turn, input_tokens, output_tokens, piece_json, respond, words

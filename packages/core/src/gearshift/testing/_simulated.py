@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._tokens import estimate_tokens
+from ..signals._tokens import estimate_tokens
 from ._actions import Reply
 from ._schema_values import example_from_schema
 

@@ -1,0 +1,318 @@
+"""Batched cascades for asynchronous work: the cheap model answers the whole batch, a gate checks every
+answer, and only the answers it rejects are sent again to the strongest model.
+
+`run_batch` is what `Router.abatch` runs. Items are worked on concurrently up to a limit; a call that
+failed only because every model of its chain was rate-limited waits (the longest `retry-after` the
+providers sent, else a doubling pause) and is tried again, and while one item waits the others do not
+start new calls either, since they would hit the same limit. Each finished stage of an item is handed
+to `on_result` as soon as it is known, so a caller that writes results as they come (`gearshift
+batch`) can resume after an interruption without paying twice for what was finished: an item whose
+cheap answer was already rejected is given back with `escalate=True` and starts at the strong stage.
+
+Without `cascade`, each item is simply routed by the router's policy (and its own cascade, if any).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from .._context import CallerHints, StepContext
+from .._errors import AllModelsFailed, GearshiftError, ProviderError
+from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
+from .._models import ModelRegistry
+from ..cascades._gate import AnswerCheck, QualityGate
+from ._review import ReviewLoop
+from ._routed import RoutedResponse
+
+if TYPE_CHECKING:
+    from ._chain import ChainRun
+    from ._router_host import RouterHost
+
+__all__ = ["BatchItem", "BatchResult", "BatchSummary", "run_batch", "summarize_batch"]
+
+BatchStage = Literal["routed", "cheap", "strong"]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One request of a batch. `escalate` starts it at the strong stage (its cheap answer was already
+    rejected, in an earlier run that was interrupted)."""
+
+    id: str
+    request: ChatRequest
+    context: StepContext = field(default_factory=StepContext)
+    escalate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One finished stage of one item.
+
+    `accepted` is true for the item's final answer: a routed answer, a cheap answer the gate passed, or
+    the strong answer. A cheap answer the gate rejected has `accepted=False` and `reason` says why.
+    `error` is set (and `response` None) when the stage failed; such an item has no answer.
+    """
+
+    id: str
+    stage: BatchStage
+    accepted: bool
+    response: RoutedResponse | None = None
+    reason: str = ""
+    error: str | None = None
+
+    @property
+    def cost_usd(self) -> float:
+        """What this stage cost, failed attempts included."""
+        return 0.0 if self.response is None else self.response.cost_usd
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens this stage used over all its attempts."""
+        return Usage() if self.response is None else self.response.usage
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """What a batch did: items answered and failed, how many went to the strong model, what it cost,
+    and an estimate of what always calling the strongest model would have cost."""
+
+    items: int
+    answered: int
+    failed: int
+    escalated: int
+    cost_usd: float
+    strongest_cost_usd: float
+
+    @property
+    def escalation_rate(self) -> float:
+        """Share of the answered items that the strong model answered after the gate."""
+        return self.escalated / self.answered if self.answered else 0.0
+
+    @property
+    def savings(self) -> float:
+        """Share of the always-strongest cost saved (negative when the batch cost more)."""
+        return 1.0 - self.cost_usd / self.strongest_cost_usd if self.strongest_cost_usd else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    """The figures of one finished stage a summary needs, as `gearshift batch` stores them."""
+
+    id: str
+    stage: BatchStage
+    accepted: bool
+    failed: bool
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    escalated: bool = False  # a routed answer the router's own review handed to a stronger model
+
+
+def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: ModelRegistry) -> BatchSummary:
+    """The summary of a batch from its results, or the stage records `gearshift batch` journals (of one
+    run, or of every run of a resumed batch).
+
+    Always-strongest is priced on the tokens each item really used: a strong answer at what it cost,
+    any other at the strongest model's prices for the input and output tokens of its final stage
+    (its output length on the strongest model is unknown; this is the estimate).
+    """
+    strongest = registry.strongest
+    by_item: dict[str, list[StageRecord]] = {}
+    for item in records:
+        record = stage_record(item) if isinstance(item, BatchResult) else item
+        by_item.setdefault(record.id, []).append(record)
+    cost = strongest_cost = 0.0
+    answered = failed = escalated = 0
+    for stages in by_item.values():
+        cost += sum(s.cost_usd for s in stages)
+        final = next((s for s in reversed(stages) if s.accepted and not s.failed), None)
+        if final is None:
+            failed += 1
+            continue
+        answered += 1
+        if final.stage == "strong" or final.escalated:
+            escalated += 1
+        if final.stage == "strong":
+            strongest_cost += final.cost_usd
+        else:
+            usage = Usage(final.input_tokens, final.output_tokens)
+            strongest_cost += strongest.cost(usage)
+    return BatchSummary(len(by_item), answered, failed, escalated, cost, strongest_cost)
+
+
+def stage_record(result: BatchResult) -> StageRecord:
+    """The summary figures of one result (its final attempt's tokens)."""
+    usage = Usage()
+    if result.response is not None:
+        ok = [a for a in result.response.attempts if a.ok]
+        usage = ok[-1].usage if ok else result.response.usage
+    return StageRecord(
+        result.id,
+        result.stage,
+        result.accepted,
+        result.error is not None,
+        result.cost_usd,
+        usage.input_tokens,
+        usage.output_tokens,
+        result.response is not None and bool(result.response.escalations),
+    )
+
+
+async def run_batch(
+    router: RouterHost,
+    items: Iterable[BatchItem | RequestLike],
+    *,
+    concurrency: int = 8,
+    cascade: bool = False,
+    gate: QualityGate | None = None,
+    on_result: Callable[[BatchResult], None] | None = None,
+    max_rate_limit_waits: int = 6,
+    base_wait_seconds: float = 1.0,
+) -> list[BatchResult]:
+    """Run a batch through `router`; returns every stage result, in the order they finished.
+
+    With `cascade`, every item is first answered by the bottom tier, `gate` (default: the router's
+    cascade gate, else the no-cost `HeuristicGate`) checks each answer, and the rejected ones are sent
+    to the top tier. A failed item gives a result with `error` and does not stop the batch.
+    """
+    if concurrency < 1:
+        raise GearshiftError(f"concurrency must be 1 or more, got {concurrency}")
+    batch = _Batch(router, concurrency, max_rate_limit_waits, base_wait_seconds, on_result)
+    work = [_item(index, item) for index, item in enumerate(items)]
+    if not cascade:
+        await batch.each(work, batch.routed)
+        return batch.results
+    if gate is None:
+        from ..cascades._heuristic import HeuristicGate
+
+        gate = router.cascade or HeuristicGate()
+    batch.gate = gate
+    rejected = [item for item in work if item.escalate]
+    cheap = await batch.each([item for item in work if not item.escalate], batch.cheap)
+    rejected.extend(item for item, passed in cheap if passed is False)
+    await batch.each(rejected, batch.strong)
+    return batch.results
+
+
+def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
+    """The stage's answer with every attempt so far: its calls, and any its gate made."""
+    return RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
+
+
+def _item(index: int, item: BatchItem | RequestLike) -> BatchItem:
+    return item if isinstance(item, BatchItem) else BatchItem(str(index), as_request(item))
+
+
+class _Batch:
+    """The shared state of one batch run: the concurrency limit, the rate-limit pause, the results."""
+
+    def __init__(
+        self,
+        router: RouterHost,
+        concurrency: int,
+        max_waits: int,
+        base_wait: float,
+        on_result: Callable[[BatchResult], None] | None,
+    ) -> None:
+        self.router = router
+        self.slots = asyncio.Semaphore(concurrency)
+        self.max_waits = max_waits
+        self.base_wait = base_wait
+        self.on_result = on_result
+        self.results: list[BatchResult] = []
+        self.gate: QualityGate | None = None
+        self._resume_at = 0.0  # loop time before which no new call starts (a rate limit was hit)
+
+    async def each(
+        self, items: list[BatchItem], stage: Callable[[BatchItem], Awaitable[bool | None]]
+    ) -> list[tuple[BatchItem, bool | None]]:
+        """Run `stage` on every item within the concurrency limit; (item, gate passed?) for each."""
+
+        async def one(item: BatchItem) -> tuple[BatchItem, bool | None]:
+            async with self.slots:
+                return item, await stage(item)
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    async def routed(self, item: BatchItem) -> bool | None:
+        try:
+            routed = await self._call(lambda: self.router.acomplete(item.request, item.context))
+        except GearshiftError as error:
+            self._emit(BatchResult(item.id, "routed", True, error=str(error)))
+            return None
+        self._emit(BatchResult(item.id, "routed", True, routed))
+        return True
+
+    async def cheap(self, item: BatchItem) -> bool | None:
+        tiers = self.router.registry.tiers
+        try:
+            run, response = await self._planned(item, CallerHints(max_tier=tiers[0]))
+            if len(tiers) == 1:  # nothing stronger to send a rejected answer to
+                self._emit(BatchResult(item.id, "cheap", True, _routed(run, response)))
+                return True
+            assert self.gate is not None  # set before the cheap stage runs
+            ask = ReviewLoop(self.router, False)._ask(run)  # a judge's calls join this item's account
+            check = AnswerCheck(item.request, response, run.decision, item.context, ask)
+            verdict = await self.gate.check(check)
+        except GearshiftError as error:
+            self._emit(BatchResult(item.id, "cheap", True, error=str(error)))
+            return None
+        reason = "" if verdict.accept else verdict.reason or f"the {verdict.gate} gate rejected the answer"
+        self._emit(BatchResult(item.id, "cheap", verdict.accept, _routed(run, response), reason))
+        return verdict.accept
+
+    async def strong(self, item: BatchItem) -> bool | None:
+        top = self.router.registry.tiers[-1]
+        try:
+            run, response = await self._planned(item, CallerHints(min_tier=top))
+        except GearshiftError as error:
+            self._emit(BatchResult(item.id, "strong", True, error=str(error)))
+            return None
+        self._emit(BatchResult(item.id, "strong", True, _routed(run, response)))
+        return True
+
+    async def _planned(self, item: BatchItem, hints: CallerHints) -> tuple[ChainRun, ChatResponse]:
+        """One answer from the tier range of `hints`, with no escalation of its own (the batch's gate
+        decides), and the run that made it."""
+        given = item.context.hints
+        hints = replace(
+            given,
+            min_tier=hints.min_tier if hints.min_tier is not None else given.min_tier,
+            max_tier=hints.max_tier if hints.max_tier is not None else given.max_tier,
+        )
+        context = replace(item.context, hints=hints)
+        router = self.router
+
+        async def call() -> tuple[ChainRun, ChatResponse]:
+            run = await router._aplan(item.request, context, escalate=False)
+            return run, await run.complete()
+
+        return await self._call(call)
+
+    async def _call(self, make: Callable[[], Awaitable[_T]]) -> _T:
+        """`make()` awaited, waiting out rate limits: when every model of the chain was rate-limited,
+        pause every new call of the batch for the longest retry-after (else a doubling pause)."""
+        loop = asyncio.get_running_loop()
+        for wait in range(self.max_waits + 1):
+            pause = self._resume_at - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            try:
+                return await make()
+            except AllModelsFailed as failed:
+                errors = [e for e in failed.exceptions if isinstance(e, ProviderError)]
+                if wait == self.max_waits or not errors or any(e.kind != "rate_limit" for e in errors):
+                    raise
+                hinted = [e.retry_after for e in errors if e.retry_after is not None]
+                seconds = max(hinted) if hinted else self.base_wait * 2**wait
+                self._resume_at = max(self._resume_at, loop.time() + seconds)
+        raise AssertionError("unreachable: the last wait re-raises")  # pragma: no cover
+
+    def _emit(self, result: BatchResult) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)

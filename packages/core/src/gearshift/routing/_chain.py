@@ -1,0 +1,410 @@
+"""Running one decision's chain: call the model, fall back on failure, reserve and settle the budget.
+
+`ChainRun` is one routed call to one decision: it walks the decision's chain (skipping models in
+cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
+commits the real cost after it (streams too) and releases the reservation of a call that produced
+nothing. Calls that broke mid-stream or were cancelled are committed at gearshift's estimate, since the
+provider has likely billed them. Every attempt becomes an `Attempt` and a decision-log record.
+
+Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
+output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
+whole cost recorded (the limit is then spent and refuses what follows) and a `budget_overrun` record
+in the decision log. A model the budget refused is not replaced by a pricier one of the chain.
+
+A model with several deployments is tried deployment by deployment, healthiest and fastest first
+(`_deployments`); each call's latency and failure feeds their health, and the model itself cools
+down only once every deployment is tripped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .._context import StepContext
+from .._decision import Decision
+from .._errors import AllModelsFailed, BudgetExceeded, ProviderError
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
+from .._models import ModelSpec
+from ..policies import RouteInput
+from ..providers import Provider
+from ..signals._tokens import estimate_request_tokens, estimate_tokens
+from ._budget_fit import output_cap
+from ._deployments import PROBE_REQUEST, deployment_key
+from ._records import Attempt, attempt_record, overrun_record
+from ._routed import aclose_events
+
+if TYPE_CHECKING:
+    from ..budgets import Allowance, Reservation
+    from ._chain_host import ChainHost
+
+__all__ = ["ChainRun"]
+
+logger = logging.getLogger("gearshift.budgets")
+
+
+@dataclass(slots=True)
+class ChainRun:
+    """One decision being carried out. `sent` is what the models get (the caller's request, plus the
+    `escalate` tool when it is offered); `attempts` is shared by every chain of one routed call.
+    `allowance` is what the budget allowed when the decision was made (None: no limit applies)."""
+
+    router: ChainHost
+    request_id: str
+    request: ChatRequest
+    sent: ChatRequest
+    context: StepContext
+    route: RouteInput
+    decision: Decision
+    chain: tuple[str, ...]
+    attempts: list[Attempt] = field(default_factory=list)
+    escalation_offered: bool = False
+    skipped: tuple[str, ...] = ()
+    allowance: Allowance | None = None
+
+    # -- complete -------------------------------------------------------------------------------
+
+    async def complete(self) -> ChatResponse:
+        """The first answer along the chain; raises `AllModelsFailed`, or `BudgetExceeded` when the
+        budget refused every model it could have tried."""
+        errors: list[ProviderError] = []
+        refusal: _Refusal | None = None
+        async for spec, provider in self._targets():
+            hold = self._hold(spec)
+            if refusal is not None and hold.usd > refusal.usd:
+                continue  # the budget refused a cheaper model: it must not move the step up in price
+            try:
+                reservation = await self._reserve(spec, hold)
+            except BudgetExceeded as exc:
+                refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
+                continue
+            started = self.router._clock()
+            try:
+                response = await provider.complete(spec, hold.request)
+            except ProviderError as error:
+                await self._settle(reservation, spec, Usage())
+                self._failed(errors, spec, error, started)
+                if not error.allows_fallback:
+                    raise
+                continue
+            except asyncio.CancelledError:
+                usage = self._estimated_usage("")
+                await asyncio.shield(self._settle(reservation, spec, usage))
+                self._cancelled(spec, started, usage, streamed=False)
+                raise
+            await self._settle(reservation, spec, response.usage, response.cost_usd)
+            latency = self._ms(started)
+            self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+            self.router.cooldowns.on_success(spec.id)
+            self.router.deployments.on_success(spec, latency)
+            return response
+        raise self._exhausted(errors, refusal.error if refusal else None)
+
+    # -- stream ---------------------------------------------------------------------------------
+
+    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
+        """The answer as events, `StreamDone` last. A model that fails before its first event is
+        replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`."""
+        errors: list[ProviderError] = []
+        refusal: _Refusal | None = None
+        async for spec, provider in self._targets():
+            hold = self._hold(spec)
+            if refusal is not None and hold.usd > refusal.usd:
+                continue
+            try:
+                reservation = await self._reserve(spec, hold)
+            except BudgetExceeded as exc:
+                refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
+                continue
+            started = self.router._clock()
+            events = provider.stream(spec, hold.request)
+            try:
+                try:
+                    event = await events.__anext__()
+                except StopAsyncIteration:
+                    raise ProviderError(
+                        "the stream ended before any event", model_id=spec.id, kind="stream"
+                    ) from None
+            except ProviderError as error:
+                await aclose_events(events)
+                await self._settle(reservation, spec, Usage())
+                self._failed(errors, spec, error, started, streamed=True)
+                if not error.allows_fallback:
+                    raise
+                continue
+            except asyncio.CancelledError:
+                await aclose_events(events)
+                usage = self._estimated_usage("")
+                await asyncio.shield(self._settle(reservation, spec, usage))
+                self._cancelled(spec, started, usage, streamed=True)
+                raise
+            # The caller sees this model's output from here on: no more fallback.
+            first_event_ms = self._ms(started)
+            output: list[str] = []
+            done = False
+            try:
+                while not isinstance(event, StreamDone):
+                    output.append(event.text if isinstance(event, TextDelta) else _delta_text(event))
+                    yield event
+                    try:
+                        event = await events.__anext__()
+                    except StopAsyncIteration:
+                        raise ProviderError(
+                            "the stream ended without its final event", model_id=spec.id, kind="stream"
+                        ) from None
+                response = event.response
+                done = True
+                await self._settle(reservation, spec, response.usage, response.cost_usd)
+                self._record(
+                    Attempt(
+                        spec.id,
+                        spec.provider,
+                        True,
+                        response.usage,
+                        response.cost_usd,
+                        self._ms(started),
+                        True,
+                    )
+                )
+                self.router.cooldowns.on_success(spec.id)
+                self.router.deployments.on_success(spec, first_event_ms)
+                yield event
+                return
+            except ProviderError as error:
+                text = "".join(output)
+                usage = self._estimated_usage(text) if text else Usage()
+                await self._settle(reservation, spec, usage)
+                self._failed(errors, spec, error, started, streamed=True, usage=usage)
+                raise
+            except (GeneratorExit, asyncio.CancelledError):
+                if not done:
+                    usage = self._estimated_usage("".join(output))
+                    await asyncio.shield(self._settle(reservation, spec, usage))
+                    self._cancelled(spec, started, usage, streamed=True)
+                raise
+            finally:
+                await aclose_events(events)
+        raise self._exhausted(errors, refusal.error if refusal else None)
+
+    # -- budget ---------------------------------------------------------------------------------
+
+    def _hold(self, spec: ModelSpec) -> _Hold:
+        """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
+        route = self.route
+        cap = output_cap(
+            spec,
+            route.input_tokens,
+            self.allowance,
+            requested=self.request.max_tokens,
+            default=self.router.default_output_tokens,
+        )
+        output = route.output_tokens if cap is None else cap
+        request = self.sent
+        if cap is not None and request.max_tokens is None:
+            request = replace(request, max_tokens=cap)
+        return _Hold(spec.estimate_cost(route.input_tokens, output), route.input_tokens + output, request)
+
+    async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
+        ledger = self.router.budgets
+        if ledger is None:
+            return None
+        keys = self.router.spend_keys(self.context)
+        return await ledger.reserve(keys, usd=hold.usd, tokens=hold.tokens, model_id=spec.id)
+
+    async def _settle(
+        self, reservation: Reservation | None, spec: ModelSpec, usage: Usage, cost: float | None = None
+    ) -> None:
+        """Commit what the attempt cost, or release its reservation when it cost nothing."""
+        ledger = self.router.budgets
+        if ledger is None or reservation is None:
+            return
+        if usage == Usage():
+            await ledger.release(reservation)
+            return
+        usd = spec.cost(usage) if cost is None else cost
+        await ledger.commit(reservation, usd=usd, tokens=usage.total_tokens)
+        if self.allowance is not None and self.allowance.refuses and _overran(reservation, usd, usage):
+            self._overrun(reservation, spec, usd, usage)
+
+    def _overrun(self, reservation: Reservation, spec: ModelSpec, usd: float, usage: Usage) -> None:
+        """A provider billed more than the reservation that was to bound it: all of it was recorded
+        (so the limit refuses what follows once passed); say so in the log and the decision log."""
+        keys = ", ".join(reservation.keys)
+        logger.warning(
+            "budget overrun: %s billed $%.9f and %d tokens for a call reserved at $%.9f and %d tokens on %s",
+            spec.id,
+            usd,
+            usage.total_tokens,
+            reservation.usd,
+            reservation.tokens,
+            keys,
+        )
+        log = self.router.decision_log
+        if log is not None:
+            log.write(
+                overrun_record(
+                    request_id=self.request_id,
+                    ts=time.time(),
+                    context=self.context,
+                    model_id=spec.id,
+                    keys=reservation.keys,
+                    reserved=(reservation.usd, reservation.tokens),
+                    billed=(usd, usage.total_tokens),
+                )
+            )
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+
+    async def _targets(self) -> AsyncIterator[tuple[ModelSpec, Provider]]:
+        """The models of the chain not cooling down, each as its deployments in the order to try
+        them; a tripped deployment whose probe is due answers the probe first (`_deployments`)."""
+        router = self.router
+        ready, self.skipped = router.cooldowns.order(self.chain, router._clock())
+        for model_id in ready:
+            model = router.registry[model_id]
+            order, due = router.deployments.order(model, router._clock())
+            if due:
+                failed: set[str] = set()
+                for deployment in due:
+                    if not await self._probe(deployment, router.providers[deployment.provider]):
+                        failed.add(deployment_key(deployment))
+                order, _ = router.deployments.order(model, router._clock())
+                # A deployment that has just failed its probe gets no real call in the same breath,
+                # unless nothing else is left (then a call that might succeed beats a sure failure).
+                order = [d for d in order if deployment_key(d) not in failed] or order
+            for spec in order:
+                yield spec, router.providers[spec.provider]
+
+    async def _probe(self, spec: ModelSpec, provider: Provider) -> bool:
+        """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
+        billed, so it is budgeted and recorded as an attempt like any call; a budget that refuses it
+        leaves the deployment tripped. Returns whether it answered."""
+        tokens = estimate_request_tokens(PROBE_REQUEST)
+        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
+        try:
+            reservation = await self._reserve(spec, hold)
+        except BudgetExceeded:
+            return False
+        started = self.router._clock()
+        try:
+            response = await provider.complete(spec, PROBE_REQUEST)
+        except ProviderError as error:
+            await self._settle(reservation, spec, Usage())
+            self._record(self._unanswered(spec, started, Usage(), False, error=error))
+            self.router.deployments.on_failure(spec, error, self.router._clock())
+            return False
+        await self._settle(reservation, spec, response.usage, response.cost_usd)
+        latency = self._ms(started)
+        self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+        self.router.deployments.on_success(spec, latency)
+        return True
+
+    def _exhausted(
+        self, errors: list[ProviderError], refusal: BudgetExceeded | None
+    ) -> AllModelsFailed | BudgetExceeded:
+        if refusal is not None and not errors:
+            return refusal
+        message = f"all {len(errors)} models tried for this request failed"
+        if self.skipped:
+            message += f" (skipped while cooling down after recent failures: {', '.join(self.skipped)})"
+        if refusal is not None:
+            message += f" (models the budget did not allow were skipped: {refusal})"
+        return AllModelsFailed(message, errors)
+
+    def _ms(self, started: float) -> float:
+        return (self.router._clock() - started) * 1000.0
+
+    def _estimated_usage(self, output: str) -> Usage:
+        # The provider may have processed (and billed) the input before the call broke or was dropped.
+        return Usage(input_tokens=self.route.input_tokens, output_tokens=estimate_tokens(output))
+
+    def _failed(
+        self,
+        errors: list[ProviderError],
+        spec: ModelSpec,
+        error: ProviderError,
+        started: float,
+        *,
+        streamed: bool = False,
+        usage: Usage | None = None,
+    ) -> None:
+        # A stream that broke after output was produced was billed for it: estimated, never dropped.
+        self._record(self._unanswered(spec, started, usage or Usage(), streamed, error=error))
+        errors.append(error)
+        router, now = self.router, self.router._clock()
+        router.deployments.on_failure(spec, error, now)
+        model = router.registry[spec.id]
+        # A model with other deployments cools down only once all of them are tripped.
+        if not model.deployments or router.deployments.all_tripped(model, now):
+            router.cooldowns.on_failure(error, now)
+
+    def _cancelled(self, spec: ModelSpec, started: float, usage: Usage, *, streamed: bool) -> None:
+        self._record(self._unanswered(spec, started, usage, streamed, cancelled=True))
+
+    def _unanswered(
+        self,
+        spec: ModelSpec,
+        started: float,
+        usage: Usage,
+        streamed: bool,
+        *,
+        error: ProviderError | None = None,
+        cancelled: bool = False,
+    ) -> Attempt:
+        """An attempt that produced no answer; any usage it has is gearshift's estimate."""
+        return Attempt(
+            spec.id,
+            spec.provider,
+            False,
+            usage,
+            spec.cost(usage),
+            self._ms(started),
+            streamed,
+            error=error,
+            cancelled=cancelled,
+            usage_estimated=usage != Usage(),
+        )
+
+    def _record(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        if attempt.ok:
+            self.router.warm_caches.note(
+                self.context.run_id, attempt.model_id, attempt.usage, self.router._clock()
+            )
+        log = self.router.decision_log
+        if log is not None:
+            log.write(
+                attempt_record(
+                    request_id=self.request_id, ts=time.time(), attempt=attempt, context=self.context
+                )
+            )
+
+
+def _overran(reservation: Reservation, usd: float, usage: Usage) -> bool:
+    # Whole nano-dollars, as the stores compare: float noise is not an overrun.
+    return round(usd * 1e9) > round(reservation.usd * 1e9) or usage.total_tokens > reservation.tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """What one attempt reserves (`usd`, `tokens`) and the request it sends."""
+
+    usd: float
+    tokens: int
+    request: ChatRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """The first reservation the budget refused in a chain, and the dollars it asked for."""
+
+    error: BudgetExceeded
+    usd: float
+
+
+def _delta_text(delta: ToolCallDelta) -> str:
+    return (delta.name or "") + delta.arguments

@@ -1,0 +1,260 @@
+"""The decision log: one structured record per routing decision and per provider attempt.
+
+Records are plain JSON-ready dicts. Writing never blocks the caller's event loop: `write` puts the
+record on a queue and one background thread appends batches to the file (JSONL) or database (SQLite).
+Prompt text is left out unless `include_prompts=True`; secrets are never part of a record.
+
+With `max_age_days`, records older than that are deleted when the log opens and then hourly by the
+writer thread (the record schema is in `docs/decision-log.md`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from .._errors import ConfigError
+
+__all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
+
+_STOP = object()
+_PRUNE_EVERY_S = 3600.0
+
+
+@runtime_checkable
+class DecisionLog(Protocol):
+    """Where the router writes its records."""
+
+    include_prompts: bool
+    """Whether records may carry prompt text."""
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Queue one record; must not block on I/O."""
+        ...
+
+    def flush(self) -> None:
+        """Wait until every queued record is written."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the file or database."""
+        ...
+
+
+class _BackgroundLog:
+    """A queue drained by one writer thread in batches; subclasses say how a batch is stored."""
+
+    def __init__(
+        self, path: str | Path, *, include_prompts: bool = False, max_age_days: float | None = None
+    ) -> None:
+        if max_age_days is not None and not max_age_days > 0:
+            raise ValueError(f"max_age_days must be positive, got {max_age_days!r}")
+        self.path = Path(path)
+        self.include_prompts = include_prompts
+        self.max_age_days = max_age_days
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._closed = False
+        self._open()
+        self._pruned_at = time.monotonic()
+        self.prune()
+        self._thread = threading.Thread(target=self._drain, name="gearshift-decision-log", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _store(self, batch: list[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _drop_before(self, cutoff: float) -> None:
+        raise NotImplementedError
+
+    def prune(self) -> None:
+        """Delete the records older than `max_age_days` (nothing without it).
+
+        Called when the log opens and hourly from the writer thread; call it yourself only before
+        the first `write` or after `flush`, as the writer thread owns the file once records flow."""
+        if self.max_age_days is not None:
+            self._drop_before(time.time() - self.max_age_days * 86400.0)
+        self._pruned_at = time.monotonic()
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Queue one record for the writer thread."""
+        if self._closed:
+            raise RuntimeError(f"the decision log {self.path} is closed")
+        self._queue.put(dict(record))
+
+    def flush(self) -> None:
+        """Block until every record queued so far is stored."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Store what is queued, stop the writer thread and release the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _drain(self) -> None:
+        stopping = False
+        while not stopping:
+            items = [self._queue.get()]
+            while True:  # take whatever else is waiting, so a burst becomes one write
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            batch = [item for item in items if item is not _STOP]
+            stopping = len(batch) != len(items)
+            try:
+                if batch:
+                    self._store(batch)  # type: ignore[arg-type]
+                if self.max_age_days is not None and time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
+                    self.prune()
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+        self._release()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, include_prompts={self.include_prompts})"
+
+
+class JSONLDecisionLog(_BackgroundLog):
+    """Appends one JSON object per line to a file."""
+
+    def _open(self) -> None:
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def _store(self, batch: list[Mapping[str, Any]]) -> None:
+        self._file.write("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in batch))
+        self._file.flush()
+
+    def _release(self) -> None:
+        self._file.close()
+
+    def _drop_before(self, cutoff: float) -> None:
+        # Records are appended in time order, so the first line says whether anything is old enough;
+        # only then is the file rewritten (to a temporary file, swapped in atomically). A line that is
+        # not a record with a time is kept: retention never loses what it cannot read.
+        with self.path.open(encoding="utf-8") as lines:
+            first = next((ts for ts in map(_line_ts, lines) if ts is not None), None)
+        if first is None or first >= cutoff:
+            return
+        self._file.close()
+        kept = self.path.with_name(self.path.name + ".pruning")
+        with self.path.open(encoding="utf-8") as lines, kept.open("w", encoding="utf-8") as out:
+            out.writelines(line for line in lines if line.strip() and not _older(line, cutoff))
+        os.replace(kept, self.path)
+        self._file = self.path.open("a", encoding="utf-8")
+
+
+class SQLiteDecisionLog(_BackgroundLog):
+    """Stores records in a SQLite table `records(id, ts, kind, request_id, data)`; `data` is the JSON."""
+
+    def _open(self) -> None:
+        # check_same_thread is off because __init__ opens the connection and the writer thread alone
+        # uses it afterwards.
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, ts REAL, kind TEXT, "
+            "request_id TEXT, data TEXT NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS records_ts ON records (ts)")
+        self._db.commit()
+
+    def _store(self, batch: list[Mapping[str, Any]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO records (ts, kind, request_id, data) VALUES (?, ?, ?, ?)",
+                [
+                    (r.get("ts"), r.get("kind"), r.get("request_id"), json.dumps(r, default=str))
+                    for r in batch
+                ],
+            )
+
+    def _release(self) -> None:
+        self._db.close()
+
+    def _drop_before(self, cutoff: float) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
+
+
+def _line_ts(line: str) -> float | None:
+    """The `ts` of a JSONL line, or None when the line is not a record with a time."""
+    try:
+        ts = json.loads(line).get("ts")
+    except (ValueError, AttributeError):
+        return None
+    return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+
+
+def _older(line: str, cutoff: float) -> bool:
+    ts = _line_ts(line)
+    return ts is not None and ts < cutoff
+
+
+def open_decision_log(
+    path: str | Path,
+    *,
+    include_prompts: bool = False,
+    source: str | None = None,
+    max_age_days: float | None = None,
+) -> DecisionLog:
+    """A JSONL log for `*.jsonl`, a SQLite log for `*.db`, `*.sqlite` or `*.sqlite3`.
+
+    `max_age_days` (the `log.max_age_days` setting) deletes older records on opening and hourly.
+
+    A path that cannot be opened (a folder, no permission, not a SQLite file) is a `ConfigError`
+    on `log.path`, naming `source` (the config file) when given.
+    """
+    suffix = Path(path).suffix.lower()
+    kind: type[_BackgroundLog]
+    if suffix == ".jsonl":
+        kind = JSONLDecisionLog
+    elif suffix in (".db", ".sqlite", ".sqlite3"):
+        kind = SQLiteDecisionLog
+    else:
+        raise ConfigError(
+            f"cannot tell the log format of {str(path)!r}: use a .jsonl, .db or .sqlite file",
+            source=source,
+            key="log.path",
+        )
+    try:
+        return kind(path, include_prompts=include_prompts, max_age_days=max_age_days)
+    except (OSError, sqlite3.Error) as exc:
+        reason = "it is a folder" if Path(path).is_dir() else getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"cannot open the decision log {str(path)!r}: {reason}", source=source, key="log.path"
+        ) from None
+
+
+def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every record of a JSONL or SQLite decision log, oldest first."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+        return
+    db = sqlite3.connect(path)
+    try:
+        for (data,) in db.execute("SELECT data FROM records ORDER BY id"):
+            yield json.loads(data)
+    finally:
+        db.close()

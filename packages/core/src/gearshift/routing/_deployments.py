@@ -1,0 +1,236 @@
+"""Deployments: several places serving one model id, chosen by live health and latency.
+
+A model may be served by more than one deployment (two base URLs, two keys, two regions): its own
+`provider` and `model`, then each of `ModelSpec.deployments`. `DeploymentHealth` keeps, per deployment,
+an exponentially weighted moving average (EWMA) of its latency to the first answer (time to first
+event for a stream; the whole call otherwise, which bounds it) and of its error rate, and a circuit
+breaker: after `failures` failures in a row the deployment is tripped for `open_seconds` (doubling on
+each failed probe, capped at `max_open_seconds`), then it must answer a probe (a one-token call)
+before real traffic goes to it again. Calls try healthy deployments fastest first, with the error
+rate as a penalty; a deployment never measured goes first, so that each one gets measured.
+
+`prefer_latency` is the pure step behind `routing.prefer = "latency"`: among the models of the tier the
+policy chose, move to the one whose best deployment answers fastest (`cost`, the default, keeps the
+cheapest), and say so in the reasons.
+
+Pure bookkeeping over a clock value the caller passes in, like `CooldownTracker`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .._decision import Decision
+from .._errors import ProviderError
+from .._messages import ChatRequest, Message
+from .._models import ModelSpec
+from ..policies import RouteInput
+
+__all__ = ["PROBE_REQUEST", "DeploymentHealth", "Prefer", "deployment_key", "deployments", "prefer_latency"]
+
+Prefer = Literal["cost", "latency"]
+
+PROBE_REQUEST = ChatRequest((Message.user("ping"),), max_tokens=1)
+"""What a tripped deployment must answer before real traffic goes to it again."""
+
+
+@dataclass(slots=True)
+class _Health:
+    latency_ms: float | None = None
+    error_rate: float = 0.0
+    failures: int = 0  # in a row
+    open_until: float | None = None  # tripped until then; past it, a probe decides
+    trips: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentState:
+    """One deployment's health as the router sees it now."""
+
+    key: str
+    latency_ms: float | None
+    error_rate: float
+    state: Literal["closed", "open", "probe"]
+
+
+class DeploymentHealth:
+    """Live health of every deployment, and the order a model's deployments are tried in.
+
+    `alpha` weighs the newest observation in the moving averages. Thread-safe, like the cooldowns:
+    one router may serve several event loops through the sync bridge.
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        failures: int = 3,
+        open_seconds: float = 30.0,
+        max_open_seconds: float = 300.0,
+    ) -> None:
+        self.alpha = alpha
+        self.failures = failures
+        self.open_seconds = open_seconds
+        self.max_open_seconds = max_open_seconds
+        self._health: dict[str, _Health] = {}
+        self._lock = threading.Lock()
+
+    # -- ordering -------------------------------------------------------------------------------
+
+    def order(self, spec: ModelSpec, now: float) -> tuple[list[ModelSpec], list[ModelSpec]]:
+        """(deployments to try, fastest healthy first; tripped ones whose probe is due, to probe first).
+
+        A model with one deployment is returned as is, whatever its breaker says (its failures are
+        the cooldowns' business; its latency is still measured, for `prefer_latency`). When every
+        deployment is tripped and none is due a probe, they are all tried anyway, soonest-due first:
+        a call that might succeed beats a certain refusal.
+        """
+        if not spec.deployments:
+            return [spec], []
+        ready: list[tuple[float, float, ModelSpec]] = []
+        due: list[ModelSpec] = []
+        tripped: list[tuple[float, ModelSpec]] = []
+        with self._lock:
+            for deployment in deployments(spec):
+                health = self._health.get(deployment_key(deployment))
+                if health is None:
+                    ready.append((0.0, 0.0, deployment))
+                elif health.open_until is None:
+                    latency = health.latency_ms or 0.0
+                    ready.append(
+                        (float(health.error_rate > 0.5), latency * (1 + health.error_rate), deployment)
+                    )
+                elif health.open_until <= now:
+                    due.append(deployment)
+                else:
+                    tripped.append((health.open_until, deployment))
+        ready.sort(key=lambda item: item[:2])
+        order = [d for _, _, d in ready]
+        if not order and not due:
+            order = [d for _, d in sorted(tripped, key=lambda item: item[0])]
+        return order, due
+
+    def best_latency(self, spec: ModelSpec) -> float | None:
+        """The lowest latency EWMA among the model's untripped deployments (None: none measured)."""
+        with self._lock:
+            known = [
+                h.latency_ms
+                for d in deployments(spec)
+                if (h := self._health.get(deployment_key(d))) is not None
+                and h.open_until is None
+                and h.latency_ms is not None
+            ]
+        return min(known) if known else None
+
+    def state(self, spec: ModelSpec, now: float) -> list[DeploymentState]:
+        """Every deployment of `spec` with its averages and breaker state."""
+        out = []
+        with self._lock:
+            for deployment in deployments(spec):
+                key = deployment_key(deployment)
+                health = self._health.get(key, _Health())
+                breaker: Literal["closed", "open", "probe"] = "closed"
+                if health.open_until is not None:
+                    breaker = "open" if health.open_until > now else "probe"
+                out.append(DeploymentState(key, health.latency_ms, health.error_rate, breaker))
+        return out
+
+    # -- observations ---------------------------------------------------------------------------
+
+    def on_success(self, spec: ModelSpec, latency_ms: float) -> None:
+        """A call (or a probe) answered in `latency_ms`: close its breaker, update the averages."""
+        with self._lock:
+            health = self._health.setdefault(deployment_key(spec), _Health())
+            health.latency_ms = (
+                latency_ms
+                if health.latency_ms is None
+                else self.alpha * latency_ms + (1 - self.alpha) * health.latency_ms
+            )
+            health.error_rate *= 1 - self.alpha
+            health.failures = 0
+            health.open_until = None
+            health.trips = 0
+
+    def on_failure(self, spec: ModelSpec, error: ProviderError, now: float) -> bool:
+        """A call (or a probe) failed; returns whether the deployment is now tripped.
+
+        A `bad_request` is the caller's fault and says nothing about the deployment.
+        """
+        if not error.allows_fallback:
+            return False
+        with self._lock:
+            health = self._health.setdefault(deployment_key(spec), _Health())
+            health.error_rate = self.alpha + (1 - self.alpha) * health.error_rate
+            health.failures += 1
+            probing = health.open_until is not None and health.open_until <= now
+            if probing or health.failures >= self.failures:
+                seconds = min(self.open_seconds * 2**health.trips, self.max_open_seconds)
+                health.open_until = now + seconds
+                health.trips += 1
+                return True
+            return False
+
+    def all_tripped(self, spec: ModelSpec, now: float) -> bool:
+        """Whether every deployment of the model is tripped (then the model itself cools down)."""
+        with self._lock:
+            return all(
+                (h := self._health.get(deployment_key(d))) is not None and h.open_until is not None
+                for d in deployments(spec)
+            )
+
+
+def deployments(spec: ModelSpec) -> list[ModelSpec]:
+    """The model's deployments as specs: itself, then one per `ModelSpec.deployments` entry (same id,
+    prices and tier; that deployment's provider and model name)."""
+    if not spec.deployments:
+        return [spec]
+    return [
+        spec.model_copy(update={"deployments": ()}),
+        *(
+            spec.model_copy(
+                update={"provider": d.provider, "model": d.model or spec.model, "deployments": ()}
+            )
+            for d in spec.deployments
+        ),
+    ]
+
+
+def deployment_key(spec: ModelSpec) -> str:
+    """`<model id>@<provider>`: one deployment, as health records and attempts name it."""
+    return f"{spec.id}@{spec.provider}"
+
+
+def prefer_latency(route: RouteInput, decision: Decision, health: DeploymentHealth) -> Decision:
+    """The decision moved to the fastest model of its tier, when one is measurably faster.
+
+    Only models of the chosen tier compete, so quality is unchanged; a model never measured does not
+    displace a measured one (the cheaper one keeps its place until latencies are known). A policy
+    that named a model other than the cheapest of its tier (a rule's `model = ...`) meant that model:
+    it is kept.
+    """
+    peers: Sequence[ModelSpec] = [m for m in route.candidates if m.tier == decision.tier]
+    if len(peers) < 2 or peers[0].id != decision.model:
+        return decision
+    timed = [(latency, m) for m in peers if (latency := health.best_latency(m)) is not None]
+    if not timed:
+        return decision
+    latency, fastest = min(timed, key=lambda item: item[0])
+    chosen = health.best_latency(next(m for m in peers if m.id == decision.model))
+    if fastest.id == decision.model or (chosen is not None and chosen <= latency):
+        return decision
+    was = f"{chosen:.0f} ms" if chosen is not None else "not measured yet"
+    reason = (
+        f"prefer = latency: {fastest.id} answers fastest in tier {decision.tier} "
+        f"({latency:.0f} ms against {was} for {decision.model})"
+    )
+    fallbacks = (decision.model, *(m for m in decision.fallbacks if m != fastest.id))
+    return replace(
+        decision,
+        model=fastest.id,
+        fallbacks=fallbacks,
+        reasons=(*decision.reasons, reason),
+        estimated_cost_usd=route.estimated_cost(fastest),
+    )

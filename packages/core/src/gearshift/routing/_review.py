@@ -1,0 +1,153 @@
+"""Reviewing an answer before the caller gets it: self-escalation and cascade gates.
+
+After a model answers, `ReviewLoop` decides whether a stronger model must take over: the model called
+the injected `escalate` tool (self-escalation), or the router's cascade gate rejected the answer.
+Then it plans again with the minimum tier raised above the answering model's, carries that decision
+out on the same account (attempts, budget, records) and reviews the new answer in turn, at most
+`Router.max_escalations` times. The caller gets one answer and the `Escalation` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .._context import CallerHints
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, ToolCallDelta
+from ..cascades._gate import AnswerCheck
+from ._routed import Escalation, RoutedResponse
+from ._self_escalation import ESCALATE_TOOL_NAME, escalation_call, escalation_reason, without_escalation
+
+if TYPE_CHECKING:
+    from ._chain import ChainRun
+    from ._router_host import RouterHost
+
+__all__ = ["ReviewLoop"]
+
+
+@dataclass(slots=True)
+class ReviewLoop:
+    """One routed call's answers and hand-overs. `offer` is whether self-escalation is on."""
+
+    router: RouterHost
+    offer: bool
+    escalations: list[Escalation] = field(default_factory=list)
+
+    async def complete(self, run: ChainRun) -> RoutedResponse:
+        """Carry out `run`, escalating as long as the answer is handed over."""
+        while True:
+            response = await run.complete()
+            reason = await self._review(run, response)
+            if reason is None:
+                return self._result(run, response)
+            run = await self._escalate(run, response, *reason)
+
+    async def stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
+        """Carry out `run` as a stream; a lower-tier model's events are held back while its answer
+        may still be handed over, then released once it is accepted."""
+        while True:
+            if not self._may_hand_over(run):
+                # aclosing: a caller that stops early must close the provider's stream now, not at GC.
+                async with aclosing(run.stream()) as events:
+                    async for event in events:
+                        yield event
+                        if isinstance(event, StreamDone):
+                            yield self._result(run, event.response)
+                return
+            async with aclosing(run.stream()) as events:
+                held = [event async for event in events]
+            done = held[-1]
+            assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it
+            reason = await self._review(run, done.response)
+            if reason is None:
+                for event in _without_escalate_deltas(held):
+                    yield event
+                yield self._result(run, done.response)
+                return
+            run = await self._escalate(run, done.response, *reason)
+
+    # -- deciding to hand over ------------------------------------------------------------------
+
+    def _higher_tier_exists(self, run: ChainRun, tier: int) -> bool:
+        return any(m.tier > tier for m in run.route.candidates)
+
+    def _may_hand_over(self, run: ChainRun) -> bool:
+        if len(self.escalations) >= self.router.max_escalations:
+            return False
+        gated = self.router.cascade is not None and self._higher_tier_exists(run, run.decision.tier)
+        return run.escalation_offered or gated
+
+    async def _review(self, run: ChainRun, response: ChatResponse) -> tuple[str, str] | None:
+        """(reason, source) when `response` must go to a stronger model, else None."""
+        if len(self.escalations) >= self.router.max_escalations:
+            return None
+        tier = self.router.registry[response.model_id].tier
+        if not self._higher_tier_exists(run, tier):
+            return None
+        call = escalation_call(response) if run.escalation_offered else None
+        if call is not None:
+            return escalation_reason(call), "self"
+        gate = self.router.cascade
+        if gate is None:
+            return None
+        check = AnswerCheck(
+            run.request, without_escalation(response), run.decision, run.context, self._ask(run)
+        )
+        verdict = await gate.check(check)
+        if verdict.accept:
+            return None
+        return verdict.reason or f"the {verdict.gate} gate rejected the answer", f"gate:{verdict.gate}"
+
+    async def _escalate(self, run: ChainRun, response: ChatResponse, reason: str, source: str) -> ChainRun:
+        tier = self.router.registry[response.model_id].tier
+        hints = run.context.hints
+        min_tier = tier + 1 if hints.min_tier is None else max(hints.min_tier, tier + 1)
+        context = replace(run.context, hints=replace(hints, min_tier=min_tier))
+        offer = self.offer and len(self.escalations) + 1 < self.router.max_escalations
+        nxt = await self.router._aplan(run.request, context, escalate=offer, request_id=run.request_id)
+        nxt.attempts = run.attempts  # one account for the whole call
+        escalation = Escalation(response.model_id, nxt.decision.model, reason, source)
+        self.escalations.append(escalation)
+        self.router._log_escalation(nxt, escalation)
+        return nxt
+
+    def _ask(self, run: ChainRun) -> AskModel:
+        async def ask(model_id: str, request: ChatRequest) -> ChatResponse:
+            """One extra call to `model_id` (a judge, a second sample) on this call's account."""
+            self.router.registry[model_id]  # an unknown id raises UnknownModelError naming the known ones
+            context = replace(run.context, hints=CallerHints(force_model=model_id))
+            extra = await self.router._aplan(request, context, escalate=False, request_id=run.request_id)
+            extra.attempts = run.attempts
+            return await extra.complete()
+
+        return ask
+
+    def _result(self, run: ChainRun, response: ChatResponse) -> RoutedResponse:
+        return RoutedResponse(
+            without_escalation(response),
+            run.decision,
+            tuple(run.attempts),
+            run.request_id,
+            tuple(self.escalations),
+        )
+
+
+def _without_escalate_deltas(events: list[StreamEvent]) -> list[StreamEvent]:
+    """Held-back events minus any pieces of a call to `escalate` that could not be handed over."""
+    dropped = {e.index for e in events if isinstance(e, ToolCallDelta) and e.name == ESCALATE_TOOL_NAME}
+    if not dropped:
+        return events
+    kept: list[StreamEvent] = []
+    for event in events:
+        if isinstance(event, ToolCallDelta) and event.index in dropped:
+            continue
+        if isinstance(event, StreamDone):
+            event = StreamDone(without_escalation(event.response))
+        kept.append(event)
+    return kept
+
+
+if TYPE_CHECKING:
+    from ..cascades._gate import AskModel

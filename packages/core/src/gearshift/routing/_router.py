@@ -1,0 +1,685 @@
+"""The router: decide, call the provider, fall back, escalate, keep the budget, record every attempt.
+
+`Router` is the only part of the core that awaits providers. Decisions come from the pure pipeline in
+`_decide` (fitted to the budget by `_budget_fit`); `ChainRun` (`_chain`) carries a decision out along
+its fallback chain with budget reservations; `ReviewLoop` (`_review`) hands an answer to a stronger
+model when the answering model asked to escalate or a cascade's gate rejected it. Every decision,
+attempt and escalation becomes a record in the decision log when one is configured, and is returned
+to the caller in the `RoutedResponse`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from contextlib import aclosing
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .._bridge import run_sync
+from .._context import StepContext
+from .._decision import Decision
+from .._errors import ConfigError
+from .._messages import ChatRequest, RequestLike, StreamEvent, as_request
+from .._models import ModelRegistry, ModelSpec
+from ..policies import Policy
+from ..providers import Provider
+from ._budget_fit import fit_to_allowance
+from ._chain import ChainRun
+from ._cooldown import CooldownTracker
+from ._decide import DEFAULT_OUTPUT_TOKENS, route_input
+from ._decision_log import DecisionLog
+from ._deployments import DeploymentHealth, Prefer, prefer_latency
+from ._records import SCHEMA_VERSION, Attempt, decision_record, escalation_record
+from ._review import ReviewLoop
+from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
+from ._self_escalation import offer_escalation
+from ._tracing import CallTrace
+from ._warm_cache import WarmCaches, stay_warm
+
+if TYPE_CHECKING:
+    from ..budgets import Allowance, BudgetLedger
+    from ..cascades._gate import QualityGate
+    from ..config._config import GearshiftConfig
+    from ..escalation import EscalationModel, LiveEscalation
+    from ._batch import BatchItem, BatchResult
+    from ._shadow import ShadowConfig, ShadowEvaluator
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Routes chat requests to the models of a registry.
+
+    Build one from `gearshift.toml` with `Router.from_config()`, or in Python from a registry, a
+    policy and providers keyed by the provider name their models use. Async methods are the real
+    ones; `complete` and `stream` run them through gearshift's single sync bridge.
+
+    `budgets` is a `BudgetLedger`: each attempt's estimated cost is reserved against the step's spend
+    keys before the call and the real cost committed after it. Under a limit that refuses, the
+    reservation is a bound: the call's output is capped at what was reserved for it.
+    `self_escalation` offers models below the top tier an `escalate` tool; `cascade` is a quality
+    gate for cheaper models' answers. `max_escalations` caps the hand-overs of one call.
+
+    `escalation` is the learned escalation (an `EscalationModel`, or a `LiveEscalation` to set
+    stickiness): on every step, when the run so far predicts failure above its threshold, the step
+    goes to the next tier up, and the run (told apart by `StepContext.run_id`) stays there.
+    `deployments` tracks the health and latency of every deployment of every model (a model served
+    from several places is called where it is healthiest and fastest); `prefer = "latency"` moves a
+    decision to the fastest model of its tier. Within a run (`StepContext.run_id`), a decision stays
+    on the model whose prompt cache is warm when that is no weaker and cheaper than moving
+    (`_warm_cache`).
+
+    `shadow` (a `ShadowConfig`) has a sampled share of answered calls also answered by a reference
+    model in the background and both answers judged, recorded as `shadow` records (see `_shadow`).
+    """
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        *,
+        policy: Policy,
+        providers: Mapping[str, Provider] | Iterable[Provider],
+        decision_log: DecisionLog | None = None,
+        cooldowns: CooldownTracker | None = None,
+        default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+        fallback_to_lower_tiers: bool = False,
+        budgets: BudgetLedger | None = None,
+        self_escalation: bool = False,
+        cascade: QualityGate | None = None,
+        max_escalations: int = 2,
+        escalation: EscalationModel | LiveEscalation | None = None,
+        shadow: ShadowConfig | ShadowEvaluator | None = None,
+        deployments: DeploymentHealth | None = None,
+        prefer: Prefer = "cost",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.policy = policy
+        self.providers: dict[str, Provider] = (
+            dict(providers) if isinstance(providers, Mapping) else {p.name: p for p in providers}
+        )
+        served = [(m.id, m.provider, f"models.{m.id}.provider") for m in registry]
+        served += [
+            (m.id, d.provider, f"models.{m.id}.deployments[{i}].provider")
+            for m in registry
+            for i, d in enumerate(m.deployments)
+        ]
+        missing = [(model_id, name, key) for model_id, name, key in served if name not in self.providers]
+        if missing:
+            model_id, provider, key = missing[0]
+            raise ConfigError(
+                f"model '{model_id}' is served by provider '{provider}', but no provider of that name "
+                f"was given (have: {', '.join(sorted(self.providers)) or 'none'})",
+                key=key,
+            )
+        if prefer not in ("cost", "latency"):
+            raise ConfigError(f"must be 'cost' or 'latency', got {prefer!r}", key="routing.prefer")
+        if default_output_tokens <= 0:
+            raise ConfigError(
+                f"must be positive, got {default_output_tokens}", key="routing.default_output_tokens"
+            )
+        if max_escalations < 0:
+            raise ConfigError(f"must be 0 or more, got {max_escalations}", key="routing.max_escalations")
+        self.decision_log = decision_log
+        if decision_log is not None and getattr(policy, "on_recalibrate", False) is None:
+            # A recalibrating policy reports each recalibration; the log keeps it.
+            policy.on_recalibrate = lambda record: decision_log.write(  # type: ignore[attr-defined]
+                {"schema": SCHEMA_VERSION, **record}
+            )
+        self.cooldowns = cooldowns or CooldownTracker()
+        self.default_output_tokens = default_output_tokens
+        self.fallback_to_lower_tiers = fallback_to_lower_tiers
+        self.budgets = budgets
+        self.self_escalation = self_escalation
+        self.cascade = cascade
+        self.max_escalations = max_escalations
+        self.escalation = _live_escalation(escalation)
+        self.shadow = _shadow_evaluator(shadow, registry, decision_log)
+        self.deployments = deployments or DeploymentHealth()
+        self.prefer = prefer
+        self.warm_caches = WarmCaches()
+        self._clock = clock
+
+    @classmethod
+    def from_config(cls, config: GearshiftConfig | str | Path | None = None) -> Router:
+        """A router built from a `GearshiftConfig` or a gearshift.toml.
+
+        `None` looks for `$GEARSHIFT_CONFIG`, then `./gearshift.toml`, then uses the built-in registry
+        of OpenAI and Anthropic models. Building does no network I/O and reads no key yet.
+        """
+        from ..config._config import GearshiftConfig, load_config
+
+        if not isinstance(config, GearshiftConfig):
+            config = load_config(config)
+        try:
+            return cls._from_loaded(config)
+        except ConfigError as exc:  # a policy's table, validated as the policy is built
+            raise config.located(exc) from None
+
+    @classmethod
+    def _from_loaded(cls, config: GearshiftConfig) -> Router:
+        from ..learning import DefaultPolicy
+        from ..policies import RulesPolicy, ScorerConfig, SignalScorer, task_rules
+        from ..providers._factory import build_providers
+        from ._decision_log import open_decision_log
+
+        registry = config.registry()
+        routing = config.routing
+        scorer = ScorerConfig.from_config(routing.scorer, source=config.source)
+        policy: Policy = (
+            SignalScorer(scorer)
+            if routing.policy == "scorer"
+            else DefaultPolicy(upper_share=routing.upper_share, config=scorer)
+        )
+        if routing.policy == "rules":
+            policy = RulesPolicy.from_config(
+                routing.rules, fallback=policy, source=config.source, registry=registry
+            )
+        elif routing.policy == "learned" and routing.learned is not None:
+            from ..learning import LearnedPolicy
+
+            policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
+            if routing.learned.get("recalibrate"):
+                from ..learning import LearnedConfig
+                from ..learning._recalibration import RecalibratingPolicy
+
+                learned = LearnedConfig.from_config(routing.learned, source=config.source)
+                policy = RecalibratingPolicy(
+                    policy,
+                    target_strong_share=learned.target_strong_share,
+                    quality_floor=learned.quality_floor,
+                    window=learned.recalibration_window,
+                    every=learned.recalibrate_every,
+                    feedback_horizon=learned.share_feedback_horizon,
+                )
+        elif routing.policy == "cheapest":
+            from ..escalation import CheapestPolicy
+
+            policy = CheapestPolicy()
+        elif routing.policy == "classifier" and routing.classifier is not None:
+            from ..policies import ClassifierConfig, ClassifierPolicy
+
+            settings = ClassifierConfig.from_config(routing.classifier, source=config.source)
+            if settings.model not in registry:
+                raise ConfigError(
+                    f"unknown model id '{settings.model}'; the registry has: {', '.join(registry.ids)}",
+                    source=config.source,
+                    key="routing.classifier.model",
+                )
+            policy = ClassifierPolicy(settings, fallback=policy, tiers=registry.tiers)
+        if routing.tasks:
+            policy = RulesPolicy.from_config(
+                task_rules(routing.tasks),
+                fallback=policy,
+                source=config.source,
+                registry=registry,
+                key="routing.tasks",
+            )
+        escalation = None
+        if routing.escalation is not None:
+            from ..escalation import LiveEscalation
+
+            escalation = LiveEscalation.from_config(routing.escalation, source=config.source)
+        log = config.log
+        cascade = None
+        if routing.cascade is not None:
+            from ..cascades._settings import CascadeConfig, build_cascade
+
+            source = config.source
+            cascade = build_cascade(
+                CascadeConfig.from_config(routing.cascade, source=source),
+                registry=registry,
+                source=source,
+                base_dir=Path(source).parent if Path(source).is_file() else None,
+            )
+        shadow = None
+        if routing.shadow is not None:
+            from ._shadow import ShadowConfig, ShadowEvaluator
+
+            source = config.source
+            # The judge's relative paths start at the config file's folder, which the cascade
+            # settings derive from `source` themselves.
+            shadow = ShadowEvaluator(
+                ShadowConfig.from_config(routing.shadow, source=source), registry=registry, source=source
+            )
+            if not log.include_prompts:
+                raise ConfigError(
+                    "shadow evaluation records prompts (they train routers): "
+                    "set [log] include_prompts = true",
+                    source=source,
+                    key="routing.shadow",
+                )
+        ledger = None
+        if config.budgets is not None:
+            from ..budgets import BudgetLedger
+
+            ledger = BudgetLedger.from_config(config.budgets, source=config.source)
+        return cls(
+            registry,
+            policy=policy,
+            providers=build_providers(config),
+            decision_log=(
+                open_decision_log(
+                    log.path,
+                    include_prompts=log.include_prompts,
+                    source=config.source,
+                    max_age_days=log.max_age_days,
+                )
+                if log.path
+                else None
+            ),
+            cooldowns=CooldownTracker(routing.cooldown_seconds, routing.max_cooldown_seconds),
+            default_output_tokens=routing.default_output_tokens,
+            fallback_to_lower_tiers=routing.fallback_to_lower_tiers,
+            budgets=ledger,
+            cascade=cascade,
+            self_escalation=routing.self_escalation,
+            max_escalations=routing.max_escalations,
+            escalation=escalation,
+            shadow=shadow,
+            deployments=DeploymentHealth(
+                failures=routing.breaker_failures,
+                open_seconds=routing.breaker_open_seconds,
+                max_open_seconds=max(routing.breaker_open_seconds, routing.max_cooldown_seconds),
+            ),
+            prefer=routing.prefer,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Router(models={list(self.registry.ids)}, policy={self.policy.name!r}, "
+            f"providers={sorted(self.providers)})"
+        )
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def decide(self, request: RequestLike, context: StepContext | None = None) -> Decision:
+        """The decision for a request, without calling any model (and without a log record).
+
+        Pure: it does not read the budget ledger, nor remember a learned hand-over for the run.
+        `adecide` also fits the choice to the budget.
+        """
+        return self._plan(as_request(request), context or StepContext(), log=False).decision
+
+    async def adecide(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        remember: bool = False,
+        classify: bool = False,
+    ) -> Decision:
+        """The decision a call would get now, budget included, without calling any model.
+
+        `remember=True` is for callers that call the chosen model themselves (the MCP `route` tool):
+        the decision counts as the step's, so a learned hand-over holds the run's later steps.
+        `classify=True` lets a policy that asks a model before deciding (the LLM classifier) ask it;
+        that call is charged to the step's budget and recorded like any other.
+        """
+        run = await self._aplan(
+            as_request(request),
+            context or StepContext(),
+            escalate=False,
+            log=False,
+            remember=remember,
+            prepare=classify,
+        )
+        return run.decision
+
+    async def _aplan(
+        self,
+        request: ChatRequest,
+        context: StepContext,
+        *,
+        escalate: bool,
+        log: bool = True,
+        request_id: str | None = None,
+        remember: bool | None = None,
+        prepare: bool = True,
+    ) -> ChainRun:
+        # A policy that must call a model before deciding (the classifier) does it here, through this
+        # router, so that call is budgeted and recorded; its decision stays pure.
+        prepared: tuple[Attempt, ...] = ()
+        classify = getattr(self.policy, "aprepare", None) if prepare else None
+        if classify is not None:
+            context, prepared = await classify(self, request, context)
+        allowance = await self._allowance(context)
+        if allowance is not None and allowance.left_share is not None:
+            context = replace(context, budget_left_share=allowance.left_share)
+        run = self._plan(
+            request,
+            context,
+            allowance=allowance,
+            escalate=escalate,
+            log=log,
+            request_id=request_id,
+            remember=remember,
+        )
+        run.attempts.extend(prepared)
+        return run
+
+    def spend_keys(self, context: StepContext) -> tuple[str, ...]:
+        """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
+        `agent:<default_agent>` (the ledger's) when it names no agent; none without a ledger."""
+        ledger = self.budgets
+        return () if ledger is None else context.charged_keys(ledger.default_agent)
+
+    async def _allowance(self, context: StepContext) -> Allowance | None:
+        ledger = self.budgets
+        keys = self.spend_keys(context)
+        if ledger is None or not ledger.applies(keys):
+            return None
+        return await ledger.allowance(
+            keys, step_index=context.step_index, expected_steps=context.expected_steps
+        )
+
+    def _plan(
+        self,
+        request: ChatRequest,
+        context: StepContext,
+        *,
+        allowance: Allowance | None = None,
+        escalate: bool = False,
+        log: bool = True,
+        request_id: str | None = None,
+        remember: bool | None = None,
+    ) -> ChainRun:
+        """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
+        route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
+        live = self.escalation
+        policy = self.policy if live is None else live.policy_for(self.policy, context)
+        decision = policy.decide(route)
+        if context.hints.force_model is None:
+            if self.prefer == "latency":
+                decision = prefer_latency(route, decision, self.deployments)
+            warm = self.warm_caches.get(context.run_id, self._clock())
+            if warm is not None:
+                decision = stay_warm(route, decision, warm)
+        if allowance is not None:
+            decision = fit_to_allowance(route, decision, policy, allowance)
+        if live is not None and (log if remember is None else remember):
+            live.remember(context, decision)
+        chain = decision.chain
+        if self.fallback_to_lower_tiers:
+            lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
+            chain = (*chain, *lower)
+        sent = None
+        if escalate and any(m.tier > decision.tier for m in route.candidates):
+            sent = offer_escalation(request)
+        run = ChainRun(
+            self,
+            request_id or uuid.uuid4().hex,
+            request,
+            sent or request,
+            context,
+            route,
+            decision,
+            chain,
+            escalation_offered=sent is not None,
+            allowance=allowance,
+        )
+        if log:
+            self._log_decision(run)
+        return run
+
+    # -- calling --------------------------------------------------------------------------------
+
+    async def acomplete(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> RoutedResponse:
+        """Route the request and return the first answer that succeeds along the chain.
+
+        With self-escalation on (the router's `self_escalation`, or this call's override) a model below
+        the top tier may hand the step to a stronger one; with a `cascade`, a cheaper model's answer
+        that fails its quality gate is escalated. Either way the caller gets one answer, and
+        `RoutedResponse.escalations` says what happened.
+
+        Raises `ProviderError` at once for a request the provider refuses as malformed,
+        `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
+        budget limit refuses the call (nothing is charged for a refused call).
+        """
+        if getattr(self.policy, "speculative", False):
+            from ._speculative import complete_speculatively
+
+            return await complete_speculatively(
+                self, as_request(request), context or StepContext(), self_escalation
+            )
+        escalation = ReviewLoop(self, self._escalates(self_escalation))
+        step = context or StepContext()
+        trace = CallTrace(self, step)
+        with trace.current():
+            try:
+                run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
+                result = await escalation.complete(run)
+            except BaseException as exc:
+                trace.fail(exc)
+                raise
+        trace.finish(result)
+        return result
+
+    def complete(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> RoutedResponse:
+        """`acomplete` for synchronous callers."""
+        return run_sync(self.acomplete(request, context, self_escalation=self_escalation))
+
+    def astream(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> RoutedStream:
+        """Route the request and stream the answer: text and tool-call deltas, then one `StreamDone`.
+
+        Without a budget ledger the decision is made at once (`RoutedStream.decision`); with one, or
+        with a policy that asks a model first (the classifier), it is made when iteration starts. A
+        model that fails before its first delta is replaced by the next one of the chain; a break after
+        the first delta raises `ProviderError(kind="stream")`, since the caller has already seen part of
+        an answer. When escalation or a cascade may replace a lower-tier model's answer, that model's
+        events are held back until its answer is accepted, so the caller never sees an answer that was
+        replaced. With a speculative classifier the cheapest model's stream starts with the
+        classification and is kept or cancelled on its verdict (`gearshift.routing._speculative`).
+        """
+        chat = as_request(request)
+        step = context or StepContext()
+        escalation = ReviewLoop(self, self._escalates(self_escalation))
+        trace = CallTrace(self, step)
+        if getattr(self.policy, "speculative", False):
+            from ._speculative import stream_speculatively
+
+            speculating = uuid.uuid4().hex
+            events = stream_speculatively(self, chat, step, self_escalation, speculating)
+            return RoutedStream(None, speculating, trace.stream(events))
+        # A policy that asks a model first (the classifier) is awaited, as a ledger is, once iteration starts.
+        if self.budgets is None and getattr(self.policy, "aprepare", None) is None:
+            try:
+                run = trace.run = self._plan(chat, step, escalate=escalation.offer)
+            except BaseException as exc:
+                trace.fail(exc)
+                raise
+            return RoutedStream(run.decision, run.request_id, trace.stream(escalation.stream(run)))
+
+        request_id = uuid.uuid4().hex  # known before the plan, so a proxy can name it in its headers
+
+        async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
+            first = trace.run = await self._aplan(
+                chat, step, escalate=escalation.offer, request_id=request_id
+            )
+            yield first.decision
+            async with aclosing(escalation.stream(first)) as events:
+                async for item in events:
+                    yield item
+
+        return RoutedStream(None, request_id, trace.stream(planned()))
+
+    def stream(
+        self,
+        request: RequestLike,
+        context: StepContext | None = None,
+        *,
+        self_escalation: bool | None = None,
+    ) -> SyncRoutedStream:
+        """`astream` for synchronous callers."""
+        return SyncRoutedStream(self.astream(request, context, self_escalation=self_escalation))
+
+    async def abatch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """Answer a batch of requests, at most `concurrency` at a time, waiting out rate limits.
+
+        With `cascade`, the bottom tier answers the whole batch, `gate` (default: the router's cascade
+        gate, else the heuristic gate) checks every answer, and only the rejected ones go to the top
+        tier; otherwise each request is routed as `acomplete` would. Returns one `BatchResult` per
+        finished stage (a rejected cheap answer, then its strong one), also handed to `on_result` as
+        each finishes. See `gearshift.routing._batch` for resuming an interrupted batch.
+        """
+        from ._batch import run_batch
+
+        return await run_batch(
+            self, requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result
+        )
+
+    def batch(
+        self,
+        requests: Iterable[BatchItem | RequestLike],
+        *,
+        concurrency: int = 8,
+        cascade: bool = False,
+        gate: QualityGate | None = None,
+        on_result: Callable[[BatchResult], None] | None = None,
+    ) -> list[BatchResult]:
+        """`abatch` for synchronous callers."""
+        return run_sync(
+            self.abatch(requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result)
+        )
+
+    def _escalates(self, override: bool | None) -> bool:
+        return self.self_escalation if override is None else override
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    def feedback(
+        self, request_id: str, score: float, *, source: str = "user", comment: str | None = None
+    ) -> None:
+        """Record a score in [0, 1] for the answer of a routed call (`RoutedResponse.request_id`).
+
+        `source` says who scored (`user`, an evaluator's name). The score goes to the decision log
+        as a `feedback` record (a `ConfigError` without a log); it never blocks on I/O.
+        """
+        from ._feedback import record_feedback
+
+        record_feedback(self.decision_log, request_id, score, source=source, comment=comment)
+
+    # -- records --------------------------------------------------------------------------------
+
+    def _log_decision(self, run: ChainRun) -> None:
+        if self.decision_log is not None:
+            self.decision_log.write(
+                decision_record(
+                    request_id=run.request_id,
+                    ts=time.time(),
+                    decision=run.decision,
+                    context=run.context,
+                    request=run.request,
+                    include_prompt=self.decision_log.include_prompts,
+                    reference=_reference(run),
+                )
+            )
+
+    def _log_escalation(self, run: ChainRun, escalation: Escalation) -> None:
+        if self.decision_log is not None:
+            self.decision_log.write(
+                escalation_record(
+                    request_id=run.request_id, ts=time.time(), escalation=escalation, context=run.context
+                )
+            )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Wait for running shadow evaluations (see `ShadowEvaluator.wait`), then flush and close the
+        decision log."""
+        if self.shadow is not None:
+            self.shadow.wait()
+        if self.decision_log is not None:
+            self.decision_log.close()
+
+    async def aclose(self) -> None:
+        """Close the providers' SDK clients of the running event loop, the budget ledger, then the
+        decision log."""
+        for provider in self.providers.values():
+            aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
+            if aclose is not None:
+                await aclose()
+        if self.shadow is not None:
+            await self.shadow.drain()
+        if self.budgets is not None:
+            await self.budgets.aclose()
+        self.close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _reference(run: ChainRun) -> ModelSpec | None:
+    """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
+    candidates = run.route.candidates
+    return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
+
+
+def _shadow_evaluator(
+    shadow: ShadowConfig | ShadowEvaluator | None, registry: ModelRegistry, log: DecisionLog | None
+) -> ShadowEvaluator | None:
+    if shadow is None:
+        return None
+    from ._shadow import ShadowConfig, ShadowEvaluator
+
+    if log is None:
+        raise ConfigError(
+            "shadow evaluation writes to the decision log: set [log] path", key="routing.shadow"
+        )
+    return ShadowEvaluator(shadow, registry=registry) if isinstance(shadow, ShadowConfig) else shadow
+
+
+def _live_escalation(escalation: EscalationModel | LiveEscalation | None) -> LiveEscalation | None:
+    if escalation is None:
+        return None
+    from ..escalation import EscalationModel, LiveEscalation
+
+    if isinstance(escalation, EscalationModel):
+        return LiveEscalation(escalation)
+    if not isinstance(escalation, LiveEscalation):
+        raise TypeError(f"escalation must be an EscalationModel or a LiveEscalation, got {escalation!r}")
+    return escalation

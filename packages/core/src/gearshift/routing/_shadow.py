@@ -1,0 +1,314 @@
+"""Shadow evaluation: a sampled share of live calls is also answered by a reference model, in the
+background, and a judge scores both answers; the pair becomes a `shadow` record (an outcome row).
+
+```toml
+[routing.shadow]
+share = 0.05          # of the calls answered below the reference model's tier
+reference = "top"     # the cheapest model of the top eligible tier, or a registry model id
+judge = "heuristic"   # or "llm-judge" (with judge_model), "learned-judge" (with learned_judge_path),
+                      # or "recorded" (a replayed answer's recorded score: offline replays)
+agent = "shadow"      # shadow calls are charged to agent:shadow (give it a budget limit to cap it)
+max_usd = 5.0         # and stop once this much was spent on shadows by this process
+```
+
+Routing errors are silent unless some traffic is answered by both models and compared: that is what
+this does. The caller's answer is never delayed or changed: the shadow starts once the caller has its
+answer, as a background task; any failure (a refused budget, a provider error, a judge that cannot
+grade) skips that shadow and is logged at DEBUG. Shadow calls go through the router like any call, as
+`agent_id = agent` and `run_id = "shadow:<request id>"`, so the ledger and the report see their cost.
+Records carry the prompt, so shadow evaluation needs `log.include_prompts = true`; the rows train
+routers (`gearshift train --from-log`, `gearshift export-outcomes`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .._context import CallerHints, StepContext
+from .._errors import ConfigError, GearshiftError
+from ._records import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from .._messages import ChatRequest, ChatResponse
+    from .._models import ModelRegistry
+    from ..cascades._gate import QualityGate
+    from ._routed import RoutedResponse
+    from ._router_host import RouterHost
+
+__all__ = ["ShadowConfig", "ShadowEvaluator"]
+
+logger = logging.getLogger("gearshift.shadow")
+
+_KEY = "routing.shadow"
+
+
+class ShadowConfig(BaseModel):
+    """Settings of shadow evaluation (the `[routing.shadow]` table of gearshift.toml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    share: float = Field(default=0.05, gt=0, le=1, description="Share of eligible calls that get a shadow.")
+    reference: str = Field(
+        default="top",
+        min_length=1,
+        description='"top" (the cheapest model of the top eligible tier) or a registry model id.',
+    )
+    judge: Literal["heuristic", "llm-judge", "learned-judge", "recorded"] = Field(
+        default="heuristic", description="What scores both answers."
+    )
+    judge_model: str | None = Field(default=None, description="The llm-judge's model (a registry id).")
+    learned_judge_path: Path | None = Field(default=None, description="The learned judge's saved file.")
+    agent: str = Field(
+        default="shadow", min_length=1, description="The agent id shadow calls are charged to."
+    )
+    max_usd: float | None = Field(
+        default=None, gt=0, description="Stop shadowing once this process spent this much on shadows."
+    )
+    max_in_flight: int = Field(
+        default=8, ge=1, description="Shadows running at once at most; more are skipped."
+    )
+    seed: int | None = Field(default=None, description="Seed of the sampling (None: random).")
+
+    @model_validator(mode="after")
+    def _check_judge(self) -> ShadowConfig:
+        if self.judge == "llm-judge" and self.judge_model is None:
+            raise ValueError('judge_model: the llm-judge needs judge_model = "<a registry model id>"')
+        if self.judge == "learned-judge" and self.learned_judge_path is None:
+            raise ValueError("learned_judge_path: the learned-judge needs the path of a saved judge")
+        return self
+
+    @classmethod
+    def from_config(cls, data: Any, *, source: str = "<python>") -> ShadowConfig:
+        """Validate user-written settings; a `ConfigError` names the offending key and why."""
+        if isinstance(data, ShadowConfig):
+            return data
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+            message = err["msg"].removeprefix("Value error, ")
+            if not loc and ": " in message:
+                field, message = message.split(": ", 1)
+                loc = [field]
+            if err["type"] == "extra_forbidden":
+                message = f"unknown setting; [{_KEY}] accepts: {', '.join(cls.model_fields)}"
+            raise ConfigError(message, source=source, key=".".join([_KEY, *loc])) from None
+
+
+class ShadowEvaluator:
+    """Runs the shadows of one router: sampling, the reference call, the judge, the `shadow` record."""
+
+    def __init__(
+        self,
+        config: ShadowConfig,
+        *,
+        registry: ModelRegistry,
+        source: str = "<python>",
+        base_dir: Path | None = None,
+    ) -> None:
+        self.config = config
+        if config.reference != "top" and config.reference not in registry:
+            raise ConfigError(
+                f"unknown model id '{config.reference}'; the registry has: {', '.join(registry.ids)}",
+                source=source,
+                key=f"{_KEY}.reference",
+            )
+        self._gate = _build_judge(config, registry, source, base_dir)
+        self._random = random.Random(config.seed)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.spent_usd = 0.0
+        """What shadow calls (and their judges) cost so far in this process."""
+        self.recorded = 0
+        """How many shadow records were written."""
+        self.skipped = 0
+        """How many sampled shadows were skipped (cap, in-flight limit, refusal, failure)."""
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"ShadowEvaluator(share={c.share}, reference={c.reference!r}, judge={c.judge!r})"
+
+    def consider(
+        self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
+    ) -> None:
+        """Maybe start a shadow of a call that was just answered (never blocks, never raises)."""
+        config = self.config
+        if context.agent_id == config.agent or self._random.random() >= config.share:
+            return
+        reference = self._reference(router, request, context)
+        if reference is None or router.registry[result.model_id].tier >= router.registry[reference].tier:
+            return
+        if len(self._tasks) >= config.max_in_flight or (
+            config.max_usd is not None and self.spent_usd >= config.max_usd
+        ):
+            self.skipped += 1
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._shadow(router, request, context, result, reference)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the shadows still running on this event loop (`Router.aclose` does, before it
+        closes the log)."""
+        loop = asyncio.get_running_loop()
+        while pending := [t for t in self._tasks if t.get_loop() is loop]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Wait for the running shadows from synchronous code (`Router.close`): those whose event
+        loop runs in another thread, like the sync bridge's. Shadows on the calling thread's own
+        running loop cannot be waited for here; use `aclose`."""
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        for loop in {task.get_loop() for task in self._tasks}:
+            if loop is not here and loop.is_running():
+                asyncio.run_coroutine_threadsafe(self.drain(), loop).result(timeout)
+
+    def _reference(self, router: RouterHost, request: ChatRequest, context: StepContext) -> str | None:
+        if self.config.reference != "top":
+            return self.config.reference
+        from ._decide import route_input
+
+        route = route_input(
+            router.registry, request, context, default_output_tokens=router.default_output_tokens
+        )
+        if not route.candidates:
+            return None
+        return route.cheapest_in_tier(max(m.tier for m in route.candidates)).id
+
+    async def _shadow(
+        self,
+        router: RouterHost,
+        request: ChatRequest,
+        context: StepContext,
+        result: RoutedResponse,
+        reference: str,
+    ) -> None:
+        """One shadow, in the background: whatever goes wrong skips it and never reaches the caller."""
+        try:
+            await self._run(router, request, context, result, reference)
+        except Exception as exc:  # a background task: nothing may escape it
+            self.skipped += 1
+            logger.debug("shadow of %s skipped: %r", result.request_id, exc)
+
+    async def _run(
+        self,
+        router: RouterHost,
+        request: ChatRequest,
+        context: StepContext,
+        result: RoutedResponse,
+        reference: str,
+    ) -> None:
+        config = self.config
+        shadow_context = StepContext(
+            agent_id=config.agent,
+            run_id=f"shadow:{result.request_id}",
+            metadata=context.metadata,
+            hints=CallerHints(force_model=reference),
+        )
+        answer = await router.acomplete(request, shadow_context, self_escalation=False)
+        self.spent_usd += answer.cost_usd
+        routed_score, routed_judge_cost = await self._score(router, request, result, shadow_context)
+        reference_score, reference_judge_cost = await self._score(router, request, answer, shadow_context)
+        self.spent_usd += routed_judge_cost + reference_judge_cost
+        log = router.decision_log
+        if log is None:
+            return
+        log.write(
+            {
+                "schema": SCHEMA_VERSION,
+                "kind": "shadow",
+                "ts": time.time(),
+                "request_id": result.request_id,
+                "agent_id": context.agent_id,
+                "run_id": context.run_id,
+                "task": str(context.metadata.get("task") or result.response.metadata.get("task") or "live"),
+                "prompt": [{"role": m.role, "content": m.text} for m in request.messages]
+                if log.include_prompts
+                else None,
+                "judge": config.judge,
+                "shadow_request_id": answer.request_id,
+                "outcomes": {
+                    result.model_id: _outcome(result, routed_score),
+                    answer.model_id: _outcome(answer, reference_score),
+                },
+            }
+        )
+        self.recorded += 1
+
+    async def _score(
+        self, router: RouterHost, request: ChatRequest, answer: RoutedResponse, context: StepContext
+    ) -> tuple[float, float]:
+        """The judge's score of one answer in [0, 1], and what judging it cost."""
+        if self._gate is None:  # "recorded": the replayed answer carries its recorded score
+            score = answer.response.metadata.get("score")
+            if not isinstance(score, (int, float)):
+                raise _NoScore(f"the answer of {answer.model_id} carries no recorded score")
+            return float(score), 0.0
+        from ..cascades._gate import AnswerCheck
+
+        cost = 0.0
+
+        async def ask(model_id: str, judge_request: ChatRequest) -> ChatResponse:
+            nonlocal cost
+            judged = await router.acomplete(judge_request, _forced(context, model_id), self_escalation=False)
+            cost += judged.cost_usd
+            return judged.response
+
+        verdict = await self._gate.check(AnswerCheck(request, answer.response, answer.decision, context, ask))
+        score = verdict.confidence if verdict.confidence is not None else float(verdict.accept)
+        return min(max(score, 0.0), 1.0), cost
+
+
+class _NoScore(GearshiftError):
+    """A shadow answer the judge could not score."""
+
+
+def _forced(context: StepContext, model_id: str) -> StepContext:
+    return StepContext(
+        agent_id=context.agent_id,
+        run_id=context.run_id,
+        metadata=context.metadata,
+        hints=CallerHints(force_model=model_id),
+    )
+
+
+def _outcome(answer: RoutedResponse, score: float) -> dict[str, Any]:
+    usage = answer.usage
+    return {
+        "score": score,
+        "cost_usd": answer.cost_usd,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+
+
+def _build_judge(
+    config: ShadowConfig, registry: ModelRegistry, source: str, base_dir: Path | None
+) -> QualityGate | None:
+    if config.judge == "recorded":
+        return None
+    from ..cascades._settings import CascadeConfig, build_cascade
+
+    settings: dict[str, Any] = {"gates": (config.judge,)}
+    if config.judge_model is not None:
+        settings["judge_model"] = config.judge_model
+    if config.learned_judge_path is not None:
+        settings["learned_judge_path"] = config.learned_judge_path
+    return build_cascade(
+        CascadeConfig.from_config(settings, source=source, key=_KEY),
+        registry=registry,
+        source=source,
+        base_dir=base_dir,
+    )

@@ -1,0 +1,223 @@
+"""Speculative routing: the cheapest model answers while the classifier reads the request.
+
+With `[routing.classifier] speculative = true`, `Router.acomplete` starts two calls at once: the
+classification, and the request itself on the cheapest eligible model. When the classifier picks that
+model's tier the fast answer is kept (it is often ready by then: no added latency at all); when it
+picks a stronger tier, the fast call is cancelled (the router charges what it cost, as for any
+cancelled call, and records it as a cancelled attempt) and the chosen model answers. A classification
+that fails falls back to the default policy as usual; the fast answer is kept when that policy also
+picks its tier. The answer's `attempts` hold every call: the classification, the fast one and the
+chosen one, so `cost_usd` includes the wasted spend.
+
+`Router.astream` speculates the same way (`stream_speculatively`): the fast model's stream starts with
+the classification, and its first chunks are held back until the verdict. When the verdict keeps the
+fast tier the held chunks go out and the stream goes on; when it picks a stronger tier the fast stream
+is closed (its connection is dropped, and what it cost is charged as a cancelled attempt) and the
+chosen model streams instead, so the caller only ever sees one model's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .._context import CallerHints, StepContext
+from .._decision import Decision
+from .._messages import ChatRequest, StreamEvent
+from ..policies._classifier import CLASSIFICATION_KEY, ClassifierPolicy
+from ._decide import route_input
+from ._routed import RoutedResponse
+
+if TYPE_CHECKING:
+    from .._models import ModelSpec
+    from ._chain import ChainRun
+    from ._router_host import RouterHost
+
+__all__ = ["complete_speculatively", "stream_speculatively"]
+
+_Item = StreamEvent | RoutedResponse | Decision
+
+
+async def complete_speculatively(
+    router: RouterHost, request: ChatRequest, context: StepContext, self_escalation: bool | None
+) -> RoutedResponse:
+    """`Router.acomplete` with the cheapest model started while the classifier decides."""
+    policy = router.policy
+    assert isinstance(policy, ClassifierPolicy)
+    if CLASSIFICATION_KEY in context.metadata:  # the classification call itself, or already decided
+        return await _plain(router, request, context, self_escalation)
+    fast, fast_context = _fast_call(router, request, context)
+    runs: list[ChainRun] = []
+    started = asyncio.get_running_loop().create_task(
+        _plain(router, request, fast_context, False, runs), name=f"gearshift speculative {fast.id}"
+    )
+    try:
+        classified, classifying = await policy.aprepare(router, request, context)
+    except BaseException:
+        started.cancel()
+        with contextlib.suppress(BaseException):
+            await started
+        raise
+    decision = policy.decide(
+        route_input(router.registry, request, classified, default_output_tokens=router.default_output_tokens)
+    )
+    if decision.tier <= fast.tier:
+        answer = await started
+        kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s answer is kept"
+        return replace(
+            answer,
+            decision=replace(answer.decision, reasons=(*decision.reasons, kept), policy=policy.name),
+            attempts=(*classifying, *answer.attempts),
+        )
+    started.cancel()
+    # A cancelled call is charged and recorded by its chain (estimated input cost); one that finished
+    # just before the cancel landed, or failed, is paid all the same.
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await started
+    wasted = tuple(attempt for run in runs for attempt in run.attempts)
+    chosen = await _plain(router, request, classified, self_escalation)
+    note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
+    return replace(
+        chosen,
+        decision=replace(chosen.decision, reasons=(*chosen.decision.reasons, note)),
+        attempts=(*classifying, *wasted, *chosen.attempts),
+    )
+
+
+async def stream_speculatively(
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    self_escalation: bool | None,
+    request_id: str,
+) -> AsyncGenerator[_Item, None]:
+    """`Router.astream`'s items (the decision first, the answer last) with the cheapest model's stream
+    started while the classifier decides, its chunks held back until the verdict."""
+    from ._review import ReviewLoop
+
+    policy = router.policy
+    assert isinstance(policy, ClassifierPolicy)
+    escalation = ReviewLoop(router, router._escalates(self_escalation))
+    if CLASSIFICATION_KEY in context.metadata:
+        run = await router._aplan(request, context, escalate=escalation.offer, request_id=request_id)
+        yield run.decision
+        async with aclosing(escalation.stream(run)) as events:
+            async for item in events:
+                yield item
+        return
+    fast, fast_context = _fast_call(router, request, context)
+    loop = asyncio.get_running_loop()
+    classifying_task = loop.create_task(policy.aprepare(router, request, context))
+    held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None] = asyncio.Queue()
+    runs: list[ChainRun] = []
+    pumping = loop.create_task(_pump(router, request, fast_context, request_id, runs, held))
+    try:
+        classified, classifying = await classifying_task
+        decision = policy.decide(
+            route_input(
+                router.registry, request, classified, default_output_tokens=router.default_output_tokens
+            )
+        )
+        first = await held.get()
+        if decision.tier <= fast.tier and not isinstance(first, BaseException):
+            kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s stream is kept"
+            yield replace(runs[0].decision, reasons=(*decision.reasons, kept), policy=policy.name)
+            released: StreamEvent | RoutedResponse | BaseException | None = first
+            while released is not None:
+                if isinstance(released, BaseException):
+                    raise released
+                if isinstance(released, RoutedResponse):
+                    reasons = (*decision.reasons, kept)
+                    released = replace(
+                        released,
+                        decision=replace(released.decision, reasons=reasons, policy=policy.name),
+                        attempts=(*classifying, *released.attempts),
+                    )
+                yield released
+                released = await held.get()
+            return
+    finally:
+        # Closing the fast stream drops its connection; its chain charges what it cost as a cancelled
+        # attempt (a stream that had already finished or failed is paid all the same).
+        await _stop(classifying_task)
+        await _stop(pumping)
+    wasted = tuple(attempt for run in runs for attempt in run.attempts)
+    chosen = await router._aplan(request, classified, escalate=escalation.offer, request_id=request_id)
+    note = f"speculative: {fast.id}'s stream cancelled, the classifier picked tier {decision.tier}"
+    if isinstance(first, BaseException):
+        note = f"speculative: {fast.id}'s stream failed ({type(first).__name__}), so the chain answers"
+    yield replace(chosen.decision, reasons=(*chosen.decision.reasons, note))
+    async with aclosing(escalation.stream(chosen)) as events:
+        async for item in events:
+            if isinstance(item, RoutedResponse):
+                item = replace(
+                    item,
+                    decision=replace(item.decision, reasons=(*item.decision.reasons, note)),
+                    attempts=(*classifying, *wasted, *item.attempts),
+                )
+            yield item
+
+
+async def _stop(task: asyncio.Task[object]) -> None:
+    """Cancel `task` unless it is done, and wait for it to unwind."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
+async def _pump(
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    request_id: str,
+    runs: list[ChainRun],
+    into: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
+) -> None:
+    """Stream the speculative call into `into`, then None (or the error that ended it)."""
+    from ._review import ReviewLoop
+
+    try:
+        run = await router._aplan(request, context, escalate=False, request_id=request_id, prepare=False)
+        runs.append(run)
+        async with aclosing(ReviewLoop(router, False).stream(run)) as events:
+            async for item in events:
+                into.put_nowait(item)
+    except Exception as error:
+        into.put_nowait(error)
+        return
+    into.put_nowait(None)
+
+
+def _fast_call(
+    router: RouterHost, request: ChatRequest, context: StepContext
+) -> tuple[ModelSpec, StepContext]:
+    """The cheapest eligible model, and the context that sends the speculative call to it."""
+    route = route_input(router.registry, request, context, default_output_tokens=router.default_output_tokens)
+    fast = route.candidates[0]
+    skip = {"tier": None, "reason": f"speculative call on the cheapest eligible model {fast.id}"}
+    return fast, replace(
+        context,
+        hints=CallerHints(force_model=fast.id),
+        metadata={**context.metadata, CLASSIFICATION_KEY: skip},
+    )
+
+
+async def _plain(
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    self_escalation: bool | None,
+    runs: list[ChainRun] | None = None,
+) -> RoutedResponse:
+    from ._review import ReviewLoop
+
+    escalation = ReviewLoop(router, router._escalates(self_escalation))
+    run = await router._aplan(request, context, escalate=escalation.offer)
+    if runs is not None:
+        runs.append(run)
+    return await escalation.complete(run)

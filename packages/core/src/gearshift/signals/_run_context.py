@@ -1,0 +1,70 @@
+"""The `StepContext` of a call, read from the conversation it sends: one reading for every caller.
+
+An agent's history says where its run stands: every assistant turn was one model call (the step
+index), every tool call and the result that answers it is one `ToolRecord` (failed when the result
+is marked `is_error` or reads like an error to the signals), and the last message says what the
+model is about to do (read a tool result: `observe`; act on a user turn with tools at hand: `act`).
+The agent-run replay (`gearshift.evaluation`) reads logged prefixes through this function, so the
+step-aware logic replayed offline is the one a live call gets. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
+from .._messages import Message
+from ._signals import is_error_result
+
+__all__ = ["context_from_messages"]
+
+
+def context_from_messages(
+    messages: Sequence[Message],
+    *,
+    has_tools: bool,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    step_type: StepType | str | None = None,
+    hints: CallerHints | None = None,
+    budget_keys: Sequence[str] = (),
+    expected_steps: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> StepContext:
+    """The context of a model call that sends `messages` (the whole conversation so far).
+
+    `step_index` counts the assistant turns; `tool_history` lists every tool call of the assistant
+    turns in order, failed when the `tool` message answering it is an error (a call not answered yet
+    counts as succeeded). The step type is `step_type` when given, else `observe` after a tool result,
+    `act` after a user turn when the call offers tools (`has_tools`), and `other` otherwise.
+    """
+    failed = {m.tool_call_id for m in messages if m.role == "tool" and (m.is_error or is_error_result(m))}
+    history = tuple(
+        ToolRecord(call.name, call.id not in failed, hash_arguments(call.arguments))
+        for m in messages
+        if m.role == "assistant"
+        for call in m.tool_calls
+    )
+    if step_type is None:
+        last = messages[-1].role if messages else None
+        kind = (
+            StepType.OBSERVE
+            if last == "tool"
+            else StepType.ACT
+            if last == "user" and has_tools
+            else StepType.OTHER
+        )
+    else:
+        kind = StepType.parse(step_type)
+    return StepContext(
+        agent_id=agent_id,
+        run_id=run_id,
+        step_type=kind,
+        step_index=sum(m.role == "assistant" for m in messages),
+        tool_history=history,
+        hints=hints or CallerHints(),
+        metadata=dict(metadata or {}),
+        budget_keys=tuple(budget_keys),
+        expected_steps=expected_steps,
+    )
