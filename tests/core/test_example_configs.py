@@ -4,10 +4,15 @@ builds a router offline with every setting it shows, and its commented-out setti
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as the core's fallback
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 from gearshift import GearshiftConfig, Router, load_config
 from gearshift.budgets._settings import default_store_url
