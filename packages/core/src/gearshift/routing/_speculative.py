@@ -58,9 +58,7 @@ async def complete_speculatively(
     try:
         classified, classifying = await policy.aprepare(router, request, context)
     except BaseException:
-        started.cancel()
-        with contextlib.suppress(BaseException):
-            await started
+        await _stop(started)
         raise
     decision = policy.decide(
         route_input(router.registry, request, classified, default_output_tokens=router.default_output_tokens)
