@@ -446,19 +446,20 @@ class Router:
         `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
         budget limit refuses the call (nothing is charged for a refused call).
         """
-        if getattr(self.policy, "speculative", False):
-            from ._speculative import complete_speculatively
-
-            return await complete_speculatively(
-                self, as_request(request), context or StepContext(), self_escalation
-            )
-        escalation = ReviewLoop(self, self._escalates(self_escalation))
         step = context or StepContext()
         trace = CallTrace(self, step)
         with trace.current():
             try:
-                run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
-                result = await escalation.complete(run)
+                if getattr(self.policy, "speculative", False):
+                    from ._speculative import complete_speculatively
+
+                    result = await complete_speculatively(
+                        self, as_request(request), step, self_escalation, trace
+                    )
+                else:
+                    escalation = ReviewLoop(self, self._escalates(self_escalation))
+                    run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
+                    result = await escalation.complete(run)
             except BaseException as exc:
                 trace.fail(exc)
                 raise
@@ -501,7 +502,7 @@ class Router:
             from ._speculative import stream_speculatively
 
             speculating = uuid.uuid4().hex
-            events = stream_speculatively(self, chat, step, self_escalation, speculating)
+            events = stream_speculatively(self, chat, step, self_escalation, speculating, trace)
             return RoutedStream(None, speculating, trace.stream(events))
         # A policy that asks a model first (the classifier) is awaited, as a ledger is, once iteration starts.
         if self.budgets is None and getattr(self.policy, "aprepare", None) is None:
