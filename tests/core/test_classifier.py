@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gearshift import (
+    CallerHints,
     ConfigError,
     GearshiftConfig,
     Router,
@@ -303,3 +304,19 @@ async def test_a_speculative_call_kept_on_the_fast_tier_is_shadowed(
     assert shadow["request_id"] == result.request_id and shadow["agent_id"] == "writer"
     assert set(shadow["outcomes"]) == {"mini", "large"}  # the reference (top tier) answered it too
     assert shadow["prompt"] == [{"role": "user", "content": PROMPT}]
+
+
+async def test_no_classification_is_bought_when_the_caller_leaves_one_model_or_one_tier(
+    server: LocalOpenAIServer,
+) -> None:
+    router = _router(server)
+    forced = await router.acomplete(PROMPT, StepContext(hints=CallerHints(force_model="mini")))
+    top = await router.acomplete(PROMPT, StepContext(hints=CallerHints(min_tier=1)))
+    assert _models(server) == ["mini", "large"]  # the judge was never asked
+    assert forced.decision.reasons[0].startswith("the caller forced model 'mini': no classification needed")
+    assert top.model_id == "large"
+    assert top.decision.reasons[0] == "tier 1 is the only one the caller allows: no classification needed"
+    server.script("judge", Reply("1"))
+    both = await router.acomplete(PROMPT, StepContext(hints=CallerHints(max_tier=1)))
+    assert both.model_id == "large" and _models(server)[2:] == ["judge", "large"]  # two tiers: it asks
+    await router.aclose()
