@@ -98,7 +98,9 @@ class ChainRun:
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
             latency = self._ms(started)
-            self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+            self._record(
+                Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency), response
+            )
             self.router.cooldowns.on_success(spec.id)
             self.router.deployments.on_success(spec, latency)
             return response
@@ -168,7 +170,8 @@ class ChainRun:
                         response.cost_usd,
                         self._ms(started),
                         True,
-                    )
+                    ),
+                    response,
                 )
                 self.router.cooldowns.on_success(spec.id)
                 self.router.deployments.on_success(spec, first_event_ms)
@@ -369,7 +372,8 @@ class ChainRun:
             usage_estimated=usage != Usage(),
         )
 
-    def _record(self, attempt: Attempt) -> None:
+    def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
+        """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
         if attempt.ok:
             self.router.warm_caches.note(
@@ -379,7 +383,11 @@ class ChainRun:
         if log is not None:
             log.write(
                 attempt_record(
-                    request_id=self.request_id, ts=time.time(), attempt=attempt, context=self.context
+                    request_id=self.request_id,
+                    ts=time.time(),
+                    attempt=attempt,
+                    context=self.context,
+                    answer=response if log.include_prompts else None,
                 )
             )
 

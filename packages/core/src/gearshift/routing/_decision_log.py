@@ -2,7 +2,7 @@
 
 Records are plain JSON-ready dicts. Writing never blocks the caller's event loop: `write` puts the
 record on a queue and one background thread appends batches to the file (JSONL) or database (SQLite).
-Prompt text is left out unless `include_prompts=True`; secrets are never part of a record.
+Prompt and answer text are left out unless `include_prompts=True`; secrets are never part of a record.
 
 With `max_age_days`, records older than that are deleted when the log opens and then hourly by the
 writer thread (the record schema is in `docs/decision-log.md`).
