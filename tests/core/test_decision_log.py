@@ -7,7 +7,7 @@ import pytest
 
 from gearshift import ChatRequest, Message, Router, ToolSpec, load_config
 from gearshift._errors import ConfigError
-from gearshift.routing._decision_log import open_decision_log, read_records
+from gearshift.routing._decision_log import JSONLDecisionLog, open_decision_log, read_records
 from gearshift.testing import LocalOpenAIServer, Reply
 
 LOOKUP = ToolSpec(name="lookup", description="Look a moon up.", parameters={"type": "object"})
@@ -15,11 +15,11 @@ LOOKUP = ToolSpec(name="lookup", description="Look a moon up.", parameters={"typ
 
 @pytest.mark.parametrize("name", ["log.jsonl", "log.db", "log.sqlite"])
 def test_records_round_trip_in_order(tmp_path: Path, name: str) -> None:
-    log = open_decision_log(tmp_path / "sub" / name)
+    log = open_decision_log(tmp_path / name)
     for i in range(250):
         log.write({"kind": "attempt", "ts": float(i), "request_id": f"r{i}", "n": i})
     log.flush()
-    assert [r["n"] for r in read_records(tmp_path / "sub" / name)] == list(range(250))
+    assert [r["n"] for r in read_records(tmp_path / name)] == list(range(250))
     log.close()
     log.close()  # closing twice is harmless
 
@@ -122,3 +122,25 @@ async def test_include_prompts_in_the_config_records_prompts_and_answers_in_the_
         assert "prompt" not in decisions[0]
         assert all("answer" not in r for r in attempts.values())
         assert all(text not in json.dumps(r) for r in records for text in (prompt, answer, "moon"))
+
+
+def test_a_log_path_in_a_missing_folder_is_refused_unless_it_is_in_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text('[log]\npath = "logz/decisions.jsonl"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="does not exist") as missing:
+        Router.from_config(load_config(config))
+    error = missing.value
+    assert (error.key, error.source, error.line) == ("log.path", str(config), 2)
+    assert str(tmp_path / "logz") in str(error) and str(tmp_path / "logz" / "decisions.jsonl") in str(error)
+    assert not (tmp_path / "logz").exists()  # a typo creates no folder
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        JSONLDecisionLog(tmp_path / "afile" / "decisions.jsonl")
+    # gearshift's own data folder ($GEARSHIFT_HOME here) is created as the CLI creates it.
+    monkeypatch.setenv("GEARSHIFT_HOME", str(tmp_path / "home"))
+    config.write_text(f'[log]\npath = "{tmp_path / "home" / "logs" / "decisions.db"}"\n', encoding="utf-8")
+    router = Router.from_config(load_config(config))
+    router.close()
+    assert (tmp_path / "home" / "logs" / "decisions.db").is_file()

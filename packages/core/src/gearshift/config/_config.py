@@ -68,7 +68,8 @@ class LogConfig(BaseModel):
     path: Path | None = Field(
         default=None,
         description="JSONL file (*.jsonl) or SQLite database (*.db, *.sqlite); relative paths start "
-        "at the config file's folder. Unset: no log.",
+        "at the config file's folder, which must exist (gearshift's own data folder is created). "
+        "Unset: no log.",
     )
     include_prompts: bool = Field(
         default=False,
