@@ -1,9 +1,10 @@
 """The router: decide, call the provider, fall back, escalate, keep the budget, record every attempt.
 
-`Router` is the only part of the core that awaits providers. Decisions come from the pure pipeline in
-`_decide` (fitted to the budget by `_budget_fit`); `ChainRun` (`_chain`) carries a decision out along
-its fallback chain with budget reservations; `ReviewLoop` (`_review`) hands an answer to a stronger
-model when the answering model asked to escalate or a cascade's gate rejected it. Every decision,
+`Router` is the only part of the core that awaits providers. `_planning` plans each step: a decision
+from the pure pipeline in `_decide`, fitted to the budget by `_budget_fit`, becomes a `ChainRun`
+(`_chain`), which carries it out along its fallback chain with budget reservations; `ReviewLoop`
+(`_review`) hands an answer to a stronger model when the answering model asked to escalate or a
+cascade's gate rejected it. Every decision,
 attempt and escalation becomes a record in the decision log when one is configured, and is returned
 to the caller in the `RoutedResponse`.
 """
@@ -14,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,25 +23,23 @@ from .._bridge import run_sync
 from .._context import StepContext
 from .._decision import Decision
 from .._errors import ConfigError
-from .._messages import ChatRequest, RequestLike, StreamEvent, as_request
-from .._models import ModelRegistry, ModelSpec
+from .._messages import RequestLike, StreamEvent, as_request
+from .._models import ModelRegistry
 from ..policies import Policy
 from ..providers import Provider
-from ._budget_fit import fit_to_allowance
-from ._chain import ChainRun
 from ._cooldown import CooldownTracker
-from ._decide import DEFAULT_OUTPUT_TOKENS, route_input
+from ._decide import DEFAULT_OUTPUT_TOKENS
 from ._decision_log import DecisionLog
-from ._deployments import DeploymentHealth, Prefer, prefer_latency
-from ._records import SCHEMA_VERSION, Attempt, decision_record, escalation_record
+from ._deployments import DeploymentHealth, Prefer
+from ._planning import aplan_call, escalates, plan_call
+from ._records import SCHEMA_VERSION
 from ._review import ReviewLoop
-from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
-from ._self_escalation import offer_escalation
+from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
 from ._tracing import CallTrace
-from ._warm_cache import WarmCaches, stay_warm
+from ._warm_cache import WarmCaches
 
 if TYPE_CHECKING:
-    from ..budgets import Allowance, BudgetLedger
+    from ..budgets import BudgetLedger
     from ..cascades._gate import QualityGate
     from ..config._config import GearshiftConfig
     from ..escalation import EscalationModel, LiveEscalation
@@ -142,7 +140,8 @@ class Router:
         self.deployments = deployments or DeploymentHealth()
         self.prefer = prefer
         self.warm_caches = WarmCaches()
-        self._clock = clock
+        self.clock = clock
+        """The monotonic clock of cooldowns, deployment health and warm caches (seconds)."""
 
     @classmethod
     def from_config(cls, config: GearshiftConfig | str | Path | None = None) -> Router:
@@ -303,7 +302,7 @@ class Router:
         Pure: it does not read the budget ledger, nor remember a learned hand-over for the run.
         `adecide` also fits the choice to the budget.
         """
-        return self._plan(as_request(request), context or StepContext(), log=False).decision
+        return plan_call(self, as_request(request), context or StepContext(), log=False).decision
 
     async def adecide(
         self,
@@ -320,7 +319,8 @@ class Router:
         `classify=True` lets a policy that asks a model before deciding (the LLM classifier) ask it;
         that call is charged to the step's budget and recorded like any other.
         """
-        run = await self._aplan(
+        run = await aplan_call(
+            self,
             as_request(request),
             context or StepContext(),
             escalate=False,
@@ -330,101 +330,11 @@ class Router:
         )
         return run.decision
 
-    async def _aplan(
-        self,
-        request: ChatRequest,
-        context: StepContext,
-        *,
-        escalate: bool,
-        log: bool = True,
-        request_id: str | None = None,
-        remember: bool | None = None,
-        prepare: bool = True,
-    ) -> ChainRun:
-        # A policy that must call a model before deciding (the classifier) does it here, through this
-        # router, so that call is budgeted and recorded; its decision stays pure.
-        prepared: tuple[Attempt, ...] = ()
-        classify = getattr(self.policy, "aprepare", None) if prepare else None
-        if classify is not None:
-            context, prepared = await classify(self, request, context)
-        allowance = await self._allowance(context)
-        if allowance is not None and allowance.left_share is not None:
-            context = replace(context, budget_left_share=allowance.left_share)
-        run = self._plan(
-            request,
-            context,
-            allowance=allowance,
-            escalate=escalate,
-            log=log,
-            request_id=request_id,
-            remember=remember,
-        )
-        run.attempts.extend(prepared)
-        return run
-
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
         """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
         `agent:<default_agent>` (the ledger's) when it names no agent; none without a ledger."""
         ledger = self.budgets
         return () if ledger is None else context.charged_keys(ledger.default_agent)
-
-    async def _allowance(self, context: StepContext) -> Allowance | None:
-        ledger = self.budgets
-        keys = self.spend_keys(context)
-        if ledger is None or not ledger.applies(keys):
-            return None
-        return await ledger.allowance(
-            keys, step_index=context.step_index, expected_steps=context.expected_steps
-        )
-
-    def _plan(
-        self,
-        request: ChatRequest,
-        context: StepContext,
-        *,
-        allowance: Allowance | None = None,
-        escalate: bool = False,
-        log: bool = True,
-        request_id: str | None = None,
-        remember: bool | None = None,
-    ) -> ChainRun:
-        """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
-        route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
-        live = self.escalation
-        policy = self.policy if live is None else live.policy_for(self.policy, context)
-        decision = policy.decide(route)
-        if context.hints.force_model is None:
-            if self.prefer == "latency":
-                decision = prefer_latency(route, decision, self.deployments)
-            warm = self.warm_caches.get(context.run_id, self._clock())
-            if warm is not None:
-                decision = stay_warm(route, decision, warm)
-        if allowance is not None:
-            decision = fit_to_allowance(route, decision, policy, allowance)
-        if live is not None and (log if remember is None else remember):
-            live.remember(context, decision)
-        chain = decision.chain
-        if self.fallback_to_lower_tiers:
-            lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
-            chain = (*chain, *lower)
-        sent = None
-        if escalate and any(m.tier > decision.tier for m in route.candidates):
-            sent = offer_escalation(request)
-        run = ChainRun(
-            self,
-            request_id or uuid.uuid4().hex,
-            request,
-            sent or request,
-            context,
-            route,
-            decision,
-            chain,
-            escalation_offered=sent is not None,
-            allowance=allowance,
-        )
-        if log:
-            self._log_decision(run)
-        return run
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -457,8 +367,10 @@ class Router:
                         self, as_request(request), step, self_escalation, trace
                     )
                 else:
-                    escalation = ReviewLoop(self, self._escalates(self_escalation))
-                    run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
+                    escalation = ReviewLoop(self, escalates(self, self_escalation))
+                    run = trace.run = await aplan_call(
+                        self, as_request(request), step, escalate=escalation.offer
+                    )
                     result = await escalation.complete(run)
             except BaseException as exc:
                 trace.fail(exc)
@@ -496,7 +408,7 @@ class Router:
         """
         chat = as_request(request)
         step = context or StepContext()
-        escalation = ReviewLoop(self, self._escalates(self_escalation))
+        escalation = ReviewLoop(self, escalates(self, self_escalation))
         trace = CallTrace(self, step)
         if getattr(self.policy, "speculative", False):
             from ._speculative import stream_speculatively
@@ -507,7 +419,7 @@ class Router:
         # A policy that asks a model first (the classifier) is awaited, as a ledger is, once iteration starts.
         if self.budgets is None and getattr(self.policy, "aprepare", None) is None:
             try:
-                run = trace.run = self._plan(chat, step, escalate=escalation.offer)
+                run = trace.run = plan_call(self, chat, step, escalate=escalation.offer)
             except BaseException as exc:
                 trace.fail(exc)
                 raise
@@ -516,8 +428,8 @@ class Router:
         request_id = uuid.uuid4().hex  # known before the plan, so a proxy can name it in its headers
 
         async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
-            first = trace.run = await self._aplan(
-                chat, step, escalate=escalation.offer, request_id=request_id
+            first = trace.run = await aplan_call(
+                self, chat, step, escalate=escalation.offer, request_id=request_id
             )
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:
@@ -573,9 +485,6 @@ class Router:
             self.abatch(requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result)
         )
 
-    def _escalates(self, override: bool | None) -> bool:
-        return self.self_escalation if override is None else override
-
     # -- feedback -------------------------------------------------------------------------------
 
     def feedback(
@@ -589,30 +498,6 @@ class Router:
         from ._feedback import record_feedback
 
         record_feedback(self.decision_log, request_id, score, source=source, comment=comment)
-
-    # -- records --------------------------------------------------------------------------------
-
-    def _log_decision(self, run: ChainRun) -> None:
-        if self.decision_log is not None:
-            self.decision_log.write(
-                decision_record(
-                    request_id=run.request_id,
-                    ts=time.time(),
-                    decision=run.decision,
-                    context=run.context,
-                    request=run.request,
-                    include_prompt=self.decision_log.include_prompts,
-                    reference=_reference(run),
-                )
-            )
-
-    def _log_escalation(self, run: ChainRun, escalation: Escalation) -> None:
-        if self.decision_log is not None:
-            self.decision_log.write(
-                escalation_record(
-                    request_id=run.request_id, ts=time.time(), escalation=escalation, context=run.context
-                )
-            )
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -652,12 +537,6 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _reference(run: ChainRun) -> ModelSpec | None:
-    """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
-    candidates = run.route.candidates
-    return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
 
 
 def _shadow_evaluator(

@@ -30,6 +30,7 @@ from .._decision import Decision
 from .._messages import ChatRequest, StreamEvent
 from ..policies._classifier import CLASSIFICATION_KEY, ClassifierPolicy
 from ._decide import route_input
+from ._planning import aplan_call, escalates
 from ._routed import RoutedResponse
 
 if TYPE_CHECKING:
@@ -110,10 +111,10 @@ async def stream_speculatively(
 
     policy = router.policy
     assert isinstance(policy, ClassifierPolicy)
-    escalation = ReviewLoop(router, router._escalates(self_escalation))
+    escalation = ReviewLoop(router, escalates(router, self_escalation))
     if CLASSIFICATION_KEY in context.metadata:
-        run = trace.run = await router._aplan(
-            request, context, escalate=escalation.offer, request_id=request_id
+        run = trace.run = await aplan_call(
+            router, request, context, escalate=escalation.offer, request_id=request_id
         )
         yield run.decision
         async with aclosing(escalation.stream(run)) as events:
@@ -157,8 +158,8 @@ async def stream_speculatively(
         await _stop(classifying_task)
         await _stop(pumping)
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
-    chosen = trace.run = await router._aplan(
-        request, classified, escalate=escalation.offer, request_id=request_id
+    chosen = trace.run = await aplan_call(
+        router, request, classified, escalate=escalation.offer, request_id=request_id
     )
     note = f"speculative: {fast.id}'s stream cancelled, the classifier picked tier {decision.tier}"
     if isinstance(first, BaseException):
@@ -196,8 +197,8 @@ async def _pump(
     from ._review import ReviewLoop
 
     try:
-        run = trace.run = await router._aplan(
-            request, context, escalate=False, request_id=request_id, prepare=False
+        run = trace.run = await aplan_call(
+            router, request, context, escalate=False, request_id=request_id, prepare=False
         )
         runs.append(run)
         async with aclosing(ReviewLoop(router, False).stream(run)) as events:
@@ -233,8 +234,8 @@ async def _plain(
 ) -> RoutedResponse:
     from ._review import ReviewLoop
 
-    escalation = ReviewLoop(router, router._escalates(self_escalation))
-    run = trace.run = await router._aplan(request, context, escalate=escalation.offer)
+    escalation = ReviewLoop(router, escalates(router, self_escalation))
+    run = trace.run = await aplan_call(router, request, context, escalate=escalation.offer)
     if runs is not None:
         runs.append(run)
     return await escalation.complete(run)
