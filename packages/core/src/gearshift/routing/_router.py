@@ -161,97 +161,21 @@ class Router:
 
     @classmethod
     def _from_loaded(cls, config: GearshiftConfig) -> Router:
-        from ..learning import DefaultPolicy
-        from ..policies import RulesPolicy, ScorerConfig, SignalScorer, task_rules
         from ..providers._factory import build_providers
+        from ._configured import configured_cascade, configured_policy, configured_shadow
         from ._decision_log import open_decision_log
 
         registry = config.registry()
         routing = config.routing
-        scorer = ScorerConfig.from_config(routing.scorer, source=config.source)
-        policy: Policy = (
-            SignalScorer(scorer)
-            if routing.policy == "scorer"
-            else DefaultPolicy(upper_share=routing.upper_share, config=scorer)
-        )
-        if routing.policy == "rules":
-            policy = RulesPolicy.from_config(
-                routing.rules, fallback=policy, source=config.source, registry=registry
-            )
-        elif routing.policy == "learned" and routing.learned is not None:
-            from ..learning import LearnedPolicy
-
-            policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
-            if routing.learned.get("recalibrate"):
-                from ..learning import LearnedConfig
-                from ..learning._recalibration import RecalibratingPolicy
-
-                learned = LearnedConfig.from_config(routing.learned, source=config.source)
-                policy = RecalibratingPolicy(
-                    policy,
-                    target_strong_share=learned.target_strong_share,
-                    quality_floor=learned.quality_floor,
-                    window=learned.recalibration_window,
-                    every=learned.recalibrate_every,
-                    feedback_horizon=learned.share_feedback_horizon,
-                )
-        elif routing.policy == "cheapest":
-            from ..escalation import CheapestPolicy
-
-            policy = CheapestPolicy()
-        elif routing.policy == "classifier" and routing.classifier is not None:
-            from ..policies import ClassifierConfig, ClassifierPolicy
-
-            settings = ClassifierConfig.from_config(routing.classifier, source=config.source)
-            if settings.model not in registry:
-                raise ConfigError(
-                    f"unknown model id '{settings.model}'; the registry has: {', '.join(registry.ids)}",
-                    source=config.source,
-                    key="routing.classifier.model",
-                )
-            policy = ClassifierPolicy(settings, fallback=policy, tiers=registry.tiers)
-        if routing.tasks:
-            policy = RulesPolicy.from_config(
-                task_rules(routing.tasks),
-                fallback=policy,
-                source=config.source,
-                registry=registry,
-                key="routing.tasks",
-            )
+        policy = configured_policy(config, registry)
         escalation = None
         if routing.escalation is not None:
             from ..escalation import LiveEscalation
 
             escalation = LiveEscalation.from_config(routing.escalation, source=config.source)
         log = config.log
-        cascade = None
-        if routing.cascade is not None:
-            from ..cascades._settings import CascadeConfig, build_cascade
-
-            source = config.source
-            cascade = build_cascade(
-                CascadeConfig.from_config(routing.cascade, source=source),
-                registry=registry,
-                source=source,
-                base_dir=Path(source).parent if Path(source).is_file() else None,
-            )
-        shadow = None
-        if routing.shadow is not None:
-            from ._shadow import ShadowConfig, ShadowEvaluator
-
-            source = config.source
-            # The judge's relative paths start at the config file's folder, which the cascade
-            # settings derive from `source` themselves.
-            shadow = ShadowEvaluator(
-                ShadowConfig.from_config(routing.shadow, source=source), registry=registry, source=source
-            )
-            if not log.include_prompts:
-                raise ConfigError(
-                    "shadow evaluation records prompts (they train routers): "
-                    "set [log] include_prompts = true",
-                    source=source,
-                    key="routing.shadow",
-                )
+        cascade = configured_cascade(config, registry)
+        shadow = configured_shadow(config, registry)
         ledger = None
         if config.budgets is not None:
             from ..budgets import BudgetLedger
