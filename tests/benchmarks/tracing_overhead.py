@@ -31,7 +31,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from gearshift import ChatRequest, Message, Router, StepContext, _tracing
+from gearshift import ChatRequest, Message, Router, StepContext
+from gearshift.routing import _tracing
+from gearshift.routing._planning import plan_call
 from gearshift.routing._routed import RoutedResponse
 from gearshift.routing._tracing import CallTrace
 from gearshift.testing import LocalOpenAIServer
@@ -87,7 +89,7 @@ async def measure(n: int, calls: int) -> dict[str, float]:
         request = ChatRequest(messages=(Message.user(PROMPT),))
         for _ in range(20):
             result = await router.acomplete(request)
-        run = router._plan(request, StepContext(agent_id="bench"), log=False)
+        run = plan_call(router, request, StepContext(agent_id="bench"), log=False)
         run.attempts = list(result.attempts)
 
         gearshift_logger.setLevel(logging.WARNING)

@@ -5,16 +5,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gearshift import ConfigError, GearshiftConfig, Router, StepContext, TextDelta
+from gearshift import (
+    CallerHints,
+    ConfigError,
+    GearshiftConfig,
+    Router,
+    ShadowConfig,
+    StepContext,
+    TextDelta,
+    read_records,
+)
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, task_rules
 from gearshift.providers._openai import OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import Delay, Drip, Fail, LocalOpenAIServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two sentences."
@@ -262,4 +273,50 @@ async def test_a_task_map_in_front_of_the_classifier_still_lets_it_classify(
     assert answer.model_id == "large"
     assert answer.decision.reasons[0] == "no rule matched: the classifier policy decides"
     assert answer.decision.reasons[1].startswith("classifier judge (")
+    await router.aclose()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_a_speculative_call_kept_on_the_fast_tier_is_shadowed(
+    server: LocalOpenAIServer, tmp_path: Path, streamed: bool
+) -> None:
+    server.script("judge", Reply("0"))
+    server.script("mini", Reply("Hamlet avenges his father and dies."))
+    classified = _router(server, speculative=True)
+    router = Router(
+        REGISTRY,
+        policy=classified.policy,
+        providers=list(classified.providers.values()),
+        decision_log=open_decision_log(tmp_path / "log.jsonl", include_prompts=True),
+        shadow=ShadowConfig(share=1.0, judge="heuristic"),
+    )
+    if streamed:
+        stream = router.astream(PROMPT, StepContext(agent_id="writer"))
+        async for _ in stream:
+            pass
+        result = stream.result
+    else:
+        result = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
+    assert result is not None and result.model_id == "mini"
+    assert result.decision.reasons[-1].startswith("speculative: tier 0 is the fast model's")
+    await router.aclose()
+    (shadow,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert shadow["request_id"] == result.request_id and shadow["agent_id"] == "writer"
+    assert set(shadow["outcomes"]) == {"mini", "large"}  # the reference (top tier) answered it too
+    assert shadow["prompt"] == [{"role": "user", "content": PROMPT}]
+
+
+async def test_no_classification_is_bought_when_the_caller_leaves_one_model_or_one_tier(
+    server: LocalOpenAIServer,
+) -> None:
+    router = _router(server)
+    forced = await router.acomplete(PROMPT, StepContext(hints=CallerHints(force_model="mini")))
+    top = await router.acomplete(PROMPT, StepContext(hints=CallerHints(min_tier=1)))
+    assert _models(server) == ["mini", "large"]  # the judge was never asked
+    assert forced.decision.reasons[0].startswith("the caller forced model 'mini': no classification needed")
+    assert top.model_id == "large"
+    assert top.decision.reasons[0] == "tier 1 is the only one the caller allows: no classification needed"
+    server.script("judge", Reply("1"))
+    both = await router.acomplete(PROMPT, StepContext(hints=CallerHints(max_tier=1)))
+    assert both.model_id == "large" and _models(server)[2:] == ["judge", "large"]  # two tiers: it asks
     await router.aclose()

@@ -5,19 +5,21 @@ from pathlib import Path
 
 import pytest
 
-from gearshift import Router, load_config
+from gearshift import ChatRequest, Message, Router, ToolSpec, load_config
 from gearshift._errors import ConfigError
-from gearshift.routing._decision_log import open_decision_log, read_records
-from gearshift.testing import LocalOpenAIServer
+from gearshift.routing._decision_log import JSONLDecisionLog, open_decision_log, read_records
+from gearshift.testing import LocalOpenAIServer, Reply
+
+LOOKUP = ToolSpec(name="lookup", description="Look a moon up.", parameters={"type": "object"})
 
 
 @pytest.mark.parametrize("name", ["log.jsonl", "log.db", "log.sqlite"])
 def test_records_round_trip_in_order(tmp_path: Path, name: str) -> None:
-    log = open_decision_log(tmp_path / "sub" / name)
+    log = open_decision_log(tmp_path / name)
     for i in range(250):
         log.write({"kind": "attempt", "ts": float(i), "request_id": f"r{i}", "n": i})
     log.flush()
-    assert [r["n"] for r in read_records(tmp_path / "sub" / name)] == list(range(250))
+    assert [r["n"] for r in read_records(tmp_path / name)] == list(range(250))
     log.close()
     log.close()  # closing twice is harmless
 
@@ -81,11 +83,13 @@ def test_every_record_kind_of_the_schema_is_documented() -> None:
 
 @pytest.mark.parametrize("name", ["decisions.jsonl", "decisions.db"])
 @pytest.mark.parametrize("include_prompts", [True, False])
-async def test_include_prompts_in_the_config_records_the_prompt_in_the_decision_log(
+async def test_include_prompts_in_the_config_records_prompts_and_answers_in_the_decision_log(
     tmp_path: Path, name: str, include_prompts: bool
 ) -> None:
     prompt = "Which of the moons of Jupiter is the largest? (include_prompts check)"
+    answer = "Ganymede, larger than Mercury."
     with LocalOpenAIServer(models=("small",)) as server:
+        server.script("small", Reply(answer), Reply("Io", tool_calls=[("lookup", {"moon": "Io"})]))
         config = tmp_path / "gearshift.toml"
         config.write_text(
             f'[providers.local]\nkind = "openai"\nbase_url = "{server.base_url}"\nrequire_key = false\n\n'
@@ -96,12 +100,47 @@ async def test_include_prompts_in_the_config_records_the_prompt_in_the_decision_
         )
         router = Router.from_config(load_config(config))
         result = await router.acomplete(prompt)
+        stream = router.astream(ChatRequest(messages=(Message.user(prompt),), tools=(LOOKUP,)))
+        async for _ in stream:
+            pass
         await router.aclose()
+    streamed = stream.result
+    assert streamed is not None and streamed.response.tool_calls  # the stream answered with a tool call
     records = list(read_records(tmp_path / name))
     decisions = [r for r in records if r["kind"] == "decision"]
-    assert [r["request_id"] for r in decisions] == [result.request_id]
+    assert [r["request_id"] for r in decisions] == [result.request_id, streamed.request_id]
+    attempts = {r["request_id"]: r for r in records if r["kind"] == "attempt"}
     if include_prompts:
-        assert decisions[0]["prompt"] == prompt
+        assert [d["prompt"] for d in decisions] == [prompt, prompt]
+        assert attempts[result.request_id]["answer"] == answer
+        assert attempts[result.request_id]["answer_tool_calls"] == []
+        assert attempts[streamed.request_id]["answer"] == "Io"
+        assert attempts[streamed.request_id]["answer_tool_calls"] == [
+            {"name": "lookup", "arguments": '{"moon": "Io"}'}
+        ]
     else:
         assert "prompt" not in decisions[0]
-        assert all(prompt not in json.dumps(r) for r in records)
+        assert all("answer" not in r for r in attempts.values())
+        assert all(text not in json.dumps(r) for r in records for text in (prompt, answer, "moon"))
+
+
+def test_a_log_path_in_a_missing_folder_is_refused_unless_it_is_in_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text('[log]\npath = "logz/decisions.jsonl"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="does not exist") as missing:
+        Router.from_config(load_config(config))
+    error = missing.value
+    assert (error.key, error.source, error.line) == ("log.path", str(config), 2)
+    assert str(tmp_path / "logz") in str(error) and str(tmp_path / "logz" / "decisions.jsonl") in str(error)
+    assert not (tmp_path / "logz").exists()  # a typo creates no folder
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        JSONLDecisionLog(tmp_path / "afile" / "decisions.jsonl")
+    # gearshift's own data folder ($GEARSHIFT_HOME here) is created as the CLI creates it.
+    monkeypatch.setenv("GEARSHIFT_HOME", str(tmp_path / "home"))
+    config.write_text(f'[log]\npath = "{tmp_path / "home" / "logs" / "decisions.db"}"\n', encoding="utf-8")
+    router = Router.from_config(load_config(config))
+    router.close()
+    assert (tmp_path / "home" / "logs" / "decisions.db").is_file()

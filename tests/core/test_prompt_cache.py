@@ -182,5 +182,5 @@ async def test_a_model_a_rule_named_is_kept_even_when_another_cache_is_warm(
         await router.acomplete(
             _cached_request("Plan."), StepContext(run_id="run-9", hints=CallerHints(min_tier=2))
         )
-        assert router.warm_caches.get("run-9", router._clock()) is not None
+        assert router.warm_caches.get("run-9", router.clock()) is not None
         assert router.decide(_cached_request("Summarise rule 3."), run).model == "small-b"

@@ -64,16 +64,17 @@ async def test_route_falls_back_to_the_default_policy_on_a_garbage_classificatio
     )
 
 
-async def test_escalate_answers_from_the_top_tier_with_the_classification_recorded(
-    llm_server: LocalOpenAIServer,
-) -> None:
+async def test_escalate_skips_the_classifier_that_route_still_asks(llm_server: LocalOpenAIServer) -> None:
+    # escalate asks the top tier only, so no verdict could change its decision: it pays for none.
     llm_server.script("small", Reply("1"))
     router = _classified_router(llm_server)
     async with Client(build_server(router=router)) as client:
         answer = structured(
             await client.call_tool("escalate", {"problem": TASK, "reason": "the plan keeps missing a step"})
         )
-    assert answer["model"] == "large"  # escalate asks the top tier whatever the verdict
-    assert [r.model for r in llm_server.requests] == ["small", "large"]  # the classification, then the answer
-    assert answer["cost_usd"] > 0
+        assert [r.model for r in llm_server.requests] == ["large"]  # the answer, and no classification
+        assert answer["model"] == "large" and [a["model"] for a in answer["attempts"]] == ["large"]
+        routed = structured(await client.call_tool("route", {"prompt": TASK, "agent_id": "planner"}))
+    assert [r.model for r in llm_server.requests] == ["large", "small"]  # route asked the classifier
+    assert routed["reasons"][0].startswith("classifier small (")
     await router.aclose()

@@ -68,9 +68,15 @@ class LogConfig(BaseModel):
     path: Path | None = Field(
         default=None,
         description="JSONL file (*.jsonl) or SQLite database (*.db, *.sqlite); relative paths start "
-        "at the config file's folder. Unset: no log.",
+        "at the config file's folder, which must exist (gearshift's own data folder is created). "
+        "Unset: no log.",
     )
-    include_prompts: bool = Field(default=False, description="Also record prompts and answers.")
+    include_prompts: bool = Field(
+        default=False,
+        description="Also record prompts and answers: each decision record gets the request's last user "
+        "message (and the caller's task label), each answered attempt record the answer's text and "
+        "tool calls, and OpenTelemetry spans the whole conversation.",
+    )
     max_age_days: float | None = Field(
         default=None,
         gt=0,

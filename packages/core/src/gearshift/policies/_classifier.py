@@ -143,6 +143,7 @@ class ClassifierPolicy:
     def __init__(self, config: ClassifierConfig, fallback: Policy, tiers: tuple[int, ...]) -> None:
         self.config = config
         self.fallback = fallback
+        self._tiers = tuple(sorted(set(tiers)))
         labels = config.labels if config.labels is not None else {str(tier): tier for tier in tiers}
         self.labels = {label.casefold(): tier for label, tier in labels.items()}
         self.speculative = config.speculative
@@ -190,10 +191,15 @@ class ClassifierPolicy:
         """The context with the classifier's verdict in its metadata, and the classification's attempts.
 
         Skipped (context unchanged) for the classification call itself and when a verdict is already
-        there. Never raises for the classifier's own failures: they become the verdict's reason.
+        there, and skipped without a call when the caller's hints leave nothing to choose: a forced
+        model, or a tier range holding one tier (MCP's `escalate` asks the top tier only). Never raises
+        for the classifier's own failures: they become the verdict's reason.
         """
         if CLASSIFICATION_KEY in context.metadata:
             return context, ()
+        unneeded = self._foregone(context.hints)
+        if unneeded is not None:
+            return _with(context, unneeded), ()
         model = self.config.model
         key = _prompt_hash(request)
         cached = self._cache.get(key)
@@ -246,6 +252,23 @@ class ClassifierPolicy:
             "reason": f"classifier {model} ({ms:.0f} ms, ${answer.cost_usd:.6f}): {reply!r} -> tier {tier}",
         }
         return _with(context, verdict), attempts
+
+    def _foregone(self, hints: CallerHints) -> dict[str, Any] | None:
+        """The verdict when no reply could change the decision (the caller's hints allow one model or
+        one tier), else None."""
+        if hints.force_model is not None:
+            reason = f"the caller forced model '{hints.force_model}': no classification needed"
+            return {"tier": None, "reason": reason}
+        low, high = hints.min_tier, hints.max_tier
+        if low is None and high is None:
+            return None
+        allowed = [t for t in self._tiers if (low is None or t >= low) and (high is None or t <= high)]
+        if len(allowed) > 1:
+            return None
+        if not allowed:  # planning refuses the call (no eligible model) and says why
+            return {"tier": None, "reason": "the caller allows no tier: no classification needed"}
+        reason = f"tier {allowed[0]} is the only one the caller allows: no classification needed"
+        return {"tier": allowed[0], "reason": reason}
 
 
 def _with(context: StepContext, verdict: dict[str, Any]) -> StepContext:

@@ -24,6 +24,7 @@ from .._errors import AllModelsFailed, GearshiftError, ProviderError
 from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from .._models import ModelRegistry
 from ..cascades._gate import AnswerCheck, QualityGate
+from ._planning import aplan_call
 from ._review import ReviewLoop
 from ._routed import RoutedResponse
 
@@ -288,7 +289,7 @@ class _Batch:
         router = self.router
 
         async def call() -> tuple[ChainRun, ChatResponse]:
-            run = await router._aplan(item.request, context, escalate=False)
+            run = await aplan_call(router, item.request, context, escalate=False)
             return run, await run.complete()
 
         return await self._call(call)

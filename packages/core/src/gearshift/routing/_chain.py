@@ -82,7 +82,7 @@ class ChainRun:
             except BudgetExceeded as exc:
                 refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
                 continue
-            started = self.router._clock()
+            started = self.router.clock()
             try:
                 response = await provider.complete(spec, hold.request)
             except ProviderError as error:
@@ -98,7 +98,9 @@ class ChainRun:
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
             latency = self._ms(started)
-            self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+            self._record(
+                Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency), response
+            )
             self.router.cooldowns.on_success(spec.id)
             self.router.deployments.on_success(spec, latency)
             return response
@@ -120,7 +122,7 @@ class ChainRun:
             except BudgetExceeded as exc:
                 refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
                 continue
-            started = self.router._clock()
+            started = self.router.clock()
             events = provider.stream(spec, hold.request)
             try:
                 try:
@@ -168,7 +170,8 @@ class ChainRun:
                         response.cost_usd,
                         self._ms(started),
                         True,
-                    )
+                    ),
+                    response,
                 )
                 self.router.cooldowns.on_success(spec.id)
                 self.router.deployments.on_success(spec, first_event_ms)
@@ -263,16 +266,16 @@ class ChainRun:
         """The models of the chain not cooling down, each as its deployments in the order to try
         them; a tripped deployment whose probe is due answers the probe first (`_deployments`)."""
         router = self.router
-        ready, self.skipped = router.cooldowns.order(self.chain, router._clock())
+        ready, self.skipped = router.cooldowns.order(self.chain, router.clock())
         for model_id in ready:
             model = router.registry[model_id]
-            order, due = router.deployments.order(model, router._clock())
+            order, due = router.deployments.order(model, router.clock())
             if due:
                 failed: set[str] = set()
                 for deployment in due:
                     if not await self._probe(deployment, router.providers[deployment.provider]):
                         failed.add(deployment_key(deployment))
-                order, _ = router.deployments.order(model, router._clock())
+                order, _ = router.deployments.order(model, router.clock())
                 # A deployment that has just failed its probe gets no real call in the same breath,
                 # unless nothing else is left (then a call that might succeed beats a sure failure).
                 order = [d for d in order if deployment_key(d) not in failed] or order
@@ -289,13 +292,13 @@ class ChainRun:
             reservation = await self._reserve(spec, hold)
         except BudgetExceeded:
             return False
-        started = self.router._clock()
+        started = self.router.clock()
         try:
             response = await provider.complete(spec, PROBE_REQUEST)
         except ProviderError as error:
             await self._settle(reservation, spec, Usage())
             self._record(self._unanswered(spec, started, Usage(), False, error=error))
-            self.router.deployments.on_failure(spec, error, self.router._clock())
+            self.router.deployments.on_failure(spec, error, self.router.clock())
             return False
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
@@ -316,7 +319,7 @@ class ChainRun:
         return AllModelsFailed(message, errors)
 
     def _ms(self, started: float) -> float:
-        return (self.router._clock() - started) * 1000.0
+        return (self.router.clock() - started) * 1000.0
 
     def _estimated_usage(self, output: str) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.
@@ -335,7 +338,7 @@ class ChainRun:
         # A stream that broke after output was produced was billed for it: estimated, never dropped.
         self._record(self._unanswered(spec, started, usage or Usage(), streamed, error=error))
         errors.append(error)
-        router, now = self.router, self.router._clock()
+        router, now = self.router, self.router.clock()
         router.deployments.on_failure(spec, error, now)
         model = router.registry[spec.id]
         # A model with other deployments cools down only once all of them are tripped.
@@ -369,17 +372,22 @@ class ChainRun:
             usage_estimated=usage != Usage(),
         )
 
-    def _record(self, attempt: Attempt) -> None:
+    def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
+        """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
         if attempt.ok:
             self.router.warm_caches.note(
-                self.context.run_id, attempt.model_id, attempt.usage, self.router._clock()
+                self.context.run_id, attempt.model_id, attempt.usage, self.router.clock()
             )
         log = self.router.decision_log
         if log is not None:
             log.write(
                 attempt_record(
-                    request_id=self.request_id, ts=time.time(), attempt=attempt, context=self.context
+                    request_id=self.request_id,
+                    ts=time.time(),
+                    attempt=attempt,
+                    context=self.context,
+                    answer=response if log.include_prompts else None,
                 )
             )
 

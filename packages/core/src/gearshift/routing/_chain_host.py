@@ -64,7 +64,9 @@ class ChainHost(Protocol):
         """Output tokens assumed for a call that sets no cap."""
         ...
 
-    def _clock(self) -> float: ...
+    def clock(self) -> float:
+        """The monotonic clock (seconds) of cooldowns, deployment health and warm caches."""
+        ...
 
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
         """The ledger keys a call with `context` is charged to."""

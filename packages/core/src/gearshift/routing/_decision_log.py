@@ -2,7 +2,7 @@
 
 Records are plain JSON-ready dicts. Writing never blocks the caller's event loop: `write` puts the
 record on a queue and one background thread appends batches to the file (JSONL) or database (SQLite).
-Prompt text is left out unless `include_prompts=True`; secrets are never part of a record.
+Prompt and answer text are left out unless `include_prompts=True`; secrets are never part of a record.
 
 With `max_age_days`, records older than that are deleted when the log opens and then hourly by the
 writer thread (the record schema is in `docs/decision-log.md`).
@@ -10,6 +10,7 @@ writer thread (the record schema is in `docs/decision-log.md`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -59,7 +60,7 @@ class _BackgroundLog:
         self.path = Path(path)
         self.include_prompts = include_prompts
         self.max_age_days = max_age_days
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.path)
         self._queue: queue.Queue[object] = queue.Queue()
         self._closed = False
         self._open()
@@ -192,6 +193,23 @@ class SQLiteDecisionLog(_BackgroundLog):
     def _drop_before(self, cutoff: float) -> None:
         with self._db:
             self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
+
+
+def _make_folder(path: Path) -> None:
+    """Create the folder of a log in gearshift's own data folder (`config._data_dir`), as the CLI does
+    for its own files; any other log's folder must exist, or a typo in a path would silently create
+    folders. Raises `FileNotFoundError` naming the folder."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    from ..config._data_dir import data_dir
+
+    home = data_dir().resolve()
+    if folder.resolve() == home or home in folder.resolve().parents:
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    what = "is not a folder" if folder.exists() else "does not exist (create it first)"
+    raise FileNotFoundError(errno.ENOENT, f"the folder {str(folder)!r} {what}", str(folder))
 
 
 def _line_ts(line: str) -> float | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._context import StepContext
 from .._decision import Decision
 from .._errors import ProviderError
-from .._messages import ChatRequest, Usage
+from .._messages import ChatRequest, ChatResponse, Usage
 
 if TYPE_CHECKING:
     from .._models import ModelSpec
@@ -138,10 +138,18 @@ def decision_record(
     return record
 
 
-def attempt_record(*, request_id: str, ts: float, attempt: Attempt, context: StepContext) -> dict[str, Any]:
-    """The record of one provider attempt, failed ones included."""
+def attempt_record(
+    *,
+    request_id: str,
+    ts: float,
+    attempt: Attempt,
+    context: StepContext,
+    answer: ChatResponse | None = None,
+) -> dict[str, Any]:
+    """The record of one provider attempt, failed ones included; with `answer` (the attempt's
+    response, given only under `include_prompts`), also its text and tool calls."""
     error = attempt.error
-    return {
+    record: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "kind": "attempt",
         "ts": ts,
@@ -162,6 +170,12 @@ def attempt_record(*, request_id: str, ts: float, attempt: Attempt, context: Ste
         "status_code": error.status_code if error else None,
         "error": str(error) if error else None,
     }
+    if answer is not None:
+        record["answer"] = answer.text
+        record["answer_tool_calls"] = [
+            {"name": call.name, "arguments": call.arguments} for call in answer.tool_calls
+        ]
+    return record
 
 
 def escalation_record(

@@ -9,6 +9,7 @@ out on the same account (attempts, budget, records) and reviews the new answer i
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING
 from .._context import CallerHints
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, ToolCallDelta
 from ..cascades._gate import AnswerCheck
+from ._planning import aplan_call
+from ._records import escalation_record
 from ._routed import Escalation, RoutedResponse
 from ._self_escalation import ESCALATE_TOOL_NAME, escalation_call, escalation_reason, without_escalation
 
@@ -106,11 +109,17 @@ class ReviewLoop:
         min_tier = tier + 1 if hints.min_tier is None else max(hints.min_tier, tier + 1)
         context = replace(run.context, hints=replace(hints, min_tier=min_tier))
         offer = self.offer and len(self.escalations) + 1 < self.router.max_escalations
-        nxt = await self.router._aplan(run.request, context, escalate=offer, request_id=run.request_id)
+        nxt = await aplan_call(self.router, run.request, context, escalate=offer, request_id=run.request_id)
         nxt.attempts = run.attempts  # one account for the whole call
         escalation = Escalation(response.model_id, nxt.decision.model, reason, source)
         self.escalations.append(escalation)
-        self.router._log_escalation(nxt, escalation)
+        log = self.router.decision_log
+        if log is not None:
+            log.write(
+                escalation_record(
+                    request_id=nxt.request_id, ts=time.time(), escalation=escalation, context=nxt.context
+                )
+            )
         return nxt
 
     def _ask(self, run: ChainRun) -> AskModel:
@@ -118,7 +127,7 @@ class ReviewLoop:
             """One extra call to `model_id` (a judge, a second sample) on this call's account."""
             self.router.registry[model_id]  # an unknown id raises UnknownModelError naming the known ones
             context = replace(run.context, hints=CallerHints(force_model=model_id))
-            extra = await self.router._aplan(request, context, escalate=False, request_id=run.request_id)
+            extra = await aplan_call(self.router, request, context, escalate=False, request_id=run.request_id)
             extra.attempts = run.attempts
             return await extra.complete()
 

@@ -1,9 +1,10 @@
 """The router: decide, call the provider, fall back, escalate, keep the budget, record every attempt.
 
-`Router` is the only part of the core that awaits providers. Decisions come from the pure pipeline in
-`_decide` (fitted to the budget by `_budget_fit`); `ChainRun` (`_chain`) carries a decision out along
-its fallback chain with budget reservations; `ReviewLoop` (`_review`) hands an answer to a stronger
-model when the answering model asked to escalate or a cascade's gate rejected it. Every decision,
+`Router` is the only part of the core that awaits providers. `_planning` plans each step: a decision
+from the pure pipeline in `_decide`, fitted to the budget by `_budget_fit`, becomes a `ChainRun`
+(`_chain`), which carries it out along its fallback chain with budget reservations; `ReviewLoop`
+(`_review`) hands an answer to a stronger model when the answering model asked to escalate or a
+cascade's gate rejected it. Every decision,
 attempt and escalation becomes a record in the decision log when one is configured, and is returned
 to the caller in the `RoutedResponse`.
 """
@@ -14,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,25 +23,23 @@ from .._bridge import run_sync
 from .._context import StepContext
 from .._decision import Decision
 from .._errors import ConfigError
-from .._messages import ChatRequest, RequestLike, StreamEvent, as_request
-from .._models import ModelRegistry, ModelSpec
+from .._messages import RequestLike, StreamEvent, as_request
+from .._models import ModelRegistry
 from ..policies import Policy
 from ..providers import Provider
-from ._budget_fit import fit_to_allowance
-from ._chain import ChainRun
 from ._cooldown import CooldownTracker
-from ._decide import DEFAULT_OUTPUT_TOKENS, route_input
+from ._decide import DEFAULT_OUTPUT_TOKENS
 from ._decision_log import DecisionLog
-from ._deployments import DeploymentHealth, Prefer, prefer_latency
-from ._records import SCHEMA_VERSION, Attempt, decision_record, escalation_record
+from ._deployments import DeploymentHealth, Prefer
+from ._planning import aplan_call, escalates, plan_call
+from ._records import SCHEMA_VERSION
 from ._review import ReviewLoop
-from ._routed import Escalation, RoutedResponse, RoutedStream, SyncRoutedStream
-from ._self_escalation import offer_escalation
+from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
 from ._tracing import CallTrace
-from ._warm_cache import WarmCaches, stay_warm
+from ._warm_cache import WarmCaches
 
 if TYPE_CHECKING:
-    from ..budgets import Allowance, BudgetLedger
+    from ..budgets import BudgetLedger
     from ..cascades._gate import QualityGate
     from ..config._config import GearshiftConfig
     from ..escalation import EscalationModel, LiveEscalation
@@ -142,7 +140,8 @@ class Router:
         self.deployments = deployments or DeploymentHealth()
         self.prefer = prefer
         self.warm_caches = WarmCaches()
-        self._clock = clock
+        self.clock = clock
+        """The monotonic clock of cooldowns, deployment health and warm caches (seconds)."""
 
     @classmethod
     def from_config(cls, config: GearshiftConfig | str | Path | None = None) -> Router:
@@ -162,97 +161,21 @@ class Router:
 
     @classmethod
     def _from_loaded(cls, config: GearshiftConfig) -> Router:
-        from ..learning import DefaultPolicy
-        from ..policies import RulesPolicy, ScorerConfig, SignalScorer, task_rules
         from ..providers._factory import build_providers
+        from ._configured import configured_cascade, configured_policy, configured_shadow
         from ._decision_log import open_decision_log
 
         registry = config.registry()
         routing = config.routing
-        scorer = ScorerConfig.from_config(routing.scorer, source=config.source)
-        policy: Policy = (
-            SignalScorer(scorer)
-            if routing.policy == "scorer"
-            else DefaultPolicy(upper_share=routing.upper_share, config=scorer)
-        )
-        if routing.policy == "rules":
-            policy = RulesPolicy.from_config(
-                routing.rules, fallback=policy, source=config.source, registry=registry
-            )
-        elif routing.policy == "learned" and routing.learned is not None:
-            from ..learning import LearnedPolicy
-
-            policy = LearnedPolicy.from_config(routing.learned, source=config.source, registry=registry)
-            if routing.learned.get("recalibrate"):
-                from ..learning import LearnedConfig
-                from ..learning._recalibration import RecalibratingPolicy
-
-                learned = LearnedConfig.from_config(routing.learned, source=config.source)
-                policy = RecalibratingPolicy(
-                    policy,
-                    target_strong_share=learned.target_strong_share,
-                    quality_floor=learned.quality_floor,
-                    window=learned.recalibration_window,
-                    every=learned.recalibrate_every,
-                    feedback_horizon=learned.share_feedback_horizon,
-                )
-        elif routing.policy == "cheapest":
-            from ..escalation import CheapestPolicy
-
-            policy = CheapestPolicy()
-        elif routing.policy == "classifier" and routing.classifier is not None:
-            from ..policies import ClassifierConfig, ClassifierPolicy
-
-            settings = ClassifierConfig.from_config(routing.classifier, source=config.source)
-            if settings.model not in registry:
-                raise ConfigError(
-                    f"unknown model id '{settings.model}'; the registry has: {', '.join(registry.ids)}",
-                    source=config.source,
-                    key="routing.classifier.model",
-                )
-            policy = ClassifierPolicy(settings, fallback=policy, tiers=registry.tiers)
-        if routing.tasks:
-            policy = RulesPolicy.from_config(
-                task_rules(routing.tasks),
-                fallback=policy,
-                source=config.source,
-                registry=registry,
-                key="routing.tasks",
-            )
+        policy = configured_policy(config, registry)
         escalation = None
         if routing.escalation is not None:
             from ..escalation import LiveEscalation
 
             escalation = LiveEscalation.from_config(routing.escalation, source=config.source)
         log = config.log
-        cascade = None
-        if routing.cascade is not None:
-            from ..cascades._settings import CascadeConfig, build_cascade
-
-            source = config.source
-            cascade = build_cascade(
-                CascadeConfig.from_config(routing.cascade, source=source),
-                registry=registry,
-                source=source,
-                base_dir=Path(source).parent if Path(source).is_file() else None,
-            )
-        shadow = None
-        if routing.shadow is not None:
-            from ._shadow import ShadowConfig, ShadowEvaluator
-
-            source = config.source
-            # The judge's relative paths start at the config file's folder, which the cascade
-            # settings derive from `source` themselves.
-            shadow = ShadowEvaluator(
-                ShadowConfig.from_config(routing.shadow, source=source), registry=registry, source=source
-            )
-            if not log.include_prompts:
-                raise ConfigError(
-                    "shadow evaluation records prompts (they train routers): "
-                    "set [log] include_prompts = true",
-                    source=source,
-                    key="routing.shadow",
-                )
+        cascade = configured_cascade(config, registry)
+        shadow = configured_shadow(config, registry)
         ledger = None
         if config.budgets is not None:
             from ..budgets import BudgetLedger
@@ -303,7 +226,7 @@ class Router:
         Pure: it does not read the budget ledger, nor remember a learned hand-over for the run.
         `adecide` also fits the choice to the budget.
         """
-        return self._plan(as_request(request), context or StepContext(), log=False).decision
+        return plan_call(self, as_request(request), context or StepContext(), log=False).decision
 
     async def adecide(
         self,
@@ -320,7 +243,8 @@ class Router:
         `classify=True` lets a policy that asks a model before deciding (the LLM classifier) ask it;
         that call is charged to the step's budget and recorded like any other.
         """
-        run = await self._aplan(
+        run = await aplan_call(
+            self,
             as_request(request),
             context or StepContext(),
             escalate=False,
@@ -330,101 +254,11 @@ class Router:
         )
         return run.decision
 
-    async def _aplan(
-        self,
-        request: ChatRequest,
-        context: StepContext,
-        *,
-        escalate: bool,
-        log: bool = True,
-        request_id: str | None = None,
-        remember: bool | None = None,
-        prepare: bool = True,
-    ) -> ChainRun:
-        # A policy that must call a model before deciding (the classifier) does it here, through this
-        # router, so that call is budgeted and recorded; its decision stays pure.
-        prepared: tuple[Attempt, ...] = ()
-        classify = getattr(self.policy, "aprepare", None) if prepare else None
-        if classify is not None:
-            context, prepared = await classify(self, request, context)
-        allowance = await self._allowance(context)
-        if allowance is not None and allowance.left_share is not None:
-            context = replace(context, budget_left_share=allowance.left_share)
-        run = self._plan(
-            request,
-            context,
-            allowance=allowance,
-            escalate=escalate,
-            log=log,
-            request_id=request_id,
-            remember=remember,
-        )
-        run.attempts.extend(prepared)
-        return run
-
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
         """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
         `agent:<default_agent>` (the ledger's) when it names no agent; none without a ledger."""
         ledger = self.budgets
         return () if ledger is None else context.charged_keys(ledger.default_agent)
-
-    async def _allowance(self, context: StepContext) -> Allowance | None:
-        ledger = self.budgets
-        keys = self.spend_keys(context)
-        if ledger is None or not ledger.applies(keys):
-            return None
-        return await ledger.allowance(
-            keys, step_index=context.step_index, expected_steps=context.expected_steps
-        )
-
-    def _plan(
-        self,
-        request: ChatRequest,
-        context: StepContext,
-        *,
-        allowance: Allowance | None = None,
-        escalate: bool = False,
-        log: bool = True,
-        request_id: str | None = None,
-        remember: bool | None = None,
-    ) -> ChainRun:
-        """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
-        route = route_input(self.registry, request, context, default_output_tokens=self.default_output_tokens)
-        live = self.escalation
-        policy = self.policy if live is None else live.policy_for(self.policy, context)
-        decision = policy.decide(route)
-        if context.hints.force_model is None:
-            if self.prefer == "latency":
-                decision = prefer_latency(route, decision, self.deployments)
-            warm = self.warm_caches.get(context.run_id, self._clock())
-            if warm is not None:
-                decision = stay_warm(route, decision, warm)
-        if allowance is not None:
-            decision = fit_to_allowance(route, decision, policy, allowance)
-        if live is not None and (log if remember is None else remember):
-            live.remember(context, decision)
-        chain = decision.chain
-        if self.fallback_to_lower_tiers:
-            lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
-            chain = (*chain, *lower)
-        sent = None
-        if escalate and any(m.tier > decision.tier for m in route.candidates):
-            sent = offer_escalation(request)
-        run = ChainRun(
-            self,
-            request_id or uuid.uuid4().hex,
-            request,
-            sent or request,
-            context,
-            route,
-            decision,
-            chain,
-            escalation_offered=sent is not None,
-            allowance=allowance,
-        )
-        if log:
-            self._log_decision(run)
-        return run
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -446,19 +280,22 @@ class Router:
         `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
         budget limit refuses the call (nothing is charged for a refused call).
         """
-        if getattr(self.policy, "speculative", False):
-            from ._speculative import complete_speculatively
-
-            return await complete_speculatively(
-                self, as_request(request), context or StepContext(), self_escalation
-            )
-        escalation = ReviewLoop(self, self._escalates(self_escalation))
         step = context or StepContext()
         trace = CallTrace(self, step)
         with trace.current():
             try:
-                run = trace.run = await self._aplan(as_request(request), step, escalate=escalation.offer)
-                result = await escalation.complete(run)
+                if getattr(self.policy, "speculative", False):
+                    from ._speculative import complete_speculatively
+
+                    result = await complete_speculatively(
+                        self, as_request(request), step, self_escalation, trace
+                    )
+                else:
+                    escalation = ReviewLoop(self, escalates(self, self_escalation))
+                    run = trace.run = await aplan_call(
+                        self, as_request(request), step, escalate=escalation.offer
+                    )
+                    result = await escalation.complete(run)
             except BaseException as exc:
                 trace.fail(exc)
                 raise
@@ -495,18 +332,18 @@ class Router:
         """
         chat = as_request(request)
         step = context or StepContext()
-        escalation = ReviewLoop(self, self._escalates(self_escalation))
+        escalation = ReviewLoop(self, escalates(self, self_escalation))
         trace = CallTrace(self, step)
         if getattr(self.policy, "speculative", False):
             from ._speculative import stream_speculatively
 
             speculating = uuid.uuid4().hex
-            events = stream_speculatively(self, chat, step, self_escalation, speculating)
+            events = stream_speculatively(self, chat, step, self_escalation, speculating, trace)
             return RoutedStream(None, speculating, trace.stream(events))
         # A policy that asks a model first (the classifier) is awaited, as a ledger is, once iteration starts.
         if self.budgets is None and getattr(self.policy, "aprepare", None) is None:
             try:
-                run = trace.run = self._plan(chat, step, escalate=escalation.offer)
+                run = trace.run = plan_call(self, chat, step, escalate=escalation.offer)
             except BaseException as exc:
                 trace.fail(exc)
                 raise
@@ -515,8 +352,8 @@ class Router:
         request_id = uuid.uuid4().hex  # known before the plan, so a proxy can name it in its headers
 
         async def planned() -> AsyncGenerator[StreamEvent | RoutedResponse | Decision, None]:
-            first = trace.run = await self._aplan(
-                chat, step, escalate=escalation.offer, request_id=request_id
+            first = trace.run = await aplan_call(
+                self, chat, step, escalate=escalation.offer, request_id=request_id
             )
             yield first.decision
             async with aclosing(escalation.stream(first)) as events:
@@ -572,9 +409,6 @@ class Router:
             self.abatch(requests, concurrency=concurrency, cascade=cascade, gate=gate, on_result=on_result)
         )
 
-    def _escalates(self, override: bool | None) -> bool:
-        return self.self_escalation if override is None else override
-
     # -- feedback -------------------------------------------------------------------------------
 
     def feedback(
@@ -588,30 +422,6 @@ class Router:
         from ._feedback import record_feedback
 
         record_feedback(self.decision_log, request_id, score, source=source, comment=comment)
-
-    # -- records --------------------------------------------------------------------------------
-
-    def _log_decision(self, run: ChainRun) -> None:
-        if self.decision_log is not None:
-            self.decision_log.write(
-                decision_record(
-                    request_id=run.request_id,
-                    ts=time.time(),
-                    decision=run.decision,
-                    context=run.context,
-                    request=run.request,
-                    include_prompt=self.decision_log.include_prompts,
-                    reference=_reference(run),
-                )
-            )
-
-    def _log_escalation(self, run: ChainRun, escalation: Escalation) -> None:
-        if self.decision_log is not None:
-            self.decision_log.write(
-                escalation_record(
-                    request_id=run.request_id, ts=time.time(), escalation=escalation, context=run.context
-                )
-            )
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -651,12 +461,6 @@ class Router:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _reference(run: ChainRun) -> ModelSpec | None:
-    """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
-    candidates = run.route.candidates
-    return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
 
 
 def _shadow_evaluator(

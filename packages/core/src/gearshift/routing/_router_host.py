@@ -1,9 +1,10 @@
 """What the pieces of a routed call use of the router that runs them (`Router` is a `RouterHost`).
 
 The review loop, the tracing of a call, shadow evaluation, speculative classification and batches
-each work for one router: they plan further steps through it, call it again, and read its registry,
-policy, cascade and decision log. They are given the router as a `RouterHost`, this narrow view of
-it, so they never import the router module: the router imports them, not the other way round.
+each work for one router: they plan further steps for it (`_planning.aplan_call`), call it again, and
+read its registry, policy, cascade and decision log. They are given the router as a `RouterHost`, this
+narrow view of its public attributes, so they never import the router module: the router imports them,
+not the other way round.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
     from .._context import StepContext
     from .._messages import ChatRequest, RequestLike
     from ..cascades._gate import QualityGate
+    from ..escalation import LiveEscalation
     from ..policies import Policy
-    from ._chain import ChainRun
-    from ._records import Escalation
+    from ._deployments import Prefer
     from ._routed import RoutedResponse
 
 __all__ = ["RouterHost", "ShadowSink"]
@@ -35,7 +36,8 @@ class ShadowSink(Protocol):
 
 
 class RouterHost(ChainHost, Protocol):
-    """The router as the pieces of a call see it: a chain run's host, plus planning and calling."""
+    """The router as the pieces of a call see it: a chain run's host, plus what planning a step
+    reads (`_planning`) and calling."""
 
     @property
     def policy(self) -> Policy:
@@ -57,24 +59,28 @@ class RouterHost(ChainHost, Protocol):
         """Shadow evaluation of answered calls, if on."""
         ...
 
+    @property
+    def self_escalation(self) -> bool:
+        """Whether models below the top tier are offered the `escalate` tool by default."""
+        ...
+
+    @property
+    def escalation(self) -> LiveEscalation | None:
+        """The learned escalation, if any: it may hand a run's steps to a stronger tier."""
+        ...
+
+    @property
+    def prefer(self) -> Prefer:
+        """`"cost"`, or `"latency"`: a decision moves to the fastest model of its tier."""
+        ...
+
+    @property
+    def fallback_to_lower_tiers(self) -> bool:
+        """Whether a decision's chain ends with the cheaper tiers' models."""
+        ...
+
     async def acomplete(
         self, request: RequestLike, context: StepContext | None = None, *, self_escalation: bool | None = None
     ) -> RoutedResponse:
         """Route the request and return the first answer that succeeds along the chain."""
         ...
-
-    async def _aplan(
-        self,
-        request: ChatRequest,
-        context: StepContext,
-        *,
-        escalate: bool,
-        log: bool = True,
-        request_id: str | None = None,
-        remember: bool | None = None,
-        prepare: bool = True,
-    ) -> ChainRun: ...
-
-    def _log_escalation(self, run: ChainRun, escalation: Escalation) -> None: ...
-
-    def _escalates(self, override: bool | None) -> bool: ...

@@ -30,12 +30,14 @@ from .._decision import Decision
 from .._messages import ChatRequest, StreamEvent
 from ..policies._classifier import CLASSIFICATION_KEY, ClassifierPolicy
 from ._decide import route_input
+from ._planning import aplan_call, escalates
 from ._routed import RoutedResponse
 
 if TYPE_CHECKING:
     from .._models import ModelSpec
     from ._chain import ChainRun
     from ._router_host import RouterHost
+    from ._tracing import CallTrace
 
 __all__ = ["complete_speculatively", "stream_speculatively"]
 
@@ -43,17 +45,25 @@ _Item = StreamEvent | RoutedResponse | Decision
 
 
 async def complete_speculatively(
-    router: RouterHost, request: ChatRequest, context: StepContext, self_escalation: bool | None
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    self_escalation: bool | None,
+    trace: CallTrace,
 ) -> RoutedResponse:
-    """`Router.acomplete` with the cheapest model started while the classifier decides."""
+    """`Router.acomplete` with the cheapest model started while the classifier decides.
+
+    `trace` follows the call: its run is the one whose answer the caller gets (as on the plain path),
+    so the log line, the span and shadow evaluation see speculative calls too.
+    """
     policy = router.policy
     assert isinstance(policy, ClassifierPolicy)
     if CLASSIFICATION_KEY in context.metadata:  # the classification call itself, or already decided
-        return await _plain(router, request, context, self_escalation)
+        return await _plain(router, request, context, self_escalation, trace)
     fast, fast_context = _fast_call(router, request, context)
     runs: list[ChainRun] = []
     started = asyncio.get_running_loop().create_task(
-        _plain(router, request, fast_context, False, runs), name=f"gearshift speculative {fast.id}"
+        _plain(router, request, fast_context, False, trace, runs), name=f"gearshift speculative {fast.id}"
     )
     try:
         classified, classifying = await policy.aprepare(router, request, context)
@@ -77,7 +87,7 @@ async def complete_speculatively(
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await started
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
-    chosen = await _plain(router, request, classified, self_escalation)
+    chosen = await _plain(router, request, classified, self_escalation, trace)
     note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
     return replace(
         chosen,
@@ -92,16 +102,20 @@ async def stream_speculatively(
     context: StepContext,
     self_escalation: bool | None,
     request_id: str,
+    trace: CallTrace,
 ) -> AsyncGenerator[_Item, None]:
     """`Router.astream`'s items (the decision first, the answer last) with the cheapest model's stream
-    started while the classifier decides, its chunks held back until the verdict."""
+    started while the classifier decides, its chunks held back until the verdict. `trace`'s run is the
+    one whose stream the caller gets, as in `complete_speculatively`."""
     from ._review import ReviewLoop
 
     policy = router.policy
     assert isinstance(policy, ClassifierPolicy)
-    escalation = ReviewLoop(router, router._escalates(self_escalation))
+    escalation = ReviewLoop(router, escalates(router, self_escalation))
     if CLASSIFICATION_KEY in context.metadata:
-        run = await router._aplan(request, context, escalate=escalation.offer, request_id=request_id)
+        run = trace.run = await aplan_call(
+            router, request, context, escalate=escalation.offer, request_id=request_id
+        )
         yield run.decision
         async with aclosing(escalation.stream(run)) as events:
             async for item in events:
@@ -112,7 +126,7 @@ async def stream_speculatively(
     classifying_task = loop.create_task(policy.aprepare(router, request, context))
     held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None] = asyncio.Queue()
     runs: list[ChainRun] = []
-    pumping = loop.create_task(_pump(router, request, fast_context, request_id, runs, held))
+    pumping = loop.create_task(_pump(router, request, fast_context, request_id, trace, runs, held))
     try:
         classified, classifying = await classifying_task
         decision = policy.decide(
@@ -144,7 +158,9 @@ async def stream_speculatively(
         await _stop(classifying_task)
         await _stop(pumping)
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
-    chosen = await router._aplan(request, classified, escalate=escalation.offer, request_id=request_id)
+    chosen = trace.run = await aplan_call(
+        router, request, classified, escalate=escalation.offer, request_id=request_id
+    )
     note = f"speculative: {fast.id}'s stream cancelled, the classifier picked tier {decision.tier}"
     if isinstance(first, BaseException):
         note = f"speculative: {fast.id}'s stream failed ({type(first).__name__}), so the chain answers"
@@ -173,6 +189,7 @@ async def _pump(
     request: ChatRequest,
     context: StepContext,
     request_id: str,
+    trace: CallTrace,
     runs: list[ChainRun],
     into: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
 ) -> None:
@@ -180,7 +197,9 @@ async def _pump(
     from ._review import ReviewLoop
 
     try:
-        run = await router._aplan(request, context, escalate=False, request_id=request_id, prepare=False)
+        run = trace.run = await aplan_call(
+            router, request, context, escalate=False, request_id=request_id, prepare=False
+        )
         runs.append(run)
         async with aclosing(ReviewLoop(router, False).stream(run)) as events:
             async for item in events:
@@ -210,12 +229,13 @@ async def _plain(
     request: ChatRequest,
     context: StepContext,
     self_escalation: bool | None,
+    trace: CallTrace,
     runs: list[ChainRun] | None = None,
 ) -> RoutedResponse:
     from ._review import ReviewLoop
 
-    escalation = ReviewLoop(router, router._escalates(self_escalation))
-    run = await router._aplan(request, context, escalate=escalation.offer)
+    escalation = ReviewLoop(router, escalates(router, self_escalation))
+    run = trace.run = await aplan_call(router, request, context, escalate=escalation.offer)
     if runs is not None:
         runs.append(run)
     return await escalation.complete(run)

@@ -1,0 +1,154 @@
+"""Planning one step of a routed call: from a request and its step context to a `ChainRun` ready to call.
+
+`aplan_call` lets a policy that asks a model first (the classifier) ask it through the router, reads
+what the budget allows, then `plan_call` decides: the policy (or the learned escalation's policy for
+the run), the move to a faster model or to the one whose prompt cache is warm, the fit to the budget,
+the fallback chain, and the `escalate` tool offered to a model below the top tier. The decision is
+written to the decision log when the step is a real call. The router, the review loop, speculative
+classification and batches plan every step here, through the router as a `RouterHost`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ._budget_fit import fit_to_allowance
+from ._chain import ChainRun
+from ._decide import route_input
+from ._deployments import prefer_latency
+from ._records import decision_record
+from ._self_escalation import offer_escalation
+from ._warm_cache import stay_warm
+
+if TYPE_CHECKING:
+    from .._context import StepContext
+    from .._messages import ChatRequest
+    from .._models import ModelSpec
+    from ..budgets import Allowance
+    from ._records import Attempt
+    from ._router_host import RouterHost
+
+__all__ = ["aplan_call", "escalates", "plan_call"]
+
+
+async def aplan_call(
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    *,
+    escalate: bool,
+    log: bool = True,
+    request_id: str | None = None,
+    remember: bool | None = None,
+    prepare: bool = True,
+) -> ChainRun:
+    """Plan one step with the budget read from the ledger; `prepare` lets the policy ask a model first."""
+    # A policy that must call a model before deciding (the classifier) does it here, through the
+    # router, so that call is budgeted and recorded; its decision stays pure.
+    prepared: tuple[Attempt, ...] = ()
+    classify = getattr(router.policy, "aprepare", None) if prepare else None
+    if classify is not None:
+        context, prepared = await classify(router, request, context)
+    allowance = await _allowance(router, context)
+    if allowance is not None and allowance.left_share is not None:
+        context = replace(context, budget_left_share=allowance.left_share)
+    run = plan_call(
+        router,
+        request,
+        context,
+        allowance=allowance,
+        escalate=escalate,
+        log=log,
+        request_id=request_id,
+        remember=remember,
+    )
+    run.attempts.extend(prepared)
+    return run
+
+
+def plan_call(
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    *,
+    allowance: Allowance | None = None,
+    escalate: bool = False,
+    log: bool = True,
+    request_id: str | None = None,
+    remember: bool | None = None,
+) -> ChainRun:
+    """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
+    route = route_input(router.registry, request, context, default_output_tokens=router.default_output_tokens)
+    live = router.escalation
+    policy = router.policy if live is None else live.policy_for(router.policy, context)
+    decision = policy.decide(route)
+    if context.hints.force_model is None:
+        if router.prefer == "latency":
+            decision = prefer_latency(route, decision, router.deployments)
+        warm = router.warm_caches.get(context.run_id, router.clock())
+        if warm is not None:
+            decision = stay_warm(route, decision, warm)
+    if allowance is not None:
+        decision = fit_to_allowance(route, decision, policy, allowance)
+    if live is not None and (log if remember is None else remember):
+        live.remember(context, decision)
+    chain = decision.chain
+    if router.fallback_to_lower_tiers:
+        lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
+        chain = (*chain, *lower)
+    sent = None
+    if escalate and any(m.tier > decision.tier for m in route.candidates):
+        sent = offer_escalation(request)
+    run = ChainRun(
+        router,
+        request_id or uuid.uuid4().hex,
+        request,
+        sent or request,
+        context,
+        route,
+        decision,
+        chain,
+        escalation_offered=sent is not None,
+        allowance=allowance,
+    )
+    if log:
+        _log_decision(router, run)
+    return run
+
+
+def escalates(router: RouterHost, override: bool | None) -> bool:
+    """Whether a call may self-escalate: its own override, else the router's `self_escalation`."""
+    return router.self_escalation if override is None else override
+
+
+async def _allowance(router: RouterHost, context: StepContext) -> Allowance | None:
+    ledger = router.budgets
+    keys = router.spend_keys(context)
+    if ledger is None or not ledger.applies(keys):
+        return None
+    return await ledger.allowance(keys, step_index=context.step_index, expected_steps=context.expected_steps)
+
+
+def _log_decision(router: RouterHost, run: ChainRun) -> None:
+    log = router.decision_log
+    if log is not None:
+        log.write(
+            decision_record(
+                request_id=run.request_id,
+                ts=time.time(),
+                decision=run.decision,
+                context=run.context,
+                request=run.request,
+                include_prompt=log.include_prompts,
+                reference=_reference(run),
+            )
+        )
+
+
+def _reference(run: ChainRun) -> ModelSpec | None:
+    """The always-strongest counterfactual of a decision: the cheapest model of its top eligible tier."""
+    candidates = run.route.candidates
+    return run.route.cheapest_in_tier(max(m.tier for m in candidates)) if candidates else None
