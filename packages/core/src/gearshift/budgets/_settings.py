@@ -38,7 +38,7 @@ from .._errors import ConfigError
 from ..config._config_errors import KeyedError, config_error
 from ..config._config_file import locate_config, read_config
 from ._limits import BudgetLimit, repeated_name, time_zone
-from ._open import parse_store_url, safe_url
+from ._open import check_store_folder, parse_store_url, safe_url
 
 __all__ = [
     "MAX_RESERVATION_TTL",
@@ -175,6 +175,7 @@ def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, 
 
     Only this section is validated, so `gearshift budget` works whatever the rest of the file says.
     Without a file, or without the section: the defaults (the SQLite store in the user's data folder).
+    A SQLite store in a folder that does not exist is refused here, with its line (`check_store_folder`).
     """
     file = locate_config(path)
     if file is None:
@@ -184,6 +185,8 @@ def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, 
     if not isinstance(table, Mapping):
         raise read.located(ConfigError("must be a table ([budgets])", source=read.source, key="budgets"))
     try:
-        return BudgetsConfig.from_dict(table, source=read.source, base_dir=read.base_dir), read.source
+        config = BudgetsConfig.from_dict(table, source=read.source, base_dir=read.base_dir)
+        check_store_folder(config.store, source=read.source)  # with its line, unlike the ledger's check
+        return config, read.source
     except ConfigError as exc:
         raise read.located(exc) from None
