@@ -2,7 +2,8 @@
 
 ```toml
 [budgets]
-store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file), redis://host:port/db
+store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file, in a folder that
+                                 # exists), redis://host:port/db
 reservation_ttl_seconds = 600    # 1..86400; a crashed call's reservation is forgotten after this long
 fail_open = false                # true: let calls through unaccounted while the store is down
 timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
@@ -69,8 +70,9 @@ class BudgetsConfig(BaseModel):
 
     store: str = Field(
         default_factory=default_store_url,
-        description="memory://, sqlite:///path (relative paths start at the config file's folder) or "
-        "redis://host:port/db. Default: budgets.db in the user's data folder.",
+        description="memory://, sqlite:///path (relative paths start at the config file's folder; the "
+        "file's folder must exist, gearshift's own data folder is created) or redis://host:port/db. "
+        "Default: budgets.db in the user's data folder.",
     )
     reservation_ttl_seconds: float = Field(
         default=600.0,
