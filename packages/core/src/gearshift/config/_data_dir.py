@@ -4,8 +4,9 @@ gearshift` on macOS, `%LOCALAPPDATA%\\gearshift` on Windows).
 
 The default budget ledger, the journal of spend waiting for its store, and the demo's decision log
 live there, never in the working folder or beside a config file. Paths written in a config are the
-user's own: relative ones start at the config file's folder, which must exist (`prepare_folder`), so a
-typo in a path is an error rather than a new folder; only folders inside this one are created.
+user's own: relative ones start at the config file's folder, and the folder a named file goes in must
+exist (`prepare_folder`), so a typo in a path is an error rather than a new folder; only folders inside
+this one are created.
 """
 
 from __future__ import annotations
