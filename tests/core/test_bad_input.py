@@ -116,6 +116,7 @@ def shared_folder() -> Iterator[Path]:
 
 async def test_a_read_only_ledger_error_advises_permissions_never_a_new_ledger(shared_folder: Path) -> None:
     ledger_file = shared_folder / "ledger" / "budgets.db"
+    ledger_file.parent.mkdir()
     store = open_store(f"sqlite:///{ledger_file}")
     ledger = BudgetLedger(store)
     reservation = await ledger.reserve(("agent:a",), usd=0.25, tokens=10)

@@ -27,7 +27,9 @@ async def _memory(request: pytest.FixtureRequest) -> BudgetStore:
 async def _sqlite(request: pytest.FixtureRequest) -> BudgetStore:
     from gearshift.budgets._sqlite import SQLiteStore
 
-    return SQLiteStore(request.getfixturevalue("tmp_path") / "ledger" / "budgets.db")
+    folder = request.getfixturevalue("tmp_path") / "ledger"
+    folder.mkdir()
+    return SQLiteStore(folder / "budgets.db")
 
 
 async def _redis(request: pytest.FixtureRequest) -> BudgetStore:

@@ -49,6 +49,7 @@ def budget(argv: Sequence[str]) -> int:
 def config_file(tmp_path: Path) -> Path:
     file = tmp_path / "gearshift.toml"
     file.write_text(CONFIG)
+    (tmp_path / "ledger").mkdir()  # a folder the config names is the user's to make
     return file
 
 

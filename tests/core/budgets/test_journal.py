@@ -153,21 +153,23 @@ async def test_the_router_hands_over_a_paid_answer_when_redis_dies_during_the_ca
 async def test_when_the_journal_cannot_be_written_either_the_commit_is_an_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    journal = blocker / "pending-spend.jsonl"  # its folder is a file: nothing can be written there
+    blocker = tmp_path / "a-folder"
+    blocker.mkdir()
+    journal = blocker / "pending-spend.jsonl"
     port = _closed_port()
     store = RedisStore(f"redis://:pw-7c1@127.0.0.1:{port}/0")
     reservation = await BudgetLedger(MemoryStore(), journal=tmp_path / "j.jsonl").reserve(
         KEYS, usd=0.1, tokens=0
     )
     refusing = BudgetLedger(store, journal=journal)
+    lenient = BudgetLedger(store, journal=journal, fail_open=True)
+    blocker.rmdir()
+    blocker.write_text("not a folder")  # the journal's folder became a file: nothing can be written there
     with pytest.raises(LedgerUnavailable) as caught:
         await refusing.commit(reservation, usd=0.1, tokens=0)
     assert "could not be journaled" in str(caught.value) and str(journal) in str(caught.value)
     assert "pw-7c1" not in str(caught.value)
 
-    lenient = BudgetLedger(store, journal=journal, fail_open=True)
     with caplog.at_level(logging.WARNING, logger="gearshift.budgets"):
         await lenient.commit(reservation, usd=0.1, tokens=0)
     assert "budget commit went unrecorded (fail_open)" in caplog.text and "pw-7c1" not in caplog.text

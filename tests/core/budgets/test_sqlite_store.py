@@ -22,8 +22,11 @@ def cap(key: str, usd: float) -> list[LimitCheck]:
     return [LimitCheck("cap", key, 0.0, usd, None, True)]
 
 
-async def test_spend_and_live_reservations_survive_closing_and_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "folder" / "budgets.db"  # parent folders are created
+async def test_spend_and_live_reservations_survive_closing_and_reopening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEARSHIFT_HOME", str(tmp_path / "home"))
+    path = tmp_path / "home" / "nested" / "folder" / "budgets.db"  # in the data folder: folders are created
     first = SQLiteStore(path)
     await first.commit("c1", ["agent:a", "run:1"], 0.25, 1000, now=NOW)
     assert (await first.reserve("r1", ["agent:a"], 0.5, 10, [], now=NOW, expires_at=NOW + 60)).ok

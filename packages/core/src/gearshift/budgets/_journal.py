@@ -8,8 +8,10 @@ commit of one id once. A process killed mid-replay leaves the lines in place, to
 
 One journal file belongs to one store: next to a SQLite ledger (`budgets.db.pending-spend.jsonl`),
 else in the user's data folder under a name drawn from the store's URL (without its password) and
-key prefix. Every process on the host shares it, under an advisory lock (`<journal>.lock`) held
-only for a read, an append or a rewrite, never while the store is being called.
+key prefix. As for the decision log, only a folder inside gearshift's own data folder is created; any
+other journal's folder must exist (`config._data_dir.prepare_folder`). Every process on the host
+shares it, under an advisory lock (`<journal>.lock`) held only for a read, an append or a rewrite,
+never while the store is being called.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..config._data_dir import data_dir, prepare_folder
 
 __all__ = ["JournaledSpend", "SpendJournal", "default_journal_path"]
 
@@ -69,8 +73,6 @@ def default_journal_path(store_url: str, *, sqlite_path: Path | None = None, pre
     """Where a store's journal lives: next to a SQLite file, else in the user's data folder."""
     if sqlite_path is not None:
         return sqlite_path.with_name(sqlite_path.name + _SUFFIX)
-    from ..config._data_dir import data_dir
-
     digest = hashlib.sha256(f"{store_url}\n{prefix}".encode()).hexdigest()[:16]
     return data_dir() / "pending-spend" / f"{digest}{_SUFFIX}"
 
@@ -96,7 +98,7 @@ class SpendJournal:
         """Add one record and make it durable (fsync) before returning; raises `OSError` if not."""
         created = not self.path.exists()
         if created:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_folder(self.path)
         with self._locked():
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -109,6 +111,8 @@ class SpendJournal:
 
     def pending(self) -> tuple[JournaledSpend, ...]:
         """Every record not yet replayed, oldest first."""
+        if not self.maybe_pending():  # no file (perhaps no folder yet): nothing to read, nothing to lock
+            return ()
         with self._locked():
             return tuple(self._read())
 
@@ -153,7 +157,6 @@ class SpendJournal:
         except ImportError:  # pragma: no cover - Windows: appends are whole lines; rewrites race
             yield
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, LedgerUnavailable
+from ..config._data_dir import check_folder
 from ._journal import JournaledSpend, SpendJournal, default_journal_path
 from ._limits import BudgetLimit, BudgetMode, repeated_name, time_zone
 from ._pacing import Allowance, format_usd, pace
@@ -67,8 +68,8 @@ class BudgetLedger:
     where calendar windows start; `expected_steps` is the default run length for pacing;
     `default_agent` is the agent a step that names none is charged to; `on_alert` hears about soft
     limits passed (default: a logged warning); `journal` is the file that keeps spend the store could
-    not take (default: next to a SQLite ledger, else in the user's data folder); `clock` gives Unix
-    time and is there for tests.
+    not take (default: next to a SQLite ledger, else in the user's data folder; a folder you name must
+    exist, or `ConfigError` on `journal`); `clock` gives Unix time and is there for tests.
     """
 
     def __init__(
@@ -117,6 +118,8 @@ class BudgetLedger:
         self.default_agent = default_agent
         self._on_alert = on_alert
         self._clock = clock
+        if journal is not None:  # found now, not when the store is down and spend needs keeping
+            check_folder(Path(journal), what="the spend journal", key="journal")
         self.journal = SpendJournal(Path(journal) if journal is not None else _journal_path(store))
         self._journal_checked = -math.inf  # monotonic time of the last look at the journal
         self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running

@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 from .._errors import ConfigError
 from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo
+from ..config._data_dir import check_folder
 
 if TYPE_CHECKING:
     from ._store import BudgetStore
 
-__all__ = ["StoreURL", "open_store", "parse_store_url", "safe_url"]
+__all__ = ["StoreURL", "check_store_folder", "open_store", "parse_store_url", "safe_url"]
 
 _HELP = "use memory://, sqlite:///path/to/budgets.db or redis://host:port/db"
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -84,6 +85,15 @@ def parse_store_url(url: str) -> StoreURL:
     raise ValueError(f"unknown budget store URL {safe_url(url)!r}; {_HELP}")
 
 
+def check_store_folder(url: str, *, source: str | None = None, key: str = "budgets.store") -> None:
+    """Refuse a SQLite store whose folder is missing, as the decision log is refused: a `ConfigError`
+    naming `source`, `key` and the folder (only gearshift's own data folder is created, on first
+    use). Other stores open no file. `url` must already be valid (`parse_store_url`)."""
+    parsed = parse_store_url(url)
+    if parsed.kind == "sqlite":
+        check_folder(Path(parsed.target).expanduser(), what="the budget store", key=key, source=source)
+
+
 def _check_redis_options(url: str) -> None:
     """What redis-py will make of the URL's query (`?socket_timeout=...`), checked now rather than
     on the first call; without redis-py installed, opening the store reports that instead."""
@@ -98,8 +108,9 @@ def _check_redis_options(url: str) -> None:
 
 
 def open_store(url: str, *, source: str | None = None, key: str = "budgets.store") -> BudgetStore:
-    """The store `url` names. A bad URL, or a missing optional dependency, is a `ConfigError`
-    naming `source` (the config file) and `key`. Opening does no network I/O."""
+    """The store `url` names. A bad URL, a SQLite file in a folder that does not exist (outside
+    gearshift's own data folder, where it is created on first use), or a missing optional dependency,
+    is a `ConfigError` naming `source` (the config file) and `key`. Opening does no network I/O."""
     try:
         parsed = parse_store_url(url)
     except ValueError as exc:
@@ -111,7 +122,9 @@ def open_store(url: str, *, source: str | None = None, key: str = "budgets.store
     if parsed.kind == "sqlite":
         from ._sqlite import SQLiteStore
 
-        return SQLiteStore(Path(parsed.target).expanduser())
+        path = Path(parsed.target).expanduser()
+        check_folder(path, what="the budget store", key=key, source=source)
+        return SQLiteStore(path)
     try:
         from ._redis import RedisStore
 

@@ -2,7 +2,8 @@
 
 ```toml
 [budgets]
-store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file), redis://host:port/db
+store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file, in a folder that
+                                 # exists), redis://host:port/db
 reservation_ttl_seconds = 600    # 1..86400; a crashed call's reservation is forgotten after this long
 fail_open = false                # true: let calls through unaccounted while the store is down
 timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
@@ -38,7 +39,7 @@ from .._errors import ConfigError
 from ..config._config_errors import KeyedError, config_error
 from ..config._config_file import locate_config, read_config
 from ._limits import BudgetLimit, repeated_name, time_zone
-from ._open import parse_store_url, safe_url
+from ._open import check_store_folder, parse_store_url, safe_url
 
 __all__ = [
     "MAX_RESERVATION_TTL",
@@ -69,8 +70,9 @@ class BudgetsConfig(BaseModel):
 
     store: str = Field(
         default_factory=default_store_url,
-        description="memory://, sqlite:///path (relative paths start at the config file's folder) or "
-        "redis://host:port/db. Default: budgets.db in the user's data folder.",
+        description="memory://, sqlite:///path (relative paths start at the config file's folder; the "
+        "file's folder must exist, gearshift's own data folder is created) or redis://host:port/db. "
+        "Default: budgets.db in the user's data folder.",
     )
     reservation_ttl_seconds: float = Field(
         default=600.0,
@@ -175,6 +177,7 @@ def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, 
 
     Only this section is validated, so `gearshift budget` works whatever the rest of the file says.
     Without a file, or without the section: the defaults (the SQLite store in the user's data folder).
+    A SQLite store in a folder that does not exist is refused here, with its line (`check_store_folder`).
     """
     file = locate_config(path)
     if file is None:
@@ -184,6 +187,8 @@ def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, 
     if not isinstance(table, Mapping):
         raise read.located(ConfigError("must be a table ([budgets])", source=read.source, key="budgets"))
     try:
-        return BudgetsConfig.from_dict(table, source=read.source, base_dir=read.base_dir), read.source
+        config = BudgetsConfig.from_dict(table, source=read.source, base_dir=read.base_dir)
+        check_store_folder(config.store, source=read.source)  # with its line, unlike the ledger's check
+        return config, read.source
     except ConfigError as exc:
         raise read.located(exc) from None

@@ -62,7 +62,9 @@ _ADD_TO_BUCKET = (
 class SQLiteStore:
     """A `BudgetStore` in one SQLite file, safe across threads and processes on one host.
 
-    The parent folder and the schema are created on first use. A file that is not a gearshift budget
+    The schema is created on first use, and so is the folder when it is inside gearshift's own data
+    folder; any other folder must exist, as the decision log's must (a typo in a path is refused with
+    `LedgerUnavailable` naming the folder, and creates nothing). A file that is not a gearshift budget
     ledger (another database, a corrupt or truncated file) is refused with `LedgerUnavailable` naming
     it, and so is a write lock not obtained within `busy_timeout` seconds.
     """

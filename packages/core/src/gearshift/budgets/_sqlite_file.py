@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import LedgerUnavailable
+from ..config._data_dir import prepare_folder
 
 __all__ = ["SCHEMA_VERSION", "LedgerFile", "open_ledger_file"]
 
@@ -239,7 +240,10 @@ class LedgerFile:
         return self._db
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            prepare_folder(self.path)  # only gearshift's own data folder is created
+        except FileNotFoundError as exc:
+            raise self._error(str(exc.strerror)) from None
         # isolation_level=None: the transactions are the explicit BEGIN IMMEDIATE / BEGIN.
         db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
         try:

@@ -10,7 +10,6 @@ writer thread (the record schema is in `docs/decision-log.md`).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import queue
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ConfigError
+from ..config._data_dir import prepare_folder
 
 __all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
 
@@ -60,7 +60,7 @@ class _BackgroundLog:
         self.path = Path(path)
         self.include_prompts = include_prompts
         self.max_age_days = max_age_days
-        _make_folder(self.path)
+        prepare_folder(self.path)
         self._queue: queue.Queue[object] = queue.Queue()
         self._closed = False
         self._open()
@@ -193,23 +193,6 @@ class SQLiteDecisionLog(_BackgroundLog):
     def _drop_before(self, cutoff: float) -> None:
         with self._db:
             self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
-
-
-def _make_folder(path: Path) -> None:
-    """Create the folder of a log in gearshift's own data folder (`config._data_dir`), as the CLI does
-    for its own files; any other log's folder must exist, or a typo in a path would silently create
-    folders. Raises `FileNotFoundError` naming the folder."""
-    folder = path.parent
-    if folder.is_dir():
-        return
-    from ..config._data_dir import data_dir
-
-    home = data_dir().resolve()
-    if folder.resolve() == home or home in folder.resolve().parents:
-        folder.mkdir(parents=True, exist_ok=True)
-        return
-    what = "is not a folder" if folder.exists() else "does not exist (create it first)"
-    raise FileNotFoundError(errno.ENOENT, f"the folder {str(folder)!r} {what}", str(folder))
 
 
 def _line_ts(line: str) -> float | None:
