@@ -162,3 +162,51 @@ def test_gearshift_eval_scores_the_default_policy_on_an_unseen_table(
     default = report["policies"]["default"]
     assert default["apgr"] is None or 0.0 <= default["apgr"] <= 1.2
     assert default["latency_us"]["median"] > 0 and len(default["curve"]) > 2
+
+
+def _n_model_table(costs: bool) -> OutcomeTable:
+    # Three models listed out of cost order; the hardest tickets (longest) defeat the smaller ones.
+    prices = {"large": 0.01, "small": 0.0001, "medium": 0.001}
+    rows = []
+    for i in range(42):
+        hard = i % 7
+        scores = {"large": float(hard < 6), "small": float(hard < 2), "medium": float(hard < 4)}
+        rows.append(
+            OutcomeRow(
+                f"n-{i}",
+                "tickets",
+                f"Ticket {i}: " + "the export job drops a row when the queue is full. " * (1 + hard),
+                {m: Outcome(scores[m], prices[m] if costs else None) for m in ("large", "small", "medium")},
+            )
+        )
+    return OutcomeTable(rows)
+
+
+@pytest.mark.parametrize("costs", [True, False], ids=["with-costs", "without-costs"])
+def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_what_it_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], costs: bool
+) -> None:
+    path = tmp_path / "three.jsonl"
+    save_outcomes(_n_model_table(costs), path)
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
+    assert run_eval(parser.parse_args(args)) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out.strip().splitlines()[-1])
+    assert list(report["models"]) == ["small", "medium", "large"]  # cheapest (or weakest) first
+    axis, default_note = report["notes"]
+    assert axis.startswith("APGR and CPT: the quality gap from small") and "to large" in axis
+    assert ("mean cost per request" in axis) is costs
+    assert "medium costs nothing on this axis" in axis or costs
+    assert "shipped estimate" in default_note and "over mixtral-8x7b-instruct" in default_note
+    assert "3 models" in default_note and "(small, medium, large)" in default_note
+    assert "cut at rank 0.70 / 0.85" in default_note
+    # The human table goes to stderr with the same notes, and names no cross-validation it did not run.
+    assert "cross-validation" not in captured.err and "- default: the shipped estimate" in captured.err
+    default = report["policies"]["default"]
+    qualities = [quality for _, quality in default["curve"]]
+    # The sweep runs from every prompt on the largest model to every prompt on the cheapest.
+    assert qualities[0] == pytest.approx(36 / 42) == report["models"]["large"]["quality"]
+    assert qualities[-1] == pytest.approx(12 / 42) == report["models"]["small"]["quality"]
+    assert default["apgr"] is not None and 0.0 <= default["apgr"] <= 1.5

@@ -53,10 +53,32 @@ class DefaultRun:
         self.ranks = np.array([rank_of(float(g), policy.quantiles) for g in gains], dtype=np.float64)
         cuts = upper_cut_points(len(matrix.models), policy.upper_share)
         self.curve: RouterCurve = sweep_difficulty(matrix, "default", self.ranks, cuts, operating=0.0)
+        self.note = _describe(policy, matrix, self.excluded, cuts)
 
     def decide(self, row: OutcomeRow) -> float:
         """The rank of one row, computed as a live decision computes it (for timing)."""
         return self.policy.rank_text(_user_text(row), _signals(row))[1]
+
+
+def _describe(
+    policy: DefaultPolicy, matrix: OutcomeMatrix, excluded: Sequence[str], cuts: Sequence[float]
+) -> str:
+    """What the default policy's figures on this table are: which estimate, which pair, which tiers."""
+    estimate = policy.router
+    trained = (
+        f"its estimate trained again without {', '.join(excluded)} (shares prompts with this table)"
+        if excluded
+        else "the shipped estimate (no bundled prompt is in this table)"
+    )
+    tiers = ", ".join(matrix.models)
+    order = "cheapest first" if matrix.costs is not None else "weakest first, as no costs are recorded"
+    where = " / ".join(f"{cut:.2f}" for cut in cuts)
+    return (
+        f"default: {trained} ranks each prompt by the predicted gain of {estimate.models[-1]} over "
+        f"{estimate.models[0]}, the bundled pair, not this table's models; the table's "
+        f"{len(matrix.models)} models, {order} ({tiers}), are its tiers, cut at rank {where}, so "
+        f"about {policy.upper_share:.0%} of prompts like the bundled ones go above {matrix.models[0]}"
+    )
 
 
 def _signals(row: OutcomeRow) -> Signals:
