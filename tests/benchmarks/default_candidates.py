@@ -68,6 +68,8 @@ NEUTRAL = tuple(
     name for name in ALL if name not in ("code", "math") and not name.startswith(("signals_task=", "has_"))
 )
 """The shipped dense features less those that name a domain (task guess, money, options, code, math)."""
+USER_SIZE = tuple(name for name in ALL if name not in ("log_prompt_tokens", "log_turns"))
+"""The shipped dense features less the conversation's size: what the user's own text says."""
 
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:[-*\u2022]|\d+[.)])\s")
 _CODE = re.compile(r"(?m)```|^(?: {4}|\t)\S|[;{}]\s*$|\bdef |\breturn\b|=>|==")
@@ -130,6 +132,13 @@ CANDIDATES = {
     "text-down": Candidate(text_scale=0.3),
     "text-down-more": Candidate(text_scale=0.1),
     "general-text-down": Candidate(dense=ALL + GENERAL_FEATURES, text_scale=0.3),
+    # Added after the first scores (of `shipped` and the six above) were seen, under the same rule:
+    # the layout features on top of the shipped ones, and the size of the user's own text in place of
+    # the whole conversation's (an agent's system prompt and tool results are not the request's difficulty).
+    "shipped-general": Candidate(dense=ALL + GENERAL_FEATURES),
+    "user-size": Candidate(dense=USER_SIZE),
+    "user-size-general": Candidate(dense=USER_SIZE + GENERAL_FEATURES),
+    "subject-effects-general": Candidate(dense=ALL + GENERAL_FEATURES, subject_effects=True),
 }
 INFORMATIVE = ("gsm8k", "mmlu", *(f"mmlu:{g}" for g in MMLU_GROUPS))
 """The held-out sets whose coin spread is under 0.03: the only ones the selection rule reads."""
