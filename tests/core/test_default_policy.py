@@ -25,9 +25,16 @@ from gearshift.evaluation import add_eval_parser, run_eval
 from gearshift.evaluation._default_eval import bundled_overlap
 from gearshift.learning import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
 from gearshift.learning._default_policy import rank_of, upper_cut_points
-from gearshift.learning._default_training import default_training_table, train_default_router
+from gearshift.learning._default_training import (
+    UNUSED_FEATURES,
+    default_training_table,
+    train_default_router,
+)
+from gearshift.learning._features import CONTENT_FEATURES
+from gearshift.learning._training import train_router
 from gearshift.policies import RulesPolicy
 from gearshift.routing._decide import decide
+from gearshift.signals._signals import extract_signals
 
 SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/learning/default_router.json"
 
@@ -120,6 +127,33 @@ def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     assert [row.id for row in table] == sorted(row.id for row in table)
     with pytest.raises(ValueError, match="no bundled table or category named 'gsm9k'"):
         default_training_table(exclude=("gsm9k",))
+
+
+def test_an_agents_system_prompt_does_not_read_as_difficulty() -> None:
+    # The bundled prompts are single user turns: the estimate reads the size of the user's own text,
+    # so a long system prompt (an agent's policy, tool results) does not move the request up.
+    policy = DefaultPolicy()
+    user = "Hello! I need to exchange a couple of items from my recent order."
+    system = "You are a retail agent. Authenticate the user by email or by name and zip code first. " * 50
+    plain, agent = (
+        policy.rank_text(user, extract_signals(ChatRequest(messages=messages), StepContext()))
+        for messages in ((Message.user(user),), (Message.system(system), Message.user(user)))
+    )
+    assert agent == plain
+    weights = default_router().predictor.dense_weights
+    for name in UNUSED_FEATURES:
+        assert not weights[CONTENT_FEATURES.index(name)].any()
+    assert weights[CONTENT_FEATURES.index("log_last_user_tokens")].all()
+
+
+def test_training_can_leave_content_features_unread() -> None:
+    table = _n_model_table(costs=True)
+    router = train_router(table, method="linear", unused_features=("log_words",))
+    weights = router.predictor.dense_weights  # type: ignore[union-attr]
+    assert not weights[CONTENT_FEATURES.index("log_words")].any()
+    assert weights[CONTENT_FEATURES.index("log_sentences")].any()
+    with pytest.raises(ValueError, match="no content feature named 'log_wrods'"):
+        train_router(table, method="linear", unused_features=("log_wrods",))
 
 
 def test_training_can_leave_out_one_category_of_a_table() -> None:
