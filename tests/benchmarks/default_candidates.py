@@ -9,7 +9,8 @@ gain over the weak one. It is scored on held-out sets only: each bundled table l
 (MT-Bench and the commercial-routers table as a pair, since they share prompts), each of MMLU's four
 subject groups left out of everything (see default_policy.py), and the tau-bench retail tasks' opening
 requests (`tau-retail`: gpt-4o-mini against gpt-4o, never in any training set). Ranks only matter for
-APGR, so a prediction is used as is. `shipped` is the configuration of `learning/default_router.json`.
+APGR, so a prediction is used as is. `shipped` is the configuration `learning/default_router.json` had
+until the rule below chose `user-size`, which it has now.
 A table's figures move by chance about its coin spread (default_policy.py reports it: 0.165 on the
 80-row commercial table, about 0.07 on MT-Bench and tau-retail, 0.009 to 0.027 on the rest).
 
