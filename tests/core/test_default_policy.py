@@ -198,13 +198,13 @@ def test_gearshift_eval_scores_the_default_policy_on_an_unseen_table(
     assert default["latency_us"]["median"] > 0 and len(default["curve"]) > 2
 
 
-def _n_model_table(costs: bool) -> OutcomeTable:
+def _n_model_table(costs: bool, medium_solves: int = 4) -> OutcomeTable:
     # Three models listed out of cost order; the hardest tickets (longest) defeat the smaller ones.
     prices = {"large": 0.01, "small": 0.0001, "medium": 0.001}
     rows = []
     for i in range(42):
         hard = i % 7
-        scores = {"large": float(hard < 6), "small": float(hard < 2), "medium": float(hard < 4)}
+        scores = {"large": float(hard < 6), "small": float(hard < 2), "medium": float(hard < medium_solves)}
         rows.append(
             OutcomeRow(
                 f"n-{i}",
@@ -234,7 +234,7 @@ def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_w
     assert ("mean cost per request" in axis) is costs
     assert "medium costs nothing on this axis" in axis or costs
     assert "shipped estimate" in default_note and "over mixtral-8x7b-instruct" in default_note
-    assert "3 models" in default_note and "(small, medium, large)" in default_note
+    assert "3 of the table's 3 models are its tiers (small, medium, large;" in default_note
     assert "cut at rank 0.70 / 0.85" in default_note
     # The human table goes to stderr with the same notes, and names no cross-validation it did not run.
     assert "cross-validation" not in captured.err and "- default: the shipped estimate" in captured.err
@@ -244,3 +244,24 @@ def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_w
     assert qualities[0] == pytest.approx(36 / 42) == report["models"]["large"]["quality"]
     assert qualities[-1] == pytest.approx(12 / 42) == report["models"]["small"]["quality"]
     assert default["apgr"] is not None and 0.0 <= default["apgr"] <= 1.5
+
+
+def test_the_default_on_an_n_model_table_skips_a_model_no_one_would_make_a_higher_tier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # medium costs ten times small and solves fewer tickets: a user would not configure it as tier 2.
+    path = tmp_path / "dominated.jsonl"
+    save_outcomes(_n_model_table(costs=True, medium_solves=1), path)
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
+    assert run_eval(parser.parse_args(args)) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    default_note = report["notes"][1]
+    assert "2 of the table's 3 models are its tiers (small, large;" in default_note
+    assert "not medium, which cost" in default_note and "cut at rank 0.70," in default_note
+    # No operating point sends a prompt to medium: every point's cost is a mix of small's and large's.
+    # (With medium as a tier, some points would hold prompts on it, at a cost between these steps.)
+    for cost, _quality in report["policies"]["default"]["curve"]:
+        on_large = (cost - 0.0001) / (0.01 - 0.0001) * 42  # how many prompts go to large
+        assert on_large == pytest.approx(round(on_large), abs=1e-6) and 0 <= round(on_large) <= 42
