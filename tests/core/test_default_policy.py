@@ -25,9 +25,16 @@ from gearshift.evaluation import add_eval_parser, run_eval
 from gearshift.evaluation._default_eval import bundled_overlap
 from gearshift.learning import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
 from gearshift.learning._default_policy import rank_of, upper_cut_points
-from gearshift.learning._default_training import default_training_table, train_default_router
+from gearshift.learning._default_training import (
+    UNUSED_FEATURES,
+    default_training_table,
+    train_default_router,
+)
+from gearshift.learning._features import CONTENT_FEATURES
+from gearshift.learning._training import train_router
 from gearshift.policies import RulesPolicy
 from gearshift.routing._decide import decide
+from gearshift.signals._signals import extract_signals
 
 SHIPPED = Path(__file__).parents[2] / "packages/core/src/gearshift/learning/default_router.json"
 
@@ -122,6 +129,33 @@ def test_training_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
         default_training_table(exclude=("gsm9k",))
 
 
+def test_an_agents_system_prompt_does_not_read_as_difficulty() -> None:
+    # The bundled prompts are single user turns: the estimate reads the size of the user's own text,
+    # so a long system prompt (an agent's policy, tool results) does not move the request up.
+    policy = DefaultPolicy()
+    user = "Hello! I need to exchange a couple of items from my recent order."
+    system = "You are a retail agent. Authenticate the user by email or by name and zip code first. " * 50
+    plain, agent = (
+        policy.rank_text(user, extract_signals(ChatRequest(messages=messages), StepContext()))
+        for messages in ((Message.user(user),), (Message.system(system), Message.user(user)))
+    )
+    assert agent == plain
+    weights = default_router().predictor.dense_weights
+    for name in UNUSED_FEATURES:
+        assert not weights[CONTENT_FEATURES.index(name)].any()
+    assert weights[CONTENT_FEATURES.index("log_last_user_tokens")].all()
+
+
+def test_training_can_leave_content_features_unread() -> None:
+    table = _n_model_table(costs=True)
+    router = train_router(table, method="linear", unused_features=("log_words",))
+    weights = router.predictor.dense_weights  # type: ignore[union-attr]
+    assert not weights[CONTENT_FEATURES.index("log_words")].any()
+    assert weights[CONTENT_FEATURES.index("log_sentences")].any()
+    with pytest.raises(ValueError, match="no content feature named 'log_wrods'"):
+        train_router(table, method="linear", unused_features=("log_wrods",))
+
+
 def test_training_can_leave_out_one_category_of_a_table() -> None:
     # MMLU's subjects as pseudo-unseen topics (tests/benchmarks/default_policy.py --groups).
     anatomy = {row.id for row in load_routellm("mmlu", task_labels="category") if row.task == "mmlu/anatomy"}
@@ -162,3 +196,72 @@ def test_gearshift_eval_scores_the_default_policy_on_an_unseen_table(
     default = report["policies"]["default"]
     assert default["apgr"] is None or 0.0 <= default["apgr"] <= 1.2
     assert default["latency_us"]["median"] > 0 and len(default["curve"]) > 2
+
+
+def _n_model_table(costs: bool, medium_solves: int = 4) -> OutcomeTable:
+    # Three models listed out of cost order; the hardest tickets (longest) defeat the smaller ones.
+    prices = {"large": 0.01, "small": 0.0001, "medium": 0.001}
+    rows = []
+    for i in range(42):
+        hard = i % 7
+        scores = {"large": float(hard < 6), "small": float(hard < 2), "medium": float(hard < medium_solves)}
+        rows.append(
+            OutcomeRow(
+                f"n-{i}",
+                "tickets",
+                f"Ticket {i}: " + "the export job drops a row when the queue is full. " * (1 + hard),
+                {m: Outcome(scores[m], prices[m] if costs else None) for m in ("large", "small", "medium")},
+            )
+        )
+    return OutcomeTable(rows)
+
+
+@pytest.mark.parametrize("costs", [True, False], ids=["with-costs", "without-costs"])
+def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_what_it_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], costs: bool
+) -> None:
+    path = tmp_path / "three.jsonl"
+    save_outcomes(_n_model_table(costs), path)
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
+    assert run_eval(parser.parse_args(args)) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out.strip().splitlines()[-1])
+    assert list(report["models"]) == ["small", "medium", "large"]  # cheapest (or weakest) first
+    axis, default_note = report["notes"]
+    assert axis.startswith("APGR and CPT: the quality gap from small") and "to large" in axis
+    assert ("mean cost per request" in axis) is costs
+    assert "medium costs nothing on this axis" in axis or costs
+    assert "shipped estimate" in default_note and "over mixtral-8x7b-instruct" in default_note
+    assert "3 of the table's 3 models are its tiers (small, medium, large;" in default_note
+    assert "cut at rank 0.70 / 0.85" in default_note
+    # The human table goes to stderr with the same notes, and names no cross-validation it did not run.
+    assert "cross-validation" not in captured.err and "- default: the shipped estimate" in captured.err
+    default = report["policies"]["default"]
+    qualities = [quality for _, quality in default["curve"]]
+    # The sweep runs from every prompt on the largest model to every prompt on the cheapest.
+    assert qualities[0] == pytest.approx(36 / 42) == report["models"]["large"]["quality"]
+    assert qualities[-1] == pytest.approx(12 / 42) == report["models"]["small"]["quality"]
+    assert default["apgr"] is not None and 0.0 <= default["apgr"] <= 1.5
+
+
+def test_the_default_on_an_n_model_table_skips_a_model_no_one_would_make_a_higher_tier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # medium costs ten times small and solves fewer tickets: a user would not configure it as tier 2.
+    path = tmp_path / "dominated.jsonl"
+    save_outcomes(_n_model_table(costs=True, medium_solves=1), path)
+    parser = argparse.ArgumentParser(prog="gearshift")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
+    assert run_eval(parser.parse_args(args)) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    default_note = report["notes"][1]
+    assert "2 of the table's 3 models are its tiers (small, large;" in default_note
+    assert "not medium, which cost" in default_note and "cut at rank 0.70," in default_note
+    # No operating point sends a prompt to medium: every point's cost is a mix of small's and large's.
+    # (With medium as a tier, some points would hold prompts on it, at a cost between these steps.)
+    for cost, _quality in report["policies"]["default"]["curve"]:
+        on_large = (cost - 0.0001) / (0.01 - 0.0001) * 42  # how many prompts go to large
+        assert on_large == pytest.approx(round(on_large), abs=1e-6) and 0 <= round(on_large) <= 42

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import GearshiftError
 from ..datasets import ROUTELLM_DATASETS, OutcomeTable, load_outcomes, load_routellm
-from ._names import POLICIES
+from ._names import LEARNED_METHODS, POLICIES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -152,7 +152,10 @@ def _print_table(report: EvalReport, source: str, console: Console | None = None
     how = (
         f"{report.folds}-fold cross-validation" if report.folds else f"trained on {report.train_rows:,} rows"
     )
-    table = Table(title=f"gearshift eval: {escape(source)}, {report.rows:,} prompts, {how}")
+    # Only learned policies are cross-validated or trained on --train; the rest need no training.
+    trained = any(name in LEARNED_METHODS for name in report.policies)
+    title = f"gearshift eval: {escape(source)}, {report.rows:,} prompts" + (f", {how}" if trained else "")
+    table = Table(title=title)
     columns = ["policy", "APGR", "CPT(50%)", "CPT(80%)", "AIQ", "quality", "strong share"]
     if usd:
         columns.insert(6, "cost/request")
@@ -185,3 +188,5 @@ def _print_table(report: EvalReport, source: str, console: Console | None = None
         )
         + f" that recovers 50%/80% of the quality gap. Evaluated in {report.seconds:.1f} s."
     )
+    for note in report.notes:
+        console.print(f"- {escape(note)}", highlight=False)

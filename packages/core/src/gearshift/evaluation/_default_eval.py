@@ -38,6 +38,7 @@ class DefaultRun:
     """The default policy's difficulty rank for every row of a table, and its curve.
 
     `excluded` names the bundled tables its estimate was trained without (empty: the shipped one).
+    Its tiers are the table's models as a user would configure them (`tier_models`), cheapest first.
     """
 
     def __init__(
@@ -51,12 +52,77 @@ class DefaultRun:
         predicted = policy.router.predict_inputs(inputs)
         gains = predicted[:, -1] - predicted[:, 0]
         self.ranks = np.array([rank_of(float(g), policy.quantiles) for g in gains], dtype=np.float64)
-        cuts = upper_cut_points(len(matrix.models), policy.upper_share)
-        self.curve: RouterCurve = sweep_difficulty(matrix, "default", self.ranks, cuts, operating=0.0)
+        tiers = tier_models(matrix)
+        tiered = OutcomeMatrix(
+            tuple(matrix.models[i] for i in tiers),
+            matrix.scores[:, tiers],
+            None if matrix.costs is None else matrix.costs[:, tiers],
+            tiers.index(matrix.strong),
+        )
+        cuts = upper_cut_points(len(tiers), policy.upper_share)
+        self.curve: RouterCurve = sweep_difficulty(tiered, "default", self.ranks, cuts, operating=0.0)
+        self.note = _describe(policy, matrix, tiered, self.excluded, cuts)
 
     def decide(self, row: OutcomeRow) -> float:
         """The rank of one row, computed as a live decision computes it (for timing)."""
         return self.policy.rank_text(_user_text(row), _signals(row))[1]
+
+
+def tier_models(matrix: OutcomeMatrix) -> list[int]:
+    """The models a user would make tiers of, cheapest first: with costs and more than two models, those
+    no other model matches at less or equal cost (by mean score and mean cost), since nobody configures
+    a model that costs more and scores less as a higher tier; otherwise every model.
+
+    The best single model is always kept (the strong end of the metrics' axis).
+    """
+    costs = matrix.mean_costs
+    everyone = list(range(len(matrix.models)))
+    if costs is None or len(everyone) <= 2:
+        return everyone
+    quality = matrix.mean_scores
+
+    def dominated(i: int) -> bool:
+        # Exact ties in both: the earlier (cheaper-listed) model stands for both.
+        return any(
+            costs[j] <= costs[i]
+            and quality[j] >= quality[i]
+            and (costs[j], -quality[j], j) < (costs[i], -quality[i], i)
+            for j in everyone
+            if j != i
+        )
+
+    return [i for i in everyone if i == matrix.strong or not dominated(i)]
+
+
+def _describe(
+    policy: DefaultPolicy,
+    matrix: OutcomeMatrix,
+    tiered: OutcomeMatrix,
+    excluded: Sequence[str],
+    cuts: Sequence[float],
+) -> str:
+    """What the default policy's figures on this table are: which estimate, which pair, which tiers."""
+    estimate = policy.router
+    trained = (
+        f"its estimate trained again without {', '.join(excluded)} (shares prompts with this table)"
+        if excluded
+        else "the shipped estimate (no bundled prompt is in this table)"
+    )
+    tiers = ", ".join(tiered.models)
+    order = "cheapest first" if matrix.costs is not None else "weakest first, as no costs are recorded"
+    dropped = [m for m in matrix.models if m not in tiered.models]
+    if dropped:
+        order += (
+            f"; not {', '.join(dropped)}, which cost as much as or more than a model that scores as well "
+            "or better on average, so no one would make them a higher tier"
+        )
+    where = " / ".join(f"{cut:.2f}" for cut in cuts)
+    return (
+        f"default: {trained} ranks each prompt by the predicted gain of {estimate.models[-1]} over "
+        f"{estimate.models[0]}, the bundled pair, not this table's models; {len(tiered.models)} of the "
+        f"table's {len(matrix.models)} models are its tiers ({tiers}; {order}), cut at rank {where}, so "
+        f"about {policy.upper_share:.0%} of prompts like the bundled ones go above {tiered.models[0]}"
+    )
 
 
 def _signals(row: OutcomeRow) -> Signals:

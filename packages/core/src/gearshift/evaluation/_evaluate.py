@@ -105,6 +105,8 @@ class EvalReport:
     `costs_known` says whether the cost axis is dollars (mean per request) or the strong-call share.
     `models` maps each model, cheapest first, to its (cost, quality) when it serves every request.
     `folds` is the number of cross-validation folds, or None when a training table was given.
+    `notes` say what the figures measure: which models the quality gap spans and on which cost axis,
+    and, when the default policy was evaluated, which estimate and tiers it used.
     """
 
     rows: int
@@ -115,6 +117,7 @@ class EvalReport:
     train_rows: int | None
     policies: dict[str, PolicyResult]
     seconds: float
+    notes: tuple[str, ...] = ()
 
     @property
     def cost_unit(self) -> str:
@@ -132,6 +135,7 @@ class EvalReport:
             "folds": self.folds,
             "train_rows": self.train_rows,
             "seconds": self.seconds,
+            "notes": list(self.notes),
         }
 
 
@@ -227,6 +231,27 @@ def _result(
         latency=latency,
         cost_for_95=cost_for_95,
         above_models=above,
+    )
+
+
+def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
+    """Which models the metrics' quality gap spans, and against what cost."""
+    cheapest, strong = matrix.models[0], matrix.models[matrix.strong]
+    first = "cheapest" if matrix.costs is not None else "weakest"
+    gap = f"APGR and CPT: the quality gap from {cheapest} ({first}) to {strong}"
+    if len(matrix.models) == 2:
+        other = "costlier" if matrix.costs is not None else "stronger"
+        return f"{gap} (the {other}), against the share of requests sent to {strong}"
+    if axes.pgr_on_shares:
+        middle = ", ".join(matrix.models[1 : matrix.strong])
+        return (
+            f"{gap} (the best single model), against the share of requests sent to {strong}: without "
+            f"recorded costs the {len(matrix.models)} models are ordered weakest first and a request sent to "
+            f"{middle or 'a model in between'} costs nothing on this axis, so APGR can exceed a two-model one"
+        )
+    return (
+        f"{gap} (the best single model), against the mean cost per request from {cheapest}'s to {strong}'s; "
+        f"the other models count by what they cost and score"
     )
 
 
@@ -333,6 +358,7 @@ def evaluate(
     step = work.step
 
     results = _baseline_results(table, matrix, axes, seed)
+    notes = [_axis_note(matrix, axes)]
     step()
     for name in wanted:
         if name == "scorer":
@@ -342,6 +368,7 @@ def evaluate(
             from ._default_eval import run_default
 
             default = run_default(table, matrix)
+            notes.append(default.note)
             latency = _latency(default.decide, default.sample_rows)
             results[name] = _result(matrix, axes, default.curve, baseline=False, latency=latency)
             step()
@@ -365,4 +392,5 @@ def evaluate(
         train_rows=len(train) if train is not None else None,
         policies=results,
         seconds=time.perf_counter() - started,
+        notes=tuple(notes),
     )

@@ -10,7 +10,9 @@ above the cheapest tier (`DEFAULT_UPPER_SHARE`), and the step signals apply on t
 call moves the step up a tier. Budgets apply after the policy, as for every policy.
 
 What it can know: how hard a prompt's wording looks next to GSM8K, MMLU and MT-Bench prompts that a
-Mixtral-class and a GPT-4-class model answered. What it cannot: the user's own models, domain or
+Mixtral-class and a GPT-4-class model answered; it reads the user's text and its signals, and not the
+size of the conversation around it (a system prompt or tool results), which those single-turn prompts
+never showed it. What it cannot: the user's own models, domain or
 traffic; `gearshift train` on the user's outcomes gives a router that knows those.
 """
 

@@ -4,7 +4,10 @@ The shipped artifact (`gearshift/learning/default_router.json`) is the output of
 `train_default_router()` saved with `save_default_router`; `packages/core/scripts/train_default_router.py`
 writes it, and writing it again gives the same bytes: fixed seed, rows sorted by id, one task label
 for every row (users' requests carry none, so the estimate must not lean on one), the fixed `linear`
-method, and no training time in the file. `exclude` leaves tables out, so that an evaluation on a
+method, and no training time in the file. The estimate reads the size of the user's own text, not the
+whole conversation's (`UNUSED_FEATURES`): the bundled prompts are single user turns, so what they teach
+about size is the size of a request, and an agent's system prompt, tool results and earlier turns would
+otherwise read as difficulty. `exclude` leaves tables out, so that an evaluation on a
 bundled table scores a router that never saw it (leave-one-dataset-out).
 """
 
@@ -17,12 +20,23 @@ from dataclasses import replace
 from ..datasets import ROUTELLM_DATASETS, OutcomeRow, OutcomeTable, load_routellm
 from ._router_model import LearnedRouter
 
-__all__ = ["DEFAULT_TRAINING_TASK", "default_training_table", "save_default_router", "train_default_router"]
+__all__ = [
+    "DEFAULT_TRAINING_TASK",
+    "UNUSED_FEATURES",
+    "default_training_table",
+    "save_default_router",
+    "train_default_router",
+]
 
 DEFAULT_TRAINING_TASK = "general"
 """The one task label every training row gets."""
 
 _SEED = 0
+
+UNUSED_FEATURES = ("log_prompt_tokens", "log_turns")
+"""Content features the default estimate does not read (their weights are zero): the conversation's size.
+
+Chosen by the rule in `tests/benchmarks/default_candidates.py` (candidate `user-size`)."""
 
 
 def default_training_table(exclude: Iterable[str] = ()) -> OutcomeTable:
@@ -59,7 +73,8 @@ def train_default_router(exclude: Iterable[str] = ()) -> LearnedRouter:
     """The default policy's router, trained on the bundled tables but `exclude`; needs scikit-learn."""
     from ._training import train_router
 
-    router = train_router(default_training_table(exclude), method="linear", seed=_SEED)
+    table = default_training_table(exclude)
+    router = train_router(table, method="linear", seed=_SEED, unused_features=UNUSED_FEATURES)
     # Training time differs run to run; the file must not.
     return replace(router, training=replace(router.training, seconds=0.0))
 

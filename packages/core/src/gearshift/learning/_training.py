@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -23,7 +23,7 @@ from .._progress import WorkCounter
 from ..datasets import OutcomeTable, OutcomeTableError
 from ._calibration import OperatingPoint, curve_of, pick_operating_point
 from ._choice import choose_by_tradeoff, relative_costs, tradeoff_grid
-from ._features import Embedder, FeatureSpec, build_features, prompt_inputs
+from ._features import CONTENT_FEATURES, Embedder, FeatureSpec, PromptFeatures, build_features, prompt_inputs
 from ._fitting import KNN_DIMS, Design, FitData, fill_missing, fit_knn, fit_logistic, knn_out_of_fold
 from ._predictors import BlendPredictor, Predictor, knn_keys
 from ._router_model import LearnedRouter, TrainingSummary
@@ -217,6 +217,7 @@ def train_router(
     costs: Mapping[str, float] | None = None,
     folds: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    unused_features: Sequence[str] = (),
 ) -> LearnedRouter:
     """Train a router on `table`: any number of models, with or without recorded costs.
 
@@ -230,7 +231,8 @@ def train_router(
     keep 95% of the best single model's mean quality; pick another with `calibrate` or
     `LearnedRouter.operating_point_for`. Needs scikit-learn (`pip install 'gearshift[train]'`).
     `on_progress(done, total)` is called as each fit ends (every fold of every candidate, then the
-    final fit).
+    final fit). `unused_features` names content features (from `CONTENT_FEATURES`) the router must not
+    read: they are zero in training, so their weights are zero and the artifact's format is unchanged.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -255,7 +257,8 @@ def train_router(
         tasks=table.tasks if len(table.tasks) > 1 else (),
     )
     scores = np.array([[r.outcomes[m].score if m in r.outcomes else np.nan for m in models] for r in table])
-    data = FitData(spec, build_features(spec, inputs, embedder), scores, fill_missing(scores))
+    features = _without(build_features(spec, inputs, embedder), spec, unused_features)
+    data = FitData(spec, features, scores, fill_missing(scores))
     design = Design.of(data)
     rel = relative_costs(mean_costs if costs_known else (0.0,) * len(models))
     if folds is None:
@@ -306,6 +309,20 @@ def train_router(
         details={key: value for key, value in setting.items() if key in _USED[name]},
     )
     return replace(router, operating_point=point, curve=curve, training=summary)
+
+
+def _without(features: PromptFeatures, spec: FeatureSpec, unused: Sequence[str]) -> PromptFeatures:
+    """`features` with the named content features set to zero in every row."""
+    unknown = [name for name in unused if name not in CONTENT_FEATURES]
+    if unknown:
+        raise ValueError(
+            f"no content feature named {unknown[0]!r}; choose from {', '.join(CONTENT_FEATURES)}"
+        )
+    if unused and not spec.content:
+        raise ValueError("unused_features needs the content features, which these features leave out")
+    for name in unused:
+        features.dense[:, spec.embed_dims + CONTENT_FEATURES.index(name)] = 0.0
+    return features
 
 
 _USED = {"linear": ("C",), "knn": ("k", "shrink"), "blend": ("C", "k", "shrink", "weight")}
