@@ -398,7 +398,7 @@ async def test_uncertain_sampling_stays_within_its_share_when_traffic_drifts_tow
 ) -> None:
     # Shortest (easiest) first: the running mean of the weights lags far behind the calls near the cut.
     eligible, shadowed, _ = await _margins_of_shadowed(tmp_path / "log.jsonl", "uncertain", shuffled=False)
-    assert 0.1 * len(eligible) < len(shadowed) <= 0.2 * len(eligible) + 5
+    assert 0.1 * len(eligible) < len(shadowed) <= 0.2 * len(eligible) + 20  # 170 without the cap
 
 
 def test_the_sampling_setting_is_checked(tmp_path: Path) -> None:
