@@ -27,7 +27,10 @@ default, 0, is shadow pairs alone.
                                                     [--live signals|default] [--sampling uniform|uncertain]
                                                     [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
 
-Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...}.
+Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...};
+"per_dataset" gives the same per replayed table ("all" for the whole held-out half), with "ratio_*"
+figures against the full-table router there, and with `--prior` "apgr_prior_alone" and
+"apgr_prior_mix_<weight>". No figure or choice looks at the held-out half but the scoring.
 The target: ratio >= 0.90. Needs `gearshift[train]`.
 """
 
