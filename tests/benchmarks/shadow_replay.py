@@ -16,7 +16,8 @@ with `--tables` naming one table, the other one too); only the calls it answers 
 can get a shadow. `--sampling uncertain` samples those calls by how close the default policy came to
 its cut point (`[routing.shadow] sampling`), at the same share. `--tables mmlu` (or `gsm8k`) replays one
 table alone. `--prior` also scores a mix of the shadow router with that leave-table-out estimate (its
-z-scored gains, weight 0.25, 0.5, 0.75) and the estimate alone, on the same held-out half: measured,
+z-scored gains, weight 0.25, 0.5, 0.75, and the weight 3-fold cross-validation on the shadow log's
+pairs picks from 0 to 1: "apgr_prior_cv") and the estimate alone, on the same held-out half: measured,
 not shipped.
 
 `--feedback-share F` also sends `Router.feedback` for that share of the live calls (the routed answer's
@@ -93,6 +94,31 @@ def _z(gain: np.ndarray) -> np.ndarray:
     return (gain - gain.mean()) / (gain.std() or 1.0)
 
 
+_PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def prior_weight_by_cv(log_rows: OutcomeTable, prior: LearnedRouter, method: str, seed: int) -> float:
+    """The weight of the prior in the z-scored mix that 3-fold cross-validation on the log's pairs
+    (the rows with both models' outcomes) scores best: what a user could choose with their log alone."""
+    pairs = log_rows.filter(
+        lambda row: ROUTELLM_WEAK_MODEL in row.outcomes and ROUTELLM_STRONG_MODEL in row.outcomes
+    )
+    by_id: dict[str, tuple[float, float]] = {}
+    for train, test in pairs.kfold(3, seed=seed):
+        fold_router = train_router(train, method=method, seed=seed)
+        for row, shadow_gain, prior_gain in zip(
+            test, predicted_gain(fold_router, test), predicted_gain(prior, test), strict=True
+        ):
+            by_id[row.id] = (float(shadow_gain), float(prior_gain))
+    shadow_gains = np.array([by_id[row.id][0] for row in pairs])
+    prior_gains = np.array([by_id[row.id][1] for row in pairs])
+    scores = {
+        weight: held_out_apgr(weight * _z(prior_gains) + (1 - weight) * _z(shadow_gains), pairs)
+        for weight in _PRIOR_WEIGHTS
+    }
+    return max(scores, key=scores.__getitem__)
+
+
 def measure(
     share: float,
     feedback_share: float,
@@ -150,6 +176,9 @@ def measure(
     train_s = time.perf_counter() - started
     apgr_shadow = held_out_apgr(from_shadow, held)
     apgr_full = held_out_apgr(full, held)
+    cv_weight = (
+        prior_weight_by_cv(shadow_table, prior, method, seed) if prior is not None and with_prior else 0.0
+    )
     parts = {"all": held} | {
         name: held.filter(lambda row, name=name: row.id.startswith(name))  # type: ignore[misc]
         for name in tables
@@ -169,6 +198,8 @@ def measure(
             for weight in (0.25, 0.5, 0.75):
                 mixed = weight * _z(gain_prior) + (1 - weight) * _z(gain_shadow)
                 figures[f"apgr_prior_mix_{weight:g}"] = round(held_out_apgr(mixed, part), 4)
+            mixed = cv_weight * _z(gain_prior) + (1 - cv_weight) * _z(gain_shadow)
+            figures["apgr_prior_cv"] = round(held_out_apgr(mixed, part), 4)
         figures.update(
             {
                 f"ratio{key.removeprefix('apgr')}": round(value / figures["apgr_full"], 4)
@@ -182,6 +213,7 @@ def measure(
         "live_policy": live_policy,
         "prior_saw": None if prior is None else [name for name in ROUTELLM_DATASETS if name not in tables],
         "sampling": sampling,
+        "prior_weight_by_cv": cv_weight if with_prior else None,
         "live_rows": len(live),
         "weak_answers": weak_answers,
         "held_out_rows": len(held),
