@@ -10,14 +10,28 @@ prompts) with `[routing.shadow] share = 0.05, judge = "recorded"`. `train --from
 the whole first half. Both predict the second half, never seen by either; sweeping the threshold on the
 predicted strong-minus-weak gain gives each one's APGR there (gearshift.evaluation's metric).
 
+`--live default` replays with the default policy as the live policy instead, its difficulty estimate
+retrained without the replayed tables (`train_default_router(exclude=...)`, so it saw MT-Bench, and
+with `--tables` naming one table, the other one too); only the calls it answers with the weak model
+can get a shadow. `--sampling uncertain` samples those calls by how close the default policy came to
+its cut point (`[routing.shadow] sampling`), at the same share. `--tables mmlu` (or `gsm8k`) replays one
+table alone. `--prior` also scores a mix of the shadow router with that leave-table-out estimate (its
+z-scored gains, weight 0.25, 0.5, 0.75, and the weight 3-fold cross-validation on the shadow log's
+pairs picks from 0 to 1: "apgr_prior_cv") and the estimate alone, on the same held-out half: measured,
+not shipped.
+
 `--feedback-share F` also sends `Router.feedback` for that share of the live calls (the routed answer's
 recorded score standing in for a user's), which `train --from-log` trains on as one-model rows; the
 default, 0, is shadow pairs alone.
 
     uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
-                                                    [--seed 0] [--json]
+                                                    [--live signals|default] [--sampling uniform|uncertain]
+                                                    [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
 
-Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...}.
+Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...};
+"per_dataset" gives the same per replayed table ("all" for the whole held-out half), with "ratio_*"
+figures against the full-table router there, and with `--prior` "apgr_prior_alone" and
+"apgr_prior_mix_<weight>". No figure or choice looks at the held-out half but the scoring.
 The target: ratio >= 0.90. Needs `gearshift[train]`.
 """
 
@@ -38,6 +52,7 @@ from learned_router import threshold_curve
 from gearshift import ModelRegistry, Router, ShadowConfig, SignalScorer
 from gearshift._demo import replay_table
 from gearshift.datasets import (
+    ROUTELLM_DATASETS,
     ROUTELLM_STRONG_MODEL,
     ROUTELLM_WEAK_MODEL,
     OutcomeTable,
@@ -45,17 +60,23 @@ from gearshift.datasets import (
     routellm_models,
 )
 from gearshift.evaluation import apgr
-from gearshift.learning import train_router
+from gearshift.learning import DefaultPolicy, LearnedRouter, train_router
+from gearshift.learning._default_training import train_default_router
 from gearshift.providers import ReplayProvider
 from gearshift.reporting._log_outcomes import table_from_log
 from gearshift.routing._decision_log import open_decision_log
 
 
-def held_out_apgr(router: Any, held: OutcomeTable) -> float:
-    """APGR of `router`'s predicted gain over the rows of `held`."""
-    predicted = router.predict(held.rows)
+def predicted_gain(router: LearnedRouter, rows: OutcomeTable) -> np.ndarray:
+    """`router`'s predicted score of the strong model minus the weak one's, per row."""
+    predicted = router.predict(rows.rows)
     weak, strong = router.models.index(ROUTELLM_WEAK_MODEL), router.models.index(ROUTELLM_STRONG_MODEL)
-    gain = predicted[:, strong] - predicted[:, weak]
+    return np.asarray(predicted[:, strong] - predicted[:, weak])
+
+
+def held_out_apgr(router: LearnedRouter | np.ndarray, held: OutcomeTable) -> float:
+    """APGR over the rows of `held` of `router`'s predicted gain (or of the gains given)."""
+    gain = router if isinstance(router, np.ndarray) else predicted_gain(router, held)
     weak_scores = np.array([row.outcomes[ROUTELLM_WEAK_MODEL].score for row in held])
     strong_scores = np.array([row.outcomes[ROUTELLM_STRONG_MODEL].score for row in held])
     shares, quality = threshold_curve(gain, weak_scores, strong_scores)
@@ -69,27 +90,78 @@ def held_out_apgr(router: Any, held: OutcomeTable) -> float:
     )
 
 
-def measure(share: float, feedback_share: float, method: str, seed: int) -> dict[str, Any]:
+def _z(gain: np.ndarray) -> np.ndarray:
+    return (gain - gain.mean()) / (gain.std() or 1.0)
+
+
+_PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def prior_weight_by_cv(log_rows: OutcomeTable, prior: LearnedRouter, method: str, seed: int) -> float:
+    """The weight of the prior in the z-scored mix that 3-fold cross-validation on the log's pairs
+    (the rows with both models' outcomes) scores best: what a user could choose with their log alone."""
+    pairs = log_rows.filter(
+        lambda row: ROUTELLM_WEAK_MODEL in row.outcomes and ROUTELLM_STRONG_MODEL in row.outcomes
+    )
+    by_id: dict[str, tuple[float, float]] = {}
+    for train, test in pairs.kfold(3, seed=seed):
+        fold_router = train_router(train, method=method, seed=seed)
+        for row, shadow_gain, prior_gain in zip(
+            test, predicted_gain(fold_router, test), predicted_gain(prior, test), strict=True
+        ):
+            by_id[row.id] = (float(shadow_gain), float(prior_gain))
+    shadow_gains = np.array([by_id[row.id][0] for row in pairs])
+    prior_gains = np.array([by_id[row.id][1] for row in pairs])
+    scores = {
+        weight: held_out_apgr(weight * _z(prior_gains) + (1 - weight) * _z(shadow_gains), pairs)
+        for weight in _PRIOR_WEIGHTS
+    }
+    return max(scores, key=scores.__getitem__)
+
+
+def measure(
+    share: float,
+    feedback_share: float,
+    method: str,
+    seed: int,
+    *,
+    tables: tuple[str, ...] = ("gsm8k", "mmlu"),
+    live_policy: str = "signals",
+    sampling: str = "uniform",
+    with_prior: bool = False,
+) -> dict[str, Any]:
     table = OutcomeTable(
-        [row for name in ("gsm8k", "mmlu") for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
+        [row for name in tables for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
     )
     live, held = table.kfold(2, seed=seed)[0]
+    # Trained without the replayed tables: what a user's prior knows of traffic it never saw.
+    prior = train_default_router(exclude=tables) if live_policy == "default" or with_prior else None
+    policy = DefaultPolicy(prior) if live_policy == "default" else SignalScorer()
     with tempfile.TemporaryDirectory() as folder:
         log_path = Path(folder) / "live.jsonl"
         started = time.perf_counter()
         router = Router(
             ModelRegistry(routellm_models()),
-            policy=SignalScorer(),
+            policy=policy,
             providers=[ReplayProvider(live)],
             decision_log=open_decision_log(log_path, include_prompts=True),
             # A replay runs far faster than live traffic: no shadow may be dropped for being in flight.
-            shadow=ShadowConfig(share=share, judge="recorded", seed=seed, max_in_flight=len(live)),
+            shadow=ShadowConfig(
+                share=share,
+                judge="recorded",
+                seed=seed,
+                max_in_flight=len(live),
+                sampling=sampling,  # type: ignore[arg-type]
+            ),
         )
 
         sampler = random.Random(seed + 1)
+        weak_answers = 0
 
         async def replay() -> None:
+            nonlocal weak_answers
             for result in await replay_table(router, live, run_id="live"):
+                weak_answers += result.model_id == ROUTELLM_WEAK_MODEL
                 if sampler.random() < feedback_share:
                     router.feedback(result.request_id, result.response.metadata["score"], source="replay")
             await router.aclose()
@@ -104,17 +176,46 @@ def measure(share: float, feedback_share: float, method: str, seed: int) -> dict
     train_s = time.perf_counter() - started
     apgr_shadow = held_out_apgr(from_shadow, held)
     apgr_full = held_out_apgr(full, held)
+    cv_weight = (
+        prior_weight_by_cv(shadow_table, prior, method, seed) if prior is not None and with_prior else 0.0
+    )
+    parts = {"all": held} | {
+        name: held.filter(lambda row, name=name: row.id.startswith(name))  # type: ignore[misc]
+        for name in tables
+    }
     per_task = {}
-    for name in ("gsm8k", "mmlu"):
-        part = held.filter(lambda row, name=name: row.id.startswith(name))  # type: ignore[misc]
-        if len(part):
-            per_task[name] = {
-                "rows": len(part),
-                "apgr_shadow": round(held_out_apgr(from_shadow, part), 4),
-                "apgr_full": round(held_out_apgr(full, part), 4),
+    for name, part in parts.items():
+        if not len(part) or (name != "all" and len(tables) == 1):
+            continue
+        figures = {
+            "rows": len(part),
+            "apgr_shadow": round(held_out_apgr(from_shadow, part), 4),
+            "apgr_full": round(held_out_apgr(full, part), 4),
+        }
+        if prior is not None and with_prior:
+            gain_prior, gain_shadow = predicted_gain(prior, part), predicted_gain(from_shadow, part)
+            figures["apgr_prior_alone"] = round(held_out_apgr(gain_prior, part), 4)
+            for weight in (0.25, 0.5, 0.75):
+                mixed = weight * _z(gain_prior) + (1 - weight) * _z(gain_shadow)
+                figures[f"apgr_prior_mix_{weight:g}"] = round(held_out_apgr(mixed, part), 4)
+            mixed = cv_weight * _z(gain_prior) + (1 - cv_weight) * _z(gain_shadow)
+            figures["apgr_prior_cv"] = round(held_out_apgr(mixed, part), 4)
+        figures.update(
+            {
+                f"ratio{key.removeprefix('apgr')}": round(value / figures["apgr_full"], 4)
+                for key, value in list(figures.items())
+                if key.startswith("apgr_") and key != "apgr_full" and figures["apgr_full"]
             }
+        )
+        per_task[name] = figures
     return {
+        "tables": list(tables),
+        "live_policy": live_policy,
+        "prior_saw": None if prior is None else [name for name in ROUTELLM_DATASETS if name not in tables],
+        "sampling": sampling,
+        "prior_weight_by_cv": cv_weight if with_prior else None,
         "live_rows": len(live),
+        "weak_answers": weak_answers,
         "held_out_rows": len(held),
         "share": share,
         "shadow_rows": len(read.pairs()),
@@ -141,9 +242,26 @@ def main() -> None:
     )
     parser.add_argument("--method", default="linear", choices=["auto", "linear", "knn", "blend"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--live", default="signals", choices=["signals", "default"], help="the live policy (default: signals)"
+    )
+    parser.add_argument("--sampling", default="uniform", choices=["uniform", "uncertain"])
+    parser.add_argument("--tables", default="gsm8k,mmlu", help="the bundled tables replayed, comma-separated")
+    parser.add_argument(
+        "--prior", action="store_true", help="also score the leave-table-out estimate and its mixes"
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()
-    figures = measure(args.share, args.feedback_share, args.method, args.seed)
+    figures = measure(
+        args.share,
+        args.feedback_share,
+        args.method,
+        args.seed,
+        tables=tuple(args.tables.split(",")),
+        live_policy=args.live,
+        sampling=args.sampling,
+        with_prior=args.prior,
+    )
     if not args.json:
         print(
             f"replayed {figures['live_rows']:,} live rows with shadow at {figures['share']:.0%}: "

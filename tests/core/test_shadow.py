@@ -5,6 +5,7 @@ The caller's answer is never delayed or changed, and a refused shadow is skipped
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from gearshift import (
     ModelRegistry,
     ModelSpec,
     Router,
+    ScorerConfig,
     ShadowConfig,
     SignalScorer,
     StepContext,
@@ -323,3 +325,93 @@ def test_sync_callers_get_their_shadows_once_the_router_closes(tmp_path: Path) -
     router.close()  # waits for the shadow running on that loop, then closes the log
     shadows = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
     assert [s["request_id"] for s in shadows] == [result.request_id]
+
+
+def _length_table(n: int) -> OutcomeTable:
+    """Prompts from 1 to 3,000 words: the length scorer below spreads them over its difficulty."""
+    return OutcomeTable(
+        OutcomeRow(
+            f"len{i}",
+            "quiz",
+            " ".join(["word"] * int(3000 ** (i / (n - 1)))) + f" #{i}",
+            {"weak": Outcome(score=0.0, cost_usd=0.001), "strong": Outcome(score=1.0, cost_usd=0.02)},
+        )
+        for i in range(n)
+    )
+
+
+async def _margins_of_shadowed(
+    log: Path, sampling: str, *, shuffled: bool = True
+) -> tuple[list[float], list[float], list[float]]:
+    """Replays `_length_table` (shuffled, or shortest first) through a length-only `SignalScorer` cut
+    at 0.9 with shadow at 20%: the margins of the eligible calls, of the shadowed ones, and the
+    shadows' recorded sample shares."""
+    table = _length_table(300)
+    rows = list(table)
+    if shuffled:
+        random.Random(5).shuffle(rows)
+    scorer = SignalScorer(
+        ScorerConfig(
+            code_weight=0.0,
+            length_weight=1.0,
+            length_floor_tokens=2,
+            length_ceiling_tokens=2_000,
+            thresholds=(0.9,),
+        )
+    )
+    router = Router(
+        ModelRegistry([WEAK, STRONG]),
+        policy=scorer,
+        providers=[ReplayProvider(table)],
+        decision_log=open_decision_log(log, include_prompts=True),
+        shadow=ShadowConfig(share=0.2, judge="recorded", seed=3, sampling=sampling, max_in_flight=300),  # type: ignore[arg-type]
+    )
+    results = [await router.acomplete(row.prompt_text) for row in rows]
+    await router.aclose()
+    margin = {r.request_id: r.decision.scores["margin"] for r in results if r.model_id == "weak"}
+    shadows = [r for r in read_records(log) if r["kind"] == "shadow"]
+    return (
+        list(margin.values()),
+        [margin[s["request_id"]] for s in shadows],
+        [s["sample_share"] for s in shadows],
+    )
+
+
+async def test_uncertain_sampling_shadows_the_calls_near_the_cut_point_at_the_same_share(
+    tmp_path: Path,
+) -> None:
+    eligible, uniform, uniform_shares = await _margins_of_shadowed(tmp_path / "uniform.jsonl", "uniform")
+    _, uncertain, uncertain_shares = await _margins_of_shadowed(tmp_path / "uncertain.jsonl", "uncertain")
+    assert 200 < len(eligible) < 300 and max(eligible) > 0.6 > 0.05 > min(eligible)
+    mean = sum(eligible) / len(eligible)
+    # Uniform: the shadowed calls look like the eligible ones; uncertain: they crowd the cut point.
+    assert abs(sum(uniform) / len(uniform) - mean) < 0.1
+    assert sum(uncertain) / len(uncertain) < mean / 2
+    assert set(uniform_shares) == {0.2} and max(uncertain_shares) > 0.2 > min(uncertain_shares)
+    # The same share overall: about 20% of the eligible calls each way.
+    for shadowed in (uniform, uncertain):
+        assert 0.1 * len(eligible) < len(shadowed) < 0.3 * len(eligible)
+
+
+async def test_uncertain_sampling_stays_within_its_share_when_traffic_drifts_toward_the_cut_point(
+    tmp_path: Path,
+) -> None:
+    # Shortest (easiest) first: the running mean of the weights lags far behind the calls near the cut.
+    eligible, shadowed, _ = await _margins_of_shadowed(tmp_path / "log.jsonl", "uncertain", shuffled=False)
+    assert 0.1 * len(eligible) < len(shadowed) <= 0.2 * len(eligible) + 20  # 170 without the cap
+
+
+def test_the_sampling_setting_is_checked(tmp_path: Path) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text(
+        '[log]\npath = "log.jsonl"\ninclude_prompts = true\n\n[routing.shadow]\nsampling = "uncertain"\n',
+        encoding="utf-8",
+    )
+    router = Router.from_config(load_config(config))
+    assert router.shadow is not None and router.shadow.config.sampling == "uncertain"
+    config.write_text(
+        '[log]\npath = "log.jsonl"\ninclude_prompts = true\n\n[routing.shadow]\nsampling = "busiest"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"routing\.shadow\.sampling"):
+        Router.from_config(load_config(config))

@@ -274,6 +274,8 @@ class SignalScorer:
         reasons.append(slate.pick_reasons[chosen])
         scores["difficulty"] = difficulty
         scores["escalation"] = float(chosen - base)
+        # How close the call came to another tier: shadow sampling by uncertainty reads it.
+        scores["margin"] = min((abs(difficulty - cut) for cut in slate.cuts), default=1.0)
         return make_decision(
             route,
             slate.picks[chosen],

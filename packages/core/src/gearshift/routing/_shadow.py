@@ -9,6 +9,7 @@ judge = "heuristic"   # or "llm-judge" (with judge_model), "learned-judge" (with
                       # or "recorded" (a replayed answer's recorded score: offline replays)
 agent = "shadow"      # shadow calls are charged to agent:shadow (give it a budget limit to cap it)
 max_usd = 5.0         # and stop once this much was spent on shadows by this process
+sampling = "uniform"  # or "uncertain": calls the policy nearly sent to another tier are shadowed more
 ```
 
 Routing errors are silent unless some traffic is answered by both models and compared: that is what
@@ -18,12 +19,22 @@ grade) skips that shadow and is logged at DEBUG. Shadow calls go through the rou
 `agent_id = agent` and `run_id = "shadow:<request id>"`, so the ledger and the report see their cost.
 Records carry the prompt, so shadow evaluation needs `log.include_prompts = true`; the rows train
 routers (`gearshift train --from-log`, `gearshift export-outcomes`).
+
+`sampling = "uncertain"` spends the same share where a label teaches most: a call's chance of a
+shadow grows as exp(-margin / uncertainty_width), margin being how far the policy's difficulty was
+from its nearest cut point (`Decision.scores["margin"]`, which `SignalScorer` and the default policy
+give), and it is scaled by the running mean of that weight over the eligible calls so far, so that
+about `share` of them are still shadowed (and never more than `share` of them plus 20, should
+traffic drift toward the cut point faster than the mean follows). Calls whose decision has no margin
+(other policies) are sampled at `share`. Each shadow record keeps the chance it was sampled with
+(`sample_share`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -47,6 +58,11 @@ __all__ = ["ShadowConfig", "ShadowEvaluator"]
 logger = logging.getLogger("gearshift.shadow")
 
 _KEY = "routing.shadow"
+_SAMPLING_SLACK = 20
+"""With uncertainty sampling, shadows may run ahead of `share` of the eligible calls by this many.
+
+Not fewer: the count's chance fluctuations reach it (about 15 over 5,000 eligible calls at 5%), and a
+cap they hit often holds the share below what was asked."""
 
 
 class ShadowConfig(BaseModel):
@@ -75,6 +91,17 @@ class ShadowConfig(BaseModel):
         default=8, ge=1, description="Shadows running at once at most; more are skipped."
     )
     seed: int | None = Field(default=None, description="Seed of the sampling (None: random).")
+    sampling: Literal["uniform", "uncertain"] = Field(
+        default="uniform",
+        description='"uniform": every eligible call alike; "uncertain": more often where the policy\'s '
+        "decision was close to another tier (same share overall).",
+    )
+    uncertainty_width: float = Field(
+        default=0.1,
+        gt=0,
+        description='With sampling = "uncertain": the margin (on the policy\'s 0-1 difficulty scale) '
+        "at which a call's weight falls to 1/e of a call on the cut point.",
+    )
 
     @model_validator(mode="after")
     def _check_judge(self) -> ShadowConfig:
@@ -123,6 +150,8 @@ class ShadowEvaluator:
             )
         self._gate = _build_judge(config, registry, source, base_dir)
         self._random = random.Random(config.seed)
+        self._weights = _RunningMean()
+        self._uncertain_sampled = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.spent_usd = 0.0
         """What shadow calls (and their judges) cost so far in this process."""
@@ -140,18 +169,37 @@ class ShadowEvaluator:
     ) -> None:
         """Maybe start a shadow of a call that was just answered (never blocks, never raises)."""
         config = self.config
-        if context.agent_id == config.agent or self._random.random() >= config.share:
+        if context.agent_id == config.agent:
             return
-        reference = self._reference(router, request, context)
-        if reference is None or router.registry[result.model_id].tier >= router.registry[reference].tier:
-            return
+        margin = result.decision.scores.get("margin")
+        if config.sampling == "uncertain" and margin is not None:
+            # Eligibility first: the weight's running mean is over the calls a shadow could follow.
+            reference = self._eligible_reference(router, request, context, result)
+            if reference is None:
+                return
+            weight = math.exp(-max(margin, 0.0) / config.uncertainty_width)
+            share = min(1.0, config.share * weight / self._weights.add(weight))
+            # The running mean lags when traffic drifts toward the cut point: never run ahead of
+            # `share` of the eligible calls by more than a few shadows.
+            if self._uncertain_sampled + 1 > config.share * self._weights.count + _SAMPLING_SLACK:
+                return
+            if self._random.random() >= share:
+                return
+            self._uncertain_sampled += 1
+        else:
+            share = config.share
+            if self._random.random() >= share:
+                return
+            reference = self._eligible_reference(router, request, context, result)
+            if reference is None:
+                return
         if len(self._tasks) >= config.max_in_flight or (
             config.max_usd is not None and self.spent_usd >= config.max_usd
         ):
             self.skipped += 1
             return
         task = asyncio.get_running_loop().create_task(
-            self._shadow(router, request, context, result, reference)
+            self._shadow(router, request, context, result, reference, share)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -175,6 +223,15 @@ class ShadowEvaluator:
             if loop is not here and loop.is_running():
                 asyncio.run_coroutine_threadsafe(self.drain(), loop).result(timeout)
 
+    def _eligible_reference(
+        self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
+    ) -> str | None:
+        """The reference model of a call answered below its tier; None when the call gets no shadow."""
+        reference = self._reference(router, request, context)
+        if reference is None or router.registry[result.model_id].tier >= router.registry[reference].tier:
+            return None
+        return reference
+
     def _reference(self, router: RouterHost, request: ChatRequest, context: StepContext) -> str | None:
         if self.config.reference != "top":
             return self.config.reference
@@ -194,10 +251,11 @@ class ShadowEvaluator:
         context: StepContext,
         result: RoutedResponse,
         reference: str,
+        share: float,
     ) -> None:
         """One shadow, in the background: whatever goes wrong skips it and never reaches the caller."""
         try:
-            await self._run(router, request, context, result, reference)
+            await self._run(router, request, context, result, reference, share)
         except Exception as exc:  # a background task: nothing may escape it
             self.skipped += 1
             logger.debug("shadow of %s skipped: %r", result.request_id, exc)
@@ -209,6 +267,7 @@ class ShadowEvaluator:
         context: StepContext,
         result: RoutedResponse,
         reference: str,
+        share: float,
     ) -> None:
         config = self.config
         shadow_context = StepContext(
@@ -238,6 +297,7 @@ class ShadowEvaluator:
                 if log.include_prompts
                 else None,
                 "judge": config.judge,
+                "sample_share": round(share, 6),
                 "shadow_request_id": answer.request_id,
                 "outcomes": {
                     result.model_id: _outcome(result, routed_score),
@@ -269,6 +329,20 @@ class ShadowEvaluator:
         verdict = await self._gate.check(AnswerCheck(request, answer.response, answer.decision, context, ask))
         score = verdict.confidence if verdict.confidence is not None else float(verdict.accept)
         return min(max(score, 0.0), 1.0), cost
+
+
+class _RunningMean:
+    """The mean of the values added so far."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+
+    def add(self, value: float) -> float:
+        """Add `value`; returns the mean including it."""
+        self.count += 1
+        self.total += value
+        return self.total / self.count
 
 
 class _NoScore(GearshiftError):
