@@ -6,6 +6,7 @@ Ollama, vLLM, LM Studio, llama.cpp, Groq, Together and the rest are reached thro
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +21,7 @@ from ._sdk_provider import SDKProvider, SDKStream
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, AsyncStream
     from openai.types import CompletionUsage
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+    from openai.types.chat import ChatCompletionChunk
 
 __all__ = ["OpenAIProvider"]
 
@@ -28,7 +29,7 @@ _OPENAI_ENV = "OPENAI_API_KEY"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion", "ChatCompletionChunk"]):
+class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, "ChatCompletionChunk"]):
     """Serves models through the official `openai` SDK (Chat Completions).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
@@ -92,21 +93,20 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion"
             params["response_format"] = _response_format(request.response_schema)
         return params
 
-    async def _send(self, client: AsyncOpenAI, call: dict[str, Any]) -> ChatCompletion:
-        # The SDK's own request path (auth, headers, errors, the `ChatCompletion` model) without the
-        # parameter transform `create` runs first: a recursive walk of the request against its
-        # TypedDicts that changes nothing for Chat Completions (no field has an alias or a format)
-        # and cost about 0.4 ms a call, the largest single item of `gearshift serve`'s added latency.
-        # tests/core/test_provider_openai.py checks the body equals the one `create` sends.
-        from openai.types.chat import ChatCompletion
-
-        completion: ChatCompletion = await client.post("/chat/completions", body=call, cast_to=ChatCompletion)
-        return completion
+    async def _send(self, client: AsyncOpenAI, call: dict[str, Any]) -> bytes:
+        # The SDK's own request path (auth, headers, status errors) without the parameter transform
+        # `create` runs first: a recursive walk of the request against its TypedDicts that changes
+        # nothing for Chat Completions (no field has an alias or a format) and cost about 0.4 ms a call.
+        # tests/core/test_provider_openai.py checks the body equals the one `create` sends. The answer
+        # comes back as its bytes: `_read` takes the few fields gearshift uses from the JSON at once,
+        # where a `ChatCompletion` would build a dozen pydantic models per call only to be read once.
+        body: bytes = await client.post("/chat/completions", body=call, cast_to=bytes)
+        return body
 
     def _read(
-        self, model: ModelSpec, request: ChatRequest, call: dict[str, Any], response: ChatCompletion
+        self, model: ModelSpec, request: ChatRequest, call: dict[str, Any], response: bytes
     ) -> ChatResponse:
-        return _response(model, request, response)
+        return _response(model, request, json.loads(response))
 
     async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[ChatCompletionChunk]:
         chunks: AsyncStream[ChatCompletionChunk] = await client.chat.completions.create(
@@ -256,26 +256,60 @@ def _cap(requested: int | None, limit: int | None) -> int | None:
 # -- conversion: OpenAI -> gearshift ----------------------------------------------------------------
 
 
-def _response(model: ModelSpec, request: ChatRequest, completion: ChatCompletion) -> ChatResponse:
-    if not completion.choices:
+def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatResponse:
+    """A `chat.completion` JSON object in gearshift's form, read as leniently as the SDK reads it: a
+    missing or null field is absent, and only a shape that cannot be an answer raises."""
+    choices = _field(completion, "choices", list) or []
+    if not choices:
         raise ValueError("the response has no choices")
-    choice = completion.choices[0]
+    choice = _object(choices[0], "choices[0]")
+    message = _object(choice.get("message"), "choices[0].message")
+    refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
-    text = choice.message.content or choice.message.refusal or ""
+    text = _field(message, "content", str) or refusal or ""
     if text:
         assembler.add(TextDelta(text))
-    for index, call in enumerate(choice.message.tool_calls or ()):
-        function = getattr(call, "function", None)  # custom (non-function) tools carry no function
-        if function is not None:
-            assembler.add(ToolCallDelta(index, call.id, function.name, function.arguments or ""))
-    metadata: dict[str, Any] = {"response_id": completion.id}
-    if choice.message.refusal:
-        metadata["refusal"] = choice.message.refusal
-    usage = _usage(completion.usage) if completion.usage else None
+    for index, raw in enumerate(_field(message, "tool_calls", list) or ()):
+        call = _object(raw, f"choices[0].message.tool_calls[{index}]")
+        function = call.get("function")  # custom (non-function) tools carry no function
+        if isinstance(function, dict):
+            arguments = _field(function, "arguments", str) or ""
+            assembler.add(
+                ToolCallDelta(index, _field(call, "id", str), _field(function, "name", str), arguments)
+            )
+    metadata: dict[str, Any] = {"response_id": _field(completion, "id", str) or ""}
+    if refusal:
+        metadata["refusal"] = refusal
+    raw_usage = _field(completion, "usage", dict)
+    usage = _usage_fields(raw_usage) if raw_usage else None
     if usage is None:  # some compatible servers report no usage: estimate, and say so
         usage = _estimated_usage(request, assembler)
         metadata["usage_estimated"] = True
-    return assembler.finish(model, completion.model, usage, choice.finish_reason, metadata)
+    provider_model = _field(completion, "model", str) or ""
+    return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} is not an object")
+    return value
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
+    """`body[name]`, or None when it is absent or null; a value of another type is an error."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"'{name}' is a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
+
+def _usage_fields(usage: Mapping[str, Any]) -> Usage:
+    details = _field(usage, "prompt_tokens_details", dict) or {}
+    return Usage(
+        input_tokens=_field(usage, "prompt_tokens", int) or 0,
+        output_tokens=_field(usage, "completion_tokens", int) or 0,
+        cache_read_tokens=_field(details, "cached_tokens", int) or 0,
+    )
 
 
 def _usage(usage: CompletionUsage) -> Usage:
