@@ -21,7 +21,7 @@ from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelPrices, ModelSpec
 from gearshift.providers._anthropic import AnthropicProvider
 from gearshift.providers._openai import OpenAIProvider
-from gearshift.testing import LocalOpenAIServer
+from gearshift.testing import Fail, LocalOpenAIServer
 
 PROVIDERS = {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
 ALL = pytest.mark.parametrize(
@@ -142,19 +142,47 @@ async def test_a_server_that_never_answers_is_a_timeout(
     assert (await _failure(sdk, http_client, silent_port, streamed=streamed, timeout=0.3)).kind == "timeout"
 
 
-async def test_aiohttp_serves_the_same_answer_as_httpx() -> None:
+async def test_the_direct_aiohttp_path_sends_and_fails_as_the_sdk_does() -> None:
+    """A plain call on aiohttp skips the SDK's request path: the same body and headers must reach the
+    server, and each failure must read exactly as the SDK's own error does."""
+    from openai import AsyncOpenAI
+
+    request = ChatRequest(messages=(Message.user("hello"),), max_tokens=30, temperature=0.5)
     with LocalOpenAIServer(models=("m",), api_key="sk-local") as server:
-        texts = []
-        for http_client in ("httpx", "aiohttp"):
-            provider = OpenAIProvider(api_key="sk-local", base_url=server.base_url, http_client=http_client)  # type: ignore[arg-type]
-            try:
-                texts.append(
-                    ((await provider.complete(MODEL, ASK)).text, (await provider.complete(MODEL, ASK)).usage)
-                )
-            finally:
+        providers = {
+            c: OpenAIProvider(api_key="sk-local", base_url=server.base_url, timeout=5.0, http_client=c)  # type: ignore[arg-type]
+            for c in ("httpx", "aiohttp")
+        }
+        try:
+            answers = [await providers[c].complete(MODEL, request) for c in ("httpx", "aiohttp")]
+            sdk = AsyncOpenAI(api_key="sk-local", base_url=server.base_url, max_retries=0, timeout=5.0)
+            await sdk.chat.completions.create(**providers["aiohttp"]._prepare(MODEL, request))
+            await sdk.close()
+            errors = []
+            for fail in (Fail(status=404), Fail(status=429, retry_after=3.0), Fail(status=500)):
+                for c in ("httpx", "aiohttp"):
+                    server.script("m", fail)
+                    with pytest.raises(ProviderError) as caught:
+                        await providers[c].complete(MODEL, request)
+                    errors.append((c, caught.value))
+        finally:
+            for provider in providers.values():
                 await provider.aclose()
-        assert texts[0] == texts[1]
-        assert [r.headers.get("user-agent", "").split("/")[0] for r in server.requests] == ["AsyncOpenAI"] * 4
+    assert (answers[0].text, answers[0].usage) == (answers[1].text, answers[1].usage)
+    via_sdk, direct, created = server.requests[:3]
+    assert direct.body == via_sdk.body == created.body
+    transport = {"connection", "accept-encoding"}  # each HTTP client's own
+    assert direct.headers.keys() - transport == via_sdk.headers.keys() - transport
+    assert {k: v for k, v in direct.headers.items() if k not in transport} == {
+        k: v for k, v in via_sdk.headers.items() if k not in transport
+    }
+    for (_, sdk_error), (_, direct_error) in zip(errors[::2], errors[1::2], strict=True):
+        assert (direct_error.kind, direct_error.status_code, direct_error.retry_after, str(direct_error)) == (
+            sdk_error.kind,
+            sdk_error.status_code,
+            sdk_error.retry_after,
+            str(sdk_error),
+        )
 
 
 def test_an_unknown_http_client_names_the_key() -> None:

@@ -311,7 +311,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         elif isinstance(exc, sdk.APIError):
             kind = "server"  # an error event inside a stream: the server gave up mid-answer
         else:
-            kind = transport_kind(exc) or "other"
+            kind = transport_kind(exc) or aiohttp_kind(exc) or "other"
         if after_output:
             kind = "stream"
         text = error_text(exc, self._secrets())
