@@ -223,3 +223,22 @@ def test_the_config_sets_the_http_client_and_the_proxy_defaults_to_aiohttp(tmp_p
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "providers.plain.http_client" in str(caught.value)
+
+
+def test_the_direct_path_reads_the_proxy_from_the_environment_as_httpx_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gearshift.providers._direct_post import env_proxy
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    assert env_proxy("https://api.example.com/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://gateway.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.corp.example")
+    assert env_proxy("https://api.example.com/v1") == "http://gateway.internal:3128"
+    assert env_proxy("http://api.example.com/v1") is None  # no HTTP_PROXY
+    assert env_proxy("http://127.0.0.1:8000/v1") is None
+    assert env_proxy("https://llm.corp.example/v1") is None
+    monkeypatch.setenv("ALL_PROXY", "http://all.internal:3128")
+    assert env_proxy("http://api.example.com/v1") == "http://all.internal:3128"
