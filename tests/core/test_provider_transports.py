@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gearshift._errors import ConfigError, ProviderError
-from gearshift._messages import ChatRequest, Message
+from gearshift._messages import ChatRequest, Message, StreamDone
 from gearshift._models import ModelPrices, ModelSpec
 from gearshift.providers._anthropic import AnthropicProvider
 from gearshift.providers._openai import OpenAIProvider
@@ -183,6 +183,36 @@ async def test_the_direct_aiohttp_path_sends_and_fails_as_the_sdk_does() -> None
             sdk_error.retry_after,
             str(sdk_error),
         )
+
+
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+async def test_a_stream_is_requested_as_create_requests_it(http_client: str) -> None:
+    from openai import AsyncOpenAI
+
+    request = ChatRequest(messages=(Message.user("hello"),), max_tokens=30)
+    with LocalOpenAIServer(models=("m",), api_key="sk-local") as server:
+        provider = OpenAIProvider(api_key="sk-local", base_url=server.base_url, http_client=http_client)  # type: ignore[arg-type]
+        try:
+            events = [event async for event in provider.stream(MODEL, request)]
+        finally:
+            await provider.aclose()
+        sdk = AsyncOpenAI(api_key="sk-local", base_url=server.base_url, max_retries=0, timeout=60.0)
+        stream = await sdk.chat.completions.create(
+            **provider._prepare(MODEL, request), stream=True, stream_options={"include_usage": True}
+        )
+        async for _ in stream:
+            pass
+        await sdk.close()
+    ours, theirs = server.requests
+    assert ours.body == theirs.body
+    transport = {"connection", "accept-encoding"}
+    assert {k: v for k, v in ours.headers.items() if k not in transport} == {
+        k: v for k, v in theirs.headers.items() if k not in transport
+    }
+    done = events[-1]
+    assert isinstance(done, StreamDone)
+    assert done.response.text and done.response.usage.output_tokens > 0
+    assert "usage_estimated" not in done.response.metadata
 
 
 def test_an_unknown_http_client_names_the_key() -> None:

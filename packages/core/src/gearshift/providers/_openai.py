@@ -20,9 +20,7 @@ from ._sdk import HttpClient, LoopClients, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI, AsyncStream
-    from openai.types import CompletionUsage
-    from openai.types.chat import ChatCompletionChunk
+    from openai import AsyncOpenAI
 
 __all__ = ["OpenAIProvider"]
 
@@ -30,7 +28,7 @@ _OPENAI_ENV = "OPENAI_API_KEY"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, "ChatCompletionChunk"]):
+class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str, Any]]):
     """Serves models through the official `openai` SDK (Chat Completions).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
@@ -120,9 +118,16 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, "ChatComp
     ) -> ChatResponse:
         return _response(model, request, json.loads(response))
 
-    async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[ChatCompletionChunk]:
-        chunks: AsyncStream[ChatCompletionChunk] = await client.chat.completions.create(
-            **call, stream=True, stream_options={"include_usage": True}
+    async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[dict[str, Any]]:
+        # The SDK's stream (SSE decoding, error events, closing) with each chunk left as the JSON
+        # object it arrived as: a `ChatCompletionChunk` per event was most of a stream's CPU in
+        # `gearshift serve`. tests/core/test_provider_transports.py checks the request is the one
+        # `create(stream=True)` sends.
+        from openai import AsyncStream
+
+        body = {**call, "stream": True, "stream_options": {"include_usage": True}}
+        chunks: AsyncStream[dict[str, Any]] = await client.post(
+            "/chat/completions", body=body, cast_to=dict, stream=True, stream_cls=AsyncStream[dict[str, Any]]
         )
         return chunks
 
@@ -160,28 +165,33 @@ class _StreamState:
         self.usage: Usage | None = None
         self.started = False
 
-    def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta | ToolCallDelta]:
-        """The deltas in one chunk; records model name, finish reason and usage on the way."""
-        self.provider_model = self.provider_model or chunk.model
-        self.response_id = self.response_id or chunk.id
-        if chunk.usage is not None:
-            self.usage = _usage(chunk.usage)
+    def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
+        """The deltas in one `chat.completion.chunk` object; records model name, finish reason and
+        usage on the way. Read as leniently as `_response` reads a whole answer."""
+        self.provider_model = self.provider_model or _field(chunk, "model", str) or ""
+        self.response_id = self.response_id or _field(chunk, "id", str) or ""
+        usage = _field(chunk, "usage", dict)
+        if usage:
+            self.usage = _usage(usage)
         events: list[TextDelta | ToolCallDelta] = []
-        for choice in chunk.choices:
-            if choice.index != 0:
+        for raw in _field(chunk, "choices", list) or ():
+            choice = _object(raw, "choices[]")
+            if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
-            delta = choice.delta
-            if delta.content:
-                events.append(TextDelta(delta.content))
-            if delta.refusal:
-                events.append(TextDelta(delta.refusal))
-            for call in delta.tool_calls or ():
-                name = call.function.name if call.function else None
-                arguments = (call.function.arguments if call.function else None) or ""
-                if call.id or name or arguments:
-                    events.append(ToolCallDelta(call.index, call.id, name, arguments))
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
+            delta = _field(choice, "delta", dict) or {}
+            for text in (_field(delta, "content", str), _field(delta, "refusal", str)):
+                if text:
+                    events.append(TextDelta(text))
+            for raw_call in _field(delta, "tool_calls", list) or ():
+                call = _object(raw_call, "choices[].delta.tool_calls[]")
+                function = _field(call, "function", dict) or {}
+                call_id, name = _field(call, "id", str), _field(function, "name", str)
+                arguments = _field(function, "arguments", str) or ""
+                if call_id or name or arguments:
+                    events.append(ToolCallDelta(_field(call, "index", int) or 0, call_id, name, arguments))
+            finish = _field(choice, "finish_reason", str)
+            if finish:
+                self.finish_reason = finish
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
@@ -300,7 +310,7 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     if refusal:
         metadata["refusal"] = refusal
     raw_usage = _field(completion, "usage", dict)
-    usage = _usage_fields(raw_usage) if raw_usage else None
+    usage = _usage(raw_usage) if raw_usage else None
     if usage is None:  # some compatible servers report no usage: estimate, and say so
         usage = _estimated_usage(request, assembler)
         metadata["usage_estimated"] = True
@@ -322,22 +332,12 @@ def _field(body: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
     return value
 
 
-def _usage_fields(usage: Mapping[str, Any]) -> Usage:
+def _usage(usage: Mapping[str, Any]) -> Usage:
     details = _field(usage, "prompt_tokens_details", dict) or {}
     return Usage(
         input_tokens=_field(usage, "prompt_tokens", int) or 0,
         output_tokens=_field(usage, "completion_tokens", int) or 0,
         cache_read_tokens=_field(details, "cached_tokens", int) or 0,
-    )
-
-
-def _usage(usage: CompletionUsage) -> Usage:
-    details = usage.prompt_tokens_details
-    cached = (details.cached_tokens or 0) if details is not None else 0
-    return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cache_read_tokens=cached,
     )
 
 
