@@ -161,6 +161,7 @@ async def measure(
     other_model: str,
     throughput: bool,
 ) -> dict[str, object]:
+    load_before = os.getloadavg()  # other work on the machine moves wall times far more than CPU
     with contextlib.ExitStack() as stack:
         if upstream is None:
             upstream = stack.enter_context(LocalOpenAIServer(models=("small", "large"))).base_url
@@ -181,6 +182,7 @@ async def measure(
                 figures[f"throughput_{workers}_worker"] = await _throughput(config, workers, seconds)
     figures["n"] = n
     figures["others"] = others
+    figures["load_average"] = [round(x, 2) for x in load_before + os.getloadavg()]
     return figures
 
 
@@ -241,6 +243,8 @@ def main() -> None:
         if not args.no_throughput:
             for workers in (1, 2):
                 print(f"throughput, {workers} worker(s): {figures[f'throughput_{workers}_worker']}")
+        load = figures["load_average"]
+        print(f"load average (1, 5, 15 min) before: {load[:3]}, after: {load[3:]}")  # type: ignore[index]
     print(json.dumps(figures))
 
 

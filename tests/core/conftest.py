@@ -64,6 +64,15 @@ async def openai_provider(openai_server: LocalOpenAIServer) -> AsyncIterator[Ope
 
 
 @pytest.fixture
+async def openai_aiohttp_provider(openai_server: LocalOpenAIServer) -> AsyncIterator[OpenAIProvider]:
+    provider = OpenAIProvider(
+        api_key=OPENAI_KEY, base_url=openai_server.base_url, timeout=5.0, http_client="aiohttp"
+    )
+    yield provider
+    await provider.aclose()
+
+
+@pytest.fixture
 async def anthropic_provider(anthropic_server: LocalAnthropicServer) -> AsyncIterator[AnthropicProvider]:
     provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
     yield provider

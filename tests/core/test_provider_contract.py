@@ -67,6 +67,8 @@ PERSON_ANSWER = {"name": "example name", "role": "admin", "tags": ["example tags
 # The conftest fixtures that make up each SDK's provider, server and model.
 SDK_FIXTURES = {
     "openai": ("openai_provider", "openai_server", "small"),
+    # The direct aiohttp path of plain calls (gearshift serve's default) must behave the same.
+    "openai-aiohttp": ("openai_aiohttp_provider", "openai_server", "small"),
     "anthropic": ("anthropic_provider", "anthropic_server", "claude"),
 }
 BOTH_CALLS = pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
@@ -89,6 +91,7 @@ class WiredProvider:
     def connect(self, **settings: Any) -> OpenAIProvider | AnthropicProvider:
         """Another provider of the same SDK on the same server, with these settings (the key by default)."""
         settings.setdefault("api_key", self.key)
+        settings.setdefault("http_client", self.provider.http_client)
         return type(self.provider)(base_url=self.server.base_url, **settings)
 
 

@@ -60,6 +60,11 @@ class ProviderConfig(BaseModel):
         description="Kind `openai` only: the request field carrying the output cap. OpenAI's reasoning "
         "models need `max_completion_tokens`; compatible servers mostly expect `max_tokens`.",
     )
+    http_client: Literal["httpx", "aiohttp"] | None = Field(
+        default=None,
+        description="The HTTP client under the SDK: `httpx` (the SDK's default) or `aiohttp`, which "
+        "costs less CPU per call. Unset: httpx, except under `gearshift serve`, which uses aiohttp.",
+    )
     headers: dict[str, str] = Field(
         default_factory=dict,
         repr=False,  # a gateway's auth header may sit here; reprs end up in logs

@@ -28,6 +28,7 @@ from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usa
 from .._models import ModelSpec
 from ._anthropic_convert import AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
+from ._sdk import HttpClient
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
     of each event loop. The API requires `max_tokens`: a request without one gets `default_max_tokens`,
-    capped by the model's `max_output_tokens`. SDK retries are off: the router falls back instead.
+    capped by the model's `max_output_tokens`. `http_client="aiohttp"` puts the SDK on aiohttp, which
+    costs less CPU per call (`gearshift serve`'s default). SDK retries are off: the router falls back
+    instead.
     """
 
     _SDK = "anthropic"
@@ -81,6 +84,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         timeout: float = 60.0,
         default_max_tokens: int = 4096,
         default_headers: Mapping[str, str] | None = None,
+        http_client: HttpClient = "httpx",
     ) -> None:
         super().__init__(
             name,
@@ -89,6 +93,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
             base_url=base_url,
             timeout=timeout,
             default_headers=default_headers,
+            http_client=http_client,
         )
         self.default_max_tokens = default_max_tokens
 

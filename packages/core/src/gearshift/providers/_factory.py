@@ -76,6 +76,7 @@ def _build(name: str, settings: ProviderConfig) -> Provider:
             require_key=settings.require_key,
             max_tokens_field=settings.max_tokens_field,
             default_headers=headers,
+            http_client=settings.http_client or "httpx",
         )
     from ._anthropic import AnthropicProvider
 
@@ -85,4 +86,5 @@ def _build(name: str, settings: ProviderConfig) -> Provider:
         base_url=settings.base_url,
         timeout=settings.timeout,
         default_headers=headers,
+        http_client=settings.http_client or "httpx",
     )

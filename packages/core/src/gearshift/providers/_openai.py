@@ -6,6 +6,7 @@ Ollama, vLLM, LM Studio, llama.cpp, Groq, Together and the rest are reached thro
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,13 +15,12 @@ from .._messages import ChatRequest, ChatResponse, ImagePart, Message, TextDelta
 from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
-from ._sdk import Secret, resolve_api_key
+from ._direct_post import DirectPost
+from ._sdk import HttpClient, LoopClients, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI, AsyncStream
-    from openai.types import CompletionUsage
-    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+    from openai import AsyncOpenAI
 
 __all__ = ["OpenAIProvider"]
 
@@ -28,7 +28,7 @@ _OPENAI_ENV = "OPENAI_API_KEY"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion", "ChatCompletionChunk"]):
+class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str, Any]]):
     """Serves models through the official `openai` SDK (Chat Completions).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
@@ -38,8 +38,9 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion"
     `api_key`, for a keyless-by-default server that should get it).
 
     `max_tokens_field` picks the request field newer OpenAI reasoning models require
-    (`max_completion_tokens`); compatible servers mostly expect `max_tokens`. SDK retries are off: on
-    failure the router falls back to the next model instead.
+    (`max_completion_tokens`); compatible servers mostly expect `max_tokens`. `http_client="aiohttp"`
+    puts the SDK on aiohttp, which costs less CPU per call (`gearshift serve`'s default). SDK retries
+    are off: on failure the router falls back to the next model instead.
     """
 
     _SDK = "openai"
@@ -59,6 +60,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion"
         require_key: bool = True,
         max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
         default_headers: Mapping[str, str] | None = None,
+        http_client: HttpClient = "httpx",
     ) -> None:
         super().__init__(
             name,
@@ -67,9 +69,11 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion"
             base_url=base_url,
             timeout=timeout,
             default_headers=default_headers,
+            http_client=http_client,
         )
         self.require_key = require_key
         self.max_tokens_field = max_tokens_field
+        self._direct: LoopClients[DirectPost] = LoopClients()
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
@@ -92,30 +96,50 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], "ChatCompletion"
             params["response_format"] = _response_format(request.response_schema)
         return params
 
-    async def _send(self, client: AsyncOpenAI, call: dict[str, Any]) -> ChatCompletion:
-        # The SDK's own request path (auth, headers, errors, the `ChatCompletion` model) without the
-        # parameter transform `create` runs first: a recursive walk of the request against its
-        # TypedDicts that changes nothing for Chat Completions (no field has an alias or a format)
-        # and cost about 0.4 ms a call, the largest single item of `gearshift serve`'s added latency.
-        # tests/core/test_provider_openai.py checks the body equals the one `create` sends.
-        from openai.types.chat import ChatCompletion
-
-        completion: ChatCompletion = await client.post("/chat/completions", body=call, cast_to=ChatCompletion)
-        return completion
+    async def _send(self, client: AsyncOpenAI, call: dict[str, Any]) -> bytes:
+        # On aiohttp the call skips the SDK's request path (see `DirectPost`): about 1 ms of CPU a
+        # call under `gearshift serve`. tests/core/test_provider_transports.py checks it sends what
+        # the SDK sends and reports errors as the SDK does.
+        if self.http_client == "aiohttp":
+            return await self._direct.get(lambda: DirectPost(client, self._SDK)).post(
+                "/chat/completions", call
+            )
+        # The SDK's own request path (auth, headers, status errors) without the parameter transform
+        # `create` runs first: a recursive walk of the request against its TypedDicts that changes
+        # nothing for Chat Completions (no field has an alias or a format) and cost about 0.4 ms a call.
+        # tests/core/test_provider_openai.py checks the body equals the one `create` sends. The answer
+        # comes back as its bytes: `_read` takes the few fields gearshift uses from the JSON at once,
+        # where a `ChatCompletion` would build a dozen pydantic models per call only to be read once.
+        body: bytes = await client.post("/chat/completions", body=call, cast_to=bytes)
+        return body
 
     def _read(
-        self, model: ModelSpec, request: ChatRequest, call: dict[str, Any], response: ChatCompletion
+        self, model: ModelSpec, request: ChatRequest, call: dict[str, Any], response: bytes
     ) -> ChatResponse:
-        return _response(model, request, response)
+        return _response(model, request, json.loads(response))
 
-    async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[ChatCompletionChunk]:
-        chunks: AsyncStream[ChatCompletionChunk] = await client.chat.completions.create(
-            **call, stream=True, stream_options={"include_usage": True}
+    async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[dict[str, Any]]:
+        # The SDK's stream (SSE decoding, error events, closing) with each chunk left as the JSON
+        # object it arrived as: a `ChatCompletionChunk` per event was most of a stream's CPU in
+        # `gearshift serve`. tests/core/test_provider_transports.py checks the request is the one
+        # `create(stream=True)` sends.
+        from openai import AsyncStream
+
+        body = {**call, "stream": True, "stream_options": {"include_usage": True}}
+        chunks: AsyncStream[dict[str, Any]] = await client.post(
+            "/chat/completions", body=body, cast_to=dict, stream=True, stream_cls=AsyncStream[dict[str, Any]]
         )
         return chunks
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: dict[str, Any]) -> _StreamState:
         return _StreamState(model, request)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections: the direct path's, then the SDK client's."""
+        direct = self._direct.pop_current()
+        if direct is not None:
+            await direct.close()
+        await super().aclose()
 
     def _resolve_key(self, model: ModelSpec) -> Secret | None:
         # A keyless provider reads only a variable named for it, never the default OPENAI_API_KEY.
@@ -141,28 +165,33 @@ class _StreamState:
         self.usage: Usage | None = None
         self.started = False
 
-    def feed(self, chunk: ChatCompletionChunk) -> list[TextDelta | ToolCallDelta]:
-        """The deltas in one chunk; records model name, finish reason and usage on the way."""
-        self.provider_model = self.provider_model or chunk.model
-        self.response_id = self.response_id or chunk.id
-        if chunk.usage is not None:
-            self.usage = _usage(chunk.usage)
+    def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
+        """The deltas in one `chat.completion.chunk` object; records model name, finish reason and
+        usage on the way. Read as leniently as `_response` reads a whole answer."""
+        self.provider_model = self.provider_model or _field(chunk, "model", str) or ""
+        self.response_id = self.response_id or _field(chunk, "id", str) or ""
+        usage = _field(chunk, "usage", dict)
+        if usage:
+            self.usage = _usage(usage)
         events: list[TextDelta | ToolCallDelta] = []
-        for choice in chunk.choices:
-            if choice.index != 0:
+        for raw in _field(chunk, "choices", list) or ():
+            choice = _object(raw, "choices[]")
+            if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
-            delta = choice.delta
-            if delta.content:
-                events.append(TextDelta(delta.content))
-            if delta.refusal:
-                events.append(TextDelta(delta.refusal))
-            for call in delta.tool_calls or ():
-                name = call.function.name if call.function else None
-                arguments = (call.function.arguments if call.function else None) or ""
-                if call.id or name or arguments:
-                    events.append(ToolCallDelta(call.index, call.id, name, arguments))
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
+            delta = _field(choice, "delta", dict) or {}
+            for text in (_field(delta, "content", str), _field(delta, "refusal", str)):
+                if text:
+                    events.append(TextDelta(text))
+            for raw_call in _field(delta, "tool_calls", list) or ():
+                call = _object(raw_call, "choices[].delta.tool_calls[]")
+                function = _field(call, "function", dict) or {}
+                call_id, name = _field(call, "id", str), _field(function, "name", str)
+                arguments = _field(function, "arguments", str) or ""
+                if call_id or name or arguments:
+                    events.append(ToolCallDelta(_field(call, "index", int) or 0, call_id, name, arguments))
+            finish = _field(choice, "finish_reason", str)
+            if finish:
+                self.finish_reason = finish
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
@@ -256,35 +285,59 @@ def _cap(requested: int | None, limit: int | None) -> int | None:
 # -- conversion: OpenAI -> gearshift ----------------------------------------------------------------
 
 
-def _response(model: ModelSpec, request: ChatRequest, completion: ChatCompletion) -> ChatResponse:
-    if not completion.choices:
+def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatResponse:
+    """A `chat.completion` JSON object in gearshift's form, read as leniently as the SDK reads it: a
+    missing or null field is absent, and only a shape that cannot be an answer raises."""
+    choices = _field(completion, "choices", list) or []
+    if not choices:
         raise ValueError("the response has no choices")
-    choice = completion.choices[0]
+    choice = _object(choices[0], "choices[0]")
+    message = _object(choice.get("message"), "choices[0].message")
+    refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
-    text = choice.message.content or choice.message.refusal or ""
+    text = _field(message, "content", str) or refusal or ""
     if text:
         assembler.add(TextDelta(text))
-    for index, call in enumerate(choice.message.tool_calls or ()):
-        function = getattr(call, "function", None)  # custom (non-function) tools carry no function
-        if function is not None:
-            assembler.add(ToolCallDelta(index, call.id, function.name, function.arguments or ""))
-    metadata: dict[str, Any] = {"response_id": completion.id}
-    if choice.message.refusal:
-        metadata["refusal"] = choice.message.refusal
-    usage = _usage(completion.usage) if completion.usage else None
+    for index, raw in enumerate(_field(message, "tool_calls", list) or ()):
+        call = _object(raw, f"choices[0].message.tool_calls[{index}]")
+        function = call.get("function")  # custom (non-function) tools carry no function
+        if isinstance(function, dict):
+            arguments = _field(function, "arguments", str) or ""
+            assembler.add(
+                ToolCallDelta(index, _field(call, "id", str), _field(function, "name", str), arguments)
+            )
+    metadata: dict[str, Any] = {"response_id": _field(completion, "id", str) or ""}
+    if refusal:
+        metadata["refusal"] = refusal
+    raw_usage = _field(completion, "usage", dict)
+    usage = _usage(raw_usage) if raw_usage else None
     if usage is None:  # some compatible servers report no usage: estimate, and say so
         usage = _estimated_usage(request, assembler)
         metadata["usage_estimated"] = True
-    return assembler.finish(model, completion.model, usage, choice.finish_reason, metadata)
+    provider_model = _field(completion, "model", str) or ""
+    return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
 
 
-def _usage(usage: CompletionUsage) -> Usage:
-    details = usage.prompt_tokens_details
-    cached = (details.cached_tokens or 0) if details is not None else 0
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} is not an object")
+    return value
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
+    """`body[name]`, or None when it is absent or null; a value of another type is an error."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"'{name}' is a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    details = _field(usage, "prompt_tokens_details", dict) or {}
     return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cache_read_tokens=cached,
+        input_tokens=_field(usage, "prompt_tokens", int) or 0,
+        output_tokens=_field(usage, "completion_tokens", int) or 0,
+        cache_read_tokens=_field(details, "cached_tokens", int) or 0,
     )
 
 

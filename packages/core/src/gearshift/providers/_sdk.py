@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import email.utils
 import importlib
+import importlib.util
 import logging
 import math
 import os
@@ -19,14 +20,17 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import ModuleType
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar, get_args
 
 from .._errors import ConfigError, ProviderError, ProviderErrorKind, redact
 from .._url_secrets import mask_text
 
 __all__ = [
+    "HttpClient",
     "LoopClients",
     "Secret",
+    "aiohttp_kind",
+    "check_http_client",
     "check_timeout",
     "close_quietly",
     "error_text",
@@ -49,6 +53,9 @@ _LOADED: dict[str, ModuleType] = {}
 # The loggers that write request URLs: the SDKs' clients at DEBUG, httpx at INFO for each response.
 _URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx2")
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
+
+HttpClient = Literal["httpx", "aiohttp"]
+"""The HTTP client under an SDK: its default (httpx), or aiohttp through the SDK's `DefaultAioHttpClient`."""
 
 
 class _Closable(Protocol):
@@ -213,6 +220,24 @@ async def within(seconds: float, call: Awaitable[T]) -> T:
         raise TimeoutError from None
 
 
+def check_http_client(http_client: object, *, provider: str) -> HttpClient:
+    """`http_client` if it names a client the SDKs support, else `ConfigError` naming the provider's key;
+    aiohttp must also be installed, checked here so a missing one fails at startup, not on a call."""
+    choices = get_args(HttpClient)
+    if http_client not in choices:
+        raise ConfigError(
+            f"must be one of {', '.join(map(repr, choices))}, got {http_client!r}",
+            key=f"providers.{provider}.http_client",
+        )
+    if http_client == "aiohttp" and importlib.util.find_spec("aiohttp") is None:
+        raise ConfigError(
+            "the 'aiohttp' package is not installed; install it with: pip install 'gearshift[serve]', "
+            "or use the SDK's default client (http_client = 'httpx')",
+            key=f"providers.{provider}.http_client",
+        )
+    return http_client  # type: ignore[return-value]
+
+
 def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
     """Seconds to wait, from `retry-after-ms`, or `retry-after` as seconds or as an HTTP date."""
     if not headers:
@@ -271,6 +296,24 @@ def transport_kind(exc: BaseException) -> ProviderErrorKind | None:
         return "timeout"
     if names & {"TransportError", "NetworkError", "ProtocolError", "RequestError", "StreamError"}:
         return "connection"
+    return None
+
+
+def aiohttp_kind(exc: BaseException) -> ProviderErrorKind | None:
+    """`timeout` or `connection` for a failure aiohttp reported under the SDK's error, else None.
+
+    The SDKs' aiohttp adapters translate aiohttp's errors into httpx ones and chain the original as
+    the cause. openai's maps every `ClientConnectionError` (a refused connection, a reset, a server that
+    hung up) to `ConnectTimeout`, which the SDK raises as `APITimeoutError`: the cause says what it
+    was. aiohttp's own timeouts are `TimeoutError`s (`asyncio.TimeoutError` before Python 3.11).
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__module__.split(".")[0] == "aiohttp":
+            return "timeout" if isinstance(cause, (TimeoutError, asyncio.TimeoutError)) else "connection"
+        cause = cause.__cause__
     return None
 
 

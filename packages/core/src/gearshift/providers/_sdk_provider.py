@@ -28,8 +28,11 @@ from .._models import ModelSpec
 from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
 from ._connection_hint import connection_message
 from ._sdk import (
+    HttpClient,
     LoopClients,
     Secret,
+    aiohttp_kind,
+    check_http_client,
     check_timeout,
     close_quietly,
     error_text,
@@ -115,6 +118,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         base_url: str | None,
         timeout: float,
         default_headers: Mapping[str, str] | None,
+        http_client: HttpClient = "httpx",
     ) -> None:
         if base_url is not None and unencoded_userinfo(base_url):
             raise ConfigError(
@@ -124,6 +128,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         self.api_key_env = api_key_env
         self.base_url = base_url
         self.timeout = check_timeout(timeout, provider=name)
+        self.http_client = check_http_client(http_client, provider=name)
         self._api_key = Secret(api_key) if api_key else None
         self._headers = dict(default_headers or {})
         self._used_key: Secret | None = None
@@ -245,12 +250,16 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
                 mask_sdk_logs()
             key = self._resolve_key(model)
             self._used_key = key
+            # aiohttp's C parser and single write per request cost less CPU per call than httpx; the
+            # SDK's adapter misnames some of its failures, which `_error` reads from their cause.
+            http = {"http_client": sdk.DefaultAioHttpClient()} if self.http_client == "aiohttp" else {}
             client: ClientT = getattr(sdk, self._CLIENT)(
                 api_key=key.get_secret_value() if key else self._KEYLESS,
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,
                 default_headers=self._headers or None,
+                **http,
             )
             return client
 
@@ -293,6 +302,8 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             status = exc.status_code
             kind = status_kind(exc.status_code)
             retry_after = parse_retry_after(exc.response.headers)
+        elif isinstance(exc, sdk.APIConnectionError) and (cause_kind := aiohttp_kind(exc)) is not None:
+            kind = cause_kind
         elif isinstance(exc, sdk.APITimeoutError):
             kind = "timeout"
         elif isinstance(exc, sdk.APIConnectionError):
@@ -300,7 +311,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         elif isinstance(exc, sdk.APIError):
             kind = "server"  # an error event inside a stream: the server gave up mid-answer
         else:
-            kind = transport_kind(exc) or "other"
+            kind = transport_kind(exc) or aiohttp_kind(exc) or "other"
         if after_output:
             kind = "stream"
         text = error_text(exc, self._secrets())

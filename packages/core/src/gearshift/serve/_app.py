@@ -41,6 +41,7 @@ from ._relay import RelayResponse, StreamRenderer, settle
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
 from ._step import model_aliases, step_context
+from ._transport import on_proxy_http_client
 
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
 
@@ -400,7 +401,7 @@ class ProxyApp:
 def create_app(settings: ServeSettings | None = None) -> Starlette:
     """The proxy's ASGI app, built from `settings` (config file, proxy keys, body limit)."""
     settings = settings or ServeSettings()
-    config = load_config(settings.config)
+    config = on_proxy_http_client(load_config(settings.config))
     router = Router.from_config(config)
     keys = ProxyKeys.load(settings.keys_file)
     return ProxyApp(router, keys=keys, settings=settings, config=config).app
