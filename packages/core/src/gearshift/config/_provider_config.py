@@ -62,8 +62,9 @@ class ProviderConfig(BaseModel):
     )
     http_client: Literal["httpx", "aiohttp"] | None = Field(
         default=None,
-        description="The HTTP client under the SDK: `httpx` (the SDK's default) or `aiohttp`, which "
-        "costs less CPU per call. Unset: httpx, except under `gearshift serve`, which uses aiohttp.",
+        description="The HTTP client of plain calls: `httpx` (the SDK's default) or `aiohttp`, which "
+        "costs less CPU per call; streams always use httpx. Unset: httpx, except under `gearshift serve`, "
+        "which uses aiohttp.",
     )
     headers: dict[str, str] = Field(
         default_factory=dict,

@@ -65,9 +65,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
     of each event loop. The API requires `max_tokens`: a request without one gets `default_max_tokens`,
-    capped by the model's `max_output_tokens`. `http_client="aiohttp"` puts the SDK on aiohttp, which
-    costs less CPU per call (`gearshift serve`'s default). SDK retries are off: the router falls back
-    instead.
+    capped by the model's `max_output_tokens`. `http_client="aiohttp"` puts the SDK's plain calls on
+    aiohttp, which costs less CPU per call (`gearshift serve`'s default); streams stay on httpx. SDK
+    retries are off: the router falls back instead.
     """
 
     _SDK = "anthropic"

@@ -39,8 +39,9 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
 
     `max_tokens_field` picks the request field newer OpenAI reasoning models require
     (`max_completion_tokens`); compatible servers mostly expect `max_tokens`. `http_client="aiohttp"`
-    puts the SDK on aiohttp, which costs less CPU per call (`gearshift serve`'s default). SDK retries
-    are off: on failure the router falls back to the next model instead.
+    sends plain calls through aiohttp, which costs less CPU per call (`gearshift serve`'s default);
+    streams stay on the SDK's httpx client, which hands over every chunk that arrived before a break.
+    SDK retries are off: on failure the router falls back to the next model instead.
     """
 
     _SDK = "openai"
@@ -125,9 +126,15 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         # `create(stream=True)` sends.
         from openai import AsyncStream
 
+        # The stream class's type argument must be a plain class: the SDK runs `issubclass` on it, which
+        # Python 3.10 refuses for a parameterised `dict[str, Any]`.
         body = {**call, "stream": True, "stream_options": {"include_usage": True}}
         chunks: AsyncStream[dict[str, Any]] = await client.post(
-            "/chat/completions", body=body, cast_to=dict, stream=True, stream_cls=AsyncStream[dict[str, Any]]
+            "/chat/completions",
+            body=body,
+            cast_to=dict,
+            stream=True,
+            stream_cls=AsyncStream[dict],  # type: ignore[type-arg]
         )
         return chunks
 

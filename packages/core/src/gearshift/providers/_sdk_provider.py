@@ -133,6 +133,10 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         self._headers = dict(default_headers or {})
         self._used_key: Secret | None = None
         self._clients: LoopClients[ClientT] = LoopClients()
+        # Streams always run on the SDK's httpx client: aiohttp drops the text it has buffered when a
+        # stream breaks (its reader raises before handing over what arrived with the break), and that
+        # text is output the caller saw and the call must be charged for.
+        self._stream_clients: LoopClients[ClientT] = LoopClients()
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
@@ -161,7 +165,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
 
     async def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         """A streamed call: deltas as they arrive, then one `StreamDone` with usage."""
-        client = await self._client(model)
+        client = await self._client(model, streamed=True)
         call = self._prepare(model, request)
         try:
             events = await within(self.timeout, self._open_stream(client, call))
@@ -199,10 +203,11 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         yield done
 
     async def aclose(self) -> None:
-        """Close the running event loop's SDK client; clients made on other loops go with their loop."""
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
+        """Close the running event loop's SDK clients; clients made on other loops go with their loop."""
+        for clients in (self._clients, self._stream_clients):
+            client = clients.pop_current()
+            if client is not None:
+                await client.close()
 
     # -- what a subclass supplies ---------------------------------------------------------------
 
@@ -242,7 +247,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    async def _client(self, model: ModelSpec) -> ClientT:
+    async def _client(self, model: ModelSpec, *, streamed: bool = False) -> ClientT:
         sdk = await load_sdk(self._SDK, extra=self._SDK, model_id=model.id)
 
         def build() -> ClientT:
@@ -252,7 +257,8 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             self._used_key = key
             # aiohttp's C parser and single write per request cost less CPU per call than httpx; the
             # SDK's adapter misnames some of its failures, which `_error` reads from their cause.
-            http = {"http_client": sdk.DefaultAioHttpClient()} if self.http_client == "aiohttp" else {}
+            on_aiohttp = self.http_client == "aiohttp" and not streamed
+            http = {"http_client": sdk.DefaultAioHttpClient()} if on_aiohttp else {}
             client: ClientT = getattr(sdk, self._CLIENT)(
                 api_key=key.get_secret_value() if key else self._KEYLESS,
                 base_url=self.base_url,
@@ -264,7 +270,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             return client
 
         try:
-            return self._clients.get(build)
+            return (
+                self._stream_clients if streamed and self.http_client == "aiohttp" else self._clients
+            ).get(build)
         except GearshiftError:
             raise
         except Exception as exc:  # the SDK refused its settings (a base URL it cannot parse...)
