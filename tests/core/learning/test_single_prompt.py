@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from gearshift.learning._default_policy import default_router
 from gearshift.learning._default_training import default_training_table
 from gearshift.learning._features import PromptInput, prompt_input, signal_vector
-from gearshift.learning._prompt_shape import shape_vector
+from gearshift.learning._prompt_shape import _CHOICE, _FRACTION, _NUMBER, _SENTENCE_END, shape_vector
 from gearshift.learning._single_prompt import SinglePromptScorer
 from gearshift.learning._text_hashing import (
     _CHAR_NGRAMS,
@@ -61,8 +62,31 @@ def _reference_terms(text: str) -> tuple[list[int], list[int]]:
     return chars, [_finish(w) for w in words] + [_finish(p) for p in pairs]
 
 
+def _reference_shape(text: str) -> list[float]:
+    """The shape features, each from its own pass over the (clipped) text."""
+    if len(text) > 4000:
+        text = text[:3000] + "\n" + text[-1000:]
+    numbers = _NUMBER.findall(text)
+    counts = [
+        len(numbers),
+        sum(len(n) for n in numbers),
+        max((len(n) for n in numbers), default=0),
+        len(_SENTENCE_END.findall(text)),
+        text.count(" ") + 1 if text.strip() else 0,
+        text.count("?"),
+    ]
+    flags = [
+        "%" in text or "percent" in text,
+        "$" in text,
+        _FRACTION.search(text) is not None,
+        re.search(r"\d\.\d", text) is not None,
+        len(_CHOICE.findall(text)) >= 2,
+    ]
+    return [math.log1p(c) for c in counts] + [float(f) for f in flags]
+
+
 def _reference_predict(scorer: SinglePromptScorer, text: str, item: PromptInput) -> np.ndarray:
-    dense = np.concatenate((signal_vector(item.signals), shape_vector(text)))
+    dense = np.concatenate((signal_vector(item.signals), _reference_shape(text)))
     margin = dense @ scorer.dense_weights + scorer.intercept
     chars, words = _reference_terms(normalize_text(text))
     totals = np.zeros(scorer.dims)
@@ -72,6 +96,10 @@ def _reference_predict(scorer: SinglePromptScorer, text: str, item: PromptInput)
     if chars or words:
         margin = margin + (np.sqrt(totals) @ scorer.text_weights) / math.sqrt(totals.sum())
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * margin)))
+
+
+_TRICKY = ["1.5 and 2,000.25", "a.b 1. 2 .3", "3 / 4", "1/x", "x/2", "\u0663.\u0664", "", " \t\n", "1,2.3?"]
+_TRICKY += ["A. x\nB) y", "50 percent of $3 is 1.50", "1.2.3", "4 /\n 5"]
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +134,8 @@ def test_the_fast_path_predicts_what_the_plain_computation_does(
         # The router's own batch path rounds the text block to float32; it agrees to that precision.
         batch = router.predict_inputs((PromptInput(text, item.signals, None),))[0]
         np.testing.assert_allclose(fast, batch, rtol=0, atol=1e-5)
+
+
+def test_the_shape_features_are_those_of_one_pass_per_feature(bundled_prompts: list[PromptInput]) -> None:
+    for text in [item.text for item in bundled_prompts] + _TRICKY:
+        assert shape_vector(text).tolist() == _reference_shape(text), text
