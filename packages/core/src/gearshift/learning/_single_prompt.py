@@ -57,10 +57,8 @@ class SinglePromptScorer:
         if hashes.size:
             words = hashes.size - chars
             buckets = (hashes & _U64(self.dims - 1)).astype(np.intp)
-            shares = np.repeat(
-                (_CHAR_SHARE / chars if chars else 0.0, (1 - _CHAR_SHARE) / words if words else 0.0),
-                (chars, words),
-            )
+            shares = np.full(hashes.size, (1 - _CHAR_SHARE) / words if words else 0.0)
+            shares[:chars] = _CHAR_SHARE / chars if chars else 0.0
             totals = np.bincount(buckets, weights=shares, minlength=self.dims)
             # Each touched column once: the one term whose index its column remembers (whichever write won).
             order = np.arange(hashes.size)
