@@ -80,27 +80,33 @@ def _term_hashes(text: str) -> tuple[np.ndarray, int]:
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64 on purpose
         prefix = np.zeros(size + 1, dtype=np.uint64)
         np.cumsum(raw * up[:size], out=prefix[1:])
-        # One n at a time, over contiguous slices of the prefix (no gather): all n-grams of size n are
-        # prefix[n:] - prefix[:-n]. Their order does not matter to the counts (every n-gram weighs the
-        # same), so they come grouped by n rather than by where they start.
-        chars = np.empty(sum(max(size - n + 1, 0) for n in _CHAR_NGRAMS), dtype=np.uint64)
-        at = 0
-        for n, salt in zip(_CHAR_NGRAMS, _CHAR_SALTS, strict=True):
-            count = max(size - n + 1, 0)
-            gram = chars[at : at + count]
-            np.subtract(prefix[n:], prefix[:count], out=gram)
-            gram *= down[:count]
-            gram += salt
-            at += count
         # The text is padded with spaces, so word bytes always start and end inside it, in pairs.
         flags = _WORD_BYTE[raw]
         edges = np.flatnonzero(flags[1:] != flags[:-1]) + 1
         first, last = edges[0::2], edges[1::2]
         words = (prefix[last] - prefix[first]) * down[first]
-        hashes = np.concatenate([chars, words, words[:-1] * _U64(_PRIME) + words[1:] + _PAIR_SALT])
+        # Every term is written straight into one array: character n-grams, words, word pairs.
+        counts = [max(size - n + 1, 0) for n in _CHAR_NGRAMS]
+        chars = sum(counts)
+        hashes = np.empty(chars + max(2 * words.size - 1, 0), dtype=np.uint64)
+        # One n at a time, over contiguous slices of the prefix (no gather): all n-grams of size n are
+        # prefix[n:] - prefix[:-n]. Their order does not matter to the counts (every n-gram weighs the
+        # same), so they come grouped by n rather than by where they start.
+        at = 0
+        for n, count, salt in zip(_CHAR_NGRAMS, counts, _CHAR_SALTS, strict=True):
+            gram = hashes[at : at + count]
+            np.subtract(prefix[n:], prefix[:count], out=gram)
+            gram *= down[:count]
+            gram += salt
+            at += count
+        hashes[at : at + words.size] = words
+        pairs = hashes[at + words.size :]
+        np.multiply(words[:-1], _U64(_PRIME), out=pairs)
+        pairs += words[1:]
+        pairs += _PAIR_SALT
         hashes *= _MIX
     hashes >>= _HIGH
-    return hashes, int(chars.size)
+    return hashes, chars
 
 
 def hashed_terms(text: str, dims: int) -> tuple[np.ndarray, np.ndarray]:
