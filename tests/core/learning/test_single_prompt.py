@@ -99,7 +99,8 @@ def _reference_predict(scorer: SinglePromptScorer, text: str, item: PromptInput)
 
 
 _TRICKY = ["1.5 and 2,000.25", "a.b 1. 2 .3", "3 / 4", "1/x", "x/2", "\u0663.\u0664", "", " \t\n", "1,2.3?"]
-_TRICKY += ["A. x\nB) y", "50 percent of $3 is 1.50", "1.2.3", "4 /\n 5"]
+_TRICKY += ["A. x\nB) y", "A. x B) y", "(a) x\r(b) y", "\n a) x\n b) y"]
+_TRICKY += ["50 percent of $3 is 1.50", "1.2.3", "4 /\n 5"]
 
 
 @pytest.fixture(scope="module")

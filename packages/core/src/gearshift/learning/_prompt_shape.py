@@ -60,7 +60,8 @@ def shape_vector(text: str) -> np.ndarray:
             float("$" in text),
             float(fraction),
             float(any("." in n for n in numbers)),
-            float(len(_CHOICE.findall(text)) >= 2),
+            # An option starts a line, so a text of one line holds one at most.
+            float("\n" in text and len(_CHOICE.findall(text)) >= 2),
         ],
         dtype=np.float64,
     )
