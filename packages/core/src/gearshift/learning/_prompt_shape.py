@@ -34,7 +34,6 @@ _HEAD, _TAIL = 3000, 1000
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _FRACTION = re.compile(r"\d\s*/\s*\d")
-_DECIMAL = re.compile(r"\d\.\d")
 # Multiple-choice options on their own lines ("A. ...", "(b) ..."), as in MMLU-style prompts.
 _CHOICE = re.compile(r"(?m)^\s*\(?[A-Ea-e][.)]\s")
 
@@ -44,20 +43,25 @@ def shape_vector(text: str) -> np.ndarray:
     if len(text) > _HEAD + _TAIL:
         text = text[:_HEAD] + "\n" + text[-_TAIL:]
     numbers = _NUMBER.findall(text)
-    digits = sum(len(n) for n in numbers)
+    lengths = [len(n) for n in numbers]
+    # Cheap tests first: a fraction needs a slash and a digit, and a text without a number has no digit.
+    # A number holds a "." only between digits, and every digit, dot, digit run lies in one number, so
+    # the numbers found say whether there is a decimal without another pass over the text.
+    fraction = bool(numbers) and "/" in text and _FRACTION.search(text) is not None
     return np.array(
         [
             math.log1p(len(numbers)),
-            math.log1p(digits),
-            math.log1p(max((len(n) for n in numbers), default=0)),
+            math.log1p(sum(lengths)),
+            math.log1p(max(lengths, default=0)),
             math.log1p(len(_SENTENCE_END.findall(text))),
-            math.log1p(text.count(" ") + 1 if text.strip() else 0),
+            math.log1p(text.count(" ") + 1 if text and not text.isspace() else 0),
             math.log1p(text.count("?")),
             float("%" in text or "percent" in text),
             float("$" in text),
-            float(_FRACTION.search(text) is not None),
-            float(_DECIMAL.search(text) is not None),
-            float(len(_CHOICE.findall(text)) >= 2),
+            float(fraction),
+            float(any("." in n for n in numbers)),
+            # An option starts a line, so a text of one line holds one at most.
+            float("\n" in text and len(_CHOICE.findall(text)) >= 2),
         ],
         dtype=np.float64,
     )

@@ -38,7 +38,6 @@ _PRIME = 0x9E3779B97F4A7C15  # odd, so it has an inverse modulo 2**64
 _MIX, _HIGH = _U64(0xBF58476D1CE4E5B9), _U64(32)
 _PAIR_SALT = _U64(0x2545F4914F6CDD1D)
 _CHAR_SALTS = np.array([n * 0x632BE59BD9B4E019 % 2**64 for n in _CHAR_NGRAMS], dtype=np.uint64)
-_CHAR_SPANS = np.array(_CHAR_NGRAMS, dtype=np.intp)
 # Bytes that belong to a word: ASCII letters, digits and underscore, and every byte of a non-ASCII
 # character (so words in any script are kept whole).
 _WORD_BYTE = np.zeros(256, dtype=np.int8)
@@ -47,8 +46,8 @@ _WORD_BYTE[128:] = 1
 
 
 @functools.cache
-def _tables(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P**i and P**-i modulo 2**64 for i < size, and the n-gram end offsets (size, n-gram sizes).
+def _tables(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i modulo 2**64 for i < size.
 
     Built once per size (a power of two), on first use.
     """
@@ -56,8 +55,7 @@ def _tables(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         up = np.cumprod(np.full(size, _U64(_PRIME), dtype=np.uint64))
         down = np.cumprod(np.full(size, _U64(pow(_PRIME, -1, 2**64)), dtype=np.uint64))
     one = np.ones(1, dtype=np.uint64)
-    ends = np.arange(size, dtype=np.intp)[:, None] + _CHAR_SPANS
-    return np.concatenate([one, up[:-1]]), np.concatenate([one, down[:-1]]), ends
+    return np.concatenate([one, up[:-1]]), np.concatenate([one, down[:-1]])
 
 
 def normalize_text(text: str) -> str:
@@ -78,24 +76,37 @@ def _term_hashes(text: str) -> tuple[np.ndarray, int]:
     """
     raw = np.frombuffer((" " + text + " ").encode("utf-8"), dtype=np.uint8)
     size = raw.size
-    up, down, ends = _tables(max(1 << 14, 1 << (size + 1).bit_length()))
+    up, down = _tables(max(1 << 14, 1 << (size + 1).bit_length()))
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64 on purpose
         prefix = np.zeros(size + 1, dtype=np.uint64)
         np.cumsum(raw * up[:size], out=prefix[1:])
-        # Every (start, n) at once: row i holds the n-grams starting at byte i; the few that would run
-        # past the end are dropped after.
-        starts = max(size - _CHAR_NGRAMS[0] + 1, 0)
-        grams = (prefix[np.minimum(ends[:starts], size)] - prefix[:starts, None]) * down[:starts, None]
-        grams += _CHAR_SALTS
-        chars = grams[ends[:starts] <= size]
         # The text is padded with spaces, so word bytes always start and end inside it, in pairs.
-        edges = np.flatnonzero(_WORD_BYTE[raw][1:] != _WORD_BYTE[raw][:-1]) + 1
+        flags = _WORD_BYTE[raw]
+        edges = np.flatnonzero(flags[1:] != flags[:-1]) + 1
         first, last = edges[0::2], edges[1::2]
         words = (prefix[last] - prefix[first]) * down[first]
-        hashes = np.concatenate([chars, words, words[:-1] * _U64(_PRIME) + words[1:] + _PAIR_SALT])
+        # Every term is written straight into one array: character n-grams, words, word pairs.
+        counts = [max(size - n + 1, 0) for n in _CHAR_NGRAMS]
+        chars = sum(counts)
+        hashes = np.empty(chars + max(2 * words.size - 1, 0), dtype=np.uint64)
+        # One n at a time, over contiguous slices of the prefix (no gather): all n-grams of size n are
+        # prefix[n:] - prefix[:-n]. Their order does not matter to the counts (every n-gram weighs the
+        # same), so they come grouped by n rather than by where they start.
+        at = 0
+        for n, count, salt in zip(_CHAR_NGRAMS, counts, _CHAR_SALTS, strict=True):
+            gram = hashes[at : at + count]
+            np.subtract(prefix[n:], prefix[:count], out=gram)
+            gram *= down[:count]
+            gram += salt
+            at += count
+        hashes[at : at + words.size] = words
+        pairs = hashes[at + words.size :]
+        np.multiply(words[:-1], _U64(_PRIME), out=pairs)
+        pairs += words[1:]
+        pairs += _PAIR_SALT
         hashes *= _MIX
     hashes >>= _HIGH
-    return hashes, int(chars.size)
+    return hashes, chars
 
 
 def hashed_terms(text: str, dims: int) -> tuple[np.ndarray, np.ndarray]:
