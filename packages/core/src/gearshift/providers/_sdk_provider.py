@@ -249,6 +249,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
 
     async def _client(self, model: ModelSpec, *, streamed: bool = False) -> ClientT:
         sdk = await load_sdk(self._SDK, extra=self._SDK, model_id=model.id)
+        on_aiohttp = self.http_client == "aiohttp"
+        # A stream of an aiohttp provider gets its own httpx client (see `_stream_clients`).
+        own_stream_client = on_aiohttp and streamed
 
         def build() -> ClientT:
             if self.base_url and url_secrets(self.base_url):
@@ -257,8 +260,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             self._used_key = key
             # aiohttp's C parser and single write per request cost less CPU per call than httpx; the
             # SDK's adapter misnames some of its failures, which `_error` reads from their cause.
-            on_aiohttp = self.http_client == "aiohttp" and not streamed
-            http = {"http_client": sdk.DefaultAioHttpClient()} if on_aiohttp else {}
+            http = {"http_client": sdk.DefaultAioHttpClient()} if on_aiohttp and not streamed else {}
             client: ClientT = getattr(sdk, self._CLIENT)(
                 api_key=key.get_secret_value() if key else self._KEYLESS,
                 base_url=self.base_url,
@@ -270,9 +272,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             return client
 
         try:
-            return (
-                self._stream_clients if streamed and self.http_client == "aiohttp" else self._clients
-            ).get(build)
+            return (self._stream_clients if own_stream_client else self._clients).get(build)
         except GearshiftError:
             raise
         except Exception as exc:  # the SDK refused its settings (a base URL it cannot parse...)
