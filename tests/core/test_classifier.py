@@ -306,6 +306,30 @@ async def test_a_speculative_call_kept_on_the_fast_tier_is_shadowed(
     assert shadow["prompt"] == [{"role": "user", "content": PROMPT}]
 
 
+async def test_a_named_shadow_reference_follows_the_callers_call_not_the_classification_call(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    # With a model id as the reference, every call below its tier is eligible: the classification
+    # call ("judge", tier 0) must not become a shadow pair, nor must a call whose model the caller forced.
+    server.script("judge", Reply("0"))
+    classified = _router(server)
+    router = Router(
+        REGISTRY,
+        policy=classified.policy,
+        providers=list(classified.providers.values()),
+        decision_log=open_decision_log(tmp_path / "log.jsonl", include_prompts=True),
+        shadow=ShadowConfig(share=1.0, judge="heuristic", reference="large"),
+    )
+    result = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
+    forced = StepContext(agent_id="writer", hints=CallerHints(force_model="mini"))
+    await router.acomplete("Name one prime number.", forced)
+    assert result.model_id == "mini"
+    await router.aclose()
+    shadows = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "shadow"]
+    assert [s["request_id"] for s in shadows] == [result.request_id]
+    assert shadows[0]["prompt"] == [{"role": "user", "content": PROMPT}]
+
+
 async def test_no_classification_is_bought_when_the_caller_leaves_one_model_or_one_tier(
     server: LocalOpenAIServer,
 ) -> None:

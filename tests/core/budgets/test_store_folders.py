@@ -71,13 +71,24 @@ async def test_a_typo_in_the_store_folder_is_refused_naming_the_key_and_leaves_t
         await again.aclose()
 
 
-async def test_a_store_built_in_python_in_a_missing_folder_is_refused_on_first_use(tmp_path: Path) -> None:
+async def test_a_store_built_in_python_in_a_missing_folder_is_refused_when_built(tmp_path: Path) -> None:
+    # Refused now, not on the first call as a store that "cannot be reached", whose advice (turn
+    # budgets.fail_open on) would be wrong for a typo.
     path = tmp_path / "typo" / "budgets.db"
-    ledger = BudgetLedger(SQLiteStore(path), [BudgetLimit(key="run:*", usd=1.0)])
-    with pytest.raises(LedgerUnavailable) as caught:
-        await ledger.reserve(KEYS, usd=0.1, tokens=1)  # refused before any call is paid for
+    with pytest.raises(ConfigError) as caught:
+        SQLiteStore(path)
+    assert caught.value.key == "path"
     assert f"the folder {str(path.parent)!r} does not exist (create it first)" in str(caught.value)
-    assert caught.value.url == f"sqlite:///{path}"
+    assert "fail_open" not in str(caught.value)
+    assert files_under(tmp_path) == []
+
+    # A folder removed after the store was built: the first call is refused, nothing is paid for.
+    (tmp_path / "gone").mkdir()
+    ledger = BudgetLedger(SQLiteStore(tmp_path / "gone" / "budgets.db"), [BudgetLimit(key="run:*", usd=1.0)])
+    (tmp_path / "gone").rmdir()
+    with pytest.raises(LedgerUnavailable) as unavailable:
+        await ledger.reserve(KEYS, usd=0.1, tokens=1)
+    assert "does not exist (create it first)" in str(unavailable.value)
     assert await ledger.journaled() == ()  # looking for waiting spend creates nothing either
     await ledger.aclose()
     assert files_under(tmp_path) == []

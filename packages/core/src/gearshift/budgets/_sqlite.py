@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._errors import LedgerUnavailable
+from ..config._data_dir import check_folder
 from ._spend_index import (
     HOUR,
     LIFETIME,
@@ -63,14 +64,17 @@ class SQLiteStore:
     """A `BudgetStore` in one SQLite file, safe across threads and processes on one host.
 
     The schema is created on first use, and so is the folder when it is inside gearshift's own data
-    folder; any other folder must exist, as the decision log's must (a typo in a path is refused with
-    `LedgerUnavailable` naming the folder, and creates nothing). A file that is not a gearshift budget
+    folder; any other folder must exist, as the decision log's must (a typo in a path is refused when
+    the store is built, a `ConfigError` on `path` naming the folder, and creates nothing; a folder
+    removed later is `LedgerUnavailable` on the next call). A file that is not a gearshift budget
     ledger (another database, a corrupt or truncated file) is refused with `LedgerUnavailable` naming
     it, and so is a write lock not obtained within `busy_timeout` seconds.
     """
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self._path = Path(path).expanduser().absolute()
+        # Found now, like a named journal's folder: on first use it would read as a store that is down.
+        check_folder(self._path, what="the budget store", key="path")
         self._busy_timeout = busy_timeout
         self._file: LedgerFile | None = None
         self._lock = threading.Lock()

@@ -3,7 +3,7 @@ background, and a judge scores both answers; the pair becomes a `shadow` record 
 
 ```toml
 [routing.shadow]
-share = 0.05          # of the calls answered below the reference model's tier
+share = 0.05          # of the calls answered below the reference model's tier (forced calls never)
 reference = "top"     # the cheapest model of the top eligible tier, or a registry model id
 judge = "heuristic"   # or "llm-judge" (with judge_model), "learned-judge" (with learned_judge_path),
                       # or "recorded" (a replayed answer's recorded score: offline replays)
@@ -169,7 +169,9 @@ class ShadowEvaluator:
     ) -> None:
         """Maybe start a shadow of a call that was just answered (never blocks, never raises)."""
         config = self.config
-        if context.agent_id == config.agent:
+        # A forced model is not a routing decision (the classifier's own call is one too): with
+        # `reference = "top"` its route holds only that model, and a named reference must agree.
+        if context.agent_id == config.agent or context.hints.force_model is not None:
             return
         margin = result.decision.scores.get("margin")
         if config.sampling == "uncertain" and margin is not None:
