@@ -74,6 +74,7 @@ from sklearn.linear_model import LogisticRegression
 
 from gearshift.datasets import OutcomeRow, load_routellm, load_tau_retail
 from gearshift.evaluation._metrics import apgr
+from gearshift.learning._default_training import NUMBER_FEATURES
 from gearshift.learning._features import CONTENT_FEATURES, prompt_inputs, signal_vector
 from gearshift.learning._prompt_shape import shape_vector
 from gearshift.learning._text_hashing import hashed_terms
@@ -98,16 +99,6 @@ NEUTRAL = tuple(
 """The shipped dense features less those that name a domain (task guess, money, options, code, math)."""
 USER_SIZE = tuple(name for name in ALL if name not in ("log_prompt_tokens", "log_turns"))
 """The shipped dense features less the conversation's size: what the user's own text says."""
-
-NUMBER_FEATURES = (
-    "log_numbers",
-    "log_number_digits",
-    "log_longest_number",
-    "has_percent",
-    "has_money",
-    "has_decimal",
-)
-"""The shape features that count numbers: their direction flips between the training sources."""
 
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:[-*\u2022]|\d+[.)])\s")
 _CODE = re.compile(r"(?m)```|^(?: {4}|\t)\S|[;{}]\s*$|\bdef |\breturn\b|=>|==")
