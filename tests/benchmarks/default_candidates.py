@@ -50,6 +50,14 @@ are scored under the same rule, which still reads no stand-in: `text-and-user-si
 size column), `user-size-one-size` (`log_words` left out), `user-size-no-numbers` (the number, money,
 percent and decimal features left out) and `text-only` again.
 
+Second round's outcome (informative minimum, mean; commercial and tau-retail shown, unread): `user-size`
+0.5527, 0.583 (0.451, 0.477); `user-size-no-numbers` 0.5581, 0.571 (0.522, 0.474), chosen and shipped;
+`user-size-one-size` 0.5522; `user-size-penalty-0.1` 0.5440; `-0.03` 0.5123; `agreeing-signs` 0.4842
+(MMLU STEM: the number features it keeps when STEM is held out flip there); `text-only` 0.4681;
+`text-and-user-size` 0.4311; `user-size-source-average` 0.3580 and `-rank-ensemble` 0.3889 (MMLU STEM
+and GSM8K: one vote per source lets MT-Bench's 72 rows and the other groups outvote what transfers);
+`user-size-length-blend` 0.5542 (not eligible); `agreeing-signs-dense-only` 0.3482.
+
 The last line printed is one JSON object: {"candidates": {CANDIDATE: {SET: APGR, ..., "min",
 "min_informative", "mean_informative"}}, "choice": NAME}.
 Needs scikit-learn and SciPy (the `train` extra); about 2 to 5 minutes per candidate on two cores.
