@@ -54,8 +54,8 @@ Second round's outcome (informative minimum, mean; commercial and tau-retail sho
 0.5527, 0.583 (0.451, 0.477); `user-size-no-numbers` 0.5581, 0.571 (0.522, 0.474), chosen and shipped;
 `user-size-one-size` 0.5522; `user-size-penalty-0.1` 0.5440; `-0.03` 0.5123; `agreeing-signs` 0.4842
 (MMLU STEM: the number features it keeps when STEM is held out flip there); `text-only` 0.4681;
-`text-and-user-size` 0.4311; `user-size-source-average` 0.3580 and `-rank-ensemble` 0.3889 (MMLU STEM
-and GSM8K: one vote per source lets MT-Bench's 72 rows and the other groups outvote what transfers);
+`text-and-user-size` 0.4311; `user-size-source-average` 0.3580 and `-rank-ensemble` 0.3889 (both
+worst on MMLU STEM, and GSM8K falls to 0.48 and 0.51: an equal vote per source did not transfer);
 `user-size-length-blend` 0.5542 (not eligible); `agreeing-signs-dense-only` 0.3482.
 
 The last line printed is one JSON object: {"candidates": {CANDIDATE: {SET: APGR, ..., "min",
