@@ -81,10 +81,15 @@ def test_a_dash_reads_the_prompt_from_stdin(
     monkeypatch.setattr(sys, "stdin", io.StringIO(long_prompt))
     assert main(["route", "-", "--json"]) == 0
     from_stdin = json.loads(capsys.readouterr().out)
+    assert main(["route", long_prompt, "--json"]) == 0
+    from_argument = json.loads(capsys.readouterr().out)
     assert main(["route", "hi", "--json"]) == 0
     short = json.loads(capsys.readouterr().out)
-    # The estimate prices the 48,000 characters read from stdin, not the one character "-".
-    assert from_stdin["estimated_cost_usd"] > 10 * short["estimated_cost_usd"]
+    # The decision is the one for the 48,000 characters read from stdin, not for the one character "-":
+    # the same as for the text given as the argument, and priced far above a short prompt even on the
+    # cheapest model (whichever tier the default policy picks for it).
+    assert from_stdin == from_argument
+    assert from_stdin["estimated_cost_usd"] > 3 * short["estimated_cost_usd"]
 
     with LocalOpenAIServer(models=("tiny",)) as server:
         config = tmp_path / "gearshift.toml"
