@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-__all__ = ["SHAPE_FEATURES", "shape_vector"]
+__all__ = ["SHAPE_FEATURES", "shape_values", "shape_vector"]
 
 SHAPE_FEATURES: tuple[str, ...] = (
     "log_numbers",
@@ -40,6 +40,11 @@ _CHOICE = re.compile(r"(?m)^\s*\(?[A-Ea-e][.)]\s")
 
 def shape_vector(text: str) -> np.ndarray:
     """The shape features of `text`, in the order of `SHAPE_FEATURES` (counts as log(1 + count))."""
+    return np.array(shape_values(text), dtype=np.float64)
+
+
+def shape_values(text: str) -> list[float]:
+    """`shape_vector` as a list of floats: a decision on one prompt adds them up without an array."""
     if len(text) > _HEAD + _TAIL:
         text = text[:_HEAD] + "\n" + text[-_TAIL:]
     numbers = _NUMBER.findall(text)
@@ -48,20 +53,17 @@ def shape_vector(text: str) -> np.ndarray:
     # A number holds a "." only between digits, and every digit, dot, digit run lies in one number, so
     # the numbers found say whether there is a decimal without another pass over the text.
     fraction = bool(numbers) and "/" in text and _FRACTION.search(text) is not None
-    return np.array(
-        [
-            math.log1p(len(numbers)),
-            math.log1p(sum(lengths)),
-            math.log1p(max(lengths, default=0)),
-            math.log1p(len(_SENTENCE_END.findall(text))),
-            math.log1p(text.count(" ") + 1 if text and not text.isspace() else 0),
-            math.log1p(text.count("?")),
-            float("%" in text or "percent" in text),
-            float("$" in text),
-            float(fraction),
-            float(any("." in n for n in numbers)),
-            # An option starts a line, so a text of one line holds one at most.
-            float("\n" in text and len(_CHOICE.findall(text)) >= 2),
-        ],
-        dtype=np.float64,
-    )
+    return [
+        math.log1p(len(numbers)),
+        math.log1p(sum(lengths)),
+        math.log1p(max(lengths, default=0)),
+        math.log1p(len(_SENTENCE_END.findall(text))),
+        math.log1p(text.count(" ") + 1 if text and not text.isspace() else 0),
+        math.log1p(text.count("?")),
+        float("%" in text or "percent" in text),
+        float("$" in text),
+        float(fraction),
+        float(any("." in n for n in numbers)),
+        # An option starts a line, so a text of one line holds one at most.
+        float("\n" in text and len(_CHOICE.findall(text)) >= 2),
+    ]
