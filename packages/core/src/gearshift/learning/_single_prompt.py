@@ -51,9 +51,8 @@ class SinglePromptScorer:
     def __init__(self, spec: FeatureSpec, predictor: LinearPredictor) -> None:
         self.dims = spec.text_dims
         self.bits = spec.text_dims.bit_length() - 1 if spec.text_dims else 0
-        # One contiguous row per model: gathering a prompt's columns from (models, columns) is cheaper
-        # than gathering rows of the (columns, models) matrix.
-        self._text_by_model = np.ascontiguousarray(np.asarray(predictor.text_weights, dtype=np.float64).T)
+        # (columns, models), row-major: a column's weights for every model share a cache line.
+        self._text_weights = np.ascontiguousarray(predictor.text_weights, dtype=np.float64)
         dense = np.asarray(predictor.dense_weights, dtype=np.float64)
         intercept = np.asarray(predictor.intercept, dtype=np.float64)
         if spec.tasks:
@@ -95,7 +94,7 @@ class SinglePromptScorer:
             columns, weights, norm = _term_columns(normalize_text(text), self.bits)
             if columns.size:
                 totals = np.bincount(columns, weights=weights)
-                scores = np.dot(self._text_by_model.take(columns, axis=1), weights / np.sqrt(totals[columns]))
+                scores = np.dot(weights / np.sqrt(totals[columns]), self._text_weights.take(columns, axis=0))
                 # Each column holds sqrt(total) scaled to unit norm; the squared norm is the sum of totals.
                 scale = 1.0 / math.sqrt(norm)
                 margins = [m + s * scale for m, s in zip(margins, scores.tolist(), strict=True)]
