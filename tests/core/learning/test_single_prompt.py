@@ -26,7 +26,14 @@ from gearshift.learning._features import (
     signal_vector,
 )
 from gearshift.learning._predictors import LinearPredictor
-from gearshift.learning._prompt_shape import _CHOICE, _FRACTION, _NUMBER, _SENTENCE_END, shape_vector
+from gearshift.learning._prompt_shape import (
+    _CHOICE,
+    _FRACTION,
+    _NUMBER,
+    _SENTENCE_END,
+    shape_values,
+    shape_vector,
+)
 from gearshift.learning._single_prompt import SinglePromptScorer
 from gearshift.learning._text_hashing import (
     _CHAR_NGRAMS,
@@ -119,6 +126,17 @@ def _reference_predict(
 _TRICKY = ["1.5 and 2,000.25", "a.b 1. 2 .3", "3 / 4", "1/x", "x/2", "\u0663.\u0664", "", " \t\n", "1,2.3?"]
 _TRICKY += ["A. x\nB) y", "A. x B) y", "(a) x\r(b) y", "\n a) x\n b) y"]
 _TRICKY += ["50 percent of $3 is 1.50", "1.2.3", "4 /\n 5"]
+_TRICKY += [
+    "  1.5. ",
+    "end.\n",
+    "a.\u00a0b 2",
+    "x!\x1cy?",
+    "\u0661\u0662.\u0663 and 4",
+    "\u01301.2",
+    "1,,2",
+    "...",
+]
+_TRICKY += ["3.\t4?! ", "Why? " * 900 + "12" + "3" * 1100 + ". 4.5!", "\u00e9t\u00e9 2024. " * 300]
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +196,19 @@ def test_the_fast_path_predicts_what_the_plain_computation_does(
         np.testing.assert_allclose(fast, batch, rtol=0, atol=1e-5)
 
 
+def test_normalized_text_is_lowercased_with_digits_folded_and_whitespace_collapsed(
+    bundled_prompts: list[PromptInput],
+) -> None:
+    for text in [item.text for item in bundled_prompts] + _TRICKY:
+        clipped = text[:3000] + " " + text[-1000:] if len(text) > 4000 else text
+        assert normalize_text(text) == " ".join(re.sub(r"\d", "0", clipped.lower()).split()), text
+
+
 def test_the_shape_features_are_those_of_one_pass_per_feature(bundled_prompts: list[PromptInput]) -> None:
     for text in [item.text for item in bundled_prompts] + _TRICKY:
         assert shape_vector(text).tolist() == _reference_shape(text), text
+        # Read from the normalized text, as a decision on one prompt does: the same values.
+        assert shape_values(text, normalize_text(text)) == _reference_shape(text), text
 
 
 def _variants() -> dict[str, tuple[FeatureSpec, LinearPredictor]]:

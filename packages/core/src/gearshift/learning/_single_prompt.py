@@ -80,18 +80,19 @@ class SinglePromptScorer:
     def predict(self, text: str, signals: Signals) -> np.ndarray:
         """Predicted quality per model, shape (models,)."""
         margins = list(self._intercepts)
+        normalized = normalize_text(text) if self.bits or self._shape_weights is not None else ""
         if self._signal_weights is not None:
             values = signal_values(signals)
             margins = [
                 m + sum(map(mul, values, w)) for m, w in zip(margins, self._signal_weights, strict=True)
             ]
         if self._shape_weights is not None:
-            values = shape_values(text)
+            values = shape_values(text, normalized)
             margins = [
                 m + sum(map(mul, values, w)) for m, w in zip(margins, self._shape_weights, strict=True)
             ]
         if self.bits:
-            columns, weights, norm = _term_columns(normalize_text(text), self.bits)
+            columns, weights, norm = _term_columns(normalized, self.bits)
             if columns.size:
                 totals = np.bincount(columns, weights=weights)
                 scores = np.dot(weights / np.sqrt(totals[columns]), self._text_weights.take(columns, axis=0))
