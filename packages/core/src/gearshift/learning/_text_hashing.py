@@ -34,6 +34,7 @@ _CHAR_SHARE = 0.7
 
 _U64 = np.uint64
 _PRIME = 0x9E3779B97F4A7C15  # odd, so it has an inverse modulo 2**64
+_PRIME_U64 = _U64(_PRIME)
 # Multiplying by an odd constant and keeping the high half spreads every input bit over the result
 # (multiplicative hashing); one multiply and one shift replace a longer finalizer.
 _MIX, _HIGH = _U64(0xBF58476D1CE4E5B9), _U64(32)
@@ -115,9 +116,10 @@ def _term_hashes(text: str) -> tuple[np.ndarray, int]:
 
 
 @functools.cache
-def _column_tables(size: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.uint64]:
+def _column_tables(size: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.uint64, np.uint64]:
     """For `_term_columns` into 2**bits columns: P**i, then P**-i, the n-gram salts and the pair salt
-    each times the column multiplier (mod 2**64), for i < size. Built once per size and width.
+    each times the column multiplier (mod 2**64), for i < size, and the shift that leaves a column.
+    Built once per size and width.
 
     A term's column is bits 32 to 32 + bits of `hash * _MIX` (the hash's high half, masked). The same
     bits of `hash * (_MIX << (32 - bits))` are its top bits, so one shift gives the column; and that
@@ -126,7 +128,7 @@ def _column_tables(size: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.nda
     up, down = _tables(size)
     multiplier = (int(_MIX) << (32 - bits)) % 2**64
     pair_salt = _U64(int(_PAIR_SALT) * multiplier % 2**64)
-    return up, down * _U64(multiplier), _CHAR_SALTS * _U64(multiplier), pair_salt
+    return up, down * _U64(multiplier), _CHAR_SALTS * _U64(multiplier), pair_salt, _U64(64 - bits)
 
 
 def _term_columns(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -140,7 +142,7 @@ def _term_columns(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
     """
     data = (" " + text + " ").encode("utf-8")
     size = len(data)
-    up, down, salts, pair_salt = _column_tables(max(1 << 14, 1 << (size + 1).bit_length()), bits)
+    up, down, salts, pair_salt, shift = _column_tables(max(1 << 14, 1 << (size + 1).bit_length()), bits)
     # prefix[i] = hash of the first i bytes; two slots of slack past the end are read by the last rows'
     # 4- and 5-grams that run past the text, which are dropped.
     prefix = np.empty(size + 3, dtype=np.uint64)
@@ -163,7 +165,7 @@ def _term_columns(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
         np.subtract(ends[1::2], ends[0::2], out=hashed)
         hashed *= down[1:].take(bounds[0::2])
         pairs = columns[words:word_terms]
-        np.multiply(hashed[:-1], _U64(_PRIME), out=pairs)
+        np.multiply(hashed[:-1], _PRIME_U64, out=pairs)
         pairs += hashed[1:]
         pairs += pair_salt
     # Row i holds the 3-, 4- and 5-gram starting at byte i: prefix[i + n] - prefix[i], times P**-i.
@@ -180,7 +182,7 @@ def _term_columns(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
     if starts >= 2:
         grams[-2, 2] = grams[-1, 0]
     columns = columns[: word_terms + chars]
-    columns >>= _U64(64 - bits)
+    columns >>= shift
     shares = np.empty(columns.size)
     if word_terms:
         shares[:word_terms] = (1 - _CHAR_SHARE) / word_terms
