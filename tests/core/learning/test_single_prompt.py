@@ -10,14 +10,30 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from gearshift.learning._default_policy import default_router
 from gearshift.learning._default_training import default_training_table
-from gearshift.learning._features import PromptInput, prompt_input, signal_vector
-from gearshift.learning._prompt_shape import _CHOICE, _FRACTION, _NUMBER, _SENTENCE_END, shape_vector
+from gearshift.learning._features import (
+    SIGNAL_FEATURES,
+    FeatureSpec,
+    PromptInput,
+    build_features,
+    prompt_input,
+    signal_vector,
+)
+from gearshift.learning._predictors import LinearPredictor
+from gearshift.learning._prompt_shape import (
+    _CHOICE,
+    _FRACTION,
+    _NUMBER,
+    _SENTENCE_END,
+    shape_values,
+    shape_vector,
+)
 from gearshift.learning._single_prompt import SinglePromptScorer
 from gearshift.learning._text_hashing import (
     _CHAR_NGRAMS,
@@ -27,6 +43,7 @@ from gearshift.learning._text_hashing import (
     _PAIR_SALT,
     _PRIME,
     _WORD_BYTE,
+    _term_columns,
     _term_hashes,
     normalize_text,
 )
@@ -85,22 +102,41 @@ def _reference_shape(text: str) -> list[float]:
     return [math.log1p(c) for c in counts] + [float(f) for f in flags]
 
 
-def _reference_predict(scorer: SinglePromptScorer, text: str, item: PromptInput) -> np.ndarray:
-    dense = np.concatenate((signal_vector(item.signals), _reference_shape(text)))
-    margin = dense @ scorer.dense_weights + scorer.intercept
-    chars, words = _reference_terms(normalize_text(text))
-    totals = np.zeros(scorer.dims)
-    for terms in (chars, words):
-        for term in terms:
-            totals[term % scorer.dims] += (_CHAR_SHARE if terms is chars else 1 - _CHAR_SHARE) / len(terms)
-    if chars or words:
-        margin = margin + (np.sqrt(totals) @ scorer.text_weights) / math.sqrt(totals.sum())
+def _reference_predict(
+    spec: FeatureSpec, predictor: LinearPredictor, text: str, item: PromptInput
+) -> np.ndarray:
+    """A linear router's prediction for a prompt without a task label, every block written out."""
+    dense: list[float] = []
+    if spec.content:
+        dense += signal_vector(item.signals).tolist() + _reference_shape(text)
+    dense += predictor.task_fill.tolist()  # an unknown label reads the training mean
+    margin = np.asarray(dense) @ predictor.dense_weights + predictor.intercept
+    if spec.text_dims:
+        chars, words = _reference_terms(normalize_text(text))
+        totals = np.zeros(spec.text_dims)
+        for terms in (chars, words):
+            for term in terms:
+                share = _CHAR_SHARE if terms is chars else 1 - _CHAR_SHARE
+                totals[term % spec.text_dims] += share / len(terms)
+        if chars or words:
+            margin = margin + (np.sqrt(totals) @ predictor.text_weights) / math.sqrt(totals.sum())
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * margin)))
 
 
 _TRICKY = ["1.5 and 2,000.25", "a.b 1. 2 .3", "3 / 4", "1/x", "x/2", "\u0663.\u0664", "", " \t\n", "1,2.3?"]
 _TRICKY += ["A. x\nB) y", "A. x B) y", "(a) x\r(b) y", "\n a) x\n b) y"]
 _TRICKY += ["50 percent of $3 is 1.50", "1.2.3", "4 /\n 5"]
+_TRICKY += [
+    "  1.5. ",
+    "end.\n",
+    "a.\u00a0b 2",
+    "x!\x1cy?",
+    "\u0661\u0662.\u0663 and 4",
+    "\u01301.2",
+    "1,,2",
+    "...",
+]
+_TRICKY += ["3.\t4?! ", "Why? " * 900 + "12" + "3" * 1100 + ". 4.5!", "\u00e9t\u00e9 2024. " * 300]
 
 
 @pytest.fixture(scope="module")
@@ -120,23 +156,118 @@ def test_term_hashes_are_the_terms_hashed_one_by_one(bundled_prompts: list[Promp
         assert hashes[count:].tolist() == words
 
 
+def test_term_columns_are_the_terms_hashed_one_by_one(bundled_prompts: list[PromptInput]) -> None:
+    texts = [item.text for item in bundled_prompts[::4]] + ["", " ", "x", "ab", "abc", "a b", "中文", "?!"]
+    for text in map(normalize_text, texts):
+        chars, words = _reference_terms(text)
+        for bits in (1, 4, 13, 32):
+            expected: dict[int, float] = {}
+            for terms, share in ((chars, _CHAR_SHARE), (words, 1 - _CHAR_SHARE)):
+                for term in terms:
+                    column = term % 2**bits
+                    expected[column] = expected.get(column, 0.0) + share / len(terms)
+            columns, weights, norm = _term_columns(text, bits)
+            assert columns.size == len(chars) + len(words)
+            found: dict[int, float] = {}
+            for column, weight in zip(columns.tolist(), weights.tolist(), strict=True):
+                found[column] = found.get(column, 0.0) + weight
+            assert found.keys() == expected.keys(), (text, bits)
+            for column, total in expected.items():
+                assert found[column] == pytest.approx(total, rel=0, abs=1e-13), (text, bits, column)
+            assert norm == pytest.approx(sum(expected.values()), rel=0, abs=1e-13)
+
+
 def test_the_fast_path_predicts_what_the_plain_computation_does(
     bundled_prompts: list[PromptInput],
 ) -> None:
     router = default_router()
     assert SinglePromptScorer.fits(router.features, router.predictor)
-    scorer = SinglePromptScorer(router.features, router.predictor)  # type: ignore[arg-type]
+    assert isinstance(router.predictor, LinearPredictor)
+    scorer = SinglePromptScorer(router.features, router.predictor)
     assert len(bundled_prompts) >= 300
     texts = [item.text for item in bundled_prompts] + ["", "   ", "?", "x", "中文 " * 3000]
     items = [*bundled_prompts, *(prompt_input(text) for text in texts[len(bundled_prompts) :])]
     for text, item in zip(texts, items, strict=True):
         fast = scorer.predict(text, item.signals)
-        np.testing.assert_allclose(fast, _reference_predict(scorer, text, item), rtol=0, atol=1e-12)
+        reference = _reference_predict(router.features, router.predictor, text, item)
+        np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-12)
         # The router's own batch path rounds the text block to float32; it agrees to that precision.
         batch = router.predict_inputs((PromptInput(text, item.signals, None),))[0]
         np.testing.assert_allclose(fast, batch, rtol=0, atol=1e-5)
 
 
+def test_normalized_text_is_lowercased_with_digits_folded_and_whitespace_collapsed(
+    bundled_prompts: list[PromptInput],
+) -> None:
+    for text in [item.text for item in bundled_prompts] + _TRICKY:
+        clipped = text[:3000] + " " + text[-1000:] if len(text) > 4000 else text
+        assert normalize_text(text) == " ".join(re.sub(r"\d", "0", clipped.lower()).split()), text
+
+
 def test_the_shape_features_are_those_of_one_pass_per_feature(bundled_prompts: list[PromptInput]) -> None:
     for text in [item.text for item in bundled_prompts] + _TRICKY:
         assert shape_vector(text).tolist() == _reference_shape(text), text
+        # Read from the normalized text, as a decision on one prompt does: the same values.
+        assert shape_values(text, normalize_text(text)) == _reference_shape(text), text
+
+
+def _variants() -> dict[str, tuple[FeatureSpec, LinearPredictor]]:
+    """Other artifacts the default could ship: other text widths, no text, no content, task labels,
+    an unused feature block, three models; weights drawn at random around the shipped ones."""
+    router = default_router()
+    shipped = router.predictor
+    assert isinstance(shipped, LinearPredictor)
+    rng = np.random.default_rng(16)
+    dense, text = shipped.dense_weights, shipped.text_weights
+    unused_shape = dense.copy()
+    unused_shape[len(SIGNAL_FEATURES) :] = 0.0
+
+    def linear(
+        text_weights: np.ndarray, dense_weights: np.ndarray, fill: tuple[float, ...] = ()
+    ) -> LinearPredictor:
+        models = dense_weights.shape[1]
+        return LinearPredictor(text_weights, dense_weights, rng.normal(size=models), np.asarray(fill))
+
+    def spec(dims: int, content: bool, tasks: tuple[str, ...] = ()) -> FeatureSpec:
+        return FeatureSpec(text_dims=dims, embedder=None, embed_dims=0, content=content, tasks=tasks)
+
+    three = rng.normal(scale=0.5, size=(dense.shape[0], 3))
+    return {
+        "dense only": (spec(0, True), linear(np.zeros((0, 2)), dense)),
+        "text only, 1,024 columns": (spec(1024, False), linear(text[:1024], np.zeros((0, 2)))),
+        "task labels": (
+            spec(8192, True, ("gsm8k", "mmlu")),
+            linear(text, np.vstack([dense, rng.normal(size=(2, 2))]), (0.25, 0.75)),
+        ),
+        "shape features unused": (spec(8192, True), linear(text, unused_shape)),
+        "three models, 2**16 columns": (
+            spec(2**16, True),
+            linear(rng.normal(scale=0.3, size=(2**16, 3)), three),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_variants()))
+def test_the_fast_path_fits_other_artifacts_and_predicts_what_they_do(
+    name: str, bundled_prompts: list[PromptInput]
+) -> None:
+    spec, predictor = _variants()[name]
+    assert SinglePromptScorer.fits(spec, predictor)
+    scorer = SinglePromptScorer(spec, predictor)
+    for item in [*bundled_prompts[::8], prompt_input(""), prompt_input("x")]:
+        fast = scorer.predict(item.text, item.signals)
+        reference = _reference_predict(spec, predictor, item.text, item)
+        np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-12)
+        # The router's own batch path agrees to its float32 text block's precision.
+        batch = predictor.predict(spec, build_features(spec, (PromptInput(item.text, item.signals, None),)))
+        np.testing.assert_allclose(fast, batch[0], rtol=0, atol=1e-5)
+
+
+def test_artifacts_the_fast_path_cannot_compute_are_left_to_the_router() -> None:
+    router = default_router()
+    base = router.features
+    assert not SinglePromptScorer.fits(replace(base, text_dims=1000), router.predictor)
+    assert not SinglePromptScorer.fits(replace(base, text_dims=1), router.predictor)
+    assert not SinglePromptScorer.fits(
+        replace(base, text_dims=0, embedder="mine", embed_dims=8), router.predictor
+    )

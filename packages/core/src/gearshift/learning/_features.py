@@ -38,6 +38,7 @@ __all__ = [
     "PromptInput",
     "PromptLike",
     "prompt_inputs",
+    "signal_values",
     "signal_vector",
 ]
 
@@ -77,14 +78,27 @@ class Embedder(Protocol):
 
 def signal_vector(signals: Signals) -> np.ndarray:
     """The content signals of a request as numbers, in the order of `SIGNAL_FEATURES`."""
-    out = np.zeros(len(SIGNAL_FEATURES), dtype=np.float64)
-    out[0], out[1], out[2] = signals.code, signals.math, signals.reasoning
-    # Logs, scaled to about [0, 1] for prompts up to 20k tokens: size matters by ratio, not by count.
-    out[3] = math.log1p(signals.prompt_tokens) / 10.0
-    out[4] = math.log1p(signals.last_user_tokens) / 10.0
-    out[5] = math.log(max(signals.turns, 1))
-    out[6 + TASKS.index(signals.task)] = 1.0
-    return out
+    return np.array(signal_values(signals), dtype=np.float64)
+
+
+def signal_values(signals: Signals) -> list[float]:
+    """`signal_vector` as a list of floats: a decision on one prompt adds them up without an array."""
+    return [
+        signals.code,
+        signals.math,
+        signals.reasoning,
+        # Logs, scaled to about [0, 1] for prompts up to 20k tokens: size matters by ratio, not by count.
+        math.log1p(signals.prompt_tokens) / 10.0,
+        math.log1p(signals.last_user_tokens) / 10.0,
+        math.log(max(signals.turns, 1)),
+        *_task_one_hot(signals.task),
+    ]
+
+
+@functools.cache
+def _task_one_hot(task: str) -> tuple[float, ...]:
+    """The one-hot of a signals task over `TASKS`, built once per task."""
+    return tuple(float(task == name) for name in TASKS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,74 +1,102 @@
 """A linear router's predicted quality for one prompt, on the fast path a decision before every call needs.
 
-`LinearPredictor.predict` works on batches in compressed-row form: the hashed n-grams of a prompt are
-turned into sorted unique columns, gathered and summed. For one prompt it is cheaper to count the
-n-grams into every column at once with one `bincount`, then pick each touched column once (no sort):
-a prompt touches a few hundred of the thousands of columns, and a square root or a product over all of
-them costs more than the rest of the prediction. The sum is the same up to float rounding (the order
-of the additions differs), far below 1e-12.
+`LinearPredictor.predict` works on batches: features in arrays, the text block in compressed-row form.
+On one prompt NumPy's cost per call, not per element, is what adds up, so this path makes few calls:
+
+- the dense block is a few dozen floats, added up in plain Python with the weights read out once when
+  the artifact loads; a block whose weights are all zero (a feature set the artifact does not use) is
+  not computed at all;
+- the text block's terms come straight out as (column, weight) pairs (`_term_columns`), and are summed
+  without finding the distinct columns: with `T[c]` a column's total weight, the text score
+  `sum over columns of sqrt(T[c]) * w[c]` equals `sum over terms of weight / sqrt(T[column]) * w[column]`
+  (a column's terms add up to `T[c] / sqrt(T[c])`), which takes one `bincount` and a handful of calls.
+
+The sums are the same up to float rounding (the order of the additions differs), far below 1e-12.
 """
 
 from __future__ import annotations
 
+import math
+from operator import mul
+
 import numpy as np
 
 from ..signals._signals import Signals
-from ._features import FeatureSpec, signal_vector
+from ._features import SIGNAL_FEATURES, FeatureSpec, signal_values
 from ._predictors import LinearPredictor, Predictor
-from ._prompt_shape import shape_vector
-from ._text_hashing import _CHAR_SHARE, _U64, _term_hashes, normalize_text
+from ._prompt_shape import SHAPE_FEATURES, shape_values
+from ._text_hashing import _term_columns, normalize_text
 
 __all__ = ["SinglePromptScorer"]
 
+_MAX_BITS = 32
+"""A column is read from the high half of a 64-bit hash, so at most 2**32 columns."""
+
+
+def _per_model(weights: np.ndarray) -> tuple[tuple[float, ...], ...] | None:
+    """The rows of a (features, models) block as one tuple of floats per model; None when all are 0."""
+    if not weights.any():
+        return None
+    return tuple(tuple(float(w) for w in column) for column in weights.T)
+
 
 class SinglePromptScorer:
-    """Predicted quality of each model for one prompt, for a linear router over hashed text.
+    """Predicted quality of each model for one prompt without a task label, for a linear router.
 
     `fits(spec, predictor)` says whether a router can use it: a `LinearPredictor` over hashed n-grams
-    and the content features, without an embedder or task labels.
+    (or no text block) and the content features (or none), without an embedder. A task-label block
+    holds its training mean, as on the router's own path for a prompt without a label.
     """
 
     def __init__(self, spec: FeatureSpec, predictor: LinearPredictor) -> None:
         self.dims = spec.text_dims
-        self.text_weights = np.asarray(predictor.text_weights, dtype=np.float64)
-        # One contiguous vector per model: gathering a prompt's columns from each is cheaper than
-        # gathering rows of the (columns, models) matrix.
-        self.model_text_weights = tuple(np.ascontiguousarray(column) for column in self.text_weights.T)
-        self.dense_weights = np.asarray(predictor.dense_weights, dtype=np.float64)
-        self.intercept = np.asarray(predictor.intercept, dtype=np.float64)
+        self.bits = spec.text_dims.bit_length() - 1 if spec.text_dims else 0
+        # (columns, models), row-major: a column's weights for every model share a cache line.
+        self._text_weights = np.ascontiguousarray(predictor.text_weights, dtype=np.float64)
+        dense = np.asarray(predictor.dense_weights, dtype=np.float64)
+        intercept = np.asarray(predictor.intercept, dtype=np.float64)
+        if spec.tasks:
+            # Without a label, the task columns hold their training mean: the same offset on every prompt.
+            intercept = intercept + predictor.task_fill @ dense[dense.shape[0] - len(spec.tasks) :]
+        self._intercepts = tuple(float(b) for b in intercept)
+        signal_end = len(SIGNAL_FEATURES)
+        shape_end = signal_end + len(SHAPE_FEATURES)
+        content = dense[:shape_end] if spec.content else dense[:0]
+        self._signal_weights = _per_model(content[:signal_end])
+        self._shape_weights = _per_model(content[signal_end:shape_end])
 
     @staticmethod
     def fits(spec: FeatureSpec, predictor: Predictor) -> bool:
         """Whether this fast path computes the same predictions as the router's own."""
+        dims = spec.text_dims
         return (
             isinstance(predictor, LinearPredictor)
-            and spec.text_dims > 0
-            and spec.text_dims & (spec.text_dims - 1) == 0
-            and spec.content
+            and dims & (dims - 1) == 0
+            and dims != 1
+            and dims <= 2**_MAX_BITS
             and not spec.embed_dims
-            and not spec.tasks
         )
 
     def predict(self, text: str, signals: Signals) -> np.ndarray:
         """Predicted quality per model, shape (models,)."""
-        dense = np.concatenate((signal_vector(signals), shape_vector(text)))
-        margin = dense @ self.dense_weights + self.intercept
-        hashes, chars = _term_hashes(normalize_text(text))
-        if hashes.size:
-            words = hashes.size - chars
-            buckets = (hashes & _U64(self.dims - 1)).astype(np.intp)
-            shares = np.full(hashes.size, (1 - _CHAR_SHARE) / words if words else 0.0)
-            shares[:chars] = _CHAR_SHARE / chars if chars else 0.0
-            totals = np.bincount(buckets, weights=shares, minlength=self.dims)
-            # Each touched column once: the one term whose index its column remembers (whichever write won).
-            order = np.arange(hashes.size)
-            owner = np.empty(self.dims, dtype=np.intp)
-            owner[buckets] = order
-            columns = buckets[owner[buckets] == order]
-            counted = totals[columns]
-            # Each column holds sqrt(total), scaled to unit norm: the squared norm is the sum of totals.
-            roots = np.sqrt(counted)
-            norm = np.sqrt(counted.sum())
-            margin += [np.dot(roots, weights[columns]) / norm for weights in self.model_text_weights]
-        quality: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * margin))
-        return quality
+        margins = list(self._intercepts)
+        normalized = normalize_text(text) if self.bits or self._shape_weights is not None else ""
+        if self._signal_weights is not None:
+            values = signal_values(signals)
+            margins = [
+                m + sum(map(mul, values, w)) for m, w in zip(margins, self._signal_weights, strict=True)
+            ]
+        if self._shape_weights is not None:
+            values = shape_values(text, normalized)
+            margins = [
+                m + sum(map(mul, values, w)) for m, w in zip(margins, self._shape_weights, strict=True)
+            ]
+        if self.bits:
+            columns, weights, norm = _term_columns(normalized, self.bits)
+            if columns.size:
+                totals = np.bincount(columns, weights=weights)
+                scores = np.dot(weights / np.sqrt(totals[columns]), self._text_weights.take(columns, axis=0))
+                # Each column holds sqrt(total) scaled to unit norm; the squared norm is the sum of totals.
+                scale = 1.0 / math.sqrt(norm)
+                margins = [m + s * scale for m, s in zip(margins, scores.tolist(), strict=True)]
+        return np.array([0.5 * (1.0 + math.tanh(0.5 * m)) for m in margins])

@@ -27,12 +27,14 @@ DEFAULT_TEXT_DIMS = 4096
 # A long prompt's topic shows in its head and its question in its tail; the middle adds cost, not signal.
 _HEAD, _TAIL = 3000, 1000
 _DIGIT = re.compile(r"\d")
+_ASCII_DIGITS = str.maketrans("123456789", "000000000")
 _CHAR_NGRAMS = (3, 4, 5)
 _CHAR_SHARE = 0.7
 """Share of the squared norm given to character n-grams; words and word pairs get the rest."""
 
 _U64 = np.uint64
 _PRIME = 0x9E3779B97F4A7C15  # odd, so it has an inverse modulo 2**64
+_PRIME_U64 = _U64(_PRIME)
 # Multiplying by an odd constant and keeping the high half spreads every input bit over the result
 # (multiplicative hashing); one multiply and one shift replace a longer finalizer.
 _MIX, _HIGH = _U64(0xBF58476D1CE4E5B9), _U64(32)
@@ -43,6 +45,8 @@ _CHAR_SALTS = np.array([n * 0x632BE59BD9B4E019 % 2**64 for n in _CHAR_NGRAMS], d
 _WORD_BYTE = np.zeros(256, dtype=np.int8)
 _WORD_BYTE[list(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")] = 1
 _WORD_BYTE[128:] = 1
+_WORD_FLAGS = _WORD_BYTE.tobytes()
+"""`_WORD_BYTE` as a `bytes.translate` table: a text's flags in one pass, without an array gather."""
 
 
 @functools.cache
@@ -66,6 +70,8 @@ def normalize_text(text: str) -> str:
     """
     if len(text) > _HEAD + _TAIL:
         text = text[:_HEAD] + " " + text[-_TAIL:]
+    if text.isascii():  # the ASCII digits are all `\d` matches there, and a table folds them in one pass
+        return " ".join(text.lower().translate(_ASCII_DIGITS).split())
     return " ".join(_DIGIT.sub("0", text.lower()).split())
 
 
@@ -107,6 +113,83 @@ def _term_hashes(text: str) -> tuple[np.ndarray, int]:
         hashes *= _MIX
     hashes >>= _HIGH
     return hashes, chars
+
+
+@functools.cache
+def _column_tables(size: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.uint64, np.uint64]:
+    """For `_term_columns` into 2**bits columns: P**i, then P**-i, the n-gram salts and the pair salt
+    each times the column multiplier (mod 2**64), for i < size, and the shift that leaves a column.
+    Built once per size and width.
+
+    A term's column is bits 32 to 32 + bits of `hash * _MIX` (the hash's high half, masked). The same
+    bits of `hash * (_MIX << (32 - bits))` are its top bits, so one shift gives the column; and that
+    multiplier is folded into the factors every hash is already multiplied by, so it costs nothing.
+    """
+    up, down = _tables(size)
+    multiplier = (int(_MIX) << (32 - bits)) % 2**64
+    pair_salt = _U64(int(_PAIR_SALT) * multiplier % 2**64)
+    return up, down * _U64(multiplier), _CHAR_SALTS * _U64(multiplier), pair_salt, _U64(64 - bits)
+
+
+def _term_columns(text: str, bits: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Every term of a normalized text as (column, weight), for 2**bits columns (1 <= bits <= 32).
+
+    The terms, columns and weights of `_term_hashes` with `hashed_terms`' shares, in another order, for
+    a decision on one prompt: the columns come out of the hashes' arithmetic directly, and the n-grams
+    of every size are one block (a row per start: its 3-, 4- and 5-gram), so a text takes a fixed few
+    NumPy calls. Returns the columns (int64), the weights (float64) and the sum of the weights (the
+    squared norm `hashed_terms` divides by, before the square roots).
+    """
+    data = (" " + text + " ").encode("utf-8")
+    size = len(data)
+    up, down, salts, pair_salt, shift = _column_tables(max(1 << 14, 1 << (size + 1).bit_length()), bits)
+    # prefix[i] = hash of the first i bytes; two slots of slack past the end are read by the last rows'
+    # 4- and 5-grams that run past the text, which are dropped.
+    prefix = np.empty(size + 3, dtype=np.uint64)
+    prefix[0] = 0
+    body = prefix[1 : size + 1]
+    np.multiply(np.frombuffer(data, dtype=np.uint8), up[:size], out=body)
+    np.add.accumulate(body, out=body)
+    # A word starts or ends after byte i where flags[i] != flags[i + 1] (the text is padded with spaces,
+    # so bounds come in pairs); the prefix and the powers shifted by one read there at i + 1.
+    flags = np.frombuffer(data.translate(_WORD_FLAGS), dtype=np.int8)
+    bounds = (flags[1:] != flags[:-1]).nonzero()[0]
+    words = bounds.size // 2
+    word_terms = max(2 * words - 1, 0)
+    starts = max(size - 2, 0)
+    chars = starts + max(starts - 1, 0) + max(starts - 2, 0)
+    columns = np.empty(word_terms + 3 * starts, dtype=np.uint64)
+    if words:
+        ends = prefix[1:].take(bounds)
+        hashed = columns[:words]
+        np.subtract(ends[1::2], ends[0::2], out=hashed)
+        hashed *= down[1:].take(bounds[0::2])
+        pairs = columns[words:word_terms]
+        np.multiply(hashed[:-1], _PRIME_U64, out=pairs)
+        pairs += hashed[1:]
+        pairs += pair_salt
+    # Row i holds the 3-, 4- and 5-gram starting at byte i: prefix[i + n] - prefix[i], times P**-i.
+    grams = columns[word_terms:].reshape(starts, 3)
+    np.subtract(
+        np.ndarray((starts, 3), np.uint64, prefix, 3 * prefix.itemsize, (8, 8)),
+        prefix[:starts, None],
+        out=grams,
+    )
+    grams *= down[:starts, None]
+    grams += salts
+    # Only the last two rows run past the text: (row -2: 5-gram) and (row -1: 4- and 5-grams). Moving
+    # the last row's 3-gram into the first of them leaves every real n-gram in front, then the rest.
+    if starts >= 2:
+        grams[-2, 2] = grams[-1, 0]
+    columns = columns[: word_terms + chars]
+    columns >>= shift
+    shares = np.empty(columns.size)
+    if word_terms:
+        shares[:word_terms] = (1 - _CHAR_SHARE) / word_terms
+    if chars:
+        shares[word_terms:] = _CHAR_SHARE / chars
+    norm = (_CHAR_SHARE if chars else 0.0) + ((1 - _CHAR_SHARE) if words else 0.0)
+    return columns.view(np.int64), shares, norm
 
 
 def hashed_terms(text: str, dims: int) -> tuple[np.ndarray, np.ndarray]:

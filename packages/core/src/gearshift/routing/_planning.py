@@ -25,13 +25,15 @@ from ._warm_cache import stay_warm
 
 if TYPE_CHECKING:
     from .._context import StepContext
+    from .._decision import Decision
     from .._messages import ChatRequest
     from .._models import ModelSpec
     from ..budgets import Allowance
+    from ..policies import RouteInput
     from ._records import Attempt
     from ._router_host import RouterHost
 
-__all__ = ["aplan_call", "escalates", "plan_call"]
+__all__ = ["aplan_call", "aprepare_step", "decide_step", "escalates", "plan_call"]
 
 
 async def aplan_call(
@@ -46,15 +48,7 @@ async def aplan_call(
     prepare: bool = True,
 ) -> ChainRun:
     """Plan one step with the budget read from the ledger; `prepare` lets the policy ask a model first."""
-    # A policy that must call a model before deciding (the classifier) does it here, through the
-    # router, so that call is budgeted and recorded; its decision stays pure.
-    prepared: tuple[Attempt, ...] = ()
-    classify = getattr(router.policy, "aprepare", None) if prepare else None
-    if classify is not None:
-        context, prepared = await classify(router, request, context)
-    allowance = await _allowance(router, context)
-    if allowance is not None and allowance.left_share is not None:
-        context = replace(context, budget_left_share=allowance.left_share)
+    context, prepared, allowance = await aprepare_step(router, request, context, prepare=prepare)
     run = plan_call(
         router,
         request,
@@ -69,6 +63,23 @@ async def aplan_call(
     return run
 
 
+async def aprepare_step(
+    router: RouterHost, request: ChatRequest, context: StepContext, *, prepare: bool = True
+) -> tuple[StepContext, tuple[Attempt, ...], Allowance | None]:
+    """What a step's decision waits for: the policy's own model call when `prepare` lets it ask one
+    (the classifier's attempts), and what the budget allows, with the step's context updated by both."""
+    # A policy that must call a model before deciding (the classifier) does it here, through the
+    # router, so that call is budgeted and recorded; its decision stays pure.
+    prepared: tuple[Attempt, ...] = ()
+    classify = getattr(router.policy, "aprepare", None) if prepare else None
+    if classify is not None:
+        context, prepared = await classify(router, request, context)
+    allowance = await _allowance(router, context)
+    if allowance is not None and allowance.left_share is not None:
+        context = replace(context, budget_left_share=allowance.left_share)
+    return context, prepared, allowance
+
+
 def plan_call(
     router: RouterHost,
     request: ChatRequest,
@@ -81,20 +92,9 @@ def plan_call(
     remember: bool | None = None,
 ) -> ChainRun:
     """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
-    route = route_input(router.registry, request, context, default_output_tokens=router.default_output_tokens)
-    live = router.escalation
-    policy = router.policy if live is None else live.policy_for(router.policy, context)
-    decision = policy.decide(route)
-    if context.hints.force_model is None:
-        if router.prefer == "latency":
-            decision = prefer_latency(route, decision, router.deployments)
-        warm = router.warm_caches.get(context.run_id, router.clock())
-        if warm is not None:
-            decision = stay_warm(route, decision, warm)
-    if allowance is not None:
-        decision = fit_to_allowance(route, decision, policy, allowance)
-    if live is not None and (log if remember is None else remember):
-        live.remember(context, decision)
+    route, decision = decide_step(
+        router, request, context, allowance=allowance, remember=log if remember is None else remember
+    )
     chain = decision.chain
     if router.fallback_to_lower_tiers:
         lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
@@ -117,6 +117,33 @@ def plan_call(
     if log:
         _log_decision(router, run)
     return run
+
+
+def decide_step(
+    router: RouterHost,
+    request: ChatRequest,
+    context: StepContext,
+    *,
+    allowance: Allowance | None = None,
+    remember: bool = False,
+) -> tuple[RouteInput, Decision]:
+    """The route and the decision of one step, without the run that would carry it out (`Router.decide`
+    needs no more); `remember` keeps a learned hand-over for the run's later steps."""
+    route = route_input(router.registry, request, context, default_output_tokens=router.default_output_tokens)
+    live = router.escalation
+    policy = router.policy if live is None else live.policy_for(router.policy, context)
+    decision = policy.decide(route)
+    if context.hints.force_model is None:
+        if router.prefer == "latency":
+            decision = prefer_latency(route, decision, router.deployments)
+        warm = router.warm_caches.get(context.run_id, router.clock())
+        if warm is not None:
+            decision = stay_warm(route, decision, warm)
+    if allowance is not None:
+        decision = fit_to_allowance(route, decision, policy, allowance)
+    if live is not None and remember:
+        live.remember(context, decision)
+    return route, decision
 
 
 def escalates(router: RouterHost, override: bool | None) -> bool:

@@ -31,7 +31,7 @@ from ._cooldown import CooldownTracker
 from ._decide import DEFAULT_OUTPUT_TOKENS
 from ._decision_log import DecisionLog
 from ._deployments import DeploymentHealth, Prefer
-from ._planning import aplan_call, escalates, plan_call
+from ._planning import aplan_call, aprepare_step, decide_step, escalates, plan_call
 from ._records import SCHEMA_VERSION
 from ._review import ReviewLoop
 from ._routed import RoutedResponse, RoutedStream, SyncRoutedStream
@@ -226,7 +226,7 @@ class Router:
         Pure: it does not read the budget ledger, nor remember a learned hand-over for the run.
         `adecide` also fits the choice to the budget.
         """
-        return plan_call(self, as_request(request), context or StepContext(), log=False).decision
+        return decide_step(self, as_request(request), context or StepContext())[1]
 
     async def adecide(
         self,
@@ -243,16 +243,9 @@ class Router:
         `classify=True` lets a policy that asks a model before deciding (the LLM classifier) ask it;
         that call is charged to the step's budget and recorded like any other.
         """
-        run = await aplan_call(
-            self,
-            as_request(request),
-            context or StepContext(),
-            escalate=False,
-            log=False,
-            remember=remember,
-            prepare=classify,
-        )
-        return run.decision
+        chat = as_request(request)
+        step, _, allowance = await aprepare_step(self, chat, context or StepContext(), prepare=classify)
+        return decide_step(self, chat, step, allowance=allowance, remember=remember)[1]
 
     def spend_keys(self, context: StepContext) -> tuple[str, ...]:
         """The ledger keys a call with `context` is charged to: its `spend_keys`, led by
