@@ -40,7 +40,7 @@ from ._openai_wire import error_body as openai_error
 from ._relay import RelayResponse, StreamRenderer, settle
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
-from ._step import model_aliases, step_context
+from ._step import gearshift_headers, model_aliases, step_context
 from ._transport import on_proxy_http_client
 
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
@@ -310,7 +310,7 @@ class ProxyApp:
             chat.request,
             model=chat.model,
             registry=self.router.registry,
-            headers=request.headers,
+            headers=gearshift_headers(request.scope["headers"]),
             key=call.key,
             caller=chat.caller,
         )
