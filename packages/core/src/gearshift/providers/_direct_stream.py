@@ -3,12 +3,12 @@ httpx client without the SDK's request machinery, and read by the SDK's own stre
 
 The SDK's `post(..., stream=True)` builds its options, headers, URL and an httpx request anew for every
 call, all of it before the first token; under `gearshift serve` that was nearly half the CPU of opening
-a stream. This path reads what the SDK client sends once per client (as `DirectPost`
-does for plain calls), sends a request built from it on the SDK client's httpx client, which hands over
-every chunk that arrived before a break (aiohttp's reader does not, so streams stay on httpx), and wraps
-the answer in the SDK's `AsyncStream`: SSE decoding, error events and closing stay the SDK's. Failures
-read as the SDK's own: an error status is the SDK client's status error, read from the whole body; an
-httpx timeout is `APITimeoutError` and any other failure to send is `APIConnectionError`.
+a stream. This path reads what the SDK client sends once per client (as `DirectPost` does for plain
+calls), sends a request built from it on the SDK client's httpx client, which hands over every chunk
+that arrived before a break (aiohttp's reader does not, so streams stay on httpx), and wraps the answer
+in the SDK's `AsyncStream`: SSE decoding, error events and closing stay the SDK's. Failures read as the
+SDK's own: an error status is the SDK client's status error, read from the whole body; an httpx
+timeout is `APITimeoutError` and any other failure to send is `APIConnectionError`.
 """
 
 from __future__ import annotations
