@@ -16,6 +16,7 @@ from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
 from ._direct_post import DirectPost
+from ._direct_stream import DirectStream
 from ._sdk import HttpClient, LoopClients, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -75,6 +76,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         self.require_key = require_key
         self.max_tokens_field = max_tokens_field
         self._direct: LoopClients[DirectPost] = LoopClients()
+        self._direct_streams: LoopClients[DirectStream] = LoopClients()
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
@@ -120,22 +122,14 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         return _response(model, request, json.loads(response))
 
     async def _open_stream(self, client: AsyncOpenAI, call: dict[str, Any]) -> SDKStream[dict[str, Any]]:
-        # The SDK's stream (SSE decoding, error events, closing) with each chunk left as the JSON
-        # object it arrived as: a `ChatCompletionChunk` per event was most of a stream's CPU in
-        # `gearshift serve`. tests/core/test_provider_transports.py checks the request is the one
-        # `create(stream=True)` sends.
-        from openai import AsyncStream
-
-        # The stream class's type argument must be a plain class: the SDK runs `issubclass` on it, which
-        # Python 3.10 refuses for a parameterised `dict[str, Any]`.
+        # The SDK's stream (SSE decoding, error events, closing) on the SDK client's httpx client, sent
+        # without the SDK's request path (see `DirectStream`), each chunk left as the JSON object it
+        # arrived as: a `ChatCompletionChunk` per event was most of a stream's CPU in `gearshift serve`.
+        # tests/core/test_provider_transports.py checks the request is the one `create(stream=True)`
+        # sends and that its failures read as the SDK's.
         body = {**call, "stream": True, "stream_options": {"include_usage": True}}
-        chunks: AsyncStream[dict[str, Any]] = await client.post(
-            "/chat/completions",
-            body=body,
-            cast_to=dict,
-            stream=True,
-            stream_cls=AsyncStream[dict],  # type: ignore[type-arg]
-        )
+        stream = self._direct_streams.get(lambda: DirectStream(client, self._SDK))
+        chunks: SDKStream[dict[str, Any]] = await stream.open("/chat/completions", body)
         return chunks
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: dict[str, Any]) -> _StreamState:
@@ -146,6 +140,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         direct = self._direct.pop_current()
         if direct is not None:
             await direct.close()
+        self._direct_streams.pop_current()  # it sends on the SDK client's connections, closed below
         await super().aclose()
 
     def _resolve_key(self, model: ModelSpec) -> Secret | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -262,25 +262,25 @@ class ChainRun:
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
-    async def _targets(self) -> AsyncIterator[tuple[ModelSpec, Provider]]:
+    def _targets(self) -> AsyncIterator[tuple[ModelSpec, Provider]]:
         """The models of the chain not cooling down, each as its deployments in the order to try
         them; a tripped deployment whose probe is due answers the probe first (`_deployments`)."""
+        return _Targets(self)
+
+    async def _deployment_order(self, model: ModelSpec) -> list[ModelSpec]:
+        """`model`'s deployments in the order to try them, after the probes that are due."""
         router = self.router
-        ready, self.skipped = router.cooldowns.order(self.chain, router.clock())
-        for model_id in ready:
-            model = router.registry[model_id]
-            order, due = router.deployments.order(model, router.clock())
-            if due:
-                failed: set[str] = set()
-                for deployment in due:
-                    if not await self._probe(deployment, router.providers[deployment.provider]):
-                        failed.add(deployment_key(deployment))
-                order, _ = router.deployments.order(model, router.clock())
-                # A deployment that has just failed its probe gets no real call in the same breath,
-                # unless nothing else is left (then a call that might succeed beats a sure failure).
-                order = [d for d in order if deployment_key(d) not in failed] or order
-            for spec in order:
-                yield spec, router.providers[spec.provider]
+        order, due = router.deployments.order(model, router.clock())
+        if due:
+            failed: set[str] = set()
+            for deployment in due:
+                if not await self._probe(deployment, router.providers[deployment.provider]):
+                    failed.add(deployment_key(deployment))
+            order, _ = router.deployments.order(model, router.clock())
+            # A deployment that has just failed its probe gets no real call in the same breath,
+            # unless nothing else is left (then a call that might succeed beats a sure failure).
+            order = [d for d in order if deployment_key(d) not in failed] or order
+        return order
 
     async def _probe(self, spec: ModelSpec, provider: Provider) -> bool:
         """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
@@ -395,6 +395,35 @@ class ChainRun:
 def _overran(reservation: Reservation, usd: float, usage: Usage) -> bool:
     # Whole nano-dollars, as the stores compare: float noise is not an overrun.
     return round(usd * 1e9) > round(reservation.usd * 1e9) or usage.total_tokens > reservation.tokens
+
+
+class _Targets:
+    """`ChainRun._targets` as a plain async iterator, not an async generator: a call that returns with
+    its first model leaves the iteration unfinished, and asyncio closes an unfinished async generator
+    in a task of its own, woken through the loop's self-pipe, after every such call."""
+
+    def __init__(self, run: ChainRun) -> None:
+        self._run = run
+        self._ready: Iterator[str] | None = None
+        self._pending: Iterator[ModelSpec] = iter(())
+
+    def __aiter__(self) -> _Targets:
+        return self
+
+    async def __anext__(self) -> tuple[ModelSpec, Provider]:
+        run = self._run
+        router = run.router
+        if self._ready is None:  # read when iteration starts, as the generator did
+            ready, run.skipped = router.cooldowns.order(run.chain, router.clock())
+            self._ready = iter(ready)
+        while True:
+            spec = next(self._pending, None)
+            if spec is not None:
+                return spec, router.providers[spec.provider]
+            model_id = next(self._ready, None)
+            if model_id is None:
+                raise StopAsyncIteration
+            self._pending = iter(await run._deployment_order(router.registry[model_id]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from ._openai_wire import error_body as openai_error
 from ._relay import RelayResponse, StreamRenderer, settle
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
-from ._step import model_aliases, step_context
+from ._step import gearshift_headers, model_aliases, step_context
 from ._transport import on_proxy_http_client
 
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
@@ -150,14 +150,21 @@ class ProxyApp:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large
+        # Straight from ASGI `receive`, as Starlette's `Request.stream()` reads it, without its generator.
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        more = True
+        while more:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size > limit:
                 raise too_large
             chunks.append(chunk)
-        raw = b"".join(chunks)
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
             return json.loads(raw)
         except UnicodeDecodeError:
@@ -310,7 +317,7 @@ class ProxyApp:
             chat.request,
             model=chat.model,
             registry=self.router.registry,
-            headers=request.headers,
+            headers=gearshift_headers(request.scope["headers"]),
             key=call.key,
             caller=chat.caller,
         )

@@ -4,15 +4,35 @@ fallbacks, budget refusals and latency, on a registry of its own (one per app)."
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 
 from ..routing._routed import RoutedResponse
 
 __all__ = ["CONTENT_TYPE_LATEST", "ProxyMetrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class _Labelled(Generic[M]):
+    """A metric's children, each looked up once per label values: prometheus_client's `labels()`
+    checks its arguments and takes a lock on every call, a tenth of a millisecond per answered call.
+    Label values come from the registry, the APIs and HTTP statuses, so the children stay few."""
+
+    def __init__(self, metric: M) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class ProxyMetrics:
@@ -49,6 +69,9 @@ class ProxyMetrics:
             "gearshift_proxy_request_seconds", "Time to answer (to the end of a stream), by API.",
             ["api", "streamed"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self._cost, self._fallbacks = _Labelled(self.cost), _Labelled(self.fallbacks)
+        self._requests, self._tokens = _Labelled(self.requests), _Labelled(self.tokens)
+        self._escalations, self._latency = _Labelled(self.escalations), _Labelled(self.latency)
 
     def answered(
         self, api: str, result: RoutedResponse, seconds: float, *, streamed: bool, tiers: Mapping[str, int]
@@ -57,20 +80,20 @@ class ProxyMetrics:
         model = result.model_id
         for attempt in result.attempts:
             tier = str(tiers.get(attempt.model_id, ""))
-            self.cost.labels(attempt.model_id, tier).inc(attempt.cost_usd)
+            self._cost(attempt.model_id, tier).inc(attempt.cost_usd)
             if not attempt.ok and attempt.model_id != model:
-                self.fallbacks.labels(attempt.model_id).inc()
+                self._fallbacks(attempt.model_id).inc()
         tier = str(tiers.get(model, ""))
-        self.requests.labels(api, model, tier, "200").inc()
-        self.tokens.labels(model, tier, "input").inc(result.usage.input_tokens)
-        self.tokens.labels(model, tier, "output").inc(result.usage.output_tokens)
+        self._requests(api, model, tier, "200").inc()
+        self._tokens(model, tier, "input").inc(result.usage.input_tokens)
+        self._tokens(model, tier, "output").inc(result.usage.output_tokens)
         for escalation in result.escalations:
-            self.escalations.labels(escalation.source).inc()
-        self.latency.labels(api, str(streamed).lower()).observe(seconds)
+            self._escalations(escalation.source).inc()
+        self._latency(api, "true" if streamed else "false").observe(seconds)
 
     def failed(self, api: str, status: int, *, budget: bool = False) -> None:
         """Count one request answered with an error."""
-        self.requests.labels(api, "", "", str(status)).inc()
+        self._requests(api, "", "", str(status)).inc()
         if budget:
             self.budget_refusals.labels(api).inc()
 

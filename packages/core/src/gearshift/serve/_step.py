@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .._context import CallerHints, StepContext, StepType
@@ -19,12 +19,13 @@ from .._models import ModelRegistry
 from ..signals._run_context import context_from_messages
 from ._access import ProxyKey
 
-__all__ = ["AUTO", "HEADER_PREFIX", "CallerIdentity", "model_aliases", "step_context"]
+__all__ = ["AUTO", "HEADER_PREFIX", "CallerIdentity", "gearshift_headers", "model_aliases", "step_context"]
 
 AUTO = "auto"
 HEADER_PREFIX = "x-gearshift-"
 _TIER = re.compile(r"^tier-(\d+)$")
 _BUDGET_KEY = re.compile(r"^[A-Za-z0-9_.:\-/@]{1,200}$")
+_RAW_PREFIX = HEADER_PREFIX.encode("latin-1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,17 @@ class CallerIdentity:
 def model_aliases(registry: ModelRegistry) -> tuple[str, ...]:
     """Every `model` a request may name: `auto`, one `tier-N` per tier, then the registry's ids."""
     return (AUTO, *(f"tier-{tier}" for tier in registry.tiers), *registry.ids)
+
+
+def gearshift_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The `x-gearshift-*` headers of an ASGI request's raw (lower-case) header list, read in one
+    pass; of a repeated header the first value counts, as for Starlette's `Headers.get`. Looking each
+    one up in `Headers` scanned every header of the request once per name."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name.startswith(_RAW_PREFIX):
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
 
 
 def step_context(
