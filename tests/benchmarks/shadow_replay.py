@@ -24,7 +24,11 @@ not shipped.
 recorded score standing in for a user's), which `train --from-log` trains on as one-model rows; the
 default, 0, is shadow pairs alone.
 
+The shadow router is trained as `gearshift train --from-log` trains it: `--shadow-method auto` (the
+CLI's default) unless told otherwise; `--method` is the full-table router's (linear by default).
+
     uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
+                                                    [--shadow-method auto]
                                                     [--live signals|default] [--sampling uniform|uncertain]
                                                     [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
 
@@ -129,6 +133,7 @@ def measure(
     live_policy: str = "signals",
     sampling: str = "uniform",
     with_prior: bool = False,
+    shadow_method: str = "auto",
 ) -> dict[str, Any]:
     table = OutcomeTable(
         [row for name in tables for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
@@ -171,14 +176,13 @@ def measure(
         assert router.shadow is not None
         shadow_table, read = table_from_log(log_path, min_rows=10)
     started = time.perf_counter()
-    from_shadow = train_router(shadow_table, method=method, seed=seed)
+    from_shadow = train_router(shadow_table, method=shadow_method, seed=seed)
     full = train_router(live, method=method, seed=seed)
     train_s = time.perf_counter() - started
     apgr_shadow = held_out_apgr(from_shadow, held)
     apgr_full = held_out_apgr(full, held)
-    cv_weight = (
-        prior_weight_by_cv(shadow_table, prior, method, seed) if prior is not None and with_prior else 0.0
-    )
+    with_cv = prior is not None and with_prior
+    cv_weight = prior_weight_by_cv(shadow_table, prior, shadow_method, seed) if with_cv else 0.0
     parts = {"all": held} | {
         name: held.filter(lambda row, name=name: row.id.startswith(name))  # type: ignore[misc]
         for name in tables
@@ -224,6 +228,8 @@ def measure(
         "shadow_skipped": router.shadow.skipped,
         "shadow_spent_usd": round(router.shadow.spent_usd, 4),
         "method": method,
+        "shadow_method": shadow_method,
+        "shadow_method_kept": from_shadow.training.method,
         "apgr_shadow": round(apgr_shadow, 4),
         "apgr_full": round(apgr_full, 4),
         "ratio": round(apgr_shadow / apgr_full, 4) if apgr_full else None,
@@ -241,6 +247,12 @@ def main() -> None:
         "--feedback-share", type=float, default=0.0, help="share of live calls that get feedback (default 0)"
     )
     parser.add_argument("--method", default="linear", choices=["auto", "linear", "knn", "blend"])
+    parser.add_argument(
+        "--shadow-method",
+        default="auto",
+        choices=["auto", "linear", "knn", "blend"],
+        help="the shadow router's method (default auto, as gearshift train --from-log)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--live", default="signals", choices=["signals", "default"], help="the live policy (default: signals)"
@@ -261,6 +273,7 @@ def main() -> None:
         live_policy=args.live,
         sampling=args.sampling,
         with_prior=args.prior,
+        shadow_method=args.shadow_method,
     )
     if not args.json:
         print(
