@@ -24,7 +24,11 @@ not shipped.
 recorded score standing in for a user's), which `train --from-log` trains on as one-model rows; the
 default, 0, is shadow pairs alone.
 
+The shadow router is trained as `gearshift train --from-log` trains it: `--shadow-method auto` (the
+CLI's default) unless told otherwise; `--method` is the full-table router's (linear by default).
+
     uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
+                                                    [--shadow-method auto]
                                                     [--live signals|default] [--sampling uniform|uncertain]
                                                     [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
 
@@ -43,6 +47,7 @@ import json
 import random
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +67,9 @@ from gearshift.datasets import (
 from gearshift.evaluation import apgr
 from gearshift.learning import DefaultPolicy, LearnedRouter, train_router
 from gearshift.learning._default_training import train_default_router
+from gearshift.policies import Policy
 from gearshift.providers import ReplayProvider
-from gearshift.reporting._log_outcomes import table_from_log
+from gearshift.reporting._log_outcomes import LogOutcomes, table_from_log
 from gearshift.routing._decision_log import open_decision_log
 
 
@@ -119,6 +125,68 @@ def prior_weight_by_cv(log_rows: OutcomeTable, prior: LearnedRouter, method: str
     return max(scores, key=scores.__getitem__)
 
 
+@dataclass(frozen=True)
+class ReplayedLog:
+    """What replaying live traffic left: the table `train --from-log` reads from the log, and counts."""
+
+    table: OutcomeTable
+    read: LogOutcomes
+    weak_answers: int
+    shadow_skipped: int
+    shadow_spent_usd: float
+    replay_s: float
+
+
+def replay_live(
+    live: OutcomeTable,
+    policy: Policy,
+    share: float,
+    seed: int,
+    log_path: Path,
+    sampling: str = "uniform",
+    feedback_share: float = 0.0,
+) -> ReplayedLog:
+    """Replay `live` through a real `Router` with shadow at `share` (recorded scores as the judge),
+    logging to `log_path` with prompts, and read the log as `train --from-log` does."""
+    started = time.perf_counter()
+    router = Router(
+        ModelRegistry(routellm_models()),
+        policy=policy,
+        providers=[ReplayProvider(live)],
+        decision_log=open_decision_log(log_path, include_prompts=True),
+        # A replay runs far faster than live traffic: no shadow may be dropped for being in flight.
+        shadow=ShadowConfig(
+            share=share,
+            judge="recorded",
+            seed=seed,
+            max_in_flight=len(live),
+            sampling=sampling,  # type: ignore[arg-type]
+        ),
+    )
+    sampler = random.Random(seed + 1)
+    weak_answers = 0
+
+    async def replay() -> None:
+        nonlocal weak_answers
+        for result in await replay_table(router, live, run_id="live"):
+            weak_answers += result.model_id == ROUTELLM_WEAK_MODEL
+            if sampler.random() < feedback_share:
+                router.feedback(result.request_id, result.response.metadata["score"], source="replay")
+        await router.aclose()
+
+    asyncio.run(replay())
+    assert router.shadow is not None
+    table, read = table_from_log(log_path, min_rows=10)
+    return ReplayedLog(
+        table,
+        read,
+        weak_answers,
+        router.shadow.skipped,
+        router.shadow.spent_usd,
+        time.perf_counter() - started,
+    )
+
+
 def measure(
     share: float,
     feedback_share: float,
@@ -129,6 +197,7 @@ def measure(
     live_policy: str = "signals",
     sampling: str = "uniform",
     with_prior: bool = False,
+    shadow_method: str = "auto",
 ) -> dict[str, Any]:
     table = OutcomeTable(
         [row for name in tables for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
@@ -138,47 +207,19 @@ def measure(
     prior = train_default_router(exclude=tables) if live_policy == "default" or with_prior else None
     policy = DefaultPolicy(prior) if live_policy == "default" else SignalScorer()
     with tempfile.TemporaryDirectory() as folder:
-        log_path = Path(folder) / "live.jsonl"
-        started = time.perf_counter()
-        router = Router(
-            ModelRegistry(routellm_models()),
-            policy=policy,
-            providers=[ReplayProvider(live)],
-            decision_log=open_decision_log(log_path, include_prompts=True),
-            # A replay runs far faster than live traffic: no shadow may be dropped for being in flight.
-            shadow=ShadowConfig(
-                share=share,
-                judge="recorded",
-                seed=seed,
-                max_in_flight=len(live),
-                sampling=sampling,  # type: ignore[arg-type]
-            ),
+        replayed = replay_live(
+            live, policy, share, seed, Path(folder) / "live.jsonl", sampling, feedback_share
         )
-
-        sampler = random.Random(seed + 1)
-        weak_answers = 0
-
-        async def replay() -> None:
-            nonlocal weak_answers
-            for result in await replay_table(router, live, run_id="live"):
-                weak_answers += result.model_id == ROUTELLM_WEAK_MODEL
-                if sampler.random() < feedback_share:
-                    router.feedback(result.request_id, result.response.metadata["score"], source="replay")
-            await router.aclose()
-
-        asyncio.run(replay())
-        replay_s = time.perf_counter() - started
-        assert router.shadow is not None
-        shadow_table, read = table_from_log(log_path, min_rows=10)
+    shadow_table, read, weak_answers = replayed.table, replayed.read, replayed.weak_answers
     started = time.perf_counter()
-    from_shadow = train_router(shadow_table, method=method, seed=seed)
+    from_shadow = train_router(shadow_table, method=shadow_method, seed=seed)
     full = train_router(live, method=method, seed=seed)
     train_s = time.perf_counter() - started
     apgr_shadow = held_out_apgr(from_shadow, held)
     apgr_full = held_out_apgr(full, held)
-    cv_weight = (
-        prior_weight_by_cv(shadow_table, prior, method, seed) if prior is not None and with_prior else 0.0
-    )
+    cv_weight = 0.0
+    if prior is not None and with_prior:
+        cv_weight = prior_weight_by_cv(shadow_table, prior, shadow_method, seed)
     parts = {"all": held} | {
         name: held.filter(lambda row, name=name: row.id.startswith(name))  # type: ignore[misc]
         for name in tables
@@ -221,14 +262,16 @@ def measure(
         "shadow_rows": len(read.pairs()),
         "feedback_share": feedback_share,
         "feedback_rows": len(shadow_table) - len(read.pairs()),
-        "shadow_skipped": router.shadow.skipped,
-        "shadow_spent_usd": round(router.shadow.spent_usd, 4),
+        "shadow_skipped": replayed.shadow_skipped,
+        "shadow_spent_usd": round(replayed.shadow_spent_usd, 4),
         "method": method,
+        "shadow_method": shadow_method,
+        "shadow_method_kept": from_shadow.training.method,
         "apgr_shadow": round(apgr_shadow, 4),
         "apgr_full": round(apgr_full, 4),
         "ratio": round(apgr_shadow / apgr_full, 4) if apgr_full else None,
         "per_dataset": per_task,
-        "replay_s": round(replay_s, 1),
+        "replay_s": round(replayed.replay_s, 1),
         "train_s": round(train_s, 1),
         "seed": seed,
     }
@@ -241,6 +284,12 @@ def main() -> None:
         "--feedback-share", type=float, default=0.0, help="share of live calls that get feedback (default 0)"
     )
     parser.add_argument("--method", default="linear", choices=["auto", "linear", "knn", "blend"])
+    parser.add_argument(
+        "--shadow-method",
+        default="auto",
+        choices=["auto", "linear", "knn", "blend"],
+        help="the shadow router's method (default auto, as gearshift train --from-log)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--live", default="signals", choices=["signals", "default"], help="the live policy (default: signals)"
@@ -261,6 +310,7 @@ def main() -> None:
         live_policy=args.live,
         sampling=args.sampling,
         with_prior=args.prior,
+        shadow_method=args.shadow_method,
     )
     if not args.json:
         print(

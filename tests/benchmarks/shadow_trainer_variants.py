@@ -1,0 +1,199 @@
+"""Ways to train from a small shadow log, scored as `shadow_replay.py` scores the shipped one.
+
+Per seed, the bundled GSM8K and MMLU rows are split in two halves (`OutcomeTable.kfold(2, seed)`); the
+first is replayed as live traffic (`shadow_replay.replay_live`: shadow at `--share`, recorded scores as
+the judge, the default policy live with its estimate trained without the two tables), and each variant
+trains on the shadow log's pairs alone. Every variant is scored on the second half, which no variant
+and no choice looks at, as its APGR over the APGR of a linear router trained on the whole first half.
+
+Variants (`--variants`, comma-separated):
+
+- `auto`, `linear`: `train_router` as `gearshift train --from-log` runs it (auto), and linear;
+- `C=X`: the linear model with inverse L2 strength X (shipped: 0.3);
+- `dims=N`: N hashed text columns (0: the dense features alone; shipped: 8,192);
+- `notasks`: without the task one-hot;
+- `diff`: one logistic regression on the pair's score difference, (strong - weak + 1) / 2, as a soft label;
+- `disagree`: the same on the pairs whose two scores differ (win/lose);
+- `iw`: the per-model fits weighted by 1 / `sample_share` (equal weights under uniform sampling);
+- `bagN`: the mean z-scored gain of N linear fits on 80% subsamples;
+- `priorW`: W x the z-scored gain of the live policy's estimate + (1 - W) x the linear router's.
+
+    uv run python tests/benchmarks/shadow_trainer_variants.py [--seeds 0,1,2,3,4] [--share 0.05]
+        [--sampling uniform|uncertain] [--variants auto,linear,...] [--json]
+
+Prints one JSON line per variant: {"variant", "ratios" (per seed), "mean", "worst"}. Needs
+`gearshift[train]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from shadow_replay import held_out_apgr, predicted_gain, replay_live
+
+from gearshift.datasets import (
+    ROUTELLM_STRONG_MODEL,
+    ROUTELLM_WEAK_MODEL,
+    OutcomeTable,
+    load_routellm,
+)
+from gearshift.learning import DefaultPolicy, LearnedRouter, train_router
+from gearshift.learning._default_training import train_default_router
+from gearshift.learning._features import FeatureSpec, build_features, prompt_inputs
+from gearshift.learning._fitting import Design, FitData, fill_missing, fit_logistic
+from gearshift.learning._training import ROUTER_TEXT_DIMS
+
+_TABLES = ("gsm8k", "mmlu")
+_MODELS = (ROUTELLM_WEAK_MODEL, ROUTELLM_STRONG_MODEL)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One seed's shadow log (as a table), the held-out half, and the live policy's estimate."""
+
+    shadow: OutcomeTable
+    sample_share: dict[str, float]
+    held: OutcomeTable
+    prior: LearnedRouter
+    apgr_full: float
+
+
+def _z(gain: np.ndarray) -> np.ndarray:
+    return np.asarray((gain - gain.mean()) / (gain.std() or 1.0))
+
+
+def linear_gain(
+    train: OutcomeTable,
+    held: OutcomeTable,
+    *,
+    text_dims: int = ROUTER_TEXT_DIMS,
+    strength: float = 0.3,
+    tasks: bool = True,
+    target: str = "per_model",
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Predicted strong-minus-weak gain on `held` of logistic regressions fitted on `train`'s pairs."""
+    spec = FeatureSpec(text_dims, None, 0, True, train.tasks if tasks and len(train.tasks) > 1 else ())
+    scores = np.array([[row.outcomes[m].score for m in _MODELS] for row in train])
+    data = FitData(spec, build_features(spec, prompt_inputs(train.rows)), scores, fill_missing(scores))
+    design = Design.of(data)
+    held_features = build_features(spec, prompt_inputs(held.rows))
+    if target == "diff":
+        label = ((scores[:, 1] - scores[:, 0] + 1) / 2)[:, None]
+        w, b = fit_logistic(design, label, np.arange(len(scores)), strength)
+        return np.asarray(design.predictor(spec, w, b).predict(spec, held_features)[:, 0])
+    if weights is None:
+        w, b = fit_logistic(design, scores, np.arange(len(scores)), strength)
+    else:
+        from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped,unused-ignore]
+
+        fits = [
+            LogisticRegression(C=strength, max_iter=500).fit(design.x, scores[:, m], sample_weight=weights)
+            for m in range(2)
+        ]
+        w = np.stack([f.coef_[0] for f in fits], axis=1)
+        b = np.array([f.intercept_[0] for f in fits])
+    predicted = design.predictor(spec, w, b).predict(spec, held_features)
+    return np.asarray(predicted[:, 1] - predicted[:, 0])
+
+
+def _bagged(r: Replayed, bags: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    size = int(0.8 * len(r.shadow))
+    gains = [
+        _z(linear_gain(r.shadow.subset(sorted(rng.choice(len(r.shadow), size, replace=False))), r.held))
+        for _ in range(bags)
+    ]
+    return np.asarray(np.mean(gains, axis=0))
+
+
+def _disagreeing(r: Replayed) -> np.ndarray:
+    keep = [
+        i
+        for i, row in enumerate(r.shadow)
+        if row.outcomes[ROUTELLM_STRONG_MODEL].score != row.outcomes[ROUTELLM_WEAK_MODEL].score
+    ]
+    return linear_gain(r.shadow.subset(keep), r.held, target="diff")
+
+
+def _importance_weighted(r: Replayed) -> np.ndarray:
+    weights = np.array([1.0 / r.sample_share[row.id] for row in r.shadow])
+    return linear_gain(r.shadow, r.held, weights=weights / weights.mean())
+
+
+def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
+    """The held-out gains of the variant called `name` (see the module docstring)."""
+    fixed: dict[str, Callable[[], np.ndarray]] = {
+        "auto": lambda: predicted_gain(train_router(r.shadow, method="auto", seed=seed), r.held),
+        "linear": lambda: predicted_gain(train_router(r.shadow, method="linear", seed=seed), r.held),
+        "notasks": lambda: linear_gain(r.shadow, r.held, tasks=False),
+        "diff": lambda: linear_gain(r.shadow, r.held, target="diff"),
+        "disagree": lambda: _disagreeing(r),
+        "iw": lambda: _importance_weighted(r),
+    }
+    if name in fixed:
+        return fixed[name]()
+    if name.startswith("C="):
+        return linear_gain(r.shadow, r.held, strength=float(name[2:]))
+    if name.startswith("dims="):
+        return linear_gain(r.shadow, r.held, text_dims=int(name[5:]))
+    if name.startswith("bag"):
+        return _bagged(r, int(name[3:]), seed)
+    if name.startswith("prior"):
+        weight = float(name[5:])
+        prior = predicted_gain(r.prior, r.held)
+        return weight * _z(prior) + (1 - weight) * _z(linear_gain(r.shadow, r.held))
+    raise SystemExit(f"--variants: no variant named {name!r}")
+
+
+def replayed(seed: int, share: float, sampling: str, prior: LearnedRouter) -> Replayed:
+    """Replay one seed's live half and read its shadow log; fit the full-table router."""
+    table = OutcomeTable([row for name in _TABLES for row in load_routellm(name, task_labels="category")])  # type: ignore[arg-type]
+    live, held = table.kfold(2, seed=seed)[0]
+    with tempfile.TemporaryDirectory() as folder:
+        log_path = Path(folder) / "live.jsonl"
+        log = replay_live(live, DefaultPolicy(prior), share, seed, log_path, sampling)
+        shares = {}
+        for line in log_path.read_text(encoding="utf-8").split("\n"):
+            record = json.loads(line) if line.strip() else {}
+            if record.get("kind") == "shadow":
+                shares[record["request_id"]] = float(record["sample_share"])
+    full = train_router(live, method="linear", seed=seed)
+    return Replayed(log.table, shares, held, prior, held_out_apgr(full, held))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--share", type=float, default=0.05)
+    parser.add_argument("--sampling", default="uniform", choices=["uniform", "uncertain"])
+    parser.add_argument("--variants", default="auto,linear,C=0.03,C=1,dims=0,notasks,diff,prior0.5")
+    parser.add_argument("--json", action="store_true", help="print only the JSON lines")
+    args = parser.parse_args()
+    names = args.variants.split(",")
+    prior = train_default_router(exclude=_TABLES)
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        r = replayed(seed, args.share, args.sampling, prior)
+        if not args.json:
+            print(f"seed {seed}: {len(r.shadow)} shadow pairs, full-table APGR {r.apgr_full:.4f}")
+        for name in names:
+            ratios[name].append(held_out_apgr(variant_gain(name, r, seed), r.held) / r.apgr_full)
+    for name, values in ratios.items():
+        figures = {
+            "variant": name,
+            "ratios": [round(v, 3) for v in values],
+            "mean": round(float(np.mean(values)), 3),
+            "worst": round(min(values), 3),
+        }
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
