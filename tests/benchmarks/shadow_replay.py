@@ -55,7 +55,7 @@ import numpy as np
 from learned_router import threshold_curve
 
 from gearshift import ModelRegistry, Router, ShadowConfig, SignalScorer
-from gearshift._demo import replay_table
+from gearshift.cli._demo import replay_table
 from gearshift.datasets import (
     ROUTELLM_DATASETS,
     ROUTELLM_STRONG_MODEL,

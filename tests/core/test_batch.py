@@ -25,10 +25,10 @@ from gearshift import (
     SignalScorer,
     summarize_batch,
 )
-from gearshift._batch_cli import read_batch, read_journal
 from gearshift._bridge import run_sync
 from gearshift.cascades import HeuristicGate, LLMJudgeGate
 from gearshift.cli import main
+from gearshift.cli._batch import read_batch, read_journal
 from gearshift.datasets import OutcomeTableError
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply

@@ -122,7 +122,7 @@ def test_demo_refuses_a_non_positive_limit(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_the_demo_total_weights_each_dataset_by_its_requests() -> None:
-    from gearshift._demo import DatasetReport, _combined
+    from gearshift.cli._demo import DatasetReport, _combined
 
     small = DatasetReport("a", 100, {"w": 1.0, "s": 0.0}, 0.5, 0.9, 0.4, 1.0, 10.0)
     large = DatasetReport("b", 300, {"w": 0.5, "s": 0.5}, 0.7, 0.8, 0.6, 3.0, 20.0)

@@ -126,7 +126,7 @@ def test_route_leaves_no_sqlite_side_files(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_the_demo_names_a_jsonl_log_as_jsonl() -> None:
-    from gearshift._demo import DatasetReport, _print_table
+    from gearshift.cli._demo import DatasetReport, _print_table
 
     console = Console(record=True, width=160)
     report = DatasetReport("gsm8k", 10, {"a": 0.5, "b": 0.5}, 0.5, 0.9, 0.4, 1.0, 10.0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gearshift import ChatRequest, ModelRegistry, Router, StepContext, read_records
-from gearshift._demo import run_demo
+from gearshift.cli._demo import run_demo
 from gearshift.datasets import OutcomeTable, load_routellm, routellm_models
 from gearshift.learning import DefaultPolicy
 from gearshift.providers import ReplayProvider

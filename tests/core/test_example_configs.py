@@ -92,8 +92,8 @@ def test_the_local_example_leaves_nothing_beside_it(capsys: pytest.CaptureFixtur
 
 
 def test_gearshift_home_moves_the_files_gearshift_names_itself(tmp_path: Path) -> None:
-    from gearshift._demo import default_log_path
     from gearshift.budgets._journal import default_journal_path
+    from gearshift.cli._demo import default_log_path
 
     home = tmp_path / "home"
     assert data_dir() == home

@@ -104,7 +104,7 @@ def test_train_escalation_embeds_the_task_prior_on_request(
 
 
 def test_the_demo_replays_the_bundled_agent_runs() -> None:
-    from gearshift._agent_demo import agent_demo
+    from gearshift.cli._agent_demo import agent_demo
 
     result = agent_demo()
     assert (result["tasks"], result["weak"], result["strong"]) == (115, "gpt-4o-mini", "gpt-4o")

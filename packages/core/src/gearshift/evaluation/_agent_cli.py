@@ -143,7 +143,7 @@ def run_eval_agents(args: argparse.Namespace) -> int:
 
 
 def _eval_agents(args: argparse.Namespace) -> int:
-    from .._cli_output import Stages, check_output
+    from ..cli._output import Stages, check_output
     from ._agent_eval import evaluate_agents
 
     check_output(args.plot, "--plot")
@@ -276,7 +276,7 @@ def run_train_escalation(args: argparse.Namespace) -> int:
 
 
 def _train_escalation(args: argparse.Namespace) -> int:
-    from .._cli_output import check_output
+    from ..cli._output import check_output
     from ..escalation import train_escalation
 
     check_output(args.out, "--out")

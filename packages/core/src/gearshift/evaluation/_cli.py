@@ -79,7 +79,7 @@ def _load(path: Path) -> OutcomeTable:
 def run_eval(args: argparse.Namespace) -> int:
     """Run `gearshift eval` with parsed arguments; returns the exit code (2 for a bad input)."""
     # numpy and the evaluation code load only when `eval` runs, not whenever the parser is built.
-    from .._cli_output import Stages, check_output, human_console
+    from ..cli._output import Stages, check_output, human_console
     from ._evaluate import evaluate
 
     try:

@@ -85,8 +85,8 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run `gearshift train`; returns the exit code. Errors are `GearshiftError`s for the CLI to print."""
-    from .._cli_output import Stages, check_output
     from .._errors import ConfigError
+    from ..cli._output import Stages, check_output
     from ..datasets import load_outcomes
     from ._training import train_router
 

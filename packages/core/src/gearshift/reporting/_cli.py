@@ -61,7 +61,7 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run `gearshift export-outcomes`; returns the exit code."""
-    from .._cli_output import check_output
+    from ..cli._output import check_output
     from ._log_outcomes import outcomes_from_log
     from ._reader import iter_log
 
@@ -111,7 +111,7 @@ def parse_since(text: str, *, now: float | None = None) -> float:
 
 def run_report(args: argparse.Namespace) -> int:
     """Run `gearshift report`; returns the exit code."""
-    from .._cli_output import check_output
+    from ..cli._output import check_output
     from ._aggregate import build_report
     from ._reader import iter_log
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._errors import GearshiftError
+from .._errors import GearshiftError
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -21,8 +21,8 @@ def agent_demo(on_progress: Callable[[int, int], None] | None = None) -> dict[st
 
     `on_progress(done, total)` follows the replay's stages (see `evaluate_agents`).
     """
-    from .datasets import load_tau_retail
-    from .evaluation._agent_eval import evaluate_agents
+    from ..datasets import load_tau_retail
+    from ..evaluation._agent_eval import evaluate_agents
 
     runs = load_tau_retail()
     report = evaluate_agents(

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ._context import StepContext
-from ._errors import GearshiftError
-from ._messages import ChatRequest, Message
-from .datasets._outcome_files import _FieldError, _parse_prompt
-from .datasets._outcomes import OutcomeTableError
-from .routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
+from .._context import StepContext
+from .._errors import GearshiftError
+from .._messages import ChatRequest, Message
+from ..datasets._outcome_files import _FieldError, _parse_prompt
+from ..datasets._outcomes import OutcomeTableError
+from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
 
 __all__ = ["add_batch_parser", "run_batch_cli"]
 
@@ -55,11 +55,11 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     """Run `gearshift batch`; returns the exit code (1 when some items have no answer)."""
     from rich.console import Console
 
-    from ._bridge import run_sync
-    from ._cli_output import Stages, check_output
-    from .config._config import load_config
-    from .providers._factory import missing_keys
-    from .routing._router import Router
+    from .._bridge import run_sync
+    from ..config._config import load_config
+    from ..providers._factory import missing_keys
+    from ..routing._router import Router
+    from ._output import Stages, check_output
 
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._cli_output import read_prompt
-from ._context import StepContext, StepType
-from ._errors import GearshiftError
+from .._context import StepContext, StepType
+from .._errors import GearshiftError
+from ._output import read_prompt
 
 __all__ = ["main"]
 
@@ -70,12 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="also print the report as one JSON object")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    from ._batch_cli import add_batch_parser
-    from .budgets._cli import add_budget_parser
-    from .evaluation import add_eval_parser
-    from .evaluation._agent_cli import add_agent_parsers
-    from .learning._cli import add_train_parser
-    from .reporting._cli import add_export_parser, add_report_parser
+    from ..budgets._cli import add_budget_parser
+    from ..evaluation import add_eval_parser
+    from ..evaluation._agent_cli import add_agent_parsers
+    from ..learning._cli import add_train_parser
+    from ..reporting._cli import add_export_parser, add_report_parser
+    from ._batch import add_batch_parser
 
     add_train_parser(commands)
     add_eval_parser(commands)
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_parser(commands)
     add_report_parser(commands)
     add_export_parser(commands)
-    from .serve._cli import add_serve_parser
+    from ..serve._cli import add_serve_parser
 
     add_serve_parser(commands)
     return parser
@@ -99,15 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             return _chat(args)
         if args.command == "train":
-            from .learning._cli import run_train
+            from ..learning._cli import run_train
 
             return run_train(args)
         if args.command == "eval":
-            from .evaluation import run_eval
+            from ..evaluation import run_eval
 
             return run_eval(args)
         if args.command in ("eval-agents", "train-escalation"):
-            from .evaluation import _agent_cli
+            from ..evaluation import _agent_cli
 
             run = (
                 _agent_cli.run_eval_agents
@@ -116,23 +116,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return run(args)
         if args.command == "batch":
-            from ._batch_cli import run_batch_cli
+            from ._batch import run_batch_cli
 
             return run_batch_cli(args)
         if args.command == "budget":
-            from .budgets._cli import run_budget
+            from ..budgets._cli import run_budget
 
             return run_budget(args)
         if args.command == "report":
-            from .reporting._cli import run_report
+            from ..reporting._cli import run_report
 
             return run_report(args)
         if args.command == "export-outcomes":
-            from .reporting._cli import run_export
+            from ..reporting._cli import run_export
 
             return run_export(args)
         if args.command == "serve":
-            from .serve._cli import run_serve
+            from ..serve._cli import run_serve
 
             return run_serve(args)
         from ._demo import run_demo_cli
@@ -164,8 +164,8 @@ def _context(step: str | None) -> StepContext:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from .config._config import load_config
-    from .routing._router import Router
+    from ..config._config import load_config
+    from ..routing._router import Router
 
     prompt = read_prompt(args.prompt)
     config = load_config(args.config)
@@ -188,10 +188,10 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ._messages import StreamDone, TextDelta
-    from .config._config import load_config
-    from .providers._factory import missing_keys, missing_sdks
-    from .routing._router import Router
+    from .._messages import StreamDone, TextDelta
+    from ..config._config import load_config
+    from ..providers._factory import missing_keys, missing_sdks
+    from ..routing._router import Router
 
     prompt = read_prompt(args.prompt)
     config = load_config(args.config)
@@ -232,7 +232,3 @@ def _chat(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

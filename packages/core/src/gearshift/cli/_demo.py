@@ -25,16 +25,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._context import StepContext
-from ._errors import InvalidRequestError
-from ._messages import ChatRequest
-from ._models import ModelRegistry
-from .datasets import OutcomeTable, RoutellmDataset, load_routellm, routellm_models
-from .policies import Policy
-from .providers._replay import ReplayProvider
-from .routing._decision_log import open_decision_log
-from .routing._routed import RoutedResponse
-from .routing._router import Router
+from .._context import StepContext
+from .._errors import InvalidRequestError
+from .._messages import ChatRequest
+from .._models import ModelRegistry
+from ..datasets import OutcomeTable, RoutellmDataset, load_routellm, routellm_models
+from ..policies import Policy
+from ..providers._replay import ReplayProvider
+from ..routing._decision_log import open_decision_log
+from ..routing._routed import RoutedResponse
+from ..routing._router import Router
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -166,7 +166,7 @@ def _learned_policy(
     on_trained: Callable[[str, int], None] | None = None,
 ) -> Policy:
     """Held-out learned routers for the routed prompts; a short replay trains on fewer prompts."""
-    from .learning._cross_fit import cross_fit_policy
+    from ..learning._cross_fit import cross_fit_policy
 
     rows = _TRAIN_ROWS if limit is None else min(_TRAIN_ROWS, max(_MIN_TRAIN_ROWS, 20 * limit))
     policy, summary = cross_fit_policy(
@@ -186,7 +186,7 @@ def _learned_policy(
 def default_log_path() -> Path:
     """Where the demo writes its decision log unless told otherwise: `$GEARSHIFT_HOME` or the user's
     data folder."""
-    from .config._data_dir import data_dir
+    from ..config._data_dir import data_dir
 
     return data_dir() / "demo" / "decisions.db"
 
@@ -203,7 +203,7 @@ def run_demo_cli(
 
     With `as_json` stdout carries only the JSON report; the tables go to stderr.
     """
-    from ._cli_output import Stages, check_output, human_console
+    from ._output import Stages, check_output, human_console
 
     if limit is not None and limit <= 0:
         raise InvalidRequestError(f"--limit must be a positive number of prompts, got {limit}")
