@@ -6,7 +6,8 @@ options, headers and URL anew for every call and wraps aiohttp in httpx's models
 the SDK client would send once per client (its base URL, default and auth headers, and the retry-count
 and read-timeout headers it adds to each request) and posts the body with aiohttp. An error status is
 turned into the SDK's own status error by the SDK client, so its kind, message and retry-after read as
-before; aiohttp's own failures are read by `aiohttp_kind`. Streams stay on the SDK.
+before; aiohttp's own failures are read by `aiohttp_kind`. Streams are `DirectStream`'s, on the SDK
+client's httpx client, with the headers and httpx read by the same `sdk_headers` and `sdk_httpx`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["DirectPost"]
+__all__ = ["DirectPost", "sdk_headers", "sdk_httpx"]
 
 # What the SDK's default client allows (openai's DEFAULT_CONNECTION_LIMITS).
 _MAX_CONNECTIONS = 1000
@@ -34,7 +35,7 @@ class DirectPost:
         self._client = client
         self._sdk = sdk
         self._base_url = str(client.base_url).rstrip("/")
-        self.headers = _sdk_headers(client)
+        self.headers = sdk_headers(client)
         self.proxy = env_proxy(self._base_url)
         # No aiohttp timeout: the provider's deadline bounds the whole call.
         self._session = aiohttp.ClientSession(
@@ -55,7 +56,7 @@ class DirectPost:
     def _status_error(
         self, url: str, status: int, headers: tuple[tuple[bytes, bytes], ...], content: bytes
     ) -> Exception:
-        httpx = _sdk_httpx(self._sdk)
+        httpx = sdk_httpx(self._sdk)
         response = httpx.Response(
             status, headers=list(headers), content=content, request=httpx.Request("POST", url)
         )
@@ -67,7 +68,7 @@ class DirectPost:
         await self._session.close()
 
 
-def _sdk_headers(client: Any) -> dict[str, str]:
+def sdk_headers(client: Any) -> dict[str, str]:
     """The headers the SDK client sends with a POST: auth, then its defaults (which may override
     auth), then the two it adds per request; a header a caller removed (`Omit`) stays out."""
     merged = {**client.auth_headers, **client.default_headers}
@@ -93,7 +94,7 @@ def env_proxy(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all")
 
 
-def _sdk_httpx(sdk: str) -> ModuleType:
+def sdk_httpx(sdk: str) -> ModuleType:
     """The httpx the SDK is built on: `httpx2` for openai 3, `httpx` before."""
     base = importlib.import_module(f"{sdk}._base_client")
     module: ModuleType = getattr(base, "httpx2", None) or base.httpx

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ._direct_post import _sdk_headers, _sdk_httpx
+from ._direct_post import sdk_headers, sdk_httpx
 
 __all__ = ["DirectStream"]
 
@@ -29,9 +29,9 @@ class DirectStream:
     def __init__(self, client: Any, sdk: str) -> None:
         self._client = client
         self._sdk = importlib.import_module(sdk)
-        self._httpx = _sdk_httpx(sdk)
+        self._httpx = sdk_httpx(sdk)
         self._base_url = str(client.base_url).rstrip("/")
-        self.headers = _sdk_headers(client)
+        self.headers = sdk_headers(client)
         # What `build_request` would attach: the SDK client's timeout (the provider's deadline also bounds
         # the call) and the httpx client's own default headers under the SDK's.
         self._timeout = self._httpx.Timeout(client.timeout).as_dict()
