@@ -4,6 +4,7 @@ The caller's answer is never delayed or changed, and a refused shadow is skipped
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -147,6 +148,20 @@ async def test_a_shadow_runs_after_the_caller_has_its_answer(tmp_path: Path) -> 
     (shadow,) = [r for r in read_records(log_path) if r["kind"] == "shadow"]
     assert set(shadow["outcomes"]) == {"small", "large"} and shadow["agent_id"] == "caller"
     assert all(0.0 <= o["score"] <= 1.0 for o in shadow["outcomes"].values())
+
+
+async def test_a_shadow_in_flight_when_the_router_closes_is_finished_before_its_clients_close(
+    tmp_path: Path,
+) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("large", Delay(seconds=0.5))
+        log_path = tmp_path / "log.jsonl"
+        router = _local_router(server, log_path, ShadowConfig(share=1.0, judge="heuristic"))
+        await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await asyncio.sleep(0.2)  # the shadow's call to large is on the wire now
+        await router.aclose()
+    assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (1, 0)
+    assert [r["kind"] for r in read_records(log_path)].count("shadow") == 1
 
 
 async def test_a_shadow_the_budget_refuses_is_skipped(tmp_path: Path) -> None:

@@ -427,14 +427,16 @@ class Router:
             self.decision_log.close()
 
     async def aclose(self) -> None:
-        """Close the providers' SDK clients of the running event loop, the budget ledger, then the
-        decision log."""
+        """Wait for running shadow evaluations, then close the providers' SDK clients of the running
+        event loop, the budget ledger, then the decision log."""
+        # Shadows first: one still on the wire needs its provider's client, and one not yet started
+        # would open a new client that nothing closes.
+        if self.shadow is not None:
+            await self.shadow.drain()
         for provider in self.providers.values():
             aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
             if aclose is not None:
                 await aclose()
-        if self.shadow is not None:
-            await self.shadow.drain()
         if self.budgets is not None:
             await self.budgets.aclose()
         self.close()

@@ -208,7 +208,7 @@ class ShadowEvaluator:
 
     async def drain(self) -> None:
         """Wait for the shadows still running on this event loop (`Router.aclose` does, before it
-        closes the log)."""
+        closes the providers' clients and the log)."""
         loop = asyncio.get_running_loop()
         while pending := [t for t in self._tasks if t.get_loop() is loop]:
             await asyncio.gather(*pending, return_exceptions=True)
