@@ -192,6 +192,12 @@ def _two_tier_router(server: LocalOpenAIServer, log_path: Path, shadow: ShadowCo
     )
 
 
+def _undocumented(record: dict[str, object]) -> list[str]:
+    """The fields of `record` that docs/decision-log.md does not name."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "decision-log.md").read_text(encoding="utf-8")
+    return [field for field in record if f"`{field}`" not in doc]
+
+
 async def test_a_call_answered_at_the_top_tier_gets_a_downward_shadow_of_the_cheapest_model(
     tmp_path: Path,
 ) -> None:
@@ -213,6 +219,7 @@ async def test_a_call_answered_at_the_top_tier_gets_a_downward_shadow_of_the_che
     assert shadow["request_id"] == result.request_id and shadow["agent_id"] == "caller"
     assert shadow["direction"] == "down" and shadow["prompt"] == [{"role": "user", "content": HARD}]
     assert list(shadow["outcomes"]) == ["large", "small"]  # the caller's model first
+    assert _undocumented(shadow) == []
     assert all(0.0 <= o["score"] <= 1.0 for o in shadow["outcomes"].values())
     (attempt,) = [r for r in records if r["kind"] == "attempt" and r["agent_id"] == "shadow"]
     assert attempt["model"] == "small" and attempt["request_id"] == shadow["shadow_request_id"]
