@@ -3,9 +3,9 @@
 Per seed, the bundled GSM8K and MMLU rows are split in two halves (`OutcomeTable.kfold(2, seed)`); the
 first is replayed as live traffic (`shadow_replay.replay_live`: shadow at `--share`, recorded scores as
 the judge, the default policy live with its estimate trained without the two tables, downward shadows
-of the strong model's calls unless `--no-downward`), and each variant
-trains on the shadow log's pairs alone. Every variant is scored on the second half, which no variant
-and no choice looks at, as its APGR over the APGR of a linear router trained on the whole first half.
+of the strong model's calls unless `--no-downward`), and each variant trains on the shadow log's pairs
+alone. Every variant is scored on the second half, which no variant and no choice looks at, as its
+APGR over the APGR of a linear router trained on the whole first half.
 
 Variants (`--variants`, comma-separated):
 
