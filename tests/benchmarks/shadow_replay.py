@@ -10,15 +10,19 @@ prompts) with `[routing.shadow] share = 0.05, judge = "recorded"`. `train --from
 the whole first half. Both predict the second half, never seen by either; sweeping the threshold on the
 predicted strong-minus-weak gain gives each one's APGR there (gearshift.evaluation's metric).
 
+Every call can get a shadow: one the live policy answered with the weak model an upward one (the
+strong model answers it too), one it answered with the strong model a downward one (the weak model,
+`[routing.shadow] downward`, on by default); `--no-downward` shadows only the weak model's calls, as
+gearshift did before downward shadows.
+
 `--live default` replays with the default policy as the live policy instead, its difficulty estimate
 retrained without the replayed tables (`train_default_router(exclude=...)`, so it saw MT-Bench, and
-with `--tables` naming one table, the other one too); only the calls it answers with the weak model
-can get a shadow. `--sampling uncertain` samples those calls by how close the default policy came to
-its cut point (`[routing.shadow] sampling`), at the same share. `--tables mmlu` (or `gsm8k`) replays one
-table alone. `--prior` also scores a mix of the shadow router with that leave-table-out estimate (its
-z-scored gains, weight 0.25, 0.5, 0.75, and the weight 3-fold cross-validation on the shadow log's
-pairs picks from 0 to 1: "apgr_prior_cv") and the estimate alone, on the same held-out half: measured,
-not shipped.
+with `--tables` naming one table, the other one too). `--sampling uncertain` samples the calls by how
+close the live policy came to its cut point (`[routing.shadow] sampling`), at the same share.
+`--tables mmlu` (or `gsm8k`) replays one table alone. `--prior` also scores a mix of the shadow
+router with that leave-table-out estimate (its z-scored gains, weight 0.25, 0.5, 0.75, and the weight
+3-fold cross-validation on the shadow log's pairs picks from 0 to 1: "apgr_prior_cv") and the
+estimate alone, on the same held-out half: measured, not shipped.
 
 `--feedback-share F` also sends `Router.feedback` for that share of the live calls (the routed answer's
 recorded score standing in for a user's), which `train --from-log` trains on as one-model rows; the
@@ -28,11 +32,13 @@ The shadow router is trained as `gearshift train --from-log` trains it: `--shado
 CLI's default) unless told otherwise; `--method` is the full-table router's (linear by default).
 
     uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
-                                                    [--shadow-method auto]
+                                                    [--shadow-method auto] [--no-downward]
                                                     [--live signals|default] [--sampling uniform|uncertain]
                                                     [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
 
 Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...};
+"shadow_rows_down" counts the downward pairs among "shadow_rows", and "shadow_spent_usd" is what the
+shadows cost against "live_spent_usd", the replayed calls' own cost;
 "per_dataset" gives the same per replayed table ("all" for the whole held-out half), with "ratio_*"
 figures against the full-table router there, and with `--prior` "apgr_prior_alone" and
 "apgr_prior_mix_<weight>". No figure or choice looks at the held-out half but the scoring.
@@ -54,7 +60,7 @@ from typing import Any
 import numpy as np
 from learned_router import threshold_curve
 
-from gearshift import ModelRegistry, Router, ShadowConfig, SignalScorer
+from gearshift import ModelRegistry, Router, ShadowConfig, SignalScorer, read_records
 from gearshift.cli._demo import replay_table
 from gearshift.datasets import (
     ROUTELLM_DATASETS,
@@ -134,6 +140,8 @@ class ReplayedLog:
     weak_answers: int
     shadow_skipped: int
     shadow_spent_usd: float
+    live_spent_usd: float
+    downward_pairs: int
     replay_s: float
 
 
@@ -145,9 +153,11 @@ def replay_live(
     log_path: Path,
     sampling: str = "uniform",
     feedback_share: float = 0.0,
+    downward: bool = True,
 ) -> ReplayedLog:
-    """Replay `live` through a real `Router` with shadow at `share` (recorded scores as the judge),
-    logging to `log_path` with prompts, and read the log as `train --from-log` does."""
+    """Replay `live` through a real `Router` with shadow at `share` (recorded scores as the judge,
+    downward shadows unless `downward` is false), logging to `log_path` with prompts, and read the
+    log as `train --from-log` does."""
     started = time.perf_counter()
     router = Router(
         ModelRegistry(routellm_models()),
@@ -161,15 +171,18 @@ def replay_live(
             seed=seed,
             max_in_flight=len(live),
             sampling=sampling,  # type: ignore[arg-type]
+            downward=downward,
         ),
     )
     sampler = random.Random(seed + 1)
     weak_answers = 0
+    live_spent = 0.0
 
     async def replay() -> None:
-        nonlocal weak_answers
+        nonlocal weak_answers, live_spent
         for result in await replay_table(router, live, run_id="live"):
             weak_answers += result.model_id == ROUTELLM_WEAK_MODEL
+            live_spent += result.cost_usd
             if sampler.random() < feedback_share:
                 router.feedback(result.request_id, result.response.metadata["score"], source="replay")
         await router.aclose()
@@ -177,12 +190,15 @@ def replay_live(
     asyncio.run(replay())
     assert router.shadow is not None
     table, read = table_from_log(log_path, min_rows=10)
+    directions = [r.get("direction") for r in read_records(log_path) if r["kind"] == "shadow"]
     return ReplayedLog(
         table,
         read,
         weak_answers,
         router.shadow.skipped,
         router.shadow.spent_usd,
+        live_spent,
+        directions.count("down"),
         time.perf_counter() - started,
     )
 
@@ -198,6 +214,7 @@ def measure(
     sampling: str = "uniform",
     with_prior: bool = False,
     shadow_method: str = "auto",
+    downward: bool = True,
 ) -> dict[str, Any]:
     table = OutcomeTable(
         [row for name in tables for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
@@ -208,7 +225,7 @@ def measure(
     policy = DefaultPolicy(prior) if live_policy == "default" else SignalScorer()
     with tempfile.TemporaryDirectory() as folder:
         replayed = replay_live(
-            live, policy, share, seed, Path(folder) / "live.jsonl", sampling, feedback_share
+            live, policy, share, seed, Path(folder) / "live.jsonl", sampling, feedback_share, downward
         )
     shadow_table, read, weak_answers = replayed.table, replayed.read, replayed.weak_answers
     started = time.perf_counter()
@@ -254,16 +271,19 @@ def measure(
         "live_policy": live_policy,
         "prior_saw": None if prior is None else [name for name in ROUTELLM_DATASETS if name not in tables],
         "sampling": sampling,
+        "downward": downward,
         "prior_weight_by_cv": cv_weight if with_prior else None,
         "live_rows": len(live),
         "weak_answers": weak_answers,
         "held_out_rows": len(held),
         "share": share,
         "shadow_rows": len(read.pairs()),
+        "shadow_rows_down": replayed.downward_pairs,
         "feedback_share": feedback_share,
         "feedback_rows": len(shadow_table) - len(read.pairs()),
         "shadow_skipped": replayed.shadow_skipped,
         "shadow_spent_usd": round(replayed.shadow_spent_usd, 4),
+        "live_spent_usd": round(replayed.live_spent_usd, 4),
         "method": method,
         "shadow_method": shadow_method,
         "shadow_method_kept": from_shadow.training.method,
@@ -295,6 +315,9 @@ def main() -> None:
         "--live", default="signals", choices=["signals", "default"], help="the live policy (default: signals)"
     )
     parser.add_argument("--sampling", default="uniform", choices=["uniform", "uncertain"])
+    parser.add_argument(
+        "--no-downward", action="store_true", help="shadow only the calls below the reference (upward)"
+    )
     parser.add_argument("--tables", default="gsm8k,mmlu", help="the bundled tables replayed, comma-separated")
     parser.add_argument(
         "--prior", action="store_true", help="also score the leave-table-out estimate and its mixes"
@@ -311,12 +334,14 @@ def main() -> None:
         sampling=args.sampling,
         with_prior=args.prior,
         shadow_method=args.shadow_method,
+        downward=not args.no_downward,
     )
     if not args.json:
         print(
             f"replayed {figures['live_rows']:,} live rows with shadow at {figures['share']:.0%}: "
-            f"{figures['shadow_rows']:,} shadow pairs, {figures['feedback_rows']:,} feedback rows "
-            f"({figures['replay_s']} s)"
+            f"{figures['shadow_rows']:,} shadow pairs ({figures['shadow_rows_down']:,} downward), "
+            f"{figures['feedback_rows']:,} feedback rows ({figures['replay_s']} s); shadows cost "
+            f"${figures['shadow_spent_usd']} against ${figures['live_spent_usd']} for the live calls"
         )
         print(
             f"held-out APGR ({figures['held_out_rows']:,} rows), router from the shadow log: "

@@ -2,9 +2,10 @@
 
 Per seed, the bundled GSM8K and MMLU rows are split in two halves (`OutcomeTable.kfold(2, seed)`); the
 first is replayed as live traffic (`shadow_replay.replay_live`: shadow at `--share`, recorded scores as
-the judge, the default policy live with its estimate trained without the two tables), and each variant
-trains on the shadow log's pairs alone. Every variant is scored on the second half, which no variant
-and no choice looks at, as its APGR over the APGR of a linear router trained on the whole first half.
+the judge, the default policy live with its estimate trained without the two tables, downward shadows
+of the strong model's calls unless `--no-downward`), and each variant trains on the shadow log's pairs
+alone. Every variant is scored on the second half, which no variant and no choice looks at, as its
+APGR over the APGR of a linear router trained on the whole first half.
 
 Variants (`--variants`, comma-separated):
 
@@ -19,10 +20,11 @@ Variants (`--variants`, comma-separated):
 - `priorW`: W x the z-scored gain of the live policy's estimate + (1 - W) x the linear router's.
 
     uv run python tests/benchmarks/shadow_trainer_variants.py [--seeds 0,1,2,3,4] [--share 0.05]
-        [--sampling uniform|uncertain] [--variants auto,linear,...] [--json]
+        [--sampling uniform|uncertain] [--no-downward] [--variants auto,linear,...] [--json]
 
-Prints one JSON line per variant: {"variant", "ratios" (per seed), "mean", "worst"}. Needs
-`gearshift[train]`.
+Prints one JSON line per variant: {"variant", "ratios" (per seed), "mean", "worst"}, then one line of
+the replays: {"shadow_pairs", "downward_pairs", "shadow_spent_usd", "live_spent_usd"} (per seed).
+Needs `gearshift[train]`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Replayed:
 
     shadow: OutcomeTable
     sample_share: dict[str, float]
+    downward_pairs: int
+    shadow_spent_usd: float
+    live_spent_usd: float
     held: OutcomeTable
     prior: LearnedRouter
     apgr_full: float
@@ -152,20 +157,29 @@ def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
     raise SystemExit(f"--variants: no variant named {name!r}")
 
 
-def replayed(seed: int, share: float, sampling: str, prior: LearnedRouter) -> Replayed:
+def replayed(seed: int, share: float, sampling: str, prior: LearnedRouter, downward: bool) -> Replayed:
     """Replay one seed's live half and read its shadow log; fit the full-table router."""
     table = OutcomeTable([row for name in _TABLES for row in load_routellm(name, task_labels="category")])  # type: ignore[arg-type]
     live, held = table.kfold(2, seed=seed)[0]
     with tempfile.TemporaryDirectory() as folder:
         log_path = Path(folder) / "live.jsonl"
-        log = replay_live(live, DefaultPolicy(prior), share, seed, log_path, sampling)
+        log = replay_live(live, DefaultPolicy(prior), share, seed, log_path, sampling, downward=downward)
         shares = {}
         for line in log_path.read_text(encoding="utf-8").split("\n"):
             record = json.loads(line) if line.strip() else {}
             if record.get("kind") == "shadow":
                 shares[record["request_id"]] = float(record["sample_share"])
     full = train_router(live, method="linear", seed=seed)
-    return Replayed(log.table, shares, held, prior, held_out_apgr(full, held))
+    return Replayed(
+        log.table,
+        shares,
+        log.downward_pairs,
+        log.shadow_spent_usd,
+        log.live_spent_usd,
+        held,
+        prior,
+        held_out_apgr(full, held),
+    )
 
 
 def main() -> None:
@@ -173,16 +187,33 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--share", type=float, default=0.05)
     parser.add_argument("--sampling", default="uniform", choices=["uniform", "uncertain"])
+    parser.add_argument(
+        "--no-downward", action="store_true", help="shadow only the calls below the reference (upward)"
+    )
     parser.add_argument("--variants", default="auto,linear,C=0.03,C=1,dims=0,notasks,diff,prior0.5")
     parser.add_argument("--json", action="store_true", help="print only the JSON lines")
     args = parser.parse_args()
     names = args.variants.split(",")
     prior = train_default_router(exclude=_TABLES)
     ratios: dict[str, list[float]] = {name: [] for name in names}
+    replays: dict[str, list[float]] = {
+        "shadow_pairs": [],
+        "downward_pairs": [],
+        "shadow_spent_usd": [],
+        "live_spent_usd": [],
+    }
     for seed in (int(s) for s in args.seeds.split(",")):
-        r = replayed(seed, args.share, args.sampling, prior)
+        r = replayed(seed, args.share, args.sampling, prior, not args.no_downward)
+        replays["shadow_pairs"].append(len(r.shadow))
+        replays["downward_pairs"].append(r.downward_pairs)
+        replays["shadow_spent_usd"].append(round(r.shadow_spent_usd, 4))
+        replays["live_spent_usd"].append(round(r.live_spent_usd, 4))
         if not args.json:
-            print(f"seed {seed}: {len(r.shadow)} shadow pairs, full-table APGR {r.apgr_full:.4f}")
+            print(
+                f"seed {seed}: {len(r.shadow)} shadow pairs ({r.downward_pairs} downward), shadows "
+                f"${r.shadow_spent_usd:.4f} against ${r.live_spent_usd:.4f} live, "
+                f"full-table APGR {r.apgr_full:.4f}"
+            )
         for name in names:
             ratios[name].append(held_out_apgr(variant_gain(name, r, seed), r.held) / r.apgr_full)
     for name, values in ratios.items():
@@ -193,6 +224,7 @@ def main() -> None:
             "worst": round(min(values), 3),
         }
         print(json.dumps(figures))
+    print(json.dumps(replays))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gearshift import (
+    CallerHints,
     ConfigError,
     ModelPrices,
     ModelRegistry,
@@ -28,9 +29,10 @@ from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cli import main
 from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable
 from gearshift.escalation import CheapestPolicy
+from gearshift.policies import Rule, RuleConditions, RulesPolicy
 from gearshift.providers import OpenAIProvider, ReplayProvider
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import Delay, LocalOpenAIServer
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 WEAK = ModelSpec(
     id="weak", provider="replay", model="weak", tier=1, prices=ModelPrices(input=0.1, output=0.2)
@@ -162,6 +164,94 @@ async def test_a_shadow_in_flight_when_the_router_closes_is_finished_before_its_
         await router.aclose()
     assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (1, 0)
     assert [r["kind"] for r in read_records(log_path)].count("shadow") == 1
+
+
+HARD = "Please prove that the square root of two is irrational."
+
+
+def _two_tier_router(server: LocalOpenAIServer, log_path: Path, shadow: ShadowConfig) -> Router:
+    """Tier 1 holds `small` and the dearer `mid`, tier 2 `large`; a rule sends prompts that ask to
+    prove something to tier 2, the scorer routes the rest (short ones to `small`)."""
+    provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
+    prices = {"small": ModelPrices(input=0.1, output=0.4), "mid": ModelPrices(input=0.5, output=2)}
+    registry = ModelRegistry(
+        [
+            *(ModelSpec(id=m, provider="openai", model=m, tier=1, prices=p) for m, p in prices.items()),
+            ModelSpec(
+                id="large", provider="openai", model="large", tier=2, prices=ModelPrices(input=2, output=8)
+            ),
+        ]
+    )
+    policy = RulesPolicy([Rule(when=RuleConditions(keywords=("prove",)), tier=2)], fallback=SignalScorer())
+    return Router(
+        registry,
+        policy=policy,
+        providers=[provider],
+        decision_log=open_decision_log(log_path, include_prompts=True),
+        shadow=shadow,
+    )
+
+
+def _undocumented(record: dict[str, object]) -> list[str]:
+    """The fields of `record` that docs/decision-log.md does not name."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "decision-log.md").read_text(encoding="utf-8")
+    return [field for field in record if f"`{field}`" not in doc]
+
+
+async def test_a_call_answered_at_the_top_tier_gets_a_downward_shadow_of_the_cheapest_model(
+    tmp_path: Path,
+) -> None:
+    with LocalOpenAIServer(models=("small", "mid", "large")) as server:
+        server.script("large", Reply("Suppose sqrt(2) = p/q in lowest terms; then p and q are both even."))
+        server.script("small", Reply("It is irrational."))
+        log_path = tmp_path / "log.jsonl"
+        router = _two_tier_router(server, log_path, ShadowConfig(share=1.0, judge="heuristic"))
+        result = await router.acomplete(HARD, StepContext(agent_id="caller"))
+        forced = StepContext(agent_id="caller", hints=CallerHints(force_model="large"))
+        await router.acomplete(HARD, forced)  # the caller's choice, not the router's: no shadow
+        await router.aclose()
+        asked = [r.model for r in server.requests]
+    assert result.model_id == "large"
+    assert result.response.text.startswith("Suppose")  # the caller keeps the top tier's answer
+    assert sorted(asked) == ["large", "large", "small"]  # one cheap shadow, never the dearer `mid`
+    records = list(read_records(log_path))
+    (shadow,) = [r for r in records if r["kind"] == "shadow"]
+    assert shadow["request_id"] == result.request_id and shadow["agent_id"] == "caller"
+    assert shadow["direction"] == "down" and shadow["prompt"] == [{"role": "user", "content": HARD}]
+    assert list(shadow["outcomes"]) == ["large", "small"]  # the caller's model first
+    assert _undocumented(shadow) == []
+    assert all(0.0 <= o["score"] <= 1.0 for o in shadow["outcomes"].values())
+    (attempt,) = [r for r in records if r["kind"] == "attempt" and r["agent_id"] == "shadow"]
+    assert attempt["model"] == "small" and attempt["request_id"] == shadow["shadow_request_id"]
+    assert shadow["outcomes"]["small"]["cost_usd"] == pytest.approx(attempt["cost_usd"])
+    assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(attempt["cost_usd"])
+
+
+async def test_with_downward_off_only_the_calls_below_the_reference_get_a_shadow(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "mid", "large")) as server:
+        log_path = tmp_path / "log.jsonl"
+        shadow = ShadowConfig(share=1.0, judge="heuristic", downward=False)
+        router = _two_tier_router(server, log_path, shadow)
+        hard = await router.acomplete(HARD, StepContext(agent_id="caller"))
+        easy = await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await router.aclose()
+    assert (hard.model_id, easy.model_id) == ("large", "small")
+    shadows = [r for r in read_records(log_path) if r["kind"] == "shadow"]
+    assert [(s["request_id"], s["direction"]) for s in shadows] == [(easy.request_id, "up")]
+    assert list(shadows[0]["outcomes"]) == ["small", "large"]
+
+
+async def test_a_downward_shadow_that_fails_is_skipped(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "mid", "large")) as server:
+        server.script("small", Fail(500))
+        log_path = tmp_path / "log.jsonl"
+        router = _two_tier_router(server, log_path, ShadowConfig(share=1.0, judge="heuristic"))
+        result = await router.acomplete(HARD, StepContext(agent_id="caller"))
+        await router.aclose()
+        assert server.pending("small") == 0  # the shadow did ask, and got the error
+    assert result.model_id == "large" and result.response.text
+    assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (0, 1)
+    assert not [r for r in read_records(log_path) if r["kind"] == "shadow"]
 
 
 async def test_a_shadow_the_budget_refuses_is_skipped(tmp_path: Path) -> None:
@@ -302,6 +392,41 @@ async def test_train_from_log_learns_from_feedback_rows_beside_the_few_shadow_pa
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["rows"] == len(table)
 
 
+async def test_train_from_log_trains_on_downward_pairs_beside_upward_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _topic_table(90, tasks=False)
+    log = tmp_path / "log.jsonl"
+    # The theorems go to the strong model (a downward shadow asks the weak one), the rest to the weak.
+    policy = RulesPolicy([Rule(when=RuleConditions(keywords=("prove",)), tier=2)], fallback=CheapestPolicy())
+    router = Router(
+        ModelRegistry([WEAK, STRONG]),
+        policy=policy,
+        providers=[ReplayProvider(table)],
+        decision_log=open_decision_log(log, include_prompts=True),
+        shadow=ShadowConfig(share=0.5, judge="recorded", seed=4, max_in_flight=100),
+    )
+    results = [await router.acomplete(row.prompt_text) for row in table]
+    await router.aclose()
+    answered = {r.request_id: r.model_id for r in results}
+    shadows = [r for r in read_records(log) if r["kind"] == "shadow"]
+    directions = {s["request_id"]: s["direction"] for s in shadows}
+    assert {(answered[rid], d) for rid, d in directions.items()} == {("strong", "down"), ("weak", "up")}
+    assert 10 < sum(d == "down" for d in directions.values()) < 20 < len(shadows) < 60  # of 30 and 90
+
+    from gearshift.reporting._log_outcomes import table_from_log
+
+    pairs, _ = table_from_log(log, min_rows=30, feedback_rows=False)
+    by_prompt = {row.prompt_text: row for row in table}
+    assert len(pairs) == len(shadows)
+    for row in pairs:  # each direction's pair is an ordinary two-model row, with the recorded scores
+        for model in ("weak", "strong"):
+            assert row.outcomes[model].score == by_prompt[row.prompt_text].outcomes[model].score
+    argv = ["train", "--from-log", str(log), "--out", str(tmp_path / "router.json"), "--method", "linear"]
+    assert main([*argv, "--min-rows", "30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["rows"] == len(shadows)
+
+
 async def test_streamed_calls_are_shadowed_too(tmp_path: Path) -> None:
     router = _replay_router(tmp_path / "log.jsonl")
     stream = router.astream(TABLE[1].prompt_text)
@@ -359,8 +484,8 @@ async def _margins_of_shadowed(
     log: Path, sampling: str, *, shuffled: bool = True
 ) -> tuple[list[float], list[float], list[float]]:
     """Replays `_length_table` (shuffled, or shortest first) through a length-only `SignalScorer` cut
-    at 0.9 with shadow at 20%: the margins of the eligible calls, of the shadowed ones, and the
-    shadows' recorded sample shares."""
+    at 0.9 with shadow at 20% (both directions): the margins of the eligible calls, of the shadowed
+    ones, and the shadows' recorded sample shares."""
     table = _length_table(300)
     rows = list(table)
     if shuffled:
@@ -383,7 +508,8 @@ async def _margins_of_shadowed(
     )
     results = [await router.acomplete(row.prompt_text) for row in rows]
     await router.aclose()
-    margin = {r.request_id: r.decision.scores["margin"] for r in results if r.model_id == "weak"}
+    # Every call is eligible: the weak model's get an upward shadow, the strong model's a downward one.
+    margin = {r.request_id: r.decision.scores["margin"] for r in results}
     shadows = [r for r in read_records(log) if r["kind"] == "shadow"]
     return (
         list(margin.values()),
@@ -397,7 +523,7 @@ async def test_uncertain_sampling_shadows_the_calls_near_the_cut_point_at_the_sa
 ) -> None:
     eligible, uniform, uniform_shares = await _margins_of_shadowed(tmp_path / "uniform.jsonl", "uniform")
     _, uncertain, uncertain_shares = await _margins_of_shadowed(tmp_path / "uncertain.jsonl", "uncertain")
-    assert 200 < len(eligible) < 300 and max(eligible) > 0.6 > 0.05 > min(eligible)
+    assert len(eligible) == 300 and max(eligible) > 0.6 > 0.05 > min(eligible)
     mean = sum(eligible) / len(eligible)
     # Uniform: the shadowed calls look like the eligible ones; uncertain: they crowd the cut point.
     assert abs(sum(uniform) / len(uniform) - mean) < 0.1
@@ -413,7 +539,7 @@ async def test_uncertain_sampling_stays_within_its_share_when_traffic_drifts_tow
 ) -> None:
     # Shortest (easiest) first: the running mean of the weights lags far behind the calls near the cut.
     eligible, shadowed, _ = await _margins_of_shadowed(tmp_path / "log.jsonl", "uncertain", shuffled=False)
-    assert 0.1 * len(eligible) < len(shadowed) <= 0.2 * len(eligible) + 20  # 170 without the cap
+    assert 0.1 * len(eligible) < len(shadowed) <= 0.2 * len(eligible) + 20
 
 
 def test_the_sampling_setting_is_checked(tmp_path: Path) -> None:

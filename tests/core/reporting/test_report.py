@@ -30,9 +30,12 @@ def test_escalations_by_cause_budgets_feedback_and_savings(records: list[dict[st
     assert report["shadow"] == {
         "pairs": 2,
         "cost_usd": pytest.approx(0.012),  # the shadow's own call: spend, not traffic
+        "upward_pairs": 2,  # records without a direction are upward ones
         "quality": 0.5,
         "reference_quality": 1.0,
         "quality_kept": 0.5,
+        "downward_pairs": 0,
+        "over_routed": None,
     }
     strongest = 8 * (1000 * 10.0 + 100 * 20.0) / 1e6
     spent = 6 * 0.001 + 2 * 0.012
@@ -40,6 +43,30 @@ def test_escalations_by_cause_budgets_feedback_and_savings(records: list[dict[st
     assert report["cost"]["savings_usd"] == pytest.approx(strongest - spent)
     assert report["tiers"]["2"]["cost_per_request_usd"] == pytest.approx(0.012)
     assert report["agents"]["b"]["escalation_rate"] == 1.0
+
+
+def _downward(rid: str, routed: float, cheap: float) -> dict[str, Any]:
+    """A downward shadow record of the tier-2 call `rid` (answered by `big`, shadowed by `small`)."""
+    return {"schema": 1, "kind": "shadow", "ts": 1.8e9, "request_id": rid, "agent_id": "a", "task": "live",
+            "prompt": None, "judge": "heuristic", "direction": "down", "shadow_request_id": f"s-{rid}",
+            "outcomes": {"big": {"score": routed}, "small": {"score": cheap}}}  # fmt: skip
+
+
+def test_downward_pairs_count_as_over_routed_and_leave_the_upward_quality_alone(
+    records: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # w2-0 and w2-1 went to tier 2: the cheap model did as well on the first, worse on the second.
+    records += [_downward("w2-0", 0.8, 0.9), _downward("w2-1", 1.0, 0.0)]
+    shadow = build_report(records)["shadow"]
+    assert (shadow["pairs"], shadow["upward_pairs"], shadow["downward_pairs"]) == (4, 2, 2)
+    assert shadow["over_routed"] == 0.5
+    assert (shadow["quality"], shadow["reference_quality"], shadow["quality_kept"]) == (0.5, 1.0, 0.5)
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert main(["report", "--log", str(log)]) == 0
+    text = capsys.readouterr().out
+    assert "shadow:       4 pairs, $0.0120 spent on shadows; 2 upward: judged quality 0.500" in text
+    assert "; 2 downward: the cheapest model did as well on 50.0% (over-routed)" in text
 
 
 def test_week_over_week_drift_of_escalations_and_predicted_difficulty(records: list[dict[str, Any]]) -> None:

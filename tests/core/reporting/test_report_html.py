@@ -69,6 +69,8 @@ def test_the_html_report_renders_without_console_errors(
     assert dom.count("<svg") == 2 and dom.count("<table") == 7
     assert "Share per tier over time" in dom and "Cost against always-strongest" in dom
     assert "2026-W47" in dom and "2026-W48" in dom
-    assert "2 shadow pairs: judged quality 0.500 against 1.000" in dom
+    assert "2 shadow pairs, $0.0120 spent on shadows" in dom
+    assert "2 upward (calls answered below the reference's tier): judged quality 0.500 against 1.000" in dom
+    assert "downward" not in dom  # no downward pairs in this log
     lines = re.findall(r'<polyline[^>]*points="([^"]*)"', dom)
     assert len(lines) == 2 and all(len(points.split()) == 3 for points in lines)  # zero, then two days

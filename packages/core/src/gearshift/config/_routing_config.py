@@ -125,8 +125,9 @@ class RoutingConfig(BaseModel):
     )
     shadow: dict[str, Any] | None = Field(
         default=None,
-        description="Shadow evaluation: a sampled share of calls also answered by a reference model in "
-        "the background and judged; validated by `gearshift.ShadowConfig`.",
+        description="Shadow evaluation: a sampled share of calls also answered in the background by the "
+        "reference model (calls below its tier) or the cheapest one (calls at or above it) and judged; "
+        "validated by `gearshift.ShadowConfig`.",
     )
 
     @field_validator("tasks")

@@ -6,8 +6,10 @@ counterfactual prices the answering attempt's tokens at the `reference` of its f
 cheapest model of the top eligible tier). Escalation causes: `gate` and `self` from escalation
 records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
 tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
-Shadow pairs give the judged quality of the answers callers got against the reference model's; a
-shadow's own calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic.
+Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
+against the reference model's; downward pairs (calls answered at or above it, also asked of the
+cheapest model) give the share that was over-routed: the cheap answer scored as well. A shadow's own
+calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic.
 """
 
 from __future__ import annotations
@@ -323,14 +325,17 @@ def _calendar_keys(day_number: int) -> tuple[str, str]:
 
 
 class _Shadow:
-    """Shadow pairs: the judged quality of the answers callers got against the reference's answers."""
+    """Shadow pairs. Upward: the judged quality of the answers callers got against the reference's.
+    Downward: how often the cheapest model's answer scored as well as the caller's (over-routed)."""
 
-    __slots__ = ("cost", "pairs", "reference", "routed")
+    __slots__ = ("cost", "down", "over_routed", "pairs", "reference", "routed")
 
     def __init__(self) -> None:
         self.pairs = 0
         self.routed = 0.0
         self.reference = 0.0
+        self.down = 0
+        self.over_routed = 0
         self.cost = 0.0
 
     def spend(self, usd: float) -> None:
@@ -340,28 +345,32 @@ class _Shadow:
         outcomes = record.get("outcomes") or {}
         if len(outcomes) != 2:
             return
-        (_, routed), (_, reference) = list(outcomes.items())  # the caller's model first, then the reference
-        self.pairs += 1
+        (_, routed), (_, shadow) = list(outcomes.items())  # the caller's model first, then the shadow's
+        if record.get("direction") == "down":
+            self.down += 1
+            self.over_routed += float(shadow["score"]) >= float(routed["score"])
+            return
+        self.pairs += 1  # upward (records from before downward shadows have no direction)
         self.routed += float(routed["score"])
-        self.reference += float(reference["score"])
+        self.reference += float(shadow["score"])
 
     def to_dict(self) -> dict[str, Any]:
-        if not self.pairs:
-            return {
-                "pairs": 0,
-                "quality": None,
-                "reference_quality": None,
-                "quality_kept": None,
-                "cost_usd": self.cost,
-            }
-        quality, reference = self.routed / self.pairs, self.reference / self.pairs
-        return {
-            "pairs": self.pairs,
+        figures: dict[str, Any] = {
+            "pairs": self.pairs + self.down,
             "cost_usd": self.cost,
-            "quality": quality,
-            "reference_quality": reference,
-            "quality_kept": quality / reference if reference > 0 else None,
+            "upward_pairs": self.pairs,
+            "quality": None,
+            "reference_quality": None,
+            "quality_kept": None,
+            "downward_pairs": self.down,
+            "over_routed": self.over_routed / self.down if self.down else None,
         }
+        if self.pairs:
+            quality, reference = self.routed / self.pairs, self.reference / self.pairs
+            figures["quality"] = quality
+            figures["reference_quality"] = reference
+            figures["quality_kept"] = quality / reference if reference > 0 else None
+        return figures
 
 
 class _Week:

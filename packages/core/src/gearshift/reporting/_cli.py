@@ -155,11 +155,19 @@ def _print_text(report: dict[str, Any]) -> None:
     print(f"budgets:      {report['budget']['refusals']} refused, {report['budget']['overruns']} overruns")
     shadow = report["shadow"]
     if shadow["pairs"]:
-        print(
-            f"shadow:       {shadow['pairs']:,} pairs; judged quality {shadow['quality']:.3f} against "
-            f"{shadow['reference_quality']:.3f} for the reference, ${shadow['cost_usd']:.4f} spent on shadows"
-            + (f" ({shadow['quality_kept']:.1%} kept)" if shadow["quality_kept"] is not None else "")
-        )
+        line = f"shadow:       {shadow['pairs']:,} pairs, ${shadow['cost_usd']:.4f} spent on shadows"
+        if shadow["upward_pairs"]:
+            line += (
+                f"; {shadow['upward_pairs']:,} upward: judged quality {shadow['quality']:.3f} against "
+                f"{shadow['reference_quality']:.3f} for the reference"
+                + (f" ({shadow['quality_kept']:.1%} kept)" if shadow["quality_kept"] is not None else "")
+            )
+        if shadow["downward_pairs"]:
+            line += (
+                f"; {shadow['downward_pairs']:,} downward: the cheapest model did as well on "
+                f"{shadow['over_routed']:.1%} (over-routed)"
+            )
+        print(line)
     print("models:")
     for model, v in report["models"].items():
         p50 = "-" if v["latency_p50_ms"] is None else f"{v['latency_p50_ms']:.0f} ms"

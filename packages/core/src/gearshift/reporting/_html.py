@@ -142,13 +142,21 @@ def _span(report: Mapping[str, Any]) -> str:
 def _shadow(shadow: Mapping[str, Any], feedback: Mapping[str, Any]) -> str:
     parts = ["<h2>Quality</h2>"]
     if shadow["pairs"]:
+        parts.append(f"<p>{shadow['pairs']:,} shadow pairs, {_usd(shadow['cost_usd'])} spent on shadows.</p>")
+    if shadow["upward_pairs"]:
         kept = f" ({_pct(shadow['quality_kept'])} kept)" if shadow["quality_kept"] is not None else ""
         parts.append(
-            f"<p>{shadow['pairs']:,} shadow pairs: judged quality {_num(shadow['quality'])} against "
-            f"{_num(shadow['reference_quality'])} for the reference model{kept}; "
-            f"{_usd(shadow['cost_usd'])} spent on shadows.</p>"
+            f"<p>{shadow['upward_pairs']:,} upward (calls answered below the reference's tier): judged "
+            f"quality {_num(shadow['quality'])} against {_num(shadow['reference_quality'])} for the "
+            f"reference model{kept}.</p>"
         )
-    else:
+    if shadow["downward_pairs"]:
+        parts.append(
+            f"<p>{shadow['downward_pairs']:,} downward (calls answered at the reference's tier or "
+            f"above, also asked of the cheapest model): it did as well on {_pct(shadow['over_routed'])} "
+            "of them (over-routed).</p>"
+        )
+    if not shadow["pairs"]:
         parts.append("<p>No shadow pairs: turn on [routing.shadow] to compare against the reference.</p>")
     if feedback["count"]:
         parts.append(f"<p>{feedback['count']:,} feedback scores, mean {_num(feedback['mean_score'])}.</p>")

@@ -1,11 +1,11 @@
 """Outcome rows from live traffic: shadow pairs and feedback in the decision log, as an outcome table.
 
-A `shadow` record is one row: its prompt and both models' judged scores, tokens and costs. A
-`feedback` record scores the model that answered its call: it overrides that model's judged score
-in the call's shadow row, or, without one, makes a one-model row from the call's decision record
-(which carries the prompt, and the caller's task label, only under `log.include_prompts`). Several
-feedbacks on one call are averaged. Rows without a prompt cannot train a router and are counted, not
-kept.
+A `shadow` record is one row, upward or downward alike: its prompt and both models' judged scores,
+tokens and costs. A `feedback` record scores the model that answered its call: it overrides that
+model's judged score in the call's shadow row, or, without one, makes a one-model row from the call's
+decision record (which carries the prompt, and the caller's task label, only under
+`log.include_prompts`). Several feedbacks on one call are averaged. Rows without a prompt cannot
+train a router and are counted, not kept.
 
 A router trains on the pairs and on the one-model rows of the pairs' models: a one-model row says
 nothing about the other model, but it does tell how the model that answered does on prompts like it,

@@ -71,8 +71,9 @@ class Router:
     on the model whose prompt cache is warm when that is no weaker and cheaper than moving
     (`_warm_cache`).
 
-    `shadow` (a `ShadowConfig`) has a sampled share of answered calls also answered by a reference
-    model in the background and both answers judged, recorded as `shadow` records (see `_shadow`).
+    `shadow` (a `ShadowConfig`) has a sampled share of answered calls also answered by another model
+    (the reference, or the cheapest one for calls at the reference's tier) in the background and both
+    answers judged, recorded as `shadow` records (see `_shadow`).
     """
 
     def __init__(

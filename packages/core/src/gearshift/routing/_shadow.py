@@ -1,10 +1,11 @@
-"""Shadow evaluation: a sampled share of live calls is also answered by a reference model, in the
+"""Shadow evaluation: a sampled share of live calls is also answered by another model, in the
 background, and a judge scores both answers; the pair becomes a `shadow` record (an outcome row).
 
 ```toml
 [routing.shadow]
-share = 0.05          # of the calls answered below the reference model's tier (forced calls never)
+share = 0.05          # of the eligible calls, in either direction (forced calls never)
 reference = "top"     # the cheapest model of the top eligible tier, or a registry model id
+downward = true       # calls answered at or above the reference's tier get a cheap shadow too
 judge = "heuristic"   # or "llm-judge" (with judge_model), "learned-judge" (with learned_judge_path),
                       # or "recorded" (a replayed answer's recorded score: offline replays)
 agent = "shadow"      # shadow calls are charged to agent:shadow (give it a budget limit to cap it)
@@ -13,21 +14,29 @@ sampling = "uniform"  # or "uncertain": calls the policy nearly sent to another 
 ```
 
 Routing errors are silent unless some traffic is answered by both models and compared: that is what
-this does. The caller's answer is never delayed or changed: the shadow starts once the caller has its
-answer, as a background task; any failure (a refused budget, a provider error, a judge that cannot
-grade) skips that shadow and is logged at DEBUG. Shadow calls go through the router like any call, as
+this does, both ways. A call answered below the reference's tier may have been under-routed: its
+shadow asks the reference (`direction = "up"`). A call answered at or above it may have been
+over-routed, money an upward shadow never sees: with `downward = true` (the default) its shadow asks
+the cheapest model of the lowest eligible tier (`direction = "down"`), at that model's price. Both
+kinds share one sample, so the shadow log is a fair sample of all traffic rather than of the calls
+the live policy found easy (`train --from-log` learns from it); `downward = false` shadows only
+upward. A call with no model on the other side of the reference's tier gets none.
+
+The caller's answer is never delayed or changed: the shadow starts once the caller has its answer,
+as a background task; any failure (a refused budget, a provider error, a judge that cannot grade)
+skips that shadow and is logged at DEBUG. Shadow calls go through the router like any call, as
 `agent_id = agent` and `run_id = "shadow:<request id>"`, so the ledger and the report see their cost.
 Records carry the prompt, so shadow evaluation needs `log.include_prompts = true`; the rows train
 routers (`gearshift train --from-log`, `gearshift export-outcomes`).
 
 `sampling = "uncertain"` spends the same share where a label teaches most: a call's chance of a
 shadow grows as exp(-margin / uncertainty_width), margin being how far the policy's difficulty was
-from its nearest cut point (`Decision.scores["margin"]`, which `SignalScorer` and the default policy
-give), and it is scaled by the running mean of that weight over the eligible calls so far, so that
-about `share` of them are still shadowed (and never more than `share` of them plus 20, should
-traffic drift toward the cut point faster than the mean follows). Calls whose decision has no margin
-(other policies) are sampled at `share`. Each shadow record keeps the chance it was sampled with
-(`sample_share`).
+from its nearest cut point, on either side (`Decision.scores["margin"]`, which `SignalScorer` and
+the default policy give), and it is scaled by the running mean of that weight over the eligible
+calls so far, so that about `share` of them are still shadowed (and never more than `share` of them
+plus 20, should traffic drift toward the cut point faster than the mean follows). Calls whose
+decision has no margin (other policies) are sampled at `share`. Each shadow record keeps the chance
+it was sampled with (`sample_share`).
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -56,6 +65,9 @@ if TYPE_CHECKING:
 __all__ = ["ShadowConfig", "ShadowEvaluator"]
 
 logger = logging.getLogger("gearshift.shadow")
+
+Direction: TypeAlias = Literal["up", "down"]
+"""Which way a shadow looks: "up" to the reference, "down" to the cheapest model of the lowest tier."""
 
 _KEY = "routing.shadow"
 _SAMPLING_SLACK = 20
@@ -75,6 +87,11 @@ class ShadowConfig(BaseModel):
         default="top",
         min_length=1,
         description='"top" (the cheapest model of the top eligible tier) or a registry model id.',
+    )
+    downward: bool = Field(
+        default=True,
+        description="Calls answered at or above the reference's tier are shadowed too, by the cheapest "
+        "model of the lowest eligible tier (finds over-routing; false: only calls below it, upward).",
     )
     judge: Literal["heuristic", "llm-judge", "learned-judge", "recorded"] = Field(
         default="heuristic", description="What scores both answers."
@@ -131,7 +148,7 @@ class ShadowConfig(BaseModel):
 
 
 class ShadowEvaluator:
-    """Runs the shadows of one router: sampling, the reference call, the judge, the `shadow` record."""
+    """Runs the shadows of one router: sampling, the shadow call, the judge, the `shadow` record."""
 
     def __init__(
         self,
@@ -162,7 +179,10 @@ class ShadowEvaluator:
 
     def __repr__(self) -> str:
         c = self.config
-        return f"ShadowEvaluator(share={c.share}, reference={c.reference!r}, judge={c.judge!r})"
+        return (
+            f"ShadowEvaluator(share={c.share}, reference={c.reference!r}, downward={c.downward}, "
+            f"judge={c.judge!r})"
+        )
 
     def consider(
         self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
@@ -176,8 +196,8 @@ class ShadowEvaluator:
         margin = result.decision.scores.get("margin")
         if config.sampling == "uncertain" and margin is not None:
             # Eligibility first: the weight's running mean is over the calls a shadow could follow.
-            reference = self._eligible_reference(router, request, context, result)
-            if reference is None:
+            counterpart = self._counterpart(router, request, context, result)
+            if counterpart is None:
                 return
             weight = math.exp(-max(margin, 0.0) / config.uncertainty_width)
             share = min(1.0, config.share * weight / self._weights.add(weight))
@@ -192,8 +212,8 @@ class ShadowEvaluator:
             share = config.share
             if self._random.random() >= share:
                 return
-            reference = self._eligible_reference(router, request, context, result)
-            if reference is None:
+            counterpart = self._counterpart(router, request, context, result)
+            if counterpart is None:
                 return
         if len(self._tasks) >= config.max_in_flight or (
             config.max_usd is not None and self.spent_usd >= config.max_usd
@@ -201,7 +221,7 @@ class ShadowEvaluator:
             self.skipped += 1
             return
         task = asyncio.get_running_loop().create_task(
-            self._shadow(router, request, context, result, reference, share)
+            self._shadow(router, request, context, result, counterpart, share)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -225,26 +245,29 @@ class ShadowEvaluator:
             if loop is not here and loop.is_running():
                 asyncio.run_coroutine_threadsafe(self.drain(), loop).result(timeout)
 
-    def _eligible_reference(
+    def _counterpart(
         self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
-    ) -> str | None:
-        """The reference model of a call answered below its tier; None when the call gets no shadow."""
-        reference = self._reference(router, request, context)
-        if reference is None or router.registry[result.model_id].tier >= router.registry[reference].tier:
-            return None
-        return reference
-
-    def _reference(self, router: RouterHost, request: ChatRequest, context: StepContext) -> str | None:
-        if self.config.reference != "top":
-            return self.config.reference
+    ) -> tuple[str, Direction] | None:
+        """The model a shadow of this call asks, and which way it looks: the reference for a call
+        answered below its tier, the cheapest model of the lowest eligible tier for one answered at or
+        above it (with `downward`); None when the call gets no shadow."""
         from ._decide import route_input
 
         route = route_input(
             router.registry, request, context, default_output_tokens=router.default_output_tokens
         )
-        if not route.candidates:
+        reference = self.config.reference
+        if reference == "top":
+            if not route.candidates:
+                return None
+            reference = route.cheapest_in_tier(max(m.tier for m in route.candidates)).id
+        tier = router.registry[result.model_id].tier
+        if tier < router.registry[reference].tier:
+            return reference, "up"
+        if not self.config.downward or not route.candidates:
             return None
-        return route.cheapest_in_tier(max(m.tier for m in route.candidates)).id
+        cheap = route.cheapest_in_tier(min(m.tier for m in route.candidates))
+        return (cheap.id, "down") if cheap.tier < tier else None
 
     async def _shadow(
         self,
@@ -252,12 +275,12 @@ class ShadowEvaluator:
         request: ChatRequest,
         context: StepContext,
         result: RoutedResponse,
-        reference: str,
+        counterpart: tuple[str, Direction],
         share: float,
     ) -> None:
         """One shadow, in the background: whatever goes wrong skips it and never reaches the caller."""
         try:
-            await self._run(router, request, context, result, reference, share)
+            await self._run(router, request, context, result, counterpart, share)
         except Exception as exc:  # a background task: nothing may escape it
             self.skipped += 1
             logger.debug("shadow of %s skipped: %r", result.request_id, exc)
@@ -268,21 +291,22 @@ class ShadowEvaluator:
         request: ChatRequest,
         context: StepContext,
         result: RoutedResponse,
-        reference: str,
+        counterpart: tuple[str, Direction],
         share: float,
     ) -> None:
         config = self.config
+        model_id, direction = counterpart
         shadow_context = StepContext(
             agent_id=config.agent,
             run_id=f"shadow:{result.request_id}",
             metadata=context.metadata,
-            hints=CallerHints(force_model=reference),
+            hints=CallerHints(force_model=model_id),
         )
         answer = await router.acomplete(request, shadow_context, self_escalation=False)
         self.spent_usd += answer.cost_usd
         routed_score, routed_judge_cost = await self._score(router, request, result, shadow_context)
-        reference_score, reference_judge_cost = await self._score(router, request, answer, shadow_context)
-        self.spent_usd += routed_judge_cost + reference_judge_cost
+        shadow_score, shadow_judge_cost = await self._score(router, request, answer, shadow_context)
+        self.spent_usd += routed_judge_cost + shadow_judge_cost
         log = router.decision_log
         if log is None:
             return
@@ -299,11 +323,12 @@ class ShadowEvaluator:
                 if log.include_prompts
                 else None,
                 "judge": config.judge,
+                "direction": direction,
                 "sample_share": round(share, 6),
                 "shadow_request_id": answer.request_id,
-                "outcomes": {
+                "outcomes": {  # the caller's model first, then the shadow's
                     result.model_id: _outcome(result, routed_score),
-                    answer.model_id: _outcome(answer, reference_score),
+                    answer.model_id: _outcome(answer, shadow_score),
                 },
             }
         )
