@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 import urllib.error
@@ -346,6 +348,36 @@ def test_cut_stream_on_a_plain_request_drops_the_connection() -> None:
                 f"{server.base_url}/chat/completions",
                 {"model": "small", "messages": [{"role": "user", "content": "x"}]},
             )
+
+
+def test_a_client_resetting_a_kept_alive_connection_prints_nothing_and_the_server_serves_on(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Connection pools close idle connections with a reset; socketserver printed a traceback for
+    # each one while the server waited for the connection's next request.
+    body = json.dumps({"model": "small", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    with LocalOpenAIServer() as server:
+        for _ in range(3):
+            connection = socket.create_connection(("127.0.0.1", server.port))
+            connection.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()  # linger 0: a reset, not a FIN
+        deadline = time.monotonic() + 5
+        while len(server.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # let the handler threads meet the resets
+        status, answer = _post(
+            f"{server.base_url}/chat/completions",
+            {"model": "small", "messages": [{"role": "user", "content": "again"}]},
+        )
+    assert status == 200
+    assert answer["choices"][0]["message"]["content"]
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_public_names() -> None:

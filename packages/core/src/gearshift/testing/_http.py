@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import socket
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
@@ -130,6 +131,16 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, app: LocalServer) -> None:
         self.app = app
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets a kept-alive connection between requests is a client closing its pool,
+        not a server fault: logged at DEBUG. Anything else is logged with its traceback, as before
+        (socketserver's own handler prints every case to stderr)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("client %s went away: %r", client_address, error)
+        else:
+            log.exception("local server failed on a connection from %s", client_address)
 
 
 class LocalServer(ABC):
