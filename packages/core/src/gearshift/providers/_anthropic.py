@@ -14,6 +14,11 @@ The conversion rules that differ from OpenAI's:
   an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
 - `temperature` was dropped from the typed SDK signature (the API still takes it on the models that
   support it), so it goes through `extra_body`.
+
+A stream is sent as `OpenAIProvider` sends one (`DirectStream`: no SDK request building per call, the
+SDK's own `AsyncStream` reading it, each event left as the JSON object it arrived as), unless the SDK
+would trace the call: then it goes through `messages.create`, which makes the SDK's span and sends its
+trace context.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usa
 from .._models import ModelSpec
 from ._anthropic_convert import AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
-from ._sdk import HttpClient
+from ._direct_stream import DirectStream
+from ._json_fields import field, json_object
+from ._sdk import HttpClient, LoopClients
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
     from anthropic.types import Message as AnthropicMessage
-    from anthropic.types import RawMessageStreamEvent
 
 __all__ = ["AnthropicProvider", "tool_call_id"]
 
@@ -60,7 +66,7 @@ _ERROR_TYPES: dict[str, ProviderErrorKind] = {
 }
 
 
-class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage", "RawMessageStreamEvent"]):
+class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage", dict[str, Any]]):
     """Serves Claude models through the official `anthropic` SDK (Messages API).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
@@ -96,6 +102,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
             http_client=http_client,
         )
         self.default_max_tokens = default_max_tokens
+        self._direct_streams: LoopClients[DirectStream] = LoopClients()
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> _Call:
         try:
@@ -113,9 +120,18 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         _, answer = call
         return _response(model, response, answer)
 
-    async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[RawMessageStreamEvent]:
+    async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[dict[str, Any]]:
+        # Without the SDK's request path and its pydantic model per event (see `DirectStream`);
+        # tests/core/test_provider_anthropic.py checks the request is the one `create(stream=True)`
+        # sends and that its failures read as the SDK's.
         params, _ = call
-        return await client.messages.create(**params, stream=True)
+        if _sdk_traces(client):
+            return _EventObjects(await client.messages.create(**params, stream=True))
+        extra = params.get("extra_body") or {}
+        body = {**{k: v for k, v in params.items() if k != "extra_body"}, "stream": True, **extra}
+        stream = self._direct_streams.get(lambda: DirectStream(client, self._SDK))
+        events: SDKStream[dict[str, Any]] = await stream.open("/v1/messages", body)
+        return events
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: _Call) -> _StreamState:
         _, answer = call
@@ -126,6 +142,42 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         if isinstance(exc, sdk.APIStatusError) and exc.status_code < 400:
             return _body_kind(exc.body)
         return None
+
+    async def aclose(self) -> None:
+        """Close the running event loop's SDK clients (the direct streams send on their connections)."""
+        self._direct_streams.pop_current()
+        await super().aclose()
+
+
+def _sdk_traces(client: Any) -> bool:
+    """Whether the SDK would trace a call made now: it has a tracer, and the application set up a
+    tracer provider or a trace is current (whose context the SDK would send on)."""
+    if getattr(client, "_tracer", None) is None:
+        return False
+    from opentelemetry import trace  # a dependency of every anthropic SDK that traces
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return True
+    return bool(trace.get_current_span().get_span_context().is_valid)
+
+
+class _EventObjects:
+    """The SDK's typed stream events as the JSON objects they arrived as, which `_StreamState` reads."""
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+
+    def __aiter__(self) -> _EventObjects:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        event = await self._events.__anext__()
+        objects: dict[str, Any] = event.to_dict()
+        return objects
+
+    async def close(self) -> None:
+        await self._events.close()
 
 
 class _StreamState:
@@ -144,59 +196,69 @@ class _StreamState:
         self.finished = False
         self.started = False
 
-    def feed(self, event: RawMessageStreamEvent) -> list[TextDelta | ToolCallDelta]:
-        """The deltas one event carries; records model, usage and stop reason on the way."""
+    def feed(self, event: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
+        """The deltas one event carries; records model, usage and stop reason on the way. Read as
+        leniently as the SDK reads an event: a missing field is absent, only a wrong type fails."""
         out: list[TextDelta | ToolCallDelta] = []
-        if event.type == "message_start":
-            self.provider_model = event.message.model
-            self.message_id = event.message.id
-            self._tokens(event.message.usage)
-        elif event.type == "content_block_start":
-            block = event.content_block
-            if block.type == "text" and block.text:
-                out.append(TextDelta(block.text))
-            elif block.type == "tool_use" and self.answer is not None and block.name == self.answer.name:
-                self.blocks[event.index] = None
-            elif block.type == "tool_use":
-                index = sum(1 for i in self.blocks.values() if i is not None)
-                self.blocks[event.index] = index
-                out.append(ToolCallDelta(index, block.id, block.name, ""))
-        elif event.type == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                out.append(TextDelta(delta.text))
-            elif delta.type == "input_json_delta" and event.index in self.blocks:
-                call_index = self.blocks[event.index]
-                if call_index is not None:
-                    out.append(ToolCallDelta(call_index, arguments=delta.partial_json))
-                elif self.answer is not None and self.answer.wrapped:
-                    self.answer_json.append(delta.partial_json)  # unwrapped once complete
+        kind = event.get("type")
+        if kind == "message_start":
+            message = json_object(event.get("message"), "message_start.message")
+            self.provider_model = field(message, "model", str) or ""
+            self.message_id = field(message, "id", str) or ""
+            self._tokens(field(message, "usage", dict) or {})
+        elif kind == "content_block_start":
+            block = json_object(event.get("content_block"), "content_block_start.content_block")
+            index, block_type = field(event, "index", int), block.get("type")
+            if block_type == "text" and field(block, "text", str):
+                out.append(TextDelta(block["text"]))
+            elif block_type == "tool_use":
+                name = field(block, "name", str)
+                if self.answer is not None and name == self.answer.name:
+                    self.blocks[index] = None
                 else:
-                    out.append(TextDelta(delta.partial_json))
-        elif event.type == "content_block_stop":
-            if self.blocks.get(event.index, 0) is None and self.answer is not None and self.answer.wrapped:
+                    call_index = sum(1 for i in self.blocks.values() if i is not None)
+                    self.blocks[index] = call_index
+                    out.append(ToolCallDelta(call_index, field(block, "id", str), name, ""))
+        elif kind == "content_block_delta":
+            delta = json_object(event.get("delta"), "content_block_delta.delta")
+            index, delta_type = field(event, "index", int), delta.get("type")
+            if delta_type == "text_delta":
+                out.append(TextDelta(field(delta, "text", str) or ""))
+            elif delta_type == "input_json_delta" and index in self.blocks:
+                partial = field(delta, "partial_json", str) or ""
+                target = self.blocks[index]
+                if target is not None:
+                    out.append(ToolCallDelta(target, arguments=partial))
+                elif self.answer is not None and self.answer.wrapped:
+                    self.answer_json.append(partial)  # unwrapped once complete
+                else:
+                    out.append(TextDelta(partial))
+        elif kind == "content_block_stop":
+            index = field(event, "index", int)
+            if self.blocks.get(index, 0) is None and self.answer is not None and self.answer.wrapped:
                 out.append(TextDelta(self.answer.text(json.loads("".join(self.answer_json) or "{}"))))
-        elif event.type == "message_delta":
-            self.stop_reason = event.delta.stop_reason or self.stop_reason
-            self._tokens(event.usage)
-        elif event.type == "message_stop":
+        elif kind == "message_delta":
+            delta = field(event, "delta", dict) or {}
+            self.stop_reason = field(delta, "stop_reason", str) or self.stop_reason
+            self._tokens(field(event, "usage", dict) or {})
+        elif kind == "message_stop":
             self.finished = True
         out = [d for d in out if not isinstance(d, TextDelta) or d.text]
         self.assembler.extend(out)
         self.started = self.started or bool(out)
         return out
 
-    def _tokens(self, usage: Any) -> None:
+    def _tokens(self, usage: Mapping[str, Any]) -> None:
         # message_delta repeats the counts cumulatively (input ones only on newer API versions).
-        for field in (
+        for name in (
             "input_tokens",
             "output_tokens",
             "cache_read_input_tokens",
             "cache_creation_input_tokens",
         ):
-            value = getattr(usage, field, None)
+            value = field(usage, name, int)
             if value is not None:
-                self.tokens[field] = value
+                self.tokens[name] = value
 
     def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived."""
