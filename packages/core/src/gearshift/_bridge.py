@@ -87,7 +87,7 @@ async def _close_quietly(resource: Releasable) -> None:
 
 async def _release_all() -> None:
     loop = asyncio.get_running_loop()
-    pending = [task for task in _closing if task.get_loop() is loop]
+    pending = [task for task in list(_closing) if task.get_loop() is loop]  # other loops add to it too
     await asyncio.gather(*pending, *(_close_quietly(r) for r in list(_at_exit)))
 
 
