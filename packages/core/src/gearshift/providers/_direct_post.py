@@ -3,11 +3,12 @@ request machinery.
 
 Under `gearshift serve` most of the CPU of a call went to the SDK's request path, which builds its
 options, headers and URL anew for every call and wraps aiohttp in httpx's models. This path reads what
-the SDK client would send once per client (its base URL, default and auth headers, and the retry-count
-and read-timeout headers it adds to each request) and posts the body with aiohttp. An error status is
-turned into the SDK's own status error by the SDK client, so its kind, message and retry-after read as
-before; aiohttp's own failures are read by `aiohttp_kind`. Streams are `DirectStream`'s, on the SDK
-client's httpx client, with the headers and httpx read by the same `sdk_headers` and `sdk_httpx`.
+the SDK client would send once per client (its base URL, and the headers the client's own
+`_build_headers` makes for a call that sets nothing per call) and posts the body with aiohttp. An error
+status is turned into the SDK's own status error by the SDK client, so its kind, message and
+retry-after read as before; aiohttp's own failures are read by `aiohttp_kind`. Streams are
+`DirectStream`'s, on the SDK client's httpx client, with the headers and httpx read by the same
+`sdk_headers` and `sdk_httpx`.
 """
 
 from __future__ import annotations
