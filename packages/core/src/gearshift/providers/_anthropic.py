@@ -15,10 +15,11 @@ The conversion rules that differ from OpenAI's:
 - `temperature` was dropped from the typed SDK signature (the API still takes it on the models that
   support it), so it goes through `extra_body`.
 
-A stream is sent as `OpenAIProvider` sends one (`DirectStream`: no SDK request building per call, the
-SDK's own `AsyncStream` reading it, each event left as the JSON object it arrived as), unless the SDK
-would trace the call: then it goes through `messages.create`, which makes the SDK's span and sends its
-trace context.
+Calls are sent as `OpenAIProvider` sends them, and answers are read from their JSON, without a pydantic
+model per answer or event: a plain call on aiohttp is a `DirectPost` and a stream a `DirectStream` (no
+SDK request building per call; the SDK's own `AsyncStream` reads the stream), unless the SDK would
+trace the call: then it goes through `messages.create`, which makes the SDK's span and sends its trace
+context. A plain call on httpx goes through `messages.create` too, its raw answer read.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usa
 from .._models import ModelSpec
 from ._anthropic_convert import AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
+from ._direct_post import DirectPost
 from ._direct_stream import DirectStream
 from ._json_fields import field, json_object
 from ._sdk import HttpClient, LoopClients
@@ -40,7 +42,6 @@ from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
-    from anthropic.types import Message as AnthropicMessage
 
 __all__ = ["AnthropicProvider", "tool_call_id"]
 
@@ -54,6 +55,7 @@ _FINISH = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _ERROR_TYPES: dict[str, ProviderErrorKind] = {
     "rate_limit_error": "rate_limit",
     "overloaded_error": "server",
@@ -66,7 +68,7 @@ _ERROR_TYPES: dict[str, ProviderErrorKind] = {
 }
 
 
-class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage", dict[str, Any]]):
+class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, Any]]):
     """Serves Claude models through the official `anthropic` SDK (Messages API).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
@@ -102,6 +104,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
             http_client=http_client,
         )
         self.default_max_tokens = default_max_tokens
+        self._direct: LoopClients[DirectPost] = LoopClients()
         self._direct_streams: LoopClients[DirectStream] = LoopClients()
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> _Call:
@@ -110,27 +113,29 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         except InvalidRequestError as exc:
             raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
 
-    async def _send(self, client: AsyncAnthropic, call: _Call) -> AnthropicMessage:
+    async def _send(self, client: AsyncAnthropic, call: _Call) -> bytes:
+        # On aiohttp without the SDK's request path (see `DirectPost`); tests/core/
+        # test_provider_anthropic_direct.py checks it sends what `create` sends and fails as it does.
         params, _ = call
-        return await client.messages.create(**params)
+        if self.http_client == "aiohttp" and not _sdk_traces(client):
+            direct = self._direct.get(lambda: DirectPost(client, self._SDK))
+            return await direct.post("/v1/messages", _body(params))
+        raw = await client.messages.with_raw_response.create(**params)
+        return await raw.read()
 
-    def _read(
-        self, model: ModelSpec, request: ChatRequest, call: _Call, response: AnthropicMessage
-    ) -> ChatResponse:
+    def _read(self, model: ModelSpec, request: ChatRequest, call: _Call, response: bytes) -> ChatResponse:
         _, answer = call
-        return _response(model, response, answer)
+        return _response(model, json_object(json.loads(response), "the message"), answer)
 
     async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[dict[str, Any]]:
         # Without the SDK's request path and its pydantic model per event (see `DirectStream`);
-        # tests/core/test_provider_anthropic.py checks the request is the one `create(stream=True)`
-        # sends and that its failures read as the SDK's.
+        # tests/core/test_provider_anthropic_direct.py checks the request is the one
+        # `create(stream=True)` sends and that its failures read as the SDK's.
         params, _ = call
         if _sdk_traces(client):
             return _EventObjects(await client.messages.create(**params, stream=True))
-        extra = params.get("extra_body") or {}
-        body = {**{k: v for k, v in params.items() if k != "extra_body"}, "stream": True, **extra}
         stream = self._direct_streams.get(lambda: DirectStream(client, self._SDK))
-        events: SDKStream[dict[str, Any]] = await stream.open("/v1/messages", body)
+        events: SDKStream[dict[str, Any]] = await stream.open("/v1/messages", _body(params, stream=True))
         return events
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: _Call) -> _StreamState:
@@ -144,9 +149,21 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         return None
 
     async def aclose(self) -> None:
-        """Close the running event loop's SDK clients (the direct streams send on their connections)."""
-        self._direct_streams.pop_current()
+        """Close the running event loop's connections: the direct path's, then the SDK clients'."""
+        direct = self._direct.pop_current()
+        if direct is not None:
+            await direct.close()
+        self._direct_streams.pop_current()  # it sends on the SDK client's connections, closed below
         await super().aclose()
+
+
+def _body(params: Mapping[str, Any], *, stream: bool = False) -> dict[str, Any]:
+    """The JSON body `messages.create(**params)` sends: its `extra_body` merged over the rest."""
+    body = {name: value for name, value in params.items() if name != "extra_body"}
+    if stream:
+        body["stream"] = True
+    body.update(params.get("extra_body") or {})
+    return body
 
 
 def _sdk_traces(client: Any) -> bool:
@@ -192,7 +209,7 @@ class _StreamState:
         self.provider_model = ""
         self.message_id = ""
         self.stop_reason: str | None = None
-        self.tokens: dict[str, int | None] = {}
+        self.tokens: dict[str, int] = {}
         self.finished = False
         self.started = False
 
@@ -205,7 +222,7 @@ class _StreamState:
             message = json_object(event.get("message"), "message_start.message")
             self.provider_model = field(message, "model", str) or ""
             self.message_id = field(message, "id", str) or ""
-            self._tokens(field(message, "usage", dict) or {})
+            self.tokens.update(_token_counts(field(message, "usage", dict) or {}))
         elif kind == "content_block_start":
             block = json_object(event.get("content_block"), "content_block_start.content_block")
             index, block_type = field(event, "index", int), block.get("type")
@@ -240,7 +257,8 @@ class _StreamState:
         elif kind == "message_delta":
             delta = field(event, "delta", dict) or {}
             self.stop_reason = field(delta, "stop_reason", str) or self.stop_reason
-            self._tokens(field(event, "usage", dict) or {})
+            # It repeats the counts cumulatively (the input ones only on newer API versions).
+            self.tokens.update(_token_counts(field(event, "usage", dict) or {}))
         elif kind == "message_stop":
             self.finished = True
         out = [d for d in out if not isinstance(d, TextDelta) or d.text]
@@ -248,68 +266,56 @@ class _StreamState:
         self.started = self.started or bool(out)
         return out
 
-    def _tokens(self, usage: Mapping[str, Any]) -> None:
-        # message_delta repeats the counts cumulatively (input ones only on newer API versions).
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ):
-            value = field(usage, name, int)
-            if value is not None:
-                self.tokens[name] = value
-
     def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived."""
-        t = self.tokens
-        usage = _usage(
-            t.get("input_tokens") or 0,
-            t.get("output_tokens") or 0,
-            t.get("cache_read_input_tokens"),
-            t.get("cache_creation_input_tokens"),
-        )
+        usage = _usage(self.tokens)
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
         metadata = {"response_id": self.message_id, "stop_reason": self.stop_reason}
         return self.assembler.finish(self.model, self.provider_model, usage, reason, metadata)
 
 
-def _response(model: ModelSpec, message: AnthropicMessage, answer: AnswerTool | None) -> ChatResponse:
+def _response(model: ModelSpec, message: dict[str, Any], answer: AnswerTool | None) -> ChatResponse:
+    """A `message` JSON object in gearshift's form, read as leniently as the SDK reads it."""
     assembler = StreamAssembler()
     texts: list[str] = []
     answer_text: str | None = None
     calls = 0
-    for block in message.content:
-        if block.type == "text":
-            texts.append(block.text)
-        elif block.type == "tool_use" and answer is not None and block.name == answer.name:
-            answer_text = answer.text(block.input)
-        elif block.type == "tool_use":
-            assembler.add(ToolCallDelta(calls, block.id, block.name, json.dumps(block.input)))
+    for raw in field(message, "content", list) or ():
+        block = json_object(raw, "content[]")
+        block_type, name = block.get("type"), field(block, "name", str)
+        if block_type == "text":
+            texts.append(field(block, "text", str) or "")
+        elif block_type == "tool_use" and answer is not None and name == answer.name:
+            answer_text = answer.text(block.get("input"))
+        elif block_type == "tool_use":
+            arguments = json.dumps(block.get("input"))
+            assembler.add(ToolCallDelta(calls, field(block, "id", str), name, arguments))
             calls += 1
         # thinking and server-tool blocks carry nothing the caller asked for
     # With the answer tool, any text beside it is preamble, not part of the JSON answer.
     text = answer_text if answer_text is not None else "".join(texts)
     if text:
         assembler.add(TextDelta(text))
-    usage = _usage(
-        message.usage.input_tokens,
-        message.usage.output_tokens,
-        message.usage.cache_read_input_tokens,
-        message.usage.cache_creation_input_tokens,
-    )
-    reason = _finish_reason(message.stop_reason, tool_calls=calls)
-    metadata = {"response_id": message.id, "stop_reason": message.stop_reason}
-    return assembler.finish(model, message.model, usage, reason, metadata)
+    usage = _usage(_token_counts(field(message, "usage", dict) or {}))
+    stop_reason = field(message, "stop_reason", str)
+    metadata = {"response_id": field(message, "id", str) or "", "stop_reason": stop_reason}
+    reason = _finish_reason(stop_reason, tool_calls=calls)
+    return assembler.finish(model, field(message, "model", str) or "", usage, reason, metadata)
 
 
-def _usage(input_tokens: int, output_tokens: int, cache_read: int | None, cache_write: int | None) -> Usage:
+def _token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
+    """The token counts a `usage` object carries (a count it leaves out or sends as null is absent)."""
+    counts = {name: field(usage, name, int) for name in _TOKEN_FIELDS}
+    return {name: count for name, count in counts.items() if count is not None}
+
+
+def _usage(tokens: Mapping[str, int]) -> Usage:
     # Anthropic's input_tokens leaves out cached tokens; gearshift's input_tokens counts every input token.
-    read, write = cache_read or 0, cache_write or 0
+    read, write = tokens.get("cache_read_input_tokens", 0), tokens.get("cache_creation_input_tokens", 0)
     return Usage(
-        input_tokens=input_tokens + read + write,
-        output_tokens=output_tokens,
+        input_tokens=tokens.get("input_tokens", 0) + read + write,
+        output_tokens=tokens.get("output_tokens", 0),
         cache_read_tokens=read,
         cache_write_tokens=write,
     )

@@ -1,6 +1,7 @@
-"""Anthropic streams skip the SDK's request path (`DirectStream`): what reaches the server, what the
-caller gets before a failure and how each failure reads must be what `messages.create(stream=True)`
-gives, read through the real `anthropic` SDK against the local Anthropic server."""
+"""Anthropic calls skip the SDK's request path (streams are `DirectStream`s, plain calls on aiohttp
+`DirectPost`s): what reaches the server, what the caller gets (before a failure too) and how each
+failure reads must be what `messages.create` gives, through the real `anthropic` SDK against the local
+Anthropic server."""
 
 from __future__ import annotations
 
@@ -184,3 +185,56 @@ async def test_a_traced_stream_keeps_the_sdks_span_context(
     first = anthropic_server.requests[0]
     # The SDK's own span (a child of the current one, where a tracer provider records it) sends it on.
     assert first.headers["traceparent"].split("-")[1] == f"{0x5EA12:032x}"
+
+
+async def test_a_plain_call_on_aiohttp_sends_answers_and_fails_as_create_does(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    from anthropic import AsyncAnthropic
+
+    tool = ToolSpec(name="lookup", description="Look a term up.", parameters={"type": "object"})
+    requests = (
+        ask(temperature=0.5, stop=("END",)),
+        ChatRequest(messages=(Message.system("Be brief."), Message.user("Look up gears")), tools=(tool,)),
+        ask(response_schema={"type": "array", "items": {"type": "string"}}),
+    )
+    providers = {
+        c: AnthropicProvider(api_key=KEY, base_url=anthropic_server.base_url, timeout=5.0, http_client=c)  # type: ignore[arg-type]
+        for c in ("httpx", "aiohttp")
+    }
+    errors: list[ProviderError] = []
+    try:
+        for request in requests:
+            via_sdk, direct = [await providers[c].complete(claude, request) for c in ("httpx", "aiohttp")]
+            assert direct.text == via_sdk.text
+            assert [(c.name, c.arguments) for c in direct.tool_calls] == [
+                (c.name, c.arguments) for c in via_sdk.tool_calls
+            ]
+            assert (direct.usage, direct.finish_reason) == (via_sdk.usage, via_sdk.finish_reason)
+        assert len(providers["aiohttp"]._direct) == 1
+        client = AsyncAnthropic(api_key=KEY, base_url=anthropic_server.base_url, max_retries=0, timeout=5.0)
+        params, _ = providers["aiohttp"]._prepare(claude, requests[0])
+        await client.messages.create(**params)
+        await client.close()
+        for fail in (Fail(404), Fail(429, retry_after=3.0), Fail(500), Fail(529)):
+            for c in ("httpx", "aiohttp"):
+                anthropic_server.script(claude.model, fail)
+                with pytest.raises(ProviderError) as caught:
+                    await providers[c].complete(claude, requests[0])
+                errors.append(caught.value)
+    finally:
+        for provider in providers.values():
+            await provider.aclose()
+    direct_request, created = anthropic_server.requests[1], anthropic_server.requests[2 * len(requests)]
+    assert direct_request.body == created.body
+    assert {k: v for k, v in direct_request.headers.items() if k not in TRANSPORT} == {
+        k: v for k, v in created.headers.items() if k not in TRANSPORT
+    }
+    assert [e.kind for e in errors[::2]] == ["other", "rate_limit", "server", "server"]
+    for sdk_error, direct_error in zip(errors[::2], errors[1::2], strict=True):
+        assert (direct_error.kind, direct_error.status_code, direct_error.retry_after, str(direct_error)) == (
+            sdk_error.kind,
+            sdk_error.status_code,
+            sdk_error.retry_after,
+            str(sdk_error),
+        )
