@@ -73,9 +73,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
     of each event loop. The API requires `max_tokens`: a request without one gets `default_max_tokens`,
-    capped by the model's `max_output_tokens`. `http_client="aiohttp"` puts the SDK's plain calls on
-    aiohttp, which costs less CPU per call (`gearshift serve`'s default); streams stay on httpx. SDK
-    retries are off: the router falls back instead.
+    capped by the model's `max_output_tokens`. `http_client="aiohttp"` posts plain calls with aiohttp
+    (`DirectPost`), which costs less CPU per call (`gearshift serve`'s default); streams stay on the
+    SDK's httpx client. SDK retries are off: the router falls back instead.
     """
 
     _SDK = "anthropic"

@@ -57,8 +57,8 @@ _URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
 
 HttpClient = Literal["httpx", "aiohttp"]
-"""The HTTP client of an SDK's plain calls: its default (httpx), or aiohttp (the SDK's `DefaultAioHttpClient`,
-or `DirectPost` for OpenAI). Streams always run on httpx (`SDKProvider`)."""
+"""The HTTP client of an SDK's plain calls: its default (httpx), or aiohttp (`DirectPost`, or the SDK's
+`DefaultAioHttpClient` for a call the SDK traces). Streams always run on httpx (`SDKProvider`)."""
 
 
 class _Closable(Protocol):
