@@ -8,9 +8,14 @@ real socket on 127.0.0.1.
 
 from __future__ import annotations
 
+import gc
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,3 +277,66 @@ def test_the_direct_path_reads_the_proxy_from_the_environment_as_httpx_does(
     assert env_proxy("https://llm.corp.example/v1") is None
     monkeypatch.setenv("ALL_PROXY", "http://all.internal:3128")
     assert env_proxy("http://api.example.com/v1") == "http://all.internal:3128"
+
+
+@pytest.mark.parametrize("sdk", sorted(PROVIDERS))
+def test_a_sync_caller_that_never_closes_leaves_no_session_open(
+    sdk: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sync bridge's loop never ends, so a router a sync caller drops without `aclose()` used to
+    leave its aiohttp session for the collector: "Unclosed client session", and its connections open
+    until the process ended. Dropping it must close them on the bridge's loop."""
+    from gearshift import ModelRegistry, Router, SignalScorer
+    from gearshift.testing import LocalAnthropicServer
+
+    registry = ModelRegistry([MODEL])
+    server_type = LocalOpenAIServer if sdk == "openai" else LocalAnthropicServer
+    gc.collect()  # what earlier tests left behind is theirs
+    caplog.clear()
+    with server_type(models=("m",), api_key="sk-local") as server:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            provider = PROVIDERS[sdk](
+                "p", api_key="sk-local", base_url=server.base_url, http_client="aiohttp"
+            )
+            router = Router(registry, policy=SignalScorer(), providers=[provider])
+            assert router.complete(ASK).response.text
+            assert isinstance(list(router.stream(ASK))[-1], StreamDone)
+            assert server.open_connections > 0
+            del router, provider
+            gc.collect()
+            deadline = time.monotonic() + 10.0
+            while server.open_connections and time.monotonic() < deadline:
+                time.sleep(0.01)
+            gc.collect()
+        assert server.open_connections == 0
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
+    assert "Unclosed" not in caplog.text
+
+
+def test_a_sync_caller_that_exits_without_closing_leaves_no_session_open() -> None:
+    """At interpreter exit the bridge closes what is still open on its loop (its thread is a daemon,
+    so nothing else would): no "Unclosed client session" on the way out."""
+    script = """
+from gearshift import ChatRequest, Message, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import LocalOpenAIServer
+
+server = LocalOpenAIServer(models=("m",))
+model = ModelSpec(id="m", provider="p", model="m", tier=1, prices=ModelPrices(input=1, output=1))
+provider = OpenAIProvider("p", base_url=server.base_url, require_key=False, http_client="aiohttp")
+router = Router(ModelRegistry([model]), policy=SignalScorer(), providers=[provider])
+print(router.complete(ChatRequest(messages=(Message.user("hello"),))).response.text)
+"""
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "Unclosed" not in done.stderr
+    assert "ResourceWarning" not in done.stderr

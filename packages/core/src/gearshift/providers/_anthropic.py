@@ -14,6 +14,12 @@ The conversion rules that differ from OpenAI's:
   an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
 - `temperature` was dropped from the typed SDK signature (the API still takes it on the models that
   support it), so it goes through `extra_body`.
+
+Calls are sent as `OpenAIProvider` sends them, and answers are read from their JSON, without a pydantic
+model per answer or event: a plain call on aiohttp is a `DirectPost` and a stream a `DirectStream` (no
+SDK request building per call; the SDK's own `AsyncStream` reads the stream), unless the SDK would
+trace the call: then it goes through `messages.create`, which makes the SDK's span and sends its trace
+context. A plain call on httpx goes through `messages.create` too, its raw answer read.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usa
 from .._models import ModelSpec
 from ._anthropic_convert import AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
-from ._sdk import HttpClient
+from ._direct_post import DirectPost
+from ._direct_stream import DirectStream
+from ._json_fields import field, json_object
+from ._sdk import HttpClient, LoopClients
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
-    from anthropic.types import Message as AnthropicMessage
-    from anthropic.types import RawMessageStreamEvent
 
 __all__ = ["AnthropicProvider", "tool_call_id"]
 
@@ -48,6 +55,7 @@ _FINISH = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _ERROR_TYPES: dict[str, ProviderErrorKind] = {
     "rate_limit_error": "rate_limit",
     "overloaded_error": "server",
@@ -60,14 +68,14 @@ _ERROR_TYPES: dict[str, ProviderErrorKind] = {
 }
 
 
-class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage", "RawMessageStreamEvent"]):
+class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, Any]]):
     """Serves Claude models through the official `anthropic` SDK (Messages API).
 
     The key is `api_key`, else the environment variable named by `api_key_env`, read on the first call
     of each event loop. The API requires `max_tokens`: a request without one gets `default_max_tokens`,
-    capped by the model's `max_output_tokens`. `http_client="aiohttp"` puts the SDK's plain calls on
-    aiohttp, which costs less CPU per call (`gearshift serve`'s default); streams stay on httpx. SDK
-    retries are off: the router falls back instead.
+    capped by the model's `max_output_tokens`. `http_client="aiohttp"` posts plain calls with aiohttp
+    (`DirectPost`), which costs less CPU per call (`gearshift serve`'s default); streams stay on the
+    SDK's httpx client. SDK retries are off: the router falls back instead.
     """
 
     _SDK = "anthropic"
@@ -96,6 +104,8 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
             http_client=http_client,
         )
         self.default_max_tokens = default_max_tokens
+        self._direct: LoopClients[DirectPost] = LoopClients()
+        self._direct_streams: LoopClients[DirectStream] = LoopClients()
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> _Call:
         try:
@@ -103,19 +113,30 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         except InvalidRequestError as exc:
             raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
 
-    async def _send(self, client: AsyncAnthropic, call: _Call) -> AnthropicMessage:
+    async def _send(self, client: AsyncAnthropic, call: _Call) -> bytes:
+        # On aiohttp without the SDK's request path (see `DirectPost`); tests/core/
+        # test_provider_anthropic_direct.py checks it sends what `create` sends and fails as it does.
         params, _ = call
-        return await client.messages.create(**params)
+        if self.http_client == "aiohttp" and not _sdk_traces(client):
+            direct = self._direct.get(lambda: DirectPost(client, self._SDK))
+            return await direct.post("/v1/messages", _body(params))
+        raw = await client.messages.with_raw_response.create(**params)
+        return await raw.read()
 
-    def _read(
-        self, model: ModelSpec, request: ChatRequest, call: _Call, response: AnthropicMessage
-    ) -> ChatResponse:
+    def _read(self, model: ModelSpec, request: ChatRequest, call: _Call, response: bytes) -> ChatResponse:
         _, answer = call
-        return _response(model, response, answer)
+        return _response(model, json_object(json.loads(response), "the message"), answer)
 
-    async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[RawMessageStreamEvent]:
+    async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[dict[str, Any]]:
+        # Without the SDK's request path and its pydantic model per event (see `DirectStream`);
+        # tests/core/test_provider_anthropic_direct.py checks the request is the one
+        # `create(stream=True)` sends and that its failures read as the SDK's.
         params, _ = call
-        return await client.messages.create(**params, stream=True)
+        if _sdk_traces(client):
+            return _EventObjects(await client.messages.create(**params, stream=True))
+        stream = self._direct_streams.get(lambda: DirectStream(client, self._SDK))
+        events: SDKStream[dict[str, Any]] = await stream.open("/v1/messages", _body(params, stream=True))
+        return events
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: _Call) -> _StreamState:
         _, answer = call
@@ -126,6 +147,54 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, "AnthropicMessage",
         if isinstance(exc, sdk.APIStatusError) and exc.status_code < 400:
             return _body_kind(exc.body)
         return None
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections: the direct path's, then the SDK clients'."""
+        direct = self._direct.pop_current()
+        if direct is not None:
+            await direct.close()
+        self._direct_streams.pop_current()  # it sends on the SDK client's connections, closed below
+        await super().aclose()
+
+
+def _body(params: Mapping[str, Any], *, stream: bool = False) -> dict[str, Any]:
+    """The JSON body `messages.create(**params)` sends: its `extra_body` merged over the rest."""
+    body = {name: value for name, value in params.items() if name != "extra_body"}
+    if stream:
+        body["stream"] = True
+    body.update(params.get("extra_body") or {})
+    return body
+
+
+def _sdk_traces(client: Any) -> bool:
+    """Whether the SDK would trace a call made now: it has a tracer, and the application set up a
+    tracer provider or a trace is current (whose context the SDK would send on)."""
+    if getattr(client, "_tracer", None) is None:
+        return False
+    from opentelemetry import trace  # a dependency of every anthropic SDK that traces
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return True
+    return bool(trace.get_current_span().get_span_context().is_valid)
+
+
+class _EventObjects:
+    """The SDK's typed stream events as the JSON objects they arrived as, which `_StreamState` reads."""
+
+    def __init__(self, events: Any) -> None:
+        self._events = events
+
+    def __aiter__(self) -> _EventObjects:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        event = await self._events.__anext__()
+        objects: dict[str, Any] = event.to_dict()
+        return objects
+
+    async def close(self) -> None:
+        await self._events.close()
 
 
 class _StreamState:
@@ -140,114 +209,113 @@ class _StreamState:
         self.provider_model = ""
         self.message_id = ""
         self.stop_reason: str | None = None
-        self.tokens: dict[str, int | None] = {}
+        self.tokens: dict[str, int] = {}
         self.finished = False
         self.started = False
 
-    def feed(self, event: RawMessageStreamEvent) -> list[TextDelta | ToolCallDelta]:
-        """The deltas one event carries; records model, usage and stop reason on the way."""
+    def feed(self, event: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
+        """The deltas one event carries; records model, usage and stop reason on the way. Read as
+        leniently as the SDK reads an event: a missing field is absent, only a wrong type fails."""
         out: list[TextDelta | ToolCallDelta] = []
-        if event.type == "message_start":
-            self.provider_model = event.message.model
-            self.message_id = event.message.id
-            self._tokens(event.message.usage)
-        elif event.type == "content_block_start":
-            block = event.content_block
-            if block.type == "text" and block.text:
-                out.append(TextDelta(block.text))
-            elif block.type == "tool_use" and self.answer is not None and block.name == self.answer.name:
-                self.blocks[event.index] = None
-            elif block.type == "tool_use":
-                index = sum(1 for i in self.blocks.values() if i is not None)
-                self.blocks[event.index] = index
-                out.append(ToolCallDelta(index, block.id, block.name, ""))
-        elif event.type == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                out.append(TextDelta(delta.text))
-            elif delta.type == "input_json_delta" and event.index in self.blocks:
-                call_index = self.blocks[event.index]
-                if call_index is not None:
-                    out.append(ToolCallDelta(call_index, arguments=delta.partial_json))
-                elif self.answer is not None and self.answer.wrapped:
-                    self.answer_json.append(delta.partial_json)  # unwrapped once complete
+        kind = event.get("type")
+        if kind == "message_start":
+            message = json_object(event.get("message"), "message_start.message")
+            self.provider_model = field(message, "model", str) or ""
+            self.message_id = field(message, "id", str) or ""
+            self.tokens.update(_token_counts(field(message, "usage", dict) or {}))
+        elif kind == "content_block_start":
+            block = json_object(event.get("content_block"), "content_block_start.content_block")
+            index, block_type = field(event, "index", int), block.get("type")
+            if block_type == "text" and field(block, "text", str):
+                out.append(TextDelta(block["text"]))
+            elif block_type == "tool_use":
+                name = field(block, "name", str)
+                if self.answer is not None and name == self.answer.name:
+                    self.blocks[index] = None
                 else:
-                    out.append(TextDelta(delta.partial_json))
-        elif event.type == "content_block_stop":
-            if self.blocks.get(event.index, 0) is None and self.answer is not None and self.answer.wrapped:
+                    call_index = sum(1 for i in self.blocks.values() if i is not None)
+                    self.blocks[index] = call_index
+                    out.append(ToolCallDelta(call_index, field(block, "id", str), name, ""))
+        elif kind == "content_block_delta":
+            delta = json_object(event.get("delta"), "content_block_delta.delta")
+            index, delta_type = field(event, "index", int), delta.get("type")
+            if delta_type == "text_delta":
+                out.append(TextDelta(field(delta, "text", str) or ""))
+            elif delta_type == "input_json_delta" and index in self.blocks:
+                partial = field(delta, "partial_json", str) or ""
+                target = self.blocks[index]
+                if target is not None:
+                    out.append(ToolCallDelta(target, arguments=partial))
+                elif self.answer is not None and self.answer.wrapped:
+                    self.answer_json.append(partial)  # unwrapped once complete
+                else:
+                    out.append(TextDelta(partial))
+        elif kind == "content_block_stop":
+            index = field(event, "index", int)
+            if self.blocks.get(index, 0) is None and self.answer is not None and self.answer.wrapped:
                 out.append(TextDelta(self.answer.text(json.loads("".join(self.answer_json) or "{}"))))
-        elif event.type == "message_delta":
-            self.stop_reason = event.delta.stop_reason or self.stop_reason
-            self._tokens(event.usage)
-        elif event.type == "message_stop":
+        elif kind == "message_delta":
+            delta = field(event, "delta", dict) or {}
+            self.stop_reason = field(delta, "stop_reason", str) or self.stop_reason
+            # It repeats the counts cumulatively (the input ones only on newer API versions).
+            self.tokens.update(_token_counts(field(event, "usage", dict) or {}))
+        elif kind == "message_stop":
             self.finished = True
         out = [d for d in out if not isinstance(d, TextDelta) or d.text]
         self.assembler.extend(out)
         self.started = self.started or bool(out)
         return out
 
-    def _tokens(self, usage: Any) -> None:
-        # message_delta repeats the counts cumulatively (input ones only on newer API versions).
-        for field in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ):
-            value = getattr(usage, field, None)
-            if value is not None:
-                self.tokens[field] = value
-
     def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived."""
-        t = self.tokens
-        usage = _usage(
-            t.get("input_tokens") or 0,
-            t.get("output_tokens") or 0,
-            t.get("cache_read_input_tokens"),
-            t.get("cache_creation_input_tokens"),
-        )
+        usage = _usage(self.tokens)
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
         metadata = {"response_id": self.message_id, "stop_reason": self.stop_reason}
         return self.assembler.finish(self.model, self.provider_model, usage, reason, metadata)
 
 
-def _response(model: ModelSpec, message: AnthropicMessage, answer: AnswerTool | None) -> ChatResponse:
+def _response(model: ModelSpec, message: dict[str, Any], answer: AnswerTool | None) -> ChatResponse:
+    """A `message` JSON object in gearshift's form, read as leniently as the SDK reads it."""
     assembler = StreamAssembler()
     texts: list[str] = []
     answer_text: str | None = None
     calls = 0
-    for block in message.content:
-        if block.type == "text":
-            texts.append(block.text)
-        elif block.type == "tool_use" and answer is not None and block.name == answer.name:
-            answer_text = answer.text(block.input)
-        elif block.type == "tool_use":
-            assembler.add(ToolCallDelta(calls, block.id, block.name, json.dumps(block.input)))
+    for raw in field(message, "content", list) or ():
+        block = json_object(raw, "content[]")
+        block_type, name = block.get("type"), field(block, "name", str)
+        if block_type == "text":
+            texts.append(field(block, "text", str) or "")
+        elif block_type == "tool_use" and answer is not None and name == answer.name:
+            answer_text = answer.text(block.get("input"))
+        elif block_type == "tool_use":
+            arguments = json.dumps(block.get("input"))
+            assembler.add(ToolCallDelta(calls, field(block, "id", str), name, arguments))
             calls += 1
         # thinking and server-tool blocks carry nothing the caller asked for
     # With the answer tool, any text beside it is preamble, not part of the JSON answer.
     text = answer_text if answer_text is not None else "".join(texts)
     if text:
         assembler.add(TextDelta(text))
-    usage = _usage(
-        message.usage.input_tokens,
-        message.usage.output_tokens,
-        message.usage.cache_read_input_tokens,
-        message.usage.cache_creation_input_tokens,
-    )
-    reason = _finish_reason(message.stop_reason, tool_calls=calls)
-    metadata = {"response_id": message.id, "stop_reason": message.stop_reason}
-    return assembler.finish(model, message.model, usage, reason, metadata)
+    usage = _usage(_token_counts(field(message, "usage", dict) or {}))
+    stop_reason = field(message, "stop_reason", str)
+    metadata = {"response_id": field(message, "id", str) or "", "stop_reason": stop_reason}
+    reason = _finish_reason(stop_reason, tool_calls=calls)
+    return assembler.finish(model, field(message, "model", str) or "", usage, reason, metadata)
 
 
-def _usage(input_tokens: int, output_tokens: int, cache_read: int | None, cache_write: int | None) -> Usage:
+def _token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
+    """The token counts a `usage` object carries (a count it leaves out or sends as null is absent)."""
+    counts = {name: field(usage, name, int) for name in _TOKEN_FIELDS}
+    return {name: count for name, count in counts.items() if count is not None}
+
+
+def _usage(tokens: Mapping[str, int]) -> Usage:
     # Anthropic's input_tokens leaves out cached tokens; gearshift's input_tokens counts every input token.
-    read, write = cache_read or 0, cache_write or 0
+    read, write = tokens.get("cache_read_input_tokens", 0), tokens.get("cache_creation_input_tokens", 0)
     return Usage(
-        input_tokens=input_tokens + read + write,
-        output_tokens=output_tokens,
+        input_tokens=tokens.get("input_tokens", 0) + read + write,
+        output_tokens=tokens.get("output_tokens", 0),
         cache_read_tokens=read,
         cache_write_tokens=write,
     )

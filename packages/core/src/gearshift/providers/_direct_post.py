@@ -3,11 +3,12 @@ request machinery.
 
 Under `gearshift serve` most of the CPU of a call went to the SDK's request path, which builds its
 options, headers and URL anew for every call and wraps aiohttp in httpx's models. This path reads what
-the SDK client would send once per client (its base URL, default and auth headers, and the retry-count
-and read-timeout headers it adds to each request) and posts the body with aiohttp. An error status is
-turned into the SDK's own status error by the SDK client, so its kind, message and retry-after read as
-before; aiohttp's own failures are read by `aiohttp_kind`. Streams are `DirectStream`'s, on the SDK
-client's httpx client, with the headers and httpx read by the same `sdk_headers` and `sdk_httpx`.
+the SDK client would send once per client (its base URL, and the headers the client's own
+`_build_headers` makes for a call that sets nothing per call) and posts the body with aiohttp. An error
+status is turned into the SDK's own status error by the SDK client, so its kind, message and
+retry-after read as before; aiohttp's own failures are read by `aiohttp_kind`. Streams are
+`DirectStream`'s, on the SDK client's httpx client, with the headers and httpx read by the same
+`sdk_headers` and `sdk_httpx`.
 """
 
 from __future__ import annotations
@@ -69,16 +70,12 @@ class DirectPost:
 
 
 def sdk_headers(client: Any) -> dict[str, str]:
-    """The headers the SDK client sends with a POST: auth, then its defaults (which may override
-    auth), then the two it adds per request; a header a caller removed (`Omit`) stays out."""
-    merged = {**client.auth_headers, **client.default_headers}
-    headers = {name: value for name, value in merged.items() if isinstance(value, str)}
-    headers["x-stainless-retry-count"] = "0"  # SDK retries are off
-    timeout = client.timeout
-    read = getattr(timeout, "read", timeout)
-    if read is not None:
-        headers["x-stainless-read-timeout"] = str(read)
-    return headers
+    """The headers the SDK client sends with a POST that sets nothing per call, made by the client's
+    own `_build_headers` (auth, its defaults, those a caller removed with `Omit` left out, and the
+    ones it adds per request: the retry count, 0 as SDK retries are off, and the timeouts)."""
+    models = importlib.import_module(f"{type(client).__module__.split('.')[0]}._models")
+    options = models.FinalRequestOptions.construct(method="post", url="/")
+    return dict(client._build_headers(options))
 
 
 def env_proxy(url: str) -> str | None:

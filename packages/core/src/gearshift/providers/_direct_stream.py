@@ -1,5 +1,6 @@
 """`DirectStream`: a streamed JSON POST with an SDK client's URL and headers, sent on that client's own
-httpx client without the SDK's request machinery, and read by the SDK's own stream class.
+httpx client without the SDK's request machinery, and read by the SDK's own stream class (OpenAI's
+and Anthropic's streams both use it).
 
 The SDK's `post(..., stream=True)` builds its options, headers, URL and an httpx request anew for every
 call, all of it before the first token; under `gearshift serve` that was nearly half the CPU of opening

@@ -17,6 +17,8 @@ from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
 from ._direct_post import DirectPost
 from ._direct_stream import DirectStream
+from ._json_fields import field as _field
+from ._json_fields import json_object as _object
 from ._sdk import HttpClient, LoopClients, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -318,20 +320,6 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
         metadata["usage_estimated"] = True
     provider_model = _field(completion, "model", str) or ""
     return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} is not an object")
-    return value
-
-
-def _field(body: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
-    """`body[name]`, or None when it is absent or null; a value of another type is an error."""
-    value = body.get(name)
-    if value is not None and not isinstance(value, kind):
-        raise ValueError(f"'{name}' is a {type(value).__name__}, not a {kind.__name__}")
-    return value
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage:

@@ -11,6 +11,7 @@ import contextlib
 import email.utils
 import importlib
 import importlib.util
+import inspect
 import logging
 import math
 import os
@@ -20,8 +21,9 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import ModuleType
-from typing import Generic, Literal, Protocol, TypeVar, get_args
+from typing import Generic, Literal, Protocol, TypeVar, cast, get_args
 
+from .._bridge import Releasable, release_at_exit, release_soon
 from .._errors import ConfigError, ProviderError, ProviderErrorKind, redact
 from .._url_secrets import mask_text
 
@@ -55,8 +57,8 @@ _URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
 
 HttpClient = Literal["httpx", "aiohttp"]
-"""The HTTP client of an SDK's plain calls: its default (httpx), or aiohttp (the SDK's `DefaultAioHttpClient`,
-or `DirectPost` for OpenAI). Streams always run on httpx (`SDKProvider`)."""
+"""The HTTP client of an SDK's plain calls: its default (httpx), or aiohttp (`DirectPost`, or the SDK's
+`DefaultAioHttpClient` for a call the SDK traces). Streams always run on httpx (`SDKProvider`)."""
 
 
 class _Closable(Protocol):
@@ -172,11 +174,16 @@ class LoopClients(Generic[C]):
     An async client owns a connection pool bound to the loop that first used it; sharing it with
     another loop (the sync bridge runs its own loop in a thread) fails in obscure ways. Entries are
     weakly keyed, so a closed and collected loop takes its client with it.
+
+    Clients that have a `close()` are closed on their loops when this goes (its provider was dropped
+    without `aclose()`, as a sync caller does: the bridge's loop never ends), and the bridge's at
+    interpreter exit; otherwise aiohttp warns of every unclosed session and the connections stay open.
     """
 
     def __init__(self) -> None:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        weakref.finalize(self, _release_clients, self._clients).atexit = False  # the bridge's at exit
 
     def get(self, factory: Callable[[], C]) -> C:
         """The running loop's client, created by `factory` on first use."""
@@ -186,6 +193,8 @@ class LoopClients(Generic[C]):
             if client is None:
                 client = factory()
                 self._clients[loop] = client
+                if _releasable(client):
+                    release_at_exit(loop, cast(Releasable, client))
             return client
 
     def pop_current(self) -> C | None:
@@ -196,6 +205,16 @@ class LoopClients(Generic[C]):
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+def _releasable(client: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(client, "close", None))
+
+
+def _release_clients(clients: Mapping[asyncio.AbstractEventLoop, object]) -> None:
+    for loop, client in list(clients.items()):
+        if _releasable(client):
+            release_soon(loop, cast(Releasable, client))
 
 
 def check_timeout(timeout: object, *, provider: str) -> float:

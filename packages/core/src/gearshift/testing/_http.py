@@ -194,6 +194,12 @@ class LocalServer(ABC):
         return self.url
 
     @property
+    def open_connections(self) -> int:
+        """How many client connections are open now: a client that closed its pool leaves none."""
+        with self._lock:
+            return len(self._connections)
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of every request received so far, oldest first."""
         with self._lock:
