@@ -379,7 +379,8 @@ class RoutedChatModel(BaseChatModel):
                 f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
                 f"it accepts stop, {', '.join(sorted(_CALL_OPTIONS))}"
             )
-        tools = self._tool_specs.specs(options.get("tools"))
+        offered = options.get("tools")
+        tools = self._tool_specs.specs(offered) if offered else ()
         request = ChatRequest(
             messages=to_messages(messages),
             tools=tools,
