@@ -30,7 +30,13 @@ from gearshift import (
 from gearshift._tool_pairing import MISSING_RESULT
 from gearshift.routing._records import Attempt
 from gearshift.routing._routed import Escalation
-from gearshift_langchain._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
+from gearshift_langchain._convert import (
+    ToolSpecCache,
+    to_messages,
+    to_response_schema,
+    to_tool_choice,
+    to_tool_specs,
+)
 from gearshift_langchain._output import chat_result, delta_chunk, final_chunk
 
 PORTABLE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -220,6 +226,31 @@ def test_tools_and_every_tool_choice_spelling() -> None:
     assert to_tool_choice("auto", tools) == "auto" and to_tool_choice(None, tools) is None
     with pytest.raises(InvalidRequestError, match="tool_choice must be"):
         to_tool_choice(3, tools)
+
+
+def _search_tool(description: str = "Search the web.") -> dict[str, object]:
+    parameters = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    return {
+        "type": "function",
+        "function": {"name": "search", "description": description, "parameters": parameters},
+    }
+
+
+def test_tool_specs_are_reused_while_the_tool_dicts_stay_the_same() -> None:
+    cache = ToolSpecCache()
+    tool = _search_tool()
+    (first,) = cache.specs([tool])
+    assert first == to_tool_specs([tool])[0]
+    assert cache.specs([tool])[0] is first  # the same dict on the next step
+    assert cache.specs([_search_tool()])[0] is first  # a dict built anew for the step, equal
+    tool["function"]["parameters"]["properties"]["q"]["type"] = "integer"  # type: ignore[index]
+    (edited,) = cache.specs([tool])  # edited in place: parsed again
+    assert edited is not first and edited.parameters["properties"]["q"]["type"] == "integer"
+    (renamed,) = cache.specs([_search_tool("Search the news.")])
+    assert renamed.description == "Search the news."
+    with pytest.raises(InvalidRequestError, match=r"tool 1 'bad name' is malformed"):
+        cache.specs([tool, {"type": "function", "function": {"name": "bad name"}}])
+    assert cache.specs(None) == cache.specs([]) == ()
 
 
 def test_response_formats() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -41,6 +41,13 @@ class StepType(str, Enum):
             raise InvalidRequestError(f"{where}: unknown step type {value!r}; use one of {known}") from None
 
 
+# `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`, with the encoder built once:
+# adapters hash every tool call of the history on every step.
+_CANONICAL_JSON: Callable[[object], str] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=str
+).encode
+
+
 def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
     """A short stable hash of tool-call arguments (key order and whitespace do not matter)."""
     value: object = arguments
@@ -49,8 +56,7 @@ def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
             value = json.loads(arguments or "{}")
         except json.JSONDecodeError:
             return hashlib.sha256(arguments.encode()).hexdigest()[:16]
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return hashlib.sha256(_CANONICAL_JSON(value).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

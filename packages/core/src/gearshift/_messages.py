@@ -269,8 +269,8 @@ class ChatRequest:
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise InvalidRequestError(f"max_tokens must be positive, got {self.max_tokens}")
         names = [tool.name for tool in self.tools]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if len(set(names)) != len(names):  # the repeats are looked for only when there are some
+            dupes = sorted({n for n in names if names.count(n) > 1})
             raise InvalidRequestError(f"tool names must be unique; repeated: {', '.join(dupes)}")
         choice = self.tool_choice
         if choice not in (None, "auto", "none", "required") and choice not in names:

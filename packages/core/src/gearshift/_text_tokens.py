@@ -29,11 +29,10 @@ _LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _NOT_SYMBOLS = _LETTERS + b"0123456789" + b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # \s in ASCII
 _LETTER_RUNS = bytes(97 if b in _LETTERS else 32 for b in range(256))
 _DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-# A run splits into pieces of 8 letters or 3 digits: a space after every full piece makes each piece a
-# run of its own, so that the pieces are counted as run starts, without splitting into a list.
-_LETTER_PIECE, _LETTER_PIECE_END = b"a" * 8, b"a" * 8 + b" "
+# A run of n letters is ceil(n / 8) pieces: its first letter, then every full 8 of the n - 1 after it.
+_LETTER_PIECE = b"a" * 8
 _LONG_LETTER_RUN = b"a" * 9
-_DIGIT_PIECE, _DIGIT_PIECE_END = b"0" * 3, b"0" * 3 + b" "
+_DIGIT_PIECE, _DIGIT_PAD, _DIGIT_RUN_END = b"0" * 3, b"00", b"00 "
 _SHORT = 24  # below this, one regex pass is cheaper than the translations
 
 
@@ -42,15 +41,19 @@ def _count(text: str) -> int:
         data = text.encode("ascii")
         symbols = len(data.translate(None, _NOT_SYMBOLS))
         letters = data.translate(_LETTER_RUNS)
-        # replace() scans the text twice (once to size the result), and a repetitive pattern makes
-        # that scan slow: one scan first tells whether any word is long enough to split at all.
-        if letters.find(_LONG_LETTER_RUN) >= 0:
-            letters = letters.replace(_LETTER_PIECE, _LETTER_PIECE_END)
-        digits = data.translate(_DIGIT_RUNS).replace(_DIGIT_PIECE, _DIGIT_PIECE_END)
-        # Letter runs are counted by their starts (after a space, or at the start of the text); digit
-        # runs by their ends, as b"0 " is the quicker search in a text of mostly spaces.
-        letter_pieces = letters.count(b" a") + (letters[0] == 97)
-        digit_pieces = digits.count(b"0 ") + (digits[-1] == 48)
+        # Letter runs are counted by their starts (after a space, or at the start of the text). One
+        # scan first tells whether any word is long enough to split at all.
+        if letters.find(_LONG_LETTER_RUN) < 0:
+            letter_pieces = letters.count(b" a") + (letters[0] == 97)
+        else:
+            # Each run's first letter becomes a "b" (a replacement of the same length is one scan):
+            # the "b"s count the runs and the full 8s of "a"s left the pieces after the first.
+            marked = (b" " + letters).replace(b" a", b" b")
+            letter_pieces = marked.count(b"b") + marked.count(_LETTER_PIECE)
+        # Digits are few: their runs are split out and joined again, each padded with two digits, so
+        # that it holds as many full threes as ceil(n / 3), its pieces.
+        runs = data.translate(_DIGIT_RUNS).split()
+        digit_pieces = (_DIGIT_RUN_END.join(runs) + _DIGIT_PAD).count(_DIGIT_PIECE) if runs else 0
         return symbols + letter_pieces + digit_pieces
     return len(_PIECES.findall(text))
 

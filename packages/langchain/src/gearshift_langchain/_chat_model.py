@@ -47,7 +47,7 @@ from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
-from ._convert import to_messages, to_response_schema, to_tool_choice, to_tool_specs
+from ._convert import ToolSpecCache, to_messages, to_response_schema, to_tool_choice
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
 from ._structured import StructuredMethod, structured_output
@@ -131,6 +131,7 @@ class RoutedChatModel(BaseChatModel):
     input, the cascade gate checks each answer and only rejected ones go to the top tier."""
 
     _router: Router = PrivateAttr()
+    _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
         if router is not None and data.get("config") is not None:
@@ -216,7 +217,7 @@ class RoutedChatModel(BaseChatModel):
         tool's name. `strict` asks providers that support it to keep to the argument schemas.
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        specs = to_tool_specs(formatted)  # malformed tools fail here, at bind time, not mid-run
+        specs = self._tool_specs.specs(formatted)  # malformed tools fail here, at bind time, not mid-run
         choice = to_tool_choice(tool_choice, specs)
         if choice not in (None, "auto", "none", "required") and choice not in {t.name for t in specs}:
             raise InvalidRequestError(
@@ -378,7 +379,8 @@ class RoutedChatModel(BaseChatModel):
                 f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
                 f"it accepts stop, {', '.join(sorted(_CALL_OPTIONS))}"
             )
-        tools = to_tool_specs(options.get("tools"))
+        offered = options.get("tools")
+        tools = self._tool_specs.specs(offered) if offered else ()
         request = ChatRequest(
             messages=to_messages(messages),
             tools=tools,

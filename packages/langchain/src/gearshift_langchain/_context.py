@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 
 from gearshift import CallerHints, InvalidRequestError, StepContext, StepType, ToolRecord, hash_arguments
 
+from ._convert import message_kind
 from ._output import GEARSHIFT_KEY
 
 __all__ = ["StepDefaults", "describe_step", "loop_model", "step_context"]
@@ -84,12 +85,13 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
+    step_index, records = _steps_and_tools(history)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
         step_type=step_type,
-        step_index=sum(isinstance(m, AIMessage) for m in history),
-        tool_history=tool_history(history),
+        step_index=step_index,
+        tool_history=records,
         hints=_hints(metadata, defaults.hints, force_model),
         metadata=extra,
         budget_keys=budget_keys,
@@ -97,15 +99,24 @@ def step_context(
     )
 
 
-def tool_history(history: Sequence[BaseMessage]) -> tuple[ToolRecord, ...]:
-    """Every tool call of the history in order, failed where its `ToolMessage` says `status="error"`."""
-    failed = {m.tool_call_id for m in history if isinstance(m, ToolMessage) and m.status == "error"}
-    return tuple(
+def _steps_and_tools(history: Sequence[BaseMessage]) -> tuple[int, tuple[ToolRecord, ...]]:
+    """The number of `AIMessage`s in the history, and every tool call of it in order, failed where its
+    `ToolMessage` says `status="error"`: read in one walk."""
+    steps = 0
+    calls: list[ToolCall] = []
+    failed: set[str | None] = set()
+    for message in history:
+        kind = message_kind(message)
+        if kind is AIMessage:
+            steps += 1
+            calls.extend(cast("AIMessage", message).tool_calls)
+        elif kind is ToolMessage and cast("ToolMessage", message).status == "error":
+            failed.add(cast("ToolMessage", message).tool_call_id)
+    records = tuple(
         ToolRecord(call["name"], call.get("id") not in failed, hash_arguments(call.get("args") or {}))
-        for message in history
-        if isinstance(message, AIMessage)
-        for call in message.tool_calls
+        for call in calls
     )
+    return steps, records
 
 
 def loop_model(history: Sequence[BaseMessage]) -> str | None:

@@ -9,10 +9,11 @@ to the fields that already hold them (`AIMessage.tool_calls`). The history is th
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -25,7 +26,14 @@ from langchain_core.messages import (
 
 from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall, ToolSpec, pair_tool_results
 
-__all__ = ["to_messages", "to_response_schema", "to_tool_choice", "to_tool_specs"]
+__all__ = [
+    "ToolSpecCache",
+    "message_kind",
+    "to_messages",
+    "to_response_schema",
+    "to_tool_choice",
+    "to_tool_specs",
+]
 
 _ROLES = {"human": "user", "user": "user", "system": "system", "developer": "system", "ai": "assistant"}
 _ROLES |= {"assistant": "assistant", "tool": "tool"}
@@ -36,6 +44,33 @@ _SKIPPED_AI_BLOCKS = frozenset(
     | {"redacted_thinking", "server_tool_call", "server_tool_result", "invalid_tool_call"}
 )
 _JSON_OBJECT_SCHEMA: Mapping[str, Any] = {"type": "object"}
+# A call's arguments as `json.dumps(args, ensure_ascii=False)` writes them, without building an encoder
+# for every call.
+_ARGUMENTS_JSON: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False).encode
+_MAX_CACHED_TOOLS = 256
+
+# The message classes a history is made of, by the class an isinstance chain would find first: exact
+# classes are looked up, not tested one by one (a LangChain message's isinstance goes through ABCMeta).
+_KINDS: tuple[tuple[type[BaseMessage], type[BaseMessage]], ...] = (
+    (ToolMessage, ToolMessage),
+    (AIMessage, AIMessage),
+    (SystemMessage, SystemMessage),
+    (HumanMessage, HumanMessage),
+    (ChatMessage, ChatMessage),
+)
+_KIND_OF: dict[type, type[BaseMessage] | None] = {}
+
+
+def message_kind(message: BaseMessage) -> type[BaseMessage] | None:
+    """Which of `ToolMessage`, `AIMessage`, `SystemMessage`, `HumanMessage`, `ChatMessage` the message is
+    an instance of (the first in that order; a chunk is its message's kind), or None for another class."""
+    cls = type(message)
+    try:
+        return _KIND_OF[cls]
+    except KeyError:
+        kind = next((kind for base, kind in _KINDS if issubclass(cls, base)), None)
+        _KIND_OF[cls] = kind
+        return kind
 
 
 def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
@@ -58,18 +93,21 @@ def _cache_control(content: str | list[str | dict[Any, Any]]) -> Mapping[str, An
 
 
 def _converted(message: BaseMessage, index: int) -> Message:
-    if isinstance(message, ToolMessage):
-        return Message.tool(
-            message.tool_call_id or "",
-            _tool_text(message.content),
-            name=message.name,
-            is_error=message.status == "error",
+    kind = message_kind(message)
+    if kind is ToolMessage:
+        tool = cast("ToolMessage", message)
+        return Message(
+            "tool",
+            _tool_text(tool.content),
+            tool_call_id=tool.tool_call_id or "",
+            name=tool.name,
+            is_error=tool.status == "error",
         )
-    if isinstance(message, AIMessage):
-        return Message.assistant(_ai_text(message.content), _tool_calls(message))
-    if isinstance(message, SystemMessage):
-        return Message.system(_plain_text(message.content, where=f"system message {index}"))
-    if isinstance(message, HumanMessage):
+    if kind is AIMessage:
+        return Message("assistant", _ai_text(message.content), _tool_calls(cast("AIMessage", message)))
+    if kind is SystemMessage:
+        return Message("system", _plain_text(message.content, where=f"system message {index}"))
+    if kind is HumanMessage:
         return Message("user", _user_content(message.content, index), name=message.name)
     if isinstance(message, ChatMessage) and message.role in _ROLES:
         role = _ROLES[message.role]
@@ -88,15 +126,16 @@ def _converted(message: BaseMessage, index: int) -> Message:
 
 def _tool_calls(message: AIMessage) -> tuple[ToolCall, ...]:
     calls = [
-        ToolCall(call.get("id") or "", call["name"], json.dumps(call.get("args") or {}, ensure_ascii=False))
+        ToolCall(call.get("id") or "", call["name"], _ARGUMENTS_JSON(call.get("args") or {}))
         for call in message.tool_calls
     ]
     # A call the model got wrong (arguments that are not JSON) was still made: the provider must see
     # it, with the arguments as they were, so that the tool result that reports the error pairs up.
-    calls.extend(
-        ToolCall(call.get("id") or "", call.get("name") or "unknown_tool", call.get("args") or "{}")
-        for call in message.invalid_tool_calls
-    )
+    if message.invalid_tool_calls:
+        calls.extend(
+            ToolCall(call.get("id") or "", call.get("name") or "unknown_tool", call.get("args") or "{}")
+            for call in message.invalid_tool_calls
+        )
     return tuple(calls)
 
 
@@ -219,6 +258,40 @@ def _kind(block: str | Mapping[Any, Any]) -> str:
 def to_tool_specs(tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
     """gearshift tool definitions from the OpenAI-format tools `bind_tools` stored."""
     return tuple(ToolSpec.parse(tool, where=f"tool {index}") for index, tool in enumerate(tools or ()))
+
+
+class ToolSpecCache:
+    """`ToolSpec`s of OpenAI-format tool dicts, kept per tool name while the dict stays the same.
+
+    An agent sends the same tools on every step, and may build their dicts anew for each step
+    (`bind_tools` per call): a spec is reused when the dict equals, as Python compares dicts, a deep
+    copy of the one it was parsed from, so a dict edited in place or a new tool of the same name
+    is parsed again. Parsing and the spec's token estimate then happen once per tool, not per step.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[str, tuple[dict[str, Any], ToolSpec]] = {}
+
+    def specs(self, tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
+        """`to_tool_specs(tools)`, with the specs of tools seen before reused."""
+        if not tools:
+            return ()
+        cache = self._specs
+        specs = []
+        for index, tool in enumerate(tools):
+            function = tool.get("function")
+            name = (function if isinstance(function, Mapping) else tool).get("name")
+            hit = cache.get(name) if isinstance(name, str) else None
+            if hit is not None and hit[0] == tool:
+                specs.append(hit[1])
+                continue
+            spec = ToolSpec.parse(tool, where=f"tool {index}")
+            if isinstance(name, str):
+                if len(cache) >= _MAX_CACHED_TOOLS:
+                    cache.clear()
+                cache[name] = (copy.deepcopy(dict(tool)), spec)
+            specs.append(spec)
+        return tuple(specs)
 
 
 def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:

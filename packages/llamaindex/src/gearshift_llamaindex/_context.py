@@ -34,7 +34,7 @@ from gearshift import (
     is_error_result,
 )
 
-from ._convert import ROUTING_KEY
+from ._convert import ROUTING_KEY, block_kind
 
 __all__ = ["failed", "loop_model", "step_context"]
 
@@ -102,7 +102,8 @@ def loop_model(history: Sequence[ChatMessage]) -> str | None:
 
 
 def _text(message: ChatMessage) -> str:
-    return "\n".join(block.text for block in message.blocks if isinstance(block, TextBlock))
+    blocks: list[Any] = message.blocks  # narrowed by `block_kind`, which mypy does not follow
+    return "\n".join([block.text for block in blocks if block_kind(block) is TextBlock])
 
 
 def _is_agent_feedback(message: ChatMessage) -> bool:
@@ -152,8 +153,9 @@ def _function_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:
     records: list[ToolRecord] = []
     for message in run:
         if message.role in _ASSISTANT:
+            block: Any  # narrowed by `block_kind`, which mypy does not follow
             for block in message.blocks:
-                if isinstance(block, ToolCallBlock):
+                if block_kind(block) is ToolCallBlock:
                     calls[block.tool_call_id or block.tool_name] = (
                         block.tool_name,
                         hash_arguments(block.tool_kwargs),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from io import IOBase
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from llama_index.core.base.llms.types import (
     CachePoint,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROUTING_KEY",
+    "block_kind",
     "chat_chunks",
     "chat_message",
     "chat_response",
@@ -88,7 +89,7 @@ _ROLES: dict[str, Role] = {
 def reads_files(messages: Sequence[ChatMessage]) -> bool:
     """Whether converting these messages reads image files or streams (blocking I/O)."""
     return any(
-        isinstance(block, ImageBlock) and _image_needs_reading(block)
+        block_kind(block) is ImageBlock and _image_needs_reading(cast("ImageBlock", block))
         for message in messages
         for block in message.blocks
     )
@@ -109,19 +110,27 @@ def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
 
 
 def _message(message: ChatMessage, index: int) -> Message:
-    role = _ROLES.get(str(getattr(message.role, "value", message.role)))
+    # A `MessageRole` is a str enum, equal to its value: looked up as it is, without reading `.value`.
+    role = _ROLES.get(message.role) or _ROLES.get(str(getattr(message.role, "value", message.role)))
     if role is None:
         raise InvalidRequestError(f"message {index}: unknown role {message.role!r}")
-    parts: list[ContentPart] = []
+    texts: list[str] = []
+    images: list[ContentPart] | None = None  # every part, once an image is among them
     calls: list[ToolCall] = []
+    block: Any  # narrowed by `block_kind` below, which mypy does not follow
     for block in message.blocks:
-        if isinstance(block, TextBlock):
-            parts.append(TextPart(block.text))
-        elif isinstance(block, ImageBlock):
-            parts.append(_image(block))
-        elif isinstance(block, ToolCallBlock):
+        kind = block_kind(block)
+        if kind is TextBlock:
+            texts.append(block.text)
+            if images is not None:
+                images.append(TextPart(block.text))
+        elif kind is ImageBlock:
+            if images is None:
+                images = [TextPart(text) for text in texts]
+            images.append(_image(block))
+        elif kind is ToolCallBlock:
             calls.append(_call(block.tool_call_id, block.tool_name, block.tool_kwargs, len(calls)))
-        elif not isinstance(block, (ThinkingBlock, CachePoint)):
+        elif kind is None:
             raise InvalidRequestError(
                 f"message {index}: gearshift routes text, images and tool calls; a "
                 f"{getattr(block, 'block_type', type(block).__name__)} block cannot be sent"
@@ -129,20 +138,44 @@ def _message(message: ChatMessage, index: int) -> Message:
     extra = message.additional_kwargs
     if not calls and extra.get("tool_calls"):
         calls = [_legacy_call(raw, n) for n, raw in enumerate(extra["tool_calls"])]
-    text = "\n".join(part.text for part in parts if isinstance(part, TextPart))
-    content: str | tuple[ContentPart, ...] = (
-        tuple(parts) if any(isinstance(part, ImagePart) for part in parts) else text
-    )
+    text = texts[0] if len(texts) == 1 else "\n".join(texts)
+    content: str | tuple[ContentPart, ...] = tuple(images) if images is not None else text
     if role == "tool":
-        return Message.tool(
-            str(extra.get("tool_call_id") or ""),
+        return Message(
+            "tool",
             text,
+            tool_call_id=str(extra.get("tool_call_id") or ""),
             name=extra.get("name") or extra.get("tool_name"),
             is_error=bool(extra.get("is_error")),
         )
     if role == "assistant":
         return Message("assistant", content, tuple(calls))
     return Message(role, content, name=extra.get("name") if role == "user" else None)
+
+
+# The blocks a message may hold, by the class an isinstance chain would find first; thinking blocks
+# and cache points are left out of what is sent. Exact classes are looked up rather than tested one
+# by one: a block's isinstance goes through pydantic's ABCMeta.
+_BLOCKS: tuple[tuple[type, type], ...] = (
+    (TextBlock, TextBlock),
+    (ImageBlock, ImageBlock),
+    (ToolCallBlock, ToolCallBlock),
+    (ThinkingBlock, ThinkingBlock),
+    (CachePoint, CachePoint),
+)
+_BLOCK_KIND: dict[type, type | None] = {}
+
+
+def block_kind(block: object) -> type | None:
+    """Which of `TextBlock`, `ImageBlock`, `ToolCallBlock`, `ThinkingBlock`, `CachePoint` a content block
+    is an instance of (the first in that order), or None for a block gearshift cannot send."""
+    cls = type(block)
+    try:
+        return _BLOCK_KIND[cls]
+    except KeyError:
+        kind = next((kind for base, kind in _BLOCKS if issubclass(cls, base)), None)
+        _BLOCK_KIND[cls] = kind
+        return kind
 
 
 def _image_needs_reading(block: ImageBlock) -> bool:
