@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gearshift._bridge import iterate_sync, run_sync
+from gearshift._bridge import iterate_sync, run_on_bridge_if_started, run_sync
 
 
 async def _loop_id() -> int:
@@ -51,3 +51,28 @@ def test_iterate_sync_closes_the_async_iterator_on_early_exit() -> None:
             break
     assert taken == [0, 1, 2]
     assert closed == [True]
+
+
+def test_run_on_bridge_runs_on_the_bridge_loop_and_waits() -> None:
+    bridge = run_sync(_loop_id())
+    ran: list[int] = []
+
+    async def record() -> None:
+        await asyncio.sleep(0.01)
+        ran.append(id(asyncio.get_running_loop()))
+
+    run_on_bridge_if_started(record)
+    assert ran == [bridge]
+
+
+def test_run_on_bridge_from_the_bridge_loop_itself_schedules_rather_than_deadlocks() -> None:
+    done = threading.Event()
+
+    async def mark() -> None:
+        done.set()
+
+    async def from_the_bridge() -> None:
+        run_on_bridge_if_started(mark)  # waiting here for the bridge loop would block it for good
+
+    run_sync(from_the_bridge())
+    assert done.wait(5.0)

@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -340,3 +341,48 @@ print(router.complete(ChatRequest(messages=(Message.user("hello"),))).response.t
     assert done.stdout.strip()
     assert "Unclosed" not in done.stderr
     assert "ResourceWarning" not in done.stderr
+
+
+@pytest.mark.parametrize("http_client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("sdk", sorted(PROVIDERS))
+def test_closing_a_sync_router_closes_its_connections_at_once(sdk: str, http_client: str) -> None:
+    """`with Router(...) as router:` in sync code: leaving the block closes the clients the sync calls
+    opened on the bridge's loop, without waiting for the router to be collected; a call after that
+    opens new ones."""
+    from gearshift import ModelRegistry, Router, SignalScorer
+    from gearshift.testing import LocalAnthropicServer
+
+    server_type = LocalOpenAIServer if sdk == "openai" else LocalAnthropicServer
+    with server_type(models=("m",), api_key="sk-local") as server:
+        provider = PROVIDERS[sdk]("p", api_key="sk-local", base_url=server.base_url, http_client=http_client)  # type: ignore[arg-type]
+        with Router(ModelRegistry([MODEL]), policy=SignalScorer(), providers=[provider]) as router:
+            assert router.complete(ASK).response.text
+            assert isinstance(list(router.stream(ASK))[-1], StreamDone)
+            assert server.open_connections > 0
+        assert _connections_after_close(server) == 0
+        assert router.complete(ASK).response.text
+        router.close()
+
+
+async def test_closing_a_router_from_async_code_leaves_the_sync_callers_clients_closed_too() -> None:
+    """A router used from both sides: `aclose()` closes the running loop's clients and, through
+    `close()`, the ones the sync API opened on the bridge's loop."""
+    import asyncio
+
+    from gearshift import ModelRegistry, Router, SignalScorer
+
+    with LocalOpenAIServer(models=("m",), api_key="sk-local") as server:
+        provider = OpenAIProvider("p", api_key="sk-local", base_url=server.base_url)
+        router = Router(ModelRegistry([MODEL]), policy=SignalScorer(), providers=[provider])
+        await asyncio.to_thread(router.complete, ASK)  # the sync API, from a worker thread
+        assert (await router.acomplete(ASK)).response.text
+        await router.aclose()
+        assert await asyncio.to_thread(_connections_after_close, server) == 0
+
+
+def _connections_after_close(server: LocalOpenAIServer | Any) -> int:
+    """The server's open connections once it has seen the client's close (a moment after it)."""
+    deadline = time.monotonic() + 5.0
+    while server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return int(server.open_connections)

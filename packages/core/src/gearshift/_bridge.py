@@ -18,10 +18,17 @@ import atexit
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Releasable", "iterate_sync", "release_at_exit", "release_soon", "run_sync"]
+__all__ = [
+    "Releasable",
+    "iterate_sync",
+    "release_at_exit",
+    "release_soon",
+    "run_on_bridge_if_started",
+    "run_sync",
+]
 
 T = TypeVar("T")
 
@@ -75,9 +82,7 @@ def release_at_exit(loop: asyncio.AbstractEventLoop, resource: Releasable) -> No
 
 
 def _start_closing(resource: Releasable) -> None:
-    task = asyncio.ensure_future(_close_quietly(resource))
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
+    _start_closing_coroutine(_close_quietly(resource))
 
 
 async def _close_quietly(resource: Releasable) -> None:
@@ -100,6 +105,29 @@ def _release_all_at_exit() -> None:
         future.result(_EXIT_WAIT)
     if not future.done():
         future.cancel()
+
+
+def run_on_bridge_if_started(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutine `make()` returns on the bridge loop and wait for it, if the bridge has started
+    (nothing a sync caller opened can be on it otherwise). On the bridge loop's own thread it cannot
+    be waited for without a deadlock: it is scheduled there instead."""
+    loop = _loop
+    if loop is None or loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        _start_closing_coroutine(make())
+        return
+    run_sync(make())
+
+
+def _start_closing_coroutine(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(coro)
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .._bridge import run_sync
+from .._bridge import run_on_bridge_if_started, run_sync
 from .._context import StepContext
 from .._decision import Decision
 from .._errors import ConfigError
@@ -420,27 +420,33 @@ class Router:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Wait for running shadow evaluations (see `ShadowEvaluator.wait`), then flush and close the
-        decision log."""
+        """Wait for running shadow evaluations (see `ShadowEvaluator.wait`), close the providers' SDK
+        clients that the sync API opened (they live on the sync bridge's loop), then flush and close
+        the decision log. A closed router opens new clients if it is called again."""
         if self.shadow is not None:
             self.shadow.wait()
+        run_on_bridge_if_started(self._close_providers)
         if self.decision_log is not None:
             self.decision_log.close()
 
     async def aclose(self) -> None:
         """Wait for running shadow evaluations, then close the providers' SDK clients of the running
-        event loop, the budget ledger, then the decision log."""
+        event loop, the budget ledger, and what `close` closes."""
         # Shadows first: one still on the wire needs its provider's client, and one not yet started
         # would open a new client that nothing closes.
         if self.shadow is not None:
             await self.shadow.drain()
+        await self._close_providers()
+        if self.budgets is not None:
+            await self.budgets.aclose()
+        self.close()
+
+    async def _close_providers(self) -> None:
+        """Close each provider's clients of the running event loop."""
         for provider in self.providers.values():
             aclose = getattr(provider, "aclose", None)  # optional: not every provider holds a client
             if aclose is not None:
                 await aclose()
-        if self.budgets is not None:
-            await self.budgets.aclose()
-        self.close()
 
     async def __aenter__(self) -> Router:
         return self
