@@ -102,14 +102,14 @@ def run_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with Stages(enabled=not args.no_progress) as stages:
         stages.stage("reading the outcome table", 1)
-        left_out: dict[str, int] | None = None
+        left_out: dict[str, str] | None = None
         if args.from_log is not None:
             from ..reporting._log_outcomes import left_out_note, table_from_log
 
             table, read = table_from_log(args.from_log, min_rows=args.min_rows)
             left_out = read.select(args.min_rows).left_out
             if left_out:
-                say(f"{left_out_note(left_out, args.min_rows)} (--min-rows); the router routes without them")
+                say(f"{left_out_note(left_out)}; the router routes without them")
             args.data = args.from_log
         else:
             if not Path(args.data).is_file():

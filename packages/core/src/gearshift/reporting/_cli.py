@@ -97,7 +97,7 @@ def run_export(args: argparse.Namespace) -> int:
             f"to {args.out}; "
             f"{read.shadow_records:,} shadow and {read.feedback_records:,} feedback records read, "
             f"{read.without_prompt:,} left out for want of a prompt"
-            f"{left_out_note(chosen.left_out, args.min_rows, lead='; ')}"
+            f"{left_out_note(chosen.left_out, lead='; ')}"
         )
     return 0
 

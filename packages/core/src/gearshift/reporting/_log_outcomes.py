@@ -12,15 +12,19 @@ their models, and on the one-model rows of those models: a one-model row says no
 models, but it does tell how the model that answered does on prompts like it, and at a 5% shadow share
 feedback on the other calls can outnumber the pairs many times over
 (`tests/benchmarks/shadow_replay.py --feedback-share` measures what it adds). Over three or more tiers
-the pairs hold several model sets (the top tier's reference with the cheapest model and with the
-middle tier's, say), and the learned router fits each model on the rows that score it.
+the pairs hold several model sets ({cheap, top}, {middle, top}, {cheap, middle}...), and the learned
+router fits each model on the rows that score it.
 
-A model scored on fewer than `min_model_rows` of those rows is left out, its outcomes dropped from
-every row (a pair it was in still scores the other model as a one-model row): a fit on a handful of
-rows is noise, and a router would send traffic to a model whose few lucky scores look good. The
-floor is applied again until every model left meets it, since leaving one out can take rows from
-another. `train --from-log` and `export-outcomes` use `--min-rows` as that floor and name what they
-left out.
+Two kinds of model are left out, their outcomes dropped from every row (a pair such a model was in
+still scores the other model, as a one-model row), and named:
+- one scored on fewer than `min_model_rows` rows: a fit on a handful of rows is noise, and a router
+  would send traffic to a model whose few lucky scores look good;
+- one missing from some pairs that no shadow ever asked: it is scored only on the calls the live
+  policy sent it, so its quality on the rest of the traffic is a guess, and a guess from a slice where
+  it did well sends it the traffic it never saw (a log written before shadows spread over the tiers
+  between, where a middle tier's model only ever answered its own calls).
+Leaving one out can take rows from another, so both are applied again until every model left meets
+them. `train --from-log` and `export-outcomes` use `--min-rows` as the floor.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ class RowSelection:
     """The kept rows, each with the outcomes of the kept models only (log order)."""
     models: tuple[str, ...]
     """The kept models, in order of first appearance."""
-    left_out: dict[str, int]
-    """Models left out for too few scored rows, each with how many it had when it was left out."""
+    left_out: dict[str, str]
+    """Each model left out, with why in words."""
 
     @property
     def pairs(self) -> int:
@@ -53,29 +57,31 @@ class RowSelection:
 @dataclass
 class LogOutcomes:
     """The outcome rows (JSON-ready, the outcome-table format) read from a decision log, and what
-    could not be used."""
+    could not be used. `shadow_models` maps a shadowed call's request id to the model its shadow asked."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     shadow_records: int = 0
     feedback_records: int = 0
     without_prompt: int = 0
     feedback_without_call: int = 0
+    shadow_models: dict[str, str] = field(default_factory=dict)
 
     def pairs(self, min_model_rows: int = 0) -> list[dict[str, Any]]:
-        """The rows with two or more models, whatever models they hold (what a router trains on);
-        models scored on fewer than `min_model_rows` of them are left out."""
+        """The rows with two or more models, whatever models they hold (what a router trains on),
+        without the models `select` leaves out."""
         return self.select(min_model_rows, one_model_rows=False).rows
 
     def training_rows(self, min_model_rows: int = 0) -> list[dict[str, Any]]:
-        """The `pairs` and the one-model rows (feedback) of a model among theirs, in log order;
-        models scored on fewer than `min_model_rows` of these rows are left out."""
+        """The `pairs` and the one-model rows (feedback) of a model among theirs, in log order,
+        without the models `select` leaves out."""
         return self.select(min_model_rows).rows
 
     def select(self, min_model_rows: int = 0, *, one_model_rows: bool = True) -> RowSelection:
-        """The training rows (only the pairs without `one_model_rows`) over the models of the pairs
-        that are scored on at least `min_model_rows` of them, and the models left out."""
+        """The training rows (only the pairs without `one_model_rows`) over the models of the pairs,
+        less those scored on fewer than `min_model_rows` of these rows and those missing from some
+        pairs that no shadow asked (see the module's docstring)."""
         kept = {model: None for row in self.rows if len(row["outcomes"]) >= 2 for model in row["outcomes"]}
-        left_out: dict[str, int] = {}
+        left_out: dict[str, str] = {}
         while True:
             rows = []
             for row in self.rows:
@@ -84,12 +90,31 @@ class LogOutcomes:
                     rows.append(
                         row if len(outcomes) == len(row["outcomes"]) else {**row, "outcomes": outcomes}
                     )
-            scored = Counter(model for row in rows for model in row["outcomes"])
-            few = {model: scored[model] for model in kept if scored[model] < min_model_rows}
-            if not few:
+            why = _unfit(rows, kept, min_model_rows, self.shadow_models)
+            if not why:
                 return RowSelection(rows, tuple(kept), left_out)
-            left_out.update(few)
-            kept = {model: None for model in kept if model not in few}
+            left_out.update(why)
+            kept = {model: None for model in kept if model not in why}
+
+
+def _unfit(
+    rows: list[dict[str, Any]], models: Iterable[str], floor: int, shadow_models: Mapping[str, str]
+) -> dict[str, str]:
+    """The `models` a router cannot learn from `rows`, with why."""
+    scored = Counter(model for row in rows for model in row["outcomes"])
+    pairs = [row for row in rows if len(row["outcomes"]) >= 2]
+    in_pairs = Counter(model for row in pairs for model in row["outcomes"])
+    asked = Counter(shadow_models.get(row["id"]) for row in pairs)
+    why = {}
+    for model in models:
+        if scored[model] < floor:
+            why[model] = f"scored on {scored[model]} rows, fewer than {floor}"
+        elif in_pairs[model] < len(pairs) and not asked[model]:
+            why[model] = (
+                f"scored only on the {in_pairs[model]} calls it answered, never by a shadow: "
+                "its quality on other calls is unknown"
+            )
+    return why
 
 
 def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
@@ -122,6 +147,9 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         elif kind == "shadow":
             result.shadow_records += 1
             shadows[rid] = dict(record)
+            models = list(record.get("outcomes") or ())
+            if len(models) >= 2:  # the caller's model first, then the shadow's
+                result.shadow_models[rid] = str(models[1])
             tasks[rid] = str(record.get("task") or tasks.get(rid) or "live")
         elif kind == "feedback":
             result.feedback_records += 1
@@ -184,16 +212,15 @@ def table_from_log(path: Any, *, min_rows: int = 50, feedback_rows: bool = True)
         raise ConfigError(
             f"{chosen.pairs} outcome rows with two or more models in {path} ({read.shadow_records} shadow "
             f"records, {read.feedback_records} feedback records, {read.without_prompt} without a prompt"
-            f"{left_out_note(chosen.left_out, min_rows, lead='; ')}); training needs at least {min_rows} "
+            f"{left_out_note(chosen.left_out, lead='; ')}); training needs at least {min_rows} "
             "(--min-rows): turn on [routing.shadow] with log.include_prompts = true and let traffic run",
             key="--from-log",
         )
     return OutcomeTable(_parse_row(row) for row in chosen.rows), read
 
 
-def left_out_note(left_out: Mapping[str, int], floor: int, *, lead: str = "") -> str:
-    """`lead` and the models left out for fewer than `floor` scored rows, as words ("" when none)."""
+def left_out_note(left_out: Mapping[str, str], *, lead: str = "") -> str:
+    """`lead` and the models left out, with why, as words ("" when none)."""
     if not left_out:
         return ""
-    models = ", ".join(f"{model} ({rows})" for model, rows in left_out.items())
-    return f"{lead}left out for fewer than {floor} scored rows: {models}"
+    return lead + "left out " + "; ".join(f"{model} ({why})" for model, why in left_out.items())
