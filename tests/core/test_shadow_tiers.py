@@ -233,7 +233,7 @@ def test_a_model_no_shadow_asked_or_scored_on_too_few_rows_is_left_out_and_named
     assert summary["models"] == ["small", "large"] and summary["rows"] == 93
     assert set(summary["left_out"]) == {"mid", "rare"}
     assert "never by a shadow" in summary["left_out"]["mid"] and "30 calls" in summary["left_out"]["mid"]
-    assert summary["left_out"]["rare"] == "scored on 3 rows, fewer than 20"
+    assert summary["left_out"]["rare"] == "scored on 3 rows, fewer than --min-rows 20"
     assert "left out mid (scored only on the 30 calls it answered" in captured.err
     # The pairs mid was in still score large; the router sends the proofs to large, not to mid.
     trained = LearnedRouter.load(out)
@@ -245,7 +245,7 @@ def test_a_model_no_shadow_asked_or_scored_on_too_few_rows_is_left_out_and_named
     argv = ["export-outcomes", "--log", str(log), "--out", str(rows), "--min-rows", "20"]
     assert main(argv) == 0
     line = capsys.readouterr().out
-    assert "left out mid (" in line and "rare (scored on 3 rows, fewer than 20)" in line
+    assert "left out mid (" in line and "rare (scored on 3 rows, fewer than --min-rows 20)" in line
     exported = [json.loads(text) for text in rows.read_text().splitlines()]
     table, _ = table_from_log(log, min_rows=20)
     assert [r["id"] for r in exported] == [r.id for r in table]

@@ -108,7 +108,7 @@ def _unfit(
     why = {}
     for model in models:
         if scored[model] < floor:
-            why[model] = f"scored on {scored[model]} rows, fewer than {floor}"
+            why[model] = f"scored on {scored[model]} rows, fewer than --min-rows {floor}"
         elif in_pairs[model] < len(pairs) and not asked[model]:
             why[model] = (
                 f"scored only on the {in_pairs[model]} calls it answered, never by a shadow: "
