@@ -11,7 +11,8 @@ trained router and only re-calibrates its operating point on the rows (live traf
 `--from-log`), for a target given with `--target-strong-share`, `--quality-floor` or `--max-cost`.
 `--from-log` trains on every shadow pair, whatever models it holds (over three tiers the pairs hold
 several model sets), and on the feedback rows of those models; a model scored on fewer than
-`--min-rows` rows is left out and named (`left_out` in the JSON), as `export-outcomes` does.
+`--min-rows` rows, or only on the calls it answered (no shadow asked it), is left out and named
+(`left_out` in the JSON), as `export-outcomes` does.
 """
 
 from __future__ import annotations

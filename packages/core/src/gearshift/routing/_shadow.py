@@ -26,9 +26,9 @@ With three or more eligible tiers the other side holds several: an upward shadow
 model of a tier drawn at random among those above the call's, up to the reference's (the reference
 itself for its own tier), and a downward one the cheapest model of a tier drawn at random among those
 below. Otherwise a middle tier's model would only ever answer the calls the live policy sent it, and a
-router trained on the log could only guess how it does on the rest (from a slice it did well on, a
-router guessed well everywhere and sent it the hardest calls). With two tiers there is one choice, as
-before.
+router trained on the log could only guess how it does on the rest (trained on a slice it did well
+on, a router guessed it good everywhere and sent it the hardest calls). With two tiers there is one
+choice, as before.
 
 The caller's answer is never delayed or changed: the shadow starts once the caller has its answer,
 as a background task; any failure (a refused budget, a provider error, a judge that cannot grade)
