@@ -22,13 +22,12 @@ kinds share one sample, so the shadow log is a fair sample of all traffic rather
 the live policy found easy (`train --from-log` learns from it); `downward = false` shadows only
 upward. A call with no model on the other side of the reference's tier gets none.
 
-With three or more eligible tiers the other side holds several: an upward shadow asks the cheapest
-model of a tier drawn at random among those above the call's, up to the reference's (the reference
-itself for its own tier), and a downward one the cheapest model of a tier drawn at random among those
-below. Otherwise a middle tier's model would only ever answer the calls the live policy sent it, and a
-router trained on the log could only guess how it does on the rest (trained on a slice it did well
-on, a router guessed it good everywhere and sent it the hardest calls). With two tiers there is one
-choice, as before.
+With three or more eligible tiers an upward shadow still asks the reference (what the report's
+quality kept compares with), and a downward one asks the cheapest model of a tier drawn at random among
+those below the call's. Otherwise a middle tier's model would only ever answer the calls the live
+policy sent it, and a router trained on the log could only guess how it does on the rest (trained on a
+slice it did well on, a router guessed it good everywhere and sent it the hardest calls). With two
+tiers there is one choice, as before.
 
 The caller's answer is never delayed or changed: the shadow starts once the caller has its answer,
 as a background task; any failure (a refused budget, a provider error, a judge that cannot grade)
@@ -259,9 +258,9 @@ class ShadowEvaluator:
         self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
     ) -> tuple[str, Direction] | None:
         """The model a shadow of this call asks, and which way it looks: for a call answered below the
-        reference's tier, the reference or the cheapest model of an eligible tier between them; for one
-        answered at or above it (with `downward`), the cheapest model of an eligible tier below it; the
-        tier drawn at random when there are several; None when the call gets no shadow."""
+        reference's tier, the reference; for one answered at or above it (with `downward`), the
+        cheapest model of an eligible tier below it, drawn at random when there are several; None when
+        the call gets no shadow."""
         from ._decide import route_input
 
         route = route_input(
@@ -273,13 +272,9 @@ class ShadowEvaluator:
                 return None
             reference = route.cheapest_in_tier(max(m.tier for m in route.candidates)).id
         tier = router.registry[result.model_id].tier
-        top = router.registry[reference].tier
-        tiers = sorted({m.tier for m in route.candidates})
-        if tier < top:
-            between = [t for t in tiers if tier < t < top]
-            pick = self._pick_tier([*between, top])
-            return (reference, "up") if pick == top else (route.cheapest_in_tier(pick).id, "up")
-        below = [t for t in tiers if t < tier]
+        if tier < router.registry[reference].tier:
+            return reference, "up"
+        below = sorted({m.tier for m in route.candidates if m.tier < tier})
         if not self.config.downward or not below:
             return None
         return route.cheapest_in_tier(self._pick_tier(below)).id, "down"
