@@ -96,8 +96,14 @@ async def test_export_outcomes_and_train_from_log_read_the_pairs_and_feedback(
     shadowed = {r["request_id"] for r in read_records(log) if r["kind"] == "shadow"}
     assert 0 < len(shadowed) < len(TABLE)
     out = tmp_path / "rows.jsonl"
+    # By default a model needs 50 scored rows, as `train --from-log` asks: this young log has fewer.
     assert main(["export-outcomes", "--log", str(log), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
+    assert out.read_text() == "" and summary["rows"] == 0 and set(summary["left_out"]) == {"weak", "strong"}
+    argv = ["export-outcomes", "--log", str(log), "--out", str(out), "--min-rows", "1", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["left_out"] == {} and sorted(summary["models"]) == ["strong", "weak"]
     rows = {row["id"]: row for row in map(json.loads, out.read_text().splitlines())}
     expected = shadowed | {results[0].request_id}
     assert set(rows) == expected and summary["rows"] == len(expected)

@@ -9,6 +9,10 @@ The operating point is calibrated on the router's out-of-fold predictions over t
 Point `[routing.learned] path` of gearshift.toml at the file to route with it. `--router` keeps a
 trained router and only re-calibrates its operating point on the rows (live traffic's, with
 `--from-log`), for a target given with `--target-strong-share`, `--quality-floor` or `--max-cost`.
+`--from-log` trains on every shadow pair, whatever models it holds (over three tiers the pairs hold
+several model sets), and on the feedback rows of those models; a model scored on fewer than
+`--min-rows` rows, or only on the calls it answered (no shadow asked it), is left out and named
+(`left_out` in the JSON), as `export-outcomes` does.
 """
 
 from __future__ import annotations
@@ -43,7 +47,11 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
         help="a decision log: train on its shadow pairs and feedback (see gearshift export-outcomes)",
     )
     train.add_argument(
-        "--min-rows", type=int, default=50, help="with --from-log, refuse to train on fewer rows (default 50)"
+        "--min-rows",
+        type=int,
+        default=50,
+        help="with --from-log, refuse to train on fewer rows with two or more models, and leave out a "
+        "model scored on fewer rows (default 50)",
     )
     train.add_argument(
         "--router",
@@ -95,10 +103,14 @@ def run_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with Stages(enabled=not args.no_progress) as stages:
         stages.stage("reading the outcome table", 1)
+        left_out: dict[str, str] | None = None
         if args.from_log is not None:
-            from ..reporting._log_outcomes import table_from_log
+            from ..reporting._log_outcomes import left_out_note, table_from_log
 
-            table, _ = table_from_log(args.from_log, min_rows=args.min_rows)
+            table, read = table_from_log(args.from_log, min_rows=args.min_rows)
+            left_out = read.select(args.min_rows).left_out
+            if left_out:
+                say(f"{left_out_note(left_out)}; the router routes without them")
             args.data = args.from_log
         else:
             if not Path(args.data).is_file():
@@ -128,7 +140,10 @@ def run_train(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     _print_summary(router, args.out, elapsed, say)
     if args.json:
-        print(json.dumps(_summary(router, args.out, elapsed)))
+        summary = _summary(router, args.out, elapsed)
+        if left_out is not None:
+            summary["left_out"] = left_out
+        print(json.dumps(summary))
     return 0
 
 

@@ -51,10 +51,18 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
         "export-outcomes",
         help="write the outcome rows of the decision log's shadow pairs and feedback (JSONL)",
         description="Build an outcome table from the shadow pairs and feedback in the decision log "
-        "(the rows `gearshift train --from-log` trains on) and write it as JSONL for inspection.",
+        "(the rows `gearshift train --from-log` trains on: every pair, whatever its models, and the "
+        "feedback rows of those models) and write it as JSONL for inspection.",
     )
     export.add_argument("--log", type=Path, required=True, help="the decision log (JSONL or SQLite)")
     export.add_argument("--out", type=Path, required=True, help="where to write the rows (JSONL)")
+    export.add_argument(
+        "--min-rows",
+        type=int,
+        default=50,
+        help="leave out a model scored on fewer rows, as `gearshift train --from-log --min-rows` does "
+        "(default 50)",
+    )
     export.add_argument("--json", action="store_true", help="print only a JSON summary")
     return export
 
@@ -62,17 +70,20 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
 def run_export(args: argparse.Namespace) -> int:
     """Run `gearshift export-outcomes`; returns the exit code."""
     from ..cli._output import check_output
-    from ._log_outcomes import outcomes_from_log
+    from ._log_outcomes import left_out_note, outcomes_from_log
     from ._reader import iter_log
 
     check_output(args.out, "--out")
     read = outcomes_from_log(iter_log(args.log))
+    chosen = read.select(args.min_rows)
     with args.out.open("w", encoding="utf-8") as out:
-        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in read.rows)
+        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen.rows)
     summary = {
         "out": str(args.out),
-        "rows": len(read.rows),
-        "pairs": len(read.pairs()),
+        "rows": len(chosen.rows),
+        "pairs": chosen.pairs,
+        "models": list(chosen.models),
+        "left_out": chosen.left_out,
         "shadow_records": read.shadow_records,
         "feedback_records": read.feedback_records,
         "without_prompt": read.without_prompt,
@@ -86,6 +97,7 @@ def run_export(args: argparse.Namespace) -> int:
             f"to {args.out}; "
             f"{read.shadow_records:,} shadow and {read.feedback_records:,} feedback records read, "
             f"{read.without_prompt:,} left out for want of a prompt"
+            f"{left_out_note(chosen.left_out, lead='; ')}"
         )
     return 0
 

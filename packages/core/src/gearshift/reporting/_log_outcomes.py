@@ -7,10 +7,24 @@ decision record (which carries the prompt, and the caller's task label, only und
 `log.include_prompts`). Several feedbacks on one call are averaged. Rows without a prompt cannot
 train a router and are counted, not kept.
 
-A router trains on the pairs and on the one-model rows of the pairs' models: a one-model row says
-nothing about the other model, but it does tell how the model that answered does on prompts like it,
-and at a 5% shadow share feedback on the other calls can outnumber the pairs many times over
-(`tests/benchmarks/shadow_replay.py --feedback-share` measures what it adds).
+A router trains on every row with two or more models, whatever models it holds, over the union of
+their models, and on the one-model rows of those models: a one-model row says nothing about the other
+models, but it does tell how the model that answered does on prompts like it, and at a 5% shadow share
+feedback on the other calls can outnumber the pairs many times over
+(`tests/benchmarks/shadow_replay.py --feedback-share` measures what it adds). Over three or more tiers
+the pairs hold several model sets ({cheap, top}, {middle, top}, {cheap, middle}...), and the learned
+router fits each model on the rows that score it.
+
+Two kinds of model are left out, their outcomes dropped from every row (a pair such a model was in
+still scores the other model, as a one-model row), and named:
+- one scored on fewer than `min_model_rows` rows: a fit on a handful of rows is noise, and a router
+  would send traffic to a model whose few lucky scores look good;
+- one missing from some pairs that no shadow ever asked: it is scored only on the calls the live
+  policy sent it, so its quality on the rest of the traffic is a guess, and a guess from a slice where
+  it did well sends it the traffic it never saw (a log written before shadows spread over the tiers
+  between, where a middle tier's model only ever answered its own calls).
+Leaving one out can take rows from another, so both are applied again until every model left meets
+them. `train --from-log` and `export-outcomes` use `--min-rows` as the floor.
 """
 
 from __future__ import annotations
@@ -20,38 +34,87 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LogOutcomes", "outcomes_from_log"]
+__all__ = ["LogOutcomes", "RowSelection", "outcomes_from_log", "table_from_log"]
+
+
+@dataclass(frozen=True)
+class RowSelection:
+    """The rows a router trains on, chosen from a log's outcome rows (`LogOutcomes.select`)."""
+
+    rows: list[dict[str, Any]]
+    """The kept rows, each with the outcomes of the kept models only (log order)."""
+    models: tuple[str, ...]
+    """The kept models, in order of first appearance."""
+    left_out: dict[str, str]
+    """Each model left out, with why in words."""
+
+    @property
+    def pairs(self) -> int:
+        """How many of the kept rows hold two or more models."""
+        return sum(len(row["outcomes"]) >= 2 for row in self.rows)
 
 
 @dataclass
 class LogOutcomes:
     """The outcome rows (JSON-ready, the outcome-table format) read from a decision log, and what
-    could not be used."""
+    could not be used. `shadow_models` maps a shadowed call's request id to the model its shadow asked."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     shadow_records: int = 0
     feedback_records: int = 0
     without_prompt: int = 0
     feedback_without_call: int = 0
+    shadow_models: dict[str, str] = field(default_factory=dict)
 
-    def pairs(self) -> list[dict[str, Any]]:
-        """The rows with the most common set of two or more models (what a router trains on)."""
-        common = self._common_models()
-        return [r for r in self.rows if frozenset(r["outcomes"]) == common]
+    def pairs(self, min_model_rows: int = 0) -> list[dict[str, Any]]:
+        """The rows with two or more models, whatever models they hold (what a router trains on),
+        without the models `select` leaves out."""
+        return self.select(min_model_rows, one_model_rows=False).rows
 
-    def training_rows(self) -> list[dict[str, Any]]:
-        """The `pairs`, then the one-model rows (feedback) of a model among theirs."""
-        common = self._common_models()
-        return [
-            r
-            for r in self.rows
-            if frozenset(r["outcomes"]) == common
-            or (len(r["outcomes"]) == 1 and set(r["outcomes"]) <= common)
-        ]
+    def training_rows(self, min_model_rows: int = 0) -> list[dict[str, Any]]:
+        """The `pairs` and the one-model rows (feedback) of a model among theirs, in log order,
+        without the models `select` leaves out."""
+        return self.select(min_model_rows).rows
 
-    def _common_models(self) -> frozenset[str]:
-        sets = Counter(frozenset(r["outcomes"]) for r in self.rows if len(r["outcomes"]) >= 2)
-        return sets.most_common(1)[0][0] if sets else frozenset()
+    def select(self, min_model_rows: int = 0, *, one_model_rows: bool = True) -> RowSelection:
+        """The training rows (only the pairs without `one_model_rows`) over the models of the pairs,
+        less those scored on fewer than `min_model_rows` of these rows and those missing from some
+        pairs that no shadow asked (see the module's docstring)."""
+        kept = {model: None for row in self.rows if len(row["outcomes"]) >= 2 for model in row["outcomes"]}
+        left_out: dict[str, str] = {}
+        while True:
+            rows = []
+            for row in self.rows:
+                outcomes = {m: o for m, o in row["outcomes"].items() if m in kept}
+                if len(outcomes) >= 2 or (one_model_rows and len(outcomes) == 1):
+                    rows.append(
+                        row if len(outcomes) == len(row["outcomes"]) else {**row, "outcomes": outcomes}
+                    )
+            why = _unfit(rows, kept, min_model_rows, self.shadow_models)
+            if not why:
+                return RowSelection(rows, tuple(kept), left_out)
+            left_out.update(why)
+            kept = {model: None for model in kept if model not in why}
+
+
+def _unfit(
+    rows: list[dict[str, Any]], models: Iterable[str], floor: int, shadow_models: Mapping[str, str]
+) -> dict[str, str]:
+    """The `models` a router cannot learn from `rows`, with why."""
+    scored = Counter(model for row in rows for model in row["outcomes"])
+    pairs = [row for row in rows if len(row["outcomes"]) >= 2]
+    in_pairs = Counter(model for row in pairs for model in row["outcomes"])
+    asked = Counter(shadow_models.get(row["id"]) for row in pairs)
+    why = {}
+    for model in models:
+        if scored[model] < floor:
+            why[model] = f"scored on {scored[model]} rows, fewer than --min-rows {floor}"
+        elif in_pairs[model] < len(pairs) and not asked[model]:
+            why[model] = (
+                f"scored only on the {in_pairs[model]} calls it answered, never by a shadow: "
+                "its quality on other calls is unknown"
+            )
+    return why
 
 
 def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
@@ -84,6 +147,9 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         elif kind == "shadow":
             result.shadow_records += 1
             shadows[rid] = dict(record)
+            models = list(record.get("outcomes") or ())
+            if len(models) >= 2:  # the caller's model first, then the shadow's
+                result.shadow_models[rid] = str(models[1])
             tasks[rid] = str(record.get("task") or tasks.get(rid) or "live")
         elif kind == "feedback":
             result.feedback_records += 1
@@ -132,22 +198,29 @@ def _prompt(value: Any) -> str | list[dict[str, str]] | None:
 
 def table_from_log(path: Any, *, min_rows: int = 50, feedback_rows: bool = True) -> tuple[Any, LogOutcomes]:
     """The outcome table a router trains on from the decision log at `path` (its `training_rows`, or
-    only its `pairs` without `feedback_rows`), and the whole reading. Fewer than `min_rows` pairs is a
-    `ConfigError` that says what the log holds."""
+    only its `pairs` without `feedback_rows`, models scored on fewer than `min_rows` of them left
+    out), and the whole reading. Fewer than `min_rows` pairs is a `ConfigError` that says what the log
+    holds."""
     from .._errors import ConfigError
     from ..datasets import OutcomeTable
     from ..datasets._outcome_files import _parse_row
     from ._reader import iter_log
 
     read = outcomes_from_log(iter_log(path))
-    pairs = read.pairs()
-    if len(pairs) < min_rows:
+    chosen = read.select(min_rows, one_model_rows=feedback_rows)
+    if chosen.pairs < min_rows:
         raise ConfigError(
-            f"{len(pairs)} outcome rows with two or more models in {path} ({read.shadow_records} shadow "
-            f"records, {read.feedback_records} feedback records, {read.without_prompt} without a prompt); "
-            f"training needs at least {min_rows} (--min-rows): turn on [routing.shadow] with "
-            "log.include_prompts = true and let traffic run",
+            f"{chosen.pairs} outcome rows with two or more models in {path} ({read.shadow_records} shadow "
+            f"records, {read.feedback_records} feedback records, {read.without_prompt} without a prompt"
+            f"{left_out_note(chosen.left_out, lead='; ')}); training needs at least {min_rows} "
+            "(--min-rows): turn on [routing.shadow] with log.include_prompts = true and let traffic run",
             key="--from-log",
         )
-    rows = read.training_rows() if feedback_rows else pairs
-    return OutcomeTable(_parse_row(row) for row in rows), read
+    return OutcomeTable(_parse_row(row) for row in chosen.rows), read
+
+
+def left_out_note(left_out: Mapping[str, str], *, lead: str = "") -> str:
+    """`lead` and the models left out, with why, as words ("" when none)."""
+    if not left_out:
+        return ""
+    return lead + "left out " + "; ".join(f"{model} ({why})" for model, why in left_out.items())

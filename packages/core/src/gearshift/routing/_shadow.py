@@ -5,7 +5,7 @@ background, and a judge scores both answers; the pair becomes a `shadow` record 
 [routing.shadow]
 share = 0.05          # of the eligible calls, in either direction (forced calls never)
 reference = "top"     # the cheapest model of the top eligible tier, or a registry model id
-downward = true       # calls answered at or above the reference's tier get a cheap shadow too
+downward = true       # calls answered at or above the reference's tier get a cheaper shadow too
 judge = "heuristic"   # or "llm-judge" (with judge_model), "learned-judge" (with learned_judge_path),
                       # or "recorded" (a replayed answer's recorded score: offline replays)
 agent = "shadow"      # shadow calls are charged to agent:shadow (give it a budget limit to cap it)
@@ -21,6 +21,13 @@ the cheapest model of the lowest eligible tier (`direction = "down"`), at that m
 kinds share one sample, so the shadow log is a fair sample of all traffic rather than of the calls
 the live policy found easy (`train --from-log` learns from it); `downward = false` shadows only
 upward. A call with no model on the other side of the reference's tier gets none.
+
+With three or more eligible tiers an upward shadow still asks the reference (what the report's
+quality kept compares with), and a downward one asks the cheapest model of a tier drawn at random among
+those below the call's. Otherwise a middle tier's model would only ever answer the calls the live
+policy sent it, and a router trained on the log could only guess how it does on the rest (trained on a
+slice it did well on, a router guessed it good everywhere and sent it the hardest calls). With two
+tiers there is one choice, as before.
 
 The caller's answer is never delayed or changed: the shadow starts once the caller has its answer,
 as a background task; any failure (a refused budget, a provider error, a judge that cannot grade)
@@ -91,7 +98,8 @@ class ShadowConfig(BaseModel):
     downward: bool = Field(
         default=True,
         description="Calls answered at or above the reference's tier are shadowed too, by the cheapest "
-        "model of the lowest eligible tier (finds over-routing; false: only calls below it, upward).",
+        "model of an eligible tier below (drawn at random; finds over-routing; false: only calls below "
+        "it, upward).",
     )
     judge: Literal["heuristic", "llm-judge", "learned-judge", "recorded"] = Field(
         default="heuristic", description="What scores both answers."
@@ -167,6 +175,7 @@ class ShadowEvaluator:
             )
         self._gate = _build_judge(config, registry, source, base_dir)
         self._random = random.Random(config.seed)
+        self._tier_random = random.Random(None if config.seed is None else config.seed + 1)
         self._weights = _RunningMean()
         self._uncertain_sampled = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -248,9 +257,10 @@ class ShadowEvaluator:
     def _counterpart(
         self, router: RouterHost, request: ChatRequest, context: StepContext, result: RoutedResponse
     ) -> tuple[str, Direction] | None:
-        """The model a shadow of this call asks, and which way it looks: the reference for a call
-        answered below its tier, the cheapest model of the lowest eligible tier for one answered at or
-        above it (with `downward`); None when the call gets no shadow."""
+        """The model a shadow of this call asks, and which way it looks: for a call answered below the
+        reference's tier, the reference; for one answered at or above it (with `downward`), the
+        cheapest model of an eligible tier below it, drawn at random when there are several; None when
+        the call gets no shadow."""
         from ._decide import route_input
 
         route = route_input(
@@ -264,10 +274,14 @@ class ShadowEvaluator:
         tier = router.registry[result.model_id].tier
         if tier < router.registry[reference].tier:
             return reference, "up"
-        if not self.config.downward or not route.candidates:
+        below = sorted({m.tier for m in route.candidates if m.tier < tier})
+        if not self.config.downward or not below:
             return None
-        cheap = route.cheapest_in_tier(min(m.tier for m in route.candidates))
-        return (cheap.id, "down") if cheap.tier < tier else None
+        return route.cheapest_in_tier(self._pick_tier(below)).id, "down"
+
+    def _pick_tier(self, tiers: list[int]) -> int:
+        """One of `tiers`, at random (its own generator, so the sampling draws stay as they were)."""
+        return tiers[0] if len(tiers) == 1 else self._tier_random.choice(tiers)
 
     async def _shadow(
         self,
