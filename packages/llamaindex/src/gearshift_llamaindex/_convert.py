@@ -60,6 +60,7 @@ __all__ = [
     "chat_response",
     "completion",
     "completion_chunks",
+    "convert_messages",
     "reads_files",
     "routing_record",
     "to_messages",
@@ -106,7 +107,13 @@ def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
     sends them. Tool calls and results are then paired for any provider (`pair_tool_results`), so a
     step may go to another provider than the one that made the calls it reads.
     """
-    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
+    return pair_tool_results(convert_messages(messages))
+
+
+def convert_messages(messages: Sequence[ChatMessage]) -> list[Message]:
+    """One gearshift message per LlamaIndex message, in order, before tool calls and results are paired
+    (`to_messages` pairs them): the step context reads the history from these."""
+    return [_message(message, index) for index, message in enumerate(messages)]
 
 
 def _message(message: ChatMessage, index: int) -> Message:
