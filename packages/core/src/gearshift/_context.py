@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import json.encoder
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -43,9 +44,22 @@ class StepType(str, Enum):
 
 # `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`, with the encoder built once:
 # adapters hash every tool call of the history on every step.
-_CANONICAL_JSON: Callable[[object], str] = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), default=str
-).encode
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+# CPython's C encoder, which `JSONEncoder.encode` builds anew for every value it encodes (None elsewhere).
+_C_MAKE_ENCODER: Callable[..., Callable[[object, int], Sequence[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+
+
+def _canonical_json(value: object) -> str:
+    """`_CANONICAL_ENCODER.encode(value)`, calling the C encoder as `encode` does, without the layers of
+    Python around it (a third of a tool call's hash). The encoder is made for each value, as `encode`
+    makes it, so that a circular value is refused alike."""
+    make = _C_MAKE_ENCODER
+    if make is None or isinstance(value, str):
+        return _CANONICAL_ENCODER.encode(value)
+    encoder = make({}, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
+    return "".join(encoder(value, 0))
 
 
 def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
@@ -56,7 +70,7 @@ def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
             value = json.loads(arguments or "{}")
         except json.JSONDecodeError:
             return hashlib.sha256(arguments.encode()).hexdigest()[:16]
-    return hashlib.sha256(_CANONICAL_JSON(value).encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical_json(value).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
