@@ -28,6 +28,7 @@ from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCal
 
 __all__ = [
     "ToolSpecCache",
+    "convert_messages",
     "message_kind",
     "to_messages",
     "to_response_schema",
@@ -75,7 +76,13 @@ def message_kind(message: BaseMessage) -> type[BaseMessage] | None:
 
 def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
     """gearshift messages for a LangChain history, with tool calls and results paired for any provider."""
-    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
+    return pair_tool_results(convert_messages(messages))
+
+
+def convert_messages(messages: Sequence[BaseMessage]) -> list[Message]:
+    """One gearshift message per LangChain message, in order, before tool calls and results are paired
+    (`to_messages` pairs them): the step context reads the history from these."""
+    return [_message(message, index) for index, message in enumerate(messages)]
 
 
 def _message(message: BaseMessage, index: int) -> Message:
