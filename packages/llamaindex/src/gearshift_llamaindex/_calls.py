@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from gearshift import ChatRequest, InvalidRequestError, StepContext, ToolSpec, pair_tool_results
 
 from ._context import step_context
-from ._convert import convert_messages, reads_files, to_tool_choice, tool_spec
+from ._convert import FilesToRead, convert_messages, to_tool_choice, tool_spec
 
 if TYPE_CHECKING:
     from llama_index.core.base.llms.types import ChatMessage
@@ -143,13 +143,13 @@ async def plan_call(
             f"RoutedLLM does not take {', '.join(sorted(unknown))}; a call may set: "
             f"{', '.join(sorted(CALL_OPTIONS))}"
         )
-    # Image files and streams are read while converting: off the event loop. The step context reads the
-    # history from the converted messages as they are before pairing (one per LlamaIndex message).
-    converted = (
-        await asyncio.to_thread(convert_messages, messages)
-        if reads_files(messages)
-        else convert_messages(messages)
-    )
+    # Image files and streams are read while converting: off the event loop, so a history with one is
+    # converted again in a thread. The step context reads the history from the converted messages as
+    # they are before pairing (one per LlamaIndex message).
+    try:
+        converted = convert_messages(messages, read_files=False)
+    except FilesToRead:
+        converted = await asyncio.to_thread(convert_messages, messages)
     specs = tools.specs(options.get("tools") or ())
     choice = to_tool_choice(
         options.get("tool_choice"), tool_required=bool(options.get("tool_required")), has_tools=bool(specs)

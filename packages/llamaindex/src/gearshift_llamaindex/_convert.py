@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from io import IOBase
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     CachePoint,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROUTING_KEY",
+    "FilesToRead",
     "block_kind",
     "chat_chunks",
     "chat_message",
@@ -61,7 +62,6 @@ __all__ = [
     "completion",
     "completion_chunks",
     "convert_messages",
-    "reads_files",
     "routing_record",
     "to_messages",
     "to_tool_choice",
@@ -87,13 +87,9 @@ _ROLES: dict[str, Role] = {
 # -- LlamaIndex -> gearshift --------------------------------------------------------------------------
 
 
-def reads_files(messages: Sequence[ChatMessage]) -> bool:
-    """Whether converting these messages reads image files or streams (blocking I/O)."""
-    return any(
-        block_kind(block) is ImageBlock and _image_needs_reading(cast("ImageBlock", block))
-        for message in messages
-        for block in message.blocks
-    )
+class FilesToRead(Exception):
+    """Raised by `convert_messages(..., read_files=False)` on an image that must be read from a file or a
+    stream (blocking I/O): the caller converts again where blocking is allowed."""
 
 
 def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
@@ -110,13 +106,17 @@ def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
     return pair_tool_results(convert_messages(messages))
 
 
-def convert_messages(messages: Sequence[ChatMessage]) -> list[Message]:
+def convert_messages(messages: Sequence[ChatMessage], *, read_files: bool = True) -> list[Message]:
     """One gearshift message per LlamaIndex message, in order, before tool calls and results are paired
-    (`to_messages` pairs them): the step context reads the history from these."""
-    return [_message(message, index) for index, message in enumerate(messages)]
+    (`to_messages` pairs them): the step context reads the history from these.
+
+    With `read_files=False`, an image that must be read from a file or a stream raises `FilesToRead`
+    instead: a call on the event loop converts there, and only such a history again off the loop.
+    """
+    return [_message(message, index, read_files) for index, message in enumerate(messages)]
 
 
-def _message(message: ChatMessage, index: int) -> Message:
+def _message(message: ChatMessage, index: int, read_files: bool = True) -> Message:
     # A `MessageRole` is a str enum, equal to its value: looked up as it is, without reading `.value`.
     role = _ROLES.get(message.role) or _ROLES.get(str(getattr(message.role, "value", message.role)))
     if role is None:
@@ -134,7 +134,7 @@ def _message(message: ChatMessage, index: int) -> Message:
         elif kind is ImageBlock:
             if images is None:
                 images = [TextPart(text) for text in texts]
-            images.append(_image(block))
+            images.append(_image(block, read_files))
         elif kind is ToolCallBlock:
             calls.append(_call(block.tool_call_id, block.tool_name, block.tool_kwargs, len(calls)))
         elif kind is None:
@@ -191,13 +191,15 @@ def _image_needs_reading(block: ImageBlock) -> bool:
     )
 
 
-def _image(block: ImageBlock) -> ImagePart:
+def _image(block: ImageBlock, read_files: bool) -> ImagePart:
     media_type = block.image_mimetype or "image/png"
     if isinstance(block.image, bytes) and block.image:
         return ImagePart(data=block.image.decode("ascii"), media_type=media_type)  # base64 once validated
     if block.url is not None:
         return ImagePart(url=str(block.url), media_type=media_type)
     if _image_needs_reading(block):
+        if not read_files:
+            raise FilesToRead
         return ImagePart(
             data=block.resolve_image(as_base64=True).read().decode("ascii"), media_type=media_type
         )
