@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import json.encoder
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from ._errors import InvalidRequestError
+from ._json_text import json_writer
 
 __all__ = ["CallerHints", "StepContext", "StepType", "ToolRecord", "hash_arguments"]
 
@@ -44,22 +44,7 @@ class StepType(str, Enum):
 
 # `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`, with the encoder built once:
 # adapters hash every tool call of the history on every step.
-_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
-# CPython's C encoder, which `JSONEncoder.encode` builds anew for every value it encodes (None elsewhere).
-_C_MAKE_ENCODER: Callable[..., Callable[[object, int], Sequence[str]]] | None = getattr(
-    json.encoder, "c_make_encoder", None
-)
-
-
-def _canonical_json(value: object) -> str:
-    """`_CANONICAL_ENCODER.encode(value)`, calling the C encoder as `encode` does, without the layers of
-    Python around it (a third of a tool call's hash). The encoder is made for each value, as `encode`
-    makes it, so that a circular value is refused alike."""
-    make = _C_MAKE_ENCODER
-    if make is None or isinstance(value, str):
-        return _CANONICAL_ENCODER.encode(value)
-    encoder = make({}, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True)
-    return "".join(encoder(value, 0))
+_canonical_json = json_writer(json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str))
 
 
 def hash_arguments(arguments: str | Mapping[str, Any]) -> str:

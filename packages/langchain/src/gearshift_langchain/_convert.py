@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -45,9 +45,6 @@ _SKIPPED_AI_BLOCKS = frozenset(
     | {"redacted_thinking", "server_tool_call", "server_tool_result", "invalid_tool_call"}
 )
 _JSON_OBJECT_SCHEMA: Mapping[str, Any] = {"type": "object"}
-# A call's arguments as `json.dumps(args, ensure_ascii=False)` writes them, without building an encoder
-# for every call.
-_ARGUMENTS_JSON: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False).encode
 _MAX_CACHED_TOOLS = 256
 
 # The message classes a history is made of, by the class an isinstance chain would find first: exact
@@ -133,7 +130,9 @@ def _converted(message: BaseMessage, index: int) -> Message:
 
 def _tool_calls(message: AIMessage) -> tuple[ToolCall, ...]:
     calls = [
-        ToolCall(call.get("id") or "", call["name"], _ARGUMENTS_JSON(call.get("args") or {}))
+        ToolCall.with_arguments(
+            call.get("id") or "", call["name"], call.get("args") or {}, ensure_ascii=False
+        )
         for call in message.tool_calls
     ]
     # A call the model got wrong (arguments that are not JSON) was still made: the provider must see

@@ -9,7 +9,6 @@ escalations, cost).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from io import IOBase
 from typing import TYPE_CHECKING, Any
@@ -207,8 +206,9 @@ def _image(block: ImageBlock, read_files: bool) -> ImagePart:
 
 
 def _call(call_id: str | None, name: str, arguments: Mapping[str, Any] | str, position: int) -> ToolCall:
-    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return ToolCall(id=call_id or f"call_{position}", name=name, arguments=text or "{}")
+    if isinstance(arguments, str):
+        return ToolCall(id=call_id or f"call_{position}", name=name, arguments=arguments or "{}")
+    return ToolCall.with_arguments(call_id or f"call_{position}", name, arguments)
 
 
 def _legacy_call(raw: Any, position: int) -> ToolCall:
