@@ -374,7 +374,7 @@ class RoutedChatModel(BaseChatModel):
         metadata: Mapping[str, Any],
         options: dict[str, Any],
     ) -> _Step:
-        unknown = sorted(k for k, v in options.items() if k not in _CALL_OPTIONS and v is not None)
+        unknown = sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
         if unknown:
             raise InvalidRequestError(
                 f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "

@@ -286,7 +286,9 @@ class ToolSpecCache:
         specs = []
         for index, tool in enumerate(tools):
             function = tool.get("function")
-            name = (function if isinstance(function, Mapping) else tool).get("name")
+            # A dict is tested by its class first: an isinstance against Mapping goes through ABCMeta.
+            source = function if type(function) is dict or isinstance(function, Mapping) else tool
+            name = source.get("name")
             hit = cache.get(name) if isinstance(name, str) else None
             if hit is not None and hit[0] == tool:
                 specs.append(hit[1])
