@@ -153,16 +153,14 @@ def _step_type(run: Sequence[Message], acting: bool) -> StepType:
 
 def failed(text: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Whether a tool's result reports a failure (see the module docstring)."""
-    if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
-        return True
-    return bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(Message.tool("", text))
+    return _result_failed(Message.tool("", text), extra)
 
 
-def _result_failed(result: Message, extra: Mapping[str, Any]) -> bool:
-    """`failed(result.text, extra)`, read from the converted tool result without building another one.
+def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
+    """`failed(result.text, extra)`, read from a converted tool result without building another one.
 
-    The conversion sets `is_error` from any true value of `extra["is_error"]`, where `failed` takes only
-    `True` and reads the text otherwise: such a result is checked by its text alone.
+    Only `extra["is_error"] is True` flags a failure: the conversion sets `is_error` from any true
+    value, so a result it flagged otherwise is checked by its text alone.
     """
     if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
         return True
