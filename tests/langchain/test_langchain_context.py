@@ -93,6 +93,11 @@ def test_the_caller_sets_the_step_type_and_bounds_in_run_metadata() -> None:
     assert context.expected_steps == 8
     assert context.hints == CallerHints(min_tier=2, max_tier=3)
     assert _context({}, HISTORY, defaults, has_tools=True).step_type is StepType.ACT  # the model's own
+    # A call that sets no bound of its own (or sets them to None) keeps the model's; a forced model wins.
+    unbounded = {"min_tier": None, "max_tier": None, "max_cost_usd": None}
+    assert _context(unbounded, HISTORY, defaults, has_tools=True).hints == CallerHints(max_tier=3)
+    forced = _context({}, HISTORY, defaults, has_tools=True, force_model="large").hints
+    assert forced == CallerHints(force_model="large", max_tier=3)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,7 @@ _NODE_WORDS: tuple[tuple[tuple[str, ...], StepType], ...] = (
 )
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _TIER_KEYS = ("min_tier", "max_tier")
+_HINT_KEYS = (*_TIER_KEYS, "max_cost_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +211,8 @@ def _node_step(node: str) -> StepType | None:
 
 
 def _hints(metadata: Mapping[str, Any], defaults: CallerHints, force_model: str | None) -> CallerHints:
+    if not force_model and all(metadata.get(key) is None for key in _HINT_KEYS):
+        return defaults  # the call asks for nothing of its own: the model's hints, not a copy of them
     tiers = {key: _tier(metadata, key) for key in _TIER_KEYS}
     cost = metadata.get("max_cost_usd")
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))):
