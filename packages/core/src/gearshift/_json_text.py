@@ -1,10 +1,10 @@
-"""JSON text of small values, as `json.JSONEncoder.encode` writes it, at a third of its cost.
+"""JSON text of small values, as `json.JSONEncoder.encode` writes it, for about 70% of its CPU.
 
 Every agent step writes and hashes the arguments of every tool call of its history again. For each
-value, `JSONEncoder.encode` builds CPython's C encoder anew behind a few layers of Python, which cost
-twice the encoding itself on a small dict. `json_writer` calls the C encoder directly, made per value
-as `encode` makes it (so a circular value is refused alike), and falls back on `encode` where there
-is no C encoder.
+value, `JSONEncoder.encode` builds CPython's C encoder anew behind a few layers of Python: on a tool
+call's small dict, about 0.3 to 0.6 us of its 1.3 to 1.9 us. `json_writer` calls the C encoder directly,
+made per value as `encode` makes it (so a circular value is refused alike), and falls back on
+`encode` where there is no C encoder.
 """
 
 from __future__ import annotations
