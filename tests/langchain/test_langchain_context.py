@@ -8,11 +8,24 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from gearshift import CallerHints, InvalidRequestError, Router, StepType, ToolRecord, hash_arguments
+from gearshift import (
+    CallerHints,
+    InvalidRequestError,
+    Router,
+    StepContext,
+    StepType,
+    ToolRecord,
+    hash_arguments,
+)
 from gearshift_langchain import RoutedChatModel
 from gearshift_langchain._context import StepDefaults, loop_model, step_context
+from gearshift_langchain._convert import convert_messages
 
 LANGGRAPH = {"thread_id": "t-7", "langgraph_node": "model", "langgraph_step": 3, "agent_id": "scout"}
+
+
+def _context(metadata: Any, history: list[BaseMessage], *args: Any, **options: Any) -> StepContext:
+    return step_context(metadata, history, convert_messages(history), *args, **options)
 
 
 def _call(call_id: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +43,7 @@ HISTORY: list[BaseMessage] = [
 
 
 def test_langgraph_metadata_and_the_history_fill_the_context() -> None:
-    context = step_context(LANGGRAPH, HISTORY, StepDefaults(budget_keys=("team:a",)), has_tools=True)
+    context = _context(LANGGRAPH, HISTORY, StepDefaults(budget_keys=("team:a",)), has_tools=True)
     assert (context.agent_id, context.run_id) == ("scout", "t-7")
     assert context.step_type is StepType.OBSERVE  # a ToolMessage last: reading tool results
     assert context.step_index == 2  # two model calls so far
@@ -58,7 +71,7 @@ def test_langgraph_metadata_and_the_history_fill_the_context() -> None:
 def test_the_step_type_is_read_from_the_node_name_then_the_history(
     node: str, history: list[BaseMessage], has_tools: bool, expected: StepType
 ) -> None:
-    context = step_context({"langgraph_node": node}, history, StepDefaults(), has_tools=has_tools)
+    context = _context({"langgraph_node": node}, history, StepDefaults(), has_tools=has_tools)
     assert context.step_type is expected
 
 
@@ -73,13 +86,18 @@ def test_the_caller_sets_the_step_type_and_bounds_in_run_metadata() -> None:
     defaults = StepDefaults(
         agent_id="fallback", budget_keys=("team:a",), step_type=StepType.ACT, hints=CallerHints(max_tier=3)
     )
-    context = step_context(metadata, HISTORY, defaults, has_tools=True, force_model=None)
+    context = _context(metadata, HISTORY, defaults, has_tools=True, force_model=None)
     assert context.step_type is StepType.PLAN
     assert context.agent_id == "scout"
     assert context.budget_keys == ("team:a", "team:b")
     assert context.expected_steps == 8
     assert context.hints == CallerHints(min_tier=2, max_tier=3)
-    assert step_context({}, HISTORY, defaults, has_tools=True).step_type is StepType.ACT  # the model's own
+    assert _context({}, HISTORY, defaults, has_tools=True).step_type is StepType.ACT  # the model's own
+    # A call that sets no bound of its own (or sets them to None) keeps the model's; a forced model wins.
+    unbounded = {"min_tier": None, "max_tier": None, "max_cost_usd": None}
+    assert _context(unbounded, HISTORY, defaults, has_tools=True).hints == CallerHints(max_tier=3)
+    forced = _context({}, HISTORY, defaults, has_tools=True, force_model="large").hints
+    assert forced == CallerHints(force_model="large", max_tier=3)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +113,7 @@ def test_the_caller_sets_the_step_type_and_bounds_in_run_metadata() -> None:
 )
 def test_bad_run_metadata_is_refused_with_the_key_named(metadata: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
-        step_context(metadata, HISTORY, StepDefaults(), has_tools=True)
+        _context(metadata, HISTORY, StepDefaults(), has_tools=True)
 
 
 def test_the_model_that_started_a_tool_loop_is_known_from_its_metadata() -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llama_index.core.base.llms.types import ChatMessage, TextBlock, ToolCallBlock
 
-from gearshift import CallerHints, StepType, hash_arguments
+from gearshift import CallerHints, StepContext, StepType, hash_arguments
 from gearshift_llamaindex._context import failed, step_context
+from gearshift_llamaindex._convert import convert_messages
 
 SYSTEM = ChatMessage(role="system", content="You are a support agent.")
 REACT_SYSTEM = ChatMessage(
     role="system", content="Use this format:\nThought: ...\nAction: tool name\nAction Input: {...}"
 )
+
+
+def _context(history: list[ChatMessage], **options: Any) -> StepContext:
+    return step_context(history, convert_messages(history), **options)
 
 
 def _call(call_id: str, name: str, **kwargs: object) -> ChatMessage:
@@ -25,10 +32,10 @@ def _result(call_id: str, text: str, **extra: object) -> ChatMessage:
 
 def test_a_fresh_question_is_step_zero_and_acts_when_tools_are_offered() -> None:
     history = [SYSTEM, ChatMessage(role="user", content="Where is order A-17?")]
-    acting = step_context(history, has_tools=True, agent_id="support", run_id="r1", budget_keys=["team:cs"])
+    acting = _context(history, has_tools=True, agent_id="support", run_id="r1", budget_keys=["team:cs"])
     assert (acting.step_index, acting.step_type, acting.tool_history) == (0, StepType.ACT, ())
     assert acting.spend_keys == ("agent:support", "run:r1", "team:cs")
-    assert step_context(history, has_tools=False).step_type is StepType.RESPOND
+    assert _context(history, has_tools=False).step_type is StepType.RESPOND
 
 
 def test_function_calling_history_gives_steps_and_tool_records() -> None:
@@ -41,7 +48,7 @@ def test_function_calling_history_gives_steps_and_tool_records() -> None:
         _call("c2", "check_inventory", sku="X"),
         _result("c2", "failed to reach the inventory service"),
     ]
-    context = step_context(history, has_tools=True)
+    context = _context(history, has_tools=True)
     assert context.step_index == 2  # the older turn belongs to an earlier run
     assert context.step_type is StepType.OBSERVE
     assert [(r.name, r.ok) for r in context.tool_history] == [
@@ -66,7 +73,7 @@ def test_parallel_results_are_recorded_in_answer_order_and_repeats_are_seen() ->
         _result("b", "none"),
         _result("a", "none"),
     ]
-    context = step_context(history, has_tools=True)
+    context = _context(history, has_tools=True)
     assert [r.name for r in context.tool_history] == ["search", "search"]
     assert context.repeated_tool_calls == 1
 
@@ -94,7 +101,7 @@ def test_react_history_reads_actions_and_observations() -> None:
         ),
         ChatMessage(role="user", content="Observation: failed to reach the inventory service"),
     ]
-    context = step_context(history, has_tools=False)
+    context = _context(history, has_tools=False)
     assert context.step_index == 2
     assert context.step_type is StepType.OBSERVE  # ReAct observations arrive as user messages
     assert [(r.name, r.ok) for r in context.tool_history] == [
@@ -110,13 +117,13 @@ def test_react_retry_requests_are_reflection_within_the_run() -> None:
         ChatMessage(role="assistant", content="I think it shipped"),
         ChatMessage(role="user", content="Error while parsing the output: no Thought found"),
     ]
-    context = step_context(history, has_tools=False)
+    context = _context(history, has_tools=False)
     assert (context.step_index, context.step_type) == (1, StepType.REFLECT)
 
 
 def test_the_caller_may_override_the_step_type_and_give_hints() -> None:
     history = [ChatMessage(role="user", blocks=[TextBlock(text="Plan the migration")])]
-    context = step_context(history, has_tools=False, step_type="plan", hints=CallerHints(min_tier=2))
+    context = _context(history, has_tools=False, step_type="plan", hints=CallerHints(min_tier=2))
     assert context.step_type is StepType.PLAN
     assert context.hints.min_tier == 2
     assert context.metadata == {"framework": "llama_index"}

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import threading
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 from llama_index.core.base.llms.types import (
     AudioBlock,
@@ -16,7 +22,24 @@ from llama_index.core.base.llms.types import (
 )
 
 from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall
-from gearshift_llamaindex._convert import to_messages
+from gearshift_llamaindex._calls import PlannedCall, ToolSpecCache, plan_call
+from gearshift_llamaindex._convert import FilesToRead, convert_messages, to_messages
+
+
+@dataclass
+class _Defaults:
+    """What a `RoutedLLM` gives a call that says nothing."""
+
+    agent_id: str | None = None
+    run_id: str | None = None
+    budget_keys: tuple[str, ...] = ()
+    expected_steps: int | None = None
+    self_escalation: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+_DEFAULTS = _Defaults()
 
 
 def test_text_and_images_keep_their_order_and_provider_hints_are_left_out() -> None:
@@ -60,3 +83,34 @@ def test_tool_turns_and_refused_blocks() -> None:
     audio = ChatMessage(role="user", blocks=[TextBlock(text="hear this"), AudioBlock(audio=b"AAAA")])
     with pytest.raises(InvalidRequestError, match=r"message 1: .* a audio block cannot be sent"):
         to_messages([history[0], audio])
+
+
+class _Stream(io.BytesIO):
+    """An image stream that notes the thread it is read on."""
+
+    threads: ClassVar[list[int]] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.threads.append(threading.get_ident())
+        return super().read(size)
+
+
+def test_an_image_read_from_a_stream_is_read_off_the_event_loop_and_others_convert_on_it() -> None:
+    by_url = ChatMessage(
+        role="user", blocks=[TextBlock(text="see"), ImageBlock(url="https://example.com/a.png")]
+    )
+    streamed = ChatMessage(
+        role="user", blocks=[ImageBlock(image=_Stream(b"iVBORw0K"), image_mimetype="image/png")]
+    )
+    assert convert_messages([by_url], read_files=False) == convert_messages([by_url])
+    with pytest.raises(FilesToRead):
+        convert_messages([by_url, streamed], read_files=False)
+    assert _Stream.threads == []  # refused before anything was read
+
+    async def plan() -> tuple[int, PlannedCall]:
+        call = await plan_call([by_url, streamed], {}, _DEFAULTS, ToolSpecCache())
+        return threading.get_ident(), call
+
+    loop_thread, call = asyncio.run(plan())
+    assert _Stream.threads and loop_thread not in _Stream.threads
+    assert call.request.messages[1] == Message.user((ImagePart(data="iVBORw0K", media_type="image/png"),))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from ._errors import InvalidRequestError
+from ._json_text import json_writer
 
 __all__ = ["CallerHints", "StepContext", "StepType", "ToolRecord", "hash_arguments"]
 
@@ -43,9 +44,7 @@ class StepType(str, Enum):
 
 # `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`, with the encoder built once:
 # adapters hash every tool call of the history on every step.
-_CANONICAL_JSON: Callable[[object], str] = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), default=str
-).encode
+_canonical_json = json_writer(json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str))
 
 
 def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
@@ -56,7 +55,7 @@ def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
             value = json.loads(arguments or "{}")
         except json.JSONDecodeError:
             return hashlib.sha256(arguments.encode()).hexdigest()[:16]
-    return hashlib.sha256(_CANONICAL_JSON(value).encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical_json(value).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

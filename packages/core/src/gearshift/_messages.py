@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._errors import InvalidRequestError
+from ._json_text import json_writer
 from ._text_tokens import estimate_tokens
 
 __all__ = [
@@ -63,6 +64,10 @@ class ImagePart:
 
 ContentPart = TextPart | ImagePart
 
+# The arguments of a tool call as `json.dumps(arguments)` writes them, and with `ensure_ascii=False`.
+_ARGUMENTS_JSON = json_writer(json.JSONEncoder())
+_ARGUMENTS_UNICODE_JSON = json_writer(json.JSONEncoder(ensure_ascii=False))
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
@@ -71,6 +76,14 @@ class ToolCall:
     id: str
     name: str
     arguments: str = "{}"
+
+    @classmethod
+    def with_arguments(
+        cls, id: str, name: str, arguments: Mapping[str, Any], *, ensure_ascii: bool = True
+    ) -> ToolCall:
+        """A call whose `arguments` are `json.dumps(arguments, ensure_ascii=ensure_ascii)`: the text a
+        framework's parsed arguments are sent as (without building an encoder for every call)."""
+        return cls(id, name, (_ARGUMENTS_JSON if ensure_ascii else _ARGUMENTS_UNICODE_JSON)(arguments))
 
     def parsed_arguments(self) -> dict[str, Any]:
         """The arguments as a dict; raises `InvalidRequestError` naming the tool if not a JSON object."""

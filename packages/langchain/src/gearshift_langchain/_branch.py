@@ -18,10 +18,19 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableConfig, RunnableLambda
 
-from gearshift import ChatRequest, ConfigError, Decision, InvalidRequestError, Message, Router, StepContext
+from gearshift import (
+    ChatRequest,
+    ConfigError,
+    Decision,
+    InvalidRequestError,
+    Message,
+    Router,
+    StepContext,
+    pair_tool_results,
+)
 
 from ._context import StepDefaults, step_context
-from ._convert import to_messages
+from ._convert import convert_messages
 
 __all__ = ["routed_branch"]
 
@@ -111,8 +120,10 @@ class _Decisions:
         self._recent: deque[tuple[ChatRequest, StepContext, Decision]] = deque(maxlen=_REMEMBERED)
 
     def get(self, value: Any, config: RunnableConfig) -> Decision:
-        request, history = _as_request(self._to_request(value))
-        context = step_context(config.get("metadata") or {}, history, self._defaults, has_tools=False)
+        request, history, converted = _as_request(self._to_request(value))
+        context = step_context(
+            config.get("metadata") or {}, history, converted, self._defaults, has_tools=False
+        )
         with self._lock:
             for seen_request, seen_context, decision in self._recent:
                 if seen_request == request and seen_context == context:
@@ -144,9 +155,13 @@ def _request(value: Any) -> ChatRequest | str | Sequence[BaseMessage]:
     )
 
 
-def _as_request(made: ChatRequest | str | Sequence[BaseMessage]) -> tuple[ChatRequest, Sequence[BaseMessage]]:
+def _as_request(
+    made: ChatRequest | str | Sequence[BaseMessage],
+) -> tuple[ChatRequest, Sequence[BaseMessage], Sequence[Message]]:
+    """The request, and the LangChain history with its conversion (one message each) when it came as one."""
     if isinstance(made, ChatRequest):
-        return made, ()
+        return made, (), ()
     if isinstance(made, str):
-        return ChatRequest(messages=(Message.user(made),)), ()
-    return ChatRequest(messages=to_messages(made)), made
+        return ChatRequest(messages=(Message.user(made),)), (), ()
+    converted = convert_messages(made)
+    return ChatRequest(messages=pair_tool_results(converted)), made, converted

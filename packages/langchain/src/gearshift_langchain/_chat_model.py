@@ -38,6 +38,7 @@ from gearshift import (
     ToolCallDelta,
     iterate_sync,
     keep_tool_loop_model,
+    pair_tool_results,
     request_id_of,
     run_sync,
 )
@@ -47,7 +48,7 @@ from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
-from ._convert import ToolSpecCache, to_messages, to_response_schema, to_tool_choice
+from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_tool_choice
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
 from ._structured import StructuredMethod, structured_output
@@ -373,7 +374,7 @@ class RoutedChatModel(BaseChatModel):
         metadata: Mapping[str, Any],
         options: dict[str, Any],
     ) -> _Step:
-        unknown = sorted(k for k, v in options.items() if k not in _CALL_OPTIONS and v is not None)
+        unknown = sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
         if unknown:
             raise InvalidRequestError(
                 f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
@@ -381,8 +382,9 @@ class RoutedChatModel(BaseChatModel):
             )
         offered = options.get("tools")
         tools = self._tool_specs.specs(offered) if offered else ()
+        converted = convert_messages(messages)  # the step context reads them as they are, before pairing
         request = ChatRequest(
-            messages=to_messages(messages),
+            messages=pair_tool_results(converted),
             tools=tools,
             tool_choice=to_tool_choice(options.get("tool_choice"), tools) if tools else None,
             max_tokens=_first(options.get("max_tokens"), self.max_tokens),
@@ -407,6 +409,7 @@ class RoutedChatModel(BaseChatModel):
         context = step_context(
             metadata,
             messages,
+            converted,
             defaults,
             has_tools=bool(tools) and request.tool_choice != "none",
             force_model=force if isinstance(force, str) else None,

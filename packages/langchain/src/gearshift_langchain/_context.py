@@ -3,7 +3,9 @@
 Nothing here asks the user for extra code. LangGraph puts `thread_id`, `langgraph_node` and
 `langgraph_step` into every call's metadata, next to whatever the caller put in the run config's
 `metadata`; the history says the rest: a `ToolMessage` last means the model is reading a tool
-result, `status="error"` marks a failed tool, and the `AIMessage`s list every tool call so far.
+result, `status="error"` marks a failed tool, and the `AIMessage`s list every tool call so far. The
+history is read together with its gearshift conversion (one converted message per message), so that
+what the conversion already read (roles, failed results) is not read from LangChain's messages again.
 
 A caller may steer a call through the run config's metadata (`config={"metadata": {...}}`):
 
@@ -21,6 +23,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +31,15 @@ from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 
-from gearshift import CallerHints, InvalidRequestError, StepContext, StepType, ToolRecord, hash_arguments
+from gearshift import (
+    CallerHints,
+    InvalidRequestError,
+    Message,
+    StepContext,
+    StepType,
+    ToolRecord,
+    hash_arguments,
+)
 
 from ._convert import message_kind
 from ._output import GEARSHIFT_KEY
@@ -48,6 +59,7 @@ _NODE_WORDS: tuple[tuple[tuple[str, ...], StepType], ...] = (
 )
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _TIER_KEYS = ("min_tier", "max_tier")
+_HINT_KEYS = (*_TIER_KEYS, "max_cost_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,7 @@ class StepDefaults:
 def step_context(
     metadata: Mapping[str, Any],
     history: Sequence[BaseMessage],
+    converted: Sequence[Message],
     defaults: StepDefaults,
     *,
     has_tools: bool,
@@ -71,12 +84,15 @@ def step_context(
 ) -> StepContext:
     """The context of a call with this run metadata and this history.
 
+    `converted` is `convert_messages(history)`: one gearshift message per message, in order.
     `has_tools` is whether the request offers tools (a user turn then means the agent is acting);
     `force_model` pins the call to one registry id (LangChain's per-call `model=` override).
     """
+    if len(converted) != len(history):
+        raise ValueError(f"{len(converted)} converted messages for {len(history)} LangChain messages")
     agent_id = _text(metadata, "agent_id") or defaults.agent_id
     run_id = _text(metadata, "run_id") or _text(metadata, "thread_id")
-    step_type = _step_type(metadata, history, defaults, has_tools=has_tools)
+    step_type = _step_type(metadata, history, converted, defaults, has_tools=has_tools)
     budget_keys = defaults.budget_keys + tuple(
         key for key in _keys(metadata) if key not in defaults.budget_keys
     )
@@ -85,7 +101,7 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
-    step_index, records = _steps_and_tools(history)
+    step_index, records = _steps_and_tools(history, converted)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -99,19 +115,27 @@ def step_context(
     )
 
 
-def _steps_and_tools(history: Sequence[BaseMessage]) -> tuple[int, tuple[ToolRecord, ...]]:
+def _steps_and_tools(
+    history: Sequence[BaseMessage], converted: Sequence[Message]
+) -> tuple[int, tuple[ToolRecord, ...]]:
     """The number of `AIMessage`s in the history, and every tool call of it in order, failed where its
-    `ToolMessage` says `status="error"`: read in one walk."""
+    `ToolMessage` says `status="error"`: read in one walk.
+
+    Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
+    and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
+    class is still looked up. The calls' arguments are hashed from LangChain's dicts.
+    """
     steps = 0
     calls: list[ToolCall] = []
     failed: set[str | None] = set()
-    for message in history:
-        kind = message_kind(message)
-        if kind is AIMessage:
-            steps += 1
-            calls.extend(cast("AIMessage", message).tool_calls)
-        elif kind is ToolMessage and cast("ToolMessage", message).status == "error":
-            failed.add(cast("ToolMessage", message).tool_call_id)
+    for message, gearshift_message in zip(history, converted, strict=True):
+        role = gearshift_message.role
+        if role == "assistant":
+            if message_kind(message) is AIMessage:
+                steps += 1
+                calls.extend(cast("AIMessage", message).tool_calls)
+        elif role == "tool" and gearshift_message.is_error:
+            failed.add(gearshift_message.tool_call_id)
     records = tuple(
         ToolRecord(call["name"], call.get("id") not in failed, hash_arguments(call.get("args") or {}))
         for call in calls
@@ -147,7 +171,12 @@ def describe_step(context: StepContext) -> str:
 
 
 def _step_type(
-    metadata: Mapping[str, Any], history: Sequence[BaseMessage], defaults: StepDefaults, *, has_tools: bool
+    metadata: Mapping[str, Any],
+    history: Sequence[BaseMessage],
+    converted: Sequence[Message],
+    defaults: StepDefaults,
+    *,
+    has_tools: bool,
 ) -> StepType:
     value = metadata.get("step_type")
     if value is not None:
@@ -158,19 +187,32 @@ def _step_type(
         return defaults.step_type
     node = metadata.get("langgraph_node")
     if isinstance(node, str):
-        words = [word.lower() for word in _WORD.findall(node)]
-        for prefixes, step in _NODE_WORDS:
-            if any(word.startswith(prefixes) for word in words):
-                return step
-    last = history[-1] if history else None
-    if isinstance(last, ToolMessage):
+        step = _node_step(node)
+        if step is not None:
+            return step
+    if not converted:
+        return StepType.OTHER
+    last = converted[-1].role
+    if last == "tool":  # only a ToolMessage converts to a tool result
         return StepType.OBSERVE
-    if isinstance(last, HumanMessage) and has_tools:
+    if last == "user" and has_tools and message_kind(history[-1]) is HumanMessage:
         return StepType.ACT
     return StepType.OTHER
 
 
+@functools.lru_cache(maxsize=256)
+def _node_step(node: str) -> StepType | None:
+    """The step a graph node's name says, if any: a graph has a few nodes, each named on every call."""
+    words = [word.lower() for word in _WORD.findall(node)]
+    for prefixes, step in _NODE_WORDS:
+        if any(word.startswith(prefixes) for word in words):
+            return step
+    return None
+
+
 def _hints(metadata: Mapping[str, Any], defaults: CallerHints, force_model: str | None) -> CallerHints:
+    if not force_model and all(metadata.get(key) is None for key in _HINT_KEYS):
+        return defaults  # the call asks for nothing of its own: the model's hints, not a copy of them
     tiers = {key: _tier(metadata, key) for key in _TIER_KEYS}
     cost = metadata.get("max_cost_usd")
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCal
 
 __all__ = [
     "ToolSpecCache",
+    "convert_messages",
     "message_kind",
     "to_messages",
     "to_response_schema",
@@ -44,9 +45,6 @@ _SKIPPED_AI_BLOCKS = frozenset(
     | {"redacted_thinking", "server_tool_call", "server_tool_result", "invalid_tool_call"}
 )
 _JSON_OBJECT_SCHEMA: Mapping[str, Any] = {"type": "object"}
-# A call's arguments as `json.dumps(args, ensure_ascii=False)` writes them, without building an encoder
-# for every call.
-_ARGUMENTS_JSON: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False).encode
 _MAX_CACHED_TOOLS = 256
 
 # The message classes a history is made of, by the class an isinstance chain would find first: exact
@@ -75,7 +73,13 @@ def message_kind(message: BaseMessage) -> type[BaseMessage] | None:
 
 def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
     """gearshift messages for a LangChain history, with tool calls and results paired for any provider."""
-    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
+    return pair_tool_results(convert_messages(messages))
+
+
+def convert_messages(messages: Sequence[BaseMessage]) -> list[Message]:
+    """One gearshift message per LangChain message, in order, before tool calls and results are paired
+    (`to_messages` pairs them): the step context reads the history from these."""
+    return [_message(message, index) for index, message in enumerate(messages)]
 
 
 def _message(message: BaseMessage, index: int) -> Message:
@@ -126,7 +130,9 @@ def _converted(message: BaseMessage, index: int) -> Message:
 
 def _tool_calls(message: AIMessage) -> tuple[ToolCall, ...]:
     calls = [
-        ToolCall(call.get("id") or "", call["name"], _ARGUMENTS_JSON(call.get("args") or {}))
+        ToolCall.with_arguments(
+            call.get("id") or "", call["name"], call.get("args") or {}, ensure_ascii=False
+        )
         for call in message.tool_calls
     ]
     # A call the model got wrong (arguments that are not JSON) was still made: the provider must see
@@ -280,7 +286,9 @@ class ToolSpecCache:
         specs = []
         for index, tool in enumerate(tools):
             function = tool.get("function")
-            name = (function if isinstance(function, Mapping) else tool).get("name")
+            # A dict is tested by its class first: an isinstance against Mapping goes through ABCMeta.
+            source = function if type(function) is dict or isinstance(function, Mapping) else tool
+            name = source.get("name")
             hit = cache.get(name) if isinstance(name, str) else None
             if hit is not None and hit[0] == tool:
                 specs.append(hit[1])

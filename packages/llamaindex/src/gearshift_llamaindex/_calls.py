@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from gearshift import ChatRequest, InvalidRequestError, StepContext, ToolSpec
+from gearshift import ChatRequest, InvalidRequestError, StepContext, ToolSpec, pair_tool_results
 
 from ._context import step_context
-from ._convert import reads_files, to_messages, to_tool_choice, tool_spec
+from ._convert import FilesToRead, convert_messages, to_tool_choice, tool_spec
 
 if TYPE_CHECKING:
     from llama_index.core.base.llms.types import ChatMessage
@@ -143,16 +143,19 @@ async def plan_call(
             f"RoutedLLM does not take {', '.join(sorted(unknown))}; a call may set: "
             f"{', '.join(sorted(CALL_OPTIONS))}"
         )
-    # Image files and streams are read while converting: off the event loop.
-    converted = (
-        await asyncio.to_thread(to_messages, messages) if reads_files(messages) else to_messages(messages)
-    )
+    # Image files and streams are read while converting: off the event loop, so a history with one is
+    # converted again in a thread. The step context reads the history from the converted messages as
+    # they are before pairing (one per LlamaIndex message).
+    try:
+        converted = convert_messages(messages, read_files=False)
+    except FilesToRead:
+        converted = await asyncio.to_thread(convert_messages, messages)
     specs = tools.specs(options.get("tools") or ())
     choice = to_tool_choice(
         options.get("tool_choice"), tool_required=bool(options.get("tool_required")), has_tools=bool(specs)
     )
     request = ChatRequest(
-        messages=converted,
+        messages=pair_tool_results(converted),
         tools=specs,
         tool_choice=choice,
         max_tokens=options.get("max_tokens", defaults.max_tokens),
@@ -164,6 +167,7 @@ async def plan_call(
     scope = _scope.get() or _NO_SCOPE
     context = step_context(
         messages,
+        converted,
         has_tools=bool(specs) and choice != "none",
         agent_id=options.get("agent_id") or scope.agent_id or defaults.agent_id,
         run_id=options.get("run_id") or scope.run_id or defaults.run_id,

@@ -14,15 +14,21 @@ LlamaIndex keeps no error flag on a tool's result: an agent puts the text of the
 where its output would be. A result counts as failed when `additional_kwargs["is_error"]` is true,
 when it is in one of LlamaIndex's own error formats, or when it reads like an error to gearshift's
 signals (it starts with "Error", "failed", "timed out", a traceback...). Pure: no I/O.
+
+The history is read from the LlamaIndex messages together with their gearshift conversion (one
+converted message per message, before pairing): roles, texts and tool results are read from the
+converted messages, so the blocks are walked once per call, not again here; only the tool-call blocks
+of assistant messages are read from LlamaIndex's side, for their ids and argument dicts.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 
 from gearshift import (
     CallerHints,
@@ -38,7 +44,8 @@ from ._convert import ROUTING_KEY, block_kind
 
 __all__ = ["failed", "loop_model", "step_context"]
 
-_USER = MessageRole.USER
+# The conversion maps exactly these LlamaIndex roles to gearshift's "assistant" and "tool", and only
+# `MessageRole.USER` to "user": the converted role says which kind a message is.
 _ASSISTANT = (MessageRole.ASSISTANT, MessageRole.CHATBOT, MessageRole.MODEL)
 _TOOL = (MessageRole.TOOL, MessageRole.FUNCTION)
 # What a ReAct agent sends back as a user message; the run goes on through them.
@@ -53,6 +60,7 @@ _LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. P
 
 def step_context(
     messages: Sequence[ChatMessage],
+    converted: Sequence[Message],
     *,
     has_tools: bool,
     agent_id: str | None = None,
@@ -64,19 +72,26 @@ def step_context(
 ) -> StepContext:
     """The `StepContext` of a call that sends `messages` (see the module docstring for how it is read).
 
-    The step type is `observe` when the last message is a tool result, `reflect` when it is a ReAct
-    agent's request to fix a malformed answer, `act` when the model may call tools (or follows the
-    ReAct format), and `respond` otherwise; `step_type` overrides it.
+    `converted` is `convert_messages(messages)`: one gearshift message per message, in order. The step
+    type is `observe` when the last message is a tool result, `reflect` when it is a ReAct agent's
+    request to fix a malformed answer, `act` when the model may call tools (or follows the ReAct
+    format), and `respond` otherwise; `step_type` overrides it.
     """
-    start = _run_start(messages)
-    run = messages[start + 1 :]
-    react = _is_react(messages)
-    history = _react_history(run) if react else _function_history(run)
-    steps = sum(1 for m in run if m.role in _ASSISTANT)
+    if len(converted) != len(messages):
+        raise ValueError(f"{len(converted)} converted messages for {len(messages)} LlamaIndex messages")
+    start = _run_start(converted)
+    run, converted_run = messages[start + 1 :], converted[start + 1 :]
+    react = _is_react(messages, converted)
+    history = _react_history(run, converted_run) if react else _function_history(run, converted_run)
+    steps = sum(1 for m in converted_run if m.role == "assistant")
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
-        step_type=StepType.parse(step_type) if step_type is not None else _step_type(run, has_tools or react),
+        step_type=(
+            StepType.parse(step_type)
+            if step_type is not None
+            else _step_type(converted_run, has_tools or react)
+        ),
         step_index=steps,
         tool_history=history,
         hints=hints or CallerHints(),
@@ -101,38 +116,34 @@ def loop_model(history: Sequence[ChatMessage]) -> str | None:
     return None
 
 
-def _text(message: ChatMessage) -> str:
-    blocks: list[Any] = message.blocks  # narrowed by `block_kind`, which mypy does not follow
-    return "\n".join([block.text for block in blocks if block_kind(block) is TextBlock])
-
-
-def _is_agent_feedback(message: ChatMessage) -> bool:
+def _is_agent_feedback(message: Message) -> bool:
     """A user-role message a ReAct agent wrote (an observation or a retry request), not the user."""
-    text = _text(message)
+    text = message.text
     return text.startswith(_OBSERVATION) or text.startswith(_REACT_RETRIES)
 
 
-def _run_start(messages: Sequence[ChatMessage]) -> int:
+def _run_start(converted: Sequence[Message]) -> int:
     """Index of the last message the user wrote; -1 when there is none."""
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if message.role == _USER and not _is_agent_feedback(message):
+    for index in range(len(converted) - 1, -1, -1):
+        message = converted[index]
+        if message.role == "user" and not _is_agent_feedback(message):
             return index
     return -1
 
 
-def _is_react(messages: Sequence[ChatMessage]) -> bool:
-    # ReAct agents state their output format in the system prompt they open every call with.
-    return bool(messages) and messages[0].role == MessageRole.SYSTEM and "Action Input:" in _text(messages[0])
+def _is_react(messages: Sequence[ChatMessage], converted: Sequence[Message]) -> bool:
+    # ReAct agents state their output format in the system prompt they open every call with (a system
+    # message as LlamaIndex says it: a developer message converts to "system" too, and is not one).
+    return bool(messages) and messages[0].role == MessageRole.SYSTEM and "Action Input:" in converted[0].text
 
 
-def _step_type(run: Sequence[ChatMessage], acting: bool) -> StepType:
+def _step_type(run: Sequence[Message], acting: bool) -> StepType:
     if run:
         last = run[-1]
-        if last.role in _TOOL:
+        if last.role == "tool":
             return StepType.OBSERVE
-        if last.role == _USER:
-            text = _text(last)
+        if last.role == "user":
+            text = last.text
             if text.startswith(_OBSERVATION):
                 return StepType.OBSERVE
             if text.startswith(_REACT_RETRIES):
@@ -142,17 +153,30 @@ def _step_type(run: Sequence[ChatMessage], acting: bool) -> StepType:
 
 def failed(text: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Whether a tool's result reports a failure (see the module docstring)."""
+    return _result_failed(Message.tool("", text), extra)
+
+
+def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
+    """`failed(result.text, extra)`, read from a converted tool result without building another one.
+
+    Only `extra["is_error"] is True` flags a failure: the conversion sets `is_error` from any true
+    value, so a result it flagged otherwise is checked by its text alone.
+    """
     if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
         return True
-    return bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(Message.tool("", text))
+    if _LLAMAINDEX_ERRORS.match(result.text):
+        return True
+    return is_error_result(replace(result, is_error=False) if result.is_error else result)
 
 
-def _function_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:
+def _function_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> tuple[ToolRecord, ...]:
     """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order."""
     calls: dict[str, tuple[str, str]] = {}
     records: list[ToolRecord] = []
-    for message in run:
-        if message.role in _ASSISTANT:
+    for message, gearshift_message in zip(run, converted, strict=True):
+        role = gearshift_message.role
+        # An assistant turn without converted calls has no `ToolCallBlock`: its blocks are not walked.
+        if role == "assistant" and gearshift_message.tool_calls:
             block: Any  # narrowed by `block_kind`, which mypy does not follow
             for block in message.blocks:
                 if block_kind(block) is ToolCallBlock:
@@ -160,21 +184,21 @@ def _function_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:
                         block.tool_name,
                         hash_arguments(block.tool_kwargs),
                     )
-        elif message.role in _TOOL:
+        elif role == "tool":
             extra = message.additional_kwargs
             call_id = str(extra.get("tool_call_id") or "")
             name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
-            records.append(ToolRecord(name, not failed(_text(message), extra), args_hash))
+            records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
     return tuple(records)
 
 
-def _react_history(run: Sequence[ChatMessage]) -> tuple[ToolRecord, ...]:
+def _react_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> tuple[ToolRecord, ...]:
     """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them."""
     pending: tuple[str, str] | None = None
     records: list[ToolRecord] = []
-    for message in run:
-        text = _text(message)
-        if message.role in _ASSISTANT:
+    for message, gearshift_message in zip(run, converted, strict=True):
+        text = gearshift_message.text
+        if gearshift_message.role == "assistant":
             match = _REACT_ACTION.search(text)
             pending = (match["name"], hash_arguments(match["args"].strip())) if match else None
         elif pending is not None and text.startswith(_OBSERVATION):

@@ -9,10 +9,9 @@ escalations, cost).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from io import IOBase
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     CachePoint,
@@ -54,13 +53,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROUTING_KEY",
+    "FilesToRead",
     "block_kind",
     "chat_chunks",
     "chat_message",
     "chat_response",
     "completion",
     "completion_chunks",
-    "reads_files",
+    "convert_messages",
     "routing_record",
     "to_messages",
     "to_tool_choice",
@@ -86,13 +86,9 @@ _ROLES: dict[str, Role] = {
 # -- LlamaIndex -> gearshift --------------------------------------------------------------------------
 
 
-def reads_files(messages: Sequence[ChatMessage]) -> bool:
-    """Whether converting these messages reads image files or streams (blocking I/O)."""
-    return any(
-        block_kind(block) is ImageBlock and _image_needs_reading(cast("ImageBlock", block))
-        for message in messages
-        for block in message.blocks
-    )
+class FilesToRead(Exception):
+    """Raised by `convert_messages(..., read_files=False)` on an image that must be read from a file or a
+    stream (blocking I/O): the caller converts again where blocking is allowed."""
 
 
 def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
@@ -106,10 +102,20 @@ def to_messages(messages: Sequence[ChatMessage]) -> tuple[Message, ...]:
     sends them. Tool calls and results are then paired for any provider (`pair_tool_results`), so a
     step may go to another provider than the one that made the calls it reads.
     """
-    return pair_tool_results([_message(message, index) for index, message in enumerate(messages)])
+    return pair_tool_results(convert_messages(messages))
 
 
-def _message(message: ChatMessage, index: int) -> Message:
+def convert_messages(messages: Sequence[ChatMessage], *, read_files: bool = True) -> list[Message]:
+    """One gearshift message per LlamaIndex message, in order, before tool calls and results are paired
+    (`to_messages` pairs them): the step context reads the history from these.
+
+    With `read_files=False`, an image that must be read from a file or a stream raises `FilesToRead`
+    instead: a call on the event loop converts there, and only such a history again off the loop.
+    """
+    return [_message(message, index, read_files) for index, message in enumerate(messages)]
+
+
+def _message(message: ChatMessage, index: int, read_files: bool = True) -> Message:
     # A `MessageRole` is a str enum, equal to its value: looked up as it is, without reading `.value`.
     role = _ROLES.get(message.role) or _ROLES.get(str(getattr(message.role, "value", message.role)))
     if role is None:
@@ -127,7 +133,7 @@ def _message(message: ChatMessage, index: int) -> Message:
         elif kind is ImageBlock:
             if images is None:
                 images = [TextPart(text) for text in texts]
-            images.append(_image(block))
+            images.append(_image(block, read_files))
         elif kind is ToolCallBlock:
             calls.append(_call(block.tool_call_id, block.tool_name, block.tool_kwargs, len(calls)))
         elif kind is None:
@@ -184,13 +190,15 @@ def _image_needs_reading(block: ImageBlock) -> bool:
     )
 
 
-def _image(block: ImageBlock) -> ImagePart:
+def _image(block: ImageBlock, read_files: bool) -> ImagePart:
     media_type = block.image_mimetype or "image/png"
     if isinstance(block.image, bytes) and block.image:
         return ImagePart(data=block.image.decode("ascii"), media_type=media_type)  # base64 once validated
     if block.url is not None:
         return ImagePart(url=str(block.url), media_type=media_type)
     if _image_needs_reading(block):
+        if not read_files:
+            raise FilesToRead
         return ImagePart(
             data=block.resolve_image(as_base64=True).read().decode("ascii"), media_type=media_type
         )
@@ -198,8 +206,9 @@ def _image(block: ImageBlock) -> ImagePart:
 
 
 def _call(call_id: str | None, name: str, arguments: Mapping[str, Any] | str, position: int) -> ToolCall:
-    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return ToolCall(id=call_id or f"call_{position}", name=name, arguments=text or "{}")
+    if isinstance(arguments, str):
+        return ToolCall(id=call_id or f"call_{position}", name=name, arguments=arguments or "{}")
+    return ToolCall.with_arguments(call_id or f"call_{position}", name, arguments)
 
 
 def _legacy_call(raw: Any, position: int) -> ToolCall:
