@@ -14,7 +14,6 @@ from enum import Enum
 from typing import Any
 
 from ._errors import InvalidRequestError
-from ._json_text import json_writer
 
 __all__ = ["CallerHints", "StepContext", "StepType", "ToolRecord", "hash_arguments"]
 
@@ -44,7 +43,7 @@ class StepType(str, Enum):
 
 # `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`, with the encoder built once:
 # adapters hash every tool call of the history on every step.
-_canonical_json = json_writer(json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str))
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
 def hash_arguments(arguments: str | Mapping[str, Any]) -> str:

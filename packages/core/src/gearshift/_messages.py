@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._errors import InvalidRequestError
-from ._json_text import json_writer
 from ._text_tokens import estimate_tokens
 
 __all__ = [
@@ -65,8 +64,8 @@ class ImagePart:
 ContentPart = TextPart | ImagePart
 
 # The arguments of a tool call as `json.dumps(arguments)` writes them, and with `ensure_ascii=False`.
-_ARGUMENTS_JSON = json_writer(json.JSONEncoder())
-_ARGUMENTS_UNICODE_JSON = json_writer(json.JSONEncoder(ensure_ascii=False))
+_ARGUMENTS_JSON = json.JSONEncoder().encode
+_ARGUMENTS_UNICODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True, slots=True)
