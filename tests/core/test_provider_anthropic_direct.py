@@ -70,7 +70,7 @@ def ask(**kwargs: Any) -> ChatRequest:
 
 
 def _on_direct_path(provider: AnthropicProvider) -> bool:
-    return len(provider._direct_streams) == 1
+    return len(provider._direct._streams) == 1
 
 
 @pytest.fixture
