@@ -211,7 +211,7 @@ async def test_a_plain_call_on_aiohttp_sends_answers_and_fails_as_create_does(
                 (c.name, c.arguments) for c in via_sdk.tool_calls
             ]
             assert (direct.usage, direct.finish_reason) == (via_sdk.usage, via_sdk.finish_reason)
-        assert len(providers["aiohttp"]._direct) == 1
+        assert len(providers["aiohttp"]._direct._posts) == 1
         client = AsyncAnthropic(api_key=KEY, base_url=anthropic_server.base_url, max_retries=0, timeout=5.0)
         params, _ = providers["aiohttp"]._prepare(claude, requests[0])
         await client.messages.create(**params)
