@@ -70,7 +70,7 @@ def ask(**kwargs: Any) -> ChatRequest:
 
 
 def _on_direct_path(provider: AnthropicProvider) -> bool:
-    return len(provider._direct_streams) == 1
+    return len(provider._direct._streams) == 1
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ async def test_a_plain_call_on_aiohttp_sends_answers_and_fails_as_create_does(
                 (c.name, c.arguments) for c in via_sdk.tool_calls
             ]
             assert (direct.usage, direct.finish_reason) == (via_sdk.usage, via_sdk.finish_reason)
-        assert len(providers["aiohttp"]._direct) == 1
+        assert len(providers["aiohttp"]._direct._posts) == 1
         client = AsyncAnthropic(api_key=KEY, base_url=anthropic_server.base_url, max_retries=0, timeout=5.0)
         params, _ = providers["aiohttp"]._prepare(claude, requests[0])
         await client.messages.create(**params)

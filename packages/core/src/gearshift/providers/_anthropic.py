@@ -34,10 +34,9 @@ from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usa
 from .._models import ModelSpec
 from ._anthropic_convert import AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
-from ._direct_post import DirectPost
-from ._direct_stream import DirectStream
+from ._direct_paths import DirectPaths
 from ._json_fields import field, json_object
-from ._sdk import HttpClient, LoopClients
+from ._sdk import HttpClient
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
@@ -104,8 +103,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
             http_client=http_client,
         )
         self.default_max_tokens = default_max_tokens
-        self._direct: LoopClients[DirectPost] = LoopClients()
-        self._direct_streams: LoopClients[DirectStream] = LoopClients()
+        self._direct = DirectPaths(self._SDK)
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> _Call:
         try:
@@ -118,8 +116,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
         # test_provider_anthropic_direct.py checks it sends what `create` sends and fails as it does.
         params, _ = call
         if self.http_client == "aiohttp" and not _sdk_traces(client):
-            direct = self._direct.get(lambda: DirectPost(client, self._SDK))
-            return await direct.post("/v1/messages", _body(params))
+            return await self._direct.post(client).post("/v1/messages", _body(params))
         raw = await client.messages.with_raw_response.create(**params)
         return await raw.read()
 
@@ -134,7 +131,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
         params, _ = call
         if _sdk_traces(client):
             return _EventObjects(await client.messages.create(**params, stream=True))
-        stream = self._direct_streams.get(lambda: DirectStream(client, self._SDK))
+        stream = self._direct.stream(client)
         events: SDKStream[dict[str, Any]] = await stream.open("/v1/messages", _body(params, stream=True))
         return events
 
@@ -150,10 +147,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
 
     async def aclose(self) -> None:
         """Close the running event loop's connections: the direct path's, then the SDK clients'."""
-        direct = self._direct.pop_current()
-        if direct is not None:
-            await direct.close()
-        self._direct_streams.pop_current()  # it sends on the SDK client's connections, closed below
+        await self._direct.aclose()
         await super().aclose()
 
 

@@ -15,11 +15,10 @@ from .._messages import ChatRequest, ChatResponse, ImagePart, Message, TextDelta
 from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
-from ._direct_post import DirectPost
-from ._direct_stream import DirectStream
+from ._direct_paths import DirectPaths
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
-from ._sdk import HttpClient, LoopClients, Secret, resolve_api_key
+from ._sdk import HttpClient, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
@@ -77,8 +76,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         )
         self.require_key = require_key
         self.max_tokens_field = max_tokens_field
-        self._direct: LoopClients[DirectPost] = LoopClients()
-        self._direct_streams: LoopClients[DirectStream] = LoopClients()
+        self._direct = DirectPaths(self._SDK)
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
@@ -106,9 +104,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         # call under `gearshift serve`. tests/core/test_provider_transports.py checks it sends what
         # the SDK sends and reports errors as the SDK does.
         if self.http_client == "aiohttp":
-            return await self._direct.get(lambda: DirectPost(client, self._SDK)).post(
-                "/chat/completions", call
-            )
+            return await self._direct.post(client).post("/chat/completions", call)
         # The SDK's own request path (auth, headers, status errors) without the parameter transform
         # `create` runs first: a recursive walk of the request against its TypedDicts that changes
         # nothing for Chat Completions (no field has an alias or a format) and cost about 0.4 ms a call.
@@ -130,7 +126,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         # tests/core/test_provider_transports.py checks the request is the one `create(stream=True)`
         # sends and that its failures read as the SDK's.
         body = {**call, "stream": True, "stream_options": {"include_usage": True}}
-        stream = self._direct_streams.get(lambda: DirectStream(client, self._SDK))
+        stream = self._direct.stream(client)
         chunks: SDKStream[dict[str, Any]] = await stream.open("/chat/completions", body)
         return chunks
 
@@ -139,10 +135,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
 
     async def aclose(self) -> None:
         """Close the running event loop's connections: the direct path's, then the SDK client's."""
-        direct = self._direct.pop_current()
-        if direct is not None:
-            await direct.close()
-        self._direct_streams.pop_current()  # it sends on the SDK client's connections, closed below
+        await self._direct.aclose()
         await super().aclose()
 
     def _resolve_key(self, model: ModelSpec) -> Secret | None:
