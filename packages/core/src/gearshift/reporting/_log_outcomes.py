@@ -21,8 +21,9 @@ still scores the other model, as a one-model row), and named:
   would send traffic to a model whose few lucky scores look good;
 - one missing from some pairs that no shadow ever asked: it is scored only on the calls the live
   policy sent it, so its quality on the rest of the traffic is a guess, and a guess from a slice where
-  it did well sends it the traffic it never saw (a log written before shadows spread over the tiers
-  between, where a middle tier's model only ever answered its own calls).
+  it did well sends it the traffic it never saw (a log written with `downward = false`, or before
+  downward shadows spread over the tiers below, where a middle tier's model only ever answered its own
+  calls).
 Leaving one out can take rows from another, so both are applied again until every model left meets
 them. `train --from-log` and `export-outcomes` use `--min-rows` as the floor.
 """
