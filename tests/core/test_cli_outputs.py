@@ -158,3 +158,43 @@ def test_progress_shows_on_a_terminal_only(argv: list[str], stage: str, count: s
         [*command, "--no-progress"], capture_output=True, text=True, check=True, env=terminal
     )
     assert stage not in hidden.stderr
+
+
+# A number out of range is argparse's usage error naming the option, before any work: before the
+# fix, a negative seed was a NumPy traceback from inside the fit, `--min-rows -1` was taken as given,
+# and `serve --port 0` announced an address it could never serve on.
+@pytest.mark.parametrize(
+    ("argv", "option", "got"),
+    [
+        (["train", "--data", "none.jsonl", "--out", "r.json", "--seed", "-1"], "--seed", "-1"),
+        (["train", "--from-log", "none.jsonl", "--out", "r.json", "--min-rows", "0"], "--min-rows", "0"),
+        (
+            ["export-outcomes", "--log", "none.jsonl", "--out", "o.jsonl", "--min-rows", "-5"],
+            "--min-rows",
+            "-5",
+        ),
+        (["eval", "--dataset", "mt-bench", "--seed", "-2"], "--seed", "-2"),
+        (["eval-agents", "--dataset", "tau-retail", "--seed", "1.5"], "--seed", "'1.5'"),
+        (["serve", "--port", "0"], "--port", "0"),
+        (["serve", "--port", "65536"], "--port", "65536"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_naming_the_option(
+    argv: list[str], option: str, got: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    last = captured.err.strip().splitlines()[-1]
+    assert f"argument {option}: expected a whole number" in last and last.endswith(f"got {got}")
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not any(Path.cwd().iterdir())  # nothing was written
+
+
+def test_numbers_in_range_are_read_as_given() -> None:
+    from gearshift.cli._numbers import whole_number
+
+    assert whole_number(0)("0") == 0
+    assert whole_number(1, 65535)("65535") == 65535
+    assert whole_number(1)(" 7 ") == 7

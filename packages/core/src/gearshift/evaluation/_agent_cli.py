@@ -37,6 +37,8 @@ _POLICIES = ("scorer-steps", "learned-escalation", "task-router+escalation")
 
 def add_agent_parsers(subcommands: Any) -> None:
     """Add `eval-agents` and `train-escalation` to an argparse sub-parsers object."""
+    from ..cli._numbers import whole_number
+
     evaluate: argparse.ArgumentParser = subcommands.add_parser(
         "eval-agents",
         help="replay routing policies over logged agent runs (success and cost per task)",
@@ -61,7 +63,9 @@ def add_agent_parsers(subcommands: Any) -> None:
         help=f"a step-aware policy: {', '.join(_POLICIES)} (repeatable; default: all); "
         "the baselines are always included",
     )
-    evaluate.add_argument("--seed", type=int, default=0, help="seed for folds and bootstrap (default 0)")
+    evaluate.add_argument(
+        "--seed", type=whole_number(0), default=0, help="seed for folds and bootstrap (default 0)"
+    )
     _add_prior_option(evaluate)
     _add_pair_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object and nothing else")

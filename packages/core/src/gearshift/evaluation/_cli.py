@@ -36,6 +36,8 @@ DEFAULT_POLICIES = ("learned", "scorer")
 
 def add_eval_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the `eval` sub-command to an argparse sub-parsers object; returns its parser."""
+    from ..cli._numbers import whole_number
+
     parser: argparse.ArgumentParser = subcommands.add_parser(
         "eval",
         help="measure routing policies against the baselines on an outcome table (APGR, CPT, AIQ)",
@@ -58,7 +60,9 @@ def add_eval_parser(subcommands: Any) -> argparse.ArgumentParser:
         f"{' and '.join(DEFAULT_POLICIES)}); the baselines are always included",
     )
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for folds, training and random (default 0)")
+    parser.add_argument(
+        "--seed", type=whole_number(0), default=0, help="seed for folds, training and random (default 0)"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print only the results as one JSON object (the table to stderr)"
     )

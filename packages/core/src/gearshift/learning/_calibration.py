@@ -29,6 +29,7 @@ __all__ = [
     "QualityRouter",
     "calibrate",
     "curve_of",
+    "expected_scores",
     "pick_operating_point",
 ]
 
@@ -128,17 +129,34 @@ def _outcome_matrices(router: QualityRouter, table: OutcomeTable) -> tuple[np.nd
     return scores, costs
 
 
+def expected_scores(scores: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """`scores` (n, models) with each missing outcome (NaN) replaced by the predicted quality there.
+
+    A table from a decision log lacks outcomes where no shadow asked a model. Averaging only the
+    recorded ones judges a model by the calls it was scored on: a middle tier scored only on the calls
+    the live policy sent it looks better everywhere than it is. The router's own prediction for the
+    missing cell (out-of-fold where training has it) keeps every row in the mean. A table with no
+    outcome at all stays all NaN: there is nothing to calibrate quality on.
+    """
+    missing = np.isnan(scores)
+    if not missing.any() or missing.all():
+        return scores
+    return np.where(missing, np.asarray(predicted, dtype=np.float64), scores)
+
+
 def curve_of(
     router: QualityRouter, table: OutcomeTable, predicted: np.ndarray | None = None
 ) -> CalibrationCurve:
     """The router's sweep over `table`; `predicted` replaces `router.predict(table)` (e.g. out-of-fold).
 
-    Quality counts only rows that record the chosen model (NaN when none do).
+    Quality is the mean over every row: a row without the chosen model's outcome counts at its
+    predicted quality (`expected_scores`); NaN only when the table records no outcome at all.
     """
     if predicted is None:
         predicted = router.predict(table.rows)
     rel = router.relative_costs
-    scores, costs = _outcome_matrices(router, table)
+    recorded, costs = _outcome_matrices(router, table)
+    scores = expected_scores(recorded, predicted)
     grid = tradeoff_grid(predicted, rel)
     rows = np.arange(len(table))
     share, quality, cost = (np.empty(grid.size) for _ in range(3))

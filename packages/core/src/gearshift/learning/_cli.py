@@ -32,6 +32,8 @@ __all__ = ["add_train_parser", "run_train"]
 
 def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the `train` sub-command to the CLI's sub-parsers; returns its parser."""
+    from ..cli._numbers import whole_number
+
     train = subcommands.add_parser(
         "train",
         help="train a learned router on an outcome table (JSONL) and save it as JSON",
@@ -48,7 +50,7 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--min-rows",
-        type=int,
+        type=whole_number(1),
         default=50,
         help="with --from-log, refuse to train on fewer rows with two or more models, and leave out a "
         "model scored on fewer rows (default 50)",
@@ -83,7 +85,9 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
         metavar="USD",
         help="the best point whose mean cost per request is at most USD",
     )
-    train.add_argument("--seed", type=int, default=0, help="seed of the internal cross-validation split")
+    train.add_argument(
+        "--seed", type=whole_number(0), default=0, help="seed of the internal cross-validation split"
+    )
     train.add_argument(
         "--json", action="store_true", help="print only a summary as one JSON object (the rest to stderr)"
     )

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._progress import WorkCounter
 from ..datasets import OutcomeTable, OutcomeTableError
-from ._calibration import OperatingPoint, curve_of, pick_operating_point
+from ._calibration import OperatingPoint, curve_of, expected_scores, pick_operating_point
 from ._choice import choose_by_tradeoff, relative_costs, tradeoff_grid
 from ._features import CONTENT_FEATURES, Embedder, FeatureSpec, PromptFeatures, build_features, prompt_inputs
 from ._fitting import KNN_DIMS, Design, FitData, fill_missing, fit_knn, fit_logistic, knn_out_of_fold
@@ -319,7 +319,8 @@ def train_router(
     )
     predicted = out_of_fold if out_of_fold is not None else predictor.predict(spec, data.features)
     curve = curve_of(router, table, predicted)
-    best_single = float(np.nanmax(np.nanmean(scores, axis=0)))
+    # Each model's quality over every row, a missing outcome at its predicted value (as the curve's).
+    best_single = float(np.nanmax(np.nanmean(expected_scores(scores, predicted), axis=0)))
     point = pick_operating_point(curve, quality_floor=min(1.0, DEFAULT_QUALITY_SHARE * best_single))
     point = OperatingPoint(
         point.tradeoff,

@@ -47,6 +47,8 @@ def add_report_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the `export-outcomes` sub-command; returns its parser."""
+    from ..cli._numbers import whole_number
+
     export: argparse.ArgumentParser = subcommands.add_parser(
         "export-outcomes",
         help="write the outcome rows of the decision log's shadow pairs and feedback (JSONL)",
@@ -58,7 +60,7 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="where to write the rows (JSONL)")
     export.add_argument(
         "--min-rows",
-        type=int,
+        type=whole_number(1),
         default=50,
         help="leave out a model scored on fewer rows, as `gearshift train --from-log --min-rows` does "
         "(default 50)",

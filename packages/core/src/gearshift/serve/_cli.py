@@ -23,12 +23,16 @@ def add_serve_parser(
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
     """Add `serve` to the `gearshift` parser's sub-commands."""
+    from ..cli._numbers import whole_number
+
     serve = subcommands.add_parser(
         "serve", help="an OpenAI- and Anthropic-compatible proxy that routes every call"
     )
     serve.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=4000, help="port to bind (default: 4000)")
+    serve.add_argument(
+        "--port", type=whole_number(1, 65535), default=4000, help="port to bind (default: 4000)"
+    )
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     serve.add_argument(
         "--keys", type=Path, help="a TOML file of proxy keys (hashed); required beyond loopback"
