@@ -52,6 +52,7 @@ for wanted in 3.10 3.13; do
     echo "== tests on python $version ($python): UV_PROJECT_ENVIRONMENT=.venv-$minor uv run pytest ${PYTHONS_PYTEST_ARGS:-}"
     started=$SECONDS
     UV_PROJECT_ENVIRONMENT=".venv-$minor" uv sync --locked --quiet --python "$python"
+    echo "== python $version: synced in $((SECONDS - started)) s"
     # shellcheck disable=SC2086  # the extra arguments are words on purpose
     UV_PROJECT_ENVIRONMENT=".venv-$minor" uv run --locked --python "$python" pytest ${PYTHONS_PYTEST_ARGS:-}
     echo "== python $version: done in $((SECONDS - started)) s"
