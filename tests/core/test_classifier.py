@@ -215,6 +215,8 @@ async def test_a_speculative_stream_is_cancelled_on_the_wire_when_the_classifier
     assert result.decision.reasons[-1] == "speculative: mini's stream cancelled, the classifier picked tier 1"
     cancelled = [a for a in result.attempts if a.model_id == "mini"]
     assert len(cancelled) == 1 and cancelled[0].cancelled and cancelled[0].cost_usd > 0  # paid, estimated
+    # Closed at the verdict, not after its first chunk: the chosen model never waits for the fast one.
+    assert cancelled[0].usage.output_tokens == 0
     assert sorted(a.model_id for a in result.attempts) == ["judge", "large", "mini"]
     assert router.budgets is not None
     status = await router.budgets.status(["agent:anonymous"])
