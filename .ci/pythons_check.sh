@@ -23,6 +23,18 @@ available() {  # every interpreter >= 3.10 found, oldest first, one per minor ve
 }
 version_of() { "$1" -c 'import platform; print(platform.python_version())'; }
 
+# Each run gets a network namespace of its own where the machine allows it (root, unshare, ip): only a
+# loopback, so a port its tests pick free (bound, released, then served by a subprocess) can never be
+# taken meanwhile by a suite running beside it (.ci/run runs this beside the main suite); uv is offline
+# in there, the environment being synced outside.
+own_network=()
+if unshare --net -- ip link set lo up >/dev/null 2>&1; then
+    own_network=(unshare --net -- bash -c 'ip link set lo up && exec env UV_OFFLINE=1 "$@"' own-network)
+    echo "== each run in a network namespace of its own (a loopback only)"
+else
+    echo "== no network namespace of their own here (unshare --net or ip failed): the runs share the ports"
+fi
+
 tested=""
 for wanted in 3.10 3.13; do
     python="$(python_for "$wanted")"
@@ -52,7 +64,8 @@ for wanted in 3.10 3.13; do
     echo "== tests on python $version ($python): UV_PROJECT_ENVIRONMENT=.venv-$minor uv run pytest ${PYTHONS_PYTEST_ARGS:-}"
     started=$SECONDS
     UV_PROJECT_ENVIRONMENT=".venv-$minor" uv sync --locked --quiet --python "$python"
+    echo "== python $version: synced in $((SECONDS - started)) s"
     # shellcheck disable=SC2086  # the extra arguments are words on purpose
-    UV_PROJECT_ENVIRONMENT=".venv-$minor" uv run --locked --python "$python" pytest ${PYTHONS_PYTEST_ARGS:-}
+    UV_PROJECT_ENVIRONMENT=".venv-$minor" "${own_network[@]}" uv run --locked --python "$python" pytest ${PYTHONS_PYTEST_ARGS:-}
     echo "== python $version: done in $((SECONDS - started)) s"
 done

@@ -141,7 +141,9 @@ async def test_speculation_cancels_the_fast_call_when_the_classifier_picks_a_str
     server: LocalOpenAIServer,
 ) -> None:
     server.script("mini", Delay(5.0))
-    server.script("judge", Reply("1"))
+    # The verdict comes a moment after the fast call is sent: an instant one could land before the fast
+    # call reached the wire on a loaded machine (cancelled unsent, which is right but not this test).
+    server.script("judge", Delay(0.5, Reply("1")))
     router = _router(server, speculative=True)
     started = time.perf_counter()
     answer = await router.acomplete(PROMPT)
@@ -203,7 +205,7 @@ async def test_a_speculative_stream_is_cancelled_on_the_wire_when_the_classifier
     server: LocalOpenAIServer,
 ) -> None:
     server.script("mini", Drip(0.01))  # the fast stream trickles: it is still open at the verdict
-    server.script("judge", Reply("1"))
+    server.script("judge", Delay(0.5, Reply("1")))  # the fast call is on the wire by the verdict
     server.script("large", Reply("A prince feigns madness to expose his uncle."))
     router = _router(server, speculative=True)
     stream = router.astream(PROMPT)
@@ -215,6 +217,8 @@ async def test_a_speculative_stream_is_cancelled_on_the_wire_when_the_classifier
     assert result.decision.reasons[-1] == "speculative: mini's stream cancelled, the classifier picked tier 1"
     cancelled = [a for a in result.attempts if a.model_id == "mini"]
     assert len(cancelled) == 1 and cancelled[0].cancelled and cancelled[0].cost_usd > 0  # paid, estimated
+    # Closed at the verdict, not after its first chunk: the chosen model never waits for the fast one.
+    assert cancelled[0].usage.output_tokens == 0
     assert sorted(a.model_id for a in result.attempts) == ["judge", "large", "mini"]
     assert router.budgets is not None
     status = await router.budgets.status(["agent:anonymous"])

@@ -134,7 +134,9 @@ async def stream_speculatively(
                 router.registry, request, classified, default_output_tokens=router.default_output_tokens
             )
         )
-        first = await held.get()
+        # A stronger tier needs nothing from the fast stream: it is closed at once, not after its first
+        # chunk (waiting for that would add the fast model's time to first token to the chosen one's).
+        first = await held.get() if decision.tier <= fast.tier else _ready(held)
         if decision.tier <= fast.tier and not isinstance(first, BaseException):
             kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s stream is kept"
             yield replace(runs[0].decision, reasons=(*decision.reasons, kept), policy=policy.name)
@@ -174,6 +176,13 @@ async def stream_speculatively(
                     attempts=(*classifying, *wasted, *item.attempts),
                 )
             yield item
+
+
+def _ready(
+    held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
+) -> StreamEvent | RoutedResponse | BaseException | None:
+    """The fast stream's first item if it has come already (else None), without waiting for it."""
+    return None if held.empty() else held.get_nowait()
 
 
 async def _stop(task: asyncio.Task[object]) -> None:
