@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from gearshift import ToolCall, hash_arguments
+from gearshift._argument_texts import flat_key
 
 
 def test_a_tool_calls_arguments_are_written_as_json_dumps_writes_them() -> None:
@@ -74,3 +75,12 @@ def test_kept_argument_texts_and_hashes_are_those_written_anew() -> None:
     arguments["path"] = "b.py"
     assert ToolCall.with_arguments("c1", "t", arguments).arguments == '{"path": "b.py"}' != first
     assert hash_arguments(arguments) == _canonical_hash({"path": "b.py"})
+
+
+def test_only_flat_short_arguments_are_kept() -> None:
+    assert flat_key({"path": "a.py", "n": 1, "all": True, "q": None}) is not None
+    assert flat_key({"n": 1}) != flat_key({"n": True}) != flat_key({"n": "1"})
+    assert flat_key({"a": 1, "b": 2}) != flat_key({"b": 2, "a": 1})  # json.dumps keeps the order
+    for arguments in ({"n": 1.0}, {"n": [1]}, {"n": {"a": 1}}, {1: "n"}, {"text": "x" * 2_001}, "{}"):
+        assert flat_key(arguments) is None, arguments
+    assert flat_key({"text": "x" * 1_996}) is not None
