@@ -41,7 +41,7 @@ _MAX_TEXTS = 256
 """Texts whose shares are kept; past this many the cache starts over rather than grow (about 1 MB at
 most: a key holds at most the 4,000 characters read)."""
 
-_Shares = tuple[tuple[float, ...] | None, tuple[float, ...] | None]
+_Shares = tuple[list[float] | None, list[float] | None]
 """Per model, the shape block's sum and the text block's term of the margin (None: not added)."""
 
 
@@ -119,7 +119,7 @@ class SinglePromptScorer:
         shape = None
         if self._shape_weights is not None:
             values = shape_values(text, normalized)
-            shape = tuple(sum(map(mul, values, w)) for w in self._shape_weights)
+            shape = [sum(map(mul, values, w)) for w in self._shape_weights]
         terms = None
         if self.bits:
             columns, weights, norm = _term_columns(normalized, self.bits)
@@ -128,5 +128,5 @@ class SinglePromptScorer:
                 scores = np.dot(weights / np.sqrt(totals[columns]), self._text_weights.take(columns, axis=0))
                 # Each column holds sqrt(total) scaled to unit norm; the squared norm is the sum of totals.
                 scale = 1.0 / math.sqrt(norm)
-                terms = tuple(s * scale for s in scores.tolist())
+                terms = [s * scale for s in scores.tolist()]
         return shape, terms
