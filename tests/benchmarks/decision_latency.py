@@ -18,7 +18,10 @@ way each framework holds it (untimed), and one call's work up to the decision is
   validated from JSON as the SDK does), `Router.adecide` included.
 
 Nothing is warmed up on the objects timed: a warm-up pass over other requests, with their own tool
-objects, loads imports and caches first. Calls are interleaved across adapters so drift on a shared
+objects and routers, loads imports and caches first. Each adapter has a router (and a policy) of its
+own, as it would alone in an application: what a policy keeps from one call for the next (the default
+policy keeps what a text adds to its margins) is never handed from one adapter to the next on the
+same request. Calls are interleaved across adapters so drift on a shared
 machine hits each alike, and timed with `time.perf_counter_ns` (wall time), or with
 `time.thread_time_ns` under `--cpu-time`, which leaves out the time other processes took the CPU.
 The last line printed is a JSON object: per adapter {"p50_us", "p99_us", "mean_us", "max_us",
@@ -280,13 +283,14 @@ def _tool_fn(path: str, query: str | None = None) -> str:
 
 
 class Frameworks:
-    """One agent's tools as each framework holds them, and the adapters over one router.
+    """One agent's tools as each framework holds them, and the adapters, each over a router of its own.
 
-    A warm-up pass gets its own instance, so the timed pass starts on tool objects nothing has seen.
+    A warm-up pass gets its own instance, so the timed pass starts on tool objects and routers nothing
+    has seen.
     """
 
-    def __init__(self, router: Router) -> None:
-        self.router = router
+    def __init__(self, new_router: Callable[[], Router]) -> None:
+        self.router, self.langchain_router, self.llamaindex_router = new_router(), new_router(), new_router()
         self.specs = _tools(_TOOLSET)
         self.langchain_tools = [
             convert_to_openai_tool({"name": t.name, "description": t.description, "parameters": t.parameters})
@@ -296,9 +300,11 @@ class Frameworks:
             FunctionTool.from_defaults(fn=_tool_fn, name=t.name, description=t.description)
             for t in self.specs
         ]
-        self.langchain = RoutedChatModel(router=router, agent_id="coder", self_escalation=False)
-        self.llamaindex = RoutedLLM(router, agent_id="coder", self_escalation=False)
-        self.mcp = RouterTools(router)
+        self.langchain = RoutedChatModel(
+            router=self.langchain_router, agent_id="coder", self_escalation=False
+        )
+        self.llamaindex = RoutedLLM(self.llamaindex_router, agent_id="coder", self_escalation=False)
+        self.mcp = RouterTools(new_router())
 
     def calls(self, case: Case, clock: Callable[[], int]) -> dict[str, Timed]:
         """The four adapters' calls for `case`, each building its request anew when run."""
@@ -330,13 +336,13 @@ class Frameworks:
         async def langchain() -> float:
             step = self.langchain._step(lc_messages, None, lc_metadata, dict(lc_options))
             start = clock()
-            router.decide(step.request, step.context)
+            self.langchain_router.decide(step.request, step.context)
             return clock() - start
 
         async def llamaindex() -> float:
             call = await plan_call(li_messages, li_options, self.llamaindex, self.llamaindex._core.tools)
             start = clock()
-            router.decide(call.request, call.context)
+            self.llamaindex_router.decide(call.request, call.context)
             return clock() - start
 
         async def mcp() -> None:
@@ -430,12 +436,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    policy: Policy = DefaultPolicy() if args.policy == "default" else SignalScorer()
-    router = Router(registry(), policy=policy, providers=[ReplayProvider(OutcomeTable([]))])
+    def new_router() -> Router:
+        policy: Policy = DefaultPolicy() if args.policy == "default" else SignalScorer()
+        return Router(registry(), policy=policy, providers=[ReplayProvider(OutcomeTable([]))])
+
     clock = time.thread_time_ns if args.cpu_time else time.perf_counter_ns
-    # Warm-up on other requests and other tool objects: imports, regex caches, branch predictors.
-    asyncio.run(_run(cases(min(args.n, 200), args.seed + 1), Frameworks(router), clock))
-    batch, frameworks = cases(args.n, args.seed), Frameworks(router)
+    # Warm-up on other requests, tool objects and routers: imports, regex caches, branch predictors.
+    asyncio.run(_run(cases(min(args.n, 200), args.seed + 1), Frameworks(new_router), clock))
+    batch, frameworks = cases(args.n, args.seed), Frameworks(new_router)
     gc.collect()
     timings = asyncio.run(_run(batch, frameworks, clock))
 

@@ -19,7 +19,9 @@ from gearshift.datasets import (
     OutcomeRow,
     OutcomeTable,
     load_routellm,
+    load_tau_retail,
     save_outcomes,
+    tau_retail_models,
 )
 from gearshift.evaluation import add_eval_parser, run_eval
 from gearshift.evaluation._default_eval import bundled_overlap
@@ -265,3 +267,25 @@ def test_the_default_on_an_n_model_table_skips_a_model_no_one_would_make_a_highe
     for cost, _quality in report["policies"]["default"]["curve"]:
         on_large = (cost - 0.0001) / (0.01 - 0.0001) * 42  # how many prompts go to large
         assert on_large == pytest.approx(round(on_large), abs=1e-6) and 0 <= round(on_large) <= 42
+
+
+def test_every_step_of_the_tau_bench_runs_is_decided_as_by_a_policy_that_kept_nothing() -> None:
+    """The default policy keeps what a text adds to its margins for the next call: on every step of
+    every tau-bench run (user turns, tool results, tool errors, repeated calls), decided in order by
+    one policy, the decision is the one a new policy makes, reasons and scores to the last bit."""
+    registry = ModelRegistry(list(tau_retail_models()))
+    kept = DefaultPolicy()
+    steps = 0
+    for row in load_tau_retail().table.rows:
+        for outcome in row.outcomes.values():
+            assert outcome.run is not None
+            chat = (*row.prompt, *outcome.run.chat)
+            for index in outcome.run.steps:
+                history = chat[: len(row.prompt) + index]
+                request = ChatRequest(messages=history, tools=())
+                context = StepContext(step_type=StepType.ACT, step_index=steps % 7)
+                assert decide(registry, kept, request, context) == decide(
+                    registry, DefaultPolicy(), request, context
+                ), (row.id, index)
+                steps += 1
+    assert steps > 2_000

@@ -271,3 +271,29 @@ def test_artifacts_the_fast_path_cannot_compute_are_left_to_the_router() -> None
     assert not SinglePromptScorer.fits(
         replace(base, text_dims=0, embedder="mine", embed_dims=8), router.predictor
     )
+
+
+def test_a_text_seen_before_is_predicted_exactly_as_the_first_time(
+    bundled_prompts: list[PromptInput],
+) -> None:
+    """The shares kept per text change no bit of a prediction, whatever else the cache holds: texts
+    equal once normalized but not as written, long texts with the same head and tail, other signals."""
+    router = default_router()
+    assert isinstance(router.predictor, LinearPredictor)
+    middle = "word " * 1000
+    texts = [item.text for item in bundled_prompts[::10]] + _TRICKY
+    texts += ["Hi there", "hi   there", "HI THERE", "A. x\nB) y", "A. x B) y", "1/2", "1 / 2"]
+    texts += [f"Head.{middle}tail?", f"Head.{middle}{middle}tail?", f"Head.{middle}Tail?"]
+    signals = [item.signals for item in bundled_prompts[:3]]
+    kept = SinglePromptScorer(router.features, router.predictor)
+    for _ in range(2):
+        for text in texts:
+            for signal in signals:
+                fresh = SinglePromptScorer(router.features, router.predictor).predict(text, signal)
+                assert kept.predict(text, signal).tolist() == fresh.tolist(), text[:40]
+    assert 0 < len(kept._shares) <= 256
+    for variant in _variants().values():
+        kept = SinglePromptScorer(*variant)
+        for text in texts[-12:] * 2:
+            fresh = SinglePromptScorer(*variant).predict(text, signals[0])
+            assert kept.predict(text, signals[0]).tolist() == fresh.tolist(), text[:40]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ._argument_texts import ArgumentTexts
 from ._errors import InvalidRequestError
 
 __all__ = ["CallerHints", "StepContext", "StepType", "ToolRecord", "hash_arguments"]
@@ -46,15 +47,23 @@ class StepType(str, Enum):
 _canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
+def _hash_value(value: object) -> str:
+    return hashlib.sha256(_canonical_json(value).encode()).hexdigest()[:16]
+
+
+# Every earlier call of the history is hashed again on every step: flat arguments are hashed once.
+_hash_flat = ArgumentTexts(_hash_value)
+
+
 def hash_arguments(arguments: str | Mapping[str, Any]) -> str:
     """A short stable hash of tool-call arguments (key order and whitespace do not matter)."""
-    value: object = arguments
     if isinstance(arguments, str):
         try:
             value = json.loads(arguments or "{}")
         except json.JSONDecodeError:
             return hashlib.sha256(arguments.encode()).hexdigest()[:16]
-    return hashlib.sha256(_canonical_json(value).encode()).hexdigest()[:16]
+        return _hash_value(value)
+    return _hash_flat(arguments)
 
 
 @dataclass(frozen=True, slots=True)

