@@ -14,8 +14,10 @@ from gearshift.budgets._settings import default_store_url, load_budgets_config
 LIMIT = {"key": "run:*", "usd": 1.0}
 
 
-def test_defaults_keep_spend_in_sqlite_under_the_user_data_folder() -> None:
+def test_defaults_keep_spend_in_sqlite_under_the_user_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     from platformdirs import user_data_dir
+
+    monkeypatch.delenv("GEARSHIFT_HOME", raising=False)  # the suite's own folder (tests/conftest.py)
 
     config = BudgetsConfig()
     assert config.store == default_store_url()
