@@ -26,10 +26,10 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, LedgerUnavailable
 from ..config._data_dir import check_folder
@@ -125,6 +125,7 @@ class BudgetLedger:
         self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running
         self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self._renewals: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Future[None]] = set()  # commits and releases whose caller left
 
     @classmethod
     def from_config(
@@ -180,6 +181,11 @@ class BudgetLedger:
             result = await self.store.reserve(
                 reservation.id, keys, usd, tokens, checks, now=now, expires_at=reservation.expires_at
             )
+        except asyncio.CancelledError:
+            # The store may record it all the same (SQLite's thread runs the queued write, Redis the
+            # script it was sent): a caller that gave up must not hold budget until the ttl.
+            await self._finish(self.release(reservation))
+            raise
         except Exception as exc:
             self._unreachable(exc, "reserve")
             return Reservation(
@@ -203,12 +209,18 @@ class BudgetLedger:
         A late commit (after the reservation expired) is still recorded; a second commit of the same
         reservation is not. When the store cannot take it, the spend goes to the journal (fsynced)
         and is recorded when the store answers again; the caller keeps its answer. Only when the
-        journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning).
+        journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning). A
+        caller cancelled meanwhile does not undo it: the commit goes on in a task of its own.
         """
         _check_amounts(usd, tokens)
         self._stop_heartbeat(reservation.id)
         if not reservation.keys:
             return
+        # The call was paid for: a caller cancelled meanwhile (a timeout, a client that hung up) must
+        # not take the spend back while the store is slow to answer (Redis reconnecting, say).
+        await self._finish(self._commit(reservation, usd, tokens))
+
+    async def _commit(self, reservation: Reservation, usd: float, tokens: int) -> None:
         now = self._clock()
         try:
             await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=now)
@@ -448,6 +460,18 @@ class BudgetLedger:
     def _stop_heartbeat(self, reservation_id: str) -> None:
         self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops
 
+    async def _finish(self, settling: Coroutine[Any, Any, None]) -> None:
+        """Await `settling` to its end even if the caller is cancelled meanwhile: it then goes on in
+        a task of its own (held here, so it is not collected mid-way), and a failure is logged."""
+        task = asyncio.ensure_future(settling)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_log_unheard_failure)
+            raise
+
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""
         error = self._unavailable(exc)
@@ -465,6 +489,12 @@ class _Heartbeat:
     loop: asyncio.AbstractEventLoop
     renewed_at: float  # time.monotonic()
     deadline: float  # time.monotonic(): renewed no longer after this (see MAX_HOLD_SECONDS)
+
+
+def _log_unheard_failure(task: asyncio.Future[None]) -> None:
+    """Log how a settlement whose caller was cancelled failed (nobody else hears of it)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("budget settlement of a cancelled call failed: %s", task.exception())
 
 
 def _journal_path(store: BudgetStore) -> Path:
