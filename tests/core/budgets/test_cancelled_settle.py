@@ -93,3 +93,31 @@ async def test_a_reserve_cancelled_while_redis_runs_it_holds_nothing(
         assert await spent_and_held(ledger) == (0.0, 0.0)
     finally:
         await ledger.aclose()
+
+
+def test_a_commit_under_way_when_asyncio_run_ends_is_recorded(
+    redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
+) -> None:
+    prefix = f"gearshift-test-{uuid.uuid4().hex}:"
+    with LocalRedisServer() as server:
+
+        async def answer_and_leave() -> None:
+            ledger = BudgetLedger(RedisStore(server.url, prefix=prefix), [LIMIT], reservation_ttl=60)
+            reservation = await ledger.reserve(KEYS, usd=0.3, tokens=10)
+            server.restart()
+            await asyncio.sleep(0.1)
+            # The program returns while the commit reconnects: asyncio.run cancels what still runs.
+            asyncio.get_running_loop().create_task(ledger.commit(reservation, usd=0.25, tokens=8))
+            await asyncio.sleep(0)
+
+        asyncio.run(answer_and_leave())
+
+        async def read() -> tuple[float, float]:
+            ledger = BudgetLedger(RedisStore(server.url, prefix=prefix), [LIMIT], reservation_ttl=60)
+            try:
+                await ledger.replay_journal()
+                return await spent_and_held(ledger)
+            finally:
+                await ledger.aclose()
+
+        assert asyncio.run(read()) == (0.25, 0.0)

@@ -222,12 +222,16 @@ class BudgetLedger:
 
     async def _commit(self, reservation: Reservation, usd: float, tokens: int) -> None:
         now = self._clock()
+        spend = JournaledSpend(reservation.id, reservation.keys, usd, tokens, now)
         try:
             await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=now)
+        except asyncio.CancelledError:
+            # Cancelled itself (`asyncio.run` ending cancels every task): whether the store took it
+            # is unknown, so the journal keeps it; a replay records it once either way.
+            await self._journal_commit(spend, None)
+            raise
         except Exception as exc:
-            await self._journal_commit(
-                JournaledSpend(reservation.id, reservation.keys, usd, tokens, now), exc
-            )
+            await self._journal_commit(spend, exc)
             return
         if self._journal_due():
             await self._replay_quietly()
@@ -384,8 +388,10 @@ class BudgetLedger:
             self._journal_checked = time.monotonic() + _REPLAY_BACKOFF - _JOURNAL_CHECK_EVERY
             logger.warning("budget journal %s not replayed yet: %s", self.journal.path, exc)
 
-    async def _journal_commit(self, spend: JournaledSpend, exc: Exception) -> None:
-        error = self._unavailable(exc)
+    async def _journal_commit(self, spend: JournaledSpend, exc: Exception | None) -> None:
+        """Keep `spend` in the journal after the store failed with `exc` (None: the commit was
+        cancelled under way)."""
+        error = self._unavailable(exc) if exc is not None else "the commit was cancelled under way"
         try:
             await asyncio.to_thread(self.journal.append, spend)
         except OSError as journal_error:
@@ -461,8 +467,10 @@ class BudgetLedger:
         self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops
 
     async def _finish(self, settling: Coroutine[Any, Any, None]) -> None:
-        """Await `settling` to its end even if the caller is cancelled meanwhile: it then goes on in
-        a task of its own (held here, so it is not collected mid-way), and a failure is logged."""
+        """Await `settling` to its end even if the caller is cancelled meanwhile: it runs in a task
+        of its own (held here, so it is not collected mid-way), the cancel waits for it (a loop shut
+        down by `asyncio.run` would drop it otherwise; a second cancel stops only the wait), and a
+        failure nobody hears of then is logged."""
         task = asyncio.ensure_future(settling)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
@@ -470,6 +478,7 @@ class BudgetLedger:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             task.add_done_callback(_log_unheard_failure)
+            await asyncio.wait({task})
             raise
 
     def _unreachable(self, exc: Exception, step: str) -> None:
