@@ -3,10 +3,10 @@
 `ChainRun` is one routed call to one decision: it walks the decision's chain (skipping models in
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
-nothing. Calls that broke mid-stream or were cancelled are committed at gearshift's estimate, since the
-provider has likely billed them; so is a call a provider of the caller's own broke off with an error of
-its own (not a `ProviderError`), which is then passed on. Every attempt becomes an `Attempt` and a
-decision-log record.
+nothing. Calls that broke mid-stream, timed out or were cancelled are committed at gearshift's
+estimate, since the provider has likely billed them; so is a call a provider of the caller's own
+broke off with an error of its own (not a `ProviderError`), which is then passed on. Every attempt
+becomes an `Attempt` and a decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -88,8 +88,9 @@ class ChainRun:
             try:
                 response = await provider.complete(spec, hold.request)
             except ProviderError as error:
-                await self._settle(reservation, spec, Usage())
-                self._failed(errors, spec, error, started)
+                usage = self._unanswered_usage(error)
+                await self._settle(reservation, spec, usage)
+                self._failed(errors, spec, error, started, usage=usage)
                 if not error.allows_fallback:
                     raise
                 continue
@@ -138,8 +139,9 @@ class ChainRun:
                     ) from None
             except ProviderError as error:
                 await aclose_events(events)
-                await self._settle(reservation, spec, Usage())
-                self._failed(errors, spec, error, started, streamed=True)
+                usage = self._unanswered_usage(error)
+                await self._settle(reservation, spec, usage)
+                self._failed(errors, spec, error, started, streamed=True, usage=usage)
                 if not error.allows_fallback:
                     raise
                 continue
@@ -344,6 +346,12 @@ class ChainRun:
 
     def _ms(self, started: float) -> float:
         return (self.router.clock() - started) * 1000.0
+
+    def _unanswered_usage(self, error: ProviderError) -> Usage:
+        """What a call that failed before any output cost: nothing, unless it timed out. The provider
+        then has the request and goes on with it (and bills it), as for a cancelled call: its input
+        is charged at gearshift's estimate."""
+        return self._estimated_usage("") if error.kind == "timeout" else Usage()
 
     def _estimated_usage(self, output: str) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.
