@@ -30,6 +30,12 @@ async def spent_and_held(ledger: BudgetLedger, key: str = "run:1") -> tuple[floa
     return round(usage.spent_usd, 9), round(usage.reserved_usd, 9)
 
 
+def redis_ledger(url: str, *, prefix: str | None = None, ttl: float = 600) -> BudgetLedger:
+    """A ledger on the Redis server at `url`, under a prefix of its own unless one is given."""
+    store = RedisStore(url, prefix=prefix or f"gearshift-test-{uuid.uuid4().hex}:")
+    return BudgetLedger(store, [LIMIT], reservation_ttl=ttl)
+
+
 async def cancel_once_waiting(work: Awaitable[object]) -> None:
     """Start `work`, cancel it at its first wait on the store, and let it end."""
     task = asyncio.ensure_future(work)
@@ -44,9 +50,7 @@ async def test_a_commit_cancelled_while_redis_reconnects_still_records_the_spend
     redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
 ) -> None:
     with LocalRedisServer() as server:
-        ledger = BudgetLedger(
-            RedisStore(server.url, prefix=f"gearshift-test-{uuid.uuid4().hex}:"), [LIMIT], reservation_ttl=60
-        )
+        ledger = redis_ledger(server.url, ttl=60)
         try:
             reservation = await ledger.reserve(KEYS, usd=0.3, tokens=10)
             server.restart()  # the ledger's connection is gone: the next step connects again
@@ -80,11 +84,7 @@ async def test_a_reserve_cancelled_while_sqlite_writes_it_holds_nothing(tmp_path
 async def test_a_reserve_cancelled_while_redis_runs_it_holds_nothing(
     redis_server: LocalRedisServer,
 ) -> None:
-    ledger = BudgetLedger(
-        RedisStore(redis_server.url, prefix=f"gearshift-test-{uuid.uuid4().hex}:"),
-        [LIMIT],
-        reservation_ttl=600,
-    )
+    ledger = redis_ledger(redis_server.url)
     try:
         await ledger.usage(["run:1"])  # connected, the script loaded
         await cancel_once_waiting(ledger.reserve(KEYS, usd=0.9, tokens=10))
@@ -102,7 +102,7 @@ def test_a_commit_under_way_when_asyncio_run_ends_is_recorded(
     with LocalRedisServer() as server:
 
         async def answer_and_leave() -> None:
-            ledger = BudgetLedger(RedisStore(server.url, prefix=prefix), [LIMIT], reservation_ttl=60)
+            ledger = redis_ledger(server.url, prefix=prefix, ttl=60)
             reservation = await ledger.reserve(KEYS, usd=0.3, tokens=10)
             server.restart()
             await asyncio.sleep(0.1)
@@ -113,7 +113,7 @@ def test_a_commit_under_way_when_asyncio_run_ends_is_recorded(
         asyncio.run(answer_and_leave())
 
         async def read() -> tuple[float, float]:
-            ledger = BudgetLedger(RedisStore(server.url, prefix=prefix), [LIMIT], reservation_ttl=60)
+            ledger = redis_ledger(server.url, prefix=prefix, ttl=60)
             try:
                 await ledger.replay_journal()
                 return await spent_and_held(ledger)
@@ -121,3 +121,23 @@ def test_a_commit_under_way_when_asyncio_run_ends_is_recorded(
                 await ledger.aclose()
 
         assert asyncio.run(read()) == (0.25, 0.0)
+
+
+async def test_a_release_cancelled_while_redis_reconnects_still_frees_the_budget(
+    redis_server: LocalRedisServer,
+) -> None:
+    import redis
+
+    ledger = redis_ledger(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        reservation = await ledger.reserve(KEYS, usd=0.9, tokens=10)
+        # The server drops the ledger's connection (a failover, a proxy's idle cut); the data stays.
+        admin.client_kill_filter(_type="normal", skipme=True)
+        await asyncio.sleep(0.1)  # the loop reads the dropped connection's end
+        # The call failed and is released; its caller gives up while the release reconnects.
+        await cancel_once_waiting(ledger.release(reservation))
+        assert await spent_and_held(ledger) == (0.0, 0.0)  # not 0.9 held for the next ten minutes
+    finally:
+        admin.close()
+        await ledger.aclose()

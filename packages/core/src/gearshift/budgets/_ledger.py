@@ -184,7 +184,7 @@ class BudgetLedger:
         except asyncio.CancelledError:
             # The store may record it all the same (SQLite's thread runs the queued write, Redis the
             # script it was sent): a caller that gave up must not hold budget until the ttl.
-            await self._finish(self.release(reservation))
+            await self._finish(self._release(reservation.id))
             raise
         except Exception as exc:
             self._unreachable(exc, "reserve")
@@ -274,13 +274,17 @@ class BudgetLedger:
         self._stop_heartbeat(reservation.id)
         if not reservation.recorded or not reservation.keys:
             return
+        # A caller cancelled meanwhile must not leave the budget held until the ttl.
+        await self._finish(self._release(reservation.id))
+
+    async def _release(self, reservation_id: str) -> None:
         try:
-            await self.store.release(reservation.id)
+            await self.store.release(reservation_id)
         except Exception as exc:
             logger.warning(
                 "budget ledger at %s: cannot release reservation %s (%s); it expires in %.0f s",
                 self.store.url,
-                reservation.id,
+                reservation_id,
                 type(exc).__name__,
                 self.reservation_ttl,
             )
