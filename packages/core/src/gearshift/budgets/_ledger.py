@@ -125,7 +125,7 @@ class BudgetLedger:
         self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running
         self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self._renewals: set[asyncio.Task[None]] = set()
-        self._settling: set[asyncio.Future[None]] = set()  # commits and releases whose caller left
+        self._settling: set[asyncio.Future[None]] = set()  # releases whose caller was cancelled
 
     @classmethod
     def from_config(
@@ -210,25 +210,24 @@ class BudgetLedger:
         reservation is not. When the store cannot take it, the spend goes to the journal (fsynced)
         and is recorded when the store answers again; the caller keeps its answer. Only when the
         journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning). A
-        caller cancelled meanwhile does not undo it: the commit goes on in a task of its own.
+        commit cancelled under way goes to the journal too (whether the store took it is unknown;
+        a replay records it once either way), so a caller that gives up never takes back the spend.
         """
         _check_amounts(usd, tokens)
         self._stop_heartbeat(reservation.id)
         if not reservation.keys:
             return
-        # The call was paid for: a caller cancelled meanwhile (a timeout, a client that hung up) must
-        # not take the spend back while the store is slow to answer (Redis reconnecting, say).
-        await self._finish(self._commit(reservation, usd, tokens))
-
-    async def _commit(self, reservation: Reservation, usd: float, tokens: int) -> None:
         now = self._clock()
         spend = JournaledSpend(reservation.id, reservation.keys, usd, tokens, now)
         try:
             await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=now)
         except asyncio.CancelledError:
-            # Cancelled itself (`asyncio.run` ending cancels every task): whether the store took it
-            # is unknown, so the journal keeps it; a replay records it once either way.
-            await self._journal_commit(spend, None)
+            # A timeout, a client that hung up, `asyncio.run` ending: the call was paid for all the
+            # same, and a store slow to answer (Redis reconnecting) may never have been sent it.
+            try:
+                await self._journal_commit(spend, None)
+            except LedgerUnavailable as error:  # the cancel goes on; nobody else hears of this
+                logger.error("budget commit of a cancelled call went unrecorded: %s", error)
             raise
         except Exception as exc:
             await self._journal_commit(spend, exc)
@@ -274,8 +273,13 @@ class BudgetLedger:
         self._stop_heartbeat(reservation.id)
         if not reservation.recorded or not reservation.keys:
             return
-        # A caller cancelled meanwhile must not leave the budget held until the ttl.
-        await self._finish(self._release(reservation.id))
+        try:
+            await self._release(reservation.id)
+        except asyncio.CancelledError:
+            # The store may never have been sent it (Redis reconnecting): send it again, to the end,
+            # or the budget stays held until the ttl.
+            await self._finish(self._release(reservation.id))
+            raise
 
     async def _release(self, reservation_id: str) -> None:
         try:
@@ -471,19 +475,12 @@ class BudgetLedger:
         self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops
 
     async def _finish(self, settling: Coroutine[Any, Any, None]) -> None:
-        """Await `settling` to its end even if the caller is cancelled meanwhile: it runs in a task
-        of its own (held here, so it is not collected mid-way), the cancel waits for it (a loop shut
-        down by `asyncio.run` would drop it otherwise; a second cancel stops only the wait), and a
-        failure nobody hears of then is logged."""
+        """Run `settling` for a caller being cancelled: in a task of its own (held here, so it is not
+        collected mid-way) that the cancel waits for (a second cancel stops only the wait)."""
         task = asyncio.ensure_future(settling)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(_log_unheard_failure)
-            await asyncio.wait({task})
-            raise
+        await asyncio.wait({task})
 
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""
@@ -502,12 +499,6 @@ class _Heartbeat:
     loop: asyncio.AbstractEventLoop
     renewed_at: float  # time.monotonic()
     deadline: float  # time.monotonic(): renewed no longer after this (see MAX_HOLD_SECONDS)
-
-
-def _log_unheard_failure(task: asyncio.Future[None]) -> None:
-    """Log how a settlement whose caller was cancelled failed (nobody else hears of it)."""
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("budget settlement of a cancelled call failed: %s", task.exception())
 
 
 def _journal_path(store: BudgetStore) -> Path:
