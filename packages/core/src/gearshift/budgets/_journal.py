@@ -105,7 +105,7 @@ class SpendJournal:
             try:
                 size = os.fstat(fd).st_size
                 line = spend.to_line().encode("utf-8")
-                if size and os.pread(fd, 1, size - 1) != b"\n":  # a line a crash cut short
+                if size and _last_byte(fd, size) != b"\n":  # a line a crash cut short
                     line = b"\n" + line  # stays apart from this one (it is skipped as it was)
                 try:
                     _write_all(fd, line)
@@ -178,6 +178,13 @@ class SpendJournal:
             yield
         finally:
             os.close(fd)  # closing drops the lock
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    """The file's last byte (a seek and a read, as Windows has no `pread`; appends go to the end
+    whatever the offset)."""
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    return os.read(fd, 1)
 
 
 def _write_all(fd: int, data: bytes) -> None:
