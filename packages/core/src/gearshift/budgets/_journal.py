@@ -17,6 +17,7 @@ never while the store is being called.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -100,10 +101,20 @@ class SpendJournal:
         if created:
             prepare_folder(self.path)
         with self._locked():
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, spend.to_line().encode("utf-8"))
-                os.fsync(fd)
+                size = os.fstat(fd).st_size
+                line = spend.to_line().encode("utf-8")
+                if size and _last_byte(fd, size) != b"\n":  # a line a crash cut short
+                    line = b"\n" + line  # stays apart from this one (it is skipped as it was)
+                try:
+                    _write_all(fd, line)
+                    os.fsync(fd)
+                except OSError:
+                    # A full disk takes part of a line: take it back, or the next record would join it.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)
+                    raise
             finally:
                 os.close(fd)
         if created:
@@ -130,8 +141,12 @@ class SpendJournal:
             temporary = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                os.write(fd, "".join(spend.to_line() for spend in rest).encode("utf-8"))
+                _write_all(fd, "".join(spend.to_line() for spend in rest).encode("utf-8"))
                 os.fsync(fd)
+            except OSError:  # the journal stays as it was: its records are replayed again, once each
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
             finally:
                 os.close(fd)
             os.replace(temporary, self.path)
@@ -163,6 +178,24 @@ class SpendJournal:
             yield
         finally:
             os.close(fd)  # closing drops the lock
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    """The file's last byte (a seek and a read, as Windows has no `pread`; appends go to the end
+    whatever the offset)."""
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    return os.read(fd, 1)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: a disk short of room writes part of it and returns the count, and the
+    write of the rest raises `OSError` (ENOSPC, EFBIG)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if not written:
+            raise OSError(errno.ENOSPC, "no room left for the journal's record")
+        view = view[written:]
 
 
 def _sync_folder(folder: Path) -> None:

@@ -26,10 +26,10 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, LedgerUnavailable
 from ..config._data_dir import check_folder
@@ -125,6 +125,7 @@ class BudgetLedger:
         self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running
         self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self._renewals: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Future[None]] = set()  # releases whose caller was cancelled
 
     @classmethod
     def from_config(
@@ -180,6 +181,11 @@ class BudgetLedger:
             result = await self.store.reserve(
                 reservation.id, keys, usd, tokens, checks, now=now, expires_at=reservation.expires_at
             )
+        except asyncio.CancelledError:
+            # The store may record it all the same (SQLite's thread runs the queued write, Redis the
+            # script it was sent): a caller that gave up must not hold budget until the ttl.
+            await self._finish(self._release(reservation.id))
+            raise
         except Exception as exc:
             self._unreachable(exc, "reserve")
             return Reservation(
@@ -203,19 +209,28 @@ class BudgetLedger:
         A late commit (after the reservation expired) is still recorded; a second commit of the same
         reservation is not. When the store cannot take it, the spend goes to the journal (fsynced)
         and is recorded when the store answers again; the caller keeps its answer. Only when the
-        journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning).
+        journal cannot be written either: `LedgerUnavailable` (unless `fail_open`: a warning). A
+        commit cancelled under way goes to the journal too (whether the store took it is unknown;
+        a replay records it once either way), so a caller that gives up never takes back the spend.
         """
         _check_amounts(usd, tokens)
         self._stop_heartbeat(reservation.id)
         if not reservation.keys:
             return
         now = self._clock()
+        spend = JournaledSpend(reservation.id, reservation.keys, usd, tokens, now)
         try:
             await self.store.commit(reservation.id, reservation.keys, usd, tokens, now=now)
+        except asyncio.CancelledError:
+            # A timeout, a client that hung up, `asyncio.run` ending: the call was paid for all the
+            # same, and a store slow to answer (Redis reconnecting) may never have been sent it.
+            try:
+                await self._journal_commit(spend, None)
+            except LedgerUnavailable as error:  # the cancel goes on; nobody else hears of this
+                logger.error("budget commit of a cancelled call went unrecorded: %s", error)
+            raise
         except Exception as exc:
-            await self._journal_commit(
-                JournaledSpend(reservation.id, reservation.keys, usd, tokens, now), exc
-            )
+            await self._journal_commit(spend, exc)
             return
         if self._journal_due():
             await self._replay_quietly()
@@ -259,12 +274,21 @@ class BudgetLedger:
         if not reservation.recorded or not reservation.keys:
             return
         try:
-            await self.store.release(reservation.id)
+            await self._release(reservation.id)
+        except asyncio.CancelledError:
+            # The store may never have been sent it (Redis reconnecting): send it again, to the end,
+            # or the budget stays held until the ttl.
+            await self._finish(self._release(reservation.id))
+            raise
+
+    async def _release(self, reservation_id: str) -> None:
+        try:
+            await self.store.release(reservation_id)
         except Exception as exc:
             logger.warning(
                 "budget ledger at %s: cannot release reservation %s (%s); it expires in %.0f s",
                 self.store.url,
-                reservation.id,
+                reservation_id,
                 type(exc).__name__,
                 self.reservation_ttl,
             )
@@ -372,8 +396,10 @@ class BudgetLedger:
             self._journal_checked = time.monotonic() + _REPLAY_BACKOFF - _JOURNAL_CHECK_EVERY
             logger.warning("budget journal %s not replayed yet: %s", self.journal.path, exc)
 
-    async def _journal_commit(self, spend: JournaledSpend, exc: Exception) -> None:
-        error = self._unavailable(exc)
+    async def _journal_commit(self, spend: JournaledSpend, exc: Exception | None) -> None:
+        """Keep `spend` in the journal after the store failed with `exc` (None: the commit was
+        cancelled under way)."""
+        error = self._unavailable(exc) if exc is not None else "the commit was cancelled under way"
         try:
             await asyncio.to_thread(self.journal.append, spend)
         except OSError as journal_error:
@@ -447,6 +473,14 @@ class BudgetLedger:
 
     def _stop_heartbeat(self, reservation_id: str) -> None:
         self._heartbeats.pop(reservation_id, None)  # a renewal under way finds it settled, and stops
+
+    async def _finish(self, settling: Coroutine[Any, Any, None]) -> None:
+        """Run `settling` for a caller being cancelled: in a task of its own (held here, so it is not
+        collected mid-way) that the cancel waits for (a second cancel stops only the wait)."""
+        task = asyncio.ensure_future(settling)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        await asyncio.wait({task})
 
     def _unreachable(self, exc: Exception, step: str) -> None:
         """Raise `LedgerUnavailable` for a store fault during `step`, or log it when `fail_open`."""

@@ -3,8 +3,10 @@
 `ChainRun` is one routed call to one decision: it walks the decision's chain (skipping models in
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
-nothing. Calls that broke mid-stream or were cancelled are committed at gearshift's estimate, since the
-provider has likely billed them. Every attempt becomes an `Attempt` and a decision-log record.
+nothing. Calls that broke mid-stream, timed out or were cancelled are committed at gearshift's
+estimate, since the provider has likely billed them; so is a call a provider of the caller's own
+broke off with an error of its own (not a `ProviderError`), which is then passed on. Every attempt
+becomes an `Attempt` and a decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -86,8 +88,9 @@ class ChainRun:
             try:
                 response = await provider.complete(spec, hold.request)
             except ProviderError as error:
-                await self._settle(reservation, spec, Usage())
-                self._failed(errors, spec, error, started)
+                usage = self._unanswered_usage(error)
+                await self._settle(reservation, spec, usage)
+                self._failed(errors, spec, error, started, usage=usage)
                 if not error.allows_fallback:
                     raise
                 continue
@@ -95,6 +98,9 @@ class ChainRun:
                 usage = self._estimated_usage("")
                 await asyncio.shield(self._settle(reservation, spec, usage))
                 self._cancelled(spec, started, usage, streamed=False)
+                raise
+            except Exception:
+                await self._foreign_failure(reservation, spec, started, "", streamed=False)
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
             latency = self._ms(started)
@@ -133,8 +139,9 @@ class ChainRun:
                     ) from None
             except ProviderError as error:
                 await aclose_events(events)
-                await self._settle(reservation, spec, Usage())
-                self._failed(errors, spec, error, started, streamed=True)
+                usage = self._unanswered_usage(error)
+                await self._settle(reservation, spec, usage)
+                self._failed(errors, spec, error, started, streamed=True, usage=usage)
                 if not error.allows_fallback:
                     raise
                 continue
@@ -143,6 +150,10 @@ class ChainRun:
                 usage = self._estimated_usage("")
                 await asyncio.shield(self._settle(reservation, spec, usage))
                 self._cancelled(spec, started, usage, streamed=True)
+                raise
+            except Exception:
+                await aclose_events(events)
+                await self._foreign_failure(reservation, spec, started, "", streamed=True)
                 raise
             # The caller sees this model's output from here on: no more fallback.
             first_event_ms = self._ms(started)
@@ -189,6 +200,10 @@ class ChainRun:
                     await asyncio.shield(self._settle(reservation, spec, usage))
                     self._cancelled(spec, started, usage, streamed=True)
                 raise
+            except Exception:
+                if not done:  # (once done, the answer was settled: what failed came after)
+                    await self._foreign_failure(reservation, spec, started, "".join(output), streamed=True)
+                raise
             finally:
                 await aclose_events(events)
         raise self._exhausted(errors, refusal.error if refusal else None)
@@ -232,6 +247,17 @@ class ChainRun:
         await ledger.commit(reservation, usd=usd, tokens=usage.total_tokens)
         if self.allowance is not None and self.allowance.refuses and _overran(reservation, usd, usage):
             self._overrun(reservation, spec, usd, usage)
+
+    async def _foreign_failure(
+        self, reservation: Reservation | None, spec: ModelSpec, started: float, output: str, *, streamed: bool
+    ) -> None:
+        """Settle and record an attempt a provider of the caller's own broke off with an error of its
+        own (the built-in ones raise only `ProviderError`): whether it was billed is unknown, so it is
+        charged at gearshift's estimate of its input and `output`, as a cancelled call is, and never
+        left held (the heartbeat would keep its reservation for hours)."""
+        usage = self._estimated_usage(output)
+        await self._settle(reservation, spec, usage)
+        self._record(self._unanswered(spec, started, usage, streamed))
 
     def _overrun(self, reservation: Reservation, spec: ModelSpec, usd: float, usage: Usage) -> None:
         """A provider billed more than the reservation that was to bound it: all of it was recorded
@@ -320,6 +346,12 @@ class ChainRun:
 
     def _ms(self, started: float) -> float:
         return (self.router.clock() - started) * 1000.0
+
+    def _unanswered_usage(self, error: ProviderError) -> Usage:
+        """What a call that failed before any output cost: nothing, unless it timed out. The provider
+        then has the request and goes on with it (and bills it), as for a cancelled call: its input
+        is charged at gearshift's estimate."""
+        return self._estimated_usage("") if error.kind == "timeout" else Usage()
 
     def _estimated_usage(self, output: str) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.

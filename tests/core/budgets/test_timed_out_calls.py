@@ -1,0 +1,77 @@
+"""A call that timed out after the provider took it is charged, as a cancelled call is.
+
+The router gives up on a model that does not answer within its timeout and falls back; the provider
+already has the request and goes on working on it (and bills it). Real SDK, real local server: the
+server records the request it was sent, then answers too late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gearshift import (
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    StepContext,
+    TextDelta,
+)
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.providers import OpenAIProvider
+from gearshift.testing import Delay, LocalOpenAIServer
+
+REGISTRY = ModelRegistry(
+    [
+        ModelSpec(
+            id="small", provider="local", model="small", tier=1, prices=ModelPrices(input=1.0, output=4.0)
+        ),
+        ModelSpec(
+            id="backup", provider="local", model="backup", tier=1, prices=ModelPrices(input=2.0, output=8.0)
+        ),
+    ]
+)
+REQUEST = ChatRequest(messages=(Message.user("What is the capital of France? " * 20),), max_tokens=32)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("small", "backup")) as local:
+        yield local
+
+
+def _router(server: LocalOpenAIServer) -> Router:
+    provider = OpenAIProvider(name="local", api_key="sk-t", base_url=server.base_url, timeout=0.5)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=1.0)])
+    # "small" is the cheaper model of the tier: tried first, "backup" after it.
+    return Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_a_call_that_timed_out_on_the_provider_is_charged_its_input(
+    server: LocalOpenAIServer, streamed: bool
+) -> None:
+    server.script("small", Delay(1.5))
+    router = _router(server)
+    try:
+        if streamed:
+            stream = router.astream(REQUEST, StepContext(run_id="1"))
+            assert "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+            assert stream.result is not None
+            attempts = stream.result.attempts
+        else:
+            attempts = (await router.acomplete(REQUEST, StepContext(run_id="1"))).attempts
+        assert [(a.model_id, a.ok) for a in attempts] == [("small", False), ("backup", True)]
+        assert [r.body["model"] for r in server.requests] == ["small", "backup"]  # it reached "small"
+        timed_out = attempts[0]
+        assert timed_out.usage_estimated and timed_out.usage.input_tokens > 0 and timed_out.cost_usd > 0
+        assert router.budgets is not None
+        (run,) = await router.budgets.usage(["run:1"])
+        assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
+    finally:
+        await router.aclose()
