@@ -290,7 +290,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
     def _overdue(self, model: ModelSpec, what: str, *, after_output: bool = False) -> ProviderError:
         """The error for a call that missed its deadline: the server was too slow, maybe trickling."""
         return ProviderError(
-            f"no {what} within the {self.timeout:g} s timeout",
+            f"{what} did not come within the {self.timeout:g} s timeout",
             model_id=model.id,
             kind="stream" if after_output else "timeout",
         )
