@@ -293,16 +293,17 @@ class ToolSpecCache:
             # A dict is tested by its class first: an isinstance against Mapping goes through ABCMeta.
             source = function if type(function) is dict or isinstance(function, Mapping) else tool
             name = source.get("name")
-            written = _written(tool) if isinstance(name, str) else None
-            hit = cache.get(name) if written is not None else None
+            key = name if isinstance(name, str) else None
+            written = _written(tool) if key is not None else None
+            hit = cache.get(key) if key is not None and written is not None else None
             if hit is not None and hit[0] == written:
                 specs.append(hit[1])
                 continue
             spec = ToolSpec.parse(tool, where=f"tool {index}")
-            if written is not None:
+            if key is not None and written is not None:
                 if len(cache) >= _MAX_CACHED_TOOLS:
                     cache.clear()
-                cache[name] = (written, spec)
+                cache[key] = (written, spec)
             specs.append(spec)
         return tuple(specs)
 
