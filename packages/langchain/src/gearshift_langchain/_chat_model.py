@@ -29,6 +29,7 @@ from gearshift import (
     CallerHints,
     ChatRequest,
     InvalidRequestError,
+    Message,
     RoutedResponse,
     Router,
     RoutingError,
@@ -36,6 +37,8 @@ from gearshift import (
     StepType,
     TextDelta,
     ToolCallDelta,
+    estimate_request_tokens,
+    estimate_tokens,
     iterate_sync,
     keep_tool_loop_model,
     pair_tool_results,
@@ -250,6 +253,33 @@ class RoutedChatModel(BaseChatModel):
         if kwargs:
             raise InvalidRequestError(f"with_structured_output got unknown arguments: {', '.join(kwargs)}")
         return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict)
+
+    def get_num_tokens(self, text: str) -> int:
+        """gearshift's estimate of the tokens in `text`, the one the router prices calls with.
+
+        LangChain's default counts with GPT-2's tokenizer from `transformers`, which is downloaded on
+        first use; a routed call may go to any model, so no one model's tokenizer is the right one.
+        A `custom_get_token_ids` still takes precedence.
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens(text)
+        return estimate_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """gearshift's estimate of the input tokens of `messages` and `tools`, as the router counts a
+        request (each message's text, images and tool calls, the chat template's overhead, and the
+        tool schemas): what `trim_messages(token_counter=model)` and context checks should measure.
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        specs = self._tool_specs.specs([convert_to_openai_tool(tool) for tool in tools]) if tools else ()
+        # A request needs a user message, and a trimmed history may have none: an empty one is added,
+        # and its own estimate (the template's overhead alone) taken off again.
+        anchor = Message.user("")
+        request = ChatRequest((*convert_messages(messages), anchor), specs)
+        return estimate_request_tokens(request) - estimate_request_tokens(ChatRequest((anchor,)))
 
     # -- the calls ---------------------------------------------------------------------------------
 
