@@ -8,8 +8,9 @@ loop, the SDK clients and the code path of the async ones.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -67,6 +68,10 @@ _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
 )
 
+# LangChain's standard constructor arguments that have no meaning here (see the class docstring): taken
+# and dropped, as the standard suites pass them to every chat model. Any other unknown one is refused.
+_IGNORED_STANDARD_SETTINGS = ("api_key", "max_retries")
+
 
 @dataclass(frozen=True, slots=True)
 class _Step:
@@ -93,10 +98,11 @@ class RoutedChatModel(BaseChatModel):
     `expected_steps`, `min_tier`, `max_tier` and `max_cost_usd` per call. A per-call `model="<id>"`
     (`invoke(..., model=...)` or `bind(model=...)`) sends the call to that registry model.
     LangChain's standard `api_key` and `max_retries` are not settings here: keys belong to the
-    providers of the config, and gearshift falls back along the decision's chain instead of retrying.
+    providers of the config, and gearshift falls back along the decision's chain instead of retrying
+    (both are taken and dropped; any other unknown setting is refused by name).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True, extra="forbid")
 
     config: str | Path | None = None
     """Path of the gearshift.toml to build the router from; unused when a `router` is passed."""
@@ -142,6 +148,9 @@ class RoutedChatModel(BaseChatModel):
             raise InvalidRequestError("RoutedChatModel takes a router or a config path, not both")
         if router is None and data.get("config") is None:
             data["config"] = os.environ.get("GEARSHIFT_CONFIG") or None
+        for standard in _IGNORED_STANDARD_SETTINGS:
+            data.pop(standard, None)
+        _refuse_unknown_settings(data, type(self).model_fields.keys())
         super().__init__(**data)
         self._router = router if router is not None else Router.from_config(self.config)
         if self.profile is None:
@@ -451,6 +460,14 @@ class RoutedChatModel(BaseChatModel):
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry
         return registry[routed.model_id].tier if routed.model_id in registry else None
+
+
+def _refuse_unknown_settings(data: Mapping[str, Any], settings: Collection[str]) -> None:
+    """Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped."""
+    for name in sorted(data.keys() - settings):
+        close = difflib.get_close_matches(name, settings, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidRequestError(f"RoutedChatModel has no setting {name!r}{hint}")
 
 
 def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:
