@@ -52,7 +52,7 @@ from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
-from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_tool_choice
+from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
 from ._structured import StructuredMethod, structured_output
@@ -431,6 +431,7 @@ class RoutedChatModel(BaseChatModel):
             stop=tuple(stop if stop is not None else self.stop or ()),
             response_schema=to_response_schema(options.get("response_format")),
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
+            response_strict=to_response_strict(options.get("response_format")),
         )
         defaults = StepDefaults(
             agent_id=self.agent_id,

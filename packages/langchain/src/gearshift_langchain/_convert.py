@@ -32,6 +32,7 @@ __all__ = [
     "message_kind",
     "to_messages",
     "to_response_schema",
+    "to_response_strict",
     "to_tool_choice",
     "to_tool_specs",
 ]
@@ -365,3 +366,15 @@ def to_response_schema(response_format: Any) -> Mapping[str, Any] | None:
     raise InvalidRequestError(
         f"response_format type {kind!r} is not supported; use json_schema or json_object"
     )
+
+
+def to_response_strict(response_format: Any) -> bool | None:
+    """Whether a `json_schema` response format asks for strict adherence (`json_schema.strict`, as
+    ChatOpenAI sends it); None when it does not say, or for any other format."""
+    if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    strict = spec.get("strict") if isinstance(spec, Mapping) else None
+    if strict is not None and not isinstance(strict, bool):
+        raise InvalidRequestError(f"response_format json_schema.strict must be true or false, got {strict!r}")
+    return strict
