@@ -11,8 +11,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from gearshift import InvalidRequestError, Router
-from gearshift.testing import LocalOpenAIServer
+from gearshift import (
+    InvalidRequestError,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    run_sync,
+)
+from gearshift.providers import AnthropicProvider
+from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
 from gearshift_langchain import RoutedChatModel
 
 
@@ -53,3 +62,21 @@ def test_a_bound_response_format_keeps_its_strict_flag_and_a_bad_one_is_refused(
     response_format["json_schema"]["strict"] = "yes"  # type: ignore[index]
     with pytest.raises(InvalidRequestError, match=r"json_schema.strict must be true or false, got 'yes'"):
         model.bind(response_format=response_format).invoke("give me a")
+
+
+@pytest.mark.parametrize("strict", [True, None])
+def test_anthropic_gets_the_strict_flag_on_its_answer_tool(strict: bool | None) -> None:
+    # Anthropic answers a response schema through a forced tool: the flag goes on that tool.
+    with LocalAnthropicServer(models=("claude-small",), api_key="sk-ant-strict-5c2") as server:
+        provider = AnthropicProvider(api_key="sk-ant-strict-5c2", base_url=server.base_url, timeout=10.0)
+        prices = ModelPrices(input=1.0, output=5.0)
+        spec = ModelSpec(id="small", provider="anthropic", model="claude-small", tier=1, prices=prices)
+        router = Router(ModelRegistry([spec]), policy=SignalScorer(), providers=[provider])
+        try:
+            model = RoutedChatModel(router=router)
+            joke = model.with_structured_output(Joke, method="json_schema", strict=strict).invoke("a joke")
+        finally:
+            run_sync(router.aclose())
+    assert isinstance(joke, Joke)
+    (answer_tool,) = server.requests[-1].body["tools"]
+    assert answer_tool.get("strict", "absent") == ("absent" if strict is None else strict)
