@@ -273,6 +273,10 @@ class RoutedLLM(FunctionCallingLLM):
                     seen = True
                 kept.append(block)
             response.message.blocks = kept
+            # The calls are listed again where other integrations read them: drop the same ones there.
+            listed = response.message.additional_kwargs.get("tool_calls")
+            if isinstance(listed, list) and len(listed) > 1:
+                response.message.additional_kwargs["tool_calls"] = listed[:1]
         return response
 
     def get_tool_calls_from_response(
