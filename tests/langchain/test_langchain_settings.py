@@ -28,3 +28,18 @@ def test_langchain_s_own_settings_are_still_taken(router: Router) -> None:
     )
     assert (model.tags, model.disable_streaming, model.max_tokens) == (["t"], True, 5)
     assert model.metadata is not None and model.metadata["k"] == "v"
+
+
+def test_stream_usage_leaves_usage_off_the_last_chunk_as_chatopenai_does(router: Router) -> None:
+    # ChatOpenAI's `stream_usage` (a setting and a call option): code written for it was refused by
+    # name as a setting, and as a call option.
+    def usages(model: RoutedChatModel, **options: object) -> list[object]:
+        return [chunk.usage_metadata for chunk in model.stream("Name a colour", **options)]
+
+    default = RoutedChatModel(router=router)
+    assert usages(default)[-1] is not None and not any(usages(default)[:-1])
+    assert not any(usages(default, stream_usage=False))
+    quiet = RoutedChatModel(router=router, stream_usage=False)
+    assert not any(usages(quiet))
+    assert usages(quiet, stream_usage=True)[-1] is not None
+    assert quiet.invoke("Name a colour").usage_metadata is not None  # an answer still carries its usage

@@ -66,6 +66,7 @@ ROUTED_MODEL_NAME = "gearshift-router"
 # than silently dropped (a `seed` or `top_p` that does nothing would mislead).
 _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
+    | {"stream_usage"}
 )
 
 # LangChain's standard constructor arguments that have no meaning here (see the class docstring): taken
@@ -79,6 +80,7 @@ class _Step:
 
     request: ChatRequest
     context: StepContext
+    stream_usage: bool = True
 
 
 class RoutedChatModel(BaseChatModel):
@@ -136,6 +138,8 @@ class RoutedChatModel(BaseChatModel):
     """Seconds one call may take, fallbacks and escalation included (None: the providers' own timeouts)."""
     streaming: bool = False
     """Stream from the provider even when called with `invoke` (LangChain's standard flag)."""
+    stream_usage: bool = True
+    """Put the call's usage on the last chunk of a stream (as ChatOpenAI's flag; also a call option)."""
     batch_cascade: bool = False
     """Send `batch`/`abatch` through the router's batched cascade: the cheapest tier answers every
     input, the cascade gate checks each answer and only rejected ones go to the top tier."""
@@ -402,7 +406,7 @@ class RoutedChatModel(BaseChatModel):
             await stream.aclose()
         if stream.result is None:  # pragma: no cover - the router always ends a stream with its result
             raise RoutingError("the routed stream ended without its result")
-        yield final_chunk(stream.result, self._tier(stream.result))
+        yield final_chunk(stream.result, self._tier(stream.result), usage=step.stream_usage)
 
     # -- building one step -------------------------------------------------------------------------
 
@@ -456,7 +460,8 @@ class RoutedChatModel(BaseChatModel):
         )
         if self.sticky_tool_loops:
             context = keep_tool_loop_model(self._router, request, context, loop_model(messages))
-        return _Step(request, context)
+        stream_usage = options.get("stream_usage")
+        return _Step(request, context, self.stream_usage if stream_usage is None else bool(stream_usage))
 
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry
