@@ -9,9 +9,9 @@ to the fields that already hold them (`AIMessage.tool_calls`). The history is th
 
 from __future__ import annotations
 
+import copy
 import json
-import marshal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -47,9 +47,6 @@ _SKIPPED_AI_BLOCKS = frozenset(
 )
 _JSON_OBJECT_SCHEMA: Mapping[str, Any] = {"type": "object"}
 _MAX_CACHED_TOOLS = 256
-# Format 2 writes no back-references: with them, the same value could write other bytes as its
-# objects' reference counts differ.
-_MARSHAL_FORMAT = 2
 
 # The message classes a history is made of, by the class an isinstance chain would find first: exact
 # classes are looked up, not tested one by one (a LangChain message's isinstance goes through ABCMeta).
@@ -272,16 +269,16 @@ class ToolSpecCache:
     """`ToolSpec`s of OpenAI-format tool dicts, kept per tool name while the dict stays the same.
 
     An agent sends the same tools on every step, and may build their dicts anew for each step
-    (`bind_tools` per call): a spec is reused when the dict is written, by `marshal` (format 2: no
-    back-references, so equal values write equal bytes), to the bytes of the one it was parsed from.
-    Python's `==` would not do: `1 == True == 1.0`, so a schema whose `1` became `true` would keep
-    the old spec. A dict edited in place or a new tool of the same name is parsed again, and so is a
-    dict holding values marshal cannot write (a `str` subclass). Parsing and the spec's token
-    estimate then happen once per tool, not per step.
+    (`bind_tools` per call): a spec is reused when the dict equals, as Python compares dicts, a deep
+    copy of the one it was parsed from, and holds values of the same types where that copy holds
+    anything but strings and None. Python finds `1 == True == 1.0`, but a provider is sent JSON,
+    where `1`, `true` and `1.0` differ; only those leaves are checked, so a schema of strings costs
+    no more than the `==`. A dict edited in place or a new tool of the same name is parsed again.
+    Parsing and the spec's token estimate then happen once per tool, not per step.
     """
 
     def __init__(self) -> None:
-        self._specs: dict[str, tuple[bytes, ToolSpec]] = {}
+        self._specs: dict[str, tuple[dict[str, Any], ToolSpec, tuple[_TypedLeaf, ...]]] = {}
 
     def specs(self, tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
         """`to_tool_specs(tools)`, with the specs of tools seen before reused."""
@@ -294,28 +291,45 @@ class ToolSpecCache:
             # A dict is tested by its class first: an isinstance against Mapping goes through ABCMeta.
             source = function if type(function) is dict or isinstance(function, Mapping) else tool
             name = source.get("name")
-            key = name if isinstance(name, str) else None
-            written = _written(tool) if key is not None else None
-            hit = cache.get(key) if key is not None and written is not None else None
-            if hit is not None and hit[0] == written:
+            hit = cache.get(name) if isinstance(name, str) else None
+            if hit is not None and hit[0] == tool and (not hit[2] or _same_types(tool, hit[2])):
                 specs.append(hit[1])
                 continue
             spec = ToolSpec.parse(tool, where=f"tool {index}")
-            if key is not None and written is not None:
+            if isinstance(name, str):
                 if len(cache) >= _MAX_CACHED_TOOLS:
                     cache.clear()
-                cache[key] = (written, spec)
+                kept = copy.deepcopy(dict(tool))
+                cache[name] = (kept, spec, tuple(_typed_leaves(kept, ())))
             specs.append(spec)
         return tuple(specs)
 
 
-def _written(tool: Mapping[str, Any]) -> bytes | None:
-    """The tool dict's exact bytes (types included: `1`, `1.0` and `True` write apart), or None when
-    it holds a value marshal cannot write."""
-    try:
-        return marshal.dumps(tool if type(tool) is dict else dict(tool), _MARSHAL_FORMAT)
-    except ValueError:
-        return None
+_TypedLeaf = tuple[tuple[Any, ...], type]
+
+
+def _typed_leaves(value: Any, path: tuple[Any, ...]) -> Iterator[_TypedLeaf]:
+    """Where `value` holds something other than a string or None, a dict or a list (numbers and
+    booleans, in a JSON schema), and its exact type."""
+    if type(value) is dict:
+        for key, item in value.items():
+            yield from _typed_leaves(item, (*path, key))
+    elif type(value) is list or type(value) is tuple:
+        for position, item in enumerate(value):
+            yield from _typed_leaves(item, (*path, position))
+    elif type(value) is not str and value is not None:
+        yield path, type(value)
+
+
+def _same_types(tool: Mapping[str, Any], leaves: tuple[_TypedLeaf, ...]) -> bool:
+    """Whether `tool` (equal to the dict `leaves` were read from) holds each leaf's exact type."""
+    for path, kind in leaves:
+        value: Any = tool
+        for step in path:
+            value = value[step]
+        if type(value) is not kind:
+            return False
+    return True
 
 
 def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
