@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage
 
-from gearshift import Router, RoutingError
+from gearshift import InvalidRequestError, Router, RoutingError
 from gearshift.testing import Fail, LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
 
@@ -78,3 +78,21 @@ async def test_without_batch_cascade_a_batch_is_routed_call_by_call(
     (answer,) = await model.abatch(QUESTIONS[:1])
     assert answer.content == "I'm sorry, but I can't help with that."  # no gate without the cascade
     assert "batch_stage" not in answer.response_metadata["gearshift"]
+
+
+async def test_an_input_that_cannot_be_sent_stands_as_its_error_and_the_others_are_answered(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    # LangChain's batch contract: with return_exceptions, each input's failure takes its place in the
+    # list, whatever stage it failed at. An audio block cannot be routed: that input's own error.
+    model = RoutedChatModel(router=router, batch_cascade=True)
+    audio = HumanMessage([{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])
+    answers = await model.abatch([QUESTIONS[0], [audio], QUESTIONS[2]], return_exceptions=True)
+    assert isinstance(answers[1], InvalidRequestError) and "message 0" in str(answers[1])
+    assert [a.response_metadata["gearshift"]["batch_stage"] for a in (answers[0], answers[2])] == [
+        "cheap",
+        "cheap",
+    ]
+    assert len(server.requests) == 2  # the refused input never reached a model
+    with pytest.raises(InvalidRequestError, match="message 0"):
+        await model.abatch([QUESTIONS[0], [audio]])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 
 import pytest
@@ -313,3 +315,20 @@ def test_streamed_pieces_add_up_to_the_same_message() -> None:
     assert total.response_metadata["model_name"] == "large-2025"  # set once, so never concatenated
     assert total.usage_metadata is not None and total.usage_metadata["total_tokens"] == 15
     assert total.chunk_position == "last"
+
+
+def test_a_tool_dict_whose_value_changes_type_is_parsed_again() -> None:
+    # Python finds 1 == True == 1.0, but a provider is sent the schema as JSON: 1, true and 1.0 differ.
+    cache = ToolSpecCache()
+    tool = _search_tool()
+    tool["function"]["parameters"]["properties"]["q"]["default"] = 1  # type: ignore[index]
+    (first,) = cache.specs([tool])
+    for value in (True, 1.0):
+        changed = _search_tool()
+        changed["function"]["parameters"]["properties"]["q"]["default"] = value  # type: ignore[index]
+        (spec,) = cache.specs([changed])
+        sent = spec.parameters["properties"]["q"]["default"]
+        assert type(sent) is type(value) and json.dumps(sent) == json.dumps(value)
+    assert cache.specs([copy.deepcopy(tool)])[0] is not first  # parsed again after the change...
+    again = cache.specs([copy.deepcopy(tool)])[0]
+    assert cache.specs([copy.deepcopy(tool)])[0] is again  # ...and reused while it stays the same

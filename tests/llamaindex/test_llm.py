@@ -188,6 +188,21 @@ async def test_without_parallel_calls_only_the_first_call_is_kept(
     assert observed.body(0)["parallel_tool_calls"] is False
 
 
+async def test_a_dropped_parallel_call_is_gone_from_the_message_s_legacy_tool_calls_too(
+    llm: RoutedLLM, server: LocalOpenAIServer
+) -> None:
+    # The message also lists its calls in additional_kwargs["tool_calls"], where other integrations
+    # read them: a call dropped from the blocks but kept there would reach their next request with
+    # no tool result, which OpenAI refuses.
+    server.script(
+        "small", Reply(tool_calls=[("get_weather", {"city": "Oslo"}), ("get_time", {"city": "Lima"})])
+    )
+    response = await llm.achat_with_tools(TOOLS, "Weather in Oslo and time in Lima?")
+    (kept,) = llm.get_tool_calls_from_response(response)
+    listed = response.message.additional_kwargs["tool_calls"]
+    assert [(c["id"], c["function"]["name"]) for c in listed] == [(kept.tool_id, "get_weather")]
+
+
 async def test_a_repeated_identical_tool_call_moves_the_step_up(llm: RoutedLLM, observed: Observed) -> None:
     def weather_call(call_id: str) -> ChatMessage:
         block = ToolCallBlock(tool_call_id=call_id, tool_name="get_weather", tool_kwargs={"city": "Oslo"})

@@ -263,7 +263,8 @@ class Usage:
 class ChatRequest:
     """What the caller asks of a model, before gearshift has chosen one.
 
-    `response_schema`, when set, asks for JSON output matching that JSON schema.
+    `response_schema`, when set, asks for JSON output matching that JSON schema; `response_strict`
+    asks providers that can to keep to it exactly (OpenAI's `strict`; None: the provider's default).
     """
 
     messages: tuple[Message, ...]
@@ -274,6 +275,7 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     response_schema: Mapping[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    response_strict: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:

@@ -47,8 +47,17 @@ async def cascade_batch(
     """
     configs = get_config_list(config, len(inputs))
     items = []
+    refused: dict[int, Exception] = {}
     for index, (value, settings) in enumerate(zip(inputs, configs, strict=True)):
-        request, context = step(value, dict(settings.get("metadata") or {}))
+        try:
+            request, context = step(value, dict(settings.get("metadata") or {}))
+        except Exception as exc:
+            # As in LangChain's own batch, an input that cannot be sent is that input's error: the
+            # others are still answered when the caller asked for errors in place.
+            if not return_exceptions:
+                raise
+            refused[index] = exc
+            continue
         items.append(BatchItem(str(index), request, context))
     concurrency = configs[0].get("max_concurrency") if configs else None
     results = await router.abatch(items, concurrency=concurrency or _DEFAULT_CONCURRENCY, cascade=True)
@@ -56,7 +65,10 @@ async def cascade_batch(
     for result in results:
         stages.setdefault(result.id, []).append(result)
     answers: list[AIMessage | Exception] = []
-    for index in range(len(items)):
+    for index in range(len(inputs)):
+        if index in refused:
+            answers.append(refused[index])
+            continue
         answer = _answer(router.registry, index, stages.get(str(index), []))
         if isinstance(answer, Exception) and not return_exceptions:
             raise answer

@@ -8,8 +8,9 @@ loop, the SDK clients and the code path of the async ones.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +30,7 @@ from gearshift import (
     CallerHints,
     ChatRequest,
     InvalidRequestError,
+    Message,
     RoutedResponse,
     Router,
     RoutingError,
@@ -36,6 +38,8 @@ from gearshift import (
     StepType,
     TextDelta,
     ToolCallDelta,
+    estimate_request_tokens,
+    estimate_tokens,
     iterate_sync,
     keep_tool_loop_model,
     pair_tool_results,
@@ -48,7 +52,7 @@ from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._context import StepDefaults, describe_step, loop_model, step_context
-from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_tool_choice
+from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
 from ._structured import StructuredMethod, structured_output
@@ -62,7 +66,12 @@ ROUTED_MODEL_NAME = "gearshift-router"
 # than silently dropped (a `seed` or `top_p` that does nothing would mislead).
 _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
+    | {"stream_usage"}
 )
+
+# LangChain's standard constructor arguments that have no meaning here (see the class docstring): taken
+# and dropped, as the standard suites pass them to every chat model. Any other unknown one is refused.
+_IGNORED_STANDARD_SETTINGS = ("api_key", "max_retries")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,7 @@ class _Step:
 
     request: ChatRequest
     context: StepContext
+    stream_usage: bool = True
 
 
 class RoutedChatModel(BaseChatModel):
@@ -90,10 +100,11 @@ class RoutedChatModel(BaseChatModel):
     `expected_steps`, `min_tier`, `max_tier` and `max_cost_usd` per call. A per-call `model="<id>"`
     (`invoke(..., model=...)` or `bind(model=...)`) sends the call to that registry model.
     LangChain's standard `api_key` and `max_retries` are not settings here: keys belong to the
-    providers of the config, and gearshift falls back along the decision's chain instead of retrying.
+    providers of the config, and gearshift falls back along the decision's chain instead of retrying
+    (both are taken and dropped; any other unknown setting is refused by name).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True, extra="forbid")
 
     config: str | Path | None = None
     """Path of the gearshift.toml to build the router from; unused when a `router` is passed."""
@@ -127,6 +138,8 @@ class RoutedChatModel(BaseChatModel):
     """Seconds one call may take, fallbacks and escalation included (None: the providers' own timeouts)."""
     streaming: bool = False
     """Stream from the provider even when called with `invoke` (LangChain's standard flag)."""
+    stream_usage: bool = True
+    """Put the call's usage on the last chunk of a stream (as ChatOpenAI's flag; also a call option)."""
     batch_cascade: bool = False
     """Send `batch`/`abatch` through the router's batched cascade: the cheapest tier answers every
     input, the cascade gate checks each answer and only rejected ones go to the top tier."""
@@ -139,6 +152,9 @@ class RoutedChatModel(BaseChatModel):
             raise InvalidRequestError("RoutedChatModel takes a router or a config path, not both")
         if router is None and data.get("config") is None:
             data["config"] = os.environ.get("GEARSHIFT_CONFIG") or None
+        for standard in _IGNORED_STANDARD_SETTINGS:
+            data.pop(standard, None)
+        _refuse_unknown_settings(data, type(self).model_fields.keys())
         super().__init__(**data)
         self._router = router if router is not None else Router.from_config(self.config)
         if self.profile is None:
@@ -250,6 +266,33 @@ class RoutedChatModel(BaseChatModel):
         if kwargs:
             raise InvalidRequestError(f"with_structured_output got unknown arguments: {', '.join(kwargs)}")
         return structured_output(self, schema, method=method, include_raw=include_raw, strict=strict)
+
+    def get_num_tokens(self, text: str) -> int:
+        """gearshift's estimate of the tokens in `text`, the one the router prices calls with.
+
+        LangChain's default counts with GPT-2's tokenizer from `transformers`, which is downloaded on
+        first use; a routed call may go to any model, so no one model's tokenizer is the right one.
+        A `custom_get_token_ids` still takes precedence.
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens(text)
+        return estimate_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """gearshift's estimate of the input tokens of `messages` and `tools`, as the router counts a
+        request (each message's text, images and tool calls, the chat template's overhead, and the
+        tool schemas): what `trim_messages(token_counter=model)` and context checks should measure.
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        specs = self._tool_specs.specs([convert_to_openai_tool(tool) for tool in tools]) if tools else ()
+        # A request needs a user message, and a trimmed history may have none: an empty one is added,
+        # and its own estimate (the template's overhead alone) taken off again.
+        anchor = Message.user("")
+        request = ChatRequest((*convert_messages(messages), anchor), specs)
+        return estimate_request_tokens(request) - estimate_request_tokens(ChatRequest((anchor,)))
 
     # -- the calls ---------------------------------------------------------------------------------
 
@@ -363,7 +406,7 @@ class RoutedChatModel(BaseChatModel):
             await stream.aclose()
         if stream.result is None:  # pragma: no cover - the router always ends a stream with its result
             raise RoutingError("the routed stream ended without its result")
-        yield final_chunk(stream.result, self._tier(stream.result))
+        yield final_chunk(stream.result, self._tier(stream.result), usage=step.stream_usage)
 
     # -- building one step -------------------------------------------------------------------------
 
@@ -392,6 +435,7 @@ class RoutedChatModel(BaseChatModel):
             stop=tuple(stop if stop is not None else self.stop or ()),
             response_schema=to_response_schema(options.get("response_format")),
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
+            response_strict=to_response_strict(options.get("response_format")),
         )
         defaults = StepDefaults(
             agent_id=self.agent_id,
@@ -416,11 +460,20 @@ class RoutedChatModel(BaseChatModel):
         )
         if self.sticky_tool_loops:
             context = keep_tool_loop_model(self._router, request, context, loop_model(messages))
-        return _Step(request, context)
+        stream_usage = options.get("stream_usage")
+        return _Step(request, context, self.stream_usage if stream_usage is None else bool(stream_usage))
 
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry
         return registry[routed.model_id].tier if routed.model_id in registry else None
+
+
+def _refuse_unknown_settings(data: Mapping[str, Any], settings: Collection[str]) -> None:
+    """Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped."""
+    for name in sorted(data.keys() - settings):
+        close = difflib.get_close_matches(name, settings, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidRequestError(f"RoutedChatModel has no setting {name!r}{hint}")
 
 
 def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ __all__ = [
     "message_kind",
     "to_messages",
     "to_response_schema",
+    "to_response_strict",
     "to_tool_choice",
     "to_tool_specs",
 ]
@@ -269,12 +270,15 @@ class ToolSpecCache:
 
     An agent sends the same tools on every step, and may build their dicts anew for each step
     (`bind_tools` per call): a spec is reused when the dict equals, as Python compares dicts, a deep
-    copy of the one it was parsed from, so a dict edited in place or a new tool of the same name
-    is parsed again. Parsing and the spec's token estimate then happen once per tool, not per step.
+    copy of the one it was parsed from, and holds values of the same types where that copy holds
+    anything but strings and None. Python finds `1 == True == 1.0`, but a provider is sent JSON,
+    where `1`, `true` and `1.0` differ; only those leaves are checked, so a schema of strings costs
+    no more than the `==`. A dict edited in place or a new tool of the same name is parsed again.
+    Parsing and the spec's token estimate then happen once per tool, not per step.
     """
 
     def __init__(self) -> None:
-        self._specs: dict[str, tuple[dict[str, Any], ToolSpec]] = {}
+        self._specs: dict[str, tuple[dict[str, Any], ToolSpec, tuple[_TypedLeaf, ...]]] = {}
 
     def specs(self, tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
         """`to_tool_specs(tools)`, with the specs of tools seen before reused."""
@@ -288,16 +292,44 @@ class ToolSpecCache:
             source = function if type(function) is dict or isinstance(function, Mapping) else tool
             name = source.get("name")
             hit = cache.get(name) if isinstance(name, str) else None
-            if hit is not None and hit[0] == tool:
+            if hit is not None and hit[0] == tool and (not hit[2] or _same_types(tool, hit[2])):
                 specs.append(hit[1])
                 continue
             spec = ToolSpec.parse(tool, where=f"tool {index}")
             if isinstance(name, str):
                 if len(cache) >= _MAX_CACHED_TOOLS:
                     cache.clear()
-                cache[name] = (copy.deepcopy(dict(tool)), spec)
+                kept = copy.deepcopy(dict(tool))
+                cache[name] = (kept, spec, tuple(_typed_leaves(kept, ())))
             specs.append(spec)
         return tuple(specs)
+
+
+_TypedLeaf = tuple[tuple[Any, ...], type]
+
+
+def _typed_leaves(value: Any, path: tuple[Any, ...]) -> Iterator[_TypedLeaf]:
+    """Where `value` holds something other than a string or None, a dict or a list (numbers and
+    booleans, in a JSON schema), and its exact type."""
+    if type(value) is dict:
+        for key, item in value.items():
+            yield from _typed_leaves(item, (*path, key))
+    elif type(value) is list or type(value) is tuple:
+        for position, item in enumerate(value):
+            yield from _typed_leaves(item, (*path, position))
+    elif type(value) is not str and value is not None:
+        yield path, type(value)
+
+
+def _same_types(tool: Mapping[str, Any], leaves: tuple[_TypedLeaf, ...]) -> bool:
+    """Whether `tool` (equal to the dict `leaves` were read from) holds each leaf's exact type."""
+    for path, kind in leaves:
+        value: Any = tool
+        for step in path:
+            value = value[step]
+        if type(value) is not kind:
+            return False
+    return True
 
 
 def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
@@ -348,3 +380,15 @@ def to_response_schema(response_format: Any) -> Mapping[str, Any] | None:
     raise InvalidRequestError(
         f"response_format type {kind!r} is not supported; use json_schema or json_object"
     )
+
+
+def to_response_strict(response_format: Any) -> bool | None:
+    """Whether a `json_schema` response format asks for strict adherence (`json_schema.strict`, as
+    ChatOpenAI sends it); None when it does not say, or for any other format."""
+    if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    strict = spec.get("strict") if isinstance(spec, Mapping) else None
+    if strict is not None and not isinstance(strict, bool):
+        raise InvalidRequestError(f"response_format json_schema.strict must be true or false, got {strict!r}")
+    return strict

@@ -155,12 +155,13 @@ def delta_chunk(delta: TextDelta | ToolCallDelta) -> ChatGenerationChunk:
     return ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[chunk]))
 
 
-def final_chunk(routed: RoutedResponse, tier: int | None) -> ChatGenerationChunk:
-    """The last chunk of a stream: usage and metadata, once, and the end-of-stream marker."""
+def final_chunk(routed: RoutedResponse, tier: int | None, *, usage: bool = True) -> ChatGenerationChunk:
+    """The last chunk of a stream: usage (unless `usage` is False) and metadata, once, and the
+    end-of-stream marker."""
     metadata = response_metadata(routed, tier)
     message = AIMessageChunk(
         content="",
-        usage_metadata=usage_metadata(routed.usage),
+        usage_metadata=usage_metadata(routed.usage) if usage else None,
         response_metadata=metadata,
         chunk_position="last",
     )

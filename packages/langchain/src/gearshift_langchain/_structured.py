@@ -55,10 +55,10 @@ def structured_output(
         if method == "json_schema":
             json_schema = convert_to_json_schema(schema, strict=strict)
             name = str(json_schema.get("title") or "response")
-            response_format: dict[str, Any] = {
-                "type": "json_schema",
-                "json_schema": {"name": name, "schema": json_schema},
-            }
+            spec: dict[str, Any] = {"name": name, "schema": json_schema}
+            if strict is not None:
+                spec["strict"] = strict
+            response_format: dict[str, Any] = {"type": "json_schema", "json_schema": spec}
         else:
             response_format = {"type": "json_object"}
         bound = model.bind(response_format=response_format, ls_structured_output_format=trace)

@@ -8,6 +8,7 @@ async methods are the real ones; the sync ones run them through gearshift's one 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -126,6 +127,11 @@ class RoutedLLM(FunctionCallingLLM):
     ) -> None:
         if router is not None and config is not None:
             raise ConfigError("pass either a Router or a config, not both", key="config")
+        for name in sorted(fields.keys() - type(self).model_fields.keys()):
+            # Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped.
+            close = difflib.get_close_matches(name, type(self).model_fields.keys(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"RoutedLLM has no setting {name!r}{hint}", key=name)
         source = config.source if isinstance(config, GearshiftConfig) else config
         super().__init__(config=None if source is None else str(source), **fields)
         self._core = _Core(router if router is not None else Router.from_config(config), self.class_name())
@@ -267,6 +273,10 @@ class RoutedLLM(FunctionCallingLLM):
                     seen = True
                 kept.append(block)
             response.message.blocks = kept
+            # The calls are listed again where other integrations read them: drop the same ones there.
+            listed = response.message.additional_kwargs.get("tool_calls")
+            if isinstance(listed, list) and len(listed) > 1:
+                response.message.additional_kwargs["tool_calls"] = listed[:1]
         return response
 
     def get_tool_calls_from_response(

@@ -45,22 +45,32 @@ class AnswerTool:
     name: str
     schema: Mapping[str, Any]
     wrapped: bool
+    strict: bool | None = None  # the request's `response_strict`, sent as the tool's `strict`
 
     @classmethod
-    def for_schema(cls, schema: Mapping[str, Any], taken: Sequence[str]) -> AnswerTool:
+    def for_schema(
+        cls, schema: Mapping[str, Any], taken: Sequence[str], strict: bool | None = None
+    ) -> AnswerTool:
         """The answer tool for `schema`, named so as not to clash with the request's own tools."""
         name, n = _ANSWER_NAME, 1
         while name in taken:
             n += 1
             name = f"{_ANSWER_NAME}_{n}"
         if schema.get("type") == "object":
-            return cls(name, schema, wrapped=False)
+            return cls(name, schema, wrapped=False, strict=strict)
         wrapper = {"type": "object", "properties": {"value": dict(schema)}, "required": ["value"]}
-        return cls(name, wrapper, wrapped=True)
+        return cls(name, wrapper, wrapped=True, strict=strict)
 
     def param(self) -> dict[str, Any]:
         """The tool definition sent to the API."""
-        return {"name": self.name, "description": _ANSWER_DESCRIPTION, "input_schema": dict(self.schema)}
+        param: dict[str, Any] = {
+            "name": self.name,
+            "description": _ANSWER_DESCRIPTION,
+            "input_schema": dict(self.schema),
+        }
+        if self.strict is not None:
+            param["strict"] = self.strict
+        return param
 
     def text(self, tool_input: object) -> str:
         """The answer's JSON text from the tool's input."""
@@ -90,7 +100,9 @@ def request_params(
         params["extra_body"] = {"temperature": request.temperature}
     answer = None
     if request.response_schema is not None:
-        answer = AnswerTool.for_schema(request.response_schema, [t.name for t in request.tools])
+        answer = AnswerTool.for_schema(
+            request.response_schema, [t.name for t in request.tools], request.response_strict
+        )
     tools = [_tool(tool) for tool in request.tools]
     if answer is not None:
         tools.append(answer.param())

@@ -96,7 +96,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             if request.parallel_tool_calls is not None:
                 params["parallel_tool_calls"] = request.parallel_tool_calls
         if request.response_schema is not None:
-            params["response_format"] = _response_format(request.response_schema)
+            params["response_format"] = _response_format(request.response_schema, request.response_strict)
         return params
 
     async def _send(self, client: AsyncOpenAI, call: dict[str, Any]) -> bytes:
@@ -266,11 +266,14 @@ def _tool_choice(choice: str) -> Any:
     return {"type": "function", "function": {"name": choice}}
 
 
-def _response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+def _response_format(schema: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
     # The name is required and restricted to [a-zA-Z0-9_-]{1,64}; derive it from the schema's title.
     title = str(schema.get("title") or "response")
     name = _SCHEMA_NAME.sub("_", title)[:64] or "response"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema)}}
+    json_schema: dict[str, Any] = {"name": name, "schema": dict(schema)}
+    if strict is not None:
+        json_schema["strict"] = strict
+    return {"type": "json_schema", "json_schema": json_schema}
 
 
 def _cap(requested: int | None, limit: int | None) -> int | None:

@@ -1,0 +1,45 @@
+"""`RoutedChatModel`'s settings: a misspelled one is refused by name, not silently dropped.
+
+Pydantic (and so LangChain's `BaseChatModel`) ignores unknown keyword arguments: a `max_token=50`
+left every answer uncapped without a word. ChatOpenAI at least warns and passes them on.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gearshift import InvalidRequestError, Router
+from gearshift_langchain import RoutedChatModel
+
+
+def test_a_misspelled_setting_is_refused_with_the_closest_name(router: Router) -> None:
+    with pytest.raises(InvalidRequestError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        RoutedChatModel(router=router, max_token=50)
+    with pytest.raises(InvalidRequestError, match=r"'temprature' \(did you mean 'temperature'\?\)"):
+        RoutedChatModel(router=router, temprature=0.2, agent_id="a")
+    with pytest.raises(InvalidRequestError, match=r"no setting 'zzz'$"):
+        RoutedChatModel(router=router, zzz=1)
+
+
+def test_langchain_s_own_settings_are_still_taken(router: Router) -> None:
+    # api_key and max_retries: LangChain's standard arguments, which the standard suites pass.
+    model = RoutedChatModel(
+        router=router, tags=["t"], metadata={"k": "v"}, disable_streaming=True, max_tokens=5, api_key="k"
+    )
+    assert (model.tags, model.disable_streaming, model.max_tokens) == (["t"], True, 5)
+    assert model.metadata is not None and model.metadata["k"] == "v"
+
+
+def test_stream_usage_leaves_usage_off_the_last_chunk_as_chatopenai_does(router: Router) -> None:
+    # ChatOpenAI's `stream_usage` (a setting and a call option): code written for it was refused by
+    # name as a setting, and as a call option.
+    def usages(model: RoutedChatModel, **options: object) -> list[object]:
+        return [chunk.usage_metadata for chunk in model.stream("Name a colour", **options)]
+
+    default = RoutedChatModel(router=router)
+    assert usages(default)[-1] is not None and not any(usages(default)[:-1])
+    assert not any(usages(default, stream_usage=False))
+    quiet = RoutedChatModel(router=router, stream_usage=False)
+    assert not any(usages(quiet))
+    assert usages(quiet, stream_usage=True)[-1] is not None
+    assert quiet.invoke("Name a colour").usage_metadata is not None  # an answer still carries its usage

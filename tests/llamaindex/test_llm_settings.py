@@ -1,0 +1,33 @@
+"""`RoutedLLM`'s settings: a misspelled one is refused by name, not silently dropped.
+
+Pydantic (and so LlamaIndex's `LLM`) ignores unknown keyword arguments: `max_token=50` left every
+answer uncapped without a word.
+"""
+
+from __future__ import annotations
+
+import pytest
+from llamaindex_support import MakeRouter
+
+from gearshift import ConfigError
+from gearshift_llamaindex import RoutedLLM
+
+
+async def test_a_misspelled_setting_is_refused_with_the_closest_name(make_router: MakeRouter) -> None:
+    router = make_router()
+    with pytest.raises(
+        ConfigError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"
+    ) as raised:
+        RoutedLLM(router, max_token=50)
+    assert raised.value.key == "max_token"
+    with pytest.raises(ConfigError, match=r"no setting 'contex_window' \(did you mean 'context_window'\?\)"):
+        RoutedLLM(router, agent_id="a", contex_window=8000)
+    with pytest.raises(ConfigError, match=r"no setting 'zzz'$"):
+        RoutedLLM(router, zzz=1)
+
+
+async def test_llamaindex_s_own_settings_are_still_taken(make_router: MakeRouter) -> None:
+    llm = RoutedLLM(make_router(), system_prompt="Be brief.", max_tokens=5, context_window=8000)
+    assert (llm.system_prompt, llm.max_tokens, llm.metadata.context_window) == ("Be brief.", 5, 8000)
+    again = RoutedLLM.from_dict(llm.to_dict())  # LlamaIndex's own round trip (router: from the config)
+    assert (again.system_prompt, again.max_tokens) == ("Be brief.", 5)
