@@ -183,7 +183,9 @@ def test_structured_output(client: openai.OpenAI, openai_server: LocalOpenAIServ
     parsed = client.chat.completions.parse(model="auto", messages=HELLO, response_format=City)
     city = parsed.choices[0].message.parsed
     assert isinstance(city, City)
-    assert openai_server.requests[-1].body["response_format"]["type"] == "json_schema"
+    sent = openai_server.requests[-1].body["response_format"]
+    # The SDK's parse asks for a strict schema; the proxy passes that on (it dropped it before).
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
     plain = client.chat.completions.create(
         model="auto", messages=HELLO, response_format={"type": "json_object"}
     )
@@ -230,6 +232,16 @@ def test_unknown_model_is_a_404_listing_the_models(client: openai.OpenAI) -> Non
         ({"max_tokens": 0}, {}, "max_tokens"),
         ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, {}, None),
         ({"frobnicate": 1}, {}, "frobnicate"),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {}, "strict": "yes"},
+                }
+            },
+            {},
+            "response_format.json_schema.strict",
+        ),
         ({}, {"x-gearshift-step-type": "dance"}, None),
         ({}, {"x-gearshift-max-tier": "-1"}, None),
     ],

@@ -89,6 +89,7 @@ def parse_chat(body: Any) -> OpenAIChat:
     max_tokens = optional(body, "max_completion_tokens", int) or optional(body, "max_tokens", int)
     stream_options = optional(body, "stream_options", dict) or {}
     metadata = optional(body, "metadata", dict)
+    response_format = optional(body, "response_format", dict)
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
@@ -97,8 +98,9 @@ def parse_chat(body: Any) -> OpenAIChat:
             max_tokens=max_tokens,
             temperature=optional(body, "temperature", float),
             stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-            response_schema=_response_schema(optional(body, "response_format", dict)),
+            response_schema=_response_schema(response_format),
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
+            response_strict=_response_strict(response_format),
         )
     except InvalidRequestError as exc:
         raise _located(exc) from None
@@ -208,6 +210,13 @@ def _response_schema(raw: dict[str, Any] | None) -> Mapping[str, Any] | None:
             raise field_error("response_format.json_schema.schema", "must be a JSON schema object")
         return schema
     raise field_error("response_format.type", 'must be "text", "json_object" or "json_schema"')
+
+
+def _response_strict(raw: dict[str, Any] | None) -> bool | None:
+    """`response_format.json_schema.strict`, passed on to the model (the SDKs' `parse` sends true)."""
+    if raw is None or raw.get("type") != "json_schema" or not isinstance(raw.get("json_schema"), dict):
+        return None
+    return optional(raw["json_schema"], "strict", bool, "response_format.json_schema.")
 
 
 # -- answers --------------------------------------------------------------------------------------
