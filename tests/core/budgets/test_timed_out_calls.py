@@ -46,7 +46,7 @@ def server() -> Iterator[LocalOpenAIServer]:
 
 
 def _router(server: LocalOpenAIServer) -> Router:
-    provider = OpenAIProvider(name="local", api_key="sk-t", base_url=server.base_url, timeout=0.5)
+    provider = OpenAIProvider(name="local", api_key="sk-t", base_url=server.base_url, timeout=1.0)
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=1.0)])
     # "small" is the cheaper model of the tier: tried first, "backup" after it.
     return Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
@@ -56,7 +56,7 @@ def _router(server: LocalOpenAIServer) -> Router:
 async def test_a_call_that_timed_out_on_the_provider_is_charged_its_input(
     server: LocalOpenAIServer, streamed: bool
 ) -> None:
-    server.script("small", Delay(1.5))
+    server.script("small", Delay(2.5))
     router = _router(server)
     try:
         if streamed:
