@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from gearshift.budgets import BudgetStore, MemoryStore
+from gearshift.config._data_dir import HOME_ENV
 from gearshift.testing._redis import LocalRedisServer, RedisServerMissing
 
 StoreFactory = Callable[[pytest.FixtureRequest], Awaitable[BudgetStore]]
@@ -50,8 +51,12 @@ STORE_FACTORIES: list[tuple[str, StoreFactory]] = [
 
 @pytest.fixture(autouse=True)
 def _private_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The user's data folder (where journals of non-SQLite stores go) is the test's own."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+    """gearshift's data folder (where journals of non-SQLite stores go) is the test's own.
+
+    `$GEARSHIFT_HOME`, not `XDG_DATA_HOME`: the suite sets the former for the whole session
+    (tests/conftest.py), and it wins over the platform's folder, so the latter moved nothing.
+    """
+    monkeypatch.setenv(HOME_ENV, str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture(params=[factory for _, factory in STORE_FACTORIES], ids=[i for i, _ in STORE_FACTORIES])
