@@ -3,10 +3,10 @@
 `ChainRun` is one routed call to one decision: it walks the decision's chain (skipping models in
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
-nothing. Calls that broke mid-stream, timed out or were cancelled are committed at gearshift's
-estimate, since the provider has likely billed them; so is a call a provider of the caller's own
-broke off with an error of its own (not a `ProviderError`), which is then passed on. Every attempt
-becomes an `Attempt` and a decision-log record.
+nothing. Calls that broke mid-stream (or after the provider's 200, before any chunk), timed out or
+were cancelled are committed at gearshift's estimate, since the provider has likely billed them; so
+is a call a provider of the caller's own broke off with an error of its own (not a `ProviderError`),
+which is then passed on. Every attempt becomes an `Attempt` and a decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -348,10 +348,11 @@ class ChainRun:
         return (self.router.clock() - started) * 1000.0
 
     def _unanswered_usage(self, error: ProviderError) -> Usage:
-        """What a call that failed before any output cost: nothing, unless it timed out. The provider
-        then has the request and goes on with it (and bills it), as for a cancelled call: its input
-        is charged at gearshift's estimate."""
-        return self._estimated_usage("") if error.kind == "timeout" else Usage()
+        """What a call that failed before any output cost: nothing, unless the provider took it: a
+        call that timed out, or a stream that broke after the provider's 200 (kind `stream`). The
+        provider then has the request and bills it, as for a cancelled call: its input is charged at
+        gearshift's estimate. Refused calls (an error status, no connection) cost nothing."""
+        return self._estimated_usage("") if error.kind in ("timeout", "stream") else Usage()
 
     def _estimated_usage(self, output: str) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.
