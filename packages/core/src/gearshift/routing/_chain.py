@@ -310,7 +310,8 @@ class ChainRun:
 
     async def _probe(self, spec: ModelSpec, provider: Provider) -> bool:
         """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
-        billed, so it is budgeted and recorded as an attempt like any call; a budget that refuses it
+        billed, so it is budgeted, charged and recorded as an attempt like any call (one that timed
+        out or was cancelled is charged its input at gearshift's estimate); a budget that refuses it
         leaves the deployment tripped. Returns whether it answered."""
         tokens = estimate_request_tokens(PROBE_REQUEST)
         hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
@@ -322,10 +323,21 @@ class ChainRun:
         try:
             response = await provider.complete(spec, PROBE_REQUEST)
         except ProviderError as error:
-            await self._settle(reservation, spec, Usage())
-            self._record(self._unanswered(spec, started, Usage(), False, error=error))
+            usage = self._unanswered_usage(error, input_tokens=tokens)
+            await self._settle(reservation, spec, usage)
+            self._record(self._unanswered(spec, started, usage, False, error=error))
             self.router.deployments.on_failure(spec, error, self.router.clock())
             return False
+        except asyncio.CancelledError:
+            usage = Usage(input_tokens=tokens)
+            await asyncio.shield(self._settle(reservation, spec, usage))
+            self._cancelled(spec, started, usage, streamed=False)
+            raise
+        except Exception:
+            usage = Usage(input_tokens=tokens)
+            await self._settle(reservation, spec, usage)
+            self._record(self._unanswered(spec, started, usage, False))
+            raise
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
         self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
@@ -347,16 +359,19 @@ class ChainRun:
     def _ms(self, started: float) -> float:
         return (self.router.clock() - started) * 1000.0
 
-    def _unanswered_usage(self, error: ProviderError) -> Usage:
+    def _unanswered_usage(self, error: ProviderError, *, input_tokens: int | None = None) -> Usage:
         """What a call that failed before any output cost: nothing, unless the provider took it: a
         call that timed out, or a stream that broke after the provider's 200 (kind `stream`). The
         provider then has the request and bills it, as for a cancelled call: its input is charged at
         gearshift's estimate. Refused calls (an error status, no connection) cost nothing."""
-        return self._estimated_usage("") if error.kind in ("timeout", "stream") else Usage()
+        if error.kind not in ("timeout", "stream"):
+            return Usage()
+        return self._estimated_usage("", input_tokens=input_tokens)
 
-    def _estimated_usage(self, output: str) -> Usage:
+    def _estimated_usage(self, output: str, *, input_tokens: int | None = None) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.
-        return Usage(input_tokens=self.route.input_tokens, output_tokens=estimate_tokens(output))
+        sent = self.route.input_tokens if input_tokens is None else input_tokens
+        return Usage(input_tokens=sent, output_tokens=estimate_tokens(output))
 
     def _failed(
         self,
