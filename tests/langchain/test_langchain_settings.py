@@ -21,6 +21,15 @@ def test_a_misspelled_setting_is_refused_with_the_closest_name(router: Router) -
         RoutedChatModel(router=router, zzz=1)
 
 
+def test_a_copy_with_a_misspelled_setting_is_refused_as_the_constructor_refuses_it(router: Router) -> None:
+    # pydantic's model_copy sets what `update` names without validation: `max_token` was kept, unused.
+    model = RoutedChatModel(router=router, max_tokens=5)
+    with pytest.raises(InvalidRequestError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        model.model_copy(update={"max_token": 50})
+    copied = model.model_copy(update={"max_tokens": 50, "api_key": "k"})  # LangChain's standard, dropped
+    assert (copied.max_tokens, model.max_tokens, copied.router) == (50, 5, router)
+
+
 def test_langchain_s_own_settings_are_still_taken(router: Router) -> None:
     # api_key and max_retries: LangChain's standard arguments, which the standard suites pass.
     model = RoutedChatModel(
