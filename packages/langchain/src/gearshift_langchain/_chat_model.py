@@ -19,7 +19,8 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.utils import AnyConfigurableField
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -51,6 +52,7 @@ from gearshift import (
 from gearshift.providers import within
 
 from ._batch import cascade_batch
+from ._configurable import RouterKeepingFields, router_being_kept
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
 from ._output import chat_result, delta_chunk, final_chunk
@@ -150,9 +152,12 @@ class RoutedChatModel(BaseChatModel):
     _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
-        if router is not None and data.get("config") is not None:
+        kept = router_being_kept()
+        if kept is not None:  # LangChain is building a configured copy: it keeps the model's router
+            router = kept
+        elif router is not None and data.get("config") is not None:
             raise InvalidRequestError("RoutedChatModel takes a router or a config path, not both")
-        if router is None and data.get("config") is None:
+        elif router is None and data.get("config") is None:
             data["config"] = os.environ.get("GEARSHIFT_CONFIG") or None
         _refuse_unknown_settings(data, type(self).model_fields.keys())
         super().__init__(**data)
@@ -172,6 +177,14 @@ class RoutedChatModel(BaseChatModel):
             update = dict(update)
             _refuse_unknown_settings(update, type(self).model_fields.keys())
         return super().model_copy(update=update, deep=deep)
+
+    def configurable_fields(
+        self, **kwargs: AnyConfigurableField
+    ) -> RunnableSerializable[LanguageModelInput, AIMessage]:
+        """LangChain's `configurable_fields` (a name that is no setting is refused); the model built
+        with the configured settings goes through this model's router (`_configurable`)."""
+        super().configurable_fields(**kwargs)
+        return RouterKeepingFields(default=self, fields=kwargs)
 
     def feedback(
         self, answer: BaseMessage | str, score: float, *, source: str = "user", comment: str | None = None
