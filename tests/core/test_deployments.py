@@ -4,6 +4,7 @@ tier and says so."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,8 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
-from gearshift.routing._deployments import DeploymentHealth
+from gearshift.routing._deployments import PROBE_REQUEST, DeploymentHealth
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import Delay, Fail, LocalOpenAIServer
 
 
@@ -280,6 +282,68 @@ async def test_a_probe_is_charged_to_the_budget_like_any_call(
     assert status.limits[0].spent_usd == pytest.approx(first.cost_usd + answer.cost_usd)
     assert answer.cost_usd == pytest.approx(probe.cost_usd + answer.attempts[-1].cost_usd)
     assert status.limits[0].reserved_usd == 0
+
+
+async def _east_tripped_then_slow(
+    east: LocalOpenAIServer, west: LocalOpenAIServer, probe_delay: float
+) -> tuple[Router, float]:
+    """`_quick_breaker` under a run budget with a 1 s timeout on east; east tripped by a 503
+    and its probe due, which east will answer after `probe_delay` s. Returns the tripping call's cost."""
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    clock = Clock()
+    router = Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=[
+            OpenAIProvider("east", base_url=east.base_url, require_key=False, timeout=1.0),
+            OpenAIProvider("west", base_url=west.base_url, require_key=False, timeout=10.0),
+        ],
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        budgets=BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)]),
+        clock=clock,
+    )
+    east.script("small", Fail(503), Delay(probe_delay))
+    first = await router.acomplete("trip east", StepContext(run_id="r1"))
+    clock.jump += 6.0
+    return router, first.cost_usd
+
+
+async def test_a_probe_that_times_out_is_charged_its_input_as_a_routed_call_is(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    router, tripping = await _east_tripped_then_slow(east, west, probe_delay=2.5)
+    async with router:
+        answer = await router.acomplete("probe east, which is too slow", StepContext(run_id="r1"))
+        assert router.budgets is not None
+        (spent,) = await router.budgets.usage(["run:r1"])
+    probe = answer.attempts[0]
+    assert (probe.provider, probe.ok) == ("east", False)
+    assert probe.error is not None and probe.error.kind == "timeout"
+    assert _wire(east)[1:] == [1]  # the provider took the probe
+    tokens = estimate_request_tokens(PROBE_REQUEST)
+    assert probe.usage_estimated and (probe.usage.input_tokens, probe.usage.output_tokens) == (tokens, 0)
+    assert probe.cost_usd > 0 and answer.attempts[-1].ok
+    assert spent.spent_usd == pytest.approx(tripping + answer.cost_usd) and spent.reserved_usd == 0
+
+
+async def test_a_probe_cancelled_in_flight_is_charged_its_input_and_holds_nothing(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    router, tripping = await _east_tripped_then_slow(east, west, probe_delay=5.0)
+    async with router:
+        call = asyncio.create_task(router.acomplete("probe east, then give up", StepContext(run_id="r1")))
+        for _ in range(500):
+            if len(_wire(east)) == 2:  # the probe reached east
+                break
+            await asyncio.sleep(0.01)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert router.budgets is not None
+        (spent,) = await router.budgets.usage(["run:r1"])
+    probe_cost = ModelPrices(input=1.0, output=2.0).input * estimate_request_tokens(PROBE_REQUEST) / 1e6
+    assert spent.reserved_usd == 0  # the probe's reservation was settled, not left to the heartbeat
+    assert spent.spent_usd == pytest.approx(tripping + probe_cost)
 
 
 async def test_when_every_deployment_fails_its_probe_the_call_fails_with_every_error(

@@ -61,7 +61,7 @@ FAILURES: dict[str, tuple[Action, tuple[list[str], str, int | None]]] = {
     ),
     "error-event-first": (Fail(200, body=_sse(START, _error("rate_limit_error"))), ([], "rate_limit", None)),
     "cut-mid-stream": (CutStream(after_chunks=2), (["Simulated", " answer"], "stream", None)),
-    "cut-before-output": (CutStream(after_chunks=0), ([], "connection", None)),
+    "cut-before-output": (CutStream(after_chunks=0), ([], "stream", None)),
 }
 
 
@@ -104,13 +104,15 @@ async def _sdks(
     client = AsyncAnthropic(api_key=KEY, base_url=server.base_url, max_retries=0, timeout=5.0)
     params, _ = provider._prepare(model, request)
     texts: list[str] = []
+    opened = False
     try:
         stream = await client.messages.create(**params, stream=True)
+        opened = True
         async for event in stream:
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 texts.append(event.delta.text)
     except Exception as exc:
-        return texts, provider._error(exc, model, after_output=bool(texts))
+        return texts, provider._error(exc, model, after_output=bool(texts), accepted=opened)
     finally:
         await client.close()
     return texts, None

@@ -318,7 +318,7 @@ async def test_stream_cut_after_deltas_raises_stream_error(wired: WiredProvider,
 
 @pytest.mark.parametrize(
     ("action", "kind"),
-    [(Fail(status=500), "server"), (CutStream(after_chunks=0), "connection")],
+    [(Fail(status=500), "server"), (CutStream(after_chunks=0), "stream")],
     ids=["fail", "cut"],
 )
 async def test_failure_before_first_delta_raises_from_first_anext(

@@ -61,6 +61,7 @@ def test_the_core_api() -> None:
         "BudgetExceeded",
         "ProviderError",
         "AllModelsFailed",
+        "did_you_mean",
     ):
         assert name in gearshift.__all__
 

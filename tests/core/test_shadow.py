@@ -117,9 +117,11 @@ async def test_export_outcomes_and_train_from_log_read_the_pairs_and_feedback(
     assert "at least 50" in capsys.readouterr().err
 
 
-def _local_router(server: LocalOpenAIServer, log_path: Path, shadow: ShadowConfig) -> Router:
+def _local_router(
+    server: LocalOpenAIServer, log_path: Path, shadow: ShadowConfig, *, timeout: float = 5.0
+) -> Router:
     """A scorer router over the local server's `small` (tier 1) and `large` (tier 2), logging prompts."""
-    provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=5.0)
+    provider = OpenAIProvider(base_url=server.base_url, require_key=False, timeout=timeout)
     registry = ModelRegistry(
         [
             ModelSpec(
@@ -463,6 +465,57 @@ async def test_an_llm_judge_grades_both_answers_on_the_shadow_account(tmp_path: 
     assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(
         sum(r["cost_usd"] for r in records if r["kind"] == "attempt" and r["agent_id"] == "shadow")
     )
+
+
+def _shadow_spend(log_path: Path) -> float:
+    """What the decision log says the shadow agent's attempts cost, failed ones included."""
+    return sum(
+        r["cost_usd"] for r in read_records(log_path) if r["kind"] == "attempt" and r["agent_id"] == "shadow"
+    )
+
+
+async def test_a_failed_shadow_the_provider_was_paid_for_counts_toward_max_usd(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("large", Delay(2.0))  # past the 1 s timeout: the reference took it, then failed
+        log_path = tmp_path / "log.jsonl"
+        shadow = ShadowConfig(share=1.0, judge="heuristic", max_usd=0.000001)
+        router = _local_router(server, log_path, shadow, timeout=1.0)
+        await router.acomplete("hello there", StepContext(agent_id="caller"))
+        assert router.shadow is not None
+        await router.shadow.drain()
+        await router.acomplete("hello again", StepContext(agent_id="caller"))
+        await router.aclose()
+        asked = [r.model for r in server.requests]
+    assert _shadow_spend(log_path) > 0  # the timed-out shadow is charged its input
+    assert router.shadow.spent_usd == pytest.approx(_shadow_spend(log_path))
+    assert asked.count("large") == 1  # that spent the cap: the second call got no shadow
+    assert (router.shadow.recorded, router.shadow.skipped) == (0, 2)
+
+
+async def test_an_llm_judges_failed_calls_count_toward_what_shadows_spent(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("large", Reply("Hello to you."), Delay(2.0))  # the first grade times out
+        log_path = tmp_path / "log.jsonl"
+        shadow = ShadowConfig(share=1.0, judge="llm-judge", judge_model="large")
+        router = _local_router(server, log_path, shadow, timeout=1.0)
+        await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await router.aclose()
+        judged = [r for r in server.requests if r.model == "large"]
+    assert len(judged) == 3  # the reference's answer, then one grade per answer
+    assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(_shadow_spend(log_path))
+
+
+async def test_max_usd_reached_by_a_running_shadow_stops_it_before_its_judge_calls(tmp_path: Path) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        log_path = tmp_path / "log.jsonl"
+        shadow = ShadowConfig(share=1.0, judge="llm-judge", judge_model="large", max_usd=0.000001)
+        router = _local_router(server, log_path, shadow)
+        await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await router.aclose()
+        judged = [r for r in server.requests if r.model == "large"]
+    assert len(judged) == 1  # the shadow call spent the cap: no grade was asked for
+    assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (0, 1)
+    assert router.shadow.spent_usd == pytest.approx(_shadow_spend(log_path)) and router.shadow.spent_usd > 0
 
 
 def test_sync_callers_get_their_shadows_once_the_router_closes(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ left every answer uncapped without a word. ChatOpenAI at least warns and passes 
 from __future__ import annotations
 
 import pytest
+from langchain_core.runnables import ConfigurableField
 
 from gearshift import InvalidRequestError, Router
+from gearshift.testing import LocalOpenAIServer
 from gearshift_langchain import RoutedChatModel
 
 
@@ -19,6 +21,26 @@ def test_a_misspelled_setting_is_refused_with_the_closest_name(router: Router) -
         RoutedChatModel(router=router, temprature=0.2, agent_id="a")
     with pytest.raises(InvalidRequestError, match=r"no setting 'zzz'$"):
         RoutedChatModel(router=router, zzz=1)
+
+
+def test_a_copy_with_a_misspelled_setting_is_refused_as_the_constructor_refuses_it(router: Router) -> None:
+    # pydantic's model_copy sets what `update` names without validation: `max_token` was kept, unused.
+    model = RoutedChatModel(router=router, max_tokens=5)
+    with pytest.raises(InvalidRequestError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        model.model_copy(update={"max_token": 50})
+    copied = model.model_copy(update={"max_tokens": 50, "api_key": "k"})  # LangChain's standard, dropped
+    assert (copied.max_tokens, model.max_tokens, copied.router) == (50, 5, router)
+
+
+def test_a_configurable_setting_keeps_the_models_router(router: Router, server: LocalOpenAIServer) -> None:
+    # LangChain builds the configured model anew from its settings: the router, given to the
+    # constructor and no setting, was replaced by one built from no config (the built-in ladder).
+    model = RoutedChatModel(router=router).configurable_fields(max_tokens=ConfigurableField(id="cap"))
+    answer = model.with_config(configurable={"cap": 7}).invoke("Name a colour")
+    assert answer.response_metadata["model_name"] in router.registry
+    assert [r.body.get("max_completion_tokens", r.body.get("max_tokens")) for r in server.requests] == [7]
+    with pytest.raises(ValueError, match="max_token"):  # LangChain refuses a name that is no setting
+        RoutedChatModel(router=router).configurable_fields(max_token=ConfigurableField(id="cap"))
 
 
 def test_langchain_s_own_settings_are_still_taken(router: Router) -> None:

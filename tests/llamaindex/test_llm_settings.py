@@ -26,6 +26,21 @@ async def test_a_misspelled_setting_is_refused_with_the_closest_name(make_router
         RoutedLLM(router, zzz=1)
 
 
+async def test_a_copy_with_a_misspelled_setting_is_refused_as_the_constructor_refuses_it(
+    make_router: MakeRouter,
+) -> None:
+    # pydantic's model_copy sets what `update` names without validation: `max_token` was kept, unused.
+    router = make_router()
+    llm = RoutedLLM(router, max_tokens=5)
+    with pytest.raises(
+        ConfigError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"
+    ) as raised:
+        llm.model_copy(update={"max_token": 50})
+    assert raised.value.key == "max_token"
+    copied = llm.model_copy(update={"max_tokens": 50})
+    assert (copied.max_tokens, llm.max_tokens, copied.router) == (50, 5, router)
+
+
 async def test_llamaindex_s_own_settings_are_still_taken(make_router: MakeRouter) -> None:
     llm = RoutedLLM(make_router(), system_prompt="Be brief.", max_tokens=5, context_window=8000)
     assert (llm.system_prompt, llm.max_tokens, llm.metadata.context_window) == ("Be brief.", 5, 8000)

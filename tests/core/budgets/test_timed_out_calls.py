@@ -2,7 +2,8 @@
 
 The router gives up on a model that does not answer within its timeout and falls back; the provider
 already has the request and goes on working on it (and bills it). Real SDK, real local server: the
-server records the request it was sent, then answers too late.
+server records the request it was sent, then answers too late. A stream that the provider accepted
+(its 200 came) and that broke before any chunk is charged the same way.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from gearshift import (
     TextDelta,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
-from gearshift.providers import OpenAIProvider
-from gearshift.testing import Delay, LocalOpenAIServer
+from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.testing import CutStream, Delay, LocalAnthropicServer, LocalOpenAIServer
 
 REGISTRY = ModelRegistry(
     [
@@ -75,3 +76,32 @@ async def test_a_call_that_timed_out_on_the_provider_is_charged_its_input(
         assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
     finally:
         await router.aclose()
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_a_stream_dropped_after_the_providers_200_is_charged_its_input(wire: str) -> None:
+    local = LocalOpenAIServer(models=("small", "backup")) if wire == "openai" else None
+    with local or LocalAnthropicServer(models=("small", "backup")) as server:
+        server.script("small", CutStream(after_chunks=0))
+        if wire == "openai":
+            provider: OpenAIProvider | AnthropicProvider = OpenAIProvider(
+                name="local", api_key="sk-t", base_url=server.base_url, timeout=5.0
+            )
+        else:
+            provider = AnthropicProvider(name="local", api_key="sk-t", base_url=server.base_url, timeout=5.0)
+        ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=1.0)])
+        router = Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
+        try:
+            stream = router.astream(REQUEST, StepContext(run_id="1"))
+            assert "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+            assert stream.result is not None
+            attempts = stream.result.attempts
+            assert [(a.model_id, a.ok) for a in attempts] == [("small", False), ("backup", True)]
+            dropped = attempts[0]
+            assert dropped.error is not None and dropped.error.kind == "stream"
+            assert "cannot connect" not in str(dropped.error)  # it did connect: the 200 came
+            assert dropped.usage_estimated and dropped.usage.input_tokens > 0 and dropped.cost_usd > 0
+            (run,) = await ledger.usage(["run:1"])
+            assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
+        finally:
+            await router.aclose()

@@ -50,6 +50,7 @@ from ._messages import (
     Usage,
 )
 from ._models import Deployment, ModelPrices, ModelRegistry, ModelSpec, PriceTier
+from ._spelling import did_you_mean
 from ._tool_pairing import pair_tool_results
 from .config._config import GearshiftConfig, LogConfig, ProviderConfig, RoutingConfig, load_config
 from .config._defaults import default_models, default_registry
@@ -138,6 +139,7 @@ __all__ = [
     "context_from_messages",
     "default_models",
     "default_registry",
+    "did_you_mean",
     "estimate_request_tokens",
     "estimate_tokens",
     "extract_signals",

@@ -26,6 +26,7 @@ __all__ = [
     "iterate_sync",
     "release_at_exit",
     "release_soon",
+    "run_on_bridge",
     "run_on_bridge_if_started",
     "run_sync",
 ]
@@ -114,11 +115,18 @@ def run_on_bridge_if_started(make: Callable[[], Coroutine[Any, Any, None]]) -> N
     loop = _loop
     if loop is None or loop.is_closed():
         return
+    run_on_bridge(make)
+
+
+def run_on_bridge(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutine `make()` returns on the bridge loop (started if need be) and wait for it; on
+    the bridge loop's own thread it is scheduled there instead (waiting would deadlock)."""
+    loop = _loop
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    if running is loop:
+    if running is not None and running is loop:
         _start_closing_coroutine(make())
         return
     run_sync(make())

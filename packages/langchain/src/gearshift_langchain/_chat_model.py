@@ -8,19 +8,19 @@ loop, the SDK clients and the code path of the async ones.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables.utils import AnyConfigurableField
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -38,6 +38,7 @@ from gearshift import (
     StepType,
     TextDelta,
     ToolCallDelta,
+    did_you_mean,
     estimate_request_tokens,
     estimate_tokens,
     iterate_sync,
@@ -51,6 +52,7 @@ from gearshift import (
 from gearshift.providers import within
 
 from ._batch import cascade_batch
+from ._configurable import RouterKeepingFields, router_being_kept
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
 from ._output import chat_result, delta_chunk, final_chunk
@@ -58,6 +60,8 @@ from ._profile import routed_profile
 from ._structured import StructuredMethod, structured_output
 
 __all__ = ["RoutedChatModel"]
+
+_Model = TypeVar("_Model", bound="RoutedChatModel")
 
 ROUTED_MODEL_NAME = "gearshift-router"
 """What tracers see as the model name before the router has chosen one (`ls_model_name`)."""
@@ -148,12 +152,13 @@ class RoutedChatModel(BaseChatModel):
     _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
-        if router is not None and data.get("config") is not None:
+        kept = router_being_kept()
+        if kept is not None:  # LangChain is building a configured copy: it keeps the model's router
+            router = kept
+        elif router is not None and data.get("config") is not None:
             raise InvalidRequestError("RoutedChatModel takes a router or a config path, not both")
-        if router is None and data.get("config") is None:
+        elif router is None and data.get("config") is None:
             data["config"] = os.environ.get("GEARSHIFT_CONFIG") or None
-        for standard in _IGNORED_STANDARD_SETTINGS:
-            data.pop(standard, None)
         _refuse_unknown_settings(data, type(self).model_fields.keys())
         super().__init__(**data)
         self._router = router if router is not None else Router.from_config(self.config)
@@ -164,6 +169,22 @@ class RoutedChatModel(BaseChatModel):
     def router(self) -> Router:
         """The router every call goes through."""
         return self._router
+
+    def model_copy(self: _Model, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _Model:
+        """pydantic's copy, sharing the router; an `update` naming no setting is refused as the
+        constructor refuses it (pydantic would keep it, unused)."""
+        if update:
+            update = dict(update)
+            _refuse_unknown_settings(update, type(self).model_fields.keys())
+        return super().model_copy(update=update, deep=deep)
+
+    def configurable_fields(
+        self, **kwargs: AnyConfigurableField
+    ) -> RunnableSerializable[LanguageModelInput, AIMessage]:
+        """LangChain's `configurable_fields` (a name that is no setting is refused); the model built
+        with the configured settings goes through this model's router (`_configurable`)."""
+        super().configurable_fields(**kwargs)
+        return RouterKeepingFields(default=self, fields=kwargs)
 
     def feedback(
         self, answer: BaseMessage | str, score: float, *, source: str = "user", comment: str | None = None
@@ -468,12 +489,14 @@ class RoutedChatModel(BaseChatModel):
         return registry[routed.model_id].tier if routed.model_id in registry else None
 
 
-def _refuse_unknown_settings(data: Mapping[str, Any], settings: Collection[str]) -> None:
-    """Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped."""
+def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) -> None:
+    """Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped.
+    LangChain's standard settings that are none here are taken out of `data` (see the class)."""
+    for standard in _IGNORED_STANDARD_SETTINGS:
+        data.pop(standard, None)
     for name in sorted(data.keys() - settings):
-        close = difflib.get_close_matches(name, settings, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise InvalidRequestError(f"RoutedChatModel has no setting {name!r}{hint}")
+        hint = did_you_mean(name, settings)
+        raise InvalidRequestError(f"RoutedChatModel has no setting {name!r}" + (f" ({hint})" if hint else ""))
 
 
 def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:

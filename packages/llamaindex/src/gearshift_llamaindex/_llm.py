@@ -8,8 +8,7 @@ async methods are the real ones; the sync ones run them through gearshift's one 
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,6 +37,7 @@ from gearshift import (
     GearshiftConfig,
     InvalidRequestError,
     Router,
+    did_you_mean,
     iterate_sync,
     keep_tool_loop_model,
     request_id_of,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["RoutedLLM"]
 
 _Chunk = TypeVar("_Chunk")
+_LLM = TypeVar("_LLM", bound="RoutedLLM")
 
 
 class _Core:
@@ -127,11 +128,7 @@ class RoutedLLM(FunctionCallingLLM):
     ) -> None:
         if router is not None and config is not None:
             raise ConfigError("pass either a Router or a config, not both", key="config")
-        for name in sorted(fields.keys() - type(self).model_fields.keys()):
-            # Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped.
-            close = difflib.get_close_matches(name, type(self).model_fields.keys(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"RoutedLLM has no setting {name!r}{hint}", key=name)
+        _refuse_unknown_settings(fields, type(self).model_fields.keys())
         source = config.source if isinstance(config, GearshiftConfig) else config
         super().__init__(config=None if source is None else str(source), **fields)
         self._core = _Core(router if router is not None else Router.from_config(config), self.class_name())
@@ -145,6 +142,13 @@ class RoutedLLM(FunctionCallingLLM):
     def router(self) -> Router:
         """The gearshift router every call goes through."""
         return self._core.router
+
+    def model_copy(self: _LLM, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> _LLM:
+        """pydantic's copy, sharing the router; an `update` naming no setting is refused as the
+        constructor refuses it (pydantic would keep it, unused)."""
+        if update:
+            _refuse_unknown_settings(update, type(self).model_fields.keys())
+        return super().model_copy(update=update, deep=deep)
 
     def feedback(
         self,
@@ -421,6 +425,13 @@ async def _partial_objects(
             yield current
     finally:
         await chunks.aclose()
+
+
+def _refuse_unknown_settings(fields: Mapping[str, Any], settings: Collection[str]) -> None:
+    """Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped."""
+    for name in sorted(fields.keys() - settings):
+        hint = did_you_mean(name, settings)
+        raise ConfigError(f"RoutedLLM has no setting {name!r}" + (f" ({hint})" if hint else ""), key=name)
 
 
 def _blocking(chunks: AsyncIterator[_Chunk]) -> Generator[_Chunk, None, None]:

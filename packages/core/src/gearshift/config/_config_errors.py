@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from .._errors import ConfigError
+from .._spelling import did_you_mean
 from ._key_lines import key_lines, line_of
 
 __all__ = [
@@ -142,9 +143,9 @@ def show_value(value: Any) -> str:
 def suggestion(name: str, known: Sequence[str] | Mapping[str, Any]) -> str:
     """A tail for a message about `name`: the closest known name, or the list of them."""
     names = list(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return f"; did you mean '{close[0]}'?"
+    hint = did_you_mean(name, names)
+    if hint:
+        return f"; {hint}"
     return f" (known: {', '.join(names)})" if names else ""
 
 

@@ -32,6 +32,7 @@ class Provider(Protocol):
         """A streamed call: text and tool-call deltas, then exactly one `StreamDone` with usage.
 
         A failure before the first delta raises `ProviderError` from the first `__anext__`; a break
-        after it raises `ProviderError(kind="stream")`.
+        after it raises `ProviderError(kind="stream")`, and so does a stream the provider accepted (its
+        200 came) that broke before any delta: the provider has the request and bills its input.
         """
         ...

@@ -188,16 +188,12 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
                 for delta in state.feed(event):
                     yield delta
             if not state.finished:
-                raise ProviderError(
-                    self._UNFINISHED_STREAM,
-                    model_id=model.id,
-                    kind="stream" if state.started else "connection",
-                )
+                raise ProviderError(self._UNFINISHED_STREAM, model_id=model.id, kind="stream")
             done = StreamDone(state.response())
         except ProviderError:
             raise
         except Exception as exc:
-            raise self._error(exc, model, after_output=state.started) from None
+            raise self._error(exc, model, after_output=state.started, accepted=True) from None
         finally:
             await close_quietly(events)
         yield done
@@ -295,8 +291,14 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             kind="stream" if after_output else "timeout",
         )
 
-    def _error(self, exc: Exception, model: ModelSpec, *, after_output: bool = False) -> ProviderError:
-        """Translate an SDK or transport exception; secrets never reach the message."""
+    def _error(
+        self, exc: Exception, model: ModelSpec, *, after_output: bool = False, accepted: bool = False
+    ) -> ProviderError:
+        """Translate an SDK or transport exception; secrets never reach the message.
+
+        A stream the provider `accepted` (its 200 came) that then breaks is a `stream` failure, output
+        or not: the provider has the request and bills its input, and no connection was refused.
+        """
         if isinstance(exc, ProviderError):
             return exc
         sdk = import_sdk(self._SDK, extra=self._SDK, model_id=model.id)
@@ -320,7 +322,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             kind = "server"  # an error event inside a stream: the server gave up mid-answer
         else:
             kind = transport_kind(exc) or aiohttp_kind(exc) or "other"
-        if after_output:
+        if after_output or (accepted and kind == "connection"):
             kind = "stream"
         text = error_text(exc, self._secrets())
         if kind == "connection":

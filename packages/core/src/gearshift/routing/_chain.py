@@ -3,10 +3,10 @@
 `ChainRun` is one routed call to one decision: it walks the decision's chain (skipping models in
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
-nothing. Calls that broke mid-stream, timed out or were cancelled are committed at gearshift's
-estimate, since the provider has likely billed them; so is a call a provider of the caller's own
-broke off with an error of its own (not a `ProviderError`), which is then passed on. Every attempt
-becomes an `Attempt` and a decision-log record.
+nothing. Calls that broke mid-stream (or after the provider's 200, before any chunk), timed out or
+were cancelled are committed at gearshift's estimate, since the provider has likely billed them; so
+is a call a provider of the caller's own broke off with an error of its own (not a `ProviderError`),
+which is then passed on. Every attempt becomes an `Attempt` and a decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -39,6 +39,7 @@ from ._budget_fit import output_cap
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
+from ._spend_tally import note_spend
 
 if TYPE_CHECKING:
     from ..budgets import Allowance, Reservation
@@ -310,7 +311,8 @@ class ChainRun:
 
     async def _probe(self, spec: ModelSpec, provider: Provider) -> bool:
         """One tiny call to a tripped deployment: it closes the breaker or trips it again. It is
-        billed, so it is budgeted and recorded as an attempt like any call; a budget that refuses it
+        billed, so it is budgeted, charged and recorded as an attempt like any call (one that timed
+        out or was cancelled is charged its input at gearshift's estimate); a budget that refuses it
         leaves the deployment tripped. Returns whether it answered."""
         tokens = estimate_request_tokens(PROBE_REQUEST)
         hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
@@ -322,10 +324,21 @@ class ChainRun:
         try:
             response = await provider.complete(spec, PROBE_REQUEST)
         except ProviderError as error:
-            await self._settle(reservation, spec, Usage())
-            self._record(self._unanswered(spec, started, Usage(), False, error=error))
+            usage = self._unanswered_usage(error, input_tokens=tokens)
+            await self._settle(reservation, spec, usage)
+            self._record(self._unanswered(spec, started, usage, False, error=error))
             self.router.deployments.on_failure(spec, error, self.router.clock())
             return False
+        except asyncio.CancelledError:
+            usage = Usage(input_tokens=tokens)
+            await asyncio.shield(self._settle(reservation, spec, usage))
+            self._cancelled(spec, started, usage, streamed=False)
+            raise
+        except Exception:
+            usage = Usage(input_tokens=tokens)
+            await self._settle(reservation, spec, usage)
+            self._record(self._unanswered(spec, started, usage, False))
+            raise
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
         self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
@@ -347,15 +360,19 @@ class ChainRun:
     def _ms(self, started: float) -> float:
         return (self.router.clock() - started) * 1000.0
 
-    def _unanswered_usage(self, error: ProviderError) -> Usage:
-        """What a call that failed before any output cost: nothing, unless it timed out. The provider
-        then has the request and goes on with it (and bills it), as for a cancelled call: its input
-        is charged at gearshift's estimate."""
-        return self._estimated_usage("") if error.kind == "timeout" else Usage()
+    def _unanswered_usage(self, error: ProviderError, *, input_tokens: int | None = None) -> Usage:
+        """What a call that failed before any output cost: nothing, unless the provider took it: a
+        call that timed out, or a stream that broke after the provider's 200 (kind `stream`). The
+        provider then has the request and bills it, as for a cancelled call: its input is charged at
+        gearshift's estimate. Refused calls (an error status, no connection) cost nothing."""
+        if error.kind not in ("timeout", "stream"):
+            return Usage()
+        return self._estimated_usage("", input_tokens=input_tokens)
 
-    def _estimated_usage(self, output: str) -> Usage:
+    def _estimated_usage(self, output: str, *, input_tokens: int | None = None) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.
-        return Usage(input_tokens=self.route.input_tokens, output_tokens=estimate_tokens(output))
+        sent = self.route.input_tokens if input_tokens is None else input_tokens
+        return Usage(input_tokens=sent, output_tokens=estimate_tokens(output))
 
     def _failed(
         self,
@@ -407,6 +424,7 @@ class ChainRun:
     def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
         """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
+        note_spend(attempt.cost_usd)
         if attempt.ok:
             self.router.warm_caches.note(
                 self.context.run_id, attempt.model_id, attempt.usage, self.router.clock()

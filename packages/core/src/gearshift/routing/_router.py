@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .._bridge import run_on_bridge_if_started, run_sync
+from .._bridge import run_on_bridge, run_on_bridge_if_started, run_sync
 from .._context import StepContext
 from .._decision import Decision
 from .._errors import ConfigError
@@ -421,13 +421,10 @@ class Router:
 
     def close(self) -> None:
         """Wait for running shadow evaluations (see `ShadowEvaluator.wait`), close the providers' SDK
-        clients that the sync API opened (they live on the sync bridge's loop), then flush and close
-        the decision log. A closed router opens new clients if it is called again."""
-        if self.shadow is not None:
-            self.shadow.wait()
-        run_on_bridge_if_started(self._close_providers)
-        if self.decision_log is not None:
-            self.decision_log.close()
+        clients that the sync API opened (they live on the sync bridge's loop) and the budget ledger
+        (its store's file or connections), then flush and close the decision log. A closed router
+        opens new clients if it is called again; its ledger cannot be used again."""
+        self._close(ledger=True)
 
     async def aclose(self) -> None:
         """Wait for running shadow evaluations, then close the providers' SDK clients of the running
@@ -439,7 +436,17 @@ class Router:
         await self._close_providers()
         if self.budgets is not None:
             await self.budgets.aclose()
-        self.close()
+        self._close(ledger=False)  # closed just now, on this loop
+
+    def _close(self, *, ledger: bool) -> None:
+        if self.shadow is not None:
+            self.shadow.wait()
+        run_on_bridge_if_started(self._close_providers)
+        if ledger and self.budgets is not None:
+            # A store closes its connections of every loop from any loop: the bridge's will do.
+            run_on_bridge(self.budgets.aclose)
+        if self.decision_log is not None:
+            self.decision_log.close()
 
     async def _close_providers(self) -> None:
         """Close each provider's clients of the running event loop."""

@@ -9,7 +9,7 @@ downward = true       # calls answered at or above the reference's tier get a ch
 judge = "heuristic"   # or "llm-judge" (with judge_model), "learned-judge" (with learned_judge_path),
                       # or "recorded" (a replayed answer's recorded score: offline replays)
 agent = "shadow"      # shadow calls are charged to agent:shadow (give it a budget limit to cap it)
-max_usd = 5.0         # and stop once this much was spent on shadows by this process
+max_usd = 5.0         # and stop once this much was spent on shadows by this process (judges included)
 sampling = "uniform"  # or "uncertain": calls the policy nearly sent to another tier are shadowed more
 ```
 
@@ -31,8 +31,12 @@ tiers there is one choice, as before.
 
 The caller's answer is never delayed or changed: the shadow starts once the caller has its answer,
 as a background task; any failure (a refused budget, a provider error, a judge that cannot grade)
-skips that shadow and is logged at DEBUG. Shadow calls go through the router like any call, as
-`agent_id = agent` and `run_id = "shadow:<request id>"`, so the ledger and the report see their cost.
+skips that shadow and is logged at DEBUG. `max_usd` counts everything shadowing spent: the shadow
+calls, failed ones the provider was paid for included (a timed-out call is charged its input), and
+every call of an LLM judge (`_spend_tally`); once it is reached no shadow starts and a running one
+makes no further call, so it is passed by at most the calls in flight when it was reached. Shadow
+calls go through the router like any call, as `agent_id = agent` and `run_id = "shadow:<request id>"`,
+so the ledger and the report see their cost.
 Records carry the prompt, so shadow evaluation needs `log.include_prompts = true`; the rows train
 routers (`gearshift train --from-log`, `gearshift export-outcomes`).
 
@@ -61,6 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .._context import CallerHints, StepContext
 from .._errors import ConfigError, GearshiftError
 from ._records import SCHEMA_VERSION
+from ._spend_tally import counting
 
 if TYPE_CHECKING:
     from .._messages import ChatRequest, ChatResponse
@@ -180,7 +185,7 @@ class ShadowEvaluator:
         self._uncertain_sampled = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.spent_usd = 0.0
-        """What shadow calls (and their judges) cost so far in this process."""
+        """What shadow calls (and their judges) cost so far in this process, failed calls included."""
         self.recorded = 0
         """How many shadow records were written."""
         self.skipped = 0
@@ -224,9 +229,7 @@ class ShadowEvaluator:
             counterpart = self._counterpart(router, request, context, result)
             if counterpart is None:
                 return
-        if len(self._tasks) >= config.max_in_flight or (
-            config.max_usd is not None and self.spent_usd >= config.max_usd
-        ):
+        if len(self._tasks) >= config.max_in_flight or self._capped():
             self.skipped += 1
             return
         task = asyncio.get_running_loop().create_task(
@@ -294,7 +297,8 @@ class ShadowEvaluator:
     ) -> None:
         """One shadow, in the background: whatever goes wrong skips it and never reaches the caller."""
         try:
-            await self._run(router, request, context, result, counterpart, share)
+            with counting(self._spend):
+                await self._run(router, request, context, result, counterpart, share)
         except Exception as exc:  # a background task: nothing may escape it
             self.skipped += 1
             logger.debug("shadow of %s skipped: %r", result.request_id, exc)
@@ -316,11 +320,10 @@ class ShadowEvaluator:
             metadata=context.metadata,
             hints=CallerHints(force_model=model_id),
         )
+        self._check_cap()  # other shadows may have spent it since this one was sampled
         answer = await router.acomplete(request, shadow_context, self_escalation=False)
-        self.spent_usd += answer.cost_usd
-        routed_score, routed_judge_cost = await self._score(router, request, result, shadow_context)
-        shadow_score, shadow_judge_cost = await self._score(router, request, answer, shadow_context)
-        self.spent_usd += routed_judge_cost + shadow_judge_cost
+        routed_score = await self._score(router, request, result, shadow_context)
+        shadow_score = await self._score(router, request, answer, shadow_context)
         log = router.decision_log
         if log is None:
             return
@@ -350,26 +353,37 @@ class ShadowEvaluator:
 
     async def _score(
         self, router: RouterHost, request: ChatRequest, answer: RoutedResponse, context: StepContext
-    ) -> tuple[float, float]:
-        """The judge's score of one answer in [0, 1], and what judging it cost."""
+    ) -> float:
+        """The judge's score of one answer in [0, 1] (what judging it cost is counted as it is spent)."""
         if self._gate is None:  # "recorded": the replayed answer carries its recorded score
             score = answer.response.metadata.get("score")
             if not isinstance(score, (int, float)):
                 raise _NoScore(f"the answer of {answer.model_id} carries no recorded score")
-            return float(score), 0.0
+            return float(score)
         from ..cascades._gate import AnswerCheck
 
-        cost = 0.0
-
         async def ask(model_id: str, judge_request: ChatRequest) -> ChatResponse:
-            nonlocal cost
+            self._check_cap()  # not a judge failure the gate may grade around: the shadow stops
             judged = await router.acomplete(judge_request, _forced(context, model_id), self_escalation=False)
-            cost += judged.cost_usd
             return judged.response
 
         verdict = await self._gate.check(AnswerCheck(request, answer.response, answer.decision, context, ask))
         score = verdict.confidence if verdict.confidence is not None else float(verdict.accept)
-        return min(max(score, 0.0), 1.0), cost
+        return min(max(score, 0.0), 1.0)
+
+    def _spend(self, usd: float) -> None:
+        """A call made for a shadow (the shadow call, a judge's call, failed ones too) cost `usd`."""
+        self.spent_usd += usd
+
+    def _capped(self) -> bool:
+        """Whether shadowing has spent its `max_usd`."""
+        cap = self.config.max_usd
+        return cap is not None and self.spent_usd >= cap
+
+    def _check_cap(self) -> None:
+        """Raise `_CapReached` once shadowing has spent its `max_usd`: a running shadow stops."""
+        if self._capped():
+            raise _CapReached(f"shadowing spent its max_usd (${self.config.max_usd:g})")
 
 
 class _RunningMean:
@@ -388,6 +402,10 @@ class _RunningMean:
 
 class _NoScore(GearshiftError):
     """A shadow answer the judge could not score."""
+
+
+class _CapReached(GearshiftError):
+    """Shadowing spent its `max_usd` while a shadow was running: it makes no further call."""
 
 
 def _forced(context: StepContext, model_id: str) -> StepContext:
