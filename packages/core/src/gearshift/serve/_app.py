@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -42,10 +43,17 @@ from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
 from ._step import gearshift_headers, model_aliases, step_context
 from ._transport import on_proxy_http_client
+from ._wire_fields import field_error, lone_surrogate
 
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
 
 access_log = logging.getLogger("gearshift.serve.access")
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # also in every escaped emoji's pair
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidRequestError(f"the request body is not valid JSON: {name} is not a JSON number")
 
 
 class _Refused(Exception):
@@ -166,13 +174,20 @@ class ProxyApp:
             chunks.append(chunk)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            return json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)
         except UnicodeDecodeError:
             raise InvalidRequestError("the request body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise InvalidRequestError(
                 f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        if _SURROGATE_ESCAPE.search(raw):
+            where = lone_surrogate(body)
+            if where is not None:
+                raise field_error(
+                    where, "holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is no text"
+                )
+        return body
 
     async def _serve(
         self,

@@ -1,0 +1,55 @@
+"""Edges of the two wires a user reaches with the real SDKs or raw HTTP: bodies JSON lets through
+but no model can take, settings the proxy cannot honour, and the routes the SDKs call besides chat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from proxy_support import ProxyProcess
+
+HELLO = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def _post(proxy: ProxyProcess, path: str, raw: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{proxy.url}{path}", content=raw, headers={"content-type": "application/json"}, timeout=30
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "named"),
+    [
+        (
+            "/v1/chat/completions",
+            b'{"model": "auto", "messages": [{"role": "user", "content": "a \\ud800 b"}]}',
+            "messages[0].content",
+        ),
+        (
+            "/v1/messages",
+            b'{"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "\\udc00"}]}',
+            "messages[0].content",
+        ),
+        ("/v1/chat/completions", b'{"model": "auto", "messages": %s, "temperature": NaN}', "NaN"),
+        ("/v1/chat/completions", b'{"model": "auto", "messages": %s, "temperature": 1e400}', "temperature"),
+    ],
+)
+def test_text_and_numbers_json_lets_through_but_no_model_takes_are_400s(
+    proxy: ProxyProcess, path: str, raw: bytes, named: str
+) -> None:
+    """A lone surrogate escape was a 500 in plain text (the router could not encode the prompt), and
+    NaN or an infinite temperature went on to the model."""
+    raw = raw.replace(b"%s", b'[{"role": "user", "content": "hi"}]')
+    answer = _post(proxy, path, raw)
+    assert answer.status_code == 400, answer.text
+    body: dict[str, Any] = answer.json()
+    assert named in body["error"]["message"]
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_an_escaped_emoji_is_text(proxy: ProxyProcess) -> None:
+    """A surrogate pair, as Python's json.dumps writes every emoji, is one character, not an error."""
+    raw = b'{"model": "auto", "messages": [{"role": "user", "content": "hi \\ud83d\\ude00"}]}'
+    answer = _post(proxy, "/v1/chat/completions", raw)
+    assert answer.status_code == 200, answer.text
