@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 import pytest
 from proxy_support import ProxyProcess
+from pydantic import BaseModel
 
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer, Reply
 
@@ -117,3 +118,36 @@ def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:
         client.post("/v1/messages", body={"model": "auto", "messages": HELLO}, cast_to=object)
     with pytest.raises(anthropic.NotFoundError, match="claude-9"):
         client.messages.create(model="claude-9", max_tokens=100, messages=HELLO)
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+def test_structured_output_from_the_sdks_parse(
+    client: anthropic.Anthropic, openai_server: LocalOpenAIServer
+) -> None:
+    """`messages.parse(output_format=...)` sends `output_config.format`; the proxy refused it as an
+    unrecognized argument, so Anthropic's structured outputs could not go through it at all."""
+    message = client.messages.parse(model="small", max_tokens=200, messages=HELLO, output_format=City)
+    assert isinstance(message.parsed_output, City)
+    sent = openai_server.requests[-1].body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    assert sent["json_schema"]["schema"]["required"] == ["name", "country"]
+    with pytest.raises(anthropic.BadRequestError, match=r"output_config\.format\.type"):
+        client.messages.create(
+            model="small",
+            max_tokens=200,
+            messages=HELLO,
+            output_config={"format": {"type": "xml"}},  # type: ignore[typeddict-item]
+        )
+
+
+def test_top_level_cache_control_is_accepted(client: anthropic.Anthropic) -> None:
+    """The SDK's top-level `cache_control` (cache the last cacheable block) is a caching hint, as the
+    block-level one the proxy already took: it was refused as an unrecognized argument."""
+    message = client.messages.create(
+        model="small", max_tokens=100, messages=HELLO, cache_control={"type": "ephemeral"}
+    )
+    assert message.content

@@ -35,9 +35,11 @@ __all__ = ["AnthropicChat", "AnthropicStream", "error_body", "message_body", "pa
 _KNOWN = frozenset(
     {
         "model", "messages", "max_tokens", "system", "stream", "tools", "tool_choice", "temperature",
-        "top_p", "top_k", "stop_sequences", "metadata", "thinking", "service_tier",
+        "top_p", "top_k", "stop_sequences", "metadata", "thinking", "service_tier", "cache_control",
+        "output_config",
     }
 )  # fmt: skip
+_OUTPUT_CONFIG = frozenset({"effort", "format"})
 _STOP_REASONS = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -88,6 +90,7 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     if not all(isinstance(s, str) for s in stops):
         raise field_error("stop_sequences", "must be an array of strings")
     metadata = optional(body, "metadata", dict) or {}
+    schema = _output_schema(optional(body, "output_config", dict))
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
@@ -97,6 +100,8 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
             temperature=optional(body, "temperature", float),
             stop=tuple(stops),
             parallel_tool_calls=parallel,
+            response_schema=schema,
+            response_strict=True if schema is not None else None,
         )
     except InvalidRequestError as exc:
         text = str(exc)
@@ -108,6 +113,21 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
         stream=bool(optional(body, "stream", bool)),
         caller=CallerIdentity(user=user if isinstance(user, str) else None),
     )
+
+
+def _output_schema(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`output_config.format`'s JSON schema (what the SDK's `messages.parse` sends): Anthropic's
+    structured outputs always keep to the schema, so the core request asks for it strictly."""
+    if raw is None:
+        return None
+    check_fields(raw, _OUTPUT_CONFIG, "output_config.")
+    optional(raw, "effort", str, "output_config.")
+    output_format = optional(raw, "format", dict, "output_config.")
+    if output_format is None:
+        return None
+    if output_format.get("type") != "json_schema":
+        raise field_error("output_config.format.type", 'must be "json_schema"')
+    return required(output_format, "schema", dict, "output_config.format.")
 
 
 def _system(raw: Any) -> str:
