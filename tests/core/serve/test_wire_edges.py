@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from proxy_support import ProxyProcess
 
@@ -53,3 +54,36 @@ def test_an_escaped_emoji_is_text(proxy: ProxyProcess) -> None:
     raw = b'{"model": "auto", "messages": [{"role": "user", "content": "hi \\ud83d\\ude00"}]}'
     answer = _post(proxy, "/v1/chat/completions", raw)
     assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "param"),
+    [
+        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": True, "top_logprobs": 3}, "logprobs"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"n": 0}, "n"),
+        ({"max_completion_tokens": 0}, "max_completion_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ],
+)
+def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
+    client: openai.OpenAI, settings: dict[str, Any], param: str
+) -> None:
+    """`logprobs` came back as null (code reading `choice.logprobs.content` broke), `n: 0` was one
+    answer, and `max_completion_tokens: 0` was read as no cap at all."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="small", messages=HELLO, **settings)  # type: ignore[call-overload]
+    assert caught.value.param == param and param in caught.value.message
+
+
+def test_logprobs_off_and_one_choice_are_fine(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model="small", messages=HELLO, logprobs=False, n=1, top_logprobs=0
+    )
+    assert answer.choices[0].message.content

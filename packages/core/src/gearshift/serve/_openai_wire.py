@@ -72,8 +72,14 @@ def parse_chat(body: Any) -> OpenAIChat:
     check_fields(body, _KNOWN)
     model = required(body, "model", str)
     raw_messages = required(body, "messages", list)
-    if (optional(body, "n", int) or 1) != 1:
-        raise field_error("n", "only n = 1 is supported")
+    n = optional(body, "n", int)
+    if n is not None and n != 1:
+        raise field_error("n", f"only n = 1 is supported, got {n}")
+    if optional(body, "logprobs", bool) or optional(body, "top_logprobs", int):
+        raise field_error(
+            "logprobs" if body.get("logprobs") else "top_logprobs",
+            "the routing proxy cannot return log probabilities: not every model it routes to has them",
+        )
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
     if not messages:
         raise field_error("messages", "must hold at least one message")
@@ -86,7 +92,7 @@ def parse_chat(body: Any) -> OpenAIChat:
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         raise field_error("stop", "must be a string or an array of strings")
-    max_tokens = optional(body, "max_completion_tokens", int) or optional(body, "max_tokens", int)
+    max_tokens = _max_tokens(body)
     stream_options = optional(body, "stream_options", dict) or {}
     metadata = optional(body, "metadata", dict)
     response_format = optional(body, "response_format", dict)
@@ -114,6 +120,18 @@ def parse_chat(body: Any) -> OpenAIChat:
             metadata={k: v for k, v in (metadata or {}).items() if isinstance(v, str)},
         ),
     )
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    """`max_completion_tokens`, else the older `max_tokens`; each must be at least 1 (a 0 was read
+    as absent, and the call went on with no cap)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = optional(body, name, int)
+        if value is not None:
+            if value < 1:
+                raise field_error(name, f"must be at least 1, got {value}")
+            return value
+    return None
 
 
 def _located(exc: InvalidRequestError) -> InvalidRequestError:
