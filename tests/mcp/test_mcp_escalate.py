@@ -102,6 +102,8 @@ async def test_a_weaker_answering_model_may_hand_the_problem_on(
     ("change", "says"),
     [
         ({"reason": ""}, "reason"),
+        ({"reason": "  "}, "reason: is blank"),  # was charged as a call with no reason
+        ({"problem": " \n"}, "problem: is blank"),
         ({"max_cost_usd": -1}, "max_cost_usd"),
         ({"min_tier": 5}, "unknown tier 5"),
         ({"max_tokens": 0}, "max_tokens"),
