@@ -3,7 +3,8 @@
 ```
 InvalidRequestError          400 (UnknownModelError: 404, the known models listed)
 NoEligibleModel              400, why each model was ruled out
-BudgetExceeded               429, limit, spent and requested; retry-after when a day or month reopens
+BudgetExceeded               429, limit, spent and requested; retry-after when a day or month reopens;
+                             x-should-retry: false when a retry by the SDK cannot pass
 LedgerUnavailable            503, the store's URL with its password masked
 ProviderError bad_request    400, the provider's words
 ProviderError (other kinds)  502
@@ -58,6 +59,8 @@ def failure_from(error: GearshiftError, *, timezone: str = "UTC", now: float | N
     if isinstance(error, BudgetExceeded):
         reopens = _reopens_in(error.window, timezone, time.time() if now is None else now)
         headers = {"retry-after": str(reopens)} if reopens is not None else {}
+        if _retry_is_futile(error, reopens):
+            headers["x-should-retry"] = "false"
         return Failure(429, "budget_exceeded", str(error), headers=headers)
     if isinstance(error, LedgerUnavailable):
         return Failure(503, "unavailable", str(error))
@@ -70,6 +73,18 @@ def failure_from(error: GearshiftError, *, timezone: str = "UTC", now: float | N
     if isinstance(error, ConfigError):
         return Failure(500, "server", str(error))
     return Failure(500, "server", str(error))
+
+
+_SDK_RETRY_SECONDS = 60
+"""The longest retry-after the official SDKs wait for; past it they retry within seconds anyway."""
+
+
+def _retry_is_futile(error: BudgetExceeded, reopens: int | None) -> bool:
+    """Whether the SDKs' own retries of a 429 (two by default, within seconds) cannot pass: the spend
+    alone leaves too little, so no call in flight that ends frees enough, and the window does not
+    reopen within the wait an SDK honours. Without `x-should-retry: false` the SDKs retried such a
+    refusal, and the caller waited seconds for the same answer."""
+    return error.spent + error.requested > error.limit and (reopens is None or reopens > _SDK_RETRY_SECONDS)
 
 
 def _param(message: str) -> str | None:
