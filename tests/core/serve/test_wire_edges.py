@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -87,3 +88,24 @@ def test_logprobs_off_and_one_choice_are_fine(client: openai.OpenAI) -> None:
         model="small", messages=HELLO, logprobs=False, n=1, top_logprobs=0
     )
     assert answer.choices[0].message.content
+
+
+def test_each_sdk_lists_and_retrieves_the_models_in_its_own_shape(proxy: ProxyProcess) -> None:
+    """`models.retrieve` was a plain-text 404, and the Anthropic SDK read OpenAI's list: its models had
+    no `display_name` or `created_at`, and their `type` was missing."""
+    client = openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+    assert [m.id for m in client.models.list()][:2] == ["auto", "tier-1"]
+    assert client.models.retrieve("small").id == "small"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("gpt-9")
+    assert missing.value.code == "model_not_found" and "small" in missing.value.message
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    listed = list(claude.models.list())
+    assert [m.id for m in listed][:2] == ["auto", "tier-1"]
+    assert (
+        listed[0].type == "model" and listed[0].display_name == "auto" and listed[0].created_at.year == 1970
+    )
+    assert claude.models.retrieve("claude-large").id == "claude-large"
+    with pytest.raises(anthropic.NotFoundError) as unknown:
+        claude.models.retrieve("claude-9")
+    assert unknown.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]

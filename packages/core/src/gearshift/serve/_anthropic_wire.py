@@ -30,7 +30,15 @@ from ._failures import Failure
 from ._step import CallerIdentity
 from ._wire_fields import check_fields, field_error, optional, required
 
-__all__ = ["AnthropicChat", "AnthropicStream", "error_body", "message_body", "parse_messages"]
+__all__ = [
+    "AnthropicChat",
+    "AnthropicStream",
+    "error_body",
+    "message_body",
+    "model_body",
+    "models_body",
+    "parse_messages",
+]
 
 _KNOWN = frozenset(
     {
@@ -364,4 +372,25 @@ def error_body(failure: Failure) -> dict[str, Any]:
     return {
         "type": "error",
         "error": {"type": _ERROR_TYPES.get(failure.kind, "api_error"), "message": failure.message},
+    }
+
+
+def model_body(alias: str) -> dict[str, Any]:
+    """One `ModelInfo`: a model a request may name (gearshift knows no release date: the epoch)."""
+    return {
+        "type": "model",
+        "id": alias,
+        "display_name": alias,
+        "created_at": "1970-01-01T00:00:00Z",
+        "lifecycle": "active",
+    }
+
+
+def models_body(aliases: tuple[str, ...]) -> dict[str, Any]:
+    """`GET /v1/models` for the Anthropic SDK: every model a request may name, on one page."""
+    return {
+        "data": [model_body(a) for a in aliases],
+        "has_more": False,
+        "first_id": aliases[0] if aliases else None,
+        "last_id": aliases[-1] if aliases else None,
     }

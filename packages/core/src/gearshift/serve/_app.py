@@ -25,18 +25,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
+from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, UnknownModelError
 from .._messages import ChatRequest, StreamDone, StreamEvent
 from ..config._config import GearshiftConfig, load_config
 from ..routing._routed import RoutedResponse, RoutedStream
 from ..routing._router import Router
 from ..signals._tokens import estimate_request_tokens
+from . import _anthropic_wire, _openai_wire
 from ._access import ProxyKey, ProxyKeys
 from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
 from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
-from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, models_body, parse_chat
+from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
 from ._relay import RelayResponse, StreamRenderer, settle
 from ._responses_wire import ResponsesStream, parse_responses, response_body
@@ -107,6 +108,7 @@ class ProxyApp:
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._anthropic_count, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/models/{model_id:path}", self._model, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/ready", self._ready, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
@@ -389,11 +391,25 @@ class ProxyApp:
         return await self._serve(request, "anthropic", anthropic_error, handle)
 
     async def _models(self, request: Request) -> Response:
+        return self._catalogue(request, None)
+
+    async def _model(self, request: Request) -> Response:
+        return self._catalogue(request, request.path_params["model_id"])
+
+    def _catalogue(self, request: Request, model_id: str | None) -> Response:
+        """The models a request may name (`model_id`: one of them, for the SDKs' `models.retrieve`,
+        or a 404 listing them), in the asking SDK's shape: the Anthropic SDK sends `anthropic-version`,
+        and read OpenAI's list without names or dates before."""
+        wire = _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
         try:
             self._authorize(request)
+            if model_id is not None and model_id not in self.aliases:
+                raise UnknownModelError(model_id, self.aliases)
         except _Refused as refused:
-            return JSONResponse(openai_error(refused.failure), status_code=401)
-        return JSONResponse(models_body(self.aliases))
+            return JSONResponse(wire.error_body(refused.failure), status_code=401)
+        except UnknownModelError as error:
+            return JSONResponse(wire.error_body(failure_from(error)), status_code=404)
+        return JSONResponse(wire.models_body(self.aliases) if model_id is None else wire.model_body(model_id))
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

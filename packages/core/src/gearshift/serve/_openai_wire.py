@@ -30,7 +30,15 @@ from ._failures import Failure
 from ._step import CallerIdentity
 from ._wire_fields import check_fields, field_error, optional, required
 
-__all__ = ["OpenAIChat", "OpenAIStream", "completion_body", "error_body", "models_body", "parse_chat"]
+__all__ = [
+    "OpenAIChat",
+    "OpenAIStream",
+    "completion_body",
+    "error_body",
+    "model_body",
+    "models_body",
+    "parse_chat",
+]
 
 _KNOWN = frozenset(
     {
@@ -336,9 +344,11 @@ def error_body(failure: Failure) -> dict[str, Any]:
     return {"error": {"message": failure.message, "type": kind, "param": failure.param, "code": code}}
 
 
+def model_body(alias: str) -> dict[str, Any]:
+    """One `model` object: a model a request may name."""
+    return {"id": alias, "object": "model", "created": 0, "owned_by": "gearshift"}
+
+
 def models_body(aliases: tuple[str, ...]) -> dict[str, Any]:
     """`GET /v1/models`: every model a request may name."""
-    return {
-        "object": "list",
-        "data": [{"id": a, "object": "model", "created": 0, "owned_by": "gearshift"} for a in aliases],
-    }
+    return {"object": "list", "data": [model_body(a) for a in aliases]}
