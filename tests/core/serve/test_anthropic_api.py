@@ -107,6 +107,8 @@ def test_count_tokens(client: anthropic.Anthropic) -> None:
     short = client.messages.count_tokens(model="auto", messages=HELLO)
     longer = client.messages.count_tokens(model="auto", messages=HELLO, tools=[WEATHER], system="Be brief.")
     assert 0 < short.input_tokens < longer.input_tokens
+    with pytest.raises(anthropic.NotFoundError, match="claude-9"):  # was counted as if it could be sent
+        client.messages.count_tokens(model="claude-9", messages=HELLO)
 
 
 def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:

@@ -386,6 +386,8 @@ class ProxyApp:
     async def _anthropic_count(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
             chat = parse_messages(body, count_only=True)
+            if chat.model not in self.aliases:  # counted anyway before, as if it could be sent
+                raise UnknownModelError(chat.model, self.aliases)
             return JSONResponse({"input_tokens": estimate_request_tokens(chat.request)})
 
         return await self._serve(request, "anthropic", anthropic_error, handle)
