@@ -109,3 +109,19 @@ def test_each_sdk_lists_and_retrieves_the_models_in_its_own_shape(proxy: ProxyPr
     with pytest.raises(anthropic.NotFoundError) as unknown:
         claude.models.retrieve("claude-9")
     assert unknown.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+
+
+def test_a_base_url_off_by_v1_is_a_404_that_says_so_in_the_sdks_shape(proxy: ProxyProcess) -> None:
+    """A base_url without /v1 (OpenAI) or with it (Anthropic) got a bare plain-text "Not Found"."""
+    without_v1 = openai.OpenAI(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as caught:
+        without_v1.chat.completions.create(model="auto", messages=HELLO)  # type: ignore[arg-type]
+    assert "did you mean /v1/chat/completions?" in caught.value.message
+    with_v1 = anthropic.Anthropic(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+    with pytest.raises(anthropic.NotFoundError) as refused:
+        with_v1.messages.create(model="auto", max_tokens=50, messages=HELLO)  # type: ignore[arg-type]
+    error = refused.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "not_found_error" and "did you mean /v1/messages?" in error["message"]
+    wrong_method = httpx.get(f"{proxy.base_url}/chat/completions")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["message"] == "/v1/chat/completions does not take GET"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -114,6 +115,7 @@ class ProxyApp:
                 Route("/metrics", self._metrics, methods=["GET"]),
             ],
             lifespan=self._lifespan,
+            exception_handlers={404: self._no_route, 405: self._no_route},
         )
 
     @contextlib.asynccontextmanager
@@ -412,6 +414,30 @@ class ProxyApp:
         except UnknownModelError as error:
             return JSONResponse(wire.error_body(failure_from(error)), status_code=404)
         return JSONResponse(wire.models_body(self.aliases) if model_id is None else wire.model_body(model_id))
+
+    async def _no_route(self, request: Request, exc: Exception) -> Response:
+        """A path or method the proxy does not serve, in the asking SDK's error shape (it was plain
+        text), saying which base URL each SDK needs when the path is one off by `/v1`."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        path, method = request.url.path, request.method
+        message = f"{method} {path} is not served by this proxy"
+        if status == 405:
+            message = f"{path} does not take {method}"
+        else:
+            fixed = path[3:] if path.startswith("/v1/v1/") else "/v1" + path
+            if any(
+                r.matches({"type": "http", "path": fixed, "method": method})[0].value for r in self.app.routes
+            ):
+                message += (
+                    f"; did you mean {fixed}? The OpenAI SDK's base_url ends in /v1 "
+                    "(http://HOST:PORT/v1), the Anthropic SDK's does not (http://HOST:PORT)"
+                )
+        wire = _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
+        kind = "not_found" if status == 404 else "invalid_request"
+        headers = exc.headers if isinstance(exc, HTTPException) else None  # 405: Allow
+        return JSONResponse(
+            wire.error_body(Failure(status, kind, message)), status_code=status, headers=headers
+        )
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
