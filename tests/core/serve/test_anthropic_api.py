@@ -153,3 +153,27 @@ def test_top_level_cache_control_is_accepted(client: anthropic.Anthropic) -> Non
         model="small", max_tokens=100, messages=HELLO, cache_control={"type": "ephemeral"}
     )
     assert message.content
+
+
+def test_a_tool_results_image_reaches_the_model(
+    client: anthropic.Anthropic, openai_server: LocalOpenAIServer
+) -> None:
+    """A screenshot tool's image inside a tool_result was dropped unseen: only its text went on."""
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}
+    shot = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": [{"type": "text", "text": "map:"}, shot],
+    }
+    history: Any = [*HELLO, {"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}]
+    client.messages.create(model="small", max_tokens=100, messages=history, tools=[WEATHER])
+    sent = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    assert sent[2]["content"] == "map:"
+    assert [p["type"] for p in sent[3]["content"]] == ["image_url"]
+    with pytest.raises(anthropic.BadRequestError, match=r"content\[0\]\.content\[0\]\.type"):
+        odd = {**result, "content": [{"type": "video"}]}
+        client.messages.create(
+            model="small", max_tokens=100, messages=[*history[:2], {"role": "user", "content": [odd]}]
+        )

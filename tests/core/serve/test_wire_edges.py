@@ -125,3 +125,17 @@ def test_a_base_url_off_by_v1_is_a_404_that_says_so_in_the_sdks_shape(proxy: Pro
     wrong_method = httpx.get(f"{proxy.base_url}/chat/completions")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
     assert wrong_method.json()["error"]["message"] == "/v1/chat/completions does not take GET"
+
+
+def test_an_image_in_a_tool_message_is_a_400_not_dropped(client: openai.OpenAI) -> None:
+    """OpenAI's tool messages take text parts only; the proxy dropped an image part unseen."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "shot", "arguments": "{}"}}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    history: Any = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "here"}, image]},
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="small", messages=history)
+    assert caught.value.param == "messages[2].content[1].type"

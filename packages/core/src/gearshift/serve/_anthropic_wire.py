@@ -181,13 +181,15 @@ def _message(raw: Any, path: str) -> list[Message]:
                 )
             )
         elif kind == "tool_result" and role == "user":
+            text, images = _result(block.get("content"), f"{where}.content")
             results.append(
                 Message.tool(
                     required(block, "tool_use_id", str, f"{where}."),
-                    _result_text(block.get("content"), f"{where}.content"),
+                    text,
                     is_error=bool(optional(block, "is_error", bool, f"{where}.")),
                 )
             )
+            parts.extend(images)  # a tool message is text: its images go in the user turn after it
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
             continue  # the next model does not need another model's reasoning
         else:
@@ -218,14 +220,23 @@ def _image(block: Mapping[str, Any], where: str) -> ImagePart:
     raise field_error(f"{where}.source.type", 'must be "base64" or "url"')
 
 
-def _result_text(raw: Any, where: str) -> str:
+def _result(raw: Any, where: str) -> tuple[str, list[ImagePart]]:
+    """A tool result's text, and its images (a screenshot tool's): these were dropped unseen."""
     if raw is None or isinstance(raw, str):
-        return raw or ""
-    if isinstance(raw, list):
-        return "\n".join(
-            str(b.get("text", "")) for b in raw if isinstance(b, dict) and b.get("type") == "text"
-        )
-    raise field_error(where, "must be a string or an array of content blocks")
+        return raw or "", []
+    if not isinstance(raw, list):
+        raise field_error(where, "must be a string or an array of content blocks")
+    texts: list[str] = []
+    images: list[ImagePart] = []
+    for index, block in enumerate(raw):
+        if isinstance(block, dict) and block.get("type") == "image":
+            images.append(_image(block, f"{where}[{index}]"))
+        elif isinstance(block, dict) and block.get("type") == "text":
+            texts.append(required(block, "text", str, f"{where}[{index}]."))
+        else:
+            kind = block.get("type") if isinstance(block, dict) else None
+            raise field_error(f"{where}[{index}].type", f"unsupported tool_result block type {kind!r}")
+    return "\n".join(texts), images
 
 
 def _tool(raw: Any, where: str) -> ToolSpec:

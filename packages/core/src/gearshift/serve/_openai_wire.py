@@ -165,12 +165,12 @@ def _message(raw: Any, path: str) -> Message:
     name = optional(body, "name", str, f"{path}.")
     if role == "tool":
         call_id = required(body, "tool_call_id", str, f"{path}.")
-        text = (
-            content
-            if isinstance(content, str)
-            else "\n".join(p.text for p in content if isinstance(p, TextPart))
-        )
-        return Message.tool(call_id, text, name=name)
+        if isinstance(content, str):
+            return Message.tool(call_id, content, name=name)
+        for index, part in enumerate(content):
+            if not isinstance(part, TextPart):  # was dropped unseen; OpenAI takes text parts only
+                raise field_error(f"{path}.content[{index}].type", "a tool message's parts must be text")
+        return Message.tool(call_id, "\n".join(p.text for p in content if isinstance(p, TextPart)), name=name)
     if role == "assistant":
         calls = tuple(
             _tool_call(c, f"{path}.tool_calls[{i}]")
