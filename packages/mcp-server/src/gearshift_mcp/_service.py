@@ -284,6 +284,7 @@ def _escalate_result(result: RoutedResponse, router: Router, budget_left: float 
     usage = result.usage
     return EscalateResult(
         answer=result.response.text,
+        truncated=result.response.finish_reason == "length",
         model=result.model_id,
         tier=router.registry[result.model_id].tier,
         cost_usd=result.cost_usd,
