@@ -71,6 +71,7 @@ def parse_responses(body: Any) -> OpenAIChat:
         raise field_error("input", "must be a string or an array of input items")
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(optional(body, "tools", list) or ()))
     text = optional(body, "text", dict) or {}
+    text_format = optional(text, "format", dict, "text.")
     metadata = optional(body, "metadata", dict) or {}
     try:
         request = ChatRequest(
@@ -79,8 +80,9 @@ def parse_responses(body: Any) -> OpenAIChat:
             tool_choice=_tool_choice(body.get("tool_choice")),
             max_tokens=optional(body, "max_output_tokens", int),
             temperature=optional(body, "temperature", float),
-            response_schema=_schema(optional(text, "format", dict, "text.")),
+            response_schema=_schema(text_format),
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
+            response_strict=_strict(text_format),
         )
     except InvalidRequestError as exc:
         message = str(exc)
@@ -178,6 +180,14 @@ def _schema(raw: dict[str, Any] | None) -> Mapping[str, Any] | None:
     raise field_error(
         "text.format", 'must be {"type": "text"}, {"type": "json_object"} or a json_schema format'
     )
+
+
+def _strict(raw: dict[str, Any] | None) -> bool | None:
+    """`text.format.strict`, passed on to the model (the SDK's `responses.parse` sends true; it was
+    dropped, so a strict schema reached the model as a hint)."""
+    if raw is None or raw.get("type") != "json_schema":
+        return None
+    return optional(raw, "strict", bool, "text.format.")
 
 
 # -- answers --------------------------------------------------------------------------------------
