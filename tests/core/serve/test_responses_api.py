@@ -91,3 +91,30 @@ def test_structured_output_keeps_the_sdks_strict(
         }
         client.responses.create(model="small", input="hi", text=text)
     assert caught.value.param == "text.format.strict"
+
+
+def test_a_tool_outputs_image_reaches_the_model_as_an_image(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """A function_call_output given as parts went to the model as their JSON text, an image as
+    base64 characters; now its text is the tool result and its image follows the run of results."""
+    image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    calls: Any = [
+        {"type": "function_call", "call_id": f"call_{c}", "name": "get_weather", "arguments": "{}"}
+        for c in "ab"
+    ]
+    history: Any = [
+        {"role": "user", "content": "Weather maps of Oslo and Rome?"},
+        *calls,
+        {
+            "type": "function_call_output",
+            "call_id": "call_a",
+            "output": [{"type": "input_text", "text": "Oslo:"}, image],
+        },
+        {"type": "function_call_output", "call_id": "call_b", "output": "Rome: sun"},
+    ]
+    client.responses.create(model="small", input=history, tools=[WEATHER])
+    sent = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "user"]
+    assert (sent[2]["content"], sent[3]["content"]) == ("Oslo:", "Rome: sun")
+    assert [p["type"] for p in sent[4]["content"]] == ["image_url"]

@@ -101,11 +101,15 @@ def parse_responses(body: Any) -> OpenAIChat:
 
 
 def _items(raw: list[Any], messages: list[Message]) -> None:
+    images: list[ContentPart] = []  # of tool outputs, sent after the run of outputs they came in
     for index, item in enumerate(raw):
         where = f"input[{index}]"
         if not isinstance(item, dict):
             raise field_error(where, "must be an object")
         kind = item.get("type", "message")
+        if images and kind != "function_call_output":
+            messages.append(Message("user", tuple(images)))
+            images = []
         if kind == "message":
             role = required(item, "role", str, f"{where}.")
             if role not in _ROLES:
@@ -124,12 +128,20 @@ def _items(raw: list[Any], messages: list[Message]) -> None:
                 messages.append(Message.assistant("", [call]))
         elif kind == "function_call_output":
             output = item.get("output")
-            text = output if isinstance(output, str) else json.dumps(output)
+            if isinstance(output, list):  # text and images: the images went to the model as JSON text
+                content = _content(output, f"{where}.output")
+                parts = (TextPart(content),) if isinstance(content, str) else content
+                text = "\n".join(p.text for p in parts if isinstance(p, TextPart))
+                images += [p for p in parts if not isinstance(p, TextPart)]
+            else:
+                text = output if isinstance(output, str) else json.dumps(output)
             messages.append(Message.tool(required(item, "call_id", str, f"{where}."), text))
         elif kind == "reasoning":
             continue  # another model's reasoning is of no use to the next one
         else:
             raise field_error(f"{where}.type", f"unsupported input item type {kind!r}")
+    if images:
+        messages.append(Message("user", tuple(images)))
 
 
 def _content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
