@@ -139,3 +139,23 @@ def test_an_image_in_a_tool_message_is_a_400_not_dropped(client: openai.OpenAI) 
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="small", messages=history)
     assert caught.value.param == "messages[2].content[1].type"
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "named"),
+    [
+        ("/v1/chat/completions", {"metadata": {"agent_id": 7}}, "'metadata.agent_id': must be a string"),
+        ("/v1/responses", {"metadata": {"agent_id": ["a"]}}, "'metadata.agent_id': must be a string"),
+        ("/v1/messages", {"metadata": {"user_id": 7}}, "'metadata.user_id': must be a string"),
+        ("/v1/messages", {"metadata": {"agent": "x"}}, "'metadata.agent': unrecognized"),
+    ],
+)
+def test_metadata_naming_the_caller_must_be_strings(
+    proxy: ProxyProcess, path: str, extra: dict[str, Any], named: str
+) -> None:
+    """A caller id that was not a string was skipped unseen: the call went to the default agent's
+    budget instead of the one it named."""
+    body: dict[str, Any] = {"model": "small", **extra}
+    body |= {"input": "hi"} if path == "/v1/responses" else {"messages": HELLO, "max_tokens": 50}
+    answer = httpx.post(f"{proxy.url}{path}", json=body, timeout=30)
+    assert answer.status_code == 400 and named in answer.text

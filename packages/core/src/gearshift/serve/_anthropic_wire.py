@@ -48,6 +48,7 @@ _KNOWN = frozenset(
     }
 )  # fmt: skip
 _OUTPUT_CONFIG = frozenset({"effort", "format"})
+_METADATA = frozenset({"user_id"})
 _STOP_REASONS = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -98,6 +99,7 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     if not all(isinstance(s, str) for s in stops):
         raise field_error("stop_sequences", "must be an array of strings")
     metadata = optional(body, "metadata", dict) or {}
+    check_fields(metadata, _METADATA, "metadata.")
     schema = _output_schema(optional(body, "output_config", dict))
     try:
         request = ChatRequest(
@@ -114,12 +116,12 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     except InvalidRequestError as exc:
         text = str(exc)
         raise (field_error("max_tokens", text) if text.startswith("max_tokens") else exc) from None
-    user = metadata.get("user_id")
+    user = optional(metadata, "user_id", str, "metadata.")  # another type was skipped unseen
     return AnthropicChat(
         request=request,
         model=model,
         stream=bool(optional(body, "stream", bool)),
-        caller=CallerIdentity(user=user if isinstance(user, str) else None),
+        caller=CallerIdentity(user=user),
     )
 
 

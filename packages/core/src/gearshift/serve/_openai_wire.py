@@ -28,7 +28,7 @@ from .._messages import (
 from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required
+from ._wire_fields import check_fields, field_error, optional, required, string_map
 
 __all__ = [
     "OpenAIChat",
@@ -102,7 +102,7 @@ def parse_chat(body: Any) -> OpenAIChat:
         raise field_error("stop", "must be a string or an array of strings")
     max_tokens = _max_tokens(body)
     stream_options = optional(body, "stream_options", dict) or {}
-    metadata = optional(body, "metadata", dict)
+    metadata = string_map(body, "metadata")
     response_format = optional(body, "response_format", dict)
     try:
         request = ChatRequest(
@@ -125,7 +125,7 @@ def parse_chat(body: Any) -> OpenAIChat:
         include_usage=bool(optional(stream_options, "include_usage", bool, "stream_options.")),
         caller=CallerIdentity(
             user=optional(body, "user", str),
-            metadata={k: v for k, v in (metadata or {}).items() if isinstance(v, str)},
+            metadata=metadata,
         ),
     )
 

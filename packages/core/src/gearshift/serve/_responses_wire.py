@@ -31,7 +31,7 @@ from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._openai_wire import OpenAIChat
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required
+from ._wire_fields import check_fields, field_error, optional, required, string_map
 
 __all__ = ["ResponsesStream", "parse_responses", "response_body"]
 
@@ -72,7 +72,7 @@ def parse_responses(body: Any) -> OpenAIChat:
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(optional(body, "tools", list) or ()))
     text = optional(body, "text", dict) or {}
     text_format = optional(text, "format", dict, "text.")
-    metadata = optional(body, "metadata", dict) or {}
+    metadata = string_map(body, "metadata")
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
@@ -95,7 +95,7 @@ def parse_responses(body: Any) -> OpenAIChat:
         stream=bool(optional(body, "stream", bool)),
         caller=CallerIdentity(
             user=optional(body, "user", str),
-            metadata={k: v for k, v in metadata.items() if isinstance(v, str)},
+            metadata=metadata,
         ),
     )
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from .._errors import InvalidRequestError
 
-__all__ = ["check_fields", "field_error", "lone_surrogate", "optional", "required"]
+__all__ = ["check_fields", "field_error", "lone_surrogate", "optional", "required", "string_map"]
 
 T = TypeVar("T")
 
@@ -55,6 +55,16 @@ def required(body: Mapping[str, Any], name: str, kind: type[T], path: str = "") 
     if value is None:
         raise field_error(f"{path}{name}", "is required")
     return value
+
+
+def string_map(body: Mapping[str, Any], name: str) -> dict[str, str]:
+    """`body[name]`, an object of strings (OpenAI's `metadata`), or {} when absent. A value of another
+    type was skipped unseen, and with it an `agent_id` the call should have been charged to."""
+    found = optional(body, name, dict) or {}
+    for key, value in found.items():
+        if not isinstance(value, str):
+            raise field_error(f"{name}.{key}", f"must be a string, got {_json_type(value)}")
+    return found
 
 
 def check_fields(body: Mapping[str, Any], known: frozenset[str], path: str = "") -> None:
