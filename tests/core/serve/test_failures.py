@@ -64,6 +64,8 @@ def test_each_core_error_has_its_status() -> None:
     cases = [
         (UnknownModelError("x", ["a", "b"]), 404, "model"),
         (InvalidRequestError("'messages[1].content': must be a string"), 400, "messages[1].content"),
+        (InvalidRequestError("tools[2] 'f' is malformed: name: ..."), 400, "tools[2]"),
+        (InvalidRequestError("the request body is not valid JSON: ..."), 400, None),
         (NoEligibleModel({"a": "it cannot call tools"}), 400, None),
         (LedgerUnavailable("redis://:hunter2@db:6379/0", "refused"), 503, None),
         (ProviderError("bad schema", model_id="a", kind="bad_request", status_code=400), 400, None),

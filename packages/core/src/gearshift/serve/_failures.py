@@ -18,6 +18,7 @@ Each API's wire module renders a `Failure` in its own error shape.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -87,11 +88,16 @@ def _retry_is_futile(error: BudgetExceeded, reopens: int | None) -> bool:
     return error.spent + error.requested > error.limit and (reopens is None or reopens > _SDK_RETRY_SECONDS)
 
 
+_INDEXED_PATH = re.compile(r"^([A-Za-z_]+\[\d+\](?:\.[A-Za-z_]+(?:\[\d+\])?)*)[ :]")
+
+
 def _param(message: str) -> str | None:
-    # Wire-format errors start with the field's path in quotes: "'messages[2].content': ..."
+    # Wire-format errors start with the field's path in quotes: "'messages[2].content': ...", and a
+    # tool the core refuses with its place: "tools[0] 'f' is malformed: ..." (its param was null).
     if message.startswith("'") and "'" in message[1:]:
         return message[1 : message.index("'", 1)]
-    return None
+    indexed = _INDEXED_PATH.match(message)
+    return indexed[1] if indexed else None
 
 
 def _reopens_in(window: str | None, timezone: str, now: float) -> int | None:
