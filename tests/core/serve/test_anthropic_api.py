@@ -177,3 +177,17 @@ def test_a_tool_results_image_reaches_the_model(
         client.messages.create(
             model="small", max_tokens=100, messages=[*history[:2], {"role": "user", "content": [odd]}]
         )
+
+
+def test_a_stop_sequence_that_ended_the_answer_is_named(client: anthropic.Anthropic) -> None:
+    """The proxy said end_turn with no stop_sequence even when Claude reported which one matched, so
+    a loop waiting for its stop sequence (ReAct's "Observation:") never saw it."""
+    ask: Any = {"model": "claude-large", "max_tokens": 200, "stop_sequences": ["friend"]}
+    messages: Any = [{"role": "user", "content": "hello there friend, how are you?"}]
+    plain = client.messages.create(messages=messages, **ask)
+    assert (plain.stop_reason, plain.stop_sequence) == ("stop_sequence", "friend")
+    with client.messages.stream(messages=messages, **ask) as stream:
+        streamed = stream.get_final_message()
+    assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", "friend")
+    unmatched = client.messages.create(model="claude-large", max_tokens=200, messages=messages)
+    assert (unmatched.stop_reason, unmatched.stop_sequence) == ("end_turn", None)

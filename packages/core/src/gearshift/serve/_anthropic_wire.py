@@ -276,7 +276,16 @@ def _tool_choice(raw: dict[str, Any] | None) -> tuple[str | None, bool | None]:
 def _stop_reason(response: ChatResponse) -> str:
     if response.tool_calls:
         return "tool_use"
+    if _stop_sequence(response) is not None:
+        return "stop_sequence"
     return _STOP_REASONS.get(response.finish_reason or "stop", "end_turn")
+
+
+def _stop_sequence(response: ChatResponse) -> str | None:
+    """The stop sequence that ended the answer, when its provider says which (Anthropic's does;
+    an OpenAI-compatible one only says "stop")."""
+    matched = response.metadata.get("stop_sequence")
+    return matched if isinstance(matched, str) and response.finish_reason == "stop" else None
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
@@ -302,7 +311,7 @@ def message_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[
         "model": response.model_id,
         "content": content,
         "stop_reason": _stop_reason(response),
-        "stop_sequence": None,
+        "stop_sequence": _stop_sequence(response),
         "usage": _usage(usage),
     }
 
@@ -354,7 +363,7 @@ class AnthropicStream:
             response = event.response
             self.model = response.model_id
             yield from self._stop()
-            ending = {"stop_reason": _stop_reason(response), "stop_sequence": None}
+            ending = {"stop_reason": _stop_reason(response), "stop_sequence": _stop_sequence(response)}
             extra = {"gearshift": dict(figures)} if figures is not None else {}
             yield _event("message_delta", {"delta": ending, "usage": _usage(response.usage), **extra})
             yield _event("message_stop", {})
