@@ -71,6 +71,14 @@ def test_each_core_error_has_its_status() -> None:
         (ProviderError("bad schema", model_id="a", kind="bad_request", status_code=400), 400, None),
         (failed, 502, None),
     ]
+    limited = AllModelsFailed(
+        "every model was rate limited",
+        [
+            ProviderError("slow down", model_id="a", kind="rate_limit", status_code=429, retry_after=2.2),
+            ProviderError("slow down", model_id="b", kind="rate_limit", status_code=429),
+        ],
+    )
+    assert (failure_from(limited).status, failure_from(limited).headers) == (429, {"retry-after": "3"})
     for error, status, param in cases:
         failure = failure_from(error)
         assert (failure.status, failure.param) == (status, param), error

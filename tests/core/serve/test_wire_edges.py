@@ -11,6 +11,8 @@ import openai
 import pytest
 from proxy_support import ProxyProcess
 
+from gearshift.testing import Fail, LocalOpenAIServer
+
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 
 
@@ -159,3 +161,18 @@ def test_metadata_naming_the_caller_must_be_strings(
     body |= {"input": "hi"} if path == "/v1/responses" else {"messages": HELLO, "max_tokens": 50}
     answer = httpx.post(f"{proxy.url}{path}", json=body, timeout=30)
     assert answer.status_code == 400 and named in answer.text
+
+
+def test_every_model_rate_limited_is_a_429_with_the_providers_retry_after(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """Kept last in this module: the rate-limited models cool down. It was a 502, which the SDKs
+    retry at once, and the providers' retry-after was lost."""
+    openai_server.script("large", *[Fail(429, retry_after=2.5)] * 3)
+    openai_server.script("small", *[Fail(429, retry_after=7)] * 3)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(
+            model="large", messages=HELLO, extra_headers={"x-gearshift-max-tier": "2"}
+        )  # type: ignore[arg-type]
+    assert caught.value.code == "rate_limit_exceeded" and "large" in caught.value.message
+    assert caught.value.response.headers["retry-after"] == "3"

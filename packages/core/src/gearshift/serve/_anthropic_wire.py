@@ -60,6 +60,7 @@ _ERROR_TYPES = {
     "not_found": "not_found_error",
     "authentication": "authentication_error",
     "budget_exceeded": "rate_limit_error",
+    "rate_limited": "rate_limit_error",
     "too_large": "request_too_large",
     "unavailable": "overloaded_error",
     "upstream": "api_error",

@@ -7,8 +7,9 @@ BudgetExceeded               429, limit, spent and requested; retry-after when a
                              x-should-retry: false when a retry by the SDK cannot pass
 LedgerUnavailable            503, the store's URL with its password masked
 ProviderError bad_request    400, the provider's words
+ProviderError rate_limit     429, retry-after when the provider gave one
 ProviderError (other kinds)  502
-AllModelsFailed              502, every attempt listed
+AllModelsFailed              502, every attempt listed (429 when every attempt was rate limited)
 ConfigError                  500
 ```
 
@@ -40,7 +41,7 @@ __all__ = ["Failure", "failure_from"]
 @dataclass(frozen=True, slots=True)
 class Failure:
     """An error answer: `kind` is one of `invalid_request`, `not_found`, `authentication`,
-    `budget_exceeded`, `too_large`, `unavailable`, `upstream`, `server`."""
+    `budget_exceeded`, `rate_limited`, `too_large`, `unavailable`, `upstream`, `server`."""
 
     status: int
     kind: str
@@ -68,8 +69,13 @@ def failure_from(error: GearshiftError, *, timezone: str = "UTC", now: float | N
     if isinstance(error, ProviderError):
         if error.kind == "bad_request":
             return Failure(400, "invalid_request", str(error))
+        if error.kind == "rate_limit":
+            return _rate_limited(error, [error])
         return Failure(502, "upstream", str(error))
     if isinstance(error, AllModelsFailed):
+        attempts = [e for e in error.exceptions if isinstance(e, ProviderError)]
+        if attempts and all(e.kind == "rate_limit" for e in attempts):
+            return _rate_limited(error, attempts)
         return Failure(502, "upstream", str(error))
     if isinstance(error, ConfigError):
         return Failure(500, "server", str(error))
@@ -86,6 +92,15 @@ def _retry_is_futile(error: BudgetExceeded, reopens: int | None) -> bool:
     reopen within the wait an SDK honours. Without `x-should-retry: false` the SDKs retried such a
     refusal, and the caller waited seconds for the same answer."""
     return error.spent + error.requested > error.limit and (reopens is None or reopens > _SDK_RETRY_SECONDS)
+
+
+def _rate_limited(error: GearshiftError, attempts: list[ProviderError]) -> Failure:
+    """Every model the call tried was rate limited: a 429 with the soonest retry-after a provider
+    gave, so that the SDKs wait that long before they retry (a 502 was retried at once, and its
+    retry-after was lost)."""
+    waits = [e.retry_after for e in attempts if e.retry_after is not None]
+    headers = {"retry-after": str(max(1, math.ceil(min(waits))))} if waits else {}
+    return Failure(429, "rate_limited", str(error), headers=headers)
 
 
 _INDEXED_PATH = re.compile(r"^([A-Za-z_]+\[\d+\](?:\.[A-Za-z_]+(?:\[\d+\])?)*)[ :]")

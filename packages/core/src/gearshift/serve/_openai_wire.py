@@ -55,6 +55,7 @@ _ERROR_TYPES = {
     "not_found": ("invalid_request_error", "model_not_found"),
     "authentication": ("invalid_request_error", "invalid_api_key"),
     "budget_exceeded": ("budget_exceeded", "budget_exceeded"),
+    "rate_limited": ("requests", "rate_limit_exceeded"),
     "too_large": ("invalid_request_error", "request_too_large"),
     "unavailable": ("server_error", "budget_ledger_unavailable"),
     "upstream": ("upstream_error", "all_models_failed"),
