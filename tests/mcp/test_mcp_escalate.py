@@ -46,6 +46,14 @@ async def test_escalate_asks_the_strongest_tier_and_returns_its_answer(
         {"model": "large", "ok": True, "cost_usd": answer["cost_usd"], "error": None}
     ]
     assert answer["escalations"] == [] and answer["budget_left_usd"] is None
+    assert answer["truncated"] is False
+
+
+async def test_an_answer_cut_at_max_tokens_says_it_is_truncated(server: MCPServer[RouterTools]) -> None:
+    """An answer the max_tokens cap cut off came back as if whole: the agent could not tell."""
+    async with Client(server) as client:
+        answer = structured(await client.call_tool("escalate", {**PROBLEM, "max_tokens": 3}))
+    assert answer["output_tokens"] == 3 and answer["truncated"] is True
 
 
 async def test_a_provider_failure_falls_back_along_the_chain(
@@ -102,6 +110,8 @@ async def test_a_weaker_answering_model_may_hand_the_problem_on(
     ("change", "says"),
     [
         ({"reason": ""}, "reason"),
+        ({"reason": "  "}, "reason: is blank"),  # was charged as a call with no reason
+        ({"problem": " \n"}, "problem: is blank"),
         ({"max_cost_usd": -1}, "max_cost_usd"),
         ({"min_tier": 5}, "unknown tier 5"),
         ({"max_tokens": 0}, "max_tokens"),

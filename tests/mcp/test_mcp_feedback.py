@@ -22,6 +22,9 @@ async def test_an_escalate_answer_is_scored_by_its_request_id(
     router = local_router(llm_server, decision_log=open_decision_log(tmp_path / "log.jsonl"))
     async with router, Client(build_server(router=router)) as client:
         answer = structured(await client.call_tool("escalate", PROBLEM))
+        # A made-up or mistyped id was answered ok, and its score landed on nothing.
+        made_up = await client.call_tool("feedback", {"request_id": "req-42", "score": 1})
+        assert made_up.is_error and "'req-42' is not the id of an escalate answer" in error_text(made_up)
         scored = structured(
             await client.call_tool(
                 "feedback", {"request_id": answer["request_id"], "score": 0.75, "comment": "close"}
@@ -30,7 +33,7 @@ async def test_an_escalate_answer_is_scored_by_its_request_id(
     assert scored == {"request_id": answer["request_id"], "score": 0.75, "source": "agent"}
     records = list(read_records(tmp_path / "log.jsonl"))
     feedback = [r for r in records if r["kind"] == "feedback"]
-    assert len(feedback) == 1
+    assert len(feedback) == 1  # the made-up id's score is not among them
     assert (feedback[0]["score"], feedback[0]["source"], feedback[0]["comment"]) == (0.75, "agent", "close")
     assert feedback[0]["request_id"] in {r["request_id"] for r in records if r["kind"] == "attempt"}
 

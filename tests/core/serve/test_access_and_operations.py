@@ -108,6 +108,28 @@ def test_a_team_budget_refusal_is_a_429_with_the_figures_and_retry_after(
     assert 0 < int(error.response.headers["retry-after"]) <= 25 * 3600
 
 
+def _refused(proxy: ProxyProcess) -> float:
+    line = 'gearshift_proxy_requests_total{api="openai",model="",status="429",tier=""} '
+    text = httpx.get(f"{proxy.url}/metrics").text
+    return next((float(row[len(line) :]) for row in text.splitlines() if row.startswith(line)), 0.0)
+
+
+def test_a_refusal_no_retry_can_pass_tells_the_sdk_not_to_retry(keyed: tuple[ProxyProcess, Path]) -> None:
+    """The SDKs retry a 429 twice by default: a spent budget was asked three times, and the caller
+    waited seconds (the day's retry-after is beyond what an SDK waits) for the same refusal."""
+    proxy, _ = keyed
+    client = openai.OpenAI(base_url=proxy.base_url, api_key=TEAM_KEY)  # the SDK's default retries
+    messages: Any = [{"role": "user", "content": "Summarise the causes of the French revolution"}]
+    with pytest.raises(openai.RateLimitError):
+        for _ in range(20):
+            client.chat.completions.create(model="auto", messages=messages, max_tokens=5)
+    before = _refused(proxy)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="auto", messages=messages, max_tokens=5)
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert _refused(proxy) == before + 1
+
+
 def test_health_ready_and_metrics(keyed: tuple[ProxyProcess, Path]) -> None:
     proxy, _ = keyed
     assert httpx.get(f"{proxy.url}/health").json() == {"status": "ok"}

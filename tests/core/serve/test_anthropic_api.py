@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 import pytest
 from proxy_support import ProxyProcess
+from pydantic import BaseModel
 
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer, Reply
 
@@ -106,6 +107,8 @@ def test_count_tokens(client: anthropic.Anthropic) -> None:
     short = client.messages.count_tokens(model="auto", messages=HELLO)
     longer = client.messages.count_tokens(model="auto", messages=HELLO, tools=[WEATHER], system="Be brief.")
     assert 0 < short.input_tokens < longer.input_tokens
+    with pytest.raises(anthropic.NotFoundError, match="claude-9"):  # was counted as if it could be sent
+        client.messages.count_tokens(model="claude-9", messages=HELLO)
 
 
 def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:
@@ -117,3 +120,74 @@ def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:
         client.post("/v1/messages", body={"model": "auto", "messages": HELLO}, cast_to=object)
     with pytest.raises(anthropic.NotFoundError, match="claude-9"):
         client.messages.create(model="claude-9", max_tokens=100, messages=HELLO)
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+def test_structured_output_from_the_sdks_parse(
+    client: anthropic.Anthropic, openai_server: LocalOpenAIServer
+) -> None:
+    """`messages.parse(output_format=...)` sends `output_config.format`; the proxy refused it as an
+    unrecognized argument, so Anthropic's structured outputs could not go through it at all."""
+    message = client.messages.parse(model="small", max_tokens=200, messages=HELLO, output_format=City)
+    assert isinstance(message.parsed_output, City)
+    sent = openai_server.requests[-1].body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    assert sent["json_schema"]["schema"]["required"] == ["name", "country"]
+    with pytest.raises(anthropic.BadRequestError, match=r"output_config\.format\.type"):
+        client.messages.create(
+            model="small",
+            max_tokens=200,
+            messages=HELLO,
+            output_config={"format": {"type": "xml"}},  # type: ignore[typeddict-item]
+        )
+
+
+def test_top_level_cache_control_is_accepted(client: anthropic.Anthropic) -> None:
+    """The SDK's top-level `cache_control` (cache the last cacheable block) is a caching hint, as the
+    block-level one the proxy already took: it was refused as an unrecognized argument."""
+    message = client.messages.create(
+        model="small", max_tokens=100, messages=HELLO, cache_control={"type": "ephemeral"}
+    )
+    assert message.content
+
+
+def test_a_tool_results_image_reaches_the_model(
+    client: anthropic.Anthropic, openai_server: LocalOpenAIServer
+) -> None:
+    """A screenshot tool's image inside a tool_result was dropped unseen: only its text went on."""
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}
+    shot = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": [{"type": "text", "text": "map:"}, shot],
+    }
+    history: Any = [*HELLO, {"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}]
+    client.messages.create(model="small", max_tokens=100, messages=history, tools=[WEATHER])
+    sent = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    assert sent[2]["content"] == "map:"
+    assert [p["type"] for p in sent[3]["content"]] == ["image_url"]
+    with pytest.raises(anthropic.BadRequestError, match=r"content\[0\]\.content\[0\]\.type"):
+        odd = {**result, "content": [{"type": "video"}]}
+        client.messages.create(
+            model="small", max_tokens=100, messages=[*history[:2], {"role": "user", "content": [odd]}]
+        )
+
+
+def test_a_stop_sequence_that_ended_the_answer_is_named(client: anthropic.Anthropic) -> None:
+    """The proxy said end_turn with no stop_sequence even when Claude reported which one matched, so
+    a loop waiting for its stop sequence (ReAct's "Observation:") never saw it."""
+    ask: Any = {"model": "claude-large", "max_tokens": 200, "stop_sequences": ["friend"]}
+    messages: Any = [{"role": "user", "content": "hello there friend, how are you?"}]
+    plain = client.messages.create(messages=messages, **ask)
+    assert (plain.stop_reason, plain.stop_sequence) == ("stop_sequence", "friend")
+    with client.messages.stream(messages=messages, **ask) as stream:
+        streamed = stream.get_final_message()
+    assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", "friend")
+    unmatched = client.messages.create(model="claude-large", max_tokens=200, messages=messages)
+    assert (unmatched.stop_reason, unmatched.stop_sequence) == ("end_turn", None)

@@ -230,7 +230,7 @@ def test_unknown_model_is_a_404_listing_the_models(client: openai.OpenAI) -> Non
         ({"messages": [{"role": "robot", "content": "hi"}]}, {}, "messages[0].role"),
         ({"temperature": "hot"}, {}, "temperature"),
         ({"max_tokens": 0}, {}, "max_tokens"),
-        ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, {}, None),
+        ({"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, {}, "tools[0]"),  # was null
         ({"frobnicate": 1}, {}, "frobnicate"),
         (
             {

@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import pytest
 from proxy_support import ProxyProcess
+from pydantic import BaseModel
 
 from gearshift.testing import LocalOpenAIServer, Reply
 
@@ -69,3 +70,51 @@ def test_stored_state_is_a_clear_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="auto", input="and then?", previous_response_id="resp_123")
     assert caught.value.param == "previous_response_id" and "whole conversation" in caught.value.message
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+def test_structured_output_keeps_the_sdks_strict(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """`responses.parse` asks for a strict schema; the proxy dropped `text.format.strict`."""
+    parsed = client.responses.parse(model="small", input="What is the capital of France?", text_format=City)
+    assert isinstance(parsed.output_parsed, City)
+    sent = openai_server.requests[-1].body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    with pytest.raises(openai.BadRequestError) as caught:
+        text: Any = {
+            "format": {"type": "json_schema", "name": "c", "schema": {"type": "object"}, "strict": "yes"}
+        }
+        client.responses.create(model="small", input="hi", text=text)
+    assert caught.value.param == "text.format.strict"
+
+
+def test_a_tool_outputs_image_reaches_the_model_as_an_image(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """A function_call_output given as parts went to the model as their JSON text, an image as
+    base64 characters; now its text is the tool result and its image follows the run of results."""
+    image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    calls: Any = [
+        {"type": "function_call", "call_id": f"call_{c}", "name": "get_weather", "arguments": "{}"}
+        for c in "ab"
+    ]
+    history: Any = [
+        {"role": "user", "content": "Weather maps of Oslo and Rome?"},
+        *calls,
+        {
+            "type": "function_call_output",
+            "call_id": "call_a",
+            "output": [{"type": "input_text", "text": "Oslo:"}, image],
+        },
+        {"type": "function_call_output", "call_id": "call_b", "output": "Rome: sun"},
+    ]
+    client.responses.create(model="small", input=history, tools=[WEATHER])
+    sent = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "user"]
+    assert (sent[2]["content"], sent[3]["content"]) == ("Oslo:", "Rome: sun")
+    assert [p["type"] for p in sent[4]["content"]] == ["image_url"]

@@ -125,6 +125,11 @@ class EscalateResult(_Output):
     """The stronger model's answer to the escalated problem."""
 
     answer: str = Field(description="The stronger model's answer.")
+    truncated: bool = Field(
+        default=False,
+        description="True when the answer stopped at max_tokens (or the model's output limit): it is "
+        "incomplete; escalate again with a larger max_tokens for the rest.",
+    )
     model: str = Field(description="Registry id of the model that answered.")
     tier: int = Field(description="That model's tier.")
     cost_usd: float = Field(description="What the whole escalation cost, failed attempts included (USD).")

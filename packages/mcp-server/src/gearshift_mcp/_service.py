@@ -6,6 +6,7 @@ an error result. Keeping the logic apart lets it be read (and changed) without t
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from gearshift import GearshiftConfig
 
 __all__ = ["ESCALATION_SYSTEM_PROMPT", "RouterTools", "escalation_request", "registry_document"]
+
+ANSWERS_KEPT = 10_000
+"""How many `escalate` answers (their request ids) `feedback` can score, the latest ones."""
 
 ESCALATION_SYSTEM_PROMPT = (
     "Another AI model working on a task got stuck and handed this problem to you because you are "
@@ -90,6 +94,7 @@ class RouterTools:
         self.recent = recent if recent is not None else RecentDecisions()
         self.config = config
         self.self_escalation = self_escalation
+        self._answered: OrderedDict[str, None] = OrderedDict()  # request ids feedback may score
 
     # -- route ----------------------------------------------------------------------------------
 
@@ -156,6 +161,9 @@ class RouterTools:
         `AllModelsFailed` listing every attempt, or `ConfigError` when no model it could ask has its
         API key set.
         """
+        for name, text in (("problem", problem), ("reason", reason)):
+            if not text.strip():
+                raise InvalidRequestError(f"{name}: is blank; a stronger model needs it in words")
         tiers = self.router.registry.tiers
         hints = self._hints(
             RouteConstraints(min_tier=tiers[-1] if min_tier is None else min_tier, max_cost_usd=max_cost_usd)
@@ -172,12 +180,21 @@ class RouterTools:
             raise
         outcome = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
         self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)
+        self._answered[result.request_id] = None
+        if len(self._answered) > ANSWERS_KEPT:
+            self._answered.popitem(last=False)
         return _escalate_result(result, self.router, await self._budget_left(context))
 
     async def feedback(
         self, request_id: str, score: float, *, source: str = "agent", comment: str | None = None
     ) -> FeedbackResult:
-        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`)."""
+        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`, one
+        of the last `ANSWERS_KEPT` this server gave: a score for any other id would land on nothing)."""
+        if self.router.decision_log is not None and request_id not in self._answered:
+            raise InvalidRequestError(
+                f"request_id {request_id!r} is not the id of an escalate answer this server gave "
+                f"(it knows its last {ANSWERS_KEPT}); pass the request_id an escalate result returned"
+            )
         self.router.feedback(request_id, score, source=source, comment=comment)
         return FeedbackResult(request_id=request_id, score=float(score), source=source)
 
@@ -267,6 +284,7 @@ def _escalate_result(result: RoutedResponse, router: Router, budget_left: float 
     usage = result.usage
     return EscalateResult(
         answer=result.response.text,
+        truncated=result.response.finish_reason == "length",
         model=result.model_id,
         tier=router.registry[result.model_id].tier,
         cost_usd=result.cost_usd,

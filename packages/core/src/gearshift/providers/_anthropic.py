@@ -203,6 +203,7 @@ class _StreamState:
         self.provider_model = ""
         self.message_id = ""
         self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None  # which of the request's stop sequences ended it
         self.tokens: dict[str, int] = {}
         self.finished = False
         self.started = False
@@ -251,6 +252,7 @@ class _StreamState:
         elif kind == "message_delta":
             delta = field(event, "delta", dict) or {}
             self.stop_reason = field(delta, "stop_reason", str) or self.stop_reason
+            self.stop_sequence = field(delta, "stop_sequence", str) or self.stop_sequence
             # It repeats the counts cumulatively (the input ones only on newer API versions).
             self.tokens.update(_token_counts(field(event, "usage", dict) or {}))
         elif kind == "message_stop":
@@ -265,7 +267,11 @@ class _StreamState:
         usage = _usage(self.tokens)
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
-        metadata = {"response_id": self.message_id, "stop_reason": self.stop_reason}
+        metadata = {
+            "response_id": self.message_id,
+            "stop_reason": self.stop_reason,
+            "stop_sequence": self.stop_sequence,
+        }
         return self.assembler.finish(self.model, self.provider_model, usage, reason, metadata)
 
 
@@ -293,7 +299,11 @@ def _response(model: ModelSpec, message: dict[str, Any], answer: AnswerTool | No
         assembler.add(TextDelta(text))
     usage = _usage(_token_counts(field(message, "usage", dict) or {}))
     stop_reason = field(message, "stop_reason", str)
-    metadata = {"response_id": field(message, "id", str) or "", "stop_reason": stop_reason}
+    metadata = {
+        "response_id": field(message, "id", str) or "",
+        "stop_reason": stop_reason,
+        "stop_sequence": field(message, "stop_sequence", str),
+    }
     reason = _finish_reason(stop_reason, tool_calls=calls)
     return assembler.finish(model, field(message, "model", str) or "", usage, reason, metadata)
 

@@ -30,14 +30,25 @@ from ._failures import Failure
 from ._step import CallerIdentity
 from ._wire_fields import check_fields, field_error, optional, required
 
-__all__ = ["AnthropicChat", "AnthropicStream", "error_body", "message_body", "parse_messages"]
+__all__ = [
+    "AnthropicChat",
+    "AnthropicStream",
+    "error_body",
+    "message_body",
+    "model_body",
+    "models_body",
+    "parse_messages",
+]
 
 _KNOWN = frozenset(
     {
         "model", "messages", "max_tokens", "system", "stream", "tools", "tool_choice", "temperature",
-        "top_p", "top_k", "stop_sequences", "metadata", "thinking", "service_tier",
+        "top_p", "top_k", "stop_sequences", "metadata", "thinking", "service_tier", "cache_control",
+        "output_config",
     }
 )  # fmt: skip
+_OUTPUT_CONFIG = frozenset({"effort", "format"})
+_METADATA = frozenset({"user_id"})
 _STOP_REASONS = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -49,6 +60,7 @@ _ERROR_TYPES = {
     "not_found": "not_found_error",
     "authentication": "authentication_error",
     "budget_exceeded": "rate_limit_error",
+    "rate_limited": "rate_limit_error",
     "too_large": "request_too_large",
     "unavailable": "overloaded_error",
     "upstream": "api_error",
@@ -88,6 +100,8 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     if not all(isinstance(s, str) for s in stops):
         raise field_error("stop_sequences", "must be an array of strings")
     metadata = optional(body, "metadata", dict) or {}
+    check_fields(metadata, _METADATA, "metadata.")
+    schema = _output_schema(optional(body, "output_config", dict))
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
@@ -97,17 +111,34 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
             temperature=optional(body, "temperature", float),
             stop=tuple(stops),
             parallel_tool_calls=parallel,
+            response_schema=schema,
+            response_strict=True if schema is not None else None,
         )
     except InvalidRequestError as exc:
         text = str(exc)
         raise (field_error("max_tokens", text) if text.startswith("max_tokens") else exc) from None
-    user = metadata.get("user_id")
+    user = optional(metadata, "user_id", str, "metadata.")  # another type was skipped unseen
     return AnthropicChat(
         request=request,
         model=model,
         stream=bool(optional(body, "stream", bool)),
-        caller=CallerIdentity(user=user if isinstance(user, str) else None),
+        caller=CallerIdentity(user=user),
     )
+
+
+def _output_schema(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`output_config.format`'s JSON schema (what the SDK's `messages.parse` sends): Anthropic's
+    structured outputs always keep to the schema, so the core request asks for it strictly."""
+    if raw is None:
+        return None
+    check_fields(raw, _OUTPUT_CONFIG, "output_config.")
+    optional(raw, "effort", str, "output_config.")
+    output_format = optional(raw, "format", dict, "output_config.")
+    if output_format is None:
+        return None
+    if output_format.get("type") != "json_schema":
+        raise field_error("output_config.format.type", 'must be "json_schema"')
+    return required(output_format, "schema", dict, "output_config.format.")
 
 
 def _system(raw: Any) -> str:
@@ -153,13 +184,15 @@ def _message(raw: Any, path: str) -> list[Message]:
                 )
             )
         elif kind == "tool_result" and role == "user":
+            text, images = _result(block.get("content"), f"{where}.content")
             results.append(
                 Message.tool(
                     required(block, "tool_use_id", str, f"{where}."),
-                    _result_text(block.get("content"), f"{where}.content"),
+                    text,
                     is_error=bool(optional(block, "is_error", bool, f"{where}.")),
                 )
             )
+            parts.extend(images)  # a tool message is text: its images go in the user turn after it
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
             continue  # the next model does not need another model's reasoning
         else:
@@ -190,14 +223,23 @@ def _image(block: Mapping[str, Any], where: str) -> ImagePart:
     raise field_error(f"{where}.source.type", 'must be "base64" or "url"')
 
 
-def _result_text(raw: Any, where: str) -> str:
+def _result(raw: Any, where: str) -> tuple[str, list[ImagePart]]:
+    """A tool result's text, and its images (a screenshot tool's): these were dropped unseen."""
     if raw is None or isinstance(raw, str):
-        return raw or ""
-    if isinstance(raw, list):
-        return "\n".join(
-            str(b.get("text", "")) for b in raw if isinstance(b, dict) and b.get("type") == "text"
-        )
-    raise field_error(where, "must be a string or an array of content blocks")
+        return raw or "", []
+    if not isinstance(raw, list):
+        raise field_error(where, "must be a string or an array of content blocks")
+    texts: list[str] = []
+    images: list[ImagePart] = []
+    for index, block in enumerate(raw):
+        if isinstance(block, dict) and block.get("type") == "image":
+            images.append(_image(block, f"{where}[{index}]"))
+        elif isinstance(block, dict) and block.get("type") == "text":
+            texts.append(required(block, "text", str, f"{where}[{index}]."))
+        else:
+            kind = block.get("type") if isinstance(block, dict) else None
+            raise field_error(f"{where}[{index}].type", f"unsupported tool_result block type {kind!r}")
+    return "\n".join(texts), images
 
 
 def _tool(raw: Any, where: str) -> ToolSpec:
@@ -235,7 +277,16 @@ def _tool_choice(raw: dict[str, Any] | None) -> tuple[str | None, bool | None]:
 def _stop_reason(response: ChatResponse) -> str:
     if response.tool_calls:
         return "tool_use"
+    if _stop_sequence(response) is not None:
+        return "stop_sequence"
     return _STOP_REASONS.get(response.finish_reason or "stop", "end_turn")
+
+
+def _stop_sequence(response: ChatResponse) -> str | None:
+    """The stop sequence that ended the answer, when its provider says which (Anthropic's does;
+    an OpenAI-compatible one only says "stop")."""
+    matched = response.metadata.get("stop_sequence")
+    return matched if isinstance(matched, str) and response.finish_reason == "stop" else None
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
@@ -261,7 +312,7 @@ def message_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[
         "model": response.model_id,
         "content": content,
         "stop_reason": _stop_reason(response),
-        "stop_sequence": None,
+        "stop_sequence": _stop_sequence(response),
         "usage": _usage(usage),
     }
 
@@ -313,7 +364,7 @@ class AnthropicStream:
             response = event.response
             self.model = response.model_id
             yield from self._stop()
-            ending = {"stop_reason": _stop_reason(response), "stop_sequence": None}
+            ending = {"stop_reason": _stop_reason(response), "stop_sequence": _stop_sequence(response)}
             extra = {"gearshift": dict(figures)} if figures is not None else {}
             yield _event("message_delta", {"delta": ending, "usage": _usage(response.usage), **extra})
             yield _event("message_stop", {})
@@ -344,4 +395,25 @@ def error_body(failure: Failure) -> dict[str, Any]:
     return {
         "type": "error",
         "error": {"type": _ERROR_TYPES.get(failure.kind, "api_error"), "message": failure.message},
+    }
+
+
+def model_body(alias: str) -> dict[str, Any]:
+    """One `ModelInfo`: a model a request may name (gearshift knows no release date: the epoch)."""
+    return {
+        "type": "model",
+        "id": alias,
+        "display_name": alias,
+        "created_at": "1970-01-01T00:00:00Z",
+        "lifecycle": "active",
+    }
+
+
+def models_body(aliases: tuple[str, ...]) -> dict[str, Any]:
+    """`GET /v1/models` for the Anthropic SDK: every model a request may name, on one page."""
+    return {
+        "data": [model_body(a) for a in aliases],
+        "has_more": False,
+        "first_id": aliases[0] if aliases else None,
+        "last_id": aliases[-1] if aliases else None,
     }

@@ -14,38 +14,48 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError
+from .._errors import BudgetExceeded, ConfigError, GearshiftError, InvalidRequestError, UnknownModelError
 from .._messages import ChatRequest, StreamDone, StreamEvent
 from ..config._config import GearshiftConfig, load_config
 from ..routing._routed import RoutedResponse, RoutedStream
 from ..routing._router import Router
 from ..signals._tokens import estimate_request_tokens
+from . import _anthropic_wire, _openai_wire
 from ._access import ProxyKey, ProxyKeys
 from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
 from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
-from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, models_body, parse_chat
+from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
 from ._relay import RelayResponse, StreamRenderer, settle
 from ._responses_wire import ResponsesStream, parse_responses, response_body
 from ._settings import ServeSettings
 from ._step import gearshift_headers, model_aliases, step_context
 from ._transport import on_proxy_http_client
+from ._wire_fields import field_error, lone_surrogate
 
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
 
 access_log = logging.getLogger("gearshift.serve.access")
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # also in every escaped emoji's pair
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidRequestError(f"the request body is not valid JSON: {name} is not a JSON number")
 
 
 class _Refused(Exception):
@@ -99,11 +109,13 @@ class ProxyApp:
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._anthropic_count, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/models/{model_id:path}", self._model, methods=["GET"]),
                 Route("/health", self._health, methods=["GET"]),
                 Route("/ready", self._ready, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
             ],
             lifespan=self._lifespan,
+            exception_handlers={404: self._no_route, 405: self._no_route},
         )
 
     @contextlib.asynccontextmanager
@@ -166,13 +178,20 @@ class ProxyApp:
             chunks.append(chunk)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            return json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)
         except UnicodeDecodeError:
             raise InvalidRequestError("the request body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise InvalidRequestError(
                 f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        if _SURROGATE_ESCAPE.search(raw):
+            where = lone_surrogate(body)
+            if where is not None:
+                raise field_error(
+                    where, "holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is no text"
+                )
+        return body
 
     async def _serve(
         self,
@@ -369,16 +388,56 @@ class ProxyApp:
     async def _anthropic_count(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
             chat = parse_messages(body, count_only=True)
+            if chat.model not in self.aliases:  # counted anyway before, as if it could be sent
+                raise UnknownModelError(chat.model, self.aliases)
             return JSONResponse({"input_tokens": estimate_request_tokens(chat.request)})
 
         return await self._serve(request, "anthropic", anthropic_error, handle)
 
     async def _models(self, request: Request) -> Response:
+        return self._catalogue(request, None)
+
+    async def _model(self, request: Request) -> Response:
+        return self._catalogue(request, request.path_params["model_id"])
+
+    def _catalogue(self, request: Request, model_id: str | None) -> Response:
+        """The models a request may name (`model_id`: one of them, for the SDKs' `models.retrieve`,
+        or a 404 listing them), in the asking SDK's shape: the Anthropic SDK sends `anthropic-version`,
+        and read OpenAI's list without names or dates before."""
+        wire = _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
         try:
             self._authorize(request)
+            if model_id is not None and model_id not in self.aliases:
+                raise UnknownModelError(model_id, self.aliases)
         except _Refused as refused:
-            return JSONResponse(openai_error(refused.failure), status_code=401)
-        return JSONResponse(models_body(self.aliases))
+            return JSONResponse(wire.error_body(refused.failure), status_code=401)
+        except UnknownModelError as error:
+            return JSONResponse(wire.error_body(failure_from(error)), status_code=404)
+        return JSONResponse(wire.models_body(self.aliases) if model_id is None else wire.model_body(model_id))
+
+    async def _no_route(self, request: Request, exc: Exception) -> Response:
+        """A path or method the proxy does not serve, in the asking SDK's error shape (it was plain
+        text), saying which base URL each SDK needs when the path is one off by `/v1`."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        path, method = request.url.path, request.method
+        message = f"{method} {path} is not served by this proxy"
+        if status == 405:
+            message = f"{path} does not take {method}"
+        else:
+            fixed = path[3:] if path.startswith("/v1/v1/") else "/v1" + path
+            if any(
+                r.matches({"type": "http", "path": fixed, "method": method})[0].value for r in self.app.routes
+            ):
+                message += (
+                    f"; did you mean {fixed}? The OpenAI SDK's base_url ends in /v1 "
+                    "(http://HOST:PORT/v1), the Anthropic SDK's does not (http://HOST:PORT)"
+                )
+        wire = _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
+        kind = "not_found" if status == 404 else "invalid_request"
+        headers = exc.headers if isinstance(exc, HTTPException) else None  # 405: Allow
+        return JSONResponse(
+            wire.error_body(Failure(status, kind, message)), status_code=status, headers=headers
+        )
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

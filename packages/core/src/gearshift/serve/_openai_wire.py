@@ -28,9 +28,17 @@ from .._messages import (
 from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required
+from ._wire_fields import check_fields, field_error, optional, required, string_map
 
-__all__ = ["OpenAIChat", "OpenAIStream", "completion_body", "error_body", "models_body", "parse_chat"]
+__all__ = [
+    "OpenAIChat",
+    "OpenAIStream",
+    "completion_body",
+    "error_body",
+    "model_body",
+    "models_body",
+    "parse_chat",
+]
 
 _KNOWN = frozenset(
     {
@@ -47,6 +55,7 @@ _ERROR_TYPES = {
     "not_found": ("invalid_request_error", "model_not_found"),
     "authentication": ("invalid_request_error", "invalid_api_key"),
     "budget_exceeded": ("budget_exceeded", "budget_exceeded"),
+    "rate_limited": ("requests", "rate_limit_exceeded"),
     "too_large": ("invalid_request_error", "request_too_large"),
     "unavailable": ("server_error", "budget_ledger_unavailable"),
     "upstream": ("upstream_error", "all_models_failed"),
@@ -72,8 +81,14 @@ def parse_chat(body: Any) -> OpenAIChat:
     check_fields(body, _KNOWN)
     model = required(body, "model", str)
     raw_messages = required(body, "messages", list)
-    if (optional(body, "n", int) or 1) != 1:
-        raise field_error("n", "only n = 1 is supported")
+    n = optional(body, "n", int)
+    if n is not None and n != 1:
+        raise field_error("n", f"only n = 1 is supported, got {n}")
+    if optional(body, "logprobs", bool) or optional(body, "top_logprobs", int):
+        raise field_error(
+            "logprobs" if body.get("logprobs") else "top_logprobs",
+            "the routing proxy cannot return log probabilities: not every model it routes to has them",
+        )
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
     if not messages:
         raise field_error("messages", "must hold at least one message")
@@ -86,9 +101,9 @@ def parse_chat(body: Any) -> OpenAIChat:
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         raise field_error("stop", "must be a string or an array of strings")
-    max_tokens = optional(body, "max_completion_tokens", int) or optional(body, "max_tokens", int)
+    max_tokens = _max_tokens(body)
     stream_options = optional(body, "stream_options", dict) or {}
-    metadata = optional(body, "metadata", dict)
+    metadata = string_map(body, "metadata")
     response_format = optional(body, "response_format", dict)
     try:
         request = ChatRequest(
@@ -111,9 +126,21 @@ def parse_chat(body: Any) -> OpenAIChat:
         include_usage=bool(optional(stream_options, "include_usage", bool, "stream_options.")),
         caller=CallerIdentity(
             user=optional(body, "user", str),
-            metadata={k: v for k, v in (metadata or {}).items() if isinstance(v, str)},
+            metadata=metadata,
         ),
     )
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    """`max_completion_tokens`, else the older `max_tokens`; each must be at least 1 (a 0 was read
+    as absent, and the call went on with no cap)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = optional(body, name, int)
+        if value is not None:
+            if value < 1:
+                raise field_error(name, f"must be at least 1, got {value}")
+            return value
+    return None
 
 
 def _located(exc: InvalidRequestError) -> InvalidRequestError:
@@ -139,12 +166,12 @@ def _message(raw: Any, path: str) -> Message:
     name = optional(body, "name", str, f"{path}.")
     if role == "tool":
         call_id = required(body, "tool_call_id", str, f"{path}.")
-        text = (
-            content
-            if isinstance(content, str)
-            else "\n".join(p.text for p in content if isinstance(p, TextPart))
-        )
-        return Message.tool(call_id, text, name=name)
+        if isinstance(content, str):
+            return Message.tool(call_id, content, name=name)
+        for index, part in enumerate(content):
+            if not isinstance(part, TextPart):  # was dropped unseen; OpenAI takes text parts only
+                raise field_error(f"{path}.content[{index}].type", "a tool message's parts must be text")
+        return Message.tool(call_id, "\n".join(p.text for p in content if isinstance(p, TextPart)), name=name)
     if role == "assistant":
         calls = tuple(
             _tool_call(c, f"{path}.tool_calls[{i}]")
@@ -318,9 +345,11 @@ def error_body(failure: Failure) -> dict[str, Any]:
     return {"error": {"message": failure.message, "type": kind, "param": failure.param, "code": code}}
 
 
+def model_body(alias: str) -> dict[str, Any]:
+    """One `model` object: a model a request may name."""
+    return {"id": alias, "object": "model", "created": 0, "owned_by": "gearshift"}
+
+
 def models_body(aliases: tuple[str, ...]) -> dict[str, Any]:
     """`GET /v1/models`: every model a request may name."""
-    return {
-        "object": "list",
-        "data": [{"id": a, "object": "model", "created": 0, "owned_by": "gearshift"} for a in aliases],
-    }
+    return {"object": "list", "data": [model_body(a) for a in aliases]}

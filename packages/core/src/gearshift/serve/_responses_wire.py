@@ -31,7 +31,7 @@ from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._openai_wire import OpenAIChat
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required
+from ._wire_fields import check_fields, field_error, optional, required, string_map
 
 __all__ = ["ResponsesStream", "parse_responses", "response_body"]
 
@@ -71,7 +71,8 @@ def parse_responses(body: Any) -> OpenAIChat:
         raise field_error("input", "must be a string or an array of input items")
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(optional(body, "tools", list) or ()))
     text = optional(body, "text", dict) or {}
-    metadata = optional(body, "metadata", dict) or {}
+    text_format = optional(text, "format", dict, "text.")
+    metadata = string_map(body, "metadata")
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
@@ -79,8 +80,9 @@ def parse_responses(body: Any) -> OpenAIChat:
             tool_choice=_tool_choice(body.get("tool_choice")),
             max_tokens=optional(body, "max_output_tokens", int),
             temperature=optional(body, "temperature", float),
-            response_schema=_schema(optional(text, "format", dict, "text.")),
+            response_schema=_schema(text_format),
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
+            response_strict=_strict(text_format),
         )
     except InvalidRequestError as exc:
         message = str(exc)
@@ -93,17 +95,21 @@ def parse_responses(body: Any) -> OpenAIChat:
         stream=bool(optional(body, "stream", bool)),
         caller=CallerIdentity(
             user=optional(body, "user", str),
-            metadata={k: v for k, v in metadata.items() if isinstance(v, str)},
+            metadata=metadata,
         ),
     )
 
 
 def _items(raw: list[Any], messages: list[Message]) -> None:
+    images: list[ContentPart] = []  # of tool outputs, sent after the run of outputs they came in
     for index, item in enumerate(raw):
         where = f"input[{index}]"
         if not isinstance(item, dict):
             raise field_error(where, "must be an object")
         kind = item.get("type", "message")
+        if images and kind != "function_call_output":
+            messages.append(Message("user", tuple(images)))
+            images = []
         if kind == "message":
             role = required(item, "role", str, f"{where}.")
             if role not in _ROLES:
@@ -122,12 +128,20 @@ def _items(raw: list[Any], messages: list[Message]) -> None:
                 messages.append(Message.assistant("", [call]))
         elif kind == "function_call_output":
             output = item.get("output")
-            text = output if isinstance(output, str) else json.dumps(output)
+            if isinstance(output, list):  # text and images: the images went to the model as JSON text
+                content = _content(output, f"{where}.output")
+                parts = (TextPart(content),) if isinstance(content, str) else content
+                text = "\n".join(p.text for p in parts if isinstance(p, TextPart))
+                images += [p for p in parts if not isinstance(p, TextPart)]
+            else:
+                text = output if isinstance(output, str) else json.dumps(output)
             messages.append(Message.tool(required(item, "call_id", str, f"{where}."), text))
         elif kind == "reasoning":
             continue  # another model's reasoning is of no use to the next one
         else:
             raise field_error(f"{where}.type", f"unsupported input item type {kind!r}")
+    if images:
+        messages.append(Message("user", tuple(images)))
 
 
 def _content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
@@ -178,6 +192,14 @@ def _schema(raw: dict[str, Any] | None) -> Mapping[str, Any] | None:
     raise field_error(
         "text.format", 'must be {"type": "text"}, {"type": "json_object"} or a json_schema format'
     )
+
+
+def _strict(raw: dict[str, Any] | None) -> bool | None:
+    """`text.format.strict`, passed on to the model (the SDK's `responses.parse` sends true; it was
+    dropped, so a strict schema reached the model as a hint)."""
+    if raw is None or raw.get("type") != "json_schema":
+        return None
+    return optional(raw, "strict", bool, "text.format.")
 
 
 # -- answers --------------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .._errors import InvalidRequestError
 
-__all__ = ["check_fields", "field_error", "optional", "required"]
+__all__ = ["check_fields", "field_error", "lone_surrogate", "optional", "required", "string_map"]
 
 T = TypeVar("T")
 
@@ -43,6 +44,8 @@ def optional(body: Mapping[str, Any], name: str, kind: type[T], path: str = "") 
         raise field_error(
             f"{path}{name}", f"must be {_NAMES.get(kind, kind.__name__)}, got {_json_type(value)}"
         )
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400 reads as inf
+        raise field_error(f"{path}{name}", f"must be a finite number, got {value}")
     return value  # type: ignore[no-any-return]
 
 
@@ -54,11 +57,44 @@ def required(body: Mapping[str, Any], name: str, kind: type[T], path: str = "") 
     return value
 
 
+def string_map(body: Mapping[str, Any], name: str) -> dict[str, str]:
+    """`body[name]`, an object of strings (OpenAI's `metadata`), or {} when absent. A value of another
+    type was skipped unseen, and with it an `agent_id` the call should have been charged to."""
+    found = optional(body, name, dict) or {}
+    for key, value in found.items():
+        if not isinstance(value, str):
+            raise field_error(f"{name}.{key}", f"must be a string, got {_json_type(value)}")
+    return found
+
+
 def check_fields(body: Mapping[str, Any], known: frozenset[str], path: str = "") -> None:
     """Refuse a field the API does not define, as the APIs themselves do."""
     for name in body:
         if name not in known:
             raise field_error(f"{path}{name}", "unrecognized request argument")
+
+
+def lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string (value or key) in a parsed JSON `value` that holds a lone UTF-16
+    surrogate, or None: JSON lets `"\\ud800"` through, but it is no text and no model can be sent it."""
+    if isinstance(value, str):
+        return path if _has_surrogate(value) else None
+    if isinstance(value, dict):
+        names = ((ascii(k) if _has_surrogate(k) else k, k, v) for k, v in value.items())
+        items: Any = ((f"{path}.{name}" if path else name, k, v) for name, k, v in names)
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", "", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, key, item in items:
+        found = where if _has_surrogate(key) else lone_surrogate(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _json_type(value: Any) -> str:

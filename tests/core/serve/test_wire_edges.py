@@ -1,0 +1,178 @@
+"""Edges of the two wires a user reaches with the real SDKs or raw HTTP: bodies JSON lets through
+but no model can take, settings the proxy cannot honour, and the routes the SDKs call besides chat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+from proxy_support import ProxyProcess
+
+from gearshift.testing import Fail, LocalOpenAIServer
+
+HELLO = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def _post(proxy: ProxyProcess, path: str, raw: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{proxy.url}{path}", content=raw, headers={"content-type": "application/json"}, timeout=30
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "named"),
+    [
+        (
+            "/v1/chat/completions",
+            b'{"model": "auto", "messages": [{"role": "user", "content": "a \\ud800 b"}]}',
+            "messages[0].content",
+        ),
+        (
+            "/v1/messages",
+            b'{"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "\\udc00"}]}',
+            "messages[0].content",
+        ),
+        ("/v1/chat/completions", b'{"model": "auto", "messages": %s, "temperature": NaN}', "NaN"),
+        ("/v1/chat/completions", b'{"model": "auto", "messages": %s, "temperature": 1e400}', "temperature"),
+    ],
+)
+def test_text_and_numbers_json_lets_through_but_no_model_takes_are_400s(
+    proxy: ProxyProcess, path: str, raw: bytes, named: str
+) -> None:
+    """A lone surrogate escape was a 500 in plain text (the router could not encode the prompt), and
+    NaN or an infinite temperature went on to the model."""
+    raw = raw.replace(b"%s", b'[{"role": "user", "content": "hi"}]')
+    answer = _post(proxy, path, raw)
+    assert answer.status_code == 400, answer.text
+    body: dict[str, Any] = answer.json()
+    assert named in body["error"]["message"]
+    assert body["error"]["type"] == "invalid_request_error"
+
+
+def test_an_escaped_emoji_is_text(proxy: ProxyProcess) -> None:
+    """A surrogate pair, as Python's json.dumps writes every emoji, is one character, not an error."""
+    raw = b'{"model": "auto", "messages": [{"role": "user", "content": "hi \\ud83d\\ude00"}]}'
+    answer = _post(proxy, "/v1/chat/completions", raw)
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "param"),
+    [
+        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": True, "top_logprobs": 3}, "logprobs"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"n": 0}, "n"),
+        ({"max_completion_tokens": 0}, "max_completion_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ],
+)
+def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
+    client: openai.OpenAI, settings: dict[str, Any], param: str
+) -> None:
+    """`logprobs` came back as null (code reading `choice.logprobs.content` broke), `n: 0` was one
+    answer, and `max_completion_tokens: 0` was read as no cap at all."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="small", messages=HELLO, **settings)  # type: ignore[call-overload]
+    assert caught.value.param == param and param in caught.value.message
+
+
+def test_logprobs_off_and_one_choice_are_fine(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model="small", messages=HELLO, logprobs=False, n=1, top_logprobs=0
+    )
+    assert answer.choices[0].message.content
+
+
+def test_each_sdk_lists_and_retrieves_the_models_in_its_own_shape(proxy: ProxyProcess) -> None:
+    """`models.retrieve` was a plain-text 404, and the Anthropic SDK read OpenAI's list: its models had
+    no `display_name` or `created_at`, and their `type` was missing."""
+    client = openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+    assert [m.id for m in client.models.list()][:2] == ["auto", "tier-1"]
+    assert client.models.retrieve("small").id == "small"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("gpt-9")
+    assert missing.value.code == "model_not_found" and "small" in missing.value.message
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    listed = list(claude.models.list())
+    assert [m.id for m in listed][:2] == ["auto", "tier-1"]
+    assert (
+        listed[0].type == "model" and listed[0].display_name == "auto" and listed[0].created_at.year == 1970
+    )
+    assert claude.models.retrieve("claude-large").id == "claude-large"
+    with pytest.raises(anthropic.NotFoundError) as unknown:
+        claude.models.retrieve("claude-9")
+    assert unknown.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+
+
+def test_a_base_url_off_by_v1_is_a_404_that_says_so_in_the_sdks_shape(proxy: ProxyProcess) -> None:
+    """A base_url without /v1 (OpenAI) or with it (Anthropic) got a bare plain-text "Not Found"."""
+    without_v1 = openai.OpenAI(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as caught:
+        without_v1.chat.completions.create(model="auto", messages=HELLO)  # type: ignore[arg-type]
+    assert "did you mean /v1/chat/completions?" in caught.value.message
+    with_v1 = anthropic.Anthropic(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+    with pytest.raises(anthropic.NotFoundError) as refused:
+        with_v1.messages.create(model="auto", max_tokens=50, messages=HELLO)  # type: ignore[arg-type]
+    error = refused.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "not_found_error" and "did you mean /v1/messages?" in error["message"]
+    wrong_method = httpx.get(f"{proxy.base_url}/chat/completions")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["message"] == "/v1/chat/completions does not take GET"
+
+
+def test_an_image_in_a_tool_message_is_a_400_not_dropped(client: openai.OpenAI) -> None:
+    """OpenAI's tool messages take text parts only; the proxy dropped an image part unseen."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "shot", "arguments": "{}"}}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    history: Any = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "here"}, image]},
+    ]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="small", messages=history)
+    assert caught.value.param == "messages[2].content[1].type"
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "named"),
+    [
+        ("/v1/chat/completions", {"metadata": {"agent_id": 7}}, "'metadata.agent_id': must be a string"),
+        ("/v1/responses", {"metadata": {"agent_id": ["a"]}}, "'metadata.agent_id': must be a string"),
+        ("/v1/messages", {"metadata": {"user_id": 7}}, "'metadata.user_id': must be a string"),
+        ("/v1/messages", {"metadata": {"agent": "x"}}, "'metadata.agent': unrecognized"),
+    ],
+)
+def test_metadata_naming_the_caller_must_be_strings(
+    proxy: ProxyProcess, path: str, extra: dict[str, Any], named: str
+) -> None:
+    """A caller id that was not a string was skipped unseen: the call went to the default agent's
+    budget instead of the one it named."""
+    body: dict[str, Any] = {"model": "small", **extra}
+    body |= {"input": "hi"} if path == "/v1/responses" else {"messages": HELLO, "max_tokens": 50}
+    answer = httpx.post(f"{proxy.url}{path}", json=body, timeout=30)
+    assert answer.status_code == 400 and named in answer.text
+
+
+def test_every_model_rate_limited_is_a_429_with_the_providers_retry_after(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """Kept last in this module: the rate-limited models cool down. It was a 502, which the SDKs
+    retry at once, and the providers' retry-after was lost."""
+    openai_server.script("large", *[Fail(429, retry_after=2.5)] * 3)
+    openai_server.script("small", *[Fail(429, retry_after=7)] * 3)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(
+            model="large", messages=HELLO, extra_headers={"x-gearshift-max-tier": "2"}
+        )  # type: ignore[arg-type]
+    assert caught.value.code == "rate_limit_exceeded" and "large" in caught.value.message
+    assert caught.value.response.headers["retry-after"] == "3"
