@@ -147,6 +147,13 @@ def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
             train_router(r.shadow, method="topics", seed=seed, unlabeled=r.unlabeled), r.held
         ),
         "topics-pairs": lambda: predicted_gain(train_router(r.shadow, method="topics", seed=seed), r.held),
+        "linear+topics": lambda: (
+            0.5 * predicted_gain(train_router(r.shadow, method="linear", seed=seed), r.held)
+            + 0.5
+            * predicted_gain(
+                train_router(r.shadow, method="topics", seed=seed, unlabeled=r.unlabeled), r.held
+            )
+        ),
         "notasks": lambda: linear_gain(r.shadow, r.held, tasks=False),
         "diff": lambda: linear_gain(r.shadow, r.held, target="diff"),
         "disagree": lambda: _disagreeing(r),
