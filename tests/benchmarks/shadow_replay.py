@@ -29,12 +29,15 @@ recorded score standing in for a user's), which `train --from-log` trains on as 
 default, 0, is shadow pairs alone.
 
 The shadow router is trained as `gearshift train --from-log` trains it: `--shadow-method auto` (the
-CLI's default) unless told otherwise; `--method` is the full-table router's (linear by default).
+CLI's default) unless told otherwise, with the log's prompts that no shadow judged as unlabeled prompts
+for its topic models (`--no-unlabeled`: the pairs' prompts alone); `--method` is the full-table
+router's (linear by default).
 
     uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
                                                     [--shadow-method auto] [--no-downward]
                                                     [--live signals|default] [--sampling uniform|uncertain]
-                                                    [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
+                                                    [--tables gsm8k,mmlu] [--prior] [--no-unlabeled]
+                                                    [--seed 0] [--json]
 
 Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...};
 "shadow_rows_down" counts the downward pairs among "shadow_rows", and "shadow_spent_usd" is what the
