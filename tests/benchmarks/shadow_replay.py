@@ -29,12 +29,15 @@ recorded score standing in for a user's), which `train --from-log` trains on as 
 default, 0, is shadow pairs alone.
 
 The shadow router is trained as `gearshift train --from-log` trains it: `--shadow-method auto` (the
-CLI's default) unless told otherwise; `--method` is the full-table router's (linear by default).
+CLI's default) unless told otherwise, with the log's prompts that no shadow judged as unlabeled prompts
+for its topic models (`--no-unlabeled`: the pairs' prompts alone); `--method` is the full-table
+router's (linear by default).
 
     uv run python tests/benchmarks/shadow_replay.py [--share 0.05] [--feedback-share 0] [--method linear]
                                                     [--shadow-method auto] [--no-downward]
                                                     [--live signals|default] [--sampling uniform|uncertain]
-                                                    [--tables gsm8k,mmlu] [--prior] [--seed 0] [--json]
+                                                    [--tables gsm8k,mmlu] [--prior] [--no-unlabeled]
+                                                    [--seed 0] [--json]
 
 Prints a JSON object last: {"live_rows", "shadow_rows", "apgr_shadow", "apgr_full", "ratio", ...};
 "shadow_rows_down" counts the downward pairs among "shadow_rows", and "shadow_spent_usd" is what the
@@ -71,7 +74,7 @@ from gearshift.datasets import (
     routellm_models,
 )
 from gearshift.evaluation import apgr
-from gearshift.learning import DefaultPolicy, LearnedRouter, train_router
+from gearshift.learning import METHODS, DefaultPolicy, LearnedRouter, train_router
 from gearshift.learning._default_training import train_default_router
 from gearshift.policies import Policy
 from gearshift.providers import ReplayProvider
@@ -215,6 +218,7 @@ def measure(
     with_prior: bool = False,
     shadow_method: str = "auto",
     downward: bool = True,
+    use_unlabeled: bool = True,
 ) -> dict[str, Any]:
     table = OutcomeTable(
         [row for name in tables for row in load_routellm(name, task_labels="category")]  # type: ignore[arg-type]
@@ -229,7 +233,8 @@ def measure(
         )
     shadow_table, read, weak_answers = replayed.table, replayed.read, replayed.weak_answers
     started = time.perf_counter()
-    from_shadow = train_router(shadow_table, method=shadow_method, seed=seed)
+    unlabeled = read.unlabeled if use_unlabeled else []
+    from_shadow = train_router(shadow_table, method=shadow_method, seed=seed, unlabeled=unlabeled)
     full = train_router(live, method=method, seed=seed)
     train_s = time.perf_counter() - started
     apgr_shadow = held_out_apgr(from_shadow, held)
@@ -303,11 +308,11 @@ def main() -> None:
     parser.add_argument(
         "--feedback-share", type=float, default=0.0, help="share of live calls that get feedback (default 0)"
     )
-    parser.add_argument("--method", default="linear", choices=["auto", "linear", "knn", "blend"])
+    parser.add_argument("--method", default="linear", choices=list(METHODS))
     parser.add_argument(
         "--shadow-method",
         default="auto",
-        choices=["auto", "linear", "knn", "blend"],
+        choices=list(METHODS),
         help="the shadow router's method (default auto, as gearshift train --from-log)",
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -322,6 +327,11 @@ def main() -> None:
     parser.add_argument(
         "--prior", action="store_true", help="also score the leave-table-out estimate and its mixes"
     )
+    parser.add_argument(
+        "--no-unlabeled",
+        action="store_true",
+        help="train the shadow router without the log's unlabeled prompts (its topics from its pairs alone)",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()
     figures = measure(
@@ -335,6 +345,7 @@ def main() -> None:
         with_prior=args.prior,
         shadow_method=args.shadow_method,
         downward=not args.no_downward,
+        use_unlabeled=not args.no_unlabeled,
     )
     if not args.json:
         print(

@@ -9,7 +9,10 @@ APGR over the APGR of a linear router trained on the whole first half.
 
 Variants (`--variants`, comma-separated):
 
-- `auto`, `linear`: `train_router` as `gearshift train --from-log` runs it (auto), and linear;
+- `auto`, `linear`: `train_router` as `gearshift train --from-log` runs it (auto, with the log's
+  unlabeled prompts), and linear;
+- `topics`: the topic model alone, its topics found over the log's every prompt; `topics-pairs`: over
+  the shadow pairs' prompts alone;
 - `C=X`: the linear model with inverse L2 strength X (shipped: 0.3);
 - `dims=N`: N hashed text columns (0: the dense features alone; shipped: 8,192);
 - `notasks`: without the task one-hot;
@@ -67,6 +70,7 @@ class Replayed:
     held: OutcomeTable
     prior: LearnedRouter
     apgr_full: float
+    unlabeled: list[str | list[dict[str, str]]]
 
 
 def _z(gain: np.ndarray) -> np.ndarray:
@@ -135,8 +139,21 @@ def _importance_weighted(r: Replayed) -> np.ndarray:
 def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
     """The held-out gains of the variant called `name` (see the module docstring)."""
     fixed: dict[str, Callable[[], np.ndarray]] = {
-        "auto": lambda: predicted_gain(train_router(r.shadow, method="auto", seed=seed), r.held),
+        "auto": lambda: predicted_gain(
+            train_router(r.shadow, method="auto", seed=seed, unlabeled=r.unlabeled), r.held
+        ),
         "linear": lambda: predicted_gain(train_router(r.shadow, method="linear", seed=seed), r.held),
+        "topics": lambda: predicted_gain(
+            train_router(r.shadow, method="topics", seed=seed, unlabeled=r.unlabeled), r.held
+        ),
+        "topics-pairs": lambda: predicted_gain(train_router(r.shadow, method="topics", seed=seed), r.held),
+        "linear+topics": lambda: (
+            0.5 * predicted_gain(train_router(r.shadow, method="linear", seed=seed), r.held)
+            + 0.5
+            * predicted_gain(
+                train_router(r.shadow, method="topics", seed=seed, unlabeled=r.unlabeled), r.held
+            )
+        ),
         "notasks": lambda: linear_gain(r.shadow, r.held, tasks=False),
         "diff": lambda: linear_gain(r.shadow, r.held, target="diff"),
         "disagree": lambda: _disagreeing(r),
@@ -179,6 +196,7 @@ def replayed(seed: int, share: float, sampling: str, prior: LearnedRouter, downw
         held,
         prior,
         held_out_apgr(full, held),
+        log.read.unlabeled,
     )
 
 

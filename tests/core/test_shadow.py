@@ -615,3 +615,29 @@ def test_the_sampling_setting_is_checked(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"routing\.shadow\.sampling"):
         Router.from_config(load_config(config))
+
+
+async def test_train_from_log_finds_its_topics_over_the_calls_no_shadow_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearshift.reporting._log_outcomes import outcomes_from_log
+
+    table = _topic_table(120, tasks=False)
+    log = tmp_path / "log.jsonl"
+    router = _replay_router(log, table, max_in_flight=200, share=0.5)
+    for row in table:
+        await router.acomplete(row.prompt_text)
+    await router.aclose()
+    read = outcomes_from_log(read_records(log))
+    labeled = {row["prompt"] for row in read.rows}
+    assert 0 < len(labeled) < 120
+    # Every other call's prompt, once, and none of the judged ones.
+    assert sorted(read.unlabeled) == sorted(
+        row.prompt_text for row in table if row.prompt_text not in labeled
+    )
+    out = tmp_path / "router.json"
+    argv = ["train", "--from-log", str(log), "--out", str(out), "--min-rows", "30", "--no-progress"]
+    assert main([*argv, "--method", "topics"]) == 0
+    said = capsys.readouterr().out
+    assert f"and {len(read.unlabeled)} logged prompts without outcomes" in said
+    assert "method: topics" in said

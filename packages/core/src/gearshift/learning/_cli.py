@@ -1,7 +1,7 @@
 """`gearshift train`: train a learned router on an outcome table, calibrate it, and save the artifact.
 
     gearshift train (--data OUTCOMES.jsonl | --from-log LOG [--min-rows N]) --out ROUTER.json
-                    [--method auto|linear|knn|blend] [--router TRAINED.json]
+                    [--method auto|linear|topics|knn|blend] [--router TRAINED.json]
                     [--target-strong-share X | --quality-floor Q | --max-cost USD] [--seed N] [--json]
 
 The operating point is calibrated on the router's out-of-fold predictions over the training table
@@ -65,7 +65,7 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="where to write the router (JSON)")
     train.add_argument(
         "--method",
-        choices=["auto", "linear", "knn", "blend"],
+        choices=["auto", "linear", "topics", "knn", "blend"],
         default="auto",
         help="the quality predictor; auto picks by internal cross-validation (default)",
     )
@@ -108,6 +108,7 @@ def run_train(args: argparse.Namespace) -> int:
     with Stages(enabled=not args.no_progress) as stages:
         stages.stage("reading the outcome table", 1)
         left_out: dict[str, str] | None = None
+        unlabeled: list[Any] = []
         if args.from_log is not None:
             from ..reporting._log_outcomes import left_out_note, table_from_log
 
@@ -115,6 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
             left_out = read.select(args.min_rows).left_out
             if left_out:
                 say(f"{left_out_note(left_out)}; the router routes without them")
+            unlabeled = read.unlabeled
             args.data = args.from_log
         else:
             if not Path(args.data).is_file():
@@ -124,6 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
         say(
             f"read {len(table):,} prompts, {len(table.models)} models, {len(table.tasks)} task labels "
             f"from {args.data}"
+            + (f", and {len(unlabeled):,} logged prompts without outcomes" if unlabeled else "")
         )
         targets = {
             "target_strong_share": args.target_strong_share,
@@ -136,7 +139,9 @@ def run_train(args: argparse.Namespace) -> int:
             router = _recalibrated(args.router, table, chosen, say)
         else:
             counter = stages.counter("training (internal cross-validation, then the final fit)")
-            router = train_router(table, method=args.method, seed=args.seed, on_progress=counter)
+            router = train_router(
+                table, method=args.method, seed=args.seed, on_progress=counter, unlabeled=unlabeled
+            )
             if chosen:
                 router = router.with_operating_point(router.operating_point_for(**chosen))
         router = replace(router, training=replace(router.training, source=str(args.data)))
@@ -214,6 +219,8 @@ def _is_kept(training: Any, label: str) -> bool:
         return label == f"linear(C={details.get('C', 0):g})"
     if training.method == "knn":
         return label == f"knn(k={int(details.get('k', 0))})"
+    if training.method == "topics":
+        return label == f"topics(k={int(details.get('topics', 0))})"
     return label == f"blend(weight={details.get('weight', 0):g})"
 
 

@@ -23,16 +23,25 @@ from .._progress import WorkCounter
 from ..datasets import OutcomeTable, OutcomeTableError
 from ._calibration import OperatingPoint, curve_of, expected_scores, pick_operating_point
 from ._choice import choose_by_tradeoff, relative_costs, tradeoff_grid
-from ._features import CONTENT_FEATURES, Embedder, FeatureSpec, PromptFeatures, build_features, prompt_inputs
+from ._features import (
+    CONTENT_FEATURES,
+    Embedder,
+    FeatureSpec,
+    PromptFeatures,
+    PromptLike,
+    build_features,
+    prompt_inputs,
+)
 from ._fitting import KNN_DIMS, Design, FitData, fill_missing, fit_knn, fit_logistic, knn_out_of_fold
 from ._predictors import BlendPredictor, Predictor, knn_keys
 from ._router_model import LearnedRouter, TrainingSummary
 from ._text_hashing import DEFAULT_TEXT_DIMS
+from ._topics import TOPIC_COUNTS, TOPIC_STRENGTH, TopicDesign, table_text, topic_projection, unlabeled_text
 
 __all__ = ["DEFAULT_QUALITY_SHARE", "METHODS", "Method", "sweep_score", "train_router"]
 
-Method = Literal["auto", "linear", "knn", "blend"]
-METHODS: tuple[str, ...] = ("auto", "linear", "knn", "blend")
+Method = Literal["auto", "linear", "topics", "knn", "blend"]
+METHODS: tuple[str, ...] = ("auto", "linear", "topics", "knn", "blend")
 """The methods `train_router` accepts; `auto` picks the best of the others by internal cross-validation."""
 
 ROUTER_TEXT_DIMS = 2 * DEFAULT_TEXT_DIMS
@@ -59,6 +68,7 @@ against 0.78 for the linear model, seeds 0-4)."""
 _MIN_ROWS = 10
 _MIN_CV_ROWS = 30
 _LARGE_TABLE = 5_000
+_LINEAR_KINDS = ("linear", "topics")
 
 
 def sweep_score(predicted: np.ndarray, scores: np.ndarray, rel_costs: np.ndarray) -> float:
@@ -134,25 +144,43 @@ class _Candidate:
     start: tuple[np.ndarray, np.ndarray] | None = None
 
 
+def _out_of_fold(
+    data: FitData, design: Design, fold: np.ndarray, strength: float, work: WorkCounter
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Each row's prediction by logistic regressions fitted without its fold, and the folds' mean fit."""
+    predicted = np.empty(data.filled.shape)
+    fits = []
+    for f in range(int(fold.max()) + 1):
+        test, train = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+        weights, intercept = fit_logistic(design, data.scores, train, strength)
+        predicted[test] = _sigmoid(design.x[test] @ weights + intercept)
+        fits.append((weights, intercept))
+        work.step()
+    # The folds' mean fit starts the final fit on every row close to where it will end.
+    return predicted, (np.mean([w for w, _ in fits], axis=0), np.mean([b for _, b in fits], axis=0))
+
+
 def _candidates(
-    data: FitData, design: Design, method: str, fold: np.ndarray, work: WorkCounter
+    data: FitData,
+    design: Design,
+    method: str,
+    fold: np.ndarray,
+    work: WorkCounter,
+    topics: Mapping[int, TopicDesign],
 ) -> dict[str, _Candidate]:
-    """Out-of-fold predictions of every candidate `method` asks for (`auto` and `blend`: all)."""
+    """Out-of-fold predictions of every candidate `method` asks for (`auto` and `blend`: all, and the
+    topic models of `topics`, which `train_router` builds only where they may compete)."""
     wanted = ("linear", "knn") if method in ("auto", "blend") else (method,)
     found: dict[str, _Candidate] = {}
     if "linear" in wanted:
         for strength in _STRENGTHS:
-            predicted = np.empty(data.filled.shape)
-            fits = []
-            for f in range(int(fold.max()) + 1):
-                test, train = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-                weights, intercept = fit_logistic(design, data.scores, train, strength)
-                predicted[test] = _sigmoid(design.x[test] @ weights + intercept)
-                fits.append((weights, intercept))
-                work.step()
-            # The folds' mean fit starts the final fit on every row close to where it will end.
-            start = (np.mean([w for w, _ in fits], axis=0), np.mean([b for _, b in fits], axis=0))
+            predicted, start = _out_of_fold(data, design, fold, strength, work)
             found[f"linear(C={strength:g})"] = _Candidate("linear", {"C": strength}, predicted, start)
+    if method in ("auto", "topics"):
+        for count, topic in topics.items():
+            predicted, start = _out_of_fold(data, topic.design, fold, TOPIC_STRENGTH, work)
+            chosen = {"C": TOPIC_STRENGTH, "topics": float(count)}
+            found[f"topics(k={count})"] = _Candidate("topics", chosen, predicted, start)
     if "knn" in wanted:
         keys = knn_keys(data.spec, data.features, KNN_DIMS)
         settings = _knn_settings(len(fold))
@@ -176,9 +204,10 @@ def _choose(
     rel: np.ndarray,
     work: WorkCounter,
     seed: int = 0,
+    topics: Mapping[int, TopicDesign] | None = None,
 ) -> tuple[_Candidate, dict[str, float]]:
     """The best candidate by internal cross-validation, and every candidate's score."""
-    found = _candidates(data, design, method, fold, work)
+    found = _candidates(data, design, method, fold, work, topics or {})
     scores = {label: sweep_score(c.predicted, data.filled, rel) for label, c in found.items()}
     if method in ("auto", "blend"):
         linear = max((label for label in found if found[label].method == "linear"), key=scores.__getitem__)
@@ -191,8 +220,10 @@ def _choose(
             scores[label] = sweep_score(predicted, data.filled, rel)
     pool = [label for label in found if method == "auto" or found[label].method == method]
     best = max(pool, key=scores.__getitem__)
-    if method == "auto" and found[best].method != "linear":
-        linear = max((label for label in pool if found[label].method == "linear"), key=scores.__getitem__)
+    if method == "auto" and found[best].method not in _LINEAR_KINDS:
+        linear = max(
+            (label for label in pool if found[label].method in _LINEAR_KINDS), key=scores.__getitem__
+        )
         lead = scores[best] - scores[linear]
         if lead < _SIMPLER_MARGIN or lead < _LEAD_ERRORS * _lead_error(
             found[best].predicted, found[linear].predicted, data.filled, rel, seed
@@ -222,8 +253,15 @@ def _fit(
     method: str,
     settings: Mapping[str, float],
     start: tuple[np.ndarray, np.ndarray] | None = None,
+    topics: Mapping[int, TopicDesign] | None = None,
 ) -> Predictor:
     """The chosen predictor, refitted on every row (a linear fit starting from `start`)."""
+    if method == "topics":
+        assert topics is not None
+        topic = topics[int(settings["topics"])]
+        every_row = np.arange(len(data.scores))
+        weights, intercept = fit_logistic(topic.design, data.scores, every_row, settings["C"], start)
+        return design.predictor(data.spec, topic.unfold(weights), intercept)
     linear = knn = None
     if method in ("linear", "blend"):
         every_row = np.arange(len(data.scores))
@@ -248,11 +286,13 @@ def train_router(
     folds: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     unused_features: Sequence[str] = (),
+    unlabeled: Sequence[PromptLike] = (),
 ) -> LearnedRouter:
     """Train a router on `table`: any number of models, with or without recorded costs.
 
     `method` is `linear` (a logistic regression per model over hashed text n-grams, the core's
-    signals, the text's shape and the task label), `knn` (nearest neighbours), `blend`, or `auto` (the
+    signals, the text's shape and the task label), `topics` (the same, its text read through 8 or 16
+    latent topics of the prompts: see `unlabeled`), `knn` (nearest neighbours), `blend`, or `auto` (the
     best of all by `folds`-fold internal cross-validation on `table` alone, `seed` fixing the split;
     3 folds, or 2 from 5,000 rows on, where half the table is plenty to compare methods;
     it keeps the linear model unless a neighbour-based one is clearly better). `embedder` replaces the
@@ -263,6 +303,10 @@ def train_router(
     `on_progress(done, total)` is called as each fit ends (every fold of every candidate, then the
     final fit). `unused_features` names content features (from `CONTENT_FEATURES`) the router must not
     read: they are zero in training, so their weights are zero and the artifact's format is unchanged.
+    `unlabeled` are prompts without outcomes (say, every prompt of a decision log, of which a shadow
+    labels a few percent): the topics are found over them and the table's prompts together. Topic
+    models compete under `auto` on tables under 5,000 rows, where the full hashed block has too few
+    labels to fit; the result is a linear router like any other.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -294,17 +338,22 @@ def train_router(
     if folds is None:
         folds = 3 if len(table) < _LARGE_TABLE else 2
     k = min(folds, len(table)) if len(table) >= _MIN_CV_ROWS else 0
+    topics = _topic_designs(method, spec, data, design, unlabeled, seed) if k >= 2 else {}
+    if method == "topics" and not topics:
+        method = "linear"  # too few prompts (or rows) to find topics in
     linear_fits = len(_STRENGTHS) * k if method in ("auto", "blend", "linear") else 0
-    work = WorkCounter((linear_fits + (method != "linear") if k >= 2 else 0) + 1, on_progress)
+    linear_fits += len(topics) * k
+    neighbours = method in ("auto", "blend", "knn")
+    work = WorkCounter((linear_fits + neighbours if k >= 2 else 0) + 1, on_progress)
     if k >= 2:
-        best, cv_scores = _choose(data, design, method, _folds(len(table), k, seed), rel, work, seed)
+        best, cv_scores = _choose(data, design, method, _folds(len(table), k, seed), rel, work, seed, topics)
         name, setting, out_of_fold, start = best.method, best.settings, best.predicted, best.start
     else:
         # Too few rows to hold any out: fit middle settings and calibrate on the fitted rows.
-        name = "knn" if method == "knn" else "linear"
+        name = "knn" if method == "knn" else "linear"  # a topic model too: too few prompts for topics
         setting = {"C": _STRENGTHS[0], "k": float(max(1, len(table) // 3)), "shrink": 1.0}
         out_of_fold, cv_scores, start = None, {}, None
-    predictor = _fit(data, design, name, setting, start)
+    predictor = _fit(data, design, name, setting, start, topics)
     work.step()
     router = LearnedRouter(
         models,
@@ -356,4 +405,38 @@ def _without(features: PromptFeatures, spec: FeatureSpec, unused: Sequence[str])
     return features
 
 
-_USED = {"linear": ("C",), "knn": ("k", "shrink"), "blend": ("C", "k", "shrink", "weight")}
+_USED = {
+    "linear": ("C",),
+    "topics": ("C", "topics"),
+    "knn": ("k", "shrink"),
+    "blend": ("C", "k", "shrink", "weight"),
+}
+
+
+def _topic_designs(
+    method: str,
+    spec: FeatureSpec,
+    data: FitData,
+    design: Design,
+    unlabeled: Sequence[PromptLike],
+    seed: int,
+) -> dict[int, TopicDesign]:
+    """The topic models' designs, by number of topics, where they compete: `method` `topics`, or
+    `auto` on a table under `_LARGE_TABLE` rows (where labels are few enough for the full hashed
+    block to overfit); none when the text is an embedder's or the prompts are too few."""
+    if not spec.text_dims or not (
+        method == "topics" or (method == "auto" and data.features.rows < _LARGE_TABLE)
+    ):
+        return {}
+    import scipy.sparse as sparse  # type: ignore[import-untyped,unused-ignore]
+
+    text = table_text(spec, data.features)
+    corpus = (
+        sparse.vstack([text, unlabeled_text(unlabeled, spec.text_dims)], format="csr") if unlabeled else text
+    )
+    designs = {}
+    for count in TOPIC_COUNTS:
+        projection = topic_projection(corpus, count, seed)
+        if projection is not None:
+            designs[count] = TopicDesign(design, text, projection)
+    return designs

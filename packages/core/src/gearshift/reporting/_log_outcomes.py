@@ -66,6 +66,10 @@ class LogOutcomes:
     without_prompt: int = 0
     feedback_without_call: int = 0
     shadow_models: dict[str, str] = field(default_factory=dict)
+    unlabeled: list[str | list[dict[str, str]]] = field(default_factory=list)
+    """The prompts of the logged calls that no row holds (no shadow, no feedback; shadow and judge
+    calls are not traffic and are left out): what a router's topics are found over, beside its rows'
+    prompts (`train_router(..., unlabeled=...)`)."""
 
     def pairs(self, min_model_rows: int = 0) -> list[dict[str, Any]]:
         """The rows with two or more models, whatever models they hold (what a router trains on),
@@ -133,6 +137,8 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         if not isinstance(rid, str):
             continue
         if kind == "decision":
+            if str(record.get("run_id") or "").startswith("shadow:"):
+                continue  # a shadow's or its judge's own call: not traffic, and its prompt is a row's
             if "prompt" in record and rid not in prompts:
                 prompts[rid] = record["prompt"]
                 if isinstance(record.get("task"), str):
@@ -183,6 +189,11 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         }
         row = {"id": rid, "task": tasks.get(rid, "live"), "prompt": prompt, "outcomes": {model: outcome}}
         result.rows.append(row)
+    held = {row["id"] for row in result.rows}
+    for rid, value in prompts.items():
+        prompt = _prompt(value) if rid not in held else None
+        if prompt is not None:
+            result.unlabeled.append(prompt)
     return result
 
 
