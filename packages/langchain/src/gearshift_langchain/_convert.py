@@ -28,6 +28,7 @@ from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCal
 
 __all__ = [
     "ToolSpecCache",
+    "convert_message",
     "convert_messages",
     "message_kind",
     "to_messages",
@@ -80,10 +81,11 @@ def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
 def convert_messages(messages: Sequence[BaseMessage]) -> list[Message]:
     """One gearshift message per LangChain message, in order, before tool calls and results are paired
     (`to_messages` pairs them): the step context reads the history from these."""
-    return [_message(message, index) for index, message in enumerate(messages)]
+    return [convert_message(message, index) for index, message in enumerate(messages)]
 
 
-def _message(message: BaseMessage, index: int) -> Message:
+def convert_message(message: BaseMessage, index: int) -> Message:
+    """The gearshift message of one LangChain message, the `index`-th of its history (errors name it)."""
     converted = _converted(message, index)
     cache = _cache_control(message.content)
     return converted if cache is None else replace(converted, cache_control=cache)
