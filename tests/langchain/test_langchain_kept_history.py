@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import pytest
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -25,7 +24,6 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-import gearshift_langchain._history as history_module
 from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, extract_signals
 from gearshift.datasets import OutcomeTable
 from gearshift.learning import DefaultPolicy
@@ -154,7 +152,7 @@ def test_a_history_converted_through_the_store_equals_a_fresh_conversion() -> No
             seen["cache_control"] += any(m.cache_control for m in converted)
     assert min(seen.values()) > 10, seen
     # Steps send earlier messages again, and the store gave them back.
-    assert len(kept._calls) > 50
+    assert len(kept._store._facts) > 50
 
 
 def test_messages_edited_in_place_between_two_steps_are_converted_again() -> None:
@@ -192,18 +190,15 @@ def test_messages_edited_in_place_between_two_steps_are_converted_again() -> Non
         assert _context(history, converted, kept) == _context(history, convert_messages(history), None)
 
 
-def test_the_store_is_bounded_and_keeps_converting_right_past_its_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(history_module, "_MAX_KEPT", 16)
-    kept = KeptHistory()
+def test_the_store_is_bounded_and_keeps_converting_right_past_its_bound() -> None:
+    kept = KeptHistory(limit=16)
     for run in _runs(17, 60):
         for history in run:
             converted = kept.convert(history)
             assert converted == convert_messages(history)
             assert _context(history, converted, kept) == _context(history, convert_messages(history), None)
-            assert len(kept._kept) <= 16
-            assert set(kept._calls) <= {id(m) for m in kept._kept.values()}
+            assert len(kept._store) <= 16
+            assert set(kept._store._facts) <= {id(m) for m in kept._store._kept.values()}
 
 
 def _registry() -> ModelRegistry:

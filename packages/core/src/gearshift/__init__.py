@@ -33,6 +33,7 @@ from ._errors import (
     RoutingError,
     UnknownModelError,
 )
+from ._kept_messages import KeptMessages
 from ._messages import (
     ChatRequest,
     ChatResponse,
@@ -98,6 +99,7 @@ __all__ = [
     "ImagePart",
     "InvalidRequestError",
     "JSONLDecisionLog",
+    "KeptMessages",
     "LedgerUnavailable",
     "LogConfig",
     "Message",

@@ -13,7 +13,7 @@ as `convert_messages` converts it, every time, and so is the last message of a h
 step's new one, which no step sent before.
 
 Bounded: a message whose text runs over `_MAX_CHARACTERS` is not kept (it converts in the same time
-whatever its length), and past `_MAX_KEPT` messages the older half is dropped rather than grow.
+whatever its length), and the store (`gearshift.KeptMessages`) holds `_MAX_KEPT` messages at most.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from gearshift import Message, flat_arguments_key
+from gearshift import KeptMessages, Message, flat_arguments_key
 
 from ._context import CallRecords, call_records
 from ._convert import convert_message, message_kind
@@ -38,16 +38,14 @@ _CALL_IDS = frozenset({str, type(None)})
 class KeptHistory:
     """Conversions of LangChain messages, kept per message values (see the module docstring)."""
 
-    __slots__ = ("_calls", "_kept")
+    __slots__ = ("_store",)
 
-    def __init__(self) -> None:
-        self._kept: dict[Hashable, Message] = {}
-        # Keyed by the identity of a gearshift message this store made and holds: it is frozen.
-        self._calls: dict[int, tuple[Message, CallRecords]] = {}
+    def __init__(self, limit: int = _MAX_KEPT) -> None:
+        self._store: KeptMessages[CallRecords] = KeptMessages(limit)
 
     def convert(self, messages: Sequence[BaseMessage]) -> list[Message]:
         """`convert_messages(messages)`: the same messages, those seen before taken from the store."""
-        kept = self._kept
+        store = self._store
         converted = []
         last = len(messages) - 1
         for index, message in enumerate(messages):
@@ -58,28 +56,17 @@ class KeptHistory:
             if key is None:
                 converted.append(convert_message(message, index))
                 continue
-            found = kept.get(key)
+            found = store.get(key)
             if found is None:
                 found = convert_message(message, index)
-                self._keep(key, found, cast("AIMessage", message) if kind is AIMessage else None)
+                records = call_records(cast("AIMessage", message)) if kind is AIMessage else None
+                store.keep(key, found, records)
             converted.append(found)
         return converted
 
     def call_records(self, message: Message) -> CallRecords | None:
         """The tool records of an assistant message `convert` returned from the store; None otherwise."""
-        found = self._calls.get(id(message))
-        return found[1] if found is not None and found[0] is message else None
-
-    def _keep(self, key: Hashable, message: Message, source: AIMessage | None) -> None:
-        if len(self._kept) >= _MAX_KEPT:
-            # The older half goes: a run's system prompt and earlier turns, sent on every step, are
-            # kept again at their next step, while a store emptied at once would lose them all.
-            newer = list(self._kept.items())[_MAX_KEPT // 2 :]
-            self._kept = dict(newer)
-            self._calls = {id(m): self._calls[id(m)] for _, m in newer if id(m) in self._calls}
-        self._kept[key] = message
-        if source is not None:
-            self._calls[id(message)] = (message, call_records(source))
+        return self._store.facts(message)
 
 
 def _key(message: BaseMessage, kind: type[BaseMessage] | None) -> Hashable | None:

@@ -47,6 +47,7 @@ from gearshift import (
 from ._calls import PlannedCall, ToolSpecCache, plan_call
 from ._context import loop_model
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
+from ._history import KeptHistory
 
 if TYPE_CHECKING:
     from llama_index.core.prompts import PromptTemplate
@@ -61,11 +62,12 @@ _Chunk = TypeVar("_Chunk")
 class _Core:
     """What a `RoutedLLM` holds besides its fields: the router and what is worked out from it once."""
 
-    __slots__ = ("payload", "router", "smallest_window", "tools")
+    __slots__ = ("history", "payload", "router", "smallest_window", "tools")
 
     def __init__(self, router: Router, class_name: str) -> None:
         self.router = router
         self.tools = ToolSpecCache()
+        self.history = KeptHistory()
         self.smallest_window = min((m.context_window for m in router.registry), default=128_000)
         # Tuples inside: callers get a shallow copy, and nothing in it can be changed under us.
         self.payload: dict[str, Any] = {"class_name": class_name, "models": tuple(router.registry.ids)}
@@ -379,7 +381,7 @@ class RoutedLLM(FunctionCallingLLM):
 
     async def _plan(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> PlannedCall:
         core = self._core
-        call = await plan_call(messages, options, self, core.tools)
+        call = await plan_call(messages, options, self, core.tools, core.history)
         if not self.sticky_tool_loops:
             return call
         context = keep_tool_loop_model(core.router, call.request, call.context, loop_model(messages))
