@@ -12,7 +12,7 @@ import difflib
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -379,8 +379,11 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- the one code path ------------------------------------------------------------------------
 
-    async def _plan(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> PlannedCall:
-        core = self._core
+    async def _plan(
+        self, messages: Sequence[ChatMessage], options: dict[str, Any], core: _Core | None = None
+    ) -> PlannedCall:
+        if core is None:
+            core = _core_of(self)
         call = await plan_call(messages, options, self, core.tools, core.history)
         if not self.sticky_tool_loops:
             return call
@@ -388,16 +391,16 @@ class RoutedLLM(FunctionCallingLLM):
         return replace(call, context=context)
 
     async def _achat(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatResponse:
-        core = self._core
-        call = await self._plan(messages, options)
+        core = _core_of(self)
+        call = await self._plan(messages, options, core)
         result = await core.router.acomplete(call.request, call.context, self_escalation=call.self_escalation)
         return chat_response(result, core.router.registry)
 
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], options: dict[str, Any]
     ) -> ChatResponseAsyncGen:
-        core = self._core
-        call = await self._plan(messages, options)
+        core = _core_of(self)
+        call = await self._plan(messages, options, core)
         stream = core.router.astream(call.request, call.context, self_escalation=call.self_escalation)
         return chat_chunks(stream, core.router.registry)
 
@@ -408,6 +411,13 @@ class RoutedLLM(FunctionCallingLLM):
     async def _astream_complete(self, prompt: str, options: dict[str, Any]) -> CompletionResponseAsyncGen:
         chunks = await self._astream_chat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
         return completion_chunks(chunks)
+
+
+def _core_of(llm: RoutedLLM) -> _Core:
+    """`llm._core`, read from pydantic's dict of private attributes: pydantic serves `llm._core` through
+    `BaseModel.__getattr__`, after the usual lookup failed, which costs microseconds on every call."""
+    private = cast("dict[str, Any]", llm.__pydantic_private__)
+    return cast("_Core", private["_core"])
 
 
 async def _partial_objects(
