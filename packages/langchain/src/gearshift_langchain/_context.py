@@ -42,10 +42,10 @@ from gearshift import (
 )
 
 from ._convert import message_kind
+from ._output import GEARSHIFT_KEY
 
 if TYPE_CHECKING:
     from ._history import KeptHistory
-from ._output import GEARSHIFT_KEY
 
 __all__ = ["CallRecords", "StepDefaults", "call_records", "describe_step", "loop_model", "step_context"]
 

@@ -8,7 +8,7 @@ its conversion reads (text, call ids, names, argument values with their exact ty
 an equal key means an equal conversion: a message edited in place, or a new one with the same text
 and other arguments, gets a key of its own. LangChain messages are mutable and are never keyed by
 identity. Only the common shapes are kept: text content (a list of blocks may carry images or a cache
-breakpoint) and flat call arguments (see `gearshift._argument_texts`); any other message is converted
+breakpoint) and flat call arguments (see `gearshift.flat_arguments_key`); any other message is converted
 as `convert_messages` converts it, every time, and so is the last message of a history: it is the
 step's new one, which no step sent before.
 
