@@ -1,7 +1,6 @@
 """A history converted through the store of earlier steps' messages equals one converted anew.
 
-`KeptHistory` reuses the conversion of a message whose values it saw before, its hashed tool calls and
-whether a tool result failed. Whatever the store holds, the messages, the step context and the request
+`KeptHistory` reuses the conversion of a message whose values it saw before, and its hashed tool calls. Whatever the store holds, the messages, the step context and the request
 a call plans must be those a fresh conversion gives: on generated agent histories of both styles sent
 step by step (tool errors in every form, repeated calls, calls without ids, legacy calls, images,
 thinking blocks), and after messages are edited in place between two steps.
@@ -55,8 +54,7 @@ def test_a_history_converted_through_the_store_equals_a_fresh_conversion() -> No
         seen["repeated"] += context.repeated_tool_calls > 0
     assert min(seen.values()) > 10, seen
     # Steps send earlier messages again, and the store gave back what it keeps of them.
-    assert sum(type(facts) is bool for _, facts in kept._store._facts.values()) > 50
-    assert sum(type(facts) is tuple for _, facts in kept._store._facts.values()) > 50
+    assert len(kept._store._facts) > 50
 
 
 def test_messages_edited_in_place_between_two_steps_are_converted_again() -> None:

@@ -4,13 +4,15 @@ A LangGraph agent sends its whole history on every step: step n converts the n -
 before it converted already, and hashes the arguments of every tool call again for the step context.
 `KeptHistory` keeps, per message values, the gearshift message a LangChain message converts to and,
 for an `AIMessage`, the tool records its calls give. A message is keyed by its kind and by every value
-its conversion reads (text, call ids, names, argument values with their exact types, tool status), so
+its conversion reads (text, call ids, names, argument values with their exact types), so
 an equal key means an equal conversion: a message edited in place, or a new one with the same text
 and other arguments, gets a key of its own. LangChain messages are mutable and are never keyed by
 identity. Only the common shapes are kept: text content (a list of blocks may carry images or a cache
 breakpoint) and flat call arguments (see `gearshift.flat_arguments_key`); any other message is converted
 as `convert_messages` converts it, every time, and so is the last message of a history: it is the
-step's new one, which no step sent before.
+step's new one, which no step sent before. Tool results are not kept either: a `ToolMessage` converts
+in about the time its key takes to build, and on histories that are not sent again
+(`tests/benchmarks/decision_latency.py`) keeping them cost more than it saved.
 
 Bounded: a message whose text runs over `_MAX_CHARACTERS` is not kept (it converts in the same time
 whatever its length), and the store (`gearshift.KeptMessages`) holds `_MAX_KEPT` messages at most.
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import cast
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from gearshift import KeptMessages, Message, flat_arguments_key
 
@@ -74,9 +76,6 @@ def _key(message: BaseMessage, kind: type[BaseMessage] | None) -> Hashable | Non
     content = message.content
     if type(content) is not str or len(content) > _MAX_CHARACTERS:
         return None
-    if kind is ToolMessage:
-        tool = cast("ToolMessage", message)
-        return (ToolMessage, content, tool.tool_call_id, tool.name, tool.status)
     if kind is AIMessage:
         ai = cast("AIMessage", message)
         if ai.invalid_tool_calls:

@@ -45,7 +45,7 @@ from ._convert import ROUTING_KEY, block_kind
 if TYPE_CHECKING:
     from ._history import KeptHistory
 
-__all__ = ["CallHashes", "call_hashes", "failed", "loop_model", "result_failed", "step_context"]
+__all__ = ["CallHashes", "call_hashes", "failed", "loop_model", "step_context"]
 
 CallHashes = tuple[tuple[str, tuple[str, str]], ...]
 """Per `ToolCallBlock` of an assistant message, in order: the call's id (its tool's name when it has
@@ -81,7 +81,7 @@ def step_context(
     """The `StepContext` of a call that sends `messages` (see the module docstring for how it is read).
 
     `converted` is `convert_messages(messages)`: one gearshift message per message, in order; when
-    `kept` converted them, what it keeps of the messages it returned is reused. The step
+    `kept` converted them, the hashed calls it keeps of the messages it returned are reused. The step
     type is `observe` when the last message is a tool result, `reflect` when it is a ReAct agent's
     request to fix a malformed answer, `act` when the model may call tools (or follows the ReAct
     format), and `respond` otherwise; `step_type` overrides it.
@@ -162,10 +162,10 @@ def _step_type(run: Sequence[Message], acting: bool) -> StepType:
 
 def failed(text: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Whether a tool's result reports a failure (see the module docstring)."""
-    return result_failed(Message.tool("", text), extra)
+    return _result_failed(Message.tool("", text), extra)
 
 
-def result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
+def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
     """`failed(result.text, extra)`, read from a converted tool result without building another one.
 
     Only `extra["is_error"] is True` flags a failure: the conversion sets `is_error` from any true
@@ -194,10 +194,7 @@ def _function_history(
             extra = message.additional_kwargs
             call_id = str(extra.get("tool_call_id") or "")
             name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
-            failure = kept.failed(gearshift_message) if kept is not None else None
-            if failure is None:
-                failure = result_failed(gearshift_message, extra)
-            records.append(ToolRecord(name, not failure, args_hash))
+            records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
     return tuple(records)
 
 
