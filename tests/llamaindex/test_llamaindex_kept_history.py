@@ -1,9 +1,10 @@
 """A history converted through the store of earlier steps' messages equals one converted anew.
 
-`KeptHistory` reuses the conversion of a message whose values it saw before, and its hashed tool calls. Whatever the store holds, the messages, the step context and the request
-a call plans must be those a fresh conversion gives: on generated agent histories of both styles sent
-step by step (tool errors in every form, repeated calls, calls without ids, legacy calls, images,
-thinking blocks), and after messages are edited in place between two steps.
+`KeptHistory` reuses the conversion of a message whose values it saw before, and its hashed tool calls.
+Whatever the store holds, the messages, the step context and the request a call plans must be those a
+fresh conversion gives: on generated agent histories of both styles sent step by step (tool errors in
+every form, repeated calls, calls without ids, legacy calls, images, thinking blocks), and after
+messages are edited in place between two steps.
 """
 
 from __future__ import annotations
