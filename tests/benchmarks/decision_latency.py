@@ -12,8 +12,9 @@ way each framework holds it (untimed), and one call's work up to the decision is
   application defines its tools), then `Router.decide`;
 - `langchain`: `RoutedChatModel` builds the request and step context from LangChain messages and the
   OpenAI-format tool dicts `bind_tools` passes (new `ToolSpec`s on every call), then `Router.decide`;
-- `llamaindex`: `RoutedLLM` builds them from `ChatMessage`s and `FunctionTool`s (its tool specs are
-  kept per tool object, as on a real agent's steps), then `Router.decide`;
+- `llamaindex`: `RoutedLLM` builds them from `ChatMessage`s and `FunctionTool`s as every call does
+  (`RoutedLLM._plan`; its tool specs are kept per tool object, as on a real agent's steps), then
+  `Router.decide`;
 - `mcp`: the `route` tool's work for its arguments (the prompt, the step type and the tool history,
   validated from JSON as the SDK does), `Router.adecide` included.
 
@@ -68,7 +69,6 @@ from gearshift.policies import Policy, SignalScorer
 from gearshift.providers import ReplayProvider
 from gearshift_langchain import RoutedChatModel
 from gearshift_llamaindex import RoutedLLM
-from gearshift_llamaindex._calls import plan_call
 from gearshift_llamaindex._convert import chat_message
 from gearshift_mcp._schemas import ToolUse
 from gearshift_mcp._service import RouterTools
@@ -340,7 +340,7 @@ class Frameworks:
             return clock() - start
 
         async def llamaindex() -> float:
-            call = await plan_call(li_messages, li_options, self.llamaindex, self.llamaindex._core.tools)
+            call = await self.llamaindex._plan(li_messages, li_options)
             start = clock()
             self.llamaindex_router.decide(call.request, call.context)
             return clock() - start

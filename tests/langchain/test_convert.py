@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from typing import Any
 
 import pytest
 from langchain_core.messages import (
@@ -332,3 +333,33 @@ def test_a_tool_dict_whose_value_changes_type_is_parsed_again() -> None:
     assert cache.specs([copy.deepcopy(tool)])[0] is not first  # parsed again after the change...
     again = cache.specs([copy.deepcopy(tool)])[0]
     assert cache.specs([copy.deepcopy(tool)])[0] is again  # ...and reused while it stays the same
+
+
+def test_a_list_of_tools_sent_again_gets_the_specs_a_fresh_parse_gives() -> None:
+    # The last list of each length is compared whole: edits in place, other orders, another tool of the
+    # same count and values Python finds equal but JSON does not must all give a fresh parse's specs.
+    cache = ToolSpecCache()
+    tools: list[dict[str, Any]] = [_search_tool(f"Search {n}.") for n in range(3)]
+    for n, tool in enumerate(tools):
+        tool["function"]["name"] = f"search_{n}"  # type: ignore[index]
+    tools[1]["function"]["parameters"]["properties"]["q"]["default"] = 1  # type: ignore[index]
+
+    def same_as_fresh(offered: list[dict[str, Any]]) -> tuple[object, ...]:
+        specs = cache.specs(offered)
+        fresh = to_tool_specs(copy.deepcopy(offered))
+        assert specs == fresh
+        assert [json.dumps(s.parameters) for s in specs] == [json.dumps(s.parameters) for s in fresh]
+        return specs
+
+    first = same_as_fresh(tools)
+    assert same_as_fresh(copy.deepcopy(tools)) is first  # equal dicts built anew: the whole list reused
+    for value in (True, 1.0, 2):
+        tools[1]["function"]["parameters"]["properties"]["q"]["default"] = value  # type: ignore[index]
+        assert same_as_fresh(tools) is not first
+    same_as_fresh(list(reversed(tools)))
+    other = _search_tool("Find.")
+    other["function"]["name"] = "find"  # type: ignore[index]
+    same_as_fresh([tools[0], other, tools[2]])
+    tools[2]["function"]["description"] = "Edited in place."  # type: ignore[index]
+    assert same_as_fresh(tools)[2].description == "Edited in place."
+    assert same_as_fresh(tools[:2]) == tuple(to_tool_specs(tools[:2]))

@@ -17,6 +17,7 @@ cascades in `gearshift.cascades`, router evaluation (and offline cascade replays
 Money is float US dollars everywhere; model prices are dollars per million tokens.
 """
 
+from ._argument_texts import flat_key as flat_arguments_key
 from ._bridge import iterate_sync, run_sync
 from ._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
 from ._decision import Decision
@@ -32,6 +33,7 @@ from ._errors import (
     RoutingError,
     UnknownModelError,
 )
+from ._kept_messages import KeptMessages
 from ._messages import (
     ChatRequest,
     ChatResponse,
@@ -98,6 +100,7 @@ __all__ = [
     "ImagePart",
     "InvalidRequestError",
     "JSONLDecisionLog",
+    "KeptMessages",
     "LedgerUnavailable",
     "LogConfig",
     "Message",
@@ -143,6 +146,7 @@ __all__ = [
     "estimate_request_tokens",
     "estimate_tokens",
     "extract_signals",
+    "flat_arguments_key",
     "hash_arguments",
     "is_error_result",
     "iterate_sync",

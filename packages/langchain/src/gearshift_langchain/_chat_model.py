@@ -55,6 +55,7 @@ from ._batch import cascade_batch
 from ._configurable import RouterKeepingFields, router_being_kept
 from ._context import StepDefaults, describe_step, loop_model, step_context
 from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
+from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
 from ._structured import StructuredMethod, structured_output
@@ -150,6 +151,7 @@ class RoutedChatModel(BaseChatModel):
 
     _router: Router = PrivateAttr()
     _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
+    _history: KeptHistory = PrivateAttr(default_factory=KeptHistory)
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
         kept = router_being_kept()
@@ -444,9 +446,13 @@ class RoutedChatModel(BaseChatModel):
                 f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
                 f"it accepts stop, {', '.join(sorted(_CALL_OPTIONS))}"
             )
+        # Pydantic finds a private attribute in `__getattr__`, after the usual lookup failed, which
+        # costs microseconds per read: a step reads its stores from pydantic's dict of them.
+        private = cast("dict[str, Any]", self.__pydantic_private__)
+        history: KeptHistory = private["_history"]
         offered = options.get("tools")
-        tools = self._tool_specs.specs(offered) if offered else ()
-        converted = convert_messages(messages)  # the step context reads them as they are, before pairing
+        tools = private["_tool_specs"].specs(offered) if offered else ()
+        converted = history.convert(messages)  # the step context reads them as they are, before pairing
         request = ChatRequest(
             messages=pair_tool_results(converted),
             tools=tools,
@@ -478,9 +484,10 @@ class RoutedChatModel(BaseChatModel):
             defaults,
             has_tools=bool(tools) and request.tool_choice != "none",
             force_model=force if isinstance(force, str) else None,
+            kept=history,
         )
         if self.sticky_tool_loops:
-            context = keep_tool_loop_model(self._router, request, context, loop_model(messages))
+            context = keep_tool_loop_model(private["_router"], request, context, loop_model(messages))
         stream_usage = options.get("stream_usage")
         return _Step(request, context, self.stream_usage if stream_usage is None else bool(stream_usage))
 

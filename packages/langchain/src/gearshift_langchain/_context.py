@@ -27,9 +27,9 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from gearshift import (
     CallerHints,
@@ -44,7 +44,14 @@ from gearshift import (
 from ._convert import message_kind
 from ._output import GEARSHIFT_KEY
 
-__all__ = ["StepDefaults", "describe_step", "loop_model", "step_context"]
+if TYPE_CHECKING:
+    from ._history import KeptHistory
+
+__all__ = ["CallRecords", "StepDefaults", "call_records", "describe_step", "loop_model", "step_context"]
+
+CallRecords = tuple[tuple[Any, ToolRecord, ToolRecord], ...]
+"""Per tool call of an `AIMessage`, in order: its id as LangChain holds it, and its record if its
+result succeeds and if it fails."""
 
 # A hand-written graph names its nodes after what they do: a word of a node's name that starts with
 # one of these says which step it is ("planner", "final_answer", "summarize_findings"). The prebuilt
@@ -81,10 +88,12 @@ def step_context(
     *,
     has_tools: bool,
     force_model: str | None = None,
+    kept: KeptHistory | None = None,
 ) -> StepContext:
     """The context of a call with this run metadata and this history.
 
-    `converted` is `convert_messages(history)`: one gearshift message per message, in order.
+    `converted` is `convert_messages(history)`: one gearshift message per message, in order; when
+    `kept` converted it, the tool records it keeps for the assistant messages it returned are reused.
     `has_tools` is whether the request offers tools (a user turn then means the agent is acting);
     `force_model` pins the call to one registry id (LangChain's per-call `model=` override).
     """
@@ -101,7 +110,7 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
-    step_index, records = _steps_and_tools(history, converted)
+    step_index, records = _steps_and_tools(history, converted, kept)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -116,31 +125,43 @@ def step_context(
 
 
 def _steps_and_tools(
-    history: Sequence[BaseMessage], converted: Sequence[Message]
+    history: Sequence[BaseMessage], converted: Sequence[Message], kept: KeptHistory | None
 ) -> tuple[int, tuple[ToolRecord, ...]]:
     """The number of `AIMessage`s in the history, and every tool call of it in order, failed where its
     `ToolMessage` says `status="error"`: read in one walk.
 
     Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
     and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
-    class is still looked up. The calls' arguments are hashed from LangChain's dicts.
+    class is still looked up. The calls' arguments are hashed from LangChain's dicts, or their records
+    taken from `kept` for the messages it converted.
     """
     steps = 0
-    calls: list[ToolCall] = []
+    calls: list[tuple[Any, ToolRecord, ToolRecord]] = []
     failed: set[str | None] = set()
     for message, gearshift_message in zip(history, converted, strict=True):
         role = gearshift_message.role
         if role == "assistant":
             if message_kind(message) is AIMessage:
                 steps += 1
-                calls.extend(cast("AIMessage", message).tool_calls)
+                records = kept.call_records(gearshift_message) if kept is not None else None
+                calls.extend(records if records is not None else call_records(cast("AIMessage", message)))
         elif role == "tool" and gearshift_message.is_error:
             failed.add(gearshift_message.tool_call_id)
-    records = tuple(
-        ToolRecord(call["name"], call.get("id") not in failed, hash_arguments(call.get("args") or {}))
-        for call in calls
+    return steps, tuple(
+        when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls
     )
-    return steps, records
+
+
+def call_records(message: AIMessage) -> CallRecords:
+    """Per tool call of `message`, in order: its id, and its record if its result succeeds and if it fails."""
+    return tuple(
+        (
+            call.get("id"),
+            ToolRecord(call["name"], True, args_hash := hash_arguments(call.get("args") or {})),
+            ToolRecord(call["name"], False, args_hash),
+        )
+        for call in message.tool_calls
+    )
 
 
 def loop_model(history: Sequence[BaseMessage]) -> str | None:

@@ -28,6 +28,7 @@ from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCal
 
 __all__ = [
     "ToolSpecCache",
+    "convert_message",
     "convert_messages",
     "message_kind",
     "to_messages",
@@ -80,10 +81,11 @@ def to_messages(messages: Sequence[BaseMessage]) -> tuple[Message, ...]:
 def convert_messages(messages: Sequence[BaseMessage]) -> list[Message]:
     """One gearshift message per LangChain message, in order, before tool calls and results are paired
     (`to_messages` pairs them): the step context reads the history from these."""
-    return [_message(message, index) for index, message in enumerate(messages)]
+    return [convert_message(message, index) for index, message in enumerate(messages)]
 
 
-def _message(message: BaseMessage, index: int) -> Message:
+def convert_message(message: BaseMessage, index: int) -> Message:
+    """The gearshift message of one LangChain message, the `index`-th of its history (errors name it)."""
     converted = _converted(message, index)
     cache = _cache_control(message.content)
     return converted if cache is None else replace(converted, cache_control=cache)
@@ -275,34 +277,50 @@ class ToolSpecCache:
     where `1`, `true` and `1.0` differ; only those leaves are checked, so a schema of strings costs
     no more than the `==`. A dict edited in place or a new tool of the same name is parsed again.
     Parsing and the spec's token estimate then happen once per tool, not per step.
+
+    The last list of tools of each length is kept too (the copies of its dicts): a list equal to it,
+    with the same types at the same leaves, gets its specs in one comparison rather than one per tool.
     """
 
     def __init__(self) -> None:
         self._specs: dict[str, tuple[dict[str, Any], ToolSpec, tuple[_TypedLeaf, ...]]] = {}
+        self._lists: dict[int, tuple[list[dict[str, Any]], tuple[ToolSpec, ...], tuple[_TypedLeaf, ...]]] = {}
 
     def specs(self, tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
         """`to_tool_specs(tools)`, with the specs of tools seen before reused."""
         if not tools:
             return ()
+        offered = self._lists.get(len(tools))
+        if offered is not None and offered[0] == tools and (not offered[2] or _same_types(tools, offered[2])):
+            return offered[1]
         cache = self._specs
         specs = []
+        entries = []
         for index, tool in enumerate(tools):
             function = tool.get("function")
             # A dict is tested by its class first: an isinstance against Mapping goes through ABCMeta.
             source = function if type(function) is dict or isinstance(function, Mapping) else tool
             name = source.get("name")
             hit = cache.get(name) if isinstance(name, str) else None
-            if hit is not None and hit[0] == tool and (not hit[2] or _same_types(tool, hit[2])):
-                specs.append(hit[1])
-                continue
-            spec = ToolSpec.parse(tool, where=f"tool {index}")
-            if isinstance(name, str):
+            if hit is None or hit[0] != tool or (hit[2] and not _same_types(tool, hit[2])):
+                spec = ToolSpec.parse(tool, where=f"tool {index}")
+                if not isinstance(name, str):
+                    specs.append(spec)
+                    continue
                 if len(cache) >= _MAX_CACHED_TOOLS:
                     cache.clear()
+                    self._lists.clear()
                 kept = copy.deepcopy(dict(tool))
-                cache[name] = (kept, spec, tuple(_typed_leaves(kept, ())))
-            specs.append(spec)
-        return tuple(specs)
+                hit = cache[name] = (kept, spec, tuple(_typed_leaves(kept, ())))
+            specs.append(hit[1])
+            entries.append(hit)
+        found = tuple(specs)
+        if len(entries) == len(tools) and type(tools) is list:
+            leaves = tuple(((i, *path), kind) for i, entry in enumerate(entries) for path, kind in entry[2])
+            if len(self._lists) >= _MAX_CACHED_TOOLS:
+                self._lists.clear()
+            self._lists[len(tools)] = ([entry[0] for entry in entries], found, leaves)
+        return found
 
 
 _TypedLeaf = tuple[tuple[Any, ...], type]
@@ -321,8 +339,9 @@ def _typed_leaves(value: Any, path: tuple[Any, ...]) -> Iterator[_TypedLeaf]:
         yield path, type(value)
 
 
-def _same_types(tool: Mapping[str, Any], leaves: tuple[_TypedLeaf, ...]) -> bool:
-    """Whether `tool` (equal to the dict `leaves` were read from) holds each leaf's exact type."""
+def _same_types(tool: Any, leaves: tuple[_TypedLeaf, ...]) -> bool:
+    """Whether `tool` (equal to the dict, or list of dicts, `leaves` were read from) holds each leaf's
+    exact type."""
     for path, kind in leaves:
         value: Any = tool
         for step in path:

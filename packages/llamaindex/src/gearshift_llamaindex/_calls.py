@@ -21,6 +21,7 @@ from gearshift import ChatRequest, InvalidRequestError, StepContext, ToolSpec, p
 
 from ._context import step_context
 from ._convert import FilesToRead, convert_messages, to_tool_choice, tool_spec
+from ._history import KeptHistory
 
 if TYPE_CHECKING:
     from llama_index.core.base.llms.types import ChatMessage
@@ -135,8 +136,12 @@ async def plan_call(
     options: Mapping[str, Any],
     defaults: CallDefaults,
     tools: ToolSpecCache,
+    history: KeptHistory | None = None,
 ) -> PlannedCall:
-    """The request and step context of one call; `options` are the call's keyword arguments."""
+    """The request and step context of one call; `options` are the call's keyword arguments.
+
+    `history` keeps the conversion of messages earlier steps sent; None converts every message.
+    """
     unknown = options.keys() - CALL_OPTIONS - _IGNORED_OPTIONS if options else None
     if unknown:
         raise InvalidRequestError(
@@ -147,7 +152,10 @@ async def plan_call(
     # converted again in a thread. The step context reads the history from the converted messages as
     # they are before pairing (one per LlamaIndex message).
     try:
-        converted = convert_messages(messages, read_files=False)
+        if history is None:
+            converted = convert_messages(messages, read_files=False)
+        else:
+            converted = history.convert(messages, read_files=False)
     except FilesToRead:
         converted = await asyncio.to_thread(convert_messages, messages)
     specs = tools.specs(options.get("tools") or ())
@@ -175,6 +183,7 @@ async def plan_call(
         expected_steps=defaults.expected_steps,
         step_type=options.get("step_type"),
         hints=options.get("hints"),
+        kept=history,
     )
     return PlannedCall(request, context, bool(options.get("self_escalation", defaults.self_escalation)))
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 
@@ -42,7 +42,14 @@ from gearshift import (
 
 from ._convert import ROUTING_KEY, block_kind
 
-__all__ = ["failed", "loop_model", "step_context"]
+if TYPE_CHECKING:
+    from ._history import KeptHistory
+
+__all__ = ["CallHashes", "call_hashes", "failed", "loop_model", "step_context"]
+
+CallHashes = tuple[tuple[str, tuple[str, str]], ...]
+"""Per `ToolCallBlock` of an assistant message, in order: the call's id (its tool's name when it has
+none), and its tool's name and its arguments' hash."""
 
 # The conversion maps exactly these LlamaIndex roles to gearshift's "assistant" and "tool", and only
 # `MessageRole.USER` to "user": the converted role says which kind a message is.
@@ -69,10 +76,12 @@ def step_context(
     expected_steps: int | None = None,
     step_type: StepType | str | None = None,
     hints: CallerHints | None = None,
+    kept: KeptHistory | None = None,
 ) -> StepContext:
     """The `StepContext` of a call that sends `messages` (see the module docstring for how it is read).
 
-    `converted` is `convert_messages(messages)`: one gearshift message per message, in order. The step
+    `converted` is `convert_messages(messages)`: one gearshift message per message, in order; when
+    `kept` converted them, the hashed calls it keeps of the messages it returned are reused. The step
     type is `observe` when the last message is a tool result, `reflect` when it is a ReAct agent's
     request to fix a malformed answer, `act` when the model may call tools (or follows the ReAct
     format), and `respond` otherwise; `step_type` overrides it.
@@ -82,7 +91,7 @@ def step_context(
     start = _run_start(converted)
     run, converted_run = messages[start + 1 :], converted[start + 1 :]
     react = _is_react(messages, converted)
-    history = _react_history(run, converted_run) if react else _function_history(run, converted_run)
+    history = _react_history(run, converted_run) if react else _function_history(run, converted_run, kept)
     steps = sum(1 for m in converted_run if m.role == "assistant")
     return StepContext(
         agent_id=agent_id,
@@ -169,7 +178,9 @@ def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
     return is_error_result(replace(result, is_error=False) if result.is_error else result)
 
 
-def _function_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> tuple[ToolRecord, ...]:
+def _function_history(
+    run: Sequence[ChatMessage], converted: Sequence[Message], kept: KeptHistory | None
+) -> tuple[ToolRecord, ...]:
     """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order."""
     calls: dict[str, tuple[str, str]] = {}
     records: list[ToolRecord] = []
@@ -177,19 +188,24 @@ def _function_history(run: Sequence[ChatMessage], converted: Sequence[Message]) 
         role = gearshift_message.role
         # An assistant turn without converted calls has no `ToolCallBlock`: its blocks are not walked.
         if role == "assistant" and gearshift_message.tool_calls:
-            block: Any  # narrowed by `block_kind`, which mypy does not follow
-            for block in message.blocks:
-                if block_kind(block) is ToolCallBlock:
-                    calls[block.tool_call_id or block.tool_name] = (
-                        block.tool_name,
-                        hash_arguments(block.tool_kwargs),
-                    )
+            hashed = kept.call_hashes(gearshift_message) if kept is not None else None
+            calls.update(hashed if hashed is not None else call_hashes(message))
         elif role == "tool":
             extra = message.additional_kwargs
             call_id = str(extra.get("tool_call_id") or "")
             name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
             records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
     return tuple(records)
+
+
+def call_hashes(message: ChatMessage) -> CallHashes:
+    """The hashed calls of an assistant message's `ToolCallBlock`s (see `CallHashes`)."""
+    blocks: list[Any] = message.blocks  # narrowed by `block_kind`, which mypy does not follow
+    return tuple(
+        (block.tool_call_id or block.tool_name, (block.tool_name, hash_arguments(block.tool_kwargs)))
+        for block in blocks
+        if block_kind(block) is ToolCallBlock
+    )
 
 
 def _react_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> tuple[ToolRecord, ...]:

@@ -60,6 +60,7 @@ __all__ = [
     "chat_response",
     "completion",
     "completion_chunks",
+    "convert_message",
     "convert_messages",
     "routing_record",
     "to_messages",
@@ -112,10 +113,12 @@ def convert_messages(messages: Sequence[ChatMessage], *, read_files: bool = True
     With `read_files=False`, an image that must be read from a file or a stream raises `FilesToRead`
     instead: a call on the event loop converts there, and only such a history again off the loop.
     """
-    return [_message(message, index, read_files) for index, message in enumerate(messages)]
+    return [convert_message(message, index, read_files) for index, message in enumerate(messages)]
 
 
-def _message(message: ChatMessage, index: int, read_files: bool = True) -> Message:
+def convert_message(message: ChatMessage, index: int, read_files: bool = True) -> Message:
+    """The gearshift message of one LlamaIndex message, the `index`-th of its history (errors name it);
+    `read_files` as for `convert_messages`."""
     # A `MessageRole` is a str enum, equal to its value: looked up as it is, without reading `.value`.
     role = _ROLES.get(message.role) or _ROLES.get(str(getattr(message.role, "value", message.role)))
     if role is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -47,6 +47,7 @@ from gearshift import (
 from ._calls import PlannedCall, ToolSpecCache, plan_call
 from ._context import loop_model
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
+from ._history import KeptHistory
 
 if TYPE_CHECKING:
     from llama_index.core.prompts import PromptTemplate
@@ -62,11 +63,12 @@ _LLM = TypeVar("_LLM", bound="RoutedLLM")
 class _Core:
     """What a `RoutedLLM` holds besides its fields: the router and what is worked out from it once."""
 
-    __slots__ = ("payload", "router", "smallest_window", "tools")
+    __slots__ = ("history", "payload", "router", "smallest_window", "tools")
 
     def __init__(self, router: Router, class_name: str) -> None:
         self.router = router
         self.tools = ToolSpecCache()
+        self.history = KeptHistory()
         self.smallest_window = min((m.context_window for m in router.registry), default=128_000)
         # Tuples inside: callers get a shallow copy, and nothing in it can be changed under us.
         self.payload: dict[str, Any] = {"class_name": class_name, "models": tuple(router.registry.ids)}
@@ -381,25 +383,28 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- the one code path ------------------------------------------------------------------------
 
-    async def _plan(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> PlannedCall:
-        core = self._core
-        call = await plan_call(messages, options, self, core.tools)
+    async def _plan(
+        self, messages: Sequence[ChatMessage], options: dict[str, Any], core: _Core | None = None
+    ) -> PlannedCall:
+        if core is None:
+            core = _core_of(self)
+        call = await plan_call(messages, options, self, core.tools, core.history)
         if not self.sticky_tool_loops:
             return call
         context = keep_tool_loop_model(core.router, call.request, call.context, loop_model(messages))
         return replace(call, context=context)
 
     async def _achat(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatResponse:
-        core = self._core
-        call = await self._plan(messages, options)
+        core = _core_of(self)
+        call = await self._plan(messages, options, core)
         result = await core.router.acomplete(call.request, call.context, self_escalation=call.self_escalation)
         return chat_response(result, core.router.registry)
 
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], options: dict[str, Any]
     ) -> ChatResponseAsyncGen:
-        core = self._core
-        call = await self._plan(messages, options)
+        core = _core_of(self)
+        call = await self._plan(messages, options, core)
         stream = core.router.astream(call.request, call.context, self_escalation=call.self_escalation)
         return chat_chunks(stream, core.router.registry)
 
@@ -410,6 +415,13 @@ class RoutedLLM(FunctionCallingLLM):
     async def _astream_complete(self, prompt: str, options: dict[str, Any]) -> CompletionResponseAsyncGen:
         chunks = await self._astream_chat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
         return completion_chunks(chunks)
+
+
+def _core_of(llm: RoutedLLM) -> _Core:
+    """`llm._core`, read from pydantic's dict of private attributes: pydantic serves `llm._core` through
+    `BaseModel.__getattr__`, after the usual lookup failed, which costs microseconds on every call."""
+    private = cast("dict[str, Any]", llm.__pydantic_private__)
+    return cast("_Core", private["_core"])
 
 
 async def _partial_objects(
