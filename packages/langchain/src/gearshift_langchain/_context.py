@@ -38,9 +38,9 @@ from gearshift import (
     StepContext,
     StepType,
     ToolRecord,
-    hash_arguments,
 )
 
+from ._call_records import CallRecords, call_records
 from ._convert import message_kind
 from ._output import GEARSHIFT_KEY
 
@@ -48,10 +48,6 @@ if TYPE_CHECKING:
     from ._history import KeptHistory
 
 __all__ = ["CallRecords", "StepDefaults", "call_records", "describe_step", "loop_model", "step_context"]
-
-CallRecords = tuple[tuple[Any, ToolRecord, ToolRecord], ...]
-"""Per tool call of an `AIMessage`, in order: its id as LangChain holds it, and its record if its
-result succeeds and if it fails."""
 
 # A hand-written graph names its nodes after what they do: a word of a node's name that starts with
 # one of these says which step it is ("planner", "final_answer", "summarize_findings"). The prebuilt
@@ -149,18 +145,6 @@ def _steps_and_tools(
             failed.add(gearshift_message.tool_call_id)
     return steps, tuple(
         when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls
-    )
-
-
-def call_records(message: AIMessage) -> CallRecords:
-    """Per tool call of `message`, in order: its id, and its record if its result succeeds and if it fails."""
-    return tuple(
-        (
-            call.get("id"),
-            ToolRecord(call["name"], True, args_hash := hash_arguments(call.get("args") or {})),
-            ToolRecord(call["name"], False, args_hash),
-        )
-        for call in message.tool_calls
     )
 
 

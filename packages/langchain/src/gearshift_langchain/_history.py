@@ -27,7 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from gearshift import KeptMessages, Message, flat_arguments_key
 
-from ._context import CallRecords, call_records
+from ._call_records import CallRecords, call_records
 from ._convert import convert_message, message_kind
 
 __all__ = ["KeptHistory"]

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from gearshift import (
     CallerHints,
@@ -40,16 +40,13 @@ from gearshift import (
     is_error_result,
 )
 
-from ._convert import ROUTING_KEY, block_kind
+from ._call_hashes import CallHashes, call_hashes
+from ._convert import ROUTING_KEY
 
 if TYPE_CHECKING:
     from ._history import KeptHistory
 
 __all__ = ["CallHashes", "call_hashes", "failed", "loop_model", "step_context"]
-
-CallHashes = tuple[tuple[str, tuple[str, str]], ...]
-"""Per `ToolCallBlock` of an assistant message, in order: the call's id (its tool's name when it has
-none), and its tool's name and its arguments' hash."""
 
 # The conversion maps exactly these LlamaIndex roles to gearshift's "assistant" and "tool", and only
 # `MessageRole.USER` to "user": the converted role says which kind a message is.
@@ -196,16 +193,6 @@ def _function_history(
             name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
             records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
     return tuple(records)
-
-
-def call_hashes(message: ChatMessage) -> CallHashes:
-    """The hashed calls of an assistant message's `ToolCallBlock`s (see `CallHashes`)."""
-    blocks: list[Any] = message.blocks  # narrowed by `block_kind`, which mypy does not follow
-    return tuple(
-        (block.tool_call_id or block.tool_name, (block.tool_name, hash_arguments(block.tool_kwargs)))
-        for block in blocks
-        if block_kind(block) is ToolCallBlock
-    )
 
 
 def _react_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> tuple[ToolRecord, ...]:

@@ -28,7 +28,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 
 from gearshift import KeptMessages, Message, flat_arguments_key
 
-from ._context import CallHashes, call_hashes
+from ._call_hashes import CallHashes, call_hashes
 from ._convert import block_kind, convert_message
 
 __all__ = ["KeptHistory"]
