@@ -123,6 +123,10 @@ def test_topics_need_two_prompts_each_and_a_table_to_cross_validate() -> None:
     assert train_router(_table(20, seed=11), method="topics").training.method == "linear"
 
 
-def test_auto_weighs_topic_models_only_on_small_tables() -> None:
-    small = train_router(_table(60, seed=12), unlabeled=[t for t, _ in _prompts(200, seed=13)])
-    assert {"topics(k=8)", "topics(k=16)"} <= set(small.training.scores)
+def test_auto_weighs_topic_models_when_given_unlabeled_prompts() -> None:
+    table = _table(60, seed=12)
+    given = train_router(table, unlabeled=[t for t, _ in _prompts(200, seed=13)])
+    assert {"topics(k=8)", "topics(k=16)"} <= set(given.training.scores)
+    # Without them, `auto` compares what it always did (`gearshift eval`'s figures stay as they were).
+    alone = train_router(table)
+    assert not any(label.startswith("topics") for label in alone.training.scores)

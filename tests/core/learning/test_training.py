@@ -149,7 +149,6 @@ def test_auto_keeps_the_linear_model_when_a_neighbour_lead_is_within_the_noise()
         router = train_router(_noise_table(150, seed), method="auto", seed=seed)
         scores = router.training.scores
         linear = max(v for label, v in scores.items() if label.startswith("linear"))
-        leads.append(max(v for label, v in scores.items() if label.startswith(("knn", "blend"))) - linear)
-        # Topic models are linear routers too (as cheap per decision): the rule is about neighbours.
-        assert router.training.method in ("linear", "topics"), (seed, scores)
+        leads.append(max(v for label, v in scores.items() if not label.startswith("linear")) - linear)
+        assert router.training.method == "linear", (seed, scores)
     assert max(leads) > 0.05  # the case the rule is for did occur

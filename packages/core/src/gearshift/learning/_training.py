@@ -304,9 +304,10 @@ def train_router(
     final fit). `unused_features` names content features (from `CONTENT_FEATURES`) the router must not
     read: they are zero in training, so their weights are zero and the artifact's format is unchanged.
     `unlabeled` are prompts without outcomes (say, every prompt of a decision log, of which a shadow
-    labels a few percent): the topics are found over them and the table's prompts together. Topic
-    models compete under `auto` on tables under 5,000 rows, where the full hashed block has too few
-    labels to fit; the result is a linear router like any other.
+    labels a few percent): the topics are found over them and the table's prompts together. Given
+    them, topic models compete under `auto` on tables under 5,000 rows, where the full hashed block has
+    too few labels to fit; the result is a linear router like any other. Without them, `auto` compares
+    the candidates it always did.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -422,11 +423,11 @@ def _topic_designs(
     seed: int,
 ) -> dict[int, TopicDesign]:
     """The topic models' designs, by number of topics, where they compete: `method` `topics`, or
-    `auto` on a table under `_LARGE_TABLE` rows (where labels are few enough for the full hashed
-    block to overfit); none when the text is an embedder's or the prompts are too few."""
-    if not spec.text_dims or not (
-        method == "topics" or (method == "auto" and data.features.rows < _LARGE_TABLE)
-    ):
+    `auto` given `unlabeled` prompts for a table under `_LARGE_TABLE` rows (a shadow log: labels few
+    enough for the full hashed block to overfit, and the prompts of every call to find topics in);
+    none when the text is an embedder's or the prompts are too few."""
+    small = method == "auto" and bool(unlabeled) and data.features.rows < _LARGE_TABLE
+    if not spec.text_dims or not (method == "topics" or small):
         return {}
     import scipy.sparse as sparse  # type: ignore[import-untyped,unused-ignore]
 
