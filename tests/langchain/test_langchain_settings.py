@@ -78,3 +78,12 @@ def test_a_deep_copy_shares_the_router_and_copies_the_settings(router: Router) -
         assert (copied.stop, copied.metadata, copied.max_tokens) == (["END"], model.metadata, 5)
         assert copied.stop is not model.stop and copied.metadata is not model.metadata
         assert copied.invoke("Name a colour").response_metadata["model_name"] in router.registry
+
+
+def test_model_validate_goes_through_the_constructor(router: Router) -> None:
+    # pydantic calls an overridden __init__ from model_validate: unknown settings are refused by name
+    # and the model gets its router, as from the constructor.
+    model = RoutedChatModel.model_validate({"router": router, "max_tokens": 5})
+    assert (model.router, model.max_tokens) == (router, 5)
+    with pytest.raises(ValueError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        RoutedChatModel.model_validate({"router": router, "max_token": 5})

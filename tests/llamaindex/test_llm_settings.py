@@ -60,3 +60,13 @@ async def test_a_deep_copy_shares_the_router_and_copies_the_settings(make_router
         assert (copied.budget_keys, copied.max_tokens, copied.system_prompt) == (("team:a",), 5, "Be brief.")
         assert copied.metadata.context_window == llm.metadata.context_window
         assert (await copied.acomplete("Name a colour")).text
+
+
+async def test_model_validate_goes_through_the_constructor(make_router: MakeRouter) -> None:
+    # pydantic calls an overridden __init__ from model_validate: unknown settings are refused by name
+    # and the LLM gets its router, as from the constructor.
+    router = make_router()
+    llm = RoutedLLM.model_validate({"router": router, "max_tokens": 5})
+    assert (llm.router, llm.max_tokens) == (router, 5)
+    with pytest.raises(ConfigError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        RoutedLLM.model_validate({"router": router, "max_token": 5})
