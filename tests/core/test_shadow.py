@@ -501,8 +501,31 @@ async def test_an_llm_judges_failed_calls_count_toward_what_shadows_spent(tmp_pa
         await router.acomplete("hello there", StepContext(agent_id="caller"))
         await router.aclose()
         judged = [r for r in server.requests if r.model == "large"]
-    assert len(judged) == 3  # the reference's answer, then one grade per answer
-    assert router.shadow is not None and router.shadow.spent_usd == pytest.approx(_shadow_spend(log_path))
+    assert len(judged) == 2  # the reference's answer, then the grade that timed out: the shadow stops
+    assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (0, 1)
+    assert router.shadow.spent_usd == pytest.approx(_shadow_spend(log_path))
+
+
+@pytest.mark.parametrize(
+    "failed_grade",
+    [Reply("I would rather not grade this."), Fail(400)],
+    ids=["garbage-reply", "provider-error"],
+)
+async def test_a_shadow_whose_llm_judge_cannot_grade_is_skipped_not_scored_zero(
+    tmp_path: Path, failed_grade: Reply | Fail
+) -> None:
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("large", Reply("Hello to you."), failed_grade)  # the shadow, then its first grade
+        log_path = tmp_path / "log.jsonl"
+        shadow = ShadowConfig(share=1.0, judge="llm-judge", judge_model="large")
+        router = _local_router(server, log_path, shadow)
+        await router.acomplete("hello there", StepContext(agent_id="caller"))
+        await router.aclose()
+        judged = [r for r in server.requests if r.model == "large"]
+    assert not [r for r in read_records(log_path) if r["kind"] == "shadow"]  # no made-up score to train on
+    assert router.shadow is not None and (router.shadow.recorded, router.shadow.skipped) == (0, 1)
+    assert len(judged) == 2  # the shadow stopped at its failed grade: the other answer was not graded
+    assert router.shadow.spent_usd == pytest.approx(_shadow_spend(log_path)) and router.shadow.spent_usd > 0
 
 
 async def test_max_usd_reached_by_a_running_shadow_stops_it_before_its_judge_calls(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ left every answer uncapped without a word. ChatOpenAI at least warns and passes 
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from langchain_core.runnables import ConfigurableField
 
@@ -65,3 +67,23 @@ def test_stream_usage_leaves_usage_off_the_last_chunk_as_chatopenai_does(router:
     assert not any(usages(quiet))
     assert usages(quiet, stream_usage=True)[-1] is not None
     assert quiet.invoke("Name a colour").usage_metadata is not None  # an answer still carries its usage
+
+
+def test_a_deep_copy_shares_the_router_and_copies_the_settings(router: Router) -> None:
+    # The router was deep-copied with the model, down to its SDK clients' locks: "cannot pickle
+    # '_thread.lock'". A router is a shared resource, like an HTTP client: the copies share it.
+    model = RoutedChatModel(router=router, stop=["END"], metadata={"k": ["v"]}, max_tokens=5)
+    for copied in (copy.deepcopy(model), model.model_copy(deep=True)):
+        assert copied.router is router
+        assert (copied.stop, copied.metadata, copied.max_tokens) == (["END"], model.metadata, 5)
+        assert copied.stop is not model.stop and copied.metadata is not model.metadata
+        assert copied.invoke("Name a colour").response_metadata["model_name"] in router.registry
+
+
+def test_model_validate_goes_through_the_constructor(router: Router) -> None:
+    # pydantic calls an overridden __init__ from model_validate: unknown settings are refused by name
+    # and the model gets its router, as from the constructor.
+    model = RoutedChatModel.model_validate({"router": router, "max_tokens": 5})
+    assert (model.router, model.max_tokens) == (router, 5)
+    with pytest.raises(ValueError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        RoutedChatModel.model_validate({"router": router, "max_token": 5})

@@ -6,6 +6,8 @@ answer uncapped without a word.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from llamaindex_support import MakeRouter
 
@@ -46,3 +48,25 @@ async def test_llamaindex_s_own_settings_are_still_taken(make_router: MakeRouter
     assert (llm.system_prompt, llm.max_tokens, llm.metadata.context_window) == ("Be brief.", 5, 8000)
     again = RoutedLLM.from_dict(llm.to_dict())  # LlamaIndex's own round trip (router: from the config)
     assert (again.system_prompt, again.max_tokens) == ("Be brief.", 5)
+
+
+async def test_a_deep_copy_shares_the_router_and_copies_the_settings(make_router: MakeRouter) -> None:
+    # The router was deep-copied with the LLM, down to its SDK clients' locks: "cannot pickle
+    # '_thread.lock'". A router is a shared resource, like an HTTP client: the copies share it.
+    router = make_router()
+    llm = RoutedLLM(router, budget_keys=("team:a",), max_tokens=5, system_prompt="Be brief.")
+    for copied in (copy.deepcopy(llm), llm.model_copy(deep=True)):
+        assert copied.router is router
+        assert (copied.budget_keys, copied.max_tokens, copied.system_prompt) == (("team:a",), 5, "Be brief.")
+        assert copied.metadata.context_window == llm.metadata.context_window
+        assert (await copied.acomplete("Name a colour")).text
+
+
+async def test_model_validate_goes_through_the_constructor(make_router: MakeRouter) -> None:
+    # pydantic calls an overridden __init__ from model_validate: unknown settings are refused by name
+    # and the LLM gets its router, as from the constructor.
+    router = make_router()
+    llm = RoutedLLM.model_validate({"router": router, "max_tokens": 5})
+    assert (llm.router, llm.max_tokens) == (router, 5)
+    with pytest.raises(ConfigError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
+        RoutedLLM.model_validate({"router": router, "max_token": 5})

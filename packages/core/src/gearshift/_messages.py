@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ._argument_texts import ArgumentTexts
 from ._errors import InvalidRequestError
+from ._surrogates import has_lone_surrogate, lone_surrogate
 from ._text_tokens import estimate_tokens
 
 __all__ = [
@@ -158,6 +159,10 @@ class Message:
         return cls("tool", content, tool_call_id=tool_call_id, name=name, is_error=is_error)
 
 
+_SURROGATE_PROBLEM = (
+    "holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is no text; "
+    "decode the text it came from as UTF-8, or pair or drop the surrogate"
+)
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
@@ -183,9 +188,19 @@ class ToolSpec(BaseModel):
             )
         return value
 
+    @field_validator("description")
+    @classmethod
+    def _check_description(cls, value: str) -> str:
+        if has_lone_surrogate(value):
+            raise ValueError(_SURROGATE_PROBLEM)
+        return value
+
     @field_validator("parameters")
     @classmethod
     def _check_parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        where = lone_surrogate(value)
+        if where is not None:
+            raise ValueError(f"{where}: {_SURROGATE_PROBLEM}")
         if value.get("type") != "object":
             raise ValueError(
                 f'the top level of a tool\'s parameters must be a JSON schema with "type": "object", '
@@ -294,6 +309,9 @@ class ChatRequest:
                 f"tool_choice names tool {choice!r}, which is not among the request's tools "
                 f"({', '.join(names) or 'none'})"
             )
+        where = _lone_surrogate_field(self)
+        if where is not None:
+            raise InvalidRequestError(f"{where}: {_SURROGATE_PROBLEM}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +366,38 @@ class StreamDone:
 
 
 StreamEvent = TextDelta | ToolCallDelta | StreamDone
+
+
+def _lone_surrogate_field(request: ChatRequest) -> str | None:
+    """Where the first text of `request` that holds a lone UTF-16 surrogate is (`messages[2].content`),
+    or None: a string can hold one (json.loads lets `"\\ud800"` through), but no model can be sent it.
+
+    An agent sends its whole history on every step: ASCII text, the common case, costs one flag read."""
+    for i, message in enumerate(request.messages):
+        content = message.content
+        if isinstance(content, str):
+            if not content.isascii() and has_lone_surrogate(content):
+                return f"messages[{i}].content"
+        else:
+            for j, part in enumerate(content):
+                text, name = (part.text, "text") if isinstance(part, TextPart) else (part.url or "", "url")
+                if has_lone_surrogate(text):
+                    return f"messages[{i}].content[{j}].{name}"
+        for j, call in enumerate(message.tool_calls):
+            if not (call.arguments.isascii() and call.id.isascii() and call.name.isascii()):
+                for name, text in (("id", call.id), ("name", call.name), ("arguments", call.arguments)):
+                    if has_lone_surrogate(text):
+                        return f"messages[{i}].tool_calls[{j}].{name}"
+        if message.tool_call_id is not None and has_lone_surrogate(message.tool_call_id):
+            return f"messages[{i}].tool_call_id"
+        if message.name is not None and has_lone_surrogate(message.name):
+            return f"messages[{i}].name"
+    for i, stop in enumerate(request.stop):
+        if has_lone_surrogate(stop):
+            return f"stop[{i}]"
+    if request.response_schema is not None:  # (a tool's texts were checked when it was made)
+        return lone_surrogate(dict(request.response_schema), "response_schema")
+    return None
 
 
 RequestLike = ChatRequest | str | Sequence[Message]

@@ -180,6 +180,16 @@ class RoutedChatModel(BaseChatModel):
             _refuse_unknown_settings(update, type(self).model_fields.keys())
         return super().model_copy(update=update, deep=deep)
 
+    def __deepcopy__(self: _Model, memo: dict[int, Any] | None = None) -> _Model:
+        """A deep copy of the settings that shares the router (`copy.deepcopy`, `model_copy(deep=True)`).
+
+        A router is a live resource shared like an HTTP client (SDK clients, a budget ledger, a
+        decision log): copying it would copy its clients' locks, which cannot be copied.
+        """
+        memo = {} if memo is None else memo
+        memo[id(self._router)] = self._router
+        return super().__deepcopy__(memo)
+
     def configurable_fields(
         self, **kwargs: AnyConfigurableField
     ) -> RunnableSerializable[LanguageModelInput, AIMessage]:

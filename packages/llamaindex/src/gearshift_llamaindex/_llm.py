@@ -152,6 +152,16 @@ class RoutedLLM(FunctionCallingLLM):
             _refuse_unknown_settings(update, type(self).model_fields.keys())
         return super().model_copy(update=update, deep=deep)
 
+    def __deepcopy__(self: _LLM, memo: dict[int, Any] | None = None) -> _LLM:
+        """A deep copy of the settings that shares the router (`copy.deepcopy`, `model_copy(deep=True)`).
+
+        A router is a live resource shared like an HTTP client (SDK clients, a budget ledger, a
+        decision log): copying it would copy its clients' locks, which cannot be copied.
+        """
+        memo = {} if memo is None else memo
+        memo[id(self._core.router)] = self._core.router
+        return super().__deepcopy__(memo)
+
     def feedback(
         self,
         answer: ChatResponse | CompletionResponse | str,

@@ -21,12 +21,19 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from .._errors import AllModelsFailed, ProviderError, RoutingError
+from .._errors import AllModelsFailed, GearshiftError, ProviderError, RoutingError
 from .._messages import ChatRequest, ChatResponse, Message
 from ._final_answer import parse_json_answer
 from ._gate import AnswerCheck, Verdict
 
-__all__ = ["DEFAULT_JUDGE_PROMPT", "GRADE_SCHEMA", "LLMJudgeGate", "judge_request", "parse_grade"]
+__all__ = [
+    "DEFAULT_JUDGE_PROMPT",
+    "GRADE_SCHEMA",
+    "LLMJudgeGate",
+    "NoGrade",
+    "judge_request",
+    "parse_grade",
+]
 
 DEFAULT_JUDGE_PROMPT = (
     "You are a strict grader of answers written by an AI assistant. You are shown a conversation "
@@ -124,6 +131,10 @@ def parse_grade(text: str) -> tuple[float, str] | None:
     return float(score), reason.strip() if isinstance(reason, str) else ""
 
 
+class NoGrade(GearshiftError):
+    """The judge gave no usable grade: its call failed, or its reply holds no score in 1-10."""
+
+
 class LLMJudgeGate:
     """Asks `model_id` to grade the answer 1-10; accepts when `score / 10 >= threshold`.
 
@@ -162,22 +173,34 @@ class LLMJudgeGate:
     def _failed(self, why: str) -> Verdict:
         accept = self.on_failure == "accept"
         action = "keeping the answer" if accept else "escalating"
-        return Verdict(accept, self.name, f"the judge ({self.model_id}) {why}; {action}")
+        return Verdict(accept, self.name, f"{why}; {action}")
 
-    async def check(self, answer: AnswerCheck) -> Verdict:
-        """Have the judge grade the answer; a failed or unreadable judge follows `on_failure`."""
+    async def grade(self, answer: AnswerCheck) -> tuple[float, str]:
+        """The judge's (score in [1, 10], reason) for the answer.
+
+        Raises `NoGrade` when the judge's call failed or its reply holds no usable grade: a caller
+        that must not make up a score (shadow evaluation) skips the answer; `check` follows
+        `on_failure`.
+        """
         request = judge_request(
             answer.request, answer.response, prompt=self.prompt, structured=self.structured
         )
         try:
             reply = await answer.ask(self.model_id, request)
         except (ProviderError, AllModelsFailed, RoutingError) as exc:
-            return self._failed(f"could not be asked: {exc}")
+            raise NoGrade(f"the judge ({self.model_id}) could not be asked: {exc}") from exc
         grade = parse_grade(reply.text)
         if grade is None:
             shown = " ".join(reply.text.split())[:80] or "an empty reply"
-            return self._failed(f"gave no usable grade ({shown!r})")
-        score, why = grade
+            raise NoGrade(f"the judge ({self.model_id}) gave no usable grade ({shown!r})")
+        return grade
+
+    async def check(self, answer: AnswerCheck) -> Verdict:
+        """Have the judge grade the answer; a failed or unreadable judge follows `on_failure`."""
+        try:
+            score, why = await self.grade(answer)
+        except NoGrade as exc:
+            return self._failed(str(exc))
         confidence = score / 10.0
         if confidence >= self.threshold:
             return Verdict(True, self.name, confidence=confidence)

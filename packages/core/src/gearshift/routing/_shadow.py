@@ -361,13 +361,19 @@ class ShadowEvaluator:
                 raise _NoScore(f"the answer of {answer.model_id} carries no recorded score")
             return float(score)
         from ..cascades._gate import AnswerCheck
+        from ..cascades._judge import LLMJudgeGate
 
         async def ask(model_id: str, judge_request: ChatRequest) -> ChatResponse:
             self._check_cap()  # not a judge failure the gate may grade around: the shadow stops
             judged = await router.acomplete(judge_request, _forced(context, model_id), self_escalation=False)
             return judged.response
 
-        verdict = await self._gate.check(AnswerCheck(request, answer.response, answer.decision, context, ask))
+        check = AnswerCheck(request, answer.response, answer.decision, context, ask)
+        if isinstance(self._gate, LLMJudgeGate):
+            # Its failed grade raises (`NoGrade`): the shadow is skipped, not recorded with a made-up 0.
+            grade, _ = await self._gate.grade(check)
+            return grade / 10.0
+        verdict = await self._gate.check(check)
         score = verdict.confidence if verdict.confidence is not None else float(verdict.accept)
         return min(max(score, 0.0), 1.0)
 
@@ -439,9 +445,12 @@ def _build_judge(
         settings["judge_model"] = config.judge_model
     if config.learned_judge_path is not None:
         settings["learned_judge_path"] = config.learned_judge_path
-    return build_cascade(
+    cascade = build_cascade(
         CascadeConfig.from_config(settings, source=source, key=_KEY),
         registry=registry,
         source=source,
         base_dir=base_dir,
     )
+    # The LLM judge is asked for its grade itself, so that a failed grade skips the shadow rather
+    # than scoring it by `judge_on_failure`.
+    return cascade.gates[0] if config.judge == "llm-judge" else cascade

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .._errors import InvalidRequestError
+from .._surrogates import lone_surrogate
 
 __all__ = ["check_fields", "field_error", "lone_surrogate", "optional", "required", "string_map"]
 
@@ -72,29 +73,6 @@ def check_fields(body: Mapping[str, Any], known: frozenset[str], path: str = "")
     for name in body:
         if name not in known:
             raise field_error(f"{path}{name}", "unrecognized request argument")
-
-
-def lone_surrogate(value: Any, path: str = "") -> str | None:
-    """The path of the first string (value or key) in a parsed JSON `value` that holds a lone UTF-16
-    surrogate, or None: JSON lets `"\\ud800"` through, but it is no text and no model can be sent it."""
-    if isinstance(value, str):
-        return path if _has_surrogate(value) else None
-    if isinstance(value, dict):
-        names = ((ascii(k) if _has_surrogate(k) else k, k, v) for k, v in value.items())
-        items: Any = ((f"{path}.{name}" if path else name, k, v) for name, k, v in names)
-    elif isinstance(value, list):
-        items = ((f"{path}[{i}]", "", v) for i, v in enumerate(value))
-    else:
-        return None
-    for where, key, item in items:
-        found = where if _has_surrogate(key) else lone_surrogate(item, where)
-        if found is not None:
-            return found
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _json_type(value: Any) -> str:
