@@ -102,7 +102,10 @@ def parse_chat(body: Any) -> OpenAIChat:
     ):
         raise field_error("stop", "must be a string or an array of strings")
     max_tokens = _max_tokens(body)
-    stream_options = optional(body, "stream_options", dict) or {}
+    stream = bool(optional(body, "stream", bool))
+    stream_options = optional(body, "stream_options", dict)
+    if stream_options is not None and not stream:  # OpenAI answers such a request with a 400
+        raise field_error("stream_options", "is only allowed when 'stream' is true")
     metadata = string_map(body, "metadata")
     response_format = optional(body, "response_format", dict)
     try:
@@ -122,8 +125,8 @@ def parse_chat(body: Any) -> OpenAIChat:
     return OpenAIChat(
         request=request,
         model=model,
-        stream=bool(optional(body, "stream", bool)),
-        include_usage=bool(optional(stream_options, "include_usage", bool, "stream_options.")),
+        stream=stream,
+        include_usage=bool(optional(stream_options or {}, "include_usage", bool, "stream_options.")),
         caller=CallerIdentity(
             user=optional(body, "user", str),
             metadata=metadata,
