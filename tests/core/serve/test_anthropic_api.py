@@ -10,6 +10,7 @@ import pytest
 from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
+from gearshift import ChatRequest, Message, estimate_request_tokens
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer, Reply
 
 HELLO: list[Any] = [{"role": "user", "content": "What is the capital of France?"}]
@@ -50,6 +51,23 @@ def test_stream_matches_the_plain_answer(client: anthropic.Anthropic) -> None:
         final = stream.get_final_message()
     assert text == plain.content[0].text  # type: ignore[union-attr]
     assert final.stop_reason == "end_turn" and final.model == "small"
+
+
+def test_message_start_reports_the_input_tokens_and_message_delta_the_real_count(
+    client: anthropic.Anthropic,
+) -> None:
+    """`message_start` said 0 input tokens, where Anthropic's API reports them: code reading the
+    prompt size from it (before the answer ends) read nothing. It carries gearshift's estimate now."""
+    plain = client.messages.create(model="auto", max_tokens=200, messages=HELLO)
+    events = list(client.messages.create(model="auto", max_tokens=200, messages=HELLO, stream=True))
+    [start] = [e for e in events if e.type == "message_start"]
+    [delta] = [e for e in events if e.type == "message_delta"]
+    estimate = estimate_request_tokens(ChatRequest((Message.user(HELLO[0]["content"]),)))
+    assert start.message.usage.input_tokens == estimate > 0
+    assert delta.usage.input_tokens == plain.usage.input_tokens > 0
+    with client.messages.stream(model="auto", max_tokens=200, messages=HELLO) as stream:
+        final = stream.get_final_message()
+    assert final.usage.input_tokens == plain.usage.input_tokens
 
 
 def test_a_streams_final_figures_ride_in_its_message_delta(client: anthropic.Anthropic, records: Any) -> None:
