@@ -74,6 +74,10 @@ def client(proxy: ProxyProcess) -> openai.OpenAI:
         ({"max_completion_tokens": 0}, "max_completion_tokens"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"stream_options": {"include_usage": True}}, "stream_options"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"frequency_penalty": -2.5}, "frequency_penalty"),
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"seed": 1.5}, "seed"),
     ],
 )
 def test_settings_the_proxy_cannot_honour_are_400s_naming_them(

@@ -28,7 +28,7 @@ from .._messages import (
 from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required
+from ._wire_fields import SAMPLING, check_fields, field_error, located, optional, required
 
 __all__ = [
     "AnthropicChat",
@@ -113,10 +113,11 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
             parallel_tool_calls=parallel,
             response_schema=schema,
             response_strict=True if schema is not None else None,
+            top_p=optional(body, "top_p", float),
+            top_k=optional(body, "top_k", int),
         )
     except InvalidRequestError as exc:
-        text = str(exc)
-        raise (field_error("max_tokens", text) if text.startswith("max_tokens") else exc) from None
+        raise located(exc, {"max_tokens": "max_tokens", **SAMPLING}) from None
     user = optional(metadata, "user_id", str, "metadata.")  # another type was skipped unseen
     return AnthropicChat(
         request=request,

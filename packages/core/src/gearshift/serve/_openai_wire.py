@@ -28,7 +28,7 @@ from .._messages import (
 from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required, string_map
+from ._wire_fields import SAMPLING, check_fields, field_error, located, optional, required, string_map
 
 __all__ = [
     "OpenAIChat",
@@ -49,6 +49,12 @@ _KNOWN = frozenset(
         "safety_identifier", "verbosity",
     }
 )  # fmt: skip
+_REQUEST_FIELDS = {
+    "max_tokens": "max_tokens",
+    "tool_choice": "tool_choice",
+    "tool names": "tools",
+    **SAMPLING,
+}
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 _ERROR_TYPES = {
     "invalid_request": ("invalid_request_error", None),
@@ -119,9 +125,13 @@ def parse_chat(body: Any) -> OpenAIChat:
             response_schema=_response_schema(response_format),
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
             response_strict=_response_strict(response_format),
+            top_p=optional(body, "top_p", float),
+            seed=optional(body, "seed", int),
+            frequency_penalty=optional(body, "frequency_penalty", float),
+            presence_penalty=optional(body, "presence_penalty", float),
         )
     except InvalidRequestError as exc:
-        raise _located(exc) from None
+        raise located(exc, _REQUEST_FIELDS) from None
     return OpenAIChat(
         request=request,
         model=model,
@@ -144,14 +154,6 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
                 raise field_error(name, f"must be at least 1, got {value}")
             return value
     return None
-
-
-def _located(exc: InvalidRequestError) -> InvalidRequestError:
-    text = str(exc)
-    for name in ("max_tokens", "tool_choice", "tool names"):
-        if text.startswith(name):
-            return field_error(name.replace("tool names", "tools"), text)
-    return exc
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
