@@ -87,3 +87,21 @@ def test_model_validate_goes_through_the_constructor(router: Router) -> None:
     assert (model.router, model.max_tokens) == (router, 5)
     with pytest.raises(ValueError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
         RoutedChatModel.model_validate({"router": router, "max_token": 5})
+
+
+def test_sampling_settings_reach_the_wire_as_chatopenai_s_do(
+    router: Router, server: LocalOpenAIServer
+) -> None:
+    """ChatOpenAI's `top_p`, `seed` and penalties, as settings and call options: they were refused by
+    name, since a routed request could not carry them; `top_k` (Anthropic's) is left out for this
+    OpenAI-compatible model, and the decision's reasons say so."""
+    model = RoutedChatModel(router=router, top_p=0.3, seed=5, frequency_penalty=0.1, top_k=40)
+    answer = model.invoke("Name a colour", presence_penalty=-0.5, seed=9)
+    sent = server.requests[-1].body
+    wanted = {"top_p": 0.3, "seed": 9, "frequency_penalty": 0.1, "presence_penalty": -0.5, "top_k": None}
+    assert {k: sent.get(k) for k in wanted} == wanted
+    assert "top_k not sent" in answer.response_metadata["gearshift"]["reasons"][-1]
+    list(model.stream("Name a colour", top_p=0.8))
+    assert (server.requests[-1].body["top_p"], server.requests[-1].body["seed"]) == (0.8, 5)
+    with pytest.raises(InvalidRequestError, match="top_p must be a number from 0 to 1, got 2"):
+        model.invoke("Name a colour", top_p=2)

@@ -37,6 +37,11 @@ class _Defaults:
     self_escalation: bool = False
     max_tokens: int | None = None
     temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    top_k: int | None = None
 
 
 _DEFAULTS = _Defaults()

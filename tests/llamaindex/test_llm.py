@@ -356,8 +356,8 @@ async def test_per_call_ids_win_over_the_scope_and_the_scope_over_the_fields(
 
 
 async def test_unknown_call_options_are_refused_by_name(llm: RoutedLLM) -> None:
-    with pytest.raises(InvalidRequestError, match="does not take top_k"):
-        await llm.achat(USER, top_k=3)
+    with pytest.raises(InvalidRequestError, match="does not take logit_bias"):
+        await llm.achat(USER, logit_bias={"50256": -100})
 
 
 async def test_images_go_to_a_vision_model_and_image_files_are_read(

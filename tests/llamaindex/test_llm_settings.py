@@ -9,9 +9,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from llama_index.core.llms import ChatMessage
 from llamaindex_support import MakeRouter
 
-from gearshift import ConfigError
+from gearshift import ConfigError, InvalidRequestError
+from gearshift.testing import LocalOpenAIServer
 from gearshift_llamaindex import RoutedLLM
 
 
@@ -70,3 +72,23 @@ async def test_model_validate_goes_through_the_constructor(make_router: MakeRout
     assert (llm.router, llm.max_tokens) == (router, 5)
     with pytest.raises(ConfigError, match=r"no setting 'max_token' \(did you mean 'max_tokens'\?\)"):
         RoutedLLM.model_validate({"router": router, "max_token": 5})
+
+
+async def test_sampling_settings_reach_the_wire(make_router: MakeRouter, server: LocalOpenAIServer) -> None:
+    """LlamaIndex's OpenAI LLM users set `top_p` or a `seed`: RoutedLLM refused them by name, since a
+    routed request could not carry them. `top_k` (Anthropic's) is left out for this OpenAI-compatible
+    model, and the decision's reasons say so."""
+    llm = RoutedLLM(make_router(), top_p=0.3, seed=5, frequency_penalty=0.1, top_k=40)
+    response = await llm.achat(
+        [ChatMessage(role="user", content="Name a colour")], presence_penalty=-0.5, seed=9
+    )
+    sent = server.requests[-1].body
+    wanted = {"top_p": 0.3, "seed": 9, "frequency_penalty": 0.1, "presence_penalty": -0.5, "top_k": None}
+    assert {k: sent.get(k) for k in wanted} == wanted
+    assert "top_k not sent" in response.additional_kwargs["gearshift"]["reasons"][-1]
+    [_ async for _ in await llm.astream_complete("Name a colour", top_p=0.8)]
+    assert (server.requests[-1].body["top_p"], server.requests[-1].body["seed"]) == (0.8, 5)
+    with pytest.raises(InvalidRequestError, match="top_p must be a number from 0 to 1, got 2"):
+        await llm.acomplete("Name a colour", top_p=2)
+    with pytest.raises(ValueError, match="top_p"):
+        RoutedLLM(make_router(), top_p=1.5)

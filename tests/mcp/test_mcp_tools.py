@@ -108,6 +108,8 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": EASY, "constraints": {"max_teir": 2}}, "constraints.max_teir"),
         ({"prompt": EASY, "step_type": "dance"}, "step_type"),
         ({"prompt": EASY, "step_index": -1}, "step_index"),
+        ({"prompt": EASY, "step_index": True}, "step_index\n  Input should be a valid integer"),
+        ({"prompt": EASY, "constraints": {"min_tier": True}}, "constraints.min_tier\n  Input should be"),
         ({"prompt": ""}, "prompt"),
         ({"step_type": "plan"}, "prompt\n  Field required"),
         ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history.0.name"),

@@ -10,6 +10,7 @@ import pytest
 from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
+from gearshift import ChatRequest, Message, estimate_request_tokens
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer, Reply
 
 HELLO: list[Any] = [{"role": "user", "content": "What is the capital of France?"}]
@@ -50,6 +51,23 @@ def test_stream_matches_the_plain_answer(client: anthropic.Anthropic) -> None:
         final = stream.get_final_message()
     assert text == plain.content[0].text  # type: ignore[union-attr]
     assert final.stop_reason == "end_turn" and final.model == "small"
+
+
+def test_message_start_reports_the_input_tokens_and_message_delta_the_real_count(
+    client: anthropic.Anthropic,
+) -> None:
+    """`message_start` said 0 input tokens, where Anthropic's API reports them: code reading the
+    prompt size from it (before the answer ends) read nothing. It carries gearshift's estimate now."""
+    plain = client.messages.create(model="auto", max_tokens=200, messages=HELLO)
+    events = list(client.messages.create(model="auto", max_tokens=200, messages=HELLO, stream=True))
+    [start] = [e for e in events if e.type == "message_start"]
+    [delta] = [e for e in events if e.type == "message_delta"]
+    estimate = estimate_request_tokens(ChatRequest((Message.user(HELLO[0]["content"]),)))
+    assert start.message.usage.input_tokens == estimate > 0
+    assert delta.usage.input_tokens == plain.usage.input_tokens > 0
+    with client.messages.stream(model="auto", max_tokens=200, messages=HELLO) as stream:
+        final = stream.get_final_message()
+    assert final.usage.input_tokens == plain.usage.input_tokens
 
 
 def test_a_streams_final_figures_ride_in_its_message_delta(client: anthropic.Anthropic, records: Any) -> None:
@@ -191,3 +209,34 @@ def test_a_stop_sequence_that_ended_the_answer_is_named(client: anthropic.Anthro
     assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", "friend")
     unmatched = client.messages.create(model="claude-large", max_tokens=200, messages=messages)
     assert (unmatched.stop_reason, unmatched.stop_sequence) == ("end_turn", None)
+
+
+def test_top_p_and_top_k_reach_the_model_that_takes_them(
+    client: anthropic.Anthropic,
+    openai_server: LocalOpenAIServer,
+    anthropic_server: LocalAnthropicServer,
+    records: Any,
+) -> None:
+    """top_p and top_k were accepted and dropped. An OpenAI model is sent top_p and not top_k (its API
+    has none), and the decision's reasons say so; a top_k below 1 is a 400 naming it."""
+    sampling: Any = {"top_p": 0.6, "top_k": 12}
+    client.messages.create(model="claude-large", max_tokens=100, messages=HELLO, extra_body=sampling)
+    sent = anthropic_server.requests[-1].body
+    assert (sent["top_p"], sent["top_k"]) == (0.6, 12)
+    with client.messages.stream(
+        model="claude-large", max_tokens=100, messages=HELLO, extra_body=sampling
+    ) as s:
+        s.get_final_message()
+    assert (anthropic_server.requests[-1].body["top_p"], anthropic_server.requests[-1].body["top_k"]) == (
+        0.6,
+        12,
+    )
+    raw = client.messages.with_raw_response.create(
+        model="small", max_tokens=100, messages=HELLO, extra_body=sampling
+    )
+    to_openai = openai_server.requests[-1].body
+    assert to_openai["top_p"] == 0.6 and "top_k" not in to_openai
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    assert decision["reasons"][-1] == "top_k not sent: the API of small (provider local) does not take it"
+    with pytest.raises(anthropic.BadRequestError, match="'top_k': top_k must be at least 1, got 0"):
+        client.messages.create(model="auto", max_tokens=100, messages=HELLO, extra_body={"top_k": 0})

@@ -11,6 +11,7 @@ from langchain_openai import ChatOpenAI
 from proxy_support import ProxyProcess
 
 from gearshift import read_records
+from gearshift.testing import LocalOpenAIServer
 
 
 @tool
@@ -47,3 +48,25 @@ def test_a_langchain_agent_through_the_proxy(proxy: ProxyProcess, proxy_dir: Any
         time.sleep(0.05)
     assert [(d["step_type"], d["step_index"]) for d in decisions] == [("act", 0), ("observe", 1)]
     assert {d["agent_id"] for d in decisions} == {"lc-agent"}
+
+
+def test_chatopenai_s_sampling_settings_reach_the_model(
+    proxy: ProxyProcess, openai_server: LocalOpenAIServer
+) -> None:
+    """ChatOpenAI's `top_p`, `seed` and penalties were accepted by the proxy and dropped: the routed
+    model never saw them."""
+    model = ChatOpenAI(
+        model="small",
+        base_url=proxy.base_url,
+        api_key="unused-on-loopback",  # type: ignore[arg-type]
+        max_retries=0,
+        top_p=0.2,
+        seed=3,
+        frequency_penalty=0.4,
+        presence_penalty=-0.3,
+    )
+    model.invoke("Name a colour")
+    sent = openai_server.requests[-1].body
+    assert {k: sent.get(k) for k in ("top_p", "seed", "frequency_penalty", "presence_penalty")} == {
+        "top_p": 0.2, "seed": 3, "frequency_penalty": 0.4, "presence_penalty": -0.3,
+    }  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
-from gearshift.testing import CutStream, Drip, Fail, LocalOpenAIServer, Reply
+from gearshift.testing import CutStream, Drip, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER = {
@@ -319,3 +319,29 @@ def test_a_stream_that_breaks_after_its_first_token_ends_with_an_error_event(
             received.extend(c.delta.content or "" for c in chunk.choices)
     assert "".join(received)  # the caller saw part of the answer before the break
     assert "small: stream" in caught.value.message
+
+
+def test_sampling_settings_reach_the_model_that_takes_them(
+    client: openai.OpenAI,
+    openai_server: LocalOpenAIServer,
+    anthropic_server: LocalAnthropicServer,
+    records: Any,
+) -> None:
+    """top_p, seed and the penalties were accepted and dropped: no model saw them. An Anthropic model
+    is sent top_p and not the settings its API lacks, and the decision's reasons say so."""
+    settings: Any = {"top_p": 0.3, "seed": 11, "frequency_penalty": 0.2, "presence_penalty": -0.4}
+    client.chat.completions.create(model="small", messages=HELLO, **settings)
+    sent = openai_server.requests[-1].body
+    assert {k: sent.get(k) for k in settings} == settings
+    with client.chat.completions.with_streaming_response.create(
+        model="small", messages=HELLO, stream=True, **settings
+    ) as response:
+        list(response.parse())
+    assert {k: openai_server.requests[-1].body.get(k) for k in settings} == settings
+    raw = client.chat.completions.with_raw_response.create(model="claude-large", messages=HELLO, **settings)
+    to_claude = anthropic_server.requests[-1].body
+    assert to_claude["top_p"] == 0.3 and not {"seed", "frequency_penalty", "presence_penalty"} & set(
+        to_claude
+    )
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    assert "seed, frequency_penalty, presence_penalty not sent" in decision["reasons"][-1]

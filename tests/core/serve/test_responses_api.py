@@ -118,3 +118,12 @@ def test_a_tool_outputs_image_reaches_the_model_as_an_image(
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "user"]
     assert (sent[2]["content"], sent[3]["content"]) == ("Oslo:", "Rome: sun")
     assert [p["type"] for p in sent[4]["content"]] == ["image_url"]
+
+
+def test_top_p_reaches_the_model(client: openai.OpenAI, openai_server: LocalOpenAIServer) -> None:
+    """`top_p` was accepted and dropped; out of its range it is a 400 naming it."""
+    client.responses.create(model="small", input="Name a colour", top_p=0.25)
+    assert openai_server.requests[-1].body["top_p"] == 0.25
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="small", input="Name a colour", top_p=1.5)
+    assert caught.value.param == "top_p" and "from 0 to 1" in caught.value.message

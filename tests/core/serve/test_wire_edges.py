@@ -73,13 +73,19 @@ def client(proxy: ProxyProcess) -> openai.OpenAI:
         ({"n": 0}, "n"),
         ({"max_completion_tokens": 0}, "max_completion_tokens"),
         ({"max_tokens": 0}, "max_tokens"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"frequency_penalty": -2.5}, "frequency_penalty"),
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"seed": 1.5}, "seed"),
     ],
 )
 def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
     client: openai.OpenAI, settings: dict[str, Any], param: str
 ) -> None:
     """`logprobs` came back as null (code reading `choice.logprobs.content` broke), `n: 0` was one
-    answer, and `max_completion_tokens: 0` was read as no cap at all."""
+    answer, `max_completion_tokens: 0` was read as no cap at all, and
+    `stream_options` without `stream: true` was taken where OpenAI answers a 400."""
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="small", messages=HELLO, **settings)  # type: ignore[call-overload]
     assert caught.value.param == param and param in caught.value.message

@@ -274,12 +274,42 @@ class Usage:
         )
 
 
+_UNSET = (None, None, None, None, None)
+
+
+def _number_in(name: str, value: Any, low: float, high: float) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidRequestError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+
+
+def _check_sampling(request: ChatRequest) -> None:
+    """Refuse a sampling setting out of its range, naming it (OpenAI's ranges; `top_k` at least 1)."""
+    _number_in("top_p", request.top_p, 0, 1)
+    _number_in("frequency_penalty", request.frequency_penalty, -2, 2)
+    _number_in("presence_penalty", request.presence_penalty, -2, 2)
+    for name, value, least in (("seed", request.seed, None), ("top_k", request.top_k, 1)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidRequestError(f"{name} must be an integer, got {value!r}")
+        if least is not None and value < least:
+            raise InvalidRequestError(f"{name} must be at least {least}, got {value}")
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     """What the caller asks of a model, before gearshift has chosen one.
 
     `response_schema`, when set, asks for JSON output matching that JSON schema; `response_strict`
     asks providers that can to keep to it exactly (OpenAI's `strict`; None: the provider's default).
+
+    The sampling settings after it (None: the provider's default) go to the models whose API takes
+    them: `top_p` (0 to 1) to every provider; `seed` (an integer) and `frequency_penalty` and
+    `presence_penalty` (-2 to 2) to OpenAI-compatible ones; `top_k` (a positive integer) to
+    Anthropic. A model whose API does not take one (Anthropic has no seed or penalties, OpenAI no
+    top_k) is sent the request without it, and the decision's reasons say which were left out.
     """
 
     messages: tuple[Message, ...]
@@ -291,6 +321,11 @@ class ChatRequest:
     response_schema: Mapping[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_strict: bool | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    top_k: int | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -299,6 +334,8 @@ class ChatRequest:
             raise InvalidRequestError("the request has only system messages; add a user message")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise InvalidRequestError(f"max_tokens must be positive, got {self.max_tokens}")
+        if (self.top_p, self.seed, self.frequency_penalty, self.presence_penalty, self.top_k) != _UNSET:
+            _check_sampling(self)
         names = [tool.name for tool in self.tools]
         if len(set(names)) != len(names):  # the repeats are looked for only when there are some
             dupes = sorted({n for n in names if names.count(n) > 1})

@@ -67,11 +67,13 @@ _Model = TypeVar("_Model", bound="RoutedChatModel")
 ROUTED_MODEL_NAME = "gearshift-router"
 """What tracers see as the model name before the router has chosen one (`ls_model_name`)."""
 
+# The sampling settings a `ChatRequest` carries, each a setting and a call option of the same name.
+_SAMPLING = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")
 # Per-call options `_generate` understands, besides `stop`; anything else is refused by name rather
-# than silently dropped (a `seed` or `top_p` that does nothing would mislead).
+# than silently dropped (a `logit_bias` that does nothing would mislead).
 _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
-    | {"stream_usage"}
+    | {"stream_usage", *_SAMPLING}
 )
 
 # LangChain's standard constructor arguments that have no meaning here (see the class docstring): taken
@@ -135,6 +137,17 @@ class RoutedChatModel(BaseChatModel):
     """Keep the model that made a tool call for reading its results, unless escalation moves it up."""
     temperature: float | None = None
     """Sampling temperature sent to whichever model answers."""
+    top_p: float | None = None
+    """Nucleus sampling, 0 to 1, sent to whichever model answers."""
+    seed: int | None = None
+    """Sampling seed, sent to OpenAI-compatible models (Anthropic's API has none: left out, and the
+    decision's reasons say so)."""
+    frequency_penalty: float | None = None
+    """-2 to 2, sent to OpenAI-compatible models (left out for Anthropic's, as `seed`)."""
+    presence_penalty: float | None = None
+    """-2 to 2, sent to OpenAI-compatible models (left out for Anthropic's, as `seed`)."""
+    top_k: int | None = None
+    """Sample from the k likeliest tokens, sent to Anthropic models (OpenAI's API has none)."""
     max_tokens: int | None = None
     """Cap on output tokens."""
     stop: list[str] | None = None
@@ -473,6 +486,7 @@ class RoutedChatModel(BaseChatModel):
             response_schema=to_response_schema(options.get("response_format")),
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
             response_strict=to_response_strict(options.get("response_format")),
+            **{name: _first(options.get(name), getattr(self, name)) for name in _SAMPLING},
         )
         defaults = StepDefaults(
             agent_id=self.agent_id,

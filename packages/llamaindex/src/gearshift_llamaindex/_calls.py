@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CALL_OPTIONS", "CallDefaults", "PlannedCall", "ToolSpecCache", "plan_call", "run_scope"]
 
+_SAMPLING = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")  # as ChatRequest's
 CALL_OPTIONS = frozenset(
     {
         "agent_id",
@@ -43,6 +44,7 @@ CALL_OPTIONS = frozenset(
         "parallel_tool_calls",
         "max_tokens",
         "temperature",
+        *_SAMPLING,
         "stop",
         "response_format",
     }
@@ -93,6 +95,11 @@ class CallDefaults(Protocol):
     self_escalation: bool
     max_tokens: int | None
     temperature: float | None
+    top_p: float | None
+    seed: int | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    top_k: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +178,7 @@ async def plan_call(
         stop=_stop(options.get("stop")),
         response_schema=_response_schema(options.get("response_format")),
         parallel_tool_calls=options.get("parallel_tool_calls") if specs else None,
+        **{name: options.get(name, getattr(defaults, name)) for name in _SAMPLING},
     )
     scope = _scope.get() or _NO_SCOPE
     context = step_context(

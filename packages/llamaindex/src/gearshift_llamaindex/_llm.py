@@ -86,7 +86,8 @@ class RoutedLLM(FunctionCallingLLM):
     Every call may also take, as keyword arguments: `agent_id`, `run_id` and `budget_keys` (who pays;
     see also `run_scope`), `step_type` (a `StepType` or its name, instead of the one read from the
     history), `hints` (a `CallerHints`: force a model, bound the tier or the cost), `self_escalation`,
-    `max_tokens`, `temperature`, `stop`, and `response_format` (a pydantic class or a JSON schema).
+    `max_tokens`, `temperature`, `top_p`, `seed`, `frequency_penalty`, `presence_penalty`, `top_k`,
+    `stop`, and `response_format` (a pydantic class or a JSON schema).
     """
 
     model_config = ConfigDict(use_attribute_docstrings=True)
@@ -112,6 +113,17 @@ class RoutedLLM(FunctionCallingLLM):
     """Cap on output tokens per call (None: each model's default)."""
     temperature: float | None = Field(default=None, ge=0)
     """Sampling temperature sent with every call (None: each model's default)."""
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    """Nucleus sampling sent with every call (None: each model's default)."""
+    seed: int | None = None
+    """Sampling seed, sent to OpenAI-compatible models (Anthropic's API has none: left out, and the
+    decision's reasons say so)."""
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    """Sent to OpenAI-compatible models (left out for Anthropic's, as `seed`)."""
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    """Sent to OpenAI-compatible models (left out for Anthropic's, as `seed`)."""
+    top_k: int | None = Field(default=None, gt=0)
+    """Sample from the k likeliest tokens, sent to Anthropic models (OpenAI's API has none)."""
     context_window: int | None = Field(default=None, gt=0)
     """Context window reported to LlamaIndex; None: the smallest in the registry. LlamaIndex sizes its
     memory and packs retrieved text up to this window, so the smallest keeps every step small enough for

@@ -1,8 +1,9 @@
 """What the MCP tools take and give back: pydantic models whose field descriptions become the schemas.
 
 An MCP client shows these schemas to the model that calls the tools, so every description is written
-for that model. Inputs forbid unknown fields (a misspelt `max_tier` must fail, not be ignored);
-outputs are plain JSON-ready values, money in float US dollars.
+for that model. Inputs forbid unknown fields (a misspelt `max_tier` must fail, not be ignored) and
+take numbers strictly (pydantic's lax mode read `true` as 1); outputs are plain JSON-ready values,
+money in float US dollars.
 """
 
 from __future__ import annotations
@@ -76,14 +77,16 @@ class RouteConstraints(_Input):
     max_cost_usd: float | None = Field(
         default=None,
         ge=0,
+        strict=True,
         description="Rule out models whose estimated cost for this call is above this (USD).",
     )
     min_tier: int | None = Field(
         default=None,
         ge=0,
+        strict=True,
         description="Weakest tier allowed (tiers are listed by the gearshift://models resource).",
     )
-    max_tier: int | None = Field(default=None, ge=0, description="Strongest tier allowed.")
+    max_tier: int | None = Field(default=None, ge=0, strict=True, description="Strongest tier allowed.")
 
 
 class RouteResult(_Output):

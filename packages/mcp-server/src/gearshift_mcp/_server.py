@@ -202,7 +202,9 @@ def _tools() -> list[Tool]:
         step_index: Annotated[
             int | None,
             Field(
-                ge=0, description="Model calls made in this run so far (default: the tool_history length)."
+                ge=0,
+                strict=True,
+                description="Model calls made in this run so far (default: the tool_history length).",
             ),
         ] = None,
         tool_history: Annotated[
@@ -258,13 +260,18 @@ def _tools() -> list[Tool]:
         run_id: RunId = None,
         min_tier: Annotated[
             int | None,
-            Field(ge=0, description="Weakest tier that may answer; default: the strongest tier configured."),
+            Field(
+                ge=0,
+                strict=True,
+                description="Weakest tier that may answer; default: the strongest tier configured.",
+            ),
         ] = None,
         max_cost_usd: Annotated[
-            float | None, Field(ge=0, description="Refuse models whose estimated cost is above this (USD).")
+            float | None,
+            Field(ge=0, strict=True, description="Refuse models whose estimated cost is above this (USD)."),
         ] = None,
         max_tokens: Annotated[
-            int | None, Field(gt=0, description="Cap on the answer's length in tokens.")
+            int | None, Field(gt=0, strict=True, description="Cap on the answer's length in tokens.")
         ] = None,
     ) -> EscalateResult:
         """Hand a problem you are stuck on to a stronger model and get its answer.
@@ -324,7 +331,12 @@ def _tools() -> list[Tool]:
         ],
         score: Annotated[
             float,
-            Field(ge=0, le=1, description="How good the answer was: 0 wrong or useless, 1 fully right."),
+            Field(
+                ge=0,
+                le=1,
+                strict=True,
+                description="How good the answer was: 0 wrong or useless, 1 fully right.",
+            ),
         ],
         ctx: Context[RouterTools],
         source: Annotated[

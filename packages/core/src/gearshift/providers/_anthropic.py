@@ -12,8 +12,9 @@ The conversion rules that differ from OpenAI's:
   tool whose input schema is the wanted schema, the model is made to call a tool, and that tool's
   input comes back as the answer's JSON text (never as a tool call). A schema whose top level is not
   an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
-- `temperature` was dropped from the typed SDK signature (the API still takes it on the models that
-  support it), so it goes through `extra_body`.
+- `temperature`, `top_p` and `top_k` were dropped from the typed SDK signature (the API still takes
+  them on the models that support them), so they go through `extra_body`. The API has no `seed`,
+  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`).
 
 Calls are sent as `OpenAIProvider` sends them, and answers are read from their JSON, without a pydantic
 model per answer or event: a plain call on aiohttp is a `DirectPost` and a stream a `DirectStream` (no
@@ -80,6 +81,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     _SDK = "anthropic"
     _CLIENT = "AsyncAnthropic"
     _UNFINISHED_STREAM = "the stream ended before message_stop"
+    unsent_settings: frozenset[str] = frozenset({"seed", "frequency_penalty", "presence_penalty"})
+    """`ChatRequest` settings the Messages API does not take, left out of the call (as Anthropic's
+    own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
 
     def __init__(
         self,

@@ -96,8 +96,19 @@ def request_params(
         params["system"] = system
     if request.stop:
         params["stop_sequences"] = list(request.stop)
-    if request.temperature is not None:
-        params["extra_body"] = {"temperature": request.temperature}
+    # Dropped from the SDK's typed signature, these still reach the API through `extra_body`;
+    # Anthropic takes no seed or penalties (`unsent_settings` names them in the decision's reasons).
+    sampling = {
+        name: value
+        for name, value in (
+            ("temperature", request.temperature),
+            ("top_p", request.top_p),
+            ("top_k", request.top_k),
+        )
+        if value is not None
+    }
+    if sampling:
+        params["extra_body"] = sampling
     answer = None
     if request.response_schema is not None:
         answer = AnswerTool.for_schema(

@@ -28,6 +28,7 @@ __all__ = ["OpenAIProvider"]
 
 _OPENAI_ENV = "OPENAI_API_KEY"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+_SAMPLING = ("top_p", "seed", "frequency_penalty", "presence_penalty")  # the request's, sent as they are
 
 
 class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str, Any]]):
@@ -51,6 +52,8 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     # Keyless OpenAI-compatible servers ignore the key, but the SDK refuses to build a client without one.
     _KEYLESS = "not-needed"
     _UNFINISHED_STREAM = "the stream ended before the model finished"
+    unsent_settings: frozenset[str] = frozenset({"top_k"})
+    """`ChatRequest` settings the Chat Completions API does not take, left out of the call."""
 
     def __init__(
         self,
@@ -87,6 +90,10 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             params["temperature"] = request.temperature
         if request.stop:
             params["stop"] = list(request.stop)
+        for name in _SAMPLING:
+            value = getattr(request, name)
+            if value is not None:
+                params[name] = value
         if request.tools:
             params["tools"] = [
                 _tool(tool.name, tool.description, tool.parameters, tool.strict) for tool in request.tools

@@ -21,6 +21,7 @@ from ._decide import route_input
 from ._deployments import prefer_latency
 from ._records import decision_record
 from ._self_escalation import offer_escalation
+from ._unsent_settings import note_unsent_settings
 from ._warm_cache import stay_warm
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def decide_step(
         decision = fit_to_allowance(route, decision, policy, allowance)
     if live is not None and remember:
         live.remember(context, decision)
-    return route, decision
+    return route, note_unsent_settings(request, decision, router.registry, router.providers)
 
 
 def escalates(router: RouterHost, override: bool | None) -> bool:

@@ -28,7 +28,7 @@ from .._messages import (
 from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required
+from ._wire_fields import SAMPLING, check_fields, field_error, located, optional, required
 
 __all__ = [
     "AnthropicChat",
@@ -113,10 +113,11 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
             parallel_tool_calls=parallel,
             response_schema=schema,
             response_strict=True if schema is not None else None,
+            top_p=optional(body, "top_p", float),
+            top_k=optional(body, "top_k", int),
         )
     except InvalidRequestError as exc:
-        text = str(exc)
-        raise (field_error("max_tokens", text) if text.startswith("max_tokens") else exc) from None
+        raise located(exc, {"max_tokens": "max_tokens", **SAMPLING}) from None
     user = optional(metadata, "user_id", str, "metadata.")  # another type was skipped unseen
     return AnthropicChat(
         request=request,
@@ -318,11 +319,16 @@ def message_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[
 
 
 class AnthropicStream:
-    """Turns core stream events into Anthropic's server-sent events."""
+    """Turns core stream events into Anthropic's server-sent events.
 
-    def __init__(self, request_id: str, model: str) -> None:
+    `input_tokens` is what `message_start` reports, as Anthropic's API does there: gearshift's
+    estimate of the request (the upstream's count is known only at the end); `message_delta` then
+    carries the count the model reported."""
+
+    def __init__(self, request_id: str, model: str, input_tokens: int = 0) -> None:
         self._id = f"msg_{request_id}"
         self.model = model
+        self._input_tokens = input_tokens
         self._started = False
         self._open: int | None = None  # the content block being streamed
         self._blocks = 0
@@ -335,7 +341,8 @@ class AnthropicStream:
             self._started = True
             message: dict[str, Any] = {
                 "id": self._id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
+                "stop_reason": None, "stop_sequence": None,
+                "usage": {"input_tokens": self._input_tokens, "output_tokens": 0},
             }  # fmt: skip
             yield _event("message_start", {"message": message})
         if isinstance(event, TextDelta):

@@ -375,11 +375,14 @@ class ProxyApp:
 
     async def _anthropic_messages(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_messages(body)
             return await self._answer(
                 call,
                 request,
-                parse_messages(body),
-                AnthropicStream,
+                chat,
+                lambda request_id, model: AnthropicStream(
+                    request_id, model, estimate_request_tokens(chat.request)
+                ),
                 lambda result: message_body(result.response, result.request_id, result.usage),
             )
 

@@ -28,7 +28,7 @@ from .._messages import (
 from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required, string_map
+from ._wire_fields import SAMPLING, check_fields, field_error, located, optional, required, string_map
 
 __all__ = [
     "OpenAIChat",
@@ -49,6 +49,12 @@ _KNOWN = frozenset(
         "safety_identifier", "verbosity",
     }
 )  # fmt: skip
+_REQUEST_FIELDS = {
+    "max_tokens": "max_tokens",
+    "tool_choice": "tool_choice",
+    "tool names": "tools",
+    **SAMPLING,
+}
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 _ERROR_TYPES = {
     "invalid_request": ("invalid_request_error", None),
@@ -102,7 +108,10 @@ def parse_chat(body: Any) -> OpenAIChat:
     ):
         raise field_error("stop", "must be a string or an array of strings")
     max_tokens = _max_tokens(body)
-    stream_options = optional(body, "stream_options", dict) or {}
+    stream = bool(optional(body, "stream", bool))
+    stream_options = optional(body, "stream_options", dict)
+    if stream_options is not None and not stream:  # OpenAI answers such a request with a 400
+        raise field_error("stream_options", "is only allowed when 'stream' is true")
     metadata = string_map(body, "metadata")
     response_format = optional(body, "response_format", dict)
     try:
@@ -116,14 +125,18 @@ def parse_chat(body: Any) -> OpenAIChat:
             response_schema=_response_schema(response_format),
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
             response_strict=_response_strict(response_format),
+            top_p=optional(body, "top_p", float),
+            seed=optional(body, "seed", int),
+            frequency_penalty=optional(body, "frequency_penalty", float),
+            presence_penalty=optional(body, "presence_penalty", float),
         )
     except InvalidRequestError as exc:
-        raise _located(exc) from None
+        raise located(exc, _REQUEST_FIELDS) from None
     return OpenAIChat(
         request=request,
         model=model,
-        stream=bool(optional(body, "stream", bool)),
-        include_usage=bool(optional(stream_options, "include_usage", bool, "stream_options.")),
+        stream=stream,
+        include_usage=bool(optional(stream_options or {}, "include_usage", bool, "stream_options.")),
         caller=CallerIdentity(
             user=optional(body, "user", str),
             metadata=metadata,
@@ -141,14 +154,6 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
                 raise field_error(name, f"must be at least 1, got {value}")
             return value
     return None
-
-
-def _located(exc: InvalidRequestError) -> InvalidRequestError:
-    text = str(exc)
-    for name in ("max_tokens", "tool_choice", "tool names"):
-        if text.startswith(name):
-            return field_error(name.replace("tool names", "tools"), text)
-    return exc
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:

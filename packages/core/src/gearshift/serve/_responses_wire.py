@@ -31,7 +31,7 @@ from .._tool_pairing import pair_tool_results
 from ._failures import Failure
 from ._openai_wire import OpenAIChat
 from ._step import CallerIdentity
-from ._wire_fields import check_fields, field_error, optional, required, string_map
+from ._wire_fields import SAMPLING, check_fields, field_error, located, optional, required, string_map
 
 __all__ = ["ResponsesStream", "parse_responses", "response_body"]
 
@@ -83,12 +83,10 @@ def parse_responses(body: Any) -> OpenAIChat:
             response_schema=_schema(text_format),
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
             response_strict=_strict(text_format),
+            top_p=optional(body, "top_p", float),
         )
     except InvalidRequestError as exc:
-        message = str(exc)
-        raise (
-            field_error("max_output_tokens", message) if message.startswith("max_tokens") else exc
-        ) from None
+        raise located(exc, {"max_tokens": "max_output_tokens", **SAMPLING}) from None
     return OpenAIChat(
         request=request,
         model=model,

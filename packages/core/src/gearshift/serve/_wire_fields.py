@@ -9,7 +9,16 @@ from typing import Any, TypeVar
 from .._errors import InvalidRequestError
 from .._surrogates import lone_surrogate
 
-__all__ = ["check_fields", "field_error", "lone_surrogate", "optional", "required", "string_map"]
+__all__ = [
+    "SAMPLING",
+    "check_fields",
+    "field_error",
+    "located",
+    "lone_surrogate",
+    "optional",
+    "required",
+    "string_map",
+]
 
 T = TypeVar("T")
 
@@ -26,6 +35,20 @@ _NAMES = {
 def field_error(path: str, problem: str) -> InvalidRequestError:
     """An `InvalidRequestError` whose message starts with the quoted field path (the 400's `param`)."""
     return InvalidRequestError(f"'{path}': {problem}")
+
+
+SAMPLING = {name: name for name in ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")}
+"""The sampling settings a `ChatRequest` checks, each named by the body field of the same name."""
+
+
+def located(exc: InvalidRequestError, fields: Mapping[str, str]) -> InvalidRequestError:
+    """A `ChatRequest`'s error as a field error when its message starts with a key of `fields`
+    (the value is the body's field path), so the 400 names the field; else `exc` itself."""
+    text = str(exc)
+    for start, path in fields.items():
+        if text.startswith(start):
+            return field_error(path, text)
+    return exc
 
 
 def _is(value: Any, kind: type[Any]) -> bool:
