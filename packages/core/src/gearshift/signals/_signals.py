@@ -19,8 +19,9 @@ from typing import Any
 
 from .._context import StepContext, StepType
 from .._messages import ChatRequest, ImagePart, Message, ToolCall
+from .._text_tokens import kept_tokens
 from ._cues import TASK_CUES, cue_counts, marker_counts
-from ._tokens import estimate_tokens, message_tokens, messages_tokens
+from ._tokens import message_tokens, messages_tokens
 
 __all__ = ["MARKER_THRESHOLD", "TASKS", "Signals", "extract_signals", "is_error_result"]
 
@@ -144,7 +145,7 @@ def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
     if last_user_index >= 0:
         last_user = messages[last_user_index]
         last_user_text = last_user.text
-        last_user_tokens = estimate_tokens(last_user_text)
+        last_user_tokens = kept_tokens(last_user_text)  # an agent's steps all end on the same request
         prompt_tokens = last_user_tokens + message_tokens_without_text(last_user)
         if last_user_index:
             prompt_tokens += messages_tokens(messages[:last_user_index])
