@@ -22,7 +22,8 @@ Nothing is warmed up on the objects timed: a warm-up pass over other requests, w
 objects and routers, loads imports and caches first. Each adapter has a router (and a policy) of its
 own, as it would alone in an application: what a policy keeps from one call for the next (the default
 policy keeps what a text adds to its margins) is never handed from one adapter to the next on the
-same request. Calls are interleaved across adapters so drift on a shared
+same request, nor are the token estimates the core keeps per text (each adapter reads and fills its
+own). Calls are interleaved across adapters so drift on a shared
 machine hits each alike, and timed with `time.perf_counter_ns` (wall time), or with
 `time.thread_time_ns` under `--cpu-time`, which leaves out the time other processes took the CPU.
 The last line printed is a JSON object: per adapter {"p50_us", "p99_us", "mean_us", "max_us",
@@ -63,6 +64,7 @@ from gearshift import (
     ToolSpec,
     hash_arguments,
 )
+from gearshift import _text_tokens as text_tokens
 from gearshift.datasets import OutcomeTable
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import Policy, SignalScorer
@@ -305,6 +307,10 @@ class Frameworks:
         )
         self.llamaindex = RoutedLLM(self.llamaindex_router, agent_id="coder", self_escalation=False)
         self.mcp = RouterTools(new_router())
+        # The token estimates the core keeps per text, one store per adapter as for its router.
+        self.kept_tokens: dict[str, dict[str, int]] = {
+            adapter: {} for adapter in ("core", "langchain", "llamaindex", "mcp")
+        }
 
     def calls(self, case: Case, clock: Callable[[], int]) -> dict[str, Timed]:
         """The four adapters' calls for `case`, each building its request anew when run."""
@@ -394,6 +400,7 @@ async def _run(
     timings: dict[str, list[tuple[str, float, float | None]]] = {}
     for case in batch:
         for adapter, call in frameworks.calls(case, clock).items():
+            text_tokens._KEPT = frameworks.kept_tokens[adapter]
             start = clock()
             decided = await call()
             total = (clock() - start) / 1_000
