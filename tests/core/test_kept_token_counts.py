@@ -1,10 +1,13 @@
-"""Token estimates kept per text give the very numbers a fresh count gives, step after step of a run.
+"""Token estimates and cue readings kept per text give the very numbers a fresh reading gives, step
+after step of a run.
 
 `_text_tokens` keeps the estimate of each text it has counted, so that an agent's history, sent again
-whole on every step, is counted only for what is new. Each step of each run below is sent the way a
-run sends it (the history so far, the earlier texts already kept), and its signals and estimates are
-checked against the same call with nothing kept: agent histories with tool errors and repeated calls,
-long (sampled) and non-ASCII texts, blank ones, and the bundled tau-bench retail runs.
+whole on every step, is counted only for what is new; the signals keep what the user's request alone
+decides (its cue counts and reasoning strength), as every step of a run ends on the same request.
+Each step of each run below is sent the way a run sends it (the history so far, the earlier texts
+already kept), and its signals and estimates are checked against the same call with nothing kept:
+agent histories with tool errors and repeated calls, long (sampled) and non-ASCII texts, blank ones,
+and the bundled tau-bench retail runs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 from gearshift import ChatRequest, Message, StepContext, StepType, ToolCall
 from gearshift import _text_tokens as text_tokens
 from gearshift.datasets import load_tau_retail
+from gearshift.signals import _signals as signals
 from gearshift.signals._signals import extract_signals
 from gearshift.signals._tokens import estimate_request_tokens, message_tokens, messages_tokens
 
@@ -79,13 +83,16 @@ def _figures(history: tuple[Message, ...]) -> tuple[object, ...]:
 def test_each_step_of_a_run_gets_the_figures_of_a_fresh_count(monkeypatch: pytest.MonkeyPatch) -> None:
     steps = [step for run in _runs() for step in _steps(run)]
     monkeypatch.setattr(text_tokens, "_KEPT", {})
+    monkeypatch.setattr(signals, "_KEPT_INSTRUCTIONS", {})
     kept = [_figures(step) for step in steps]
     kept_again = [_figures(step) for step in steps]  # every text seen before
-    assert len(text_tokens._KEPT) > 100  # the runs' texts were kept, and read back the second time
+    # The runs' texts and requests were kept, and read back the second time.
+    assert len(text_tokens._KEPT) > 100 and len(signals._KEPT_INSTRUCTIONS) > 100
 
     fresh = []
     for step in steps:
         monkeypatch.setattr(text_tokens, "_KEPT", {})
+        monkeypatch.setattr(signals, "_KEPT_INSTRUCTIONS", {})
         fresh.append(_figures(step))
     assert kept == fresh
     assert kept_again == fresh
@@ -93,14 +100,16 @@ def test_each_step_of_a_run_gets_the_figures_of_a_fresh_count(monkeypatch: pytes
     assert [figures[1] for figures in fresh] == [sum(map(message_tokens, step)) for step in steps]
 
 
-def test_a_full_store_starts_over_and_counts_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_stores_start_over_and_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     steps = [step for run in _runs()[:40] for step in _steps(run)]
     monkeypatch.setattr(text_tokens, "_KEPT", {})
     fresh = [_figures(step) for step in steps]
     monkeypatch.setattr(text_tokens, "_KEPT", {})
+    monkeypatch.setattr(signals, "_KEPT_INSTRUCTIONS", {})
     monkeypatch.setattr(text_tokens, "_MAX_KEPT", 3)
+    monkeypatch.setattr(signals, "_MAX_KEPT_INSTRUCTIONS", 2)
     assert [_figures(step) for step in steps] == fresh
-    assert len(text_tokens._KEPT) <= 3
+    assert len(text_tokens._KEPT) <= 3 and len(signals._KEPT_INSTRUCTIONS) <= 2
 
 
 def test_only_texts_counted_exactly_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
