@@ -117,4 +117,8 @@ def test_only_texts_counted_exactly_are_kept(monkeypatch: pytest.MonkeyPatch) ->
     short, long = "x" * 4_096, "y " * 3_000
     assert text_tokens.kept_tokens(short) == text_tokens.estimate_tokens(short)
     assert text_tokens.kept_tokens(long) == text_tokens.estimate_tokens(long)
+    assert text_tokens.texts_tokens([long, short, long]) == 2 * text_tokens.estimate_tokens(long) + (
+        text_tokens.estimate_tokens(short)
+    )
+    assert text_tokens.texts_tokens([]) == 0
     assert list(text_tokens._KEPT) == [short]  # a sampled text is cheap to count and costly to keep

@@ -88,13 +88,14 @@ def estimate_tokens(text: str) -> int:
 
 def kept_tokens(text: str) -> int:
     """`estimate_tokens(text)`, kept per text for the next call that counts it (see `texts_tokens`)."""
+    if len(text) > _EXACT_UP_TO:
+        return estimate_tokens(text)  # sampled, in less time than hashing the text would take
     tokens = _KEPT.get(text)
     if tokens is None:
         tokens = estimate_tokens(text)
-        if len(text) <= _EXACT_UP_TO:
-            if len(_KEPT) >= _MAX_KEPT:
-                _KEPT.clear()
-            _KEPT[text] = tokens
+        if len(_KEPT) >= _MAX_KEPT:
+            _KEPT.clear()
+        _KEPT[text] = tokens
     return tokens
 
 
@@ -114,7 +115,10 @@ def texts_tokens(texts: list[str]) -> int:
     """
     if len(texts) == 1:
         return kept_tokens(texts[0])  # nothing to join (a system prompt before the user's turn)
-    known = list(map(_KEPT.get, texts))
+    if max(map(len, texts), default=0) <= _EXACT_UP_TO:
+        known = list(map(_KEPT.get, texts))
+    else:  # long texts are not kept, and not hashed to be looked up
+        known = [_KEPT.get(text) if len(text) <= _EXACT_UP_TO else None for text in texts]
     if None not in known:
         return sum(known)  # type: ignore[arg-type]
     total = sum(tokens for tokens in known if tokens is not None)
