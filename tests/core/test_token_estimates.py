@@ -44,6 +44,14 @@ def _texts(seed: int) -> list[str]:
     sizes = (0, 1, 7, 23, 24, 25, 64, 300, 1_000, 4_096, 4_097, 9_000)
     texts = [_text(rng, size) for size in sizes for _ in range(20)]
     texts += ["a" * n for n in range(1, 40)] + ["7" * n for n in range(1, 40)]
+    # Long texts of short words with a few long ones (measured one by one) or more (marked in one pass).
+    for long_words in (1, 2, 7, 8, 9, 30):
+        words = rng.choices(("a", "to", "build", "failed", "12", "x1"), k=700)
+        for _ in range(long_words):
+            words[rng.randrange(len(words))] = "a" * rng.choice((9, 16, 17, 24, 40)) + rng.choice(
+                ("", "7", ".")
+            )
+        texts += [" ".join(words), " ".join(words)[:2048], " ".join(words) + "b" * 20]
     texts += [f"{text}é" for text in texts[::9]]  # off the ASCII path
     return texts
 

@@ -33,7 +33,8 @@ _DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LETTER_PIECE = b"a" * 8
 _LONG_LETTER_RUN = b"a" * 9
 _DIGIT_PIECE, _DIGIT_PAD, _DIGIT_RUN_END = b"0" * 3, b"00", b"00 "
-_LONG_RUNS_MEASURED = 16  # past this many long runs (long identifiers, base64), one pass marks them all
+# Long letter runs are measured one by one in texts of this size or more, up to this many.
+_MEASURED_FROM, _LONG_RUNS_MEASURED = 2048, 8
 _KEPT: dict[str, int] = {}
 """Estimates of texts seen before, by text (see `texts_tokens`)."""
 _MAX_KEPT = 2048  # texts of at most 4,096 characters: 8 MB at the very most, then the store starts over
@@ -47,21 +48,26 @@ def _count(text: str) -> int:
         symbols = len(data.translate(None, _NOT_SYMBOLS))
         letters = data.translate(_LETTER_RUNS)
         # Letter runs are counted by their starts (after a space, or at the start of the text). A run
-        # of n > 8 letters adds (n - 1) // 8 pieces to its first. Prose has few such runs (one
-        # "repository" in a system prompt makes a whole history take this path): each is found and
-        # measured in place, which is cheaper than marking every run's start in a copy of the text.
-        letter_pieces = letters.count(b" a") + (letters[0] == 97)
+        # of n > 8 letters adds (n - 1) // 8 pieces to its first. One scan first tells whether there is
+        # any such run. On a long text with few (one "repository" in a system prompt makes a whole
+        # history take this path), each is found and measured in place; otherwise each run's first
+        # letter becomes a "b" (a replacement of the same length is one scan): the "b"s count the runs
+        # and the full 8s of "a"s left the pieces after the first.
         long_run = letters.find(_LONG_LETTER_RUN)
-        for _ in range(_LONG_RUNS_MEASURED):
-            if long_run < 0:
-                break
-            end = letters.find(b" ", long_run + 9)
-            end = len(letters) if end < 0 else end
-            letter_pieces += (end - long_run - 1) // 8
-            long_run = letters.find(_LONG_LETTER_RUN, end)
-        else:
-            # Each run's first letter becomes a "b" (a replacement of the same length is one scan):
-            # the "b"s count the runs and the full 8s of "a"s left the pieces after the first.
+        letter_pieces = -1
+        if long_run < 0:
+            letter_pieces = letters.count(b" a") + (letters[0] == 97)
+        elif len(letters) >= _MEASURED_FROM:
+            after_first = 0
+            for _ in range(_LONG_RUNS_MEASURED):
+                end = letters.find(b" ", long_run + 9)
+                end = len(letters) if end < 0 else end
+                after_first += (end - long_run - 1) // 8
+                long_run = letters.find(_LONG_LETTER_RUN, end)
+                if long_run < 0:
+                    letter_pieces = letters.count(b" a") + (letters[0] == 97) + after_first
+                    break
+        if letter_pieces < 0:
             marked = (b" " + letters).replace(b" a", b" b")
             letter_pieces = marked.count(b"b") + marked.count(_LETTER_PIECE)
         # Digits are few: their runs are split out and joined again, each padded with two digits, so
