@@ -22,8 +22,9 @@ Nothing is warmed up on the objects timed: a warm-up pass over other requests, w
 objects and routers, loads imports and caches first. Each adapter has a router (and a policy) of its
 own, as it would alone in an application: what a policy keeps from one call for the next (the default
 policy keeps what a text adds to its margins) is never handed from one adapter to the next on the
-same request. Calls are interleaved across adapters so drift on a shared
-machine hits each alike, and timed with `time.perf_counter_ns` (wall time), or with
+same request, nor is what the core keeps per text (token estimates, the reading of a request's
+instruction): each adapter reads and fills stores of its own. Calls are interleaved across adapters
+so drift on a shared machine hits each alike, and timed with `time.perf_counter_ns` (wall time), or with
 `time.thread_time_ns` under `--cpu-time`, which leaves out the time other processes took the CPU.
 The last line printed is a JSON object: per adapter {"p50_us", "p99_us", "mean_us", "max_us",
 "decide_p50_us" (the decision alone, where it is apart from building the request), "p50_us_by_kind"},
@@ -63,10 +64,12 @@ from gearshift import (
     ToolSpec,
     hash_arguments,
 )
+from gearshift import _text_tokens as text_tokens
 from gearshift.datasets import OutcomeTable
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import Policy, SignalScorer
 from gearshift.providers import ReplayProvider
+from gearshift.signals import _signals as signals
 from gearshift_langchain import RoutedChatModel
 from gearshift_llamaindex import RoutedLLM
 from gearshift_llamaindex._convert import chat_message
@@ -305,6 +308,15 @@ class Frameworks:
         )
         self.llamaindex = RoutedLLM(self.llamaindex_router, agent_id="coder", self_escalation=False)
         self.mcp = RouterTools(new_router())
+        # What the core keeps per text (token estimates, readings of the user's request): one set of
+        # stores per adapter, as each has its own router.
+        self.kept: dict[str, tuple[dict[str, int], dict[str, Any]]] = {
+            adapter: ({}, {}) for adapter in ("core", "langchain", "llamaindex", "mcp")
+        }
+
+    def use_stores(self, adapter: str) -> None:
+        """Make the core read and fill `adapter`'s own stores of what it keeps per text."""
+        text_tokens._KEPT, signals._KEPT_INSTRUCTIONS = self.kept[adapter]
 
     def calls(self, case: Case, clock: Callable[[], int]) -> dict[str, Timed]:
         """The four adapters' calls for `case`, each building its request anew when run."""
@@ -394,6 +406,7 @@ async def _run(
     timings: dict[str, list[tuple[str, float, float | None]]] = {}
     for case in batch:
         for adapter, call in frameworks.calls(case, clock).items():
+            frameworks.use_stores(adapter)
             start = clock()
             decided = await call()
             total = (clock() - start) / 1_000

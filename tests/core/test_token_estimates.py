@@ -44,6 +44,14 @@ def _texts(seed: int) -> list[str]:
     sizes = (0, 1, 7, 23, 24, 25, 64, 300, 1_000, 4_096, 4_097, 9_000)
     texts = [_text(rng, size) for size in sizes for _ in range(20)]
     texts += ["a" * n for n in range(1, 40)] + ["7" * n for n in range(1, 40)]
+    # Long texts of short words with a few long ones (measured one by one) or more (marked in one pass).
+    for long_words in (1, 2, 7, 8, 9, 30):
+        words = rng.choices(("a", "to", "build", "failed", "12", "x1"), k=700)
+        for _ in range(long_words):
+            words[rng.randrange(len(words))] = "a" * rng.choice((9, 16, 17, 24, 40)) + rng.choice(
+                ("", "7", ".")
+            )
+        texts += [" ".join(words), " ".join(words)[:2048], " ".join(words) + "b" * 20]
     texts += [f"{text}é" for text in texts[::9]]  # off the ASCII path
     return texts
 
@@ -75,6 +83,7 @@ def _histories() -> list[tuple[Message, ...]]:
 def test_history_estimates_are_the_same_as_with_the_regex_count(monkeypatch: pytest.MonkeyPatch) -> None:
     histories = _histories()
     texts = [list(text) for text in (_texts(3)[i : i + 25] for i in range(0, 250, 25))]
+    monkeypatch.setattr(text_tokens, "_KEPT", {})  # estimates kept from the fast count would be read back
     fast = (
         [messages_tokens(history) for history in histories],
         [sum(map(message_tokens, history)) for history in histories],
@@ -82,6 +91,7 @@ def test_history_estimates_are_the_same_as_with_the_regex_count(monkeypatch: pyt
         [sum(map(text_tokens.estimate_tokens, group)) for group in texts],
     )
     monkeypatch.setattr(text_tokens, "_count", _regex_count)
+    monkeypatch.setattr(text_tokens, "_KEPT", {})
     regex = (
         [messages_tokens(history) for history in histories],
         [sum(map(message_tokens, history)) for history in histories],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["estimate_tokens", "texts_tokens"]
+__all__ = ["estimate_tokens", "kept_tokens", "texts_tokens"]
 
 _PIECES = re.compile(r"[A-Za-z]{1,8}|\d{1,3}|[^\sA-Za-z\d]")
 
@@ -33,6 +33,12 @@ _DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LETTER_PIECE = b"a" * 8
 _LONG_LETTER_RUN = b"a" * 9
 _DIGIT_PIECE, _DIGIT_PAD, _DIGIT_RUN_END = b"0" * 3, b"00", b"00 "
+# Long letter runs are measured one by one in texts of this size or more, up to this many.
+_MEASURED_FROM, _LONG_RUNS_MEASURED = 2048, 8
+_KEPT: dict[str, int] = {}
+"""Estimates of texts seen before, by text (see `texts_tokens`)."""
+_MAX_KEPT = 2048  # texts of at most 4,096 characters: 8 MB at the very most, then the store starts over
+_NEW_COUNTED_ALONE = 4
 _SHORT = 24  # below this, one regex pass is cheaper than the translations
 
 
@@ -41,13 +47,27 @@ def _count(text: str) -> int:
         data = text.encode("ascii")
         symbols = len(data.translate(None, _NOT_SYMBOLS))
         letters = data.translate(_LETTER_RUNS)
-        # Letter runs are counted by their starts (after a space, or at the start of the text). One
-        # scan first tells whether any word is long enough to split at all.
-        if letters.find(_LONG_LETTER_RUN) < 0:
+        # Letter runs are counted by their starts (after a space, or at the start of the text). A run
+        # of n > 8 letters adds (n - 1) // 8 pieces to its first. One scan first tells whether there is
+        # any such run. On a long text with few (one "repository" in a system prompt makes a whole
+        # history take this path), each is found and measured in place; otherwise each run's first
+        # letter becomes a "b" (a replacement of the same length is one scan): the "b"s count the runs
+        # and the full 8s of "a"s left the pieces after the first.
+        long_run = letters.find(_LONG_LETTER_RUN)
+        letter_pieces = -1
+        if long_run < 0:
             letter_pieces = letters.count(b" a") + (letters[0] == 97)
-        else:
-            # Each run's first letter becomes a "b" (a replacement of the same length is one scan):
-            # the "b"s count the runs and the full 8s of "a"s left the pieces after the first.
+        elif len(letters) >= _MEASURED_FROM:
+            after_first = 0
+            for _ in range(_LONG_RUNS_MEASURED):
+                end = letters.find(b" ", long_run + 9)
+                end = len(letters) if end < 0 else end
+                after_first += (end - long_run - 1) // 8
+                long_run = letters.find(_LONG_LETTER_RUN, end)
+                if long_run < 0:
+                    letter_pieces = letters.count(b" a") + (letters[0] == 97) + after_first
+                    break
+        if letter_pieces < 0:
             marked = (b" " + letters).replace(b" a", b" b")
             letter_pieces = marked.count(b"b") + marked.count(_LETTER_PIECE)
         # Digits are few: their runs are split out and joined again, each padded with two digits, so
@@ -72,6 +92,19 @@ def estimate_tokens(text: str) -> int:
     return max(1, round(sampled * size / (_WINDOW_CHARS * _SAMPLE_WINDOWS)))
 
 
+def kept_tokens(text: str) -> int:
+    """`estimate_tokens(text)`, kept per text for the next call that counts it (see `texts_tokens`)."""
+    if len(text) > _EXACT_UP_TO:
+        return estimate_tokens(text)  # sampled, in less time than hashing the text would take
+    tokens = _KEPT.get(text)
+    if tokens is None:
+        tokens = estimate_tokens(text)
+        if len(_KEPT) >= _MAX_KEPT:
+            _KEPT.clear()
+        _KEPT[text] = tokens
+    return tokens
+
+
 def texts_tokens(texts: list[str]) -> int:
     """`sum(map(estimate_tokens, texts))`, counting the texts joined by newlines.
 
@@ -79,9 +112,30 @@ def texts_tokens(texts: list[str]) -> int:
     Only the texts `estimate_tokens` treats apart are estimated one by one: long ones (sampled) and
     non-ASCII ones (kept off the ASCII fast path of the others). A blank text has no pieces but
     counts 1, as `estimate_tokens` never says 0 for a non-empty text.
+
+    An agent sends its whole history again on every step, so most of its texts were counted on the
+    step before: texts of up to `_EXACT_UP_TO` characters keep their estimate, keyed by the text itself
+    (an equal text always has an equal estimate), and only the others are counted. A few new ones (the
+    latest tool call and its result) are counted one by one and kept; many (a conversation seen for
+    the first time) are counted in one pass, as that is cheaper, and not kept.
     """
     if len(texts) == 1:
-        return estimate_tokens(texts[0])  # nothing to join (a system prompt before the user's turn)
+        return kept_tokens(texts[0])  # nothing to join (a system prompt before the user's turn)
+    if max(map(len, texts), default=0) <= _EXACT_UP_TO:
+        known = list(map(_KEPT.get, texts))
+    else:  # long texts are not kept, and not hashed to be looked up
+        known = [_KEPT.get(text) if len(text) <= _EXACT_UP_TO else None for text in texts]
+    if None not in known:
+        return sum(known)  # type: ignore[arg-type]
+    total = sum(tokens for tokens in known if tokens is not None)
+    new = [text for text, tokens in zip(texts, known, strict=True) if tokens is None]
+    if len(new) > _NEW_COUNTED_ALONE:
+        return total + _joined_tokens(new)
+    return total + sum(map(kept_tokens, new))
+
+
+def _joined_tokens(texts: list[str]) -> int:
+    """`sum(map(estimate_tokens, texts))`, in one pass over the texts joined by newlines."""
     apart = 0
     if max(map(len, texts), default=0) > _EXACT_UP_TO or not all(map(str.isascii, texts)):
         alone = [text for text in texts if len(text) > _EXACT_UP_TO or not text.isascii()]

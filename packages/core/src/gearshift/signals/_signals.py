@@ -19,8 +19,9 @@ from typing import Any
 
 from .._context import StepContext, StepType
 from .._messages import ChatRequest, ImagePart, Message, ToolCall
+from .._text_tokens import kept_tokens
 from ._cues import TASK_CUES, cue_counts, marker_counts
-from ._tokens import estimate_tokens, message_tokens, messages_tokens
+from ._tokens import message_tokens, messages_tokens
 
 __all__ = ["MARKER_THRESHOLD", "TASKS", "Signals", "extract_signals", "is_error_result"]
 
@@ -89,6 +90,9 @@ _ERROR_HEAD = 200
 _BARE_USER = Message("user")
 _BARE_USER_TOKENS = message_tokens(_BARE_USER)
 
+_KEPT_INSTRUCTIONS: dict[str, tuple[dict[str, int], float]] = {}
+_MAX_KEPT_INSTRUCTIONS = 1024
+
 # --- Structure, read from the recent prompt ------------------------------------------------------------
 # Code is dense in these; prose (~2% of its non-blank characters) and JSON tool results are not.
 _CODE_SYMBOLS = b"();=<>|&"
@@ -144,7 +148,7 @@ def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
     if last_user_index >= 0:
         last_user = messages[last_user_index]
         last_user_text = last_user.text
-        last_user_tokens = estimate_tokens(last_user_text)
+        last_user_tokens = kept_tokens(last_user_text)  # an agent's steps all end on the same request
         prompt_tokens = last_user_tokens + message_tokens_without_text(last_user)
         if last_user_index:
             prompt_tokens += messages_tokens(messages[:last_user_index])
@@ -163,12 +167,11 @@ def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
         repeated_tool_calls = max(context.repeated_tool_calls, repeated_tool_calls)
 
     instruction = _clip(last_user_text, _INSTRUCTION_HEAD, _INSTRUCTION_TAIL)
-    cues = cue_counts(instruction)
+    cues, reasoning = _instruction_reading(instruction)
     prompt = _recent_text(messages, last_user_index, last_user_text)
     structure = marker_counts(prompt)
     code = _code_strength(prompt, structure, cues)
     math = _math_strength(instruction, structure, cues, code)
-    reasoning = _reasoning_strength(instruction, cues)
     task = _task(request, cues, code=code, math=math, reasoning=reasoning)
     budget_left_share = context.budget_left_share
     if budget_left_share is not None:
@@ -203,6 +206,23 @@ def message_tokens_without_text(message: Message) -> int:
     images = () if isinstance(message.content, str) else message.content
     bare = Message(message.role, tuple(p for p in images if isinstance(p, ImagePart)), message.tool_calls)
     return message_tokens(bare)
+
+
+def _instruction_reading(instruction: str) -> tuple[dict[str, int], float]:
+    """The cue counts and the reasoning strength of an instruction, which depend on its text alone.
+
+    Every step of an agent's run ends on the same user request, so they are kept per instruction (at
+    most 701 characters) for the next step; past `_MAX_KEPT_INSTRUCTIONS` the store starts over. The
+    counts are shared between the calls that read them: nothing may change them.
+    """
+    reading = _KEPT_INSTRUCTIONS.get(instruction)
+    if reading is None:
+        cues = cue_counts(instruction)
+        reading = cues, _reasoning_strength(instruction, cues)
+        if len(_KEPT_INSTRUCTIONS) >= _MAX_KEPT_INSTRUCTIONS:
+            _KEPT_INSTRUCTIONS.clear()
+        _KEPT_INSTRUCTIONS[instruction] = reading
+    return reading
 
 
 def _clip(text: str, head: int, tail: int) -> str:
