@@ -643,24 +643,49 @@ def test_the_sampling_setting_is_checked(tmp_path: Path) -> None:
 async def test_train_from_log_finds_its_topics_over_the_calls_no_shadow_judged(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from gearshift import Message
     from gearshift.reporting._log_outcomes import outcomes_from_log
 
     table = _topic_table(120, tasks=False)
     log = tmp_path / "log.jsonl"
     router = _replay_router(log, table, max_in_flight=200, share=0.5)
-    for row in table:
-        await router.acomplete(row.prompt_text)
+    for i, row in enumerate(table):
+        # Every other call has a system prompt: its logged prompt is a list of messages.
+        system = [Message.system("Answer in one line.")] if i % 2 else []
+        await router.acomplete([*system, Message.user(row.prompt_text)])
     await router.aclose()
     read = outcomes_from_log(read_records(log))
-    labeled = {row["prompt"] for row in read.rows}
+
+    def text(prompt: object) -> str:
+        return prompt if isinstance(prompt, str) else prompt[-1]["content"]  # type: ignore[index]
+
+    labeled = {text(row["prompt"]) for row in read.rows}
     assert 0 < len(labeled) < 120
-    # Every other call's prompt, once, and none of the judged ones.
+    # Every other call's prompt (a decision record keeps its user's text), once, none of the judged ones.
     assert sorted(read.unlabeled) == sorted(
         row.prompt_text for row in table if row.prompt_text not in labeled
-    )
+    )  # type: ignore[type-var]
     out = tmp_path / "router.json"
     argv = ["train", "--from-log", str(log), "--out", str(out), "--min-rows", "30", "--no-progress"]
     assert main([*argv, "--method", "topics"]) == 0
     said = capsys.readouterr().out
     assert f"and {len(read.unlabeled)} logged prompts without outcomes" in said
     assert "method: topics" in said
+
+
+def test_a_logged_prompt_of_messages_is_read_as_a_router_reads_it() -> None:
+    from gearshift import Message
+    from gearshift.reporting._log_outcomes import outcomes_from_log
+
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a river."}]
+    records = [
+        {"kind": "decision", "request_id": "a", "prompt": messages},
+        {"kind": "decision", "request_id": "b", "prompt": [{"role": "system", "content": "no user"}]},
+        {"kind": "decision", "request_id": "c", "prompt": "Name a lake."},
+    ]
+    # A list of messages (a hand-written log, or one of another writer) becomes messages, and one that
+    # is no prompt (no user message) is left out rather than break training.
+    assert outcomes_from_log(records).unlabeled == [
+        (Message("system", "Be brief."), Message("user", "Name a river.")),
+        "Name a lake.",
+    ]

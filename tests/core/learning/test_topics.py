@@ -130,3 +130,13 @@ def test_auto_weighs_topic_models_when_given_unlabeled_prompts() -> None:
     # Without them, `auto` compares what it always did (`gearshift eval`'s figures stay as they were).
     alone = train_router(table)
     assert not any(label.startswith("topics") for label in alone.training.scores)
+
+
+def test_unlabeled_prompts_of_messages_are_read_by_their_users_text() -> None:
+    from gearshift import Message
+
+    spoken = (Message.system("Be brief."), Message.user("Name a river."))
+    text = unlabeled_text([spoken, "Name a river."], ROUTER_TEXT_DIMS)
+    assert (text[0] != text[1]).nnz == 0  # the system prompt is not read, as a router reads a prompt
+    with pytest.raises(TypeError, match="unlabeled prompt"):
+        unlabeled_text([[{"role": "user", "content": "raw dicts"}]], ROUTER_TEXT_DIMS)  # type: ignore[list-item]

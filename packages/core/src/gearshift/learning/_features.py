@@ -37,6 +37,7 @@ __all__ = [
     "PromptFeatures",
     "PromptInput",
     "PromptLike",
+    "messages_text",
     "prompt_inputs",
     "signal_values",
     "signal_vector",
@@ -110,7 +111,7 @@ class PromptInput:
     task: str | None
 
 
-def _messages_text(messages: Sequence[Message]) -> str:
+def messages_text(messages: Sequence[Message]) -> str:
     # The same text `OutcomeRow.prompt_text` gives, so training and routing read prompts alike.
     return "\n\n".join(m.text for m in messages if m.role == "user")
 
@@ -125,7 +126,7 @@ def prompt_input(prompt: PromptLike, task: str | None = None) -> PromptInput:
     messages = tuple(prompt)
     if not all(isinstance(m, Message) for m in messages):
         raise TypeError("a prompt must be an OutcomeRow, a string, or a sequence of Message values")
-    return PromptInput(_messages_text(messages), _signals(messages), task)
+    return PromptInput(messages_text(messages), _signals(messages), task)
 
 
 def prompt_inputs(prompts: Sequence[PromptLike], task: str | None = None) -> list[PromptInput]:

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ._features import FeatureSpec, PromptFeatures, PromptLike, prompt_input
+from .._messages import Message
+from ..datasets import OutcomeRow
+from ._features import FeatureSpec, PromptFeatures, PromptLike, messages_text
 from ._fitting import Design
 from ._text_hashing import hashed_terms
 
@@ -54,7 +56,7 @@ def unlabeled_text(prompts: Sequence[PromptLike], dims: int) -> Any:
     step = max(1, -(-len(prompts) // MAX_TOPIC_PROMPTS))
     indptr, indices, values = [0], [], []
     for prompt in prompts[::step]:
-        cols, vals = hashed_terms(prompt_input(prompt).text, dims)
+        cols, vals = hashed_terms(_text(prompt), dims)
         indices.append(cols)
         values.append(vals)
         indptr.append(indptr[-1] + cols.size)
@@ -66,6 +68,20 @@ def unlabeled_text(prompts: Sequence[PromptLike], dims: int) -> Any:
         ),
         shape=(len(indptr) - 1, dims),
     )
+
+
+def _text(prompt: PromptLike) -> str:
+    """The text a router reads of `prompt` (`prompt_input(prompt).text`, without its signals)."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, OutcomeRow):
+        return prompt.prompt_text
+    messages = tuple(prompt)
+    if not all(isinstance(m, Message) for m in messages):
+        raise TypeError(
+            "an unlabeled prompt must be a string, an OutcomeRow, or a sequence of Message values"
+        )
+    return messages_text(messages)
 
 
 def table_text(spec: FeatureSpec, features: PromptFeatures) -> Any:

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._messages import Message
+
 __all__ = ["LogOutcomes", "RowSelection", "outcomes_from_log", "table_from_log"]
 
 
@@ -66,7 +68,7 @@ class LogOutcomes:
     without_prompt: int = 0
     feedback_without_call: int = 0
     shadow_models: dict[str, str] = field(default_factory=dict)
-    unlabeled: list[str | list[dict[str, str]]] = field(default_factory=list)
+    unlabeled: list[str | tuple[Message, ...]] = field(default_factory=list)
     """The prompts of the logged calls that no row holds (no shadow, no feedback; shadow and judge
     calls are not traffic and are left out): what a router's topics are found over, beside its rows'
     prompts (`train_router(..., unlabeled=...)`)."""
@@ -191,10 +193,24 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         result.rows.append(row)
     held = {row["id"] for row in result.rows}
     for rid, value in prompts.items():
-        prompt = _prompt(value) if rid not in held else None
-        if prompt is not None:
-            result.unlabeled.append(prompt)
+        unlabeled = _unlabeled(value) if rid not in held else None
+        if unlabeled is not None:
+            result.unlabeled.append(unlabeled)
     return result
+
+
+def _unlabeled(value: Any) -> str | tuple[Message, ...] | None:
+    """A logged call's prompt as a router reads it (a string, or its messages); None when it was not
+    recorded or is no prompt a table could hold (say, a call with no user message)."""
+    from ..datasets._outcome_files import _FieldError, _parse_prompt
+
+    prompt = _prompt(value)
+    if prompt is None:
+        return None
+    try:
+        return _parse_prompt(prompt)
+    except _FieldError:
+        return None
 
 
 def _prompt(value: Any) -> str | list[dict[str, str]] | None:
