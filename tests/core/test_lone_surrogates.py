@@ -96,3 +96,13 @@ def test_a_tool_or_response_schema_with_a_lone_surrogate_is_refused_naming_the_f
     with pytest.raises(InvalidRequestError, match=r"^response_schema\.properties\.a\.description: "):
         router.complete(ChatRequest(messages=(_OK,), response_schema=schema))
     assert server.requests == []
+
+
+def test_only_short_clean_texts_are_kept_between_calls() -> None:
+    from gearshift import _surrogates
+
+    short, long = "é" * 10, "é" * (_surrogates._MAX_KEPT_CHARACTERS + 1)
+    assert not _surrogates.has_lone_surrogate(short) and not _surrogates.has_lone_surrogate(long)
+    # A process reading long documents must not hold a thousand of them.
+    assert short in _surrogates._clean and long not in _surrogates._clean
+    assert _surrogates.has_lone_surrogate(long[:-1] + "\ud800")

@@ -9,9 +9,12 @@ from typing import Any
 __all__ = ["has_lone_surrogate", "lone_surrogate"]
 
 _MAX_KEPT = 1024
+_MAX_KEPT_CHARACTERS = 4096
 _clean: set[str] = set()
 """Non-ASCII texts found free of lone surrogates: an agent sends its whole history on every step, and
-the same text (the same string) is looked up, not encoded again. Past `_MAX_KEPT` it starts over."""
+the same text (the same string) is looked up, not encoded again. Only texts of up to
+`_MAX_KEPT_CHARACTERS` are kept (16 MB at the very most), and past `_MAX_KEPT` it starts over: a
+process reading long documents must not hold a thousand of them."""
 
 
 def has_lone_surrogate(text: str) -> bool:
@@ -22,9 +25,10 @@ def has_lone_surrogate(text: str) -> bool:
         text.encode()
     except UnicodeEncodeError:
         return True
-    if len(_clean) >= _MAX_KEPT:
-        _clean.clear()
-    _clean.add(text)
+    if len(text) <= _MAX_KEPT_CHARACTERS:
+        if len(_clean) >= _MAX_KEPT:
+            _clean.clear()
+        _clean.add(text)
     return False
 
 
