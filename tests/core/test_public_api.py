@@ -62,6 +62,7 @@ def test_the_core_api() -> None:
         "ProviderError",
         "AllModelsFailed",
         "did_you_mean",
+        "SAMPLING_SETTINGS",
     ):
         assert name in gearshift.__all__
 

@@ -150,3 +150,12 @@ def test_out_of_range_settings_are_refused_by_name(settings: dict[str, Any], say
 def test_the_edges_of_each_range_are_taken() -> None:
     request = _ask(top_p=0, seed=-3, frequency_penalty=-2, presence_penalty=2, top_k=1)
     assert (request.top_p, request.seed, request.top_k) == (0, -3, 1)
+
+
+def test_the_sampling_settings_are_the_requests_own_fields() -> None:
+    # One list, read by the providers, the proxy and both adapters: each name must be a ChatRequest field.
+    import dataclasses
+
+    from gearshift import SAMPLING_SETTINGS, ChatRequest
+
+    assert set(SAMPLING_SETTINGS) <= {field.name for field in dataclasses.fields(ChatRequest)}

@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._kept_messages import KeptMessages
 from ._messages import (
+    SAMPLING_SETTINGS,
     ChatRequest,
     ChatResponse,
     ContentPart,
@@ -78,6 +79,7 @@ from .signals._signals import Signals, extract_signals, is_error_result
 from .signals._tokens import estimate_request_tokens, estimate_tokens
 
 __all__ = [
+    "SAMPLING_SETTINGS",
     "AllModelsFailed",
     "Attempt",
     "BatchItem",

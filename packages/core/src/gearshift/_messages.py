@@ -22,6 +22,7 @@ from ._surrogates import has_lone_surrogate, lone_surrogate
 from ._text_tokens import estimate_tokens
 
 __all__ = [
+    "SAMPLING_SETTINGS",
     "ChatRequest",
     "ChatResponse",
     "ContentPart",
@@ -40,6 +41,10 @@ __all__ = [
     "Usage",
     "as_request",
 ]
+
+SAMPLING_SETTINGS = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")
+"""The `ChatRequest` fields that tune sampling, which not every provider's API takes (a provider names
+those it leaves out in `unsent_settings`): the adapters and the proxy read exactly these."""
 
 Role = Literal["system", "user", "assistant", "tool"]
 """Who speaks a message: `system`, `user`, `assistant`, or `tool` (a tool result)."""

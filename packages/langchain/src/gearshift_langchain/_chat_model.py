@@ -26,6 +26,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from gearshift import (
+    SAMPLING_SETTINGS,
     BudgetExceeded,
     CallerHints,
     ChatRequest,
@@ -68,12 +69,11 @@ ROUTED_MODEL_NAME = "gearshift-router"
 """What tracers see as the model name before the router has chosen one (`ls_model_name`)."""
 
 # The sampling settings a `ChatRequest` carries, each a setting and a call option of the same name.
-_SAMPLING = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")
 # Per-call options `_generate` understands, besides `stop`; anything else is refused by name rather
 # than silently dropped (a `logit_bias` that does nothing would mislead).
 _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
-    | {"stream_usage", *_SAMPLING}
+    | {"stream_usage", *SAMPLING_SETTINGS}
 )
 
 # LangChain's standard constructor arguments that have no meaning here (see the class docstring): taken
@@ -486,7 +486,7 @@ class RoutedChatModel(BaseChatModel):
             response_schema=to_response_schema(options.get("response_format")),
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
             response_strict=to_response_strict(options.get("response_format")),
-            **{name: _first(options.get(name), getattr(self, name)) for name in _SAMPLING},
+            **{name: _first(options.get(name), getattr(self, name)) for name in SAMPLING_SETTINGS},
         )
         defaults = StepDefaults(
             agent_id=self.agent_id,

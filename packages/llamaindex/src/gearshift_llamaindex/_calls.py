@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from gearshift import ChatRequest, InvalidRequestError, StepContext, ToolSpec, pair_tool_results
+from gearshift import (
+    SAMPLING_SETTINGS,
+    ChatRequest,
+    InvalidRequestError,
+    StepContext,
+    ToolSpec,
+    pair_tool_results,
+)
 
 from ._context import step_context
 from ._convert import FilesToRead, convert_messages, to_tool_choice, tool_spec
@@ -29,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CALL_OPTIONS", "CallDefaults", "PlannedCall", "ToolSpecCache", "plan_call", "run_scope"]
 
-_SAMPLING = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")  # as ChatRequest's
 CALL_OPTIONS = frozenset(
     {
         "agent_id",
@@ -44,7 +50,7 @@ CALL_OPTIONS = frozenset(
         "parallel_tool_calls",
         "max_tokens",
         "temperature",
-        *_SAMPLING,
+        *SAMPLING_SETTINGS,
         "stop",
         "response_format",
     }
@@ -178,7 +184,7 @@ async def plan_call(
         stop=_stop(options.get("stop")),
         response_schema=_response_schema(options.get("response_format")),
         parallel_tool_calls=options.get("parallel_tool_calls") if specs else None,
-        **{name: options.get(name, getattr(defaults, name)) for name in _SAMPLING},
+        **{name: options.get(name, getattr(defaults, name)) for name in SAMPLING_SETTINGS},
     )
     scope = _scope.get() or _NO_SCOPE
     context = step_context(

@@ -11,7 +11,16 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._messages import ChatRequest, ChatResponse, ImagePart, Message, TextDelta, ToolCallDelta, Usage
+from .._messages import (
+    SAMPLING_SETTINGS,
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._assembly import StreamAssembler
@@ -28,7 +37,6 @@ __all__ = ["OpenAIProvider"]
 
 _OPENAI_ENV = "OPENAI_API_KEY"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
-_SAMPLING = ("top_p", "seed", "frequency_penalty", "presence_penalty")  # the request's, sent as they are
 
 
 class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str, Any]]):
@@ -90,9 +98,9 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             params["temperature"] = request.temperature
         if request.stop:
             params["stop"] = list(request.stop)
-        for name in _SAMPLING:
+        for name in SAMPLING_SETTINGS:
             value = getattr(request, name)
-            if value is not None:
+            if value is not None and name not in self.unsent_settings:
                 params[name] = value
         if request.tools:
             params["tools"] = [

@@ -8,16 +8,15 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .._messages import SAMPLING_SETTINGS
+
 if TYPE_CHECKING:
     from .._decision import Decision
     from .._messages import ChatRequest
     from .._models import ModelRegistry
     from ..providers import Provider
 
-__all__ = ["SAMPLING_SETTINGS", "note_unsent_settings"]
-
-SAMPLING_SETTINGS = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")
-"""The `ChatRequest` sampling settings not every provider's API takes."""
+__all__ = ["note_unsent_settings"]
 
 
 def note_unsent_settings(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .._errors import InvalidRequestError
+from .._messages import SAMPLING_SETTINGS
 from .._surrogates import lone_surrogate
 
 __all__ = [
@@ -37,7 +38,7 @@ def field_error(path: str, problem: str) -> InvalidRequestError:
     return InvalidRequestError(f"'{path}': {problem}")
 
 
-SAMPLING = {name: name for name in ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")}
+SAMPLING = {name: name for name in SAMPLING_SETTINGS}
 """The sampling settings a `ChatRequest` checks, each named by the body field of the same name."""
 
 
