@@ -141,6 +141,11 @@ class ModelSpec(BaseModel):
     supports_tools: bool = Field(default=True, description="Can call tools.")
     supports_vision: bool = Field(default=False, description="Accepts images.")
     supports_json: bool = Field(default=True, description="Can be asked for JSON matching a schema.")
+    supports_reasoning_effort: bool = Field(
+        default=False,
+        description="Takes OpenAI's `reasoning_effort` (gpt-5, o-series); other models are sent a request "
+        "without it.",
+    )
     deployments: tuple[Deployment, ...] = Field(
         default=(),
         description="More deployments of this model besides `provider`; calls go to the healthiest "

@@ -14,7 +14,9 @@ The conversion rules that differ from OpenAI's:
   an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
 - `temperature`, `top_p` and `top_k` were dropped from the typed SDK signature (the API still takes
   them on the models that support them), so they go through `extra_body`. The API has no `seed`,
-  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`).
+  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`), nor is
+  `reasoning_effort` (extended thinking would need its thinking blocks carried back on every tool
+  step of an agent, which gearshift's messages do not hold).
 
 Calls are sent as `OpenAIProvider` sends them, and answers are read from their JSON, without a pydantic
 model per answer or event: a plain call on aiohttp is a `DirectPost` and a stream a `DirectStream` (no
@@ -81,7 +83,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     _SDK = "anthropic"
     _CLIENT = "AsyncAnthropic"
     _UNFINISHED_STREAM = "the stream ended before message_stop"
-    unsent_settings: frozenset[str] = frozenset({"seed", "frequency_penalty", "presence_penalty"})
+    unsent_settings: frozenset[str] = frozenset(
+        {"seed", "frequency_penalty", "presence_penalty", "reasoning_effort"}
+    )
     """`ChatRequest` settings the Messages API does not take, left out of the call (as Anthropic's
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
 

@@ -102,6 +102,8 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             value = getattr(request, name)
             if value is not None and name not in self.unsent_settings:
                 params[name] = value
+        if request.reasoning_effort is not None and model.supports_reasoning_effort:
+            params["reasoning_effort"] = request.reasoning_effort
         if request.tools:
             params["tools"] = [
                 _tool(tool.name, tool.description, tool.parameters, tool.strict) for tool in request.tools

@@ -1,0 +1,159 @@
+"""A request's `reasoning_effort` through `Router` and the real SDKs to the local servers: it reaches
+the models marked `supports_reasoning_effort` and no other, the decision's reasons name every model
+it was left out for, and a value OpenAI does not take is refused by name."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from gearshift import (
+    REASONING_EFFORTS,
+    CallerHints,
+    ChatRequest,
+    InvalidRequestError,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    StepContext,
+    StreamDone,
+    load_config,
+)
+from gearshift.config._defaults import default_models
+from gearshift.providers._anthropic import AnthropicProvider
+from gearshift.providers._openai import OpenAIProvider
+from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
+
+OPENAI_KEY, ANTHROPIC_KEY = "sk-local-effort", "sk-ant-local-effort"
+
+
+@pytest.fixture
+def openai_server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=("plain", "reasoner"), api_key=OPENAI_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def anthropic_server() -> Iterator[LocalAnthropicServer]:
+    with LocalAnthropicServer(models=("claude-large",), api_key=ANTHROPIC_KEY) as server:
+        yield server
+
+
+def _spec(model_id: str, provider: str, tier: int, *, effort: bool = False) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        provider=provider,
+        model=model_id if provider == "openai" else "claude-large",
+        tier=tier,
+        prices=ModelPrices(input=float(tier), output=4.0 * tier),
+        supports_reasoning_effort=effort,
+    )
+
+
+@pytest.fixture
+async def router(
+    openai_server: LocalOpenAIServer, anthropic_server: LocalAnthropicServer
+) -> AsyncIterator[Router]:
+    registry = ModelRegistry(
+        [
+            _spec("plain", "openai", 1),
+            _spec("reasoner", "openai", 2, effort=True),
+            # Marked, yet Anthropic's API takes no reasoning_effort: left out all the same.
+            _spec("claude", "anthropic", 3, effort=True),
+        ]
+    )
+    providers = [
+        OpenAIProvider(api_key=OPENAI_KEY, base_url=openai_server.base_url, timeout=5.0),
+        AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0),
+    ]
+    async with Router(registry, policy=SignalScorer(), providers=providers) as routed:
+        yield routed
+
+
+def _ask(effort: str | None = "low") -> ChatRequest:
+    return ChatRequest((Message.user("Plan a three-step proof."),), reasoning_effort=effort)
+
+
+def _on(model: str) -> StepContext:
+    return StepContext(hints=CallerHints(force_model=model))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_model_marked_for_it_is_sent_reasoning_effort(
+    router: Router, openai_server: LocalOpenAIServer, stream: bool
+) -> None:
+    if stream:
+        routed = router.astream(_ask("high"), _on("reasoner"))
+        assert isinstance([e async for e in routed][-1], StreamDone)
+        decision = routed.decision
+    else:
+        decision = (await router.acomplete(_ask("high"), _on("reasoner"))).decision
+    assert openai_server.requests[-1].body["reasoning_effort"] == "high"
+    assert decision is not None
+    assert not any("not sent" in reason for reason in decision.reasons)
+
+
+async def test_a_model_not_marked_gets_the_request_without_it_and_the_reasons_say_so(
+    router: Router, openai_server: LocalOpenAIServer
+) -> None:
+    decision = (await router.acomplete(_ask(), _on("plain"))).decision
+    assert "reasoning_effort" not in openai_server.requests[-1].body
+    assert decision.reasons[-1] == "reasoning_effort not sent: plain is not marked supports_reasoning_effort"
+
+
+async def test_anthropic_is_never_sent_it_nor_thinking(
+    router: Router, anthropic_server: LocalAnthropicServer
+) -> None:
+    decision = (await router.acomplete(_ask(), _on("claude"))).decision
+    body = anthropic_server.requests[-1].body
+    assert "reasoning_effort" not in body and "thinking" not in body
+    assert decision.reasons[-1] == (
+        "reasoning_effort not sent: the API of claude (provider anthropic) does not take it"
+    )
+
+
+async def test_without_reasoning_effort_nothing_is_sent_or_said(
+    router: Router, openai_server: LocalOpenAIServer
+) -> None:
+    decision = (await router.acomplete(_ask(None), _on("reasoner"))).decision
+    assert "reasoning_effort" not in openai_server.requests[-1].body
+    assert decision.reasons == router.decide(_ask(None), _on("reasoner")).reasons
+    assert not any("not sent" in reason for reason in decision.reasons)
+
+
+@pytest.mark.parametrize("effort", REASONING_EFFORTS)
+def test_every_value_openai_takes_is_taken(effort: str) -> None:
+    assert _ask(effort).reasoning_effort == effort
+
+
+@pytest.mark.parametrize("effort", ["hgih", "", "HIGH", "max"])
+def test_a_value_openai_does_not_take_is_refused_by_name(effort: str) -> None:
+    says = rf"^reasoning_effort must be one of none, minimal, low, medium, high, xhigh, got '{effort}'$"
+    with pytest.raises(InvalidRequestError, match=says):
+        _ask(effort)
+
+
+def test_the_built_in_ladder_marks_the_gpt_5_models_only() -> None:
+    marked = {spec.id for spec in default_models() if spec.supports_reasoning_effort}
+    assert marked == {"gpt-5-nano", "gpt-5-mini", "gpt-5"}
+
+
+def test_a_config_file_marks_a_model(tmp_path: Path) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text(
+        '[[models]]\nid = "o-small"\nprovider = "openai"\nmodel = "o4-mini"\ntier = 1\n'
+        "prices = { input = 1.1, output = 4.4 }\nsupports_reasoning_effort = true\n\n"
+        '[[models]]\nid = "small"\nprovider = "openai"\nmodel = "gpt-4.1-nano"\ntier = 1\n'
+        "prices = { input = 0.1, output = 0.4 }\n",
+        encoding="utf-8",
+    )
+    registry = load_config(config).registry()
+    assert (registry["o-small"].supports_reasoning_effort, registry["small"].supports_reasoning_effort) == (
+        True,
+        False,
+    )
