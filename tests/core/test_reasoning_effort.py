@@ -1,6 +1,7 @@
 """A request's `reasoning_effort` through `Router` and the real SDKs to the local servers: it reaches
-the models marked `supports_reasoning_effort` and no other, the decision's reasons name every model
-it was left out for, and a value OpenAI does not take is refused by name."""
+OpenAI's reasoning models (`ModelSpec.reasoning`) and no other, which in turn are not sent the
+`temperature`, `top_p` and penalties they refuse with a 400; the decision's reasons say what was left
+out, and a value OpenAI does not take is refused by name."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _spec(model_id: str, provider: str, tier: int, *, effort: bool = False) -> M
         model=model_id if provider == "openai" else "claude-large",
         tier=tier,
         prices=ModelPrices(input=float(tier), output=4.0 * tier),
-        supports_reasoning_effort=effort,
+        reasoning=effort,
     )
 
 
@@ -103,7 +104,7 @@ async def test_a_model_not_marked_gets_the_request_without_it_and_the_reasons_sa
 ) -> None:
     decision = (await router.acomplete(_ask(), _on("plain"))).decision
     assert "reasoning_effort" not in openai_server.requests[-1].body
-    assert decision.reasons[-1] == "reasoning_effort not sent: plain is not marked supports_reasoning_effort"
+    assert decision.reasons[-1] == "reasoning_effort not sent: plain is not a reasoning model"
 
 
 async def test_anthropic_is_never_sent_it_nor_thinking(
@@ -139,7 +140,7 @@ def test_a_value_openai_does_not_take_is_refused_by_name(effort: str) -> None:
 
 
 def test_the_built_in_ladder_marks_the_gpt_5_models_only() -> None:
-    marked = {spec.id for spec in default_models() if spec.supports_reasoning_effort}
+    marked = {spec.id for spec in default_models() if spec.reasoning}
     assert marked == {"gpt-5-nano", "gpt-5-mini", "gpt-5"}
 
 
@@ -147,13 +148,69 @@ def test_a_config_file_marks_a_model(tmp_path: Path) -> None:
     config = tmp_path / "gearshift.toml"
     config.write_text(
         '[[models]]\nid = "o-small"\nprovider = "openai"\nmodel = "o4-mini"\ntier = 1\n'
-        "prices = { input = 1.1, output = 4.4 }\nsupports_reasoning_effort = true\n\n"
+        "prices = { input = 1.1, output = 4.4 }\nreasoning = true\n\n"
         '[[models]]\nid = "small"\nprovider = "openai"\nmodel = "gpt-4.1-nano"\ntier = 1\n'
         "prices = { input = 0.1, output = 0.4 }\n",
         encoding="utf-8",
     )
     registry = load_config(config).registry()
-    assert (registry["o-small"].supports_reasoning_effort, registry["small"].supports_reasoning_effort) == (
+    assert (registry["o-small"].reasoning, registry["small"].reasoning) == (
         True,
         False,
+    )
+
+
+SAMPLED = {"temperature": 0.2, "top_p": 0.5, "seed": 3, "frequency_penalty": 0.1, "presence_penalty": 0.2}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_reasoning_model_is_not_sent_the_settings_it_refuses(
+    router: Router, openai_server: LocalOpenAIServer, stream: bool
+) -> None:
+    """gpt-5 and the o-series answer `temperature` 0.2 with a 400 ("Only the default (1) value is
+    supported"), and `top_p` and the penalties too: a LangChain agent at temperature 0 over the
+    built-in ladder had every gpt-5 call refused. They are left out; `seed` still goes."""
+    request = ChatRequest((Message.user("Plan a three-step proof."),), reasoning_effort="low", **SAMPLED)
+    if stream:
+        routed = router.astream(request, _on("reasoner"))
+        assert isinstance([e async for e in routed][-1], StreamDone)
+        decision = routed.decision
+    else:
+        decision = (await router.acomplete(request, _on("reasoner"))).decision
+    body = openai_server.requests[-1].body
+    assert {k: body.get(k) for k in (*SAMPLED, "reasoning_effort")} == {
+        "temperature": None, "top_p": None, "seed": 3, "frequency_penalty": None, "presence_penalty": None,
+        "reasoning_effort": "low",
+    }  # fmt: skip
+    assert decision is not None
+    assert decision.reasons[-1] == (
+        "temperature, top_p, frequency_penalty, presence_penalty not sent: reasoner is a reasoning model, "
+        "which refuses them"
+    )
+
+
+async def test_a_model_that_is_not_a_reasoning_model_is_sent_them_all(
+    router: Router, openai_server: LocalOpenAIServer
+) -> None:
+    request = ChatRequest((Message.user("Plan a three-step proof."),), **SAMPLED)
+    decision = (await router.acomplete(request, _on("plain"))).decision
+    assert {k: openai_server.requests[-1].body.get(k) for k in SAMPLED} == SAMPLED
+    assert not any("not sent" in reason for reason in decision.reasons)
+
+
+async def test_each_kind_of_setting_left_out_has_its_own_reason(router: Router) -> None:
+    request = ChatRequest(
+        (Message.user("Plan a three-step proof."),), temperature=0.3, seed=1, top_k=4, reasoning_effort="high"
+    )
+    assert router.decide(request, _on("plain")).reasons[-2:] == (
+        "top_k not sent: the API of plain (provider openai) does not take it",
+        "reasoning_effort not sent: plain is not a reasoning model",
+    )
+    assert router.decide(request, _on("reasoner")).reasons[-2:] == (
+        "top_k not sent: the API of reasoner (provider openai) does not take it",
+        "temperature not sent: reasoner is a reasoning model, which refuses it",
+    )
+    # A Claude model marked `reasoning` takes temperature; its API has no seed or reasoning_effort.
+    assert router.decide(request, _on("claude")).reasons[-1] == (
+        "seed, reasoning_effort not sent: the API of claude (provider anthropic) does not take them"
     )

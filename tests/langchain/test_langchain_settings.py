@@ -113,11 +113,9 @@ def test_reasoning_effort_reaches_the_models_marked_for_it_as_chatopenai_s_does(
     server: LocalOpenAIServer, registry: ModelRegistry
 ) -> None:
     """ChatOpenAI's `reasoning_effort`, as a setting and a call option: it was refused by name. It
-    reaches a model marked `supports_reasoning_effort`; one not marked gets the request without it,
+    reaches a model marked `reasoning`; one not marked gets the request without it,
     and the decision's reasons say so."""
-    marked = ModelRegistry(
-        spec.model_copy(update={"supports_reasoning_effort": spec.id == "large"}) for spec in registry
-    )
+    marked = ModelRegistry(spec.model_copy(update={"reasoning": spec.id == "large"}) for spec in registry)
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
     router = Router(marked, providers=[provider], policy=SignalScorer())
     try:
@@ -129,7 +127,7 @@ def test_reasoning_effort_reaches_the_models_marked_for_it_as_chatopenai_s_does(
         answer = large.bind(reasoning_effort="minimal").invoke("Name a colour", model="small")
         assert "reasoning_effort" not in server.requests[-1].body
         assert answer.response_metadata["gearshift"]["reasons"][-1] == (
-            "reasoning_effort not sent: small is not marked supports_reasoning_effort"
+            "reasoning_effort not sent: small is not a reasoning model"
         )
         with pytest.raises(InvalidRequestError, match=r"reasoning_effort must be one of .*got 'hgih'"):
             large.invoke("Name a colour", reasoning_effort="hgih")

@@ -98,11 +98,9 @@ async def test_reasoning_effort_reaches_the_models_marked_for_it(
     make_router: MakeRouter, server: LocalOpenAIServer
 ) -> None:
     """OpenAI's `reasoning_effort`, as a setting and a call option: it was refused by name. It reaches
-    a model marked `supports_reasoning_effort`; one not marked gets the request without it, and the
+    a model marked `reasoning`; one not marked gets the request without it, and the
     decision's reasons say so."""
-    registry = ModelRegistry(
-        spec.model_copy(update={"supports_reasoning_effort": spec.id == "large"}) for spec in REGISTRY
-    )
+    registry = ModelRegistry(spec.model_copy(update={"reasoning": spec.id == "large"}) for spec in REGISTRY)
     llm = RoutedLLM(make_router(registry), reasoning_effort="low")
     to_large = CallerHints(force_model="large")
     await llm.achat([ChatMessage(role="user", content="Name a colour")], hints=to_large)
@@ -112,7 +110,7 @@ async def test_reasoning_effort_reaches_the_models_marked_for_it(
     response = await llm.acomplete("Name a colour", hints=CallerHints(force_model="small"))
     assert "reasoning_effort" not in server.requests[-1].body
     assert response.additional_kwargs["gearshift"]["reasons"][-1] == (
-        "reasoning_effort not sent: small is not marked supports_reasoning_effort"
+        "reasoning_effort not sent: small is not a reasoning model"
     )
     with pytest.raises(InvalidRequestError, match=r"reasoning_effort must be one of .*got 'hgih'"):
         await llm.acomplete("Name a colour", reasoning_effort="hgih")

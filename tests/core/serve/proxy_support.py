@@ -66,7 +66,7 @@ def write_config(
         "tier = 2",
         "prices = { input = 10.0, output = 40.0 }",
         "supports_vision = true",
-        "supports_reasoning_effort = true",
+        "reasoning = true",
         "",
     ]
     if anthropic_url:

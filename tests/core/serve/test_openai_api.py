@@ -352,7 +352,7 @@ def test_reasoning_effort_reaches_the_models_that_take_it(
     client: openai.OpenAI, openai_server: LocalOpenAIServer, records: Any
 ) -> None:
     """`reasoning_effort` (Chat Completions) and `reasoning.effort` (Responses) were taken and dropped:
-    a reasoning model never saw them. They now reach a model marked `supports_reasoning_effort`; one
+    a reasoning model never saw them. They now reach a model marked `reasoning`; one
     not marked is sent the request without it, and the decision's reasons say so."""
     client.chat.completions.create(model="large", messages=HELLO, reasoning_effort="low")
     assert openai_server.requests[-1].body["reasoning_effort"] == "low"
@@ -363,7 +363,7 @@ def test_reasoning_effort_reaches_the_models_that_take_it(
     )
     assert "reasoning_effort" not in openai_server.requests[-1].body
     decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
-    said = "reasoning_effort not sent: small is not marked supports_reasoning_effort"
+    said = "reasoning_effort not sent: small is not a reasoning model"
     assert decision["reasons"][-1] == said
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="large", messages=HELLO, reasoning_effort="hgih")  # type: ignore[arg-type]

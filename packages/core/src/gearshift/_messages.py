@@ -321,9 +321,10 @@ class ChatRequest:
     Anthropic. A model whose API does not take one (Anthropic has no seed or penalties, OpenAI no
     top_k) is sent the request without it, and the decision's reasons say which were left out.
 
-    `reasoning_effort` (one of `REASONING_EFFORTS`) goes to the models marked
-    `supports_reasoning_effort` (OpenAI's gpt-5 and o-series); the others are sent the request
-    without it, and the decision's reasons say so.
+    `reasoning_effort` (one of `REASONING_EFFORTS`) goes to OpenAI's reasoning models (gpt-5 and
+    o-series: `ModelSpec.reasoning`), which in turn are never sent `temperature`, `top_p` or the
+    penalties they refuse; the others are sent the request without it. The decision's reasons say
+    what was left out.
     """
 
     messages: tuple[Message, ...]

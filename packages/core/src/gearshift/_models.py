@@ -141,10 +141,11 @@ class ModelSpec(BaseModel):
     supports_tools: bool = Field(default=True, description="Can call tools.")
     supports_vision: bool = Field(default=False, description="Accepts images.")
     supports_json: bool = Field(default=True, description="Can be asked for JSON matching a schema.")
-    supports_reasoning_effort: bool = Field(
+    reasoning: bool = Field(
         default=False,
-        description="Takes OpenAI's `reasoning_effort` (gpt-5, o-series); other models are sent a request "
-        "without it.",
+        description="An OpenAI reasoning model (gpt-5, o-series): it is sent a request's `reasoning_effort`, "
+        "and never `temperature`, `top_p` or the penalties, which such models refuse (the decision's "
+        "reasons say what was left out). Other models are never sent `reasoning_effort`.",
     )
     deployments: tuple[Deployment, ...] = Field(
         default=(),

@@ -150,7 +150,7 @@ class RoutedChatModel(BaseChatModel):
     """Sample from the k likeliest tokens, sent to Anthropic models (OpenAI's API has none)."""
     reasoning_effort: str | None = None
     """OpenAI's `reasoning_effort` (`gearshift.REASONING_EFFORTS`: `minimal`, `low`...), as ChatOpenAI's,
-    sent to the models marked `supports_reasoning_effort` (left out for others, as `seed`)."""
+    sent to reasoning models (`ModelSpec.reasoning`; left out for others, as `seed`)."""
     max_tokens: int | None = None
     """Cap on output tokens."""
     stop: list[str] | None = None

@@ -126,7 +126,7 @@ class RoutedLLM(FunctionCallingLLM):
     """Sample from the k likeliest tokens, sent to Anthropic models (OpenAI's API has none)."""
     reasoning_effort: str | None = None
     """OpenAI's `reasoning_effort` (`gearshift.REASONING_EFFORTS`), sent to the models marked
-    `supports_reasoning_effort` (left out for others, as `seed`)."""
+    `reasoning` (`ModelSpec.reasoning`; left out for others, as `seed`)."""
     context_window: int | None = Field(default=None, gt=0)
     """Context window reported to LlamaIndex; None: the smallest in the registry. LlamaIndex sizes its
     memory and packs retrieved text up to this window, so the smallest keeps every step small enough for

@@ -88,6 +88,8 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     )
     """`ChatRequest` settings the Messages API does not take, left out of the call (as Anthropic's
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
+    reasoning_unsent: frozenset[str] = frozenset()
+    """A Claude model marked `reasoning` takes every setting the Messages API takes."""
 
     def __init__(
         self,
