@@ -14,7 +14,8 @@ The conversion rules that differ from OpenAI's:
   an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
 - `temperature`, `top_p` and `top_k` were dropped from the typed SDK signature (the API still takes
   them on the models that support them), so they go through `extra_body`. The API has no `seed`,
-  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`), nor is
+  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`); `top_p` is
+  not sent beside `temperature` (see `exclusive_settings`), nor is
   `reasoning_effort` (extended thinking would need its thinking blocks carried back on every tool
   step of an agent, which gearshift's messages do not hold).
 
@@ -90,6 +91,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
     reasoning_unsent: frozenset[str] = frozenset()
     """A Claude model marked `reasoning` takes every setting the Messages API takes."""
+    exclusive_settings: tuple[tuple[str, str], ...] = (("temperature", "top_p"),)
+    """(kept, left out) when a request sets both: Claude Sonnet and Haiku 4.5 and Opus 4.1 on refuse
+    `temperature` with `top_p` ("cannot both be specified"); older models gain nothing from both."""
 
     def __init__(
         self,

@@ -98,11 +98,14 @@ def request_params(
         params["stop_sequences"] = list(request.stop)
     # Dropped from the SDK's typed signature, these still reach the API through `extra_body`;
     # Anthropic takes no seed or penalties (`unsent_settings` names them in the decision's reasons).
+    # Claude Sonnet and Haiku 4.5 and Opus 4.1 on answer `temperature` with `top_p` by a 400 ("cannot
+    # both be specified"): `temperature` is kept, as Anthropic advises altering one, not both.
+    top_p = request.top_p if request.temperature is None else None
     sampling = {
         name: value
         for name, value in (
             ("temperature", request.temperature),
-            ("top_p", request.top_p),
+            ("top_p", top_p),
             ("top_k", request.top_k),
         )
         if value is not None

@@ -2,7 +2,8 @@
 request set: its API does not take it (Anthropic has no `seed`, penalties or `reasoning_effort`,
 OpenAI no `top_k`), it is an OpenAI reasoning model, which refuses `temperature`, `top_p` and the
 penalties (`ModelSpec.reasoning`), or it is not a reasoning model and `reasoning_effort` is asked
-for. The provider sends the request without it, as the APIs' own compatibility layers do, and the
+for, or its API refuses two settings together (Claude's newer models: `temperature` with `top_p`).
+The provider sends the request without it, as the APIs' own compatibility layers do, and the
 decision's reasons say so. Pure."""
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def note_unsent_settings(
     request: ChatRequest, decision: Decision, registry: ModelRegistry, providers: Mapping[str, Provider]
 ) -> Decision:
     """`decision`, with a reason for each kind of setting `request` set that its model is not sent
-    (a provider lists those its API does not take in `unsent_settings`, and those its reasoning
-    models refuse in `reasoning_unsent`)."""
+    (a provider lists those its API does not take in `unsent_settings`, those its reasoning models
+    refuse in `reasoning_unsent`, and pairs it takes one of in `exclusive_settings`)."""
     wanted = [name for name in _NOTED if getattr(request, name) is not None]
     if not wanted:
         return decision
@@ -58,6 +59,13 @@ def note_unsent_settings(
         )
     if "reasoning_effort" in wanted and "reasoning_effort" not in by_api and not spec.reasoning:
         reasons.append(f"reasoning_effort not sent: {decision.model} is not a reasoning model")
+    pairs: tuple[tuple[str, str], ...] = getattr(provider, "exclusive_settings", ())
+    for kept, dropped in pairs:
+        if kept in wanted and dropped in wanted and kept not in by_api and dropped not in by_api:
+            reasons.append(
+                f"{dropped} not sent: the API of {decision.model} (provider {spec.provider}) takes "
+                f"{kept} or {dropped}, not both ({kept} kept)"
+            )
     if not reasons:
         return decision
     return replace(decision, reasons=(*decision.reasons, *reasons))
