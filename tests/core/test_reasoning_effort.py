@@ -19,6 +19,7 @@ from gearshift import (
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    NoEligibleModel,
     Router,
     SignalScorer,
     StepContext,
@@ -64,8 +65,7 @@ async def router(
         [
             _spec("plain", "openai", 1),
             _spec("reasoner", "openai", 2, effort=True),
-            # Marked, yet Anthropic's API takes no reasoning_effort: left out all the same.
-            _spec("claude", "anthropic", 3, effort=True),
+            _spec("claude", "anthropic", 3),
         ]
     )
     providers = [
@@ -210,7 +210,23 @@ async def test_each_kind_of_setting_left_out_has_its_own_reason(router: Router) 
         "top_k not sent: the API of reasoner (provider openai) does not take it",
         "temperature not sent: reasoner is a reasoning model, which refuses it",
     )
-    # A Claude model marked `reasoning` takes temperature; its API has no seed or reasoning_effort.
+    # Claude takes temperature; its API has no seed or reasoning_effort.
     assert router.decide(request, _on("claude")).reasons[-1] == (
         "seed, reasoning_effort not sent: the API of claude (provider anthropic) does not take them"
     )
+
+
+async def test_a_request_with_stop_sequences_goes_to_a_model_that_takes_them(
+    router: Router, openai_server: LocalOpenAIServer
+) -> None:
+    """gpt-5 and the o-series answer `stop` with a 400 ("Unsupported parameter"), and a ReAct agent
+    relies on its stop sequence: such a request is not sent to a reasoning model."""
+    request = ChatRequest((Message.user("Thought: look it up"),), stop=("Observation:",))
+    from_tier_2 = router.decide(request, StepContext(hints=CallerHints(min_tier=2)))
+    assert from_tier_2.model == "claude"  # tier 2's only model, a reasoning one, is passed over
+    with pytest.raises(
+        NoEligibleModel, match="reasoner: it is a reasoning model, which refuses stop sequences"
+    ):
+        router.decide(request, _on("reasoner"))
+    answer = await router.acomplete(request, StepContext(hints=CallerHints(max_tier=2)))
+    assert answer.model_id == "plain" and openai_server.requests[-1].body["stop"] == ["Observation:"]

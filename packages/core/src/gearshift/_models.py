@@ -145,7 +145,8 @@ class ModelSpec(BaseModel):
         default=False,
         description="An OpenAI reasoning model (gpt-5, o-series): it is sent a request's `reasoning_effort`, "
         "and never `temperature`, `top_p` or the penalties, which such models refuse (the decision's "
-        "reasons say what was left out). Other models are never sent `reasoning_effort`.",
+        "reasons say what was left out); a request with stop sequences, which they refuse too, goes to "
+        "another model. Other models are never sent `reasoning_effort`.",
     )
     deployments: tuple[Deployment, ...] = Field(
         default=(),
