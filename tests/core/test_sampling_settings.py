@@ -147,6 +147,8 @@ async def test_settings_every_api_takes_leave_the_reasons_alone(
         ({"seed": True}, "seed must be an integer, got True"),
         ({"top_k": 0}, "top_k must be at least 1, got 0"),
         ({"top_p": "0.5"}, "top_p must be a number from 0 to 1, got '0.5'"),
+        ({"temperature": 2.5}, "temperature must be a number from 0 to 2, got 2.5"),
+        ({"temperature": -0.1}, "temperature must be a number from 0 to 2, got -0.1"),
     ],
 )
 def test_out_of_range_settings_are_refused_by_name(settings: dict[str, Any], says: str) -> None:
@@ -166,3 +168,19 @@ def test_the_sampling_settings_are_the_requests_own_fields() -> None:
     from gearshift import SAMPLING_SETTINGS, ChatRequest
 
     assert set(SAMPLING_SETTINGS) <= {field.name for field in dataclasses.fields(ChatRequest)}
+
+
+async def test_a_temperature_above_1_reaches_claude_as_1_and_the_reasons_say_so(
+    router: Router, anthropic_server: LocalAnthropicServer, openai_server: LocalOpenAIServer
+) -> None:
+    """Anthropic's API takes temperature from 0 to 1 and answered 1.5 with a 400; OpenAI's goes to 2.
+    Claude is sent 1, as Anthropic's own OpenAI layer caps it; an OpenAI model gets 1.5."""
+    decision = (await router.acomplete(_ask(temperature=1.5), _on("claude"))).decision
+    assert anthropic_server.requests[-1].body["temperature"] == 1.0
+    assert (
+        decision.reasons[-1]
+        == "temperature 1.5 sent as 1: the API of claude (provider anthropic) takes 0 to 1"
+    )
+    await router.acomplete(_ask(temperature=1.5), _on("small"))
+    assert openai_server.requests[-1].body["temperature"] == 1.5
+    assert not any("temperature" in r for r in router.decide(_ask(temperature=1.0), _on("claude")).reasons)

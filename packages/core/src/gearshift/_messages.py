@@ -352,6 +352,8 @@ class ChatRequest:
             raise InvalidRequestError(f"max_tokens must be positive, got {self.max_tokens}")
         if (self.top_p, self.seed, self.frequency_penalty, self.presence_penalty, self.top_k) != _UNSET:
             _check_sampling(self)
+        if self.temperature is not None:
+            _number_in("temperature", self.temperature, 0, 2)
         if self.reasoning_effort is not None and self.reasoning_effort not in REASONING_EFFORTS:
             allowed, got = ", ".join(REASONING_EFFORTS), self.reasoning_effort
             raise InvalidRequestError(f"reasoning_effort must be one of {allowed}, got {got!r}")

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
-from ._anthropic_convert import AnswerTool, request_params, tool_call_id
+from ._anthropic_convert import TEMPERATURE_CAP, AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field, json_object
@@ -91,6 +91,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
     reasoning_unsent: frozenset[str] = frozenset()
     """A Claude model marked `reasoning` takes every setting the Messages API takes."""
+    temperature_cap: float | None = TEMPERATURE_CAP
+    """The API takes `temperature` from 0 to 1: a higher one is sent as 1, as Anthropic's own OpenAI
+    compatibility layer caps it (the decision's reasons say so)."""
     exclusive_settings: tuple[tuple[str, str], ...] = (("temperature", "top_p"),)
     """(kept, left out) when a request sets both: Claude Sonnet and Haiku 4.5 and Opus 4.1 on refuse
     `temperature` with `top_p` ("cannot both be specified"); older models gain nothing from both."""

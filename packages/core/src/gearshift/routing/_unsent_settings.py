@@ -2,7 +2,8 @@
 request set: its API does not take it (Anthropic has no `seed`, penalties or `reasoning_effort`,
 OpenAI no `top_k`), it is an OpenAI reasoning model, which refuses `temperature`, `top_p` and the
 penalties (`ModelSpec.reasoning`), or it is not a reasoning model and `reasoning_effort` is asked
-for, or its API refuses two settings together (Claude's newer models: `temperature` with `top_p`).
+for, or its API refuses two settings together (Claude's newer models: `temperature` with `top_p`);
+and when a `temperature` above what its API takes is sent capped (Anthropic's goes to 1).
 The provider sends the request without it, as the APIs' own compatibility layers do, and the
 decision's reasons say so. Pure."""
 
@@ -59,6 +60,12 @@ def note_unsent_settings(
         )
     if "reasoning_effort" in wanted and "reasoning_effort" not in by_api and not spec.reasoning:
         reasons.append(f"reasoning_effort not sent: {decision.model} is not a reasoning model")
+    cap: float | None = getattr(provider, "temperature_cap", None)
+    if cap is not None and "temperature" not in by_reasoning and (request.temperature or 0.0) > cap:
+        reasons.append(
+            f"temperature {request.temperature:g} sent as {cap:g}: the API of {decision.model} "
+            f"(provider {spec.provider}) takes 0 to {cap:g}"
+        )
     pairs: tuple[tuple[str, str], ...] = getattr(provider, "exclusive_settings", ())
     for kept, dropped in pairs:
         if kept in wanted and dropped in wanted and kept not in by_api and dropped not in by_api:
