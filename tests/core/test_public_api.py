@@ -62,6 +62,7 @@ def test_the_core_api() -> None:
         "ProviderError",
         "AllModelsFailed",
         "did_you_mean",
+        "REASONING_EFFORTS",
         "SAMPLING_SETTINGS",
     ):
         assert name in gearshift.__all__

@@ -98,7 +98,7 @@ async def test_openai_gets_top_p_seed_and_penalties_and_is_not_sent_top_k(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_anthropic_gets_top_p_and_top_k_and_is_not_sent_seed_or_penalties(
+async def test_anthropic_gets_temperature_and_top_k_and_is_not_sent_seed_penalties_or_top_p_beside_it(
     router: Router, anthropic_server: LocalAnthropicServer, stream: bool
 ) -> None:
     if stream:
@@ -108,14 +108,17 @@ async def test_anthropic_gets_top_p_and_top_k_and_is_not_sent_seed_or_penalties(
     else:
         decision = (await router.acomplete(_ask(temperature=0.2, **ALL), _on("claude"))).decision
     body = anthropic_server.requests[-1].body
+    # Claude Sonnet and Haiku 4.5 and Opus 4.1 on answer temperature with top_p by a 400.
     assert {k: body.get(k) for k in (*ALL, "temperature")} == {
-        "top_p": 0.4, "seed": None, "frequency_penalty": None, "presence_penalty": None, "top_k": 20,
+        "top_p": None, "seed": None, "frequency_penalty": None, "presence_penalty": None, "top_k": 20,
         "temperature": 0.2,
     }  # fmt: skip
     assert decision is not None
-    assert decision.reasons[-1] == (
+    assert decision.reasons[-2:] == (
         "seed, frequency_penalty, presence_penalty not sent: the API of claude (provider anthropic) "
-        "does not take them"
+        "does not take them",
+        "top_p not sent: the API of claude (provider anthropic) takes temperature or top_p, not both "
+        "(temperature kept)",
     )
 
 
@@ -125,6 +128,10 @@ async def test_settings_every_api_takes_leave_the_reasons_alone(
     plain = router.decide(_ask(), _on("claude"))
     sampled = (await router.acomplete(_ask(top_p=0.9, top_k=5), _on("claude"))).decision
     assert sampled.reasons == plain.reasons
+    assert (anthropic_server.requests[-1].body["top_p"], anthropic_server.requests[-1].body["top_k"]) == (
+        0.9,
+        5,
+    )
     assert "not sent" not in " ".join(router.decide(_ask(top_p=0.5), _on("small")).reasons)
 
 
@@ -140,6 +147,8 @@ async def test_settings_every_api_takes_leave_the_reasons_alone(
         ({"seed": True}, "seed must be an integer, got True"),
         ({"top_k": 0}, "top_k must be at least 1, got 0"),
         ({"top_p": "0.5"}, "top_p must be a number from 0 to 1, got '0.5'"),
+        ({"temperature": 2.5}, "temperature must be a number from 0 to 2, got 2.5"),
+        ({"temperature": -0.1}, "temperature must be a number from 0 to 2, got -0.1"),
     ],
 )
 def test_out_of_range_settings_are_refused_by_name(settings: dict[str, Any], says: str) -> None:
@@ -159,3 +168,19 @@ def test_the_sampling_settings_are_the_requests_own_fields() -> None:
     from gearshift import SAMPLING_SETTINGS, ChatRequest
 
     assert set(SAMPLING_SETTINGS) <= {field.name for field in dataclasses.fields(ChatRequest)}
+
+
+async def test_a_temperature_above_1_reaches_claude_as_1_and_the_reasons_say_so(
+    router: Router, anthropic_server: LocalAnthropicServer, openai_server: LocalOpenAIServer
+) -> None:
+    """Anthropic's API takes temperature from 0 to 1 and answered 1.5 with a 400; OpenAI's goes to 2.
+    Claude is sent 1, as Anthropic's own OpenAI layer caps it; an OpenAI model gets 1.5."""
+    decision = (await router.acomplete(_ask(temperature=1.5), _on("claude"))).decision
+    assert anthropic_server.requests[-1].body["temperature"] == 1.0
+    assert (
+        decision.reasons[-1]
+        == "temperature 1.5 sent as 1: the API of claude (provider anthropic) takes 0 to 1"
+    )
+    await router.acomplete(_ask(temperature=1.5), _on("small"))
+    assert openai_server.requests[-1].body["temperature"] == 1.5
+    assert not any("temperature" in r for r in router.decide(_ask(temperature=1.0), _on("claude")).reasons)

@@ -11,7 +11,9 @@ import copy
 import pytest
 from langchain_core.runnables import ConfigurableField
 
-from gearshift import InvalidRequestError, Router
+from gearshift import InvalidRequestError, ModelRegistry, Router, SignalScorer
+from gearshift._bridge import run_sync
+from gearshift.providers import OpenAIProvider
 from gearshift.testing import LocalOpenAIServer
 from gearshift_langchain import RoutedChatModel
 
@@ -105,3 +107,29 @@ def test_sampling_settings_reach_the_wire_as_chatopenai_s_do(
     assert (server.requests[-1].body["top_p"], server.requests[-1].body["seed"]) == (0.8, 5)
     with pytest.raises(InvalidRequestError, match="top_p must be a number from 0 to 1, got 2"):
         model.invoke("Name a colour", top_p=2)
+
+
+def test_reasoning_effort_reaches_the_models_marked_for_it_as_chatopenai_s_does(
+    server: LocalOpenAIServer, registry: ModelRegistry
+) -> None:
+    """ChatOpenAI's `reasoning_effort`, as a setting and a call option: it was refused by name. It
+    reaches a model marked `reasoning`; one not marked gets the request without it,
+    and the decision's reasons say so."""
+    marked = ModelRegistry(spec.model_copy(update={"reasoning": spec.id == "large"}) for spec in registry)
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    router = Router(marked, providers=[provider], policy=SignalScorer())
+    try:
+        large = RoutedChatModel(router=router, model="large", reasoning_effort="low")
+        large.invoke("Name a colour")
+        assert server.requests[-1].body["reasoning_effort"] == "low"
+        list(large.stream("Name a colour", reasoning_effort="high"))
+        assert server.requests[-1].body["reasoning_effort"] == "high"
+        answer = large.bind(reasoning_effort="minimal").invoke("Name a colour", model="small")
+        assert "reasoning_effort" not in server.requests[-1].body
+        assert answer.response_metadata["gearshift"]["reasons"][-1] == (
+            "reasoning_effort not sent: small is not a reasoning model"
+        )
+        with pytest.raises(InvalidRequestError, match=r"reasoning_effort must be one of .*got 'hgih'"):
+            large.invoke("Name a colour", reasoning_effort="hgih")
+    finally:
+        run_sync(router.aclose())

@@ -42,6 +42,7 @@ class _Defaults:
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     top_k: int | None = None
+    reasoning_effort: str | None = None
 
 
 _DEFAULTS = _Defaults()

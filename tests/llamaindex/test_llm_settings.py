@@ -10,9 +10,9 @@ import copy
 
 import pytest
 from llama_index.core.llms import ChatMessage
-from llamaindex_support import MakeRouter
+from llamaindex_support import REGISTRY, MakeRouter
 
-from gearshift import ConfigError, InvalidRequestError
+from gearshift import CallerHints, ConfigError, InvalidRequestError, ModelRegistry
 from gearshift.testing import LocalOpenAIServer
 from gearshift_llamaindex import RoutedLLM
 
@@ -92,3 +92,25 @@ async def test_sampling_settings_reach_the_wire(make_router: MakeRouter, server:
         await llm.acomplete("Name a colour", top_p=2)
     with pytest.raises(ValueError, match="top_p"):
         RoutedLLM(make_router(), top_p=1.5)
+
+
+async def test_reasoning_effort_reaches_the_models_marked_for_it(
+    make_router: MakeRouter, server: LocalOpenAIServer
+) -> None:
+    """OpenAI's `reasoning_effort`, as a setting and a call option: it was refused by name. It reaches
+    a model marked `reasoning`; one not marked gets the request without it, and the
+    decision's reasons say so."""
+    registry = ModelRegistry(spec.model_copy(update={"reasoning": spec.id == "large"}) for spec in REGISTRY)
+    llm = RoutedLLM(make_router(registry), reasoning_effort="low")
+    to_large = CallerHints(force_model="large")
+    await llm.achat([ChatMessage(role="user", content="Name a colour")], hints=to_large)
+    assert server.requests[-1].body["reasoning_effort"] == "low"
+    [_ async for _ in await llm.astream_complete("Name a colour", hints=to_large, reasoning_effort="high")]
+    assert server.requests[-1].body["reasoning_effort"] == "high"
+    response = await llm.acomplete("Name a colour", hints=CallerHints(force_model="small"))
+    assert "reasoning_effort" not in server.requests[-1].body
+    assert response.additional_kwargs["gearshift"]["reasons"][-1] == (
+        "reasoning_effort not sent: small is not a reasoning model"
+    )
+    with pytest.raises(InvalidRequestError, match=r"reasoning_effort must be one of .*got 'hgih'"):
+        await llm.acomplete("Name a colour", reasoning_effort="hgih")

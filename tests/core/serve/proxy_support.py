@@ -31,8 +31,9 @@ def write_config(
     name: str = "gearshift.toml",
     log: str = "decisions.db",
 ) -> Path:
-    """A gearshift.toml: `small` (tier 1) and `large` (tier 2) on the local OpenAI server, and
-    `claude-large` (tier 3) on the local Anthropic server when given; decisions logged to SQLite."""
+    """A gearshift.toml: `small` (tier 1) and `large` (tier 2, taking `reasoning_effort`) on the local
+    OpenAI server, and `claude-large` (tier 3) on the local Anthropic server when given; decisions
+    logged to SQLite."""
     lines = [
         "[providers.local]",
         'kind = "openai"',
@@ -65,6 +66,7 @@ def write_config(
         "tier = 2",
         "prices = { input = 10.0, output = 40.0 }",
         "supports_vision = true",
+        "reasoning = true",
         "",
     ]
     if anthropic_url:

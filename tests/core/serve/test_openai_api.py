@@ -278,12 +278,13 @@ def test_malformed_json_and_oversized_bodies(proxy: ProxyProcess) -> None:
 def test_all_models_failing_is_a_502_listing_the_attempts(
     client: openai.OpenAI, openai_server: LocalOpenAIServer, proxy: ProxyProcess
 ) -> None:
-    openai_server.script("large", Fail(500), Fail(503))
+    openai_server.script("large", Fail(500))
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(
             model="large", messages=HELLO, extra_headers={"x-gearshift-max-tier": "2"}
         )
     assert caught.value.status_code == 502
+    assert openai_server.pending("large") == 0  # a failure left queued would fail a later test's call
     assert "large" in caught.value.message and "HTTP 500" in caught.value.message
     openai_server.script("small", Fail(500))
     fell_back = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
@@ -345,3 +346,28 @@ def test_sampling_settings_reach_the_model_that_takes_them(
     )
     decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
     assert "seed, frequency_penalty, presence_penalty not sent" in decision["reasons"][-1]
+
+
+def test_reasoning_effort_reaches_the_models_that_take_it(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer, records: Any
+) -> None:
+    """`reasoning_effort` (Chat Completions) and `reasoning.effort` (Responses) were taken and dropped:
+    a reasoning model never saw them. They now reach a model marked `reasoning`; one
+    not marked is sent the request without it, and the decision's reasons say so."""
+    client.chat.completions.create(model="large", messages=HELLO, reasoning_effort="low")
+    assert openai_server.requests[-1].body["reasoning_effort"] == "low"
+    client.responses.create(model="large", input="What is 2 + 2?", reasoning={"effort": "high"})
+    assert openai_server.requests[-1].body["reasoning_effort"] == "high"
+    raw = client.chat.completions.with_raw_response.create(
+        model="small", messages=HELLO, reasoning_effort="minimal"
+    )
+    assert "reasoning_effort" not in openai_server.requests[-1].body
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    said = "reasoning_effort not sent: small is not a reasoning model"
+    assert decision["reasons"][-1] == said
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="large", messages=HELLO, reasoning_effort="hgih")  # type: ignore[arg-type]
+    assert caught.value.param == "reasoning_effort" and "'hgih'" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="large", input="hi", reasoning={"effort": 3})  # type: ignore[typeddict-item]
+    assert caught.value.param == "reasoning.effort"

@@ -78,6 +78,7 @@ def client(proxy: ProxyProcess) -> openai.OpenAI:
         ({"frequency_penalty": -2.5}, "frequency_penalty"),
         ({"presence_penalty": 3}, "presence_penalty"),
         ({"seed": 1.5}, "seed"),
+        ({"temperature": 2.5}, "temperature"),
     ],
 )
 def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
@@ -182,3 +183,13 @@ def test_every_model_rate_limited_is_a_429_with_the_providers_retry_after(
         )  # type: ignore[arg-type]
     assert caught.value.code == "rate_limit_exceeded" and "large" in caught.value.message
     assert caught.value.response.headers["retry-after"] == "3"
+
+
+def test_a_temperature_out_of_each_wire_s_range_is_a_400_naming_it(proxy: ProxyProcess) -> None:
+    """A temperature of 3 went on to the model and came back as a provider failure; the Anthropic
+    wire takes 0 to 1, as Anthropic's API does (anthropic 2.x sends it in the body's extras)."""
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(model="auto", max_tokens=20, messages=HELLO, extra_body={"temperature": 1.5})  # type: ignore[arg-type]
+    assert "'temperature': must be a number from 0 to 1, got 1.5" in caught.value.message
+    claude.messages.create(model="auto", max_tokens=20, messages=HELLO, extra_body={"temperature": 1.0})  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._kept_messages import KeptMessages
 from ._messages import (
+    REASONING_EFFORTS,
     SAMPLING_SETTINGS,
     ChatRequest,
     ChatResponse,
@@ -79,6 +80,7 @@ from .signals._signals import Signals, extract_signals, is_error_result
 from .signals._tokens import estimate_request_tokens, estimate_tokens
 
 __all__ = [
+    "REASONING_EFFORTS",
     "SAMPLING_SETTINGS",
     "AllModelsFailed",
     "Attempt",

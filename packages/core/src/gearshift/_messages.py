@@ -22,6 +22,7 @@ from ._surrogates import has_lone_surrogate, lone_surrogate
 from ._text_tokens import estimate_tokens
 
 __all__ = [
+    "REASONING_EFFORTS",
     "SAMPLING_SETTINGS",
     "ChatRequest",
     "ChatResponse",
@@ -45,6 +46,10 @@ __all__ = [
 SAMPLING_SETTINGS = ("top_p", "seed", "frequency_penalty", "presence_penalty", "top_k")
 """The `ChatRequest` fields that tune sampling, which not every provider's API takes (a provider names
 those it leaves out in `unsent_settings`): the adapters and the proxy read exactly these."""
+
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+"""The values OpenAI's `reasoning_effort` takes (each reasoning model takes a subset of them: gpt-5
+`minimal` to `high`, gpt-5.1 `none` to `high`, o-series `low` to `high`)."""
 
 Role = Literal["system", "user", "assistant", "tool"]
 """Who speaks a message: `system`, `user`, `assistant`, or `tool` (a tool result)."""
@@ -315,6 +320,11 @@ class ChatRequest:
     `presence_penalty` (-2 to 2) to OpenAI-compatible ones; `top_k` (a positive integer) to
     Anthropic. A model whose API does not take one (Anthropic has no seed or penalties, OpenAI no
     top_k) is sent the request without it, and the decision's reasons say which were left out.
+
+    `reasoning_effort` (one of `REASONING_EFFORTS`) goes to OpenAI's reasoning models (gpt-5 and
+    o-series: `ModelSpec.reasoning`), which in turn are never sent `temperature`, `top_p` or the
+    penalties they refuse; the others are sent the request without it. The decision's reasons say
+    what was left out.
     """
 
     messages: tuple[Message, ...]
@@ -331,6 +341,7 @@ class ChatRequest:
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     top_k: int | None = None
+    reasoning_effort: str | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -341,6 +352,11 @@ class ChatRequest:
             raise InvalidRequestError(f"max_tokens must be positive, got {self.max_tokens}")
         if (self.top_p, self.seed, self.frequency_penalty, self.presence_penalty, self.top_k) != _UNSET:
             _check_sampling(self)
+        if self.temperature is not None:
+            _number_in("temperature", self.temperature, 0, 2)
+        if self.reasoning_effort is not None and self.reasoning_effort not in REASONING_EFFORTS:
+            allowed, got = ", ".join(REASONING_EFFORTS), self.reasoning_effort
+            raise InvalidRequestError(f"reasoning_effort must be one of {allowed}, got {got!r}")
         names = [tool.name for tool in self.tools]
         if len(set(names)) != len(names):  # the repeats are looked for only when there are some
             dupes = sorted({n for n in names if names.count(n) > 1})

@@ -141,6 +141,13 @@ class ModelSpec(BaseModel):
     supports_tools: bool = Field(default=True, description="Can call tools.")
     supports_vision: bool = Field(default=False, description="Accepts images.")
     supports_json: bool = Field(default=True, description="Can be asked for JSON matching a schema.")
+    reasoning: bool = Field(
+        default=False,
+        description="An OpenAI reasoning model (gpt-5, o-series): it is sent a request's `reasoning_effort`, "
+        "and never `temperature`, `top_p` or the penalties, which such models refuse (the decision's "
+        "reasons say what was left out); a request with stop sequences, which they refuse too, goes to "
+        "another model. Other models are never sent `reasoning_effort`.",
+    )
     deployments: tuple[Deployment, ...] = Field(
         default=(),
         description="More deployments of this model besides `provider`; calls go to the healthiest "

@@ -73,7 +73,7 @@ ROUTED_MODEL_NAME = "gearshift-router"
 # than silently dropped (a `logit_bias` that does nothing would mislead).
 _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
-    | {"stream_usage", *SAMPLING_SETTINGS}
+    | {"stream_usage", "reasoning_effort", *SAMPLING_SETTINGS}
 )
 
 # LangChain's standard constructor arguments that have no meaning here (see the class docstring): taken
@@ -148,6 +148,9 @@ class RoutedChatModel(BaseChatModel):
     """-2 to 2, sent to OpenAI-compatible models (left out for Anthropic's, as `seed`)."""
     top_k: int | None = None
     """Sample from the k likeliest tokens, sent to Anthropic models (OpenAI's API has none)."""
+    reasoning_effort: str | None = None
+    """OpenAI's `reasoning_effort` (`gearshift.REASONING_EFFORTS`: `minimal`, `low`...), as ChatOpenAI's,
+    sent to reasoning models (`ModelSpec.reasoning`; left out for others, as `seed`)."""
     max_tokens: int | None = None
     """Cap on output tokens."""
     stop: list[str] | None = None
@@ -487,6 +490,7 @@ class RoutedChatModel(BaseChatModel):
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
             response_strict=to_response_strict(options.get("response_format")),
             **{name: _first(options.get(name), getattr(self, name)) for name in SAMPLING_SETTINGS},
+            reasoning_effort=_first(options.get("reasoning_effort"), self.reasoning_effort),
         )
         defaults = StepDefaults(
             agent_id=self.agent_id,

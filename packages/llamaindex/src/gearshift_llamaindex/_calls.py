@@ -51,6 +51,7 @@ CALL_OPTIONS = frozenset(
         "max_tokens",
         "temperature",
         *SAMPLING_SETTINGS,
+        "reasoning_effort",
         "stop",
         "response_format",
     }
@@ -106,6 +107,7 @@ class CallDefaults(Protocol):
     frequency_penalty: float | None
     presence_penalty: float | None
     top_k: int | None
+    reasoning_effort: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,7 @@ async def plan_call(
         response_schema=_response_schema(options.get("response_format")),
         parallel_tool_calls=options.get("parallel_tool_calls") if specs else None,
         **{name: options.get(name, getattr(defaults, name)) for name in SAMPLING_SETTINGS},
+        reasoning_effort=options.get("reasoning_effort", defaults.reasoning_effort),
     )
     scope = _scope.get() or _NO_SCOPE
     context = step_context(

@@ -87,7 +87,7 @@ class RoutedLLM(FunctionCallingLLM):
     see also `run_scope`), `step_type` (a `StepType` or its name, instead of the one read from the
     history), `hints` (a `CallerHints`: force a model, bound the tier or the cost), `self_escalation`,
     `max_tokens`, `temperature`, `top_p`, `seed`, `frequency_penalty`, `presence_penalty`, `top_k`,
-    `stop`, and `response_format` (a pydantic class or a JSON schema).
+    `reasoning_effort`, `stop`, and `response_format` (a pydantic class or a JSON schema).
     """
 
     model_config = ConfigDict(use_attribute_docstrings=True)
@@ -124,6 +124,9 @@ class RoutedLLM(FunctionCallingLLM):
     """Sent to OpenAI-compatible models (left out for Anthropic's, as `seed`)."""
     top_k: int | None = Field(default=None, gt=0)
     """Sample from the k likeliest tokens, sent to Anthropic models (OpenAI's API has none)."""
+    reasoning_effort: str | None = None
+    """OpenAI's `reasoning_effort` (`gearshift.REASONING_EFFORTS`), sent to the models marked
+    `reasoning` (`ModelSpec.reasoning`; left out for others, as `seed`)."""
     context_window: int | None = Field(default=None, gt=0)
     """Context window reported to LlamaIndex; None: the smallest in the registry. LlamaIndex sizes its
     memory and packs retrieved text up to this window, so the smallest keeps every step small enough for

@@ -16,7 +16,8 @@ before answering: lower latency, and no hidden reasoning tokens billed as output
 
 Prices and context windows come from `genai-prices` when the ladder is built; the output caps and
 capabilities below are the vendors' documented values. Every model here accepts images, calls
-tools, and can answer in JSON matching a schema (Anthropic's through a forced tool).
+tools, and can answer in JSON matching a schema (Anthropic's through a forced tool); the gpt-5 models
+reason before answering (`ModelSpec.reasoning`: they take `reasoning_effort`, and refuse `temperature`).
 """
 
 from __future__ import annotations
@@ -40,15 +41,17 @@ class DefaultModel:
     provider: str
     tier: int
     max_output_tokens: int
+    reasoning: bool = False
+    """Whether it is an OpenAI reasoning model (`ModelSpec.reasoning`): the gpt-5 models are."""
 
 
 DEFAULT_LADDER: tuple[DefaultModel, ...] = (
-    DefaultModel("gpt-5-nano", "openai", 1, 128_000),
+    DefaultModel("gpt-5-nano", "openai", 1, 128_000, reasoning=True),
     DefaultModel("gpt-4.1-nano", "openai", 1, 32_768),
     DefaultModel("claude-haiku-4-5", "anthropic", 1, 64_000),
-    DefaultModel("gpt-5-mini", "openai", 2, 128_000),
+    DefaultModel("gpt-5-mini", "openai", 2, 128_000, reasoning=True),
     DefaultModel("claude-sonnet-4-5", "anthropic", 2, 64_000),
-    DefaultModel("gpt-5", "openai", 3, 128_000),
+    DefaultModel("gpt-5", "openai", 3, 128_000, reasoning=True),
     DefaultModel("claude-opus-4-5", "anthropic", 3, 64_000),
 )
 """The built-in ladder; ids are the vendors' model names, served by the built-in providers."""
@@ -80,6 +83,7 @@ def default_models() -> tuple[ModelSpec, ...]:
                 supports_tools=True,
                 supports_vision=True,
                 supports_json=True,
+                reasoning=entry.reasoning,
                 **window,
             )
         )

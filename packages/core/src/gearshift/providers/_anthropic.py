@@ -14,7 +14,10 @@ The conversion rules that differ from OpenAI's:
   an object is wrapped in `{"value": ...}` for the call and unwrapped on the way back.
 - `temperature`, `top_p` and `top_k` were dropped from the typed SDK signature (the API still takes
   them on the models that support them), so they go through `extra_body`. The API has no `seed`,
-  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`).
+  `frequency_penalty` or `presence_penalty`: they are not sent (see `unsent_settings`); `top_p` is
+  not sent beside `temperature` (see `exclusive_settings`), nor is
+  `reasoning_effort` (extended thinking would need its thinking blocks carried back on every tool
+  step of an agent, which gearshift's messages do not hold).
 
 Calls are sent as `OpenAIProvider` sends them, and answers are read from their JSON, without a pydantic
 model per answer or event: a plain call on aiohttp is a `DirectPost` and a stream a `DirectStream` (no
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
-from ._anthropic_convert import AnswerTool, request_params, tool_call_id
+from ._anthropic_convert import TEMPERATURE_CAP, AnswerTool, request_params, tool_call_id
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field, json_object
@@ -81,9 +84,19 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     _SDK = "anthropic"
     _CLIENT = "AsyncAnthropic"
     _UNFINISHED_STREAM = "the stream ended before message_stop"
-    unsent_settings: frozenset[str] = frozenset({"seed", "frequency_penalty", "presence_penalty"})
+    unsent_settings: frozenset[str] = frozenset(
+        {"seed", "frequency_penalty", "presence_penalty", "reasoning_effort"}
+    )
     """`ChatRequest` settings the Messages API does not take, left out of the call (as Anthropic's
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
+    reasoning_unsent: frozenset[str] = frozenset()
+    """A Claude model marked `reasoning` takes every setting the Messages API takes."""
+    temperature_cap: float | None = TEMPERATURE_CAP
+    """The API takes `temperature` from 0 to 1: a higher one is sent as 1, as Anthropic's own OpenAI
+    compatibility layer caps it (the decision's reasons say so)."""
+    exclusive_settings: tuple[tuple[str, str], ...] = (("temperature", "top_p"),)
+    """(kept, left out) when a request sets both: Claude Sonnet and Haiku 4.5 and Opus 4.1 on refuse
+    `temperature` with `top_p` ("cannot both be specified"); older models gain nothing from both."""
 
     def __init__(
         self,

@@ -12,7 +12,10 @@ from typing import Any
 from .._messages import ChatRequest, ContentPart, ImagePart, Message, ToolSpec
 from .._models import ModelSpec
 
-__all__ = ["AnswerTool", "request_params", "tool_call_id"]
+__all__ = ["TEMPERATURE_CAP", "AnswerTool", "request_params", "tool_call_id"]
+
+TEMPERATURE_CAP = 1.0
+"""The highest `temperature` the Messages API takes; OpenAI's goes to 2."""
 
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _INVALID_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -98,11 +101,17 @@ def request_params(
         params["stop_sequences"] = list(request.stop)
     # Dropped from the SDK's typed signature, these still reach the API through `extra_body`;
     # Anthropic takes no seed or penalties (`unsent_settings` names them in the decision's reasons).
+    # Claude Sonnet and Haiku 4.5 and Opus 4.1 on answer `temperature` with `top_p` by a 400 ("cannot
+    # both be specified"): `temperature` is kept, as Anthropic advises altering one, not both.
+    top_p = request.top_p if request.temperature is None else None
+    # The API takes temperature from 0 to 1 (a 400 above); OpenAI's go to 2. Capped at 1, as
+    # Anthropic's own OpenAI compatibility layer caps them.
+    temperature = None if request.temperature is None else min(request.temperature, TEMPERATURE_CAP)
     sampling = {
         name: value
         for name, value in (
-            ("temperature", request.temperature),
-            ("top_p", request.top_p),
+            ("temperature", temperature),
+            ("top_p", top_p),
             ("top_k", request.top_k),
         )
         if value is not None

@@ -62,6 +62,11 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     _UNFINISHED_STREAM = "the stream ended before the model finished"
     unsent_settings: frozenset[str] = frozenset({"top_k"})
     """`ChatRequest` settings the Chat Completions API does not take, left out of the call."""
+    reasoning_unsent: frozenset[str] = frozenset(
+        {"temperature", "top_p", "frequency_penalty", "presence_penalty"}
+    )
+    """Settings OpenAI's reasoning models (`ModelSpec.reasoning`: gpt-5, o-series) refuse with a 400 unless
+    at their defaults, left out of their calls."""
 
     def __init__(
         self,
@@ -94,14 +99,17 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         max_tokens = _cap(request.max_tokens, model.max_output_tokens)
         if max_tokens is not None:
             params[self.max_tokens_field] = max_tokens
-        if request.temperature is not None:
+        refused = self.reasoning_unsent if model.reasoning else frozenset()
+        if request.temperature is not None and "temperature" not in refused:
             params["temperature"] = request.temperature
         if request.stop:
             params["stop"] = list(request.stop)
         for name in SAMPLING_SETTINGS:
             value = getattr(request, name)
-            if value is not None and name not in self.unsent_settings:
+            if value is not None and name not in self.unsent_settings and name not in refused:
                 params[name] = value
+        if request.reasoning_effort is not None and model.reasoning:
+            params["reasoning_effort"] = request.reasoning_effort
         if request.tools:
             params["tools"] = [
                 _tool(tool.name, tool.description, tool.parameters, tool.strict) for tool in request.tools

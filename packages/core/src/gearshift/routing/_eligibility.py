@@ -16,6 +16,7 @@ def _why_not(
     needs_tools: bool,
     has_images: bool,
     needs_json: bool,
+    needs_stop: bool,
     input_tokens: int,
     output_tokens: int,
 ) -> str | None:
@@ -31,6 +32,8 @@ def _why_not(
         return "it does not accept images"
     if needs_json and not model.supports_json:
         return "it cannot be asked for JSON output"
+    if needs_stop and model.reasoning:
+        return "it is a reasoning model, which refuses stop sequences"
     if input_tokens + output_tokens > model.context_window:
         return (
             f"about {input_tokens + output_tokens} tokens do not fit its context window of "
@@ -68,10 +71,13 @@ def eligible_models(
     # What the request needs is the same for every model: worked out once, not once per model.
     needs_tools = bool(request.tools) and request.tool_choice != "none"
     needs_json = request.response_schema is not None
+    needs_stop = bool(request.stop)
     why: dict[str, str] = {}
     fit: list[ModelSpec] = []
     for model in registry._models:
-        reason = _why_not(model, hints, needs_tools, has_images, needs_json, input_tokens, output_tokens)
+        reason = _why_not(
+            model, hints, needs_tools, has_images, needs_json, needs_stop, input_tokens, output_tokens
+        )
         if reason is None:
             fit.append(model)
         else:

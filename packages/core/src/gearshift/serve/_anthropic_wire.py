@@ -102,13 +102,16 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     metadata = optional(body, "metadata", dict) or {}
     check_fields(metadata, _METADATA, "metadata.")
     schema = _output_schema(optional(body, "output_config", dict))
+    temperature = optional(body, "temperature", float)
+    if temperature is not None and not 0 <= temperature <= 1:  # Anthropic's range; OpenAI's goes to 2
+        raise field_error("temperature", f"must be a number from 0 to 1, got {temperature}")
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
             tools=tools,
             tool_choice=choice,
             max_tokens=max_tokens,
-            temperature=optional(body, "temperature", float),
+            temperature=temperature,
             stop=tuple(stops),
             parallel_tool_calls=parallel,
             response_schema=schema,

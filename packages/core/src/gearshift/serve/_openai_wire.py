@@ -53,6 +53,7 @@ _REQUEST_FIELDS = {
     "max_tokens": "max_tokens",
     "tool_choice": "tool_choice",
     "tool names": "tools",
+    "reasoning_effort": "reasoning_effort",
     **SAMPLING,
 }
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
@@ -129,6 +130,7 @@ def parse_chat(body: Any) -> OpenAIChat:
             seed=optional(body, "seed", int),
             frequency_penalty=optional(body, "frequency_penalty", float),
             presence_penalty=optional(body, "presence_penalty", float),
+            reasoning_effort=optional(body, "reasoning_effort", str),
         )
     except InvalidRequestError as exc:
         raise located(exc, _REQUEST_FIELDS) from None

@@ -73,6 +73,7 @@ def parse_responses(body: Any) -> OpenAIChat:
     text = optional(body, "text", dict) or {}
     text_format = optional(text, "format", dict, "text.")
     metadata = string_map(body, "metadata")
+    reasoning = optional(body, "reasoning", dict) or {}
     try:
         request = ChatRequest(
             messages=pair_tool_results(messages),
@@ -84,9 +85,12 @@ def parse_responses(body: Any) -> OpenAIChat:
             parallel_tool_calls=optional(body, "parallel_tool_calls", bool),
             response_strict=_strict(text_format),
             top_p=optional(body, "top_p", float),
+            reasoning_effort=optional(reasoning, "effort", str, "reasoning."),
         )
     except InvalidRequestError as exc:
-        raise located(exc, {"max_tokens": "max_output_tokens", **SAMPLING}) from None
+        raise located(
+            exc, {"max_tokens": "max_output_tokens", "reasoning_effort": "reasoning.effort", **SAMPLING}
+        ) from None
     return OpenAIChat(
         request=request,
         model=model,

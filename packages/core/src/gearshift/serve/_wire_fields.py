@@ -38,7 +38,7 @@ def field_error(path: str, problem: str) -> InvalidRequestError:
     return InvalidRequestError(f"'{path}': {problem}")
 
 
-SAMPLING = {name: name for name in SAMPLING_SETTINGS}
+SAMPLING = {name: name for name in ("temperature", *SAMPLING_SETTINGS)}
 """The sampling settings a `ChatRequest` checks, each named by the body field of the same name."""
 
 
