@@ -37,7 +37,9 @@ def _reference(
     steps = 0
     calls: list[Any] = []
     failed: set[str | None] = set()
-    for message in history:
+    # The run is what follows the last user message: an earlier turn's calls are no part of it.
+    users = [i for i, m in enumerate(history) if isinstance(m, HumanMessage) or _is_chat_user(m)]
+    for message in history[users[-1] + 1 if users else 0 :]:
         if isinstance(message, AIMessage):
             steps += 1
             calls.extend(message.tool_calls)
@@ -58,6 +60,10 @@ def _reference(
     elif isinstance(last, HumanMessage) and has_tools:
         step_type = StepType.ACT
     return steps, step_type, records
+
+
+def _is_chat_user(message: BaseMessage) -> bool:
+    return isinstance(message, ChatMessage) and message.role in ("user", "human")
 
 
 # -- generated histories ---------------------------------------------------------------------------

@@ -123,8 +123,12 @@ def step_context(
 def _steps_and_tools(
     history: Sequence[BaseMessage], converted: Sequence[Message], kept: KeptHistory | None
 ) -> tuple[int, tuple[ToolRecord, ...]]:
-    """The number of `AIMessage`s in the history, and every tool call of it in order, failed where its
-    `ToolMessage` says `status="error"`: read in one walk.
+    """The number of `AIMessage`s since the last user message, and every tool call since then in
+    order, failed where its `ToolMessage` says `status="error"`: read in one walk.
+
+    A LangGraph thread keeps every turn of a conversation, and each user turn starts a new run of the
+    agent (LangGraph's own `langgraph_step` starts again too): a tool that failed, or a call made, in
+    an earlier turn is no error streak nor loop of this one (the core's signals read the messages so).
 
     Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
     and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
@@ -134,7 +138,10 @@ def _steps_and_tools(
     steps = 0
     calls: list[tuple[Any, ToolRecord, ToolRecord]] = []
     failed: set[str | None] = set()
-    for message, gearshift_message in zip(history, converted, strict=True):
+    start = len(converted)
+    while start and converted[start - 1].role != "user":
+        start -= 1
+    for message, gearshift_message in zip(history[start:], converted[start:], strict=True):
         role = gearshift_message.role
         if role == "assistant":
             if message_kind(message) is AIMessage:
