@@ -17,9 +17,9 @@ from typing import Any, TypeVar, cast
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable, ensure_config
 from langchain_core.runnables.utils import AnyConfigurableField
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -59,6 +59,7 @@ from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_re
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
+from ._run_metadata import astreamed_with, config_metadata, metadata_kept, run_metadata, streamed_with
 from ._structured import StructuredMethod, structured_output
 
 __all__ = ["RoutedChatModel"]
@@ -376,6 +377,53 @@ class RoutedChatModel(BaseChatModel):
         answers = await cascade_batch(self.router, inputs, config, step, return_exceptions=return_exceptions)
         return cast("list[AIMessage]", answers)  # LangChain's own batch types its exceptions so too
 
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """LangChain's `stream`; each step is routed with the run's metadata (`_run_metadata`)."""
+        config = ensure_config(config)
+        metadata = config_metadata(config, self.metadata)
+        return streamed_with(metadata, super().stream(input, config, stop=stop, **kwargs))
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """LangChain's `astream`; each step is routed with the run's metadata (`_run_metadata`)."""
+        config = ensure_config(config)
+        metadata = config_metadata(config, self.metadata)
+        return astreamed_with(metadata, super().astream(input, config, stop=stop, **kwargs))
+
+    def _generate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # LangChain calls `_stream` from here without the run manager when the call streams.
+        with metadata_kept(run_manager.metadata if run_manager else None):
+            return super()._generate_with_cache(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with metadata_kept(run_manager.metadata if run_manager else None):
+            return await super()._agenerate_with_cache(messages, stop, run_manager, **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -403,7 +451,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        step = self._step(messages, stop, run_metadata(run_manager), kwargs)
         for chunk in iterate_sync(self._achunks(step)):
             if run_manager is not None:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -416,7 +464,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        step = self._step(messages, stop, run_metadata(run_manager), kwargs)
         async for chunk in self._achunks(step):
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
