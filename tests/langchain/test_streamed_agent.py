@@ -20,7 +20,7 @@ from langchain_core.tools import tool
 from gearshift import Router, read_records
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import LocalOpenAIServer, Reply
+from gearshift.testing import CutStream, LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
 
 CONFIG: Any = {"configurable": {"thread_id": "t-7"}, "metadata": {"agent_id": "helper"}}
@@ -95,3 +95,35 @@ async def test_a_streamed_call_reads_the_metadata_of_its_config(
     assert run.spent_usd > 0
     routed.close()
     assert _decisions(log) == [("writer", "r-1", "summarize")]
+
+
+@pytest.mark.async_run_config
+async def test_a_cheap_model_s_broken_stream_falls_back_when_no_one_saw_it(
+    server: LocalOpenAIServer, make_router: Callable[..., Router], ledger: BudgetLedger, tmp_path: Path
+) -> None:
+    # `small` may hand the step over (self-escalation), so its events are held back until its answer is
+    # done: when its stream breaks, the agent has seen none of it, and the chain's next model answers.
+    log = tmp_path / "log.jsonl"
+    router = make_router(budgets=ledger, decision_log=open_decision_log(log))
+    agent = create_agent(RoutedChatModel(router=router), [stock])
+    server.script("small", CutStream(after_chunks=2))
+    server.script("large", Reply(text="We have 12 of them."))
+
+    texts = [
+        chunk.text
+        async for chunk, _ in agent.astream(
+            {"messages": [HumanMessage("How many SKU-9 do we have?")]}, CONFIG, stream_mode="messages"
+        )
+    ]
+
+    assert "".join(texts) == "We have 12 of them."
+    assert [r.model for r in server.requests] == ["small", "large"]
+    router.close()
+    attempts = [(r["model"], r["ok"]) for r in read_records(log) if r["kind"] == "attempt"]
+    assert attempts == [("small", False), ("large", True)]
+    (thread,) = await ledger.usage(["run:t-7"])
+    assert thread.reserved_usd == 0
+    # The broken call was billed by the provider: charged at gearshift's estimate, with the answer.
+    assert thread.spent_usd > sum(
+        r["cost_usd"] for r in read_records(log) if r["kind"] == "attempt" and r["ok"]
+    )
