@@ -236,17 +236,14 @@ class RoutedChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
+        # LangChain's cache keys answers on these: every setting that can change an answer (a tier
+        # bound, a sampling setting) must be among them, or a cached answer of another setting is served.
+        params: dict[str, Any] = {
             "models": list(self._router.registry.ids),
             "policy": self._router.policy.name,
-            "model": self.model,
-            "agent_id": self.agent_id,
-            "self_escalation": self.self_escalation,
-            "sticky_tool_loops": self.sticky_tool_loops,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "stop": self.stop,
         }
+        params.update((name, getattr(self, name)) for name in _ROUTING_SETTINGS)
+        return params
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         model = kwargs.get("model") or self.model
@@ -566,6 +563,17 @@ class RoutedChatModel(BaseChatModel):
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry
         return registry[routed.model_id].tier if routed.model_id in registry else None
+
+
+# The settings `RoutedChatModel` adds to a chat model's, but the config file's path (the router is
+# named by its models and policy instead), the streaming switches and the timeout, which leave the
+# answer as it is.
+_ROUTING_SETTINGS = tuple(
+    name
+    for name in RoutedChatModel.model_fields
+    if name not in BaseChatModel.model_fields
+    and name not in ("config", "stream_usage", "streaming", "timeout")
+)
 
 
 def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) -> None:
