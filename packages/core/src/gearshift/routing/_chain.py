@@ -235,6 +235,10 @@ class ChainRun:
         )
         output = route.output_tokens if cap is None else cap
         request = self.sent
+        if request is not self.request and not any(m.tier > spec.tier for m in route.candidates):
+            # A fallback at the top tier has no one to hand the step to: offered `escalate`, it could
+            # only call it for nothing, and its answer would lose that call (an empty answer).
+            request = self.request
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
         return _Hold(spec.estimate_cost(route.input_tokens, output), route.input_tokens + output, request)
