@@ -1,7 +1,7 @@
-"""A LangGraph agent with a checkpointer: every user turn of a thread is a run of its own.
+"""A LangGraph agent with a checkpointer: a user turn breaks a tool error streak and a loop.
 
-The thread keeps the whole conversation and sends it on every step; what the router counts as the
-run's tool errors, loops and steps must start again at each user turn, as LangGraph's own step does.
+The thread keeps the whole conversation and sends it on every step, and its tool history is the run's;
+but a failed tool of an earlier turn, or a call made then, is no streak nor loop of the current turn.
 The local server's models answer through the real `openai` SDK; each step is scripted on the model
 the router is expected to pick, so a step sent to the other model fails the test.
 """

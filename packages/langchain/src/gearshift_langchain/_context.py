@@ -106,7 +106,7 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
-    step_index, records = _steps_and_tools(history, converted, kept)
+    step_index, records, turn_start = _steps_and_tools(history, converted, kept)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -117,18 +117,19 @@ def step_context(
         metadata=extra,
         budget_keys=budget_keys,
         expected_steps=expected_steps,
+        turn_start=turn_start,
     )
 
 
 def _steps_and_tools(
     history: Sequence[BaseMessage], converted: Sequence[Message], kept: KeptHistory | None
-) -> tuple[int, tuple[ToolRecord, ...]]:
-    """The number of `AIMessage`s since the last user message, and every tool call since then in
-    order, failed where its `ToolMessage` says `status="error"`: read in one walk.
+) -> tuple[int, tuple[ToolRecord, ...], int]:
+    """The number of `AIMessage`s in the history, every tool call of it in order, failed where its
+    `ToolMessage` says `status="error"`, and how many of those calls came before the last user
+    message (`StepContext.turn_start`): read in one walk.
 
-    A LangGraph thread keeps every turn of a conversation, and each user turn starts a new run of the
-    agent (LangGraph's own `langgraph_step` starts again too): a tool that failed, or a call made, in
-    an earlier turn is no error streak nor loop of this one (the core's signals read the messages so).
+    A LangGraph thread keeps every turn of a conversation: a tool that failed, or a call made, in an
+    earlier turn counts in the run's history, but is no error streak nor loop of this turn.
 
     Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
     and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
@@ -138,21 +139,20 @@ def _steps_and_tools(
     steps = 0
     calls: list[tuple[Any, ToolRecord, ToolRecord]] = []
     failed: set[str | None] = set()
-    start = len(converted)
-    while start and converted[start - 1].role != "user":
-        start -= 1
-    for message, gearshift_message in zip(history[start:], converted[start:], strict=True):
+    turn_start = 0
+    for message, gearshift_message in zip(history, converted, strict=True):
         role = gearshift_message.role
-        if role == "assistant":
+        if role == "user":
+            turn_start = len(calls)
+        elif role == "assistant":
             if message_kind(message) is AIMessage:
                 steps += 1
                 records = kept.call_records(gearshift_message) if kept is not None else None
                 calls.extend(records if records is not None else call_records(cast("AIMessage", message)))
         elif role == "tool" and gearshift_message.is_error:
             failed.add(gearshift_message.tool_call_id)
-    return steps, tuple(
-        when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls
-    )
+    tools = tuple(when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls)
+    return steps, tools, turn_start
 
 
 def loop_model(history: Sequence[BaseMessage]) -> str | None:
