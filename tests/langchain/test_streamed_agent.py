@@ -8,19 +8,20 @@ SDK; the ledger and the decision log are real.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
 from gearshift import Router, read_records
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import CutStream, LocalOpenAIServer, Reply
+from gearshift.testing import CutStream, Fail, LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
 
 CONFIG: Any = {"configurable": {"thread_id": "t-7"}, "metadata": {"agent_id": "helper"}}
@@ -127,3 +128,43 @@ async def test_a_cheap_model_s_broken_stream_falls_back_when_no_one_saw_it(
     assert thread.spent_usd > sum(
         r["cost_usd"] for r in read_records(log) if r["kind"] == "attempt" and r["ok"]
     )
+
+
+def _sse(*deltas: dict[str, Any]) -> str:
+    """A raw chat-completions stream of these deltas, then its end (`finish_reason`, usage)."""
+    chunks = [{"id": "c-1", "model": "small", "choices": [{"index": 0, "delta": d}]} for d in deltas]
+    chunks.append(
+        {
+            "id": "c-1",
+            "model": "small",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49},
+        }
+    )
+    return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+
+
+@pytest.mark.async_run_config
+async def test_a_streamed_tool_call_without_an_id_still_reaches_its_tool(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    # Some OpenAI-compatible servers stream tool calls without ids; the agent answers a call by its id.
+    no_ids = _sse(
+        {"role": "assistant", "tool_calls": [{"index": 0, "function": {"name": "stock", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"sku": "SKU-9"}'}}]},
+    )
+    server.script("small", Fail(200, body=no_ids), Reply(text="12 in stock."))
+    agent = create_agent(RoutedChatModel(router=router, self_escalation=False), [stock])
+
+    messages = [
+        message
+        async for message, _ in agent.astream(
+            {"messages": [HumanMessage("How many SKU-9 do we have?")]}, stream_mode="messages"
+        )
+        if isinstance(message, ToolMessage)
+    ]
+
+    assert [(m.content, m.tool_call_id, m.status) for m in messages] == [
+        ("12 units of SKU-9", "call_0", "success")
+    ]
+    assert server.pending("small") == 0

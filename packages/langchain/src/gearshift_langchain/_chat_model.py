@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -479,6 +479,7 @@ class RoutedChatModel(BaseChatModel):
         stream = self._router.astream(step.request, step.context, self_escalation=self.self_escalation)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout if self.timeout is not None else None
+        started: set[int] = set()  # the tool calls whose first piece went out
         try:
             while True:
                 pending = stream.__anext__()
@@ -491,6 +492,13 @@ class RoutedChatModel(BaseChatModel):
                     break
                 except BudgetExceeded as exc:
                     raise _for_agent(exc, step.context) from None
+                if isinstance(event, ToolCallDelta) and event.index not in started:
+                    started.add(event.index)
+                    if not event.id:
+                        # Some OpenAI-compatible servers send calls without ids: the agent answers a
+                        # call by its id, so the first piece carries the one the router's assembled
+                        # answer gives it (LangChain keeps the first id of a call's pieces).
+                        event = replace(event, id=f"call_{event.index}")
                 if isinstance(event, (TextDelta, ToolCallDelta)):
                     yield delta_chunk(event)
         finally:
