@@ -59,7 +59,7 @@ from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_re
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
-from ._run_metadata import astreamed_with, config_metadata, metadata_kept, run_metadata, streamed_with
+from ._run_metadata import KeptMetadata, astreamed_with, config_metadata, run_metadata, streamed_with
 from ._structured import StructuredMethod, structured_output
 
 __all__ = ["RoutedChatModel"]
@@ -408,7 +408,7 @@ class RoutedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         # LangChain calls `_stream` from here without the run manager when the call streams.
-        with metadata_kept(run_manager.metadata if run_manager else None):
+        with KeptMetadata(run_manager.metadata if run_manager else None):
             return super()._generate_with_cache(messages, stop, run_manager, **kwargs)
 
     async def _agenerate_with_cache(
@@ -418,7 +418,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        with metadata_kept(run_manager.metadata if run_manager else None):
+        with KeptMetadata(run_manager.metadata if run_manager else None):
             return await super()._agenerate_with_cache(messages, stop, run_manager, **kwargs)
 
     def _generate(

@@ -11,14 +11,13 @@ runs those paths, and a streaming method reads it when it got no run manager.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import RunnableConfig
 
-__all__ = ["astreamed_with", "config_metadata", "metadata_kept", "run_metadata", "streamed_with"]
+__all__ = ["KeptMetadata", "astreamed_with", "config_metadata", "run_metadata", "streamed_with"]
 
 _T = TypeVar("_T")
 
@@ -42,14 +41,20 @@ def config_metadata(config: RunnableConfig, own: Mapping[str, Any] | None) -> di
     return {**inherited, **(own or {}), **(config.get("metadata") or {})}
 
 
-@contextmanager
-def metadata_kept(metadata: Mapping[str, Any] | None) -> Iterator[None]:
-    """Keep `metadata` for the streaming methods while the block runs."""
-    token = _current.set(metadata)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+class KeptMetadata:
+    """Keeps `metadata` for the streaming methods while a `with` block runs (a class, not a generator
+    context manager: it wraps every chunk of a stream and every call, and costs a third as much)."""
+
+    __slots__ = ("_metadata", "_token")
+
+    def __init__(self, metadata: Mapping[str, Any] | None) -> None:
+        self._metadata = metadata
+
+    def __enter__(self) -> None:
+        self._token = _current.set(self._metadata)
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
 
 
 def streamed_with(metadata: Mapping[str, Any], chunks: Iterator[_T]) -> Iterator[_T]:
@@ -57,7 +62,7 @@ def streamed_with(metadata: Mapping[str, Any], chunks: Iterator[_T]) -> Iterator
     the metadata is set around each step and never left behind between them)."""
     try:
         while True:
-            with metadata_kept(metadata):
+            with KeptMetadata(metadata):
                 try:
                     chunk = next(chunks)
                 except StopIteration:
@@ -73,7 +78,7 @@ async def astreamed_with(metadata: Mapping[str, Any], chunks: AsyncIterator[_T])
     """`streamed_with` for an async stream."""
     try:
         while True:
-            with metadata_kept(metadata):
+            with KeptMetadata(metadata):
                 try:
                     chunk = await chunks.__anext__()
                 except StopAsyncIteration:
