@@ -1,4 +1,5 @@
-"""A LangGraph agent with a checkpointer: a user turn breaks a tool error streak and a loop.
+"""A LangGraph agent with a checkpointer: the thread is the run, and a user turn breaks a tool error
+streak and a loop.
 
 The thread keeps the whole conversation and sends it on every step, and its tool history is the run's;
 but a failed tool of an earlier turn, or a call made then, is no streak nor loop of the current turn.
@@ -8,12 +9,17 @@ the router is expected to pick, so a step sent to the other model fails the test
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from uuid import UUID
+
+import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.tools import ToolException, tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from gearshift import Router
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
 
@@ -69,3 +75,24 @@ async def test_tool_errors_of_an_earlier_turn_do_not_move_a_new_turn_up(
 
     assert _models(second["messages"])[3:] == ["small", "small"]
     assert server.pending("small") == server.pending("large") == 0
+
+
+@pytest.mark.async_run_config
+async def test_a_thread_named_by_a_uuid_is_the_run(
+    server: LocalOpenAIServer, make_router: Callable[..., Router]
+) -> None:
+    # LangGraph takes any thread id (`uuid4()` is a common one) and puts it into the run's metadata as is.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="per-thread", key="run:*", usd=1.0)])
+    agent = create_agent(
+        RoutedChatModel(router=make_router(budgets=ledger)), [weather], checkpointer=InMemorySaver()
+    )
+    thread = UUID("5f0c8a1e-2b7d-4c55-9a41-0d6f3c2e9b10")
+    server.script("small", Reply(tool_calls=[("weather", {"city": "Oslo"})]), Reply(text="Sunny."))
+
+    result = await agent.ainvoke(
+        {"messages": [HumanMessage("Weather in Oslo?")]}, {"configurable": {"thread_id": thread}}
+    )
+
+    assert result["messages"][-1].text == "Sunny."
+    (spent,) = await ledger.usage([f"run:{thread}"])
+    assert spent.spent_usd > 0

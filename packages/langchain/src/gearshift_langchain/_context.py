@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
@@ -241,7 +242,8 @@ def _text(metadata: Mapping[str, Any], key: str) -> str | None:
     value = metadata.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
+    # LangGraph takes any thread id and copies it into the metadata as it is: `uuid4()` is a common one.
+    if isinstance(value, (str, int, UUID)) and not isinstance(value, bool):
         return str(value)
     raise InvalidRequestError(f"run metadata '{key}' must be a string, got {value!r}")
 
