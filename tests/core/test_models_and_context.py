@@ -102,6 +102,19 @@ def test_step_context_counts_error_streaks_and_repeated_calls() -> None:
     assert StepContext().consecutive_tool_errors == 0
 
 
+def test_a_user_turn_breaks_error_streaks_and_loops_but_not_the_run_s_history() -> None:
+    failed = ToolRecord("search", ok=False, args_hash="q")
+    # Two failed searches in an earlier turn; the user's latest message came after them.
+    between_turns = StepContext(tool_history=(failed, failed), turn_start=2)
+    assert (between_turns.consecutive_tool_errors, between_turns.repeated_tool_calls) == (0, 0)
+    # This turn's first call repeats the earlier one: no loop, and one error so far.
+    this_turn = StepContext(tool_history=(failed, failed, failed), turn_start=2)
+    assert (this_turn.consecutive_tool_errors, this_turn.repeated_tool_calls) == (1, 0)
+    assert len(this_turn.tool_history) == 3
+    with pytest.raises(InvalidRequestError, match="turn_start must be between 0 and the 2 tool calls"):
+        StepContext(tool_history=(failed, failed), turn_start=3)
+
+
 def test_step_types_parse_and_unknown_ones_list_the_choices() -> None:
     assert StepContext(step_type="PLAN").step_type is StepType.PLAN  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match="unknown step type 'ponder'; use one of plan, act"):

@@ -33,12 +33,17 @@ from gearshift_langchain._convert import convert_messages
 
 def _reference(
     node: str | None, history: Sequence[BaseMessage], has_tools: bool
-) -> tuple[int, StepType, tuple[ToolRecord, ...]]:
+) -> tuple[int, StepType, tuple[ToolRecord, ...], int]:
     steps = 0
     calls: list[Any] = []
     failed: set[str | None] = set()
+    turn_start = 0  # the calls made before the last user message
     for message in history:
-        if isinstance(message, AIMessage):
+        if isinstance(message, HumanMessage) or (
+            isinstance(message, ChatMessage) and message.role in ("user", "human")
+        ):
+            turn_start = len(calls)
+        elif isinstance(message, AIMessage):
             steps += 1
             calls.extend(message.tool_calls)
         elif isinstance(message, ToolMessage) and message.status == "error":
@@ -57,7 +62,7 @@ def _reference(
         step_type = StepType.OBSERVE
     elif isinstance(last, HumanMessage) and has_tools:
         step_type = StepType.ACT
-    return steps, step_type, records
+    return steps, step_type, records, turn_start
 
 
 # -- generated histories ---------------------------------------------------------------------------
@@ -129,7 +134,8 @@ def test_the_context_with_converted_messages_equals_the_context_read_from_langch
         for has_tools in (True, False):
             context = step_context(metadata, history, converted, StepDefaults(), has_tools=has_tools)
             expected = _reference(node, history, has_tools)
-            assert (context.step_index, context.step_type, context.tool_history) == expected, history
+            got = (context.step_index, context.step_type, context.tool_history, context.turn_start)
+            assert got == expected, history
             seen["observe"] += context.step_type is StepType.OBSERVE
             seen["act"] += context.step_type is StepType.ACT
         seen["failed"] += sum(not r.ok for r in context.tool_history)

@@ -1,9 +1,11 @@
-"""Feedback from LlamaIndex: score a `ChatResponse` or `CompletionResponse` of `RoutedLLM`."""
+"""Feedback from LlamaIndex: score a `ChatResponse`, `CompletionResponse` or agent output of `RoutedLLM`."""
 
 from __future__ import annotations
 
 import pytest
+from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+from llama_index.core.tools import FunctionTool
 
 from gearshift import InvalidRequestError, JSONLDecisionLog, read_records
 from gearshift_llamaindex import RoutedLLM
@@ -30,3 +32,24 @@ def test_bad_feedback_is_refused(llm: RoutedLLM) -> None:
         llm.feedback(ChatResponse(message=ChatMessage(role="assistant", content="x")), 1.0)
     with pytest.raises(InvalidRequestError, match=r"\[0, 1\]"):
         llm.feedback("some-request", 2.0)
+
+
+# LlamaIndex's workflows inspect the agent, a pydantic model, touching its deprecated attributes.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")
+async def test_an_agent_s_answer_is_scored(llm: RoutedLLM, decision_log: JSONLDecisionLog) -> None:
+    # What an agent builder holds is the agent's `AgentOutput`, not the LLM's response.
+    agent = FunctionAgent(tools=[FunctionTool.from_defaults(_add)], llm=llm)
+
+    output = await agent.run(user_msg="What is 2 + 3?")
+    llm.feedback(output, 0.0, comment="wrong sum")
+
+    decision_log.flush()
+    records = list(read_records(decision_log.path))
+    (feedback,) = [r for r in records if r["kind"] == "feedback"]
+    last_decision = [r for r in records if r["kind"] == "decision"][-1]
+    assert (feedback["request_id"], feedback["score"]) == (last_decision["request_id"], 0.0)
+
+
+def _add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b

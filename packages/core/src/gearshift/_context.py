@@ -98,8 +98,11 @@ class StepContext:
     """Where a request stands in an agent's run.
 
     `step_index` counts model calls in the run so far (0 for the first). `tool_history` lists the
-    run's tool calls in order. `budget_left_share` is the share of the run's budget still unspent
-    (None when no budget applies); the router fills it from the ledger when one is configured.
+    run's tool calls in order; `turn_start` is the index in it of the first call made since the user's
+    latest message, when the run is a conversation of several user turns (a LangGraph thread): a
+    tool error streak or a repeated call is read from there on, since a user turn breaks both.
+    `budget_left_share` is the share of the run's budget still unspent (None when no budget applies);
+    the router fills it from the ledger when one is configured.
 
     Spend is charged to `agent:<agent_id>`, `run:<run_id>` and every key of `budget_keys` (for
     example `team:search`), so a run's spend also counts against its agent's and team's limits.
@@ -117,12 +120,18 @@ class StepContext:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     budget_keys: tuple[str, ...] = ()
     expected_steps: int | None = None
+    turn_start: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.step_type, StepType):
             object.__setattr__(self, "step_type", StepType.parse(self.step_type))
         if self.step_index < 0:
             raise InvalidRequestError(f"step_index must be >= 0, got {self.step_index}")
+        if not 0 <= self.turn_start <= len(self.tool_history):
+            raise InvalidRequestError(
+                f"turn_start must be between 0 and the {len(self.tool_history)} tool calls, "
+                f"got {self.turn_start}"
+            )
         if self.expected_steps is not None and self.expected_steps <= 0:
             raise InvalidRequestError(f"expected_steps must be positive, got {self.expected_steps}")
         if isinstance(self.budget_keys, str):
@@ -146,9 +155,9 @@ class StepContext:
 
     @property
     def consecutive_tool_errors(self) -> int:
-        """How many of the most recent tool calls failed in a row."""
+        """How many of the most recent tool calls (of this user turn) failed in a row."""
         count = 0
-        for record in reversed(self.tool_history):
+        for record in reversed(self.tool_history[self.turn_start :]):
             if record.ok:
                 break
             count += 1
@@ -158,9 +167,10 @@ class StepContext:
     def repeated_tool_calls(self) -> int:
         """How many times the latest tool call repeats the one before it with the same arguments.
 
-        0 means the last call was new; 2 means the same call (name and arguments) ran three times in a row.
+        0 means the last call was new; 2 means the same call (name and arguments) ran three times in a
+        row. Only this user turn's calls count (`turn_start`).
         """
-        history = self.tool_history
+        history = self.tool_history[self.turn_start :]
         if not history:
             return 0
         last = history[-1]

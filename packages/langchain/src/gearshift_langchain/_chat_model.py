@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable, ensure_config
 from langchain_core.runnables.utils import AnyConfigurableField
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -59,6 +59,7 @@ from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_re
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
+from ._run_metadata import KeptMetadata, astreamed_with, config_metadata, run_metadata, streamed_with
 from ._structured import StructuredMethod, structured_output
 
 __all__ = ["RoutedChatModel"]
@@ -238,17 +239,14 @@ class RoutedChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
+        # LangChain's cache keys answers on these: every setting that can change an answer (a tier
+        # bound, a sampling setting) must be among them, or a cached answer of another setting is served.
+        params: dict[str, Any] = {
             "models": list(self._router.registry.ids),
             "policy": self._router.policy.name,
-            "model": self.model,
-            "agent_id": self.agent_id,
-            "self_escalation": self.self_escalation,
-            "sticky_tool_loops": self.sticky_tool_loops,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "stop": self.stop,
         }
+        params.update((name, getattr(self, name)) for name in _ROUTING_SETTINGS)
+        return params
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         model = kwargs.get("model") or self.model
@@ -379,6 +377,53 @@ class RoutedChatModel(BaseChatModel):
         answers = await cascade_batch(self.router, inputs, config, step, return_exceptions=return_exceptions)
         return cast("list[AIMessage]", answers)  # LangChain's own batch types its exceptions so too
 
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """LangChain's `stream`; each step is routed with the run's metadata (`_run_metadata`)."""
+        config = ensure_config(config)
+        metadata = config_metadata(config, self.metadata)
+        return streamed_with(metadata, super().stream(input, config, stop=stop, **kwargs))
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """LangChain's `astream`; each step is routed with the run's metadata (`_run_metadata`)."""
+        config = ensure_config(config)
+        metadata = config_metadata(config, self.metadata)
+        return astreamed_with(metadata, super().astream(input, config, stop=stop, **kwargs))
+
+    def _generate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # LangChain calls `_stream` from here without the run manager when the call streams.
+        with KeptMetadata(run_manager.metadata if run_manager else None):
+            return super()._generate_with_cache(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with KeptMetadata(run_manager.metadata if run_manager else None):
+            return await super()._agenerate_with_cache(messages, stop, run_manager, **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -406,7 +451,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        step = self._step(messages, stop, run_metadata(run_manager), kwargs)
         for chunk in iterate_sync(self._achunks(step)):
             if run_manager is not None:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -419,7 +464,7 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        step = self._step(messages, stop, run_manager.metadata if run_manager else {}, kwargs)
+        step = self._step(messages, stop, run_metadata(run_manager), kwargs)
         async for chunk in self._achunks(step):
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -437,6 +482,7 @@ class RoutedChatModel(BaseChatModel):
         stream = self._router.astream(step.request, step.context, self_escalation=self.self_escalation)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout if self.timeout is not None else None
+        started: set[int] = set()  # the tool calls whose first piece went out
         try:
             while True:
                 pending = stream.__anext__()
@@ -449,6 +495,13 @@ class RoutedChatModel(BaseChatModel):
                     break
                 except BudgetExceeded as exc:
                     raise _for_agent(exc, step.context) from None
+                if isinstance(event, ToolCallDelta) and event.index not in started:
+                    started.add(event.index)
+                    if not event.id:
+                        # Some OpenAI-compatible servers send calls without ids: the agent answers a
+                        # call by its id, so the first piece carries the one the router's assembled
+                        # answer gives it (LangChain keeps the first id of a call's pieces).
+                        event = replace(event, id=f"call_{event.index}")
                 if isinstance(event, (TextDelta, ToolCallDelta)):
                     yield delta_chunk(event)
         finally:
@@ -522,6 +575,17 @@ class RoutedChatModel(BaseChatModel):
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry
         return registry[routed.model_id].tier if routed.model_id in registry else None
+
+
+# The settings `RoutedChatModel` adds to a chat model's, but the config file's path (the router is
+# named by its models and policy instead), the streaming switches and the timeout, which leave the
+# answer as it is.
+_ROUTING_SETTINGS = tuple(
+    name
+    for name in RoutedChatModel.model_fields
+    if name not in BaseChatModel.model_fields
+    and name not in ("config", "stream_usage", "streaming", "timeout")
+)
 
 
 def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) -> None:

@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
@@ -106,7 +107,7 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
-    step_index, records = _steps_and_tools(history, converted, kept)
+    step_index, records, turn_start = _steps_and_tools(history, converted, kept)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -117,14 +118,19 @@ def step_context(
         metadata=extra,
         budget_keys=budget_keys,
         expected_steps=expected_steps,
+        turn_start=turn_start,
     )
 
 
 def _steps_and_tools(
     history: Sequence[BaseMessage], converted: Sequence[Message], kept: KeptHistory | None
-) -> tuple[int, tuple[ToolRecord, ...]]:
-    """The number of `AIMessage`s in the history, and every tool call of it in order, failed where its
-    `ToolMessage` says `status="error"`: read in one walk.
+) -> tuple[int, tuple[ToolRecord, ...], int]:
+    """The number of `AIMessage`s in the history, every tool call of it in order, failed where its
+    `ToolMessage` says `status="error"`, and how many of those calls came before the last user
+    message (`StepContext.turn_start`): read in one walk.
+
+    A LangGraph thread keeps every turn of a conversation: a tool that failed, or a call made, in an
+    earlier turn counts in the run's history, but is no error streak nor loop of this turn.
 
     Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
     and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
@@ -134,18 +140,20 @@ def _steps_and_tools(
     steps = 0
     calls: list[tuple[Any, ToolRecord, ToolRecord]] = []
     failed: set[str | None] = set()
+    turn_start = 0
     for message, gearshift_message in zip(history, converted, strict=True):
         role = gearshift_message.role
-        if role == "assistant":
+        if role == "user":
+            turn_start = len(calls)
+        elif role == "assistant":
             if message_kind(message) is AIMessage:
                 steps += 1
                 records = kept.call_records(gearshift_message) if kept is not None else None
                 calls.extend(records if records is not None else call_records(cast("AIMessage", message)))
         elif role == "tool" and gearshift_message.is_error:
             failed.add(gearshift_message.tool_call_id)
-    return steps, tuple(
-        when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls
-    )
+    tools = tuple(when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls)
+    return steps, tools, turn_start
 
 
 def loop_model(history: Sequence[BaseMessage]) -> str | None:
@@ -234,7 +242,8 @@ def _text(metadata: Mapping[str, Any], key: str) -> str | None:
     value = metadata.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
+    # LangGraph takes any thread id and copies it into the metadata as it is: `uuid4()` is a common one.
+    if isinstance(value, (str, int, UUID)) and not isinstance(value, bool):
         return str(value)
     raise InvalidRequestError(f"run metadata '{key}' must be a string, got {value!r}")
 

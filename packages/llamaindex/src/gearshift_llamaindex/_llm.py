@@ -50,6 +50,7 @@ from ._convert import chat_chunks, chat_response, completion, completion_chunks,
 from ._history import KeptHistory
 
 if TYPE_CHECKING:
+    from llama_index.core.agent.workflow import AgentOutput
     from llama_index.core.prompts import PromptTemplate
     from llama_index.core.tools.types import BaseTool
     from llama_index.core.types import Model
@@ -179,21 +180,23 @@ class RoutedLLM(FunctionCallingLLM):
 
     def feedback(
         self,
-        answer: ChatResponse | CompletionResponse | str,
+        answer: ChatResponse | CompletionResponse | AgentOutput | str,
         score: float,
         *,
         source: str = "user",
         comment: str | None = None,
     ) -> None:
         """Record a score in [0, 1] for an answer of this LLM: the `ChatResponse` or
-        `CompletionResponse` (its request id is read from `additional_kwargs["gearshift"]`) or the
-        request id itself. The score goes to the router's decision log (see `Router.feedback`).
+        `CompletionResponse` (its request id is read from `additional_kwargs["gearshift"]`), an agent's
+        `AgentOutput` (from the routing record in its `raw`), or the request id itself. The score goes
+        to the router's decision log (see `Router.feedback`).
         """
-        request_id = answer if isinstance(answer, str) else request_id_of(answer.additional_kwargs)
+        request_id = answer if isinstance(answer, str) else _answer_request_id(answer)
         if request_id is None:
             raise InvalidRequestError(
-                "this response carries no gearshift request id in additional_kwargs['gearshift']: "
-                "give feedback on a response this LLM returned, or pass the request id"
+                "this answer carries no gearshift request id (in additional_kwargs['gearshift'] or its "
+                "raw routing record): give feedback on an answer this LLM or an agent on it returned, "
+                "or pass the request id"
             )
         self._core.router.feedback(request_id, score, source=source, comment=comment)
 
@@ -440,6 +443,17 @@ class RoutedLLM(FunctionCallingLLM):
     async def _astream_complete(self, prompt: str, options: dict[str, Any]) -> CompletionResponseAsyncGen:
         chunks = await self._astream_chat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
         return completion_chunks(chunks)
+
+
+def _answer_request_id(answer: object) -> str | None:
+    """The request id of a response (`additional_kwargs`) or of an agent's output, whose `raw` is the
+    routing record of the response it was made from (`AgentOutput` keeps no `additional_kwargs`)."""
+    found = request_id_of(getattr(answer, "additional_kwargs", None))
+    if found is not None:
+        return found
+    raw = getattr(answer, "raw", None)
+    request_id = raw.get("request_id") if isinstance(raw, Mapping) else None
+    return request_id if isinstance(request_id, str) else None
 
 
 def _core_of(llm: RoutedLLM) -> _Core:

@@ -115,9 +115,14 @@ class ChainRun:
 
     # -- stream ---------------------------------------------------------------------------------
 
-    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(self, *, held: bool = False) -> AsyncGenerator[StreamEvent, None]:
         """The answer as events, `StreamDone` last. A model that fails before its first event is
-        replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`."""
+        replaced by the next one of the chain; a break after it raises `ProviderError(kind="stream")`.
+
+        `held`: the caller holds the events back until the answer is done (an answer that may still be
+        handed over), so no one has seen a model's output when its stream breaks: the model's events
+        come all at once with its `StreamDone`, and a break falls back along the chain as a failure
+        before the first event does (the broken call is still charged at gearshift's estimate)."""
         errors: list[ProviderError] = []
         refusal: _Refusal | None = None
         async for spec, provider in self._targets():
@@ -156,14 +161,18 @@ class ChainRun:
                 await aclose_events(events)
                 await self._foreign_failure(reservation, spec, started, "", streamed=True)
                 raise
-            # The caller sees this model's output from here on: no more fallback.
+            # The caller sees this model's output from here on (unless it is held): no more fallback.
             first_event_ms = self._ms(started)
             output: list[str] = []
+            unseen: list[StreamEvent] = []
             done = False
             try:
                 while not isinstance(event, StreamDone):
                     output.append(event.text if isinstance(event, TextDelta) else _delta_text(event))
-                    yield event
+                    if held:
+                        unseen.append(event)
+                    else:
+                        yield event
                     try:
                         event = await events.__anext__()
                     except StopAsyncIteration:
@@ -187,6 +196,8 @@ class ChainRun:
                 )
                 self.router.cooldowns.on_success(spec.id)
                 self.router.deployments.on_success(spec, first_event_ms)
+                for seen in unseen:
+                    yield seen
                 yield event
                 return
             except ProviderError as error:
@@ -194,7 +205,8 @@ class ChainRun:
                 usage = self._estimated_usage(text) if text else Usage()
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, streamed=True, usage=usage)
-                raise
+                if done or not held or not error.allows_fallback:
+                    raise
             except (GeneratorExit, asyncio.CancelledError):
                 if not done:
                     usage = self._estimated_usage("".join(output))
@@ -223,6 +235,10 @@ class ChainRun:
         )
         output = route.output_tokens if cap is None else cap
         request = self.sent
+        if request is not self.request and not any(m.tier > spec.tier for m in route.candidates):
+            # A fallback at the top tier has no one to hand the step to: offered `escalate`, it could
+            # only call it for nothing, and its answer would lose that call (an empty answer).
+            request = self.request
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
         return _Hold(spec.estimate_cost(route.input_tokens, output), route.input_tokens + output, request)

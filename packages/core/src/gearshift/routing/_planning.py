@@ -148,8 +148,10 @@ def decide_step(
 
 
 def escalates(router: RouterHost, override: bool | None) -> bool:
-    """Whether a call may self-escalate: its own override, else the router's `self_escalation`."""
-    return router.self_escalation if override is None else override
+    """Whether a call may self-escalate: its own override, else the router's `self_escalation`; never
+    under `max_escalations = 0`, where no hand-over may happen (a model offered `escalate` then could
+    only call it for nothing, and its answer would lose that call)."""
+    return (router.self_escalation if override is None else override) and router.max_escalations > 0
 
 
 async def _allowance(router: RouterHost, context: StepContext) -> Allowance | None:

@@ -59,7 +59,7 @@ class ReviewLoop:
                         if isinstance(event, StreamDone):
                             yield self._result(run, event.response)
                 return
-            async with aclosing(run.stream()) as events:
+            async with aclosing(run.stream(held=True)) as events:
                 held = [event async for event in events]
             done = held[-1]
             assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it

@@ -321,7 +321,8 @@ class Router:
         the first delta raises `ProviderError(kind="stream")`, since the caller has already seen part of
         an answer. When escalation or a cascade may replace a lower-tier model's answer, that model's
         events are held back until its answer is accepted, so the caller never sees an answer that was
-        replaced. With a speculative classifier the cheapest model's stream starts with the
+        replaced (and a break of such a stream falls back along the chain: no one saw any of it).
+        With a speculative classifier the cheapest model's stream starts with the
         classification and is kept or cancelled on its verdict (`gearshift.routing._speculative`).
         """
         chat = as_request(request)
