@@ -303,3 +303,29 @@ def test_a_torn_last_journal_line_is_done_again_and_a_torn_middle_line_is_an_err
     out.write_text('{"id": "c", "sta\n' + json.dumps(done) + "\n")
     with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
         read_journal(out)
+
+
+def test_a_run_after_a_torn_line_appends_whole_lines_and_the_next_run_reads_them(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "a", "stage": "routed", "acc')  # killed while writing a's line
+    first = subprocess.run(_batch_cli(tmp_path), capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert out.read_text().endswith("\n")
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == ["a", "b"]
+    asked = len(server.requests)
+    again = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "resuming: 2 of 2 items already answered" in again.stderr
+    assert len(server.requests) == asked  # nothing paid twice
+    assert json.loads(again.stdout)["answered"] == 2
+
+
+def test_a_journal_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"id": "a", "stage": "routed", "accepted": true, "text": "caf\xe9"}\n')
+    with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
+        read_journal(out)

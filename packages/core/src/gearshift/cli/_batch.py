@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             f"resuming: {len(items) - len(todo)} of {len(items)} items already answered in {args.output}"
         )
     records = list(earlier)
+    _drop_torn_line(args.output)
     with (
         args.output.open("a", encoding="utf-8") as journal,
         Stages(enabled=not args.no_progress) as stages,
@@ -162,20 +164,20 @@ def _parse_item(data: object, number: int) -> BatchItem:
 
 def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
     """What an earlier run wrote: ids with a final answer, ids whose cheap answer was rejected (and
-    have no final answer yet), and every stage's figures. A torn last line (the run was killed while
-    writing it) is ignored: that stage is done again."""
+    have no final answer yet), and every stage's figures. A torn last line (no newline: the run was
+    killed while writing it) is ignored: that stage is done again."""
     done: set[str] = set()
     rejected: set[str] = set()
     records: list[StageRecord] = []
     if not path.exists():
         return done, rejected, records
-    with path.open(encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
+    lines = path.read_bytes().split(b"\n")
+    lines.pop()  # what follows the last newline: nothing, or the torn line
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.decode("utf-8"))
             record = StageRecord(
                 str(row["id"]),
                 row["stage"],
@@ -186,9 +188,7 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
                 int(row["output_tokens"]),
                 bool(row.get("escalated", False)),
             )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            if number == len(lines):
-                continue
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError: bad JSON, bytes or numbers
             raise OutcomeTableError(f"not a gearshift batch result ({exc})", path=path, line=number) from None
         records.append(record)
         if record.accepted and not record.failed:
@@ -196,6 +196,24 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
         elif record.stage == "cheap" and not record.failed:
             rejected.add(record.id)
     return done, rejected - done, records
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut the torn last line off the journal, so the first line this run appends is a line of its own
+    (glued to the torn one, it would make the journal unreadable, and its answer with it)."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        cut = handle.seek(0, os.SEEK_END)
+        while cut > 0:
+            start = max(0, cut - 65536)
+            handle.seek(start)
+            newline = handle.read(cut - start).rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            cut = start
+        handle.truncate(cut)
 
 
 def _write(journal: IO[str], result: BatchResult) -> None:
