@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +30,7 @@ from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, 
 __all__ = ["add_batch_parser", "run_batch_cli"]
 
 _FIELDS = ("id", "prompt", "max_tokens", "agent_id")
+_CANCEL_WAIT_S = 10.0
 
 
 def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,13 +102,24 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             if result.accepted or result.error is not None:
                 stages.advance()
 
-        async def work() -> None:
-            async with router:
-                await router.abatch(
-                    todo, concurrency=args.concurrency, cascade=args.cascade, on_result=on_result
-                )
+        finished = threading.Event()
 
-        run_sync(work())
+        async def work() -> None:
+            try:
+                async with router:
+                    await router.abatch(
+                        todo, concurrency=args.concurrency, cascade=args.cascade, on_result=on_result
+                    )
+            finally:
+                finished.set()
+
+        try:
+            run_sync(work())
+        except KeyboardInterrupt:
+            # Ctrl-C cancels the calls in flight on the bridge loop: wait for them to end (and record
+            # how they ended) before the journal closes under them.
+            finished.wait(_CANCEL_WAIT_S)
+            raise
     summary = summarize_batch(records, router.registry)
     _print_summary(summary, router.registry.strongest.id, as_json=args.json)
     return 1 if summary.failed else 0
