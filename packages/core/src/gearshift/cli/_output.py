@@ -3,6 +3,8 @@
 - A file the command will write is checked before any work: its folder must exist and the path must
   not be a folder. A bad one fails at once with one line naming the option and the path (exit 2);
   gearshift never creates a missing folder for it, so a typo in a path cannot scatter files.
+- It is written through `replaced_output`: to a temporary file beside it, renamed over it once whole,
+  so an interrupted or failed command leaves the old file (or none), never half a file.
 - Progress is one mechanism, `Stages`: a rich progress bar on stderr, with a total for every stage,
   shown only when stderr is a terminal (and `--no-progress` is not given); quiet otherwise.
 - With `--json`, stdout carries only the JSON: `human_console(as_json)` sends the tables to stderr.
@@ -11,8 +13,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-__all__ = ["Stages", "check_output", "human_console", "read_prompt"]
+__all__ = ["Stages", "check_output", "human_console", "read_prompt", "replaced_output"]
 
 
 def check_output(path: Path | None, option: str) -> None:
@@ -35,6 +39,21 @@ def check_output(path: Path | None, option: str) -> None:
         raise GearshiftError(f"{option} {path}: is a folder; give a file path")
     if not folder.is_dir():
         raise GearshiftError(f"{option} {path}: the folder {folder} does not exist (create it first)")
+
+
+@contextmanager
+def replaced_output(path: Path, option: str) -> Iterator[Path]:
+    """A temporary path beside `path` to write the whole output to; it replaces `path` in one rename
+    when the block ends well, and is removed otherwise. An OS error (no permission, a full disk) is a
+    `GearshiftError` naming `option` and `path`."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise GearshiftError(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def read_prompt(prompt: str) -> str:

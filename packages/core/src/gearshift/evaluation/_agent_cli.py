@@ -147,7 +147,7 @@ def run_eval_agents(args: argparse.Namespace) -> int:
 
 
 def _eval_agents(args: argparse.Namespace) -> int:
-    from ..cli._output import Stages, check_output
+    from ..cli._output import Stages, check_output, replaced_output
     from ._agent_eval import evaluate_agents
 
     check_output(args.plot, "--plot")
@@ -163,7 +163,11 @@ def _eval_agents(args: argparse.Namespace) -> int:
             prior=_PRIOR[args.task_prior],
             on_progress=stages.counter("replaying agent runs"),
         )
-    plotted = plot_agents(report, args.plot) if args.plot is not None else None
+    plotted = None
+    if args.plot is not None:
+        with replaced_output(args.plot, "--plot") as temporary:
+            plot_agents(report, temporary)
+        plotted = args.plot
     if args.json:
         for note in (report.method, *report.notes):
             print(f"gearshift: {note}", file=sys.stderr)
@@ -280,7 +284,7 @@ def run_train_escalation(args: argparse.Namespace) -> int:
 
 
 def _train_escalation(args: argparse.Namespace) -> int:
-    from ..cli._output import check_output
+    from ..cli._output import check_output, replaced_output
     from ..escalation import train_escalation
 
     check_output(args.out, "--out")
@@ -291,7 +295,8 @@ def _train_escalation(args: argparse.Namespace) -> int:
         target_handover_share=args.target_handover_share,
         prior=_PRIOR[args.task_prior],
     )
-    model.save(args.out)
+    with replaced_output(args.out, "--out") as temporary:
+        model.save(temporary)
     for note in runs.notes:
         print(f"note: {note}")
     print(

@@ -83,7 +83,7 @@ def _load(path: Path) -> OutcomeTable:
 def run_eval(args: argparse.Namespace) -> int:
     """Run `gearshift eval` with parsed arguments; returns the exit code (2 for a bad input)."""
     # numpy and the evaluation code load only when `eval` runs, not whenever the parser is built.
-    from ..cli._output import Stages, check_output, human_console
+    from ..cli._output import Stages, check_output, human_console, replaced_output
     from ._evaluate import evaluate
 
     try:
@@ -104,7 +104,9 @@ def run_eval(args: argparse.Namespace) -> int:
             from ._plot import plot_report
 
             name = args.dataset or args.data.name
-            plotted = plot_report(report, args.plot, title=f"gearshift eval: {name}")
+            with replaced_output(args.plot, "--plot") as temporary:
+                plot_report(report, temporary, title=f"gearshift eval: {name}")
+            plotted = args.plot
     except GearshiftError as error:
         print(f"gearshift: error: {error}", file=sys.stderr)
         return 2

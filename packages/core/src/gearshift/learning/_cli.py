@@ -98,7 +98,7 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
 def run_train(args: argparse.Namespace) -> int:
     """Run `gearshift train`; returns the exit code. Errors are `GearshiftError`s for the CLI to print."""
     from .._errors import ConfigError
-    from ..cli._output import Stages, check_output
+    from ..cli._output import Stages, check_output, replaced_output
     from ..datasets import load_outcomes
     from ._training import train_router
 
@@ -145,7 +145,8 @@ def run_train(args: argparse.Namespace) -> int:
             if chosen:
                 router = router.with_operating_point(router.operating_point_for(**chosen))
         router = replace(router, training=replace(router.training, source=str(args.data)))
-        router.save(args.out)
+        with replaced_output(args.out, "--out") as temporary:
+            router.save(temporary)
     elapsed = time.perf_counter() - started
     _print_summary(router, args.out, elapsed, say)
     if args.json:

@@ -71,14 +71,14 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run `gearshift export-outcomes`; returns the exit code."""
-    from ..cli._output import check_output
+    from ..cli._output import check_output, replaced_output
     from ._log_outcomes import left_out_note, outcomes_from_log
     from ._reader import iter_log
 
     check_output(args.out, "--out")
     read = outcomes_from_log(iter_log(args.log))
     chosen = read.select(args.min_rows)
-    with args.out.open("w", encoding="utf-8") as out:
+    with replaced_output(args.out, "--out") as temporary, temporary.open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen.rows)
     summary = {
         "out": str(args.out),
@@ -125,7 +125,7 @@ def parse_since(text: str, *, now: float | None = None) -> float:
 
 def run_report(args: argparse.Namespace) -> int:
     """Run `gearshift report`; returns the exit code."""
-    from ..cli._output import check_output
+    from ..cli._output import check_output, replaced_output
     from ._aggregate import build_report
     from ._reader import iter_log
 
@@ -145,7 +145,9 @@ def run_report(args: argparse.Namespace) -> int:
     if args.html:
         from ._html import render_html
 
-        args.html.write_text(render_html(report), encoding="utf-8")
+        page = render_html(report)
+        with replaced_output(args.html, "--html") as temporary:
+            temporary.write_text(page, encoding="utf-8")
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
