@@ -79,3 +79,53 @@ def test_a_sqlite_log_is_read_whatever_its_name_and_leaves_no_file_behind(
     assert json.loads(capsys.readouterr().out)["requests"] == 8
     # No empty "run " database made from the name cut at '#', and no -wal or -shm file left over.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run #3?.db"]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"tier": None}, "no field 'tier'"),  # None: the field is left out
+        ({"request_id": ["r"]}, "unhashable type: 'list'"),
+        ({"scores": {"escalation": "high"}}, "'>' not supported"),
+    ],
+)
+def test_a_record_with_a_field_of_the_wrong_type_is_named_by_its_line(
+    sample_log: Path,
+    records: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, Any],
+    problem: str,
+) -> None:
+    decision = {**records[0], "request_id": "extra", **change}
+    decision = {key: value for key, value in decision.items() if value is not None}
+    with sample_log.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(decision) + "\n")
+    error = _fails(capsys, "--log", str(sample_log))
+    assert f"log.jsonl: line {len(records) + 1} is not a decision-log record gearshift can read" in error
+    assert problem in error
+
+
+@pytest.mark.parametrize("command", ["export-outcomes", "train"])
+def test_a_logged_score_out_of_range_is_named_by_its_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    shadow = {
+        "schema": 1,
+        "kind": "shadow",
+        "ts": 1.0,
+        "request_id": "call-7",
+        "task": "live",
+        "prompt": [{"role": "user", "content": "hello"}],
+        "outcomes": {"small": {"score": 1.5}, "big": {"score": 1.0}},
+    }
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps(shadow) + "\n", encoding="utf-8")
+    out = tmp_path / "out.json"
+    argv = ["--log", str(log)] if command == "export-outcomes" else ["--from-log", str(log)]
+    assert main([command, *argv, "--out", str(out), "--min-rows", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert (
+        "log.jsonl: the outcome row of request 'call-7' cannot be used: outcomes.small.score" in captured.err
+    )
+    assert not out.exists()

@@ -72,12 +72,13 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
 def run_export(args: argparse.Namespace) -> int:
     """Run `gearshift export-outcomes`; returns the exit code."""
     from ..cli._output import check_output, replaced_output
-    from ._log_outcomes import left_out_note, outcomes_from_log
-    from ._reader import iter_log
+    from ._log_outcomes import left_out_note, outcomes_from_log, parse_rows
+    from ._reader import read_log
 
     check_output(args.out, "--out")
-    read = outcomes_from_log(iter_log(args.log))
+    read = read_log(args.log, outcomes_from_log)
     chosen = read.select(args.min_rows)
+    parse_rows(chosen.rows, args.log)  # what it writes, `train --data` must read
     with replaced_output(args.out, "--out") as temporary, temporary.open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen.rows)
     summary = {
@@ -127,7 +128,7 @@ def run_report(args: argparse.Namespace) -> int:
     """Run `gearshift report`; returns the exit code."""
     from ..cli._output import check_output, replaced_output
     from ._aggregate import build_report
-    from ._reader import iter_log
+    from ._reader import read_log
 
     check_output(args.html, "--html")
     path = args.log
@@ -140,7 +141,7 @@ def run_report(args: argparse.Namespace) -> int:
                 "no decision log: pass --log PATH or set [log] path in gearshift.toml", key="--log"
             )
     since = parse_since(args.since) if args.since else None
-    report = build_report(iter_log(path, since=since), agent=args.agent)
+    report = read_log(path, lambda records: build_report(records, agent=args.agent), since=since)
     report["log"]["path"] = str(path)
     if args.html:
         from ._html import render_html

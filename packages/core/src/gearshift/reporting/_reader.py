@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import json.scanner
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._errors import ConfigError
 from ..routing._records import SCHEMA_VERSION
 
-__all__ = ["iter_log"]
+__all__ = ["iter_log", "read_log"]
+
+T = TypeVar("T")
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
@@ -25,7 +27,37 @@ def iter_log(path: str | Path, *, since: float | None = None) -> Iterator[dict[s
     naming the file (and the line or row); nothing is skipped silently, except an unfinished last
     line (no newline yet) of a log a router is writing.
     """
+    return (record for _, record in _placed(Path(path), since))
+
+
+def read_log(
+    path: str | Path, use: Callable[[Iterator[dict[str, Any]]], T], *, since: float | None = None
+) -> T:
+    """`use(records)` over `iter_log(path, since=since)`, where a record `use` cannot read (a field
+    missing, or of the wrong type) is a `ConfigError` naming the file and that record's line or row,
+    not a `KeyError` or `TypeError` from deep inside it."""
     path = Path(path)
+    placed = _placed(path, since)
+    where: str | None = None
+
+    def records() -> Iterator[dict[str, Any]]:
+        nonlocal where
+        for place, record in placed:
+            where = place
+            yield record
+        where = None  # the rest of `use` works on what every record gave
+
+    try:
+        return use(records())
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problem = f"no field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        raise ConfigError(
+            f"{where or 'a record'} is not a decision-log record gearshift can read: {problem}",
+            source=str(path),
+        ) from None
+
+
+def _placed(path: Path, since: float | None) -> Iterator[tuple[str, dict[str, Any]]]:
     if not path.is_file():
         raise ConfigError(f"no decision log at {str(path)!r}", key="--log")
     suffix = path.suffix.lower()
@@ -38,7 +70,7 @@ def iter_log(path: str | Path, *, since: float | None = None) -> Iterator[dict[s
     )
 
 
-def _jsonl(path: Path, since: float | None) -> Iterator[dict[str, Any]]:
+def _jsonl(path: Path, since: float | None) -> Iterator[tuple[str, dict[str, Any]]]:
     # The C scanner first: `json.loads` adds two whitespace regexes per line, a third of the parse
     # time of a large log. Whatever the scanner does not take whole (blank lines, indentation, bad
     # JSON) goes through `json.loads`, which says what is wrong. Bytes, decoded line by line, so a
@@ -71,10 +103,11 @@ def _jsonl(path: Path, since: float | None) -> Iterator[dict[str, Any]]:
                     ) from None
             if not isinstance(record, dict):
                 raise ConfigError(f"line {number} is not a JSON object", source=str(path))
-            _check(record, f"line {number}", path)
+            place = f"line {number}"
+            _check(record, place, path)
             if since is not None and not record.get("ts", 0) >= since:
                 continue
-            yield record
+            yield place, record
 
 
 def _check(record: dict[str, Any], where: str, path: Path) -> None:
@@ -91,7 +124,7 @@ def _check(record: dict[str, Any], where: str, path: Path) -> None:
         raise ConfigError(f"{where}: ts must be a number (Unix seconds), got {ts!r}", source=str(path))
 
 
-def _sqlite(path: Path, since: float | None) -> Iterator[dict[str, Any]]:
+def _sqlite(path: Path, since: float | None) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         # A URI made by pathlib, so a '#' or '?' in the name is part of the name (in a hand-made
         # `file:` URI it ends the path, and SQLite would open, even create, another file). Read-write,
@@ -114,7 +147,8 @@ def _sqlite(path: Path, since: float | None) -> Iterator[dict[str, Any]]:
                 raise ConfigError(f"row id {row_id} is not JSON ({exc.args[0]})", source=str(path)) from None
             if not isinstance(record, dict):
                 raise ConfigError(f"row id {row_id} is not a JSON object", source=str(path))
-            _check(record, f"row id {row_id}", path)
-            yield record
+            place = f"row id {row_id}"
+            _check(record, place, path)
+            yield place, record
     finally:
         db.close()
