@@ -150,3 +150,29 @@ def test_eval_agents_replays_the_pair_named_with_weak_and_strong(
     assert json.loads(capsys.readouterr().out)["models"] == {"weak": "s", "strong": "w"}
     assert main([*args, "--weak", "nobody"]) == 2
     assert "model 'nobody' is not in the table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["eval-agents", "--dataset", "tau-retail", "--weak", "gpt-4o-mini-typo"], "--weak gpt-4o-mini-typo"),
+        (
+            ["train-escalation", "--data", "tau-retail", "--strong", "gpt-4o-mini", "--out", "e.json"],
+            "--strong",
+        ),
+    ],
+)
+def test_weak_or_strong_the_bundled_runs_do_not_hold_is_refused_not_ignored(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"error: {named}" in captured.err
+    assert "the bundled tau-retail runs compare gpt-4o-mini (cheap) with gpt-4o (strong)" in captured.err
+    assert not (tmp_path / "e.json").exists()

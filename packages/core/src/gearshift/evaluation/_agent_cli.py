@@ -121,7 +121,14 @@ def _runs(name: str, args: argparse.Namespace) -> AgentRuns:
     from ..datasets import load_agent_runs, load_tau_retail
 
     if name == BUNDLED:
-        return load_tau_retail()
+        runs = load_tau_retail()
+        for option, model in (("--weak", args.weak), ("--strong", args.strong)):
+            if model is not None and model != (runs.weak if option == "--weak" else runs.strong):
+                raise GearshiftError(
+                    f"{option} {model}: the bundled {BUNDLED} runs compare {runs.weak} (cheap) with "
+                    f"{runs.strong} (strong); --weak and --strong pick the models of a --data table"
+                )
+        return runs
     try:
         return load_agent_runs(name, weak=args.weak, strong=args.strong)
     except FileNotFoundError:
