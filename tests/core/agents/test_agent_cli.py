@@ -86,8 +86,10 @@ def test_train_escalation_writes_an_artifact(tmp_path: Path, capsys: pytest.Capt
     printed = capsys.readouterr().out
     assert "hand-over share 50%" in printed
     assert EscalationModel.load(out).target.startswith("hand-over share 50%")
-    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"]) == 2
-    assert "success_floor must be in [0, 1], got 2.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # a usage error, before the table is read
+        main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"])
+    assert exited.value.code == 2
+    assert "argument --success-floor: expected a number from 0 to 1, got 2" in capsys.readouterr().err
 
 
 def test_train_escalation_embeds_the_task_prior_on_request(

@@ -37,7 +37,7 @@ _POLICIES = ("scorer-steps", "learned-escalation", "task-router+escalation")
 
 def add_agent_parsers(subcommands: Any) -> None:
     """Add `eval-agents` and `train-escalation` to an argparse sub-parsers object."""
-    from ..cli._numbers import whole_number
+    from ..cli._numbers import number_in, whole_number
 
     evaluate: argparse.ArgumentParser = subcommands.add_parser(
         "eval-agents",
@@ -81,11 +81,14 @@ def add_agent_parsers(subcommands: Any) -> None:
     train.add_argument("--out", required=True, type=Path, metavar="ESCALATION.json", help="where to write it")
     target = train.add_mutually_exclusive_group()
     target.add_argument(
-        "--target-handover-share", type=float, metavar="X", help="share of tasks to hand to the strong model"
+        "--target-handover-share",
+        type=number_in(0.0, 1.0),
+        metavar="X",
+        help="share of tasks to hand to the strong model",
     )
     target.add_argument(
         "--success-floor",
-        type=float,
+        type=number_in(0.0, 1.0),
         metavar="S",
         help="keep this share of always-strong's success on the training runs (default 0.95)",
     )

@@ -32,7 +32,7 @@ __all__ = ["add_train_parser", "run_train"]
 
 def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the `train` sub-command to the CLI's sub-parsers; returns its parser."""
-    from ..cli._numbers import whole_number
+    from ..cli._numbers import number_in, whole_number
 
     train = subcommands.add_parser(
         "train",
@@ -72,16 +72,19 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     target = train.add_mutually_exclusive_group()
     target.add_argument(
         "--target-strong-share",
-        type=float,
+        type=number_in(0.0, 1.0),
         metavar="X",
         help="send this share (0-1) of calls to the most expensive model",
     )
     target.add_argument(
-        "--quality-floor", type=float, metavar="Q", help="the cheapest point whose mean quality is at least Q"
+        "--quality-floor",
+        type=number_in(0.0, 1.0),
+        metavar="Q",
+        help="the cheapest point whose mean quality is at least Q",
     )
     target.add_argument(
         "--max-cost",
-        type=float,
+        type=number_in(0.0),
         metavar="USD",
         help="the best point whose mean cost per request is at most USD",
     )
