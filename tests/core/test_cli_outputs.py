@@ -218,3 +218,33 @@ def test_shares_and_costs_in_range_are_read_as_given() -> None:
     assert number_in(0.0, 1.0)("0") == 0.0
     assert number_in(0.0, 1.0)("1") == 1.0
     assert number_in(0.0)("1e3") == 1000.0
+
+
+# Before the fix, `export-outcomes --log L --out L` and `report --log L --html L` replaced the decision
+# log with what they wrote, and `train --data T --out T` the outcome table with the router.
+@pytest.mark.parametrize(
+    ("argv", "option", "source"),
+    [
+        (["export-outcomes", "--log", "same.jsonl", "--out", "same.jsonl"], "--out", "--log"),
+        (["report", "--log", "same.jsonl", "--html", "./same.jsonl"], "--html", "--log"),
+        (["train", "--data", "same.jsonl", "--out", "same.jsonl"], "--out", "--data"),
+        (["train", "--from-log", "same.jsonl", "--out", "same.jsonl"], "--out", "--from-log"),
+        (["eval", "--data", "same.jsonl", "--plot", "same.jsonl"], "--plot", "--data"),
+        (["eval-agents", "--data", "other.jsonl", "--train", "same.jsonl", "--plot", "same.jsonl"],
+         "--plot", "--train"),
+        (["train-escalation", "--data", "same.jsonl", "--out", "same.jsonl"], "--out", "--data"),
+        (["batch", "same.jsonl", "same.jsonl"], "OUT", "IN"),
+    ],
+)  # fmt: skip
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
+    argv: list[str], option: str, source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = b'{"schema": 1, "kind": "decision", "ts": 1.0, "request_id": "r", "model": "m", "tier": 1}\n'
+    for name in ("same.jsonl", "other.jsonl"):
+        Path(name).write_bytes(kept)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{option} " in captured.err and f"is also the file {source} reads" in captured.err
+    assert Path("same.jsonl").read_bytes() == kept
+    assert sorted(p.name for p in Path.cwd().iterdir()) == ["other.jsonl", "same.jsonl"]

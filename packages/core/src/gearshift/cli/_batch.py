@@ -66,7 +66,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    check_output(args.output, "OUT")
+    check_output(args.output, "OUT", reads={"IN": args.input})
     items = list(read_batch(args.input))
     done, rejected, earlier = read_journal(args.output)
     todo = [

@@ -160,7 +160,7 @@ def _eval_agents(args: argparse.Namespace) -> int:
     from ..cli._output import Stages, check_output, replaced_output
     from ._agent_eval import evaluate_agents
 
-    check_output(args.plot, "--plot")
+    check_output(args.plot, "--plot", reads={"--data": args.data, "--train": args.train})
     runs = _runs(args.dataset or args.data, args)
     train = _runs(args.train, args) if args.train else None
     with Stages(enabled=not args.no_progress) as stages:
@@ -297,7 +297,7 @@ def _train_escalation(args: argparse.Namespace) -> int:
     from ..cli._output import check_output, replaced_output
     from ..escalation import train_escalation
 
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", reads={"--data": args.data})
     runs = _runs(args.data, args)
     model = train_escalation(
         runs,

@@ -87,7 +87,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from ._evaluate import evaluate
 
     try:
-        check_output(args.plot, "--plot")
+        check_output(args.plot, "--plot", reads={"--data": args.data, "--train": args.train})
         table = load_routellm(args.dataset) if args.dataset else _load(args.data)
         train = _load(args.train) if args.train is not None else None
         with Stages(enabled=not args.no_progress) as stages:

@@ -105,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..datasets import load_outcomes
     from ._training import train_router
 
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", reads={"--data": args.data, "--from-log": args.from_log})
     say = _printer(args.json)
     started = time.perf_counter()
     with Stages(enabled=not args.no_progress) as stages:

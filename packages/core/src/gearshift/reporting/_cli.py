@@ -75,7 +75,7 @@ def run_export(args: argparse.Namespace) -> int:
     from ._log_outcomes import left_out_note, outcomes_from_log, parse_rows
     from ._reader import read_log
 
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", reads={"--log": args.log})
     read = read_log(args.log, outcomes_from_log)
     chosen = read.select(args.min_rows)
     parse_rows(chosen.rows, args.log)  # what it writes, `train --data` must read
@@ -140,6 +140,7 @@ def run_report(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "no decision log: pass --log PATH or set [log] path in gearshift.toml", key="--log"
             )
+    check_output(args.html, "--html", reads={"--log": path})
     since = parse_since(args.since) if args.since else None
     report = read_log(path, lambda records: build_report(records, agent=args.agent), since=since)
     report["log"]["path"] = str(path)
