@@ -129,3 +129,30 @@ def test_a_logged_score_out_of_range_is_named_by_its_request(
         "log.jsonl: the outcome row of request 'call-7' cannot be used: outcomes.small.score" in captured.err
     )
     assert not out.exists()
+
+
+def test_export_keeps_a_lone_surrogate_as_its_json_escape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearshift.datasets import load_outcomes
+
+    cut = "caf\u00e9 \ud83d"  # an emoji cut in half: JSON allows its escape, UTF-8 cannot hold it
+    shadow = {
+        "schema": 1,
+        "kind": "shadow",
+        "ts": 1.0,
+        "request_id": "call-1",
+        "task": "live",
+        "prompt": [{"role": "user", "content": cut}],
+        "outcomes": {"small": {"score": 0.0}, "big": {"score": 1.0}},
+    }
+    log = open_decision_log(tmp_path / "log.db")  # SQLite keeps records as ASCII-escaped JSON
+    log.write(shadow)
+    log.close()
+    out = tmp_path / "rows.jsonl"
+    assert (
+        main(["export-outcomes", "--log", str(tmp_path / "log.db"), "--out", str(out), "--min-rows", "1"])
+        == 0
+    )
+    (row,) = load_outcomes(out)
+    assert row.prompt == cut

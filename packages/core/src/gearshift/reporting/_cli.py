@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .._surrogates import has_lone_surrogate
 
 __all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
 
@@ -80,7 +81,7 @@ def run_export(args: argparse.Namespace) -> int:
     chosen = read.select(args.min_rows)
     parse_rows(chosen.rows, args.log)  # what it writes, `train --data` must read
     with replaced_output(args.out, "--out") as temporary, temporary.open("w", encoding="utf-8") as out:
-        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen.rows)
+        out.writelines(_jsonl_line(row) for row in chosen.rows)
     summary = {
         "out": str(args.out),
         "rows": len(chosen.rows),
@@ -103,6 +104,15 @@ def run_export(args: argparse.Namespace) -> int:
             f"{left_out_note(chosen.left_out, lead='; ')}"
         )
     return 0
+
+
+def _jsonl_line(row: dict[str, Any]) -> str:
+    """`row` as one JSON line, as written where it can be: a lone surrogate (half of a cut emoji, which
+    JSON escapes allow) cannot be written as UTF-8, so such a row keeps its text as JSON escapes."""
+    line = json.dumps(row, ensure_ascii=False)
+    if has_lone_surrogate(line):
+        line = json.dumps(row)
+    return line + "\n"
 
 
 def parse_since(text: str, *, now: float | None = None) -> float:
