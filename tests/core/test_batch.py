@@ -358,3 +358,24 @@ def test_ctrl_c_mid_batch_exits_130_quietly_and_the_next_run_answers_only_the_re
     resumed = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert [r.body["messages"][-1]["content"] for r in server.requests[before:]] == ["beta"]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc (nobody can create files there)")
+def test_an_out_that_cannot_be_written_is_one_line_naming_it(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n')
+    argv = [
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        "/proc/out.jsonl",
+        "--config",
+        str(tmp_path / "gearshift.toml"),
+    ]
+    assert main([*argv, "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err == "gearshift: error: OUT /proc/out.jsonl: cannot write it (No such file or directory)\n"
+    )
+    assert server.requests == []  # nothing asked, nothing paid

@@ -89,11 +89,12 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             f"resuming: {len(items) - len(todo)} of {len(items)} items already answered in {args.output}"
         )
     records = list(earlier)
-    _drop_torn_line(args.output)
-    with (
-        args.output.open("a", encoding="utf-8") as journal,
-        Stages(enabled=not args.no_progress) as stages,
-    ):
+    try:
+        _drop_torn_line(args.output)
+        journal = args.output.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise GearshiftError(f"OUT {args.output}: cannot write it ({exc.strerror or exc})") from None
+    with journal, Stages(enabled=not args.no_progress) as stages:
         stages.stage("answering", len(todo))
 
         def on_result(result: BatchResult) -> None:
