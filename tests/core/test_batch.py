@@ -303,3 +303,79 @@ def test_a_torn_last_journal_line_is_done_again_and_a_torn_middle_line_is_an_err
     out.write_text('{"id": "c", "sta\n' + json.dumps(done) + "\n")
     with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
         read_journal(out)
+
+
+def test_a_run_after_a_torn_line_appends_whole_lines_and_the_next_run_reads_them(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "a", "stage": "routed", "acc')  # killed while writing a's line
+    first = subprocess.run(_batch_cli(tmp_path), capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert out.read_text().endswith("\n")
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == ["a", "b"]
+    asked = len(server.requests)
+    again = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "resuming: 2 of 2 items already answered" in again.stderr
+    assert len(server.requests) == asked  # nothing paid twice
+    assert json.loads(again.stdout)["answered"] == 2
+
+
+def test_a_journal_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"id": "a", "stage": "routed", "accepted": true, "text": "caf\xe9"}\n')
+    with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
+        read_journal(out)
+
+
+def test_ctrl_c_mid_batch_exits_130_quietly_and_the_next_run_answers_only_the_rest(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
+    server.script("small", Reply("A."), Delay(60))  # b's call hangs until Ctrl-C
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        _batch_cli(tmp_path, "--concurrency", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _asked(server, "small") != ["alpha", "beta"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert [(r["id"], r["text"]) for r in _journal(out) if r.get("error") is None] == [("a", "A.")]
+    assert out.read_text().endswith("\n")
+    before = len(server.requests)
+    resumed = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r.body["messages"][-1]["content"] for r in server.requests[before:]] == ["beta"]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc (nobody can create files there)")
+def test_an_out_that_cannot_be_written_is_one_line_naming_it(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n')
+    argv = [
+        "batch",
+        str(tmp_path / "in.jsonl"),
+        "/proc/out.jsonl",
+        "--config",
+        str(tmp_path / "gearshift.toml"),
+    ]
+    assert main([*argv, "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err == "gearshift: error: OUT /proc/out.jsonl: cannot write it (No such file or directory)\n"
+    )
+    assert server.requests == []  # nothing asked, nothing paid

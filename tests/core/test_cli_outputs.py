@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,10 @@ def test_progress_shows_on_a_terminal_only(argv: list[str], stage: str, count: s
     assert stage not in hidden.stderr
 
 
+TRAIN = ["train", "--data", "none.jsonl", "--out", "r.json"]
+TRAIN_ESCALATION = ["train-escalation", "--data", "none.jsonl", "--out", "e.json"]
+
+
 # A number out of range is argparse's usage error naming the option, before any work: before the
 # fix, a negative seed was a NumPy traceback from inside the fit, `--min-rows -1` was taken as given,
 # and `serve --port 0` announced an address it could never serve on.
@@ -177,6 +182,13 @@ def test_progress_shows_on_a_terminal_only(argv: list[str], stage: str, count: s
         (["eval-agents", "--dataset", "tau-retail", "--seed", "1.5"], "--seed", "'1.5'"),
         (["serve", "--port", "0"], "--port", "0"),
         (["serve", "--port", "65536"], "--port", "65536"),
+        # A share, floor or cost out of range was found only after the table was read and the router
+        # trained (minutes on a large table), and named as a key ('target_strong_share').
+        ([*TRAIN, "--target-strong-share", "1.5"], "--target-strong-share", "1.5"),
+        ([*TRAIN, "--quality-floor", "nan"], "--quality-floor", "nan"),
+        ([*TRAIN, "--max-cost", "-0.01"], "--max-cost", "-0.01"),
+        ([*TRAIN_ESCALATION, "--success-floor", "x"], "--success-floor", "'x'"),
+        ([*TRAIN_ESCALATION, "--target-handover-share", "2"], "--target-handover-share", "2"),
     ],
 )
 def test_a_number_out_of_range_is_a_usage_error_naming_the_option(
@@ -187,7 +199,7 @@ def test_a_number_out_of_range_is_a_usage_error_naming_the_option(
     assert exited.value.code == 2
     captured = capsys.readouterr()
     last = captured.err.strip().splitlines()[-1]
-    assert f"argument {option}: expected a whole number" in last and last.endswith(f"got {got}")
+    assert re.search(f"argument {option}: expected a (whole )?number", last) and last.endswith(f"got {got}")
     assert "Traceback" not in captured.err and captured.out == ""
     assert not any(Path.cwd().iterdir())  # nothing was written
 
@@ -198,3 +210,41 @@ def test_numbers_in_range_are_read_as_given() -> None:
     assert whole_number(0)("0") == 0
     assert whole_number(1, 65535)("65535") == 65535
     assert whole_number(1)(" 7 ") == 7
+
+
+def test_shares_and_costs_in_range_are_read_as_given() -> None:
+    from gearshift.cli._numbers import number_in
+
+    assert number_in(0.0, 1.0)("0") == 0.0
+    assert number_in(0.0, 1.0)("1") == 1.0
+    assert number_in(0.0)("1e3") == 1000.0
+
+
+# Before the fix, `export-outcomes --log L --out L` and `report --log L --html L` replaced the decision
+# log with what they wrote, and `train --data T --out T` the outcome table with the router.
+@pytest.mark.parametrize(
+    ("argv", "option", "source"),
+    [
+        (["export-outcomes", "--log", "same.jsonl", "--out", "same.jsonl"], "--out", "--log"),
+        (["report", "--log", "same.jsonl", "--html", "./same.jsonl"], "--html", "--log"),
+        (["train", "--data", "same.jsonl", "--out", "same.jsonl"], "--out", "--data"),
+        (["train", "--from-log", "same.jsonl", "--out", "same.jsonl"], "--out", "--from-log"),
+        (["eval", "--data", "same.jsonl", "--plot", "same.jsonl"], "--plot", "--data"),
+        (["eval-agents", "--data", "other.jsonl", "--train", "same.jsonl", "--plot", "same.jsonl"],
+         "--plot", "--train"),
+        (["train-escalation", "--data", "same.jsonl", "--out", "same.jsonl"], "--out", "--data"),
+        (["batch", "same.jsonl", "same.jsonl"], "OUT", "IN"),
+    ],
+)  # fmt: skip
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
+    argv: list[str], option: str, source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = b'{"schema": 1, "kind": "decision", "ts": 1.0, "request_id": "r", "model": "m", "tier": 1}\n'
+    for name in ("same.jsonl", "other.jsonl"):
+        Path(name).write_bytes(kept)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{option} " in captured.err and f"is also the file {source} reads" in captured.err
+    assert Path("same.jsonl").read_bytes() == kept
+    assert sorted(p.name for p in Path.cwd().iterdir()) == ["other.jsonl", "same.jsonl"]

@@ -86,8 +86,10 @@ def test_train_escalation_writes_an_artifact(tmp_path: Path, capsys: pytest.Capt
     printed = capsys.readouterr().out
     assert "hand-over share 50%" in printed
     assert EscalationModel.load(out).target.startswith("hand-over share 50%")
-    assert main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"]) == 2
-    assert "success_floor must be in [0, 1], got 2.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # a usage error, before the table is read
+        main(["train-escalation", "--data", str(data), "--out", str(out), "--success-floor", "2"])
+    assert exited.value.code == 2
+    assert "argument --success-floor: expected a number from 0 to 1, got 2" in capsys.readouterr().err
 
 
 def test_train_escalation_embeds_the_task_prior_on_request(
@@ -150,3 +152,29 @@ def test_eval_agents_replays_the_pair_named_with_weak_and_strong(
     assert json.loads(capsys.readouterr().out)["models"] == {"weak": "s", "strong": "w"}
     assert main([*args, "--weak", "nobody"]) == 2
     assert "model 'nobody' is not in the table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["eval-agents", "--dataset", "tau-retail", "--weak", "gpt-4o-mini-typo"], "--weak gpt-4o-mini-typo"),
+        (
+            ["train-escalation", "--data", "tau-retail", "--strong", "gpt-4o-mini", "--out", "e.json"],
+            "--strong",
+        ),
+    ],
+)
+def test_weak_or_strong_the_bundled_runs_do_not_hold_is_refused_not_ignored(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"error: {named}" in captured.err
+    assert "the bundled tau-retail runs compare gpt-4o-mini (cheap) with gpt-4o (strong)" in captured.err
+    assert not (tmp_path / "e.json").exists()

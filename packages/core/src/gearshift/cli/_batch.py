@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +30,7 @@ from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, 
 __all__ = ["add_batch_parser", "run_batch_cli"]
 
 _FIELDS = ("id", "prompt", "max_tokens", "agent_id")
+_CANCEL_WAIT_S = 10.0
 
 
 def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,7 +66,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    check_output(args.output, "OUT")
+    check_output(args.output, "OUT", reads={"IN": args.input})
     items = list(read_batch(args.input))
     done, rejected, earlier = read_journal(args.output)
     todo = [
@@ -86,10 +89,12 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             f"resuming: {len(items) - len(todo)} of {len(items)} items already answered in {args.output}"
         )
     records = list(earlier)
-    with (
-        args.output.open("a", encoding="utf-8") as journal,
-        Stages(enabled=not args.no_progress) as stages,
-    ):
+    try:
+        _drop_torn_line(args.output)
+        journal = args.output.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise GearshiftError(f"OUT {args.output}: cannot write it ({exc.strerror or exc})") from None
+    with journal, Stages(enabled=not args.no_progress) as stages:
         stages.stage("answering", len(todo))
 
         def on_result(result: BatchResult) -> None:
@@ -98,13 +103,24 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             if result.accepted or result.error is not None:
                 stages.advance()
 
-        async def work() -> None:
-            async with router:
-                await router.abatch(
-                    todo, concurrency=args.concurrency, cascade=args.cascade, on_result=on_result
-                )
+        finished = threading.Event()
 
-        run_sync(work())
+        async def work() -> None:
+            try:
+                async with router:
+                    await router.abatch(
+                        todo, concurrency=args.concurrency, cascade=args.cascade, on_result=on_result
+                    )
+            finally:
+                finished.set()
+
+        try:
+            run_sync(work())
+        except KeyboardInterrupt:
+            # Ctrl-C cancels the calls in flight on the bridge loop: wait for them to end (and record
+            # how they ended) before the journal closes under them.
+            finished.wait(_CANCEL_WAIT_S)
+            raise
     summary = summarize_batch(records, router.registry)
     _print_summary(summary, router.registry.strongest.id, as_json=args.json)
     return 1 if summary.failed else 0
@@ -162,20 +178,20 @@ def _parse_item(data: object, number: int) -> BatchItem:
 
 def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
     """What an earlier run wrote: ids with a final answer, ids whose cheap answer was rejected (and
-    have no final answer yet), and every stage's figures. A torn last line (the run was killed while
-    writing it) is ignored: that stage is done again."""
+    have no final answer yet), and every stage's figures. A torn last line (no newline: the run was
+    killed while writing it) is ignored: that stage is done again."""
     done: set[str] = set()
     rejected: set[str] = set()
     records: list[StageRecord] = []
     if not path.exists():
         return done, rejected, records
-    with path.open(encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
+    lines = path.read_bytes().split(b"\n")
+    lines.pop()  # what follows the last newline: nothing, or the torn line
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.decode("utf-8"))
             record = StageRecord(
                 str(row["id"]),
                 row["stage"],
@@ -186,9 +202,7 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
                 int(row["output_tokens"]),
                 bool(row.get("escalated", False)),
             )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            if number == len(lines):
-                continue
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError: bad JSON, bytes or numbers
             raise OutcomeTableError(f"not a gearshift batch result ({exc})", path=path, line=number) from None
         records.append(record)
         if record.accepted and not record.failed:
@@ -196,6 +210,24 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
         elif record.stage == "cheap" and not record.failed:
             rejected.add(record.id)
     return done, rejected - done, records
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut the torn last line off the journal, so the first line this run appends is a line of its own
+    (glued to the torn one, it would make the journal unreadable, and its answer with it)."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        cut = handle.seek(0, os.SEEK_END)
+        while cut > 0:
+            start = max(0, cut - 65536)
+            handle.seek(start)
+            newline = handle.read(cut - start).rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            cut = start
+        handle.truncate(cut)
 
 
 def _write(journal: IO[str], result: BatchResult) -> None:

@@ -1,8 +1,11 @@
 """What every `gearshift` sub-command does the same way with its outputs and its prompt.
 
-- A file the command will write is checked before any work: its folder must exist and the path must
-  not be a folder. A bad one fails at once with one line naming the option and the path (exit 2);
-  gearshift never creates a missing folder for it, so a typo in a path cannot scatter files.
+- A file the command will write is checked before any work: its folder must exist, and the path must
+  be neither a folder nor a file the command reads (which writing it would destroy). A bad one fails
+  at once with one line naming the option and the path (exit 2); gearshift never creates a missing
+  folder for it, so a typo in a path cannot scatter files.
+- It is written through `replaced_output`: to a temporary file beside it, renamed over it once whole,
+  so an interrupted or failed command leaves the old file (or none), never half a file.
 - Progress is one mechanism, `Stages`: a rich progress bar on stderr, with a total for every stage,
   shown only when stderr is a terminal (and `--no-progress` is not given); quiet otherwise.
 - With `--json`, stdout carries only the JSON: `human_console(as_json)` sends the tables to stderr.
@@ -11,8 +14,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,11 +28,14 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-__all__ = ["Stages", "check_output", "human_console", "read_prompt"]
+__all__ = ["Stages", "check_output", "human_console", "read_prompt", "replaced_output"]
 
 
-def check_output(path: Path | None, option: str) -> None:
-    """Raise `GearshiftError` (one line naming `option` and `path`) when `path` cannot be written."""
+def check_output(
+    path: Path | None, option: str, *, reads: Mapping[str, str | Path | None] | None = None
+) -> None:
+    """Raise `GearshiftError` (one line naming `option` and `path`) when `path` cannot be written, or
+    is one of the files the command `reads` (option -> path)."""
     if path is None:
         return
     folder = path.expanduser().parent
@@ -35,6 +43,27 @@ def check_output(path: Path | None, option: str) -> None:
         raise GearshiftError(f"{option} {path}: is a folder; give a file path")
     if not folder.is_dir():
         raise GearshiftError(f"{option} {path}: the folder {folder} does not exist (create it first)")
+    for source_option, source in (reads or {}).items():
+        if source is not None and path.exists() and Path(source).exists() and os.path.samefile(path, source):
+            raise GearshiftError(
+                f"{option} {path}: is also the file {source_option} reads, which writing it would "
+                "destroy; give another path"
+            )
+
+
+@contextmanager
+def replaced_output(path: Path, option: str) -> Iterator[Path]:
+    """A temporary path beside `path` to write the whole output to; it replaces `path` in one rename
+    when the block ends well, and is removed otherwise. An OS error (no permission, a full disk) is a
+    `GearshiftError` naming `option` and `path`."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise GearshiftError(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def read_prompt(prompt: str) -> str:

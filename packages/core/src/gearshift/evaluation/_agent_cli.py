@@ -37,7 +37,7 @@ _POLICIES = ("scorer-steps", "learned-escalation", "task-router+escalation")
 
 def add_agent_parsers(subcommands: Any) -> None:
     """Add `eval-agents` and `train-escalation` to an argparse sub-parsers object."""
-    from ..cli._numbers import whole_number
+    from ..cli._numbers import number_in, whole_number
 
     evaluate: argparse.ArgumentParser = subcommands.add_parser(
         "eval-agents",
@@ -81,11 +81,14 @@ def add_agent_parsers(subcommands: Any) -> None:
     train.add_argument("--out", required=True, type=Path, metavar="ESCALATION.json", help="where to write it")
     target = train.add_mutually_exclusive_group()
     target.add_argument(
-        "--target-handover-share", type=float, metavar="X", help="share of tasks to hand to the strong model"
+        "--target-handover-share",
+        type=number_in(0.0, 1.0),
+        metavar="X",
+        help="share of tasks to hand to the strong model",
     )
     target.add_argument(
         "--success-floor",
-        type=float,
+        type=number_in(0.0, 1.0),
         metavar="S",
         help="keep this share of always-strong's success on the training runs (default 0.95)",
     )
@@ -121,7 +124,14 @@ def _runs(name: str, args: argparse.Namespace) -> AgentRuns:
     from ..datasets import load_agent_runs, load_tau_retail
 
     if name == BUNDLED:
-        return load_tau_retail()
+        runs = load_tau_retail()
+        for option, model in (("--weak", args.weak), ("--strong", args.strong)):
+            if model is not None and model != (runs.weak if option == "--weak" else runs.strong):
+                raise GearshiftError(
+                    f"{option} {model}: the bundled {BUNDLED} runs compare {runs.weak} (cheap) with "
+                    f"{runs.strong} (strong); --weak and --strong pick the models of a --data table"
+                )
+        return runs
     try:
         return load_agent_runs(name, weak=args.weak, strong=args.strong)
     except FileNotFoundError:
@@ -147,10 +157,10 @@ def run_eval_agents(args: argparse.Namespace) -> int:
 
 
 def _eval_agents(args: argparse.Namespace) -> int:
-    from ..cli._output import Stages, check_output
+    from ..cli._output import Stages, check_output, replaced_output
     from ._agent_eval import evaluate_agents
 
-    check_output(args.plot, "--plot")
+    check_output(args.plot, "--plot", reads={"--data": args.data, "--train": args.train})
     runs = _runs(args.dataset or args.data, args)
     train = _runs(args.train, args) if args.train else None
     with Stages(enabled=not args.no_progress) as stages:
@@ -163,7 +173,11 @@ def _eval_agents(args: argparse.Namespace) -> int:
             prior=_PRIOR[args.task_prior],
             on_progress=stages.counter("replaying agent runs"),
         )
-    plotted = plot_agents(report, args.plot) if args.plot is not None else None
+    plotted = None
+    if args.plot is not None:
+        with replaced_output(args.plot, "--plot") as temporary:
+            plot_agents(report, temporary)
+        plotted = args.plot
     if args.json:
         for note in (report.method, *report.notes):
             print(f"gearshift: {note}", file=sys.stderr)
@@ -280,10 +294,10 @@ def run_train_escalation(args: argparse.Namespace) -> int:
 
 
 def _train_escalation(args: argparse.Namespace) -> int:
-    from ..cli._output import check_output
+    from ..cli._output import check_output, replaced_output
     from ..escalation import train_escalation
 
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", reads={"--data": args.data})
     runs = _runs(args.data, args)
     model = train_escalation(
         runs,
@@ -291,7 +305,8 @@ def _train_escalation(args: argparse.Namespace) -> int:
         target_handover_share=args.target_handover_share,
         prior=_PRIOR[args.task_prior],
     )
-    model.save(args.out)
+    with replaced_output(args.out, "--out") as temporary:
+        model.save(temporary)
     for note in runs.notes:
         print(f"note: {note}")
     print(

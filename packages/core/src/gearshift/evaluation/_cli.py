@@ -83,11 +83,11 @@ def _load(path: Path) -> OutcomeTable:
 def run_eval(args: argparse.Namespace) -> int:
     """Run `gearshift eval` with parsed arguments; returns the exit code (2 for a bad input)."""
     # numpy and the evaluation code load only when `eval` runs, not whenever the parser is built.
-    from ..cli._output import Stages, check_output, human_console
+    from ..cli._output import Stages, check_output, human_console, replaced_output
     from ._evaluate import evaluate
 
     try:
-        check_output(args.plot, "--plot")
+        check_output(args.plot, "--plot", reads={"--data": args.data, "--train": args.train})
         table = load_routellm(args.dataset) if args.dataset else _load(args.data)
         train = _load(args.train) if args.train is not None else None
         with Stages(enabled=not args.no_progress) as stages:
@@ -104,7 +104,9 @@ def run_eval(args: argparse.Namespace) -> int:
             from ._plot import plot_report
 
             name = args.dataset or args.data.name
-            plotted = plot_report(report, args.plot, title=f"gearshift eval: {name}")
+            with replaced_output(args.plot, "--plot") as temporary:
+                plot_report(report, temporary, title=f"gearshift eval: {name}")
+            plotted = args.plot
     except GearshiftError as error:
         print(f"gearshift: error: {error}", file=sys.stderr)
         return 2

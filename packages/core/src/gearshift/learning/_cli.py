@@ -32,7 +32,7 @@ __all__ = ["add_train_parser", "run_train"]
 
 def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     """Add the `train` sub-command to the CLI's sub-parsers; returns its parser."""
-    from ..cli._numbers import whole_number
+    from ..cli._numbers import number_in, whole_number
 
     train = subcommands.add_parser(
         "train",
@@ -72,16 +72,19 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
     target = train.add_mutually_exclusive_group()
     target.add_argument(
         "--target-strong-share",
-        type=float,
+        type=number_in(0.0, 1.0),
         metavar="X",
         help="send this share (0-1) of calls to the most expensive model",
     )
     target.add_argument(
-        "--quality-floor", type=float, metavar="Q", help="the cheapest point whose mean quality is at least Q"
+        "--quality-floor",
+        type=number_in(0.0, 1.0),
+        metavar="Q",
+        help="the cheapest point whose mean quality is at least Q",
     )
     target.add_argument(
         "--max-cost",
-        type=float,
+        type=number_in(0.0),
         metavar="USD",
         help="the best point whose mean cost per request is at most USD",
     )
@@ -98,11 +101,11 @@ def add_train_parser(subcommands: Any) -> argparse.ArgumentParser:
 def run_train(args: argparse.Namespace) -> int:
     """Run `gearshift train`; returns the exit code. Errors are `GearshiftError`s for the CLI to print."""
     from .._errors import ConfigError
-    from ..cli._output import Stages, check_output
+    from ..cli._output import Stages, check_output, replaced_output
     from ..datasets import load_outcomes
     from ._training import train_router
 
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", reads={"--data": args.data, "--from-log": args.from_log})
     say = _printer(args.json)
     started = time.perf_counter()
     with Stages(enabled=not args.no_progress) as stages:
@@ -145,7 +148,8 @@ def run_train(args: argparse.Namespace) -> int:
             if chosen:
                 router = router.with_operating_point(router.operating_point_for(**chosen))
         router = replace(router, training=replace(router.training, source=str(args.data)))
-        router.save(args.out)
+        with replaced_output(args.out, "--out") as temporary:
+            router.save(temporary)
     elapsed = time.perf_counter() - started
     _print_summary(router, args.out, elapsed, say)
     if args.json:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .._surrogates import has_lone_surrogate
 
 __all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
 
@@ -71,15 +72,16 @@ def add_export_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run `gearshift export-outcomes`; returns the exit code."""
-    from ..cli._output import check_output
-    from ._log_outcomes import left_out_note, outcomes_from_log
-    from ._reader import iter_log
+    from ..cli._output import check_output, replaced_output
+    from ._log_outcomes import left_out_note, outcomes_from_log, parse_rows
+    from ._reader import read_log
 
-    check_output(args.out, "--out")
-    read = outcomes_from_log(iter_log(args.log))
+    check_output(args.out, "--out", reads={"--log": args.log})
+    read = read_log(args.log, outcomes_from_log)
     chosen = read.select(args.min_rows)
-    with args.out.open("w", encoding="utf-8") as out:
-        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in chosen.rows)
+    parse_rows(chosen.rows, args.log)  # what it writes, `train --data` must read
+    with replaced_output(args.out, "--out") as temporary, temporary.open("w", encoding="utf-8") as out:
+        out.writelines(_jsonl_line(row) for row in chosen.rows)
     summary = {
         "out": str(args.out),
         "rows": len(chosen.rows),
@@ -104,6 +106,15 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jsonl_line(row: dict[str, Any]) -> str:
+    """`row` as one JSON line, as written where it can be: a lone surrogate (half of a cut emoji, which
+    JSON escapes allow) cannot be written as UTF-8, so such a row keeps its text as JSON escapes."""
+    line = json.dumps(row, ensure_ascii=False)
+    if has_lone_surrogate(line):
+        line = json.dumps(row)
+    return line + "\n"
+
+
 def parse_since(text: str, *, now: float | None = None) -> float:
     """A Unix time from `--since`: an ISO date or time (UTC unless it names an offset) or an age."""
     relative = _RELATIVE.match(text.strip())
@@ -125,9 +136,9 @@ def parse_since(text: str, *, now: float | None = None) -> float:
 
 def run_report(args: argparse.Namespace) -> int:
     """Run `gearshift report`; returns the exit code."""
-    from ..cli._output import check_output
+    from ..cli._output import check_output, replaced_output
     from ._aggregate import build_report
-    from ._reader import iter_log
+    from ._reader import read_log
 
     check_output(args.html, "--html")
     path = args.log
@@ -139,13 +150,16 @@ def run_report(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "no decision log: pass --log PATH or set [log] path in gearshift.toml", key="--log"
             )
+    check_output(args.html, "--html", reads={"--log": path})
     since = parse_since(args.since) if args.since else None
-    report = build_report(iter_log(path, since=since), agent=args.agent)
+    report = read_log(path, lambda records: build_report(records, agent=args.agent), since=since)
     report["log"]["path"] = str(path)
     if args.html:
         from ._html import render_html
 
-        args.html.write_text(render_html(report), encoding="utf-8")
+        page = render_html(report)
+        with replaced_output(args.html, "--html") as temporary:
+            temporary.write_text(page, encoding="utf-8")
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -37,7 +37,7 @@ from typing import Any
 
 from .._messages import Message
 
-__all__ = ["LogOutcomes", "RowSelection", "outcomes_from_log", "table_from_log"]
+__all__ = ["LogOutcomes", "RowSelection", "outcomes_from_log", "parse_rows", "table_from_log"]
 
 
 @dataclass(frozen=True)
@@ -231,10 +231,9 @@ def table_from_log(path: Any, *, min_rows: int = 50, feedback_rows: bool = True)
     holds."""
     from .._errors import ConfigError
     from ..datasets import OutcomeTable
-    from ..datasets._outcome_files import _parse_row
-    from ._reader import iter_log
+    from ._reader import read_log
 
-    read = outcomes_from_log(iter_log(path))
+    read = read_log(path, outcomes_from_log)
     chosen = read.select(min_rows, one_model_rows=feedback_rows)
     if chosen.pairs < min_rows:
         raise ConfigError(
@@ -244,7 +243,24 @@ def table_from_log(path: Any, *, min_rows: int = 50, feedback_rows: bool = True)
             "(--min-rows): turn on [routing.shadow] with log.include_prompts = true and let traffic run",
             key="--from-log",
         )
-    return OutcomeTable(_parse_row(row) for row in chosen.rows), read
+    return OutcomeTable(parse_rows(chosen.rows, path)), read
+
+
+def parse_rows(rows: Iterable[dict[str, Any]], path: Any) -> list[Any]:
+    """`rows` as `OutcomeRow`s; a row the outcome-table format refuses (a logged score that is not a
+    number in [0, 1]...) is a `ConfigError` naming the log and the row's request id."""
+    from .._errors import ConfigError
+    from ..datasets._outcome_files import _FieldError, _parse_row
+
+    parsed = []
+    for row in rows:
+        try:
+            parsed.append(_parse_row(row))
+        except _FieldError as exc:
+            raise ConfigError(
+                f"the outcome row of request {row.get('id')!r} cannot be used: {exc}", source=str(path)
+            ) from None
+    return parsed
 
 
 def left_out_note(left_out: Mapping[str, str], *, lead: str = "") -> str:
