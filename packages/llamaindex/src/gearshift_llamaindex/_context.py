@@ -59,6 +59,7 @@ _REACT_ACTION = re.compile(
     r"^Action:[ \t]*(?P<name>[^\n]+?)[ \t]*\nAction Input:[ \t]*(?P<args>.*)", re.M | re.S
 )
 # Errors LlamaIndex itself writes into a tool's result (tools/calling.py, agent/workflow/base_agent.py).
+_NO_HINTS = CallerHints()  # frozen: every call without hints shares it
 _LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
 
 
@@ -100,7 +101,7 @@ def step_context(
         ),
         step_index=steps,
         tool_history=history,
-        hints=hints or CallerHints(),
+        hints=hints or _NO_HINTS,
         budget_keys=tuple(budget_keys),
         expected_steps=expected_steps,
         metadata={"framework": "llama_index"},
