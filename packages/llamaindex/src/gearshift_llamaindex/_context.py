@@ -60,6 +60,11 @@ _REACT_ACTION = re.compile(
 )
 # Errors LlamaIndex itself writes into a tool's result (tools/calling.py, agent/workflow/base_agent.py).
 _NO_HINTS = CallerHints()  # frozen: every call without hints shares it
+_FAILED_TEXTS: dict[str, bool] = {}
+"""Whether a tool result's text reads as a failure, per text. Bounded: texts of up to
+`_MAX_KEPT_CHARACTERS` only, and past `_MAX_KEPT` of them it starts over (16 MB at the very most)."""
+_MAX_KEPT = 1024
+_MAX_KEPT_CHARACTERS = 4096
 _LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
 
 
@@ -167,13 +172,22 @@ def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
     """`failed(result.text, extra)`, read from a converted tool result without building another one.
 
     Only `extra["is_error"] is True` flags a failure: the conversion sets `is_error` from any true
-    value, so a result it flagged otherwise is checked by its text alone.
+    value, so a result it flagged otherwise is checked by its text alone. What the text says is kept
+    per text (`_FAILED_TEXTS`): every step of a run reads every earlier result again.
     """
     if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
         return True
-    if _LLAMAINDEX_ERRORS.match(result.text):
-        return True
-    return is_error_result(replace(result, is_error=False) if result.is_error else result)
+    text = result.text
+    found = _FAILED_TEXTS.get(text)
+    if found is None:
+        found = bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(
+            replace(result, is_error=False) if result.is_error else result
+        )
+        if len(text) <= _MAX_KEPT_CHARACTERS:
+            if len(_FAILED_TEXTS) >= _MAX_KEPT:
+                _FAILED_TEXTS.clear()
+            _FAILED_TEXTS[text] = found
+    return found
 
 
 def _function_history(
