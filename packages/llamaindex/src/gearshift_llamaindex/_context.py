@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
@@ -181,7 +180,7 @@ def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
     found = _FAILED_TEXTS.get(text)
     if found is None:
         found = bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(
-            replace(result, is_error=False) if result.is_error else result
+            Message("tool", text) if result.is_error else result  # its text alone, not its flag
         )
         if len(text) <= _MAX_KEPT_CHARACTERS:
             if len(_FAILED_TEXTS) >= _MAX_KEPT:
@@ -204,8 +203,9 @@ def _function_history(
             calls.update(hashed if hashed is not None else call_hashes(message))
         elif role == "tool":
             extra = message.additional_kwargs
-            call_id = str(extra.get("tool_call_id") or "")
-            name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
+            # The conversion wrote the call's id as `str(extra.get("tool_call_id") or "")`.
+            called = calls.get(gearshift_message.tool_call_id or "")
+            name, args_hash = called if called is not None else (str(extra.get("name") or "unknown"), "")
             records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
     return tuple(records)
 
