@@ -44,6 +44,7 @@ _EXTRAS: tuple[dict[str, Any], ...] = (
     {"tool_call_id": "c2", "is_error": "yes"},
     {"tool_call_id": "c2", "is_error": 0, "status": "error"},
     {"tool_call_id": "ü-1", "name": "read", "is_error": False},
+    {"tool_call_id": "c3", "tool_calls": [{"id": "c3", "function": {"name": "read", "arguments": "{}"}}]},
 )
 
 

@@ -58,13 +58,13 @@ _REACT_ACTION = re.compile(
     r"^Action:[ \t]*(?P<name>[^\n]+?)[ \t]*\nAction Input:[ \t]*(?P<args>.*)", re.M | re.S
 )
 # Errors LlamaIndex itself writes into a tool's result (tools/calling.py, agent/workflow/base_agent.py).
+_LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
 _NO_HINTS = CallerHints()  # frozen: every call without hints shares it
 _FAILED_TEXTS: dict[str, bool] = {}
 """Whether a tool result's text reads as a failure, per text. Bounded: texts of up to
 `_MAX_KEPT_CHARACTERS` only, and past `_MAX_KEPT` of them it starts over (16 MB at the very most)."""
 _MAX_KEPT = 1024
 _MAX_KEPT_CHARACTERS = 4096
-_LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
 
 
 def step_context(

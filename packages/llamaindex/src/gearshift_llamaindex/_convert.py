@@ -124,10 +124,16 @@ def convert_message(message: ChatMessage, index: int, read_files: bool = True) -
     if role is None:
         raise InvalidRequestError(f"message {index}: unknown role {message.role!r}")
     blocks: list[Any] = message.blocks  # narrowed by `block_kind`, which mypy does not follow
-    if role == "tool" and len(blocks) == 1 and block_kind(blocks[0]) is TextBlock:
+    extra = message.additional_kwargs
+    if (
+        role == "tool"
+        and len(blocks) == 1
+        and block_kind(blocks[0]) is TextBlock
+        and not extra.get("tool_calls")
+    ):
         # An agent's history holds a tool result per call, converted on every step: its common shape
         # (one text block) goes straight to the message the general walk below would build.
-        return _tool_result(blocks[0].text, message.additional_kwargs)
+        return _tool_result(blocks[0].text, extra)
     texts: list[str] = []
     images: list[ContentPart] | None = None  # every part, once an image is among them
     calls: list[ToolCall] = []
@@ -149,7 +155,6 @@ def convert_message(message: ChatMessage, index: int, read_files: bool = True) -
                 f"message {index}: gearshift routes text, images and tool calls; a "
                 f"{getattr(block, 'block_type', type(block).__name__)} block cannot be sent"
             )
-    extra = message.additional_kwargs
     if not calls and extra.get("tool_calls"):
         calls = [_legacy_call(raw, n) for n, raw in enumerate(extra["tool_calls"])]
     text = texts[0] if len(texts) == 1 else "\n".join(texts)
