@@ -30,7 +30,8 @@ bringing them into the CPU's caches (and for their string hashes) for the calls 
 fixed order was always the core's. They are timed with `time.perf_counter_ns` (wall time), or with
 `time.thread_time_ns` under `--cpu-time`, which leaves out the time other processes took the CPU.
 The last line printed is a JSON object: per adapter {"p50_us", "p99_us", "mean_us", "max_us",
-"decide_p50_us" (the decision alone, where it is apart from building the request), "p50_us_by_kind"},
+"decide_p50_us" (the decision alone, where it is apart from building the request), "p50_us_by_kind",
+"decide_p50_us_by_kind" (empty where the decision is not apart)},
 plus "n", "policy" and "clock".
 """
 
@@ -433,6 +434,10 @@ def _summary(timings: list[tuple[str, float, float | None]]) -> dict[str, Any]:
         "p50_us_by_kind": {
             kind: round(statistics.median(t for k, t, _ in timings if k == kind), 1)
             for kind in sorted({k for k, _, _ in timings})
+        },
+        "decide_p50_us_by_kind": {
+            kind: round(statistics.median(d for k, _, d in timings if k == kind and d is not None), 1)
+            for kind in sorted({k for k, _, d in timings if d is not None})
         },
     }
 
