@@ -8,7 +8,8 @@ of them again with the latest ones added. Here the agent histories of `decision_
 generator, same seed) are sent the way a run sends them: step k sends the system prompt, the user's
 request and the first k tool calls with their results, the same message objects from one step to the
 next. Each adapter has its own model and router, and its own stores of what the core keeps per text
-(as in `decision_latency.py`), runs are interleaved across adapters, and a step is timed from the
+(as in `decision_latency.py`), runs are interleaved across adapters (which of the two goes first turns
+from one step to the next, for the reason `decision_latency.py` gives), and a step is timed from the
 framework's messages to the decision (`langchain`: `RoutedChatModel._step` then `Router.decide`;
 `llamaindex`: `RoutedLLM._plan` then `Router.decide`).
 The last line printed is a JSON object: per adapter {"p50_us", "p99_us", "mean_us", "p50_us_by_step"
@@ -70,16 +71,16 @@ async def _run_steps(
         # Step k sends the opening two messages and k - 1 tool calls with their results.
         for step, end in enumerate(range(2, len(messages) + 1, 2), start=1):
             metadata = {"thread_id": context.run_id, "langgraph_node": "model", "langgraph_step": step}
-            frameworks.use_stores("langchain")  # each adapter its own (see above)
-            start = clock()
-            built = langchain._step(lc_history[:end], None, metadata, dict(lc_options))
-            frameworks.langchain_router.decide(built.request, built.context)
-            timings["langchain"].append((step, (clock() - start) / 1_000))
-            frameworks.use_stores("llamaindex")
-            start = clock()
-            call = await llamaindex._plan(li_history[:end], dict(li_options))
-            frameworks.llamaindex_router.decide(call.request, call.context)
-            timings["llamaindex"].append((step, (clock() - start) / 1_000))
+            for adapter in ("langchain", "llamaindex") if step % 2 else ("llamaindex", "langchain"):
+                frameworks.use_stores(adapter)  # each adapter its own (see above)
+                start = clock()
+                if adapter == "langchain":
+                    built = langchain._step(lc_history[:end], None, metadata, dict(lc_options))
+                    frameworks.langchain_router.decide(built.request, built.context)
+                else:
+                    call = await llamaindex._plan(li_history[:end], dict(li_options))
+                    frameworks.llamaindex_router.decide(call.request, call.context)
+                timings[adapter].append((step, (clock() - start) / 1_000))
     return timings
 
 

@@ -129,17 +129,18 @@ def _router() -> Router:
     return Router(registry, policy=DefaultPolicy(), providers=[ReplayProvider(OutcomeTable([]))])
 
 
+async def assert_plans_as_a_new_llm(llm: RoutedLLM, call: Any, history: list[ChatMessage]) -> None:
+    """`call`, planned by `llm` for `history`, is the call a new LLM plans, and decides alike."""
+    new = RoutedLLM(_router(), agent_id="coder")
+    expected = await new._plan(history, {})
+    assert call == expected
+    assert extract_signals(call.request, call.context) == extract_signals(expected.request, expected.context)
+    decided = new.router.decide(expected.request, expected.context)
+    assert llm.router.decide(call.request, call.context) == decided
+
+
 async def test_an_llms_calls_decide_as_a_new_llms_first_call_does() -> None:
     # One LLM plans every run's steps (its store fills up); a new LLM per step has seen nothing.
     llm = RoutedLLM(_router(), agent_id="coder")
     for history in _steps(18, 30):
-        call = await llm._plan(history, {})
-        new = RoutedLLM(_router(), agent_id="coder")
-        expected = await new._plan(history, {})
-        assert call == expected
-        assert extract_signals(call.request, call.context) == extract_signals(
-            expected.request, expected.context
-        )
-        assert llm.router.decide(call.request, call.context) == new.router.decide(
-            expected.request, expected.context
-        )
+        await assert_plans_as_a_new_llm(llm, await llm._plan(history, {}), history)

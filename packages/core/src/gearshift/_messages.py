@@ -446,9 +446,11 @@ def _lone_surrogate_field(request: ChatRequest) -> str | None:
                 for name, text in (("id", call.id), ("name", call.name), ("arguments", call.arguments)):
                     if has_lone_surrogate(text):
                         return f"messages[{i}].tool_calls[{j}].{name}"
-        if message.tool_call_id is not None and has_lone_surrogate(message.tool_call_id):
+        # (`isascii` first: a tool result names its call and tool on every step of an agent's run.)
+        call_id, tool_name = message.tool_call_id, message.name
+        if call_id is not None and not call_id.isascii() and has_lone_surrogate(call_id):
             return f"messages[{i}].tool_call_id"
-        if message.name is not None and has_lone_surrogate(message.name):
+        if tool_name is not None and not tool_name.isascii() and has_lone_surrogate(tool_name):
             return f"messages[{i}].name"
     for i, stop in enumerate(request.stop):
         if has_lone_surrogate(stop):

@@ -169,6 +169,7 @@ class RoutedChatModel(BaseChatModel):
     _router: Router = PrivateAttr()
     _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
     _history: KeptHistory = PrivateAttr(default_factory=KeptHistory)
+    _step_defaults: tuple[tuple[Any, ...], StepDefaults] | None = PrivateAttr(default=None)
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
         kept = router_being_kept()
@@ -545,9 +546,42 @@ class RoutedChatModel(BaseChatModel):
             **{name: _first(options.get(name), getattr(self, name)) for name in SAMPLING_SETTINGS},
             reasoning_effort=_first(options.get("reasoning_effort"), self.reasoning_effort),
         )
+        force = options.get("model")
+        context = step_context(
+            metadata,
+            messages,
+            converted,
+            self._defaults(private),
+            has_tools=bool(tools) and request.tool_choice != "none",
+            force_model=force if isinstance(force, str) else None,
+            kept=history,
+        )
+        if self.sticky_tool_loops:
+            context = keep_tool_loop_model(private["_router"], request, context, loop_model(messages))
+        stream_usage = options.get("stream_usage")
+        return _Step(request, context, self.stream_usage if stream_usage is None else bool(stream_usage))
+
+    def _defaults(self, private: dict[str, Any]) -> StepDefaults:
+        """What this model's settings give every call's context, built again only when one changed:
+        an agent's steps all read the same, and building it cost microseconds per step."""
+        settings: tuple[Any, ...] = (
+            self.agent_id,
+            tuple(self.budget_keys),
+            self.expected_steps,
+            self.step_type,
+            self.model,
+            self.min_tier,
+            self.max_tier,
+            self.max_cost_usd,
+        )
+        # Types too: settings assigned after construction are not validated, and 1 == 1.0 == True.
+        settings += tuple(map(type, settings))
+        kept: tuple[tuple[Any, ...], StepDefaults] | None = private["_step_defaults"]
+        if kept is not None and kept[0] == settings:
+            return kept[1]
         defaults = StepDefaults(
             agent_id=self.agent_id,
-            budget_keys=tuple(self.budget_keys),
+            budget_keys=settings[1],
             expected_steps=self.expected_steps,
             step_type=self.step_type,
             hints=CallerHints(
@@ -557,20 +591,8 @@ class RoutedChatModel(BaseChatModel):
                 max_cost_usd=self.max_cost_usd,
             ),
         )
-        force = options.get("model")
-        context = step_context(
-            metadata,
-            messages,
-            converted,
-            defaults,
-            has_tools=bool(tools) and request.tool_choice != "none",
-            force_model=force if isinstance(force, str) else None,
-            kept=history,
-        )
-        if self.sticky_tool_loops:
-            context = keep_tool_loop_model(private["_router"], request, context, loop_model(messages))
-        stream_usage = options.get("stream_usage")
-        return _Step(request, context, self.stream_usage if stream_usage is None else bool(stream_usage))
+        private["_step_defaults"] = (settings, defaults)
+        return defaults
 
     def _tier(self, routed: RoutedResponse) -> int | None:
         registry = self._router.registry
@@ -608,5 +630,6 @@ def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:
     return exc
 
 
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
+def _first(value: Any, default: Any) -> Any:
+    """`value` unless it is None, then `default` (a call's option over the model's setting)."""
+    return default if value is None else value

@@ -63,7 +63,6 @@ _NODE_WORDS: tuple[tuple[tuple[str, ...], StepType], ...] = (
 )
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _TIER_KEYS = ("min_tier", "max_tier")
-_HINT_KEYS = (*_TIER_KEYS, "max_cost_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +98,11 @@ def step_context(
     agent_id = _text(metadata, "agent_id") or defaults.agent_id
     run_id = _text(metadata, "run_id") or _text(metadata, "thread_id")
     step_type = _step_type(metadata, history, converted, defaults, has_tools=has_tools)
-    budget_keys = defaults.budget_keys + tuple(
-        key for key in _keys(metadata) if key not in defaults.budget_keys
+    keys = _keys(metadata)
+    budget_keys = (
+        defaults.budget_keys + tuple(key for key in keys if key not in defaults.budget_keys)
+        if keys
+        else defaults.budget_keys
     )
     expected_steps = _positive(metadata, "expected_steps") or defaults.expected_steps
     extra: dict[str, Any] = {"framework": "langchain"}
@@ -224,7 +226,9 @@ def _node_step(node: str) -> StepType | None:
 
 
 def _hints(metadata: Mapping[str, Any], defaults: CallerHints, force_model: str | None) -> CallerHints:
-    if not force_model and all(metadata.get(key) is None for key in _HINT_KEYS):
+    get = metadata.get
+    asked = get("min_tier") is not None or get("max_tier") is not None or get("max_cost_usd") is not None
+    if not force_model and not asked:
         return defaults  # the call asks for nothing of its own: the model's hints, not a copy of them
     tiers = {key: _tier(metadata, key) for key in _TIER_KEYS}
     cost = metadata.get("max_cost_usd")

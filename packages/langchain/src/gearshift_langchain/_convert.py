@@ -36,6 +36,7 @@ __all__ = [
     "to_response_strict",
     "to_tool_choice",
     "to_tool_specs",
+    "tool_result",
 ]
 
 _ROLES = {"human": "user", "user": "user", "system": "system", "developer": "system", "ai": "assistant"}
@@ -102,12 +103,7 @@ def _cache_control(content: str | list[str | dict[Any, Any]]) -> Mapping[str, An
 def _converted(message: BaseMessage, index: int) -> Message:
     kind = message_kind(message)
     if kind is ToolMessage:
-        tool = cast("ToolMessage", message)
-        # Positional (role, content, tool_calls, tool_call_id, name, is_error): an agent's history holds
-        # a tool result per call, converted on every step, and keywords cost a quarter more.
-        return Message(
-            "tool", _tool_text(tool.content), (), tool.tool_call_id or "", tool.name, tool.status == "error"
-        )
+        return tool_result(cast("ToolMessage", message))
     if kind is AIMessage:
         return Message("assistant", _ai_text(message.content), _tool_calls(cast("AIMessage", message)))
     if kind is SystemMessage:
@@ -126,6 +122,21 @@ def _converted(message: BaseMessage, index: int) -> Message:
     raise InvalidRequestError(
         f"message {index}: cannot route a {type(message).__name__} "
         f"(role {getattr(message, 'role', message.type)!r}); use System, Human, AI or Tool messages"
+    )
+
+
+def tool_result(message: ToolMessage) -> Message:
+    """The gearshift message of a `ToolMessage`, before any cache breakpoint its content blocks carry
+    (`convert_message` adds it): for text content, all of its conversion."""
+    # Positional (role, content, tool_calls, tool_call_id, name, is_error): an agent's history holds a
+    # tool result per call, converted on every step, and keywords cost a quarter more.
+    return Message(
+        "tool",
+        _tool_text(message.content),
+        (),
+        message.tool_call_id or "",
+        message.name,
+        message.status == "error",
     )
 
 

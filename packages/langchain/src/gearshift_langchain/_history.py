@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import cast
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from gearshift import KeptMessages, Message, flat_arguments_key
 
 from ._call_records import CallRecords, call_records
-from ._convert import convert_message, message_kind
+from ._convert import convert_message, message_kind, tool_result
 
 __all__ = ["KeptHistory"]
 
@@ -51,10 +51,14 @@ class KeptHistory:
         converted = []
         last = len(messages) - 1
         for index, message in enumerate(messages):
-            # The last message is the step's new one (the user's turn, a tool's result), seen for the
-            # first time: it is converted without a key, so that a one-message call costs no more.
-            kind = message_kind(message) if index < last else None
-            key = _key(message, kind) if kind is not None else None
+            kind = message_kind(message)
+            if kind is ToolMessage and type(message.content) is str:
+                # A tool result is never kept (see the module docstring): text content converts at once.
+                converted.append(tool_result(cast("ToolMessage", message)))
+                continue
+            # The last message is the step's new one (the user's turn), seen for the first time: it is
+            # converted without a key, so that a one-message call costs no more.
+            key = _key(message, kind) if index < last else None
             if key is None:
                 converted.append(convert_message(message, index))
                 continue

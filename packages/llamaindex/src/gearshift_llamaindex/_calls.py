@@ -127,10 +127,11 @@ class ToolSpecCache:
 
     def specs(self, tools: Sequence[BaseTool | ToolSpec]) -> tuple[ToolSpec, ...]:
         """The specs of `tools`, in order; `ToolSpec`s pass through."""
-        specs = []
+        specs: list[ToolSpec] = []
         cache = self._specs
+        tool: Any  # narrowed by `_is_spec`, which mypy does not follow
         for tool in tools:
-            if isinstance(tool, ToolSpec):
+            if _is_spec(type(tool)):
                 specs.append(tool)
                 continue
             metadata = tool.metadata
@@ -144,6 +145,18 @@ class ToolSpecCache:
                 cache[id(metadata)] = hit
             specs.append(hit[2])
         return tuple(specs)
+
+
+_SPEC_CLASSES: dict[type, bool] = {}
+
+
+def _is_spec(kind: type) -> bool:
+    """Whether a tool of this class is a `ToolSpec`: looked up per class (a program has a few), since an
+    isinstance against a pydantic model class goes through ABCMeta for every tool of every step."""
+    found = _SPEC_CLASSES.get(kind)
+    if found is None:
+        found = _SPEC_CLASSES[kind] = issubclass(kind, ToolSpec)
+    return found
 
 
 async def plan_call(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
@@ -60,6 +59,12 @@ _REACT_ACTION = re.compile(
 )
 # Errors LlamaIndex itself writes into a tool's result (tools/calling.py, agent/workflow/base_agent.py).
 _LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
+_NO_HINTS = CallerHints()  # frozen: every call without hints shares it
+_FAILED_TEXTS: dict[str, bool] = {}
+"""Whether a tool result's text reads as a failure, per text. Bounded: texts of up to
+`_MAX_KEPT_CHARACTERS` only, and past `_MAX_KEPT` of them it starts over (16 MB at the very most)."""
+_MAX_KEPT = 1024
+_MAX_KEPT_CHARACTERS = 4096
 
 
 def step_context(
@@ -100,7 +105,7 @@ def step_context(
         ),
         step_index=steps,
         tool_history=history,
-        hints=hints or CallerHints(),
+        hints=hints or _NO_HINTS,
         budget_keys=tuple(budget_keys),
         expected_steps=expected_steps,
         metadata={"framework": "llama_index"},
@@ -166,13 +171,22 @@ def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
     """`failed(result.text, extra)`, read from a converted tool result without building another one.
 
     Only `extra["is_error"] is True` flags a failure: the conversion sets `is_error` from any true
-    value, so a result it flagged otherwise is checked by its text alone.
+    value, so a result it flagged otherwise is checked by its text alone. What the text says is kept
+    per text (`_FAILED_TEXTS`): every step of a run reads every earlier result again.
     """
     if extra and (extra.get("is_error") is True or extra.get("status") == "error"):
         return True
-    if _LLAMAINDEX_ERRORS.match(result.text):
-        return True
-    return is_error_result(replace(result, is_error=False) if result.is_error else result)
+    text = result.text
+    found = _FAILED_TEXTS.get(text)
+    if found is None:
+        found = bool(_LLAMAINDEX_ERRORS.match(text)) or is_error_result(
+            Message("tool", text) if result.is_error else result  # its text alone, not its flag
+        )
+        if len(text) <= _MAX_KEPT_CHARACTERS:
+            if len(_FAILED_TEXTS) >= _MAX_KEPT:
+                _FAILED_TEXTS.clear()
+            _FAILED_TEXTS[text] = found
+    return found
 
 
 def _function_history(
@@ -189,8 +203,9 @@ def _function_history(
             calls.update(hashed if hashed is not None else call_hashes(message))
         elif role == "tool":
             extra = message.additional_kwargs
-            call_id = str(extra.get("tool_call_id") or "")
-            name, args_hash = calls.get(call_id, (str(extra.get("name") or "unknown"), ""))
+            # The conversion wrote the call's id as `str(extra.get("tool_call_id") or "")`.
+            called = calls.get(gearshift_message.tool_call_id or "")
+            name, args_hash = called if called is not None else (str(extra.get("name") or "unknown"), "")
             records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
     return tuple(records)
 

@@ -123,11 +123,22 @@ def convert_message(message: ChatMessage, index: int, read_files: bool = True) -
     role = _ROLES.get(message.role) or _ROLES.get(str(getattr(message.role, "value", message.role)))
     if role is None:
         raise InvalidRequestError(f"message {index}: unknown role {message.role!r}")
+    blocks: list[Any] = message.blocks  # narrowed by `block_kind`, which mypy does not follow
+    extra = message.additional_kwargs
+    if (
+        role == "tool"
+        and len(blocks) == 1
+        and block_kind(blocks[0]) is TextBlock
+        and not extra.get("tool_calls")
+    ):
+        # An agent's history holds a tool result per call, converted on every step: its common shape
+        # (one text block) goes straight to the message the general walk below would build.
+        return _tool_result(blocks[0].text, extra)
     texts: list[str] = []
     images: list[ContentPart] | None = None  # every part, once an image is among them
     calls: list[ToolCall] = []
     block: Any  # narrowed by `block_kind` below, which mypy does not follow
-    for block in message.blocks:
+    for block in blocks:
         kind = block_kind(block)
         if kind is TextBlock:
             texts.append(block.text)
@@ -144,19 +155,22 @@ def convert_message(message: ChatMessage, index: int, read_files: bool = True) -
                 f"message {index}: gearshift routes text, images and tool calls; a "
                 f"{getattr(block, 'block_type', type(block).__name__)} block cannot be sent"
             )
-    extra = message.additional_kwargs
     if not calls and extra.get("tool_calls"):
         calls = [_legacy_call(raw, n) for n, raw in enumerate(extra["tool_calls"])]
     text = texts[0] if len(texts) == 1 else "\n".join(texts)
     content: str | tuple[ContentPart, ...] = tuple(images) if images is not None else text
     if role == "tool":
-        # Positional (role, content, tool_calls, tool_call_id, name, is_error): an agent's history holds
-        # a tool result per call, converted on every step, and keywords cost a quarter more.
-        call_id, name = str(extra.get("tool_call_id") or ""), extra.get("name") or extra.get("tool_name")
-        return Message("tool", text, (), call_id, name, bool(extra.get("is_error")))
+        return _tool_result(text, extra)
     if role == "assistant":
         return Message("assistant", content, tuple(calls))
     return Message(role, content, name=extra.get("name") if role == "user" else None)
+
+
+def _tool_result(text: str, extra: Mapping[str, Any]) -> Message:
+    """A tool result with this text, answering the call its `additional_kwargs` name."""
+    call_id, name = str(extra.get("tool_call_id") or ""), extra.get("name") or extra.get("tool_name")
+    # Positional (role, content, tool_calls, tool_call_id, name, is_error): keywords cost a quarter more.
+    return Message("tool", text, (), call_id, name, bool(extra.get("is_error")))
 
 
 # The blocks a message may hold, by the class an isinstance chain would find first; thinking blocks
