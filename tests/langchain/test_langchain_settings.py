@@ -34,6 +34,9 @@ def test_a_copy_with_a_misspelled_setting_is_refused_as_the_constructor_refuses_
         model.model_copy(update={"max_token": 50})
     copied = model.model_copy(update={"max_tokens": 50, "api_key": "k"})  # LangChain's standard, dropped
     assert (copied.max_tokens, model.max_tokens, copied.router) == (50, 5, router)
+    # A deep copy with an update: pydantic deep-copied field by field, and the router's locks with it.
+    deep = model.model_copy(update={"max_tokens": 60, "budget_keys": ["team:x"]}, deep=True)
+    assert (deep.max_tokens, deep.budget_keys, deep.router) == (60, ["team:x"], router)
 
 
 def test_a_configurable_setting_keeps_the_models_router(router: Router, server: LocalOpenAIServer) -> None:

@@ -43,6 +43,9 @@ async def test_a_copy_with_a_misspelled_setting_is_refused_as_the_constructor_re
     assert raised.value.key == "max_token"
     copied = llm.model_copy(update={"max_tokens": 50})
     assert (copied.max_tokens, llm.max_tokens, copied.router) == (50, 5, router)
+    # A deep copy with an update: pydantic deep-copied field by field, and the router's locks with it.
+    deep = llm.model_copy(update={"max_tokens": 60, "budget_keys": ("team:x",)}, deep=True)
+    assert (deep.max_tokens, deep.budget_keys, deep.router) == (60, ("team:x",), router)
 
 
 async def test_llamaindex_s_own_settings_are_still_taken(make_router: MakeRouter) -> None:

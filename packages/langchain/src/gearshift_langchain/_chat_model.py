@@ -196,6 +196,8 @@ class RoutedChatModel(BaseChatModel):
         if update:
             update = dict(update)
             _refuse_unknown_settings(update, type(self).model_fields.keys())
+            if deep:  # pydantic then deep-copies field by field, past `__deepcopy__`: the router too
+                return super().model_copy(deep=True).model_copy(update=update)
         return super().model_copy(update=update, deep=deep)
 
     def __deepcopy__(self: _Model, memo: dict[int, Any] | None = None) -> _Model:

@@ -166,6 +166,8 @@ class RoutedLLM(FunctionCallingLLM):
         constructor refuses it (pydantic would keep it, unused)."""
         if update:
             _refuse_unknown_settings(update, type(self).model_fields.keys())
+            if deep:  # pydantic then deep-copies field by field, past `__deepcopy__`: the router too
+                return super().model_copy(deep=True).model_copy(update=update)
         return super().model_copy(update=update, deep=deep)
 
     def __deepcopy__(self: _LLM, memo: dict[int, Any] | None = None) -> _LLM:
