@@ -144,3 +144,38 @@ def test_a_log_path_in_a_missing_folder_is_refused_unless_it_is_in_the_data_fold
     router = Router.from_config(load_config(config))
     router.close()
     assert (tmp_path / "home" / "logs" / "decisions.db").is_file()
+
+
+def _local_router_config(path: Path, url: str, log: str, extra_log: str = "") -> Path:
+    path.write_text(
+        f'[providers.local]\nkind = "openai"\nbase_url = "{url}"\nrequire_key = false\n\n'
+        '[[models]]\nid = "small"\nprovider = "local"\nmodel = "small"\ntier = 1\n'
+        "prices = { input = 0.1, output = 0.2 }\n\n"
+        f'[log]\npath = "{log}"\n{extra_log}',
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_a_router_after_one_killed_mid_write_cuts_the_torn_line_and_the_report_reads_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearshift.cli import main
+
+    log = tmp_path / "decisions.jsonl"
+    with LocalOpenAIServer(models=("small",)) as server:
+        config = load_config(_local_router_config(tmp_path / "gearshift.toml", server.base_url, log.name))
+        router = Router.from_config(config)
+        await router.acomplete("first")
+        await router.aclose()
+        whole = log.read_bytes()
+        torn = whole + whole.splitlines(keepends=True)[-1][:25]  # killed 25 bytes into a record
+        log.write_bytes(torn)
+        with caplog.at_level("WARNING", logger="gearshift"):
+            router = Router.from_config(config)
+        await router.acomplete("second")
+        await router.aclose()
+    assert main(["report", "--log", str(log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 2
+    assert log.read_bytes().startswith(whole)
+    assert "dropped 25 bytes of an unfinished last line" in caplog.text and str(log) in caplog.text

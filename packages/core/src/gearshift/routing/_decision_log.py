@@ -11,6 +11,7 @@ writer thread (the record schema is in `docs/decision-log.md`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -21,9 +22,12 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ConfigError
+from .._torn_lines import drop_torn_line
 from ..config._data_dir import prepare_folder
 
 __all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
+
+logger = logging.getLogger("gearshift")
 
 _STOP = object()
 _PRUNE_EVERY_S = 3600.0
@@ -137,6 +141,16 @@ class JSONLDecisionLog(_BackgroundLog):
     """Appends one JSON object per line to a file."""
 
     def _open(self) -> None:
+        # A router killed mid-write left its last line unfinished: appended to, it would become a line
+        # no reader can parse, so it goes (the record it held was never whole).
+        dropped = drop_torn_line(self.path)
+        if dropped:
+            logger.warning(
+                "decision log %s: dropped %d bytes of an unfinished last line (a router stopped while "
+                "writing it)",
+                self.path,
+                dropped,
+            )
         self._file = self.path.open("a", encoding="utf-8")
 
     def _store(self, batch: list[Mapping[str, Any]]) -> None:
