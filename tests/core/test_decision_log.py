@@ -235,3 +235,26 @@ def test_a_writer_thread_failure_is_logged_and_never_leaves_flush_or_close_waiti
     assert failures and "No space left on device" in caplog.text and "d.jsonl" in caplog.text
     stored = [r["request_id"] for r in read_records(tmp_path / "d.jsonl")]
     assert stored == (["r2"] if failing == "_store" else ["r1", "r2"])
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.db"])
+def test_a_nan_or_infinite_number_is_written_as_null_and_the_record_kept(tmp_path: Path, name: str) -> None:
+    log = open_decision_log(tmp_path / name)
+    log.write({"kind": "attempt", "ts": 1.0, "request_id": "r1", "cost_usd": float("nan")})
+    log.write({"kind": "attempt", "ts": 2.0, "request_id": "r2", "scores": {"x": [float("-inf"), 0.5]}})
+    log.close()
+    if name.endswith(".jsonl"):
+        texts = (tmp_path / name).read_text(encoding="utf-8").splitlines()
+    else:
+        texts = [
+            d for (d,) in sqlite3.connect(tmp_path / name).execute("SELECT data FROM records ORDER BY id")
+        ]
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    records = [json.loads(text, parse_constant=refuse) for text in texts]
+    assert records == [
+        {"kind": "attempt", "ts": 1.0, "request_id": "r1", "cost_usd": None},
+        {"kind": "attempt", "ts": 2.0, "request_id": "r2", "scores": {"x": [None, 0.5]}},
+    ]

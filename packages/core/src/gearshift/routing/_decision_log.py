@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ConfigError
+from .._finite_numbers import finite
 from .._torn_lines import drop_torn_line
 from ..config._data_dir import prepare_folder
 
@@ -168,7 +169,7 @@ class JSONLDecisionLog(_BackgroundLog):
         self._file = self.path.open("a", encoding="utf-8")
 
     def _store(self, batch: list[Mapping[str, Any]]) -> None:
-        self._file.write("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in batch))
+        self._file.write("".join(_json(r, ensure_ascii=False) + "\n" for r in batch))
         self._file.flush()
 
     def _release(self) -> None:
@@ -214,7 +215,7 @@ class SQLiteDecisionLog(_BackgroundLog):
             self._db.executemany(
                 "INSERT INTO records (ts, kind, request_id, data) VALUES (?, ?, ?, ?)",
                 [
-                    (r.get("ts"), r.get("kind"), r.get("request_id"), json.dumps(r, default=str))
+                    (r.get("ts"), r.get("kind"), r.get("request_id"), _json(r, ensure_ascii=True))
                     for r in batch
                 ],
             )
@@ -225,6 +226,15 @@ class SQLiteDecisionLog(_BackgroundLog):
     def _drop_before(self, cutoff: float) -> None:
         with self._db:
             self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
+
+
+def _json(record: Mapping[str, Any], *, ensure_ascii: bool) -> str:
+    """`record` as JSON every reader takes: a NaN or infinite number (a cost a provider's odd usage
+    made undefined) is written as null, and the record kept."""
+    try:
+        return json.dumps(record, default=str, ensure_ascii=ensure_ascii, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(record), default=str, ensure_ascii=ensure_ascii, allow_nan=False)
 
 
 def _line_ts(line: bytes) -> float | None:
