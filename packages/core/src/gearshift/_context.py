@@ -138,6 +138,16 @@ class StepContext:
             raise InvalidRequestError("budget_keys must be a sequence of keys, not one string")
         object.__setattr__(self, "budget_keys", tuple(self.budget_keys))
 
+    def describe(self, *, node: str | None = None) -> str:
+        """The step in words, for messages: `agent 'researcher' in thread 't-1' at step 3 (node 'model')`.
+
+        `node` names the part of the agent the call came from (a LangGraph node), when there is one."""
+        where = [f"agent '{self.agent_id}'" if self.agent_id else "a model call"]
+        if self.run_id:
+            where.append(f"in thread '{self.run_id}'")
+        where.append(f"at step {self.step_index + 1}" + (f" (node '{node}')" if node else ""))
+        return " ".join(where)
+
     @property
     def spend_keys(self) -> tuple[str, ...]:
         """The ledger keys this step's spend counts against: agent, run, then the caller's keys."""

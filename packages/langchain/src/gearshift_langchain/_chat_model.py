@@ -54,7 +54,7 @@ from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._configurable import RouterKeepingFields, router_being_kept
-from ._context import StepDefaults, describe_step, loop_model, step_context
+from ._context import StepDefaults, loop_model, step_context
 from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
@@ -599,13 +599,9 @@ def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) ->
 
 
 def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:
-    """The ledger's refusal, prefixed with which agent's call, in which thread and step, it stopped.
-
-    The same exception (type, limit, spent, requested) is raised again: an agent developer's
-    `except BudgetExceeded` still catches it, and the message now says where the run was stopped.
-    """
-    exc.args = (f"{describe_step(context)} was stopped by its budget: {exc.args[0]}",)
-    return exc
+    """The ledger's refusal, prefixed with which agent's call, in which thread, step and LangGraph node,
+    it stopped (the same exception, so `except BudgetExceeded` still catches it)."""
+    return exc.at_step(context, node=context.metadata.get("langgraph_node"))
 
 
 def _first(*values: Any) -> Any:

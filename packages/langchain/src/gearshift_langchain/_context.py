@@ -48,7 +48,7 @@ from ._output import GEARSHIFT_KEY
 if TYPE_CHECKING:
     from ._history import KeptHistory
 
-__all__ = ["CallRecords", "StepDefaults", "call_records", "describe_step", "loop_model", "step_context"]
+__all__ = ["CallRecords", "StepDefaults", "call_records", "loop_model", "step_context"]
 
 # A hand-written graph names its nodes after what they do: a word of a node's name that starts with
 # one of these says which step it is ("planner", "final_answer", "summarize_findings"). The prebuilt
@@ -171,16 +171,6 @@ def loop_model(history: Sequence[BaseMessage]) -> str | None:
         if not isinstance(message, ToolMessage):
             return None
     return None
-
-
-def describe_step(context: StepContext) -> str:
-    """The step in words, for messages: `agent 'researcher' in thread 't-1' at step 3 (node 'model')`."""
-    where = [f"agent '{context.agent_id}'" if context.agent_id else "a model call"]
-    if context.run_id:
-        where.append(f"in thread '{context.run_id}'")
-    node = context.metadata.get("langgraph_node")
-    where.append(f"at step {context.step_index + 1}" + (f" (node '{node}')" if node else ""))
-    return " ".join(where)
 
 
 def _step_type(
