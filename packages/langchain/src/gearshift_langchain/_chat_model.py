@@ -23,7 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.utils import AnyConfigurableField
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from gearshift import (
     SAMPLING_SETTINGS,
@@ -169,6 +169,13 @@ class RoutedChatModel(BaseChatModel):
     _router: Router = PrivateAttr()
     _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
     _history: KeptHistory = PrivateAttr(default_factory=KeptHistory)
+
+    @field_validator("step_type", mode="before")
+    @classmethod
+    def _read_step_type(cls, value: Any) -> Any:
+        # The words every entry point takes (`recover` too), where pydantic's enum check knows only
+        # the values.
+        return StepType.parse(value, where="step_type") if isinstance(value, str) else value
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
         kept = router_being_kept()
