@@ -13,8 +13,8 @@ A caller may steer a call through the run config's metadata (`config={"metadata"
 |-----------------|----------------------------------------------------------------|
 | `agent_id`      | whose budget the call counts against (`agent:<id>`)            |
 | `run_id`        | the run (`run:<id>`); default: LangGraph's `thread_id`         |
-| `step_type`     | plan, act, observe, reflect, respond, summarize or other; recover  |
-|                 | (the step after a failing tool) is taken as reflect            |
+| `step_type`     | plan, act, observe, reflect, respond, summarize, other, or     |
+|                 | recover (the step after a failing tool), taken as reflect      |
 | `budget_keys`   | more ledger keys the spend counts against (`["team:search"]`)  |
 | `expected_steps`| how many model calls the run is expected to take               |
 | `min_tier`, `max_tier`, `max_cost_usd` | bounds on the decision                  |
