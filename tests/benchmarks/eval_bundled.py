@@ -17,9 +17,10 @@ import json
 import time
 from typing import Any
 
+from gearshift._finite_numbers import finite
 from gearshift.datasets import load_routellm
 from gearshift.evaluation import POLICIES, evaluate
-from gearshift.evaluation._cli import _finite, _print_table
+from gearshift.evaluation._cli import _print_table
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
             },
         }
     if args.json:
-        print(json.dumps(_finite({"datasets": figures})))
+        print(json.dumps(finite({"datasets": figures})))
 
 
 if __name__ == "__main__":

@@ -144,3 +144,117 @@ def test_a_log_path_in_a_missing_folder_is_refused_unless_it_is_in_the_data_fold
     router = Router.from_config(load_config(config))
     router.close()
     assert (tmp_path / "home" / "logs" / "decisions.db").is_file()
+
+
+def _local_router_config(path: Path, url: str, log: str, extra_log: str = "") -> Path:
+    path.write_text(
+        f'[providers.local]\nkind = "openai"\nbase_url = "{url}"\nrequire_key = false\n\n'
+        '[[models]]\nid = "small"\nprovider = "local"\nmodel = "small"\ntier = 1\n'
+        "prices = { input = 0.1, output = 0.2 }\n\n"
+        f'[log]\npath = "{log}"\n{extra_log}',
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_a_router_after_one_killed_mid_write_cuts_the_torn_line_and_the_report_reads_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearshift.cli import main
+
+    log = tmp_path / "decisions.jsonl"
+    with LocalOpenAIServer(models=("small",)) as server:
+        config = load_config(_local_router_config(tmp_path / "gearshift.toml", server.base_url, log.name))
+        router = Router.from_config(config)
+        await router.acomplete("first")
+        await router.aclose()
+        whole = log.read_bytes()
+        torn = whole + whole.splitlines(keepends=True)[-1][:25]  # killed 25 bytes into a record
+        log.write_bytes(torn)
+        with caplog.at_level("WARNING", logger="gearshift"):
+            router = Router.from_config(config)
+        await router.acomplete("second")
+        await router.aclose()
+    assert main(["report", "--log", str(log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 2
+    assert log.read_bytes().startswith(whole)
+    assert "dropped 25 bytes of an unfinished last line" in caplog.text and str(log) in caplog.text
+
+
+def test_retention_keeps_a_line_that_is_not_utf8_and_the_route_command_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearshift.cli import main
+
+    log = tmp_path / "decisions.jsonl"
+    now = time.time()
+    old = json.dumps({"kind": "attempt", "ts": now - 40 * 86400, "request_id": "old"}).encode()
+    latin1 = b'{"kind": "feedback", "ts": %f, "comment": "caf\xe9"}' % (now - 50 * 86400)
+    new = json.dumps({"kind": "attempt", "ts": now - 86400, "request_id": "new"}).encode()
+    log.write_bytes(b"\n".join([old, latin1, new]) + b"\n")
+    with LocalOpenAIServer(models=("small",)) as server:
+        config = _local_router_config(
+            tmp_path / "gearshift.toml", server.base_url, log.name, "max_age_days = 30\n"
+        )
+        assert main(["route", "--config", str(config), "--json", "hello"]) == 0
+    capsys.readouterr()
+    lines = log.read_bytes().splitlines()
+    assert lines[:2] == [latin1, new]  # the old record went; the line retention cannot read stayed
+    assert not list(tmp_path.glob("*.pruning"))
+
+
+@pytest.mark.parametrize("failing", ["_drop_before", "_store"])
+def test_a_writer_thread_failure_is_logged_and_never_leaves_flush_or_close_waiting(
+    tmp_path: Path, failing: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    log = JSONLDecisionLog(tmp_path / "d.jsonl", max_age_days=30)
+    store = log._store
+    failures = []
+
+    def fail_once(*args: object) -> None:
+        if not failures:
+            failures.append(args)
+            raise OSError(28, "No space left on device")
+        store(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(log, failing, fail_once)
+    log._pruned_at -= 7200  # the hourly prune is due with the first batch
+    with caplog.at_level("ERROR", logger="gearshift"):
+        for request_id in ("r1", "r2"):  # r2 is written after the failure
+            log.write({"kind": "attempt", "ts": time.time(), "request_id": request_id})
+            flushed = threading.Thread(target=log.flush, daemon=True)
+            flushed.start()
+            flushed.join(10)
+            assert not flushed.is_alive(), "flush() is still waiting on a dead writer thread"
+        closed = threading.Thread(target=log.close, daemon=True)
+        closed.start()
+        closed.join(10)
+        assert not closed.is_alive(), "close() is still waiting"
+    assert failures and "No space left on device" in caplog.text and "d.jsonl" in caplog.text
+    stored = [r["request_id"] for r in read_records(tmp_path / "d.jsonl")]
+    assert stored == (["r2"] if failing == "_store" else ["r1", "r2"])
+
+
+@pytest.mark.parametrize("name", ["log.jsonl", "log.db"])
+def test_a_nan_or_infinite_number_is_written_as_null_and_the_record_kept(tmp_path: Path, name: str) -> None:
+    log = open_decision_log(tmp_path / name)
+    log.write({"kind": "attempt", "ts": 1.0, "request_id": "r1", "cost_usd": float("nan")})
+    log.write({"kind": "attempt", "ts": 2.0, "request_id": "r2", "scores": {"x": [float("-inf"), 0.5]}})
+    log.close()
+    if name.endswith(".jsonl"):
+        texts = (tmp_path / name).read_text(encoding="utf-8").splitlines()
+    else:
+        texts = [
+            d for (d,) in sqlite3.connect(tmp_path / name).execute("SELECT data FROM records ORDER BY id")
+        ]
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    records = [json.loads(text, parse_constant=refuse) for text in texts]
+    assert records == [
+        {"kind": "attempt", "ts": 1.0, "request_id": "r1", "cost_usd": None},
+        {"kind": "attempt", "ts": 2.0, "request_id": "r2", "scores": {"x": [None, 0.5]}},
+    ]

@@ -121,6 +121,18 @@ def test_step_types_parse_and_unknown_ones_list_the_choices() -> None:
         StepType.parse("ponder")
 
 
+@pytest.mark.parametrize("word", [*(step.value for step in StepType), "recover", " Recover "])
+def test_every_step_type_word_reads_alike_in_the_context_and_the_rules(word: str) -> None:
+    from gearshift.policies._rule_conditions import RuleConditions
+
+    expected = StepType.REFLECT if word.strip().lower() == "recover" else StepType(word)
+    assert StepType.parse(word) is expected
+    assert StepContext(step_type=word).step_type is expected  # type: ignore[arg-type]
+    assert RuleConditions(step=word).step == (expected,)
+    with pytest.raises(InvalidRequestError, match=r"or recover \(taken as reflect\)"):
+        StepType.parse("recovery")
+
+
 def test_contradictory_hints_are_refused() -> None:
     with pytest.raises(InvalidRequestError, match="min_tier 3 is above max_tier 1"):
         CallerHints(min_tier=3, max_tier=1)

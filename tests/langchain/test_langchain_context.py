@@ -116,6 +116,15 @@ def test_bad_run_metadata_is_refused_with_the_key_named(metadata: dict[str, Any]
         _context(metadata, HISTORY, StepDefaults(), has_tools=True)
 
 
+def test_recover_is_the_reflect_step_in_run_metadata_and_in_the_setting(router: Router) -> None:
+    assert _context({"step_type": "recover"}, HISTORY, StepDefaults(), has_tools=True).step_type is (
+        StepType.REFLECT
+    )
+    assert RoutedChatModel(router=router, step_type="recover").step_type is StepType.REFLECT
+    with pytest.raises(ValueError, match="unknown step type 'ponder'"):
+        RoutedChatModel(router=router, step_type="ponder")
+
+
 def test_the_model_that_started_a_tool_loop_is_known_from_its_metadata() -> None:
     routed = AIMessage(
         "", tool_calls=[_call("c9", {})], response_metadata={"gearshift": {"model_id": "large"}}

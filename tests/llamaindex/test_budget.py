@@ -88,3 +88,22 @@ async def test_an_llm_without_an_agent_is_charged_to_the_default_agent(make_rout
     cost = (await llm.achat(USER)).raw["cost_usd"]
     (usage,) = await ledger.usage(["agent:anonymous"])
     assert usage.spent_usd == pytest.approx(cost) and cost > 0
+
+
+async def test_a_refusal_says_which_agent_thread_and_step_it_stopped_as_langchain_does(
+    make_router: MakeRouter,
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="per-run", key="run:*", usd=0.0)])
+    llm = RoutedLLM(make_router(budgets=ledger), agent_id="writer", run_id="t-1", max_tokens=50)
+    stopped = r"^agent 'writer' in thread 't-1' at step 1 was stopped by its budget: budget 'per-run' on key"
+    with pytest.raises(BudgetExceeded, match=stopped) as refused:
+        await llm.achat(USER)
+    assert refused.value.limit_name == "per-run"  # the ledger's own refusal, only worded for the agent
+    with pytest.raises(BudgetExceeded, match=stopped):
+        llm.chat(USER)
+    with pytest.raises(BudgetExceeded, match=stopped):
+        _ = [chunk async for chunk in await llm.astream_chat(USER)]
+    with pytest.raises(BudgetExceeded, match=stopped):
+        list(llm.stream_complete("hello"))
+    with pytest.raises(BudgetExceeded, match=r"^agent 'writer' in thread 't-1' at step 1 was stopped"):
+        await FunctionAgent(tools=[lookup_order], llm=llm).run("Where is order A-17?")

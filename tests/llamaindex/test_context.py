@@ -127,3 +127,8 @@ def test_the_caller_may_override_the_step_type_and_give_hints() -> None:
     assert context.step_type is StepType.PLAN
     assert context.hints.min_tier == 2
     assert context.metadata == {"framework": "llama_index"}
+
+
+def test_recover_is_the_reflect_step_as_at_every_entry_point() -> None:
+    history = [SYSTEM, ChatMessage(role="user", content="Where is order A-17?")]
+    assert _context(history, has_tools=True, step_type="recover").step_type is StepType.REFLECT

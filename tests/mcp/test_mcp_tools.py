@@ -26,7 +26,7 @@ async def test_the_tools_are_listed_with_input_and_output_schemas(server: MCPSer
         route = tools["route"].input_schema
         assert route["required"] == ["prompt"]
         assert route["properties"]["step_type"]["anyOf"][0]["enum"] == [
-            "plan", "act", "observe", "reflect", "respond", "summarize", "other"
+            "plan", "act", "observe", "reflect", "respond", "summarize", "other", "recover"
         ]  # fmt: skip
         # A misspelt constraint must be refused, not silently ignored.
         assert route["$defs"]["RouteConstraints"]["additionalProperties"] is False
@@ -52,6 +52,14 @@ async def test_an_easy_task_routes_to_the_cheap_model_and_a_hard_one_to_the_stro
         assert hard["estimated_cost_usd"] > easy["estimated_cost_usd"]
         assert any("plan step" in reason for reason in hard["reasons"])
         assert llm_server.requests == []  # routing calls no model
+
+
+async def test_recover_is_routed_as_the_reflect_step(server: MCPServer[RouterTools]) -> None:
+    async with Client(server) as client:
+        recover = structured(await client.call_tool("route", {"prompt": EASY, "step_type": "recover"}))
+        reflect = structured(await client.call_tool("route", {"prompt": EASY, "step_type": "reflect"}))
+        act = structured(await client.call_tool("route", {"prompt": EASY, "step_type": "act"}))
+    assert recover["reasons"] == reflect["reasons"] != act["reasons"]
 
 
 async def test_failing_tool_calls_move_the_step_up_a_tier(server: MCPServer[RouterTools]) -> None:

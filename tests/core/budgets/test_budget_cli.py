@@ -201,3 +201,28 @@ def test_a_bad_config_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         budget(["show", "--config", str(file)])
     assert caught.value.key == "budgets.limits[0].mode"
+
+
+@pytest.mark.parametrize(
+    ("outside", "key"),
+    [
+        ('[routing]\npolicy = "scorer"\ncheap_first = true\n', "cheap_first"),  # an unknown key
+        ("[log]\ninclude_prompts = 3\n", "log.include_prompts"),  # a wrong type
+    ],
+)
+def test_show_refuses_a_file_other_commands_refuse_even_outside_budgets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], outside: str, key: str
+) -> None:
+    from gearshift import load_config
+    from gearshift.cli import main
+
+    file = tmp_path / "gearshift.toml"
+    file.write_text('[budgets]\nstore = "sqlite:///empty.db"\n\n' + outside)
+    with pytest.raises(ConfigError) as refused:
+        load_config(file)
+    for argv in (["show"], ["reset", "--key", "run:7", "--yes"]):
+        assert main(["budget", *argv, "--config", str(file)]) == 2
+        captured = capsys.readouterr()
+        assert "No spend recorded" not in captured.out and "Traceback" not in captured.err
+        assert str(refused.value).splitlines()[0] in captured.err and key in captured.err
+    assert not (tmp_path / "empty.db").exists()

@@ -138,7 +138,7 @@ def test_open_store_dispatches_on_the_url() -> None:
     assert (caught.value.key, caught.value.source) == ("budgets.store", "g.toml")
 
 
-def test_load_reads_only_the_budgets_section(tmp_path: Path) -> None:
+def test_load_returns_the_budgets_section_of_a_valid_file(tmp_path: Path) -> None:
     file = tmp_path / "gearshift.toml"
     file.write_text(
         '[routing]\npolicy = "scorer"\n\n[budgets]\nstore = "memory://"\n\n'

@@ -156,3 +156,24 @@ def test_export_keeps_a_lone_surrogate_as_its_json_escape(
     )
     (row,) = load_outcomes(out)
     assert row.prompt == cut
+
+
+def _strict(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_nan_in_a_record_is_null_in_the_json_report(
+    tmp_path: Path, records: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    attempt = next(r for r in records if r["kind"] == "attempt")
+    attempt["cost_usd"] = float("nan")  # written by an older gearshift, which let NaN through
+    attempt["latency_ms"] = float("inf")
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert "NaN" in log.read_text()
+    assert main(["report", "--log", str(log), "--json"]) == 0
+    report = _strict(capsys.readouterr().out)
+    assert report["cost"]["cost_usd"] is None

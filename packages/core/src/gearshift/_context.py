@@ -32,14 +32,25 @@ class StepType(str, Enum):
 
     @classmethod
     def parse(cls, value: str | StepType, *, where: str = "step type") -> StepType:
-        """Parse a step type; an unknown one is an error that lists the known ones."""
+        """Parse a step type, or one of its other words (`recover`, the step after a failing tool, is
+        `reflect`); an unknown one is an error that lists the known ones. Every entry point (the CLI,
+        the adapters' settings and metadata, the MCP tools, the proxy's headers, the rules) reads
+        step types through it, so each takes the same words."""
         if isinstance(value, StepType):
             return value
+        word = value.strip().lower()
         try:
-            return cls(value.strip().lower())
+            return cls(_STEP_ALIASES.get(word, word))
         except ValueError:
             known = ", ".join(s.value for s in cls)
-            raise InvalidRequestError(f"{where}: unknown step type {value!r}; use one of {known}") from None
+            aliases = ", ".join(f"{alias} (taken as {step})" for alias, step in _STEP_ALIASES.items())
+            raise InvalidRequestError(
+                f"{where}: unknown step type {value!r}; use one of {known}, or {aliases}"
+            ) from None
+
+
+_STEP_ALIASES = {"recover": "reflect"}
+"""Other words for step types: `recover` (the step after a failing tool) is `reflect`."""
 
 
 # `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`, with the encoder built once:
@@ -137,6 +148,16 @@ class StepContext:
         if isinstance(self.budget_keys, str):
             raise InvalidRequestError("budget_keys must be a sequence of keys, not one string")
         object.__setattr__(self, "budget_keys", tuple(self.budget_keys))
+
+    def describe(self, *, node: str | None = None) -> str:
+        """The step in words, for messages: `agent 'researcher' in thread 't-1' at step 3 (node 'model')`.
+
+        `node` names the part of the agent the call came from (a LangGraph node), when there is one."""
+        where = [f"agent '{self.agent_id}'" if self.agent_id else "a model call"]
+        if self.run_id:
+            where.append(f"in thread '{self.run_id}'")
+        where.append(f"at step {self.step_index + 1}" + (f" (node '{node}')" if node else ""))
+        return " ".join(where)
 
     @property
     def spend_keys(self) -> tuple[str, ...]:

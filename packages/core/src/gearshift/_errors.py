@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ._url_secrets import mask_text, mask_url
+
+if TYPE_CHECKING:
+    from ._context import StepContext
 
 if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
     from exceptiongroup import ExceptionGroup
@@ -160,6 +163,15 @@ class BudgetExceeded(RoutingError):
             f"{fmt(spent)}, held by calls in flight {fmt(reserved)}, left {fmt(left)}; this call "
             f"needs up to {fmt(requested)}. To go on: {advice}"
         )
+
+    def at_step(self, context: StepContext, *, node: str | None = None) -> BudgetExceeded:
+        """This refusal, its message led by the agent, thread and step it stopped (`StepContext.describe`).
+
+        The same exception is returned (type, limit, spent, requested), so an agent developer's
+        `except BudgetExceeded` still catches it; every adapter words the stop the same way through it.
+        """
+        self.args = (f"{context.describe(node=node)} was stopped by its budget: {self.args[0]}",)
+        return self
 
 
 class LedgerUnavailable(GearshiftError):

@@ -23,7 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.utils import AnyConfigurableField
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from gearshift import (
     SAMPLING_SETTINGS,
@@ -54,7 +54,7 @@ from gearshift.providers import within
 
 from ._batch import cascade_batch
 from ._configurable import RouterKeepingFields, router_being_kept
-from ._context import StepDefaults, describe_step, loop_model, step_context
+from ._context import StepDefaults, loop_model, step_context
 from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
@@ -170,6 +170,13 @@ class RoutedChatModel(BaseChatModel):
     _tool_specs: ToolSpecCache = PrivateAttr(default_factory=ToolSpecCache)
     _history: KeptHistory = PrivateAttr(default_factory=KeptHistory)
     _step_defaults: tuple[tuple[Any, ...], StepDefaults] | None = PrivateAttr(default=None)
+
+    @field_validator("step_type", mode="before")
+    @classmethod
+    def _read_step_type(cls, value: Any) -> Any:
+        # The words every entry point takes (`recover` too), where pydantic's enum check knows only
+        # the values.
+        return StepType.parse(value, where="step_type") if isinstance(value, str) else value
 
     def __init__(self, *, router: Router | None = None, **data: Any) -> None:
         kept = router_being_kept()
@@ -623,13 +630,9 @@ def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) ->
 
 
 def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:
-    """The ledger's refusal, prefixed with which agent's call, in which thread and step, it stopped.
-
-    The same exception (type, limit, spent, requested) is raised again: an agent developer's
-    `except BudgetExceeded` still catches it, and the message now says where the run was stopped.
-    """
-    exc.args = (f"{describe_step(context)} was stopped by its budget: {exc.args[0]}",)
-    return exc
+    """The ledger's refusal, prefixed with which agent's call, in which thread, step and LangGraph node,
+    it stopped (the same exception, so `except BudgetExceeded` still catches it)."""
+    return exc.at_step(context, node=context.metadata.get("langgraph_node"))
 
 
 def _first(value: Any, default: Any) -> Any:

@@ -13,7 +13,8 @@ A caller may steer a call through the run config's metadata (`config={"metadata"
 |-----------------|----------------------------------------------------------------|
 | `agent_id`      | whose budget the call counts against (`agent:<id>`)            |
 | `run_id`        | the run (`run:<id>`); default: LangGraph's `thread_id`         |
-| `step_type`     | plan, act, observe, reflect, respond, summarize or other       |
+| `step_type`     | plan, act, observe, reflect, respond, summarize, other, or     |
+|                 | recover (the step after a failing tool), taken as reflect      |
 | `budget_keys`   | more ledger keys the spend counts against (`["team:search"]`)  |
 | `expected_steps`| how many model calls the run is expected to take               |
 | `min_tier`, `max_tier`, `max_cost_usd` | bounds on the decision                  |
@@ -48,7 +49,7 @@ from ._output import GEARSHIFT_KEY
 if TYPE_CHECKING:
     from ._history import KeptHistory
 
-__all__ = ["CallRecords", "StepDefaults", "call_records", "describe_step", "loop_model", "step_context"]
+__all__ = ["CallRecords", "StepDefaults", "call_records", "loop_model", "step_context"]
 
 # A hand-written graph names its nodes after what they do: a word of a node's name that starts with
 # one of these says which step it is ("planner", "final_answer", "summarize_findings"). The prebuilt
@@ -173,16 +174,6 @@ def loop_model(history: Sequence[BaseMessage]) -> str | None:
         if not isinstance(message, ToolMessage):
             return None
     return None
-
-
-def describe_step(context: StepContext) -> str:
-    """The step in words, for messages: `agent 'researcher' in thread 't-1' at step 3 (node 'model')`."""
-    where = [f"agent '{context.agent_id}'" if context.agent_id else "a model call"]
-    if context.run_id:
-        where.append(f"in thread '{context.run_id}'")
-    node = context.metadata.get("langgraph_node")
-    where.append(f"at step {context.step_index + 1}" + (f" (node '{node}')" if node else ""))
-    return " ".join(where)
 
 
 def _step_type(

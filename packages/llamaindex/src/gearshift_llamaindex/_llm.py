@@ -33,10 +33,12 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
 
 from gearshift import (
+    BudgetExceeded,
     ConfigError,
     GearshiftConfig,
     InvalidRequestError,
     Router,
+    StepContext,
     did_you_mean,
     iterate_sync,
     keep_tool_loop_model,
@@ -427,7 +429,12 @@ class RoutedLLM(FunctionCallingLLM):
     async def _achat(self, messages: Sequence[ChatMessage], options: dict[str, Any]) -> ChatResponse:
         core = _core_of(self)
         call = await self._plan(messages, options, core)
-        result = await core.router.acomplete(call.request, call.context, self_escalation=call.self_escalation)
+        try:
+            result = await core.router.acomplete(
+                call.request, call.context, self_escalation=call.self_escalation
+            )
+        except BudgetExceeded as exc:
+            raise exc.at_step(call.context) from None
         return chat_response(result, core.router.registry)
 
     async def _astream_chat(
@@ -436,7 +443,7 @@ class RoutedLLM(FunctionCallingLLM):
         core = _core_of(self)
         call = await self._plan(messages, options, core)
         stream = core.router.astream(call.request, call.context, self_escalation=call.self_escalation)
-        return chat_chunks(stream, core.router.registry)
+        return _stops_at_step(chat_chunks(stream, core.router.registry), call.context)
 
     async def _acomplete(self, prompt: str, options: dict[str, Any]) -> CompletionResponse:
         response = await self._achat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
@@ -445,6 +452,19 @@ class RoutedLLM(FunctionCallingLLM):
     async def _astream_complete(self, prompt: str, options: dict[str, Any]) -> CompletionResponseAsyncGen:
         chunks = await self._astream_chat([ChatMessage(role=MessageRole.USER, content=prompt)], options)
         return completion_chunks(chunks)
+
+
+async def _stops_at_step(
+    chunks: AsyncGenerator[ChatResponse, None], context: StepContext
+) -> AsyncGenerator[ChatResponse, None]:
+    """`chunks`, with a budget's refusal saying which agent, thread and step it stopped, as `achat` does."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except BudgetExceeded as exc:
+        raise exc.at_step(context) from None
+    finally:
+        await chunks.aclose()
 
 
 def _answer_request_id(answer: object) -> str | None:

@@ -28,8 +28,9 @@ __all__ = [
     "ToolUse",
 ]
 
-StepTypeName = Literal["plan", "act", "observe", "reflect", "respond", "summarize", "other"]
-"""The agent step types gearshift knows (the values of `gearshift.StepType`)."""
+StepTypeName = Literal["plan", "act", "observe", "reflect", "respond", "summarize", "other", "recover"]
+"""The agent step types gearshift knows: the values of `gearshift.StepType`, and `recover` (the step
+after a failing tool), which `StepType.parse` takes as `reflect`, as every entry point does."""
 
 AgentId = Annotated[
     str | None,

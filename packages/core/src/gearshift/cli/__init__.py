@@ -20,8 +20,6 @@ from ._output import read_prompt
 
 __all__ = ["main"]
 
-_STEP_ALIASES = {"recover": StepType.REFLECT}
-"""CLI words for step types: `recover` (the step after a failing tool) is the core's `reflect`."""
 _STEP_HELP = (
     "the agent step type: plan, act, observe, reflect, respond, summarize, other; "
     "recover (after a failing tool) is taken as reflect"
@@ -159,8 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _context(step: str | None) -> StepContext:
     if not step:
         return StepContext()
-    alias = _STEP_ALIASES.get(step.strip().lower())
-    return StepContext(step_type=alias or StepType.parse(step, where="--step"))
+    return StepContext(step_type=StepType.parse(step, where="--step"))
 
 
 def _route(args: argparse.Namespace) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import IO, Any
 from .._context import StepContext
 from .._errors import GearshiftError
 from .._messages import ChatRequest, Message
+from .._torn_lines import drop_torn_line
 from ..datasets._outcome_files import _FieldError, _parse_prompt
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
@@ -90,7 +90,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         )
     records = list(earlier)
     try:
-        _drop_torn_line(args.output)
+        drop_torn_line(args.output)  # glued to a torn line, the first new line would be unreadable
         journal = args.output.open("a", encoding="utf-8")
     except OSError as exc:
         raise GearshiftError(f"OUT {args.output}: cannot write it ({exc.strerror or exc})") from None
@@ -210,24 +210,6 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
         elif record.stage == "cheap" and not record.failed:
             rejected.add(record.id)
     return done, rejected - done, records
-
-
-def _drop_torn_line(path: Path) -> None:
-    """Cut the torn last line off the journal, so the first line this run appends is a line of its own
-    (glued to the torn one, it would make the journal unreadable, and its answer with it)."""
-    if not path.exists():
-        return
-    with path.open("rb+") as handle:
-        cut = handle.seek(0, os.SEEK_END)
-        while cut > 0:
-            start = max(0, cut - 65536)
-            handle.seek(start)
-            newline = handle.read(cut - start).rfind(b"\n")
-            if newline >= 0:
-                cut = start + newline + 1
-                break
-            cut = start
-        handle.truncate(cut)
 
 
 def _write(journal: IO[str], result: BatchResult) -> None:

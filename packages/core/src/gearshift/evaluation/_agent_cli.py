@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GearshiftError
-from ._cli import _finite
+from .._finite_numbers import finite
 
 if TYPE_CHECKING:
     from ..datasets import AgentRuns
@@ -181,7 +181,7 @@ def _eval_agents(args: argparse.Namespace) -> int:
     if args.json:
         for note in (report.method, *report.notes):
             print(f"gearshift: {note}", file=sys.stderr)
-        print(json.dumps(_finite(report.to_dict())))
+        print(json.dumps(finite(report.to_dict())))
         return 0
     print_agent_table(report, args.dataset or args.data)
     if plotted is not None:

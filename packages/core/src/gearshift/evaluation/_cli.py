@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import GearshiftError
+from .._finite_numbers import finite
 from ..datasets import ROUTELLM_DATASETS, OutcomeTable, load_outcomes, load_routellm
 from ._names import LEARNED_METHODS, POLICIES
 
@@ -118,19 +118,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if plotted is not None:
         console.print(f"chart written to {plotted}", highlight=False)
     if args.json:
-        print(json.dumps(_finite(report.to_dict())))
+        print(json.dumps(finite(report.to_dict())))
     return 0
-
-
-def _finite(value: Any) -> Any:
-    # JSON has no NaN or infinity; an undefined figure is null.
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _num(value: float | None, spec: str, suffix: str = "") -> str:

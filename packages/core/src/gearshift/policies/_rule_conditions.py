@@ -93,13 +93,10 @@ class RuleConditions(BaseModel):
             return None
         steps = []
         for item in _as_tuple(value):
-            if isinstance(item, StepType):
-                steps.append(item)
-                continue
-            if not isinstance(item, str) or item.strip().lower() not in StepType._value2member_map_:
+            if not isinstance(item, (str, StepType)):
                 known = ", ".join(s.value for s in StepType)
                 raise ValueError(f"unknown step type {item!r}; use one of {known}")
-            steps.append(StepType(item.strip().lower()))
+            steps.append(StepType.parse(item, where="step"))
         return tuple(steps)
 
     @field_validator("task", mode="before")

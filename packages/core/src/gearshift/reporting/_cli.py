@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .._finite_numbers import finite
 from .._surrogates import has_lone_surrogate
 
 __all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
@@ -161,7 +162,7 @@ def run_report(args: argparse.Namespace) -> int:
         with replaced_output(args.html, "--html") as temporary:
             temporary.write_text(page, encoding="utf-8")
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(finite(report), indent=2))  # a NaN a record holds is null, not invalid JSON
         return 0
     _print_text(report)
     if args.html:

@@ -11,6 +11,7 @@ writer thread (the record schema is in `docs/decision-log.md`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -21,9 +22,13 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._errors import ConfigError
+from .._finite_numbers import finite
+from .._torn_lines import drop_torn_line
 from ..config._data_dir import prepare_folder
 
 __all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
+
+logger = logging.getLogger("gearshift")
 
 _STOP = object()
 _PRUNE_EVERY_S = 3600.0
@@ -120,14 +125,28 @@ class _BackgroundLog:
             batch = [item for item in items if item is not _STOP]
             stopping = len(batch) != len(items)
             try:
-                if batch:
-                    self._store(batch)  # type: ignore[arg-type]
-                if self.max_age_days is not None and time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
-                    self.prune()
+                self._store_and_prune(batch)  # type: ignore[arg-type]
             finally:
                 for _ in items:
                     self._queue.task_done()
         self._release()
+
+    def _store_and_prune(self, batch: list[Mapping[str, Any]]) -> None:
+        # The writer thread must outlive a failure: dead, it would leave `flush` and `close` waiting
+        # for ever on records nobody takes, and the caller's every later record unwritten.
+        if batch:
+            try:
+                self._store(batch)
+            except Exception as exc:
+                logger.error(
+                    "decision log %s: %d records could not be written: %r", self.path, len(batch), exc
+                )
+        if self.max_age_days is not None and time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
+            try:
+                self.prune()
+            except Exception as exc:
+                self._pruned_at = time.monotonic()  # tried again in an hour, not on every batch
+                logger.error("decision log %s: deleting old records failed, all are kept: %r", self.path, exc)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, include_prompts={self.include_prompts})"
@@ -137,10 +156,20 @@ class JSONLDecisionLog(_BackgroundLog):
     """Appends one JSON object per line to a file."""
 
     def _open(self) -> None:
+        # A router killed mid-write left its last line unfinished: appended to, it would become a line
+        # no reader can parse, so it goes (the record it held was never whole).
+        dropped = drop_torn_line(self.path)
+        if dropped:
+            logger.warning(
+                "decision log %s: dropped %d bytes of an unfinished last line (a router stopped while "
+                "writing it)",
+                self.path,
+                dropped,
+            )
         self._file = self.path.open("a", encoding="utf-8")
 
     def _store(self, batch: list[Mapping[str, Any]]) -> None:
-        self._file.write("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in batch))
+        self._file.write("".join(_json(r, ensure_ascii=False) + "\n" for r in batch))
         self._file.flush()
 
     def _release(self) -> None:
@@ -149,17 +178,21 @@ class JSONLDecisionLog(_BackgroundLog):
     def _drop_before(self, cutoff: float) -> None:
         # Records are appended in time order, so the first line says whether anything is old enough;
         # only then is the file rewritten (to a temporary file, swapped in atomically). A line that is
-        # not a record with a time is kept: retention never loses what it cannot read.
-        with self.path.open(encoding="utf-8") as lines:
+        # not a record with a time (not JSON, not even UTF-8) is kept: retention never loses what it
+        # cannot read, and `gearshift report` names it. Bytes, so no line can stop the reading.
+        with self.path.open("rb") as lines:
             first = next((ts for ts in map(_line_ts, lines) if ts is not None), None)
         if first is None or first >= cutoff:
             return
         self._file.close()
         kept = self.path.with_name(self.path.name + ".pruning")
-        with self.path.open(encoding="utf-8") as lines, kept.open("w", encoding="utf-8") as out:
-            out.writelines(line for line in lines if line.strip() and not _older(line, cutoff))
-        os.replace(kept, self.path)
-        self._file = self.path.open("a", encoding="utf-8")
+        try:
+            with self.path.open("rb") as lines, kept.open("wb") as out:
+                out.writelines(line for line in lines if line.strip() and not _older(line, cutoff))
+            os.replace(kept, self.path)
+        finally:
+            kept.unlink(missing_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
 
 
 class SQLiteDecisionLog(_BackgroundLog):
@@ -182,7 +215,7 @@ class SQLiteDecisionLog(_BackgroundLog):
             self._db.executemany(
                 "INSERT INTO records (ts, kind, request_id, data) VALUES (?, ?, ?, ?)",
                 [
-                    (r.get("ts"), r.get("kind"), r.get("request_id"), json.dumps(r, default=str))
+                    (r.get("ts"), r.get("kind"), r.get("request_id"), _json(r, ensure_ascii=True))
                     for r in batch
                 ],
             )
@@ -195,16 +228,25 @@ class SQLiteDecisionLog(_BackgroundLog):
             self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
 
 
-def _line_ts(line: str) -> float | None:
+def _json(record: Mapping[str, Any], *, ensure_ascii: bool) -> str:
+    """`record` as JSON every reader takes: a NaN or infinite number (a cost a provider's odd usage
+    made undefined) is written as null, and the record kept."""
+    try:
+        return json.dumps(record, default=str, ensure_ascii=ensure_ascii, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(record), default=str, ensure_ascii=ensure_ascii, allow_nan=False)
+
+
+def _line_ts(line: bytes) -> float | None:
     """The `ts` of a JSONL line, or None when the line is not a record with a time."""
     try:
-        ts = json.loads(line).get("ts")
-    except (ValueError, AttributeError):
+        ts = json.loads(line.decode("utf-8")).get("ts")
+    except (ValueError, AttributeError):  # ValueError: not UTF-8, or not JSON
         return None
     return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
 
 
-def _older(line: str, cutoff: float) -> bool:
+def _older(line: bytes, cutoff: float) -> bool:
     ts = _line_ts(line)
     return ts is not None and ts < cutoff
 
