@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ._url_secrets import mask_text, mask_url
-
-if TYPE_CHECKING:
-    from ._context import StepContext
 
 if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
     from exceptiongroup import ExceptionGroup
@@ -164,13 +161,14 @@ class BudgetExceeded(RoutingError):
             f"needs up to {fmt(requested)}. To go on: {advice}"
         )
 
-    def at_step(self, context: StepContext, *, node: str | None = None) -> BudgetExceeded:
-        """This refusal, its message led by the agent, thread and step it stopped (`StepContext.describe`).
+    def at_step(self, step: str) -> BudgetExceeded:
+        """This refusal, its message led by the agent, thread and step it stopped: `step` is what
+        `StepContext.describe` says of it.
 
         The same exception is returned (type, limit, spent, requested), so an agent developer's
         `except BudgetExceeded` still catches it; every adapter words the stop the same way through it.
         """
-        self.args = (f"{context.describe(node=node)} was stopped by its budget: {self.args[0]}",)
+        self.args = (f"{step} was stopped by its budget: {self.args[0]}",)
         return self
 
 

@@ -632,7 +632,7 @@ def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) ->
 def _for_agent(exc: BudgetExceeded, context: StepContext) -> BudgetExceeded:
     """The ledger's refusal, prefixed with which agent's call, in which thread, step and LangGraph node,
     it stopped (the same exception, so `except BudgetExceeded` still catches it)."""
-    return exc.at_step(context, node=context.metadata.get("langgraph_node"))
+    return exc.at_step(context.describe(node=context.metadata.get("langgraph_node")))
 
 
 def _first(value: Any, default: Any) -> Any:

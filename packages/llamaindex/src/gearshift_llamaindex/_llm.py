@@ -434,7 +434,7 @@ class RoutedLLM(FunctionCallingLLM):
                 call.request, call.context, self_escalation=call.self_escalation
             )
         except BudgetExceeded as exc:
-            raise exc.at_step(call.context) from None
+            raise exc.at_step(call.context.describe()) from None
         return chat_response(result, core.router.registry)
 
     async def _astream_chat(
@@ -462,7 +462,7 @@ async def _stops_at_step(
         async for chunk in chunks:
             yield chunk
     except BudgetExceeded as exc:
-        raise exc.at_step(context) from None
+        raise exc.at_step(context.describe()) from None
     finally:
         await chunks.aclose()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._bridge import run_sync
+from ..config._config import load_config
 from ._journal import JournaledSpend
 from ._ledger import BudgetLedger
 from ._pacing import format_usd
@@ -49,7 +50,12 @@ def add_budget_parser(
 
 
 def run_budget(args: argparse.Namespace) -> int:
-    """Run `budget show` or `budget reset`; returns the exit code. Errors are `GearshiftError`s."""
+    """Run `budget show` or `budget reset`; returns the exit code. Errors are `GearshiftError`s.
+
+    The whole config file is validated as `load_config` validates it, so `gearshift budget` refuses a
+    file every other command refuses (an unknown key, a wrong type, anywhere in it), rather than
+    reading a ledger the file may not mean."""
+    load_config(args.config)
     config, source = load_budgets_config(args.config)
     ledger = BudgetLedger.from_config(config, source=source)
     try:

@@ -175,18 +175,14 @@ class _Section(BaseModel):
 def load_budgets_config(path: str | Path | None = None) -> tuple[BudgetsConfig, str]:
     """The `[budgets]` section of the config file `load_config` would read, and that file's name.
 
-    The whole file is validated as `load_config` does, so `gearshift budget` refuses a file every other
-    command refuses (an unknown key, a wrong type, anywhere in it), rather than reading a ledger the
-    file may not mean. Without a file, or without the section: the defaults (the SQLite store in the
-    user's data folder). A SQLite store in a folder that does not exist is refused here, with its line
+    Only this section is validated here (`gearshift budget` checks the whole file with `load_config`
+    first). Without a file, or without the section: the defaults (the SQLite store in the user's data
+    folder). A SQLite store in a folder that does not exist is refused here, with its line
     (`check_store_folder`).
     """
-    from ..config._config import load_config  # the config module imports this one
-
     file = locate_config(path)
     if file is None:
         return BudgetsConfig(), "<defaults>"
-    load_config(file)
     read = read_config(file)
     table = read.data.get("budgets", {})
     if not isinstance(table, Mapping):
