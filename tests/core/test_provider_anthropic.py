@@ -258,3 +258,80 @@ async def test_default_max_tokens_capped_by_the_model(
     assert last_body(anthropic_server)["max_tokens"] == 8
     assert response.finish_reason == "length"
     assert response.usage.output_tokens <= 8
+
+
+async def test_whitespace_text_is_never_sent_as_a_text_block(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API refuses a text block of whitespace alone (anthropics/claude-code#23440: "messages:
+    # text content blocks must contain non-whitespace text"): a model's "\n\n" before a tool call
+    # came back in the next step's history.
+    request = ChatRequest(
+        messages=(
+            Message.system("  \n"),
+            Message.user((TextPart("Look cats up."), TextPart(" "))),
+            Message.assistant("\n\n", [ToolCall("toolu_1", "lookup", '{"term": "cat", "limit": 3}')]),
+            Message.tool("toolu_1", "three cats"),
+        ),
+        tools=(LOOKUP,),
+    )
+    await anthropic_provider.complete(claude, request)
+    body = last_body(anthropic_server)
+    assert "system" not in body
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Look cats up."}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"term": "cat", "limit": 3}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "three cats"}],
+        },
+    ]
+
+
+async def test_a_prefill_ending_in_whitespace_is_trimmed(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API refuses "messages: final assistant content cannot end with trailing whitespace"
+    # (tailcallhq/forgecode#1872); only the final assistant turn is held to it.
+    request = ChatRequest(
+        messages=(
+            Message.user("Name a gear."),
+            Message.assistant("Sure: "),
+            Message.user("A spur gear?"),
+            Message.assistant("Yes, it is \n"),
+        )
+    )
+    await anthropic_provider.complete(claude, request)
+    messages = last_body(anthropic_server)["messages"]
+    assert messages[1]["content"] == [{"type": "text", "text": "Sure: "}]
+    assert messages[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Yes, it is"}]}
+
+
+@pytest.mark.parametrize(
+    ("messages", "refusal"),
+    [
+        (
+            [{"role": "user", "content": [{"type": "text", "text": " \n"}]}],
+            "messages: text content blocks must contain non-whitespace text",
+        ),
+        (
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Well "}],
+            "messages: final assistant content cannot end with trailing whitespace",
+        ),
+    ],
+)
+def test_local_server_refuses_what_the_api_refuses(
+    anthropic_server: LocalAnthropicServer, messages: list[dict[str, Any]], refusal: str
+) -> None:
+    answer = httpx2.post(
+        f"{anthropic_server.url}/v1/messages",
+        json={"model": "claude-small", "max_tokens": 10, "messages": messages},
+        headers={"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {"type": "invalid_request_error", "message": refusal}

@@ -173,7 +173,7 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
     out: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "system":
-            if message.text:
+            if message.text.strip():  # the API refuses a text block of whitespace alone
                 system.append(_cached([{"type": "text", "text": message.text}], message)[0])
             continue
         role = "assistant" if message.role == "assistant" else "user"
@@ -187,9 +187,27 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
     for turn in out:
         # The API wants a user turn's tool results before anything else in it.
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
+    if out and out[-1]["role"] == "assistant":
+        _trim_final_assistant(out)
     if any("cache_control" in block for block in system):
         return system, out
     return "\n\n".join(block["text"] for block in system), out
+
+
+def _trim_final_assistant(turns: list[dict[str, Any]]) -> None:
+    """Strip the whitespace that ends a final assistant turn (a prefill): the API refuses it with
+    "final assistant content cannot end with trailing whitespace"."""
+    content = turns[-1]["content"]
+    last = content[-1]
+    if last["type"] != "text":
+        return
+    text = last["text"].rstrip()
+    if text:
+        content[-1] = {**last, "text": text}
+        return
+    content.pop()
+    if not content:
+        turns.pop()
 
 
 def _cached(blocks: list[dict[str, Any]], message: Message) -> list[dict[str, Any]]:
@@ -223,13 +241,15 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
 
 
 def _content(content: str | tuple[ContentPart, ...]) -> list[dict[str, Any]]:
+    # The API refuses a text block that is empty or whitespace alone ("text content blocks must
+    # contain non-whitespace text"); models often answer "\n\n" before a tool call.
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return [{"type": "text", "text": content}] if content.strip() else []
     blocks: list[dict[str, Any]] = []
     for part in content:
         if isinstance(part, ImagePart):
             blocks.append({"type": "image", "source": _image_source(part)})
-        elif part.text:
+        elif part.text.strip():
             blocks.append({"type": "text", "text": part.text})
     return blocks
 
