@@ -17,6 +17,8 @@ from gearshift._models import ModelSpec
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import Fail, LocalOpenAIServer
 
+OPENAI_KEY = "sk-local-openai-7f3a9c"  # the key the openai_server fixture requires
+
 WEATHER = ToolSpec(
     name="get_weather",
     description="Current weather in a city.",
@@ -216,3 +218,55 @@ async def test_keyless_server_never_gets_the_openai_key(
         named = OpenAIProvider(base_url=server.base_url, require_key=False, api_key_env="LOCAL_LLM_KEY")
         assert (await named.complete(small, ask())).text
         await named.aclose()
+
+
+async def test_names_and_empty_answers_in_the_history_are_sent_as_the_api_takes_them(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses a message name outside ^[a-zA-Z0-9_-]+$ (FlowiseAI/Flowise#2948) and an
+    # assistant message whose content is null without tool calls (docker/docker-agent#63: "Invalid
+    # value for 'content': expected a string, got null."; the reference says content is "Required
+    # unless tool_calls or function_call is specified").
+    request = ChatRequest(
+        messages=(
+            Message("user", "Plan a trip.", name="Trip Planner (EU)"),
+            Message("assistant", "", name="research agent"),
+            Message.assistant("", [ToolCall("call_1", "get_weather", '{"city": "Paris"}')]),
+            Message.tool("call_1", "sunny"),
+        ),
+        tools=(WEATHER,),
+    )
+    await openai_provider.complete(small, request)
+    messages = openai_server.requests[-1].body["messages"]
+    assert messages[0] == {"role": "user", "name": "Trip_Planner__EU_", "content": "Plan a trip."}
+    assert messages[1] == {"role": "assistant", "name": "research_agent", "content": ""}
+    assert messages[2]["content"] is None and messages[2]["tool_calls"]
+
+
+@pytest.mark.parametrize(
+    ("message", "refusal"),
+    [
+        (
+            {"role": "user", "name": "Trip Planner", "content": "Hi"},
+            "Invalid 'messages[0].name': string does not match pattern. Expected a string that "
+            "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        ({"role": "assistant", "content": None}, "Invalid value for 'content': expected a string, got null."),
+    ],
+)
+async def test_local_server_refuses_what_the_api_refuses(
+    openai_server: LocalOpenAIServer, small: ModelSpec, message: dict[str, Any], refusal: str
+) -> None:
+    from openai import AsyncOpenAI, BadRequestError
+
+    client = AsyncOpenAI(api_key=OPENAI_KEY, base_url=openai_server.base_url, max_retries=0)
+    with pytest.raises(BadRequestError) as caught:
+        await client.chat.completions.create(model="small", messages=[message])  # type: ignore[list-item]
+    await client.close()
+    assert caught.value.status_code == 400
+    assert caught.value.body == {
+        "message": refusal,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }

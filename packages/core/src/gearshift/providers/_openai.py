@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIProvider"]
 
 _OPENAI_ENV = "OPENAI_API_KEY"
-_SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+_SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")  # the characters a schema's or a message's name may not hold
 
 
 class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str, Any]]):
@@ -239,9 +239,13 @@ def _message(message: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": text}
     out: dict[str, Any] = {"role": message.role}
     if message.name:
-        out["name"] = message.name
+        # The API refuses a name outside `^[a-zA-Z0-9_-]+$` ("Invalid 'messages[5].name': string does
+        # not match pattern"); frameworks name agents "Research Agent".
+        out["name"] = _SCHEMA_NAME.sub("_", message.name)[:64]
     if message.role == "assistant":
-        out["content"] = message.text or None
+        # null content is only taken beside tool calls ("Invalid value for 'content': expected a
+        # string, got null"): an empty answer in the history goes as "".
+        out["content"] = message.text or (None if message.tool_calls else "")
         if message.tool_calls:
             out["tool_calls"] = [
                 {

@@ -1,0 +1,41 @@
+"""Rules the real Chat Completions API enforces on a request body, which `LocalOpenAIServer` enforces too.
+
+Only rules confirmed from the API's own 400 answers are here, each refused with the API's wording, so
+a request the real API would refuse fails in tests instead of in production:
+
+- a message `name` or a tool's function name outside `^[a-zA-Z0-9_-]+$`;
+- an assistant message with null (or no) content and no tool calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["request_refusal"]
+
+_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+_PATTERN = "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+
+
+def request_refusal(body: Mapping[str, Any]) -> str | None:
+    """The message the real API's 400 answer would carry for `body`, or None if it would take it."""
+    for index, tool in enumerate(body.get("tools") or ()):
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if isinstance(name, str) and not _NAME.match(name):
+            return f"Invalid 'tools[{index}].function.name': {_PATTERN}"
+    for index, message in enumerate(body.get("messages") or ()):
+        if not isinstance(message, Mapping):
+            continue
+        name = message.get("name")
+        if isinstance(name, str) and not _NAME.match(name):
+            return f"Invalid 'messages[{index}].name': {_PATTERN}"
+        if (
+            message.get("role") == "assistant"
+            and message.get("content") is None
+            and not message.get("tool_calls")
+        ):
+            return "Invalid value for 'content': expected a string, got null."
+    return None
