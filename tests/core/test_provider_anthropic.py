@@ -6,6 +6,7 @@ The behaviour every provider shares (errors, timeouts, streams, keys, tools) is 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -335,3 +336,68 @@ def test_local_server_refuses_what_the_api_refuses(
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == {"type": "invalid_request_error", "message": refusal}
+
+
+JPEG = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00").decode()
+WEBP = base64.b64encode(b"RIFF\x24\x00\x00\x00WEBPVP8 ").decode()
+
+
+async def test_an_image_is_sent_with_the_media_type_its_bytes_show(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API checks the declared type against the image ("Image does not match the provided
+    # media type image/png", home-assistant/core#167208) and knows no image/jpg: a JPEG sent with
+    # ImagePart's default type, or as a data:image/jpg URL, failed on every Claude model.
+    request = ChatRequest(
+        messages=(
+            Message.user(
+                (TextPart("Compare."), ImagePart(data=JPEG), ImagePart(url=f"data:image/jpg;base64,{JPEG}"))
+            ),
+            Message.assistant("", [ToolCall("toolu_1", "lookup", '{"term": "cat", "limit": 3}')]),
+            Message("tool", (ImagePart(data=WEBP, media_type="image/png"),), tool_call_id="toolu_1"),
+        ),
+        tools=(LOOKUP,),
+    )
+    await anthropic_provider.complete(claude, request)
+    messages = last_body(anthropic_server)["messages"]
+    assert [block["source"]["media_type"] for block in messages[0]["content"][1:]] == ["image/jpeg"] * 2
+    assert messages[2]["content"][0]["content"][0]["source"] == {
+        "type": "base64",
+        "media_type": "image/webp",
+        "data": WEBP,
+    }
+
+
+async def test_an_image_type_anthropic_does_not_take_is_refused_before_sending(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    bmp = base64.b64encode(b"BM6\x00\x00\x00\x00\x00\x00\x006\x00").decode()
+    request = ChatRequest(
+        messages=(Message.user((TextPart("What is this?"), ImagePart(data=bmp, media_type="image/bmp"))),)
+    )
+    with pytest.raises(
+        ProviderError, match=r"messages\[0\] \(user\): image of media type 'image/bmp'"
+    ) as caught:
+        await anthropic_provider.complete(claude, request)
+    assert caught.value.kind == "bad_request"
+    assert anthropic_server.requests == []
+
+
+def test_local_server_refuses_an_image_the_api_refuses(anthropic_server: LocalAnthropicServer) -> None:
+    def send(media_type: str) -> Any:
+        image = {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": JPEG}}
+        message = {"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}
+        return httpx2.post(
+            f"{anthropic_server.url}/v1/messages",
+            json={"model": "claude-small", "max_tokens": 10, "messages": [message]},
+            headers={"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"},
+        ).json()["error"]["message"]
+
+    assert send("image/png") == (
+        "messages.0.content.1.image.source.base64.data: "
+        "Image does not match the provided media type image/png"
+    )
+    assert send("image/jpg") == (
+        "messages.0.content.1.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', "
+        "'image/gif' or 'image/webp'"
+    )

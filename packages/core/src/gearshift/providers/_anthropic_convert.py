@@ -9,8 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import InvalidRequestError
 from .._messages import ChatRequest, ContentPart, ImagePart, Message, ToolSpec
 from .._models import ModelSpec
+from ._image_types import ANTHROPIC_IMAGE_TYPES, declared_media_type, sniffed_media_type
 
 __all__ = ["AnswerTool", "request_params", "tool_call_id"]
 
@@ -85,7 +87,8 @@ def request_params(
 ) -> tuple[dict[str, Any], AnswerTool | None]:
     """The keyword arguments of `messages.create`, and the answer tool if the request wants JSON.
 
-    Raises `InvalidRequestError` when an assistant tool call's arguments are not a JSON object.
+    Raises `InvalidRequestError`, naming the message, when an assistant tool call's arguments are not a
+    JSON object or an image is of a type (or a data: URL of a form) Anthropic does not take.
     """
     system, messages = convert_messages(request.messages)
     max_tokens = request.max_tokens or default_max_tokens
@@ -171,13 +174,16 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
     """
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
-    for message in messages:
+    for index, message in enumerate(messages):
         if message.role == "system":
             if message.text.strip():  # the API refuses a text block of whitespace alone
                 system.append(_cached([{"type": "text", "text": message.text}], message)[0])
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = _cached(_blocks(message), message)
+        try:
+            blocks = _cached(_blocks(message), message)
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"messages[{index}] ({message.role}): {exc}") from None
         if not blocks:
             continue  # the API refuses empty content
         if out and out[-1]["role"] == role:
@@ -258,6 +264,23 @@ def _image_source(part: ImagePart) -> dict[str, Any]:
     if part.url:
         match = _DATA_URL.match(part.url)
         if match:
-            return {"type": "base64", "media_type": match["media"], "data": match["data"]}
+            return _base64_source(match["media"], match["data"])
+        if part.url.startswith("data:"):
+            raise InvalidRequestError(
+                f"image URL {part.url[:40]!r}...: Anthropic takes a data: URL only as "
+                "'data:<media type>;base64,<data>'"
+            )
         return {"type": "url", "url": part.url}
-    return {"type": "base64", "media_type": part.media_type, "data": part.data or ""}
+    return _base64_source(part.media_type, part.data or "")
+
+
+def _base64_source(media_type: str, data: str) -> dict[str, Any]:
+    """A base64 image source whose media type is the one the data shows (the API checks it), else
+    the declared one; a type the API does not take is refused here, naming it."""
+    media = sniffed_media_type(data) or declared_media_type(media_type)
+    if media not in ANTHROPIC_IMAGE_TYPES:
+        raise InvalidRequestError(
+            f"image of media type {media_type!r}: Anthropic takes {', '.join(ANTHROPIC_IMAGE_TYPES)}; "
+            "convert the image to one of them"
+        )
+    return {"type": "base64", "media_type": media, "data": data}
