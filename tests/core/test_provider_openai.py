@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from gearshift._errors import ProviderError
-from gearshift._messages import ChatRequest, ImagePart, Message, StreamEvent, TextPart, ToolCall, ToolSpec
+from gearshift._messages import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    StreamDone,
+    StreamEvent,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+)
 from gearshift._models import ModelSpec
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import Fail, LocalOpenAIServer
@@ -270,3 +279,35 @@ async def test_local_server_refuses_what_the_api_refuses(
         "param": None,
         "code": None,
     }
+
+
+async def test_a_response_schema_that_is_not_an_object_is_wrapped_and_unwrapped(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses a json_schema whose top level is not an object ("Invalid schema for
+    # response_format 'AdSegmentPredictionList': schema must be a JSON Schema of 'type: "object"',
+    # got 'type: "array"'.", podly-pure-podcasts/podly_pure_podcasts#89); Claude's answer tool already
+    # wrapped such a schema, so a list answer failed only when the router picked an OpenAI model.
+    schema = {
+        "title": "Cities",
+        "type": "array",
+        "items": {"$ref": "#/$defs/City"},
+        "minItems": 2,
+        "$defs": {
+            "City": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+        },
+    }
+    response = await openai_provider.complete(small, ask("Two cities", response_schema=schema))
+    assert json.loads(response.text) == [{"name": "example name"}] * 2
+    sent = openai_server.requests[-1].body["response_format"]["json_schema"]
+    assert sent["name"] == "Cities"
+    assert sent["schema"] == {
+        "type": "object",
+        "properties": {"value": {k: v for k, v in schema.items() if k != "$defs"}},
+        "required": ["value"],
+        "additionalProperties": False,
+        "$defs": schema["$defs"],
+    }
+    *_, done = await collect(openai_provider.stream(small, ask("Two cities", response_schema=schema)))
+    assert isinstance(done, StreamDone)
+    assert json.loads(done.response.text) == [{"name": "example name"}] * 2

@@ -12,6 +12,7 @@ from typing import Any
 from .._errors import InvalidRequestError
 from .._messages import ChatRequest, ContentPart, ImagePart, Message, ToolSpec
 from .._models import ModelSpec
+from ._answer_schema import answer_schema, unwrapped_answer
 from ._image_types import ANTHROPIC_IMAGE_TYPES, declared_media_type, sniffed_media_type
 
 __all__ = ["AnswerTool", "request_params", "tool_call_id"]
@@ -58,10 +59,8 @@ class AnswerTool:
         while name in taken:
             n += 1
             name = f"{_ANSWER_NAME}_{n}"
-        if schema.get("type") == "object":
-            return cls(name, schema, wrapped=False, strict=strict)
-        wrapper = {"type": "object", "properties": {"value": dict(schema)}, "required": ["value"]}
-        return cls(name, wrapper, wrapped=True, strict=strict)
+        sent, wrapped = answer_schema(schema)
+        return cls(name, sent, wrapped=wrapped, strict=strict)
 
     def param(self) -> dict[str, Any]:
         """The tool definition sent to the API."""
@@ -76,10 +75,9 @@ class AnswerTool:
 
     def text(self, tool_input: object) -> str:
         """The answer's JSON text from the tool's input."""
-        value = tool_input
-        if self.wrapped and isinstance(tool_input, Mapping):
-            value = tool_input.get("value")
-        return json.dumps(value, ensure_ascii=False)
+        if self.wrapped:
+            return unwrapped_answer(tool_input)
+        return json.dumps(tool_input, ensure_ascii=False)
 
 
 def request_params(

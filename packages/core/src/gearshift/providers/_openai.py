@@ -23,6 +23,7 @@ from .._messages import (
 )
 from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
+from ._answer_schema import answer_schema, is_wrapped, unwrapped_answer_text
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field as _field
@@ -176,6 +177,8 @@ class _StreamState:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.started = False
+        # A wrapped answer's text is held until it is complete, then sent unwrapped.
+        self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
 
     def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
         """The deltas in one `chat.completion.chunk` object; records model name, finish reason and
@@ -191,7 +194,11 @@ class _StreamState:
             if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
             delta = _field(choice, "delta", dict) or {}
-            for text in (_field(delta, "content", str), _field(delta, "refusal", str)):
+            content = _field(delta, "content", str)
+            if content and self.wrapped_answer is not None:
+                self.wrapped_answer.append(content)
+                content = None
+            for text in (content, _field(delta, "refusal", str)):
                 if text:
                     events.append(TextDelta(text))
             for raw_call in _field(delta, "tool_calls", list) or ():
@@ -204,6 +211,9 @@ class _StreamState:
             finish = _field(choice, "finish_reason", str)
             if finish:
                 self.finish_reason = finish
+                if self.wrapped_answer:
+                    events.append(TextDelta(unwrapped_answer_text("".join(self.wrapped_answer))))
+                    self.wrapped_answer = []
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
@@ -289,10 +299,16 @@ def _response_format(schema: Mapping[str, Any], strict: bool | None) -> dict[str
     # The name is required and restricted to [a-zA-Z0-9_-]{1,64}; derive it from the schema's title.
     title = str(schema.get("title") or "response")
     name = _SCHEMA_NAME.sub("_", title)[:64] or "response"
-    json_schema: dict[str, Any] = {"name": name, "schema": dict(schema)}
+    # The API takes only an object at the top ("schema must be a JSON Schema of 'type: "object"'").
+    json_schema: dict[str, Any] = {"name": name, "schema": answer_schema(schema)[0]}
     if strict is not None:
         json_schema["strict"] = strict
     return {"type": "json_schema", "json_schema": json_schema}
+
+
+def _wraps_answer(request: ChatRequest) -> bool:
+    """Whether the request's `response_schema` goes wrapped in `{"value": ...}` (see `_answer_schema`)."""
+    return request.response_schema is not None and is_wrapped(request.response_schema)
 
 
 def _cap(requested: int | None, limit: int | None) -> int | None:
@@ -314,7 +330,10 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     message = _object(choice.get("message"), "choices[0].message")
     refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
-    text = _field(message, "content", str) or refusal or ""
+    content = _field(message, "content", str)
+    if content and _wraps_answer(request):
+        content = unwrapped_answer_text(content)
+    text = content or refusal or ""
     if text:
         assembler.add(TextDelta(text))
     for index, raw in enumerate(_field(message, "tool_calls", list) or ()):

@@ -4,7 +4,8 @@ Only rules confirmed from the API's own 400 answers are here, each refused with 
 a request the real API would refuse fails in tests instead of in production:
 
 - a message `name` or a tool's function name outside `^[a-zA-Z0-9_-]+$`;
-- an assistant message with null (or no) content and no tool calls.
+- an assistant message with null (or no) content and no tool calls;
+- a `json_schema` response format whose schema is not an object at the top.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
         name = function.get("name") if isinstance(function, Mapping) else None
         if isinstance(name, str) and not _NAME.match(name):
             return f"Invalid 'tools[{index}].function.name': {_PATTERN}"
+    response_format = body.get("response_format")
+    json_schema = response_format.get("json_schema") if isinstance(response_format, Mapping) else None
+    json_schema = json_schema if isinstance(json_schema, Mapping) else {}
+    schema = json_schema.get("schema")
+    if isinstance(schema, Mapping) and schema.get("type") != "object":
+        return (
+            f"Invalid schema for response_format '{json_schema.get('name')}': schema must be a JSON "
+            f"Schema of 'type: \"object\"', got 'type: \"{schema.get('type')}\"'."
+        )
     for index, message in enumerate(body.get("messages") or ()):
         if not isinstance(message, Mapping):
             continue
