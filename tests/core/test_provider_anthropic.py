@@ -401,3 +401,34 @@ def test_local_server_refuses_an_image_the_api_refuses(anthropic_server: LocalAn
         "messages.0.content.1.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', "
         "'image/gif' or 'image/webp'"
     )
+
+
+async def test_only_the_last_four_cache_breakpoints_are_sent(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API refuses a fifth mark ("A maximum of 4 blocks with cache_control may be provided.
+    # Found 5.", Wei-Shaw/sub2api#176): an application marking every turn failed from its fifth turn.
+    mark = {"type": "ephemeral"}
+    turns = [Message("system", "Be brief.", cache_control=mark)]
+    for n in range(3):
+        turns += [Message("user", f"Question {n}", cache_control=mark), Message.assistant(f"Answer {n}")]
+    turns.append(Message("user", "Last question", cache_control=mark))
+    await anthropic_provider.complete(claude, ChatRequest(messages=tuple(turns)))
+    body = last_body(anthropic_server)
+    assert body["system"] == "Be brief."  # its mark was the first of five: a plain system prompt again
+    marked = [
+        block["text"] for turn in body["messages"] for block in turn["content"] if "cache_control" in block
+    ]
+    assert marked == ["Question 0", "Question 1", "Question 2", "Last question"]
+
+
+async def test_a_wrapped_answer_keeps_its_definitions_where_its_refs_point(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    city = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    schema = {"type": "array", "items": {"$ref": "#/$defs/City"}, "minItems": 2, "$defs": {"City": city}}
+    response = await anthropic_provider.complete(claude, ask("Two cities", response_schema=schema))
+    assert json.loads(response.text) == [{"name": "example name"}] * 2
+    [answer_tool] = last_body(anthropic_server)["tools"]
+    assert answer_tool["input_schema"]["$defs"] == {"City": city}
+    assert "$defs" not in answer_tool["input_schema"]["properties"]["value"]

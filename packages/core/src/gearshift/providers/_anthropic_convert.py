@@ -20,6 +20,7 @@ __all__ = ["AnswerTool", "request_params", "tool_call_id"]
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _INVALID_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 _DATA_URL = re.compile(r"^data:(?P<media>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)
+_MAX_BREAKPOINTS = 4  # the most `cache_control` marks one request may carry
 _ANSWER_NAME = "json_response"
 _ANSWER_DESCRIPTION = (
     "Give your final answer by calling this tool. Its input is the answer itself and must match "
@@ -193,9 +194,24 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
     if out and out[-1]["role"] == "assistant":
         _trim_final_assistant(out)
+    _keep_last_breakpoints([system, *(turn["content"] for turn in out)])
     if any("cache_control" in block for block in system):
         return system, out
     return "\n\n".join(block["text"] for block in system), out
+
+
+def _keep_last_breakpoints(block_lists: list[list[dict[str, Any]]]) -> None:
+    """Drop all but the last `_MAX_BREAKPOINTS` `cache_control` marks, in request order.
+
+    The API refuses more ("A maximum of 4 blocks with cache_control may be provided. Found 5."); an
+    application that marks every turn would fail from its fifth. The last marks cover the longest
+    prefixes, and an earlier prefix is still found by the API's look-back from a later mark.
+    """
+    marked = [
+        (blocks, i) for blocks in block_lists for i, block in enumerate(blocks) if "cache_control" in block
+    ]
+    for blocks, i in marked[:-_MAX_BREAKPOINTS]:
+        blocks[i] = {key: value for key, value in blocks[i].items() if key != "cache_control"}
 
 
 def _trim_final_assistant(turns: list[dict[str, Any]]) -> None:

@@ -7,7 +7,8 @@ a request the real API would refuse fails in tests instead of in production:
   text"), in the system prompt or any message;
 - a final assistant turn (a prefill) whose text ends in whitespace;
 - a base64 image of a media type other than JPEG, PNG, GIF or WebP, or whose bytes show another
-  type than the one declared (anywhere, tool results included).
+  type than the one declared (anywhere, tool results included);
+- more than four blocks marked with `cache_control` (tools, system and messages together).
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from ..providers._image_types import ANTHROPIC_IMAGE_TYPES, sniffed_media_type
 
 __all__ = ["request_refusal"]
 
+_MAX_BREAKPOINTS = 4
 _TYPES_NAMED = "'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
 
 
 def request_refusal(body: Mapping[str, Any]) -> str | None:
     """The message the real API's 400 answer would carry for `body`, or None if it would take it."""
     system = body.get("system")
-    if isinstance(system, list) and any(_blank_text(block) for block in system):
+    system_blocks = system if isinstance(system, list) else []
+    if any(_blank_text(block) for block in system_blocks):
         return "system: text content blocks must contain non-whitespace text"
     messages = body.get("messages") or []
+    blocks: list[Any] = [*(body.get("tools") or ()), *system_blocks]
     for index, message in enumerate(messages):
         content = message.get("content") if isinstance(message, Mapping) else None
         if isinstance(content, str):
@@ -38,6 +42,10 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
             refusal = _image_refusal(where, block)
             if refusal is not None:
                 return refusal
+            blocks.append(block)
+    marks = sum(1 for block in blocks if isinstance(block, Mapping) and block.get("cache_control"))
+    if marks > _MAX_BREAKPOINTS:
+        return f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {marks}."
     final = messages[-1] if messages else None
     if isinstance(final, Mapping) and final.get("role") == "assistant":
         content = final.get("content")
