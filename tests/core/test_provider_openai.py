@@ -311,3 +311,30 @@ async def test_a_response_schema_that_is_not_an_object_is_wrapped_and_unwrapped(
     *_, done = await collect(openai_provider.stream(small, ask("Two cities", response_schema=schema)))
     assert isinstance(done, StreamDone)
     assert json.loads(done.response.text) == [{"name": "example name"}] * 2
+
+
+def test_openais_own_api_gets_max_completion_tokens_unless_told_otherwise() -> None:
+    # gpt-5 and the o-series refuse max_tokens ("Unsupported parameter: 'max_tokens' is not supported
+    # with this model. Use 'max_completion_tokens' instead.", langgenius/dify#24307); only the
+    # built-in `openai` provider sent the right field, a second OpenAI provider or a bare
+    # OpenAIProvider() sent max_tokens.
+    from gearshift.config._provider_config import ProviderConfig
+    from gearshift.providers._factory import _build
+
+    assert OpenAIProvider().max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(base_url="https://api.openai.com/v1").max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(base_url="http://127.0.0.1:11434/v1").max_tokens_field == "max_tokens"
+    assert OpenAIProvider(max_tokens_field="max_tokens").max_tokens_field == "max_tokens"
+    team = ProviderConfig.model_validate({"kind": "openai", "api_key_env": "TEAM_OPENAI_KEY"})
+    local = ProviderConfig.model_validate(
+        {"kind": "openai", "base_url": "http://127.0.0.1:8000/v1", "require_key": False}
+    )
+    told = ProviderConfig.model_validate(
+        {"kind": "openai", "api_key_env": "TEAM_OPENAI_KEY", "max_tokens_field": "max_tokens"}
+    )
+    built = [_build(name, settings) for name, settings in [("team", team), ("local", local), ("told", told)]]
+    assert [p.max_tokens_field for p in built if isinstance(p, OpenAIProvider)] == [
+        "max_completion_tokens",
+        "max_tokens",
+        "max_tokens",
+    ]

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from .._messages import (
     SAMPLING_SETTINGS,
@@ -49,8 +50,10 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     OpenAI key is not handed to another server (name the variable in `api_key_env` explicitly, or pass
     `api_key`, for a keyless-by-default server that should get it).
 
-    `max_tokens_field` picks the request field newer OpenAI reasoning models require
-    (`max_completion_tokens`); compatible servers mostly expect `max_tokens`. `http_client="aiohttp"`
+    `max_tokens_field` picks the request field carrying the output cap. Unset, it is
+    `max_completion_tokens` on OpenAI's own API (no `base_url`, or api.openai.com), which every model
+    there takes and the reasoning models (gpt-5, o-series) require, and `max_tokens` on other
+    servers, which mostly expect it. `http_client="aiohttp"`
     sends plain calls through aiohttp, which costs less CPU per call (`gearshift serve`'s default);
     streams stay on the SDK's httpx client, which hands over every chunk that arrived before a break.
     SDK retries are off: on failure the router falls back to the next model instead.
@@ -73,7 +76,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         base_url: str | None = None,
         timeout: float = 60.0,
         require_key: bool = True,
-        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: HttpClient = "httpx",
     ) -> None:
@@ -87,7 +90,9 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             http_client=http_client,
         )
         self.require_key = require_key
-        self.max_tokens_field = max_tokens_field
+        self.max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = max_tokens_field or (
+            "max_completion_tokens" if _is_openai(base_url) else "max_tokens"
+        )
         self._direct = DirectPaths(self._SDK)
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
@@ -163,6 +168,11 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             model_id=model.id,
             required=self.require_key,
         )
+
+
+def _is_openai(base_url: str | None) -> bool:
+    """Whether `base_url` is OpenAI's own API (None: the SDK's default, which is)."""
+    return base_url is None or urlsplit(base_url).hostname == "api.openai.com"
 
 
 class _StreamState:
