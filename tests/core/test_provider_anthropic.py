@@ -383,6 +383,18 @@ async def test_an_image_type_anthropic_does_not_take_is_refused_before_sending(
     assert anthropic_server.requests == []
 
 
+async def test_a_request_with_nothing_but_whitespace_is_refused_before_sending(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    request = ChatRequest(messages=(Message.system("Be brief."), Message.user(" \n")))
+    with pytest.raises(
+        ProviderError, match="every user and assistant message is empty or whitespace"
+    ) as caught:
+        await anthropic_provider.complete(claude, request)
+    assert caught.value.kind == "bad_request"
+    assert anthropic_server.requests == []
+
+
 def test_local_server_refuses_an_image_the_api_refuses(anthropic_server: LocalAnthropicServer) -> None:
     def send(media_type: str) -> Any:
         image = {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": JPEG}}

@@ -87,9 +87,14 @@ def request_params(
     """The keyword arguments of `messages.create`, and the answer tool if the request wants JSON.
 
     Raises `InvalidRequestError`, naming the message, when an assistant tool call's arguments are not a
-    JSON object or an image is of a type (or a data: URL of a form) Anthropic does not take.
+    JSON object, an image is of a type (or a data: URL of a form) Anthropic does not take, or no
+    message has any content.
     """
     system, messages = convert_messages(request.messages)
+    if not messages:  # the API's own answer would be "messages: at least one message is required"
+        raise InvalidRequestError(
+            "every user and assistant message is empty or whitespace; Anthropic needs one with content"
+        )
     max_tokens = request.max_tokens or default_max_tokens
     if model.max_output_tokens:
         max_tokens = min(max_tokens, model.max_output_tokens)
