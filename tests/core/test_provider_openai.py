@@ -338,3 +338,39 @@ def test_openais_own_api_gets_max_completion_tokens_unless_told_otherwise() -> N
         "max_tokens",
         "max_tokens",
     ]
+
+
+async def test_strict_schemas_are_sent_as_openais_strict_mode_takes_them(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # Strict mode refuses an object without additionalProperties false ("'additionalProperties' is
+    # required to be supplied and to be false") or with an optional property ("'required' is required
+    # to be supplied and to be an array including every key in properties. Missing 'params'.",
+    # kevinwatt/mysql-mcp#5). The first is added; the second is refused before sending, named.
+    place = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    search = ToolSpec(
+        name="search",
+        parameters={
+            "type": "object",
+            "properties": {"properties": {"type": "string"}, "place": {"$ref": "#/$defs/Place"}},
+            "required": ["properties", "place"],
+            "$defs": {"Place": place},
+        },
+        strict=True,
+    )
+    await openai_provider.complete(small, ask("Find it", tools=(search,)))
+    [sent] = openai_server.requests[-1].body["tools"]
+    assert sent["function"]["strict"] is True
+    assert sent["function"]["parameters"] == {
+        **search.parameters,
+        "$defs": {"Place": {**place, "additionalProperties": False}},
+        "additionalProperties": False,
+    }
+    loose = WEATHER.model_copy(update={"strict": True})  # "days" is optional
+    with pytest.raises(ProviderError, match=r"tool 'get_weather', at the top: .* 'days' is not") as caught:
+        await openai_provider.complete(small, ask("Weather?", tools=(loose,)))
+    assert caught.value.kind == "bad_request"
+    open_map = {"type": "object", "additionalProperties": {"type": "string"}}
+    with pytest.raises(ProviderError, match=r"response_schema, at the top: .*additionalProperties false"):
+        await openai_provider.complete(small, ask("Tags", response_schema=open_map, response_strict=True))
+    assert len(openai_server.requests) == 1

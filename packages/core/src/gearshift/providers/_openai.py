@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from .._errors import InvalidRequestError, ProviderError
 from .._messages import (
     SAMPLING_SETTINGS,
     ChatRequest,
@@ -31,6 +32,7 @@ from ._json_fields import field as _field
 from ._json_fields import json_object as _object
 from ._sdk import HttpClient, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
+from ._strict_schema import strict_schema
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -96,6 +98,12 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         self._direct = DirectPaths(self._SDK)
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
+        try:
+            return self._params(model, request)
+        except InvalidRequestError as exc:
+            raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
+
+    def _params(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
         max_tokens = _cap(request.max_tokens, model.max_output_tokens)
         if max_tokens is not None:
@@ -291,7 +299,8 @@ def _part(part: Any) -> dict[str, Any]:
 
 
 def _tool(name: str, description: str, parameters: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": name, "parameters": dict(parameters)}
+    schema = strict_schema(parameters, f"tool '{name}'") if strict else dict(parameters)
+    function: dict[str, Any] = {"name": name, "parameters": schema}
     if description:
         function["description"] = description
     if strict is not None:
@@ -310,7 +319,11 @@ def _response_format(schema: Mapping[str, Any], strict: bool | None) -> dict[str
     title = str(schema.get("title") or "response")
     name = _SCHEMA_NAME.sub("_", title)[:64] or "response"
     # The API takes only an object at the top ("schema must be a JSON Schema of 'type: "object"'").
-    json_schema: dict[str, Any] = {"name": name, "schema": answer_schema(schema)[0]}
+    sent = answer_schema(schema)[0]
+    json_schema: dict[str, Any] = {
+        "name": name,
+        "schema": strict_schema(sent, "response_schema") if strict else sent,
+    }
     if strict is not None:
         json_schema["strict"] = strict
     return {"type": "json_schema", "json_schema": json_schema}
