@@ -374,3 +374,28 @@ async def test_strict_schemas_are_sent_as_openais_strict_mode_takes_them(
     with pytest.raises(ProviderError, match=r"response_schema, at the top: .*additionalProperties false"):
         await openai_provider.complete(small, ask("Tags", response_schema=open_map, response_strict=True))
     assert len(openai_server.requests) == 1
+
+
+async def test_a_long_tool_description_reaches_the_model_whole_within_the_apis_limit(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses a description over 1,024 characters ("Invalid 'tools[13].function.
+    # description': string too long. Expected a string with maximum length 1024", getsentry/sentry-mcp
+    # #106), which MCP tools often have: the rest goes on as the parameters' own description.
+    words = " ".join(f"word{n}" for n in range(400))  # 2,689 characters
+    tool = ToolSpec(
+        name="search",
+        description=words,
+        parameters={"type": "object", "description": "Search options.", "properties": {}},
+    )
+    await openai_provider.complete(small, ask("Find it", tools=(tool,)))
+    function = openai_server.requests[-1].body["tools"][0]["function"]
+    head, rest = function["description"], function["parameters"]["description"]
+    assert len(head) <= 1024 and head.endswith("…")
+    assert rest.startswith("(description, continued) ") and rest.endswith("\n\nSearch options.")
+    assert (
+        head.removesuffix("…")
+        + " "
+        + rest.removeprefix("(description, continued) ").removesuffix("\n\nSearch options.")
+        == words
+    )

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIProvider"]
 
 _OPENAI_ENV = "OPENAI_API_KEY"
+_DESCRIPTION_LIMIT = 1024  # the most characters the API takes in a tool's description
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")  # the characters a schema's or a message's name may not hold
 
 
@@ -301,6 +302,14 @@ def _part(part: Any) -> dict[str, Any]:
 def _tool(name: str, description: str, parameters: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
     schema = strict_schema(parameters, f"tool '{name}'") if strict else dict(parameters)
     function: dict[str, Any] = {"name": name, "parameters": schema}
+    if len(description) > _DESCRIPTION_LIMIT:
+        # The API refuses a longer description ("Invalid 'tools[0].function.description': string too
+        # long. Expected a string with maximum length 1024"), which MCP tools often have; the rest goes
+        # on as the parameters schema's own description, so the model still reads all of it.
+        cut = description.rfind(" ", 0, _DESCRIPTION_LIMIT - 1) + 1 or _DESCRIPTION_LIMIT - 1
+        description, rest = description[:cut].rstrip() + "…", description[cut:]
+        own = schema.get("description")
+        schema["description"] = f"(description, continued) {rest}" + (f"\n\n{own}" if own else "")
     if description:
         function["description"] = description
     if strict is not None:

@@ -4,6 +4,7 @@ Only rules confirmed from the API's own 400 answers are here, each refused with 
 a request the real API would refuse fails in tests instead of in production:
 
 - a message `name` or a tool's function name outside `^[a-zA-Z0-9_-]+$`;
+- a tool's function description over 1,024 characters;
 - an assistant message with null (or no) content and no tool calls;
 - a `json_schema` response format whose schema is not an object at the top.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 __all__ = ["request_refusal"]
 
+_DESCRIPTION_LIMIT = 1024
 _NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _PATTERN = "string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
 
@@ -27,6 +29,13 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
         name = function.get("name") if isinstance(function, Mapping) else None
         if isinstance(name, str) and not _NAME.match(name):
             return f"Invalid 'tools[{index}].function.name': {_PATTERN}"
+        description = function.get("description") if isinstance(function, Mapping) else None
+        if isinstance(description, str) and len(description) > _DESCRIPTION_LIMIT:
+            return (
+                f"Invalid 'tools[{index}].function.description': string too long. Expected a string "
+                f"with maximum length {_DESCRIPTION_LIMIT}, but got a string with length "
+                f"{len(description)} instead."
+            )
     response_format = body.get("response_format")
     json_schema = response_format.get("json_schema") if isinstance(response_format, Mapping) else None
     json_schema = json_schema if isinstance(json_schema, Mapping) else {}
