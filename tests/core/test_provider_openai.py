@@ -399,3 +399,21 @@ async def test_a_long_tool_description_reaches_the_model_whole_within_the_apis_l
         + rest.removeprefix("(description, continued) ").removesuffix("\n\nSearch options.")
         == words
     )
+
+
+async def test_an_array_without_items_is_sent_with_any_items(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses "Invalid schema for function 'filesystem_read_multiple_files': In
+    # context=('properties', 'paths'), array schema missing items." (sigoden/aichat#1049), as the
+    # filesystem MCP server's tools were written; JSON Schema reads a missing `items` as any item.
+    tool = ToolSpec(
+        name="read_files",
+        parameters={
+            "type": "object",
+            "properties": {"paths": {"type": "array"}, "tags": {"type": ["array", "null"]}},
+        },
+    )
+    await openai_provider.complete(small, ask("Read them", tools=(tool,)))
+    sent = openai_server.requests[-1].body["tools"][0]["function"]["parameters"]["properties"]
+    assert sent == {"paths": {"type": "array", "items": {}}, "tags": {"type": ["array", "null"], "items": {}}}

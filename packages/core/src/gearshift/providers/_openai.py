@@ -30,9 +30,9 @@ from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
+from ._openai_schema import openai_schema
 from ._sdk import HttpClient, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
-from ._strict_schema import strict_schema
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -300,7 +300,7 @@ def _part(part: Any) -> dict[str, Any]:
 
 
 def _tool(name: str, description: str, parameters: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
-    schema = strict_schema(parameters, f"tool '{name}'") if strict else dict(parameters)
+    schema = openai_schema(parameters, f"tool '{name}'", strict=bool(strict))
     function: dict[str, Any] = {"name": name, "parameters": schema}
     if len(description) > _DESCRIPTION_LIMIT:
         # The API refuses a longer description ("Invalid 'tools[0].function.description': string too
@@ -331,7 +331,7 @@ def _response_format(schema: Mapping[str, Any], strict: bool | None) -> dict[str
     sent = answer_schema(schema)[0]
     json_schema: dict[str, Any] = {
         "name": name,
-        "schema": strict_schema(sent, "response_schema") if strict else sent,
+        "schema": openai_schema(sent, "response_schema", strict=bool(strict)),
     }
     if strict is not None:
         json_schema["strict"] = strict

@@ -4,7 +4,7 @@ Only rules confirmed from the API's own 400 answers are here, each refused with 
 a request the real API would refuse fails in tests instead of in production:
 
 - a message `name` or a tool's function name outside `^[a-zA-Z0-9_-]+$`;
-- a tool's function description over 1,024 characters;
+- a tool's function description over 1,024 characters, or an array in its parameters without `items`;
 - an assistant message with null (or no) content and no tool calls;
 - a `json_schema` response format whose schema is not an object at the top.
 """
@@ -29,6 +29,11 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
         name = function.get("name") if isinstance(function, Mapping) else None
         if isinstance(name, str) and not _NAME.match(name):
             return f"Invalid 'tools[{index}].function.name': {_PATTERN}"
+        context = _itemless_array(function.get("parameters"), ()) if isinstance(function, Mapping) else None
+        if context is not None:
+            return (
+                f"Invalid schema for function '{name}': In context={context!r}, array schema missing items."
+            )
         description = function.get("description") if isinstance(function, Mapping) else None
         if isinstance(description, str) and len(description) > _DESCRIPTION_LIMIT:
             return (
@@ -57,4 +62,29 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
             and not message.get("tool_calls")
         ):
             return "Invalid value for 'content': expected a string, got null."
+    return None
+
+
+def _itemless_array(schema: Any, context: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where in `schema` an array schema leaves `items` out (OpenAI's `context` tuple), if anywhere."""
+    if isinstance(schema, list):
+        found = (_itemless_array(item, (*context, str(i))) for i, item in enumerate(schema))
+        return next((place for place in found if place is not None), None)
+    if not isinstance(schema, Mapping):
+        return None
+    kinds = schema.get("type")
+    if (kinds == "array" or (isinstance(kinds, list) and "array" in kinds)) and "items" not in schema:
+        return context
+    for key, value in schema.items():
+        if key in ("enum", "const", "default", "examples"):
+            continue
+        if key in ("properties", "$defs", "definitions") and isinstance(value, Mapping):
+            for name, sub in value.items():
+                place = _itemless_array(sub, (*context, key, name))
+                if place is not None:
+                    return place
+        else:
+            place = _itemless_array(value, (*context, key))
+            if place is not None:
+                return place
     return None

@@ -1,4 +1,8 @@
-"""A JSON schema as OpenAI's strict mode takes it, or a clear refusal naming where it cannot.
+"""A JSON schema as OpenAI takes it, or a clear refusal naming where it cannot.
+
+OpenAI refuses an array schema without `items` in any tool ("Invalid schema for function
+'filesystem_read_multiple_files': In context=('properties', 'paths'), array schema missing items."),
+which MCP servers' tools often have: such an array gets `items: {}` (any item), which it means.
 
 With `strict: true` (a tool's, or a `response_format`'s) OpenAI refuses a schema in which an object
 leaves out `additionalProperties: false` or does not list every property in `required` ("Invalid
@@ -16,25 +20,26 @@ from typing import Any
 
 from .._errors import InvalidRequestError
 
-__all__ = ["strict_schema"]
+__all__ = ["openai_schema"]
 
 _VALUES = frozenset({"enum", "const", "default", "examples"})  # JSON values, not schemas
 _SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"})
 
 
-def strict_schema(schema: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """`schema` with `additionalProperties: false` on each object schema that leaves it out.
+def openai_schema(schema: Mapping[str, Any], where: str, *, strict: bool) -> dict[str, Any]:
+    """`schema` with `items: {}` on each array schema that leaves `items` out and, when `strict`,
+    `additionalProperties: false` on each object schema that leaves it out.
 
-    Raises `InvalidRequestError` naming `where` and the place in the schema for an object whose
-    properties are not all required or whose `additionalProperties` is not false.
+    With `strict`, raises `InvalidRequestError` naming `where` and the place in the schema for an
+    object whose properties are not all required or whose `additionalProperties` is not false.
     """
-    out: dict[str, Any] = _walk(schema, where, ())
+    out: dict[str, Any] = _walk(schema, where, (), strict)
     return out
 
 
-def _walk(node: Any, where: str, path: tuple[str, ...]) -> Any:
+def _walk(node: Any, where: str, path: tuple[str, ...], strict: bool) -> Any:
     if isinstance(node, list):
-        return [_walk(item, where, (*path, str(i))) for i, item in enumerate(node)]
+        return [_walk(item, where, (*path, str(i)), strict) for i, item in enumerate(node)]
     if not isinstance(node, Mapping):
         return node
     out: dict[str, Any] = {}
@@ -42,9 +47,14 @@ def _walk(node: Any, where: str, path: tuple[str, ...]) -> Any:
         if key in _VALUES:
             out[key] = value
         elif key in _SCHEMA_MAPS and isinstance(value, Mapping):  # names to schemas, not a schema
-            out[key] = {name: _walk(sub, where, (*path, key, name)) for name, sub in value.items()}
+            out[key] = {name: _walk(sub, where, (*path, key, name), strict) for name, sub in value.items()}
         else:
-            out[key] = _walk(value, where, (*path, key))
+            out[key] = _walk(value, where, (*path, key), strict)
+    kinds = out.get("type")
+    if (kinds == "array" or (isinstance(kinds, list) and "array" in kinds)) and "items" not in out:
+        out["items"] = {}
+    if not strict:
+        return out
     properties = out.get("properties")
     if out.get("type") == "object" or isinstance(properties, Mapping):
         place = f"{where}, at {'.'.join(path) or 'the top'}"
