@@ -180,7 +180,7 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
     out: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         if message.role == "system":
-            if message.text.strip():  # the API refuses a text block of whitespace alone
+            if _has_text(message.text):  # the API refuses a text block of whitespace alone
                 system.append(_cached([{"type": "text", "text": message.text}], message)[0])
             continue
         role = "assistant" if message.role == "assistant" else "user"
@@ -269,14 +269,19 @@ def _content(content: str | tuple[ContentPart, ...]) -> list[dict[str, Any]]:
     # The API refuses a text block that is empty or whitespace alone ("text content blocks must
     # contain non-whitespace text"); models often answer "\n\n" before a tool call.
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content.strip() else []
+        return [{"type": "text", "text": content}] if _has_text(content) else []
     blocks: list[dict[str, Any]] = []
     for part in content:
         if isinstance(part, ImagePart):
             blocks.append({"type": "image", "source": _image_source(part)})
-        elif part.text.strip():
+        elif _has_text(part.text):
             blocks.append({"type": "text", "text": part.text})
     return blocks
+
+
+def _has_text(text: str) -> bool:
+    """Whether `text` holds anything but whitespace (read up to its first such character, no copy)."""
+    return bool(text) and not text.isspace()
 
 
 def _image_source(part: ImagePart) -> dict[str, Any]:
