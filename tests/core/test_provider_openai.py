@@ -417,3 +417,35 @@ async def test_an_array_without_items_is_sent_with_any_items(
     await openai_provider.complete(small, ask("Read them", tools=(tool,)))
     sent = openai_server.requests[-1].body["tools"][0]["function"]["parameters"]["properties"]
     assert sent == {"paths": {"type": "array", "items": {}}, "tags": {"type": ["array", "null"], "items": {}}}
+
+
+async def test_a_tool_results_images_follow_it_in_a_user_message(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API takes images only in user messages ("Invalid 'messages[234]'. Image URLs are only
+    # allowed for messages with role 'user', but this message with role 'tool' contains an image
+    # URL.", OpenHands/OpenHands#7700); a screenshot a Claude step saw was dropped for OpenAI.
+    shot = ImagePart(data="iVBORw0KGgo=", media_type="image/png")
+    request = ChatRequest(
+        messages=(
+            Message.user("Open both pages."),
+            Message.assistant(
+                "", [ToolCall("call_1", "get_weather", "{}"), ToolCall("call_2", "get_weather", "{}")]
+            ),
+            Message("tool", (TextPart("page one"), shot), tool_call_id="call_1"),
+            Message("tool", (shot,), tool_call_id="call_2"),
+            Message.user("What do they show?"),
+        ),
+        tools=(WEATHER,),
+    )
+    await openai_provider.complete(small, request)
+    messages = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "user", "user"]
+    assert messages[2]["content"] == "page one\n(the result's images follow in the next user message)"
+    assert messages[3]["content"] == "(the result's images follow in the next user message)"
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    assert messages[4]["content"] == [
+        {"type": "text", "text": "The images the tool results above returned:"},
+        image,
+        image,
+    ]

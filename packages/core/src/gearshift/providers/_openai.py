@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIProvider"]
 
 _OPENAI_ENV = "OPENAI_API_KEY"
+_TOOL_IMAGES = "The images the tool results above returned:"
+_IMAGES_FOLLOW = "(the result's images follow in the next user message)"
 _KEPT_TOOL_SCHEMAS = 1024
 _TOOL_SCHEMAS: dict[tuple[int, bool], tuple[Mapping[str, Any], dict[str, Any]]] = {}
 _DESCRIPTION_LIMIT = 1024  # the most characters the API takes in a tool's description
@@ -107,7 +109,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
 
     def _params(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
+        params: dict[str, Any] = {"model": model.model, "messages": _messages(request.messages)}
         max_tokens = _cap(request.max_tokens, model.max_output_tokens)
         if max_tokens is not None:
             params[self.max_tokens_field] = max_tokens
@@ -257,6 +259,31 @@ class _StreamState:
 # -- conversion: gearshift -> OpenAI ----------------------------------------------------------------
 
 
+def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions form.
+
+    The API takes images only in user messages ("Image URLs are only allowed for messages with role
+    'user', but this message with role 'tool' contains an image URL."), so the images of a run of tool
+    results (a screenshot tool's) follow the run as one user message, where the model still sees them.
+    """
+    out: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []  # the images of the tool results since the last other message
+    for message in messages:
+        if held and message.role != "tool":
+            out.append(_tool_images(held))
+            held = []
+        out.append(_message(message))
+        if message.role == "tool" and message.has_images:
+            held += [_part(part) for part in message.content if isinstance(part, ImagePart)]
+    if held:
+        out.append(_tool_images(held))
+    return out
+
+
+def _tool_images(images: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"role": "user", "content": [{"type": "text", "text": _TOOL_IMAGES}, *images]}
+
+
 def _message(message: Message) -> dict[str, Any]:
     """One message in Chat Completions form.
 
@@ -267,6 +294,8 @@ def _message(message: Message) -> dict[str, Any]:
         text = message.text
         if message.is_error and not text.lower().startswith("error"):
             text = f"Error: {text}"
+        if message.has_images:
+            text = f"{text}\n{_IMAGES_FOLLOW}" if text else _IMAGES_FOLLOW
         return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": text}
     out: dict[str, Any] = {"role": message.role}
     if message.name:

@@ -6,6 +6,7 @@ a request the real API would refuse fails in tests instead of in production:
 - a message `name` or a tool's function name outside `^[a-zA-Z0-9_-]+$`;
 - a tool's function description over 1,024 characters, or an array in its parameters without `items`;
 - an assistant message with null (or no) content and no tool calls;
+- an image in a message whose role is not `user`;
 - a `json_schema` response format whose schema is not an object at the top.
 """
 
@@ -56,6 +57,12 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
         name = message.get("name")
         if isinstance(name, str) and not _NAME.match(name):
             return f"Invalid 'messages[{index}].name': {_PATTERN}"
+        content = message.get("content")
+        if message.get("role") != "user" and _has_image(content):
+            return (
+                f"Invalid 'messages[{index}]'. Image URLs are only allowed for messages with role "
+                f"'user', but this message with role '{message.get('role')}' contains an image URL."
+            )
         if (
             message.get("role") == "assistant"
             and message.get("content") is None
@@ -63,6 +70,11 @@ def request_refusal(body: Mapping[str, Any]) -> str | None:
         ):
             return "Invalid value for 'content': expected a string, got null."
     return None
+
+
+def _has_image(content: Any) -> bool:
+    parts = content if isinstance(content, list) else ()
+    return any(isinstance(part, Mapping) and part.get("type") == "image_url" for part in parts)
 
 
 def _itemless_array(schema: Any, context: tuple[str, ...]) -> tuple[str, ...] | None:
