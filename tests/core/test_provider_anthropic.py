@@ -6,6 +6,7 @@ The behaviour every provider shares (errors, timeouts, streams, keys, tools) is 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -258,3 +259,188 @@ async def test_default_max_tokens_capped_by_the_model(
     assert last_body(anthropic_server)["max_tokens"] == 8
     assert response.finish_reason == "length"
     assert response.usage.output_tokens <= 8
+
+
+async def test_whitespace_text_is_never_sent_as_a_text_block(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API refuses a text block of whitespace alone (anthropics/claude-code#23440: "messages:
+    # text content blocks must contain non-whitespace text"): a model's "\n\n" before a tool call
+    # came back in the next step's history.
+    request = ChatRequest(
+        messages=(
+            Message.system("  \n"),
+            Message.user((TextPart("Look cats up."), TextPart(" "))),
+            Message.assistant("\n\n", [ToolCall("toolu_1", "lookup", '{"term": "cat", "limit": 3}')]),
+            Message.tool("toolu_1", "three cats"),
+        ),
+        tools=(LOOKUP,),
+    )
+    await anthropic_provider.complete(claude, request)
+    body = last_body(anthropic_server)
+    assert "system" not in body
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Look cats up."}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"term": "cat", "limit": 3}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "three cats"}],
+        },
+    ]
+
+
+async def test_a_prefill_ending_in_whitespace_is_trimmed(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API refuses "messages: final assistant content cannot end with trailing whitespace"
+    # (tailcallhq/forgecode#1872); only the final assistant turn is held to it.
+    request = ChatRequest(
+        messages=(
+            Message.user("Name a gear."),
+            Message.assistant("Sure: "),
+            Message.user("A spur gear?"),
+            Message.assistant("Yes, it is \n"),
+        )
+    )
+    await anthropic_provider.complete(claude, request)
+    messages = last_body(anthropic_server)["messages"]
+    assert messages[1]["content"] == [{"type": "text", "text": "Sure: "}]
+    assert messages[-1] == {"role": "assistant", "content": [{"type": "text", "text": "Yes, it is"}]}
+
+
+@pytest.mark.parametrize(
+    ("messages", "refusal"),
+    [
+        (
+            [{"role": "user", "content": [{"type": "text", "text": " \n"}]}],
+            "messages: text content blocks must contain non-whitespace text",
+        ),
+        (
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Well "}],
+            "messages: final assistant content cannot end with trailing whitespace",
+        ),
+    ],
+)
+def test_local_server_refuses_what_the_api_refuses(
+    anthropic_server: LocalAnthropicServer, messages: list[dict[str, Any]], refusal: str
+) -> None:
+    answer = httpx2.post(
+        f"{anthropic_server.url}/v1/messages",
+        json={"model": "claude-small", "max_tokens": 10, "messages": messages},
+        headers={"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {"type": "invalid_request_error", "message": refusal}
+
+
+JPEG = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00").decode()
+WEBP = base64.b64encode(b"RIFF\x24\x00\x00\x00WEBPVP8 ").decode()
+
+
+async def test_an_image_is_sent_with_the_media_type_its_bytes_show(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API checks the declared type against the image ("Image does not match the provided
+    # media type image/png", home-assistant/core#167208) and knows no image/jpg: a JPEG sent with
+    # ImagePart's default type, or as a data:image/jpg URL, failed on every Claude model.
+    request = ChatRequest(
+        messages=(
+            Message.user(
+                (TextPart("Compare."), ImagePart(data=JPEG), ImagePart(url=f"data:image/jpg;base64,{JPEG}"))
+            ),
+            Message.assistant("", [ToolCall("toolu_1", "lookup", '{"term": "cat", "limit": 3}')]),
+            Message("tool", (ImagePart(data=WEBP, media_type="image/png"),), tool_call_id="toolu_1"),
+        ),
+        tools=(LOOKUP,),
+    )
+    await anthropic_provider.complete(claude, request)
+    messages = last_body(anthropic_server)["messages"]
+    assert [block["source"]["media_type"] for block in messages[0]["content"][1:]] == ["image/jpeg"] * 2
+    assert messages[2]["content"][0]["content"][0]["source"] == {
+        "type": "base64",
+        "media_type": "image/webp",
+        "data": WEBP,
+    }
+
+
+async def test_an_image_type_anthropic_does_not_take_is_refused_before_sending(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    bmp = base64.b64encode(b"BM6\x00\x00\x00\x00\x00\x00\x006\x00").decode()
+    request = ChatRequest(
+        messages=(Message.user((TextPart("What is this?"), ImagePart(data=bmp, media_type="image/bmp"))),)
+    )
+    with pytest.raises(
+        ProviderError, match=r"messages\[0\] \(user\): image of media type 'image/bmp'"
+    ) as caught:
+        await anthropic_provider.complete(claude, request)
+    assert caught.value.kind == "bad_request"
+    assert anthropic_server.requests == []
+
+
+async def test_a_request_with_nothing_but_whitespace_is_refused_before_sending(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    request = ChatRequest(messages=(Message.system("Be brief."), Message.user(" \n")))
+    with pytest.raises(
+        ProviderError, match="every user and assistant message is empty or whitespace"
+    ) as caught:
+        await anthropic_provider.complete(claude, request)
+    assert caught.value.kind == "bad_request"
+    assert anthropic_server.requests == []
+
+
+def test_local_server_refuses_an_image_the_api_refuses(anthropic_server: LocalAnthropicServer) -> None:
+    def send(media_type: str) -> Any:
+        image = {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": JPEG}}
+        message = {"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}
+        return httpx2.post(
+            f"{anthropic_server.url}/v1/messages",
+            json={"model": "claude-small", "max_tokens": 10, "messages": [message]},
+            headers={"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"},
+        ).json()["error"]["message"]
+
+    assert send("image/png") == (
+        "messages.0.content.1.image.source.base64.data: "
+        "Image does not match the provided media type image/png"
+    )
+    assert send("image/jpg") == (
+        "messages.0.content.1.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', "
+        "'image/gif' or 'image/webp'"
+    )
+
+
+async def test_only_the_last_four_cache_breakpoints_are_sent(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The real API refuses a fifth mark ("A maximum of 4 blocks with cache_control may be provided.
+    # Found 5.", Wei-Shaw/sub2api#176): an application marking every turn failed from its fifth turn.
+    mark = {"type": "ephemeral"}
+    turns = [Message("system", "Be brief.", cache_control=mark)]
+    for n in range(3):
+        turns += [Message("user", f"Question {n}", cache_control=mark), Message.assistant(f"Answer {n}")]
+    turns.append(Message("user", "Last question", cache_control=mark))
+    await anthropic_provider.complete(claude, ChatRequest(messages=tuple(turns)))
+    body = last_body(anthropic_server)
+    assert body["system"] == "Be brief."  # its mark was the first of five: a plain system prompt again
+    marked = [
+        block["text"] for turn in body["messages"] for block in turn["content"] if "cache_control" in block
+    ]
+    assert marked == ["Question 0", "Question 1", "Question 2", "Last question"]
+
+
+async def test_a_wrapped_answer_keeps_its_definitions_where_its_refs_point(
+    anthropic_provider: AnthropicProvider, anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    city = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    schema = {"type": "array", "items": {"$ref": "#/$defs/City"}, "minItems": 2, "$defs": {"City": city}}
+    response = await anthropic_provider.complete(claude, ask("Two cities", response_schema=schema))
+    assert json.loads(response.text) == [{"name": "example name"}] * 2
+    [answer_tool] = last_body(anthropic_server)["tools"]
+    assert answer_tool["input_schema"]["$defs"] == {"City": city}
+    assert "$defs" not in answer_tool["input_schema"]["properties"]["value"]

@@ -12,10 +12,21 @@ from typing import Any
 import pytest
 
 from gearshift._errors import ProviderError
-from gearshift._messages import ChatRequest, ImagePart, Message, StreamEvent, TextPart, ToolCall, ToolSpec
+from gearshift._messages import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    StreamDone,
+    StreamEvent,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+)
 from gearshift._models import ModelSpec
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.testing import Fail, LocalOpenAIServer
+
+OPENAI_KEY = "sk-local-openai-7f3a9c"  # the key the openai_server fixture requires
 
 WEATHER = ToolSpec(
     name="get_weather",
@@ -216,3 +227,225 @@ async def test_keyless_server_never_gets_the_openai_key(
         named = OpenAIProvider(base_url=server.base_url, require_key=False, api_key_env="LOCAL_LLM_KEY")
         assert (await named.complete(small, ask())).text
         await named.aclose()
+
+
+async def test_names_and_empty_answers_in_the_history_are_sent_as_the_api_takes_them(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses a message name outside ^[a-zA-Z0-9_-]+$ (FlowiseAI/Flowise#2948) and an
+    # assistant message whose content is null without tool calls (docker/docker-agent#63: "Invalid
+    # value for 'content': expected a string, got null."; the reference says content is "Required
+    # unless tool_calls or function_call is specified").
+    request = ChatRequest(
+        messages=(
+            Message("user", "Plan a trip.", name="Trip Planner (EU)"),
+            Message("assistant", "", name="research agent"),
+            Message.assistant("", [ToolCall("call_1", "get_weather", '{"city": "Paris"}')]),
+            Message.tool("call_1", "sunny"),
+        ),
+        tools=(WEATHER,),
+    )
+    await openai_provider.complete(small, request)
+    messages = openai_server.requests[-1].body["messages"]
+    assert messages[0] == {"role": "user", "name": "Trip_Planner__EU_", "content": "Plan a trip."}
+    assert messages[1] == {"role": "assistant", "name": "research_agent", "content": ""}
+    assert messages[2]["content"] is None and messages[2]["tool_calls"]
+
+
+@pytest.mark.parametrize(
+    ("message", "refusal"),
+    [
+        (
+            {"role": "user", "name": "Trip Planner", "content": "Hi"},
+            "Invalid 'messages[0].name': string does not match pattern. Expected a string that "
+            "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        ({"role": "assistant", "content": None}, "Invalid value for 'content': expected a string, got null."),
+    ],
+)
+async def test_local_server_refuses_what_the_api_refuses(
+    openai_server: LocalOpenAIServer, small: ModelSpec, message: dict[str, Any], refusal: str
+) -> None:
+    from openai import AsyncOpenAI, BadRequestError
+
+    client = AsyncOpenAI(api_key=OPENAI_KEY, base_url=openai_server.base_url, max_retries=0)
+    with pytest.raises(BadRequestError) as caught:
+        await client.chat.completions.create(model="small", messages=[message])  # type: ignore[list-item]
+    await client.close()
+    assert caught.value.status_code == 400
+    assert caught.value.body == {
+        "message": refusal,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
+async def test_a_response_schema_that_is_not_an_object_is_wrapped_and_unwrapped(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses a json_schema whose top level is not an object ("Invalid schema for
+    # response_format 'AdSegmentPredictionList': schema must be a JSON Schema of 'type: "object"',
+    # got 'type: "array"'.", podly-pure-podcasts/podly_pure_podcasts#89); Claude's answer tool already
+    # wrapped such a schema, so a list answer failed only when the router picked an OpenAI model.
+    schema = {
+        "title": "Cities",
+        "type": "array",
+        "items": {"$ref": "#/$defs/City"},
+        "minItems": 2,
+        "$defs": {
+            "City": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+        },
+    }
+    response = await openai_provider.complete(small, ask("Two cities", response_schema=schema))
+    assert json.loads(response.text) == [{"name": "example name"}] * 2
+    sent = openai_server.requests[-1].body["response_format"]["json_schema"]
+    assert sent["name"] == "Cities"
+    assert sent["schema"] == {
+        "type": "object",
+        "properties": {"value": {k: v for k, v in schema.items() if k != "$defs"}},
+        "required": ["value"],
+        "additionalProperties": False,
+        "$defs": schema["$defs"],
+    }
+    *_, done = await collect(openai_provider.stream(small, ask("Two cities", response_schema=schema)))
+    assert isinstance(done, StreamDone)
+    assert json.loads(done.response.text) == [{"name": "example name"}] * 2
+
+
+def test_openais_own_api_gets_max_completion_tokens_unless_told_otherwise() -> None:
+    # gpt-5 and the o-series refuse max_tokens ("Unsupported parameter: 'max_tokens' is not supported
+    # with this model. Use 'max_completion_tokens' instead.", langgenius/dify#24307); only the
+    # built-in `openai` provider sent the right field, a second OpenAI provider or a bare
+    # OpenAIProvider() sent max_tokens.
+    from gearshift.config._provider_config import ProviderConfig
+    from gearshift.providers._factory import _build
+
+    assert OpenAIProvider().max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(base_url="https://api.openai.com/v1").max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(base_url="http://127.0.0.1:11434/v1").max_tokens_field == "max_tokens"
+    assert OpenAIProvider(max_tokens_field="max_tokens").max_tokens_field == "max_tokens"
+    team = ProviderConfig.model_validate({"kind": "openai", "api_key_env": "TEAM_OPENAI_KEY"})
+    local = ProviderConfig.model_validate(
+        {"kind": "openai", "base_url": "http://127.0.0.1:8000/v1", "require_key": False}
+    )
+    told = ProviderConfig.model_validate(
+        {"kind": "openai", "api_key_env": "TEAM_OPENAI_KEY", "max_tokens_field": "max_tokens"}
+    )
+    built = [_build(name, settings) for name, settings in [("team", team), ("local", local), ("told", told)]]
+    assert [p.max_tokens_field for p in built if isinstance(p, OpenAIProvider)] == [
+        "max_completion_tokens",
+        "max_tokens",
+        "max_tokens",
+    ]
+
+
+async def test_strict_schemas_are_sent_as_openais_strict_mode_takes_them(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # Strict mode refuses an object without additionalProperties false ("'additionalProperties' is
+    # required to be supplied and to be false") or with an optional property ("'required' is required
+    # to be supplied and to be an array including every key in properties. Missing 'params'.",
+    # kevinwatt/mysql-mcp#5). The first is added; the second is refused before sending, named.
+    place = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    search = ToolSpec(
+        name="search",
+        parameters={
+            "type": "object",
+            "properties": {"properties": {"type": "string"}, "place": {"$ref": "#/$defs/Place"}},
+            "required": ["properties", "place"],
+            "$defs": {"Place": place},
+        },
+        strict=True,
+    )
+    await openai_provider.complete(small, ask("Find it", tools=(search,)))
+    [sent] = openai_server.requests[-1].body["tools"]
+    assert sent["function"]["strict"] is True
+    assert sent["function"]["parameters"] == {
+        **search.parameters,
+        "$defs": {"Place": {**place, "additionalProperties": False}},
+        "additionalProperties": False,
+    }
+    loose = WEATHER.model_copy(update={"strict": True})  # "days" is optional
+    with pytest.raises(ProviderError, match=r"tool 'get_weather', at the top: .* 'days' is not") as caught:
+        await openai_provider.complete(small, ask("Weather?", tools=(loose,)))
+    assert caught.value.kind == "bad_request"
+    open_map = {"type": "object", "additionalProperties": {"type": "string"}}
+    with pytest.raises(ProviderError, match=r"response_schema, at the top: .*additionalProperties false"):
+        await openai_provider.complete(small, ask("Tags", response_schema=open_map, response_strict=True))
+    assert len(openai_server.requests) == 1
+
+
+async def test_a_long_tool_description_reaches_the_model_whole_within_the_apis_limit(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses a description over 1,024 characters ("Invalid 'tools[13].function.
+    # description': string too long. Expected a string with maximum length 1024", getsentry/sentry-mcp
+    # #106), which MCP tools often have: the rest goes on as the parameters' own description.
+    words = " ".join(f"word{n}" for n in range(400))  # 2,689 characters
+    tool = ToolSpec(
+        name="search",
+        description=words,
+        parameters={"type": "object", "description": "Search options.", "properties": {}},
+    )
+    await openai_provider.complete(small, ask("Find it", tools=(tool,)))
+    function = openai_server.requests[-1].body["tools"][0]["function"]
+    head, rest = function["description"], function["parameters"]["description"]
+    assert len(head) <= 1024 and head.endswith("…")
+    assert rest.startswith("(description, continued) ") and rest.endswith("\n\nSearch options.")
+    assert (
+        head.removesuffix("…")
+        + " "
+        + rest.removeprefix("(description, continued) ").removesuffix("\n\nSearch options.")
+        == words
+    )
+
+
+async def test_an_array_without_items_is_sent_with_any_items(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API refuses "Invalid schema for function 'filesystem_read_multiple_files': In
+    # context=('properties', 'paths'), array schema missing items." (sigoden/aichat#1049), as the
+    # filesystem MCP server's tools were written; JSON Schema reads a missing `items` as any item.
+    tool = ToolSpec(
+        name="read_files",
+        parameters={
+            "type": "object",
+            "properties": {"paths": {"type": "array"}, "tags": {"type": ["array", "null"]}},
+        },
+    )
+    await openai_provider.complete(small, ask("Read them", tools=(tool,)))
+    sent = openai_server.requests[-1].body["tools"][0]["function"]["parameters"]["properties"]
+    assert sent == {"paths": {"type": "array", "items": {}}, "tags": {"type": ["array", "null"], "items": {}}}
+
+
+async def test_a_tool_results_images_follow_it_in_a_user_message(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # The real API takes images only in user messages ("Invalid 'messages[234]'. Image URLs are only
+    # allowed for messages with role 'user', but this message with role 'tool' contains an image
+    # URL.", OpenHands/OpenHands#7700); a screenshot a Claude step saw was dropped for OpenAI.
+    shot = ImagePart(data="iVBORw0KGgo=", media_type="image/png")
+    request = ChatRequest(
+        messages=(
+            Message.user("Open both pages."),
+            Message.assistant(
+                "", [ToolCall("call_1", "get_weather", "{}"), ToolCall("call_2", "get_weather", "{}")]
+            ),
+            Message("tool", (TextPart("page one"), shot), tool_call_id="call_1"),
+            Message("tool", (shot,), tool_call_id="call_2"),
+            Message.user("What do they show?"),
+        ),
+        tools=(WEATHER,),
+    )
+    await openai_provider.complete(small, request)
+    messages = openai_server.requests[-1].body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "user", "user"]
+    assert messages[2]["content"] == "page one\n(the result's images follow in the next user message)"
+    assert messages[3]["content"] == "(the result's images follow in the next user message)"
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    assert messages[4]["content"] == [
+        {"type": "text", "text": "The images the tool results above returned:"},
+        image,
+        image,
+    ]

@@ -10,6 +10,7 @@ import pytest
 from gearshift import (
     CallerHints,
     ChatRequest,
+    ImagePart,
     Message,
     ModelPrices,
     ModelRegistry,
@@ -17,12 +18,14 @@ from gearshift import (
     Router,
     SignalScorer,
     StepContext,
+    TextPart,
     ToolCall,
     keep_tool_loop_model,
     pair_tool_results,
 )
 from gearshift._tool_pairing import portable_id
-from gearshift.providers import OpenAIProvider
+from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
 
 PORTABLE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 # Two models share tier 2 (both served as the local server's `large`); the scorer prefers the cheaper
@@ -140,3 +143,37 @@ def test_a_prior_model_that_cannot_serve_the_step_leaves_it_to_route_freely(
 ) -> None:
     context = StepContext(hints=CallerHints(max_cost_usd=0.0))  # nothing at tier 2 fits a zero cap
     assert keep_tool_loop_model(router, _reading_results(), context, "large") is context
+
+
+async def test_a_history_moves_between_openai_and_claude_as_each_api_takes_it(
+    openai_provider: OpenAIProvider,
+    anthropic_provider: AnthropicProvider,
+    openai_server: LocalOpenAIServer,
+    anthropic_server: LocalAnthropicServer,
+) -> None:
+    # Each local server refuses what its real API refuses (gearshift.testing's rules); a step on
+    # Claude, then on OpenAI, carries the turns each model wrote: Claude's "\n\n" before a tool call
+    # and its toolu_ ids, an empty OpenAI answer, an agent's name with a space, a JPEG declared PNG.
+    prices = ModelPrices(input=1, output=1)
+    registry = ModelRegistry(
+        ModelSpec(id=name, provider=provider, model=served, tier=1, prices=prices, supports_vision=True)
+        for name, provider, served in (("gpt", "openai", "small"), ("claude", "anthropic", "claude-small"))
+    )
+    jpeg = "/9j/4AAQSkZJRgABAQ"
+    history = (
+        Message.system("Be brief."),
+        Message("user", (TextPart("What is in this picture?"), ImagePart(data=jpeg)), name="Field Agent"),
+        Message.assistant("\n\n", [ToolCall("toolu_01Abc", "weather", '{"city": "Oslo"}')]),
+        Message.tool("toolu_01Abc", "sunny"),
+        Message.assistant(""),
+        Message.user("And now?"),
+    )
+    router = Router(registry, policy=SignalScorer(), providers=[openai_provider, anthropic_provider])
+    try:
+        for model in ("claude", "gpt"):
+            step = StepContext(hints=CallerHints(force_model=model))
+            routed = await router.acomplete(ChatRequest(messages=history), step)
+            assert routed.model_id == model
+    finally:
+        router.close()
+    assert len(anthropic_server.requests) == len(openai_server.requests) == 1

@@ -9,8 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import InvalidRequestError
 from .._messages import ChatRequest, ContentPart, ImagePart, Message, ToolSpec
 from .._models import ModelSpec
+from ._answer_schema import answer_schema, unwrapped_answer
+from ._image_types import ANTHROPIC_IMAGE_TYPES, declared_media_type, sniffed_media_type
 
 __all__ = ["TEMPERATURE_CAP", "AnswerTool", "request_params", "tool_call_id"]
 
@@ -20,6 +23,7 @@ TEMPERATURE_CAP = 1.0
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _INVALID_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 _DATA_URL = re.compile(r"^data:(?P<media>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)
+_MAX_BREAKPOINTS = 4  # the most `cache_control` marks one request may carry
 _ANSWER_NAME = "json_response"
 _ANSWER_DESCRIPTION = (
     "Give your final answer by calling this tool. Its input is the answer itself and must match "
@@ -59,10 +63,8 @@ class AnswerTool:
         while name in taken:
             n += 1
             name = f"{_ANSWER_NAME}_{n}"
-        if schema.get("type") == "object":
-            return cls(name, schema, wrapped=False, strict=strict)
-        wrapper = {"type": "object", "properties": {"value": dict(schema)}, "required": ["value"]}
-        return cls(name, wrapper, wrapped=True, strict=strict)
+        sent, wrapped = answer_schema(schema)
+        return cls(name, sent, wrapped=wrapped, strict=strict)
 
     def param(self) -> dict[str, Any]:
         """The tool definition sent to the API."""
@@ -77,10 +79,9 @@ class AnswerTool:
 
     def text(self, tool_input: object) -> str:
         """The answer's JSON text from the tool's input."""
-        value = tool_input
-        if self.wrapped and isinstance(tool_input, Mapping):
-            value = tool_input.get("value")
-        return json.dumps(value, ensure_ascii=False)
+        if self.wrapped:
+            return unwrapped_answer(tool_input)
+        return json.dumps(tool_input, ensure_ascii=False)
 
 
 def request_params(
@@ -88,9 +89,15 @@ def request_params(
 ) -> tuple[dict[str, Any], AnswerTool | None]:
     """The keyword arguments of `messages.create`, and the answer tool if the request wants JSON.
 
-    Raises `InvalidRequestError` when an assistant tool call's arguments are not a JSON object.
+    Raises `InvalidRequestError`, naming the message, when an assistant tool call's arguments are not a
+    JSON object, an image is of a type (or a data: URL of a form) Anthropic does not take, or no
+    message has any content.
     """
     system, messages = convert_messages(request.messages)
+    if not messages:  # the API's own answer would be "messages: at least one message is required"
+        raise InvalidRequestError(
+            "every user and assistant message is empty or whitespace; Anthropic needs one with content"
+        )
     max_tokens = request.max_tokens or default_max_tokens
     if model.max_output_tokens:
         max_tokens = min(max_tokens, model.max_output_tokens)
@@ -180,13 +187,16 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
     """
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
-    for message in messages:
+    for index, message in enumerate(messages):
         if message.role == "system":
-            if message.text:
+            if _has_text(message.text):  # the API refuses a text block of whitespace alone
                 system.append(_cached([{"type": "text", "text": message.text}], message)[0])
             continue
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = _cached(_blocks(message), message)
+        try:
+            blocks = _cached(_blocks(message), message)
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"messages[{index}] ({message.role}): {exc}") from None
         if not blocks:
             continue  # the API refuses empty content
         if out and out[-1]["role"] == role:
@@ -196,9 +206,42 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | list[dict[str, 
     for turn in out:
         # The API wants a user turn's tool results before anything else in it.
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
+    if out and out[-1]["role"] == "assistant":
+        _trim_final_assistant(out)
+    _keep_last_breakpoints([system, *(turn["content"] for turn in out)])
     if any("cache_control" in block for block in system):
         return system, out
     return "\n\n".join(block["text"] for block in system), out
+
+
+def _keep_last_breakpoints(block_lists: list[list[dict[str, Any]]]) -> None:
+    """Drop all but the last `_MAX_BREAKPOINTS` `cache_control` marks, in request order.
+
+    The API refuses more ("A maximum of 4 blocks with cache_control may be provided. Found 5."); an
+    application that marks every turn would fail from its fifth. The last marks cover the longest
+    prefixes, and an earlier prefix is still found by the API's look-back from a later mark.
+    """
+    marked = [
+        (blocks, i) for blocks in block_lists for i, block in enumerate(blocks) if "cache_control" in block
+    ]
+    for blocks, i in marked[:-_MAX_BREAKPOINTS]:
+        blocks[i] = {key: value for key, value in blocks[i].items() if key != "cache_control"}
+
+
+def _trim_final_assistant(turns: list[dict[str, Any]]) -> None:
+    """Strip the whitespace that ends a final assistant turn (a prefill): the API refuses it with
+    "final assistant content cannot end with trailing whitespace"."""
+    content = turns[-1]["content"]
+    last = content[-1]
+    if last["type"] != "text":
+        return
+    text = last["text"].rstrip()
+    if text:
+        content[-1] = {**last, "text": text}
+        return
+    content.pop()
+    if not content:
+        turns.pop()
 
 
 def _cached(blocks: list[dict[str, Any]], message: Message) -> list[dict[str, Any]]:
@@ -232,21 +275,45 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
 
 
 def _content(content: str | tuple[ContentPart, ...]) -> list[dict[str, Any]]:
+    # The API refuses a text block that is empty or whitespace alone ("text content blocks must
+    # contain non-whitespace text"); models often answer "\n\n" before a tool call.
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return [{"type": "text", "text": content}] if _has_text(content) else []
     blocks: list[dict[str, Any]] = []
     for part in content:
         if isinstance(part, ImagePart):
             blocks.append({"type": "image", "source": _image_source(part)})
-        elif part.text:
+        elif _has_text(part.text):
             blocks.append({"type": "text", "text": part.text})
     return blocks
+
+
+def _has_text(text: str) -> bool:
+    """Whether `text` holds anything but whitespace (read up to its first such character, no copy)."""
+    return bool(text) and not text.isspace()
 
 
 def _image_source(part: ImagePart) -> dict[str, Any]:
     if part.url:
         match = _DATA_URL.match(part.url)
         if match:
-            return {"type": "base64", "media_type": match["media"], "data": match["data"]}
+            return _base64_source(match["media"], match["data"])
+        if part.url.startswith("data:"):
+            raise InvalidRequestError(
+                f"image URL {part.url[:40]!r}...: Anthropic takes a data: URL only as "
+                "'data:<media type>;base64,<data>'"
+            )
         return {"type": "url", "url": part.url}
-    return {"type": "base64", "media_type": part.media_type, "data": part.data or ""}
+    return _base64_source(part.media_type, part.data or "")
+
+
+def _base64_source(media_type: str, data: str) -> dict[str, Any]:
+    """A base64 image source whose media type is the one the data shows (the API checks it), else
+    the declared one; a type the API does not take is refused here, naming it."""
+    media = sniffed_media_type(data) or declared_media_type(media_type)
+    if media not in ANTHROPIC_IMAGE_TYPES:
+        raise InvalidRequestError(
+            f"image of media type {media_type!r}: Anthropic takes {', '.join(ANTHROPIC_IMAGE_TYPES)}; "
+            "convert the image to one of them"
+        )
+    return {"type": "base64", "media_type": media, "data": data}

@@ -74,7 +74,10 @@ def _build(name: str, settings: ProviderConfig) -> Provider:
             base_url=settings.base_url,
             timeout=settings.timeout,
             require_key=settings.require_key,
-            max_tokens_field=settings.max_tokens_field,
+            # Unset in the config, the provider picks the field its server takes.
+            max_tokens_field=settings.max_tokens_field
+            if "max_tokens_field" in settings.model_fields_set
+            else None,
             default_headers=headers,
             http_client=settings.http_client or "httpx",
         )

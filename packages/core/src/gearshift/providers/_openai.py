@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
+from .._errors import InvalidRequestError, ProviderError
 from .._messages import (
     SAMPLING_SETTINGS,
     ChatRequest,
@@ -23,10 +25,12 @@ from .._messages import (
 )
 from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
+from ._answer_schema import answer_schema, is_wrapped, unwrapped_answer_text
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
+from ._openai_schema import openai_schema
 from ._sdk import HttpClient, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -36,7 +40,12 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIProvider"]
 
 _OPENAI_ENV = "OPENAI_API_KEY"
-_SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+_TOOL_IMAGES = "The images the tool results above returned:"
+_IMAGES_FOLLOW = "(the result's images follow in the next user message)"
+_KEPT_TOOL_SCHEMAS = 1024
+_TOOL_SCHEMAS: dict[tuple[int, bool], tuple[Mapping[str, Any], dict[str, Any]]] = {}
+_DESCRIPTION_LIMIT = 1024  # the most characters the API takes in a tool's description
+_SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")  # the characters a schema's or a message's name may not hold
 
 
 class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str, Any]]):
@@ -48,8 +57,10 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     OpenAI key is not handed to another server (name the variable in `api_key_env` explicitly, or pass
     `api_key`, for a keyless-by-default server that should get it).
 
-    `max_tokens_field` picks the request field newer OpenAI reasoning models require
-    (`max_completion_tokens`); compatible servers mostly expect `max_tokens`. `http_client="aiohttp"`
+    `max_tokens_field` picks the request field carrying the output cap. Unset, it is
+    `max_completion_tokens` on OpenAI's own API (no `base_url`, or api.openai.com), which every model
+    there takes and the reasoning models (gpt-5, o-series) require, and `max_tokens` on other
+    servers, which mostly expect it. `http_client="aiohttp"`
     sends plain calls through aiohttp, which costs less CPU per call (`gearshift serve`'s default);
     streams stay on the SDK's httpx client, which hands over every chunk that arrived before a break.
     SDK retries are off: on failure the router falls back to the next model instead.
@@ -77,7 +88,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         base_url: str | None = None,
         timeout: float = 60.0,
         require_key: bool = True,
-        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: HttpClient = "httpx",
     ) -> None:
@@ -91,11 +102,19 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             http_client=http_client,
         )
         self.require_key = require_key
-        self.max_tokens_field = max_tokens_field
+        self.max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = max_tokens_field or (
+            "max_completion_tokens" if _is_openai(base_url) else "max_tokens"
+        )
         self._direct = DirectPaths(self._SDK)
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": model.model, "messages": [_message(m) for m in request.messages]}
+        try:
+            return self._params(model, request)
+        except InvalidRequestError as exc:
+            raise ProviderError(str(exc), model_id=model.id, kind="bad_request") from None
+
+    def _params(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": model.model, "messages": _messages(request.messages)}
         max_tokens = _cap(request.max_tokens, model.max_output_tokens)
         if max_tokens is not None:
             params[self.max_tokens_field] = max_tokens
@@ -172,6 +191,11 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         )
 
 
+def _is_openai(base_url: str | None) -> bool:
+    """Whether `base_url` is OpenAI's own API (None: the SDK's default, which is)."""
+    return base_url is None or urlsplit(base_url).hostname == "api.openai.com"
+
+
 class _StreamState:
     """What one streamed completion has produced so far."""
 
@@ -184,6 +208,8 @@ class _StreamState:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.started = False
+        # A wrapped answer's text is held until it is complete, then sent unwrapped.
+        self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
 
     def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
         """The deltas in one `chat.completion.chunk` object; records model name, finish reason and
@@ -199,7 +225,11 @@ class _StreamState:
             if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
             delta = _field(choice, "delta", dict) or {}
-            for text in (_field(delta, "content", str), _field(delta, "refusal", str)):
+            content = _field(delta, "content", str)
+            if content and self.wrapped_answer is not None:
+                self.wrapped_answer.append(content)
+                content = None
+            for text in (content, _field(delta, "refusal", str)):
                 if text:
                     events.append(TextDelta(text))
             for raw_call in _field(delta, "tool_calls", list) or ():
@@ -212,6 +242,9 @@ class _StreamState:
             finish = _field(choice, "finish_reason", str)
             if finish:
                 self.finish_reason = finish
+                if self.wrapped_answer:
+                    events.append(TextDelta(unwrapped_answer_text("".join(self.wrapped_answer))))
+                    self.wrapped_answer = []
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
@@ -234,6 +267,31 @@ class _StreamState:
 # -- conversion: gearshift -> OpenAI ----------------------------------------------------------------
 
 
+def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation in Chat Completions form.
+
+    The API takes images only in user messages ("Image URLs are only allowed for messages with role
+    'user', but this message with role 'tool' contains an image URL."), so the images of a run of tool
+    results (a screenshot tool's) follow the run as one user message, where the model still sees them.
+    """
+    out: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []  # the images of the tool results since the last other message
+    for message in messages:
+        if held and message.role != "tool":
+            out.append(_tool_images(held))
+            held = []
+        out.append(_message(message))
+        if message.role == "tool" and message.has_images:
+            held += [_part(part) for part in message.content if isinstance(part, ImagePart)]
+    if held:
+        out.append(_tool_images(held))
+    return out
+
+
+def _tool_images(images: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"role": "user", "content": [{"type": "text", "text": _TOOL_IMAGES}, *images]}
+
+
 def _message(message: Message) -> dict[str, Any]:
     """One message in Chat Completions form.
 
@@ -244,12 +302,18 @@ def _message(message: Message) -> dict[str, Any]:
         text = message.text
         if message.is_error and not text.lower().startswith("error"):
             text = f"Error: {text}"
+        if message.has_images:
+            text = f"{text}\n{_IMAGES_FOLLOW}" if text else _IMAGES_FOLLOW
         return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": text}
     out: dict[str, Any] = {"role": message.role}
     if message.name:
-        out["name"] = message.name
+        # The API refuses a name outside `^[a-zA-Z0-9_-]+$` ("Invalid 'messages[5].name': string does
+        # not match pattern"); frameworks name agents "Research Agent".
+        out["name"] = _SCHEMA_NAME.sub("_", message.name)[:64]
     if message.role == "assistant":
-        out["content"] = message.text or None
+        # null content is only taken beside tool calls ("Invalid value for 'content': expected a
+        # string, got null"): an empty answer in the history goes as "".
+        out["content"] = message.text or (None if message.tool_calls else "")
         if message.tool_calls:
             out["tool_calls"] = [
                 {
@@ -275,12 +339,33 @@ def _part(part: Any) -> dict[str, Any]:
 
 
 def _tool(name: str, description: str, parameters: Mapping[str, Any], strict: bool | None) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": name, "parameters": dict(parameters)}
+    schema = _tool_schema(name, parameters, bool(strict))
+    function: dict[str, Any] = {"name": name, "parameters": schema}
+    if len(description) > _DESCRIPTION_LIMIT:
+        # The API refuses a longer description ("Invalid 'tools[0].function.description': string too
+        # long. Expected a string with maximum length 1024"), which MCP tools often have; the rest goes
+        # on as the parameters schema's own description, so the model still reads all of it.
+        cut = description.rfind(" ", 0, _DESCRIPTION_LIMIT - 1) + 1 or _DESCRIPTION_LIMIT - 1
+        description, rest = description[:cut].rstrip() + "…", description[cut:]
+        own = schema.get("description")
+        schema["description"] = f"(description, continued) {rest}" + (f"\n\n{own}" if own else "")
     if description:
         function["description"] = description
     if strict is not None:
         function["strict"] = strict
     return {"type": "function", "function": function}
+
+
+def _tool_schema(name: str, parameters: Mapping[str, Any], strict: bool) -> dict[str, Any]:
+    """`openai_schema` of a tool's parameters, kept per parameters object: an agent sends the same
+    tools on every step, and walking 20 schemas cost about 0.5 ms a call."""
+    key = (id(parameters), strict)
+    kept = _TOOL_SCHEMAS.get(key)
+    if kept is None or kept[0] is not parameters:  # the object is held, so its id is not reused
+        if len(_TOOL_SCHEMAS) >= _KEPT_TOOL_SCHEMAS:
+            _TOOL_SCHEMAS.clear()
+        kept = _TOOL_SCHEMAS[key] = (parameters, openai_schema(parameters, f"tool '{name}'", strict=strict))
+    return dict(kept[1])  # the caller may add a description at the top
 
 
 def _tool_choice(choice: str) -> Any:
@@ -293,10 +378,20 @@ def _response_format(schema: Mapping[str, Any], strict: bool | None) -> dict[str
     # The name is required and restricted to [a-zA-Z0-9_-]{1,64}; derive it from the schema's title.
     title = str(schema.get("title") or "response")
     name = _SCHEMA_NAME.sub("_", title)[:64] or "response"
-    json_schema: dict[str, Any] = {"name": name, "schema": dict(schema)}
+    # The API takes only an object at the top ("schema must be a JSON Schema of 'type: "object"'").
+    sent = answer_schema(schema)[0]
+    json_schema: dict[str, Any] = {
+        "name": name,
+        "schema": openai_schema(sent, "response_schema", strict=bool(strict)),
+    }
     if strict is not None:
         json_schema["strict"] = strict
     return {"type": "json_schema", "json_schema": json_schema}
+
+
+def _wraps_answer(request: ChatRequest) -> bool:
+    """Whether the request's `response_schema` goes wrapped in `{"value": ...}` (see `_answer_schema`)."""
+    return request.response_schema is not None and is_wrapped(request.response_schema)
 
 
 def _cap(requested: int | None, limit: int | None) -> int | None:
@@ -318,7 +413,10 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     message = _object(choice.get("message"), "choices[0].message")
     refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
-    text = _field(message, "content", str) or refusal or ""
+    content = _field(message, "content", str)
+    if content and _wraps_answer(request):
+        content = unwrapped_answer_text(content)
+    text = content or refusal or ""
     if text:
         assembler.add(TextDelta(text))
     for index, raw in enumerate(_field(message, "tool_calls", list) or ()):

@@ -3,9 +3,10 @@
 It speaks `POST /v1/messages`, plain and streamed with the real event sequence (message_start, ping,
 content_block_start / content_block_delta with text_delta and input_json_delta / content_block_stop,
 message_delta with stop_reason and usage, message_stop), and `GET /v1/models`, with errors in
-Anthropic's JSON shape. Prompt caching is simulated: a prefix ending at a `cache_control` breakpoint
-is written on its first request and read on later ones, and usage reports both. Point the
-`anthropic` SDK, or gearshift's `AnthropicProvider`, at `base_url`.
+Anthropic's JSON shape; a request the real API refuses (see `_anthropic_rules`) is refused alike.
+Prompt caching is simulated: a prefix ending at a `cache_control` breakpoint is written on its first
+request and read on later ones, and usage reports both. Point the `anthropic` SDK, or gearshift's
+`AnthropicProvider`, at `base_url`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from ..signals._tokens import estimate_tokens
 from ._actions import CutStream, Reply
+from ._anthropic_rules import request_refusal
 from ._http import Exchange, LocalServer
 from ._simulated import Prompt, Turn, input_tokens, output_tokens, piece_json, respond, words
 
@@ -101,6 +103,10 @@ class LocalAnthropicServer(LocalServer):
         model = body.get("model")
         if not isinstance(model, str) or model not in self.models:
             self._send_error(exchange, 404, f"model: {model}")
+            return
+        refusal = request_refusal(body)
+        if refusal is not None:
+            self._send_error(exchange, 400, refusal)
             return
         stream = bool(body.get("stream"))
         answered, action = self._scripted(exchange, model, stream=stream)

@@ -2,7 +2,8 @@
 
 It speaks `POST /v1/chat/completions` (plain JSON, and SSE streaming ending with the usage chunk
 when `stream_options.include_usage` is set, then `data: [DONE]`) and `GET /v1/models`, with errors in
-OpenAI's JSON shape. Point the `openai` SDK, or gearshift's `OpenAIProvider`, at `base_url`.
+OpenAI's JSON shape; a request the real API refuses (see `_openai_rules`) is refused alike. Point
+the `openai` SDK, or gearshift's `OpenAIProvider`, at `base_url`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ._actions import CutStream, Reply
 from ._http import Exchange, LocalServer
+from ._openai_rules import request_refusal
 from ._simulated import Prompt, Turn, input_tokens, output_tokens, piece_json, respond, words
 
 __all__ = ["LocalOpenAIServer"]
@@ -71,6 +73,10 @@ class LocalOpenAIServer(LocalServer):
             self._send_error(
                 exchange, 404, f"The model `{model}` does not exist or you do not have access to it."
             )
+            return
+        refusal = request_refusal(body)
+        if refusal is not None:
+            self._send_error(exchange, 400, refusal)
             return
         stream = bool(body.get("stream"))
         answered, action = self._scripted(exchange, model, stream=stream)
