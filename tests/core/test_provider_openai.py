@@ -323,6 +323,8 @@ def test_openais_own_api_gets_max_completion_tokens_unless_told_otherwise() -> N
 
     assert OpenAIProvider().max_tokens_field == "max_completion_tokens"
     assert OpenAIProvider(base_url="https://api.openai.com/v1").max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(base_url="https://eu.api.openai.com/v1").max_tokens_field == "max_completion_tokens"
+    assert OpenAIProvider(base_url="https://api.openai.com.example/v1").max_tokens_field == "max_tokens"
     assert OpenAIProvider(base_url="http://127.0.0.1:11434/v1").max_tokens_field == "max_tokens"
     assert OpenAIProvider(max_tokens_field="max_tokens").max_tokens_field == "max_tokens"
     team = ProviderConfig.model_validate({"kind": "openai", "api_key_env": "TEAM_OPENAI_KEY"})

@@ -58,7 +58,9 @@ class ProviderConfig(BaseModel):
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
         default="max_tokens",
         description="Kind `openai` only: the request field carrying the output cap. OpenAI's reasoning "
-        "models need `max_completion_tokens`; compatible servers mostly expect `max_tokens`.",
+        "models need `max_completion_tokens`; compatible servers mostly expect `max_tokens`. Unset: "
+        "`max_completion_tokens` for OpenAI's own API (no `base_url`, or api.openai.com), `max_tokens` "
+        "for any other server.",
     )
     http_client: Literal["httpx", "aiohttp"] | None = Field(
         default=None,

@@ -58,7 +58,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     `api_key`, for a keyless-by-default server that should get it).
 
     `max_tokens_field` picks the request field carrying the output cap. Unset, it is
-    `max_completion_tokens` on OpenAI's own API (no `base_url`, or api.openai.com), which every model
+    `max_completion_tokens` on OpenAI's own API (no `base_url`, or [eu.]api.openai.com), which every model
     there takes and the reasoning models (gpt-5, o-series) require, and `max_tokens` on other
     servers, which mostly expect it. `http_client="aiohttp"`
     sends plain calls through aiohttp, which costs less CPU per call (`gearshift serve`'s default);
@@ -192,8 +192,12 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
 
 
 def _is_openai(base_url: str | None) -> bool:
-    """Whether `base_url` is OpenAI's own API (None: the SDK's default, which is)."""
-    return base_url is None or urlsplit(base_url).hostname == "api.openai.com"
+    """Whether `base_url` is OpenAI's own API (None: the SDK's default, which is), its data-residency
+    hosts (eu.api.openai.com, us.api.openai.com) included."""
+    if base_url is None:
+        return True
+    host = urlsplit(base_url).hostname or ""
+    return host == "api.openai.com" or host.endswith(".api.openai.com")
 
 
 class _StreamState:
