@@ -184,3 +184,24 @@ async def test_a_temperature_above_1_reaches_claude_as_1_and_the_reasons_say_so(
     await router.acomplete(_ask(temperature=1.5), _on("small"))
     assert openai_server.requests[-1].body["temperature"] == 1.5
     assert not any("temperature" in r for r in router.decide(_ask(temperature=1.0), _on("claude")).reasons)
+
+
+async def test_a_stop_sequence_of_whitespace_alone_is_not_sent_to_claude(
+    router: Router, anthropic_server: LocalAnthropicServer, openai_server: LocalOpenAIServer
+) -> None:
+    """Anthropic refuses a stop sequence of whitespace alone ("each stop sequence must contain
+    non-whitespace"), which the local server now enforces: `stop=["\\n"]` failed on every Claude
+    model. It is left out there (as Anthropic's own OpenAI layer does), and the reasons say so; an
+    OpenAI model is sent it."""
+    asked = ChatRequest((Message.user("One line, please."),), stop=("\n", "END"))
+    decision = (await router.acomplete(asked, _on("claude"))).decision
+    assert anthropic_server.requests[-1].body["stop_sequences"] == ["END"]
+    assert decision.reasons[-1] == (
+        "stop sequences '\\n' not sent: the API of claude (provider anthropic) takes only ones holding a "
+        "non-whitespace character"
+    )
+    await router.acomplete(asked, _on("small"))
+    assert openai_server.requests[-1].body["stop"] == ["\n", "END"]
+    only_blank = ChatRequest((Message.user("One line, please."),), stop=("\n",))
+    await router.acomplete(only_blank, _on("claude"))
+    assert "stop_sequences" not in anthropic_server.requests[-1].body

@@ -94,6 +94,8 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     temperature_cap: float | None = TEMPERATURE_CAP
     """The API takes `temperature` from 0 to 1: a higher one is sent as 1, as Anthropic's own OpenAI
     compatibility layer caps it (the decision's reasons say so)."""
+    visible_stops_only: bool = True
+    """The API refuses a stop sequence of whitespace alone (`"\n"`): such ones are not sent."""
     exclusive_settings: tuple[tuple[str, str], ...] = (("temperature", "top_p"),)
     """(kept, left out) when a request sets both: Claude Sonnet and Haiku 4.5 and Opus 4.1 on refuse
     `temperature` with `top_p` ("cannot both be specified"); older models gain nothing from both."""

@@ -104,8 +104,11 @@ def request_params(
     params: dict[str, Any] = {"model": model.model, "max_tokens": max_tokens, "messages": messages}
     if system:
         params["system"] = system
-    if request.stop:
-        params["stop_sequences"] = list(request.stop)
+    # The API refuses a stop sequence of whitespace alone ("each stop sequence must contain
+    # non-whitespace", BerriAI/litellm#3286): left out, as Anthropic's own OpenAI layer leaves it.
+    stops = [stop for stop in request.stop if stop.strip()]
+    if stops:
+        params["stop_sequences"] = stops
     # Dropped from the SDK's typed signature, these still reach the API through `extra_body`;
     # Anthropic takes no seed or penalties (`unsent_settings` names them in the decision's reasons).
     # Claude Sonnet and Haiku 4.5 and Opus 4.1 on answer `temperature` with `top_p` by a 400 ("cannot

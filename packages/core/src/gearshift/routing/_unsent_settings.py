@@ -2,7 +2,8 @@
 request set: its API does not take it (Anthropic has no `seed`, penalties or `reasoning_effort`,
 OpenAI no `top_k`), it is an OpenAI reasoning model, which refuses `temperature`, `top_p` and the
 penalties (`ModelSpec.reasoning`), or it is not a reasoning model and `reasoning_effort` is asked
-for, or its API refuses two settings together (Claude's newer models: `temperature` with `top_p`);
+for, or its API refuses two settings together (Claude's newer models: `temperature` with `top_p`)
+or a stop sequence of whitespace alone (Anthropic's);
 and when a `temperature` above what its API takes is sent capped (Anthropic's goes to 1).
 The provider sends the request without it, as the APIs' own compatibility layers do, and the
 decision's reasons say so. Pure."""
@@ -37,7 +38,7 @@ def note_unsent_settings(
     (a provider lists those its API does not take in `unsent_settings`, those its reasoning models
     refuse in `reasoning_unsent`, and pairs it takes one of in `exclusive_settings`)."""
     wanted = [name for name in _NOTED if getattr(request, name) is not None]
-    if not wanted:
+    if not wanted and not request.stop:
         return decision
     spec = registry[decision.model]
     provider = providers.get(spec.provider)
@@ -72,6 +73,13 @@ def note_unsent_settings(
             reasons.append(
                 f"{dropped} not sent: the API of {decision.model} (provider {spec.provider}) takes "
                 f"{kept} or {dropped}, not both ({kept} kept)"
+            )
+    if request.stop and getattr(provider, "visible_stops_only", False):
+        blank = [stop for stop in request.stop if not stop.strip()]
+        if blank:
+            reasons.append(
+                f"stop sequences {', '.join(map(repr, blank))} not sent: the API of {decision.model} "
+                f"(provider {spec.provider}) takes only ones holding a non-whitespace character"
             )
     if not reasons:
         return decision

@@ -8,7 +8,9 @@ a request the real API would refuse fails in tests instead of in production:
 - a final assistant turn (a prefill) whose text ends in whitespace;
 - a base64 image of a media type other than JPEG, PNG, GIF or WebP, or whose bytes show another
   type than the one declared (anywhere, tool results included);
-- more than four blocks marked with `cache_control` (tools, system and messages together).
+- more than four blocks marked with `cache_control` (tools, system and messages together);
+- a stop sequence of whitespace alone (BerriAI/litellm#3286), and `temperature` with `top_p` (which
+  Claude Sonnet and Haiku 4.5 and Opus 4.1 on refuse: BerriAI/litellm#15097).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ _TYPES_NAMED = "'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
 
 def request_refusal(body: Mapping[str, Any]) -> str | None:
     """The message the real API's 400 answer would carry for `body`, or None if it would take it."""
+    stops = body.get("stop_sequences") or ()
+    if any(isinstance(stop, str) and not stop.strip() for stop in stops):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     system = body.get("system")
     system_blocks = system if isinstance(system, list) else []
     if any(_blank_text(block) for block in system_blocks):
