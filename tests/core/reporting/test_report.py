@@ -98,6 +98,10 @@ def test_since_takes_dates_times_and_ages() -> None:
         == dt.datetime(2026, 11, 23, 7, 30, tzinfo=dt.timezone.utc).timestamp()
     )
     assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86400
+    # UTC written with a Z, as ISO 8601 and JavaScript's toISOString write it, on every Python (3.10's
+    # fromisoformat refused it, 3.11 took it).
+    utc = dt.datetime(2026, 11, 30, 8, tzinfo=dt.timezone.utc).timestamp()
+    assert parse_since("2026-11-30T08:00Z") == parse_since("2026-11-30T08:00:00.000z") == utc
 
 
 def test_bad_input_says_what_and_where(

@@ -123,8 +123,11 @@ def parse_since(text: str, *, now: float | None = None) -> float:
         return (time.time() if now is None else now) - float(relative.group(1)) * _UNIT_SECONDS[
             relative.group(2)
         ]
+    stamp = text.strip()
+    if stamp[-1:] in ("Z", "z"):  # UTC as ISO 8601 writes it: Python 3.10's fromisoformat lacks it
+        stamp = stamp[:-1] + "+00:00"
     try:
-        when = dt.datetime.fromisoformat(text.strip())
+        when = dt.datetime.fromisoformat(stamp)
     except ValueError:
         raise ConfigError(
             f"cannot read {text!r} as a date: use 2026-11-30, 2026-11-30T08:00 or an age like 7d, 12h, 2w",
