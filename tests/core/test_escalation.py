@@ -252,12 +252,14 @@ def _unsure_small_model(server: LocalOpenAIServer, provider: OpenAIProvider, tex
 CAPPED = ChatRequest(messages=(Message.user(EASY),), max_tokens=64)
 
 
-def _gated_under_a_tight_budget(server: LocalOpenAIServer, provider: OpenAIProvider) -> Router:
+def _gated_under_a_tight_budget(
+    server: LocalOpenAIServer, provider: OpenAIProvider, **options: object
+) -> Router:
     """A gated router whose small model answers "no" (rejected) and whose budget of $0.0001 a run
     pays for small's answer to CAPPED but refuses medium's ($0.000267 reserved)."""
     server.script("small", Reply(text="no"))
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="tight", key="run:*", usd=0.0001)])
-    return _router(provider, budgets=ledger, cascade=_RejectShortAnswers(10))
+    return _router(provider, budgets=ledger, cascade=_RejectShortAnswers(10), **options)
 
 
 async def test_a_rejected_answer_is_kept_when_every_stronger_model_fails(
@@ -296,9 +298,11 @@ async def test_a_rejected_answer_is_kept_when_every_stronger_model_fails(
 
 
 async def test_a_rejected_answer_is_kept_when_the_budget_refuses_the_stronger_call(
-    server: LocalOpenAIServer, provider: OpenAIProvider
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
 ) -> None:
-    router = _gated_under_a_tight_budget(server, provider)
+    router = _gated_under_a_tight_budget(
+        server, provider, decision_log=open_decision_log(tmp_path / "l.jsonl")
+    )
 
     result = await router.acomplete(CAPPED, StepContext(run_id="r1"))
 
@@ -311,6 +315,9 @@ async def test_a_rejected_answer_is_kept_when_the_budget_refuses_the_stronger_ca
     status = await router.budgets.status(["run:r1"])
     assert status.limits[0].spent_usd == pytest.approx(result.cost_usd)
     assert status.limits[0].reserved_usd == 0
+    router.close()
+    kinds = [r["kind"] for r in read_records(tmp_path / "l.jsonl")]
+    assert kinds == ["decision", "attempt", "decision", "escalation", "budget_refusal"]
 
 
 async def test_a_bad_request_to_the_stronger_model_still_raises(

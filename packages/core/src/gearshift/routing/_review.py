@@ -28,7 +28,7 @@ from .._errors import AllModelsFailed, BudgetExceeded
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, ToolCallDelta
 from ..cascades._gate import AnswerCheck
 from ._planning import aplan_call
-from ._records import escalation_record
+from ._records import escalation_record, refusal_record
 from ._routed import Escalation, RoutedResponse
 from ._self_escalation import ESCALATE_TOOL_NAME, escalation_call, escalation_reason, without_escalation
 
@@ -164,6 +164,19 @@ class ReviewLoop:
             raise error
         escalation = self.escalations[-1]
         self.escalations[-1] = replace(escalation, failed=str(error))
+        log = self.router.decision_log
+        if log is not None and isinstance(error, BudgetExceeded):
+            # The call itself succeeds, so its trace writes no refusal: the log must still show it.
+            keys = self.router.spend_keys(run.context)
+            log.write(
+                refusal_record(
+                    request_id=run.request_id,
+                    ts=time.time(),
+                    context=run.context,
+                    keys=keys,
+                    error=str(error),
+                )
+            )
         tier = self.router.registry[response.model_id].tier
         judged = (
             f"asked to escalate ({escalation.reason})"
