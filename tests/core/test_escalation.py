@@ -9,24 +9,28 @@ from pathlib import Path
 import pytest
 
 from gearshift import (
+    AllModelsFailed,
     ChatRequest,
     Message,
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    ProviderError,
     Router,
     SignalScorer,
+    StepContext,
     StreamDone,
     TextDelta,
     ToolCallDelta,
     ToolSpec,
     read_records,
 )
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cascades._gate import AnswerCheck, Verdict
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
 from gearshift.routing._routed import Escalation
-from gearshift.testing import LocalOpenAIServer, Reply
+from gearshift.testing import Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-escalation-test-3c1f"
 
@@ -227,3 +231,167 @@ async def test_the_top_tier_answer_is_not_gated(server: LocalOpenAIServer, provi
     assert result.model_id == "large"
     assert gate.checked == ["small", "medium"]
     assert [e.source for e in result.escalations] == ["gate:short", "gate:short"]
+
+
+# -- a hand-over that cannot happen keeps the answer already paid for ------------------------------
+
+
+def _stronger_models_fail(server: LocalOpenAIServer) -> None:
+    """Script every model above small to fail with HTTP 500, so a hand-over finds no answer."""
+    server.script("medium", Fail(500))
+    server.script("large", Fail(500))
+
+
+def _unsure_small_model(server: LocalOpenAIServer, provider: OpenAIProvider, text: str) -> Router:
+    """A self-escalating router whose small model says `text` and escalates, and above it all fail."""
+    server.script("small", Reply(text=text, tool_calls=[("escalate", {"reason": "unsure"})]))
+    _stronger_models_fail(server)
+    return _router(provider, self_escalation=True)
+
+
+CAPPED = ChatRequest(messages=(Message.user(EASY),), max_tokens=64)
+
+
+def _gated_under_a_tight_budget(
+    server: LocalOpenAIServer, provider: OpenAIProvider, **options: object
+) -> Router:
+    """A gated router whose small model answers "no" (rejected) and whose budget of $0.0001 a run
+    pays for small's answer to CAPPED but refuses medium's ($0.000267 reserved)."""
+    server.script("small", Reply(text="no"))
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="tight", key="run:*", usd=0.0001)])
+    return _router(provider, budgets=ledger, cascade=_RejectShortAnswers(10), **options)
+
+
+async def test_a_rejected_answer_is_kept_when_every_stronger_model_fails(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
+) -> None:
+    server.script("small", Reply(text="no"))
+    _stronger_models_fail(server)
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, cascade=_RejectShortAnswers(10), decision_log=log)
+
+    result = await router.acomplete(EASY)
+    router.close()
+
+    assert result.model_id == "small"
+    assert result.response.text == "no"
+    assert [(a.model_id, a.ok) for a in result.attempts] == [
+        ("small", True),
+        ("medium", False),
+        ("large", False),
+    ]
+    assert result.cost_usd == pytest.approx(result.response.cost_usd)  # the failures were not billed
+    (escalation,) = result.escalations
+    assert (escalation.from_model, escalation.to_model, escalation.source) == (
+        "small",
+        "medium",
+        "gate:short",
+    )
+    assert escalation.failed is not None and "HTTP 500" in escalation.failed
+    kept = result.decision.reasons[-1]
+    assert kept.startswith("kept the tier-1 answer of small, which failed the short gate (only 2 characters)")
+    assert "every stronger model failed" in kept
+    records = list(read_records(tmp_path / "log.jsonl"))
+    attempts = [(r["model"], r["ok"]) for r in records if r["kind"] == "attempt"]
+    assert attempts == [("small", True), ("medium", False), ("large", False)]
+    assert [r["kind"] for r in records].count("escalation") == 1
+
+
+async def test_a_rejected_answer_is_kept_when_the_budget_refuses_the_stronger_call(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
+) -> None:
+    router = _gated_under_a_tight_budget(
+        server, provider, decision_log=open_decision_log(tmp_path / "l.jsonl")
+    )
+
+    result = await router.acomplete(CAPPED, StepContext(run_id="r1"))
+
+    assert result.model_id == "small" and result.response.text == "no"
+    assert [r.model for r in server.requests] == ["small"]  # the stronger call was never sent
+    (escalation,) = result.escalations
+    assert escalation.failed is not None and "tight" in escalation.failed
+    assert "the budget refused the stronger call" in result.decision.reasons[-1]
+    assert router.budgets is not None
+    status = await router.budgets.status(["run:r1"])
+    assert status.limits[0].spent_usd == pytest.approx(result.cost_usd)
+    assert status.limits[0].reserved_usd == 0
+    router.close()
+    kinds = [r["kind"] for r in read_records(tmp_path / "l.jsonl")]
+    assert kinds == ["decision", "attempt", "decision", "escalation", "budget_refusal"]
+
+
+async def test_a_bad_request_to_the_stronger_model_still_raises(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(text="no"))
+    server.script("medium", Fail(400))
+    router = _router(provider, cascade=_RejectShortAnswers(10))
+    with pytest.raises(ProviderError) as refused:
+        await router.acomplete(EASY)
+    assert refused.value.kind == "bad_request"
+
+
+async def test_a_streamed_rejected_answer_is_released_when_the_stronger_models_fail(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(text="no"))
+    _stronger_models_fail(server)
+    router = _router(provider, cascade=_RejectShortAnswers(10))
+
+    stream = router.astream(EASY)
+    events = [event async for event in stream]
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "no"
+    assert isinstance(events[-1], StreamDone) and events[-1].response.model_id == "small"
+    assert stream.result is not None and stream.result.model_id == "small"
+    assert stream.result.escalations[0].failed is not None
+    assert "kept the tier-1 answer" in stream.result.decision.reasons[-1]
+
+
+async def test_a_self_escalation_that_fails_keeps_the_small_models_words(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _unsure_small_model(server, provider, "Paris, I think")
+
+    result = await router.acomplete(EASY)
+
+    assert result.model_id == "small" and result.response.text == "Paris, I think"
+    assert result.response.tool_calls == ()  # the call to escalate is never shown
+    assert result.response.finish_reason == "stop"
+    assert "kept the tier-1 answer of small, which asked to escalate (unsure)" in result.decision.reasons[-1]
+
+
+async def test_a_self_escalation_with_nothing_else_to_say_still_raises_when_it_fails(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _unsure_small_model(server, provider, "")
+    with pytest.raises(AllModelsFailed):
+        await router.acomplete(EASY)
+
+
+async def test_a_streamed_rejected_answer_is_released_when_the_budget_refuses_the_stronger_call(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _gated_under_a_tight_budget(server, provider)
+
+    stream = router.astream(CAPPED, StepContext(run_id="r2"))
+    events = [event async for event in stream]
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "no"
+    assert [r.model for r in server.requests] == ["small"]
+    assert stream.result is not None and stream.result.model_id == "small"
+    assert "the budget refused the stronger call" in stream.result.decision.reasons[-1]
+
+
+async def test_a_streamed_self_escalation_that_fails_shows_the_small_models_words_without_the_call(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    router = _unsure_small_model(server, provider, "Paris, I think")
+
+    stream = router.astream(EASY)
+    events = [event async for event in stream]
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Paris, I think"
+    assert not [e for e in events if isinstance(e, ToolCallDelta)]
+    assert isinstance(events[-1], StreamDone) and events[-1].response.tool_calls == ()
+    assert stream.result is not None and stream.result.escalations[0].failed is not None

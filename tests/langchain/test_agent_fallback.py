@@ -60,3 +60,30 @@ def test_no_model_is_offered_escalate_when_no_hand_over_may_happen(
         ["lookup"],
         ["lookup"],
     ]
+
+
+def test_a_hand_over_that_fails_leaves_the_agent_the_cheap_models_step(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    # The cheap model looks the order up and asks for a stronger model; the stronger one is down. The
+    # agent gets the cheap model's tool call (not an error), and the metadata says it was kept.
+    agent = create_agent(RoutedChatModel(router=router), [lookup])
+    server.script(
+        "small",
+        Reply(tool_calls=[("lookup", {"order_id": "A-17"}), ("escalate", {"reason": "unsure"})]),
+        Reply(text="It shipped."),
+    )
+    server.script("large", Fail(500))
+
+    result = agent.invoke({"messages": [HumanMessage("Where is order A-17?")]})
+
+    ai = [m for m in result["messages"] if isinstance(m, AIMessage)]
+    assert [c["name"] for c in ai[0].tool_calls] == ["lookup"]
+    assert ai[-1].text == "It shipped."
+    routed = ai[0].response_metadata["gearshift"]
+    assert routed["model_id"] == "small"
+    assert routed["reasons"][-1].startswith(
+        "kept the tier-1 answer of small, which asked to escalate (unsure)"
+    )
+    (escalation,) = routed["escalations"]
+    assert escalation["to"] == "large" and "HTTP 500" in escalation["failed"]

@@ -54,16 +54,22 @@ class Escalation:
 
     `source` is `"self"` when the model called the injected `escalate` tool (then `reason` is the
     model's own words), or `"gate:<name>"` when a cascade's quality gate rejected its answer.
+    `failed` is set when the hand-over could not give an answer (every stronger model failed, or the
+    budget refused the call): it is the error, and the caller got the weaker model's answer instead.
     """
 
     from_model: str
     to_model: str
     reason: str
     source: str
+    failed: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        """A JSON-ready dict for records."""
-        return {"from": self.from_model, "to": self.to_model, "reason": self.reason, "source": self.source}
+        """A JSON-ready dict for records (`failed` only when the hand-over failed)."""
+        out = {"from": self.from_model, "to": self.to_model, "reason": self.reason, "source": self.source}
+        if self.failed is not None:
+            out["failed"] = self.failed
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,14 @@ the injected `escalate` tool (self-escalation), or the router's cascade gate rej
 Then it plans again with the minimum tier raised above the answering model's, carries that decision
 out on the same account (attempts, budget, records) and reviews the new answer in turn, at most
 `Router.max_escalations` times. The caller gets one answer and the `Escalation` records.
+
+A hand-over that cannot give an answer keeps the one already paid for: when every model of the
+stronger chain fails (`AllModelsFailed`, after its fallbacks) or a hard budget refuses the stronger
+call (`BudgetExceeded`), the caller gets the weaker model's answer, the last `Escalation` says why in
+`failed`, and the decision's reasons end with "kept the tier-N answer of <model>, which ...". Any other
+error still reaches the caller: a bad request (it would fail anywhere; the caller must fix it), a
+cancellation, a ledger that cannot be read, a stream that broke after the caller saw part of it. A
+self-escalation whose answer was the `escalate` call alone has nothing to keep: its error is raised.
 """
 
 from __future__ import annotations
@@ -16,10 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .._context import CallerHints
+from .._errors import AllModelsFailed, BudgetExceeded
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, ToolCallDelta
 from ..cascades._gate import AnswerCheck
 from ._planning import aplan_call
-from ._records import escalation_record
+from ._records import escalation_record, refusal_record
 from ._routed import Escalation, RoutedResponse
 from ._self_escalation import ESCALATE_TOOL_NAME, escalation_call, escalation_reason, without_escalation
 
@@ -39,28 +48,50 @@ class ReviewLoop:
     escalations: list[Escalation] = field(default_factory=list)
 
     async def complete(self, run: ChainRun) -> RoutedResponse:
-        """Carry out `run`, escalating as long as the answer is handed over."""
+        """Carry out `run`, escalating as long as the answer is handed over; a hand-over that fails
+        (every stronger model failed, or the budget refused it) keeps the answer it would replace."""
+        response = await run.complete()
         while True:
-            response = await run.complete()
             reason = await self._review(run, response)
             if reason is None:
                 return self._result(run, response)
-            run = await self._escalate(run, response, *reason)
+            stronger = await self._escalate(run, response, *reason)
+            try:
+                answer = await stronger.complete()
+            except (AllModelsFailed, BudgetExceeded) as exc:
+                return self._kept(run, response, exc)
+            run, response = stronger, answer
 
     async def stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
         """Carry out `run` as a stream; a lower-tier model's events are held back while its answer
-        may still be handed over, then released once it is accepted."""
+        may still be handed over, then released once it is accepted, or once the hand-over failed
+        before the caller saw any of the stronger model's answer (the answer is kept, see `complete`)."""
+        kept: tuple[ChainRun, list[StreamEvent]] | None = None  # what a failed hand-over releases
         while True:
-            if not self._may_hand_over(run):
-                # aclosing: a caller that stops early must close the provider's stream now, not at GC.
-                async with aclosing(run.stream()) as events:
-                    async for event in events:
-                        yield event
-                        if isinstance(event, StreamDone):
-                            yield self._result(run, event.response)
+            shown = False
+            try:
+                if not self._may_hand_over(run):
+                    # aclosing: a caller that stops early must close the provider's stream now, not at GC.
+                    async with aclosing(run.stream()) as events:
+                        async for event in events:
+                            shown = True
+                            yield event
+                            if isinstance(event, StreamDone):
+                                yield self._result(run, event.response)
+                    return
+                async with aclosing(run.stream(held=True)) as events:
+                    held = [event async for event in events]
+            except (AllModelsFailed, BudgetExceeded) as exc:
+                if kept is None or shown:
+                    raise
+                weaker, events_held = kept
+                done = events_held[-1]
+                assert isinstance(done, StreamDone)
+                result = self._kept(weaker, done.response, exc)
+                for event in _without_escalate_deltas(events_held):
+                    yield event
+                yield result
                 return
-            async with aclosing(run.stream(held=True)) as events:
-                held = [event async for event in events]
             done = held[-1]
             assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it
             reason = await self._review(run, done.response)
@@ -69,6 +100,7 @@ class ReviewLoop:
                     yield event
                 yield self._result(run, done.response)
                 return
+            kept = (run, held)
             run = await self._escalate(run, done.response, *reason)
 
     # -- deciding to hand over ------------------------------------------------------------------
@@ -121,6 +153,44 @@ class ReviewLoop:
                 )
             )
         return nxt
+
+    def _kept(
+        self, run: ChainRun, response: ChatResponse, error: AllModelsFailed | BudgetExceeded
+    ) -> RoutedResponse:
+        """`response`, whose hand-over failed with `error`, as the call's answer; `error` itself when
+        there is nothing to keep (a self-escalation that said nothing beside its `escalate` call)."""
+        answer = without_escalation(response)
+        if not answer.text.strip() and not answer.tool_calls:
+            raise error
+        escalation = self.escalations[-1]
+        self.escalations[-1] = replace(escalation, failed=str(error))
+        log = self.router.decision_log
+        if log is not None and isinstance(error, BudgetExceeded):
+            # The call itself succeeds, so its trace writes no refusal: the log must still show it.
+            keys = self.router.spend_keys(run.context)
+            log.write(
+                refusal_record(
+                    request_id=run.request_id,
+                    ts=time.time(),
+                    context=run.context,
+                    keys=keys,
+                    error=str(error),
+                )
+            )
+        tier = self.router.registry[response.model_id].tier
+        judged = (
+            f"asked to escalate ({escalation.reason})"
+            if escalation.source == "self"
+            else f"failed the {escalation.source.removeprefix('gate:')} gate ({escalation.reason})"
+        )
+        why = (
+            f"the budget refused the stronger call ({error})"
+            if isinstance(error, BudgetExceeded)
+            else f"every stronger model failed ({error})"
+        )
+        kept = f"kept the tier-{tier} answer of {response.model_id}, which {judged}: {why}"
+        decision = replace(run.decision, reasons=(*run.decision.reasons, kept))
+        return RoutedResponse(answer, decision, tuple(run.attempts), run.request_id, tuple(self.escalations))
 
     def _ask(self, run: ChainRun) -> AskModel:
         async def ask(model_id: str, request: ChatRequest) -> ChatResponse:

@@ -268,7 +268,9 @@ class Router:
         With self-escalation on (the router's `self_escalation`, or this call's override) a model below
         the top tier may hand the step to a stronger one; with a `cascade`, a cheaper model's answer
         that fails its quality gate is escalated. Either way the caller gets one answer, and
-        `RoutedResponse.escalations` says what happened.
+        `RoutedResponse.escalations` says what happened. A hand-over whose stronger models all fail,
+        or that the budget refuses, keeps the answer it would have replaced (the escalation's
+        `failed` and the decision's last reason say so; see `gearshift.routing._review`).
 
         Raises `ProviderError` at once for a request the provider refuses as malformed,
         `AllModelsFailed` when every model of the chain failed, and `BudgetExceeded` when a hard
