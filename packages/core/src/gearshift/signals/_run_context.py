@@ -72,25 +72,27 @@ def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], 
     """Every tool call of the assistant turns in order, and how many of them came before the last
     user message (`StepContext.turn_start`): read in one walk.
 
-    A `tool` message answers the call with its id in the latest assistant turn before it: ids are
-    paired by position, not over the whole history, since a server or client that numbers its calls
-    (`call_0`, `call_1`...) starts over on every step, and one failed `call_0` must not mark every
-    earlier `call_0` as failed too.
+    A `tool` message answers the first unanswered call with its id in the latest assistant turn
+    before it: ids are paired by position, not over the whole history, since a server or client that
+    numbers its calls (`call_0`, `call_1`...) starts over on every step, and one failed `call_0` must
+    not mark every earlier `call_0` as failed too.
     """
     records: list[ToolRecord] = []
-    open_calls: dict[str | None, int] = {}  # the latest assistant turn's calls: id -> index in records
+    open_calls: dict[str | None, list[int]] = {}  # the latest assistant turn's unanswered calls, per id
     turn_start = 0
     for message in messages:
         role = message.role
         if role == "assistant":
             open_calls = {}
             for call in message.tool_calls:
-                open_calls.setdefault(call.id, len(records))
+                open_calls.setdefault(call.id, []).append(len(records))
                 records.append(ToolRecord(call.name, True, hash_arguments(call.arguments)))
         elif role == "tool":
-            index = open_calls.get(message.tool_call_id)
-            if index is not None and records[index].ok and (message.is_error or is_error_result(message)):
-                records[index] = replace(records[index], ok=False)
+            waiting = open_calls.get(message.tool_call_id)
+            if waiting:
+                index = waiting.pop(0)
+                if message.is_error or is_error_result(message):
+                    records[index] = replace(records[index], ok=False)
         elif role == "user":
             turn_start = len(records)
     return tuple(records), turn_start
