@@ -37,7 +37,7 @@ def context_from_messages(
 
     `step_index` counts the assistant turns; `tool_history` lists every tool call of the assistant
     turns in order, failed when the `tool` message answering it is an error (a call not answered yet
-    counts as succeeded), and `turn_start` counts the calls made before the user's latest message: a
+    counts as succeeded), and `turn_start` counts the calls made before the user's latest turn: a
     conversation of several user turns reads a tool error streak or a repeated call from there on. The
     step type is `step_type` when given, else `observe` after a tool result,
     `act` after a user turn when the call offers tools (`has_tools`), and `other` otherwise.
@@ -76,10 +76,15 @@ def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], 
     before it: ids are paired by position, not over the whole history, since a server or client that
     numbers its calls (`call_0`, `call_1`...) starts over on every step, and one failed `call_0` must
     not mark every earlier `call_0` as failed too.
+
+    A user message right after tool results is no new turn: it is what a client sends beside them
+    (the text blocks of an Anthropic user message that holds `tool_result`s, such as an agent's
+    reminders, or a tool result's images, which go in a user message after the results).
     """
     records: list[ToolRecord] = []
     open_calls: dict[str | None, list[int]] = {}  # the latest assistant turn's unanswered calls, per id
     turn_start = 0
+    previous = None
     for message in messages:
         role = message.role
         if role == "assistant":
@@ -93,6 +98,7 @@ def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], 
                 index = waiting.pop(0)
                 if message.is_error or is_error_result(message):
                     records[index] = replace(records[index], ok=False)
-        elif role == "user":
+        elif role == "user" and previous != "tool":
             turn_start = len(records)
+        previous = role
     return tuple(records), turn_start
