@@ -38,12 +38,14 @@ def _reference(
     calls: list[Any] = []
     failed: set[int] = set()  # the positions in `calls` of the calls whose result failed
     open_calls: dict[Any, list[int]] = {}  # a result answers a call of the AIMessage before it
-    turn_start = 0  # the calls made before the last user message
+    turn_start = 0  # the calls made before the last user message that follows no tool result
+    previous: BaseMessage | None = None
     for message in history:
         if isinstance(message, HumanMessage) or (
             isinstance(message, ChatMessage) and message.role in ("user", "human")
         ):
-            turn_start = len(calls)
+            if not isinstance(previous, ToolMessage):
+                turn_start = len(calls)
         elif isinstance(message, AIMessage):
             steps += 1
             open_calls = {}
@@ -56,6 +58,7 @@ def _reference(
             index = open_calls[message.tool_call_id].pop(0)
             if message.status == "error":
                 failed.add(index)
+        previous = message
     records = tuple(
         ToolRecord(call["name"], index not in failed, hash_arguments(call.get("args") or {}))
         for index, call in enumerate(calls)

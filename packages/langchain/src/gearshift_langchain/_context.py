@@ -140,6 +140,10 @@ def _steps_and_tools(
     (`call_0`, `call_1`...) start over on every step, and one failed `call_0` must not mark every
     earlier `call_0` as failed too.
 
+    A user message right after `ToolMessage`s is no new turn (the core's `context_from_messages` reads
+    turns alike): an agent that sends a reminder or a tool's images beside its results is still on
+    the same turn.
+
     Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
     and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
     class is still looked up. The calls' arguments are hashed from LangChain's dicts, or their records
@@ -150,10 +154,12 @@ def _steps_and_tools(
     failed_records: list[ToolRecord] = []  # per call, its record if its result fails
     open_calls: dict[Any, list[int]] = {}  # the latest assistant message's unanswered calls, per id
     turn_start = 0
+    previous = None
     for message, gearshift_message in zip(history, converted, strict=True):
         role = gearshift_message.role
         if role == "user":
-            turn_start = len(tools)
+            if previous != "tool":  # a message sent beside tool results is no new turn
+                turn_start = len(tools)
         elif role == "assistant":
             open_calls = {}
             if message_kind(message) is AIMessage:
@@ -171,6 +177,7 @@ def _steps_and_tools(
                 index = waiting.pop(0)
                 if gearshift_message.is_error:
                     tools[index] = failed_records[index]
+        previous = role
     return steps, tuple(tools), turn_start
 
 
