@@ -56,6 +56,19 @@ def test_langgraph_metadata_and_the_history_fill_the_context() -> None:
     assert context.metadata == {"framework": "langchain", "langgraph_node": "model", "langgraph_step": 3}
 
 
+def test_a_failed_result_marks_only_the_call_it_answers_when_ids_repeat_across_steps() -> None:
+    # The router names the calls of a server that sends no ids `call_<index>`: every step has a call_0.
+    history: list[BaseMessage] = [
+        HumanMessage("find it"),
+        AIMessage("", tool_calls=[_call("call_0", {"q": "a"})]),
+        ToolMessage("found a", tool_call_id="call_0"),
+        AIMessage("", tool_calls=[_call("call_0", {"q": "b"})]),
+        ToolMessage("timeout", tool_call_id="call_0", status="error"),
+    ]
+    context = _context({}, history, StepDefaults(), has_tools=True)
+    assert [record.ok for record in context.tool_history] == [True, False]
+
+
 @pytest.mark.parametrize(
     ("node", "history", "has_tools", "expected"),
     [

@@ -36,21 +36,32 @@ def _reference(
 ) -> tuple[int, StepType, tuple[ToolRecord, ...], int]:
     steps = 0
     calls: list[Any] = []
-    failed: set[str | None] = set()
-    turn_start = 0  # the calls made before the last user message
+    failed: set[int] = set()  # the positions in `calls` of the calls whose result failed
+    open_calls: dict[Any, list[int]] = {}  # a result answers a call of the AIMessage before it
+    turn_start = 0  # the calls made before the last user message that follows no tool result
+    previous: BaseMessage | None = None
     for message in history:
         if isinstance(message, HumanMessage) or (
             isinstance(message, ChatMessage) and message.role in ("user", "human")
         ):
-            turn_start = len(calls)
+            if not isinstance(previous, ToolMessage):
+                turn_start = len(calls)
         elif isinstance(message, AIMessage):
             steps += 1
-            calls.extend(message.tool_calls)
-        elif isinstance(message, ToolMessage) and message.status == "error":
-            failed.add(message.tool_call_id)
+            open_calls = {}
+            for call in message.tool_calls:
+                open_calls.setdefault(call.get("id"), []).append(len(calls))
+                calls.append(call)
+        elif isinstance(message, ChatMessage) and message.role in ("assistant", "ai"):
+            open_calls = {}
+        elif isinstance(message, ToolMessage) and open_calls.get(message.tool_call_id):
+            index = open_calls[message.tool_call_id].pop(0)
+            if message.status == "error":
+                failed.add(index)
+        previous = message
     records = tuple(
-        ToolRecord(call["name"], call.get("id") not in failed, hash_arguments(call.get("args") or {}))
-        for call in calls
+        ToolRecord(call["name"], index not in failed, hash_arguments(call.get("args") or {}))
+        for index, call in enumerate(calls)
     )
     step_type = StepType.OTHER
     words = [word.lower() for word in _WORD.findall(node or "")]

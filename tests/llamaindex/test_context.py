@@ -59,6 +59,26 @@ def test_function_calling_history_gives_steps_and_tool_records() -> None:
     assert context.consecutive_tool_errors == 1
 
 
+def test_a_new_user_turn_ends_the_error_streak_and_the_loop_of_the_turn_before() -> None:
+    failing = [_call(f"c{i}", "lookup_order", order_id="A-17") for i in range(2)]
+    first_turn = [
+        ChatMessage(role="user", content="Where is order A-17?"),
+        failing[0],
+        _result("c0", "Error: the order service timed out"),
+        failing[1],
+        _result("c1", "Error: the order service timed out"),
+    ]
+    stuck = _context(first_turn, has_tools=True)
+    assert (stuck.consecutive_tool_errors, stuck.repeated_tool_calls) == (2, 1)
+    second_turn = [
+        *first_turn,
+        ChatMessage(role="assistant", content="The order service is down."),
+        ChatMessage(role="user", content="Then what is your return policy?"),
+    ]
+    fresh = _context(second_turn, has_tools=True)
+    assert (fresh.consecutive_tool_errors, fresh.repeated_tool_calls) == (0, 0)
+
+
 def test_parallel_results_are_recorded_in_answer_order_and_repeats_are_seen() -> None:
     parallel = ChatMessage(
         role="assistant",

@@ -77,6 +77,18 @@ async def test_failing_tool_calls_move_the_step_up_a_tier(server: MCPServer[Rout
         assert any("consecutive tool errors" in reason for reason in after["reasons"])
 
 
+async def test_a_new_user_turn_ends_the_error_streak(server: MCPServer[RouterTools]) -> None:
+    failing = [{"name": "fetch", "ok": False}, {"name": "fetch", "ok": False}]
+    async with Client(server) as client:
+        same_turn = structured(await client.call_tool("route", {"prompt": EASY, "tool_history": failing}))
+        new_turn = structured(
+            await client.call_tool("route", {"prompt": EASY, "tool_history": failing, "turn_start": 2})
+        )
+    assert same_turn["tier"] == 2
+    assert new_turn["tier"] == 1
+    assert not any("consecutive tool errors" in reason for reason in new_turn["reasons"])
+
+
 async def test_repeating_the_same_tool_call_moves_the_step_up_a_tier(server: MCPServer[RouterTools]) -> None:
     async with Client(server) as client:
         same = {"name": "fetch", "ok": True, "arguments": {"url": "https://example.com", "page": 1}}
@@ -121,6 +133,8 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": ""}, "prompt"),
         ({"step_type": "plan"}, "prompt\n  Field required"),
         ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history.0.name"),
+        ({"prompt": EASY, "turn_start": -1}, "turn_start"),
+        ({"prompt": EASY, "turn_start": 1}, "turn_start must be between 0 and the 0 tool calls, got 1"),
     ],
 )
 async def test_bad_arguments_give_an_error_result_that_says_what_is_wrong(

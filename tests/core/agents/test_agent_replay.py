@@ -112,3 +112,31 @@ def test_context_from_messages_reads_a_history() -> None:
     assert context_from_messages(messages[:1], has_tools=False).step_type is StepType.OTHER
     assert context_from_messages(messages, has_tools=True, step_type="plan").step_type is StepType.PLAN
     assert np.isclose(context.consecutive_tool_errors, 0)
+
+
+def test_context_from_messages_reads_streaks_from_the_users_latest_turn() -> None:
+    lookup = '{"order": 7}'
+    first_turn = (
+        Message.user("find order 7"),
+        Message.assistant("", [ToolCall("call_0", "lookup", lookup)]),
+        Message.tool("call_0", "Error: not found", is_error=True),
+        Message.assistant("", [ToolCall("call_0", "lookup", lookup)]),
+        Message.tool("call_0", "Error: not found", is_error=True),
+        Message.assistant("The order service is down."),
+    )
+    assert context_from_messages(first_turn, has_tools=True).consecutive_tool_errors == 2
+    context = context_from_messages((*first_turn, Message.user("and order 8?")), has_tools=True)
+    assert context.turn_start == 2 and len(context.tool_history) == 2
+    assert context.consecutive_tool_errors == 0 and context.repeated_tool_calls == 0
+
+
+def test_a_tool_result_marks_only_the_call_it_follows_when_ids_repeat() -> None:
+    messages = (
+        Message.user("find orders 7 and 8"),
+        Message.assistant("", [ToolCall("call_0", "lookup", '{"order": 7}')]),
+        Message.tool("call_0", "order 7: delivered"),
+        Message.assistant("", [ToolCall("call_0", "lookup", '{"order": 8}')]),
+        Message.tool("call_0", "Error: not found", is_error=True),
+    )
+    context = context_from_messages(messages, has_tools=True)
+    assert [record.ok for record in context.tool_history] == [True, False]

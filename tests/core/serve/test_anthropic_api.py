@@ -240,3 +240,18 @@ def test_top_p_and_top_k_reach_the_model_that_takes_them(
     assert decision["reasons"][-1] == "top_k not sent: the API of small (provider local) does not take it"
     with pytest.raises(anthropic.BadRequestError, match="'top_k': top_k must be at least 1, got 0"):
         client.messages.create(model="auto", max_tokens=100, messages=HELLO, extra_body={"top_k": 0})
+
+
+def test_text_beside_tool_results_is_no_new_user_turn(client: anthropic.Anthropic, records: Any) -> None:
+    """An agent puts reminders beside its tool results in one user message: the error streak goes on."""
+    history: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    reminder = {"type": "text", "text": "<reminder>Stay on task.</reminder>"}
+    for call_id in ("toolu_1", "toolu_2"):
+        use = {"type": "tool_use", "id": call_id, "name": "get_weather", "input": {}}
+        result = {"type": "tool_result", "tool_use_id": call_id, "content": "timeout", "is_error": True}
+        history += [{"role": "assistant", "content": [use]}, {"role": "user", "content": [result, reminder]}]
+    raw = client.messages.with_raw_response.create(
+        model="auto", max_tokens=100, messages=history, tools=[WEATHER]
+    )
+    decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+    assert any("2 consecutive tool errors" in reason for reason in decision["reasons"])

@@ -371,3 +371,39 @@ def test_reasoning_effort_reaches_the_models_that_take_it(
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="large", input="hi", reasoning={"effort": 3})  # type: ignore[typeddict-item]
     assert caught.value.param == "reasoning.effort"
+
+
+def test_a_new_user_turn_ends_the_error_streak_of_the_turn_before(
+    client: openai.OpenAI, records: Any
+) -> None:
+    def failed_call(call_id: str) -> list[Any]:
+        call = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"P"}'},
+        }
+        return [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "Error: the weather service timed out"},
+        ]
+
+    first_turn: list[Any] = [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        *failed_call("call_0"),
+        *failed_call("call_1"),
+    ]
+
+    def reasons(messages: list[Any]) -> list[str]:
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=messages, tools=[WEATHER]
+        )
+        decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
+        return list(decision["reasons"])
+
+    assert any("2 consecutive tool errors" in reason for reason in reasons(first_turn))
+    second_turn = [
+        *first_turn,
+        {"role": "assistant", "content": "The weather service is down, sorry."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    assert not any("consecutive tool errors" in reason for reason in reasons(second_turn))

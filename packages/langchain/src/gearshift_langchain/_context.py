@@ -135,28 +135,50 @@ def _steps_and_tools(
     A LangGraph thread keeps every turn of a conversation: a tool that failed, or a call made, in an
     earlier turn counts in the run's history, but is no error streak nor loop of this turn.
 
+    A `ToolMessage` answers the first unanswered call with its id in the assistant message just before
+    it, not every call of that id in the history: ids the router assigns when a server sends none
+    (`call_0`, `call_1`...) start over on every step, and one failed `call_0` must not mark every
+    earlier `call_0` as failed too.
+
+    A user message right after `ToolMessage`s is no new turn (the core's `context_from_messages` reads
+    turns alike): an agent that sends a reminder or a tool's images beside its results is still on
+    the same turn.
+
     Only a `ToolMessage` converts to a `tool` message, flagged `is_error` when its status is "error"
     and keeping its `tool_call_id`; an assistant message may also come from a `ChatMessage`, so its
     class is still looked up. The calls' arguments are hashed from LangChain's dicts, or their records
     taken from `kept` for the messages it converted.
     """
     steps = 0
-    calls: list[tuple[Any, ToolRecord, ToolRecord]] = []
-    failed: set[str | None] = set()
+    tools: list[ToolRecord] = []
+    failed_records: list[ToolRecord] = []  # per call, its record if its result fails
+    open_calls: dict[Any, list[int]] = {}  # the latest assistant message's unanswered calls, per id
     turn_start = 0
+    previous = None
     for message, gearshift_message in zip(history, converted, strict=True):
         role = gearshift_message.role
         if role == "user":
-            turn_start = len(calls)
+            if previous != "tool":  # a message sent beside tool results is no new turn
+                turn_start = len(tools)
         elif role == "assistant":
+            open_calls = {}
             if message_kind(message) is AIMessage:
                 steps += 1
                 records = kept.call_records(gearshift_message) if kept is not None else None
-                calls.extend(records if records is not None else call_records(cast("AIMessage", message)))
-        elif role == "tool" and gearshift_message.is_error:
-            failed.add(gearshift_message.tool_call_id)
-    tools = tuple(when_failed if call_id in failed else when_ok for call_id, when_ok, when_failed in calls)
-    return steps, tools, turn_start
+                for call_id, when_ok, when_failed in (
+                    records if records is not None else call_records(cast("AIMessage", message))
+                ):
+                    open_calls.setdefault(call_id, []).append(len(tools))
+                    tools.append(when_ok)
+                    failed_records.append(when_failed)
+        elif role == "tool":
+            waiting = open_calls.get(gearshift_message.tool_call_id)
+            if waiting:
+                index = waiting.pop(0)
+                if gearshift_message.is_error:
+                    tools[index] = failed_records[index]
+        previous = role
+    return steps, tuple(tools), turn_start
 
 
 def loop_model(history: Sequence[BaseMessage]) -> str | None:

@@ -211,6 +211,16 @@ def _tools() -> list[Tool]:
             tuple[ToolUse, ...],
             Field(description="The run's tool calls so far, oldest first, with whether each failed."),
         ] = (),
+        turn_start: Annotated[
+            int,
+            Field(
+                ge=0,
+                strict=True,
+                description="Index in tool_history of the first call made since the user's latest "
+                "message: a user turn ends an error streak or a loop, so they are read from there on "
+                "(default 0: the whole tool_history).",
+            ),
+        ] = 0,
         constraints: Annotated[
             RouteConstraints | None, Field(description="Cost cap and tier range the choice must respect.")
         ] = None,
@@ -221,8 +231,9 @@ def _tools() -> list[Tool]:
         Describe the step, or paste the prompt, in `prompt`. Say where the agent stands: `step_type`,
         `agent_id` and `run_id` (so its budget is taken into account), and `tool_history` (the tool
         calls so far and whether they failed: failures or identical calls in a row move the step to a
-        stronger tier). `constraints` caps the cost or bounds the tier. Returns the model, its tier,
-        the reasons, the estimated cost, the fallbacks and the budget left.
+        stronger tier; `turn_start` says where the user's latest turn starts in it). `constraints`
+        caps the cost or bounds the tier. Returns the model, its tier, the reasons, the estimated
+        cost, the fallbacks and the budget left.
         """
         tools = ctx.request_context.lifespan_context
         return await _answer(
@@ -233,6 +244,7 @@ def _tools() -> list[Tool]:
                 run_id=run_id,
                 step_index=step_index,
                 tool_history=tool_history,
+                turn_start=turn_start,
                 constraints=constraints,
             )
         )

@@ -107,12 +107,14 @@ class RouterTools:
         run_id: str | None = None,
         step_index: int | None = None,
         tool_history: Sequence[ToolUse] = (),
+        turn_start: int = 0,
         constraints: RouteConstraints | None = None,
     ) -> RouteResult:
         """The decision for one step, budget included, calling no model but the router's classifier.
 
         The caller calls the chosen model itself, so the decision counts as the step's: with the
-        router's learned escalation, a hand-over holds the run's later steps (`run_id`).
+        router's learned escalation, a hand-over holds the run's later steps (`run_id`). `turn_start`
+        is the index in `tool_history` of the first call since the user's latest message.
         """
         context = StepContext(
             agent_id=agent_id,
@@ -121,6 +123,7 @@ class RouterTools:
             # Each tool call in the history took at least one model call before it.
             step_index=len(tool_history) if step_index is None else step_index,
             tool_history=tuple(_tool_record(use) for use in tool_history),
+            turn_start=turn_start,
             hints=self._hints(constraints),
         )
         request = ChatRequest(messages=(Message.user(prompt),))

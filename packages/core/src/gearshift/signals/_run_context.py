@@ -11,6 +11,7 @@ step-aware logic replayed offline is the one a live call gets. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .._context import CallerHints, StepContext, StepType, ToolRecord, hash_arguments
@@ -36,16 +37,12 @@ def context_from_messages(
 
     `step_index` counts the assistant turns; `tool_history` lists every tool call of the assistant
     turns in order, failed when the `tool` message answering it is an error (a call not answered yet
-    counts as succeeded). The step type is `step_type` when given, else `observe` after a tool result,
+    counts as succeeded), and `turn_start` counts the calls made before the user's latest turn: a
+    conversation of several user turns reads a tool error streak or a repeated call from there on. The
+    step type is `step_type` when given, else `observe` after a tool result,
     `act` after a user turn when the call offers tools (`has_tools`), and `other` otherwise.
     """
-    failed = {m.tool_call_id for m in messages if m.role == "tool" and (m.is_error or is_error_result(m))}
-    history = tuple(
-        ToolRecord(call.name, call.id not in failed, hash_arguments(call.arguments))
-        for m in messages
-        if m.role == "assistant"
-        for call in m.tool_calls
-    )
+    history, turn_start = _tool_history(messages)
     if step_type is None:
         last = messages[-1].role if messages else None
         kind = (
@@ -63,8 +60,45 @@ def context_from_messages(
         step_type=kind,
         step_index=sum(m.role == "assistant" for m in messages),
         tool_history=history,
+        turn_start=turn_start,
         hints=hints or CallerHints(),
         metadata=dict(metadata or {}),
         budget_keys=tuple(budget_keys),
         expected_steps=expected_steps,
     )
+
+
+def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], int]:
+    """Every tool call of the assistant turns in order, and how many of them came before the last
+    user message (`StepContext.turn_start`): read in one walk.
+
+    A `tool` message answers the first unanswered call with its id in the latest assistant turn
+    before it: ids are paired by position, not over the whole history, since a server or client that
+    numbers its calls (`call_0`, `call_1`...) starts over on every step, and one failed `call_0` must
+    not mark every earlier `call_0` as failed too.
+
+    A user message right after tool results is no new turn: it is what a client sends beside them
+    (the text blocks of an Anthropic user message that holds `tool_result`s, such as an agent's
+    reminders, or a tool result's images, which go in a user message after the results).
+    """
+    records: list[ToolRecord] = []
+    open_calls: dict[str | None, list[int]] = {}  # the latest assistant turn's unanswered calls, per id
+    turn_start = 0
+    previous = None
+    for message in messages:
+        role = message.role
+        if role == "assistant":
+            open_calls = {}
+            for call in message.tool_calls:
+                open_calls.setdefault(call.id, []).append(len(records))
+                records.append(ToolRecord(call.name, True, hash_arguments(call.arguments)))
+        elif role == "tool":
+            waiting = open_calls.get(message.tool_call_id)
+            if waiting:
+                index = waiting.pop(0)
+                if message.is_error or is_error_result(message):
+                    records[index] = replace(records[index], ok=False)
+        elif role == "user" and previous != "tool":
+            turn_start = len(records)
+        previous = role
+    return tuple(records), turn_start
