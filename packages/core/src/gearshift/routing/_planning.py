@@ -202,7 +202,10 @@ async def _allowance(router: RouterHost, context: StepContext) -> Allowance | No
     keys = router.spend_keys(context)
     if ledger is None or not ledger.applies(keys):
         return None
-    return await ledger.allowance(keys, step_index=context.step_index, expected_steps=context.expected_steps)
+    # Paced over the user's latest turn: a thread's earlier turns took their steps and left the rest.
+    return await ledger.allowance(
+        keys, step_index=context.step_in_turn, expected_steps=context.expected_steps
+    )
 
 
 def _log_decision(router: RouterHost, run: ChainRun) -> None:
