@@ -6,6 +6,9 @@ ledger refuses them. The server's models are scripted to write ten times the out
 expects of a call, so only the output cap the router sends keeps spend within the reservation.
 Every call is also charged to a key of its caller, so the run can check that nothing was lost: the
 shared total must equal the sum of the callers' totals, and what the callers were billed.
+`refused_with_room` counts the refusals that came while what was left of the limit (as the refusal
+says: limit - spent - reserved) still paid for a useful answer (`USEFUL_OUTPUT_TOKENS` of output) on
+the cheapest model: a caller stopped before the budget was really spent.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from gearshift import (
 from gearshift.budgets import BudgetLedger, BudgetLimit, BudgetStore, MemoryStore, UsageQuery
 from gearshift.budgets._spend_index import from_nano, to_nano
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._budget_fit import USEFUL_OUTPUT_TOKENS
 from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import LocalOpenAIServer, Reply
 
 AGENT = "bench-verbose"
@@ -105,6 +110,8 @@ async def attack(kind: str, callers: int, limit: float) -> dict[str, Any]:
         "committed_usd": from_nano(shared_nano),
         "overspend_usd": max(0.0, from_nano(shared_nano - to_nano(limit))),
         "refusals": sum(r["refusals"] for r in results),
+        "refused_with_room": sum(r["refused_with_room"] for r in results),
+        "largest_room_at_refusal_usd": max((r["room"] for r in results), default=0.0),
         "store": kind,
         "callers": callers,
         "calls": sum(r["calls"] for r in results),
@@ -125,13 +132,17 @@ async def _caller(index: int, server: LocalOpenAIServer, store: BudgetStore, lim
     router = Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
     context = StepContext(agent_id=AGENT, budget_keys=(caller_key(index),))
     request = ChatRequest(messages=(Message.user(PROMPT),))  # no max_tokens
-    billed_nano = calls = cut = refusals = largest = 0
+    useful = min(m.estimate_cost(estimate_request_tokens(request), USEFUL_OUTPUT_TOKENS) for m in REGISTRY)
+    billed_nano = calls = cut = refusals = largest = with_room = 0
+    room = 0.0
     try:
         while True:
             try:
                 answer = await router.acomplete(request, context)
-            except BudgetExceeded:
+            except BudgetExceeded as refused:
                 refusals += 1
+                room = max(0.0, float(refused.limit) - float(refused.spent) - float(refused.reserved))
+                with_room += room >= useful
                 break
             billed_nano += to_nano(answer.cost_usd)
             calls += 1
@@ -144,5 +155,7 @@ async def _caller(index: int, server: LocalOpenAIServer, store: BudgetStore, lim
         "calls": calls,
         "cut": cut,
         "refusals": refusals,
+        "refused_with_room": with_room,
+        "room": room,
         "largest_output": largest,
     }

@@ -25,9 +25,9 @@ Exits 1 when the limit was passed, spend was lost or a dead process's reservatio
 
 `--no-max-tokens` attacks the limit through the router instead (see `_verbose_attack`): concurrent
 callers without `max_tokens` against models scripted to write 10x the expected output. Figures:
-{"limit_usd", "committed_usd", "overspend_usd", "refusals", "calls", "calls_cut_at_cap",
-"largest_cap_sent", "uncapped_requests", "lost_usd", "billed_usd", ...}; exits 1 when the limit was
-passed, spend was lost, or a request went out without an output cap.
+{"limit_usd", "committed_usd", "overspend_usd", "refusals", "refused_with_room", "calls",
+"calls_cut_at_cap", "largest_cap_sent", "uncapped_requests", "lost_usd", "billed_usd", ...}; exits 1
+when the limit was passed, spend was lost, or a request went out without an output cap.
 """
 
 from __future__ import annotations
@@ -347,7 +347,10 @@ def main_no_max_tokens(args: argparse.Namespace) -> None:
     print(f"  committed       ${figures['committed_usd']:.9f} (overspend ${figures['overspend_usd']:.9f})")
     print(f"  calls           {figures['calls']} ({figures['calls_cut_at_cap']} cut at their cap)")
     print(f"  caps sent       largest {figures['largest_cap_sent']}, uncapped {figures['uncapped_requests']}")
-    print(f"  refusals        {figures['refusals']}")
+    print(
+        f"  refusals        {figures['refusals']} "
+        f"({figures['refused_with_room']} with room left for an answer)"
+    )
     print(f"  lost            ${figures['lost_usd']:.9f}")
     if args.json:
         print(json.dumps(figures))

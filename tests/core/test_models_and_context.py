@@ -115,6 +115,17 @@ def test_a_user_turn_breaks_error_streaks_and_loops_but_not_the_run_s_history() 
         StepContext(tool_history=(failed, failed), turn_start=3)
 
 
+def test_pacing_counts_the_steps_of_the_users_latest_turn() -> None:
+    assert StepContext(step_index=5).step_in_turn == 5  # one turn: the run's steps
+    assert StepContext(step_index=5, turn_step_index=1).step_in_turn == 1
+    with pytest.raises(
+        InvalidRequestError, match=r"turn_step_index must be between 0 and step_index \(2\), got 3"
+    ):
+        StepContext(step_index=2, turn_step_index=3)
+    with pytest.raises(InvalidRequestError, match="turn_step_index must be between 0"):
+        StepContext(step_index=2, turn_step_index=-1)
+
+
 def test_step_types_parse_and_unknown_ones_list_the_choices() -> None:
     assert StepContext(step_type="PLAN").step_type is StepType.PLAN  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match="unknown step type 'ponder'; use one of plan, act"):

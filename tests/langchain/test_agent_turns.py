@@ -1,8 +1,9 @@
 """A LangGraph agent with a checkpointer: the thread is the run, and a user turn breaks a tool error
-streak and a loop.
+streak and a loop, and starts the budget's pacing over again.
 
 The thread keeps the whole conversation and sends it on every step, and its tool history is the run's;
-but a failed tool of an earlier turn, or a call made then, is no streak nor loop of the current turn.
+but a failed tool of an earlier turn, or a call made then, is no streak nor loop of the current turn,
+and each turn is paced over what the earlier ones left.
 The local server's models answer through the real `openai` SDK; each step is scripted on the model
 the router is expected to pick, so a step sent to the other model fails the test.
 """
@@ -96,3 +97,30 @@ async def test_a_thread_named_by_a_uuid_is_the_run(
     assert result["messages"][-1].text == "Sunny."
     (spent,) = await ledger.usage([f"run:{thread}"])
     assert spent.spent_usd > 0
+
+
+HARD = (
+    "Prove that there are infinitely many primes, then analyze why the same argument fails for "
+    "twin primes. Explain step by step and justify every claim rigorously."
+)
+
+
+def test_each_turn_of_a_thread_is_paced_over_what_is_left(
+    server: LocalOpenAIServer, make_router: Callable[..., Router]
+) -> None:
+    # Two steps expected per turn, $0.008 for the thread: a step may take $0.004, less than a hard
+    # proof costs on `large` (~$0.0053 for 512 output tokens), so it goes to `small`. The second turn
+    # is paced over its own two steps too, not handed all that is left as the thread's second step.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="per-thread", key="run:*", usd=0.008)])
+    agent = create_agent(
+        RoutedChatModel(router=make_router(budgets=ledger)), [weather], checkpointer=InMemorySaver()
+    )
+    config = {"configurable": {"thread_id": "paced"}, "metadata": {"expected_steps": 2}}
+    server.script("small", Reply(text="Euclid: multiply them all and add one."), Reply(text="No gap bound."))
+    agent.invoke({"messages": [HumanMessage(HARD)]}, config)
+
+    result = agent.invoke({"messages": [HumanMessage(f"Now the twin primes: {HARD}")]}, config)
+
+    assert _models(result["messages"]) == ["small", "small"]
+    reasons = result["messages"][-1].response_metadata["gearshift"]["reasons"]
+    assert any("for ~2 more steps" in reason for reason in reasons), reasons

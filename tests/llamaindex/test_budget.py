@@ -1,4 +1,5 @@
-"""Budgets through `RoutedLLM`: spend per agent and per run, and hard limits refusing calls."""
+"""Budgets through `RoutedLLM`: spend per agent and per run, hard limits refusing calls, and pacing
+per user turn."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage
 from llamaindex_support import MakeRouter, Observed
 
-from gearshift import BudgetExceeded
+from gearshift import BudgetExceeded, ScorerConfig, SignalScorer
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.testing import LocalOpenAIServer
 from gearshift_llamaindex import RoutedLLM, run_scope
@@ -107,3 +108,31 @@ async def test_a_refusal_says_which_agent_thread_and_step_it_stopped_as_langchai
         list(llm.stream_complete("hello"))
     with pytest.raises(BudgetExceeded, match=r"^agent 'writer' in thread 't-1' at step 1 was stopped"):
         await FunctionAgent(tools=[lookup_order], llm=llm).run("Where is order A-17?")
+
+
+async def test_a_later_user_turn_is_paced_over_its_own_steps(
+    make_router: MakeRouter, observed: Observed
+) -> None:
+    # Two steps expected per turn and $0.006 for the run: a step may take $0.003, less than a hard
+    # proof costs on `large` (~$0.0043 for 512 output tokens), so it goes to `small`. The chat's
+    # earlier turn does not make this turn's first step the run's last one.
+    hard = (
+        "Prove rigorously that there are infinitely many primes p with p = 3 mod 4, then derive an "
+        "explicit bound on the n-th such prime. Reason step by step, justify every lemma, and check "
+        "each inequality carefully: compute the integral of log(x)/x and analyze the asymptotic "
+        "complexity of the sieve you use, with a formal proof of correctness for each step."
+    )
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=0.006)])
+    markers = SignalScorer(ScorerConfig(math_weight=0.6, reasoning_weight=0.6))  # hard proofs: tier 2
+    llm = RoutedLLM(make_router(budgets=ledger, policy=markers), run_id="chat", expected_steps=2)
+    chat = [
+        ChatMessage(role="user", content=hard),
+        ChatMessage(role="assistant", content="Euclid's argument, adapted: see below."),
+        ChatMessage(role="user", content=f"Now for p = 1 mod 4. {hard}"),
+    ]
+
+    await llm.achat(chat)
+
+    assert observed.served() == ["small"]
+    (decision,) = observed.records("decision")
+    assert any("for ~2 more steps" in reason for reason in decision["reasons"]), decision["reasons"]

@@ -1,4 +1,5 @@
-"""Budgets through the MCP tools: a refused escalation charges nothing; spend shows in every tool."""
+"""Budgets through the MCP tools: a refused escalation charges nothing; spend shows in every tool; a
+new user turn is paced over its own steps."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client
-from mcp_testbed import EASY, error_text, local_router, resource_json, structured
+from mcp_testbed import EASY, HARD, error_text, local_router, resource_json, structured
 
 from gearshift import Router
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
@@ -141,3 +142,25 @@ async def test_a_misspelt_argument_is_refused_with_the_known_ones_not_ignored(
         status = structured(await client.call_tool("budget_status", {}))
     assert llm_server.requests == []  # nothing was called, nothing charged
     assert status["keys"] == []
+
+
+async def test_route_paces_a_new_user_turn_over_its_own_steps(llm_server: LocalOpenAIServer) -> None:
+    # Two steps expected per turn and $0.006 for the run: a step may take $0.003, less than the hard
+    # proof costs on `large` (~$0.0043 for 512 output tokens). Two tool calls of an earlier turn in
+    # the history (`turn_start=2`) must not make the new turn's first step the run's last one.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=0.006)], expected_steps=2)
+    router = local_router(llm_server, budgets=ledger)
+    earlier = [{"name": "search", "ok": True}, {"name": "read", "ok": True}]
+    try:
+        async with Client(build_server(router=router)) as client:
+            first = structured(await client.call_tool("route", {"prompt": HARD, "run_id": "chat"}))
+            later = structured(
+                await client.call_tool(
+                    "route", {"prompt": HARD, "run_id": "chat", "tool_history": earlier, "turn_start": 2}
+                )
+            )
+    finally:
+        await router.aclose()
+    for step in (first, later):
+        assert step["model"] == "small" and step["budget_changed"] is True
+        assert any("for ~2 more steps" in reason for reason in step["reasons"]), step["reasons"]

@@ -128,6 +128,9 @@ def test_context_from_messages_reads_streaks_from_the_users_latest_turn() -> Non
     context = context_from_messages((*first_turn, Message.user("and order 8?")), has_tools=True)
     assert context.turn_start == 2 and len(context.tool_history) == 2
     assert context.consecutive_tool_errors == 0 and context.repeated_tool_calls == 0
+    assert (context.step_index, context.step_in_turn) == (3, 0)  # pacing starts over with the turn
+    reminder = (*first_turn[:3], Message.user("reminder: be brief"), first_turn[3])
+    assert context_from_messages(reminder, has_tools=True).step_in_turn == 2  # beside results: no turn
 
 
 def test_a_tool_result_marks_only_the_call_it_follows_when_ids_repeat() -> None:

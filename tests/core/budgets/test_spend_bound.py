@@ -12,8 +12,9 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,15 @@ from gearshift import (
     TextDelta,
     open_decision_log,
 )
-from gearshift.budgets import BudgetLedger, BudgetLimit, BudgetStore, MemoryStore
+from gearshift.budgets import (
+    BudgetLedger,
+    BudgetLimit,
+    BudgetStore,
+    KeyUsage,
+    MemoryStore,
+    ReserveResult,
+    UsageQuery,
+)
 from gearshift.budgets._spend_index import to_nano
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._budget_fit import USEFUL_OUTPUT_TOKENS
@@ -329,6 +338,128 @@ async def test_a_cheaper_model_of_the_chain_may_still_take_a_refused_step(server
         await provider.aclose()
     assert answer.model_id == "small"
     assert [r.model for r in server.requests] == ["small"]
+
+
+# -- parallel calls near the end of a limit -----------------------------------------------------
+
+
+class _PlannedTogether:
+    """A real store whose first `callers` readings of usage wait for one another, so that many
+    parallel steps all plan against the same state of the budget before any of them reserves: the
+    race of parallel calls, made certain. Everything else goes straight to the store."""
+
+    def __init__(self, store: BudgetStore, callers: int) -> None:
+        self.store = store
+        self._waiting = callers
+        self._all_read = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    async def usage(self, queries: Sequence[UsageQuery], *, now: float) -> tuple[KeyUsage, ...]:
+        read = await self.store.usage(queries, now=now)
+        if self._waiting > 0:
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._all_read.set()
+            await asyncio.wait_for(self._all_read.wait(), timeout=10)
+        return read
+
+    async def reserve(self, *args: Any, **kwargs: Any) -> ReserveResult:
+        return await self.store.reserve(*args, **kwargs)
+
+    async def commit(self, *args: Any, **kwargs: Any) -> None:
+        await self.store.commit(*args, **kwargs)
+
+    async def renew(self, reservation_id: str, *, now: float, expires_at: float) -> bool:
+        return await self.store.renew(reservation_id, now=now, expires_at=expires_at)
+
+    async def release(self, reservation_id: str) -> None:
+        await self.store.release(reservation_id)
+
+    async def keys(self) -> tuple[str, ...]:
+        return await self.store.keys()
+
+    async def reset(self, key: str) -> None:
+        await self.store.reset(key)
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+async def _two_at_once(
+    store: BudgetStore, server: LocalOpenAIServer, limit: float, prompt: str
+) -> tuple[list[RoutedResponse | BudgetExceeded], BudgetLedger]:
+    """Two parallel calls without `max_tokens`, both planned before either reserves."""
+    ledger = BudgetLedger(_PlannedTogether(store, 2), [BudgetLimit(name="cap", key="agent:*", usd=limit)])
+    server.script("small", VERBOSE, VERBOSE)
+    server.script("large", VERBOSE, VERBOSE)
+    provider = _provider(server)
+    router = _router(provider, ledger)
+
+    async def call() -> RoutedResponse | BudgetExceeded:
+        try:
+            return await router.acomplete(
+                ChatRequest(messages=(Message.user(prompt),)), StepContext(agent_id="duo")
+            )
+        except BudgetExceeded as refused:
+            return refused
+
+    try:
+        outcomes = await asyncio.wait_for(asyncio.gather(call(), call()), timeout=60)
+    finally:
+        await provider.aclose()
+    return list(outcomes), ledger
+
+
+async def test_a_parallel_call_is_planned_again_with_a_smaller_cap_when_the_first_took_its_room(
+    store: BudgetStore, server: LocalOpenAIServer
+) -> None:
+    # Both plan 512 output tokens on `small` (~$0.00103); once the first reserves that, $0.0016 leaves
+    # ~$0.00057: a full hold no longer fits, but ~280 output tokens do. The second must get them.
+    limit = 0.0016
+    outcomes, ledger = await _two_at_once(store, server, limit, PROMPT)
+
+    answers = [o for o in outcomes if isinstance(o, RoutedResponse)]
+    assert len(answers) == 2, outcomes
+    caps = sorted(r.body["max_tokens"] for r in server.requests)
+    assert [r.model for r in server.requests] == ["small", "small"]
+    assert USEFUL_OUTPUT_TOKENS <= caps[0] < caps[1] == DEFAULT_OUTPUT_TOKENS
+    replanned = [a for a in answers if any("planned again" in r for r in a.decision.reasons)]
+    assert len(replanned) == 1
+    spent = await _spent_usd(ledger, "agent:duo")
+    assert to_nano(spent) <= to_nano(limit)
+    assert spent == pytest.approx(sum(a.cost_usd for a in answers))
+
+
+async def test_a_parallel_call_is_planned_again_on_a_cheaper_model_when_its_own_no_longer_fits(
+    server: LocalOpenAIServer,
+) -> None:
+    # Both plan HARD on `large` (~$0.0053 for 512 output tokens); after the first reserves that, the
+    # $0.0075 limit leaves ~$0.0022: not `large`'s estimate, but a whole answer on `small`.
+    limit = 0.0075
+    outcomes, ledger = await _two_at_once(MemoryStore(), server, limit, HARD)
+
+    answers = [o for o in outcomes if isinstance(o, RoutedResponse)]
+    assert len(answers) == 2, outcomes
+    assert sorted(a.model_id for a in answers) == ["large", "small"]
+    cheaper = next(a for a in answers if a.model_id == "small")
+    assert cheaper.decision.model == "small" and cheaper.decision.budget_changed
+    assert to_nano(await _spent_usd(ledger, "agent:duo")) <= to_nano(limit)
+
+
+async def test_a_parallel_call_is_still_refused_when_not_even_a_short_answer_fits_what_is_left(
+    store: BudgetStore, server: LocalOpenAIServer
+) -> None:
+    # $0.00110 pays for one whole answer on `small` (~$0.00103); what it leaves ($0.00007) pays for
+    # fewer than the 64 output tokens of a useful one on any model.
+    limit = 0.0011
+    outcomes, ledger = await _two_at_once(store, server, limit, PROMPT)
+
+    assert sorted(type(o).__name__ for o in outcomes) == ["BudgetExceeded", "RoutedResponse"]
+    assert len(server.requests) == 1
+    assert to_nano(await _spent_usd(ledger, "agent:duo")) <= to_nano(limit)
 
 
 # -- every call is charged to some key ---------------------------------------------------------

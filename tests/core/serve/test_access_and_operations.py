@@ -31,6 +31,11 @@ key = "team:search"
 usd = 0.0001
 window = "day"
 mode = "hard"
+
+[[budgets.limits]]
+key = "run:paced-*"
+usd = 0.03
+mode = "hard"
 """
 
 
@@ -155,6 +160,29 @@ def test_a_budgeted_stream_names_its_decision_before_the_first_token(
         text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
     assert decision_id and "model 'small'" in text
     assert _decision(folder, decision_id)["agent_id"] == "writer"
+
+
+def test_a_later_turn_of_a_chat_is_paced_over_its_own_steps(keyed: tuple[ProxyProcess, Path]) -> None:
+    # Two steps expected per turn and $0.03 for the run: a step may take $0.015, less than this prompt
+    # costs on `large` (~$0.021 for 512 output tokens). The second user turn is paced the same way,
+    # not handed all that is left as the run's second step.
+    proxy, folder = keyed
+    task = (
+        "Write a Python function that implements a red-black tree with insertion and deletion, "
+        "and prove its O(log n) height bound."
+    )
+    chat: Any = [
+        {"role": "user", "content": task},
+        {"role": "assistant", "content": "Here is the tree, with the proof."},
+        {"role": "user", "content": f"Now again, iteratively: {task}"},
+    ]
+    headers = {"x-gearshift-run-id": "paced-chat", "x-gearshift-expected-steps": "2"}
+    raw = _client(proxy, AGENT_KEY).chat.completions.with_raw_response.create(
+        model="auto", messages=chat, extra_headers=headers
+    )
+    decision = _decision(folder, raw.headers["x-gearshift-decision-id"])
+    assert decision["model"] == "small"
+    assert any("for ~2 more steps" in reason for reason in decision["reasons"]), decision["reasons"]
 
 
 def test_the_access_log_has_one_json_line_per_request_and_no_prompt(keyed: tuple[ProxyProcess, Path]) -> None:

@@ -112,13 +112,17 @@ class StepContext:
     run's tool calls in order; `turn_start` is the index in it of the first call made since the user's
     latest message, when the run is a conversation of several user turns (a LangGraph thread): a
     tool error streak or a repeated call is read from there on, since a user turn breaks both.
+    `turn_step_index` counts the model calls made since the user's latest message (None: the run is
+    one user turn, so it is `step_index`): budget pacing spreads what is left over the steps of the
+    current turn, not of the whole thread (see `gearshift.budgets._pacing`).
     `budget_left_share` is the share of the run's budget still unspent (None when no budget applies);
     the router fills it from the ledger when one is configured.
 
     Spend is charged to `agent:<agent_id>`, `run:<run_id>` and every key of `budget_keys` (for
     example `team:search`), so a run's spend also counts against its agent's and team's limits.
-    `expected_steps` is how many model calls the caller expects the whole run to take; budget pacing
-    divides what is left of the run's budget by the steps still to come.
+    `expected_steps` is how many model calls the caller expects the run to take, each user turn of
+    it when it holds several; budget pacing divides what is left of the budget by the steps still to
+    come in this turn.
     """
 
     agent_id: str | None = None
@@ -132,6 +136,7 @@ class StepContext:
     budget_keys: tuple[str, ...] = ()
     expected_steps: int | None = None
     turn_start: int = 0
+    turn_step_index: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.step_type, StepType):
@@ -142,6 +147,11 @@ class StepContext:
             raise InvalidRequestError(
                 f"turn_start must be between 0 and the {len(self.tool_history)} tool calls, "
                 f"got {self.turn_start}"
+            )
+        if self.turn_step_index is not None and not 0 <= self.turn_step_index <= self.step_index:
+            raise InvalidRequestError(
+                f"turn_step_index must be between 0 and step_index ({self.step_index}), "
+                f"got {self.turn_step_index}"
             )
         if self.expected_steps is not None and self.expected_steps <= 0:
             raise InvalidRequestError(f"expected_steps must be positive, got {self.expected_steps}")
@@ -158,6 +168,11 @@ class StepContext:
             where.append(f"in thread '{self.run_id}'")
         where.append(f"at step {self.step_index + 1}" + (f" (node '{node}')" if node else ""))
         return " ".join(where)
+
+    @property
+    def step_in_turn(self) -> int:
+        """The model calls made since the user's latest message: what budget pacing counts."""
+        return self.step_index if self.turn_step_index is None else self.turn_step_index
 
     @property
     def spend_keys(self) -> tuple[str, ...]:

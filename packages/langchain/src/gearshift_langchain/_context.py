@@ -110,7 +110,7 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
-    step_index, records, turn_start = _steps_and_tools(history, converted, kept)
+    step_index, records, turn_start, turn_steps = _steps_and_tools(history, converted, kept)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -122,18 +122,21 @@ def step_context(
         budget_keys=budget_keys,
         expected_steps=expected_steps,
         turn_start=turn_start,
+        turn_step_index=turn_steps,
     )
 
 
 def _steps_and_tools(
     history: Sequence[BaseMessage], converted: Sequence[Message], kept: KeptHistory | None
-) -> tuple[int, tuple[ToolRecord, ...], int]:
+) -> tuple[int, tuple[ToolRecord, ...], int, int]:
     """The number of `AIMessage`s in the history, every tool call of it in order, failed where its
-    `ToolMessage` says `status="error"`, and how many of those calls came before the last user
-    message (`StepContext.turn_start`): read in one walk.
+    `ToolMessage` says `status="error"`, how many of those calls came before the last user message
+    (`StepContext.turn_start`), and how many `AIMessage`s came after it (`turn_step_index`): read in
+    one walk.
 
     A LangGraph thread keeps every turn of a conversation: a tool that failed, or a call made, in an
-    earlier turn counts in the run's history, but is no error streak nor loop of this turn.
+    earlier turn counts in the run's history, but is no error streak nor loop of this turn; and its
+    budget is paced over this turn's steps, not the thread's.
 
     A `ToolMessage` answers the first unanswered call with its id in the assistant message just before
     it, not every call of that id in the history: ids the router assigns when a server sends none
@@ -149,7 +152,7 @@ def _steps_and_tools(
     class is still looked up. The calls' arguments are hashed from LangChain's dicts, or their records
     taken from `kept` for the messages it converted.
     """
-    steps = 0
+    steps = turn_steps = 0
     tools: list[ToolRecord] = []
     failed_records: list[ToolRecord] = []  # per call, its record if its result fails
     open_calls: dict[Any, list[int]] = {}  # the latest assistant message's unanswered calls, per id
@@ -159,11 +162,12 @@ def _steps_and_tools(
         role = gearshift_message.role
         if role == "user":
             if previous != "tool":  # a message sent beside tool results is no new turn
-                turn_start = len(tools)
+                turn_start, turn_steps = len(tools), 0
         elif role == "assistant":
             open_calls = {}
             if message_kind(message) is AIMessage:
                 steps += 1
+                turn_steps += 1
                 records = kept.call_records(gearshift_message) if kept is not None else None
                 for call_id, when_ok, when_failed in (
                     records if records is not None else call_records(cast("AIMessage", message))
@@ -178,7 +182,7 @@ def _steps_and_tools(
                 if gearshift_message.is_error:
                     tools[index] = failed_records[index]
         previous = role
-    return steps, tuple(tools), turn_start
+    return steps, tuple(tools), turn_start, turn_steps
 
 
 def loop_model(history: Sequence[BaseMessage]) -> str | None:

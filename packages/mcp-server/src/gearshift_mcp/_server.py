@@ -217,7 +217,8 @@ def _tools() -> list[Tool]:
                 ge=0,
                 strict=True,
                 description="Index in tool_history of the first call made since the user's latest "
-                "message: a user turn ends an error streak or a loop, so they are read from there on "
+                "message: a user turn ends an error streak or a loop, so they are read from there on, "
+                "and the budget is paced over the turn's steps, not the run's "
                 "(default 0: the whole tool_history).",
             ),
         ] = 0,

@@ -114,16 +114,19 @@ class RouterTools:
 
         The caller calls the chosen model itself, so the decision counts as the step's: with the
         router's learned escalation, a hand-over holds the run's later steps (`run_id`). `turn_start`
-        is the index in `tool_history` of the first call since the user's latest message.
+        is the index in `tool_history` of the first call since the user's latest message; the budget
+        is paced over that turn's steps, one per tool call since then (each took a model call).
         """
+        # Each tool call in the history took at least one model call before it.
+        steps = len(tool_history) if step_index is None else step_index
         context = StepContext(
             agent_id=agent_id,
             run_id=run_id,
             step_type=StepType.parse(step_type or "other", where="step_type"),
-            # Each tool call in the history took at least one model call before it.
-            step_index=len(tool_history) if step_index is None else step_index,
+            step_index=steps,
             tool_history=tuple(_tool_record(use) for use in tool_history),
             turn_start=turn_start,
+            turn_step_index=None if turn_start == 0 else min(steps, len(tool_history) - turn_start),
             hints=self._hints(constraints),
         )
         request = ChatRequest(messages=(Message.user(prompt),))

@@ -6,6 +6,11 @@ For every limit that applies to a step's spend keys, with `remaining` = limit - 
   wins over the config's): the call may take an even share of what is left,
   `remaining / steps_left`, where `steps_left = max(1, expected_steps - step_index)`. A run that
   spent fast early gets cheaper models later; one that spent little can afford a strong model.
+  `step_index` counts the calls of the user's latest turn (`StepContext.step_in_turn`): a run that
+  spans user turns (a LangGraph thread) paces each turn over what the earlier ones left, so
+  `expected_steps` is the steps of one turn. Counting the whole thread instead, every turn after the
+  first `expected_steps` calls would start with `steps_left = 1`: its first step allowed everything
+  left, and nothing left for its next steps.
 - **Downgrade** (no expected steps): the call may take `remaining * left_share`, where
   `left_share = remaining / limit`. A full budget allows anything up to the whole limit; at half
   left a call may take a quarter of the limit, at 10% left a hundredth: the router steps down
@@ -68,7 +73,8 @@ class _Cap:
 
 
 def pace(status: BudgetStatus, *, step_index: int = 0, expected_steps: int | None = None) -> Allowance:
-    """The allowance for the call at `step_index` of a run expected to take `expected_steps` calls."""
+    """The allowance for the call at `step_index` of a run (of its user's latest turn, when it spans
+    several) expected to take `expected_steps` calls."""
     if not status.limits:
         return UNCONSTRAINED
     steps_left = None if expected_steps is None else max(1, expected_steps - step_index)

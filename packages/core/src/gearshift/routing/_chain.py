@@ -13,6 +13,12 @@ output than was reserved for it (`_budget_fit.output_cap`), a provider that bill
 whole cost recorded (the limit is then spent and refuses what follows) and a `budget_overrun` record
 in the decision log. A model the budget refused is not replaced by a pricier one of the chain.
 
+A step is planned against what the budget had left when it read the ledger; parallel calls may
+reserve part of that before the step reserves. When the budget refuses every model the chain may
+try, the run is planned again (`replan`) against what is really left now, if that is less than it
+was planned with: a smaller output cap, or a cheaper model, as a step planned now would get. It is
+refused only when even that does not fit; the ledger's atomic reservation still has the last word.
+
 A model with several deployments is tried deployment by deployment, healthiest and fastest first
 (`_deployments`); each call's latency and failure feeds their health, and the model itself cools
 down only once every deployment is tripped.
@@ -23,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -45,7 +52,15 @@ if TYPE_CHECKING:
     from ..budgets import Allowance, Reservation
     from ._chain_host import ChainHost
 
-__all__ = ["ChainRun"]
+__all__ = ["MAX_REPLANS", "ChainRun", "Replan"]
+
+MAX_REPLANS = 3
+"""How often one run is planned again after budget refusals: each time parallel calls reserved more
+of what was left; past that, under such contention, the refusal stands."""
+
+Replan = Callable[["ChainRun"], Awaitable[bool]]
+"""Plans a run again against what the budget has left now (its decision, chain and allowance); False
+when the budget has no less left than the run was planned with, so planning again would change nothing."""
 
 logger = logging.getLogger("gearshift.budgets")
 
@@ -68,14 +83,25 @@ class ChainRun:
     escalation_offered: bool = False
     skipped: tuple[str, ...] = ()
     allowance: Allowance | None = None
+    replan: Replan | None = None
+    _refused: _Refusal | None = field(default=None, init=False)  # the budget's last refusal, kept
+    _replans: int = field(default=0, init=False)
 
     # -- complete -------------------------------------------------------------------------------
 
     async def complete(self) -> ChatResponse:
         """The first answer along the chain; raises `AllModelsFailed`, or `BudgetExceeded` when the
-        budget refused every model it could have tried."""
+        budget refused every model it could have tried, even planned against what is left now."""
+        while True:
+            try:
+                return await self._complete_chain()
+            except BudgetExceeded:
+                if not await self._replanned():
+                    raise
+
+    async def _complete_chain(self) -> ChatResponse:
         errors: list[ProviderError] = []
-        refusal: _Refusal | None = None
+        refusal = self._refused
         async for spec, provider in self._targets():
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
@@ -83,7 +109,7 @@ class ChainRun:
             try:
                 reservation = await self._reserve(spec, hold)
             except BudgetExceeded as exc:
-                refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
+                refusal = self._refused = _refusal(refusal, exc, hold.usd)
                 continue
             started = self.router.clock()
             try:
@@ -122,9 +148,23 @@ class ChainRun:
         `held`: the caller holds the events back until the answer is done (an answer that may still be
         handed over), so no one has seen a model's output when its stream breaks: the model's events
         come all at once with its `StreamDone`, and a break falls back along the chain as a failure
-        before the first event does (the broken call is still charged at gearshift's estimate)."""
+        before the first event does (the broken call is still charged at gearshift's estimate).
+        A stream the budget refused before any event is planned again as `complete` is."""
+        while True:
+            shown = False
+            try:
+                async with aclosing(self._stream_chain(held)) as events:
+                    async for event in events:
+                        shown = True
+                        yield event
+                return
+            except BudgetExceeded:
+                if shown or not await self._replanned():
+                    raise
+
+    async def _stream_chain(self, held: bool) -> AsyncGenerator[StreamEvent, None]:
         errors: list[ProviderError] = []
-        refusal: _Refusal | None = None
+        refusal = self._refused
         async for spec, provider in self._targets():
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
@@ -132,7 +172,7 @@ class ChainRun:
             try:
                 reservation = await self._reserve(spec, hold)
             except BudgetExceeded as exc:
-                refusal = _Refusal(exc, hold.usd) if refusal is None else refusal
+                refusal = self._refused = _refusal(refusal, exc, hold.usd)
                 continue
             started = self.router.clock()
             events = provider.stream(spec, hold.request)
@@ -222,6 +262,14 @@ class ChainRun:
         raise self._exhausted(errors, refusal.error if refusal else None)
 
     # -- budget ---------------------------------------------------------------------------------
+
+    async def _replanned(self) -> bool:
+        """After the budget refused every model the chain could try: whether the run was planned again
+        against what is left now (parallel calls reserved part of what it was planned with)."""
+        if self.replan is None or self._replans >= MAX_REPLANS:
+            return False
+        self._replans += 1
+        return await self.replan(self)
 
     def _hold(self, spec: ModelSpec) -> _Hold:
         """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
@@ -507,6 +555,12 @@ class _Refusal:
 
     error: BudgetExceeded
     usd: float
+
+
+def _refusal(first: _Refusal | None, error: BudgetExceeded, usd: float) -> _Refusal:
+    """The refusal to keep: the latest error (it says what is left now), at the cheapest hold refused
+    (a model dearer than that is not tried after it)."""
+    return _Refusal(error, usd if first is None else min(usd, first.usd))
 
 
 def _delta_text(delta: ToolCallDelta) -> str:

@@ -10,11 +10,13 @@ classification and batches plan every step here, through the router as a `Router
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .._errors import LedgerUnavailable
 from ._budget_fit import fit_to_allowance
 from ._chain import ChainRun
 from ._decide import route_input
@@ -96,10 +98,7 @@ def plan_call(
     route, decision = decide_step(
         router, request, context, allowance=allowance, remember=log if remember is None else remember
     )
-    chain = decision.chain
-    if router.fallback_to_lower_tiers:
-        lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
-        chain = (*chain, *lower)
+    chain = _chain(router, route, decision)
     sent = None
     if escalate and any(m.tier > decision.tier for m in route.candidates):
         sent = offer_escalation(request)
@@ -114,10 +113,54 @@ def plan_call(
         chain,
         escalation_offered=sent is not None,
         allowance=allowance,
+        replan=functools.partial(_replan, router, log=log) if allowance is not None else None,
     )
     if log:
         _log_decision(router, run)
     return run
+
+
+async def _replan(router: RouterHost, run: ChainRun, *, log: bool) -> bool:
+    """Plan `run` again against what the budget has left now, after it refused every model the run
+    could try; False (nothing changed) unless parallel calls reserved part of what it was planned with.
+
+    The step gets what it would have got had it been planned now: a smaller output cap, or a cheaper
+    model when its choice no longer fits."""
+    planned = run.allowance
+    try:
+        fresh = await _allowance(router, run.context)
+    except LedgerUnavailable:  # the refusal stands: what is left cannot be read now
+        return False
+    if planned is None or fresh is None or not _less_left(fresh, planned):
+        return False
+    route, decision = decide_step(router, run.request, run.context, allowance=fresh)
+    why = f"budget: planned again, as parallel calls reserved part of what was left ({fresh.reason})"
+    run.allowance = fresh
+    run.decision = replace(decision, reasons=(*decision.reasons, why))
+    run.chain = _chain(router, route, decision)
+    if log:
+        _log_decision(router, run)
+    return True
+
+
+def _less_left(now: Allowance, planned: Allowance) -> bool:
+    """Whether the limits that refuse leave less now than when the step was planned."""
+    return _below(now.hard_max_usd, planned.hard_max_usd) or _below(
+        now.hard_max_tokens, planned.hard_max_tokens
+    )
+
+
+def _below(now: float | None, planned: float | None) -> bool:
+    return now is not None and (planned is None or now < planned)
+
+
+def _chain(router: RouterHost, route: RouteInput, decision: Decision) -> tuple[str, ...]:
+    """The models to try for `decision`, in order: its own chain, then (`fallback_to_lower_tiers`)
+    the lower tiers, highest first."""
+    if not router.fallback_to_lower_tiers:
+        return decision.chain
+    lower = [m.id for m in reversed(route.candidates) if m.tier < decision.tier]
+    return (*decision.chain, *lower)
 
 
 def decide_step(
@@ -159,7 +202,10 @@ async def _allowance(router: RouterHost, context: StepContext) -> Allowance | No
     keys = router.spend_keys(context)
     if ledger is None or not ledger.applies(keys):
         return None
-    return await ledger.allowance(keys, step_index=context.step_index, expected_steps=context.expected_steps)
+    # Paced over the user's latest turn: a thread's earlier turns took their steps and left the rest.
+    return await ledger.allowance(
+        keys, step_index=context.step_in_turn, expected_steps=context.expected_steps
+    )
 
 
 def _log_decision(router: RouterHost, run: ChainRun) -> None:

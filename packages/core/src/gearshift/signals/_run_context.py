@@ -35,14 +35,15 @@ def context_from_messages(
 ) -> StepContext:
     """The context of a model call that sends `messages` (the whole conversation so far).
 
-    `step_index` counts the assistant turns; `tool_history` lists every tool call of the assistant
+    `step_index` counts the assistant turns, and `turn_step_index` those since the user's latest turn
+    (what budget pacing counts); `tool_history` lists every tool call of the assistant
     turns in order, failed when the `tool` message answering it is an error (a call not answered yet
     counts as succeeded), and `turn_start` counts the calls made before the user's latest turn: a
     conversation of several user turns reads a tool error streak or a repeated call from there on. The
     step type is `step_type` when given, else `observe` after a tool result,
     `act` after a user turn when the call offers tools (`has_tools`), and `other` otherwise.
     """
-    history, turn_start = _tool_history(messages)
+    history, turn_start, steps, turn_steps = _tool_history(messages)
     if step_type is None:
         last = messages[-1].role if messages else None
         kind = (
@@ -58,9 +59,10 @@ def context_from_messages(
         agent_id=agent_id,
         run_id=run_id,
         step_type=kind,
-        step_index=sum(m.role == "assistant" for m in messages),
+        step_index=steps,
         tool_history=history,
         turn_start=turn_start,
+        turn_step_index=turn_steps,
         hints=hints or CallerHints(),
         metadata=dict(metadata or {}),
         budget_keys=tuple(budget_keys),
@@ -68,9 +70,10 @@ def context_from_messages(
     )
 
 
-def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], int]:
-    """Every tool call of the assistant turns in order, and how many of them came before the last
-    user message (`StepContext.turn_start`): read in one walk.
+def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], int, int, int]:
+    """Every tool call of the assistant turns in order, how many of them came before the last user
+    message (`StepContext.turn_start`), and the assistant turns in all and since that message
+    (`step_index`, `turn_step_index`): read in one walk.
 
     A `tool` message answers the first unanswered call with its id in the latest assistant turn
     before it: ids are paired by position, not over the whole history, since a server or client that
@@ -83,11 +86,13 @@ def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], 
     """
     records: list[ToolRecord] = []
     open_calls: dict[str | None, list[int]] = {}  # the latest assistant turn's unanswered calls, per id
-    turn_start = 0
+    turn_start = steps = turn_steps = 0
     previous = None
     for message in messages:
         role = message.role
         if role == "assistant":
+            steps += 1
+            turn_steps += 1
             open_calls = {}
             for call in message.tool_calls:
                 open_calls.setdefault(call.id, []).append(len(records))
@@ -99,6 +104,6 @@ def _tool_history(messages: Sequence[Message]) -> tuple[tuple[ToolRecord, ...], 
                 if message.is_error or is_error_result(message):
                     records[index] = replace(records[index], ok=False)
         elif role == "user" and previous != "tool":
-            turn_start = len(records)
+            turn_start, turn_steps = len(records), 0
         previous = role
-    return tuple(records), turn_start
+    return tuple(records), turn_start, steps, turn_steps
