@@ -4,6 +4,7 @@ access log, against a `gearshift serve` process with keys and a budget."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,31 @@ def test_beyond_loopback_without_keys_it_refuses_to_start(
     config = write_config(tmp_path, "http://127.0.0.1:9/v1")
     assert main(["serve", "--config", str(config), "--host", "0.0.0.0"]) == 2
     assert "refusing to serve on 0.0.0.0 without proxy keys" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_naming_it_and_nothing_says_it_serves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--config", str(config), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"'--port': cannot listen on 127.0.0.1:{port}" in err
+    assert "gearshift serve: http" not in err
+
+
+def test_a_host_that_is_not_this_machine_is_refused_naming_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    # 192.0.2.1 (TEST-NET-1) is never an address of this machine: binding it fails, keys or not.
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'[[keys]]\nname = "a"\nsha256 = "{key_hash("k")}"\n')
+    assert main(["serve", "--config", str(config), "--host", "192.0.2.1", "--keys", str(keys)]) == 2
+    assert "'--host': cannot listen on 192.0.2.1:4000" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

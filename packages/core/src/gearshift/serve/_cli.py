@@ -1,14 +1,17 @@
 """`gearshift serve`: run the routing proxy under uvicorn, one or several worker processes.
 
 Everything is checked before uvicorn starts (the config, the proxy keys, a bind beyond loopback
-without keys), so a mistake is one line on stderr, not a traceback from a worker.
+without keys, an address that cannot be bound), so a mistake is one line on stderr, not a traceback
+from a worker or uvicorn's own error after this command said it was serving.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -77,6 +80,7 @@ def run_serve(args: argparse.Namespace) -> int:
             key="--host",
         )
     Router.from_config(load_config(settings.config)).close()  # a bad config fails here, once
+    _check_bind(args.host, args.port)
     os.environ.update(settings.to_environ())
     if args.access_log:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
@@ -97,3 +101,20 @@ def run_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Refuse, naming the flag, an address uvicorn could not bind: a port in use or a host that is not
+    this machine's. Bound as uvicorn binds (SO_REUSEADDR), then released at once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ConfigError(f"cannot resolve {host!r}: {error.strerror}", key="--host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            key = "--port" if error.errno == errno.EADDRINUSE else "--host"
+            raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}", key=key) from None
