@@ -27,6 +27,7 @@ from pydantic import Field, create_model, model_validator
 
 from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, load_config
 
+from ._input_schema import plain_optionals
 from ._recent import RecentDecisions
 from ._schemas import (
     AgentId,
@@ -164,11 +165,13 @@ class _KnownArguments(ArgModelBase):
 
 
 def _strict(tool: Tool) -> Tool:
-    """`tool`, refusing unknown argument names (and saying so in its input schema)."""
+    """`tool`, refusing unknown argument names (and saying so in its input schema), its optional
+    arguments advertised with their own type."""
     metadata = tool.fn_metadata
     base = metadata.arg_model
     metadata.arg_model = create_model(base.__name__, __base__=(base, _KnownArguments))
     tool.parameters["additionalProperties"] = False
+    plain_optionals(tool.parameters)
     return tool
 
 
