@@ -37,6 +37,16 @@ async def test_the_tools_are_listed_with_input_and_output_schemas(server: MCPSer
         assert tools["route"].annotations is not None and tools["route"].annotations.read_only_hint
 
 
+async def test_tool_descriptions_carry_no_source_indentation(server: MCPServer[RouterTools]) -> None:
+    # A description is the tool's docstring, shown to the calling model and in the client's UI; before
+    # Python 3.13 a docstring keeps the indentation of the source it was written in.
+    async with Client(server) as client:
+        for tool in (await client.list_tools()).tools:
+            assert tool.description is not None
+            assert tool.description == tool.description.strip(), tool.name
+            assert not [line for line in tool.description.splitlines() if line.startswith(" ")], tool.name
+
+
 async def test_optional_arguments_are_advertised_with_their_own_type(server: MCPServer[RouterTools]) -> None:
     # Clients that build a form or convert command-line strings from the schema read a property's
     # `type`: the Inspector CLI sent `--tool-arg step_index=3` as the string "3" (refused) while the

@@ -12,6 +12,7 @@ decided lately, prompt text only when `log.include_prompts` allows it) and `gear
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -182,7 +183,10 @@ def _tools() -> list[Tool]:
 
     def tool(*, title: str, annotations: ToolAnnotations) -> Callable[[F], F]:
         def register(fn: F) -> F:
-            registered.append(_strict(Tool.from_function(fn, title=title, annotations=annotations)))
+            # Cleaned as Python 3.13 cleans every docstring: before it, the source's indentation stays.
+            description = inspect.cleandoc(fn.__doc__ or "")
+            made = Tool.from_function(fn, title=title, description=description, annotations=annotations)
+            registered.append(_strict(made))
             return fn
 
         return register
