@@ -66,6 +66,25 @@ def test_chat_without_keys_says_which_variable_to_set(capsys: pytest.CaptureFixt
     assert "OPENAI_API_KEY" in err and "ANTHROPIC_API_KEY" in err
 
 
+def test_chat_calls_a_model_whose_deployment_needs_no_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key check read each model's own provider only: this model was refused ("no API key")
+    # though its second deployment, a local server, needs none.
+    monkeypatch.delenv("GEARSHIFT_TEST_UNSET_KEY", raising=False)
+    with LocalOpenAIServer(models=("tiny",)) as server:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(
+            f'[providers.hosted]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
+            'api_key_env = "GEARSHIFT_TEST_UNSET_KEY"\n\n'
+            f'[providers.local]\nkind = "openai"\nbase_url = "{server.base_url}"\nrequire_key = false\n\n'
+            '[[models]]\nid = "tiny"\nprovider = "hosted"\nmodel = "tiny"\ntier = 1\n'
+            'prices = { input = 0.1, output = 0.2 }\ndeployments = [{ provider = "local" }]\n'
+        )
+        assert main(["chat", "hello from a deployment", "--config", str(config)]) == 0
+    assert "hello from a deployment" in capsys.readouterr().out
+
+
 def test_chat_streams_from_a_configured_local_server(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -60,6 +60,24 @@ def test_with_the_built_in_models_the_block_names_both_vendor_keys(
     assert REAL_KEY not in json.dumps(block)
 
 
+def test_the_block_names_the_keys_of_every_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A deployment's provider was left out: Claude Desktop then started the server without that key.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gearshift.toml").write_text(
+        '[providers.azure]\nkind = "openai"\nbase_url = "https://example.openai.azure.com/openai/v1"\n'
+        'api_key_env = "AZURE_OPENAI_API_KEY"\n\n'
+        '[[models]]\nid = "gpt-5-mini"\nprovider = "openai"\nmodel = "gpt-5-mini"\ntier = 1\n'
+        'deployments = [{ provider = "azure", model = "my-gpt-5-mini" }]\n'
+    )
+    server = _printed_block(capsys)["mcpServers"]["gearshift"]  # type: ignore[index]
+    assert server["env"] == {
+        "AZURE_OPENAI_API_KEY": "<paste your key here>",
+        "OPENAI_API_KEY": "<paste your key here>",
+    }
+
+
 def test_the_config_named_by_the_environment_is_used(
     llm_server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

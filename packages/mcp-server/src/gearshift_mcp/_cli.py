@@ -143,12 +143,9 @@ def claude_desktop_config(config_path: Path | None = None, *, name: str = "gears
     command, args = _command()
     if path is not None:
         args = [*args, "--config", str(path.resolve())]
-    used = {model.provider for model in config.models}
-    env = {
-        settings.api_key_env: _KEY_PLACEHOLDER
-        for provider, settings in sorted(config.providers.items())
-        if provider in used and settings.require_key and settings.api_key_env
-    }
+    from gearshift.providers import required_keys
+
+    env = {variable: _KEY_PLACEHOLDER for variable in sorted(set(required_keys(config).values()))}
     return {"mcpServers": {name: {"command": command, "args": args, "env": env}}}
 
 

@@ -204,13 +204,11 @@ class RouterTools:
     def _check_keys(self, decision: Decision) -> None:
         if self.config is None:
             return
-        from gearshift.providers import missing_keys
+        from gearshift.providers import keys_wanted
 
-        missing = missing_keys(self.config)
-        registry = self.router.registry
-        needed = {registry[model].provider for model in decision.chain}
-        if needed and needed <= set(missing):
-            wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+        missing = keys_wanted(self.config, (self.router.registry[m] for m in decision.chain))
+        if missing:
+            wanted = " or ".join(f"{env} (provider '{p}')" for p, env in missing.items())
             raise ConfigError(
                 f"escalate cannot ask a stronger model: no API key is set for the models it would use "
                 f"({', '.join(decision.chain)}). Set {wanted} in the server's environment (the `env` "

@@ -187,7 +187,7 @@ def _route(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from .._messages import StreamDone, TextDelta
     from ..config._config import load_config
-    from ..providers._factory import missing_keys, missing_sdks
+    from ..providers._factory import keys_wanted, missing_sdks
     from ..routing._router import Router
 
     prompt = read_prompt(args.prompt)
@@ -195,7 +195,7 @@ def _chat(args: argparse.Namespace) -> int:
     context = _context(args.step)
     with Router.from_config(config) as router:
         decision = router.decide(prompt, context)
-        needed = {router.registry[m].provider for m in decision.chain}
+        needed = {p for m in decision.chain for p in router.registry[m].served_by()}
         sdkless = missing_sdks(config)
         if needed and needed <= set(sdkless):
             extras = ",".join(sorted({sdkless[p] for p in needed}))
@@ -205,9 +205,9 @@ def _chat(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        missing = missing_keys(config)
-        if needed and needed <= set(missing):
-            wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+        missing = keys_wanted(config, (router.registry[m] for m in decision.chain))
+        if missing:
+            wanted = " or ".join(f"{env} (provider '{p}')" for p, env in missing.items())
             print(
                 f"gearshift: no API key for the models this prompt routes to ({', '.join(decision.chain)}). "
                 f"Set {wanted}, or pass --config with a gearshift.toml that points at a local server "
