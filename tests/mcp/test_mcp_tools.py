@@ -162,6 +162,7 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": EASY, "step_index": True}, "step_index\n  Input should be a valid integer"),
         ({"prompt": EASY, "constraints": {"min_tier": True}}, "constraints.min_tier\n  Input should be"),
         ({"prompt": ""}, "prompt"),
+        ({"prompt": " \n\t"}, "prompt: is blank"),  # was routed (and sent to a classifier) as a step
         ({"step_type": "plan"}, "prompt\n  Field required"),
         ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history.0.name"),
         ({"prompt": EASY, "turn_start": -1}, "turn_start"),

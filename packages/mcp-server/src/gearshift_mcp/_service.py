@@ -116,6 +116,7 @@ class RouterTools:
         router's learned escalation, a hand-over holds the run's later steps (`run_id`). `turn_start`
         is the index in `tool_history` of the first call since the user's latest message.
         """
+        _refuse_blank(prompt=prompt)
         context = StepContext(
             agent_id=agent_id,
             run_id=run_id,
@@ -164,9 +165,7 @@ class RouterTools:
         `AllModelsFailed` listing every attempt, or `ConfigError` when no model it could ask has its
         API key set.
         """
-        for name, text in (("problem", problem), ("reason", reason)):
-            if not text.strip():
-                raise InvalidRequestError(f"{name}: is blank; a stronger model needs it in words")
+        _refuse_blank(problem=problem, reason=reason)
         tiers = self.router.registry.tiers
         hints = self._hints(
             RouteConstraints(min_tier=tiers[-1] if min_tier is None else min_tier, max_cost_usd=max_cost_usd)
@@ -273,6 +272,13 @@ class RouterTools:
 def registry_document(registry: ModelRegistry) -> list[dict[str, Any]]:
     """The registry's models as JSON-ready dicts, weakest and cheapest first."""
     return [spec.model_dump(mode="json") for spec in registry]
+
+
+def _refuse_blank(**texts: str) -> None:
+    """A text of only spaces passes `min_length=1` but says nothing to route or answer on."""
+    for name, text in texts.items():
+        if not text.strip():
+            raise InvalidRequestError(f"{name}: is blank; write it out in words")
 
 
 def _tool_record(use: ToolUse) -> ToolRecord:
