@@ -55,6 +55,19 @@ def test_an_unknown_step_type_is_a_clear_error(capsys: pytest.CaptureFixture[str
     assert "--step" in err and "ponder" in err and "plan" in err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["route"], ["chat"], ["batch"], ["report"], ["serve"], ["budget", "show"], ["budget", "reset"]],
+)
+def test_the_config_option_s_help_gives_the_order_the_file_is_looked_for_in(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "default: ./gearshift.toml", yet $GEARSHIFT_CONFIG, when set, is read first.
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert "(default: $GEARSHIFT_CONFIG, then ./gearshift.toml)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_missing_config_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["route", "hello", "--config", "nope.toml"]) == 2
     assert "nope.toml" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._context import StepContext, StepType
 from .._errors import GearshiftError
+from ..config._config_file import CONFIG_HELP
 from ._output import read_prompt
 
 __all__ = ["main"]
@@ -46,13 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     route = commands.add_parser("route", help="print the routing decision for a prompt (no model call)")
     route.add_argument("prompt", help="the prompt to route (- reads it from stdin)")
     route.add_argument("--step", help=_STEP_HELP)
-    route.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    route.add_argument("--config", type=Path, help=CONFIG_HELP)
     route.add_argument("--json", action="store_true", help="print the decision as one JSON object")
 
     chat = commands.add_parser("chat", help="route a prompt and stream the chosen model's answer")
     chat.add_argument("prompt", help="the prompt to send (- reads it from stdin)")
     chat.add_argument("--step", help=_STEP_HELP)
-    chat.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    chat.add_argument("--config", type=Path, help=CONFIG_HELP)
 
     demo = commands.add_parser(
         "demo", help="replay real GSM8K and MMLU outcomes through the router, offline, and report"

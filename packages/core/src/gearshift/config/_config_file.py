@@ -23,10 +23,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["CONFIG_ENV", "ConfigFile", "locate_config", "read_config"]
+__all__ = ["CONFIG_ENV", "CONFIG_HELP", "ConfigFile", "locate_config", "read_config"]
 
 CONFIG_ENV = "GEARSHIFT_CONFIG"
 """Environment variable naming the config file when `load_config` is given no path."""
+
+CONFIG_HELP = f"a gearshift.toml (default: ${CONFIG_ENV}, then ./gearshift.toml)"
+"""The help of a command's `--config` option: where the file is looked for when none is given."""
 
 _CONFIG_NAME = "gearshift.toml"
 

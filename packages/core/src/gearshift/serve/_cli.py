@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .._errors import ConfigError
+from ..config._config_file import CONFIG_HELP
 from ._access import ProxyKeys, is_loopback
 from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
@@ -28,7 +29,7 @@ def add_serve_parser(
     serve = subcommands.add_parser(
         "serve", help="an OpenAI- and Anthropic-compatible proxy that routes every call"
     )
-    serve.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    serve.add_argument("--config", type=Path, help=CONFIG_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument(
         "--port", type=whole_number(1, 65535), default=4000, help="port to bind (default: 4000)"
