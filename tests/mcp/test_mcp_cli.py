@@ -7,11 +7,14 @@ import os
 import socket
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp_testbed import KEY_ENV, LOCAL_KEY, write_config
 
 from gearshift.testing import LocalOpenAIServer
-from gearshift_mcp import claude_desktop_config, main
+from gearshift_mcp import RouterTools, claude_desktop_config, main
 
 REAL_KEY = "sk-real-openai-key-that-must-stay-put-0042"
 
@@ -135,3 +138,25 @@ def test_the_readme_config_command_works_in_a_fresh_clone(
     assert config.parts[0] == "examples" and (root / config).is_file()  # shipped with the clone
     block = _printed_block(capsys, *argv[2:])
     assert block["mcpServers"]["gearshift"]["args"][-1] == str((root / config).resolve())  # type: ignore[index]
+
+
+def test_the_readme_the_help_and_the_instructions_name_every_tool(
+    server: MCPServer[RouterTools], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # They named three tools, or two, while the server serves `feedback` too.
+    async def listed() -> list[str]:
+        async with Client(server) as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    tools = anyio.run(listed)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### MCP server", 1)[1].split("\n## ", 1)[0]
+    layout = next(line for line in readme.splitlines() if line.startswith("| `packages/mcp-server` |"))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    for where, text in [("README", section), ("layout", layout), ("--help", help_text)]:
+        for name in tools:
+            assert f"`{name}`" in text or f" {name}" in text, f"{where} does not name {name}"
+    for name in tools:
+        assert f"`{name}`" in (server.instructions or ""), name

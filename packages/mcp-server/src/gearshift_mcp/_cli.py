@@ -33,7 +33,7 @@ _KEY_PLACEHOLDER = "<paste your key here>"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gearshift-mcp",
-        description="MCP server for gearshift: the route, escalate and budget_status tools.",
+        description="MCP server for gearshift: the route, escalate, budget_status and feedback tools.",
     )
     parser.add_argument("--version", action="version", version=f"gearshift-mcp {_version()}")
     parser.add_argument(

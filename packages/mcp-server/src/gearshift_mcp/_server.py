@@ -54,7 +54,9 @@ SERVER_INSTRUCTIONS = (
     "and costs nothing). When you are stuck (a step failed, you keep repeating the same failing tool "
     "call, or it needs more reasoning than you can give) call `escalate` with the problem, what you "
     "tried and why: a stronger model answers, charged to your agent's budget. `budget_status` shows "
-    "what an agent has spent and has left. The resource gearshift://models lists the models and tiers."
+    "what an agent has spent and has left. Once you know whether an `escalate` answer was right, "
+    "score it with `feedback` and its `request_id`. The resource gearshift://models lists the models "
+    "and tiers."
 )
 
 _JSON = "application/json"
