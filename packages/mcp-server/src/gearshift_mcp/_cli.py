@@ -87,6 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Bound first: a port in use is one line, before the config is read or "serving at" is printed.
     sock = listen(args.host, args.port) if args.http else None
     config = load_config(args.config)
+    _drop_placeholder_keys(config)
     _warn_missing_keys(config)
 
     import anyio
@@ -116,6 +117,21 @@ def _version() -> str:
         return version("gearshift-mcp")
     except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
         return "unknown"
+
+
+def _drop_placeholder_keys(config: GearshiftConfig) -> None:
+    """Unset each key variable still holding the placeholder `claude_desktop_config` wrote: a user with
+    one vendor's key leaves the other's line as it was, and that text must not be sent as a key."""
+    from gearshift.providers import required_keys
+
+    for variable in sorted(set(required_keys(config).values())):
+        if os.environ.get(variable, "").strip() == _KEY_PLACEHOLDER:
+            del os.environ[variable]
+            print(
+                f"gearshift-mcp: {variable} still holds the placeholder {_KEY_PLACEHOLDER!r} of "
+                "`gearshift-mcp config`: taken as unset (put the key there, or remove the line)",
+                file=sys.stderr,
+            )
 
 
 def _warn_missing_keys(config: GearshiftConfig) -> None:
