@@ -81,6 +81,16 @@ def test_the_block_names_the_keys_of_every_deployment(
     }
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_a_blank_server_name_is_refused(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # It printed a block under the name "", which Claude Desktop lists as a server with no name.
+    with pytest.raises(SystemExit) as exited:
+        main(["config", "claude-desktop", "--name", name])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--name: the server's name must not be blank" in captured.err
+
+
 def test_the_config_named_by_the_environment_is_used(
     llm_server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

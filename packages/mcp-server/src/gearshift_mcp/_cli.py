@@ -47,9 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("client", choices=["claude-desktop"], help="the MCP client")
     config.add_argument("--config", dest="client_config", type=Path, help="the gearshift.toml to point at")
     config.add_argument(
-        "--name", default="gearshift", help="the server's name in the client (default gearshift)"
+        "--name",
+        default="gearshift",
+        type=_server_name,
+        help="the server's name in the client (default gearshift)",
     )
     return parser
+
+
+def _server_name(name: str) -> str:
+    if not name.strip():
+        raise argparse.ArgumentTypeError("the server's name must not be blank")
+    return name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
