@@ -123,6 +123,16 @@ def test_a_busy_port_is_one_line_before_anything_is_served(capsys: pytest.Captur
     assert "serving at" not in err[0] and "in use" in err[0]
 
 
+def test_a_host_it_cannot_listen_on_is_named_as_the_host(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An unknown host name was reported as "key '--port': cannot listen on ...".
+    monkeypatch.setenv("GEARSHIFT_MCP_TOKEN", "a-long-random-test-token-9f3b2c71")
+    assert main(["--http", "--host", "nosuchhost.invalid", "--port", "0"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gearshift-mcp: error: key '--host': cannot listen on nosuchhost.invalid:0: ")
+
+
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 

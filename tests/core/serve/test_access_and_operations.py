@@ -4,6 +4,7 @@ access log, against a `gearshift serve` process with keys and a budget."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,27 @@ def test_beyond_loopback_without_keys_it_refuses_to_start(
     config = write_config(tmp_path, "http://127.0.0.1:9/v1")
     assert main(["serve", "--config", str(config), "--host", "0.0.0.0"]) == 2
     assert "refusing to serve on 0.0.0.0 without proxy keys" in capsys.readouterr().err
+
+
+def test_an_address_it_cannot_listen_on_is_one_line_before_it_says_it_serves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed "gearshift serve: http://...", then uvicorn's "ERROR: [Errno 98] ...", exit code 3.
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--config", str(config), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"gearshift: error: key '--port': cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'[[keys]]\nname = "a"\nsha256 = "{"ab" * 32}"\nagent = "a"\n')
+    assert main(["serve", "--config", str(config), "--host", "nosuchhost.invalid", "--keys", str(keys)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gearshift: error: key '--host': cannot listen on nosuchhost.invalid:")
 
 
 @pytest.mark.parametrize(

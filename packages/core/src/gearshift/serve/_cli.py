@@ -15,6 +15,7 @@ from pathlib import Path
 from .._errors import ConfigError
 from ..config._config_file import CONFIG_HELP
 from ._access import ProxyKeys, is_loopback
+from ._binding import bind_address
 from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
 __all__ = ["add_serve_parser", "run_serve"]
@@ -78,6 +79,9 @@ def run_serve(args: argparse.Namespace) -> int:
             key="--host",
         )
     Router.from_config(load_config(settings.config)).close()  # a bad config fails here, once
+    # Bound once and let go, so an address uvicorn cannot bind is one line here; uvicorn binds it again
+    # (with SO_REUSEADDR, as here) a moment later.
+    bind_address(args.host, args.port).close()
     os.environ.update(settings.to_environ())
     if args.access_log:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
