@@ -121,6 +121,18 @@ def test_stdin_that_is_not_utf_8_is_one_line_saying_so(
     assert json.loads(capsys.readouterr().out)["model"]
 
 
+def test_a_prompt_argument_that_is_not_utf_8_is_one_line_saying_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Python hands argv's undecodable bytes on as lone surrogates ("caf\\xe9" arrives as "caf\\udce9"):
+    # the error spoke of "messages[0].content" and UTF-16 surrogates.
+    assert main(["route", "caf\udce9 au lait", "--json"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "gearshift: error: the prompt argument: not UTF-8 text (byte 0xe9 at offset 3); convert it "
+        "first, for example with iconv -f latin1 -t utf-8"
+    ]
+
+
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 
