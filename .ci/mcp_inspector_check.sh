@@ -32,3 +32,16 @@ if result.get("isError") or "model" not in result.get("structuredContent", {}):
 decision = result["structuredContent"]
 print("route ->", decision["model"], "tier", decision["tier"], "|", decision["reasons"][-1])
 '
+
+# Optional arguments: the Inspector converts a value by its property's `type` (an `anyOf [integer,
+# null]` has none, and "2" reached the server as a string it refused).
+echo "-- tools/call route, optional arguments"
+answer="$(inspect --method tools/call --tool-name route --tool-arg 'prompt=Fix the failing test' \
+    --tool-arg step_type=recover --tool-arg step_index=2 --tool-arg 'constraints={"max_tier": 2}')"
+printf '%s' "$answer" | uv run --no-sync python -c '
+import json, sys
+result = json.load(sys.stdin)
+if result.get("isError") or result.get("structuredContent", {}).get("tier", 99) > 2:
+    sys.exit(f"route with optional arguments failed: {json.dumps(result)}")
+print("route ->", result["structuredContent"]["model"], "tier", result["structuredContent"]["tier"])
+'

@@ -55,6 +55,19 @@ def test_an_unknown_step_type_is_a_clear_error(capsys: pytest.CaptureFixture[str
     assert "--step" in err and "ponder" in err and "plan" in err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["route"], ["chat"], ["batch"], ["report"], ["serve"], ["budget", "show"], ["budget", "reset"]],
+)
+def test_the_config_option_s_help_gives_the_order_the_file_is_looked_for_in(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "default: ./gearshift.toml", yet $GEARSHIFT_CONFIG, when set, is read first.
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert "(default: $GEARSHIFT_CONFIG, then ./gearshift.toml)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_missing_config_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["route", "hello", "--config", "nope.toml"]) == 2
     assert "nope.toml" in capsys.readouterr().err
@@ -64,6 +77,25 @@ def test_chat_without_keys_says_which_variable_to_set(capsys: pytest.CaptureFixt
     assert main(["chat", "hello"]) == 2
     err = capsys.readouterr().err
     assert "OPENAI_API_KEY" in err and "ANTHROPIC_API_KEY" in err
+
+
+def test_chat_calls_a_model_whose_deployment_needs_no_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key check read each model's own provider only: this model was refused ("no API key")
+    # though its second deployment, a local server, needs none.
+    monkeypatch.delenv("GEARSHIFT_TEST_UNSET_KEY", raising=False)
+    with LocalOpenAIServer(models=("tiny",)) as server:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(
+            f'[providers.hosted]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
+            'api_key_env = "GEARSHIFT_TEST_UNSET_KEY"\n\n'
+            f'[providers.local]\nkind = "openai"\nbase_url = "{server.base_url}"\nrequire_key = false\n\n'
+            '[[models]]\nid = "tiny"\nprovider = "hosted"\nmodel = "tiny"\ntier = 1\n'
+            'prices = { input = 0.1, output = 0.2 }\ndeployments = [{ provider = "local" }]\n'
+        )
+        assert main(["chat", "hello from a deployment", "--config", str(config)]) == 0
+    assert "hello from a deployment" in capsys.readouterr().out
 
 
 def test_chat_streams_from_a_configured_local_server(

@@ -100,6 +100,39 @@ def test_a_dash_reads_the_prompt_from_stdin(
         assert server.requests[0].body["messages"][-1]["content"] == "hello from stdin"
 
 
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])
+def test_stdin_that_is_not_utf_8_is_one_line_saying_so(
+    errors: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Latin-1 text piped in: a traceback (UnicodeDecodeError) where the locale decodes stdin strictly,
+    # and under C.UTF-8 (surrogateescape) "messages[0].content: holds a lone UTF-16 surrogate".
+    latin_1 = io.TextIOWrapper(io.BytesIO("Résumé of the café's menu".encode("latin-1")), "utf-8", errors)
+    monkeypatch.setattr(sys, "stdin", latin_1)
+    assert main(["route", "-", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "gearshift: error: stdin: not UTF-8 text (byte 0xe9 at offset 1); convert it first, "
+        "for example with iconv -f latin1 -t utf-8"
+    ]
+    utf_8 = io.TextIOWrapper(io.BytesIO("Résumé of the café's menu".encode()), "utf-8", errors)
+    monkeypatch.setattr(sys, "stdin", utf_8)
+    assert main(["route", "-", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]
+
+
+def test_a_prompt_argument_that_is_not_utf_8_is_one_line_saying_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Python hands argv's undecodable bytes on as lone surrogates ("caf\\xe9" arrives as "caf\\udce9"):
+    # the error spoke of "messages[0].content" and UTF-16 surrogates.
+    assert main(["route", "caf\udce9 au lait", "--json"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "gearshift: error: the prompt argument: not UTF-8 text (byte 0xe9 at offset 3); convert it "
+        "first, for example with iconv -f latin1 -t utf-8"
+    ]
+
+
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 

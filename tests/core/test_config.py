@@ -113,6 +113,18 @@ def test_explicit_path_that_does_not_exist(tmp_path: Path) -> None:
     assert caught.value.source == str(tmp_path / "missing.toml")
 
 
+def test_a_folder_given_as_the_config_is_named_a_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `--config .` or `--config examples/` was refused as "no such config file", though it exists.
+    with pytest.raises(ConfigError, match="is a folder, not a config file") as caught:
+        load_config(tmp_path)
+    assert caught.value.source == str(tmp_path)
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path))
+    with pytest.raises(ConfigError, match=rf"is a folder, not a config file \(named by \${CONFIG_ENV}\)"):
+        load_config()
+
+
 def test_env_var_naming_a_missing_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "gone.toml"))
     with pytest.raises(ConfigError, match=rf"gone\.toml.*\${CONFIG_ENV}"):

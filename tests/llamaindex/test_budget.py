@@ -10,7 +10,7 @@ from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage
 from llamaindex_support import MakeRouter, Observed
 
-from gearshift import BudgetExceeded, ScorerConfig, SignalScorer
+from gearshift import BudgetExceeded, InvalidRequestError, ScorerConfig, SignalScorer
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.testing import LocalOpenAIServer
 from gearshift_llamaindex import RoutedLLM, run_scope
@@ -136,3 +136,20 @@ async def test_a_later_user_turn_is_paced_over_its_own_steps(
     assert observed.served() == ["small"]
     (decision,) = observed.records("decision")
     assert any("for ~2 more steps" in reason for reason in decision["reasons"]), decision["reasons"]
+
+
+async def test_budget_keys_given_as_one_string_are_refused_not_split_into_letters(
+    make_router: MakeRouter, observed: Observed
+) -> None:
+    # run_scope(budget_keys="team:search") charged the spend to the keys 't', 'e', 'a', 'm', ':', ...
+    # and no limit on team:search ever saw it; so did a call's budget_keys="team:search".
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="team:*", usd=1.0)])
+    llm = RoutedLLM(make_router(budgets=ledger))
+    with pytest.raises(InvalidRequestError, match=r"run_scope: budget_keys must be a list of keys"):
+        run_scope(budget_keys="team:search").__enter__()  # refused as the scope opens
+    with pytest.raises(InvalidRequestError, match=r"budget_keys must be a list of keys.*'team:search'"):
+        await llm.achat(USER, budget_keys="team:search")
+    assert observed.server.requests == []
+    with run_scope(budget_keys=["team:search"]):
+        await llm.achat(USER, budget_keys=("team:east",))
+    assert set(await ledger.keys()) == {"agent:anonymous", "team:search", "team:east"}

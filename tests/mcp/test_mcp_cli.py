@@ -7,11 +7,14 @@ import os
 import socket
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp_testbed import KEY_ENV, LOCAL_KEY, write_config
 
 from gearshift.testing import LocalOpenAIServer
-from gearshift_mcp import claude_desktop_config, main
+from gearshift_mcp import RouterTools, claude_desktop_config, main
 
 REAL_KEY = "sk-real-openai-key-that-must-stay-put-0042"
 
@@ -60,6 +63,34 @@ def test_with_the_built_in_models_the_block_names_both_vendor_keys(
     assert REAL_KEY not in json.dumps(block)
 
 
+def test_the_block_names_the_keys_of_every_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A deployment's provider was left out: Claude Desktop then started the server without that key.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gearshift.toml").write_text(
+        '[providers.azure]\nkind = "openai"\nbase_url = "https://example.openai.azure.com/openai/v1"\n'
+        'api_key_env = "AZURE_OPENAI_API_KEY"\n\n'
+        '[[models]]\nid = "gpt-5-mini"\nprovider = "openai"\nmodel = "gpt-5-mini"\ntier = 1\n'
+        'deployments = [{ provider = "azure", model = "my-gpt-5-mini" }]\n'
+    )
+    server = _printed_block(capsys)["mcpServers"]["gearshift"]  # type: ignore[index]
+    assert server["env"] == {
+        "AZURE_OPENAI_API_KEY": "<paste your key here>",
+        "OPENAI_API_KEY": "<paste your key here>",
+    }
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_a_blank_server_name_is_refused(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # It printed a block under the name "", which Claude Desktop lists as a server with no name.
+    with pytest.raises(SystemExit) as exited:
+        main(["config", "claude-desktop", "--name", name])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--name: the server's name must not be blank" in captured.err
+
+
 def test_the_config_named_by_the_environment_is_used(
     llm_server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,6 +123,16 @@ def test_a_busy_port_is_one_line_before_anything_is_served(capsys: pytest.Captur
     assert "serving at" not in err[0] and "in use" in err[0]
 
 
+def test_a_host_it_cannot_listen_on_is_named_as_the_host(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An unknown host name was reported as "key '--port': cannot listen on ...".
+    monkeypatch.setenv("GEARSHIFT_MCP_TOKEN", "a-long-random-test-token-9f3b2c71")
+    assert main(["--http", "--host", "nosuchhost.invalid", "--port", "0"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("gearshift-mcp: error: key '--host': cannot listen on nosuchhost.invalid:0: ")
+
+
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 
@@ -117,3 +158,25 @@ def test_the_readme_config_command_works_in_a_fresh_clone(
     assert config.parts[0] == "examples" and (root / config).is_file()  # shipped with the clone
     block = _printed_block(capsys, *argv[2:])
     assert block["mcpServers"]["gearshift"]["args"][-1] == str((root / config).resolve())  # type: ignore[index]
+
+
+def test_the_readme_the_help_and_the_instructions_name_every_tool(
+    server: MCPServer[RouterTools], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # They named three tools, or two, while the server serves `feedback` too.
+    async def listed() -> list[str]:
+        async with Client(server) as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    tools = anyio.run(listed)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### MCP server", 1)[1].split("\n## ", 1)[0]
+    layout = next(line for line in readme.splitlines() if line.startswith("| `packages/mcp-server` |"))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    for where, text in [("README", section), ("layout", layout), ("--help", help_text)]:
+        for name in tools:
+            assert f"`{name}`" in text or f" {name}" in text, f"{where} does not name {name}"
+    for name in tools:
+        assert f"`{name}`" in (server.instructions or ""), name

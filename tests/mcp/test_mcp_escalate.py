@@ -156,3 +156,40 @@ async def test_without_the_key_route_works_and_escalate_names_the_missing_variab
         monkeypatch.setenv("GEARSHIFT_MCP_TEST_KEY", LOCAL_KEY)  # keys are read at call time
         answer = structured(await client.call_tool("escalate", PROBLEM))
     assert answer["model"] == "large"
+
+
+def _served_twice(llm_server: LocalOpenAIServer) -> GearshiftConfig:
+    """The models on provider `local` (key in GEARSHIFT_MCP_TEST_KEY) and, as a deployment, on
+    `mirror` (key in GEARSHIFT_MCP_MIRROR_KEY): the same local server, keyed two ways."""
+
+    def provider(key_env: str) -> dict[str, Any]:
+        return {"kind": "openai", "base_url": llm_server.base_url, "api_key_env": key_env}
+
+    return GearshiftConfig.from_dict(
+        {
+            "providers": {
+                "local": provider("GEARSHIFT_MCP_TEST_KEY"),
+                "mirror": provider("GEARSHIFT_MCP_MIRROR_KEY"),
+            },
+            "models": [{**s.model_dump(), "deployments": [{"provider": "mirror"}]} for s in REGISTRY],
+        }
+    )
+
+
+async def test_a_deployment_whose_key_is_set_lets_escalate_answer(
+    llm_server: LocalOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key check looked at each model's own provider only, so escalate refused ("no API key is
+    # set") a model whose other deployment had its key.
+    monkeypatch.delenv("GEARSHIFT_MCP_TEST_KEY", raising=False)
+    monkeypatch.setenv("GEARSHIFT_MCP_MIRROR_KEY", LOCAL_KEY)
+    async with Client(build_server(_served_twice(llm_server))) as client:
+        answer = structured(await client.call_tool("escalate", PROBLEM))
+    assert answer["model"] == "large" and "large" in answer["answer"]
+
+    monkeypatch.delenv("GEARSHIFT_MCP_MIRROR_KEY")
+    async with Client(build_server(_served_twice(llm_server))) as client:
+        result = await client.call_tool("escalate", PROBLEM)
+    assert result.is_error
+    assert "GEARSHIFT_MCP_MIRROR_KEY (provider 'mirror')" in error_text(result)
+    assert "GEARSHIFT_MCP_TEST_KEY (provider 'local')" in error_text(result)

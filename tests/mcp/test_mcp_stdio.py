@@ -45,3 +45,26 @@ async def test_the_stdio_server_routes_and_names_the_missing_key(
     assert f"no API key set for {KEY_ENV} (provider 'local')" in stderr
     assert "`route` works without keys" in stderr
     assert llm_server.requests == []
+
+
+async def test_a_key_left_at_the_config_block_s_placeholder_is_taken_as_unset(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    # A user with one vendor's key leaves the other's "<paste your key here>" in Claude Desktop's
+    # `env`: the server sent that text as an API key, and escalate's calls failed on it (a 401).
+    config = write_config(tmp_path, llm_server)
+    params = StdioServerParameters(
+        command=gearshift_mcp_command(),
+        args=["--config", str(config)],
+        env=server_env(**{KEY_ENV: "<paste your key here>"}),
+        cwd=str(tmp_path),
+    )
+    with (tmp_path / "stderr.txt").open("w+", encoding="utf-8") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            refused = await client.call_tool("escalate", {"problem": "p", "reason": "r"})
+            assert refused.is_error and f"Set {KEY_ENV} (provider 'local')" in error_text(refused)
+        errlog.seek(0)
+        stderr = errlog.read()
+    assert f"{KEY_ENV} still holds the placeholder" in stderr
+    assert f"no API key set for {KEY_ENV} (provider 'local')" in stderr
+    assert llm_server.requests == []

@@ -25,7 +25,7 @@ async def test_the_tools_are_listed_with_input_and_output_schemas(server: MCPSer
                 assert schema.get("description"), f"{tool.name}.{name} has no description"
         route = tools["route"].input_schema
         assert route["required"] == ["prompt"]
-        assert route["properties"]["step_type"]["anyOf"][0]["enum"] == [
+        assert route["properties"]["step_type"]["enum"] == [
             "plan", "act", "observe", "reflect", "respond", "summarize", "other", "recover"
         ]  # fmt: skip
         # A misspelt constraint must be refused, not silently ignored.
@@ -35,6 +35,37 @@ async def test_the_tools_are_listed_with_input_and_output_schemas(server: MCPSer
             tools["escalate"].output_schema["properties"]
         )
         assert tools["route"].annotations is not None and tools["route"].annotations.read_only_hint
+
+
+async def test_tool_descriptions_carry_no_source_indentation(server: MCPServer[RouterTools]) -> None:
+    # A description is the tool's docstring, shown to the calling model and in the client's UI; before
+    # Python 3.13 a docstring keeps the indentation of the source it was written in.
+    async with Client(server) as client:
+        for tool in (await client.list_tools()).tools:
+            assert tool.description is not None
+            assert tool.description == tool.description.strip(), tool.name
+            assert not [line for line in tool.description.splitlines() if line.startswith(" ")], tool.name
+
+
+async def test_optional_arguments_are_advertised_with_their_own_type(server: MCPServer[RouterTools]) -> None:
+    # Clients that build a form or convert command-line strings from the schema read a property's
+    # `type`: the Inspector CLI sent `--tool-arg step_index=3` as the string "3" (refused) while the
+    # schema said `anyOf: [integer, null]`. Leaving an optional argument out is how to not set it.
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+        for tool in tools:
+            schema = tool.input_schema
+            holders = [schema, *schema.get("$defs", {}).values()]
+            for holder in holders:
+                for name, prop in holder["properties"].items():
+                    assert "type" in prop and "anyOf" not in prop, f"{tool.name}.{name}: {prop}"
+                    assert prop.get("default", "unset") is not None, f"{tool.name}.{name}: {prop}"
+        route = next(tool for tool in tools if tool.name == "route").input_schema["properties"]
+        assert route["step_index"]["type"] == "integer" and route["step_index"]["minimum"] == 0
+        assert route["constraints"]["type"] == "object" and "$ref" in route["constraints"]
+        # An explicit null still means "not set".
+        unset = {"prompt": EASY, "step_index": None, "constraints": None}
+        assert structured(await client.call_tool("route", unset))["model"] == "small"
 
 
 async def test_an_easy_task_routes_to_the_cheap_model_and_a_hard_one_to_the_strong(
@@ -131,6 +162,7 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": EASY, "step_index": True}, "step_index\n  Input should be a valid integer"),
         ({"prompt": EASY, "constraints": {"min_tier": True}}, "constraints.min_tier\n  Input should be"),
         ({"prompt": ""}, "prompt"),
+        ({"prompt": " \n\t"}, "prompt: is blank"),  # was routed (and sent to a classifier) as a step
         ({"step_type": "plan"}, "prompt\n  Field required"),
         ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history.0.name"),
         ({"prompt": EASY, "turn_start": -1}, "turn_start"),

@@ -62,6 +62,9 @@ def test_a_full_section_validates() -> None:
         ({"limits": [{"key": "run:*", "tokens": 1.5}]}, "budgets.limits[0].tokens", "must be an integer"),
         ({"limits": [{"key": "run:*", "tokens": -3}]}, "budgets.limits[0].tokens", "must be >= 0"),
         ({"limits": [{"key": "run:*"}]}, "budgets.limits[0]", "a limit needs usd, tokens or both"),
+        # A misspelt cap was reported as no cap at all, at the table's line, not the typo's.
+        ({"limits": [{"key": "run:*", "usdd": 5}]}, "budgets.limits[0].usdd", "did you mean 'usd'"),
+        ({"limits": [{"key": "run:*", "tokenz": 5}]}, "budgets.limits[0].tokenz", "did you mean 'tokens'"),
         (
             {"limits": [{"key": "run:*", "usd": 1, "window": "week"}]},
             "budgets.limits[0].window",

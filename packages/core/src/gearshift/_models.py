@@ -154,6 +154,10 @@ class ModelSpec(BaseModel):
         "and fastest (see `gearshift.routing._deployments`).",
     )
 
+    def served_by(self) -> tuple[str, ...]:
+        """The provider configurations that serve this model: `provider`, then each deployment's."""
+        return (self.provider, *(d.provider for d in self.deployments))
+
     def cost(self, usage: Usage) -> float:
         """The cost in dollars of a call to this model with this usage."""
         return self.prices.cost(usage)

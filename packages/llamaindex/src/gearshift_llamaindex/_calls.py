@@ -85,7 +85,7 @@ def run_scope(
     scope follows asyncio tasks started inside it. Values given per call win over the scope, and the
     scope wins over the LLM's own fields; budget keys add up.
     """
-    token = _scope.set(_Scope(agent_id, run_id, tuple(budget_keys)))
+    token = _scope.set(_Scope(agent_id, run_id, _budget_keys(budget_keys, "run_scope: budget_keys")))
     try:
         yield
     finally:
@@ -209,13 +209,25 @@ async def plan_call(
         has_tools=bool(specs) and choice != "none",
         agent_id=options.get("agent_id") or scope.agent_id or defaults.agent_id,
         run_id=options.get("run_id") or scope.run_id or defaults.run_id,
-        budget_keys=(*defaults.budget_keys, *scope.budget_keys, *options.get("budget_keys", ())),
+        budget_keys=(
+            *defaults.budget_keys,
+            *scope.budget_keys,
+            *_budget_keys(options.get("budget_keys", ()), "budget_keys"),
+        ),
         expected_steps=defaults.expected_steps,
         step_type=options.get("step_type"),
         hints=options.get("hints"),
         kept=history,
     )
     return PlannedCall(request, context, bool(options.get("self_escalation", defaults.self_escalation)))
+
+
+def _budget_keys(keys: Any, where: str) -> tuple[str, ...]:
+    """`keys` as a tuple; one string is refused, as `StepContext` refuses it: spread into the keys
+    of a call, its letters would each become a key the spend is charged to."""
+    if isinstance(keys, str) or not all(isinstance(key, str) for key in keys):
+        raise InvalidRequestError(f"{where} must be a list of keys such as ['team:search'], got {keys!r}")
+    return tuple(keys)
 
 
 def _stop(stop: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""gearshift's MCP server: `route`, `escalate` and `budget_status` tools over one gearshift `Router`.
+"""gearshift's MCP server: `route`, `escalate`, `budget_status` and `feedback` tools over one `Router`.
 
 ```python
 from gearshift_mcp import build_server
@@ -7,10 +7,10 @@ server = build_server("gearshift.toml")  # an mcp.server.mcpserver.MCPServer
 server.run()  # stdio; or run the `gearshift-mcp` command
 ```
 
-Clients see three tools: `route` (which model should take a step: free, calls nothing), `escalate`
-(a stuck model hands its problem to a stronger one, charged to the agent's budget) and
-`budget_status`; and three resources: `gearshift://models`, `gearshift://decisions/recent` and
-`gearshift://budgets/{key}`.
+Clients see four tools: `route` (which model should take a step: free, calls nothing), `escalate`
+(a stuck model hands its problem to a stronger one, charged to the agent's budget), `budget_status`
+and `feedback` (a score for an `escalate` answer); and three resources: `gearshift://models`,
+`gearshift://decisions/recent` and `gearshift://budgets/{key}`.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -33,7 +33,7 @@ _KEY_PLACEHOLDER = "<paste your key here>"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gearshift-mcp",
-        description="MCP server for gearshift: the route, escalate and budget_status tools.",
+        description="MCP server for gearshift: the route, escalate, budget_status and feedback tools.",
     )
     parser.add_argument("--version", action="version", version=f"gearshift-mcp {_version()}")
     parser.add_argument(
@@ -47,9 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("client", choices=["claude-desktop"], help="the MCP client")
     config.add_argument("--config", dest="client_config", type=Path, help="the gearshift.toml to point at")
     config.add_argument(
-        "--name", default="gearshift", help="the server's name in the client (default gearshift)"
+        "--name",
+        default="gearshift",
+        type=_server_name,
+        help="the server's name in the client (default gearshift)",
     )
     return parser
+
+
+def _server_name(name: str) -> str:
+    if not name.strip():
+        raise argparse.ArgumentTypeError("the server's name must not be blank")
+    return name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Bound first: a port in use is one line, before the config is read or "serving at" is printed.
     sock = listen(args.host, args.port) if args.http else None
     config = load_config(args.config)
+    _drop_placeholder_keys(config)
     _warn_missing_keys(config)
 
     import anyio
@@ -118,6 +128,21 @@ def _version() -> str:
         return "unknown"
 
 
+def _drop_placeholder_keys(config: GearshiftConfig) -> None:
+    """Unset each key variable still holding the placeholder `claude_desktop_config` wrote: a user with
+    one vendor's key leaves the other's line as it was, and that text must not be sent as a key."""
+    from gearshift.providers import required_keys
+
+    for variable in sorted(set(required_keys(config).values())):
+        if os.environ.get(variable, "").strip() == _KEY_PLACEHOLDER:
+            del os.environ[variable]
+            print(
+                f"gearshift-mcp: {variable} still holds the placeholder {_KEY_PLACEHOLDER!r} of "
+                "`gearshift-mcp config`: taken as unset (put the key there, or remove the line)",
+                file=sys.stderr,
+            )
+
+
 def _warn_missing_keys(config: GearshiftConfig) -> None:
     from gearshift.providers import missing_keys
 
@@ -143,12 +168,9 @@ def claude_desktop_config(config_path: Path | None = None, *, name: str = "gears
     command, args = _command()
     if path is not None:
         args = [*args, "--config", str(path.resolve())]
-    used = {model.provider for model in config.models}
-    env = {
-        settings.api_key_env: _KEY_PLACEHOLDER
-        for provider, settings in sorted(config.providers.items())
-        if provider in used and settings.require_key and settings.api_key_env
-    }
+    from gearshift.providers import required_keys
+
+    env = {variable: _KEY_PLACEHOLDER for variable in sorted(set(required_keys(config).values()))}
     return {"mcpServers": {name: {"command": command, "args": args, "env": env}}}
 
 

@@ -132,20 +132,15 @@ def http_app(server: MCPServer[Any], *, host: str = DEFAULT_HOST) -> Starlette:
 
 
 def listen(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
-    """A socket bound to `host:port`, or a `ConfigError` naming the address (a port in use...).
+    """A socket bound to `host:port`, or a `ConfigError` naming the option at fault (`--port` for a
+    port in use, `--host` for an unknown host).
 
     Bound before anything says "serving at", so a busy port is one line and exit code 2, not a
     success message followed by uvicorn's own failure.
     """
-    shown = f"[{host}]" if ":" in host else host
-    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {shown}:{port}: {exc.strerror or exc}", key="--port") from None
+    from gearshift.serve import bind_address
+
+    sock = bind_address(host, port)
     sock.set_inheritable(True)
     return sock
 

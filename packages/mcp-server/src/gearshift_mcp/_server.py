@@ -12,6 +12,7 @@ decided lately, prompt text only when `log.include_prompts` allows it) and `gear
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from pydantic import Field, create_model, model_validator
 
 from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, load_config
 
+from ._input_schema import plain_optionals
 from ._recent import RecentDecisions
 from ._schemas import (
     AgentId,
@@ -52,7 +54,9 @@ SERVER_INSTRUCTIONS = (
     "and costs nothing). When you are stuck (a step failed, you keep repeating the same failing tool "
     "call, or it needs more reasoning than you can give) call `escalate` with the problem, what you "
     "tried and why: a stronger model answers, charged to your agent's budget. `budget_status` shows "
-    "what an agent has spent and has left. The resource gearshift://models lists the models and tiers."
+    "what an agent has spent and has left. Once you know whether an `escalate` answer was right, "
+    "score it with `feedback` and its `request_id`. The resource gearshift://models lists the models "
+    "and tiers."
 )
 
 _JSON = "application/json"
@@ -164,11 +168,13 @@ class _KnownArguments(ArgModelBase):
 
 
 def _strict(tool: Tool) -> Tool:
-    """`tool`, refusing unknown argument names (and saying so in its input schema)."""
+    """`tool`, refusing unknown argument names (and saying so in its input schema), its optional
+    arguments advertised with their own type."""
     metadata = tool.fn_metadata
     base = metadata.arg_model
     metadata.arg_model = create_model(base.__name__, __base__=(base, _KnownArguments))
     tool.parameters["additionalProperties"] = False
+    plain_optionals(tool.parameters)
     return tool
 
 
@@ -179,7 +185,10 @@ def _tools() -> list[Tool]:
 
     def tool(*, title: str, annotations: ToolAnnotations) -> Callable[[F], F]:
         def register(fn: F) -> F:
-            registered.append(_strict(Tool.from_function(fn, title=title, annotations=annotations)))
+            # Cleaned as Python 3.13 cleans every docstring: before it, the source's indentation stays.
+            description = inspect.cleandoc(fn.__doc__ or "")
+            made = Tool.from_function(fn, title=title, description=description, annotations=annotations)
+            registered.append(_strict(made))
             return fn
 
         return register

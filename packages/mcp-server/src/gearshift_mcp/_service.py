@@ -117,6 +117,7 @@ class RouterTools:
         is the index in `tool_history` of the first call since the user's latest message; the budget
         is paced over that turn's steps, one per tool call since then (each took a model call).
         """
+        _refuse_blank(prompt=prompt)
         # Each tool call in the history took at least one model call before it.
         steps = len(tool_history) if step_index is None else step_index
         context = StepContext(
@@ -167,9 +168,7 @@ class RouterTools:
         `AllModelsFailed` listing every attempt, or `ConfigError` when no model it could ask has its
         API key set.
         """
-        for name, text in (("problem", problem), ("reason", reason)):
-            if not text.strip():
-                raise InvalidRequestError(f"{name}: is blank; a stronger model needs it in words")
+        _refuse_blank(problem=problem, reason=reason)
         tiers = self.router.registry.tiers
         hints = self._hints(
             RouteConstraints(min_tier=tiers[-1] if min_tier is None else min_tier, max_cost_usd=max_cost_usd)
@@ -207,13 +206,11 @@ class RouterTools:
     def _check_keys(self, decision: Decision) -> None:
         if self.config is None:
             return
-        from gearshift.providers import missing_keys
+        from gearshift.providers import keys_wanted
 
-        missing = missing_keys(self.config)
-        registry = self.router.registry
-        needed = {registry[model].provider for model in decision.chain}
-        if needed and needed <= set(missing):
-            wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+        missing = keys_wanted(self.config, (self.router.registry[m] for m in decision.chain))
+        if missing:
+            wanted = " or ".join(f"{env} (provider '{p}')" for p, env in missing.items())
             raise ConfigError(
                 f"escalate cannot ask a stronger model: no API key is set for the models it would use "
                 f"({', '.join(decision.chain)}). Set {wanted} in the server's environment (the `env` "
@@ -278,6 +275,13 @@ class RouterTools:
 def registry_document(registry: ModelRegistry) -> list[dict[str, Any]]:
     """The registry's models as JSON-ready dicts, weakest and cheapest first."""
     return [spec.model_dump(mode="json") for spec in registry]
+
+
+def _refuse_blank(**texts: str) -> None:
+    """A text of only spaces passes `min_length=1` but says nothing to route or answer on."""
+    for name, text in texts.items():
+        if not text.strip():
+            raise InvalidRequestError(f"{name}: is blank; write it out in words")
 
 
 def _tool_record(use: ToolUse) -> ToolRecord:

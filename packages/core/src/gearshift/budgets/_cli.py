@@ -22,6 +22,7 @@ from typing import Any
 
 from .._bridge import run_sync
 from ..config._config import load_config
+from ..config._config_file import CONFIG_HELP
 from ._journal import JournaledSpend
 from ._ledger import BudgetLedger
 from ._pacing import format_usd
@@ -40,12 +41,12 @@ def add_budget_parser(
     actions = budget.add_subparsers(dest="budget_command", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="spend, reservations and what is left, per key and limit")
     show.add_argument("--key", help="only this spend key (e.g. agent:researcher)")
-    show.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    show.add_argument("--config", type=Path, help=CONFIG_HELP)
     show.add_argument("--json", action="store_true", help="print one JSON object")
     reset = actions.add_parser("reset", help="forget a key's spend and reservations")
     reset.add_argument("--key", required=True, help="the spend key to reset (e.g. run:42)")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    reset.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    reset.add_argument("--config", type=Path, help=CONFIG_HELP)
     return budget
 
 

@@ -182,7 +182,9 @@ class BudgetLimit(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _need_a_cap(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("usd") is None and data.get("tokens") is None:
+        # With a key it does not know (`usdd = 5`), the cap is likely misspelt: that error names it.
+        known = isinstance(data, Mapping) and data.keys() <= cls.model_fields.keys()
+        if known and data.get("usd") is None and data.get("tokens") is None:
             raise KeyedError((), "a limit needs usd, tokens or both")
         return data
 

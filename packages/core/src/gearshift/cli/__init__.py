@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._context import StepContext, StepType
 from .._errors import GearshiftError
+from ..config._config_file import CONFIG_HELP
 from ._output import read_prompt
 
 __all__ = ["main"]
@@ -46,13 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     route = commands.add_parser("route", help="print the routing decision for a prompt (no model call)")
     route.add_argument("prompt", help="the prompt to route (- reads it from stdin)")
     route.add_argument("--step", help=_STEP_HELP)
-    route.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    route.add_argument("--config", type=Path, help=CONFIG_HELP)
     route.add_argument("--json", action="store_true", help="print the decision as one JSON object")
 
     chat = commands.add_parser("chat", help="route a prompt and stream the chosen model's answer")
     chat.add_argument("prompt", help="the prompt to send (- reads it from stdin)")
     chat.add_argument("--step", help=_STEP_HELP)
-    chat.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    chat.add_argument("--config", type=Path, help=CONFIG_HELP)
 
     demo = commands.add_parser(
         "demo", help="replay real GSM8K and MMLU outcomes through the router, offline, and report"
@@ -187,7 +188,7 @@ def _route(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from .._messages import StreamDone, TextDelta
     from ..config._config import load_config
-    from ..providers._factory import missing_keys, missing_sdks
+    from ..providers._factory import keys_wanted, missing_sdks
     from ..routing._router import Router
 
     prompt = read_prompt(args.prompt)
@@ -195,7 +196,7 @@ def _chat(args: argparse.Namespace) -> int:
     context = _context(args.step)
     with Router.from_config(config) as router:
         decision = router.decide(prompt, context)
-        needed = {router.registry[m].provider for m in decision.chain}
+        needed = {p for m in decision.chain for p in router.registry[m].served_by()}
         sdkless = missing_sdks(config)
         if needed and needed <= set(sdkless):
             extras = ",".join(sorted({sdkless[p] for p in needed}))
@@ -205,9 +206,9 @@ def _chat(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        missing = missing_keys(config)
-        if needed and needed <= set(missing):
-            wanted = " or ".join(f"{missing[p]} (provider '{p}')" for p in sorted(needed))
+        missing = keys_wanted(config, (router.registry[m] for m in decision.chain))
+        if missing:
+            wanted = " or ".join(f"{env} (provider '{p}')" for p, env in missing.items())
             print(
                 f"gearshift: no API key for the models this prompt routes to ({', '.join(decision.chain)}). "
                 f"Set {wanted}, or pass --config with a gearshift.toml that points at a local server "

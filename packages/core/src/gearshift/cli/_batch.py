@@ -23,6 +23,7 @@ from .._context import StepContext
 from .._errors import GearshiftError
 from .._messages import ChatRequest, Message
 from .._torn_lines import drop_torn_line
+from ..config._config_file import CONFIG_HELP
 from ..datasets._outcome_files import _FieldError, _parse_prompt
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
@@ -49,7 +50,7 @@ def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         action="store_true",
         help="cheapest tier first; only answers the quality gate rejects go to the top tier",
     )
-    batch.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    batch.add_argument("--config", type=Path, help=CONFIG_HELP)
     batch.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     batch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -68,11 +68,31 @@ def replaced_output(path: Path, option: str) -> Iterator[Path]:
 
 def read_prompt(prompt: str) -> str:
     """The prompt argument, or stdin for `-`; an empty or blank prompt is an error (nothing is billed)."""
-    if prompt == "-":
-        prompt = sys.stdin.read()
+    prompt = _stdin_text() if prompt == "-" else _utf_8(os.fsencode(prompt), "the prompt argument")
     if not prompt.strip():
         raise GearshiftError("the prompt is empty: pass the text, or - to read it from stdin")
     return prompt
+
+
+def _stdin_text() -> str:
+    """All of stdin as UTF-8 text, decoded here rather than by the locale's stdin: that one raised a
+    traceback on other bytes (strict) or passed them on as lone surrogates (C.UTF-8)."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a stdin replaced by text (a test's StringIO) is decoded already
+        return sys.stdin.read()
+    data: bytes = raw.read()
+    return _utf_8(data, "stdin")
+
+
+def _utf_8(data: bytes, where: str) -> str:
+    """`data` decoded as UTF-8, or an error naming `where` it came from and the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GearshiftError(
+            f"{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); convert it "
+            "first, for example with iconv -f latin1 -t utf-8"
+        ) from None
 
 
 def human_console(as_json: bool = False, *, min_width: int = 140) -> Console:

@@ -23,10 +23,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["CONFIG_ENV", "ConfigFile", "locate_config", "read_config"]
+__all__ = ["CONFIG_ENV", "CONFIG_HELP", "ConfigFile", "locate_config", "read_config"]
 
 CONFIG_ENV = "GEARSHIFT_CONFIG"
 """Environment variable naming the config file when `load_config` is given no path."""
+
+CONFIG_HELP = f"a gearshift.toml (default: ${CONFIG_ENV}, then ./gearshift.toml)"
+"""The help of a command's `--config` option: where the file is looked for when none is given."""
 
 _CONFIG_NAME = "gearshift.toml"
 
@@ -48,18 +51,20 @@ class ConfigFile:
 def locate_config(path: str | Path | None) -> Path | None:
     """The config file to read: `path`, else `$GEARSHIFT_CONFIG`, else `./gearshift.toml` if it exists."""
     if path is not None:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise ConfigError("no such config file", source=str(file))
-        return file
+        return _existing(Path(path).expanduser(), "")
     from_env = os.environ.get(CONFIG_ENV)
     if from_env:
-        file = Path(from_env).expanduser()
-        if not file.is_file():
-            raise ConfigError(f"no such config file (named by ${CONFIG_ENV})", source=str(file))
-        return file
+        return _existing(Path(from_env).expanduser(), f" (named by ${CONFIG_ENV})")
     local = Path(_CONFIG_NAME)
     return local if local.is_file() else None
+
+
+def _existing(file: Path, named_by: str) -> Path:
+    if file.is_dir():
+        raise ConfigError(f"is a folder, not a config file{named_by}", source=str(file))
+    if not file.is_file():
+        raise ConfigError(f"no such config file{named_by}", source=str(file))
+    return file
 
 
 def read_config(file: Path) -> ConfigFile:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ._base import Provider
 
 if TYPE_CHECKING:
+    from .._models import ModelSpec
     from ..config._config import GearshiftConfig, ProviderConfig
 
-__all__ = ["build_providers", "missing_keys", "missing_sdks"]
+__all__ = ["build_providers", "keys_wanted", "missing_keys", "missing_sdks", "required_keys"]
 
 
 def build_providers(config: GearshiftConfig) -> dict[str, Provider]:
@@ -27,8 +29,9 @@ def build_providers(config: GearshiftConfig) -> dict[str, Provider]:
     return {name: _build(name, settings) for name, settings in config.providers.items() if name in used}
 
 
-def missing_keys(config: GearshiftConfig) -> dict[str, str]:
-    """Provider name -> the environment variable to set, for providers the models need whose key is unset.
+def required_keys(config: GearshiftConfig) -> dict[str, str]:
+    """Provider name -> the environment variable holding its API key, for every provider the models
+    need (their own and their deployments'), whether the key is set or not.
 
     Keyless providers (`require_key = false`) never appear; neither do providers no model uses.
     """
@@ -36,11 +39,29 @@ def missing_keys(config: GearshiftConfig) -> dict[str, str]:
     return {
         name: settings.api_key_env
         for name, settings in sorted(config.providers.items())
-        if name in used
-        and settings.require_key
-        and settings.api_key_env
-        and not os.environ.get(settings.api_key_env)
+        if name in used and settings.require_key and settings.api_key_env
     }
+
+
+def missing_keys(config: GearshiftConfig) -> dict[str, str]:
+    """Provider name -> the environment variable to set, for providers the models need whose key is unset.
+
+    Keyless providers (`require_key = false`) never appear; neither do providers no model uses.
+    """
+    return {name: env for name, env in required_keys(config).items() if not os.environ.get(env)}
+
+
+def keys_wanted(config: GearshiftConfig, models: Iterable[ModelSpec]) -> dict[str, str]:
+    """Provider name -> the environment variable to set, when no provider serving any of `models`
+    (on its own or as a deployment) can be called for want of its key; empty when one can.
+
+    A command checks a decision's chain with it before calling anything, to name the key to set.
+    """
+    serving = {name for spec in models for name in spec.served_by()}
+    missing = missing_keys(config)
+    if not serving or not serving <= missing.keys():
+        return {}
+    return {name: missing[name] for name in sorted(serving)}
 
 
 def missing_sdks(config: GearshiftConfig) -> dict[str, str]:
@@ -58,9 +79,7 @@ def missing_sdks(config: GearshiftConfig) -> dict[str, str]:
 
 
 def _used(config: GearshiftConfig) -> set[str]:
-    return {model.provider for model in config.models} | {
-        deployment.provider for model in config.models for deployment in model.deployments
-    }
+    return {name for model in config.models for name in model.served_by()}
 
 
 def _build(name: str, settings: ProviderConfig) -> Provider:

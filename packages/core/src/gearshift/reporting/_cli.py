@@ -19,6 +19,7 @@ from typing import Any
 from .._errors import ConfigError
 from .._finite_numbers import finite
 from .._surrogates import has_lone_surrogate
+from ..config._config_file import CONFIG_HELP
 
 __all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
 
@@ -36,7 +37,7 @@ def add_report_parser(subcommands: Any) -> argparse.ArgumentParser:
         "latency, cost against always calling the strongest model, per agent, and week-over-week drift.",
     )
     report.add_argument("--log", type=Path, help="the decision log (default: log.path of gearshift.toml)")
-    report.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    report.add_argument("--config", type=Path, help=CONFIG_HELP)
     report.add_argument(
         "--since",
         help="only records from then on: a date (2026-11-30), a UTC time (2026-11-30T08:00) or 7d, 12h, 2w",

@@ -1,22 +1,21 @@
 """`gearshift serve`: run the routing proxy under uvicorn, one or several worker processes.
 
 Everything is checked before uvicorn starts (the config, the proxy keys, a bind beyond loopback
-without keys, an address that cannot be bound), so a mistake is one line on stderr, not a traceback
-from a worker or uvicorn's own error after this command said it was serving.
+without keys), so a mistake is one line on stderr, not a traceback from a worker.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
-import socket
 import sys
 from pathlib import Path
 
 from .._errors import ConfigError
+from ..config._config_file import CONFIG_HELP
 from ._access import ProxyKeys, is_loopback
+from ._binding import bind_address
 from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
 __all__ = ["add_serve_parser", "run_serve"]
@@ -31,7 +30,7 @@ def add_serve_parser(
     serve = subcommands.add_parser(
         "serve", help="an OpenAI- and Anthropic-compatible proxy that routes every call"
     )
-    serve.add_argument("--config", type=Path, help="a gearshift.toml (default: ./gearshift.toml)")
+    serve.add_argument("--config", type=Path, help=CONFIG_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument(
         "--port", type=whole_number(1, 65535), default=4000, help="port to bind (default: 4000)"
@@ -80,7 +79,9 @@ def run_serve(args: argparse.Namespace) -> int:
             key="--host",
         )
     Router.from_config(load_config(settings.config)).close()  # a bad config fails here, once
-    _check_bind(args.host, args.port)
+    # Bound once and let go, so an address uvicorn cannot bind is one line here; uvicorn binds it again
+    # (with SO_REUSEADDR, as here) a moment later.
+    bind_address(args.host, args.port).close()
     os.environ.update(settings.to_environ())
     if args.access_log:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
@@ -101,20 +102,3 @@ def run_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
-
-
-def _check_bind(host: str, port: int) -> None:
-    """Refuse, naming the flag, an address uvicorn could not bind: a port in use or a host that is not
-    this machine's. Bound as uvicorn binds (SO_REUSEADDR), then released at once."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as error:
-        raise ConfigError(f"cannot resolve {host!r}: {error.strerror}", key="--host") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            key = "--port" if error.errno == errno.EADDRINUSE else "--host"
-            raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}", key=key) from None

@@ -1,0 +1,32 @@
+"""Binding a server's address before anything says it serves there: a busy port, an unknown host or
+an address this machine does not have is one line naming `--port` or `--host`, not a server's own
+failure after a "serving at" line."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from .._errors import ConfigError
+
+__all__ = ["bind_address"]
+
+
+def bind_address(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port` (`host` may be an IPv6 address, bracketed or not), or a
+    `ConfigError` keyed `--host` when the host is unknown or not this machine's, `--port` otherwise
+    (in use, not allowed). The caller listens on it, or closes it and lets its server bind again."""
+    bare = host.strip("[]")
+    shown = f"[{bare}]" if ":" in bare else bare
+    sock = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((bare, port))
+    except OSError as exc:
+        sock.close()
+        wrong_host = isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL
+        raise ConfigError(
+            f"cannot listen on {shown}:{port}: {exc.strerror or exc}",
+            key="--host" if wrong_host else "--port",
+        ) from None
+    return sock
