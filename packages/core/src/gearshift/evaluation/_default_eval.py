@@ -116,12 +116,20 @@ def _describe(
             f"; not {', '.join(dropped)}, which cost as much as or more than a model that scores as well "
             "or better on average, so no one would make them a higher tier"
         )
+    ranks = (
+        f"default: {trained} ranks each prompt by the predicted gain of {estimate.models[-1]} over "
+        f"{estimate.models[0]}, the bundled pair, not this table's models"
+    )
+    if len(tiered.models) == 1:
+        return (
+            f"{ranks}; 1 of the table's {len(matrix.models)} models is its tier ({tiers}; {order}), so "
+            f"every prompt goes to {tiers} whatever its rank"
+        )
     where = " / ".join(f"{cut:.2f}" for cut in cuts)
     return (
-        f"default: {trained} ranks each prompt by the predicted gain of {estimate.models[-1]} over "
-        f"{estimate.models[0]}, the bundled pair, not this table's models; {len(tiered.models)} of the "
-        f"table's {len(matrix.models)} models are its tiers ({tiers}; {order}), cut at rank {where}, so "
-        f"about {policy.upper_share:.0%} of prompts like the bundled ones go above {tiered.models[0]}"
+        f"{ranks}; {len(tiered.models)} of the table's {len(matrix.models)} models are its tiers ({tiers}; "
+        f"{order}), cut at rank {where}, so about {policy.upper_share:.0%} of prompts like the bundled ones "
+        f"go above {tiered.models[0]}"
     )
 
 

@@ -238,6 +238,11 @@ def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
     """Which models the metrics' quality gap spans, and against what cost."""
     cheapest, strong = matrix.models[0], matrix.models[matrix.strong]
     first = "cheapest" if matrix.costs is not None else "weakest"
+    if axes.strong_quality == axes.weak_quality:
+        return (
+            f"APGR and CPT: none, as no model scores better on average than {cheapest} ({first}, "
+            f"{axes.weak_quality:.3f}): there is no quality gap for a router to recover"
+        )
     gap = f"APGR and CPT: the quality gap from {cheapest} ({first}) to {strong}"
     if len(matrix.models) == 2:
         other = "costlier" if matrix.costs is not None else "stronger"

@@ -286,8 +286,8 @@ def sweep_difficulty(
 
     The knob t is subtracted from each difficulty: t very low sends every row to the last model, t very
     high every row to the first; each time `difficulty - t` falls below a cut point the row moves down
-    one model. With two models this is the sweep over every threshold. The curve's operating point is
-    t = `operating` (0: the cut points as given).
+    one model. With two models this is the sweep over every threshold; with one, the curve is its one
+    point. The curve's operating point is t = `operating` (0: the cut points as given).
     """
     d = np.asarray(difficulty, dtype=np.float64).reshape(-1)
     c = np.asarray(cuts, dtype=np.float64)
@@ -297,8 +297,9 @@ def sweep_difficulty(
     if c.size != m - 1 or np.any(np.diff(c) <= 0):
         raise EvaluationError(f"{m} models need {m - 1} ascending cut points, got {c.tolist()}")
     # A row at band k+1 falls to band k once d - t < cut_k: just past t = d - cut_k.
-    # Below every event, so the first point (every row on the last model) has a knob of its own.
-    start = float(np.min(d) - np.max(c)) - 1.0
+    # Below every event, so the first point (every row on the last model) has a knob of its own. One
+    # model has no cut point and no event: its curve is that model's single point.
+    start = float(np.min(d) - (np.max(c) if c.size else 0.0)) - 1.0
     events = (d[:, None] - c[None, ::-1]).reshape(-1)
     rows = np.repeat(np.arange(matrix.rows), m - 1)
     targets = np.tile(np.arange(m - 2, -1, -1), matrix.rows).astype(np.intp)
