@@ -260,6 +260,18 @@ def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
     )
 
 
+def _left_out_note(table: OutcomeTable, matrix: OutcomeMatrix) -> str | None:
+    """Which of the table's models the evaluation leaves out (no outcome on some rows), or None."""
+    missing = {m: sum(m not in row.outcomes for row in table) for m in table.models if m not in matrix.models}
+    if not missing:
+        return None
+    named = ", ".join(f"{m} (no outcome on {n:,} of the {len(table):,} rows)" for m, n in missing.items())
+    return (
+        f"left out {named}: every policy and baseline is compared on the models that have an outcome on "
+        "every row"
+    )
+
+
 def _check_policies(policies: Sequence[str]) -> tuple[str, ...]:
     unknown = [p for p in policies if p not in POLICIES and p not in BASELINES]
     if unknown:
@@ -341,13 +353,14 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate `policies` and every baseline on `table`.
 
-    `policies` are names from `POLICIES`: `learned` (the router `train_router` picks), `knn` and
-    `linear` (that method), `scorer` (the zero-training `SignalScorer`, default settings unless
-    `scorer` is given), `default` (the policy used when none is configured, its estimate trained
-    without any bundled table that shares prompts with `table`) and `length`. Learned policies train
-    on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds and training
-    shuffled with `seed`). `on_progress(done, total)` is called as each unit of work ends (the
-    baselines, each other policy, each fold of a learned one).
+    Only models with an outcome on every row are compared (the others are named in the notes and left
+    out of training too). `policies` are names from `POLICIES`: `learned` (the router `train_router`
+    picks), `knn` and `linear` (that method), `scorer` (the zero-training `SignalScorer`, default
+    settings unless `scorer` is given), `default` (the policy used when none is configured, its
+    estimate trained without any bundled table that shares prompts with `table`) and `length`. Learned
+    policies train on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds
+    and training shuffled with `seed`). `on_progress(done, total)` is called as each unit of work ends
+    (the baselines, each other policy, each fold of a learned one).
     """
     started = time.perf_counter()
     wanted = _check_policies(policies)
@@ -357,13 +370,18 @@ def evaluate(
         raise EvaluationError(
             f"folds must be between 2 and the number of rows ({matrix.rows}), got {folds!r}"
         )
+    left_out = _left_out_note(table, matrix)
+    if left_out:
+        # Learned policies train on the evaluated models only, so they cannot choose one left out.
+        table = table.with_models(matrix.models)
+        train = train.with_models(matrix.models) if train is not None else None
     axes = _axes(matrix)
     splits = 1 if train is not None else folds
     work = WorkCounter(1 + sum(splits if name in LEARNED_METHODS else 1 for name in wanted), on_progress)
     step = work.step
 
     results = _baseline_results(table, matrix, axes, seed)
-    notes = [_axis_note(matrix, axes)]
+    notes = [_axis_note(matrix, axes), *([left_out] if left_out else [])]
     step()
     for name in wanted:
         if name == "scorer":
