@@ -61,7 +61,8 @@ class DefaultRun:
         )
         cuts = upper_cut_points(len(tiers), policy.upper_share)
         self.curve: RouterCurve = sweep_difficulty(tiered, "default", self.ranks, cuts, operating=0.0)
-        self.note = _describe(policy, matrix, tiered, self.excluded, cuts)
+        some_costs = any(o.cost_usd is not None for row in table for o in row.outcomes.values())
+        self.note = _describe(policy, matrix, tiered, self.excluded, cuts, some_costs=some_costs)
 
     def decide(self, row: OutcomeRow) -> float:
         """The rank of one row, computed as a live decision computes it (for timing)."""
@@ -100,6 +101,8 @@ def _describe(
     tiered: OutcomeMatrix,
     excluded: Sequence[str],
     cuts: Sequence[float],
+    *,
+    some_costs: bool,
 ) -> str:
     """What the default policy's figures on this table are: which estimate, which pair, which tiers."""
     estimate = policy.router
@@ -109,7 +112,10 @@ def _describe(
         else "the shipped estimate (no bundled prompt is in this table)"
     )
     tiers = ", ".join(tiered.models)
-    order = "cheapest first" if matrix.costs is not None else "weakest first, as no costs are recorded"
+    order = "cheapest first"
+    if matrix.costs is None:
+        why = "not every row records every model's cost" if some_costs else "no costs are recorded"
+        order = f"weakest first, as {why}"
     dropped = [m for m in matrix.models if m not in tiered.models]
     if dropped:
         order += (

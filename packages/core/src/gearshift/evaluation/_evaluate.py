@@ -272,6 +272,22 @@ def _left_out_note(table: OutcomeTable, matrix: OutcomeMatrix) -> str | None:
     )
 
 
+def _missing_cost_note(table: OutcomeTable, matrix: OutcomeMatrix) -> str | None:
+    """Why a table that records some costs is measured on the strong-call share, or None."""
+    if matrix.costs is not None:
+        return None
+    gaps = [(row.id, [m for m in matrix.models if row.outcomes[m].cost_usd is None]) for row in table]
+    short = [(row_id, models) for row_id, models in gaps if models]
+    if len(short) == len(table) and all(len(models) == len(matrix.models) for _, models in short):
+        return None  # no cost anywhere: the axis note says so
+    row_id, models = short[0]
+    return (
+        f"cost_usd is missing on {len(short):,} of the {len(table):,} rows (first: row '{row_id}', model "
+        f"{models[0]}), so the cost axis is the share of requests sent to {matrix.models[matrix.strong]}, "
+        "not dollars, and there is no AIQ"
+    )
+
+
 def _check_policies(policies: Sequence[str]) -> tuple[str, ...]:
     unknown = [p for p in policies if p not in POLICIES and p not in BASELINES]
     if unknown:
@@ -381,7 +397,7 @@ def evaluate(
     step = work.step
 
     results = _baseline_results(table, matrix, axes, seed)
-    notes = [_axis_note(matrix, axes), *([left_out] if left_out else [])]
+    notes = [_axis_note(matrix, axes), *(n for n in (left_out, _missing_cost_note(table, matrix)) if n)]
     step()
     for name in wanted:
         if name == "scorer":
