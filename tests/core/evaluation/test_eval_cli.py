@@ -74,6 +74,26 @@ def test_costs_missing_on_some_rows_are_named_as_the_reason_for_the_share_axis(
     assert "weakest first, as not every row records every model's cost" in report["notes"][-1]
 
 
+def test_a_table_whose_every_cost_is_zero_is_measured_on_the_strong_call_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Local models cost nothing: a dollar axis from $0 to $0 left every APGR, CPT and AIQ blank.
+    free = OutcomeTable(
+        OutcomeRow(row.id, row.task, row.prompt, {m: Outcome(o.score, 0.0) for m, o in row.outcomes.items()})
+        for row in hand_table()
+    )
+    path = tmp_path / "free.jsonl"
+    save_outcomes(free, path)
+    assert _eval(["--data", str(path), "--policy", "length", "--folds", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["cost_unit"] == "strong_share"
+    assert report["policies"]["oracle"]["cpt50"] == pytest.approx(12.5)  # as without costs
+    assert (
+        "every cost_usd is 0, so the cost axis is the share of requests sent to strong, not dollars, and "
+        "there is no AIQ" in report["notes"]
+    )
+
+
 def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     chart = tmp_path / "chart.png"
     assert _eval(["--dataset", "mt-bench", "--policy", "scorer", "--plot", str(chart)]) == 0

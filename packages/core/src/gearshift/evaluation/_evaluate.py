@@ -280,11 +280,17 @@ def _missing_cost_note(table: OutcomeTable, matrix: OutcomeMatrix) -> str | None
     short = [(row_id, models) for row_id, models in gaps if models]
     if len(short) == len(table) and all(len(models) == len(matrix.models) for _, models in short):
         return None  # no cost anywhere: the axis note says so
-    row_id, models = short[0]
+    if short:
+        row_id, models = short[0]
+        why = (
+            f"cost_usd is missing on {len(short):,} of the {len(table):,} rows (first: row '{row_id}', "
+            f"model {models[0]})"
+        )
+    else:
+        why = "every cost_usd is 0"
     return (
-        f"cost_usd is missing on {len(short):,} of the {len(table):,} rows (first: row '{row_id}', model "
-        f"{models[0]}), so the cost axis is the share of requests sent to {matrix.models[matrix.strong]}, "
-        "not dollars, and there is no AIQ"
+        f"{why}, so the cost axis is the share of requests sent to {matrix.models[matrix.strong]}, not "
+        "dollars, and there is no AIQ"
     )
 
 

@@ -58,7 +58,8 @@ class EvaluationError(GearshiftError, ValueError):
 class OutcomeMatrix:
     """An outcome table as arrays: scores and costs per row and model, the models cheapest first.
 
-    `costs` is None unless every outcome of the evaluated models records `cost_usd`. Without costs the
+    `costs` is None unless every outcome of the evaluated models records `cost_usd` and some cost is
+    above zero (as training reads costs). Without costs the
     models are ordered weakest first (by mean score). `strong` is the index of the model whose share of
     requests is the cost axis of PGR: the costlier one of two models, else the best single model.
     """
@@ -81,6 +82,8 @@ class OutcomeMatrix:
         raw = [[row.outcomes[m].cost_usd for m in models] for row in table]
         known = all(c is not None for line in raw for c in line)
         costs = np.array(raw, dtype=np.float64) if known else None
+        if costs is not None and not costs.any():
+            costs = None  # every model free: a dollar axis from $0 to $0 measures nothing
         # Sort cheapest first; without costs, weakest first. Stable, so ties keep the table's order.
         key = costs.mean(axis=0) if costs is not None else scores.mean(axis=0)
         order = np.argsort(key, kind="stable")
