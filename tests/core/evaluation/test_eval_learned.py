@@ -8,7 +8,7 @@ import pytest
 from eval_tables import SYNTHETIC_MODELS, synthetic_table
 
 from gearshift.datasets import OutcomeRow, OutcomeTable
-from gearshift.evaluation import OutcomeMatrix, evaluate, sweep_tradeoff
+from gearshift.evaluation import EvaluationError, OutcomeMatrix, evaluate, sweep_tradeoff
 from gearshift.learning import train_router
 
 
@@ -84,3 +84,13 @@ def test_a_model_missing_on_some_rows_is_left_out_of_training_too_and_named() ->
     # A training table with the same gap is cut to the evaluated models as well.
     trained = evaluate(table, train=table, policies=("knn",))
     assert list(trained.models) == ["tiny", "small", "large"] and trained.policies["knn"].quality is not None
+
+
+def test_a_table_too_small_for_its_folds_says_so_in_the_table_s_terms() -> None:
+    # 12 rows in 3 folds leave 8 to train each router on; the error used to say "the table has 8".
+    with pytest.raises(EvaluationError) as caught:
+        evaluate(synthetic_table(12, seed=1), policies=("knn",), folds=3)
+    assert str(caught.value) == (
+        "knn is cross-validated: with 3 folds a router trains on as few as 8 of the table's 12 rows, and "
+        "training needs at least 10 rows; give a larger table, fewer --folds, or a training table (--train)"
+    )
