@@ -61,7 +61,8 @@ class OutcomeMatrix:
     `costs` is None unless every outcome of the evaluated models records `cost_usd` and some cost is
     above zero (as training reads costs). Without costs the
     models are ordered weakest first (by mean score). `strong` is the index of the model whose share of
-    requests is the cost axis of PGR: the costlier one of two models, else the best single model.
+    requests is the cost axis of PGR: the best single model (the cheapest of equals), which of two models
+    is the costlier one unless it scores no better.
     """
 
     models: tuple[str, ...]
@@ -91,8 +92,9 @@ class OutcomeMatrix:
         costs = costs[:, order] if costs is not None else None
         ordered = tuple(models[i] for i in order)
         means = scores.mean(axis=0)
-        # The best single model; among equals the cheapest (the first in this order).
-        strong = 1 if len(ordered) == 2 else int(np.flatnonzero(means == means.max())[0])
+        # The best single model; among equals the cheapest (the first in this order). Of two models that
+        # is the costlier unless it scores no better, when there is no gap for a router to recover.
+        strong = int(np.flatnonzero(means == means.max())[0])
         return cls(ordered, scores, costs, strong)
 
     @property
