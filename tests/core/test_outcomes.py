@@ -339,6 +339,11 @@ def _with(**changes: Any) -> dict[str, Any]:
             "line 1: outcomes.model-b.score must be a number in [0, 1], got 1.01",
         ),
         (
+            [_with(outcomes={"model-b": {"score": 7}})],
+            "line 1: outcomes.model-b.score must be a number in [0, 1], got 7 (a score on another scale, "
+            "such as MT-Bench's 1 to 10, is divided by the top of that scale first)",
+        ),
+        (
             [_with(outcomes={"model-b": {"score": -0.5}})],
             "line 1: outcomes.model-b.score must be a number in [0, 1], got -0.5",
         ),

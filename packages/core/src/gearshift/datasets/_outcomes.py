@@ -53,7 +53,14 @@ class OutcomeTableError(GearshiftError, ValueError):
 def _score_problem(value: object) -> str | None:
     # bool is an int in Python but not a number in JSON; NaN fails both comparisons.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        return f"must be a number in [0, 1], got {value!r}"
+        problem = f"must be a number in [0, 1], got {value!r}"
+        if not isinstance(value, bool) and isinstance(value, (int, float)) and 1 < value < math.inf:
+            # Benchmarks grade on other scales (MT-Bench 1-10, percentages); the fix is one division.
+            problem += (
+                " (a score on another scale, such as MT-Bench's 1 to 10, is divided by the top of that "
+                "scale first)"
+            )
+        return problem
     return None
 
 
