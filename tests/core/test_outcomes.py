@@ -168,6 +168,14 @@ def test_filter_and_subset_return_new_tables() -> None:
     assert len(table) == 3
 
 
+def test_with_models_keeps_only_their_outcomes_and_drops_rows_left_empty() -> None:
+    table = OutcomeTable([_row("1", a=1.0, b=0.0), _row("2", b=1.0), _row("3", a=0.5, c=1.0)])
+    kept = table.with_models(["a", "c"])
+    assert [row.id for row in kept] == ["1", "3"] and kept.models == ("a", "c")
+    assert dict(kept[0].outcomes) == {"a": Outcome(1.0)} and kept[1] is table[2]  # untouched rows shared
+    assert table.models == ("a", "b", "c")  # the original is unchanged
+
+
 def test_kfold_partitions_every_row_once_and_is_reproducible() -> None:
     table = _table(23)
     splits = table.kfold(5, seed=7)
