@@ -218,16 +218,20 @@ def _n_model_table(costs: bool, medium_solves: int = 4) -> OutcomeTable:
     return OutcomeTable(rows)
 
 
-@pytest.mark.parametrize("costs", [True, False], ids=["with-costs", "without-costs"])
-def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_what_it_scores(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], costs: bool
-) -> None:
-    path = tmp_path / "three.jsonl"
-    save_outcomes(_n_model_table(costs), path)
+def _eval_default(table: OutcomeTable, path: Path) -> None:
+    """`gearshift eval --policy default --json` on `table`, saved at `path`; the output is captured."""
+    save_outcomes(table, path)
     parser = argparse.ArgumentParser(prog="gearshift")
     add_eval_parser(parser.add_subparsers(dest="command", required=True))
     args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
     assert run_eval(parser.parse_args(args)) == 0
+
+
+@pytest.mark.parametrize("costs", [True, False], ids=["with-costs", "without-costs"])
+def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_what_it_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], costs: bool
+) -> None:
+    _eval_default(_n_model_table(costs), tmp_path / "three.jsonl")
     captured = capsys.readouterr()
     report = json.loads(captured.out.strip().splitlines()[-1])
     assert list(report["models"]) == ["small", "medium", "large"]  # cheapest (or weakest) first
@@ -252,12 +256,7 @@ def test_the_default_on_an_n_model_table_skips_a_model_no_one_would_make_a_highe
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # medium costs ten times small and solves fewer tickets: a user would not configure it as tier 2.
-    path = tmp_path / "dominated.jsonl"
-    save_outcomes(_n_model_table(costs=True, medium_solves=1), path)
-    parser = argparse.ArgumentParser(prog="gearshift")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
-    assert run_eval(parser.parse_args(args)) == 0
+    _eval_default(_n_model_table(costs=True, medium_solves=1), tmp_path / "dominated.jsonl")
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     default_note = report["notes"][1]
     assert "2 of the table's 3 models are its tiers (small, large;" in default_note
@@ -284,12 +283,7 @@ def test_the_default_on_a_table_whose_cheapest_model_is_best_sends_everything_to
         )
         for i in range(12)
     ]
-    path = tmp_path / "easy.jsonl"
-    save_outcomes(OutcomeTable(rows), path)
-    parser = argparse.ArgumentParser(prog="gearshift")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
-    assert run_eval(parser.parse_args(args)) == 0
+    _eval_default(OutcomeTable(rows), tmp_path / "easy.jsonl")
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     default = report["policies"]["default"]
     assert default["curve"] == [[pytest.approx(0.0001), 1.0]] and default["apgr"] is None
