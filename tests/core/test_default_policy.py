@@ -218,16 +218,20 @@ def _n_model_table(costs: bool, medium_solves: int = 4) -> OutcomeTable:
     return OutcomeTable(rows)
 
 
-@pytest.mark.parametrize("costs", [True, False], ids=["with-costs", "without-costs"])
-def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_what_it_scores(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], costs: bool
-) -> None:
-    path = tmp_path / "three.jsonl"
-    save_outcomes(_n_model_table(costs), path)
+def _eval_default(table: OutcomeTable, path: Path) -> None:
+    """`gearshift eval --policy default --json` on `table`, saved at `path`; the output is captured."""
+    save_outcomes(table, path)
     parser = argparse.ArgumentParser(prog="gearshift")
     add_eval_parser(parser.add_subparsers(dest="command", required=True))
     args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
     assert run_eval(parser.parse_args(args)) == 0
+
+
+@pytest.mark.parametrize("costs", [True, False], ids=["with-costs", "without-costs"])
+def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_what_it_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], costs: bool
+) -> None:
+    _eval_default(_n_model_table(costs), tmp_path / "three.jsonl")
     captured = capsys.readouterr()
     report = json.loads(captured.out.strip().splitlines()[-1])
     assert list(report["models"]) == ["small", "medium", "large"]  # cheapest (or weakest) first
@@ -252,12 +256,7 @@ def test_the_default_on_an_n_model_table_skips_a_model_no_one_would_make_a_highe
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # medium costs ten times small and solves fewer tickets: a user would not configure it as tier 2.
-    path = tmp_path / "dominated.jsonl"
-    save_outcomes(_n_model_table(costs=True, medium_solves=1), path)
-    parser = argparse.ArgumentParser(prog="gearshift")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    args = ["eval", "--data", str(path), "--policy", "default", "--json", "--no-progress"]
-    assert run_eval(parser.parse_args(args)) == 0
+    _eval_default(_n_model_table(costs=True, medium_solves=1), tmp_path / "dominated.jsonl")
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     default_note = report["notes"][1]
     assert "2 of the table's 3 models are its tiers (small, large;" in default_note
@@ -267,6 +266,35 @@ def test_the_default_on_an_n_model_table_skips_a_model_no_one_would_make_a_highe
     for cost, _quality in report["policies"]["default"]["curve"]:
         on_large = (cost - 0.0001) / (0.01 - 0.0001) * 42  # how many prompts go to large
         assert on_large == pytest.approx(round(on_large), abs=1e-6) and 0 <= round(on_large) <= 42
+
+
+def test_the_default_on_a_table_whose_cheapest_model_is_best_sends_everything_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every model scores alike (a benchmark too easy for all of them): no costlier model is worth a
+    # tier, so the default has one tier and one operating point. This used to end in a traceback.
+    prices = {"small": 0.0001, "medium": 0.001, "large": 0.01}
+    rows = [
+        OutcomeRow(
+            f"easy-{i}",
+            "chores",
+            f"Rename file {i} to lower case.",
+            {m: Outcome(1.0, p) for m, p in prices.items()},
+        )
+        for i in range(12)
+    ]
+    _eval_default(OutcomeTable(rows), tmp_path / "easy.jsonl")
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    default = report["policies"]["default"]
+    assert default["curve"] == [[pytest.approx(0.0001), 1.0]] and default["apgr"] is None
+    assert (default["quality"], default["strong_share"]) == (1.0, 1.0)
+    axis, default_note = report["notes"]
+    assert axis == (
+        "APGR and CPT: none, as no model scores better on average than small (cheapest, 1.000): there is "
+        "no quality gap for a router to recover"
+    )
+    assert "1 of the table's 3 models is its tier (small;" in default_note
+    assert "not medium, large, which cost" in default_note and "every prompt goes to small" in default_note
 
 
 def test_every_step_of_the_tau_bench_runs_is_decided_as_by_a_policy_that_kept_nothing() -> None:

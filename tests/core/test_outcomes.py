@@ -168,6 +168,14 @@ def test_filter_and_subset_return_new_tables() -> None:
     assert len(table) == 3
 
 
+def test_with_models_keeps_only_their_outcomes_and_drops_rows_left_empty() -> None:
+    table = OutcomeTable([_row("1", a=1.0, b=0.0), _row("2", b=1.0), _row("3", a=0.5, c=1.0)])
+    kept = table.with_models(["a", "c"])
+    assert [row.id for row in kept] == ["1", "3"] and kept.models == ("a", "c")
+    assert dict(kept[0].outcomes) == {"a": Outcome(1.0)} and kept[1] is table[2]  # untouched rows shared
+    assert table.models == ("a", "b", "c")  # the original is unchanged
+
+
 def test_kfold_partitions_every_row_once_and_is_reproducible() -> None:
     table = _table(23)
     splits = table.kfold(5, seed=7)
@@ -337,6 +345,11 @@ def _with(**changes: Any) -> dict[str, Any]:
         (
             [_with(outcomes={"model-b": {"score": 1.01}})],
             "line 1: outcomes.model-b.score must be a number in [0, 1], got 1.01",
+        ),
+        (
+            [_with(outcomes={"model-b": {"score": 7}})],
+            "line 1: outcomes.model-b.score must be a number in [0, 1], got 7 (a score on another scale, "
+            "such as MT-Bench's 1 to 10, is divided by the top of that scale first)",
         ),
         (
             [_with(outcomes={"model-b": {"score": -0.5}})],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eval_tables import hand_table
 
-from gearshift.datasets import save_outcomes
+from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable, save_outcomes
 from gearshift.evaluation import BASELINES, add_eval_parser, run_eval
 
 
@@ -52,6 +52,46 @@ def test_a_table_without_costs_uses_the_strong_call_share(
     assert report["policies"]["oracle"]["aiq"] is None  # AIQ needs dollars
     assert report["policies"]["oracle"]["cpt50"] == pytest.approx(12.5)
     assert report["policies"]["length"]["curve"][0] == [1.0, 0.75]
+
+
+def test_costs_missing_on_some_rows_are_named_as_the_reason_for_the_share_axis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One row of four lacks the strong model's cost: the axis falls back to the strong-call share, and
+    # the notes used to say no costs were recorded at all.
+    table = hand_table()
+    row = table[2]
+    gap = OutcomeRow(row.id, row.task, row.prompt, {**row.outcomes, "strong": Outcome(1.0)})
+    path = tmp_path / "hand.jsonl"
+    save_outcomes(OutcomeTable([*table.rows[:2], gap, table[3]]), path)
+    assert _eval(["--data", str(path), "--policy", "default", "--folds", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["cost_unit"] == "strong_share"
+    assert (
+        "cost_usd is missing on 1 of the 4 rows (first: row 'hand-2', model strong), so the cost axis is "
+        "the share of requests sent to strong, not dollars, and there is no AIQ" in report["notes"]
+    )
+    assert "weakest first, as not every row records every model's cost" in report["notes"][-1]
+
+
+def test_a_table_whose_every_cost_is_zero_is_measured_on_the_strong_call_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Local models cost nothing: a dollar axis from $0 to $0 left every APGR, CPT and AIQ blank.
+    free = OutcomeTable(
+        OutcomeRow(row.id, row.task, row.prompt, {m: Outcome(o.score, 0.0) for m, o in row.outcomes.items()})
+        for row in hand_table()
+    )
+    path = tmp_path / "free.jsonl"
+    save_outcomes(free, path)
+    assert _eval(["--data", str(path), "--policy", "length", "--folds", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["cost_unit"] == "strong_share"
+    assert report["policies"]["oracle"]["cpt50"] == pytest.approx(12.5)  # as without costs
+    assert (
+        "every cost_usd is 0, so the cost axis is the share of requests sent to strong, not dollars, and "
+        "there is no AIQ" in report["notes"]
+    )
 
 
 def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

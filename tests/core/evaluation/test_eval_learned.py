@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from eval_tables import SYNTHETIC_MODELS, synthetic_table
 
-from gearshift.evaluation import OutcomeMatrix, evaluate, sweep_tradeoff
+from gearshift.datasets import OutcomeRow, OutcomeTable
+from gearshift.evaluation import EvaluationError, OutcomeMatrix, evaluate, sweep_tradeoff
 from gearshift.learning import train_router
 
 
@@ -57,3 +58,39 @@ def test_cross_validation_scores_every_row_out_of_fold() -> None:
     assert curve.tradeoffs[0] == 0.0
     assert curve.points[-1] == pytest.approx(report.models["tiny"])
     assert report.folds == 3 and report.train_rows is None
+
+
+def test_a_model_missing_on_some_rows_is_left_out_of_training_too_and_named() -> None:
+    # "huge" has no outcome on every fourth row, so the evaluation compares tiny, small and large. The
+    # learned router used to be trained with huge, chose it, and the whole evaluation was refused.
+    full = synthetic_table(120, seed=5)
+    table = OutcomeTable(
+        OutcomeRow(
+            row.id,
+            row.task,
+            row.prompt,
+            {m: o for m, o in row.outcomes.items() if m != "huge" or i % 4},
+        )
+        for i, row in enumerate(full)
+    )
+    report = evaluate(table, policies=("knn",), folds=3)
+    assert list(report.models) == ["tiny", "small", "large"]
+    knn = report.policies["knn"]
+    assert knn.apgr is not None and knn.apgr > 0.5
+    assert (
+        "left out huge (no outcome on 30 of the 120 rows): every policy and baseline is compared on "
+        "the models that have an outcome on every row" in report.notes
+    )
+    # A training table with the same gap is cut to the evaluated models as well.
+    trained = evaluate(table, train=table, policies=("knn",))
+    assert list(trained.models) == ["tiny", "small", "large"] and trained.policies["knn"].quality is not None
+
+
+def test_a_table_too_small_for_its_folds_says_so_in_the_table_s_terms() -> None:
+    # 12 rows in 3 folds leave 8 to train each router on; the error used to say "the table has 8".
+    with pytest.raises(EvaluationError) as caught:
+        evaluate(synthetic_table(12, seed=1), policies=("knn",), folds=3)
+    assert str(caught.value) == (
+        "knn is cross-validated: with 3 folds a router trains on as few as 8 of the table's 12 rows, and "
+        "training needs at least 10 rows; give a larger table, fewer --folds, or a training table (--train)"
+    )

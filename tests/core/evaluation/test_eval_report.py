@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from eval_tables import SYNTHETIC_MODELS, synthetic_table
 
+from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable
 from gearshift.evaluation import BASELINES, EvaluationError, OutcomeMatrix, evaluate, sweep_tradeoff
 from gearshift.evaluation._evaluate import _axes, _result
 
@@ -51,3 +52,26 @@ def test_unknown_policies_and_bad_folds_are_refused() -> None:
         evaluate(table, policies=("magic",))
     with pytest.raises(EvaluationError, match="folds"):
         evaluate(table, policies=("scorer",), folds=21)
+
+
+def test_a_costlier_model_that_scores_worse_on_average_leaves_no_gap_to_recover() -> None:
+    # The costlier model is right on one prompt of four, the cheaper on the other three. RouteLLM's gap
+    # from the cheaper to the costlier is negative there: the oracle, which scores 1.0 on every prompt,
+    # came out with an APGR of 0.125, and the random router with 0.5.
+    rows = [
+        OutcomeRow(
+            f"r{i}",
+            "t",
+            f"prompt {i}",
+            {"cheap": Outcome(float(i != 0), 0.001), "pricey": Outcome(float(i == 0), 0.01)},
+        )
+        for i in range(4)
+    ]
+    report = evaluate(OutcomeTable(rows), policies=("length",), folds=2)
+    assert report.strong == "cheap"
+    assert all(result.apgr is None and result.cpt50 is None for result in report.policies.values())
+    assert report.policies["oracle"].quality == 1.0 and report.policies["oracle"].aiq is not None
+    assert report.notes[0] == (
+        "APGR and CPT: none, as no model scores better on average than cheap (cheapest, 0.750): there is "
+        "no quality gap for a router to recover"
+    )

@@ -53,7 +53,14 @@ class OutcomeTableError(GearshiftError, ValueError):
 def _score_problem(value: object) -> str | None:
     # bool is an int in Python but not a number in JSON; NaN fails both comparisons.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        return f"must be a number in [0, 1], got {value!r}"
+        problem = f"must be a number in [0, 1], got {value!r}"
+        if not isinstance(value, bool) and isinstance(value, (int, float)) and 1 < value < math.inf:
+            # Benchmarks grade on other scales (MT-Bench 1-10, percentages); the fix is one division.
+            problem += (
+                " (a score on another scale, such as MT-Bench's 1 to 10, is divided by the top of that "
+                "scale first)"
+            )
+        return problem
     return None
 
 
@@ -196,8 +203,8 @@ class OutcomeTable:
     """Rows of outcomes, in a fixed order, with unique row ids.
 
     Iterate it, index it (`table[3]`), look a prompt up with `by_prompt`, and cut it with `filter`,
-    `subset` and `kfold`. Rows need not all hold the same models; `models` lists every model that
-    appears, in order of first appearance.
+    `subset`, `with_models` and `kfold`. Rows need not all hold the same models; `models` lists every
+    model that appears, in order of first appearance.
     """
 
     __slots__ = ("_by_prompt", "_models", "_rows", "_tasks")
@@ -269,6 +276,18 @@ class OutcomeTable:
     def filter(self, keep: Callable[[OutcomeRow], bool]) -> OutcomeTable:
         """A table of the rows for which `keep(row)` is true, in order."""
         return OutcomeTable(row for row in self._rows if keep(row))
+
+    def with_models(self, models: Iterable[str]) -> OutcomeTable:
+        """A table of the same rows holding only the outcomes of `models`; a row left with none is dropped."""
+        keep = set(models)
+        rows = []
+        for row in self._rows:
+            outcomes = {m: o for m, o in row.outcomes.items() if m in keep}
+            if len(outcomes) == len(row.outcomes):
+                rows.append(row)
+            elif outcomes:
+                rows.append(OutcomeRow(row.id, row.task, row.prompt, outcomes))
+        return OutcomeTable(rows)
 
     def subset(self, indices: Iterable[int]) -> OutcomeTable:
         """A table of the rows at `indices`, in the order given; each index at most once."""

@@ -8,7 +8,7 @@ oracle, which reads them: it is the bound no router can pass, not a router one c
   expected curve is exactly the straight line between the two (RouteLLM's random baseline), so its
   APGR is 0.5 and its CPT(x%) is x%; the points are that line at p = 0, 0.1, ..., 1.
 - **always-cheapest** and **always-strongest** are single points: the first model and the strong one
-  (the costlier of two models; of more, the best single model).
+  (the best single model: of two, the costlier unless it scores no better).
 - **oracle** routes each request to the cheapest model that achieves the row's best score; its curve is
   the tradeoff sweep over the true scores and costs (`sweep_tradeoff`), from that point down to the
   cheapest model. Its point at tradeoff 0 is the oracle point of the plots.
@@ -52,7 +52,8 @@ def always_cheapest(matrix: OutcomeMatrix) -> RouterCurve:
 
 
 def always_strongest(matrix: OutcomeMatrix) -> RouterCurve:
-    """Every request to the strong model: the costlier of two, else the best single model."""
+    """Every request to the strong model: the best single model (of two, the costlier unless it scores
+    no better)."""
     return _fixed(matrix, "always-strongest", matrix.strong)
 
 

@@ -61,7 +61,8 @@ class DefaultRun:
         )
         cuts = upper_cut_points(len(tiers), policy.upper_share)
         self.curve: RouterCurve = sweep_difficulty(tiered, "default", self.ranks, cuts, operating=0.0)
-        self.note = _describe(policy, matrix, tiered, self.excluded, cuts)
+        some_costs = any(o.cost_usd is not None for row in table for o in row.outcomes.values())
+        self.note = _describe(policy, matrix, tiered, self.excluded, cuts, some_costs=some_costs)
 
     def decide(self, row: OutcomeRow) -> float:
         """The rank of one row, computed as a live decision computes it (for timing)."""
@@ -100,6 +101,8 @@ def _describe(
     tiered: OutcomeMatrix,
     excluded: Sequence[str],
     cuts: Sequence[float],
+    *,
+    some_costs: bool,
 ) -> str:
     """What the default policy's figures on this table are: which estimate, which pair, which tiers."""
     estimate = policy.router
@@ -109,19 +112,30 @@ def _describe(
         else "the shipped estimate (no bundled prompt is in this table)"
     )
     tiers = ", ".join(tiered.models)
-    order = "cheapest first" if matrix.costs is not None else "weakest first, as no costs are recorded"
+    order = "cheapest first"
+    if matrix.costs is None:
+        why = "not every row records every model's cost" if some_costs else "no costs are recorded"
+        order = f"weakest first, as {why}"
     dropped = [m for m in matrix.models if m not in tiered.models]
     if dropped:
         order += (
             f"; not {', '.join(dropped)}, which cost as much as or more than a model that scores as well "
             "or better on average, so no one would make them a higher tier"
         )
+    ranks = (
+        f"default: {trained} ranks each prompt by the predicted gain of {estimate.models[-1]} over "
+        f"{estimate.models[0]}, the bundled pair, not this table's models"
+    )
+    if len(tiered.models) == 1:
+        return (
+            f"{ranks}; 1 of the table's {len(matrix.models)} models is its tier ({tiers}; {order}), so "
+            f"every prompt goes to {tiers} whatever its rank"
+        )
     where = " / ".join(f"{cut:.2f}" for cut in cuts)
     return (
-        f"default: {trained} ranks each prompt by the predicted gain of {estimate.models[-1]} over "
-        f"{estimate.models[0]}, the bundled pair, not this table's models; {len(tiered.models)} of the "
-        f"table's {len(matrix.models)} models are its tiers ({tiers}; {order}), cut at rank {where}, so "
-        f"about {policy.upper_share:.0%} of prompts like the bundled ones go above {tiered.models[0]}"
+        f"{ranks}; {len(tiered.models)} of the table's {len(matrix.models)} models are its tiers ({tiers}; "
+        f"{order}), cut at rank {where}, so about {policy.upper_share:.0%} of prompts like the bundled ones "
+        f"go above {tiered.models[0]}"
     )
 
 

@@ -238,6 +238,11 @@ def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
     """Which models the metrics' quality gap spans, and against what cost."""
     cheapest, strong = matrix.models[0], matrix.models[matrix.strong]
     first = "cheapest" if matrix.costs is not None else "weakest"
+    if axes.strong_quality == axes.weak_quality:
+        return (
+            f"APGR and CPT: none, as no model scores better on average than {cheapest} ({first}, "
+            f"{axes.weak_quality:.3f}): there is no quality gap for a router to recover"
+        )
     gap = f"APGR and CPT: the quality gap from {cheapest} ({first}) to {strong}"
     if len(matrix.models) == 2:
         other = "costlier" if matrix.costs is not None else "stronger"
@@ -252,6 +257,40 @@ def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
     return (
         f"{gap} (the best single model), against the mean cost per request from {cheapest}'s to {strong}'s; "
         f"the other models count by what they cost and score"
+    )
+
+
+def _left_out_note(table: OutcomeTable, matrix: OutcomeMatrix) -> str | None:
+    """Which of the table's models the evaluation leaves out (no outcome on some rows), or None."""
+    missing = {m: sum(m not in row.outcomes for row in table) for m in table.models if m not in matrix.models}
+    if not missing:
+        return None
+    named = ", ".join(f"{m} (no outcome on {n:,} of the {len(table):,} rows)" for m, n in missing.items())
+    return (
+        f"left out {named}: every policy and baseline is compared on the models that have an outcome on "
+        "every row"
+    )
+
+
+def _missing_cost_note(table: OutcomeTable, matrix: OutcomeMatrix) -> str | None:
+    """Why a table that records some costs is measured on the strong-call share, or None."""
+    if matrix.costs is not None:
+        return None
+    gaps = [(row.id, [m for m in matrix.models if row.outcomes[m].cost_usd is None]) for row in table]
+    short = [(row_id, models) for row_id, models in gaps if models]
+    if len(short) == len(table) and all(len(models) == len(matrix.models) for _, models in short):
+        return None  # no cost anywhere: the axis note says so
+    if short:
+        row_id, models = short[0]
+        why = (
+            f"cost_usd is missing on {len(short):,} of the {len(table):,} rows (first: row '{row_id}', "
+            f"model {models[0]})"
+        )
+    else:
+        why = "every cost_usd is 0"
+    return (
+        f"{why}, so the cost axis is the share of requests sent to {matrix.models[matrix.strong]}, not "
+        "dollars, and there is no AIQ"
     )
 
 
@@ -336,13 +375,14 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate `policies` and every baseline on `table`.
 
-    `policies` are names from `POLICIES`: `learned` (the router `train_router` picks), `knn` and
-    `linear` (that method), `scorer` (the zero-training `SignalScorer`, default settings unless
-    `scorer` is given), `default` (the policy used when none is configured, its estimate trained
-    without any bundled table that shares prompts with `table`) and `length`. Learned policies train
-    on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds and training
-    shuffled with `seed`). `on_progress(done, total)` is called as each unit of work ends (the
-    baselines, each other policy, each fold of a learned one).
+    Only models with an outcome on every row are compared (the others are named in the notes and left
+    out of training too). `policies` are names from `POLICIES`: `learned` (the router `train_router`
+    picks), `knn` and `linear` (that method), `scorer` (the zero-training `SignalScorer`, default
+    settings unless `scorer` is given), `default` (the policy used when none is configured, its
+    estimate trained without any bundled table that shares prompts with `table`) and `length`. Learned
+    policies train on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds
+    and training shuffled with `seed`). `on_progress(done, total)` is called as each unit of work ends
+    (the baselines, each other policy, each fold of a learned one).
     """
     started = time.perf_counter()
     wanted = _check_policies(policies)
@@ -352,13 +392,18 @@ def evaluate(
         raise EvaluationError(
             f"folds must be between 2 and the number of rows ({matrix.rows}), got {folds!r}"
         )
+    left_out = _left_out_note(table, matrix)
+    if left_out:
+        # Learned policies train on the evaluated models only, so they cannot choose one left out.
+        table = table.with_models(matrix.models)
+        train = train.with_models(matrix.models) if train is not None else None
     axes = _axes(matrix)
     splits = 1 if train is not None else folds
     work = WorkCounter(1 + sum(splits if name in LEARNED_METHODS else 1 for name in wanted), on_progress)
     step = work.step
 
     results = _baseline_results(table, matrix, axes, seed)
-    notes = [_axis_note(matrix, axes)]
+    notes = [_axis_note(matrix, axes), *(n for n in (left_out, _missing_cost_note(table, matrix)) if n)]
     step()
     for name in wanted:
         if name == "scorer":

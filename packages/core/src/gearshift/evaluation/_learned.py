@@ -83,7 +83,16 @@ def run_learned(
     `train_router` with the install command. `on_fold()` is called after each split's router.
     """
     from ..learning import train_router
+    from ..learning._training import MIN_TRAINING_ROWS
 
+    # The smallest training split is the table less its largest fold.
+    fewest = len(table) - -(-len(table) // folds)
+    if train is None and fewest < MIN_TRAINING_ROWS:
+        raise EvaluationError(
+            f"{name} is cross-validated: with {folds} folds a router trains on as few as {fewest} of the "
+            f"table's {len(table)} rows, and training needs at least {MIN_TRAINING_ROWS} rows; give a "
+            "larger table, fewer --folds, or a training table (--train)"
+        )
     method = LEARNED_METHODS[name]
     predicted = np.empty_like(matrix.scores)
     operating = np.empty(matrix.rows, dtype=np.intp)

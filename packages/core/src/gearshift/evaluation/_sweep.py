@@ -58,9 +58,11 @@ class EvaluationError(GearshiftError, ValueError):
 class OutcomeMatrix:
     """An outcome table as arrays: scores and costs per row and model, the models cheapest first.
 
-    `costs` is None unless every outcome of the evaluated models records `cost_usd`. Without costs the
+    `costs` is None unless every outcome of the evaluated models records `cost_usd` and some cost is
+    above zero (as training reads costs). Without costs the
     models are ordered weakest first (by mean score). `strong` is the index of the model whose share of
-    requests is the cost axis of PGR: the costlier one of two models, else the best single model.
+    requests is the cost axis of PGR: the best single model (the cheapest of equals), which of two models
+    is the costlier one unless it scores no better.
     """
 
     models: tuple[str, ...]
@@ -81,6 +83,8 @@ class OutcomeMatrix:
         raw = [[row.outcomes[m].cost_usd for m in models] for row in table]
         known = all(c is not None for line in raw for c in line)
         costs = np.array(raw, dtype=np.float64) if known else None
+        if costs is not None and not costs.any():
+            costs = None  # every model free: a dollar axis from $0 to $0 measures nothing
         # Sort cheapest first; without costs, weakest first. Stable, so ties keep the table's order.
         key = costs.mean(axis=0) if costs is not None else scores.mean(axis=0)
         order = np.argsort(key, kind="stable")
@@ -88,8 +92,9 @@ class OutcomeMatrix:
         costs = costs[:, order] if costs is not None else None
         ordered = tuple(models[i] for i in order)
         means = scores.mean(axis=0)
-        # The best single model; among equals the cheapest (the first in this order).
-        strong = 1 if len(ordered) == 2 else int(np.flatnonzero(means == means.max())[0])
+        # The best single model; among equals the cheapest (the first in this order). Of two models that
+        # is the costlier unless it scores no better, when there is no gap for a router to recover.
+        strong = int(np.flatnonzero(means == means.max())[0])
         return cls(ordered, scores, costs, strong)
 
     @property
@@ -286,8 +291,8 @@ def sweep_difficulty(
 
     The knob t is subtracted from each difficulty: t very low sends every row to the last model, t very
     high every row to the first; each time `difficulty - t` falls below a cut point the row moves down
-    one model. With two models this is the sweep over every threshold. The curve's operating point is
-    t = `operating` (0: the cut points as given).
+    one model. With two models this is the sweep over every threshold; with one, the curve is its one
+    point. The curve's operating point is t = `operating` (0: the cut points as given).
     """
     d = np.asarray(difficulty, dtype=np.float64).reshape(-1)
     c = np.asarray(cuts, dtype=np.float64)
@@ -297,8 +302,9 @@ def sweep_difficulty(
     if c.size != m - 1 or np.any(np.diff(c) <= 0):
         raise EvaluationError(f"{m} models need {m - 1} ascending cut points, got {c.tolist()}")
     # A row at band k+1 falls to band k once d - t < cut_k: just past t = d - cut_k.
-    # Below every event, so the first point (every row on the last model) has a knob of its own.
-    start = float(np.min(d) - np.max(c)) - 1.0
+    # Below every event, so the first point (every row on the last model) has a knob of its own. One
+    # model has no cut point and no event: its curve is that model's single point.
+    start = float(np.min(d) - (np.max(c) if c.size else 0.0)) - 1.0
     events = (d[:, None] - c[None, ::-1]).reshape(-1)
     rows = np.repeat(np.arange(matrix.rows), m - 1)
     targets = np.tile(np.arange(m - 2, -1, -1), matrix.rows).astype(np.intp)

@@ -38,7 +38,7 @@ from ._router_model import LearnedRouter, TrainingSummary
 from ._text_hashing import DEFAULT_TEXT_DIMS
 from ._topics import TOPIC_COUNTS, TOPIC_STRENGTH, TopicDesign, table_text, topic_projection, unlabeled_text
 
-__all__ = ["DEFAULT_QUALITY_SHARE", "METHODS", "Method", "sweep_score", "train_router"]
+__all__ = ["DEFAULT_QUALITY_SHARE", "METHODS", "MIN_TRAINING_ROWS", "Method", "sweep_score", "train_router"]
 
 Method = Literal["auto", "linear", "topics", "knn", "blend"]
 METHODS: tuple[str, ...] = ("auto", "linear", "topics", "knn", "blend")
@@ -65,7 +65,8 @@ _LEAD_ERRORS = 2.0
 rows (a shadow log) internal CV scores are mostly noise, and a neighbour model picked on noise routed
 worse on unseen traffic (`tests/benchmarks/shadow_replay.py`: 0.75 of the full-table router's APGR,
 against 0.78 for the linear model, seeds 0-4)."""
-_MIN_ROWS = 10
+MIN_TRAINING_ROWS = 10
+"""The fewest rows `train_router` trains on."""
 _MIN_CV_ROWS = 30
 _LARGE_TABLE = 5_000
 _LINEAR_KINDS = ("linear", "topics")
@@ -312,8 +313,10 @@ def train_router(
     started = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if len(table) < _MIN_ROWS:
-        raise OutcomeTableError(f"training needs at least {_MIN_ROWS} rows, the table has {len(table)}")
+    if len(table) < MIN_TRAINING_ROWS:
+        raise OutcomeTableError(
+            f"training needs at least {MIN_TRAINING_ROWS} rows, the table has {len(table)}"
+        )
     models, mean_costs, costs_known = _model_order(table, costs)
     if len(models) < 2:
         raise OutcomeTableError(f"routing needs at least two models; the table has {len(models)}")
