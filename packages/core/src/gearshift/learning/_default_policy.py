@@ -96,10 +96,10 @@ class DefaultPolicy(SignalScorer):
     def rank_text(self, text: str, signals: Signals) -> tuple[float, float]:
         """`rank` for the user text of a request and its signals."""
         if self._fast is not None:
-            predicted = self._fast.predict(text, signals)
+            gain = self._fast.gain(text, signals)
         else:
             predicted = self.router.predict_inputs((self._input(text, signals, None),))[0]
-        gain = float(predicted[-1] - predicted[0])
+            gain = float(predicted[-1] - predicted[0])
         return gain, rank_of(gain, self.quantiles)
 
     def _content(self, route: RouteInput) -> tuple[dict[str, float], str]:
