@@ -90,7 +90,8 @@ class DefaultPolicy(SignalScorer):
 
     def rank(self, route: RouteInput) -> tuple[float, float]:
         """The predicted gain of the strongest model over the cheapest, and its rank in [0, 1]."""
-        text = "\n\n".join(m.text for m in route.request.messages if m.role == "user")
+        # A list, not a generator: `join` makes one of it anyway, and an agent's history is long.
+        text = "\n\n".join([m.text for m in route.request.messages if m.role == "user"])
         return self.rank_text(text, route.signals)
 
     def rank_text(self, text: str, signals: Signals) -> tuple[float, float]:
