@@ -1,6 +1,6 @@
 """A history converted through the store of earlier steps' messages equals one converted anew.
 
-`KeptHistory` reuses the conversion of a message whose values it saw before, and its hashed tool calls.
+`KeptHistory` reuses the conversion of a message whose values it saw before, and its calls' tool records.
 Whatever the store holds, the messages, the step context and the request a call plans must be those a
 fresh conversion gives: on generated agent histories of both styles sent step by step (tool errors in
 every form, repeated calls, calls without ids, legacy calls, images, thinking blocks), and after
@@ -100,6 +100,34 @@ def test_messages_edited_in_place_between_two_steps_are_converted_again() -> Non
     for edit in edits:
         edit()
         _assert_same(kept, history)
+
+
+def test_a_step_reads_the_tool_records_kept_with_an_assistant_message_not_new_ones() -> None:
+    # Every step reads every earlier call again: its record, failed or not, is built once and kept
+    # with the assistant message that made the call, not built again per result on every step.
+    kept = KeptHistory()
+    history = [
+        ChatMessage(role="system", content="You are an agent."),
+        ChatMessage(role="user", content="Fix it."),
+        ChatMessage(
+            role="assistant", blocks=[ToolCallBlock(tool_call_id="c1", tool_name="read", tool_kwargs={})]
+        ),
+        ChatMessage(role="tool", content="contents of a.py", additional_kwargs={"tool_call_id": "c1"}),
+        ChatMessage(
+            role="assistant", blocks=[ToolCallBlock(tool_call_id="c2", tool_name="ls", tool_kwargs={})]
+        ),
+        ChatMessage(
+            role="tool", content="Error: no such directory", additional_kwargs={"tool_call_id": "c2"}
+        ),
+    ]
+    _assert_same(kept, history[:4])
+    context = _assert_same(kept, history)
+    converted = kept.convert(history)
+    first, second = kept.call_records(converted[2]), kept.call_records(converted[4])
+    assert first is not None and second is not None
+    assert [r.ok for r in context.tool_history] == [True, False]
+    assert context.tool_history[0] is first[0][1][0]  # c1 succeeded
+    assert context.tool_history[1] is second[0][1][1]  # c2 failed
 
 
 def test_the_store_is_bounded_and_keeps_converting_right_past_its_bound() -> None:

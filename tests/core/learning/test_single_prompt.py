@@ -191,6 +191,8 @@ def test_the_fast_path_predicts_what_the_plain_computation_does(
         fast = scorer.predict(text, item.signals)
         reference = _reference_predict(router.features, router.predictor, text, item)
         np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-12)
+        # What the default policy reads of it, without the array: the very same float.
+        assert scorer.gain(text, item.signals) == float(fast[-1] - fast[0]), text[:40]
         # The router's own batch path rounds the text block to float32; it agrees to that precision.
         batch = router.predict_inputs((PromptInput(text, item.signals, None),))[0]
         np.testing.assert_allclose(fast, batch, rtol=0, atol=1e-5)

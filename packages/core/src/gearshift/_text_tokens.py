@@ -127,7 +127,7 @@ def texts_tokens(texts: list[str]) -> int:
         known = [_KEPT.get(text) if len(text) <= _EXACT_UP_TO else None for text in texts]
     if None not in known:
         return sum(known)  # type: ignore[arg-type]
-    total = sum(tokens for tokens in known if tokens is not None)
+    total = sum(filter(None, known))  # the None of each new text left out (and the 0 of "" with them)
     new = [text for text, tokens in zip(texts, known, strict=True) if tokens is None]
     if len(new) > _NEW_COUNTED_ALONE:
         return total + _joined_tokens(new)

@@ -529,7 +529,11 @@ class RoutedChatModel(BaseChatModel):
         metadata: Mapping[str, Any],
         options: dict[str, Any],
     ) -> _Step:
-        unknown = sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
+        unknown = (
+            sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
+            if not options.keys() <= _CALL_OPTIONS
+            else None
+        )
         if unknown:
             raise InvalidRequestError(
                 f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "

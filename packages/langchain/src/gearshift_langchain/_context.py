@@ -165,13 +165,14 @@ def _steps_and_tools(
                 turn_start, turn_steps = len(tools), 0
         elif role == "assistant":
             open_calls = {}
-            if message_kind(message) is AIMessage:
+            # Only an `AIMessage`'s records are kept: a message they were kept for needs no class look-up.
+            records = kept.call_records(gearshift_message) if kept is not None else None
+            if records is None and message_kind(message) is AIMessage:
+                records = call_records(cast("AIMessage", message))
+            if records is not None:
                 steps += 1
                 turn_steps += 1
-                records = kept.call_records(gearshift_message) if kept is not None else None
-                for call_id, when_ok, when_failed in (
-                    records if records is not None else call_records(cast("AIMessage", message))
-                ):
+                for call_id, when_ok, when_failed in records:
                     open_calls.setdefault(call_id, []).append(len(tools))
                     tools.append(when_ok)
                     failed_records.append(when_failed)

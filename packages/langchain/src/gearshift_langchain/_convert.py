@@ -130,9 +130,10 @@ def tool_result(message: ToolMessage) -> Message:
     (`convert_message` adds it): for text content, all of its conversion."""
     # Positional (role, content, tool_calls, tool_call_id, name, is_error): an agent's history holds a
     # tool result per call, converted on every step, and keywords cost a quarter more.
+    content = message.content
     return Message(
         "tool",
-        _tool_text(message.content),
+        content if type(content) is str else _tool_text(content),
         (),
         message.tool_call_id or "",
         message.name,
@@ -415,7 +416,11 @@ def to_response_schema(response_format: Any) -> Mapping[str, Any] | None:
 def to_response_strict(response_format: Any) -> bool | None:
     """Whether a `json_schema` response format asks for strict adherence (`json_schema.strict`, as
     ChatOpenAI sends it); None when it does not say, or for any other format."""
-    if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
+    if (
+        response_format is None  # the common case, without an isinstance through ABCMeta
+        or not isinstance(response_format, Mapping)
+        or response_format.get("type") != "json_schema"
+    ):
         return None
     spec = response_format.get("json_schema")
     strict = spec.get("strict") if isinstance(spec, Mapping) else None

@@ -60,6 +60,7 @@ CALL_OPTIONS = frozenset(
 
 # Passed by LlamaIndex's own callers and meaningless here (prompts arrive formatted either way).
 _IGNORED_OPTIONS = frozenset({"formatted", "verbose"})
+_ACCEPTED_OPTIONS = CALL_OPTIONS | _IGNORED_OPTIONS
 _MAX_CACHED_TOOLS = 256
 
 
@@ -128,10 +129,14 @@ class ToolSpecCache:
     def specs(self, tools: Sequence[BaseTool | ToolSpec]) -> tuple[ToolSpec, ...]:
         """The specs of `tools`, in order; `ToolSpec`s pass through."""
         specs: list[ToolSpec] = []
-        cache = self._specs
+        cache, spec_classes = self._specs, _SPEC_CLASSES
         tool: Any  # narrowed by `_is_spec`, which mypy does not follow
         for tool in tools:
-            if _is_spec(type(tool)):
+            # `_is_spec`, without a call for a class already looked up (every class, after a step).
+            is_spec = spec_classes.get(type(tool))
+            if is_spec is None:
+                is_spec = _is_spec(type(tool))
+            if is_spec:
                 specs.append(tool)
                 continue
             metadata = tool.metadata
@@ -170,7 +175,7 @@ async def plan_call(
 
     `history` keeps the conversion of messages earlier steps sent; None converts every message.
     """
-    unknown = options.keys() - CALL_OPTIONS - _IGNORED_OPTIONS if options else None
+    unknown = options.keys() - _ACCEPTED_OPTIONS if not options.keys() <= _ACCEPTED_OPTIONS else None
     if unknown:
         raise InvalidRequestError(
             f"RoutedLLM does not take {', '.join(sorted(unknown))}; a call may set: "

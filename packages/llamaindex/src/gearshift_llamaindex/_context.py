@@ -39,13 +39,13 @@ from gearshift import (
     is_error_result,
 )
 
-from ._call_hashes import CallHashes, call_hashes
+from ._call_records import CallRecords, call_records
 from ._convert import ROUTING_KEY
 
 if TYPE_CHECKING:
     from ._history import KeptHistory
 
-__all__ = ["CallHashes", "call_hashes", "failed", "loop_model", "step_context"]
+__all__ = ["CallRecords", "call_records", "failed", "loop_model", "step_context"]
 
 # The conversion maps exactly these LlamaIndex roles to gearshift's "assistant" and "tool", and only
 # `MessageRole.USER` to "user": the converted role says which kind a message is.
@@ -83,7 +83,7 @@ def step_context(
     """The `StepContext` of a call that sends `messages` (see the module docstring for how it is read).
 
     `converted` is `convert_messages(messages)`: one gearshift message per message, in order; when
-    `kept` converted them, the hashed calls it keeps of the messages it returned are reused. The step
+    `kept` converted them, the tool records it keeps of the messages it returned are reused. The step
     type is `observe` when the last message is a tool result, `reflect` when it is a ReAct agent's
     request to fix a malformed answer, `act` when the model may call tools (or follows the ReAct
     format), and `respond` otherwise; `step_type` overrides it.
@@ -93,8 +93,9 @@ def step_context(
     start = _run_start(converted)
     run, converted_run = messages[start + 1 :], converted[start + 1 :]
     react = _is_react(messages, converted)
-    history = _react_history(run, converted_run) if react else _function_history(run, converted_run, kept)
-    steps = sum(1 for m in converted_run if m.role == "assistant")
+    history, steps = (
+        _react_history(run, converted_run) if react else _function_history(run, converted_run, kept)
+    )
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -191,32 +192,44 @@ def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
 
 def _function_history(
     run: Sequence[ChatMessage], converted: Sequence[Message], kept: KeptHistory | None
-) -> tuple[ToolRecord, ...]:
-    """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order."""
-    calls: dict[str, tuple[str, str]] = {}
+) -> tuple[tuple[ToolRecord, ...], int]:
+    """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order, and
+    the number of assistant messages (the run's steps so far), read in one walk."""
+    calls: dict[str, tuple[ToolRecord, ToolRecord]] = {}
     records: list[ToolRecord] = []
+    steps = 0
     for message, gearshift_message in zip(run, converted, strict=True):
         role = gearshift_message.role
-        # An assistant turn without converted calls has no `ToolCallBlock`: its blocks are not walked.
-        if role == "assistant" and gearshift_message.tool_calls:
-            hashed = kept.call_hashes(gearshift_message) if kept is not None else None
-            calls.update(hashed if hashed is not None else call_hashes(message))
+        if role == "assistant":
+            steps += 1
+            # An assistant turn without converted calls has no `ToolCallBlock`: its blocks are not walked.
+            if gearshift_message.tool_calls:
+                kept_records = kept.call_records(gearshift_message) if kept is not None else None
+                calls.update(kept_records if kept_records is not None else call_records(message))
         elif role == "tool":
             extra = message.additional_kwargs
+            failed = _result_failed(gearshift_message, extra)
             # The conversion wrote the call's id as `str(extra.get("tool_call_id") or "")`.
             called = calls.get(gearshift_message.tool_call_id or "")
-            name, args_hash = called if called is not None else (str(extra.get("name") or "unknown"), "")
-            records.append(ToolRecord(name, not _result_failed(gearshift_message, extra), args_hash))
-    return tuple(records)
+            if called is not None:
+                records.append(called[1] if failed else called[0])
+            else:
+                records.append(ToolRecord(str(extra.get("name") or "unknown"), not failed, ""))
+    return tuple(records), steps
 
 
-def _react_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> tuple[ToolRecord, ...]:
-    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them."""
+def _react_history(
+    run: Sequence[ChatMessage], converted: Sequence[Message]
+) -> tuple[tuple[ToolRecord, ...], int]:
+    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them, and the
+    number of assistant messages."""
     pending: tuple[str, str] | None = None
     records: list[ToolRecord] = []
+    steps = 0
     for message, gearshift_message in zip(run, converted, strict=True):
         text = gearshift_message.text
         if gearshift_message.role == "assistant":
+            steps += 1
             match = _REACT_ACTION.search(text)
             pending = (match["name"], hash_arguments(match["args"].strip())) if match else None
         elif pending is not None and text.startswith(_OBSERVATION):
@@ -225,4 +238,4 @@ def _react_history(run: Sequence[ChatMessage], converted: Sequence[Message]) -> 
                 ToolRecord(pending[0], not failed(observation, message.additional_kwargs), pending[1])
             )
             pending = None
-    return tuple(records)
+    return tuple(records), steps

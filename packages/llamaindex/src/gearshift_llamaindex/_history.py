@@ -3,8 +3,8 @@
 A LlamaIndex agent sends its whole chat history on every step: step n converts the n - 1 messages the
 step before it converted already, and hashes the arguments of every tool call again for the step
 context. `KeptHistory` keeps, per message values, the gearshift message a LlamaIndex message converts
-to and, for an assistant message, its hashed calls. A message is keyed by its role, the values of its
-blocks (texts; tool calls' ids, names and arguments with their exact types) and every
+to and, for an assistant message, the tool records of its calls. A message is keyed by its role, the
+values of its blocks (texts; tool calls' ids, names and arguments with their exact types) and every
 `additional_kwargs` entry the conversion reads, so an equal key means an equal conversion: a message
 edited in place, or a new one with the same text and other arguments, gets a key of its own.
 LlamaIndex messages are mutable and are never keyed by identity. Only the common shapes are kept:
@@ -28,7 +28,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 
 from gearshift import KeptMessages, Message, flat_arguments_key
 
-from ._call_hashes import CallHashes, call_hashes
+from ._call_records import CallRecords, call_records
 from ._convert import block_kind, convert_message
 
 __all__ = ["KeptHistory"]
@@ -49,7 +49,7 @@ class KeptHistory:
     __slots__ = ("_store",)
 
     def __init__(self, limit: int = _MAX_KEPT) -> None:
-        self._store: KeptMessages[CallHashes] = KeptMessages(limit)
+        self._store: KeptMessages[CallRecords] = KeptMessages(limit)
 
     def convert(self, messages: Sequence[ChatMessage], *, read_files: bool = True) -> list[Message]:
         """`convert_messages(messages, read_files=read_files)`, those seen before taken from the store."""
@@ -57,27 +57,28 @@ class KeptHistory:
         converted = []
         last = len(messages) - 1
         for index, message in enumerate(messages):
-            key = _key(message) if index < last else None
+            role = message.role
+            # A tool result is never kept, nor is the last message (see the module docstring): both are
+            # converted without a key, so that a one-message call costs no more.
+            key = _key(message, role) if index < last and role not in _TOOL else None
             if key is None:
                 converted.append(convert_message(message, index, read_files))
                 continue
             found = store.get(key)
             if found is None:
                 found = convert_message(message, index, read_files)
-                store.keep(key, found, call_hashes(message) if found.tool_calls else None)
+                store.keep(key, found, call_records(message) if found.tool_calls else None)
             converted.append(found)
         return converted
 
-    def call_hashes(self, message: Message) -> CallHashes | None:
-        """The hashed calls of an assistant message `convert` returned from the store; None otherwise."""
+    def call_records(self, message: Message) -> CallRecords | None:
+        """The tool records of an assistant message `convert` returned from the store; None otherwise."""
         return self._store.facts(message)
 
 
-def _key(message: ChatMessage) -> Hashable | None:
-    """Every value the conversion and the step context read of `message`; None for a shape not kept."""
-    role = message.role
-    if role in _TOOL:
-        return None
+def _key(message: ChatMessage, role: MessageRole) -> Hashable | None:
+    """Every value the conversion and the step context read of `message` (whose role is `role`, not a
+    tool's); None for a shape not kept."""
     extra = message.additional_kwargs
     key: list[Any] = [role]
     size = 0

@@ -90,16 +90,17 @@ class DefaultPolicy(SignalScorer):
 
     def rank(self, route: RouteInput) -> tuple[float, float]:
         """The predicted gain of the strongest model over the cheapest, and its rank in [0, 1]."""
-        text = "\n\n".join(m.text for m in route.request.messages if m.role == "user")
+        # A list, not a generator: `join` makes one of it anyway, and an agent's history is long.
+        text = "\n\n".join([m.text for m in route.request.messages if m.role == "user"])
         return self.rank_text(text, route.signals)
 
     def rank_text(self, text: str, signals: Signals) -> tuple[float, float]:
         """`rank` for the user text of a request and its signals."""
         if self._fast is not None:
-            predicted = self._fast.predict(text, signals)
+            gain = self._fast.gain(text, signals)
         else:
             predicted = self.router.predict_inputs((self._input(text, signals, None),))[0]
-        gain = float(predicted[-1] - predicted[0])
+            gain = float(predicted[-1] - predicted[0])
         return gain, rank_of(gain, self.quantiles)
 
     def _content(self, route: RouteInput) -> tuple[dict[str, float], str]:

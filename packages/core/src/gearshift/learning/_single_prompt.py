@@ -45,6 +45,11 @@ _Shares = tuple[list[float] | None, list[float] | None]
 """Per model, the shape block's sum and the text block's term of the margin (None: not added)."""
 
 
+def _quality(margin: float) -> float:
+    """A model's predicted quality from its margin: the logistic function, written with tanh."""
+    return 0.5 * (1.0 + math.tanh(0.5 * margin))
+
+
 def _per_model(weights: np.ndarray) -> tuple[tuple[float, ...], ...] | None:
     """The rows of a (features, models) block as one tuple of floats per model; None when all are 0."""
     if not weights.any():
@@ -92,6 +97,17 @@ class SinglePromptScorer:
 
     def predict(self, text: str, signals: Signals) -> np.ndarray:
         """Predicted quality per model, shape (models,)."""
+        return np.array([_quality(margin) for margin in self._margins(text, signals)])
+
+    def gain(self, text: str, signals: Signals) -> float:
+        """`predict(text, signals)`'s last model's quality minus its first's, as a float (the same value):
+        all the default policy reads of a prediction, on every decision, where building the array cost
+        more than the rest of the prediction's arithmetic."""
+        margins = self._margins(text, signals)
+        return _quality(margins[-1]) - _quality(margins[0])
+
+    def _margins(self, text: str, signals: Signals) -> list[float]:
+        """Each model's margin (its quality's logit) for `text` with `signals`."""
         margins = list(self._intercepts)
         if self._signal_weights is not None:
             values = signal_values(signals)
@@ -111,7 +127,7 @@ class SinglePromptScorer:
             margins = [m + s for m, s in zip(margins, shape, strict=True)]
         if terms is not None:
             margins = [m + t for m, t in zip(margins, terms, strict=True)]
-        return np.array([0.5 * (1.0 + math.tanh(0.5 * m)) for m in margins])
+        return margins
 
     def _text_shares(self, text: str) -> _Shares:
         """What `text` adds to each model's margin: the shape block's sum, then the text block's term."""
