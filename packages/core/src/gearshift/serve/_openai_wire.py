@@ -96,6 +96,11 @@ def parse_chat(body: Any) -> OpenAIChat:
             "logprobs" if body.get("logprobs") else "top_logprobs",
             "the routing proxy cannot return log probabilities: not every model it routes to has them",
         )
+    if optional(body, "logit_bias", dict):  # token ids are one tokenizer's; dropping it was unseen
+        raise field_error(
+            "logit_bias",
+            "the routing proxy cannot bias tokens: their ids differ between the models it routes to",
+        )
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
     if not messages:
         raise field_error("messages", "must hold at least one message")
