@@ -140,6 +140,17 @@ def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:
         client.messages.create(model="claude-9", max_tokens=100, messages=HELLO)
 
 
+def test_a_user_turn_with_no_content_is_a_400_naming_it(client: anthropic.Anthropic) -> None:
+    """An empty block list was dropped unseen: the model answered the turn before it, where
+    Anthropic's API answers a 400 (only a final assistant message may be empty)."""
+    history: Any = [*HELLO, {"role": "assistant", "content": "Paris."}, {"role": "user", "content": []}]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="auto", max_tokens=100, messages=history)
+    assert caught.value.body["error"]["message"].startswith("'messages[2].content'")  # type: ignore[index]
+    prefill: Any = [*HELLO, {"role": "assistant", "content": []}]
+    assert client.messages.create(model="auto", max_tokens=100, messages=prefill).content
+
+
 class City(BaseModel):
     name: str
     country: str

@@ -164,6 +164,8 @@ def _message(raw: Any, path: str) -> list[Message]:
         return [Message(role, content)]  # type: ignore[arg-type]
     if not isinstance(content, list):
         raise field_error(f"{path}.content", "must be a string or an array of content blocks")
+    if not content and role == "user":  # was dropped unseen; only a final assistant turn may be empty
+        raise field_error(f"{path}.content", "must hold at least one content block")
     results: list[Message] = []
     parts: list[ContentPart] = []
     calls: list[ToolCall] = []
