@@ -104,10 +104,7 @@ def parse_chat(body: Any) -> OpenAIChat:
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
     if not messages:
         raise field_error("messages", "must hold at least one message")
-    tools = tuple(
-        ToolSpec.parse(_object(t, f"tools[{i}]"), where=f"tools[{i}]")
-        for i, t in enumerate(optional(body, "tools", list) or ())
-    )
+    tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(optional(body, "tools", list) or ()))
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
@@ -167,6 +164,13 @@ def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise field_error(path, "must be an object")
     return value
+
+
+def _tool(raw: Any, path: str) -> ToolSpec:
+    tool = _object(raw, path)
+    if tool.get("type", "function") != "function":  # a custom tool was "name: Field required"
+        raise field_error(f"{path}.type", f"only function tools are supported, got {tool.get('type')!r}")
+    return ToolSpec.parse(tool, where=path)
 
 
 def _message(raw: Any, path: str) -> Message:
