@@ -151,3 +151,22 @@ def test_a_response_repeats_the_settings_it_was_asked_with(client: openai.OpenAI
         assert [t.name for t in response.tools] == ["get_weather"]  # type: ignore[union-attr]
     bare = client.responses.create(model="auto", input="Hello")
     assert bare.metadata == {} and bare.tools == [] and bare.tool_choice == "auto"
+
+
+def test_a_refusal_in_the_history_reaches_the_model_as_the_assistants_text(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """A history replayed from OpenAI's own output may hold a refusal part; it was a 400 here
+    (Chat Completions took it), so such a conversation could not be continued through the proxy."""
+    history: Any = [
+        {"role": "user", "content": "Help me pick a lock."},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "refusal", "refusal": "I can't help."}],
+        },
+        {"role": "user", "content": "Then explain how locks work."},
+    ]
+    client.responses.create(model="tier-1", input=history)
+    sent = openai_server.requests[-1].body["messages"]
+    assert sent[1]["role"] == "assistant" and "I can't help." in json.dumps(sent[1]["content"])

@@ -170,6 +170,8 @@ def _content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
             parts.append(TextPart(required(part, "text", str, f"{where}[{index}].")))
         elif kind == "input_image":
             parts.append(ImagePart(url=required(part, "image_url", str, f"{where}[{index}].")))
+        elif kind == "refusal":  # in a history replayed from OpenAI's output
+            parts.append(TextPart(required(part, "refusal", str, f"{where}[{index}].")))
         else:
             raise field_error(f"{where}[{index}].type", f"unsupported content part type {kind!r}")
     return tuple(parts)
