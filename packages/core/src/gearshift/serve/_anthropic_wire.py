@@ -259,6 +259,7 @@ def _tool(raw: Any, where: str) -> ToolSpec:
         "name": raw.get("name"),
         "description": raw.get("description", ""),
         "parameters": raw.get("input_schema", {"type": "object", "properties": {}}),
+        "strict": raw.get("strict"),  # was dropped, and the model was free to leave the schema
     }
     return ToolSpec.parse(plain, where=where)
 
