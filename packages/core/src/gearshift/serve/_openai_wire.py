@@ -281,12 +281,20 @@ def _calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
     ]
 
 
+def _finish_reason(response: ChatResponse) -> str:
+    """`length` when `max_tokens` cut the answer, even inside a tool call (whose arguments are then
+    cut short too: it said `tool_calls`, and the caller ran a tool on half its arguments)."""
+    if response.finish_reason == "length":
+        return "length"
+    return "tool_calls" if response.tool_calls else response.finish_reason or "stop"
+
+
 def completion_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[str, Any]:
     """A `chat.completion` object; `model` is the registry id of the model that answered."""
     message: dict[str, Any] = {"role": "assistant", "content": response.text or None, "refusal": None}
     if response.tool_calls:
         message["tool_calls"] = _calls(response.tool_calls)
-    finish = "tool_calls" if response.tool_calls else response.finish_reason or "stop"
+    finish = _finish_reason(response)
     return {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -338,7 +346,7 @@ class OpenAIStream:
         else:
             response = event.response
             self.model = response.model_id
-            finish = "tool_calls" if response.tool_calls else response.finish_reason or "stop"
+            finish = _finish_reason(response)
             extra = {"gearshift": dict(figures)} if figures is not None else {}
             yield self._chunk({}, finish, {} if self._include_usage else extra)
             if self._include_usage:
