@@ -170,3 +170,17 @@ def test_a_refusal_in_the_history_reaches_the_model_as_the_assistants_text(
     client.responses.create(model="tier-1", input=history)
     sent = openai_server.requests[-1].body["messages"]
     assert sent[1]["role"] == "assistant" and "I can't help." in json.dumps(sent[1]["content"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "param"),
+    [({"max_output_tokens": 0}, "max_output_tokens"), ({"reasoning": {"effort": "max"}}, "reasoning.effort")],
+)
+def test_a_bad_setting_is_a_400_in_the_responses_words(
+    client: openai.OpenAI, settings: dict[str, Any], param: str
+) -> None:
+    """The message named the Chat Completions field the check is written for: "'max_output_tokens':
+    max_tokens must be positive", a field this caller never sent."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="auto", input="hi", **settings)
+    assert caught.value.param == param and f"'{param}': {param} " in caught.value.message
