@@ -140,6 +140,30 @@ def test_errors_in_anthropics_shape(client: anthropic.Anthropic) -> None:
         client.messages.create(model="claude-9", max_tokens=100, messages=HELLO)
 
 
+def test_a_user_turn_with_no_content_is_a_400_naming_it(client: anthropic.Anthropic) -> None:
+    """An empty block list was dropped unseen: the model answered the turn before it, where
+    Anthropic's API answers a 400 (only a final assistant message may be empty)."""
+    history: Any = [*HELLO, {"role": "assistant", "content": "Paris."}, {"role": "user", "content": []}]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="auto", max_tokens=100, messages=history)
+    assert caught.value.body["error"]["message"].startswith("'messages[2].content'")  # type: ignore[index]
+    prefill: Any = [*HELLO, {"role": "assistant", "content": []}]
+    assert client.messages.create(model="auto", max_tokens=100, messages=prefill).content
+
+
+def test_a_strict_tool_stays_strict(
+    client: anthropic.Anthropic, openai_server: LocalOpenAIServer, anthropic_server: LocalAnthropicServer
+) -> None:
+    """A tool's `strict: true` (Anthropic's structured tool inputs) was dropped unseen: the model was
+    free to call it with arguments off its schema."""
+    for model, server in (("small", openai_server), ("claude-large", anthropic_server)):
+        client.messages.create(
+            model=model, max_tokens=100, messages=HELLO, tools=[{**WEATHER, "strict": True}]
+        )
+        (tool,) = server.requests[-1].body["tools"]
+        assert tool.get("function", tool)["strict"] is True
+
+
 class City(BaseModel):
     name: str
     country: str

@@ -127,3 +127,60 @@ def test_top_p_reaches_the_model(client: openai.OpenAI, openai_server: LocalOpen
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="small", input="Name a colour", top_p=1.5)
     assert caught.value.param == "top_p" and "from 0 to 1" in caught.value.message
+
+
+def test_a_response_repeats_the_settings_it_was_asked_with(client: openai.OpenAI) -> None:
+    """OpenAI's response object repeats the request's settings; the proxy's said `metadata: {}`, no
+    instructions or tools and `tool_choice: "auto"` whatever was sent, so a caller reading back the
+    metadata it tagged a call with (LangChain's `response_metadata["metadata"]`) found nothing."""
+    asked: Any = {
+        "instructions": "Be brief.",
+        "metadata": {"ticket": "T-17"},
+        "temperature": 0.5,
+        "max_output_tokens": 200,
+        "tools": [WEATHER],
+        "tool_choice": "none",
+        "parallel_tool_calls": False,
+    }
+    plain = client.responses.create(model="auto", input="Hello", **asked)
+    events = list(client.responses.create(model="auto", input="Hello", stream=True, **asked))
+    for response in (plain, events[0].response, events[-1].response):  # type: ignore[union-attr]
+        assert response.instructions == "Be brief." and response.metadata == {"ticket": "T-17"}
+        assert response.temperature == 0.5 and response.max_output_tokens == 200
+        assert response.tool_choice == "none" and response.parallel_tool_calls is False
+        assert [t.name for t in response.tools] == ["get_weather"]  # type: ignore[union-attr]
+    bare = client.responses.create(model="auto", input="Hello")
+    assert bare.metadata == {} and bare.tools == [] and bare.tool_choice == "auto"
+
+
+def test_a_refusal_in_the_history_reaches_the_model_as_the_assistants_text(
+    client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """A history replayed from OpenAI's own output may hold a refusal part; it was a 400 here
+    (Chat Completions took it), so such a conversation could not be continued through the proxy."""
+    history: Any = [
+        {"role": "user", "content": "Help me pick a lock."},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "refusal", "refusal": "I can't help."}],
+        },
+        {"role": "user", "content": "Then explain how locks work."},
+    ]
+    client.responses.create(model="tier-1", input=history)
+    sent = openai_server.requests[-1].body["messages"]
+    assert sent[1]["role"] == "assistant" and "I can't help." in json.dumps(sent[1]["content"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "param"),
+    [({"max_output_tokens": 0}, "max_output_tokens"), ({"reasoning": {"effort": "max"}}, "reasoning.effort")],
+)
+def test_a_bad_setting_is_a_400_in_the_responses_words(
+    client: openai.OpenAI, settings: dict[str, Any], param: str
+) -> None:
+    """The message named the Chat Completions field the check is written for: "'max_output_tokens':
+    max_tokens must be positive", a field this caller never sent."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="auto", input="hi", **settings)
+    assert caught.value.param == param and f"'{param}': {param} " in caught.value.message

@@ -3,6 +3,7 @@ but no model can take, settings the proxy cannot honour, and the routes the SDKs
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -79,6 +80,7 @@ def client(proxy: ProxyProcess) -> openai.OpenAI:
         ({"presence_penalty": 3}, "presence_penalty"),
         ({"seed": 1.5}, "seed"),
         ({"temperature": 2.5}, "temperature"),
+        ({"logit_bias": {"15339": -100}}, "logit_bias"),
     ],
 )
 def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
@@ -86,7 +88,8 @@ def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
 ) -> None:
     """`logprobs` came back as null (code reading `choice.logprobs.content` broke), `n: 0` was one
     answer, `max_completion_tokens: 0` was read as no cap at all, and
-    `stream_options` without `stream: true` was taken where OpenAI answers a 400."""
+    `stream_options` without `stream: true` was taken where OpenAI answers a 400, and `logit_bias`
+    was dropped unseen: the token it banned could come back (its ids are one tokenizer's)."""
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="small", messages=HELLO, **settings)  # type: ignore[call-overload]
     assert caught.value.param == param and param in caught.value.message
@@ -94,7 +97,7 @@ def test_settings_the_proxy_cannot_honour_are_400s_naming_them(
 
 def test_logprobs_off_and_one_choice_are_fine(client: openai.OpenAI) -> None:
     answer = client.chat.completions.create(
-        model="small", messages=HELLO, logprobs=False, n=1, top_logprobs=0
+        model="small", messages=HELLO, logprobs=False, n=1, top_logprobs=0, logit_bias={}
     )
     assert answer.choices[0].message.content
 
@@ -168,6 +171,49 @@ def test_metadata_naming_the_caller_must_be_strings(
     body |= {"input": "hi"} if path == "/v1/responses" else {"messages": HELLO, "max_tokens": 50}
     answer = httpx.post(f"{proxy.url}{path}", json=body, timeout=30)
     assert answer.status_code == 400 and named in answer.text
+
+
+def _cut_tool_call(*, stream: bool = False) -> Fail:
+    """A completion whose tool call `max_tokens` cut off mid-arguments, as an OpenAI model sends it
+    (streamed: its server-sent events, sent as the body)."""
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    call["function"] = {"name": "get_weather", "arguments": '{"city": "Os'}
+    usage = {"prompt_tokens": 5, "completion_tokens": 10, "total_tokens": 15}
+    head = {"id": "c1", "created": 0, "model": "small"}
+    if not stream:
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        choice = {"index": 0, "message": message, "finish_reason": "length"}
+        return Fail(200, body={**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+    chunks = [
+        {"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}, "finish_reason": None},
+        {"index": 0, "delta": {}, "finish_reason": "length"},
+    ]
+    events = [{**head, "object": "chat.completion.chunk", "choices": [c]} for c in chunks]
+    events.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+    return Fail(200, body="".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n")
+
+
+def test_a_tool_call_cut_by_max_tokens_says_so_on_each_wire(
+    proxy: ProxyProcess, client: openai.OpenAI, openai_server: LocalOpenAIServer
+) -> None:
+    """Chat Completions said `tool_calls`, and the caller ran a tool on half its arguments; the
+    Messages route answered a paid call with a 400 blaming the request ("arguments are not valid
+    JSON"). OpenAI says `length`, Anthropic `max_tokens`."""
+    weather = {"type": "object", "properties": {"city": {"type": "string"}}}
+    openai_server.script("small", _cut_tool_call())
+    function = {"type": "function", "function": {"name": "get_weather", "parameters": weather}}
+    chat = client.chat.completions.create(model="small", messages=HELLO, max_tokens=10, tools=[function])  # type: ignore[list-item]
+    assert chat.choices[0].finish_reason == "length"
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    tools: Any = [{"name": "get_weather", "input_schema": weather}]
+    for stream in (False, True):
+        openai_server.script("small", _cut_tool_call(stream=stream))
+        if stream:
+            with claude.messages.stream(model="small", max_tokens=10, messages=HELLO, tools=tools) as events:
+                message = events.get_final_message()
+        else:
+            message = claude.messages.create(model="small", max_tokens=10, messages=HELLO, tools=tools)
+        assert message.stop_reason == "max_tokens" and message.content[0].type == "tool_use"
 
 
 def test_every_model_rate_limited_is_a_429_with_the_providers_retry_after(

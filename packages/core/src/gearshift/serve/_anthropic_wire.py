@@ -164,6 +164,8 @@ def _message(raw: Any, path: str) -> list[Message]:
         return [Message(role, content)]  # type: ignore[arg-type]
     if not isinstance(content, list):
         raise field_error(f"{path}.content", "must be a string or an array of content blocks")
+    if not content and role == "user":  # was dropped unseen; only a final assistant turn may be empty
+        raise field_error(f"{path}.content", "must hold at least one content block")
     results: list[Message] = []
     parts: list[ContentPart] = []
     calls: list[ToolCall] = []
@@ -257,6 +259,7 @@ def _tool(raw: Any, where: str) -> ToolSpec:
         "name": raw.get("name"),
         "description": raw.get("description", ""),
         "parameters": raw.get("input_schema", {"type": "object", "properties": {}}),
+        "strict": raw.get("strict"),  # was dropped, and the model was free to leave the schema
     }
     return ToolSpec.parse(plain, where=where)
 
@@ -279,7 +282,7 @@ def _tool_choice(raw: dict[str, Any] | None) -> tuple[str | None, bool | None]:
 
 
 def _stop_reason(response: ChatResponse) -> str:
-    if response.tool_calls:
+    if response.tool_calls and response.finish_reason != "length":  # a cut call is max_tokens
         return "tool_use"
     if _stop_sequence(response) is not None:
         return "stop_sequence"
@@ -302,12 +305,20 @@ def _usage(usage: Usage) -> dict[str, Any]:
     }
 
 
+def _input(call: ToolCall) -> dict[str, Any]:
+    """A tool call's arguments as `tool_use.input`; `{}` when `max_tokens` cut them short, which
+    `stop_reason: max_tokens` says (the paid answer was a 400 blaming the request)."""
+    try:
+        return call.parsed_arguments()
+    except InvalidRequestError:
+        return {}
+
+
 def message_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[str, Any]:
     """A `message` object; `model` is the registry id of the model that answered."""
     content: list[dict[str, Any]] = [{"type": "text", "text": response.text}] if response.text else []
     content += [
-        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.parsed_arguments()}
-        for c in response.tool_calls
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": _input(c)} for c in response.tool_calls
     ]
     return {
         "id": f"msg_{request_id}",

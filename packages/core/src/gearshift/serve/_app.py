@@ -41,7 +41,7 @@ from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
 from ._relay import RelayResponse, StreamRenderer, settle
-from ._responses_wire import ResponsesStream, parse_responses, response_body
+from ._responses_wire import ResponsesStream, parse_responses, request_echo, response_body
 from ._settings import ServeSettings
 from ._step import gearshift_headers, model_aliases, step_context
 from ._transport import on_proxy_http_client
@@ -361,13 +361,15 @@ class ProxyApp:
 
     async def _openai_responses(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
+            chat = parse_responses(body)
+            echo = request_echo(body)
             return await self._answer(
                 call,
                 request,
-                parse_responses(body),
-                ResponsesStream,
+                chat,
+                lambda request_id, model: ResponsesStream(request_id, model, echo),
                 lambda result: response_body(
-                    result.request_id, result.model_id, result.response, result.usage
+                    result.request_id, result.model_id, result.response, result.usage, echo=echo
                 ),
             )
 

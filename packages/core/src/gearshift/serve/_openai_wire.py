@@ -96,13 +96,15 @@ def parse_chat(body: Any) -> OpenAIChat:
             "logprobs" if body.get("logprobs") else "top_logprobs",
             "the routing proxy cannot return log probabilities: not every model it routes to has them",
         )
+    if optional(body, "logit_bias", dict):  # token ids are one tokenizer's; dropping it was unseen
+        raise field_error(
+            "logit_bias",
+            "the routing proxy cannot bias tokens: their ids differ between the models it routes to",
+        )
     messages = tuple(_message(m, f"messages[{i}]") for i, m in enumerate(raw_messages))
     if not messages:
         raise field_error("messages", "must hold at least one message")
-    tools = tuple(
-        ToolSpec.parse(_object(t, f"tools[{i}]"), where=f"tools[{i}]")
-        for i, t in enumerate(optional(body, "tools", list) or ())
-    )
+    tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(optional(body, "tools", list) or ()))
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
@@ -162,6 +164,13 @@ def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise field_error(path, "must be an object")
     return value
+
+
+def _tool(raw: Any, path: str) -> ToolSpec:
+    tool = _object(raw, path)
+    if tool.get("type", "function") != "function":  # a custom tool was "name: Field required"
+        raise field_error(f"{path}.type", f"only function tools are supported, got {tool.get('type')!r}")
+    return ToolSpec.parse(tool, where=path)
 
 
 def _message(raw: Any, path: str) -> Message:
@@ -272,12 +281,20 @@ def _calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
     ]
 
 
+def _finish_reason(response: ChatResponse) -> str:
+    """`length` when `max_tokens` cut the answer, even inside a tool call (whose arguments are then
+    cut short too: it said `tool_calls`, and the caller ran a tool on half its arguments)."""
+    if response.finish_reason == "length":
+        return "length"
+    return "tool_calls" if response.tool_calls else response.finish_reason or "stop"
+
+
 def completion_body(response: ChatResponse, request_id: str, usage: Usage) -> dict[str, Any]:
     """A `chat.completion` object; `model` is the registry id of the model that answered."""
     message: dict[str, Any] = {"role": "assistant", "content": response.text or None, "refusal": None}
     if response.tool_calls:
         message["tool_calls"] = _calls(response.tool_calls)
-    finish = "tool_calls" if response.tool_calls else response.finish_reason or "stop"
+    finish = _finish_reason(response)
     return {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -329,7 +346,7 @@ class OpenAIStream:
         else:
             response = event.response
             self.model = response.model_id
-            finish = "tool_calls" if response.tool_calls else response.finish_reason or "stop"
+            finish = _finish_reason(response)
             extra = {"gearshift": dict(figures)} if figures is not None else {}
             yield self._chunk({}, finish, {} if self._include_usage else extra)
             if self._include_usage:

@@ -33,7 +33,7 @@ from ._openai_wire import OpenAIChat
 from ._step import CallerIdentity
 from ._wire_fields import SAMPLING, check_fields, field_error, located, optional, required, string_map
 
-__all__ = ["ResponsesStream", "parse_responses", "response_body"]
+__all__ = ["ResponsesStream", "parse_responses", "request_echo", "response_body"]
 
 _KNOWN = frozenset(
     {
@@ -44,6 +44,10 @@ _KNOWN = frozenset(
     }
 )  # fmt: skip
 _STATEFUL = ("previous_response_id", "conversation", "background")
+_ECHOED = (
+    "instructions", "metadata", "temperature", "top_p", "max_output_tokens", "tools", "tool_choice",
+    "parallel_tool_calls", "text", "reasoning",
+)  # fmt: skip
 _ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
 
 
@@ -100,6 +104,12 @@ def parse_responses(body: Any) -> OpenAIChat:
             metadata=metadata,
         ),
     )
+
+
+def request_echo(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a `response` object repeats from its request (OpenAI's does: a caller reads
+    back the `metadata` it tagged the call with); those not sent keep the response's defaults."""
+    return {name: body[name] for name in _ECHOED if body.get(name) is not None}
 
 
 def _items(raw: list[Any], messages: list[Message]) -> None:
@@ -160,6 +170,8 @@ def _content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
             parts.append(TextPart(required(part, "text", str, f"{where}[{index}].")))
         elif kind == "input_image":
             parts.append(ImagePart(url=required(part, "image_url", str, f"{where}[{index}].")))
+        elif kind == "refusal":  # in a history replayed from OpenAI's output
+            parts.append(TextPart(required(part, "refusal", str, f"{where}[{index}].")))
         else:
             raise field_error(f"{where}[{index}].type", f"unsupported content part type {kind!r}")
     return tuple(parts)
@@ -233,9 +245,15 @@ def _call_item(call_id: str, name: str, arguments: str, status: str = "completed
 
 
 def response_body(
-    request_id: str, model: str, response: ChatResponse | None, usage: Usage | None, status: str = "completed"
+    request_id: str,
+    model: str,
+    response: ChatResponse | None,
+    usage: Usage | None,
+    status: str = "completed",
+    echo: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A `response` object (`response` None: one still in progress, with no output yet)."""
+    """A `response` object (`response` None: one still in progress, with no output yet), repeating
+    the request's settings in `echo` (see `request_echo`)."""
     output: list[dict[str, Any]] = []
     if response is not None:
         if response.text:
@@ -250,15 +268,17 @@ def response_body(
         "instructions": None, "metadata": {}, "parallel_tool_calls": True, "tool_choice": "auto",
         "tools": [], "temperature": None, "top_p": None, "text": {"format": {"type": "text"}},
         "store": False, "truncation": "disabled", "previous_response_id": None, "reasoning": None,
+        **(echo or {}),
     }  # fmt: skip
 
 
 class ResponsesStream:
     """Turns core stream events into the Responses API's typed server-sent events."""
 
-    def __init__(self, request_id: str, model: str) -> None:
+    def __init__(self, request_id: str, model: str, echo: Mapping[str, Any] | None = None) -> None:
         self._id = request_id
         self.model = model
+        self._echo = echo
         self._sequence = 0
         self._started = False
         self._text: str | None = None  # the text item being streamed, when one is open
@@ -276,7 +296,7 @@ class ResponsesStream:
         carries the call's final `figures` as an extra `gearshift` object."""
         if not self._started:
             self._started = True
-            shell = response_body(self._id, self.model, None, None, status="in_progress")
+            shell = response_body(self._id, self.model, None, None, "in_progress", self._echo)
             yield self._event("response.created", {"response": shell})
             yield self._event("response.in_progress", {"response": shell})
         if isinstance(event, TextDelta):
@@ -317,7 +337,7 @@ class ResponsesStream:
                 yield self._event("response.output_item.done", {"output_index": position, "item": item})
             response = event.response
             self.model = response.model_id
-            body = response_body(self._id, self.model, response, response.usage)
+            body = response_body(self._id, self.model, response, response.usage, echo=self._echo)
             extra = {"gearshift": dict(figures)} if figures is not None else {}
             yield self._event("response.completed", {"response": body, **extra})
 

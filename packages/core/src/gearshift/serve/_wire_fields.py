@@ -44,11 +44,12 @@ SAMPLING = {name: name for name in ("temperature", *SAMPLING_SETTINGS)}
 
 def located(exc: InvalidRequestError, fields: Mapping[str, str]) -> InvalidRequestError:
     """A `ChatRequest`'s error as a field error when its message starts with a key of `fields`
-    (the value is the body's field path), so the 400 names the field; else `exc` itself."""
+    (the value is the body's field path), so the 400 names the field, in the message's words too
+    (it said "'max_output_tokens': max_tokens must be positive"); else `exc` itself."""
     text = str(exc)
     for start, path in fields.items():
         if text.startswith(start):
-            return field_error(path, text)
+            return field_error(path, path + text[len(start) :] if start.isidentifier() else text)
     return exc
 
 
