@@ -370,7 +370,7 @@ class RoutedLLM(FunctionCallingLLM):
     ) -> Model:
         messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
         response = await self.achat(messages, **{**(llm_kwargs or {}), "response_format": output_cls})
-        return output_cls.model_validate_json(response.message.content or "")
+        return _parsed_answer(response, output_cls)
 
     def _structured_stream_call(
         self,
@@ -476,6 +476,23 @@ def _answer_request_id(answer: object) -> str | None:
     raw = getattr(answer, "raw", None)
     request_id = raw.get("request_id") if isinstance(raw, Mapping) else None
     return request_id if isinstance(request_id, str) else None
+
+
+def _parsed_answer(response: ChatResponse, output_cls: type[Model]) -> Model:
+    """The `output_cls` object a JSON answer holds, read as LlamaIndex's own output parser reads one.
+
+    Not every OpenAI-compatible server enforces a JSON schema: a model may wrap its object in a code
+    fence or a sentence, which LlamaIndex's text programs accept. An answer with no such object says
+    which model gave it.
+    """
+    from llama_index.core.output_parsers.utils import extract_json_str
+
+    text = response.message.content or ""
+    try:
+        return output_cls.model_validate_json(extract_json_str(text))
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+        model = (response.raw or {}).get("model_id", "?")
+        raise ValueError(f"model {model!r} answered no valid {output_cls.__name__} object: {exc}") from exc
 
 
 def _core_of(llm: RoutedLLM) -> _Core:
