@@ -20,8 +20,12 @@ from gearshift_llamaindex import RoutedLLM
 PROMPT = PromptTemplate("Extract the invoice from: {text}")
 OBJECT = '{"number": "7", "total": 12.5, "paid": true}'
 
-# LlamaIndex's workflows look their steps up with inspect.getmembers on the agent, a pydantic model.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")
+# LlamaIndex's workflows look their steps up with inspect.getmembers on the agent, a pydantic model, and
+# its structured LLM streams partial objects through pydantic's deprecated `.json()`: framework noise.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect"),
+    pytest.mark.filterwarnings("ignore:The `json` method is deprecated:DeprecationWarning"),
+]
 
 
 class Invoice(BaseModel):
@@ -67,3 +71,19 @@ async def test_an_answer_without_the_object_says_which_model_gave_it(
         await llm.astructured_predict(Invoice, PROMPT, text="nothing")
     with pytest.raises(ValueError, match=r"(?s)model 'small' .* Invoice object: .*total\n  Field required"):
         await llm.astructured_predict(Invoice, PROMPT, text="Invoice 7")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [f"```json\n{OBJECT}\n```", f"Here is the invoice: {OBJECT}", f"{OBJECT}\nAnything else?"],
+    ids=["fenced", "after-a-sentence", "before-a-sentence"],
+)
+async def test_a_streamed_object_inside_a_fence_or_a_sentence_ends_in_the_whole_object(
+    answer: str, llm: RoutedLLM, server: LocalOpenAIServer
+) -> None:
+    server.script("small", Reply(text=answer), Reply(text=answer), Reply(text=answer))
+    streamed = [p async for p in await llm.astream_structured_predict(Invoice, PROMPT, text="Invoice 7")]
+    assert streamed[-1] == EXPECTED
+    assert list(llm.stream_structured_predict(Invoice, PROMPT, text="Invoice 7"))[-1] == EXPECTED
+    chat = await llm.as_structured_llm(Invoice).astream_chat([ChatMessage(role="user", content="Invoice 7")])
+    assert [chunk async for chunk in chat][-1].raw == EXPECTED
