@@ -78,11 +78,13 @@ async def test_an_answer_without_the_object_says_which_model_gave_it(
     [f"```json\n{OBJECT}\n```", f"Here is the invoice: {OBJECT}", f"{OBJECT}\nAnything else?"],
     ids=["fenced", "after-a-sentence", "before-a-sentence"],
 )
-async def test_a_streamed_object_inside_a_fence_or_a_sentence_ends_in_the_whole_object(
+async def test_a_streamed_object_inside_a_fence_or_a_sentence_keeps_the_whole_object_once_it_is_read(
     answer: str, llm: RoutedLLM, server: LocalOpenAIServer
 ) -> None:
     server.script("small", Reply(text=answer), Reply(text=answer), Reply(text=answer))
     streamed = [p async for p in await llm.astream_structured_predict(Invoice, PROMPT, text="Invoice 7")]
+    whole = [isinstance(p, Invoice) for p in streamed]
+    assert whole.index(True) < len(streamed) - 1 and all(whole[whole.index(True) :])  # once whole, kept
     assert streamed[-1] == EXPECTED
     assert list(llm.stream_structured_predict(Invoice, PROMPT, text="Invoice 7"))[-1] == EXPECTED
     chat = await llm.as_structured_llm(Invoice).astream_chat([ChatMessage(role="user", content="Invoice 7")])

@@ -8,6 +8,7 @@ parser reads it (from the first `{` to the last `}`), streamed or not.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ __all__ = ["parsed_answer", "partial_objects"]
 
 # A code fence closing (or still closing) after the object, as it streams in.
 _CLOSING_FENCE = re.compile(r"\s*`{1,3}\s*$")
+_DECODER = json.JSONDecoder()
 
 
 def parsed_answer(response: ChatResponse, output_cls: type[Model]) -> Model:
@@ -40,7 +42,8 @@ async def partial_objects(chunks: ChatResponseAsyncGen, output_cls: type[Model])
     """Ever more complete `output_cls` objects (LlamaIndex's flexible partials) from streamed JSON.
 
     Each chunk is read from its first `{` on, without a closing fence, so a fenced or prefaced answer
-    streams its fields as a bare one does and ends in the whole object, even with a sentence after it.
+    streams its fields as a bare one does, and the whole object, once read, stays whole while a sentence
+    after it streams in (LlamaIndex's partial parser falls back to an empty object on such text).
     """
     from llama_index.core.program.streaming_utils import process_streaming_content_incremental
 
@@ -54,16 +57,19 @@ async def partial_objects(chunks: ChatResponseAsyncGen, output_cls: type[Model])
 
 
 def _object_part(chunk: ChatResponse) -> ChatResponse:
-    """`chunk` with only the JSON object (so far) as its content: the last chunk, which carries the
-    routing record in `raw`, holds the whole answer, read to its last `}` as `parsed_answer` reads it."""
+    """`chunk` with only the JSON object (so far) as its content: from its first `{`, to the end of the
+    object once it is whole (a sentence may follow it), else without a closing fence."""
     text = chunk.message.content or ""
     start = text.find("{")
     if start < 0:
         part = ""
-    elif chunk.raw is not None:
-        part = text[start : text.rfind("}") + 1]
     else:
-        part = _CLOSING_FENCE.sub("", text[start:])
+        try:
+            end = _DECODER.raw_decode(text, start)[1]
+        except ValueError:  # not whole yet
+            part = _CLOSING_FENCE.sub("", text[start:])
+        else:
+            part = text[start:end]
     if part == text:
         return chunk
     return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=part))
