@@ -160,3 +160,54 @@ async def test_an_agent_workflow_runs_on_the_routed_llm(make_router: MakeRouter,
     assert "lookup_order returned" in str(result.response.content)
     assert observed.served() == ["small", "small"]
     assert [d["step_type"] for d in observed.records("decision")] == ["act", "observe"]
+
+
+async def test_agents_of_a_workflow_hand_off_and_each_pays_from_its_own_key(
+    make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed
+) -> None:
+    # LlamaIndex tells an LLM nothing of the agent calling it: each agent gets a copy with its own
+    # `agent_id`, and the copies share one router, so one ledger and one decision log.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
+    desk = RoutedLLM(make_router(budgets=ledger), self_escalation=False)
+    workflow = AgentWorkflow(
+        agents=[
+            FunctionAgent(
+                name="triage",
+                description="Sends each question to the agent that answers it",
+                llm=desk.model_copy(update={"agent_id": "triage"}),
+                can_handoff_to=["orders"],
+            ),
+            FunctionAgent(
+                name="orders",
+                description="Answers order questions",
+                tools=[lookup_order],
+                llm=desk.model_copy(update={"agent_id": "orders"}),
+            ),
+        ],
+        root_agent="triage",
+    )
+    server.script(
+        "small",
+        Reply(tool_calls=[("handoff", {"to_agent": "orders", "reason": "an order question"})]),
+        Reply(tool_calls=[("lookup_order", {"order_id": "A-17"})]),
+        Reply(text=ANSWER),
+    )
+    handler = workflow.run(user_msg="Can order A-17 ship tomorrow?")
+    events = [event async for event in handler.stream_events()]
+    result = await handler
+
+    assert result.current_agent_name == "orders" and str(result.response.content) == ANSWER
+    assert [e.tool_name for e in events if isinstance(e, ToolCallResult)] == ["handoff", "lookup_order"]
+    speakers = [e.current_agent_name for e in events if isinstance(e, AgentOutput)]
+    assert speakers == ["triage", "orders", "orders"]
+    assert [d["step_type"] for d in observed.records("decision")] == ["act", "observe", "observe"]
+    assert observed.tools(0) == ["handoff"] and "lookup_order" in observed.tools(1)
+
+    costs = [a["cost_usd"] for a in observed.records("attempt")]
+
+    async def spent(key: str) -> float:
+        (limit,) = (await ledger.status([key])).limits
+        return limit.spent_usd
+
+    assert await spent("agent:triage") == pytest.approx(costs[0])
+    assert await spent("agent:orders") == pytest.approx(costs[1] + costs[2])

@@ -50,6 +50,7 @@ from ._calls import PlannedCall, ToolSpecCache, plan_call
 from ._context import loop_model
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
 from ._history import KeptHistory
+from ._structured_answers import parsed_answer, partial_objects
 
 if TYPE_CHECKING:
     from llama_index.core.agent.workflow import AgentOutput
@@ -370,7 +371,7 @@ class RoutedLLM(FunctionCallingLLM):
     ) -> Model:
         messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
         response = await self.achat(messages, **{**(llm_kwargs or {}), "response_format": output_cls})
-        return output_cls.model_validate_json(response.message.content or "")
+        return parsed_answer(response, output_cls)
 
     def _structured_stream_call(
         self,
@@ -411,7 +412,7 @@ class RoutedLLM(FunctionCallingLLM):
     ) -> AsyncGenerator[Any, None]:
         messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
         chunks = await self.astream_chat(messages, **{**(llm_kwargs or {}), "response_format": output_cls})
-        return _partial_objects(chunks, output_cls)
+        return partial_objects(chunks, output_cls)
 
     # -- the one code path ------------------------------------------------------------------------
 
@@ -483,21 +484,6 @@ def _core_of(llm: RoutedLLM) -> _Core:
     `BaseModel.__getattr__`, after the usual lookup failed, which costs microseconds on every call."""
     private = cast("dict[str, Any]", llm.__pydantic_private__)
     return cast("_Core", private["_core"])
-
-
-async def _partial_objects(
-    chunks: ChatResponseAsyncGen, output_cls: type[Model]
-) -> AsyncGenerator[Any, None]:
-    """Ever more complete `output_cls` objects (LlamaIndex's flexible partials) from streamed JSON."""
-    from llama_index.core.program.streaming_utils import process_streaming_content_incremental
-
-    current = None
-    try:
-        async for chunk in chunks:
-            current = process_streaming_content_incremental(chunk, output_cls, current)
-            yield current
-    finally:
-        await chunks.aclose()
 
 
 def _refuse_unknown_settings(fields: Mapping[str, Any], settings: Collection[str]) -> None:
