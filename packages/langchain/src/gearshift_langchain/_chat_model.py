@@ -378,6 +378,9 @@ class RoutedChatModel(BaseChatModel):
         if not self.batch_cascade:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         stop = kwargs.pop("stop", None)
+        # What `with_structured_output` shows tracers: LangChain's own calls take it off before
+        # `_generate`, and this path runs no LangChain callbacks to show it to.
+        kwargs.pop("ls_structured_output_format", None)
 
         def step(value: LanguageModelInput, metadata: dict[str, Any]) -> tuple[ChatRequest, StepContext]:
             messages = self._convert_input(value).to_messages()
