@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from langchain_core.messages import HumanMessage
@@ -120,3 +120,31 @@ async def test_structured_output_batches_through_the_cascade(
     answers = await model.with_structured_output(Capital, method=method).abatch(QUESTIONS[:2])
     assert all(isinstance(answer, Capital) for answer in answers)
     assert [r.model for r in server.requests] == ["small", "small"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "metadata", "answered_by"),
+    [
+        ({"min_tier": 2}, {}, "large"),
+        ({"model": "large"}, {}, "large"),
+        ({}, {"min_tier": 2}, "large"),
+        ({}, {"max_tier": 1}, "small"),
+    ],
+)
+async def test_an_input_held_to_one_tier_is_answered_there_once(
+    server: LocalOpenAIServer,
+    router: Router,
+    settings: dict[str, Any],
+    metadata: dict[str, Any],
+    answered_by: str,
+) -> None:
+    # The cascade's stages were the registry's bottom and top tiers whatever the input's own hints
+    # said: min_tier=2 or model="large" clashed with the cheap stage's max_tier 1 and every input
+    # failed ("min_tier 2 is above max_tier 1"); a rejected max_tier=1 answer failed at the top tier.
+    # An input's stages are the lowest and highest tiers its hints allow; one tier, one answer.
+    server.script("small", Reply("I'm sorry, but I can't help with that."))  # the gate rejects it
+    server.script("large", Reply("I'm sorry, but I can't help with that."))
+    model = RoutedChatModel(router=router, batch_cascade=True, **settings)
+    (answer,) = await model.abatch(QUESTIONS[:1], {"metadata": metadata})
+    assert answer.response_metadata["gearshift"]["model_id"] == answered_by
+    assert [r.model for r in server.requests] == [answered_by]
