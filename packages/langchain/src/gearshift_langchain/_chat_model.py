@@ -288,7 +288,8 @@ class RoutedChatModel(BaseChatModel):
         """Offer these tools to whichever model the router picks.
 
         `tool_choice`: `"auto"`, `"none"`, `"any"`/`"required"`/`True` (some tool must be called), or a
-        tool's name. `strict` asks providers that support it to keep to the argument schemas.
+        tool's name, each also as OpenAI's or Anthropic's dict of it. `strict` asks providers that
+        support it to keep to the argument schemas.
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
         specs = self._tool_specs.specs(formatted)  # malformed tools fail here, at bind time, not mid-run

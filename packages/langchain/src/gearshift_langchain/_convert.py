@@ -366,7 +366,9 @@ def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
     """gearshift's tool choice for any form LangChain users pass to `bind_tools(tool_choice=...)`.
 
     `"any"`, `"required"` and `True` force some tool call; a tool name (or OpenAI's
-    `{"type": "function", "function": {"name": ...}}`) forces that tool; `"auto"`, `"none"` pass through.
+    `{"type": "function", "function": {"name": ...}}`, Anthropic's `{"type": "tool", "name": ...}`)
+    forces that tool; `"auto"`, `"none"` pass through; Anthropic's `{"type": "any" | "auto" | "none"}`
+    read as the word.
     """
     if choice is None or choice is False:
         return None
@@ -375,6 +377,8 @@ def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
     if isinstance(choice, Mapping):
         function = choice.get("function")
         name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+        if not name and choice.get("type") in ("any", "auto", "none", "required"):
+            return to_tool_choice(choice["type"], tools)  # Anthropic's {"type": "any"}, ChatAnthropic's
         if not name:
             raise InvalidRequestError(f"tool_choice {dict(choice)!r} names no tool")
         return str(name)
