@@ -55,7 +55,14 @@ from gearshift.providers import within
 from ._batch import cascade_batch
 from ._configurable import RouterKeepingFields, router_being_kept
 from ._context import StepDefaults, loop_model, step_context
-from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
+from ._convert import (
+    ToolSpecCache,
+    as_tool_dicts,
+    convert_messages,
+    to_response_schema,
+    to_response_strict,
+    to_tool_choice,
+)
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
@@ -544,7 +551,7 @@ class RoutedChatModel(BaseChatModel):
         private = cast("dict[str, Any]", self.__pydantic_private__)
         history: KeptHistory = private["_history"]
         offered = options.get("tools")
-        tools = private["_tool_specs"].specs(offered) if offered else ()
+        tools = private["_tool_specs"].specs(as_tool_dicts(offered)) if offered else ()
         converted = history.convert(messages)  # the step context reads them as they are, before pairing
         request = ChatRequest(
             messages=pair_tool_results(converted),

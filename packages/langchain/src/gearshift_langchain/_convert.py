@@ -23,11 +23,14 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall, ToolSpec, pair_tool_results
 
 __all__ = [
     "ToolSpecCache",
+    "as_tool_dicts",
     "convert_message",
     "convert_messages",
     "message_kind",
@@ -271,6 +274,25 @@ def _image_from_url(url: str) -> ImagePart:
 
 def _kind(block: str | Mapping[Any, Any]) -> str:
     return "text" if isinstance(block, str) else repr(block.get("type", "untyped"))
+
+
+def as_tool_dicts(tools: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+    """Tools given as a call option (`bind(tools=...)`, `invoke(..., tools=...)`) as the OpenAI-format
+    dicts `bind_tools` stores: LangChain tools, functions and pydantic models converted as it does."""
+    if all(type(tool) is dict or isinstance(tool, Mapping) for tool in tools):
+        return tools
+    converted: list[Mapping[str, Any]] = []
+    for index, tool in enumerate(tools):
+        if isinstance(tool, Mapping):
+            converted.append(tool)
+        elif isinstance(tool, BaseTool) or callable(tool):
+            converted.append(convert_to_openai_tool(tool))
+        else:
+            raise InvalidRequestError(
+                f"tool {index} is a {type(tool).__name__}; a tool is a LangChain tool, a function, "
+                "a pydantic model or an OpenAI-format dict"
+            )
+    return converted
 
 
 def to_tool_specs(tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
