@@ -157,3 +157,15 @@ def test_tools_given_as_call_options_may_be_tool_objects_as_bind_tools_takes_the
     assert [t["function"]["name"] for t in sent if t["function"]["name"] != "escalate"] == ["add"]
     with pytest.raises(InvalidRequestError, match="tool 0"):
         RoutedChatModel(router=router).invoke("add", tools=[42])
+
+
+@pytest.mark.parametrize("batch_cascade", [False, True])
+async def test_a_stop_string_is_one_stop_sequence_as_chatopenai_sends_it(
+    router: Router, server: LocalOpenAIServer, batch_cascade: bool
+) -> None:
+    """`stop="END"` was read as the characters E, N and D (so any answer with an N stopped there),
+    and a batch cascade dropped it; ChatOpenAI sends it as the one sequence it is."""
+    model = RoutedChatModel(router=router, batch_cascade=batch_cascade)
+    await model.abatch(["Count to ten"], stop="END")  # type: ignore[arg-type]
+    model.invoke("Count to ten", stop="END")  # type: ignore[arg-type]
+    assert [request.body["stop"] for request in server.requests] == [["END"], ["END"]]

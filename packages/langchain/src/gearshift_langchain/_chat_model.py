@@ -392,7 +392,7 @@ class RoutedChatModel(BaseChatModel):
 
         def step(value: LanguageModelInput, metadata: dict[str, Any]) -> tuple[ChatRequest, StepContext]:
             messages = self._convert_input(value).to_messages()
-            call = self._step(messages, stop if isinstance(stop, list) else None, metadata, dict(kwargs))
+            call = self._step(messages, stop, metadata, dict(kwargs))
             return call.request, call.context
 
         answers = await cascade_batch(self.router, inputs, config, step, return_exceptions=return_exceptions)
@@ -536,7 +536,7 @@ class RoutedChatModel(BaseChatModel):
     def _step(
         self,
         messages: list[BaseMessage],
-        stop: list[str] | None,
+        stop: Sequence[str] | str | None,
         metadata: Mapping[str, Any],
         options: dict[str, Any],
     ) -> _Step:
@@ -559,7 +559,8 @@ class RoutedChatModel(BaseChatModel):
             tool_choice=to_tool_choice(options.get("tool_choice"), tools) if tools else None,
             max_tokens=_first(options.get("max_tokens"), self.max_tokens),
             temperature=_first(options.get("temperature"), self.temperature),
-            stop=tuple(stop if stop is not None else self.stop or ()),
+            # One string is one sequence, as the OpenAI API and ChatOpenAI read it (not its characters).
+            stop=(stop,) if isinstance(stop, str) else tuple(stop if stop is not None else self.stop or ()),
             response_schema=to_response_schema(options.get("response_format")),
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
             response_strict=to_response_strict(options.get("response_format")),
