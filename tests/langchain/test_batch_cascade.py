@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 from langchain_core.messages import HumanMessage
+from pydantic import BaseModel
 
 from gearshift import InvalidRequestError, Router, RoutingError
 from gearshift.testing import Fail, LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
+
+if TYPE_CHECKING:
+    from gearshift_langchain._structured import StructuredMethod
 
 QUESTIONS = ["Name the capital of France.", "Explain the Hamlet plot.", "Give the boiling point of water."]
 
@@ -96,3 +102,49 @@ async def test_an_input_that_cannot_be_sent_stands_as_its_error_and_the_others_a
     assert len(server.requests) == 2  # the refused input never reached a model
     with pytest.raises(InvalidRequestError, match="message 0"):
         await model.abatch([QUESTIONS[0], [audio]])
+
+
+class Capital(BaseModel):
+    """A country's capital."""
+
+    city: str
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_schema"])
+async def test_structured_output_batches_through_the_cascade(
+    server: LocalOpenAIServer, router: Router, method: StructuredMethod
+) -> None:
+    # LangChain hands the tracer's `ls_structured_output_format` to the model with the call options;
+    # its own batch takes it off before the call, the cascade refused it as an unknown call option.
+    model = RoutedChatModel(router=router, batch_cascade=True)
+    answers = await model.with_structured_output(Capital, method=method).abatch(QUESTIONS[:2])
+    assert all(isinstance(answer, Capital) for answer in answers)
+    assert [r.model for r in server.requests] == ["small", "small"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "metadata", "answered_by"),
+    [
+        ({"min_tier": 2}, {}, "large"),
+        ({"model": "large"}, {}, "large"),
+        ({}, {"min_tier": 2}, "large"),
+        ({}, {"max_tier": 1}, "small"),
+    ],
+)
+async def test_an_input_held_to_one_tier_is_answered_there_once(
+    server: LocalOpenAIServer,
+    router: Router,
+    settings: dict[str, Any],
+    metadata: dict[str, Any],
+    answered_by: str,
+) -> None:
+    # The cascade's stages were the registry's bottom and top tiers whatever the input's own hints
+    # said: min_tier=2 or model="large" clashed with the cheap stage's max_tier 1 and every input
+    # failed ("min_tier 2 is above max_tier 1"); a rejected max_tier=1 answer failed at the top tier.
+    # An input's stages are the lowest and highest tiers its hints allow; one tier, one answer.
+    server.script("small", Reply("I'm sorry, but I can't help with that."))  # the gate rejects it
+    server.script("large", Reply("I'm sorry, but I can't help with that."))
+    model = RoutedChatModel(router=router, batch_cascade=True, **settings)
+    (answer,) = await model.abatch(QUESTIONS[:1], {"metadata": metadata})
+    assert answer.response_metadata["gearshift"]["model_id"] == answered_by
+    assert [r.model for r in server.requests] == [answered_by]

@@ -76,6 +76,18 @@ def test_prompts_dicts_and_messages_are_read_as_requests(router: Router) -> None
     assert custom.invoke({"body": HARD}).startswith("strong chain")
 
 
+def test_messages_written_as_tuples_or_dicts_are_read_as_the_chat_model_reads_them(router: Router) -> None:
+    # `RoutedChatModel` takes `[("user", ...)]` and `{"role": ..., "content": ...}` (LangChain's
+    # message-likes, and the README's agent state); the branch took only message objects and refused
+    # such a state with "cannot read a dict as a request".
+    branch = routed_branch({"small": _chain("cheap"), "large": _chain("strong")}, router=router)
+    assert branch.invoke({"messages": [("user", HARD)]}).startswith("strong chain")
+    assert branch.invoke([{"role": "user", "content": HARD}]).startswith("strong chain")
+    assert branch.invoke([("system", "Be brief."), ("user", EASY)]).startswith("cheap chain")
+    with pytest.raises(InvalidRequestError, match="pass to_request"):
+        branch.invoke({"messages": [("pirate", EASY)]})
+
+
 class CountingScorer(SignalScorer):
     """The zero-training scorer, counting its decisions."""
 

@@ -231,6 +231,21 @@ def test_tools_and_every_tool_choice_spelling() -> None:
         to_tool_choice(3, tools)
 
 
+def test_anthropic_tool_choice_dicts_are_read_as_chatanthropic_users_write_them() -> None:
+    # ChatAnthropic takes `{"type": "any" | "auto" | "none"}` and `{"type": "tool", "name": ...}`; a
+    # routed call may go to Anthropic, yet only the named form was read and `{"type": "any"}` was
+    # refused with "names no tool".
+    tools = to_tool_specs(
+        [{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]
+    )
+    assert to_tool_choice({"type": "any"}, tools) == "required"
+    assert to_tool_choice({"type": "auto"}, tools) == "auto"
+    assert to_tool_choice({"type": "none"}, tools) == "none"
+    assert to_tool_choice({"type": "tool", "name": "search"}, tools) == "search"
+    with pytest.raises(InvalidRequestError, match=r"tool_choice \{'type': 'tool'\} names no tool"):
+        to_tool_choice({"type": "tool"}, tools)
+
+
 def _search_tool(description: str = "Search the web.") -> dict[str, object]:
     parameters = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
     return {

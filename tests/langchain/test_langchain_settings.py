@@ -10,6 +10,7 @@ import copy
 
 import pytest
 from langchain_core.runnables import ConfigurableField
+from langchain_core.tools import tool
 
 from gearshift import InvalidRequestError, ModelRegistry, Router, SignalScorer
 from gearshift._bridge import run_sync
@@ -136,3 +137,35 @@ def test_reasoning_effort_reaches_the_models_marked_for_it_as_chatopenai_s_does(
             large.invoke("Name a colour", reasoning_effort="hgih")
     finally:
         run_sync(router.aclose())
+
+
+def test_tools_given_as_call_options_may_be_tool_objects_as_bind_tools_takes_them(
+    router: Router, server: LocalOpenAIServer
+) -> None:
+    """`bind(tools=[a_tool])` or `invoke(..., tools=[a_tool])` with a LangChain tool, a function or a
+    pydantic model failed deep in the tool cache with "'StructuredTool' object has no attribute
+    'get'"; they are converted as `bind_tools` converts them."""
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    answer = RoutedChatModel(router=router).bind(tools=[add], tool_choice="add").invoke("add 1 and 2")
+    assert [call["name"] for call in answer.tool_calls] == ["add"]
+    sent = server.requests[-1].body["tools"]
+    assert [t["function"]["name"] for t in sent if t["function"]["name"] != "escalate"] == ["add"]
+    with pytest.raises(InvalidRequestError, match="tool 0"):
+        RoutedChatModel(router=router).invoke("add", tools=[42])
+
+
+@pytest.mark.parametrize("batch_cascade", [False, True])
+async def test_a_stop_string_is_one_stop_sequence_as_chatopenai_sends_it(
+    router: Router, server: LocalOpenAIServer, batch_cascade: bool
+) -> None:
+    """`stop="END"` was read as the characters E, N and D (so any answer with an N stopped there),
+    and a batch cascade dropped it; ChatOpenAI sends it as the one sequence it is."""
+    model = RoutedChatModel(router=router, batch_cascade=batch_cascade)
+    await model.abatch(["Count to ten"], stop="END")  # type: ignore[arg-type]
+    model.invoke("Count to ten", stop="END")  # type: ignore[arg-type]
+    assert [request.body["stop"] for request in server.requests] == [["END"], ["END"]]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableConfig, RunnableLambda
 
@@ -56,7 +56,8 @@ def routed_branch(
     highest tier, or the last branch when every key is a model id).
 
     The input becomes a request through `to_request` when given; otherwise a string, a list of
-    messages, a prompt value, a `ChatRequest`, or a dict with `messages` or one of
+    messages (message objects, `(role, text)` pairs or `{"role", "content"}` dicts, as the chat model
+    takes), a prompt value, a `ChatRequest`, or a dict with such `messages` or one of
     `input`/`question`/`query`/`prompt`/`text` is understood. The run config's metadata steers the
     decision as for `RoutedChatModel` (`agent_id`, `step_type`, `min_tier`, ...).
     """
@@ -140,11 +141,12 @@ def _request(value: Any) -> ChatRequest | str | Sequence[BaseMessage]:
         return value
     if isinstance(value, PromptValue):
         return value.to_messages()
-    if isinstance(value, Sequence) and all(isinstance(m, BaseMessage) for m in value):
-        return value
+    messages = _messages(value)
+    if messages is not None:
+        return messages
     if isinstance(value, Mapping):
-        messages = value.get("messages")
-        if isinstance(messages, Sequence) and messages and all(isinstance(m, BaseMessage) for m in messages):
+        messages = _messages(value.get("messages"))
+        if messages:
             return messages
         for key in _TEXT_KEYS:
             if isinstance(value.get(key), str):
@@ -153,6 +155,17 @@ def _request(value: Any) -> ChatRequest | str | Sequence[BaseMessage]:
         f"routed_branch cannot read a {type(value).__name__} as a request; pass to_request=... that "
         "turns the input into a prompt string, a list of messages or a ChatRequest"
     )
+
+
+def _messages(value: Any) -> list[BaseMessage] | None:
+    """`value` as LangChain messages, read as `RoutedChatModel` reads its input (messages, `(role,
+    text)` pairs, `{"role", "content"}` dicts), or None when it is no list of them."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return None
+    try:
+        return convert_to_messages(value)
+    except (ValueError, TypeError, KeyError, NotImplementedError):
+        return None
 
 
 def _as_request(

@@ -55,7 +55,14 @@ from gearshift.providers import within
 from ._batch import cascade_batch
 from ._configurable import RouterKeepingFields, router_being_kept
 from ._context import StepDefaults, loop_model, step_context
-from ._convert import ToolSpecCache, convert_messages, to_response_schema, to_response_strict, to_tool_choice
+from ._convert import (
+    ToolSpecCache,
+    as_tool_dicts,
+    convert_messages,
+    to_response_schema,
+    to_response_strict,
+    to_tool_choice,
+)
 from ._history import KeptHistory
 from ._output import chat_result, delta_chunk, final_chunk
 from ._profile import routed_profile
@@ -288,7 +295,8 @@ class RoutedChatModel(BaseChatModel):
         """Offer these tools to whichever model the router picks.
 
         `tool_choice`: `"auto"`, `"none"`, `"any"`/`"required"`/`True` (some tool must be called), or a
-        tool's name. `strict` asks providers that support it to keep to the argument schemas.
+        tool's name, each also as OpenAI's or Anthropic's dict of it. `strict` asks providers that
+        support it to keep to the argument schemas.
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
         specs = self._tool_specs.specs(formatted)  # malformed tools fail here, at bind time, not mid-run
@@ -378,10 +386,13 @@ class RoutedChatModel(BaseChatModel):
         if not self.batch_cascade:
             return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
         stop = kwargs.pop("stop", None)
+        # What `with_structured_output` shows tracers: LangChain's own calls take it off before
+        # `_generate`, and this path runs no LangChain callbacks to show it to.
+        kwargs.pop("ls_structured_output_format", None)
 
         def step(value: LanguageModelInput, metadata: dict[str, Any]) -> tuple[ChatRequest, StepContext]:
             messages = self._convert_input(value).to_messages()
-            call = self._step(messages, stop if isinstance(stop, list) else None, metadata, dict(kwargs))
+            call = self._step(messages, stop, metadata, dict(kwargs))
             return call.request, call.context
 
         answers = await cascade_batch(self.router, inputs, config, step, return_exceptions=return_exceptions)
@@ -525,7 +536,7 @@ class RoutedChatModel(BaseChatModel):
     def _step(
         self,
         messages: list[BaseMessage],
-        stop: list[str] | None,
+        stop: Sequence[str] | str | None,
         metadata: Mapping[str, Any],
         options: dict[str, Any],
     ) -> _Step:
@@ -544,7 +555,7 @@ class RoutedChatModel(BaseChatModel):
         private = cast("dict[str, Any]", self.__pydantic_private__)
         history: KeptHistory = private["_history"]
         offered = options.get("tools")
-        tools = private["_tool_specs"].specs(offered) if offered else ()
+        tools = private["_tool_specs"].specs(as_tool_dicts(offered)) if offered else ()
         converted = history.convert(messages)  # the step context reads them as they are, before pairing
         request = ChatRequest(
             messages=pair_tool_results(converted),
@@ -552,7 +563,8 @@ class RoutedChatModel(BaseChatModel):
             tool_choice=to_tool_choice(options.get("tool_choice"), tools) if tools else None,
             max_tokens=_first(options.get("max_tokens"), self.max_tokens),
             temperature=_first(options.get("temperature"), self.temperature),
-            stop=tuple(stop if stop is not None else self.stop or ()),
+            # One string is one sequence, as the OpenAI API and ChatOpenAI read it (not its characters).
+            stop=(stop,) if isinstance(stop, str) else tuple(stop if stop is not None else self.stop or ()),
             response_schema=to_response_schema(options.get("response_format")),
             parallel_tool_calls=options.get("parallel_tool_calls") if tools else None,
             response_strict=to_response_strict(options.get("response_format")),

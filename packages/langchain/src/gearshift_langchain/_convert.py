@@ -23,11 +23,14 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from gearshift import ImagePart, InvalidRequestError, Message, TextPart, ToolCall, ToolSpec, pair_tool_results
 
 __all__ = [
     "ToolSpecCache",
+    "as_tool_dicts",
     "convert_message",
     "convert_messages",
     "message_kind",
@@ -274,6 +277,25 @@ def _kind(block: str | Mapping[Any, Any]) -> str:
     return "text" if isinstance(block, str) else repr(block.get("type", "untyped"))
 
 
+def as_tool_dicts(tools: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+    """Tools given as a call option (`bind(tools=...)`, `invoke(..., tools=...)`) as the OpenAI-format
+    dicts `bind_tools` stores: LangChain tools, functions and pydantic models converted as it does."""
+    if all(type(tool) is dict or isinstance(tool, Mapping) for tool in tools):
+        return tools
+    converted: list[Mapping[str, Any]] = []
+    for index, tool in enumerate(tools):
+        if isinstance(tool, Mapping):
+            converted.append(tool)
+        elif isinstance(tool, BaseTool) or callable(tool):
+            converted.append(convert_to_openai_tool(tool))
+        else:
+            raise InvalidRequestError(
+                f"tool {index} is a {type(tool).__name__}; a tool is a LangChain tool, a function, "
+                "a pydantic model or an OpenAI-format dict"
+            )
+    return converted
+
+
 def to_tool_specs(tools: Sequence[Mapping[str, Any]] | None) -> tuple[ToolSpec, ...]:
     """gearshift tool definitions from the OpenAI-format tools `bind_tools` stored."""
     return tuple(ToolSpec.parse(tool, where=f"tool {index}") for index, tool in enumerate(tools or ()))
@@ -367,7 +389,9 @@ def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
     """gearshift's tool choice for any form LangChain users pass to `bind_tools(tool_choice=...)`.
 
     `"any"`, `"required"` and `True` force some tool call; a tool name (or OpenAI's
-    `{"type": "function", "function": {"name": ...}}`) forces that tool; `"auto"`, `"none"` pass through.
+    `{"type": "function", "function": {"name": ...}}`, Anthropic's `{"type": "tool", "name": ...}`)
+    forces that tool; `"auto"`, `"none"` pass through; Anthropic's `{"type": "any" | "auto" | "none"}`
+    read as the word.
     """
     if choice is None or choice is False:
         return None
@@ -376,6 +400,8 @@ def to_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
     if isinstance(choice, Mapping):
         function = choice.get("function")
         name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+        if not name and choice.get("type") in ("any", "auto", "none", "required"):
+            return to_tool_choice(choice["type"], tools)  # Anthropic's {"type": "any"}, ChatAnthropic's
         if not name:
             raise InvalidRequestError(f"tool_choice {dict(choice)!r} names no tool")
         return str(name)

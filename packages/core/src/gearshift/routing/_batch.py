@@ -178,7 +178,9 @@ async def run_batch(
 
     With `cascade`, every item is first answered by the bottom tier, `gate` (default: the router's
     cascade gate, else the no-cost `HeuristicGate`) checks each answer, and the rejected ones are sent
-    to the top tier. A failed item gives a result with `error` and does not stop the batch.
+    to the top tier; an item's own caller hints narrow both to the tiers they allow, and an item held
+    to one tier is answered once, unchecked. A failed item gives a result with `error` and does not
+    stop the batch.
     """
     if concurrency < 1:
         raise GearshiftError(f"concurrency must be 1 or more, got {concurrency}")
@@ -197,6 +199,21 @@ async def run_batch(
     rejected.extend(item for item, passed in cheap if passed is False)
     await batch.each(rejected, batch.strong)
     return batch.results
+
+
+def _stage_tiers(registry: ModelRegistry, hints: CallerHints) -> tuple[int, ...]:
+    """The tiers an item's own hints leave its cascade, weakest first: its cheap stage is the first,
+    its strong stage the last. A forced model leaves its own tier; none left, and the planner says why.
+    """
+    tiers = registry.tiers
+    if hints.force_model is not None:
+        tiers = (registry[hints.force_model].tier,) if hints.force_model in registry else ()
+    return tuple(
+        tier
+        for tier in tiers
+        if (hints.min_tier is None or tier >= hints.min_tier)
+        and (hints.max_tier is None or tier <= hints.max_tier)
+    )
 
 
 def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
@@ -249,10 +266,10 @@ class _Batch:
         return True
 
     async def cheap(self, item: BatchItem) -> bool | None:
-        tiers = self.router.registry.tiers
+        tiers = _stage_tiers(self.router.registry, item.context.hints)
         try:
-            run, response = await self._planned(item, CallerHints(max_tier=tiers[0]))
-            if len(tiers) == 1:  # nothing stronger to send a rejected answer to
+            run, response = await self._planned(item, CallerHints(max_tier=tiers[0] if tiers else None))
+            if len(tiers) <= 1:  # nothing stronger to send a rejected answer to
                 self._emit(BatchResult(item.id, "cheap", True, _routed(run, response)))
                 return True
             assert self.gate is not None  # set before the cheap stage runs
@@ -267,9 +284,9 @@ class _Batch:
         return verdict.accept
 
     async def strong(self, item: BatchItem) -> bool | None:
-        top = self.router.registry.tiers[-1]
+        tiers = _stage_tiers(self.router.registry, item.context.hints)
         try:
-            run, response = await self._planned(item, CallerHints(min_tier=top))
+            run, response = await self._planned(item, CallerHints(min_tier=tiers[-1] if tiers else None))
         except GearshiftError as error:
             self._emit(BatchResult(item.id, "strong", True, error=str(error)))
             return None
