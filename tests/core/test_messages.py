@@ -70,6 +70,14 @@ def test_malformed_tool_schemas_name_the_tool_and_the_field(raw: dict[str, objec
         ToolSpec.parse(raw, where="tools[0]")
 
 
+@pytest.mark.parametrize("raw", [42, "weather", ["name", "weather"], None])
+def test_a_tool_that_is_not_an_object_is_refused_naming_where_and_what_it_was(raw: object) -> None:
+    # It raised a bare TypeError ("'int' object is not iterable") or ValueError from dict().
+    problem = rf"tools\[2\] must be an object .*got {type(raw).__name__}"
+    with pytest.raises(InvalidRequestError, match=problem):
+        ToolSpec.parse(raw, where="tools[2]")  # type: ignore[arg-type]
+
+
 def test_openai_style_tool_definitions_are_accepted() -> None:
     tool = ToolSpec.parse({"type": "function", "function": {"name": "weather", "parameters": WEATHER}})
     assert tool.name == "weather"

@@ -3,7 +3,7 @@
 ```python
 from gearshift import Router
 
-router = Router.from_config()  # ./gearshift.toml, $GEARSHIFT_CONFIG, or the built-in model ladder
+router = Router.from_config()  # $GEARSHIFT_CONFIG, ./gearshift.toml, or the built-in model ladder
 decision = router.decide("Prove that there are infinitely many primes")
 answer = await router.acomplete("What is the capital of France?")
 ```

@@ -246,6 +246,11 @@ class ToolSpec(BaseModel):
         Accepts both the plain form (`name`, `description`, `parameters`) and OpenAI's
         `{"type": "function", "function": {...}}` wrapper.
         """
+        if not isinstance(raw, Mapping):
+            raise InvalidRequestError(
+                f"{where} must be an object with a name, a description and parameters, "
+                f"got {type(raw).__name__}"
+            )
         data = dict(raw)
         if data.get("type") == "function" and isinstance(data.get("function"), Mapping):
             data = dict(data["function"])
