@@ -235,8 +235,11 @@ def test_gearshift_eval_scores_the_default_policy_on_an_n_model_table_and_says_w
     captured = capsys.readouterr()
     report = json.loads(captured.out.strip().splitlines()[-1])
     assert list(report["models"]) == ["small", "medium", "large"]  # cheapest (or weakest) first
-    axis, default_note = report["notes"]
+    axis, default_note, chance_note = report["notes"]
     assert axis.startswith("APGR and CPT: the quality gap from small") and "to large" in axis
+    # Of three models a coin's APGR is not 0.5: the notes tell the reader what to compare with.
+    chance = report["policies"]["default"]["chance_apgr"]
+    assert chance is not None and f"default {chance:.3f}" in chance_note and "not above 0.5" in chance_note
     assert ("mean cost per request" in axis) is costs
     assert "medium costs nothing on this axis" in axis or costs
     assert "shipped estimate" in default_note and "over mixtral-8x7b-instruct" in default_note

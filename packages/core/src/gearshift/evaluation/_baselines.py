@@ -12,6 +12,10 @@ oracle, which reads them: it is the bound no router can pass, not a router one c
 - **oracle** routes each request to the cheapest model that achieves the row's best score; its curve is
   the tradeoff sweep over the true scores and costs (`sweep_tradeoff`), from that point down to the
   cheapest model. Its point at tradeoff 0 is the oracle point of the plots.
+- **chance** for a swept policy is what a coin gets with the same tiers at the same shares: at each of
+  the policy's points the same share of requests goes to each model, chosen at random. Of two models
+  that is the random line (APGR 0.5); with cheap models that score well between the cheapest and the
+  best it lies above that line, and a policy ranks prompts better than a coin only above it.
 - **length** takes longer prompts to stronger models: the difficulty is a prompt's length percentile
   in the table, cut into equal bands, one per model; the knob shifts the bands (`sweep_difficulty`).
 """
@@ -31,6 +35,7 @@ from ._sweep import OutcomeMatrix, sweep_difficulty, sweep_tradeoff
 __all__ = [
     "always_cheapest",
     "always_strongest",
+    "chance",
     "length_percentiles",
     "oracle",
     "prompt_length",
@@ -73,6 +78,53 @@ def random_router(matrix: OutcomeMatrix) -> RouterCurve:
         tradeoffs=1.0 - p,
         operating=None,
     )
+
+
+def chance(matrix: OutcomeMatrix, curve: RouterCurve) -> RouterCurve | None:
+    """The expected curve of `curve`'s router with its ranking replaced by a coin: at each point the same
+    share of requests goes to each model, but which requests is random.
+
+    A random request sent to a model scores and costs that model's means in expectation, so each point is
+    exactly the share-weighted mean of the models' (cost, quality) points. The curve holds them and the
+    end points every router's metrics include (every request on the strong model, and on the cheapest),
+    joined by cost as the metrics join them, keeping only its vertices: a point on the segment between
+    its neighbours, found exactly on request counts, adds no area, only rounding (of two models every
+    point is, and the chance APGR is 0.5 exactly). None when the curve does not record its model shares
+    (`RouterCurve.model_shares`).
+    """
+    if curve.model_shares is None:
+        return None
+    models = len(matrix.models)
+    if curve.model_shares.shape[1] != models:
+        raise ValueError(
+            f"{curve.name} has shares of {curve.model_shares.shape[1]} models, the table {models}"
+        )
+    n = matrix.rows
+    ends = np.zeros((2, models), dtype=np.int64)
+    ends[0, matrix.strong], ends[1, 0] = n, n
+    counts = np.concatenate(([ends[0]], np.rint(curve.model_shares * n).astype(np.int64), [ends[1]]))
+    costs = matrix.mean_costs
+    shares = counts / n
+    strong = shares[:, matrix.strong]
+    cost = strong if costs is None else shares @ costs
+    quality = shares @ matrix.mean_scores
+    # In the order the metrics join the points (by cost, then quality), as `_metrics._points` sorts.
+    order = np.lexsort((quality, cost))
+    keep = order[_vertices(counts[order])]
+    return RouterCurve("chance", cost[keep], quality[keep], strong[keep], model_shares=shares[keep])
+
+
+def _vertices(counts: NDArray[np.int64]) -> NDArray[np.intp]:
+    """The indexes of a path's vertices through request counts: each point once, and none that lies on
+    the straight way from the previous point to the next (exact, in whole numbers)."""
+    distinct = np.flatnonzero(np.append(True, np.any(counts[1:] != counts[:-1], axis=1)))
+    path = counts[distinct]
+    into, out = path[1:-1] - path[:-2], path[2:] - path[1:-1]
+    # `out` is a positive multiple of `into` when out * |into|^2 == into * (into . out) and into . out > 0.
+    norm = np.einsum("ij,ij->i", into, into)[:, None]
+    dot = np.einsum("ij,ij->i", into, out)[:, None]
+    straight = np.all(out * norm == into * dot, axis=1) & (dot[:, 0] > 0)
+    return distinct[np.concatenate(([True], ~straight, [True]))] if path.shape[0] > 1 else distinct
 
 
 def oracle(matrix: OutcomeMatrix) -> RouterCurve:

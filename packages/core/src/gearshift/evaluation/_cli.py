@@ -5,9 +5,9 @@ gearshift eval [--dataset gsm8k|mmlu|mt-bench | --data FILE] [--train FILE] [--p
                [--folds K] [--seed N] [--json] [--plot FILE.png]
 ```
 
-It prints one table (a row per policy: APGR, CPT(50%), CPT(80%), AIQ, quality and cost at the
-operating point, decision latency); with `--json`, stdout carries only one JSON object and the table
-goes to stderr.
+It prints one table (a row per policy: APGR, the chance APGR of a coin over its tiers, CPT(50%),
+CPT(80%), AIQ, quality and cost at the operating point, decision latency); with `--json`, stdout
+carries only one JSON object and the table goes to stderr.
 """
 
 from __future__ import annotations
@@ -151,15 +151,16 @@ def _print_table(report: EvalReport, source: str, console: Console | None = None
     trained = any(name in LEARNED_METHODS for name in report.policies)
     title = f"gearshift eval: {escape(source)}, {report.rows:,} prompts" + (f", {how}" if trained else "")
     table = Table(title=title)
-    columns = ["policy", "APGR", "CPT(50%)", "CPT(80%)", "AIQ", "quality", "strong share"]
+    columns = ["policy", "APGR", "chance APGR", "CPT(50%)", "CPT(80%)", "AIQ", "quality", "strong share"]
     if usd:
-        columns.insert(6, "cost/request")
+        columns.insert(7, "cost/request")
     for column in (*columns, "decision µs (median / p99)"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for name, result in report.policies.items():
         cells = [
             f"[dim]{escape(name)}[/dim]" if result.baseline else escape(name),
             _num(result.apgr, ".3f"),
+            _num(result.chance_apgr, ".3f"),
             _num(result.cpt50, ".1f", "%"),
             _num(result.cpt80, ".1f", "%"),
             _num(result.aiq, ".3f"),
@@ -168,7 +169,7 @@ def _print_table(report: EvalReport, source: str, console: Console | None = None
             _latency(result),
         ]
         if usd:
-            cells.insert(6, _cost(result.cost, usd))
+            cells.insert(7, _cost(result.cost, usd))
         table.add_row(*cells)
     console = console or Console(width=max(Console().width, 140))
     console.print(table)

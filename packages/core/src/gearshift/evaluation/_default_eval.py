@@ -9,6 +9,7 @@ it; a table with no bundled prompt is scored with the shipped estimate as users 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,7 +39,8 @@ class DefaultRun:
     """The default policy's difficulty rank for every row of a table, and its curve.
 
     `excluded` names the bundled tables its estimate was trained without (empty: the shipped one).
-    Its tiers are the table's models as a user would configure them (`tier_models`), cheapest first.
+    Its tiers are the table's models as a user would configure them (`tier_models`), cheapest first;
+    its curve's model shares are over all of the table's models (none to a model not a tier).
     """
 
     def __init__(
@@ -60,7 +62,11 @@ class DefaultRun:
             tiers.index(matrix.strong),
         )
         cuts = upper_cut_points(len(tiers), policy.upper_share)
-        self.curve: RouterCurve = sweep_difficulty(tiered, "default", self.ranks, cuts, operating=0.0)
+        curve = sweep_difficulty(tiered, "default", self.ranks, cuts, operating=0.0)
+        assert curve.model_shares is not None
+        shares = np.zeros((len(curve), len(matrix.models)))
+        shares[:, tiers] = curve.model_shares
+        self.curve: RouterCurve = replace(curve, model_shares=shares)
         some_costs = any(o.cost_usd is not None for row in table for o in row.outcomes.values())
         self.note = _describe(policy, matrix, tiered, self.excluded, cuts, some_costs=some_costs)
 

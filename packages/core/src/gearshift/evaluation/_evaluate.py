@@ -28,6 +28,7 @@ from ..signals._tokens import estimate_tokens
 from ._baselines import (
     always_cheapest,
     always_strongest,
+    chance,
     oracle,
     prompt_length,
     prompt_lengths,
@@ -62,6 +63,10 @@ class PolicyResult:
     point the policy runs at by default (None for random, which has none). `cost_for_95` is the least
     cost on the policy's hull that reaches 95% of the best single model's quality, as a share of that
     model's cost; `above_models` says whether the hull lies on or above every single model's point.
+    `chance_apgr` is, for a policy that ranks prompts into tiers (every policy, and of the baselines
+    `length`), the APGR of a coin with the same tiers at the same shares (`chance`): of two models
+    0.5; of more, the bar its APGR must clear to rank prompts better than at random. None for the
+    other baselines.
     """
 
     name: str
@@ -77,11 +82,13 @@ class PolicyResult:
     latency: Latency | None
     cost_for_95: float | None
     above_models: bool | None
+    chance_apgr: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view; the curve as [[cost, quality], ...] in sweep order."""
         return {
             "apgr": self.apgr,
+            "chance_apgr": self.chance_apgr,
             "cpt50": self.cpt50,
             "cpt80": self.cpt80,
             "aiq": self.aiq,
@@ -193,6 +200,7 @@ def _result(
     baseline: bool,
     latency: Latency | None,
     operating: tuple[float, float, float] | None = None,
+    swept: bool = False,
 ) -> PolicyResult:
     if operating is None and curve.operating is not None:
         i = curve.operating
@@ -202,7 +210,7 @@ def _result(
         x = curve.strong_shares if axes.pgr_on_shares else curve.costs
         gap = {"weak_quality": axes.weak_quality, "strong_quality": axes.strong_quality}
         if axes.pgr_range[1] > axes.pgr_range[0]:
-            apgr_value = apgr(x, curve.qualities, cost_range=axes.pgr_range, **gap)
+            apgr_value = _apgr(axes, curve)
             cpt50 = cpt(x, curve.qualities, target=0.5, cost_range=axes.pgr_range, **gap)
             cpt80 = cpt(x, curve.qualities, target=0.8, cost_range=axes.pgr_range, **gap)
         if axes.aiq_range is not None:
@@ -231,6 +239,27 @@ def _result(
         latency=latency,
         cost_for_95=cost_for_95,
         above_models=above,
+        chance_apgr=_chance_apgr(matrix, axes, curve) if swept else None,
+    )
+
+
+def _chance_apgr(matrix: OutcomeMatrix, axes: _Axes, curve: RouterCurve) -> float | None:
+    """The APGR of a coin with the curve's tiers at its shares (`chance`), or None without its shares."""
+    coin = chance(matrix, curve)
+    return None if coin is None else _apgr(axes, coin)
+
+
+def _apgr(axes: _Axes, curve: RouterCurve) -> float | None:
+    """The curve's APGR on the table's axes; None for one point or no cost range."""
+    if len(curve) < 2 or not axes.pgr_range[1] > axes.pgr_range[0]:
+        return None
+    x = curve.strong_shares if axes.pgr_on_shares else curve.costs
+    return apgr(
+        x,
+        curve.qualities,
+        weak_quality=axes.weak_quality,
+        strong_quality=axes.strong_quality,
+        cost_range=axes.pgr_range,
     )
 
 
@@ -257,6 +286,23 @@ def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
     return (
         f"{gap} (the best single model), against the mean cost per request from {cheapest}'s to {strong}'s; "
         f"the other models count by what they cost and score"
+    )
+
+
+def _chance_note(matrix: OutcomeMatrix, results: dict[str, PolicyResult]) -> str | None:
+    """What the chance APGR beside a tiered policy's APGR means, or None when no policy has one."""
+    shown = {name: r.chance_apgr for name, r in results.items() if r.chance_apgr is not None}
+    if not shown:
+        return None
+    figures = ", ".join(f"{name} {value:.3f}" for name, value in shown.items())
+    if len(matrix.models) == 2:
+        return f"chance APGR ({figures}): what a coin gets at each policy's shares of the two models, 0.5"
+    return (
+        f"chance APGR ({figures}): what a coin gets with each policy's own tiers, sending at each of its "
+        "operating points the same share of prompts to each model, chosen at random. APGR's 0.5 is the "
+        "straight line from the cheapest to the best model; models that score well for their cost lie above "
+        "it, so a policy ranks prompts better than a coin only where its APGR is above its chance APGR, "
+        "not above 0.5"
     )
 
 
@@ -335,7 +381,12 @@ def _baseline_results(
         # The oracle reads the outcomes: it bounds routers, it is not one, so it has no latency.
         "oracle": _result(matrix, axes, oracle(matrix), baseline=True, latency=None),
         "length": _result(
-            matrix, axes, prompt_length(matrix, lengths), baseline=True, latency=_latency(by_length, rows)
+            matrix,
+            axes,
+            prompt_length(matrix, lengths),
+            baseline=True,
+            latency=_latency(by_length, rows),
+            swept=True,
         ),
     }
 
@@ -349,7 +400,14 @@ def _scorer_result(
         return int(band_choices([scorer_difficulty(scorer, row)], cuts)[0])
 
     curve = sweep_scorer(matrix, table.rows, scorer)
-    return _result(matrix, axes, curve, baseline=False, latency=_latency(decide, table.rows))
+    return _result(
+        matrix,
+        axes,
+        curve,
+        baseline=False,
+        latency=_latency(decide, table.rows),
+        swept=True,
+    )
 
 
 def _learned_result(matrix: OutcomeMatrix, axes: _Axes, run: LearnedRun) -> PolicyResult:
@@ -360,6 +418,7 @@ def _learned_result(matrix: OutcomeMatrix, axes: _Axes, run: LearnedRun) -> Poli
         baseline=False,
         latency=_latency(run.decide, run.sample_rows),
         operating=matrix.point(run.operating_choices),
+        swept=True,
     )
 
 
@@ -415,11 +474,14 @@ def evaluate(
             default = run_default(table, matrix)
             notes.append(default.note)
             latency = _latency(default.decide, default.sample_rows)
-            results[name] = _result(matrix, axes, default.curve, baseline=False, latency=latency)
+            results[name] = _result(matrix, axes, default.curve, baseline=False, latency=latency, swept=True)
             step()
         elif name in LEARNED_METHODS:
             run = run_learned(name, table, matrix, train=train, folds=folds, seed=seed, on_fold=step)
             results[name] = _learned_result(matrix, axes, run)
+    chance_note = _chance_note(matrix, results)
+    if chance_note:
+        notes.append(chance_note)
     costs = matrix.mean_costs
     models = {
         model: (

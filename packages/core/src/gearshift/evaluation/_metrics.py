@@ -240,7 +240,8 @@ class RouterCurve:
     `costs` are mean dollars per request (or strong-call shares when the table records no costs),
     `qualities` mean scores, `strong_shares` the share of requests sent to the strongest (last) model,
     and `tradeoffs` the knob value of each point (empty for a router without a knob). `operating` is
-    the index of the point the router would run at by default, or None.
+    the index of the point the router would run at by default, or None. `model_shares`, when known,
+    holds at each point the share of requests sent to each model (one column per model of the table).
     """
 
     name: str
@@ -249,6 +250,7 @@ class RouterCurve:
     strong_shares: FloatArray
     tradeoffs: FloatArray = field(default_factory=lambda: np.zeros(0))
     operating: int | None = None
+    model_shares: FloatArray | None = None
 
     def __post_init__(self) -> None:
         for name in ("costs", "qualities", "strong_shares", "tradeoffs"):
@@ -258,6 +260,11 @@ class RouterCurve:
             raise ValueError("a RouterCurve needs costs, qualities and strong_shares of one non-zero length")
         if self.tradeoffs.size not in (0, n):
             raise ValueError("tradeoffs must be empty or as long as the costs")
+        if self.model_shares is not None:
+            shares = np.asarray(self.model_shares, dtype=np.float64)
+            if shares.ndim != 2 or shares.shape[0] != n:
+                raise ValueError(f"model_shares must have one row per point ({n}), got shape {shares.shape}")
+            object.__setattr__(self, "model_shares", shares)
         if self.operating is not None and not 0 <= self.operating < n:
             raise ValueError(f"operating point {self.operating} is not one of the {n} points")
 

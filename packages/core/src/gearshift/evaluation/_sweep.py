@@ -180,6 +180,13 @@ def curve_from_events(
     n = matrix.rows
     quality = np.concatenate(([matrix.scores[index, current].sum()], quality_delta)).cumsum() / n
     share = np.concatenate(([np.sum(current == matrix.strong)], share_delta)).cumsum() / n
+    # Requests per model after each event: whole numbers, so the shares carry no rounding.
+    moves = np.zeros((rows.size + 1, len(matrix.models)), dtype=np.int64)
+    moves[0] = np.bincount(current, minlength=len(matrix.models))
+    step = np.arange(1, rows.size + 1)
+    moves[step, targets] += 1
+    moves[step, sources] -= 1
+    counts = moves.cumsum(axis=0)
     if penalty_axis is not None:
         cost_delta = penalty_axis[rows, targets] - penalty_axis[rows, sources]
         cost = np.concatenate(([penalty_axis[index, current].sum()], cost_delta)).cumsum() / n
@@ -202,6 +209,7 @@ def curve_from_events(
         share[keep],
         tradeoffs=points_knob,
         operating=at,
+        model_shares=counts[keep] / n,
     )
 
 
