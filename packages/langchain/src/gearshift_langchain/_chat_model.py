@@ -540,16 +540,13 @@ class RoutedChatModel(BaseChatModel):
         metadata: Mapping[str, Any],
         options: dict[str, Any],
     ) -> _Step:
-        unknown = (
-            sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
-            if not options.keys() <= _CALL_OPTIONS
-            else None
-        )
-        if unknown:
-            raise InvalidRequestError(
-                f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
-                f"it accepts stop, {', '.join(sorted(_CALL_OPTIONS))}"
-            )
+        if not options.keys() <= _CALL_OPTIONS:  # the usual case, all known, costs one subset test
+            unknown = sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
+            if unknown:
+                raise InvalidRequestError(
+                    f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
+                    f"it accepts stop, {', '.join(sorted(_CALL_OPTIONS))}"
+                )
         # Pydantic finds a private attribute in `__getattr__`, after the usual lookup failed, which
         # costs microseconds per read: a step reads its stores from pydantic's dict of them.
         private = cast("dict[str, Any]", self.__pydantic_private__)
