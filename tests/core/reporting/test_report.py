@@ -91,6 +91,13 @@ def test_since_and_agent_narrow_the_report(sample_log: Path, capsys: pytest.Capt
     assert "8 (0 unanswered)" in text and "escalations:  50.0%" in text
 
 
+def test_an_agents_report_counts_only_the_shadows_of_its_own_calls(records: list[dict[str, Any]]) -> None:
+    # The one shadow call ($0.012) shadowed w2-2, a call of agent b: agent a's report spent nothing
+    # on shadows (it printed the whole log's shadow spend as its own).
+    assert build_report(records, agent="b")["shadow"]["cost_usd"] == pytest.approx(0.012)
+    assert build_report(records, agent="a")["shadow"]["cost_usd"] == 0.0
+
+
 def test_since_takes_dates_times_and_ages() -> None:
     assert parse_since("2026-11-23") == dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).timestamp()
     assert (

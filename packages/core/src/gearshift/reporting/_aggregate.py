@@ -9,7 +9,8 @@ tool error streak or a loop), `learned` when the learned escalation handed the s
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
 against the reference model's; downward pairs (calls answered at or above it, also asked of the
 cheapest model) give the share that was over-routed: the cheap answer scored as well. A shadow's own
-calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic.
+calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic, and in one agent's
+report only when they shadow that agent's calls.
 """
 
 from __future__ import annotations
@@ -126,9 +127,11 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         if isinstance(ts, (int, float)):
             first_ts = ts if first_ts is None else first_ts
             last_ts = ts
-        if str(record.get("run_id") or "").startswith("shadow:"):
-            # A shadow's own calls (reference answer, judge) are spend, not live traffic.
-            if kind == "attempt":
+        run_id = str(record.get("run_id") or "")
+        if run_id.startswith("shadow:"):
+            # A shadow's own calls (reference answer, judge) are spend, not live traffic, and are the
+            # spend of the agent whose call they shadow (their run id names it; it came before them).
+            if kind == "attempt" and (agent is None or run_id[len("shadow:") :] in calls):
                 shadow.spend(float(record.get("cost_usd") or 0.0))
             continue
         if agent is not None and kind not in ("feedback", "shadow") and record.get("agent_id") != agent:
