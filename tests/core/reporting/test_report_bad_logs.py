@@ -177,3 +177,21 @@ def test_a_nan_in_a_record_is_null_in_the_json_report(
     assert main(["report", "--log", str(log), "--json"]) == 0
     report = _strict(capsys.readouterr().out)
     assert report["cost"]["cost_usd"] is None
+
+
+@pytest.mark.parametrize("command", ["report", "export-outcomes", "train"])
+def test_a_log_path_that_is_a_folder_is_named_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    folder = tmp_path / "decisions.jsonl"  # `mkdir` where the file was meant to be
+    folder.mkdir()
+    argv = {
+        "report": ["report", "--log", str(folder)],
+        "export-outcomes": ["export-outcomes", "--log", str(folder), "--out", str(tmp_path / "rows.jsonl")],
+        "train": ["train", "--from-log", str(folder), "--out", str(tmp_path / "router.json")],
+    }[command]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    # It said "no decision log at ...", as for a path that does not exist, and train named `--log`.
+    flag = "--from-log" if command == "train" else "--log"
+    assert f"key '{flag}': {str(folder)!r} is a folder, not a decision log" in error
