@@ -174,9 +174,11 @@ def test_a_nan_in_a_record_is_null_in_the_json_report(
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     assert "NaN" in log.read_text()
-    assert main(["report", "--log", str(log), "--json"]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", "--log", str(log), "--json", "--html", str(page)]) == 0
     report = _strict(capsys.readouterr().out)
     assert report["cost"]["cost_usd"] is None
+    assert "$nan" in page.read_text(encoding="utf-8")  # the page says so too, and is written
 
 
 @pytest.mark.parametrize("command", ["report", "export-outcomes", "train"])
