@@ -98,6 +98,18 @@ def test_an_agents_report_counts_only_the_shadows_of_its_own_calls(records: list
     assert build_report(records, agent="a")["shadow"]["cost_usd"] == 0.0
 
 
+def test_an_agent_with_no_requests_is_told_apart_from_a_quiet_one(
+    sample_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A misspelt agent id printed a report of zeros and nothing else, as if that agent had been idle.
+    assert main(["report", "--log", str(sample_log), "--agent", "B", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["requests"] == 0  # stdout stays only JSON
+    assert "no requests from agent 'B' in" in captured.err and "agents with requests: a, b" in captured.err
+    assert main(["report", "--log", str(sample_log), "--agent", "b"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_since_takes_dates_times_and_ages() -> None:
     assert parse_since("2026-11-23") == dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).timestamp()
     assert (

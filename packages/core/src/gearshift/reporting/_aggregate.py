@@ -117,6 +117,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
     feedback: list[float] = []
     shadow = _Shadow()
     kinds: Counter[str] = Counter()
+    agents: set[str] = set()  # of every routed call, whatever `agent` keeps
     first_ts: float | None = None
     last_ts: float | None = None
     for record in records:
@@ -134,6 +135,8 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
             if kind == "attempt" and (agent is None or run_id[len("shadow:") :] in calls):
                 shadow.spend(float(record.get("cost_usd") or 0.0))
             continue
+        if kind == "decision" and record.get("agent_id") is not None:
+            agents.add(str(record["agent_id"]))
         if agent is not None and kind not in ("feedback", "shadow") and record.get("agent_id") != agent:
             continue
         if agent is not None and kind == "shadow" and rid not in calls:
@@ -200,6 +203,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         feedback=feedback,
         shadow=shadow,
         kinds=kinds,
+        agents=agents,
         span=(first_ts, last_ts),
         agent=agent,
     )
@@ -218,6 +222,7 @@ def _summarize(
     feedback: list[float],
     shadow: _Shadow,
     kinds: Mapping[str, int],
+    agents: set[str],
     span: tuple[float | None, float | None],
     agent: str | None,
 ) -> dict[str, Any]:
@@ -256,6 +261,7 @@ def _summarize(
         "log": {
             "records": sum(kinds.values()),
             "kinds": dict(kinds),
+            "agents": sorted(agents),
             "first_ts": span[0],
             "last_ts": span[1],
         },

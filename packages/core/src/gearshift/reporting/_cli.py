@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,14 @@ def run_report(args: argparse.Namespace) -> int:
     since = parse_since(args.since) if args.since else None
     report = read_log(path, lambda records: build_report(records, agent=args.agent), since=since)
     report["log"]["path"] = str(path)
+    if args.agent is not None and not report["requests"]:
+        # A misspelt id would otherwise read as an idle agent. On stderr: `--json` prints only JSON.
+        print(
+            f"gearshift: no requests from agent {args.agent!r} in {path}"
+            + (f" since {args.since}" if args.since else "")
+            + f"; agents with requests: {', '.join(report['log']['agents']) or 'none'}",
+            file=sys.stderr,
+        )
     if args.html:
         from ._html import render_html
 
