@@ -130,6 +130,9 @@ def test_bad_input_says_what_and_where(
     log.write_text("".join(json.dumps(r) + "\n" for r in records[:2]), encoding="utf-8")
     assert main(["report", "--log", str(log), "--since", "last tuesday"]) == 2
     assert "--since" in capsys.readouterr().err
+    # An empty value (`--since "$SINCE"`, the variable unset) reported the whole log.
+    assert main(["report", "--log", str(log), "--since", ""]) == 2
+    assert "cannot read '' as a date" in capsys.readouterr().err
     with log.open("a", encoding="utf-8") as file:
         file.write("{not json\n")
     assert main(["report", "--log", str(log), "--json"]) == 2
