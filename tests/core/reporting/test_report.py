@@ -110,6 +110,15 @@ def test_an_agent_with_no_requests_is_told_apart_from_a_quiet_one(
     assert capsys.readouterr().err == ""
 
 
+def test_the_span_runs_from_the_earliest_record_to_the_latest(records: list[dict[str, Any]]) -> None:
+    # Two routers appending to one log write their batches out of time order: the span took the
+    # first and last lines' times, so the page said the log began with its second router's batch.
+    week1, week2 = records[:8], records[8:]
+    log = build_report([*week1[2:], *week2, *week1[:2]])["log"]
+    times = [r["ts"] for r in records]
+    assert (log["first_ts"], log["last_ts"]) == (min(times), max(times))
+
+
 def test_since_takes_dates_times_and_ages() -> None:
     assert parse_since("2026-11-23") == dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).timestamp()
     assert (

@@ -126,8 +126,9 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         kinds[str(kind)] += 1
         ts = record.get("ts")
         if isinstance(ts, (int, float)):
-            first_ts = ts if first_ts is None else first_ts
-            last_ts = ts
+            # min and max, not first and last: routers sharing a log append their batches out of order
+            first_ts = ts if first_ts is None or ts < first_ts else first_ts
+            last_ts = ts if last_ts is None or ts > last_ts else last_ts
         run_id = str(record.get("run_id") or "")
         if run_id.startswith("shadow:"):
             # A shadow's own calls (reference answer, judge) are spend, not live traffic, and are the
