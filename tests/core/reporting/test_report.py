@@ -91,6 +91,34 @@ def test_since_and_agent_narrow_the_report(sample_log: Path, capsys: pytest.Capt
     assert "8 (0 unanswered)" in text and "escalations:  50.0%" in text
 
 
+def test_an_agents_report_counts_only_the_shadows_of_its_own_calls(records: list[dict[str, Any]]) -> None:
+    # The one shadow call ($0.012) shadowed w2-2, a call of agent b: agent a's report spent nothing
+    # on shadows (it printed the whole log's shadow spend as its own).
+    assert build_report(records, agent="b")["shadow"]["cost_usd"] == pytest.approx(0.012)
+    assert build_report(records, agent="a")["shadow"]["cost_usd"] == 0.0
+
+
+def test_an_agent_with_no_requests_is_told_apart_from_a_quiet_one(
+    sample_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A misspelt agent id printed a report of zeros and nothing else, as if that agent had been idle.
+    assert main(["report", "--log", str(sample_log), "--agent", "B", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["requests"] == 0  # stdout stays only JSON
+    assert "no requests from agent 'B' in" in captured.err and "agents with requests: a, b" in captured.err
+    assert main(["report", "--log", str(sample_log), "--agent", "b"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_the_span_runs_from_the_earliest_record_to_the_latest(records: list[dict[str, Any]]) -> None:
+    # Two routers appending to one log write their batches out of time order: the span took the
+    # first and last lines' times, so the page said the log began with its second router's batch.
+    week1, week2 = records[:8], records[8:]
+    log = build_report([*week1[2:], *week2, *week1[:2]])["log"]
+    times = [r["ts"] for r in records]
+    assert (log["first_ts"], log["last_ts"]) == (min(times), max(times))
+
+
 def test_since_takes_dates_times_and_ages() -> None:
     assert parse_since("2026-11-23") == dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc).timestamp()
     assert (
@@ -111,6 +139,9 @@ def test_bad_input_says_what_and_where(
     log.write_text("".join(json.dumps(r) + "\n" for r in records[:2]), encoding="utf-8")
     assert main(["report", "--log", str(log), "--since", "last tuesday"]) == 2
     assert "--since" in capsys.readouterr().err
+    # An empty value (`--since "$SINCE"`, the variable unset) reported the whole log.
+    assert main(["report", "--log", str(log), "--since", ""]) == 2
+    assert "cannot read '' as a date" in capsys.readouterr().err
     with log.open("a", encoding="utf-8") as file:
         file.write("{not json\n")
     assert main(["report", "--log", str(log), "--json"]) == 2

@@ -174,6 +174,26 @@ def test_a_nan_in_a_record_is_null_in_the_json_report(
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     assert "NaN" in log.read_text()
-    assert main(["report", "--log", str(log), "--json"]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", "--log", str(log), "--json", "--html", str(page)]) == 0
     report = _strict(capsys.readouterr().out)
     assert report["cost"]["cost_usd"] is None
+    assert "$nan" in page.read_text(encoding="utf-8")  # the page says so too, and is written
+
+
+@pytest.mark.parametrize("command", ["report", "export-outcomes", "train"])
+def test_a_log_path_that_is_a_folder_is_named_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    folder = tmp_path / "decisions.jsonl"  # `mkdir` where the file was meant to be
+    folder.mkdir()
+    argv = {
+        "report": ["report", "--log", str(folder)],
+        "export-outcomes": ["export-outcomes", "--log", str(folder), "--out", str(tmp_path / "rows.jsonl")],
+        "train": ["train", "--from-log", str(folder), "--out", str(tmp_path / "router.json")],
+    }[command]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    # It said "no decision log at ...", as for a path that does not exist, and train named `--log`.
+    flag = "--from-log" if command == "train" else "--log"
+    assert f"key '{flag}': {str(folder)!r} is a folder, not a decision log" in error

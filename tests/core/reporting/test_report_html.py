@@ -9,10 +9,12 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gearshift.cli import main
+from gearshift.reporting import build_report, render_html
 
 _FLAGS = (
     "--headless",
@@ -74,3 +76,12 @@ def test_the_html_report_renders_without_console_errors(
     assert "downward" not in dom  # no downward pairs in this log
     lines = re.findall(r'<polyline[^>]*points="([^"]*)"', dom)
     assert len(lines) == 2 and all(len(points.split()) == 3 for points in lines)  # zero, then two days
+
+
+def test_a_cost_below_a_tenth_of_a_cent_keeps_its_digits(records: list[dict[str, Any]]) -> None:
+    # A cheap model's calls cost hundredths of a cent: at four decimals the tier table's cost per
+    # request read "$0.0000", as if they were free.
+    cheap = [{**r, "cost_usd": 0.0000137} if r["kind"] == "attempt" else r for r in records]
+    page = render_html(build_report(cheap))
+    assert '<td class="n">$0.000014</td>' in page and "$0.0000<" not in page
+    assert '<td class="n">$0.0120</td>' in render_html(build_report(records))  # cents as before

@@ -9,7 +9,8 @@ tool error streak or a loop), `learned` when the learned escalation handed the s
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
 against the reference model's; downward pairs (calls answered at or above it, also asked of the
 cheapest model) give the share that was over-routed: the cheap answer scored as well. A shadow's own
-calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic.
+calls (`run_id` `shadow:<request id>`) are counted as shadow spend, not as traffic, and in one agent's
+report only when they shadow that agent's calls.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
     feedback: list[float] = []
     shadow = _Shadow()
     kinds: Counter[str] = Counter()
+    agents: set[str] = set()  # of every routed call, whatever `agent` keeps
     first_ts: float | None = None
     last_ts: float | None = None
     for record in records:
@@ -124,13 +126,18 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         kinds[str(kind)] += 1
         ts = record.get("ts")
         if isinstance(ts, (int, float)):
-            first_ts = ts if first_ts is None else first_ts
-            last_ts = ts
-        if str(record.get("run_id") or "").startswith("shadow:"):
-            # A shadow's own calls (reference answer, judge) are spend, not live traffic.
-            if kind == "attempt":
+            # min and max, not first and last: routers sharing a log append their batches out of order
+            first_ts = ts if first_ts is None or ts < first_ts else first_ts
+            last_ts = ts if last_ts is None or ts > last_ts else last_ts
+        run_id = str(record.get("run_id") or "")
+        if run_id.startswith("shadow:"):
+            # A shadow's own calls (reference answer, judge) are spend, not live traffic, and are the
+            # spend of the agent whose call they shadow (their run id names it; it came before them).
+            if kind == "attempt" and (agent is None or run_id[len("shadow:") :] in calls):
                 shadow.spend(float(record.get("cost_usd") or 0.0))
             continue
+        if kind == "decision" and record.get("agent_id") is not None:
+            agents.add(str(record["agent_id"]))
         if agent is not None and kind not in ("feedback", "shadow") and record.get("agent_id") != agent:
             continue
         if agent is not None and kind == "shadow" and rid not in calls:
@@ -197,6 +204,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         feedback=feedback,
         shadow=shadow,
         kinds=kinds,
+        agents=agents,
         span=(first_ts, last_ts),
         agent=agent,
     )
@@ -215,6 +223,7 @@ def _summarize(
     feedback: list[float],
     shadow: _Shadow,
     kinds: Mapping[str, int],
+    agents: set[str],
     span: tuple[float | None, float | None],
     agent: str | None,
 ) -> dict[str, Any]:
@@ -253,6 +262,7 @@ def _summarize(
         "log": {
             "records": sum(kinds.values()),
             "kinds": dict(kinds),
+            "agents": sorted(agents),
             "first_ts": span[0],
             "last_ts": span[1],
         },

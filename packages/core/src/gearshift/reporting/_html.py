@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
@@ -263,9 +264,13 @@ def _svg(label: str, marks: list[str], days: Sequence[Mapping[str, Any]], top: f
 
 
 def _usd(value: float | None) -> str:
+    """Four decimals, or two significant digits below a tenth of a cent: a cheap model's call costs
+    hundredths of a cent, which four decimals would show as $0.0000."""
     if value is None:
         return "-"
-    return f"-${-value:,.4f}" if value < 0 else f"${value:,.4f}"
+    size = abs(value)
+    decimals = 4 if size >= 0.001 or not size > 0 else 1 - math.floor(math.log10(size))
+    return f"-${size:,.{decimals}f}" if value < 0 else f"${size:,.{decimals}f}"
 
 
 def _pct(value: float | None) -> str:

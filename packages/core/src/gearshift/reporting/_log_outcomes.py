@@ -233,7 +233,7 @@ def table_from_log(path: Any, *, min_rows: int = 50, feedback_rows: bool = True)
     from ..datasets import OutcomeTable
     from ._reader import read_log
 
-    read = read_log(path, outcomes_from_log)
+    read = read_log(path, outcomes_from_log, key="--from-log")
     chosen = read.select(min_rows, one_model_rows=feedback_rows)
     if chosen.pairs < min_rows:
         raise ConfigError(

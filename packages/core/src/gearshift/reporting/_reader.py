@@ -27,17 +27,22 @@ def iter_log(path: str | Path, *, since: float | None = None) -> Iterator[dict[s
     naming the file (and the line or row); nothing is skipped silently, except an unfinished last
     line (no newline yet) of a log a router is writing.
     """
-    return (record for _, record in _placed(Path(path), since))
+    return (record for _, record in _placed(Path(path), since, "--log"))
 
 
 def read_log(
-    path: str | Path, use: Callable[[Iterator[dict[str, Any]]], T], *, since: float | None = None
+    path: str | Path,
+    use: Callable[[Iterator[dict[str, Any]]], T],
+    *,
+    since: float | None = None,
+    key: str = "--log",
 ) -> T:
     """`use(records)` over `iter_log(path, since=since)`, where a record `use` cannot read (a field
     missing, or of the wrong type) is a `ConfigError` naming the file and that record's line or row,
-    not a `KeyError` or `TypeError` from deep inside it."""
+    not a `KeyError` or `TypeError` from deep inside it. `key` is the option that named the log, for
+    the error when there is none."""
     path = Path(path)
-    placed = _placed(path, since)
+    placed = _placed(path, since, key)
     where: str | None = None
 
     def records() -> Iterator[dict[str, Any]]:
@@ -57,16 +62,18 @@ def read_log(
         ) from None
 
 
-def _placed(path: Path, since: float | None) -> Iterator[tuple[str, dict[str, Any]]]:
+def _placed(path: Path, since: float | None, key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if path.is_dir():
+        raise ConfigError(f"{str(path)!r} is a folder, not a decision log", key=key)
     if not path.is_file():
-        raise ConfigError(f"no decision log at {str(path)!r}", key="--log")
+        raise ConfigError(f"no decision log at {str(path)!r}", key=key)
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return _jsonl(path, since)
     if suffix in _SQLITE_SUFFIXES:
         return _sqlite(path, since)
     raise ConfigError(
-        f"cannot tell the log format of {str(path)!r}: use a .jsonl, .db or .sqlite file", key="--log"
+        f"cannot tell the log format of {str(path)!r}: use a .jsonl, .db or .sqlite file", key=key
     )
 
 
