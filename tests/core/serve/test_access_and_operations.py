@@ -16,7 +16,7 @@ from proxy_support import ProxyProcess, write_config
 
 from gearshift import read_records
 from gearshift.cli import main
-from gearshift.serve import ProxyKeys, key_hash
+from gearshift.serve import ProxyKeys, is_loopback, key_hash
 from gearshift.testing import LocalOpenAIServer
 
 TEAM_KEY = "gs-team-search-0123456789abcdef"
@@ -244,3 +244,10 @@ def test_a_bad_keys_file_names_the_field(tmp_path: Path, text: str, where: str) 
     with pytest.raises(Exception, match="keys") as caught:
         ProxyKeys.load(path, environ={})
     assert where in str(caught.value) and str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["LOCALHOST", "LocalHost", "[::1]"])
+def test_a_loopback_name_in_any_case_needs_no_proxy_keys(host: str) -> None:
+    # Host names are case-insensitive: `--host LOCALHOST` serves this machine only, as `localhost`
+    # does, yet the proxy refused to start on it without proxy keys (the MCP server's check agreed).
+    assert is_loopback(host)

@@ -9,12 +9,12 @@ request needs `Authorization: Bearer <token>`, checked by the SDK's bearer middl
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
 from gearshift import ConfigError
+from gearshift.serve import is_loopback
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
@@ -77,16 +77,6 @@ def bearer_auth(token: str) -> dict[str, Any]:
         # resource_server_url it publishes it nowhere, and a static token has no issuer to name.
         "auth": AuthSettings(issuer_url=AnyHttpUrl("http://127.0.0.1"), resource_server_url=None),
     }
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is a loopback address (127.0.0.0/8, ::1) or `localhost`."""
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def check_token(token: str) -> str:

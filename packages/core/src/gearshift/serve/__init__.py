@@ -17,13 +17,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._access import ProxyKey, ProxyKeys, key_hash
-from ._binding import bind_address
+from ._binding import bind_address, is_loopback
 from ._settings import ServeSettings
 
 if TYPE_CHECKING:
     from ._app import ProxyApp, create_app
 
-__all__ = ["ProxyApp", "ProxyKey", "ProxyKeys", "ServeSettings", "bind_address", "create_app", "key_hash"]
+__all__ = [
+    "ProxyApp",
+    "ProxyKey",
+    "ProxyKeys",
+    "ServeSettings",
+    "bind_address",
+    "create_app",
+    "is_loopback",
+    "key_hash",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import re
 import sys
@@ -40,7 +39,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["KEY_ENV_PREFIX", "ProxyKey", "ProxyKeys", "is_loopback", "key_hash"]
+__all__ = ["KEY_ENV_PREFIX", "ProxyKey", "ProxyKeys", "key_hash"]
 
 KEY_ENV_PREFIX = "GEARSHIFT_PROXY_KEY_"
 """Environment variables `GEARSHIFT_PROXY_KEY_<NAME>=<key>` each add a key for agent `<name>`."""
@@ -52,16 +51,6 @@ _FIELDS = {"name", "sha256", "agent", "team", "budget_keys"}
 def key_hash(key: str) -> str:
     """The SHA-256 hex digest a proxy key is stored as."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding `host` serves this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

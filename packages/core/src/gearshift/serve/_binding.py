@@ -5,11 +5,12 @@ failure after a "serving at" line."""
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from .._errors import ConfigError
 
-__all__ = ["bind_address"]
+__all__ = ["bind_address", "is_loopback"]
 
 
 def bind_address(host: str, port: int) -> socket.socket:
@@ -30,3 +31,15 @@ def bind_address(host: str, port: int) -> socket.socket:
             key="--host" if wrong_host else "--port",
         ) from None
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` serves this machine only: a loopback address (127.0.0.0/8, `::1`,
+    bracketed or not) or `localhost` in any case. Any other host name may resolve to anything."""
+    bare = host.strip("[]")
+    if bare.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False

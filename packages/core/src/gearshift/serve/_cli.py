@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .._errors import ConfigError
 from ..config._config_file import CONFIG_HELP
-from ._access import ProxyKeys, is_loopback
-from ._binding import bind_address
+from ._access import ProxyKeys
+from ._binding import bind_address, is_loopback
 from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
 __all__ = ["add_serve_parser", "run_serve"]
