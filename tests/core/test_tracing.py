@@ -23,6 +23,7 @@ from gearshift import (
     ModelRegistry,
     ModelSpec,
     Router,
+    ShadowConfig,
     SignalScorer,
     StepContext,
     read_records,
@@ -215,3 +216,23 @@ async def test_a_refused_call_is_a_budget_refusal_record(
     call, attempts = _by_name(spans.get_finished_spans())
     assert dict(call.attributes or {})["error.type"] == "BudgetExceeded" and attempts == []
     assert list(dict(call.attributes or {})["gearshift.budget.keys"]) == ["agent:a1"]  # type: ignore[arg-type]
+
+
+async def test_a_shadow_call_starts_a_trace_of_its_own(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    # The shadow runs after the call ended: nested under the caller's span it would sit in the
+    # caller's trace as a call the caller never made, starting after its parent ended.
+    router = _router(server, tmp_path, shadow=ShadowConfig(share=1.0, judge="heuristic", seed=1))
+    with trace.get_tracer("app").start_as_current_span("app") as app:
+        result = await router.acomplete(PROMPT)
+    assert router.shadow is not None
+    await router.shadow.drain()
+    await router.aclose()
+    finished = spans.get_finished_spans()
+    calls = [s for s in finished if s.name.startswith("chat") and s.kind != trace.SpanKind.CLIENT]
+    (routed,) = [s for s in calls if (s.attributes or {}).get("gearshift.request_id") == result.request_id]
+    (shadow,) = [s for s in calls if (s.attributes or {}).get("gearshift.agent_id") == "shadow"]
+    assert routed.parent is not None and routed.parent.span_id == app.get_span_context().span_id
+    assert shadow.parent is None and shadow.context.trace_id != app.get_span_context().trace_id
+    assert dict(shadow.attributes or {})["gearshift.run_id"] == f"shadow:{result.request_id}"

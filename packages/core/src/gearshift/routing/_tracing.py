@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ._records import Attempt
     from ._router_host import RouterHost
 
-__all__ = ["CallTrace"]
+__all__ = ["CallTrace", "start_own_trace"]
 
 logger = logging.getLogger("gearshift")
 
@@ -65,6 +65,18 @@ def _tracer() -> Any | None:
     if _TRACER is None or _TRACER[0] is not provider:
         _TRACER = (provider, provider.get_tracer("gearshift"))
     return _TRACER[1]
+
+
+def start_own_trace() -> None:
+    """Have the spans the current task makes from now on start a trace of their own.
+
+    For work a call sets off in the background (a shadow): it is no part of the caller's work and
+    outlives it, so it must not nest under whatever span was current when the call ended (the
+    caller's own span, ended long before). The task's context is its own copy: nothing else changes.
+    """
+    context = sys.modules.get("opentelemetry.context")
+    if context is not None:
+        context.attach(context.Context())  # never detached: it lives and dies with the task's context
 
 
 class CallTrace:
@@ -240,6 +252,8 @@ class CallTrace:
             attributes["gearshift.budget.keys"] = list(keys)
         if self.context.agent_id is not None:
             attributes["gearshift.agent_id"] = self.context.agent_id
+        if self.context.run_id is not None:
+            attributes["gearshift.run_id"] = self.context.run_id
         attributes["gearshift.step_type"] = self.context.step_type.value
         attributes["gearshift.cost.actual_usd"] = sum(a.cost_usd for a in attempts)
         attributes["gearshift.attempts"] = len(attempts)
