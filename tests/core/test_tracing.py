@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -31,6 +32,7 @@ from gearshift import (
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
+from gearshift.serve import ServeSettings, create_app
 from gearshift.testing import Fail, LocalOpenAIServer
 
 KEY = "sk-tracing-test-3f9a1c"
@@ -236,3 +238,34 @@ async def test_a_shadow_call_starts_a_trace_of_its_own(
     assert routed.parent is not None and routed.parent.span_id == app.get_span_context().span_id
     assert shadow.parent is None and shadow.context.trace_id != app.get_span_context().trace_id
     assert dict(shadow.attributes or {})["gearshift.run_id"] == f"shadow:{result.request_id}"
+
+
+async def test_the_proxy_joins_the_trace_of_an_incoming_traceparent(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    with LocalOpenAIServer(models=("small",)) as local:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(
+            f'[providers.local]\nkind = "openai"\nbase_url = "{local.base_url}"\nrequire_key = false\n\n'
+            '[[models]]\nid = "small"\nprovider = "local"\nmodel = "small"\ntier = 1\n'
+            "prices = { input = 1.0, output = 4.0 }\n"
+        )
+        app = create_app(ServeSettings(config=config))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://proxy") as client,
+        ):
+            for stream in (False, True):
+                response = await client.post(
+                    "/v1/chat/completions",
+                    json={"model": "auto", "stream": stream, "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+                )
+                assert response.status_code == 200, response.text
+    calls = [s for s in spans.get_finished_spans() if s.kind != trace.SpanKind.CLIENT]
+    assert len(calls) == 2
+    for call in calls:
+        assert call.context.trace_id == int(trace_id, 16)
+        assert call.parent is not None and call.parent.span_id == int(parent_id, 16)

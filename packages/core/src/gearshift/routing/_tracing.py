@@ -26,7 +26,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ._records import Attempt
     from ._router_host import RouterHost
 
-__all__ = ["CallTrace", "start_own_trace"]
+__all__ = ["CallTrace", "incoming_trace_context", "start_own_trace"]
 
 logger = logging.getLogger("gearshift")
 
@@ -77,6 +77,23 @@ def start_own_trace() -> None:
     context = sys.modules.get("opentelemetry.context")
     if context is not None:
         context.attach(context.Context())  # never detached: it lives and dies with the task's context
+
+
+@contextmanager
+def incoming_trace_context(headers: Mapping[str, str]) -> Iterator[None]:
+    """Make the trace context an incoming request carries (W3C `traceparent`, or whatever the
+    application's propagator reads) the current one, so the spans of the call it asks for join the
+    caller's trace. Without a tracer provider, or without such headers, nothing changes."""
+    if _tracer() is None:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(headers))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 class CallTrace:
