@@ -20,6 +20,8 @@ from opentelemetry.trace import StatusCode
 from gearshift import (
     AllModelsFailed,
     BudgetExceeded,
+    ChatRequest,
+    Message,
     ModelPrices,
     ModelRegistry,
     ModelSpec,
@@ -139,6 +141,19 @@ async def test_prompts_and_answers_go_into_spans_only_when_the_log_allows(
         {"role": "user", "parts": [{"type": "text", "content": PROMPT}]}
     ]
     assert json.loads(str(attrs["gen_ai.output.messages"]))[0]["parts"][0]["content"] == result.response.text
+
+
+async def test_the_callers_request_settings_are_span_attributes(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    router = _router(server, tmp_path)
+    request = ChatRequest((Message.user(PROMPT),), max_tokens=64, temperature=0.2, seed=7)
+    await router.acomplete(request)
+    await router.aclose()
+    call, _ = _by_name(spans.get_finished_spans())
+    attrs = dict(call.attributes or {})
+    assert attrs["gen_ai.request.max_tokens"] == 64 and attrs["gen_ai.request.temperature"] == 0.2
+    assert attrs["gen_ai.request.seed"] == 7 and "gen_ai.request.top_p" not in attrs
 
 
 async def test_streams_end_their_span_when_done_or_closed(

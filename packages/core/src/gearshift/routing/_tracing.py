@@ -36,6 +36,7 @@ from ._routed import RoutedResponse, aclose_events
 
 if TYPE_CHECKING:
     from .._context import StepContext
+    from .._messages import ChatRequest
     from ._chain import ChainRun
     from ._records import Attempt
     from ._router_host import RouterHost
@@ -264,6 +265,7 @@ class CallTrace:
             span.update_name(f"chat {requested.model}")
         if run is not None:
             attributes["gearshift.request_id"] = run.request_id
+            attributes.update(_request_settings(run.request))
         keys = self.router.spend_keys(self.context)
         if keys:
             attributes["gearshift.budget.keys"] = list(keys)
@@ -338,6 +340,25 @@ class CallTrace:
     def _prompts_allowed(self) -> bool:
         log = self.router.decision_log
         return bool(log is not None and log.include_prompts)
+
+
+# The GenAI semantic conventions' request attributes, by the `ChatRequest` field each reports.
+_REQUEST_SETTINGS = (
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("top_k", "gen_ai.request.top_k"),
+    ("seed", "gen_ai.request.seed"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+)
+
+
+def _request_settings(request: ChatRequest) -> dict[str, Any]:
+    """The settings the caller gave the call, as the caller gave them (a model may be sent a lower
+    `max_tokens`, or none of a setting it does not take: the decision's reasons say so)."""
+    settings = {name: getattr(request, field) for field, name in _REQUEST_SETTINGS}
+    return {name: value for name, value in settings.items() if value is not None}
 
 
 def _messages_json(role: str, text: str) -> str:
