@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from gearshift import (
     AllModelsFailed,
@@ -32,10 +32,12 @@ from gearshift import (
     read_records,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
 from gearshift.serve import ServeSettings, create_app
-from gearshift.testing import Fail, LocalOpenAIServer
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-tracing-test-3f9a1c"
 PROMPT = "Tell me about the secret lighthouse of Ouessant"
@@ -167,6 +169,8 @@ async def test_streams_end_their_span_when_done_or_closed(
     call, attempts = _by_name(spans.get_finished_spans())
     assert call.status.status_code != StatusCode.ERROR and len(attempts) == 1
     assert dict(attempts[0].attributes or {})["gearshift.streamed"] is True
+    first_token_ms = dict(attempts[0].attributes or {})["gearshift.time_to_first_token_ms"]
+    assert 0 < float(first_token_ms) <= stream.result.attempts[0].latency_ms  # type: ignore[arg-type]
     spans.clear()
     stream = router.astream(PROMPT)
     await stream.__anext__()
@@ -284,3 +288,36 @@ async def test_the_proxy_joins_the_trace_of_an_incoming_traceparent(
     for call in calls:
         assert call.context.trace_id == int(trace_id, 16)
         assert call.parent is not None and call.parent.span_id == int(parent_id, 16)
+
+
+async def test_overlapping_attempts_keep_their_own_times(spans: InMemorySpanExporter) -> None:
+    # A speculative call and its classification run at once: laid back to back from their latencies,
+    # the first was pushed before the call began and clipped to a few milliseconds.
+    registry = ModelRegistry(
+        [
+            ModelSpec(id=i, provider="openai", model=i, tier=t, prices=ModelPrices(input=p, output=p))
+            for i, t, p in (("mini", 0, 0.1), ("judge", 0, 0.3), ("large", 1, 5.0))
+        ]
+    )
+    with LocalOpenAIServer(models=("mini", "judge", "large")) as local:
+        local.script("mini", Delay(0.4))
+        local.script("judge", Delay(0.3, Reply("0")))
+        config = ClassifierConfig(model="judge", speculative=True, timeout=30.0)
+        policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=registry.tiers)
+        provider = OpenAIProvider(base_url=local.base_url, require_key=False, timeout=10.0)
+        router = Router(registry, policy=policy, providers=[provider])
+        result = await router.acomplete(PROMPT)
+        await router.aclose()
+    finished = spans.get_finished_spans()
+    (call,) = [s for s in finished if s.parent is None]
+    children = [s for s in finished if s.parent is not None and s.parent.span_id == call.context.span_id]
+    attempts = {
+        dict(s.attributes or {}).get("gearshift.model_id"): s for s in children if s.kind == SpanKind.CLIENT
+    }
+    assert set(attempts) == {"mini", "judge"} == {a.model_id for a in result.attempts}
+    for attempt in result.attempts:
+        span = attempts[attempt.model_id]
+        assert span.start_time is not None and span.end_time is not None
+        assert (span.end_time - span.start_time) / 1e6 == pytest.approx(attempt.latency_ms, abs=1.0)
+    mini, judge = attempts["mini"], attempts["judge"]
+    assert (mini.start_time or 0) < (judge.end_time or 0) and (judge.start_time or 0) < (mini.end_time or 0)

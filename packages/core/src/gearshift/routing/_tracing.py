@@ -15,8 +15,8 @@
 
 Prompts and answers go into spans only when the decision log's `include_prompts` allows it; log lines
 never carry them (nor the model's own escalation reasons, which may quote the prompt).
-Attempt spans are made when the call ends, placed back to back before its end from their latencies:
-the router records an attempt only once it is over.
+Attempt spans are made when the call ends, placed by when each attempt ended and how long it took
+(the router records an attempt only once it is over); a streamed one says its time to first token.
 """
 
 from __future__ import annotations
@@ -304,15 +304,16 @@ class CallTrace:
             span.set_attribute("error.type", "cancelled" if error is None else type(error).__name__)
             span.set_status(Status(StatusCode.ERROR, "cancelled" if error is None else str(error)))
         parent = trace.set_span_in_context(span)
-        start = end_ns - sum(int(a.latency_ms * 1e6) for a in attempts)
         for attempt in attempts:
-            stop = start + int(attempt.latency_ms * 1e6)
+            # Placed by when it ended and how long it took: attempts may overlap (a speculative call
+            # and its classification); kept inside the call's span.
+            stop = max(min(attempt.ended_ns, end_ns), self._start_ns)
             spec = registry[attempt.model_id]
             child = tracer.start_span(
                 f"chat {spec.model}",
                 context=parent,
                 kind=SpanKind.CLIENT,
-                start_time=max(start, self._start_ns),
+                start_time=max(stop - int(attempt.latency_ms * 1e6), self._start_ns),
             )
             child.set_attributes(
                 {
@@ -327,14 +328,15 @@ class CallTrace:
                     "gearshift.usage_estimated": attempt.usage_estimated,
                 }
             )
+            if attempt.first_token_ms is not None:
+                child.set_attribute("gearshift.time_to_first_token_ms", attempt.first_token_ms)
             if attempt.ok:
                 child.set_attribute("gen_ai.response.model", spec.model)
             else:
                 kind = "cancelled" if attempt.cancelled else attempt.error.kind if attempt.error else "error"
                 child.set_attribute("error.type", kind)
                 child.set_status(Status(StatusCode.ERROR, str(attempt.error) if attempt.error else kind))
-            child.end(end_time=max(stop, self._start_ns))
-            start = stop
+            child.end(end_time=stop)
         span.end(end_time=end_ns)
 
     def _prompts_allowed(self) -> bool:
