@@ -321,3 +321,21 @@ async def test_overlapping_attempts_keep_their_own_times(spans: InMemorySpanExpo
         assert (span.end_time - span.start_time) / 1e6 == pytest.approx(attempt.latency_ms, abs=1.0)
     mini, judge = attempts["mini"], attempts["judge"]
     assert (mini.start_time or 0) < (judge.end_time or 0) and (judge.start_time or 0) < (mini.end_time or 0)
+
+
+async def test_the_provider_name_is_the_api_a_provider_speaks_not_its_configured_name(
+    spans: InMemorySpanExporter,
+) -> None:
+    # gen_ai.provider.name has well-known values (openai, anthropic): a provider configured as
+    # [providers.local] is still OpenAI's API, and is named "local" in gearshift.provider.
+    prices = ModelPrices(input=0.1, output=0.4)
+    registry = ModelRegistry([ModelSpec(id="small", provider="local", model="small", tier=1, prices=prices)])
+    with LocalOpenAIServer(models=("small",)) as local:
+        provider = OpenAIProvider("local", base_url=local.base_url, require_key=False, timeout=5.0)
+        router = Router(registry, policy=SignalScorer(), providers=[provider])
+        await router.acomplete(PROMPT)
+        await router.aclose()
+    call, (attempt,) = _by_name(spans.get_finished_spans())
+    for span in (call, attempt):
+        attrs = dict(span.attributes or {})
+        assert attrs["gen_ai.provider.name"] == "openai" and attrs["gearshift.provider"] == "local"

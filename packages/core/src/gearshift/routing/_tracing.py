@@ -281,7 +281,8 @@ class CallTrace:
         prompts = self._prompts_allowed()
         if result is not None:
             answered = registry[result.model_id]
-            attributes["gen_ai.provider.name"] = answered.provider
+            attributes["gen_ai.provider.name"] = self._api(answered.provider)
+            attributes["gearshift.provider"] = answered.provider
             attributes["gen_ai.response.model"] = result.response.provider_model or answered.model
             attributes["gearshift.answered_by"] = result.model_id
             attributes["gearshift.escalations"] = len(result.escalations)
@@ -318,7 +319,8 @@ class CallTrace:
             child.set_attributes(
                 {
                     "gen_ai.operation.name": "chat",
-                    "gen_ai.provider.name": attempt.provider,
+                    "gen_ai.provider.name": self._api(attempt.provider),
+                    "gearshift.provider": attempt.provider,
                     "gen_ai.request.model": spec.model,
                     "gen_ai.usage.input_tokens": attempt.usage.input_tokens,
                     "gen_ai.usage.output_tokens": attempt.usage.output_tokens,
@@ -338,6 +340,12 @@ class CallTrace:
                 child.set_status(Status(StatusCode.ERROR, str(attempt.error) if attempt.error else kind))
             child.end(end_time=stop)
         span.end(end_time=end_ns)
+
+    def _api(self, provider: str) -> str:
+        """The API the configured `provider` speaks (`openai`, `anthropic`); a provider of the
+        caller's own that does not say is named by its configuration."""
+        api = getattr(self.router.providers.get(provider), "api", None)
+        return api if isinstance(api, str) else provider
 
     def _prompts_allowed(self) -> bool:
         log = self.router.decision_log
