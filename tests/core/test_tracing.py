@@ -339,3 +339,21 @@ async def test_the_provider_name_is_the_api_a_provider_speaks_not_its_configured
     for span in (call, attempt):
         attrs = dict(span.attributes or {})
         assert attrs["gen_ai.provider.name"] == "openai" and attrs["gearshift.provider"] == "local"
+
+
+async def test_a_failed_hand_over_keeps_the_models_reason_out_of_log_lines_and_spans(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The kept answer's reason quotes why the model asked to escalate, in its own words.
+    router = _router(server, tmp_path, self_escalation=True)
+    server.script(
+        "small", Reply(text="Ouessant has lighthouses.", tool_calls=[("escalate", {"reason": PROMPT})])
+    )
+    server.script("large", Fail(status=500))
+    with caplog.at_level(logging.INFO, logger="gearshift"):
+        result = await router.acomplete(PROMPT)
+    await router.aclose()
+    assert result.model_id == "small" and PROMPT in result.decision.reasons[-1]
+    (info,) = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.name == "gearshift"]
+    assert "1 escalation (self failed)" in info and PROMPT not in info
+    assert PROMPT not in _all_values(spans.get_finished_spans())

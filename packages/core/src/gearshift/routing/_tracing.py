@@ -13,8 +13,9 @@
 - a `budget_refusal` record in the decision log when a hard budget limit refused the call;
 - and, with shadow evaluation on, it hands the answered call to the router's `ShadowEvaluator`.
 
-Prompts and answers go into spans only when the decision log's `include_prompts` allows it; log lines
-never carry them (nor the model's own escalation reasons, which may quote the prompt).
+Prompts, answers and the reason a failed hand-over was asked for (the model's or a judge's own
+words, which may quote the prompt) go into spans only when the decision log's `include_prompts`
+allows it; log lines never carry them.
 Attempt spans are made when the call ends, placed by when each attempt ended and how long it took
 (the router records an attempt only once it is over); a streamed one says its time to first token.
 """
@@ -167,7 +168,7 @@ class CallTrace:
                 ms,
                 result.cost_usd,
                 _handovers(result),
-                "; ".join(decision.reasons) or decision.policy,
+                "; ".join(_own_reasons(result)) or decision.policy,
             )
         if self.span is not None:
             self._end_span(attempts, result)
@@ -248,6 +249,7 @@ class CallTrace:
         registry = self.router.registry
         run = self.run
         decision = result.decision if result is not None else run.decision if run is not None else None
+        prompts = self._prompts_allowed()
         attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
         if decision is not None:
             requested = registry[decision.model]
@@ -257,7 +259,9 @@ class CallTrace:
                     "gearshift.model_id": decision.model,
                     "gearshift.tier": decision.tier,
                     "gearshift.policy": decision.policy,
-                    "gearshift.reasons": list(decision.reasons),
+                    "gearshift.reasons": list(
+                        decision.reasons if result is None or prompts else _own_reasons(result)
+                    ),
                     "gearshift.cost.estimated_usd": decision.estimated_cost_usd,
                     "gearshift.budget_changed": decision.budget_changed,
                 }
@@ -278,7 +282,6 @@ class CallTrace:
         attributes["gearshift.attempts"] = len(attempts)
         attributes["gen_ai.usage.input_tokens"] = sum(a.usage.input_tokens for a in attempts)
         attributes["gen_ai.usage.output_tokens"] = sum(a.usage.output_tokens for a in attempts)
-        prompts = self._prompts_allowed()
         if result is not None:
             answered = registry[result.model_id]
             attributes["gen_ai.provider.name"] = self._api(answered.provider)
@@ -375,6 +378,14 @@ def _messages_json(role: str, text: str) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
 
 
+def _own_reasons(result: RoutedResponse) -> tuple[str, ...]:
+    """The decision's reasons in gearshift's own words: after a failed hand-over the last one says
+    which answer was kept and quotes why it was handed over (the model's or a judge's words, which
+    may quote the prompt), so it is left out; `_handovers` says the hand-over failed."""
+    reasons = result.decision.reasons
+    return reasons[:-1] if any(e.failed is not None for e in result.escalations) else reasons
+
+
 def _handovers(result: RoutedResponse) -> str:
     """`, after 1 fallback and 1 escalation (gate:judge)`, or nothing."""
     parts = []
@@ -382,7 +393,9 @@ def _handovers(result: RoutedResponse) -> str:
     if fallbacks:
         parts.append(f"{fallbacks} fallback{'s' if fallbacks > 1 else ''}")
     if result.escalations:
-        sources = ", ".join(e.source for e in result.escalations)
+        sources = ", ".join(
+            e.source + (" failed" if e.failed is not None else "") for e in result.escalations
+        )
         count = len(result.escalations)
         parts.append(f"{count} escalation{'s' if count > 1 else ''} ({sources})")
     return f", after {' and '.join(parts)}" if parts else ""
