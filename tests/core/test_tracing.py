@@ -9,28 +9,35 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from gearshift import (
     AllModelsFailed,
     BudgetExceeded,
+    ChatRequest,
+    Message,
     ModelPrices,
     ModelRegistry,
     ModelSpec,
     Router,
+    ShadowConfig,
     SignalScorer,
     StepContext,
     read_records,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.learning import DefaultPolicy
+from gearshift.policies import ClassifierConfig, ClassifierPolicy
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import Fail, LocalOpenAIServer
+from gearshift.serve import ServeSettings, create_app
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-tracing-test-3f9a1c"
 PROMPT = "Tell me about the secret lighthouse of Ouessant"
@@ -138,6 +145,19 @@ async def test_prompts_and_answers_go_into_spans_only_when_the_log_allows(
     assert json.loads(str(attrs["gen_ai.output.messages"]))[0]["parts"][0]["content"] == result.response.text
 
 
+async def test_the_callers_request_settings_are_span_attributes(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    router = _router(server, tmp_path)
+    request = ChatRequest((Message.user(PROMPT),), max_tokens=64, temperature=0.2, seed=7)
+    await router.acomplete(request)
+    await router.aclose()
+    call, _ = _by_name(spans.get_finished_spans())
+    attrs = dict(call.attributes or {})
+    assert attrs["gen_ai.request.max_tokens"] == 64 and attrs["gen_ai.request.temperature"] == 0.2
+    assert attrs["gen_ai.request.seed"] == 7 and "gen_ai.request.top_p" not in attrs
+
+
 async def test_streams_end_their_span_when_done_or_closed(
     server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
 ) -> None:
@@ -149,6 +169,8 @@ async def test_streams_end_their_span_when_done_or_closed(
     call, attempts = _by_name(spans.get_finished_spans())
     assert call.status.status_code != StatusCode.ERROR and len(attempts) == 1
     assert dict(attempts[0].attributes or {})["gearshift.streamed"] is True
+    first_token_ms = dict(attempts[0].attributes or {})["gearshift.time_to_first_token_ms"]
+    assert 0 < float(first_token_ms) <= stream.result.attempts[0].latency_ms  # type: ignore[arg-type]
     spans.clear()
     stream = router.astream(PROMPT)
     await stream.__anext__()
@@ -215,3 +237,123 @@ async def test_a_refused_call_is_a_budget_refusal_record(
     call, attempts = _by_name(spans.get_finished_spans())
     assert dict(call.attributes or {})["error.type"] == "BudgetExceeded" and attempts == []
     assert list(dict(call.attributes or {})["gearshift.budget.keys"]) == ["agent:a1"]  # type: ignore[arg-type]
+
+
+async def test_a_shadow_call_starts_a_trace_of_its_own(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    # The shadow runs after the call ended: nested under the caller's span it would sit in the
+    # caller's trace as a call the caller never made, starting after its parent ended.
+    router = _router(server, tmp_path, shadow=ShadowConfig(share=1.0, judge="heuristic", seed=1))
+    with trace.get_tracer("app").start_as_current_span("app") as app:
+        result = await router.acomplete(PROMPT)
+    assert router.shadow is not None
+    await router.shadow.drain()
+    await router.aclose()
+    finished = spans.get_finished_spans()
+    calls = [s for s in finished if s.name.startswith("chat") and s.kind != trace.SpanKind.CLIENT]
+    (routed,) = [s for s in calls if (s.attributes or {}).get("gearshift.request_id") == result.request_id]
+    (shadow,) = [s for s in calls if (s.attributes or {}).get("gearshift.agent_id") == "shadow"]
+    assert routed.parent is not None and routed.parent.span_id == app.get_span_context().span_id
+    assert shadow.parent is None and shadow.context.trace_id != app.get_span_context().trace_id
+    assert dict(shadow.attributes or {})["gearshift.run_id"] == f"shadow:{result.request_id}"
+
+
+async def test_the_proxy_joins_the_trace_of_an_incoming_traceparent(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    with LocalOpenAIServer(models=("small",)) as local:
+        config = tmp_path / "gearshift.toml"
+        config.write_text(
+            f'[providers.local]\nkind = "openai"\nbase_url = "{local.base_url}"\nrequire_key = false\n\n'
+            '[[models]]\nid = "small"\nprovider = "local"\nmodel = "small"\ntier = 1\n'
+            "prices = { input = 1.0, output = 4.0 }\n"
+        )
+        app = create_app(ServeSettings(config=config))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://proxy") as client,
+        ):
+            for stream in (False, True):
+                response = await client.post(
+                    "/v1/chat/completions",
+                    json={"model": "auto", "stream": stream, "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+                )
+                assert response.status_code == 200, response.text
+    calls = [s for s in spans.get_finished_spans() if s.kind != trace.SpanKind.CLIENT]
+    assert len(calls) == 2
+    for call in calls:
+        assert call.context.trace_id == int(trace_id, 16)
+        assert call.parent is not None and call.parent.span_id == int(parent_id, 16)
+
+
+async def test_overlapping_attempts_keep_their_own_times(spans: InMemorySpanExporter) -> None:
+    # A speculative call and its classification run at once: laid back to back from their latencies,
+    # the first was pushed before the call began and clipped to a few milliseconds.
+    registry = ModelRegistry(
+        [
+            ModelSpec(id=i, provider="openai", model=i, tier=t, prices=ModelPrices(input=p, output=p))
+            for i, t, p in (("mini", 0, 0.1), ("judge", 0, 0.3), ("large", 1, 5.0))
+        ]
+    )
+    with LocalOpenAIServer(models=("mini", "judge", "large")) as local:
+        local.script("mini", Delay(0.4))
+        local.script("judge", Delay(0.3, Reply("0")))
+        config = ClassifierConfig(model="judge", speculative=True, timeout=30.0)
+        policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=registry.tiers)
+        provider = OpenAIProvider(base_url=local.base_url, require_key=False, timeout=10.0)
+        router = Router(registry, policy=policy, providers=[provider])
+        result = await router.acomplete(PROMPT)
+        await router.aclose()
+    finished = spans.get_finished_spans()
+    (call,) = [s for s in finished if s.parent is None]
+    children = [s for s in finished if s.parent is not None and s.parent.span_id == call.context.span_id]
+    attempts = {
+        dict(s.attributes or {}).get("gearshift.model_id"): s for s in children if s.kind == SpanKind.CLIENT
+    }
+    assert set(attempts) == {"mini", "judge"} == {a.model_id for a in result.attempts}
+    for attempt in result.attempts:
+        span = attempts[attempt.model_id]
+        assert span.start_time is not None and span.end_time is not None
+        assert (span.end_time - span.start_time) / 1e6 == pytest.approx(attempt.latency_ms, abs=1.0)
+    mini, judge = attempts["mini"], attempts["judge"]
+    assert (mini.start_time or 0) < (judge.end_time or 0) and (judge.start_time or 0) < (mini.end_time or 0)
+
+
+async def test_the_provider_name_is_the_api_a_provider_speaks_not_its_configured_name(
+    spans: InMemorySpanExporter,
+) -> None:
+    # gen_ai.provider.name has well-known values (openai, anthropic): a provider configured as
+    # [providers.local] is still OpenAI's API, and is named "local" in gearshift.provider.
+    prices = ModelPrices(input=0.1, output=0.4)
+    registry = ModelRegistry([ModelSpec(id="small", provider="local", model="small", tier=1, prices=prices)])
+    with LocalOpenAIServer(models=("small",)) as local:
+        provider = OpenAIProvider("local", base_url=local.base_url, require_key=False, timeout=5.0)
+        router = Router(registry, policy=SignalScorer(), providers=[provider])
+        await router.acomplete(PROMPT)
+        await router.aclose()
+    call, (attempt,) = _by_name(spans.get_finished_spans())
+    for span in (call, attempt):
+        attrs = dict(span.attributes or {})
+        assert attrs["gen_ai.provider.name"] == "openai" and attrs["gearshift.provider"] == "local"
+
+
+async def test_a_failed_hand_over_keeps_the_models_reason_out_of_log_lines_and_spans(
+    server: LocalOpenAIServer, tmp_path: Path, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The kept answer's reason quotes why the model asked to escalate, in its own words.
+    router = _router(server, tmp_path, self_escalation=True)
+    server.script(
+        "small", Reply(text="Ouessant has lighthouses.", tool_calls=[("escalate", {"reason": PROMPT})])
+    )
+    server.script("large", Fail(status=500))
+    with caplog.at_level(logging.INFO, logger="gearshift"):
+        result = await router.acomplete(PROMPT)
+    await router.aclose()
+    assert result.model_id == "small" and PROMPT in result.decision.reasons[-1]
+    (info,) = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.name == "gearshift"]
+    assert "1 escalation (self failed)" in info and PROMPT not in info
+    assert PROMPT not in _all_values(spans.get_finished_spans())

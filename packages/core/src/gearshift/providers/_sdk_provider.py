@@ -138,6 +138,12 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         # text is output the caller saw and the call must be charged for.
         self._stream_clients: LoopClients[ClientT] = LoopClients()
 
+    @property
+    def api(self) -> str:
+        """The API this provider speaks (`openai`, `anthropic`), whatever its configuration is named:
+        the GenAI semantic conventions' `gen_ai.provider.name` of its calls."""
+        return self._SDK
+
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
         base_url = mask_url(self.base_url) if self.base_url else None

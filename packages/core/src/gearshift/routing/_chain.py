@@ -231,6 +231,7 @@ class ChainRun:
                         response.cost_usd,
                         self._ms(started),
                         True,
+                        first_token_ms=first_event_ms,
                     ),
                     response,
                 )

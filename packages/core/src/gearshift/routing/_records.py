@@ -8,7 +8,8 @@ joins the records of one routed call. The kinds and their fields are documented 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._context import StepContext
@@ -78,6 +79,9 @@ class Attempt:
 
     `usage_estimated` is true when the provider could not report usage (a stream that broke or was
     cancelled): the tokens are then gearshift's estimate, so the spend is still accounted for.
+    `first_token_ms` is how long an answered stream took to its first event; `ended_ns` the wall clock
+    (`time.time_ns()`) when the attempt was over, taken as it is made: attempts may overlap (a
+    speculative call and its classification), so their latencies alone cannot place them in time.
     """
 
     model_id: str
@@ -90,6 +94,8 @@ class Attempt:
     error: ProviderError | None = None
     cancelled: bool = False
     usage_estimated: bool = False
+    first_token_ms: float | None = None
+    ended_ns: int = field(default_factory=time.time_ns, compare=False)
 
 
 def _last_user_text(request: ChatRequest) -> str:

@@ -66,6 +66,7 @@ from .._context import CallerHints, StepContext
 from .._errors import ConfigError, GearshiftError
 from ._records import SCHEMA_VERSION
 from ._spend_tally import counting
+from ._tracing import start_own_trace
 
 if TYPE_CHECKING:
     from .._messages import ChatRequest, ChatResponse
@@ -296,6 +297,7 @@ class ShadowEvaluator:
         share: float,
     ) -> None:
         """One shadow, in the background: whatever goes wrong skips it and never reaches the caller."""
+        start_own_trace()  # its spans are not the caller's: its run_id names the call it shadows
         try:
             with counting(self._spend):
                 await self._run(router, request, context, result, counterpart, share)

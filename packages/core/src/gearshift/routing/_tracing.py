@@ -13,10 +13,11 @@
 - a `budget_refusal` record in the decision log when a hard budget limit refused the call;
 - and, with shadow evaluation on, it hands the answered call to the router's `ShadowEvaluator`.
 
-Prompts and answers go into spans only when the decision log's `include_prompts` allows it; log lines
-never carry them (nor the model's own escalation reasons, which may quote the prompt).
-Attempt spans are made when the call ends, placed back to back before its end from their latencies:
-the router records an attempt only once it is over.
+Prompts, answers and the reason a failed hand-over was asked for (the model's or a judge's own
+words, which may quote the prompt) go into spans only when the decision log's `include_prompts`
+allows it; log lines never carry them.
+Attempt spans are made when the call ends, placed by when each attempt ended and how long it took
+(the router records an attempt only once it is over); a streamed one says its time to first token.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,11 +37,12 @@ from ._routed import RoutedResponse, aclose_events
 
 if TYPE_CHECKING:
     from .._context import StepContext
+    from .._messages import ChatRequest
     from ._chain import ChainRun
     from ._records import Attempt
     from ._router_host import RouterHost
 
-__all__ = ["CallTrace"]
+__all__ = ["CallTrace", "incoming_trace_context", "start_own_trace"]
 
 logger = logging.getLogger("gearshift")
 
@@ -65,6 +67,35 @@ def _tracer() -> Any | None:
     if _TRACER is None or _TRACER[0] is not provider:
         _TRACER = (provider, provider.get_tracer("gearshift"))
     return _TRACER[1]
+
+
+def start_own_trace() -> None:
+    """Have the spans the current task makes from now on start a trace of their own.
+
+    For work a call sets off in the background (a shadow): it is no part of the caller's work and
+    outlives it, so it must not nest under whatever span was current when the call ended (the
+    caller's own span, ended long before). The task's context is its own copy: nothing else changes.
+    """
+    context = sys.modules.get("opentelemetry.context")
+    if context is not None:
+        context.attach(context.Context())  # never detached: it lives and dies with the task's context
+
+
+@contextmanager
+def incoming_trace_context(headers: Mapping[str, str]) -> Iterator[None]:
+    """Make the trace context an incoming request carries (W3C `traceparent`, or whatever the
+    application's propagator reads) the current one, so the spans of the call it asks for join the
+    caller's trace. Without a tracer provider, or without such headers, nothing changes."""
+    if _tracer() is None:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(headers))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 class CallTrace:
@@ -137,7 +168,7 @@ class CallTrace:
                 ms,
                 result.cost_usd,
                 _handovers(result),
-                "; ".join(decision.reasons) or decision.policy,
+                "; ".join(_own_reasons(result)) or decision.policy,
             )
         if self.span is not None:
             self._end_span(attempts, result)
@@ -218,6 +249,7 @@ class CallTrace:
         registry = self.router.registry
         run = self.run
         decision = result.decision if result is not None else run.decision if run is not None else None
+        prompts = self._prompts_allowed()
         attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
         if decision is not None:
             requested = registry[decision.model]
@@ -227,7 +259,9 @@ class CallTrace:
                     "gearshift.model_id": decision.model,
                     "gearshift.tier": decision.tier,
                     "gearshift.policy": decision.policy,
-                    "gearshift.reasons": list(decision.reasons),
+                    "gearshift.reasons": list(
+                        decision.reasons if result is None or prompts else _own_reasons(result)
+                    ),
                     "gearshift.cost.estimated_usd": decision.estimated_cost_usd,
                     "gearshift.budget_changed": decision.budget_changed,
                 }
@@ -235,20 +269,23 @@ class CallTrace:
             span.update_name(f"chat {requested.model}")
         if run is not None:
             attributes["gearshift.request_id"] = run.request_id
+            attributes.update(_request_settings(run.request))
         keys = self.router.spend_keys(self.context)
         if keys:
             attributes["gearshift.budget.keys"] = list(keys)
         if self.context.agent_id is not None:
             attributes["gearshift.agent_id"] = self.context.agent_id
+        if self.context.run_id is not None:
+            attributes["gearshift.run_id"] = self.context.run_id
         attributes["gearshift.step_type"] = self.context.step_type.value
         attributes["gearshift.cost.actual_usd"] = sum(a.cost_usd for a in attempts)
         attributes["gearshift.attempts"] = len(attempts)
         attributes["gen_ai.usage.input_tokens"] = sum(a.usage.input_tokens for a in attempts)
         attributes["gen_ai.usage.output_tokens"] = sum(a.usage.output_tokens for a in attempts)
-        prompts = self._prompts_allowed()
         if result is not None:
             answered = registry[result.model_id]
-            attributes["gen_ai.provider.name"] = answered.provider
+            attributes["gen_ai.provider.name"] = self._api(answered.provider)
+            attributes["gearshift.provider"] = answered.provider
             attributes["gen_ai.response.model"] = result.response.provider_model or answered.model
             attributes["gearshift.answered_by"] = result.model_id
             attributes["gearshift.escalations"] = len(result.escalations)
@@ -271,20 +308,22 @@ class CallTrace:
             span.set_attribute("error.type", "cancelled" if error is None else type(error).__name__)
             span.set_status(Status(StatusCode.ERROR, "cancelled" if error is None else str(error)))
         parent = trace.set_span_in_context(span)
-        start = end_ns - sum(int(a.latency_ms * 1e6) for a in attempts)
         for attempt in attempts:
-            stop = start + int(attempt.latency_ms * 1e6)
+            # Placed by when it ended and how long it took: attempts may overlap (a speculative call
+            # and its classification); kept inside the call's span.
+            stop = max(min(attempt.ended_ns, end_ns), self._start_ns)
             spec = registry[attempt.model_id]
             child = tracer.start_span(
                 f"chat {spec.model}",
                 context=parent,
                 kind=SpanKind.CLIENT,
-                start_time=max(start, self._start_ns),
+                start_time=max(stop - int(attempt.latency_ms * 1e6), self._start_ns),
             )
             child.set_attributes(
                 {
                     "gen_ai.operation.name": "chat",
-                    "gen_ai.provider.name": attempt.provider,
+                    "gen_ai.provider.name": self._api(attempt.provider),
+                    "gearshift.provider": attempt.provider,
                     "gen_ai.request.model": spec.model,
                     "gen_ai.usage.input_tokens": attempt.usage.input_tokens,
                     "gen_ai.usage.output_tokens": attempt.usage.output_tokens,
@@ -294,23 +333,57 @@ class CallTrace:
                     "gearshift.usage_estimated": attempt.usage_estimated,
                 }
             )
+            if attempt.first_token_ms is not None:
+                child.set_attribute("gearshift.time_to_first_token_ms", attempt.first_token_ms)
             if attempt.ok:
                 child.set_attribute("gen_ai.response.model", spec.model)
             else:
                 kind = "cancelled" if attempt.cancelled else attempt.error.kind if attempt.error else "error"
                 child.set_attribute("error.type", kind)
                 child.set_status(Status(StatusCode.ERROR, str(attempt.error) if attempt.error else kind))
-            child.end(end_time=max(stop, self._start_ns))
-            start = stop
+            child.end(end_time=stop)
         span.end(end_time=end_ns)
+
+    def _api(self, provider: str) -> str:
+        """The API the configured `provider` speaks (`openai`, `anthropic`); a provider of the
+        caller's own that does not say is named by its configuration."""
+        api = getattr(self.router.providers.get(provider), "api", None)
+        return api if isinstance(api, str) else provider
 
     def _prompts_allowed(self) -> bool:
         log = self.router.decision_log
         return bool(log is not None and log.include_prompts)
 
 
+# The GenAI semantic conventions' request attributes, by the `ChatRequest` field each reports.
+_REQUEST_SETTINGS = (
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+    ("top_k", "gen_ai.request.top_k"),
+    ("seed", "gen_ai.request.seed"),
+    ("frequency_penalty", "gen_ai.request.frequency_penalty"),
+    ("presence_penalty", "gen_ai.request.presence_penalty"),
+)
+
+
+def _request_settings(request: ChatRequest) -> dict[str, Any]:
+    """The settings the caller gave the call, as the caller gave them (a model may be sent a lower
+    `max_tokens`, or none of a setting it does not take: the decision's reasons say so)."""
+    settings = {name: getattr(request, field) for field, name in _REQUEST_SETTINGS}
+    return {name: value for name, value in settings.items() if value is not None}
+
+
 def _messages_json(role: str, text: str) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+def _own_reasons(result: RoutedResponse) -> tuple[str, ...]:
+    """The decision's reasons in gearshift's own words: after a failed hand-over the last one says
+    which answer was kept and quotes why it was handed over (the model's or a judge's words, which
+    may quote the prompt), so it is left out; `_handovers` says the hand-over failed."""
+    reasons = result.decision.reasons
+    return reasons[:-1] if any(e.failed is not None for e in result.escalations) else reasons
 
 
 def _handovers(result: RoutedResponse) -> str:
@@ -320,7 +393,9 @@ def _handovers(result: RoutedResponse) -> str:
     if fallbacks:
         parts.append(f"{fallbacks} fallback{'s' if fallbacks > 1 else ''}")
     if result.escalations:
-        sources = ", ".join(e.source for e in result.escalations)
+        sources = ", ".join(
+            e.source + (" failed" if e.failed is not None else "") for e in result.escalations
+        )
         count = len(result.escalations)
         parts.append(f"{count} escalation{'s' if count > 1 else ''} ({sources})")
     return f", after {' and '.join(parts)}" if parts else ""

@@ -31,6 +31,7 @@ from .._messages import ChatRequest, StreamDone, StreamEvent
 from ..config._config import GearshiftConfig, load_config
 from ..routing._routed import RoutedResponse, RoutedStream
 from ..routing._router import Router
+from ..routing._tracing import incoming_trace_context
 from ..signals._tokens import estimate_request_tokens
 from . import _anthropic_wire, _openai_wire
 from ._access import ProxyKey, ProxyKeys
@@ -205,7 +206,8 @@ class ProxyApp:
         try:
             call.key = self._authorize(request)
             body = await self._json_body(request)
-            response = await handle(call, body)
+            with incoming_trace_context(request.headers):  # the caller's trace, if it sent one
+                response = await handle(call, body)
         except _Refused as refused:
             response = self._error(call, refused.failure, error_body)
         except GearshiftError as error:
