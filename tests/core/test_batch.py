@@ -262,13 +262,78 @@ def test_a_bad_batch_line_names_the_file_line_and_field(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"id": "a", "prompt": "fine"}\n\n{"id": "b", "promt": "typo"}\n')
     with pytest.raises(OutcomeTableError, match=r"in\.jsonl line 3: unknown field 'promt'"):
-        list(read_batch(path))
+        list(read_batch(path, _registry()))
     path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n')
     with pytest.raises(OutcomeTableError, match=r"line 2: id 'a' is already used on line 1"):
-        list(read_batch(path))
+        list(read_batch(path, _registry()))
     path.write_text('{"prompt": "x", "max_tokens": 0}\n')
     with pytest.raises(OutcomeTableError, match=r"line 1: max_tokens must be a positive integer, got 0"):
-        list(read_batch(path))
+        list(read_batch(path, _registry()))
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_openai_shaped_batch_lines_are_answered_with_their_tools_and_ids(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a user brings: OpenAI messages with tools, and lines of OpenAI's Batch API input file
+    # (custom_id, method, url, body). Both were refused as "unknown field 'messages'" / "'body'".
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    lines = [
+        {"id": "chat", "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": [WEATHER]},
+        {
+            "custom_id": "req-1",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "large",
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                "max_completion_tokens": 50,
+                "metadata": {"agent_id": "mailer"},
+            },
+        },
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    server.script("small", Reply(tool_calls=[("get_weather", {"city": "Paris"})]))
+    argv = _batch_cli(tmp_path, "--json")[3:]
+    assert main(argv) == 0, capsys.readouterr().err
+    chat = next(r for r in server.requests if r.body["messages"][-1]["content"] == "Weather in Paris?")
+    assert [t["function"]["name"] for t in chat.body["tools"]] == ["get_weather"]
+    batch_api = next(r for r in server.requests if r.body["messages"][-1]["content"] == "Hi")
+    assert batch_api.model == "large"  # a model id of the config, read as the proxy reads it
+    assert batch_api.body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert batch_api.body.get("max_completion_tokens", batch_api.body.get("max_tokens")) == 50
+    rows = {r["id"]: r for r in _journal(tmp_path / "out.jsonl")}
+    assert set(rows) == {"chat", "req-1"}
+    assert rows["chat"]["tool_calls"] == [
+        {"id": rows["chat"]["tool_calls"][0]["id"], "name": "get_weather", "arguments": '{"city": "Paris"}'}
+    ]
+    assert "tool_calls" not in rows["req-1"]
+
+
+def test_openai_shaped_batch_lines_that_cannot_be_routed_name_the_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    body = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+    cases = [
+        ({"custom_id": "e", "url": "/v1/embeddings", "body": {"model": "auto", "input": "x"}}, "only POST"),
+        ({"custom_id": "m", "body": {**body, "model": "gpt-4o"}}, "gpt-4o"),
+        ({"custom_id": "r", "body": {**body, "messages": [{"role": "robot", "content": "x"}]}}, "messages"),
+        ({"custom_id": "x", "body": body, "extra": 1}, "unknown field 'extra'"),
+        ({"id": "t", "messages": body["messages"], "tools": [42]}, "tools"),
+        ({"custom_id": ["x"], "body": body}, "custom_id must be a string or a number"),
+    ]
+    for line, problem in cases:
+        path.write_text('{"prompt": "fine"}\n' + json.dumps(line) + "\n")
+        with pytest.raises(OutcomeTableError, match=r"in\.jsonl line 2: ") as caught:
+            list(read_batch(path, _registry()))
+        assert problem in str(caught.value), (line, str(caught.value))
 
 
 def test_batch_without_any_key_says_which_variables_to_set(

@@ -1,7 +1,10 @@
 """`gearshift batch IN.jsonl OUT.jsonl [--concurrency N] [--cascade]`: a batch through the router, resumable.
 
 IN holds one request a line: `{"id": "q1", "prompt": "text, or a list of {role, content} messages"}`,
-with optional `max_tokens` and `agent_id` (`id` defaults to the line number). OUT is an append-only
+with optional `max_tokens` and `agent_id` (`id` defaults to the line number); or `{"id": "q1",
+"messages": [...], "tools": [...]}`, a Chat Completions body; or a line of OpenAI's Batch API input
+(`custom_id`, `method`, `url`, `body`). A body's `model` is `auto` (routed), `tier-N` or a model id of
+the config. OUT is an append-only
 journal: one line per finished stage of an item (`stage` routed, cheap or strong; `accepted` true for
 the item's final answer). Run the same command again after an interruption: items with a final line
 are skipped, and items whose cheap answer the gate already rejected go straight to the strong model,
@@ -15,22 +18,18 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .._context import StepContext
 from .._errors import GearshiftError
-from .._messages import ChatRequest, Message
 from .._torn_lines import drop_torn_line
 from ..config._config_file import CONFIG_HELP
-from ..datasets._outcome_files import _FieldError, _parse_prompt
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
+from ._batch_lines import read_batch
 
-__all__ = ["add_batch_parser", "run_batch_cli"]
+__all__ = ["add_batch_parser", "read_batch", "read_journal", "run_batch_cli"]
 
-_FIELDS = ("id", "prompt", "max_tokens", "agent_id")
 _CANCEL_WAIT_S = 10.0
 
 
@@ -68,13 +67,6 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
     check_output(args.output, "OUT", reads={"IN": args.input})
-    items = list(read_batch(args.input))
-    done, rejected, earlier = read_journal(args.output)
-    todo = [
-        BatchItem(item.id, item.request, item.context, escalate=item.id in rejected)
-        for item in items
-        if item.id not in done
-    ]
     config = load_config(args.config)
     missing = missing_keys(config)
     if missing and set(missing) >= {spec.provider for spec in config.models}:
@@ -83,7 +75,14 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             f"no API key for any model of the config: set {wanted}, or pass --config with a "
             "gearshift.toml that points at a local server (see examples/ollama.toml)"
         )
-    router = Router.from_config(config)
+    router = Router.from_config(config)  # a line's `model` is read against its models
+    items = list(read_batch(args.input, router.registry))
+    done, rejected, earlier = read_journal(args.output)
+    todo = [
+        BatchItem(item.id, item.request, item.context, escalate=item.id in rejected)
+        for item in items
+        if item.id not in done
+    ]
     console = Console(stderr=True)
     if len(todo) < len(items):
         console.print(
@@ -125,56 +124,6 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     summary = summarize_batch(records, router.registry)
     _print_summary(summary, router.registry.strongest.id, as_json=args.json)
     return 1 if summary.failed else 0
-
-
-def read_batch(path: Path) -> Iterator[BatchItem]:
-    """The items of a batch file; raises `OutcomeTableError` naming the file, line and field."""
-    seen: dict[str, int] = {}
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise OutcomeTableError(f"cannot read the file: {exc.strerror}", path=path) from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                item = _parse_item(json.loads(raw), number)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise OutcomeTableError(f"not valid JSON ({exc})", path=path, line=number) from None
-            except (_FieldError, GearshiftError) as exc:
-                raise OutcomeTableError(str(exc), path=path, line=number) from None
-            if item.id in seen:
-                raise OutcomeTableError(
-                    f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
-                )
-            seen[item.id] = number
-            yield item
-
-
-def _parse_item(data: object, number: int) -> BatchItem:
-    if not isinstance(data, dict):
-        raise _FieldError("each line must be a JSON object with a prompt")
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise _FieldError(f"unknown field '{unknown[0]}' (a line has {', '.join(_FIELDS)})")
-    if "prompt" not in data:
-        raise _FieldError("missing field 'prompt'")
-    raw_id = data.get("id", str(number))
-    if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
-        raise _FieldError(f"id must be a string or a number, got {raw_id!r}")
-    prompt = _parse_prompt(data["prompt"])
-    messages = (Message.user(prompt),) if isinstance(prompt, str) else prompt
-    max_tokens = data.get("max_tokens")
-    if max_tokens is not None and (
-        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
-    ):
-        raise _FieldError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    agent = data.get("agent_id")
-    if agent is not None and not isinstance(agent, str):
-        raise _FieldError(f"agent_id must be a string, got {agent!r}")
-    request = ChatRequest(messages, max_tokens=max_tokens)
-    return BatchItem(str(raw_id), request, StepContext(agent_id=agent))
 
 
 def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
@@ -225,6 +174,11 @@ def _write(journal: IO[str], result: BatchResult) -> None:
         "input_tokens": record.input_tokens,
         "output_tokens": record.output_tokens,
     }
+    if result.response is not None and result.response.response.tool_calls:
+        row["tool_calls"] = [
+            {"id": call.id, "name": call.name, "arguments": call.arguments}
+            for call in result.response.response.tool_calls
+        ]
     if record.escalated:
         row["escalated"] = True
     if result.reason:
