@@ -400,8 +400,13 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_mid_batch_exits_130_quietly_and_the_next_run_answers_only_the_rest(
-    server: LocalOpenAIServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("stop", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],  # Ctrl-C; kill, timeout, docker stop, systemd
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_batch_stopped_mid_way_exits_quietly_and_the_next_run_answers_only_the_rest(
+    server: LocalOpenAIServer, tmp_path: Path, stop: signal.Signals, code: int
 ) -> None:
     (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
     (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
@@ -421,12 +426,12 @@ def test_ctrl_c_mid_batch_exits_130_quietly_and_the_next_run_answers_only_the_re
         deadline = time.monotonic() + 60
         while _asked(server, "small") != ["alpha", "beta"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
         process.communicate()
-    assert process.returncode == 130
+    assert process.returncode == code
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     assert [(r["id"], r["text"]) for r in _journal(out) if r.get("error") is None] == [("a", "A.")]
     assert out.read_text().endswith("\n")
