@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -362,9 +363,9 @@ def test_a_torn_last_journal_line_is_done_again_and_a_torn_middle_line_is_an_err
     }
     rejected = {**done, "id": "b", "accepted": False}
     out.write_text(json.dumps(done) + "\n" + json.dumps(rejected) + "\n" + '{"id": "c", "sta')
-    finished, to_escalate, records = read_journal(out)
-    assert (finished, to_escalate) == ({"a"}, {"b"})
-    assert [r.id for r in records] == ["a", "b"]
+    journal = read_journal(out)
+    assert (journal.done, journal.rejected) == ({"a"}, {"b"})
+    assert [r.id for r in journal.records] == ["a", "b"]
     out.write_text('{"id": "c", "sta\n' + json.dumps(done) + "\n")
     with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
         read_journal(out)
@@ -387,6 +388,30 @@ def test_a_run_after_a_torn_line_appends_whole_lines_and_the_next_run_reads_them
     assert "resuming: 2 of 2 items already answered" in again.stderr
     assert len(server.requests) == asked  # nothing paid twice
     assert json.loads(again.stdout)["answered"] == 2
+
+
+def test_a_resumed_batch_whose_line_changed_under_an_answered_id_is_refused_before_any_call(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
+    argv = _batch_cli(tmp_path)[3:]
+    assert main(argv) == 0
+    # Key order and spacing are not a change; a later id is new work.
+    source.write_text(
+        '{"prompt":"alpha","id":"a"}\n{"id": "b", "prompt": "beta"}\n{"id": "c", "prompt": "gamma"}\n'
+    )
+    assert main(argv) == 0
+    capsys.readouterr()
+    asked = len(server.requests)
+    # b's question changed under its id: its old answer was kept as the answer to the new one.
+    source.write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta, but longer"}\n')
+    assert main(argv) == 2
+    assert re.search(
+        r"in\.jsonl line 2: id 'b' was answered in .*out\.jsonl for another request", capsys.readouterr().err
+    )
+    assert len(server.requests) == asked  # nothing asked, nothing paid
 
 
 def test_a_journal_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:

@@ -12,13 +12,18 @@ A line is one of three shapes:
 A body's `model` is read as the proxy reads it: `auto` routes, `tier-N` caps the tier, a model id of
 the config forces that model; its `metadata.agent_id` (or `user`) names the agent. An id defaults to
 the line number. Every error names the file, the line and the field.
+
+Each line also gets a digest of what it asks (its JSON, key order and spacing aside): OUT records it
+with every answer, so a resumed batch can tell an answer to the same request from one to a request
+whose line has changed since under the same id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +37,24 @@ from ..routing._batch import BatchItem
 from ..serve._openai_wire import parse_chat
 from ..serve._step import AUTO, step_context
 
-__all__ = ["read_batch"]
+__all__ = ["BatchLine", "read_batch"]
 
 _FIELDS = ("id", "prompt", "max_tokens", "agent_id")
 _BATCH_API_FIELDS = ("custom_id", "method", "url", "body")
 _CHAT_URL = "/v1/chat/completions"
 
 
-def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchItem]:
-    """The items of a batch file; raises `OutcomeTableError` naming the file, line and field."""
+@dataclass(frozen=True, slots=True)
+class BatchLine:
+    """One request of a batch file: its item, its line number and the digest of what it asks."""
+
+    item: BatchItem
+    number: int
+    digest: str
+
+
+def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchLine]:
+    """The requests of a batch file; raises `OutcomeTableError` naming the file, line and field."""
     seen: dict[str, int] = {}
     try:
         handle = path.open("rb")
@@ -51,7 +65,8 @@ def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchItem]:
             if not raw.strip():
                 continue
             try:
-                item = _parse_item(json.loads(raw), number, registry)
+                data = json.loads(raw)
+                item = _parse_item(data, number, registry)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise OutcomeTableError(f"not valid JSON ({exc})", path=path, line=number) from None
             except (_FieldError, GearshiftError) as exc:
@@ -61,7 +76,12 @@ def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchItem]:
                     f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
                 )
             seen[item.id] = number
-            yield item
+            yield BatchLine(item, number, _digest(data))
+
+
+def _digest(data: object) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _parse_item(data: object, number: int, registry: ModelRegistry) -> BatchItem:
