@@ -414,6 +414,24 @@ def test_a_resumed_batch_whose_line_changed_under_an_answered_id_is_refused_befo
     assert len(server.requests) == asked  # nothing asked, nothing paid
 
 
+def test_the_summary_of_a_resumed_batch_counts_only_the_items_of_its_in_file(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in ("a", "b", "c")))
+    argv = _batch_cli(tmp_path, "--json")[3:]
+    assert main(argv) == 0
+    capsys.readouterr()
+    source.write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in ("a", "c")))
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # b, dropped from IN, was still counted: 3 items answered for a 2-line IN, at b's cost too.
+    assert (summary["items"], summary["answered"]) == (2, 2)
+    kept = [float(r["cost_usd"]) for r in _journal(tmp_path / "out.jsonl") if r["id"] != "b"]  # type: ignore[arg-type]
+    assert summary["cost_usd"] == pytest.approx(sum(kept))
+
+
 def test_a_journal_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"id": "a", "stage": "routed", "accepted": true, "text": "caf\xe9"}\n')

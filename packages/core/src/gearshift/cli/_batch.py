@@ -9,7 +9,8 @@ cheap or strong; `accepted` true for the item's final answer; `request` the dige
 Run the same command again after an interruption: items with a final line are skipped, and items
 whose cheap answer the gate already rejected go straight to the strong model, so nothing finished is
 paid for twice; an id whose IN line changed since it was answered is refused. The summary
-(escalation rate, cost, the always-strongest estimate) covers every line of OUT, earlier runs included.
+(escalation rate, cost, the always-strongest estimate) covers the items of IN, with what earlier runs
+wrote to OUT for them.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         console.print(
             f"resuming: {len(items) - len(todo)} of {len(items)} items already answered in {args.output}"
         )
-    records = list(earlier.records)
+    # The summary is of this batch: lines OUT holds for ids IN no longer has are not among its items.
+    records = [record for record in earlier.records if record.id in digests]
     try:
         drop_torn_line(args.output)  # glued to a torn line, the first new line would be unreadable
         journal = args.output.open("a", encoding="utf-8")
