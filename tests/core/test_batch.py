@@ -18,6 +18,7 @@ import pytest
 from gearshift import (
     BatchItem,
     ChatRequest,
+    InvalidRequestError,
     Message,
     ModelPrices,
     ModelRegistry,
@@ -149,6 +150,24 @@ async def test_without_cascade_the_routers_own_gate_escalations_are_counted(
     ]
     summary = summarize_batch(results, _registry())
     assert (summary.answered, summary.escalated) == (2, 1)
+
+
+async def test_a_batch_item_that_cannot_be_routed_or_reuses_an_id_is_named_before_any_call(
+    server: LocalOpenAIServer,
+) -> None:
+    async with _router(server) as router:
+        # A list of OpenAI-style dicts is not a request: the error said "cannot route a list", of
+        # which item it did not say.
+        with pytest.raises(InvalidRequestError, match=r"^batch item 1: cannot route a list"):
+            await router.abatch(["fine", [{"role": "user", "content": "hi"}]])
+        # Two items under one id ran, and their results could not be told apart.
+        twice = [BatchItem("q", _request("one")), BatchItem("q", _request("two"))]
+        with pytest.raises(InvalidRequestError, match=r"^batch item 1: id 'q' is already used by item 0"):
+            await router.abatch(twice, cascade=True)
+        # A bare request's id is its index, which an item's own id may take too.
+        with pytest.raises(InvalidRequestError, match=r"batch item 1: id '1' is already used by item 0"):
+            await router.abatch([BatchItem("1", _request("one")), "two"])
+    assert server.requests == []
 
 
 def test_a_single_tier_batch_has_nothing_to_escalate_to(server: LocalOpenAIServer) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .._context import CallerHints, StepContext
-from .._errors import AllModelsFailed, GearshiftError, ProviderError
+from .._errors import AllModelsFailed, GearshiftError, InvalidRequestError, ProviderError
 from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from .._models import ModelRegistry
 from ..cascades._gate import AnswerCheck, QualityGate
@@ -185,7 +185,7 @@ async def run_batch(
     if concurrency < 1:
         raise GearshiftError(f"concurrency must be 1 or more, got {concurrency}")
     batch = _Batch(router, concurrency, max_rate_limit_waits, base_wait_seconds, on_result)
-    work = [_item(index, item) for index, item in enumerate(items)]
+    work = _items(items)
     if not cascade:
         await batch.each(work, batch.routed)
         return batch.results
@@ -221,8 +221,24 @@ def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
     return RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
 
 
-def _item(index: int, item: BatchItem | RequestLike) -> BatchItem:
-    return item if isinstance(item, BatchItem) else BatchItem(str(index), as_request(item))
+def _items(items: Iterable[BatchItem | RequestLike]) -> list[BatchItem]:
+    """The batch's items, a bare request's id its index. One that cannot be routed, or an id used
+    twice (whose results no one could tell apart), is an error naming the item, before any call."""
+    work: list[BatchItem] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        try:
+            one = item if isinstance(item, BatchItem) else BatchItem(str(index), as_request(item))
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"batch item {index}: {exc}") from None
+        if one.id in seen:
+            raise InvalidRequestError(
+                f"batch item {index}: id {one.id!r} is already used by item {seen[one.id]}; "
+                "give each item its own id"
+            )
+        seen[one.id] = index
+        work.append(one)
+    return work
 
 
 class _Batch:
