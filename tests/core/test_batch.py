@@ -289,6 +289,17 @@ def test_a_bad_batch_line_names_the_file_line_and_field(tmp_path: Path) -> None:
     path.write_text('{"prompt": "x", "max_tokens": 0}\n')
     with pytest.raises(OutcomeTableError, match=r"line 1: max_tokens must be a positive integer, got 0"):
         list(read_batch(path, _registry()))
+    # A line cut short in the middle of the file: the file's line, and the column in it.
+    path.write_text('{"id": "a", "prompt": "one"}\n{"id": "b", "prompt": "two"\n{"id": "c", "prompt": "x"}\n')
+    with pytest.raises(
+        OutcomeTableError, match=r"line 2: not valid JSON: Expecting ',' delimiter at column 28$"
+    ):
+        list(read_batch(path, _registry()))
+    path.write_bytes(b'{"id": "a", "prompt": "caf\xe9"}\n')
+    with pytest.raises(
+        OutcomeTableError, match=r"line 1: is not UTF-8 text \(invalid continuation byte at byte 27\)"
+    ):
+        list(read_batch(path, _registry()))
 
 
 WEATHER = {

@@ -65,10 +65,18 @@ def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchLine]:
             if not raw.strip():
                 continue
             try:
-                data = json.loads(raw)
+                # Without its newline: a line cut short was "not valid JSON (...: line 2 column 1)",
+                # a line number of its own beside the file's.
+                data = json.loads(raw.decode("utf-8").rstrip("\r\n"))
                 item = _parse_item(data, number, registry)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise OutcomeTableError(f"not valid JSON ({exc})", path=path, line=number) from None
+            except UnicodeDecodeError as exc:
+                raise OutcomeTableError(
+                    f"is not UTF-8 text ({exc.reason} at byte {exc.start + 1})", path=path, line=number
+                ) from None
+            except json.JSONDecodeError as exc:
+                raise OutcomeTableError(
+                    f"not valid JSON: {exc.msg} at column {exc.colno}", path=path, line=number
+                ) from None
             except (_FieldError, GearshiftError) as exc:
                 raise OutcomeTableError(str(exc), path=path, line=number) from None
             if item.id in seen:
