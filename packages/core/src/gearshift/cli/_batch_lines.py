@@ -31,7 +31,7 @@ from .._context import StepContext
 from .._errors import GearshiftError
 from .._messages import ChatRequest, Message
 from .._models import ModelRegistry
-from ..datasets._outcome_files import _FieldError, _parse_prompt
+from ..datasets._outcome_files import _FieldError, _parse_prompt, json_lines
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem
 from ..serve._openai_wire import parse_chat
@@ -57,34 +57,20 @@ def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchLine]:
     """The requests of a batch file; raises `OutcomeTableError` naming the file, line and field."""
     seen: dict[str, int] = {}
     try:
-        handle = path.open("rb")
+        path.open("rb").close()
     except OSError as exc:
         raise OutcomeTableError(f"cannot read the file: {exc.strerror}", path=path) from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                # Without its newline: a line cut short was "not valid JSON (...: line 2 column 1)",
-                # a line number of its own beside the file's.
-                data = json.loads(raw.decode("utf-8").rstrip("\r\n"))
-                item = _parse_item(data, number, registry)
-            except UnicodeDecodeError as exc:
-                raise OutcomeTableError(
-                    f"is not UTF-8 text ({exc.reason} at byte {exc.start + 1})", path=path, line=number
-                ) from None
-            except json.JSONDecodeError as exc:
-                raise OutcomeTableError(
-                    f"not valid JSON: {exc.msg} at column {exc.colno}", path=path, line=number
-                ) from None
-            except (_FieldError, GearshiftError) as exc:
-                raise OutcomeTableError(str(exc), path=path, line=number) from None
-            if item.id in seen:
-                raise OutcomeTableError(
-                    f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
-                )
-            seen[item.id] = number
-            yield BatchLine(item, number, _digest(data))
+    for number, data in json_lines(path):
+        try:
+            item = _parse_item(data, number, registry)
+        except (_FieldError, GearshiftError) as exc:
+            raise OutcomeTableError(str(exc), path=path, line=number) from None
+        if item.id in seen:
+            raise OutcomeTableError(
+                f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
+            )
+        seen[item.id] = number
+        yield BatchLine(item, number, _digest(data))
 
 
 def _digest(data: object) -> str:
