@@ -3,6 +3,7 @@ to the strong model, rate limits are waited out, and an interrupted batch resume
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -91,6 +92,21 @@ async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_m
     assert (summary.items, summary.answered, summary.escalated) == (4, 4, 2)
     assert summary.escalation_rate == 0.5
     assert 0 < summary.cost_usd < summary.strongest_cost_usd
+
+
+async def test_a_long_batch_keeps_only_its_calls_in_flight_as_tasks(server: LocalOpenAIServer) -> None:
+    # A task for every item at once held memory for the whole batch (20,000 lines: 20,000 tasks).
+    tasks: list[int] = []
+    async with _router(server) as router:
+        before = len(asyncio.all_tasks())
+        results = await router.abatch(
+            [f"question {n}" for n in range(60)],
+            concurrency=3,
+            cascade=True,
+            on_result=lambda _: tasks.append(len(asyncio.all_tasks()) - before),
+        )
+    assert len([r for r in results if r.accepted]) == 60
+    assert max(tasks) <= 3 + 2  # the workers, and the SDK's own connection tasks at most
 
 
 async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: LocalOpenAIServer) -> None:
