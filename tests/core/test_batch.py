@@ -370,7 +370,10 @@ def test_openai_shaped_batch_lines_that_cannot_be_routed_name_the_line_and_field
     body = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
     cases = [
         ({"custom_id": "e", "url": "/v1/embeddings", "body": {"model": "auto", "input": "x"}}, "only POST"),
-        ({"custom_id": "m", "body": {**body, "model": "gpt-4o"}}, "gpt-4o"),
+        (
+            {"custom_id": "m", "body": {**body, "model": "gpt-4o"}},
+            "'gpt-4o' is not a model of the config: give 'auto'",
+        ),
         ({"custom_id": "r", "body": {**body, "messages": [{"role": "robot", "content": "x"}]}}, "messages"),
         ({"custom_id": "x", "body": body, "extra": 1}, "unknown field 'extra'"),
         ({"id": "t", "messages": body["messages"], "tools": [42]}, "tools"),

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._context import StepContext
-from .._errors import GearshiftError
+from .._errors import GearshiftError, UnknownModelError
 from .._messages import ChatRequest, Message
 from .._models import ModelRegistry
 from ..datasets._outcome_files import _FieldError, _parse_prompt, json_lines
@@ -126,7 +126,15 @@ def _batch_api_line(data: dict[str, Any], number: int, registry: ModelRegistry) 
 
 def _chat_item(item_id: str, body: dict[str, Any], agent: object, registry: ModelRegistry) -> BatchItem:
     chat = parse_chat(body)
-    context = step_context(chat.request, model=chat.model, registry=registry, headers={}, caller=chat.caller)
+    try:
+        context = step_context(
+            chat.request, model=chat.model, registry=registry, headers={}, caller=chat.caller
+        )
+    except UnknownModelError:  # a file written for OpenAI names OpenAI's models: say how to route it
+        raise _FieldError(
+            f"model {chat.model!r} is not a model of the config: give {AUTO!r} to route the request, "
+            f"'tier-N' to hold it to tier N or below, or one of {', '.join(registry.ids)}"
+        ) from None
     if agent is not None:  # the line's own agent_id, over one its metadata names
         context = replace(context, agent_id=_agent(agent))
     return BatchItem(item_id, chat.request, context)
