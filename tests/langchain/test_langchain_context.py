@@ -113,6 +113,14 @@ def test_the_caller_sets_the_step_type_and_bounds_in_run_metadata() -> None:
     assert forced == CallerHints(force_model="large", max_tier=3)
 
 
+def test_the_named_agent_calling_the_model_is_the_agent_unless_the_caller_or_model_names_one() -> None:
+    named = {"thread_id": "t-7", "lc_agent_name": "pricer"}  # `create_agent(..., name="pricer")`
+    assert _context(named, HISTORY, StepDefaults(), has_tools=True).agent_id == "pricer"
+    assert _context(named, HISTORY, StepDefaults(agent_id="model"), has_tools=True).agent_id == "model"
+    caller = {**named, "agent_id": "caller"}
+    assert _context(caller, HISTORY, StepDefaults(agent_id="model"), has_tools=True).agent_id == "caller"
+
+
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [

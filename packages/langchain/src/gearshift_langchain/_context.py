@@ -11,7 +11,8 @@ A caller may steer a call through the run config's metadata (`config={"metadata"
 
 | key             | meaning                                                        |
 |-----------------|----------------------------------------------------------------|
-| `agent_id`      | whose budget the call counts against (`agent:<id>`)            |
+| `agent_id`      | whose budget the call counts against (`agent:<id>`); default:  |
+|                 | the model's `agent_id`, then the `create_agent` agent's `name` |
 | `run_id`        | the run (`run:<id>`); default: LangGraph's `thread_id`         |
 | `step_type`     | plan, act, observe, reflect, respond, summarize, other, or     |
 |                 | recover (the step after a failing tool), taken as reflect      |
@@ -96,7 +97,9 @@ def step_context(
     """
     if len(converted) != len(history):
         raise ValueError(f"{len(converted)} converted messages for {len(history)} LangChain messages")
-    agent_id = _text(metadata, "agent_id") or defaults.agent_id
+    # LangChain names the `create_agent(name=...)` agent calling the model: agents sharing one model
+    # in a supervisor graph are each charged for their own calls unless the caller or model names one.
+    agent_id = _text(metadata, "agent_id") or defaults.agent_id or _text(metadata, "lc_agent_name")
     run_id = _text(metadata, "run_id") or _text(metadata, "thread_id")
     step_type = _step_type(metadata, history, converted, defaults, has_tools=has_tools)
     keys = _keys(metadata)
