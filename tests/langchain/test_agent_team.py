@@ -20,6 +20,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from gearshift import Router
 from gearshift._bridge import run_sync
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.testing import LocalOpenAIServer
 from gearshift_langchain import RoutedChatModel
 
 THREAD = {"configurable": {"thread_id": "t-team"}}
@@ -64,3 +65,11 @@ def test_each_named_agent_sharing_one_model_is_charged_for_its_own_calls(
     assert spent["agent:researcher"] > 0
     assert spent["agent:pricer"] > 0
     assert spent["run:t-team"] == pytest.approx(spent["agent:researcher"] + spent["agent:pricer"])
+
+
+def test_the_next_agent_reads_which_agent_said_what_as_chatopenai_sends_it(
+    server: LocalOpenAIServer, router: Router
+) -> None:
+    _team(RoutedChatModel(router=router)).invoke({"messages": [HumanMessage("Stock and price of SKU-9?")]})
+    sent = server.requests[-1].body["messages"]  # the pricer's first step
+    assert [m.get("name") for m in sent if m["role"] == "assistant"] == ["researcher", "researcher"]
