@@ -9,18 +9,20 @@ server's models answer through the real `openai` SDK; the ledger is real.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool, ToolException, tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-from gearshift import Router
+from gearshift import Router, read_records
 from gearshift._bridge import run_sync
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
-from gearshift.testing import LocalOpenAIServer
+from gearshift.routing._decision_log import open_decision_log
+from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
 
 THREAD = {"configurable": {"thread_id": "t-team"}}
@@ -39,10 +41,19 @@ def price(sku: str) -> str:
     return f"$3 for one {sku}"
 
 
-def _team(model: RoutedChatModel) -> Any:
+@tool
+def lookup(sku: str) -> str:
+    """Where a product is kept."""
+    raise ToolException(f"the warehouse of {sku} is offline")
+
+
+lookup.handle_tool_error = True  # a failed lookup becomes a ToolMessage with status="error"
+
+
+def _team(model: RoutedChatModel, research: BaseTool = stock) -> Any:
     """A supervisor graph: the researcher answers first, then the pricer; both over `model`."""
     graph = StateGraph(MessagesState)
-    graph.add_node("researcher", create_agent(model, [stock], name="researcher"))
+    graph.add_node("researcher", create_agent(model, [research], name="researcher"))
     graph.add_node("pricer", create_agent(model, [price], name="pricer"))
     graph.add_edge(START, "researcher")
     graph.add_edge("researcher", "pricer")
@@ -73,3 +84,24 @@ def test_the_next_agent_reads_which_agent_said_what_as_chatopenai_sends_it(
     _team(RoutedChatModel(router=router)).invoke({"messages": [HumanMessage("Stock and price of SKU-9?")]})
     sent = server.requests[-1].body["messages"]  # the pricer's first step
     assert [m.get("name") for m in sent if m["role"] == "assistant"] == ["researcher", "researcher"]
+
+
+def test_an_agent_starts_its_own_turn_where_another_agent_handed_over(
+    server: LocalOpenAIServer, make_router: Callable[..., Router], tmp_path: Path
+) -> None:
+    # The researcher's lookups fail twice, so its third step is handed up to `large`. The pricer then
+    # starts a task of its own: the researcher's failures are no streak of the pricer's, and it acts.
+    log = tmp_path / "log.jsonl"
+    team = _team(RoutedChatModel(router=make_router(decision_log=open_decision_log(log))), lookup)
+    server.script("small", *(Reply(tool_calls=[("lookup", {"sku": sku})]) for sku in ("a", "b")))
+    server.script("large", Reply(text="The warehouse is offline."))
+    state = team.invoke({"messages": [HumanMessage("Where is SKU-9 and what does it cost?")]}, THREAD)
+    answers = [(m.name, m.response_metadata["model_name"]) for m in state["messages"] if m.type == "ai"]
+    assert answers == [
+        ("researcher", "small"),
+        ("researcher", "small"),
+        ("researcher", "large"),
+        ("pricer", "small"),
+    ]
+    decisions = [r for r in read_records(log) if r["kind"] == "decision"]
+    assert (decisions[-1]["agent_id"], decisions[-1]["step_type"]) == ("pricer", "act")
