@@ -54,6 +54,7 @@ T = TypeVar("T")
 _LOADED: dict[str, ModuleType] = {}
 # The loggers that write request URLs: the SDKs' clients at DEBUG, httpx at INFO for each response.
 _URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx2")
+_BODY_SHOWN = 300  # the most characters of an error's bare-string body an error message repeats
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
 
 HttpClient = Literal["httpx", "aiohttp"]
@@ -351,6 +352,16 @@ async def close_quietly(stream: _Closable) -> None:
 
 
 def error_text(exc: BaseException, secrets: Iterable[str | None]) -> str:
-    """An exception's class and message, with every secret and URL password replaced by `***`."""
+    """An exception's class and message, with every secret and URL password replaced by `***`.
+
+    An SDK error whose body is a bare string adds it: the SDKs put only the `message` of an OpenAI-style
+    `{"error": {"message": ...}}` in their text, so Ollama's `{"error": "model ... not found, try pulling
+    it first"}`, a plain-text body or a stream's `{"error": "..."}` event read "Error code: 404" alone.
+    """
     message = getattr(exc, "message", None) or str(exc) or "no details"
+    body = getattr(exc, "body", None)
+    detail = " ".join(body.split()) if isinstance(body, str) else ""
+    if detail and detail not in message:
+        cut = detail[:_BODY_SHOWN] + ("…" if len(detail) > _BODY_SHOWN else "")
+        message = f"{message} - {cut}"
     return mask_text(redact(f"{type(exc).__name__}: {message}", secrets))
