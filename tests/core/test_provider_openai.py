@@ -24,6 +24,7 @@ from gearshift._messages import (
 )
 from gearshift._models import ModelSpec
 from gearshift.providers._openai import OpenAIProvider
+from gearshift.signals._tokens import estimate_request_tokens, estimate_tokens
 from gearshift.testing import Fail, LocalOpenAIServer
 
 OPENAI_KEY = "sk-local-openai-7f3a9c"  # the key the openai_server fixture requires
@@ -204,6 +205,80 @@ async def test_quirky_compatible_servers(
     with pytest.raises(ProviderError, match="no choices") as caught:
         await openai_provider.complete(small, ask())
     assert caught.value.kind == "server"
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "c1", "object": "chat.completion.chunk", "model": "small", "choices": [choice], **extra}
+
+
+def _sse(*events: dict[str, Any]) -> str:
+    return "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+
+
+def _unreported(usage: dict[str, Any] | None, *, streamed: bool, reasoning: str = "") -> Any:
+    """A compatible server's answer "Paris is the capital." (after `reasoning`), with this usage."""
+    extra = {"usage": usage} if usage is not None else {}
+    if streamed:
+        thought = [_chunk({"reasoning_content": reasoning})] if reasoning else []
+        text = _chunk({"content": "Paris is the capital."}, "stop")
+        return Fail(200, body=_sse(*thought, text, {**_chunk({}), "choices": [], **extra}))
+    message = {"role": "assistant", "content": "Paris is the capital.", "reasoning_content": reasoning}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    head = {"id": "x1", "object": "chat.completion", "model": "small"}
+    return Fail(200, body={**head, "choices": [choice], **extra})
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(
+    "usage",
+    [
+        None,
+        {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None},
+        {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        {"prompt_tokens": 12},
+    ],
+    ids=["absent", "nulls", "zeros", "no-completion-count"],
+)
+async def test_usage_a_server_leaves_out_is_estimated_never_charged_as_zero(
+    openai_provider: OpenAIProvider,
+    openai_server: LocalOpenAIServer,
+    small: ModelSpec,
+    usage: dict[str, Any] | None,
+    streamed: bool,
+) -> None:
+    # Servers answer usage with null or zero counts (a template that fills the object without the
+    # numbers; Ollama's prompt_tokens of a cached prompt). Read as 0 they made the call free: its cost
+    # was 0 and the budget was never charged. A count the answer contradicts is estimated, and says so.
+    openai_server.script("small", _unreported(usage, streamed=streamed))
+    response = await _answer(openai_provider, small, ask(), streamed=streamed)
+    assert response.text == "Paris is the capital."
+    assert response.metadata["usage_estimated"] is True
+    reported = usage == {"prompt_tokens": 12}
+    assert response.usage.input_tokens == (12 if reported else estimate_request_tokens(ask()))
+    assert response.usage.output_tokens == estimate_tokens("Paris is the capital.") > 0
+    assert response.cost_usd > 0
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_an_unreported_usage_counts_the_reasoning_the_model_wrote(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # DeepSeek, vLLM's reasoning parsers and Ollama send the thinking apart from the answer
+    # (`reasoning_content`, `reasoning`); it is output the server bills, so an estimate must count it.
+    reasoning = "The user asks for a capital. France's capital is Paris, so I answer that. " * 10
+    openai_server.script("small", _unreported(None, streamed=streamed, reasoning=reasoning))
+    response = await _answer(openai_provider, small, ask(), streamed=streamed)
+    assert response.text == "Paris is the capital."
+    assert response.usage.output_tokens == estimate_tokens(reasoning + "Paris is the capital.")
+
+
+async def _answer(provider: OpenAIProvider, model: ModelSpec, request: ChatRequest, *, streamed: bool) -> Any:
+    if not streamed:
+        return await provider.complete(model, request)
+    *_, done = await collect(provider.stream(model, request))
+    assert isinstance(done, StreamDone)
+    return done.response
 
 
 async def test_keyless_server_never_gets_the_openai_key(

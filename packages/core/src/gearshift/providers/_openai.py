@@ -21,16 +21,15 @@ from .._messages import (
     Message,
     TextDelta,
     ToolCallDelta,
-    Usage,
 )
 from .._models import ModelSpec
-from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._answer_schema import answer_schema, is_wrapped, unwrapped_answer_text
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
 from ._openai_schema import openai_schema
+from ._openai_usage import reasoning_text, reported_usage
 from ._sdk import HttpClient, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -210,7 +209,8 @@ class _StreamState:
         self.provider_model = ""
         self.response_id = ""
         self.finish_reason: str | None = None
-        self.usage: Usage | None = None
+        self.usage: dict[str, Any] | None = None
+        self.reasoning: list[str] = []
         self.started = False
         # A wrapped answer's text is held until it is complete, then sent unwrapped.
         self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
@@ -220,15 +220,16 @@ class _StreamState:
         usage on the way. Read as leniently as `_response` reads a whole answer."""
         self.provider_model = self.provider_model or _field(chunk, "model", str) or ""
         self.response_id = self.response_id or _field(chunk, "id", str) or ""
-        usage = _field(chunk, "usage", dict)
-        if usage:
-            self.usage = _usage(usage)
+        self.usage = _field(chunk, "usage", dict) or self.usage
         events: list[TextDelta | ToolCallDelta] = []
         for raw in _field(chunk, "choices", list) or ():
             choice = _object(raw, "choices[]")
             if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
             delta = _field(choice, "delta", dict) or {}
+            thought = reasoning_text(delta)
+            if thought:
+                self.reasoning.append(thought)
             content = _field(delta, "content", str)
             if content and self.wrapped_answer is not None:
                 self.wrapped_answer.append(content)
@@ -259,11 +260,11 @@ class _StreamState:
         return self.finish_reason is not None
 
     def response(self) -> ChatResponse:
-        """The final response; usage is estimated (and says so) if the server sent none."""
+        """The final response; usage the server left out is estimated (and says so)."""
         metadata: dict[str, Any] = {"response_id": self.response_id}
-        usage = self.usage
-        if usage is None:
-            usage = _estimated_usage(self.request, self.assembler)
+        output = _output(self.assembler, "".join(self.reasoning))
+        usage, estimated = reported_usage(self.usage, self.request, output)
+        if estimated:
             metadata["usage_estimated"] = True
         return self.assembler.finish(self.model, self.provider_model, usage, self.finish_reason, metadata)
 
@@ -434,24 +435,14 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     metadata: dict[str, Any] = {"response_id": _field(completion, "id", str) or ""}
     if refusal:
         metadata["refusal"] = refusal
-    raw_usage = _field(completion, "usage", dict)
-    usage = _usage(raw_usage) if raw_usage else None
-    if usage is None:  # some compatible servers report no usage: estimate, and say so
-        usage = _estimated_usage(request, assembler)
+    output = _output(assembler, reasoning_text(message))
+    usage, estimated = reported_usage(_field(completion, "usage", dict), request, output)
+    if estimated:  # some compatible servers report no usage, or not all of it: estimate, and say so
         metadata["usage_estimated"] = True
     provider_model = _field(completion, "model", str) or ""
     return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage:
-    details = _field(usage, "prompt_tokens_details", dict) or {}
-    return Usage(
-        input_tokens=_field(usage, "prompt_tokens", int) or 0,
-        output_tokens=_field(usage, "completion_tokens", int) or 0,
-        cache_read_tokens=_field(details, "cached_tokens", int) or 0,
-    )
-
-
-def _estimated_usage(request: ChatRequest, assembler: StreamAssembler) -> Usage:
-    output = assembler.text + "".join(c.name + c.arguments for c in assembler.tool_calls)
-    return Usage(input_tokens=estimate_request_tokens(request), output_tokens=estimate_tokens(output))
+def _output(assembler: StreamAssembler, reasoning: str) -> str:
+    """Everything the model wrote: its reasoning, answer text and tool calls."""
+    return reasoning + assembler.text + "".join(c.name + c.arguments for c in assembler.tool_calls)
