@@ -281,6 +281,41 @@ async def _answer(provider: OpenAIProvider, model: ModelSpec, request: ChatReque
     return done.response
 
 
+@pytest.mark.parametrize(
+    ("body", "kind", "status"),
+    [
+        # OpenRouter commits its 200 before the upstream runs, then reports the failure in the body
+        # with the status it would have sent (its API reference, "Errors").
+        ({"error": {"message": "Rate limit exceeded upstream", "code": 429}}, "rate_limit", 429),
+        # vLLM's own error object (runpod-workers/worker-vllm#57: a 200 for a model that does not exist).
+        (
+            {"object": "error", "message": "The model `small` does not exist.", "code": 404},
+            "other",
+            404,
+        ),
+        ({"error": "llama runner process has terminated"}, "server", None),  # Ollama's error shape
+    ],
+    ids=["openrouter", "vllm", "ollama"],
+)
+async def test_an_error_inside_a_200_answer_is_reported_as_the_servers_error(
+    openai_provider: OpenAIProvider,
+    openai_server: LocalOpenAIServer,
+    small: ModelSpec,
+    body: dict[str, Any],
+    kind: str,
+    status: int | None,
+) -> None:
+    # It read "could not read the response: ValueError: the response has no choices", which hid both
+    # what the server said and that a rate limit was one (the router's cooldown never saw a 429).
+    openai_server.script("small", Fail(200, body=body))
+    with pytest.raises(ProviderError) as caught:
+        await openai_provider.complete(small, ask())
+    message = body.get("message") or body["error"]
+    assert (message["message"] if isinstance(message, dict) else message) in str(caught.value)
+    assert "no choices" not in str(caught.value)
+    assert (caught.value.kind, caught.value.status_code) == (kind, status)
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

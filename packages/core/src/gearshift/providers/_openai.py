@@ -30,7 +30,7 @@ from ._json_fields import field as _field
 from ._json_fields import json_object as _object
 from ._openai_schema import openai_schema
 from ._openai_usage import reasoning_text, reported_usage
-from ._sdk import HttpClient, Secret, resolve_api_key
+from ._sdk import HttpClient, ReportedError, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
@@ -413,7 +413,8 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     missing or null field is absent, and only a shape that cannot be an answer raises."""
     choices = _field(completion, "choices", list) or []
     if not choices:
-        raise ValueError("the response has no choices")
+        reported = _reported_error(completion)
+        raise reported or ValueError("the response has no choices")
     choice = _object(choices[0], "choices[0]")
     message = _object(choice.get("message"), "choices[0].message")
     refusal = _field(message, "refusal", str)
@@ -441,6 +442,23 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
         metadata["usage_estimated"] = True
     provider_model = _field(completion, "model", str) or ""
     return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
+
+
+def _reported_error(completion: Any) -> ReportedError | None:
+    """The error an answer without choices carries instead: OpenAI's `{"error": {"message", "code"}}`,
+    Ollama's `{"error": "..."}` or vLLM's `{"object": "error", "message", "code"}`; None if it has none."""
+    if not isinstance(completion, dict):
+        return None
+    error = completion.get("error")
+    if error is None and completion.get("object") == "error":
+        error = completion
+    if isinstance(error, str) and error:
+        return ReportedError(error, None)
+    if isinstance(error, dict):
+        message, code = error.get("message"), error.get("code")
+        text = message if isinstance(message, str) and message else json.dumps(error)[:300]
+        return ReportedError(text, code if isinstance(code, int) else None)
+    return None
 
 
 def _output(assembler: StreamAssembler, reasoning: str) -> str:

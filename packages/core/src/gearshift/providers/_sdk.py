@@ -30,6 +30,7 @@ from .._url_secrets import mask_text
 __all__ = [
     "HttpClient",
     "LoopClients",
+    "ReportedError",
     "Secret",
     "aiohttp_kind",
     "check_http_client",
@@ -338,8 +339,29 @@ def aiohttp_kind(exc: BaseException) -> ProviderErrorKind | None:
     return None
 
 
+class ReportedError(Exception):
+    """An error a server reported inside a successful (200) answer, and the HTTP status it names if any.
+
+    OpenRouter commits its 200 before the upstream model runs and reports a failure in the body; some
+    vLLM deployments answer a 200 with their error object. The provider raises this while reading.
+    """
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status if status is not None and 400 <= status <= 599 else None
+
+
 def malformed_response(exc: Exception, model_id: str, secrets: Iterable[str | None]) -> ProviderError:
-    """The error for a response that could not be read (a compatible server that strays from the API)."""
+    """The error for a response that could not be read (a compatible server that strays from the API),
+    or that reported an error of its own (`ReportedError`), read as the status it names would be."""
+    if isinstance(exc, ReportedError):
+        return ProviderError(
+            f"the server answered 200 with an error: {mask_text(redact(exc.message, secrets))}",
+            model_id=model_id,
+            kind=status_kind(exc.status) if exc.status else "server",
+            status_code=exc.status,
+        )
     return ProviderError(
         f"could not read the response: {error_text(exc, secrets)}", model_id=model_id, kind="server"
     )
