@@ -316,6 +316,50 @@ async def test_an_error_inside_a_200_answer_is_reported_as_the_servers_error(
     assert (caught.value.kind, caught.value.status_code) == (kind, status)
 
 
+def _call_delta(arguments: str, *, index: int | None = None, call_id: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {"type": "function", "function": {"arguments": arguments}}
+    if call_id:  # a call's first piece: its id and name
+        call.update(id=call_id, function={"name": "get_weather", "arguments": arguments})
+    if index is not None:
+        call["index"] = index
+    return _chunk({"tool_calls": [call]})
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        # Ollama streams each call whole and without an index (ollama/ollama#7881).
+        [
+            _call_delta('{"city": "Paris"}', call_id="call_a"),
+            _call_delta('{"city": "Rome"}', call_id="call_b"),
+        ],
+        # Servers that number a call's first piece only and send the rest of its arguments bare.
+        [
+            _call_delta("", index=0, call_id="call_a"),
+            _call_delta('{"city": '),
+            _call_delta('"Paris"}'),
+            _call_delta("", index=1, call_id="call_b"),
+            _call_delta('{"city": "Rome"}'),
+        ],
+    ],
+    ids=["whole-calls-no-index", "index-on-first-piece-only"],
+)
+async def test_streamed_tool_calls_without_an_index_stay_apart(
+    openai_provider: OpenAIProvider,
+    openai_server: LocalOpenAIServer,
+    small: ModelSpec,
+    pieces: list[dict[str, Any]],
+) -> None:
+    # A missing index was read as 0, so every call and every bare piece went into the first call:
+    # one call to get_weather with '{"city": "Paris"}{"city": "Rome"}', which no tool could run.
+    openai_server.script("small", Fail(200, body=_sse(*pieces, _chunk({}, "tool_calls"))))
+    response = await _answer(openai_provider, small, ask(tools=(WEATHER,)), streamed=True)
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
+        ("call_a", "get_weather", {"city": "Paris"}),
+        ("call_b", "get_weather", {"city": "Rome"}),
+    ]
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

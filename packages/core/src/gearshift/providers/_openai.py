@@ -211,6 +211,8 @@ class _StreamState:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.reasoning: list[str] = []
+        self.call_indexes: dict[str, int] = {}  # the index each tool call's id was given
+        self.last_call: int | None = None  # the index of the tool call the last piece went to
         self.started = False
         # A wrapped answer's text is held until it is complete, then sent unwrapped.
         self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
@@ -243,7 +245,8 @@ class _StreamState:
                 call_id, name = _field(call, "id", str), _field(function, "name", str)
                 arguments = _field(function, "arguments", str) or ""
                 if call_id or name or arguments:
-                    events.append(ToolCallDelta(_field(call, "index", int) or 0, call_id, name, arguments))
+                    index = self._call_index(_field(call, "index", int), call_id)
+                    events.append(ToolCallDelta(index, call_id, name, arguments))
             finish = _field(choice, "finish_reason", str)
             if finish:
                 self.finish_reason = finish
@@ -253,6 +256,27 @@ class _StreamState:
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
+
+    def _call_index(self, index: int | None, call_id: str | None) -> int:
+        """The index of the tool call a piece belongs to.
+
+        OpenAI numbers every piece; Ollama sends each call whole without an index (ollama/ollama#7881)
+        and other servers number only a call's first piece. A piece without one goes to the call its id
+        names, starts a new call when it brings a new id, and otherwise continues the last call.
+        """
+        if index is None:
+            if call_id in self.call_indexes:
+                index = self.call_indexes[call_id]
+            elif self.last_call is None:
+                index = 0
+            elif call_id:
+                index = max([self.last_call, *self.call_indexes.values()]) + 1
+            else:
+                index = self.last_call
+        if call_id:
+            self.call_indexes.setdefault(call_id, index)
+        self.last_call = index
+        return index
 
     @property
     def finished(self) -> bool:
