@@ -360,6 +360,29 @@ async def test_streamed_tool_calls_without_an_index_stay_apart(
     ]
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_tool_arguments_sent_as_a_json_object_are_read(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # llama-server sent `arguments` as an object for a while (ggml-org/llama.cpp#20198); the answer was
+    # refused whole ("'arguments' is a dict, not a str") and the router fell back for nothing.
+    call = {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+    }
+    if streamed:
+        body: Any = _sse(_chunk({"tool_calls": [{"index": 0, **call}]}), _chunk({}, "tool_calls"))
+    else:
+        choice = {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]}}
+        body = {"id": "x1", "object": "chat.completion", "model": "small", "choices": [choice]}
+    openai_server.script("small", Fail(200, body=body))
+    response = await _answer(openai_provider, small, ask(tools=(WEATHER,)), streamed=streamed)
+    assert [(c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -243,7 +243,7 @@ class _StreamState:
                 call = _object(raw_call, "choices[].delta.tool_calls[]")
                 function = _field(call, "function", dict) or {}
                 call_id, name = _field(call, "id", str), _field(function, "name", str)
-                arguments = _field(function, "arguments", str) or ""
+                arguments = _arguments(function)
                 if call_id or name or arguments:
                     index = self._call_index(_field(call, "index", int), call_id)
                     events.append(ToolCallDelta(index, call_id, name, arguments))
@@ -453,7 +453,7 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
         call = _object(raw, f"choices[0].message.tool_calls[{index}]")
         function = call.get("function")  # custom (non-function) tools carry no function
         if isinstance(function, dict):
-            arguments = _field(function, "arguments", str) or ""
+            arguments = _arguments(function)
             assembler.add(
                 ToolCallDelta(index, _field(call, "id", str), _field(function, "name", str), arguments)
             )
@@ -466,6 +466,15 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
         metadata["usage_estimated"] = True
     provider_model = _field(completion, "model", str) or ""
     return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
+
+
+def _arguments(function: Mapping[str, Any]) -> str:
+    """A tool call's arguments as the JSON text the API sends; llama-server has sent them as an object
+    (ggml-org/llama.cpp#20198), which is taken as the text it stands for."""
+    arguments = function.get("arguments")
+    if isinstance(arguments, dict):
+        return json.dumps(arguments, ensure_ascii=False)
+    return _field(function, "arguments", str) or ""
 
 
 def _reported_error(completion: Any) -> ReportedError | None:
