@@ -383,6 +383,32 @@ async def test_tool_arguments_sent_as_a_json_object_are_read(
     ]
 
 
+@pytest.mark.parametrize("finish", ["", None], ids=["empty-string", "null"])
+async def test_a_stream_the_server_ends_with_done_but_no_finish_reason_is_complete(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, finish: str | None
+) -> None:
+    # Ollama sent `"finish_reason": ""` on every chunk (ollama/ollama#4357), as sglang did
+    # (sgl-project/sglang#3912), and Gemini proxies send null throughout; the stream still ends with
+    # `data: [DONE]`. It was taken for a broken stream: the answer was lost and the router fell back.
+    pieces = [_chunk({"content": "Hello"}, finish), _chunk({"content": " there!"}, finish)]
+    openai_server.script("small", Fail(200, body=_sse(*pieces)))
+    response = await _answer(openai_provider, small, ask(), streamed=True)
+    assert response.text == "Hello there!"
+    assert response.finish_reason is None
+    # An answer held until it is complete (a schema's wrapped value) comes out at the [DONE] too.
+    wrapped = [_chunk({"content": '{"value": '}, finish), _chunk({"content": "[1, 2]}"}, finish)]
+    openai_server.script("small", Fail(200, body=_sse(*wrapped)))
+    schema = {"type": "array", "items": {"type": "integer"}}
+    answer = await _answer(openai_provider, small, ask(response_schema=schema), streamed=True)
+    assert json.loads(answer.text) == [1, 2]
+    # Without the [DONE] nothing says the server finished: that stays a broken stream.
+    unfinished = "".join(f"data: {json.dumps(piece)}\n\n" for piece in pieces)
+    openai_server.script("small", Fail(200, body=unfinished))
+    with pytest.raises(ProviderError, match="ended before the model finished") as caught:
+        await _answer(openai_provider, small, ask(), streamed=True)
+    assert caught.value.kind == "stream"
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

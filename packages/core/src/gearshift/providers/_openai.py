@@ -26,6 +26,7 @@ from .._models import ModelSpec
 from ._answer_schema import answer_schema, is_wrapped, unwrapped_answer_text
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
+from ._done_sentinel import STREAM_DONE, DoneSentinelStream
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
 from ._openai_schema import openai_schema
@@ -168,8 +169,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         # sends and that its failures read as the SDK's.
         body = {**call, "stream": True, "stream_options": {"include_usage": True}}
         stream = self._direct.stream(client)
-        chunks: SDKStream[dict[str, Any]] = await stream.open("/chat/completions", body)
-        return chunks
+        return DoneSentinelStream(await stream.open("/chat/completions", body))
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: dict[str, Any]) -> _StreamState:
         return _StreamState(model, request)
@@ -214,16 +214,22 @@ class _StreamState:
         self.call_indexes: dict[str, int] = {}  # the index each tool call's id was given
         self.last_call: int | None = None  # the index of the tool call the last piece went to
         self.started = False
+        self.ended = False  # the server closed the stream with `data: [DONE]`
         # A wrapped answer's text is held until it is complete, then sent unwrapped.
         self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
 
     def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
         """The deltas in one `chat.completion.chunk` object; records model name, finish reason and
         usage on the way. Read as leniently as `_response` reads a whole answer."""
+        events: list[TextDelta | ToolCallDelta] = []
+        if chunk is STREAM_DONE:
+            self.ended = True
+            self._release_wrapped_answer(events)
+            self.assembler.extend(events)
+            return events
         self.provider_model = self.provider_model or _field(chunk, "model", str) or ""
         self.response_id = self.response_id or _field(chunk, "id", str) or ""
         self.usage = _field(chunk, "usage", dict) or self.usage
-        events: list[TextDelta | ToolCallDelta] = []
         for raw in _field(chunk, "choices", list) or ():
             choice = _object(raw, "choices[]")
             if choice.get("index", 0) != 0:
@@ -250,12 +256,16 @@ class _StreamState:
             finish = _field(choice, "finish_reason", str)
             if finish:
                 self.finish_reason = finish
-                if self.wrapped_answer:
-                    events.append(TextDelta(unwrapped_answer_text("".join(self.wrapped_answer))))
-                    self.wrapped_answer = []
+                self._release_wrapped_answer(events)
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
+
+    def _release_wrapped_answer(self, events: list[TextDelta | ToolCallDelta]) -> None:
+        """Add the held wrapped answer, unwrapped, to `events`: the model has finished it."""
+        if self.wrapped_answer:
+            events.append(TextDelta(unwrapped_answer_text("".join(self.wrapped_answer))))
+            self.wrapped_answer = []
 
     def _call_index(self, index: int | None, call_id: str | None) -> int:
         """The index of the tool call a piece belongs to.
@@ -280,8 +290,9 @@ class _StreamState:
 
     @property
     def finished(self) -> bool:
-        """Whether the model finished (a chunk carried a finish reason)."""
-        return self.finish_reason is not None
+        """Whether the model finished: a chunk carried a finish reason, or the server ended the stream
+        with `data: [DONE]` without one (see `DoneSentinelStream`)."""
+        return self.finish_reason is not None or self.ended
 
     def response(self) -> ChatResponse:
         """The final response; usage the server left out is estimated (and says so)."""
