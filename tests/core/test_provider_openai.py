@@ -69,6 +69,39 @@ async def test_stream_asks_for_usage_in_the_last_chunk(
     assert streamed["stream_options"] == {"include_usage": True}
 
 
+# What vLLM before 0.5 answered (modelscope/ms-agent#489) and, as a 422, Mistral's API
+# (openai/openai-agents-python#442): the server's schema forbids the field.
+STREAM_OPTIONS_REFUSED = {
+    "object": "error",
+    "message": "[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are "
+    "not permitted', 'input': {'include_usage': True}}]",
+    "type": "BadRequestError",
+    "code": 400,
+}
+
+
+@pytest.mark.parametrize("status", [400, 422])
+async def test_a_server_that_refuses_stream_options_is_streamed_without_them(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, status: int
+) -> None:
+    # Every streamed call to such a server failed as a bad request, which the router does not fall back
+    # from: streaming did not work at all. The provider asks again without them, once, and remembers.
+    openai_server.script("small", Fail(status, body=STREAM_OPTIONS_REFUSED))
+    *_, done = await collect(openai_provider.stream(small, ask()))
+    assert isinstance(done, StreamDone) and done.response.text
+    assert done.response.metadata["usage_estimated"] is True
+    first, second = (request.body for request in openai_server.requests)
+    assert "stream_options" in first and "stream_options" not in second
+    assert {k: v for k, v in first.items() if k != "stream_options"} == second
+    await collect(openai_provider.stream(small, ask()))
+    assert len(openai_server.requests) == 3 and "stream_options" not in openai_server.requests[-1].body
+    # Another refusal is the caller's: not retried.
+    openai_server.script("small", Fail(400))
+    with pytest.raises(ProviderError) as caught:
+        await collect(openai_provider.stream(small, ask()))
+    assert caught.value.kind == "bad_request" and len(openai_server.requests) == 4
+
+
 async def test_request_conversion(
     openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
 ) -> None:

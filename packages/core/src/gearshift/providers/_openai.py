@@ -106,6 +106,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             "max_completion_tokens" if _is_openai(base_url) else "max_tokens"
         )
         self._direct = DirectPaths(self._SDK)
+        self._stream_options = True  # False once the server refused them
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         try:
@@ -167,9 +168,18 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         # arrived as: a `ChatCompletionChunk` per event was most of a stream's CPU in `gearshift serve`.
         # tests/core/test_provider_transports.py checks the request is the one `create(stream=True)`
         # sends and that its failures read as the SDK's.
-        body = {**call, "stream": True, "stream_options": {"include_usage": True}}
+        # Some servers refuse `stream_options` (vLLM before 0.5 with a 400, Mistral's API with a 422):
+        # such a stream is asked again without them, and this provider stops sending them.
         stream = self._direct.stream(client)
-        return DoneSentinelStream(await stream.open("/chat/completions", body))
+        if self._stream_options:
+            body = {**call, "stream": True, "stream_options": {"include_usage": True}}
+            try:
+                return DoneSentinelStream(await stream.open("/chat/completions", body))
+            except Exception as exc:
+                if not _refuses_stream_options(exc):
+                    raise
+                self._stream_options = False
+        return DoneSentinelStream(await stream.open("/chat/completions", {**call, "stream": True}))
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: dict[str, Any]) -> _StreamState:
         return _StreamState(model, request)
@@ -188,6 +198,14 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             model_id=model.id,
             required=self.require_key,
         )
+
+
+def _refuses_stream_options(exc: Exception) -> bool:
+    """Whether `exc` is a server's refusal of the `stream_options` field (a 400 or 422 naming it)."""
+    if getattr(exc, "status_code", None) not in (400, 422):
+        return False
+    said = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
+    return "stream_options" in said or "include_usage" in said
 
 
 def _is_openai(base_url: str | None) -> bool:
