@@ -442,6 +442,27 @@ async def test_a_stream_the_server_ends_with_done_but_no_finish_reason_is_comple
     assert caught.value.kind == "stream"
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_a_base_url_without_its_api_path_says_so(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # "http://localhost:11434" for Ollama: every call was a 404 ("404 page not found") that read like
+    # a missing model. The servers serve the API under /v1 (vLLM, LM Studio, Ollama).
+    provider = OpenAIProvider(api_key=OPENAI_KEY, base_url=openai_server.url)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await _answer(provider, small, ask(), streamed=streamed)
+    finally:
+        await provider.aclose()
+    assert caught.value.status_code == 404
+    assert f"is base_url meant to be {openai_server.url}/v1?" in str(caught.value)
+    # A 404 under the right path (a model the server does not have) gets no such hint.
+    ghost = small.model_copy(update={"model": "ghost"})
+    with pytest.raises(ProviderError) as caught:
+        await _answer(openai_provider, ghost, ask(), streamed=streamed)
+    assert caught.value.status_code == 404 and "base_url" not in str(caught.value)
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

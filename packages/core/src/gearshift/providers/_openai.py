@@ -71,6 +71,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     # Keyless OpenAI-compatible servers ignore the key, but the SDK refuses to build a client without one.
     _KEYLESS = "not-needed"
     _UNFINISHED_STREAM = "the stream ended before the model finished"
+    _API_PATH = "/v1"  # compatible servers serve the API under it, and the SDK's default URL names it
     unsent_settings: frozenset[str] = frozenset({"top_k"})
     """`ChatRequest` settings the Chat Completions API does not take, left out of the call."""
     reasoning_unsent: frozenset[str] = frozenset(
