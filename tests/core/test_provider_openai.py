@@ -463,6 +463,29 @@ async def test_a_base_url_without_its_api_path_says_so(
     assert caught.value.status_code == 404 and "base_url" not in str(caught.value)
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_content_sent_as_a_list_of_thinking_and_text_parts_is_read(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # Mistral's Magistral models answer `content` as a list of parts, their thinking in one
+    # (epam/ai-dial-adapter-openai#395; docs.mistral.ai, "Reasoning"): the answer was refused whole
+    # ("'content' is a list, not a str").
+    thinking = "The user asks for the capital of France, which is Paris. " * 5
+    parts = [
+        {"type": "thinking", "thinking": [{"type": "text", "text": thinking}]},
+        {"type": "text", "text": "Paris is the capital."},
+    ]
+    if streamed:
+        body: Any = _sse(*(_chunk({"content": [part]}) for part in parts), _chunk({}, "stop"))
+    else:
+        choice = {"index": 0, "message": {"role": "assistant", "content": parts}, "finish_reason": "stop"}
+        body = {"id": "x1", "object": "chat.completion", "model": "small", "choices": [choice]}
+    openai_server.script("small", Fail(200, body=body))
+    response = await _answer(openai_provider, small, ask(), streamed=streamed)
+    assert response.text == "Paris is the capital."
+    assert response.usage.output_tokens == estimate_tokens(thinking + "Paris is the capital.")
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,8 +29,9 @@ from ._direct_paths import DirectPaths
 from ._done_sentinel import STREAM_DONE, DoneSentinelStream
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
+from ._openai_content import answer_and_reasoning
 from ._openai_schema import openai_schema
-from ._openai_usage import reasoning_text, reported_usage
+from ._openai_usage import reported_usage
 from ._sdk import HttpClient, ReportedError, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -254,10 +255,9 @@ class _StreamState:
             if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
             delta = _field(choice, "delta", dict) or {}
-            thought = reasoning_text(delta)
+            content, thought = answer_and_reasoning(delta)
             if thought:
                 self.reasoning.append(thought)
-            content = _field(delta, "content", str)
             if content and self.wrapped_answer is not None:
                 self.wrapped_answer.append(content)
                 content = None
@@ -473,7 +473,7 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     message = _object(choice.get("message"), "choices[0].message")
     refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
-    content = _field(message, "content", str)
+    content, reasoning = answer_and_reasoning(message)
     if content and _wraps_answer(request):
         content = unwrapped_answer_text(content)
     text = content or refusal or ""
@@ -490,7 +490,7 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     metadata: dict[str, Any] = {"response_id": _field(completion, "id", str) or ""}
     if refusal:
         metadata["refusal"] = refusal
-    output = _output(assembler, reasoning_text(message))
+    output = _output(assembler, reasoning)
     usage, estimated = reported_usage(_field(completion, "usage", dict), request, output)
     if estimated:  # some compatible servers report no usage, or not all of it: estimate, and say so
         metadata["usage_estimated"] = True

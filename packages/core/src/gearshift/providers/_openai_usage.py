@@ -16,11 +16,7 @@ from .._messages import ChatRequest, Usage
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._json_fields import field
 
-__all__ = ["REASONING_FIELDS", "reasoning_text", "reported_usage"]
-
-REASONING_FIELDS = ("reasoning_content", "reasoning")
-"""Where compatible servers put the thinking they send apart from the answer: DeepSeek and vLLM's
-reasoning parsers `reasoning_content`, Ollama and newer vLLM `reasoning`. It is billed output."""
+__all__ = ["reported_usage"]
 
 
 def reported_usage(raw: Mapping[str, Any] | None, request: ChatRequest, output: str) -> tuple[Usage, bool]:
@@ -41,8 +37,3 @@ def reported_usage(raw: Mapping[str, Any] | None, request: ChatRequest, output: 
         cache_read_tokens=field(details, "cached_tokens", int) or 0,
     )
     return usage, estimated
-
-
-def reasoning_text(part: Mapping[str, Any]) -> str:
-    """The reasoning a message or a stream's delta carries, in whichever field the server uses."""
-    return "".join(field(part, name, str) or "" for name in REASONING_FIELDS)
