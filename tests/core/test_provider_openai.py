@@ -486,6 +486,19 @@ async def test_content_sent_as_a_list_of_thinking_and_text_parts_is_read(
     assert response.usage.output_tokens == estimate_tokens(thinking + "Paris is the capital.")
 
 
+async def test_a_stream_whose_choice_finishes_with_error_is_a_broken_stream(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # OpenRouter ends a stream the model broke off with finish_reason "error" and the error in the
+    # choice (openrouter.ai/docs/errors); "Paris is" was returned as a finished answer.
+    broken = _chunk({}, "error")
+    broken["choices"][0]["error"] = {"code": 502, "message": "upstream model crashed"}
+    openai_server.script("small", Fail(200, body=_sse(_chunk({"content": "Paris is"}), broken)))
+    with pytest.raises(ProviderError, match="upstream model crashed") as caught:
+        await _answer(openai_provider, small, ask(), streamed=True)
+    assert caught.value.kind == "stream"
+
+
 async def test_keyless_server_never_gets_the_openai_key(
     small: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:

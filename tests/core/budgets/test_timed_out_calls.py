@@ -9,6 +9,7 @@ server records the request it was sent, then answers too late. A stream that the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import AnthropicProvider, OpenAIProvider
-from gearshift.testing import CutStream, Delay, LocalAnthropicServer, LocalOpenAIServer
+from gearshift.testing import CutStream, Delay, Fail, LocalAnthropicServer, LocalOpenAIServer
 
 REGISTRY = ModelRegistry(
     [
@@ -105,3 +106,47 @@ async def test_a_stream_dropped_after_the_providers_200_is_charged_its_input(wir
             assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
         finally:
             await router.aclose()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A compatible server that strays from the API: an answer gearshift cannot read.
+        {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": "Paris"}]},
+        # OpenRouter when the model fails mid-answer: a 200 whose choice finished with "error"
+        # (openrouter.ai/docs/errors: "any error occurred while the LLM is producing the output will
+        # be emitted in the response body").
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Paris is"},
+                    "finish_reason": "error",
+                    "error": {"code": 502, "message": "upstream model crashed"},
+                }
+            ],
+        },
+    ],
+    ids=["unreadable", "finished-with-error"],
+)
+async def test_a_200_answer_that_fails_is_charged_its_input(
+    server: LocalOpenAIServer, body: dict[str, Any]
+) -> None:
+    # The server took the call and worked on it (its 200 came), so it billed the input; the attempt was
+    # charged nothing, as if the call had been refused. A choice that finished with "error" was even
+    # taken for the answer: "Paris is", charged as a success, and no fallback.
+    server.script("small", Fail(200, body=body))
+    router = _router(server)
+    try:
+        result = await router.acomplete(REQUEST, StepContext(run_id="1"))
+        attempts = result.attempts
+        assert [(a.model_id, a.ok) for a in attempts] == [("small", False), ("backup", True)]
+        failed = attempts[0]
+        assert failed.usage_estimated and failed.usage.input_tokens > 0 and failed.cost_usd > 0
+        assert router.budgets is not None
+        (run,) = await router.budgets.usage(["run:1"])
+        assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
+    finally:
+        await router.aclose()

@@ -273,6 +273,8 @@ class _StreamState:
                     index = self._call_index(_field(call, "index", int), call_id)
                     events.append(ToolCallDelta(index, call_id, name, arguments))
             finish = _field(choice, "finish_reason", str)
+            if finish == "error":
+                raise _broken_off(choice, chunk)
             if finish:
                 self.finish_reason = finish
                 self._release_wrapped_answer(events)
@@ -470,6 +472,8 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
         reported = _reported_error(completion)
         raise reported or ValueError("the response has no choices")
     choice = _object(choices[0], "choices[0]")
+    if _field(choice, "finish_reason", str) == "error":
+        raise _broken_off(choice, completion)
     message = _object(choice.get("message"), "choices[0].message")
     refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
@@ -522,6 +526,14 @@ def _reported_error(completion: Any) -> ReportedError | None:
         text = message if isinstance(message, str) and message else json.dumps(error)[:300]
         return ReportedError(text, code if isinstance(code, int) else None)
     return None
+
+
+def _broken_off(choice: Mapping[str, Any], answer: Any) -> ReportedError:
+    """The error of a choice that finished with "error" (OpenRouter, when the model fails mid-answer):
+    the choice's own error, else the answer's, else a plain one."""
+    reported = _reported_error(choice) or _reported_error(answer)
+    message = reported.message if reported else "the model stopped with an error"
+    return ReportedError(message, reported.status if reported else None, midway=True)
 
 
 def _output(assembler: StreamAssembler, reasoning: str) -> str:

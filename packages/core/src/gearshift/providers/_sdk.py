@@ -346,24 +346,33 @@ class ReportedError(Exception):
     vLLM deployments answer a 200 with their error object. The provider raises this while reading.
     """
 
-    def __init__(self, message: str, status: int | None) -> None:
+    def __init__(self, message: str, status: int | None, *, midway: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.status = status if status is not None and 400 <= status <= 599 else None
+        self.midway = midway  # the model failed while answering (billed), not before it ran
 
 
 def malformed_response(exc: Exception, model_id: str, secrets: Iterable[str | None]) -> ProviderError:
     """The error for a response that could not be read (a compatible server that strays from the API),
-    or that reported an error of its own (`ReportedError`), read as the status it names would be."""
+    or that reported an error of its own (`ReportedError`), read as the status it names would be.
+
+    The server took the call either way; a response it made (unreadable, or an answer it broke off) is
+    `accepted`, so the router charges its input. An error reported instead of any answer is not.
+    """
     if isinstance(exc, ReportedError):
         return ProviderError(
             f"the server answered 200 with an error: {mask_text(redact(exc.message, secrets))}",
             model_id=model_id,
             kind=status_kind(exc.status) if exc.status else "server",
             status_code=exc.status,
+            accepted=exc.midway,
         )
     return ProviderError(
-        f"could not read the response: {error_text(exc, secrets)}", model_id=model_id, kind="server"
+        f"could not read the response: {error_text(exc, secrets)}",
+        model_id=model_id,
+        kind="server",
+        accepted=True,
     )
 
 

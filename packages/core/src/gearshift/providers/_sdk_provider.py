@@ -30,6 +30,7 @@ from ._connection_hint import connection_message, missing_path_hint
 from ._sdk import (
     HttpClient,
     LoopClients,
+    ReportedError,
     Secret,
     aiohttp_kind,
     check_http_client,
@@ -308,6 +309,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         retry_after: float | None = None
         kind: ProviderErrorKind
         event_kind = self._error_event_kind(sdk, exc)
+        # A model that broke off its answer with an error (OpenRouter's finish_reason "error") failed
+        # mid-stream, output or not.
+        after_output = after_output or (isinstance(exc, ReportedError) and exc.midway)
         if event_kind is not None:
             kind = event_kind
         elif isinstance(exc, sdk.APIStatusError):
