@@ -283,6 +283,28 @@ async def test_rate_limit_carries_retry_after(wired: WiredProvider, streamed: bo
     assert len(wired.server.requests) == 1  # the SDK's own retries are off
 
 
+@BOTH_CALLS
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Ollama's error shape (docs/api.md, "Errors"): the message is the value of "error" itself.
+        {"error": 'model "small" not found, try pulling it first'},
+        'model "small" not found, try pulling it first\n',  # a plain-text body (llama.cpp, proxies)
+    ],
+    ids=["error-string", "plain-text"],
+)
+async def test_an_error_body_that_is_not_openais_object_is_still_read(
+    wired: WiredProvider, streamed: bool, body: Any
+) -> None:
+    # The SDKs put only an `{"error": {"message": ...}}` message in their exception's text, so these
+    # read "Error code: 404" and the user never learnt the model was not pulled.
+    wired.server.script(wired.model.model, Fail(status=404, body=body))
+    with pytest.raises(ProviderError) as caught:
+        await answer(wired.provider, wired.model, ask(), streamed=streamed)
+    assert 'model "small" not found, try pulling it first' in str(caught.value)
+    assert (caught.value.kind, caught.value.status_code) == ("other", 404)
+
+
 async def test_unknown_model_is_not_a_bad_request(wired: WiredProvider) -> None:
     ghost = wired.model.model_copy(update={"id": "ghost", "model": "no-such-model"})
     with pytest.raises(ProviderError) as caught:

@@ -24,6 +24,7 @@ from gearshift._messages import (
 )
 from gearshift._models import ModelSpec
 from gearshift.providers._openai import OpenAIProvider
+from gearshift.signals._tokens import estimate_request_tokens, estimate_tokens
 from gearshift.testing import Fail, LocalOpenAIServer
 
 OPENAI_KEY = "sk-local-openai-7f3a9c"  # the key the openai_server fixture requires
@@ -66,6 +67,39 @@ async def test_stream_asks_for_usage_in_the_last_chunk(
     streamed = openai_server.requests[-1].body
     assert streamed["stream"] is True
     assert streamed["stream_options"] == {"include_usage": True}
+
+
+# What vLLM before 0.5 answered (modelscope/ms-agent#489) and, as a 422, Mistral's API
+# (openai/openai-agents-python#442): the server's schema forbids the field.
+STREAM_OPTIONS_REFUSED = {
+    "object": "error",
+    "message": "[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are "
+    "not permitted', 'input': {'include_usage': True}}]",
+    "type": "BadRequestError",
+    "code": 400,
+}
+
+
+@pytest.mark.parametrize("status", [400, 422])
+async def test_a_server_that_refuses_stream_options_is_streamed_without_them(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, status: int
+) -> None:
+    # Every streamed call to such a server failed as a bad request, which the router does not fall back
+    # from: streaming did not work at all. The provider asks again without them, once, and remembers.
+    openai_server.script("small", Fail(status, body=STREAM_OPTIONS_REFUSED))
+    *_, done = await collect(openai_provider.stream(small, ask()))
+    assert isinstance(done, StreamDone) and done.response.text
+    assert done.response.metadata["usage_estimated"] is True
+    first, second = (request.body for request in openai_server.requests)
+    assert "stream_options" in first and "stream_options" not in second
+    assert {k: v for k, v in first.items() if k != "stream_options"} == second
+    await collect(openai_provider.stream(small, ask()))
+    assert len(openai_server.requests) == 3 and "stream_options" not in openai_server.requests[-1].body
+    # Another refusal is the caller's: not retried.
+    openai_server.script("small", Fail(400))
+    with pytest.raises(ProviderError) as caught:
+        await collect(openai_provider.stream(small, ask()))
+    assert caught.value.kind == "bad_request" and len(openai_server.requests) == 4
 
 
 async def test_request_conversion(
@@ -204,6 +238,265 @@ async def test_quirky_compatible_servers(
     with pytest.raises(ProviderError, match="no choices") as caught:
         await openai_provider.complete(small, ask())
     assert caught.value.kind == "server"
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "c1", "object": "chat.completion.chunk", "model": "small", "choices": [choice], **extra}
+
+
+def _sse(*events: dict[str, Any]) -> str:
+    return "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+
+
+def _unreported(usage: dict[str, Any] | None, *, streamed: bool, reasoning: str = "") -> Any:
+    """A compatible server's answer "Paris is the capital." (after `reasoning`), with this usage."""
+    extra = {"usage": usage} if usage is not None else {}
+    if streamed:
+        thought = [_chunk({"reasoning_content": reasoning})] if reasoning else []
+        text = _chunk({"content": "Paris is the capital."}, "stop")
+        return Fail(200, body=_sse(*thought, text, {**_chunk({}), "choices": [], **extra}))
+    message = {"role": "assistant", "content": "Paris is the capital.", "reasoning_content": reasoning}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    head = {"id": "x1", "object": "chat.completion", "model": "small"}
+    return Fail(200, body={**head, "choices": [choice], **extra})
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(
+    "usage",
+    [
+        None,
+        {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None},
+        {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        {"prompt_tokens": 12},
+    ],
+    ids=["absent", "nulls", "zeros", "no-completion-count"],
+)
+async def test_usage_a_server_leaves_out_is_estimated_never_charged_as_zero(
+    openai_provider: OpenAIProvider,
+    openai_server: LocalOpenAIServer,
+    small: ModelSpec,
+    usage: dict[str, Any] | None,
+    streamed: bool,
+) -> None:
+    # Servers answer usage with null or zero counts (a template that fills the object without the
+    # numbers; Ollama's prompt_tokens of a cached prompt). Read as 0 they made the call free: its cost
+    # was 0 and the budget was never charged. A count the answer contradicts is estimated, and says so.
+    openai_server.script("small", _unreported(usage, streamed=streamed))
+    response = await _answer(openai_provider, small, ask(), streamed=streamed)
+    assert response.text == "Paris is the capital."
+    assert response.metadata["usage_estimated"] is True
+    reported = usage == {"prompt_tokens": 12}
+    assert response.usage.input_tokens == (12 if reported else estimate_request_tokens(ask()))
+    assert response.usage.output_tokens == estimate_tokens("Paris is the capital.") > 0
+    assert response.cost_usd > 0
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_an_unreported_usage_counts_the_reasoning_the_model_wrote(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # DeepSeek, vLLM's reasoning parsers and Ollama send the thinking apart from the answer
+    # (`reasoning_content`, `reasoning`); it is output the server bills, so an estimate must count it.
+    reasoning = "The user asks for a capital. France's capital is Paris, so I answer that. " * 10
+    openai_server.script("small", _unreported(None, streamed=streamed, reasoning=reasoning))
+    response = await _answer(openai_provider, small, ask(), streamed=streamed)
+    assert response.text == "Paris is the capital."
+    assert response.usage.output_tokens == estimate_tokens(reasoning + "Paris is the capital.")
+
+
+async def _answer(provider: OpenAIProvider, model: ModelSpec, request: ChatRequest, *, streamed: bool) -> Any:
+    if not streamed:
+        return await provider.complete(model, request)
+    *_, done = await collect(provider.stream(model, request))
+    assert isinstance(done, StreamDone)
+    return done.response
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status"),
+    [
+        # OpenRouter commits its 200 before the upstream runs, then reports the failure in the body
+        # with the status it would have sent (its API reference, "Errors").
+        ({"error": {"message": "Rate limit exceeded upstream", "code": 429}}, "rate_limit", 429),
+        # vLLM's own error object (runpod-workers/worker-vllm#57: a 200 for a model that does not exist).
+        (
+            {"object": "error", "message": "The model `small` does not exist.", "code": 404},
+            "other",
+            404,
+        ),
+        ({"error": "llama runner process has terminated"}, "server", None),  # Ollama's error shape
+    ],
+    ids=["openrouter", "vllm", "ollama"],
+)
+async def test_an_error_inside_a_200_answer_is_reported_as_the_servers_error(
+    openai_provider: OpenAIProvider,
+    openai_server: LocalOpenAIServer,
+    small: ModelSpec,
+    body: dict[str, Any],
+    kind: str,
+    status: int | None,
+) -> None:
+    # It read "could not read the response: ValueError: the response has no choices", which hid both
+    # what the server said and that a rate limit was one (the router's cooldown never saw a 429).
+    openai_server.script("small", Fail(200, body=body))
+    with pytest.raises(ProviderError) as caught:
+        await openai_provider.complete(small, ask())
+    message = body.get("message") or body["error"]
+    assert (message["message"] if isinstance(message, dict) else message) in str(caught.value)
+    assert "no choices" not in str(caught.value)
+    assert (caught.value.kind, caught.value.status_code) == (kind, status)
+
+
+def _call_delta(arguments: str, *, index: int | None = None, call_id: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {"type": "function", "function": {"arguments": arguments}}
+    if call_id:  # a call's first piece: its id and name
+        call.update(id=call_id, function={"name": "get_weather", "arguments": arguments})
+    if index is not None:
+        call["index"] = index
+    return _chunk({"tool_calls": [call]})
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        # Ollama streams each call whole and without an index (ollama/ollama#7881).
+        [
+            _call_delta('{"city": "Paris"}', call_id="call_a"),
+            _call_delta('{"city": "Rome"}', call_id="call_b"),
+        ],
+        # Servers that number a call's first piece only and send the rest of its arguments bare.
+        [
+            _call_delta("", index=0, call_id="call_a"),
+            _call_delta('{"city": '),
+            _call_delta('"Paris"}'),
+            _call_delta("", index=1, call_id="call_b"),
+            _call_delta('{"city": "Rome"}'),
+        ],
+    ],
+    ids=["whole-calls-no-index", "index-on-first-piece-only"],
+)
+async def test_streamed_tool_calls_without_an_index_stay_apart(
+    openai_provider: OpenAIProvider,
+    openai_server: LocalOpenAIServer,
+    small: ModelSpec,
+    pieces: list[dict[str, Any]],
+) -> None:
+    # A missing index was read as 0, so every call and every bare piece went into the first call:
+    # one call to get_weather with '{"city": "Paris"}{"city": "Rome"}', which no tool could run.
+    openai_server.script("small", Fail(200, body=_sse(*pieces, _chunk({}, "tool_calls"))))
+    response = await _answer(openai_provider, small, ask(tools=(WEATHER,)), streamed=True)
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
+        ("call_a", "get_weather", {"city": "Paris"}),
+        ("call_b", "get_weather", {"city": "Rome"}),
+    ]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_tool_arguments_sent_as_a_json_object_are_read(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # llama-server sent `arguments` as an object for a while (ggml-org/llama.cpp#20198); the answer was
+    # refused whole ("'arguments' is a dict, not a str") and the router fell back for nothing.
+    call = {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+    }
+    if streamed:
+        body: Any = _sse(_chunk({"tool_calls": [{"index": 0, **call}]}), _chunk({}, "tool_calls"))
+    else:
+        choice = {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]}}
+        body = {"id": "x1", "object": "chat.completion", "model": "small", "choices": [choice]}
+    openai_server.script("small", Fail(200, body=body))
+    response = await _answer(openai_provider, small, ask(tools=(WEATHER,)), streamed=streamed)
+    assert [(c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+
+
+@pytest.mark.parametrize("finish", ["", None], ids=["empty-string", "null"])
+async def test_a_stream_the_server_ends_with_done_but_no_finish_reason_is_complete(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, finish: str | None
+) -> None:
+    # Ollama sent `"finish_reason": ""` on every chunk (ollama/ollama#4357), as sglang did
+    # (sgl-project/sglang#3912), and Gemini proxies send null throughout; the stream still ends with
+    # `data: [DONE]`. It was taken for a broken stream: the answer was lost and the router fell back.
+    pieces = [_chunk({"content": "Hello"}, finish), _chunk({"content": " there!"}, finish)]
+    openai_server.script("small", Fail(200, body=_sse(*pieces)))
+    response = await _answer(openai_provider, small, ask(), streamed=True)
+    assert response.text == "Hello there!"
+    assert response.finish_reason is None
+    # An answer held until it is complete (a schema's wrapped value) comes out at the [DONE] too.
+    wrapped = [_chunk({"content": '{"value": '}, finish), _chunk({"content": "[1, 2]}"}, finish)]
+    openai_server.script("small", Fail(200, body=_sse(*wrapped)))
+    schema = {"type": "array", "items": {"type": "integer"}}
+    answer = await _answer(openai_provider, small, ask(response_schema=schema), streamed=True)
+    assert json.loads(answer.text) == [1, 2]
+    # Without the [DONE] nothing says the server finished: that stays a broken stream.
+    unfinished = "".join(f"data: {json.dumps(piece)}\n\n" for piece in pieces)
+    openai_server.script("small", Fail(200, body=unfinished))
+    with pytest.raises(ProviderError, match="ended before the model finished") as caught:
+        await _answer(openai_provider, small, ask(), streamed=True)
+    assert caught.value.kind == "stream"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_a_base_url_without_its_api_path_says_so(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # "http://localhost:11434" for Ollama: every call was a 404 ("404 page not found") that read like
+    # a missing model. The servers serve the API under /v1 (vLLM, LM Studio, Ollama).
+    provider = OpenAIProvider(api_key=OPENAI_KEY, base_url=openai_server.url)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await _answer(provider, small, ask(), streamed=streamed)
+    finally:
+        await provider.aclose()
+    assert caught.value.status_code == 404
+    assert f"is base_url meant to be {openai_server.url}/v1?" in str(caught.value)
+    # A 404 under the right path (a model the server does not have) gets no such hint.
+    ghost = small.model_copy(update={"model": "ghost"})
+    with pytest.raises(ProviderError) as caught:
+        await _answer(openai_provider, ghost, ask(), streamed=streamed)
+    assert caught.value.status_code == 404 and "base_url" not in str(caught.value)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_content_sent_as_a_list_of_thinking_and_text_parts_is_read(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec, streamed: bool
+) -> None:
+    # Mistral's Magistral models answer `content` as a list of parts, their thinking in one
+    # (epam/ai-dial-adapter-openai#395; docs.mistral.ai, "Reasoning"): the answer was refused whole
+    # ("'content' is a list, not a str").
+    thinking = "The user asks for the capital of France, which is Paris. " * 5
+    parts = [
+        {"type": "thinking", "thinking": [{"type": "text", "text": thinking}]},
+        {"type": "text", "text": "Paris is the capital."},
+    ]
+    if streamed:
+        body: Any = _sse(*(_chunk({"content": [part]}) for part in parts), _chunk({}, "stop"))
+    else:
+        choice = {"index": 0, "message": {"role": "assistant", "content": parts}, "finish_reason": "stop"}
+        body = {"id": "x1", "object": "chat.completion", "model": "small", "choices": [choice]}
+    openai_server.script("small", Fail(200, body=body))
+    response = await _answer(openai_provider, small, ask(), streamed=streamed)
+    assert response.text == "Paris is the capital."
+    assert response.usage.output_tokens == estimate_tokens(thinking + "Paris is the capital.")
+
+
+async def test_a_stream_whose_choice_finishes_with_error_is_a_broken_stream(
+    openai_provider: OpenAIProvider, openai_server: LocalOpenAIServer, small: ModelSpec
+) -> None:
+    # OpenRouter ends a stream the model broke off with finish_reason "error" and the error in the
+    # choice (openrouter.ai/docs/errors); "Paris is" was returned as a finished answer.
+    broken = _chunk({}, "error")
+    broken["choices"][0]["error"] = {"code": 502, "message": "upstream model crashed"}
+    openai_server.script("small", Fail(200, body=_sse(_chunk({"content": "Paris is"}), broken)))
+    with pytest.raises(ProviderError, match="upstream model crashed") as caught:
+        await _answer(openai_provider, small, ask(), streamed=True)
+    assert caught.value.kind == "stream"
 
 
 async def test_keyless_server_never_gets_the_openai_key(

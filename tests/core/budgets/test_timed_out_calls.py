@@ -8,11 +8,13 @@ server records the request it was sent, then answers too late. A stream that the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
 from gearshift import (
+    Attempt,
     ChatRequest,
     Message,
     ModelPrices,
@@ -25,7 +27,7 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import AnthropicProvider, OpenAIProvider
-from gearshift.testing import CutStream, Delay, LocalAnthropicServer, LocalOpenAIServer
+from gearshift.testing import CutStream, Delay, Fail, LocalAnthropicServer, LocalOpenAIServer
 
 REGISTRY = ModelRegistry(
     [
@@ -53,6 +55,17 @@ def _router(server: LocalOpenAIServer) -> Router:
     return Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
 
 
+async def _fell_back_and_charged_the_input(router: Router, attempts: Sequence[Attempt]) -> None:
+    """The first model, "small", failed and "backup" answered; "small" was charged its estimated input;
+    the run's spend is the attempts' costs, with nothing left reserved."""
+    assert [(a.model_id, a.ok) for a in attempts] == [("small", False), ("backup", True)]
+    failed = attempts[0]
+    assert failed.usage_estimated and failed.usage.input_tokens > 0 and failed.cost_usd > 0
+    assert router.budgets is not None
+    (run,) = await router.budgets.usage(["run:1"])
+    assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
 async def test_a_call_that_timed_out_on_the_provider_is_charged_its_input(
     server: LocalOpenAIServer, streamed: bool
@@ -67,13 +80,8 @@ async def test_a_call_that_timed_out_on_the_provider_is_charged_its_input(
             attempts = stream.result.attempts
         else:
             attempts = (await router.acomplete(REQUEST, StepContext(run_id="1"))).attempts
-        assert [(a.model_id, a.ok) for a in attempts] == [("small", False), ("backup", True)]
         assert [r.body["model"] for r in server.requests] == ["small", "backup"]  # it reached "small"
-        timed_out = attempts[0]
-        assert timed_out.usage_estimated and timed_out.usage.input_tokens > 0 and timed_out.cost_usd > 0
-        assert router.budgets is not None
-        (run,) = await router.budgets.usage(["run:1"])
-        assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
+        await _fell_back_and_charged_the_input(router, attempts)
     finally:
         await router.aclose()
 
@@ -105,3 +113,41 @@ async def test_a_stream_dropped_after_the_providers_200_is_charged_its_input(wir
             assert run.spent_usd == pytest.approx(sum(a.cost_usd for a in attempts)) and run.reserved_usd == 0
         finally:
             await router.aclose()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A compatible server that strays from the API: an answer gearshift cannot read.
+        {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": "Paris"}]},
+        # OpenRouter when the model fails mid-answer: a 200 whose choice finished with "error"
+        # (openrouter.ai/docs/errors: "any error occurred while the LLM is producing the output will
+        # be emitted in the response body").
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Paris is"},
+                    "finish_reason": "error",
+                    "error": {"code": 502, "message": "upstream model crashed"},
+                }
+            ],
+        },
+    ],
+    ids=["unreadable", "finished-with-error"],
+)
+async def test_a_200_answer_that_fails_is_charged_its_input(
+    server: LocalOpenAIServer, body: dict[str, Any]
+) -> None:
+    # The server took the call and worked on it (its 200 came), so it billed the input; the attempt was
+    # charged nothing, as if the call had been refused. A choice that finished with "error" was even
+    # taken for the answer: "Paris is", charged as a success, and no fallback.
+    server.script("small", Fail(200, body=body))
+    router = _router(server)
+    try:
+        result = await router.acomplete(REQUEST, StepContext(run_id="1"))
+        await _fell_back_and_charged_the_input(router, result.attempts)
+    finally:
+        await router.aclose()

@@ -220,6 +220,8 @@ class ProviderError(GearshiftError):
 
     `kind` classifies the failure; every kind except `bad_request` lets the router fall back to the
     next model of the chain. `retry_after` is the provider's advice in seconds, when it gave one.
+    `accepted` says the provider took the call (its 200 came) and worked on it before it failed: an
+    answer that could not be read, or one that finished with an error, was likely billed.
     """
 
     def __init__(
@@ -230,12 +232,14 @@ class ProviderError(GearshiftError):
         kind: ProviderErrorKind,
         status_code: int | None = None,
         retry_after: float | None = None,
+        accepted: bool = False,
     ) -> None:
         self.model_id = model_id
         self.reason = message
         self.kind: ProviderErrorKind = kind
         self.status_code = status_code
         self.retry_after = retry_after
+        self.accepted = accepted
         status = f" (HTTP {status_code})" if status_code is not None else ""
         super().__init__(f"{model_id}: {kind}{status}: {message}")
 

@@ -21,17 +21,18 @@ from .._messages import (
     Message,
     TextDelta,
     ToolCallDelta,
-    Usage,
 )
 from .._models import ModelSpec
-from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._answer_schema import answer_schema, is_wrapped, unwrapped_answer_text
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
+from ._done_sentinel import STREAM_DONE, DoneSentinelStream
 from ._json_fields import field as _field
 from ._json_fields import json_object as _object
+from ._openai_content import answer_and_reasoning
 from ._openai_schema import openai_schema
-from ._sdk import HttpClient, Secret, resolve_api_key
+from ._openai_usage import reported_usage
+from ._sdk import HttpClient, ReportedError, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
     # Keyless OpenAI-compatible servers ignore the key, but the SDK refuses to build a client without one.
     _KEYLESS = "not-needed"
     _UNFINISHED_STREAM = "the stream ended before the model finished"
+    _API_PATH = "/v1"  # compatible servers serve the API under it, and the SDK's default URL names it
     unsent_settings: frozenset[str] = frozenset({"top_k"})
     """`ChatRequest` settings the Chat Completions API does not take, left out of the call."""
     reasoning_unsent: frozenset[str] = frozenset(
@@ -106,6 +108,7 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             "max_completion_tokens" if _is_openai(base_url) else "max_tokens"
         )
         self._direct = DirectPaths(self._SDK)
+        self._stream_options = True  # False once the server refused them
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> dict[str, Any]:
         try:
@@ -167,10 +170,18 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
         # arrived as: a `ChatCompletionChunk` per event was most of a stream's CPU in `gearshift serve`.
         # tests/core/test_provider_transports.py checks the request is the one `create(stream=True)`
         # sends and that its failures read as the SDK's.
-        body = {**call, "stream": True, "stream_options": {"include_usage": True}}
+        # Some servers refuse `stream_options` (vLLM before 0.5 with a 400, Mistral's API with a 422):
+        # such a stream is asked again without them, and this provider stops sending them.
         stream = self._direct.stream(client)
-        chunks: SDKStream[dict[str, Any]] = await stream.open("/chat/completions", body)
-        return chunks
+        if self._stream_options:
+            body = {**call, "stream": True, "stream_options": {"include_usage": True}}
+            try:
+                return DoneSentinelStream(await stream.open("/chat/completions", body))
+            except Exception as exc:
+                if not _refuses_stream_options(exc):
+                    raise
+                self._stream_options = False
+        return DoneSentinelStream(await stream.open("/chat/completions", {**call, "stream": True}))
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: dict[str, Any]) -> _StreamState:
         return _StreamState(model, request)
@@ -189,6 +200,14 @@ class OpenAIProvider(SDKProvider["AsyncOpenAI", dict[str, Any], bytes, dict[str,
             model_id=model.id,
             required=self.require_key,
         )
+
+
+def _refuses_stream_options(exc: Exception) -> bool:
+    """Whether `exc` is a server's refusal of the `stream_options` field (a 400 or 422 naming it)."""
+    if getattr(exc, "status_code", None) not in (400, 422):
+        return False
+    said = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
+    return "stream_options" in said or "include_usage" in said
 
 
 def _is_openai(base_url: str | None) -> bool:
@@ -210,26 +229,35 @@ class _StreamState:
         self.provider_model = ""
         self.response_id = ""
         self.finish_reason: str | None = None
-        self.usage: Usage | None = None
+        self.usage: dict[str, Any] | None = None
+        self.reasoning: list[str] = []
+        self.call_indexes: dict[str, int] = {}  # the index each tool call's id was given
+        self.last_call: int | None = None  # the index of the tool call the last piece went to
         self.started = False
+        self.ended = False  # the server closed the stream with `data: [DONE]`
         # A wrapped answer's text is held until it is complete, then sent unwrapped.
         self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
 
     def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
         """The deltas in one `chat.completion.chunk` object; records model name, finish reason and
         usage on the way. Read as leniently as `_response` reads a whole answer."""
+        events: list[TextDelta | ToolCallDelta] = []
+        if chunk is STREAM_DONE:
+            self.ended = True
+            self._release_wrapped_answer(events)
+            self.assembler.extend(events)
+            return events
         self.provider_model = self.provider_model or _field(chunk, "model", str) or ""
         self.response_id = self.response_id or _field(chunk, "id", str) or ""
-        usage = _field(chunk, "usage", dict)
-        if usage:
-            self.usage = _usage(usage)
-        events: list[TextDelta | ToolCallDelta] = []
+        self.usage = _field(chunk, "usage", dict) or self.usage
         for raw in _field(chunk, "choices", list) or ():
             choice = _object(raw, "choices[]")
             if choice.get("index", 0) != 0:
                 continue  # gearshift never asks for n > 1
             delta = _field(choice, "delta", dict) or {}
-            content = _field(delta, "content", str)
+            content, thought = answer_and_reasoning(delta)
+            if thought:
+                self.reasoning.append(thought)
             if content and self.wrapped_answer is not None:
                 self.wrapped_answer.append(content)
                 content = None
@@ -240,30 +268,59 @@ class _StreamState:
                 call = _object(raw_call, "choices[].delta.tool_calls[]")
                 function = _field(call, "function", dict) or {}
                 call_id, name = _field(call, "id", str), _field(function, "name", str)
-                arguments = _field(function, "arguments", str) or ""
+                arguments = _arguments(function)
                 if call_id or name or arguments:
-                    events.append(ToolCallDelta(_field(call, "index", int) or 0, call_id, name, arguments))
+                    index = self._call_index(_field(call, "index", int), call_id)
+                    events.append(ToolCallDelta(index, call_id, name, arguments))
             finish = _field(choice, "finish_reason", str)
+            if finish == "error":
+                raise _broken_off(choice, chunk)
             if finish:
                 self.finish_reason = finish
-                if self.wrapped_answer:
-                    events.append(TextDelta(unwrapped_answer_text("".join(self.wrapped_answer))))
-                    self.wrapped_answer = []
+                self._release_wrapped_answer(events)
         self.assembler.extend(events)
         self.started = self.started or bool(events)
         return events
 
+    def _release_wrapped_answer(self, events: list[TextDelta | ToolCallDelta]) -> None:
+        """Add the held wrapped answer, unwrapped, to `events`: the model has finished it."""
+        if self.wrapped_answer:
+            events.append(TextDelta(unwrapped_answer_text("".join(self.wrapped_answer))))
+            self.wrapped_answer = []
+
+    def _call_index(self, index: int | None, call_id: str | None) -> int:
+        """The index of the tool call a piece belongs to.
+
+        OpenAI numbers every piece; Ollama sends each call whole without an index (ollama/ollama#7881)
+        and other servers number only a call's first piece. A piece without one goes to the call its id
+        names, starts a new call when it brings a new id, and otherwise continues the last call.
+        """
+        if index is None:
+            if call_id in self.call_indexes:
+                index = self.call_indexes[call_id]
+            elif self.last_call is None:
+                index = 0
+            elif call_id:
+                index = max([self.last_call, *self.call_indexes.values()]) + 1
+            else:
+                index = self.last_call
+        if call_id:
+            self.call_indexes.setdefault(call_id, index)
+        self.last_call = index
+        return index
+
     @property
     def finished(self) -> bool:
-        """Whether the model finished (a chunk carried a finish reason)."""
-        return self.finish_reason is not None
+        """Whether the model finished: a chunk carried a finish reason, or the server ended the stream
+        with `data: [DONE]` without one (see `DoneSentinelStream`)."""
+        return self.finish_reason is not None or self.ended
 
     def response(self) -> ChatResponse:
-        """The final response; usage is estimated (and says so) if the server sent none."""
+        """The final response; usage the server left out is estimated (and says so)."""
         metadata: dict[str, Any] = {"response_id": self.response_id}
-        usage = self.usage
-        if usage is None:
-            usage = _estimated_usage(self.request, self.assembler)
+        output = _output(self.assembler, "".join(self.reasoning))
+        usage, estimated = reported_usage(self.usage, self.request, output)
+        if estimated:
             metadata["usage_estimated"] = True
         return self.assembler.finish(self.model, self.provider_model, usage, self.finish_reason, metadata)
 
@@ -412,12 +469,15 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
     missing or null field is absent, and only a shape that cannot be an answer raises."""
     choices = _field(completion, "choices", list) or []
     if not choices:
-        raise ValueError("the response has no choices")
+        reported = _reported_error(completion)
+        raise reported or ValueError("the response has no choices")
     choice = _object(choices[0], "choices[0]")
+    if _field(choice, "finish_reason", str) == "error":
+        raise _broken_off(choice, completion)
     message = _object(choice.get("message"), "choices[0].message")
     refusal = _field(message, "refusal", str)
     assembler = StreamAssembler()
-    content = _field(message, "content", str)
+    content, reasoning = answer_and_reasoning(message)
     if content and _wraps_answer(request):
         content = unwrapped_answer_text(content)
     text = content or refusal or ""
@@ -427,31 +487,55 @@ def _response(model: ModelSpec, request: ChatRequest, completion: Any) -> ChatRe
         call = _object(raw, f"choices[0].message.tool_calls[{index}]")
         function = call.get("function")  # custom (non-function) tools carry no function
         if isinstance(function, dict):
-            arguments = _field(function, "arguments", str) or ""
+            arguments = _arguments(function)
             assembler.add(
                 ToolCallDelta(index, _field(call, "id", str), _field(function, "name", str), arguments)
             )
     metadata: dict[str, Any] = {"response_id": _field(completion, "id", str) or ""}
     if refusal:
         metadata["refusal"] = refusal
-    raw_usage = _field(completion, "usage", dict)
-    usage = _usage(raw_usage) if raw_usage else None
-    if usage is None:  # some compatible servers report no usage: estimate, and say so
-        usage = _estimated_usage(request, assembler)
+    output = _output(assembler, reasoning)
+    usage, estimated = reported_usage(_field(completion, "usage", dict), request, output)
+    if estimated:  # some compatible servers report no usage, or not all of it: estimate, and say so
         metadata["usage_estimated"] = True
     provider_model = _field(completion, "model", str) or ""
     return assembler.finish(model, provider_model, usage, _field(choice, "finish_reason", str), metadata)
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage:
-    details = _field(usage, "prompt_tokens_details", dict) or {}
-    return Usage(
-        input_tokens=_field(usage, "prompt_tokens", int) or 0,
-        output_tokens=_field(usage, "completion_tokens", int) or 0,
-        cache_read_tokens=_field(details, "cached_tokens", int) or 0,
-    )
+def _arguments(function: Mapping[str, Any]) -> str:
+    """A tool call's arguments as the JSON text the API sends; llama-server has sent them as an object
+    (ggml-org/llama.cpp#20198), which is taken as the text it stands for."""
+    arguments = function.get("arguments")
+    if isinstance(arguments, dict):
+        return json.dumps(arguments, ensure_ascii=False)
+    return _field(function, "arguments", str) or ""
 
 
-def _estimated_usage(request: ChatRequest, assembler: StreamAssembler) -> Usage:
-    output = assembler.text + "".join(c.name + c.arguments for c in assembler.tool_calls)
-    return Usage(input_tokens=estimate_request_tokens(request), output_tokens=estimate_tokens(output))
+def _reported_error(completion: Any) -> ReportedError | None:
+    """The error an answer without choices carries instead: OpenAI's `{"error": {"message", "code"}}`,
+    Ollama's `{"error": "..."}` or vLLM's `{"object": "error", "message", "code"}`; None if it has none."""
+    if not isinstance(completion, dict):
+        return None
+    error = completion.get("error")
+    if error is None and completion.get("object") == "error":
+        error = completion
+    if isinstance(error, str) and error:
+        return ReportedError(error, None)
+    if isinstance(error, dict):
+        message, code = error.get("message"), error.get("code")
+        text = message if isinstance(message, str) and message else json.dumps(error)[:300]
+        return ReportedError(text, code if isinstance(code, int) else None)
+    return None
+
+
+def _broken_off(choice: Mapping[str, Any], answer: Any) -> ReportedError:
+    """The error of a choice that finished with "error" (OpenRouter, when the model fails mid-answer):
+    the choice's own error, else the answer's, else a plain one."""
+    reported = _reported_error(choice) or _reported_error(answer)
+    message = reported.message if reported else "the model stopped with an error"
+    return ReportedError(message, reported.status if reported else None, midway=True)
+
+
+def _output(assembler: StreamAssembler, reasoning: str) -> str:
+    """Everything the model wrote: its reasoning, answer text and tool calls."""
+    return reasoning + assembler.text + "".join(c.name + c.arguments for c in assembler.tool_calls)

@@ -30,6 +30,7 @@ from .._url_secrets import mask_text
 __all__ = [
     "HttpClient",
     "LoopClients",
+    "ReportedError",
     "Secret",
     "aiohttp_kind",
     "check_http_client",
@@ -54,6 +55,7 @@ T = TypeVar("T")
 _LOADED: dict[str, ModuleType] = {}
 # The loggers that write request URLs: the SDKs' clients at DEBUG, httpx at INFO for each response.
 _URL_LOGGERS = ("openai._base_client", "anthropic._base_client", "httpx", "httpx2")
+_BODY_SHOWN = 300  # the most characters of an error's bare-string body an error message repeats
 _SECRET_HEADER_HINTS = ("authorization", "key", "token", "secret", "cookie")
 
 HttpClient = Literal["httpx", "aiohttp"]
@@ -337,10 +339,40 @@ def aiohttp_kind(exc: BaseException) -> ProviderErrorKind | None:
     return None
 
 
+class ReportedError(Exception):
+    """An error a server reported inside a successful (200) answer, and the HTTP status it names if any.
+
+    OpenRouter commits its 200 before the upstream model runs and reports a failure in the body; some
+    vLLM deployments answer a 200 with their error object. The provider raises this while reading.
+    """
+
+    def __init__(self, message: str, status: int | None, *, midway: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status if status is not None and 400 <= status <= 599 else None
+        self.midway = midway  # the model failed while answering (billed), not before it ran
+
+
 def malformed_response(exc: Exception, model_id: str, secrets: Iterable[str | None]) -> ProviderError:
-    """The error for a response that could not be read (a compatible server that strays from the API)."""
+    """The error for a response that could not be read (a compatible server that strays from the API),
+    or that reported an error of its own (`ReportedError`), read as the status it names would be.
+
+    The server took the call either way; a response it made (unreadable, or an answer it broke off) is
+    `accepted`, so the router charges its input. An error reported instead of any answer is not.
+    """
+    if isinstance(exc, ReportedError):
+        return ProviderError(
+            f"the server answered 200 with an error: {mask_text(redact(exc.message, secrets))}",
+            model_id=model_id,
+            kind=status_kind(exc.status) if exc.status else "server",
+            status_code=exc.status,
+            accepted=exc.midway,
+        )
     return ProviderError(
-        f"could not read the response: {error_text(exc, secrets)}", model_id=model_id, kind="server"
+        f"could not read the response: {error_text(exc, secrets)}",
+        model_id=model_id,
+        kind="server",
+        accepted=True,
     )
 
 
@@ -351,6 +383,16 @@ async def close_quietly(stream: _Closable) -> None:
 
 
 def error_text(exc: BaseException, secrets: Iterable[str | None]) -> str:
-    """An exception's class and message, with every secret and URL password replaced by `***`."""
+    """An exception's class and message, with every secret and URL password replaced by `***`.
+
+    An SDK error whose body is a bare string adds it: the SDKs put only the `message` of an OpenAI-style
+    `{"error": {"message": ...}}` in their text, so Ollama's `{"error": "model ... not found, try pulling
+    it first"}`, a plain-text body or a stream's `{"error": "..."}` event read "Error code: 404" alone.
+    """
     message = getattr(exc, "message", None) or str(exc) or "no details"
+    body = getattr(exc, "body", None)
+    detail = " ".join(body.split()) if isinstance(body, str) else ""
+    if detail and detail not in message:
+        cut = detail[:_BODY_SHOWN] + ("…" if len(detail) > _BODY_SHOWN else "")
+        message = f"{message} - {cut}"
     return mask_text(redact(f"{type(exc).__name__}: {message}", secrets))

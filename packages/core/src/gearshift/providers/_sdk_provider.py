@@ -26,10 +26,11 @@ from .._errors import ConfigError, GearshiftError, ProviderError, ProviderErrorK
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from .._models import ModelSpec
 from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
-from ._connection_hint import connection_message
+from ._connection_hint import connection_message, missing_path_hint
 from ._sdk import (
     HttpClient,
     LoopClients,
+    ReportedError,
     Secret,
     aiohttp_kind,
     check_http_client,
@@ -108,6 +109,8 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
     """What the client is given as its key when there is none (some SDKs refuse to go without)."""
     _UNFINISHED_STREAM: ClassVar[str]
     """The error message for a stream that ended without its terminal event."""
+    _API_PATH: ClassVar[str | None] = None
+    """The path a `base_url` must name for the SDK's requests to reach the API (None: none)."""
 
     def __init__(
         self,
@@ -312,6 +315,9 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         retry_after: float | None = None
         kind: ProviderErrorKind
         event_kind = self._error_event_kind(sdk, exc)
+        # A model that broke off its answer with an error (OpenRouter's finish_reason "error") failed
+        # mid-stream, output or not.
+        after_output = after_output or (isinstance(exc, ReportedError) and exc.midway)
         if event_kind is not None:
             kind = event_kind
         elif isinstance(exc, sdk.APIStatusError):
@@ -333,6 +339,8 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         text = error_text(exc, self._secrets())
         if kind == "connection":
             text = connection_message(text, base_url=self.base_url, provider=self.name)
+        elif status == 404 and self._API_PATH:
+            text += missing_path_hint(self.base_url, self._API_PATH)
         return ProviderError(
             text,
             model_id=model.id,

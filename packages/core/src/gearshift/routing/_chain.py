@@ -427,10 +427,11 @@ class ChainRun:
 
     def _unanswered_usage(self, error: ProviderError, *, input_tokens: int | None = None) -> Usage:
         """What a call that failed before any output cost: nothing, unless the provider took it: a
-        call that timed out, or a stream that broke after the provider's 200 (kind `stream`). The
-        provider then has the request and bills it, as for a cancelled call: its input is charged at
-        gearshift's estimate. Refused calls (an error status, no connection) cost nothing."""
-        if error.kind not in ("timeout", "stream"):
+        call that timed out, a stream that broke after the provider's 200 (kind `stream`), a 200
+        answer that could not be read or finished with an error (`accepted`). The provider then has
+        the request and bills it, as for a cancelled call: its input is charged at gearshift's
+        estimate. Refused calls (an error status, no connection) cost nothing."""
+        if error.kind not in ("timeout", "stream") and not error.accepted:
             return Usage()
         return self._estimated_usage("", input_tokens=input_tokens)
 
