@@ -68,6 +68,26 @@ async def test_optional_arguments_are_advertised_with_their_own_type(server: MCP
         assert structured(await client.call_tool("route", unset))["model"] == "small"
 
 
+async def test_null_for_any_optional_argument_means_not_given(server: MCPServer[RouterTools]) -> None:
+    # Models send null for the optional arguments they leave out; those whose default is not null
+    # (turn_start = 0, tried = "", source = "agent") refused it: "Input should be a valid string".
+    async with Client(server) as client:
+        tools = {tool.name: tool.input_schema for tool in (await client.list_tools()).tools}
+        given = {"prompt": EASY, "problem": "p", "reason": "r", "request_id": "abc", "score": 1}
+        for name, schema in tools.items():
+            required = set(schema.get("required", ()))
+            nulls = {arg: None for arg in schema["properties"] if arg not in required}
+            result = await client.call_tool(name, {**{arg: given[arg] for arg in required}, **nulls})
+            assert "invalid arguments" not in error_text(result), name
+        routed = structured(await client.call_tool("route", {"prompt": EASY, "tool_history": None}))
+        assert routed["model"] == "small"
+        asked = {"problem": "p", "reason": "r", "tried": None, "material": None, "max_tokens": None}
+        assert structured(await client.call_tool("escalate", asked))["model"] == "large"
+        # A required argument's null is still refused, and says so.
+        missing = await client.call_tool("escalate", {"problem": "p", "reason": None})
+        assert missing.is_error and "reason: Input should be a valid string, got null" in error_text(missing)
+
+
 async def test_an_easy_task_routes_to_the_cheap_model_and_a_hard_one_to_the_strong(
     server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
 ) -> None:

@@ -151,7 +151,11 @@ async def _answer(work: Awaitable[T]) -> T:
 
 class _KnownArguments(ArgModelBase):
     """Refuses argument names the tool does not take: a misspelt `agentId` must not be ignored (the
-    call would then go uncharged to the agent it meant), so the error lists the names it knows."""
+    call would then go uncharged to the agent it meant), so the error lists the names it knows.
+
+    A null for an optional argument means "not given": models send `"tried": null` for what they
+    leave out, and an argument whose default is not null (`tried = ""`, `turn_start = 0`) refused it.
+    """
 
     @model_validator(mode="before")
     @classmethod
@@ -165,6 +169,9 @@ class _KnownArguments(ArgModelBase):
                     f"unknown argument{plural} {', '.join(map(repr, unknown))}; the known arguments "
                     f"are {', '.join(fields)}"
                 )
+            return {
+                name: value for name, value in data.items() if value is not None or fields[name].is_required()
+            }
         return data
 
 
