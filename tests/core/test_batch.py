@@ -3,8 +3,10 @@ to the strong model, rate limits are waited out, and an interrupted batch resume
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 from gearshift import (
     BatchItem,
     ChatRequest,
+    InvalidRequestError,
     Message,
     ModelPrices,
     ModelRegistry,
@@ -91,6 +94,21 @@ async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_m
     assert 0 < summary.cost_usd < summary.strongest_cost_usd
 
 
+async def test_a_long_batch_keeps_only_its_calls_in_flight_as_tasks(server: LocalOpenAIServer) -> None:
+    # A task for every item at once held memory for the whole batch (20,000 lines: 20,000 tasks).
+    tasks: list[int] = []
+    async with _router(server) as router:
+        before = len(asyncio.all_tasks())
+        results = await router.abatch(
+            [f"question {n}" for n in range(60)],
+            concurrency=3,
+            cascade=True,
+            on_result=lambda _: tasks.append(len(asyncio.all_tasks()) - before),
+        )
+    assert len([r for r in results if r.accepted]) == 60
+    assert max(tasks) <= 3 + 2  # the workers, and the SDK's own connection tasks at most
+
+
 async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: LocalOpenAIServer) -> None:
     server.script("small", Reply("Paris."), Reply("Lyon."))
     # The judge (the large model) passes the first answer and fails the second.
@@ -148,6 +166,24 @@ async def test_without_cascade_the_routers_own_gate_escalations_are_counted(
     ]
     summary = summarize_batch(results, _registry())
     assert (summary.answered, summary.escalated) == (2, 1)
+
+
+async def test_a_batch_item_that_cannot_be_routed_or_reuses_an_id_is_named_before_any_call(
+    server: LocalOpenAIServer,
+) -> None:
+    async with _router(server) as router:
+        # A list of OpenAI-style dicts is not a request: the error said "cannot route a list", of
+        # which item it did not say.
+        with pytest.raises(InvalidRequestError, match=r"^batch item 1: cannot route a list"):
+            await router.abatch(["fine", [{"role": "user", "content": "hi"}]])
+        # Two items under one id ran, and their results could not be told apart.
+        twice = [BatchItem("q", _request("one")), BatchItem("q", _request("two"))]
+        with pytest.raises(InvalidRequestError, match=r"^batch item 1: id 'q' is already used by item 0"):
+            await router.abatch(twice, cascade=True)
+        # A bare request's id is its index, which an item's own id may take too.
+        with pytest.raises(InvalidRequestError, match=r"batch item 1: id '1' is already used by item 0"):
+            await router.abatch([BatchItem("1", _request("one")), "two"])
+    assert server.requests == []
 
 
 def test_a_single_tier_batch_has_nothing_to_escalate_to(server: LocalOpenAIServer) -> None:
@@ -262,13 +298,92 @@ def test_a_bad_batch_line_names_the_file_line_and_field(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"id": "a", "prompt": "fine"}\n\n{"id": "b", "promt": "typo"}\n')
     with pytest.raises(OutcomeTableError, match=r"in\.jsonl line 3: unknown field 'promt'"):
-        list(read_batch(path))
+        list(read_batch(path, _registry()))
     path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n')
     with pytest.raises(OutcomeTableError, match=r"line 2: id 'a' is already used on line 1"):
-        list(read_batch(path))
+        list(read_batch(path, _registry()))
     path.write_text('{"prompt": "x", "max_tokens": 0}\n')
     with pytest.raises(OutcomeTableError, match=r"line 1: max_tokens must be a positive integer, got 0"):
-        list(read_batch(path))
+        list(read_batch(path, _registry()))
+    # A line cut short in the middle of the file: the file's line, and the column in it.
+    path.write_text('{"id": "a", "prompt": "one"}\n{"id": "b", "prompt": "two"\n{"id": "c", "prompt": "x"}\n')
+    with pytest.raises(
+        OutcomeTableError, match=r"line 2: not valid JSON: Expecting ',' delimiter at column 28$"
+    ):
+        list(read_batch(path, _registry()))
+    path.write_bytes(b'{"id": "a", "prompt": "caf\xe9"}\n')
+    with pytest.raises(
+        OutcomeTableError, match=r"line 1: is not UTF-8 text \(invalid continuation byte at byte 27\)"
+    ):
+        list(read_batch(path, _registry()))
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_openai_shaped_batch_lines_are_answered_with_their_tools_and_ids(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a user brings: OpenAI messages with tools, and lines of OpenAI's Batch API input file
+    # (custom_id, method, url, body). Both were refused as "unknown field 'messages'" / "'body'".
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    lines = [
+        {"id": "chat", "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": [WEATHER]},
+        {
+            "custom_id": "req-1",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "large",
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                "max_completion_tokens": 50,
+                "metadata": {"agent_id": "mailer"},
+            },
+        },
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    server.script("small", Reply(tool_calls=[("get_weather", {"city": "Paris"})]))
+    argv = _batch_cli(tmp_path, "--json")[3:]
+    assert main(argv) == 0, capsys.readouterr().err
+    chat = next(r for r in server.requests if r.body["messages"][-1]["content"] == "Weather in Paris?")
+    assert [t["function"]["name"] for t in chat.body["tools"]] == ["get_weather"]
+    batch_api = next(r for r in server.requests if r.body["messages"][-1]["content"] == "Hi")
+    assert batch_api.model == "large"  # a model id of the config, read as the proxy reads it
+    assert batch_api.body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert batch_api.body.get("max_completion_tokens", batch_api.body.get("max_tokens")) == 50
+    rows = {r["id"]: r for r in _journal(tmp_path / "out.jsonl")}
+    assert set(rows) == {"chat", "req-1"}
+    assert rows["chat"]["tool_calls"] == [
+        {"id": rows["chat"]["tool_calls"][0]["id"], "name": "get_weather", "arguments": '{"city": "Paris"}'}
+    ]
+    assert "tool_calls" not in rows["req-1"]
+
+
+def test_openai_shaped_batch_lines_that_cannot_be_routed_name_the_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    body = {"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+    cases = [
+        ({"custom_id": "e", "url": "/v1/embeddings", "body": {"model": "auto", "input": "x"}}, "only POST"),
+        (
+            {"custom_id": "m", "body": {**body, "model": "gpt-4o"}},
+            "'gpt-4o' is not a model of the config: give 'auto'",
+        ),
+        ({"custom_id": "r", "body": {**body, "messages": [{"role": "robot", "content": "x"}]}}, "messages"),
+        ({"custom_id": "x", "body": body, "extra": 1}, "unknown field 'extra'"),
+        ({"id": "t", "messages": body["messages"], "tools": [42]}, "tools"),
+        ({"custom_id": ["x"], "body": body}, "custom_id must be a string or a number"),
+    ]
+    for line, problem in cases:
+        path.write_text('{"prompt": "fine"}\n' + json.dumps(line) + "\n")
+        with pytest.raises(OutcomeTableError, match=r"in\.jsonl line 2: ") as caught:
+            list(read_batch(path, _registry()))
+        assert problem in str(caught.value), (line, str(caught.value))
 
 
 def test_batch_without_any_key_says_which_variables_to_set(
@@ -297,9 +412,9 @@ def test_a_torn_last_journal_line_is_done_again_and_a_torn_middle_line_is_an_err
     }
     rejected = {**done, "id": "b", "accepted": False}
     out.write_text(json.dumps(done) + "\n" + json.dumps(rejected) + "\n" + '{"id": "c", "sta')
-    finished, to_escalate, records = read_journal(out)
-    assert (finished, to_escalate) == ({"a"}, {"b"})
-    assert [r.id for r in records] == ["a", "b"]
+    journal = read_journal(out)
+    assert (journal.done, journal.rejected) == ({"a"}, {"b"})
+    assert [r.id for r in journal.records] == ["a", "b"]
     out.write_text('{"id": "c", "sta\n' + json.dumps(done) + "\n")
     with pytest.raises(OutcomeTableError, match=r"out\.jsonl line 1: not a gearshift batch result"):
         read_journal(out)
@@ -324,6 +439,48 @@ def test_a_run_after_a_torn_line_appends_whole_lines_and_the_next_run_reads_them
     assert json.loads(again.stdout)["answered"] == 2
 
 
+def test_a_resumed_batch_whose_line_changed_under_an_answered_id_is_refused_before_any_call(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
+    argv = _batch_cli(tmp_path)[3:]
+    assert main(argv) == 0
+    # Key order and spacing are not a change; a later id is new work.
+    source.write_text(
+        '{"prompt":"alpha","id":"a"}\n{"id": "b", "prompt": "beta"}\n{"id": "c", "prompt": "gamma"}\n'
+    )
+    assert main(argv) == 0
+    capsys.readouterr()
+    asked = len(server.requests)
+    # b's question changed under its id: its old answer was kept as the answer to the new one.
+    source.write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta, but longer"}\n')
+    assert main(argv) == 2
+    assert re.search(
+        r"in\.jsonl line 2: id 'b' was answered in .*out\.jsonl for another request", capsys.readouterr().err
+    )
+    assert len(server.requests) == asked  # nothing asked, nothing paid
+
+
+def test_the_summary_of_a_resumed_batch_counts_only_the_items_of_its_in_file(
+    server: LocalOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in ("a", "b", "c")))
+    argv = _batch_cli(tmp_path, "--json")[3:]
+    assert main(argv) == 0
+    capsys.readouterr()
+    source.write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in ("a", "c")))
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # b, dropped from IN, was still counted: 3 items answered for a 2-line IN, at b's cost too.
+    assert (summary["items"], summary["answered"]) == (2, 2)
+    kept = [float(r["cost_usd"]) for r in _journal(tmp_path / "out.jsonl") if r["id"] != "b"]  # type: ignore[arg-type]
+    assert summary["cost_usd"] == pytest.approx(sum(kept))
+
+
 def test_a_journal_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_bytes(b'{"id": "a", "stage": "routed", "accepted": true, "text": "caf\xe9"}\n')
@@ -335,8 +492,13 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_mid_batch_exits_130_quietly_and_the_next_run_answers_only_the_rest(
-    server: LocalOpenAIServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("stop", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],  # Ctrl-C; kill, timeout, docker stop, systemd
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_batch_stopped_mid_way_exits_quietly_and_the_next_run_answers_only_the_rest(
+    server: LocalOpenAIServer, tmp_path: Path, stop: signal.Signals, code: int
 ) -> None:
     (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
     (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n{"id": "b", "prompt": "beta"}\n')
@@ -356,12 +518,12 @@ def test_ctrl_c_mid_batch_exits_130_quietly_and_the_next_run_answers_only_the_re
         deadline = time.monotonic() + 60
         while _asked(server, "small") != ["alpha", "beta"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
         process.communicate()
-    assert process.returncode == 130
+    assert process.returncode == code
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     assert [(r["id"], r["text"]) for r in _journal(out) if r.get("error") is None] == [("a", "A.")]
     assert out.read_text().endswith("\n")

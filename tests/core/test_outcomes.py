@@ -306,6 +306,8 @@ def _with(**changes: Any) -> dict[str, Any]:
         (["[1, 2]"], "line 1: each line must be a JSON object, got a list"),
         (["42"], "line 1: each line must be a JSON object, got 42"),
         (["{nope"], "line 1: not valid JSON: Expecting property name enclosed in double quotes at column 2"),
+        # A line cut short: where it ends, not column 1 of json's own next line.
+        (['{"id": "a", "task": "t"'], "line 1: not valid JSON: Expecting ',' delimiter at column 24"),
         ([_with(id=...)], "line 1: missing field 'id'"),
         ([_with(task=...)], "line 1: missing field 'task'"),
         ([_with(prompt=...)], "line 1: missing field 'prompt'"),

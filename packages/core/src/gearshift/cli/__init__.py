@@ -18,6 +18,7 @@ from .._context import StepContext, StepType
 from .._errors import GearshiftError
 from ..config._config_file import CONFIG_HELP
 from ._output import read_prompt
+from ._termination import Terminated, terminate_as_interrupt
 
 __all__ = ["main"]
 
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = _parser().parse_args(argv)
+    restore_sigterm = terminate_as_interrupt()
     try:
         if args.command == "route":
             return _route(args)
@@ -146,13 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GearshiftError as error:
         print(f"gearshift: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stop:
+        return 143 if isinstance(stop, Terminated) else 130
     except BrokenPipeError:
         # The reader went away (`gearshift report | head`): not an error. Point stdout at devnull so
         # that flushing it at exit does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        restore_sigterm()
 
 
 def _context(step: str | None) -> StepContext:

@@ -1,12 +1,16 @@
 """`gearshift batch IN.jsonl OUT.jsonl [--concurrency N] [--cascade]`: a batch through the router, resumable.
 
 IN holds one request a line: `{"id": "q1", "prompt": "text, or a list of {role, content} messages"}`,
-with optional `max_tokens` and `agent_id` (`id` defaults to the line number). OUT is an append-only
-journal: one line per finished stage of an item (`stage` routed, cheap or strong; `accepted` true for
-the item's final answer). Run the same command again after an interruption: items with a final line
-are skipped, and items whose cheap answer the gate already rejected go straight to the strong model,
-so nothing finished is paid for twice. The summary (escalation rate, cost, the always-strongest
-estimate) covers every line of OUT, earlier runs included.
+with optional `max_tokens` and `agent_id` (`id` defaults to the line number); or `{"id": "q1",
+"messages": [...], "tools": [...]}`, a Chat Completions body; or a line of OpenAI's Batch API input
+(`custom_id`, `method`, `url`, `body`). A body's `model` is `auto` (routed), `tier-N` or a model id of
+the config. OUT is an append-only journal: one line per finished stage of an item (`stage` routed,
+cheap or strong; `accepted` true for the item's final answer; `request` the digest of its IN line).
+Run the same command again after an interruption: items with a final line are skipped, and items
+whose cheap answer the gate already rejected go straight to the strong model, so nothing finished is
+paid for twice; an id whose IN line changed since it was answered is refused. The summary
+(escalation rate, cost, the always-strongest estimate) covers the items of IN, with what earlier runs
+wrote to OUT for them.
 """
 
 from __future__ import annotations
@@ -15,22 +19,19 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .._context import StepContext
 from .._errors import GearshiftError
-from .._messages import ChatRequest, Message
 from .._torn_lines import drop_torn_line
 from ..config._config_file import CONFIG_HELP
-from ..datasets._outcome_files import _FieldError, _parse_prompt
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
+from ._batch_lines import BatchLine, read_batch
 
-__all__ = ["add_batch_parser", "run_batch_cli"]
+__all__ = ["Journal", "add_batch_parser", "read_batch", "read_journal", "run_batch_cli"]
 
-_FIELDS = ("id", "prompt", "max_tokens", "agent_id")
 _CANCEL_WAIT_S = 10.0
 
 
@@ -68,13 +69,6 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise GearshiftError(f"--concurrency must be 1 or more, got {args.concurrency}")
     check_output(args.output, "OUT", reads={"IN": args.input})
-    items = list(read_batch(args.input))
-    done, rejected, earlier = read_journal(args.output)
-    todo = [
-        BatchItem(item.id, item.request, item.context, escalate=item.id in rejected)
-        for item in items
-        if item.id not in done
-    ]
     config = load_config(args.config)
     missing = missing_keys(config)
     if missing and set(missing) >= {spec.provider for spec in config.models}:
@@ -83,13 +77,24 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             f"no API key for any model of the config: set {wanted}, or pass --config with a "
             "gearshift.toml that points at a local server (see examples/ollama.toml)"
         )
-    router = Router.from_config(config)
+    router = Router.from_config(config)  # a line's `model` is read against its models
+    lines = list(read_batch(args.input, router.registry))
+    earlier = read_journal(args.output)
+    _check_unchanged(lines, earlier, args.input, args.output)
+    digests = {line.item.id: line.digest for line in lines}
+    items = [line.item for line in lines]
+    todo = [
+        BatchItem(item.id, item.request, item.context, escalate=item.id in earlier.rejected)
+        for item in items
+        if item.id not in earlier.done
+    ]
     console = Console(stderr=True)
     if len(todo) < len(items):
         console.print(
             f"resuming: {len(items) - len(todo)} of {len(items)} items already answered in {args.output}"
         )
-    records = list(earlier)
+    # The summary is of this batch: lines OUT holds for ids IN no longer has are not among its items.
+    records = [record for record in earlier.records if record.id in digests]
     try:
         drop_torn_line(args.output)  # glued to a torn line, the first new line would be unreadable
         journal = args.output.open("a", encoding="utf-8")
@@ -99,7 +104,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         stages.stage("answering", len(todo))
 
         def on_result(result: BatchResult) -> None:
-            _write(journal, result)
+            _write(journal, result, digests[result.id])
             records.append(stage_record(result))
             if result.accepted or result.error is not None:
                 stages.advance()
@@ -127,65 +132,25 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def read_batch(path: Path) -> Iterator[BatchItem]:
-    """The items of a batch file; raises `OutcomeTableError` naming the file, line and field."""
-    seen: dict[str, int] = {}
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise OutcomeTableError(f"cannot read the file: {exc.strerror}", path=path) from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                item = _parse_item(json.loads(raw), number)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise OutcomeTableError(f"not valid JSON ({exc})", path=path, line=number) from None
-            except (_FieldError, GearshiftError) as exc:
-                raise OutcomeTableError(str(exc), path=path, line=number) from None
-            if item.id in seen:
-                raise OutcomeTableError(
-                    f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
-                )
-            seen[item.id] = number
-            yield item
+@dataclass(frozen=True, slots=True)
+class Journal:
+    """What earlier runs wrote to OUT."""
+
+    done: set[str]  # ids with a final answer
+    rejected: set[str]  # ids whose cheap answer was rejected, and that have no final answer yet
+    records: list[StageRecord]  # every stage's figures
+    requests: dict[str, str]  # id -> digest of the request its answers were to (lines that name it)
 
 
-def _parse_item(data: object, number: int) -> BatchItem:
-    if not isinstance(data, dict):
-        raise _FieldError("each line must be a JSON object with a prompt")
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise _FieldError(f"unknown field '{unknown[0]}' (a line has {', '.join(_FIELDS)})")
-    if "prompt" not in data:
-        raise _FieldError("missing field 'prompt'")
-    raw_id = data.get("id", str(number))
-    if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):
-        raise _FieldError(f"id must be a string or a number, got {raw_id!r}")
-    prompt = _parse_prompt(data["prompt"])
-    messages = (Message.user(prompt),) if isinstance(prompt, str) else prompt
-    max_tokens = data.get("max_tokens")
-    if max_tokens is not None and (
-        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
-    ):
-        raise _FieldError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    agent = data.get("agent_id")
-    if agent is not None and not isinstance(agent, str):
-        raise _FieldError(f"agent_id must be a string, got {agent!r}")
-    request = ChatRequest(messages, max_tokens=max_tokens)
-    return BatchItem(str(raw_id), request, StepContext(agent_id=agent))
-
-
-def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
-    """What an earlier run wrote: ids with a final answer, ids whose cheap answer was rejected (and
-    have no final answer yet), and every stage's figures. A torn last line (no newline: the run was
-    killed while writing it) is ignored: that stage is done again."""
+def read_journal(path: Path) -> Journal:
+    """What an earlier run wrote. A torn last line (no newline: the run was killed while writing it) is
+    ignored: that stage is done again."""
     done: set[str] = set()
     rejected: set[str] = set()
     records: list[StageRecord] = []
+    requests: dict[str, str] = {}
     if not path.exists():
-        return done, rejected, records
+        return Journal(done, rejected, records, requests)
     lines = path.read_bytes().split(b"\n")
     lines.pop()  # what follows the last newline: nothing, or the torn line
     for number, line in enumerate(lines, start=1):
@@ -206,14 +171,30 @@ def read_journal(path: Path) -> tuple[set[str], set[str], list[StageRecord]]:
         except (KeyError, TypeError, ValueError) as exc:  # ValueError: bad JSON, bytes or numbers
             raise OutcomeTableError(f"not a gearshift batch result ({exc})", path=path, line=number) from None
         records.append(record)
+        if isinstance(row.get("request"), str) and not record.failed:
+            requests[record.id] = row["request"]
         if record.accepted and not record.failed:
             done.add(record.id)
         elif record.stage == "cheap" and not record.failed:
             rejected.add(record.id)
-    return done, rejected - done, records
+    return Journal(done, rejected - done, records, requests)
 
 
-def _write(journal: IO[str], result: BatchResult) -> None:
+def _check_unchanged(lines: list[BatchLine], earlier: Journal, source: Path, out: Path) -> None:
+    """Refuse, before any call, to resume an item whose line asks something else than what OUT
+    answered under its id: its old answer would have been kept as the answer to the new request."""
+    for line in lines:
+        answered = earlier.requests.get(line.item.id)
+        if answered is not None and answered != line.digest:
+            raise OutcomeTableError(
+                f"id {line.item.id!r} was answered in {out} for another request (this line has changed "
+                "since); give the changed request a new id, or write to another OUT",
+                path=source,
+                line=line.number,
+            )
+
+
+def _write(journal: IO[str], result: BatchResult, request: str) -> None:
     record = stage_record(result)
     row: dict[str, Any] = {
         "id": result.id,
@@ -224,7 +205,13 @@ def _write(journal: IO[str], result: BatchResult) -> None:
         "cost_usd": result.cost_usd,
         "input_tokens": record.input_tokens,
         "output_tokens": record.output_tokens,
+        "request": request,  # the digest of its IN line: a resumed run checks it is still the same
     }
+    if result.response is not None and result.response.response.tool_calls:
+        row["tool_calls"] = [
+            {"id": call.id, "name": call.name, "arguments": call.arguments}
+            for call in result.response.response.tool_calls
+        ]
     if record.escalated:
         row["escalated"] = True
     if result.reason:

@@ -25,7 +25,7 @@ from .._messages import Message
 from ._agent_runs import RunFieldError, parse_run, run_json
 from ._outcomes import OUTCOME_FIELDS, PROMPT_ROLES, Outcome, OutcomeRow, OutcomeTable, OutcomeTableError
 
-__all__ = ["load_outcomes", "save_outcomes"]
+__all__ = ["json_lines", "load_outcomes", "save_outcomes"]
 
 _ROW_FIELDS = ("id", "task", "prompt", "outcomes")
 
@@ -136,6 +136,28 @@ def _read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
         raise OutcomeTableError(f"is not a valid gzip file ({exc})", path=path) from None
 
 
+def json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """The JSON value of every line of a JSONL file that is not blank, with its line number; a line
+    that is not UTF-8 text or not JSON is an `OutcomeTableError` naming the file, the line and where."""
+    for number, raw in _read_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise OutcomeTableError(
+                f"is not UTF-8 text ({exc.reason} at byte {exc.start + 1})", path=path, line=number
+            ) from None
+        try:
+            # Without its newline: a line cut short was "at column 1" (of json's own next line).
+            value = json.loads(text.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            raise OutcomeTableError(
+                f"not valid JSON: {exc.msg} at column {exc.colno}", path=path, line=number
+            ) from None
+        yield number, value
+
+
 def load_outcomes(path: str | os.PathLike[str]) -> OutcomeTable:
     """Read an outcome table from a JSONL file (gzip-compressed when the name ends in `.gz`).
 
@@ -149,19 +171,9 @@ def load_outcome_lines(path: str | os.PathLike[str]) -> tuple[OutcomeTable, tupl
     """`load_outcomes`, with the line number of each row (for checks that span rows)."""
     rows: list[OutcomeRow] = []
     first_line: dict[str, int] = {}
-    for number, raw in _read_lines(path):
+    for number, value in json_lines(path):
         try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise OutcomeTableError(f"is not UTF-8 text ({exc.reason})", path=path, line=number) from None
-        if not line.strip():
-            continue
-        try:
-            row = _parse_row(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise OutcomeTableError(
-                f"not valid JSON: {exc.msg} at column {exc.colno}", path=path, line=number
-            ) from None
+            row = _parse_row(value)
         except (_FieldError, OutcomeTableError) as exc:
             raise OutcomeTableError(str(exc), path=path, line=number) from None
         if row.id in first_line:

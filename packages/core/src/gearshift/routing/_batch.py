@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .._context import CallerHints, StepContext
-from .._errors import AllModelsFailed, GearshiftError, ProviderError
+from .._errors import AllModelsFailed, GearshiftError, InvalidRequestError, ProviderError
 from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from .._models import ModelRegistry
 from ..cascades._gate import AnswerCheck, QualityGate
@@ -185,7 +185,7 @@ async def run_batch(
     if concurrency < 1:
         raise GearshiftError(f"concurrency must be 1 or more, got {concurrency}")
     batch = _Batch(router, concurrency, max_rate_limit_waits, base_wait_seconds, on_result)
-    work = [_item(index, item) for index, item in enumerate(items)]
+    work = _items(items)
     if not cascade:
         await batch.each(work, batch.routed)
         return batch.results
@@ -221,8 +221,24 @@ def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
     return RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
 
 
-def _item(index: int, item: BatchItem | RequestLike) -> BatchItem:
-    return item if isinstance(item, BatchItem) else BatchItem(str(index), as_request(item))
+def _items(items: Iterable[BatchItem | RequestLike]) -> list[BatchItem]:
+    """The batch's items, a bare request's id its index. One that cannot be routed, or an id used
+    twice (whose results no one could tell apart), is an error naming the item, before any call."""
+    work: list[BatchItem] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        try:
+            one = item if isinstance(item, BatchItem) else BatchItem(str(index), as_request(item))
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"batch item {index}: {exc}") from None
+        if one.id in seen:
+            raise InvalidRequestError(
+                f"batch item {index}: id {one.id!r} is already used by item {seen[one.id]}; "
+                "give each item its own id"
+            )
+        seen[one.id] = index
+        work.append(one)
+    return work
 
 
 class _Batch:
@@ -237,7 +253,7 @@ class _Batch:
         on_result: Callable[[BatchResult], None] | None,
     ) -> None:
         self.router = router
-        self.slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self.max_waits = max_waits
         self.base_wait = base_wait
         self.on_result = on_result
@@ -248,13 +264,19 @@ class _Batch:
     async def each(
         self, items: list[BatchItem], stage: Callable[[BatchItem], Awaitable[bool | None]]
     ) -> list[tuple[BatchItem, bool | None]]:
-        """Run `stage` on every item within the concurrency limit; (item, gate passed?) for each."""
+        """Run `stage` on every item, `concurrency` at a time; (item, gate passed?) for each, in order.
 
-        async def one(item: BatchItem) -> tuple[BatchItem, bool | None]:
-            async with self.slots:
-                return item, await stage(item)
+        As many workers as calls may be in flight take the next item when one is done: a task for
+        every item at once held memory for the whole batch (20,000 lines, 20,000 waiting tasks)."""
+        passed: list[bool | None] = [None] * len(items)
+        pending = iter(enumerate(items))
 
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        async def worker() -> None:
+            for index, item in pending:
+                passed[index] = await stage(item)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(items)))))
+        return list(zip(items, passed, strict=True))
 
     async def routed(self, item: BatchItem) -> bool | None:
         try:

@@ -384,7 +384,8 @@ class Router:
         gate, else the heuristic gate) checks every answer, and only the rejected ones go to the top
         tier; otherwise each request is routed as `acomplete` would. Returns one `BatchResult` per
         finished stage (a rejected cheap answer, then its strong one), also handed to `on_result` as
-        each finishes. See `gearshift.routing._batch` for resuming an interrupted batch.
+        each finishes. A `BatchItem` names its id (a bare request's is its index); ids must differ.
+        See `gearshift.routing._batch` for resuming an interrupted batch.
         """
         from ._batch import run_batch
 
