@@ -12,14 +12,16 @@ whatever formats it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from anyio.abc import ObjectReceiveStream, ObjectSendStream
     from mcp.server.mcpserver import MCPServer
     from mcp.shared.message import SessionMessage
 
-__all__ = ["answer_unreadable", "run_stdio", "unreadable_reply"]
+__all__ = ["answer_unreadable", "end_process", "run_stdio", "unreadable_reply"]
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -40,6 +42,18 @@ async def run_stdio(server: MCPServer[Any]) -> None:
             tasks.start_soon(answer_unreadable, read_stream, feed, write_stream)
             await lowlevel.run(readable, write_stream, lowlevel.create_initialization_options())
             tasks.cancel_scope.cancel()
+
+
+def end_process(code: int) -> NoReturn:
+    """End the process now with `code`, once a stop signal has cancelled the server's work.
+
+    The SDK reads stdin in a worker thread, blocked in a read that only the client closing stdin
+    ends; after SIGTERM (or Ctrl-C) the interpreter would wait for that thread forever, a server
+    that never exits until the client kills it. Everything else is settled by then.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def answer_unreadable(
