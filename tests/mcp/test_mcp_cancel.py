@@ -6,7 +6,7 @@ from pathlib import Path
 
 import anyio
 from mcp import Client
-from mcp_testbed import local_router, structured
+from mcp_testbed import local_router, resource_json, structured
 
 from gearshift import open_decision_log, read_records
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
@@ -34,7 +34,10 @@ async def test_a_cancelled_escalate_is_charged_and_logged_as_a_cancelled_attempt
             while (await router.budgets.status(("agent:a",))).limits[0].reserved_usd:  # noqa: ASYNC110
                 await anyio.sleep(0.02)
         (budget,) = structured(await client.call_tool("budget_status", {"agent_id": "a"}))["keys"]
+        recent = resource_json(await client.read_resource("gearshift://decisions/recent"))
     attempts = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "attempt"]
     assert [(a["model"], a["ok"], a["cancelled"]) for a in attempts] == [("large", False, True)]
     (limit,) = budget["limits"]
     assert limit["spent_usd"] > 0 and limit["spent_usd"] == attempts[0]["cost_usd"]
+    # The recent decisions show it too (they left a cancelled escalate out).
+    assert [(d["tool"], d["model"], d.get("cancelled")) for d in recent] == [("escalate", "large", True)]
