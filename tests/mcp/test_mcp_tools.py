@@ -68,6 +68,29 @@ async def test_optional_arguments_are_advertised_with_their_own_type(server: MCP
         assert structured(await client.call_tool("route", unset))["model"] == "small"
 
 
+async def test_a_number_written_as_text_is_read_as_that_number(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    # Models, and clients that send every argument as a string, write "0.5" for 0.5: it was refused
+    # ("Input should be a valid number") while the strictness that refused it was meant for `true`.
+    async with Client(server) as client:
+        bounded = {"prompt": HARD, "step_index": "3", "constraints": {"max_tier": "1", "max_cost_usd": "0.5"}}
+        assert structured(await client.call_tool("route", bounded))["model"] == "small"
+        asked = {"problem": "p", "reason": "r", "max_tokens": "100", "max_cost_usd": "1e-1", "min_tier": "2"}
+        assert structured(await client.call_tool("escalate", asked))["model"] == "large"
+        scored = await client.call_tool("feedback", {"request_id": "abc", "score": "0.5"})
+        assert "log.path" in error_text(scored)  # past the arguments: this router keeps no log
+        for refused in (
+            {"step_index": "true"},
+            {"step_index": "3.5"},
+            {"constraints": {"max_cost_usd": "NaN"}},
+        ):
+            result = await client.call_tool("route", {"prompt": EASY, **refused})
+            assert result.is_error and "invalid arguments" in error_text(result), refused
+    (sent,) = llm_server.requests
+    assert 100 in (sent.body.get("max_tokens"), sent.body.get("max_completion_tokens"))
+
+
 async def test_null_for_any_optional_argument_means_not_given(server: MCPServer[RouterTools]) -> None:
     # Models send null for the optional arguments they leave out; those whose default is not null
     # (turn_start = 0, tried = "", source = "agent") refused it: "Input should be a valid string".
@@ -185,7 +208,7 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": " \n\t"}, "prompt: is blank"),  # was routed (and sent to a classifier) as a step
         ({"step_type": "plan"}, "invalid arguments: prompt: is required"),
         ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history[0].name: is required"),
-        ({"prompt": EASY, "step_index": "3"}, 'valid integer, got the string "3"'),
+        ({"prompt": EASY, "step_index": "three"}, 'valid integer, got the string "three"'),
         ({"prompt": EASY, "stepIndex": 3}, "unknown argument 'stepIndex'; the known arguments are prompt,"),
         ({"prompt": EASY, "step_type": "x" * 500}, 'got the string "xxx'),
         ({"prompt": EASY, "turn_start": -1}, "turn_start"),

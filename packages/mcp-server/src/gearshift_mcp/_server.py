@@ -30,6 +30,7 @@ from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, lo
 
 from ._argument_errors import argument_problems
 from ._input_schema import plain_optionals
+from ._numeric_text import numbers_from_text
 from ._recent import RecentDecisions
 from ._schemas import (
     AgentId,
@@ -155,6 +156,7 @@ class _KnownArguments(ArgModelBase):
 
     A null for an optional argument means "not given": models send `"tried": null` for what they
     leave out, and an argument whose default is not null (`tried = ""`, `turn_start = 0`) refused it.
+    A number written as text (`"score": "0.5"`) is read as that number (`_numeric_text`).
     """
 
     @model_validator(mode="before")
@@ -169,9 +171,10 @@ class _KnownArguments(ArgModelBase):
                     f"unknown argument{plural} {', '.join(map(repr, unknown))}; the known arguments "
                     f"are {', '.join(fields)}"
                 )
-            return {
+            given = {
                 name: value for name, value in data.items() if value is not None or fields[name].is_required()
             }
+            return numbers_from_text(cls, given)
         return data
 
 
