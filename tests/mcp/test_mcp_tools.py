@@ -211,6 +211,7 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": EASY, "step_index": "three"}, 'valid integer, got the string "three"'),
         ({"prompt": EASY, "stepIndex": 3}, "unknown argument 'stepIndex'; the known arguments are prompt,"),
         ({"prompt": EASY, "step_type": "x" * 500}, 'got the string "xxx'),
+        ({"prompt": "Summarise: \ud83d"}, "prompt: holds a lone UTF-16 surrogate (half of a character"),
         ({"prompt": EASY, "turn_start": -1}, "turn_start"),
         ({"prompt": EASY, "turn_start": 1}, "turn_start must be between 0 and the 0 tool calls, got 1"),
     ],

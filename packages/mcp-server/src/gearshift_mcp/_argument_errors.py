@@ -17,6 +17,11 @@ __all__ = ["argument_problems"]
 
 _SHOWN_CHARS = 60
 _NO_INPUT = frozenset({"missing", "value_error", "assertion_error"})
+_WORDS = {
+    "missing": "is required",
+    "string_unicode": "holds a lone UTF-16 surrogate (half of a character, such as an emoji cut in two); "
+    "send whole characters",
+}
 
 
 def argument_problems(error: ValidationError) -> str:
@@ -24,7 +29,7 @@ def argument_problems(error: ValidationError) -> str:
     problems = []
     for detail in error.errors(include_url=False, include_context=False):
         where = _where(detail["loc"])
-        what = "is required" if detail["type"] == "missing" else detail["msg"].removeprefix("Value error, ")
+        what = _WORDS.get(detail["type"]) or detail["msg"].removeprefix("Value error, ")
         if detail["type"] not in _NO_INPUT:
             what = f"{what}, got {_shown(detail['input'])}"
         problems.append(f"{where}: {what}" if where else what)
@@ -46,10 +51,19 @@ def _shown(value: Any) -> str:
     if isinstance(value, (int, float)):
         return json.dumps(value)
     if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=not _encodable(value))
         if len(text) > _SHOWN_CHARS:
             text = f'{text[: _SHOWN_CHARS - 1]}..." ({len(value)} characters)'
         return f"the string {text}"
     if isinstance(value, (list, tuple)):
         return f"an array of {len(value)}"
     return "an object" if isinstance(value, dict) else "a value of another type"
+
+
+def _encodable(text: str) -> bool:
+    # A lone surrogate is shown escaped: no JSON encoder writes one raw, so the reply could not be sent.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
