@@ -300,7 +300,7 @@ def test_a_bad_batch_line_names_the_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(OutcomeTableError, match=r"in\.jsonl line 3: unknown field 'promt'"):
         list(read_batch(path, _registry()))
     path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n')
-    with pytest.raises(OutcomeTableError, match=r"line 2: id 'a' is already used on line 1"):
+    with pytest.raises(OutcomeTableError, match=r"line 2: id 'a' was already used on line 1"):
         list(read_batch(path, _registry()))
     path.write_text('{"prompt": "x", "max_tokens": 0}\n')
     with pytest.raises(OutcomeTableError, match=r"line 1: max_tokens must be a positive integer, got 0"):

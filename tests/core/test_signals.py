@@ -229,6 +229,14 @@ def test_a_new_user_message_resets_the_error_streak() -> None:
     assert s.consecutive_tool_errors == 0
 
 
+def test_an_answer_without_tool_calls_ends_the_error_streak() -> None:
+    # A supervisor's next agent reads the previous agent's failed calls, then its answer.
+    failed = (call("c1", "run", "{}"), Message.tool("c1", "boom", is_error=True))
+    assert signals(Message.user("Go."), *failed, *failed).consecutive_tool_errors == 2
+    answered = signals(Message.user("Go."), *failed, *failed, Message.assistant("It is down."))
+    assert answered.consecutive_tool_errors == 0
+
+
 def test_the_context_and_the_messages_are_combined_without_double_counting() -> None:
     history = (ToolRecord("run", ok=False), ToolRecord("run", ok=False), ToolRecord("run", ok=False))
     context = StepContext(tool_history=history)

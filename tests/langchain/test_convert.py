@@ -59,13 +59,13 @@ def test_roles_names_and_tool_results_are_carried_over() -> None:
         [
             SystemMessage("be brief"),
             HumanMessage("hi", name="ada"),
-            AIMessage("let me look", tool_calls=[_call("call_1", args={"q": "ünïcode"})]),
+            AIMessage("let me look", tool_calls=[_call("call_1", args={"q": "ünïcode"})], name="scout"),
             ToolMessage("boom", tool_call_id="call_1", status="error"),
             ChatMessage(role="developer", content="rules"),
         ]
     )
     assert [m.role for m in messages] == ["system", "user", "assistant", "tool", "system"]
-    assert messages[1].name == "ada"
+    assert (messages[1].name, messages[2].name) == ("ada", "scout")
     assert messages[2].tool_calls == (ToolCall("call_1", "search", '{"q": "ünïcode"}'),)
     assert messages[3] == Message.tool("call_1", "boom", name="search", is_error=True)
 

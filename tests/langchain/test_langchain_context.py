@@ -113,6 +113,25 @@ def test_the_caller_sets_the_step_type_and_bounds_in_run_metadata() -> None:
     assert forced == CallerHints(force_model="large", max_tier=3)
 
 
+def test_the_named_agent_calling_the_model_is_the_agent_unless_the_caller_or_model_names_one() -> None:
+    named = {"thread_id": "t-7", "lc_agent_name": "pricer"}  # `create_agent(..., name="pricer")`
+    assert _context(named, HISTORY, StepDefaults(), has_tools=True).agent_id == "pricer"
+    assert _context(named, HISTORY, StepDefaults(agent_id="model"), has_tools=True).agent_id == "model"
+    caller = {**named, "agent_id": "caller"}
+    assert _context(caller, HISTORY, StepDefaults(agent_id="model"), has_tools=True).agent_id == "caller"
+
+
+def test_another_named_agents_answer_starts_this_agents_turn() -> None:
+    handed = [*HISTORY, AIMessage("Found two results.", name="researcher")]
+    pricer = _context({"lc_agent_name": "pricer"}, handed, StepDefaults(), has_tools=True)
+    assert (pricer.step_type, pricer.step_index, pricer.turn_step_index) == (StepType.ACT, 3, 0)
+    assert pricer.turn_start == 3 and pricer.consecutive_tool_errors == 0
+    # The researcher's own answer, or an answer with no agent named, goes on the same turn.
+    researcher = _context({"lc_agent_name": "researcher"}, handed, StepDefaults(), has_tools=True)
+    assert (researcher.step_type, researcher.turn_start, researcher.turn_step_index) == (StepType.OTHER, 0, 3)
+    assert _context({}, handed, StepDefaults(), has_tools=True).turn_start == 0
+
+
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [

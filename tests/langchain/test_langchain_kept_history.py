@@ -168,6 +168,7 @@ def test_messages_edited_in_place_between_two_steps_are_converted_again() -> Non
     edits = [
         lambda: setattr(history[0], "content", "You are a careful agent."),
         lambda: setattr(history[1], "name", "bea"),
+        lambda: setattr(history[2], "name", "researcher"),  # the agent that spoke
         lambda: history[2].tool_calls[0]["args"].__setitem__("line", True),
         lambda: history[2].tool_calls[0]["args"].__setitem__("line", 1.0),
         lambda: history[2].tool_calls[0]["args"].__setitem__("path", "b.py"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,18 @@ def test_a_log_being_written_is_read_up_to_its_last_whole_line(
         file.write('{"schema": 1, "kind": "decision", "ts": 1.0, "requ')  # a router mid-write
     assert main(["report", "--log", str(sample_log), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["requests"] == 8
+
+
+def test_the_text_report_keeps_the_digits_of_a_cheap_models_cost(
+    records: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The HTML page showed $0.000014 for these calls, but the printed report cut every cost to four
+    # decimals: the model line, the total and the always-strongest figure all read "$0.0000".
+    cheap = [{**r, "cost_usd": 0.0000137} if r["kind"] == "attempt" else r for r in records]
+    log = tmp_path / "cheap.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in cheap), encoding="utf-8")
+    assert main(["report", "--log", str(log)]) == 0
+    text = capsys.readouterr().out
+    assert "$0.0000;" not in text and "$0.0000 " not in text
+    assert re.search(r"^cost: +\$0\.00011;", text, re.MULTILINE)
+    assert re.search(r"^  small +tier 1 +75\.0% +\$0\.000082 ", text, re.MULTILINE)

@@ -112,8 +112,10 @@ class RoutedChatModel(BaseChatModel):
     name hints at the step type), the history (a `ToolMessage` last: reading a tool result; failed
     tools and repeated identical calls are counted, and move the step up a tier) and the run config's
     `metadata`, where a caller may set `agent_id`, `run_id`, `step_type`, `budget_keys`,
-    `expected_steps`, `min_tier`, `max_tier` and `max_cost_usd` per call. A per-call `model="<id>"`
-    (`invoke(..., model=...)` or `bind(model=...)`) sends the call to that registry model.
+    `expected_steps`, `min_tier`, `max_tier` and `max_cost_usd` per call; with no `agent_id` there
+    nor on the model, a `create_agent(..., name=...)` agent's calls count against its name. A
+    per-call `model="<id>"` (`invoke(..., model=...)` or `bind(model=...)`) sends the call to that
+    registry model.
     LangChain's standard `api_key` and `max_retries` are not settings here: keys belong to the
     providers of the config, and gearshift falls back along the decision's chain instead of retrying
     (both are taken and dropped; any other unknown setting is refused by name).
@@ -126,7 +128,8 @@ class RoutedChatModel(BaseChatModel):
     model: str | None = None
     """A registry model id to send every call to, bypassing the routing decision (None: route)."""
     agent_id: str | None = None
-    """The agent these calls belong to: spend counts against `agent:<agent_id>`."""
+    """The agent these calls belong to: spend counts against `agent:<agent_id>` (None: the name of the
+    `create_agent` agent calling, if it has one)."""
     budget_keys: tuple[str, ...] = ()
     """More ledger keys every call's spend counts against (`team:search`, `customer:42`)."""
     expected_steps: int | None = None

@@ -11,7 +11,8 @@ A caller may steer a call through the run config's metadata (`config={"metadata"
 
 | key             | meaning                                                        |
 |-----------------|----------------------------------------------------------------|
-| `agent_id`      | whose budget the call counts against (`agent:<id>`)            |
+| `agent_id`      | whose budget the call counts against (`agent:<id>`); default:  |
+|                 | the model's `agent_id`, then the `create_agent` agent's `name` |
 | `run_id`        | the run (`run:<id>`); default: LangGraph's `thread_id`         |
 | `step_type`     | plan, act, observe, reflect, respond, summarize, other, or     |
 |                 | recover (the step after a failing tool), taken as reflect      |
@@ -96,9 +97,12 @@ def step_context(
     """
     if len(converted) != len(history):
         raise ValueError(f"{len(converted)} converted messages for {len(history)} LangChain messages")
-    agent_id = _text(metadata, "agent_id") or defaults.agent_id
+    # LangChain names the `create_agent(name=...)` agent calling the model: agents sharing one model
+    # in a supervisor graph are each charged for their own calls unless the caller or model names one.
+    speaker = _text(metadata, "lc_agent_name")
+    agent_id = _text(metadata, "agent_id") or defaults.agent_id or speaker
     run_id = _text(metadata, "run_id") or _text(metadata, "thread_id")
-    step_type = _step_type(metadata, history, converted, defaults, has_tools=has_tools)
+    step_type = _step_type(metadata, history, converted, defaults, has_tools=has_tools, speaker=speaker)
     keys = _keys(metadata)
     budget_keys = (
         defaults.budget_keys + tuple(key for key in keys if key not in defaults.budget_keys)
@@ -110,7 +114,7 @@ def step_context(
     for key in ("langgraph_node", "langgraph_step"):
         if key in metadata:
             extra[key] = metadata[key]
-    step_index, records, turn_start, turn_steps = _steps_and_tools(history, converted, kept)
+    step_index, records, turn_start, turn_steps = _steps_and_tools(history, converted, kept, speaker)
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
@@ -127,7 +131,10 @@ def step_context(
 
 
 def _steps_and_tools(
-    history: Sequence[BaseMessage], converted: Sequence[Message], kept: KeptHistory | None
+    history: Sequence[BaseMessage],
+    converted: Sequence[Message],
+    kept: KeptHistory | None,
+    speaker: str | None = None,
 ) -> tuple[int, tuple[ToolRecord, ...], int, int]:
     """The number of `AIMessage`s in the history, every tool call of it in order, failed where its
     `ToolMessage` says `status="error"`, how many of those calls came before the last user message
@@ -142,6 +149,10 @@ def _steps_and_tools(
     it, not every call of that id in the history: ids the router assigns when a server sends none
     (`call_0`, `call_1`...) start over on every step, and one failed `call_0` must not mark every
     earlier `call_0` as failed too.
+
+    In a graph of several agents (a supervisor's), the answer of another agent than `speaker` (the
+    `create_agent` agent calling, which names its `AIMessage`s) hands this agent its task as a user
+    message would: the other agent's tool errors and steps are no streak nor step of this turn.
 
     A user message right after `ToolMessage`s is no new turn (the core's `context_from_messages` reads
     turns alike): an agent that sends a reminder or a tool's images beside its results is still on
@@ -176,6 +187,8 @@ def _steps_and_tools(
                     open_calls.setdefault(call_id, []).append(len(tools))
                     tools.append(when_ok)
                     failed_records.append(when_failed)
+            if speaker is not None and _handed_over(gearshift_message, speaker):
+                turn_start, turn_steps = len(tools), 0
         elif role == "tool":
             waiting = open_calls.get(gearshift_message.tool_call_id)
             if waiting:
@@ -210,6 +223,7 @@ def _step_type(
     defaults: StepDefaults,
     *,
     has_tools: bool,
+    speaker: str | None = None,
 ) -> StepType:
     value = metadata.get("step_type")
     if value is not None:
@@ -230,7 +244,19 @@ def _step_type(
         return StepType.OBSERVE
     if last == "user" and has_tools and message_kind(history[-1]) is HumanMessage:
         return StepType.ACT
+    if has_tools and _handed_over(converted[-1], speaker):  # another agent handed this one its task
+        return StepType.ACT
     return StepType.OTHER
+
+
+def _handed_over(message: Message, speaker: str | None) -> bool:
+    """Whether `message` is another agent's answer than the `speaker`'s, in a graph of named agents."""
+    return (
+        speaker is not None
+        and message.role == "assistant"
+        and message.name is not None
+        and message.name != speaker
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -108,7 +108,10 @@ def _converted(message: BaseMessage, index: int) -> Message:
     if kind is ToolMessage:
         return tool_result(cast("ToolMessage", message))
     if kind is AIMessage:
-        return Message("assistant", _ai_text(message.content), _tool_calls(cast("AIMessage", message)))
+        # The name says which agent spoke (`create_agent(name=...)` sets it): a supervisor's next agent
+        # must not read another agent's words as its own. ChatOpenAI sends it too.
+        calls = _tool_calls(cast("AIMessage", message))
+        return Message("assistant", _ai_text(message.content), calls, name=message.name)
     if kind is SystemMessage:
         return Message("system", _plain_text(message.content, where=f"system message {index}"))
     if kind is HumanMessage:
@@ -118,7 +121,7 @@ def _converted(message: BaseMessage, index: int) -> Message:
         if role == "user":
             return Message("user", _user_content(message.content, index), name=message.name)
         if role == "assistant":
-            return Message.assistant(_ai_text(message.content))
+            return Message("assistant", _ai_text(message.content), name=message.name)
         if role == "tool":
             raise InvalidRequestError(f"message {index}: a tool result must be a ToolMessage")
         return Message.system(_plain_text(message.content, where=f"message {index}"))

@@ -84,7 +84,7 @@ def _key(message: BaseMessage, kind: type[BaseMessage] | None) -> Hashable | Non
         ai = cast("AIMessage", message)
         if ai.invalid_tool_calls:
             return None
-        calls: list[Hashable] = [AIMessage, content]
+        calls: list[Hashable] = [AIMessage, content, message.name]
         for call in ai.tool_calls:
             call_id, name = call.get("id"), call["name"]
             arguments = flat_arguments_key(call.get("args") or {})

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from .._context import StepContext
-from .._errors import GearshiftError, UnknownModelError
+from .._errors import UnknownModelError
 from .._messages import ChatRequest, Message
 from .._models import ModelRegistry
-from ..datasets._outcome_files import _FieldError, _parse_prompt, json_lines
+from ..datasets._outcome_files import _FieldError, _parse_prompt, keyed_lines
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem
 from ..serve._openai_wire import parse_chat
@@ -55,22 +55,16 @@ class BatchLine:
 
 def read_batch(path: Path, registry: ModelRegistry) -> Iterator[BatchLine]:
     """The requests of a batch file; raises `OutcomeTableError` naming the file, line and field."""
-    seen: dict[str, int] = {}
     try:
         path.open("rb").close()
     except OSError as exc:
         raise OutcomeTableError(f"cannot read the file: {exc.strerror}", path=path) from None
-    for number, data in json_lines(path):
-        try:
-            item = _parse_item(data, number, registry)
-        except (_FieldError, GearshiftError) as exc:
-            raise OutcomeTableError(str(exc), path=path, line=number) from None
-        if item.id in seen:
-            raise OutcomeTableError(
-                f"id {item.id!r} is already used on line {seen[item.id]}", path=path, line=number
-            )
-        seen[item.id] = number
-        yield BatchLine(item, number, _digest(data))
+
+    def line(data: object, number: int) -> BatchLine:
+        return BatchLine(_parse_item(data, number, registry), number, _digest(data))
+
+    for _, batch_line in keyed_lines(path, line, lambda read: read.item.id):
+        yield batch_line
 
 
 def _digest(data: object) -> str:

@@ -18,14 +18,17 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
+from .._errors import GearshiftError
 from .._messages import Message
 from ._agent_runs import RunFieldError, parse_run, run_json
 from ._outcomes import OUTCOME_FIELDS, PROMPT_ROLES, Outcome, OutcomeRow, OutcomeTable, OutcomeTableError
 
-__all__ = ["json_lines", "load_outcomes", "save_outcomes"]
+__all__ = ["json_lines", "keyed_lines", "load_outcomes", "save_outcomes"]
+
+T = TypeVar("T")
 
 _ROW_FIELDS = ("id", "task", "prompt", "outcomes")
 
@@ -158,6 +161,26 @@ def json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
         yield number, value
 
 
+def keyed_lines(
+    path: str | os.PathLike[str], parse: Callable[[Any, int], T], key: Callable[[T], str]
+) -> Iterator[tuple[int, T]]:
+    """`json_lines` read by `parse` (a line's value and number), each with its line number. A problem
+    `parse` raises (`_FieldError`, `GearshiftError`) or a `key` used twice is an `OutcomeTableError`
+    naming the file and the line."""
+    first_line: dict[str, int] = {}
+    for number, value in json_lines(path):
+        try:
+            item = parse(value, number)
+        except (_FieldError, GearshiftError) as exc:
+            raise OutcomeTableError(str(exc), path=path, line=number) from None
+        seen = first_line.setdefault(key(item), number)
+        if seen != number:
+            raise OutcomeTableError(
+                f"id {key(item)!r} was already used on line {seen}", path=path, line=number
+            )
+        yield number, item
+
+
 def load_outcomes(path: str | os.PathLike[str]) -> OutcomeTable:
     """Read an outcome table from a JSONL file (gzip-compressed when the name ends in `.gz`).
 
@@ -169,22 +192,10 @@ def load_outcomes(path: str | os.PathLike[str]) -> OutcomeTable:
 
 def load_outcome_lines(path: str | os.PathLike[str]) -> tuple[OutcomeTable, tuple[int, ...]]:
     """`load_outcomes`, with the line number of each row (for checks that span rows)."""
-    rows: list[OutcomeRow] = []
-    first_line: dict[str, int] = {}
-    for number, value in json_lines(path):
-        try:
-            row = _parse_row(value)
-        except (_FieldError, OutcomeTableError) as exc:
-            raise OutcomeTableError(str(exc), path=path, line=number) from None
-        if row.id in first_line:
-            raise OutcomeTableError(
-                f"id '{row.id}' was already used on line {first_line[row.id]}", path=path, line=number
-            )
-        first_line[row.id] = number
-        rows.append(row)
-    if not rows:
+    lines = list(keyed_lines(path, lambda value, _: _parse_row(value), lambda row: row.id))
+    if not lines:
         raise OutcomeTableError("holds no rows; an outcome table needs at least one prompt", path=path)
-    return OutcomeTable(rows), tuple(first_line.values())
+    return OutcomeTable([row for _, row in lines]), tuple(number for number, _ in lines)
 
 
 def _row_json(row: OutcomeRow) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from .._errors import ConfigError
 from .._finite_numbers import finite
 from .._surrogates import has_lone_surrogate
 from ..config._config_file import CONFIG_HELP
+from ._money import usd
 
 __all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
 
@@ -189,15 +190,15 @@ def _print_text(report: dict[str, Any]) -> None:
     print(f"decision log: {report['log']['path']} ({report['log']['records']:,} records)")
     print(f"requests:     {report['requests']:,} ({report['failed']:,} unanswered)")
     print(
-        f"cost:         ${cost['cost_usd']:.4f}; always-strongest ${cost['always_strongest_usd']:.4f}; "
-        f"saved ${cost['savings_usd']:.4f}" + (f" ({share:.1%})" if share is not None else "")
+        f"cost:         {usd(cost['cost_usd'])}; always-strongest {usd(cost['always_strongest_usd'])}; "
+        f"saved {usd(cost['savings_usd'])}" + (f" ({share:.1%})" if share is not None else "")
     )
     causes = ", ".join(f"{c} {v['rate']:.1%}" for c, v in report["escalation"]["by_cause"].items())
     print(f"escalations:  {report['escalation']['rate']:.1%} of requests ({causes})")
     print(f"budgets:      {report['budget']['refusals']} refused, {report['budget']['overruns']} overruns")
     shadow = report["shadow"]
     if shadow["pairs"]:
-        line = f"shadow:       {shadow['pairs']:,} pairs, ${shadow['cost_usd']:.4f} spent on shadows"
+        line = f"shadow:       {shadow['pairs']:,} pairs, {usd(shadow['cost_usd'])} spent on shadows"
         if shadow["upward_pairs"]:
             line += (
                 f"; {shadow['upward_pairs']:,} upward: judged quality {shadow['quality']:.3f} against "
@@ -215,7 +216,7 @@ def _print_text(report: dict[str, Any]) -> None:
         p50 = "-" if v["latency_p50_ms"] is None else f"{v['latency_p50_ms']:.0f} ms"
         p95 = "-" if v["latency_p95_ms"] is None else f"{v['latency_p95_ms']:.0f} ms"
         print(
-            f"  {model:<28} tier {v['tier']}  {v['share']:6.1%}  ${v['cost_usd']:.4f}  p50 {p50}  p95 {p95}"
+            f"  {model:<28} tier {v['tier']}  {v['share']:6.1%}  {usd(v['cost_usd'])}  p50 {p50}  p95 {p95}"
         )
     print("providers:")
     for provider, v in report["providers"].items():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
+
+from ._money import usd
 
 __all__ = ["render_html"]
 
@@ -36,8 +37,8 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
         f"<h1>{escape(title)}</h1>",
         f"<p>{_span(report)}{' · agent ' + escape(report['agent']) if report.get('agent') else ''}</p>",
         '<p class="big">',
-        f"{report['requests']:,} requests · cost {_usd(cost['cost_usd'])} · always-strongest "
-        f"{_usd(cost['always_strongest_usd'])} · saved {_usd(cost['savings_usd'])}"
+        f"{report['requests']:,} requests · cost {usd(cost['cost_usd'])} · always-strongest "
+        f"{usd(cost['always_strongest_usd'])} · saved {usd(cost['savings_usd'])}"
         f"{' (' + _pct(cost['savings_share']) + ')' if cost['savings_share'] is not None else ''}",
         f" · escalation rate {_pct(report['escalation']['rate'])}</p>",
         "<h2>Share per tier over time</h2>",
@@ -53,7 +54,7 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
                     v["tier"],
                     v["requests"],
                     _pct(v["share"]),
-                    _usd(v["cost_usd"]),
+                    usd(v["cost_usd"]),
                     _ms(v["latency_p50_ms"]),
                     _ms(v["latency_p95_ms"]),
                 )
@@ -64,7 +65,13 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
         _table(
             ("tier", "requests", "share", "cost", "cost / request"),
             (
-                (t, v["requests"], _pct(v["share"]), _usd(v["cost_usd"]), _usd(v["cost_per_request_usd"]))
+                (
+                    t,
+                    v["requests"],
+                    _pct(v["share"]),
+                    usd(v["cost_usd"]),
+                    usd(v["cost_per_request_usd"]),
+                )
                 for t, v in report["tiers"].items()
             ),
         ),
@@ -95,7 +102,7 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
                 (
                     report["budget"]["refusals"],
                     report["budget"]["overruns"],
-                    _usd(report["budget"]["overrun_excess_usd"]),
+                    usd(report["budget"]["overrun_excess_usd"]),
                 )
             ],
         ),
@@ -107,9 +114,9 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
                 (
                     a,
                     v["requests"],
-                    _usd(v["cost_usd"]),
-                    _usd(v["always_strongest_usd"]),
-                    _usd(v["savings_usd"]),
+                    usd(v["cost_usd"]),
+                    usd(v["always_strongest_usd"]),
+                    usd(v["savings_usd"]),
                     _pct(v["escalation_rate"]),
                 )
                 for a, v in report["agents"].items()
@@ -143,7 +150,7 @@ def _span(report: Mapping[str, Any]) -> str:
 def _shadow(shadow: Mapping[str, Any], feedback: Mapping[str, Any]) -> str:
     parts = ["<h2>Quality</h2>"]
     if shadow["pairs"]:
-        parts.append(f"<p>{shadow['pairs']:,} shadow pairs, {_usd(shadow['cost_usd'])} spent on shadows.</p>")
+        parts.append(f"<p>{shadow['pairs']:,} shadow pairs, {usd(shadow['cost_usd'])} spent on shadows.</p>")
     if shadow["upward_pairs"]:
         kept = f" ({_pct(shadow['quality_kept'])} kept)" if shadow["quality_kept"] is not None else ""
         parts.append(
@@ -261,16 +268,6 @@ def _svg(label: str, marks: list[str], days: Sequence[Mapping[str, Any]], top: f
         f'<svg role="img" aria-label="{escape(label)}" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" '
         f'xmlns="http://www.w3.org/2000/svg">{"".join(axis + marks)}</svg>'
     )
-
-
-def _usd(value: float | None) -> str:
-    """Four decimals, or two significant digits below a tenth of a cent: a cheap model's call costs
-    hundredths of a cent, which four decimals would show as $0.0000."""
-    if value is None:
-        return "-"
-    size = abs(value)
-    decimals = 4 if size >= 0.001 or not size > 0 else 1 - math.floor(math.log10(size))
-    return f"-${size:,.{decimals}f}" if value < 0 else f"${size:,.{decimals}f}"
 
 
 def _pct(value: float | None) -> str:

@@ -344,13 +344,18 @@ def is_error_result(message: Message) -> bool:
 
 
 def _trailing_tool_errors(messages: Sequence[Message]) -> int:
-    """Failed tool results at the end of the run, up to the first success (assistant turns skipped)."""
+    """Failed tool results at the end of the run, up to the first success (the assistant turns that
+    made the calls skipped). An answer without tool calls ends the streak, as a user turn does: the
+    loop it read is over, and in a graph of several agents the next one starts on a task of its own.
+    """
     count = 0
     for message in reversed(messages[-_MAX_WALK:]):
         if message.role == "tool":
             if not is_error_result(message):
                 break
             count += 1
+        elif message.role == "assistant" and not message.tool_calls:
+            break
     return count
 
 
