@@ -116,9 +116,9 @@ async def test_a_weaker_answering_model_may_hand_the_problem_on(
         ({"min_tier": 5}, "unknown tier 5"),
         ({"max_tokens": 0}, "max_tokens"),
         # pydantic's lax mode read `true` as 1: a one-token answer, or a tier-1 model
-        ({"max_tokens": True}, "max_tokens\n  Input should be a valid integer"),
-        ({"min_tier": True}, "min_tier\n  Input should be a valid integer"),
-        ({"max_cost_usd": True}, "max_cost_usd\n  Input should be a valid number"),
+        ({"max_tokens": True}, "max_tokens: Input should be a valid integer"),
+        ({"min_tier": True}, "min_tier: Input should be a valid integer"),
+        ({"max_cost_usd": True}, "max_cost_usd: Input should be a valid number"),
         ({"max_cost_usd": 1e-9}, "above the caller's max_cost_usd"),
     ],
 )

@@ -42,10 +42,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(token: str | None, config: Path) -> Iterator[str]:
-    """The server's HTTP app under uvicorn in a thread; yields the MCP endpoint URL."""
+def _serving(token: str | None, config: Path, *, host: str = "127.0.0.1") -> Iterator[str]:
+    """The server's HTTP app for a listener on `host`, under uvicorn in a thread (on 127.0.0.1,
+    whatever loopback spelling `host` is); yields the MCP endpoint URL."""
     port = _free_port()
-    app = http_app(build_server(config, bearer_token=token), host="127.0.0.1")
+    app = http_app(build_server(config, bearer_token=token), host=host)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="mcp-http-test", daemon=True)
     thread.start()
@@ -109,6 +110,22 @@ async def test_on_loopback_without_a_token_every_local_request_is_served(
         # DNS rebinding: a page elsewhere must not reach the local server through the browser.
         foreign = await _post_initialize(url, {"Host": "evil.example", "Origin": "http://evil.example"})
         assert foreign.status_code in (403, 421)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "LOCALHOST", "[::1]", "0:0:0:0:0:0:0:1"])
+async def test_every_loopback_spelling_is_protected_from_dns_rebinding(
+    llm_server: LocalOpenAIServer, tmp_path: Path, host: str
+) -> None:
+    # No token is asked on loopback, and the SDK checks Host and Origin only for 127.0.0.1,
+    # localhost and ::1: `--host 127.0.0.2` served a page of evil.example through the browser.
+    with _serving(None, write_config(tmp_path, llm_server), host=host) as url:
+        port = url.split(":")[-1].split("/")[0]
+        foreign_host = await _post_initialize(url, {"Host": f"evil.example:{port}"})
+        foreign_origin = await _post_initialize(url, {"Origin": "http://evil.example"})
+        assert (foreign_host.status_code, foreign_origin.status_code) == (421, 403)
+        bare = host.strip("[]").lower()
+        named = f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+        assert (await _post_initialize(url, {"Host": named})).status_code == 200
 
 
 @pytest.mark.parametrize(

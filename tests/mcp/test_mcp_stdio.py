@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp_testbed import (
+    INITIALIZE,
     KEY_ENV,
+    LOCAL_KEY,
     error_text,
     gearshift_mcp_command,
     resource_json,
@@ -16,7 +23,9 @@ from mcp_testbed import (
     write_config,
 )
 
-from gearshift.testing import LocalOpenAIServer
+from gearshift import Router, load_config
+from gearshift.budgets import LimitStatus
+from gearshift.testing import Delay, LocalOpenAIServer
 
 
 async def test_the_stdio_server_routes_and_names_the_missing_key(
@@ -68,3 +77,54 @@ async def test_a_key_left_at_the_config_block_s_placeholder_is_taken_as_unset(
     assert f"{KEY_ENV} still holds the placeholder" in stderr
     assert f"no API key set for {KEY_ENV} (provider 'local')" in stderr
     assert llm_server.requests == []
+
+
+def test_sigterm_mid_escalate_ends_the_server_and_settles_the_call(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    # A client stops a server that does not exit once stdin is closed with SIGTERM, whose default
+    # ended the process at once (exit -15): the escalate in flight kept its budget reservation
+    # until it expired. Once SIGTERM was taken, the thread reading stdin kept the process alive.
+    llm_server.script("large", Delay(30))
+    budgets = (
+        f'\n[budgets]\nstore = "sqlite:///{tmp_path / "budgets.db"}"\n\n'
+        '[[budgets.limits]]\nkey = "agent:*"\nusd = 1.0\n'
+    )
+    config = write_config(tmp_path, llm_server, extra=budgets)
+    process = subprocess.Popen(
+        [gearshift_mcp_command(), "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=server_env(**{KEY_ENV: LOCAL_KEY}),
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        call = {"name": "escalate", "arguments": {"problem": "p", "reason": "r", "agent_id": "a"}}
+        for message in (
+            INITIALIZE,
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call},
+        ):
+            process.stdin.write(json.dumps(message).encode() + b"\n")
+            process.stdin.flush()
+        deadline = time.monotonic() + 30
+        while not llm_server.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert llm_server.requests, "the escalate call never reached the model"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)  # stdin left open, as a client has it
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 143
+    assert b"Traceback" not in stderr, stderr
+    (limit,) = asyncio.run(_limits(config, "agent:a"))
+    assert limit.reserved_usd == 0  # settled, not held until the reservation expires
+
+
+async def _limits(config: Path, key: str) -> tuple[LimitStatus, ...]:
+    async with Router.from_config(load_config(config)) as router:
+        assert router.budgets is not None
+        return (await router.budgets.status((key,))).limits

@@ -126,3 +126,17 @@ async def test_a_burst_of_bad_lines_is_answered_in_order_among_good_ones(stdio: 
         "budget_status",
         "feedback",
     }
+
+
+async def test_a_lone_surrogate_escape_is_answered_by_its_tool_with_the_call_s_id(stdio: RawStdio) -> None:
+    # `"\ud800"` (half of an emoji a client cut in two) is JSON, but the SDK's parser refuses it: the
+    # call got a parse error without its id, so the client waited for an answer until it timed out.
+    call = {"name": "route", "arguments": {"prompt": "Summarise this: \ud83d"}}
+    line = json.dumps({"jsonrpc": "2.0", "id": 30, "method": "tools/call", "params": call})
+    assert "\\ud83d" in line
+    reply = await stdio.ask(line)
+    assert reply["id"] == 30 and reply["result"]["isError"] is True
+    (content,) = reply["result"]["content"]
+    assert "prompt: holds a lone UTF-16 surrogate" in content["text"]
+    not_a_request = await stdio.ask(json.dumps({"jsonrpc": "2.0", "id": 31, "oops": "\udc00"}))
+    assert not_a_request["id"] == 31 and not_a_request["error"]["code"] == -32600

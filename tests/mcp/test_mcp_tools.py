@@ -68,6 +68,49 @@ async def test_optional_arguments_are_advertised_with_their_own_type(server: MCP
         assert structured(await client.call_tool("route", unset))["model"] == "small"
 
 
+async def test_a_number_written_as_text_is_read_as_that_number(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    # Models, and clients that send every argument as a string, write "0.5" for 0.5: it was refused
+    # ("Input should be a valid number") while the strictness that refused it was meant for `true`.
+    async with Client(server) as client:
+        bounded = {"prompt": HARD, "step_index": "3", "constraints": {"max_tier": "1", "max_cost_usd": "0.5"}}
+        assert structured(await client.call_tool("route", bounded))["model"] == "small"
+        asked = {"problem": "p", "reason": "r", "max_tokens": "100", "max_cost_usd": "1e-1", "min_tier": "2"}
+        assert structured(await client.call_tool("escalate", asked))["model"] == "large"
+        scored = await client.call_tool("feedback", {"request_id": "abc", "score": "0.5"})
+        assert "log.path" in error_text(scored)  # past the arguments: this router keeps no log
+        for refused in (
+            {"step_index": "true"},
+            {"step_index": "3.5"},
+            {"constraints": {"max_cost_usd": "NaN"}},
+        ):
+            result = await client.call_tool("route", {"prompt": EASY, **refused})
+            assert result.is_error and "invalid arguments" in error_text(result), refused
+    (sent,) = llm_server.requests
+    assert 100 in (sent.body.get("max_tokens"), sent.body.get("max_completion_tokens"))
+
+
+async def test_null_for_any_optional_argument_means_not_given(server: MCPServer[RouterTools]) -> None:
+    # Models send null for the optional arguments they leave out; those whose default is not null
+    # (turn_start = 0, tried = "", source = "agent") refused it: "Input should be a valid string".
+    async with Client(server) as client:
+        tools = {tool.name: tool.input_schema for tool in (await client.list_tools()).tools}
+        given = {"prompt": EASY, "problem": "p", "reason": "r", "request_id": "abc", "score": 1}
+        for name, schema in tools.items():
+            required = set(schema.get("required", ()))
+            nulls = {arg: None for arg in schema["properties"] if arg not in required}
+            result = await client.call_tool(name, {**{arg: given[arg] for arg in required}, **nulls})
+            assert "invalid arguments" not in error_text(result), name
+        routed = structured(await client.call_tool("route", {"prompt": EASY, "tool_history": None}))
+        assert routed["model"] == "small"
+        asked = {"problem": "p", "reason": "r", "tried": None, "material": None, "max_tokens": None}
+        assert structured(await client.call_tool("escalate", asked))["model"] == "large"
+        # A required argument's null is still refused, and says so.
+        missing = await client.call_tool("escalate", {"problem": "p", "reason": None})
+        assert missing.is_error and "reason: Input should be a valid string, got null" in error_text(missing)
+
+
 async def test_an_easy_task_routes_to_the_cheap_model_and_a_hard_one_to_the_strong(
     server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
 ) -> None:
@@ -159,12 +202,16 @@ async def test_constraints_bound_the_tier_and_the_cost(server: MCPServer[RouterT
         ({"prompt": EASY, "constraints": {"max_teir": 2}}, "constraints.max_teir"),
         ({"prompt": EASY, "step_type": "dance"}, "step_type"),
         ({"prompt": EASY, "step_index": -1}, "step_index"),
-        ({"prompt": EASY, "step_index": True}, "step_index\n  Input should be a valid integer"),
-        ({"prompt": EASY, "constraints": {"min_tier": True}}, "constraints.min_tier\n  Input should be"),
+        ({"prompt": EASY, "step_index": True}, "step_index: Input should be a valid integer, got true"),
+        ({"prompt": EASY, "constraints": {"min_tier": True}}, "constraints.min_tier: Input should be"),
         ({"prompt": ""}, "prompt"),
         ({"prompt": " \n\t"}, "prompt: is blank"),  # was routed (and sent to a classifier) as a step
-        ({"step_type": "plan"}, "prompt\n  Field required"),
-        ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history.0.name"),
+        ({"step_type": "plan"}, "invalid arguments: prompt: is required"),
+        ({"prompt": EASY, "tool_history": [{"ok": False}]}, "tool_history[0].name: is required"),
+        ({"prompt": EASY, "step_index": "three"}, 'valid integer, got the string "three"'),
+        ({"prompt": EASY, "stepIndex": 3}, "unknown argument 'stepIndex'; the known arguments are prompt,"),
+        ({"prompt": EASY, "step_type": "x" * 500}, 'got the string "xxx'),
+        ({"prompt": "Summarise: \ud83d"}, "prompt: holds a lone UTF-16 surrogate (half of a character"),
         ({"prompt": EASY, "turn_start": -1}, "turn_start"),
         ({"prompt": EASY, "turn_start": 1}, "turn_start must be between 0 and the 0 tool calls, got 1"),
     ],
@@ -175,7 +222,13 @@ async def test_bad_arguments_give_an_error_result_that_says_what_is_wrong(
     async with Client(server) as client:
         result = await client.call_tool("route", arguments)
         assert result.is_error
-        assert says in error_text(result)
+        text = error_text(result)
+        assert says in text
+        # Plain words: not pydantic's text, which named the SDK's argument model, showed the input as
+        # a Python repr and sent the model to pydantic's web site.
+        for python in ("routeArguments", "input_value", "input_type", "pydantic.dev", "[type="):
+            assert python not in text
+        assert len(text) < 400  # a long argument is cut short, not echoed whole
         # The server keeps serving.
         assert structured(await client.call_tool("route", {"prompt": EASY}))["model"] == "small"
 

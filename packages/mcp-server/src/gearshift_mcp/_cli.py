@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gearshift import GearshiftConfig, GearshiftError, load_config
+from gearshift.cli import Terminated, terminate_as_interrupt
 
 from ._http import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, check_bind, check_token, listen
 
@@ -64,6 +65,10 @@ def _server_name(name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
     args = _parser().parse_args(argv)
+    # Claude Desktop and other clients stop a server that outlives its closed stdin with SIGTERM,
+    # whose default ended the process at once: an escalate in flight kept its budget reservation
+    # until it expired and its model call was never settled. Taken as Ctrl-C, it is cancelled.
+    restore_sigterm = terminate_as_interrupt()
     try:
         if args.command == "config":
             block = claude_desktop_config(args.client_config or args.config, name=args.name)
@@ -78,8 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GearshiftError as error:
         print(f"gearshift-mcp: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stop:
+        code = 143 if isinstance(stop, Terminated) else 130
+        if args.command is None and not args.http:
+            from ._stdio import end_process
+
+            end_process(code)
+        return code
+    finally:
+        restore_sigterm()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from gearshift.serve import is_loopback
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
     from mcp.server.mcpserver import MCPServer
+    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.applications import Starlette
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "http_app",
     "is_loopback",
     "listen",
+    "rebinding_protection",
     "serve_http",
 ]
 
@@ -114,11 +116,32 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def http_app(server: MCPServer[Any], *, host: str = DEFAULT_HOST) -> Starlette:
-    """The ASGI app serving `server` at `/mcp` for a listener on `host`.
+    """The ASGI app serving `server` at `/mcp` for a listener on `host`, protected from DNS
+    rebinding when `host` is a loopback address (`rebinding_protection`)."""
+    return server.streamable_http_app(
+        streamable_http_path=MCP_PATH, host=host, transport_security=rebinding_protection(host)
+    )
 
-    Given the host, the SDK turns on DNS-rebinding protection for loopback addresses.
+
+def rebinding_protection(host: str) -> TransportSecuritySettings | None:
+    """For a loopback `host`, the settings that serve only requests whose Host and Origin name this
+    machine, so a web page cannot reach the server through a browser by DNS rebinding; None (no
+    such check: a token guards it) for any other host.
+
+    A loopback listener asks no token, and the SDK turns the check on only for the exact spellings
+    127.0.0.1, localhost and ::1: on 127.0.0.2, LOCALHOST or [::1] every Host and Origin was served.
     """
-    return server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if not is_loopback(host):
+        return None
+    bare = host.strip("[]").lower()
+    names = dict.fromkeys(["127.0.0.1", "localhost", "[::1]", f"[{bare}]" if ":" in bare else bare])
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )
 
 
 def listen(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:

@@ -2,7 +2,8 @@
 
 An MCP client shows these schemas to the model that calls the tools, so every description is written
 for that model. Inputs forbid unknown fields (a misspelt `max_tier` must fail, not be ignored) and
-take numbers strictly (pydantic's lax mode read `true` as 1); outputs are plain JSON-ready values,
+take numbers strictly (pydantic's lax mode read `true` as 1), a number written as text aside
+(`_numeric_text`); outputs are plain JSON-ready values,
 money in float US dollars.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._numeric_text import numbers_from_text
 
 __all__ = [
     "AgentId",
@@ -54,6 +57,11 @@ RunId = Annotated[
 
 class _Input(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_from_text(cls, data: Any) -> Any:
+        return numbers_from_text(cls, data)
 
 
 class _Output(BaseModel):

@@ -24,11 +24,13 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 
 from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, load_config
 
+from ._argument_errors import argument_problems
 from ._input_schema import plain_optionals
+from ._numeric_text import numbers_from_text
 from ._recent import RecentDecisions
 from ._schemas import (
     AgentId,
@@ -150,21 +152,45 @@ async def _answer(work: Awaitable[T]) -> T:
 
 class _KnownArguments(ArgModelBase):
     """Refuses argument names the tool does not take: a misspelt `agentId` must not be ignored (the
-    call would then go uncharged to the agent it meant), so the error lists the names it knows."""
+    call would then go uncharged to the agent it meant), so the error lists the names it knows.
+
+    A null for an optional argument means "not given": models send `"tried": null` for what they
+    leave out, and an argument whose default is not null (`tried = ""`, `turn_start = 0`) refused it.
+    A number written as text (`"score": "0.5"`) is read as that number (`_numeric_text`).
+    """
 
     @model_validator(mode="before")
     @classmethod
     def _known_only(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
-            known = [field.alias or name for name, field in cls.model_fields.items()]
-            unknown = [str(name) for name in data if name not in known]
+            fields = {field.alias or name: field for name, field in cls.model_fields.items()}
+            unknown = [str(name) for name in data if name not in fields]
             if unknown:
                 plural = "s" if len(unknown) > 1 else ""
                 raise ValueError(
                     f"unknown argument{plural} {', '.join(map(repr, unknown))}; the known arguments "
-                    f"are {', '.join(known)}"
+                    f"are {', '.join(fields)}"
                 )
+            given = {
+                name: value for name, value in data.items() if value is not None or fields[name].is_required()
+            }
+            return numbers_from_text(cls, given)
         return data
+
+
+class _ArgumentCheckedTool(Tool):
+    """A tool whose refused arguments are reported in plain words (`argument_problems`)."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as error:
+            # Only the arguments' validation raises a ToolError caused by a ValidationError: the
+            # SDK reports any other ValidationError (in the tool, or its result) as a crash.
+            if not isinstance(error.__cause__, ValidationError):
+                raise
+            problems = argument_problems(error.__cause__)
+            raise ToolError(f"Error executing tool {self.name}: {problems}") from None
 
 
 def _strict(tool: Tool) -> Tool:
@@ -187,7 +213,9 @@ def _tools() -> list[Tool]:
         def register(fn: F) -> F:
             # Cleaned as Python 3.13 cleans every docstring: before it, the source's indentation stays.
             description = inspect.cleandoc(fn.__doc__ or "")
-            made = Tool.from_function(fn, title=title, description=description, annotations=annotations)
+            made = _ArgumentCheckedTool.from_function(
+                fn, title=title, description=description, annotations=annotations
+            )
             registered.append(_strict(made))
             return fn
 

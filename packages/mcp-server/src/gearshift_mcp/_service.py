@@ -6,6 +6,7 @@ an error result. Keeping the logic apart lets it be read (and changed) without t
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -182,6 +183,9 @@ class RouterTools:
             result = await self.router.acomplete(request, context, self_escalation=self.self_escalation)
         except GearshiftError as error:  # refused by the budget, or every model failed
             self.recent.add("escalate", decision, context, prompt=prompt, outcome={"error": str(error)})
+            raise
+        except asyncio.CancelledError:  # the client cancelled the call: what it cost is charged
+            self.recent.add("escalate", decision, context, prompt=prompt, outcome={"cancelled": True})
             raise
         outcome = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
         self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)

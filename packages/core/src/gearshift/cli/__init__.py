@@ -20,7 +20,7 @@ from ..config._config_file import CONFIG_HELP
 from ._output import read_prompt
 from ._termination import Terminated, terminate_as_interrupt
 
-__all__ = ["main"]
+__all__ = ["Terminated", "main", "terminate_as_interrupt"]
 
 _STEP_HELP = (
     "the agent step type: plan, act, observe, reflect, respond, summarize, other; "

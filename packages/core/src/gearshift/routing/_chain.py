@@ -122,9 +122,12 @@ class ChainRun:
                     raise
                 continue
             except asyncio.CancelledError:
+                # Recorded before any await: a caller under anyio (the MCP server's tool calls) is
+                # cancelled again at every await until it ends, so nothing after one is sure to run;
+                # the shielded settlement, a task of its own, runs to its end either way.
                 usage = self._estimated_usage("")
-                await asyncio.shield(self._settle(reservation, spec, usage))
                 self._cancelled(spec, started, usage, streamed=False)
+                await asyncio.shield(self._settle(reservation, spec, usage))
                 raise
             except Exception:
                 await self._foreign_failure(reservation, spec, started, "", streamed=False)
@@ -192,10 +195,11 @@ class ChainRun:
                     raise
                 continue
             except asyncio.CancelledError:
-                await aclose_events(events)
                 usage = self._estimated_usage("")
-                await asyncio.shield(self._settle(reservation, spec, usage))
                 self._cancelled(spec, started, usage, streamed=True)
+                settled = asyncio.shield(self._settle(reservation, spec, usage))  # started now
+                await aclose_events(events)
+                await settled
                 raise
             except Exception:
                 await aclose_events(events)
@@ -251,8 +255,8 @@ class ChainRun:
             except (GeneratorExit, asyncio.CancelledError):
                 if not done:
                     usage = self._estimated_usage("".join(output))
-                    await asyncio.shield(self._settle(reservation, spec, usage))
                     self._cancelled(spec, started, usage, streamed=True)
+                    await asyncio.shield(self._settle(reservation, spec, usage))
                 raise
             except Exception:
                 if not done:  # (once done, the answer was settled: what failed came after)
@@ -396,8 +400,8 @@ class ChainRun:
             return False
         except asyncio.CancelledError:
             usage = Usage(input_tokens=tokens)
-            await asyncio.shield(self._settle(reservation, spec, usage))
             self._cancelled(spec, started, usage, streamed=False)
+            await asyncio.shield(self._settle(reservation, spec, usage))
             raise
         except Exception:
             usage = Usage(input_tokens=tokens)
