@@ -330,8 +330,9 @@ def test_written_prices_alone_still_get_the_known_context_window(tmp_path: Path)
         "prices = {input = 1, output = 1}\n",
     )
     spec = load_config(path).registry()["o"]
-    # Anthropic bills prompt-cache writes at 1.25x input: written prices without one say so too.
-    assert spec.prices == ModelPrices(input=1, output=1, cache_write=1.25)
+    # Anthropic bills prompt-cache writes at 1.25x input (2x for the 1-hour cache): written prices
+    # without them say so too.
+    assert spec.prices == ModelPrices(input=1, output=1, cache_write=1.25, cache_write_1h=2)
     assert spec.context_window == 200_000
 
 
