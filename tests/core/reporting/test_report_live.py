@@ -88,23 +88,11 @@ async def test_the_counterfactual_prices_cache_reads_and_writes_at_the_strongest
     """The counterfactual priced every input token at the strongest model's full input price: a call
     that read its prompt from the cache (a tenth of that price) counted as if the strongest model
     would have paid it in full, so the savings were over-stated."""
+    small = ModelPrices(input=1.0, output=5.0, cache_read=0.1, cache_write=1.25)
+    large = ModelPrices(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)
     registry = ModelRegistry(
-        [
-            ModelSpec(
-                id="small",
-                provider="anthropic",
-                model="claude-small",
-                tier=1,
-                prices=ModelPrices(input=1.0, output=5.0, cache_read=0.1, cache_write=1.25),
-            ),
-            ModelSpec(
-                id="large",
-                provider="anthropic",
-                model="claude-large",
-                tier=2,
-                prices=ModelPrices(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75),
-            ),
-        ]
+        ModelSpec(id=model_id, provider="anthropic", model=f"claude-{model_id}", tier=tier, prices=prices)
+        for model_id, tier, prices in (("small", 1, small), ("large", 2, large))
     )
     handbook = "Policy handbook. " + "Refunds within 30 days need a receipt. " * 300
     log_path = tmp_path / "log.jsonl"
