@@ -26,12 +26,13 @@ from gearshift import (
     ModelSpec,
     Router,
     SignalScorer,
+    Usage,
     summarize_batch,
 )
 from gearshift._bridge import run_sync
 from gearshift.cascades import HeuristicGate, LLMJudgeGate
 from gearshift.cli import main
-from gearshift.cli._batch import read_batch, read_journal
+from gearshift.cli._batch import _write, read_batch, read_journal
 from gearshift.datasets import OutcomeTableError
 from gearshift.providers import OpenAIProvider
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
@@ -92,6 +93,47 @@ async def test_a_batched_cascade_sends_only_the_rejected_answers_to_the_strong_m
     assert (summary.items, summary.answered, summary.escalated) == (4, 4, 2)
     assert summary.escalation_rate == 0.5
     assert 0 < summary.cost_usd < summary.strongest_cost_usd
+
+
+async def test_the_summary_prices_the_strongest_model_at_its_cached_rate_for_cached_input(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """Always-strongest priced a cheap answer's cached input at the strongest model's full input
+    price, so a batch whose prompts hit OpenAI's prompt cache over-stated its savings."""
+    usage = {"prompt_tokens": 10_000, "completion_tokens": 100, "total_tokens": 10_100}
+    usage["prompt_tokens_details"] = {"cached_tokens": 8_192}  # type: ignore[assignment]
+    body = {
+        "id": "chatcmpl-cached",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "small",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}
+        ],
+        "usage": usage,
+    }
+    server.script("small", Fail(200, body=body))
+    cached = ModelPrices(input=2.0, output=8.0, cache_read=0.2)
+    registry = ModelRegistry(
+        [
+            ModelSpec(
+                id="small", provider="local", model="small", tier=1, prices=ModelPrices(input=0.1, output=0.4)
+            ),
+            ModelSpec(id="large", provider="local", model="large", tier=2, prices=cached),
+        ]
+    )
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    async with Router(registry, policy=SignalScorer(), providers=[provider]) as router:
+        results = await router.abatch(["What is the capital of France?"])
+    assert results[0].response is not None and results[0].response.usage.cache_read_tokens == 8_192
+    expected = cached.cost(Usage(10_000, 100, 8_192))
+    assert summarize_batch(results, registry).strongest_cost_usd == pytest.approx(expected)
+    journal = tmp_path / "out.jsonl"
+    with journal.open("w") as out:
+        _write(out, results[0], "digest")
+    assert summarize_batch(read_journal(journal).records, registry).strongest_cost_usd == pytest.approx(
+        expected
+    )
 
 
 async def test_a_long_batch_keeps_only_its_calls_in_flight_as_tasks(server: LocalOpenAIServer) -> None:

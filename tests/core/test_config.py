@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from gearshift._errors import ConfigError
-from gearshift._messages import ChatRequest, Message
+from gearshift._messages import ChatRequest, Message, Usage
 from gearshift._models import ModelPrices, ModelSpec
 from gearshift.config._config import BUILTIN_PROVIDERS, CONFIG_ENV, GearshiftConfig, load_config
 from gearshift.config._defaults import DEFAULT_LADDER
@@ -330,8 +330,9 @@ def test_written_prices_alone_still_get_the_known_context_window(tmp_path: Path)
         "prices = {input = 1, output = 1}\n",
     )
     spec = load_config(path).registry()["o"]
-    # Anthropic bills prompt-cache writes at 1.25x input: written prices without one say so too.
-    assert spec.prices == ModelPrices(input=1, output=1, cache_write=1.25)
+    # Anthropic bills prompt-cache writes at 1.25x input (2x for the 1-hour cache): written prices
+    # without them say so too.
+    assert spec.prices == ModelPrices(input=1, output=1, cache_write=1.25, cache_write_1h=2)
     assert spec.context_window == 200_000
 
 
@@ -344,6 +345,20 @@ def test_written_long_context_prices_apply_above_their_threshold(tmp_path: Path)
     spec = load_config(path).registry()["big"]
     assert spec.estimate_cost(1000, 100) == pytest.approx((1000 * 1 + 100 * 2) / 1e6)
     assert spec.estimate_cost(1001, 100) == pytest.approx((1001 * 3 + 100 * 4) / 1e6)
+
+
+def test_written_anthropic_long_context_tiers_bill_cache_writes_as_anthropic_does(tmp_path: Path) -> None:
+    """A written tier without cache-write prices billed a write at the tier's plain input rate."""
+    path = write(
+        tmp_path,
+        '[[models]]\nid = "o"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\ntier = 3\n'
+        "prices = {input = 3, output = 15, long_context = [{above = 200000, input = 6, output = 22.5}]}\n",
+    )
+    spec = load_config(path).registry()["o"]
+    (tier,) = spec.prices.long_context
+    assert (tier.cache_write, tier.cache_write_1h) == (7.5, 12.0)
+    written = Usage(300_000, 0, cache_write_tokens=300_000, cache_write_1h_tokens=100_000)
+    assert spec.cost(written) == pytest.approx((200_000 * 7.5 + 100_000 * 12.0) / 1e6)
 
 
 def test_long_context_tiers_out_of_order_name_the_key(tmp_path: Path) -> None:

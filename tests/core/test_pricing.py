@@ -43,7 +43,12 @@ def test_tiered_model_gets_its_base_and_long_context_prices() -> None:
         output=15.0,
         cache_read=0.3,
         cache_write=3.75,
-        long_context=(PriceTier(above=200_000, input=6.0, output=22.5, cache_read=0.6, cache_write=7.5),),
+        cache_write_1h=6.0,
+        long_context=(
+            PriceTier(
+                above=200_000, input=6.0, output=22.5, cache_read=0.6, cache_write=7.5, cache_write_1h=12.0
+            ),
+        ),
     )
 
 
@@ -87,6 +92,27 @@ def test_anthropic_cache_writes_cost_a_quarter_more_than_input() -> None:
     write = prices.cost(Usage(input_tokens=10_000, cache_write_tokens=10_000))
     plain = prices.cost(Usage(input_tokens=10_000))
     assert write == pytest.approx(1.25 * plain)
+
+
+@pytest.mark.parametrize("input_tokens", [11_000, 250_000])
+def test_anthropic_one_hour_cache_writes_cost_what_genai_prices_bills(input_tokens: int) -> None:
+    # A `cache_control` with `"ttl": "1h"` is written at 2x input, not the 5-minute write's 1.25x.
+    prices = lookup_prices("anthropic", "claude-sonnet-4-5")
+    assert prices is not None
+    assert prices.cache_write_1h == pytest.approx(2 * prices.input)
+    theirs = calc_price(
+        GenaiUsage(
+            input_tokens=input_tokens,
+            cache_read_tokens=1_000,
+            cache_write_tokens=8_000,
+            cache_write_1h_tokens=5_000,
+            output_tokens=300,
+        ),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+    )
+    usage = Usage(input_tokens, 300, 1_000, cache_write_tokens=8_000, cache_write_1h_tokens=5_000)
+    assert prices.cost(usage) == pytest.approx(float(theirs.total_price), rel=1e-9)
 
 
 def test_long_context_tiers_must_ascend() -> None:

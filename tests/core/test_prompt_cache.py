@@ -27,8 +27,8 @@ from gearshift.providers._anthropic_convert import request_params
 from gearshift.testing import LocalAnthropicServer
 
 KEY = "sk-ant-cache-test-31f0c2"
-SMALL = ModelPrices(input=1.0, output=5.0, cache_read=0.1, cache_write=1.25)
-LARGE = ModelPrices(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)
+SMALL = ModelPrices(input=1.0, output=5.0, cache_read=0.1, cache_write=1.25, cache_write_1h=2.0)
+LARGE = ModelPrices(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75, cache_write_1h=6.0)
 HANDBOOK = "Policy handbook. " + " ".join(
     f"Rule {n}: refunds within {n} days need a receipt." for n in range(400)
 )
@@ -56,18 +56,21 @@ async def router(server: LocalAnthropicServer) -> AsyncIterator[Router]:
         yield routed
 
 
-def _cached_request(question: str, max_tokens: int = 40) -> ChatRequest:
-    system = Message("system", HANDBOOK, cache_control={"type": "ephemeral"})
+def _cached_request(question: str, max_tokens: int = 40, ttl: str | None = None) -> ChatRequest:
+    mark = {"type": "ephemeral"} if ttl is None else {"type": "ephemeral", "ttl": ttl}
+    system = Message("system", HANDBOOK, cache_control=mark)
     return ChatRequest((system, Message.user(question)), max_tokens=max_tokens)
 
 
 def _by_hand(prices: ModelPrices, usage: Usage) -> float:
     """The bill, from the usage and the price list, without gearshift's pricing code."""
     uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+    five_minute = usage.cache_write_tokens - usage.cache_write_1h_tokens
     return (
         uncached * prices.input
         + usage.cache_read_tokens * (prices.cache_read or prices.input)
-        + usage.cache_write_tokens * (prices.cache_write or prices.input)
+        + five_minute * (prices.cache_write or prices.input)
+        + usage.cache_write_1h_tokens * (prices.cache_write_1h or prices.input)
         + usage.output_tokens * prices.output
     ) / 1e6
 
@@ -118,6 +121,30 @@ async def test_cache_writes_and_reads_are_priced_at_their_own_rates(
     # The write costs 1.25x input, the read a tenth of it: the second call is far cheaper.
     plain = SMALL.cost(Usage(write.input_tokens, write.output_tokens))
     assert first.cost_usd > plain > 3 * second.cost_usd
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_one_hour_cache_writes_are_priced_at_twice_input(
+    router: Router, server: LocalAnthropicServer, stream: bool
+) -> None:
+    # Anthropic reports the 1-hour writes apart (`usage.cache_creation.ephemeral_1h_input_tokens`,
+    # in `message_start` when streamed) and bills them at 2x input, not the 5-minute 1.25x.
+    request = _cached_request("Can I return shoes?", ttl="1h")
+    if stream:
+        chunks = router.astream(request)
+        async for _ in chunks:
+            pass
+        assert chunks.result is not None
+        answer = chunks.result
+    else:
+        answer = await router.acomplete(request)
+    usage = answer.usage
+    assert usage.cache_write_tokens > 2000 and usage.cache_write_1h_tokens == usage.cache_write_tokens
+    assert answer.cost_usd == pytest.approx(_by_hand(SMALL, usage), rel=1e-12)
+    assert answer.cost_usd > SMALL.cost(Usage(usage.input_tokens, usage.output_tokens)) * 1.9
+    again = await router.acomplete(_cached_request("Can I return a hat?", ttl="1h"))
+    assert again.usage.cache_read_tokens == usage.cache_write_tokens
+    assert again.usage.cache_write_1h_tokens == 0
 
 
 async def test_a_run_stays_on_the_model_whose_cache_is_warm_when_that_is_cheaper(router: Router) -> None:

@@ -124,6 +124,7 @@ async def test_an_easy_request_goes_to_the_cheapest_model_and_is_recorded(
         "tier": 2,
         "input_per_mtok": 2.0,
         "output_per_mtok": 8.0,
+        "prices": REGISTRY["large"].prices.model_dump(mode="json"),
     }
 
 

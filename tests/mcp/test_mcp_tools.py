@@ -254,6 +254,7 @@ async def test_the_registry_resource_lists_every_model_with_tier_and_prices(
             "output": 8.0,
             "cache_read": None,
             "cache_write": None,
+            "cache_write_1h": None,
             "long_context": [],
         }
 

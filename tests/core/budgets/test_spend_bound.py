@@ -164,6 +164,34 @@ async def test_an_anthropic_model_is_capped_at_the_reservation_not_at_its_defaul
     assert all(a.response.finish_reason == "length" for a in answers)  # stop_reason max_tokens
 
 
+@pytest.mark.parametrize(("ttl", "factor"), [(None, 1.25), ("1h", 2.0)])
+async def test_prompt_cache_writes_never_take_spend_past_a_hard_limit(
+    anthropic_provider: AnthropicProvider, tmp_path: Path, ttl: str | None, factor: float
+) -> None:
+    """The reservation priced the input at the plain rate, but Anthropic bills a prompt-cache write at
+    1.25x input (2x for the 1-hour cache): calls that each wrote a new prefix overspent the limit."""
+    price = ModelPrices(input=0.5, output=2.0, cache_read=0.05, cache_write=0.625, cache_write_1h=1.0)
+    spec = ModelSpec(id="claude-small", provider="anthropic", model="claude-small", tier=1, prices=price)
+    limit = 0.03
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=limit)])
+    log_path = tmp_path / "decisions.jsonl"
+    log = open_decision_log(log_path)
+    router = _router(anthropic_provider, ledger, registry=ModelRegistry([spec]), decision_log=log)
+    mark = {"type": "ephemeral"} if ttl is None else {"type": "ephemeral", "ttl": ttl}
+    answers: list[RoutedResponse] = []
+    with pytest.raises(BudgetExceeded):
+        for n in range(100):  # a new prefix each time: every call writes its whole system prompt
+            handbook = f"Handbook {n}. " + "Refunds need a receipt. " * 2000
+            request = ChatRequest((Message("system", handbook, cache_control=mark), Message.user(PROMPT)))
+            answers.append(await router.acomplete(request, StepContext(agent_id="writer")))
+    assert len(answers) >= 2 and all(a.usage.cache_write_tokens > 10_000 for a in answers)
+    assert answers[0].cost_usd > answers[0].usage.input_tokens * price.input / 1e6 * factor
+    assert to_nano(await _spent_usd(ledger, "agent:writer")) <= to_nano(limit)
+    router.close()
+    kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
+    assert "budget_overrun" not in kinds and kinds.count("attempt") == len(answers)
+
+
 async def test_a_stream_is_capped_at_its_reservation_too(server: LocalOpenAIServer) -> None:
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
     server.script("small", VERBOSE)

@@ -8,11 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, StepContext
+from gearshift import (
+    ChatRequest,
+    Message,
+    ModelPrices,
+    ModelRegistry,
+    ModelSpec,
+    Router,
+    SignalScorer,
+    StepContext,
+)
 from gearshift.cli import main
-from gearshift.providers import OpenAIProvider
+from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import Fail, LocalOpenAIServer
+from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer
 
 KEY = "sk-report-test-4d1e9b"
 REGISTRY = ModelRegistry(
@@ -71,3 +80,38 @@ async def test_report_figures_match_the_calls(
     only = json.loads(capsys.readouterr().out)
     assert only["requests"] == 1
     assert only["cost"]["cost_usd"] == pytest.approx(results[1].cost_usd)
+
+
+async def test_the_counterfactual_prices_cache_reads_and_writes_at_the_strongest_models_cache_rates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The counterfactual priced every input token at the strongest model's full input price: a call
+    that read its prompt from the cache (a tenth of that price) counted as if the strongest model
+    would have paid it in full, so the savings were over-stated."""
+    small = ModelPrices(input=1.0, output=5.0, cache_read=0.1, cache_write=1.25)
+    large = ModelPrices(input=3.0, output=15.0, cache_read=0.3, cache_write=3.75)
+    registry = ModelRegistry(
+        ModelSpec(id=model_id, provider="anthropic", model=f"claude-{model_id}", tier=tier, prices=prices)
+        for model_id, tier, prices in (("small", 1, small), ("large", 2, large))
+    )
+    handbook = "Policy handbook. " + "Refunds within 30 days need a receipt. " * 300
+    log_path = tmp_path / "log.jsonl"
+    with LocalAnthropicServer(models=("claude-small", "claude-large"), api_key=KEY) as server:
+        provider = AnthropicProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+        router = Router(
+            registry, policy=SignalScorer(), providers=[provider], decision_log=open_decision_log(log_path)
+        )
+        results = []
+        for question in ("Shoes?", "Hats?", "Socks?"):
+            system = Message("system", handbook, cache_control={"type": "ephemeral"})
+            request = ChatRequest((system, Message.user(question)), max_tokens=40)
+            results.append(await router.acomplete(request))
+        await router.aclose()
+    assert [r.model_id for r in results] == ["small"] * 3
+    assert results[0].usage.cache_write_tokens > 1000 and results[1].usage.cache_read_tokens > 1000
+    capsys.readouterr()
+    assert main(["report", "--log", str(log_path), "--json"]) == 0
+    cost = json.loads(capsys.readouterr().out)["cost"]
+    strongest = sum(registry["large"].cost(r.attempts[-1].usage) for r in results)
+    assert cost["always_strongest_usd"] == pytest.approx(strongest)
+    assert cost["savings_usd"] == pytest.approx(strongest - sum(r.cost_usd for r in results))

@@ -84,6 +84,36 @@ def test_a_streams_final_figures_ride_in_its_message_delta(client: anthropic.Ant
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_prompt_cache_marks_reach_anthropic_and_usage_counts_as_anthropic_does(
+    client: anthropic.Anthropic, anthropic_server: LocalAnthropicServer, stream: bool
+) -> None:
+    """The proxy dropped `cache_control`, so a client's cached prefix was billed in full on every
+    call; and its `input_tokens` counted the cached tokens too, where Anthropic's leaves them out."""
+    handbook = f"Handbook ({stream}). " + "Refunds need a receipt. " * 300
+    mark: Any = {"type": "ephemeral", "ttl": "1h"}
+    system: Any = [{"type": "text", "text": handbook, "cache_control": mark}]
+    question: Any = [{"role": "user", "content": [{"type": "text", "text": "Shoes?", "cache_control": mark}]}]
+
+    def usage() -> Any:
+        call: Any = {"model": "claude-large", "max_tokens": 50, "system": system, "messages": question}
+        if not stream:
+            return client.messages.create(**call).usage
+        with client.messages.stream(**call) as streamed:
+            return streamed.get_final_message().usage
+
+    written, read = usage(), usage()
+    sent = anthropic_server.requests[-1].body
+    assert sent["system"][-1]["cache_control"] == mark == sent["messages"][-1]["content"][-1]["cache_control"]
+    assert written.cache_creation_input_tokens > 1000 and written.cache_read_input_tokens == 0
+    if not stream:  # streamed, the breakdown is in `message_start`, sent before the upstream answers
+        assert written.cache_creation.ephemeral_1h_input_tokens == written.cache_creation_input_tokens
+    assert read.cache_read_input_tokens == written.cache_creation_input_tokens
+    assert read.cache_creation_input_tokens == 0
+    # Anthropic's input_tokens are the uncached remainder: the same small count both times.
+    assert 0 < written.input_tokens == read.input_tokens < 50
+
+
 def test_tools_plain_and_streamed(client: anthropic.Anthropic, openai_server: LocalOpenAIServer) -> None:
     openai_server.script("small", Reply(text="Checking.", tool_calls=[("get_weather", {"city": "Paris"})]))
     message = client.messages.create(model="tier-1", max_tokens=200, messages=HELLO, tools=[WEATHER])

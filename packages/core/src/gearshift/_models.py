@@ -38,13 +38,20 @@ class PriceTier(BaseModel):
     cache_write: float | None = Field(
         default=None, ge=0, allow_inf_nan=False, description="Cache writes (default: this tier's input)."
     )
+    cache_write_1h: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Writes to the 1-hour prompt cache (default: this tier's cache_write).",
+    )
 
 
 class ModelPrices(BaseModel):
     """List prices in US dollars per million tokens.
 
     Cached input is billed at `cache_read`, input written to the prompt cache at `cache_write`
-    (Anthropic bills writes at 1.25x input; OpenAI caches for free), the rest of the input at `input`.
+    (Anthropic bills writes at 1.25x input, 2x for its 1-hour cache at `cache_write_1h`; OpenAI caches
+    for free), the rest of the input at `input`.
     `long_context` lists the tiers whose higher prices apply to a call whose input is longer than
     their threshold.
     """
@@ -65,6 +72,13 @@ class ModelPrices(BaseModel):
         allow_inf_nan=False,
         description="Dollars per million input tokens written to the prompt cache (default: input).",
     )
+    cache_write_1h: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Dollars per million input tokens written to Anthropic's 1-hour prompt cache "
+        "(default: cache_write).",
+    )
     long_context: tuple[PriceTier, ...] = Field(
         default=(), description="Higher prices for calls whose input passes a threshold, ascending."
     )
@@ -82,7 +96,11 @@ class ModelPrices(BaseModel):
     def cost(self, usage: Usage) -> float:
         """The cost in dollars of a call with this usage (its input size picks the price tier)."""
         return self._cost(
-            usage.input_tokens, usage.cache_read_tokens, usage.output_tokens, usage.cache_write_tokens
+            usage.input_tokens,
+            usage.cache_read_tokens,
+            usage.output_tokens,
+            usage.cache_write_tokens,
+            usage.cache_write_1h_tokens,
         )
 
     def rates(self, input_tokens: int) -> ModelPrices | PriceTier:
@@ -94,18 +112,26 @@ class ModelPrices(BaseModel):
         return rates
 
     def _cost(
-        self, input_tokens: int, cache_read_tokens: int, output_tokens: int, cache_write_tokens: int = 0
+        self,
+        input_tokens: int,
+        cache_read_tokens: int,
+        output_tokens: int,
+        cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> float:
         # Shared by `cost` and `ModelSpec.estimate_cost`, which is on every routing decision and need
         # not build a `Usage` for it.
         rates = self.rates(input_tokens) if self.long_context else self
         cache_read = rates.input if rates.cache_read is None else rates.cache_read
         cache_write = rates.input if rates.cache_write is None else rates.cache_write
+        cache_write_1h = cache_write if rates.cache_write_1h is None else rates.cache_write_1h
+        one_hour = min(cache_write_1h_tokens, cache_write_tokens)
         uncached = max(input_tokens - cache_read_tokens - cache_write_tokens, 0)
         return (
             uncached * rates.input
             + cache_read_tokens * cache_read
-            + cache_write_tokens * cache_write
+            + (cache_write_tokens - one_hour) * cache_write
+            + one_hour * cache_write_1h
             + output_tokens * rates.output
         ) / 1_000_000
 

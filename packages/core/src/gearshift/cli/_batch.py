@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import GearshiftError
+from .._messages import Usage
 from .._torn_lines import drop_torn_line
 from ..config._config_file import CONFIG_HELP
 from ..datasets._outcomes import OutcomeTableError
@@ -33,6 +34,8 @@ from ._batch_lines import BatchLine, read_batch
 __all__ = ["Journal", "add_batch_parser", "read_batch", "read_journal", "run_batch_cli"]
 
 _CANCEL_WAIT_S = 10.0
+_CACHE_FIELDS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+"""A result line's cached-input counts, in `Usage`'s order after its input and output tokens."""
 
 
 def add_batch_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -164,8 +167,11 @@ def read_journal(path: Path) -> Journal:
                 bool(row["accepted"]),
                 row.get("error") is not None,
                 float(row["cost_usd"]),
-                int(row["input_tokens"]),
-                int(row["output_tokens"]),
+                Usage(
+                    int(row["input_tokens"]),
+                    int(row["output_tokens"]),
+                    *(int(row.get(name, 0)) for name in _CACHE_FIELDS),  # absent before they were kept
+                ),
                 bool(row.get("escalated", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:  # ValueError: bad JSON, bytes or numbers
@@ -203,8 +209,9 @@ def _write(journal: IO[str], result: BatchResult, request: str) -> None:
         "model": result.response.model_id if result.response else None,
         "text": result.response.response.text if result.response else None,
         "cost_usd": result.cost_usd,
-        "input_tokens": record.input_tokens,
-        "output_tokens": record.output_tokens,
+        "input_tokens": record.usage.input_tokens,
+        "output_tokens": record.usage.output_tokens,
+        **{name: getattr(record.usage, name) for name in _CACHE_FIELDS},
         "request": request,  # the digest of its IN line: a resumed run checks it is still the same
     }
     if result.response is not None and result.response.response.tool_calls:

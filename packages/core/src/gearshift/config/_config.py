@@ -56,8 +56,8 @@ __all__ = [
 
 _DEFAULTS_SOURCE = "<defaults>"
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
-_ANTHROPIC_CACHE_WRITE_FACTOR = 1.25
-"""Anthropic bills a prompt-cache write (5-minute cache) at 1.25x the input price."""
+_ANTHROPIC_CACHE_WRITE_FACTORS = {"cache_write": 1.25, "cache_write_1h": 2.0}
+"""Anthropic bills a prompt-cache write at 1.25x the input price, 2x for the 1-hour cache."""
 
 
 class LogConfig(BaseModel):
@@ -233,14 +233,24 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
 
 
 def _anthropic_cache_writes(row: Mapping[str, Any], provider: ProviderConfig) -> Mapping[str, Any]:
-    """Configured Anthropic prices without `cache_write` bill writes as Anthropic does: 1.25x input."""
+    """Configured Anthropic prices, and their long-context tiers, without `cache_write` or
+    `cache_write_1h` bill writes as Anthropic does: 1.25x input, 2x for the 1-hour cache."""
     prices = row.get("prices")
-    if provider.kind != "anthropic" or not isinstance(prices, Mapping) or "cache_write" in prices:
+    if provider.kind != "anthropic" or not isinstance(prices, Mapping):
         return row
+    filled = _with_cache_writes(prices)
+    tiers = prices.get("long_context")
+    if isinstance(tiers, (list, tuple)):
+        filled["long_context"] = [_with_cache_writes(t) if isinstance(t, Mapping) else t for t in tiers]
+    return {**row, "prices": filled}
+
+
+def _with_cache_writes(prices: Mapping[str, Any]) -> dict[str, Any]:
     price = prices.get("input")
     if not isinstance(price, (int, float)) or isinstance(price, bool):
-        return row  # pydantic reports the missing or mistyped price
-    return {**row, "prices": {**prices, "cache_write": price * _ANTHROPIC_CACHE_WRITE_FACTOR}}
+        return dict(prices)  # pydantic reports the missing or mistyped price
+    defaults = {kind: price * factor for kind, factor in _ANTHROPIC_CACHE_WRITE_FACTORS.items()}
+    return {**defaults, **prices}
 
 
 def _undeclared(provider: str, providers: Mapping[str, ProviderConfig]) -> str:

@@ -8,7 +8,8 @@ not pay.
 Prices are read by pricing calls rather than by reading the table's fields: a small call (1,000
 tokens) gives the base prices, and for a model with long-context tiers (a higher rate for the whole
 call above 200k input tokens) a call just past each threshold gives that tier's prices
-(`ModelPrices.long_context`). Cache writes are priced too (Anthropic bills them at 1.25x input).
+(`ModelPrices.long_context`). Cache writes are priced too (Anthropic bills them at 1.25x input, and
+at 2x for its 1-hour cache).
 """
 
 from __future__ import annotations
@@ -71,14 +72,13 @@ def lookup_model(provider: str, model: str, *, base_url: str | None = None) -> K
         # Image, audio and embedding models are priced per image, second or input token only;
         # a price of 0 for the missing side would make them look free.
         return None
-    has_read = getattr(table, "cache_read_mtok", None) is not None
-    has_write = getattr(table, "cache_write_mtok", None) is not None
-    base = _rates(provider, model, base_url, _SAMPLE_TOKENS, has_read=has_read, has_write=has_write)
+    has = {
+        kind: getattr(table, f"{kind}_mtok", None) is not None
+        for kind in ("cache_read", "cache_write", "cache_write_1h")
+    }
+    base = _rates(provider, model, base_url, _SAMPLE_TOKENS, has)
     tiers = tuple(
-        PriceTier(
-            above=start,
-            **_rates(provider, model, base_url, start + 1, has_read=has_read, has_write=has_write)._asdict(),
-        )
+        PriceTier(above=start, **_rates(provider, model, base_url, start + 1, has)._asdict())
         for start in _tier_starts(table)
     )
     prices = ModelPrices(**base._asdict(), long_context=tiers)
@@ -88,33 +88,37 @@ def lookup_model(provider: str, model: str, *, base_url: str | None = None) -> K
 def _tier_starts(table: object) -> list[int]:
     """The thresholds of the long-context tiers of any of the table's token prices."""
     starts: set[int] = set()
-    for name in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"):
+    for name in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok"):
         for tier in getattr(getattr(table, name, None), "tiers", None) or ():
             starts.add(int(tier.start))
     return sorted(starts)
 
 
 def _rates(
-    provider: str, model: str, base_url: str | None, input_tokens: int, *, has_read: bool, has_write: bool
+    provider: str, model: str, base_url: str | None, input_tokens: int, has: dict[str, bool]
 ) -> _Rates:
     """Dollars per million tokens of each kind for a call with `input_tokens` of input.
 
     Read by pricing calls of that size rather than from the table's fields, so that genai-prices'
-    own rules (tier cliffs, price variants) decide, as they do for the bill.
+    own rules (tier cliffs, price variants) decide, as they do for the bill. `has` says which cache
+    prices the table lists.
     """
     from genai_prices import Usage
 
     per_million = Decimal(1_000_000) / Decimal(input_tokens)
+
+    def input_rate(**cached: int) -> float:
+        usage = Usage(input_tokens=input_tokens, **cached)
+        return float(_price(usage, provider, model, base_url).input_price * per_million)
+
     plain = _price(Usage(input_tokens=input_tokens, output_tokens=input_tokens), provider, model, base_url)
-    read = write = None
-    if has_read:
-        usage = Usage(input_tokens=input_tokens, cache_read_tokens=input_tokens)
-        read = float(_price(usage, provider, model, base_url).input_price * per_million)
-    if has_write:
-        usage = Usage(input_tokens=input_tokens, cache_write_tokens=input_tokens)
-        write = float(_price(usage, provider, model, base_url).input_price * per_million)
+    n = input_tokens
     return _Rates(
-        float(plain.input_price * per_million), float(plain.output_price * per_million), read, write
+        float(plain.input_price * per_million),
+        float(plain.output_price * per_million),
+        input_rate(cache_read_tokens=n) if has["cache_read"] else None,
+        input_rate(cache_write_tokens=n) if has["cache_write"] else None,
+        input_rate(cache_write_tokens=n, cache_write_1h_tokens=n) if has["cache_write_1h"] else None,
     )
 
 
@@ -123,6 +127,7 @@ class _Rates(NamedTuple):
     output: float
     cache_read: float | None
     cache_write: float | None
+    cache_write_1h: float | None
 
 
 def _price(usage: Usage, provider: str, model: str, base_url: str | None) -> PriceCalculation:

@@ -59,6 +59,7 @@ _FINISH = {
     "refusal": "content_filter",
 }
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_ONE_HOUR_WRITES = "ephemeral_1h_input_tokens"  # in `usage.cache_creation`: billed at 2x input
 _ERROR_TYPES: dict[str, ProviderErrorKind] = {
     "rate_limit_error": "rate_limit",
     "overloaded_error": "server",
@@ -328,8 +329,11 @@ def _response(model: ModelSpec, message: dict[str, Any], answer: AnswerTool | No
 
 
 def _token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
-    """The token counts a `usage` object carries (a count it leaves out or sends as null is absent)."""
+    """The token counts a `usage` object carries (a count it leaves out or sends as null is absent),
+    with the 1-hour cache writes of its `cache_creation` breakdown."""
     counts = {name: field(usage, name, int) for name in _TOKEN_FIELDS}
+    breakdown = field(usage, "cache_creation", dict) or {}
+    counts[_ONE_HOUR_WRITES] = field(breakdown, _ONE_HOUR_WRITES, int)
     return {name: count for name, count in counts.items() if count is not None}
 
 
@@ -341,6 +345,7 @@ def _usage(tokens: Mapping[str, int]) -> Usage:
         output_tokens=tokens.get("output_tokens", 0),
         cache_read_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=min(tokens.get(_ONE_HOUR_WRITES, 0), write),
     )
 
 

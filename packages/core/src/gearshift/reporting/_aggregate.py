@@ -3,7 +3,9 @@
 A *request* is one routed call (one `request_id`). Its answer is its last successful attempt, its cost
 the sum of its attempts', its tier the tier of the model that answered. Its always-strongest
 counterfactual prices the answering attempt's tokens at the `reference` of its first decision (the
-cheapest model of the top eligible tier). Escalation causes: `gate` and `self` from escalation
+cheapest model of the top eligible tier): at its whole price list when the record carries it, so cache
+reads and writes and long-context tiers are priced as that model bills them (older logs give only its
+input and output prices). Escalation causes: `gate` and `self` from escalation
 records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
 tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
@@ -21,26 +23,38 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
+from .._messages import Usage
+from .._models import ModelPrices
+
 __all__ = ["CAUSES", "build_report"]
 
 CAUSES = ("gate", "self", "step_signals", "learned")
 """The escalation causes the report tells apart."""
 
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+)
+"""An attempt record's token counts, in `Usage`'s order (older logs lack the cache ones)."""
 _BINS = 10  # of the predicted-difficulty histograms (difficulty is in [0, 1])
 
 
 class _Call:
     """What the report keeps of one request while reading."""
 
-    __slots__ = ("agent", "causes", "cost", "difficulty", "failed", "model", "out", "reference", "tin", "ts")
+    __slots__ = ("agent", "causes", "cost", "difficulty", "failed", "model", "reference", "ts", "usage")
 
     def __init__(self, ts: float, agent: str | None) -> None:
         self.ts = ts
         self.agent = agent
         self.model: str | None = None
         self.cost = 0.0
-        self.tin = 0
-        self.out = 0
+        self.usage = Usage()
         self.reference: Mapping[str, Any] | None = None
         self.difficulty: float | None = None
         self.causes: set[str] | None = None
@@ -55,7 +69,14 @@ class _Call:
         ref = self.reference
         if ref is None or self.model is None:
             return None
-        return (self.tin * float(ref["input_per_mtok"]) + self.out * float(ref["output_per_mtok"])) / 1e6
+        prices = ref.get("prices")
+        if isinstance(prices, Mapping):
+            try:
+                return ModelPrices.model_validate(prices).cost(self.usage)
+            except ValidationError:
+                pass  # a list this version cannot read: its input and output prices still price it
+        plain = self.usage.input_tokens * float(ref["input_per_mtok"])
+        return (plain + self.usage.output_tokens * float(ref["output_per_mtok"])) / 1e6
 
 
 class _Totals:
@@ -172,8 +193,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
                 latencies[model].append(float(record.get("latency_ms") or 0.0))
                 if call is not None:
                     call.model = model
-                    call.tin = int(record.get("input_tokens") or 0)
-                    call.out = int(record.get("output_tokens") or 0)
+                    call.usage = Usage(*(int(record.get(name) or 0) for name in _USAGE_FIELDS))
             elif not record.get("cancelled"):
                 errors[provider] += 1
                 error_kinds[provider][str(record.get("error_kind"))] += 1

@@ -108,8 +108,7 @@ class StageRecord:
     accepted: bool
     failed: bool
     cost_usd: float
-    input_tokens: int
-    output_tokens: int
+    usage: Usage  # of its final attempt: cached input apart, for the always-strongest counterfactual
     escalated: bool = False  # a routed answer the router's own review handed to a stronger model
 
 
@@ -118,8 +117,8 @@ def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: Mode
     run, or of every run of a resumed batch).
 
     Always-strongest is priced on the tokens each item really used: a strong answer at what it cost,
-    any other at the strongest model's prices for the input and output tokens of its final stage
-    (its output length on the strongest model is unknown; this is the estimate).
+    any other at the strongest model's prices for the tokens of its final stage, cached input at its
+    cached rate (its output length on the strongest model is unknown; this is the estimate).
     """
     strongest = registry.strongest
     by_item: dict[str, list[StageRecord]] = {}
@@ -140,8 +139,7 @@ def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: Mode
         if final.stage == "strong":
             strongest_cost += final.cost_usd
         else:
-            usage = Usage(final.input_tokens, final.output_tokens)
-            strongest_cost += strongest.cost(usage)
+            strongest_cost += strongest.cost(final.usage)
     return BatchSummary(len(by_item), answered, failed, escalated, cost, strongest_cost)
 
 
@@ -157,8 +155,7 @@ def stage_record(result: BatchResult) -> StageRecord:
         result.accepted,
         result.error is not None,
         result.cost_usd,
-        usage.input_tokens,
-        usage.output_tokens,
+        usage,
         result.response is not None and bool(result.response.escalations),
     )
 

@@ -11,7 +11,9 @@ Under a limit that refuses, the reservation must bound what the call can cost, s
 is capped (`output_cap`): at the caller's `max_tokens`, else at the configured default output
 estimate, lowered to what the budget still affords on that model. A cap below
 `USEFUL_OUTPUT_TOKENS` is raised to it, so the ledger refuses a step that cannot afford a useful
-answer rather than buying a few words of one.
+answer rather than buying a few words of one. The input is priced as the provider may bill it at most
+(`billed_input`): a request that marks a prompt-cache breakpoint may have all of it written to the
+cache, which Anthropic bills at 1.25x input (2x for the 1-hour cache).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._decision import Decision
+from .._messages import ChatRequest, Usage
 from .._models import ModelSpec
 from ..policies import Policy, RouteInput, make_decision
 
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "USEFUL_OUTPUT_TOKENS",
     "affordable_output_tokens",
+    "billed_input",
     "fit_to_allowance",
     "output_cap",
     "per_call_cap",
@@ -73,25 +77,37 @@ def fit_to_allowance(
     return replace(decision, reasons=(*decision.reasons, moved), budget_changed=True)
 
 
-def affordable_output_tokens(spec: ModelSpec, input_tokens: int, allowance: Allowance) -> int | None:
-    """The most output tokens a call of `input_tokens` on `spec` fits under the limits that refuse,
-    or None when they cap neither its dollars nor its tokens (no limit refuses, or the output is free)."""
+def billed_input(request: ChatRequest, input_tokens: int) -> Usage:
+    """The `input_tokens` of `request` as its provider may bill them at most: when a message marks a
+    prompt-cache breakpoint, all of them written to the cache (to the 1-hour cache if a mark asks for
+    `"ttl": "1h"`), else all of them at the input price."""
+    marks = [m.cache_control for m in request.messages if m.cache_control is not None]
+    if not marks:
+        return Usage(input_tokens)
+    one_hour = input_tokens if any(mark.get("ttl") == "1h" for mark in marks) else 0
+    return Usage(input_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=one_hour)
+
+
+def affordable_output_tokens(spec: ModelSpec, billed: Usage, allowance: Allowance) -> int | None:
+    """The most output tokens a call with `billed` input (see `billed_input`) on `spec` fits under the
+    limits that refuse, or None when they cap neither its dollars nor its tokens (no limit refuses,
+    or the output is free)."""
     caps: list[int] = []
     if allowance.hard_max_tokens is not None:
-        caps.append(allowance.hard_max_tokens - input_tokens)
+        caps.append(allowance.hard_max_tokens - billed.input_tokens)
     ceiling = allowance.hard_max_usd
     per_token = spec.prices.output / 1_000_000
     if ceiling is not None and per_token > 0:
-        left = ceiling - spec.estimate_cost(input_tokens, 0)
+        left = ceiling - spec.cost(billed)
         tokens = math.floor(left / per_token) if left > 0 else 0
-        while tokens > 0 and spec.estimate_cost(input_tokens, tokens) > ceiling:  # float rounding
+        while tokens > 0 and spec.cost(replace(billed, output_tokens=tokens)) > ceiling:  # float rounding
             tokens -= 1
         caps.append(tokens)
     return max(0, min(caps)) if caps else None
 
 
 def output_cap(
-    spec: ModelSpec, input_tokens: int, allowance: Allowance | None, *, requested: int | None, default: int
+    spec: ModelSpec, billed: Usage, allowance: Allowance | None, *, requested: int | None, default: int
 ) -> int | None:
     """The output tokens to reserve for, and cap the call at, on `spec`; None when no limit refuses
     (the call then goes uncapped and its reservation is only an estimate).
@@ -105,7 +121,7 @@ def output_cap(
     if requested is not None:
         cap = requested
     else:
-        affordable = affordable_output_tokens(spec, input_tokens, allowance)
+        affordable = affordable_output_tokens(spec, billed, allowance)
         cap = (
             default
             if affordable is None

@@ -42,7 +42,7 @@ from .._models import ModelSpec
 from ..policies import RouteInput
 from ..providers import Provider
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
-from ._budget_fit import output_cap
+from ._budget_fit import billed_input, output_cap
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
@@ -279,9 +279,10 @@ class ChainRun:
     def _hold(self, spec: ModelSpec) -> _Hold:
         """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
         route = self.route
+        billed = billed_input(self.request, route.input_tokens)
         cap = output_cap(
             spec,
-            route.input_tokens,
+            billed,
             self.allowance,
             requested=self.request.max_tokens,
             default=self.router.default_output_tokens,
@@ -294,7 +295,8 @@ class ChainRun:
             request = self.request
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
-        return _Hold(spec.estimate_cost(route.input_tokens, output), route.input_tokens + output, request)
+        usd = spec.cost(replace(billed, output_tokens=output))
+        return _Hold(usd, route.input_tokens + output, request)
 
     async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
         ledger = self.router.budgets

@@ -139,6 +139,7 @@ def decision_record(
             "tier": reference.tier,
             "input_per_mtok": reference.prices.input,
             "output_per_mtok": reference.prices.output,
+            "prices": reference.prices.model_dump(mode="json"),
         },
     }
     if include_prompt:
@@ -175,6 +176,9 @@ def attempt_record(
         "cancelled": attempt.cancelled,
         "input_tokens": attempt.usage.input_tokens,
         "output_tokens": attempt.usage.output_tokens,
+        "cache_read_tokens": attempt.usage.cache_read_tokens,
+        "cache_write_tokens": attempt.usage.cache_write_tokens,
+        "cache_write_1h_tokens": attempt.usage.cache_write_1h_tokens,
         "usage_estimated": attempt.usage_estimated,
         "cost_usd": attempt.cost_usd,
         "latency_ms": round(attempt.latency_ms, 3),

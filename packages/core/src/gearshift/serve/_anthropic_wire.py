@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._errors import InvalidRequestError
@@ -89,7 +89,7 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     messages: list[Message] = []
     system = body.get("system")
     if system is not None:
-        messages.append(Message.system(_system(system)))
+        messages.append(_system(system))
     for index, item in enumerate(raw):
         messages.extend(_message(item, f"messages[{index}]"))
     if not raw:
@@ -145,12 +145,22 @@ def _output_schema(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     return required(output_format, "schema", dict, "output_config.format.")
 
 
-def _system(raw: Any) -> str:
+def _system(raw: Any) -> Message:
     if isinstance(raw, str):
-        return raw
+        return Message.system(raw)
     if isinstance(raw, list) and all(isinstance(b, dict) and isinstance(b.get("text"), str) for b in raw):
-        return "\n".join(b["text"] for b in raw)
+        return Message("system", "\n".join(b["text"] for b in raw), cache_control=_cache_mark(raw, "system"))
     raise field_error("system", "must be a string or an array of text blocks")
+
+
+def _cache_mark(blocks: list[Any], path: str) -> dict[str, Any] | None:
+    """The last `cache_control` of a message's blocks: it ends the prefix Anthropic caches, which
+    gearshift marks at the end of the message (the blocks of one message are one message to it)."""
+    mark = None
+    for index, block in enumerate(blocks):
+        if isinstance(block, dict) and block.get("cache_control") is not None:
+            mark = optional(block, "cache_control", dict, f"{path}[{index}].")
+    return mark
 
 
 def _message(raw: Any, path: str) -> list[Message]:
@@ -205,13 +215,16 @@ def _message(raw: Any, path: str) -> list[Message]:
             raise field_error(f"{where}.type", f"unsupported content block type {kind!r} in a {role} message")
     if role == "assistant":
         text = "".join(p.text for p in parts if isinstance(p, TextPart))
-        return [Message.assistant(text, calls)]
-    if parts:
+        results = [Message.assistant(text, calls)]
+    elif parts:
         only_text = all(isinstance(p, TextPart) for p in parts)
         body: str | tuple[ContentPart, ...] = (
             "\n".join(p.text for p in parts if isinstance(p, TextPart)) if only_text else tuple(parts)
         )
         results.append(Message("user", body))
+    mark = _cache_mark(content, f"{path}.content")
+    if mark is not None and results:
+        results[-1] = replace(results[-1], cache_control=mark)
     return results
 
 
@@ -297,11 +310,18 @@ def _stop_sequence(response: ChatResponse) -> str | None:
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
+    """Usage in Anthropic's terms: its `input_tokens` leave out the cached ones (gearshift's count
+    every input token), so a client adding the three counts gets the call's input once."""
+    cached = usage.cache_read_tokens + usage.cache_write_tokens
     return {
-        "input_tokens": usage.input_tokens,
+        "input_tokens": max(usage.input_tokens - cached, 0),
         "output_tokens": usage.output_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": usage.cache_write_tokens - usage.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": usage.cache_write_1h_tokens,
+        },
     }
 
 

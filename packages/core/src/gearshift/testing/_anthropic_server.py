@@ -5,7 +5,8 @@ content_block_start / content_block_delta with text_delta and input_json_delta /
 message_delta with stop_reason and usage, message_stop), and `GET /v1/models`, with errors in
 Anthropic's JSON shape; a request the real API refuses (see `_anthropic_rules`) is refused alike.
 Prompt caching is simulated: a prefix ending at a `cache_control` breakpoint is written on its first
-request and read on later ones, and usage reports both. Point the `anthropic` SDK, or gearshift's
+request and read on later ones, and usage reports both (the writes to the 1-hour cache, `"ttl": "1h"`,
+apart in `cache_creation`). Point the `anthropic` SDK, or gearshift's
 `AnthropicProvider`, at `base_url`.
 """
 
@@ -52,31 +53,37 @@ class LocalAnthropicServer(LocalServer):
         super().__init__(models, api_key)
         self._cached_prefixes: set[tuple[str, str]] = set()
 
-    def _prompt_cache(self, model: str, body: Mapping[str, Any], total: int) -> tuple[int, int]:
-        """(tokens read from the cache, tokens written to it) for a request, as Anthropic bills them.
+    def _prompt_cache(self, model: str, body: Mapping[str, Any], total: int) -> tuple[int, int, int]:
+        """(tokens read from the cache, tokens written to it, of those the ones written to the 1-hour
+        cache) for a request, as Anthropic bills them.
 
         The prompt up to its last `cache_control` breakpoint (tools, then system, then messages) is
         the cached prefix, per model: the first request with a given prefix writes it, later ones
-        read it. There is no minimum length and no expiry: the cache lives as long as the server.
+        read it. The part up to the last breakpoint with `"ttl": "1h"` goes to the 1-hour cache.
+        There is no minimum length and no expiry: the cache lives as long as the server.
         """
         prefix: list[Any] = []
         cut: list[Any] | None = None
+        hour: list[Any] = []
         parts = [*(body.get("tools") or ()), *_system_blocks(body.get("system"))]
         parts += [block for message in body["messages"] for block in _message_blocks(message)]
         for part in parts:
             prefix.append(part)
-            if isinstance(part, Mapping) and part.get("cache_control"):
+            mark = part.get("cache_control") if isinstance(part, Mapping) else None
+            if mark:
                 cut = list(prefix)
+                if isinstance(mark, Mapping) and mark.get("ttl") == "1h":
+                    hour = list(prefix)
         if cut is None:
-            return 0, 0
+            return 0, 0, 0
         text = json.dumps(cut, sort_keys=True)
-        tokens = min(total, sum(estimate_tokens(_block_text(part)) for part in cut))
+        tokens = min(total, _tokens_in(cut))
         key = (model, hashlib.sha256(text.encode()).hexdigest())
         with self._lock:
             if key in self._cached_prefixes:
-                return tokens, 0
+                return tokens, 0, 0
             self._cached_prefixes.add(key)
-        return 0, tokens
+        return 0, tokens, min(tokens, _tokens_in(hour))
 
     def _error_payload(self, status: int, message: str) -> Any:
         kind = _ERRORS.get(status, "api_error")
@@ -127,12 +134,16 @@ class LocalAnthropicServer(LocalServer):
         )
         stop_reason = "tool_use" if reply.tool_calls else _STOP_REASONS.get(reason or "", "end_turn")
         total = input_tokens(prompt)
-        read, write = self._prompt_cache(model, body, total)
+        read, write, write_1h = self._prompt_cache(model, body, total)
         usage = {
             "input_tokens": total - read - write,
             "output_tokens": output_tokens(reply),
             "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": write - write_1h,
+                "ephemeral_1h_input_tokens": write_1h,
+            },
         }
         message = {
             "id": f"msg_{n:06d}",
@@ -190,6 +201,10 @@ class LocalAnthropicServer(LocalServer):
         exchange.send_event(event({"type": "message_delta", "delta": delta, "usage": usage}))
         exchange.send_event(event({"type": "message_stop"}))
         exchange.end_stream()
+
+
+def _tokens_in(parts: list[Any]) -> int:
+    return sum(estimate_tokens(_block_text(part)) for part in parts)
 
 
 def _system_blocks(system: Any) -> list[Any]:
