@@ -744,3 +744,27 @@ async def test_a_tool_results_images_follow_it_in_a_user_message(
         image,
         image,
     ]
+
+
+async def test_a_stream_whose_sdk_keeps_no_decoder_is_read_unwatched() -> None:
+    # The [DONE] watch swaps the SDK stream's private `_decoder`; an SDK release without it made
+    # every stream fail with an AttributeError before its first chunk. It is now read as before the
+    # watch: its chunks, and no STREAM_DONE.
+    from gearshift.providers._done_sentinel import DoneSentinelStream
+
+    class Chunks:
+        def __init__(self) -> None:
+            self.closed = False
+
+        async def __aiter__(self) -> Any:
+            for chunk in ({"choices": []}, {"choices": [{"delta": {"content": "hi"}}]}):
+                yield chunk
+
+        async def close(self) -> None:
+            self.closed = True
+
+    source = Chunks()
+    stream = DoneSentinelStream(source)
+    assert [chunk async for chunk in stream] == [{"choices": []}, {"choices": [{"delta": {"content": "hi"}}]}]
+    await stream.close()
+    assert source.closed

@@ -24,7 +24,12 @@ class DoneSentinelStream:
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self._done = False
-        decoder = stream._decoder  # read lazily: the SDK's iterator has not started yet
+        # The SDK's iterator has not started yet, so its decoder can still be swapped. An SDK release
+        # that keeps it elsewhere leaves the stream unwatched: it then reads as it did before this,
+        # a stream with no finish_reason being incomplete, rather than failing every stream.
+        decoder = getattr(stream, "_decoder", None)
+        if decoder is None or not hasattr(decoder, "aiter_bytes"):
+            return
 
         def watched(chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
             async def events() -> AsyncIterator[Any]:
