@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from gearshift import ModelRegistry, Router, SignalScorer, TextDelta
 from gearshift._errors import ProviderError
 from gearshift._messages import (
     ChatRequest,
@@ -27,7 +28,7 @@ from gearshift._messages import (
 )
 from gearshift._models import ModelSpec
 from gearshift.providers._anthropic import AnthropicProvider, tool_call_id
-from gearshift.testing import LocalAnthropicServer
+from gearshift.testing import Fail, LocalAnthropicServer
 
 ANTHROPIC_KEY = "sk-ant-local-2b8e41"  # the key the anthropic_server fixture requires
 LOOKUP = ToolSpec(
@@ -444,3 +445,33 @@ async def test_a_wrapped_answer_keeps_its_definitions_where_its_refs_point(
     [answer_tool] = last_body(anthropic_server)["tools"]
     assert answer_tool["input_schema"]["$defs"] == {"City": city}
     assert "$defs" not in answer_tool["input_schema"]["properties"]["value"]
+
+
+def _sse(*events: dict[str, Any]) -> str:
+    return "".join(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n" for event in events)
+
+
+def _message_start(usage: dict[str, int]) -> dict[str, Any]:
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-small"}
+    return {"type": "message_start", "message": {**message, "content": [], "usage": usage}}
+
+
+async def test_a_stream_that_breaks_with_an_error_event_is_charged_its_input(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The 200 came and message_start said Anthropic took the prompt, then an overloaded_error event:
+    # nothing reached the caller, so the router falls back, and the broken attempt is charged its
+    # input (it was charged nothing: the error event read as a call the provider refused).
+    reported = {"input_tokens": 2000, "cache_creation_input_tokens": 10000, "output_tokens": 1}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    anthropic_server.script("claude-small", Fail(200, body=_sse(_message_start(reported), overloaded)))
+    large = claude.model_copy(update={"id": "claude-large", "model": "claude-large", "tier": 1})
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    async with Router(ModelRegistry([claude, large]), policy=SignalScorer(), providers=[provider]) as router:
+        stream = router.astream(ask("What is 2 + 2?"))
+        assert "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+    assert stream.result is not None
+    broken, answered = stream.result.attempts
+    assert (broken.model_id, broken.ok, answered.model_id) == ("claude-small", False, "claude-large")
+    assert broken.usage.input_tokens > 0 and broken.usage_estimated
+    assert broken.cost_usd == pytest.approx(claude.cost(broken.usage))

@@ -347,4 +347,5 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             kind=kind,
             status_code=status,
             retry_after=retry_after,
+            accepted=accepted,
         )
