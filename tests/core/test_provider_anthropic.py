@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from gearshift import ModelRegistry, Router, SignalScorer, TextDelta
+from gearshift import ModelRegistry, Router, SignalScorer, StepContext, TextDelta
 from gearshift._errors import ProviderError
 from gearshift._messages import (
     ChatRequest,
@@ -25,8 +25,10 @@ from gearshift._messages import (
     TextPart,
     ToolCall,
     ToolSpec,
+    Usage,
 )
 from gearshift._models import ModelSpec
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers._anthropic import AnthropicProvider, tool_call_id
 from gearshift.testing import Fail, LocalAnthropicServer
 
@@ -459,9 +461,10 @@ def _message_start(usage: dict[str, int]) -> dict[str, Any]:
 async def test_a_stream_that_breaks_with_an_error_event_is_charged_its_input(
     anthropic_server: LocalAnthropicServer, claude: ModelSpec
 ) -> None:
-    # The 200 came and message_start said Anthropic took the prompt, then an overloaded_error event:
-    # nothing reached the caller, so the router falls back, and the broken attempt is charged its
-    # input (it was charged nothing: the error event read as a call the provider refused).
+    # The 200 came and message_start said what Anthropic bills (2,000 prompt tokens, 10,000 written to
+    # the cache), then an overloaded_error event: nothing reached the caller, so the router falls back,
+    # and the broken attempt is charged its input (it was charged nothing: the error event read as a
+    # call the provider refused), as reported, not gearshift's estimate of a one-line prompt.
     reported = {"input_tokens": 2000, "cache_creation_input_tokens": 10000, "output_tokens": 1}
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     anthropic_server.script("claude-small", Fail(200, body=_sse(_message_start(reported), overloaded)))
@@ -473,5 +476,28 @@ async def test_a_stream_that_breaks_with_an_error_event_is_charged_its_input(
     assert stream.result is not None
     broken, answered = stream.result.attempts
     assert (broken.model_id, broken.ok, answered.model_id) == ("claude-small", False, "claude-large")
-    assert broken.usage.input_tokens > 0 and broken.usage_estimated
-    assert broken.cost_usd == pytest.approx(claude.cost(broken.usage))
+    assert (broken.usage.input_tokens, broken.usage.cache_write_tokens) == (12000, 10000)
+    assert not broken.usage_estimated
+
+
+async def test_a_stream_that_breaks_is_charged_the_input_its_message_start_reported(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # message_start said what Anthropic bills (a 12,000-token prompt, 10,000 of it written to the
+    # cache), then "Hello" reached the caller and an overloaded_error event broke the stream: the
+    # attempt is charged those counts, not gearshift's estimate of a one-line prompt (10 tokens).
+    reported = {"input_tokens": 2000, "cache_creation_input_tokens": 10000, "output_tokens": 1}
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    hello = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    body = _sse(_message_start(reported), block, hello, overloaded)
+    anthropic_server.script("claude-small", Fail(200, body=body))
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    registry = ModelRegistry([claude])
+    async with Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger) as router:
+        stream = router.astream(ask("What is 2 + 2?"), StepContext(run_id="r1"))
+        with pytest.raises(ProviderError, match="Overloaded"):
+            assert [event async for event in stream]
+    billed = Usage(input_tokens=12000, output_tokens=1, cache_write_tokens=10000)
+    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))
