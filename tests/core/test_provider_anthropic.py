@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from gearshift import ModelRegistry, Router, SignalScorer, StepContext, TextDelta
 from gearshift._errors import ProviderError
 from gearshift._messages import (
     ChatRequest,
@@ -24,10 +25,12 @@ from gearshift._messages import (
     TextPart,
     ToolCall,
     ToolSpec,
+    Usage,
 )
 from gearshift._models import ModelSpec
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers._anthropic import AnthropicProvider, tool_call_id
-from gearshift.testing import LocalAnthropicServer
+from gearshift.testing import Fail, LocalAnthropicServer
 
 ANTHROPIC_KEY = "sk-ant-local-2b8e41"  # the key the anthropic_server fixture requires
 LOOKUP = ToolSpec(
@@ -444,3 +447,57 @@ async def test_a_wrapped_answer_keeps_its_definitions_where_its_refs_point(
     [answer_tool] = last_body(anthropic_server)["tools"]
     assert answer_tool["input_schema"]["$defs"] == {"City": city}
     assert "$defs" not in answer_tool["input_schema"]["properties"]["value"]
+
+
+def _sse(*events: dict[str, Any]) -> str:
+    return "".join(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n" for event in events)
+
+
+def _message_start(usage: dict[str, int]) -> dict[str, Any]:
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-small"}
+    return {"type": "message_start", "message": {**message, "content": [], "usage": usage}}
+
+
+async def test_a_stream_that_breaks_with_an_error_event_is_charged_its_input(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # The 200 came and message_start said what Anthropic bills (2,000 prompt tokens, 10,000 written to
+    # the cache), then an overloaded_error event: nothing reached the caller, so the router falls back,
+    # and the broken attempt is charged its input (it was charged nothing: the error event read as a
+    # call the provider refused), as reported, not gearshift's estimate of a one-line prompt.
+    reported = {"input_tokens": 2000, "cache_creation_input_tokens": 10000, "output_tokens": 1}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    anthropic_server.script("claude-small", Fail(200, body=_sse(_message_start(reported), overloaded)))
+    large = claude.model_copy(update={"id": "claude-large", "model": "claude-large", "tier": 1})
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    async with Router(ModelRegistry([claude, large]), policy=SignalScorer(), providers=[provider]) as router:
+        stream = router.astream(ask("What is 2 + 2?"))
+        assert "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+    assert stream.result is not None
+    broken, answered = stream.result.attempts
+    assert (broken.model_id, broken.ok, answered.model_id) == ("claude-small", False, "claude-large")
+    assert (broken.usage.input_tokens, broken.usage.cache_write_tokens) == (12000, 10000)
+    assert not broken.usage_estimated
+
+
+async def test_a_stream_that_breaks_is_charged_the_input_its_message_start_reported(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # message_start said what Anthropic bills (a 12,000-token prompt, 10,000 of it written to the
+    # cache), then "Hello" reached the caller and an overloaded_error event broke the stream: the
+    # attempt is charged those counts, not gearshift's estimate of a one-line prompt (10 tokens).
+    reported = {"input_tokens": 2000, "cache_creation_input_tokens": 10000, "output_tokens": 1}
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    hello = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    body = _sse(_message_start(reported), block, hello, overloaded)
+    anthropic_server.script("claude-small", Fail(200, body=body))
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    registry = ModelRegistry([claude])
+    async with Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger) as router:
+        stream = router.astream(ask("What is 2 + 2?"), StepContext(run_id="r1"))
+        with pytest.raises(ProviderError, match="Overloaded"):
+            assert [event async for event in stream]
+    billed = Usage(input_tokens=12000, output_tokens=1, cache_write_tokens=10000)
+    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))

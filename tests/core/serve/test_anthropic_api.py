@@ -11,7 +11,7 @@ from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
 from gearshift import ChatRequest, Message, estimate_request_tokens
-from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer, Reply
+from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 HELLO: list[Any] = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER: Any = {
@@ -309,3 +309,20 @@ def test_text_beside_tool_results_is_no_new_user_turn(client: anthropic.Anthropi
     )
     decision = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "decision")
     assert any("2 consecutive tool errors" in reason for reason in decision["reasons"])
+
+
+def test_claudes_own_stop_reasons_reach_the_client(
+    client: anthropic.Anthropic, anthropic_server: LocalAnthropicServer
+) -> None:
+    """Claude's model_context_window_exceeded came out of the proxy as max_tokens, and pause_turn as
+    end_turn: a client that raises max_tokens on max_tokens retried a request whose context was full,
+    instead of trimming it."""
+    for reason in ("model_context_window_exceeded", "refusal", "pause_turn"):
+        answer = {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-large",
+            "content": [{"type": "text", "text": "Partial"}], "stop_reason": reason, "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        }  # fmt: skip
+        anthropic_server.script("claude-large", Fail(200, body=answer))
+        message = client.messages.create(model="claude-large", max_tokens=100, messages=HELLO)
+        assert (message.stop_reason, message.content[0].text) == (reason, "Partial")  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ carries an API key: providers pass their error text through `redact` before rais
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from ._url_secrets import mask_text, mask_url
@@ -222,6 +222,9 @@ class ProviderError(GearshiftError):
     next model of the chain. `retry_after` is the provider's advice in seconds, when it gave one.
     `accepted` says the provider took the call (its 200 came) and worked on it before it failed: an
     answer that could not be read, or one that finished with an error, was likely billed.
+    `reported_tokens` are the counts, by `Usage` field name, the provider reported before it failed
+    (Anthropic's `message_start` says what the prompt costs): the router charges them rather than its
+    own estimate.
     """
 
     def __init__(
@@ -233,6 +236,7 @@ class ProviderError(GearshiftError):
         status_code: int | None = None,
         retry_after: float | None = None,
         accepted: bool = False,
+        reported_tokens: Mapping[str, int] | None = None,
     ) -> None:
         self.model_id = model_id
         self.reason = message
@@ -240,6 +244,7 @@ class ProviderError(GearshiftError):
         self.status_code = status_code
         self.retry_after = retry_after
         self.accepted = accepted
+        self.reported_tokens: dict[str, int] = dict(reported_tokens or {})
         status = f" (HTTP {status_code})" if status_code is not None else ""
         super().__init__(f"{model_id}: {kind}{status}: {message}")
 

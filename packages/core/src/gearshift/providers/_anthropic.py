@@ -282,6 +282,10 @@ class _StreamState:
         self.started = self.started or bool(out)
         return out
 
+    def reported_usage(self) -> Usage | None:
+        """The usage `message_start` (and any `message_delta`) reported: the prompt's full cost."""
+        return _usage(self.tokens) if self.tokens else None
+
     def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived."""
         usage = _usage(self.tokens)

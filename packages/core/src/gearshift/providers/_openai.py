@@ -21,6 +21,7 @@ from .._messages import (
     Message,
     TextDelta,
     ToolCallDelta,
+    Usage,
 )
 from .._models import ModelSpec
 from ._answer_schema import answer_schema, is_wrapped, unwrapped_answer_text
@@ -237,6 +238,10 @@ class _StreamState:
         self.ended = False  # the server closed the stream with `data: [DONE]`
         # A wrapped answer's text is held until it is complete, then sent unwrapped.
         self.wrapped_answer: list[str] | None = [] if _wraps_answer(request) else None
+
+    def reported_usage(self) -> Usage | None:
+        """None: a Chat Completions stream reports its usage only in its last chunk."""
+        return None
 
     def feed(self, chunk: dict[str, Any]) -> list[TextDelta | ToolCallDelta]:
         """The deltas in one `chat.completion.chunk` object; records model name, finish reason and

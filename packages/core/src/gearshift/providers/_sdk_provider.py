@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import asdict
 from types import ModuleType
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from .._errors import ConfigError, GearshiftError, ProviderError, ProviderErrorKind
-from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
 from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
 from ._connection_hint import connection_message, missing_path_hint
@@ -90,6 +91,10 @@ class StreamState(Protocol[EventT_contra]):
 
     def response(self) -> ChatResponse:
         """The final response, once the stream is finished."""
+        ...
+
+    def reported_usage(self) -> Usage | None:
+        """The usage the provider reported so far, if it reports any before the stream's end."""
         ...
 
 
@@ -199,10 +204,13 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             if not state.finished:
                 raise ProviderError(self._UNFINISHED_STREAM, model_id=model.id, kind="stream")
             done = StreamDone(state.response())
-        except ProviderError:
-            raise
         except Exception as exc:
-            raise self._error(exc, model, after_output=state.started, accepted=True) from None
+            error = self._error(exc, model, after_output=state.started, accepted=True)
+            # What the provider said the call costs so far is what it bills for the broken stream.
+            reported = state.reported_usage()
+            if reported is not None and not error.reported_tokens:
+                error.reported_tokens = asdict(reported)
+            raise error from None
         finally:
             await close_quietly(events)
         yield done
@@ -347,4 +355,5 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             kind=kind,
             status_code=status,
             retry_after=retry_after,
+            accepted=accepted,
         )

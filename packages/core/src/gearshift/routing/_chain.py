@@ -247,7 +247,9 @@ class ChainRun:
                 return
             except ProviderError as error:
                 text = "".join(output)
-                usage = self._estimated_usage(text) if text else Usage()
+                usage = (
+                    self._unanswered_usage(error, output=text) if text or error.reported_tokens else Usage()
+                )
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, streamed=True, usage=usage)
                 if done or not held or not error.allows_fallback:
@@ -431,15 +433,22 @@ class ChainRun:
     def _ms(self, started: float) -> float:
         return (self.router.clock() - started) * 1000.0
 
-    def _unanswered_usage(self, error: ProviderError, *, input_tokens: int | None = None) -> Usage:
-        """What a call that failed before any output cost: nothing, unless the provider took it: a
-        call that timed out, a stream that broke after the provider's 200 (kind `stream`), a 200
-        answer that could not be read or finished with an error (`accepted`). The provider then has
-        the request and bills it, as for a cancelled call: its input is charged at gearshift's
-        estimate. Refused calls (an error status, no connection) cost nothing."""
-        if error.kind not in ("timeout", "stream") and not error.accepted:
+    def _unanswered_usage(
+        self, error: ProviderError, *, input_tokens: int | None = None, output: str = ""
+    ) -> Usage:
+        """What a call that failed cost, `output` having reached the caller: nothing, unless the
+        provider took it: a call that timed out, a stream that broke after the provider's 200 (kind
+        `stream`), a 200 answer that could not be read or finished with an error (`accepted`). The
+        provider then has the request and bills it, as for a cancelled call: what it reported before
+        it failed (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else
+        its input at gearshift's estimate, and the output at least as estimated from what was
+        received. Refused calls (an error status, no connection) cost nothing."""
+        if error.reported_tokens:
+            reported = Usage(**error.reported_tokens)
+            return replace(reported, output_tokens=max(reported.output_tokens, estimate_tokens(output)))
+        if not output and error.kind not in ("timeout", "stream") and not error.accepted:
             return Usage()
-        return self._estimated_usage("", input_tokens=input_tokens)
+        return self._estimated_usage(output, input_tokens=input_tokens)
 
     def _estimated_usage(self, output: str, *, input_tokens: int | None = None) -> Usage:
         # The provider may have processed (and billed) the input before the call broke or was dropped.
@@ -490,7 +499,7 @@ class ChainRun:
             streamed,
             error=error,
             cancelled=cancelled,
-            usage_estimated=usage != Usage(),
+            usage_estimated=usage != Usage() and not (error is not None and error.reported_tokens),
         )
 
     def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:

@@ -55,6 +55,7 @@ _STOP_REASONS = {
     "tool_calls": "tool_use",
     "content_filter": "refusal",
 }
+_CLAUDE_ONLY_STOP_REASONS = frozenset({"model_context_window_exceeded", "pause_turn"})
 _ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
     "not_found": "not_found_error",
@@ -295,6 +296,11 @@ def _tool_choice(raw: dict[str, Any] | None) -> tuple[str | None, bool | None]:
 
 
 def _stop_reason(response: ChatResponse) -> str:
+    # Claude's own reasons that gearshift's (OpenAI's) words fold into others: model_context_window_
+    # exceeded reads as `length` (max_tokens), pause_turn has no word at all.
+    native = response.metadata.get("stop_reason")
+    if native in _CLAUDE_ONLY_STOP_REASONS:
+        return str(native)
     if response.tool_calls and response.finish_reason != "length":  # a cut call is max_tokens
         return "tool_use"
     if _stop_sequence(response) is not None:
