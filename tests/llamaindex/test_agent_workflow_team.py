@@ -3,20 +3,24 @@
 When an agent hands over (AgentWorkflow's `handoff` tool), the next agent's calls send the whole
 shared memory: the user's message, then every call and result of the agent before it. Its task starts
 where it was handed over, as on a user's turn: the failed tools of the agent before it are not its
-error streak (here a lookup that failed in the same message as the handoff).
+error streak (here a lookup that failed in the same message as the handoff), whether it is a
+`FunctionAgent` or a `ReActAgent`.
 """
 
 from __future__ import annotations
 
 import pytest
-from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent
+from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent, ReActAgent
 from llama_index.core.tools import FunctionTool
 from llamaindex_support import MakeRouter, Observed
 
 from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_llamaindex import RoutedLLM
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")  # see test_function_agent
+pytestmark = [  # LlamaIndex's own noise: see test_function_agent and test_react_agent
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect"),
+    pytest.mark.filterwarnings("ignore:is_running called from within a step:DeprecationWarning"),
+]
 
 ANSWER = "Order 7 is delayed; we will write to you when it ships."
 
@@ -26,8 +30,9 @@ def find_order(order_id: str) -> str:
     raise ConnectionError("failed to reach the order service")
 
 
+@pytest.mark.parametrize("react", [False, True], ids=["function-agent", "react-agent"])
 async def test_the_agent_handed_over_to_starts_its_task_without_the_previous_agents_errors(
-    make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed
+    react: bool, make_router: MakeRouter, server: LocalOpenAIServer, observed: Observed
 ) -> None:
     llm = RoutedLLM(make_router())  # one failed tool moves a step up (conftest)
     orders = FunctionAgent(
@@ -37,7 +42,8 @@ async def test_the_agent_handed_over_to_starts_its_task_without_the_previous_age
         llm=llm,
         can_handoff_to=["writer"],
     )
-    writer = FunctionAgent(name="writer", description="Writes to the customer.", tools=[], llm=llm)
+    writer_class = ReActAgent if react else FunctionAgent
+    writer = writer_class(name="writer", description="Writes to the customer.", tools=[], llm=llm)
     workflow = AgentWorkflow(agents=[orders, writer], root_agent="orders")
     server.script(
         "small",
@@ -47,7 +53,7 @@ async def test_the_agent_handed_over_to_starts_its_task_without_the_previous_age
                 ("find_order", {"order_id": "7"}),
             ]
         ),
-        Reply(text=ANSWER),
+        Reply(text=f"Thought: I can answer without tools.\nAnswer: {ANSWER}" if react else ANSWER),
     )
 
     result = await workflow.run(user_msg="When does order 7 ship?")

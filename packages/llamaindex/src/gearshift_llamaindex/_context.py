@@ -100,11 +100,9 @@ def step_context(
     start = _run_start(converted)
     run, converted_run = messages[start + 1 :], converted[start + 1 :]
     react = _is_react(messages, converted)
-    if react:
-        history, steps = _react_history(run, converted_run)
-        turn_start, turn_steps = 0, steps
-    else:
-        history, steps, turn_start, turn_steps = _function_history(run, converted_run, kept)
+    history, steps, turn_start, turn_steps = (
+        _react_history(run, converted_run) if react else _function_history(run, converted_run, kept)
+    )
     handed_over = turn_steps == 0 and steps > 0
     return StepContext(
         agent_id=agent_id,
@@ -241,22 +239,33 @@ def _function_history(
 
 def _react_history(
     run: Sequence[ChatMessage], converted: Sequence[Message]
-) -> tuple[tuple[ToolRecord, ...], int]:
-    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them, and the
-    number of assistant messages."""
+) -> tuple[tuple[ToolRecord, ...], int, int, int]:
+    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them, the
+    number of assistant messages, and where the current agent's turn starts, as `_function_history`
+    says them. The agent that handed over may have called tools either way: a workflow's agents share
+    one memory."""
     pending: tuple[str, str] | None = None
     records: list[ToolRecord] = []
-    steps = 0
+    steps = turn_start = turn_steps = 0
+    handing_over = False
     for message, gearshift_message in zip(run, converted, strict=True):
         text = gearshift_message.text
-        if gearshift_message.role == "assistant":
+        role = gearshift_message.role
+        if role == "assistant":
             steps += 1
+            turn_steps += 1
             match = _REACT_ACTION.search(text)
             pending = (match["name"], hash_arguments(match["args"].strip())) if match else None
-        elif pending is not None and text.startswith(_OBSERVATION):
+            handing_over = (pending is not None and pending[0] == _HANDOFF) or any(
+                call.name == _HANDOFF for call in gearshift_message.tool_calls
+            )
+            continue
+        if pending is not None and text.startswith(_OBSERVATION):
             observation = text[len(_OBSERVATION) :].lstrip()
             records.append(
                 ToolRecord(pending[0], not failed(observation, message.additional_kwargs), pending[1])
             )
             pending = None
-    return tuple(records), steps
+        if handing_over and (role == "tool" or text.startswith(_OBSERVATION)):
+            turn_start, turn_steps = len(records), 0
+    return tuple(records), steps, turn_start, turn_steps
