@@ -237,6 +237,17 @@ def test_an_answer_without_tool_calls_ends_the_error_streak() -> None:
     assert answered.consecutive_tool_errors == 0
 
 
+def test_a_step_that_opens_its_agents_turn_makes_no_streak_of_the_results_before_it() -> None:
+    # A LlamaIndex AgentWorkflow's next agent reads the handoff's results, a failed call among them.
+    failed = (call("c1", "run", "{}"), Message.tool("c1", "boom", is_error=True))
+    history = (ToolRecord("run", ok=False),)
+    opening = StepContext(step_index=1, tool_history=history, turn_start=1, turn_step_index=0)
+    assert signals(Message.user("Go."), *failed, context=opening).consecutive_tool_errors == 0
+    assert signals(Message.user("Go."), *failed, *failed, context=opening).repeated_tool_calls == 0
+    later = dataclasses.replace(opening, turn_step_index=1)
+    assert signals(Message.user("Go."), *failed, context=later).consecutive_tool_errors == 1
+
+
 def test_the_context_and_the_messages_are_combined_without_double_counting() -> None:
     history = (ToolRecord("run", ok=False), ToolRecord("run", ok=False), ToolRecord("run", ok=False))
     context = StepContext(tool_history=history)

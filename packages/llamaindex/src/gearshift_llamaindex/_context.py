@@ -10,6 +10,11 @@ styles are read:
 - ReAct (`ReActAgent`): assistant text with `Action:` and `Action Input:` lines, answered by a user
   message that starts with `Observation:`.
 
+In an `AgentWorkflow` the agents share one memory: the agent an agent hands over to (through the
+workflow's `handoff` tool) reads the whole run so far. Its own turn starts after the results of the
+assistant message that called `handoff` (`StepContext.turn_start`, `turn_step_index`), as on a user's
+turn: the failed tools of the agent before it are not its error streak, and its first step acts.
+
 LlamaIndex keeps no error flag on a tool's result: an agent puts the text of the tool's exception
 where its output would be. A result counts as failed when `additional_kwargs["is_error"]` is true,
 when it is in one of LlamaIndex's own error formats, or when it reads like an error to gearshift's
@@ -59,6 +64,8 @@ _REACT_ACTION = re.compile(
 )
 # Errors LlamaIndex itself writes into a tool's result (tools/calling.py, agent/workflow/base_agent.py).
 _LLAMAINDEX_ERRORS = re.compile(r"^(?:Encountered error: |Tool \S+ not found\. Please select a tool)")
+# The tool an `AgentWorkflow` gives its agents to hand the task to another (multi_agent_workflow.py).
+_HANDOFF = "handoff"
 _NO_HINTS = CallerHints()  # frozen: every call without hints shares it
 _FAILED_TEXTS: dict[str, bool] = {}
 """Whether a tool result's text reads as a failure, per text. Bounded: texts of up to
@@ -93,15 +100,18 @@ def step_context(
     start = _run_start(converted)
     run, converted_run = messages[start + 1 :], converted[start + 1 :]
     react = _is_react(messages, converted)
-    history, steps = (
+    history, steps, turn_start, turn_steps = (
         _react_history(run, converted_run) if react else _function_history(run, converted_run, kept)
     )
+    handed_over = turn_steps == 0 and steps > 0
     return StepContext(
         agent_id=agent_id,
         run_id=run_id,
         step_type=(
             StepType.parse(step_type)
             if step_type is not None
+            else StepType.ACT
+            if handed_over and (has_tools or react)
             else _step_type(converted_run, has_tools or react)
         ),
         step_index=steps,
@@ -110,6 +120,8 @@ def step_context(
         budget_keys=tuple(budget_keys),
         expected_steps=expected_steps,
         metadata={"framework": "llama_index"},
+        turn_start=turn_start,
+        turn_step_index=turn_steps if turn_steps < steps else None,  # None: no agent handed over
     )
 
 
@@ -192,16 +204,21 @@ def _result_failed(result: Message, extra: Mapping[str, Any] | None) -> bool:
 
 def _function_history(
     run: Sequence[ChatMessage], converted: Sequence[Message], kept: KeptHistory | None
-) -> tuple[tuple[ToolRecord, ...], int]:
-    """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order, and
-    the number of assistant messages (the run's steps so far), read in one walk."""
+) -> tuple[tuple[ToolRecord, ...], int, int, int]:
+    """Tool records from `ToolCallBlock`s and the `tool` messages that answer them, in answer order, the
+    number of assistant messages (the run's steps so far), and where the current agent's turn starts:
+    the index of its first tool record and its steps so far (all of them when no agent handed over),
+    read in one walk."""
     calls: dict[str, tuple[ToolRecord, ToolRecord]] = {}
     records: list[ToolRecord] = []
-    steps = 0
+    steps = turn_start = turn_steps = 0
+    handing_over = False
     for message, gearshift_message in zip(run, converted, strict=True):
         role = gearshift_message.role
         if role == "assistant":
             steps += 1
+            turn_steps += 1
+            handing_over = any(call.name == _HANDOFF for call in gearshift_message.tool_calls)
             # An assistant turn without converted calls has no `ToolCallBlock`: its blocks are not walked.
             if gearshift_message.tool_calls:
                 kept_records = kept.call_records(gearshift_message) if kept is not None else None
@@ -215,27 +232,40 @@ def _function_history(
                 records.append(called[1] if failed else called[0])
             else:
                 records.append(ToolRecord(str(extra.get("name") or "unknown"), not failed, ""))
-    return tuple(records), steps
+            if handing_over:  # the next agent's turn starts after every result of the handoff's message
+                turn_start, turn_steps = len(records), 0
+    return tuple(records), steps, turn_start, turn_steps
 
 
 def _react_history(
     run: Sequence[ChatMessage], converted: Sequence[Message]
-) -> tuple[tuple[ToolRecord, ...], int]:
-    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them, and the
-    number of assistant messages."""
+) -> tuple[tuple[ToolRecord, ...], int, int, int]:
+    """Tool records from ReAct `Action:` lines and the `Observation:` messages that follow them, the
+    number of assistant messages, and where the current agent's turn starts, as `_function_history`
+    says them. The agent that handed over may have called tools either way: a workflow's agents share
+    one memory."""
     pending: tuple[str, str] | None = None
     records: list[ToolRecord] = []
-    steps = 0
+    steps = turn_start = turn_steps = 0
+    handing_over = False
     for message, gearshift_message in zip(run, converted, strict=True):
         text = gearshift_message.text
-        if gearshift_message.role == "assistant":
+        role = gearshift_message.role
+        if role == "assistant":
             steps += 1
+            turn_steps += 1
             match = _REACT_ACTION.search(text)
             pending = (match["name"], hash_arguments(match["args"].strip())) if match else None
-        elif pending is not None and text.startswith(_OBSERVATION):
+            handing_over = (pending is not None and pending[0] == _HANDOFF) or any(
+                call.name == _HANDOFF for call in gearshift_message.tool_calls
+            )
+            continue
+        if pending is not None and text.startswith(_OBSERVATION):
             observation = text[len(_OBSERVATION) :].lstrip()
             records.append(
                 ToolRecord(pending[0], not failed(observation, message.additional_kwargs), pending[1])
             )
             pending = None
-    return tuple(records), steps
+        if handing_over and (role == "tool" or text.startswith(_OBSERVATION)):
+            turn_start, turn_steps = len(records), 0
+    return tuple(records), steps, turn_start, turn_steps

@@ -159,8 +159,11 @@ def extract_signals(request: ChatRequest, context: StepContext) -> Signals:
     consecutive_tool_errors, repeated_tool_calls, run_depth = 0, 0, context.step_index
     if after_user:
         prompt_tokens += messages_tokens(after_user)
-        consecutive_tool_errors = _trailing_tool_errors(after_user)
-        repeated_tool_calls = _repeated_tool_calls(after_user)
+        # A step that opens its agent's turn (an adapter says so: `turn_step_index` 0) makes no streak of
+        # the results before it: in a LlamaIndex AgentWorkflow they are the agent that handed over's.
+        if context.turn_step_index != 0:
+            consecutive_tool_errors = _trailing_tool_errors(after_user)
+            repeated_tool_calls = _repeated_tool_calls(after_user)
         run_depth = max(run_depth, roles[last_user_index + 1 :].count("assistant"))
     if context.tool_history:
         consecutive_tool_errors = max(context.consecutive_tool_errors, consecutive_tool_errors)
