@@ -24,6 +24,7 @@ from .._errors import AllModelsFailed, GearshiftError, InvalidRequestError, Prov
 from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from .._models import ModelRegistry
 from ..cascades._gate import AnswerCheck, QualityGate
+from ._eligibility import hint_refusal
 from ._planning import aplan_call
 from ._review import ReviewLoop
 from ._routed import RoutedResponse
@@ -202,15 +203,7 @@ def _stage_tiers(registry: ModelRegistry, hints: CallerHints) -> tuple[int, ...]
     """The tiers an item's own hints leave its cascade, weakest first: its cheap stage is the first,
     its strong stage the last. A forced model leaves its own tier; none left, and the planner says why.
     """
-    tiers = registry.tiers
-    if hints.force_model is not None:
-        tiers = (registry[hints.force_model].tier,) if hints.force_model in registry else ()
-    return tuple(
-        tier
-        for tier in tiers
-        if (hints.min_tier is None or tier >= hints.min_tier)
-        and (hints.max_tier is None or tier <= hints.max_tier)
-    )
+    return tuple(sorted({model.tier for model in registry if hint_refusal(model, hints) is None}))
 
 
 def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:

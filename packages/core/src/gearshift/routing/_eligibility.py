@@ -7,7 +7,18 @@ from .._errors import NoEligibleModel
 from .._messages import ChatRequest
 from .._models import ModelRegistry, ModelSpec
 
-__all__ = ["eligible_models"]
+__all__ = ["eligible_models", "hint_refusal"]
+
+
+def hint_refusal(model: ModelSpec, hints: CallerHints) -> str | None:
+    """Why the caller's hints (a forced model, `min_tier`, `max_tier`) rule `model` out, or None."""
+    if hints.force_model is not None and model.id != hints.force_model:
+        return f"the caller forced model '{hints.force_model}'"
+    if hints.min_tier is not None and model.tier < hints.min_tier:
+        return f"tier {model.tier} is below the caller's min_tier {hints.min_tier}"
+    if hints.max_tier is not None and model.tier > hints.max_tier:
+        return f"tier {model.tier} is above the caller's max_tier {hints.max_tier}"
+    return None
 
 
 def _why_not(
@@ -20,12 +31,9 @@ def _why_not(
     input_tokens: int,
     output_tokens: int,
 ) -> str | None:
-    if hints.force_model is not None and model.id != hints.force_model:
-        return f"the caller forced model '{hints.force_model}'"
-    if hints.min_tier is not None and model.tier < hints.min_tier:
-        return f"tier {model.tier} is below the caller's min_tier {hints.min_tier}"
-    if hints.max_tier is not None and model.tier > hints.max_tier:
-        return f"tier {model.tier} is above the caller's max_tier {hints.max_tier}"
+    refused = hint_refusal(model, hints)
+    if refused is not None:
+        return refused
     if needs_tools and not model.supports_tools:
         return "it cannot call tools and the request offers tools"
     if has_images and not model.supports_vision:
