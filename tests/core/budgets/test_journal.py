@@ -104,6 +104,32 @@ async def test_a_commit_while_redis_is_killed_is_journaled_and_replayed_when_it_
             await ledger.aclose()
 
 
+async def test_spend_journaled_while_redis_was_down_counts_against_the_first_call_once_it_is_back(
+    redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
+) -> None:
+    # A call made while Redis was down put the replay off for 10 s, and the calls of those 10 s were
+    # checked against a total without the journaled spend: $0.60 more passed a $1 hard limit.
+    with LocalRedisServer() as server:
+        store = RedisStore(server.url, prefix=f"gearshift-test-{uuid.uuid4().hex}:")
+        ledger = BudgetLedger(store, [LIMIT], reservation_ttl=60)
+        try:
+            reservation = await ledger.reserve(KEYS, usd=0.5, tokens=10)
+            assert server.pid is not None
+            os.kill(server.pid, signal.SIGKILL)
+            await ledger.commit(reservation, usd=0.5, tokens=10)  # journaled
+            with pytest.raises(LedgerUnavailable):
+                await ledger.reserve(KEYS, usd=0.1, tokens=0)  # a call while it is down is refused
+
+            server.restart()  # back at once, and empty: the journal holds the $0.50
+            with pytest.raises(gs.BudgetExceeded) as refused:
+                await ledger.reserve(KEYS, usd=0.6, tokens=0)
+            assert (refused.value.spent, refused.value.requested) == (0.5, 0.6)
+            assert await ledger.journaled() == ()
+            assert await spent_and_held(ledger) == (0.5, 0.0)
+        finally:
+            await ledger.aclose()
+
+
 async def test_the_router_hands_over_a_paid_answer_when_redis_dies_during_the_call(
     redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
 ) -> None:
