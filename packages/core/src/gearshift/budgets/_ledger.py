@@ -40,7 +40,7 @@ from ._limits import BudgetLimit, BudgetMode, repeated_name, time_zone
 from ._pacing import Allowance, format_usd, pace
 from ._settings import MAX_RESERVATION_TTL, MIN_RESERVATION_TTL
 from ._status import BudgetAlert, BudgetStatus, LimitStatus, Reservation
-from ._store import BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
+from ._store import MAX_USD, BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
 
 if TYPE_CHECKING:
     from ._settings import BudgetsConfig
@@ -521,8 +521,10 @@ def _keys(keys: Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_amounts(usd: float, tokens: int) -> None:
-    if not (usd >= 0 and math.isfinite(usd)):
-        raise InvalidRequestError(f"a budget amount must be a finite number of dollars >= 0, got {usd}")
+    if not 0 <= usd <= MAX_USD:  # NaN fails both
+        raise InvalidRequestError(
+            f"a budget amount must be a finite number of dollars from 0 to {MAX_USD:.0e}, got {usd}"
+        )
     if tokens < 0:
         raise InvalidRequestError(f"a budget token count must be >= 0, got {tokens}")
 
