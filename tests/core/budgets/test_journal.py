@@ -16,7 +16,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,25 @@ def locked_ledger_file(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connectio
         yield path, other
     finally:
         other.close()
+
+
+@pytest.fixture
+async def ledger_on_own_redis(
+    redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
+) -> AsyncIterator[tuple[LocalRedisServer, BudgetLedger]]:
+    """A ledger on a `redis-server` of its own, for the test to kill (`kill_now`) and restart."""
+    with LocalRedisServer() as server:
+        store = RedisStore(server.url, prefix=f"gearshift-test-{uuid.uuid4().hex}:")
+        ledger = BudgetLedger(store, [LIMIT], reservation_ttl=60)
+        try:
+            yield server, ledger
+        finally:
+            await ledger.aclose()
+
+
+def kill_now(server: LocalRedisServer) -> None:
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGKILL)
 
 
 async def spent_and_held(ledger: BudgetLedger, key: str = "run:1") -> tuple[float, float]:
@@ -79,29 +98,43 @@ async def test_a_commit_on_a_locked_sqlite_ledger_is_journaled_then_replayed_onc
 
 
 async def test_a_commit_while_redis_is_killed_is_journaled_and_replayed_when_it_is_back(
-    redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
+    ledger_on_own_redis: tuple[LocalRedisServer, BudgetLedger],
 ) -> None:
-    with LocalRedisServer() as server:
-        store = RedisStore(server.url, prefix=f"gearshift-test-{uuid.uuid4().hex}:")
-        ledger = BudgetLedger(store, [LIMIT], reservation_ttl=60)
-        try:
-            reservation = await ledger.reserve(KEYS, usd=0.3, tokens=10)
-            assert server.pid is not None
-            os.kill(server.pid, signal.SIGKILL)  # mid-call: the provider answers, the ledger is gone
-            await ledger.commit(reservation, usd=0.25, tokens=8)
-            assert [spend.usd for spend in await ledger.journaled()] == [0.25]
-            with pytest.raises(LedgerUnavailable):
-                await ledger.replay_journal()  # still down: the spend stays in the journal
-            assert len(await ledger.journaled()) == 1
+    server, ledger = ledger_on_own_redis
+    reservation = await ledger.reserve(KEYS, usd=0.3, tokens=10)
+    kill_now(server)  # mid-call: the provider answers, the ledger is gone
+    await ledger.commit(reservation, usd=0.25, tokens=8)
+    assert [spend.usd for spend in await ledger.journaled()] == [0.25]
+    with pytest.raises(LedgerUnavailable):
+        await ledger.replay_journal()  # still down: the spend stays in the journal
+    assert len(await ledger.journaled()) == 1
 
-            server.restart()  # back, and empty (no persistence): the journal is all there is
-            await ledger.reserve(("agent:b",), usd=0.0, tokens=0)
-            assert await ledger.journaled() == ()
-            assert await spent_and_held(ledger) == (0.25, 0.0)
-            (agent,) = await ledger.usage(["agent:a"])
-            assert (round(agent.spent_usd, 9), agent.spent_tokens) == (0.25, 8)
-        finally:
-            await ledger.aclose()
+    server.restart()  # back, and empty (no persistence): the journal is all there is
+    await ledger.reserve(("agent:b",), usd=0.0, tokens=0)
+    assert await ledger.journaled() == ()
+    assert await spent_and_held(ledger) == (0.25, 0.0)
+    (agent,) = await ledger.usage(["agent:a"])
+    assert (round(agent.spent_usd, 9), agent.spent_tokens) == (0.25, 8)
+
+
+async def test_spend_journaled_while_redis_was_down_counts_against_the_first_call_once_it_is_back(
+    ledger_on_own_redis: tuple[LocalRedisServer, BudgetLedger],
+) -> None:
+    # A call made while Redis was down put the replay off for 10 s, and the calls of those 10 s were
+    # checked against a total without the journaled spend: $0.60 more passed a $1 hard limit.
+    server, ledger = ledger_on_own_redis
+    reservation = await ledger.reserve(KEYS, usd=0.5, tokens=10)
+    kill_now(server)
+    await ledger.commit(reservation, usd=0.5, tokens=10)  # journaled
+    with pytest.raises(LedgerUnavailable):
+        await ledger.reserve(KEYS, usd=0.1, tokens=0)  # a call while it is down is refused
+
+    server.restart()  # back at once, and empty: the journal holds the $0.50
+    with pytest.raises(gs.BudgetExceeded) as refused:
+        await ledger.reserve(KEYS, usd=0.6, tokens=0)
+    assert (refused.value.spent, refused.value.requested) == (0.5, 0.6)
+    assert await ledger.journaled() == ()
+    assert await spent_and_held(ledger) == (0.5, 0.0)
 
 
 async def test_the_router_hands_over_a_paid_answer_when_redis_dies_during_the_call(
@@ -129,8 +162,7 @@ async def test_the_router_hands_over_a_paid_answer_when_redis_dies_during_the_ca
             # The reservation is made and the model is answering (the server records, never signals).
             while not model_server.requests:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-            assert ledger_server.pid is not None
-            os.kill(ledger_server.pid, signal.SIGKILL)
+            kill_now(ledger_server)
 
         try:
             killer = asyncio.create_task(kill_the_ledger_mid_call())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -346,6 +347,10 @@ async def test_bad_amounts_and_keys_are_caller_errors() -> None:
         await budgets.reserve(KEYS, usd=-0.1, tokens=0)
     with pytest.raises(InvalidRequestError, match="finite number of dollars"):
         await budgets.reserve(KEYS, usd=float("nan"), tokens=0)
+    with pytest.raises(
+        InvalidRequestError, match=re.escape("finite number of dollars from 0 to 1e+09, got 1e+300")
+    ):
+        await budgets.reserve(KEYS, usd=1e300, tokens=0)  # was an OverflowError read as a store fault
     with pytest.raises(InvalidRequestError, match="token count"):
         await budgets.reserve(KEYS, usd=0.0, tokens=-1)
     with pytest.raises(InvalidRequestError, match="not one string"):

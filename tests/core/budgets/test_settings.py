@@ -59,6 +59,13 @@ def test_a_full_section_validates() -> None:
             'must be a number, got "ten"',
         ),
         ({"limits": [{"key": "run:*", "usd": "5"}]}, "budgets.limits[0].usd", 'must be a number, got "5"'),
+        # 1e300 dollars overflowed the stores' nano-dollars: every call refused as if the store were down.
+        (
+            {"limits": [{"key": "run:*", "usd": 1e300}]},
+            "budgets.limits[0].usd",
+            "must be <= 1000000000, got 1e+300",
+        ),
+        ({"limits": [{"key": "run:*", "usd": float("nan")}]}, "budgets.limits[0].usd", "must be a finite"),
         ({"limits": [{"key": "run:*", "tokens": 1.5}]}, "budgets.limits[0].tokens", "must be an integer"),
         ({"limits": [{"key": "run:*", "tokens": -3}]}, "budgets.limits[0].tokens", "must be >= 0"),
         ({"limits": [{"key": "run:*"}]}, "budgets.limits[0]", "a limit needs usd, tokens or both"),

@@ -11,7 +11,9 @@ last renewal.
 
 Spend is never lost to a store fault: a commit the store cannot take goes to a local, fsynced
 journal (`_journal`) and the caller keeps the answer it paid for; the next call that finds the store
-answering replays the journal into it (idempotently: commits carry their reservation id).
+answering replays the journal into it (idempotently: commits carry their reservation id). A reserve
+replays it first, and is refused (`LedgerUnavailable`) when it cannot: a limit is never checked
+against a total that lacks spend the journal still holds.
 
 The ledger turns limits, windows and modes into `LimitCheck`s; the store only sums, compares and
 records. Hard and downgrade limits refuse (`BudgetExceeded`); soft limits call `on_alert` and go on.
@@ -38,7 +40,7 @@ from ._limits import BudgetLimit, BudgetMode, repeated_name, time_zone
 from ._pacing import Allowance, format_usd, pace
 from ._settings import MAX_RESERVATION_TTL, MIN_RESERVATION_TTL
 from ._status import BudgetAlert, BudgetStatus, LimitStatus, Reservation
-from ._store import BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
+from ._store import MAX_USD, BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
 
 if TYPE_CHECKING:
     from ._settings import BudgetsConfig
@@ -122,6 +124,7 @@ class BudgetLedger:
             check_folder(Path(journal), what="the spend journal", key="journal")
         self.journal = SpendJournal(Path(journal) if journal is not None else _journal_path(store))
         self._journal_checked = -math.inf  # monotonic time of the last look at the journal
+        self._journal_owed = False  # whether spend this ledger journaled may not be replayed yet
         self._heartbeats: dict[str, _Heartbeat] = {}  # reservations of calls still running
         self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self._renewals: set[asyncio.Task[None]] = set()
@@ -173,11 +176,11 @@ class BudgetLedger:
         )
         if not keys:
             return reservation
-        if self._journal_due():
-            await self._replay_quietly()
         pairs = self._matching(keys)
         checks = [self._check(limit, key, now) for limit, key in pairs]
         try:
+            if self._journal_owed or self._journal_due():
+                await self.replay_journal()  # what the checks sum must include it
             result = await self.store.reserve(
                 reservation.id, keys, usd, tokens, checks, now=now, expires_at=reservation.expires_at
             )
@@ -242,11 +245,13 @@ class BudgetLedger:
         pending = await asyncio.to_thread(self.journal.pending)
         done: list[str] = []
         try:
+            self._journal_owed = True  # until every record it found is in the store
             for spend in pending:
                 await self.store.commit(
                     spend.reservation_id, spend.keys, spend.usd, spend.tokens, now=spend.at
                 )
                 done.append(spend.reservation_id)
+            self._journal_owed = False
         except Exception as exc:
             raise self._unavailable(exc) from exc
         finally:
@@ -412,6 +417,7 @@ class BudgetLedger:
             logger.warning("budget commit went unrecorded (fail_open): %s", error)
             return
         self._journal_checked = -math.inf  # replay as soon as the store answers again
+        self._journal_owed = True  # and before the next reserve, whatever a failed replay put off
         logger.warning(
             "budget commit of reservation %s (%s) kept in the journal %s until the store answers: %s",
             spend.reservation_id,
@@ -515,8 +521,10 @@ def _keys(keys: Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_amounts(usd: float, tokens: int) -> None:
-    if not (usd >= 0 and math.isfinite(usd)):
-        raise InvalidRequestError(f"a budget amount must be a finite number of dollars >= 0, got {usd}")
+    if not 0 <= usd <= MAX_USD:  # NaN fails both
+        raise InvalidRequestError(
+            f"a budget amount must be a finite number of dollars from 0 to {MAX_USD:.0e}, got {usd}"
+        )
     if tokens < 0:
         raise InvalidRequestError(f"a budget token count must be >= 0, got {tokens}")
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_v
 from pydantic_core import core_schema
 
 from ..config._config_errors import KeyedError
+from ._store import MAX_USD
 
 __all__ = ["BudgetLimit", "BudgetMode", "Window", "repeated_name", "time_zone"]
 
@@ -146,7 +147,12 @@ class BudgetLimit(BaseModel):
         "ending in `*` (`agent:*`: each agent separately; `*`: every key separately).",
     )
     usd: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, strict=True, description="The cap in US dollars."
+        default=None,
+        ge=0,
+        le=MAX_USD,
+        allow_inf_nan=False,
+        strict=True,
+        description="The cap in US dollars (at most 1e9).",
     )
     tokens: int | None = Field(
         default=None, ge=0, strict=True, description="The cap in tokens (input plus output)."

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["BudgetStore", "KeyUsage", "LimitCheck", "ReserveResult", "UsageQuery", "exceeded_cap"]
+__all__ = [
+    "MAX_USD",
+    "BudgetStore",
+    "KeyUsage",
+    "LimitCheck",
+    "ReserveResult",
+    "UsageQuery",
+    "exceeded_cap",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,12 @@ class LimitCheck:
 
 
 _NANO = 1_000_000_000
+
+MAX_USD = 1_000_000_000.0
+"""The most dollars a limit or a call may name ($1 billion). Stores keep money as integer
+nano-dollars: this is 1e18 of them, inside the 64-bit integers SQLite keeps and Redis's script
+formats, where a cap of 1e300 dollars overflowed and every call was refused as if the store were
+down. A cap this high never refuses anyway."""
 
 
 def exceeded_cap(

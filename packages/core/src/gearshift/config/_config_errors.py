@@ -127,7 +127,7 @@ def show_value(value: Any) -> str:
     """`value` as the TOML file spells it, shortened; tables and arrays by kind only."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:  # 1e300: not 301 digits
         return str(int(value))
     if isinstance(value, (int, float)):
         return str(value)
