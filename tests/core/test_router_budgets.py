@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import anyio
 import pytest
 
 from gearshift import (
@@ -21,8 +25,9 @@ from gearshift import (
     TextDelta,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
+from gearshift.budgets._sqlite import SQLiteStore
 from gearshift.providers import OpenAIProvider
-from gearshift.testing import Fail, LocalOpenAIServer, Reply
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-budget-router-test-8d2e"
 HARD = (
@@ -184,3 +189,38 @@ async def test_steps_without_an_agent_are_charged_to_the_default_one_and_only_it
     assert router.budgets is not None
     (usage,) = await router.budgets.usage(["agent:anonymous"])
     assert usage.spent_usd == pytest.approx(result.cost_usd)
+
+
+@pytest.mark.parametrize("closing", ["plainly", "cancelled"])
+async def test_a_router_closed_as_a_cancelled_call_settles_waits_for_the_settlement(
+    server: LocalOpenAIServer, tmp_path: Path, closing: str
+) -> None:
+    # A server shutting down (the MCP server on SIGTERM, under anyio) cancels a call, which then
+    # settles, and closes the router right away, perhaps under the same cancellation. The router
+    # closed the ledger before the settlement had written: the reservation stayed held in the store,
+    # the spend went to the journal until some later process replayed it.
+    server.script("large", Delay(30))
+    store = tmp_path / "budgets.db"
+    provider = OpenAIProvider(name="local", api_key=KEY, base_url=server.base_url, timeout=60.0)
+    ledger = BudgetLedger(SQLiteStore(store), [BudgetLimit(key="run:*", usd=10.0)])
+    router = Router(REGISTRY, policy=SignalScorer(MARKERS), providers=[provider], budgets=ledger)
+    call = asyncio.ensure_future(router.acomplete(_request(HARD), StepContext(run_id="r1")))
+    while not server.requests:  # noqa: ASYNC110 (a server thread's list)
+        await asyncio.sleep(0.01)
+    call.cancel()
+    await asyncio.sleep(0)  # the call is cancelled and starts its settlement
+    if closing == "plainly":
+        await router.aclose()
+    else:
+        with anyio.CancelScope() as shutdown:
+            shutdown.cancel()
+            await router.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        held, spends, commits = db.execute(
+            "SELECT (SELECT COUNT(*) FROM reservations), (SELECT COUNT(*) FROM spends), "
+            "(SELECT COUNT(*) FROM commits)"
+        ).fetchone()
+    assert (held, commits) == (0, 1)
+    assert spends > 0  # the input the provider was sent is charged

@@ -54,6 +54,9 @@ _SWEEP_EVERY = 0.2  # share of the ttl between looks for reservations to renew
 MAX_HOLD_SECONDS = 6 * 3600.0
 """The longest a heartbeat keeps an unsettled reservation alive: no model call runs this long, so a
 reservation still unsettled by then was forgotten by its caller, and is left to expire."""
+CLOSE_WAIT_SECONDS = 5.0
+"""How long `BudgetLedger.aclose` waits for the calls holding reservations to settle."""
+_SETTLED_POLL_SECONDS = 0.01
 _JOURNAL_CHECK_EVERY = 1.0  # seconds between looks at the journal file for other processes' spend
 _REPLAY_BACKOFF = 10.0  # seconds before replaying again after a replay the store refused
 
@@ -129,6 +132,8 @@ class BudgetLedger:
         self._sweeps: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self._renewals: set[asyncio.Task[None]] = set()
         self._settling: set[asyncio.Future[None]] = set()  # releases whose caller was cancelled
+        # Reservations not yet committed or released, with their event loop: `aclose` waits for them.
+        self._unsettled: dict[str, asyncio.AbstractEventLoop] = {}
 
     @classmethod
     def from_config(
@@ -204,6 +209,7 @@ class BudgetLedger:
             await self.release(reservation)  # the hook refused the call: hold nothing for it
             raise
         self._start_heartbeat(reservation.id)
+        self._unsettled[reservation.id] = asyncio.get_running_loop()
         return reservation
 
     async def commit(self, reservation: Reservation, *, usd: float, tokens: int) -> None:
@@ -235,6 +241,8 @@ class BudgetLedger:
         except Exception as exc:
             await self._journal_commit(spend, exc)
             return
+        finally:
+            self._unsettled.pop(reservation.id, None)
         if self._journal_due():
             await self._replay_quietly()
 
@@ -285,6 +293,8 @@ class BudgetLedger:
             # or the budget stays held until the ttl.
             await self._finish(self._release(reservation.id))
             raise
+        finally:
+            self._unsettled.pop(reservation.id, None)
 
     async def _release(self, reservation_id: str) -> None:
         try:
@@ -351,8 +361,38 @@ class BudgetLedger:
             raise self._unavailable(exc) from exc
 
     async def aclose(self) -> None:
-        """Close the store's connections and files. Idempotent."""
-        await self.store.aclose()
+        """Wait for the calls still holding reservations to settle (up to `CLOSE_WAIT_SECONDS`), then
+        close the store's connections and files. Idempotent.
+
+        A server shutting down cancels its calls and closes its router at once: a cancelled call
+        settles (commits what it was charged) only after that, and a store closed first left its
+        reservation held and its spend in the journal until some later process replayed it. The
+        wait goes on through a cancellation of the closing task (anyio's task groups cancel at every
+        await while they unwind), which is raised once it ends."""
+        try:
+            await self._wait_for_settlements()
+        finally:
+            await self.store.aclose()
+
+    async def _wait_for_settlements(self) -> None:
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        cancelled: asyncio.CancelledError | None = None
+        while pending := [rid for rid, loop in self._unsettled.items() if not loop.is_closed()]:
+            if time.monotonic() >= deadline:
+                logger.warning(
+                    "budget ledger at %s closed with %d reservation(s) of calls still running: each "
+                    "expires %.0f s after its last renewal",
+                    self.store.url,
+                    len(pending),
+                    self.reservation_ttl,
+                )
+                break
+            try:
+                await asyncio.sleep(_SETTLED_POLL_SECONDS)
+            except asyncio.CancelledError as error:
+                cancelled = error
+        if cancelled is not None:
+            raise cancelled
 
     # -- internals ------------------------------------------------------------------------------
 
