@@ -362,3 +362,58 @@ async def test_when_every_deployment_fails_its_probe_the_call_fails_with_every_e
     # Both probes failed; with nothing healthy left, both were still tried for real.
     assert len(caught.value.exceptions) == 2
     assert _wire(east) == [None, 1, None] and _wire(west) == [None, 1, None]
+
+
+async def test_calls_in_flight_when_a_deployment_trips_do_not_lengthen_its_open_period(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        # Five calls set out for east at once (neither deployment measured: east goes first); the
+        # first failure trips it for 5 s, the other four were already on their way.
+        east.script("small", *[Fail(503)] * 5)
+        answers = await asyncio.gather(*(router.acomplete(f"call {n}") for n in range(5)))
+        assert [a.attempts[-1].provider for a in answers] == ["west"] * 5
+        assert _wire(east) == [None] * 5
+        clock.jump += 6.0  # past the one trip's 5 s, not past a period doubled by each late failure
+        answer = await router.acomplete("east is due its probe")
+    assert _wire(east)[5:] == [1]
+    assert answer.attempts[0].provider == "east" and answer.attempts[0].ok
+
+
+async def test_parallel_callers_send_a_tripped_deployment_one_probe(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        east.script("small", Fail(503), Delay(0.3))
+        await router.acomplete("trip east")
+        clock.jump += 6.0
+        answers = await asyncio.gather(*(router.acomplete(f"call {n}") for n in range(10)))
+    assert _wire(east)[1:].count(1) == 1  # one probe, not one per caller
+    assert all(a.attempts[-1].ok for a in answers)
+    probed = [a for a in answers if a.attempts[0].provider == "east"]
+    assert len(probed) == 1 and probed[0].attempts[0].usage.output_tokens == 1
+
+
+async def test_a_rate_limited_deployment_is_skipped_for_its_retry_after(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    spec, router = _two_deployments(east, west)  # trips after 3 failures in a row
+    router.clock = clock
+    async with router:
+        east.script("small", Fail(429, retry_after=20))
+        answer = await router.acomplete("east is rate limited")
+        assert [(a.provider, a.ok) for a in answer.attempts] == [("east", False), ("west", True)]
+        assert [s.state for s in router.deployments.state(spec, clock())] == ["open", "closed"]
+        for n in range(3):
+            answer = await router.acomplete(f"within the retry-after {n}")
+            assert [a.provider for a in answer.attempts] == ["west"]
+        assert _wire(east) == [None]
+        clock.jump += 21.0  # the provider's retry-after is over: east is probed, then takes traffic
+        answer = await router.acomplete("east is back")
+    assert _wire(east)[1] == 1
+    assert answer.attempts[0].provider == "east" and answer.attempts[0].ok

@@ -373,10 +373,14 @@ class ChainRun:
         order, due = router.deployments.order(model, router.clock())
         if due:
             failed: set[str] = set()
-            for deployment in due:
-                if not await self._probe(deployment, router.providers[deployment.provider]):
-                    failed.add(deployment_key(deployment))
-            order, _ = router.deployments.order(model, router.clock())
+            try:
+                for deployment in due:
+                    if not await self._probe(deployment, router.providers[deployment.provider]):
+                        failed.add(deployment_key(deployment))
+            finally:  # a probe the budget refused, or one cancelled, leaves it due for the next caller
+                for deployment in due:
+                    router.deployments.end_probe(deployment)
+            order, _ = router.deployments.order(model, router.clock(), probe=False)
             # A deployment that has just failed its probe gets no real call in the same breath,
             # unless nothing else is left (then a call that might succeed beats a sure failure).
             order = [d for d in order if deployment_key(d) not in failed] or order
