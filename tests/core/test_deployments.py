@@ -417,3 +417,27 @@ async def test_a_rate_limited_deployment_is_skipped_for_its_retry_after(
         answer = await router.acomplete("east is back")
     assert _wire(east)[1] == 1
     assert answer.attempts[0].provider == "east" and answer.attempts[0].ok
+
+
+async def test_when_every_deployment_fails_the_error_names_each_one(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    router = Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=[
+            OpenAIProvider("east", base_url=east.base_url, api_key="sk-east-secret-0123456789"),
+            OpenAIProvider("west", base_url=west.base_url, api_key="sk-west-secret-0123456789"),
+        ],
+    )
+    async with router:
+        east.script("small", Fail(503))
+        west.script("small-west", Fail(429))
+        with pytest.raises(AllModelsFailed) as caught:
+            await router.acomplete("both down")
+    message = str(caught.value)
+    assert "server (HTTP 503): small@east" in message
+    assert "rate_limit (HTTP 429): small@west" in message
+    assert "secret" not in message
+    assert message.startswith("all 2 attempts (1 model) tried for this request failed")

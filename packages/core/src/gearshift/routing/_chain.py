@@ -427,7 +427,11 @@ class ChainRun:
     ) -> AllModelsFailed | BudgetExceeded:
         if refusal is not None and not errors:
             return refusal
-        message = f"all {len(errors)} models tried for this request failed"
+        models = len({e.model_id for e in errors})
+        tried = f"{len(errors)} models"
+        if models != len(errors):  # a model's deployments were tried one after another
+            tried = f"{len(errors)} attempts ({models} model{'s' * (models != 1)})"
+        message = f"all {tried} tried for this request failed"
         if self.skipped:
             message += f" (skipped while cooling down after recent failures: {', '.join(self.skipped)})"
         if refusal is not None:
@@ -471,10 +475,12 @@ class ChainRun:
     ) -> None:
         # A stream that broke after output was produced was billed for it: estimated, never dropped.
         self._record(self._unanswered(spec, started, usage or Usage(), streamed, error=error))
-        errors.append(error)
         router, now = self.router, self.router.clock()
         router.deployments.on_failure(spec, error, now)
         model = router.registry[spec.id]
+        if model.deployments:
+            error.deployment = deployment_key(spec)
+        errors.append(error)
         # A model with other deployments cools down only once all of them are tripped.
         if not model.deployments or router.deployments.all_tripped(model, now):
             router.cooldowns.on_failure(error, now)
