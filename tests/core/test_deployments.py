@@ -160,7 +160,7 @@ async def test_the_faster_deployment_gets_the_traffic(
     spec, router = _two_deployments(east, west)
     async with router:
         east.script("small", *[Delay(0.15)] * 10)
-        for n in range(2):  # each deployment is measured once: the one never measured goes first
+        for n in range(4):  # each deployment warms up, then is measured: one never measured goes first
             await router.acomplete(f"measure {n}")
         served = [(await router.acomplete(f"call {n}")).attempts[0].provider for n in range(4)]
     assert served == ["west"] * 4
@@ -168,13 +168,30 @@ async def test_the_faster_deployment_gets_the_traffic(
     assert east_ms > west_ms + 100
 
 
+async def test_a_deployments_warm_up_call_does_not_rank_it_last_for_good(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec, router = _two_deployments(east, west)
+    async with router:
+        # East's first call pays a one-time cost (in a real process: the SDK's import, its client,
+        # the connection); after it, east answers at once while west takes 0.1 s a call.
+        east.script("small", Delay(0.4))
+        west.script("small-west", *[Delay(0.1)] * 10)
+        for n in range(4):  # each deployment warms up, then is measured
+            await router.acomplete(f"measure {n}")
+        served = [(await router.acomplete(f"call {n}")).attempts[0].provider for n in range(4)]
+    assert served == ["east"] * 4
+    east_ms, west_ms = _latencies(router, spec)
+    assert east_ms < 100 <= west_ms
+
+
 async def test_a_stream_measures_the_time_to_its_first_event(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
     spec, router = _two_deployments(east, west)
     async with router:
-        west.script("small-west", Delay(0.2))
-        for n in range(2):
+        west.script("small-west", Delay(0.2), Delay(0.2))
+        for n in range(4):  # each deployment warms up, then is measured
             stream = router.astream(f"stream {n}")
             async for _ in stream:
                 pass
@@ -194,9 +211,9 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     router = Router(registry, policy=SignalScorer(), providers=_providers(east, west), prefer="latency")
     async with router:
         assert router.decide("hi").model == "cheap"  # nothing measured yet: the cheapest
-        east.script("small", Delay(0.15))
-        await router.acomplete("hi", StepContext(hints=CallerHints(force_model="cheap")))
-        await router.acomplete("hi", StepContext(hints=CallerHints(force_model="fast")))
+        east.script("small", Delay(0.15), Delay(0.15))
+        for model in ("cheap", "cheap", "fast", "fast"):  # each model warms up, then is measured
+            await router.acomplete("hi", StepContext(hints=CallerHints(force_model=model)))
         decision = router.decide("hi")
     assert decision.model == "fast"
     assert decision.fallbacks[0] == "cheap"

@@ -11,7 +11,10 @@ trips it at once, for that long. One caller probes a due deployment; the others 
 the probe answers, as a half-open breaker does. Calls that set out before the trip and fail after it
 add nothing: the open period grows with failed probes, not with the calls that were in flight. Calls
 try healthy deployments fastest first, with the error rate as a penalty; a deployment never measured
-goes first, so that each one gets measured.
+goes first, so that each one gets measured. A deployment's first answer is its warm-up and is not
+measured: it pays once for what later calls reuse (the SDK's import, its client, the connection:
+seconds for a process's first call, against milliseconds after), and that one sample ranked it last
+for good, since a deployment ranked last gets no calls to correct its average.
 
 `prefer_latency` is the pure step behind `routing.prefer = "latency"`: among the models of the tier the
 policy chose, move to the one whose best deployment answers fastest (`cost`, the default, keeps the
@@ -43,6 +46,7 @@ PROBE_REQUEST = ChatRequest((Message.user("ping"),), max_tokens=1)
 
 @dataclass(slots=True)
 class _Health:
+    warm: bool = False  # answered once: its next answers are measured
     latency_ms: float | None = None
     error_rate: float = 0.0
     failures: int = 0  # in a row
@@ -153,14 +157,16 @@ class DeploymentHealth:
     # -- observations ---------------------------------------------------------------------------
 
     def on_success(self, spec: ModelSpec, latency_ms: float) -> None:
-        """A call (or a probe) answered in `latency_ms`: close its breaker, update the averages."""
+        """A call (or a probe) answered in `latency_ms`: close its breaker, update the averages (from
+        the deployment's second answer on: the first one warmed it up)."""
         with self._lock:
             health = self._health.setdefault(deployment_key(spec), _Health())
-            health.latency_ms = (
-                latency_ms
-                if health.latency_ms is None
-                else self.alpha * latency_ms + (1 - self.alpha) * health.latency_ms
-            )
+            if not health.warm:
+                health.warm = True
+            elif health.latency_ms is None:
+                health.latency_ms = latency_ms
+            else:
+                health.latency_ms = self.alpha * latency_ms + (1 - self.alpha) * health.latency_ms
             health.error_rate *= 1 - self.alpha
             health.failures = 0
             health.open_until = None
