@@ -27,9 +27,11 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
+from gearshift.reporting import build_report, iter_log
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.routing._deployments import PROBE_REQUEST, DeploymentHealth
 from gearshift.signals._tokens import estimate_request_tokens
-from gearshift.testing import Delay, Fail, LocalOpenAIServer
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 
 class Clock:
@@ -458,3 +460,25 @@ async def test_when_every_deployment_fails_the_error_names_each_one(
     assert "rate_limit (HTTP 429): small@west" in message
     assert "secret" not in message
     assert message.startswith("all 2 attempts (1 model) tried for this request failed")
+
+
+async def test_the_decision_log_tells_a_probe_from_an_answer(
+    east: LocalOpenAIServer, west: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    router.decision_log = open_decision_log(tmp_path / "log.jsonl")
+    async with router:
+        east.script("small", Fail(503), Reply(text="pong"), Fail(503))
+        await router.acomplete("trip east")  # west answers
+        clock.jump += 6.0
+        west.script("small-west", Fail(503))
+        with pytest.raises(AllModelsFailed):  # east answers its probe, then both fail the call
+            await router.acomplete("east probed, then both down")
+    router.decision_log.close()
+    records = list(iter_log(tmp_path / "log.jsonl"))
+    attempts = [(r["provider"], r["ok"], r["probe"]) for r in records if r["kind"] == "attempt"]
+    assert attempts[:3] == [("east", False, False), ("west", True, False), ("east", True, True)]
+    assert sorted(attempts[3:]) == [("east", False, False), ("west", False, False)]
+    report = build_report(records)
+    assert (report["requests"], report["answered"], report["failed"]) == (2, 1, 1)

@@ -403,22 +403,24 @@ class ChainRun:
         except ProviderError as error:
             usage = self._unanswered_usage(error, input_tokens=tokens)
             await self._settle(reservation, spec, usage)
-            self._record(self._unanswered(spec, started, usage, False, error=error))
+            self._record(self._unanswered(spec, started, usage, False, error=error, probe=True))
             self.router.deployments.on_failure(spec, error, self.router.clock())
             return False
         except asyncio.CancelledError:
             usage = Usage(input_tokens=tokens)
-            self._cancelled(spec, started, usage, streamed=False)
+            self._record(self._unanswered(spec, started, usage, False, cancelled=True, probe=True))
             await asyncio.shield(self._settle(reservation, spec, usage))
             raise
         except Exception:
             usage = Usage(input_tokens=tokens)
             await self._settle(reservation, spec, usage)
-            self._record(self._unanswered(spec, started, usage, False))
+            self._record(self._unanswered(spec, started, usage, False, probe=True))
             raise
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
-        self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+        self._record(
+            Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency, probe=True)
+        )
         self.router.deployments.on_success(spec, latency)
         return True
 
@@ -497,6 +499,7 @@ class ChainRun:
         *,
         error: ProviderError | None = None,
         cancelled: bool = False,
+        probe: bool = False,
     ) -> Attempt:
         """An attempt that produced no answer; any usage it has is gearshift's estimate."""
         return Attempt(
@@ -510,13 +513,14 @@ class ChainRun:
             error=error,
             cancelled=cancelled,
             usage_estimated=usage != Usage() and not (error is not None and error.reported_tokens),
+            probe=probe,
         )
 
     def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
         """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
         note_spend(attempt.cost_usd)
-        if attempt.ok:
+        if attempt.ok and not attempt.probe:  # a probe's 'ping' warms no prompt cache of the run
             self.router.warm_caches.note(
                 self.context.run_id, attempt.model_id, attempt.usage, self.router.clock()
             )
