@@ -100,6 +100,19 @@ class Attempt:
     probe: bool = False
     ended_ns: int = field(default_factory=time.time_ns, compare=False)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The attempt as the framework adapters show it to their callers: the deployment called
+        (`model_id` and `provider`), whether it answered, whether it was a probe, tokens and cost."""
+        return {
+            "model_id": self.model_id,
+            "provider": self.provider,
+            "ok": self.ok,
+            "probe": self.probe,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
 
 def _last_user_text(request: ChatRequest) -> str:
     for message in reversed(request.messages):
