@@ -27,9 +27,11 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
+from gearshift.reporting import build_report, iter_log
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.routing._deployments import PROBE_REQUEST, DeploymentHealth
 from gearshift.signals._tokens import estimate_request_tokens
-from gearshift.testing import Delay, Fail, LocalOpenAIServer
+from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 
 class Clock:
@@ -160,7 +162,7 @@ async def test_the_faster_deployment_gets_the_traffic(
     spec, router = _two_deployments(east, west)
     async with router:
         east.script("small", *[Delay(0.15)] * 10)
-        for n in range(2):  # each deployment is measured once: the one never measured goes first
+        for n in range(4):  # each deployment warms up, then is measured: one never measured goes first
             await router.acomplete(f"measure {n}")
         served = [(await router.acomplete(f"call {n}")).attempts[0].provider for n in range(4)]
     assert served == ["west"] * 4
@@ -168,13 +170,30 @@ async def test_the_faster_deployment_gets_the_traffic(
     assert east_ms > west_ms + 100
 
 
+async def test_a_deployments_warm_up_call_does_not_rank_it_last_for_good(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec, router = _two_deployments(east, west)
+    async with router:
+        # East's first call pays a one-time cost (in a real process: the SDK's import, its client,
+        # the connection); after it, east answers at once while west takes 0.1 s a call.
+        east.script("small", Delay(0.4))
+        west.script("small-west", *[Delay(0.1)] * 10)
+        for n in range(4):  # each deployment warms up, then is measured
+            await router.acomplete(f"measure {n}")
+        served = [(await router.acomplete(f"call {n}")).attempts[0].provider for n in range(4)]
+    assert served == ["east"] * 4
+    east_ms, west_ms = _latencies(router, spec)
+    assert east_ms < 100 <= west_ms
+
+
 async def test_a_stream_measures_the_time_to_its_first_event(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
     spec, router = _two_deployments(east, west)
     async with router:
-        west.script("small-west", Delay(0.2))
-        for n in range(2):
+        west.script("small-west", Delay(0.2), Delay(0.2))
+        for n in range(4):  # each deployment warms up, then is measured
             stream = router.astream(f"stream {n}")
             async for _ in stream:
                 pass
@@ -194,9 +213,9 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     router = Router(registry, policy=SignalScorer(), providers=_providers(east, west), prefer="latency")
     async with router:
         assert router.decide("hi").model == "cheap"  # nothing measured yet: the cheapest
-        east.script("small", Delay(0.15))
-        await router.acomplete("hi", StepContext(hints=CallerHints(force_model="cheap")))
-        await router.acomplete("hi", StepContext(hints=CallerHints(force_model="fast")))
+        east.script("small", Delay(0.15), Delay(0.15))
+        for model in ("cheap", "cheap", "fast", "fast"):  # each model warms up, then is measured
+            await router.acomplete("hi", StepContext(hints=CallerHints(force_model=model)))
         decision = router.decide("hi")
     assert decision.model == "fast"
     assert decision.fallbacks[0] == "cheap"
@@ -362,3 +381,104 @@ async def test_when_every_deployment_fails_its_probe_the_call_fails_with_every_e
     # Both probes failed; with nothing healthy left, both were still tried for real.
     assert len(caught.value.exceptions) == 2
     assert _wire(east) == [None, 1, None] and _wire(west) == [None, 1, None]
+
+
+async def test_calls_in_flight_when_a_deployment_trips_do_not_lengthen_its_open_period(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        # Five calls set out for east at once (neither deployment measured: east goes first); the
+        # first failure trips it for 5 s, the other four were already on their way.
+        east.script("small", *[Fail(503)] * 5)
+        answers = await asyncio.gather(*(router.acomplete(f"call {n}") for n in range(5)))
+        assert [a.attempts[-1].provider for a in answers] == ["west"] * 5
+        assert _wire(east) == [None] * 5
+        clock.jump += 6.0  # past the one trip's 5 s, not past a period doubled by each late failure
+        answer = await router.acomplete("east is due its probe")
+    assert _wire(east)[5:] == [1]
+    assert answer.attempts[0].provider == "east" and answer.attempts[0].ok
+
+
+async def test_parallel_callers_send_a_tripped_deployment_one_probe(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        east.script("small", Fail(503), Delay(0.3))
+        await router.acomplete("trip east")
+        clock.jump += 6.0
+        answers = await asyncio.gather(*(router.acomplete(f"call {n}") for n in range(10)))
+    assert _wire(east)[1:].count(1) == 1  # one probe, not one per caller
+    assert all(a.attempts[-1].ok for a in answers)
+    probed = [a for a in answers if a.attempts[0].provider == "east"]
+    assert len(probed) == 1 and probed[0].attempts[0].usage.output_tokens == 1
+
+
+async def test_a_rate_limited_deployment_is_skipped_for_its_retry_after(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    spec, router = _two_deployments(east, west)  # trips after 3 failures in a row
+    router.clock = clock
+    async with router:
+        east.script("small", Fail(429, retry_after=20))
+        answer = await router.acomplete("east is rate limited")
+        assert [(a.provider, a.ok) for a in answer.attempts] == [("east", False), ("west", True)]
+        assert [s.state for s in router.deployments.state(spec, clock())] == ["open", "closed"]
+        for n in range(3):
+            answer = await router.acomplete(f"within the retry-after {n}")
+            assert [a.provider for a in answer.attempts] == ["west"]
+        assert _wire(east) == [None]
+        clock.jump += 21.0  # the provider's retry-after is over: east is probed, then takes traffic
+        answer = await router.acomplete("east is back")
+    assert _wire(east)[1] == 1
+    assert answer.attempts[0].provider == "east" and answer.attempts[0].ok
+
+
+async def test_when_every_deployment_fails_the_error_names_each_one(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec = _spec(deployments=[Deployment(provider="west", model="small-west")])
+    router = Router(
+        ModelRegistry([spec]),
+        policy=SignalScorer(),
+        providers=[
+            OpenAIProvider("east", base_url=east.base_url, api_key="sk-east-secret-0123456789"),
+            OpenAIProvider("west", base_url=west.base_url, api_key="sk-west-secret-0123456789"),
+        ],
+    )
+    async with router:
+        east.script("small", Fail(503))
+        west.script("small-west", Fail(429))
+        with pytest.raises(AllModelsFailed) as caught:
+            await router.acomplete("both down")
+    message = str(caught.value)
+    assert "server (HTTP 503): small@east" in message
+    assert "rate_limit (HTTP 429): small@west" in message
+    assert "secret" not in message
+    assert message.startswith("all 2 attempts (1 model) tried for this request failed")
+
+
+async def test_the_decision_log_tells_a_probe_from_an_answer(
+    east: LocalOpenAIServer, west: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    router.decision_log = open_decision_log(tmp_path / "log.jsonl")
+    async with router:
+        east.script("small", Fail(503), Reply(text="pong"), Fail(503))
+        await router.acomplete("trip east")  # west answers
+        clock.jump += 6.0
+        west.script("small-west", Fail(503))
+        with pytest.raises(AllModelsFailed):  # east answers its probe, then both fail the call
+            await router.acomplete("east probed, then both down")
+    router.decision_log.close()
+    records = list(iter_log(tmp_path / "log.jsonl"))
+    attempts = [(r["provider"], r["ok"], r["probe"]) for r in records if r["kind"] == "attempt"]
+    assert attempts[:3] == [("east", False, False), ("west", True, False), ("east", True, True)]
+    assert sorted(attempts[3:]) == [("east", False, False), ("west", False, False)]
+    report = build_report(records)
+    assert (report["requests"], report["answered"], report["failed"]) == (2, 1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
@@ -314,6 +315,25 @@ def test_requests_are_recorded_from_many_threads() -> None:
         for thread in threads:
             thread.join()
         assert len(server.requests) == 8
+
+
+async def test_thirty_parallel_connections_are_all_accepted() -> None:
+    # A router's parallel calls open a connection each; a listen backlog of 5 dropped the rest while
+    # the first were answering, and the SDK reported a connection error the real API never gives.
+    with LocalOpenAIServer(models=("small",)) as server:
+        server.script("small", *[Delay(0.3)] * 30)
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=2.0)
+        async with client:
+            answers = await asyncio.gather(
+                *(
+                    client.chat.completions.create(
+                        model="small", messages=[{"role": "user", "content": "hi"}]
+                    )
+                    for _ in range(30)
+                ),
+                return_exceptions=True,
+            )
+    assert [a for a in answers if isinstance(a, BaseException)] == []
 
 
 def test_close_does_not_wait_for_a_delayed_answer() -> None:

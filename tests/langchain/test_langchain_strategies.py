@@ -88,7 +88,10 @@ def test_a_model_with_two_deployments_answers_while_one_fails() -> None:
     # East failed twice (each time west answered within the same call); then its error rate ranked
     # it behind west, which answered every question.
     assert len(east_calls) == 2 and len(west_calls) == 4
-    failed = [
-        a for answer in answers for a in answer.response_metadata["gearshift"]["attempts"] if not a["ok"]
+    attempts = [a for answer in answers for a in answer.response_metadata["gearshift"]["attempts"]]
+    # Each attempt names its deployment: the two that failed were east's, every answer came from west.
+    assert sorted((a["provider"], a["ok"], a["probe"]) for a in attempts) == [
+        ("east", False, False),
+        ("east", False, False),
+        *[("west", True, False)] * 4,
     ]
-    assert len(failed) == 2

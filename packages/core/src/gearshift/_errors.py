@@ -224,8 +224,11 @@ class ProviderError(GearshiftError):
     answer that could not be read, or one that finished with an error, was likely billed.
     `reported_tokens` are the counts, by `Usage` field name, the provider reported before it failed
     (Anthropic's `message_start` says what the prompt costs): the router charges them rather than its
-    own estimate.
+    own estimate. `deployment` names the deployment that failed (`<model id>@<provider>`) when the model
+    has several: the router sets it, and `AllModelsFailed` names the failure by it.
     """
+
+    deployment: str | None = None
 
     def __init__(
         self,
@@ -278,7 +281,9 @@ class AllModelsFailed(GearshiftError, ExceptionGroup):  # type: ignore[type-arg,
         causes: dict[str, list[str]] = {}
         for error in self.exceptions:
             status = f" (HTTP {error.status_code})" if error.status_code is not None else ""
-            causes.setdefault(error.reason, []).append(f"{error.kind}{status}: {error.model_id}")
+            causes.setdefault(error.reason, []).append(
+                f"{error.kind}{status}: {error.deployment or error.model_id}"
+            )
         parts = [f"{reason} [{', '.join(_merged(models))}]" for reason, models in causes.items()]
         return f"{self.message}: {'; '.join(parts)}"
 

@@ -55,7 +55,8 @@ def response_metadata(routed: RoutedResponse, tier: int | None) -> dict[str, Any
     `tier` is the answering model's tier. `decided_model` and `reasons` are those of the decision
     behind the answer: after an escalation, the stronger model's (the first choice is the
     escalation's `from`); after a fallback the answering model differs from the decided one.
-    `attempts` lists every provider call with its tokens and cost; `cost_usd` is their sum.
+    `attempts` lists every provider call (the deployment called: `model_id` and `provider`; `probe`
+    for a tripped deployment's one-token probe) with its tokens and cost; `cost_usd` is their sum.
     """
     response = routed.response
     metadata: dict[str, Any] = {
@@ -68,16 +69,7 @@ def response_metadata(routed: RoutedResponse, tier: int | None) -> dict[str, Any
             "decided_tier": routed.decision.tier,
             "reasons": list(routed.decision.reasons),
             "escalations": [escalation.to_dict() for escalation in routed.escalations],
-            "attempts": [
-                {
-                    "model_id": a.model_id,
-                    "ok": a.ok,
-                    "input_tokens": a.usage.input_tokens,
-                    "output_tokens": a.usage.output_tokens,
-                    "cost_usd": a.cost_usd,
-                }
-                for a in routed.attempts
-            ],
+            "attempts": [a.to_dict() for a in routed.attempts],
             "cost_usd": routed.cost_usd,
             "request_id": routed.request_id,
         },

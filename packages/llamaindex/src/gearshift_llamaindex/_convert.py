@@ -299,7 +299,8 @@ def routing_record(result: RoutedResponse, registry: ModelRegistry) -> dict[str,
 
     `model_id` and `tier` are the model that answered; `decided_model`, `decided_tier` and `reasons`
     the decision behind the answer (after an escalation, the stronger model's: the first choice is the
-    escalation's `from`). `attempts` lists every provider call with its tokens and cost; `cost_usd` is
+    escalation's `from`). `attempts` lists every provider call (the deployment called: `model_id` and
+    `provider`; `probe` for a tripped deployment's probe) with its tokens and cost; `cost_usd` is
     their sum and `usage` their tokens. The decision's scores stay in the decision log.
     """
     response = result.response
@@ -312,16 +313,7 @@ def routing_record(result: RoutedResponse, registry: ModelRegistry) -> dict[str,
         "decided_tier": decision.tier,
         "reasons": list(decision.reasons),
         "escalations": [e.to_dict() for e in result.escalations],
-        "attempts": [
-            {
-                "model_id": a.model_id,
-                "ok": a.ok,
-                "input_tokens": a.usage.input_tokens,
-                "output_tokens": a.usage.output_tokens,
-                "cost_usd": a.cost_usd,
-            }
-            for a in result.attempts
-        ],
+        "attempts": [a.to_dict() for a in result.attempts],
         "cost_usd": result.cost_usd,
         "usage": usage_dict(result.usage),
         "finish_reason": response.finish_reason,

@@ -189,15 +189,19 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
             model_cost[model] += cost
             if call is not None:
                 call.cost += cost
+            # A tripped deployment's one-token probe is paid for, but it answers no request and
+            # is no fallback of one; its latency is not an answer's.
+            probe = bool(record.get("probe"))
             if record.get("ok"):
-                latencies[model].append(float(record.get("latency_ms") or 0.0))
-                if call is not None:
+                if not probe:
+                    latencies[model].append(float(record.get("latency_ms") or 0.0))
+                if call is not None and not probe:
                     call.model = model
                     call.usage = Usage(*(int(record.get(name) or 0) for name in _USAGE_FIELDS))
             elif not record.get("cancelled"):
                 errors[provider] += 1
                 error_kinds[provider][str(record.get("error_kind"))] += 1
-                if call is not None:
+                if call is not None and not probe:
                     call.failed = [*(call.failed or ()), provider]
         elif kind == "escalation":
             call = calls.get(rid)  # type: ignore[arg-type]

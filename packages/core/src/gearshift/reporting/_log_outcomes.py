@@ -147,7 +147,7 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
                     tasks[rid] = record["task"]
         elif kind == "attempt":
             cost[rid] += float(record.get("cost_usd") or 0.0)
-            if record.get("ok"):
+            if record.get("ok") and not record.get("probe"):  # a probe answers no request
                 answered[rid] = (
                     record["model"],
                     int(record.get("input_tokens") or 0),

@@ -373,10 +373,14 @@ class ChainRun:
         order, due = router.deployments.order(model, router.clock())
         if due:
             failed: set[str] = set()
-            for deployment in due:
-                if not await self._probe(deployment, router.providers[deployment.provider]):
-                    failed.add(deployment_key(deployment))
-            order, _ = router.deployments.order(model, router.clock())
+            try:
+                for deployment in due:
+                    if not await self._probe(deployment, router.providers[deployment.provider]):
+                        failed.add(deployment_key(deployment))
+            finally:  # a probe the budget refused, or one cancelled, leaves it due for the next caller
+                for deployment in due:
+                    router.deployments.end_probe(deployment)
+            order, _ = router.deployments.order(model, router.clock(), probe=False)
             # A deployment that has just failed its probe gets no real call in the same breath,
             # unless nothing else is left (then a call that might succeed beats a sure failure).
             order = [d for d in order if deployment_key(d) not in failed] or order
@@ -399,22 +403,24 @@ class ChainRun:
         except ProviderError as error:
             usage = self._unanswered_usage(error, input_tokens=tokens)
             await self._settle(reservation, spec, usage)
-            self._record(self._unanswered(spec, started, usage, False, error=error))
+            self._record(self._unanswered(spec, started, usage, False, error=error, probe=True))
             self.router.deployments.on_failure(spec, error, self.router.clock())
             return False
         except asyncio.CancelledError:
             usage = Usage(input_tokens=tokens)
-            self._cancelled(spec, started, usage, streamed=False)
+            self._record(self._unanswered(spec, started, usage, False, cancelled=True, probe=True))
             await asyncio.shield(self._settle(reservation, spec, usage))
             raise
         except Exception:
             usage = Usage(input_tokens=tokens)
             await self._settle(reservation, spec, usage)
-            self._record(self._unanswered(spec, started, usage, False))
+            self._record(self._unanswered(spec, started, usage, False, probe=True))
             raise
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         latency = self._ms(started)
-        self._record(Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency))
+        self._record(
+            Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency, probe=True)
+        )
         self.router.deployments.on_success(spec, latency)
         return True
 
@@ -423,7 +429,11 @@ class ChainRun:
     ) -> AllModelsFailed | BudgetExceeded:
         if refusal is not None and not errors:
             return refusal
-        message = f"all {len(errors)} models tried for this request failed"
+        models = len({e.model_id for e in errors})
+        tried = f"{len(errors)} models"
+        if models != len(errors):  # a model's deployments were tried one after another
+            tried = f"{len(errors)} attempts ({models} model{'s' * (models != 1)})"
+        message = f"all {tried} tried for this request failed"
         if self.skipped:
             message += f" (skipped while cooling down after recent failures: {', '.join(self.skipped)})"
         if refusal is not None:
@@ -467,10 +477,12 @@ class ChainRun:
     ) -> None:
         # A stream that broke after output was produced was billed for it: estimated, never dropped.
         self._record(self._unanswered(spec, started, usage or Usage(), streamed, error=error))
-        errors.append(error)
         router, now = self.router, self.router.clock()
         router.deployments.on_failure(spec, error, now)
         model = router.registry[spec.id]
+        if model.deployments:
+            error.deployment = deployment_key(spec)
+        errors.append(error)
         # A model with other deployments cools down only once all of them are tripped.
         if not model.deployments or router.deployments.all_tripped(model, now):
             router.cooldowns.on_failure(error, now)
@@ -487,6 +499,7 @@ class ChainRun:
         *,
         error: ProviderError | None = None,
         cancelled: bool = False,
+        probe: bool = False,
     ) -> Attempt:
         """An attempt that produced no answer; any usage it has is gearshift's estimate."""
         return Attempt(
@@ -500,13 +513,14 @@ class ChainRun:
             error=error,
             cancelled=cancelled,
             usage_estimated=usage != Usage() and not (error is not None and error.reported_tokens),
+            probe=probe,
         )
 
     def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
         """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
         note_spend(attempt.cost_usd)
-        if attempt.ok:
+        if attempt.ok and not attempt.probe:  # a probe's 'ping' warms no prompt cache of the run
             self.router.warm_caches.note(
                 self.context.run_id, attempt.model_id, attempt.usage, self.router.clock()
             )

@@ -6,8 +6,15 @@ an exponentially weighted moving average (EWMA) of its latency to the first answ
 event for a stream; the whole call otherwise, which bounds it) and of its error rate, and a circuit
 breaker: after `failures` failures in a row the deployment is tripped for `open_seconds` (doubling on
 each failed probe, capped at `max_open_seconds`), then it must answer a probe (a one-token call)
-before real traffic goes to it again. Calls try healthy deployments fastest first, with the error
-rate as a penalty; a deployment never measured goes first, so that each one gets measured.
+before real traffic goes to it again. A failure that says when to come back (a 429's `retry-after`)
+trips it at once, for that long. One caller probes a due deployment; the others keep away from it until
+the probe answers, as a half-open breaker does. Calls that set out before the trip and fail after it
+add nothing: the open period grows with failed probes, not with the calls that were in flight. Calls
+try healthy deployments fastest first, with the error rate as a penalty; a deployment never measured
+goes first, so that each one gets measured. A deployment's first answer is its warm-up and is not
+measured: it pays once for what later calls reuse (the SDK's import, its client, the connection:
+seconds for a process's first call, against milliseconds after), and that one sample ranked it last
+for good, since a deployment ranked last gets no calls to correct its average.
 
 `prefer_latency` is the pure step behind `routing.prefer = "latency"`: among the models of the tier the
 policy chose, move to the one whose best deployment answers fastest (`cost`, the default, keeps the
@@ -39,11 +46,13 @@ PROBE_REQUEST = ChatRequest((Message.user("ping"),), max_tokens=1)
 
 @dataclass(slots=True)
 class _Health:
+    warm: bool = False  # answered once: its next answers are measured
     latency_ms: float | None = None
     error_rate: float = 0.0
     failures: int = 0  # in a row
     open_until: float | None = None  # tripped until then; past it, a probe decides
     trips: int = 0
+    probing: bool = False  # a caller is probing it: the others keep away until the probe answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +89,14 @@ class DeploymentHealth:
 
     # -- ordering -------------------------------------------------------------------------------
 
-    def order(self, spec: ModelSpec, now: float) -> tuple[list[ModelSpec], list[ModelSpec]]:
+    def order(
+        self, spec: ModelSpec, now: float, *, probe: bool = True
+    ) -> tuple[list[ModelSpec], list[ModelSpec]]:
         """(deployments to try, fastest healthy first; tripped ones whose probe is due, to probe first).
+
+        A due deployment is handed to one caller only: it is this caller's to probe, and the caller must
+        report the probe (`on_success`, `on_failure`) or give it up (`end_probe`); `probe=False` hands out
+        none (due ones count as tripped, left for the next caller to probe).
 
         A model with one deployment is returned as is, whatever its breaker says (its failures are
         the cooldowns' business; its latency is still measured, for `prefer_latency`). When every
@@ -103,7 +118,8 @@ class DeploymentHealth:
                     ready.append(
                         (float(health.error_rate > 0.5), latency * (1 + health.error_rate), deployment)
                     )
-                elif health.open_until <= now:
+                elif probe and health.open_until <= now and not health.probing:
+                    health.probing = True
                     due.append(deployment)
                 else:
                     tripped.append((health.open_until, deployment))
@@ -141,23 +157,37 @@ class DeploymentHealth:
     # -- observations ---------------------------------------------------------------------------
 
     def on_success(self, spec: ModelSpec, latency_ms: float) -> None:
-        """A call (or a probe) answered in `latency_ms`: close its breaker, update the averages."""
+        """A call (or a probe) answered in `latency_ms`: close its breaker, update the averages (from
+        the deployment's second answer on: the first one warmed it up)."""
         with self._lock:
             health = self._health.setdefault(deployment_key(spec), _Health())
-            health.latency_ms = (
-                latency_ms
-                if health.latency_ms is None
-                else self.alpha * latency_ms + (1 - self.alpha) * health.latency_ms
-            )
+            if not health.warm:
+                health.warm = True
+            elif health.latency_ms is None:
+                health.latency_ms = latency_ms
+            else:
+                health.latency_ms = self.alpha * latency_ms + (1 - self.alpha) * health.latency_ms
             health.error_rate *= 1 - self.alpha
             health.failures = 0
             health.open_until = None
             health.trips = 0
+            health.probing = False
+
+    def end_probe(self, spec: ModelSpec) -> None:
+        """The caller `order` handed a due probe to is done with it (answered, failed or given up):
+        if it did not report, the deployment is due again, for the next caller to probe."""
+        with self._lock:
+            health = self._health.get(deployment_key(spec))
+            if health is not None:
+                health.probing = False
 
     def on_failure(self, spec: ModelSpec, error: ProviderError, now: float) -> bool:
         """A call (or a probe) failed; returns whether the deployment is now tripped.
 
-        A `bad_request` is the caller's fault and says nothing about the deployment.
+        A `bad_request` is the caller's fault and says nothing about the deployment. A failure with a
+        `retry_after` trips it for that long (capped at `max_open_seconds`): the provider said when to
+        come back. A failure of a deployment already open is a call that set out before it tripped:
+        it only lengthens the open period to its `retry_after`.
         """
         if not error.allows_fallback:
             return False
@@ -165,11 +195,19 @@ class DeploymentHealth:
             health = self._health.setdefault(deployment_key(spec), _Health())
             health.error_rate = self.alpha + (1 - self.alpha) * health.error_rate
             health.failures += 1
-            probing = health.open_until is not None and health.open_until <= now
-            if probing or health.failures >= self.failures:
+            told = (
+                None if error.retry_after is None else min(max(error.retry_after, 0.0), self.max_open_seconds)
+            )
+            if health.open_until is not None and health.open_until > now:
+                if told is not None:
+                    health.open_until = max(health.open_until, now + told)
+                return True
+            probed = health.open_until is not None  # due: this was its probe (or a call tried anyway)
+            if probed or health.failures >= self.failures or told is not None:
                 seconds = min(self.open_seconds * 2**health.trips, self.max_open_seconds)
-                health.open_until = now + seconds
+                health.open_until = now + (seconds if told is None else told)
                 health.trips += 1
+                health.probing = False
                 return True
             return False
 

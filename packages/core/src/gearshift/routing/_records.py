@@ -82,6 +82,8 @@ class Attempt:
     `first_token_ms` is how long an answered stream took to its first event; `ended_ns` the wall clock
     (`time.time_ns()`) when the attempt was over, taken as it is made: attempts may overlap (a
     speculative call and its classification), so their latencies alone cannot place them in time.
+    `probe` marks the one-token call a tripped deployment must answer before it takes traffic again
+    (`_deployments`): billed like any attempt, but never the call's answer, even when `ok`.
     """
 
     model_id: str
@@ -95,7 +97,21 @@ class Attempt:
     cancelled: bool = False
     usage_estimated: bool = False
     first_token_ms: float | None = None
+    probe: bool = False
     ended_ns: int = field(default_factory=time.time_ns, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The attempt as the framework adapters show it to their callers: the deployment called
+        (`model_id` and `provider`), whether it answered, whether it was a probe, tokens and cost."""
+        return {
+            "model_id": self.model_id,
+            "provider": self.provider,
+            "ok": self.ok,
+            "probe": self.probe,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
 
 
 def _last_user_text(request: ChatRequest) -> str:
@@ -172,6 +188,7 @@ def attempt_record(
         "model": attempt.model_id,
         "provider": attempt.provider,
         "ok": attempt.ok,
+        "probe": attempt.probe,
         "streamed": attempt.streamed,
         "cancelled": attempt.cancelled,
         "input_tokens": attempt.usage.input_tokens,

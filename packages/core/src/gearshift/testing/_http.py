@@ -126,6 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: parallel calls beyond it waited for a SYN retry (1 s,
+    # then 3 s) and, under a short client timeout, failed to connect as no real API would make them.
+    request_queue_size = 128
     block_on_close = False  # close() shuts connections down itself; never wait on a delayed answer
 
     def __init__(self, app: LocalServer) -> None:
