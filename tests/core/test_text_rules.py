@@ -64,6 +64,49 @@ def test_regular_expressions_match_and_a_runaway_one_gives_up_in_time(three_tier
     assert time.perf_counter() - started < 10 * REGEX_TIMEOUT + 1
 
 
+@pytest.mark.parametrize(
+    ("word", "prompt"),
+    [
+        ("straße", "Die STRASSE ist gesperrt"),  # German: ß folds to ss
+        ("STRASSE", "die straße ist gesperrt"),
+        ("istanbul", "Flüge nach İSTANBUL"),  # Turkish: dotted capital İ
+        ("İstanbul", "flights to istanbul"),
+        ("ıspanak", "ISPANAK yemeği"),  # Turkish: dotless ı, whose capital is I
+    ],
+)
+def test_keywords_and_substrings_fold_case_alike_beyond_ascii(
+    three_tiers: ModelRegistry, word: str, prompt: str
+) -> None:
+    keyword = _rules(three_tiers, {"when": {"keywords": word}, "model": "mid"})
+    substring = _rules(three_tiers, {"when": {"contains": word}, "model": "mid"})
+    assert _route(three_tiers, keyword, prompt) == "mid"
+    assert _route(three_tiers, substring, prompt) == "mid"
+
+
+def test_text_conditions_read_a_long_prompt_to_its_end(three_tiers: ModelRegistry) -> None:
+    anchored = _rules(three_tiers, {"when": {"regex": r"(a+)+$"}, "tier": 2})
+    started = time.perf_counter()
+    # 50,000 a's then '!': the pattern does not match where the message ends, and gives up in time.
+    assert _route(three_tiers, anchored, "a" * 50_000 + "!") == "mini"
+    assert time.perf_counter() - started < 10 * REGEX_TIMEOUT + 1
+    # A keyword is a whole word: the start of one cut off by a read limit is not it.
+    cut = _rules(three_tiers, {"when": {"keywords": "re"}, "tier": 2})
+    assert _route(three_tiers, cut, "w " * 9_999 + "refund") == "mini"
+    late = _rules(three_tiers, {"when": {"keywords": "outage", "contains": "sev1"}, "tier": 2})
+    assert _route(three_tiers, late, "log line\n" * 5_000 + "sev1 outage in eu-west") == "large"
+
+
+def test_a_prompt_too_short_to_tell_its_language_meets_no_language_condition(
+    three_tiers: ModelRegistry,
+) -> None:
+    # py3langid names a language for any text: "ok" is Afrikaans, "Merci" Polish, "Yes" Kabyle.
+    policy = _rules(three_tiers, {"when": {"language": ["af", "pl", "kab", "zu"]}, "model": "mid"})
+    for prompt in ("ok", "hi", "Merci", "Yes", "Hola amigo", "42?"):
+        assert _route(three_tiers, policy, prompt) == "mini", prompt
+    french = _rules(three_tiers, {"when": {"language": "fr"}, "model": "mid"})
+    assert _route(three_tiers, french, "Merci beaucoup") == "mid"
+
+
 def test_the_language_condition_reads_the_prompt_language(three_tiers: ModelRegistry) -> None:
     policy = _rules(three_tiers, {"when": {"language": ["fr", "de"]}, "model": "mid"})
     assert (
@@ -106,6 +149,7 @@ def test_a_bad_task_map_names_the_key() -> None:
     with pytest.raises(ConfigError, match="unknown task 'poetry'") as caught:
         GearshiftConfig.from_dict({"routing": {"tasks": {"poetry": "gpt-5"}}})
     assert caught.value.key == "routing.tasks.poetry"
+
     with pytest.raises(ConfigError, match="unknown model id 'gpt-17'") as unknown:
         Router.from_config(GearshiftConfig.from_dict({"routing": {"tasks": {"code": "gpt-17"}}}))
     assert unknown.value.key == "routing.tasks[0].model"
