@@ -150,6 +150,14 @@ def test_a_bad_task_map_names_the_key() -> None:
         GearshiftConfig.from_dict({"routing": {"tasks": {"poetry": "gpt-5"}}})
     assert caught.value.key == "routing.tasks.poetry"
 
+
+def test_a_task_map_naming_an_unknown_model_or_tier_names_that_task(tmp_path: Path) -> None:
+    config = tmp_path / "gearshift.toml"
+    config.write_text('[routing.tasks]\nsummarize = 1\ncode = "gpt-17"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown model id 'gpt-17'") as unknown:
-        Router.from_config(GearshiftConfig.from_dict({"routing": {"tasks": {"code": "gpt-17"}}}))
-    assert unknown.value.key == "routing.tasks[0].model"
+        Router.from_config(config)
+    assert unknown.value.key == "routing.tasks.code"
+    assert "line 3" in str(unknown.value)
+    with pytest.raises(ConfigError, match="no model has tier 9") as tier:
+        Router.from_config(GearshiftConfig.from_dict({"routing": {"tasks": {"code": 9}}}))
+    assert tier.value.key == "routing.tasks.code"
