@@ -127,6 +127,38 @@ async def test_the_tool_is_not_offered_when_the_caller_controls_tools(
     assert sent == [[t.name for t in request_.tools]], why
 
 
+TICKETS = ToolSpec(
+    name="escalate",
+    description="Escalate a support ticket to a human agent.",
+    parameters={"type": "object", "properties": {"ticket": {"type": "string"}}, "required": ["ticket"]},
+)
+
+
+@pytest.mark.parametrize("self_escalation", [False, True])
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_call_to_the_callers_own_escalate_tool_reaches_the_caller(
+    server: LocalOpenAIServer, provider: OpenAIProvider, self_escalation: bool, streamed: bool
+) -> None:
+    server.script("small", Reply(tool_calls=[("escalate", {"ticket": "T-1"})]))
+    router = _router(provider, self_escalation=self_escalation)
+    request = ChatRequest(messages=(Message.user("Hand ticket T-1 to a human."),), tools=(TICKETS,))
+
+    if streamed:
+        stream = router.astream(request)
+        events = [event async for event in stream]
+        assert [e.name for e in events if isinstance(e, ToolCallDelta) and e.name] == ["escalate"]
+        assert isinstance(events[-1], StreamDone)
+        assert [c.name for c in events[-1].response.tool_calls] == ["escalate"]
+        result = stream.result
+    else:
+        result = await router.acomplete(request)
+
+    assert result is not None and result.model_id == "small" and result.escalations == ()
+    (call,) = result.response.tool_calls
+    assert (call.name, json.loads(call.arguments)) == ("escalate", {"ticket": "T-1"})
+    assert result.response.finish_reason == "tool_calls"
+
+
 async def test_self_escalation_is_off_unless_asked_and_can_be_set_per_call(
     server: LocalOpenAIServer, provider: OpenAIProvider
 ) -> None:
