@@ -127,6 +127,50 @@ async def test_the_tool_is_not_offered_when_the_caller_controls_tools(
     assert sent == [[t.name for t in request_.tools]], why
 
 
+WRITTEN_CALLS = [
+    '{"name": "escalate", "arguments": {"reason": "this needs a careful proof"}}',
+    '```json\n{"name": "escalate", "parameters": {"reason": "this needs a careful proof"}}\n```',
+    '<tool_call>\n{"name": "escalate", "arguments": {"reason": "this needs a careful proof"}}\n</tool_call>',
+]
+
+
+@pytest.mark.parametrize("written", WRITTEN_CALLS)
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_call_to_escalate_written_out_as_text_hands_over_and_is_never_shown(
+    server: LocalOpenAIServer, provider: OpenAIProvider, written: str, streamed: bool
+) -> None:
+    # Open models behind a server that does not parse their tool calls write them out as text.
+    server.script("small", Reply(text=written))
+    server.script("medium", Reply(text="Paris, from the medium model"))
+    router = _router(provider, self_escalation=True)
+
+    if streamed:
+        stream = router.astream(EASY)
+        events = [event async for event in stream]
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Paris, from the medium model"
+        result = stream.result
+    else:
+        result = await router.acomplete(EASY)
+
+    assert result is not None and result.model_id == "medium"
+    assert result.response.text == "Paris, from the medium model"
+    assert result.escalations == (Escalation("small", "medium", "this needs a careful proof", "self"),)
+
+
+async def test_a_written_call_to_escalate_that_cannot_be_handed_over_is_not_shown_either(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(text=WRITTEN_CALLS[0]))
+    _stronger_models_fail(server)
+    router = _router(provider, self_escalation=True)
+    with pytest.raises(AllModelsFailed):  # nothing else was said: there is nothing to keep
+        await router.acomplete(EASY)
+    # Not offered the tool, a model writing the same text is only answering.
+    server.script("small", Reply(text=WRITTEN_CALLS[0]))
+    plain = await _router(provider).acomplete(EASY)
+    assert plain.model_id == "small" and plain.response.text == WRITTEN_CALLS[0]
+
+
 TICKETS = ToolSpec(
     name="escalate",
     description="Escalate a support ticket to a human agent.",

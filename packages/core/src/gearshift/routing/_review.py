@@ -25,12 +25,18 @@ from typing import TYPE_CHECKING
 
 from .._context import CallerHints
 from .._errors import AllModelsFailed, BudgetExceeded
-from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, ToolCallDelta
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from ..cascades._gate import AnswerCheck
 from ._planning import aplan_call
 from ._records import escalation_record, refusal_record
 from ._routed import Escalation, RoutedResponse
-from ._self_escalation import ESCALATE_TOOL_NAME, escalation_call, escalation_reason, without_escalation
+from ._self_escalation import (
+    ESCALATE_TOOL_NAME,
+    escalation_call,
+    escalation_reason,
+    without_escalation,
+    written_call,
+)
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
@@ -219,15 +225,20 @@ def _answer(run: ChainRun, response: ChatResponse) -> ChatResponse:
 
 def _offered_call_dropped(run: ChainRun, events: list[StreamEvent]) -> list[StreamEvent]:
     """Held-back events minus any pieces of a call to the offered `escalate` tool that could not be
-    handed over; all of them when the router offered no such tool (the caller's own is kept)."""
+    handed over (a call written out as the whole text: all the text); all of them when the router
+    offered no such tool (the caller's own is kept)."""
     if not run.escalation_offered:
         return events
+    done = events[-1]
+    written = isinstance(done, StreamDone) and written_call(done.response.text) is not None
     dropped = {e.index for e in events if isinstance(e, ToolCallDelta) and e.name == ESCALATE_TOOL_NAME}
-    if not dropped:
+    if not dropped and not written:
         return events
     kept: list[StreamEvent] = []
     for event in events:
         if isinstance(event, ToolCallDelta) and event.index in dropped:
+            continue
+        if written and isinstance(event, TextDelta):
             continue
         if isinstance(event, StreamDone):
             event = StreamDone(without_escalation(event.response))
