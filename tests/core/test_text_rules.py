@@ -89,6 +89,8 @@ def test_regular_expressions_match_and_a_runaway_one_gives_up_in_time(three_tier
         ("istanbul", "Flüge nach İSTANBUL"),  # Turkish: dotted capital İ
         ("İstanbul", "flights to istanbul"),
         ("ıspanak", "ISPANAK yemeği"),  # Turkish: dotless ı, whose capital is I
+        ("café", "un CAFE\u0301 noir"),  # é typed as e + a combining accent (macOS input)
+        ("cafe\u0301", "Un café noir"),
     ],
 )
 def test_keywords_and_substrings_fold_case_alike_beyond_ascii(
@@ -98,6 +100,12 @@ def test_keywords_and_substrings_fold_case_alike_beyond_ascii(
     substring = _rules(three_tiers, {"when": {"contains": word}, "model": "mid"})
     assert _route(three_tiers, keyword, prompt) == "mid"
     assert _route(three_tiers, substring, prompt) == "mid"
+
+
+def test_folding_keeps_letters_apart_that_differ_by_more_than_case(three_tiers: ModelRegistry) -> None:
+    policy = _rules(three_tiers, {"when": {"keywords": "żona", "contains": "żona"}, "model": "mid"})
+    assert _route(three_tiers, policy, "ŻONA") == "mid"
+    assert _route(three_tiers, policy, "zona") == "mini"  # Polish ż is not z
 
 
 def test_text_conditions_read_a_long_prompt_to_its_end(three_tiers: ModelRegistry) -> None:

@@ -2,19 +2,20 @@
 
 They read the last user message, all of it: a read limit would invent an end of the text, where `$`
 matches and a word cut in two reads as a whole one. Keywords and substrings compare case-folded text
-(`fold_case`: ß is ss, and the Turkish dotted and dotless i are both i). Regular expressions run on
-the `regex` engine (full case folding) with a timeout, so a pattern that backtracks without end costs
-at most `REGEX_TIMEOUT` per search and counts as no match instead of hanging the router. The language
-is detected with `py3langid` (an optional dependency: `pip install 'gearshift[language]'`), loaded
-when a rule first asks for a language, not at import, from the first `LANGUAGE_TEXT_LIMIT`
-characters; a message with fewer than `MIN_LANGUAGE_LETTERS` letters has no language a rule can
-match ("ok" would read as Afrikaans, "Merci" as Polish).
+(`fold_case`: ß is ss, é is é however it was typed, and the Turkish dotted and dotless i are both
+i). Regular expressions run on the `regex` engine (full case folding) with a timeout, so a pattern
+that backtracks without end costs at most `REGEX_TIMEOUT` per search and counts as no match instead
+of hanging the router. The language is detected with `py3langid` (an optional dependency:
+`pip install 'gearshift[language]'`), loaded when a rule first asks for a language, not at import,
+from the first `LANGUAGE_TEXT_LIMIT` characters; a message with fewer than `MIN_LANGUAGE_LETTERS`
+letters has no language a rule can match ("ok" would read as Afrikaans, "Merci" as Polish).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,9 +65,13 @@ def compile_pattern(pattern: str) -> Any:
 
 
 def fold_case(text: str) -> str:
-    """`text` case-folded for matching in any language: `str.casefold` (ß is ss), then the Turkish
-    dotless ı and the dot that İ folds to dropped, so I, ı, i and İ all read as i."""
-    return text.casefold().translate(_TURKISH_I)
+    """`text` case-folded for matching in any language: decomposed, `str.casefold`ed (ß is ss) and
+    composed again (é typed as e + a combining accent is é), then the Turkish dotless ı and the dot
+    that İ folds to dropped, so I, ı, i and İ all read as i."""
+    if text.isascii():
+        return text.lower()
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+    return folded.translate(_TURKISH_I)
 
 
 def _last_user_text(route: RouteInput) -> str:
