@@ -127,6 +127,82 @@ async def test_the_tool_is_not_offered_when_the_caller_controls_tools(
     assert sent == [[t.name for t in request_.tools]], why
 
 
+WRITTEN_CALLS = [
+    '{"name": "escalate", "arguments": {"reason": "this needs a careful proof"}}',
+    '```json\n{"name": "escalate", "parameters": {"reason": "this needs a careful proof"}}\n```',
+    '<tool_call>\n{"name": "escalate", "arguments": {"reason": "this needs a careful proof"}}\n</tool_call>',
+]
+
+
+@pytest.mark.parametrize("written", WRITTEN_CALLS)
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_call_to_escalate_written_out_as_text_hands_over_and_is_never_shown(
+    server: LocalOpenAIServer, provider: OpenAIProvider, written: str, streamed: bool
+) -> None:
+    # Open models behind a server that does not parse their tool calls write them out as text.
+    server.script("small", Reply(text=written))
+    server.script("medium", Reply(text="Paris, from the medium model"))
+    router = _router(provider, self_escalation=True)
+
+    if streamed:
+        stream = router.astream(EASY)
+        events = [event async for event in stream]
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Paris, from the medium model"
+        result = stream.result
+    else:
+        result = await router.acomplete(EASY)
+
+    assert result is not None and result.model_id == "medium"
+    assert result.response.text == "Paris, from the medium model"
+    assert result.escalations == (Escalation("small", "medium", "this needs a careful proof", "self"),)
+
+
+async def test_a_written_call_to_escalate_that_cannot_be_handed_over_is_not_shown_either(
+    server: LocalOpenAIServer, provider: OpenAIProvider
+) -> None:
+    server.script("small", Reply(text=WRITTEN_CALLS[0]))
+    _stronger_models_fail(server)
+    router = _router(provider, self_escalation=True)
+    with pytest.raises(AllModelsFailed):  # nothing else was said: there is nothing to keep
+        await router.acomplete(EASY)
+    # Not offered the tool, a model writing the same text is only answering.
+    server.script("small", Reply(text=WRITTEN_CALLS[0]))
+    plain = await _router(provider).acomplete(EASY)
+    assert plain.model_id == "small" and plain.response.text == WRITTEN_CALLS[0]
+
+
+TICKETS = ToolSpec(
+    name="escalate",
+    description="Escalate a support ticket to a human agent.",
+    parameters={"type": "object", "properties": {"ticket": {"type": "string"}}, "required": ["ticket"]},
+)
+
+
+@pytest.mark.parametrize("self_escalation", [False, True])
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_call_to_the_callers_own_escalate_tool_reaches_the_caller(
+    server: LocalOpenAIServer, provider: OpenAIProvider, self_escalation: bool, streamed: bool
+) -> None:
+    server.script("small", Reply(tool_calls=[("escalate", {"ticket": "T-1"})]))
+    router = _router(provider, self_escalation=self_escalation)
+    request = ChatRequest(messages=(Message.user("Hand ticket T-1 to a human."),), tools=(TICKETS,))
+
+    if streamed:
+        stream = router.astream(request)
+        events = [event async for event in stream]
+        assert [e.name for e in events if isinstance(e, ToolCallDelta) and e.name] == ["escalate"]
+        assert isinstance(events[-1], StreamDone)
+        assert [c.name for c in events[-1].response.tool_calls] == ["escalate"]
+        result = stream.result
+    else:
+        result = await router.acomplete(request)
+
+    assert result is not None and result.model_id == "small" and result.escalations == ()
+    (call,) = result.response.tool_calls
+    assert (call.name, json.loads(call.arguments)) == ("escalate", {"ticket": "T-1"})
+    assert result.response.finish_reason == "tool_calls"
+
+
 async def test_self_escalation_is_off_unless_asked_and_can_be_set_per_call(
     server: LocalOpenAIServer, provider: OpenAIProvider
 ) -> None:

@@ -279,3 +279,16 @@ def test_an_answer_that_calls_a_tool_is_not_held_to_hedging_or_refusal(make_chec
     )
     assert check_hedging(check.request, check.response) is None
     assert check_refusal(check.request, check.response) is None
+
+
+async def test_an_agent_step_that_calls_a_tool_is_not_held_to_the_final_answers_schema(
+    make_check: MakeCheck,
+) -> None:
+    # An agent asked for a structured final answer (LangChain's create_agent(response_format=...))
+    # sends the schema with its tools on every step; a step that calls a tool has no answer yet.
+    request = ChatRequest(messages=(Message.user("Who is Ada?"),), tools=(SEARCH,), response_schema=PERSON)
+    step = make_check("", request=request, tool_calls=(ToolCall("c1", "search", '{"query": "Ada"}'),))
+    assert check_json_schema(step.request, step.response) is None
+    assert (await HeuristicGate().check(step)).accept
+    final = make_check("Ada Lovelace, 36.", request=request)
+    assert "not the JSON the request asked for" in (check_json_schema(final.request, final.response) or "")

@@ -7,8 +7,8 @@ in order and rejects on the first reason. The built-in checks:
 - `check_empty`: no text and no tool call.
 - `check_refusal`: the model declined ("I can't help with that", "As an AI, I cannot ...").
 - `check_hedging`: the model said it does not know ("I'm not sure", "I don't know").
-- `check_json_schema`: the request asked for JSON matching a schema and the answer is not JSON, or
-  does not match it.
+- `check_json_schema`: the request asked for JSON matching a schema and the answer (one that calls no
+  tool) is not JSON, or does not match it.
 - `check_tool_calls`: a tool call names a tool the request did not offer, its arguments are not a JSON
   object or do not match the tool's schema, or the request required a tool call and got none.
 - `FinalAnswerCheck("number" | "choice")`: opt-in, for tasks graded on a final answer (math,
@@ -212,10 +212,11 @@ def check_json_schema(request: ChatRequest, response: ChatResponse) -> str | Non
     """The request asked for JSON matching `response_schema`; the answer is not JSON, or does not match.
 
     A surrounding code fence (```json ... ```) is tolerated; a schema that is itself invalid is not
-    held against the answer.
+    held against the answer. An answer that calls a tool is a step of an agent asked for a structured
+    final answer, not that answer yet, and is not checked.
     """
     schema = request.response_schema
-    if schema is None:
+    if schema is None or response.tool_calls:
         return None
     ok, value = parse_json_answer(response.text)
     if not ok:

@@ -83,7 +83,7 @@ class RuleConditions(BaseModel):
     language: tuple[str, ...] | None = Field(
         default=None,
         description="The last user message is in one of these languages (ISO 639-1 codes such as "
-        "'fr'); needs `pip install 'gearshift[language]'`.",
+        "'fr'); a message of fewer than 10 letters is in none; needs `pip install 'gearshift[language]'`.",
     )
 
     @field_validator("step", mode="before")

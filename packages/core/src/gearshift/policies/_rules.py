@@ -234,16 +234,25 @@ class RulesPolicy:
         )
 
 
-def task_rules(tasks: Mapping[str, str | int]) -> list[dict[str, Any]]:
-    """Rules for a task map (`[routing.tasks] code = "model-a"`): one per task, a model id or a tier."""
-    return [
-        {
-            "name": f"task {task}",
-            "when": {"task": task},
-            ("tier" if isinstance(target, int) else "model"): target,
-        }
-        for task, target in tasks.items()
-    ]
+def task_rules(
+    tasks: Mapping[str, str | int],
+    *,
+    registry: ModelRegistry | None = None,
+    source: str = "<python>",
+    key: str = "routing.tasks",
+) -> list[dict[str, Any]]:
+    """Rules for a task map (`[routing.tasks] code = "model-a"`): one per task, a model id or a tier.
+
+    With a `registry`, each target is checked against it, and an error names the task's own key
+    (`routing.tasks.code`), not the rule made from it.
+    """
+    rules = []
+    for task, target in tasks.items():
+        field = "tier" if isinstance(target, int) else "model"
+        if registry is not None:
+            _check_target(registry, field, target, source=source, key=f"{key}.{task}")
+        rules.append({"name": f"task {task}", "when": {"task": task}, field: target})
+    return rules
 
 
 def _strongest_at_most(route: RouteInput, tier: int) -> ModelSpec:
@@ -278,17 +287,24 @@ def _config_error(exc: ValidationError, *, source: str, where: str) -> ConfigErr
 
 
 def _check_against(registry: ModelRegistry, rule: Rule, *, source: str, where: str) -> None:
-    if rule.model is not None and rule.model not in registry:
-        raise ConfigError(
-            f"unknown model id '{rule.model}'; the registry has: {', '.join(registry.ids)}",
-            source=source,
-            key=f"{where}.model",
-        )
-    for field in ("tier", "min_tier", "max_tier"):
-        tier = getattr(rule, field)
-        if tier is not None and tier not in registry.tiers:
+    for field in ("model", "tier", "min_tier", "max_tier"):
+        target = getattr(rule, field)
+        if target is not None:
+            _check_target(registry, field, target, source=source, key=f"{where}.{field}")
+
+
+def _check_target(registry: ModelRegistry, field: str, target: str | int, *, source: str, key: str) -> None:
+    """A `ConfigError` at `key` when the registry has no such model id (`field` "model") or tier."""
+    if field == "model":
+        if target not in registry:
             raise ConfigError(
-                f"no model has tier {tier}; the registry's tiers are {', '.join(map(str, registry.tiers))}",
+                f"unknown model id '{target}'; the registry has: {', '.join(registry.ids)}",
                 source=source,
-                key=f"{where}.{field}",
+                key=key,
             )
+    elif target not in registry.tiers:
+        raise ConfigError(
+            f"no model has tier {target}; the registry's tiers are {', '.join(map(str, registry.tiers))}",
+            source=source,
+            key=key,
+        )

@@ -71,7 +71,7 @@ def configured_policy(config: GearshiftConfig, registry: ModelRegistry) -> Polic
         policy = ClassifierPolicy(settings, fallback=policy, tiers=registry.tiers)
     if routing.tasks:
         policy = RulesPolicy.from_config(
-            task_rules(routing.tasks),
+            task_rules(routing.tasks, registry=registry, source=config.source),
             fallback=policy,
             source=config.source,
             registry=registry,

@@ -25,12 +25,18 @@ from typing import TYPE_CHECKING
 
 from .._context import CallerHints
 from .._errors import AllModelsFailed, BudgetExceeded
-from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, ToolCallDelta
+from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from ..cascades._gate import AnswerCheck
 from ._planning import aplan_call
 from ._records import escalation_record, refusal_record
 from ._routed import Escalation, RoutedResponse
-from ._self_escalation import ESCALATE_TOOL_NAME, escalation_call, escalation_reason, without_escalation
+from ._self_escalation import (
+    ESCALATE_TOOL_NAME,
+    escalation_call,
+    escalation_reason,
+    without_escalation,
+    written_call,
+)
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
@@ -88,7 +94,7 @@ class ReviewLoop:
                 done = events_held[-1]
                 assert isinstance(done, StreamDone)
                 result = self._kept(weaker, done.response, exc)
-                for event in _without_escalate_deltas(events_held):
+                for event in _offered_call_dropped(weaker, events_held):
                     yield event
                 yield result
                 return
@@ -96,7 +102,7 @@ class ReviewLoop:
             assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it
             reason = await self._review(run, done.response)
             if reason is None:
-                for event in _without_escalate_deltas(held):
+                for event in _offered_call_dropped(run, held):
                     yield event
                 yield self._result(run, done.response)
                 return
@@ -127,9 +133,7 @@ class ReviewLoop:
         gate = self.router.cascade
         if gate is None:
             return None
-        check = AnswerCheck(
-            run.request, without_escalation(response), run.decision, run.context, self._ask(run)
-        )
+        check = AnswerCheck(run.request, _answer(run, response), run.decision, run.context, self._ask(run))
         verdict = await gate.check(check)
         if verdict.accept:
             return None
@@ -159,7 +163,7 @@ class ReviewLoop:
     ) -> RoutedResponse:
         """`response`, whose hand-over failed with `error`, as the call's answer; `error` itself when
         there is nothing to keep (a self-escalation that said nothing beside its `escalate` call)."""
-        answer = without_escalation(response)
+        answer = _answer(run, response)
         if not answer.text.strip() and not answer.tool_calls:
             raise error
         escalation = self.escalations[-1]
@@ -205,7 +209,7 @@ class ReviewLoop:
 
     def _result(self, run: ChainRun, response: ChatResponse) -> RoutedResponse:
         return RoutedResponse(
-            without_escalation(response),
+            _answer(run, response),
             run.decision,
             tuple(run.attempts),
             run.request_id,
@@ -213,14 +217,28 @@ class ReviewLoop:
         )
 
 
-def _without_escalate_deltas(events: list[StreamEvent]) -> list[StreamEvent]:
-    """Held-back events minus any pieces of a call to `escalate` that could not be handed over."""
+def _answer(run: ChainRun, response: ChatResponse) -> ChatResponse:
+    """`response` as the caller gets it: without the call to the `escalate` tool the router offered.
+    A caller's own tool of that name is never offered over (see `offer_escalation`): its calls stay."""
+    return without_escalation(response) if run.escalation_offered else response
+
+
+def _offered_call_dropped(run: ChainRun, events: list[StreamEvent]) -> list[StreamEvent]:
+    """Held-back events minus any pieces of a call to the offered `escalate` tool that could not be
+    handed over (a call written out as the whole text: all the text); all of them when the router
+    offered no such tool (the caller's own is kept)."""
+    if not run.escalation_offered:
+        return events
+    done = events[-1]
+    written = isinstance(done, StreamDone) and written_call(done.response.text) is not None
     dropped = {e.index for e in events if isinstance(e, ToolCallDelta) and e.name == ESCALATE_TOOL_NAME}
-    if not dropped:
+    if not dropped and not written:
         return events
     kept: list[StreamEvent] = []
     for event in events:
         if isinstance(event, ToolCallDelta) and event.index in dropped:
+            continue
+        if written and isinstance(event, TextDelta):
             continue
         if isinstance(event, StreamDone):
             event = StreamDone(without_escalation(event.response))

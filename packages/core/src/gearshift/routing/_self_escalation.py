@@ -8,11 +8,16 @@ never sees the `escalate` tool nor the call to it; the hand-over is kept as an `
 
 The tool is not offered when the caller has pinned the tool choice (`none` or one named tool), when
 the caller already has a tool of that name, or when no stronger model could take the request.
+
+A model offered the tool may write the call out as its whole text instead of making it: open models
+behind a server that does not parse their tool calls answer `{"name": "escalate", "arguments": {...}}`,
+maybe in a code fence or `<tool_call>` tags. That text counts as the call, and is never shown either.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 from .._messages import ChatRequest, ChatResponse, ToolCall, ToolSpec
@@ -24,6 +29,7 @@ __all__ = [
     "escalation_reason",
     "offer_escalation",
     "without_escalation",
+    "written_call",
 ]
 
 ESCALATE_TOOL_NAME = "escalate"
@@ -49,6 +55,10 @@ ESCALATE_TOOL = ToolSpec(
 
 _MAX_REASON_CHARS = 500
 
+_WRITTEN_CALL = re.compile(
+    r"\A\s*(?:<tool_call>\s*)?(?:```(?:json)?\s*)?(\{.*\})\s*(?:```\s*)?(?:</tool_call>\s*)?\Z", re.DOTALL
+)
+
 
 def offer_escalation(request: ChatRequest) -> ChatRequest | None:
     """`request` with the `escalate` tool added, or None when it must not be offered."""
@@ -60,11 +70,34 @@ def offer_escalation(request: ChatRequest) -> ChatRequest | None:
 
 
 def escalation_call(response: ChatResponse) -> ToolCall | None:
-    """The model's call to `escalate`, if it made one."""
+    """The model's call to `escalate`, if it made one (or wrote one out as its whole text)."""
     for call in response.tool_calls:
         if call.name == ESCALATE_TOOL_NAME:
             return call
-    return None
+    return written_call(response.text)
+
+
+def written_call(text: str) -> ToolCall | None:
+    """The call to `escalate` that `text` is, as a whole, written out as JSON; else None."""
+    if ESCALATE_TOOL_NAME not in text:
+        return None
+    match = _WRITTEN_CALL.match(text)
+    if match is None:
+        return None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    function = value.get("function")  # OpenAI's shape: {"type": "function", "function": {...}}
+    call = function if isinstance(function, dict) else value
+    if call.get("name") != ESCALATE_TOOL_NAME:
+        return None
+    arguments = call.get("arguments", call.get("parameters", {}))
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments)
+    return ToolCall("written-escalate", ESCALATE_TOOL_NAME, arguments)
 
 
 def escalation_reason(call: ToolCall) -> str:
@@ -84,7 +117,10 @@ def escalation_reason(call: ToolCall) -> str:
 
 
 def without_escalation(response: ChatResponse) -> ChatResponse:
-    """`response` with any call to `escalate` removed (used when a hand-over cannot happen)."""
+    """`response` with any call to `escalate` removed, a written-out one too (used when a hand-over
+    cannot happen)."""
+    if written_call(response.text) is not None:
+        response = replace(response, message=replace(response.message, content=""))
     calls = tuple(c for c in response.tool_calls if c.name != ESCALATE_TOOL_NAME)
     if len(calls) == len(response.tool_calls):
         return response
