@@ -95,12 +95,21 @@ async def test_a_bad_classification_falls_back_to_the_default_policy_and_says_so
     server: LocalOpenAIServer, action: Any, reason: str
 ) -> None:
     server.script("judge", action)
-    router = _router(server, timeout=0.4)
-    answer = await router.acomplete(PROMPT)
+    router = _router(server, timeout=0.4 if isinstance(action, Delay) else 30.0)
+    answer = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
     assert answer.decision.policy == "default"
     assert reason in answer.decision.reasons[0]
     assert answer.decision.reasons[0].endswith(": the default policy decides")
     assert answer.model_id == answer.decision.model
+    # The classification is one of the step's attempts whether it answered, timed out or failed, and
+    # the answer's cost is what the ledger charged: a timed-out call's input is paid, a 500's is not.
+    judged = [a for a in answer.attempts if a.model_id == "judge"]
+    assert len(judged) == 1 and judged[0].ok == isinstance(action, Reply)
+    assert judged[0].cancelled == isinstance(action, Delay)
+    assert (judged[0].cost_usd > 0) == (not isinstance(action, Fail))
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:writer"])
+    assert status.limits[0].spent_usd == pytest.approx(answer.cost_usd)
     await router.aclose()
 
 

@@ -40,6 +40,7 @@ from .._messages import ChatRequest, Message
 from ..config._config_errors import settings_error
 from ..routing._records import Attempt
 from ..routing._routed import RoutedResponse
+from ..routing._spend_tally import watching
 from ._protocol import Policy, RouteInput, make_decision
 
 
@@ -221,20 +222,23 @@ class ClassifierPolicy:
             },
         )
         started = time.monotonic()
-        attempts: tuple[Attempt, ...] = ()
+        # A call that times out or fails leaves no answer to list its attempts: they are watched as
+        # they are recorded, so what the provider was paid for a cancelled call is in the step's answer.
+        seen: list[Attempt] = []
         try:
-            answer = await asyncio.wait_for(
-                router.acomplete(asked, step, self_escalation=False), self.config.timeout
-            )
+            with watching(seen.append):
+                answer = await asyncio.wait_for(
+                    router.acomplete(asked, step, self_escalation=False), self.config.timeout
+                )
         except asyncio.TimeoutError:
             verdict = {
                 "tier": None,
                 "reason": f"classifier {model} timed out after {self.config.timeout:g} s",
             }
-            return _with(context, verdict), attempts
+            return _with(context, verdict), tuple(seen)
         except GearshiftError as error:
             verdict = {"tier": None, "reason": f"classifier {model} failed ({type(error).__name__}: {error})"}
-            return _with(context, verdict), attempts
+            return _with(context, verdict), tuple(seen)
         attempts = answer.attempts
         reply = answer.response.text.strip()
         tier = self.parse(reply)
