@@ -26,6 +26,7 @@ from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, task_rules
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
+from gearshift.routing._speculative import _stop
 from gearshift.testing import Delay, Drip, Fail, LocalOpenAIServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two sentences."
@@ -164,6 +165,71 @@ async def test_speculation_cancels_the_fast_call_when_the_classifier_picks_a_str
     assert answer.cost_usd == pytest.approx(sum(a.cost_usd for a in answer.attempts))
     assert sorted(_models(server)) == ["judge", "large", "mini"]  # the fast call did reach the wire
     await router.aclose()
+
+
+async def test_a_speculative_call_whose_fast_call_fails_is_answered_by_the_chain(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", Fail(500))  # the speculative call is forced onto mini: no fallback inside it
+    server.script("judge", Reply("0"))
+    router = _router(server, speculative=True)
+    answer = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
+    # The chain of the classified tier answers: mini is cooling down after its 500, so judge does.
+    assert answer.model_id == "judge" and answer.response.text
+    assert answer.decision.reasons[-1] == "speculative: mini failed (AllModelsFailed), so the chain answers"
+    tried = [(a.model_id, a.ok) for a in answer.attempts]
+    assert tried == [("judge", True), ("mini", False), ("judge", True)]
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:writer"])
+    assert status.limits[0].spent_usd == pytest.approx(answer.cost_usd)
+    await router.aclose()
+
+
+@pytest.mark.parametrize(
+    ("judge", "cancel_at", "dropped"),
+    [(Delay(3.0, Reply("1")), 0.6, ["judge", "mini"]), (Delay(0.3, Reply("1")), 1.2, ["large", "mini"])],
+    ids=["while-classifying", "while-the-chosen-model-answers"],
+)
+async def test_a_caller_cancelling_mid_speculation_drops_and_settles_every_call_in_flight(
+    server: LocalOpenAIServer, judge: Delay, cancel_at: float, dropped: list[str]
+) -> None:
+    server.script("judge", judge)
+    server.script("mini", Delay(5.0))
+    server.script("large", Delay(5.0))
+    router = _router(server, speculative=True)
+    call = asyncio.ensure_future(router.acomplete(PROMPT, StepContext(agent_id="writer")))
+    await asyncio.sleep(cancel_at)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for model in dropped:
+        await _hangups(server, model)
+    assert sorted(await _hangups(server, dropped[0])) == dropped  # both connections dropped
+    assert router.budgets is not None
+    (usage,) = await router.budgets.usage(["agent:writer"])
+    assert usage.reserved_usd == 0 and usage.spent_usd > 0  # settled: the cancelled calls are paid
+    await router.aclose()
+
+
+async def test_stopping_a_speculative_call_passes_the_callers_own_cancellation_on() -> None:
+    unwound = asyncio.Event()
+
+    async def fast_call() -> None:  # a call whose chain takes a moment to settle once cancelled
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.2)
+            unwound.set()
+            raise
+
+    fast = asyncio.ensure_future(fast_call())
+    await asyncio.sleep(0)
+    caller = asyncio.ensure_future(_stop(fast))
+    await asyncio.sleep(0.05)
+    caller.cancel()  # the caller gives up while the fast call unwinds
+    with pytest.raises(asyncio.CancelledError):
+        await caller  # was swallowed, and the caller went on to ask the chosen model
+    assert unwound.is_set() and fast.cancelled()  # the fast call was still waited for
 
 
 async def test_a_stream_without_a_ledger_asks_the_classifier_before_it_starts(

@@ -19,11 +19,10 @@ chosen model streams instead, so the caller only ever sees one model's answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._context import CallerHints, StepContext
 from .._decision import Decision
@@ -73,22 +72,24 @@ async def complete_speculatively(
     decision = policy.decide(
         route_input(router.registry, request, classified, default_output_tokens=router.default_output_tokens)
     )
+    note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
     if decision.tier <= fast.tier:
-        answer = await started
-        kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s answer is kept"
-        return replace(
-            answer,
-            decision=replace(answer.decision, reasons=(*decision.reasons, kept), policy=policy.name),
-            attempts=(*classifying, *answer.attempts),
-        )
-    started.cancel()
+        try:
+            answer = await started
+        except Exception as error:  # the speculative call has no fallbacks: the decision's chain does
+            note = f"speculative: {fast.id} failed ({type(error).__name__}), so the chain answers"
+        else:
+            kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s answer is kept"
+            return replace(
+                answer,
+                decision=replace(answer.decision, reasons=(*decision.reasons, kept), policy=policy.name),
+                attempts=(*classifying, *answer.attempts),
+            )
     # A cancelled call is charged and recorded by its chain (estimated input cost); one that finished
     # just before the cancel landed, or failed, is paid all the same.
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await started
+    await _stop(started)
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
     chosen = await _plain(router, request, classified, self_escalation, trace)
-    note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
     return replace(
         chosen,
         decision=replace(chosen.decision, reasons=(*chosen.decision.reasons, note)),
@@ -157,8 +158,7 @@ async def stream_speculatively(
     finally:
         # Closing the fast stream drops its connection; its chain charges what it cost as a cancelled
         # attempt (a stream that had already finished or failed is paid all the same).
-        await _stop(classifying_task)
-        await _stop(pumping)
+        await _stop(classifying_task, pumping)
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
     chosen = trace.run = await aplan_call(
         router, request, classified, escalate=escalation.offer, request_id=request_id
@@ -185,12 +185,23 @@ def _ready(
     return None if held.empty() else held.get_nowait()
 
 
-async def _stop(task: asyncio.Task[object]) -> None:
-    """Cancel `task` unless it is done, and wait for it to unwind."""
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
+async def _stop(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel `tasks` unless done, and wait for them to unwind (their chains settle what they cost).
+
+    Their own errors are theirs (each chain has recorded it); a cancellation of the caller's, landing
+    while they unwind, is not: they are still waited for, then it goes on."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        await asyncio.wait(tasks)
+        raise
+    finally:
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not report it as never retrieved
 
 
 async def _pump(
