@@ -114,6 +114,43 @@ async def test_a_bad_classification_falls_back_to_the_default_policy_and_says_so
     await router.aclose()
 
 
+NAMED = {"easy": 0, "very hard": 1}
+
+
+@pytest.mark.parametrize(
+    ("reply", "labels", "tier"),
+    [
+        ("", None, None),
+        ("%$#@ lorem", None, None),
+        ("I'm sorry, I can't help with 1 request like that.", None, None),  # a refusal, not a verdict
+        ("0.5", None, None),
+        ("7", None, None),  # no such tier
+        ('{"tier": 1}', None, 1),
+        ('```json\n{"label": "1"}\n```', None, 1),  # fenced JSON, as chat models like to
+        ("**1**", None, 1),
+        ("Tier 1.", None, 1),
+        ("EASY", NAMED, 0),
+        ("Very Hard", NAMED, 1),  # a label of two words
+        ('{"label": "very hard"}', NAMED, 1),
+        ("`easy` - a summary", NAMED, 0),
+        ("Tier 1", NAMED, 1),  # a tier's number names it when the labels are words
+        ("not easy: very hard", NAMED, None),
+    ],
+)
+async def test_the_reply_must_name_a_tier_and_what_wraps_it_is_taken_off(
+    server: LocalOpenAIServer, reply: str, labels: dict[str, int] | None, tier: int | None
+) -> None:
+    server.script("judge", Reply(reply))
+    router = _router(server, labels=labels)
+    answer = await router.acomplete(PROMPT)
+    if tier is None:
+        assert answer.decision.policy == "default"
+        assert answer.decision.reasons[0].endswith("which names no tier: the default policy decides")
+    else:
+        assert answer.decision.policy == "classifier" and answer.decision.scores["tier"] == tier
+    await router.aclose()
+
+
 async def test_verdicts_are_cached_by_prompt_and_decide_never_calls_a_model(
     server: LocalOpenAIServer,
 ) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import time
 from collections import OrderedDict
@@ -83,8 +84,9 @@ class ClassifierConfig(BaseModel):
     )
     pattern: str | None = Field(
         default=None,
-        description="A regular expression whose first group is the label in the reply. Unset: the first "
-        "whole word of the reply that is a label.",
+        description="A regular expression whose first group is the label in the reply. Unset: the reply "
+        "must lead with a label (or a tier's number), once markdown, quotes, a JSON wrapper and a 'tier' "
+        "or 'label' prefix are taken off.",
     )
     timeout: float = Field(
         default=5.0, gt=0, allow_inf_nan=False, description="Seconds the classifier may take."
@@ -149,7 +151,7 @@ class ClassifierPolicy:
         self.labels = {label.casefold(): tier for label, tier in labels.items()}
         self.speculative = config.speculative
         self._pattern = re.compile(config.pattern) if config.pattern else None
-        self._words = re.compile(r"[\w.-]+")
+        self._longest_first = sorted(self.labels, key=len, reverse=True)
         shown = ", ".join(f"{label} = tier {tier}" for label, tier in labels.items())
         self._tiers_text = shown
         self._cache: OrderedDict[str, int] = OrderedDict()
@@ -158,14 +160,24 @@ class ClassifierPolicy:
         return f"ClassifierPolicy(model={self.config.model!r}, fallback={self.fallback.name!r})"
 
     def parse(self, reply: str) -> int | None:
-        """The tier a reply names, or None when it names none."""
+        """The tier a reply names, or None when it names none.
+
+        Without a `pattern` the reply must lead with a label (any case), once a code fence, a JSON
+        wrapper (its "label" or "tier" field, else its first value), quotes or emphasis and a "tier" or
+        "label" prefix are taken off; a tier's number names it too. A reply that only mentions a label
+        later ("I can't help with 1 request like that") names none.
+        """
         if self._pattern is not None:
             found = self._pattern.search(reply)
             return None if found is None else self.labels.get((found.group(1) or "").strip().casefold())
-        for word in self._words.findall(reply):
-            tier = self.labels.get(word.strip(".").casefold())
-            if tier is not None:
-                return tier
+        text = _PREFIX.sub("", _unwrapped(reply).strip(_MARKUP).casefold(), count=1)
+        for label in self._longest_first:
+            if text.startswith(label) and not _continues_word(text[len(label) :]):
+                return self.labels[label]
+        number = re.match(r"\d+", text)
+        if number is not None and not _continues_word(text[number.end() :]):
+            tier = int(number.group())
+            return tier if tier in self._tiers else None
         return None
 
     def decide(self, route: RouteInput) -> Decision:
@@ -273,6 +285,38 @@ class ClassifierPolicy:
             return {"tier": None, "reason": "the caller allows no tier: no classification needed"}
         reason = f"tier {allowed[0]} is the only one the caller allows: no classification needed"
         return {"tier": allowed[0], "reason": reason}
+
+
+_MARKUP = " \t\r\n*_`'\"#>.:,;!()[]"
+_PREFIX = re.compile(r"^(?:tier|label)\s*[:=-]?\s*")
+_FENCE = re.compile(r"^```[\w-]*\s*(.*?)\s*```$", re.DOTALL)
+
+
+def _unwrapped(reply: str) -> str:
+    """The reply without a code fence around it, and a JSON reply's label: its "label" or "tier"
+    field, else its first value (a JSON string or number is itself)."""
+    text = reply.strip()
+    fenced = _FENCE.match(text)
+    if fenced is not None:
+        text = fenced.group(1)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        fields = {str(key).casefold(): item for key, item in value.items()}
+        named = [fields[key] for key in ("label", "tier") if key in fields]
+        value = next(iter(named or list(value.values())), "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _continues_word(rest: str) -> bool:
+    """Whether a label matched just before `rest` runs on into a longer word or number ("1" in "12",
+    "1.5")."""
+    decimal = rest[:1] in (".", ",") and rest[1:2].isdigit()
+    return bool(rest) and (rest[0].isalnum() or rest[0] == "_" or decimal)
 
 
 def _with(context: StepContext, verdict: dict[str, Any]) -> StepContext:
