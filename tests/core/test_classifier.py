@@ -269,6 +269,35 @@ async def test_stopping_a_speculative_call_passes_the_callers_own_cancellation_o
     assert unwound.is_set() and fast.cancelled()  # the fast call was still waited for
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_speculation_keeps_the_fast_answer_when_the_budget_leaves_only_its_tier(
+    server: LocalOpenAIServer, streamed: bool
+) -> None:
+    server.script("judge", Reply("1"))
+    classified = _router(server, speculative=True)
+    # Room for the classification and a call or two to mini, never for large's.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=0.00012)])
+    router = Router(
+        REGISTRY, policy=classified.policy, providers=list(classified.providers.values()), budgets=ledger
+    )
+    context = StepContext(agent_id="writer")
+    if streamed:
+        stream = router.astream(PROMPT, context)
+        assert "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+        answer = stream.result
+        assert answer is not None
+    else:
+        answer = await router.acomplete(PROMPT, context)
+    assert answer.model_id == "mini"
+    assert any(reason.startswith("budget: ") for reason in answer.decision.reasons)
+    assert answer.decision.reasons[-1].startswith("speculative: tier 0 is the fast model's; mini's ")
+    assert sorted(a.model_id for a in answer.attempts) == ["judge", "mini"]  # mini was asked once
+    assert sorted(_models(server)) == ["judge", "mini"]
+    (usage,) = await ledger.usage(["agent:writer"])
+    assert usage.spent_usd == pytest.approx(answer.cost_usd) and usage.reserved_usd == 0
+    await router.aclose()
+
+
 async def test_a_stream_without_a_ledger_asks_the_classifier_before_it_starts(
     server: LocalOpenAIServer,
 ) -> None:

@@ -29,7 +29,7 @@ from .._decision import Decision
 from .._messages import ChatRequest, StreamEvent
 from ..policies._classifier import CLASSIFICATION_KEY, ClassifierPolicy
 from ._decide import route_input
-from ._planning import aplan_call, escalates
+from ._planning import aplan_call, aprepare_step, decide_step, escalates
 from ._routed import RoutedResponse
 
 if TYPE_CHECKING:
@@ -66,12 +66,10 @@ async def complete_speculatively(
     )
     try:
         classified, classifying = await policy.aprepare(router, request, context)
+        decision = await _verdict(router, request, classified)  # reads the ledger: may fail, or be cancelled
     except BaseException:
         await _stop(started)
         raise
-    decision = policy.decide(
-        route_input(router.registry, request, classified, default_output_tokens=router.default_output_tokens)
-    )
     note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
     if decision.tier <= fast.tier:
         try:
@@ -130,11 +128,7 @@ async def stream_speculatively(
     pumping = loop.create_task(_pump(router, request, fast_context, request_id, trace, runs, held))
     try:
         classified, classifying = await classifying_task
-        decision = policy.decide(
-            route_input(
-                router.registry, request, classified, default_output_tokens=router.default_output_tokens
-            )
-        )
+        decision = await _verdict(router, request, classified)
         # A stronger tier needs nothing from the fast stream: it is closed at once, not after its first
         # chunk (waiting for that would add the fast model's time to first token to the chosen one's).
         first = await held.get() if decision.tier <= fast.tier else _ready(held)
@@ -176,6 +170,14 @@ async def stream_speculatively(
                     attempts=(*classifying, *wasted, *item.attempts),
                 )
             yield item
+
+
+async def _verdict(router: RouterHost, request: ChatRequest, classified: StepContext) -> Decision:
+    """The decision the chosen call would be planned with: the classifier's tier as the budget leaves
+    it (a tier it cannot pay for becomes the one it can, often the fast model's own), so the fast
+    answer is never thrown away for a second call to its own tier."""
+    context, _, allowance = await aprepare_step(router, request, classified, prepare=False)
+    return decide_step(router, request, context, allowance=allowance)[1]
 
 
 def _ready(
