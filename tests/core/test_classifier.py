@@ -20,6 +20,7 @@ from gearshift import (
     TextDelta,
     read_records,
 )
+from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.learning import DefaultPolicy
@@ -148,6 +149,25 @@ async def test_the_reply_must_name_a_tier_and_what_wraps_it_is_taken_off(
         assert answer.decision.reasons[0].endswith("which names no tier: the default policy decides")
     else:
         assert answer.decision.policy == "classifier" and answer.decision.scores["tier"] == tier
+    await router.aclose()
+
+
+async def test_the_classifier_reads_the_latest_user_message_however_long_the_conversation(
+    server: LocalOpenAIServer,
+) -> None:
+    report = "Quarterly figures. " * 300  # 5,700 characters pasted in the first turn
+    question = "Now prove that the figures' growth rate is bounded by a geometric series."
+    conversation = ChatRequest(
+        messages=(Message.user(report), Message.assistant("Noted."), Message.user(question))
+    )
+    long_last = ChatRequest(messages=(Message.user(f"{report}\n\n{question}"),))
+    server.script("judge", Reply("1"), Reply("1"))
+    router = _router(server)
+    for request in (conversation, long_last):
+        await router.acomplete(request)
+    asked = [r.body["messages"][0]["content"] for r in server.requests if r.model == "judge"]
+    assert len(asked) == 2 and all(question in text for text in asked)  # not cut off by the report
+    assert all("Quarterly figures." in text for text in asked)
     await router.aclose()
 
 

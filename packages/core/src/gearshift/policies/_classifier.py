@@ -77,7 +77,8 @@ class ClassifierConfig(BaseModel):
     prompt: str = Field(
         default=_DEFAULT_PROMPT,
         description="The classification prompt; `{tiers}` becomes the labels and their tiers, "
-        "`{request}` the request's user text (its first 4,000 characters).",
+        "`{request}` the request's user text, at most 4,000 characters of it: the latest user message "
+        "whole (its start and end when it is longer), after the end of the earlier ones.",
     )
     labels: dict[str, int] | None = Field(
         default=None, description="Reply label -> tier. Unset: each tier's number is its label."
@@ -220,7 +221,7 @@ class ClassifierPolicy:
             self._cache.move_to_end(key)
             verdict = {"tier": cached, "reason": f"classifier {model} (cached): tier {cached}"}
             return _with(context, verdict), ()
-        text = "\n\n".join(m.text for m in request.messages if m.role == "user")[:_REQUEST_CHARS]
+        text = _request_text(request)
         asked = ChatRequest(
             messages=(Message.user(self.config.prompt.format(tiers=self._tiers_text, request=text)),),
             max_tokens=self.config.max_tokens,
@@ -317,6 +318,19 @@ def _continues_word(rest: str) -> bool:
     "1.5")."""
     decimal = rest[:1] in (".", ",") and rest[1:2].isdigit()
     return bool(rest) and (rest[0].isalnum() or rest[0] == "_" or decimal)
+
+
+def _request_text(request: ChatRequest) -> str:
+    """The user text the classifier reads: the latest user message, which is the one to answer, whole
+    when it fits (else its start and its end), after as much of the earlier ones' end as fits."""
+    said = [m.text for m in request.messages if m.role == "user"]
+    latest = said[-1] if said else ""
+    if len(latest) > _REQUEST_CHARS:
+        half = _REQUEST_CHARS // 2
+        return f"{latest[:half]}\n[...]\n{latest[-half:]}"
+    room = _REQUEST_CHARS - len(latest) - 2
+    earlier = "\n\n".join(said[:-1])[-room:] if room > 0 and len(said) > 1 else ""
+    return f"{earlier}\n\n{latest}" if earlier else latest
 
 
 def _with(context: StepContext, verdict: dict[str, Any]) -> StepContext:
