@@ -6,8 +6,11 @@ model's tier the fast answer is kept (it is often ready by then: no added latenc
 picks a stronger tier, the fast call is cancelled (the router charges what it cost, as for any
 cancelled call, and records it as a cancelled attempt) and the chosen model answers. A classification
 that fails falls back to the default policy as usual; the fast answer is kept when that policy also
-picks its tier. The answer's `attempts` hold every call: the classification, the fast one and the
-chosen one, so `cost_usd` includes the wasted spend.
+picks its tier. The verdict is read as the chosen call would be planned, budget included, so a
+stronger tier the budget cannot pay for keeps the fast answer; a fast call that fails is answered by
+the decided tier's chain, with its fallbacks (the speculative call, forced onto one model, has none).
+The answer's `attempts` hold every call: the classification, the fast one and the chosen one, so
+`cost_usd` includes the wasted spend.
 
 `Router.astream` speculates the same way (`stream_speculatively`): the fast model's stream starts with
 the classification, and its first chunks are held back until the verdict. When the verdict keeps the
