@@ -28,7 +28,7 @@ from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, 
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
 from gearshift.routing._speculative import _stop
-from gearshift.testing import Delay, Drip, Fail, LocalOpenAIServer, Reply
+from gearshift.testing import CutStream, Delay, Drip, Fail, LocalOpenAIServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two sentences."
 
@@ -398,6 +398,21 @@ async def test_a_speculative_stream_whose_fast_call_fails_is_answered_by_the_cha
     assert text and stream.result is not None and stream.result.model_id == "mini"
     assert stream.result.decision.reasons[-1].startswith("speculative: mini's stream failed (")
     assert [a.model_id for a in stream.result.attempts].count("mini") == 2
+    await router.aclose()
+
+
+async def test_a_speculative_stream_that_broke_before_the_verdict_shows_the_caller_only_the_chains_answer(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", CutStream(after_chunks=2))  # breaks at once, long before the verdict
+    server.script("judge", Delay(0.5, Reply("0")))
+    router = _router(server, speculative=True)
+    stream = router.astream(PROMPT)
+    text = "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+    result = stream.result
+    assert result is not None and text == result.response.text  # no broken half-answer before it
+    assert result.decision.reasons[-1].startswith("speculative: mini's stream failed (ProviderError)")
+    assert [(a.model_id, a.ok) for a in result.attempts][:2] == [("judge", True), ("mini", False)]
     await router.aclose()
 
 

@@ -22,7 +22,7 @@ chosen model streams instead, so the caller only ever sees one model's answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["complete_speculatively", "stream_speculatively"]
 
 _Item = StreamEvent | RoutedResponse | Decision
+_Held = StreamEvent | RoutedResponse | BaseException | None
 
 
 async def complete_speculatively(
@@ -126,7 +127,7 @@ async def stream_speculatively(
     fast, fast_context = _fast_call(router, request, context)
     loop = asyncio.get_running_loop()
     classifying_task = loop.create_task(policy.aprepare(router, request, context))
-    held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None] = asyncio.Queue()
+    held: asyncio.Queue[_Held] = asyncio.Queue()
     runs: list[ChainRun] = []
     pumping = loop.create_task(_pump(router, request, fast_context, request_id, trace, runs, held))
     try:
@@ -134,14 +135,13 @@ async def stream_speculatively(
         decision = await _verdict(router, request, classified)
         # A stronger tier needs nothing from the fast stream: it is closed at once, not after its first
         # chunk (waiting for that would add the fast model's time to first token to the chosen one's).
-        first = await held.get() if decision.tier <= fast.tier else _ready(held)
+        arrived = await _arrived(held) if decision.tier <= fast.tier else [_ready(held)]
+        # A fast stream that broke before the verdict has shown the caller nothing: the chain answers.
+        first = next((item for item in arrived if isinstance(item, BaseException)), arrived[0])
         if decision.tier <= fast.tier and not isinstance(first, BaseException):
             kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s stream is kept"
             yield replace(runs[0].decision, reasons=(*decision.reasons, kept), policy=policy.name)
-            released: StreamEvent | RoutedResponse | BaseException | None = first
-            while released is not None:
-                if isinstance(released, BaseException):
-                    raise released
+            async for released in _released(arrived, held):
                 if isinstance(released, RoutedResponse):
                     reasons = (*decision.reasons, kept)
                     released = replace(
@@ -150,7 +150,6 @@ async def stream_speculatively(
                         attempts=(*classifying, *released.attempts),
                     )
                 yield released
-                released = await held.get()
             return
     finally:
         # Closing the fast stream drops its connection; its chain charges what it cost as a cancelled
@@ -183,11 +182,33 @@ async def _verdict(router: RouterHost, request: ChatRequest, classified: StepCon
     return decide_step(router, request, context, allowance=allowance)[1]
 
 
-def _ready(
-    held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
-) -> StreamEvent | RoutedResponse | BaseException | None:
+def _ready(held: asyncio.Queue[_Held]) -> _Held:
     """The fast stream's first item if it has come already (else None), without waiting for it."""
     return None if held.empty() else held.get_nowait()
+
+
+async def _arrived(held: asyncio.Queue[_Held]) -> list[_Held]:
+    """The fast stream's first item (waited for) and every one that has come since."""
+    items = [await held.get()]
+    while not held.empty():
+        items.append(held.get_nowait())
+    return items
+
+
+async def _released(
+    arrived: list[_Held], held: asyncio.Queue[_Held]
+) -> AsyncIterator[StreamEvent | RoutedResponse]:
+    """The fast stream's items, the held ones first, to its end (None); an error that ends it is raised."""
+    for item in arrived:
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    while (item := await held.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 async def _stop(*tasks: asyncio.Task[Any]) -> None:
@@ -216,7 +237,7 @@ async def _pump(
     request_id: str,
     trace: CallTrace,
     runs: list[ChainRun],
-    into: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
+    into: asyncio.Queue[_Held],
 ) -> None:
     """Stream the speculative call into `into`, then None (or the error that ended it)."""
     from ._review import ReviewLoop
