@@ -20,13 +20,15 @@ from gearshift import (
     TextDelta,
     read_records,
 )
+from gearshift._messages import ChatRequest, Message
 from gearshift._models import ModelPrices, ModelRegistry, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy, RulesPolicy, task_rules
 from gearshift.providers._openai import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import Delay, Drip, Fail, LocalOpenAIServer, Reply
+from gearshift.routing._speculative import _stop
+from gearshift.testing import CutStream, Delay, Drip, Fail, LocalOpenAIServer, Reply
 
 PROMPT = "Summarise the plot of Hamlet in two sentences."
 
@@ -95,12 +97,77 @@ async def test_a_bad_classification_falls_back_to_the_default_policy_and_says_so
     server: LocalOpenAIServer, action: Any, reason: str
 ) -> None:
     server.script("judge", action)
-    router = _router(server, timeout=0.4)
-    answer = await router.acomplete(PROMPT)
+    router = _router(server, timeout=0.4 if isinstance(action, Delay) else 30.0)
+    answer = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
     assert answer.decision.policy == "default"
     assert reason in answer.decision.reasons[0]
     assert answer.decision.reasons[0].endswith(": the default policy decides")
     assert answer.model_id == answer.decision.model
+    # The classification is one of the step's attempts whether it answered, timed out or failed, and
+    # the answer's cost is what the ledger charged: a timed-out call's input is paid, a 500's is not.
+    judged = [a for a in answer.attempts if a.model_id == "judge"]
+    assert len(judged) == 1 and judged[0].ok == isinstance(action, Reply)
+    assert judged[0].cancelled == isinstance(action, Delay)
+    assert (judged[0].cost_usd > 0) == (not isinstance(action, Fail))
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:writer"])
+    assert status.limits[0].spent_usd == pytest.approx(answer.cost_usd)
+    await router.aclose()
+
+
+NAMED = {"easy": 0, "very hard": 1}
+
+
+@pytest.mark.parametrize(
+    ("reply", "labels", "tier"),
+    [
+        ("", None, None),
+        ("%$#@ lorem", None, None),
+        ("I'm sorry, I can't help with 1 request like that.", None, None),  # a refusal, not a verdict
+        ("0.5", None, None),
+        ("7", None, None),  # no such tier
+        ('{"tier": 1}', None, 1),
+        ('```json\n{"label": "1"}\n```', None, 1),  # fenced JSON, as chat models like to
+        ("**1**", None, 1),
+        ("Tier 1.", None, 1),
+        ("EASY", NAMED, 0),
+        ("Very Hard", NAMED, 1),  # a label of two words
+        ('{"label": "very hard"}', NAMED, 1),
+        ("`easy` - a summary", NAMED, 0),
+        ("Tier 1", NAMED, 1),  # a tier's number names it when the labels are words
+        ("not easy: very hard", NAMED, None),
+    ],
+)
+async def test_the_reply_must_name_a_tier_and_what_wraps_it_is_taken_off(
+    server: LocalOpenAIServer, reply: str, labels: dict[str, int] | None, tier: int | None
+) -> None:
+    server.script("judge", Reply(reply))
+    router = _router(server, labels=labels)
+    answer = await router.acomplete(PROMPT)
+    if tier is None:
+        assert answer.decision.policy == "default"
+        assert answer.decision.reasons[0].endswith("which names no tier: the default policy decides")
+    else:
+        assert answer.decision.policy == "classifier" and answer.decision.scores["tier"] == tier
+    await router.aclose()
+
+
+async def test_the_classifier_reads_the_latest_user_message_however_long_the_conversation(
+    server: LocalOpenAIServer,
+) -> None:
+    report = "Quarterly figures. " * 300  # 5,700 characters pasted in the first turn
+    question = "Now prove that the figures' growth rate is bounded by a geometric series."
+    conversation = ChatRequest(
+        messages=(Message.user(report), Message.assistant("Noted."), Message.user(question))
+    )
+    long_last = ChatRequest(messages=(Message.user(f"{report}\n\n{question}"),))
+    server.script("judge", Reply("1"), Reply("1"))
+    router = _router(server)
+    for request in (conversation, long_last):
+        await router.acomplete(request)
+    asked = [r.body["messages"][0]["content"] for r in server.requests if r.model == "judge"]
+    assert len(asked) == 2 and all(question in text for text in asked)  # not cut off by the report
+    assert all("Quarterly figures." in text for text in asked)
     await router.aclose()
 
 
@@ -154,6 +221,100 @@ async def test_speculation_cancels_the_fast_call_when_the_classifier_picks_a_str
     assert len(cancelled) == 1 and cancelled[0].cancelled and cancelled[0].cost_usd > 0  # paid, estimated
     assert answer.cost_usd == pytest.approx(sum(a.cost_usd for a in answer.attempts))
     assert sorted(_models(server)) == ["judge", "large", "mini"]  # the fast call did reach the wire
+    await router.aclose()
+
+
+async def test_a_speculative_call_whose_fast_call_fails_is_answered_by_the_chain(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", Fail(500))  # the speculative call is forced onto mini: no fallback inside it
+    server.script("judge", Reply("0"))
+    router = _router(server, speculative=True)
+    answer = await router.acomplete(PROMPT, StepContext(agent_id="writer"))
+    # The chain of the classified tier answers: mini is cooling down after its 500, so judge does.
+    assert answer.model_id == "judge" and answer.response.text
+    assert answer.decision.reasons[-1] == "speculative: mini failed (AllModelsFailed), so the chain answers"
+    tried = [(a.model_id, a.ok) for a in answer.attempts]
+    assert tried == [("judge", True), ("mini", False), ("judge", True)]
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:writer"])
+    assert status.limits[0].spent_usd == pytest.approx(answer.cost_usd)
+    await router.aclose()
+
+
+@pytest.mark.parametrize(
+    ("judge", "cancel_at", "dropped"),
+    [(Delay(3.0, Reply("1")), 0.6, ["judge", "mini"]), (Delay(0.3, Reply("1")), 1.2, ["large", "mini"])],
+    ids=["while-classifying", "while-the-chosen-model-answers"],
+)
+async def test_a_caller_cancelling_mid_speculation_drops_and_settles_every_call_in_flight(
+    server: LocalOpenAIServer, judge: Delay, cancel_at: float, dropped: list[str]
+) -> None:
+    server.script("judge", judge)
+    server.script("mini", Delay(5.0))
+    server.script("large", Delay(5.0))
+    router = _router(server, speculative=True)
+    call = asyncio.ensure_future(router.acomplete(PROMPT, StepContext(agent_id="writer")))
+    await asyncio.sleep(cancel_at)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for model in dropped:
+        await _hangups(server, model)
+    assert sorted(await _hangups(server, dropped[0])) == dropped  # both connections dropped
+    assert router.budgets is not None
+    (usage,) = await router.budgets.usage(["agent:writer"])
+    assert usage.reserved_usd == 0 and usage.spent_usd > 0  # settled: the cancelled calls are paid
+    await router.aclose()
+
+
+async def test_stopping_a_speculative_call_passes_the_callers_own_cancellation_on() -> None:
+    unwound = asyncio.Event()
+
+    async def fast_call() -> None:  # a call whose chain takes a moment to settle once cancelled
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.2)
+            unwound.set()
+            raise
+
+    fast = asyncio.ensure_future(fast_call())
+    await asyncio.sleep(0)
+    caller = asyncio.ensure_future(_stop(fast))
+    await asyncio.sleep(0.05)
+    caller.cancel()  # the caller gives up while the fast call unwinds
+    with pytest.raises(asyncio.CancelledError):
+        await caller  # was swallowed, and the caller went on to ask the chosen model
+    assert unwound.is_set() and fast.cancelled()  # the fast call was still waited for
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_speculation_keeps_the_fast_answer_when_the_budget_leaves_only_its_tier(
+    server: LocalOpenAIServer, streamed: bool
+) -> None:
+    server.script("judge", Reply("1"))
+    classified = _router(server, speculative=True)
+    # Room for the classification and a call or two to mini, never for large's.
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=0.00012)])
+    router = Router(
+        REGISTRY, policy=classified.policy, providers=list(classified.providers.values()), budgets=ledger
+    )
+    context = StepContext(agent_id="writer")
+    if streamed:
+        stream = router.astream(PROMPT, context)
+        assert "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+        answer = stream.result
+        assert answer is not None
+    else:
+        answer = await router.acomplete(PROMPT, context)
+    assert answer.model_id == "mini"
+    assert any(reason.startswith("budget: ") for reason in answer.decision.reasons)
+    assert answer.decision.reasons[-1].startswith("speculative: tier 0 is the fast model's; mini's ")
+    assert sorted(a.model_id for a in answer.attempts) == ["judge", "mini"]  # mini was asked once
+    assert sorted(_models(server)) == ["judge", "mini"]
+    (usage,) = await ledger.usage(["agent:writer"])
+    assert usage.spent_usd == pytest.approx(answer.cost_usd) and usage.reserved_usd == 0
     await router.aclose()
 
 
@@ -237,6 +398,21 @@ async def test_a_speculative_stream_whose_fast_call_fails_is_answered_by_the_cha
     assert text and stream.result is not None and stream.result.model_id == "mini"
     assert stream.result.decision.reasons[-1].startswith("speculative: mini's stream failed (")
     assert [a.model_id for a in stream.result.attempts].count("mini") == 2
+    await router.aclose()
+
+
+async def test_a_speculative_stream_that_broke_before_the_verdict_shows_the_caller_only_the_chains_answer(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("mini", CutStream(after_chunks=2))  # breaks at once, long before the verdict
+    server.script("judge", Delay(0.5, Reply("0")))
+    router = _router(server, speculative=True)
+    stream = router.astream(PROMPT)
+    text = "".join([event.text async for event in stream if isinstance(event, TextDelta)])
+    result = stream.result
+    assert result is not None and text == result.response.text  # no broken half-answer before it
+    assert result.decision.reasons[-1].startswith("speculative: mini's stream failed (ProviderError)")
+    assert [(a.model_id, a.ok) for a in result.attempts][:2] == [("judge", True), ("mini", False)]
     await router.aclose()
 
 

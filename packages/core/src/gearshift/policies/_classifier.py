@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import time
 from collections import OrderedDict
@@ -40,6 +41,7 @@ from .._messages import ChatRequest, Message
 from ..config._config_errors import settings_error
 from ..routing._records import Attempt
 from ..routing._routed import RoutedResponse
+from ..routing._spend_tally import watching
 from ._protocol import Policy, RouteInput, make_decision
 
 
@@ -75,15 +77,17 @@ class ClassifierConfig(BaseModel):
     prompt: str = Field(
         default=_DEFAULT_PROMPT,
         description="The classification prompt; `{tiers}` becomes the labels and their tiers, "
-        "`{request}` the request's user text (its first 4,000 characters).",
+        "`{request}` the request's user text, at most 4,000 characters of it: the latest user message "
+        "whole (its start and end when it is longer), after the end of the earlier ones.",
     )
     labels: dict[str, int] | None = Field(
         default=None, description="Reply label -> tier. Unset: each tier's number is its label."
     )
     pattern: str | None = Field(
         default=None,
-        description="A regular expression whose first group is the label in the reply. Unset: the first "
-        "whole word of the reply that is a label.",
+        description="A regular expression whose first group is the label in the reply. Unset: the reply "
+        "must lead with a label (or a tier's number), once markdown, quotes, a JSON wrapper and a 'tier' "
+        "or 'label' prefix are taken off.",
     )
     timeout: float = Field(
         default=5.0, gt=0, allow_inf_nan=False, description="Seconds the classifier may take."
@@ -148,7 +152,7 @@ class ClassifierPolicy:
         self.labels = {label.casefold(): tier for label, tier in labels.items()}
         self.speculative = config.speculative
         self._pattern = re.compile(config.pattern) if config.pattern else None
-        self._words = re.compile(r"[\w.-]+")
+        self._longest_first = sorted(self.labels, key=len, reverse=True)
         shown = ", ".join(f"{label} = tier {tier}" for label, tier in labels.items())
         self._tiers_text = shown
         self._cache: OrderedDict[str, int] = OrderedDict()
@@ -157,14 +161,24 @@ class ClassifierPolicy:
         return f"ClassifierPolicy(model={self.config.model!r}, fallback={self.fallback.name!r})"
 
     def parse(self, reply: str) -> int | None:
-        """The tier a reply names, or None when it names none."""
+        """The tier a reply names, or None when it names none.
+
+        Without a `pattern` the reply must lead with a label (any case), once a code fence, a JSON
+        wrapper (its "label" or "tier" field, else its first value), quotes or emphasis and a "tier" or
+        "label" prefix are taken off; a tier's number names it too. A reply that only mentions a label
+        later ("I can't help with 1 request like that") names none.
+        """
         if self._pattern is not None:
             found = self._pattern.search(reply)
             return None if found is None else self.labels.get((found.group(1) or "").strip().casefold())
-        for word in self._words.findall(reply):
-            tier = self.labels.get(word.strip(".").casefold())
-            if tier is not None:
-                return tier
+        text = _PREFIX.sub("", _unwrapped(reply).strip(_MARKUP).casefold(), count=1)
+        for label in self._longest_first:
+            if text.startswith(label) and not _continues_word(text[len(label) :]):
+                return self.labels[label]
+        number = re.match(r"\d+", text)
+        if number is not None and not _continues_word(text[number.end() :]):
+            tier = int(number.group())
+            return tier if tier in self._tiers else None
         return None
 
     def decide(self, route: RouteInput) -> Decision:
@@ -207,7 +221,7 @@ class ClassifierPolicy:
             self._cache.move_to_end(key)
             verdict = {"tier": cached, "reason": f"classifier {model} (cached): tier {cached}"}
             return _with(context, verdict), ()
-        text = "\n\n".join(m.text for m in request.messages if m.role == "user")[:_REQUEST_CHARS]
+        text = _request_text(request)
         asked = ChatRequest(
             messages=(Message.user(self.config.prompt.format(tiers=self._tiers_text, request=text)),),
             max_tokens=self.config.max_tokens,
@@ -221,20 +235,23 @@ class ClassifierPolicy:
             },
         )
         started = time.monotonic()
-        attempts: tuple[Attempt, ...] = ()
+        # A call that times out or fails leaves no answer to list its attempts: they are watched as
+        # they are recorded, so what the provider was paid for a cancelled call is in the step's answer.
+        seen: list[Attempt] = []
         try:
-            answer = await asyncio.wait_for(
-                router.acomplete(asked, step, self_escalation=False), self.config.timeout
-            )
+            with watching(seen.append):
+                answer = await asyncio.wait_for(
+                    router.acomplete(asked, step, self_escalation=False), self.config.timeout
+                )
         except asyncio.TimeoutError:
             verdict = {
                 "tier": None,
                 "reason": f"classifier {model} timed out after {self.config.timeout:g} s",
             }
-            return _with(context, verdict), attempts
+            return _with(context, verdict), tuple(seen)
         except GearshiftError as error:
             verdict = {"tier": None, "reason": f"classifier {model} failed ({type(error).__name__}: {error})"}
-            return _with(context, verdict), attempts
+            return _with(context, verdict), tuple(seen)
         attempts = answer.attempts
         reply = answer.response.text.strip()
         tier = self.parse(reply)
@@ -269,6 +286,51 @@ class ClassifierPolicy:
             return {"tier": None, "reason": "the caller allows no tier: no classification needed"}
         reason = f"tier {allowed[0]} is the only one the caller allows: no classification needed"
         return {"tier": allowed[0], "reason": reason}
+
+
+_MARKUP = " \t\r\n*_`'\"#>.:,;!()[]"
+_PREFIX = re.compile(r"^(?:tier|label)\s*[:=-]?\s*")
+_FENCE = re.compile(r"^```[\w-]*\s*(.*?)\s*```$", re.DOTALL)
+
+
+def _unwrapped(reply: str) -> str:
+    """The reply without a code fence around it, and a JSON reply's label: its "label" or "tier"
+    field, else its first value (a JSON string or number is itself)."""
+    text = reply.strip()
+    fenced = _FENCE.match(text)
+    if fenced is not None:
+        text = fenced.group(1)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        fields = {str(key).casefold(): item for key, item in value.items()}
+        named = [fields[key] for key in ("label", "tier") if key in fields]
+        value = next(iter(named or list(value.values())), "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _continues_word(rest: str) -> bool:
+    """Whether a label matched just before `rest` runs on into a longer word or number ("1" in "12",
+    "1.5")."""
+    decimal = rest[:1] in (".", ",") and rest[1:2].isdigit()
+    return bool(rest) and (rest[0].isalnum() or rest[0] == "_" or decimal)
+
+
+def _request_text(request: ChatRequest) -> str:
+    """The user text the classifier reads: the latest user message, which is the one to answer, whole
+    when it fits (else its start and its end), after as much of the earlier ones' end as fits."""
+    said = [m.text for m in request.messages if m.role == "user"]
+    latest = said[-1] if said else ""
+    if len(latest) > _REQUEST_CHARS:
+        half = _REQUEST_CHARS // 2
+        return f"{latest[:half]}\n[...]\n{latest[-half:]}"
+    room = _REQUEST_CHARS - len(latest) - 2
+    earlier = "\n\n".join(said[:-1])[-room:] if room > 0 and len(said) > 1 else ""
+    return f"{earlier}\n\n{latest}" if earlier else latest
 
 
 def _with(context: StepContext, verdict: dict[str, Any]) -> StepContext:

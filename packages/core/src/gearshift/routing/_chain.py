@@ -46,7 +46,7 @@ from ._budget_fit import billed_input, output_cap
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
-from ._spend_tally import note_spend
+from ._spend_tally import note_attempt
 
 if TYPE_CHECKING:
     from ..budgets import Allowance, Reservation
@@ -519,7 +519,7 @@ class ChainRun:
     def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
         """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
-        note_spend(attempt.cost_usd)
+        note_attempt(attempt)
         if attempt.ok and not attempt.probe:  # a probe's 'ping' warms no prompt cache of the run
             self.router.warm_caches.note(
                 self.context.run_id, attempt.model_id, attempt.usage, self.router.clock()

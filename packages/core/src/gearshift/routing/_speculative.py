@@ -6,8 +6,11 @@ model's tier the fast answer is kept (it is often ready by then: no added latenc
 picks a stronger tier, the fast call is cancelled (the router charges what it cost, as for any
 cancelled call, and records it as a cancelled attempt) and the chosen model answers. A classification
 that fails falls back to the default policy as usual; the fast answer is kept when that policy also
-picks its tier. The answer's `attempts` hold every call: the classification, the fast one and the
-chosen one, so `cost_usd` includes the wasted spend.
+picks its tier. The verdict is read as the chosen call would be planned, budget included, so a
+stronger tier the budget cannot pay for keeps the fast answer; a fast call that fails is answered by
+the decided tier's chain, with its fallbacks (the speculative call, forced onto one model, has none).
+The answer's `attempts` hold every call: the classification, the fast one and the chosen one, so
+`cost_usd` includes the wasted spend.
 
 `Router.astream` speculates the same way (`stream_speculatively`): the fast model's stream starts with
 the classification, and its first chunks are held back until the verdict. When the verdict keeps the
@@ -19,18 +22,17 @@ chosen model streams instead, so the caller only ever sees one model's answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._context import CallerHints, StepContext
 from .._decision import Decision
 from .._messages import ChatRequest, StreamEvent
 from ..policies._classifier import CLASSIFICATION_KEY, ClassifierPolicy
 from ._decide import route_input
-from ._planning import aplan_call, escalates
+from ._planning import aplan_call, aprepare_step, decide_step, escalates
 from ._routed import RoutedResponse
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["complete_speculatively", "stream_speculatively"]
 
 _Item = StreamEvent | RoutedResponse | Decision
+_Held = StreamEvent | RoutedResponse | BaseException | None
 
 
 async def complete_speculatively(
@@ -67,28 +70,28 @@ async def complete_speculatively(
     )
     try:
         classified, classifying = await policy.aprepare(router, request, context)
+        decision = await _verdict(router, request, classified)  # reads the ledger: may fail, or be cancelled
     except BaseException:
         await _stop(started)
         raise
-    decision = policy.decide(
-        route_input(router.registry, request, classified, default_output_tokens=router.default_output_tokens)
-    )
+    note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
     if decision.tier <= fast.tier:
-        answer = await started
-        kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s answer is kept"
-        return replace(
-            answer,
-            decision=replace(answer.decision, reasons=(*decision.reasons, kept), policy=policy.name),
-            attempts=(*classifying, *answer.attempts),
-        )
-    started.cancel()
+        try:
+            answer = await started
+        except Exception as error:  # the speculative call has no fallbacks: the decision's chain does
+            note = f"speculative: {fast.id} failed ({type(error).__name__}), so the chain answers"
+        else:
+            kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s answer is kept"
+            return replace(
+                answer,
+                decision=replace(answer.decision, reasons=(*decision.reasons, kept), policy=policy.name),
+                attempts=(*classifying, *answer.attempts),
+            )
     # A cancelled call is charged and recorded by its chain (estimated input cost); one that finished
     # just before the cancel landed, or failed, is paid all the same.
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await started
+    await _stop(started)
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
     chosen = await _plain(router, request, classified, self_escalation, trace)
-    note = f"speculative: {fast.id} cancelled, the classifier picked tier {decision.tier}"
     return replace(
         chosen,
         decision=replace(chosen.decision, reasons=(*chosen.decision.reasons, note)),
@@ -124,26 +127,21 @@ async def stream_speculatively(
     fast, fast_context = _fast_call(router, request, context)
     loop = asyncio.get_running_loop()
     classifying_task = loop.create_task(policy.aprepare(router, request, context))
-    held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None] = asyncio.Queue()
+    held: asyncio.Queue[_Held] = asyncio.Queue()
     runs: list[ChainRun] = []
     pumping = loop.create_task(_pump(router, request, fast_context, request_id, trace, runs, held))
     try:
         classified, classifying = await classifying_task
-        decision = policy.decide(
-            route_input(
-                router.registry, request, classified, default_output_tokens=router.default_output_tokens
-            )
-        )
+        decision = await _verdict(router, request, classified)
         # A stronger tier needs nothing from the fast stream: it is closed at once, not after its first
         # chunk (waiting for that would add the fast model's time to first token to the chosen one's).
-        first = await held.get() if decision.tier <= fast.tier else _ready(held)
+        arrived = await _arrived(held) if decision.tier <= fast.tier else [_ready(held)]
+        # A fast stream that broke before the verdict has shown the caller nothing: the chain answers.
+        first = next((item for item in arrived if isinstance(item, BaseException)), arrived[0])
         if decision.tier <= fast.tier and not isinstance(first, BaseException):
             kept = f"speculative: tier {decision.tier} is the fast model's; {fast.id}'s stream is kept"
             yield replace(runs[0].decision, reasons=(*decision.reasons, kept), policy=policy.name)
-            released: StreamEvent | RoutedResponse | BaseException | None = first
-            while released is not None:
-                if isinstance(released, BaseException):
-                    raise released
+            async for released in _released(arrived, held):
                 if isinstance(released, RoutedResponse):
                     reasons = (*decision.reasons, kept)
                     released = replace(
@@ -152,13 +150,11 @@ async def stream_speculatively(
                         attempts=(*classifying, *released.attempts),
                     )
                 yield released
-                released = await held.get()
             return
     finally:
         # Closing the fast stream drops its connection; its chain charges what it cost as a cancelled
         # attempt (a stream that had already finished or failed is paid all the same).
-        await _stop(classifying_task)
-        await _stop(pumping)
+        await _stop(classifying_task, pumping)
     wasted = tuple(attempt for run in runs for attempt in run.attempts)
     chosen = trace.run = await aplan_call(
         router, request, classified, escalate=escalation.offer, request_id=request_id
@@ -178,19 +174,60 @@ async def stream_speculatively(
             yield item
 
 
-def _ready(
-    held: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
-) -> StreamEvent | RoutedResponse | BaseException | None:
+async def _verdict(router: RouterHost, request: ChatRequest, classified: StepContext) -> Decision:
+    """The decision the chosen call would be planned with: the classifier's tier as the budget leaves
+    it (a tier it cannot pay for becomes the one it can, often the fast model's own), so the fast
+    answer is never thrown away for a second call to its own tier."""
+    context, _, allowance = await aprepare_step(router, request, classified, prepare=False)
+    return decide_step(router, request, context, allowance=allowance)[1]
+
+
+def _ready(held: asyncio.Queue[_Held]) -> _Held:
     """The fast stream's first item if it has come already (else None), without waiting for it."""
     return None if held.empty() else held.get_nowait()
 
 
-async def _stop(task: asyncio.Task[object]) -> None:
-    """Cancel `task` unless it is done, and wait for it to unwind."""
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
+async def _arrived(held: asyncio.Queue[_Held]) -> list[_Held]:
+    """The fast stream's first item (waited for) and every one that has come since."""
+    items = [await held.get()]
+    while not held.empty():
+        items.append(held.get_nowait())
+    return items
+
+
+async def _released(
+    arrived: list[_Held], held: asyncio.Queue[_Held]
+) -> AsyncIterator[StreamEvent | RoutedResponse]:
+    """The fast stream's items, the held ones first, to its end (None); an error that ends it is raised."""
+    for item in arrived:
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    while (item := await held.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+async def _stop(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel `tasks` unless done, and wait for them to unwind (their chains settle what they cost).
+
+    Their own errors are theirs (each chain has recorded it); a cancellation of the caller's, landing
+    while they unwind, is not: they are still waited for, then it goes on."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        await asyncio.wait(tasks)
+        raise
+    finally:
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not report it as never retrieved
 
 
 async def _pump(
@@ -200,7 +237,7 @@ async def _pump(
     request_id: str,
     trace: CallTrace,
     runs: list[ChainRun],
-    into: asyncio.Queue[StreamEvent | RoutedResponse | BaseException | None],
+    into: asyncio.Queue[_Held],
 ) -> None:
     """Stream the speculative call into `into`, then None (or the error that ended it)."""
     from ._review import ReviewLoop
