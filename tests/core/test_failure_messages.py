@@ -54,6 +54,18 @@ async def test_all_models_failed_leads_with_each_cause_once(monkeypatch: pytest.
     assert "_sdk_provider.py" not in printed
 
 
+async def test_one_model_failing_is_not_called_all_1_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    async with Router(
+        _registry(("o1", "openai")), policy=SignalScorer(), providers=[OpenAIProvider("openai")]
+    ) as router:
+        with pytest.raises(AllModelsFailed) as caught:
+            await router.acomplete("hi")
+    assert str(caught.value).startswith("the one model tried for this request failed: no API key"), (
+        caught.value
+    )
+
+
 async def test_a_connection_failure_names_the_url_and_asks_if_the_local_server_runs() -> None:
     url = f"http://user:sk-live-abcdef123456@127.0.0.1:{closed_port()}/v1"
     provider = OpenAIProvider("ollama", base_url=url, require_key=False, timeout=5.0)

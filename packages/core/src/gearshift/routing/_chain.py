@@ -430,10 +430,13 @@ class ChainRun:
         if refusal is not None and not errors:
             return refusal
         models = len({e.model_id for e in errors})
-        tried = f"{len(errors)} models"
-        if models != len(errors):  # a model's deployments were tried one after another
-            tried = f"{len(errors)} attempts ({models} model{'s' * (models != 1)})"
-        message = f"all {tried} tried for this request failed"
+        if len(errors) == 1:
+            message = "the one model tried for this request failed"
+        elif models != len(errors):  # a model's deployments were tried one after another
+            counted = f"{len(errors)} attempts ({models} model{'s' * (models != 1)})"
+            message = f"all {counted} tried for this request failed"
+        else:
+            message = f"all {models} models tried for this request failed"
         if self.skipped:
             message += f" (skipped while cooling down after recent failures: {', '.join(self.skipped)})"
         if refusal is not None:
