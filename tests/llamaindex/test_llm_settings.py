@@ -7,12 +7,14 @@ answer uncapped without a word.
 from __future__ import annotations
 
 import copy
+import pickle
+from pathlib import Path
 
 import pytest
 from llama_index.core.llms import ChatMessage
 from llamaindex_support import REGISTRY, MakeRouter
 
-from gearshift import CallerHints, ConfigError, InvalidRequestError, ModelRegistry
+from gearshift import CallerHints, ConfigError, GearshiftConfig, InvalidRequestError, ModelRegistry
 from gearshift.testing import LocalOpenAIServer
 from gearshift_llamaindex import RoutedLLM
 
@@ -65,6 +67,49 @@ async def test_a_deep_copy_shares_the_router_and_copies_the_settings(make_router
         assert (copied.budget_keys, copied.max_tokens, copied.system_prompt) == (("team:a",), 5, "Be brief.")
         assert copied.metadata.context_window == llm.metadata.context_window
         assert (await copied.acomplete("Name a colour")).text
+
+
+async def test_a_pickled_llm_is_rebuilt_from_its_config_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "gearshift.toml"
+    with LocalOpenAIServer(models=("small", "large")) as keyless:
+        config.write_text(
+            f"""
+[providers.local]
+kind = "openai"
+base_url = "{keyless.base_url}"
+require_key = false
+
+[[models]]
+id = "small"
+provider = "local"
+model = "small"
+tier = 1
+prices = {{ input = 0.15, output = 0.6 }}
+"""
+        )
+        llm = RoutedLLM(config=config, max_tokens=7, agent_id="picker", system_prompt="Be brief.")
+        copied = pickle.loads(pickle.dumps(llm))
+        # LlamaIndex logged a warning that it dropped the unpicklable router on every pickle.
+        assert not caplog.records
+        assert (copied.config, copied.max_tokens, copied.agent_id) == (str(config), 7, "picker")
+        assert list(copied.router.registry.ids) == ["small"]
+        async with copied.router:
+            answer = await copied.acomplete("Name a colour")
+        assert answer.additional_kwargs["gearshift"]["model_id"] == "small"
+        assert [r.model for r in keyless.requests] == ["small"]
+
+
+async def test_an_llm_around_a_router_built_in_python_refuses_to_be_pickled(make_router: MakeRouter) -> None:
+    # LlamaIndex pickles an LLM by dropping what does not pickle (the router) and calling the
+    # constructor again with the fields: a router passed in was silently swapped for the built-in
+    # ladder, and the unpickled LLM sent its prompts to OpenAI and Anthropic instead of the router's
+    # models; a config made in Python came back without a router at all (KeyError '_core' on a call).
+    python_config = GearshiftConfig.from_dict({"budgets": {"store": "memory://"}})
+    for llm in (RoutedLLM(make_router()), RoutedLLM(config=python_config)):
+        with pytest.raises(TypeError, match=r"cannot pickle a RoutedLLM whose router was built in Python"):
+            pickle.dumps(llm)
 
 
 async def test_model_validate_goes_through_the_constructor(make_router: MakeRouter) -> None:
