@@ -140,6 +140,9 @@ async def test_sampling_settings_reach_the_wire(make_router: MakeRouter, server:
         await llm.acomplete("Name a colour", top_p=2)
     with pytest.raises(ValueError, match="top_p"):
         RoutedLLM(make_router(), top_p=1.5)
+    # A per-call max_tokens of the wrong type raised "'<=' not supported between 'str' and 'int'".
+    with pytest.raises(InvalidRequestError, match="max_tokens must be a positive integer, got '5'"):
+        await llm.acomplete("Name a colour", max_tokens="5")
 
 
 async def test_reasoning_effort_reaches_the_models_marked_for_it(
