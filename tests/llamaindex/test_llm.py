@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from llama_index.core import Document, Settings, SummaryIndex
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ImageBlock, TextBlock, ToolCallBlock
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.prompts import PromptTemplate
+from llama_index.core.schema import TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.core.types import PydanticProgramMode
 from llamaindex_support import REGISTRY, MakeRouter, Observed
@@ -396,6 +398,28 @@ async def test_settings_llm_serves_query_engines(
     text = "".join(streamed.response_gen)  # type: ignore[union-attr]
     assert "Context information is below" in str(answer) and text == str(answer)
     assert observed.served() == ["small", "small"]
+
+
+async def test_a_query_engine_packs_its_prompts_to_fit_the_window_it_is_told(
+    make_router: MakeRouter, observed: Observed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LlamaIndex packs retrieved text up to context_window less num_output; num_output was its own
+    # default of 256 while the router keeps 512 for the answer when it checks that a prompt fits, so a
+    # full prompt fitted no model: NoEligibleModel ("about 4008 tokens do not fit its context window
+    # of 4000") where LlamaIndex's own LLM would have answered.
+    registry = ModelRegistry([spec.model_copy(update={"context_window": 4_000}) for spec in REGISTRY])
+    llm = RoutedLLM(make_router(registry))
+    monkeypatch.setattr(Settings, "_llm", llm)
+    words = ["router", "model", "budget", "cheap", "strong", "escalate", "answer", "token", "step"]
+    draw = random.Random(1)
+    text = [draw.choice(words) for _ in range(12_000)]
+    chunks = [" ".join(text[i : i + 300]) for i in range(0, len(text), 300)]
+    index = SummaryIndex([TextNode(text=chunk) for chunk in chunks])
+    answer = await index.as_query_engine(response_mode="compact").aquery("What does the router do?")
+    assert "Simulated answer" in str(answer)
+    assert len(observed.served()) > 1 and set(observed.served()) == {"small"}
+    assert (llm.metadata.context_window, llm.metadata.num_output) == (4_000, llm.router.default_output_tokens)
+    assert RoutedLLM(llm.router, max_tokens=100).metadata.num_output == 100
 
 
 def test_both_a_router_and_a_config_is_an_error(llm: RoutedLLM) -> None:

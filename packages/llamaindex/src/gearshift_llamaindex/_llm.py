@@ -26,7 +26,6 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
 )
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
-from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
@@ -234,10 +233,16 @@ class RoutedLLM(FunctionCallingLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        """A function-calling chat model; its context window is `context_window`'s."""
+        """A function-calling chat model; its context window is `context_window`'s.
+
+        `num_output` is the room the router keeps for the answer when it checks that a prompt fits a
+        model (`max_tokens`, else `Router.default_output_tokens`): LlamaIndex packs prompts up to the
+        window less this, so a full prompt still fits the models that report that window.
+        """
+        core = _core_of(self)
         return LLMMetadata(
-            context_window=self.context_window or self._core.smallest_window,
-            num_output=self.max_tokens or DEFAULT_NUM_OUTPUTS,
+            context_window=self.context_window or core.smallest_window,
+            num_output=self.max_tokens or core.router.default_output_tokens,
             is_chat_model=True,
             is_function_calling_model=True,
             model_name="gearshift",
