@@ -16,7 +16,7 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.schema import TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.core.types import PydanticProgramMode
-from llamaindex_support import REGISTRY, MakeRouter, Observed
+from llamaindex_support import REGISTRY, MakeRouter, Observed, local_config
 from pydantic import BaseModel
 
 import gearshift_llamaindex
@@ -431,26 +431,8 @@ async def test_built_from_a_config_file(tmp_path: Path) -> None:
     config = tmp_path / "gearshift.toml"
     with LocalOpenAIServer(models=("small", "large")) as keyless:
         config.write_text(
-            f"""
-[providers.local]
-kind = "openai"
-base_url = "{keyless.base_url}"
-require_key = false
-
-[[models]]
-id = "small"
-provider = "local"
-model = "small"
-tier = 1
-prices = {{ input = 0.15, output = 0.6 }}
-
-[[models]]
-id = "large"
-provider = "local"
-model = "large"
-tier = 2
-prices = {{ input = 2.5, output = 10.0 }}
-
+            local_config(keyless.base_url)
+            + """
 [budgets]
 store = "memory://"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from llama_index.core.llms import ChatMessage
-from llamaindex_support import REGISTRY, MakeRouter
+from llamaindex_support import REGISTRY, MakeRouter, local_config
 
 from gearshift import CallerHints, ConfigError, GearshiftConfig, InvalidRequestError, ModelRegistry
 from gearshift.testing import LocalOpenAIServer
@@ -74,27 +74,13 @@ async def test_a_pickled_llm_is_rebuilt_from_its_config_file(
 ) -> None:
     config = tmp_path / "gearshift.toml"
     with LocalOpenAIServer(models=("small", "large")) as keyless:
-        config.write_text(
-            f"""
-[providers.local]
-kind = "openai"
-base_url = "{keyless.base_url}"
-require_key = false
-
-[[models]]
-id = "small"
-provider = "local"
-model = "small"
-tier = 1
-prices = {{ input = 0.15, output = 0.6 }}
-"""
-        )
+        config.write_text(local_config(keyless.base_url))
         llm = RoutedLLM(config=config, max_tokens=7, agent_id="picker", system_prompt="Be brief.")
         copied = pickle.loads(pickle.dumps(llm))
         # LlamaIndex logged a warning that it dropped the unpicklable router on every pickle.
         assert not caplog.records
         assert (copied.config, copied.max_tokens, copied.agent_id) == (str(config), 7, "picker")
-        assert list(copied.router.registry.ids) == ["small"]
+        assert list(copied.router.registry.ids) == ["small", "large"]
         async with copied.router:
             answer = await copied.acomplete("Name a colour")
         assert answer.additional_kwargs["gearshift"]["model_id"] == "small"
