@@ -29,8 +29,16 @@ def test_a_request_with_only_a_system_message_asks_for_a_user_message() -> None:
 
 
 def test_max_tokens_must_be_positive() -> None:
-    with pytest.raises(InvalidRequestError, match="max_tokens must be positive, got 0"):
+    with pytest.raises(InvalidRequestError, match="max_tokens must be a positive integer, got 0"):
         ChatRequest(messages=(Message.user("hi"),), max_tokens=0)
+
+
+@pytest.mark.parametrize("value", ["5", 5.0, True])
+def test_max_tokens_must_be_an_integer(value: object) -> None:
+    # A call option passed through from a caller's keyword arguments ("5" from a form or a config)
+    # failed the range check with Python's own TypeError, naming neither max_tokens nor the value.
+    with pytest.raises(InvalidRequestError, match=rf"max_tokens must be a positive integer, got {value!r}"):
+        ChatRequest(messages=(Message.user("hi"),), max_tokens=value)  # type: ignore[arg-type]
 
 
 def test_tool_choice_must_name_an_offered_tool() -> None:

@@ -29,6 +29,30 @@ REGISTRY = ModelRegistry(
 MakeRouter = Callable[..., Router]
 
 
+def local_config(base_url: str) -> str:
+    """A gearshift.toml routing to a keyless local server's `small` (tier 1) and `large` (tier 2)."""
+    return f"""
+[providers.local]
+kind = "openai"
+base_url = "{base_url}"
+require_key = false
+
+[[models]]
+id = "small"
+provider = "local"
+model = "small"
+tier = 1
+prices = {{ input = 0.15, output = 0.6 }}
+
+[[models]]
+id = "large"
+provider = "local"
+model = "large"
+tier = 2
+prices = {{ input = 2.5, output = 10.0 }}
+"""
+
+
 class Observed:
     """What the server received and the decision log recorded during a test."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import re
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from llama_index.core import Document, Settings, SummaryIndex
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ImageBlock, TextBlock, ToolCallBlock
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.prompts import PromptTemplate
+from llama_index.core.schema import TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.core.types import PydanticProgramMode
-from llamaindex_support import REGISTRY, MakeRouter, Observed
+from llamaindex_support import REGISTRY, MakeRouter, Observed, local_config
 from pydantic import BaseModel
 
 import gearshift_llamaindex
@@ -398,6 +400,28 @@ async def test_settings_llm_serves_query_engines(
     assert observed.served() == ["small", "small"]
 
 
+async def test_a_query_engine_packs_its_prompts_to_fit_the_window_it_is_told(
+    make_router: MakeRouter, observed: Observed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LlamaIndex packs retrieved text up to context_window less num_output; num_output was its own
+    # default of 256 while the router keeps 512 for the answer when it checks that a prompt fits, so a
+    # full prompt fitted no model: NoEligibleModel ("about 4008 tokens do not fit its context window
+    # of 4000") where LlamaIndex's own LLM would have answered.
+    registry = ModelRegistry([spec.model_copy(update={"context_window": 4_000}) for spec in REGISTRY])
+    llm = RoutedLLM(make_router(registry))
+    monkeypatch.setattr(Settings, "_llm", llm)
+    words = ["router", "model", "budget", "cheap", "strong", "escalate", "answer", "token", "step"]
+    draw = random.Random(1)
+    text = [draw.choice(words) for _ in range(12_000)]
+    chunks = [" ".join(text[i : i + 300]) for i in range(0, len(text), 300)]
+    index = SummaryIndex([TextNode(text=chunk) for chunk in chunks])
+    answer = await index.as_query_engine(response_mode="compact").aquery("What does the router do?")
+    assert "Simulated answer" in str(answer)
+    assert len(observed.served()) > 1 and set(observed.served()) == {"small"}
+    assert (llm.metadata.context_window, llm.metadata.num_output) == (4_000, llm.router.default_output_tokens)
+    assert RoutedLLM(llm.router, max_tokens=100).metadata.num_output == 100
+
+
 def test_both_a_router_and_a_config_is_an_error(llm: RoutedLLM) -> None:
     with pytest.raises(Exception, match="either a Router or a config"):
         RoutedLLM(llm.router, config="gearshift.toml")
@@ -407,26 +431,8 @@ async def test_built_from_a_config_file(tmp_path: Path) -> None:
     config = tmp_path / "gearshift.toml"
     with LocalOpenAIServer(models=("small", "large")) as keyless:
         config.write_text(
-            f"""
-[providers.local]
-kind = "openai"
-base_url = "{keyless.base_url}"
-require_key = false
-
-[[models]]
-id = "small"
-provider = "local"
-model = "small"
-tier = 1
-prices = {{ input = 0.15, output = 0.6 }}
-
-[[models]]
-id = "large"
-provider = "local"
-model = "large"
-tier = 2
-prices = {{ input = 2.5, output = 10.0 }}
-
+            local_config(keyless.base_url)
+            + """
 [budgets]
 store = "memory://"
 

@@ -7,12 +7,14 @@ answer uncapped without a word.
 from __future__ import annotations
 
 import copy
+import pickle
+from pathlib import Path
 
 import pytest
 from llama_index.core.llms import ChatMessage
-from llamaindex_support import REGISTRY, MakeRouter
+from llamaindex_support import REGISTRY, MakeRouter, local_config
 
-from gearshift import CallerHints, ConfigError, InvalidRequestError, ModelRegistry
+from gearshift import CallerHints, ConfigError, GearshiftConfig, InvalidRequestError, ModelRegistry
 from gearshift.testing import LocalOpenAIServer
 from gearshift_llamaindex import RoutedLLM
 
@@ -67,6 +69,35 @@ async def test_a_deep_copy_shares_the_router_and_copies_the_settings(make_router
         assert (await copied.acomplete("Name a colour")).text
 
 
+async def test_a_pickled_llm_is_rebuilt_from_its_config_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "gearshift.toml"
+    with LocalOpenAIServer(models=("small", "large")) as keyless:
+        config.write_text(local_config(keyless.base_url))
+        llm = RoutedLLM(config=config, max_tokens=7, agent_id="picker", system_prompt="Be brief.")
+        copied = pickle.loads(pickle.dumps(llm))
+        # LlamaIndex logged a warning that it dropped the unpicklable router on every pickle.
+        assert not caplog.records
+        assert (copied.config, copied.max_tokens, copied.agent_id) == (str(config), 7, "picker")
+        assert list(copied.router.registry.ids) == ["small", "large"]
+        async with copied.router:
+            answer = await copied.acomplete("Name a colour")
+        assert answer.additional_kwargs["gearshift"]["model_id"] == "small"
+        assert [r.model for r in keyless.requests] == ["small"]
+
+
+async def test_an_llm_around_a_router_built_in_python_refuses_to_be_pickled(make_router: MakeRouter) -> None:
+    # LlamaIndex pickles an LLM by dropping what does not pickle (the router) and calling the
+    # constructor again with the fields: a router passed in was silently swapped for the built-in
+    # ladder, and the unpickled LLM sent its prompts to OpenAI and Anthropic instead of the router's
+    # models; a config made in Python came back without a router at all (KeyError '_core' on a call).
+    python_config = GearshiftConfig.from_dict({"budgets": {"store": "memory://"}})
+    for llm in (RoutedLLM(make_router()), RoutedLLM(config=python_config)):
+        with pytest.raises(TypeError, match=r"cannot pickle a RoutedLLM whose router was built in Python"):
+            pickle.dumps(llm)
+
+
 async def test_model_validate_goes_through_the_constructor(make_router: MakeRouter) -> None:
     # pydantic calls an overridden __init__ from model_validate: unknown settings are refused by name
     # and the LLM gets its router, as from the constructor.
@@ -95,6 +126,9 @@ async def test_sampling_settings_reach_the_wire(make_router: MakeRouter, server:
         await llm.acomplete("Name a colour", top_p=2)
     with pytest.raises(ValueError, match="top_p"):
         RoutedLLM(make_router(), top_p=1.5)
+    # A per-call max_tokens of the wrong type raised "'<=' not supported between 'str' and 'int'".
+    with pytest.raises(InvalidRequestError, match="max_tokens must be a positive integer, got '5'"):
+        await llm.acomplete("Name a colour", max_tokens="5")
 
 
 async def test_reasoning_effort_reaches_the_models_marked_for_it(

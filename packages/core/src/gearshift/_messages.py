@@ -357,8 +357,9 @@ class ChatRequest:
             raise InvalidRequestError("the request has no messages; send at least one user message")
         if all(m.role == "system" for m in self.messages):
             raise InvalidRequestError("the request has only system messages; add a user message")
-        if self.max_tokens is not None and self.max_tokens <= 0:
-            raise InvalidRequestError(f"max_tokens must be positive, got {self.max_tokens}")
+        tokens = self.max_tokens
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens <= 0):
+            raise InvalidRequestError(f"max_tokens must be a positive integer, got {tokens!r}")
         if (self.top_p, self.seed, self.frequency_penalty, self.presence_penalty, self.top_k) != _UNSET:
             _check_sampling(self)
         if self.temperature is not None:

@@ -26,7 +26,6 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
 )
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
-from llama_index.core.constants import DEFAULT_NUM_OUTPUTS
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
@@ -67,10 +66,12 @@ _LLM = TypeVar("_LLM", bound="RoutedLLM")
 class _Core:
     """What a `RoutedLLM` holds besides its fields: the router and what is worked out from it once."""
 
-    __slots__ = ("history", "payload", "router", "smallest_window", "tools")
+    __slots__ = ("history", "payload", "rebuildable", "router", "smallest_window", "tools")
 
-    def __init__(self, router: Router, class_name: str) -> None:
+    def __init__(self, router: Router, class_name: str, *, rebuildable: bool) -> None:
         self.router = router
+        # Whether the LLM's `config` field builds this router again (a file, or the search for one).
+        self.rebuildable = rebuildable
         self.tools = ToolSpecCache()
         self.history = KeptHistory()
         self.smallest_window = min((m.context_window for m in router.registry), default=128_000)
@@ -152,7 +153,9 @@ class RoutedLLM(FunctionCallingLLM):
         _refuse_unknown_settings(fields, type(self).model_fields.keys())
         source = config.source if isinstance(config, GearshiftConfig) else config
         super().__init__(config=None if source is None else str(source), **fields)
-        self._core = _Core(router if router is not None else Router.from_config(config), self.class_name())
+        rebuildable = router is None and (source is None or Path(source).is_file())
+        built = router if router is not None else Router.from_config(config)
+        self._core = _Core(built, self.class_name(), rebuildable=rebuildable)
 
     @classmethod
     def class_name(cls) -> str:
@@ -183,6 +186,29 @@ class RoutedLLM(FunctionCallingLLM):
         memo[id(self._core.router)] = self._core.router
         return super().__deepcopy__(memo)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The settings, for pickle; unpickling builds the router again from `config`.
+
+        A router is a live resource (SDK clients, a ledger, a decision log) and does not pickle; one
+        built in Python cannot be built again elsewhere, so such an LLM is refused, not unpickled
+        around another router.
+        """
+        if not _core_of(self).rebuildable:
+            raise TypeError(
+                "cannot pickle a RoutedLLM whose router was built in Python (a Router or a "
+                "GearshiftConfig passed in): its copy could not route through the same models; build "
+                "it with RoutedLLM(config='gearshift.toml') to pickle it, and the copy reads that file"
+            )
+        bare = super().model_copy()
+        bare.__pydantic_private__ = {}  # LlamaIndex would log that it dropped the router, unpicklable
+        state: dict[str, Any] = super(RoutedLLM, bare).__getstate__()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle through the constructor, which builds the router from `config`; a config that no
+        longer loads raises its `ConfigError` here (LlamaIndex would leave an LLM without a router)."""
+        RoutedLLM.__init__(self, **state["__dict__"])
+
     def feedback(
         self,
         answer: ChatResponse | CompletionResponse | AgentOutput | str,
@@ -207,10 +233,16 @@ class RoutedLLM(FunctionCallingLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        """A function-calling chat model; its context window is `context_window`'s."""
+        """A function-calling chat model; its context window is `context_window`'s.
+
+        `num_output` is the room the router keeps for the answer when it checks that a prompt fits a
+        model (`max_tokens`, else `Router.default_output_tokens`): LlamaIndex packs prompts up to the
+        window less this, so a full prompt still fits the models that report that window.
+        """
+        core = _core_of(self)
         return LLMMetadata(
-            context_window=self.context_window or self._core.smallest_window,
-            num_output=self.max_tokens or DEFAULT_NUM_OUTPUTS,
+            context_window=self.context_window or core.smallest_window,
+            num_output=self.max_tokens or core.router.default_output_tokens,
             is_chat_model=True,
             is_function_calling_model=True,
             model_name="gearshift",
