@@ -3,6 +3,8 @@ learned policy calibrated to a target; each recalibration is reported and writte
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +211,39 @@ def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter
     assert router.policy.controller is None
     with pytest.raises(ConfigError, match=r"routing\.learned\.share_feedback_horizon"):
         learned("quality_floor = 0.8\nrecalibrate = true\nshare_feedback_horizon = 0.5\n")
+
+
+def test_decisions_from_many_threads_keep_the_window_whole(trained: LearnedRouter) -> None:
+    """`Router.decide` (and a LangChain branch's batch) runs the policy in the callers' threads: every
+    decision must join the window and the share count once, and none may crash on another's update."""
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=30, every=5
+    )
+    router = _router(policy)
+    requests = [ChatRequest(messages=row.as_messages()) for row in TRAFFIC]
+    failures: list[BaseException] = []
+
+    def decide_all() -> None:
+        try:
+            for request in requests:
+                router.decide(request, StepContext())
+        except BaseException as exc:  # the test reports what any thread raised
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the window's updates interleave
+    try:
+        threads = [threading.Thread(target=decide_all) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        router.close()
+    assert failures == []
+    assert policy.controller is not None and policy.controller.decisions == 8 * len(requests)
+    assert policy.recalibrations == 8 * len(requests) // 5 - 5  # every 5 from the first full window
+    # The sorted copy the quantiles are read from holds exactly the window's values.
+    assert policy._sorted == sorted(policy._flips) and len(policy._flips) == 30

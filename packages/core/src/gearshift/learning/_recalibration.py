@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -132,6 +133,10 @@ class RecalibratingPolicy:
         )
         """The feedback on the realised strong count (None when `feedback_horizon` is 0)."""
         self._logged_tradeoff = policy.tradeoff
+        # `Router.decide` runs the policy in its caller's thread (several at once from threaded sync
+        # callers, a LangChain batch): the trade-off set before a decision, the decision and its place in
+        # the window and the count are one step, or the window's sorted copy loses track of its values.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         target = (
@@ -143,6 +148,10 @@ class RecalibratingPolicy:
 
     def decide(self, route: RouteInput) -> Decision:
         """The learned policy's decision; the decision's predicted gain joins the window."""
+        with self._lock:
+            return self._decide(route)
+
+    def _decide(self, route: RouteInput) -> Decision:
         control = self.controller
         if control is not None and len(self._sorted) >= min(self.min_window, _FEEDBACK_START):
             self.policy.retune(
