@@ -247,3 +247,36 @@ def test_decisions_from_many_threads_keep_the_window_whole(trained: LearnedRoute
     assert policy.recalibrations == 8 * len(requests) // 5 - 5  # every 5 from the first full window
     # The sorted copy the quantiles are read from holds exactly the window's values.
     assert policy._sorted == sorted(policy._flips) and len(policy._flips) == 30
+
+
+def test_a_share_target_needs_the_artifacts_cheapest_and_strongest_models_registered(
+    tmp_path: Path, trained: LearnedRouter
+) -> None:
+    """A target share with the strong model unregistered used to route every call to the cheap one
+    (and never recalibrate), silently: the config now names the file, the key and the model."""
+    artifact = tmp_path / "router.json"
+    trained.save(artifact)
+    config = tmp_path / "gearshift.toml"
+    cheap, strong = default_registry().ids[0], default_registry().ids[-1]
+
+    def learned(models: str, settings: str) -> Router:
+        config.write_text(
+            f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "router.json"\n{settings}'
+            f"models = {{ {models} }}\n",
+            encoding="utf-8",
+        )
+        return Router.from_config(load_config(config))
+
+    for target in ("target_strong_share = 0.3\nrecalibrate = true\n", "quality_floor = 0.8\n"):
+        with pytest.raises(
+            ConfigError, match=r"routing\.learned\.models.*'strong-model'.*not in the registry"
+        ):
+            learned(f'"weak-model" = "{cheap}"', target)
+        with pytest.raises(ConfigError, match=r"'strong-model' \(mapped to 'nope'\).*not in the registry"):
+            learned(f'"weak-model" = "{cheap}", "strong-model" = "nope"', target)
+        with pytest.raises(ConfigError, match=r"gearshift\.toml.*'weak-model'.*not in the registry"):
+            learned(f'"strong-model" = "{strong}"', target)
+    # Without a share or quality target, routing among the registered models is documented behaviour.
+    router = learned(f'"weak-model" = "{cheap}"', "")
+    assert router.decide("What is 2 + 2?").model == cheap
+    router.close()
