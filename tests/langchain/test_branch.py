@@ -128,18 +128,13 @@ def test_branch_keys_are_checked_against_the_registry(router: Router) -> None:
         routed_branch({}, router=router)
 
 
-class AlternatingScorer(SignalScorer):
+class AlternatingScorer(CountingScorer):
     """A stateful policy (as a recalibrating learned policy is): every other decision goes up a tier."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.decisions = 0
-
     def decide(self, route: RouteInput) -> Decision:
-        self.decisions += 1
         if self.decisions % 2:
-            return super().decide(route)
-        return super().decide(replace(route, candidates=route.candidates[-1:]))
+            route = replace(route, candidates=route.candidates[-1:])
+        return super().decide(route)
 
 
 async def test_each_run_of_the_branch_is_decided_and_counted_once(router: Router) -> None:
