@@ -3,6 +3,8 @@ learned policy calibrated to a target; each recalibration is reported and writte
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import threading
 from pathlib import Path
@@ -280,3 +282,26 @@ def test_a_share_target_needs_the_artifacts_cheapest_and_strongest_models_regist
     router = learned(f'"weak-model" = "{cheap}"', "")
     assert router.decide("What is 2 + 2?").model == cheap
     router.close()
+
+
+def test_the_recalibration_log_line_says_what_the_share_feedback_asked(
+    trained: LearnedRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the feedback on, the window's share after a move is the share asked to pay back the realised
+    excess, not the target: the line says so, or '-> 37%, target 30%' reads as a failed recalibration."""
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=60, every=20
+    )
+    router = _router(policy)
+    with caplog.at_level(logging.INFO, logger="gearshift.learning"):
+        _strong(router, EASY + HARD)
+    router.close()
+    assert policy.controller is not None
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("recalibrated")]
+    assert len(lines) == policy.recalibrations > 0
+    asked = [
+        float(line.split("asked ")[1].split("%")[0]) for line in lines if "by the share feedback" in line
+    ]
+    assert len(asked) == len(lines) and any(abs(share - 100 * TARGET) > 1 for share in asked)
+    assert all(re.search(r"for a debt of [+-]\d+\.\d decisions\)$", line) for line in lines)

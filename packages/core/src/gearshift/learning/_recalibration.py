@@ -235,15 +235,23 @@ class RecalibratingPolicy:
                 "debt": round(control.debt, 4),
                 "asked_share": control.share(),
             }
+        # With the feedback on, the share after is the one asked to pay back the realised excess.
+        feedback = (
+            ""
+            if control is None
+            else f", asked {100 * control.share():.1f}% by the share feedback for a debt of "
+            f"{control.debt:+.1f} decisions"
+        )
         logger.info(
             "recalibrated the learned policy on %d decisions: trade-off %.4g -> %.4g "
-            "(strong share on the window %.1f%% -> %.1f%%, target %.1f%%)",
+            "(strong share on the window %.1f%% -> %.1f%%, target %.1f%%%s)",
             flips.size,
             before,
             after,
             100 * share_before,
             100 * share_after,
             100 * self.target_strong_share,
+            feedback,
         )
         if self.on_recalibrate is not None:
             self.on_recalibrate(record)
