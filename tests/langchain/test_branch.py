@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,6 +29,10 @@ HARD = (
     "Prove that there are infinitely many primes, then analyze why the same argument fails for "
     "twin primes. Explain step by step and justify every claim rigorously."
 )
+
+
+async def _collect(chunks: AsyncIterator[str]) -> list[str]:
+    return [chunk async for chunk in chunks]
 
 
 def _chain(name: str) -> RunnableLambda[Any, str]:
@@ -120,3 +126,26 @@ def test_branch_keys_are_checked_against_the_registry(router: Router) -> None:
         routed_branch({3: _chain("x")}, router=router)
     with pytest.raises(InvalidRequestError, match="at least one branch"):
         routed_branch({}, router=router)
+
+
+class AlternatingScorer(CountingScorer):
+    """A stateful policy (as a recalibrating learned policy is): every other decision goes up a tier."""
+
+    def decide(self, route: RouteInput) -> Decision:
+        if self.decisions % 2:
+            route = replace(route, candidates=route.candidates[-1:])
+        return super().decide(route)
+
+
+async def test_each_run_of_the_branch_is_decided_and_counted_once(router: Router) -> None:
+    """The same input run again is decided again: a policy holding a share counts every run, and a
+    decision that changed since (a moved threshold, a model in cooldown) is followed, not a stale one."""
+    policy = AlternatingScorer()
+    stateful = Router(router.registry, policy=policy, providers=router.providers)
+    branch = routed_branch({"large": _chain("strong"), 1: _chain("cheap"), 2: _chain("top")}, router=stateful)
+    ran = [branch.invoke(EASY) for _ in range(4)]
+    ran += branch.batch([EASY] * 4)
+    ran += await branch.abatch([EASY] * 4)
+    ran += ["".join(await _collect(branch.astream(EASY))) for _ in range(2)]
+    assert policy.decisions == len(ran) == 14
+    assert sum(out.startswith("strong chain") for out in ran) == 7

@@ -63,6 +63,9 @@ def _set(body: dict[str, Any], where: tuple[str | int, ...], value: Any) -> dict
         (("training", "scores"), {"linear": None}, "training.scores must map"),
         (("training", "seconds"), "x", "training.seconds must be a number"),
         (("features", "text_dims"), 10**30, "features.text_dims and embed_dims must be at most"),
+        # Read as truthy, "no" made an unmet operating point pass for met and unknown costs for known.
+        (("operating_point", "met"), "no", "operating_point.met has the wrong type (str)"),
+        (("costs_known",), "no", "body.costs_known has the wrong type (str)"),
     ],
 )
 def test_a_wrong_field_is_named(

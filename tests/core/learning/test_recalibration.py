@@ -3,6 +3,10 @@ learned policy calibrated to a target; each recalibration is reported and writte
 
 from __future__ import annotations
 
+import logging
+import re
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +213,95 @@ def test_recalibrate_needs_a_target_share(tmp_path: Path, trained: LearnedRouter
     assert router.policy.controller is None
     with pytest.raises(ConfigError, match=r"routing\.learned\.share_feedback_horizon"):
         learned("quality_floor = 0.8\nrecalibrate = true\nshare_feedback_horizon = 0.5\n")
+
+
+def test_decisions_from_many_threads_keep_the_window_whole(trained: LearnedRouter) -> None:
+    """`Router.decide` (and a LangChain branch's batch) runs the policy in the callers' threads: every
+    decision must join the window and the share count once, and none may crash on another's update."""
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=30, every=5
+    )
+    router = _router(policy)
+    requests = [ChatRequest(messages=row.as_messages()) for row in TRAFFIC]
+    failures: list[BaseException] = []
+
+    def decide_all() -> None:
+        try:
+            for request in requests:
+                router.decide(request, StepContext())
+        except BaseException as exc:  # the test reports what any thread raised
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the window's updates interleave
+    try:
+        threads = [threading.Thread(target=decide_all) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        router.close()
+    assert failures == []
+    assert policy.controller is not None and policy.controller.decisions == 8 * len(requests)
+    assert policy.recalibrations == 8 * len(requests) // 5 - 5  # every 5 from the first full window
+    # The sorted copy the quantiles are read from holds exactly the window's values.
+    assert policy._sorted == sorted(policy._flips) and len(policy._flips) == 30
+
+
+def test_a_share_target_needs_the_artifacts_cheapest_and_strongest_models_registered(
+    tmp_path: Path, trained: LearnedRouter
+) -> None:
+    """A target share with the strong model unregistered used to route every call to the cheap one
+    (and never recalibrate), silently: the config now names the file, the key and the model."""
+    artifact = tmp_path / "router.json"
+    trained.save(artifact)
+    config = tmp_path / "gearshift.toml"
+    cheap, strong = default_registry().ids[0], default_registry().ids[-1]
+
+    def learned(models: str, settings: str) -> Router:
+        config.write_text(
+            f'[routing]\npolicy = "learned"\n\n[routing.learned]\npath = "router.json"\n{settings}'
+            f"models = {{ {models} }}\n",
+            encoding="utf-8",
+        )
+        return Router.from_config(load_config(config))
+
+    for target in ("target_strong_share = 0.3\nrecalibrate = true\n", "quality_floor = 0.8\n"):
+        with pytest.raises(
+            ConfigError, match=r"routing\.learned\.models.*'strong-model'.*not in the registry"
+        ):
+            learned(f'"weak-model" = "{cheap}"', target)
+        with pytest.raises(ConfigError, match=r"'strong-model' \(mapped to 'nope'\).*not in the registry"):
+            learned(f'"weak-model" = "{cheap}", "strong-model" = "nope"', target)
+        with pytest.raises(ConfigError, match=r"gearshift\.toml.*'weak-model'.*not in the registry"):
+            learned(f'"strong-model" = "{strong}"', target)
+    # Without a share or quality target, routing among the registered models is documented behaviour.
+    router = learned(f'"weak-model" = "{cheap}"', "")
+    assert router.decide("What is 2 + 2?").model == cheap
+    router.close()
+
+
+def test_the_recalibration_log_line_says_what_the_share_feedback_asked(
+    trained: LearnedRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the feedback on, the window's share after a move is the share asked to pay back the realised
+    excess, not the target: the line says so, or '-> 37%, target 30%' reads as a failed recalibration."""
+    point = trained.operating_point_for(target_strong_share=TARGET)
+    policy = RecalibratingPolicy(
+        LearnedPolicy(trained, operating_point=point), target_strong_share=TARGET, window=60, every=20
+    )
+    router = _router(policy)
+    with caplog.at_level(logging.INFO, logger="gearshift.learning"):
+        _strong(router, EASY + HARD)
+    router.close()
+    assert policy.controller is not None
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("recalibrated")]
+    assert len(lines) == policy.recalibrations > 0
+    asked = [
+        float(line.split("asked ")[1].split("%")[0]) for line in lines if "by the share feedback" in line
+    ]
+    assert len(asked) == len(lines) and any(abs(share - 100 * TARGET) > 1 for share in asked)
+    assert all(re.search(r"for a debt of [+-]\d+\.\d decisions\)$", line) for line in lines)

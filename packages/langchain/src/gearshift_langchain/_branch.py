@@ -2,18 +2,21 @@
 
 For applications that route between whole chains (a cheap retrieval chain, a strong reasoning chain)
 rather than between models: the router decides on the input as it would for a model call, and the
-branch runs the chain registered for the decided model or tier. The decision is pure (no model is
-called to make it) and is taken once per input: the branch's conditions share it.
+branch runs the chain registered for the decided model or tier. No model is called to make the
+decision, and it is taken once per run of the branch: the run's conditions share it, and the same input
+run again is decided again (a policy holding a share counts every run, a model in cooldown is left).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableConfig, RunnableLambda
@@ -25,7 +28,6 @@ from gearshift import (
     InvalidRequestError,
     Message,
     Router,
-    StepContext,
     pair_tool_results,
 )
 
@@ -36,7 +38,9 @@ __all__ = ["routed_branch"]
 
 RequestMaker = Callable[[Any], "ChatRequest | str | Sequence[BaseMessage]"]
 _TEXT_KEYS = ("input", "question", "query", "prompt", "text")
-_REMEMBERED = 16  # decisions kept for the branch's conditions; a few concurrent inputs at most
+# Runs whose decision is kept for their later conditions: far more than run at once (a run's entry goes
+# when the condition that holds, or the last one, has read it; or when this many newer runs came in).
+_REMEMBERED = 1024
 
 
 def routed_branch(
@@ -69,22 +73,41 @@ def routed_branch(
     model_keys, tier_keys = _check_keys(router, branches)
     decisions = _Decisions(router, to_request or _request, StepDefaults(agent_id=agent_id))
 
-    def picks_model(model_id: str) -> Callable[[Any, RunnableConfig], bool]:
-        return lambda value, config: decisions.get(value, config).model == model_id
-
-    def fits_tier(tier: int) -> Callable[[Any, RunnableConfig], bool]:
-        return lambda value, config: decisions.get(value, config).tier <= tier
-
-    conditions: list[tuple[Runnable[Any, bool], Any]] = [
-        (RunnableLambda(picks_model(key), name=f"gearshift picks {key}"), branches[key]) for key in model_keys
+    keyed: list[tuple[Callable[[Decision], bool], str, Any]] = [
+        (_picks_model(key), f"gearshift picks {key}", branches[key]) for key in model_keys
     ]
-    conditions.extend(
-        (RunnableLambda(fits_tier(tier), name=f"gearshift tier <= {tier}"), branches[tier])
-        for tier in tier_keys
-    )
+    keyed += [(_fits_tier(tier), f"gearshift tier <= {tier}", branches[tier]) for tier in tier_keys]
+    conditions = [
+        (_condition(decisions, holds, name, last=index == len(keyed) - 1), branch)
+        for index, (holds, name, branch) in enumerate(keyed)
+    ]
     if default is None:
         default = branches[tier_keys[-1]] if tier_keys else branches[model_keys[-1]]
     return RunnableBranch(*conditions, default)
+
+
+def _picks_model(model_id: str) -> Callable[[Decision], bool]:
+    return lambda decision: decision.model == model_id
+
+
+def _fits_tier(tier: int) -> Callable[[Decision], bool]:
+    return lambda decision: decision.tier <= tier
+
+
+def _condition(
+    decisions: _Decisions, holds: Callable[[Decision], bool], name: str, *, last: bool
+) -> Runnable[Any, bool]:
+    """A condition of the branch: whether the decision of the branch's run `holds`."""
+
+    def check(value: Any, config: RunnableConfig, run_manager: CallbackManagerForChainRun) -> bool:
+        run = run_manager.parent_run_id  # the branch's run is the parent of its conditions' runs
+        held = holds(decisions.get(value, config, run))
+        if held or last:  # no later condition of this run reads its decision
+            decisions.forget(run)
+        return held
+
+    # RunnableLambda passes `run_manager` to a function that takes it; its type hints omit that form.
+    return RunnableLambda(check, name=name)  # type: ignore[arg-type]
 
 
 def _check_keys(router: Router, branches: Mapping[str | int, Any]) -> tuple[list[str], list[int]]:
@@ -107,10 +130,10 @@ def _check_keys(router: Router, branches: Mapping[str | int, Any]) -> tuple[list
 
 
 class _Decisions:
-    """The router's decision per input, taken once and shared by the branch's conditions.
+    """The router's decision per run of the branch, taken by its first condition and shared by the others.
 
-    Decisions are pure functions of the request and its context, so a remembered one is reused only
-    for an equal request in an equal context.
+    Not per input: a decision depends on the router's state as well (a recalibrated threshold, a model
+    in cooldown), and a policy holding a share must count every run it routes.
     """
 
     def __init__(self, router: Router, to_request: RequestMaker, defaults: StepDefaults) -> None:
@@ -118,21 +141,30 @@ class _Decisions:
         self._to_request = to_request
         self._defaults = defaults
         self._lock = threading.Lock()
-        self._recent: deque[tuple[ChatRequest, StepContext, Decision]] = deque(maxlen=_REMEMBERED)
+        self._runs: OrderedDict[UUID | None, Decision] = OrderedDict()
 
-    def get(self, value: Any, config: RunnableConfig) -> Decision:
+    def get(self, value: Any, config: RunnableConfig, run: UUID | None) -> Decision:
+        """The decision of the branch's run `run` on its input `value`, taken by its first condition."""
+        with self._lock:
+            decision = self._runs.get(run)
+        if decision is not None:
+            return decision
         request, history, converted = _as_request(self._to_request(value))
         context = step_context(
             config.get("metadata") or {}, history, converted, self._defaults, has_tools=False
         )
-        with self._lock:
-            for seen_request, seen_context, decision in self._recent:
-                if seen_request == request and seen_context == context:
-                    return decision
         decision = self._router.decide(request, context)
-        with self._lock:
-            self._recent.append((request, context, decision))
+        if run is not None:
+            with self._lock:
+                self._runs[run] = decision
+                while len(self._runs) > _REMEMBERED:
+                    self._runs.popitem(last=False)
         return decision
+
+    def forget(self, run: UUID | None) -> None:
+        """Drop the decision of a run whose conditions are done."""
+        with self._lock:
+            self._runs.pop(run, None)
 
 
 def _request(value: Any) -> ChatRequest | str | Sequence[BaseMessage]:

@@ -114,6 +114,28 @@ class LearnedConfig(ArtifactSettings):
         return router.operating_point_for(**targets) if targets else router.operating_point
 
 
+def _check_share_models(
+    settings: LearnedConfig, router: LearnedRouter, registry: ModelRegistry, *, source: str, key: str
+) -> None:
+    """A share or quality target is a split between the artifact's cheapest and most expensive models:
+    with either unregistered, every call would go to the other one, whatever the target says."""
+    target = "target_strong_share" if settings.target_strong_share is not None else "quality_floor"
+    if getattr(settings, target) is None:
+        return
+    costs = router.relative_costs
+    for model in (router.models[int(np.argmin(costs))], router.models[int(np.argmax(costs))]):
+        model_id = settings.models.get(model, model)
+        if model_id not in registry:
+            shown = f"'{model}'" if model_id == model else f"'{model}' (mapped to '{model_id}')"
+            raise ConfigError(
+                f"{target} splits calls between the artifact's cheapest and most expensive models, but "
+                f"{shown} is not in the registry (it has: {', '.join(registry.ids)}); register it or map "
+                "it with `models = {artifact name = registry id}`",
+                source=source,
+                key=f"{key}.models",
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class _Slate:
     """For one candidates tuple: the router's models that are eligible, and why the others are not."""
@@ -215,6 +237,8 @@ class LearnedPolicy:
                 source=source,
                 key=f"{key}.models",
             )
+        if registry is not None:
+            _check_share_models(settings, router, registry, source=source, key=key)
         try:
             point = settings.operating_point(router)
         except ConfigError as exc:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -132,6 +133,10 @@ class RecalibratingPolicy:
         )
         """The feedback on the realised strong count (None when `feedback_horizon` is 0)."""
         self._logged_tradeoff = policy.tradeoff
+        # `Router.decide` runs the policy in its caller's thread (several at once from threaded sync
+        # callers, a LangChain batch): the trade-off set before a decision, the decision and its place in
+        # the window and the count are one step, or the window's sorted copy loses track of its values.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         target = (
@@ -143,6 +148,10 @@ class RecalibratingPolicy:
 
     def decide(self, route: RouteInput) -> Decision:
         """The learned policy's decision; the decision's predicted gain joins the window."""
+        with self._lock:
+            return self._decide(route)
+
+    def _decide(self, route: RouteInput) -> Decision:
         control = self.controller
         if control is not None and len(self._sorted) >= min(self.min_window, _FEEDBACK_START):
             self.policy.retune(
@@ -226,15 +235,23 @@ class RecalibratingPolicy:
                 "debt": round(control.debt, 4),
                 "asked_share": control.share(),
             }
+        # With the feedback on, the share after is the one asked to pay back the realised excess.
+        feedback = (
+            ""
+            if control is None
+            else f", asked {100 * control.share():.1f}% by the share feedback for a debt of "
+            f"{control.debt:+.1f} decisions"
+        )
         logger.info(
             "recalibrated the learned policy on %d decisions: trade-off %.4g -> %.4g "
-            "(strong share on the window %.1f%% -> %.1f%%, target %.1f%%)",
+            "(strong share on the window %.1f%% -> %.1f%%, target %.1f%%%s)",
             flips.size,
             before,
             after,
             100 * share_before,
             100 * share_after,
             100 * self.target_strong_share,
+            feedback,
         )
         if self.on_recalibrate is not None:
             self.on_recalibrate(record)

@@ -186,6 +186,11 @@ def _optional_float(reader: ArtifactReader, raw: dict[str, Any], key: str) -> fl
     return float(value)
 
 
+def _flag(reader: ArtifactReader, raw: dict[str, Any], key: str, where: str, *, default: bool) -> bool:
+    """`raw[key]`, a JSON boolean (`default` when absent): a string such as "no" must not read as true."""
+    return default if key not in raw else bool(reader.get(raw, key, bool, where))
+
+
 def _curve(reader: ArtifactReader, raw: dict[str, Any] | None) -> CalibrationCurve | None:
     if raw is None:
         return None
@@ -236,7 +241,7 @@ def parts_from_body(reader: ArtifactReader, embedder: Embedder | None) -> Router
         _optional_float(reader, raw_point, "strong_share"),
         _optional_float(reader, raw_point, "quality"),
         _optional_float(reader, raw_point, "cost_per_request"),
-        bool(raw_point.get("met", True)),
+        _flag(reader, raw_point, "met", "operating_point", default=True),
     )
     raw_curve = body.get("curve")
     curve = _curve(reader, raw_curve if isinstance(raw_curve, dict) else None)
@@ -266,7 +271,7 @@ def parts_from_body(reader: ArtifactReader, embedder: Embedder | None) -> Router
     return RouterParts(
         tuple(models),
         tuple(float(c) for c in costs),
-        bool(body.get("costs_known", False)),
+        _flag(reader, body, "costs_known", "body", default=False),
         spec,
         predictor,
         point,
