@@ -147,7 +147,7 @@ def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
                 method="auto",
                 seed=seed,
                 unlabeled=r.unlabeled,
-                shared_fit=shared_fit_for(len(r.shadow)),
+                shared_fit=shared_fit_for(len(r.shadow), len(r.shadow.models)),
             ),
             r.held,
         ),

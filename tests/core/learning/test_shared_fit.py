@@ -67,6 +67,7 @@ def test_train_router_shares_the_fit_it_is_asked_to_and_refuses_a_share_out_of_r
         train_router(table, shared_fit=1.0)
 
 
-def test_gearshift_train_shares_the_fit_on_a_shadow_sized_table_only() -> None:
-    assert shared_fit_for(400) == SHARED_FIT
-    assert shared_fit_for(SHARED_FIT_ROWS) == 0.0
+def test_gearshift_train_shares_the_fit_on_a_shadow_sized_two_model_table_only() -> None:
+    assert shared_fit_for(400, 2) == SHARED_FIT
+    assert shared_fit_for(SHARED_FIT_ROWS, 2) == 0.0
+    assert shared_fit_for(150, 3) == 0.0  # three tiers: each model's hard prompts differ

@@ -148,7 +148,7 @@ def run_train(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 on_progress=counter,
                 unlabeled=unlabeled,
-                shared_fit=shared_fit_for(len(table)),
+                shared_fit=shared_fit_for(len(table), len(table.models)),
             )
             if chosen:
                 router = router.with_operating_point(router.operating_point_for(**chosen))

@@ -164,10 +164,13 @@ SHARED_FIT_ROWS = 500
 against 0.671) in 2.5 times the training time."""
 
 
-def shared_fit_for(rows: int) -> float:
-    """The `shared_fit` `gearshift train` passes `train_router` for a table of `rows` rows: `SHARED_FIT`
-    below `SHARED_FIT_ROWS` (a shadow log's few hundred pairs), else 0 (each model fitted alone)."""
-    return SHARED_FIT if rows < SHARED_FIT_ROWS else 0.0
+def shared_fit_for(rows: int, models: int) -> float:
+    """The `shared_fit` `gearshift train` passes `train_router` for a table of `rows` rows and `models`
+    models: `SHARED_FIT` for two models below `SHARED_FIT_ROWS` rows (a shadow log's few hundred pairs),
+    else 0 (each model fitted alone). Over three tiers, where each model's hard prompts differ, a
+    shared fit pulled the middle model toward the cheap one and sent the prompts only the middle one
+    answered to the cheap one (`tests/core/test_shadow_tiers.py`)."""
+    return SHARED_FIT if models == 2 and rows < SHARED_FIT_ROWS else 0.0
 
 
 def _fit_linear(
