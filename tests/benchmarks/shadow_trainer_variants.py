@@ -10,7 +10,9 @@ APGR over the APGR of a linear router trained on the whole first half.
 Variants (`--variants`, comma-separated):
 
 - `auto`, `linear`: `train_router` as `gearshift train --from-log` runs it (auto, with the log's
-  unlabeled prompts), and linear;
+  unlabeled prompts and `shared_fit_for` the log's pairs: the models' fits shrunk toward a shared one),
+  and linear; `auto-independent`: `auto` with each model's regression fitted alone (`shared_fit=0`,
+  `train --from-log` before shared fits);
 - `topics`: the topic model alone, its topics found over the log's every prompt; `topics-pairs`: over
   the shadow pairs' prompts alone;
 - `C=X`: the linear model with inverse L2 strength X (shipped: 0.3);
@@ -52,7 +54,7 @@ from gearshift.learning import DefaultPolicy, LearnedRouter, train_router
 from gearshift.learning._default_training import train_default_router
 from gearshift.learning._features import FeatureSpec, build_features, prompt_inputs
 from gearshift.learning._fitting import Design, FitData, fill_missing, fit_logistic
-from gearshift.learning._training import ROUTER_TEXT_DIMS
+from gearshift.learning._training import ROUTER_TEXT_DIMS, shared_fit_for
 
 _TABLES = ("gsm8k", "mmlu")
 _MODELS = (ROUTELLM_WEAK_MODEL, ROUTELLM_STRONG_MODEL)
@@ -140,7 +142,17 @@ def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
     """The held-out gains of the variant called `name` (see the module docstring)."""
     fixed: dict[str, Callable[[], np.ndarray]] = {
         "auto": lambda: predicted_gain(
-            train_router(r.shadow, method="auto", seed=seed, unlabeled=r.unlabeled), r.held
+            train_router(
+                r.shadow,
+                method="auto",
+                seed=seed,
+                unlabeled=r.unlabeled,
+                shared_fit=shared_fit_for(len(r.shadow), len(r.shadow.models)),
+            ),
+            r.held,
+        ),
+        "auto-independent": lambda: predicted_gain(
+            train_router(r.shadow, method="auto", seed=seed, unlabeled=r.unlabeled, shared_fit=0.0), r.held
         ),
         "linear": lambda: predicted_gain(train_router(r.shadow, method="linear", seed=seed), r.held),
         "topics": lambda: predicted_gain(

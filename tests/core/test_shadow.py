@@ -349,8 +349,11 @@ async def test_train_from_log_trains_a_router_on_the_shadow_pairs(
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["rows"] == 90 and sorted(summary["models"]) == ["strong", "weak"]
     from gearshift.learning import LearnedRouter
+    from gearshift.learning._training import SHARED_FIT
 
     trained = LearnedRouter.load(out)
+    # A log's few pairs: the two models' fits are shrunk toward one shared fit.
+    assert trained.training.details == {"C": 0.3, "shared": SHARED_FIT}
     predicted = trained.predict(table.rows)
     weak = trained.models.index("weak")
     easy = [p[weak] for row, p in zip(table, predicted, strict=True) if "capital" in row.prompt_text]

@@ -103,7 +103,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .._errors import ConfigError
     from ..cli._output import Stages, check_output, replaced_output
     from ..datasets import load_outcomes
-    from ._training import train_router
+    from ._training import shared_fit_for, train_router
 
     check_output(args.out, "--out", reads={"--data": args.data, "--from-log": args.from_log})
     say = _printer(args.json)
@@ -143,7 +143,12 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             counter = stages.counter("training (internal cross-validation, then the final fit)")
             router = train_router(
-                table, method=args.method, seed=args.seed, on_progress=counter, unlabeled=unlabeled
+                table,
+                method=args.method,
+                seed=args.seed,
+                on_progress=counter,
+                unlabeled=unlabeled,
+                shared_fit=shared_fit_for(len(table), len(table.models)),
             )
             if chosen:
                 router = router.with_operating_point(router.operating_point_for(**chosen))

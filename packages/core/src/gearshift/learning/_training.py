@@ -32,13 +32,30 @@ from ._features import (
     build_features,
     prompt_inputs,
 )
-from ._fitting import KNN_DIMS, Design, FitData, fill_missing, fit_knn, fit_logistic, knn_out_of_fold
+from ._fitting import (
+    KNN_DIMS,
+    Design,
+    FitData,
+    fill_missing,
+    fit_knn,
+    fit_logistic,
+    fit_shared_logistic,
+    knn_out_of_fold,
+)
 from ._predictors import BlendPredictor, Predictor, knn_keys
 from ._router_model import LearnedRouter, TrainingSummary
 from ._text_hashing import DEFAULT_TEXT_DIMS
 from ._topics import TOPIC_COUNTS, TOPIC_STRENGTH, TopicDesign, table_text, topic_projection, unlabeled_text
 
-__all__ = ["DEFAULT_QUALITY_SHARE", "METHODS", "MIN_TRAINING_ROWS", "Method", "sweep_score", "train_router"]
+__all__ = [
+    "DEFAULT_QUALITY_SHARE",
+    "METHODS",
+    "MIN_TRAINING_ROWS",
+    "Method",
+    "shared_fit_for",
+    "sweep_score",
+    "train_router",
+]
 
 Method = Literal["auto", "linear", "topics", "knn", "blend"]
 METHODS: tuple[str, ...] = ("auto", "linear", "topics", "knn", "blend")
@@ -131,6 +148,46 @@ data's cross-validation and is a moderate setting for the standardized, unit-nor
 """
 
 
+SHARED_FIT = 0.8
+"""How much of each model's logistic weights is one fit shared by all the models on a table under
+`SHARED_FIT_ROWS` rows (`fit_shared_logistic`, `shared_fit_for`); 0 would fit each model alone.
+
+What makes a prompt hard is mostly the same for a weak and a strong model; what routing needs is the
+difference between them, and a few hundred rows (a 5% shadow log) show it on few prompts. Fitted
+alone, each model's regression puts its own noise into that difference; shrunk toward a shared fit,
+the difference is fitted only where the rows show it (`tests/benchmarks/shadow_trainer_variants.py
+--variants auto,auto-independent`)."""
+
+SHARED_FIT_ROWS = 500
+"""`shared_fit_for` shares no weights from this many rows on: on GSM8K's 1,307 rows (5-fold CV, about
+1,050 training rows a fold, `tests/benchmarks/learned_router.py`) shared fits routed worse (APGR 0.659
+against 0.671) in 2.5 times the training time."""
+
+
+def shared_fit_for(rows: int, models: int) -> float:
+    """The `shared_fit` `gearshift train` passes `train_router` for a table of `rows` rows and `models`
+    models: `SHARED_FIT` for two models below `SHARED_FIT_ROWS` rows (a shadow log's few hundred pairs),
+    else 0 (each model fitted alone). Over three tiers, where each model's hard prompts differ, a
+    shared fit pulled the middle model toward the cheap one and sent the prompts only the middle one
+    answered to the cheap one (`tests/core/test_shadow_tiers.py`)."""
+    return SHARED_FIT if models == 2 and rows < SHARED_FIT_ROWS else 0.0
+
+
+def _fit_linear(
+    design: Design,
+    scores: np.ndarray,
+    rows: np.ndarray,
+    settings: Mapping[str, float],
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A linear or topic candidate's logistic regressions on `rows`: fitted together, shrunk toward a
+    shared fit, when its settings name a `shared` weight."""
+    shared = settings.get("shared", 0.0)
+    if shared:
+        return fit_shared_logistic(design, scores, rows, settings["C"], shared, start)
+    return fit_logistic(design, scores, rows, settings["C"], start)
+
+
 def _knn_settings(rows: int) -> list[tuple[int, float]]:
     """(k, shrink) pairs internal cross-validation compares; k grows with the table, up to a point."""
     ks = sorted({max(3, min(k, rows // 4)) for k in (25, 100)})
@@ -146,14 +203,14 @@ class _Candidate:
 
 
 def _out_of_fold(
-    data: FitData, design: Design, fold: np.ndarray, strength: float, work: WorkCounter
+    data: FitData, design: Design, fold: np.ndarray, settings: Mapping[str, float], work: WorkCounter
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Each row's prediction by logistic regressions fitted without its fold, and the folds' mean fit."""
     predicted = np.empty(data.filled.shape)
     fits = []
     for f in range(int(fold.max()) + 1):
         test, train = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-        weights, intercept = fit_logistic(design, data.scores, train, strength)
+        weights, intercept = _fit_linear(design, data.scores, train, settings)
         predicted[test] = _sigmoid(design.x[test] @ weights + intercept)
         fits.append((weights, intercept))
         work.step()
@@ -168,19 +225,23 @@ def _candidates(
     fold: np.ndarray,
     work: WorkCounter,
     topics: Mapping[int, TopicDesign],
+    shared: float,
 ) -> dict[str, _Candidate]:
     """Out-of-fold predictions of every candidate `method` asks for (`auto` and `blend`: all, and the
-    topic models of `topics`, which `train_router` builds only where they may compete)."""
+    topic models of `topics`, which `train_router` builds only where they may compete); the linear and
+    topic models' fits share `shared` of their weights across the models (`SHARED_FIT`)."""
+    tied = {"shared": shared} if shared else {}
     wanted = ("linear", "knn") if method in ("auto", "blend") else (method,)
     found: dict[str, _Candidate] = {}
     if "linear" in wanted:
         for strength in _STRENGTHS:
-            predicted, start = _out_of_fold(data, design, fold, strength, work)
-            found[f"linear(C={strength:g})"] = _Candidate("linear", {"C": strength}, predicted, start)
+            chosen = {"C": strength, **tied}
+            predicted, start = _out_of_fold(data, design, fold, chosen, work)
+            found[f"linear(C={strength:g})"] = _Candidate("linear", chosen, predicted, start)
     if method in ("auto", "topics"):
         for count, topic in topics.items():
-            predicted, start = _out_of_fold(data, topic.design, fold, TOPIC_STRENGTH, work)
-            chosen = {"C": TOPIC_STRENGTH, "topics": float(count)}
+            chosen = {"C": TOPIC_STRENGTH, "topics": float(count), **tied}
+            predicted, start = _out_of_fold(data, topic.design, fold, chosen, work)
             found[f"topics(k={count})"] = _Candidate("topics", chosen, predicted, start)
     if "knn" in wanted:
         keys = knn_keys(data.spec, data.features, KNN_DIMS)
@@ -206,9 +267,10 @@ def _choose(
     work: WorkCounter,
     seed: int = 0,
     topics: Mapping[int, TopicDesign] | None = None,
+    shared: float = 0.0,
 ) -> tuple[_Candidate, dict[str, float]]:
     """The best candidate by internal cross-validation, and every candidate's score."""
-    found = _candidates(data, design, method, fold, work, topics or {})
+    found = _candidates(data, design, method, fold, work, topics or {}, shared)
     scores = {label: sweep_score(c.predicted, data.filled, rel) for label, c in found.items()}
     if method in ("auto", "blend"):
         linear = max((label for label in found if found[label].method == "linear"), key=scores.__getitem__)
@@ -261,12 +323,12 @@ def _fit(
         assert topics is not None
         topic = topics[int(settings["topics"])]
         every_row = np.arange(len(data.scores))
-        weights, intercept = fit_logistic(topic.design, data.scores, every_row, settings["C"], start)
+        weights, intercept = _fit_linear(topic.design, data.scores, every_row, settings, start)
         return design.predictor(data.spec, topic.unfold(weights), intercept)
     linear = knn = None
     if method in ("linear", "blend"):
         every_row = np.arange(len(data.scores))
-        weights, intercept = fit_logistic(design, data.scores, every_row, settings["C"], start)
+        weights, intercept = _fit_linear(design, data.scores, every_row, settings, start)
         linear = design.predictor(data.spec, weights, intercept)
     if method in ("knn", "blend"):
         knn = fit_knn(data, int(settings["k"]), settings["shrink"])
@@ -288,6 +350,7 @@ def train_router(
     on_progress: Callable[[int, int], None] | None = None,
     unused_features: Sequence[str] = (),
     unlabeled: Sequence[PromptLike] = (),
+    shared_fit: float = 0.0,
 ) -> LearnedRouter:
     """Train a router on `table`: any number of models, with or without recorded costs.
 
@@ -308,7 +371,9 @@ def train_router(
     labels a few percent): the topics are found over them and the table's prompts together. Given
     them, topic models compete under `auto` on tables under 5,000 rows, where the full hashed block has
     too few labels to fit; the result is a linear router like any other. Without them, `auto` compares
-    the candidates it always did.
+    the candidates it always did. `shared_fit` (0 to below 1) is how much of their weights the models'
+    linear and topic fits share (`fit_shared_logistic`); 0 fits each model alone. `shared_fit_for`
+    gives what `gearshift train` uses: `SHARED_FIT` on a shadow-log-sized table, else 0.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -349,13 +414,18 @@ def train_router(
     linear_fits += len(topics) * k
     neighbours = method in ("auto", "blend", "knn")
     work = WorkCounter((linear_fits + neighbours if k >= 2 else 0) + 1, on_progress)
+    if not 0.0 <= shared_fit < 1.0:
+        raise ValueError(f"shared_fit must be at least 0 and below 1, got {shared_fit!r}")
+    shared = float(shared_fit)
     if k >= 2:
-        best, cv_scores = _choose(data, design, method, _folds(len(table), k, seed), rel, work, seed, topics)
+        fold = _folds(len(table), k, seed)
+        best, cv_scores = _choose(data, design, method, fold, rel, work, seed, topics, shared)
         name, setting, out_of_fold, start = best.method, best.settings, best.predicted, best.start
     else:
         # Too few rows to hold any out: fit middle settings and calibrate on the fitted rows.
         name = "knn" if method == "knn" else "linear"  # a topic model too: too few prompts for topics
         setting = {"C": _STRENGTHS[0], "k": float(max(1, len(table) // 3)), "shrink": 1.0}
+        setting.update({"shared": shared} if shared else {})
         out_of_fold, cv_scores, start = None, {}, None
     predictor = _fit(data, design, name, setting, start, topics)
     work.step()
@@ -410,10 +480,10 @@ def _without(features: PromptFeatures, spec: FeatureSpec, unused: Sequence[str])
 
 
 _USED = {
-    "linear": ("C",),
-    "topics": ("C", "topics"),
+    "linear": ("C", "shared"),
+    "topics": ("C", "topics", "shared"),
     "knn": ("k", "shrink"),
-    "blend": ("C", "k", "shrink", "weight"),
+    "blend": ("C", "k", "shrink", "weight", "shared"),
 }
 
 
