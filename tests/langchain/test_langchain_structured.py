@@ -80,3 +80,17 @@ def test_anthropic_gets_the_strict_flag_on_its_answer_tool(strict: bool | None) 
     assert isinstance(joke, Joke)
     (answer_tool,) = server.requests[-1].body["tools"]
     assert answer_tool.get("strict", "absent") == ("absent" if strict is None else strict)
+
+
+@pytest.mark.parametrize("strict", [True, None])
+def test_function_calling_asks_for_one_call_as_chatopenai_does(
+    server: LocalOpenAIServer, router: Router, strict: bool | None
+) -> None:
+    # The answer is the first call of the schema's tool: parallel calls were left allowed, which
+    # OpenAI's strict mode does not keep to the schema, and which ChatOpenAI turns off.
+    model = RoutedChatModel(router=router)
+    joke = model.with_structured_output(Joke, method="function_calling", strict=strict).invoke("a joke")
+    assert isinstance(joke, Joke)
+    body = server.requests[-1].body
+    assert isinstance(body, dict)
+    assert (body["parallel_tool_calls"], body["tool_choice"]["function"]["name"]) == (False, "Joke")
