@@ -7,8 +7,12 @@ left every answer uncapped without a word. ChatOpenAI at least warns and passes 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import LLMResult
 from langchain_core.runnables import ConfigurableField
 from langchain_core.tools import tool
 
@@ -169,3 +173,46 @@ async def test_a_stop_string_is_one_stop_sequence_as_chatopenai_sends_it(
     await model.abatch(["Count to ten"], stop="END")  # type: ignore[arg-type]
     model.invoke("Count to ten", stop="END")  # type: ignore[arg-type]
     assert [request.body["stop"] for request in server.requests] == [["END"], ["END"]]
+
+
+class _LLMOutputs(BaseCallbackHandler):
+    """The `llm_output` of every call's `on_llm_end`."""
+
+    def __init__(self) -> None:
+        self.outputs: list[dict[str, Any] | None] = []
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        self.outputs.append(response.llm_output)
+
+
+def test_llm_output_carries_token_usage_as_chatopenai_s_does(
+    router: Router, server: LocalOpenAIServer
+) -> None:
+    """`on_llm_end` handlers read `llm_output["token_usage"]` (ChatOpenAI's, in OpenAI's keys): it was
+    absent, and `generate` over two inputs returned an empty `llm_output` where ChatOpenAI sums them."""
+    model = RoutedChatModel(router=router)
+    handler = _LLMOutputs()
+    answer = model.invoke("Name a colour", config={"callbacks": [handler]})
+    assert isinstance(answer, AIMessage) and answer.usage_metadata is not None
+    usage = answer.usage_metadata
+    expected = {
+        "prompt_tokens": usage["input_tokens"],
+        "completion_tokens": usage["output_tokens"],
+        "total_tokens": usage["total_tokens"],
+    }
+    (output,) = handler.outputs
+    assert output is not None and output["token_usage"] == expected
+    assert output["model_name"] == answer.response_metadata["model_name"]
+
+    both = model.generate([[HumanMessage("Name a colour")], [HumanMessage("Name a fruit")]])
+    answers = [generations[0].message for generations in both.generations]
+    totals = [a.usage_metadata for a in answers if isinstance(a, AIMessage) and a.usage_metadata]
+    assert both.llm_output is not None and len(totals) == 2
+    assert both.llm_output["token_usage"] == {
+        "prompt_tokens": sum(t["input_tokens"] for t in totals),
+        "completion_tokens": sum(t["output_tokens"] for t in totals),
+        "total_tokens": sum(t["total_tokens"] for t in totals),
+    }
+    assert both.llm_output["model_name"] == "small"  # both answered by it; a mixed batch names none
+    one = model.generate([[HumanMessage("Name a colour")]]).llm_output
+    assert one is not None and one["gearshift"]["model_id"] == "small"  # one call keeps its record

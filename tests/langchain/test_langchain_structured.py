@@ -23,6 +23,7 @@ from gearshift import (
 from gearshift.providers import AnthropicProvider
 from gearshift.testing import LocalAnthropicServer, LocalOpenAIServer
 from gearshift_langchain import RoutedChatModel
+from gearshift_langchain._structured import StructuredMethod
 
 
 class Joke(BaseModel):
@@ -32,19 +33,26 @@ class Joke(BaseModel):
     punchline: str
 
 
-def _sent_format(server: LocalOpenAIServer) -> dict[str, Any]:
+def _sent_body(server: LocalOpenAIServer) -> dict[str, Any]:
     body = server.requests[-1].body
     assert isinstance(body, dict)
-    return dict(body["response_format"]["json_schema"])
+    return body
+
+
+def _sent_format(server: LocalOpenAIServer) -> dict[str, Any]:
+    return dict(_sent_body(server)["response_format"]["json_schema"])
+
+
+def _ask_joke(router: Router, method: StructuredMethod, strict: bool | None) -> None:
+    joke = RoutedChatModel(router=router).with_structured_output(Joke, method=method, strict=strict)
+    assert isinstance(joke.invoke("a joke"), Joke)
 
 
 @pytest.mark.parametrize("strict", [True, False, None])
 def test_the_strict_flag_reaches_the_provider(
     server: LocalOpenAIServer, router: Router, strict: bool | None
 ) -> None:
-    model = RoutedChatModel(router=router)
-    joke = model.with_structured_output(Joke, method="json_schema", strict=strict).invoke("a joke")
-    assert isinstance(joke, Joke)
+    _ask_joke(router, "json_schema", strict)
     sent = _sent_format(server)
     assert sent.get("strict", "absent") == ("absent" if strict is None else strict)
     assert sent["schema"]["required"] == ["setup", "punchline"]
@@ -80,3 +88,14 @@ def test_anthropic_gets_the_strict_flag_on_its_answer_tool(strict: bool | None) 
     assert isinstance(joke, Joke)
     (answer_tool,) = server.requests[-1].body["tools"]
     assert answer_tool.get("strict", "absent") == ("absent" if strict is None else strict)
+
+
+@pytest.mark.parametrize("strict", [True, None])
+def test_function_calling_asks_for_one_call_as_chatopenai_does(
+    server: LocalOpenAIServer, router: Router, strict: bool | None
+) -> None:
+    # The answer is the first call of the schema's tool: parallel calls were left allowed, which
+    # OpenAI's strict mode does not keep to the schema, and which ChatOpenAI turns off.
+    _ask_joke(router, "function_calling", strict)
+    body = _sent_body(server)
+    assert (body["parallel_tool_calls"], body["tool_choice"]["function"]["name"]) == (False, "Joke")

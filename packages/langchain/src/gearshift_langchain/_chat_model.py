@@ -64,7 +64,7 @@ from ._convert import (
     to_tool_choice,
 )
 from ._history import KeptHistory
-from ._output import chat_result, delta_chunk, final_chunk
+from ._output import chat_result, combined_llm_output, delta_chunk, final_chunk
 from ._profile import routed_profile
 from ._run_metadata import KeptMetadata, astreamed_with, config_metadata, run_metadata, streamed_with
 from ._structured import StructuredMethod, structured_output
@@ -267,6 +267,10 @@ class RoutedChatModel(BaseChatModel):
         }
         params.update((name, getattr(self, name)) for name in _ROUTING_SETTINGS)
         return params
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None]) -> dict[str, Any]:
+        # LangChain's default gives `generate` an empty `llm_output`; ChatOpenAI's sums token usage.
+        return combined_llm_output(llm_outputs)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         model = kwargs.get("model") or self.model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, InvalidToolCall, ToolCall, UsageMetadata
@@ -25,6 +26,7 @@ __all__ = [
     "GEARSHIFT_KEY",
     "ai_message",
     "chat_result",
+    "combined_llm_output",
     "delta_chunk",
     "final_chunk",
     "response_metadata",
@@ -47,6 +49,19 @@ def usage_metadata(usage: Usage) -> UsageMetadata:
             cache_read=usage.cache_read_tokens, cache_creation=usage.cache_write_tokens
         )
     return metadata
+
+
+def token_usage(usage: Usage) -> dict[str, Any]:
+    """`usage` in the OpenAI keys ChatOpenAI's `llm_output["token_usage"]` has, which `on_llm_end`
+    handlers written for it read (cached input tokens only when there are any)."""
+    counts: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if usage.cache_read_tokens:
+        counts["prompt_tokens_details"] = {"cached_tokens": usage.cache_read_tokens}
+    return counts
 
 
 def response_metadata(routed: RoutedResponse, tier: int | None) -> dict[str, Any]:
@@ -135,8 +150,39 @@ def chat_result(routed: RoutedResponse, tier: int | None) -> ChatResult:
     """The `ChatResult` `_generate` returns for one routed answer."""
     metadata = response_metadata(routed, tier)
     message = ai_message(routed, metadata)
-    llm_output = {"model_name": metadata["model_name"], GEARSHIFT_KEY: metadata[GEARSHIFT_KEY]}
+    llm_output = {
+        "token_usage": token_usage(routed.usage),
+        "model_name": metadata["model_name"],
+        GEARSHIFT_KEY: metadata[GEARSHIFT_KEY],
+    }
     return ChatResult(generations=[ChatGeneration(message=message)], llm_output=llm_output)
+
+
+def combined_llm_output(outputs: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """The `llm_output` of a `generate` over several inputs: their token usage summed, as ChatOpenAI's,
+    and the model's name when one model answered them all (each answer's message names its own).
+
+    One call's output is kept whole, its routing record included.
+    """
+    present = [output for output in outputs if output]
+    if len(present) == 1:
+        return dict(present[0])
+    combined: dict[str, Any] = {"token_usage": {}}
+    for output in present:
+        combined["token_usage"] = _summed(combined["token_usage"], output.get("token_usage") or {})
+    names = {output.get("model_name") for output in present}
+    if len(names) == 1:
+        combined["model_name"] = names.pop()
+    return combined
+
+
+def _summed(counts: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    total = dict(counts)
+    for key, value in more.items():
+        total[key] = (
+            _summed(total.get(key, {}), value) if isinstance(value, dict) else total.get(key, 0) + value
+        )
+    return total
 
 
 def delta_chunk(delta: TextDelta | ToolCallDelta) -> ChatGenerationChunk:

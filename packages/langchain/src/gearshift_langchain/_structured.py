@@ -36,7 +36,7 @@ def structured_output(
 ) -> Runnable[LanguageModelInput, Any]:
     """`model` bound to answer in `schema`'s shape, piped into the parser for that shape.
 
-    `function_calling` forces a call of a tool whose arguments are the schema (every tool-calling
+    `function_calling` forces one call of a tool whose arguments are the schema (every tool-calling
     model can); `json_schema` asks for an answer matching the schema (the router keeps to models
     that support JSON output); `json_mode` asks for any JSON object and parses it with the schema.
     """
@@ -46,7 +46,11 @@ def structured_output(
     if method == "function_calling":
         tool = convert_to_openai_tool(schema, strict=strict)
         name = tool["function"]["name"]
-        bound = model.bind_tools([tool], tool_choice=name, ls_structured_output_format=trace)
+        # One call: the parser reads the first, and OpenAI's strict mode does not hold parallel calls
+        # to the schema (ChatOpenAI turns them off too).
+        bound = model.bind_tools(
+            [tool], tool_choice=name, parallel_tool_calls=False, ls_structured_output_format=trace
+        )
         if is_pydantic:
             parser = PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
         else:
