@@ -38,6 +38,7 @@ from ._access import ProxyKey, ProxyKeys
 from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
 from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
+from ._hang_up import unless_hung_up
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
@@ -207,7 +208,7 @@ class ProxyApp:
             call.key = self._authorize(request)
             body = await self._json_body(request)
             with incoming_trace_context(request.headers):  # the caller's trace, if it sent one
-                response = await handle(call, body)
+                response = await unless_hung_up(handle(call, body), request.receive)
         except _Refused as refused:
             response = self._error(call, refused.failure, error_body)
         except GearshiftError as error:

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from .._messages import StreamEvent
 from ..routing._routed import RoutedResponse, RoutedStream
 from ._failures import Failure
+from ._hang_up import hung_up
 
 __all__ = ["RelayResponse", "StreamRenderer", "settle"]
 
@@ -57,7 +58,7 @@ class RelayResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sending = asyncio.ensure_future(self._send(send))
-        hang_up = asyncio.ensure_future(self._hang_up(receive))
+        hang_up = asyncio.ensure_future(hung_up(receive))
         try:
             await asyncio.wait((sending, hang_up), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -71,8 +72,3 @@ class RelayResponse(Response):
         async for line in self.relay:
             await send({"type": "http.response.body", "body": line.encode("utf-8"), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _hang_up(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
