@@ -2,11 +2,12 @@
 in the API's own format. No routing logic lives here: every decision, fallback, escalation and budget
 check is the router's; this module only translates at the edge and counts what happened.
 
-Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` and, when the whole call is known
-before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A stream's first event is
-awaited before its headers are sent, so a refused or failing call still gets its proper status; its
-final figures (the same five) ride in its closing event as an extra `gearshift` object, once the
-router has recorded and charged the call.
+Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` (also as the API's own request id
+header, `x-request-id` or Anthropic's `request-id`, which the SDKs read as `_request_id`) and, when
+the whole call is known before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A
+stream's first event is awaited before its headers are sent, so a refused or failing call still gets
+its proper status; its final figures (the same five) ride in its closing event as an extra
+`gearshift` object, once the router has recorded and charged the call.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ from ._wire_fields import field_error, lone_surrogate
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
 
 access_log = logging.getLogger("gearshift.serve.access")
+
+# The header each API names its answers by, which the SDKs read as `_request_id`: the decision id.
+_REQUEST_ID_HEADER = {"openai": "x-request-id", "responses": "x-request-id", "anthropic": "request-id"}
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # also in every escaped emoji's pair
 
@@ -258,11 +262,13 @@ class ProxyApp:
             "escalated": bool(result.escalations),
         }
 
-    def _headers(self, result: RoutedResponse) -> dict[str, str]:
+    def _headers(self, call: _Call, result: RoutedResponse) -> dict[str, str]:
         figures = self._figures(result)
         figures["cost_usd"] = f"{result.cost_usd:.8f}"
         figures["escalated"] = "true" if result.escalations else "false"
-        return {f"x-gearshift-{name.replace('_', '-')}": str(value) for name, value in figures.items()}
+        headers = {f"x-gearshift-{name.replace('_', '-')}": str(value) for name, value in figures.items()}
+        headers[_REQUEST_ID_HEADER[call.api]] = result.request_id
+        return headers
 
     async def _complete(self, call: _Call, request: ChatRequest, context: Any) -> RoutedResponse:
         started = time.perf_counter()
@@ -297,6 +303,7 @@ class ProxyApp:
             "x-gearshift-model": decision.model,
             "x-gearshift-tier": str(decision.tier),
             "x-gearshift-decision-id": request_id,
+            _REQUEST_ID_HEADER[call.api]: request_id,
             "cache-control": "no-cache",
         }
         return RelayResponse(self._relay(call, stream, first, out, started), headers)
@@ -347,7 +354,7 @@ class ProxyApp:
         if chat.stream:
             return await self._stream(call, chat.request, context, renderer)
         result = await self._complete(call, chat.request, context)
-        return JSONResponse(body_of(result), headers=self._headers(result))
+        return JSONResponse(body_of(result), headers=self._headers(call, result))
 
     async def _openai_chat(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:
