@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -40,6 +41,7 @@ from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse
 from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
 from ._hang_up import unless_hung_up
+from ._in_flight import InFlight, InFlightMiddleware
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
@@ -56,6 +58,10 @@ access_log = logging.getLogger("gearshift.serve.access")
 
 # The header each API names its answers by, which the SDKs read as `_request_id`: the decision id.
 _REQUEST_ID_HEADER = {"openai": "x-request-id", "responses": "x-request-id", "anthropic": "request-id"}
+
+_SHUTDOWN = Failure(
+    503, "server", "the proxy is shutting down: this stream was stopped before its end; retry"
+)
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # also in every escaped emoji's pair
 
@@ -108,6 +114,7 @@ class ProxyApp:
         self.aliases = model_aliases(router.registry)
         self.tiers = {spec.id: spec.tier for spec in router.registry}
         self.timezone = router.budgets.timezone if router.budgets is not None else "UTC"
+        self.in_flight = InFlight()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
@@ -121,6 +128,7 @@ class ProxyApp:
                 Route("/metrics", self._metrics, methods=["GET"]),
             ],
             lifespan=self._lifespan,
+            middleware=[Middleware(InFlightMiddleware, in_flight=self.in_flight)],
             exception_handlers={404: self._no_route, 405: self._no_route},
         )
 
@@ -130,6 +138,8 @@ class ProxyApp:
         try:
             yield
         finally:
+            # The requests a shutting-down server cancelled record and settle their calls first.
+            await self.in_flight.drained(timeout=5.0)
             await self.router.aclose()
 
     async def _load_sdks(self) -> None:
@@ -306,7 +316,9 @@ class ProxyApp:
             _REQUEST_ID_HEADER[call.api]: request_id,
             "cache-control": "no-cache",
         }
-        return RelayResponse(self._relay(call, stream, first, out, started), headers)
+        return RelayResponse(
+            self._relay(call, stream, first, out, started), headers, lambda: out.error(_SHUTDOWN)
+        )
 
     async def _relay(
         self, call: _Call, stream: RoutedStream, first: StreamEvent, out: StreamRenderer, started: float
