@@ -4,6 +4,7 @@ access log, against a `gearshift serve` process with keys and a budget."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from proxy_support import ProxyProcess, write_config
 from gearshift import read_records
 from gearshift.cli import main
 from gearshift.serve import ProxyKeys, is_loopback, key_hash
-from gearshift.testing import LocalOpenAIServer
+from gearshift.testing import Drip, LocalOpenAIServer
 
 TEAM_KEY = "gs-team-search-0123456789abcdef"
 AGENT_KEY = "gs-agent-writer-fedcba9876543210"
@@ -251,3 +252,29 @@ def test_a_loopback_name_in_any_case_needs_no_proxy_keys(host: str) -> None:
     # Host names are case-insensitive: `--host LOCALHOST` serves this machine only, as `localhost`
     # does, yet the proxy refused to start on it without proxy keys (the MCP server's check agreed).
     assert is_loopback(host)
+
+
+def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_event(tmp_path: Path) -> None:
+    """uvicorn gives open answers 5 s after SIGTERM, then cancels them: a stream cut there broke off
+    mid-body (the SDKs raised an incomplete-chunked-read protocol error) and the server logged a
+    CancelledError traceback per stream. It ends with an error event in the API's shape now."""
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("small", Drip(0.01))  # a stream of many seconds
+        proxy = ProxyProcess(write_config(tmp_path, server.base_url))
+        client = openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+        try:
+            stream = client.chat.completions.create(
+                model="small", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+            decision_id = stream.response.headers["x-gearshift-decision-id"]
+            proxy.process.send_signal(signal.SIGTERM)
+            with pytest.raises(openai.APIError) as caught:
+                for _ in stream:
+                    pass
+            assert "shutting down" in caught.value.message
+        finally:
+            log = proxy.close()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert proxy.process.returncode == 0
+    attempts = [r for r in read_records(tmp_path / "decisions.db") if r["request_id"] == decision_id]
+    assert [(a["kind"], a["cancelled"]) for a in attempts if a["kind"] == "attempt"] == [("attempt", True)]

@@ -4,6 +4,8 @@ model aliases, step headers, and errors in OpenAI's format."""
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,8 @@ import pytest
 from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
-from gearshift.testing import CutStream, Drip, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
+from gearshift import read_records
+from gearshift.testing import CutStream, Delay, Drip, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER = {
@@ -310,6 +313,34 @@ def test_a_client_that_hangs_up_mid_stream_is_charged(
     # The proxy notices the hang-up, closes the routed stream, and the router records the attempt.
     attempts = [r for r in records(decision_id) if r["kind"] == "attempt"]
     assert attempts and attempts[0]["cancelled"] and attempts[0]["cost_usd"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_client_that_hangs_up_before_the_first_byte_cancels_the_call(
+    proxy: ProxyProcess, openai_server: LocalOpenAIServer, proxy_dir: Path, stream: bool
+) -> None:
+    openai_server.script("small", Delay(4.0))
+    agent = f"hangs-up-early-{stream}"
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{proxy.base_url}/chat/completions",
+            json={"model": "small", "messages": HELLO, "stream": stream},
+            headers={"x-gearshift-agent-id": agent},
+            timeout=0.5,
+        )
+    # The proxy stops waiting on the model as soon as the client has gone: the attempt is recorded as
+    # cancelled (and charged what it cost) well before the model would have answered; it ran to its end.
+    attempts: list[dict[str, Any]] = []
+    while not attempts and time.monotonic() - started < 10:
+        attempts = [
+            r
+            for r in read_records(proxy_dir / "decisions.db")
+            if r["kind"] == "attempt" and r["agent_id"] == agent
+        ]
+        time.sleep(0.05)
+    assert len(attempts) == 1 and attempts[0]["cancelled"] and attempts[0]["cost_usd"] > 0
+    assert attempts[0]["latency_ms"] < 3000
 
 
 def test_a_stream_that_breaks_after_its_first_token_ends_with_an_error_event(

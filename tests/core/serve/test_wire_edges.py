@@ -239,3 +239,25 @@ def test_a_temperature_out_of_each_wire_s_range_is_a_400_naming_it(proxy: ProxyP
         claude.messages.create(model="auto", max_tokens=20, messages=HELLO, extra_body={"temperature": 1.5})  # type: ignore[arg-type]
     assert "'temperature': must be a number from 0 to 1, got 1.5" in caught.value.message
     claude.messages.create(model="auto", max_tokens=20, messages=HELLO, extra_body={"temperature": 1.0})  # type: ignore[arg-type]
+
+
+def test_each_sdk_reads_the_decision_id_as_its_request_id(proxy: ProxyProcess) -> None:
+    """The providers name every answer in a header (`x-request-id`, Anthropic's `request-id`) that the
+    SDKs expose as `_request_id` and put in their errors and logs; through the proxy it was None, so
+    a user's logged request id led nowhere. It is the decision id, the key of the decision log."""
+    client = openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    assert raw.parse()._request_id == raw.headers["x-gearshift-decision-id"]
+    with client.chat.completions.with_streaming_response.create(
+        model="auto", messages=HELLO, stream=True
+    ) as streamed:
+        assert streamed.request_id == streamed.headers["x-gearshift-decision-id"]
+    with client.responses.with_streaming_response.create(model="auto", input="Hi", stream=True) as answer:
+        assert answer.request_id == answer.headers["x-gearshift-decision-id"]
+    claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+    message = claude.messages.with_raw_response.create(model="auto", max_tokens=50, messages=HELLO)
+    assert message.parse()._request_id == message.headers["x-gearshift-decision-id"]
+    with claude.messages.with_streaming_response.create(
+        model="auto", max_tokens=50, messages=HELLO, stream=True
+    ) as events:
+        assert events.request_id == events.headers["x-gearshift-decision-id"]

@@ -2,11 +2,12 @@
 in the API's own format. No routing logic lives here: every decision, fallback, escalation and budget
 check is the router's; this module only translates at the edge and counts what happened.
 
-Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` and, when the whole call is known
-before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A stream's first event is
-awaited before its headers are sent, so a refused or failing call still gets its proper status; its
-final figures (the same five) ride in its closing event as an extra `gearshift` object, once the
-router has recorded and charged the call.
+Every answer carries `x-gearshift-model`, `-tier`, `-decision-id` (also as the API's own request id
+header, `x-request-id` or Anthropic's `request-id`, which the SDKs read as `_request_id`) and, when
+the whole call is known before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A
+stream's first event is awaited before its headers are sent, so a refused or failing call still gets
+its proper status; its final figures (the same five) ride in its closing event as an extra
+`gearshift` object, once the router has recorded and charged the call.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,6 +40,8 @@ from ._access import ProxyKey, ProxyKeys
 from ._anthropic_wire import AnthropicChat, AnthropicStream, message_body, parse_messages
 from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
+from ._hang_up import unless_hung_up
+from ._in_flight import InFlight, InFlightMiddleware
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
@@ -51,6 +55,13 @@ from ._wire_fields import field_error, lone_surrogate
 __all__ = ["ProxyApp", "app_from_environment", "create_app"]
 
 access_log = logging.getLogger("gearshift.serve.access")
+
+# The header each API names its answers by, which the SDKs read as `_request_id`: the decision id.
+_REQUEST_ID_HEADER = {"openai": "x-request-id", "responses": "x-request-id", "anthropic": "request-id"}
+
+_SHUTDOWN = Failure(
+    503, "server", "the proxy is shutting down: this stream was stopped before its end; retry"
+)
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # also in every escaped emoji's pair
 
@@ -103,6 +114,7 @@ class ProxyApp:
         self.aliases = model_aliases(router.registry)
         self.tiers = {spec.id: spec.tier for spec in router.registry}
         self.timezone = router.budgets.timezone if router.budgets is not None else "UTC"
+        self.in_flight = InFlight()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
@@ -116,6 +128,7 @@ class ProxyApp:
                 Route("/metrics", self._metrics, methods=["GET"]),
             ],
             lifespan=self._lifespan,
+            middleware=[Middleware(InFlightMiddleware, in_flight=self.in_flight)],
             exception_handlers={404: self._no_route, 405: self._no_route},
         )
 
@@ -125,6 +138,8 @@ class ProxyApp:
         try:
             yield
         finally:
+            # The requests a shutting-down server cancelled record and settle their calls first.
+            await self.in_flight.drained(timeout=5.0)
             await self.router.aclose()
 
     async def _load_sdks(self) -> None:
@@ -207,7 +222,7 @@ class ProxyApp:
             call.key = self._authorize(request)
             body = await self._json_body(request)
             with incoming_trace_context(request.headers):  # the caller's trace, if it sent one
-                response = await handle(call, body)
+                response = await unless_hung_up(handle(call, body), request.receive)
         except _Refused as refused:
             response = self._error(call, refused.failure, error_body)
         except GearshiftError as error:
@@ -257,11 +272,13 @@ class ProxyApp:
             "escalated": bool(result.escalations),
         }
 
-    def _headers(self, result: RoutedResponse) -> dict[str, str]:
+    def _headers(self, call: _Call, result: RoutedResponse) -> dict[str, str]:
         figures = self._figures(result)
         figures["cost_usd"] = f"{result.cost_usd:.8f}"
         figures["escalated"] = "true" if result.escalations else "false"
-        return {f"x-gearshift-{name.replace('_', '-')}": str(value) for name, value in figures.items()}
+        headers = {f"x-gearshift-{name.replace('_', '-')}": str(value) for name, value in figures.items()}
+        headers[_REQUEST_ID_HEADER[call.api]] = result.request_id
+        return headers
 
     async def _complete(self, call: _Call, request: ChatRequest, context: Any) -> RoutedResponse:
         started = time.perf_counter()
@@ -296,9 +313,12 @@ class ProxyApp:
             "x-gearshift-model": decision.model,
             "x-gearshift-tier": str(decision.tier),
             "x-gearshift-decision-id": request_id,
+            _REQUEST_ID_HEADER[call.api]: request_id,
             "cache-control": "no-cache",
         }
-        return RelayResponse(self._relay(call, stream, first, out, started), headers)
+        return RelayResponse(
+            self._relay(call, stream, first, out, started), headers, lambda: out.error(_SHUTDOWN)
+        )
 
     async def _relay(
         self, call: _Call, stream: RoutedStream, first: StreamEvent, out: StreamRenderer, started: float
@@ -346,7 +366,7 @@ class ProxyApp:
         if chat.stream:
             return await self._stream(call, chat.request, context, renderer)
         result = await self._complete(call, chat.request, context)
-        return JSONResponse(body_of(result), headers=self._headers(result))
+        return JSONResponse(body_of(result), headers=self._headers(call, result))
 
     async def _openai_chat(self, request: Request) -> Response:
         async def handle(call: _Call, body: Any) -> Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from starlette.responses import Response
@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from .._messages import StreamEvent
 from ..routing._routed import RoutedResponse, RoutedStream
 from ._failures import Failure
+from ._hang_up import hung_up
 
 __all__ = ["RelayResponse", "StreamRenderer", "settle"]
 
@@ -44,9 +45,15 @@ class RelayResponse(Response):
     Starlette's `StreamingResponse` stops a stream through an anyio cancel scope, which cancels again
     at every await, also those of the router's cleanup; this response cancels the relay once, as
     asyncio does, and then closes it, so the interrupted attempt is settled at once.
+
+    A server shutting down (SIGTERM) lets open answers run for its grace period, then cancels them:
+    a stream still open then is settled the same way and ends with `farewell()`, an error event in
+    its API's shape, and a clean end of body, where it broke off mid-body.
     """
 
-    def __init__(self, relay: AsyncGenerator[str, None], headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, relay: AsyncGenerator[str, None], headers: Mapping[str, str], farewell: Callable[[], str]
+    ) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = [
@@ -54,25 +61,37 @@ class RelayResponse(Response):
             *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
         ]
         self.relay = relay
+        self.farewell = farewell
+        self._open = False  # the status line is sent and the body not yet ended
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sending = asyncio.ensure_future(self._send(send))
-        hang_up = asyncio.ensure_future(self._hang_up(receive))
+        hang_up = asyncio.ensure_future(hung_up(receive))
+        stopping = False
         try:
             await asyncio.wait((sending, hang_up), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # only the server cancels a response: it is shutting down
+            stopping = True
+            if self._open and not hang_up.done():
+                sending.cancel()  # it sends nothing more; the farewell goes at once, before the
+                body = self.farewell().encode("utf-8")  # settling, as the server stops soon after
+                await send({"type": "http.response.body", "body": body, "more_body": False})
         finally:
             for task in (sending, hang_up):
                 task.cancel()
-            await asyncio.gather(sending, hang_up, return_exceptions=True)
-            await self.relay.aclose()
+            try:
+                await asyncio.gather(sending, hang_up, return_exceptions=True)
+                await self.relay.aclose()
+            except asyncio.CancelledError:
+                # The event loop ending cancels what is left (the attempt was recorded, and its
+                # settlement shielded, as the relay was cancelled): the answer is over, not failed.
+                if not stopping:
+                    raise
 
     async def _send(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        self._open = True
         async for line in self.relay:
             await send({"type": "http.response.body", "body": line.encode("utf-8"), "more_body": True})
+        self._open = False
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _hang_up(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
