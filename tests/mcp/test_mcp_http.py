@@ -193,3 +193,27 @@ async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None
         await writer.wait_closed()
         return
     raise AssertionError(f"gearshift-mcp --http did not listen on port {port}")
+
+
+async def test_the_address_it_announces_takes_connections_at_once(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    # With --port 0 the "serving at" line is the only way to learn the port, so a client connects as
+    # soon as it reads it; that line came before the socket listened (while the router was still
+    # being built), and the client was refused: "All connection attempts failed".
+    config = write_config(tmp_path, llm_server)
+    env = server_env(**{KEY_ENV: LOCAL_KEY})
+    process = await asyncio.create_subprocess_exec(
+        gearshift_mcp_command(), "--config", str(config), "--http", "--port", "0",
+        env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
+        url = line.strip().rsplit(" ", 1)[-1]
+        assert line.startswith("gearshift-mcp: serving MCP over streamable HTTP at http://127.0.0.1:"), line
+        assert not url.endswith(":0/mcp"), line
+        assert (await _post_initialize(url, {})).status_code == 200
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.communicate(), timeout=30)

@@ -173,11 +173,18 @@ async def serve_http(
     import uvicorn
 
     sock = sock or listen(host, port)
-    port = sock.getsockname()[1]
-    app = http_app(server, host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     shown = f"[{host}]" if ":" in host else host
-    print(
-        f"gearshift-mcp: serving MCP over streamable HTTP at http://{shown}:{port}{MCP_PATH}", file=sys.stderr
-    )
-    await uvicorn.Server(config).serve(sockets=[sock])
+    url = f"http://{shown}:{sock.getsockname()[1]}{MCP_PATH}"
+
+    class _AnnouncingServer(uvicorn.Server):
+        # Announced once the router is built and the socket listens: with `--port 0` this line is
+        # how a client learns the port, and a client connecting as soon as it read it was refused.
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(f"gearshift-mcp: serving MCP over streamable HTTP at {url}", file=sys.stderr)
+                sys.stderr.flush()
+
+    app = http_app(server, host=host)
+    config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", access_log=False)
+    await _AnnouncingServer(config).serve(sockets=[sock])
