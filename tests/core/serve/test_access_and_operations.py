@@ -18,6 +18,7 @@ from proxy_support import ProxyProcess, write_config
 from gearshift import read_records
 from gearshift.cli import main
 from gearshift.serve import ProxyKeys, is_loopback, key_hash
+from gearshift.serve._in_flight import InFlight
 from gearshift.testing import Drip, LocalOpenAIServer
 
 TEAM_KEY = "gs-team-search-0123456789abcdef"
@@ -278,3 +279,13 @@ def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_ev
     assert proxy.process.returncode == 0
     attempts = [r for r in read_records(tmp_path / "decisions.db") if r["request_id"] == decision_id]
     assert [(a["kind"], a["cancelled"]) for a in attempts if a["kind"] == "attempt"] == [("attempt", True)]
+
+
+async def test_shutdown_waits_for_requests_in_flight_no_longer_than_its_timeout() -> None:
+    # asyncio.wait_for's timeout is not the builtin TimeoutError on Python 3.10: the wait raised
+    # instead of giving up, and the proxy's shutdown ended with a traceback there.
+    in_flight = InFlight()
+    in_flight.enter()
+    assert await in_flight.drained(0.05) is False
+    in_flight.leave()
+    assert await in_flight.drained(0.05) is True

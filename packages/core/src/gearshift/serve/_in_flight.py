@@ -36,7 +36,7 @@ class InFlight:
         """Wait up to `timeout` seconds for every request to end; False if some still run."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError on Python 3.10
             return False
         return True
 
