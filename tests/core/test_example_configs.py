@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import re
 import sys
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser as the core's fallback
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-from gearshift import GearshiftConfig, Router, load_config
+from gearshift import GearshiftConfig, Router, RulesPolicy, ScorerConfig, SignalScorer, load_config
 from gearshift.budgets._settings import default_store_url
 from gearshift.cascades import CascadeConfig
 from gearshift.cli import main
@@ -22,6 +25,7 @@ from gearshift.config._data_dir import data_dir
 from gearshift.escalation._live import EscalationConfig
 from gearshift.learning._policy import LearnedConfig
 from gearshift.policies._classifier import ClassifierConfig
+from gearshift.policies._rules import Rule
 from gearshift.routing._shadow import ShadowConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -79,8 +83,50 @@ def test_every_commented_setting_of_the_full_example_is_valid() -> None:
     ClassifierConfig.from_config(routing["classifier"], source=source)
     ShadowConfig.from_config(routing["shadow"], source=source)
     CascadeConfig.from_config(routing["cascade"], source=source)
+    ScorerConfig.from_config(routing["scorer"])
+    registry = config.registry()
+    RulesPolicy.from_config(routing["rules"], fallback=SignalScorer(), source=source, registry=registry)
     assert config.log.path == EXAMPLES / "decisions.jsonl"  # relative paths start at the file's folder
     assert config.models[-1].prices.long_context  # the commented prices line parsed with its tier
+
+
+def _setting_keys(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    """Every key a config model accepts, dotted, with those of the models nested in it."""
+    for name, field in model.model_fields.items():
+        yield prefix + name
+        nested = [a for a in (field.annotation, *_args_of(field.annotation)) if _is_model(a)]
+        for inner in nested:
+            yield from _setting_keys(inner, f"{prefix}{name}.")
+
+
+def _args_of(annotation: object) -> tuple[object, ...]:
+    args = typing.get_args(annotation)
+    return tuple(inner for arg in args for inner in (arg, *_args_of(arg)))
+
+
+def _is_model(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def test_the_full_example_shows_every_setting_the_config_accepts() -> None:
+    # The README says the example "shows every setting": a key the config takes and the example never
+    # names is one a reader of the example cannot find.
+    text = FULL.read_text()
+    headers = re.findall(r"^#? ?\[\[?([\w.-]+)\]", text, re.MULTILINE)  # [routing.cascade], [[models]]
+    shown = set(re.findall(r"\b(\w+) = ", text)) | {part for header in headers for part in header.split(".")}
+    tables = {
+        "": GearshiftConfig,
+        "routing.shadow.": ShadowConfig,
+        "routing.rules.": Rule,
+        "routing.classifier.": ClassifierConfig,
+        "routing.scorer.": ScorerConfig,
+        "routing.cascade.": CascadeConfig,
+        "routing.learned.": LearnedConfig,
+        "routing.escalation.": EscalationConfig,
+    }
+    keys = [key for prefix, model in tables.items() for key in _setting_keys(model, prefix)]
+    assert len(keys) > 100
+    assert [key for key in keys if key.rsplit(".", 1)[-1] not in shown] == []
 
 
 def test_the_local_example_leaves_nothing_beside_it(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ import importlib
 import importlib.metadata
 import inspect
 import pathlib
+import re
 import subprocess
 import sys
 import typing
@@ -66,6 +67,21 @@ def test_the_core_api() -> None:
         "SAMPLING_SETTINGS",
     ):
         assert name in gearshift.__all__
+
+
+def test_every_gearshift_name_a_config_setting_points_to_is_exported() -> None:
+    # A setting's description sends the reader to `gearshift.TASKS` and the like: the name must be there.
+    from gearshift.policies._rule_conditions import RuleConditions
+
+    pointed = {
+        name
+        for model in (gearshift.RoutingConfig, gearshift.ScorerConfig, RuleConditions, gearshift.ShadowConfig)
+        for field in model.model_fields.values()
+        for name in re.findall(r"`gearshift\.(\w+)`", field.description or "")
+    }
+    assert "TASKS" in pointed
+    assert sorted(name for name in pointed if name not in gearshift.__all__) == []
+    assert "code" in gearshift.TASKS
 
 
 @pytest.mark.parametrize(

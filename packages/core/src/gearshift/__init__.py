@@ -76,12 +76,13 @@ from .routing._router import Router
 from .routing._shadow import ShadowConfig
 from .routing._tool_loop import keep_tool_loop_model
 from .signals._run_context import context_from_messages
-from .signals._signals import Signals, extract_signals, is_error_result
+from .signals._signals import TASKS, Signals, extract_signals, is_error_result
 from .signals._tokens import estimate_request_tokens, estimate_tokens
 
 __all__ = [
     "REASONING_EFFORTS",
     "SAMPLING_SETTINGS",
+    "TASKS",
     "AllModelsFailed",
     "Attempt",
     "BatchItem",
