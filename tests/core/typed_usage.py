@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
 from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel
 from typing_extensions import assert_type
 
 from gearshift import (
@@ -34,6 +35,10 @@ from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Rep
 from gearshift_langchain import RoutedChatModel
 from gearshift_llamaindex import RoutedLLM, run_scope
 from gearshift_mcp import RouterTools, build_server
+
+
+class Capital(BaseModel):
+    city: str
 
 
 @tool
@@ -100,6 +105,13 @@ def langchain() -> None:
     assert_type(message, AIMessage)
     assert_type(message.response_metadata["model_name"], Any)
     assert_type(model.bind_tools([word_count], tool_choice="auto"), Runnable[LanguageModelInput, AIMessage])
+    capital = model.with_structured_output(Capital).invoke("What is the capital of France?")
+    assert_type(capital, Capital)
+    assert_type(capital.city, str)
+    raw = model.with_structured_output(Capital, include_raw=True).invoke("Hi")
+    assert_type(raw, dict[str, Any])
+    schema = {"title": "Capital", "type": "object", "properties": {"city": {"type": "string"}}}
+    assert_type(model.with_structured_output(schema).invoke("Hi"), dict[str, Any])
 
 
 async def llamaindex() -> None:
