@@ -12,6 +12,8 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
+from llama_index.core.base.llms.types import ChatMessage, CompletionResponse
+from llama_index.core.base.llms.types import ChatResponse as LlamaChatResponse
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel
 from typing_extensions import assert_type
@@ -119,7 +121,9 @@ async def llamaindex() -> None:
     orders = llm.model_copy(update={"agent_id": "orders"})
     assert_type(orders, RoutedLLM)
     with run_scope(run_id="ticket-42"):
-        assert_type(orders.agent_id, str | None)
+        reply = await orders.achat([ChatMessage(role="user", content="Hi")])
+        assert_type(reply, LlamaChatResponse)
+    assert_type(llm.complete("Hi"), CompletionResponse)
 
 
 def mcp() -> None:
