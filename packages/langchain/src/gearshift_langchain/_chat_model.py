@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -72,6 +72,7 @@ from ._structured import StructuredMethod, structured_output
 __all__ = ["RoutedChatModel"]
 
 _Model = TypeVar("_Model", bound="RoutedChatModel")
+_Schema = TypeVar("_Schema", bound=BaseModel)
 
 ROUTED_MODEL_NAME = "gearshift-router"
 """What tracers see as the model name before the router has chosen one (`ls_model_name`)."""
@@ -319,6 +320,52 @@ class RoutedChatModel(BaseChatModel):
         if parallel_tool_calls is not None:
             options["parallel_tool_calls"] = parallel_tool_calls
         return super().bind(**options, **kwargs)
+
+    # The overloads give a caller the type it asked for: `with_structured_output(Answer).invoke(...)` is an
+    # `Answer` to a type checker, as it is at run time, not LangChain's `dict | BaseModel`.
+    @overload
+    def with_structured_output(
+        self,
+        schema: type[_Schema],
+        *,
+        include_raw: Literal[False] = False,
+        method: StructuredMethod = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, _Schema]: ...
+
+    @overload
+    def with_structured_output(
+        self,
+        schema: dict[str, Any],
+        *,
+        include_raw: Literal[False] = False,
+        method: StructuredMethod = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any]]: ...
+
+    @overload
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: Literal[True],
+        method: StructuredMethod = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any]]: ...
+
+    @overload
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: StructuredMethod = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]: ...
 
     def with_structured_output(
         self,

@@ -26,7 +26,6 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
 )
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
-from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.types import PydanticProgramMode
@@ -45,6 +44,7 @@ from gearshift import (
     run_sync,
 )
 
+from ._callbacks import chat_callback, completion_callback
 from ._calls import PlannedCall, ToolSpecCache, plan_call
 from ._context import loop_model
 from ._convert import chat_chunks, chat_response, completion, completion_chunks, tool_selections
@@ -254,44 +254,44 @@ class RoutedLLM(FunctionCallingLLM):
 
     # -- chat -------------------------------------------------------------------------------------
 
-    @llm_chat_callback()
+    @chat_callback
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         """Route one chat call (sync, through the bridge)."""
         return run_sync(self._achat(messages, kwargs))
 
-    @llm_chat_callback()
+    @chat_callback
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         """Route one chat call."""
         return await self._achat(messages, kwargs)
 
-    @llm_chat_callback()
+    @chat_callback
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         """Route one chat call and stream the answer (sync, through the bridge)."""
         return _blocking(run_sync(self._astream_chat(messages, kwargs)))
 
-    @llm_chat_callback()
+    @chat_callback
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         """Route one chat call and stream the answer: one response per delta, then one with the usage."""
         return await self._astream_chat(messages, kwargs)
 
     # -- complete ---------------------------------------------------------------------------------
 
-    @llm_completion_callback()
+    @completion_callback
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         """Route one completion: the prompt is sent as a user message (sync, through the bridge)."""
         return run_sync(self._acomplete(prompt, kwargs))
 
-    @llm_completion_callback()
+    @completion_callback
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         """Route one completion: the prompt is sent as a user message."""
         return await self._acomplete(prompt, kwargs)
 
-    @llm_completion_callback()
+    @completion_callback
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         """Route one completion and stream it (sync, through the bridge)."""
         return _blocking(run_sync(self._astream_complete(prompt, kwargs)))
 
-    @llm_completion_callback()
+    @completion_callback
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:

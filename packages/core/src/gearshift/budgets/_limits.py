@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator, model_validator
@@ -166,6 +166,20 @@ class BudgetLimit(BaseModel):
         default=BudgetMode.HARD,
         description="hard: refuse; soft: alert, then go on; downgrade: cheaper models as it runs down.",
     )
+
+    if TYPE_CHECKING:
+        # What the constructor takes, as a config file spells it: a type checker reading the fields alone
+        # would refuse `window="day"` and `mode="hard"`, which the validators parse.
+        def __init__(
+            self,
+            *,
+            key: str,
+            name: str = "",
+            usd: float | None = None,
+            tokens: int | None = None,
+            window: Window | str = "lifetime",
+            mode: BudgetMode | Literal["hard", "soft", "downgrade"] = BudgetMode.HARD,
+        ) -> None: ...
 
     @field_validator("key")
     @classmethod
