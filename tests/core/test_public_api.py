@@ -154,7 +154,8 @@ def test_a_users_strictly_typed_code_gets_the_documented_types(tmp_path: pathlib
     # own usage fails their check. `typed_usage.py` is such code; it is checked from outside the
     # repository, so without its mypy settings. The cache outlives the test: a cold check takes a minute.
     sample = pathlib.Path(__file__).with_name("typed_usage.py")
-    cache = pathlib.Path(__file__).parents[2] / ".mypy_cache" / "typed-usage"
+    # One cache per interpreter: CI runs the suite on three Pythons at once in one checkout.
+    cache = pathlib.Path(__file__).parents[2] / ".mypy_cache" / f"typed-usage-{sys.implementation.cache_tag}"
     mypy = [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.10", "--cache-dir", str(cache)]
     result = subprocess.run([*mypy, str(sample)], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
