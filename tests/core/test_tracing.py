@@ -21,6 +21,7 @@ from gearshift import (
     AllModelsFailed,
     BudgetExceeded,
     ChatRequest,
+    Deployment,
     Message,
     ModelPrices,
     ModelRegistry,
@@ -36,6 +37,7 @@ from gearshift.learning import DefaultPolicy
 from gearshift.policies import ClassifierConfig, ClassifierPolicy
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
+from gearshift.routing._deployments import DeploymentHealth
 from gearshift.serve import ServeSettings, create_app
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
@@ -129,6 +131,43 @@ async def test_a_call_with_a_fallback_is_one_span_with_a_child_per_attempt(
     assert all(call.start_time <= (a.start_time or 0) <= (a.end_time or 0) <= call.end_time for a in attempts)
     finished = spans.get_finished_spans()
     assert PROMPT not in _all_values(finished) and KEY not in _all_values(finished)
+
+
+async def test_a_probe_says_so_and_a_failed_one_is_no_fallback(
+    server: LocalOpenAIServer, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tripped deployment's probe was an attempt span like any, and its failure made the call's
+    line say `after 1 fallback` although the request went to one model, once."""
+    clock = [0.0]
+    small = REGISTRY["small"].model_copy(update={"deployments": (Deployment(provider="b", model="small"),)})
+    router = Router(
+        ModelRegistry([small]),
+        policy=SignalScorer(),
+        providers=[
+            OpenAIProvider(name, api_key=KEY, base_url=server.base_url, timeout=5.0)
+            for name in ("openai", "b")
+        ],
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        clock=lambda: clock[0],
+    )
+    async with router:
+        server.script("small", Fail(status=503))
+        await router.acomplete(PROMPT)  # deployment openai fails and is tripped; b answers
+        clock[0] += 6.0  # openai is due its probe
+        server.script("small", Fail(status=503))
+        spans.clear()
+        with caplog.at_level(logging.DEBUG, logger="gearshift"):
+            result = await router.acomplete(PROMPT)
+    seen = [(a.provider, a.ok, a.probe) for a in result.attempts]
+    assert seen == [("openai", False, True), ("b", True, False)]
+    call, attempts = _by_name(spans.get_finished_spans())
+    assert [(a.attributes or {}).get("gearshift.probe") for a in attempts] == [True, False]
+    assert (attempts[0].attributes or {})["gearshift.provider"] == "openai"
+    assert call.status.status_code != StatusCode.ERROR
+    lines = [r for r in caplog.records if r.name == "gearshift"]
+    (info,) = [r.getMessage() for r in lines if r.levelno == logging.INFO]
+    assert info.startswith(f"routed {result.request_id} to small") and "fallback" not in info
+    assert not any(r.getMessage().startswith("fallback") for r in lines)
 
 
 async def test_prompts_and_answers_go_into_spans_only_when_the_log_allows(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from mcp_testbed import LOCAL_KEY, REGISTRY, error_text, resource_json, structured
+from mcp_testbed import LOCAL_KEY, MARKERS, REGISTRY, error_text, resource_json, spec, structured
 
-from gearshift import GearshiftConfig, Usage
+from gearshift import Deployment, GearshiftConfig, ModelRegistry, Router, SignalScorer, Usage
+from gearshift.providers import OpenAIProvider
+from gearshift.routing._deployments import DeploymentHealth
 from gearshift.testing import Fail, LocalOpenAIServer, Reply
 from gearshift_mcp import RouterTools, build_server
 
@@ -20,6 +23,16 @@ PROBLEM = {
     "material": "Row 3 holds the bytes 0xE9 0x74 0xE9.",
     "agent_id": "importer",
 }
+
+
+class Clock:
+    """Real time plus a jump the test makes, so a breaker's open period passes without sleeping."""
+
+    def __init__(self) -> None:
+        self.jump = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.jump
 
 
 def _sent_text(request_body: Any) -> str:
@@ -43,7 +56,14 @@ async def test_escalate_asks_the_strongest_tier_and_returns_its_answer(
     assert usage.input_tokens > 0 and usage.output_tokens > 0
     assert answer["cost_usd"] == pytest.approx(REGISTRY["large"].cost(usage))
     assert answer["attempts"] == [
-        {"model": "large", "ok": True, "cost_usd": answer["cost_usd"], "error": None}
+        {
+            "model": "large",
+            "provider": "local",
+            "ok": True,
+            "probe": False,
+            "cost_usd": answer["cost_usd"],
+            "error": None,
+        }
     ]
     assert answer["escalations"] == [] and answer["budget_left_usd"] is None
     assert answer["truncated"] is False
@@ -72,6 +92,38 @@ async def test_a_provider_failure_falls_back_along_the_chain(
     )
     assert "server (HTTP 503)" in failed["error"]
     assert [r.model for r in llm_server.requests] == ["large", "large-b"]
+
+
+async def test_the_attempts_name_the_deployment_and_tell_a_probe_from_an_answer(
+    llm_server: LocalOpenAIServer,
+) -> None:
+    """`attempts` named neither the deployment called nor a probe: a tripped deployment's failed
+    probe read as a call of the same model that failed and was answered by itself."""
+    clock = Clock()
+    large = spec("large", 2, 2.0).model_copy(
+        update={"deployments": (Deployment(provider="local-b", model="large"),)}
+    )
+    router = Router(
+        ModelRegistry([spec("small", 1, 0.1), large]),
+        policy=SignalScorer(MARKERS),
+        providers=[
+            OpenAIProvider(name, api_key=LOCAL_KEY, base_url=llm_server.base_url, timeout=5.0)
+            for name in ("local", "local-b")
+        ],
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        clock=clock,
+    )
+    async with router, Client(build_server(router=router)) as client:
+        llm_server.script("large", Fail(status=503))
+        tripped = structured(await client.call_tool("escalate", PROBLEM))
+        clock.jump += 6.0  # the open period is over: the local deployment must answer a probe
+        llm_server.script("large", Fail(status=503))
+        probed = structured(await client.call_tool("escalate", PROBLEM))
+    seen = [(a["model"], a["provider"], a["ok"], a["probe"]) for a in tripped["attempts"]]
+    assert seen == [("large", "local", False, False), ("large", "local-b", True, False)]
+    seen = [(a["model"], a["provider"], a["ok"], a["probe"]) for a in probed["attempts"]]
+    assert seen == [("large", "local", False, True), ("large", "local-b", True, False)]
+    assert [r.body.get("max_tokens") for r in llm_server.requests][2] == 1  # the probe
 
 
 async def test_when_every_model_fails_the_error_lists_the_attempts_without_the_key(

@@ -14,7 +14,10 @@ import pytest
 from proxy_support import ProxyProcess
 from pydantic import BaseModel
 
-from gearshift import read_records
+from gearshift import Deployment, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, read_records
+from gearshift.providers import OpenAIProvider
+from gearshift.routing._deployments import DeploymentHealth
+from gearshift.serve._metrics import ProxyMetrics
 from gearshift.testing import CutStream, Delay, Drip, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
@@ -297,6 +300,41 @@ def test_all_models_failing_is_a_502_listing_the_attempts(
     metrics = httpx.get(f"{proxy.url}/metrics").text
     assert 'gearshift_proxy_fallbacks_total{model="small"} 1.0' in metrics
     assert 'gearshift_proxy_requests_total{api="openai",model="",status="502",tier=""} 1.0' in metrics
+
+
+async def test_a_failed_probe_is_no_fallback_in_the_metrics(openai_server: LocalOpenAIServer) -> None:
+    """Both deployments of `small` fail their probes, then their real calls, and `large` answers:
+    the two failed probes were counted as fallbacks too, four where the request fell back twice."""
+    clock = [0.0]
+    small = ModelSpec(
+        id="small", provider="a", model="small", tier=1, prices=ModelPrices(input=1.0, output=2.0),
+        deployments=(Deployment(provider="b", model="small"),),
+    )  # fmt: skip
+    large = ModelSpec(
+        id="large", provider="a", model="large", tier=2, prices=ModelPrices(input=2.0, output=4.0)
+    )
+    router = Router(
+        ModelRegistry([small, large]),
+        policy=SignalScorer(),
+        providers=[
+            OpenAIProvider(name, base_url=openai_server.base_url, require_key=False, timeout=5.0)
+            for name in ("a", "b")
+        ],
+        deployments=DeploymentHealth(failures=1, open_seconds=5.0),
+        clock=lambda: clock[0],
+    )
+    async with router:
+        openai_server.script("small", Fail(503), Fail(503))
+        await router.acomplete("trips both deployments of small")
+        clock[0] += 300.0  # past the model's cooldown and both breakers' open periods
+        openai_server.script("small", *[Fail(503)] * 4)
+        result = await router.acomplete("both probed, both still down")
+    seen = [(a.model_id, a.ok, a.probe) for a in result.attempts]
+    assert seen == [("small", False, True)] * 2 + [("small", False, False)] * 2 + [("large", True, False)]
+    metrics = ProxyMetrics()
+    metrics.answered("openai", result, 0.1, streamed=False, tiers={"small": 1, "large": 2})
+    text = metrics.render().decode()
+    assert 'gearshift_proxy_fallbacks_total{model="small"} 2.0' in text
 
 
 def test_a_client_that_hangs_up_mid_stream_is_charged(

@@ -120,7 +120,16 @@ class AttemptView(_Output):
     """One model call made while answering."""
 
     model: str = Field(description="Registry id of the model called.")
+    provider: str = Field(
+        description="The deployment called: the configured provider that served the model "
+        "(a model served from several places has one per deployment)."
+    )
     ok: bool = Field(description="Whether it answered.")
+    probe: bool = Field(
+        default=False,
+        description="True for the one-token probe a tripped deployment must answer before it takes "
+        "traffic again: charged like any call, but never the answer, and no fallback when it fails.",
+    )
     cost_usd: float = Field(description="What the call cost, in US dollars.")
     error: str | None = Field(default=None, description="Why it failed, when it did.")
 

@@ -307,7 +307,9 @@ def _escalate_result(result: RoutedResponse, router: Router, budget_left: float 
         attempts=[
             AttemptView(
                 model=a.model_id,
+                provider=a.provider,
                 ok=a.ok,
+                probe=a.probe,
                 cost_usd=a.cost_usd,
                 error=str(a.error) if a.error is not None else None,
             )

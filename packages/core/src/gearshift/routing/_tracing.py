@@ -17,7 +17,8 @@ Prompts, answers and the reason a failed hand-over was asked for (the model's or
 words, which may quote the prompt) go into spans only when the decision log's `include_prompts`
 allows it; log lines never carry them.
 Attempt spans are made when the call ends, placed by when each attempt ended and how long it took
-(the router records an attempt only once it is over); a streamed one says its time to first token.
+(the router records an attempt only once it is over); a streamed one says its time to first token,
+and a tripped deployment's probe says it is one (`gearshift.probe`). A failed probe is no fallback.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ class CallTrace:
                 why,
                 attempt.latency_ms,
             )
-            if i + 1 < len(attempts) and not attempt.cancelled:
+            if i + 1 < len(attempts) and _fell_back(attempt):
                 logger.debug(
                     "fallback from %s to %s after %s", attempt.model_id, attempts[i + 1].model_id, why
                 )
@@ -331,6 +332,7 @@ class CallTrace:
                     "gearshift.cost_usd": attempt.cost_usd,
                     "gearshift.streamed": attempt.streamed,
                     "gearshift.usage_estimated": attempt.usage_estimated,
+                    "gearshift.probe": attempt.probe,
                 }
             )
             if attempt.first_token_ms is not None:
@@ -386,10 +388,16 @@ def _own_reasons(result: RoutedResponse) -> tuple[str, ...]:
     return reasons[:-1] if any(e.failed is not None for e in result.escalations) else reasons
 
 
+def _fell_back(attempt: Attempt) -> bool:
+    """Whether `attempt` failed and the chain went on to another: a cancelled one was given up, and a
+    tripped deployment's failed probe answered no request (as `gearshift report` counts them)."""
+    return not attempt.ok and not attempt.cancelled and not attempt.probe
+
+
 def _handovers(result: RoutedResponse) -> str:
     """`, after 1 fallback and 1 escalation (gate:judge)`, or nothing."""
     parts = []
-    fallbacks = sum(1 for a in result.attempts if not a.ok and not a.cancelled)
+    fallbacks = sum(1 for a in result.attempts if _fell_back(a))
     if fallbacks:
         parts.append(f"{fallbacks} fallback{'s' if fallbacks > 1 else ''}")
     if result.escalations:

@@ -81,7 +81,8 @@ class ProxyMetrics:
         for attempt in result.attempts:
             tier = str(tiers.get(attempt.model_id, ""))
             self._cost(attempt.model_id, tier).inc(attempt.cost_usd)
-            if not attempt.ok and attempt.model_id != model:
+            # A tripped deployment's failed probe answered no request: no fallback (as in `report`).
+            if not attempt.ok and not attempt.probe and attempt.model_id != model:
                 self._fallbacks(attempt.model_id).inc()
         tier = str(tiers.get(model, ""))
         self._requests(api, model, tier, "200").inc()
