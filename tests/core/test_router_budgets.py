@@ -118,6 +118,23 @@ async def test_a_hard_limit_refuses_before_any_model_is_called(
     assert await _spent(router, "agent:broke") == 0
 
 
+@pytest.mark.parametrize("max_tokens", [64, None])
+async def test_a_refusal_advises_lowering_max_tokens_only_when_the_call_set_it(
+    server: LocalOpenAIServer, provider: OpenAIProvider, max_tokens: int | None
+) -> None:
+    # A call that sets no max_tokens already has its output capped to what the budget allows: telling
+    # its caller to lower a setting it never gave sent them looking for it.
+    router = _router(provider, BudgetLimit(name="tiny", key="agent:*", usd=0.00001))
+    request = ChatRequest(messages=(Message.user("What is the capital of France?"),), max_tokens=max_tokens)
+    with pytest.raises(BudgetExceeded) as refused:
+        await router.acomplete(request, StepContext(agent_id="broke"))
+    advice = str(refused.value).split("To go on: ", 1)[1]
+    if max_tokens is None:
+        assert advice.startswith("shorten the prompt, route to a cheaper model or raise the limit"), advice
+    else:
+        assert advice.startswith("lower max_tokens, route to a cheaper model or raise the limit"), advice
+
+
 async def test_parallel_calls_never_take_a_hard_limit_past_its_cap(
     server: LocalOpenAIServer, provider: OpenAIProvider
 ) -> None:

@@ -120,6 +120,10 @@ class NoEligibleModel(RoutingError):
         super().__init__(f"no model can serve this request ({details or 'the registry is empty'})")
 
 
+_LOWER_MAX_TOKENS = "lower max_tokens"
+_SHORTEN_PROMPT = "shorten the prompt"
+
+
 class BudgetExceeded(RoutingError):
     """A budget limit refuses the call: what it allows, what is spent and held, what the call needs.
 
@@ -152,7 +156,7 @@ class BudgetExceeded(RoutingError):
         windowed = bool(window) and window != "lifetime"
         per = f" per {window}" if windowed else ""
         left = max(0.0, limit - spent - reserved)
-        advice = "lower max_tokens, route to a cheaper model or raise the limit"
+        advice = f"{_LOWER_MAX_TOKENS}, route to a cheaper model or raise the limit"
         if windowed:
             advice += ", or wait for the window to roll over"
         super().__init__(
@@ -160,6 +164,15 @@ class BudgetExceeded(RoutingError):
             f"{fmt(spent)}, held by calls in flight {fmt(reserved)}, left {fmt(left)}; this call "
             f"needs up to {fmt(requested)}. To go on: {advice}"
         )
+
+    def for_uncapped_call(self) -> BudgetExceeded:
+        """This refusal, for a call that set no `max_tokens`: its output was already capped to what the
+        budget allows, so the advice is to shorten the prompt rather than lower a setting never given.
+        The same exception is returned."""
+        self.args = (
+            self.args[0].replace(f"To go on: {_LOWER_MAX_TOKENS}", f"To go on: {_SHORTEN_PROMPT}", 1),
+        )
+        return self
 
     def at_step(self, step: str) -> BudgetExceeded:
         """This refusal, its message led by the agent, thread and step it stopped: `step` is what

@@ -427,6 +427,8 @@ class ChainRun:
     def _exhausted(
         self, errors: list[ProviderError], refusal: BudgetExceeded | None
     ) -> AllModelsFailed | BudgetExceeded:
+        if refusal is not None and self.request.max_tokens is None:
+            refusal = refusal.for_uncapped_call()
         if refusal is not None and not errors:
             return refusal
         models = len({e.model_id for e in errors})
