@@ -5,7 +5,9 @@ the sum of its attempts', its tier the tier of the model that answered. Its alwa
 counterfactual prices the answering attempt's tokens at the `reference` of its first decision (the
 cheapest model of the top eligible tier): at its whole price list when the record carries it, so cache
 reads and writes and long-context tiers are priced as that model bills them (older logs give only its
-input and output prices). Escalation causes: `gate` and `self` from escalation
+input and output prices). Escalation rates are over answered requests: a request a budget refused
+(or every model failed) was never answered, so it cannot have escalated. Escalation causes: `gate` and
+`self` from escalation
 records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
 tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
@@ -65,6 +67,11 @@ class _Call:
             self.causes = set()
         self.causes.add(cause)
 
+    def escalated(self) -> bool:
+        """Whether an answered request escalated: a request never answered (a budget refused it, every
+        model failed) has no escalation to count, so escalation rates are over answered requests."""
+        return self.model is not None and self.causes is not None
+
     def counterfactual(self) -> float | None:
         ref = self.reference
         if ref is None or self.model is None:
@@ -82,10 +89,20 @@ class _Call:
 class _Totals:
     """Requests, cost and the counterfactual of a group of requests (all, one agent, one day)."""
 
-    __slots__ = ("cost", "escalated", "priced", "reference_cost", "requests", "tiers", "unpriced_cost")
+    __slots__ = (
+        "answered",
+        "cost",
+        "escalated",
+        "priced",
+        "reference_cost",
+        "requests",
+        "tiers",
+        "unpriced_cost",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
+        self.answered = 0
         self.escalated = 0
         self.cost = 0.0
         self.priced = 0
@@ -96,7 +113,8 @@ class _Totals:
     def add(self, call: _Call, tier: int | None) -> None:
         self.requests += 1
         self.cost += call.cost
-        self.escalated += call.causes is not None
+        self.answered += call.model is not None
+        self.escalated += call.escalated()
         if tier is not None:
             self.tiers[tier] += 1
         reference = call.counterfactual()
@@ -114,7 +132,7 @@ class _Totals:
             "requests": self.requests,
             "cost_usd": self.cost,
             "cost_per_request_usd": self.cost / self.requests if self.requests else 0.0,
-            "escalation_rate": self.escalated / self.requests if self.requests else 0.0,
+            "escalation_rate": self.escalated / self.answered if self.answered else 0.0,
             "always_strongest_usd": self.reference_cost,
             "savings_usd": savings,
             "savings_share": savings / self.reference_cost if self.reference_cost > 0 else None,
@@ -276,7 +294,7 @@ def _summarize(
                 tier_cost[tier] += call.cost
             for provider in call.failed or ():
                 fallbacks[provider] += 1
-        for cause in call.causes or ():
+        for cause in (call.causes or ()) if call.escalated() else ():
             causes[cause] += 1
     requests = total.requests
     answered = sum(answers.values())
@@ -315,9 +333,9 @@ def _summarize(
             for tier, count in sorted(total.tiers.items())
         },
         "escalation": {
-            "rate": total.escalated / requests if requests else 0.0,
+            "rate": total.escalated / answered if answered else 0.0,  # of answered requests
             "by_cause": {
-                c: {"requests": causes[c], "rate": causes[c] / requests if requests else 0.0} for c in CAUSES
+                c: {"requests": causes[c], "rate": causes[c] / answered if answered else 0.0} for c in CAUSES
             },
         },
         "providers": {
@@ -410,10 +428,11 @@ class _Shadow:
 class _Week:
     """One ISO week's requests: escalation rate and the predicted-difficulty histogram."""
 
-    __slots__ = ("difficulty_sum", "escalated", "histogram", "requests", "scored")
+    __slots__ = ("answered", "difficulty_sum", "escalated", "histogram", "requests", "scored")
 
     def __init__(self) -> None:
         self.requests = 0
+        self.answered = 0
         self.escalated = 0
         self.scored = 0
         self.difficulty_sum = 0.0
@@ -421,7 +440,8 @@ class _Week:
 
     def add(self, call: _Call) -> None:
         self.requests += 1
-        self.escalated += call.causes is not None
+        self.answered += call.model is not None
+        self.escalated += call.escalated()
         if call.difficulty is not None:
             self.scored += 1
             self.difficulty_sum += call.difficulty
@@ -430,7 +450,7 @@ class _Week:
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
-            "escalation_rate": self.escalated / self.requests if self.requests else 0.0,
+            "escalation_rate": self.escalated / self.answered if self.answered else 0.0,
             "difficulty_mean": self.difficulty_sum / self.scored if self.scored else None,
             "difficulty_histogram": [n / self.scored for n in self.histogram] if self.scored else None,
         }

@@ -194,7 +194,7 @@ def _print_text(report: dict[str, Any]) -> None:
         f"saved {usd(cost['savings_usd'])}" + (f" ({share:.1%})" if share is not None else "")
     )
     causes = ", ".join(f"{c} {v['rate']:.1%}" for c, v in report["escalation"]["by_cause"].items())
-    print(f"escalations:  {report['escalation']['rate']:.1%} of requests ({causes})")
+    print(f"escalations:  {report['escalation']['rate']:.1%} of answered requests ({causes})")
     print(f"budgets:      {report['budget']['refusals']} refused, {report['budget']['overruns']} overruns")
     shadow = report["shadow"]
     if shadow["pairs"]:

@@ -40,7 +40,7 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
         f"{report['requests']:,} requests · cost {usd(cost['cost_usd'])} · always-strongest "
         f"{usd(cost['always_strongest_usd'])} · saved {usd(cost['savings_usd'])}"
         f"{' (' + _pct(cost['savings_share']) + ')' if cost['savings_share'] is not None else ''}",
-        f" · escalation rate {_pct(report['escalation']['rate'])}</p>",
+        f" · escalation rate {_pct(report['escalation']['rate'])} of answered requests</p>",
         "<h2>Share per tier over time</h2>",
         _tier_share_plot(report["days"]),
         "<h2>Cost against always-strongest (cumulative)</h2>",
