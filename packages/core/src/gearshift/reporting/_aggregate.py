@@ -272,7 +272,7 @@ def _summarize(
     total = _Totals()
     by_agent: defaultdict[str, _Totals] = defaultdict(_Totals)
     by_day: defaultdict[str, _Totals] = defaultdict(_Totals)
-    by_week: defaultdict[str, _Week] = defaultdict(_Week)
+    by_week: dict[str, _Week] = {}
     answers: Counter[str] = Counter()
     tier_cost: defaultdict[int, float] = defaultdict(float)
     causes: Counter[str] = Counter()
@@ -287,7 +287,10 @@ def _summarize(
         if keys is None:
             keys = calendar[day_number] = _calendar_keys(day_number)
         by_day[keys[0]].add(call, tier)
-        by_week[keys[1]].add(call)
+        week = by_week.get(keys[1])
+        if week is None:
+            week = by_week[keys[1]] = _Week(_days_in_span(day_number, span))
+        week.add(call)
         if call.model is not None:
             answers[call.model] += 1
             if tier is not None:
@@ -425,12 +428,24 @@ class _Shadow:
         return figures
 
 
+def _days_in_span(day_number: int, span: tuple[float | None, float | None]) -> int:
+    """How many days of the ISO week of the `day_number`th day the log covers: its first and last
+    weeks are partial when it starts or ends mid-week (`--since 7d`, or a week still under way)."""
+    monday = day_number - (dt.date(1970, 1, 1) + dt.timedelta(days=day_number)).weekday()
+    first, last = span
+    first_day = monday if first is None else max(monday, int(first // 86400))
+    last_day = monday + 6 if last is None else min(monday + 6, int(last // 86400))
+    return max(last_day - first_day + 1, 1)
+
+
 class _Week:
-    """One ISO week's requests: escalation rate and the predicted-difficulty histogram."""
+    """One ISO week's requests: escalation rate and the predicted-difficulty histogram, and how many of
+    its days the log covers."""
 
-    __slots__ = ("answered", "difficulty_sum", "escalated", "histogram", "requests", "scored")
+    __slots__ = ("answered", "days", "difficulty_sum", "escalated", "histogram", "requests", "scored")
 
-    def __init__(self) -> None:
+    def __init__(self, days: int) -> None:
+        self.days = days
         self.requests = 0
         self.answered = 0
         self.escalated = 0
@@ -449,6 +464,7 @@ class _Week:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "days": self.days,
             "requests": self.requests,
             "escalation_rate": self.escalated / self.answered if self.answered else 0.0,
             "difficulty_mean": self.difficulty_sum / self.scored if self.scored else None,
@@ -458,7 +474,12 @@ class _Week:
 
 def _drift(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The change from the week before last to the last week: escalation rate (points), mean
-    predicted difficulty, and the total-variation distance between their difficulty histograms."""
+    predicted difficulty, and the total-variation distance between their difficulty histograms.
+
+    The last week is compared even when the log covers only part of it (`to_days` < 7): its rates and
+    shares are per request, so a short week is noisier but not smaller, and leaving it out would hide
+    the newest traffic, the one drift is read for, for up to six days. The days and requests of both
+    weeks go with the figures so that a reader sees how much each side rests on."""
     if len(weeks) < 2:
         return None
     before, last = weeks[-2], weeks[-1]
@@ -471,6 +492,10 @@ def _drift(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {
         "from_week": before["week"],
         "to_week": last["week"],
+        "from_days": before["days"],
+        "to_days": last["days"],
+        "from_requests": before["requests"],
+        "to_requests": last["requests"],
         "escalation_rate_change": last["escalation_rate"] - before["escalation_rate"],
         "difficulty_mean_change": mean_change,
         "difficulty_distance": distance,
