@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gearshift.cli import main
-from gearshift.reporting import build_report
+from gearshift.reporting import build_report, render_html
 from gearshift.reporting._cli import parse_since
 
 
@@ -178,3 +178,77 @@ def test_the_text_report_keeps_the_digits_of_a_cheap_models_cost(
     assert "$0.0000;" not in text and "$0.0000 " not in text
     assert re.search(r"^cost: +\$0\.00011;", text, re.MULTILINE)
     assert re.search(r"^  small +tier 1 +75\.0% +\$0\.000082 ", text, re.MULTILINE)
+
+
+def test_drift_says_how_much_of_each_week_the_log_covers(
+    records: list[dict[str, Any]], sample_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The log ends on the Monday of 2026-W48: drift compared that one day against a whole week and
+    # printed it as "2026-W47 -> 2026-W48", as if both were weeks alike.
+    report = build_report(records)
+    assert [(w["week"], w["days"], w["requests"]) for w in report["weeks"]] == [
+        ("2026-W47", 7, 4),
+        ("2026-W48", 1, 4),
+    ]
+    drift = report["drift"]
+    assert (drift["from_days"], drift["to_days"], drift["from_requests"], drift["to_requests"]) == (
+        7,
+        1,
+        4,
+        4,
+    )
+    assert main(["report", "--log", str(sample_log)]) == 0
+    assert (
+        "drift:        2026-W47 (4 requests) -> 2026-W48 (4 requests, partial: 1 of 7 days): escalation rate "
+        "+100.0 points" in capsys.readouterr().out
+    )
+    assert (
+        "2026-W47 (4 requests) -&gt; 2026-W48 (4 requests, partial: 1 of 7 days): escalation"
+        in render_html(report)
+    )
+    # A log from a Wednesday (`--since`) to the next Sunday: the first week is the partial one.
+    wednesday = [{**r, "ts": r["ts"] + 2 * 86400} for r in records[:8]]
+    sunday = [{**r, "ts": r["ts"] + 6 * 86400} for r in records[8:10]]
+    drift = build_report([*wednesday, *sunday])["drift"]
+    assert (drift["from_days"], drift["to_days"], drift["to_requests"]) == (5, 7, 1)
+
+
+def test_a_count_of_one_is_singular_in_the_printed_report_and_on_the_page(
+    records: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A log of one decision printed "(1 records)" and the page "1 records from ...", "1 requests".
+    log = tmp_path / "one.jsonl"
+    log.write_text(json.dumps(records[0]) + "\n", encoding="utf-8")
+    assert main(["report", "--log", str(log)]) == 0
+    assert "one.jsonl (1 record)\n" in capsys.readouterr().out
+    page = render_html(build_report(records[:1]))
+    assert "1 record from " in page and '<p class="big">\n1 request · ' in page
+    # One shadow pair, one feedback score, one overrun, one attempt.
+    one_each = [
+        *records[10:12],  # w2-1, answered by big
+        {**records[-1], "request_id": "w2-1"},
+        {**records[-5], "request_id": "w2-1"},
+        {**records[-6], "request_id": "w2-1"},
+    ]
+    assert [r["kind"] for r in one_each] == ["decision", "attempt", "shadow", "feedback", "budget_overrun"]
+    log.write_text("".join(json.dumps(r) + "\n" for r in one_each), encoding="utf-8")
+    assert main(["report", "--log", str(log)]) == 0
+    text = capsys.readouterr().out
+    assert "0 refused, 1 overrun\n" in text and "shadow:       1 pair, " in text and " 1 attempt " in text
+    page = render_html(build_report(one_each))
+    assert "1 shadow pair, " in page and "1 feedback score, " in page
+
+
+def test_the_models_and_tiers_tables_say_what_their_costs_sum(
+    records: list[dict[str, Any]], sample_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An escalated call's cheap attempt is the cheap model's spend in the Models table but the answering
+    # tier's in the Tiers table: the two tables' costs differ row by row, and neither said so.
+    assert main(["report", "--log", str(sample_log)]) == 0
+    text = capsys.readouterr().out
+    assert "models:       cost is each model's own attempts, failed and escalated-from" in text
+    assert "tiers:        cost is whole requests under the tier that answered, an escalation's" in text
+    assert re.search(r"^  tier 2 +25\.0% +\$0\.0240 +\$0\.0120 a request$", text, re.MULTILINE)
+    page = render_html(build_report(records))
+    assert "<h2>Models</h2>\n<p>Cost is each model&#x27;s own attempts" in page
+    assert "<h2>Tiers</h2>\n<p>Cost is whole requests under the tier that answered" in page

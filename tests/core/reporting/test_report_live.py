@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gearshift import (
+    BudgetExceeded,
     ChatRequest,
     Message,
     ModelPrices,
@@ -17,7 +18,9 @@ from gearshift import (
     Router,
     SignalScorer,
     StepContext,
+    ToolCall,
 )
+from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cli import main
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
@@ -115,3 +118,50 @@ async def test_the_counterfactual_prices_cache_reads_and_writes_at_the_strongest
     strongest = sum(registry["large"].cost(r.attempts[-1].usage) for r in results)
     assert cost["always_strongest_usd"] == pytest.approx(strongest)
     assert cost["savings_usd"] == pytest.approx(strongest - sum(r.cost_usd for r in results))
+
+
+async def test_the_escalation_rate_is_over_answered_requests_not_budget_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A call a hard budget refused is logged with its decision but was never answered, so it cannot
+    have escalated: the rate counted it in its denominator, and two refusals made one escalation in
+    two answered calls read as 25% instead of 50%."""
+    log_path = tmp_path / "log.jsonl"
+    stuck = (
+        Message.user("The nightly export is missing rows; look into it."),
+        *(
+            message
+            for index in range(2)
+            for message in (
+                Message.assistant("", [ToolCall(f"c{index}", "ls", '{"p": "/data"}')]),
+                Message.tool(f"c{index}", "Permission denied: /data/export", is_error=True),
+            )
+        ),
+    )
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:broke", usd=1e-9, mode="hard")])
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+        router = Router(
+            REGISTRY,
+            policy=SignalScorer(),
+            providers=[provider],
+            decision_log=open_decision_log(log_path),
+            budgets=ledger,
+        )
+        calm = await router.acomplete("hello", StepContext(agent_id="a"))
+        escalated = await router.acomplete(ChatRequest(stuck), StepContext(agent_id="a"))
+        for _ in range(2):
+            with pytest.raises(BudgetExceeded):
+                await router.acomplete("hello", StepContext(agent_id="broke"))
+        await router.aclose()
+    assert (calm.model_id, escalated.model_id) == ("small", "large")  # a tool error streak moved it up
+    capsys.readouterr()
+    assert main(["report", "--log", str(log_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["requests"], report["answered"], report["budget"]["refusals"]) == (4, 2, 2)
+    assert report["escalation"]["rate"] == 0.5
+    assert report["escalation"]["by_cause"]["step_signals"] == {"requests": 1, "rate": 0.5}
+    assert report["agents"]["broke"]["escalation_rate"] == 0.0
+    assert report["days"][0]["escalation_rate"] == report["weeks"][0]["escalation_rate"] == 0.5
+    assert main(["report", "--log", str(log_path)]) == 0
+    assert "escalations:  50.0% of answered requests" in capsys.readouterr().out

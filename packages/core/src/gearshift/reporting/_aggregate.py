@@ -5,7 +5,9 @@ the sum of its attempts', its tier the tier of the model that answered. Its alwa
 counterfactual prices the answering attempt's tokens at the `reference` of its first decision (the
 cheapest model of the top eligible tier): at its whole price list when the record carries it, so cache
 reads and writes and long-context tiers are priced as that model bills them (older logs give only its
-input and output prices). Escalation causes: `gate` and `self` from escalation
+input and output prices). Escalation rates are over answered requests: a request a budget refused
+(or every model failed) was never answered, so it cannot have escalated. Escalation causes: `gate` and
+`self` from escalation
 records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
 tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
@@ -65,6 +67,11 @@ class _Call:
             self.causes = set()
         self.causes.add(cause)
 
+    def escalated(self) -> bool:
+        """Whether an answered request escalated: a request never answered (a budget refused it, every
+        model failed) has no escalation to count, so escalation rates are over answered requests."""
+        return self.model is not None and self.causes is not None
+
     def counterfactual(self) -> float | None:
         ref = self.reference
         if ref is None or self.model is None:
@@ -82,10 +89,20 @@ class _Call:
 class _Totals:
     """Requests, cost and the counterfactual of a group of requests (all, one agent, one day)."""
 
-    __slots__ = ("cost", "escalated", "priced", "reference_cost", "requests", "tiers", "unpriced_cost")
+    __slots__ = (
+        "answered",
+        "cost",
+        "escalated",
+        "priced",
+        "reference_cost",
+        "requests",
+        "tiers",
+        "unpriced_cost",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
+        self.answered = 0
         self.escalated = 0
         self.cost = 0.0
         self.priced = 0
@@ -96,7 +113,8 @@ class _Totals:
     def add(self, call: _Call, tier: int | None) -> None:
         self.requests += 1
         self.cost += call.cost
-        self.escalated += call.causes is not None
+        self.answered += call.model is not None
+        self.escalated += call.escalated()
         if tier is not None:
             self.tiers[tier] += 1
         reference = call.counterfactual()
@@ -114,7 +132,7 @@ class _Totals:
             "requests": self.requests,
             "cost_usd": self.cost,
             "cost_per_request_usd": self.cost / self.requests if self.requests else 0.0,
-            "escalation_rate": self.escalated / self.requests if self.requests else 0.0,
+            "escalation_rate": self.escalated / self.answered if self.answered else 0.0,
             "always_strongest_usd": self.reference_cost,
             "savings_usd": savings,
             "savings_share": savings / self.reference_cost if self.reference_cost > 0 else None,
@@ -254,7 +272,7 @@ def _summarize(
     total = _Totals()
     by_agent: defaultdict[str, _Totals] = defaultdict(_Totals)
     by_day: defaultdict[str, _Totals] = defaultdict(_Totals)
-    by_week: defaultdict[str, _Week] = defaultdict(_Week)
+    by_week: dict[str, _Week] = {}
     answers: Counter[str] = Counter()
     tier_cost: defaultdict[int, float] = defaultdict(float)
     causes: Counter[str] = Counter()
@@ -269,14 +287,17 @@ def _summarize(
         if keys is None:
             keys = calendar[day_number] = _calendar_keys(day_number)
         by_day[keys[0]].add(call, tier)
-        by_week[keys[1]].add(call)
+        week = by_week.get(keys[1])
+        if week is None:
+            week = by_week[keys[1]] = _Week(_days_in_span(day_number, span))
+        week.add(call)
         if call.model is not None:
             answers[call.model] += 1
             if tier is not None:
                 tier_cost[tier] += call.cost
             for provider in call.failed or ():
                 fallbacks[provider] += 1
-        for cause in call.causes or ():
+        for cause in (call.causes or ()) if call.escalated() else ():
             causes[cause] += 1
     requests = total.requests
     answered = sum(answers.values())
@@ -315,9 +336,9 @@ def _summarize(
             for tier, count in sorted(total.tiers.items())
         },
         "escalation": {
-            "rate": total.escalated / requests if requests else 0.0,
+            "rate": total.escalated / answered if answered else 0.0,  # of answered requests
             "by_cause": {
-                c: {"requests": causes[c], "rate": causes[c] / requests if requests else 0.0} for c in CAUSES
+                c: {"requests": causes[c], "rate": causes[c] / answered if answered else 0.0} for c in CAUSES
             },
         },
         "providers": {
@@ -407,13 +428,26 @@ class _Shadow:
         return figures
 
 
+def _days_in_span(day_number: int, span: tuple[float | None, float | None]) -> int:
+    """How many days of the ISO week of the `day_number`th day the log covers: its first and last
+    weeks are partial when it starts or ends mid-week (`--since 7d`, or a week still under way)."""
+    monday = day_number - (dt.date(1970, 1, 1) + dt.timedelta(days=day_number)).weekday()
+    first, last = span
+    first_day = monday if first is None else max(monday, int(first // 86400))
+    last_day = monday + 6 if last is None else min(monday + 6, int(last // 86400))
+    return max(last_day - first_day + 1, 1)
+
+
 class _Week:
-    """One ISO week's requests: escalation rate and the predicted-difficulty histogram."""
+    """One ISO week's requests: escalation rate and the predicted-difficulty histogram, and how many of
+    its days the log covers."""
 
-    __slots__ = ("difficulty_sum", "escalated", "histogram", "requests", "scored")
+    __slots__ = ("answered", "days", "difficulty_sum", "escalated", "histogram", "requests", "scored")
 
-    def __init__(self) -> None:
+    def __init__(self, days: int) -> None:
+        self.days = days
         self.requests = 0
+        self.answered = 0
         self.escalated = 0
         self.scored = 0
         self.difficulty_sum = 0.0
@@ -421,7 +455,8 @@ class _Week:
 
     def add(self, call: _Call) -> None:
         self.requests += 1
-        self.escalated += call.causes is not None
+        self.answered += call.model is not None
+        self.escalated += call.escalated()
         if call.difficulty is not None:
             self.scored += 1
             self.difficulty_sum += call.difficulty
@@ -429,8 +464,9 @@ class _Week:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "days": self.days,
             "requests": self.requests,
-            "escalation_rate": self.escalated / self.requests if self.requests else 0.0,
+            "escalation_rate": self.escalated / self.answered if self.answered else 0.0,
             "difficulty_mean": self.difficulty_sum / self.scored if self.scored else None,
             "difficulty_histogram": [n / self.scored for n in self.histogram] if self.scored else None,
         }
@@ -438,7 +474,12 @@ class _Week:
 
 def _drift(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The change from the week before last to the last week: escalation rate (points), mean
-    predicted difficulty, and the total-variation distance between their difficulty histograms."""
+    predicted difficulty, and the total-variation distance between their difficulty histograms.
+
+    The last week is compared even when the log covers only part of it (`to_days` < 7): its rates and
+    shares are per request, so a short week is noisier but not smaller, and leaving it out would hide
+    the newest traffic, the one drift is read for, for up to six days. The days and requests of both
+    weeks go with the figures so that a reader sees how much each side rests on."""
     if len(weeks) < 2:
         return None
     before, last = weeks[-2], weeks[-1]
@@ -451,6 +492,10 @@ def _drift(weeks: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {
         "from_week": before["week"],
         "to_week": last["week"],
+        "from_days": before["days"],
+        "to_days": last["days"],
+        "from_requests": before["requests"],
+        "to_requests": last["requests"],
         "escalation_rate_change": last["escalation_rate"] - before["escalation_rate"],
         "difficulty_mean_change": mean_change,
         "difficulty_distance": distance,

@@ -22,6 +22,7 @@ from .._finite_numbers import finite
 from .._surrogates import has_lone_surrogate
 from ..config._config_file import CONFIG_HELP
 from ._money import usd
+from ._wording import MODELS_SUM, TIERS_SUM, count, drift_weeks
 
 __all__ = ["add_export_parser", "add_report_parser", "parse_since", "run_export", "run_report"]
 
@@ -187,18 +188,19 @@ def run_report(args: argparse.Namespace) -> int:
 def _print_text(report: dict[str, Any]) -> None:
     cost = report["cost"]
     share = cost["savings_share"]
-    print(f"decision log: {report['log']['path']} ({report['log']['records']:,} records)")
+    print(f"decision log: {report['log']['path']} ({count(report['log']['records'], 'record')})")
     print(f"requests:     {report['requests']:,} ({report['failed']:,} unanswered)")
     print(
         f"cost:         {usd(cost['cost_usd'])}; always-strongest {usd(cost['always_strongest_usd'])}; "
         f"saved {usd(cost['savings_usd'])}" + (f" ({share:.1%})" if share is not None else "")
     )
     causes = ", ".join(f"{c} {v['rate']:.1%}" for c, v in report["escalation"]["by_cause"].items())
-    print(f"escalations:  {report['escalation']['rate']:.1%} of requests ({causes})")
-    print(f"budgets:      {report['budget']['refusals']} refused, {report['budget']['overruns']} overruns")
+    print(f"escalations:  {report['escalation']['rate']:.1%} of answered requests ({causes})")
+    budget = report["budget"]
+    print(f"budgets:      {budget['refusals']:,} refused, {count(budget['overruns'], 'overrun')}")
     shadow = report["shadow"]
     if shadow["pairs"]:
-        line = f"shadow:       {shadow['pairs']:,} pairs, {usd(shadow['cost_usd'])} spent on shadows"
+        line = f"shadow:       {count(shadow['pairs'], 'pair')}, {usd(shadow['cost_usd'])} spent on shadows"
         if shadow["upward_pairs"]:
             line += (
                 f"; {shadow['upward_pairs']:,} upward: judged quality {shadow['quality']:.3f} against "
@@ -211,22 +213,28 @@ def _print_text(report: dict[str, Any]) -> None:
                 f"{shadow['over_routed']:.1%} (over-routed)"
             )
         print(line)
-    print("models:")
+    print(f"models:       cost is {MODELS_SUM}")
     for model, v in report["models"].items():
         p50 = "-" if v["latency_p50_ms"] is None else f"{v['latency_p50_ms']:.0f} ms"
         p95 = "-" if v["latency_p95_ms"] is None else f"{v['latency_p95_ms']:.0f} ms"
         print(
             f"  {model:<28} tier {v['tier']}  {v['share']:6.1%}  {usd(v['cost_usd'])}  p50 {p50}  p95 {p95}"
         )
+    print(f"tiers:        cost is {TIERS_SUM}")
+    for tier, v in report["tiers"].items():
+        print(
+            f"  tier {tier:<23} {v['share']:6.1%}  {usd(v['cost_usd'])}  "
+            f"{usd(v['cost_per_request_usd'])} a request"
+        )
     print("providers:")
     for provider, v in report["providers"].items():
         print(
-            f"  {provider:<28} {v['attempts']:,} attempts  errors {v['error_rate']:.1%}  "
+            f"  {provider:<28} {count(v['attempts'], 'attempt')}  errors {v['error_rate']:.1%}  "
             f"fallbacks {v['fallback_rate']:.1%}"
         )
     drift = report["drift"]
     if drift is not None:
         print(
-            f"drift:        {drift['from_week']} -> {drift['to_week']}: escalation rate "
+            f"drift:        {drift_weeks(drift)}: escalation rate "
             f"{drift['escalation_rate_change'] * 100:+.1f} points"
         )

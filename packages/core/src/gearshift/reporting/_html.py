@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from ._money import usd
+from ._wording import MODELS_SUM, TIERS_SUM, count, drift_weeks
 
 __all__ = ["render_html"]
 
@@ -37,15 +38,16 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
         f"<h1>{escape(title)}</h1>",
         f"<p>{_span(report)}{' · agent ' + escape(report['agent']) if report.get('agent') else ''}</p>",
         '<p class="big">',
-        f"{report['requests']:,} requests · cost {usd(cost['cost_usd'])} · always-strongest "
+        f"{count(report['requests'], 'request')} · cost {usd(cost['cost_usd'])} · always-strongest "
         f"{usd(cost['always_strongest_usd'])} · saved {usd(cost['savings_usd'])}"
         f"{' (' + _pct(cost['savings_share']) + ')' if cost['savings_share'] is not None else ''}",
-        f" · escalation rate {_pct(report['escalation']['rate'])}</p>",
+        f" · escalation rate {_pct(report['escalation']['rate'])} of answered requests</p>",
         "<h2>Share per tier over time</h2>",
         _tier_share_plot(report["days"]),
         "<h2>Cost against always-strongest (cumulative)</h2>",
         _cost_plot(report["days"]),
         "<h2>Models</h2>",
+        f"<p>Cost is {escape(MODELS_SUM)}.</p>",
         _table(
             ("model", "tier", "requests", "share", "cost", "p50 ms", "p95 ms"),
             (
@@ -62,6 +64,7 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
             ),
         ),
         "<h2>Tiers</h2>",
+        f"<p>Cost is {escape(TIERS_SUM)}.</p>",
         _table(
             ("tier", "requests", "share", "cost", "cost / request"),
             (
@@ -124,9 +127,9 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
         ),
         "<h2>Week over week</h2>",
         _table(
-            ("week", "requests", "escalation rate", "mean predicted difficulty"),
+            ("week", "days", "requests", "escalation rate", "mean predicted difficulty"),
             (
-                (w["week"], w["requests"], _pct(w["escalation_rate"]), _num(w["difficulty_mean"]))
+                (w["week"], w["days"], w["requests"], _pct(w["escalation_rate"]), _num(w["difficulty_mean"]))
                 for w in report["weeks"]
             ),
         ),
@@ -144,13 +147,15 @@ def _span(report: Mapping[str, Any]) -> str:
         dt.datetime.fromtimestamp(log[k], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         for k in ("first_ts", "last_ts")
     )
-    return f"{log['records']:,} records from {first} to {last}"
+    return f"{count(log['records'], 'record')} from {first} to {last}"
 
 
 def _shadow(shadow: Mapping[str, Any], feedback: Mapping[str, Any]) -> str:
     parts = ["<h2>Quality</h2>"]
     if shadow["pairs"]:
-        parts.append(f"<p>{shadow['pairs']:,} shadow pairs, {usd(shadow['cost_usd'])} spent on shadows.</p>")
+        parts.append(
+            f"<p>{count(shadow['pairs'], 'shadow pair')}, {usd(shadow['cost_usd'])} spent on shadows.</p>"
+        )
     if shadow["upward_pairs"]:
         kept = f" ({_pct(shadow['quality_kept'])} kept)" if shadow["quality_kept"] is not None else ""
         parts.append(
@@ -167,7 +172,9 @@ def _shadow(shadow: Mapping[str, Any], feedback: Mapping[str, Any]) -> str:
     if not shadow["pairs"]:
         parts.append("<p>No shadow pairs: turn on [routing.shadow] to compare against the reference.</p>")
     if feedback["count"]:
-        parts.append(f"<p>{feedback['count']:,} feedback scores, mean {_num(feedback['mean_score'])}.</p>")
+        parts.append(
+            f"<p>{count(feedback['count'], 'feedback score')}, mean {_num(feedback['mean_score'])}.</p>"
+        )
     return "".join(parts)
 
 
@@ -175,8 +182,7 @@ def _drift(drift: Mapping[str, Any] | None) -> str:
     if drift is None:
         return "<p>Drift needs two weeks of traffic.</p>"
     change = drift["escalation_rate_change"] * 100
-    weeks = f"From {escape(drift['from_week'])} to {escape(drift['to_week'])}"
-    text = f"{weeks}: escalation rate {change:+.1f} points"
+    text = f"{escape(drift_weeks(drift))}: escalation rate {change:+.1f} points"
     if drift["difficulty_mean_change"] is not None:
         text += (
             f", mean predicted difficulty {drift['difficulty_mean_change']:+.3f}, difficulty distribution "
