@@ -220,6 +220,30 @@ async def test_when_every_model_fails_the_error_lists_each_attempt_without_secre
         assert ANTHROPIC_KEY not in text
 
 
+async def test_an_error_that_ends_a_routed_call_names_its_decision_log_records(
+    router: Router, servers: tuple[LocalOpenAIServer, LocalAnthropicServer], tmp_path: Path
+) -> None:
+    # A failed call's decision and attempts were logged under a request id its caller never saw: an
+    # operator holding the exception could not find out which models were tried, or why.
+    openai_server, anthropic_server = servers
+    for _ in range(2):
+        openai_server.script("small", Fail(status=500))
+        openai_server.script("large", Fail(status=500))
+        anthropic_server.script("claude-large", Fail(status=529))
+    with pytest.raises(AllModelsFailed) as failed:
+        await router.acomplete("hi there")
+    with pytest.raises(AllModelsFailed) as broke:
+        async for _ in router.astream("hi there"):
+            pass
+    router.close()
+    records = list(read_records(tmp_path / "log.jsonl"))
+    for error in (failed.value, broke.value):
+        assert error.request_id is not None
+        kinds = [r["kind"] for r in records if r["request_id"] == error.request_id]
+        assert kinds.count("decision") == 1 and kinds.count("attempt") == 3, kinds
+    assert failed.value.request_id != broke.value.request_id
+
+
 async def test_a_stream_that_breaks_before_its_first_token_falls_back(
     router: Router, servers: tuple[LocalOpenAIServer, LocalAnthropicServer]
 ) -> None:

@@ -23,10 +23,12 @@ from gearshift import (
     SignalScorer,
     StepContext,
     TextDelta,
+    read_records,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.budgets._sqlite import SQLiteStore
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import Delay, Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-budget-router-test-8d2e"
@@ -116,6 +118,20 @@ async def test_a_hard_limit_refuses_before_any_model_is_called(
     assert server.requests == []  # nothing was sent, so nothing can be billed
     assert "tiny" in str(refused.value)
     assert await _spent(router, "agent:broke") == 0
+
+
+async def test_a_refusal_names_its_record_in_the_decision_log(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
+) -> None:
+    # The refusal was logged (limit, key, spent) under a request id the refused caller never saw.
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, BudgetLimit(name="tiny", key="agent:*", usd=0.00001), decision_log=log)
+    with pytest.raises(BudgetExceeded) as refused:
+        await router.acomplete(_request(), StepContext(agent_id="broke"))
+    router.close()
+    named = [r for r in read_records(tmp_path / "log.jsonl") if r["request_id"] == refused.value.request_id]
+    assert refused.value.request_id is not None
+    assert {r["kind"] for r in named} == {"decision", "budget_refusal"}, named
 
 
 @pytest.mark.parametrize("max_tokens", [64, None])

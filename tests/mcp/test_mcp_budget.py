@@ -4,15 +4,18 @@ new user turn is paced over its own steps."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from mcp import Client
 from mcp_testbed import EASY, HARD, error_text, local_router, resource_json, structured
 
-from gearshift import Router
+from gearshift import Router, read_records
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.budgets._spend_index import to_nano
+from gearshift.routing._decision_log import open_decision_log
 from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_mcp import build_server
 
@@ -36,6 +39,22 @@ async def roomy(llm_server: LocalOpenAIServer) -> AsyncIterator[Router]:
     router = await _budgeted(llm_server, 1.0)
     yield router
     await router.aclose()
+
+
+async def test_a_refused_escalation_names_its_refusal_record(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    # The refusal was logged under a request id the MCP client was never told.
+    limits = [BudgetLimit(name="per agent", key="agent:*", usd=0.000_01)]
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = local_router(llm_server, budgets=BudgetLedger(MemoryStore(), limits), decision_log=log)
+    async with Client(build_server(router=router)) as client:
+        result = await client.call_tool("escalate", PROBLEM)
+    await router.aclose()
+    named = re.search(r"\(request id ([0-9a-f]+) in the decision log\)", error_text(result))
+    assert result.is_error and named is not None, error_text(result)
+    kinds = {r["kind"] for r in read_records(tmp_path / "log.jsonl") if r["request_id"] == named[1]}
+    assert kinds == {"decision", "budget_refusal"}
 
 
 async def test_an_escalation_the_budget_cannot_cover_is_refused_and_charges_nothing(

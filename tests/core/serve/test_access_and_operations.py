@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -19,7 +20,7 @@ from gearshift import read_records
 from gearshift.cli import main
 from gearshift.serve import ProxyKeys, is_loopback, key_hash
 from gearshift.serve._in_flight import InFlight
-from gearshift.testing import Drip, LocalOpenAIServer
+from gearshift.testing import Drip, Fail, LocalOpenAIServer
 
 TEAM_KEY = "gs-team-search-0123456789abcdef"
 AGENT_KEY = "gs-agent-writer-fedcba9876543210"
@@ -289,3 +290,28 @@ async def test_shutdown_waits_for_requests_in_flight_no_longer_than_its_timeout(
     assert await in_flight.drained(0.05) is False
     in_flight.leave()
     assert await in_flight.drained(0.05) is True
+
+
+def test_an_error_answer_names_the_calls_records_in_each_sdks_request_id(tmp_path: Path) -> None:
+    """A 502 after every model failed carried no request id: the SDK error's `request_id` was None, so
+    the user holding it could not find which models were tried, while the proxy had logged them."""
+    hello: Any = [{"role": "user", "content": "Hi"}]
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        proxy = ProxyProcess(write_config(tmp_path, server.base_url))
+        try:
+            server.script("small", Fail(500))
+            client = openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
+            with pytest.raises(openai.APIStatusError) as failed:
+                client.chat.completions.create(model="small", messages=hello)
+            server.script("small", Fail(500))
+            claude = anthropic.Anthropic(base_url=proxy.url, api_key="unused-on-loopback", max_retries=0)
+            with pytest.raises(anthropic.APIStatusError) as broke:
+                claude.messages.create(model="small", max_tokens=50, messages=hello)
+        finally:
+            proxy.close()
+    for error in (failed.value, broke.value):
+        assert error.status_code == 502 and error.request_id is not None, error
+        kinds = [
+            r["kind"] for r in read_records(tmp_path / "decisions.db") if r["request_id"] == error.request_id
+        ]
+        assert kinds.count("decision") == 1 and kinds.count("attempt") == 1, kinds

@@ -46,7 +46,15 @@ __all__ = [
 
 
 class GearshiftError(Exception):
-    """Root of every error gearshift raises."""
+    """Root of every error gearshift raises.
+
+    `request_id` is set on the error that ends a routed call once the call was planned: the id its
+    decision log records (decision, attempts, budget refusal) are written under, as
+    `RoutedResponse.request_id` is for an answer. None for errors raised before any plan (a bad
+    request, a bad config).
+    """
+
+    request_id: str | None = None
 
 
 class ConfigError(GearshiftError):

@@ -147,7 +147,8 @@ async def _answer(work: Awaitable[T]) -> T:
     try:
         return await work
     except GearshiftError as error:
-        raise ToolError(str(error)) from None
+        named = "" if error.request_id is None else f" (request id {error.request_id} in the decision log)"
+        raise ToolError(f"{error}{named}") from None
 
 
 class _KnownArguments(ArgModelBase):

@@ -32,7 +32,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._errors import BudgetExceeded
+from .._errors import BudgetExceeded, GearshiftError
 from ._records import refusal_record
 from ._routed import RoutedResponse, aclose_events
 
@@ -184,6 +184,8 @@ class CallTrace:
             error = None
         attempts = tuple(self.run.attempts) if self.run is not None else ()
         request_id = self.run.request_id if self.run is not None else None
+        if isinstance(error, GearshiftError) and error.request_id is None:
+            error.request_id = request_id  # so its caller can find the call's records
         if isinstance(error, BudgetExceeded):
             self._record_refusal(request_id, error)
         if logger.isEnabledFor(logging.DEBUG):

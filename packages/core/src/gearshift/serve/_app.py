@@ -7,7 +7,9 @@ header, `x-request-id` or Anthropic's `request-id`, which the SDKs read as `_req
 the whole call is known before the answer leaves (a plain answer), `-cost-usd` and `-escalated`. A
 stream's first event is awaited before its headers are sent, so a refused or failing call still gets
 its proper status; its final figures (the same five) ride in its closing event as an extra
-`gearshift` object, once the router has recorded and charged the call.
+`gearshift` object, once the router has recorded and charged the call. An error answer of a call
+the router had planned (a budget refusal, every model failing) carries its decision id in the same
+two headers, so the SDK error's request id finds the call's records.
 """
 
 from __future__ import annotations
@@ -227,6 +229,7 @@ class ProxyApp:
             response = self._error(call, refused.failure, error_body)
         except GearshiftError as error:
             failure = failure_from(error, timezone=self.timezone)
+            call.request_id = error.request_id  # a planned call's records are logged under it
             response = self._error(call, failure, error_body, budget=isinstance(error, BudgetExceeded))
         except ClientDisconnect:
             response = Response(status_code=499)
@@ -242,7 +245,13 @@ class ProxyApp:
         budget: bool = False,
     ) -> Response:
         self.metrics.failed(call.api, failure.status, budget=budget)
-        return JSONResponse(body(failure), status_code=failure.status, headers=failure.headers)
+        headers = dict(failure.headers)
+        if call.request_id is not None:
+            headers |= {
+                "x-gearshift-decision-id": call.request_id,
+                _REQUEST_ID_HEADER[call.api]: call.request_id,
+            }
+        return JSONResponse(body(failure), status_code=failure.status, headers=headers)
 
     def _log(self, request: Request, call: _Call, status: int, started: float) -> None:
         if not access_log.isEnabledFor(logging.INFO):
