@@ -55,6 +55,22 @@ def test_a_configurable_setting_keeps_the_models_router(router: Router, server: 
         RoutedChatModel(router=router).configurable_fields(max_token=ConfigurableField(id="cap"))
 
 
+def test_n_1_is_taken_as_asking_for_nothing_and_more_answers_are_refused(
+    router: Router, server: LocalOpenAIServer
+) -> None:
+    # n=1 asks for the one answer every call gets: ChatOpenAI code that says so was refused by name, as
+    # a setting and as a call option, with logprobs and extra_body, which ask for what gearshift cannot give.
+    model = RoutedChatModel(router=router, n=1)
+    assert model.invoke("Name a colour", n=1).content
+    assert model.bind(n=1).invoke("Name a colour").content
+    assert all("n" not in request.body for request in server.requests)
+    for option, value in (("n", 2), ("n", True), ("logprobs", True), ("extra_body", {"x": 1})):
+        with pytest.raises(InvalidRequestError, match=f"does not accept the call option\\(s\\) '{option}'"):
+            model.invoke("Name a colour", **{option: value})
+    with pytest.raises(InvalidRequestError, match="no setting 'n'"):
+        RoutedChatModel(router=router, n=2)
+
+
 def test_langchain_s_own_settings_are_still_taken(router: Router) -> None:
     # api_key and max_retries: LangChain's standard arguments, which the standard suites pass.
     model = RoutedChatModel(

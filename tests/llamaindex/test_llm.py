@@ -362,6 +362,18 @@ async def test_unknown_call_options_are_refused_by_name(llm: RoutedLLM) -> None:
         await llm.achat(USER, logit_bias={"50256": -100})
 
 
+async def test_n_1_is_taken_as_asking_for_nothing_and_more_answers_are_refused(
+    llm: RoutedLLM, observed: Observed
+) -> None:
+    # n=1 asks for the one answer every call gets: code written for OpenAI's LLM that says so was
+    # refused by name, with logprobs and extra_body, which do ask for something gearshift cannot give.
+    answer = await llm.achat(USER, n=1)
+    assert answer.message.content and "n" not in observed.server.requests[-1].body
+    for option, value in (("n", 2), ("n", True), ("logprobs", True), ("extra_body", {"x": 1})):
+        with pytest.raises(InvalidRequestError, match=f"does not take {option};"):
+            await llm.achat(USER, **{option: value})
+
+
 async def test_images_go_to_a_vision_model_and_image_files_are_read(
     make_router: MakeRouter, observed: Observed, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -99,6 +100,47 @@ async def test_a_server_that_stops_answering_is_an_error_not_a_hang(
         assert usage.spent_usd == 0.25
         assert usage.reserved_usd in (0.0, 0.1)  # the abandoned reserve ran whole, or not at all
         await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("options", "forgets", "warned"),
+    [
+        ((), True, True),
+        (("--appendonly", "yes"), False, False),
+        (("--save", "3600 1"), False, False),  # RDB snapshots: kept (up to the last one)
+        (("--rename-command", "CONFIG", ""), True, False),  # as managed Redis: cannot be read, no noise
+    ],
+    ids=["no-persistence", "appendonly", "rdb", "config-disabled"],
+)
+async def test_a_server_that_forgets_spend_on_restart_is_named_once_at_connect(
+    redis_server: LocalRedisServer,  # asked for so the test skips (or fails in CI) without redis-server
+    caplog: pytest.LogCaptureFixture,
+    options: tuple[str, ...],
+    forgets: bool,
+    warned: bool,
+) -> None:
+    # A Redis without persistence forgot every recorded spend on a restart ($2 -> $0) and every budget
+    # started over, and nothing said so; the README's advice was the only warning.
+    caplog.set_level(logging.DEBUG, logger="gearshift.budgets")
+    with LocalRedisServer(password=PASSWORD, options=options) as server:
+        store = RedisStore(server.url, prefix=fresh_prefix())
+        try:
+            await store.commit("c1", ["agent:a"], 2.0, 0, now=NOW)
+            server.restart()
+            (usage,) = await store.usage([UsageQuery("agent:a", 0.0)], now=NOW)  # connects again
+            assert usage.spent_usd == (0.0 if forgets else 2.0)
+        finally:
+            await store.aclose()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    if not warned:
+        assert warnings == []
+        return
+    (warning,) = warnings  # one, though the store connected twice
+    assert (
+        f"the Redis ledger redis://:***@127.0.0.1:{server.port}/0 keeps no data across a restart" in warning
+    )
+    assert "every spend it records will be lost when the server restarts" in warning
+    assert "CONFIG SET appendonly yes" in warning and PASSWORD not in warning
 
 
 async def test_ledgers_under_different_prefixes_do_not_see_each_other(redis_server: LocalRedisServer) -> None:

@@ -6,11 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from eval_tables import hand_table
+from eval_tables import hand_table, synthetic_table
 
-from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable, save_outcomes
+from gearshift.cli import main
+from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable, load_outcomes, save_outcomes
 from gearshift.evaluation import BASELINES, add_eval_parser, run_eval
+from gearshift.learning import LearnedRouter
 
 
 def _eval(argv: list[str]) -> int:
@@ -148,3 +151,80 @@ def test_a_learned_policy_is_cross_validated(capsys: pytest.CaptureFixture[str])
     assert knn["quality"] is not None and knn["cost"] is not None
     assert len(knn["curve"]) > 10  # every kink of 72 out-of-fold predictions, not a coarse grid
     assert knn["latency_us"]["median"] > 0
+
+
+@pytest.fixture(scope="module")
+def saved_router(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a router trained by `gearshift train` on one table, another table of the same models)."""
+    folder = tmp_path_factory.mktemp("saved-router")
+    fit, held, router = folder / "fit.jsonl", folder / "held.jsonl", folder / "router.json"
+    save_outcomes(synthetic_table(300, seed=0), fit)
+    save_outcomes(synthetic_table(200, seed=1), held)
+    assert main(["train", "--data", str(fit), "--out", str(router), "--no-progress"]) == 0
+    return router, held
+
+
+def test_a_saved_router_is_scored_as_shipped(
+    saved_router: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    router_path, held = saved_router
+    capsys.readouterr()
+    assert main(["eval", "--data", str(held), "--router", str(router_path), "--json", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    # Alone, --router scores the router and the baselines, and retrains nothing.
+    assert set(report["policies"]) == {*BASELINES, str(router_path)}
+    scored = report["policies"][str(router_path)]
+    # At its operating point it routes each row as the saved router itself does.
+    router = LearnedRouter.load(router_path)
+    table = load_outcomes(held)
+    outcomes = [row.outcomes[m] for row, m in zip(table, router.route(table.rows), strict=True)]
+    assert scored["quality"] == pytest.approx(np.mean([o.score for o in outcomes]))
+    assert scored["cost"] == pytest.approx(np.mean([o.cost_usd for o in outcomes]))
+    assert len(scored["curve"]) > 10 and scored["latency_us"]["median"] > 0
+    # The synthetic table's topics tell which model answers, so a router that read them beats a coin.
+    assert scored["apgr"] > scored["chance_apgr"] > 0.5
+    note = next(n for n in report["notes"] if n.startswith(str(router_path)))
+    assert "trained on 300 rows" in note and router.operating_point.target in note
+    assert "cross-validation" not in captured.err  # nothing was trained
+
+
+def test_saved_routers_repeat_beside_policies(
+    saved_router: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router_path, held = saved_router
+    cheaper = tmp_path / "cheaper.json"
+    train = ["train", "--data", str(held), "--router", str(router_path), "--out", str(cheaper)]
+    assert main([*train, "--target-strong-share", "0.01", "--no-progress"]) == 0
+    capsys.readouterr()
+    argv = ["eval", "--data", str(held), "--policy", "scorer", "--json", "--no-progress"]
+    assert main([*argv, "--router", str(router_path), "--router", str(cheaper)]) == 0
+    policies = json.loads(capsys.readouterr().out)["policies"]
+    assert {"scorer", str(router_path), str(cheaper)} <= set(policies)
+    assert policies[str(cheaper)]["strong_share"] < policies[str(router_path)]["strong_share"]
+
+
+def test_a_router_file_that_cannot_be_scored_is_a_clear_error(
+    saved_router: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router_path, held = saved_router
+    hand = tmp_path / "hand.jsonl"
+    save_outcomes(hand_table(), hand)
+    not_a_router = tmp_path / "outcomes.json"
+    not_a_router.write_text('{"id": "a"}\n')
+    cases = [
+        (held, tmp_path / "missing.json", f"--router {tmp_path / 'missing.json'}: no such file"),
+        (held, tmp_path, f"--router {tmp_path}: is a directory"),
+        (held, not_a_router, f"--router {not_a_router}: not a gearshift router artifact"),
+        (
+            hand,
+            router_path,
+            f"router {router_path}: routes between tiny, small, large, huge, and the table is evaluated on "
+            "weak, strong: it does not know the table's models weak, strong; the table has no outcome on "
+            "every row for its models tiny, small, large, huge",
+        ),
+    ]
+    for data, router, message in cases:
+        assert main(["eval", "--data", str(data), "--router", str(router), "--folds", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("gearshift: error:") and message in err and "Traceback" not in err

@@ -78,8 +78,8 @@ ROUTED_MODEL_NAME = "gearshift-router"
 """What tracers see as the model name before the router has chosen one (`ls_model_name`)."""
 
 # The sampling settings a `ChatRequest` carries, each a setting and a call option of the same name.
-# Per-call options `_generate` understands, besides `stop`; anything else is refused by name rather
-# than silently dropped (a `logit_bias` that does nothing would mislead).
+# Per-call options `_generate` understands, besides `stop` and `n=1`; anything else is refused by name
+# rather than silently dropped (a `logit_bias` that does nothing would mislead).
 _CALL_OPTIONS = frozenset(
     {"tools", "tool_choice", "parallel_tool_calls", "response_format", "model", "temperature", "max_tokens"}
     | {"stream_usage", "reasoning_effort", *SAMPLING_SETTINGS}
@@ -595,7 +595,11 @@ class RoutedChatModel(BaseChatModel):
         options: dict[str, Any],
     ) -> _Step:
         if not options.keys() <= _CALL_OPTIONS:  # the usual case, all known, costs one subset test
-            unknown = sorted(k for k in options.keys() - _CALL_OPTIONS if options[k] is not None)
+            unknown = sorted(
+                k
+                for k in options.keys() - _CALL_OPTIONS
+                if options[k] is not None and not _one_answer(k, options[k])
+            )
             if unknown:
                 raise InvalidRequestError(
                     f"RoutedChatModel does not accept the call option(s) {', '.join(map(repr, unknown))}; "
@@ -686,11 +690,18 @@ _ROUTING_SETTINGS = tuple(
 )
 
 
+def _one_answer(option: str, value: Any) -> bool:
+    """Whether a call option is `n=1`: it asks for the one answer every call gets, so it asks for nothing."""
+    return option == "n" and type(value) is int and value == 1
+
+
 def _refuse_unknown_settings(data: dict[str, Any], settings: Collection[str]) -> None:
     """Pydantic drops unknown keywords: a misspelled `max_token=50` would leave answers uncapped.
     LangChain's standard settings that are none here are taken out of `data` (see the class)."""
     for standard in _IGNORED_STANDARD_SETTINGS:
         data.pop(standard, None)
+    if _one_answer("n", data.get("n")):  # ChatOpenAI's `n=1`
+        del data["n"]
     for name in sorted(data.keys() - settings):
         hint = did_you_mean(name, settings)
         raise InvalidRequestError(f"RoutedChatModel has no setting {name!r}" + (f" ({hint})" if hint else ""))

@@ -176,6 +176,8 @@ async def plan_call(
     `history` keeps the conversion of messages earlier steps sent; None converts every message.
     """
     unknown = options.keys() - _ACCEPTED_OPTIONS if not options.keys() <= _ACCEPTED_OPTIONS else None
+    if unknown and "n" in unknown and type(options["n"]) is int and options["n"] == 1:
+        unknown = unknown - {"n"}  # one answer is what every call gets: it asks for nothing extra
     if unknown:
         raise InvalidRequestError(
             f"RoutedLLM does not take {', '.join(sorted(unknown))}; a call may set: "

@@ -193,16 +193,18 @@ class RoutedLLM(FunctionCallingLLM):
         built in Python cannot be built again elsewhere, so such an LLM is refused, not unpickled
         around another router.
         """
-        if not _core_of(self).rebuildable:
-            raise TypeError(
-                "cannot pickle a RoutedLLM whose router was built in Python (a Router or a "
-                "GearshiftConfig passed in): its copy could not route through the same models; build "
-                "it with RoutedLLM(config='gearshift.toml') to pickle it, and the copy reads that file"
-            )
+        _refuse_unless_rebuildable(self, "pickle")
         bare = super().model_copy()
         bare.__pydantic_private__ = {}  # LlamaIndex would log that it dropped the router, unpicklable
         state: dict[str, Any] = super(RoutedLLM, bare).__getstate__()
         return state
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """LlamaIndex's serialisation (`to_json` too): the settings, `config` among them, from which
+        `from_dict` builds the router again. Refused, as pickling is, for a router built in Python:
+        `from_dict` would build the LLM around another router (no config: the built-in ladder)."""
+        _refuse_unless_rebuildable(self, "serialise")
+        return super().to_dict(**kwargs)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle through the constructor, which builds the router from `config`; a config that no
@@ -516,6 +518,16 @@ def _core_of(llm: RoutedLLM) -> _Core:
     `BaseModel.__getattr__`, after the usual lookup failed, which costs microseconds on every call."""
     private = cast("dict[str, Any]", llm.__pydantic_private__)
     return cast("_Core", private["_core"])
+
+
+def _refuse_unless_rebuildable(llm: RoutedLLM, action: str) -> None:
+    """A `TypeError` when `llm`'s `config` would not build its router again, so its copy cannot route."""
+    if not _core_of(llm).rebuildable:
+        raise TypeError(
+            f"cannot {action} a RoutedLLM whose router was built in Python (a Router or a "
+            "GearshiftConfig passed in): its copy could not route through the same models; build "
+            f"it with RoutedLLM(config='gearshift.toml') to {action} it, and the copy reads that file"
+        )
 
 
 def _refuse_unknown_settings(fields: Mapping[str, Any], settings: Collection[str]) -> None:

@@ -8,7 +8,8 @@ Each event loop has its own connection (`_redis_link`), which its steps may over
 
 The `redis` package is the `gearshift[redis]` extra and is imported on first use (for its URL
 parsing). Connection faults, timeouts and refused logins surface as `LedgerUnavailable`, naming the
-URL without its password.
+URL without its password. The first connection logs a warning when the server keeps no data across a
+restart (`_redis_persistence`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from .._errors import LedgerUnavailable
 from .._url_secrets import mask_url
 from ._redis_link import RedisLink, ReplyError, connect_link, pack
+from ._redis_persistence import warn_if_not_persistent
 from ._redis_scripts import BATCH
 from ._spend_index import from_nano, to_nano
 from ._store import KeyUsage, LimitCheck, ReserveResult, UsageQuery
@@ -63,6 +65,7 @@ class RedisStore:
         )
         self._lock = threading.Lock()
         self._closed = False
+        self._persistence_read = False
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, prefix={self._prefix!r})"
@@ -217,13 +220,23 @@ class RedisStore:
             ):
                 for closed in [other for other in self._links if other.is_closed()]:
                     del self._links[closed]  # no use any more, and its task would keep the loop alive
-                opening = connect_link(
-                    self._url, connect_timeout=_CONNECT_TIMEOUT, answer_timeout=_ANSWER_TIMEOUT
-                )
-                connecting = self._links[loop] = loop.create_task(opening)
+                connecting = self._links[loop] = loop.create_task(self._connect())
         if connecting.done():
             return connecting.result()
         return await asyncio.shield(connecting)  # a caller that gives up must not undo the connect
+
+    async def _connect(self) -> RedisLink:
+        """A new connection; the first of the store also says whether the server keeps its data."""
+        link = await connect_link(self._url, connect_timeout=_CONNECT_TIMEOUT, answer_timeout=_ANSWER_TIMEOUT)
+        if not self._persistence_read:
+            self._persistence_read = True  # one warning per store, whichever loop connects first
+            try:
+                await warn_if_not_persistent(link, self.url, _ANSWER_TIMEOUT)
+            except BaseException:
+                self._persistence_read = False  # the connection failed: read them on the next one
+                link.close()
+                raise
+        return link
 
     def _unavailable(self, exc: Exception) -> LedgerUnavailable:
         # LedgerUnavailable masks the URL and takes its password out of the reason, raw or decoded.

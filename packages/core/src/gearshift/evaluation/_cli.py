@@ -2,12 +2,16 @@
 
 ```
 gearshift eval [--dataset gsm8k|mmlu|mt-bench | --data FILE] [--train FILE] [--policy NAME ...]
-               [--folds K] [--seed N] [--json] [--plot FILE.png]
+               [--router ROUTER.json ...] [--folds K] [--seed N] [--json] [--plot FILE.png]
 ```
 
 It prints one table (a row per policy: APGR, the chance APGR of a coin over its tiers, CPT(50%),
 CPT(80%), AIQ, quality and cost at the operating point, decision latency); with `--json`, stdout
-carries only one JSON object and the table goes to stderr.
+carries only one JSON object and the table goes to stderr. `--router` scores a router saved by
+`gearshift train` as shipped (no training), under the name its path was given by; it repeats, so
+routers trained on different data or for different targets are compared on one table. Given alone,
+without `--policy`, only the saved routers and the baselines are evaluated: retraining the default
+policies answers another question, and takes most of the time.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ._names import LEARNED_METHODS, POLICIES
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..learning import LearnedRouter
     from ._evaluate import EvalReport, PolicyResult
 
 __all__ = ["add_eval_parser", "run_eval"]
@@ -59,6 +64,14 @@ def add_eval_parser(subcommands: Any) -> argparse.ArgumentParser:
         help=f"a policy to evaluate: {', '.join(POLICIES)} (repeatable; default: "
         f"{' and '.join(DEFAULT_POLICIES)}); the baselines are always included",
     )
+    parser.add_argument(
+        "--router",
+        action="append",
+        type=Path,
+        metavar="ROUTER.json",
+        help="a router saved by gearshift train, scored as shipped at its own operating point "
+        "(repeatable; without --policy, only the routers and the baselines are evaluated)",
+    )
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument(
         "--seed", type=whole_number(0), default=0, help="seed for folds, training and random (default 0)"
@@ -80,6 +93,22 @@ def _load(path: Path) -> OutcomeTable:
         raise GearshiftError(f"{path}: is a directory, not an outcome table") from None
 
 
+def _load_routers(paths: list[Path] | None) -> dict[str, LearnedRouter]:
+    """Each router file given with --router, by the path it was given as."""
+    from ..learning import LearnedRouter
+
+    routers = {}
+    for path in dict.fromkeys(paths or ()):
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "no such file"
+            raise GearshiftError(f"--router {path}: {what} (a router saved by gearshift train)")
+        try:
+            routers[str(path)] = LearnedRouter.load(path)
+        except GearshiftError as error:  # it names the file; say which option read it
+            raise GearshiftError(f"--router {error}") from None
+    return routers
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Run `gearshift eval` with parsed arguments; returns the exit code (2 for a bad input)."""
     # numpy and the evaluation code load only when `eval` runs, not whenever the parser is built.
@@ -88,15 +117,20 @@ def run_eval(args: argparse.Namespace) -> int:
 
     try:
         check_output(args.plot, "--plot", reads={"--data": args.data, "--train": args.train})
+        for path in args.router or ():
+            check_output(args.plot, "--plot", reads={"--router": path})
         table = load_routellm(args.dataset) if args.dataset else _load(args.data)
         train = _load(args.train) if args.train is not None else None
+        routers = _load_routers(args.router)
+        policies = args.policy or (() if routers else DEFAULT_POLICIES)
         with Stages(enabled=not args.no_progress) as stages:
             report = evaluate(
                 table,
-                policies=tuple(args.policy or DEFAULT_POLICIES),
+                policies=tuple(policies),
                 folds=args.folds,
                 train=train,
                 seed=args.seed,
+                routers=routers,
                 on_progress=stages.counter("evaluating policies"),
             )
         plotted = None

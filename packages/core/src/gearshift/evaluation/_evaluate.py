@@ -15,9 +15,9 @@ from __future__ import annotations
 import gc
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,10 +34,13 @@ from ._baselines import (
     prompt_lengths,
     random_router,
 )
-from ._learned import LearnedRun, run_learned
+from ._learned import LearnedRun, run_learned, run_saved
 from ._metrics import RouterCurve, aiq, apgr, cpt
 from ._names import BASELINES, LEARNED_METHODS, POLICIES
 from ._sweep import EvaluationError, OutcomeMatrix, band_choices, scorer_difficulty, sweep_scorer
+
+if TYPE_CHECKING:
+    from ..learning import LearnedRouter
 
 __all__ = ["EvalReport", "Latency", "PolicyResult", "evaluate"]
 
@@ -289,6 +292,17 @@ def _axis_note(matrix: OutcomeMatrix, axes: _Axes) -> str:
     )
 
 
+def _saved_note(name: str, router: LearnedRouter) -> str:
+    """What a saved router's figures are: which router, trained on what, at which operating point."""
+    training = router.training
+    source = f" of {training.source}" if training.source else ""
+    return (
+        f"{name}: a saved {training.method} router trained on {training.rows:,} rows{source}, scored as "
+        f"shipped (no training here); its quality, cost and strong share are at its own operating point, "
+        f"{router.operating_point.target}"
+    )
+
+
 def _chance_note(matrix: OutcomeMatrix, results: dict[str, PolicyResult]) -> str | None:
     """What the chance APGR beside a tiered policy's APGR means, or None when no policy has one."""
     shown = {name: r.chance_apgr for name, r in results.items() if r.chance_apgr is not None}
@@ -430,6 +444,7 @@ def evaluate(
     train: OutcomeTable | None = None,
     seed: int = 0,
     scorer: SignalScorer | None = None,
+    routers: Mapping[str, LearnedRouter] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
     """Evaluate `policies` and every baseline on `table`.
@@ -440,11 +455,17 @@ def evaluate(
     settings unless `scorer` is given), `default` (the policy used when none is configured, its
     estimate trained without any bundled table that shares prompts with `table`) and `length`. Learned
     policies train on `train` when it is given, else by `folds`-fold cross-validation on `table` (folds
-    and training shuffled with `seed`). `on_progress(done, total)` is called as each unit of work ends
-    (the baselines, each other policy, each fold of a learned one).
+    and training shuffled with `seed`). `routers` maps a name (e.g. the file it was read from) to a
+    saved router, scored as shipped: no training, its own operating point; its models must be the
+    table's evaluated ones. `on_progress(done, total)` is called as each unit of work ends
+    (the baselines, each other policy, each saved router, each fold of a learned one).
     """
     started = time.perf_counter()
     wanted = _check_policies(policies)
+    saved = dict(routers or {})
+    taken = [name for name in saved if name in (*wanted, *BASELINES)]
+    if taken:
+        raise EvaluationError(f"router {taken[0]!r} has the name of a policy; give it another name")
     matrix = OutcomeMatrix.from_table(table)
     bad_folds = isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= matrix.rows
     if train is None and bad_folds:
@@ -458,7 +479,8 @@ def evaluate(
         train = train.with_models(matrix.models) if train is not None else None
     axes = _axes(matrix)
     splits = 1 if train is not None else folds
-    work = WorkCounter(1 + sum(splits if name in LEARNED_METHODS else 1 for name in wanted), on_progress)
+    units = 1 + len(saved) + sum(splits if name in LEARNED_METHODS else 1 for name in wanted)
+    work = WorkCounter(units, on_progress)
     step = work.step
 
     results = _baseline_results(table, matrix, axes, seed)
@@ -479,6 +501,10 @@ def evaluate(
         elif name in LEARNED_METHODS:
             run = run_learned(name, table, matrix, train=train, folds=folds, seed=seed, on_fold=step)
             results[name] = _learned_result(matrix, axes, run)
+    for name, router in saved.items():
+        results[name] = _learned_result(matrix, axes, run_saved(name, router, table, matrix))
+        notes.append(_saved_note(name, router))
+        step()
     chance_note = _chance_note(matrix, results)
     if chance_note:
         notes.append(chance_note)

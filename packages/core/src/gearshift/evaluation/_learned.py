@@ -7,13 +7,15 @@ best `predicted - tradeoff * relative cost` (ties to the cheaper model), so with
 costs as penalties the sweep holds every choice `choose` makes at any tradeoff, all of them at once.
 The operating point is what a config without a target runs at: each fold's own router at the
 operating point it was trained with (`router.operating_point`), through `choose` itself.
+`run_saved` scores a router saved by `gearshift train` the same way, as it was shipped: no training,
+its own predictions and relative costs swept, its own operating point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,7 +28,7 @@ from ._sweep import EvaluationError, OutcomeMatrix, sweep_tradeoff
 if TYPE_CHECKING:
     from ..learning import LearnedRouter
 
-__all__ = ["LearnedRun", "run_learned"]
+__all__ = ["LearnedRun", "run_learned", "run_saved"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,25 +103,72 @@ def run_learned(
     held_rows: Sequence[OutcomeRow] = ()
     for fit, held, where in _splits(table, train, folds, seed):
         router = train_router(fit, method=method, seed=seed)
-        columns = _columns(router, matrix)
-        scores = np.asarray(router.predict(held.rows), dtype=np.float64)
-        predicted[where] = scores[:, columns]
-        penalties.append(np.asarray(router.relative_costs, dtype=np.float64)[columns])
-        chosen = np.asarray(router.choose(scores, tradeoff=router.operating_point.tradeoff), dtype=np.intp)
-        to_matrix = np.full(len(router.models), -1, dtype=np.intp)  # router index -> matrix index
-        to_matrix[columns] = np.arange(len(columns))
-        if np.any(to_matrix[chosen] < 0):
-            raise EvaluationError(f"the {name} router chose a model the evaluated table does not have")
-        operating[where] = to_matrix[chosen]
+        held_out = _held_out(router, matrix, held.rows, f"the {name} router")
+        predicted[where], operating[where] = held_out.predicted, held_out.operating
+        penalties.append(held_out.penalties)
         held_rows = held.rows
         if on_fold is not None:
             on_fold()
     assert router is not None
     # One knob for the whole table: the folds' routers priced the models alike (the same table's costs).
     curve = sweep_tradeoff(matrix, name, predicted, np.mean(penalties, axis=0), operating=None)
-    last, tradeoff = router, router.operating_point.tradeoff
+    return LearnedRun(curve, operating, _decision(router), held_rows)
+
+
+def run_saved(name: str, router: LearnedRouter, table: OutcomeTable, matrix: OutcomeMatrix) -> LearnedRun:
+    """A saved router scored as shipped: its predictions on every row of `table`, no training.
+
+    Its curve sweeps the trade-off over its own predictions and relative costs; its operating point is
+    the one it was saved with. Refused, naming `name` (the router's file) and the models on each side,
+    when its models are not the table's evaluated ones: it would route to a model the table has no
+    outcome for, or could never choose one the table's baselines use.
+    """
+    if set(router.models) != set(matrix.models):
+        unknown = [m for m in matrix.models if m not in router.models]
+        absent = [m for m in router.models if m not in matrix.models]
+        differences = [
+            *([f"it does not know the table's {_models(unknown)}"] if unknown else []),
+            *([f"the table has no outcome on every row for its {_models(absent)}"] if absent else []),
+        ]
+        raise EvaluationError(
+            f"router {name}: routes between {', '.join(router.models)}, and the table is evaluated on "
+            f"{', '.join(matrix.models)}: {'; '.join(differences)}; score it on a table of its models"
+        )
+    held_out = _held_out(router, matrix, table.rows, f"router {name}")
+    curve = sweep_tradeoff(matrix, name, held_out.predicted, held_out.penalties, operating=None)
+    return LearnedRun(curve, held_out.operating, _decision(router), table.rows)
+
+
+def _models(names: Sequence[str]) -> str:
+    return f"model {names[0]}" if len(names) == 1 else f"models {', '.join(names)}"
+
+
+class _HeldOut(NamedTuple):
+    """One router on some rows, in the matrix's model order: predictions, cost penalties, choices."""
+
+    predicted: NDArray[np.float64]
+    penalties: NDArray[np.float64]
+    operating: NDArray[np.intp]
+
+
+def _held_out(router: LearnedRouter, matrix: OutcomeMatrix, rows: Sequence[OutcomeRow], who: str) -> _HeldOut:
+    """`router`'s predictions and operating-point choices on `rows`, as the matrix's model indices."""
+    columns = _columns(router, matrix)
+    scores = np.asarray(router.predict(rows), dtype=np.float64)
+    chosen = np.asarray(router.choose(scores, tradeoff=router.operating_point.tradeoff), dtype=np.intp)
+    to_matrix = np.full(len(router.models), -1, dtype=np.intp)  # router index -> matrix index
+    to_matrix[columns] = np.arange(len(columns))
+    if np.any(to_matrix[chosen] < 0):
+        raise EvaluationError(f"{who} chose a model the evaluated table does not have")
+    penalties = np.asarray(router.relative_costs, dtype=np.float64)[columns]
+    return _HeldOut(scores[:, columns], penalties, to_matrix[chosen])
+
+
+def _decision(router: LearnedRouter) -> Callable[[OutcomeRow], object]:
+    """One row routed by `router` at its operating point, as a live decision would (for timing)."""
+    tradeoff = router.operating_point.tradeoff
 
     def decide(row: OutcomeRow) -> object:
-        return last.choose(last.predict([row]), tradeoff=tradeoff)
+        return router.choose(router.predict([row]), tradeoff=tradeoff)
 
-    return LearnedRun(curve, operating, decide, held_rows)
+    return decide

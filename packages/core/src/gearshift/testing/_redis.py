@@ -1,8 +1,9 @@
 """`LocalRedisServer`: a real `redis-server` on 127.0.0.1 for tests, examples and benchmarks.
 
 It runs the binary Debian's `redis-server` package installs, on a free port, in a temporary folder,
-with persistence off (no RDB snapshots, no append-only file), and stops it on `close()` or at the
-end of a `with` block. The budget ledger's Redis tests and the contention benchmark share it.
+with persistence off (no RDB snapshots, no append-only file) unless its `options` turn it on, and
+stops it on `close()` or at the end of a `with` block. The budget ledger's Redis tests and the
+contention benchmark share it.
 
 ```python
 from gearshift.budgets._redis import RedisStore
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -49,15 +51,20 @@ def find_redis_server() -> str | None:
 class LocalRedisServer:
     """A throwaway `redis-server` on 127.0.0.1: started on construction, stopped by `close()`.
 
-    `password` sets `requirepass` (the URL then carries it). `start_timeout` bounds the wait for the
-    server to answer PING. Raises `RedisServerMissing` when there is no binary to run.
+    `password` sets `requirepass` (the URL then carries it). `options` are more `redis-server`
+    arguments, after (and so over) the defaults: `("--appendonly", "yes")` for a server that keeps its
+    data. `start_timeout` bounds the wait for the server to answer PING. Raises `RedisServerMissing`
+    when there is no binary to run.
     """
 
-    def __init__(self, *, password: str | None = None, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self, *, password: str | None = None, options: Sequence[str] = (), start_timeout: float = 10.0
+    ) -> None:
         binary = find_redis_server()
         if binary is None:
             raise RedisServerMissing(f"redis-server is not installed; {_INSTALL}")
         self._password = password
+        self._options = tuple(options)
         self._binary = binary
         self._start_timeout = start_timeout
         self._dir = Path(tempfile.mkdtemp(prefix="gearshift-redis-"))
@@ -134,6 +141,7 @@ class LocalRedisServer:
             "--daemonize", "no",
             "--protected-mode", "yes",
             "--logfile", str(self._dir / "redis.log"),
+            *self._options,
         ]  # fmt: skip
         if self._password:
             # On the command line the password would show in `ps`: read it from a private file.
