@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,18 @@ REGISTRY = ModelRegistry(
         ),
     ]
 )
+
+
+def _logging_router(server: LocalOpenAIServer, log_path: Path, **options: Any) -> Router:
+    """A scorer-routed router on `server` that logs its decisions to `log_path`."""
+    provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+    return Router(
+        REGISTRY,
+        policy=SignalScorer(),
+        providers=[provider],
+        decision_log=open_decision_log(log_path),
+        **options,
+    )
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".db"])
@@ -140,14 +153,7 @@ async def test_the_escalation_rate_is_over_answered_requests_not_budget_refusals
     )
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:broke", usd=1e-9, mode="hard")])
     with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
-        provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
-        router = Router(
-            REGISTRY,
-            policy=SignalScorer(),
-            providers=[provider],
-            decision_log=open_decision_log(log_path),
-            budgets=ledger,
-        )
+        router = _logging_router(server, log_path, budgets=ledger)
         calm = await router.acomplete("hello", StepContext(agent_id="a"))
         escalated = await router.acomplete(ChatRequest(stuck), StepContext(agent_id="a"))
         for _ in range(2):
@@ -175,14 +181,7 @@ async def test_a_hand_over_that_found_no_answer_is_not_counted_as_an_escalation(
     large failed, made the rate 100% although only one was answered by a stronger model."""
     log_path = tmp_path / "log.jsonl"
     with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
-        provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
-        router = Router(
-            REGISTRY,
-            policy=SignalScorer(),
-            providers=[provider],
-            decision_log=open_decision_log(log_path),
-            self_escalation=True,
-        )
+        router = _logging_router(server, log_path, self_escalation=True)
         unsure = Reply(text="Paris, I think", tool_calls=[("escalate", {"reason": "unsure"})])
         server.script("small", unsure, unsure)
         server.script("large", Reply(text="Paris."), Fail(status=500))
