@@ -199,15 +199,17 @@ async def test_without_cascade_the_routers_own_gate_escalations_are_counted(
 ) -> None:
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
     router = Router(_registry(), policy=SignalScorer(), providers=[provider], cascade=HeuristicGate())
-    server.script("small", Reply("Fine."), Reply(REFUSAL))
+    server.script("small", Reply("Fine."), Reply(REFUSAL), Reply(REFUSAL))
+    server.script("large", Reply("The second answer."), Fail(500))  # the third hand-over finds none
     async with router:
-        results = await router.abatch(["one", "two"], concurrency=1)
+        results = await router.abatch(["one", "two", "three"], concurrency=1)
     assert [(r.stage, r.response.model_id if r.response else None) for r in results] == [
         ("routed", "small"),
         ("routed", "large"),
+        ("routed", "small"),
     ]
     summary = summarize_batch(results, _registry())
-    assert (summary.answered, summary.escalated) == (2, 1)
+    assert (summary.answered, summary.escalated) == (3, 1)  # a kept answer was never escalated
 
 
 async def test_a_batch_item_that_cannot_be_routed_or_reuses_an_id_is_named_before_any_call(

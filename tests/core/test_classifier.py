@@ -188,6 +188,55 @@ async def test_verdicts_are_cached_by_prompt_and_decide_never_calls_a_model(
     await router.aclose()
 
 
+async def test_identical_concurrent_prompts_share_one_classification_paid_by_the_call_that_asked(
+    server: LocalOpenAIServer,
+) -> None:
+    server.script("judge", Delay(0.3, Reply("1")))
+    router = _router(server)
+    answers = await asyncio.gather(
+        router.acomplete(PROMPT, StepContext(agent_id="asker")),
+        router.acomplete(PROMPT, StepContext(agent_id="waiter")),
+    )
+    assert [r.model for r in server.requests].count("judge") == 1
+    assert [a.model_id for a in answers] == ["large", "large"]
+    asker, waiter = answers
+    assert [a.model_id for a in asker.attempts] == ["judge", "large"]
+    assert [a.model_id for a in waiter.attempts] == ["large"]  # it waited for the verdict, paid nothing
+    assert waiter.decision.reasons[0] == "classifier judge (asked by a concurrent call): tier 1"
+    assert router.budgets is not None
+    for answer, agent in ((asker, "asker"), (waiter, "waiter")):
+        (usage,) = await router.budgets.usage([f"agent:{agent}"])
+        assert usage.spent_usd == pytest.approx(answer.cost_usd) and usage.reserved_usd == 0
+    await router.aclose()
+
+
+@pytest.mark.parametrize("how", ["cancelled", "failed"])
+async def test_a_shared_classification_that_ends_without_a_verdict_leaves_the_waiter_to_ask_itself(
+    server: LocalOpenAIServer, how: str
+) -> None:
+    first = Delay(0.5, Reply("1")) if how == "cancelled" else Delay(0.3, Fail(500))
+    server.script("judge", first, Reply("1"))
+    router = _router(server)
+    asker = asyncio.ensure_future(router.acomplete(PROMPT, StepContext(agent_id="asker")))
+    await asyncio.sleep(0.1)
+    waiter = asyncio.ensure_future(router.acomplete(PROMPT, StepContext(agent_id="waiter")))
+    await asyncio.sleep(0.1)
+    if how == "cancelled":
+        asker.cancel()
+    answer = await waiter
+    assert answer.model_id == "large" and answer.decision.policy == "classifier"
+    assert [a.model_id for a in answer.attempts] == ["judge", "large"]  # it asked, and paid, itself
+    if how == "cancelled":
+        with pytest.raises(asyncio.CancelledError):
+            await asker
+    else:
+        assert (await asker).decision.policy == "default"  # the asker's own failure is its own
+    again = await router.acomplete(PROMPT)  # the waiter's verdict is kept, the failure never was
+    assert again.decision.reasons[0] == "classifier judge (cached): tier 1"
+    assert [r.model for r in server.requests].count("judge") == 2
+    await router.aclose()
+
+
 async def test_speculation_keeps_the_fast_answer_when_the_classifier_picks_its_tier(
     server: LocalOpenAIServer,
 ) -> None:

@@ -30,7 +30,7 @@ from gearshift.cascades._gate import AnswerCheck, Verdict
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
 from gearshift.routing._routed import Escalation
-from gearshift.testing import Fail, LocalOpenAIServer, Reply
+from gearshift.testing import Drip, Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-escalation-test-3c1f"
 
@@ -225,14 +225,17 @@ async def test_max_escalations_caps_the_hand_overs(
 
 
 async def test_a_streamed_escalation_shows_only_the_stronger_models_events(
-    server: LocalOpenAIServer, provider: OpenAIProvider
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
 ) -> None:
     server.script("small", Reply(text="let me think", tool_calls=[("escalate", {"reason": "too hard"})]))
     server.script("medium", Reply(text="Paris, from the medium model"))
-    router = _router(provider, self_escalation=True)
+    router = _router(provider, self_escalation=True, decision_log=open_decision_log(tmp_path / "log.jsonl"))
 
     stream = router.astream(EASY)
     events = [event async for event in stream]
+    router.close()
+    (record,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "escalation"]
+    assert (record["to"], record["outcome"]) == ("medium", "answered")
 
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "Paris, from the medium model"
@@ -242,6 +245,26 @@ async def test_a_streamed_escalation_shows_only_the_stronger_models_events(
     assert stream.result.escalations[0].reason == "too hard"
     assert [a.model_id for a in stream.result.attempts] == ["small", "medium"]
     assert all(a.streamed for a in stream.result.attempts)
+
+
+async def test_a_caller_that_stops_reading_the_stronger_stream_is_logged_as_an_unfinished_hand_over(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
+) -> None:
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "too hard"})]))
+    server.script("medium", Drip(0.002))  # a slow stream: the caller leaves before its end
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, self_escalation=True, max_escalations=1, decision_log=log)
+
+    stream = router.astream(EASY)
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break  # the caller saw the stronger model's first words and left
+    await stream.aclose()
+    router.close()
+
+    (record,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "escalation"]
+    assert (record["to"], record["outcome"]) == ("medium", "error")
+    assert record["failed"] in ("the caller stopped reading the stream", "cancelled")
 
 
 async def test_a_held_back_stream_is_released_when_the_model_does_not_escalate(
@@ -297,6 +320,9 @@ async def test_a_cascade_gate_escalates_a_rejected_answer_and_its_judge_calls_ar
     assert {r["request_id"] for r in records} == {result.request_id}
     escalation = next(r for r in records if r["kind"] == "escalation")
     assert (escalation["from"], escalation["to"], escalation["source"]) == ("small", "medium", "gate:short")
+    assert escalation["outcome"] == "answered" and "failed" not in escalation
+    # written once the hand-over ended: after the stronger model's answer, before its own review
+    assert kinds.index("escalation") > max(i for i, r in enumerate(records) if r.get("model") == "medium")
     json.dumps(records)  # every record is JSON-ready
 
 
@@ -370,7 +396,10 @@ async def test_a_rejected_answer_is_kept_when_every_stronger_model_fails(
     records = list(read_records(tmp_path / "log.jsonl"))
     attempts = [(r["model"], r["ok"]) for r in records if r["kind"] == "attempt"]
     assert attempts == [("small", True), ("medium", False), ("large", False)]
-    assert [r["kind"] for r in records].count("escalation") == 1
+    # The record says the hand-over found no answer: it was written before, as if it had succeeded.
+    (record,) = [r for r in records if r["kind"] == "escalation"]
+    assert record["outcome"] == "kept" and "HTTP 500" in record["failed"]
+    assert records[-1] is record  # after the stronger models' failed attempts
 
 
 async def test_a_rejected_answer_is_kept_when_the_budget_refuses_the_stronger_call(
@@ -392,27 +421,33 @@ async def test_a_rejected_answer_is_kept_when_the_budget_refuses_the_stronger_ca
     assert status.limits[0].spent_usd == pytest.approx(result.cost_usd)
     assert status.limits[0].reserved_usd == 0
     router.close()
-    kinds = [r["kind"] for r in read_records(tmp_path / "l.jsonl")]
-    assert kinds == ["decision", "attempt", "decision", "escalation", "budget_refusal"]
+    records = list(read_records(tmp_path / "l.jsonl"))
+    assert [r["kind"] for r in records] == ["decision", "attempt", "decision", "escalation", "budget_refusal"]
+    assert records[3]["outcome"] == "kept" and "tight" in records[3]["failed"]
 
 
 async def test_a_bad_request_to_the_stronger_model_still_raises(
-    server: LocalOpenAIServer, provider: OpenAIProvider
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
 ) -> None:
     server.script("small", Reply(text="no"))
     server.script("medium", Fail(400))
-    router = _router(provider, cascade=_RejectShortAnswers(10))
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, cascade=_RejectShortAnswers(10), decision_log=log)
     with pytest.raises(ProviderError) as refused:
         await router.acomplete(EASY)
     assert refused.value.kind == "bad_request"
+    router.close()
+    (record,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "escalation"]
+    assert record["outcome"] == "error" and "400" in record["failed"]
 
 
 async def test_a_streamed_rejected_answer_is_released_when_the_stronger_models_fail(
-    server: LocalOpenAIServer, provider: OpenAIProvider
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
 ) -> None:
     server.script("small", Reply(text="no"))
     _stronger_models_fail(server)
-    router = _router(provider, cascade=_RejectShortAnswers(10))
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, cascade=_RejectShortAnswers(10), decision_log=log)
 
     stream = router.astream(EASY)
     events = [event async for event in stream]
@@ -422,6 +457,9 @@ async def test_a_streamed_rejected_answer_is_released_when_the_stronger_models_f
     assert stream.result is not None and stream.result.model_id == "small"
     assert stream.result.escalations[0].failed is not None
     assert "kept the tier-1 answer" in stream.result.decision.reasons[-1]
+    router.close()
+    (record,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "escalation"]
+    assert record["outcome"] == "kept" and "HTTP 500" in record["failed"]
 
 
 async def test_a_self_escalation_that_fails_keeps_the_small_models_words(

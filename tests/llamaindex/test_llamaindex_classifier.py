@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.tools import FunctionTool
+from llama_index.core.workflow import Context
 from llamaindex_support import KEY
 from llamaindex_support import REGISTRY as BASE
 
@@ -89,4 +92,37 @@ async def test_a_speculative_astream_chat_streams_only_the_chosen_model_and_canc
             break
         await asyncio.sleep(0.01)
     assert [r.model for r in judged.hangups] == ["small"]
+    await llm.router.aclose()
+
+
+def lookup_order(order_id: str) -> str:
+    """The items and payment state of an order."""
+    return f"Order {order_id}: 2 x SKU-9, paid"
+
+
+# LlamaIndex's workflows, not ours: pydantic's deprecated attributes, and a Context kept for a 2nd turn.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")
+@pytest.mark.filterwarnings("ignore:Skipping serialization of known unserializable key")
+async def test_a_function_agents_steps_share_one_classification_per_user_turn(
+    judged: LocalOpenAIServer,
+) -> None:
+    # The classifier reads the user's words, which stay the same while the agent calls tools: each step
+    # of one turn must reuse the turn's verdict, not pay for the same classification again.
+    judged.script("judge", Reply("1"), Reply("2"))
+    judged.script(
+        "small",
+        Reply(tool_calls=[("lookup_order", {"order_id": "A-17"})]),
+        Reply(tool_calls=[("lookup_order", {"order_id": "A-18"})]),
+        Reply(text="Both orders are paid."),
+    )
+    judged.script("large", Reply(text="Ship A-17 first, then A-18."))
+    llm = _llm(judged)
+    agent = FunctionAgent(tools=[FunctionTool.from_defaults(lookup_order)], llm=llm, system_prompt="Support.")
+    context = Context(agent)
+    first = await agent.run(user_msg="Are orders A-17 and A-18 paid?", ctx=context)
+    assert [r.model for r in judged.requests] == ["judge", "small", "small", "small"]
+    assert str(first.response.content) == "Both orders are paid."
+    second = await agent.run(user_msg="Which order should ship first, and why?", ctx=context)
+    assert str(second.response.content) == "Ship A-17 first, then A-18."
+    assert [r.model for r in judged.requests][4:] == ["judge", "large"]  # a new user turn: a new verdict
     await llm.router.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cli import main
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer
+from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 KEY = "sk-report-test-4d1e9b"
 REGISTRY = ModelRegistry(
@@ -37,6 +38,18 @@ REGISTRY = ModelRegistry(
         ),
     ]
 )
+
+
+def _logging_router(server: LocalOpenAIServer, log_path: Path, **options: Any) -> Router:
+    """A scorer-routed router on `server` that logs its decisions to `log_path`."""
+    provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
+    return Router(
+        REGISTRY,
+        policy=SignalScorer(),
+        providers=[provider],
+        decision_log=open_decision_log(log_path),
+        **options,
+    )
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".db"])
@@ -140,14 +153,7 @@ async def test_the_escalation_rate_is_over_answered_requests_not_budget_refusals
     )
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:broke", usd=1e-9, mode="hard")])
     with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
-        provider = OpenAIProvider(api_key=KEY, base_url=server.base_url, timeout=5.0)
-        router = Router(
-            REGISTRY,
-            policy=SignalScorer(),
-            providers=[provider],
-            decision_log=open_decision_log(log_path),
-            budgets=ledger,
-        )
+        router = _logging_router(server, log_path, budgets=ledger)
         calm = await router.acomplete("hello", StepContext(agent_id="a"))
         escalated = await router.acomplete(ChatRequest(stuck), StepContext(agent_id="a"))
         for _ in range(2):
@@ -165,3 +171,32 @@ async def test_the_escalation_rate_is_over_answered_requests_not_budget_refusals
     assert report["days"][0]["escalation_rate"] == report["weeks"][0]["escalation_rate"] == 0.5
     assert main(["report", "--log", str(log_path)]) == 0
     assert "escalations:  50.0% of answered requests" in capsys.readouterr().out
+
+
+async def test_a_hand_over_that_found_no_answer_is_not_counted_as_an_escalation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The escalation record was written as the hand-over started, so a stronger model that failed
+    read as an escalation: two calls that each asked to escalate, one kept on the small model because
+    large failed, made the rate 100% although only one was answered by a stronger model."""
+    log_path = tmp_path / "log.jsonl"
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        router = _logging_router(server, log_path, self_escalation=True)
+        unsure = Reply(text="Paris, I think", tool_calls=[("escalate", {"reason": "unsure"})])
+        server.script("small", unsure, unsure)
+        server.script("large", Reply(text="Paris."), Fail(status=500))
+        handed = await router.acomplete("Capital of France?", StepContext(agent_id="a"))
+        kept = await router.acomplete("Capital of France?", StepContext(agent_id="a"))
+        await router.aclose()
+    assert (handed.model_id, kept.model_id) == ("large", "small")
+    capsys.readouterr()
+    assert main(["report", "--log", str(log_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["escalation"]["rate"] == 0.5
+    assert report["escalation"]["by_cause"]["self"] == {"requests": 1, "rate": 0.5}
+    assert report["escalation"]["failed_handovers"] == 1
+    assert report["agents"]["a"]["escalation_rate"] == 0.5
+    assert main(["report", "--log", str(log_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "escalations:  50.0% of answered requests (gate 0.0%, self 50.0%, " in printed
+    assert "; 1 hand-over found no stronger answer\n" in printed

@@ -11,12 +11,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from proxy_support import ProxyProcess
+from proxy_support import ProxyProcess, write_config
 from pydantic import BaseModel
 
 from gearshift import Deployment, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, read_records
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._deployments import DeploymentHealth
+from gearshift.serve import ServeSettings, create_app
 from gearshift.serve._metrics import ProxyMetrics
 from gearshift.testing import CutStream, Delay, Drip, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
@@ -478,3 +479,25 @@ def test_a_new_user_turn_ends_the_error_streak_of_the_turn_before(
         {"role": "user", "content": "What is the capital of France?"},
     ]
     assert not any("consecutive tool errors" in reason for reason in reasons(second_turn))
+
+
+async def test_an_answer_kept_after_a_failed_hand_over_is_not_marked_escalated(tmp_path: Path) -> None:
+    # The small model asks to escalate and the large one fails: the caller gets small's answer, which
+    # no stronger model gave, so the proxy's header must not say it was escalated.
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        server.script("small", Reply(text="Paris, I think", tool_calls=[("escalate", {"reason": "unsure"})]))
+        server.script("large", Fail(500))
+        config = write_config(tmp_path, server.base_url, budgets="[routing]\nself_escalation = true\n")
+        app = create_app(ServeSettings(config=config))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://proxy") as client,
+        ):
+            response = await client.post("/v1/chat/completions", json={"model": "auto", "messages": HELLO})
+            metrics = (await client.get("/metrics")).text
+    assert response.status_code == 200, response.text
+    assert 'gearshift_proxy_escalations_total{source="self"}' not in metrics  # nor counted as one
+    assert response.json()["choices"][0]["message"]["content"] == "Paris, I think"
+    assert response.headers["x-gearshift-model"] == "small"
+    assert response.headers["x-gearshift-escalated"] == "false"

@@ -16,18 +16,19 @@ model through the router itself (so the call is charged to the step's budget key
 recorded, in the decision log and in the answer's `attempts`) and writes the verdict into the step
 context's metadata; `decide` reads it there. A reply that names no tier, a timeout or an error leaves
 the decision to the fallback policy (the default one), and the reasons say why. Verdicts are kept in an
-LRU cache keyed by a hash of the request's messages, so a prompt seen again costs no second call.
+LRU cache keyed by what the classifier is shown (its model and prompt, with the request's user text),
+so a prompt seen again, or the next step of an agent's turn (the same user words, one more tool call
+and result), costs no second call; a call that finds the same classification in flight waits for it
+(see `_verdicts`).
 `Router.decide` and `Router.adecide`, which call no model, always fall back and say so.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -43,6 +44,7 @@ from ..routing._records import Attempt
 from ..routing._routed import RoutedResponse
 from ..routing._spend_tally import watching
 from ._protocol import Policy, RouteInput, make_decision
+from ._verdicts import VerdictStore, verdict_key
 
 
 class Completer(Protocol):
@@ -93,7 +95,9 @@ class ClassifierConfig(BaseModel):
         default=5.0, gt=0, allow_inf_nan=False, description="Seconds the classifier may take."
     )
     max_tokens: int = Field(default=16, gt=0, description="Output cap of the classification call.")
-    cache_size: int = Field(default=1024, ge=0, description="Verdicts kept, by prompt hash (0: none).")
+    cache_size: int = Field(
+        default=1024, ge=0, description="Verdicts kept, by what the classifier is shown (0: none)."
+    )
     speculative: bool = Field(
         default=False,
         description="Start the cheapest eligible model while the classifier reads; keep its answer when "
@@ -155,7 +159,7 @@ class ClassifierPolicy:
         self._longest_first = sorted(self.labels, key=len, reverse=True)
         shown = ", ".join(f"{label} = tier {tier}" for label, tier in labels.items())
         self._tiers_text = shown
-        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._verdicts = VerdictStore(config.cache_size)
 
     def __repr__(self) -> str:
         return f"ClassifierPolicy(model={self.config.model!r}, fallback={self.fallback.name!r})"
@@ -215,17 +219,38 @@ class ClassifierPolicy:
         if unneeded is not None:
             return _with(context, unneeded), ()
         model = self.config.model
-        key = _prompt_hash(request)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            verdict = {"tier": cached, "reason": f"classifier {model} (cached): tier {cached}"}
-            return _with(context, verdict), ()
-        text = _request_text(request)
-        asked = ChatRequest(
-            messages=(Message.user(self.config.prompt.format(tiers=self._tiers_text, request=text)),),
-            max_tokens=self.config.max_tokens,
-        )
+        shown = self.config.prompt.format(tiers=self._tiers_text, request=_request_text(request))
+        key = verdict_key(model, shown)
+        deadline = time.monotonic() + self.config.timeout
+        while True:
+            tier = self._verdicts.kept(key)
+            if tier is not None:
+                reason = f"classifier {model} (cached): tier {tier}"
+                return _with(context, {"tier": tier, "reason": reason}), ()
+            flying = self._verdicts.in_flight(key)
+            if flying is None:
+                break
+            # Another call is asking the same question: wait for its verdict (within this call's own
+            # timeout) rather than pay for it again. It pays; a verdict it does not get (it failed,
+            # was cancelled or named no tier) leaves this call to ask for itself.
+            try:
+                tier = await asyncio.wait_for(asyncio.shield(flying), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                return _with(context, self._timed_out()), ()
+            if tier is not None:
+                reason = f"classifier {model} (asked by a concurrent call): tier {tier}"
+                return _with(context, {"tier": tier, "reason": reason}), ()
+        with self._verdicts.asking(key) as flight:
+            verdict, attempts = await self._ask(router, shown, context, deadline)
+            flight.tier = verdict["tier"]
+        return _with(context, verdict), attempts
+
+    async def _ask(
+        self, router: Completer, shown: str, context: StepContext, deadline: float
+    ) -> tuple[dict[str, Any], tuple[Attempt, ...]]:
+        """The classifier's verdict on `shown` and the call's attempts; never raises for its failures."""
+        model = self.config.model
+        asked = ChatRequest(messages=(Message.user(shown),), max_tokens=self.config.max_tokens)
         step = replace(
             context,
             hints=CallerHints(force_model=model),
@@ -241,34 +266,28 @@ class ClassifierPolicy:
         try:
             with watching(seen.append):
                 answer = await asyncio.wait_for(
-                    router.acomplete(asked, step, self_escalation=False), self.config.timeout
+                    router.acomplete(asked, step, self_escalation=False), deadline - started
                 )
         except asyncio.TimeoutError:
-            verdict = {
-                "tier": None,
-                "reason": f"classifier {model} timed out after {self.config.timeout:g} s",
-            }
-            return _with(context, verdict), tuple(seen)
+            return self._timed_out(), tuple(seen)
         except GearshiftError as error:
-            verdict = {"tier": None, "reason": f"classifier {model} failed ({type(error).__name__}: {error})"}
-            return _with(context, verdict), tuple(seen)
-        attempts = answer.attempts
+            reason = f"classifier {model} failed ({type(error).__name__}: {error})"
+            return {"tier": None, "reason": reason}, tuple(seen)
         reply = answer.response.text.strip()
         tier = self.parse(reply)
         ms = (time.monotonic() - started) * 1000
         if tier is None:
-            shown = reply if len(reply) <= 60 else reply[:57] + "..."
-            verdict = {"tier": None, "reason": f"classifier {model} replied {shown!r}, which names no tier"}
-            return _with(context, verdict), attempts
-        if self.config.cache_size:
-            self._cache[key] = tier
-            if len(self._cache) > self.config.cache_size:
-                self._cache.popitem(last=False)
-        verdict = {
-            "tier": tier,
-            "reason": f"classifier {model} ({ms:.0f} ms, ${answer.cost_usd:.6f}): {reply!r} -> tier {tier}",
+            shown_reply = reply if len(reply) <= 60 else reply[:57] + "..."
+            reason = f"classifier {model} replied {shown_reply!r}, which names no tier"
+            return {"tier": None, "reason": reason}, answer.attempts
+        reason = f"classifier {model} ({ms:.0f} ms, ${answer.cost_usd:.6f}): {reply!r} -> tier {tier}"
+        return {"tier": tier, "reason": reason}, answer.attempts
+
+    def _timed_out(self) -> dict[str, Any]:
+        return {
+            "tier": None,
+            "reason": f"classifier {self.config.model} timed out after {self.config.timeout:g} s",
         }
-        return _with(context, verdict), attempts
 
     def _foregone(self, hints: CallerHints) -> dict[str, Any] | None:
         """The verdict when no reply could change the decision (the caller's hints allow one model or
@@ -335,13 +354,3 @@ def _request_text(request: ChatRequest) -> str:
 
 def _with(context: StepContext, verdict: dict[str, Any]) -> StepContext:
     return replace(context, metadata={**context.metadata, CLASSIFICATION_KEY: verdict})
-
-
-def _prompt_hash(request: ChatRequest) -> str:
-    digest = hashlib.sha256()
-    for message in request.messages:
-        digest.update(message.role.encode())
-        digest.update(b"\x00")
-        digest.update(message.text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x01")
-    return digest.hexdigest()

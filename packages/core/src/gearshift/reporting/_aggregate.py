@@ -7,9 +7,11 @@ cheapest model of the top eligible tier): at its whole price list when the recor
 reads and writes and long-context tiers are priced as that model bills them (older logs give only its
 input and output prices). Escalation rates are over answered requests: a request a budget refused
 (or every model failed) was never answered, so it cannot have escalated. Escalation causes: `gate` and
-`self` from escalation
-records, `step_signals` when a decision's `scores.escalation > 0` (the scorer moved the step up for a
-tool error streak or a loop), `learned` when the learned escalation handed the step up or held it up.
+`self` from escalation records whose hand-over the stronger model answered (one that found no answer,
+its `outcome` "kept" or "error", is counted apart as a failed hand-over; a record older than `outcome`
+was written as the hand-over started and counts as answered), `step_signals` when a decision's
+`scores.escalation > 0` (the scorer moved the step up for a tool error streak or a loop), `learned`
+when the learned escalation handed the step up or held it up.
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier
 against the reference model's; downward pairs (calls answered at or above it, also asked of the
 cheapest model) give the share that was over-routed: the cheap answer scored as well. A shadow's own
@@ -49,7 +51,18 @@ _BINS = 10  # of the predicted-difficulty histograms (difficulty is in [0, 1])
 class _Call:
     """What the report keeps of one request while reading."""
 
-    __slots__ = ("agent", "causes", "cost", "difficulty", "failed", "model", "reference", "ts", "usage")
+    __slots__ = (
+        "agent",
+        "causes",
+        "cost",
+        "difficulty",
+        "failed",
+        "failed_handovers",
+        "model",
+        "reference",
+        "ts",
+        "usage",
+    )
 
     def __init__(self, ts: float, agent: str | None) -> None:
         self.ts = ts
@@ -61,6 +74,7 @@ class _Call:
         self.difficulty: float | None = None
         self.causes: set[str] | None = None
         self.failed: list[str] | None = None
+        self.failed_handovers = 0
 
     def cause(self, cause: str) -> None:
         if self.causes is None:
@@ -223,7 +237,9 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
                     call.failed = [*(call.failed or ()), provider]
         elif kind == "escalation":
             call = calls.get(rid)  # type: ignore[arg-type]
-            if call is not None:
+            if call is not None and record.get("outcome", "answered") != "answered":
+                call.failed_handovers += 1  # the caller kept the weaker answer, or got an error
+            elif call is not None:
                 call.cause("gate" if str(record.get("source", "")).startswith("gate") else "self")
         elif kind == "budget_refusal":
             budget["refusals"] += 1
@@ -340,6 +356,8 @@ def _summarize(
             "by_cause": {
                 c: {"requests": causes[c], "rate": causes[c] / answered if answered else 0.0} for c in CAUSES
             },
+            # hand-overs that found no answer (the caller kept the weaker one, or got an error)
+            "failed_handovers": sum(call.failed_handovers for call in calls.values()),
         },
         "providers": {
             provider: {

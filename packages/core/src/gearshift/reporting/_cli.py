@@ -195,7 +195,9 @@ def _print_text(report: dict[str, Any]) -> None:
         f"saved {usd(cost['savings_usd'])}" + (f" ({share:.1%})" if share is not None else "")
     )
     causes = ", ".join(f"{c} {v['rate']:.1%}" for c, v in report["escalation"]["by_cause"].items())
-    print(f"escalations:  {report['escalation']['rate']:.1%} of answered requests ({causes})")
+    failed = report["escalation"]["failed_handovers"]
+    unanswered = f"; {count(failed, 'hand-over')} found no stronger answer" if failed else ""
+    print(f"escalations:  {report['escalation']['rate']:.1%} of answered requests ({causes}){unanswered}")
     budget = report["budget"]
     print(f"budgets:      {budget['refusals']:,} refused, {count(budget['overruns'], 'overrun')}")
     shadow = report["shadow"]

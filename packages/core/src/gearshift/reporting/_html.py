@@ -83,6 +83,8 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
             ("cause", "requests", "rate"),
             ((c, v["requests"], _pct(v["rate"])) for c, v in report["escalation"]["by_cause"].items()),
         ),
+        f"<p>{count(report['escalation']['failed_handovers'], 'hand-over')} found no stronger answer "
+        "(the caller kept the weaker one, or got an error); they are not counted above.</p>",
         "<h2>Providers</h2>",
         _table(
             ("provider", "attempts", "errors", "error rate", "fallbacks", "fallback rate"),

@@ -157,7 +157,7 @@ def stage_record(result: BatchResult) -> StageRecord:
         result.error is not None,
         result.cost_usd,
         usage,
-        result.response is not None and bool(result.response.escalations),
+        result.response is not None and result.response.escalated,
     )
 
 

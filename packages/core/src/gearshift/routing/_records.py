@@ -212,9 +212,11 @@ def attempt_record(
 
 
 def escalation_record(
-    *, request_id: str, ts: float, escalation: Escalation, context: StepContext
+    *, request_id: str, ts: float, escalation: Escalation, context: StepContext, outcome: str
 ) -> dict[str, Any]:
-    """The record of one hand-over to a stronger model (self-escalation or a cascade gate)."""
+    """The record of one hand-over to a stronger model (self-escalation or a cascade gate), written
+    when it has ended: `outcome` is "answered", "kept" (no stronger answer: the caller got the weaker
+    one) or "error" (its error or a cancellation reached the caller); `failed` says why for the last two."""
     return {
         "schema": SCHEMA_VERSION,
         "kind": "escalation",
@@ -223,6 +225,7 @@ def escalation_record(
         "agent_id": context.agent_id,
         "run_id": context.run_id,
         **escalation.to_dict(),
+        "outcome": outcome,
     }
 
 

@@ -13,10 +13,14 @@ call (`BudgetExceeded`), the caller gets the weaker model's answer, the last `Es
 error still reaches the caller: a bad request (it would fail anywhere; the caller must fix it), a
 cancellation, a ledger that cannot be read, a stream that broke after the caller saw part of it. A
 self-escalation whose answer was the `escalate` call alone has nothing to keep: its error is raised.
+
+Each hand-over's decision-log record is written when it has ended, with its `outcome` (answered, kept,
+error), so the log and `gearshift report` never take a hand-over that found no answer for one that did.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -52,10 +56,30 @@ class ReviewLoop:
     router: RouterHost
     offer: bool
     escalations: list[Escalation] = field(default_factory=list)
+    _handing_over: ChainRun | None = None  # the last hand-over's run until its record is written
 
     async def complete(self, run: ChainRun) -> RoutedResponse:
         """Carry out `run`, escalating as long as the answer is handed over; a hand-over that fails
         (every stronger model failed, or the budget refused it) keeps the answer it would replace."""
+        try:
+            return await self._complete(run)
+        except BaseException as exc:  # a cancellation too: the hand-over's record says how it ended
+            self._settle("error", exc)
+            raise
+
+    async def stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
+        """Carry out `run` as a stream; a lower-tier model's events are held back while its answer
+        may still be handed over, then released once it is accepted, or once the hand-over failed
+        before the caller saw any of the stronger model's answer (the answer is kept, see `complete`)."""
+        try:
+            async with aclosing(self._stream(run)) as events:
+                async for event in events:
+                    yield event
+        except BaseException as exc:  # a caller that stopped reading too (GeneratorExit)
+            self._settle("error", exc)
+            raise
+
+    async def _complete(self, run: ChainRun) -> RoutedResponse:
         response = await run.complete()
         while True:
             reason = await self._review(run, response)
@@ -66,12 +90,10 @@ class ReviewLoop:
                 answer = await stronger.complete()
             except (AllModelsFailed, BudgetExceeded) as exc:
                 return self._kept(run, response, exc)
+            self._settle("answered")
             run, response = stronger, answer
 
-    async def stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
-        """Carry out `run` as a stream; a lower-tier model's events are held back while its answer
-        may still be handed over, then released once it is accepted, or once the hand-over failed
-        before the caller saw any of the stronger model's answer (the answer is kept, see `complete`)."""
+    async def _stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
         kept: tuple[ChainRun, list[StreamEvent]] | None = None  # what a failed hand-over releases
         while True:
             shown = False
@@ -80,6 +102,8 @@ class ReviewLoop:
                     # aclosing: a caller that stops early must close the provider's stream now, not at GC.
                     async with aclosing(run.stream()) as events:
                         async for event in events:
+                            if isinstance(event, StreamDone):
+                                self._settle("answered")
                             shown = True
                             yield event
                             if isinstance(event, StreamDone):
@@ -100,6 +124,7 @@ class ReviewLoop:
                 return
             done = held[-1]
             assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it
+            self._settle("answered")
             reason = await self._review(run, done.response)
             if reason is None:
                 for event in _offered_call_dropped(run, held):
@@ -147,16 +172,31 @@ class ReviewLoop:
         offer = self.offer and len(self.escalations) + 1 < self.router.max_escalations
         nxt = await aplan_call(self.router, run.request, context, escalate=offer, request_id=run.request_id)
         nxt.attempts = run.attempts  # one account for the whole call
-        escalation = Escalation(response.model_id, nxt.decision.model, reason, source)
-        self.escalations.append(escalation)
+        self.escalations.append(Escalation(response.model_id, nxt.decision.model, reason, source))
+        self._handing_over = nxt
+        return nxt
+
+    def _settle(self, outcome: str, error: BaseException | None = None) -> None:
+        """Log the last hand-over, if it is still open, now that it has ended: `outcome` is
+        "answered" (the stronger model answered), "kept" (it found no answer and the caller got the
+        weaker one) or "error" (its error, or a cancellation, reached the caller)."""
+        nxt, self._handing_over = self._handing_over, None
+        if nxt is None:
+            return
+        if error is not None and self.escalations[-1].failed is None:
+            self.escalations[-1] = replace(self.escalations[-1], failed=_ended_by(error))
         log = self.router.decision_log
         if log is not None:
+            escalation = self.escalations[-1]
             log.write(
                 escalation_record(
-                    request_id=nxt.request_id, ts=time.time(), escalation=escalation, context=nxt.context
+                    request_id=nxt.request_id,
+                    ts=time.time(),
+                    escalation=escalation,
+                    context=nxt.context,
+                    outcome=outcome,
                 )
             )
-        return nxt
 
     def _kept(
         self, run: ChainRun, response: ChatResponse, error: AllModelsFailed | BudgetExceeded
@@ -168,6 +208,7 @@ class ReviewLoop:
             raise error
         escalation = self.escalations[-1]
         self.escalations[-1] = replace(escalation, failed=str(error))
+        self._settle("kept")
         log = self.router.decision_log
         if log is not None and isinstance(error, BudgetExceeded):
             # The call itself succeeds, so its trace writes no refusal: the log must still show it.
@@ -215,6 +256,15 @@ class ReviewLoop:
             run.request_id,
             tuple(self.escalations),
         )
+
+
+def _ended_by(error: BaseException) -> str:
+    """What ended a hand-over that reached no answer, in words for its record."""
+    if isinstance(error, GeneratorExit):
+        return "the caller stopped reading the stream"
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    return str(error) or type(error).__name__
 
 
 def _answer(run: ChainRun, response: ChatResponse) -> ChatResponse:

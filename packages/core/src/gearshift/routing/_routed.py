@@ -29,6 +29,13 @@ class RoutedResponse:
         return self.response.model_id
 
     @property
+    def escalated(self) -> bool:
+        """Whether a stronger model answered after a hand-over. A hand-over that found no answer
+        (its `failed` set: the stronger models failed, or the budget refused them) left the answer
+        to the weaker model, so it alone does not count."""
+        return any(escalation.failed is None for escalation in self.escalations)
+
+    @property
     def cost_usd(self) -> float:
         """What the whole call cost, failed attempts included."""
         return sum(a.cost_usd for a in self.attempts)

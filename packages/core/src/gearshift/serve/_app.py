@@ -278,13 +278,13 @@ class ProxyApp:
             "tier": self.tiers[result.model_id],
             "cost_usd": round(result.cost_usd, 8),
             "decision_id": result.request_id,
-            "escalated": bool(result.escalations),
+            "escalated": result.escalated,
         }
 
     def _headers(self, call: _Call, result: RoutedResponse) -> dict[str, str]:
         figures = self._figures(result)
         figures["cost_usd"] = f"{result.cost_usd:.8f}"
-        figures["escalated"] = "true" if result.escalations else "false"
+        figures["escalated"] = "true" if result.escalated else "false"
         headers = {f"x-gearshift-{name.replace('_', '-')}": str(value) for name, value in figures.items()}
         headers[_REQUEST_ID_HEADER[call.api]] = result.request_id
         return headers

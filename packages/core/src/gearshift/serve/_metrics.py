@@ -54,7 +54,7 @@ class ProxyMetrics:
             ["model", "tier"], registry=r,
         )  # fmt: skip
         self.escalations = Counter(
-            "gearshift_proxy_escalations", "Hand-overs to a stronger model.", ["source"], registry=r
+            "gearshift_proxy_escalations", "Hand-overs a stronger model answered.", ["source"], registry=r
         )
         self.fallbacks = Counter(
             "gearshift_proxy_fallbacks",
@@ -89,7 +89,8 @@ class ProxyMetrics:
         self._tokens(model, tier, "input").inc(result.usage.input_tokens)
         self._tokens(model, tier, "output").inc(result.usage.output_tokens)
         for escalation in result.escalations:
-            self._escalations(escalation.source).inc()
+            if escalation.failed is None:  # one that found no stronger answer is no escalation
+                self._escalations(escalation.source).inc()
         self._latency(api, "true" if streamed else "false").observe(seconds)
 
     def failed(self, api: str, status: int, *, budget: bool = False) -> None:
