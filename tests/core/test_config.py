@@ -173,6 +173,9 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
         ('[providers.x]\nkind = "gemini"\n', "providers.x.kind", "must be one of 'openai' or 'anthropic'"),
         ('[providers.x]\nkind = "openai"\n', "providers.x.api_key_env", "set api_key_env"),
         (LOCAL.replace("http://", ""), "providers.local.base_url", "must start with http://"),
+        (LOCAL.replace(":8000", ":99999"), "providers.local.base_url", "port must be 0 to 65535"),
+        (LOCAL.replace(":8000", ":80OO"), "providers.local.base_url", "port must be 0 to 65535"),
+        (LOCAL.replace("localhost:8000", ""), "providers.local.base_url", "has no host"),
         (LOCAL + "timeout = 0\n", "providers.local.timeout", "must be > 0"),
         (LOCAL + 'max_tokens_field = "max_output"\n', "providers.local.max_tokens_field", "must be one of"),
         (
@@ -282,6 +285,7 @@ def test_api_key_in_the_file_is_refused_without_repeating_it(tmp_path: Path) -> 
         'kind = "openai"\napi_key_env = "{secret}"',  # the key pasted where its variable's name belongs
         'kind = "openai"\nrequire_key = false\nheaders = {{ Authorization = ["Bearer {secret}"] }}',
         'kind = "openai"\nrequire_key = false\nbase_url = "{secret}"',
+        'kind = "openai"\nrequire_key = false\nbase_url = "http://user:{secret}@localhost:99999/v1"',
         'kind = "openai"\nrequire_key = "{secret}"',
         'kind = "openai"\nrequire_key = false\ntimeout = "{secret}"',
         'kind = "{secret}"',
