@@ -69,10 +69,11 @@ def settings_error(
     return ConfigError.listing(problems)
 
 
-def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) -> ConfigError:
+def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel], key: str = "") -> ConfigError:
     """The `ConfigError` listing every problem in `exc`, each with its key (`with_lines` adds lines).
 
-    `schema` is the root model that was validated; unknown keys are matched against its fields.
+    `schema` is the model that was validated; unknown keys are matched against its fields. `key` is
+    where the validated table sits in the file (`routing.rules[2]`), empty for the whole file.
     """
     errors = exc.errors(include_url=False)
     problems = []
@@ -84,7 +85,7 @@ def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) 
         if isinstance(reason, KeyedError):
             loc += reason.loc
         message = _describe(error, loc, schema)
-        problems.append(ConfigError(message, source=source, key=_dotted(loc)))
+        problems.append(ConfigError(message, source=source, key=_dotted(loc, key)))
     return ConfigError.listing(problems)
 
 
@@ -191,8 +192,7 @@ def _echo_safe(loc: tuple[str | int, ...]) -> bool:
     return loc[:1] != ("providers",)
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    key = ""
+def _dotted(loc: tuple[str | int, ...], key: str = "") -> str:
     for part in loc:
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
     return key
