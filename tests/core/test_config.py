@@ -629,3 +629,45 @@ def test_a_problem_in_a_policy_table_names_its_line(tmp_path: Path) -> None:
         "routing.scorer.code_weight",
     )
     assert str(caught.value).startswith(f"{path}, line 6, key 'routing.scorer.code_weight': ")
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "key", "problem"),
+    [
+        (
+            '[log]\npath = "d.jsonl"\ninclude_prompts = true\n[routing.shadow]\nshare = 2\n',
+            5,
+            "routing.shadow.share",
+            "must be <= 1, got 2",
+        ),
+        (
+            "[routing.cascade]\njudge_threshold = 7\n",
+            2,
+            "routing.cascade.judge_threshold",
+            "must be <= 1, got 7",
+        ),
+        (
+            '[routing]\npolicy = "classifier"\n[routing.classifier]\nmodel = "m"\ntimeout = -1\n',
+            5,
+            "routing.classifier.timeout",
+            "must be > 0, got -1",
+        ),
+        (
+            '[routing.scorer]\ncode_weight = "high"\n',
+            2,
+            "routing.scorer.code_weight",
+            'must be a number, got "high"',
+        ),
+    ],
+)
+def test_a_policy_tables_value_is_faulted_in_the_files_words(
+    tmp_path: Path, table: str, line: int, key: str, problem: str
+) -> None:
+    # These tables are validated by the part they configure, which echoed pydantic instead:
+    # "Input should be less than or equal to 1", without the value that was written.
+    path = write(tmp_path, LOCAL + model() + table)
+    with pytest.raises(ConfigError) as caught:
+        Router.from_config(path)
+    offset = len((LOCAL + model()).splitlines())
+    assert (caught.value.line, caught.value.key) == (offset + line, key)
+    assert str(caught.value).endswith(f"key '{key}': {problem}")

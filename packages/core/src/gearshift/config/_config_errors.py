@@ -30,6 +30,7 @@ __all__ = [
     "INLINE_KEY_REFUSAL",
     "KeyedError",
     "config_error",
+    "problem_wording",
     "settings_error",
     "show_value",
     "suggestion",
@@ -62,7 +63,7 @@ def settings_error(
     problems = []
     for err in exc.errors():
         path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
-        message = err["msg"].removeprefix("Value error, ")
+        message = problem_wording(err)
         if err["type"] == "extra_forbidden":
             message = f"unknown setting; {noun} accepts: {', '.join(schema.model_fields)}"
         problems.append(ConfigError(message, source=source, key=f"{key}{path}"))
@@ -161,6 +162,18 @@ def _describe(error: ErrorDetails, loc: tuple[str | int, ...], schema: type[Base
         return "is required"
     if kind == "value_error":
         return str(ctx["error"])
+    return problem_wording(error, echo=_echo_safe(loc))
+
+
+def problem_wording(error: ErrorDetails, *, echo: bool = True) -> str:
+    """What is wrong with one value, in the words of the TOML file ("must be <= 1, got 7", "must be an
+    integer, got \"a\"") rather than pydantic's; with `echo` false, without the value. For the tables
+    that are validated on their own (`[routing.scorer]`, `[routing.cascade]`...)."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return "is required"
     if kind in _BOUNDS:
         limit = next(iter(ctx.values()))
         what = f"must be {_BOUNDS[kind]} {show_value(limit)}"
@@ -184,7 +197,7 @@ def _describe(error: ErrorDetails, loc: tuple[str | int, ...], schema: type[Base
         what = "must be an array"
     else:
         what = error["msg"]
-    return f"{what}, got {show_value(error['input'])}" if _echo_safe(loc) else what
+    return f"{what}, got {show_value(error['input'])}" if echo else what
 
 
 def _echo_safe(loc: tuple[str | int, ...]) -> bool:
