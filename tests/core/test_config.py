@@ -173,6 +173,9 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
         ('[providers.x]\nkind = "gemini"\n', "providers.x.kind", "must be one of 'openai' or 'anthropic'"),
         ('[providers.x]\nkind = "openai"\n', "providers.x.api_key_env", "set api_key_env"),
         (LOCAL.replace("http://", ""), "providers.local.base_url", "must start with http://"),
+        (LOCAL.replace(":8000", ":99999"), "providers.local.base_url", "port must be 0 to 65535"),
+        (LOCAL.replace(":8000", ":80OO"), "providers.local.base_url", "port must be 0 to 65535"),
+        (LOCAL.replace("localhost:8000", ""), "providers.local.base_url", "has no host"),
         (LOCAL + "timeout = 0\n", "providers.local.timeout", "must be > 0"),
         (LOCAL + 'max_tokens_field = "max_output"\n', "providers.local.max_tokens_field", "must be one of"),
         (
@@ -282,6 +285,7 @@ def test_api_key_in_the_file_is_refused_without_repeating_it(tmp_path: Path) -> 
         'kind = "openai"\napi_key_env = "{secret}"',  # the key pasted where its variable's name belongs
         'kind = "openai"\nrequire_key = false\nheaders = {{ Authorization = ["Bearer {secret}"] }}',
         'kind = "openai"\nrequire_key = false\nbase_url = "{secret}"',
+        'kind = "openai"\nrequire_key = false\nbase_url = "http://user:{secret}@localhost:99999/v1"',
         'kind = "openai"\nrequire_key = "{secret}"',
         'kind = "openai"\nrequire_key = false\ntimeout = "{secret}"',
         'kind = "{secret}"',
@@ -625,3 +629,45 @@ def test_a_problem_in_a_policy_table_names_its_line(tmp_path: Path) -> None:
         "routing.scorer.code_weight",
     )
     assert str(caught.value).startswith(f"{path}, line 6, key 'routing.scorer.code_weight': ")
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "key", "problem"),
+    [
+        (
+            '[log]\npath = "d.jsonl"\ninclude_prompts = true\n[routing.shadow]\nshare = 2\n',
+            5,
+            "routing.shadow.share",
+            "must be <= 1, got 2",
+        ),
+        (
+            "[routing.cascade]\njudge_threshold = 7\n",
+            2,
+            "routing.cascade.judge_threshold",
+            "must be <= 1, got 7",
+        ),
+        (
+            '[routing]\npolicy = "classifier"\n[routing.classifier]\nmodel = "m"\ntimeout = -1\n',
+            5,
+            "routing.classifier.timeout",
+            "must be > 0, got -1",
+        ),
+        (
+            '[routing.scorer]\ncode_weight = "high"\n',
+            2,
+            "routing.scorer.code_weight",
+            'must be a number, got "high"',
+        ),
+    ],
+)
+def test_a_policy_tables_value_is_faulted_in_the_files_words(
+    tmp_path: Path, table: str, line: int, key: str, problem: str
+) -> None:
+    # These tables are validated by the part they configure, which echoed pydantic instead:
+    # "Input should be less than or equal to 1", without the value that was written.
+    path = write(tmp_path, LOCAL + model() + table)
+    with pytest.raises(ConfigError) as caught:
+        Router.from_config(path)
+    offset = len((LOCAL + model()).splitlines())
+    assert (caught.value.line, caught.value.key) == (offset + line, key)
+    assert str(caught.value).endswith(f"key '{key}': {problem}")

@@ -233,26 +233,34 @@ def test_rules_can_be_built_in_python(registry: ModelRegistry) -> None:
 @pytest.mark.parametrize(
     ("raw", "key", "message"),
     [
-        ({"when": {"stepp": "plan"}, "tier": 1}, "routing.rules[3].when.stepp", "unknown field 'stepp'"),
+        (
+            {"when": {"stepp": "plan"}, "tier": 1},
+            "routing.rules[3].when.stepp",
+            "unknown key 'stepp'; did you mean 'step'?",
+        ),
         ({"when": {"step": "plann"}, "tier": 1}, "routing.rules[3].when.step", "unknown step type 'plann'"),
         ({"when": {"step": ["plan", 7]}, "tier": 1}, "routing.rules[3].when.step", "unknown step type 7"),
         ({"when": {"task": "poetry"}, "tier": 1}, "routing.rules[3].when.task", "unknown task 'poetry'"),
         ({"when": {"agent": ""}, "tier": 1}, "routing.rules[3].when.agent", "non-empty"),
         ({"when": {"has_code": 2}, "tier": 1}, "routing.rules[3].when.has_code", "between 0 and 1"),
-        ({"when": {"has_tools": "yes"}, "tier": 1}, "routing.rules[3].when.has_tools", "valid boolean"),
+        (
+            {"when": {"has_tools": "yes"}, "tier": 1},
+            "routing.rules[3].when.has_tools",
+            'must be true or false, got "yes"',
+        ),
         (
             {"when": {"min_prompt_tokens": 9, "max_prompt_tokens": 3}, "tier": 1},
             "routing.rules[3].when",
             "above",
         ),
-        ({"when": "plan", "tier": 1}, "routing.rules[3].when", "valid dictionary"),
-        ({"tier": -1}, "routing.rules[3].tier", "greater than or equal to 0"),
-        ({"tier": "2"}, "routing.rules[3].tier", "valid integer"),
-        ({"tier": True}, "routing.rules[3].tier", "valid integer"),
+        ({"when": "plan", "tier": 1}, "routing.rules[3].when", 'must be a table, got "plan"'),
+        ({"tier": -1}, "routing.rules[3].tier", "must be >= 0, got -1"),
+        ({"tier": "2"}, "routing.rules[3].tier", 'must be an integer, got "2"'),
+        ({"tier": True}, "routing.rules[3].tier", "must be an integer, got true"),
         ({"min_tier": 2, "max_tier": 1}, "routing.rules[3]", "min_tier 2 is above max_tier 1"),
         ({"model": "large", "tier": 1}, "routing.rules[3]", "exactly one action"),
         ({"when": {"step": "plan"}}, "routing.rules[3]", "got none"),
-        ({"modle": "large"}, "routing.rules[3].modle", "unknown field 'modle'; a rule accepts: name, when"),
+        ({"modle": "large"}, "routing.rules[3].modle", "unknown key 'modle'; did you mean 'model'?"),
     ],
 )
 def test_bad_rules_name_the_key(raw: dict[str, Any], key: str, message: str) -> None:

@@ -267,14 +267,14 @@ def test_lower_thresholds_send_more_to_strong_tiers(registry: ModelRegistry) -> 
     ("settings", "key", "message"),
     [
         ({"code_wieght": 0.5}, "routing.scorer.code_wieght", "unknown setting"),
-        ({"code_weight": 2}, "routing.scorer.code_weight", "less than or equal to 1"),
+        ({"code_weight": 2}, "routing.scorer.code_weight", "must be <= 1, got 2"),
         ({"thresholds": [0.6, 0.3]}, "routing.scorer.thresholds", "strictly ascending"),
         ({"thresholds": [0.5, 1.0]}, "routing.scorer.thresholds", "strictly between 0 and 1"),
         ({"step_bias": {"plann": 0.1}}, "routing.scorer.step_bias.plann", "'plan'"),
         ({"step_bias": {"plan": 3}}, "routing.scorer.step_bias", "[-1, 1]"),
         ({"task_bias": {"poetry": 0.1}}, "routing.scorer.task_bias", "unknown task 'poetry'"),
         ({"length_floor_tokens": 900, "length_ceiling_tokens": 800}, "routing.scorer", "above"),
-        ({"escalate_after_errors": 0}, "routing.scorer.escalate_after_errors", "greater than or equal"),
+        ({"escalate_after_errors": 0}, "routing.scorer.escalate_after_errors", "must be >= 1, got 0"),
     ],
 )
 def test_bad_settings_name_the_key(settings: dict[str, object], key: str, message: str) -> None:

@@ -180,3 +180,28 @@ def test_the_readme_the_help_and_the_instructions_name_every_tool(
             assert f"`{name}`" in text or f" {name}" in text, f"{where} does not name {name}"
     for name in tools:
         assert f"`{name}`" in (server.instructions or ""), name
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "key"),
+    [
+        ('[routing.tasks]\ncode = "gpt-9"\n', 2, "routing.tasks.code"),
+        (
+            "[routing]\npolicy = 'rules'\n[[routing.rules]]\nwhen = { regex = ['(x'] }\ntier = 1\n",
+            4,
+            "routing.rules[0].when.regex",
+        ),
+        ("[log]\npath = 'missing/decisions.jsonl'\n", 2, "log.path"),
+    ],
+)
+def test_a_bad_routing_table_or_log_folder_is_one_line_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, line: int, key: str
+) -> None:
+    # The router is built when the server starts; a table only it validates was an exception group
+    # traceback out of the stdio server, which then hung waiting for its stdin reader.
+    broken = tmp_path / "gearshift.toml"
+    broken.write_text(table)
+    assert main(["--config", str(broken)]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith(f"gearshift-mcp: error: {broken}, line {line}, key '{key}': ")
+    assert list(tmp_path.iterdir()) == [broken]

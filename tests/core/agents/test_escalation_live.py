@@ -285,12 +285,12 @@ async def test_the_floors_kept_in_memory_are_bounded(
 @pytest.mark.parametrize(
     ("table", "key", "says"),
     [
-        ("threshold = 0.5", "routing.escalation.path", "Field required"),
+        ("threshold = 0.5", "routing.escalation.path", "is required"),
         ('path = "missing.json"', "routing.escalation.path", "missing.json' does not exist; train one"),
         (
             'path = "models/escalation.json"\nthreshold = 1.5',
             "routing.escalation.threshold",
-            "less than or equal to 1",
+            "must be <= 1, got 1.5",
         ),
         (
             'path = "models/escalation.json"\nstiky = false',
@@ -302,11 +302,15 @@ async def test_the_floors_kept_in_memory_are_bounded(
             "routing.escalation",
             "set at most one of threshold, success_floor, target_handover_share",
         ),
-        ('path = "models/escalation.json"\nmax_runs = 0', "routing.escalation.max_runs", "greater than 0"),
+        (
+            'path = "models/escalation.json"\nmax_runs = 0',
+            "routing.escalation.max_runs",
+            "must be > 0, got 0",
+        ),
         (
             'path = "models/escalation.json"\nsticky = "yes please"',
             "routing.escalation.sticky",
-            "valid boolean",
+            'must be true or false, got "yes please"',
         ),
     ],
 )

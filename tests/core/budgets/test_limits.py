@@ -103,6 +103,8 @@ def test_key_patterns_match_each_key_of_their_kind() -> None:
         ({"key": "run:1", "usd": True}, "valid number"),
         ({"key": "run:1", "usd": float("inf")}, "finite number"),
         ({"key": "run:1", "tokens": 2.5}, "valid integer"),
+        ({"key": "agent:", "usd": 1.0}, r"'agent:' matches no call: use 'agent:\*' for each agent"),
+        ({"key": "run:", "usd": 1.0}, r"'run:' matches no call: use 'run:\*' for each run"),
         ({"key": "run:1", "usd": 1.0, "window": "weekly"}, "unknown window 'weekly'"),
         (
             {"key": "run:1", "usd": 1.0, "mode": "strict"},

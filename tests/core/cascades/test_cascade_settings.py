@@ -69,10 +69,10 @@ def _judge_file(folder: Path) -> Path:
             "routing.cascade.judge_treshold",
             "unknown setting; [routing.cascade] accepts",
         ),
-        ({"judge_threshold": 7}, "routing.cascade.judge_threshold", "less than or equal to 1"),
+        ({"judge_threshold": 7}, "routing.cascade.judge_threshold", "must be <= 1, got 7"),
         ({"mode": "most"}, "routing.cascade.mode", "'all' or 'any'"),
         ({"max_escalations": 3}, "routing.cascade.max_escalations", "unknown setting"),
-        ({"consistency_samples": 1}, "routing.cascade.consistency_samples", "greater than or equal to 2"),
+        ({"consistency_samples": 1}, "routing.cascade.consistency_samples", "must be >= 2, got 1"),
     ],
 )
 def test_errors_name_the_key(data: dict[str, Any], key: str, message: str) -> None:

@@ -107,7 +107,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # Bound first: a port in use is one line, before the config is read or "serving at" is printed.
     sock = listen(args.host, args.port) if args.http else None
-    config = load_config(args.config)
+    from gearshift import Router
+
+    config = Router.check_config(args.config)  # every table, before a warning or "serving at"
     _drop_placeholder_keys(config)
     _warn_missing_keys(config)
 

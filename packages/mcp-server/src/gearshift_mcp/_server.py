@@ -26,7 +26,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError, create_model, model_validator
 
-from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router, load_config
+from gearshift import GearshiftConfig, GearshiftError, ModelRegistry, Router
 
 from ._argument_errors import argument_problems
 from ._input_schema import plain_optionals
@@ -75,9 +75,10 @@ def build_server(
     """An MCP server over a router built from `config` (a `GearshiftConfig` or a gearshift.toml path;
     None: `$GEARSHIFT_CONFIG`, then `./gearshift.toml`, then the built-in models), or over `router`.
 
-    The config is loaded here, so a bad file fails at once with a `ConfigError`; the router itself is
-    built when the server starts. `self_escalation` lets the model that answers an `escalate` call
-    hand it on to an even stronger one (None: the router's own `self_escalation` setting).
+    The config is loaded and checked here (`Router.check_config`), so a bad file or table fails at once
+    with a `ConfigError`; the router itself is built when the server starts. `self_escalation` lets
+    the model that answers an `escalate` call hand it on to an even stronger one (None: the router's
+    own `self_escalation` setting).
     `recent_decisions` is how many decisions the `gearshift://decisions/recent` resource keeps.
     `bearer_token`, when set, is required from every HTTP client (`Authorization: Bearer <token>`);
     it has no effect over stdio.
@@ -123,7 +124,9 @@ def build_server(
 
 
 def _load(config: GearshiftConfig | str | Path | None) -> GearshiftConfig:
-    return config if isinstance(config, GearshiftConfig) else load_config(config)
+    # The router is built when the server starts serving, where a ConfigError would end the server
+    # with a traceback; everything that building it checks is checked now.
+    return Router.check_config(config)
 
 
 def _include_prompts(config: GearshiftConfig | None, router: Router | None) -> bool:

@@ -188,6 +188,11 @@ class BudgetLimit(BaseModel):
             raise ValueError(f"must not contain spaces, got {value!r}")
         if "*" in value[:-1]:
             raise ValueError(f"'*' may only end a key pattern (as in 'agent:*'), got {value!r}")
+        for kind in ("agent", "run"):  # a call without an agent or run id is never charged to one
+            if value == f"{kind}:":
+                raise ValueError(
+                    f"'{value}' matches no call: use '{value}*' for each {kind}, or '{value}NAME' for one"
+                )
         return value
 
     @field_validator("mode", mode="before")

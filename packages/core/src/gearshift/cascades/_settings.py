@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .._errors import ConfigError
 from .._models import ModelRegistry
+from ..config._config_errors import problem_wording
 from ._answer_judge import AnswerJudge, LearnedJudgeGate
 from ._cascade import Cascade
 from ._consistency import SelfConsistencyGate
@@ -122,7 +123,7 @@ class CascadeConfig(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
-            message = err["msg"].removeprefix("Value error, ")
+            message = problem_wording(err)
             if not loc and ": " in message:  # a model-level check names its key before the colon
                 field, message = message.split(": ", 1)
                 loc = [field]

@@ -30,6 +30,7 @@ __all__ = [
     "INLINE_KEY_REFUSAL",
     "KeyedError",
     "config_error",
+    "problem_wording",
     "settings_error",
     "show_value",
     "suggestion",
@@ -62,17 +63,18 @@ def settings_error(
     problems = []
     for err in exc.errors():
         path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
-        message = err["msg"].removeprefix("Value error, ")
+        message = problem_wording(err)
         if err["type"] == "extra_forbidden":
             message = f"unknown setting; {noun} accepts: {', '.join(schema.model_fields)}"
         problems.append(ConfigError(message, source=source, key=f"{key}{path}"))
     return ConfigError.listing(problems)
 
 
-def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) -> ConfigError:
+def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel], key: str = "") -> ConfigError:
     """The `ConfigError` listing every problem in `exc`, each with its key (`with_lines` adds lines).
 
-    `schema` is the root model that was validated; unknown keys are matched against its fields.
+    `schema` is the model that was validated; unknown keys are matched against its fields. `key` is
+    where the validated table sits in the file (`routing.rules[2]`), empty for the whole file.
     """
     errors = exc.errors(include_url=False)
     problems = []
@@ -84,7 +86,7 @@ def config_error(exc: ValidationError, source: str, *, schema: type[BaseModel]) 
         if isinstance(reason, KeyedError):
             loc += reason.loc
         message = _describe(error, loc, schema)
-        problems.append(ConfigError(message, source=source, key=_dotted(loc)))
+        problems.append(ConfigError(message, source=source, key=_dotted(loc, key)))
     return ConfigError.listing(problems)
 
 
@@ -160,6 +162,18 @@ def _describe(error: ErrorDetails, loc: tuple[str | int, ...], schema: type[Base
         return "is required"
     if kind == "value_error":
         return str(ctx["error"])
+    return problem_wording(error, echo=_echo_safe(loc))
+
+
+def problem_wording(error: ErrorDetails, *, echo: bool = True) -> str:
+    """What is wrong with one value, in the words of the TOML file ("must be <= 1, got 7", "must be an
+    integer, got \"a\"") rather than pydantic's; with `echo` false, without the value. For the tables
+    that are validated on their own (`[routing.scorer]`, `[routing.cascade]`...)."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return "is required"
     if kind in _BOUNDS:
         limit = next(iter(ctx.values()))
         what = f"must be {_BOUNDS[kind]} {show_value(limit)}"
@@ -183,7 +197,7 @@ def _describe(error: ErrorDetails, loc: tuple[str | int, ...], schema: type[Base
         what = "must be an array"
     else:
         what = error["msg"]
-    return f"{what}, got {show_value(error['input'])}" if _echo_safe(loc) else what
+    return f"{what}, got {show_value(error['input'])}" if echo else what
 
 
 def _echo_safe(loc: tuple[str | int, ...]) -> bool:
@@ -191,8 +205,7 @@ def _echo_safe(loc: tuple[str | int, ...]) -> bool:
     return loc[:1] != ("providers",)
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    key = ""
+def _dotted(loc: tuple[str | int, ...], key: str = "") -> str:
     for part in loc:
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
     return key

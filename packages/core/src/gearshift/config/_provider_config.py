@@ -12,6 +12,7 @@ import re
 import types
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -103,6 +104,8 @@ class ProviderConfig(BaseModel):
             raise ValueError("must start with http:// or https://")
         if value is not None and unencoded_userinfo(value):
             raise ValueError(f"does not parse as a URL: {ENCODE_HINT}")
+        if value is not None:
+            _check_host_and_port(value)
         return value
 
     @model_validator(mode="after")
@@ -118,6 +121,19 @@ class ProviderConfig(BaseModel):
                 "or require_key = false for a keyless local server",
             )
         return self
+
+
+def _check_host_and_port(url: str) -> None:
+    """Refuse now what the SDK would only report as a connection error on the first call: a URL with
+    no host, or a port that is no number from 0 to 65535. The URL is never repeated (it may hold a
+    password)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError("has no host: write it as http://HOST:PORT/PATH")
+    try:
+        parts.port  # noqa: B018 - reading it is the check: it raises on a port out of range or not a number
+    except ValueError:
+        raise ValueError("has a port the URL cannot carry: the port must be 0 to 65535") from None
 
 
 BUILTIN_PROVIDERS: Mapping[str, ProviderConfig] = types.MappingProxyType(

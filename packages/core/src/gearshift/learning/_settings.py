@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .._errors import ConfigError
+from ..config._config_errors import problem_wording
 
 __all__ = ["ArtifactSettings"]
 
@@ -42,7 +43,7 @@ class ArtifactSettings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             path = "".join(f".{part}" for part in err["loc"] if part != "[key]")
-            message = err["msg"].removeprefix("Value error, ")
+            message = problem_wording(err)
             if err["type"] == "extra_forbidden":
                 message = f"unknown setting; {cls.accepted_by} accepts: {', '.join(cls.model_fields)}"
             raise ConfigError(message, source=source, key=f"{key}{path}") from None

@@ -43,6 +43,7 @@ from pydantic import (
 from .._decision import Decision
 from .._errors import ConfigError
 from .._models import ModelRegistry, ModelSpec
+from ..config._config_errors import config_error
 from ._protocol import Policy, RouteInput, make_decision
 from ._rule_conditions import RuleConditions, condition_checks
 from ._text_conditions import Check as _Check
@@ -162,7 +163,7 @@ class RulesPolicy:
             try:
                 rule = Rule.model_validate(dict(raw))
             except ValidationError as exc:
-                raise _config_error(exc, source=source, where=where) from None
+                raise config_error(exc, source, schema=Rule, key=where) from None
             if registry is not None:
                 _check_against(registry, rule, source=source, where=where)
             parsed.append(rule)
@@ -265,25 +266,6 @@ def _strongest_at_most(route: RouteInput, tier: int) -> ModelSpec:
 def _compile(index: int, rule: Rule) -> _CompiledRule:
     label = f"rule {index}" + (f" '{rule.name}'" if rule.name else "")
     return _CompiledRule(index, rule, label, tuple(condition_checks(rule.when)))
-
-
-def _config_error(exc: ValidationError, *, source: str, where: str) -> ConfigError:
-    """The `ConfigError` listing every problem of one rule (`where` is the rule's key)."""
-    problems = []
-    for err in exc.errors():
-        loc = err["loc"]
-        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-        if err["type"] == "extra_forbidden":
-            in_when = tuple(loc[:-1]) == ("when",)
-            fields = RuleConditions.model_fields if in_when else Rule.model_fields
-            owner = "a rule's 'when'" if in_when else "a rule"
-            message = f"unknown field '{loc[-1]}'; {owner} accepts: {', '.join(fields)}"
-        elif err["type"] == "value_error":
-            message = err["msg"].removeprefix("Value error, ")
-        else:
-            message = f"{err['msg']} (got {err['input']!r})"
-        problems.append(ConfigError(message, source=source, key=f"{where}{path}"))
-    return ConfigError.listing(problems)
 
 
 def _check_against(registry: ModelRegistry, rule: Rule, *, source: str, where: str) -> None:

@@ -31,6 +31,7 @@ from .._context import StepType
 from .._decision import Decision
 from .._errors import ConfigError
 from .._models import ModelSpec
+from ..config._config_errors import problem_wording
 from ..signals._signals import TASKS, Signals
 from ._protocol import RouteInput, fallback_chain, make_decision
 
@@ -164,7 +165,7 @@ class ScorerConfig(BaseModel):
             # pydantic appends "[key]" to the location of a bad dict key; the key itself says enough.
             loc = [part for part in err["loc"] if part != "[key]"]
             path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-            message = err["msg"].removeprefix("Value error, ")
+            message = problem_wording(err)
             if err["type"] == "extra_forbidden":
                 message = f"unknown setting; the scorer accepts: {', '.join(cls.model_fields)}"
             raise ConfigError(message, source=source, key=f"{key}{path}") from None

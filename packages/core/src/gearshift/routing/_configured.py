@@ -1,11 +1,15 @@
-"""The router's parts a gearshift.toml names: its policy, its cascade gate and its shadow evaluation.
+"""The router's parts a gearshift.toml names: its policy, its learned escalation, its cascade gate and
+its shadow evaluation.
 
 `Router.from_config` builds each from the config's `[routing]` tables here; each is validated as it
-is built, so a bad table is a `ConfigError` naming its key (the router adds the line in the file).
+is built, so a bad table is a `ConfigError` naming its key and line. `configured_parts` builds them
+all and writes nothing, so an entry point that builds its router later (the MCP server, when it
+starts serving) calls it first to refuse a bad table at once, before any file is opened.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,10 +19,49 @@ if TYPE_CHECKING:
     from .._models import ModelRegistry
     from ..cascades._gate import QualityGate
     from ..config._config import GearshiftConfig
+    from ..escalation import LiveEscalation
     from ..policies import Policy
     from ._shadow import ShadowEvaluator
 
-__all__ = ["configured_cascade", "configured_policy", "configured_shadow"]
+__all__ = [
+    "ConfiguredParts",
+    "configured_cascade",
+    "configured_parts",
+    "configured_policy",
+    "configured_shadow",
+]
+
+
+@dataclass(frozen=True)
+class ConfiguredParts:
+    """What the `[routing]` tables of a config build, before any file is opened for writing."""
+
+    registry: ModelRegistry
+    policy: Policy
+    escalation: LiveEscalation | None
+    cascade: QualityGate | None
+    shadow: ShadowEvaluator | None
+
+
+def configured_parts(config: GearshiftConfig) -> ConfiguredParts:
+    """Every part the config's `[routing]` tables name, each validated; a bad table raises a
+    `ConfigError` with its key and its line in the config file."""
+    registry = config.registry()
+    try:
+        escalation = None
+        if config.routing.escalation is not None:
+            from ..escalation import LiveEscalation
+
+            escalation = LiveEscalation.from_config(config.routing.escalation, source=config.source)
+        return ConfiguredParts(
+            registry=registry,
+            policy=configured_policy(config, registry),
+            escalation=escalation,
+            cascade=configured_cascade(config, registry),
+            shadow=configured_shadow(config, registry),
+        )
+    except ConfigError as exc:
+        raise config.located(exc) from None
 
 
 def configured_policy(config: GearshiftConfig, registry: ModelRegistry) -> Policy:

@@ -161,30 +161,48 @@ class Router:
             raise config.located(exc) from None
 
     @classmethod
+    def check_config(cls, config: GearshiftConfig | str | Path | None = None) -> GearshiftConfig:
+        """The config `from_config` would build from, loaded and checked as it would check it, with
+        nothing opened or created: every `[routing]` table is validated, and the folders of the decision
+        log and of a SQLite budget store must exist. Raises `ConfigError` with the file, line and key.
+
+        For a caller that builds its router later (the MCP server builds it when it starts serving), so
+        that a bad config fails at once rather than once it is running.
+        """
+        from ..budgets._open import check_store_folder
+        from ..config._config import GearshiftConfig, load_config
+        from ..config._data_dir import check_folder
+        from ._configured import configured_parts
+
+        if not isinstance(config, GearshiftConfig):
+            config = load_config(config)
+        configured_parts(config)
+        try:
+            if config.log.path is not None:
+                check_folder(config.log.path, what="the decision log", key="log.path", source=config.source)
+            if config.budgets is not None:
+                check_store_folder(config.budgets.store, source=config.source)
+        except ConfigError as exc:
+            raise config.located(exc) from None
+        return config
+
+    @classmethod
     def _from_loaded(cls, config: GearshiftConfig) -> Router:
         from ..providers._factory import build_providers
-        from ._configured import configured_cascade, configured_policy, configured_shadow
+        from ._configured import configured_parts
         from ._decision_log import open_decision_log
 
-        registry = config.registry()
+        parts = configured_parts(config)
         routing = config.routing
-        policy = configured_policy(config, registry)
-        escalation = None
-        if routing.escalation is not None:
-            from ..escalation import LiveEscalation
-
-            escalation = LiveEscalation.from_config(routing.escalation, source=config.source)
         log = config.log
-        cascade = configured_cascade(config, registry)
-        shadow = configured_shadow(config, registry)
         ledger = None
         if config.budgets is not None:
             from ..budgets import BudgetLedger
 
             ledger = BudgetLedger.from_config(config.budgets, source=config.source)
         return cls(
-            registry,
-            policy=policy,
+            parts.registry,
+            policy=parts.policy,
             providers=build_providers(config),
             decision_log=(
                 open_decision_log(
@@ -200,11 +218,11 @@ class Router:
             default_output_tokens=routing.default_output_tokens,
             fallback_to_lower_tiers=routing.fallback_to_lower_tiers,
             budgets=ledger,
-            cascade=cascade,
+            cascade=parts.cascade,
             self_escalation=routing.self_escalation,
             max_escalations=routing.max_escalations,
-            escalation=escalation,
-            shadow=shadow,
+            escalation=parts.escalation,
+            shadow=parts.shadow,
             deployments=DeploymentHealth(
                 failures=routing.breaker_failures,
                 open_seconds=routing.breaker_open_seconds,

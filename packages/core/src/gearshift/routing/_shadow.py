@@ -64,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .._context import CallerHints, StepContext
 from .._errors import ConfigError, GearshiftError
+from ..config._config_errors import problem_wording
 from ._records import SCHEMA_VERSION
 from ._spend_tally import counting
 from ._tracing import start_own_trace
@@ -152,7 +153,7 @@ class ShadowConfig(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
-            message = err["msg"].removeprefix("Value error, ")
+            message = problem_wording(err)
             if not loc and ": " in message:
                 field, message = message.split(": ", 1)
                 loc = [field]
