@@ -100,6 +100,33 @@ async def test_llamaindex_s_round_trip_rebuilds_the_router_from_its_config_file(
         assert [r.model for r in keyless.requests] == ["small", "small"]
 
 
+@pytest.mark.parametrize("given", ["relative", "found here", "named by $GEARSHIFT_CONFIG"])
+async def test_a_copy_made_in_another_folder_reads_the_file_the_llm_was_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    # The path was kept as given ("gearshift.toml") or not at all (found by the search): a pickle or
+    # from_dict in another working directory read that folder's gearshift.toml, another router's.
+    home, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    with LocalOpenAIServer(models=("small", "large")) as keyless:
+        (home / "gearshift.toml").write_text(local_config(keyless.base_url))
+        other = local_config(keyless.base_url).replace('id = "small"', 'id = "tiny"')
+        (elsewhere / "gearshift.toml").write_text(other.replace('id = "large"', 'id = "huge"'))
+        monkeypatch.chdir(home)
+        monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+        if given == "relative":
+            llm = RoutedLLM(config="gearshift.toml", max_tokens=7)
+        else:
+            if given.startswith("named"):
+                monkeypatch.setenv("GEARSHIFT_CONFIG", "gearshift.toml")
+            llm = RoutedLLM(max_tokens=7)
+        assert llm.config == str(home / "gearshift.toml")
+        monkeypatch.chdir(elsewhere)
+        for again in (pickle.loads(pickle.dumps(llm)), RoutedLLM.from_dict(llm.to_dict())):
+            assert again.config == str(home / "gearshift.toml")
+            assert list(again.router.registry.ids) == ["small", "large"]  # not elsewhere's tiny, huge
+
+
 async def test_an_llm_around_a_router_built_in_python_refuses_to_be_serialised(
     make_router: MakeRouter,
 ) -> None:

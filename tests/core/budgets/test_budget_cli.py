@@ -16,6 +16,7 @@ from gearshift._errors import LedgerUnavailable
 from gearshift.budgets import BudgetLedger, BudgetsConfig
 from gearshift.budgets._cli import add_budget_parser, run_budget
 from gearshift.budgets._journal import JournaledSpend, SpendJournal
+from gearshift.config._data_dir import HOME_ENV
 
 CONFIG = """\
 [budgets]
@@ -157,6 +158,37 @@ def test_show_an_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     file.write_text('[budgets]\nstore = "sqlite:///empty.db"\n')
     assert budget(["show", "--config", str(file)]) == 0
     assert "No spend recorded in sqlite:///" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config_text", [None, '[routing]\npolicy = "scorer"\n'])
+def test_without_budgets_show_creates_nothing_and_says_so(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    config_text: str | None,
+) -> None:
+    # It opened the default ledger, creating an empty budgets.db in the data folder, and printed
+    # "No spend recorded in sqlite:///...", as if calls were charged there: without [budgets] none is.
+    home = tmp_path / "home"
+    monkeypatch.setenv(HOME_ENV, str(home))
+    monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--config", str(tmp_path / "gearshift.toml")] if config_text is not None else []
+    if config_text is not None:
+        (tmp_path / "gearshift.toml").write_text(config_text)
+    assert budget(["show", *argv]) == 0
+    where = (
+        f"{tmp_path / 'gearshift.toml'} has"
+        if config_text is not None
+        else "no config file was found, so there is"
+    )
+    assert capsys.readouterr().out.startswith(f"No budgets: {where} no [budgets] section")
+    assert budget(["show", "--json", *argv]) == 0
+    assert json.loads(capsys.readouterr().out) == {"store": None, "keys": [], "journaled": None}
+    assert budget(["reset", "--key", "run:7", "--yes", *argv]) == 1
+    assert capsys.readouterr().err.startswith(f"No budgets: {where} no [budgets] section")
+    assert not home.exists()  # no budgets.db, no journal folder
+    assert [p.name for p in tmp_path.iterdir()] == (["gearshift.toml"] if config_text is not None else [])
 
 
 def test_reset_with_yes_forgets_the_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,7 +127,7 @@ def test_a_bad_file_is_a_clear_error(
 
 
 def test_bad_folds_and_an_unwritable_chart_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _eval(["--dataset", "mt-bench", "--folds", "1", "--policy", "scorer"]) == 2
+    assert _eval(["--dataset", "mt-bench", "--folds", "1", "--policy", "knn"]) == 2
     assert "folds" in capsys.readouterr().err
     chart = tmp_path / "missing-dir" / "chart.png"
     assert _eval(["--dataset", "mt-bench", "--policy", "scorer", "--plot", str(chart)]) == 2
@@ -228,3 +228,26 @@ def test_a_router_file_that_cannot_be_scored_is_a_clear_error(
         assert main(["eval", "--data", str(data), "--router", str(router), "--folds", "2"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("gearshift: error:") and message in err and "Traceback" not in err
+
+
+def test_saved_routers_alone_check_no_folds_and_refuse_a_training_table(
+    saved_router: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing is cross-validated when only saved routers are scored, yet a 4-row table needed
+    # `--folds 2`: "folds must be between 2 and the number of rows (4), got 5".
+    router_path, held = saved_router
+    small = tmp_path / "small.jsonl"
+    save_outcomes(OutcomeTable(list(load_outcomes(held))[:4]), small)
+    capsys.readouterr()
+    assert main(["eval", "--data", str(small), "--router", str(router_path), "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["policies"]) == {*BASELINES, str(router_path)}
+    assert report["folds"] is None and report["train_rows"] is None
+    # --train was read and ignored: a saved router is scored as shipped and the baselines train
+    # nothing, so a user who meant it to count is told, not shown figures that never used it.
+    for policies in ([], ["--policy", "scorer"]):
+        argv = ["eval", "--data", str(small), "--router", str(router_path), "--train", str(held), *policies]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("gearshift: error: a training table trains only the learned policies")
+        assert "Traceback" not in err

@@ -51,7 +51,7 @@ def test_unknown_policies_and_bad_folds_are_refused() -> None:
     with pytest.raises(EvaluationError, match="unknown policy 'magic'"):
         evaluate(table, policies=("magic",))
     with pytest.raises(EvaluationError, match="folds"):
-        evaluate(table, policies=("scorer",), folds=21)
+        evaluate(table, policies=("knn",), folds=21)
 
 
 def test_a_costlier_model_that_scores_worse_on_average_leaves_no_gap_to_recover() -> None:

@@ -232,6 +232,22 @@ def test_an_address_it_cannot_listen_on_is_one_line_before_it_says_it_serves(
     assert line.startswith("gearshift: error: key '--host': cannot listen on 192.0.2.1:4000")
 
 
+def test_it_says_it_serves_only_once_the_port_takes_connections(tmp_path: Path) -> None:
+    # The line came before uvicorn bound the port (it built the app first): a client that connected
+    # on reading it was refused, and a port taken in between failed with uvicorn's own error, exit 3.
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    proxy = ProxyProcess(config, wait=False)
+    try:
+        assert proxy.process.stderr is not None
+        line = proxy.process.stderr.readline()
+        assert line == f"gearshift serve: serving at http://127.0.0.1:{proxy.port}/v1 (1 worker)\n"
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5):
+            pass
+        proxy.wait_ready()
+    finally:
+        proxy.close()
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [

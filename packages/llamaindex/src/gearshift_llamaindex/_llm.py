@@ -40,6 +40,7 @@ from gearshift import (
     did_you_mean,
     iterate_sync,
     keep_tool_loop_model,
+    load_config,
     request_id_of,
     run_sync,
 )
@@ -98,8 +99,9 @@ class RoutedLLM(FunctionCallingLLM):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     config: str | None = None
-    """The gearshift.toml the router was built from, when one was given (None: a router passed in, or
-    `$GEARSHIFT_CONFIG` / `./gearshift.toml` / the built-in ladder found at construction)."""
+    """The absolute path of the gearshift.toml the router was built from: the one given, or the one
+    `$GEARSHIFT_CONFIG` / `./gearshift.toml` named at construction (None: a router passed in, a config
+    built in Python, or the built-in ladder). A copy (pickle, `from_dict`) reads this same file."""
     agent_id: str | None = None
     """The agent these calls belong to: spend is charged to `agent:<agent_id>`."""
     run_id: str | None = None
@@ -151,9 +153,16 @@ class RoutedLLM(FunctionCallingLLM):
         if router is not None and config is not None:
             raise ConfigError("pass either a Router or a config, not both", key="config")
         _refuse_unknown_settings(fields, type(self).model_fields.keys())
-        source = config.source if isinstance(config, GearshiftConfig) else config
-        super().__init__(config=None if source is None else str(source), **fields)
-        rebuildable = router is None and (source is None or Path(source).is_file())
+        searched = router is None and config is None
+        if router is None and not isinstance(config, GearshiftConfig):
+            config = load_config(config)  # the file given, or the one the search finds
+        # Kept as the absolute path of the file read: a relative one, or none for a file found by
+        # the search, made a pickle or `from_dict` in another folder read that folder's file.
+        source = config.source if isinstance(config, GearshiftConfig) else None
+        file = None if source is None or not Path(source).is_file() else str(Path(source).resolve())
+        super().__init__(config=file, **fields)
+        # Rebuildable from the file, or, when the search found none, as the built-in ladder again.
+        rebuildable = router is None and (file is not None or searched)
         built = router if router is not None else Router.from_config(config)
         self._core = _Core(built, self.class_name(), rebuildable=rebuildable)
 

@@ -6,7 +6,9 @@ gearshift budget reset --key K [--yes] [--config PATH]
 ```
 
 Both read the `[budgets]` section of the config file (`--config`, `$GEARSHIFT_CONFIG` or
-`./gearshift.toml`; without one, the SQLite ledger in the user's data folder). `show` lists every key
+`./gearshift.toml`; a section without `store` keeps the SQLite ledger in the user's data folder).
+Without the section no call is charged to a budget, so neither opens a ledger: `show` says there are
+no budgets and `reset` (nothing to forget) exits 1. `show` lists every key
 with spend or a reservation, plus every exact key a limit names, and the spend still waiting in the
 ledger's journal (commits the store could not take, recorded by the next call that finds it
 answering); `reset` asks `y/N` unless `--yes`.
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._bridge import run_sync
-from ..config._config import load_config
+from ..config._config import _DEFAULTS_SOURCE, load_config
 from ..config._config_file import CONFIG_HELP
 from ._journal import JournaledSpend
 from ._ledger import BudgetLedger
@@ -56,7 +58,13 @@ def run_budget(args: argparse.Namespace) -> int:
     The whole config file is validated as `load_config` validates it, so `gearshift budget` refuses a
     file every other command refuses (an unknown key, a wrong type, anywhere in it), rather than
     reading a ledger the file may not mean."""
-    load_config(args.config)
+    whole = load_config(args.config)
+    if whole.budgets is None:
+        # No call is charged to a budget then (the router keeps no ledger), so opening the default
+        # one only created an empty budgets.db to report "no spend" from.
+        return _no_budgets(
+            whole.source, show=args.budget_command == "show", as_json=getattr(args, "json", False)
+        )
     config, source = load_budgets_config(args.config)
     ledger = BudgetLedger.from_config(config, source=source)
     try:
@@ -65,6 +73,19 @@ def run_budget(args: argparse.Namespace) -> int:
         return _reset(ledger, key=args.key, confirmed=args.yes)
     finally:
         run_sync(ledger.aclose())
+
+
+def _no_budgets(source: str, *, show: bool, as_json: bool) -> int:
+    where = "no config file was found, so there is" if source == _DEFAULTS_SOURCE else f"{source} has"
+    line = (
+        f"No budgets: {where} no [budgets] section, so no call is charged to any key. "
+        "Add one to keep spend and set limits."
+    )
+    if not show:
+        print(line, file=sys.stderr)
+        return 1
+    print(json.dumps({"store": None, "keys": [], "journaled": None}) if as_json else line)
+    return 0
 
 
 def _show(ledger: BudgetLedger, *, key: str | None, as_json: bool) -> int:

@@ -11,7 +11,8 @@ carries only one JSON object and the table goes to stderr. `--router` scores a r
 `gearshift train` as shipped (no training), under the name its path was given by; it repeats, so
 routers trained on different data or for different targets are compared on one table. Given alone,
 without `--policy`, only the saved routers and the baselines are evaluated: retraining the default
-policies answers another question, and takes most of the time.
+policies answers another question, and takes most of the time. `--folds` counts only where a learned
+policy is cross-validated, and `--train` is refused where no learned policy is evaluated.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import GearshiftError
 from .._finite_numbers import finite
 from ..datasets import ROUTELLM_DATASETS, OutcomeTable, load_outcomes, load_routellm
-from ._names import LEARNED_METHODS, POLICIES
+from ._names import POLICIES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -178,12 +179,14 @@ def _print_table(report: EvalReport, source: str, console: Console | None = None
     from rich.table import Table
 
     usd = report.costs_known
-    how = (
-        f"{report.folds}-fold cross-validation" if report.folds else f"trained on {report.train_rows:,} rows"
-    )
     # Only learned policies are cross-validated or trained on --train; the rest need no training.
-    trained = any(name in LEARNED_METHODS for name in report.policies)
-    title = f"gearshift eval: {escape(source)}, {report.rows:,} prompts" + (f", {how}" if trained else "")
+    if report.folds:
+        how = f", {report.folds}-fold cross-validation"
+    elif report.train_rows:
+        how = f", trained on {report.train_rows:,} rows"
+    else:
+        how = ""
+    title = f"gearshift eval: {escape(source)}, {report.rows:,} prompts{how}"
     table = Table(title=title)
     columns = ["policy", "APGR", "chance APGR", "CPT(50%)", "CPT(80%)", "AIQ", "quality", "strong share"]
     if usd:

@@ -114,7 +114,8 @@ class EvalReport:
 
     `costs_known` says whether the cost axis is dollars (mean per request) or the strong-call share.
     `models` maps each model, cheapest first, to its (cost, quality) when it serves every request.
-    `folds` is the number of cross-validation folds, or None when a training table was given.
+    `folds` is the number of cross-validation folds, or None when nothing was cross-validated (a
+    training table was given, or no learned policy was evaluated).
     `notes` say what the figures measure: which models the quality gap spans and on which cost axis,
     and, when the default policy was evaluated, which estimate and tiers it used.
     """
@@ -467,8 +468,20 @@ def evaluate(
     if taken:
         raise EvaluationError(f"router {taken[0]!r} has the name of a policy; give it another name")
     matrix = OutcomeMatrix.from_table(table)
+    learned = [name for name in wanted if name in LEARNED_METHODS]
+    if train is not None and not learned:
+        # Saved routers are scored as shipped and the other policies train nothing: a training table
+        # would be read and change no figure, while its user takes them as trained on it.
+        raise EvaluationError(
+            f"a training table trains only the learned policies ({', '.join(LEARNED_METHODS)}), and none "
+            "is evaluated here (saved routers are scored as shipped): leave it out, or evaluate a "
+            "learned policy"
+        )
+    # Only learned policies without a training table are cross-validated: `folds` means nothing else,
+    # and a 4-row table scored by saved routers alone had to be given `folds=2`.
+    cross_validated = bool(learned) and train is None
     bad_folds = isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= matrix.rows
-    if train is None and bad_folds:
+    if cross_validated and bad_folds:
         raise EvaluationError(
             f"folds must be between 2 and the number of rows ({matrix.rows}), got {folds!r}"
         )
@@ -521,7 +534,7 @@ def evaluate(
         models=models,
         strong=matrix.models[matrix.strong],
         costs_known=matrix.costs is not None,
-        folds=None if train is not None else folds,
+        folds=folds if cross_validated else None,
         train_rows=len(train) if train is not None else None,
         policies=results,
         seconds=time.perf_counter() - started,

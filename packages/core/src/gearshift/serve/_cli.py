@@ -1,16 +1,19 @@
 """`gearshift serve`: run the routing proxy under uvicorn, one or several worker processes.
 
 Everything is checked before uvicorn starts (the config, the proxy keys, a bind beyond loopback
-without keys), so a mistake is one line on stderr, not a traceback from a worker.
+without keys, the address), so a mistake is one line on stderr, not a traceback from a worker; the
+"serving at" line comes once the port listens (one process: uvicorn then serves that socket).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .._errors import ConfigError
 from ..config._config_file import CONFIG_HELP
@@ -79,26 +82,51 @@ def run_serve(args: argparse.Namespace) -> int:
             key="--host",
         )
     Router.from_config(load_config(settings.config)).close()  # a bad config fails here, once
-    # Bound once and let go, so an address uvicorn cannot bind is one line here; uvicorn binds it again
-    # (with SO_REUSEADDR, as here) a moment later.
-    bind_address(args.host, args.port).close()
+    # Bound before anything is set or said, so an address it cannot listen on is one line, and
+    # nothing of this run is left in the environment of a process calling `main` again.
+    sock = bind_address(args.host, args.port)
+    if args.workers > 1:
+        # uvicorn's supervisor binds the port itself (its API for handing it a socket changed across
+        # the versions this takes), a moment after this check.
+        sock.close()
     os.environ.update(settings.to_environ())
     if args.access_log:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
         logging.getLogger("gearshift.serve.access").setLevel(logging.INFO)
-    print(f"gearshift serve: http://{args.host}:{args.port}/v1 ({args.workers} worker(s))", file=sys.stderr)
-    uvicorn.run(
-        "gearshift.serve._app:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+    app = "gearshift.serve._app:app_from_environment"
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
         # uvloop where installed: under the stdlib loop, clients that hang up mid-stream by the hundred
         # wedged the proxy (tests/benchmarks/proxy_overhead.py's time-to-first-token loop).
-        loop="auto",
-        http="gearshift.serve._http:NoDelayHTTPProtocol",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
-    return 0
+        "loop": "auto",
+        "http": "gearshift.serve._http:NoDelayHTTPProtocol",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 5,
+    }
+    if args.workers > 1:
+        _announce(args.host, args.port, args.workers)
+        uvicorn.run(app, **options)
+        return 0
+    # One process: the port listens before the line says so, and uvicorn serves that very socket. It
+    # said so, then built the app, then bound: a client reading the line was refused, and a port
+    # taken meanwhile ended in uvicorn's own error and exit code 3.
+    config = uvicorn.Config(app, **options)
+    server = uvicorn.Server(config)
+    with sock:
+        sock.listen(config.backlog)
+        _announce(args.host, args.port, 1)
+        # SIGTERM and Ctrl-C end the server gracefully, then come back raised: taken as uvicorn.run does.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    return 0 if server.started else 3
+
+
+def _announce(host: str, port: int, workers: int) -> None:
+    bare = host.strip("[]")
+    shown = f"[{bare}]" if ":" in bare else bare
+    count = f"{workers} worker" + ("s" if workers != 1 else "")
+    print(f"gearshift serve: serving at http://{shown}:{port}/v1 ({count})", file=sys.stderr, flush=True)
