@@ -12,7 +12,8 @@ Variants (`--variants`, comma-separated):
 - `auto`, `linear`: `train_router` as `gearshift train --from-log` runs it (auto, with the log's
   unlabeled prompts and `shared_fit_for` the log's pairs: the models' fits shrunk toward a shared one),
   and linear; `auto-independent`: `auto` with each model's regression fitted alone (`shared_fit=0`,
-  `train --from-log` before shared fits);
+  `train --from-log` before shared fits); `auto-no-pseudo`: `auto` whose final fit leaves out the
+  log's pseudo-labeled prompts (`pseudo_weight=0`, `train --from-log` before pseudo-labels);
 - `topics`: the topic model alone, its topics found over the log's every prompt; `topics-pairs`: over
   the shadow pairs' prompts alone;
 - `C=X`: the linear model with inverse L2 strength X (shipped: 0.3);
@@ -22,7 +23,11 @@ Variants (`--variants`, comma-separated):
 - `disagree`: the same on the pairs whose two scores differ (win/lose);
 - `iw`: the per-model fits weighted by 1 / `sample_share` (equal weights under uniform sampling);
 - `bagN`: the mean z-scored gain of N linear fits on 80% subsamples;
-- `priorW`: W x the z-scored gain of the live policy's estimate + (1 - W) x the linear router's.
+- `priorW`: W x the z-scored gain of the live policy's estimate + (1 - W) x the linear router's;
+- `pick=LABEL`: the candidate of `auto` named LABEL (as `training.scores` names it: `linear(C=0.3)`,
+  `topics(k=8)`, `topics(k=16)`), with `auto`'s shared fit but no pseudo-labels, refitted on the whole
+  log whatever internal CV says: a fixed choice, and (the best per seed) the ceiling of any rule that
+  chooses among the candidates.
 
     uv run python tests/benchmarks/shadow_trainer_variants.py [--seeds 0,1,2,3,4] [--share 0.05]
         [--sampling uniform|uncertain] [--no-downward] [--variants auto,linear,...] [--json]
@@ -138,22 +143,41 @@ def _importance_weighted(r: Replayed) -> np.ndarray:
     return linear_gain(r.shadow, r.held, weights=weights / weights.mean())
 
 
+def _picked(r: Replayed, seed: int, label: str) -> np.ndarray:
+    """Held-out gains of `auto`'s candidate `label`, refitted on the whole log (no pseudo-labels)."""
+    from gearshift._progress import WorkCounter
+    from gearshift.learning import _training as training
+
+    table = r.shadow
+    spec = FeatureSpec(ROUTER_TEXT_DIMS, None, 0, True, table.tasks if len(table.tasks) > 1 else ())
+    scores = np.array([[row.outcomes[m].score for m in _MODELS] for row in table])
+    data = FitData(spec, build_features(spec, prompt_inputs(table.rows)), scores, fill_missing(scores))
+    design = Design.of(data)
+    fold = training._folds(len(table), 3, seed)
+    topics = training._topic_designs("auto", spec, data, design, r.unlabeled, seed)
+    shared = shared_fit_for(len(table), len(table.models))
+    found = training._candidates(data, design, "auto", fold, WorkCounter(10**6, None), topics, shared)
+    if label not in found:
+        raise SystemExit(f"--variants pick=: no candidate named {label!r}; choose from {', '.join(found)}")
+    chosen = found[label]
+    predictor = training._fit(data, design, chosen.method, chosen.settings, chosen.start, topics)
+    predicted = predictor.predict(spec, build_features(spec, prompt_inputs(r.held.rows)))
+    return np.asarray(predicted[:, 1] - predicted[:, 0])
+
+
+def _auto(r: Replayed, seed: int, **options: float) -> np.ndarray:
+    """Held-out gains of `train_router` as `gearshift train --from-log` runs it, `options` overriding."""
+    given = {"shared_fit": shared_fit_for(len(r.shadow), len(r.shadow.models)), **options}
+    router = train_router(r.shadow, method="auto", seed=seed, unlabeled=r.unlabeled, **given)
+    return predicted_gain(router, r.held)
+
+
 def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
     """The held-out gains of the variant called `name` (see the module docstring)."""
     fixed: dict[str, Callable[[], np.ndarray]] = {
-        "auto": lambda: predicted_gain(
-            train_router(
-                r.shadow,
-                method="auto",
-                seed=seed,
-                unlabeled=r.unlabeled,
-                shared_fit=shared_fit_for(len(r.shadow), len(r.shadow.models)),
-            ),
-            r.held,
-        ),
-        "auto-independent": lambda: predicted_gain(
-            train_router(r.shadow, method="auto", seed=seed, unlabeled=r.unlabeled, shared_fit=0.0), r.held
-        ),
+        "auto": lambda: _auto(r, seed),
+        "auto-no-pseudo": lambda: _auto(r, seed, pseudo_weight=0.0),
+        "auto-independent": lambda: _auto(r, seed, shared_fit=0.0),
         "linear": lambda: predicted_gain(train_router(r.shadow, method="linear", seed=seed), r.held),
         "topics": lambda: predicted_gain(
             train_router(r.shadow, method="topics", seed=seed, unlabeled=r.unlabeled), r.held
@@ -179,6 +203,8 @@ def variant_gain(name: str, r: Replayed, seed: int) -> np.ndarray:
         return linear_gain(r.shadow, r.held, text_dims=int(name[5:]))
     if name.startswith("bag"):
         return _bagged(r, int(name[3:]), seed)
+    if name.startswith("pick="):
+        return _picked(r, seed, name[5:])
     if name.startswith("prior"):
         weight = float(name[5:])
         prior = predicted_gain(r.prior, r.held)

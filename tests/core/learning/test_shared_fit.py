@@ -71,3 +71,26 @@ def test_gearshift_train_shares_the_fit_on_a_shadow_sized_two_model_table_only()
     assert shared_fit_for(400, 2) == SHARED_FIT
     assert shared_fit_for(SHARED_FIT_ROWS, 2) == 0.0
     assert shared_fit_for(150, 3) == 0.0  # three tiers: each model's hard prompts differ
+
+
+@pytest.mark.parametrize("shared", [0.0, SHARED_FIT])
+def test_a_row_weight_of_two_counts_the_row_twice(shared: float) -> None:
+    import scipy.sparse as sparse
+
+    design, scores = _design(two_model_table(80, seed=8))
+    row_weights = np.ones(len(scores))
+    row_weights[:25] = 2.0
+    x = sparse.vstack([design.x, design.x[:25]], format="csr")
+    twice = Design(x, design.mean, design.scale, design.task_fill)
+    doubled = np.vstack([scores, scores[:25]])
+
+    def fit(on: Design, y: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(len(y))
+        if shared:
+            return fit_shared_logistic(on, y, rows, 0.3, shared, row_weights=weights)
+        return fit_logistic(on, y, rows, 0.3, row_weights=weights)
+
+    weighted, weighted_b = fit(design, scores, row_weights)
+    repeated, repeated_b = fit(twice, doubled, None)
+    assert weighted == pytest.approx(repeated, abs=2e-3)
+    assert weighted_b == pytest.approx(repeated_b, abs=2e-3)

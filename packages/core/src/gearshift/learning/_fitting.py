@@ -123,6 +123,7 @@ def fit_logistic(
     rows: np.ndarray,
     strength: float,
     start: tuple[np.ndarray, np.ndarray] | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per model, an L2-regularized logistic regression of its scores on the design's `rows`.
 
@@ -130,12 +131,14 @@ def fit_logistic(
     with weight `score` and a failure with weight `1 - score`. Rows without an outcome for a model
     (NaN) are left out of its fit. `strength` is the inverse regularization (scikit-learn's C).
     `start` (weights, intercepts), e.g. the mean of cross-validation fits, is where the solver starts:
-    the same optimum, reached in fewer steps. Returns weights (d, models) and intercepts (models,).
+    the same optimum, reached in fewer steps. `row_weights` (one per design row, default 1) is how much
+    each row counts. Returns weights (d, models) and intercepts (models,).
     """
     logistic = _sklearn_logistic()
     import scipy.sparse as sparse  # type: ignore[import-untyped,unused-ignore]
 
     d, m = design.x.shape[1], scores.shape[1]
+    counted = np.ones(design.x.shape[0]) if row_weights is None else np.asarray(row_weights, np.float64)
     weights, intercepts = np.zeros((d, m)), np.zeros(m)
     for model in range(m):
         y = scores[rows, model]
@@ -148,12 +151,12 @@ def fit_logistic(
             intercepts[model] = np.log(p / (1 - p))
             continue
         x = design.x[keep]
-        if np.all((y == 0) | (y == 1)):
+        if np.all((y == 0) | (y == 1)) and row_weights is None:
             labels, sample_weight = y, None
         else:
             x = sparse.vstack([x, x], format="csr")
             labels = np.concatenate([np.ones(y.size), np.zeros(y.size)])
-            sample_weight = np.concatenate([y, 1 - y])
+            sample_weight = np.concatenate([y, 1 - y]) * np.tile(counted[keep], 2)
         fitted = logistic(C=strength, max_iter=500, tol=1e-4, warm_start=start is not None)
         if start is not None:
             fitted.coef_ = start[0][:, model][None, :].copy()
@@ -177,6 +180,7 @@ def fit_shared_logistic(
     strength: float,
     shared: float,
     start: tuple[np.ndarray, np.ndarray] | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`fit_logistic`, with every model's regression fitted at once and shrunk toward one shared fit.
 
@@ -185,13 +189,15 @@ def fit_shared_logistic(
     model mostly agree on), and only their differences, which decide routing, are fitted from the few
     rows that show them. `shared` = 0 is `fit_logistic`'s independent fits; each model's weights have
     the same prior spread for every `shared`. `start` (per-model weights and intercepts) is where the
-    solver starts, split into its mean (u) and the models' departures from it (v_m). Returns weights
-    (d, models) and intercepts (models,).
+    solver starts, split into its mean (u) and the models' departures from it (v_m). `row_weights` (one
+    per design row, default 1) is how much each row counts. Returns weights (d, models) and intercepts
+    (models,).
     """
     logistic = _sklearn_logistic()
     import scipy.sparse as sparse  # type: ignore[import-untyped,unused-ignore]
 
     d, m = design.x.shape[1], scores.shape[1]
+    counted = np.ones(design.x.shape[0]) if row_weights is None else np.asarray(row_weights, np.float64)
     specific = float(np.sqrt(1.0 - shared**2))
     blocks, labels, sample_weights = [], [], []
     kept: list[tuple[np.ndarray, np.ndarray]] = []
@@ -215,12 +221,13 @@ def fit_shared_logistic(
         # Every row twice: a success weighted by its score, a failure by the rest (0/1 scores drop one).
         blocks += [block, block]
         labels += [np.ones(y.size), np.zeros(y.size)]
-        sample_weights += [y, 1.0 - y]
+        sample_weights += [y * counted[keep], (1.0 - y) * counted[keep]]
         kept.append((keep, y))
     weight = np.concatenate(sample_weights)
     label = np.concatenate(labels)
     if not (weight[label == 1].sum() > 0 and weight[label == 0].sum() > 0):
-        return fit_logistic(design, scores, rows, strength)  # one class only: constant predictions
+        # One class only: constant predictions.
+        return fit_logistic(design, scores, rows, strength, row_weights=row_weights)
     used = weight > 0
     x = sparse.vstack(blocks, format="csr")[used]
     fitted = logistic(C=strength, max_iter=500, tol=1e-4, warm_start=start is not None)
@@ -237,19 +244,22 @@ def fit_shared_logistic(
     intercepts = fitted.intercept_[0] + _OFFSET * np.concatenate([[0.0], coef[d * (1 + m) :]])
     for model, (keep, y) in enumerate(kept):
         if y.size:
-            intercepts[model] = _matched_intercept(design.x[keep] @ weights[:, model], y, intercepts[model])
+            margin = design.x[keep] @ weights[:, model]
+            intercepts[model] = _matched_intercept(margin, y, intercepts[model], counted[keep])
     return weights, intercepts
 
 
-def _matched_intercept(margin: np.ndarray, y: np.ndarray, start: float) -> float:
-    """The intercept at which the mean of sigmoid(margin + intercept) is the mean of `y`: where an
-    unpenalized intercept ends, so the penalized offsets do not pull the models' base rates together."""
-    target = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+def _matched_intercept(margin: np.ndarray, y: np.ndarray, start: float, counted: np.ndarray) -> float:
+    """The intercept at which the mean of sigmoid(margin + intercept) is the mean of `y`, both weighted
+    by `counted`: where an unpenalized intercept ends, so the penalized offsets do not pull the models'
+    base rates together."""
+    share = counted / counted.sum()
+    target = float(np.clip(share @ y, 1e-3, 1 - 1e-3))
     intercept = start
     for _ in range(50):
         p = 0.5 * (1.0 + np.tanh(0.5 * (margin + intercept)))
-        slope = float(np.mean(p * (1 - p)))
-        step = (float(p.mean()) - target) / max(slope, 1e-6)
+        slope = float(share @ (p * (1 - p)))
+        step = (float(share @ p) - target) / max(slope, 1e-6)
         intercept -= float(np.clip(step, -2.0, 2.0))
         if abs(step) < 1e-8:
             break

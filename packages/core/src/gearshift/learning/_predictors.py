@@ -20,10 +20,10 @@ import numpy as np
 
 from ._features import FeatureSpec, PromptFeatures
 
-__all__ = ["BlendPredictor", "KnnPredictor", "LinearPredictor", "Predictor", "knn_keys"]
+__all__ = ["BlendPredictor", "KnnPredictor", "LinearPredictor", "Predictor", "dense_inputs", "knn_keys"]
 
 
-def _dense_inputs(spec: FeatureSpec, features: PromptFeatures, task_fill: np.ndarray) -> np.ndarray:
+def dense_inputs(spec: FeatureSpec, features: PromptFeatures, task_fill: np.ndarray) -> np.ndarray:
     """The dense block, with the task columns of rows whose label is unknown set to the training mean.
 
     A prompt without a known label then gets the average task effect rather than none at all.
@@ -54,7 +54,7 @@ class LinearPredictor:
     def predict(self, spec: FeatureSpec, features: PromptFeatures) -> np.ndarray:
         """Predicted score of each model for each prompt, shape (n, models)."""
         n = features.rows
-        out = _dense_inputs(spec, features, self.task_fill) @ self.dense_weights
+        out = dense_inputs(spec, features, self.task_fill) @ self.dense_weights
         out += self.intercept
         if features.indices.size:
             contributions = self.text_weights[features.indices] * features.values[:, None]

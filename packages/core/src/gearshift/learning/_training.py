@@ -43,6 +43,7 @@ from ._fitting import (
     knn_out_of_fold,
 )
 from ._predictors import BlendPredictor, Predictor, knn_keys
+from ._pseudo_labels import PSEUDO_WEIGHT, PseudoRows, pseudo_rows
 from ._router_model import LearnedRouter, TrainingSummary
 from ._text_hashing import DEFAULT_TEXT_DIMS
 from ._topics import TOPIC_COUNTS, TOPIC_STRENGTH, TopicDesign, table_text, topic_projection, unlabeled_text
@@ -179,13 +180,14 @@ def _fit_linear(
     rows: np.ndarray,
     settings: Mapping[str, float],
     start: tuple[np.ndarray, np.ndarray] | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A linear or topic candidate's logistic regressions on `rows`: fitted together, shrunk toward a
     shared fit, when its settings name a `shared` weight."""
     shared = settings.get("shared", 0.0)
     if shared:
-        return fit_shared_logistic(design, scores, rows, settings["C"], shared, start)
-    return fit_logistic(design, scores, rows, settings["C"], start)
+        return fit_shared_logistic(design, scores, rows, settings["C"], shared, start, row_weights)
+    return fit_logistic(design, scores, rows, settings["C"], start, row_weights)
 
 
 def _knn_settings(rows: int) -> list[tuple[int, float]]:
@@ -317,8 +319,21 @@ def _fit(
     settings: Mapping[str, float],
     start: tuple[np.ndarray, np.ndarray] | None = None,
     topics: Mapping[int, TopicDesign] | None = None,
+    pseudo: PseudoRows | None = None,
 ) -> Predictor:
-    """The chosen predictor, refitted on every row (a linear fit starting from `start`)."""
+    """The chosen predictor, refitted on every row (a linear fit starting from `start`); a linear or
+    topic model's fit also on the `pseudo` rows, given them."""
+    if method in _LINEAR_KINDS and pseudo is not None:
+        text = table_text(data.spec, data.features)
+        fitted, text, scores, row_weights = pseudo.extend(design, text, data.scores)
+        every_row = np.arange(len(scores))
+        if method == "topics":
+            assert topics is not None
+            topic = TopicDesign(fitted, text, topics[int(settings["topics"])].projection)
+            weights, intercept = _fit_linear(topic.design, scores, every_row, settings, start, row_weights)
+            return design.predictor(data.spec, topic.unfold(weights), intercept)
+        weights, intercept = _fit_linear(fitted, scores, every_row, settings, start, row_weights)
+        return design.predictor(data.spec, weights, intercept)
     if method == "topics":
         assert topics is not None
         topic = topics[int(settings["topics"])]
@@ -351,6 +366,7 @@ def train_router(
     unused_features: Sequence[str] = (),
     unlabeled: Sequence[PromptLike] = (),
     shared_fit: float = 0.0,
+    pseudo_weight: float = PSEUDO_WEIGHT,
 ) -> LearnedRouter:
     """Train a router on `table`: any number of models, with or without recorded costs.
 
@@ -373,7 +389,10 @@ def train_router(
     too few labels to fit; the result is a linear router like any other. Without them, `auto` compares
     the candidates it always did. `shared_fit` (0 to below 1) is how much of their weights the models'
     linear and topic fits share (`fit_shared_logistic`); 0 fits each model alone. `shared_fit_for`
-    gives what `gearshift train` uses: `SHARED_FIT` on a shadow-log-sized table, else 0.
+    gives what `gearshift train` uses: `SHARED_FIT` on a shadow-log-sized table, else 0. Where topic
+    models compete and a linear or topic model is kept, its final fit also learns from up to 2,000 of
+    the `unlabeled` prompts, each labeled by its nearest rows of `table` (`_pseudo_labels`), together
+    counting `pseudo_weight` times the table's rows; 0 fits on the table alone.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -417,6 +436,8 @@ def train_router(
     if not 0.0 <= shared_fit < 1.0:
         raise ValueError(f"shared_fit must be at least 0 and below 1, got {shared_fit!r}")
     shared = float(shared_fit)
+    if not 0.0 <= pseudo_weight < math.inf:
+        raise ValueError(f"pseudo_weight must be a finite number at least 0, got {pseudo_weight!r}")
     if k >= 2:
         fold = _folds(len(table), k, seed)
         best, cv_scores = _choose(data, design, method, fold, rel, work, seed, topics, shared)
@@ -427,7 +448,8 @@ def train_router(
         setting = {"C": _STRENGTHS[0], "k": float(max(1, len(table) // 3)), "shrink": 1.0}
         setting.update({"shared": shared} if shared else {})
         out_of_fold, cv_scores, start = None, {}, None
-    predictor = _fit(data, design, name, setting, start, topics)
+    pseudo = pseudo_rows(data, design, unlabeled, pseudo_weight) if topics and name in _LINEAR_KINDS else None
+    predictor = _fit(data, design, name, setting, start, topics, pseudo)
     work.step()
     router = LearnedRouter(
         models,
