@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +49,7 @@ def server() -> Iterator[LocalOpenAIServer]:
         yield local
 
 
-def _router(server: LocalOpenAIServer, **settings: Any) -> Router:
+def _router(server: LocalOpenAIServer, log: Path | None = None, **settings: Any) -> Router:
     # A generous classification timeout unless a test sets one: a test's first call also imports the
     # SDK, which takes seconds on a loaded machine and must not read as a classifier timeout.
     settings.setdefault("timeout", 30.0)
@@ -56,7 +57,8 @@ def _router(server: LocalOpenAIServer, **settings: Any) -> Router:
     policy = ClassifierPolicy(config, fallback=DefaultPolicy(), tiers=REGISTRY.tiers)
     provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=10.0)])
-    return Router(REGISTRY, policy=policy, providers=[provider], budgets=ledger)
+    decision_log = open_decision_log(log) if log is not None else None
+    return Router(REGISTRY, policy=policy, providers=[provider], budgets=ledger, decision_log=decision_log)
 
 
 def _models(server: LocalOpenAIServer) -> list[str]:
@@ -208,6 +210,53 @@ async def test_identical_concurrent_prompts_share_one_classification_paid_by_the
         (usage,) = await router.budgets.usage([f"agent:{agent}"])
         assert usage.spent_usd == pytest.approx(answer.cost_usd) and usage.reserved_usd == 0
     await router.aclose()
+
+
+async def test_a_call_whose_timeout_runs_out_waiting_for_a_concurrent_classification_says_so(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """Two identical prompts at once and a classifier slower than the timeout: the call that waited
+    for the other's classification timed out first (the asker still unwinding its cancelled call)
+    and, listing no classifier attempt, gave the same reason as a slow classifier call of its own,
+    "classifier judge timed out after 0.5 s", sending a reader to look for a call it never made."""
+    router = _router(server, tmp_path / "log.jsonl", timeout=0.5)
+    # The SDK's import must not eat the timeout: a first call that needs no classification makes it.
+    await router.acomplete("Warm up.", StepContext(hints=CallerHints(force_model="mini")))
+    server.script("judge", Delay(3.0, Reply("1")), Delay(3.0, Reply("1")))
+    asker, waiter = await asyncio.gather(
+        router.acomplete(PROMPT, StepContext(agent_id="asker")),
+        router.acomplete(PROMPT, StepContext(agent_id="waiter")),
+    )
+    await router.aclose()
+    assert [a.model_id for a in asker.attempts] == ["judge", "mini"]
+    assert asker.decision.reasons[0] == "classifier judge timed out after 0.5 s: the default policy decides"
+    assert [a.model_id for a in waiter.attempts] == ["mini"]  # it waited, and asked nobody
+    said = (
+        "classifier judge not asked: a concurrent call's classification of the same prompt was still "
+        "running when this call's 0.5 s ran out: the default policy decides"
+    )
+    assert waiter.decision.reasons[0] == said
+    logged = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "decision"]
+    assert [r["reasons"][0] for r in logged if r["agent_id"] == "waiter"] == [said]
+
+
+async def test_a_waiter_that_asks_itself_too_late_says_how_long_it_waited(server: LocalOpenAIServer) -> None:
+    """A call whose concurrent classification failed asks itself with what the wait left of its
+    timeout; when that runs out, its reason says where the time went, not only "timed out"."""
+    router = _router(server, timeout=1.0)
+    await router.acomplete("Warm up.", StepContext(hints=CallerHints(force_model="mini")))
+    server.script("judge", Delay(0.4, Fail(500)), Delay(3.0, Reply("1")))
+    asker = asyncio.ensure_future(router.acomplete(PROMPT, StepContext(agent_id="asker")))
+    await asyncio.sleep(0.1)
+    waiter = await router.acomplete(PROMPT, StepContext(agent_id="waiter"))
+    await asker
+    await router.aclose()
+    assert [a.model_id for a in waiter.attempts] == ["judge", "mini"]  # its own ask, cut short
+    assert re.fullmatch(
+        r"classifier judge timed out after 1 s, 0\.[2-9]\d* s of it waiting for a concurrent call's "
+        r"classification of the same prompt, which gave no verdict: the default policy decides",
+        waiter.decision.reasons[0],
+    ), waiter.decision.reasons[0]
 
 
 @pytest.mark.parametrize("how", ["cancelled", "failed"])

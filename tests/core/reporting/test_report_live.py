@@ -16,16 +16,18 @@ from gearshift import (
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    ProviderError,
     Router,
     SignalScorer,
     StepContext,
+    TextDelta,
     ToolCall,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cli import main
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
+from gearshift.testing import Drip, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 KEY = "sk-report-test-4d1e9b"
 REGISTRY = ModelRegistry(
@@ -200,3 +202,46 @@ async def test_a_hand_over_that_found_no_answer_is_not_counted_as_an_escalation(
     printed = capsys.readouterr().out
     assert "escalations:  50.0% of answered requests (gate 0.0%, self 50.0%, " in printed
     assert "; 1 hand-over found no stronger answer\n" in printed
+
+
+@pytest.mark.parametrize("ending", ["bad_request", "stopped_reading"])
+async def test_a_request_whose_hand_over_error_reached_the_caller_is_not_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ending: str
+) -> None:
+    """A hand-over whose error reached the caller (the stronger model's bad request, a stream the
+    caller stopped reading) left the weaker model's successful attempt in the log, so the report
+    counted the request as answered by it: 2 of 2 answered, the small model answering half, a tier-1
+    cost per request, although the caller got only an error."""
+    log_path = tmp_path / "log.jsonl"
+    with LocalOpenAIServer(models=("small", "large"), api_key=KEY) as server:
+        router = _logging_router(server, log_path, self_escalation=True, max_escalations=1)
+        unsure = Reply(text="Paris, I think", tool_calls=[("escalate", {"reason": "unsure"})])
+        server.script("small", unsure, unsure)
+        server.script(
+            "large", Reply(text="Paris."), Fail(status=400) if ending == "bad_request" else Drip(0.002)
+        )
+        handed = await router.acomplete("Capital of France?", StepContext(agent_id="a"))
+        if ending == "bad_request":
+            with pytest.raises(ProviderError):
+                await router.acomplete("Capital of France?", StepContext(agent_id="a"))
+        else:
+            stream = router.astream("Capital of France?", StepContext(agent_id="a"))
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    break  # the caller saw the stronger model's first words and left
+            await stream.aclose()
+        await router.aclose()
+    assert handed.model_id == "large"
+    capsys.readouterr()
+    assert main(["report", "--log", str(log_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["requests"], report["answered"], report["failed"]) == (2, 1, 1)
+    assert report["models"]["small"]["requests"] == 0 and report["models"]["large"]["share"] == 1.0
+    assert list(report["tiers"]) == ["2"]
+    assert report["tiers"]["2"]["cost_per_request_usd"] == pytest.approx(handed.cost_usd)
+    assert report["escalation"]["rate"] == 1.0  # of the one answered request
+    assert (report["escalation"]["failed_handovers"], report["escalation"]["handover_errors"]) == (1, 1)
+    assert report["cost"]["requests_without_counterfactual"] == 1
+    assert report["agents"]["a"]["escalation_rate"] == 1.0
+    assert main(["report", "--log", str(log_path)]) == 0
+    assert "requests:     2 (1 unanswered, 1 of them by a hand-over's error)\n" in capsys.readouterr().out

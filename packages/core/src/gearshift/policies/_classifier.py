@@ -19,7 +19,8 @@ the decision to the fallback policy (the default one), and the reasons say why. 
 LRU cache keyed by what the classifier is shown (its model and prompt, with the request's user text),
 so a prompt seen again, or the next step of an agent's turn (the same user words, one more tool call
 and result), costs no second call; a call that finds the same classification in flight waits for it
-(see `_verdicts`).
+(see `_verdicts`), and when its timeout runs out first, its reason says it waited for a concurrent
+call's classification and asked none itself.
 `Router.decide` and `Router.adecide`, which call no model, always fall back and say so.
 """
 
@@ -222,6 +223,7 @@ class ClassifierPolicy:
         shown = self.config.prompt.format(tiers=self._tiers_text, request=_request_text(request))
         key = verdict_key(model, shown)
         deadline = time.monotonic() + self.config.timeout
+        waited = 0.0  # seconds spent waiting for concurrent calls' classifications
         while True:
             tier = self._verdicts.kept(key)
             if tier is not None:
@@ -233,22 +235,31 @@ class ClassifierPolicy:
             # Another call is asking the same question: wait for its verdict (within this call's own
             # timeout) rather than pay for it again. It pays; a verdict it does not get (it failed,
             # was cancelled or named no tier) leaves this call to ask for itself.
+            began = time.monotonic()
             try:
-                tier = await asyncio.wait_for(asyncio.shield(flying), deadline - time.monotonic())
+                tier = await asyncio.wait_for(asyncio.shield(flying), deadline - began)
             except asyncio.TimeoutError:
-                return _with(context, self._timed_out()), ()
+                # This call asked no classifier and lists no attempt: its reason must not read as
+                # a slow classifier call of its own, but send the reader to the call it waited for.
+                reason = (
+                    f"classifier {model} not asked: a concurrent call's classification of the same "
+                    f"prompt was still running when this call's {self.config.timeout:g} s ran out"
+                )
+                return _with(context, {"tier": None, "reason": reason}), ()
+            waited += time.monotonic() - began
             if tier is not None:
                 reason = f"classifier {model} (asked by a concurrent call): tier {tier}"
                 return _with(context, {"tier": tier, "reason": reason}), ()
         with self._verdicts.asking(key) as flight:
-            verdict, attempts = await self._ask(router, shown, context, deadline)
+            verdict, attempts = await self._ask(router, shown, context, deadline, waited)
             flight.tier = verdict["tier"]
         return _with(context, verdict), attempts
 
     async def _ask(
-        self, router: Completer, shown: str, context: StepContext, deadline: float
+        self, router: Completer, shown: str, context: StepContext, deadline: float, waited: float
     ) -> tuple[dict[str, Any], tuple[Attempt, ...]]:
-        """The classifier's verdict on `shown` and the call's attempts; never raises for its failures."""
+        """The classifier's verdict on `shown` and the call's attempts; never raises for its failures.
+        `waited` is how long of the call's timeout went on waiting for concurrent classifications."""
         model = self.config.model
         asked = ChatRequest(messages=(Message.user(shown),), max_tokens=self.config.max_tokens)
         step = replace(
@@ -269,7 +280,13 @@ class ClassifierPolicy:
                     router.acomplete(asked, step, self_escalation=False), deadline - started
                 )
         except asyncio.TimeoutError:
-            return self._timed_out(), tuple(seen)
+            reason = f"classifier {model} timed out after {self.config.timeout:g} s"
+            if waited:  # the call's own ask had only what the wait left of the timeout
+                reason += (
+                    f", {waited:.3g} s of it waiting for a concurrent call's classification of the "
+                    "same prompt, which gave no verdict"
+                )
+            return {"tier": None, "reason": reason}, tuple(seen)
         except GearshiftError as error:
             reason = f"classifier {model} failed ({type(error).__name__}: {error})"
             return {"tier": None, "reason": reason}, tuple(seen)
@@ -282,12 +299,6 @@ class ClassifierPolicy:
             return {"tier": None, "reason": reason}, answer.attempts
         reason = f"classifier {model} ({ms:.0f} ms, ${answer.cost_usd:.6f}): {reply!r} -> tier {tier}"
         return {"tier": tier, "reason": reason}, answer.attempts
-
-    def _timed_out(self) -> dict[str, Any]:
-        return {
-            "tier": None,
-            "reason": f"classifier {self.config.model} timed out after {self.config.timeout:g} s",
-        }
 
     def _foregone(self, hints: CallerHints) -> dict[str, Any] | None:
         """The verdict when no reply could change the decision (the caller's hints allow one model or

@@ -7,7 +7,9 @@ an agent's turn (the same user words, one more tool call and result each) reuse 
 `VerdictStore` keeps the tiers named (an LRU of `size` entries) and the classifications in flight: a
 caller that finds one for its key waits for it instead of paying for the same call. Only a tier is
 shared, the same one the cache would have kept: a classification that was cancelled, failed, timed
-out or named no tier resolves to None, and its waiters ask for themselves.
+out or named no tier resolves to None, and its waiters ask for themselves. A waiter waits within its
+own timeout: when that runs out first (two identical prompts sent together time out together, and the
+asker is still unwinding its cancelled call), it asks nothing, and its reason says it waited.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """The report's figures: one pass over decision-log records, joined by request id (pure, no I/O).
 
-A *request* is one routed call (one `request_id`). Its answer is its last successful attempt, its cost
-the sum of its attempts', its tier the tier of the model that answered. Its always-strongest
+A *request* is one routed call (one `request_id`). Its answer is its last successful attempt, unless
+a hand-over's error reached the caller (an escalation record with `outcome` "error": the stronger
+model's bad request, a cancellation, a stream the caller stopped reading), which leaves the request
+unanswered though the weaker model's attempt succeeded. Its cost is the sum of its attempts', its tier
+the tier of the model that answered. Its always-strongest
 counterfactual prices the answering attempt's tokens at the `reference` of its first decision (the
 cheapest model of the top eligible tier): at its whole price list when the record carries it, so cache
 reads and writes and long-context tiers are priced as that model bills them (older logs give only its
 input and output prices). Escalation rates are over answered requests: a request a budget refused
-(or every model failed) was never answered, so it cannot have escalated. Escalation causes: `gate` and
+(or every model failed, or a hand-over's error reached the caller) was never answered, so it cannot
+have escalated. Escalation causes: `gate` and
 `self` from escalation records whose hand-over the stronger model answered (one that found no answer,
 its `outcome` "kept" or "error", is counted apart as a failed hand-over; a record older than `outcome`
 was written as the hand-over started and counts as answered), `step_signals` when a decision's
@@ -58,6 +62,7 @@ class _Call:
         "difficulty",
         "failed",
         "failed_handovers",
+        "handover_error",
         "model",
         "reference",
         "ts",
@@ -67,7 +72,7 @@ class _Call:
     def __init__(self, ts: float, agent: str | None) -> None:
         self.ts = ts
         self.agent = agent
-        self.model: str | None = None
+        self.model: str | None = None  # of the last successful attempt
         self.cost = 0.0
         self.usage = Usage()
         self.reference: Mapping[str, Any] | None = None
@@ -75,6 +80,14 @@ class _Call:
         self.causes: set[str] | None = None
         self.failed: list[str] | None = None
         self.failed_handovers = 0
+        self.handover_error = False
+
+    @property
+    def answered_by(self) -> str | None:
+        """The model whose answer the caller got; None when the caller got none: every model failed,
+        a budget refused the call, or a hand-over's error reached the caller after a weaker model
+        answered (its answer was never returned)."""
+        return None if self.handover_error else self.model
 
     def cause(self, cause: str) -> None:
         if self.causes is None:
@@ -84,11 +97,11 @@ class _Call:
     def escalated(self) -> bool:
         """Whether an answered request escalated: a request never answered (a budget refused it, every
         model failed) has no escalation to count, so escalation rates are over answered requests."""
-        return self.model is not None and self.causes is not None
+        return self.answered_by is not None and self.causes is not None
 
     def counterfactual(self) -> float | None:
         ref = self.reference
-        if ref is None or self.model is None:
+        if ref is None or self.answered_by is None:
             return None
         prices = ref.get("prices")
         if isinstance(prices, Mapping):
@@ -127,7 +140,7 @@ class _Totals:
     def add(self, call: _Call, tier: int | None) -> None:
         self.requests += 1
         self.cost += call.cost
-        self.answered += call.model is not None
+        self.answered += call.answered_by is not None
         self.escalated += call.escalated()
         if tier is not None:
             self.tiers[tier] += 1
@@ -237,8 +250,10 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
                     call.failed = [*(call.failed or ()), provider]
         elif kind == "escalation":
             call = calls.get(rid)  # type: ignore[arg-type]
-            if call is not None and record.get("outcome", "answered") != "answered":
+            outcome = record.get("outcome", "answered")  # older records: written as it started
+            if call is not None and outcome != "answered":
                 call.failed_handovers += 1  # the caller kept the weaker answer, or got an error
+                call.handover_error |= outcome == "error"
             elif call is not None:
                 call.cause("gate" if str(record.get("source", "")).startswith("gate") else "self")
         elif kind == "budget_refusal":
@@ -295,7 +310,8 @@ def _summarize(
     fallbacks: Counter[str] = Counter()
     calendar: dict[int, tuple[str, str]] = {}
     for call in calls.values():
-        tier = tiers.get(call.model) if call.model is not None else None
+        model = call.answered_by
+        tier = tiers.get(model) if model is not None else None
         total.add(call, tier)
         by_agent[call.agent or "(none)"].add(call, tier)
         day_number = int(call.ts // 86400)
@@ -307,8 +323,8 @@ def _summarize(
         if week is None:
             week = by_week[keys[1]] = _Week(_days_in_span(day_number, span))
         week.add(call)
-        if call.model is not None:
-            answers[call.model] += 1
+        if model is not None:
+            answers[model] += 1
             if tier is not None:
                 tier_cost[tier] += call.cost
             for provider in call.failed or ():
@@ -358,6 +374,8 @@ def _summarize(
             },
             # hand-overs that found no answer (the caller kept the weaker one, or got an error)
             "failed_handovers": sum(call.failed_handovers for call in calls.values()),
+            # requests left unanswered because a hand-over's error reached the caller
+            "handover_errors": sum(call.handover_error for call in calls.values()),
         },
         "providers": {
             provider: {
@@ -473,7 +491,7 @@ class _Week:
 
     def add(self, call: _Call) -> None:
         self.requests += 1
-        self.answered += call.model is not None
+        self.answered += call.answered_by is not None
         self.escalated += call.escalated()
         if call.difficulty is not None:
             self.scored += 1

@@ -189,7 +189,9 @@ def _print_text(report: dict[str, Any]) -> None:
     cost = report["cost"]
     share = cost["savings_share"]
     print(f"decision log: {report['log']['path']} ({count(report['log']['records'], 'record')})")
-    print(f"requests:     {report['requests']:,} ({report['failed']:,} unanswered)")
+    errors = report["escalation"]["handover_errors"]
+    by_errors = f", {errors:,} of them by a hand-over's error" if errors else ""
+    print(f"requests:     {report['requests']:,} ({report['failed']:,} unanswered{by_errors})")
     print(
         f"cost:         {usd(cost['cost_usd'])}; always-strongest {usd(cost['always_strongest_usd'])}; "
         f"saved {usd(cost['savings_usd'])}" + (f" ({share:.1%})" if share is not None else "")

@@ -84,7 +84,8 @@ def render_html(report: Mapping[str, Any], *, title: str = "gearshift report") -
             ((c, v["requests"], _pct(v["rate"])) for c, v in report["escalation"]["by_cause"].items()),
         ),
         f"<p>{count(report['escalation']['failed_handovers'], 'hand-over')} found no stronger answer "
-        "(the caller kept the weaker one, or got an error); they are not counted above.</p>",
+        "(the caller kept the weaker one, or got an error and the request counts as unanswered); "
+        "they are not counted above.</p>",
         "<h2>Providers</h2>",
         _table(
             ("provider", "attempts", "errors", "error rate", "fallbacks", "fallback rate"),
