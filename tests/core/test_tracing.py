@@ -313,7 +313,7 @@ async def test_the_proxy_joins_the_trace_of_an_incoming_traceparent(
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://proxy") as client,
+            httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
         ):
             for stream in (False, True):
                 response = await client.post(

@@ -492,7 +492,7 @@ async def test_an_answer_kept_after_a_failed_hand_over_is_not_marked_escalated(t
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://proxy") as client,
+            httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
         ):
             response = await client.post("/v1/chat/completions", json={"model": "auto", "messages": HELLO})
             metrics = (await client.get("/metrics")).text

@@ -216,6 +216,39 @@ def test_a_tool_call_cut_by_max_tokens_says_so_on_each_wire(
         assert message.stop_reason == "max_tokens" and message.content[0].type == "tool_use"
 
 
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({"origin": "https://pages.example"}, "https://pages.example"),
+        ({"origin": "null"}, "null"),
+        ({"host": "rebound.example"}, "rebound.example"),
+    ],
+)
+def test_a_keyless_loopback_proxy_refuses_web_pages(
+    proxy: ProxyProcess, openai_server: LocalOpenAIServer, headers: dict[str, str], named: str
+) -> None:
+    """Without proxy keys any web page open in the operator's browser could spend the budget: a
+    cross-site `fetch(..., {mode: "no-cors", body})` is sent without a preflight, and a DNS-rebound
+    name reaches 127.0.0.1 as its own site. Such requests carry a foreign `Origin` or `Host`."""
+    sent = len(openai_server.requests)
+    body = json.dumps({"model": "small", "messages": HELLO}).encode()
+    answer = httpx.post(
+        f"{proxy.url}/v1/chat/completions", content=body, headers={"content-type": "text/plain", **headers}
+    )
+    assert answer.status_code == 403, answer.text
+    assert named in answer.json()["error"]["message"] and "--keys" in answer.json()["error"]["message"]
+    assert len(openai_server.requests) == sent  # nothing was called, so nothing was spent
+
+
+def test_a_keyless_loopback_proxy_serves_local_pages_and_names(proxy: ProxyProcess) -> None:
+    # A page served from this machine is as trusted as any local process; so is `localhost` by name.
+    for headers in ({"origin": "http://localhost:3000"}, {"host": f"localhost:{proxy.port}"}, {}):
+        answer = httpx.post(
+            f"{proxy.url}/v1/chat/completions", json={"model": "small", "messages": HELLO}, headers=headers
+        )
+        assert answer.status_code == 200, (headers, answer.text)
+
+
 def test_every_model_rate_limited_is_a_429_with_the_providers_retry_after(
     client: openai.OpenAI, openai_server: LocalOpenAIServer
 ) -> None:

@@ -60,6 +60,7 @@ _ERROR_TYPES = {
     "invalid_request": "invalid_request_error",
     "not_found": "not_found_error",
     "authentication": "authentication_error",
+    "permission": "permission_error",
     "budget_exceeded": "rate_limit_error",
     "rate_limited": "rate_limit_error",
     "too_large": "request_too_large",

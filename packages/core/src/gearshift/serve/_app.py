@@ -44,6 +44,7 @@ from ._anthropic_wire import error_body as anthropic_error
 from ._failures import Failure, failure_from
 from ._hang_up import unless_hung_up
 from ._in_flight import InFlight, InFlightMiddleware
+from ._local_callers import foreign_caller
 from ._metrics import CONTENT_TYPE_LATEST, ProxyMetrics
 from ._openai_wire import OpenAIChat, OpenAIStream, completion_body, parse_chat
 from ._openai_wire import error_body as openai_error
@@ -161,6 +162,16 @@ class ProxyApp:
 
     def _authorize(self, request: Request) -> ProxyKey | None:
         if not self.keys:
+            foreign = foreign_caller(request.headers)
+            if foreign is not None:
+                raise _Refused(
+                    Failure(
+                        403,
+                        "permission",
+                        f"this proxy has no keys, so it serves this machine's processes only, and {foreign}; "
+                        "start it with proxy keys (--keys) to serve browsers",
+                    )
+                )
             return None
         presented = request.headers.get("x-api-key")
         auth = request.headers.get("authorization", "")
@@ -446,7 +457,7 @@ class ProxyApp:
             if model_id is not None and model_id not in self.aliases:
                 raise UnknownModelError(model_id, self.aliases)
         except _Refused as refused:
-            return JSONResponse(wire.error_body(refused.failure), status_code=401)
+            return JSONResponse(wire.error_body(refused.failure), status_code=refused.failure.status)
         except UnknownModelError as error:
             return JSONResponse(wire.error_body(failure_from(error)), status_code=404)
         return JSONResponse(wire.models_body(self.aliases) if model_id is None else wire.model_body(model_id))

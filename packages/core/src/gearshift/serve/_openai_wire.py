@@ -61,6 +61,7 @@ _ERROR_TYPES = {
     "invalid_request": ("invalid_request_error", None),
     "not_found": ("invalid_request_error", "model_not_found"),
     "authentication": ("invalid_request_error", "invalid_api_key"),
+    "permission": ("permission_error", "permission_denied"),
     "budget_exceeded": ("budget_exceeded", "budget_exceeded"),
     "rate_limited": ("requests", "rate_limit_exceeded"),
     "too_large": ("invalid_request_error", "request_too_large"),
