@@ -2,11 +2,11 @@
 
 Per seed, the bundled GSM8K and MMLU rows are split and the first half replayed as live traffic with
 shadows as `shadow_trainer_variants.py` does (`replayed`: 5% shadow, the default policy live). Two
-routers are trained on the shadow log: `auto` (as `gearshift train --from-log` trains it, with the
-log's pseudo-labeled prompts in its final fit) and `auto-no-pseudo` (`pseudo_weight=0`, as before
-pseudo-labels). For the artifact's own operating point and for each `--targets` share (read off the
-artifact's curve, as `[routing.learned] target_strong_share` is), the script measures the share of
-calls each router sends to the strong model on the held-out half (traffic neither router saw) and on
+routers are trained on the shadow log: `auto-pseudo` (the log's pseudo-labeled prompts in its final
+fit, `pseudo_weight=PSEUDO_WEIGHT`) and `auto` (as `gearshift train --from-log` trains it: without
+them, since these figures). For the artifact's own operating point and for each `--targets` share
+(read off the artifact's curve, as `[routing.learned] target_strong_share` is), the script measures the
+share of calls each router sends to the strong model on the held-out half (traffic neither router saw) and on
 the live half (the log's own prompts), against the share the operating point promises.
 
     uv run python tests/benchmarks/shadow_operating_point.py [--seeds 0,1,2,3,4] [--targets 0.2,0.3,0.5]
@@ -15,10 +15,10 @@ Prints one JSON line per variant and target: {"variant", "target", "promised" (p
 (per seed), "live" (per seed), "held_out_error_median", "held_out_error_worst"} (errors in points of
 share, held-out minus promised). Needs `gearshift[train]`.
 
-Measured (seeds 0-4, `--targets 0.2,0.3,0.5`): `auto` sends 6.7 / 9.9 / 9.9 points more than the
+Measured (seeds 0-4, `--targets 0.2,0.3,0.5`): `auto-pseudo` sends 6.7 / 9.9 / 9.9 points more than the
 target share to the strong model on the held-out half (medians; worst 11.8 / 19.3 / 27.0 points, seed 0
 below and seeds 1 and 3 above), its default point 10.8 points more than it promises (worst 31.1);
-`auto-no-pseudo` 3.2 / -0.3 / -1.9 (worst 3.8 / 5.1 / 3.5), default -1.5 (worst -6.7). The live half
+`auto` 3.2 / -0.3 / -1.9 (worst 3.8 / 5.1 / 3.5), default -1.5 (worst -6.7). The live half
 tracks the held-out half within 1.5 points in every case. Thresholds taken as quantiles of the shipped
 fit's predictions over the pairs and the pseudo-labeled prompts did not close it: those prompts reach
 `train_router` without the task label the log records for them (`LogOutcomes.unlabeled`), so their
@@ -37,6 +37,7 @@ from shadow_trainer_variants import _TABLES, replayed
 from gearshift.datasets import OutcomeTable, load_routellm
 from gearshift.learning import LearnedRouter, OperatingPoint, train_router
 from gearshift.learning._default_training import train_default_router
+from gearshift.learning._pseudo_labels import PSEUDO_WEIGHT
 from gearshift.learning._training import shared_fit_for
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.05)
     args = parser.parse_args()
     targets: list[float | None] = [None, *(float(t) for t in args.targets.split(","))]
-    variants = {"auto": {}, "auto-no-pseudo": {"pseudo_weight": 0.0}}
+    variants = {"auto-pseudo": {"pseudo_weight": PSEUDO_WEIGHT}, "auto": {}}
     prior = train_default_router(exclude=_TABLES)
     found: dict[tuple[str, float | None], dict[str, list[float]]] = {
         (v, t): {"promised": [], "held_out": [], "live": []} for v in variants for t in targets

@@ -6,6 +6,10 @@ over a few hundred pairs route poorly on their own, but as labels for the log's 
 spread each pair's outcome over the prompts that resemble it: the logistic regression fitted on the
 pairs and on those soft labels (together weighted `PSEUDO_WEIGHT` times the pairs) is smoother where
 the pairs are few. The result is a linear router like any other: same artifact, same cost per decision.
+
+Off unless asked (`train_router(..., pseudo_weight=PSEUDO_WEIGHT)`): the router's operating point is
+read off out-of-fold fits without the pseudo-labels, so a final fit with them sends another strong
+share than it promises, and the prompts are labeled without the task label the log records for them.
 """
 
 from __future__ import annotations
