@@ -692,3 +692,26 @@ def test_a_logged_prompt_of_messages_is_read_as_a_router_reads_it() -> None:
         (Message("system", "Be brief."), Message("user", "Name a river.")),
         "Name a lake.",
     ]
+
+
+def test_feedback_on_a_call_whose_hand_over_error_reached_its_caller_scores_no_model() -> None:
+    from gearshift.reporting._log_outcomes import outcomes_from_log
+
+    def call(rid: str, *, handover_error: bool) -> list[dict[str, object]]:
+        small = {"kind": "attempt", "request_id": rid, "model": "small", "ok": True, "cost_usd": 0.001}
+        large = {"kind": "attempt", "request_id": rid, "model": "large", "ok": False, "cost_usd": 0.0}
+        outcome = "error" if handover_error else "kept"
+        return [
+            {"kind": "decision", "request_id": rid, "prompt": f"Capital of France? ({rid})"},
+            small,
+            large,
+            {"kind": "escalation", "request_id": rid, "source": "self", "outcome": outcome},
+            {"kind": "feedback", "request_id": rid, "score": 0.0},
+        ]
+
+    # The caller of "a" got the large model's error, not the small model's answer: its feedback made a
+    # row scoring small 0.0 on an answer small never gave anyone (`gearshift report` counts "a"
+    # unanswered). "b" kept the small model's answer after a failed hand-over: small did answer it.
+    read = outcomes_from_log([*call("a", handover_error=True), *call("b", handover_error=False)])
+    assert [(row["id"], list(row["outcomes"])) for row in read.rows] == [("b", ["small"])]
+    assert (read.feedback_records, read.feedback_without_answer, read.feedback_without_call) == (2, 1, 0)

@@ -7,6 +7,7 @@ left every answer uncapped without a word. ChatOpenAI at least warns and passes 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,6 +105,42 @@ def test_a_deep_copy_shares_the_router_and_copies_the_settings(router: Router) -
         assert (copied.stop, copied.metadata, copied.max_tokens) == (["END"], model.metadata, 5)
         assert copied.stop is not model.stop and copied.metadata is not model.metadata
         assert copied.invoke("Name a colour").response_metadata["model_name"] in router.registry
+
+
+def _ladder(*ids: str) -> str:
+    # A config of these models; nothing listens on port 9: the test never calls a model.
+    models = "".join(
+        f'[[models]]\nid = "{id_}"\nprovider = "local"\nmodel = "{id_}"\ntier = {tier}\n'
+        f"prices = {{ input = 1.0, output = 2.0 }}\n"
+        for tier, id_ in enumerate(ids, 1)
+    )
+    provider = '[providers.local]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nrequire_key = false\n'
+    return provider + models
+
+
+@pytest.mark.parametrize("given", ["relative", "found here", "named by $GEARSHIFT_CONFIG"])
+def test_a_model_rebuilt_in_another_folder_reads_the_file_it_was_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    # The path was kept as given ("gearshift.toml") or not at all (found by the search): a model rebuilt
+    # from its settings in another working directory read that folder's gearshift.toml, another router's.
+    home, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    (home / "gearshift.toml").write_text(_ladder("small", "large"))
+    (elsewhere / "gearshift.toml").write_text(_ladder("tiny", "huge"))
+    monkeypatch.chdir(home)
+    monkeypatch.delenv("GEARSHIFT_CONFIG", raising=False)
+    if given == "relative":
+        model = RoutedChatModel(config="gearshift.toml", max_tokens=7)
+    else:
+        if given.startswith("named"):
+            monkeypatch.setenv("GEARSHIFT_CONFIG", "gearshift.toml")
+        model = RoutedChatModel(max_tokens=7)
+    assert model.config == str(home / "gearshift.toml")
+    monkeypatch.chdir(elsewhere)
+    for again in (RoutedChatModel.model_validate(model.model_dump()), type(model)(**dict(model))):
+        assert (again.config, again.max_tokens) == (str(home / "gearshift.toml"), 7)
+        assert list(again.router.registry.ids) == ["small", "large"]  # not elsewhere's tiny, huge
 
 
 def test_model_validate_goes_through_the_constructor(router: Router) -> None:

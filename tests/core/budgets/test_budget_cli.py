@@ -156,6 +156,15 @@ def test_show_one_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_show_an_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = tmp_path / "gearshift.toml"
     file.write_text('[budgets]\nstore = "sqlite:///empty.db"\n')
+    ledger = BudgetLedger.from_config(
+        BudgetsConfig.from_dict({"store": "sqlite:///empty.db"}, base_dir=tmp_path)
+    )
+
+    async def open_it() -> None:  # the file exists, as once any call went through it
+        assert not await ledger.keys()
+        await ledger.aclose()
+
+    run_sync(open_it())
     assert budget(["show", "--config", str(file)]) == 0
     assert "No spend recorded in sqlite:///" in capsys.readouterr().out
 
@@ -189,6 +198,30 @@ def test_without_budgets_show_creates_nothing_and_says_so(
     assert capsys.readouterr().err.startswith(f"No budgets: {where} no [budgets] section")
     assert not home.exists()  # no budgets.db, no journal folder
     assert [p.name for p in tmp_path.iterdir()] == (["gearshift.toml"] if config_text is not None else [])
+
+
+@pytest.mark.parametrize("store", ["sqlite:///ledger/budgets.db", None])
+def test_show_before_any_spend_creates_no_ledger_and_says_nothing_was_recorded_yet(
+    config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: str | None
+) -> None:
+    # A read-only command created the SQLite file (schema and WAL included) to report it empty, and
+    # reset created it to forget nothing: the next `ls` showed a ledger no call had written.
+    home = config_file.parent / "home"
+    monkeypatch.setenv(HOME_ENV, str(home))
+    if store is None:  # the default store, in gearshift's data folder
+        config_file.write_text(CONFIG.replace('store = "sqlite:///ledger/budgets.db"\n', ""))
+    before = sorted(p.name for p in config_file.parent.rglob("*"))
+    assert budget(["show", "--config", str(config_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("No spend recorded yet: sqlite:///") and "does not exist" in out
+    assert budget(["show", "--config", str(config_file), "--json", "--key", "agent:x"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    (row,) = shown["keys"]  # the key asked for, as from a ledger with nothing in it
+    assert (row["key"], row["spent_usd"], row["spent_tokens"]) == ("agent:x", 0.0, 0)
+    assert shown["store"].startswith("sqlite:///") and shown["journaled"]["calls"] == 0
+    assert budget(["reset", "--key", "run:7", "--yes", "--config", str(config_file)]) == 1
+    assert "nothing is recorded under key 'run:7'" in capsys.readouterr().err
+    assert sorted(p.name for p in config_file.parent.rglob("*")) == before
 
 
 def test_reset_with_yes_forgets_the_key(spent: Path, capsys: pytest.CaptureFixture[str]) -> None:

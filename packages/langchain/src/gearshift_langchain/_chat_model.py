@@ -8,7 +8,6 @@ loop, the SDK clients and the code path of the async ones.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from gearshift import (
     estimate_tokens,
     iterate_sync,
     keep_tool_loop_model,
+    load_config,
     pair_tool_results,
     request_id_of,
     run_sync,
@@ -125,7 +125,9 @@ class RoutedChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, use_attribute_docstrings=True, extra="forbid")
 
     config: str | Path | None = None
-    """Path of the gearshift.toml to build the router from; unused when a `router` is passed."""
+    """The gearshift.toml to build the router from, kept as the absolute path of the file read: the
+    one given, or the one `$GEARSHIFT_CONFIG` / `./gearshift.toml` named at construction (None: a
+    router passed in, or the built-in ladder). A copy rebuilt from the settings reads this same file."""
     model: str | None = None
     """A registry model id to send every call to, bypassing the routing decision (None: route)."""
     agent_id: str | None = None
@@ -195,11 +197,16 @@ class RoutedChatModel(BaseChatModel):
             router = kept
         elif router is not None and data.get("config") is not None:
             raise InvalidRequestError("RoutedChatModel takes a router or a config path, not both")
-        elif router is None and data.get("config") is None:
-            data["config"] = os.environ.get("GEARSHIFT_CONFIG") or None
         _refuse_unknown_settings(data, type(self).model_fields.keys())
+        loaded = None
+        if router is None:
+            # Kept as the absolute path of the file read: one kept as given ("gearshift.toml"), or
+            # none for a file found by the search, made a copy rebuilt in another folder read that
+            # folder's file.
+            loaded = load_config(data.get("config"))  # the file given, or the one the search finds
+            data["config"] = None if loaded.file is None else str(loaded.file)
         super().__init__(**data)
-        self._router = router if router is not None else Router.from_config(self.config)
+        self._router = router if router is not None else Router.from_config(loaded)
         if self.profile is None:
             self.profile = routed_profile(self._router.registry)
 

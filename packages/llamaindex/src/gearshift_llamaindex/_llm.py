@@ -158,8 +158,8 @@ class RoutedLLM(FunctionCallingLLM):
             config = load_config(config)  # the file given, or the one the search finds
         # Kept as the absolute path of the file read: a relative one, or none for a file found by
         # the search, made a pickle or `from_dict` in another folder read that folder's file.
-        source = config.source if isinstance(config, GearshiftConfig) else None
-        file = None if source is None or not Path(source).is_file() else str(Path(source).resolve())
+        read = config.file if isinstance(config, GearshiftConfig) else None
+        file = None if read is None else str(read)
         super().__init__(config=file, **fields)
         # Rebuildable from the file, or, when the search found none, as the built-in ladder again.
         rebuildable = router is None and (file is not None or searched)

@@ -8,7 +8,8 @@ gearshift budget reset --key K [--yes] [--config PATH]
 Both read the `[budgets]` section of the config file (`--config`, `$GEARSHIFT_CONFIG` or
 `./gearshift.toml`; a section without `store` keeps the SQLite ledger in the user's data folder).
 Without the section no call is charged to a budget, so neither opens a ledger: `show` says there are
-no budgets and `reset` (nothing to forget) exits 1. `show` lists every key
+no budgets and `reset` (nothing to forget) exits 1; a SQLite ledger no call has created yet is not
+created by either (`show` says nothing was recorded yet, `reset` exits 1). `show` lists every key
 with spend or a reservation, plus every exact key a limit names, and the spend still waiting in the
 ledger's journal (commits the store could not take, recorded by the next call that finds it
 answering); `reset` asks `y/N` unless `--yes`.
@@ -67,12 +68,35 @@ def run_budget(args: argparse.Namespace) -> int:
         )
     config, source = load_budgets_config(args.config)
     ledger = BudgetLedger.from_config(config, source=source)
+    # A SQLite ledger no call has written yet does not exist: reading it, or resetting a key in it,
+    # created the file (schema and WAL) to report it empty. The limits are shown over an empty
+    # in-memory store instead, and nothing is created.
+    unwritten = _unwritten_file(ledger)
+    reader = (
+        BudgetLedger.from_config(config.model_copy(update={"store": "memory://"})) if unwritten else ledger
+    )
     try:
         if args.budget_command == "show":
-            return _show(ledger, key=args.key, as_json=args.json)
+            return _show(ledger, reader, unwritten, key=args.key, as_json=args.json)
+        if unwritten is not None:
+            print(f"gearshift: nothing is recorded under key {args.key!r}: {unwritten}", file=sys.stderr)
+            return 1
         return _reset(ledger, key=args.key, confirmed=args.yes)
     finally:
         run_sync(ledger.aclose())
+        if reader is not ledger:
+            run_sync(reader.aclose())
+
+
+def _unwritten_file(ledger: BudgetLedger) -> str | None:
+    """Why nothing can be recorded in the ledger yet, when its SQLite file does not exist (None: it
+    does, or the store is not a file)."""
+    from ._sqlite import SQLiteStore
+
+    store = ledger.store
+    if not isinstance(store, SQLiteStore) or store.path.exists():
+        return None
+    return f"{store.url} does not exist yet; the first budgeted call creates it"
 
 
 def _no_budgets(source: str, *, show: bool, as_json: bool) -> int:
@@ -88,10 +112,14 @@ def _no_budgets(source: str, *, show: bool, as_json: bool) -> int:
     return 0
 
 
-def _show(ledger: BudgetLedger, *, key: str | None, as_json: bool) -> int:
+def _show(
+    ledger: BudgetLedger, reader: BudgetLedger, unwritten: str | None, *, key: str | None, as_json: bool
+) -> int:
+    """Show `ledger`'s spend, read through `reader`: the ledger itself, or, when its file does not
+    exist yet (`unwritten` says so), an empty one over the same limits."""
     journaled = [s for s in run_sync(ledger.journaled()) if key is None or key in s.keys]
     try:
-        rows = run_sync(_read(ledger, key))
+        rows = run_sync(_read(reader, key))
     except Exception:
         if journaled:  # the store is down: what the journal keeps is all there is to say
             print(_journal_line(ledger, journaled), file=sys.stderr)
@@ -100,8 +128,11 @@ def _show(ledger: BudgetLedger, *, key: str | None, as_json: bool) -> int:
         shown = {"store": ledger.store.url, "keys": [_row_dict(*row) for row in rows]}
         print(json.dumps({**shown, "journaled": _journal_dict(ledger, journaled)}, indent=2))
         return 0
-    if not rows:
+    if unwritten is not None:
+        print(f"No spend recorded yet: {unwritten}.")
+    elif not rows:
         print(f"No spend recorded in {ledger.store.url}" + (f" for key {key!r}." if key else "."))
+    if not rows:
         if journaled:
             print(_journal_line(ledger, journaled))
         return 0

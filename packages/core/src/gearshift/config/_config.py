@@ -125,11 +125,19 @@ class GearshiftConfig(BaseModel):
 
     _source: str = PrivateAttr(default="<python>")
     _text: str | None = PrivateAttr(default=None)
+    _file: Path | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str:
         """Where this config came from: a file path, `<defaults>`, or `<python>`."""
         return self._source
+
+    @property
+    def file(self) -> Path | None:
+        """The absolute path of the file `load_config` read this config from, given or found by the
+        search (None: the built-in defaults, or a config made in Python). A copy of something built
+        from this config (a pickled chat model or LLM) reads this file again, whatever its folder."""
+        return self._file
 
     def located(self, error: ConfigError) -> ConfigError:
         """`error`, raised while building something from this config (a policy from its table), with
@@ -276,4 +284,5 @@ def load_config(path: str | Path | None = None) -> GearshiftConfig:
     except ConfigError as exc:
         raise read.located(exc) from None
     config._text = read.text
+    config._file = file.resolve()
     return config

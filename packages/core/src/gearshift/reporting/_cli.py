@@ -97,6 +97,7 @@ def run_export(args: argparse.Namespace) -> int:
         "feedback_records": read.feedback_records,
         "without_prompt": read.without_prompt,
         "feedback_without_call": read.feedback_without_call,
+        "feedback_without_answer": read.feedback_without_answer,
     }
     if args.json:
         print(json.dumps(summary))

@@ -67,6 +67,10 @@ class LogOutcomes:
     feedback_records: int = 0
     without_prompt: int = 0
     feedback_without_call: int = 0
+    feedback_without_answer: int = 0
+    """Feedback on calls whose caller got no answer: a hand-over's error reached it (an escalation
+    record with `outcome` "error") after a weaker model's attempt succeeded, so that attempt was never
+    returned and the score is no score of it."""
     shadow_models: dict[str, str] = field(default_factory=dict)
     unlabeled: list[str | tuple[Message, ...]] = field(default_factory=list)
     """The prompts of the logged calls that no row holds (no shadow, no feedback; shadow and judge
@@ -125,12 +129,16 @@ def _unfit(
 
 
 def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
-    """Build outcome rows from the `shadow`, `feedback`, `decision` and `attempt` records of a log."""
+    """Build outcome rows from the `shadow`, `feedback`, `decision`, `attempt` and `escalation` records
+    of a log. A call whose hand-over error reached its caller is unanswered, as `gearshift report`
+    counts it: its weaker model's successful attempt was never returned, so feedback on it scores no
+    model."""
     result = LogOutcomes()
     shadows: dict[str, dict[str, Any]] = {}
     prompts: dict[str, Any] = {}
     tasks: dict[str, str] = {}
     answered: dict[str, tuple[str, int, int]] = {}
+    handover_errors: set[str] = set()
     cost: defaultdict[str, float] = defaultdict(float)
     scores: defaultdict[str, list[float]] = defaultdict(list)
     for record in records:
@@ -153,6 +161,8 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
                     int(record.get("input_tokens") or 0),
                     int(record.get("output_tokens") or 0),
                 )
+        elif kind == "escalation" and record.get("outcome") == "error":
+            handover_errors.add(rid)  # the caller got this error, not the weaker model's answer
         elif kind == "shadow":
             result.shadow_records += 1
             shadows[rid] = dict(record)
@@ -163,6 +173,8 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         elif kind == "feedback":
             result.feedback_records += 1
             scores[rid].append(float(record["score"]))
+    for rid in handover_errors:  # as `gearshift report` reads them: unanswered
+        answered.pop(rid, None)
     for rid, shadow in shadows.items():
         prompt = _prompt(shadow.get("prompt"))
         if prompt is None:
@@ -174,6 +186,9 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         result.rows.append({"id": rid, "task": tasks[rid], "prompt": prompt, "outcomes": outcomes})
     for rid, given in scores.items():
         if rid in shadows:
+            continue
+        if rid in handover_errors:
+            result.feedback_without_answer += 1
             continue
         if rid not in answered:
             result.feedback_without_call += 1

@@ -11,8 +11,12 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from .._errors import ConfigError
@@ -107,22 +111,41 @@ def run_serve(args: argparse.Namespace) -> int:
         "log_level": "warning",
         "timeout_graceful_shutdown": 5,
     }
+    # SIGTERM or Ctrl-C once the line is out stops the server with exit code 0, as uvicorn's own
+    # handlers do. One that came before uvicorn took the signals (a moment after the line) reached the
+    # CLI's handler instead: 143 with --workers N, and 3 with a RuntimeWarning from one process.
     if args.workers > 1:
-        _announce(args.host, args.port, args.workers)
-        uvicorn.run(app, **options)
+        with contextlib.suppress(KeyboardInterrupt):  # before the supervisor's handlers: no worker yet
+            _announce(args.host, args.port, args.workers)
+            uvicorn.run(app, **options)
         return 0
     # One process: the port listens before the line says so, and uvicorn serves that very socket. It
     # said so, then built the app, then bound: a client reading the line was refused, and a port
     # taken meanwhile ended in uvicorn's own error and exit code 3.
     config = uvicorn.Config(app, **options)
     server = uvicorn.Server(config)
-    with sock:
+    with sock, _stopping(server.handle_exit):  # a signal before uvicorn's handlers stops it at once
         sock.listen(config.backlog)
         _announce(args.host, args.port, 1)
         # SIGTERM and Ctrl-C end the server gracefully, then come back raised: taken as uvicorn.run does.
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
-    return 0 if server.started else 3
+    return 0 if server.started or server.should_exit else 3
+
+
+@contextlib.contextmanager
+def _stopping(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT go to `handler` inside the block (from the main thread, where signals are
+    taken), then to the handlers they had."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
 
 def _announce(host: str, port: int, workers: int) -> None:
