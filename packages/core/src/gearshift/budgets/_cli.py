@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .._bridge import run_sync
-from ..config._config import _DEFAULTS_SOURCE, load_config
+from ..config._config import load_config
 from ..config._config_file import CONFIG_HELP
 from ._journal import JournaledSpend
 from ._ledger import BudgetLedger
@@ -63,9 +63,8 @@ def run_budget(args: argparse.Namespace) -> int:
     if whole.budgets is None:
         # No call is charged to a budget then (the router keeps no ledger), so opening the default
         # one only created an empty budgets.db to report "no spend" from.
-        return _no_budgets(
-            whole.source, show=args.budget_command == "show", as_json=getattr(args, "json", False)
-        )
+        show = args.budget_command == "show"
+        return _no_budgets(whole.file, show=show, as_json=getattr(args, "json", False))
     config, source = load_budgets_config(args.config)
     ledger = BudgetLedger.from_config(config, source=source)
     # A SQLite ledger no call has written yet does not exist: reading it, or resetting a key in it,
@@ -99,8 +98,8 @@ def _unwritten_file(ledger: BudgetLedger) -> str | None:
     return f"{store.url} does not exist yet; the first budgeted call creates it"
 
 
-def _no_budgets(source: str, *, show: bool, as_json: bool) -> int:
-    where = "no config file was found, so there is" if source == _DEFAULTS_SOURCE else f"{source} has"
+def _no_budgets(file: Path | None, *, show: bool, as_json: bool) -> int:
+    where = "no config file was found, so there is" if file is None else f"{file} has"
     line = (
         f"No budgets: {where} no [budgets] section, so no call is charged to any key. "
         "Add one to keep spend and set limits."
