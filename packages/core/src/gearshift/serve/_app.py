@@ -62,6 +62,12 @@ access_log = logging.getLogger("gearshift.serve.access")
 # The header each API names its answers by, which the SDKs read as `_request_id`: the decision id.
 _REQUEST_ID_HEADER = {"openai": "x-request-id", "responses": "x-request-id", "anthropic": "request-id"}
 
+
+def _id_headers(api: str, request_id: str) -> dict[str, str]:
+    """The headers naming a call by its decision id: gearshift's own and the API's request id."""
+    return {"x-gearshift-decision-id": request_id, _REQUEST_ID_HEADER[api]: request_id}
+
+
 _SHUTDOWN = Failure(
     503, "server", "the proxy is shutting down: this stream was stopped before its end; retry"
 )
@@ -258,10 +264,7 @@ class ProxyApp:
         self.metrics.failed(call.api, failure.status, budget=budget)
         headers = dict(failure.headers)
         if call.request_id is not None:
-            headers |= {
-                "x-gearshift-decision-id": call.request_id,
-                _REQUEST_ID_HEADER[call.api]: call.request_id,
-            }
+            headers |= _id_headers(call.api, call.request_id)
         return JSONResponse(body(failure), status_code=failure.status, headers=headers)
 
     def _log(self, request: Request, call: _Call, status: int, started: float) -> None:
@@ -332,8 +335,7 @@ class ProxyApp:
         headers = {
             "x-gearshift-model": decision.model,
             "x-gearshift-tier": str(decision.tier),
-            "x-gearshift-decision-id": request_id,
-            _REQUEST_ID_HEADER[call.api]: request_id,
+            **_id_headers(call.api, request_id),
             "cache-control": "no-cache",
         }
         return RelayResponse(

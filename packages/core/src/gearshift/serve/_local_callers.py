@@ -27,21 +27,15 @@ def foreign_caller(headers: Mapping[str, str]) -> str | None:
     if origin is not None and not _loopback_url(origin):
         return f"a web page from {origin} called it"
     host = headers.get("host")
-    if host is not None and not is_loopback(_host_name(host)):
+    if host is not None and not _loopback_url(f"//{host}"):
         return f"it was reached as {host}, which is no loopback address (a DNS-rebound web page?)"
     return None
 
 
-def _loopback_url(origin: str) -> bool:
+def _loopback_url(url: str) -> bool:
+    """Whether `url` (an origin, or `//host[:port]`) names a loopback host."""
     try:
-        host = urlsplit(origin).hostname
+        host = urlsplit(url).hostname
     except ValueError:
         return False
     return host is not None and is_loopback(host)
-
-
-def _host_name(host: str) -> str:
-    """`host` of a `Host` header without its port (an IPv6 literal keeps its brackets' contents)."""
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
