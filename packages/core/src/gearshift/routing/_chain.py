@@ -16,8 +16,13 @@ in the decision log. A model the budget refused is not replaced by a pricier one
 A step is planned against what the budget had left when it read the ledger; parallel calls may
 reserve part of that before the step reserves. When the budget refuses every model the chain may
 try, the run is planned again (`replan`) against what is really left now, if that is less than it
-was planned with: a smaller output cap, or a cheaper model, as a step planned now would get. It is
-refused only when even that does not fit; the ledger's atomic reservation still has the last word.
+was planned with: a smaller output cap, or a cheaper model, as a step planned now would get. When even
+that does not fit but only because of what other running calls hold (the spend and the step's own
+reservation fit the limit), the step waits for them to settle (`BudgetLedger.wait_for_room`, up to the
+ledger's `wait_seconds`) and is planned again: each holds its worst case and most commit far less, so
+the calls a limit pays for by their real cost are served in turn rather than refused. It is refused
+when the spend itself leaves no room, or the wait runs out; the ledger's atomic reservation, of the
+worst case, still has the last word, so waiting never lets a call past a limit.
 
 A model with several deployments is tried deployment by deployment, healthiest and fastest first
 (`_deployments`); each call's latency and failure feeds their health, and the model itself cools
@@ -58,9 +63,10 @@ MAX_REPLANS = 3
 """How often one run is planned again after budget refusals: each time parallel calls reserved more
 of what was left; past that, under such contention, the refusal stands."""
 
-Replan = Callable[["ChainRun"], Awaitable[bool]]
+Replan = Callable[["ChainRun", bool], Awaitable[bool]]
 """Plans a run again against what the budget has left now (its decision, chain and allowance); False
-when the budget has no less left than the run was planned with, so planning again would change nothing."""
+when the budget has no less left than the run was planned with, so planning again would change nothing,
+unless the flag (`anew`: other calls have settled meanwhile) asks for a plan whatever is left."""
 
 logger = logging.getLogger("gearshift.budgets")
 
@@ -86,6 +92,7 @@ class ChainRun:
     replan: Replan | None = None
     _refused: _Refusal | None = field(default=None, init=False)  # the budget's last refusal, kept
     _replans: int = field(default=0, init=False)
+    _wait_until: float | None = field(default=None, init=False)  # monotonic; set at the first wait
 
     # -- complete -------------------------------------------------------------------------------
 
@@ -95,8 +102,8 @@ class ChainRun:
         while True:
             try:
                 return await self._complete_chain()
-            except BudgetExceeded:
-                if not await self._replanned():
+            except BudgetExceeded as refused:
+                if not await self._replanned(refused):
                     raise
 
     async def _complete_chain(self) -> ChatResponse:
@@ -161,8 +168,8 @@ class ChainRun:
                         shown = True
                         yield event
                 return
-            except BudgetExceeded:
-                if shown or not await self._replanned():
+            except BudgetExceeded as refused:
+                if shown or not await self._replanned(refused):
                     raise
 
     async def _stream_chain(self, held: bool) -> AsyncGenerator[StreamEvent, None]:
@@ -270,13 +277,36 @@ class ChainRun:
 
     # -- budget ---------------------------------------------------------------------------------
 
-    async def _replanned(self) -> bool:
+    async def _replanned(self, refused: BudgetExceeded) -> bool:
         """After the budget refused every model the chain could try: whether the run was planned again
-        against what is left now (parallel calls reserved part of what it was planned with)."""
-        if self.replan is None or self._replans >= MAX_REPLANS:
+        against what is left now (parallel calls reserved part of what it was planned with), or, once
+        that is no help, after waiting for other calls to settle when only what they hold stood in
+        the way."""
+        if self.replan is None:
             return False
-        self._replans += 1
-        return await self.replan(self)
+        if self._replans < MAX_REPLANS:
+            self._replans += 1
+            if await self.replan(self, False):
+                return True
+        if not await self._waited_for_room(refused):
+            return False
+        self._replans, self._refused = 0, None  # a new plan: what refused it was held, and has moved
+        return await self.replan(self, True)
+
+    async def _waited_for_room(self, refused: BudgetExceeded) -> bool:
+        """Whether the step waited for other calls to settle: only when what they hold is all that
+        refused it (the spend and its own request fit the limit) and the ledger's wait has not run
+        out."""
+        ledger = self.router.budgets
+        if ledger is None or not refused.reserved or refused.spent + refused.requested > refused.limit:
+            return False
+        now = time.monotonic()
+        if self._wait_until is None:
+            self._wait_until = now + ledger.wait_seconds
+        if now >= self._wait_until:
+            return False
+        await ledger.wait_for_room(self._wait_until - now)
+        return True
 
     def _hold(self, spec: ModelSpec) -> _Hold:
         """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
