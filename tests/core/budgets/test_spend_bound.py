@@ -426,21 +426,27 @@ async def _two_at_once(
     server.script("small", VERBOSE, VERBOSE)
     server.script("large", VERBOSE, VERBOSE)
     provider = _provider(server)
-    router = _router(provider, ledger)
+    try:
+        outcomes = await _at_once(_router(provider, ledger), 2, prompt, "duo")
+    finally:
+        await provider.aclose()
+    return outcomes, ledger
+
+
+async def _at_once(
+    router: Router, calls: int, prompt: str, agent: str
+) -> list[RoutedResponse | BudgetExceeded]:
+    """`calls` parallel calls of `prompt` without `max_tokens`: each one's answer, or its refusal."""
 
     async def call() -> RoutedResponse | BudgetExceeded:
         try:
             return await router.acomplete(
-                ChatRequest(messages=(Message.user(prompt),)), StepContext(agent_id="duo")
+                ChatRequest(messages=(Message.user(prompt),)), StepContext(agent_id=agent)
             )
         except BudgetExceeded as refused:
             return refused
 
-    try:
-        outcomes = await asyncio.wait_for(asyncio.gather(call(), call()), timeout=60)
-    finally:
-        await provider.aclose()
-    return list(outcomes), ledger
+    return list(await asyncio.wait_for(asyncio.gather(*(call() for _ in range(calls))), timeout=60))
 
 
 async def test_a_parallel_call_is_planned_again_with_a_smaller_cap_when_the_first_took_its_room(
@@ -509,18 +515,8 @@ async def test_parallel_calls_held_off_by_each_others_reservations_are_served_in
     limit = 2.5 * probe.cost_usd + useful  # three answers one after another; never a fourth
     ledger = BudgetLedger(store, [BudgetLimit(name="cap", key="agent:*", usd=limit)])
     server.script("small", *[Delay(0.2, SHORT)] * 4)
-    router = _router(provider, ledger)
-
-    async def call() -> RoutedResponse | BudgetExceeded:
-        try:
-            return await router.acomplete(
-                ChatRequest(messages=(Message.user(PROMPT),)), StepContext(agent_id="quartet")
-            )
-        except BudgetExceeded as refused:
-            return refused
-
     try:
-        outcomes = await asyncio.wait_for(asyncio.gather(*(call() for _ in range(4))), timeout=60)
+        outcomes = await _at_once(_router(provider, ledger), 4, PROMPT, "quartet")
     finally:
         await provider.aclose()
 
