@@ -4,7 +4,8 @@
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
 nothing. Calls that broke mid-stream (or after the provider's 200, before any chunk), timed out or
-were cancelled are committed at gearshift's estimate, since the provider has likely billed them; so
+were cancelled are committed at gearshift's estimate, since the provider has likely billed them (a call
+not streamed at its output cap: the provider writes the whole answer after the client gave up); so
 is a call a provider of the caller's own broke off with an error of its own (not a `ProviderError`),
 which is then passed on. Every attempt becomes an `Attempt` and a decision-log record.
 
@@ -122,7 +123,7 @@ class ChainRun:
             try:
                 response = await provider.complete(spec, hold.request)
             except ProviderError as error:
-                usage = self._unanswered_usage(error)
+                usage = self._unanswered_usage(error, unread_output=hold.output_tokens)
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, usage=usage)
                 if not error.allows_fallback:
@@ -132,12 +133,14 @@ class ChainRun:
                 # Recorded before any await: a caller under anyio (the MCP server's tool calls) is
                 # cancelled again at every await until it ends, so nothing after one is sure to run;
                 # the shielded settlement, a task of its own, runs to its end either way.
-                usage = self._estimated_usage("")
+                usage = self._estimated_usage("", unread_output=hold.output_tokens)
                 self._cancelled(spec, started, usage, streamed=False)
                 await asyncio.shield(self._settle(reservation, spec, usage))
                 raise
             except Exception:
-                await self._foreign_failure(reservation, spec, started, "", streamed=False)
+                await self._foreign_failure(
+                    reservation, spec, started, "", streamed=False, unread_output=hold.output_tokens
+                )
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
             latency = self._ms(started)
@@ -328,7 +331,7 @@ class ChainRun:
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
         usd = spec.cost(replace(billed, output_tokens=output))
-        return _Hold(usd, route.input_tokens + output, request)
+        return _Hold(usd, route.input_tokens + output, request, output)
 
     async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
         ledger = self.router.budgets
@@ -353,13 +356,21 @@ class ChainRun:
             self._overrun(reservation, spec, usd, usage)
 
     async def _foreign_failure(
-        self, reservation: Reservation | None, spec: ModelSpec, started: float, output: str, *, streamed: bool
+        self,
+        reservation: Reservation | None,
+        spec: ModelSpec,
+        started: float,
+        output: str,
+        *,
+        streamed: bool,
+        unread_output: int = 0,
     ) -> None:
         """Settle and record an attempt a provider of the caller's own broke off with an error of its
         own (the built-in ones raise only `ProviderError`): whether it was billed is unknown, so it is
-        charged at gearshift's estimate of its input and `output`, as a cancelled call is, and never
-        left held (the heartbeat would keep its reservation for hours)."""
-        usage = self._estimated_usage(output)
+        charged at gearshift's estimate of its input and `output` (`unread_output` for a call not
+        streamed), as a cancelled call is, and never left held (the heartbeat would keep its
+        reservation for hours)."""
+        usage = self._estimated_usage(output, unread_output=unread_output)
         await self._settle(reservation, spec, usage)
         self._record(self._unanswered(spec, started, usage, streamed))
 
@@ -422,7 +433,7 @@ class ChainRun:
         out or was cancelled is charged its input at gearshift's estimate); a budget that refuses it
         leaves the deployment tripped. Returns whether it answered."""
         tokens = estimate_request_tokens(PROBE_REQUEST)
-        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
+        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST, 1)
         try:
             reservation = await self._reserve(spec, hold)
         except BudgetExceeded:
@@ -479,7 +490,12 @@ class ChainRun:
         return (self.router.clock() - started) * 1000.0
 
     def _unanswered_usage(
-        self, error: ProviderError, *, input_tokens: int | None = None, output: str = ""
+        self,
+        error: ProviderError,
+        *,
+        input_tokens: int | None = None,
+        output: str = "",
+        unread_output: int = 0,
     ) -> Usage:
         """What a call that failed cost, `output` having reached the caller: nothing, unless the
         provider took it: a call that timed out, a stream that broke after the provider's 200 (kind
@@ -487,18 +503,26 @@ class ChainRun:
         provider then has the request and bills it, as for a cancelled call: what it reported before
         it failed (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else
         its input at gearshift's estimate, and the output at least as estimated from what was
-        received. Refused calls (an error status, no connection) cost nothing."""
+        received; a call not streamed that timed out, the output it was allowed (`unread_output`: the
+        provider goes on to write the whole answer after the client stopped waiting, and bills it).
+        Refused calls (an error status, no connection) cost nothing."""
         if error.reported_tokens:
             reported = Usage(**error.reported_tokens)
             return replace(reported, output_tokens=max(reported.output_tokens, estimate_tokens(output)))
         if not output and error.kind not in ("timeout", "stream") and not error.accepted:
             return Usage()
-        return self._estimated_usage(output, input_tokens=input_tokens)
+        unread = unread_output if error.kind == "timeout" else 0
+        return self._estimated_usage(output, input_tokens=input_tokens, unread_output=unread)
 
-    def _estimated_usage(self, output: str, *, input_tokens: int | None = None) -> Usage:
+    def _estimated_usage(
+        self, output: str, *, input_tokens: int | None = None, unread_output: int = 0
+    ) -> Usage:
+        """A call's usage at gearshift's estimate: its input, and the output received (`output`), or
+        `unread_output` when more: what a call not streamed may write, and be billed for, after
+        gearshift stopped waiting for it (it was cancelled or timed out): the cap it was sent."""
         # The provider may have processed (and billed) the input before the call broke or was dropped.
         sent = self.route.input_tokens if input_tokens is None else input_tokens
-        return Usage(input_tokens=sent, output_tokens=estimate_tokens(output))
+        return Usage(input_tokens=sent, output_tokens=max(estimate_tokens(output), unread_output))
 
     def _failed(
         self,
@@ -608,11 +632,13 @@ class _Targets:
 
 @dataclass(frozen=True, slots=True)
 class _Hold:
-    """What one attempt reserves (`usd`, `tokens`) and the request it sends."""
+    """What one attempt reserves (`usd`, `tokens`, of which `output_tokens` output) and the request it
+    sends."""
 
     usd: float
     tokens: int
     request: ChatRequest
+    output_tokens: int  # the output it holds for: the cap sent, or the estimate of an uncapped call
 
 
 @dataclass(frozen=True, slots=True)
