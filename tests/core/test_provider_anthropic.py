@@ -30,6 +30,7 @@ from gearshift._messages import (
 from gearshift._models import ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers._anthropic import AnthropicProvider, tool_call_id
+from gearshift.signals._tokens import estimate_request_tokens, estimate_tokens
 from gearshift.testing import Fail, LocalAnthropicServer
 
 ANTHROPIC_KEY = "sk-ant-local-2b8e41"  # the key the anthropic_server fixture requires
@@ -500,4 +501,78 @@ async def test_a_stream_that_breaks_is_charged_the_input_its_message_start_repor
         with pytest.raises(ProviderError, match="Overloaded"):
             assert [event async for event in stream]
     billed = Usage(input_tokens=12000, output_tokens=1, cache_write_tokens=10000)
+    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))
+
+
+def _unreported(usage: dict[str, Any] | None, *, streamed: bool) -> Fail:
+    """An Anthropic-compatible gateway's answer "Paris is the capital." carrying this usage (None: none)."""
+    extra = {"usage": usage} if usage is not None else {}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-small"}
+    if not streamed:
+        content = [{"type": "text", "text": "Paris is the capital."}]
+        return Fail(200, body={**message, "content": content, "stop_reason": "end_turn", **extra})
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    text = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "Paris is the capital."},
+    }
+    stop = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, **extra}
+    start = {"type": "message_start", "message": {**message, "content": [], **extra}}
+    events = (start, block, text, {"type": "content_block_stop", "index": 0}, stop, {"type": "message_stop"})
+    return Fail(200, body=_sse(*events))
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(
+    "usage",
+    [None, {"input_tokens": None, "output_tokens": None}, {"input_tokens": 0, "output_tokens": 0}],
+    ids=["absent", "nulls", "zeros"],
+)
+async def test_usage_a_gateway_leaves_out_is_estimated_never_charged_as_zero(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec, usage: dict[str, Any] | None, streamed: bool
+) -> None:
+    # Gateways that speak the Messages API (a proxy in front of Bedrock or Vertex, a local server) may
+    # send no usage or zero counts. Read as 0 the answer was free: no cost, and its reservation was
+    # released as if the call had never been made, so a hard limit was never charged for it.
+    anthropic_server.script("claude-small", _unreported(usage, streamed=streamed))
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    registry = ModelRegistry([claude])
+    async with Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger) as router:
+        if streamed:
+            stream = router.astream(ask("What is 2 + 2?"), StepContext(run_id="r1"))
+            assert [event async for event in stream]
+            assert stream.result is not None
+            answer = stream.result.response
+        else:
+            answer = (await router.acomplete(ask("What is 2 + 2?"), StepContext(run_id="r1"))).response
+    assert answer.text == "Paris is the capital."
+    assert answer.metadata["usage_estimated"] is True
+    assert answer.usage.input_tokens == estimate_request_tokens(ask("What is 2 + 2?")) > 0
+    assert answer.usage.output_tokens == estimate_tokens("Paris is the capital.") > 0
+    spent = (await ledger.status(["run:r1"])).limits[0].spent_usd
+    assert spent == pytest.approx(answer.cost_usd) and spent > 0
+
+
+async def test_a_broken_stream_whose_message_start_reported_zeros_is_charged_its_estimated_input(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec
+) -> None:
+    # A gateway's message_start with zero counts, "Hello", then a break: the zeros are no report of
+    # what was billed, so the prompt is charged at gearshift's estimate (it was charged nothing).
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    hello = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    body = _sse(_message_start({"input_tokens": 0, "output_tokens": 0}), block, hello, overloaded)
+    anthropic_server.script("claude-small", Fail(200, body=body))
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    async with Router(
+        ModelRegistry([claude]), policy=SignalScorer(), providers=[provider], budgets=ledger
+    ) as router:
+        stream = router.astream(ask("What is 2 + 2?"), StepContext(run_id="r1"))
+        with pytest.raises(ProviderError, match="Overloaded"):
+            assert [event async for event in stream]
+    billed = Usage(estimate_request_tokens(ask("What is 2 + 2?")), estimate_tokens("Hello"))
+    assert billed.input_tokens > 0
     assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))

@@ -257,3 +257,34 @@ async def test_a_router_closed_as_a_cancelled_call_settles_waits_for_the_settlem
         ).fetchone()
     assert (held, commits) == (0, 1)
     assert spends > 0  # the input the provider was sent is charged
+
+
+async def test_a_stream_the_caller_stops_reading_is_charged_what_it_produced(
+    provider: OpenAIProvider,
+) -> None:
+    router = _router(provider, BudgetLimit(key="run:*", usd=1.0))
+    stream = router.astream(_request(), StepContext(run_id="quit"))
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break  # the caller has what it wanted and drops the stream without closing it
+    del stream
+    for _ in range(50):  # the loop's finalizer closes the abandoned generator, which settles
+        await asyncio.sleep(0.01)
+        assert router.budgets is not None
+        (usage,) = await router.budgets.usage(["run:quit"])
+        if usage.reserved_usd == 0:
+            break
+    assert usage.reserved_usd == 0 and usage.spent_usd > 0
+
+
+def test_a_sync_stream_the_caller_stops_reading_is_charged_what_it_produced(provider: OpenAIProvider) -> None:
+    router = _router(provider, BudgetLimit(key="run:*", usd=1.0))
+    try:
+        for event in router.stream(_request(), StepContext(run_id="quit")):
+            if isinstance(event, TextDelta):
+                break
+        assert router.budgets is not None
+        (usage,) = asyncio.run(router.budgets.usage(["run:quit"]))
+    finally:
+        router.close()
+    assert usage.reserved_usd == 0 and usage.spent_usd > 0

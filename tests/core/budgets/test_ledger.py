@@ -371,6 +371,9 @@ async def test_bad_amounts_and_keys_are_caller_errors() -> None:
         ({"reservation_ttl": float("nan")}, "reservation_ttl"),
         ({"expected_steps": 0}, "expected_steps"),
         ({"timezone": "Nowhere/City"}, "timezone"),
+        ({"wait_seconds": -1.0}, "wait_seconds"),
+        ({"wait_seconds": 3_601.0}, "wait_seconds"),
+        ({"wait_seconds": float("nan")}, "wait_seconds"),
     ],
 )
 def test_bad_ledger_options_are_config_errors(options: dict[str, object], key: str) -> None:
@@ -390,6 +393,7 @@ async def test_from_config_builds_the_configured_ledger() -> None:
         {
             "store": "memory://",
             "reservation_ttl_seconds": 30,
+            "wait_seconds": 2,
             "fail_open": True,
             "timezone": "Europe/Paris",
             "expected_steps": 5,
@@ -398,6 +402,7 @@ async def test_from_config_builds_the_configured_ledger() -> None:
     )
     budgets = BudgetLedger.from_config(config)
     assert isinstance(budgets.store, MemoryStore)
+    assert budgets.wait_seconds == 2.0
     assert (budgets.reservation_ttl, budgets.fail_open, budgets.timezone, budgets.expected_steps) == (
         30.0,
         True,

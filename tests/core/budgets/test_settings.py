@@ -25,6 +25,7 @@ def test_defaults_keep_spend_in_sqlite_under_the_user_data_folder(monkeypatch: p
     assert config.store.startswith("sqlite:////")  # an absolute path after sqlite:///
     assert (config.reservation_ttl_seconds, config.fail_open, config.timezone) == (600.0, False, "UTC")
     assert (config.expected_steps, config.limits) == (None, ())
+    assert config.wait_seconds == 30.0
 
 
 def test_a_full_section_validates() -> None:
@@ -102,6 +103,8 @@ def test_a_full_section_validates() -> None:
         ({"reservation_ttl_seconds": 1e-9}, "budgets.reservation_ttl_seconds", "must be >= 1"),
         ({"reservation_ttl_seconds": 1e9}, "budgets.reservation_ttl_seconds", "must be <= 86400"),
         ({"reservation_ttl_seconds": "10m"}, "budgets.reservation_ttl_seconds", "must be a number"),
+        ({"wait_seconds": -1}, "budgets.wait_seconds", "must be >= 0"),
+        ({"wait_seconds": 7200}, "budgets.wait_seconds", "must be <= 3600"),
         ({"fail_open": "yes"}, "budgets.fail_open", "must be true or false"),
         ({"expected_steps": 0}, "budgets.expected_steps", "must be > 0"),
         ({"limit": []}, "budgets.limit", "did you mean 'limits'"),

@@ -12,6 +12,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from gearshift import (
     SignalScorer,
     StepContext,
     TextDelta,
+    Usage,
     open_decision_log,
 )
 from gearshift.budgets import (
@@ -46,7 +48,7 @@ from gearshift.budgets._spend_index import to_nano
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._budget_fit import USEFUL_OUTPUT_TOKENS
 from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
-from gearshift.testing import Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
+from gearshift.testing import Delay, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 KEY = "sk-spend-bound-5e1f"
 PROMPT = "What is the capital of France?"
@@ -424,21 +426,27 @@ async def _two_at_once(
     server.script("small", VERBOSE, VERBOSE)
     server.script("large", VERBOSE, VERBOSE)
     provider = _provider(server)
-    router = _router(provider, ledger)
+    try:
+        outcomes = await _at_once(_router(provider, ledger), 2, prompt, "duo")
+    finally:
+        await provider.aclose()
+    return outcomes, ledger
+
+
+async def _at_once(
+    router: Router, calls: int, prompt: str, agent: str
+) -> list[RoutedResponse | BudgetExceeded]:
+    """`calls` parallel calls of `prompt` without `max_tokens`: each one's answer, or its refusal."""
 
     async def call() -> RoutedResponse | BudgetExceeded:
         try:
             return await router.acomplete(
-                ChatRequest(messages=(Message.user(prompt),)), StepContext(agent_id="duo")
+                ChatRequest(messages=(Message.user(prompt),)), StepContext(agent_id=agent)
             )
         except BudgetExceeded as refused:
             return refused
 
-    try:
-        outcomes = await asyncio.wait_for(asyncio.gather(call(), call()), timeout=60)
-    finally:
-        await provider.aclose()
-    return list(outcomes), ledger
+    return list(await asyncio.wait_for(asyncio.gather(*(call() for _ in range(calls))), timeout=60))
 
 
 async def test_a_parallel_call_is_planned_again_with_a_smaller_cap_when_the_first_took_its_room(
@@ -488,6 +496,73 @@ async def test_a_parallel_call_is_still_refused_when_not_even_a_short_answer_fit
     assert sorted(type(o).__name__ for o in outcomes) == ["BudgetExceeded", "RoutedResponse"]
     assert len(server.requests) == 1
     assert to_nano(await _spent_usd(ledger, "agent:duo")) <= to_nano(limit)
+
+
+SHORT = Reply(text="The capital of France is Paris.")
+
+
+async def test_parallel_calls_held_off_by_each_others_reservations_are_served_in_turn(
+    store: BudgetStore, server: LocalOpenAIServer
+) -> None:
+    # Each call reserves 64 to 512 output tokens and writes a handful. The limit pays for two answers
+    # by real cost and then the worst case of a useful third (64 output tokens): served one after
+    # another, three fit without risking it, whatever each writes. The first to reserve holds all the
+    # budget affords; the others, refused only for what it holds, wait for it to settle.
+    server.script("small", SHORT)
+    provider = _provider(server)
+    probe = await Router(REGISTRY, policy=SignalScorer(MARKERS), providers=[provider]).acomplete(PROMPT)
+    useful = REGISTRY["small"].cost(Usage(probe.usage.input_tokens, USEFUL_OUTPUT_TOKENS))
+    limit = 2.5 * probe.cost_usd + useful  # three answers one after another; never a fourth
+    ledger = BudgetLedger(store, [BudgetLimit(name="cap", key="agent:*", usd=limit)])
+    server.script("small", *[Delay(0.2, SHORT)] * 4)
+    try:
+        outcomes = await _at_once(_router(provider, ledger), 4, PROMPT, "quartet")
+    finally:
+        await provider.aclose()
+
+    answers = [o for o in outcomes if isinstance(o, RoutedResponse)]
+    (refused,) = [o for o in outcomes if isinstance(o, BudgetExceeded)]
+    assert len(answers) == 3, outcomes
+    assert refused.spent + refused.requested > refused.limit  # refused by the spend, not a hold
+    assert any("after waiting" in r for a in answers for r in a.decision.reasons)
+    spent = await _spent_usd(ledger, "agent:quartet")
+    assert to_nano(spent) <= to_nano(limit)
+    assert spent == pytest.approx(sum(a.cost_usd for a in answers))
+
+
+async def test_a_call_held_off_by_a_reservation_goes_ahead_as_soon_as_it_is_released(
+    server: LocalOpenAIServer,
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="cap", key="agent:*", usd=0.002)])
+    held = await ledger.reserve(["agent:patient"], usd=0.0019, tokens=0)  # another call's worst case
+    provider = _provider(server)
+    release = asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(ledger.release(held)))
+    try:
+        answer = await _router(provider, ledger).acomplete(PROMPT, StepContext(agent_id="patient"))
+    finally:
+        release.cancel()
+        await provider.aclose()
+    assert answer.model_id == "small" and len(server.requests) == 1
+    assert server.requests[0].body["max_tokens"] == DEFAULT_OUTPUT_TOKENS  # planned against all that is free
+
+
+@pytest.mark.parametrize("wait_seconds", [0.0, 0.6])
+async def test_a_call_held_off_by_a_reservation_that_never_settles_is_refused_when_its_wait_runs_out(
+    store: BudgetStore, server: LocalOpenAIServer, wait_seconds: float
+) -> None:
+    ledger = BudgetLedger(
+        store, [BudgetLimit(name="cap", key="agent:*", usd=0.002)], wait_seconds=wait_seconds
+    )
+    await ledger.reserve(["agent:stuck"], usd=0.0019, tokens=0)  # a call that never ends
+    provider = _provider(server)
+    started = time.monotonic()
+    try:
+        with pytest.raises(BudgetExceeded, match="cap"):
+            await _router(provider, ledger).acomplete(PROMPT, StepContext(agent_id="stuck"))
+    finally:
+        await provider.aclose()
+    assert wait_seconds <= time.monotonic() - started < wait_seconds + 5
+    assert server.requests == []
 
 
 # -- every call is charged to some key ---------------------------------------------------------

@@ -8,6 +8,7 @@ server records the request it was sent, then answers too late. A stream that the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,9 +25,11 @@ from gearshift import (
     SignalScorer,
     StepContext,
     TextDelta,
+    Usage,
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import CutStream, Delay, Fail, LocalAnthropicServer, LocalOpenAIServer
 
 REGISTRY = ModelRegistry(
@@ -82,6 +85,31 @@ async def test_a_call_that_timed_out_on_the_provider_is_charged_its_input(
             attempts = (await router.acomplete(REQUEST, StepContext(run_id="1"))).attempts
         assert [r.body["model"] for r in server.requests] == ["small", "backup"]  # it reached "small"
         await _fell_back_and_charged_the_input(router, attempts)
+        # Unstreamed, the provider goes on to write the whole answer after the client gave up, and
+        # bills it: the output it was allowed is charged too. A stream stops when its reader goes.
+        assert attempts[0].usage.output_tokens == (0 if streamed else REQUEST.max_tokens)
+    finally:
+        await router.aclose()
+
+
+async def test_an_unstreamed_call_cancelled_under_way_is_charged_the_output_it_was_allowed(
+    server: LocalOpenAIServer,
+) -> None:
+    # The caller's own deadline (an agent framework's, a client that hung up) cancels the call once the
+    # provider has it: it writes the answer all the same, up to the cap it was sent, and bills it. The
+    # call was charged its input only, so a hard limit could be passed by the bills of such calls.
+    server.script("small", Delay(1.5))
+    router = _router(server)
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(router.acomplete(REQUEST, StepContext(run_id="1")), timeout=0.5)
+        assert router.budgets is not None
+        (run,) = await router.budgets.usage(["run:1"])
+        assert run.reserved_usd == 0
+        prompt = estimate_request_tokens(REQUEST)
+        assert REQUEST.max_tokens is not None
+        billed = REGISTRY["small"].cost(Usage(prompt, REQUEST.max_tokens))
+        assert run.spent_usd == pytest.approx(billed)
     finally:
         await router.aclose()
 

@@ -7,7 +7,8 @@ fit. After the call the router commits the real cost (streamed calls too) and th
 dropped; a failed or cancelled call releases it. While the call runs, a heartbeat renews the
 reservation within every 0.6 x `reservation_ttl`, so a call longer than the ttl keeps what it holds; a
 reservation nobody settles (a crashed process) stops counting `reservation_ttl` seconds after its
-last renewal.
+last renewal. A call that a limit refuses only for what other calls hold may wait for one of them
+to settle (`wait_for_room`; the router does, up to `wait_seconds`) and try again.
 
 Spend is never lost to a store fault: a commit the store cannot take goes to a local, fsynced
 journal (`_journal`) and the caller keeps the answer it paid for; the next call that finds the store
@@ -24,6 +25,7 @@ calls through unaccounted (logged, without secrets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -38,7 +40,7 @@ from ..config._data_dir import check_folder
 from ._journal import JournaledSpend, SpendJournal, default_journal_path
 from ._limits import BudgetLimit, BudgetMode, repeated_name, time_zone
 from ._pacing import Allowance, format_usd, pace
-from ._settings import MAX_RESERVATION_TTL, MIN_RESERVATION_TTL
+from ._settings import DEFAULT_WAIT_SECONDS, MAX_RESERVATION_TTL, MAX_WAIT_SECONDS, MIN_RESERVATION_TTL
 from ._status import BudgetAlert, BudgetStatus, LimitStatus, Reservation
 from ._store import MAX_USD, BudgetStore, KeyUsage, LimitCheck, UsageQuery, exceeded_cap
 
@@ -59,6 +61,7 @@ CLOSE_WAIT_SECONDS = 5.0
 _SETTLED_POLL_SECONDS = 0.01
 _JOURNAL_CHECK_EVERY = 1.0  # seconds between looks at the journal file for other processes' spend
 _REPLAY_BACKOFF = 10.0  # seconds before replaying again after a replay the store refused
+_ROOM_POLL_SECONDS = 0.25  # a call waiting for room looks again this often (other processes settle too)
 
 _UNCHECKED = Allowance(
     None, None, None, None, False, "the budget ledger cannot be reached; calls go unaccounted (fail_open)"
@@ -69,7 +72,9 @@ class BudgetLedger:
     """Spend and reservations against budget limits, kept in a `BudgetStore`.
 
     `limits` apply to the spend keys they match; `reservation_ttl` is how long (seconds, 1 to 86,400)
-    a reservation holds budget after its last renewal (a running call renews its own); `timezone` is
+    a reservation holds budget after its last renewal (a running call renews its own); `wait_seconds`
+    (0 to 3,600) is how long a call refused only because of what other running calls hold waits for
+    them to settle before the router plans it again (`wait_for_room`); `timezone` is
     where calendar windows start; `expected_steps` is the default run length for pacing;
     `default_agent` is the agent a step that names none is charged to; `on_alert` hears about soft
     limits passed (default: a logged warning); `journal` is the file that keeps spend the store could
@@ -83,6 +88,7 @@ class BudgetLedger:
         limits: Sequence[BudgetLimit] = (),
         *,
         reservation_ttl: float = 600.0,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
         fail_open: bool = False,
         timezone: str = "UTC",
         expected_steps: int | None = None,
@@ -96,6 +102,10 @@ class BudgetLedger:
                 f"must be between {MIN_RESERVATION_TTL:g} and {MAX_RESERVATION_TTL:g} seconds, got "
                 f"{reservation_ttl}",
                 key="reservation_ttl",
+            )
+        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:  # NaN fails both
+            raise ConfigError(
+                f"must be between 0 and {MAX_WAIT_SECONDS:g} seconds, got {wait_seconds}", key="wait_seconds"
             )
         if expected_steps is not None and expected_steps <= 0:
             raise ConfigError(f"must be positive, got {expected_steps}", key="expected_steps")
@@ -117,6 +127,7 @@ class BudgetLedger:
             )
         self.store = store
         self.reservation_ttl = reservation_ttl
+        self.wait_seconds = wait_seconds
         self.fail_open = fail_open
         self.timezone = timezone
         self.expected_steps = expected_steps
@@ -134,6 +145,7 @@ class BudgetLedger:
         self._settling: set[asyncio.Future[None]] = set()  # releases whose caller was cancelled
         # Reservations not yet committed or released, with their event loop: `aclose` waits for them.
         self._unsettled: dict[str, asyncio.AbstractEventLoop] = {}
+        self._settled: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}  # set when one settles
 
     @classmethod
     def from_config(
@@ -150,6 +162,7 @@ class BudgetLedger:
             open_store(config.store, source=source, key="budgets.store"),
             config.limits,
             reservation_ttl=config.reservation_ttl_seconds,
+            wait_seconds=config.wait_seconds,
             fail_open=config.fail_open,
             timezone=config.timezone,
             expected_steps=config.expected_steps,
@@ -242,7 +255,7 @@ class BudgetLedger:
             await self._journal_commit(spend, exc)
             return
         finally:
-            self._unsettled.pop(reservation.id, None)
+            self._settle(reservation.id)
         if self._journal_due():
             await self._replay_quietly()
 
@@ -294,7 +307,28 @@ class BudgetLedger:
             await self._finish(self._release(reservation.id))
             raise
         finally:
-            self._unsettled.pop(reservation.id, None)
+            self._settle(reservation.id)
+
+    async def wait_for_room(self, timeout: float) -> None:
+        """Wait until a reservation this ledger holds settles (commits or releases, freeing what its
+        call did not spend), or at most `timeout` seconds, and never longer than a quarter second:
+        calls of other processes settle too, and only the store sees those."""
+        loop = asyncio.get_running_loop()
+        settled = self._settled.get(loop)
+        if settled is None:
+            for closed in [other for other in self._settled if other.is_closed()]:
+                del self._settled[closed]
+            settled = self._settled[loop] = asyncio.Event()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(settled.wait(), max(0.0, min(timeout, _ROOM_POLL_SECONDS)))
+
+    def _settle(self, reservation_id: str) -> None:
+        """`reservation_id` no longer holds budget: wake the calls of this loop waiting for room."""
+        self._unsettled.pop(reservation_id, None)
+        with contextlib.suppress(RuntimeError):  # (no running loop: nobody of it waits)
+            settled = self._settled.pop(asyncio.get_running_loop(), None)
+            if settled is not None:
+                settled.set()
 
     async def _release(self, reservation_id: str) -> None:
         try:

@@ -5,6 +5,8 @@
 store = "sqlite:///budgets.db"   # memory://, sqlite:///path (relative to this file, in a folder that
                                  # exists), redis://host:port/db
 reservation_ttl_seconds = 600    # 1..86400; a crashed call's reservation is forgotten after this long
+wait_seconds = 30                # 0..3600; how long a call held off only by other calls' reservations
+                                 # waits for them to settle before it is refused
 fail_open = false                # true: let calls through unaccounted while the store is down
 timezone = "Europe/Paris"        # where calendar windows (day, month) start at midnight
 expected_steps = 20              # default run length for budget pacing (callers may say otherwise)
@@ -42,7 +44,9 @@ from ._limits import BudgetLimit, repeated_name, time_zone
 from ._open import check_store_folder, parse_store_url, safe_url
 
 __all__ = [
+    "DEFAULT_WAIT_SECONDS",
     "MAX_RESERVATION_TTL",
+    "MAX_WAIT_SECONDS",
     "MIN_RESERVATION_TTL",
     "BudgetsConfig",
     "default_store_url",
@@ -54,6 +58,10 @@ MIN_RESERVATION_TTL = 1.0
 too little time to land."""
 MAX_RESERVATION_TTL = 86_400.0
 """Seconds (a day); a crashed process's reservations would block budget longer than anyone waits."""
+DEFAULT_WAIT_SECONDS = 30.0
+"""Seconds a call held off only by other calls' reservations waits for them: about one slow model call."""
+MAX_WAIT_SECONDS = 3_600.0
+"""Seconds; no caller waits an hour for a model call to start."""
 
 
 def default_store_url() -> str:
@@ -83,6 +91,16 @@ class BudgetsConfig(BaseModel):
         description="How long a reservation lives after its last renewal (1 to 86,400 seconds): a "
         "running call renews its own, and a crashed process's reservations stop counting this long "
         "after it died.",
+    )
+    wait_seconds: float = Field(
+        default=DEFAULT_WAIT_SECONDS,
+        ge=0.0,
+        le=MAX_WAIT_SECONDS,
+        allow_inf_nan=False,
+        strict=True,
+        description="How long a call that a limit refuses only because of what other running calls "
+        "hold (their spend and its own would fit) waits for them to settle, then is planned again; 0 "
+        "refuses it at once.",
     )
     fail_open: bool = Field(
         default=False,

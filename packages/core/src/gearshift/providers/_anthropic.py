@@ -40,6 +40,7 @@ from ._anthropic_convert import TEMPERATURE_CAP, AnswerTool, request_params, too
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field, json_object
+from ._reported_usage import counted_or_estimated
 from ._sdk import HttpClient
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -142,7 +143,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
 
     def _read(self, model: ModelSpec, request: ChatRequest, call: _Call, response: bytes) -> ChatResponse:
         _, answer = call
-        return _response(model, json_object(json.loads(response), "the message"), answer)
+        return _response(model, request, json_object(json.loads(response), "the message"), answer)
 
     async def _open_stream(self, client: AsyncAnthropic, call: _Call) -> SDKStream[dict[str, Any]]:
         # Without the SDK's request path and its pydantic model per event (see `DirectStream`);
@@ -157,7 +158,7 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
 
     def _stream_state(self, model: ModelSpec, request: ChatRequest, call: _Call) -> _StreamState:
         _, answer = call
-        return _StreamState(model, answer)
+        return _StreamState(model, request, answer)
 
     def _error_event_kind(self, sdk: ModuleType, exc: Exception) -> ProviderErrorKind | None:
         # The SDK raises an `error` event inside a 200 stream as a status error: only the body says what.
@@ -214,8 +215,9 @@ class _EventObjects:
 class _StreamState:
     """What one streamed message has produced so far, from Anthropic's raw event stream."""
 
-    def __init__(self, model: ModelSpec, answer: AnswerTool | None) -> None:
+    def __init__(self, model: ModelSpec, request: ChatRequest, answer: AnswerTool | None) -> None:
         self.model = model
+        self.request = request
         self.answer = answer
         self.assembler = StreamAssembler()
         self.blocks: dict[int, int | None] = {}  # content block index -> tool-call index (None: answer)
@@ -283,23 +285,29 @@ class _StreamState:
         return out
 
     def reported_usage(self) -> Usage | None:
-        """The usage `message_start` (and any `message_delta`) reported: the prompt's full cost."""
-        return _usage(self.tokens) if self.tokens else None
+        """The usage `message_start` (and any `message_delta`) reported: the prompt's full cost. None
+        when it reported no input (a gateway's zeros): the prompt is then charged at an estimate."""
+        usage = _usage(self.tokens)
+        return usage if usage.input_tokens else None
 
     def response(self) -> ChatResponse:
-        """The final response, once `message_stop` arrived."""
-        usage = _usage(self.tokens)
+        """The final response, once `message_stop` arrived; usage the server left out is estimated."""
+        usage, estimated = _billed(self.tokens, self.request, self.assembler)
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
-        metadata = {
+        metadata: dict[str, Any] = {
             "response_id": self.message_id,
             "stop_reason": self.stop_reason,
             "stop_sequence": self.stop_sequence,
         }
+        if estimated:
+            metadata["usage_estimated"] = True
         return self.assembler.finish(self.model, self.provider_model, usage, reason, metadata)
 
 
-def _response(model: ModelSpec, message: dict[str, Any], answer: AnswerTool | None) -> ChatResponse:
+def _response(
+    model: ModelSpec, request: ChatRequest, message: dict[str, Any], answer: AnswerTool | None
+) -> ChatResponse:
     """A `message` JSON object in gearshift's form, read as leniently as the SDK reads it."""
     assembler = StreamAssembler()
     texts: list[str] = []
@@ -321,13 +329,15 @@ def _response(model: ModelSpec, message: dict[str, Any], answer: AnswerTool | No
     text = answer_text if answer_text is not None else "".join(texts)
     if text:
         assembler.add(TextDelta(text))
-    usage = _usage(_token_counts(field(message, "usage", dict) or {}))
+    usage, estimated = _billed(_token_counts(field(message, "usage", dict) or {}), request, assembler)
     stop_reason = field(message, "stop_reason", str)
-    metadata = {
+    metadata: dict[str, Any] = {
         "response_id": field(message, "id", str) or "",
         "stop_reason": stop_reason,
         "stop_sequence": field(message, "stop_sequence", str),
     }
+    if estimated:  # a gateway that reports no usage, or zeros: estimated, never free
+        metadata["usage_estimated"] = True
     reason = _finish_reason(stop_reason, tool_calls=calls)
     return assembler.finish(model, field(message, "model", str) or "", usage, reason, metadata)
 
@@ -339,6 +349,12 @@ def _token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
     breakdown = field(usage, "cache_creation", dict) or {}
     counts[_ONE_HOUR_WRITES] = field(breakdown, _ONE_HOUR_WRITES, int)
     return {name: count for name, count in counts.items() if count is not None}
+
+
+def _billed(tokens: Mapping[str, int], request: ChatRequest, answer: StreamAssembler) -> tuple[Usage, bool]:
+    """The usage `tokens` report for an answer, the counts a gateway left out (or sent as zero where
+    the call had some) estimated from `request` and the answer; and whether any was."""
+    return counted_or_estimated(_usage(tokens), tokens.get("output_tokens"), request, answer.output)
 
 
 def _usage(tokens: Mapping[str, int]) -> Usage:

@@ -72,6 +72,11 @@ class StreamAssembler:
         )
 
     @property
+    def output(self) -> str:
+        """Everything written so far that a provider bills as output: the text and the tool calls."""
+        return self.text + "".join(call.name + call.arguments for call in self.tool_calls)
+
+    @property
     def is_empty(self) -> bool:
         """Whether no delta carried any content yet."""
         return not self.text and not self._calls

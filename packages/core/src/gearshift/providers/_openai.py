@@ -32,7 +32,7 @@ from ._json_fields import field as _field
 from ._json_fields import json_object as _object
 from ._openai_content import answer_and_reasoning
 from ._openai_schema import openai_schema
-from ._openai_usage import reported_usage
+from ._reported_usage import reported_usage
 from ._sdk import HttpClient, ReportedError, Secret, resolve_api_key
 from ._sdk_provider import SDKProvider, SDKStream
 
@@ -543,4 +543,4 @@ def _broken_off(choice: Mapping[str, Any], answer: Any) -> ReportedError:
 
 def _output(assembler: StreamAssembler, reasoning: str) -> str:
     """Everything the model wrote: its reasoning, answer text and tool calls."""
-    return reasoning + assembler.text + "".join(c.name + c.arguments for c in assembler.tool_calls)
+    return reasoning + assembler.output

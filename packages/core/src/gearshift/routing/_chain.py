@@ -4,7 +4,8 @@
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
 nothing. Calls that broke mid-stream (or after the provider's 200, before any chunk), timed out or
-were cancelled are committed at gearshift's estimate, since the provider has likely billed them; so
+were cancelled are committed at gearshift's estimate, since the provider has likely billed them (a call
+not streamed at its output cap: the provider writes the whole answer after the client gave up); so
 is a call a provider of the caller's own broke off with an error of its own (not a `ProviderError`),
 which is then passed on. Every attempt becomes an `Attempt` and a decision-log record.
 
@@ -16,8 +17,13 @@ in the decision log. A model the budget refused is not replaced by a pricier one
 A step is planned against what the budget had left when it read the ledger; parallel calls may
 reserve part of that before the step reserves. When the budget refuses every model the chain may
 try, the run is planned again (`replan`) against what is really left now, if that is less than it
-was planned with: a smaller output cap, or a cheaper model, as a step planned now would get. It is
-refused only when even that does not fit; the ledger's atomic reservation still has the last word.
+was planned with: a smaller output cap, or a cheaper model, as a step planned now would get. When even
+that does not fit but only because of what other running calls hold (the spend and the step's own
+reservation fit the limit), the step waits for them to settle (`BudgetLedger.wait_for_room`, up to the
+ledger's `wait_seconds`) and is planned again: each holds its worst case and most commit far less, so
+the calls a limit pays for by their real cost are served in turn rather than refused. It is refused
+when the spend itself leaves no room, or the wait runs out; the ledger's atomic reservation, of the
+worst case, still has the last word, so waiting never lets a call past a limit.
 
 A model with several deployments is tried deployment by deployment, healthiest and fastest first
 (`_deployments`); each call's latency and failure feeds their health, and the model itself cools
@@ -58,9 +64,10 @@ MAX_REPLANS = 3
 """How often one run is planned again after budget refusals: each time parallel calls reserved more
 of what was left; past that, under such contention, the refusal stands."""
 
-Replan = Callable[["ChainRun"], Awaitable[bool]]
+Replan = Callable[["ChainRun", bool], Awaitable[bool]]
 """Plans a run again against what the budget has left now (its decision, chain and allowance); False
-when the budget has no less left than the run was planned with, so planning again would change nothing."""
+when the budget has no less left than the run was planned with, so planning again would change nothing,
+unless the flag (`anew`: other calls have settled meanwhile) asks for a plan whatever is left."""
 
 logger = logging.getLogger("gearshift.budgets")
 
@@ -86,6 +93,7 @@ class ChainRun:
     replan: Replan | None = None
     _refused: _Refusal | None = field(default=None, init=False)  # the budget's last refusal, kept
     _replans: int = field(default=0, init=False)
+    _wait_until: float | None = field(default=None, init=False)  # monotonic; set at the first wait
 
     # -- complete -------------------------------------------------------------------------------
 
@@ -95,8 +103,8 @@ class ChainRun:
         while True:
             try:
                 return await self._complete_chain()
-            except BudgetExceeded:
-                if not await self._replanned():
+            except BudgetExceeded as refused:
+                if not await self._replanned(refused):
                     raise
 
     async def _complete_chain(self) -> ChatResponse:
@@ -115,7 +123,7 @@ class ChainRun:
             try:
                 response = await provider.complete(spec, hold.request)
             except ProviderError as error:
-                usage = self._unanswered_usage(error)
+                usage = self._unanswered_usage(error, unread_output=hold.output_tokens)
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, usage=usage)
                 if not error.allows_fallback:
@@ -125,12 +133,14 @@ class ChainRun:
                 # Recorded before any await: a caller under anyio (the MCP server's tool calls) is
                 # cancelled again at every await until it ends, so nothing after one is sure to run;
                 # the shielded settlement, a task of its own, runs to its end either way.
-                usage = self._estimated_usage("")
+                usage = self._estimated_usage("", unread_output=hold.output_tokens)
                 self._cancelled(spec, started, usage, streamed=False)
                 await asyncio.shield(self._settle(reservation, spec, usage))
                 raise
             except Exception:
-                await self._foreign_failure(reservation, spec, started, "", streamed=False)
+                await self._foreign_failure(
+                    reservation, spec, started, "", streamed=False, unread_output=hold.output_tokens
+                )
                 raise
             await self._settle(reservation, spec, response.usage, response.cost_usd)
             latency = self._ms(started)
@@ -161,8 +171,8 @@ class ChainRun:
                         shown = True
                         yield event
                 return
-            except BudgetExceeded:
-                if shown or not await self._replanned():
+            except BudgetExceeded as refused:
+                if shown or not await self._replanned(refused):
                     raise
 
     async def _stream_chain(self, held: bool) -> AsyncGenerator[StreamEvent, None]:
@@ -270,13 +280,36 @@ class ChainRun:
 
     # -- budget ---------------------------------------------------------------------------------
 
-    async def _replanned(self) -> bool:
+    async def _replanned(self, refused: BudgetExceeded) -> bool:
         """After the budget refused every model the chain could try: whether the run was planned again
-        against what is left now (parallel calls reserved part of what it was planned with)."""
-        if self.replan is None or self._replans >= MAX_REPLANS:
+        against what is left now (parallel calls reserved part of what it was planned with), or, once
+        that is no help, after waiting for other calls to settle when only what they hold stood in
+        the way."""
+        if self.replan is None:
             return False
-        self._replans += 1
-        return await self.replan(self)
+        if self._replans < MAX_REPLANS:
+            self._replans += 1
+            if await self.replan(self, False):
+                return True
+        if not await self._waited_for_room(refused):
+            return False
+        self._replans, self._refused = 0, None  # a new plan: what refused it was held, and has moved
+        return await self.replan(self, True)
+
+    async def _waited_for_room(self, refused: BudgetExceeded) -> bool:
+        """Whether the step waited for other calls to settle: only when what they hold is all that
+        refused it (the spend and its own request fit the limit) and the ledger's wait has not run
+        out."""
+        ledger = self.router.budgets
+        if ledger is None or not refused.reserved or refused.spent + refused.requested > refused.limit:
+            return False
+        now = time.monotonic()
+        if self._wait_until is None:
+            self._wait_until = now + ledger.wait_seconds
+        if now >= self._wait_until:
+            return False
+        await ledger.wait_for_room(self._wait_until - now)
+        return True
 
     def _hold(self, spec: ModelSpec) -> _Hold:
         """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
@@ -298,7 +331,7 @@ class ChainRun:
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
         usd = spec.cost(replace(billed, output_tokens=output))
-        return _Hold(usd, route.input_tokens + output, request)
+        return _Hold(usd, route.input_tokens + output, request, output)
 
     async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
         ledger = self.router.budgets
@@ -323,13 +356,21 @@ class ChainRun:
             self._overrun(reservation, spec, usd, usage)
 
     async def _foreign_failure(
-        self, reservation: Reservation | None, spec: ModelSpec, started: float, output: str, *, streamed: bool
+        self,
+        reservation: Reservation | None,
+        spec: ModelSpec,
+        started: float,
+        output: str,
+        *,
+        streamed: bool,
+        unread_output: int = 0,
     ) -> None:
         """Settle and record an attempt a provider of the caller's own broke off with an error of its
         own (the built-in ones raise only `ProviderError`): whether it was billed is unknown, so it is
-        charged at gearshift's estimate of its input and `output`, as a cancelled call is, and never
-        left held (the heartbeat would keep its reservation for hours)."""
-        usage = self._estimated_usage(output)
+        charged at gearshift's estimate of its input and `output` (`unread_output` for a call not
+        streamed), as a cancelled call is, and never left held (the heartbeat would keep its
+        reservation for hours)."""
+        usage = self._estimated_usage(output, unread_output=unread_output)
         await self._settle(reservation, spec, usage)
         self._record(self._unanswered(spec, started, usage, streamed))
 
@@ -392,7 +433,7 @@ class ChainRun:
         out or was cancelled is charged its input at gearshift's estimate); a budget that refuses it
         leaves the deployment tripped. Returns whether it answered."""
         tokens = estimate_request_tokens(PROBE_REQUEST)
-        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST)
+        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST, 1)
         try:
             reservation = await self._reserve(spec, hold)
         except BudgetExceeded:
@@ -449,7 +490,12 @@ class ChainRun:
         return (self.router.clock() - started) * 1000.0
 
     def _unanswered_usage(
-        self, error: ProviderError, *, input_tokens: int | None = None, output: str = ""
+        self,
+        error: ProviderError,
+        *,
+        input_tokens: int | None = None,
+        output: str = "",
+        unread_output: int = 0,
     ) -> Usage:
         """What a call that failed cost, `output` having reached the caller: nothing, unless the
         provider took it: a call that timed out, a stream that broke after the provider's 200 (kind
@@ -457,18 +503,26 @@ class ChainRun:
         provider then has the request and bills it, as for a cancelled call: what it reported before
         it failed (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else
         its input at gearshift's estimate, and the output at least as estimated from what was
-        received. Refused calls (an error status, no connection) cost nothing."""
+        received; a call not streamed that timed out, the output it was allowed (`unread_output`: the
+        provider goes on to write the whole answer after the client stopped waiting, and bills it).
+        Refused calls (an error status, no connection) cost nothing."""
         if error.reported_tokens:
             reported = Usage(**error.reported_tokens)
             return replace(reported, output_tokens=max(reported.output_tokens, estimate_tokens(output)))
         if not output and error.kind not in ("timeout", "stream") and not error.accepted:
             return Usage()
-        return self._estimated_usage(output, input_tokens=input_tokens)
+        unread = unread_output if error.kind == "timeout" else 0
+        return self._estimated_usage(output, input_tokens=input_tokens, unread_output=unread)
 
-    def _estimated_usage(self, output: str, *, input_tokens: int | None = None) -> Usage:
+    def _estimated_usage(
+        self, output: str, *, input_tokens: int | None = None, unread_output: int = 0
+    ) -> Usage:
+        """A call's usage at gearshift's estimate: its input, and the output received (`output`), or
+        `unread_output` when more: what a call not streamed may write, and be billed for, after
+        gearshift stopped waiting for it (it was cancelled or timed out): the cap it was sent."""
         # The provider may have processed (and billed) the input before the call broke or was dropped.
         sent = self.route.input_tokens if input_tokens is None else input_tokens
-        return Usage(input_tokens=sent, output_tokens=estimate_tokens(output))
+        return Usage(input_tokens=sent, output_tokens=max(estimate_tokens(output), unread_output))
 
     def _failed(
         self,
@@ -578,11 +632,13 @@ class _Targets:
 
 @dataclass(frozen=True, slots=True)
 class _Hold:
-    """What one attempt reserves (`usd`, `tokens`) and the request it sends."""
+    """What one attempt reserves (`usd`, `tokens`, of which `output_tokens` output) and the request it
+    sends."""
 
     usd: float
     tokens: int
     request: ChatRequest
+    output_tokens: int  # the output it holds for: the cap sent, or the estimate of an uncapped call
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,21 +120,25 @@ def plan_call(
     return run
 
 
-async def _replan(router: RouterHost, run: ChainRun, *, log: bool) -> bool:
+async def _replan(router: RouterHost, run: ChainRun, anew: bool, *, log: bool) -> bool:
     """Plan `run` again against what the budget has left now, after it refused every model the run
-    could try; False (nothing changed) unless parallel calls reserved part of what it was planned with.
+    could try; False (nothing changed) unless parallel calls reserved part of what it was planned with,
+    or `anew` (it waited for parallel calls to settle) asks for a plan whatever is left.
 
     The step gets what it would have got had it been planned now: a smaller output cap, or a cheaper
-    model when its choice no longer fits."""
+    model when its choice no longer fits (or, after a wait, what their settling left it)."""
     planned = run.allowance
     try:
         fresh = await _allowance(router, run.context)
     except LedgerUnavailable:  # the refusal stands: what is left cannot be read now
         return False
-    if planned is None or fresh is None or not _less_left(fresh, planned):
+    if planned is None or fresh is None or not (anew or _less_left(fresh, planned)):
         return False
     route, decision = decide_step(router, run.request, run.context, allowance=fresh)
-    why = f"budget: planned again, as parallel calls reserved part of what was left ({fresh.reason})"
+    if anew:
+        why = f"budget: planned again after waiting for parallel calls to settle ({fresh.reason})"
+    else:
+        why = f"budget: planned again, as parallel calls reserved part of what was left ({fresh.reason})"
     run.allowance = fresh
     run.decision = replace(decision, reasons=(*decision.reasons, why))
     run.chain = _chain(router, route, decision)

@@ -1,0 +1,47 @@
+"""The usage of an answer, as servers really report it: counts left out are estimated, never zero.
+
+OpenAI always reports both counts. Compatible servers may leave the object out (older Ollama and
+LM Studio streams), fill it with nulls or zeros, or give one count without the other (Ollama reports
+no prompt tokens for a prompt it had cached); gateways that speak Anthropic's Messages API do the
+same. A count read as 0 made the call free: no cost and no budget charge (its reservation released
+as if no call had been made). So each count that is missing, or that the call contradicts (no request
+has zero input tokens; an answer with output has output tokens), is estimated, and the usage says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from .._messages import ChatRequest, Usage
+from ..signals._tokens import estimate_request_tokens, estimate_tokens
+from ._json_fields import field
+
+__all__ = ["counted_or_estimated", "reported_usage"]
+
+
+def reported_usage(raw: Mapping[str, Any] | None, request: ChatRequest, output: str) -> tuple[Usage, bool]:
+    """The usage in `raw` (a Chat Completions answer's `usage` object, if any), each count it leaves
+    out estimated from `request` and `output` (everything the model wrote: text, tool calls,
+    reasoning); and whether any was."""
+    raw = raw or {}
+    details = field(raw, "prompt_tokens_details", dict) or {}
+    usage = Usage(
+        input_tokens=field(raw, "prompt_tokens", int) or 0,
+        cache_read_tokens=field(details, "cached_tokens", int) or 0,
+    )
+    return counted_or_estimated(usage, field(raw, "completion_tokens", int), request, output)
+
+
+def counted_or_estimated(
+    usage: Usage, output_tokens: int | None, request: ChatRequest, output: str
+) -> tuple[Usage, bool]:
+    """`usage` (its `output_tokens` set from `output_tokens`, None when the server left it out) with
+    the counts the call contradicts estimated from `request` and `output`; and whether any was."""
+    estimated = False
+    if not usage.input_tokens:
+        usage, estimated = replace(usage, input_tokens=estimate_request_tokens(request)), True
+    if output_tokens is None or (output_tokens == 0 and output):
+        output_tokens, estimated = estimate_tokens(output), True
+    return replace(usage, output_tokens=output_tokens), estimated
