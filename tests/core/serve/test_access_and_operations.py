@@ -201,6 +201,24 @@ def test_the_access_log_has_one_json_line_per_request_and_no_prompt(keyed: tuple
     assert "swordfish" not in log and AGENT_KEY not in log and TEAM_KEY not in log
 
 
+def test_with_several_workers_the_access_log_has_a_line_per_request(tmp_path: Path) -> None:
+    """A worker of `--workers N` is a new interpreter, which the logging the CLI set up never
+    reached: `--access-log` with two workers logged nothing at all."""
+    with LocalOpenAIServer(models=("small", "large")) as server:
+        config = write_config(tmp_path, server.base_url)
+        with ProxyProcess(config, "--workers", "2", "--access-log") as proxy:
+            hello = [{"role": "user", "content": SECRET_PROMPT}]
+            for _ in range(4):
+                answer = httpx.post(
+                    f"{proxy.base_url}/chat/completions", json={"model": "small", "messages": hello}
+                )
+                assert answer.status_code == 200, answer.text
+            log = proxy.close()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert [(line["status"], line["model"]) for line in lines] == [(200, "small")] * 4, log
+    assert "swordfish" not in log
+
+
 def test_beyond_loopback_without_keys_it_refuses_to_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

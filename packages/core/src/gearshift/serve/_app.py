@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ class ProxyApp:
                 key="--host",
             )
         self.config = config
+        if self.settings.access_log:
+            access_log.setLevel(logging.INFO)
         self.metrics = ProxyMetrics()
         self.aliases = model_aliases(router.registry)
         self.tiers = {spec.id: spec.tier for spec in router.registry}
@@ -547,5 +550,10 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
 
 
 def app_from_environment() -> Starlette:
-    """`create_app` with settings from the environment: what each uvicorn worker process calls."""
-    return create_app(ServeSettings.from_environ())
+    """`create_app` with settings from the environment: what each uvicorn worker process calls. A
+    worker of `--workers N` is a new interpreter, with none of the CLI's logging: the access log's
+    lines reach stderr through the handler set here (with several workers they went nowhere)."""
+    settings = ServeSettings.from_environ()
+    if settings.access_log:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    return create_app(settings)

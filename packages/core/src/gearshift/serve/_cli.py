@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -74,6 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
         keys_file=args.keys.resolve() if args.keys else None,
         max_body_bytes=args.max_body_bytes,
         require_keys=not is_loopback(args.host),
+        access_log=args.access_log,
     )
     keys = ProxyKeys.load(settings.keys_file)
     if settings.require_keys and not keys:
@@ -91,9 +91,6 @@ def run_serve(args: argparse.Namespace) -> int:
         # the versions this takes), a moment after this check.
         sock.close()
     os.environ.update(settings.to_environ())
-    if args.access_log:
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
-        logging.getLogger("gearshift.serve.access").setLevel(logging.INFO)
     app = "gearshift.serve._app:app_from_environment"
     options: dict[str, Any] = {
         "factory": True,
