@@ -13,7 +13,8 @@ from gearshift.serve import ServeSettings, create_app
 
 async def _ready(config: Path) -> httpx.Response:
     app = create_app(ServeSettings(config=config))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:  # a local probe
         return await client.get("/ready")
 
 

@@ -249,6 +249,23 @@ def test_a_keyless_loopback_proxy_serves_local_pages_and_names(proxy: ProxyProce
         assert answer.status_code == 200, (headers, answer.text)
 
 
+@pytest.mark.parametrize("path", ["/metrics", "/ready", "/health"])
+def test_a_keyless_loopback_proxy_shows_its_operations_to_this_machine_only(
+    proxy: ProxyProcess, path: str
+) -> None:
+    """/metrics, /ready and /health answered any Host: a DNS-rebound page read the models served and
+    what each agent spent (and /ready the variables of missing keys). A probe of this machine, naming
+    127.0.0.1 or localhost as a health check of an orchestrator does, is still answered."""
+    for headers in ({"host": "rebound.example"}, {"origin": "https://pages.example"}):
+        refused = httpx.get(f"{proxy.url}{path}", headers=headers)
+        assert refused.status_code == 403, (headers, refused.text)
+        assert "--keys" in refused.json()["error"]["message"]
+        assert "gearshift_proxy" not in refused.text
+    for headers in ({}, {"host": f"localhost:{proxy.port}"}, {"host": f"127.0.0.1:{proxy.port}"}):
+        answer = httpx.get(f"{proxy.url}{path}", headers=headers)
+        assert answer.status_code == 200, (headers, answer.text)
+
+
 def test_every_model_rate_limited_is_a_429_with_the_providers_retry_after(
     client: openai.OpenAI, openai_server: LocalOpenAIServer
 ) -> None:

@@ -18,9 +18,11 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -119,6 +121,8 @@ class ProxyApp:
                 key="--host",
             )
         self.config = config
+        if self.settings.access_log:
+            access_log.setLevel(logging.INFO)
         self.metrics = ProxyMetrics()
         self.aliases = model_aliases(router.registry)
         self.tiers = {spec.id: spec.tier for spec in router.registry}
@@ -166,18 +170,25 @@ class ProxyApp:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
+    def _web_page(self, request: Request) -> Failure | None:
+        """The 403 a keyless proxy answers a web page with, on every endpoint, or None. Health,
+        readiness and metrics need no key, but a DNS-rebound page must not read them either: the
+        metrics name the models and what each agent spent, readiness the missing keys' variables."""
+        foreign = None if self.keys else foreign_caller(request.headers)
+        if foreign is None:
+            return None
+        return Failure(
+            403,
+            "permission",
+            f"this proxy has no keys, so it serves this machine's processes only, and {foreign}; "
+            "start it with proxy keys (--keys) to serve browsers",
+        )
+
     def _authorize(self, request: Request) -> ProxyKey | None:
         if not self.keys:
-            foreign = foreign_caller(request.headers)
-            if foreign is not None:
-                raise _Refused(
-                    Failure(
-                        403,
-                        "permission",
-                        f"this proxy has no keys, so it serves this machine's processes only, and {foreign}; "
-                        "start it with proxy keys (--keys) to serve browsers",
-                    )
-                )
+            refused = self._web_page(request)
+            if refused is not None:
+                raise _Refused(refused)
             return None
         presented = request.headers.get("x-api-key")
         auth = request.headers.get("authorization", "")
@@ -453,7 +464,7 @@ class ProxyApp:
         """The models a request may name (`model_id`: one of them, for the SDKs' `models.retrieve`,
         or a 404 listing them), in the asking SDK's shape: the Anthropic SDK sends `anthropic-version`,
         and read OpenAI's list without names or dates before."""
-        wire = _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
+        wire = _wire_of(request)
         try:
             self._authorize(request)
             if model_id is not None and model_id not in self.aliases:
@@ -481,17 +492,27 @@ class ProxyApp:
                     f"; did you mean {fixed}? The OpenAI SDK's base_url ends in /v1 "
                     "(http://HOST:PORT/v1), the Anthropic SDK's does not (http://HOST:PORT)"
                 )
-        wire = _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
+        wire = _wire_of(request)
         kind = "not_found" if status == 404 else "invalid_request"
         headers = exc.headers if isinstance(exc, HTTPException) else None  # 405: Allow
         return JSONResponse(
             wire.error_body(Failure(status, kind, message)), status_code=status, headers=headers
         )
 
+    def _operation(self, request: Request) -> Response | None:
+        """The refusal of a request to /health, /ready or /metrics, or None to answer it."""
+        refused = self._web_page(request)
+        if refused is None:
+            return None
+        return JSONResponse(_wire_of(request).error_body(refused), status_code=refused.status)
+
     async def _health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return self._operation(request) or JSONResponse({"status": "ok"})
 
     async def _ready(self, request: Request) -> Response:
+        refused = self._operation(request)
+        if refused is not None:
+            return refused
         problems: list[str] = []
         if self.config is not None:
             from ..providers._factory import missing_keys
@@ -510,7 +531,13 @@ class ProxyApp:
         return JSONResponse({"status": "ready"})
 
     async def _metrics(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return self._operation(request) or Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _wire_of(request: Request) -> ModuleType:
+    """The module of the API whose error shape a request with no API of its own is answered in: the
+    Anthropic SDK sends `anthropic-version`."""
+    return _anthropic_wire if "anthropic-version" in request.headers else _openai_wire
 
 
 def create_app(settings: ServeSettings | None = None) -> Starlette:
@@ -523,5 +550,10 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
 
 
 def app_from_environment() -> Starlette:
-    """`create_app` with settings from the environment: what each uvicorn worker process calls."""
-    return create_app(ServeSettings.from_environ())
+    """`create_app` with settings from the environment: what each uvicorn worker process calls. A
+    worker of `--workers N` is a new interpreter, with none of the CLI's logging: the access log's
+    lines reach stderr through the handler set here (with several workers they went nowhere)."""
+    settings = ServeSettings.from_environ()
+    if settings.access_log:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    return create_app(settings)

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from .._errors import ConfigError
 from ..config._config_file import CONFIG_HELP
 from ._access import ProxyKeys
 from ._binding import bind_address, is_loopback
+from ._early_signals import held_for_uvicorn, sent_to
 from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
 __all__ = ["add_serve_parser", "run_serve"]
@@ -77,6 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
         keys_file=args.keys.resolve() if args.keys else None,
         max_body_bytes=args.max_body_bytes,
         require_keys=not is_loopback(args.host),
+        access_log=args.access_log,
     )
     keys = ProxyKeys.load(settings.keys_file)
     if settings.require_keys and not keys:
@@ -94,9 +91,6 @@ def run_serve(args: argparse.Namespace) -> int:
         # the versions this takes), a moment after this check.
         sock.close()
     os.environ.update(settings.to_environ())
-    if args.access_log:
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
-        logging.getLogger("gearshift.serve.access").setLevel(logging.INFO)
     app = "gearshift.serve._app:app_from_environment"
     options: dict[str, Any] = {
         "factory": True,
@@ -112,10 +106,10 @@ def run_serve(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": 5,
     }
     # SIGTERM or Ctrl-C once the line is out stops the server with exit code 0, as uvicorn's own
-    # handlers do. One that came before uvicorn took the signals (a moment after the line) reached the
-    # CLI's handler instead: 143 with --workers N, and 3 with a RuntimeWarning from one process.
+    # handlers do, however soon it comes: one that came before uvicorn took the signals reached the
+    # CLI's handler, which raises (see `_early_signals`).
     if args.workers > 1:
-        with contextlib.suppress(KeyboardInterrupt):  # before the supervisor's handlers: no worker yet
+        with held_for_uvicorn():
             _announce(args.host, args.port, args.workers)
             uvicorn.run(app, **options)
         return 0
@@ -124,28 +118,13 @@ def run_serve(args: argparse.Namespace) -> int:
     # taken meanwhile ended in uvicorn's own error and exit code 3.
     config = uvicorn.Config(app, **options)
     server = uvicorn.Server(config)
-    with sock, _stopping(server.handle_exit):  # a signal before uvicorn's handlers stops it at once
+    with sock, sent_to(server.handle_exit):  # a signal before uvicorn's handlers stops it at once
         sock.listen(config.backlog)
         _announce(args.host, args.port, 1)
         # SIGTERM and Ctrl-C end the server gracefully, then come back raised: taken as uvicorn.run does.
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
     return 0 if server.started or server.should_exit else 3
-
-
-@contextlib.contextmanager
-def _stopping(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT go to `handler` inside the block (from the main thread, where signals are
-    taken), then to the handlers they had."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler_before in previous.items():
-            signal.signal(sig, handler_before)
 
 
 def _announce(host: str, port: int, workers: int) -> None:
