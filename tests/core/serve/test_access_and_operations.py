@@ -194,11 +194,16 @@ def test_the_access_log_has_one_json_line_per_request_and_no_prompt(keyed: tuple
     _client(proxy, AGENT_KEY).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": SECRET_PROMPT}]
     )
+    with pytest.raises(openai.AuthenticationError):
+        _client(proxy, "gs-not-a-key-0123456789").chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": SECRET_PROMPT}]
+        )
     log = proxy.close()
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(line["status"] == 200 and line["key"] == "writer" and line["model"] for line in lines)
     assert any(line["status"] == 401 for line in lines)
     assert "swordfish" not in log and AGENT_KEY not in log and TEAM_KEY not in log
+    assert "gs-not-a-key" not in log
 
 
 def test_with_several_workers_the_access_log_has_a_line_per_request(tmp_path: Path) -> None:
