@@ -98,9 +98,11 @@ def _quick_breaker(
     )
 
 
-def _latencies(router: Router, spec: ModelSpec) -> list[float]:
-    """Each deployment's latency EWMA in ms; every one must have been measured."""
-    measured = [s.latency_ms for s in router.deployments.state(spec, time.monotonic())]
+def _latencies(router: Router, spec: ModelSpec, *, streamed: bool = False) -> list[float]:
+    """Each deployment's latency EWMA in ms, of unstreamed calls or to a stream's first event; every
+    one must have been measured."""
+    states = router.deployments.state(spec, time.monotonic())
+    measured = [s.first_token_ms if streamed else s.answer_ms for s in states]
     assert all(ms is not None for ms in measured), measured
     return [ms for ms in measured if ms is not None]
 
@@ -197,9 +199,37 @@ async def test_a_stream_measures_the_time_to_its_first_event(
             stream = router.astream(f"stream {n}")
             async for _ in stream:
                 pass
-    east_ms, west_ms = _latencies(router, spec)
+    east_ms, west_ms = _latencies(router, spec, streamed=True)
     assert west_ms >= 200  # the scripted delay is measured, to the first event
     assert west_ms > east_ms  # relative, not timed: a loaded machine slows both
+
+
+async def test_streams_are_ranked_by_time_to_first_token_not_by_unstreamed_answers_whole_time(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec, router = _two_deployments(east, west)
+    async with router:
+        # East serves two long unstreamed answers (0.3 s each, all of it generating); west streams,
+        # its first token after 0.1 s. East's first token comes at once: it is the faster to stream.
+        east.script("small", Delay(0.3), Delay(0.3))
+        west.script("small-west", Delay(0.1), Delay(0.1), *[Delay(0.1)] * 10)
+        for n in range(2):
+            await router.acomplete(f"a long answer {n}")
+        served = []
+        for n in range(6):
+            stream = router.astream(f"stream {n}")
+            async for _ in stream:
+                pass
+            assert stream.result is not None
+            served.append(stream.result.attempts[0].provider)
+    # East's whole answers say nothing of its first token: east is measured streaming (at once, it is
+    # warm), then west (warm-up, then measured); from then on the faster first token takes the streams.
+    assert served == ["east", "west", "west", "east", "east", "east"]
+    (east_state, west_state) = router.deployments.state(spec, time.monotonic())
+    assert east_state.first_token_ms is not None and west_state.first_token_ms is not None
+    assert east_state.first_token_ms < west_state.first_token_ms
+    assert east_state.answer_ms is not None and east_state.answer_ms >= 300
+    assert west_state.answer_ms is None  # west never answered unstreamed
 
 
 async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
@@ -233,7 +263,7 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     rule = RulesPolicy.from_config([{"model": "pricey"}], fallback=SignalScorer(), registry=named_registry)
     named = Router(named_registry, policy=rule, providers=_providers(east, west), prefer="latency")
     named.deployments = router.deployments
-    named.deployments.on_success(pricey, 150.0)  # measured slower than `fast`
+    named.deployments.on_success(pricey, answer_ms=150.0)  # measured slower than `fast`
     assert named.decide("hi").model == "pricey"
 
 
