@@ -311,6 +311,40 @@ deployments = [{ provider = "west", model = "small-west" }]
     assert caught.value.key == "routing.prefer"
 
 
+def test_a_deployment_on_a_provider_that_already_serves_the_model_is_refused(tmp_path: Path) -> None:
+    # One provider configuration is one place: listed twice, it was one deployment tried twice in a
+    # call, its failures counted twice, under one health record (`small@east`).
+    with pytest.raises(
+        ValueError, match=r"provider 'east' already serves model 'small' \(its own provider\)"
+    ):
+        _spec(deployments=[Deployment(provider="east")])
+    with pytest.raises(
+        ValueError, match=r"provider 'west' already serves model 'small' \(deployments\[0\]\)"
+    ):
+        _spec(deployments=[Deployment(provider="west"), Deployment(provider="west", model="other")])
+    path = tmp_path / "gearshift.toml"
+    path.write_text(
+        """
+[providers.east]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+require_key = false
+
+[[models]]
+id = "small"
+provider = "east"
+model = "small"
+tier = 1
+prices = { input = 1, output = 2 }
+deployments = [{ provider = "east", model = "small-2" }]
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "models[0].deployments"
+    assert "declare another provider, even with the same base_url" in str(caught.value)
+
+
 async def test_a_probe_is_charged_to_the_budget_like_any_call(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
