@@ -267,6 +267,53 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     assert named.decide("hi").model == "pricey"
 
 
+async def test_prefer_latency_measures_each_model_of_the_tier_and_moves_to_the_fastest(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    # Nothing forces a call to `fast`: a model of the tier not measured yet takes calls until it is,
+    # or it would never be, and `prefer = "latency"` would keep the cheapest for good.
+    cheap = _spec("cheap", "east", "small")
+    fast = ModelSpec(
+        id="fast", provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
+    )
+    router = Router(
+        ModelRegistry([cheap, fast]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        prefer="latency",
+    )
+    async with router:
+        east.script("small", *[Delay(0.15)] * 10)
+        served = [(await router.acomplete(f"call {n}")).model_id for n in range(7)]
+        decision = router.decide("hi")
+    # cheap warms up and is measured; fast is tried (warm-up, measured); then the faster one stays.
+    assert served == ["cheap", "cheap", "fast", "fast", "fast", "fast", "fast"]
+    assert decision.model == "fast"
+    assert any(r.startswith("prefer = latency: fast answers fastest in tier 1") for r in decision.reasons)
+
+
+async def test_prefer_latency_does_not_try_a_model_of_the_tier_that_failed(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    cheap = _spec("cheap", "east", "small")
+    down = ModelSpec(
+        id="down", provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
+    )
+    router = Router(
+        ModelRegistry([cheap, down]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        prefer="latency",
+    )
+    async with router:
+        west.script("small-west", Fail(503))
+        with pytest.raises(AllModelsFailed):
+            await router.acomplete("down fails", StepContext(hints=CallerHints(force_model="down")))
+        served = [(await router.acomplete(f"call {n}")).model_id for n in range(4)]
+    assert served == ["cheap"] * 4
+    assert _wire(west) == [None]  # never sent a call to be measured after its failure
+
+
 def test_deployments_and_prefer_from_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "gearshift.toml"
     path.write_text(

@@ -171,6 +171,14 @@ class DeploymentHealth:
             ]
         return Latency(_least(k.first_token_ms for k in known), _least(k.answer_ms for k in known))
 
+    def has_failed(self, spec: ModelSpec) -> bool:
+        """Whether any deployment of the model has failed a call (its error rate never returns to 0)."""
+        with self._lock:
+            return any(
+                (h := self._health.get(deployment_key(d))) is not None and h.error_rate > 0
+                for d in deployments(spec)
+            )
+
     def state(self, spec: ModelSpec, now: float) -> list[DeploymentState]:
         """Every deployment of `spec` with its averages and breaker state."""
         out = []
@@ -295,30 +303,46 @@ def prefer_latency(route: RouteInput, decision: Decision, health: DeploymentHeal
     """The decision moved to the fastest model of its tier, when one is measurably faster.
 
     Only models of the chosen tier compete, so quality is unchanged; they are compared in one kind of
-    latency (`Latency`), and a model never measured in it neither displaces nor is displaced (the
-    cheaper one keeps its place until it is measured). A policy that named a model other than the
-    cheapest of its tier (a rule's `model = ...`) meant that model: it is kept.
+    latency (`Latency`), one the chosen model was measured in (until it is, it keeps its place). A
+    model of the tier not measured in it yet takes the call, to be measured: the chosen one takes
+    every call, so no other would ever be, and the cheapest would stay for good. One that has failed
+    is left out of that (it would fail calls to be measured): it is measured when it serves as a
+    fallback. A policy that named a model other than the cheapest of its tier (a rule's
+    `model = ...`) meant that model: it is kept.
     """
     peers: Sequence[ModelSpec] = [m for m in route.candidates if m.tier == decision.tier]
     if len(peers) < 2 or peers[0].id != decision.model:
         return decision
     chosen = health.best_latency(peers[0])
-    for streamed in (True, False):
-        mine = chosen.of(streamed)
-        timed = [(f, m) for m in peers[1:] if (f := health.best_latency(m).of(streamed)) is not None]
-        if mine is not None and timed:
-            latency, fastest = min(timed, key=lambda item: item[0])
-            return decision if mine <= latency else _moved(route, decision, fastest, latency, mine)
-    return decision
-
-
-def _moved(
-    route: RouteInput, decision: Decision, fastest: ModelSpec, latency: float, chosen: float
-) -> Decision:
+    streamed = chosen.first_token_ms is not None
+    mine = chosen.of(streamed)
+    if mine is None:
+        return decision
+    timed: list[tuple[float, ModelSpec]] = []
+    for peer in peers[1:]:
+        latency = health.best_latency(peer).of(streamed)
+        if latency is not None:
+            timed.append((latency, peer))
+        elif not health.has_failed(peer):
+            reason = (
+                f"prefer = latency: {peer.id} is not measured yet in tier {decision.tier} "
+                f"({mine:.0f} ms for {decision.model}): it takes this call, to be measured"
+            )
+            return _moved(route, decision, peer, reason)
+    if not timed:
+        return decision
+    latency, fastest = min(timed, key=lambda item: item[0])
+    if mine <= latency:
+        return decision
     reason = (
         f"prefer = latency: {fastest.id} answers fastest in tier {decision.tier} "
-        f"({latency:.0f} ms against {chosen:.0f} ms for {decision.model})"
+        f"({latency:.0f} ms against {mine:.0f} ms for {decision.model})"
     )
+    return _moved(route, decision, fastest, reason)
+
+
+def _moved(route: RouteInput, decision: Decision, fastest: ModelSpec, reason: str) -> Decision:
+    """`decision` moved to `fastest`, with the model it chose first among its fallbacks."""
     fallbacks = (decision.model, *(m for m in decision.fallbacks if m != fastest.id))
     return replace(
         decision,
