@@ -19,6 +19,7 @@ from gearshift import (
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    RoutedResponse,
     Router,
     RulesPolicy,
     SignalScorer,
@@ -526,6 +527,34 @@ async def test_parallel_callers_send_a_tripped_deployment_one_probe(
     assert all(a.attempts[-1].ok for a in answers)
     probed = [a for a in answers if a.attempts[0].provider == "east"]
     assert len(probed) == 1 and probed[0].attempts[0].usage.output_tokens == 1
+
+
+async def test_while_every_deployment_is_tripped_parallel_callers_wait_for_the_probe(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        east.script("small", Fail(503), Delay(0.5))
+        west.script("small-west", Fail(503))
+        with pytest.raises(AllModelsFailed):
+            await router.acomplete("trip both")
+        clock.jump += 6.0  # both are due a probe; east takes 0.5 s to answer its own
+
+        async def call(n: int) -> tuple[RoutedResponse, float]:
+            answer = await router.acomplete(f"call {n}")
+            return answer, time.monotonic()
+
+        started = time.monotonic()
+        answers = await asyncio.gather(*(call(n) for n in range(10)))
+    (probed,) = [(a, t) for a, t in answers if a.attempts[0].probe]
+    probe_answered = started + probed[0].attempts[0].latency_ms / 1000
+    # Half-open: one probe each, and no real call reaches a tripped deployment before its probe
+    # answered (the others waited for it, then were served by the deployment it closed).
+    assert _wire(east)[1:].count(1) == 1 and _wire(west)[1:].count(1) <= 1
+    others = [(a, t) for a, t in answers if not a.attempts[0].probe]
+    assert all(t >= probe_answered for _, t in others)
+    assert all(a.attempts[-1].ok for a, _ in answers)
 
 
 async def test_a_rate_limited_deployment_is_skipped_for_its_retry_after(

@@ -369,8 +369,11 @@ class ChainRun:
         return _Targets(self, streamed)
 
     async def _deployment_order(self, model: ModelSpec, *, streamed: bool) -> list[ModelSpec]:
-        """`model`'s deployments in the order to try them, after the probes that are due."""
+        """`model`'s deployments in the order to try them, after the probes that are due; while every
+        one is tripped and another caller probes one, once that probe has ended."""
         router = self.router
+        while (probe := router.deployments.probe_in_flight(model, router.clock())) is not None:
+            await probe
         order, due = router.deployments.order(model, router.clock(), streamed=streamed)
         if due:
             failed: set[str] = set()

@@ -14,27 +14,32 @@ A circuit breaker: after `failures` failures in a row the deployment is tripped 
 (doubling on each failed probe, capped at `max_open_seconds`), then it must answer a probe (a
 one-token call) before real traffic goes to it again. A failure that says when to come back (a 429's
 `retry-after`) trips it at once, for that long. One caller probes a due deployment; the others keep
-away from it until the probe answers, as a half-open breaker does. Calls that set out before the trip
-and fail after it add nothing: the open period grows with failed probes, not with the calls that were
-in flight. Calls try healthy deployments fastest first, with the error rate as a penalty. A
-deployment's first answer is its warm-up and is not measured: it pays once for what later calls reuse
-(the SDK's import, its client, the connection: seconds for a process's first call, against
-milliseconds after), and that one sample ranked it last for good, since a deployment ranked last gets
-no calls to correct its average.
+away from it until the probe answers, as a half-open breaker does, and when every deployment is
+tripped they wait for the probe (`probe_in_flight`) rather than call the deployment it is testing.
+Calls that set out before the trip and fail after it add nothing: the open period grows with failed
+probes, not with the calls that were in flight. Calls try healthy deployments fastest first, with the
+error rate as a penalty. A deployment's first answer is its warm-up and is not measured: it pays once
+for what later calls reuse (the SDK's import, its client, the connection: seconds for a process's
+first call, against milliseconds after), and that one sample ranked it last for good, since a
+deployment ranked last gets no calls to correct its average.
 
 `prefer_latency` is the pure step behind `routing.prefer = "latency"`: among the models of the tier the
 policy chose, move to the one whose best deployment answers fastest (`cost`, the default, keeps the
 cheapest), and say so in the reasons. The policy decides before the call's kind is known, so the
-chosen model is compared with its peers in a kind it was measured in (time to first event first).
+chosen model is compared with its peers in a kind it was measured in (time to first event first); a
+peer not measured in it yet (and never failed) takes the call, to be measured.
 
-Pure bookkeeping over a clock value the caller passes in, like `CooldownTracker`.
+Bookkeeping over a clock value the caller passes in, like `CooldownTracker`; no I/O: the one wait it
+offers (`probe_in_flight`) is a future the caller awaits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .._decision import Decision
@@ -81,6 +86,8 @@ class _Health:
     open_until: float | None = None  # tripped until then; past it, a probe decides
     trips: int = 0
     probing: bool = False  # a caller is probing it: the others keep away until the probe answers
+    # Callers with nowhere else to go, waiting for its probe to end (`probe_in_flight`).
+    waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +168,31 @@ class DeploymentHealth:
             order = [d for _, d in sorted(tripped, key=lambda item: item[0])]
         return order, due
 
+    def probe_in_flight(self, spec: ModelSpec, now: float) -> asyncio.Future[None] | None:
+        """While every deployment of `spec` is tripped, none is due a probe and another caller is
+        probing one: a future of the running loop, done when a probe ends (the order may then have
+        changed); else None. A caller would otherwise send real calls to the deployments being
+        tested, as many as there are callers, where a half-open breaker lets one probe through."""
+        if not spec.deployments:
+            return None
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            healths = [self._health.get(deployment_key(d)) for d in deployments(spec)]
+            probing: list[_Health] = []
+            for health in healths:
+                if health is None or health.open_until is None:
+                    return None  # closed: calls go there
+                if health.probing:
+                    probing.append(health)
+                elif health.open_until <= now:
+                    return None  # due: this caller is to probe it
+            if not probing:
+                return None
+            future: asyncio.Future[None] = loop.create_future()
+            for health in probing:
+                health.waiters.append((loop, future))
+        return future
+
     def best_latency(self, spec: ModelSpec) -> Latency:
         """The lowest latency EWMAs, each kind apart, among the model's untripped deployments."""
         with self._lock:
@@ -219,7 +251,7 @@ class DeploymentHealth:
             health.failures = 0
             health.open_until = None
             health.trips = 0
-            health.probing = False
+            _end_probe(health)
 
     def _averaged(self, average: float | None, sample: float | None) -> float | None:
         if sample is None or average is None:
@@ -232,7 +264,7 @@ class DeploymentHealth:
         with self._lock:
             health = self._health.get(deployment_key(spec))
             if health is not None:
-                health.probing = False
+                _end_probe(health)
 
     def on_failure(self, spec: ModelSpec, error: ProviderError, now: float) -> bool:
         """A call (or a probe) failed; returns whether the deployment is now tripped.
@@ -260,7 +292,7 @@ class DeploymentHealth:
                 seconds = min(self.open_seconds * 2**health.trips, self.max_open_seconds)
                 health.open_until = now + (seconds if told is None else told)
                 health.trips += 1
-                health.probing = False
+                _end_probe(health)
                 return True
             return False
 
@@ -271,6 +303,20 @@ class DeploymentHealth:
                 (h := self._health.get(deployment_key(d))) is not None and h.open_until is not None
                 for d in deployments(spec)
             )
+
+
+def _end_probe(health: _Health) -> None:
+    """The deployment's probe is over (under the lock): wake the callers waiting for it."""
+    health.probing = False
+    waiters, health.waiters = health.waiters, []
+    for loop, future in waiters:
+        with contextlib.suppress(RuntimeError):  # that caller's loop is closed: no one waits there now
+            loop.call_soon_threadsafe(_wake, future)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # woken by another probe's end, or the caller was cancelled
+        future.set_result(None)
 
 
 def _least(figures: Iterable[float | None]) -> float | None:
