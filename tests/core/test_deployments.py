@@ -557,6 +557,25 @@ async def test_while_every_deployment_is_tripped_parallel_callers_wait_for_the_p
     assert all(a.attempts[-1].ok for a, _ in answers)
 
 
+async def test_a_probe_the_deployment_refuses_as_a_bad_request_is_a_failed_probe(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    # A 400 is the caller's fault and trips nothing; but the probe is gearshift's own 'ping': refused,
+    # it left the deployment due, and every call after it paid one more probe before its answer.
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    spec = router.registry["small"]
+    async with router:
+        east.script("small", Fail(503), *[Fail(400)] * 3)
+        await router.acomplete("trip east")
+        clock.jump += 6.0
+        for n in range(3):
+            answer = await router.acomplete(f"call {n}")
+            assert answer.attempts[-1].provider == "west"
+        assert _wire(east) == [None, 1]  # one probe, refused: east is tripped again, not probed per call
+        assert [s.state for s in router.deployments.state(spec, clock())] == ["open", "closed"]
+
+
 async def test_a_rate_limited_deployment_is_skipped_for_its_retry_after(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:

@@ -408,7 +408,7 @@ class ChainRun:
             usage = self._unanswered_usage(error, input_tokens=tokens)
             await self._settle(reservation, spec, usage)
             self._record(self._unanswered(spec, started, usage, False, error=error, probe=True))
-            self.router.deployments.on_failure(spec, error, self.router.clock())
+            self.router.deployments.on_failure(spec, error, self.router.clock(), probe=True)
             return False
         except asyncio.CancelledError:
             usage = Usage(input_tokens=tokens)

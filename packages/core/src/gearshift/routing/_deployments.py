@@ -266,15 +266,17 @@ class DeploymentHealth:
             if health is not None:
                 _end_probe(health)
 
-    def on_failure(self, spec: ModelSpec, error: ProviderError, now: float) -> bool:
-        """A call (or a probe) failed; returns whether the deployment is now tripped.
+    def on_failure(self, spec: ModelSpec, error: ProviderError, now: float, *, probe: bool = False) -> bool:
+        """A call (or a `probe`) failed; returns whether the deployment is now tripped.
 
-        A `bad_request` is the caller's fault and says nothing about the deployment. A failure with a
-        `retry_after` trips it for that long (capped at `max_open_seconds`): the provider said when to
-        come back. A failure of a deployment already open is a call that set out before it tripped:
-        it only lengthens the open period to its `retry_after`.
+        A call's `bad_request` is the caller's fault and says nothing about the deployment; a probe's
+        is a failed probe like any (the probe is gearshift's own request: refused, it would stay due,
+        and every call would pay another one before its answer). A failure with a `retry_after` trips
+        it for that long (capped at `max_open_seconds`): the provider said when to come back. A
+        failure of a deployment already open is a call that set out before it tripped: it only
+        lengthens the open period to its `retry_after`.
         """
-        if not error.allows_fallback:
+        if not error.allows_fallback and not probe:
             return False
         with self._lock:
             health = self._health.setdefault(deployment_key(spec), _Health())
