@@ -108,6 +108,15 @@ def _latencies(router: Router, spec: ModelSpec, *, streamed: bool = False) -> li
     return [ms for ms in measured if ms is not None]
 
 
+async def _streamed(router: Router, prompt: str) -> RoutedResponse:
+    """`prompt` streamed to its end: the routed answer."""
+    stream = router.astream(prompt)
+    async for _ in stream:
+        pass
+    assert stream.result is not None
+    return stream.result
+
+
 def _wire(server: LocalOpenAIServer) -> list[int | None]:
     """The max_tokens of every chat request the server received (1: a probe)."""
     return [r.body.get("max_tokens") for r in server.requests if r.path.endswith("/chat/completions")]
@@ -197,9 +206,7 @@ async def test_a_stream_measures_the_time_to_its_first_event(
     async with router:
         west.script("small-west", Delay(0.2), Delay(0.2))
         for n in range(4):  # each deployment warms up, then is measured
-            stream = router.astream(f"stream {n}")
-            async for _ in stream:
-                pass
+            await _streamed(router, f"stream {n}")
     east_ms, west_ms = _latencies(router, spec, streamed=True)
     assert west_ms >= 200  # the scripted delay is measured, to the first event
     assert west_ms > east_ms  # relative, not timed: a loaded machine slows both
@@ -213,16 +220,10 @@ async def test_streams_are_ranked_by_time_to_first_token_not_by_unstreamed_answe
         # East serves two long unstreamed answers (0.3 s each, all of it generating); west streams,
         # its first token after 0.1 s. East's first token comes at once: it is the faster to stream.
         east.script("small", Delay(0.3), Delay(0.3))
-        west.script("small-west", Delay(0.1), Delay(0.1), *[Delay(0.1)] * 10)
+        west.script("small-west", *[Delay(0.1)] * 12)
         for n in range(2):
             await router.acomplete(f"a long answer {n}")
-        served = []
-        for n in range(6):
-            stream = router.astream(f"stream {n}")
-            async for _ in stream:
-                pass
-            assert stream.result is not None
-            served.append(stream.result.attempts[0].provider)
+        served = [(await _streamed(router, f"stream {n}")).attempts[0].provider for n in range(6)]
     # East's whole answers say nothing of its first token: east is measured streaming (at once, it is
     # warm), then west (warm-up, then measured); from then on the faster first token takes the streams.
     assert served == ["east", "west", "west", "east", "east", "east"]
@@ -268,21 +269,26 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     assert named.decide("hi").model == "pricey"
 
 
+def _latency_router(east: LocalOpenAIServer, west: LocalOpenAIServer, peer: str) -> Router:
+    """`prefer = "latency"` over two models of tier 1: `cheap` on east, and `peer`, dearer, on west."""
+    cheap = _spec("cheap", "east", "small")
+    dearer = ModelSpec(
+        id=peer, provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
+    )
+    return Router(
+        ModelRegistry([cheap, dearer]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        prefer="latency",
+    )
+
+
 async def test_prefer_latency_measures_each_model_of_the_tier_and_moves_to_the_fastest(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
     # Nothing forces a call to `fast`: a model of the tier not measured yet takes calls until it is,
     # or it would never be, and `prefer = "latency"` would keep the cheapest for good.
-    cheap = _spec("cheap", "east", "small")
-    fast = ModelSpec(
-        id="fast", provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
-    )
-    router = Router(
-        ModelRegistry([cheap, fast]),
-        policy=SignalScorer(),
-        providers=_providers(east, west),
-        prefer="latency",
-    )
+    router = _latency_router(east, west, "fast")
     async with router:
         east.script("small", *[Delay(0.15)] * 10)
         served = [(await router.acomplete(f"call {n}")).model_id for n in range(7)]
@@ -296,16 +302,7 @@ async def test_prefer_latency_measures_each_model_of_the_tier_and_moves_to_the_f
 async def test_prefer_latency_does_not_try_a_model_of_the_tier_that_failed(
     east: LocalOpenAIServer, west: LocalOpenAIServer
 ) -> None:
-    cheap = _spec("cheap", "east", "small")
-    down = ModelSpec(
-        id="down", provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
-    )
-    router = Router(
-        ModelRegistry([cheap, down]),
-        policy=SignalScorer(),
-        providers=_providers(east, west),
-        prefer="latency",
-    )
+    router = _latency_router(east, west, "down")
     async with router:
         west.script("small-west", Fail(503))
         with pytest.raises(AllModelsFailed):
