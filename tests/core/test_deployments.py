@@ -19,6 +19,7 @@ from gearshift import (
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    RoutedResponse,
     Router,
     RulesPolicy,
     SignalScorer,
@@ -98,11 +99,22 @@ def _quick_breaker(
     )
 
 
-def _latencies(router: Router, spec: ModelSpec) -> list[float]:
-    """Each deployment's latency EWMA in ms; every one must have been measured."""
-    measured = [s.latency_ms for s in router.deployments.state(spec, time.monotonic())]
+def _latencies(router: Router, spec: ModelSpec, *, streamed: bool = False) -> list[float]:
+    """Each deployment's latency EWMA in ms, of unstreamed calls or to a stream's first event; every
+    one must have been measured."""
+    states = router.deployments.state(spec, time.monotonic())
+    measured = [s.first_token_ms if streamed else s.answer_ms for s in states]
     assert all(ms is not None for ms in measured), measured
     return [ms for ms in measured if ms is not None]
+
+
+async def _streamed(router: Router, prompt: str) -> RoutedResponse:
+    """`prompt` streamed to its end: the routed answer."""
+    stream = router.astream(prompt)
+    async for _ in stream:
+        pass
+    assert stream.result is not None
+    return stream.result
 
 
 def _wire(server: LocalOpenAIServer) -> list[int | None]:
@@ -194,12 +206,32 @@ async def test_a_stream_measures_the_time_to_its_first_event(
     async with router:
         west.script("small-west", Delay(0.2), Delay(0.2))
         for n in range(4):  # each deployment warms up, then is measured
-            stream = router.astream(f"stream {n}")
-            async for _ in stream:
-                pass
-    east_ms, west_ms = _latencies(router, spec)
+            await _streamed(router, f"stream {n}")
+    east_ms, west_ms = _latencies(router, spec, streamed=True)
     assert west_ms >= 200  # the scripted delay is measured, to the first event
     assert west_ms > east_ms  # relative, not timed: a loaded machine slows both
+
+
+async def test_streams_are_ranked_by_time_to_first_token_not_by_unstreamed_answers_whole_time(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    spec, router = _two_deployments(east, west)
+    async with router:
+        # East serves two long unstreamed answers (0.3 s each, all of it generating); west streams,
+        # its first token after 0.1 s. East's first token comes at once: it is the faster to stream.
+        east.script("small", Delay(0.3), Delay(0.3))
+        west.script("small-west", *[Delay(0.1)] * 12)
+        for n in range(2):
+            await router.acomplete(f"a long answer {n}")
+        served = [(await _streamed(router, f"stream {n}")).attempts[0].provider for n in range(6)]
+    # East's whole answers say nothing of its first token: east is measured streaming (at once, it is
+    # warm), then west (warm-up, then measured); from then on the faster first token takes the streams.
+    assert served == ["east", "west", "west", "east", "east", "east"]
+    (east_state, west_state) = router.deployments.state(spec, time.monotonic())
+    assert east_state.first_token_ms is not None and west_state.first_token_ms is not None
+    assert east_state.first_token_ms < west_state.first_token_ms
+    assert east_state.answer_ms is not None and east_state.answer_ms >= 300
+    assert west_state.answer_ms is None  # west never answered unstreamed
 
 
 async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
@@ -233,8 +265,51 @@ async def test_prefer_latency_moves_to_the_fastest_model_of_the_tier(
     rule = RulesPolicy.from_config([{"model": "pricey"}], fallback=SignalScorer(), registry=named_registry)
     named = Router(named_registry, policy=rule, providers=_providers(east, west), prefer="latency")
     named.deployments = router.deployments
-    named.deployments.on_success(pricey, 150.0)  # measured slower than `fast`
+    named.deployments.on_success(pricey, answer_ms=150.0)  # measured slower than `fast`
     assert named.decide("hi").model == "pricey"
+
+
+def _latency_router(east: LocalOpenAIServer, west: LocalOpenAIServer, peer: str) -> Router:
+    """`prefer = "latency"` over two models of tier 1: `cheap` on east, and `peer`, dearer, on west."""
+    cheap = _spec("cheap", "east", "small")
+    dearer = ModelSpec(
+        id=peer, provider="west", model="small-west", tier=1, prices=ModelPrices(input=2, output=4)
+    )
+    return Router(
+        ModelRegistry([cheap, dearer]),
+        policy=SignalScorer(),
+        providers=_providers(east, west),
+        prefer="latency",
+    )
+
+
+async def test_prefer_latency_measures_each_model_of_the_tier_and_moves_to_the_fastest(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    # Nothing forces a call to `fast`: a model of the tier not measured yet takes calls until it is,
+    # or it would never be, and `prefer = "latency"` would keep the cheapest for good.
+    router = _latency_router(east, west, "fast")
+    async with router:
+        east.script("small", *[Delay(0.15)] * 10)
+        served = [(await router.acomplete(f"call {n}")).model_id for n in range(7)]
+        decision = router.decide("hi")
+    # cheap warms up and is measured; fast is tried (warm-up, measured); then the faster one stays.
+    assert served == ["cheap", "cheap", "fast", "fast", "fast", "fast", "fast"]
+    assert decision.model == "fast"
+    assert any(r.startswith("prefer = latency: fast answers fastest in tier 1") for r in decision.reasons)
+
+
+async def test_prefer_latency_does_not_try_a_model_of_the_tier_that_failed(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    router = _latency_router(east, west, "down")
+    async with router:
+        west.script("small-west", Fail(503))
+        with pytest.raises(AllModelsFailed):
+            await router.acomplete("down fails", StepContext(hints=CallerHints(force_model="down")))
+        served = [(await router.acomplete(f"call {n}")).model_id for n in range(4)]
+    assert served == ["cheap"] * 4
+    assert _wire(west) == [None]  # never sent a call to be measured after its failure
 
 
 def test_deployments_and_prefer_from_the_config_file(tmp_path: Path) -> None:
@@ -279,6 +354,40 @@ deployments = [{ provider = "west", model = "small-west" }]
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.key == "routing.prefer"
+
+
+def test_a_deployment_on_a_provider_that_already_serves_the_model_is_refused(tmp_path: Path) -> None:
+    # One provider configuration is one place: listed twice, it was one deployment tried twice in a
+    # call, its failures counted twice, under one health record (`small@east`).
+    with pytest.raises(
+        ValueError, match=r"provider 'east' already serves model 'small' \(its own provider\)"
+    ):
+        _spec(deployments=[Deployment(provider="east")])
+    with pytest.raises(
+        ValueError, match=r"provider 'west' already serves model 'small' \(deployments\[0\]\)"
+    ):
+        _spec(deployments=[Deployment(provider="west"), Deployment(provider="west", model="other")])
+    path = tmp_path / "gearshift.toml"
+    path.write_text(
+        """
+[providers.east]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+require_key = false
+
+[[models]]
+id = "small"
+provider = "east"
+model = "small"
+tier = 1
+prices = { input = 1, output = 2 }
+deployments = [{ provider = "east", model = "small-2" }]
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "models[0].deployments"
+    assert "declare another provider, even with the same base_url" in str(caught.value)
 
 
 async def test_a_probe_is_charged_to_the_budget_like_any_call(
@@ -415,6 +524,53 @@ async def test_parallel_callers_send_a_tripped_deployment_one_probe(
     assert all(a.attempts[-1].ok for a in answers)
     probed = [a for a in answers if a.attempts[0].provider == "east"]
     assert len(probed) == 1 and probed[0].attempts[0].usage.output_tokens == 1
+
+
+async def test_while_every_deployment_is_tripped_parallel_callers_wait_for_the_probe(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    async with router:
+        east.script("small", Fail(503), Delay(0.5))
+        west.script("small-west", Fail(503))
+        with pytest.raises(AllModelsFailed):
+            await router.acomplete("trip both")
+        clock.jump += 6.0  # both are due a probe; east takes 0.5 s to answer its own
+
+        async def call(n: int) -> tuple[RoutedResponse, float]:
+            answer = await router.acomplete(f"call {n}")
+            return answer, time.monotonic()
+
+        started = time.monotonic()
+        answers = await asyncio.gather(*(call(n) for n in range(10)))
+    (probed,) = [(a, t) for a, t in answers if a.attempts[0].probe]
+    probe_answered = started + probed[0].attempts[0].latency_ms / 1000
+    # Half-open: one probe each, and no real call reaches a tripped deployment before its probe
+    # answered (the others waited for it, then were served by the deployment it closed).
+    assert _wire(east)[1:].count(1) == 1 and _wire(west)[1:].count(1) <= 1
+    others = [(a, t) for a, t in answers if not a.attempts[0].probe]
+    assert all(t >= probe_answered for _, t in others)
+    assert all(a.attempts[-1].ok for a, _ in answers)
+
+
+async def test_a_probe_the_deployment_refuses_as_a_bad_request_is_a_failed_probe(
+    east: LocalOpenAIServer, west: LocalOpenAIServer
+) -> None:
+    # A 400 is the caller's fault and trips nothing; but the probe is gearshift's own 'ping': refused,
+    # it left the deployment due, and every call after it paid one more probe before its answer.
+    clock = Clock()
+    router = _quick_breaker(east, west, clock)
+    spec = router.registry["small"]
+    async with router:
+        east.script("small", Fail(503), *[Fail(400)] * 3)
+        await router.acomplete("trip east")
+        clock.jump += 6.0
+        for n in range(3):
+            answer = await router.acomplete(f"call {n}")
+            assert answer.attempts[-1].provider == "west"
+        assert _wire(east) == [None, 1]  # one probe, refused: east is tripped again, not probed per call
+        assert [s.state for s in router.deployments.state(spec, clock())] == ["open", "closed"]
 
 
 async def test_a_rate_limited_deployment_is_skipped_for_its_retry_after(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from ._errors import ConfigError, UnknownModelError
 from ._messages import Usage
@@ -179,6 +179,25 @@ class ModelSpec(BaseModel):
         description="More deployments of this model besides `provider`; calls go to the healthiest "
         "and fastest (see `gearshift.routing._deployments`).",
     )
+
+    @field_validator("deployments")
+    @classmethod
+    def _check_deployments(
+        cls, value: tuple[Deployment, ...], info: ValidationInfo
+    ) -> tuple[Deployment, ...]:
+        # One provider configuration is one place (health is kept per model and provider): listed
+        # twice, it would be one deployment tried twice in a call, its failures counted twice.
+        seen = {info.data["provider"]: "its own provider"} if "provider" in info.data else {}
+        for number, deployment in enumerate(value):
+            if deployment.provider in seen:
+                raise ValueError(
+                    f"deployments[{number}]: provider '{deployment.provider}' already serves model "
+                    f"'{info.data.get('id')}' ({seen[deployment.provider]}); a deployment is a provider "
+                    "configuration of its own: declare another provider, even with the same base_url "
+                    "(another key, another model name)"
+                )
+            seen[deployment.provider] = f"deployments[{number}]"
+        return value
 
     def served_by(self) -> tuple[str, ...]:
         """The provider configurations that serve this model: `provider`, then each deployment's."""

@@ -88,7 +88,8 @@ class RoutingConfig(BaseModel):
     prefer: Literal["cost", "latency"] = Field(
         default="cost",
         description="Among models of the tier the policy chose: `cost` takes the cheapest, `latency` "
-        "the one that has answered fastest so far.",
+        "the one that has answered fastest so far (each model of the tier not measured yet, and "
+        "never failed, takes a call or two first, to be measured).",
     )
     breaker_failures: int = Field(
         default=3,

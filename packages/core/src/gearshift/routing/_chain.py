@@ -110,7 +110,7 @@ class ChainRun:
     async def _complete_chain(self) -> ChatResponse:
         errors: list[ProviderError] = []
         refusal = self._refused
-        async for spec, provider in self._targets():
+        async for spec, provider in self._targets(streamed=False):
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
                 continue  # the budget refused a cheaper model: it must not move the step up in price
@@ -148,7 +148,7 @@ class ChainRun:
                 Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency), response
             )
             self.router.cooldowns.on_success(spec.id)
-            self.router.deployments.on_success(spec, latency)
+            self.router.deployments.on_success(spec, answer_ms=latency)
             return response
         raise self._exhausted(errors, refusal.error if refusal else None)
 
@@ -178,7 +178,7 @@ class ChainRun:
     async def _stream_chain(self, held: bool) -> AsyncGenerator[StreamEvent, None]:
         errors: list[ProviderError] = []
         refusal = self._refused
-        async for spec, provider in self._targets():
+        async for spec, provider in self._targets(streamed=True):
             hold = self._hold(spec)
             if refusal is not None and hold.usd > refusal.usd:
                 continue
@@ -250,7 +250,7 @@ class ChainRun:
                     response,
                 )
                 self.router.cooldowns.on_success(spec.id)
-                self.router.deployments.on_success(spec, first_event_ms)
+                self.router.deployments.on_success(spec, first_token_ms=first_event_ms)
                 for seen in unseen:
                     yield seen
                 yield event
@@ -403,15 +403,19 @@ class ChainRun:
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
-    def _targets(self) -> AsyncIterator[tuple[ModelSpec, Provider]]:
+    def _targets(self, *, streamed: bool) -> AsyncIterator[tuple[ModelSpec, Provider]]:
         """The models of the chain not cooling down, each as its deployments in the order to try
-        them; a tripped deployment whose probe is due answers the probe first (`_deployments`)."""
-        return _Targets(self)
+        them for this kind of call; a tripped deployment whose probe is due answers the probe first
+        (`_deployments`)."""
+        return _Targets(self, streamed)
 
-    async def _deployment_order(self, model: ModelSpec) -> list[ModelSpec]:
-        """`model`'s deployments in the order to try them, after the probes that are due."""
+    async def _deployment_order(self, model: ModelSpec, *, streamed: bool) -> list[ModelSpec]:
+        """`model`'s deployments in the order to try them, after the probes that are due; while every
+        one is tripped and another caller probes one, once that probe has ended."""
         router = self.router
-        order, due = router.deployments.order(model, router.clock())
+        while (probe := router.deployments.probe_in_flight(model, router.clock())) is not None:
+            await probe
+        order, due = router.deployments.order(model, router.clock(), streamed=streamed)
         if due:
             failed: set[str] = set()
             try:
@@ -421,7 +425,7 @@ class ChainRun:
             finally:  # a probe the budget refused, or one cancelled, leaves it due for the next caller
                 for deployment in due:
                     router.deployments.end_probe(deployment)
-            order, _ = router.deployments.order(model, router.clock(), probe=False)
+            order, _ = router.deployments.order(model, router.clock(), streamed=streamed, probe=False)
             # A deployment that has just failed its probe gets no real call in the same breath,
             # unless nothing else is left (then a call that might succeed beats a sure failure).
             order = [d for d in order if deployment_key(d) not in failed] or order
@@ -445,7 +449,7 @@ class ChainRun:
             usage = self._unanswered_usage(error, input_tokens=tokens)
             await self._settle(reservation, spec, usage)
             self._record(self._unanswered(spec, started, usage, False, error=error, probe=True))
-            self.router.deployments.on_failure(spec, error, self.router.clock())
+            self.router.deployments.on_failure(spec, error, self.router.clock(), probe=True)
             return False
         except asyncio.CancelledError:
             usage = Usage(input_tokens=tokens)
@@ -458,11 +462,12 @@ class ChainRun:
             self._record(self._unanswered(spec, started, usage, False, probe=True))
             raise
         await self._settle(reservation, spec, response.usage, response.cost_usd)
-        latency = self._ms(started)
         self._record(
-            Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency, probe=True)
+            Attempt(
+                spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started), probe=True
+            )
         )
-        self.router.deployments.on_success(spec, latency)
+        self.router.deployments.on_success(spec)  # a one-token 'ping' times no kind of real call
         return True
 
     def _exhausted(
@@ -606,8 +611,9 @@ class _Targets:
     its first model leaves the iteration unfinished, and asyncio closes an unfinished async generator
     in a task of its own, woken through the loop's self-pipe, after every such call."""
 
-    def __init__(self, run: ChainRun) -> None:
+    def __init__(self, run: ChainRun, streamed: bool) -> None:
         self._run = run
+        self._streamed = streamed
         self._ready: Iterator[str] | None = None
         self._pending: Iterator[ModelSpec] = iter(())
 
@@ -627,7 +633,8 @@ class _Targets:
             model_id = next(self._ready, None)
             if model_id is None:
                 raise StopAsyncIteration
-            self._pending = iter(await run._deployment_order(router.registry[model_id]))
+            model = router.registry[model_id]
+            self._pending = iter(await run._deployment_order(model, streamed=self._streamed))
 
 
 @dataclass(frozen=True, slots=True)
