@@ -7,7 +7,7 @@ import pytest
 from test_topics import _prompts, _table
 
 from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable
-from gearshift.learning import train_router
+from gearshift.learning import LoggedPrompt, train_router
 from gearshift.learning._features import FeatureSpec, build_features, prompt_inputs
 from gearshift.learning._fitting import Design, FitData, fill_missing
 from gearshift.learning._pseudo_labels import MAX_PSEUDO_PROMPTS, PSEUDO_WEIGHT, pseudo_rows
@@ -59,6 +59,26 @@ def test_an_unlabeled_prompt_is_labeled_by_the_pairs_that_resemble_it() -> None:
     # Together they count PSEUDO_WEIGHT times the table's rows, whatever their number.
     assert pseudo.weight * pseudo.labels.shape[0] == pytest.approx(PSEUDO_WEIGHT * 120)
     assert pseudo.x.shape == (400, design.x.shape[1])
+
+
+def test_a_logged_prompt_is_read_with_the_task_label_its_call_was_routed_with() -> None:
+    # Each family of prompts has its own task label, as a caller's calls do in a decision log.
+    table = OutcomeTable(
+        OutcomeRow(row.id, "proof" if i % 2 else "recall", row.prompt, row.outcomes)
+        for i, row in enumerate(_family_table(80, seed=27))
+    )
+    spec = FeatureSpec(ROUTER_TEXT_DIMS, None, 0, True, table.tasks)
+    scores = np.array([[row.outcomes[m].score for m in table.models] for row in table])
+    data = FitData(spec, build_features(spec, prompt_inputs(table.rows)), scores, fill_missing(scores))
+    design = Design.of(data)
+    logged = [LoggedPrompt(str(row.prompt), row.task) for row in table]
+    pseudo = pseudo_rows(data, design, logged)
+    assert pseudo is not None
+    # The table's own prompts, logged with their labels, are the table's rows in the design...
+    assert np.allclose(pseudo.x.toarray(), design.x.toarray())
+    # ... where without them they would get the mean label, as a call no caller labeled.
+    unknown = pseudo_rows(data, design, [LoggedPrompt(str(row.prompt)) for row in table])
+    assert unknown is not None and not np.allclose(unknown.x.toarray(), design.x.toarray())
 
 
 def test_at_most_max_pseudo_prompts_are_labeled_and_none_without_prompts_or_weight() -> None:

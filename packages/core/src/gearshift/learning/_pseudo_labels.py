@@ -9,7 +9,8 @@ the pairs are few. The result is a linear router like any other: same artifact, 
 
 Off unless asked (`train_router(..., pseudo_weight=PSEUDO_WEIGHT)`): the router's operating point is
 read off out-of-fold fits without the pseudo-labels, so a final fit with them sends another strong
-share than it promises, and the prompts are labeled without the task label the log records for them.
+share than it promises. A logged prompt (`LoggedPrompt`) is read with the task label its call was
+routed with, as the router reads the call.
 """
 
 from __future__ import annotations
