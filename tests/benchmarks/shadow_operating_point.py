@@ -32,6 +32,7 @@ import argparse
 import json
 
 import numpy as np
+from shadow_replay import held_out_apgr
 from shadow_trainer_variants import _TABLES, replayed
 
 from gearshift.datasets import OutcomeTable, load_routellm
@@ -52,13 +53,16 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--targets", default="0.2,0.3,0.5")
     parser.add_argument("--share", type=float, default=0.05)
+    parser.add_argument("--variants", default="auto-pseudo,auto", help="of auto-pseudo and auto")
     args = parser.parse_args()
     targets: list[float | None] = [None, *(float(t) for t in args.targets.split(","))]
-    variants = {"auto-pseudo": {"pseudo_weight": PSEUDO_WEIGHT}, "auto": {}}
+    known = {"auto-pseudo": {"pseudo_weight": PSEUDO_WEIGHT}, "auto": {}}
+    variants = {name: known[name] for name in args.variants.split(",")}
     prior = train_default_router(exclude=_TABLES)
     found: dict[tuple[str, float | None], dict[str, list[float]]] = {
         (v, t): {"promised": [], "held_out": [], "live": []} for v in variants for t in targets
     }
+    ratios: dict[str, list[float]] = {v: [] for v in variants}
     for seed in (int(s) for s in args.seeds.split(",")):
         r = replayed(seed, args.share, "uniform", prior, True)
         live = OutcomeTable(
@@ -79,7 +83,10 @@ def main() -> None:
                 figures["promised"].append(round(float(point.strong_share or 0.0), 4))
                 figures["held_out"].append(round(strong_share(router, point, r.held), 4))
                 figures["live"].append(round(strong_share(router, point, live), 4))
-            print(f"seed {seed} {name}: method {router.training.method}", flush=True)
+            ratios[name].append(round(held_out_apgr(router, r.held) / r.apgr_full, 4))
+            print(
+                f"seed {seed} {name}: method {router.training.method}, ratio {ratios[name][-1]}", flush=True
+            )
     for (name, target), figures in found.items():
         errors = 100 * (np.array(figures["held_out"]) - np.array(figures["promised"]))
         print(
@@ -93,6 +100,10 @@ def main() -> None:
                 }
             )
         )
+    for name, values in ratios.items():
+        summary = {"variant": name, "ratios": values, "mean": round(float(np.mean(values)), 4)}
+        summary |= {"at_least_0.90": sum(v >= 0.90 for v in values), "worst": min(values)}
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":

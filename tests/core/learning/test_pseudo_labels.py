@@ -112,3 +112,24 @@ def test_train_router_leaves_pseudo_labels_out_unless_asked() -> None:
     default = train_router(table, unlabeled=unlabeled, seed=1)
     alone = train_router(table, unlabeled=unlabeled, seed=1, pseudo_weight=0.0)
     assert np.allclose(default.predict(held.rows), alone.predict(held.rows))
+
+
+def test_a_router_fitted_with_pseudo_labels_sends_the_share_it_promises_over_the_log() -> None:
+    # The curve is swept over out-of-fold fits without the pseudo-labels; the final fit with them
+    # spreads its gains otherwise, so a trade-off read off that sweep sent another share of the log's
+    # calls to the strong model than it promised (`tests/benchmarks/shadow_operating_point.py`).
+    table = _table(80, seed=28)
+    unlabeled = [text for text, _ in _prompts(400, seed=29)]
+    router = train_router(table, unlabeled=unlabeled, seed=1, pseudo_weight=PSEUDO_WEIGHT)
+    logged = [*table.rows, *unlabeled]
+    predicted = router.predict(logged)
+
+    def strong_share(tradeoff: float) -> float:
+        return float(np.mean(router.choose(predicted, tradeoff=tradeoff) == len(router.models) - 1))
+
+    point = router.operating_point
+    assert point.strong_share is not None
+    assert strong_share(point.tradeoff) == pytest.approx(point.strong_share, abs=0.01)
+    for target in (0.2, 0.3, 0.5):
+        asked = router.operating_point_for(target_strong_share=target)
+        assert strong_share(asked.tradeoff) == pytest.approx(target, abs=0.01)

@@ -21,8 +21,8 @@ import numpy as np
 
 from .._progress import WorkCounter
 from ..datasets import OutcomeTable, OutcomeTableError
-from ._calibration import OperatingPoint, curve_of, expected_scores, pick_operating_point
-from ._choice import choose_by_tradeoff, relative_costs, tradeoff_grid
+from ._calibration import OperatingPoint, curve_of, expected_scores, on_scale_of, pick_operating_point
+from ._choice import choose_by_tradeoff, relative_costs, strongest_breakpoints, tradeoff_grid
 from ._features import (
     CONTENT_FEATURES,
     Embedder,
@@ -467,6 +467,12 @@ def train_router(
     )
     predicted = out_of_fold if out_of_fold is not None else predictor.predict(spec, data.features)
     curve = curve_of(router, table, predicted)
+    if pseudo is not None:
+        # The final fit also learned from the pseudo-labels: its gains are spread otherwise than the
+        # out-of-fold fits', so each share is set at its own trade-off over the log's prompts.
+        logged = (predictor.predict(spec, data.features), predictor.predict(spec, pseudo.features))
+        traffic = np.vstack(logged)
+        curve = on_scale_of(curve, strongest_breakpoints(traffic, router.relative_costs))
     # Each model's quality over every row, a missing outcome at its predicted value (as the curve's).
     best_single = float(np.nanmax(np.nanmean(expected_scores(scores, predicted), axis=0)))
     point = pick_operating_point(curve, quality_floor=min(1.0, DEFAULT_QUALITY_SHARE * best_single))
