@@ -665,9 +665,9 @@ async def test_train_from_log_finds_its_topics_over_the_calls_no_shadow_judged(
     labeled = {text(row["prompt"]) for row in read.rows}
     assert 0 < len(labeled) < 120
     # Every other call's prompt (a decision record keeps its user's text), once, none of the judged ones.
-    assert sorted(read.unlabeled) == sorted(
+    assert sorted(str(p.prompt) for p in read.unlabeled) == sorted(
         row.prompt_text for row in table if row.prompt_text not in labeled
-    )  # type: ignore[type-var]
+    )
     out = tmp_path / "router.json"
     argv = ["train", "--from-log", str(log), "--out", str(out), "--min-rows", "30", "--no-progress"]
     assert main([*argv, "--method", "topics"]) == 0
@@ -678,6 +678,7 @@ async def test_train_from_log_finds_its_topics_over_the_calls_no_shadow_judged(
 
 def test_a_logged_prompt_of_messages_is_read_as_a_router_reads_it() -> None:
     from gearshift import Message
+    from gearshift.learning import LoggedPrompt
     from gearshift.reporting._log_outcomes import outcomes_from_log
 
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a river."}]
@@ -689,9 +690,37 @@ def test_a_logged_prompt_of_messages_is_read_as_a_router_reads_it() -> None:
     # A list of messages (a hand-written log, or one of another writer) becomes messages, and one that
     # is no prompt (no user message) is left out rather than break training.
     assert outcomes_from_log(records).unlabeled == [
-        (Message("system", "Be brief."), Message("user", "Name a river.")),
-        "Name a lake.",
+        LoggedPrompt((Message("system", "Be brief."), Message("user", "Name a river."))),
+        LoggedPrompt("Name a lake."),
     ]
+
+
+async def test_a_logged_prompt_no_shadow_judged_keeps_the_task_label_its_call_was_routed_with(
+    tmp_path: Path,
+) -> None:
+    from gearshift.learning import LoggedPrompt
+    from gearshift.reporting._log_outcomes import outcomes_from_log
+
+    table = _topic_table(60, tasks=True)
+    log = tmp_path / "log.jsonl"
+    router = _replay_router(log, table, max_in_flight=100, share=0.5)
+    # The first ten calls come without a task label.
+    labels = [row.task if i >= 10 else None for i, row in enumerate(table)]
+    for row, label in zip(table, labels, strict=True):
+        await router.acomplete(row.prompt_text, StepContext(metadata={"task": label} if label else {}))
+    await router.aclose()
+    read = outcomes_from_log(read_records(log))
+    judged = {row["prompt"] for row in read.rows}
+    # The router read each call with its caller's task label; a router trained on the log (its topics,
+    # its pseudo-labels) reads the prompts no shadow judged with the same label, not without one.
+    expected = [
+        LoggedPrompt(row.prompt_text, label)
+        for row, label in zip(table, labels, strict=True)
+        if row.prompt_text not in judged
+    ]
+    assert 0 < len(read.unlabeled) < len(table)
+    assert any(p.task is None for p in expected) and any(p.task is not None for p in expected)
+    assert sorted(read.unlabeled, key=str) == sorted(expected, key=str)
 
 
 def test_feedback_on_a_call_whose_hand_over_error_reached_its_caller_scores_no_model() -> None:

@@ -7,7 +7,7 @@ import pytest
 from test_topics import _prompts, _table
 
 from gearshift.datasets import Outcome, OutcomeRow, OutcomeTable
-from gearshift.learning import train_router
+from gearshift.learning import LoggedPrompt, train_router
 from gearshift.learning._features import FeatureSpec, build_features, prompt_inputs
 from gearshift.learning._fitting import Design, FitData, fill_missing
 from gearshift.learning._pseudo_labels import MAX_PSEUDO_PROMPTS, PSEUDO_WEIGHT, pseudo_rows
@@ -61,6 +61,26 @@ def test_an_unlabeled_prompt_is_labeled_by_the_pairs_that_resemble_it() -> None:
     assert pseudo.x.shape == (400, design.x.shape[1])
 
 
+def test_a_logged_prompt_is_read_with_the_task_label_its_call_was_routed_with() -> None:
+    # Each family of prompts has its own task label, as a caller's calls do in a decision log.
+    table = OutcomeTable(
+        OutcomeRow(row.id, "proof" if i % 2 else "recall", row.prompt, row.outcomes)
+        for i, row in enumerate(_family_table(80, seed=27))
+    )
+    spec = FeatureSpec(ROUTER_TEXT_DIMS, None, 0, True, table.tasks)
+    scores = np.array([[row.outcomes[m].score for m in table.models] for row in table])
+    data = FitData(spec, build_features(spec, prompt_inputs(table.rows)), scores, fill_missing(scores))
+    design = Design.of(data)
+    logged = [LoggedPrompt(str(row.prompt), row.task) for row in table]
+    pseudo = pseudo_rows(data, design, logged)
+    assert pseudo is not None
+    # The table's own prompts, logged with their labels, are the table's rows in the design...
+    assert np.allclose(pseudo.x.toarray(), design.x.toarray())
+    # ... where without them they would get the mean label, as a call no caller labeled.
+    unknown = pseudo_rows(data, design, [LoggedPrompt(str(row.prompt)) for row in table])
+    assert unknown is not None and not np.allclose(unknown.x.toarray(), design.x.toarray())
+
+
 def test_at_most_max_pseudo_prompts_are_labeled_and_none_without_prompts_or_weight() -> None:
     data, design = _data(40, seed=22)
     many = [text for text, _ in _prompts(MAX_PSEUDO_PROMPTS + 500, seed=23)]
@@ -83,12 +103,32 @@ def test_the_final_fit_learns_from_the_pseudo_labels_and_a_bad_weight_is_refused
 
 
 def test_train_router_leaves_pseudo_labels_out_unless_asked() -> None:
-    # The operating point is read off out-of-fold fits that never see the pseudo-labels, and a final fit
-    # that learned from them sends another strong share than it promises: 7-11 points off at the median
-    # of seeds 0-4 (worst 31) against 0.3-3 points without them, at the default point and at target shares
-    # 0.2, 0.3 and 0.5 (`uv run python tests/benchmarks/shadow_operating_point.py --seeds 0,1,2,3,4`).
+    # With the operating point on the final fit's scale, pseudo-labels keep the strong share they promise,
+    # but the held-out APGR they give moved within the seeds' noise: not worth the default
+    # (`uv run python tests/benchmarks/shadow_operating_point.py --variants auto-pseudo --seeds ...`).
     table, held = _table(60, seed=24), _table(50, seed=25)
     unlabeled = [text for text, _ in _prompts(300, seed=26)]
     default = train_router(table, unlabeled=unlabeled, seed=1)
     alone = train_router(table, unlabeled=unlabeled, seed=1, pseudo_weight=0.0)
     assert np.allclose(default.predict(held.rows), alone.predict(held.rows))
+
+
+def test_a_router_fitted_with_pseudo_labels_sends_the_share_it_promises_over_the_log() -> None:
+    # The curve is swept over out-of-fold fits without the pseudo-labels; the final fit with them
+    # spreads its gains otherwise, so a trade-off read off that sweep sent another share of the log's
+    # calls to the strong model than it promised (`tests/benchmarks/shadow_operating_point.py`).
+    table = _table(80, seed=28)
+    unlabeled = [text for text, _ in _prompts(400, seed=29)]
+    router = train_router(table, unlabeled=unlabeled, seed=1, pseudo_weight=PSEUDO_WEIGHT)
+    logged = [*table.rows, *unlabeled]
+    predicted = router.predict(logged)
+
+    def strong_share(tradeoff: float) -> float:
+        return float(np.mean(router.choose(predicted, tradeoff=tradeoff) == len(router.models) - 1))
+
+    point = router.operating_point
+    assert point.strong_share is not None
+    assert strong_share(point.tradeoff) == pytest.approx(point.strong_share, abs=0.01)
+    for target in (0.2, 0.3, 0.5):
+        asked = router.operating_point_for(target_strong_share=target)
+        assert strong_share(asked.tradeoff) == pytest.approx(target, abs=0.01)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._calibration import CalibrationCurve, OperatingPoint, calibrate
     from ._cli import add_train_parser, run_train
     from ._default_policy import DEFAULT_UPPER_SHARE, DefaultPolicy, default_router
-    from ._features import CONTENT_FEATURES, Embedder, FeatureSpec, PromptLike
+    from ._features import CONTENT_FEATURES, Embedder, FeatureSpec, LoggedPrompt, PromptLike
     from ._policy import LearnedConfig, LearnedPolicy
     from ._router_model import LearnedRouter, TrainingSummary
     from ._text_hashing import DEFAULT_TEXT_DIMS, text_features
@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "LearnedConfig": "_policy",
     "LearnedPolicy": "_policy",
     "LearnedRouter": "_router_model",
+    "LoggedPrompt": "_features",
     "OperatingPoint": "_calibration",
     "PromptLike": "_features",
     "TrainingSummary": "_router_model",
@@ -64,6 +65,7 @@ __all__ = [
     "LearnedConfig",
     "LearnedPolicy",
     "LearnedRouter",
+    "LoggedPrompt",
     "OperatingPoint",
     "PromptLike",
     "TrainingSummary",

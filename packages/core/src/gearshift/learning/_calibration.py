@@ -30,6 +30,7 @@ __all__ = [
     "calibrate",
     "curve_of",
     "expected_scores",
+    "on_scale_of",
     "pick_operating_point",
 ]
 
@@ -170,6 +171,23 @@ def curve_of(
     return CalibrationCurve(
         grid, share, quality, cost, np.quantile(breaks, np.linspace(0, 1, 201)), len(table)
     )
+
+
+def on_scale_of(curve: CalibrationCurve, breaks: np.ndarray) -> CalibrationCurve:
+    """`curve` with its trade-offs (and breakpoints) moved to the scale of another fit's per-prompt
+    breakpoints `breaks` (`strongest_breakpoints` of its predictions over the traffic it will route):
+    each point keeps its strong share, quality and cost, at the trade-off at which that fit sends
+    that share of the traffic to the most expensive model.
+
+    Out-of-fold predictions rank prompts as the final fit does, but another fit (one that learned from
+    more rows than its folds) can spread its predicted gains wider or narrower: a trade-off read off the
+    out-of-fold sweep then sends the final fit another strong share than the curve promises.
+    """
+    tradeoffs = np.array([_share_tradeoff(breaks, float(share)) for share in curve.strong_share])
+    # Ascending as the curve's own; equal shares (the sweep's flat ends) give equal trade-offs.
+    tradeoffs = np.maximum.accumulate(tradeoffs)
+    quantiles = np.quantile(breaks, np.linspace(0, 1, curve.breakpoints.size))
+    return CalibrationCurve(tradeoffs, curve.strong_share, curve.quality, curve.cost, quantiles, curve.rows)
 
 
 def _share_tradeoff(breaks: np.ndarray, share: float) -> float:

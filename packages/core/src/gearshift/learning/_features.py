@@ -34,6 +34,7 @@ __all__ = [
     "SIGNAL_FEATURES",
     "Embedder",
     "FeatureSpec",
+    "LoggedPrompt",
     "PromptFeatures",
     "PromptInput",
     "PromptLike",
@@ -43,8 +44,19 @@ __all__ = [
     "signal_vector",
 ]
 
-PromptLike = OutcomeRow | str | Sequence[Message]
-"""What `LearnedRouter.predict` accepts per prompt: a table row, a prompt string or a conversation."""
+
+@dataclass(frozen=True, slots=True)
+class LoggedPrompt:
+    """A prompt without outcomes and the task label its caller gave (None when it gave none): a logged
+    call that no shadow judged, read as the router read it when it routed the call."""
+
+    prompt: str | tuple[Message, ...]
+    task: str | None = None
+
+
+PromptLike = OutcomeRow | LoggedPrompt | str | Sequence[Message]
+"""What `LearnedRouter.predict` accepts per prompt: a table row, a logged prompt, a prompt string or a
+conversation."""
 
 SIGNAL_FEATURES: tuple[str, ...] = (
     "code",
@@ -117,20 +129,25 @@ def messages_text(messages: Sequence[Message]) -> str:
 
 
 def prompt_input(prompt: PromptLike, task: str | None = None) -> PromptInput:
-    """The `PromptInput` of a row, a prompt string or a conversation; a row brings its own task."""
+    """The `PromptInput` of a row, a logged prompt, a prompt string or a conversation; a row brings its
+    own task, and so does a logged prompt that has one."""
     if isinstance(prompt, OutcomeRow):
         messages = prompt.as_messages()
         return PromptInput(prompt.prompt_text, _signals(messages), prompt.task)
+    if isinstance(prompt, LoggedPrompt):
+        return prompt_input(prompt.prompt, prompt.task if prompt.task is not None else task)
     if isinstance(prompt, str):
         return PromptInput(prompt, _signals((Message.user(prompt),)), task)
     messages = tuple(prompt)
     if not all(isinstance(m, Message) for m in messages):
-        raise TypeError("a prompt must be an OutcomeRow, a string, or a sequence of Message values")
+        raise TypeError(
+            "a prompt must be an OutcomeRow, a LoggedPrompt, a string, or a sequence of Message values"
+        )
     return PromptInput(messages_text(messages), _signals(messages), task)
 
 
 def prompt_inputs(prompts: Sequence[PromptLike], task: str | None = None) -> list[PromptInput]:
-    """`prompt_input` of every prompt; `task` labels the prompts that are not table rows."""
+    """`prompt_input` of every prompt; `task` labels the prompts that bring no task of their own."""
     if isinstance(prompts, (str, OutcomeRow)):
         raise TypeError("pass a sequence of prompts, not a single prompt")
     return [prompt_input(p, task) for p in prompts]

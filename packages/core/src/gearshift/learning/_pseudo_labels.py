@@ -7,9 +7,12 @@ spread each pair's outcome over the prompts that resemble it: the logistic regre
 pairs and on those soft labels (together weighted `PSEUDO_WEIGHT` times the pairs) is smoother where
 the pairs are few. The result is a linear router like any other: same artifact, same cost per decision.
 
-Off unless asked (`train_router(..., pseudo_weight=PSEUDO_WEIGHT)`): the router's operating point is
-read off out-of-fold fits without the pseudo-labels, so a final fit with them sends another strong
-share than it promises, and the prompts are labeled without the task label the log records for them.
+Off unless asked (`train_router(..., pseudo_weight=PSEUDO_WEIGHT)`). The router's calibration curve
+is swept over out-of-fold fits without the pseudo-labels, and a final fit with them spreads its
+predictions otherwise: `train_router` moves the curve's trade-offs to the final fit's own scale
+(`on_scale_of`), each share at the trade-off that sends it over the table's and these prompts, the
+traffic it will route. A logged prompt (`LoggedPrompt`) is read with the task label its call was
+routed with, as the router reads the call.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._features import FeatureSpec, PromptLike, build_features, prompt_inputs
+from ._features import FeatureSpec, PromptFeatures, PromptLike, build_features, prompt_inputs
 from ._fitting import KNN_DIMS, Design, FitData, fit_knn
 from ._predictors import dense_inputs, knn_keys
 from ._topics import table_text
@@ -41,12 +44,14 @@ quarter as many)."""
 @dataclass(frozen=True, eq=False)
 class PseudoRows:
     """Unlabeled prompts in a table's design: `x` their rows, `text` their hashed text, `labels` each
-    one's models' scores as its neighbours predict them, and `weight` how much each row counts."""
+    one's models' scores as its neighbours predict them, `weight` how much each row counts, and
+    `features` the prompts' raw features (what a fitted predictor reads)."""
 
     x: Any
     text: Any
     labels: np.ndarray
     weight: float
+    features: PromptFeatures
 
     def extend(
         self, design: Design, text: Any, scores: np.ndarray
@@ -86,4 +91,4 @@ def pseudo_rows(
     neighbours = fit_knn(data, PSEUDO_NEIGHBOURS, PSEUDO_NEIGHBOURS / 4)
     labels = neighbours.predict_keys(knn_keys(spec, features, KNN_DIMS))
     share = weight * data.features.rows / features.rows
-    return PseudoRows(x, text, np.asarray(labels, dtype=np.float64), share)
+    return PseudoRows(x, text, np.asarray(labels, dtype=np.float64), share, features)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._messages import Message
 from ..datasets import OutcomeRow
-from ._features import FeatureSpec, PromptFeatures, PromptLike, messages_text
+from ._features import FeatureSpec, LoggedPrompt, PromptFeatures, PromptLike, messages_text
 from ._fitting import Design
 from ._text_hashing import hashed_terms
 
@@ -76,10 +76,13 @@ def _text(prompt: PromptLike) -> str:
         return prompt
     if isinstance(prompt, OutcomeRow):
         return prompt.prompt_text
+    if isinstance(prompt, LoggedPrompt):
+        return _text(prompt.prompt)
     messages = tuple(prompt)
     if not all(isinstance(m, Message) for m in messages):
         raise TypeError(
-            "an unlabeled prompt must be a string, an OutcomeRow, or a sequence of Message values"
+            "an unlabeled prompt must be a string, an OutcomeRow, a LoggedPrompt, or a sequence of "
+            "Message values"
         )
     return messages_text(messages)
 

@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._messages import Message
+if TYPE_CHECKING:
+    from ..learning._features import LoggedPrompt
 
 __all__ = ["LogOutcomes", "RowSelection", "outcomes_from_log", "parse_rows", "table_from_log"]
 
@@ -72,10 +73,11 @@ class LogOutcomes:
     record with `outcome` "error") after a weaker model's attempt succeeded, so that attempt was never
     returned and the score is no score of it."""
     shadow_models: dict[str, str] = field(default_factory=dict)
-    unlabeled: list[str | tuple[Message, ...]] = field(default_factory=list)
+    unlabeled: list[LoggedPrompt] = field(default_factory=list)
     """The prompts of the logged calls that no row holds (no shadow, no feedback; shadow and judge
-    calls are not traffic and are left out): what a router's topics are found over, beside its rows'
-    prompts (`train_router(..., unlabeled=...)`)."""
+    calls are not traffic and are left out), each with the task label its call was routed with: what
+    a router's topics are found over, beside its rows' prompts, and what its pseudo-labels label
+    (`train_router(..., unlabeled=...)`)."""
 
     def pairs(self, min_model_rows: int = 0) -> list[dict[str, Any]]:
         """The rows with two or more models, whatever models they hold (what a router trains on),
@@ -208,22 +210,24 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
         result.rows.append(row)
     held = {row["id"] for row in result.rows}
     for rid, value in prompts.items():
-        unlabeled = _unlabeled(value) if rid not in held else None
+        unlabeled = _unlabeled(value, tasks.get(rid)) if rid not in held else None
         if unlabeled is not None:
             result.unlabeled.append(unlabeled)
     return result
 
 
-def _unlabeled(value: Any) -> str | tuple[Message, ...] | None:
-    """A logged call's prompt as a router reads it (a string, or its messages); None when it was not
-    recorded or is no prompt a table could hold (say, a call with no user message)."""
+def _unlabeled(value: Any, task: str | None) -> LoggedPrompt | None:
+    """A logged call's prompt as a router read it when it routed the call (a string, or its messages,
+    with the call's `task` label); None when it was not recorded or is no prompt a table could hold
+    (say, a call with no user message)."""
     from ..datasets._outcome_files import _FieldError, _parse_prompt
+    from ..learning._features import LoggedPrompt
 
     prompt = _prompt(value)
     if prompt is None:
         return None
     try:
-        return _parse_prompt(prompt)
+        return LoggedPrompt(_parse_prompt(prompt), task)
     except _FieldError:
         return None
 
