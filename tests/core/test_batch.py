@@ -596,3 +596,27 @@ def test_an_out_that_cannot_be_written_is_one_line_naming_it(
         captured.err == "gearshift: error: OUT /proc/out.jsonl: cannot write it (No such file or directory)\n"
     )
     assert server.requests == []  # nothing asked, nothing paid
+
+
+def _no_more_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_an_out_that_is_a_device_is_refused_before_any_call(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """OUT is read back to resume: /dev/full (or a pipe) was read to the end of the journal, which never
+    comes, until memory ran out (a MemoryError traceback, or a hang)."""
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n')
+    argv = _batch_cli(tmp_path)
+    argv[argv.index(str(tmp_path / "out.jsonl"))] = "/dev/full"
+    refused = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=60, preexec_fn=_no_more_memory
+    )
+    assert refused.returncode == 2
+    assert refused.stderr == "gearshift: error: OUT /dev/full: not a regular file; give a file path\n"
+    assert server.requests == []
