@@ -151,6 +151,23 @@ async def test_a_long_batch_keeps_only_its_calls_in_flight_as_tasks(server: Loca
     assert max(tasks) <= 3 + 2  # the workers, and the SDK's own connection tasks at most
 
 
+async def test_a_result_that_cannot_be_recorded_stops_the_batch_and_cancels_its_other_calls(
+    server: LocalOpenAIServer,
+) -> None:
+    """`on_result` raising (`gearshift batch` with a full disk) ended the batch with the other workers
+    still running: their calls went on as the router closed, and their results reached a closed journal."""
+    server.script("small", Reply("A."), Delay(30))
+
+    def unrecordable(result: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    async with _router(server) as router:
+        with pytest.raises(OSError, match="No space left"):
+            await router.abatch(["alpha", "beta"], concurrency=2, on_result=unrecordable)
+        # beta's call was cut and settled, not left running as the router closes
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
 async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: LocalOpenAIServer) -> None:
     server.script("small", Reply("Paris."), Reply("Lyon."))
     # The judge (the large model) passes the first answer and fails the second.
