@@ -129,7 +129,7 @@ async def test_the_summary_prices_the_strongest_model_at_its_cached_rate_for_cac
     expected = cached.cost(Usage(10_000, 100, 8_192))
     assert summarize_batch(results, registry).strongest_cost_usd == pytest.approx(expected)
     journal = tmp_path / "out.jsonl"
-    with journal.open("w") as out:
+    with journal.open("wb") as out:
         _write(out, results[0], "digest")
     assert summarize_batch(read_journal(journal).records, registry).strongest_cost_usd == pytest.approx(
         expected
@@ -613,6 +613,43 @@ def test_an_out_that_cannot_be_written_is_one_line_naming_it(
         captured.err == "gearshift: error: OUT /proc/out.jsonl: cannot write it (No such file or directory)\n"
     )
     assert server.requests == []  # nothing asked, nothing paid
+
+
+def _small_disk() -> None:
+    """A process whose files cannot grow past 600 bytes: the first journal line fits, the next does not
+    (EFBIG, as a full disk's ENOSPC). Ignoring SIGXFSZ turns the kill into the write's error."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (600, 600))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_an_out_that_fills_up_mid_batch_is_one_line_and_the_next_run_answers_only_the_rest(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """A journal line that could not be written (a full disk) ended the batch with three chained
+    tracebacks and exit 1: the write's OSError escaped from the result callback, and closing the
+    journal raised it again for the bytes still in its buffer."""
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in "abcd"))
+    out = tmp_path / "out.jsonl"
+    full = subprocess.run(
+        _batch_cli(tmp_path, "--concurrency", "1"),
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=_small_disk,
+    )
+    assert full.returncode == 2, full.stderr
+    assert full.stderr == f"gearshift: error: OUT {out}: cannot write it (File too large)\n"
+    assert [r["id"] for r in _journal(out)] == ["a"]
+    asked = len(server.requests)
+    assert asked == 2  # b's answer could not be journaled; c and d were never asked
+    resumed = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(r.body["messages"][-1]["content"] for r in server.requests[asked:]) == ["b", "c", "d"]
+    assert sorted(r["id"] for r in _journal(out)) == ["a", "b", "c", "d"]
 
 
 def _no_more_memory() -> None:
