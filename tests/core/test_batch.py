@@ -129,7 +129,7 @@ async def test_the_summary_prices_the_strongest_model_at_its_cached_rate_for_cac
     expected = cached.cost(Usage(10_000, 100, 8_192))
     assert summarize_batch(results, registry).strongest_cost_usd == pytest.approx(expected)
     journal = tmp_path / "out.jsonl"
-    with journal.open("w") as out:
+    with journal.open("wb") as out:
         _write(out, results[0], "digest")
     assert summarize_batch(read_journal(journal).records, registry).strongest_cost_usd == pytest.approx(
         expected
@@ -149,6 +149,23 @@ async def test_a_long_batch_keeps_only_its_calls_in_flight_as_tasks(server: Loca
         )
     assert len([r for r in results if r.accepted]) == 60
     assert max(tasks) <= 3 + 2  # the workers, and the SDK's own connection tasks at most
+
+
+async def test_a_result_that_cannot_be_recorded_stops_the_batch_and_cancels_its_other_calls(
+    server: LocalOpenAIServer,
+) -> None:
+    """`on_result` raising (`gearshift batch` with a full disk) ended the batch with the other workers
+    still running: their calls went on as the router closed, and their results reached a closed journal."""
+    server.script("small", Reply("A."), Delay(30))
+
+    def unrecordable(result: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    async with _router(server) as router:
+        with pytest.raises(OSError, match="No space left"):
+            await router.abatch(["alpha", "beta"], concurrency=2, on_result=unrecordable)
+        # beta's call was cut and settled, not left running as the router closes
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
 async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: LocalOpenAIServer) -> None:
@@ -596,3 +613,64 @@ def test_an_out_that_cannot_be_written_is_one_line_naming_it(
         captured.err == "gearshift: error: OUT /proc/out.jsonl: cannot write it (No such file or directory)\n"
     )
     assert server.requests == []  # nothing asked, nothing paid
+
+
+def _small_disk() -> None:
+    """A process whose files cannot grow past 600 bytes: the first journal line fits, the next does not
+    (EFBIG, as a full disk's ENOSPC). Ignoring SIGXFSZ turns the kill into the write's error."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (600, 600))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_an_out_that_fills_up_mid_batch_is_one_line_and_the_next_run_answers_only_the_rest(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """A journal line that could not be written (a full disk) ended the batch with three chained
+    tracebacks and exit 1: the write's OSError escaped from the result callback, and closing the
+    journal raised it again for the bytes still in its buffer."""
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": p, "prompt": p}) + "\n" for p in "abcd"))
+    out = tmp_path / "out.jsonl"
+    full = subprocess.run(
+        _batch_cli(tmp_path, "--concurrency", "1"),
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=_small_disk,
+    )
+    assert full.returncode == 2, full.stderr
+    assert full.stderr == f"gearshift: error: OUT {out}: cannot write it (File too large)\n"
+    assert [r["id"] for r in _journal(out)] == ["a"]
+    asked = len(server.requests)
+    assert asked == 2  # b's answer could not be journaled; c and d were never asked
+    resumed = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(r.body["messages"][-1]["content"] for r in server.requests[asked:]) == ["b", "c", "d"]
+    assert sorted(r["id"] for r in _journal(out)) == ["a", "b", "c", "d"]
+
+
+def _no_more_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_an_out_that_is_a_device_is_refused_before_any_call(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """OUT is read back to resume: /dev/full (or a pipe) was read to the end of the journal, which never
+    comes, until memory ran out (a MemoryError traceback, or a hang)."""
+    (tmp_path / "gearshift.toml").write_text(CONFIG.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "alpha"}\n')
+    argv = _batch_cli(tmp_path)
+    argv[argv.index(str(tmp_path / "out.jsonl"))] = "/dev/full"
+    refused = subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=60, preexec_fn=_no_more_memory
+    )
+    assert refused.returncode == 2
+    assert refused.stderr == "gearshift: error: OUT /dev/full: not a regular file; give a file path\n"
+    assert server.requests == []

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cli_support import local_config
 
-from gearshift import read_records
-from gearshift.cli import main
+from gearshift import cli, read_records
+from gearshift.cli import Terminated, main
 from gearshift.testing import LocalOpenAIServer
 
 
@@ -164,3 +164,19 @@ def test_the_demo_total_weights_each_dataset_by_its_requests() -> None:
     assert total.quality == pytest.approx(0.65)
     assert total.cost_usd == pytest.approx(4.0)
     assert total.strongest_cost_usd == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(
+    ("stop", "code"), [(KeyboardInterrupt, 130), (Terminated, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_an_interrupt_while_the_commands_load_is_its_exit_code_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, stop: type[KeyboardInterrupt], code: int
+) -> None:
+    """Building the parser imports every sub-command, a second or more on a busy machine: a Ctrl-C there
+    escaped `main` as a traceback, and a SIGTERM killed the process before its handler was set."""
+
+    def interrupted() -> None:
+        raise stop
+
+    monkeypatch.setattr(cli, "_parser", interrupted)
+    assert main(["batch", "in.jsonl", "out.jsonl"]) == code

@@ -288,3 +288,31 @@ def test_a_sync_stream_the_caller_stops_reading_is_charged_what_it_produced(prov
     finally:
         router.close()
     assert usage.reserved_usd == 0 and usage.spent_usd > 0
+
+
+async def test_an_answer_cancelled_while_its_cost_is_committed_is_in_the_decision_log(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer came, its commit was queued to SQLite's thread, and the caller gave up then (Ctrl-C on
+    # `gearshift batch`, 3 interrupted runs in 40): the ledger charged it, but the attempt was only
+    # logged after the commit, so the decision log had no record of a call that was paid for.
+    log = open_decision_log(tmp_path / "log.jsonl")
+    ledger = BudgetLedger(SQLiteStore(tmp_path / "budgets.db"), [BudgetLimit(key="run:*", usd=10.0)])
+    router = Router(
+        REGISTRY, policy=SignalScorer(MARKERS), providers=[provider], budgets=ledger, decision_log=log
+    )
+    commit = ledger.commit
+
+    async def commit_as_the_caller_gives_up(*args: object, **kwargs: object) -> None:
+        call.cancel()  # lands at the commit's wait for SQLite's thread
+        await commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ledger, "commit", commit_as_the_caller_gives_up)
+    call = asyncio.ensure_future(router.acomplete(_request(), StepContext(run_id="r1")))
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    spent = await _spent(router, "run:r1")
+    await router.aclose()
+    attempts = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "attempt"]
+    assert spent > 0
+    assert [(a["ok"], a["cost_usd"]) for a in attempts] == [(True, pytest.approx(spent))]

@@ -92,9 +92,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = _parser().parse_args(argv)
     restore_sigterm = terminate_as_interrupt()
     try:
+        # Inside the `try`: building the parser imports every sub-command (a second or more on a busy
+        # machine), and a Ctrl-C or SIGTERM then was a traceback, not the exit code of an interrupt.
+        args = _parser().parse_args(argv)
         if args.command == "route":
             return _route(args)
         if args.command == "chat":

@@ -100,14 +100,18 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     records = [record for record in earlier.records if record.id in digests]
     try:
         drop_torn_line(args.output)  # glued to a torn line, the first new line would be unreadable
-        journal = args.output.open("a", encoding="utf-8")
+        # Unbuffered: a line is on disk once written, and nothing is left to fail again at close.
+        journal = args.output.open("ab", buffering=0)
     except OSError as exc:
         raise GearshiftError(f"OUT {args.output}: cannot write it ({exc.strerror or exc})") from None
     with journal, Stages(enabled=not args.no_progress) as stages:
         stages.stage("answering", len(todo))
 
         def on_result(result: BatchResult) -> None:
-            _write(journal, result, digests[result.id])
+            try:
+                _write(journal, result, digests[result.id])
+            except OSError as exc:  # a full disk: the batch stops, its calls in flight are cancelled
+                raise GearshiftError(f"OUT {args.output}: cannot write it ({exc.strerror or exc})") from None
             records.append(stage_record(result))
             if result.accepted or result.error is not None:
                 stages.advance()
@@ -200,7 +204,9 @@ def _check_unchanged(lines: list[BatchLine], earlier: Journal, source: Path, out
             )
 
 
-def _write(journal: IO[str], result: BatchResult, request: str) -> None:
+def _write(journal: IO[bytes], result: BatchResult, request: str) -> None:
+    """Append `result`'s line to the journal, opened unbuffered: a line on disk is a stage that will not
+    be paid for again. A write cut short (a full disk) raises, leaving a torn line the next run drops."""
     record = stage_record(result)
     row: dict[str, Any] = {
         "id": result.id,
@@ -225,8 +231,10 @@ def _write(journal: IO[str], result: BatchResult, request: str) -> None:
         row["reason"] = result.reason
     if result.error is not None:
         row["error"] = result.error
-    journal.write(json.dumps(row, ensure_ascii=False) + "\n")
-    journal.flush()  # a line on disk is a stage that will not be paid for again
+    line = memoryview((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+    while line:
+        written = journal.write(line)  # a raw file may write part of it (a disk filling up)
+        line = line[written:]
 
 
 def _print_summary(summary: BatchSummary, strongest: str, *, as_json: bool) -> None:

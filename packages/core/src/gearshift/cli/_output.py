@@ -1,9 +1,9 @@
 """What every `gearshift` sub-command does the same way with its outputs and its prompt.
 
 - A file the command will write is checked before any work: its folder must exist, and the path must
-  be neither a folder nor a file the command reads (which writing it would destroy). A bad one fails
-  at once with one line naming the option and the path (exit 2); gearshift never creates a missing
-  folder for it, so a typo in a path cannot scatter files.
+  be neither a folder, a device or a pipe, nor a file the command reads (which writing it would
+  destroy). A bad one fails at once with one line naming the option and the path (exit 2); gearshift
+  never creates a missing folder for it, so a typo in a path cannot scatter files.
 - It is written through `replaced_output`: to a temporary file beside it, renamed over it once whole,
   so an interrupted or failed command leaves the old file (or none), never half a file.
 - Progress is one mechanism, `Stages`: a rich progress bar on stderr, with a total for every stage,
@@ -41,6 +41,10 @@ def check_output(
     folder = path.expanduser().parent
     if path.is_dir():
         raise GearshiftError(f"{option} {path}: is a folder; give a file path")
+    if path.exists() and not path.is_file():
+        # A device or a pipe: renamed over, it would be replaced; read back (a batch's journal), it
+        # never ends (/dev/full) or never comes (a pipe).
+        raise GearshiftError(f"{option} {path}: not a regular file; give a file path")
     if not folder.is_dir():
         raise GearshiftError(f"{option} {path}: the folder {folder} does not exist (create it first)")
     for source_option, source in (reads or {}).items():

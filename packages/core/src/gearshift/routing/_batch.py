@@ -265,7 +265,16 @@ class _Batch:
             for index, item in pending:
                 passed[index] = await stage(item)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(items)))))
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(items)))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # One worker failed (`on_result` could not record a result): the others' calls are cancelled
+            # and settled before the error goes on, rather than left running as the router closes.
+            for running in workers:
+                running.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
         return list(zip(items, passed, strict=True))
 
     async def routed(self, item: BatchItem) -> bool | None:

@@ -142,13 +142,15 @@ class ChainRun:
                     reservation, spec, started, "", streamed=False, unread_output=hold.output_tokens
                 )
                 raise
-            await self._settle(reservation, spec, response.usage, response.cost_usd)
+            # Recorded before the commit's wait: a caller that gives up during it still paid for the
+            # answer, and the decision log must say so as the ledger does.
             latency = self._ms(started)
             self._record(
                 Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency), response
             )
             self.router.cooldowns.on_success(spec.id)
             self.router.deployments.on_success(spec, answer_ms=latency)
+            await self._settle(reservation, spec, response.usage, response.cost_usd)
             return response
         raise self._exhausted(errors, refusal.error if refusal else None)
 
@@ -235,7 +237,6 @@ class ChainRun:
                         ) from None
                 response = event.response
                 done = True
-                await self._settle(reservation, spec, response.usage, response.cost_usd)
                 self._record(
                     Attempt(
                         spec.id,
@@ -251,6 +252,7 @@ class ChainRun:
                 )
                 self.router.cooldowns.on_success(spec.id)
                 self.router.deployments.on_success(spec, first_token_ms=first_event_ms)
+                await self._settle(reservation, spec, response.usage, response.cost_usd)  # recorded first
                 for seen in unseen:
                     yield seen
                 yield event
