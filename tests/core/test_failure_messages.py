@@ -20,6 +20,7 @@ from gearshift import (
 )
 from gearshift.cli import main
 from gearshift.providers import AnthropicProvider, OpenAIProvider
+from gearshift.testing import CutStream, LocalAnthropicServer, LocalOpenAIServer
 
 PRICES = ModelPrices(input=1.0, output=2.0)
 
@@ -79,6 +80,28 @@ async def test_a_connection_failure_names_the_url_and_asks_if_the_local_server_r
     assert f"cannot connect to {masked}" in str(error)
     assert f"is it running at {masked}?" in str(error)
     assert "sk-live-abcdef123456" not in str(caught.value)
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_a_server_that_hangs_up_mid_call_is_not_asked_whether_it_runs(wire: str) -> None:
+    # A server that took the request and dropped the connection before answering was reported as
+    # "cannot connect to <url> ...; is it running at <url>?": the user went to check a server that ran.
+    local = LocalOpenAIServer(models=("llama",)) if wire == "openai" else None
+    with local or LocalAnthropicServer(models=("llama",)) as server:
+        server.script("llama", CutStream())
+        kind = OpenAIProvider if wire == "openai" else AnthropicProvider
+        provider = kind("local", api_key="sk-t", base_url=server.base_url, timeout=5.0)
+        async with Router(
+            _registry(("llama", "local")), policy=SignalScorer(), providers=[provider]
+        ) as router:
+            with pytest.raises(AllModelsFailed) as caught:
+                await router.acomplete("hi")
+        assert server.requests  # it was reached
+    (error,) = caught.value.exceptions
+    assert isinstance(error, ProviderError) and error.kind == "connection"
+    text = str(error)
+    assert "cannot connect" not in text and "is it running" not in text, text
+    assert f"{server.base_url} hung up before it answered" in text, text
 
 
 def test_a_public_host_gets_no_local_hint() -> None:

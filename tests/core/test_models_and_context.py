@@ -126,6 +126,15 @@ def test_pacing_counts_the_steps_of_the_users_latest_turn() -> None:
         StepContext(step_index=2, turn_step_index=-1)
 
 
+def test_a_blank_agent_or_run_id_is_refused_and_an_empty_one_names_no_one() -> None:
+    # Spaces alone were charged to `agent: `, a key that no agent's limit, figure or report reads.
+    with pytest.raises(InvalidRequestError, match="agent_id: is blank; name the agent or leave it out"):
+        StepContext(agent_id="  ")
+    with pytest.raises(InvalidRequestError, match="run_id: is blank; name the run or leave it out"):
+        StepContext(run_id="\t")
+    assert StepContext(agent_id="", run_id="").charged_keys("anonymous") == ("agent:anonymous",)
+
+
 def test_step_types_parse_and_unknown_ones_list_the_choices() -> None:
     assert StepContext(step_type="PLAN").step_type is StepType.PLAN  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match="unknown step type 'ponder'; use one of plan, act"):

@@ -744,3 +744,18 @@ def test_feedback_on_a_call_whose_hand_over_error_reached_its_caller_scores_no_m
     read = outcomes_from_log([*call("a", handover_error=True), *call("b", handover_error=False)])
     assert [(row["id"], list(row["outcomes"])) for row in read.rows] == [("b", ["small"])]
     assert (read.feedback_records, read.feedback_without_answer, read.feedback_without_call) == (2, 1, 0)
+
+
+def test_a_later_score_from_the_same_source_replaces_its_earlier_one_in_the_row() -> None:
+    from gearshift.reporting._log_outcomes import outcomes_from_log
+
+    # A scorer that corrected itself (1, then 0) had both averaged into the row: 0.5, not its 0.
+    records = [
+        {"kind": "decision", "request_id": "r", "prompt": "Capital of France?"},
+        {"kind": "attempt", "request_id": "r", "model": "small", "ok": True, "cost_usd": 0.001},
+        *({"kind": "feedback", "request_id": "r", "score": s, "source": "agent"} for s in (1.0, 0.0, 0.0)),
+        {"kind": "feedback", "request_id": "r", "score": 0.5, "source": "user"},
+    ]
+    read = outcomes_from_log(records)
+    (row,) = read.rows
+    assert row["outcomes"]["small"]["score"] == 0.25 and read.feedback_records == 4

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp_testbed import EASY, HARD, error_text, local_router, resource_json, structured
 
 from gearshift import Router, read_records
@@ -104,6 +104,37 @@ async def test_an_escalation_is_charged_to_the_agent_and_shows_in_every_tool(
         document = resource_json(await client.read_resource("gearshift://budgets/importer"))
         assert document["keys"][0]["limits"][0]["spent_usd"] == pytest.approx(cost)
         assert resource_json(await client.read_resource("gearshift://budgets/agent:importer")) == document
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("route", {"prompt": EASY, "agent_id": "  "}),
+        ("escalate", {**PROBLEM, "agent_id": " "}),
+        ("escalate", {**PROBLEM, "run_id": "\t"}),
+        ("budget_status", {"agent_id": " "}),
+        ("budget_status", {"key": "agent:"}),
+        ("budget_status", {"key": "run: "}),
+    ],
+)
+async def test_a_blank_agent_run_or_key_is_refused_not_taken_as_a_key_of_spaces(
+    roomy: Router, llm_server: LocalOpenAIServer, tool: str, arguments: dict[str, str]
+) -> None:
+    # A model that filled `agent_id` with a space was charged to `agent: `, a key no agent reads and
+    # no per-agent figure shows; budget_status and the budget resource showed such a key's full budget.
+    async with Client(build_server(router=roomy)) as client:
+        result = await client.call_tool(tool, arguments)
+        assert result.is_error and "is blank" in error_text(result), error_text(result)
+        status = structured(await client.call_tool("budget_status", {}))
+    assert llm_server.requests == []
+    assert status["keys"] == []
+
+
+@pytest.mark.parametrize("key", ["", "agent:", "%20"])
+async def test_the_budget_resource_refuses_a_blank_key(roomy: Router, key: str) -> None:
+    async with Client(build_server(router=roomy)) as client:
+        with pytest.raises(MCPError, match="is blank"):
+            await client.read_resource(f"gearshift://budgets/{key}")
 
 
 # -- attempts to spend past a limit ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_testbed import error_text, local_router, structured
 
 from gearshift import open_decision_log, read_records
+from gearshift.reporting import build_report
 from gearshift.testing import LocalOpenAIServer
 from gearshift_mcp import RouterTools, build_server
 
@@ -36,6 +37,23 @@ async def test_an_escalate_answer_is_scored_by_its_request_id(
     assert len(feedback) == 1  # the made-up id's score is not among them
     assert (feedback[0]["score"], feedback[0]["source"], feedback[0]["comment"]) == (0.75, "agent", "close")
     assert feedback[0]["request_id"] in {r["request_id"] for r in records if r["kind"] == "attempt"}
+
+
+async def test_a_second_score_from_the_same_source_replaces_the_first(
+    llm_server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    # An agent that scored an answer 1, then saw the tests fail and scored it 0, was told "score 0.0"
+    # while the report (and export-outcomes' rows) averaged both to 0.5; a resent score counted twice.
+    router = local_router(llm_server, decision_log=open_decision_log(tmp_path / "log.jsonl"))
+    async with router, Client(build_server(router=router)) as client:
+        rid = structured(await client.call_tool("escalate", PROBLEM))["request_id"]
+        for score, source in ((1, "agent"), (0, "agent"), (0, "agent"), (0.5, "user")):
+            structured(
+                await client.call_tool("feedback", {"request_id": rid, "score": score, "source": source})
+            )
+    records = list(read_records(tmp_path / "log.jsonl"))
+    assert len([r for r in records if r["kind"] == "feedback"]) == 4  # every score is kept in the log
+    assert build_report(records)["feedback"] == {"count": 2, "mean_score": 0.25}  # agent's 0, user's 0.5
 
 
 async def test_bad_feedback_is_an_error_result(server: MCPServer[RouterTools]) -> None:

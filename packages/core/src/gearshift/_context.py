@@ -139,6 +139,12 @@ class StepContext:
     turn_step_index: int | None = None
 
     def __post_init__(self) -> None:
+        for name in ("agent_id", "run_id"):
+            value = getattr(self, name)
+            # "" names no one (as None does); spaces alone would be charged to a key such as
+            # `agent: `, which no per-agent limit, figure or report of that agent ever reads.
+            if isinstance(value, str) and value and not value.strip():
+                raise InvalidRequestError(f"{name}: is blank; name the {name[:-3]} or leave it out")
         if not isinstance(self.step_type, StepType):
             object.__setattr__(self, "step_type", StepType.parse(self.step_type))
         if self.step_index < 0:

@@ -405,6 +405,7 @@ def _tools() -> list[Tool]:
     ) -> FeedbackResult:
         """Score an answer gearshift gave (by its `request_id`) once you know how good it was, e.g.
         after a test ran or the user replied. Scores teach gearshift which model each kind of step needs.
+        A later score from the same `source` replaces its earlier one (to correct a score, send it again).
         """
         tools = ctx.request_context.lifespan_context
         return await _answer(tools.feedback(request_id, score, source=source, comment=comment))

@@ -230,7 +230,7 @@ class RouterTools:
         ledger = self.router.budgets
         if ledger is None:
             return BudgetStatusResult(budgets_configured=False, keys=[])
-        keys = [k for k in (f"agent:{agent_id}" if agent_id else None, key) if k]
+        keys = [_spend_key(k) for k in (f"agent:{agent_id}" if agent_id else None, key) if k is not None]
         if not keys:
             keys = list(await ledger.keys())
         views = []
@@ -286,6 +286,14 @@ def _refuse_blank(**texts: str) -> None:
     for name, text in texts.items():
         if not text.strip():
             raise InvalidRequestError(f"{name}: is blank; write it out in words")
+
+
+def _spend_key(key: str) -> str:
+    """`key`, refused when it or the id after its `kind:` is blank: `agent:` or `run: ` names no
+    agent or run, and its budget would be shown as if one had it all left."""
+    if not key.split(":", 1)[-1].strip():
+        raise InvalidRequestError(f"budget key {key!r} is blank; name one such as agent:<id> or run:<id>")
+    return key
 
 
 def _tool_record(use: ToolUse) -> ToolRecord:

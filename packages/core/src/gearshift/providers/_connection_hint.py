@@ -1,5 +1,7 @@
 """What a failed connection says: the URL it could not reach (its credentials masked) and, for a server
-on this machine or the local network, whether it is running there.
+on this machine or the local network, whether it is running there; or, for a server that took the
+request and hung up before answering, that it did (it runs: asking whether it does sends the user to
+check the wrong thing).
 
 "APIConnectionError: Connection error." names neither where nor what to check; this does both. A
 404 from a base URL without the path its API lives under asks whether the path is missing.
@@ -12,14 +14,35 @@ from urllib.parse import urlsplit
 
 from .._url_secrets import mask_url
 
-__all__ = ["connection_message", "missing_path_hint"]
+__all__ = ["connection_message", "hung_up", "missing_path_hint"]
+
+# What the HTTP clients raise when a connection that was open closes before a response came: httpx
+# (and httpx2) and aiohttp, matched by class name so that neither is imported.
+_HANG_UPS = frozenset({"RemoteProtocolError", "ReadError", "ServerDisconnectedError"})
 
 
-def connection_message(text: str, *, base_url: str | None, provider: str) -> str:
-    """The message of a connection failure: `text` (the SDK's, already redacted) with where and a hint."""
+def hung_up(exc: BaseException) -> bool:
+    """Whether `exc` (an SDK's connection error) was caused by the server closing a connection it had
+    accepted, rather than by a connection that could not be made."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if any(cls.__name__ in _HANG_UPS for cls in type(cause).__mro__):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def connection_message(text: str, *, base_url: str | None, provider: str, hung_up: bool = False) -> str:
+    """The message of a connection failure: `text` (the SDK's, already redacted) with where and a hint;
+    with `hung_up`, that the server closed the connection before it answered."""
+    where = mask_url(base_url) if base_url else "its public API"
+    if hung_up:
+        return f"provider '{provider}' at {where} hung up before it answered ({text})"
     if not base_url:
         return f"cannot connect to provider '{provider}' at its public API ({text}); check the network"
-    url = mask_url(base_url)
+    url = where
     message = f"cannot connect to {url} (provider '{provider}': {text})"
     if _is_local(base_url):
         message += f"; is it running at {url}?"

@@ -27,7 +27,7 @@ from .._errors import ConfigError, GearshiftError, ProviderError, ProviderErrorK
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
 from .._url_secrets import ENCODE_HINT, mask_url, unencoded_userinfo, url_secrets
-from ._connection_hint import connection_message, missing_path_hint
+from ._connection_hint import connection_message, hung_up, missing_path_hint
 from ._sdk import (
     HttpClient,
     LoopClients,
@@ -346,7 +346,7 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             kind = "stream"
         text = error_text(exc, self._secrets())
         if kind == "connection":
-            text = connection_message(text, base_url=self.base_url, provider=self.name)
+            text = connection_message(text, base_url=self.base_url, provider=self.name, hung_up=hung_up(exc))
         elif status == 404 and self._API_PATH:
             text += missing_path_hint(self.base_url, self._API_PATH)
         return ProviderError(

@@ -180,7 +180,8 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
     errors: Counter[str] = Counter()
     error_kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
     budget: dict[str, float] = {"refusals": 0, "overruns": 0, "overrun_excess_usd": 0.0}
-    feedback: list[float] = []
+    # One score per request and source, the latest: a scorer that corrects itself, or resends, is one voice.
+    feedback: dict[tuple[str, str], float] = {}
     shadow = _Shadow()
     kinds: Counter[str] = Counter()
     agents: set[str] = set()  # of every routed call, whatever `agent` keeps
@@ -262,7 +263,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
             budget["overruns"] += 1
             budget["overrun_excess_usd"] += float(record.get("excess_usd") or 0.0)
         elif kind == "feedback" and (agent is None or rid in calls):
-            feedback.append(float(record["score"]))
+            feedback[(str(rid), str(record.get("source") or ""))] = float(record["score"])
         elif kind == "shadow":
             shadow.add(record)
     return _summarize(
@@ -274,7 +275,7 @@ def build_report(records: Iterable[Mapping[str, Any]], *, agent: str | None = No
         errors=errors,
         error_kinds=error_kinds,
         budget=budget,
-        feedback=feedback,
+        feedback=list(feedback.values()),
         shadow=shadow,
         kinds=kinds,
         agents=agents,

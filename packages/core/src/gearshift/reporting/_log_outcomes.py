@@ -4,8 +4,9 @@ A `shadow` record is one row, upward or downward alike: its prompt and both mode
 tokens and costs. A `feedback` record scores the model that answered its call: it overrides that
 model's judged score in the call's shadow row, or, without one, makes a one-model row from the call's
 decision record (which carries the prompt, and the caller's task label, only under
-`log.include_prompts`). Several feedbacks on one call are averaged. Rows without a prompt cannot
-train a router and are counted, not kept.
+`log.include_prompts`). Several feedbacks on one call are averaged over their sources, each source's
+latest score standing for it (a scorer that corrects itself, or resends, is one voice). Rows without
+a prompt cannot train a router and are counted, not kept.
 
 A router trains on every row with two or more models, whatever models it holds, over the union of
 their models, and on the one-model rows of those models: a one-model row says nothing about the other
@@ -142,7 +143,7 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
     answered: dict[str, tuple[str, int, int]] = {}
     handover_errors: set[str] = set()
     cost: defaultdict[str, float] = defaultdict(float)
-    scores: defaultdict[str, list[float]] = defaultdict(list)
+    scores: defaultdict[str, dict[str, float]] = defaultdict(dict)  # request id -> source -> score
     for record in records:
         kind = record.get("kind")
         rid = record.get("request_id")
@@ -174,7 +175,7 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
             tasks[rid] = str(record.get("task") or tasks.get(rid) or "live")
         elif kind == "feedback":
             result.feedback_records += 1
-            scores[rid].append(float(record["score"]))
+            scores[rid][str(record.get("source") or "")] = float(record["score"])
     for rid in handover_errors:  # as `gearshift report` reads them: unanswered
         answered.pop(rid, None)
     for rid, shadow in shadows.items():
@@ -184,7 +185,7 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
             continue
         outcomes = {model: dict(outcome) for model, outcome in shadow["outcomes"].items()}
         if rid in scores and rid in answered and answered[rid][0] in outcomes:
-            outcomes[answered[rid][0]]["score"] = sum(scores[rid]) / len(scores[rid])
+            outcomes[answered[rid][0]]["score"] = _mean(scores[rid])
         result.rows.append({"id": rid, "task": tasks[rid], "prompt": prompt, "outcomes": outcomes})
     for rid, given in scores.items():
         if rid in shadows:
@@ -201,7 +202,7 @@ def outcomes_from_log(records: Iterable[Mapping[str, Any]]) -> LogOutcomes:
             continue
         model, tokens_in, tokens_out = answered[rid]
         outcome = {
-            "score": sum(given) / len(given),
+            "score": _mean(given),
             "cost_usd": cost[rid],
             "input_tokens": tokens_in,
             "output_tokens": tokens_out,
@@ -287,3 +288,7 @@ def left_out_note(left_out: Mapping[str, str], *, lead: str = "") -> str:
     if not left_out:
         return ""
     return lead + "left out " + "; ".join(f"{model} ({why})" for model, why in left_out.items())
+
+
+def _mean(by_source: dict[str, float]) -> float:
+    return sum(by_source.values()) / len(by_source)
