@@ -3,7 +3,8 @@
 The router gives up on a model that does not answer within its timeout and falls back; the provider
 already has the request and goes on working on it (and bills it). Real SDK, real local server: the
 server records the request it was sent, then answers too late. A stream that the provider accepted
-(its 200 came) and that broke before any chunk is charged the same way.
+(its 200 came) and that broke before any chunk is charged the same way, and so is a call whose
+connection the provider hung up after it had the request; a refused connection is charged nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 import pytest
 
 from gearshift import (
+    AllModelsFailed,
     Attempt,
     ChatRequest,
     Message,
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    ProviderError,
     Router,
     SignalScorer,
     StepContext,
@@ -114,19 +117,66 @@ async def test_an_unstreamed_call_cancelled_under_way_is_charged_the_output_it_w
         await router.aclose()
 
 
+def _local_server(wire: str) -> LocalOpenAIServer | LocalAnthropicServer:
+    if wire == "openai":
+        return LocalOpenAIServer(models=("small", "backup"))
+    return LocalAnthropicServer(models=("small", "backup"))
+
+
+def _wire_router(wire: str, base_url: str) -> Router:
+    """A router over "small" then "backup" of the `wire` server at `base_url`, under a run limit."""
+    provider: OpenAIProvider | AnthropicProvider
+    if wire == "openai":
+        provider = OpenAIProvider(name="local", api_key="sk-t", base_url=base_url, timeout=5.0)
+    else:
+        provider = AnthropicProvider(name="local", api_key="sk-t", base_url=base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=1.0)])
+    return Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_an_unstreamed_call_the_provider_hung_up_on_is_charged_as_a_timed_out_one(wire: str) -> None:
+    # The provider had the whole request when the connection dropped with no status (a proxy's idle
+    # timeout in front of it, a server restarted under the call): it may have processed and billed
+    # it, up to the cap it was sent, as for a timeout. It was charged nothing, so under a hard limit
+    # such calls were free in the ledger.
+    with _local_server(wire) as server:
+        server.script("small", CutStream())
+        router = _wire_router(wire, server.base_url)
+        try:
+            attempts = (await router.acomplete(REQUEST, StepContext(run_id="1"))).attempts
+            assert [r.body["model"] for r in server.requests] == ["small", "backup"]  # it reached "small"
+            error = attempts[0].error
+            assert error is not None and error.kind == "connection" and "hung up" in str(error)
+            await _fell_back_and_charged_the_input(router, attempts)
+            assert attempts[0].usage.output_tokens == REQUEST.max_tokens
+        finally:
+            await router.aclose()
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+async def test_a_call_whose_connection_was_refused_is_charged_nothing(wire: str) -> None:
+    with _local_server(wire) as gone:
+        base_url = gone.base_url  # nothing listens there once it stopped
+    router = _wire_router(wire, base_url)
+    try:
+        with pytest.raises(AllModelsFailed) as caught:
+            await router.acomplete(REQUEST, StepContext(run_id="1"))
+        assert all(isinstance(e, ProviderError) and e.kind == "connection" for e in caught.value.exceptions)
+        assert router.budgets is not None
+        (run,) = await router.budgets.usage(["run:1"])
+        assert (run.spent_usd, run.reserved_usd) == (0, 0)
+    finally:
+        await router.aclose()
+
+
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
 async def test_a_stream_dropped_after_the_providers_200_is_charged_its_input(wire: str) -> None:
-    local = LocalOpenAIServer(models=("small", "backup")) if wire == "openai" else None
-    with local or LocalAnthropicServer(models=("small", "backup")) as server:
+    with _local_server(wire) as server:
         server.script("small", CutStream(after_chunks=0))
-        if wire == "openai":
-            provider: OpenAIProvider | AnthropicProvider = OpenAIProvider(
-                name="local", api_key="sk-t", base_url=server.base_url, timeout=5.0
-            )
-        else:
-            provider = AnthropicProvider(name="local", api_key="sk-t", base_url=server.base_url, timeout=5.0)
-        ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=1.0)])
-        router = Router(REGISTRY, policy=SignalScorer(), providers=[provider], budgets=ledger)
+        router = _wire_router(wire, server.base_url)
+        ledger = router.budgets
+        assert ledger is not None
         try:
             stream = router.astream(REQUEST, StepContext(run_id="1"))
             assert "".join([e.text async for e in stream if isinstance(e, TextDelta)])

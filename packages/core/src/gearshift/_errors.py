@@ -242,7 +242,9 @@ class ProviderError(GearshiftError):
     `kind` classifies the failure; every kind except `bad_request` lets the router fall back to the
     next model of the chain. `retry_after` is the provider's advice in seconds, when it gave one.
     `accepted` says the provider took the call (its 200 came) and worked on it before it failed: an
-    answer that could not be read, or one that finished with an error, was likely billed.
+    answer that could not be read, or one that finished with an error, was likely billed. `received`
+    says the provider had the whole request when the connection closed with no status (it hung up
+    before answering, kind `connection`): it may have processed it, and billed it, as after a timeout.
     `reported_tokens` are the counts, by `Usage` field name, the provider reported before it failed
     (Anthropic's `message_start` says what the prompt costs): the router charges them rather than its
     own estimate. `deployment` names the deployment that failed (`<model id>@<provider>`) when the model
@@ -260,6 +262,7 @@ class ProviderError(GearshiftError):
         status_code: int | None = None,
         retry_after: float | None = None,
         accepted: bool = False,
+        received: bool = False,
         reported_tokens: Mapping[str, int] | None = None,
     ) -> None:
         self.model_id = model_id
@@ -268,6 +271,7 @@ class ProviderError(GearshiftError):
         self.status_code = status_code
         self.retry_after = retry_after
         self.accepted = accepted
+        self.received = received
         self.reported_tokens: dict[str, int] = dict(reported_tokens or {})
         status = f" (HTTP {status_code})" if status_code is not None else ""
         super().__init__(f"{model_id}: {kind}{status}: {message}")

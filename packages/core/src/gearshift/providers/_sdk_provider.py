@@ -345,8 +345,11 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
         if after_output or (accepted and kind == "connection"):
             kind = "stream"
         text = error_text(exc, self._secrets())
+        # A server that hung up before any status had the whole request (what is sent is written before
+        # the response is read); one that could not be reached has nothing.
+        received = kind == "connection" and hung_up(exc)
         if kind == "connection":
-            text = connection_message(text, base_url=self.base_url, provider=self.name, hung_up=hung_up(exc))
+            text = connection_message(text, base_url=self.base_url, provider=self.name, hung_up=received)
         elif status == 404 and self._API_PATH:
             text += missing_path_hint(self.base_url, self._API_PATH)
         return ProviderError(
@@ -356,4 +359,5 @@ class SDKProvider(ABC, Generic[ClientT, CallT, ResponseT, EventT]):
             status_code=status,
             retry_after=retry_after,
             accepted=accepted,
+            received=received,
         )

@@ -3,11 +3,12 @@
 `ChainRun` is one routed call to one decision: it walks the decision's chain (skipping models in
 cooldown), reserves each attempt's estimated cost in the budget ledger before the provider call,
 commits the real cost after it (streams too) and releases the reservation of a call that produced
-nothing. Calls that broke mid-stream (or after the provider's 200, before any chunk), timed out or
-were cancelled are committed at gearshift's estimate, since the provider has likely billed them (a call
-not streamed at its output cap: the provider writes the whole answer after the client gave up); so
-is a call a provider of the caller's own broke off with an error of its own (not a `ProviderError`),
-which is then passed on. Every attempt becomes an `Attempt` and a decision-log record.
+nothing. Calls that broke mid-stream (or after the provider's 200, before any chunk), timed out, were
+hung up on once sent or were cancelled are committed at gearshift's estimate, since the provider has
+likely billed them (a call not streamed at its output cap: the provider writes the whole answer after
+the client gave up); so is a call a provider of the caller's own broke off with an error of its own
+(not a `ProviderError`), which is then passed on. Every attempt becomes an `Attempt` and a
+decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -505,20 +506,24 @@ class ChainRun:
         unread_output: int = 0,
     ) -> Usage:
         """What a call that failed cost, `output` having reached the caller: nothing, unless the
-        provider took it: a call that timed out, a stream that broke after the provider's 200 (kind
-        `stream`), a 200 answer that could not be read or finished with an error (`accepted`). The
-        provider then has the request and bills it, as for a cancelled call: what it reported before
-        it failed (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else
-        its input at gearshift's estimate, and the output at least as estimated from what was
-        received; a call not streamed that timed out, the output it was allowed (`unread_output`: the
-        provider goes on to write the whole answer after the client stopped waiting, and bills it).
-        Refused calls (an error status, no connection) cost nothing."""
+        provider took it: a call that timed out, one the provider hung up on once it had the whole
+        request (`received`), a stream that broke after the provider's 200 (kind `stream`), a 200
+        answer that could not be read or finished with an error (`accepted`). The provider then has
+        the request and bills it, as for a cancelled call: what it reported before it failed
+        (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else its input
+        at gearshift's estimate, and the output at least as estimated from what was received; a call
+        not streamed that timed out or was hung up on, the output it was allowed (`unread_output`: the
+        provider goes on to write the whole answer after the client stopped waiting, and bills it;
+        the connection that dropped may be only a proxy's in front of a model that went on, which
+        gearshift cannot tell from a crash that stopped it, and the ledger must not read less than
+        the bill may be). Refused calls (an error status, no connection) cost nothing."""
         if error.reported_tokens:
             reported = Usage(**error.reported_tokens)
             return replace(reported, output_tokens=max(reported.output_tokens, estimate_tokens(output)))
-        if not output and error.kind not in ("timeout", "stream") and not error.accepted:
+        unanswered = error.kind == "timeout" or error.received  # it has the request; no answer came
+        if not output and not unanswered and error.kind != "stream" and not error.accepted:
             return Usage()
-        unread = unread_output if error.kind == "timeout" else 0
+        unread = unread_output if unanswered else 0
         return self._estimated_usage(output, input_tokens=input_tokens, unread_output=unread)
 
     def _estimated_usage(
