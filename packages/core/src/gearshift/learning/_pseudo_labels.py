@@ -11,8 +11,8 @@ Off unless asked (`train_router(..., pseudo_weight=PSEUDO_WEIGHT)`). The router'
 is swept over out-of-fold fits without the pseudo-labels, and a final fit with them spreads its
 predictions otherwise: `train_router` moves the curve's trade-offs to the final fit's own scale
 (`on_scale_of`), each share at the trade-off that sends it over the table's and these prompts, the
-traffic it will route. A logged prompt (`LoggedPrompt`) is read with the task label its call was
-routed with, as the router reads the call.
+traffic it will route (as it does for every fit given the log's prompts). A logged prompt
+(`LoggedPrompt`) is read with the task label its call was routed with, as the router reads the call.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ._features import FeatureSpec, PromptFeatures, PromptLike, build_features, prompt_inputs
+from ._features import FeatureSpec, PromptLike, build_features, prompt_inputs
 from ._fitting import KNN_DIMS, Design, FitData, fit_knn
 from ._predictors import dense_inputs, knn_keys
 from ._topics import table_text
 
-__all__ = ["MAX_PSEUDO_PROMPTS", "PSEUDO_NEIGHBOURS", "PSEUDO_WEIGHT", "PseudoRows", "pseudo_rows"]
+__all__ = ["MAX_PSEUDO_PROMPTS", "PSEUDO_NEIGHBOURS", "PSEUDO_WEIGHT", "PseudoRows", "pseudo_rows", "sampled"]
 
 PSEUDO_WEIGHT = 3.0
 """How much the pseudo-labeled prompts count together, in multiples of the table's own rows."""
@@ -44,14 +44,12 @@ quarter as many)."""
 @dataclass(frozen=True, eq=False)
 class PseudoRows:
     """Unlabeled prompts in a table's design: `x` their rows, `text` their hashed text, `labels` each
-    one's models' scores as its neighbours predict them, `weight` how much each row counts, and
-    `features` the prompts' raw features (what a fitted predictor reads)."""
+    one's models' scores as its neighbours predict them, and `weight` how much each row counts."""
 
     x: Any
     text: Any
     labels: np.ndarray
     weight: float
-    features: PromptFeatures
 
     def extend(
         self, design: Design, text: Any, scores: np.ndarray
@@ -73,6 +71,11 @@ class PseudoRows:
         )
 
 
+def sampled(prompts: Sequence[PromptLike]) -> Sequence[PromptLike]:
+    """At most `MAX_PSEUDO_PROMPTS` of `prompts`, evenly spaced through them."""
+    return prompts[:: max(1, -(-len(prompts) // MAX_PSEUDO_PROMPTS))]
+
+
 def pseudo_rows(
     data: FitData, design: Design, unlabeled: Sequence[PromptLike], weight: float = PSEUDO_WEIGHT
 ) -> PseudoRows | None:
@@ -83,12 +86,11 @@ def pseudo_rows(
     spec: FeatureSpec = data.spec
     if not unlabeled or not spec.text_dims or weight <= 0:
         return None
-    step = max(1, -(-len(unlabeled) // MAX_PSEUDO_PROMPTS))
-    features = build_features(spec, prompt_inputs(unlabeled[::step]))
+    features = build_features(spec, prompt_inputs(sampled(unlabeled)))
     text = table_text(spec, features)
     dense = (dense_inputs(spec, features, design.task_fill) - design.mean) * design.scale
     x = sparse.hstack([text, sparse.csr_matrix(dense)], format="csr")
     neighbours = fit_knn(data, PSEUDO_NEIGHBOURS, PSEUDO_NEIGHBOURS / 4)
     labels = neighbours.predict_keys(knn_keys(spec, features, KNN_DIMS))
     share = weight * data.features.rows / features.rows
-    return PseudoRows(x, text, np.asarray(labels, dtype=np.float64), share, features)
+    return PseudoRows(x, text, np.asarray(labels, dtype=np.float64), share)

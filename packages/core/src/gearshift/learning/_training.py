@@ -43,7 +43,7 @@ from ._fitting import (
     knn_out_of_fold,
 )
 from ._predictors import BlendPredictor, Predictor, knn_keys
-from ._pseudo_labels import PseudoRows, pseudo_rows
+from ._pseudo_labels import PseudoRows, pseudo_rows, sampled
 from ._router_model import LearnedRouter, TrainingSummary
 from ._text_hashing import DEFAULT_TEXT_DIMS
 from ._topics import TOPIC_COUNTS, TOPIC_STRENGTH, TopicDesign, table_text, topic_projection, unlabeled_text
@@ -393,10 +393,11 @@ def train_router(
     models compete and a linear or topic model is kept, a `pseudo_weight` above 0 (`PSEUDO_WEIGHT`, 3,
     is the weight measured) lets its final fit also learn from up to 2,000 of the `unlabeled` prompts,
     each labeled by its nearest rows of `table` (`_pseudo_labels`), together counting `pseudo_weight`
-    times the table's rows; the calibration curve's trade-offs are then moved to that fit's own scale
-    over the table's prompts and those (`on_scale_of`), so it sends the strong share it promises. The
-    default, 0, fits on the table alone: with them the held-out APGR moved within the seeds' noise
-    (`tests/benchmarks/shadow_operating_point.py`).
+    times the table's rows. The default, 0, fits on the table alone: with them the held-out APGR moved
+    within the seeds' noise (`tests/benchmarks/shadow_operating_point.py`). Given `unlabeled`, the
+    calibration curve's trade-offs are moved to the final fit's own scale over the table's prompts and
+    up to 2,000 of those (`on_scale_of`), the traffic it will route, so it sends the strong share it
+    promises there: the curve was swept over out-of-fold fits, which spread their gains otherwise.
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -468,11 +469,11 @@ def train_router(
     )
     predicted = out_of_fold if out_of_fold is not None else predictor.predict(spec, data.features)
     curve = curve_of(router, table, predicted)
-    if pseudo is not None:
-        # The final fit also learned from the pseudo-labels: its gains are spread otherwise than the
-        # out-of-fold fits', so each share is set at its own trade-off over the log's prompts.
-        logged = (predictor.predict(spec, data.features), predictor.predict(spec, pseudo.features))
-        traffic = np.vstack(logged)
+    if unlabeled:
+        # The curve was swept over out-of-fold fits (or the table alone); the final fit, which learned
+        # from more rows (and maybe pseudo-labels), spreads its gains otherwise, so each share is set at
+        # its own trade-off over the log's prompts, the traffic it will route.
+        traffic = router.predict([*table.rows, *sampled(unlabeled)])
         curve = on_scale_of(curve, strongest_breakpoints(traffic, router.relative_costs))
     # Each model's quality over every row, a missing outcome at its predicted value (as the curve's).
     best_single = float(np.nanmax(np.nanmean(expected_scores(scores, predicted), axis=0)))
