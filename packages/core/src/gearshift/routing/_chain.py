@@ -7,8 +7,9 @@ nothing. Calls that broke mid-stream (or after the provider's 200, before any ch
 hung up on once sent or were cancelled are committed at gearshift's estimate, since the provider has
 likely billed them (a call not streamed at its output cap: the provider writes the whole answer after
 the client gave up); so is a call a provider of the caller's own broke off with an error of its own
-(not a `ProviderError`), which is then passed on. Every attempt becomes an `Attempt` and a
-decision-log record.
+(not a `ProviderError`), which is then passed on. An answer is charged as `charged_answer` prices it,
+whichever provider gave it: counts its provider left out estimated, a cost it left at 0 priced.
+Every attempt becomes an `Attempt` and a decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -48,6 +49,7 @@ from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, Text
 from .._models import ModelSpec
 from ..policies import RouteInput
 from ..providers import Provider
+from ..providers._reported_usage import charged_answer
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._budget_fit import billed_input, output_cap
 from ._deployments import PROBE_REQUEST, deployment_key
@@ -143,12 +145,11 @@ class ChainRun:
                     reservation, spec, started, "", streamed=False, unread_output=hold.output_tokens
                 )
                 raise
+            response = charged_answer(response, spec, hold.request)
             # Recorded before the commit's wait: a caller that gives up during it still paid for the
             # answer, and the decision log must say so as the ledger does.
             latency = self._ms(started)
-            self._record(
-                Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency), response
-            )
+            self._record(_answered(spec, response, latency), response)
             self.router.cooldowns.on_success(spec.id)
             self.router.deployments.on_success(spec, answer_ms=latency)
             await self._settle(reservation, spec, response.usage, response.cost_usd)
@@ -236,18 +237,12 @@ class ChainRun:
                         raise ProviderError(
                             "the stream ended without its final event", model_id=spec.id, kind="stream"
                         ) from None
-                response = event.response
+                response = charged_answer(event.response, spec, hold.request, "".join(output))
+                event = StreamDone(response)
                 done = True
                 self._record(
-                    Attempt(
-                        spec.id,
-                        spec.provider,
-                        True,
-                        response.usage,
-                        response.cost_usd,
-                        self._ms(started),
-                        True,
-                        first_token_ms=first_event_ms,
+                    _answered(
+                        spec, response, self._ms(started), streamed=True, first_token_ms=first_event_ms
                     ),
                     response,
                 )
@@ -464,12 +459,9 @@ class ChainRun:
             await self._settle(reservation, spec, usage)
             self._record(self._unanswered(spec, started, usage, False, probe=True))
             raise
+        response = charged_answer(response, spec, PROBE_REQUEST)
         await self._settle(reservation, spec, response.usage, response.cost_usd)
-        self._record(
-            Attempt(
-                spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started), probe=True
-            )
-        )
+        self._record(_answered(spec, response, self._ms(started), probe=True))
         self.router.deployments.on_success(spec)  # a one-token 'ping' times no kind of real call
         return True
 
@@ -667,6 +659,30 @@ def _refusal(first: _Refusal | None, error: BudgetExceeded, usd: float) -> _Refu
     """The refusal to keep: the latest error (it says what is left now), at the cheapest hold refused
     (a model dearer than that is not tried after it)."""
     return _Refusal(error, usd if first is None else min(usd, first.usd))
+
+
+def _answered(
+    spec: ModelSpec,
+    response: ChatResponse,
+    latency_ms: float,
+    *,
+    streamed: bool = False,
+    first_token_ms: float | None = None,
+    probe: bool = False,
+) -> Attempt:
+    """The attempt that gave `response`, as `charged_answer` made it: usage estimated when it says so."""
+    return Attempt(
+        spec.id,
+        spec.provider,
+        True,
+        response.usage,
+        response.cost_usd,
+        latency_ms,
+        streamed,
+        usage_estimated=response.metadata.get("usage_estimated") is True,
+        first_token_ms=first_token_ms,
+        probe=probe,
+    )
 
 
 def _delta_text(delta: ToolCallDelta) -> str:
