@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
-from gearshift import BudgetExceeded, Router
+from gearshift import BudgetExceeded, Router, open_decision_log, read_records
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.testing import LocalOpenAIServer, Reply
 from gearshift_langchain import RoutedChatModel
@@ -135,3 +137,35 @@ async def test_a_model_without_an_agent_is_charged_to_the_default_agent(
     (usage,) = await ledger.usage(["agent:anonymous"])
     cost = answer.response_metadata["gearshift"]["cost_usd"]
     assert usage.spent_usd == pytest.approx(cost) and cost > 0
+
+
+class _ReaderGaveUp(Exception):
+    """The application reading the stream failed on a chunk."""
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["as it comes", "held back"])
+@pytest.mark.parametrize("how", ["break", "raise", "sync break"])
+async def test_a_stream_its_reader_leaves_early_is_charged_once_and_holds_nothing(
+    make_router: Callable[..., Router], server: LocalOpenAIServer, tmp_path: Path, how: str, held: bool
+) -> None:
+    # With escalation on offer the core holds a lower tier's answer back until it is done: the reader
+    # leaves a finished call. Without, it leaves one still running, charged at gearshift's estimate.
+    server.script("small", Reply("word " * 200))
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
+    log = tmp_path / "log.jsonl"
+    router = make_router(budgets=ledger, decision_log=open_decision_log(log))
+    model = RoutedChatModel(router=router, agent_id="reader", self_escalation=held)
+    if how == "sync break":
+        for _ in model.stream("hello"):
+            break
+    else:
+        with pytest.raises(_ReaderGaveUp) if how == "raise" else nullcontext():
+            async for _ in model.astream("hello"):
+                if how == "raise":
+                    raise _ReaderGaveUp
+                break
+    await router.aclose()
+    (usage,) = await ledger.usage(["agent:reader"])
+    (attempt,) = [r for r in read_records(log) if r["kind"] == "attempt"]
+    assert attempt["ok"] is held and attempt["cancelled"] is not held and attempt["output_tokens"] > 0
+    assert usage.reserved_usd == 0 and usage.spent_usd == pytest.approx(attempt["cost_usd"])

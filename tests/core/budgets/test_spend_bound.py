@@ -224,6 +224,54 @@ async def test_the_cap_shrinks_to_what_the_budget_still_affords(server: LocalOpe
     assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(0.00025)
 
 
+async def test_the_escalate_tool_offered_with_a_step_is_reserved_as_input(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """A model below the top tier is sent an `escalate` tool of the router's own, whose schema the
+    provider bills as input; the reservation counted only the caller's request, so a step capped to
+    the last of a hard limit overspent it by the tool's tokens (and logged a `budget_overrun`)."""
+    limit = 0.00025  # the input and about 100 output tokens on `small`: the cap takes all that is left
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=limit)])
+    server.script("small", VERBOSE)
+    provider = _provider(server)
+    log_path = tmp_path / "decisions.jsonl"
+    router = _router(provider, ledger, self_escalation=True, decision_log=open_decision_log(log_path))
+    try:
+        answer = await router.acomplete(PROMPT, StepContext(agent_id="frugal"))
+    finally:
+        await router.aclose()
+    assert "escalate" in [tool["function"]["name"] for tool in server.requests[0].body["tools"]]
+    assert answer.usage.output_tokens == server.requests[0].body["max_tokens"]  # it wrote all it could
+    assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
+    kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
+    assert "budget_overrun" not in kinds
+
+
+async def test_the_response_schema_is_reserved_as_input(
+    anthropic_server: LocalAnthropicServer, anthropic_provider: AnthropicProvider, tmp_path: Path
+) -> None:
+    """A `response_schema` goes out with the request (Anthropic's forced answer tool, OpenAI's
+    `response_format`) and is billed as input, but the reservation counted only the messages and
+    tools, so a step capped to the last of a hard limit overspent it by the schema's tokens."""
+    registry = ModelRegistry([_spec("claude-small", 1, 0.5, provider="anthropic")])
+    fields = {
+        f"field_{n}": {"type": "string", "description": f"The {n}th finding, in words."} for n in range(40)
+    }
+    schema = {"type": "object", "properties": fields}
+    limit = 0.0012  # the prompt, the schema and about 100 output tokens: the cap takes all that is left
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=limit)])
+    anthropic_server.script("claude-small", VERBOSE)
+    log_path = tmp_path / "decisions.jsonl"
+    router = _router(anthropic_provider, ledger, registry=registry, decision_log=open_decision_log(log_path))
+    request = ChatRequest(messages=(Message.user(PROMPT),), response_schema=schema)
+    answer = await router.acomplete(request, StepContext(agent_id="frugal"))
+    router.close()
+    assert answer.usage.output_tokens == anthropic_server.requests[0].body["max_tokens"]  # all it could
+    assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
+    kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
+    assert "budget_overrun" not in kinds
+
+
 async def test_a_step_that_cannot_afford_a_useful_answer_is_refused_before_any_call(
     server: LocalOpenAIServer,
 ) -> None:

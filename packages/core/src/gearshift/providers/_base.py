@@ -25,7 +25,9 @@ class Provider(Protocol):
     """The provider configuration's name, as `ModelSpec.provider` refers to it."""
 
     async def complete(self, model: ModelSpec, request: ChatRequest) -> ChatResponse:
-        """One non-streamed call. `ChatResponse.usage` holds the provider's reported usage."""
+        """One non-streamed call. `ChatResponse.usage` holds the provider's reported usage and
+        `cost_usd` its price; the router charges counts left at 0 (no usage reported) at its
+        estimate, and a cost left at 0 at the model's prices, never as a free call."""
         ...
 
     def stream(self, model: ModelSpec, request: ChatRequest) -> AsyncIterator[StreamEvent]:

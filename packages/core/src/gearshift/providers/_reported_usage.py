@@ -6,6 +6,10 @@ no prompt tokens for a prompt it had cached); gateways that speak Anthropic's Me
 same. A count read as 0 made the call free: no cost and no budget charge (its reservation released
 as if no call had been made). So each count that is missing, or that the call contradicts (no request
 has zero input tokens; an answer with output has output tokens), is estimated, and the usage says so.
+
+The router holds every provider's answer to the same rule (`charged_answer`), the caller's own too: a
+provider written to the public protocol may leave `usage`, or `cost_usd`, at its default, and such a
+call must not be free either.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .._messages import ChatRequest, Usage
+from .._messages import ChatRequest, ChatResponse, Message, Usage
+from .._models import ModelSpec
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._json_fields import field
 
-__all__ = ["counted_or_estimated", "reported_usage"]
+__all__ = ["charged_answer", "counted_or_estimated", "reported_usage"]
 
 
 def reported_usage(raw: Mapping[str, Any] | None, request: ChatRequest, output: str) -> tuple[Usage, bool]:
@@ -45,3 +50,28 @@ def counted_or_estimated(
     if output_tokens is None or (output_tokens == 0 and output):
         output_tokens, estimated = estimate_tokens(output), True
     return replace(usage, output_tokens=output_tokens), estimated
+
+
+def charged_answer(
+    response: ChatResponse, model: ModelSpec, request: ChatRequest, streamed: str = ""
+) -> ChatResponse:
+    """`response`, the answer of `model` to `request`, as the budget must charge it whichever provider
+    gave it: the counts its usage leaves out or contradicts estimated (and its metadata saying
+    `usage_estimated`), and priced at `model`'s prices when it states no cost (`cost_usd` left at 0)
+    or less than those of estimated counts. `streamed` is the output the stream delivered, which a
+    provider's final response may not hold."""
+    written = _written(response.message)
+    usage, estimated = counted_or_estimated(
+        response.usage, response.usage.output_tokens, request, max(written, streamed, key=len)
+    )
+    priced = model.cost(usage)
+    if not estimated and (response.cost_usd > 0 or priced == 0):
+        return response
+    cost = max(response.cost_usd, priced)
+    metadata = {**response.metadata, "usage_estimated": True} if estimated else response.metadata
+    return replace(response, usage=usage, cost_usd=cost, metadata=metadata)
+
+
+def _written(message: Message) -> str:
+    """What an answer's message holds that a provider bills as output: its text and tool calls."""
+    return message.text + "".join(call.name + call.arguments for call in message.tool_calls)

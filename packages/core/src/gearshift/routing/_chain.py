@@ -7,8 +7,9 @@ nothing. Calls that broke mid-stream (or after the provider's 200, before any ch
 hung up on once sent or were cancelled are committed at gearshift's estimate, since the provider has
 likely billed them (a call not streamed at its output cap: the provider writes the whole answer after
 the client gave up); so is a call a provider of the caller's own broke off with an error of its own
-(not a `ProviderError`), which is then passed on. Every attempt becomes an `Attempt` and a
-decision-log record.
+(not a `ProviderError`), which is then passed on. An answer is charged as `charged_answer` prices it,
+whichever provider gave it: counts its provider left out estimated, a cost it left at 0 priced.
+Every attempt becomes an `Attempt` and a decision-log record.
 
 Under a limit that refuses, each attempt's reservation is a bound: the model is asked for no more
 output than was reserved for it (`_budget_fit.output_cap`), a provider that bills more anyway has the
@@ -48,7 +49,8 @@ from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, Text
 from .._models import ModelSpec
 from ..policies import RouteInput
 from ..providers import Provider
-from ..signals._tokens import estimate_request_tokens, estimate_tokens
+from ..providers._reported_usage import charged_answer
+from ..signals._tokens import estimate_request_tokens, estimate_tokens, tool_tokens
 from ._budget_fit import billed_input, output_cap
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
@@ -124,7 +126,9 @@ class ChainRun:
             try:
                 response = await provider.complete(spec, hold.request)
             except ProviderError as error:
-                usage = self._unanswered_usage(error, unread_output=hold.output_tokens)
+                usage = self._unanswered_usage(
+                    error, input_tokens=hold.input_tokens, unread_output=hold.output_tokens
+                )
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, usage=usage)
                 if not error.allows_fallback:
@@ -134,21 +138,20 @@ class ChainRun:
                 # Recorded before any await: a caller under anyio (the MCP server's tool calls) is
                 # cancelled again at every await until it ends, so nothing after one is sure to run;
                 # the shielded settlement, a task of its own, runs to its end either way.
-                usage = self._estimated_usage("", unread_output=hold.output_tokens)
+                usage = self._estimated_usage(
+                    "", input_tokens=hold.input_tokens, unread_output=hold.output_tokens
+                )
                 self._cancelled(spec, started, usage, streamed=False)
                 await asyncio.shield(self._settle(reservation, spec, usage))
                 raise
             except Exception:
-                await self._foreign_failure(
-                    reservation, spec, started, "", streamed=False, unread_output=hold.output_tokens
-                )
+                await self._foreign_failure(reservation, spec, hold, started, "", streamed=False)
                 raise
+            response = charged_answer(response, spec, hold.request)
             # Recorded before the commit's wait: a caller that gives up during it still paid for the
             # answer, and the decision log must say so as the ledger does.
             latency = self._ms(started)
-            self._record(
-                Attempt(spec.id, spec.provider, True, response.usage, response.cost_usd, latency), response
-            )
+            self._record(_answered(spec, response, latency), response)
             self.router.cooldowns.on_success(spec.id)
             self.router.deployments.on_success(spec, answer_ms=latency)
             await self._settle(reservation, spec, response.usage, response.cost_usd)
@@ -201,14 +204,14 @@ class ChainRun:
                     ) from None
             except ProviderError as error:
                 await aclose_events(events)
-                usage = self._unanswered_usage(error)
+                usage = self._unanswered_usage(error, input_tokens=hold.input_tokens)
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, streamed=True, usage=usage)
                 if not error.allows_fallback:
                     raise
                 continue
             except asyncio.CancelledError:
-                usage = self._estimated_usage("")
+                usage = self._estimated_usage("", input_tokens=hold.input_tokens)
                 self._cancelled(spec, started, usage, streamed=True)
                 settled = asyncio.shield(self._settle(reservation, spec, usage))  # started now
                 await aclose_events(events)
@@ -216,7 +219,7 @@ class ChainRun:
                 raise
             except Exception:
                 await aclose_events(events)
-                await self._foreign_failure(reservation, spec, started, "", streamed=True)
+                await self._foreign_failure(reservation, spec, hold, started, "", streamed=True)
                 raise
             # The caller sees this model's output from here on (unless it is held): no more fallback.
             first_event_ms = self._ms(started)
@@ -236,18 +239,12 @@ class ChainRun:
                         raise ProviderError(
                             "the stream ended without its final event", model_id=spec.id, kind="stream"
                         ) from None
-                response = event.response
+                response = charged_answer(event.response, spec, hold.request, "".join(output))
+                event = StreamDone(response)
                 done = True
                 self._record(
-                    Attempt(
-                        spec.id,
-                        spec.provider,
-                        True,
-                        response.usage,
-                        response.cost_usd,
-                        self._ms(started),
-                        True,
-                        first_token_ms=first_event_ms,
+                    _answered(
+                        spec, response, self._ms(started), streamed=True, first_token_ms=first_event_ms
                     ),
                     response,
                 )
@@ -261,7 +258,9 @@ class ChainRun:
             except ProviderError as error:
                 text = "".join(output)
                 usage = (
-                    self._unanswered_usage(error, output=text) if text or error.reported_tokens else Usage()
+                    self._unanswered_usage(error, input_tokens=hold.input_tokens, output=text)
+                    if text or error.reported_tokens
+                    else Usage()
                 )
                 await self._settle(reservation, spec, usage)
                 self._failed(errors, spec, error, started, streamed=True, usage=usage)
@@ -269,13 +268,15 @@ class ChainRun:
                     raise
             except (GeneratorExit, asyncio.CancelledError):
                 if not done:
-                    usage = self._estimated_usage("".join(output))
+                    usage = self._estimated_usage("".join(output), input_tokens=hold.input_tokens)
                     self._cancelled(spec, started, usage, streamed=True)
                     await asyncio.shield(self._settle(reservation, spec, usage))
                 raise
             except Exception:
                 if not done:  # (once done, the answer was settled: what failed came after)
-                    await self._foreign_failure(reservation, spec, started, "".join(output), streamed=True)
+                    await self._foreign_failure(
+                        reservation, spec, hold, started, "".join(output), streamed=True
+                    )
                 raise
             finally:
                 await aclose_events(events)
@@ -317,7 +318,15 @@ class ChainRun:
     def _hold(self, spec: ModelSpec) -> _Hold:
         """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
         route = self.route
-        billed = billed_input(self.request, route.input_tokens)
+        request = self.sent
+        if request is not self.request and not any(m.tier > spec.tier for m in route.candidates):
+            # A fallback at the top tier has no one to hand the step to: offered `escalate`, it could
+            # only call it for nothing, and its answer would lose that call (an empty answer).
+            request = self.request
+        input_tokens = route.input_tokens
+        if request is not self.request:  # the `escalate` tool's schema is billed as input too
+            input_tokens += tool_tokens(request.tools) - tool_tokens(self.request.tools)
+        billed = billed_input(self.request, input_tokens)
         cap = output_cap(
             spec,
             billed,
@@ -326,15 +335,10 @@ class ChainRun:
             default=self.router.default_output_tokens,
         )
         output = route.output_tokens if cap is None else cap
-        request = self.sent
-        if request is not self.request and not any(m.tier > spec.tier for m in route.candidates):
-            # A fallback at the top tier has no one to hand the step to: offered `escalate`, it could
-            # only call it for nothing, and its answer would lose that call (an empty answer).
-            request = self.request
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
         usd = spec.cost(replace(billed, output_tokens=output))
-        return _Hold(usd, route.input_tokens + output, request, output)
+        return _Hold(usd, input_tokens + output, request, input_tokens, output)
 
     async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
         ledger = self.router.budgets
@@ -362,18 +366,19 @@ class ChainRun:
         self,
         reservation: Reservation | None,
         spec: ModelSpec,
+        hold: _Hold,
         started: float,
         output: str,
         *,
         streamed: bool,
-        unread_output: int = 0,
     ) -> None:
         """Settle and record an attempt a provider of the caller's own broke off with an error of its
         own (the built-in ones raise only `ProviderError`): whether it was billed is unknown, so it is
-        charged at gearshift's estimate of its input and `output` (`unread_output` for a call not
-        streamed), as a cancelled call is, and never left held (the heartbeat would keep its
-        reservation for hours)."""
-        usage = self._estimated_usage(output, unread_output=unread_output)
+        charged at gearshift's estimate of its input and `output` (for a call not streamed, the
+        output it was allowed), as a cancelled call is, and never left held (the heartbeat would keep
+        its reservation for hours)."""
+        unread = 0 if streamed else hold.output_tokens
+        usage = self._estimated_usage(output, input_tokens=hold.input_tokens, unread_output=unread)
         await self._settle(reservation, spec, usage)
         self._record(self._unanswered(spec, started, usage, streamed))
 
@@ -440,7 +445,7 @@ class ChainRun:
         out or was cancelled is charged its input at gearshift's estimate); a budget that refuses it
         leaves the deployment tripped. Returns whether it answered."""
         tokens = estimate_request_tokens(PROBE_REQUEST)
-        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST, 1)
+        hold = _Hold(spec.estimate_cost(tokens, 1), tokens + 1, PROBE_REQUEST, tokens, 1)
         try:
             reservation = await self._reserve(spec, hold)
         except BudgetExceeded:
@@ -464,12 +469,9 @@ class ChainRun:
             await self._settle(reservation, spec, usage)
             self._record(self._unanswered(spec, started, usage, False, probe=True))
             raise
+        response = charged_answer(response, spec, PROBE_REQUEST)
         await self._settle(reservation, spec, response.usage, response.cost_usd)
-        self._record(
-            Attempt(
-                spec.id, spec.provider, True, response.usage, response.cost_usd, self._ms(started), probe=True
-            )
-        )
+        self._record(_answered(spec, response, self._ms(started), probe=True))
         self.router.deployments.on_success(spec)  # a one-token 'ping' times no kind of real call
         return True
 
@@ -501,22 +503,23 @@ class ChainRun:
         self,
         error: ProviderError,
         *,
-        input_tokens: int | None = None,
+        input_tokens: int,
         output: str = "",
         unread_output: int = 0,
     ) -> Usage:
-        """What a call that failed cost, `output` having reached the caller: nothing, unless the
-        provider took it: a call that timed out, one the provider hung up on once it had the whole
-        request (`received`), a stream that broke after the provider's 200 (kind `stream`), a 200
-        answer that could not be read or finished with an error (`accepted`). The provider then has
-        the request and bills it, as for a cancelled call: what it reported before it failed
-        (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else its input
-        at gearshift's estimate, and the output at least as estimated from what was received; a call
-        not streamed that timed out or was hung up on, the output it was allowed (`unread_output`: the
-        provider goes on to write the whole answer after the client stopped waiting, and bills it;
-        the connection that dropped may be only a proxy's in front of a model that went on, which
-        gearshift cannot tell from a crash that stopped it, and the ledger must not read less than
-        the bill may be). Refused calls (an error status, no connection) cost nothing."""
+        """What a call that failed cost (`input_tokens` sent), `output` having reached the caller:
+        nothing, unless the provider took it: a call that timed out, one the provider hung up on once
+        it had the whole request (`received`), a stream that broke after the provider's 200 (kind
+        `stream`), a 200 answer that could not be read or finished with an error (`accepted`). The
+        provider then has the request and bills it, as for a cancelled call: what it reported before
+        it failed (Anthropic's `message_start` gives the prompt's counts, cache writes and all), else
+        its input at gearshift's estimate, and the output at least as estimated from what was
+        received; a call not streamed that timed out or was hung up on, the output it was allowed
+        (`unread_output`: the provider goes on to write the whole answer after the client stopped
+        waiting, and bills it; the connection that dropped may be only a proxy's in front of a model
+        that went on, which gearshift cannot tell from a crash that stopped it, and the ledger must
+        not read less than the bill may be). Refused calls (an error status, no connection) cost
+        nothing."""
         if error.reported_tokens:
             reported = Usage(**error.reported_tokens)
             return replace(reported, output_tokens=max(reported.output_tokens, estimate_tokens(output)))
@@ -526,15 +529,13 @@ class ChainRun:
         unread = unread_output if unanswered else 0
         return self._estimated_usage(output, input_tokens=input_tokens, unread_output=unread)
 
-    def _estimated_usage(
-        self, output: str, *, input_tokens: int | None = None, unread_output: int = 0
-    ) -> Usage:
-        """A call's usage at gearshift's estimate: its input, and the output received (`output`), or
+    def _estimated_usage(self, output: str, *, input_tokens: int, unread_output: int = 0) -> Usage:
+        """A call's usage at gearshift's estimate: its input (`input_tokens`, as its hold counted
+        them), and the output received (`output`), or
         `unread_output` when more: what a call not streamed may write, and be billed for, after
         gearshift stopped waiting for it (it was cancelled or timed out): the cap it was sent."""
         # The provider may have processed (and billed) the input before the call broke or was dropped.
-        sent = self.route.input_tokens if input_tokens is None else input_tokens
-        return Usage(input_tokens=sent, output_tokens=max(estimate_tokens(output), unread_output))
+        return Usage(input_tokens=input_tokens, output_tokens=max(estimate_tokens(output), unread_output))
 
     def _failed(
         self,
@@ -646,12 +647,13 @@ class _Targets:
 
 @dataclass(frozen=True, slots=True)
 class _Hold:
-    """What one attempt reserves (`usd`, `tokens`, of which `output_tokens` output) and the request it
-    sends."""
+    """What one attempt reserves (`usd`, `tokens`, of which `input_tokens` input, the tools it sends
+    included, and `output_tokens` output) and the request it sends."""
 
     usd: float
     tokens: int
     request: ChatRequest
+    input_tokens: int
     output_tokens: int  # the output it holds for: the cap sent, or the estimate of an uncapped call
 
 
@@ -667,6 +669,30 @@ def _refusal(first: _Refusal | None, error: BudgetExceeded, usd: float) -> _Refu
     """The refusal to keep: the latest error (it says what is left now), at the cheapest hold refused
     (a model dearer than that is not tried after it)."""
     return _Refusal(error, usd if first is None else min(usd, first.usd))
+
+
+def _answered(
+    spec: ModelSpec,
+    response: ChatResponse,
+    latency_ms: float,
+    *,
+    streamed: bool = False,
+    first_token_ms: float | None = None,
+    probe: bool = False,
+) -> Attempt:
+    """The attempt that gave `response`, as `charged_answer` made it: usage estimated when it says so."""
+    return Attempt(
+        spec.id,
+        spec.provider,
+        True,
+        response.usage,
+        response.cost_usd,
+        latency_ms,
+        streamed,
+        usage_estimated=response.metadata.get("usage_estimated") is True,
+        first_token_ms=first_token_ms,
+        probe=probe,
+    )
 
 
 def _delta_text(delta: ToolCallDelta) -> str:

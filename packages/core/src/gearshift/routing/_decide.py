@@ -12,7 +12,7 @@ from .._messages import ChatRequest
 from .._models import ModelRegistry
 from ..policies import Policy, RouteInput
 from ..signals._signals import extract_signals
-from ..signals._tokens import tool_tokens
+from ..signals._tokens import schema_tokens, tool_tokens
 from ._eligibility import eligible_models
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "decide", "route_input"]
@@ -31,8 +31,11 @@ def route_input(
 ) -> RouteInput:
     """Everything a policy looks at: signals, eligible candidates and size estimates."""
     signals = extract_signals(request, context)
-    # signals.prompt_tokens already counts every message; only the tool definitions are left to add.
+    # signals.prompt_tokens already counts every message; the tool definitions and the answer's
+    # schema, billed as input too, are left to add.
     input_tokens = signals.prompt_tokens + (tool_tokens(request.tools) if request.tools else 0)
+    if request.response_schema is not None:
+        input_tokens += schema_tokens(request)
     output_tokens = request.max_tokens if request.max_tokens is not None else default_output_tokens
     candidates = eligible_models(
         registry,

@@ -78,7 +78,8 @@ class Attempt:
     """One provider call the router made for a request.
 
     `usage_estimated` is true when the provider could not report usage (a stream that broke or was
-    cancelled): the tokens are then gearshift's estimate, so the spend is still accounted for.
+    cancelled, an answer whose provider reported none or only part of it): the tokens are then
+    gearshift's estimate, so the spend is still accounted for.
     `first_token_ms` is how long an answered stream took to its first event; `ended_ns` the wall clock
     (`time.time_ns()`) when the attempt was over, taken as it is made: attempts may overlap (a
     speculative call and its classification), so their latencies alone cannot place them in time.

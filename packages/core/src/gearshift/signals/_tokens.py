@@ -1,12 +1,15 @@
 """Token estimates of messages, tool definitions and whole requests, from the text estimate.
 
 Each message adds the chat template's overhead, each image a fixed estimate and each tool call its
-name and arguments; a conversation's texts are counted in one pass (`texts_tokens`). The estimate of
-plain text itself is `gearshift._text_tokens`'s.
+name and arguments; a conversation's texts are counted in one pass (`texts_tokens`). A request's
+`response_schema` counts as its JSON text: providers send it with the prompt (OpenAI's
+`response_format`, Anthropic's forced answer tool) and bill it as input. The estimate of plain text
+itself is `gearshift._text_tokens`'s.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from .._messages import ChatRequest, ImagePart, Message, ToolSpec
@@ -17,11 +20,15 @@ __all__ = [
     "estimate_tokens",
     "message_tokens",
     "messages_tokens",
+    "schema_tokens",
     "tool_tokens",
 ]
 
 _MESSAGE_OVERHEAD = 4  # role and separators, as chat templates add them
 _IMAGE_TOKENS = 765  # OpenAI's estimate for a 1024x1024 image at high detail
+# What a provider wraps a response schema in: Anthropic's forced answer tool has a name and a one-line
+# instruction (25 tokens); OpenAI's `response_format` a name.
+_SCHEMA_OVERHEAD = 32
 
 
 def message_tokens(message: Message) -> int:
@@ -65,5 +72,13 @@ def tool_tokens(tools: Iterable[ToolSpec]) -> int:
 
 
 def estimate_request_tokens(request: ChatRequest) -> int:
-    """Estimated input tokens of a whole request: messages and the tool schemas sent with it."""
-    return messages_tokens(request.messages) + tool_tokens(request.tools)
+    """Estimated input tokens of a whole request: messages, and the tool and answer schemas sent with it."""
+    return messages_tokens(request.messages) + tool_tokens(request.tools) + schema_tokens(request)
+
+
+def schema_tokens(request: ChatRequest) -> int:
+    """Estimated tokens `request.response_schema` adds to the input (0 without one)."""
+    schema = request.response_schema
+    if schema is None:
+        return 0
+    return _SCHEMA_OVERHEAD + estimate_tokens(json.dumps(schema, separators=(",", ":")))
