@@ -93,7 +93,7 @@ async def router(
         clock=clock,
     )
     yield router
-    router.close()
+    await router.aclose()
 
 
 def _served(server: LocalOpenAIServer) -> list[str | None]:
@@ -178,15 +178,15 @@ async def test_connection_refused_falls_back(servers: tuple[LocalOpenAIServer, L
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
-    router = Router(
+    async with Router(
         ModelRegistry([_spec("dead", "dead", "small", 1, 0.1), _spec("large", "openai", "large", 2, 2.0)]),
         policy=SignalScorer(),
         providers=[
             OpenAIProvider("dead", api_key=OPENAI_KEY, base_url=f"http://127.0.0.1:{dead_port}/v1"),
             OpenAIProvider(api_key=OPENAI_KEY, base_url=openai_server.base_url),
         ],
-    )
-    result = await router.acomplete("hi there")
+    ) as router:
+        result = await router.acomplete("hi there")
     assert [a.model_id for a in result.attempts] == ["dead", "large"]
     assert result.attempts[0].error is not None and result.attempts[0].error.kind == "connection"
 
