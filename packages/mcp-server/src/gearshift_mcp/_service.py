@@ -7,7 +7,6 @@ an error result. Keeping the logic apart lets it be read (and changed) without t
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +45,6 @@ if TYPE_CHECKING:
     from gearshift import GearshiftConfig
 
 __all__ = ["ESCALATION_SYSTEM_PROMPT", "RouterTools", "escalation_request", "registry_document"]
-
-ANSWERS_KEPT = 10_000
-"""How many `escalate` answers (their request ids) `feedback` can score, the latest ones."""
 
 ESCALATION_SYSTEM_PROMPT = (
     "Another AI model working on a task got stuck and handed this problem to you because you are "
@@ -95,7 +91,6 @@ class RouterTools:
         self.recent = recent if recent is not None else RecentDecisions()
         self.config = config
         self.self_escalation = self_escalation
-        self._answered: OrderedDict[str, None] = OrderedDict()  # request ids feedback may score
 
     # -- route ----------------------------------------------------------------------------------
 
@@ -189,22 +184,18 @@ class RouterTools:
             raise
         outcome = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
         self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)
-        self._answered[result.request_id] = None
-        if len(self._answered) > ANSWERS_KEPT:
-            self._answered.popitem(last=False)
         return _escalate_result(result, self.router, await self._budget_left(context))
 
     async def feedback(
         self, request_id: str, score: float, *, source: str = "agent", comment: str | None = None
     ) -> FeedbackResult:
-        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`, one
-        of the last `ANSWERS_KEPT` this server gave: a score for any other id would land on nothing)."""
-        if self.router.decision_log is not None and request_id not in self._answered:
-            raise InvalidRequestError(
-                f"request_id {request_id!r} is not the id of an escalate answer this server gave "
-                f"(it knows its last {ANSWERS_KEPT}); pass the request_id an escalate result returned"
-            )
-        self.router.feedback(request_id, score, source=source, comment=comment)
+        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`).
+
+        The decision log says which ids were answered, so an answer given before the server restarted
+        is scored, and an id it holds no call of is refused (see `Router.feedback`). Off the event
+        loop: an id from before the restart is looked up in the log's file.
+        """
+        await asyncio.to_thread(self.router.feedback, request_id, score, source=source, comment=comment)
         return FeedbackResult(request_id=request_id, score=float(score), source=source)
 
     def _check_keys(self, decision: Decision) -> None:
