@@ -26,6 +26,7 @@ from gearshift import (
     ToolRecord,
     hash_arguments,
 )
+from gearshift.cascades import check_empty
 
 from ._recent import RecentDecisions
 from ._schemas import (
@@ -161,8 +162,9 @@ class RouterTools:
         """Ask a stronger model (the top tier unless `min_tier` says otherwise) and return its answer.
 
         Raises `BudgetExceeded` when a hard limit refuses the call (nothing is charged),
-        `AllModelsFailed` listing every attempt, or `ConfigError` when no model it could ask has its
-        API key set.
+        `AllModelsFailed` listing every attempt, `ConfigError` when no model it could ask has its
+        API key set, or `GearshiftError` when the model answered with nothing (no text, no tool
+        call): the empty answer a cascade's gate rejects is no solution to hand back (it is charged).
         """
         _refuse_blank(problem=problem, reason=reason)
         tiers = self.router.registry.tiers
@@ -182,7 +184,13 @@ class RouterTools:
         except asyncio.CancelledError:  # the client cancelled the call: what it cost is charged
             self.recent.add("escalate", decision, context, prompt=prompt, outcome={"cancelled": True})
             raise
-        outcome = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
+        outcome: dict[str, Any] = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
+        empty = _empty_answer(request, result, self.router)
+        if empty is not None:  # no answer to give: the agent must not take "" for the solution
+            self.recent.add(
+                "escalate", result.decision, context, prompt=prompt, outcome={**outcome, "error": str(empty)}
+            )
+            raise empty
         self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)
         return _escalate_result(result, self.router, await self._budget_left(context))
 
@@ -291,6 +299,28 @@ def _tool_record(use: ToolUse) -> ToolRecord:
     return ToolRecord(
         name=use.name, ok=use.ok, args_hash=hash_arguments(use.arguments) if use.arguments is not None else ""
     )
+
+
+def _empty_answer(request: ChatRequest, result: RoutedResponse, router: Router) -> GearshiftError | None:
+    """The error for an answer with no text and no tool call, judged as a cascade's gate judges it
+    (`check_empty`), or None. It names the model and what the call cost, and what to do instead:
+    ask the next tier up when there is one, raise `max_tokens` when the cap cut the answer off."""
+    reason = check_empty(request, result.response)
+    if reason is None:
+        return None
+    tier = router.registry[result.model_id].tier
+    said = f"{result.model_id} (tier {tier}) answered with nothing: {reason} (no text, no tool call)"
+    said += f"; the call cost ${result.cost_usd:.6f}"
+    higher = [t for t in router.registry.tiers if t > tier]
+    if result.response.finish_reason == "length":
+        said += f". max_tokens ({request.max_tokens}) cut it off before it wrote anything: raise it"
+    elif higher:
+        said += f". To ask a stronger model, call escalate again with min_tier {higher[0]}"
+    else:
+        said += ". It is the strongest tier: call escalate again, or put the problem another way"
+    error = GearshiftError(said)
+    error.request_id = result.request_id
+    return error
 
 
 def _escalate_result(result: RoutedResponse, router: Router, budget_left: float | None) -> EscalateResult:
