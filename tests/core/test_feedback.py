@@ -162,3 +162,17 @@ def test_bad_feedback_says_what_is_wrong_and_records_nothing(
 def test_feedback_needs_a_decision_log() -> None:
     with pytest.raises(ConfigError, match=r"log\.path"):
         _router(None).feedback("req-1", 1.0)
+
+
+def test_a_log_that_cannot_be_read_keeps_the_score_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A read error is no proof the call is not there: refusing would lose the score.
+    log = open_decision_log(tmp_path / "log.db")
+    for stored in tmp_path.glob("log.db*"):  # the database, its WAL and index: a folder in their place
+        stored.unlink()
+    (tmp_path / "log.db").mkdir()
+    with caplog.at_level("WARNING", logger="gearshift"):
+        assert log.holds_call("req-1")
+    assert "could not look call req-1 up, taken as held" in caplog.text
+    log.close()

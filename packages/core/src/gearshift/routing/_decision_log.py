@@ -131,13 +131,21 @@ class _BackgroundLog:
     def holds_call(self, request_id: str) -> bool:
         """Whether the log has a record (other than feedback) of the routed call `request_id`: one
         written since it opened, or one already stored (by an earlier router, or another process),
-        within what retention kept and, for JSONL, within its last `lookback_bytes`."""
+        within what retention kept and, for JSONL, within its last `lookback_bytes`. A store that
+        cannot be read is taken to hold it (with a warning on the `gearshift` logger): a score is
+        better kept beside no call than lost for a read error."""
         with self._calls_lock:
             if request_id in self._calls:
                 return True
         # What was written since opening is in `_calls` (queued or stored); the store is read only
         # for older records, so no flush is needed.
-        return self._stored_call(request_id)
+        try:
+            return self._stored_call(request_id)
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning(
+                "decision log %s: could not look call %s up, taken as held: %r", self.path, request_id, exc
+            )
+            return True
 
     def _stored_call(self, request_id: str) -> bool:
         raise NotImplementedError
@@ -256,7 +264,7 @@ class JSONLDecisionLog(_BackgroundLog):
                     if any(_is_call_record(line) for line in _lines_with(block[cut:], field)):
                         return True
                     carried, end = block[:cut], start
-        except OSError:
+        except FileNotFoundError:  # nothing was stored yet
             return False
         return False
 
@@ -297,16 +305,11 @@ class SQLiteDecisionLog(_BackgroundLog):
 
     def _stored_call(self, request_id: str) -> bool:
         # A connection of its own: the writer thread's is in use by that thread.
-        try:
-            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error:
-            return False
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             row = db.execute(
                 "SELECT 1 FROM records WHERE request_id = ? AND kind IS NOT 'feedback' LIMIT 1", (request_id,)
             ).fetchone()
-        except sqlite3.Error:
-            return False
         finally:
             db.close()
         return row is not None
