@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -74,6 +75,47 @@ async def test_an_answer_cut_at_max_tokens_says_it_is_truncated(server: MCPServe
     async with Client(server) as client:
         answer = structured(await client.call_tool("escalate", {**PROBLEM, "max_tokens": 3}))
     assert answer["output_tokens"] == 3 and answer["truncated"] is True
+
+
+@pytest.mark.parametrize("empty", [Reply(text=""), Reply(text=" \n\t ")])
+async def test_an_empty_answer_is_an_error_result_not_an_answer(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer, empty: Reply
+) -> None:
+    # A stronger model that answered with nothing was reported as an escalation that succeeded: the
+    # agent got `answer: ""` as the solution to the problem it was stuck on. A cascade's gate rejects
+    # such an answer ("the answer is empty"); at the top tier there is no one left to ask.
+    llm_server.script("large", empty)
+    async with Client(server) as client:
+        result = await client.call_tool("escalate", PROBLEM)
+        recent = resource_json(await client.read_resource("gearshift://decisions/recent"))
+    assert result.is_error
+    said = error_text(result)
+    assert "large (tier 2) answered with nothing: the answer is empty" in said
+    assert re.search(r"the call cost \$0\.\d{6}\. ", said)  # what it cost
+    assert "(request id " in said  # which call, to score it or read its records
+    assert recent[-1]["error"].startswith("large (tier 2) answered with nothing")
+    assert [r.model for r in llm_server.requests] == ["large"]
+
+
+async def test_an_empty_answer_below_the_top_tier_names_the_tier_to_ask(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    llm_server.script("small", Reply(text=""))
+    easy = {"problem": "Which encoding uses 0xE9 for e-acute?", "reason": "unsure", "min_tier": 1}
+    async with Client(server) as client:
+        result = await client.call_tool("escalate", easy)
+    assert result.is_error and "small (tier 1) answered with nothing" in error_text(result)
+    assert "escalate again with min_tier 2" in error_text(result)
+
+
+async def test_an_answer_max_tokens_cut_to_nothing_says_to_raise_it(
+    server: MCPServer[RouterTools], llm_server: LocalOpenAIServer
+) -> None:
+    llm_server.script("large", Reply(text="Antidisestablishmentarianism" * 4))  # one word, many tokens
+    async with Client(server) as client:
+        result = await client.call_tool("escalate", {**PROBLEM, "max_tokens": 1})
+    assert result.is_error
+    assert "max_tokens (1) cut it off before it wrote anything: raise it" in error_text(result)
 
 
 async def test_a_provider_failure_falls_back_along_the_chain(

@@ -7,7 +7,6 @@ an error result. Keeping the logic apart lets it be read (and changed) without t
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from gearshift import (
     ToolRecord,
     hash_arguments,
 )
+from gearshift.cascades import check_empty
 
 from ._recent import RecentDecisions
 from ._schemas import (
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
     from gearshift import GearshiftConfig
 
 __all__ = ["ESCALATION_SYSTEM_PROMPT", "RouterTools", "escalation_request", "registry_document"]
-
-ANSWERS_KEPT = 10_000
-"""How many `escalate` answers (their request ids) `feedback` can score, the latest ones."""
 
 ESCALATION_SYSTEM_PROMPT = (
     "Another AI model working on a task got stuck and handed this problem to you because you are "
@@ -95,7 +92,6 @@ class RouterTools:
         self.recent = recent if recent is not None else RecentDecisions()
         self.config = config
         self.self_escalation = self_escalation
-        self._answered: OrderedDict[str, None] = OrderedDict()  # request ids feedback may score
 
     # -- route ----------------------------------------------------------------------------------
 
@@ -166,8 +162,9 @@ class RouterTools:
         """Ask a stronger model (the top tier unless `min_tier` says otherwise) and return its answer.
 
         Raises `BudgetExceeded` when a hard limit refuses the call (nothing is charged),
-        `AllModelsFailed` listing every attempt, or `ConfigError` when no model it could ask has its
-        API key set.
+        `AllModelsFailed` listing every attempt, `ConfigError` when no model it could ask has its
+        API key set, or `GearshiftError` when the model answered with nothing (no text, no tool
+        call): the empty answer a cascade's gate rejects is no solution to hand back (it is charged).
         """
         _refuse_blank(problem=problem, reason=reason)
         tiers = self.router.registry.tiers
@@ -187,24 +184,26 @@ class RouterTools:
         except asyncio.CancelledError:  # the client cancelled the call: what it cost is charged
             self.recent.add("escalate", decision, context, prompt=prompt, outcome={"cancelled": True})
             raise
-        outcome = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
+        outcome: dict[str, Any] = {"answered_by": result.model_id, "cost_usd": result.cost_usd}
+        empty = _empty_answer(request, result, self.router)
+        if empty is not None:  # no answer to give: the agent must not take "" for the solution
+            self.recent.add(
+                "escalate", result.decision, context, prompt=prompt, outcome={**outcome, "error": str(empty)}
+            )
+            raise empty
         self.recent.add("escalate", result.decision, context, prompt=prompt, outcome=outcome)
-        self._answered[result.request_id] = None
-        if len(self._answered) > ANSWERS_KEPT:
-            self._answered.popitem(last=False)
         return _escalate_result(result, self.router, await self._budget_left(context))
 
     async def feedback(
         self, request_id: str, score: float, *, source: str = "agent", comment: str | None = None
     ) -> FeedbackResult:
-        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`, one
-        of the last `ANSWERS_KEPT` this server gave: a score for any other id would land on nothing)."""
-        if self.router.decision_log is not None and request_id not in self._answered:
-            raise InvalidRequestError(
-                f"request_id {request_id!r} is not the id of an escalate answer this server gave "
-                f"(it knows its last {ANSWERS_KEPT}); pass the request_id an escalate result returned"
-            )
-        self.router.feedback(request_id, score, source=source, comment=comment)
+        """Record a score for the answer of a routed call (an `escalate` answer's `request_id`).
+
+        The decision log says which ids were answered, so an answer given before the server restarted
+        is scored, and an id it holds no call of is refused (see `Router.feedback`). Off the event
+        loop: an id from before the restart is looked up in the log's file.
+        """
+        await asyncio.to_thread(self.router.feedback, request_id, score, source=source, comment=comment)
         return FeedbackResult(request_id=request_id, score=float(score), source=source)
 
     def _check_keys(self, decision: Decision) -> None:
@@ -300,6 +299,28 @@ def _tool_record(use: ToolUse) -> ToolRecord:
     return ToolRecord(
         name=use.name, ok=use.ok, args_hash=hash_arguments(use.arguments) if use.arguments is not None else ""
     )
+
+
+def _empty_answer(request: ChatRequest, result: RoutedResponse, router: Router) -> GearshiftError | None:
+    """The error for an answer with no text and no tool call, judged as a cascade's gate judges it
+    (`check_empty`), or None. It names the model and what the call cost, and what to do instead:
+    ask the next tier up when there is one, raise `max_tokens` when the cap cut the answer off."""
+    reason = check_empty(request, result.response)
+    if reason is None:
+        return None
+    tier = router.registry[result.model_id].tier
+    said = f"{result.model_id} (tier {tier}) answered with nothing: {reason} (no text, no tool call)"
+    said += f"; the call cost ${result.cost_usd:.6f}"
+    higher = [t for t in router.registry.tiers if t > tier]
+    if result.response.finish_reason == "length":
+        said += f". max_tokens ({request.max_tokens}) cut it off before it wrote anything: raise it"
+    elif higher:
+        said += f". To ask a stronger model, call escalate again with min_tier {higher[0]}"
+    else:
+        said += ". It is the strongest tier: call escalate again, or put the problem another way"
+    error = GearshiftError(said)
+    error.request_id = result.request_id
+    return error
 
 
 def _escalate_result(result: RoutedResponse, router: Router, budget_left: float | None) -> EscalateResult:

@@ -6,6 +6,11 @@ Prompt and answer text are left out unless `include_prompts=True`; secrets are n
 
 With `max_age_days`, records older than that are deleted when the log opens and then hourly by the
 writer thread (the record schema is in `docs/decision-log.md`).
+
+`holds_call` says whether the log has a record of a routed call, so feedback on an answer given before
+a restart is taken and a made-up id refused: the ids written since the log opened are kept in memory
+(the latest `_CALLS_REMEMBERED`), older ones are looked up, at a bounded cost (an index in SQLite, the
+last `JSONLDecisionLog.lookback_bytes` of a JSONL file).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -26,12 +32,20 @@ from .._finite_numbers import finite
 from .._torn_lines import drop_torn_line
 from ..config._data_dir import prepare_folder
 
-__all__ = ["DecisionLog", "JSONLDecisionLog", "SQLiteDecisionLog", "open_decision_log", "read_records"]
+__all__ = [
+    "DecisionLog",
+    "JSONLDecisionLog",
+    "SQLiteDecisionLog",
+    "open_decision_log",
+    "read_records",
+]
 
 logger = logging.getLogger("gearshift")
 
 _STOP = object()
 _PRUNE_EVERY_S = 3600.0
+_CALLS_REMEMBERED = 10_000
+_READ_BLOCK = 1024 * 1024
 
 
 @runtime_checkable
@@ -53,6 +67,10 @@ class DecisionLog(Protocol):
         """Flush and release the file or database."""
         ...
 
+    # A log may also have `holds_call(request_id) -> bool` (the built-in ones do): whether it has a
+    # record of that routed call. Feedback on a call it does not hold is refused; without the method,
+    # every request id is taken. It is not part of the protocol, so logs written before it still are.
+
 
 class _BackgroundLog:
     """A queue drained by one writer thread in batches; subclasses say how a batch is stored."""
@@ -67,6 +85,8 @@ class _BackgroundLog:
         self.max_age_days = max_age_days
         prepare_folder(self.path)
         self._queue: queue.Queue[object] = queue.Queue()
+        self._calls: OrderedDict[str, None] = OrderedDict()  # calls written since opening, latest last
+        self._calls_lock = threading.Lock()
         self._closed = False
         self._open()
         self._pruned_at = time.monotonic()
@@ -99,7 +119,36 @@ class _BackgroundLog:
         """Queue one record for the writer thread."""
         if self._closed:
             raise RuntimeError(f"the decision log {self.path} is closed")
+        request_id = record.get("request_id")
+        if isinstance(request_id, str) and record.get("kind") != "feedback":
+            with self._calls_lock:
+                self._calls[request_id] = None
+                self._calls.move_to_end(request_id)
+                if len(self._calls) > _CALLS_REMEMBERED:
+                    self._calls.popitem(last=False)
         self._queue.put(dict(record))
+
+    def holds_call(self, request_id: str) -> bool:
+        """Whether the log has a record (other than feedback) of the routed call `request_id`: one
+        written since it opened, or one already stored (by an earlier router, or another process),
+        within what retention kept and, for JSONL, within its last `lookback_bytes`. A store that
+        cannot be read is taken to hold it (with a warning on the `gearshift` logger): a score is
+        better kept beside no call than lost for a read error."""
+        with self._calls_lock:
+            if request_id in self._calls:
+                return True
+        # What was written since opening is in `_calls` (queued or stored); the store is read only
+        # for older records, so no flush is needed.
+        try:
+            return self._stored_call(request_id)
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning(
+                "decision log %s: could not look call %s up, taken as held: %r", self.path, request_id, exc
+            )
+            return True
+
+    def _stored_call(self, request_id: str) -> bool:
+        raise NotImplementedError
 
     def flush(self) -> None:
         """Block until every record queued so far is stored."""
@@ -155,6 +204,9 @@ class _BackgroundLog:
 class JSONLDecisionLog(_BackgroundLog):
     """Appends one JSON object per line to a file."""
 
+    lookback_bytes = 64 * 1024 * 1024
+    """How far back from its end the file is searched for a call's records (`holds_call`)."""
+
     def _open(self) -> None:
         # A router killed mid-write left its last line unfinished: appended to, it would become a line
         # no reader can parse, so it goes (the record it held was never whole).
@@ -194,6 +246,28 @@ class JSONLDecisionLog(_BackgroundLog):
             kept.unlink(missing_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
 
+    def _stored_call(self, request_id: str) -> bool:
+        # From the end back, block by block (a call asked about is most often a recent one), for the
+        # field as `_json` writes it; the line it is on must be a record of the call, not feedback.
+        # A block's first line may have begun in the block before it: it is carried over to that one.
+        field = b'"request_id": ' + json.dumps(request_id, ensure_ascii=False).encode("utf-8")
+        try:
+            with self.path.open("rb") as file:
+                end = file.seek(0, os.SEEK_END)
+                floor = max(0, end - self.lookback_bytes)
+                carried = b""
+                while end > floor:
+                    start = max(floor, end - _READ_BLOCK)
+                    file.seek(start)
+                    block = file.read(end - start) + carried
+                    cut = 0 if start == floor else block.find(b"\n") + 1 or len(block)
+                    if any(_is_call_record(line) for line in _lines_with(block[cut:], field)):
+                        return True
+                    carried, end = block[:cut], start
+        except FileNotFoundError:  # nothing was stored yet
+            return False
+        return False
+
 
 class SQLiteDecisionLog(_BackgroundLog):
     """Stores records in a SQLite table `records(id, ts, kind, request_id, data)`; `data` is the JSON."""
@@ -208,6 +282,8 @@ class SQLiteDecisionLog(_BackgroundLog):
             "request_id TEXT, data TEXT NOT NULL)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS records_ts ON records (ts)")
+        # Feedback looks a call up by its id; without the index that read would grow with the log.
+        self._db.execute("CREATE INDEX IF NOT EXISTS records_request_id ON records (request_id)")
         self._db.commit()
 
     def _store(self, batch: list[Mapping[str, Any]]) -> None:
@@ -227,6 +303,17 @@ class SQLiteDecisionLog(_BackgroundLog):
         with self._db:
             self._db.execute("DELETE FROM records WHERE ts < ?", (cutoff,))
 
+    def _stored_call(self, request_id: str) -> bool:
+        # A connection of its own: the writer thread's is in use by that thread.
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                "SELECT 1 FROM records WHERE request_id = ? AND kind IS NOT 'feedback' LIMIT 1", (request_id,)
+            ).fetchone()
+        finally:
+            db.close()
+        return row is not None
+
 
 def _json(record: Mapping[str, Any], *, ensure_ascii: bool) -> str:
     """`record` as JSON every reader takes: a NaN or infinite number (a cost a provider's odd usage
@@ -244,6 +331,25 @@ def _line_ts(line: bytes) -> float | None:
     except (ValueError, AttributeError):  # ValueError: not UTF-8, or not JSON
         return None
     return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+
+
+def _lines_with(block: bytes, field: bytes) -> Iterator[bytes]:
+    """The lines of `block` that hold `field`."""
+    at = block.find(field)
+    while at >= 0:
+        start = block.rfind(b"\n", 0, at) + 1
+        end = block.find(b"\n", at)
+        end = len(block) if end < 0 else end
+        yield block[start:end]
+        at = block.find(field, end)
+
+
+def _is_call_record(line: bytes) -> bool:
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except ValueError:  # cut by the lookback's edge, or not a record
+        return False
+    return isinstance(record, dict) and record.get("kind") != "feedback"
 
 
 def _older(line: bytes, cutoff: float) -> bool:

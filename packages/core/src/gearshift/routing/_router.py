@@ -433,7 +433,10 @@ class Router:
         """Record a score in [0, 1] for the answer of a routed call (`RoutedResponse.request_id`).
 
         `source` says who scored (`user`, an evaluator's name). The score goes to the decision log
-        as a `feedback` record (a `ConfigError` without a log); it never blocks on I/O.
+        as a `feedback` record (a `ConfigError` without a log). An id the log holds no call of is
+        refused (`InvalidRequestError`): one this router issued is known without I/O; an older one
+        (from before a restart, or another process sharing the log) is looked up in the log, a
+        bounded read (see `DecisionLog`).
         """
         from ._feedback import record_feedback
 
