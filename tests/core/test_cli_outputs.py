@@ -220,6 +220,8 @@ TRAIN_ESCALATION = ["train-escalation", "--data", "none.jsonl", "--out", "e.json
         (["eval-agents", "--dataset", "tau-retail", "--seed", "1.5"], "--seed", "'1.5'"),
         (["serve", "--port", "0"], "--port", "0"),
         (["serve", "--port", "65536"], "--port", "65536"),
+        (["serve", "--shutdown-grace", "-1"], "--shutdown-grace", "-1"),
+        (["serve", "--shutdown-grace", "inf"], "--shutdown-grace", "inf"),
         # A share, floor or cost out of range was found only after the table was read and the router
         # trained (minutes on a large table), and named as a key ('target_strong_share').
         ([*TRAIN, "--target-strong-share", "1.5"], "--target-strong-share", "1.5"),
