@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -181,17 +179,24 @@ def test_the_demo_names_a_jsonl_log_as_jsonl() -> None:
         ),
     ],
 )
-def test_progress_shows_on_a_terminal_only(argv: list[str], stage: str, count: str) -> None:
-    command = [sys.executable, "-m", "gearshift.cli", *argv]
-    quiet = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert stage not in quiet.stderr
-    terminal = {**os.environ, "FORCE_COLOR": "1"}  # rich then takes stderr for a terminal
-    shown = subprocess.run(command, capture_output=True, text=True, check=True, env=terminal)
-    assert stage in shown.stderr and count in shown.stderr
-    hidden = subprocess.run(
-        [*command, "--no-progress"], capture_output=True, text=True, check=True, env=terminal
-    )
-    assert stage not in hidden.stderr
+def test_progress_shows_on_a_terminal_only(
+    argv: list[str],
+    stage: str,
+    count: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Through the real `main`, in-process: rich asks whether stderr is a terminal each time a command
+    # makes its console, so FORCE_COLOR set between runs is a terminal for the next one.
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    assert main(argv) == 0
+    assert stage not in capsys.readouterr().err
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich then takes stderr for a terminal
+    assert main(argv) == 0
+    shown = capsys.readouterr().err
+    assert stage in shown and count in shown
+    assert main([*argv, "--no-progress"]) == 0
+    assert stage not in capsys.readouterr().err
 
 
 TRAIN = ["train", "--data", "none.jsonl", "--out", "r.json"]
@@ -215,6 +220,8 @@ TRAIN_ESCALATION = ["train-escalation", "--data", "none.jsonl", "--out", "e.json
         (["eval-agents", "--dataset", "tau-retail", "--seed", "1.5"], "--seed", "'1.5'"),
         (["serve", "--port", "0"], "--port", "0"),
         (["serve", "--port", "65536"], "--port", "65536"),
+        (["serve", "--shutdown-grace", "-1"], "--shutdown-grace", "-1"),
+        (["serve", "--shutdown-grace", "inf"], "--shutdown-grace", "inf"),
         # A share, floor or cost out of range was found only after the table was read and the router
         # trained (minutes on a large table), and named as a key ('target_strong_share').
         ([*TRAIN, "--target-strong-share", "1.5"], "--target-strong-share", "1.5"),

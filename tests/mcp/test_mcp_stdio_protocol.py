@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from mcp_testbed import INITIALIZE, gearshift_mcp_command, server_env, write_config
+import pytest_asyncio
+from mcp_testbed import INITIALIZE, LOCAL_KEY, MODELS, gearshift_mcp_command, server_env, write_config
 
 from gearshift.testing import LocalOpenAIServer
+
+# One server process for the module (each start costs seconds): every test's lines go to the same
+# process, which must keep serving after each, as it would for a client that sent them in turn.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 class RawStdio:
@@ -41,13 +45,22 @@ class RawStdio:
         return await self.receive()
 
 
-@pytest.fixture
-async def stdio(llm_server: LocalOpenAIServer, tmp_path: Path) -> AsyncIterator[RawStdio]:
-    config = write_config(tmp_path, llm_server)
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[LocalOpenAIServer]:
+    with LocalOpenAIServer(models=MODELS, api_key=LOCAL_KEY) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stdio(
+    llm_server: LocalOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RawStdio]:
+    folder = tmp_path_factory.mktemp("stdio")
+    config = write_config(folder, llm_server)
     process = await asyncio.create_subprocess_exec(
         gearshift_mcp_command(), "--config", str(config),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        env=server_env(), cwd=str(tmp_path), limit=2**24,
+        env=server_env(), cwd=str(folder), limit=2**24,
     )  # fmt: skip
     raw = RawStdio(process)
     try:
@@ -78,7 +91,7 @@ PARSE_ERRORS = {
 
 
 async def test_an_unparsable_line_gets_a_parse_error_and_the_server_goes_on(stdio: RawStdio) -> None:
-    # One server for every case (each start costs seconds): it must survive them all in turn.
+    # One server for every case: it must survive them all in turn.
     for name, line in PARSE_ERRORS.items():
         reply = await stdio.ask(line)
         assert reply == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}, (

@@ -296,12 +296,13 @@ def test_a_loopback_name_in_any_case_needs_no_proxy_keys(host: str) -> None:
 
 
 def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_event(tmp_path: Path) -> None:
-    """uvicorn gives open answers 5 s after SIGTERM, then cancels them: a stream cut there broke off
-    mid-body (the SDKs raised an incomplete-chunked-read protocol error) and the server logged a
-    CancelledError traceback per stream. It ends with an error event in the API's shape now."""
+    """uvicorn gives open answers `--shutdown-grace` seconds after SIGTERM, then cancels them: a stream
+    cut there broke off mid-body (the SDKs raised an incomplete-chunked-read protocol error) and the
+    server logged a CancelledError traceback per stream. It ends with an error event in the API's shape
+    now, once the grace asked for (1 s here, not the default 5 s) runs out."""
     with LocalOpenAIServer(models=("small", "large")) as server:
         server.script("small", Drip(0.01))  # a stream of many seconds
-        proxy = ProxyProcess(write_config(tmp_path, server.base_url))
+        proxy = ProxyProcess(write_config(tmp_path, server.base_url), "--shutdown-grace", "1")
         client = openai.OpenAI(base_url=proxy.base_url, api_key="unused-on-loopback", max_retries=0)
         try:
             stream = client.chat.completions.create(
@@ -309,10 +310,12 @@ def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_ev
             )
             decision_id = stream.response.headers["x-gearshift-decision-id"]
             proxy.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
             with pytest.raises(openai.APIError) as caught:
                 for _ in stream:
                     pass
             assert "shutting down" in caught.value.message
+            assert 0.9 < time.monotonic() - signalled < 4.0  # its grace, not uvicorn's default 5 s
         finally:
             log = proxy.close()
     assert "Traceback" not in log and "Exception in ASGI application" not in log

@@ -23,12 +23,15 @@ from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
 __all__ = ["add_serve_parser", "run_serve"]
 
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 5.0
+"""uvicorn's own default: what a stream still open after SIGTERM gets to end before it is cut."""
+
 
 def add_serve_parser(
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
     """Add `serve` to the `gearshift` parser's sub-commands."""
-    from ..cli._numbers import whole_number
+    from ..cli._numbers import number_in, whole_number
 
     serve = subcommands.add_parser(
         "serve", help="an OpenAI- and Anthropic-compatible proxy that routes every call"
@@ -49,6 +52,14 @@ def add_serve_parser(
         help=f"largest request body accepted, else 413 (default: {DEFAULT_MAX_BODY_BYTES})",
     )
     serve.add_argument("--access-log", action="store_true", help="log one JSON line per request (no prompts)")
+    serve.add_argument(
+        "--shutdown-grace",
+        type=number_in(0),
+        default=DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="on SIGTERM, how long open answers may run on before they are ended "
+        f"(default: {DEFAULT_SHUTDOWN_GRACE_SECONDS:g})",
+    )
     return serve
 
 
@@ -103,7 +114,7 @@ def run_serve(args: argparse.Namespace) -> int:
         "http": "gearshift.serve._http:NoDelayHTTPProtocol",
         "access_log": False,
         "log_level": "warning",
-        "timeout_graceful_shutdown": 5,
+        "timeout_graceful_shutdown": args.shutdown_grace,
     }
     # SIGTERM or Ctrl-C once the line is out stops the server with exit code 0, as uvicorn's own
     # handlers do, however soon it comes: one that came before uvicorn took the signals reached the
