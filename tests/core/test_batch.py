@@ -185,6 +185,12 @@ async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: L
         assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.response.attempts))
     assert "wrong city" in cheap[1].reason
     assert [r.id for r in results if r.stage == "strong"] == ["1"]
+    # Always-strongest is priced on the answer's tokens, not on the judge's (longer) prompt.
+    assert cheap[0].response is not None
+    answer, judge = cheap[0].response.attempts
+    assert answer.usage != judge.usage
+    strongest = summarize_batch([cheap[0]], _registry()).strongest_cost_usd
+    assert strongest == pytest.approx(_registry()["large"].cost(answer.usage))
 
 
 async def test_a_rate_limited_batch_waits_and_then_finishes(server: LocalOpenAIServer) -> None:

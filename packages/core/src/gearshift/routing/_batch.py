@@ -145,11 +145,9 @@ def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: Mode
 
 
 def stage_record(result: BatchResult) -> StageRecord:
-    """The summary figures of one result (its final attempt's tokens)."""
-    usage = Usage()
-    if result.response is not None:
-        ok = [a for a in result.response.attempts if a.ok]
-        usage = ok[-1].usage if ok else result.response.usage
+    """The summary figures of one result (the tokens of the call that made its answer)."""
+    # The answer's own call: a judge's calls join the stage's account, and come after it.
+    usage = Usage() if result.response is None else result.response.response.usage
     return StageRecord(
         result.id,
         result.stage,
