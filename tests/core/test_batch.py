@@ -13,11 +13,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gearshift import (
     BatchItem,
+    BatchResult,
     ChatRequest,
     InvalidRequestError,
     Message,
@@ -30,6 +32,8 @@ from gearshift import (
     summarize_batch,
 )
 from gearshift._bridge import run_sync
+from gearshift.budgets import BudgetLedger, BudgetLimit, Reservation
+from gearshift.budgets._sqlite import SQLiteStore
 from gearshift.cascades import HeuristicGate, LLMJudgeGate
 from gearshift.cli import main
 from gearshift.cli._batch import _write, read_batch, read_journal
@@ -191,6 +195,55 @@ async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: L
     assert answer.usage != judge.usage
     strongest = summarize_batch([cheap[0]], _registry()).strongest_cost_usd
     assert strongest == pytest.approx(_registry()["large"].cost(answer.usage))
+
+
+def _ledgered_router(server: LocalOpenAIServer, tmp_path: Path) -> Router:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    ledger = BudgetLedger(SQLiteStore(tmp_path / "budgets.db"), [BudgetLimit(key="*", usd=10.0)])
+    return Router(_registry(), policy=SignalScorer(), providers=[provider], budgets=ledger)
+
+
+def _stop_at_commit(
+    monkeypatch: pytest.MonkeyPatch, router: Router, model: str, batch: list[asyncio.Task]
+) -> None:
+    """Cancel the batch (Ctrl-C on `gearshift batch`) as `model`'s answer has come and its cost is being
+    committed: the cancellation lands at the commit's wait for SQLite's thread."""
+    ledger = router.budgets
+    assert ledger is not None
+    commit = ledger.commit
+
+    async def commit_as_the_batch_stops(reservation: Reservation, **kwargs: Any) -> None:
+        if reservation.model_id == model:
+            batch[0].cancel()
+        await commit(reservation, **kwargs)
+
+    monkeypatch.setattr(ledger, "commit", commit_as_the_batch_stops)
+
+
+async def _spent(router: Router) -> float:
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:anonymous"])
+    return sum(limit.spent_usd for limit in status.limits)
+
+
+async def test_an_answer_that_came_as_the_batch_was_stopped_is_recorded_not_lost(
+    server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal between an answer and its journal line lost the answer the ledger charged, so the
+    resumed `gearshift batch` bought it again (2 of 20 interrupted runs)."""
+    server.script("large", Reply("B."))
+    batch: list[asyncio.Task] = []
+    results: list[BatchResult] = []
+    async with _ledgered_router(server, tmp_path) as router:
+        _stop_at_commit(monkeypatch, router, "large", batch)
+        item = BatchItem("b", _request("beta"), escalate=True)  # its cheap answer was rejected earlier
+        batch.append(asyncio.ensure_future(router.abatch([item], cascade=True, on_result=results.append)))
+        with pytest.raises(asyncio.CancelledError):
+            await batch[0]
+        spent = await _spent(router)
+    assert [(r.id, r.stage, r.accepted, r.error) for r in results] == [("b", "strong", True, None)]
+    assert results[0].response is not None and results[0].response.response.text == "B."
+    assert spent > 0 and results[0].cost_usd == pytest.approx(spent)
 
 
 async def test_a_rate_limited_batch_waits_and_then_finishes(server: LocalOpenAIServer) -> None:
@@ -593,11 +646,18 @@ def test_a_batch_stopped_mid_way_exits_quietly_and_the_next_run_answers_only_the
     assert process.returncode == code
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     assert [(r["id"], r["text"]) for r in _journal(out) if r.get("error") is None] == [("a", "A.")]
+    # b's call, cut off on the wire, is charged at gearshift's estimate of its input (as the ledger
+    # charges it): its line says so, or the summary would leave out what it cost.
+    (cut,) = [r for r in _journal(out) if r.get("error") is not None]
+    assert cut["id"] == "b" and cut["error"].startswith("cut off") and cut["cost_usd"] > 0
     assert out.read_text().endswith("\n")
     before = len(server.requests)
     resumed = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert [r.body["messages"][-1]["content"] for r in server.requests[before:]] == ["beta"]
+    summary = json.loads(resumed.stdout)
+    assert summary["answered"] == 2 and summary["failed"] == 0
+    assert summary["cost_usd"] == pytest.approx(sum(float(r["cost_usd"]) for r in _journal(out)))  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc (nobody can create files there)")

@@ -8,7 +8,8 @@ the config. OUT is an append-only journal: one line per finished stage of an ite
 cheap or strong; `accepted` true for the item's final answer; `request` the digest of its IN line).
 Run the same command again after an interruption: items with a final line are skipped, and items
 whose cheap answer the gate already rejected go straight to the strong model, so nothing finished is
-paid for twice; an id whose IN line changed since it was answered is refused. The summary
+paid for twice; an id whose IN line changed since it was answered is refused. A call cut off has a
+line with its `error` and what it was charged. The summary
 (escalation rate, cost, the always-strongest estimate) covers the items of IN, with what earlier runs
 wrote to OUT for them.
 """
