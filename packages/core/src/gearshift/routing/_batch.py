@@ -8,6 +8,10 @@ start new calls either, since they would hit the same limit. Each finished stage
 to `on_result` as soon as it is known, so a caller that writes results as they come (`gearshift
 batch`) can resume after an interruption without paying twice for what was finished: an item whose
 cheap answer was already rejected is given back with `escalate=True` and starts at the strong stage.
+A stage cut off (the batch cancelled: Ctrl-C) hands over what it had before the cancellation goes on:
+an answer that had come, a cheap one still being checked as unchecked (given back as `answer`, with
+what the gate had received as `asked`, it is checked without paying for either again), or else what
+its cut-off calls were charged.
 
 Without `cascade`, each item is simply routed by the router's policy (and its own cascade, if any).
 """
@@ -24,7 +28,7 @@ from .._context import CallerHints, StepContext
 from .._errors import AllModelsFailed, GearshiftError, InvalidRequestError, ProviderError
 from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from .._models import ModelRegistry
-from ..cascades._gate import AnswerCheck, QualityGate
+from ..cascades._gate import AnswerCheck, AskModel, QualityGate
 from ._eligibility import hint_refusal
 from ._planning import aplan_call
 from ._records import Attempt
@@ -45,12 +49,16 @@ _T = TypeVar("_T")
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     """One request of a batch. `escalate` starts it at the strong stage (its cheap answer was already
-    rejected, in an earlier run that was interrupted)."""
+    rejected, in an earlier run that was interrupted). `answer` is a cheap answer an earlier run
+    received but was cut off checking: the gate checks it without a cheap call, and the gate's calls
+    to a model are answered first from `asked`, what that run's gate had already received."""
 
     id: str
     request: ChatRequest
     context: StepContext = field(default_factory=StepContext)
     escalate: bool = False
+    answer: ChatResponse | None = None
+    asked: tuple[ChatResponse, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +66,9 @@ class BatchResult:
     """One finished stage of one item.
 
     `accepted` is true for the item's final answer: a routed answer, a cheap answer the gate passed, or
-    the strong answer. A cheap answer the gate rejected has `accepted=False` and `reason` says why.
-    `error` is set (and `response` None) when the stage failed or
+    the strong answer. A cheap answer the gate rejected has `accepted=False` and `reason` says why;
+    one whose check was cut off (the batch was cancelled) has `checked=False` too, and `asked` holds
+    the answers the gate had received. `error` is set (and `response` None) when the stage failed or
     was cut off before its answer; such an item has no answer, and `attempts` holds what its calls
     were charged.
     """
@@ -71,6 +80,8 @@ class BatchResult:
     reason: str = ""
     error: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    checked: bool = True
+    asked: tuple[ChatResponse, ...] = ()
 
     @property
     def cost_usd(self) -> float:
@@ -156,7 +167,7 @@ def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: Mode
 
 def stage_record(result: BatchResult) -> StageRecord:
     """The summary figures of one result (the tokens of the call that made its answer)."""
-    # The answer's own call (not a judge's, whose attempts join the stage's account).
+    # The answer's own call: a judge's calls join the stage's account, and come after it.
     usage = Usage() if result.response is None else result.response.response.usage
     return StageRecord(
         result.id,
@@ -219,6 +230,20 @@ def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
     return RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
 
 
+def _kept_first(ask: AskModel, run: ChainRun, kept: list[ChatResponse]) -> AskModel:
+    """`ask`, answered first from `kept` (what an earlier run's gate received from each model, in
+    order): a check cut off and done again pays no model twice for the same question."""
+
+    async def asked(model_id: str, request: ChatRequest) -> ChatResponse:
+        for index, answer in enumerate(kept):
+            if answer.model_id == model_id:
+                run.answers.append(kept.pop(index))  # kept again should this check be cut off too
+                return answer
+        return await ask(model_id, request)
+
+    return asked
+
+
 _CUT_OFF = "cut off: the batch was stopped during this call; a resumed run asks again"
 
 
@@ -243,14 +268,21 @@ class _Underway:
         return BatchResult(self.item.id, self.stage, True, error=str(error), attempts=tuple(self.attempts))
 
     def cut_off(self) -> BatchResult | None:
-        """The result to record for this stage, stopped now: its answer if it has one and no gate was
-        still to check it, else what its calls were charged; None when it made no call."""
+        """The result to record for this stage, stopped now: its answer if it has one (the cheap one
+        unchecked, when the gate was still checking it), else what its calls were charged; None when
+        it made no call."""
         run, item = self.run, self.item
-        if run is not None and run.answers and not self.checked:
-            return BatchResult(item.id, self.stage, True, _routed(run, run.answers[0]))
-        if not self.attempts:
-            return None
-        return BatchResult(item.id, self.stage, True, error=_CUT_OFF, attempts=tuple(self.attempts))
+        answers = [] if run is None else list(run.answers)
+        answer = item.answer if item.answer is not None else (answers.pop(0) if answers else None)
+        if run is None or answer is None:
+            if not self.attempts:
+                return None
+            return BatchResult(item.id, self.stage, True, error=_CUT_OFF, attempts=tuple(self.attempts))
+        routed = _routed(run, answer)
+        if not self.checked:
+            return BatchResult(item.id, self.stage, True, routed)
+        reason = "cut off before the gate's verdict; a resumed run checks this answer"
+        return BatchResult(item.id, "cheap", False, routed, reason, checked=False, asked=tuple(answers))
 
 
 def _items(items: Iterable[BatchItem | RequestLike]) -> list[BatchItem]:
@@ -337,11 +369,15 @@ class _Batch:
         with underway.watched():
             try:
                 hints = CallerHints(max_tier=tiers[0] if tiers else None)
-                run, response = await self._planned(item, hints, underway)
+                if item.answer is None:
+                    run, response = await self._planned(item, hints, underway)
+                else:  # an earlier run received it and was cut off checking it: it is checked now
+                    run = underway.run = await self._plan(item, hints)
+                    response = item.answer
                 verdict = None  # unchecked: nothing stronger to send a rejected answer to
                 if underway.checked:
                     assert self.gate is not None  # set before the cheap stage runs
-                    ask = ReviewLoop(self.router, False)._ask(run)  # a judge's calls join this item's account
+                    ask = _kept_first(ReviewLoop(self.router, False)._ask(run), run, list(item.asked))
                     check = AnswerCheck(item.request, response, run.decision, item.context, ask)
                     verdict = await self.gate.check(check)
             except GearshiftError as error:
