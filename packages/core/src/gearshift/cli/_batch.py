@@ -195,12 +195,8 @@ def read_journal(path: Path) -> Journal:
             if not checked and not record.failed:  # a cheap answer whose check was cut off
                 asked = tuple(_answer(one, Usage()) for one in row.get("asked", ()))
                 unchecked[record.id] = (_answer(row, record.usage), asked)
-        except (
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-        ) as exc:  # ValueError: bad JSON, bytes, numbers
+        # ValueError: bad JSON, bytes or numbers; AttributeError: a kept answer that is not an object
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise OutcomeTableError(f"not a gearshift batch result ({exc})", path=path, line=number) from None
         records.append(record)
         if record.failed:
