@@ -13,11 +13,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gearshift import (
     BatchItem,
+    BatchResult,
     ChatRequest,
     InvalidRequestError,
     Message,
@@ -30,6 +32,8 @@ from gearshift import (
     summarize_batch,
 )
 from gearshift._bridge import run_sync
+from gearshift.budgets import BudgetLedger, BudgetLimit, Reservation
+from gearshift.budgets._sqlite import SQLiteStore
 from gearshift.cascades import HeuristicGate, LLMJudgeGate
 from gearshift.cli import main
 from gearshift.cli._batch import _write, read_batch, read_journal
@@ -185,6 +189,100 @@ async def test_a_judge_gates_calls_are_charged_to_the_item_they_judged(server: L
         assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.response.attempts))
     assert "wrong city" in cheap[1].reason
     assert [r.id for r in results if r.stage == "strong"] == ["1"]
+    # Always-strongest is priced on the answer's tokens, not on the judge's (longer) prompt.
+    assert cheap[0].response is not None
+    answer, judge = cheap[0].response.attempts
+    assert answer.usage != judge.usage
+    strongest = summarize_batch([cheap[0]], _registry()).strongest_cost_usd
+    assert strongest == pytest.approx(_registry()["large"].cost(answer.usage))
+
+
+def _ledgered_router(server: LocalOpenAIServer, tmp_path: Path) -> Router:
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    ledger = BudgetLedger(SQLiteStore(tmp_path / "budgets.db"), [BudgetLimit(key="*", usd=10.0)])
+    return Router(_registry(), policy=SignalScorer(), providers=[provider], budgets=ledger)
+
+
+def _stop_at_commit(
+    monkeypatch: pytest.MonkeyPatch, router: Router, model: str, batch: list[asyncio.Task]
+) -> None:
+    """Cancel the batch (Ctrl-C on `gearshift batch`) as `model`'s answer has come and its cost is being
+    committed: the cancellation lands at the commit's wait for SQLite's thread."""
+    ledger = router.budgets
+    assert ledger is not None
+    commit = ledger.commit
+
+    async def commit_as_the_batch_stops(reservation: Reservation, **kwargs: Any) -> None:
+        if reservation.model_id == model:
+            batch[0].cancel()
+        await commit(reservation, **kwargs)
+
+    monkeypatch.setattr(ledger, "commit", commit_as_the_batch_stops)
+
+
+async def _spent(router: Router) -> float:
+    assert router.budgets is not None
+    status = await router.budgets.status(["agent:anonymous"])
+    return sum(limit.spent_usd for limit in status.limits)
+
+
+async def test_an_answer_that_came_as_the_batch_was_stopped_is_recorded_not_lost(
+    server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal between an answer and its journal line lost the answer the ledger charged, so the
+    resumed `gearshift batch` bought it again (2 of 20 interrupted runs)."""
+    server.script("large", Reply("B."))
+    batch: list[asyncio.Task] = []
+    results: list[BatchResult] = []
+    async with _ledgered_router(server, tmp_path) as router:
+        _stop_at_commit(monkeypatch, router, "large", batch)
+        item = BatchItem("b", _request("beta"), escalate=True)  # its cheap answer was rejected earlier
+        batch.append(asyncio.ensure_future(router.abatch([item], cascade=True, on_result=results.append)))
+        with pytest.raises(asyncio.CancelledError):
+            await batch[0]
+        spent = await _spent(router)
+    assert [(r.id, r.stage, r.accepted, r.error) for r in results] == [("b", "strong", True, None)]
+    assert results[0].response is not None and results[0].response.response.text == "B."
+    assert spent > 0 and results[0].cost_usd == pytest.approx(spent)
+
+
+async def test_a_judges_answer_that_came_as_the_batch_was_stopped_is_not_bought_again(
+    server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch stopped while the judge's verdict on a cheap answer was being committed: the cheap
+    answer and the verdict were both lost, and the resumed batch asked the cheap model and the judge
+    again. The cheap answer is now recorded unchecked, with what the judge said, and the resumed check
+    asks neither model."""
+    server.script("small", Reply("Paris."))
+    server.script("large", Reply('{"score": 9, "reason": "right"}'))  # the judge
+    gate = LLMJudgeGate("large")
+    batch: list[asyncio.Task] = []
+    results: list[BatchResult] = []
+    async with _ledgered_router(server, tmp_path) as router:
+        _stop_at_commit(monkeypatch, router, "large", batch)
+        run = router.abatch(["capital of France?"], cascade=True, gate=gate, on_result=results.append)
+        batch.append(asyncio.ensure_future(run))
+        with pytest.raises(asyncio.CancelledError):
+            await batch[0]
+        spent = await _spent(router)
+        ((cut,),) = [results]
+        assert (cut.stage, cut.accepted, cut.checked, cut.error) == ("cheap", False, False, None)
+        assert cut.response is not None and cut.response.response.text == "Paris."
+        assert [a.text for a in cut.asked] == ['{"score": 9, "reason": "right"}']
+        assert cut.cost_usd == pytest.approx(spent)  # the answer and the judge's call
+        asked = len(server.requests)
+        resumed = await router.abatch(
+            [
+                BatchItem(
+                    cut.id, _request("capital of France?"), answer=cut.response.response, asked=cut.asked
+                )
+            ],
+            cascade=True,
+            gate=gate,
+        )
+    assert len(server.requests) == asked  # neither the cheap model nor the judge is asked again
+    assert [(r.stage, r.accepted, r.cost_usd) for r in resumed] == [("cheap", True, 0.0)]
+    assert resumed[0].response is not None and resumed[0].response.response.text == "Paris."
 
 
 async def test_a_rate_limited_batch_waits_and_then_finishes(server: LocalOpenAIServer) -> None:
@@ -587,11 +685,58 @@ def test_a_batch_stopped_mid_way_exits_quietly_and_the_next_run_answers_only_the
     assert process.returncode == code
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     assert [(r["id"], r["text"]) for r in _journal(out) if r.get("error") is None] == [("a", "A.")]
+    # b's call, cut off on the wire, is charged at gearshift's estimate of its input (as the ledger
+    # charges it): its line says so, or the summary would leave out what it cost.
+    (cut,) = [r for r in _journal(out) if r.get("error") is not None]
+    assert cut["id"] == "b" and cut["error"].startswith("cut off") and cut["cost_usd"] > 0
     assert out.read_text().endswith("\n")
     before = len(server.requests)
     resumed = subprocess.run(_batch_cli(tmp_path, "--json"), capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert [r.body["messages"][-1]["content"] for r in server.requests[before:]] == ["beta"]
+    summary = json.loads(resumed.stdout)
+    assert summary["answered"] == 2 and summary["failed"] == 0
+    assert summary["cost_usd"] == pytest.approx(sum(float(r["cost_usd"]) for r in _journal(out)))  # type: ignore[arg-type]
+
+
+def test_a_batch_stopped_while_the_judge_checks_an_answer_checks_it_on_resume_without_asking_again(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """Stopped while the judge was checking a cheap answer, `gearshift batch` lost that answer (the
+    resumed run bought it again) and left the judge's cut-off call out of its summary."""
+    config = CONFIG + '\n[routing.cascade]\ngates = ["llm-judge"]\njudge_model = "large"\n'
+    (tmp_path / "gearshift.toml").write_text(config.format(url=server.base_url))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "capital of France?"}\n')
+    server.script("small", Reply("Paris."))
+    server.script("large", Delay(60), Reply('{"score": 9, "reason": "right"}'))  # the judge hangs first
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        _batch_cli(tmp_path, "--cascade"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not [r for r in server.requests if r.model == "large"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 143, stderr
+    (cut,) = _journal(out)
+    assert (cut["stage"], cut["accepted"], cut["checked"], cut["text"]) == ("cheap", False, False, "Paris.")
+    asked = len(server.requests)
+    resumed = subprocess.run(
+        _batch_cli(tmp_path, "--cascade", "--json"), capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r.model for r in server.requests[asked:]] == ["large"]  # the judge again, not the cheap model
+    assert [(r["stage"], r["accepted"], r["text"]) for r in _journal(out)][1:] == [("cheap", True, "Paris.")]
+    summary = json.loads(resumed.stdout)
+    assert (summary["answered"], summary["escalated"]) == (1, 0)
+    costs = [float(r["cost_usd"]) for r in _journal(out)]  # type: ignore[arg-type]
+    assert costs[0] > costs[1] > 0  # the answer and the judge's cut-off call; the judge's answer
+    assert summary["cost_usd"] == pytest.approx(sum(costs))
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc (nobody can create files there)")

@@ -6,9 +6,11 @@ with optional `max_tokens` and `agent_id` (`id` defaults to the line number); or
 (`custom_id`, `method`, `url`, `body`). A body's `model` is `auto` (routed), `tier-N` or a model id of
 the config. OUT is an append-only journal: one line per finished stage of an item (`stage` routed,
 cheap or strong; `accepted` true for the item's final answer; `request` the digest of its IN line).
-Run the same command again after an interruption: items with a final line are skipped, and items
-whose cheap answer the gate already rejected go straight to the strong model, so nothing finished is
-paid for twice; an id whose IN line changed since it was answered is refused. The summary
+Run the same command again after an interruption: items with a final line are skipped, items
+whose cheap answer the gate already rejected go straight to the strong model, and a cheap answer
+whose check was cut off (`checked` false) is checked again, the judge's answers it had kept given
+back first, so nothing received is paid for twice; an id whose IN line changed since it was answered
+is refused. A call cut off has a line with its `error` and what it was charged. The summary
 (escalation rate, cost, the always-strongest estimate) covers the items of IN, with what earlier runs
 wrote to OUT for them.
 """
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import GearshiftError
-from .._messages import Usage
+from .._messages import ChatResponse, Message, ToolCall, Usage
 from .._torn_lines import drop_torn_line
 from ..config._config_file import CONFIG_HELP
 from ..datasets._outcomes import OutcomeTableError
@@ -87,7 +89,14 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     digests = {line.item.id: line.digest for line in lines}
     items = [line.item for line in lines]
     todo = [
-        BatchItem(item.id, item.request, item.context, escalate=item.id in earlier.rejected)
+        BatchItem(
+            item.id,
+            item.request,
+            item.context,
+            escalate=item.id in earlier.rejected,
+            answer=earlier.unchecked[item.id][0] if item.id in earlier.unchecked else None,
+            asked=earlier.unchecked[item.id][1] if item.id in earlier.unchecked else (),
+        )
         for item in items
         if item.id not in earlier.done
     ]
@@ -145,6 +154,9 @@ class Journal:
 
     done: set[str]  # ids with a final answer
     rejected: set[str]  # ids whose cheap answer was rejected, and that have no final answer yet
+    # ids whose cheap answer was received but its check cut off (and nothing since): the answer, and
+    # what the gate had received from its models
+    unchecked: dict[str, tuple[ChatResponse, tuple[ChatResponse, ...]]]
     records: list[StageRecord]  # every stage's figures
     requests: dict[str, str]  # id -> digest of the request its answers were to (lines that name it)
 
@@ -154,10 +166,11 @@ def read_journal(path: Path) -> Journal:
     ignored: that stage is done again."""
     done: set[str] = set()
     rejected: set[str] = set()
+    unchecked: dict[str, tuple[ChatResponse, tuple[ChatResponse, ...]]] = {}
     records: list[StageRecord] = []
     requests: dict[str, str] = {}
     if not path.exists():
-        return Journal(done, rejected, records, requests)
+        return Journal(done, rejected, unchecked, records, requests)
     lines = path.read_bytes().split(b"\n")
     lines.pop()  # what follows the last newline: nothing, or the torn line
     for number, line in enumerate(lines, start=1):
@@ -178,16 +191,25 @@ def read_journal(path: Path) -> Journal:
                 ),
                 bool(row.get("escalated", False)),
             )
-        except (KeyError, TypeError, ValueError) as exc:  # ValueError: bad JSON, bytes or numbers
+            checked = row.get("checked", True) is not False
+            if not checked and not record.failed:  # a cheap answer whose check was cut off
+                asked = tuple(_answer(one, Usage()) for one in row.get("asked", ()))
+                unchecked[record.id] = (_answer(row, record.usage), asked)
+        # ValueError: bad JSON, bytes or numbers; AttributeError: a kept answer that is not an object
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise OutcomeTableError(f"not a gearshift batch result ({exc})", path=path, line=number) from None
         records.append(record)
-        if isinstance(row.get("request"), str) and not record.failed:
+        if record.failed:
+            continue
+        if isinstance(row.get("request"), str):
             requests[record.id] = row["request"]
-        if record.accepted and not record.failed:
+        if checked:
+            unchecked.pop(record.id, None)  # checked since, or answered
+        if record.accepted:
             done.add(record.id)
-        elif record.stage == "cheap" and not record.failed:
+        elif record.stage == "cheap" and checked:
             rejected.add(record.id)
-    return Journal(done, rejected - done, records, requests)
+    return Journal(done, rejected - done, unchecked, records, requests)
 
 
 def _check_unchanged(lines: list[BatchLine], earlier: Journal, source: Path, out: Path) -> None:
@@ -208,23 +230,21 @@ def _write(journal: IO[bytes], result: BatchResult, request: str) -> None:
     """Append `result`'s line to the journal, opened unbuffered: a line on disk is a stage that will not
     be paid for again. A write cut short (a full disk) raises, leaving a torn line the next run drops."""
     record = stage_record(result)
+    answer = result.response.response if result.response is not None else None
     row: dict[str, Any] = {
         "id": result.id,
         "stage": result.stage,
         "accepted": result.accepted,
-        "model": result.response.model_id if result.response else None,
-        "text": result.response.response.text if result.response else None,
+        **(_answer_row(answer) if answer is not None else {"model": None, "text": None}),
         "cost_usd": result.cost_usd,
         "input_tokens": record.usage.input_tokens,
         "output_tokens": record.usage.output_tokens,
         **{name: getattr(record.usage, name) for name in _CACHE_FIELDS},
         "request": request,  # the digest of its IN line: a resumed run checks it is still the same
     }
-    if result.response is not None and result.response.response.tool_calls:
-        row["tool_calls"] = [
-            {"id": call.id, "name": call.name, "arguments": call.arguments}
-            for call in result.response.response.tool_calls
-        ]
+    if not result.checked:  # a resumed run checks the answer, first with what the gate was told
+        row["checked"] = False
+        row["asked"] = [_answer_row(one) for one in result.asked]
     if record.escalated:
         row["escalated"] = True
     if result.reason:
@@ -235,6 +255,32 @@ def _write(journal: IO[bytes], result: BatchResult, request: str) -> None:
     while line:
         written = journal.write(line)  # a raw file may write part of it (a disk filling up)
         line = line[written:]
+
+
+def _answer_row(answer: ChatResponse) -> dict[str, Any]:
+    """An answer's fields in a journal line: enough to check it again in a resumed run."""
+    row: dict[str, Any] = {
+        "model": answer.model_id,
+        "text": answer.text,
+        "finish_reason": answer.finish_reason,
+    }
+    if answer.tool_calls:
+        row["tool_calls"] = [
+            {"id": call.id, "name": call.name, "arguments": call.arguments} for call in answer.tool_calls
+        ]
+    return row
+
+
+def _answer(row: dict[str, Any], usage: Usage) -> ChatResponse:
+    """The answer a journal line holds (`_answer_row`), as the gate is given it."""
+    calls = tuple(
+        ToolCall(str(c["id"]), str(c["name"]), str(c["arguments"])) for c in row.get("tool_calls", ())
+    )
+    message = Message.assistant(str(row["text"] or ""), calls)
+    reason = row.get("finish_reason")
+    return ChatResponse(
+        message, str(row["model"]), str(row["model"]), usage, None if reason is None else str(reason)
+    )
 
 
 def _print_summary(summary: BatchSummary, strongest: str, *, as_json: bool) -> None:

@@ -8,6 +8,10 @@ start new calls either, since they would hit the same limit. Each finished stage
 to `on_result` as soon as it is known, so a caller that writes results as they come (`gearshift
 batch`) can resume after an interruption without paying twice for what was finished: an item whose
 cheap answer was already rejected is given back with `escalate=True` and starts at the strong stage.
+A stage cut off (the batch cancelled: Ctrl-C) hands over what it had before the cancellation goes on:
+an answer that had come, a cheap one still being checked as unchecked (given back as `answer`, with
+what the gate had received as `asked`, it is checked without paying for either again), or else what
+its cut-off calls were charged.
 
 Without `cascade`, each item is simply routed by the router's policy (and its own cascade, if any).
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -23,11 +28,13 @@ from .._context import CallerHints, StepContext
 from .._errors import AllModelsFailed, GearshiftError, InvalidRequestError, ProviderError
 from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_request
 from .._models import ModelRegistry
-from ..cascades._gate import AnswerCheck, QualityGate
+from ..cascades._gate import AnswerCheck, AskModel, QualityGate
 from ._eligibility import hint_refusal
 from ._planning import aplan_call
+from ._records import Attempt
 from ._review import ReviewLoop
 from ._routed import RoutedResponse
+from ._spend_tally import watching
 
 if TYPE_CHECKING:
     from ._chain import ChainRun
@@ -42,12 +49,16 @@ _T = TypeVar("_T")
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     """One request of a batch. `escalate` starts it at the strong stage (its cheap answer was already
-    rejected, in an earlier run that was interrupted)."""
+    rejected, in an earlier run that was interrupted). `answer` is a cheap answer an earlier run
+    received but was cut off checking: the gate checks it without a cheap call, and the gate's calls
+    to a model are answered first from `asked`, what that run's gate had already received."""
 
     id: str
     request: ChatRequest
     context: StepContext = field(default_factory=StepContext)
     escalate: bool = False
+    answer: ChatResponse | None = None
+    asked: tuple[ChatResponse, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +66,11 @@ class BatchResult:
     """One finished stage of one item.
 
     `accepted` is true for the item's final answer: a routed answer, a cheap answer the gate passed, or
-    the strong answer. A cheap answer the gate rejected has `accepted=False` and `reason` says why.
-    `error` is set (and `response` None) when the stage failed; such an item has no answer.
+    the strong answer. A cheap answer the gate rejected has `accepted=False` and `reason` says why;
+    one whose check was cut off (the batch was cancelled) has `checked=False` too, and `asked` holds
+    the answers the gate had received. `error` is set (and `response` None) when the stage failed or
+    was cut off before its answer; such an item has no answer, and `attempts` holds what its calls
+    were charged.
     """
 
     id: str
@@ -65,16 +79,23 @@ class BatchResult:
     response: RoutedResponse | None = None
     reason: str = ""
     error: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    checked: bool = True
+    asked: tuple[ChatResponse, ...] = ()
 
     @property
     def cost_usd(self) -> float:
-        """What this stage cost, failed attempts included."""
-        return 0.0 if self.response is None else self.response.cost_usd
+        """What this stage cost, failed and cut-off attempts included."""
+        if self.response is not None:
+            return self.response.cost_usd
+        return sum(attempt.cost_usd for attempt in self.attempts)
 
     @property
     def usage(self) -> Usage:
         """Tokens this stage used over all its attempts."""
-        return Usage() if self.response is None else self.response.usage
+        if self.response is not None:
+            return self.response.usage
+        return sum((attempt.usage for attempt in self.attempts), Usage())
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +166,9 @@ def summarize_batch(records: Iterable[StageRecord | BatchResult], registry: Mode
 
 
 def stage_record(result: BatchResult) -> StageRecord:
-    """The summary figures of one result (its final attempt's tokens)."""
-    usage = Usage()
-    if result.response is not None:
-        ok = [a for a in result.response.attempts if a.ok]
-        usage = ok[-1].usage if ok else result.response.usage
+    """The summary figures of one result (the tokens of the call that made its answer)."""
+    # The answer's own call: a judge's calls join the stage's account, and come after it.
+    usage = Usage() if result.response is None else result.response.response.usage
     return StageRecord(
         result.id,
         result.stage,
@@ -209,6 +228,61 @@ def _stage_tiers(registry: ModelRegistry, hints: CallerHints) -> tuple[int, ...]
 def _routed(run: ChainRun, response: ChatResponse) -> RoutedResponse:
     """The stage's answer with every attempt so far: its calls, and any its gate made."""
     return RoutedResponse(response, run.decision, tuple(run.attempts), run.request_id)
+
+
+def _kept_first(ask: AskModel, run: ChainRun, kept: list[ChatResponse]) -> AskModel:
+    """`ask`, answered first from `kept` (what an earlier run's gate received from each model, in
+    order): a check cut off and done again pays no model twice for the same question."""
+
+    async def asked(model_id: str, request: ChatRequest) -> ChatResponse:
+        for index, answer in enumerate(kept):
+            if answer.model_id == model_id:
+                run.answers.append(kept.pop(index))  # kept again should this check be cut off too
+                return answer
+        return await ask(model_id, request)
+
+    return asked
+
+
+_CUT_OFF = "cut off: the batch was stopped during this call; a resumed run asks again"
+
+
+class _Underway:
+    """One stage of one item while it runs: every attempt recorded for it (its calls and its gate's)
+    and the run making its answer, whose `answers` are kept as they arrive. What it has when cut off
+    is recorded rather than lost: an answer received is not bought again, and a call cut off mid-way
+    (charged at gearshift's estimate, as the ledger charges it) counts in the batch's cost."""
+
+    def __init__(self, item: BatchItem, stage: BatchStage, *, checked: bool = False) -> None:
+        self.item = item
+        self.stage = stage
+        self.checked = checked  # a cheap stage whose answer the gate checks
+        self.run: ChainRun | None = None
+        self.attempts: list[Attempt] = []
+
+    def watched(self) -> AbstractContextManager[None]:
+        """Note every attempt recorded in this block (a gate's too)."""
+        return watching(self.attempts.append)
+
+    def failed(self, error: GearshiftError) -> BatchResult:
+        return BatchResult(self.item.id, self.stage, True, error=str(error), attempts=tuple(self.attempts))
+
+    def cut_off(self) -> BatchResult | None:
+        """The result to record for this stage, stopped now: its answer if it has one (the cheap one
+        unchecked, when the gate was still checking it), else what its calls were charged; None when
+        it made no call."""
+        run, item = self.run, self.item
+        answers = [] if run is None else list(run.answers)
+        answer = item.answer if item.answer is not None else (answers.pop(0) if answers else None)
+        if run is None or answer is None:
+            if not self.attempts:
+                return None
+            return BatchResult(item.id, self.stage, True, error=_CUT_OFF, attempts=tuple(self.attempts))
+        routed = _routed(run, answer)
+        if not self.checked:
+            return BatchResult(item.id, self.stage, True, routed)
+        reason = "cut off before the gate's verdict; a resumed run checks this answer"
+        return BatchResult(item.id, "cheap", False, routed, reason, checked=False, asked=tuple(answers))
 
 
 def _items(items: Iterable[BatchItem | RequestLike]) -> list[BatchItem]:
@@ -278,56 +352,77 @@ class _Batch:
         return list(zip(items, passed, strict=True))
 
     async def routed(self, item: BatchItem) -> bool | None:
-        try:
-            routed = await self._call(lambda: self.router.acomplete(item.request, item.context))
-        except GearshiftError as error:
-            self._emit(BatchResult(item.id, "routed", True, error=str(error)))
-            return None
-        self._emit(BatchResult(item.id, "routed", True, routed))
-        return True
+        underway = _Underway(item, "routed")
+        with underway.watched():
+            try:
+                routed = await self._call(lambda: self.router.acomplete(item.request, item.context))
+            except GearshiftError as error:
+                return self._emit(underway.failed(error))
+            except asyncio.CancelledError:
+                self._emit_cut_off(underway)
+                raise
+        return self._emit(BatchResult(item.id, "routed", True, routed))
 
     async def cheap(self, item: BatchItem) -> bool | None:
         tiers = _stage_tiers(self.router.registry, item.context.hints)
-        try:
-            run, response = await self._planned(item, CallerHints(max_tier=tiers[0] if tiers else None))
-            if len(tiers) <= 1:  # nothing stronger to send a rejected answer to
-                self._emit(BatchResult(item.id, "cheap", True, _routed(run, response)))
-                return True
-            assert self.gate is not None  # set before the cheap stage runs
-            ask = ReviewLoop(self.router, False)._ask(run)  # a judge's calls join this item's account
-            check = AnswerCheck(item.request, response, run.decision, item.context, ask)
-            verdict = await self.gate.check(check)
-        except GearshiftError as error:
-            self._emit(BatchResult(item.id, "cheap", True, error=str(error)))
-            return None
+        underway = _Underway(item, "cheap", checked=len(tiers) > 1)
+        with underway.watched():
+            try:
+                hints = CallerHints(max_tier=tiers[0] if tiers else None)
+                if item.answer is None:
+                    run, response = await self._planned(item, hints, underway)
+                else:  # an earlier run received it and was cut off checking it: it is checked now
+                    run = underway.run = await self._plan(item, hints)
+                    response = item.answer
+                verdict = None  # unchecked: nothing stronger to send a rejected answer to
+                if underway.checked:
+                    assert self.gate is not None  # set before the cheap stage runs
+                    ask = _kept_first(ReviewLoop(self.router, False)._ask(run), run, list(item.asked))
+                    check = AnswerCheck(item.request, response, run.decision, item.context, ask)
+                    verdict = await self.gate.check(check)
+            except GearshiftError as error:
+                return self._emit(underway.failed(error))
+            except asyncio.CancelledError:
+                self._emit_cut_off(underway)
+                raise
+        if verdict is None:
+            return self._emit(BatchResult(item.id, "cheap", True, _routed(run, response)))
         reason = "" if verdict.accept else verdict.reason or f"the {verdict.gate} gate rejected the answer"
-        self._emit(BatchResult(item.id, "cheap", verdict.accept, _routed(run, response), reason))
-        return verdict.accept
+        return self._emit(BatchResult(item.id, "cheap", verdict.accept, _routed(run, response), reason))
 
     async def strong(self, item: BatchItem) -> bool | None:
         tiers = _stage_tiers(self.router.registry, item.context.hints)
-        try:
-            run, response = await self._planned(item, CallerHints(min_tier=tiers[-1] if tiers else None))
-        except GearshiftError as error:
-            self._emit(BatchResult(item.id, "strong", True, error=str(error)))
-            return None
-        self._emit(BatchResult(item.id, "strong", True, _routed(run, response)))
-        return True
+        underway = _Underway(item, "strong")
+        with underway.watched():
+            try:
+                hints = CallerHints(min_tier=tiers[-1] if tiers else None)
+                run, response = await self._planned(item, hints, underway)
+            except GearshiftError as error:
+                return self._emit(underway.failed(error))
+            except asyncio.CancelledError:
+                self._emit_cut_off(underway)
+                raise
+        return self._emit(BatchResult(item.id, "strong", True, _routed(run, response)))
 
-    async def _planned(self, item: BatchItem, hints: CallerHints) -> tuple[ChainRun, ChatResponse]:
-        """One answer from the tier range of `hints`, with no escalation of its own (the batch's gate
-        decides), and the run that made it."""
+    async def _plan(self, item: BatchItem, hints: CallerHints) -> ChainRun:
+        """The run that answers `item` from the tier range of `hints`, with no escalation of its own
+        (the batch's gate decides); planned, not yet called."""
         given = item.context.hints
         hints = replace(
             given,
             min_tier=hints.min_tier if hints.min_tier is not None else given.min_tier,
             max_tier=hints.max_tier if hints.max_tier is not None else given.max_tier,
         )
-        context = replace(item.context, hints=hints)
-        router = self.router
+        return await aplan_call(self.router, item.request, replace(item.context, hints=hints), escalate=False)
+
+    async def _planned(
+        self, item: BatchItem, hints: CallerHints, underway: _Underway
+    ) -> tuple[ChainRun, ChatResponse]:
+        """One answer from the tier range of `hints`, and the run that made it (kept on `underway`
+        from the start, so a stage cut off still has the answer it received)."""
 
         async def call() -> tuple[ChainRun, ChatResponse]:
-            run = await aplan_call(router, item.request, context, escalate=False)
+            run = underway.run = await self._plan(item, hints)
             return run, await run.complete()
 
         return await self._call(call)
@@ -351,7 +446,16 @@ class _Batch:
                 self._resume_at = max(self._resume_at, loop.time() + seconds)
         raise AssertionError("unreachable: the last wait re-raises")  # pragma: no cover
 
-    def _emit(self, result: BatchResult) -> None:
+    def _emit(self, result: BatchResult) -> bool | None:
+        """Record `result`; whether its item is answered for now (None: it failed)."""
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
+        return None if result.error is not None else result.accepted
+
+    def _emit_cut_off(self, underway: _Underway) -> None:
+        """Record what a stage cut off (the batch was cancelled: Ctrl-C) had received and paid for, so
+        that a resumed batch neither buys it again nor leaves its cost out of the summary."""
+        result = underway.cut_off()
+        if result is not None:
+            self._emit(result)

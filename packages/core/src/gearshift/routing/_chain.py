@@ -79,7 +79,10 @@ logger = logging.getLogger("gearshift.budgets")
 class ChainRun:
     """One decision being carried out. `sent` is what the models get (the caller's request, plus the
     `escalate` tool when it is offered); `attempts` is shared by every chain of one routed call.
-    `allowance` is what the budget allowed when the decision was made (None: no limit applies)."""
+    `answers` holds every answer received on the run's account as it arrived (its own first, then
+    those of the extra calls that share its attempts, a judge's), before its cost was committed: a
+    caller cancelled during that wait still has what it paid for. `allowance` is what the budget
+    allowed when the decision was made (None: no limit applies)."""
 
     router: ChainHost
     request_id: str
@@ -90,6 +93,7 @@ class ChainRun:
     decision: Decision
     chain: tuple[str, ...]
     attempts: list[Attempt] = field(default_factory=list)
+    answers: list[ChatResponse] = field(default_factory=list)
     escalation_offered: bool = False
     skipped: tuple[str, ...] = ()
     allowance: Allowance | None = None
@@ -591,6 +595,8 @@ class ChainRun:
     def _record(self, attempt: Attempt, response: ChatResponse | None = None) -> None:
         """Keep `attempt` and log it, with its answer (`response`) when the log records prompts."""
         self.attempts.append(attempt)
+        if response is not None:
+            self.answers.append(response)
         note_attempt(attempt)
         if attempt.ok and not attempt.probe:  # a probe's 'ping' warms no prompt cache of the run
             self.router.warm_caches.note(

@@ -243,7 +243,7 @@ class ReviewLoop:
             self.router.registry[model_id]  # an unknown id raises UnknownModelError naming the known ones
             context = replace(run.context, hints=CallerHints(force_model=model_id))
             extra = await aplan_call(self.router, request, context, escalate=False, request_id=run.request_id)
-            extra.attempts = run.attempts
+            extra.attempts, extra.answers = run.attempts, run.answers
             return await extra.complete()
 
         return ask
