@@ -32,6 +32,7 @@ from gearshift import (
     SignalScorer,
     StepContext,
     TextDelta,
+    ToolSpec,
     Usage,
     open_decision_log,
 )
@@ -267,6 +268,30 @@ async def test_the_response_schema_is_reserved_as_input(
     answer = await router.acomplete(request, StepContext(agent_id="frugal"))
     router.close()
     assert answer.usage.output_tokens == anthropic_server.requests[0].body["max_tokens"]  # all it could
+    assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
+    kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
+    assert "budget_overrun" not in kinds
+
+
+async def test_anthropic_s_tool_use_system_prompt_is_reserved_as_input(
+    anthropic_server: LocalAnthropicServer, anthropic_provider: AnthropicProvider, tmp_path: Path
+) -> None:
+    """Anthropic's API adds a system prompt of its own to a request with tools (346 tokens with
+    `auto` on current models, per its docs) and bills it in `input_tokens`, but the reservation
+    counted only what the request holds, so a step capped to the last of a hard limit overspent it
+    by that prompt's price."""
+    registry = ModelRegistry([_spec("claude-small", 1, 1, provider="anthropic")])
+    lookup = ToolSpec(name="lookup", description="Look a city up.", parameters={"type": "object"})
+    limit = 0.0008  # the prompt, the tool and about 100 output tokens: the cap takes all that is left
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=limit)])
+    anthropic_server.script("claude-small", VERBOSE)
+    log_path = tmp_path / "decisions.jsonl"
+    router = _router(anthropic_provider, ledger, registry=registry, decision_log=open_decision_log(log_path))
+    request = ChatRequest(messages=(Message.user(PROMPT),), tools=(lookup,))
+    answer = await router.acomplete(request, StepContext(agent_id="frugal"))
+    router.close()
+    assert answer.usage.output_tokens == anthropic_server.requests[0].body["max_tokens"]  # all it could
+    assert answer.usage.input_tokens > 346  # the server bills the tool-use system prompt, as the API does
     assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
     kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
     assert "budget_overrun" not in kinds

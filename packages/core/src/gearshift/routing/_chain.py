@@ -49,6 +49,7 @@ from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, Text
 from .._models import ModelSpec
 from ..policies import RouteInput
 from ..providers import Provider
+from ..providers._base import added_input_tokens
 from ..providers._reported_usage import charged_answer
 from ..signals._tokens import estimate_request_tokens, estimate_tokens, tool_tokens
 from ._budget_fit import billed_input, output_cap
@@ -114,7 +115,7 @@ class ChainRun:
         errors: list[ProviderError] = []
         refusal = self._refused
         async for spec, provider in self._targets(streamed=False):
-            hold = self._hold(spec)
+            hold = self._hold(spec, provider)
             if refusal is not None and hold.usd > refusal.usd:
                 continue  # the budget refused a cheaper model: it must not move the step up in price
             try:
@@ -185,7 +186,7 @@ class ChainRun:
         errors: list[ProviderError] = []
         refusal = self._refused
         async for spec, provider in self._targets(streamed=True):
-            hold = self._hold(spec)
+            hold = self._hold(spec, provider)
             if refusal is not None and hold.usd > refusal.usd:
                 continue
             try:
@@ -315,8 +316,9 @@ class ChainRun:
         await ledger.wait_for_room(self._wait_until - now)
         return True
 
-    def _hold(self, spec: ModelSpec) -> _Hold:
-        """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
+    def _hold(self, spec: ModelSpec, provider: Provider) -> _Hold:
+        """What an attempt on `spec` through `provider` reserves, and the request it sends (output
+        capped to match)."""
         route = self.route
         request = self.sent
         if request is not self.request and not any(m.tier > spec.tier for m in route.candidates):
@@ -326,6 +328,7 @@ class ChainRun:
         input_tokens = route.input_tokens
         if request is not self.request:  # the `escalate` tool's schema is billed as input too
             input_tokens += tool_tokens(request.tools) - tool_tokens(self.request.tools)
+        input_tokens += added_input_tokens(provider, spec, request)
         billed = billed_input(self.request, input_tokens)
         cap = output_cap(
             spec,
