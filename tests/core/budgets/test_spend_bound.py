@@ -26,6 +26,7 @@ from gearshift import (
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    PriceTier,
     RoutedResponse,
     Router,
     ScorerConfig,
@@ -49,6 +50,7 @@ from gearshift.budgets._spend_index import to_nano
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._budget_fit import USEFUL_OUTPUT_TOKENS
 from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import Delay, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 KEY = "sk-spend-bound-5e1f"
@@ -295,6 +297,37 @@ async def test_anthropic_s_tool_use_system_prompt_is_reserved_as_input(
     assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
     kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
     assert "budget_overrun" not in kinds
+
+
+async def test_a_reservation_is_priced_at_the_long_context_tier_the_real_input_may_reach(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """A model whose prices double past an input threshold was reserved at the tier of the estimated
+    input: a prompt estimated just under the threshold and counted just over it by the provider was
+    billed the whole call at twice the rates its reservation held (a `budget_overrun` of about the
+    reservation itself). Now only the tokens the estimate missed are over."""
+    request = ChatRequest(messages=(Message.user(PROMPT),))
+    estimated = estimate_request_tokens(request)
+    threshold, counted = estimated + 2, estimated + 3  # a real count 1.2 times the estimate would pass it
+    tier = PriceTier(above=threshold, input=2, output=8)
+    prices = ModelPrices(input=1, output=4, long_context=(tier,))
+    registry = ModelRegistry([ModelSpec(id="small", provider="local", model="small", tier=1, prices=prices)])
+    usage = {"prompt_tokens": counted, "completion_tokens": DEFAULT_OUTPUT_TOKENS}
+    usage["total_tokens"] = counted + DEFAULT_OUTPUT_TOKENS
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "length"}
+    body = {"id": "c1", "object": "chat.completion", "created": 0, "model": "small", "choices": [choice]}
+    server.script("small", Fail(200, body={**body, "usage": usage}))  # it wrote all it was allowed
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
+    log_path = tmp_path / "decisions.jsonl"
+    router = _router(_provider(server), ledger, registry=registry, decision_log=open_decision_log(log_path))
+    answer = await router.acomplete(request, StepContext(agent_id="long"))
+    await router.aclose()
+    assert server.requests[0].body["max_tokens"] == DEFAULT_OUTPUT_TOKENS
+    assert answer.cost_usd == (counted * 2 + DEFAULT_OUTPUT_TOKENS * 8) / 1e6  # the whole call at the tier
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    overruns = [record for record in records if record["kind"] == "budget_overrun"]
+    missed = (counted - estimated) * tier.input / 1e6  # the tokens the estimate missed, at the tier
+    assert sum(record["excess_usd"] for record in overruns) <= missed + 1e-12
 
 
 async def test_a_step_that_cannot_afford_a_useful_answer_is_refused_before_any_call(

@@ -52,7 +52,7 @@ from ..providers import Provider
 from ..providers._base import added_input_tokens
 from ..providers._reported_usage import charged_answer
 from ..signals._tokens import estimate_request_tokens, estimate_tokens, tool_tokens
-from ._budget_fit import billed_input, output_cap
+from ._budget_fit import billed_input, output_cap, reserved_cost
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
@@ -340,7 +340,7 @@ class ChainRun:
         output = route.output_tokens if cap is None else cap
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
-        usd = spec.cost(replace(billed, output_tokens=output))
+        usd = reserved_cost(spec, replace(billed, output_tokens=output))
         return _Hold(usd, input_tokens + output, request, input_tokens, output)
 
     async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:
