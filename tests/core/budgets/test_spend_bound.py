@@ -295,8 +295,13 @@ async def test_anthropic_s_tool_use_system_prompt_is_reserved_as_input(
     assert answer.usage.output_tokens == anthropic_server.requests[0].body["max_tokens"]  # all it could
     assert answer.usage.input_tokens > 346  # the server bills the tool-use system prompt, as the API does
     assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
-    kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
-    assert "budget_overrun" not in kinds
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert "budget_overrun" not in [record["kind"] for record in records]
+    (decision,) = [record for record in records if record["kind"] == "decision"]
+    billed = estimate_request_tokens(request) + 346  # the decision's estimate counts the prompt too
+    assert decision["estimated_cost_usd"] == registry["claude-small"].estimate_cost(
+        billed, DEFAULT_OUTPUT_TOKENS
+    )
 
 
 async def test_a_reservation_is_priced_at_the_long_context_tier_the_real_input_may_reach(

@@ -49,13 +49,13 @@ from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, Text
 from .._models import ModelSpec
 from ..policies import RouteInput
 from ..providers import Provider
-from ..providers._base import added_input_tokens
 from ..providers._reported_usage import charged_answer
-from ..signals._tokens import estimate_request_tokens, estimate_tokens, tool_tokens
+from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._budget_fit import billed_input, output_cap, reserved_cost
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
+from ._sent_input import added_tokens
 from ._spend_tally import note_attempt
 
 if TYPE_CHECKING:
@@ -325,10 +325,8 @@ class ChainRun:
             # A fallback at the top tier has no one to hand the step to: offered `escalate`, it could
             # only call it for nothing, and its answer would lose that call (an empty answer).
             request = self.request
-        input_tokens = route.input_tokens
-        if request is not self.request:  # the `escalate` tool's schema is billed as input too
-            input_tokens += tool_tokens(request.tools) - tool_tokens(self.request.tools)
-        input_tokens += added_input_tokens(provider, spec, request)
+        # The `escalate` tool's schema is billed as input too, and what the provider's API adds.
+        input_tokens = route.input_tokens + added_tokens(self.request, request, spec, provider)
         billed = billed_input(self.request, input_tokens)
         cap = output_cap(
             spec,
