@@ -28,8 +28,11 @@ from gearshift import (
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.cascades._gate import AnswerCheck, Verdict
 from gearshift.providers import OpenAIProvider
+from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
 from gearshift.routing._decision_log import open_decision_log
 from gearshift.routing._routed import Escalation
+from gearshift.routing._self_escalation import ESCALATE_TOOL
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import Drip, Fail, LocalOpenAIServer, Reply
 
 KEY = "sk-escalation-test-3c1f"
@@ -105,6 +108,36 @@ async def test_the_top_tier_is_never_offered_the_tool_and_the_callers_tools_are_
     assert _tools_sent(server, "small") == [["lookup", "escalate"]]
     assert _tools_sent(server, "large") == [["lookup"]]
     assert [c.name for c in result.response.tool_calls] == ["lookup"]  # large's own answer, untouched
+
+
+async def test_the_decision_counts_the_escalate_tool_in_the_window_and_the_cost_of_who_is_offered_it(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path
+) -> None:
+    """Only the reservation counted the `escalate` tool: a request that fit a lower model's context
+    window without the tool, and not with it, was sent to that model with the tool anyway, and the
+    decision's estimated cost left the tool out."""
+    request = ChatRequest(messages=(Message.user(EASY),))
+    estimated = estimate_request_tokens(request)
+    fits_alone = _spec("small", 1, 0.1).model_copy(
+        update={"context_window": estimated + DEFAULT_OUTPUT_TOKENS}
+    )
+    registry = ModelRegistry([fits_alone, _spec("medium", 2, 1.0)])
+    async with Router(registry, policy=SignalScorer(), providers=[provider], self_escalation=True) as router:
+        result = await router.acomplete(request)
+    assert result.model_id == "medium"  # the top tier, sent no tool: it fits
+    assert _tools_sent(server, "small") == []
+    log_path = tmp_path / "decisions.jsonl"
+    small = _spec("small", 1, 0.1)
+    registry = ModelRegistry([small, _spec("medium", 2, 1.0)])
+    log = open_decision_log(log_path)
+    async with Router(
+        registry, policy=SignalScorer(), providers=[provider], self_escalation=True, decision_log=log
+    ) as router:
+        result = await router.acomplete(request)
+    assert (result.model_id, _tools_sent(server, "small")) == ("small", [["escalate"]])
+    (decision,) = [r for r in map(json.loads, log_path.read_text().splitlines()) if r["kind"] == "decision"]
+    offered = estimated + ESCALATE_TOOL.token_estimate
+    assert decision["estimated_cost_usd"] == small.estimate_cost(offered, DEFAULT_OUTPUT_TOKENS)
 
 
 @pytest.mark.parametrize(

@@ -26,12 +26,14 @@ from gearshift import (
     ModelPrices,
     ModelRegistry,
     ModelSpec,
+    PriceTier,
     RoutedResponse,
     Router,
     ScorerConfig,
     SignalScorer,
     StepContext,
     TextDelta,
+    ToolSpec,
     Usage,
     open_decision_log,
 )
@@ -48,6 +50,7 @@ from gearshift.budgets._spend_index import to_nano
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._budget_fit import USEFUL_OUTPUT_TOKENS
 from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import Delay, Fail, LocalAnthropicServer, LocalOpenAIServer, Reply
 
 KEY = "sk-spend-bound-5e1f"
@@ -270,6 +273,66 @@ async def test_the_response_schema_is_reserved_as_input(
     assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
     kinds = [json.loads(line)["kind"] for line in log_path.read_text().splitlines()]
     assert "budget_overrun" not in kinds
+
+
+async def test_anthropic_s_tool_use_system_prompt_is_reserved_as_input(
+    anthropic_server: LocalAnthropicServer, anthropic_provider: AnthropicProvider, tmp_path: Path
+) -> None:
+    """Anthropic's API adds a system prompt of its own to a request with tools (346 tokens with
+    `auto` on current models, per its docs) and bills it in `input_tokens`, but the reservation
+    counted only what the request holds, so a step capped to the last of a hard limit overspent it
+    by that prompt's price."""
+    registry = ModelRegistry([_spec("claude-small", 1, 1, provider="anthropic")])
+    lookup = ToolSpec(name="lookup", description="Look a city up.", parameters={"type": "object"})
+    limit = 0.0008  # the prompt, the tool and about 100 output tokens: the cap takes all that is left
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=limit)])
+    anthropic_server.script("claude-small", VERBOSE)
+    log_path = tmp_path / "decisions.jsonl"
+    router = _router(anthropic_provider, ledger, registry=registry, decision_log=open_decision_log(log_path))
+    request = ChatRequest(messages=(Message.user(PROMPT),), tools=(lookup,))
+    answer = await router.acomplete(request, StepContext(agent_id="frugal"))
+    router.close()
+    assert answer.usage.output_tokens == anthropic_server.requests[0].body["max_tokens"]  # all it could
+    assert answer.usage.input_tokens > 346  # the server bills the tool-use system prompt, as the API does
+    assert to_nano(await _spent_usd(ledger, "agent:frugal")) <= to_nano(limit)
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert "budget_overrun" not in [record["kind"] for record in records]
+    (decision,) = [record for record in records if record["kind"] == "decision"]
+    billed = estimate_request_tokens(request) + 346  # the decision's estimate counts the prompt too
+    assert decision["estimated_cost_usd"] == registry["claude-small"].estimate_cost(
+        billed, DEFAULT_OUTPUT_TOKENS
+    )
+
+
+async def test_a_reservation_is_priced_at_the_long_context_tier_the_real_input_may_reach(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """A model whose prices double past an input threshold was reserved at the tier of the estimated
+    input: a prompt estimated just under the threshold and counted just over it by the provider was
+    billed the whole call at twice the rates its reservation held (a `budget_overrun` of about the
+    reservation itself). Now only the tokens the estimate missed are over."""
+    request = ChatRequest(messages=(Message.user(PROMPT),))
+    estimated = estimate_request_tokens(request)
+    threshold, counted = estimated + 2, estimated + 3  # a real count 1.2 times the estimate would pass it
+    tier = PriceTier(above=threshold, input=2, output=8)
+    prices = ModelPrices(input=1, output=4, long_context=(tier,))
+    registry = ModelRegistry([ModelSpec(id="small", provider="local", model="small", tier=1, prices=prices)])
+    usage = {"prompt_tokens": counted, "completion_tokens": DEFAULT_OUTPUT_TOKENS}
+    usage["total_tokens"] = counted + DEFAULT_OUTPUT_TOKENS
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "length"}
+    body = {"id": "c1", "object": "chat.completion", "created": 0, "model": "small", "choices": [choice]}
+    server.script("small", Fail(200, body={**body, "usage": usage}))  # it wrote all it was allowed
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=1.0)])
+    log_path = tmp_path / "decisions.jsonl"
+    router = _router(_provider(server), ledger, registry=registry, decision_log=open_decision_log(log_path))
+    answer = await router.acomplete(request, StepContext(agent_id="long"))
+    await router.aclose()
+    assert server.requests[0].body["max_tokens"] == DEFAULT_OUTPUT_TOKENS
+    assert answer.cost_usd == (counted * 2 + DEFAULT_OUTPUT_TOKENS * 8) / 1e6  # the whole call at the tier
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    overruns = [record for record in records if record["kind"] == "budget_overrun"]
+    missed = (counted - estimated) * tier.input / 1e6  # the tokens the estimate missed, at the tier
+    assert sum(record["excess_usd"] for record in overruns) <= missed + 1e-12
 
 
 async def test_a_step_that_cannot_afford_a_useful_answer_is_refused_before_any_call(

@@ -93,14 +93,17 @@ class ModelPrices(BaseModel):
             )
         return value
 
-    def cost(self, usage: Usage) -> float:
-        """The cost in dollars of a call with this usage (its input size picks the price tier)."""
+    def cost(self, usage: Usage, *, tier_input: int | None = None) -> float:
+        """The cost in dollars of a call with this usage: its input size picks the price tier, or
+        `tier_input` when given (a reservation prices an estimate at the tier its real count may
+        reach)."""
         return self._cost(
             usage.input_tokens,
             usage.cache_read_tokens,
             usage.output_tokens,
             usage.cache_write_tokens,
             usage.cache_write_1h_tokens,
+            tier_input=tier_input,
         )
 
     def rates(self, input_tokens: int) -> ModelPrices | PriceTier:
@@ -118,10 +121,14 @@ class ModelPrices(BaseModel):
         output_tokens: int,
         cache_write_tokens: int = 0,
         cache_write_1h_tokens: int = 0,
+        *,
+        tier_input: int | None = None,
     ) -> float:
         # Shared by `cost` and `ModelSpec.estimate_cost`, which is on every routing decision and need
         # not build a `Usage` for it.
-        rates = self.rates(input_tokens) if self.long_context else self
+        rates: ModelPrices | PriceTier = self
+        if self.long_context:
+            rates = self.rates(input_tokens if tier_input is None else max(input_tokens, tier_input))
         cache_read = rates.input if rates.cache_read is None else rates.cache_read
         cache_write = rates.input if rates.cache_write is None else rates.cache_write
         cache_write_1h = cache_write if rates.cache_write_1h is None else rates.cache_write_1h
@@ -203,9 +210,10 @@ class ModelSpec(BaseModel):
         """The provider configurations that serve this model: `provider`, then each deployment's."""
         return (self.provider, *(d.provider for d in self.deployments))
 
-    def cost(self, usage: Usage) -> float:
-        """The cost in dollars of a call to this model with this usage."""
-        return self.prices.cost(usage)
+    def cost(self, usage: Usage, *, tier_input: int | None = None) -> float:
+        """The cost in dollars of a call to this model with this usage (`tier_input`: see
+        `ModelPrices.cost`)."""
+        return self.prices.cost(usage, tier_input=tier_input)
 
     def estimate_cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
         """The cost in dollars of a call of this size, `cached_tokens` of its input read from the cache."""

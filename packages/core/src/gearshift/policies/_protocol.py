@@ -7,7 +7,7 @@ A policy is pure and synchronous: `decide(route) -> Decision`. The router comput
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from .._context import StepContext
@@ -24,7 +24,9 @@ class RouteInput:
     """Everything a policy may look at for one request.
 
     `candidates` are the models that can serve the request (capabilities, context window and caller
-    hints already checked), weakest and cheapest first; never empty.
+    hints already checked), weakest and cheapest first; never empty. `input_tokens` estimates the
+    request; `added_input` holds, by model id, the input a model is billed beyond it (the `escalate`
+    tool it is offered, what its provider's API adds), which `input_tokens_on` counts.
     """
 
     request: ChatRequest
@@ -33,6 +35,7 @@ class RouteInput:
     candidates: tuple[ModelSpec, ...]
     input_tokens: int
     output_tokens: int
+    added_input: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def tiers(self) -> tuple[int, ...]:
@@ -46,9 +49,13 @@ class RouteInput:
         best_tier = min(m.tier for m in pool) if above else max(m.tier for m in pool)
         return next(m for m in pool if m.tier == best_tier)
 
+    def input_tokens_on(self, model: ModelSpec) -> int:
+        """The input tokens `model` is billed for this request: `input_tokens` and its `added_input`."""
+        return self.input_tokens + self.added_input.get(model.id, 0)
+
     def estimated_cost(self, model: ModelSpec) -> float:
         """The expected cost of this request on `model`."""
-        return model.estimate_cost(self.input_tokens, self.output_tokens)
+        return model.estimate_cost(self.input_tokens_on(model), self.output_tokens)
 
 
 @runtime_checkable

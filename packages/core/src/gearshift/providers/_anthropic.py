@@ -37,6 +37,7 @@ from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
 from ._anthropic_convert import TEMPERATURE_CAP, AnswerTool, request_params, tool_call_id
+from ._anthropic_tool_prompt import tool_prompt_tokens
 from ._assembly import StreamAssembler
 from ._direct_paths import DirectPaths
 from ._json_fields import field, json_object
@@ -125,6 +126,11 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
         )
         self.default_max_tokens = default_max_tokens
         self._direct = DirectPaths(self._SDK)
+
+    def added_input_tokens(self, model: ModelSpec, request: ChatRequest) -> int:
+        """Input tokens the API bills for `request` beyond what it sends: the tool-use system prompt
+        it adds whenever tools go out (see `_anthropic_tool_prompt`)."""
+        return tool_prompt_tokens(model.model, request)
 
     def _prepare(self, model: ModelSpec, request: ChatRequest) -> _Call:
         try:

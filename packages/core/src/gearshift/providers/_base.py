@@ -3,7 +3,9 @@
 A provider serves the models of one provider configuration (OpenAI, Anthropic, an Ollama server...).
 It turns a provider-neutral `ChatRequest` into an SDK call for one `ModelSpec`, and the SDK's answer
 back into a `ChatResponse` or a stream of events. It raises only `ProviderError` (SDK exceptions are
-translated here, at the boundary) and never puts a secret in a message.
+translated here, at the boundary) and never puts a secret in a message. A provider whose API bills
+input the request does not show (Anthropic's tool-use system prompt) says how much in an optional
+`added_input_tokens(model, request)`, which budget reservations count.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Protocol, runtime_checkable
 from .._messages import ChatRequest, ChatResponse, StreamEvent
 from .._models import ModelSpec
 
-__all__ = ["Provider"]
+__all__ = ["Provider", "added_input_tokens"]
 
 
 @runtime_checkable
@@ -38,3 +40,10 @@ class Provider(Protocol):
         200 came) that broke before any delta: the provider has the request and bills its input.
         """
         ...
+
+
+def added_input_tokens(provider: Provider, model: ModelSpec, request: ChatRequest) -> int:
+    """Input tokens `provider`'s API bills for `request` on `model` beyond the request itself: its
+    optional `added_input_tokens`, else 0 (a provider of the caller's own need not have one)."""
+    added = getattr(provider, "added_input_tokens", None)
+    return 0 if added is None else int(added(model, request))

@@ -13,7 +13,9 @@ estimate, lowered to what the budget still affords on that model. A cap below
 `USEFUL_OUTPUT_TOKENS` is raised to it, so the ledger refuses a step that cannot afford a useful
 answer rather than buying a few words of one. The input is priced as the provider may bill it at most
 (`billed_input`): a request that marks a prompt-cache breakpoint may have all of it written to the
-cache, which Anthropic bills at 1.25x input (2x for the 1-hour cache).
+cache, which Anthropic bills at 1.25x input (2x for the 1-hour cache). A model with long-context
+prices is reserved at the tier the real input may reach (`reserved_cost`): the input is an estimate,
+and a real count past a threshold the estimate stays under bills the whole call at that tier (up to 2x).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 from .._decision import Decision
 from .._messages import ChatRequest, Usage
 from .._models import ModelSpec
+from .._text_tokens import MAX_UNDERCOUNT
 from ..policies import Policy, RouteInput, make_decision
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ __all__ = [
     "fit_to_allowance",
     "output_cap",
     "per_call_cap",
+    "reserved_cost",
 ]
 
 USEFUL_OUTPUT_TOKENS = 64
@@ -88,6 +92,18 @@ def billed_input(request: ChatRequest, input_tokens: int) -> Usage:
     return Usage(input_tokens, cache_write_tokens=input_tokens, cache_write_1h_tokens=one_hour)
 
 
+def reserved_cost(spec: ModelSpec, usage: Usage) -> float:
+    """What a call of `usage` (its input at gearshift's estimate) on `spec` may cost at most: priced
+    at the long-context tier its real input may reach (up to `MAX_UNDERCOUNT` times the estimate)."""
+    if not spec.prices.long_context:
+        return spec.cost(usage)
+    return spec.cost(usage, tier_input=_reachable_input(usage.input_tokens))
+
+
+def _reachable_input(estimated: int) -> int:
+    return math.ceil(estimated * MAX_UNDERCOUNT)
+
+
 def affordable_output_tokens(spec: ModelSpec, billed: Usage, allowance: Allowance) -> int | None:
     """The most output tokens a call with `billed` input (see `billed_input`) on `spec` fits under the
     limits that refuse, or None when they cap neither its dollars nor its tokens (no limit refuses,
@@ -96,12 +112,12 @@ def affordable_output_tokens(spec: ModelSpec, billed: Usage, allowance: Allowanc
     if allowance.hard_max_tokens is not None:
         caps.append(allowance.hard_max_tokens - billed.input_tokens)
     ceiling = allowance.hard_max_usd
-    per_token = spec.prices.output / 1_000_000
+    per_token = spec.prices.rates(_reachable_input(billed.input_tokens)).output / 1_000_000
     if ceiling is not None and per_token > 0:
-        left = ceiling - spec.cost(billed)
+        left = ceiling - reserved_cost(spec, billed)
         tokens = math.floor(left / per_token) if left > 0 else 0
-        while tokens > 0 and spec.cost(replace(billed, output_tokens=tokens)) > ceiling:  # float rounding
-            tokens -= 1
+        while tokens > 0 and reserved_cost(spec, replace(billed, output_tokens=tokens)) > ceiling:
+            tokens -= 1  # float rounding
         caps.append(tokens)
     return max(0, min(caps)) if caps else None
 

@@ -50,11 +50,12 @@ from .._models import ModelSpec
 from ..policies import RouteInput
 from ..providers import Provider
 from ..providers._reported_usage import charged_answer
-from ..signals._tokens import estimate_request_tokens, estimate_tokens, tool_tokens
-from ._budget_fit import billed_input, output_cap
+from ..signals._tokens import estimate_request_tokens, estimate_tokens
+from ._budget_fit import billed_input, output_cap, reserved_cost
 from ._deployments import PROBE_REQUEST, deployment_key
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
+from ._sent_input import added_tokens
 from ._spend_tally import note_attempt
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ class ChainRun:
         errors: list[ProviderError] = []
         refusal = self._refused
         async for spec, provider in self._targets(streamed=False):
-            hold = self._hold(spec)
+            hold = self._hold(spec, provider)
             if refusal is not None and hold.usd > refusal.usd:
                 continue  # the budget refused a cheaper model: it must not move the step up in price
             try:
@@ -189,7 +190,7 @@ class ChainRun:
         errors: list[ProviderError] = []
         refusal = self._refused
         async for spec, provider in self._targets(streamed=True):
-            hold = self._hold(spec)
+            hold = self._hold(spec, provider)
             if refusal is not None and hold.usd > refusal.usd:
                 continue
             try:
@@ -319,17 +320,17 @@ class ChainRun:
         await ledger.wait_for_room(self._wait_until - now)
         return True
 
-    def _hold(self, spec: ModelSpec) -> _Hold:
-        """What an attempt on `spec` reserves, and the request it sends (output capped to match)."""
+    def _hold(self, spec: ModelSpec, provider: Provider) -> _Hold:
+        """What an attempt on `spec` through `provider` reserves, and the request it sends (output
+        capped to match)."""
         route = self.route
         request = self.sent
         if request is not self.request and not any(m.tier > spec.tier for m in route.candidates):
             # A fallback at the top tier has no one to hand the step to: offered `escalate`, it could
             # only call it for nothing, and its answer would lose that call (an empty answer).
             request = self.request
-        input_tokens = route.input_tokens
-        if request is not self.request:  # the `escalate` tool's schema is billed as input too
-            input_tokens += tool_tokens(request.tools) - tool_tokens(self.request.tools)
+        # The `escalate` tool's schema is billed as input too, and what the provider's API adds.
+        input_tokens = route.input_tokens + added_tokens(self.request, request, spec, provider)
         billed = billed_input(self.request, input_tokens)
         cap = output_cap(
             spec,
@@ -341,7 +342,7 @@ class ChainRun:
         output = route.output_tokens if cap is None else cap
         if cap is not None and request.max_tokens is None:
             request = replace(request, max_tokens=cap)
-        usd = spec.cost(replace(billed, output_tokens=output))
+        usd = reserved_cost(spec, replace(billed, output_tokens=output))
         return _Hold(usd, input_tokens + output, request, input_tokens, output)
 
     async def _reserve(self, spec: ModelSpec, hold: _Hold) -> Reservation | None:

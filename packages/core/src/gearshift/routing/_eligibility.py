@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .._context import CallerHints, StepContext
 from .._errors import NoEligibleModel
 from .._messages import ChatRequest
@@ -31,6 +33,7 @@ def _why_not(
     input_tokens: int,
     output_tokens: int,
 ) -> str | None:
+    # `input_tokens` as this model is billed them (see `eligible_models`' `added_input`).
     refused = hint_refusal(model, hints)
     if refused is not None:
         return refused
@@ -62,11 +65,14 @@ def eligible_models(
     input_tokens: int,
     output_tokens: int,
     has_images: bool | None = None,
+    added_input: Mapping[str, int] | None = None,
 ) -> tuple[ModelSpec, ...]:
     """The registry's models that can serve `request`, weakest and cheapest first.
 
     `has_images` is whether any message holds an image; read from the messages when not given (the
-    router passes the value its signals already hold).
+    router passes the value its signals already hold). `added_input` holds, by model id, the input a
+    model is billed beyond `input_tokens` (the `escalate` tool, a provider's own prompt): its context
+    window and the caller's `max_cost_usd` are checked with them.
 
     Raises `NoEligibleModel`, with the reason for each model, when none can. A forced model that is
     not in the registry raises `UnknownModelError`.
@@ -82,10 +88,10 @@ def eligible_models(
     needs_stop = bool(request.stop)
     why: dict[str, str] = {}
     fit: list[ModelSpec] = []
+    added = added_input or {}
     for model in registry._models:
-        reason = _why_not(
-            model, hints, needs_tools, has_images, needs_json, needs_stop, input_tokens, output_tokens
-        )
+        sent = input_tokens + added.get(model.id, 0)
+        reason = _why_not(model, hints, needs_tools, has_images, needs_json, needs_stop, sent, output_tokens)
         if reason is None:
             fit.append(model)
         else:

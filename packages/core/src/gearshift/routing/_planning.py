@@ -96,7 +96,12 @@ def plan_call(
 ) -> ChainRun:
     """Decide one step; `remember` (default: `log`, i.e. a real call) keeps a learned hand-over."""
     route, decision = decide_step(
-        router, request, context, allowance=allowance, remember=log if remember is None else remember
+        router,
+        request,
+        context,
+        allowance=allowance,
+        remember=log if remember is None else remember,
+        escalate=escalate,
     )
     chain = _chain(router, route, decision)
     sent = None
@@ -134,7 +139,9 @@ async def _replan(router: RouterHost, run: ChainRun, anew: bool, *, log: bool) -
         return False
     if planned is None or fresh is None or not (anew or _less_left(fresh, planned)):
         return False
-    route, decision = decide_step(router, run.request, run.context, allowance=fresh)
+    route, decision = decide_step(
+        router, run.request, run.context, allowance=fresh, escalate=run.escalation_offered
+    )
     if anew:
         why = f"budget: planned again after waiting for parallel calls to settle ({fresh.reason})"
     else:
@@ -174,10 +181,19 @@ def decide_step(
     *,
     allowance: Allowance | None = None,
     remember: bool = False,
+    escalate: bool = False,
 ) -> tuple[RouteInput, Decision]:
     """The route and the decision of one step, without the run that would carry it out (`Router.decide`
-    needs no more); `remember` keeps a learned hand-over for the run's later steps."""
-    route = route_input(router.registry, request, context, default_output_tokens=router.default_output_tokens)
+    needs no more); `remember` keeps a learned hand-over for the run's later steps, and `escalate`
+    (the step may offer the `escalate` tool) counts the tool in the estimates of the models offered it."""
+    route = route_input(
+        router.registry,
+        request,
+        context,
+        default_output_tokens=router.default_output_tokens,
+        escalate=escalate,
+        providers=router.providers,
+    )
     live = router.escalation
     policy = router.policy if live is None else live.policy_for(router.policy, context)
     decision = policy.decide(route)

@@ -6,8 +6,9 @@ message_delta with stop_reason and usage, message_stop), and `GET /v1/models`, w
 Anthropic's JSON shape; a request the real API refuses (see `_anthropic_rules`) is refused alike.
 Prompt caching is simulated: a prefix ending at a `cache_control` breakpoint is written on its first
 request and read on later ones, and usage reports both (the writes to the 1-hour cache, `"ttl": "1h"`,
-apart in `cache_creation`). Point the `anthropic` SDK, or gearshift's
-`AnthropicProvider`, at `base_url`.
+apart in `cache_creation`). A request with tools is billed the tool-use system prompt the real API
+adds (counted in `input_tokens`, see `providers._anthropic_tool_prompt`). Point the `anthropic` SDK,
+or gearshift's `AnthropicProvider`, at `base_url`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..providers._anthropic_tool_prompt import system_prompt_tokens
 from ..signals._tokens import estimate_tokens
 from ._actions import CutStream, Reply
 from ._anthropic_rules import request_refusal
@@ -133,7 +135,7 @@ class LocalAnthropicServer(LocalServer):
             for i, (name, args) in enumerate(reply.tool_calls)
         )
         stop_reason = "tool_use" if reply.tool_calls else _STOP_REASONS.get(reason or "", "end_turn")
-        total = input_tokens(prompt)
+        total = input_tokens(prompt) + _tool_prompt_tokens(model, body)
         read, write, write_1h = self._prompt_cache(model, body, total)
         usage = {
             "input_tokens": total - read - write,
@@ -269,6 +271,15 @@ def _prompt(model: str, body: Mapping[str, Any]) -> Prompt:
     return Prompt(
         model=model, turns=tuple(turns), tools=tools, tool_choice=tool_choice, response_schema=schema
     )
+
+
+def _tool_prompt_tokens(model: str, body: Mapping[str, Any]) -> int:
+    """The tool-use system prompt the real API adds to a request with tools, at the docs' count."""
+    if not body.get("tools"):
+        return 0
+    choice = body.get("tool_choice")
+    forced = isinstance(choice, Mapping) and choice.get("type") in ("any", "tool")
+    return system_prompt_tokens(model, forced=forced)
 
 
 def _text(content: Any) -> str:
