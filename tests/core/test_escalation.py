@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -547,11 +548,16 @@ def _escalation_records(path: Path) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_a_hand_over_answered_with_nothing_goes_one_tier_further_up(
-    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path, streamed: bool
+    server: LocalOpenAIServer,
+    provider: OpenAIProvider,
+    tmp_path: Path,
+    streamed: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     router = _handed_up(server, provider, tmp_path / "log.jsonl", (" \n ", "Paris, from the large model"))
 
-    result = await _routed(router, streamed)
+    with caplog.at_level(logging.INFO, logger="gearshift"):
+        result = await _routed(router, streamed)
     router.close()
 
     assert (result.model_id, result.response.text) == ("large", "Paris, from the large model")
@@ -565,6 +571,10 @@ async def test_a_hand_over_answered_with_nothing_goes_one_tier_further_up(
         ("small", "medium", "empty"),
         ("medium", "large", "answered"),
     ]
+    # The answer is large's, not one kept after a failed hand-over: its log line gives all its reasons.
+    (info,) = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.name == "gearshift"]
+    assert "2 escalations (self failed, gate:empty)" in info
+    assert info.endswith(": " + "; ".join(result.decision.reasons))
 
 
 @pytest.mark.parametrize("streamed", [False, True])
