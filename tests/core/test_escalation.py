@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from gearshift import (
     AllModelsFailed,
     ChatRequest,
+    EmptyAnswer,
     Message,
     ModelPrices,
     ModelRegistry,
@@ -30,7 +32,7 @@ from gearshift.cascades._gate import AnswerCheck, Verdict
 from gearshift.providers import OpenAIProvider
 from gearshift.routing._decide import DEFAULT_OUTPUT_TOKENS
 from gearshift.routing._decision_log import open_decision_log
-from gearshift.routing._routed import Escalation
+from gearshift.routing._routed import Escalation, RoutedResponse
 from gearshift.routing._self_escalation import ESCALATE_TOOL
 from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import Drip, Fail, LocalOpenAIServer, Reply
@@ -542,3 +544,121 @@ async def test_a_streamed_self_escalation_that_fails_shows_the_small_models_word
     assert not [e for e in events if isinstance(e, ToolCallDelta)]
     assert isinstance(events[-1], StreamDone) and events[-1].response.tool_calls == ()
     assert stream.result is not None and stream.result.escalations[0].failed is not None
+
+
+# -- a hand-over answered with nothing ----------------------------------------------------------------
+
+
+async def _routed(router: Router, streamed: bool, context: StepContext | None = None) -> RoutedResponse:
+    """The routed answer to EASY, through `acomplete` or read to its end through `astream`."""
+    if not streamed:
+        return await router.acomplete(EASY, context)
+    stream = router.astream(EASY, context)
+    events = [event async for event in stream]
+    assert stream.result is not None and isinstance(events[-1], StreamDone)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == stream.result.response.text
+    return stream.result
+
+
+def _handed_up(
+    server: LocalOpenAIServer,
+    provider: OpenAIProvider,
+    path: Path,
+    answers: tuple[str, str],
+    **options: object,
+) -> Router:
+    """A self-escalating router, logging to `path`, whose small model hands the step up at once, and
+    whose medium and large models then answer `answers`."""
+    server.script("small", Reply(tool_calls=[("escalate", {"reason": "too hard"})]))
+    server.script("medium", Reply(text=answers[0]))
+    server.script("large", Reply(text=answers[1]))
+    return _router(provider, self_escalation=True, decision_log=open_decision_log(path), **options)
+
+
+def _escalation_records(path: Path) -> list[tuple[str, str, str]]:
+    return [(r["from"], r["to"], r["outcome"]) for r in read_records(path) if r["kind"] == "escalation"]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_hand_over_answered_with_nothing_goes_one_tier_further_up(
+    server: LocalOpenAIServer,
+    provider: OpenAIProvider,
+    tmp_path: Path,
+    streamed: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    router = _handed_up(server, provider, tmp_path / "log.jsonl", (" \n ", "Paris, from the large model"))
+
+    with caplog.at_level(logging.INFO, logger="gearshift"):
+        result = await _routed(router, streamed)
+    router.close()
+
+    assert (result.model_id, result.response.text) == ("large", "Paris, from the large model")
+    first, second = result.escalations
+    assert (first.from_model, first.to_model, first.source) == ("small", "medium", "self")
+    assert first.failed is not None and "medium (tier 2) answered with nothing" in first.failed
+    assert second == Escalation("medium", "large", first.failed, "gate:empty")
+    assert [a.model_id for a in result.attempts] == ["small", "medium", "large"]
+    assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.attempts))
+    assert _escalation_records(tmp_path / "log.jsonl") == [
+        ("small", "medium", "empty"),
+        ("medium", "large", "answered"),
+    ]
+    # The answer is large's, not one kept after a failed hand-over: its log line gives all its reasons.
+    (info,) = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.name == "gearshift"]
+    assert "2 escalations (self failed, gate:empty)" in info
+    assert info.endswith(": " + "; ".join(result.decision.reasons))
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_hand_over_answered_with_nothing_by_the_top_tier_raises_and_is_charged(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path, streamed: bool
+) -> None:
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(name="run", key="run:*", usd=5.0)])
+    router = _handed_up(server, provider, tmp_path / "log.jsonl", ("", "   "), budgets=ledger)
+
+    seen: list[object] = []  # what a stream showed before its error: not even the whitespace
+    with pytest.raises(EmptyAnswer) as raised:
+        if streamed:
+            async for event in router.astream(EASY, StepContext(run_id="r1")):
+                seen.append(event)
+        else:
+            await router.acomplete(EASY, StepContext(run_id="r1"))
+    router.close()
+    assert seen == []
+
+    message = str(raised.value)
+    assert "large (tier 3) answered with nothing (no text, no tool call)" in message
+    assert "no stronger tier is left to ask" in message
+    assert raised.value.request_id is not None
+    records = list(read_records(tmp_path / "log.jsonl"))
+    assert _escalation_records(tmp_path / "log.jsonl") == [
+        ("small", "medium", "empty"),
+        ("medium", "large", "error"),
+    ]
+    assert [r for r in records if r["kind"] == "escalation"][-1]["failed"] == message
+    attempts = [r for r in records if r["kind"] == "attempt"]
+    assert [(r["model"], r["ok"]) for r in attempts] == [("small", True), ("medium", True), ("large", True)]
+    status = await ledger.status(["run:r1"])
+    assert status.limits[0].spent_usd == pytest.approx(sum(r["cost_usd"] for r in attempts))
+    assert status.limits[0].spent_usd > 0 and status.limits[0].reserved_usd == 0
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_hand_over_answered_with_nothing_keeps_the_weaker_models_words(
+    server: LocalOpenAIServer, provider: OpenAIProvider, tmp_path: Path, streamed: bool
+) -> None:
+    server.script("small", Reply(text="Paris, I think", tool_calls=[("escalate", {"reason": "unsure"})]))
+    server.script("medium", Reply(text=""))
+    log = open_decision_log(tmp_path / "log.jsonl")
+    router = _router(provider, self_escalation=True, max_escalations=1, decision_log=log)
+
+    result = await _routed(router, streamed)
+    router.close()
+
+    assert (result.model_id, result.response.text) == ("small", "Paris, I think")
+    assert result.response.tool_calls == ()
+    kept = result.decision.reasons[-1]
+    assert kept.startswith("kept the tier-1 answer of small, which asked to escalate (unsure): ")
+    assert "medium (tier 2) answered with nothing" in kept
+    assert _escalation_records(tmp_path / "log.jsonl") == [("small", "medium", "kept")]

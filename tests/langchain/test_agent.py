@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.tools import ToolException, tool
 from pydantic import BaseModel
 
-from gearshift import ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, read_records
+from gearshift import EmptyAnswer, ModelPrices, ModelRegistry, ModelSpec, Router, SignalScorer, read_records
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import AnthropicProvider, OpenAIProvider
 from gearshift.routing._decision_log import open_decision_log
@@ -275,6 +275,21 @@ async def test_a_streamed_step_that_escalates_streams_only_the_stronger_models_a
     assert routed["escalations"] == [
         {"from": "small", "to": "large", "reason": "too subtle for me", "source": "self"}
     ]
+
+
+async def test_a_step_handed_up_that_comes_back_empty_raises_instead_of_an_empty_message(
+    server: LocalOpenAIServer, budgeted: Router, tmp_path: Path
+) -> None:
+    server.script("small", _calls("escalate", {"reason": "too subtle for me"}))
+    server.script("large", Reply(text="  "))
+    model = RoutedChatModel(router=budgeted).bind_tools([search])
+
+    with pytest.raises(EmptyAnswer, match=r"large \(tier 2\) answered with nothing"):
+        await model.ainvoke("Which of these claims holds up?")
+
+    budgeted.close()
+    (record,) = [r for r in read_records(tmp_path / "log.jsonl") if r["kind"] == "escalation"]
+    assert (record["to"], record["outcome"]) == ("large", "error")
 
 
 async def test_self_escalation_can_be_turned_off(server: LocalOpenAIServer, router: Router) -> None:

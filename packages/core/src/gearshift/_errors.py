@@ -11,7 +11,8 @@ GearshiftError
 │   └── BudgetExceeded        a budget limit refuses the call (limit, key, spent, reserved, requested)
 ├── LedgerUnavailable         the budget ledger's store cannot be reached (names it, never its password)
 ├── ProviderError             one provider call failed (model id, kind, status, retry-after)
-└── AllModelsFailed           every model of the chain failed; an ExceptionGroup of the attempts
+├── AllModelsFailed           every model of the chain failed; an ExceptionGroup of the attempts
+└── EmptyAnswer               a step handed up came back with nothing, and no model was left to ask
 ```
 
 SDK exceptions are translated into `ProviderError` at the provider boundary. No message here ever
@@ -33,6 +34,7 @@ __all__ = [
     "AllModelsFailed",
     "BudgetExceeded",
     "ConfigError",
+    "EmptyAnswer",
     "GearshiftError",
     "InvalidRequestError",
     "LedgerUnavailable",
@@ -333,3 +335,9 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+class EmptyAnswer(GearshiftError):
+    """The stronger model a step was handed up to answered with nothing (no text, no tool call), and no
+    model above it could be asked: the message names the model, its tier, why none was left, and what
+    its answer cost (it is charged like any answer)."""

@@ -12,8 +12,8 @@ input and output prices). Escalation rates are over answered requests: a request
 (or every model failed, or a hand-over's error reached the caller) was never answered, so it cannot
 have escalated. Escalation causes: `gate` and
 `self` from escalation records whose hand-over the stronger model answered (one that found no answer,
-its `outcome` "kept" or "error", is counted apart as a failed hand-over; a record older than `outcome`
-was written as the hand-over started and counts as answered), `step_signals` when a decision's
+its `outcome` "kept", "empty" or "error", is counted apart as a failed hand-over; a record older than
+`outcome` was written as the hand-over started and counts as answered), `step_signals` when a decision's
 `scores.escalation > 0` (the scorer moved the step up for a tool error streak or a loop), `learned`
 when the learned escalation handed the step up or held it up.
 Upward shadow pairs give the judged quality of the answers callers got below the reference's tier

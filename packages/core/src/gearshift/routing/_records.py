@@ -54,9 +54,11 @@ class Escalation:
     """One hand-over to a stronger model during a routed call.
 
     `source` is `"self"` when the model called the injected `escalate` tool (then `reason` is the
-    model's own words), or `"gate:<name>"` when a cascade's quality gate rejected its answer.
-    `failed` is set when the hand-over could not give an answer (every stronger model failed, or the
-    budget refused the call): it is the error, and the caller got the weaker model's answer instead.
+    model's own words), `"gate:<name>"` when a cascade's quality gate rejected its answer, or
+    `"gate:empty"` when the model answered an earlier hand-over with nothing.
+    `failed` is set when the hand-over could not give an answer (every stronger model failed, answered
+    with nothing, or the budget refused the call): it is the error; the step then went one tier further
+    up, or the caller got the weaker model's answer, or the error.
     """
 
     from_model: str
@@ -216,8 +218,9 @@ def escalation_record(
     *, request_id: str, ts: float, escalation: Escalation, context: StepContext, outcome: str
 ) -> dict[str, Any]:
     """The record of one hand-over to a stronger model (self-escalation or a cascade gate), written
-    when it has ended: `outcome` is "answered", "kept" (no stronger answer: the caller got the weaker
-    one) or "error" (its error or a cancellation reached the caller); `failed` says why for the last two."""
+    when it has ended: `outcome` is "answered", "empty" (the stronger model answered with nothing: the
+    step went one tier further up), "kept" (no stronger answer: the caller got the weaker one) or
+    "error" (its error or a cancellation reached the caller); `failed` says why for the last three."""
     return {
         "schema": SCHEMA_VERSION,
         "kind": "escalation",

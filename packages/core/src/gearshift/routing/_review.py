@@ -16,6 +16,10 @@ self-escalation whose answer was the `escalate` call alone has nothing to keep: 
 
 Each hand-over's decision-log record is written when it has ended, with its `outcome` (answered, kept,
 error), so the log and `gearshift report` never take a hand-over that found no answer for one that did.
+
+A hand-over answered with nothing (no text, no tool call: the cascade's `check_empty`) found no answer
+either: it is logged `empty` and the step goes one tier further up (source `gate:empty`) when a hand-over
+is still possible; else the caller gets the answer a failed hand-over keeps, or an `EmptyAnswer` error.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .._context import CallerHints
-from .._errors import AllModelsFailed, BudgetExceeded
+from .._errors import AllModelsFailed, BudgetExceeded, EmptyAnswer
 from .._messages import ChatRequest, ChatResponse, StreamDone, StreamEvent, TextDelta, ToolCallDelta
 from ..cascades._gate import AnswerCheck
+from ..cascades._heuristic import check_empty
 from ._planning import aplan_call
 from ._records import escalation_record, refusal_record
 from ._routed import Escalation, RoutedResponse
@@ -81,17 +86,24 @@ class ReviewLoop:
 
     async def _complete(self, run: ChainRun) -> RoutedResponse:
         response = await run.complete()
+        keep = run, response  # the last answer with something in it: what a failed hand-over keeps
+        nothing: str | None = None  # how the last hand-over's answer was empty
         while True:
-            reason = await self._review(run, response)
+            reason = (nothing, _EMPTY) if nothing is not None else await self._review(run, response)
             if reason is None:
                 return self._result(run, response)
             stronger = await self._escalate(run, response, *reason)
             try:
                 answer = await stronger.complete()
             except (AllModelsFailed, BudgetExceeded) as exc:
-                return self._kept(run, response, exc)
-            self._settle("answered")
+                return self._kept(*keep, exc)
+            nothing = self._answered_nothing(stronger, answer)
+            if nothing is not None and not self._can_hand_over(stronger, answer):
+                return self._kept(*keep, self._nothing_left(stronger, answer, nothing))
+            self._settle("answered" if nothing is None else "empty", nothing)
             run, response = stronger, answer
+            if nothing is None:
+                keep = run, response
 
     async def _stream(self, run: ChainRun) -> AsyncGenerator[StreamEvent | RoutedResponse, None]:
         kept: tuple[ChainRun, list[StreamEvent]] | None = None  # what a failed hand-over releases
@@ -99,45 +111,62 @@ class ReviewLoop:
             shown = False
             try:
                 if not self._may_hand_over(run):
+                    # A hand-over's answer says nothing until it says something: its blank first events
+                    # wait, so that an answer that is empty all through was never shown.
+                    blank: list[StreamEvent] = []
                     # aclosing: a caller that stops early must close the provider's stream now, not at GC.
                     async with aclosing(run.stream()) as events:
                         async for event in events:
+                            if kept is not None and not shown and _says_nothing(event):
+                                blank.append(event)
+                                continue
                             if isinstance(event, StreamDone):
+                                handed = kept is not None and not shown  # a hand-over's, blank so far
+                                nothing = self._answered_nothing(run, event.response) if handed else None
+                                if nothing is not None:
+                                    raise self._nothing_left(run, event.response, nothing)
                                 self._settle("answered")
                             shown = True
-                            yield event
+                            for held_event in (*blank, event):
+                                yield held_event
+                            blank.clear()
                             if isinstance(event, StreamDone):
                                 yield self._result(run, event.response)
                     return
                 async with aclosing(run.stream(held=True)) as events:
                     held = [event async for event in events]
-            except (AllModelsFailed, BudgetExceeded) as exc:
+                done = held[-1]
+                assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it
+                nothing = None if kept is None else self._answered_nothing(run, done.response)
+                if nothing is not None and not self._can_hand_over(run, done.response):
+                    raise self._nothing_left(run, done.response, nothing)
+            except (AllModelsFailed, BudgetExceeded, EmptyAnswer) as exc:
                 if kept is None or shown:
                     raise
-                weaker, events_held = kept
-                done = events_held[-1]
-                assert isinstance(done, StreamDone)
-                result = self._kept(weaker, done.response, exc)
-                for event in _offered_call_dropped(weaker, events_held):
-                    yield event
-                yield result
+                for released in self._released(*kept, exc):
+                    yield released
                 return
-            done = held[-1]
-            assert isinstance(done, StreamDone)  # ChainRun.stream always ends with it
-            self._settle("answered")
-            reason = await self._review(run, done.response)
+            self._settle("answered" if nothing is None else "empty", nothing)
+            reason = (nothing, _EMPTY) if nothing is not None else await self._review(run, done.response)
             if reason is None:
                 for event in _offered_call_dropped(run, held):
                     yield event
                 yield self._result(run, done.response)
                 return
-            kept = (run, held)
+            if nothing is None:
+                kept = (run, held)
             run = await self._escalate(run, done.response, *reason)
 
     # -- deciding to hand over ------------------------------------------------------------------
 
     def _higher_tier_exists(self, run: ChainRun, tier: int) -> bool:
         return any(m.tier > tier for m in run.route.candidates)
+
+    def _can_hand_over(self, run: ChainRun, response: ChatResponse) -> bool:
+        """Whether `response` may still go to a stronger model: one is left, and a hand-over too."""
+        if len(self.escalations) >= self.router.max_escalations:
+            return False
+        return self._higher_tier_exists(run, self.router.registry[response.model_id].tier)
 
     def _may_hand_over(self, run: ChainRun) -> bool:
         if len(self.escalations) >= self.router.max_escalations:
@@ -147,10 +176,7 @@ class ReviewLoop:
 
     async def _review(self, run: ChainRun, response: ChatResponse) -> tuple[str, str] | None:
         """(reason, source) when `response` must go to a stronger model, else None."""
-        if len(self.escalations) >= self.router.max_escalations:
-            return None
-        tier = self.router.registry[response.model_id].tier
-        if not self._higher_tier_exists(run, tier):
+        if not self._can_hand_over(run, response):
             return None
         call = escalation_call(response) if run.escalation_offered else None
         if call is not None:
@@ -176,15 +202,17 @@ class ReviewLoop:
         self._handing_over = nxt
         return nxt
 
-    def _settle(self, outcome: str, error: BaseException | None = None) -> None:
+    def _settle(self, outcome: str, error: BaseException | str | None = None) -> None:
         """Log the last hand-over, if it is still open, now that it has ended: `outcome` is
-        "answered" (the stronger model answered), "kept" (it found no answer and the caller got the
-        weaker one) or "error" (its error, or a cancellation, reached the caller)."""
+        "answered" (the stronger model answered), "empty" (it answered with nothing, and the step goes
+        one tier further up), "kept" (it found no answer and the caller got the weaker one) or "error"
+        (its error, or a cancellation, reached the caller). `error` says why it found no answer."""
         nxt, self._handing_over = self._handing_over, None
         if nxt is None:
             return
         if error is not None and self.escalations[-1].failed is None:
-            self.escalations[-1] = replace(self.escalations[-1], failed=_ended_by(error))
+            failed = error if isinstance(error, str) else _ended_by(error)
+            self.escalations[-1] = replace(self.escalations[-1], failed=failed)
         log = self.router.decision_log
         if log is not None:
             escalation = self.escalations[-1]
@@ -198,16 +226,48 @@ class ReviewLoop:
                 )
             )
 
+    def _answered_nothing(self, run: ChainRun, response: ChatResponse) -> str | None:
+        """What is wrong with a hand-over's answer that has nothing in it, judged as a cascade's gate
+        judges one (`check_empty`), naming the model; None for an answer."""
+        if check_empty(run.request, _answer(run, response)) is None:
+            return None
+        tier = self.router.registry[response.model_id].tier
+        said = f"{response.model_id} (tier {tier}) answered with nothing (no text, no tool call)"
+        if response.finish_reason == "length":
+            said += f"; max_tokens ({run.request.max_tokens}) cut it off before it wrote anything"
+        return said
+
+    def _nothing_left(self, run: ChainRun, response: ChatResponse, nothing: str) -> EmptyAnswer:
+        """The error of a hand-over answered with nothing (`nothing`) that cannot go further up."""
+        tier = self.router.registry[response.model_id].tier
+        why = (
+            f"routing.max_escalations ({self.router.max_escalations}) allows no further hand-over"
+            if self._higher_tier_exists(run, tier)
+            else "no stronger tier is left to ask"
+        )
+        return EmptyAnswer(f"{nothing}, and {why}; its answer cost ${response.cost_usd:.6f}")
+
+    def _released(
+        self, run: ChainRun, held: list[StreamEvent], error: AllModelsFailed | BudgetExceeded | EmptyAnswer
+    ) -> list[StreamEvent | RoutedResponse]:
+        """The held-back events of `run`'s answer, kept because its hand-over failed with `error`, and
+        the result they make (see `_kept`)."""
+        done = held[-1]
+        assert isinstance(done, StreamDone)
+        result = self._kept(run, done.response, error)
+        return [*_offered_call_dropped(run, held), result]
+
     def _kept(
-        self, run: ChainRun, response: ChatResponse, error: AllModelsFailed | BudgetExceeded
+        self, run: ChainRun, response: ChatResponse, error: AllModelsFailed | BudgetExceeded | EmptyAnswer
     ) -> RoutedResponse:
         """`response`, whose hand-over failed with `error`, as the call's answer; `error` itself when
         there is nothing to keep (a self-escalation that said nothing beside its `escalate` call)."""
         answer = _answer(run, response)
         if not answer.text.strip() and not answer.tool_calls:
             raise error
-        escalation = self.escalations[-1]
-        self.escalations[-1] = replace(escalation, failed=str(error))
+        # The hand-over of `response` itself (a later one went on from an answer with nothing in it).
+        escalation = next(e for e in reversed(self.escalations) if e.from_model == response.model_id)
+        self.escalations[-1] = replace(self.escalations[-1], failed=str(error))
         self._settle("kept")
         log = self.router.decision_log
         if log is not None and isinstance(error, BudgetExceeded):
@@ -228,11 +288,12 @@ class ReviewLoop:
             if escalation.source == "self"
             else f"failed the {escalation.source.removeprefix('gate:')} gate ({escalation.reason})"
         )
-        why = (
-            f"the budget refused the stronger call ({error})"
-            if isinstance(error, BudgetExceeded)
-            else f"every stronger model failed ({error})"
-        )
+        if isinstance(error, BudgetExceeded):
+            why = f"the budget refused the stronger call ({error})"
+        elif isinstance(error, EmptyAnswer):
+            why = str(error)
+        else:
+            why = f"every stronger model failed ({error})"
         kept = f"kept the tier-{tier} answer of {response.model_id}, which {judged}: {why}"
         decision = replace(run.decision, reasons=(*run.decision.reasons, kept))
         return RoutedResponse(answer, decision, tuple(run.attempts), run.request_id, tuple(self.escalations))
@@ -256,6 +317,15 @@ class ReviewLoop:
             run.request_id,
             tuple(self.escalations),
         )
+
+
+_EMPTY = "gate:empty"
+"""The source of handing a hand-over's answer that has nothing in it one tier further up."""
+
+
+def _says_nothing(event: StreamEvent) -> bool:
+    """Whether `event` adds nothing to an answer yet: whitespace text."""
+    return isinstance(event, TextDelta) and not event.text.strip()
 
 
 def _ended_by(error: BaseException) -> str:

@@ -383,11 +383,13 @@ def _messages_json(role: str, text: str) -> str:
 
 
 def _own_reasons(result: RoutedResponse) -> tuple[str, ...]:
-    """The decision's reasons in gearshift's own words: after a failed hand-over the last one says
-    which answer was kept and quotes why it was handed over (the model's or a judge's words, which
-    may quote the prompt), so it is left out; `_handovers` says the hand-over failed."""
+    """The decision's reasons in gearshift's own words: after a failed last hand-over the last one
+    says which answer was kept and quotes why it was handed over (the model's or a judge's words,
+    which may quote the prompt), so it is left out; `_handovers` says the hand-over failed. An earlier
+    hand-over answered with nothing went on to a stronger model, whose reasons are all its own."""
     reasons = result.decision.reasons
-    return reasons[:-1] if any(e.failed is not None for e in result.escalations) else reasons
+    kept = bool(result.escalations) and result.escalations[-1].failed is not None
+    return reasons[:-1] if kept else reasons
 
 
 def _fell_back(attempt: Attempt) -> bool:
