@@ -4,14 +4,15 @@ summary's cost cover what was charged?
 Each trial runs the real CLI in a subprocess against a local OpenAI-compatible server (the real
 `openai` SDK on 127.0.0.1): 12 items, `--concurrency 4`, a SQLite ledger and a JSONL decision log,
 every call answered after 20-250 ms. With `--cascade` (the default here) the gates are the heuristic
-one and an LLM judge (its own model), and a quarter of the cheap answers are refusals. SIGTERM or
+one and an LLM judge (its own model), and a quarter of the cheap answers are refusals; with `--routed`
+each item is routed instead, and `--gated` gives the router those gates as its own cascade. SIGTERM or
 SIGINT lands after a random number of requests plus 0-0.3 s; the same command is then run again.
 
 Counted from the decision log, which records every attempt with its item (`agent_id`): an answer paid
 twice is a model that answered the same item more than once; the summary is short when the attempts'
 costs add up to more than the resumed run's `cost_usd`.
 
-    uv run python tests/benchmarks/batch_interrupts.py [--trials 20] [--seed 0] [--routed]
+    uv run python tests/benchmarks/batch_interrupts.py [--trials 20] [--seed 0] [--routed [--gated]]
 
 Prints one line per trial, then the counts.
 """
@@ -53,14 +54,14 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a foreground process has it
 
 
-def trial(rng: random.Random, stop: signal.Signals, *, cascade: bool) -> tuple[int, float]:
+def trial(rng: random.Random, stop: signal.Signals, *, cascade: bool, gated: bool) -> tuple[int, float]:
     """(answers paid twice, dollars charged that the summary leaves out) of one interrupted batch."""
     with (
         tempfile.TemporaryDirectory() as name,
         LocalOpenAIServer(models=[name for name, *_ in MODELS]) as server,
     ):
         folder = Path(name)
-        config = CONFIG + (GATES if cascade else "")
+        config = CONFIG + (GATES if cascade or gated else "")
         (folder / "gearshift.toml").write_text(config.format(url=server.base_url, folder=folder))
         lines = [
             json.dumps({"id": f"q{i}", "prompt": f"question {i}", "agent_id": f"q{i}"}) for i in range(ITEMS)
@@ -117,12 +118,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--routed", action="store_true", help="no --cascade and no gates: each item routed")
+    parser.add_argument("--gated", action="store_true", help="with --routed: the router's own cascade checks")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     paid_twice = short = 0
     for number in range(args.trials):
         stop = rng.choice([signal.SIGTERM, signal.SIGINT])
-        twice, left_out = trial(rng, stop, cascade=not args.routed)
+        twice, left_out = trial(rng, stop, cascade=not args.routed, gated=args.routed and args.gated)
         paid_twice += twice > 0
         short += left_out > 1e-9
         print(f"trial {number:2d} {stop.name}: answers paid twice {twice}, summary short by ${left_out:.9f}")

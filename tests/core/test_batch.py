@@ -285,6 +285,47 @@ async def test_a_judges_answer_that_came_as_the_batch_was_stopped_is_not_bought_
     assert resumed[0].response is not None and resumed[0].response.response.text == "Paris."
 
 
+async def test_a_routed_item_stopped_while_the_routers_judge_checks_is_resumed_without_buying_again(
+    server: LocalOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `cascade`, `Router.acomplete` kept its answers to itself: the batch stopped as the
+    router's own judge was checking the cheap answer (or as any answer's cost was being committed) lost
+    what had come, and the resumed batch asked the cheap model and the judge again (1 of 20 interrupted
+    runs). The cut-off result now keeps every answer the router received, and the resumed call is
+    given them back: the router takes the same steps and no model is asked again."""
+    server.script("small", Reply("Paris."))
+    server.script("large", Reply('{"score": 9, "reason": "right"}'))  # the router's judge
+    provider = OpenAIProvider("local", base_url=server.base_url, require_key=False, timeout=10.0)
+    ledger = BudgetLedger(SQLiteStore(tmp_path / "budgets.db"), [BudgetLimit(key="*", usd=10.0)])
+    router = Router(
+        _registry(),
+        policy=SignalScorer(),
+        providers=[provider],
+        budgets=ledger,
+        cascade=LLMJudgeGate("large"),
+    )
+    batch: list[asyncio.Task] = []
+    results: list[BatchResult] = []
+    async with router:
+        _stop_at_commit(monkeypatch, router, "large", batch)
+        batch.append(asyncio.ensure_future(router.abatch(["capital of France?"], on_result=results.append)))
+        with pytest.raises(asyncio.CancelledError):
+            await batch[0]
+        spent = await _spent(router)
+        ((cut,),) = [results]
+        assert (cut.stage, cut.response) == ("routed", None) and cut.error is not None
+        assert [(k.model_id, k.response.text) for k in cut.kept] == [
+            ("small", "Paris."),
+            ("large", '{"score": 9, "reason": "right"}'),
+        ]
+        assert cut.cost_usd == pytest.approx(spent)  # the answer and the judge's call
+        asked = len(server.requests)
+        resumed = await router.abatch([BatchItem(cut.id, _request("capital of France?"), kept=cut.kept)])
+    assert len(server.requests) == asked  # neither the cheap model nor the judge is asked again
+    assert [(r.stage, r.accepted, r.error, r.cost_usd) for r in resumed] == [("routed", True, None, 0.0)]
+    assert resumed[0].response is not None and resumed[0].response.response.text == "Paris."
+
+
 async def test_a_rate_limited_batch_waits_and_then_finishes(server: LocalOpenAIServer) -> None:
     server.script("small", Fail(429, retry_after=0.2), Fail(429, retry_after=0.2))
     started = time.perf_counter()
@@ -699,20 +740,18 @@ def test_a_batch_stopped_mid_way_exits_quietly_and_the_next_run_answers_only_the
     assert summary["cost_usd"] == pytest.approx(sum(float(r["cost_usd"]) for r in _journal(out)))  # type: ignore[arg-type]
 
 
-def test_a_batch_stopped_while_the_judge_checks_an_answer_checks_it_on_resume_without_asking_again(
-    server: LocalOpenAIServer, tmp_path: Path
-) -> None:
-    """Stopped while the judge was checking a cheap answer, `gearshift batch` lost that answer (the
-    resumed run bought it again) and left the judge's cut-off call out of its summary."""
+def _stopped_while_the_judge_checks(
+    server: LocalOpenAIServer, tmp_path: Path, *extra: str
+) -> list[dict[str, object]]:
+    """`gearshift batch` of one item, with an LLM judge as the cascade's gate, stopped (SIGTERM) while
+    the judge is checking the cheap answer; the journal it left."""
     config = CONFIG + '\n[routing.cascade]\ngates = ["llm-judge"]\njudge_model = "large"\n'
     (tmp_path / "gearshift.toml").write_text(config.format(url=server.base_url))
     (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "capital of France?"}\n')
     server.script("small", Reply("Paris."))
     server.script("large", Delay(60), Reply('{"score": 9, "reason": "right"}'))  # the judge hangs first
-    out = tmp_path / "out.jsonl"
-    process = subprocess.Popen(
-        _batch_cli(tmp_path, "--cascade"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    command = _batch_cli(tmp_path, *extra)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not [r for r in server.requests if r.model == "large"] and time.monotonic() < deadline:
@@ -723,20 +762,49 @@ def test_a_batch_stopped_while_the_judge_checks_an_answer_checks_it_on_resume_wi
         process.kill()
         process.communicate()
     assert process.returncode == 143, stderr
-    (cut,) = _journal(out)
-    assert (cut["stage"], cut["accepted"], cut["checked"], cut["text"]) == ("cheap", False, False, "Paris.")
+    return _journal(tmp_path / "out.jsonl")
+
+
+def _resumed_after_the_judge_was_stopped(server: LocalOpenAIServer, tmp_path: Path, *extra: str) -> str:
+    """Run the batch `_stopped_while_the_judge_checks` stopped again: only the judge is asked, and the
+    summary's cost is what every line was charged: the answer and the judge's cut-off call, then the
+    judge's answer. The final line's stage."""
     asked = len(server.requests)
     resumed = subprocess.run(
-        _batch_cli(tmp_path, "--cascade", "--json"), capture_output=True, text=True, check=False
+        _batch_cli(tmp_path, *extra, "--json"), capture_output=True, text=True, check=False
     )
     assert resumed.returncode == 0, resumed.stderr
     assert [r.model for r in server.requests[asked:]] == ["large"]  # the judge again, not the cheap model
-    assert [(r["stage"], r["accepted"], r["text"]) for r in _journal(out)][1:] == [("cheap", True, "Paris.")]
+    journal = _journal(tmp_path / "out.jsonl")
+    ((stage, accepted, text),) = [(r["stage"], r["accepted"], r["text"]) for r in journal][1:]
+    assert (accepted, text) == (True, "Paris.")
     summary = json.loads(resumed.stdout)
     assert (summary["answered"], summary["escalated"]) == (1, 0)
-    costs = [float(r["cost_usd"]) for r in _journal(out)]  # type: ignore[arg-type]
-    assert costs[0] > costs[1] > 0  # the answer and the judge's cut-off call; the judge's answer
+    costs = [float(r["cost_usd"]) for r in journal]  # type: ignore[arg-type]
+    assert costs[0] > costs[1] > 0
     assert summary["cost_usd"] == pytest.approx(sum(costs))
+    return str(stage)
+
+
+def test_a_batch_stopped_while_the_judge_checks_an_answer_checks_it_on_resume_without_asking_again(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """Stopped while the judge was checking a cheap answer, `gearshift batch` lost that answer (the
+    resumed run bought it again) and left the judge's cut-off call out of its summary."""
+    (cut,) = _stopped_while_the_judge_checks(server, tmp_path, "--cascade")
+    assert (cut["stage"], cut["accepted"], cut["checked"], cut["text"]) == ("cheap", False, False, "Paris.")
+    assert _resumed_after_the_judge_was_stopped(server, tmp_path, "--cascade") == "cheap"
+
+
+def test_a_routed_batch_stopped_while_the_routers_judge_checks_asks_only_the_judge_on_resume(
+    server: LocalOpenAIServer, tmp_path: Path
+) -> None:
+    """Without `--cascade`, `gearshift batch` stopped as the router's own judge was checking an answer
+    lost the answer it had bought: the resumed run asked the cheap model again."""
+    (cut,) = _stopped_while_the_judge_checks(server, tmp_path)
+    assert cut["stage"] == "routed" and str(cut["error"]).startswith("cut off")
+    assert [one["text"] for one in cut["kept"]] == ["Paris."]  # type: ignore[attr-defined]
+    assert _resumed_after_the_judge_was_stopped(server, tmp_path) == "routed"
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux's /proc (nobody can create files there)")

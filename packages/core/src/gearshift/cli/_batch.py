@@ -10,9 +10,10 @@ Run the same command again after an interruption: items with a final line are sk
 whose cheap answer the gate already rejected go straight to the strong model, and a cheap answer
 whose check was cut off (`checked` false) is checked again, the judge's answers it had kept given
 back first, so nothing received is paid for twice; an id whose IN line changed since it was answered
-is refused. A call cut off has a line with its `error` and what it was charged. The summary
-(escalation rate, cost, the always-strongest estimate) covers the items of IN, with what earlier runs
-wrote to OUT for them.
+is refused. A call cut off has a line with its `error` and what it was charged; a routed one (no
+`--cascade`) also keeps the answers it had received (`kept`), which answer the resumed call first.
+The summary (escalation rate, cost, the always-strongest estimate) covers the items of IN, with what
+earlier runs wrote to OUT for them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .._torn_lines import drop_torn_line
 from ..config._config_file import CONFIG_HELP
 from ..datasets._outcomes import OutcomeTableError
 from ..routing._batch import BatchItem, BatchResult, BatchSummary, StageRecord, stage_record, summarize_batch
+from ..routing._kept_answers import KeptAnswer
 from ._batch_lines import BatchLine, read_batch
 
 __all__ = ["Journal", "add_batch_parser", "read_batch", "read_journal", "run_batch_cli"]
@@ -96,6 +98,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
             escalate=item.id in earlier.rejected,
             answer=earlier.unchecked[item.id][0] if item.id in earlier.unchecked else None,
             asked=earlier.unchecked[item.id][1] if item.id in earlier.unchecked else (),
+            kept=earlier.kept.get(item.id, ()),
         )
         for item in items
         if item.id not in earlier.done
@@ -157,6 +160,8 @@ class Journal:
     # ids whose cheap answer was received but its check cut off (and nothing since): the answer, and
     # what the gate had received from its models
     unchecked: dict[str, tuple[ChatResponse, tuple[ChatResponse, ...]]]
+    # ids whose routed call was cut off or failed (and nothing since): the answers it had received
+    kept: dict[str, tuple[KeptAnswer, ...]]
     records: list[StageRecord]  # every stage's figures
     requests: dict[str, str]  # id -> digest of the request its answers were to (lines that name it)
 
@@ -167,10 +172,11 @@ def read_journal(path: Path) -> Journal:
     done: set[str] = set()
     rejected: set[str] = set()
     unchecked: dict[str, tuple[ChatResponse, tuple[ChatResponse, ...]]] = {}
+    kept: dict[str, tuple[KeptAnswer, ...]] = {}
     records: list[StageRecord] = []
     requests: dict[str, str] = {}
     if not path.exists():
-        return Journal(done, rejected, unchecked, records, requests)
+        return Journal(done, rejected, unchecked, kept, records, requests)
     lines = path.read_bytes().split(b"\n")
     lines.pop()  # what follows the last newline: nothing, or the torn line
     for number, line in enumerate(lines, start=1):
@@ -184,13 +190,14 @@ def read_journal(path: Path) -> Journal:
                 bool(row["accepted"]),
                 row.get("error") is not None,
                 float(row["cost_usd"]),
-                Usage(
-                    int(row["input_tokens"]),
-                    int(row["output_tokens"]),
-                    *(int(row.get(name, 0)) for name in _CACHE_FIELDS),  # absent before they were kept
-                ),
+                _usage(row),
                 bool(row.get("escalated", False)),
             )
+            if record.failed and record.stage == "routed":  # what its call had received, if anything
+                kept[record.id] = tuple(
+                    KeptAnswer(str(one["model"]), str(one["question"]), _answer(one, _usage(one)))
+                    for one in row.get("kept", ())
+                )
             checked = row.get("checked", True) is not False
             if not checked and not record.failed:  # a cheap answer whose check was cut off
                 asked = tuple(_answer(one, Usage()) for one in row.get("asked", ()))
@@ -209,7 +216,7 @@ def read_journal(path: Path) -> Journal:
             done.add(record.id)
         elif record.stage == "cheap" and checked:
             rejected.add(record.id)
-    return Journal(done, rejected - done, unchecked, records, requests)
+    return Journal(done, rejected - done, unchecked, kept, records, requests)
 
 
 def _check_unchanged(lines: list[BatchLine], earlier: Journal, source: Path, out: Path) -> None:
@@ -237,14 +244,17 @@ def _write(journal: IO[bytes], result: BatchResult, request: str) -> None:
         "accepted": result.accepted,
         **(_answer_row(answer) if answer is not None else {"model": None, "text": None}),
         "cost_usd": result.cost_usd,
-        "input_tokens": record.usage.input_tokens,
-        "output_tokens": record.usage.output_tokens,
-        **{name: getattr(record.usage, name) for name in _CACHE_FIELDS},
+        **_usage_row(record.usage),
         "request": request,  # the digest of its IN line: a resumed run checks it is still the same
     }
     if not result.checked:  # a resumed run checks the answer, first with what the gate was told
         row["checked"] = False
         row["asked"] = [_answer_row(one) for one in result.asked]
+    if result.kept:  # a resumed run is answered from these first
+        row["kept"] = [
+            {**_answer_row(one.response), "question": one.question, **_usage_row(one.response.usage)}
+            for one in result.kept
+        ]
     if record.escalated:
         row["escalated"] = True
     if result.reason:
@@ -269,6 +279,21 @@ def _answer_row(answer: ChatResponse) -> dict[str, Any]:
             {"id": call.id, "name": call.name, "arguments": call.arguments} for call in answer.tool_calls
         ]
     return row
+
+
+def _usage_row(usage: Usage) -> dict[str, int]:
+    """A line's token counts."""
+    counts = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    return {**counts, **{name: getattr(usage, name) for name in _CACHE_FIELDS}}
+
+
+def _usage(row: dict[str, Any]) -> Usage:
+    """The token counts `_usage_row` wrote."""
+    return Usage(
+        int(row["input_tokens"]),
+        int(row["output_tokens"]),
+        *(int(row.get(name, 0)) for name in _CACHE_FIELDS),  # absent before they were kept
+    )
 
 
 def _answer(row: dict[str, Any], usage: Usage) -> ChatResponse:

@@ -13,14 +13,17 @@ an answer that had come, a cheap one still being checked as unchecked (given bac
 what the gate had received as `asked`, it is checked without paying for either again), or else what
 its cut-off calls were charged.
 
-Without `cascade`, each item is simply routed by the router's policy (and its own cascade, if any).
+Without `cascade`, each item is simply routed by the router's policy (and its own cascade, if any). A
+routed item cut off keeps every answer the router had received for it (`kept`: its model's, a
+classifier's, its cascade judge's), and given back as the item's `kept`, they answer the same questions
+when it is routed again (see `_kept_answers`), so the router reaches its answer paying only for the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -30,6 +33,7 @@ from .._messages import ChatRequest, ChatResponse, RequestLike, Usage, as_reques
 from .._models import ModelRegistry
 from ..cascades._gate import AnswerCheck, AskModel, QualityGate
 from ._eligibility import hint_refusal
+from ._kept_answers import KeptAnswer, answering_from, keeping
 from ._planning import aplan_call
 from ._records import Attempt
 from ._review import ReviewLoop
@@ -51,7 +55,9 @@ class BatchItem:
     """One request of a batch. `escalate` starts it at the strong stage (its cheap answer was already
     rejected, in an earlier run that was interrupted). `answer` is a cheap answer an earlier run
     received but was cut off checking: the gate checks it without a cheap call, and the gate's calls
-    to a model are answered first from `asked`, what that run's gate had already received."""
+    to a model are answered first from `asked`, what that run's gate had already received. `kept` are
+    the answers an earlier run's routed call for it received before it was cut off: routed again, it is
+    answered from them first."""
 
     id: str
     request: ChatRequest
@@ -59,6 +65,7 @@ class BatchItem:
     escalate: bool = False
     answer: ChatResponse | None = None
     asked: tuple[ChatResponse, ...] = ()
+    kept: tuple[KeptAnswer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +76,8 @@ class BatchResult:
     the strong answer. A cheap answer the gate rejected has `accepted=False` and `reason` says why;
     one whose check was cut off (the batch was cancelled) has `checked=False` too, and `asked` holds
     the answers the gate had received. `error` is set (and `response` None) when the stage failed or
-    was cut off before its answer; such an item has no answer, and `attempts` holds what its calls
-    were charged.
+    was cut off before its answer; such an item has no answer, `attempts` holds what its calls were
+    charged, and a routed stage's `kept` the answers it had received (give them back as the item's).
     """
 
     id: str
@@ -82,6 +89,7 @@ class BatchResult:
     attempts: tuple[Attempt, ...] = ()
     checked: bool = True
     asked: tuple[ChatResponse, ...] = ()
+    kept: tuple[KeptAnswer, ...] = ()
 
     @property
     def cost_usd(self) -> float:
@@ -244,7 +252,7 @@ def _kept_first(ask: AskModel, run: ChainRun, kept: list[ChatResponse]) -> AskMo
     return asked
 
 
-_CUT_OFF = "cut off: the batch was stopped during this call; a resumed run asks again"
+_CUT_OFF = "cut off: the batch was stopped during this call; a resumed run asks for what it had not received"
 
 
 class _Underway:
@@ -259,13 +267,30 @@ class _Underway:
         self.checked = checked  # a cheap stage whose answer the gate checks
         self.run: ChainRun | None = None
         self.attempts: list[Attempt] = []
+        self.received: list[KeptAnswer] = []  # every answer received in this stage
+        self.unused: list[KeptAnswer] = []  # the item's kept answers not given back yet
 
-    def watched(self) -> AbstractContextManager[None]:
-        """Note every attempt recorded in this block (a gate's too)."""
-        return watching(self.attempts.append)
+    @contextmanager
+    def watched(self) -> Iterator[None]:
+        """Note every attempt recorded in this block (a gate's too), and every answer received; a routed
+        stage is answered from the item's kept answers first."""
+        with ExitStack() as stack:
+            stack.enter_context(watching(self.attempts.append))
+            stack.enter_context(keeping(self.received.append))
+            if self.stage == "routed":
+                self.unused = stack.enter_context(answering_from(self.item.kept))
+            yield
+
+    @property
+    def kept(self) -> tuple[KeptAnswer, ...]:
+        """What a routed call done again is answered from: what this one received, and what it was
+        given to answer from and did not reach."""
+        return (*self.received, *self.unused) if self.stage == "routed" else ()
 
     def failed(self, error: GearshiftError) -> BatchResult:
-        return BatchResult(self.item.id, self.stage, True, error=str(error), attempts=tuple(self.attempts))
+        return BatchResult(
+            self.item.id, self.stage, True, error=str(error), attempts=tuple(self.attempts), kept=self.kept
+        )
 
     def cut_off(self) -> BatchResult | None:
         """The result to record for this stage, stopped now: its answer if it has one (the cheap one
@@ -275,9 +300,11 @@ class _Underway:
         answers = [] if run is None else list(run.answers)
         answer = item.answer if item.answer is not None else (answers.pop(0) if answers else None)
         if run is None or answer is None:
-            if not self.attempts:
+            if not self.attempts and not self.kept:
                 return None
-            return BatchResult(item.id, self.stage, True, error=_CUT_OFF, attempts=tuple(self.attempts))
+            return BatchResult(
+                item.id, self.stage, True, error=_CUT_OFF, attempts=tuple(self.attempts), kept=self.kept
+            )
         routed = _routed(run, answer)
         if not self.checked:
             return BatchResult(item.id, self.stage, True, routed)

@@ -53,6 +53,7 @@ from ..providers._reported_usage import charged_answer
 from ..signals._tokens import estimate_request_tokens, estimate_tokens
 from ._budget_fit import billed_input, output_cap, reserved_cost
 from ._deployments import PROBE_REQUEST, deployment_key
+from ._kept_answers import given_back, note_answer
 from ._records import Attempt, attempt_record, overrun_record
 from ._routed import aclose_events
 from ._sent_input import added_tokens
@@ -120,6 +121,10 @@ class ChainRun:
         refusal = self._refused
         async for spec, provider in self._targets(streamed=False):
             hold = self._hold(spec, provider)
+            kept = given_back(spec.id, hold.request)
+            if kept is not None:  # received before the call was cut off (see `_kept_answers`)
+                self.answers.append(kept)
+                return kept
             if refusal is not None and hold.usd > refusal.usd:
                 continue  # the budget refused a cheaper model: it must not move the step up in price
             try:
@@ -157,6 +162,7 @@ class ChainRun:
             # answer, and the decision log must say so as the ledger does.
             latency = self._ms(started)
             self._record(_answered(spec, response, latency), response)
+            note_answer(spec.id, hold.request, response)
             self.router.cooldowns.on_success(spec.id)
             self.router.deployments.on_success(spec, answer_ms=latency)
             await self._settle(reservation, spec, response.usage, response.cost_usd)
