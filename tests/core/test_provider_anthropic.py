@@ -555,6 +555,31 @@ async def test_usage_a_gateway_leaves_out_is_estimated_never_charged_as_zero(
     assert spent == pytest.approx(answer.cost_usd) and spent > 0
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_an_unreported_answer_to_a_request_with_tools_is_charged_the_tool_use_prompt_too(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec, streamed: bool
+) -> None:
+    # The API bills its tool-use system prompt (346 tokens with `auto`) in input_tokens; an answer a
+    # gateway reported no usage for was estimated from the request alone, 346 tokens short, though a
+    # failed or cancelled call was charged the prompt (and the reservation held it).
+    anthropic_server.script("claude-small", _unreported(None, streamed=streamed))
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    request = ask("What is 2 + 2?", tools=(LOOKUP,))
+    async with Router(
+        ModelRegistry([claude]), policy=SignalScorer(), providers=[provider], budgets=ledger
+    ) as router:
+        if streamed:
+            stream = router.astream(request, StepContext(run_id="r1"))
+            assert [event async for event in stream] and stream.result is not None
+            answer = stream.result.response
+        else:
+            answer = (await router.acomplete(request, StepContext(run_id="r1"))).response
+    billed = Usage(estimate_request_tokens(request) + 346, estimate_tokens("Paris is the capital."))
+    assert answer.usage == billed
+    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))
+
+
 async def test_a_broken_stream_whose_message_start_reported_zeros_is_charged_its_estimated_input(
     anthropic_server: LocalAnthropicServer, claude: ModelSpec
 ) -> None:

@@ -35,6 +35,7 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import LocalOpenAIServer, Reply
 
 REGISTRY = ModelRegistry(
@@ -99,6 +100,16 @@ class UncountedProvider:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class PromptedProvider(UncountedProvider):
+    """An application's provider whose service puts a system prompt of its own before every request
+    (`added_input_tokens` says how long), and bills it, but reports no usage."""
+
+    PROMPT_TOKENS = 500
+
+    def added_input_tokens(self, model: ModelSpec, request: ChatRequest) -> int:
+        return self.PROMPT_TOKENS
 
 
 @pytest.fixture
@@ -182,6 +193,29 @@ async def test_an_answer_its_provider_reports_no_usage_or_cost_for_is_charged_an
         assert spent.spent_tokens == answer.usage.total_tokens
         assert answer.metadata.get("usage_estimated", False) is (drop == "usage")
         assert [a.usage_estimated for a in routed.attempts] == [drop == "usage"]
+    finally:
+        await router.aclose()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_an_unreported_answer_is_charged_the_input_its_provider_adds_too(
+    server: LocalOpenAIServer, streamed: bool
+) -> None:
+    """The estimate of an answer without usage counted the request alone, though a failed or
+    cancelled call of the same provider was charged what it adds too (and its reservation held it)."""
+    server.script("small", Reply("Paris is the capital of France."))
+    router, ledger = _routed(PromptedProvider(_inner(server), "usage"))
+    try:
+        if streamed:
+            stream = router.astream(REQUEST, StepContext(run_id="1"))
+            assert [event async for event in stream] and stream.result is not None
+            answer = stream.result.response
+        else:
+            answer = (await router.acomplete(REQUEST, StepContext(run_id="1"))).response
+        (spent,) = await ledger.usage(["run:1"])
+        billed = estimate_request_tokens(REQUEST) + PromptedProvider.PROMPT_TOKENS
+        assert answer.usage.input_tokens == billed
+        assert spent.spent_usd == pytest.approx(REGISTRY["small"].cost(answer.usage))
     finally:
         await router.aclose()
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
+from ..signals._tokens import estimate_request_tokens
 from ._anthropic_convert import TEMPERATURE_CAP, AnswerTool, request_params, tool_call_id
 from ._anthropic_tool_prompt import tool_prompt_tokens
 from ._assembly import StreamAssembler
@@ -298,7 +299,7 @@ class _StreamState:
 
     def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived; usage the server left out is estimated."""
-        usage, estimated = _billed(self.tokens, self.request, self.assembler)
+        usage, estimated = _billed(self.tokens, self.model, self.request, self.assembler)
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
         metadata: dict[str, Any] = {
@@ -335,7 +336,8 @@ def _response(
     text = answer_text if answer_text is not None else "".join(texts)
     if text:
         assembler.add(TextDelta(text))
-    usage, estimated = _billed(_token_counts(field(message, "usage", dict) or {}), request, assembler)
+    tokens = _token_counts(field(message, "usage", dict) or {})
+    usage, estimated = _billed(tokens, model, request, assembler)
     stop_reason = field(message, "stop_reason", str)
     metadata: dict[str, Any] = {
         "response_id": field(message, "id", str) or "",
@@ -357,10 +359,14 @@ def _token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count is not None}
 
 
-def _billed(tokens: Mapping[str, int], request: ChatRequest, answer: StreamAssembler) -> tuple[Usage, bool]:
-    """The usage `tokens` report for an answer, the counts a gateway left out (or sent as zero where
-    the call had some) estimated from `request` and the answer; and whether any was."""
-    return counted_or_estimated(_usage(tokens), tokens.get("output_tokens"), request, answer.output)
+def _billed(
+    tokens: Mapping[str, int], model: ModelSpec, request: ChatRequest, answer: StreamAssembler
+) -> tuple[Usage, bool]:
+    """The usage `tokens` report for `model`'s answer, the counts a gateway left out (or sent as zero
+    where the call had some) estimated from `request`, with the tool-use system prompt the API adds
+    to it, and the answer; and whether any was."""
+    estimated_input = estimate_request_tokens(request) + tool_prompt_tokens(model.model, request)
+    return counted_or_estimated(_usage(tokens), tokens.get("output_tokens"), estimated_input, answer.output)
 
 
 def _usage(tokens: Mapping[str, int]) -> Usage:
