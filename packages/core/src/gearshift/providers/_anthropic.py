@@ -95,6 +95,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
     reasoning_unsent: frozenset[str] = frozenset()
     """A Claude model marked `reasoning` takes every setting the Messages API takes."""
+    cache_write_rates: tuple[float, float] = (1.25, 2.0)
+    """What the API bills a prompt-cache write, as a multiple of the input price: 1.25x, and 2x for
+    the 1-hour cache; a model's prices that leave `cache_write` or `cache_write_1h` out get these."""
     temperature_cap: float | None = TEMPERATURE_CAP
     """The API takes `temperature` from 0 to 1: a higher one is sent as 1, as Anthropic's own OpenAI
     compatibility layer caps it (the decision's reasons say so)."""
