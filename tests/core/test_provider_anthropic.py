@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from routed_answers import routed
 
 from gearshift import ModelRegistry, Router, SignalScorer, StepContext, TextDelta
 from gearshift._errors import ProviderError
@@ -542,13 +543,9 @@ async def test_usage_a_gateway_leaves_out_is_estimated_never_charged_as_zero(
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
     registry = ModelRegistry([claude])
     async with Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger) as router:
-        if streamed:
-            stream = router.astream(ask("What is 2 + 2?"), StepContext(run_id="r1"))
-            assert [event async for event in stream]
-            assert stream.result is not None
-            answer = stream.result.response
-        else:
-            answer = (await router.acomplete(ask("What is 2 + 2?"), StepContext(run_id="r1"))).response
+        answer = (
+            await routed(router, ask("What is 2 + 2?"), StepContext(run_id="r1"), streamed=streamed)
+        ).response
     assert answer.text == "Paris is the capital."
     assert answer.metadata["usage_estimated"] is True
     assert answer.usage.input_tokens == estimate_request_tokens(ask("What is 2 + 2?")) > 0
@@ -571,12 +568,7 @@ async def test_an_unreported_answer_to_a_request_with_tools_is_charged_the_tool_
     async with Router(
         ModelRegistry([claude]), policy=SignalScorer(), providers=[provider], budgets=ledger
     ) as router:
-        if streamed:
-            stream = router.astream(request, StepContext(run_id="r1"))
-            assert [event async for event in stream] and stream.result is not None
-            answer = stream.result.response
-        else:
-            answer = (await router.acomplete(request, StepContext(run_id="r1"))).response
+        answer = (await routed(router, request, StepContext(run_id="r1"), streamed=streamed)).response
     billed = Usage(estimate_request_tokens(request) + 346, estimate_tokens("Paris is the capital."))
     assert answer.usage == billed
     assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
+from routed_answers import routed
 
 from gearshift import (
     ChatRequest,
@@ -178,21 +179,16 @@ async def test_an_answer_its_provider_reports_no_usage_or_cost_for_is_charged_an
     server.script("small", Reply("Paris is the capital of France."))
     router, ledger = _routed(UncountedProvider(_inner(server), drop))
     try:
-        if streamed:
-            stream = router.astream(REQUEST, StepContext(run_id="1"))
-            events = [event async for event in stream]
-            assert isinstance(events[-1], StreamDone) and stream.result is not None
-            routed = stream.result
-        else:
-            routed = await router.acomplete(REQUEST, StepContext(run_id="1"))
-        answer = routed.response
+        answer = (
+            answered := await routed(router, REQUEST, StepContext(run_id="1"), streamed=streamed)
+        ).response
         (spent,) = await ledger.usage(["run:1"])
         assert answer.usage.input_tokens > 0 and answer.usage.output_tokens > 0
         assert answer.cost_usd == pytest.approx(REGISTRY["small"].cost(answer.usage))
         assert spent.spent_usd == pytest.approx(answer.cost_usd) and spent.reserved_usd == 0
         assert spent.spent_tokens == answer.usage.total_tokens
         assert answer.metadata.get("usage_estimated", False) is (drop == "usage")
-        assert [a.usage_estimated for a in routed.attempts] == [drop == "usage"]
+        assert [a.usage_estimated for a in answered.attempts] == [drop == "usage"]
     finally:
         await router.aclose()
 
@@ -206,12 +202,7 @@ async def test_an_unreported_answer_is_charged_the_input_its_provider_adds_too(
     server.script("small", Reply("Paris is the capital of France."))
     router, ledger = _routed(PromptedProvider(_inner(server), "usage"))
     try:
-        if streamed:
-            stream = router.astream(REQUEST, StepContext(run_id="1"))
-            assert [event async for event in stream] and stream.result is not None
-            answer = stream.result.response
-        else:
-            answer = (await router.acomplete(REQUEST, StepContext(run_id="1"))).response
+        answer = (await routed(router, REQUEST, StepContext(run_id="1"), streamed=streamed)).response
         (spent,) = await ledger.usage(["run:1"])
         billed = estimate_request_tokens(REQUEST) + PromptedProvider.PROMPT_TOKENS
         assert answer.usage.input_tokens == billed
