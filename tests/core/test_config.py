@@ -334,10 +334,13 @@ def test_written_prices_alone_still_get_the_known_context_window(tmp_path: Path)
         "prices = {input = 1, output = 1}\n",
     )
     spec = load_config(path).registry()["o"]
-    # Anthropic bills prompt-cache writes at 1.25x input (2x for the 1-hour cache): written prices
-    # without them say so too.
-    assert spec.prices == ModelPrices(input=1, output=1, cache_write=1.25, cache_write_1h=2)
+    assert spec.prices == ModelPrices(input=1, output=1)
     assert spec.context_window == 200_000
+    # Anthropic bills prompt-cache writes at 1.25x input (2x for the 1-hour cache): the router gives
+    # written prices without them those rates, as it does a registry built in Python.
+    with Router.from_config(path) as router:
+        billed = router.registry["o"].prices
+    assert billed == ModelPrices(input=1, output=1, cache_write=1.25, cache_write_1h=2)
 
 
 def test_written_long_context_prices_apply_above_their_threshold(tmp_path: Path) -> None:
@@ -358,7 +361,8 @@ def test_written_anthropic_long_context_tiers_bill_cache_writes_as_anthropic_doe
         '[[models]]\nid = "o"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\ntier = 3\n'
         "prices = {input = 3, output = 15, long_context = [{above = 200000, input = 6, output = 22.5}]}\n",
     )
-    spec = load_config(path).registry()["o"]
+    with Router.from_config(path) as router:
+        spec = router.registry["o"]
     (tier,) = spec.prices.long_context
     assert (tier.cache_write, tier.cache_write_1h) == (7.5, 12.0)
     written = Usage(300_000, 0, cache_write_tokens=300_000, cache_write_1h_tokens=100_000)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from routed_answers import routed
 
 from gearshift import ModelRegistry, Router, SignalScorer, StepContext, TextDelta
 from gearshift._errors import ProviderError
@@ -27,7 +28,7 @@ from gearshift._messages import (
     ToolSpec,
     Usage,
 )
-from gearshift._models import ModelSpec
+from gearshift._models import ModelPrices, ModelSpec
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers._anthropic import AnthropicProvider, tool_call_id
 from gearshift.signals._tokens import estimate_request_tokens, estimate_tokens
@@ -501,7 +502,9 @@ async def test_a_stream_that_breaks_is_charged_the_input_its_message_start_repor
         with pytest.raises(ProviderError, match="Overloaded"):
             assert [event async for event in stream]
     billed = Usage(input_tokens=12000, output_tokens=1, cache_write_tokens=10000)
-    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))
+    # The cache writes at Anthropic's 1.25x input, which `claude`'s prices leave out.
+    written = claude.model_copy(update={"prices": ModelPrices(input=3.0, output=15.0, cache_write=3.75)})
+    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(written.cost(billed))
 
 
 def _unreported(usage: dict[str, Any] | None, *, streamed: bool) -> Fail:
@@ -540,19 +543,35 @@ async def test_usage_a_gateway_leaves_out_is_estimated_never_charged_as_zero(
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
     registry = ModelRegistry([claude])
     async with Router(registry, policy=SignalScorer(), providers=[provider], budgets=ledger) as router:
-        if streamed:
-            stream = router.astream(ask("What is 2 + 2?"), StepContext(run_id="r1"))
-            assert [event async for event in stream]
-            assert stream.result is not None
-            answer = stream.result.response
-        else:
-            answer = (await router.acomplete(ask("What is 2 + 2?"), StepContext(run_id="r1"))).response
+        answer = (
+            await routed(router, ask("What is 2 + 2?"), StepContext(run_id="r1"), streamed=streamed)
+        ).response
     assert answer.text == "Paris is the capital."
     assert answer.metadata["usage_estimated"] is True
     assert answer.usage.input_tokens == estimate_request_tokens(ask("What is 2 + 2?")) > 0
     assert answer.usage.output_tokens == estimate_tokens("Paris is the capital.") > 0
     spent = (await ledger.status(["run:r1"])).limits[0].spent_usd
     assert spent == pytest.approx(answer.cost_usd) and spent > 0
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_an_unreported_answer_to_a_request_with_tools_is_charged_the_tool_use_prompt_too(
+    anthropic_server: LocalAnthropicServer, claude: ModelSpec, streamed: bool
+) -> None:
+    # The API bills its tool-use system prompt (346 tokens with `auto`) in input_tokens; an answer a
+    # gateway reported no usage for was estimated from the request alone, 346 tokens short, though a
+    # failed or cancelled call was charged the prompt (and the reservation held it).
+    anthropic_server.script("claude-small", _unreported(None, streamed=streamed))
+    provider = AnthropicProvider(api_key=ANTHROPIC_KEY, base_url=anthropic_server.base_url, timeout=5.0)
+    ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="run:*", usd=10.0)])
+    request = ask("What is 2 + 2?", tools=(LOOKUP,))
+    async with Router(
+        ModelRegistry([claude]), policy=SignalScorer(), providers=[provider], budgets=ledger
+    ) as router:
+        answer = (await routed(router, request, StepContext(run_id="r1"), streamed=streamed)).response
+    billed = Usage(estimate_request_tokens(request) + 346, estimate_tokens("Paris is the capital."))
+    assert answer.usage == billed
+    assert (await ledger.status(["run:r1"])).limits[0].spent_usd == pytest.approx(claude.cost(billed))
 
 
 async def test_a_broken_stream_whose_message_start_reported_zeros_is_charged_its_estimated_input(

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
+from routed_answers import routed
 
 from gearshift import (
     ChatRequest,
@@ -35,6 +36,7 @@ from gearshift import (
 )
 from gearshift.budgets import BudgetLedger, BudgetLimit, MemoryStore
 from gearshift.providers import OpenAIProvider
+from gearshift.signals._tokens import estimate_request_tokens
 from gearshift.testing import LocalOpenAIServer, Reply
 
 REGISTRY = ModelRegistry(
@@ -99,6 +101,16 @@ class UncountedProvider:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class PromptedProvider(UncountedProvider):
+    """An application's provider whose service puts a system prompt of its own before every request
+    (`added_input_tokens` says how long), and bills it, but reports no usage."""
+
+    PROMPT_TOKENS = 500
+
+    def added_input_tokens(self, model: ModelSpec, request: ChatRequest) -> int:
+        return self.PROMPT_TOKENS
 
 
 @pytest.fixture
@@ -167,21 +179,34 @@ async def test_an_answer_its_provider_reports_no_usage_or_cost_for_is_charged_an
     server.script("small", Reply("Paris is the capital of France."))
     router, ledger = _routed(UncountedProvider(_inner(server), drop))
     try:
-        if streamed:
-            stream = router.astream(REQUEST, StepContext(run_id="1"))
-            events = [event async for event in stream]
-            assert isinstance(events[-1], StreamDone) and stream.result is not None
-            routed = stream.result
-        else:
-            routed = await router.acomplete(REQUEST, StepContext(run_id="1"))
-        answer = routed.response
+        answer = (
+            answered := await routed(router, REQUEST, StepContext(run_id="1"), streamed=streamed)
+        ).response
         (spent,) = await ledger.usage(["run:1"])
         assert answer.usage.input_tokens > 0 and answer.usage.output_tokens > 0
         assert answer.cost_usd == pytest.approx(REGISTRY["small"].cost(answer.usage))
         assert spent.spent_usd == pytest.approx(answer.cost_usd) and spent.reserved_usd == 0
         assert spent.spent_tokens == answer.usage.total_tokens
         assert answer.metadata.get("usage_estimated", False) is (drop == "usage")
-        assert [a.usage_estimated for a in routed.attempts] == [drop == "usage"]
+        assert [a.usage_estimated for a in answered.attempts] == [drop == "usage"]
+    finally:
+        await router.aclose()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["complete", "stream"])
+async def test_an_unreported_answer_is_charged_the_input_its_provider_adds_too(
+    server: LocalOpenAIServer, streamed: bool
+) -> None:
+    """The estimate of an answer without usage counted the request alone, though a failed or
+    cancelled call of the same provider was charged what it adds too (and its reservation held it)."""
+    server.script("small", Reply("Paris is the capital of France."))
+    router, ledger = _routed(PromptedProvider(_inner(server), "usage"))
+    try:
+        answer = (await routed(router, REQUEST, StepContext(run_id="1"), streamed=streamed)).response
+        (spent,) = await ledger.usage(["run:1"])
+        billed = estimate_request_tokens(REQUEST) + PromptedProvider.PROMPT_TOKENS
+        assert answer.usage.input_tokens == billed
+        assert spent.spent_usd == pytest.approx(REGISTRY["small"].cost(answer.usage))
     finally:
         await router.aclose()
 

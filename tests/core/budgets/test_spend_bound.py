@@ -170,12 +170,16 @@ async def test_an_anthropic_model_is_capped_at_the_reservation_not_at_its_defaul
 
 
 @pytest.mark.parametrize(("ttl", "factor"), [(None, 1.25), ("1h", 2.0)])
+@pytest.mark.parametrize("written", [True, False], ids=["write-prices", "no-write-prices"])
 async def test_prompt_cache_writes_never_take_spend_past_a_hard_limit(
-    anthropic_provider: AnthropicProvider, tmp_path: Path, ttl: str | None, factor: float
+    anthropic_provider: AnthropicProvider, tmp_path: Path, ttl: str | None, factor: float, written: bool
 ) -> None:
     """The reservation priced the input at the plain rate, but Anthropic bills a prompt-cache write at
-    1.25x input (2x for the 1-hour cache): calls that each wrote a new prefix overspent the limit."""
-    price = ModelPrices(input=0.5, output=2.0, cache_read=0.05, cache_write=0.625, cache_write_1h=1.0)
+    1.25x input (2x for the 1-hour cache): calls that each wrote a new prefix overspent the limit.
+    Prices built in Python without the write rates (`no-write-prices`) billed and reserved writes at
+    1x, as only a gearshift.toml got Anthropic's rates: the router now gives them to any registry."""
+    writes = {"cache_write": 0.625, "cache_write_1h": 1.0} if written else {}
+    price = ModelPrices(input=0.5, output=2.0, cache_read=0.05, **writes)
     spec = ModelSpec(id="claude-small", provider="anthropic", model="claude-small", tier=1, prices=price)
     limit = 0.03
     ledger = BudgetLedger(MemoryStore(), [BudgetLimit(key="agent:*", usd=limit)])

@@ -227,6 +227,32 @@ def test_top_level_cache_control_is_accepted(client: anthropic.Anthropic) -> Non
     assert message.content
 
 
+def test_top_level_cache_control_reaches_anthropic_and_its_write_is_priced(
+    client: anthropic.Anthropic, anthropic_server: LocalAnthropicServer, records: Any
+) -> None:
+    """A top-level `cache_control` (automatic caching: the prefix up to the last cacheable block)
+    was taken and dropped: Anthropic cached nothing, so the prompt was billed in full on every call,
+    and the reservation did not price the write a mark makes."""
+    handbook = "Handbook (automatic). " + "Refunds need a receipt. " * 300
+    call: Any = {
+        "model": "claude-large",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": handbook + "Shoes?"}],
+        "cache_control": {"type": "ephemeral"},
+    }
+    raw = client.messages.with_raw_response.create(**call)
+    written = raw.parse().usage
+    sent = anthropic_server.requests[-1].body
+    assert sent["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert written.cache_creation_input_tokens > 1000
+    read = client.messages.create(**call).usage
+    assert read.cache_read_input_tokens == written.cache_creation_input_tokens
+    # Priced as Anthropic bills it: the write at 1.25x claude-large's $15 input, the rest as listed.
+    attempt = next(r for r in records(raw.headers["x-gearshift-decision-id"]) if r["kind"] == "attempt")
+    billed = written.input_tokens * 15 + written.cache_creation_input_tokens * 18.75
+    assert attempt["cost_usd"] == pytest.approx((billed + written.output_tokens * 75) / 1e6)
+
+
 def test_a_tool_results_image_reaches_the_model(
     client: anthropic.Anthropic, openai_server: LocalOpenAIServer
 ) -> None:

@@ -50,8 +50,9 @@ class ModelPrices(BaseModel):
     """List prices in US dollars per million tokens.
 
     Cached input is billed at `cache_read`, input written to the prompt cache at `cache_write`
-    (Anthropic bills writes at 1.25x input, 2x for its 1-hour cache at `cache_write_1h`; OpenAI caches
-    for free), the rest of the input at `input`.
+    (Anthropic bills writes at 1.25x input, 2x for its 1-hour cache at `cache_write_1h`, and the
+    router gives those rates to prices of a model an Anthropic provider serves that leave them out;
+    OpenAI caches for free), the rest of the input at `input`.
     `long_context` lists the tiers whose higher prices apply to a call whose input is longer than
     their threshold.
     """
@@ -70,7 +71,8 @@ class ModelPrices(BaseModel):
         default=None,
         ge=0,
         allow_inf_nan=False,
-        description="Dollars per million input tokens written to the prompt cache (default: input).",
+        description="Dollars per million input tokens written to the prompt cache (default: input; "
+        "1.25x input for a model an Anthropic provider serves, as the router gives it).",
     )
     cache_write_1h: float | None = Field(
         default=None,
@@ -92,6 +94,22 @@ class ModelPrices(BaseModel):
                 f"tiers must have distinct `above` thresholds in ascending order, got {thresholds}"
             )
         return value
+
+    def with_cache_write_rates(self, five_minutes: float, one_hour: float) -> ModelPrices:
+        """These prices with the cache-write ones they leave out, in this price list and each of its
+        tiers, set to `five_minutes` and `one_hour` times that list's input price (Anthropic bills
+        writes at 1.25x and 2x); the given ones are kept."""
+
+        def filled(rates: ModelPrices | PriceTier) -> dict[str, float]:
+            return {
+                "cache_write": rates.input * five_minutes if rates.cache_write is None else rates.cache_write,
+                "cache_write_1h": rates.input * one_hour
+                if rates.cache_write_1h is None
+                else rates.cache_write_1h,
+            }
+
+        tiers = tuple(tier.model_copy(update=filled(tier)) for tier in self.long_context)
+        return self.model_copy(update={**filled(self), "long_context": tiers})
 
     def cost(self, usage: Usage, *, tier_input: int | None = None) -> float:
         """The cost in dollars of a call with this usage: its input size picks the price tier, or

@@ -56,8 +56,6 @@ __all__ = [
 
 _DEFAULTS_SOURCE = "<defaults>"
 _LOG_SUFFIXES = (".jsonl", ".db", ".sqlite", ".sqlite3")
-_ANTHROPIC_CACHE_WRITE_FACTORS = {"cache_write": 1.25, "cache_write_1h": 2.0}
-"""Anthropic bills a prompt-cache write at 1.25x the input price, 2x for the 1-hour cache."""
 
 
 class LogConfig(BaseModel):
@@ -221,7 +219,6 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
     provider = providers.get(provider_name)
     if provider is None:
         raise KeyedError((index, "provider"), _undeclared(provider_name, providers))
-    row = _anthropic_cache_writes(row, provider)
     if "prices" in row and "context_window" in row:
         return row
     known = lookup_model(provider.kind, model, base_url=provider.base_url)
@@ -238,27 +235,6 @@ def _complete_model(row: Any, index: int, providers: Mapping[str, ProviderConfig
     if known.context_window:
         filled.setdefault("context_window", known.context_window)
     return filled
-
-
-def _anthropic_cache_writes(row: Mapping[str, Any], provider: ProviderConfig) -> Mapping[str, Any]:
-    """Configured Anthropic prices, and their long-context tiers, without `cache_write` or
-    `cache_write_1h` bill writes as Anthropic does: 1.25x input, 2x for the 1-hour cache."""
-    prices = row.get("prices")
-    if provider.kind != "anthropic" or not isinstance(prices, Mapping):
-        return row
-    filled = _with_cache_writes(prices)
-    tiers = prices.get("long_context")
-    if isinstance(tiers, (list, tuple)):
-        filled["long_context"] = [_with_cache_writes(t) if isinstance(t, Mapping) else t for t in tiers]
-    return {**row, "prices": filled}
-
-
-def _with_cache_writes(prices: Mapping[str, Any]) -> dict[str, Any]:
-    price = prices.get("input")
-    if not isinstance(price, (int, float)) or isinstance(price, bool):
-        return dict(prices)  # pydantic reports the missing or mistyped price
-    defaults = {kind: price * factor for kind, factor in _ANTHROPIC_CACHE_WRITE_FACTORS.items()}
-    return {**defaults, **prices}
 
 
 def _undeclared(provider: str, providers: Mapping[str, ProviderConfig]) -> str:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidRequestError, ProviderError, ProviderErrorKind
 from .._messages import ChatRequest, ChatResponse, TextDelta, ToolCallDelta, Usage
 from .._models import ModelSpec
+from ..signals._tokens import estimate_request_tokens
 from ._anthropic_convert import TEMPERATURE_CAP, AnswerTool, request_params, tool_call_id
 from ._anthropic_tool_prompt import tool_prompt_tokens
 from ._assembly import StreamAssembler
@@ -94,6 +95,9 @@ class AnthropicProvider(SDKProvider["AsyncAnthropic", _Call, bytes, dict[str, An
     own OpenAI compatibility layer ignores them); the decision's reasons name the ones a request set."""
     reasoning_unsent: frozenset[str] = frozenset()
     """A Claude model marked `reasoning` takes every setting the Messages API takes."""
+    cache_write_rates: tuple[float, float] = (1.25, 2.0)
+    """What the API bills a prompt-cache write, as a multiple of the input price: 1.25x, and 2x for
+    the 1-hour cache; a model's prices that leave `cache_write` or `cache_write_1h` out get these."""
     temperature_cap: float | None = TEMPERATURE_CAP
     """The API takes `temperature` from 0 to 1: a higher one is sent as 1, as Anthropic's own OpenAI
     compatibility layer caps it (the decision's reasons say so)."""
@@ -298,7 +302,7 @@ class _StreamState:
 
     def response(self) -> ChatResponse:
         """The final response, once `message_stop` arrived; usage the server left out is estimated."""
-        usage, estimated = _billed(self.tokens, self.request, self.assembler)
+        usage, estimated = _billed(self.tokens, self.model, self.request, self.assembler)
         calls = sum(1 for i in self.blocks.values() if i is not None)
         reason = _finish_reason(self.stop_reason, tool_calls=calls)
         metadata: dict[str, Any] = {
@@ -335,7 +339,8 @@ def _response(
     text = answer_text if answer_text is not None else "".join(texts)
     if text:
         assembler.add(TextDelta(text))
-    usage, estimated = _billed(_token_counts(field(message, "usage", dict) or {}), request, assembler)
+    tokens = _token_counts(field(message, "usage", dict) or {})
+    usage, estimated = _billed(tokens, model, request, assembler)
     stop_reason = field(message, "stop_reason", str)
     metadata: dict[str, Any] = {
         "response_id": field(message, "id", str) or "",
@@ -357,10 +362,14 @@ def _token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count is not None}
 
 
-def _billed(tokens: Mapping[str, int], request: ChatRequest, answer: StreamAssembler) -> tuple[Usage, bool]:
-    """The usage `tokens` report for an answer, the counts a gateway left out (or sent as zero where
-    the call had some) estimated from `request` and the answer; and whether any was."""
-    return counted_or_estimated(_usage(tokens), tokens.get("output_tokens"), request, answer.output)
+def _billed(
+    tokens: Mapping[str, int], model: ModelSpec, request: ChatRequest, answer: StreamAssembler
+) -> tuple[Usage, bool]:
+    """The usage `tokens` report for `model`'s answer, the counts a gateway left out (or sent as zero
+    where the call had some) estimated from `request`, with the tool-use system prompt the API adds
+    to it, and the answer; and whether any was."""
+    estimated_input = estimate_request_tokens(request) + tool_prompt_tokens(model.model, request)
+    return counted_or_estimated(_usage(tokens), tokens.get("output_tokens"), estimated_input, answer.output)
 
 
 def _usage(tokens: Mapping[str, int]) -> Usage:

@@ -5,7 +5,9 @@ It turns a provider-neutral `ChatRequest` into an SDK call for one `ModelSpec`, 
 back into a `ChatResponse` or a stream of events. It raises only `ProviderError` (SDK exceptions are
 translated here, at the boundary) and never puts a secret in a message. A provider whose API bills
 input the request does not show (Anthropic's tool-use system prompt) says how much in an optional
-`added_input_tokens(model, request)`, which budget reservations count.
+`added_input_tokens(model, request)`, which budget reservations count; one whose API bills a
+prompt-cache write above the input price (Anthropic) says at what multiples in an optional
+`cache_write_rates`, which the router gives the prices of the models it serves that leave them out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from .._messages import ChatRequest, ChatResponse, StreamEvent
 from .._models import ModelSpec
 
-__all__ = ["Provider", "added_input_tokens"]
+__all__ = ["Provider", "added_input_tokens", "cache_write_rates"]
 
 
 @runtime_checkable
@@ -47,3 +49,10 @@ def added_input_tokens(provider: Provider, model: ModelSpec, request: ChatReques
     optional `added_input_tokens`, else 0 (a provider of the caller's own need not have one)."""
     added = getattr(provider, "added_input_tokens", None)
     return 0 if added is None else int(added(model, request))
+
+
+def cache_write_rates(provider: Provider) -> tuple[float, float] | None:
+    """What `provider`'s API bills a prompt-cache write, as multiples of the input price (5-minute
+    cache, 1-hour cache): its optional `cache_write_rates`, else None (billed as input)."""
+    rates = getattr(provider, "cache_write_rates", None)
+    return None if rates is None else (float(rates[0]), float(rates[1]))

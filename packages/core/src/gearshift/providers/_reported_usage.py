@@ -36,33 +36,37 @@ def reported_usage(raw: Mapping[str, Any] | None, request: ChatRequest, output: 
         input_tokens=field(raw, "prompt_tokens", int) or 0,
         cache_read_tokens=field(details, "cached_tokens", int) or 0,
     )
-    return counted_or_estimated(usage, field(raw, "completion_tokens", int), request, output)
+    output_tokens = field(raw, "completion_tokens", int)
+    return counted_or_estimated(usage, output_tokens, estimate_request_tokens(request), output)
 
 
 def counted_or_estimated(
-    usage: Usage, output_tokens: int | None, request: ChatRequest, output: str
+    usage: Usage, output_tokens: int | None, input_tokens: int, output: str
 ) -> tuple[Usage, bool]:
     """`usage` (its `output_tokens` set from `output_tokens`, None when the server left it out) with
-    the counts the call contradicts estimated from `request` and `output`; and whether any was."""
+    the counts the call contradicts estimated: its input as `input_tokens` (gearshift's estimate of
+    all the call is billed as input: the request, and what the provider's API adds to it), its
+    output from `output`; and whether any was."""
     estimated = False
     if not usage.input_tokens:
-        usage, estimated = replace(usage, input_tokens=estimate_request_tokens(request)), True
+        usage, estimated = replace(usage, input_tokens=input_tokens), True
     if output_tokens is None or (output_tokens == 0 and output):
         output_tokens, estimated = estimate_tokens(output), True
     return replace(usage, output_tokens=output_tokens), estimated
 
 
 def charged_answer(
-    response: ChatResponse, model: ModelSpec, request: ChatRequest, streamed: str = ""
+    response: ChatResponse, model: ModelSpec, input_tokens: int, streamed: str = ""
 ) -> ChatResponse:
-    """`response`, the answer of `model` to `request`, as the budget must charge it whichever provider
-    gave it: the counts its usage leaves out or contradicts estimated (and its metadata saying
-    `usage_estimated`), and priced at `model`'s prices when it states no cost (`cost_usd` left at 0)
-    or less than those of estimated counts. `streamed` is the output the stream delivered, which a
-    provider's final response may not hold."""
+    """`response`, an answer of `model`, as the budget must charge it whichever provider gave it: the
+    counts its usage leaves out or contradicts estimated (and its metadata saying `usage_estimated`),
+    its input as `input_tokens`, the estimate its reservation held and a failed or cancelled call is
+    charged (the request as sent and what the provider's API adds); and priced at `model`'s prices
+    when it states no cost (`cost_usd` left at 0) or less than those of estimated counts. `streamed`
+    is the output the stream delivered, which a provider's final response may not hold."""
     written = _written(response.message)
     usage, estimated = counted_or_estimated(
-        response.usage, response.usage.output_tokens, request, max(written, streamed, key=len)
+        response.usage, response.usage.output_tokens, input_tokens, max(written, streamed, key=len)
     )
     priced = model.cost(usage)
     if not estimated and (response.cost_usd > 0 or priced == 0):

@@ -157,7 +157,7 @@ class ChainRun:
             except Exception:
                 await self._foreign_failure(reservation, spec, hold, started, "", streamed=False)
                 raise
-            response = charged_answer(response, spec, hold.request)
+            response = charged_answer(response, spec, hold.input_tokens)
             # Recorded before the commit's wait: a caller that gives up during it still paid for the
             # answer, and the decision log must say so as the ledger does.
             latency = self._ms(started)
@@ -250,7 +250,7 @@ class ChainRun:
                         raise ProviderError(
                             "the stream ended without its final event", model_id=spec.id, kind="stream"
                         ) from None
-                response = charged_answer(event.response, spec, hold.request, "".join(output))
+                response = charged_answer(event.response, spec, hold.input_tokens, "".join(output))
                 event = StreamDone(response)
                 done = True
                 self._record(
@@ -480,7 +480,7 @@ class ChainRun:
             await self._settle(reservation, spec, usage)
             self._record(self._unanswered(spec, started, usage, False, probe=True))
             raise
-        response = charged_answer(response, spec, PROBE_REQUEST)
+        response = charged_answer(response, spec, tokens)
         await self._settle(reservation, spec, response.usage, response.cost_usd)
         self._record(_answered(spec, response, self._ms(started), probe=True))
         self.router.deployments.on_success(spec)  # a one-token 'ping' times no kind of real call

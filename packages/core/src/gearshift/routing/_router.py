@@ -27,6 +27,7 @@ from .._messages import RequestLike, StreamEvent, as_request
 from .._models import ModelRegistry
 from ..policies import Policy
 from ..providers import Provider
+from ._cache_write_prices import with_cache_write_prices
 from ._cooldown import CooldownTracker
 from ._decide import DEFAULT_OUTPUT_TOKENS
 from ._decision_log import DecisionLog
@@ -96,7 +97,6 @@ class Router:
         prefer: Prefer = "cost",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.registry = registry
         self.policy = policy
         self.providers: dict[str, Provider] = (
             dict(providers) if isinstance(providers, Mapping) else {p.name: p for p in providers}
@@ -115,6 +115,9 @@ class Router:
                 f"was given (have: {', '.join(sorted(self.providers)) or 'none'})",
                 key=key,
             )
+        # Anthropic bills a cache write at 1.25x input: prices that leave the rate out get it here,
+        # however the registry was built (see `_cache_write_prices`).
+        registry = self.registry = with_cache_write_prices(registry, self.providers)
         if prefer not in ("cost", "latency"):
             raise ConfigError(f"must be 'cost' or 'latency', got {prefer!r}", key="routing.prefer")
         if default_output_tokens <= 0:

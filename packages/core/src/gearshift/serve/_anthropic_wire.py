@@ -107,9 +107,10 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
     temperature = optional(body, "temperature", float)
     if temperature is not None and not 0 <= temperature <= 1:  # Anthropic's range; OpenAI's goes to 2
         raise field_error("temperature", f"must be a number from 0 to 1, got {temperature}")
+    paired = _cached_to_the_end(pair_tool_results(messages), optional(body, "cache_control", dict))
     try:
         request = ChatRequest(
-            messages=pair_tool_results(messages),
+            messages=paired,
             tools=tools,
             tool_choice=choice,
             max_tokens=max_tokens,
@@ -130,6 +131,16 @@ def parse_messages(body: Any, *, count_only: bool = False) -> AnthropicChat:
         stream=bool(optional(body, "stream", bool)),
         caller=CallerIdentity(user=user),
     )
+
+
+def _cached_to_the_end(messages: tuple[Message, ...], mark: dict[str, Any] | None) -> tuple[Message, ...]:
+    """`messages` with a top-level `cache_control` (Anthropic's automatic caching: the prefix up to
+    the last cacheable block is cached) put on the last message, where a breakpoint of its own ends
+    that prefix, so the mark reaches Anthropic and the reservation prices the write; a last message
+    that marks itself keeps its own."""
+    if mark is None or not messages or messages[-1].cache_control is not None:
+        return messages
+    return (*messages[:-1], replace(messages[-1], cache_control=mark))
 
 
 def _output_schema(raw: dict[str, Any] | None) -> dict[str, Any] | None:
