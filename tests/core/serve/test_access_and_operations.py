@@ -119,7 +119,7 @@ def test_a_team_budget_refusal_is_a_429_with_the_figures_and_retry_after(
 
 def _refused(proxy: ProxyProcess) -> float:
     line = 'gearshift_proxy_requests_total{api="openai",model="",status="429",tier=""} '
-    text = httpx.get(f"{proxy.url}/metrics").text
+    text = httpx.get(f"{proxy.url}/metrics", headers={"x-api-key": TEAM_KEY}).text
     return next((float(row[len(line) :]) for row in text.splitlines() if row.startswith(line)), 0.0)
 
 
@@ -146,10 +146,29 @@ def test_health_ready_and_metrics(keyed: tuple[ProxyProcess, Path]) -> None:
     _client(proxy, AGENT_KEY).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "hi"}]
     )
-    metrics = httpx.get(f"{proxy.url}/metrics").text
+    metrics = httpx.get(f"{proxy.url}/metrics", headers={"authorization": f"Bearer {AGENT_KEY}"}).text
     assert 'gearshift_proxy_requests_total{api="openai",model="small",status="200",tier="1"}' in metrics
     assert "gearshift_proxy_cost_usd_total" in metrics and "gearshift_proxy_request_seconds_bucket" in metrics
     assert 'gearshift_proxy_tokens_total{direction="output",model="small",tier="1"}' in metrics
+
+
+def test_with_proxy_keys_the_metrics_need_one_and_health_does_not(keyed: tuple[ProxyProcess, Path]) -> None:
+    """With keys set, /metrics answered anyone who could reach the proxy: the models it routes to and
+    what each agent spent. Prometheus sends a bearer token; an orchestrator's probe of /health or
+    /ready usually cannot, so those stay open (/ready's details are the next test's)."""
+    proxy, _ = keyed
+    _client(proxy, AGENT_KEY).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}]
+    )
+    for headers in ({}, {"authorization": "Bearer gs-not-a-key-0123456789"}):
+        refused = httpx.get(f"{proxy.url}/metrics", headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert "gearshift_proxy" not in refused.text and "small" not in refused.text
+        assert "Authorization: Bearer <proxy key>" in refused.json()["error"]["message"]
+    scraped = httpx.get(f"{proxy.url}/metrics", headers={"authorization": f"Bearer {ENV_KEY}"})
+    assert scraped.status_code == 200 and "gearshift_proxy_requests_total" in scraped.text
+    assert httpx.get(f"{proxy.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{proxy.url}/ready").status_code == 200
 
 
 def test_a_budgeted_stream_names_its_decision_before_the_first_token(
