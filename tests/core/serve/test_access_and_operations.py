@@ -314,11 +314,16 @@ def test_a_loopback_name_in_any_case_needs_no_proxy_keys(host: str) -> None:
     assert is_loopback(host)
 
 
-def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_event(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     """uvicorn gives open answers `--shutdown-grace` seconds after SIGTERM, then cancels them: a stream
     cut there broke off mid-body (the SDKs raised an incomplete-chunked-read protocol error) and the
     server logged a CancelledError traceback per stream. It ends with an error event in the API's shape
-    now, once the grace asked for (1 s here, not the default 5 s) runs out."""
+    now, once the grace asked for (1 s here, not the default 5 s) runs out. SIGHUP, which restarts the
+    workers of `--workers N`, killed one process outright: the stream broke off, its call was neither
+    recorded nor settled, and the exit code was -1. One process stops on it as on SIGTERM."""
     with LocalOpenAIServer(models=("small", "large")) as server:
         server.script("small", Drip(0.01))  # a stream of many seconds
         proxy = ProxyProcess(write_config(tmp_path, server.base_url), "--shutdown-grace", "1")
@@ -328,7 +333,7 @@ def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_ev
                 model="small", messages=[{"role": "user", "content": "Hi"}], stream=True
             )
             decision_id = stream.response.headers["x-gearshift-decision-id"]
-            proxy.process.send_signal(signal.SIGTERM)
+            proxy.process.send_signal(stop)
             signalled = time.monotonic()
             with pytest.raises(openai.APIError) as caught:
                 for _ in stream:
@@ -409,7 +414,7 @@ def test_a_signal_before_uvicorn_takes_the_signals_is_held_for_it_not_raised() -
             signal.raise_signal(signal.SIGTERM)  # raised Terminated here
             time.sleep(0.1)
             assert taken == []  # nobody took it yet: held
-            for sig in (signal.SIGINT, signal.SIGTERM):  # as uvicorn's supervisor does
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # as uvicorn's supervisor does
                 signal.signal(sig, lambda signum, frame: taken.append(signum))
             deadline = time.monotonic() + 5
             while not taken and time.monotonic() < deadline:
