@@ -424,3 +424,23 @@ def test_a_signal_before_uvicorn_takes_the_signals_is_held_for_it_not_raised() -
             signal.raise_signal(signal.SIGTERM)
     finally:
         restore()
+
+
+def test_sighup_has_several_workers_re_read_the_config(tmp_path: Path) -> None:
+    """uvicorn replaces the workers of `--workers N` on SIGHUP, but gave each new one 5 s to serve,
+    less than a worker's start (imports, the SDKs) on a busy machine: it killed the new worker, kept
+    the old one and logged that it aborted the restart, so the edited config was never read."""
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    with ProxyProcess(config, "--workers", "2") as proxy:
+        config.write_text(config.read_text().replace('id = "large"', 'id = "large-renamed"'))
+        proxy.process.send_signal(signal.SIGHUP)
+        seen: set[tuple[str, ...]] = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            models = (httpx.get(f"{proxy.base_url}/models").json()["data"] for _ in range(20))
+            seen = {tuple(sorted(m["id"] for m in data)) for data in models}  # both workers, surely
+            if all("large-renamed" in ids for ids in seen):
+                break
+            time.sleep(0.2)
+        assert seen == {("auto", "large-renamed", "small", "tier-1", "tier-2")}
+        assert proxy.process.poll() is None
