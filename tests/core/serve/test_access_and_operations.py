@@ -119,7 +119,7 @@ def test_a_team_budget_refusal_is_a_429_with_the_figures_and_retry_after(
 
 def _refused(proxy: ProxyProcess) -> float:
     line = 'gearshift_proxy_requests_total{api="openai",model="",status="429",tier=""} '
-    text = httpx.get(f"{proxy.url}/metrics").text
+    text = httpx.get(f"{proxy.url}/metrics", headers={"x-api-key": TEAM_KEY}).text
     return next((float(row[len(line) :]) for row in text.splitlines() if row.startswith(line)), 0.0)
 
 
@@ -146,10 +146,29 @@ def test_health_ready_and_metrics(keyed: tuple[ProxyProcess, Path]) -> None:
     _client(proxy, AGENT_KEY).chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "hi"}]
     )
-    metrics = httpx.get(f"{proxy.url}/metrics").text
+    metrics = httpx.get(f"{proxy.url}/metrics", headers={"authorization": f"Bearer {AGENT_KEY}"}).text
     assert 'gearshift_proxy_requests_total{api="openai",model="small",status="200",tier="1"}' in metrics
     assert "gearshift_proxy_cost_usd_total" in metrics and "gearshift_proxy_request_seconds_bucket" in metrics
     assert 'gearshift_proxy_tokens_total{direction="output",model="small",tier="1"}' in metrics
+
+
+def test_with_proxy_keys_the_metrics_need_one_and_health_does_not(keyed: tuple[ProxyProcess, Path]) -> None:
+    """With keys set, /metrics answered anyone who could reach the proxy: the models it routes to and
+    what each agent spent. Prometheus sends a bearer token; an orchestrator's probe of /health or
+    /ready usually cannot, so those stay open (/ready's details are the next test's)."""
+    proxy, _ = keyed
+    _client(proxy, AGENT_KEY).chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}]
+    )
+    for headers in ({}, {"authorization": "Bearer gs-not-a-key-0123456789"}):
+        refused = httpx.get(f"{proxy.url}/metrics", headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert "gearshift_proxy" not in refused.text and "small" not in refused.text
+        assert "Authorization: Bearer <proxy key>" in refused.json()["error"]["message"]
+    scraped = httpx.get(f"{proxy.url}/metrics", headers={"authorization": f"Bearer {ENV_KEY}"})
+    assert scraped.status_code == 200 and "gearshift_proxy_requests_total" in scraped.text
+    assert httpx.get(f"{proxy.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{proxy.url}/ready").status_code == 200
 
 
 def test_a_budgeted_stream_names_its_decision_before_the_first_token(
@@ -295,11 +314,16 @@ def test_a_loopback_name_in_any_case_needs_no_proxy_keys(host: str) -> None:
     assert is_loopback(host)
 
 
-def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_event(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     """uvicorn gives open answers `--shutdown-grace` seconds after SIGTERM, then cancels them: a stream
     cut there broke off mid-body (the SDKs raised an incomplete-chunked-read protocol error) and the
     server logged a CancelledError traceback per stream. It ends with an error event in the API's shape
-    now, once the grace asked for (1 s here, not the default 5 s) runs out."""
+    now, once the grace asked for (1 s here, not the default 5 s) runs out. SIGHUP, which restarts the
+    workers of `--workers N`, killed one process outright: the stream broke off, its call was neither
+    recorded nor settled, and the exit code was -1. One process stops on it as on SIGTERM."""
     with LocalOpenAIServer(models=("small", "large")) as server:
         server.script("small", Drip(0.01))  # a stream of many seconds
         proxy = ProxyProcess(write_config(tmp_path, server.base_url), "--shutdown-grace", "1")
@@ -309,7 +333,7 @@ def test_a_stream_still_open_when_sigterm_s_grace_runs_out_ends_with_an_error_ev
                 model="small", messages=[{"role": "user", "content": "Hi"}], stream=True
             )
             decision_id = stream.response.headers["x-gearshift-decision-id"]
-            proxy.process.send_signal(signal.SIGTERM)
+            proxy.process.send_signal(stop)
             signalled = time.monotonic()
             with pytest.raises(openai.APIError) as caught:
                 for _ in stream:
@@ -390,7 +414,7 @@ def test_a_signal_before_uvicorn_takes_the_signals_is_held_for_it_not_raised() -
             signal.raise_signal(signal.SIGTERM)  # raised Terminated here
             time.sleep(0.1)
             assert taken == []  # nobody took it yet: held
-            for sig in (signal.SIGINT, signal.SIGTERM):  # as uvicorn's supervisor does
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # as uvicorn's supervisor does
                 signal.signal(sig, lambda signum, frame: taken.append(signum))
             deadline = time.monotonic() + 5
             while not taken and time.monotonic() < deadline:
@@ -400,3 +424,23 @@ def test_a_signal_before_uvicorn_takes_the_signals_is_held_for_it_not_raised() -
             signal.raise_signal(signal.SIGTERM)
     finally:
         restore()
+
+
+def test_sighup_has_several_workers_re_read_the_config(tmp_path: Path) -> None:
+    """uvicorn replaces the workers of `--workers N` on SIGHUP, but gave each new one 5 s to serve,
+    less than a worker's start (imports, the SDKs) on a busy machine: it killed the new worker, kept
+    the old one and logged that it aborted the restart, so the edited config was never read."""
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    with ProxyProcess(config, "--workers", "2") as proxy:
+        config.write_text(config.read_text().replace('id = "large"', 'id = "large-renamed"'))
+        proxy.process.send_signal(signal.SIGHUP)
+        seen: set[tuple[str, ...]] = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            models = (httpx.get(f"{proxy.base_url}/models").json()["data"] for _ in range(20))
+            seen = {tuple(sorted(m["id"] for m in data)) for data in models}  # both workers, surely
+            if all("large-renamed" in ids for ids in seen):
+                break
+            time.sleep(0.2)
+        assert seen == {("auto", "large-renamed", "small", "tier-1", "tier-2")}
+        assert proxy.process.poll() is None

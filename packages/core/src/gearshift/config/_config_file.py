@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
-from ._config_errors import with_lines
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +44,8 @@ class ConfigFile:
 
     def located(self, error: ConfigError) -> ConfigError:
         """`error` (raised while validating this file) with the line of each problem's key."""
+        from ._config_errors import with_lines  # pydantic: not for the CLI's start (`CONFIG_HELP`)
+
         return with_lines(error, self.text)
 
 

@@ -171,8 +171,8 @@ class ProxyApp:
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _web_page(self, request: Request) -> Failure | None:
-        """The 403 a keyless proxy answers a web page with, on every endpoint, or None. Health,
-        readiness and metrics need no key, but a DNS-rebound page must not read them either: the
+        """The 403 a keyless proxy answers a web page with, on every endpoint, or None. Without keys,
+        health, readiness and metrics need none, but a DNS-rebound page must not read them either: the
         metrics name the models and what each agent spent, readiness the missing keys' variables."""
         foreign = None if self.keys else foreign_caller(request.headers)
         if foreign is None:
@@ -190,10 +190,7 @@ class ProxyApp:
             if refused is not None:
                 raise _Refused(refused)
             return None
-        presented = request.headers.get("x-api-key")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            presented = auth[7:].strip()
+        presented = _presented_key(request)
         key = self.keys.match(presented)
         if key is None:
             why = "no proxy key was sent" if not presented else "the proxy key is not valid"
@@ -499,17 +496,28 @@ class ProxyApp:
             wire.error_body(Failure(status, kind, message)), status_code=status, headers=headers
         )
 
-    def _operation(self, request: Request) -> Response | None:
-        """The refusal of a request to /health, /ready or /metrics, or None to answer it."""
-        refused = self._web_page(request)
-        if refused is None:
-            return None
-        return JSONResponse(_wire_of(request).error_body(refused), status_code=refused.status)
+    def _operation(self, request: Request, *, key_required: bool = False) -> Response | None:
+        """The refusal of a request to /health, /ready or /metrics, or None to answer it. With proxy
+        keys, `/metrics` (`key_required`) needs one, as Prometheus can send it; /health and /ready
+        stay open to an orchestrator's probe, which usually cannot."""
+        try:
+            if key_required:
+                self._authorize(request)
+            else:
+                refused = self._web_page(request)
+                if refused is not None:
+                    raise _Refused(refused)
+        except _Refused as refused:
+            failure = refused.failure
+            return JSONResponse(_wire_of(request).error_body(failure), status_code=failure.status)
+        return None
 
     async def _health(self, request: Request) -> Response:
         return self._operation(request) or JSONResponse({"status": "ok"})
 
     async def _ready(self, request: Request) -> Response:
+        """Ready or not ready to any probe; what is missing (the provider keys' variables, the
+        budget store) only to a caller that is this machine's (no keys) or sends a proxy key."""
         refused = self._operation(request)
         if refused is not None:
             return refused
@@ -526,12 +534,24 @@ class ProxyApp:
                 await ledger.usage((f"agent:{ledger.default_agent}",))
             except GearshiftError as exc:
                 problems.append(str(exc))
-        if problems:
-            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        if not problems:
+            return JSONResponse({"status": "ready"})
+        body: dict[str, Any] = {"status": "not ready"}
+        if not self.keys or self.keys.match(_presented_key(request)) is not None:
+            body["problems"] = problems
+        return JSONResponse(body, status_code=503)
 
     async def _metrics(self, request: Request) -> Response:
-        return self._operation(request) or Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        refused = self._operation(request, key_required=True)
+        return refused or Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _presented_key(request: Request) -> str | None:
+    """The proxy key a request sends: `Authorization: Bearer` (OpenAI's SDK) or `x-api-key` (Anthropic's)."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
 
 
 def _wire_of(request: Request) -> ModuleType:

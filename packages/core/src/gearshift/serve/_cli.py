@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ from ._early_signals import held_for_uvicorn, sent_to
 from ._settings import DEFAULT_MAX_BODY_BYTES, ServeSettings
 
 __all__ = ["add_serve_parser", "run_serve"]
+
+WORKER_START_SECONDS = 60
+"""How long a worker of `--workers N` that SIGHUP started may take to serve before uvicorn gives up."""
 
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 5.0
 """uvicorn's own default: what a stream still open after SIGTERM gets to end before it is cut."""
@@ -116,6 +120,10 @@ def run_serve(args: argparse.Namespace) -> int:
         "log_level": "warning",
         "timeout_graceful_shutdown": args.shutdown_grace,
     }
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # SIGHUP's new worker must be serving within it, or uvicorn keeps the old one and reloads
+        # nothing: its default of 5 s was shorter than a worker's start (imports, the SDKs) here.
+        options["timeout_worker_healthcheck"] = WORKER_START_SECONDS
     # SIGTERM or Ctrl-C once the line is out stops the server with exit code 0, as uvicorn's own
     # handlers do, however soon it comes: one that came before uvicorn took the signals reached the
     # CLI's handler, which raises (see `_early_signals`).

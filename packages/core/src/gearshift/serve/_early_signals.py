@@ -18,13 +18,16 @@ from types import FrameType
 
 __all__ = ["held_for_uvicorn", "sent_to"]
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP too: uvicorn's supervisor of several workers restarts them on it, re-reading the config and
+# the keys file; a lone process would die of it at once, its calls neither recorded nor settled.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
 
 
 @contextlib.contextmanager
 def sent_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT go to `handler` inside the block, then to the handlers they had: for one
-    process, whose `uvicorn.Server` has a handler that stops it even before it runs."""
+    """SIGTERM, SIGINT and SIGHUP go to `handler` inside the block, then to the handlers they had: for
+    one process, whose `uvicorn.Server` has a handler that stops it even before it runs (uvicorn takes
+    SIGTERM and SIGINT from it while it runs, never SIGHUP: that stays with `handler`)."""
     if threading.current_thread() is not threading.main_thread():  # signals are only taken there
         yield
         return
@@ -38,7 +41,7 @@ def sent_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def held_for_uvicorn() -> Iterator[None]:
-    """SIGTERM and SIGINT that come inside the block before uvicorn put its own handlers in place
+    """SIGTERM, SIGINT and SIGHUP that come inside the block before uvicorn put its own handlers in place
     are held, then sent again to the main thread once uvicorn's handler has taken their place: for
     `uvicorn.run`'s supervisor of several workers, which offers no handler to call before it runs."""
     if threading.current_thread() is not threading.main_thread():
