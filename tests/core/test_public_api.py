@@ -159,3 +159,19 @@ def test_a_users_strictly_typed_code_gets_the_documented_types(tmp_path: pathlib
     mypy = [sys.executable, "-m", "mypy", "--strict", "--python-version", "3.10", "--cache-dir", str(cache)]
     result = subprocess.run([*mypy, str(sample)], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_lazily_loaded_names_are_the_exported_and_the_typed_ones() -> None:
+    """`gearshift` loads its names on first use: `__all__`, the table `__getattr__` loads them from and
+    the imports type checkers read (under `TYPE_CHECKING`) must name the same things, or a name is
+    exported but not loadable, loadable but not exported, or untyped."""
+    init = pathlib.Path(gearshift.__file__).read_text(encoding="utf-8")
+    typed: set[str] = set()
+    for node in ast.walk(ast.parse(init)):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                typed.update(alias.asname or alias.name for alias in statement.names)
+    loadable = set(gearshift._PUBLIC)  # type: ignore[attr-defined]
+    assert loadable == set(gearshift.__all__)
+    assert typed == set(gearshift.__all__)
