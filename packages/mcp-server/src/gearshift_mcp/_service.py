@@ -15,6 +15,7 @@ from gearshift import (
     ChatRequest,
     ConfigError,
     Decision,
+    EmptyAnswer,
     GearshiftError,
     InvalidRequestError,
     Message,
@@ -163,7 +164,7 @@ class RouterTools:
 
         Raises `BudgetExceeded` when a hard limit refuses the call (nothing is charged),
         `AllModelsFailed` listing every attempt, `ConfigError` when no model it could ask has its
-        API key set, or `GearshiftError` when the model answered with nothing (no text, no tool
+        API key set, or `EmptyAnswer` when the model answered with nothing (no text, no tool
         call): the empty answer a cascade's gate rejects is no solution to hand back (it is charged).
         """
         _refuse_blank(problem=problem, reason=reason)
@@ -301,7 +302,7 @@ def _tool_record(use: ToolUse) -> ToolRecord:
     )
 
 
-def _empty_answer(request: ChatRequest, result: RoutedResponse, router: Router) -> GearshiftError | None:
+def _empty_answer(request: ChatRequest, result: RoutedResponse, router: Router) -> EmptyAnswer | None:
     """The error for an answer with no text and no tool call, judged as a cascade's gate judges it
     (`check_empty`), or None. It names the model and what the call cost, and what to do instead:
     ask the next tier up when there is one, raise `max_tokens` when the cap cut the answer off."""
@@ -318,7 +319,7 @@ def _empty_answer(request: ChatRequest, result: RoutedResponse, router: Router) 
         said += f". To ask a stronger model, call escalate again with min_tier {higher[0]}"
     else:
         said += ". It is the strongest tier: call escalate again, or put the problem another way"
-    error = GearshiftError(said)
+    error = EmptyAnswer(said)
     error.request_id = result.request_id
     return error
 
